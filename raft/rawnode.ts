@@ -1,0 +1,224 @@
+/**
+ * The host-facing API, in the style of etcd's RawNode.
+ *
+ * The host drives the core in a loop:
+ *
+ *   1. feed it: `tick()` on a timer, `step(msg)` for each message from a peer, and
+ *      client work through `propose`, `readIndex`, `transferLeadership`, `proposeConfChange`;
+ *   2. `const rd = node.ready()` when `hasReady()`;
+ *   3. send `rd.messages` (they do not depend on this node's disk);
+ *   4. make `rd.snapshot`, `rd.entries` and `rd.hardState` durable (fsync when `rd.mustSync`);
+ *   5. `const acks = node.advance(rd)` and send `acks`: votes and append acknowledgements,
+ *      which exist only once the host says the write is durable, so they cannot leave early;
+ *   6. apply `rd.snapshot` and then `rd.committedEntries` in order (calling
+ *      `applyConfChange` for conf entries), and serve `rd.readStates` once applied.
+ *
+ * Only one Ready is outstanding at a time: `ready()` throws until `advance()`.
+ */
+import { decodeConfChange, encodeConfChange } from './confchange.js';
+import type { Result } from './errors.js';
+import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState } from './messages.js';
+import type { ProgressState } from './progress.js';
+import type { RaftConfig } from './raft.js';
+import { Raft } from './raft.js';
+
+export interface Ready {
+  /** Present when role, leader or term changed since the last Ready. */
+  readonly softState: SoftState | null;
+  /** Present when it changed; persist it (with the entries, in one write). */
+  readonly hardState: HardState | null;
+  /** Append to stable storage, replacing any entries from entries[0].index on. */
+  readonly entries: readonly Entry[];
+  /** A snapshot from the leader to install in storage and in the state machine. */
+  readonly snapshot: Snapshot | null;
+  /** Whether the write must be fsynced before advance() (new entries, term or vote). */
+  readonly mustSync: boolean;
+  /** Messages that may be sent at once, in parallel with the write. */
+  readonly messages: readonly Message[];
+  /** Committed entries to apply, in order, after `snapshot`. */
+  readonly committedEntries: readonly Entry[];
+  /** Linearizable read points: serve each read once the state machine has applied its index. */
+  readonly readStates: readonly ReadState[];
+}
+
+export interface MemberStatus {
+  readonly id: NodeId;
+  readonly isLearner: boolean;
+  readonly match: number;
+  readonly next: number;
+  readonly state: ProgressState;
+  readonly recentActive: boolean;
+}
+
+export interface Status {
+  readonly id: NodeId;
+  readonly hardState: HardState;
+  readonly softState: SoftState;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly firstIndex: number;
+  readonly conf: ConfState;
+  readonly leadTransferee: NodeId | null;
+  /** The leader's view of each member; empty on followers. */
+  readonly progress: readonly MemberStatus[];
+}
+
+export class RawNode {
+  private readonly raft: Raft;
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+  private outstanding: { ready: Ready; held: Message[] } | null = null;
+
+  constructor(config: RaftConfig) {
+    this.raft = new Raft(config);
+    this.prevSoft = this.raft.softState();
+    this.prevHard = this.raft.hardState();
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  step(message: Message): void {
+    this.raft.step(message);
+  }
+
+  /** Proposes one entry. On a follower: NOT_LEADER with the leader to forward to. */
+  propose(data: Uint8Array): Result<{ firstIndex: number; lastIndex: number; term: number }> {
+    return this.raft.propose([data]);
+  }
+
+  /** Proposes several entries at once (one append, one fsync on every node). */
+  proposeBatch(data: readonly Uint8Array[]): Result<{ firstIndex: number; lastIndex: number; term: number }> {
+    return this.raft.propose(data);
+  }
+
+  /**
+   * Asks for a linearizable read point. The answer arrives as a ReadState with the
+   * same context in a later Ready; a read that never gets one (leadership changed,
+   * message lost) must be timed out and retried by the host.
+   */
+  readIndex(context: Uint8Array): Result {
+    return this.raft.readIndex(context);
+  }
+
+  transferLeadership(to: NodeId): Result {
+    return this.raft.transferLeadership(to);
+  }
+
+  proposeConfChange(change: ConfChange): Result<{ index: number; term: number }> {
+    return this.raft.proposeConfChange(change);
+  }
+
+  /** Applies a committed conf change entry and returns the membership now in force. */
+  applyConfChange(change: ConfChange): ConfState {
+    return this.raft.applyConfChange(change);
+  }
+
+  /** Campaign now (e.g. a single-node cluster at boot, or tests). */
+  campaign(): void {
+    this.raft.step({ type: 'timeoutNow', from: this.raft.id, to: this.raft.id, term: this.raft.term });
+  }
+
+  hasReady(): boolean {
+    if (this.outstanding !== null) return false;
+    const r = this.raft;
+    const soft = r.softState();
+    if (soft.role !== this.prevSoft.role || soft.leader !== this.prevSoft.leader || soft.term !== this.prevSoft.term) return true;
+    const hard = r.hardState();
+    if (hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || hard.commit !== this.prevHard.commit) return true;
+    return (
+      r.log.unstable.entries.length > 0 ||
+      r.log.unstable.snapshot !== null ||
+      r.msgs.length > 0 ||
+      r.msgsAfterPersist.length > 0 ||
+      r.readStates.length > 0 ||
+      r.log.hasNextCommittedEntries() ||
+      r.hasQueuedReads()
+    );
+  }
+
+  ready(): Ready {
+    if (this.outstanding !== null) throw new Error('raft: ready() called before advance() of the previous Ready');
+    const r = this.raft;
+    r.flushReadRound();
+    const soft = r.softState();
+    const hard = r.hardState();
+    const softChanged = soft.role !== this.prevSoft.role || soft.leader !== this.prevSoft.leader || soft.term !== this.prevSoft.term;
+    const hardChanged = hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || hard.commit !== this.prevHard.commit;
+    const entries = r.log.unstable.entries.slice();
+    const snapshot = r.log.unstable.snapshot;
+    const committedEntries = r.log.hasNextCommittedEntries() ? r.log.nextCommittedEntries(r.maxCommittedBytesPerReady) : [];
+    const ready: Ready = {
+      softState: softChanged ? soft : null,
+      hardState: hardChanged ? hard : null,
+      entries,
+      snapshot,
+      mustSync: entries.length > 0 || snapshot !== null || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
+      messages: r.msgs,
+      committedEntries,
+      readStates: r.readStates,
+    };
+    this.outstanding = { ready, held: r.msgsAfterPersist };
+    r.msgs = [];
+    r.msgsAfterPersist = [];
+    r.readStates = [];
+    if (softChanged) this.prevSoft = soft;
+    return ready;
+  }
+
+  /**
+   * The host has made `rd` durable (and taken its committed entries for applying).
+   * Returns the messages that were waiting for that: send them now.
+   */
+  advance(rd: Ready): readonly Message[] {
+    const out = this.outstanding;
+    if (out === null || out.ready !== rd) throw new Error('raft: advance() of a Ready that is not outstanding');
+    this.outstanding = null;
+    const r = this.raft;
+    if (rd.hardState) {
+      this.prevHard = rd.hardState;
+      r.persistedTerm = rd.hardState.term;
+    }
+    const last = rd.entries[rd.entries.length - 1];
+    const snapIndex = rd.snapshot ? rd.snapshot.meta.index : 0;
+    if (last || snapIndex > 0) r.onPersisted(last ? last.index : 0, last ? last.term : 0, snapIndex);
+    if (snapIndex > r.log.applied) r.log.appliedTo(snapIndex);
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted) r.log.appliedTo(lastCommitted.index);
+    return out.held;
+  }
+
+  status(): Status {
+    const r = this.raft;
+    const progress: MemberStatus[] = [];
+    if (r.role === 'leader') {
+      for (const [id, pr] of r.progress) {
+        progress.push({ id, isLearner: pr.isLearner, match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive });
+      }
+    }
+    return {
+      id: r.id,
+      hardState: r.hardState(),
+      softState: r.softState(),
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      firstIndex: r.log.firstIndex(),
+      conf: r.conf,
+      leadTransferee: r.leadTransferee,
+      progress,
+    };
+  }
+
+  /** The term of the entry at `index` in this node's log, durable or not (for hosts' checks and tests). */
+  termAt(index: number): number | 'compacted' | 'unavailable' {
+    return this.raft.log.term(index);
+  }
+
+  /** Reads waiting for a leadership confirmation on this node (leader only). */
+  pendingReads(): number {
+    return this.raft.pendingReadCount();
+  }
+}
+
+export { decodeConfChange, encodeConfChange };
