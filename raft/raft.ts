@@ -414,7 +414,9 @@ export class Raft {
     }
     if (!this.progress.has(this.id)) return fail('PROPOSAL_DROPPED', 'this node was removed from the cluster');
     const first = this.log.lastIndex() + 1;
-    this.appendEntries(data.map((d) => ({ index: 0, term: 0, type: 'normal' as const, data: d })));
+    const entries: Entry[] = new Array(data.length);
+    for (let i = 0; i < data.length; i++) entries[i] = { index: first + i, term: this.term, type: 'normal', data: data[i]! };
+    this.log.append(entries);
     this.bcastAppend();
     return ok({ firstIndex: first, lastIndex: this.log.lastIndex(), term: this.term });
   }

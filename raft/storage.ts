@@ -115,7 +115,7 @@ export class MemoryStorage implements HostStorage {
     if (at > this.ents.length) {
       throw new Error(`missing log entries: last index ${this.lastIndex()}, appending at ${fresh[0]!.index}`);
     }
-    this.ents.length = at;
+    if (at < this.ents.length) this.ents.length = at;
     for (const e of fresh) this.ents.push(e);
   }
 

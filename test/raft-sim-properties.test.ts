@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { runSchedule, Simulator } from '../raft/sim/index.js';
-import { scheduleArb } from './raft-sim-arbitraries.js';
+import { scheduleArb } from '../raft/sim/arbitraries.js';
 
 const FIXED_SEED = 20261123;
 const envSeed = process.env.SEED ? Number(process.env.SEED) : undefined;

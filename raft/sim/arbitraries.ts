@@ -1,6 +1,6 @@
 /** fast-check generators of fault schedules for the simulator. */
 import fc from 'fast-check';
-import type { SimAction } from '../raft/sim/index.js';
+import type { SimAction } from './index.js';
 
 const node = fc.integer({ min: 0, max: 4 });
 
