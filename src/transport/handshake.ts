@@ -1,0 +1,135 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+import { TransportError } from './errors.js';
+
+/**
+ * The connection handshake, as pure functions over decoded messages. The socket plumbing
+ * lives in `inbound-connection.ts` (acceptor) and `peer-connection.ts` (dialer).
+ *
+ *   acceptor -> dialer   { t: 'challenge', v, id: acceptorId, nonce: Na }
+ *   dialer   -> acceptor { t: 'hello', id: dialerId, nonce: Nd,
+ *                          mac: HMAC(secret, "dialer" | Na | dialerId | acceptorId) }
+ *   acceptor -> dialer   { t: 'welcome', mac: HMAC(secret, "acceptor" | Nd | dialerId | acceptorId) }
+ *
+ * Both sides prove knowledge of the secret over a nonce the other side chose, so neither
+ * proof can be replayed on a later connection. Labels keep the two proofs from being
+ * interchangeable (a node cannot be used as an oracle to answer its own challenge), and
+ * ids are length-prefixed so that ("ab", "c") and ("a", "bc") MAC differently.
+ *
+ * Only the handshake is authenticated: frames after it are neither signed nor encrypted.
+ * That is enough to keep a misconfigured or foreign node out of the cluster; it is not a
+ * defence against an on-path attacker (use a private network or a TLS tunnel for that).
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const NONCE_BYTES = 32;
+export const MAC_BYTES = 32;
+/** Node ids are short names; the cap bounds what an unauthenticated peer can make us log. */
+export const MAX_NODE_ID_LENGTH = 256;
+/**
+ * Frame limit before authentication. Handshake messages are ~150 bytes; the small cap
+ * keeps a stranger from making us buffer `maxFrameBytes` (64 MiB) per connection.
+ */
+export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 2_000;
+
+export interface Challenge {
+  readonly t: 'challenge';
+  readonly v: number;
+  readonly id: string;
+  readonly nonce: Uint8Array;
+}
+
+export interface Hello {
+  readonly t: 'hello';
+  readonly id: string;
+  readonly nonce: Uint8Array;
+  readonly mac: Uint8Array;
+}
+
+export interface Welcome {
+  readonly t: 'welcome';
+  readonly mac: Uint8Array;
+}
+
+export function newNonce(): Buffer {
+  return randomBytes(NONCE_BYTES);
+}
+
+type Role = 'dialer' | 'acceptor';
+
+function proof(role: Role, secret: string, nonce: Uint8Array, dialerId: string, acceptorId: string): Buffer {
+  const hmac = createHmac('sha256', secret);
+  hmac.update(`rollcall-transport-v${PROTOCOL_VERSION} ${role}\0`);
+  hmac.update(nonce);
+  for (const id of [dialerId, acceptorId]) {
+    const bytes = Buffer.from(id, 'utf8');
+    const length = Buffer.allocUnsafe(2);
+    length.writeUInt16BE(bytes.length, 0);
+    hmac.update(length);
+    hmac.update(bytes);
+  }
+  return hmac.digest();
+}
+
+/** What the dialer sends: proof over the acceptor's nonce. */
+export function dialerProof(secret: string, acceptorNonce: Uint8Array, dialerId: string, acceptorId: string): Buffer {
+  return proof('dialer', secret, acceptorNonce, dialerId, acceptorId);
+}
+
+/** What the acceptor sends back: proof over the dialer's nonce. */
+export function acceptorProof(secret: string, dialerNonce: Uint8Array, dialerId: string, acceptorId: string): Buffer {
+  return proof('acceptor', secret, dialerNonce, dialerId, acceptorId);
+}
+
+/** Constant-time comparison; `timingSafeEqual` throws on unequal lengths, so check first. */
+export function macMatches(expected: Buffer, received: Uint8Array): boolean {
+  return received.byteLength === expected.byteLength && timingSafeEqual(expected, received);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isNodeId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_NODE_ID_LENGTH;
+}
+
+function isBytes(value: unknown, length: number): value is Uint8Array {
+  return value instanceof Uint8Array && value.byteLength === length;
+}
+
+function protocolError(expected: string): TransportError {
+  return new TransportError('PROTOCOL', `expected a well-formed ${expected} handshake message`);
+}
+
+export function parseChallenge(value: unknown): Challenge | TransportError {
+  if (!isRecord(value) || value['t'] !== 'challenge') return protocolError('challenge');
+  const { v, id, nonce } = value;
+  if (v !== PROTOCOL_VERSION) {
+    return new TransportError('PROTOCOL', `peer speaks transport protocol ${String(v)}, we speak ${PROTOCOL_VERSION}`);
+  }
+  if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES)) return protocolError('challenge');
+  return { t: 'challenge', v, id, nonce };
+}
+
+export function parseHello(value: unknown): Hello | TransportError {
+  if (!isRecord(value) || value['t'] !== 'hello') return protocolError('hello');
+  const { id, nonce, mac } = value;
+  if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES) || !isBytes(mac, MAC_BYTES)) return protocolError('hello');
+  return { t: 'hello', id, nonce, mac };
+}
+
+/** The id a hello claims, if any, for logging a refusal even when the rest is malformed. */
+export function claimedId(value: unknown): string | undefined {
+  if (!isRecord(value)) return undefined;
+  const id = value['id'];
+  return typeof id === 'string' ? id.slice(0, MAX_NODE_ID_LENGTH) : undefined;
+}
+
+export function parseWelcome(value: unknown): Welcome | TransportError {
+  if (!isRecord(value) || value['t'] !== 'welcome') return protocolError('welcome');
+  const { mac } = value;
+  if (!isBytes(mac, MAC_BYTES)) return protocolError('welcome');
+  return { t: 'welcome', mac };
+}

@@ -1,0 +1,13 @@
+export { PeerTransport, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_QUEUE_BYTES } from './transport.js';
+export { TransportError, type TransportErrorCode } from './errors.js';
+export type {
+  Direction,
+  DropReason,
+  Faults,
+  PeerAddress,
+  PeerStats,
+  PeerStatusEvent,
+  TransportOptions,
+  TransportStats,
+} from './types.js';
+export type { BackoffOptions } from './backoff.js';

@@ -1,0 +1,443 @@
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { createServer } from 'node:net';
+
+import type { Logger } from 'pino';
+
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { createCodec, type Codec } from './codec.js';
+import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
+import { FRAME_HEADER_BYTES, MAX_FRAME_LENGTH } from './framing.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_NODE_ID_LENGTH } from './handshake.js';
+import { InboundConnection } from './inbound-connection.js';
+import { OutboundPeer } from './peer-connection.js';
+import type {
+  Direction,
+  DropReason,
+  Faults,
+  PeerAddress,
+  PeerStats,
+  PeerStatusEvent,
+  TransportOptions,
+  TransportStats,
+} from './types.js';
+
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/** Twice the frame limit, so one maximum-size frame always fits next to ordinary traffic. */
+export const DEFAULT_MAX_QUEUE_BYTES = 128 * 1024 * 1024;
+/** Connections that have not authenticated yet; beyond this, new ones are dropped at once. */
+const MAX_PENDING_HANDSHAKES = 64;
+
+interface PeerRecord {
+  address: PeerAddress;
+  readonly outbound: OutboundPeer;
+  inbound: InboundConnection | null;
+  receivedFrames: number;
+  receivedBytes: number;
+  receivedDropped: number;
+  lastContact: number | null;
+}
+
+type Lifecycle = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+
+/**
+ * Authenticated, framed, batched message passing between Rollcall nodes.
+ *
+ * Each node dials every peer and sends only on that outbound stream; it receives only on
+ * the streams peers dialed to it. Two one-way streams per pair mean there is never a race
+ * over which of two simultaneous dials wins (the same choice etcd makes).
+ */
+export class PeerTransport<M> {
+  private readonly id: string;
+  private readonly secret: string;
+  private readonly logger: Logger;
+  private readonly codec: Codec = createCodec();
+  private readonly maxFrameBytes: number;
+  private readonly maxQueueBytes: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly backoff: BackoffOptions;
+  private readonly faultsEnabled: boolean;
+  private readonly onMessage: (from: string, message: M) => void;
+  private readonly onPeerStatus: ((event: PeerStatusEvent) => void) | undefined;
+  private readonly listenAddress: PeerAddress;
+
+  private lifecycle: Lifecycle = 'new';
+  private server: Server | null = null;
+  private bound: PeerAddress | null = null;
+  private starting: Promise<PeerAddress> | null = null;
+  private closing: Promise<void> | null = null;
+  private readonly peers = new Map<string, PeerRecord>();
+  /** Every accepted socket, authenticated or not, so close() can reach them all. */
+  private readonly inbound = new Set<InboundConnection>();
+  /** Sockets of removed peers that are still closing; close() waits for them too. */
+  private readonly retiring = new Set<Promise<void>>();
+  private dropTo: ReadonlySet<string> = new Set();
+  private dropFrom: ReadonlySet<string> = new Set();
+  private droppedUnknownPeer = 0;
+  private refusedConnections = 0;
+
+  constructor(options: TransportOptions<M>) {
+    this.id = options.id;
+    this.secret = options.secret;
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.faultsEnabled = options.faults === true;
+    this.onMessage = options.onMessage;
+    this.onPeerStatus = options.onPeerStatus;
+    this.listenAddress = options.listen;
+    validate(this.id, this.secret, this.maxFrameBytes, this.maxQueueBytes, this.handshakeTimeoutMs, this.backoff);
+    this.logger = options.logger.child({ component: 'transport', node: this.id });
+    this.applyPeers(options.peers);
+  }
+
+  /** Binds the listener and starts dialing peers; resolves with the bound address. */
+  start(): Promise<PeerAddress> {
+    if (this.lifecycle !== 'new') {
+      return Promise.reject(new TransportError('INVALID_STATE', `cannot start a transport that is ${this.lifecycle}`));
+    }
+    this.lifecycle = 'starting';
+    this.starting = this.listen();
+    return this.starting;
+  }
+
+  /** Queues a message for `to`; dropped (and counted in `stats()`) if it cannot be sent. */
+  send(to: string, message: M): void {
+    const record = this.peers.get(to);
+    if (record === undefined) {
+      this.droppedUnknownPeer += 1;
+      this.logger.debug({ to }, 'dropping message to a node that is not a peer');
+      return;
+    }
+    const outbound = record.outbound;
+    if (this.dropTo.has(to)) {
+      outbound.countDrop('fault');
+      return;
+    }
+    // Checked before encoding so a down peer costs nothing per message.
+    if (!outbound.isConnected) {
+      outbound.countDrop('disconnected');
+      return;
+    }
+    const payload = this.codec.encode(message);
+    if (payload instanceof TransportError) {
+      outbound.countDrop('encodeFailed');
+      this.logger.error({ to, code: payload.code, err: payload.cause }, 'dropping message that cannot be encoded');
+      return;
+    }
+    if (payload.length > this.maxFrameBytes) {
+      outbound.countDrop('tooLarge');
+      this.logger.error(
+        { to, code: 'FRAME_TOO_LARGE', bytes: payload.length, maxFrameBytes: this.maxFrameBytes },
+        'dropping message larger than the frame limit',
+      );
+      return;
+    }
+    outbound.enqueue(payload);
+  }
+
+  sendMany(to: string, messages: readonly M[]): void {
+    for (const message of messages) this.send(to, message);
+  }
+
+  /**
+   * Applies a membership change: dials new peers, redials moved ones, and disconnects
+   * (both directions) peers that left. An entry for this node is ignored.
+   */
+  setPeers(peers: ReadonlyMap<string, PeerAddress>): void {
+    if (this.lifecycle === 'closing' || this.lifecycle === 'closed') return;
+    this.applyPeers(peers);
+  }
+
+  /** Replaces the fault setting; `setFaults({})` heals. Requires `faults: true`. */
+  setFaults(faults: Faults): void {
+    if (!this.faultsEnabled) {
+      throw new TransportError('FAULTS_DISABLED', 'fault injection requires constructing the transport with faults: true');
+    }
+    this.dropTo = new Set(faults.dropTo ?? []);
+    this.dropFrom = new Set(faults.dropFrom ?? []);
+    this.logger.info({ dropTo: [...this.dropTo], dropFrom: [...this.dropFrom] }, 'fault injection updated');
+  }
+
+  stats(): TransportStats {
+    const peers: Record<string, PeerStats> = {};
+    for (const [id, record] of this.peers) {
+      const { counters } = record.outbound;
+      const droppedBy: Record<DropReason, number> = { ...counters.droppedBy };
+      let dropped = 0;
+      for (const count of Object.values(droppedBy)) dropped += count;
+      peers[id] = {
+        address: record.address,
+        connected: record.outbound.isConnected,
+        inboundConnected: record.inbound !== null,
+        sentFrames: counters.sentFrames,
+        sentBytes: counters.sentBytes,
+        writes: counters.writes,
+        queuedBytes: record.outbound.queuedBytes,
+        dropped,
+        droppedBy,
+        receivedFrames: record.receivedFrames,
+        receivedBytes: record.receivedBytes,
+        receivedDropped: record.receivedDropped,
+        connects: counters.connects,
+        lastContact: record.lastContact,
+      };
+    }
+    return {
+      id: this.id,
+      listening: this.bound,
+      peers,
+      droppedUnknownPeer: this.droppedUnknownPeer,
+      refusedConnections: this.refusedConnections,
+    };
+  }
+
+  /** Closes the listener, every socket and every timer. Idempotent; never rejects. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async listen(): Promise<PeerAddress> {
+    const server = createServer((socket) => this.accept(socket));
+    this.server = server;
+    const { host, port } = this.listenAddress;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      this.server = null;
+      this.lifecycle = 'closed';
+      throw new TransportError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${errnoOf(error) ?? String(error)}`, error);
+    }
+    // After a successful bind, errors are rare (e.g. EMFILE on accept) and not fatal.
+    server.on('error', (error) => this.logger.error({ err: error }, 'listener error'));
+    const info = server.address() as AddressInfo;
+    this.bound = { host: info.address, port: info.port };
+    if (this.lifecycle !== 'starting') {
+      // close() ran while we were binding; it waits for us and then tears down the server.
+      throw new TransportError('INVALID_STATE', 'transport was closed while starting');
+    }
+    this.lifecycle = 'running';
+    this.logger.info({ listening: this.bound, peers: [...this.peers.keys()] }, 'transport started');
+    for (const record of this.peers.values()) record.outbound.start();
+    return this.bound;
+  }
+
+  private async shutdown(): Promise<void> {
+    const previous = this.lifecycle;
+    this.lifecycle = 'closing';
+    if (previous === 'starting') await this.starting?.catch(() => undefined);
+    const server = this.server;
+    this.server = null;
+    // server.close() only calls back once every accepted socket is gone, so close
+    // those in parallel rather than first.
+    const serverClosed =
+      server === null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            server.close((error) => {
+              if (error !== undefined) this.logger.debug({ err: error }, 'listener close reported an error');
+              resolve();
+            });
+          });
+    const sockets: Promise<void>[] = [serverClosed, ...this.retiring];
+    for (const connection of this.inbound) sockets.push(connection.close());
+    for (const record of this.peers.values()) sockets.push(record.outbound.close());
+    await Promise.all(sockets);
+    this.lifecycle = 'closed';
+    this.logger.info('transport closed');
+  }
+
+  private applyPeers(peers: ReadonlyMap<string, PeerAddress>): void {
+    for (const [id, record] of this.peers) {
+      if (id !== this.id && peers.has(id)) continue;
+      this.peers.delete(id);
+      this.logger.info({ peer: id }, 'peer removed');
+      this.retire(record.outbound.close());
+      const inbound = record.inbound;
+      if (inbound !== null) {
+        record.inbound = null;
+        this.emitStatus(id, 'inbound', false);
+        this.retire(inbound.close());
+      }
+    }
+    for (const [id, address] of peers) {
+      if (id === this.id) continue;
+      const existing = this.peers.get(id);
+      if (existing !== undefined) {
+        existing.address = address;
+        existing.outbound.setAddress(address);
+        continue;
+      }
+      const outbound = new OutboundPeer({
+        selfId: this.id,
+        peerId: id,
+        address,
+        secret: this.secret,
+        codec: this.codec,
+        logger: this.logger,
+        maxQueueBytes: this.maxQueueBytes,
+        handshakeTimeoutMs: this.handshakeTimeoutMs,
+        backoff: this.backoff,
+        onStatus: (connected) => {
+          if (connected) this.touch(id);
+          this.emitStatus(id, 'outbound', connected);
+        },
+      });
+      this.peers.set(id, {
+        address,
+        outbound,
+        inbound: null,
+        receivedFrames: 0,
+        receivedBytes: 0,
+        receivedDropped: 0,
+        lastContact: null,
+      });
+      if (this.lifecycle === 'running') {
+        this.logger.info({ peer: id, address }, 'peer added');
+        outbound.start();
+      }
+    }
+  }
+
+  private retire(closed: Promise<void>): void {
+    this.retiring.add(closed);
+    void closed.finally(() => this.retiring.delete(closed));
+  }
+
+  private accept(socket: Socket): void {
+    if (this.lifecycle !== 'running') {
+      socket.destroy();
+      return;
+    }
+    let pending = 0;
+    for (const connection of this.inbound) if (connection.peerId === null) pending += 1;
+    if (pending >= MAX_PENDING_HANDSHAKES) {
+      // Bounded so a flood of idle connections cannot exhaust memory or descriptors.
+      this.logger.warn({ remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` }, 'too many unauthenticated connections; dropping');
+      this.refusedConnections += 1;
+      socket.on('error', (error) => this.logger.debug({ err: error }, 'error on a dropped connection'));
+      socket.destroy();
+      return;
+    }
+    const connection = new InboundConnection(socket, {
+      selfId: this.id,
+      secret: this.secret,
+      codec: this.codec,
+      logger: this.logger,
+      maxFrameBytes: this.maxFrameBytes,
+      handshakeTimeoutMs: this.handshakeTimeoutMs,
+      isKnownPeer: (id) => this.peers.has(id),
+      onAuthenticated: (authenticated) => this.onInboundAuthenticated(authenticated),
+      onFrame: (from, payload) => this.onInboundFrame(from, payload),
+      onRefused: () => {
+        this.refusedConnections += 1;
+      },
+      onClosed: (closed, error) => this.onInboundClosed(closed, error),
+    });
+    this.inbound.add(connection);
+  }
+
+  private onInboundAuthenticated(connection: InboundConnection): void {
+    const id = connection.peerId;
+    const record = id === null ? undefined : this.peers.get(id);
+    if (id === null || record === undefined) return;
+    const previous = record.inbound;
+    record.inbound = connection;
+    this.touch(id);
+    if (previous !== null) {
+      // The peer keeps one outbound stream; a second one means it redialed and the old
+      // one is dead but not yet noticed (e.g. the peer restarted).
+      this.logger.info({ peer: id, remote: connection.remote }, 'peer redialed; replacing its previous inbound connection');
+      void previous.close();
+    } else {
+      this.logger.info({ peer: id, remote: connection.remote }, 'peer connected to us');
+      this.emitStatus(id, 'inbound', true);
+    }
+  }
+
+  private onInboundFrame(connection: InboundConnection, payload: Buffer): void {
+    const from = connection.peerId;
+    const record = from === null ? undefined : this.peers.get(from);
+    if (from === null || record === undefined || record.inbound !== connection) return;
+    record.receivedFrames += 1;
+    record.receivedBytes += FRAME_HEADER_BYTES + payload.length;
+    record.lastContact = Date.now();
+    if (this.dropFrom.has(from)) {
+      record.receivedDropped += 1;
+      return;
+    }
+    const decoded = this.codec.decode(payload);
+    if (!decoded.ok) {
+      // An authenticated peer sending garbage is a bug or a version mismatch: resync by reconnecting.
+      void connection.close(decoded.error);
+      return;
+    }
+    try {
+      this.onMessage(from, decoded.value as M);
+    } catch (error) {
+      this.logger.error({ err: error, from }, 'onMessage handler threw; message skipped');
+    }
+  }
+
+  private onInboundClosed(connection: InboundConnection, error: TransportError | null): void {
+    this.inbound.delete(connection);
+    const id = connection.peerId;
+    if (id === null) return;
+    const fields = { peer: id, remote: connection.remote, code: error?.code, errno: errnoOf(error), reason: error?.message };
+    if (error !== null && !isRoutineNetworkError(error) && error.code !== 'SOCKET_ERROR') {
+      // FRAME_TOO_LARGE, DECODE_FAILED: the peer sent something we cannot accept.
+      this.logger.error(fields, 'closed inbound connection from peer');
+    } else if (this.lifecycle === 'closing') {
+      this.logger.debug(fields, 'closed inbound connection from peer');
+    } else {
+      this.logger.info(fields, 'peer disconnected from us');
+    }
+    const record = this.peers.get(id);
+    if (record !== undefined && record.inbound === connection) {
+      record.inbound = null;
+      this.emitStatus(id, 'inbound', false);
+    }
+  }
+
+  private touch(id: string): void {
+    const record = this.peers.get(id);
+    if (record !== undefined) record.lastContact = Date.now();
+  }
+
+  private emitStatus(peer: string, direction: Direction, connected: boolean): void {
+    if (this.onPeerStatus === undefined) return;
+    try {
+      this.onPeerStatus({ peer, direction, connected, at: Date.now() });
+    } catch (error) {
+      this.logger.error({ err: error, peer }, 'onPeerStatus handler threw');
+    }
+  }
+}
+
+function validate(
+  id: string,
+  secret: string,
+  maxFrameBytes: number,
+  maxQueueBytes: number,
+  handshakeTimeoutMs: number,
+  backoff: BackoffOptions,
+): void {
+  const fail = (message: string): never => {
+    throw new TransportError('INVALID_OPTIONS', message);
+  };
+  if (id.length === 0 || id.length > MAX_NODE_ID_LENGTH) fail(`id must be 1..${MAX_NODE_ID_LENGTH} characters`);
+  if (secret.length === 0) fail('secret must not be empty');
+  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > MAX_FRAME_LENGTH) {
+    fail(`maxFrameBytes must be an integer in 1..${MAX_FRAME_LENGTH}`);
+  }
+  if (!Number.isInteger(maxQueueBytes) || maxQueueBytes < 1) fail('maxQueueBytes must be a positive integer');
+  if (!(handshakeTimeoutMs > 0)) fail('handshakeTimeoutMs must be positive');
+  if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) fail('backoff needs 0 < initialMs <= maxMs');
+}

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+
+import type { BackoffOptions } from './backoff.js';
+
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface TransportOptions<M> {
+  /** This node's id; the handshake proves it to peers. */
+  readonly id: string;
+  /** Where to accept peer connections; port 0 picks a free port (see `start()`'s result). */
+  readonly listen: PeerAddress;
+  /** Every other node. An entry for `id` itself is ignored, so a whole-cluster map can be passed. */
+  readonly peers: ReadonlyMap<string, PeerAddress>;
+  /** Shared cluster secret. Never logged. */
+  readonly secret: string;
+  readonly logger: Logger;
+  /** Called once per message, in order per connection. Exceptions are logged, not propagated. */
+  readonly onMessage: (from: string, message: M) => void;
+  /** Connection up/down notifications (logging, `/v1/cluster` last-contact). */
+  readonly onPeerStatus?: (event: PeerStatusEvent) => void;
+  /** Largest frame accepted or sent. Default 64 MiB. */
+  readonly maxFrameBytes?: number;
+  /** Bound on bytes waiting to be written to one peer (our queue plus the socket's buffer). Default 128 MiB. */
+  readonly maxQueueBytes?: number;
+  /** Deadline for connect + handshake. Default 2 s. */
+  readonly handshakeTimeoutMs?: number;
+  /** Reconnect delays. Default 50 ms doubling to 2 s, with jitter. */
+  readonly backoff?: Partial<BackoffOptions>;
+  /** Enables `setFaults` (tests only). */
+  readonly faults?: boolean;
+}
+
+export type Direction = 'outbound' | 'inbound';
+
+export interface PeerStatusEvent {
+  readonly peer: string;
+  /** `outbound`: our stream to the peer; `inbound`: the peer's stream to us. */
+  readonly direction: Direction;
+  readonly connected: boolean;
+  /** `Date.now()` at the change. */
+  readonly at: number;
+}
+
+/** Why an outgoing message never reached the socket. */
+export type DropReason =
+  /** No authenticated outbound connection (peer down, reconnecting, transport not started or closed). */
+  | 'disconnected'
+  /** The per-peer byte bound was reached: the peer or the network is slower than we send. */
+  | 'queueFull'
+  /** Encoded message exceeds `maxFrameBytes`. */
+  | 'tooLarge'
+  /** msgpack could not encode the message. */
+  | 'encodeFailed'
+  /** Dropped by `setFaults` (tests). */
+  | 'fault';
+
+export interface PeerStats {
+  readonly address: PeerAddress;
+  /** Our outbound stream to the peer is authenticated (messages to it are being written). */
+  readonly connected: boolean;
+  /** The peer's stream to us is authenticated (we can hear from it). */
+  readonly inboundConnected: boolean;
+  /** Frames handed to the socket, and their bytes including headers. */
+  readonly sentFrames: number;
+  readonly sentBytes: number;
+  /** `socket.write` calls; `sentFrames / writes` is the batching factor. */
+  readonly writes: number;
+  /** Bytes waiting for the next flush. */
+  readonly queuedBytes: number;
+  /** Outgoing messages dropped, total and by reason. */
+  readonly dropped: number;
+  readonly droppedBy: Readonly<Record<DropReason, number>>;
+  /** Frames received from the peer (including those a fault then dropped), and their bytes. */
+  readonly receivedFrames: number;
+  readonly receivedBytes: number;
+  /** Incoming messages dropped by `setFaults`. */
+  readonly receivedDropped: number;
+  /** Successful outbound handshakes; more than one means we reconnected. */
+  readonly connects: number;
+  /** `Date.now()` when we last heard from the peer (a frame or a completed handshake), or null. */
+  readonly lastContact: number | null;
+}
+
+export interface TransportStats {
+  readonly id: string;
+  /** Bound address once started. */
+  readonly listening: PeerAddress | null;
+  readonly peers: Readonly<Record<string, PeerStats>>;
+  /** Messages sent to ids that are not in the peer set. */
+  readonly droppedUnknownPeer: number;
+  /** Inbound connections refused (failed authentication, timeouts, malformed handshakes). */
+  readonly refusedConnections: number;
+}
+
+/** Test-only message loss; each call replaces the previous setting. */
+export interface Faults {
+  /** Drop outgoing messages to these peers. */
+  readonly dropTo?: readonly string[];
+  /** Drop incoming messages from these peers. */
+  readonly dropFrom?: readonly string[];
+}
