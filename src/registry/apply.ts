@@ -1,0 +1,321 @@
+/**
+ * Applies one command to the state. Deterministic: the outcome depends only on the state,
+ * the command and the entry's index, never on clocks, randomness or iteration order of
+ * anything not sorted. Failure paths check everything before the first mutation, so a
+ * failed command leaves no trace except, for client commands, its cached result.
+ */
+import type {
+  ClearSuspect,
+  Command,
+  CommandError,
+  CommandOk,
+  CommandResult,
+  ErrorCode,
+  Expire,
+  MarkSuspect,
+  Register,
+  SetHealth,
+  Update,
+} from './commands.js';
+import { encode } from '../codec/index.js';
+import type { EventCause, Health, Instance, RegistryEvent, Session } from './model.js';
+import { DEFAULT_CLUSTER, DEFAULT_WEIGHT, instanceKey } from './model.js';
+import type { RegistryState } from './state.js';
+import { parseEnvelope, parseFieldsOf } from './validate.js';
+
+export interface Applied {
+  readonly result: CommandResult;
+  readonly events: RegistryEvent[];
+}
+
+export function applyCommand(state: RegistryState, index: number, raw: unknown): Applied {
+  const env = parseEnvelope(raw);
+  if (!env.ok) return { result: env, events: [] };
+  const { client } = env;
+  if (client !== undefined) {
+    const seen = state.dedup.check(client.id, client.seq);
+    if (seen.kind === 'retry') return { result: seen.result, events: [] };
+    if (seen.kind === 'stale') {
+      return {
+        result: fail('STALE_REQUEST', `client ${client.id} already applied seq ${seen.lastSeq}; seq ${client.seq} was answered before`),
+        events: [],
+      };
+    }
+  }
+  const parsed = parseFieldsOf(env);
+  const applied = parsed.ok ? execute(state, parsed.command) : { result: parsed, events: [] };
+  if (client !== undefined) {
+    state.dirty.clients.add(client.id);
+    for (const evicted of state.dedup.record(client.id, Object.freeze({ seq: client.seq, index, result: applied.result }))) {
+      state.dirty.clients.add(evicted);
+    }
+  }
+  return applied;
+}
+
+/** Success before the revision is known: the transaction decides it. */
+type Draft = { readonly ok: true; readonly version?: number; readonly count?: number } | CommandError;
+
+function execute(state: RegistryState, cmd: Command): Applied {
+  const rev = state.begin(causeOf(cmd));
+  const draft = run(state, cmd, rev);
+  if (!draft.ok) {
+    state.abort();
+    return { result: draft, events: [] };
+  }
+  const { changed, events } = state.end();
+  // Built field by field so the cached (and persisted) result has one canonical encoding.
+  const result: { -readonly [K in keyof CommandOk]: CommandOk[K] } = { ok: true, revision: state.revision, changed };
+  if (draft.version !== undefined) result.version = draft.version;
+  if (draft.count !== undefined) result.count = draft.count;
+  return { result: Object.freeze(result), events };
+}
+
+function causeOf(cmd: Command): EventCause | null {
+  switch (cmd.type) {
+    case 'openSession':
+    case 'setAccessRules':
+      return null;
+    case 'closeSession':
+    case 'register':
+    case 'unregister':
+    case 'update':
+    case 'expire':
+    case 'markSuspect':
+    case 'clearSuspect':
+    case 'setHealth':
+      return cmd.type;
+  }
+}
+
+function run(state: RegistryState, cmd: Command, rev: number): Draft {
+  switch (cmd.type) {
+    case 'openSession': {
+      if (state.sessions.has(cmd.sessionId)) return fail('SESSION_EXISTS', `session ${cmd.sessionId} already exists`, 'sessionId');
+      state.putSession(session(cmd.sessionId, cmd.ttlMs, cmd.now, rev, null));
+      return { ok: true };
+    }
+    case 'closeSession': {
+      if (!state.sessions.has(cmd.sessionId)) return fail('SESSION_NOT_FOUND', `session ${cmd.sessionId} does not exist (closed or expired)`, 'sessionId');
+      return { ok: true, count: dropSession(state, cmd.sessionId) };
+    }
+    case 'register':
+      return register(state, cmd, rev);
+    case 'unregister': {
+      const prev = state.instances.get(instanceKey(cmd.namespace, cmd.service, cmd.id));
+      if (prev !== undefined) state.deleteInstance(prev);
+      return { ok: true };
+    }
+    case 'update':
+      return update(state, cmd, rev);
+    case 'setAccessRules': {
+      // Compared by encoding: the same rules re-sent (e.g. by a config sync loop) are not a change.
+      const same = state.rules !== null && bytesEqual(encode(state.rules.rules), encode(cmd.rules));
+      if (!same) state.setRules(cmd.rules);
+      return { ok: true };
+    }
+    case 'expire':
+      return staleTerm(state, cmd) ?? expire(state, cmd);
+    case 'markSuspect':
+      return staleTerm(state, cmd) ?? markSuspect(state, cmd, rev);
+    case 'clearSuspect':
+      return staleTerm(state, cmd) ?? clearSuspect(state, cmd, rev);
+    case 'setHealth':
+      return staleTerm(state, cmd) ?? setHealth(state, cmd, rev);
+  }
+}
+
+/**
+ * appliedTerm already includes this entry's term, and every term's entries follow that
+ * term's no-op; so a command whose term is below it was proposed by a leader that has since
+ * been replaced (it was forwarded or re-proposed into a newer term).
+ */
+function staleTerm(state: RegistryState, cmd: Expire | MarkSuspect | ClearSuspect | SetHealth): CommandError | null {
+  if (cmd.term >= state.appliedTerm) return null;
+  return fail('STALE_TERM', `${cmd.type} proposed in term ${cmd.term}, but term ${state.appliedTerm} has already applied entries`, 'term');
+}
+
+function register(state: RegistryState, c: Register, rev: number): Draft {
+  let owner: Session | undefined;
+  if (c.sessionId !== undefined) {
+    owner = state.sessions.get(c.sessionId);
+    if (owner === undefined) return fail('SESSION_NOT_FOUND', `session ${c.sessionId} does not exist (expired or never opened); open a new session`, 'sessionId');
+  }
+  const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
+  if (prev !== undefined && (prev.sessionId === null) !== (c.sessionId === undefined)) {
+    // A persistent instance silently turning ephemeral would vanish with someone's session.
+    return fail(
+      'KIND_MISMATCH',
+      prev.sessionId === null
+        ? `instance ${c.id} is persistent; unregister it before registering it with a session`
+        : `instance ${c.id} is ephemeral; unregister it before registering it without a session`,
+      'sessionId',
+    );
+  }
+  // Suspect follows the owning session, not the instance: moving to a healthy session clears it.
+  const health: Health =
+    owner !== undefined && owner.suspectSince !== null ? 'suspect' : prev !== undefined && prev.health !== 'suspect' ? prev.health : 'healthy';
+  return upsert(state, rev, prev, {
+    namespace: c.namespace,
+    service: c.service,
+    id: c.id,
+    cluster: c.cluster ?? prev?.cluster ?? DEFAULT_CLUSTER,
+    address: c.address,
+    port: c.port,
+    weight: c.weight ?? prev?.weight ?? DEFAULT_WEIGHT,
+    tags: c.tags ?? prev?.tags ?? EMPTY_TAGS,
+    metadata: c.metadata ?? prev?.metadata ?? EMPTY_METADATA,
+    health,
+    enabled: c.enabled ?? prev?.enabled ?? true,
+    sessionId: c.sessionId ?? null,
+  });
+}
+
+function update(state: RegistryState, c: Update, rev: number): Draft {
+  const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
+  if (prev === undefined) return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
+  if (prev.version !== c.expectedVersion) {
+    return { ...fail('VERSION_MISMATCH', `expected version ${c.expectedVersion}, instance is at ${prev.version}`, 'expectedVersion'), currentVersion: prev.version };
+  }
+  const p = c.patch;
+  return upsert(state, rev, prev, {
+    ...fieldsOf(prev),
+    weight: p.weight ?? prev.weight,
+    tags: p.tags ?? prev.tags,
+    metadata: p.metadata ?? prev.metadata,
+    enabled: p.enabled ?? prev.enabled,
+  });
+}
+
+function setHealth(state: RegistryState, c: SetHealth, rev: number): Draft {
+  const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
+  if (prev === undefined) return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
+  if (prev.health === 'suspect') {
+    return fail('INSTANCE_SUSPECT', `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`, 'health');
+  }
+  return upsert(state, rev, prev, { ...fieldsOf(prev), health: c.health });
+}
+
+function expire(state: RegistryState, c: Expire): Draft {
+  let count = 0;
+  for (const id of c.sessionIds) if (state.sessions.has(id)) count += dropSession(state, id);
+  return { ok: true, count };
+}
+
+function markSuspect(state: RegistryState, c: MarkSuspect, rev: number): Draft {
+  let count = 0;
+  for (const id of c.sessionIds) {
+    const s = state.sessions.get(id);
+    if (s === undefined) continue;
+    // An already held session keeps its original time: the maximum hold counts from the first mark.
+    if (s.suspectSince === null) state.putSession(session(s.id, s.ttlMs, s.openedAt, s.createRevision, c.now));
+    count += setSessionHealth(state, id, rev, (h) => (h === 'suspect' ? null : 'suspect'));
+  }
+  return { ok: true, count };
+}
+
+function clearSuspect(state: RegistryState, c: ClearSuspect, rev: number): Draft {
+  let count = 0;
+  for (const id of c.sessionIds) {
+    const s = state.sessions.get(id);
+    if (s === undefined || s.suspectSince === null) continue;
+    state.putSession(session(s.id, s.ttlMs, s.openedAt, s.createRevision, null));
+    count += setSessionHealth(state, id, rev, (h) => (h === 'suspect' ? 'healthy' : null));
+  }
+  return { ok: true, count };
+}
+
+/** Deletes a session and its instances (in key order); returns how many instances went. */
+function dropSession(state: RegistryState, id: string): number {
+  const keys = state.sessionInstanceKeys(id);
+  for (const k of keys) {
+    const inst = state.instances.get(k);
+    if (inst !== undefined) state.deleteInstance(inst);
+  }
+  state.deleteSession(id);
+  return keys.length;
+}
+
+function setSessionHealth(state: RegistryState, sessionId: string, rev: number, next: (h: Health) => Health | null): number {
+  let count = 0;
+  for (const k of state.sessionInstanceKeys(sessionId)) {
+    const inst = state.instances.get(k);
+    const health = inst === undefined ? null : next(inst.health);
+    if (inst === undefined || health === null) continue;
+    state.putInstance(build({ ...fieldsOf(inst), health }, inst.createRevision, rev, inst.version + 1));
+    count++;
+  }
+  return count;
+}
+
+// ---- instances
+
+type Fields = Omit<Instance, 'createRevision' | 'modRevision' | 'version'>;
+
+const EMPTY_TAGS: readonly string[] = Object.freeze([]);
+const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
+function upsert(state: RegistryState, rev: number, prev: Instance | undefined, f: Fields): Draft {
+  if (prev !== undefined && sameFields(prev, f)) return { ok: true, version: prev.version };
+  const next = build(f, prev?.createRevision ?? rev, rev, (prev?.version ?? 0) + 1);
+  state.putInstance(next);
+  return { ok: true, version: next.version };
+}
+
+/** The one place an Instance is assembled: a fixed field order gives one encoding per value. */
+function build(f: Fields, createRevision: number, modRevision: number, version: number): Instance {
+  return Object.freeze({
+    id: f.id,
+    namespace: f.namespace,
+    service: f.service,
+    cluster: f.cluster,
+    address: f.address,
+    port: f.port,
+    weight: f.weight,
+    tags: f.tags,
+    metadata: f.metadata,
+    health: f.health,
+    enabled: f.enabled,
+    sessionId: f.sessionId,
+    createRevision,
+    modRevision,
+    version,
+  });
+}
+
+function fieldsOf(i: Instance): Fields {
+  const { createRevision: _c, modRevision: _m, version: _v, ...f } = i;
+  return f;
+}
+
+function sameFields(a: Instance, b: Fields): boolean {
+  return (
+    a.cluster === b.cluster &&
+    a.address === b.address &&
+    a.port === b.port &&
+    a.weight === b.weight &&
+    a.health === b.health &&
+    a.enabled === b.enabled &&
+    a.sessionId === b.sessionId &&
+    a.tags.length === b.tags.length &&
+    a.tags.every((t, i) => t === b.tags[i]) &&
+    sameRecord(a.metadata, b.metadata)
+  );
+}
+
+function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}
+
+function session(id: string, ttlMs: number, openedAt: number, createRevision: number, suspectSince: number | null): Session {
+  return Object.freeze({ id, ttlMs, openedAt, createRevision, suspectSince });
+}
+
+function fail(code: ErrorCode, message: string, field?: string): CommandError {
+  return Object.freeze(field === undefined ? { ok: false, code, message } : { ok: false, code, message, field });
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

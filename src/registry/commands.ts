@@ -1,0 +1,170 @@
+/**
+ * The replicated commands and their results. A command is applied on every node from the
+ * Raft log, so it carries everything apply needs: no clocks, no randomness, no node-local
+ * state. Time-like values (`now`) and identifiers (`sessionId`) come from the proposer.
+ */
+import type { AccessRules, SettableHealth } from './model.js';
+
+/** Exactly-once identity of a client request; `seq` grows by one per new request of that client. */
+export interface ClientRef {
+  readonly id: string;
+  readonly seq: number;
+}
+
+export interface OpenSession {
+  readonly type: 'openSession';
+  readonly client?: ClientRef;
+  readonly sessionId: string;
+  readonly ttlMs: number;
+  readonly now: number;
+}
+
+export interface CloseSession {
+  readonly type: 'closeSession';
+  readonly client?: ClientRef;
+  readonly sessionId: string;
+}
+
+/** Upsert. Optional fields left out keep their current value on an existing instance and take the default on a new one. */
+export interface Register {
+  readonly type: 'register';
+  readonly client?: ClientRef;
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+  readonly cluster?: string;
+  readonly address: string;
+  readonly port: number;
+  readonly weight?: number;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly enabled?: boolean;
+  /** Present: ephemeral, bound to this session. Absent: persistent. */
+  readonly sessionId?: string;
+}
+
+export interface Unregister {
+  readonly type: 'unregister';
+  readonly client?: ClientRef;
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+}
+
+/** Each field given replaces the instance's value (metadata and tags are replaced whole, not merged). */
+export interface InstancePatch {
+  readonly weight?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly tags?: readonly string[];
+  readonly enabled?: boolean;
+}
+
+export interface Update {
+  readonly type: 'update';
+  readonly client?: ClientRef;
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+  readonly expectedVersion: number;
+  readonly patch: InstancePatch;
+}
+
+export interface SetAccessRules {
+  readonly type: 'setAccessRules';
+  readonly client?: ClientRef;
+  readonly rules: AccessRules;
+}
+
+/**
+ * Leader-proposed commands carry the proposer's term: one proposed by a deposed leader
+ * (whose session deadlines or health view are stale) is rejected once a newer term's entry
+ * has been applied.
+ */
+export interface Expire {
+  readonly type: 'expire';
+  readonly term: number;
+  readonly sessionIds: readonly string[];
+  readonly now: number;
+}
+
+export interface MarkSuspect {
+  readonly type: 'markSuspect';
+  readonly term: number;
+  readonly sessionIds: readonly string[];
+  readonly now: number;
+}
+
+export interface ClearSuspect {
+  readonly type: 'clearSuspect';
+  readonly term: number;
+  readonly sessionIds: readonly string[];
+}
+
+export interface SetHealth {
+  readonly type: 'setHealth';
+  readonly term: number;
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+  readonly health: SettableHealth;
+}
+
+export type ClientCommand = OpenSession | CloseSession | Register | Unregister | Update | SetAccessRules;
+export type LeaderCommand = Expire | MarkSuspect | ClearSuspect | SetHealth;
+export type Command = ClientCommand | LeaderCommand;
+export type CommandType = Command['type'];
+
+export const CLIENT_COMMAND_TYPES: ReadonlySet<string> = new Set<ClientCommand['type']>([
+  'openSession',
+  'closeSession',
+  'register',
+  'unregister',
+  'update',
+  'setAccessRules',
+]);
+export const LEADER_COMMAND_TYPES: ReadonlySet<string> = new Set<LeaderCommand['type']>([
+  'expire',
+  'markSuspect',
+  'clearSuspect',
+  'setHealth',
+]);
+
+export type ErrorCode =
+  /** Not a command at all: not an object, unknown type, or a malformed `client`. Never cached for dedup. */
+  | 'INVALID_COMMAND'
+  /** A field is missing or out of range; `field` names it. */
+  | 'INVALID_ARGUMENT'
+  | 'SESSION_NOT_FOUND'
+  | 'SESSION_EXISTS'
+  | 'INSTANCE_NOT_FOUND'
+  /** CAS failed; `currentVersion` carries the instance's version. */
+  | 'VERSION_MISMATCH'
+  /** Register would turn a persistent instance ephemeral or the reverse. */
+  | 'KIND_MISMATCH'
+  /** setHealth on an instance whose session is held by expiry protection. */
+  | 'INSTANCE_SUSPECT'
+  /** A leader command from a term older than an applied entry's. */
+  | 'STALE_TERM'
+  /** A client seq below the last one applied for that client: already answered, result no longer kept. */
+  | 'STALE_REQUEST';
+
+export interface CommandOk {
+  readonly ok: true;
+  /** The revision of this change, or the current revision when nothing changed. */
+  readonly revision: number;
+  readonly changed: boolean;
+  /** register, update, setHealth: the instance's version afterwards. */
+  readonly version?: number;
+  /** closeSession, expire, markSuspect, clearSuspect: instances deleted or changed. */
+  readonly count?: number;
+}
+
+export interface CommandError {
+  readonly ok: false;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly field?: string;
+  readonly currentVersion?: number;
+}
+
+export type CommandResult = CommandOk | CommandError;

@@ -1,0 +1,48 @@
+/** The registry state machine: replicated commands, their deterministic apply, reads, history and expiry logic. */
+export type {
+  ClearSuspect,
+  ClientCommand,
+  ClientRef,
+  CloseSession,
+  Command,
+  CommandError,
+  CommandOk,
+  CommandResult,
+  CommandType,
+  ErrorCode,
+  Expire,
+  InstancePatch,
+  LeaderCommand,
+  MarkSuspect,
+  OpenSession,
+  Register,
+  SetAccessRules,
+  SetHealth,
+  Unregister,
+  Update,
+} from './commands.js';
+export { DEFAULT_MAX_CLIENTS } from './dedup.js';
+export type { HistoryListener, HistoryNotice } from './history.js';
+export { DEFAULT_HISTORY_SIZE, EventHistory } from './history.js';
+export type {
+  AccessRules,
+  ConfState,
+  DeleteEvent,
+  EventCause,
+  Health,
+  Instance,
+  PutEvent,
+  RegistryEvent,
+  ServiceSummary,
+  Session,
+  SettableHealth,
+  StoredAccessRules,
+} from './model.js';
+export { DEFAULT_CLUSTER, DEFAULT_WEIGHT, HEALTH_STATES } from './model.js';
+export type { BatchOp, SmStore } from './persistence.js';
+export { CorruptStateError, META_APPLIED_KEY, META_CONF_KEY, META_REVISION_KEY } from './persistence.js';
+export type { AppliedEntry, ApplyOutcome, InstanceFilter, InstanceList, RegistryDump, RegistryOptions } from './registry.js';
+export { Registry } from './registry.js';
+export type { Due, KeepaliveOutcome, ProtectedService, SessionTrackerOptions, TrackerView } from './session-tracker.js';
+export { commandsFor, DEFAULT_TRACKER_OPTIONS, SessionTracker } from './session-tracker.js';
+export { LIMITS, parseCommand } from './validate.js';

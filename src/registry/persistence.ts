@@ -1,0 +1,201 @@
+/**
+ * How the registry lives in the state-machine sublevel: key layout, record shapes, loading
+ * everything into memory, and turning a batch's dirty set into LevelDB ops.
+ *
+ * Key families (names cannot contain '/', so every key parses unambiguously):
+ *   \x00meta/applied      {index, term}         reserved, read by the snapshot routine
+ *   \x00meta/conf         ConfState             reserved, read by the snapshot routine
+ *   \x00meta/revision     {revision, emptied}
+ *   i/<ns>/<svc>/<id>     Instance
+ *   v/<ns>/<svc>          {revision}            services that have instances
+ *   s/<sessionId>         Session
+ *   d/<clientId>          {seq, index, result}  exactly-once table
+ *   r/access              {rules, revision}
+ * Ops come out sorted by key, with one op per key, so replicas emit identical batches.
+ */
+import { decode, encode } from '../codec/index.js';
+import type { CommandResult } from './commands.js';
+import type { DedupRecord } from './dedup.js';
+import { DedupTable } from './dedup.js';
+import type { ConfState, Instance, Session, StoredAccessRules } from './model.js';
+import { HEALTH_STATES, serviceKey } from './model.js';
+import { Dirty, RegistryState } from './state.js';
+
+// Local copies until src/storage exports them; the values are fixed by the snapshot contract.
+export const META_APPLIED_KEY = '\x00meta/applied';
+export const META_CONF_KEY = '\x00meta/conf';
+export const META_REVISION_KEY = '\x00meta/revision';
+const META_PREFIX = '\x00meta/';
+const INSTANCE_PREFIX = 'i/';
+const SERVICE_PREFIX = 'v/';
+const SESSION_PREFIX = 's/';
+const DEDUP_PREFIX = 'd/';
+const RULES_KEY = 'r/access';
+
+export type BatchOp =
+  | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: string };
+
+/**
+ * All the registry needs from its sublevel: a full scan. An abstract-level sublevel opened
+ * with string keys and `valueEncoding: 'view'` (or 'buffer') satisfies it.
+ */
+export interface SmStore {
+  iterator(): AsyncIterable<[string, Uint8Array]>;
+}
+
+export class CorruptStateError extends Error {
+  constructor(key: string, why: string) {
+    super(`state machine record ${JSON.stringify(key)} is corrupt: ${why}`);
+    this.name = 'CorruptStateError';
+  }
+}
+
+export async function loadState(sm: SmStore, maxClients: number): Promise<RegistryState> {
+  const dedup: [string, DedupRecord][] = [];
+  const serviceRevisions = new Map<string, number>();
+  const instances: Instance[] = [];
+  const sessions: Session[] = [];
+  let applied = { index: 0, term: 0 };
+  let revision = { revision: 0, emptied: 0 };
+  let conf: ConfState | null = null;
+  let rules: StoredAccessRules | null = null;
+
+  for await (const [key, value] of sm.iterator()) {
+    const rec = decode<unknown>(value);
+    if (key === META_APPLIED_KEY) applied = { index: num(key, rec, 'index'), term: num(key, rec, 'term') };
+    else if (key === META_REVISION_KEY) revision = { revision: num(key, rec, 'revision'), emptied: num(key, rec, 'emptied') };
+    else if (key === META_CONF_KEY) conf = confState(key, rec);
+    else if (key.startsWith(META_PREFIX)) continue; // other owners' meta keys (e.g. snapshot bookkeeping)
+    else if (key.startsWith(INSTANCE_PREFIX)) instances.push(instance(key, rec));
+    else if (key.startsWith(SERVICE_PREFIX)) serviceRevisions.set(key.slice(SERVICE_PREFIX.length), num(key, rec, 'revision'));
+    else if (key.startsWith(SESSION_PREFIX)) sessions.push(session(key, rec));
+    else if (key.startsWith(DEDUP_PREFIX)) dedup.push([key.slice(DEDUP_PREFIX.length), dedupRecord(key, rec)]);
+    else if (key === RULES_KEY) rules = Object.freeze({ rules: obj(key, obj(key, rec)['rules']), revision: num(key, rec, 'revision') });
+    else throw new CorruptStateError(key, 'unknown key');
+  }
+
+  const state = new RegistryState(DedupTable.fromRecords(dedup, maxClients));
+  state.appliedIndex = applied.index;
+  state.appliedTerm = applied.term;
+  state.revision = revision.revision;
+  state.emptiedRevision = revision.emptied;
+  state.conf = conf;
+  state.rules = rules;
+  for (const s of sessions) state.sessions.set(s.id, s);
+  for (const i of instances) state.loadInstance(i);
+  for (const [sk, svc] of state.services) {
+    let rev = serviceRevisions.get(sk) ?? 0;
+    for (const c of svc.clusters.values()) for (const i of c.values()) rev = Math.max(rev, i.modRevision);
+    svc.revision = rev;
+  }
+  return state;
+}
+
+/** The ops that make storage equal to memory for everything the batch touched; resets the dirty set. */
+export function drainOps(state: RegistryState): BatchOp[] {
+  const d = state.dirty;
+  state.dirty = new Dirty();
+  const ops: BatchOp[] = [];
+  const put = (key: string, value: unknown): void => {
+    ops.push({ type: 'put', key, value: encode(value) });
+  };
+  const putOrDel = (key: string, value: unknown): void => {
+    if (value === undefined) ops.push({ type: 'del', key });
+    else put(key, value);
+  };
+  if (d.applied) put(META_APPLIED_KEY, { index: state.appliedIndex, term: state.appliedTerm });
+  if (d.conf && state.conf !== null) put(META_CONF_KEY, state.conf);
+  if (d.revision) put(META_REVISION_KEY, { revision: state.revision, emptied: state.emptiedRevision });
+  for (const k of d.instances) putOrDel(INSTANCE_PREFIX + k, state.instances.get(k));
+  for (const k of d.services) {
+    const svc = state.services.get(k);
+    putOrDel(SERVICE_PREFIX + k, svc === undefined ? undefined : { revision: svc.revision });
+  }
+  for (const id of d.sessions) putOrDel(SESSION_PREFIX + id, state.sessions.get(id));
+  for (const id of d.clients) putOrDel(DEDUP_PREFIX + id, state.dedup.get(id));
+  if (d.rules) putOrDel(RULES_KEY, state.rules ?? undefined);
+  // Any fixed order would do (a batch is atomic); sorting makes it independent of touch order.
+  return ops.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+// ---- record decoding: strict, because a silently half-read record would fork this replica
+
+function obj(key: string, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CorruptStateError(key, 'not an object');
+  return v as Record<string, unknown>;
+}
+
+function num(key: string, v: unknown, field: string): number {
+  const x = obj(key, v)[field];
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new CorruptStateError(key, `${field} is not a number`);
+  return x;
+}
+
+function str(key: string, v: unknown, field: string): string {
+  const x = obj(key, v)[field];
+  if (typeof x !== 'string') throw new CorruptStateError(key, `${field} is not a string`);
+  return x;
+}
+
+function strings(key: string, v: unknown): readonly string[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new CorruptStateError(key, 'expected a string array');
+  return Object.freeze([...(v as string[])]);
+}
+
+function confState(key: string, v: unknown): ConfState {
+  const o = obj(key, v);
+  return Object.freeze({ voters: strings(key, o['voters']), learners: strings(key, o['learners']) });
+}
+
+function instance(key: string, v: unknown): Instance {
+  const o = obj(key, v);
+  const health = o['health'];
+  if (typeof health !== 'string' || !(HEALTH_STATES as readonly string[]).includes(health)) throw new CorruptStateError(key, 'bad health');
+  const sessionId = o['sessionId'];
+  if (sessionId !== null && typeof sessionId !== 'string') throw new CorruptStateError(key, 'bad sessionId');
+  if (typeof o['enabled'] !== 'boolean') throw new CorruptStateError(key, 'bad enabled');
+  const metadata = obj(key, o['metadata']);
+  for (const x of Object.values(metadata)) if (typeof x !== 'string') throw new CorruptStateError(key, 'bad metadata');
+  const inst: Instance = {
+    id: str(key, o, 'id'),
+    namespace: str(key, o, 'namespace'),
+    service: str(key, o, 'service'),
+    cluster: str(key, o, 'cluster'),
+    address: str(key, o, 'address'),
+    port: num(key, o, 'port'),
+    weight: num(key, o, 'weight'),
+    tags: strings(key, o['tags']),
+    metadata: Object.freeze(metadata as Record<string, string>),
+    health: health as Instance['health'],
+    enabled: o['enabled'],
+    sessionId,
+    createRevision: num(key, o, 'createRevision'),
+    modRevision: num(key, o, 'modRevision'),
+    version: num(key, o, 'version'),
+  };
+  if (key !== INSTANCE_PREFIX + `${serviceKey(inst.namespace, inst.service)}/${inst.id}`) throw new CorruptStateError(key, 'key does not match record');
+  return Object.freeze(inst);
+}
+
+function session(key: string, v: unknown): Session {
+  const o = obj(key, v);
+  const since = o['suspectSince'];
+  if (since !== null && typeof since !== 'number') throw new CorruptStateError(key, 'bad suspectSince');
+  const s: Session = {
+    id: str(key, o, 'id'),
+    ttlMs: num(key, o, 'ttlMs'),
+    openedAt: num(key, o, 'openedAt'),
+    createRevision: num(key, o, 'createRevision'),
+    suspectSince: since,
+  };
+  if (key !== SESSION_PREFIX + s.id) throw new CorruptStateError(key, 'key does not match record');
+  return Object.freeze(s);
+}
+
+function dedupRecord(key: string, v: unknown): DedupRecord {
+  const o = obj(key, v);
+  const result = obj(key, o['result']);
+  if (typeof result['ok'] !== 'boolean') throw new CorruptStateError(key, 'bad result');
+  return Object.freeze({ seq: num(key, o, 'seq'), index: num(key, o, 'index'), result: Object.freeze(result) as unknown as CommandResult });
+}

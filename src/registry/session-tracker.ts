@@ -1,0 +1,306 @@
+/**
+ * The leader's session deadlines and expiry protection. Pure logic: time is an argument,
+ * there are no timers, and the node turns `due()` into commands (see `commandsFor`).
+ *
+ * Keepalives are not replicated; deadlines live only in the leader's memory. A new leader
+ * therefore knows nothing about recent keepalives and grants every session a full TTL.
+ *
+ * Protection (a network fault must not empty the registry), per service:
+ *   size    = its instances now + those expired from it within the last `windowMs`
+ *   failing = its instances on lapsed or held sessions + those expired within the window
+ *   tripped = size >= protectMinInstances && failing > protectFraction * size
+ * A tripped service enters protection mode. While a session touches a service in mode, it is
+ * marked suspect (held: listed, flagged) instead of expired. The mode settles when the
+ * service stops being tripped, that is when at least (1 - fraction) of its instances are
+ * alive (kept alive, persistent, or not yet due); after it has stayed settled for a full
+ * window, the held sessions that still have not kept alive are expired: the rest recovered
+ * and they did not, so their fault was real. A held session is also expired once it has
+ * been held `maxHoldMs` (from the replicated suspectSince), whatever the mode says. A held
+ * session that keeps alive is cleared (healthy again).
+ */
+import type { ClearSuspect, Expire, MarkSuspect } from './commands.js';
+import { serviceKey } from './model.js';
+
+export interface SessionTrackerOptions {
+  /** Largest share of a service that may expire within one window without protection. */
+  readonly protectFraction?: number;
+  /** Services smaller than this are never protected (a lone instance that stops is simply gone). */
+  readonly protectMinInstances?: number;
+  /** A held session is expired after this long regardless. */
+  readonly maxHoldMs?: number;
+  /** The protection window; should exceed the longest session TTL. */
+  readonly windowMs?: number;
+  /** A proposal not yet reflected in the registry is proposed again after this long. */
+  readonly reproposeMs?: number;
+}
+
+export const DEFAULT_TRACKER_OPTIONS: Required<SessionTrackerOptions> = {
+  protectFraction: 0.4,
+  protectMinInstances: 3,
+  maxHoldMs: 15 * 60_000,
+  windowMs: 60_000,
+  reproposeMs: 5_000,
+};
+
+/** What the tracker reads from the applied registry (Registry satisfies it). */
+export interface TrackerView {
+  getSession(id: string): { readonly ttlMs: number; readonly suspectSince: number | null } | undefined;
+  sessionInstances(id: string): readonly { readonly namespace: string; readonly service: string }[];
+  serviceSize(namespace: string, service: string): number;
+}
+
+export interface Due {
+  readonly expire: readonly string[];
+  readonly suspect: readonly string[];
+  readonly clearSuspect: readonly string[];
+}
+
+export type KeepaliveOutcome = 'ok' | 'unknown' | 'expiring';
+
+export interface ProtectedService {
+  readonly namespace: string;
+  readonly service: string;
+  readonly enteredAt: number;
+  /** When the service stopped being tripped; null while it still is. */
+  readonly settledSince: number | null;
+  /** Held sessions touching it, as of the last due(). */
+  readonly held: readonly string[];
+}
+
+interface Tracked {
+  ttlMs: number;
+  deadline: number;
+  /** null until a keepalive reaches this leader: a grant is not evidence of life. */
+  lastKeepaliveAt: number | null;
+}
+
+interface Mode {
+  readonly namespace: string;
+  readonly service: string;
+  readonly enteredAt: number;
+  settledSince: number | null;
+  held: string[];
+}
+
+interface RecentExpiry {
+  readonly at: number;
+  readonly sessionId: string;
+  readonly perService: ReadonlyMap<string, number>;
+}
+
+type Action = 'expire' | 'suspect' | 'clear';
+
+export class SessionTracker {
+  readonly options: Required<SessionTrackerOptions>;
+  readonly #sessions = new Map<string, Tracked>();
+  readonly #inflight = new Map<string, { action: Action; at: number }>();
+  readonly #modes = new Map<string, Mode>();
+  #recent: RecentExpiry[] = [];
+
+  constructor(options: SessionTrackerOptions = {}) {
+    this.options = { ...DEFAULT_TRACKER_OPTIONS, ...options };
+    const f = this.options.protectFraction;
+    if (!(f > 0 && f < 1)) throw new RangeError('protectFraction must be in (0, 1)');
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Forgets everything and grants every known session a full TTL from now. */
+  becomeLeader(now: number, sessions: Iterable<{ readonly id: string; readonly ttlMs: number }>): void {
+    this.stepDown();
+    for (const s of sessions) this.#sessions.set(s.id, { ttlMs: s.ttlMs, deadline: now + s.ttlMs, lastKeepaliveAt: null });
+  }
+
+  stepDown(): void {
+    this.#sessions.clear();
+    this.#inflight.clear();
+    this.#modes.clear();
+    this.#recent = [];
+  }
+
+  /** Opening counts as a keepalive. */
+  onSessionOpened(id: string, ttlMs: number, now: number): void {
+    this.#sessions.set(id, { ttlMs, deadline: now + ttlMs, lastKeepaliveAt: now });
+  }
+
+  onSessionClosed(id: string): void {
+    this.#sessions.delete(id);
+    this.#inflight.delete(id);
+  }
+
+  /** 'expiring': the leader already proposed its expiry; the client should open a new session. */
+  keepalive(id: string, now: number): KeepaliveOutcome {
+    const t = this.#sessions.get(id);
+    if (t === undefined) return 'unknown';
+    if (this.#inflight.get(id)?.action === 'expire') return 'expiring';
+    t.deadline = now + t.ttlMs;
+    t.lastKeepaliveAt = now;
+    return 'ok';
+  }
+
+  deadlineOf(id: string): number | undefined {
+    return this.#sessions.get(id)?.deadline;
+  }
+
+  /** The earliest deadline still ahead, to schedule the next due() call; null if none. */
+  nextDeadline(now: number): number | null {
+    let next: number | null = null;
+    for (const t of this.#sessions.values()) if (t.deadline > now && (next === null || t.deadline < next)) next = t.deadline;
+    return next;
+  }
+
+  protection(): ProtectedService[] {
+    return [...this.#modes.values()]
+      .map((m) => ({ namespace: m.namespace, service: m.service, enteredAt: m.enteredAt, settledSince: m.settledSince, held: [...m.held] }))
+      .sort((a, b) => cmp(serviceKey(a.namespace, a.service), serviceKey(b.namespace, b.service)));
+  }
+
+  due(now: number, view: TrackerView): Due {
+    const lapsed: string[] = [];
+    const held: string[] = [];
+    const clear: string[] = [];
+    for (const id of [...this.#sessions.keys()].sort()) {
+      const t = this.#sessions.get(id);
+      const s = view.getSession(id);
+      if (t === undefined || s === undefined) {
+        this.onSessionClosed(id);
+        continue;
+      }
+      const isLapsed = t.deadline <= now;
+      if (s.suspectSince === null) {
+        if (isLapsed) lapsed.push(id);
+      } else if (isLapsed) {
+        held.push(id);
+      } else if (t.lastKeepaliveAt !== null) {
+        clear.push(id);
+      } // else: suspect and inside a new leader's grant; wait for a keepalive or the deadline
+    }
+
+    const touched = new Map<string, string[]>(); // session -> service keys
+    const failing = new Map<string, number>();
+    const names = new Map<string, { namespace: string; service: string }>();
+    for (const id of [...lapsed, ...held]) {
+      const keys = new Set<string>();
+      for (const inst of view.sessionInstances(id)) {
+        const k = serviceKey(inst.namespace, inst.service);
+        keys.add(k);
+        names.set(k, { namespace: inst.namespace, service: inst.service });
+        failing.set(k, (failing.get(k) ?? 0) + 1);
+      }
+      touched.set(id, [...keys]);
+    }
+    const recent = this.#recentCounts(now, view);
+    this.#updateModes(now, view, failing, recent, names, held, touched);
+
+    const expire: string[] = [];
+    const suspect: string[] = [];
+    for (const id of lapsed) {
+      if ((touched.get(id) ?? []).some((k) => this.#modes.has(k))) suspect.push(id);
+      else expire.push(id);
+    }
+    for (const id of held) {
+      const since = view.getSession(id)?.suspectSince ?? now;
+      const released = (touched.get(id) ?? []).every((k) => {
+        const m = this.#modes.get(k);
+        return m === undefined || (m.settledSince !== null && now - m.settledSince >= this.options.windowMs);
+      });
+      if (released || now - since >= this.options.maxHoldMs) expire.push(id);
+    }
+
+    const out = {
+      expire: this.#claim(expire.sort(), 'expire', now),
+      suspect: this.#claim(suspect, 'suspect', now),
+      clearSuspect: this.#claim(clear, 'clear', now),
+    };
+    // A re-proposal replaces the earlier record instead of counting the same instances twice.
+    const reproposed = new Set(out.expire);
+    this.#recent = this.#recent.filter((r) => !reproposed.has(r.sessionId));
+    for (const id of out.expire) {
+      const perService = new Map<string, number>();
+      for (const inst of view.sessionInstances(id)) {
+        const k = serviceKey(inst.namespace, inst.service);
+        perService.set(k, (perService.get(k) ?? 0) + 1);
+      }
+      this.#recent.push({ at: now, sessionId: id, perService });
+    }
+    return out;
+  }
+
+  /**
+   * Instances expired within the window, per service. Only sessions already gone from the
+   * registry count here; one whose expiry is still in flight is counted as lapsed instead.
+   */
+  #recentCounts(now: number, view: TrackerView): Map<string, number> {
+    this.#recent = this.#recent.filter((r) => now - r.at < this.options.windowMs);
+    const counts = new Map<string, number>();
+    for (const r of this.#recent) {
+      if (view.getSession(r.sessionId) !== undefined) continue;
+      for (const [k, n] of r.perService) counts.set(k, (counts.get(k) ?? 0) + n);
+    }
+    return counts;
+  }
+
+  #updateModes(
+    now: number,
+    view: TrackerView,
+    failing: ReadonlyMap<string, number>,
+    recent: ReadonlyMap<string, number>,
+    names: ReadonlyMap<string, { namespace: string; service: string }>,
+    held: readonly string[],
+    touched: ReadonlyMap<string, readonly string[]>,
+  ): void {
+    for (const k of new Set([...failing.keys(), ...this.#modes.keys()])) {
+      const mode = this.#modes.get(k);
+      const n = names.get(k) ?? mode;
+      if (!failing.has(k) || n === undefined) {
+        this.#modes.delete(k); // nothing of it is lapsed or held any more: recovered or gone
+        continue;
+      }
+      const r = recent.get(k) ?? 0;
+      const size = view.serviceSize(n.namespace, n.service) + r;
+      const bad = (failing.get(k) ?? 0) + r;
+      const tripped = size >= this.options.protectMinInstances && bad > this.options.protectFraction * size;
+      const heldHere = held.filter((id) => touched.get(id)?.includes(k) === true);
+      if (tripped) {
+        if (mode === undefined) this.#modes.set(k, { namespace: n.namespace, service: n.service, enteredAt: now, settledSince: null, held: heldHere });
+        else {
+          mode.settledSince = null;
+          mode.held = heldHere;
+        }
+      } else if (mode !== undefined) {
+        mode.settledSince ??= now;
+        mode.held = heldHere;
+      } else if (heldHere.length > 0) {
+        // Held by an earlier leader and no longer tripped: still give the others a full window.
+        this.#modes.set(k, { namespace: n.namespace, service: n.service, enteredAt: now, settledSince: now, held: heldHere });
+      }
+    }
+  }
+
+  /** Drops what was already proposed recently with the same action; records the rest as in flight. */
+  #claim(ids: readonly string[], action: Action, now: number): string[] {
+    const out: string[] = [];
+    for (const id of ids) {
+      const f = this.#inflight.get(id);
+      if (f !== undefined && f.action === action && now - f.at < this.options.reproposeMs) continue;
+      this.#inflight.set(id, { action, at: now });
+      out.push(id);
+    }
+    return out;
+  }
+}
+
+/** The commands to propose for a due() result, in the proposer's term and clock. */
+export function commandsFor(due: Due, term: number, now: number): (Expire | MarkSuspect | ClearSuspect)[] {
+  const out: (Expire | MarkSuspect | ClearSuspect)[] = [];
+  if (due.clearSuspect.length > 0) out.push({ type: 'clearSuspect', term, sessionIds: [...due.clearSuspect] });
+  if (due.suspect.length > 0) out.push({ type: 'markSuspect', term, sessionIds: [...due.suspect], now });
+  if (due.expire.length > 0) out.push({ type: 'expire', term, sessionIds: [...due.expire], now });
+  return out;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

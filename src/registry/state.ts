@@ -1,0 +1,220 @@
+/**
+ * The in-memory registry and its indexes, and the only code that mutates them.
+ *
+ * Every change goes through the mutators below, inside a command transaction, so three
+ * things can never drift apart: the indexes, the set of keys to persist (`dirty`), and the
+ * events. A transaction stamps everything it touches with one revision (current + 1), which
+ * becomes the registry's revision only if something changed: one revision per command.
+ */
+import type { DedupTable } from './dedup.js';
+import type {
+  AccessRules,
+  ConfState,
+  EventCause,
+  Instance,
+  RegistryEvent,
+  Session,
+  StoredAccessRules,
+} from './model.js';
+import { instanceKey, serviceKey } from './model.js';
+
+export interface ServiceEntry {
+  readonly namespace: string;
+  readonly service: string;
+  /** Revision of the last change to any of its instances. */
+  revision: number;
+  /** cluster -> id -> instance: the by-cluster index, and (flattened) the by-service one. */
+  readonly clusters: Map<string, Map<string, Instance>>;
+  size: number;
+}
+
+/** What the current batch changed, by storage key family; persistence turns it into ops. */
+export class Dirty {
+  readonly instances = new Set<string>();
+  readonly services = new Set<string>();
+  readonly sessions = new Set<string>();
+  readonly clients = new Set<string>();
+  rules = false;
+  revision = false;
+  applied = false;
+  conf = false;
+}
+
+interface Tx {
+  readonly revision: number;
+  readonly cause: EventCause | null;
+  changed: boolean;
+  readonly events: RegistryEvent[];
+}
+
+export class RegistryState {
+  appliedIndex = 0;
+  appliedTerm = 0;
+  revision = 0;
+  /**
+   * The revision at which some service last lost its final instance. Empty services are
+   * dropped rather than kept as tombstones, so this stands in as the serviceRevision of every
+   * absent service: monotonic and never below the revision of that service's last change.
+   */
+  emptiedRevision = 0;
+  conf: ConfState | null = null;
+  rules: StoredAccessRules | null = null;
+
+  readonly instances = new Map<string, Instance>();
+  readonly services = new Map<string, ServiceEntry>();
+  readonly sessions = new Map<string, Session>();
+  /** sessionId -> instance keys */
+  readonly bySession = new Map<string, Set<string>>();
+
+  dirty = new Dirty();
+  #tx: Tx | null = null;
+
+  constructor(readonly dedup: DedupTable) {}
+
+  begin(cause: EventCause | null): number {
+    if (this.#tx !== null) throw new Error('nested registry transaction');
+    this.#tx = { revision: this.revision + 1, cause, changed: false, events: [] };
+    return this.#tx.revision;
+  }
+
+  end(): { changed: boolean; events: RegistryEvent[] } {
+    const tx = this.#requireTx();
+    this.#tx = null;
+    if (tx.changed) {
+      this.revision = tx.revision;
+      this.dirty.revision = true;
+    }
+    return { changed: tx.changed, events: tx.events };
+  }
+
+  /** Abandons a transaction that changed nothing (failure paths check before mutating). */
+  abort(): void {
+    const tx = this.#requireTx();
+    if (tx.changed) throw new Error('cannot abort a registry transaction that already changed state');
+    this.#tx = null;
+  }
+
+  putInstance(next: Instance): void {
+    const tx = this.#requireTx();
+    const key = instanceKey(next.namespace, next.service, next.id);
+    const prev = this.instances.get(key);
+    if (prev !== undefined) this.#unindex(key, prev);
+    this.instances.set(key, next);
+    this.#index(key, next, tx.revision);
+    this.dirty.instances.add(key);
+    tx.changed = true;
+    tx.events.push(
+      prev === undefined
+        ? { type: 'put', revision: tx.revision, instance: next, cause: this.#cause(tx) }
+        : { type: 'put', revision: tx.revision, instance: next, previous: prev, cause: this.#cause(tx) },
+    );
+  }
+
+  deleteInstance(prev: Instance): void {
+    const tx = this.#requireTx();
+    const key = instanceKey(prev.namespace, prev.service, prev.id);
+    if (!this.instances.delete(key)) return;
+    this.#unindex(key, prev);
+    const sk = serviceKey(prev.namespace, prev.service);
+    const svc = this.services.get(sk);
+    if (svc !== undefined) {
+      this.#touchService(svc, tx.revision);
+      if (svc.size === 0) {
+        this.services.delete(sk);
+        this.emptiedRevision = tx.revision;
+      }
+    }
+    this.dirty.instances.add(key);
+    tx.changed = true;
+    tx.events.push({ type: 'delete', revision: tx.revision, instance: prev, cause: this.#cause(tx) });
+  }
+
+  putSession(s: Session): void {
+    const tx = this.#requireTx();
+    this.sessions.set(s.id, s);
+    this.dirty.sessions.add(s.id);
+    tx.changed = true;
+  }
+
+  deleteSession(id: string): void {
+    const tx = this.#requireTx();
+    if (!this.sessions.delete(id)) return;
+    this.bySession.delete(id);
+    this.dirty.sessions.add(id);
+    tx.changed = true;
+  }
+
+  setRules(rules: AccessRules): void {
+    const tx = this.#requireTx();
+    this.rules = Object.freeze({ rules, revision: tx.revision });
+    this.dirty.rules = true;
+    tx.changed = true;
+  }
+
+  /** Instance keys of a session's instances, in key order (events and ops must not depend on insertion order). */
+  sessionInstanceKeys(sessionId: string): string[] {
+    return [...(this.bySession.get(sessionId) ?? [])].sort();
+  }
+
+  /** Loads a persisted instance without a transaction (open/reload); `revision` of its service is loaded separately. */
+  loadInstance(inst: Instance): void {
+    const key = instanceKey(inst.namespace, inst.service, inst.id);
+    this.instances.set(key, inst);
+    this.#index(key, inst, null);
+  }
+
+  #cause(tx: Tx): EventCause {
+    if (tx.cause === null) throw new Error('instance change outside a command');
+    return tx.cause;
+  }
+
+  #requireTx(): Tx {
+    if (this.#tx === null) throw new Error('registry mutation outside a transaction');
+    return this.#tx;
+  }
+
+  #index(key: string, inst: Instance, revision: number | null): void {
+    const sk = serviceKey(inst.namespace, inst.service);
+    let svc = this.services.get(sk);
+    if (svc === undefined) {
+      svc = { namespace: inst.namespace, service: inst.service, revision: 0, clusters: new Map(), size: 0 };
+      this.services.set(sk, svc);
+    }
+    let cluster = svc.clusters.get(inst.cluster);
+    if (cluster === undefined) {
+      cluster = new Map();
+      svc.clusters.set(inst.cluster, cluster);
+    }
+    cluster.set(inst.id, inst);
+    svc.size++;
+    if (revision !== null) this.#touchService(svc, revision);
+    if (inst.sessionId !== null) {
+      let keys = this.bySession.get(inst.sessionId);
+      if (keys === undefined) {
+        keys = new Set();
+        this.bySession.set(inst.sessionId, keys);
+      }
+      keys.add(key);
+    }
+  }
+
+  /** Leaves an emptied service in place: only deleteInstance can empty one (an upsert keeps its service). */
+  #unindex(key: string, inst: Instance): void {
+    const svc = this.services.get(serviceKey(inst.namespace, inst.service));
+    const cluster = svc?.clusters.get(inst.cluster);
+    if (svc !== undefined && cluster?.delete(inst.id) === true) {
+      svc.size--;
+      if (cluster.size === 0) svc.clusters.delete(inst.cluster);
+    }
+    if (inst.sessionId !== null) {
+      const keys = this.bySession.get(inst.sessionId);
+      keys?.delete(key);
+      if (keys?.size === 0) this.bySession.delete(inst.sessionId);
+    }
+  }
+
+  #touchService(svc: ServiceEntry, revision: number): void {
+    svc.revision = revision;
+    this.dirty.services.add(serviceKey(svc.namespace, svc.service));
+  }
+}

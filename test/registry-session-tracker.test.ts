@@ -1,0 +1,228 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Due, SessionTrackerOptions } from '../src/registry/index.js';
+import { commandsFor, SessionTracker } from '../src/registry/index.js';
+import { inst, Log, seed } from './registry-helpers.js';
+
+const TTL = 10_000;
+const WINDOW = 60_000;
+
+/** A leader: the registry it applies to, and its tracker fed the way the node layer will feed it. */
+async function leader(options: SessionTrackerOptions = {}) {
+  const log = await Log.open();
+  const tracker = new SessionTracker({ windowMs: WINDOW, ...options });
+  return {
+    log,
+    tracker,
+    /** Opens a session at `now` and registers `ids` in `service` on it. */
+    open(sessionId: string, now: number, ids: string[], service = 'orders') {
+      log.apply({ type: 'openSession', sessionId, ttlMs: TTL, now });
+      tracker.onSessionOpened(sessionId, TTL, now);
+      for (const id of ids) log.apply({ ...inst(id, { sessionId }), service } as Parameters<typeof log.apply>[0]);
+    },
+    /** Asks what is due, proposes and applies it, like the node's expiry timer. */
+    tick(now: number): Due {
+      const due = tracker.due(now, log.registry);
+      for (const cmd of commandsFor(due, log.term, now)) log.apply(cmd);
+      for (const id of due.expire) tracker.onSessionClosed(id);
+      return due;
+    },
+    ids(service = 'orders') {
+      return log.registry.listInstances('prod', service).instances.map((i) => `${i.id}:${i.health}`);
+    },
+  };
+}
+
+const nothing: Due = { expire: [], suspect: [], clearSuspect: [] };
+
+describe('session tracker: expiry', () => {
+  it('expires a session a full TTL after its last keepalive, with its instances', async () => {
+    const l = await leader();
+    l.open('s1', 0, ['a']);
+    expect(l.tick(9_999)).toEqual(nothing);
+    expect(l.tracker.keepalive('s1', 5_000)).toBe('ok');
+    expect(l.tick(14_999)).toEqual(nothing);
+    expect(l.tick(15_000)).toEqual({ ...nothing, expire: ['s1'] });
+    expect(l.ids()).toEqual([]);
+    expect(l.log.registry.getSession('s1')).toBeUndefined();
+    expect(l.tracker.keepalive('s1', 15_001)).toBe('unknown');
+  });
+
+  it('a new leader grants every session a full TTL from when it took over', async () => {
+    const l = await leader();
+    l.open('s1', 0, ['a']);
+    l.open('s2', 0, ['b']);
+    const next = new SessionTracker();
+    next.becomeLeader(50_000, l.log.registry.sessions());
+    expect(next.due(59_999, l.log.registry)).toEqual(nothing);
+    expect(next.nextDeadline(50_000)).toBe(60_000);
+    expect(next.due(60_000, l.log.registry)).toEqual({ ...nothing, expire: ['s1', 's2'] });
+  });
+
+  it('does not propose the same expiry twice while it is in flight, and refuses keepalives meanwhile', async () => {
+    const l = await leader({ reproposeMs: 5_000 });
+    l.open('s1', 0, ['a']);
+    expect(l.tracker.due(10_000, l.log.registry).expire).toEqual(['s1']);
+    expect(l.tracker.due(10_001, l.log.registry)).toEqual(nothing);
+    expect(l.tracker.keepalive('s1', 10_002)).toBe('expiring');
+    expect(l.tracker.due(15_000, l.log.registry).expire).toEqual(['s1']); // the proposal was lost: again
+  });
+
+  it('a service with one instance (or below the minimum) that stops heartbeating is expired normally', async () => {
+    const l = await leader();
+    l.open('s1', 0, ['a'], 'solo');
+    l.open('s2', 0, ['b'], 'pair');
+    l.open('s3', 0, ['c'], 'pair');
+    expect(l.tick(10_000)).toEqual({ ...nothing, expire: ['s1', 's2', 's3'] });
+    expect(l.tracker.protection()).toEqual([]);
+  });
+
+  it('expires below the threshold: 1 of 5 gone is a normal loss', async () => {
+    const l = await leader();
+    for (const n of [1, 2, 3, 4, 5]) l.open(`s${n}`, 0, [`i${n}`]);
+    for (const n of [2, 3, 4, 5]) l.tracker.keepalive(`s${n}`, 9_000);
+    expect(l.tick(10_000)).toEqual({ ...nothing, expire: ['s1'] });
+  });
+});
+
+describe('session tracker: protection', () => {
+  /** 10 instances on 10 sessions; `lost` stop heartbeating at t=0, the rest keep alive every 5 s until `until`. */
+  async function fleet(lost: number, until: number) {
+    const l = await leader();
+    for (let n = 0; n < 10; n++) l.open(`s${n}`, 0, [`i${n}`]);
+    const alive = new Set(Array.from({ length: 10 - lost }, (_, k) => `s${k + lost}`));
+    const beat = (now: number) => {
+      for (const s of alive) l.tracker.keepalive(s, now);
+    };
+    for (let t = 5_000; t <= until; t += 5_000) beat(t);
+    return { ...l, alive, beat };
+  }
+
+  it('marks suspect instead of deleting when more than the fraction of a service would expire at once', async () => {
+    const l = await fleet(5, 10_000);
+    const due = l.tick(10_000);
+    expect(due).toEqual({ ...nothing, suspect: ['s0', 's1', 's2', 's3', 's4'] });
+    expect(l.ids()).toEqual([...[0, 1, 2, 3, 4].map((n) => `i${n}:suspect`), ...[5, 6, 7, 8, 9].map((n) => `i${n}:healthy`)]);
+    expect(l.log.registry.getSession('s0')?.suspectSince).toBe(10_000);
+    expect(l.tracker.protection()).toEqual([
+      { namespace: 'prod', service: 'orders', enteredAt: 10_000, settledSince: null, held: [] },
+    ]);
+    // held, not re-proposed, while the fault lasts
+    l.beat(15_000);
+    expect(l.tick(15_000)).toEqual(nothing);
+    expect(l.tracker.protection()[0]?.held).toEqual(['s0', 's1', 's2', 's3', 's4']);
+  });
+
+  it('a keepalive clears suspect', async () => {
+    const l = await fleet(5, 10_000);
+    l.tick(10_000);
+    expect(l.tracker.keepalive('s0', 12_000)).toBe('ok');
+    expect(l.tick(12_000)).toEqual({ ...nothing, clearSuspect: ['s0'] });
+    expect(l.ids()[0]).toBe('i0:healthy');
+    expect(l.log.registry.getSession('s0')?.suspectSince).toBeNull();
+  });
+
+  it('expires the held ones once the rest recovered and they did not, after a settled window', async () => {
+    const l = await fleet(5, 10_000);
+    l.tick(10_000);
+    for (const s of ['s0', 's1', 's2']) {
+      l.tracker.keepalive(s, 20_000);
+      l.alive.add(s);
+    }
+    l.beat(20_000);
+    expect(l.tick(20_000)).toEqual({ ...nothing, clearSuspect: ['s0', 's1', 's2'] });
+    // s3, s4 = 2 of 10 failing: no longer tripped, so the mode settled at 20 s and holds them one more window
+    expect(l.tracker.protection()[0]).toMatchObject({ settledSince: 20_000, held: ['s3', 's4'] });
+    for (let t = 25_000; t < 20_000 + WINDOW; t += 5_000) {
+      l.beat(t);
+      expect(l.tick(t)).toEqual(nothing);
+    }
+    l.beat(20_000 + WINDOW);
+    expect(l.tick(20_000 + WINDOW)).toEqual({ ...nothing, expire: ['s3', 's4'] });
+    expect(l.ids()).toHaveLength(8);
+    l.beat(90_000);
+    l.tick(90_000);
+    expect(l.tracker.protection()).toEqual([]);
+  });
+
+  it('expires held sessions after the maximum hold even while the service is still tripped', async () => {
+    const maxHoldMs = 15 * 60_000;
+    const l = await fleet(6, 10_000);
+    expect(l.tick(10_000).suspect).toHaveLength(6);
+    for (let t = 15_000; t < 10_000 + maxHoldMs; t += 60_000) {
+      l.beat(t);
+      expect(l.tick(t)).toEqual(nothing);
+    }
+    l.beat(10_000 + maxHoldMs);
+    expect(l.tick(10_000 + maxHoldMs)).toEqual({ ...nothing, expire: ['s0', 's1', 's2', 's3', 's4', 's5'] });
+    expect(l.ids()).toHaveLength(4);
+  });
+
+  it('counts expiries within the window: a second wave is held even though it alone is small', async () => {
+    const l = await leader();
+    for (let n = 0; n < 10; n++) l.open(`s${n}`, n < 2 ? 0 : 1_000, [`i${n}`]);
+    for (let n = 5; n < 10; n++) l.tracker.keepalive(`s${n}`, 9_000);
+    expect(l.tick(10_000)).toEqual({ ...nothing, expire: ['s0', 's1'] }); // 2 of 10
+    // s2..s4 lapse a second later: 2 recent + 3 = 5 of 10 within the window
+    expect(l.tick(11_000)).toEqual({ ...nothing, suspect: ['s2', 's3', 's4'] });
+  });
+
+  it('a new leader neither clears suspects without a keepalive nor expires them within its grant', async () => {
+    const l = await fleet(5, 10_000);
+    l.tick(10_000);
+    const next = new SessionTracker({ windowMs: WINDOW });
+    next.becomeLeader(30_000, l.log.registry.sessions());
+    expect(next.due(35_000, l.log.registry)).toEqual(nothing);
+    next.keepalive('s0', 36_000);
+    expect(next.due(36_000, l.log.registry)).toEqual({ ...nothing, clearSuspect: ['s0'] });
+    // when the grant runs out, s1..s4 are held again: 4 of 10 is not above the fraction, so the
+    // service settles now and they get one more window before they expire
+    for (let n = 5; n < 10; n++) next.keepalive(`s${n}`, 39_000);
+    expect(next.due(40_000, l.log.registry)).toEqual(nothing);
+    expect(next.protection()[0]).toMatchObject({ settledSince: 40_000, held: ['s1', 's2', 's3', 's4'] });
+    for (let t = 45_000; t <= 40_000 + WINDOW; t += 5_000) for (const n of [0, 5, 6, 7, 8, 9]) next.keepalive(`s${n}`, t);
+    expect(next.due(40_000 + WINDOW, l.log.registry).expire).toEqual(['s1', 's2', 's3', 's4']);
+  });
+
+  it('a session with instances in several services is held if any of them is protected', async () => {
+    const l = await leader();
+    for (let n = 0; n < 4; n++) l.open(`s${n}`, 0, [`i${n}`]);
+    l.log.apply({ ...inst('x', { sessionId: 's0' }), service: 'solo' } as Parameters<typeof l.log.apply>[0]);
+    for (const n of [2, 3]) l.tracker.keepalive(`s${n}`, 9_000);
+    expect(l.tick(10_000)).toEqual({ ...nothing, suspect: ['s0', 's1'] });
+    expect(l.ids('solo')).toEqual(['x:suspect']);
+  });
+});
+
+describe('session tracker: protection bound (property)', () => {
+  it('never expires more than the fraction of a protected service within one window (before the maximum hold)', async () => {
+    const outage = fc.record({ downAt: fc.integer({ min: 0, max: 120 }), length: fc.option(fc.integer({ min: 1, max: 90 }), { nil: undefined }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.option(outage, { freq: 2, nil: undefined }), { minLength: 3, maxLength: 12 }), async (fleet) => {
+        const l = await leader();
+        fleet.forEach((_, n) => l.open(`s${n}`, 0, [`i${n}`]));
+        const expiredAt: number[] = [];
+        for (let sec = 1; sec <= 240; sec++) {
+          const now = sec * 1_000;
+          fleet.forEach((o, n) => {
+            const down = o !== undefined && sec >= o.downAt && (o.length === undefined || sec < o.downAt + o.length);
+            if (!down && sec % 3 === 0) l.tracker.keepalive(`s${n}`, now);
+          });
+          for (const _ of l.tick(now).expire) expiredAt.push(now);
+        }
+        // At each expiry, look back one window: the service then had `size` instances (all but those
+        // expired before the window); if that is at least the minimum, at most the fraction may go.
+        for (const t of expiredAt) {
+          const size = fleet.length - expiredAt.filter((u) => u <= t - WINDOW).length;
+          const inWindow = expiredAt.filter((u) => u > t - WINDOW && u <= t).length;
+          if (size >= 3) expect(inWindow, `at ${t} of ${size}`).toBeLessThanOrEqual(Math.floor(0.4 * size));
+        }
+        // whoever never went down is still there and healthy
+        fleet.forEach((o, n) => {
+          if (o === undefined) expect(l.log.registry.getInstance('prod', 'orders', `i${n}`)?.health).toBe('healthy');
+        });
+      }),
+      { seed: seed(424_242), numRuns: 60 },
+    );
+  });
+});
