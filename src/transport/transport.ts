@@ -87,7 +87,7 @@ export class PeerTransport<M> {
     this.onPeerStatus = options.onPeerStatus;
     this.listenAddress = options.listen;
     validate(this.id, this.secret, this.maxFrameBytes, this.maxQueueBytes, this.handshakeTimeoutMs, this.backoff);
-    this.logger = options.logger.child({ component: 'transport', node: this.id });
+    this.logger = options.logger.child({ component: 'transport' });
     this.applyPeers(options.peers);
   }
 
@@ -224,7 +224,7 @@ export class PeerTransport<M> {
       throw new TransportError('INVALID_STATE', 'transport was closed while starting');
     }
     this.lifecycle = 'running';
-    this.logger.info({ listening: this.bound, peers: [...this.peers.keys()] }, 'transport started');
+    this.logger.debug({ listening: this.bound, peers: [...this.peers.keys()] }, 'transport started');
     for (const record of this.peers.values()) record.outbound.start();
     return this.bound;
   }
@@ -251,7 +251,7 @@ export class PeerTransport<M> {
     for (const record of this.peers.values()) sockets.push(record.outbound.close());
     await Promise.all(sockets);
     this.lifecycle = 'closed';
-    this.logger.info('transport closed');
+    this.logger.debug('transport closed');
   }
 
   private applyPeers(peers: ReadonlyMap<string, PeerAddress>): void {
@@ -357,7 +357,7 @@ export class PeerTransport<M> {
       this.logger.info({ peer: id, remote: connection.remote }, 'peer redialed; replacing its previous inbound connection');
       void previous.close();
     } else {
-      this.logger.info({ peer: id, remote: connection.remote }, 'peer connected to us');
+      this.logger.debug({ peer: id, remote: connection.remote }, 'peer connected to us');
       this.emitStatus(id, 'inbound', true);
     }
   }

@@ -1,0 +1,206 @@
+/**
+ * Real local clusters: separate `rollcall server` processes on loopback, each with its
+ * own LevelDB directory. Used by `npm start`, by the cluster tests and by benchmarks.
+ * Kill -9, restart, pause (SIGSTOP/SIGCONT) and graceful stop of any node.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The compiled CLI, whether this file runs from dist/scripts or (in tests) from scripts/. */
+export const CLI_PATH = here.includes(`${path.sep}dist${path.sep}`)
+  ? path.resolve(here, '../src/cli/main.js')
+  : path.resolve(here, '../dist/src/cli/main.js');
+
+export interface LocalNode {
+  readonly id: string;
+  readonly httpPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  readonly url: string;
+  proc: ChildProcess | null;
+  paused: boolean;
+}
+
+export interface LocalClusterOptions {
+  readonly size: number;
+  /** Fixed ports (npm start); by default free ports are picked. */
+  readonly httpPorts?: readonly number[];
+  readonly peerPorts?: readonly number[];
+  /** Parent of the nodes' data directories; a fresh temporary one by default. */
+  readonly dataRoot?: string;
+  readonly secret?: string;
+  readonly extraArgs?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  /** Receives every log line of every node, prefixed with its id. */
+  readonly onLog?: (id: string, line: string) => void;
+  readonly logLevel?: string;
+}
+
+/** A port that was free a moment ago (bind to 0, read it, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class LocalCluster {
+  readonly nodes: LocalNode[] = [];
+  private ownsDataRoot = false;
+  private dataRoot = '';
+
+  private constructor(private readonly options: LocalClusterOptions) {}
+
+  static async start(options: LocalClusterOptions): Promise<LocalCluster> {
+    const c = new LocalCluster(options);
+    await c.init();
+    try {
+      await Promise.all(c.nodes.map((n) => c.spawnNode(n)));
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+    return c;
+  }
+
+  private async init(): Promise<void> {
+    if (this.options.dataRoot) {
+      this.dataRoot = this.options.dataRoot;
+      await mkdir(this.dataRoot, { recursive: true });
+    } else {
+      this.dataRoot = await mkdtemp(path.join(tmpdir(), 'rollcall-cluster-'));
+      this.ownsDataRoot = true;
+    }
+    for (let i = 0; i < this.options.size; i++) {
+      const id = `n${i + 1}`;
+      const httpPort = this.options.httpPorts?.[i] ?? (await freePort());
+      const peerPort = this.options.peerPorts?.[i] ?? (await freePort());
+      this.nodes.push({ id, httpPort, peerPort, dataDir: path.join(this.dataRoot, id), url: `http://127.0.0.1:${httpPort}`, proc: null, paused: false });
+    }
+  }
+
+  get peersFlag(): string {
+    return this.nodes.map((n) => `${n.id}=127.0.0.1:${n.peerPort}`).join(',');
+  }
+
+  node(id: string): LocalNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** Starts (or restarts) a node's process and resolves once it serves HTTP. */
+  async spawnNode(n: LocalNode, extraArgs: readonly string[] = []): Promise<void> {
+    if (n.proc) throw new Error(`${n.id} is already running`);
+    const args = [
+      CLI_PATH,
+      'server',
+      '--id', n.id,
+      '--data', n.dataDir,
+      '--listen', `127.0.0.1:${n.httpPort}`,
+      '--peer-listen', `127.0.0.1:${n.peerPort}`,
+      '--peers', this.peersFlag,
+      '--cluster-secret', this.options.secret ?? 'local-cluster-secret',
+      '--log-level', this.options.logLevel ?? 'info',
+      ...(this.options.extraArgs ?? []),
+      ...extraArgs,
+    ];
+    const proc = spawn(process.execPath, args, {
+      env: { ...process.env, ...this.options.env, ROLLCALL_READY_FD: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    n.proc = proc;
+    n.paused = false;
+    const ready = new Promise<void>((resolve, reject) => {
+      let buf = '';
+      let stderr = '';
+      const onLine = (line: string) => {
+        if (line.startsWith('{"ready":true')) resolve();
+        else this.options.onLog?.(n.id, line);
+      };
+      proc.stdout!.on('data', (chunk: Buffer) => {
+        buf += chunk.toString('utf8');
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          onLine(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      });
+      proc.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+        this.options.onLog?.(n.id, chunk.toString('utf8').trimEnd());
+      });
+      proc.once('exit', (code, signal) => {
+        if (n.proc === proc) n.proc = null;
+        reject(new Error(`${n.id} exited before it was ready (code ${code}, signal ${signal}): ${stderr.slice(-2000)}`));
+      });
+    });
+    await ready;
+  }
+
+  async restart(id: string): Promise<void> {
+    await this.spawnNode(this.node(id));
+  }
+
+  /** kill -9: no cleanup, unsynced data lost. */
+  async kill(id: string): Promise<void> {
+    const n = this.node(id);
+    const proc = n.proc;
+    if (!proc) return;
+    if (n.paused) proc.kill('SIGCONT');
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill('SIGKILL');
+    await exited;
+    n.proc = null;
+  }
+
+  /** Graceful stop (SIGTERM); resolves with the exit code. */
+  async stop(id: string): Promise<number | null> {
+    const n = this.node(id);
+    const proc = n.proc;
+    if (!proc) return null;
+    if (n.paused) this.resume(id);
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    proc.kill('SIGTERM');
+    const code = await exited;
+    n.proc = null;
+    return code;
+  }
+
+  pause(id: string): void {
+    const n = this.node(id);
+    if (n.proc && !n.paused) {
+      n.proc.kill('SIGSTOP');
+      n.paused = true;
+    }
+  }
+
+  resume(id: string): void {
+    const n = this.node(id);
+    if (n.proc && n.paused) {
+      n.proc.kill('SIGCONT');
+      n.paused = false;
+    }
+  }
+
+  running(): LocalNode[] {
+    return this.nodes.filter((n) => n.proc !== null);
+  }
+
+  /** Stops every node (SIGKILL unless graceful) and removes temporary data. */
+  async close(graceful = false): Promise<void> {
+    await Promise.all(this.nodes.map((n) => (graceful ? this.stop(n.id) : this.kill(n.id))));
+    if (this.ownsDataRoot) await rm(this.dataRoot, { recursive: true, force: true });
+  }
+}

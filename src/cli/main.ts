@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * The `rollcall` command. `rollcall server ...` runs a node; the user commands
+ * (register, list, watch, ...) come with the client SDK.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, resolveConfig } from '../server/config.js';
+import { runServer } from '../server/run.js';
+
+const SERVER_HELP = `Usage: rollcall server [options]
+
+Runs one Rollcall node. Flags may also come from environment variables (ROLLCALL_ID,
+ROLLCALL_DATA, ...) or a JSON config file (--config FILE) with the same names.
+
+Options:
+  --id ID                  this node's id (must appear in --peers)
+  --data DIR               data directory (LevelDB)
+  --listen HOST:PORT       HTTP API address
+  --peer-listen HOST:PORT  peer (Raft) address; defaults to this node's entry in --peers
+  --peers ID=HOST:PORT,... every founding member's peer address
+  --cluster-secret SECRET  shared secret peers authenticate with (≥ 8 characters)
+  --join                   start empty and wait to be added, instead of founding a cluster
+  --log-level LEVEL        fatal|error|warn|info|debug|trace (default info)
+  --tick-ms N              Raft tick (default 50); election timeout = election-ticks ticks
+  --election-ticks N       default 10
+  --compact-every N        compact the log every N applied entries (default 10000)
+  --config FILE            JSON file with any of the above
+
+Example:
+  rollcall server --id n1 --data ./data/n1 --listen 127.0.0.1:8101 \\
+    --peer-listen 127.0.0.1:7101 --peers n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103 \\
+    --cluster-secret local-dev-secret
+`;
+
+const HELP = `Usage: rollcall <command> [options]
+
+Commands:
+  server    run a Rollcall node (rollcall server --help)
+
+Run 'rollcall <command> --help' for a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === 'server') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        id: { type: 'string' },
+        data: { type: 'string' },
+        listen: { type: 'string' },
+        'peer-listen': { type: 'string' },
+        peers: { type: 'string' },
+        'cluster-secret': { type: 'string' },
+        join: { type: 'boolean' },
+        'log-level': { type: 'string' },
+        'tick-ms': { type: 'string' },
+        'election-ticks': { type: 'string' },
+        'compact-every': { type: 'string' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
+    if (values.help) {
+      process.stdout.write(SERVER_HELP);
+      return 0;
+    }
+    await runServer(resolveConfig(values));
+    return -1; // keeps running until a signal
+  }
+  process.stderr.write(`rollcall: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`rollcall: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`rollcall: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

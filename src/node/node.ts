@@ -1,0 +1,620 @@
+/**
+ * A Rollcall node: the Raft core, its LevelDB storage, the registry state machine and
+ * the peer transport, driven by one Ready loop.
+ *
+ * The loop, per Ready: send what may leave now; persist entries and hard state in one
+ * synced batch (every proposal that arrived meanwhile shares that fsync: group commit);
+ * send the acknowledgements the core releases only after that; apply committed entries
+ * in one atomic LevelDB batch together with the applied index; release reads.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import type { ConfState, Entry, Message, SoftState } from '../../raft/index.js';
+import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
+import { decode, encode } from '../codec/index.js';
+import type { Logger } from '../log/index.js';
+import type { AppliedEntry, ClientCommand, Command, CommandResult, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
+import { commandsFor, Registry, SessionTracker } from '../registry/index.js';
+import type { SessionTrackerOptions } from '../registry/index.js';
+import type { NodeDatabase } from '../storage/index.js';
+import { LevelStorage, openNodeDatabase } from '../storage/index.js';
+import type { PeerAddress } from '../transport/index.js';
+import { PeerTransport } from '../transport/index.js';
+import { NodeError } from './errors.js';
+import { ForwardedRequests, toOutcome } from './forwarding.js';
+import type { PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
+import { PendingProposals } from './proposals.js';
+import { ReadBarriers } from './reads.js';
+import { smStore, writeStateOps } from './state-store.js';
+
+export interface NodeOptions {
+  readonly id: string;
+  readonly dataDir: string;
+  /** Every founding member's peer address, this node's included. */
+  readonly peers: ReadonlyMap<string, PeerAddress>;
+  readonly peerListen: PeerAddress;
+  readonly secret: string;
+  readonly logger: Logger;
+  /** Start empty and wait to be added by the leader, instead of bootstrapping the founding members. */
+  readonly join?: boolean;
+  /** Milliseconds per Raft tick; election timeout is `electionTicks` ticks (randomized up to twice that). */
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  /** Compact the log once this many entries are applied beyond the last snapshot. */
+  readonly compactEvery?: number;
+  readonly snapshotChunkBytes?: number;
+  readonly tracker?: SessionTrackerOptions;
+  /** How often the leader looks for expired sessions. */
+  readonly expiryCheckMs?: number;
+  /** Enables the transport's fault hook (tests only). */
+  readonly faults?: boolean;
+  readonly onEvents?: (events: readonly RegistryEvent[]) => void;
+  /** This node's HTTP address as peers should show it (gossiped for /v1/cluster). */
+  readonly advertiseHttp?: string;
+  /** The node stopped serving after a storage failure; the process should exit. */
+  readonly onFatal?: (err: Error) => void;
+}
+
+export interface MemberView {
+  readonly id: string;
+  readonly isLearner: boolean;
+  /** The leader's view of the member's log (null unless this node leads). */
+  readonly match: number | null;
+  /** When this node last heard from the member (ms since epoch). */
+  readonly lastContact: number | null;
+  readonly connected: boolean;
+  /** What the member last said about itself (null if never heard). */
+  readonly reported: (PeerStatus & { readonly at: number }) | null;
+}
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly role: SoftState['role'];
+  readonly leader: string | null;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly firstIndex: number;
+  readonly revision: number;
+  readonly conf: ConfState;
+  readonly members: readonly MemberView[];
+  readonly protection: ReturnType<SessionTracker['protection']>;
+}
+
+export class RollcallNode {
+  readonly id: string;
+  private readonly raw: RawNode;
+  private readonly tracker: SessionTracker;
+  private readonly proposals = new PendingProposals();
+  private readonly forwards = new ForwardedRequests();
+  private readonly reads: ReadBarriers;
+  private soft: SoftState = { role: 'follower', leader: null, term: 0 };
+  private conf: ConfState;
+  private looping = false;
+  private closed = false;
+  private failure: Error | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private proposalQueue: { data: Uint8Array; resolve: (v: { index: number; term: number }) => void; reject: (e: NodeError) => void }[] = [];
+  private proposeScheduled = false;
+  private applyWaiters: { index: number; resolve: () => void }[] = [];
+  private lastContact = new Map<string, number>();
+  private readonly peerStatus = new Map<string, PeerStatus & { at: number }>();
+  private statusTimer: NodeJS.Timeout | null = null;
+  private readonly log: Logger;
+  private readonly compactEvery: number;
+  private readonly expiryCheckMs: number;
+  private leaderSince = 0;
+
+  private constructor(
+    private readonly options: NodeOptions,
+    private readonly db: NodeDatabase,
+    private readonly storage: LevelStorage,
+    readonly registry: Registry,
+    readonly transport: PeerTransport<PeerMessage>,
+  ) {
+    this.id = options.id;
+    this.log = options.logger;
+    this.compactEvery = options.compactEvery ?? 10_000;
+    this.expiryCheckMs = options.expiryCheckMs ?? 200;
+    this.tracker = new SessionTracker(options.tracker);
+    this.conf = registry.conf ?? storage.initialState().confState;
+    this.raw = new RawNode({
+      id: options.id,
+      storage,
+      electionTick: options.electionTicks ?? 10,
+      heartbeatTick: options.heartbeatTicks ?? 1,
+      random: new SeededRandom(randomInt(0x7fffffff)),
+      applied: registry.appliedIndex,
+      confState: this.conf,
+      snapshotChunkBytes: options.snapshotChunkBytes ?? 1024 * 1024,
+    });
+    this.reads = new ReadBarriers({
+      requestReadIndex: (ctx) => {
+        const res = this.raw.readIndex(ctx);
+        this.kick();
+        return res.ok ? { ok: true } : { ok: false, error: new NodeError('NO_LEADER', res.error.message, res.error.leader) };
+      },
+      appliedIndex: () => this.registry.appliedIndex,
+    });
+  }
+
+  /** Opens storage (refusing a damaged log), loads the registry, joins the peers and starts ticking. */
+  static async start(options: NodeOptions): Promise<RollcallNode> {
+    const db = await openNodeDatabase(options.dataDir);
+    let storage: LevelStorage | null = null;
+    try {
+      storage = await LevelStorage.open(db, {
+        onSnapshotError: (err) => options.logger.error({ err }, 'preparing a snapshot failed'),
+      });
+      const fresh = storage.lastIndex() === 0 && storage.initialState().hardState.term === 0;
+      if (fresh && !options.join) {
+        // Founding member of a new cluster: the membership is the first entries of the log.
+        const ids = [...options.peers.keys()].sort();
+        await storage.persist({ entries: bootstrapEntries(ids), hardState: bootstrapHardState(ids) });
+        options.logger.info({ members: ids }, 'bootstrapped a new cluster');
+      }
+      const registry = await Registry.open(smStore(db));
+      let node: RollcallNode | null = null;
+      const transport = new PeerTransport<PeerMessage>({
+        id: options.id,
+        listen: options.peerListen,
+        peers: options.peers,
+        secret: options.secret,
+        logger: options.logger,
+        onMessage: (from, m) => node?.onPeerMessage(from, m),
+        onPeerStatus: (ev) => {
+          if (ev.connected) node?.lastContact.set(ev.peer, ev.at);
+        },
+        ...(options.faults ? { faults: true } : {}),
+      });
+      node = new RollcallNode(options, db, storage, registry, transport);
+      await transport.start();
+      node.startTimers();
+      node.kick();
+      options.logger.info(
+        { applied: registry.appliedIndex, revision: registry.revision, lastIndex: storage.lastIndex() },
+        'node started',
+      );
+      return node;
+    } catch (err) {
+      if (storage) await storage.close().catch(() => undefined);
+      else await db.db.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  // ---- views ------------------------------------------------------------------------
+
+  get leader(): string | null {
+    return this.soft.leader;
+  }
+
+  get role(): SoftState['role'] {
+    return this.soft.role;
+  }
+
+  get appliedIndex(): number {
+    return this.registry.appliedIndex;
+  }
+
+  status(): NodeStatus {
+    const st = this.raw.status();
+    const tstats = this.transport.stats();
+    const progress = new Map(st.progress.map((p) => [p.id, p]));
+    const ids = [...st.conf.voters, ...st.conf.learners];
+    const members: MemberView[] = ids.map((id) => {
+      const peer = tstats.peers[id];
+      return {
+        id,
+        isLearner: st.conf.learners.includes(id),
+        match: id === this.id ? st.lastIndex : (progress.get(id)?.match ?? null),
+        lastContact: id === this.id ? Date.now() : (peer?.lastContact ?? null),
+        connected: id === this.id ? true : (peer?.connected ?? false),
+        reported: id === this.id ? { ...this.selfStatus(), at: Date.now() } : (this.peerStatus.get(id) ?? null),
+      };
+    });
+    return {
+      id: this.id,
+      role: st.softState.role,
+      leader: st.softState.leader,
+      term: st.hardState.term,
+      commitIndex: st.hardState.commit,
+      appliedIndex: this.registry.appliedIndex,
+      lastIndex: st.lastIndex,
+      firstIndex: st.firstIndex,
+      revision: this.registry.revision,
+      conf: st.conf,
+      members,
+      protection: this.tracker.protection(),
+    };
+  }
+
+  // ---- client work ------------------------------------------------------------------
+
+  /**
+   * Replicates a client command and resolves once it is committed and applied on this
+   * node (so a read here right after sees it). On a follower the command is forwarded
+   * to the leader. Rejects with NodeError (NO_LEADER, TIMEOUT, PROPOSAL_DROPPED, ...).
+   */
+  async submit(command: ClientCommand, timeoutMs: number): Promise<ProposalResult> {
+    this.assertOpen();
+    const deadline = Date.now() + timeoutMs;
+    const data = encode(command);
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new NodeError('TIMEOUT', 'no leader accepted the write in time', this.soft.leader);
+      try {
+        if (this.soft.role === 'leader') return await this.proposeLocal(data, left);
+        const leader = this.soft.leader;
+        if (leader === null || leader === this.id) {
+          await this.waitForLeader(Math.min(left, 200));
+          continue;
+        }
+        const res = await this.forwards.request<ProposalResult>(left, (req) =>
+          this.transport.send(leader, { kind: 'propose', req, data }),
+        );
+        // Read-your-writes on this node: wait until we have applied it too.
+        await this.waitApplied(res.index, Math.max(1, deadline - Date.now()));
+        return res;
+      } catch (err) {
+        // Only a refusal before anything was proposed is worth retrying here; anything
+        // else (timeout, dropped) goes back to the client, which retries idempotently.
+        if (err instanceof NodeError && err.code === 'NO_LEADER') {
+          await this.waitForLeader(Math.min(deadline - Date.now(), 200));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private async proposeLocal(data: Uint8Array, timeoutMs: number): Promise<ProposalResult> {
+    const { index, term } = await this.enqueueProposal(data);
+    return this.proposals.wait(index, term, timeoutMs);
+  }
+
+  /** Proposals made in one event-loop turn go into Raft together: one append, one fsync. */
+  private enqueueProposal(data: Uint8Array): Promise<{ index: number; term: number }> {
+    return new Promise((resolve, reject) => {
+      this.proposalQueue.push({ data, resolve, reject });
+      if (!this.proposeScheduled) {
+        this.proposeScheduled = true;
+        setImmediate(() => this.flushProposals());
+      }
+    });
+  }
+
+  private flushProposals(): void {
+    this.proposeScheduled = false;
+    const batch = this.proposalQueue;
+    this.proposalQueue = [];
+    if (batch.length === 0) return;
+    const res = this.raw.proposeBatch(batch.map((p) => p.data));
+    if (!res.ok) {
+      const code = res.error.code === 'NOT_LEADER' ? 'NO_LEADER' : res.error.code === 'TRANSFER_IN_PROGRESS' ? 'TRANSFER_IN_PROGRESS' : 'PROPOSAL_DROPPED';
+      for (const p of batch) p.reject(new NodeError(code, res.error.message, res.error.leader));
+      return;
+    }
+    const { firstIndex, term } = res.value;
+    batch.forEach((p, i) => p.resolve({ index: firstIndex + i, term }));
+    this.kick();
+  }
+
+  /** Resolves once this node may serve a linearizable read from its applied state. */
+  readBarrier(timeoutMs: number): Promise<number> {
+    this.assertOpen();
+    return this.reads.barrier(timeoutMs);
+  }
+
+  /** Resolves once this node has applied `index` (or rejects with TIMEOUT). */
+  waitApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.registry.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.applyWaiters = this.applyWaiters.filter((w) => w.resolve !== done);
+        reject(new NodeError('TIMEOUT', `index ${index} was not applied on this node within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.applyWaiters.push({ index, resolve: done });
+    });
+  }
+
+  private waitForLeader(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, Math.max(1, ms));
+      t.unref();
+    });
+  }
+
+  /** A heartbeat for a session; any node takes it and the leader keeps the deadline. */
+  async keepalive(sessionId: string, timeoutMs: number): Promise<KeepaliveOutcome> {
+    this.assertOpen();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.soft.role === 'leader') return this.leaderKeepalive(sessionId);
+      const leader = this.soft.leader;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the keepalive', null);
+      if (leader === null || leader === this.id) {
+        await this.waitForLeader(Math.min(left, 100));
+        continue;
+      }
+      return this.forwards.request<KeepaliveOutcome>(left, (req) => this.transport.send(leader, { kind: 'keepalive', req, sessionId }));
+    }
+  }
+
+  private leaderKeepalive(sessionId: string): KeepaliveOutcome {
+    const now = Date.now();
+    const outcome = this.tracker.keepalive(sessionId, now);
+    if (outcome !== 'unknown') return outcome;
+    // The session may have been applied here before the tracker heard of it.
+    const s = this.registry.getSession(sessionId);
+    if (!s) return 'unknown';
+    this.tracker.onSessionOpened(s.id, s.ttlMs, now);
+    return this.tracker.keepalive(sessionId, now);
+  }
+
+  /** Leadership transfer (admin). */
+  transferLeadership(to: string): void {
+    const res = this.raw.transferLeadership(to);
+    this.kick();
+    if (!res.ok) throw new NodeError(res.error.code === 'NOT_LEADER' ? 'NO_LEADER' : 'CONF_CHANGE_INVALID', res.error.message, res.error.leader);
+  }
+
+  // ---- peers ------------------------------------------------------------------------
+
+  private onPeerMessage(from: string, m: PeerMessage): void {
+    if (this.closed) return;
+    this.lastContact.set(from, Date.now());
+    switch (m.kind) {
+      case 'raft':
+        this.raw.step(m.msg);
+        this.kick();
+        return;
+      case 'propose':
+        this.handleForwardedProposal(from, m.req, m.data);
+        return;
+      case 'proposeResult':
+        this.forwards.settle(m.req, m.outcome);
+        return;
+      case 'keepalive': {
+        if (this.soft.role !== 'leader') {
+          this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: false, code: 'NO_LEADER', message: 'not the leader', leader: this.soft.leader } });
+          return;
+        }
+        const outcome = this.leaderKeepalive(m.sessionId);
+        this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: true, value: outcome } });
+        return;
+      }
+      case 'keepaliveResult':
+        this.forwards.settle(m.req, m.outcome);
+        return;
+      case 'status':
+        this.peerStatus.set(from, { ...m.status, at: Date.now() });
+        return;
+    }
+  }
+
+  private handleForwardedProposal(from: string, req: number, data: Uint8Array): void {
+    if (this.soft.role !== 'leader') {
+      this.transport.send(from, { kind: 'proposeResult', req, outcome: { ok: false, code: 'NO_LEADER', message: 'not the leader', leader: this.soft.leader } });
+      return;
+    }
+    this.proposeLocal(new Uint8Array(data), 10_000).then(
+      (value) => this.transport.send(from, { kind: 'proposeResult', req, outcome: { ok: true, value } }),
+      (err: unknown) => this.transport.send(from, { kind: 'proposeResult', req, outcome: toOutcome(err) }),
+    );
+  }
+
+  private sendRaft(messages: readonly Message[]): void {
+    for (const msg of messages) this.transport.send(msg.to, { kind: 'raft', msg });
+  }
+
+  // ---- the Ready loop ---------------------------------------------------------------
+
+  private kick(): void {
+    if (this.looping || this.closed || this.failure) return;
+    if (!this.raw.hasReady()) return;
+    this.looping = true;
+    setImmediate(() => {
+      this.loop().catch((err: unknown) => this.fail(err));
+    });
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (!this.closed && this.raw.hasReady()) {
+        const rd = this.raw.ready();
+        if (rd.softState) this.onSoftState(rd.softState);
+        this.sendRaft(rd.messages);
+        if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+          await this.storage.persist({
+            entries: rd.entries,
+            ...(rd.hardState ? { hardState: rd.hardState } : {}),
+            ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+          });
+        }
+        if (rd.snapshot) await this.onSnapshotInstalled(rd.snapshot.meta.index);
+        this.sendRaft(this.raw.advance(rd));
+        if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
+        for (const rs of rd.readStates) this.reads.onReadState(rs);
+        await this.maybeCompact();
+      }
+    } finally {
+      this.looping = false;
+    }
+    this.kick();
+  }
+
+  private async onSnapshotInstalled(index: number): Promise<void> {
+    await this.registry.reload();
+    this.conf = this.registry.conf ?? this.conf;
+    this.proposals.onSnapshot(index);
+    this.log.info({ index, revision: this.registry.revision }, 'installed a snapshot from the leader');
+    this.afterApply();
+  }
+
+  private async apply(entries: readonly Entry[]): Promise<void> {
+    const applied: AppliedEntry[] = [];
+    for (const e of entries) {
+      if (e.index <= this.registry.appliedIndex) continue; // already in the state machine (restart)
+      if (e.type === 'conf') {
+        const cc = decodeConfChange(e.data);
+        this.conf = this.raw.applyConfChange(cc);
+        this.log.info({ change: cc, conf: this.conf, index: e.index }, 'membership changed');
+        applied.push({ index: e.index, term: e.term, command: null, conf: this.conf });
+      } else if (e.data.byteLength === 0) {
+        applied.push({ index: e.index, term: e.term, command: null });
+      } else {
+        applied.push({ index: e.index, term: e.term, command: decode<Command>(e.data) });
+      }
+    }
+    if (applied.length === 0) return;
+    const outcome = this.registry.applyBatch(applied);
+    await writeStateOps(this.db, outcome.ops);
+    for (const a of applied) this.proposals.onApplied(a.index, a.term, outcome.results.get(a.index));
+    if (this.soft.role === 'leader') this.trackSessions(outcome.events, applied);
+    if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
+    this.afterApply();
+  }
+
+  private afterApply(): void {
+    const applied = this.registry.appliedIndex;
+    this.reads.onApplied(applied);
+    if (this.applyWaiters.length > 0) {
+      const ready = this.applyWaiters.filter((w) => w.index <= applied);
+      this.applyWaiters = this.applyWaiters.filter((w) => w.index > applied);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  private async maybeCompact(): Promise<void> {
+    const applied = this.registry.appliedIndex;
+    if (applied - this.storage.firstIndex() + 1 < this.compactEvery) return;
+    // Keep a tail of entries so a briefly lagging follower catches up without a snapshot.
+    const keep = Math.min(1000, Math.floor(this.compactEvery / 4));
+    const to = applied - keep;
+    if (to < this.storage.firstIndex()) return;
+    await this.storage.compact(to, this.conf);
+    this.log.debug({ compactedTo: to }, 'compacted the log');
+  }
+
+  // ---- leadership and sessions ------------------------------------------------------
+
+  private onSoftState(soft: SoftState): void {
+    const prev = this.soft;
+    this.soft = soft;
+    if (soft.leader !== prev.leader || soft.term !== prev.term) {
+      this.log.info({ term: soft.term, leader: soft.leader, role: soft.role }, soft.leader ? 'leader known' : 'no leader');
+    }
+    if (soft.role === 'leader' && prev.role !== 'leader') {
+      // A new leader grants every session a full TTL before expiring anything.
+      this.leaderSince = Date.now();
+      this.tracker.becomeLeader(this.leaderSince, this.registry.sessions());
+    } else if (soft.role !== 'leader' && prev.role === 'leader') {
+      this.tracker.stepDown();
+    }
+  }
+
+  private trackSessions(events: readonly RegistryEvent[], applied: readonly AppliedEntry[]): void {
+    const now = Date.now();
+    for (const a of applied) {
+      const c = a.command;
+      if (!c) continue;
+      if (c.type === 'openSession') {
+        const s = this.registry.getSession(c.sessionId);
+        if (s) this.tracker.onSessionOpened(s.id, s.ttlMs, now);
+      } else if (c.type === 'closeSession' || c.type === 'expire') {
+        const ids = c.type === 'closeSession' ? [c.sessionId] : c.sessionIds;
+        for (const id of ids) if (!this.registry.getSession(id)) this.tracker.onSessionClosed(id);
+      }
+    }
+    void events;
+  }
+
+  private checkExpiry(): void {
+    if (this.soft.role !== 'leader' || this.closed) return;
+    const now = Date.now();
+    const due = this.tracker.due(now, this.registry);
+    const commands: LeaderCommand[] = commandsFor(due, this.soft.term, now);
+    if (commands.length === 0) return;
+    for (const c of commands) {
+      if (c.type === 'expire') this.log.info({ sessions: c.sessionIds.length }, 'expiring sessions whose keepalives stopped');
+      if (c.type === 'markSuspect') this.log.warn({ sessions: c.sessionIds.length }, 'expiry protection: marking instances suspect instead of deleting them');
+      if (c.type === 'clearSuspect') this.log.info({ sessions: c.sessionIds.length }, 'suspect instances recovered');
+    }
+    const res = this.raw.proposeBatch(commands.map((c) => encode(c)));
+    if (!res.ok) this.log.debug({ err: res.error.message }, 'could not propose expiry');
+    this.kick();
+  }
+
+  private startTimers(): void {
+    const tickMs = this.options.tickMs ?? 50;
+    this.tickTimer = setInterval(() => {
+      this.raw.tick();
+      this.kick();
+    }, tickMs);
+    this.expiryTimer = setInterval(() => this.checkExpiry(), this.expiryCheckMs);
+    this.statusTimer = setInterval(() => this.gossipStatus(), 500);
+  }
+
+  private selfStatus(): PeerStatus {
+    const st = this.raw.status();
+    return {
+      role: st.softState.role,
+      term: st.hardState.term,
+      commitIndex: st.hardState.commit,
+      appliedIndex: this.registry.appliedIndex,
+      http: this.options.advertiseHttp ?? null,
+    };
+  }
+
+  private gossipStatus(): void {
+    const status = this.selfStatus();
+    const conf = this.raw.status().conf;
+    for (const id of [...conf.voters, ...conf.learners]) if (id !== this.id) this.transport.send(id, { kind: 'status', status });
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new NodeError('SHUTTING_DOWN', 'the node is shutting down');
+    if (this.failure) throw new NodeError('SHUTTING_DOWN', `the node stopped after a storage failure: ${this.failure.message}`);
+  }
+
+  /** A persist or apply failure leaves memory and disk out of step: stop serving at once. */
+  private fail(err: unknown): void {
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    this.log.fatal({ err: this.failure }, 'storage failure in the Ready loop; the node stops serving');
+    this.options.onFatal?.(this.failure);
+  }
+
+  /** Stops timers, fails waiting requests, closes the transport, waits for writes, closes LevelDB. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    const err = new NodeError('SHUTTING_DOWN', 'the node is shutting down');
+    for (const p of this.proposalQueue) p.reject(err);
+    this.proposalQueue = [];
+    this.proposals.close(err);
+    this.forwards.close(err);
+    this.reads.close(err);
+    await this.transport.close();
+    // Let an in-flight Ready finish so nothing half-written is left behind.
+    while (this.looping) await new Promise((r) => setTimeout(r, 5));
+    await this.storage.close();
+  }
+
+  /** A unique id for sessions proposed through this node. */
+  static newSessionId(): string {
+    return randomBytes(12).toString('hex');
+  }
+}

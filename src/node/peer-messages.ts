@@ -1,0 +1,33 @@
+/**
+ * What nodes say to each other: Raft messages, and client work a follower forwards to
+ * the leader (proposals and keepalives), with the leader's answers. Read-index requests
+ * travel inside Raft itself.
+ */
+import type { Message } from '../../raft/index.js';
+import type { CommandResult, KeepaliveOutcome } from '../registry/index.js';
+
+export type PeerMessage =
+  | { readonly kind: 'raft'; readonly msg: Message }
+  | { readonly kind: 'propose'; readonly req: number; readonly data: Uint8Array }
+  | { readonly kind: 'proposeResult'; readonly req: number; readonly outcome: ForwardOutcome<ProposalResult> }
+  | { readonly kind: 'keepalive'; readonly req: number; readonly sessionId: string }
+  | { readonly kind: 'keepaliveResult'; readonly req: number; readonly outcome: ForwardOutcome<KeepaliveOutcome> }
+  | { readonly kind: 'status'; readonly status: PeerStatus };
+
+/** What each node tells the others about itself every status interval, for /v1/cluster. */
+export interface PeerStatus {
+  readonly role: string;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly http: string | null;
+}
+
+export interface ProposalResult {
+  readonly index: number;
+  readonly result: CommandResult;
+}
+
+export type ForwardOutcome<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly leader: string | null };

@@ -1,0 +1,26 @@
+/**
+ * The registry keeps string keys; the node database's state machine sublevel stores
+ * bytes. These adapt one to the other (UTF-8 both ways, so the storage layer's reserved
+ * meta keys and the registry's are the same bytes).
+ */
+import type { BatchOp, SmStore } from '../registry/index.js';
+import type { NodeDatabase } from '../storage/index.js';
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+export function smStore(db: NodeDatabase): SmStore {
+  return {
+    async *iterator() {
+      for await (const [key, value] of db.sm.iterator()) yield [decoder.decode(key), value] as [string, Uint8Array];
+    },
+  };
+}
+
+/** Writes one applied batch (state and applied index together) atomically. */
+export async function writeStateOps(db: NodeDatabase, ops: readonly BatchOp[]): Promise<void> {
+  if (ops.length === 0) return;
+  await db.sm.batch(
+    ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: encoder.encode(op.key), value: op.value } : { type: 'del' as const, key: encoder.encode(op.key) })),
+  );
+}

@@ -1,0 +1,114 @@
+/**
+ * Node configuration from flags, environment variables (ROLLCALL_*) and an optional
+ * JSON config file, in that order of precedence. Problems are reported as one clear
+ * message naming the setting.
+ */
+import { readFileSync } from 'node:fs';
+import type { PeerAddress } from '../transport/index.js';
+
+export interface ServerConfig {
+  readonly id: string;
+  readonly data: string;
+  readonly listen: PeerAddress;
+  readonly peerListen: PeerAddress;
+  readonly peers: ReadonlyMap<string, PeerAddress>;
+  readonly clusterSecret: string;
+  readonly join: boolean;
+  readonly logLevel: string;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly compactEvery: number;
+  readonly testFaults: boolean;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`);
+  }
+}
+
+type Raw = Record<string, string | boolean | undefined>;
+
+const ENV: Record<string, string> = {
+  id: 'ROLLCALL_ID',
+  data: 'ROLLCALL_DATA',
+  listen: 'ROLLCALL_LISTEN',
+  'peer-listen': 'ROLLCALL_PEER_LISTEN',
+  peers: 'ROLLCALL_PEERS',
+  'cluster-secret': 'ROLLCALL_CLUSTER_SECRET',
+  join: 'ROLLCALL_JOIN',
+  'log-level': 'ROLLCALL_LOG_LEVEL',
+  'tick-ms': 'ROLLCALL_TICK_MS',
+  'election-ticks': 'ROLLCALL_ELECTION_TICKS',
+  'compact-every': 'ROLLCALL_COMPACT_EVERY',
+};
+
+export function parseAddress(setting: string, value: string): PeerAddress {
+  const m = /^(.+):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new ConfigError(setting, `expected HOST:PORT, got ${JSON.stringify(value)}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+export function parsePeers(value: string): Map<string, PeerAddress> {
+  const peers = new Map<string, PeerAddress>();
+  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new ConfigError('--peers', `expected ID=HOST:PORT, got ${JSON.stringify(part)}`);
+    const id = part.slice(0, eq);
+    if (peers.has(id)) throw new ConfigError('--peers', `${id} is listed twice`);
+    peers.set(id, parseAddress('--peers', part.slice(eq + 1)));
+  }
+  return peers;
+}
+
+function intSetting(setting: string, v: string | boolean | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`--${setting}`, `expected an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Merges flags over environment over config file and checks the result. */
+export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  let file: Raw = {};
+  const configPath = flags.config ?? env.ROLLCALL_CONFIG;
+  if (typeof configPath === 'string') {
+    try {
+      file = JSON.parse(readFileSync(configPath, 'utf8')) as Raw;
+    } catch (err) {
+      throw new ConfigError('--config', `cannot read ${configPath}: ${(err as Error).message}`);
+    }
+  }
+  const get = (k: string): string | boolean | undefined => flags[k] ?? (ENV[k] ? env[ENV[k]!] : undefined) ?? file[k];
+  const need = (k: string): string => {
+    const v = get(k);
+    if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`--${k}`, `is required (or set ${ENV[k]})`);
+    return v;
+  };
+  const id = need('id');
+  const peers = parsePeers(need('peers'));
+  if (!peers.has(id)) throw new ConfigError('--peers', `must include this node (${id})`);
+  const peerListen = get('peer-listen') ? parseAddress('--peer-listen', need('peer-listen')) : peers.get(id)!;
+  const secret = need('cluster-secret');
+  if (secret.length < 8) throw new ConfigError('--cluster-secret', 'must be at least 8 characters');
+  const join = get('join');
+  return {
+    id,
+    data: need('data'),
+    listen: parseAddress('--listen', need('listen')),
+    peerListen,
+    peers,
+    clusterSecret: secret,
+    join: join === true || join === 'true' || join === '1',
+    logLevel: (get('log-level') as string | undefined) ?? 'info',
+    tickMs: intSetting('tick-ms', get('tick-ms'), 50, 1),
+    electionTicks: intSetting('election-ticks', get('election-ticks'), 10, 3),
+    compactEvery: intSetting('compact-every', get('compact-every'), 10_000, 10),
+    testFaults: env.ROLLCALL_TEST_FAULTS === '1',
+  };
+}

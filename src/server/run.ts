@@ -1,0 +1,56 @@
+/**
+ * `rollcall server`: one node process. Starts storage, Raft, the peer transport and the
+ * HTTP API; SIGTERM and SIGINT finish in-flight work, close LevelDB and exit.
+ */
+import { createLogger } from '../log/index.js';
+import { RollcallNode } from '../node/index.js';
+import { buildApp } from './app.js';
+import type { ServerConfig } from './config.js';
+
+export async function runServer(config: ServerConfig): Promise<void> {
+  const logger = createLogger({ level: config.logLevel, name: config.id });
+  let stopping = false;
+  const node = await RollcallNode.start({
+    id: config.id,
+    dataDir: config.data,
+    peers: config.peers,
+    peerListen: config.peerListen,
+    secret: config.clusterSecret,
+    logger,
+    join: config.join,
+    tickMs: config.tickMs,
+    electionTicks: config.electionTicks,
+    compactEvery: config.compactEvery,
+    faults: config.testFaults,
+    advertiseHttp: `http://${config.listen.host}:${config.listen.port}`,
+    onFatal: () => {
+      void shutdown(70);
+    },
+  });
+  const app = buildApp({ node, logger });
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+  logger.info({ http: `http://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}` }, 'serving');
+  // Machine-readable line for scripts and tests that start nodes on port 0.
+  if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
+
+  async function shutdown(code: number): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down');
+    const force = setTimeout(() => process.exit(code || 1), 10_000);
+    force.unref();
+    try {
+      await app.close();
+      await node.close();
+      logger.info('stopped');
+    } catch (err) {
+      logger.error({ err }, 'error while shutting down');
+      code = code || 1;
+    }
+    process.exit(code);
+  }
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+}
