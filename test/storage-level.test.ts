@@ -1,0 +1,542 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as zlib from 'node:zlib';
+import fc from 'fast-check';
+import { afterEach, describe, expect, test } from 'vitest';
+import type { ConfState, HardState, Snapshot } from '../raft/messages.js';
+import { MemoryStorage } from '../raft/storage.js';
+import { encode } from '../src/codec/index.js';
+import {
+  LevelStorage,
+  type NodeDatabase,
+  SM_APPLIED_KEY_BYTES,
+  SM_CONF_KEY_BYTES,
+  StorageError,
+  decodeSnapshotData,
+  encodeApplied,
+  encodeConfState,
+  logKey,
+  openNodeDatabase,
+} from '../src/storage/index.js';
+import { crc32Table } from '../src/storage/checksum.js';
+import { makeEntries, storageContract } from './storage-contract.js';
+
+const INF = Number.MAX_SAFE_INTEGER;
+const conf: ConfState = { voters: ['n1', 'n2', 'n3'], learners: ['n4'] };
+const empty = new Uint8Array(0);
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rollcall-storage-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+storageContract('LevelStorage', async () => {
+  const dir = await tempDir();
+  const storage = await LevelStorage.open(dir);
+  return {
+    storage,
+    readySnapshot: () => storage.whenSnapshotReady(),
+    dispose: () => storage.close(),
+  };
+});
+
+/** Opens, runs, and always closes. */
+async function withStorage<T>(dir: string, fn: (s: LevelStorage) => Promise<T>): Promise<T> {
+  const s = await LevelStorage.open(dir);
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+async function withDatabase<T>(dir: string, fn: (db: NodeDatabase) => Promise<T>): Promise<T> {
+  const db = await openNodeDatabase(dir);
+  try {
+    return await fn(db);
+  } finally {
+    await db.db.close();
+  }
+}
+
+async function storageError(p: Promise<unknown>): Promise<StorageError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(StorageError);
+    return err as StorageError;
+  }
+  throw new Error('expected a StorageError, the call succeeded');
+}
+
+/** Every [key, value] of the state machine, in order. */
+async function smPairs(db: NodeDatabase): Promise<[Uint8Array, Uint8Array][]> {
+  return (await db.sm.iterator().all()).map(([k, v]) => [new Uint8Array(k), new Uint8Array(v)]);
+}
+
+/** What the registry does: write state and its applied position in one batch. */
+async function writeStateMachine(
+  db: NodeDatabase,
+  pairs: readonly (readonly [string, Uint8Array])[],
+  applied?: { index: number; term: number },
+): Promise<void> {
+  const batch = db.db.batch();
+  for (const [k, v] of pairs) batch.put(new TextEncoder().encode(k), v, { sublevel: db.sm });
+  if (applied !== undefined) {
+    batch.put(SM_APPLIED_KEY_BYTES, encodeApplied(applied), { sublevel: db.sm });
+    batch.put(SM_CONF_KEY_BYTES, encodeConfState(conf), { sublevel: db.sm });
+  }
+  await batch.write({ sync: true });
+}
+
+const servicePairs = (n: number, tag: string): [string, Uint8Array][] =>
+  Array.from({ length: n }, (_, i) => [`prod/orders/${tag}-${String(i).padStart(5, '0')}`, randomBytes(100)]);
+
+describe('LevelStorage: durability', () => {
+  test('reopen after close keeps hard state, log and snapshot meta', async () => {
+    const dir = await tempDir();
+    const ents = makeEntries(1, [1, 1, 2, 2, 3, 3, 3], 4, 50);
+    const hs: HardState = { term: 3, vote: 'n2', commit: 6 };
+    await withStorage(dir, async (s) => {
+      await s.append(ents);
+      await s.setHardState(hs);
+      await s.compact(3, conf, empty);
+    });
+    await withStorage(dir, async (s) => {
+      expect(s.initialState()).toEqual({ hardState: hs, confState: conf });
+      expect(s.snapshotMeta()).toEqual({ index: 3, term: 2, conf });
+      expect(s.firstIndex()).toBe(4);
+      expect(s.lastIndex()).toBe(7);
+      expect(s.term(3)).toBe(2);
+      expect(s.term(2)).toBe('compacted');
+      expect(s.entries(4, 8, INF)).toEqual(ents.slice(3));
+    });
+  });
+
+  test('a truncated tail stays truncated after reopen', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, async (s) => {
+      await s.append(makeEntries(1, [1, 1, 1, 1, 1]));
+      await s.append(makeEntries(3, [2]));
+    });
+    await withStorage(dir, async (s) => {
+      expect(s.lastIndex()).toBe(3);
+      expect(s.entries(1, 4, INF)).toEqual([...makeEntries(1, [1, 1]), ...makeEntries(3, [2])]);
+      expect(await s.database.log.keys().all()).toHaveLength(3);
+    });
+  });
+
+  test('a damaged entry makes open fail with CORRUPT_ENTRY naming the index', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, (s) => s.append(makeEntries(1, [1, 1, 2, 2, 3], 1, 20)));
+    await withDatabase(dir, async (db) => {
+      const value = await db.log.get(logKey(3));
+      if (value === undefined) throw new Error('entry 3 missing');
+      const damaged = new Uint8Array(value);
+      damaged[damaged.length - 2]! ^= 0x01; // one bit, inside the entry's data
+      await db.db.batch().put(logKey(3), damaged, { sublevel: db.log }).write({ sync: true });
+    });
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('CORRUPT_ENTRY');
+    expect(err.index).toBe(3);
+    expect(err.message).toMatch(/log entry 3 is damaged/);
+    expect(err.message).toMatch(/checksum mismatch/);
+  });
+
+  test('an entry stored under the wrong key is CORRUPT_ENTRY', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, (s) => s.append(makeEntries(1, [1, 1, 1])));
+    await withDatabase(dir, async (db) => {
+      const two = await db.log.get(logKey(2));
+      await db.db.batch().put(logKey(3), two!, { sublevel: db.log }).write({ sync: true });
+    });
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('CORRUPT_ENTRY');
+    expect(err.index).toBe(3);
+  });
+
+  test('a missing entry in the middle makes open fail with LOG_GAP', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, (s) => s.append(makeEntries(1, [1, 1, 1, 1])));
+    await withDatabase(dir, (db) => db.db.batch().del(logKey(2), { sublevel: db.log }).write({ sync: true }));
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('LOG_GAP');
+    expect(err.index).toBe(2);
+  });
+
+  test('damaged hard state is CORRUPT_STATE', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, (s) => s.setHardState({ term: 2, vote: 'n1', commit: 0 }));
+    await withDatabase(dir, async (db) => {
+      const v = new Uint8Array((await db.raft.get('hardstate'))!);
+      v[v.length - 1]! ^= 0xff;
+      await db.db.batch().put('hardstate', v, { sublevel: db.raft }).write({ sync: true });
+    });
+    expect((await storageError(LevelStorage.open(dir))).code).toBe('CORRUPT_STATE');
+  });
+
+  test('an unknown format version is refused', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, (s) => s.append(makeEntries(1, [1])));
+    await withDatabase(dir, (db) =>
+      db.db.batch().put('format', encode(2), { sublevel: db.raft }).write({ sync: true }),
+    );
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('UNKNOWN_FORMAT');
+    expect(err.message).toMatch(/format 2; this build reads format 1/);
+    // The failed open closed the database again: a second try is refused the same way, not LOCKED.
+    expect((await storageError(openNodeDatabase(dir))).code).toBe('UNKNOWN_FORMAT');
+  });
+
+  test('a non-empty database without a format version is refused', async () => {
+    const dir = await tempDir();
+    const { Level } = await import('level');
+    const raw = new Level<string, string>(dir);
+    await raw.put('something', 'else');
+    await raw.close();
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('UNKNOWN_FORMAT');
+  });
+
+  test('a database open elsewhere is LOCKED', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, async () => {
+      const err = await storageError(LevelStorage.open(dir));
+      expect(err.code).toBe('LOCKED');
+    });
+  });
+});
+
+describe('LevelStorage: writes', () => {
+  test('persist() of many entries and a hard state is one batch with one fsync', async () => {
+    const dir = await tempDir();
+    const ents = makeEntries(1, Array.from({ length: 64 }, () => 1), 2, 200);
+    const hs: HardState = { term: 1, vote: 'n1', commit: 0 };
+    await withStorage(dir, async (s) => {
+      const before = s.stats();
+      await s.persist({ hardState: hs, entries: ents });
+      const after = s.stats();
+      expect(after.batches - before.batches).toBe(1);
+      expect(after.syncs - before.syncs).toBe(1);
+      expect(after.entriesWritten - before.entriesWritten).toBe(64);
+      await s.persist({ entries: [] }); // nothing to do: no write, no fsync
+      expect(s.stats()).toEqual(after);
+    });
+    await withStorage(dir, async (s) => {
+      expect(s.initialState().hardState).toEqual(hs);
+      expect(s.entries(1, 65, INF)).toEqual(ents);
+    });
+  });
+
+  test('persist() with a snapshot, entries and hard state is one batch', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, async (s) => {
+      await s.append(makeEntries(1, [1, 1, 1]));
+      const before = s.stats();
+      const snap: Snapshot = { meta: { index: 20, term: 4, conf }, data: empty };
+      await s.persist({ snapshot: snap, entries: makeEntries(19, [4, 4, 5, 5]), hardState: { term: 5, vote: null, commit: 21 } });
+      expect(s.stats().syncs - before.syncs).toBe(1);
+      expect(s.stats().batches - before.batches).toBe(1);
+      expect(s.firstIndex()).toBe(21);
+      expect(s.lastIndex()).toBe(22);
+      expect(s.entries(21, 23, INF)).toEqual(makeEntries(21, [5, 5]));
+    });
+    await withStorage(dir, async (s) => {
+      expect(s.firstIndex()).toBe(21);
+      expect(s.lastIndex()).toBe(22);
+      expect(s.term(20)).toBe(4);
+      expect(s.initialState()).toEqual({ hardState: { term: 5, vote: null, commit: 21 }, confState: conf });
+    });
+  });
+
+  test('writes issued without waiting apply in call order', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, async (s) => {
+      await Promise.all([
+        s.append(makeEntries(1, [1, 1, 1, 1])),
+        s.append(makeEntries(3, [2])),
+        s.compact(2, conf, empty),
+        s.setHardState({ term: 2, vote: 'n3', commit: 3 }),
+        s.append(makeEntries(4, [2, 2])),
+      ]);
+      expect(s.firstIndex()).toBe(3);
+      expect(s.lastIndex()).toBe(5);
+      expect([2, 3, 4, 5].map((i) => s.term(i))).toEqual([1, 2, 2, 2]);
+    });
+  });
+
+  test('typed refusals: gap, compact beyond last index, out-of-date snapshot, closed', async () => {
+    const dir = await tempDir();
+    const s = await LevelStorage.open(dir);
+    await s.append(makeEntries(1, [1, 1]));
+    expect((await storageError(s.append(makeEntries(4, [1])))).code).toBe('INVALID_ARGUMENT');
+    expect((await storageError(s.compact(3, conf, empty))).code).toBe('INVALID_ARGUMENT');
+    await s.applySnapshot({ meta: { index: 5, term: 1, conf }, data: empty });
+    const old = await storageError(s.applySnapshot({ meta: { index: 5, term: 1, conf }, data: empty }));
+    expect(old.code).toBe('SNAPSHOT_OUT_OF_DATE');
+    // A refusal is not a write failure: the storage keeps working.
+    await s.append(makeEntries(6, [1]));
+    expect(s.lastIndex()).toBe(6);
+    await s.close();
+    expect((await storageError(s.append(makeEntries(7, [1])))).code).toBe('CLOSED');
+  });
+
+  test('after a failed write every later write is refused with FAILED', async () => {
+    const dir = await tempDir();
+    const s = await LevelStorage.open(dir);
+    await s.append(makeEntries(1, [1]));
+    await s.database.db.close(); // the disk goes away under the storage
+    expect((await storageError(s.append(makeEntries(2, [1])))).code).toBe('IO');
+    expect(s.lastIndex()).toBe(1); // memory still mirrors what was durable
+    expect((await storageError(s.setHardState({ term: 1, vote: null, commit: 1 })))).toMatchObject({ code: 'FAILED' });
+    await s.close();
+  });
+});
+
+describe('LevelStorage: snapshots', () => {
+  test("snapshot() is 'unavailable', then serves data that restores the exact state machine elsewhere", async () => {
+    const dirA = await tempDir();
+    const dirB = await tempDir();
+    const a = await LevelStorage.open(dirA);
+    const b = await LevelStorage.open(dirB);
+    try {
+      await a.append(makeEntries(1, [1, 1, 2, 2, 2, 3]));
+      await writeStateMachine(a.database, servicePairs(1500, 'a'), { index: 5, term: 2 });
+      await a.compact(4, conf, empty);
+
+      expect(a.snapshot()).toBe('unavailable');
+      const snap = await a.whenSnapshotReady();
+      expect(snap.meta).toEqual({ index: 5, term: 2, conf });
+      expect(a.snapshot()).toBe(snap); // served until compaction passes it
+      expect(snap.data.byteLength).toBeGreaterThan(150_000); // several 64 KiB chunks
+
+      // B: a lagging follower with its own log and older state.
+      await b.append(makeEntries(1, [1, 1, 1]));
+      await writeStateMachine(b.database, [...servicePairs(10, 'a'), ...servicePairs(10, 'zz')], { index: 2, term: 1 });
+      const before = b.stats();
+      await b.applySnapshot(snap);
+      expect(b.stats().batches - before.batches).toBe(1);
+      expect(b.stats().syncs - before.syncs).toBe(1);
+      expect(await smPairs(b.database)).toEqual(await smPairs(a.database));
+      expect(b.firstIndex()).toBe(6);
+      expect(b.lastIndex()).toBe(5);
+      expect(b.term(5)).toBe(2);
+      expect(await b.database.log.keys().all()).toEqual([]);
+      expect(b.snapshot()).toBe(snap); // the installed snapshot can be served onward
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    await withStorage(dirB, async (s) => {
+      expect(s.snapshotMeta()).toEqual({ index: 5, term: 2, conf });
+      expect(s.firstIndex()).toBe(6);
+      expect(s.lastIndex()).toBe(5);
+      expect(s.initialState().confState).toEqual(conf);
+    });
+  });
+
+  test('a prepared snapshot is consistent with the state machine read at one point', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, async (s) => {
+      await s.append(makeEntries(1, [1, 1, 1, 1, 1, 1]));
+      await writeStateMachine(s.database, servicePairs(500, 'old'), { index: 3, term: 1 });
+      await s.compact(3, conf, empty);
+      expect(s.snapshot()).toBe('unavailable');
+      // The registry applies more while the snapshot is being read.
+      const applying = writeStateMachine(s.database, servicePairs(500, 'new'), { index: 6, term: 1 });
+      const snap = await s.whenSnapshotReady();
+      await applying;
+      const pairs = decodeSnapshotData(snap.data);
+      const keys = pairs.map(([k]) => new TextDecoder().decode(k));
+      const hasNew = keys.some((k) => k.includes('/new-'));
+      expect(snap.meta.index).toBe(hasNew ? 6 : 3);
+      expect(keys.filter((k) => k.includes('/new-'))).toHaveLength(hasNew ? 500 : 0);
+    });
+  });
+
+  test('compaction past the prepared snapshot makes snapshot() prepare a newer one', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, async (s) => {
+      await s.append(makeEntries(1, [1, 1, 1, 2, 2, 2]));
+      await writeStateMachine(s.database, servicePairs(3, 'x'), { index: 3, term: 1 });
+      await s.compact(2, conf, empty);
+      expect((await s.whenSnapshotReady()).meta.index).toBe(3);
+      await writeStateMachine(s.database, servicePairs(3, 'y'), { index: 6, term: 2 });
+      await s.compact(5, conf, empty);
+      expect(s.snapshot()).toBe('unavailable');
+      const snap = await s.whenSnapshotReady();
+      expect(snap.meta).toEqual({ index: 6, term: 2, conf });
+    });
+  });
+
+  test('an empty state machine snapshots at the compaction meta', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, async (s) => {
+      await s.append(makeEntries(1, [1, 2, 3]));
+      await s.compact(2, conf, empty);
+      const snap = await s.whenSnapshotReady();
+      expect(snap.meta).toEqual({ index: 2, term: 2, conf });
+      expect(decodeSnapshotData(snap.data)).toEqual([]);
+    });
+  });
+
+  test('damaged or mismatched snapshot data is refused and changes nothing', async () => {
+    const dirA = await tempDir();
+    const dirB = await tempDir();
+    const snap = await withStorage(dirA, async (a) => {
+      await a.append(makeEntries(1, [1, 1, 1]));
+      await writeStateMachine(a.database, servicePairs(50, 's'), { index: 3, term: 1 });
+      await a.compact(3, conf, empty);
+      return a.whenSnapshotReady();
+    });
+    await withStorage(dirB, async (b) => {
+      await b.append(makeEntries(1, [1]));
+      await writeStateMachine(b.database, servicePairs(5, 'b'));
+      const sm = await smPairs(b.database);
+      const stats = b.stats();
+
+      const flipped = new Uint8Array(snap.data);
+      flipped[Math.floor(flipped.length / 2)]! ^= 0x10;
+      const truncated = snap.data.subarray(0, snap.data.length - 3);
+      const wrongMeta: Snapshot = { meta: { ...snap.meta, index: 4 }, data: snap.data };
+      for (const bad of [{ ...snap, data: flipped }, { ...snap, data: truncated }, wrongMeta]) {
+        expect((await storageError(b.applySnapshot(bad))).code).toBe('CORRUPT_SNAPSHOT');
+      }
+      expect(b.stats()).toEqual(stats);
+      expect(await smPairs(b.database)).toEqual(sm);
+      expect(b.lastIndex()).toBe(1);
+      expect(b.firstIndex()).toBe(1);
+      await b.applySnapshot(snap); // the intact one still installs
+      expect(b.firstIndex()).toBe(4);
+    });
+  });
+
+  test('applied without conf at another index fails preparation with INVALID_STATE_MACHINE', async () => {
+    const dir = await tempDir();
+    const errors: StorageError[] = [];
+    const s = await LevelStorage.open(dir, { onSnapshotError: (e) => errors.push(e) });
+    try {
+      await s.append(makeEntries(1, [1, 1, 1]));
+      await s.compact(1, conf, empty);
+      await s.database.db.batch().put(SM_APPLIED_KEY_BYTES, encodeApplied({ index: 3, term: 1 }), { sublevel: s.database.sm }).write();
+      expect((await storageError(s.whenSnapshotReady())).code).toBe('INVALID_STATE_MACHINE');
+      await Promise.resolve(); // the callback runs in a microtask
+      expect(errors.map((e) => e.code)).toEqual(['INVALID_STATE_MACHINE']);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('checksum', () => {
+  test('table CRC-32 matches zlib and the standard check value', () => {
+    expect(crc32Table(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+    for (let n = 0; n < 200; n += 7) {
+      const data = randomBytes(n * 13);
+      expect(crc32Table(data)).toBe(zlib.crc32(data) >>> 0);
+    }
+  });
+});
+
+// ---- model test: LevelStorage (with a close/reopen) reads exactly like MemoryStorage ----
+
+type Op =
+  | { kind: 'append'; offset: number; terms: number[]; tag: number }
+  | { kind: 'compact'; offset: number; voters: number }
+  | { kind: 'hardState'; term: number; vote: string | null; commit: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({
+    kind: fc.constant('append' as const),
+    // Relative to lastIndex+1: negative overwrites the tail, positive leaves a gap (refused).
+    offset: fc.integer({ min: -6, max: 1 }),
+    terms: fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 6 }),
+    tag: fc.integer({ min: 0, max: 255 }),
+  }) },
+  { weight: 2, arbitrary: fc.record({
+    kind: fc.constant('compact' as const),
+    // Relative to the snapshot index: ≤ 0 is a no-op, beyond lastIndex is refused.
+    offset: fc.integer({ min: -1, max: 6 }),
+    voters: fc.integer({ min: 1, max: 5 }),
+  }) },
+  { weight: 1, arbitrary: fc.record({
+    kind: fc.constant('hardState' as const),
+    term: fc.nat(20),
+    vote: fc.option(fc.constantFrom('n1', 'n2', 'n3'), { nil: null }),
+    commit: fc.nat(30),
+  }) },
+);
+
+async function applyOp(s: MemoryStorage | LevelStorage, op: Op): Promise<'ok' | 'refused'> {
+  try {
+    switch (op.kind) {
+      case 'append':
+        await s.append(makeEntries(s.lastIndex() + 1 + op.offset, op.terms, op.tag).filter((e) => e.index >= 1));
+        break;
+      case 'compact': {
+        const voters = Array.from({ length: op.voters }, (_, i) => `n${i + 1}`);
+        await s.compact(s.firstIndex() - 1 + op.offset, { voters, learners: [] }, empty);
+        break;
+      }
+      case 'hardState':
+        await s.setHardState({ term: op.term, vote: op.vote, commit: op.commit });
+        break;
+    }
+    return 'ok';
+  } catch {
+    return 'refused';
+  }
+}
+
+function reads(s: MemoryStorage | LevelStorage) {
+  const first = s.firstIndex();
+  const last = s.lastIndex();
+  const terms: (number | string)[] = [];
+  for (let i = Math.max(0, first - 3); i <= last + 2; i++) terms.push(s.term(i));
+  const entries: unknown[] = [];
+  for (const maxBytes of [0, 60, 200, INF]) entries.push(s.entries(first, last + 1, maxBytes));
+  entries.push(s.entries(first - 1, last + 1, INF), s.entries(first, last + 2, INF), s.entries(last + 1, last + 1, INF));
+  if (last >= first + 1) entries.push(s.entries(first + 1, last, INF));
+  return { first, last, terms, entries, initial: s.initialState() };
+}
+
+describe('LevelStorage model test', () => {
+  test('random append/compact/setHardState sequences read the same as MemoryStorage, across a reopen', async () => {
+    const seed = 0x5eed_2024;
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.nat(), async (ops, cut) => {
+        const dir = await mkdtemp(join(tmpdir(), 'rollcall-model-'));
+        const memory = new MemoryStorage();
+        let level = await LevelStorage.open(dir);
+        try {
+          const reopenAt = cut % ops.length;
+          for (const [i, op] of ops.entries()) {
+            if (i === reopenAt) {
+              await level.close();
+              level = await LevelStorage.open(dir);
+              expect(reads(level)).toEqual(reads(memory));
+            }
+            const m = await applyOp(memory, op);
+            const l = await applyOp(level, op);
+            expect(l, `outcome of ${JSON.stringify(op)}`).toBe(m);
+            expect(reads(level)).toEqual(reads(memory));
+          }
+          await level.close();
+          level = await LevelStorage.open(dir);
+          expect(reads(level)).toEqual(reads(memory));
+        } finally {
+          await level.close();
+          await rm(dir, { recursive: true, force: true });
+        }
+      }),
+      { seed, numRuns: 60, verbose: true },
+    );
+  });
+});
