@@ -1,0 +1,64 @@
+/** A tiny JSON-over-HTTP client and condition waiting for cluster tests. */
+
+export interface JsonResponse<T = any> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+}
+
+export async function http<T = any>(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<JsonResponse<T>> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text.length > 0 ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: res.status, headers: res.headers, body: parsed as T };
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails with `what`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** The leader as every running node reports it, once they agree. */
+export async function waitForLeader(urls: readonly string[], timeoutMs = 20_000): Promise<string> {
+  return waitFor(
+    'a leader all nodes agree on',
+    async () => {
+      const views = await Promise.all(urls.map((u) => http('GET', `${u}/v1/cluster`, undefined, {}, 2000).then((r) => r.body.leader as string | null)));
+      const first = views[0];
+      return first && views.every((v) => v === first) ? first : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+export const register = (url: string, ns: string, svc: string, id: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  http('PUT', `${url}/v1/namespaces/${ns}/services/${svc}/instances/${id}`, body, headers);
+
+export const list = (url: string, ns: string, svc: string, query = '') => http('GET', `${url}/v1/namespaces/${ns}/services/${svc}/instances${query}`);
