@@ -897,7 +897,9 @@ export class Raft {
     for (const [offset, chunk] of asm.chunks) data.set(chunk, offset);
     this.incomingSnapshot = null;
     this.restore({ meta: m.meta, data });
-    this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: this.log.lastIndex(), reject: false, hintIndex: 0, hintTerm: 0 });
+    // Vouch only for the snapshot index (= commit now): entries past it, kept when our
+    // log already held the snapshot's last entry, were never checked against the leader.
+    this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
   }
 
   /** Installs a snapshot from the leader, unless our log already covers it. */

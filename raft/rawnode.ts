@@ -115,7 +115,11 @@ export class RawNode {
     return this.raft.applyConfChange(change);
   }
 
-  /** Campaign now (e.g. a single-node cluster at boot, or tests). */
+  /**
+   * Forces an election now, as leadership transfer does: it skips PreVote and voters'
+   * leader lease, so it can depose a healthy leader. For tests, benchmarks and a
+   * single-node cluster at boot; normal elections come from tick().
+   */
   campaign(): void {
     this.raft.step({ type: 'timeoutNow', from: this.raft.id, to: this.raft.id, term: this.raft.term });
   }
