@@ -99,4 +99,27 @@ describe('crashes', () => {
     expect(more.status).toBe(200);
     void http;
   }, 120_000);
+
+  it('answers 503 with Retry-After when no majority is up, and recovers when it returns', async () => {
+    cluster = await LocalCluster.start({ size: 3, logLevel: 'warn' });
+    const urls = cluster.nodes.map((x) => x.url);
+    await waitForLeader(urls);
+    await cluster.kill('n2');
+    await cluster.kill('n3');
+    const n1 = cluster.node('n1').url;
+    // Once n1 notices it has lost its quorum it steps down (CheckQuorum) and knows no leader.
+    const write = await waitFor('a 503 for a write without a majority', async () => {
+      const r = await register(n1, 'prod', 'minority', 'm1', { address: '10.2.0.1', port: 1 });
+      return r.status === 503 ? r : undefined;
+    }, 30_000);
+    expect(write.body.error.code).toBe('NO_LEADER');
+    expect(write.headers.get('retry-after')).toBe('1');
+    const read = await list(n1, 'prod', 'minority');
+    expect(read.status).toBe(503);
+    expect(read.body.error.code).toBe('NO_LEADER');
+    // Serializable reads still answer from local state.
+    expect((await list(n1, 'prod', 'minority', '?consistency=serializable')).status).toBe(200);
+    await cluster.restart('n2');
+    await waitFor('writes to work again', async () => (await register(n1, 'prod', 'minority', 'm1', { address: '10.2.0.1', port: 1 })).status === 200, 30_000);
+  }, 120_000);
 });

@@ -26,6 +26,9 @@ import { PendingProposals } from './proposals.js';
 import { ReadBarriers } from './reads.js';
 import { smStore, writeStateOps } from './state-store.js';
 
+/** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
+const NO_LEADER_WAIT_MS = 2000;
+
 export interface NodeOptions {
   readonly id: string;
   readonly dataDir: string;
@@ -137,6 +140,8 @@ export class RollcallNode {
         return res.ok ? { ok: true } : { ok: false, error: new NodeError('NO_LEADER', res.error.message, res.error.leader) };
       },
       appliedIndex: () => this.registry.appliedIndex,
+      hasLeader: () => this.soft.leader !== null,
+      noLeaderWaitMs: NO_LEADER_WAIT_MS,
     });
   }
 
@@ -241,10 +246,15 @@ export class RollcallNode {
   async submit(command: ClientCommand, timeoutMs: number): Promise<ProposalResult> {
     this.assertOpen();
     const deadline = Date.now() + timeoutMs;
+    // With no leader at all, wait only briefly: the client gets 503 and retries elsewhere.
+    const noLeaderDeadline = Date.now() + Math.min(timeoutMs, NO_LEADER_WAIT_MS);
     const data = encode(command);
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0) throw new NodeError('TIMEOUT', 'no leader accepted the write in time', this.soft.leader);
+      if (this.soft.leader === null && Date.now() > noLeaderDeadline) {
+        throw new NodeError('NO_LEADER', 'the cluster has no leader (is a majority of nodes up?); retry shortly', null);
+      }
       try {
         if (this.soft.role === 'leader') return await this.proposeLocal(data, left);
         const leader = this.soft.leader;

@@ -11,6 +11,7 @@ interface Waiter {
   readonly resolve: (applied: number) => void;
   readonly reject: (err: NodeError) => void;
   readonly timer: NodeJS.Timeout;
+  readonly startedAt: number;
   /** Set once the read index is known; the waiter then waits for apply. */
   index: number | null;
 }
@@ -19,6 +20,9 @@ export interface ReadIndexSource {
   /** Asks Raft for a read index with this context; false (with a leader hint) when no leader is known. */
   requestReadIndex(context: Uint8Array): { ok: true } | { ok: false; error: NodeError };
   appliedIndex(): number;
+  hasLeader(): boolean;
+  /** A read waiting this long with no leader known fails with NO_LEADER rather than waiting out its deadline. */
+  readonly noLeaderWaitMs: number;
 }
 
 export class ReadBarriers {
@@ -38,6 +42,7 @@ export class ReadBarriers {
         resolve,
         reject,
         index: null,
+        startedAt: Date.now(),
         timer: setTimeout(() => this.expire(waiter), timeoutMs),
       };
       this.queued.push(waiter);
@@ -56,8 +61,16 @@ export class ReadBarriers {
     const key = `${this.prefix}:${this.nextContext++}`;
     const res = this.source.requestReadIndex(new TextEncoder().encode(key));
     if (!res.ok) {
-      // No leader known right now: try again shortly, within each waiter's own deadline.
-      for (const w of batch) this.queued.push(w);
+      // No leader known right now: try again shortly, within each waiter's own deadline,
+      // but answer NO_LEADER (503, retry) once the cluster has been leaderless a while.
+      const now = Date.now();
+      for (const w of batch) {
+        if (now - w.startedAt >= this.source.noLeaderWaitMs) {
+          clearTimeout(w.timer);
+          w.reject(res.error);
+        } else this.queued.push(w);
+      }
+      if (this.queued.length === 0) return;
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setTimeout(() => this.flush(), 50).unref();
@@ -110,7 +123,11 @@ export class ReadBarriers {
       if (rest.length === 0) this.inFlight.delete(key);
       else if (rest.length !== batch.length) this.inFlight.set(key, rest);
     }
-    w.reject(new NodeError('TIMEOUT', 'timed out waiting for a linearizable read point (is a leader reachable?)'));
+    w.reject(
+      this.source.hasLeader()
+        ? new NodeError('TIMEOUT', 'timed out waiting for a linearizable read point')
+        : new NodeError('NO_LEADER', 'the cluster has no leader (is a majority of nodes up?); retry shortly'),
+    );
   }
 
   /** Fails every waiting read (shutdown). */
