@@ -354,7 +354,17 @@ export class RollcallNode {
         await this.waitForLeader(Math.min(left, 100));
         continue;
       }
-      return this.forwards.request<KeepaliveOutcome>(left, (req) => this.transport.send(leader, { kind: 'keepalive', req, sessionId }));
+      try {
+        // Short attempts: if the leader just died, the next attempt goes to its successor
+        // well within the session's TTL.
+        return await this.forwards.request<KeepaliveOutcome>(Math.min(left, 1000), (req) =>
+          this.transport.send(leader, { kind: 'keepalive', req, sessionId }),
+        );
+      } catch (err) {
+        if (!(err instanceof NodeError) || (err.code !== 'TIMEOUT' && err.code !== 'NO_LEADER')) throw err;
+        if (deadline - Date.now() <= 0) throw err;
+        await this.waitForLeader(50);
+      }
     }
   }
 
