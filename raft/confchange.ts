@@ -37,9 +37,9 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 }
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
-  const v = JSON.parse(decoder.decode(data)) as { type?: unknown; node?: unknown };
+  const v = JSON.parse(decoder.decode(data)) as { type?: unknown; node?: unknown; context?: unknown };
   if ((v.type === 'addVoter' || v.type === 'addLearner' || v.type === 'removeNode') && typeof v.node === 'string') {
-    return { type: v.type, node: v.node };
+    return typeof v.context === 'string' ? { type: v.type, node: v.node, context: v.context } : { type: v.type, node: v.node };
   }
   throw new Error('raft: malformed conf change entry');
 }

@@ -31,10 +31,11 @@ export interface ConfState {
   readonly learners: readonly NodeId[];
 }
 
+/** `context` is opaque host data replicated with the change (e.g. the new member's address). */
 export type ConfChange =
-  | { readonly type: 'addVoter'; readonly node: NodeId }
-  | { readonly type: 'addLearner'; readonly node: NodeId }
-  | { readonly type: 'removeNode'; readonly node: NodeId };
+  | { readonly type: 'addVoter'; readonly node: NodeId; readonly context?: string }
+  | { readonly type: 'addLearner'; readonly node: NodeId; readonly context?: string }
+  | { readonly type: 'removeNode'; readonly node: NodeId; readonly context?: string };
 
 export interface SnapshotMeta {
   readonly index: number;

@@ -12,7 +12,7 @@ import type { ConfState, Entry, Message, SoftState } from '../../raft/index.js';
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
-import type { AppliedEntry, ClientCommand, Command, CommandResult, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
+import type { AppliedEntry, BatchOp, ClientCommand, Command, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
 import { commandsFor, Registry, SessionTracker } from '../registry/index.js';
 import type { SessionTrackerOptions } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
@@ -21,10 +21,10 @@ import type { PeerAddress } from '../transport/index.js';
 import { PeerTransport } from '../transport/index.js';
 import { NodeError } from './errors.js';
 import { ForwardedRequests, toOutcome } from './forwarding.js';
-import type { PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
+import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
 import { PendingProposals } from './proposals.js';
 import { ReadBarriers } from './reads.js';
-import { smStore, writeStateOps } from './state-store.js';
+import { PEERS_KEY, readPeers, smStore, writeStateOps } from './state-store.js';
 
 /** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
 const NO_LEADER_WAIT_MS = 2000;
@@ -109,6 +109,9 @@ export class RollcallNode {
   private readonly compactEvery: number;
   private readonly expiryCheckMs: number;
   private leaderSince = 0;
+  /** Every member's peer address: founding members from the flags, later ones from the log. */
+  private readonly peerAddresses: Map<string, PeerAddress>;
+  private removedAt: number | null = null;
 
   private constructor(
     private readonly options: NodeOptions,
@@ -123,6 +126,7 @@ export class RollcallNode {
     this.expiryCheckMs = options.expiryCheckMs ?? 200;
     this.tracker = new SessionTracker(options.tracker);
     this.conf = registry.conf ?? storage.initialState().confState;
+    this.peerAddresses = new Map(options.peers);
     this.raw = new RawNode({
       id: options.id,
       storage,
@@ -161,11 +165,13 @@ export class RollcallNode {
         options.logger.info({ members: ids }, 'bootstrapped a new cluster');
       }
       const registry = await Registry.open(smStore(db));
+      const replicatedPeers = await readPeers(db);
+      const peers = new Map([...options.peers, ...replicatedPeers]);
       let node: RollcallNode | null = null;
       const transport = new PeerTransport<PeerMessage>({
         id: options.id,
         listen: options.peerListen,
-        peers: options.peers,
+        peers,
         secret: options.secret,
         logger: options.logger,
         onMessage: (from, m) => node?.onPeerMessage(from, m),
@@ -174,7 +180,7 @@ export class RollcallNode {
         },
         ...(options.faults ? { faults: true } : {}),
       });
-      node = new RollcallNode(options, db, storage, registry, transport);
+      node = new RollcallNode({ ...options, peers }, db, storage, registry, transport);
       await transport.start();
       node.startTimers();
       node.kick();
@@ -386,6 +392,106 @@ export class RollcallNode {
     if (!res.ok) throw new NodeError(res.error.code === 'NOT_LEADER' ? 'NO_LEADER' : 'CONF_CHANGE_INVALID', res.error.message, res.error.leader);
   }
 
+  // ---- membership -------------------------------------------------------------------
+
+  /**
+   * Adds a member as a learner (it receives the log but does not vote); the leader
+   * promotes it to voter once it has caught up. Forwarded to the leader from followers.
+   */
+  addMember(id: string, address: string, timeoutMs: number): Promise<AdminResult> {
+    return this.admin({ type: 'addMember', id, address }, timeoutMs);
+  }
+
+  removeMember(id: string, timeoutMs: number): Promise<AdminResult> {
+    return this.admin({ type: 'removeMember', id }, timeoutMs);
+  }
+
+  transferLeadershipTo(to: string, timeoutMs: number): Promise<AdminResult> {
+    return this.admin({ type: 'transfer', to }, timeoutMs);
+  }
+
+  private async admin(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
+    this.assertOpen();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the cluster operation', null);
+      if (this.soft.role === 'leader') return this.adminLocal(op, left);
+      const leader = this.soft.leader;
+      if (leader === null || leader === this.id) {
+        await this.waitForLeader(Math.min(left, 100));
+        continue;
+      }
+      return this.forwards.request<AdminResult>(left, (req) => this.transport.send(leader, { kind: 'admin', req, op }));
+    }
+  }
+
+  private async adminLocal(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
+    switch (op.type) {
+      case 'addMember': {
+        const res = this.raw.proposeConfChange({ type: 'addLearner', node: op.id, context: op.address });
+        this.kick();
+        if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
+        await this.proposals.wait(res.value.index, res.value.term, timeoutMs);
+        return { index: res.value.index };
+      }
+      case 'removeMember': {
+        const res = this.raw.proposeConfChange({ type: 'removeNode', node: op.id });
+        this.kick();
+        if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
+        await this.proposals.wait(res.value.index, res.value.term, timeoutMs);
+        return { index: res.value.index };
+      }
+      case 'transfer': {
+        if (![...this.conf.voters].includes(op.to)) throw new NodeError('CONF_CHANGE_INVALID', `${op.to} is not a voter`);
+        const res = this.raw.transferLeadership(op.to);
+        this.kick();
+        if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
+        const until = Date.now() + timeoutMs;
+        while (Date.now() < until && this.soft.leader !== op.to) await this.waitForLeader(20);
+        if (this.soft.leader !== op.to) throw new NodeError('TIMEOUT', `leadership did not move to ${op.to} in time`);
+        return { index: this.raw.status().hardState.commit };
+      }
+    }
+  }
+
+  private onMembershipChanged(cc: { type: string; node: string; context?: string }, index: number): void {
+    if ((cc.type === 'addLearner' || cc.type === 'addVoter') && cc.context && cc.node !== this.id) {
+      try {
+        this.peerAddresses.set(cc.node, parseHostPort(cc.context));
+      } catch {
+        this.log.error({ node: cc.node, address: cc.context }, 'membership change carries an unreadable address');
+      }
+    }
+    if (cc.type === 'removeNode') {
+      if (cc.node === this.id) {
+        // Linger so that, as leader, we hand over and tell the others the removal is committed.
+        this.removedAt = Date.now();
+        this.log.warn({ index }, 'this node was removed from the cluster; it stops taking part shortly — stop the process');
+      } else {
+        this.peerAddresses.delete(cc.node);
+      }
+    }
+    this.transport.setPeers(this.peerAddresses);
+    this.log.info({ change: cc.type, member: cc.node, voters: this.conf.voters, learners: this.conf.learners, index }, 'membership changed');
+  }
+
+  /** Leader: promote learners that have caught up (one change at a time). */
+  private maybePromoteLearners(): void {
+    if (this.soft.role !== 'leader' || this.conf.learners.length === 0) return;
+    const st = this.raw.status();
+    for (const p of st.progress) {
+      if (!p.isLearner || !p.recentActive) continue;
+      if (st.lastIndex - p.match > 50) continue;
+      const res = this.raw.proposeConfChange({ type: 'addVoter', node: p.id });
+      if (res.ok) {
+        this.log.info({ member: p.id, match: p.match, lastIndex: st.lastIndex }, 'learner caught up; promoting it to voter');
+        this.kick();
+      }
+      return;
+    }
+  }
+
   // ---- peers ------------------------------------------------------------------------
 
   private onPeerMessage(from: string, m: PeerMessage): void {
@@ -416,6 +522,19 @@ export class RollcallNode {
         return;
       case 'status':
         this.peerStatus.set(from, { ...m.status, at: Date.now() });
+        return;
+      case 'admin':
+        if (this.soft.role !== 'leader') {
+          this.transport.send(from, { kind: 'adminResult', req: m.req, outcome: { ok: false, code: 'NO_LEADER', message: 'not the leader', leader: this.soft.leader } });
+          return;
+        }
+        this.adminLocal(m.op, 10_000).then(
+          (value) => this.transport.send(from, { kind: 'adminResult', req: m.req, outcome: { ok: true, value } }),
+          (err: unknown) => this.transport.send(from, { kind: 'adminResult', req: m.req, outcome: toOutcome(err) }),
+        );
+        return;
+      case 'adminResult':
+        this.forwards.settle(m.req, m.outcome);
         return;
     }
   }
@@ -474,6 +593,8 @@ export class RollcallNode {
   private async onSnapshotInstalled(index: number): Promise<void> {
     await this.registry.reload();
     this.conf = this.registry.conf ?? this.conf;
+    for (const [id, addr] of await readPeers(this.db)) this.peerAddresses.set(id, addr);
+    this.transport.setPeers(this.peerAddresses);
     this.proposals.onSnapshot(index);
     this.log.info({ index, revision: this.registry.revision }, 'installed a snapshot from the leader');
     this.afterApply();
@@ -485,8 +606,9 @@ export class RollcallNode {
       if (e.index <= this.registry.appliedIndex) continue; // already in the state machine (restart)
       if (e.type === 'conf') {
         const cc = decodeConfChange(e.data);
+        const before = this.conf;
         this.conf = this.raw.applyConfChange(cc);
-        this.log.info({ change: cc, conf: this.conf, index: e.index }, 'membership changed');
+        if (this.conf !== before) this.onMembershipChanged(cc, e.index);
         applied.push({ index: e.index, term: e.term, command: null, conf: this.conf });
       } else if (e.data.byteLength === 0) {
         applied.push({ index: e.index, term: e.term, command: null });
@@ -496,8 +618,16 @@ export class RollcallNode {
     }
     if (applied.length === 0) return;
     const outcome = this.registry.applyBatch(applied);
-    await writeStateOps(this.db, outcome.ops);
-    for (const a of applied) this.proposals.onApplied(a.index, a.term, outcome.results.get(a.index));
+    const ops: BatchOp[] = outcome.ops;
+    if (applied.some((a) => a.conf !== undefined)) {
+      // Member addresses are replicated state too: a node restored from a snapshot needs them.
+      ops.push({ type: 'put', key: PEERS_KEY, value: encode(Object.fromEntries([...this.peerAddresses].map(([id, a]) => [id, `${a.host}:${a.port}`]))) });
+    }
+    await writeStateOps(this.db, ops);
+    for (const a of applied) {
+      const result = a.conf !== undefined ? { ok: true as const, revision: this.registry.revision, changed: true } : outcome.results.get(a.index);
+      this.proposals.onApplied(a.index, a.term, result);
+    }
     if (this.soft.role === 'leader') this.trackSessions(outcome.events, applied);
     if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
     this.afterApply();
@@ -558,7 +688,15 @@ export class RollcallNode {
   }
 
   private checkExpiry(): void {
-    if (this.soft.role !== 'leader' || this.closed) return;
+    if (this.closed) return;
+    if (this.removedAt !== null && Date.now() - this.removedAt > 2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50)) {
+      // Removed and handed over: stop taking part (the process should be stopped).
+      if (this.tickTimer) clearInterval(this.tickTimer);
+      this.tickTimer = null;
+      return;
+    }
+    this.maybePromoteLearners();
+    if (this.soft.role !== 'leader') return;
     const now = Date.now();
     const due = this.tracker.due(now, this.registry);
     const commands: LeaderCommand[] = commandsFor(due, this.soft.term, now);
@@ -637,4 +775,23 @@ export class RollcallNode {
   static newSessionId(): string {
     return randomBytes(12).toString('hex');
   }
+}
+
+function confError(code: string, message: string, leader: string | null): NodeError {
+  switch (code) {
+    case 'NOT_LEADER':
+      return new NodeError('NO_LEADER', message, leader);
+    case 'CONF_CHANGE_PENDING':
+      return new NodeError('CONF_CHANGE_PENDING', message, leader);
+    case 'TRANSFER_IN_PROGRESS':
+      return new NodeError('TRANSFER_IN_PROGRESS', message, leader);
+    default:
+      return new NodeError('CONF_CHANGE_INVALID', message, leader);
+  }
+}
+
+function parseHostPort(s: string): PeerAddress {
+  const m = /^(.+):(\d{1,5})$/.exec(s);
+  if (!m) throw new Error(`not HOST:PORT: ${s}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }

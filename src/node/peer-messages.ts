@@ -12,7 +12,19 @@ export type PeerMessage =
   | { readonly kind: 'proposeResult'; readonly req: number; readonly outcome: ForwardOutcome<ProposalResult> }
   | { readonly kind: 'keepalive'; readonly req: number; readonly sessionId: string }
   | { readonly kind: 'keepaliveResult'; readonly req: number; readonly outcome: ForwardOutcome<KeepaliveOutcome> }
-  | { readonly kind: 'status'; readonly status: PeerStatus };
+  | { readonly kind: 'status'; readonly status: PeerStatus }
+  | { readonly kind: 'admin'; readonly req: number; readonly op: AdminOp }
+  | { readonly kind: 'adminResult'; readonly req: number; readonly outcome: ForwardOutcome<AdminResult> };
+
+/** Cluster operations a follower forwards to the leader. */
+export type AdminOp =
+  | { readonly type: 'addMember'; readonly id: string; readonly address: string }
+  | { readonly type: 'removeMember'; readonly id: string }
+  | { readonly type: 'transfer'; readonly to: string };
+
+export interface AdminResult {
+  readonly index: number;
+}
 
 /** What each node tells the others about itself every status interval, for /v1/cluster. */
 export interface PeerStatus {

@@ -27,7 +27,7 @@ export class PendingProposals {
     });
   }
 
-  /** An entry was applied at `index` with `term`; `result` is set for registry commands. */
+  /** An entry was applied at `index` with `term`; `result` is set for registry commands and conf changes. */
   onApplied(index: number, term: number, result: CommandResult | undefined): void {
     const p = this.byIndex.get(index);
     if (!p) return;

@@ -3,11 +3,28 @@
  * bytes. These adapt one to the other (UTF-8 both ways, so the storage layer's reserved
  * meta keys and the registry's are the same bytes).
  */
+import { decode } from '../codec/index.js';
 import type { BatchOp, SmStore } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
+import type { PeerAddress } from '../transport/index.js';
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+
+/** Member addresses, replicated with membership changes (a meta key the registry skips). */
+export const PEERS_KEY = '\x00meta/peers';
+
+export async function readPeers(db: NodeDatabase): Promise<Map<string, PeerAddress>> {
+  const out = new Map<string, PeerAddress>();
+  const raw = await db.sm.get(encoder.encode(PEERS_KEY));
+  if (raw === undefined) return out;
+  for (const [id, addr] of Object.entries(decode<Record<string, string>>(raw))) {
+    const m = /^(.+):(\d{1,5})$/.exec(addr);
+    if (m) out.set(id, { host: m[1]!, port: Number(m[2]) });
+  }
+  return out;
+}
+
 
 export function smStore(db: NodeDatabase): SmStore {
   return {

@@ -1,0 +1,60 @@
+/**
+ * Cluster operations: add a member (as a learner, promoted to voter once caught up),
+ * remove a member, transfer leadership. Any node takes them; followers forward to the
+ * leader.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { RollcallNode } from '../node/index.js';
+import { sendNodeError } from './errors.js';
+
+const memberBody = {
+  type: 'object',
+  required: ['id', 'peerAddress'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+    peerAddress: { type: 'string', minLength: 3, maxLength: 300, pattern: '^.+:[0-9]{1,5}$' },
+  },
+} as const;
+
+const memberParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
+const transferBody = {
+  type: 'object',
+  required: ['to'],
+  additionalProperties: false,
+  properties: { to: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
+export function registerMembershipRoutes(app: FastifyInstance, node: RollcallNode, timeoutMs: number): void {
+  app.post<{ Body: { id: string; peerAddress: string } }>('/v1/cluster/members', { schema: { body: memberBody } }, async (req, reply) => {
+    try {
+      const r = await node.addMember(req.body.id, req.body.peerAddress, timeoutMs);
+      return reply.code(201).send({ id: req.body.id, role: 'learner', index: r.index, promotion: 'automatic once caught up' });
+    } catch (err) {
+      return sendNodeError(reply, err);
+    }
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/cluster/members/:id', { schema: { params: memberParams } }, async (req, reply) => {
+    try {
+      const r = await node.removeMember(req.params.id, timeoutMs);
+      return { id: req.params.id, removed: true, index: r.index };
+    } catch (err) {
+      return sendNodeError(reply, err);
+    }
+  });
+
+  app.post<{ Body: { to: string } }>('/v1/cluster/leader', { schema: { body: transferBody } }, async (req, reply) => {
+    try {
+      await node.transferLeadershipTo(req.body.to, timeoutMs);
+      return { leader: req.body.to };
+    } catch (err) {
+      return sendNodeError(reply, err);
+    }
+  });
+}
