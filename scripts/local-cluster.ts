@@ -149,6 +149,27 @@ export class LocalCluster {
     await ready;
   }
 
+  /**
+   * Starts one more node that joins the running cluster (`--join`): it starts empty and
+   * takes part once the leader adds it (POST /v1/cluster/members).
+   */
+  async addNode(): Promise<LocalNode> {
+    const id = `n${this.nodes.length + 1}`;
+    const n: LocalNode = {
+      id,
+      httpPort: await freePort(),
+      peerPort: await freePort(),
+      dataDir: path.join(this.dataRoot, id),
+      url: '',
+      proc: null,
+      paused: false,
+    };
+    (n as { url: string }).url = `http://127.0.0.1:${n.httpPort}`;
+    this.nodes.push(n);
+    await this.spawnNode(n, ['--join']);
+    return n;
+  }
+
   async restart(id: string): Promise<void> {
     await this.spawnNode(this.node(id));
   }

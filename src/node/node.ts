@@ -8,7 +8,7 @@
  * in one atomic LevelDB batch together with the applied index; release reads.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import type { ConfState, Entry, Message, SoftState } from '../../raft/index.js';
+import type { ConfChange, ConfState, Entry, Message, SoftState } from '../../raft/index.js';
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
@@ -392,6 +392,11 @@ export class RollcallNode {
     if (!res.ok) throw new NodeError(res.error.code === 'NOT_LEADER' ? 'NO_LEADER' : 'CONF_CHANGE_INVALID', res.error.message, res.error.leader);
   }
 
+  /** Test-only: drop peer messages to and from these nodes (the transport's fault hook). */
+  setFaults(faults: { dropTo?: readonly string[]; dropFrom?: readonly string[] }): void {
+    this.transport.setFaults(faults);
+  }
+
   // ---- membership -------------------------------------------------------------------
 
   /**
@@ -426,22 +431,28 @@ export class RollcallNode {
     }
   }
 
+  /** Proposes a membership change, waiting out a change still in progress (one at a time). */
+  private async proposeMembership(cc: ConfChange, timeoutMs: number): Promise<AdminResult> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.soft.role !== 'leader') throw new NodeError('NO_LEADER', 'leadership moved; retry', this.soft.leader);
+      const res = this.raw.proposeConfChange(cc);
+      this.kick();
+      if (res.ok) {
+        await this.proposals.wait(res.value.index, res.value.term, Math.max(1, deadline - Date.now()));
+        return { index: res.value.index };
+      }
+      if (res.error.code !== 'CONF_CHANGE_PENDING' || Date.now() > deadline) throw confError(res.error.code, res.error.message, res.error.leader);
+      await this.waitForLeader(50);
+    }
+  }
+
   private async adminLocal(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
     switch (op.type) {
-      case 'addMember': {
-        const res = this.raw.proposeConfChange({ type: 'addLearner', node: op.id, context: op.address });
-        this.kick();
-        if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
-        await this.proposals.wait(res.value.index, res.value.term, timeoutMs);
-        return { index: res.value.index };
-      }
-      case 'removeMember': {
-        const res = this.raw.proposeConfChange({ type: 'removeNode', node: op.id });
-        this.kick();
-        if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
-        await this.proposals.wait(res.value.index, res.value.term, timeoutMs);
-        return { index: res.value.index };
-      }
+      case 'addMember':
+        return this.proposeMembership({ type: 'addLearner', node: op.id, context: op.address }, timeoutMs);
+      case 'removeMember':
+        return this.proposeMembership({ type: 'removeNode', node: op.id }, timeoutMs);
       case 'transfer': {
         if (![...this.conf.voters].includes(op.to)) throw new NodeError('CONF_CHANGE_INVALID', `${op.to} is not a voter`);
         const res = this.raw.transferLeadership(op.to);
