@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, resolveConfig } from '../server/config.js';
-import { runServer } from '../server/run.js';
+import { COMMANDS_HELP, findCommand, runCommand } from './commands/index.js';
 
 const SERVER_HELP = `Usage: rollcall server [options]
 
@@ -24,6 +24,10 @@ Options:
   --tick-ms N              Raft tick (default 50); election timeout = election-ticks ticks
   --election-ticks N       default 10
   --compact-every N        compact the log every N applied entries (default 10000)
+  --token-file FILE        bearer tokens with roles (JSON: [{"token","role","namespaces"?}]);
+                           auth is off without it
+  --watch-buffer-bytes N   cut a watcher with more unread bytes than N (default 1048576)
+  --watch-progress-ms N    progress event on idle watches every N..2N ms (default 5000)
   --config FILE            JSON file with any of the above
 
 Example:
@@ -35,7 +39,8 @@ Example:
 const HELP = `Usage: rollcall <command> [options]
 
 Commands:
-  server    run a Rollcall node (rollcall server --help)
+  server      run a Rollcall node (rollcall server --help)
+${COMMANDS_HELP}
 
 Run 'rollcall <command> --help' for a command's options.
 `;
@@ -61,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
         'tick-ms': { type: 'string' },
         'election-ticks': { type: 'string' },
         'compact-every': { type: 'string' },
+        'token-file': { type: 'string' },
+        'watch-buffer-bytes': { type: 'string' },
+        'watch-progress-ms': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -70,9 +78,13 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(SERVER_HELP);
       return 0;
     }
+    // Loaded here, not at the top: the server stack (fastify, LevelDB, Raft) costs user commands ~1 s of start-up.
+    const { runServer } = await import('../server/run.js');
     await runServer(resolveConfig(values));
     return -1; // keeps running until a signal
   }
+  const user = findCommand(command);
+  if (user) return runCommand(user, rest);
   process.stderr.write(`rollcall: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
   return 2;
 }

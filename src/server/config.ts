@@ -19,6 +19,12 @@ export interface ServerConfig {
   readonly electionTicks: number;
   readonly compactEvery: number;
   readonly testFaults: boolean;
+  /** Bearer-token file (JSON); null = auth off. */
+  readonly tokenFile: string | null;
+  /** A watcher with more unflushed bytes than this is cut with a resume point. */
+  readonly watchBufferBytes: number;
+  /** Idle watch streams get a progress event every N to 2N ms. */
+  readonly watchProgressMs: number;
 }
 
 export class ConfigError extends Error {
@@ -45,6 +51,9 @@ const ENV: Record<string, string> = {
   'tick-ms': 'ROLLCALL_TICK_MS',
   'election-ticks': 'ROLLCALL_ELECTION_TICKS',
   'compact-every': 'ROLLCALL_COMPACT_EVERY',
+  'token-file': 'ROLLCALL_TOKEN_FILE',
+  'watch-buffer-bytes': 'ROLLCALL_WATCH_BUFFER_BYTES',
+  'watch-progress-ms': 'ROLLCALL_WATCH_PROGRESS_MS',
 };
 
 export function parseAddress(setting: string, value: string): PeerAddress {
@@ -110,5 +119,8 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     electionTicks: intSetting('election-ticks', get('election-ticks'), 10, 3),
     compactEvery: intSetting('compact-every', get('compact-every'), 10_000, 10),
     testFaults: env.ROLLCALL_TEST_FAULTS === '1',
+    tokenFile: typeof get('token-file') === 'string' && get('token-file') !== '' ? (get('token-file') as string) : null,
+    watchBufferBytes: intSetting('watch-buffer-bytes', get('watch-buffer-bytes'), 1024 * 1024, 4096),
+    watchProgressMs: intSetting('watch-progress-ms', get('watch-progress-ms'), 5000, 10),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The HTTP error catalogue: every error body is `{"error": {"code", "message", "field"?}}`
- * with a stable code. See docs/api.md for the list.
+ * with a stable code. `ERROR_CATALOGUE` is the one list: the OpenAPI document and
+ * docs/api.md are checked against it (test/api-docs.test.ts).
  */
 import type { FastifyReply } from 'fastify';
 import { NodeError } from '../node/index.js';
@@ -10,46 +11,66 @@ export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string; readonly field?: string; readonly [k: string]: unknown };
 }
 
+export interface CatalogueEntry {
+  readonly status: number;
+  readonly description: string;
+}
+
+/** Every code a client can see, its status and what it means. */
+export const ERROR_CATALOGUE = {
+  INVALID_ARGUMENT: { status: 400, description: 'A parameter, header or body field is missing or out of range; `field` names it.' },
+  INVALID_JSON: { status: 400, description: 'The body is not valid JSON (or is empty where JSON is required).' },
+  INVALID_COMMAND: { status: 400, description: 'The command is malformed (for example a bad `x-rollcall-client-id`).' },
+  UNAUTHENTICATED: { status: 401, description: 'Token auth is on and the request has no bearer token, or an unknown one. Comes with `WWW-Authenticate: Bearer`.' },
+  FORBIDDEN: { status: 403, description: "The token's role or namespaces do not allow this route." },
+  ACCESS_DENIED: { status: 403, description: 'An access rule refuses this registration; `rule` names it.' },
+  ROUTE_NOT_FOUND: { status: 404, description: 'No such route.' },
+  SESSION_NOT_FOUND: { status: 404, description: 'The session does not exist (never opened, closed, or expired).' },
+  INSTANCE_NOT_FOUND: { status: 404, description: 'The instance does not exist.' },
+  SESSION_EXISTS: { status: 409, description: 'A session with this id already exists.' },
+  KIND_MISMATCH: { status: 409, description: 'Register would turn a persistent instance ephemeral or the reverse; unregister it first.' },
+  INSTANCE_SUSPECT: { status: 409, description: 'The instance is held by expiry protection.' },
+  STALE_TERM: { status: 409, description: 'A leader command from a deposed leader (internal; not expected from the API).' },
+  STALE_REQUEST: { status: 409, description: '`x-rollcall-seq` is below the last one applied for this client id.' },
+  ENVIRONMENT_MISMATCH: { status: 409, description: "The instance's `metadata.environment` differs from the registry's environment label (or is missing where required)." },
+  CONF_CHANGE_PENDING: { status: 409, description: 'A membership change is already in progress.' },
+  CONF_CHANGE_INVALID: { status: 400, description: 'The membership or leadership change is not possible (for example an unknown node id).' },
+  NOT_MEMBER: { status: 400, description: 'The node named is not a member of the cluster.' },
+  VERSION_MISMATCH: { status: 412, description: '`If-Match` names another version than the instance has; `currentVersion` carries it.' },
+  BODY_TOO_LARGE: { status: 413, description: 'The body is larger than the limit (256 KiB by default).' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The body is not `application/json`.' },
+  PRECONDITION_REQUIRED: { status: 428, description: 'PATCH needs `If-Match: <version>` (compare-and-set).' },
+  INTERNAL: { status: 500, description: 'A bug: the request failed unexpectedly. The node logs it.' },
+  NO_LEADER: { status: 503, description: 'No leader is known right now (election in progress or no quorum); retry after `Retry-After`.' },
+  PROPOSAL_DROPPED: { status: 503, description: 'The leader dropped the write (for example it stepped down); retry with the same client id and seq.' },
+  TRANSFER_IN_PROGRESS: { status: 503, description: 'Leadership is being transferred; retry shortly.' },
+  SHUTTING_DOWN: { status: 503, description: 'This node is stopping.' },
+  ACCESS_RULES_INVALID: { status: 503, description: 'The stored access rules cannot be read by this node (version skew); registrations are refused until they are replaced.' },
+  TIMEOUT: { status: 504, description: 'The outcome is unknown (write) or the wait ran out (read point, minRevision, leader transfer); retry idempotently.' },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
 export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}): ErrorBody {
   return { error: { code, message, ...extra } };
 }
 
-const COMMAND_STATUS: Record<CommandError['code'], number> = {
-  INVALID_COMMAND: 400,
-  INVALID_ARGUMENT: 400,
-  SESSION_NOT_FOUND: 404,
-  SESSION_EXISTS: 409,
-  INSTANCE_NOT_FOUND: 404,
-  VERSION_MISMATCH: 412,
-  KIND_MISMATCH: 409,
-  INSTANCE_SUSPECT: 409,
-  STALE_TERM: 409,
-  STALE_REQUEST: 409,
-};
+/** Sends a catalogue error with its status. */
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string, extra: Record<string, unknown> = {}): FastifyReply {
+  return reply.code(ERROR_CATALOGUE[code].status).send(errorBody(code, message, extra));
+}
 
 export function sendCommandError(reply: FastifyReply, err: CommandError): FastifyReply {
   const extra: Record<string, unknown> = {};
   if (err.field !== undefined) extra.field = err.field;
   if (err.currentVersion !== undefined) extra.currentVersion = err.currentVersion;
-  return reply.code(COMMAND_STATUS[err.code] ?? 400).send(errorBody(err.code, err.message, extra));
+  return reply.code(ERROR_CATALOGUE[err.code]?.status ?? 400).send(errorBody(err.code, err.message, extra));
 }
 
 /** Maps a node failure to a status: unavailable and retryable (503), or unknown outcome (504). */
 export function sendNodeError(reply: FastifyReply, err: unknown): FastifyReply {
   if (!(err instanceof NodeError)) throw err;
   const extra: Record<string, unknown> = err.leader ? { leader: err.leader } : {};
-  switch (err.code) {
-    case 'NO_LEADER':
-    case 'PROPOSAL_DROPPED':
-    case 'TRANSFER_IN_PROGRESS':
-    case 'SHUTTING_DOWN':
-      return reply.code(503).header('retry-after', '1').send(errorBody(err.code, err.message, extra));
-    case 'TIMEOUT':
-      return reply.code(504).header('retry-after', '1').send(errorBody(err.code, err.message, extra));
-    case 'CONF_CHANGE_PENDING':
-      return reply.code(409).send(errorBody(err.code, err.message, extra));
-    case 'CONF_CHANGE_INVALID':
-    case 'NOT_MEMBER':
-      return reply.code(400).send(errorBody(err.code, err.message, extra));
-  }
+  if (ERROR_CATALOGUE[err.code].status >= 500) reply.header('retry-after', '1');
+  return sendError(reply, err.code, err.message, extra);
 }

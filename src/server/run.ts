@@ -5,11 +5,23 @@
 import { createLogger } from '../log/index.js';
 import { RollcallNode } from '../node/index.js';
 import { buildApp } from './app.js';
-import type { ServerConfig } from './config.js';
+import { TokenAuthority, TokenFileError } from './auth.js';
+import { ConfigError, type ServerConfig } from './config.js';
 
 export async function runServer(config: ServerConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: config.id });
   let stopping = false;
+  // Before anything else starts: a bad token file must stop the node, not leave it open.
+  let tokens: TokenAuthority | null = null;
+  if (config.tokenFile !== null) {
+    try {
+      tokens = await TokenAuthority.load(config.tokenFile);
+    } catch (err) {
+      if (err instanceof TokenFileError) throw new ConfigError('--token-file', err.message);
+      throw err;
+    }
+    logger.info({ tokenFile: config.tokenFile, tokens: tokens.summary() }, 'bearer-token auth is on');
+  }
   const node = await RollcallNode.start({
     id: config.id,
     dataDir: config.data,
@@ -27,7 +39,13 @@ export async function runServer(config: ServerConfig): Promise<void> {
       void shutdown(70);
     },
   });
-  const app = buildApp({ node, logger });
+  const app = buildApp({
+    node,
+    logger,
+    tokens,
+    testRoutes: config.testFaults,
+    watch: { maxBufferedBytes: config.watchBufferBytes, progressMinMs: config.watchProgressMs, progressMaxMs: config.watchProgressMs * 2 },
+  });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;

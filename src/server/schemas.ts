@@ -3,24 +3,34 @@ import { LIMITS } from '../registry/index.js';
 
 const NAME = { type: 'string', minLength: 1, maxLength: LIMITS.nameLength, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
 const ID = { type: 'string', minLength: 1, maxLength: LIMITS.idLength, pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]*$' } as const;
+const REVISION = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 
 export const serviceParams = {
   type: 'object',
   required: ['ns', 'svc'],
-  properties: { ns: NAME, svc: NAME },
+  properties: { ns: { ...NAME, description: 'Namespace.' }, svc: { ...NAME, description: 'Service.' } },
 } as const;
 
 export const instanceParams = {
   type: 'object',
   required: ['ns', 'svc', 'id'],
-  properties: { ns: NAME, svc: NAME, id: ID },
+  properties: { ...serviceParams.properties, id: { ...ID, description: 'Instance id.' } },
 } as const;
 
 export const sessionParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } },
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Session id.' } },
 } as const;
+
+const TAGS = { type: 'array', maxItems: LIMITS.tags, items: { type: 'string', minLength: 1, maxLength: LIMITS.tagLength } } as const;
+const METADATA = {
+  type: 'object',
+  maxProperties: LIMITS.metadataKeys,
+  propertyNames: { maxLength: LIMITS.metadataKeyLength },
+  additionalProperties: { type: 'string', maxLength: LIMITS.metadataValueLength },
+} as const;
+const WEIGHT = { type: 'integer', minimum: 0, maximum: LIMITS.maxWeight } as const;
 
 export const registerBody = {
   type: 'object',
@@ -30,17 +40,20 @@ export const registerBody = {
     cluster: NAME,
     address: { type: 'string', minLength: 1, maxLength: LIMITS.addressLength },
     port: { type: 'integer', minimum: 1, maximum: 65535 },
-    weight: { type: 'integer', minimum: 0, maximum: LIMITS.maxWeight },
-    tags: { type: 'array', maxItems: LIMITS.tags, items: { type: 'string', minLength: 1, maxLength: LIMITS.tagLength } },
-    metadata: {
-      type: 'object',
-      maxProperties: LIMITS.metadataKeys,
-      propertyNames: { maxLength: LIMITS.metadataKeyLength },
-      additionalProperties: { type: 'string', maxLength: LIMITS.metadataValueLength },
-    },
+    weight: WEIGHT,
+    tags: TAGS,
+    metadata: METADATA,
     sessionId: { type: 'string', minLength: 1, maxLength: 64 },
     enabled: { type: 'boolean' },
   },
+} as const;
+
+/** PATCH: each field given replaces the instance's value (metadata and tags whole). */
+export const patchBody = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: { weight: WEIGHT, metadata: METADATA, tags: TAGS, enabled: { type: 'boolean' } },
 } as const;
 
 export const sessionBody = {
@@ -50,11 +63,51 @@ export const sessionBody = {
   properties: { ttlMs: { type: 'integer', minimum: LIMITS.minTtlMs, maximum: LIMITS.maxTtlMs } },
 } as const;
 
+const CONSISTENCY = {
+  type: 'string',
+  enum: ['linearizable', 'serializable'],
+  description: 'linearizable (default): ReadIndex through the leader, then answer; serializable: this node\'s applied state, possibly stale.',
+} as const;
+const MIN_REVISION = {
+  ...REVISION,
+  description: 'Wait (bounded) until this node has applied this revision, then answer from local state (implies serializable unless consistency=linearizable).',
+} as const;
+
+/** List query: filters, consistency, blocking query (index + wait), minRevision. */
 export const readQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    consistency: { type: 'string', enum: ['linearizable', 'serializable'] },
-    cluster: NAME,
+    consistency: CONSISTENCY,
+    cluster: { ...NAME, description: 'Only instances of this cluster.' },
+    includeDisabled: { type: 'boolean', description: 'Also list disabled instances (admin views).' },
+    minRevision: MIN_REVISION,
+    index: { ...REVISION, description: 'Blocking query: answer once the service\'s revision differs from this (x-rollcall-index of the last answer), or when `wait` ends.' },
+    wait: { type: 'string', pattern: '^[0-9]{1,9}(ms|s|m)$', description: 'Longest a blocking query waits, e.g. 500ms, 30s, 5m (default 5m, at most 10m).' },
+  },
+} as const;
+
+/** Single-resource reads: consistency and minRevision. */
+export const getQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { consistency: CONSISTENCY, minRevision: MIN_REVISION },
+} as const;
+
+/** Reading one instance; `cluster` has always been accepted there (and has no effect). */
+export const instanceGetQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { ...getQuery.properties, cluster: { ...NAME, description: 'Accepted for compatibility; has no effect on a single instance.' } },
+} as const;
+
+export const watchQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    namespace: { ...NAME, description: 'Only this namespace (needed by namespace-limited tokens).' },
+    service: { ...NAME, description: 'Only this service (needs namespace).' },
+    cluster: { ...NAME, description: 'Only this cluster of the service (needs service).' },
+    fromRevision: { ...REVISION, minimum: 1, description: 'Deliver every change with revision >= this still in history, then live ones. Default: live changes only.' },
   },
 } as const;

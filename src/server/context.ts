@@ -1,0 +1,147 @@
+/**
+ * What every route module shares: the node, the watch hub, the waiters, metrics, access
+ * rules, and the two steps most handlers take (propose a write; reach a read point).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../log/index.js';
+import type { ClientCommand, ClientRef, CommandResult } from '../registry/index.js';
+import { parseCommand } from '../registry/index.js';
+import { CompiledRules, normalizeRules } from './access-rules.js';
+import { errorBody, sendCommandError, sendError, sendNodeError } from './errors.js';
+import type { NodeApi } from './node-api.js';
+import type { ServerMetrics } from './server-metrics.js';
+import type { RevisionWaiters, ServiceWaiters } from './waiters.js';
+import type { WatchHub } from './watch/hub.js';
+
+export interface Limits {
+  /** Deadline for a write or a linearizable read, in ms. */
+  readonly timeoutMs: number;
+  /** Longest a `?minRevision` read waits. */
+  readonly minRevisionTimeoutMs: number;
+  /** Blocking queries: wait when none is given, and the cap. */
+  readonly defaultWaitMs: number;
+  readonly maxWaitMs: number;
+  /** /readyz: most committed-but-unapplied entries a ready node may have. */
+  readonly readyMaxLag: number;
+}
+
+export interface ReadQuery {
+  readonly consistency?: 'linearizable' | 'serializable';
+  readonly minRevision?: number;
+}
+
+export type Ok = CommandResult & { ok: true };
+
+export interface WriteOptions {
+  /** Renames registry error fields to what the client sent (e.g. expectedVersion -> if-match). */
+  readonly fields?: Readonly<Record<string, string>>;
+}
+
+export class ServerContext {
+  private rulesCache: { readonly revision: number; readonly rules: CompiledRules | 'invalid' } | null = null;
+  /** Set once the app starts closing: readiness fails, waits end. */
+  closing = false;
+
+  constructor(
+    readonly node: NodeApi,
+    readonly logger: Logger,
+    readonly limits: Limits,
+    readonly hub: WatchHub,
+    readonly revisions: RevisionWaiters,
+    readonly services: ServiceWaiters,
+    readonly metrics: ServerMetrics,
+  ) {}
+
+  /** Validates like the state machine will, proposes, and answers with the applied result. */
+  async write(req: FastifyRequest, reply: FastifyReply, command: ClientCommand, ok: (r: Ok) => unknown, opts: WriteOptions = {}): Promise<unknown> {
+    const client = clientRef(req);
+    if (client && 'error' in client) return reply.code(400).send(errorBody('INVALID_ARGUMENT', client.error, { field: client.field }));
+    const full = (client ? { ...command, client } : command) as ClientCommand;
+    const checked = parseCommand(full);
+    if (!checked.ok) return sendCommandError(reply, renameField(checked, opts.fields));
+    const started = performance.now();
+    const labels = { command: command.type };
+    try {
+      const { result } = await this.node.submit(full, this.limits.timeoutMs);
+      this.metrics.proposalDuration.observe(labels, (performance.now() - started) / 1000);
+      this.metrics.proposals.inc({ ...labels, outcome: result.ok ? 'ok' : 'rejected' });
+      if (!result.ok) return sendCommandError(reply, renameField(result, opts.fields));
+      reply.header('x-rollcall-revision', String(result.revision));
+      return ok(result);
+    } catch (err) {
+      this.metrics.proposals.inc({ ...labels, outcome: 'error' });
+      return sendNodeError(reply, err);
+    }
+  }
+
+  /**
+   * Reaches the point a read may be served from: `minRevision` applied here (bounded
+   * wait), and/or a linearizable barrier (the default, unless serializable was asked or
+   * minRevision given). Answers the error itself and returns false when it cannot.
+   */
+  async readPoint(q: ReadQuery, reply: FastifyReply): Promise<boolean> {
+    if (q.minRevision !== undefined) {
+      const reached = await this.revisions.wait(q.minRevision, this.limits.minRevisionTimeoutMs);
+      if (!reached) {
+        if (this.closing) {
+          sendError(reply, 'SHUTTING_DOWN', 'this node is stopping; read from another node');
+          return false;
+        }
+        const at = this.node.registry.revision;
+        reply.header('retry-after', '1');
+        sendError(reply, 'TIMEOUT', `this node has applied revision ${at}, not ${q.minRevision}, after waiting ${this.limits.minRevisionTimeoutMs} ms`, {
+          field: 'minRevision',
+          revision: at,
+        });
+        return false;
+      }
+      if (q.consistency !== 'linearizable') return true;
+    }
+    if (q.consistency === 'serializable') return true;
+    try {
+      await this.node.readBarrier(this.limits.timeoutMs);
+      return true;
+    } catch (err) {
+      sendNodeError(reply, err);
+      return false;
+    }
+  }
+
+  /** The access rules in force on this node, compiled once per stored revision. */
+  rules(): CompiledRules | 'invalid' | null {
+    const stored = this.node.registry.accessRules();
+    if (stored === null) return null;
+    if (this.rulesCache?.revision !== stored.revision) {
+      let rules: CompiledRules | 'invalid';
+      try {
+        rules = new CompiledRules(normalizeRules(stored.rules as Record<string, unknown>));
+      } catch (err) {
+        this.logger.error({ err, rulesRevision: stored.revision }, 'stored access rules cannot be read; registrations are refused until they are replaced');
+        rules = 'invalid';
+      }
+      this.rulesCache = { revision: stored.revision, rules };
+    }
+    return this.rulesCache.rules;
+  }
+}
+
+function renameField<T extends { readonly field?: string }>(err: T, fields: Readonly<Record<string, string>> | undefined): T {
+  const f = err.field;
+  if (fields === undefined || f === undefined) return err;
+  for (const [from, to] of Object.entries(fields)) {
+    if (f === from) return { ...err, field: to === '' ? 'body' : to };
+    if (f.startsWith(`${from}.`)) return { ...err, field: to === '' ? f.slice(from.length + 1) : `${to}${f.slice(from.length)}` };
+  }
+  return err;
+}
+
+/** Exactly-once: `x-rollcall-client-id` and `x-rollcall-seq` make a retry apply once. */
+function clientRef(req: FastifyRequest): ClientRef | { error: string; field: string } | null {
+  const id = req.headers['x-rollcall-client-id'];
+  const seq = req.headers['x-rollcall-seq'];
+  if (id === undefined && seq === undefined) return null;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 128) return { error: 'x-rollcall-client-id must be 1-128 characters', field: 'x-rollcall-client-id' };
+  const n = Number(seq);
+  if (typeof seq !== 'string' || !/^[0-9]+$/.test(seq) || !Number.isSafeInteger(n) || n < 1) return { error: 'x-rollcall-seq must be a positive integer', field: 'x-rollcall-seq' };
+  return { id, seq: n };
+}

@@ -1,0 +1,51 @@
+/** Cluster status. Membership and leadership transfer are in ../membership.ts (documented in ./membership-docs.ts). */
+import type { FastifyInstance } from 'fastify';
+import type { ServerContext } from '../context.js';
+
+export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { node } = ctx;
+
+  app.get(
+    '/v1/cluster',
+    {
+      config: {
+        access: 'read',
+        docs: {
+          operationId: 'clusterStatus',
+          tag: 'cluster',
+          summary: 'Cluster status as this node sees it',
+          description: 'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact. Other members report themselves every 500 ms.',
+          responses: { 200: { description: 'Status.', schema: { type: 'object', properties: { leader: { type: ['string', 'null'] }, term: { type: 'integer' }, revision: { type: 'integer' }, protection: { type: 'object' }, members: { type: 'array', items: { type: 'object' } } } } } },
+          errors: [],
+        },
+      },
+    },
+    async () => {
+      const st = node.status();
+      const now = Date.now();
+      return {
+        leader: st.leader,
+        term: st.term,
+        revision: st.revision,
+        protection: st.protection,
+        members: st.members.map((m) => {
+          const r = m.reported;
+          const isSelf = m.id === st.id;
+          return {
+            id: m.id,
+            role: isSelf ? st.role : r ? r.role : 'unknown',
+            voter: !m.isLearner,
+            term: isSelf ? st.term : (r?.term ?? null),
+            commitIndex: isSelf ? st.commitIndex : (r?.commitIndex ?? null),
+            appliedIndex: isSelf ? st.appliedIndex : (r?.appliedIndex ?? null),
+            lag: r || isSelf ? Math.max(0, st.commitIndex - (isSelf ? st.appliedIndex : r!.appliedIndex)) : null,
+            match: m.match,
+            http: r?.http ?? null,
+            connected: m.connected,
+            lastContactMs: m.lastContact === null ? null : Math.max(0, now - m.lastContact),
+          };
+        }),
+      };
+    },
+  );
+}

@@ -1,0 +1,226 @@
+/**
+ * Instances: register (upsert, checked against the access rules), deregister, list (with
+ * blocking queries), read one, and the admin compare-and-set PATCH.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ClientCommand, Instance } from '../../registry/index.js';
+import type { ReadQuery, ServerContext } from '../context.js';
+import { sendError } from '../errors.js';
+import { present } from '../present.js';
+import { instanceGetQuery, instanceParams, patchBody, readQuery, registerBody, serviceParams } from '../schemas.js';
+import { CLIENT_HEADERS } from './sessions.js';
+
+type ServiceParams = { ns: string; svc: string };
+type InstanceParams = ServiceParams & { id: string };
+type ListQuery = ReadQuery & { cluster?: string; includeDisabled?: boolean; index?: number; wait?: string };
+type PatchBody = { weight?: number; metadata?: Record<string, string>; tags?: string[]; enabled?: boolean };
+
+const WRITE_ERRORS = ['NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT', 'STALE_REQUEST', 'INVALID_COMMAND'] as const;
+const READ_ERRORS = ['INVALID_ARGUMENT', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'] as const;
+const INSTANCE_REPLY = { $ref: '#/components/schemas/InstanceReply' };
+const ETAG = { etag: 'The instance version, quoted: use it as If-Match.' };
+
+export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { node } = ctx;
+
+  app.put<{ Params: InstanceParams; Body: Record<string, unknown> }>(
+    '/v1/namespaces/:ns/services/:svc/instances/:id',
+    {
+      schema: { params: instanceParams, body: registerBody },
+      config: {
+        access: 'register',
+        namespace: 'params',
+        docs: {
+          operationId: 'register',
+          tag: 'instances',
+          summary: 'Register an instance (upsert)',
+          description:
+            'With `sessionId` the instance is ephemeral (removed when the session ends), without it persistent. Optional fields left out keep their value on an existing instance. ' +
+            'Refused by access rules (403 ACCESS_DENIED) or when `metadata.environment` differs from the registry environment label (409 ENVIRONMENT_MISMATCH).',
+          headers: CLIENT_HEADERS,
+          responses: { 200: { description: 'Registered (or unchanged).', schema: INSTANCE_REPLY, headers: ETAG } },
+          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'SESSION_NOT_FOUND', 'KIND_MISMATCH', 'ACCESS_DENIED', 'ENVIRONMENT_MISMATCH', 'ACCESS_RULES_INVALID', ...WRITE_ERRORS],
+        },
+      },
+    },
+    async (req, reply) => {
+      const { ns, svc, id } = req.params;
+      const rules = ctx.rules();
+      if (rules === 'invalid') return sendError(reply, 'ACCESS_RULES_INVALID', 'the stored access rules cannot be read by this node; an admin must PUT /v1/access-rules again');
+      if (rules !== null) {
+        const verdict = rules.check(ns, svc, String(req.body.address), req.body.metadata as Record<string, string> | undefined);
+        if (!verdict.ok) {
+          return verdict.code === 'ACCESS_DENIED'
+            ? sendError(reply, 'ACCESS_DENIED', verdict.message, { rule: verdict.rule })
+            : sendError(reply, 'ENVIRONMENT_MISMATCH', verdict.message, { field: verdict.field });
+        }
+      }
+      const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
+      return ctx.write(req, reply, command, (r) => instanceReply(reply, r.revision, node.registry.getInstance(ns, svc, id)));
+    },
+  );
+
+  app.patch<{ Params: InstanceParams; Body: PatchBody }>(
+    '/v1/namespaces/:ns/services/:svc/instances/:id',
+    {
+      schema: { params: instanceParams, body: patchBody },
+      config: {
+        access: 'admin',
+        namespace: 'params',
+        docs: {
+          operationId: 'updateInstance',
+          tag: 'admin',
+          summary: 'Update weight, metadata, tags or enabled (compare-and-set)',
+          description:
+            'Each field given replaces the current value (metadata and tags whole). `If-Match` must name the current version (from the instance, or its ETag); ' +
+            'a disabled instance stays registered but is left out of lists unless `includeDisabled=true`.',
+          headers: [{ name: 'if-match', required: true, description: 'The version the change is based on: `3` or `"3"`.' }, ...CLIENT_HEADERS],
+          responses: { 200: { description: 'Updated (or unchanged).', schema: INSTANCE_REPLY, headers: ETAG } },
+          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'INSTANCE_NOT_FOUND', 'VERSION_MISMATCH', 'PRECONDITION_REQUIRED', 'ENVIRONMENT_MISMATCH', 'ACCESS_RULES_INVALID', ...WRITE_ERRORS],
+        },
+      },
+    },
+    async (req, reply) => {
+      const { ns, svc, id } = req.params;
+      const header = req.headers['if-match'];
+      if (header === undefined) {
+        return sendError(reply, 'PRECONDITION_REQUIRED', 'PATCH needs If-Match: <version> (read the instance for its version)', { field: 'if-match' });
+      }
+      const expectedVersion = parseIfMatch(header);
+      if (expectedVersion === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one instance version, like 3 or "3"', { field: 'if-match' });
+      if (req.body.metadata !== undefined) {
+        const rules = ctx.rules();
+        if (rules === 'invalid') return sendError(reply, 'ACCESS_RULES_INVALID', 'the stored access rules cannot be read by this node; an admin must PUT /v1/access-rules again');
+        const verdict = rules?.checkEnvironment(req.body.metadata) ?? { ok: true };
+        if (!verdict.ok) return sendError(reply, 'ENVIRONMENT_MISMATCH', verdict.message, { field: 'metadata.environment' });
+      }
+      const command: ClientCommand = { type: 'update', namespace: ns, service: svc, id, expectedVersion, patch: req.body };
+      return ctx.write(req, reply, command, (r) => instanceReply(reply, r.revision, node.registry.getInstance(ns, svc, id)), {
+        fields: { expectedVersion: 'if-match', patch: '' },
+      });
+    },
+  );
+
+  app.delete<{ Params: InstanceParams }>(
+    '/v1/namespaces/:ns/services/:svc/instances/:id',
+    {
+      schema: { params: instanceParams },
+      config: {
+        access: 'register',
+        namespace: 'params',
+        docs: {
+          operationId: 'deregister',
+          tag: 'instances',
+          summary: 'Deregister an instance',
+          description: 'Deleting a missing instance succeeds with `deleted: false`.',
+          headers: CLIENT_HEADERS,
+          responses: { 200: { description: 'Deleted.', schema: { type: 'object', properties: { revision: { type: 'integer' }, deleted: { type: 'boolean' } } } } },
+          errors: ['INVALID_ARGUMENT', ...WRITE_ERRORS],
+        },
+      },
+    },
+    async (req, reply) => {
+      const { ns, svc, id } = req.params;
+      return ctx.write(req, reply, { type: 'unregister', namespace: ns, service: svc, id }, (r) => ({ revision: r.revision, deleted: r.changed }));
+    },
+  );
+
+  app.get<{ Params: ServiceParams; Querystring: ListQuery }>(
+    '/v1/namespaces/:ns/services/:svc/instances',
+    {
+      schema: { params: serviceParams, querystring: readQuery },
+      config: {
+        access: 'read',
+        namespace: 'params',
+        docs: {
+          operationId: 'listInstances',
+          tag: 'instances',
+          summary: 'List a service\'s instances (optionally a blocking query)',
+          description:
+            'Sorted by cluster, then id; disabled instances only with `includeDisabled=true`. ' +
+            'Blocking query: with `index` equal to the service\'s current index (`x-rollcall-index`), the answer waits until a change touches this service, or until `wait` ends (then it is unchanged). ' +
+            'Any other `index` (older, or newer as after a restart) is answered at once.',
+          responses: {
+            200: {
+              description: 'The instances.',
+              schema: { $ref: '#/components/schemas/InstanceList' },
+              headers: { 'x-rollcall-index': 'The service\'s revision: pass it as `index` to block until it changes.' },
+            },
+          },
+          errors: [...READ_ERRORS],
+        },
+      },
+    },
+    async (req, reply) => {
+      const { ns, svc } = req.params;
+      const q = req.query;
+      if (!(await ctx.readPoint(q, reply))) return reply;
+      const filter = { cluster: q.cluster, includeDisabled: q.includeDisabled };
+      let list = node.registry.listInstances(ns, svc, filter);
+      if (q.index !== undefined && list.serviceRevision === q.index && !ctx.closing) {
+        const wanted = q.wait === undefined ? ctx.limits.defaultWaitMs : parseWait(q.wait);
+        const capped = Math.min(wanted, ctx.limits.maxWaitMs);
+        // Consul's jitter: up to 1/16 more, so many waiters do not all come back at once.
+        const waitMs = capped + Math.floor(Math.random() * (capped / 16));
+        const abort = new AbortController();
+        const onClose = () => abort.abort();
+        reply.raw.once('close', onClose);
+        await ctx.services.wait(ns, svc, waitMs, abort.signal);
+        reply.raw.off('close', onClose);
+        list = node.registry.listInstances(ns, svc, filter);
+      }
+      reply.header('x-rollcall-revision', String(list.revision));
+      reply.header('x-rollcall-index', String(list.serviceRevision));
+      return { revision: list.revision, serviceRevision: list.serviceRevision, instances: list.instances.map(present) };
+    },
+  );
+
+  app.get<{ Params: InstanceParams; Querystring: ReadQuery }>(
+    '/v1/namespaces/:ns/services/:svc/instances/:id',
+    {
+      schema: { params: instanceParams, querystring: instanceGetQuery },
+      config: {
+        access: 'read',
+        namespace: 'params',
+        docs: {
+          operationId: 'getInstance',
+          tag: 'instances',
+          summary: 'Read one instance',
+          description: 'Disabled instances are returned too (with `enabled: false`).',
+          responses: { 200: { description: 'The instance.', schema: INSTANCE_REPLY, headers: ETAG } },
+          errors: [...READ_ERRORS, 'INSTANCE_NOT_FOUND'],
+        },
+      },
+    },
+    async (req, reply) => {
+      if (!(await ctx.readPoint(req.query, reply))) return reply;
+      const { ns, svc, id } = req.params;
+      const revision = node.registry.revision;
+      const instance = node.registry.getInstance(ns, svc, id);
+      reply.header('x-rollcall-revision', String(revision));
+      if (!instance) return sendError(reply, 'INSTANCE_NOT_FOUND', `no instance ${id} in ${ns}/${svc}`);
+      return instanceReply(reply, revision, instance);
+    },
+  );
+}
+
+function instanceReply(reply: FastifyReply, revision: number, instance: Instance | undefined): unknown {
+  if (instance) reply.header('etag', `"${instance.version}"`);
+  return { revision, instance: instance ? present(instance) : null };
+}
+
+/** `3`, `"3"` or `W/"3"`; anything else (lists, `*`) is refused. */
+export function parseIfMatch(header: string): number | null {
+  const m = /^\s*(?:W\/)?"?([0-9]{1,15})"?\s*$/.exec(header);
+  if (!m) return null;
+  const n = Number(m[1]);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** `500ms`, `30s`, `5m` (the schema has checked the shape). */
+export function parseWait(s: string): number {
+  const m = /^([0-9]+)(ms|s|m)$/.exec(s);
+  if (!m) return 0;
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}

@@ -1,0 +1,87 @@
+/** Sessions: open (with a TTL), keep alive (any node; the leader keeps the deadline), close. */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ClientCommand } from '../../registry/index.js';
+import type { ServerContext } from '../context.js';
+import { sendError, sendNodeError } from '../errors.js';
+import { sessionBody, sessionParams } from '../schemas.js';
+
+const CLIENT_HEADERS = [
+  { name: 'x-rollcall-client-id', description: 'Exactly-once: the client\'s id (1-128 characters); send with x-rollcall-seq.' },
+  { name: 'x-rollcall-seq', description: 'Exactly-once: 1, 2, 3... per new request of this client id; a retry repeats it and applies once.' },
+] as const;
+export { CLIENT_HEADERS };
+
+export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  app.post<{ Body: { ttlMs: number } }>(
+    '/v1/sessions',
+    {
+      schema: { body: sessionBody },
+      config: {
+        access: 'register',
+        docs: {
+          operationId: 'openSession',
+          tag: 'sessions',
+          summary: 'Open a session',
+          description: 'Ephemeral instances registered with this session id live while keepalives arrive within `ttlMs`.',
+          headers: [...CLIENT_HEADERS, { name: 'x-rollcall-session-id', description: 'Choose the session id (default: a random one).' }],
+          responses: { 201: { description: 'Opened.', schema: { type: 'object', properties: { id: { type: 'string' }, ttlMs: { type: 'integer' } } } } },
+          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'SESSION_EXISTS', 'STALE_REQUEST', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+        },
+      },
+    },
+    async (req, reply) => {
+      const sessionId = (req.headers['x-rollcall-session-id'] as string | undefined) ?? randomBytes(12).toString('hex');
+      const command: ClientCommand = { type: 'openSession', sessionId, ttlMs: req.body.ttlMs, now: Date.now() };
+      return ctx.write(req, reply, command, () => reply.code(201).send({ id: sessionId, ttlMs: req.body.ttlMs }), { fields: { sessionId: 'x-rollcall-session-id' } });
+    },
+  );
+
+  app.put<{ Params: { id: string } }>(
+    '/v1/sessions/:id/keepalive',
+    {
+      schema: { params: sessionParams },
+      config: {
+        access: 'register',
+        docs: {
+          operationId: 'keepalive',
+          tag: 'sessions',
+          summary: 'Keep a session alive',
+          description: 'Any node takes it and forwards it to the leader. `expiring: true` means expiry protection holds the session (its instances are `suspect`).',
+          responses: { 200: { description: 'Renewed.', schema: { type: 'object', properties: { id: { type: 'string' }, ok: { type: 'boolean' }, expiring: { type: 'boolean' } } } } },
+          errors: ['INVALID_ARGUMENT', 'SESSION_NOT_FOUND', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
+        },
+      },
+    },
+    async (req, reply) => {
+      try {
+        const outcome = await ctx.node.keepalive(req.params.id, ctx.limits.timeoutMs);
+        if (outcome === 'unknown') return sendError(reply, 'SESSION_NOT_FOUND', `session ${req.params.id} does not exist (expired or closed)`);
+        return { id: req.params.id, ok: true, expiring: outcome === 'expiring' };
+      } catch (err) {
+        return sendNodeError(reply, err);
+      }
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/sessions/:id',
+    {
+      schema: { params: sessionParams },
+      config: {
+        access: 'register',
+        docs: {
+          operationId: 'closeSession',
+          tag: 'sessions',
+          summary: 'Close a session',
+          description: 'Deletes the session and its ephemeral instances (one delete event each).',
+          headers: CLIENT_HEADERS,
+          responses: { 200: { description: 'Closed.', schema: { type: 'object', properties: { revision: { type: 'integer' }, deleted: { type: 'integer', description: 'Instances removed.' } } } } },
+          errors: ['INVALID_ARGUMENT', 'SESSION_NOT_FOUND', 'STALE_REQUEST', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+        },
+      },
+    },
+    async (req, reply) =>
+      ctx.write(req, reply, { type: 'closeSession', sessionId: req.params.id }, (r) => ({ revision: r.revision, deleted: r.count ?? 0 }), { fields: { sessionId: 'id' } }),
+  );
+}

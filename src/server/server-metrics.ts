@@ -1,0 +1,115 @@
+/**
+ * The metrics of one node, in Prometheus text format at GET /metrics.
+ *
+ * Read at scrape time from the node and registry: term, role, commit/applied index, apply
+ * lag, revision, sessions, instances, watchers, waiting queries, process memory. Counted
+ * here: HTTP latency by route pattern, writes proposed through this node's API and their
+ * latency until applied here, leader changes (sampled every 100 ms: the node exposes no
+ * leader-change hook yet), auth failures. Not available from the node yet (see
+ * docs/api.md): fsync latency, apply latency per batch, proposals made by the leader itself.
+ */
+import type { NodeStatus } from '../node/index.js';
+import { Counter, Histogram, LATENCY_BUCKETS, MetricsRegistry } from './metrics.js';
+import type { NodeApi } from './node-api.js';
+import type { WatchStats } from './watch/hub.js';
+
+export interface MetricSources {
+  readonly watch: () => WatchStats;
+  readonly blockingQueries: () => number;
+  readonly revisionWaits: () => number;
+}
+
+const ROLES = ['leader', 'follower', 'candidate', 'precandidate'] as const;
+
+export class ServerMetrics {
+  readonly registry = new MetricsRegistry();
+  readonly httpDuration: Histogram;
+  readonly proposals: Counter;
+  readonly proposalDuration: Histogram;
+  readonly leaderChanges: Counter;
+  readonly authFailures: Counter;
+  private status: NodeStatus | null = null;
+  private watch: WatchStats | null = null;
+  private lastLeader: string | null = null;
+  private lastTerm = -1;
+  private readonly sampler: NodeJS.Timeout;
+
+  constructor(
+    private readonly node: NodeApi,
+    sources: MetricSources,
+  ) {
+    const r = this.registry;
+    r.beforeRender(() => {
+      this.status = node.status();
+      this.watch = sources.watch();
+    });
+    const st = (): NodeStatus => this.status ?? node.status();
+    const ws = (): WatchStats => this.watch ?? sources.watch();
+
+    r.gauge('rollcall_term', 'Current Raft term as this node knows it.', () => st().term);
+    r.gauge('rollcall_role', 'This node\'s Raft role (1 for the current role).', () => ROLES.map((role) => ({ labels: { role }, value: st().role === role ? 1 : 0 })));
+    r.gauge('rollcall_leader_known', '1 when this node knows a leader.', () => (st().leader === null ? 0 : 1));
+    this.leaderChanges = r.counter('rollcall_leader_changes_total', 'Times this node saw a new leader (a new leader id or term), sampled every 100 ms.');
+    r.gauge('rollcall_commit_index', 'Highest log index known committed.', () => st().commitIndex);
+    r.gauge('rollcall_applied_index', 'Highest log index applied to the registry on this node.', () => st().appliedIndex);
+    r.gauge('rollcall_apply_lag_entries', 'Committed entries not yet applied on this node.', () => Math.max(0, st().commitIndex - st().appliedIndex));
+    r.gauge('rollcall_log_entries', 'Entries in this node\'s log (after compaction).', () => Math.max(0, st().lastIndex - st().firstIndex + 1));
+    r.gauge('rollcall_revision', 'Registry revision applied on this node.', () => st().revision);
+    r.gauge('rollcall_history_floor_revision', 'Oldest revision a watch can resume after on this node.', () => node.registry.history.floor);
+    r.gauge('rollcall_sessions', 'Open sessions.', () => node.registry.sessions().length);
+    r.gauge('rollcall_instances', 'Registered instances (disabled and suspect included).', () => node.registry.listServices().reduce((n, s) => n + s.instanceCount, 0));
+    r.gauge('rollcall_services', 'Services with at least one instance.', () => node.registry.listServices().length);
+    this.proposals = r.counter('rollcall_proposals_total', 'Writes proposed through this node\'s API, by command and outcome (ok, rejected by the state machine, error).');
+    this.proposalDuration = r.histogram('rollcall_proposal_duration_seconds', 'Time from proposing a write through this node until it is committed and applied here.', LATENCY_BUCKETS);
+    r.gauge('rollcall_watchers', 'Open watch streams by state.', () => {
+      const w = ws();
+      return [
+        { labels: { state: 'live' }, value: w.live },
+        { labels: { state: 'catchup' }, value: w.catchup },
+        { labels: { state: 'closing' }, value: w.closing },
+      ];
+    });
+    r.gauge('rollcall_watch_buffered_bytes', 'Bytes written to watch streams and not yet flushed to the network.', () => ws().bufferedBytes);
+    r.counterFrom('rollcall_watch_opened_total', 'Watch streams opened.', () => ws().opened);
+    r.counterFrom('rollcall_watch_frames_sent_total', 'SSE frames written to watchers.', () => ws().framesSent);
+    r.counterFrom('rollcall_watch_overflows_total', 'Watchers cut because they read too slowly.', () => ws().overflows);
+    r.counterFrom('rollcall_watch_compacted_total', 'Watchers told their revision is compacted.', () => ws().compacted);
+    r.gauge('rollcall_blocking_queries', 'Blocking queries waiting for a change.', sources.blockingQueries);
+    r.gauge('rollcall_min_revision_waits', 'Reads waiting for ?minRevision.', sources.revisionWaits);
+    this.authFailures = r.counter('rollcall_auth_failures_total', 'Requests refused by token auth, by reason.');
+    this.httpDuration = r.histogram('rollcall_http_request_duration_seconds', 'HTTP request latency by method, route pattern and status.', LATENCY_BUCKETS);
+    r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
+    r.gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', () => process.memoryUsage().heapUsed);
+    const started = Math.floor(Date.now() / 1000 - process.uptime());
+    r.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', () => started);
+
+    this.sample();
+    this.sampler = setInterval(() => this.sample(), 100);
+    this.sampler.unref();
+  }
+
+  /** Metric names in the exposition, for the docs test. */
+  render(): string {
+    try {
+      return this.registry.render();
+    } finally {
+      this.status = null;
+      this.watch = null;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.sampler);
+  }
+
+  private sample(): void {
+    const leader = this.node.leader;
+    if (leader === null) return;
+    const term = this.node.status().term;
+    if (leader !== this.lastLeader || term !== this.lastTerm) {
+      this.leaderChanges.inc();
+      this.lastLeader = leader;
+      this.lastTerm = term;
+    }
+  }
+}

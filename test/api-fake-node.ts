@@ -1,0 +1,84 @@
+/**
+ * An in-process stand-in for RollcallNode behind the HTTP API: a real Registry over an
+ * in-memory store, every write applied at once as the next log entry. Lets the routes,
+ * the watch hub and the waiters be tested without Raft, processes or ports.
+ */
+import type { NodeStatus } from '../src/node/index.js';
+import type { ProposalResult } from '../src/node/peer-messages.js';
+import type { ClientCommand, Command, KeepaliveOutcome } from '../src/registry/index.js';
+import { Registry } from '../src/registry/index.js';
+import type { NodeApi } from '../src/server/node-api.js';
+import { MemorySm } from './registry-helpers.js';
+
+export class FakeNode implements NodeApi {
+  readonly id = 'fake1';
+  leader: string | null = 'fake1';
+  role: NodeStatus['role'] = 'leader';
+  /** Committed entries not yet applied, for /readyz. */
+  lag = 0;
+  private index = 0;
+
+  private constructor(
+    readonly registry: Registry,
+    private readonly sm: MemorySm,
+  ) {}
+
+  static async create(options: { historySize?: number } = {}): Promise<FakeNode> {
+    const sm = new MemorySm();
+    return new FakeNode(await Registry.open(sm, options), sm);
+  }
+
+  async submit(command: ClientCommand, _timeoutMs: number): Promise<ProposalResult> {
+    return this.apply(command);
+  }
+
+  /** Applies any command (leader ones too) as the next entry. */
+  apply(command: Command | ClientCommand): ProposalResult {
+    const index = ++this.index;
+    const out = this.registry.applyBatch([{ index, term: 1, command: command as Command }]);
+    this.sm.write(out.ops);
+    const result = out.results.get(index);
+    if (result === undefined) throw new Error('no result');
+    return { index, result };
+  }
+
+  async readBarrier(_timeoutMs: number): Promise<number> {
+    return this.registry.appliedIndex;
+  }
+
+  async keepalive(sessionId: string, _timeoutMs: number): Promise<KeepaliveOutcome> {
+    return this.registry.getSession(sessionId) ? 'ok' : 'unknown';
+  }
+
+  transferLeadership(_to: string): void {}
+
+  // Membership (membership.ts takes them from the node): accepted, nothing to do in one process.
+  async addMember(_id: string, _address: string, _timeoutMs: number): Promise<{ index: number }> {
+    return { index: this.registry.appliedIndex };
+  }
+
+  async removeMember(_id: string, _timeoutMs: number): Promise<{ index: number }> {
+    return { index: this.registry.appliedIndex };
+  }
+
+  async transferLeadershipTo(_to: string, _timeoutMs: number): Promise<{ index: number }> {
+    return { index: this.registry.appliedIndex };
+  }
+
+  status(): NodeStatus {
+    return {
+      id: this.id,
+      role: this.role,
+      leader: this.leader,
+      term: 1,
+      commitIndex: this.registry.appliedIndex + this.lag,
+      appliedIndex: this.registry.appliedIndex,
+      lastIndex: this.registry.appliedIndex,
+      firstIndex: 1,
+      revision: this.registry.revision,
+      conf: { voters: [this.id], learners: [] },
+      members: [{ id: this.id, isLearner: false, match: this.registry.appliedIndex, lastContact: Date.now(), connected: true, reported: null }],
+      protection: [],
+    };
+  }
+}

@@ -1,0 +1,36 @@
+/** Builds the HTTP app over a FakeNode for in-process API tests. */
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { silentLogger } from '../src/log/index.js';
+import type { Logger } from '../src/log/index.js';
+import { type AppOptions, buildApp } from '../src/server/app.js';
+import { FakeNode } from './api-fake-node.js';
+
+export interface TestApp {
+  readonly app: FastifyInstance;
+  readonly node: FakeNode;
+  req(opts: InjectOptions): Promise<{ status: number; headers: Record<string, unknown>; body: any; text: string }>;
+  close(): Promise<void>;
+}
+
+export async function testApp(options: Partial<AppOptions> & { historySize?: number; logger?: Logger } = {}): Promise<TestApp> {
+  const node = await FakeNode.create(options.historySize === undefined ? {} : { historySize: options.historySize });
+  const app = buildApp({ logger: silentLogger(), minRevisionTimeoutMs: 50, maxWaitMs: 2000, ...options, node });
+  await app.ready();
+  return {
+    app,
+    node,
+    async req(opts) {
+      const res = await app.inject(opts);
+      let body: unknown = res.body;
+      try {
+        body = res.body.length > 0 ? JSON.parse(res.body) : null;
+      } catch {
+        /* text */
+      }
+      return { status: res.statusCode, headers: res.headers, body, text: res.body };
+    },
+    close: () => app.close(),
+  };
+}
+
+export const INSTANCE_URL = '/v1/namespaces/prod/services/orders/instances';

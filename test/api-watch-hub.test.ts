@@ -1,0 +1,229 @@
+/**
+ * The watch hub alone, over a real registry history and sinks whose flushing the test
+ * controls: ordering, filters, resume without gap or duplicate, compaction, fan-out of one
+ * encoding, slow watchers, progress.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Command } from '../src/registry/index.js';
+import { WatchHub } from '../src/server/watch/hub.js';
+import { FakeNode } from './api-fake-node.js';
+import { FakeSink } from './api-sse.js';
+
+const reg = (service: string, id: string, extra: Record<string, unknown> = {}): Command =>
+  ({ type: 'register', namespace: 'prod', service, id, address: '10.0.0.1', port: 80, ...extra }) as Command;
+
+const hubs: WatchHub[] = [];
+function hubFor(node: FakeNode, opts: ConstructorParameters<typeof WatchHub>[1] = {}): WatchHub {
+  const h = new WatchHub(node.registry.history, { progressMinMs: 60_000, ...opts });
+  hubs.push(h);
+  return h;
+}
+afterEach(() => {
+  for (const h of hubs.splice(0)) h.close();
+});
+
+const revs = (s: FakeSink) => s.changes().map((e) => Number(e.id));
+
+describe('watch hub', () => {
+  it('delivers live changes in revision order, each to the watchers whose filter matches', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node);
+    const all = new FakeSink({ autoFlush: true });
+    const ns = new FakeSink({ autoFlush: true });
+    const orders = new FakeSink({ autoFlush: true });
+    const vip = new FakeSink({ autoFlush: true });
+    const other = new FakeSink({ autoFlush: true });
+    const now = node.registry.revision;
+    hub.open(all, {}, now);
+    hub.open(ns, { namespace: 'prod' }, now);
+    hub.open(orders, { namespace: 'prod', service: 'orders' }, now);
+    hub.open(vip, { namespace: 'prod', service: 'orders', cluster: 'vip' }, now);
+    hub.open(other, { namespace: 'test' }, now);
+    node.apply(reg('orders', 'o1'));
+    node.apply(reg('orders', 'o2', { cluster: 'vip' }));
+    node.apply(reg('payments', 'p1'));
+    node.apply({ type: 'unregister', namespace: 'prod', service: 'orders', id: 'o1' });
+    expect(revs(all)).toEqual([1, 2, 3, 4]);
+    expect(revs(ns)).toEqual([1, 2, 3, 4]);
+    expect(revs(orders)).toEqual([1, 2, 4]);
+    expect(revs(vip)).toEqual([2]);
+    // A change in one namespace/service never touches a watcher of another.
+    expect(other.chunks).toHaveLength(0);
+    const del = orders.changes()[2]!;
+    expect(del.data).toMatchObject({ revision: 4, type: 'delete', instance: { id: 'o1' }, cause: 'unregister' });
+    expect(hub.stats().live).toBe(5);
+  });
+
+  it('writes the same encoded Buffer to every watcher of a change', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node);
+    const a = new FakeSink({ autoFlush: true });
+    const b = new FakeSink({ autoFlush: true });
+    hub.open(a, { namespace: 'prod' }, 0);
+    hub.open(b, { namespace: 'prod', service: 'orders' }, 0);
+    node.apply(reg('orders', 'o1'));
+    expect(a.chunks).toHaveLength(1);
+    expect(a.chunks[0]).toBe(b.chunks[0]);
+    // A late joiner catching up from history gets the same cached bytes too.
+    const c = new FakeSink({ autoFlush: true });
+    hub.open(c, {}, 0);
+    expect(c.chunks[0]).toBe(a.chunks[0]);
+  });
+
+  it('resumes from history then live with no gap and no duplicate, at any resume point', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node);
+    for (let i = 1; i <= 6; i++) node.apply(reg('orders', `o${i}`));
+    for (let after = 0; after <= 8; after++) {
+      const s = new FakeSink({ autoFlush: true });
+      hub.open(s, { namespace: 'prod', service: 'orders' }, after);
+      node.apply(reg('orders', `late${after}`));
+      const expected = [];
+      for (let r = after + 1; r <= node.registry.revision; r++) expected.push(r);
+      expect(revs(s), `after ${after}`).toEqual(expected.filter((r) => r > after));
+    }
+  });
+
+  it('answers a resume point older than the history with one compacted event and ends', async () => {
+    const node = await FakeNode.create({ historySize: 3 });
+    const hub = hubFor(node);
+    for (let i = 1; i <= 6; i++) node.apply(reg('orders', `o${i}`));
+    expect(node.registry.history.floor).toBe(3);
+    const s = new FakeSink({ autoFlush: true });
+    hub.open(s, {}, 1);
+    expect(s.events()).toEqual([{ event: 'compacted', data: expect.objectContaining({ revision: 6, compactRevision: 3 }) }]);
+    expect(s.ended).toBe(true);
+    expect(s.events()[0]!.id).toBeUndefined(); // an EventSource must not resume past the gap
+    const ok = new FakeSink({ autoFlush: true });
+    hub.open(ok, {}, 3);
+    expect(revs(ok)).toEqual([4, 5, 6]);
+  });
+
+  it('tells every watcher compacted when a snapshot replaces the state', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node);
+    const s = new FakeSink({ autoFlush: true });
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    node.registry.history.reset(40);
+    expect(s.events().map((e) => e.event)).toEqual(['message', 'compacted']);
+    expect(s.events()[1]!.data.revision).toBe(40);
+    expect(s.ended).toBe(true);
+  });
+
+  it('pages a long catch-up at the pace the client reads, with live changes arriving meanwhile', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node, { pageBytes: 2048 });
+    for (let i = 1; i <= 200; i++) node.apply(reg('orders', `o${i}`));
+    const s = new FakeSink({ highWaterMark: 1024 });
+    hub.open(s, {}, 0);
+    expect(hub.stats().catchup).toBe(1);
+    const firstPage = revs(s).length;
+    expect(firstPage).toBeGreaterThan(0);
+    expect(firstPage).toBeLessThan(200);
+    for (let round = 0; hub.stats().catchup > 0 && round < 1000; round++) {
+      node.apply(reg('payments', `p${round}`));
+      s.flush();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(hub.stats().live).toBe(1);
+    node.apply(reg('orders', 'last'));
+    const got = revs(s);
+    expect(got).toEqual(Array.from({ length: node.registry.revision }, (_, i) => i + 1));
+  });
+
+  it('never splits the events of one revision across a page boundary', async () => {
+    const node = await FakeNode.create();
+    node.apply({ type: 'openSession', sessionId: 's1', ttlMs: 10_000, now: 1 } as Command);
+    for (let i = 0; i < 20; i++) node.apply(reg('orders', `e${i}`, { sessionId: 's1' }));
+    node.apply({ type: 'closeSession', sessionId: 's1' } as Command); // 20 deletes, one revision
+    node.apply(reg('orders', 'z'));
+    const hub = hubFor(node, { pageBytes: 1 });
+    const s = new FakeSink({ highWaterMark: 1 });
+    hub.open(s, {}, 21);
+    // One page = one whole revision, however small the page.
+    expect(s.changes()).toHaveLength(20);
+    expect(new Set(revs(s))).toEqual(new Set([22]));
+    s.flush();
+    expect(revs(s).slice(20)).toEqual([23]);
+  });
+
+  it('cuts a watcher that stops reading, naming the revision to resume from, and destroys it after the grace period', async () => {
+    const node = await FakeNode.create();
+    const cuts: number[] = [];
+    const hub = hubFor(node, { maxBufferedBytes: 4096, closeGraceMs: 20, onCut: (i) => cuts.push(i.fromRevision) });
+    const slow = new FakeSink();
+    const fast = new FakeSink({ autoFlush: true });
+    hub.open(slow, {}, 0);
+    hub.open(fast, {}, 0);
+    const big = { metadata: { blob: 'x'.repeat(1000) } };
+    let i = 0;
+    while (!slow.ended && i < 100) node.apply(reg('orders', `o${i++}`, big));
+    expect(slow.ended).toBe(true);
+    const last = slow.events().at(-1)!;
+    expect(last.event).toBe('overflow');
+    const delivered = revs(slow);
+    expect(last.data.fromRevision).toBe(delivered.at(-1)! + 1);
+    expect(last.id).toBe(String(delivered.at(-1)));
+    expect(cuts).toEqual([last.data.fromRevision]);
+    // Memory stays bounded: nothing more is written to it.
+    const bytes = slow.buffered;
+    expect(bytes).toBeLessThan(4096 + 3000);
+    node.apply(reg('orders', 'after'));
+    expect(slow.buffered).toBe(bytes);
+    expect(revs(fast)).toHaveLength(i + 1); // the others keep going
+    await new Promise((r) => setTimeout(r, 40));
+    expect(slow.destroyed).toBe(true);
+    expect(hub.stats()).toMatchObject({ live: 1, closing: 0, overflows: 1 });
+  });
+
+  it('sends progress with the current revision on idle streams only', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node, { progressMinMs: 15, progressMaxMs: 15 });
+    const idle = new FakeSink({ autoFlush: true });
+    const busy = new FakeSink({ autoFlush: true });
+    node.apply(reg('orders', 'o1'));
+    hub.open(idle, { namespace: 'test' }, node.registry.revision);
+    hub.open(busy, { namespace: 'prod' }, node.registry.revision);
+    const timer = setInterval(() => node.apply(reg('orders', `o${Math.random()}`)), 3);
+    await new Promise((r) => setTimeout(r, 80));
+    clearInterval(timer);
+    const progress = idle.events().filter((e) => e.event === 'progress');
+    expect(progress.length).toBeGreaterThan(1);
+    const p = progress.at(-1)!;
+    expect(Number(p.id)).toBe(p.data.revision);
+    expect(p.data.revision).toBeGreaterThan(1);
+    expect(busy.events().filter((e) => e.event === 'progress')).toHaveLength(0);
+  });
+
+  it('shows a cluster watcher an instance moving out as a delete and moving in as a create', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node);
+    const a = new FakeSink({ autoFlush: true });
+    const b = new FakeSink({ autoFlush: true });
+    hub.open(a, { namespace: 'prod', service: 'orders', cluster: 'a' }, 0);
+    node.apply(reg('orders', 'o1', { cluster: 'a' }));
+    hub.open(b, { namespace: 'prod', service: 'orders', cluster: 'b' }, 0);
+    node.apply(reg('orders', 'o1', { cluster: 'b' }));
+    expect(a.changes().map((e) => e.data.type)).toEqual(['put', 'delete']);
+    expect(a.changes()[1]!.data.instance.cluster).toBe('a');
+    expect(b.changes()).toHaveLength(1);
+    expect(b.changes()[0]!.data).toMatchObject({ type: 'put', instance: { cluster: 'b' } });
+    expect(b.changes()[0]!.data.previous).toBeUndefined();
+    // Catch-up sees the same views.
+    const late = new FakeSink({ autoFlush: true });
+    hub.open(late, { namespace: 'prod', service: 'orders', cluster: 'a' }, 0);
+    expect(late.changes().map((e) => e.data.type)).toEqual(['put', 'delete']);
+  });
+
+  it('forgets a watcher whose client hangs up', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node);
+    const s = new FakeSink({ autoFlush: true });
+    hub.open(s, { namespace: 'prod' }, 0);
+    s.hangUp();
+    node.apply(reg('orders', 'o1'));
+    expect(s.chunks).toHaveLength(0);
+    expect(hub.stats()).toMatchObject({ live: 0, catchup: 0, closing: 0 });
+  });
+});
