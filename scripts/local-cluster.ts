@@ -16,6 +16,8 @@ export const CLI_PATH = here.includes(`${path.sep}dist${path.sep}`)
   ? path.resolve(here, '../src/cli/main.js')
   : path.resolve(here, '../dist/src/cli/main.js');
 
+const START_TIMEOUT_MS = 45_000;
+
 export interface LocalNode {
   readonly id: string;
   readonly httpPort: number;
@@ -146,7 +148,19 @@ export class LocalCluster {
         reject(new Error(`${n.id} exited before it was ready (code ${code}, signal ${signal}): ${stderr.slice(-2000)}`));
       });
     });
-    await ready;
+    // A node that never says it is ready must not hang the caller (or CI).
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        reject(new Error(`${n.id} did not become ready within ${START_TIMEOUT_MS} ms`));
+      }, START_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([ready, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
