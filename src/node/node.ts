@@ -58,6 +58,18 @@ export interface NodeOptions {
   readonly onFatal?: (err: Error) => void;
 }
 
+/** Timings and events a metrics exporter wants from the node (all optional). */
+export interface NodeObserver {
+  /** One Ready made durable: seconds spent in the synced LevelDB write, entries in it. */
+  persisted?(seconds: number, entries: number): void;
+  /** One batch of committed entries applied (state machine + its LevelDB batch). */
+  applied?(seconds: number, entries: number): void;
+  /** This node saw a new leader or term. */
+  leaderChanged?(leader: string | null, term: number): void;
+  /** The leader proposed commands of its own (expiry, suspect marks, promotions). */
+  leaderProposed?(kind: string, count: number): void;
+}
+
 export interface MemberView {
   readonly id: string;
   readonly isLearner: boolean;
@@ -112,6 +124,7 @@ export class RollcallNode {
   /** Every member's peer address: founding members from the flags, later ones from the log. */
   private readonly peerAddresses: Map<string, PeerAddress>;
   private removedAt: number | null = null;
+  private observer: NodeObserver = {};
 
   private constructor(
     private readonly options: NodeOptions,
@@ -392,6 +405,11 @@ export class RollcallNode {
     if (!res.ok) throw new NodeError(res.error.code === 'NOT_LEADER' ? 'NO_LEADER' : 'CONF_CHANGE_INVALID', res.error.message, res.error.leader);
   }
 
+  /** Receives timings and events for metrics; replaces any earlier observer. */
+  setObserver(observer: NodeObserver): void {
+    this.observer = observer;
+  }
+
   /** Test-only: drop peer messages to and from these nodes (the transport's fault hook). */
   setFaults(faults: { dropTo?: readonly string[]; dropFrom?: readonly string[] }): void {
     this.transport.setFaults(faults);
@@ -583,15 +601,21 @@ export class RollcallNode {
         if (rd.softState) this.onSoftState(rd.softState);
         this.sendRaft(rd.messages);
         if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+          const t0 = process.hrtime.bigint();
           await this.storage.persist({
             entries: rd.entries,
             ...(rd.hardState ? { hardState: rd.hardState } : {}),
             ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
           });
+          this.observer.persisted?.(Number(process.hrtime.bigint() - t0) / 1e9, rd.entries.length);
         }
         if (rd.snapshot) await this.onSnapshotInstalled(rd.snapshot.meta.index);
         this.sendRaft(this.raw.advance(rd));
-        if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
+        if (rd.committedEntries.length > 0) {
+          const t0 = process.hrtime.bigint();
+          await this.apply(rd.committedEntries);
+          this.observer.applied?.(Number(process.hrtime.bigint() - t0) / 1e9, rd.committedEntries.length);
+        }
         for (const rs of rd.readStates) this.reads.onReadState(rs);
         await this.maybeCompact();
       }
@@ -672,6 +696,7 @@ export class RollcallNode {
     this.soft = soft;
     if (soft.leader !== prev.leader || soft.term !== prev.term) {
       this.log.info({ term: soft.term, leader: soft.leader, role: soft.role }, soft.leader ? 'leader known' : 'no leader');
+      if (soft.leader !== null) this.observer.leaderChanged?.(soft.leader, soft.term);
     }
     if (soft.role === 'leader' && prev.role !== 'leader') {
       // A new leader grants every session a full TTL before expiring anything.
@@ -719,6 +744,7 @@ export class RollcallNode {
     }
     const res = this.raw.proposeBatch(commands.map((c) => encode(c)));
     if (!res.ok) this.log.debug({ err: res.error.message }, 'could not propose expiry');
+    else for (const c of commands) this.observer.leaderProposed?.(c.type, 1);
     this.kick();
   }
 

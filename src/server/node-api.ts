@@ -7,4 +7,4 @@ import type { RollcallNode } from '../node/index.js';
 export type NodeApi = Pick<
   RollcallNode,
   'id' | 'leader' | 'submit' | 'readBarrier' | 'keepalive' | 'status' | 'registry' | 'transferLeadership'
->;
+> & { readonly setObserver?: RollcallNode['setObserver'] };

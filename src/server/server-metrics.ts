@@ -83,6 +83,25 @@ export class ServerMetrics {
     const started = Math.floor(Date.now() / 1000 - process.uptime());
     r.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', () => started);
 
+    const fsync = r.histogram('rollcall_fsync_duration_seconds', 'Time to make one Raft Ready durable (one synced LevelDB batch: entries, hard state, snapshot).', LATENCY_BUCKETS);
+    const fsyncEntries = r.counter('rollcall_persisted_entries_total', 'Log entries made durable (their count over fsyncs is the group-commit factor).');
+    const apply = r.histogram('rollcall_apply_duration_seconds', 'Time to apply one batch of committed entries, including its LevelDB write.', LATENCY_BUCKETS);
+    const applied = r.counter('rollcall_applied_entries_total', 'Committed entries applied on this node.');
+    const leaderProposals = r.counter('rollcall_leader_proposals_total', 'Commands the leader proposed itself (expire, markSuspect, clearSuspect), by kind.');
+    if (node.setObserver) {
+      node.setObserver({
+        persisted: (seconds, entries) => {
+          fsync.observe({}, seconds);
+          fsyncEntries.inc({}, entries);
+        },
+        applied: (seconds, entries) => {
+          apply.observe({}, seconds);
+          applied.inc({}, entries);
+        },
+        leaderChanged: () => this.leaderChanges.inc(),
+        leaderProposed: (kind, count) => leaderProposals.inc({ kind }, count),
+      });
+    }
     this.sample();
     this.sampler = setInterval(() => this.sample(), 100);
     this.sampler.unref();
@@ -103,6 +122,7 @@ export class ServerMetrics {
   }
 
   private sample(): void {
+    if (this.node.setObserver) return; // the node reports leader changes itself
     const leader = this.node.leader;
     if (leader === null) return;
     const term = this.node.status().term;
