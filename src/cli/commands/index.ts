@@ -1,0 +1,37 @@
+/**
+ * The user commands of `rollcall` (everything but `server`), and their dispatch.
+ * main.ts hands over any command named here.
+ */
+import { cluster, health } from './cluster.js';
+import { type Command, EXIT_CODES_HELP, type Io, processIo, reportError } from './common.js';
+import { deregister, get, list, register } from './instances.js';
+import { session } from './session.js';
+import { watch } from './watch.js';
+
+export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health];
+
+/** The command list for `rollcall --help`. */
+export const COMMANDS_HELP = `${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join('\n')}
+
+Every command takes --endpoints (or ROLLCALL_ENDPOINTS), --token (or ROLLCALL_TOKEN),
+--json and --timeout. Examples:
+  rollcall register --endpoints http://127.0.0.1:8101 --namespace prod --service orders \\
+    --id o1 --address 10.0.0.2 --port 9000
+  rollcall list --namespace prod --service orders --json
+  rollcall watch --namespace prod --service orders --initial
+  rollcall cluster status
+
+${EXIT_CODES_HELP}`;
+
+export function findCommand(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** Runs a user command; resolves with its exit code (usage errors included). */
+export async function runCommand(command: Command, argv: readonly string[], io: Io = processIo): Promise<number> {
+  try {
+    return await command.run(argv, io);
+  } catch (err) {
+    return reportError(io, err, argv.includes('--json'));
+  }
+}

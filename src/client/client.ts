@@ -1,0 +1,592 @@
+/**
+ * `RollcallClient`: the SDK's entry point. One client per process is the usual shape; it
+ * holds the sockets (two pools it owns), the discovery feeds (one watch per service), the
+ * registrations' keepalive timers and the exactly-once lanes, and `close()` ends them all.
+ */
+import { randomBytes } from 'node:crypto';
+import { Balancer, type BalancerOptions } from './balancer.js';
+import { select } from './cache.js';
+import { ApiError, ClientClosedError, UnavailableError } from './errors.js';
+import { ServiceFeed } from './feed.js';
+import { WriteLanes } from './lanes.js';
+import { Registration, type RegisterOptions, type RegistrationHost } from './registration.js';
+import { route, type RoutingPolicy } from './routing.js';
+import { SnapshotStore } from './snapshot.js';
+import { Transport } from './transport.js';
+import type {
+  ClientLogger,
+  ClusterStatus,
+  Consistency,
+  GetResult,
+  Instance,
+  InstanceSpec,
+  KeepaliveResult,
+  ListResult,
+  ServiceRef,
+  SessionInfo,
+  WriteResult,
+} from './types.js';
+import { seg, servicePath } from './util.js';
+import { Watch, type WatchContext, type WatchOptions } from './watch.js';
+
+export interface RollcallClientOptions {
+  /** Node URLs (`http://127.0.0.1:8101`), as an array or comma separated. Any node will do; more is better. */
+  readonly endpoints: readonly string[] | string;
+  /** Bearer token, sent on every request. */
+  readonly token?: string;
+  /** Where discovery snapshots are kept, to serve from when no node answers at start. */
+  readonly snapshotDir?: string;
+  /** Deadline for one call, all retries included. Default 10 000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** Deadline for one attempt at one node. Default 2 500 ms. */
+  readonly attemptTimeoutMs?: number;
+  /** How long the first `discover` of a service waits for a live answer before the snapshot. Default 3 000 ms. */
+  readonly discoverTimeoutMs?: number;
+  /** A watch stream silent this long is taken as dead and reopened elsewhere. Default 30 000 ms. */
+  readonly watchIdleTimeoutMs?: number;
+  /** Hold back updates that would empty a service (see `discover`). Default true. */
+  readonly pushEmptyProtection?: boolean;
+  /** This consumer's cluster routing (VIP consumers, zones); see `RoutingPolicy`. */
+  readonly routing?: RoutingPolicy;
+  /** Poll period for discovery when the server has no watch streams. Default 1 000 ms. */
+  readonly pollIntervalMs?: number;
+  /** Base of this client's exactly-once client ids; random by default. */
+  readonly clientId?: string;
+  /** Learn other members' addresses from the cluster to reach the leader directly. Default true. */
+  readonly followMembers?: boolean;
+  /** Random source for jitter and the random picker (inject a seeded one in tests). */
+  readonly random?: () => number;
+  readonly logger?: ClientLogger;
+}
+
+export interface InstanceRef extends ServiceRef {
+  readonly id: string;
+}
+
+export interface ReadOptions {
+  /** Default `linearizable` (the latest committed state); `serializable` answers from the node's own state. */
+  readonly consistency?: Consistency;
+  /**
+   * Wait (bounded, on the server) until the answering node has applied this revision: read
+   * your own writes from any follower with a cheap serializable read.
+   */
+  readonly minRevision?: number;
+}
+
+export interface DiscoverOptions extends ServiceRef {
+  /** Only this cluster (routing is then not applied: asking for a cluster is explicit). */
+  readonly cluster?: string;
+  /** Only instances with every one of these tags. */
+  readonly tags?: readonly string[];
+  /** Only instances fit for traffic (`healthy`, or `suspect`: held back by expiry protection). Default false. */
+  readonly healthyOnly?: boolean;
+  /**
+   * `cached` (default): from the client's cache, kept current by a watch. `linearizable` or
+   * `serializable`: ask a node now (no snapshot fallback).
+   */
+  readonly consistency?: 'cached' | Consistency;
+  /** Overrides the client's routing policy for this call. */
+  readonly routing?: RoutingPolicy;
+  /** Overrides `discoverTimeoutMs` for this call. */
+  readonly timeoutMs?: number;
+}
+
+export interface DiscoverResult {
+  readonly instances: readonly Instance[];
+  /** The revision the answer reflects. */
+  readonly revision: number;
+  /** True when no node answered and the answer comes from the disk snapshot. */
+  readonly fromSnapshot: boolean;
+  /** With `fromSnapshot`: how old the snapshot is (ms since it was written). */
+  readonly snapshotAgeMs?: number;
+  /** True while an update that would have emptied the service is held back. */
+  readonly emptyProtected: boolean;
+  /** Whether the cache's watch is connected to a node right now. */
+  readonly connected: boolean;
+}
+
+export interface MemberSpec {
+  /** The new member's node id. */
+  readonly id: string;
+  /** Its peer (Raft) address, `host:port` (what it was started with as `--peer-listen`). */
+  readonly peerAddress: string;
+}
+
+/** An admin change to an instance (PATCH): each field given replaces the current value. */
+export interface InstancePatch {
+  readonly weight?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly tags?: readonly string[];
+  /** A disabled instance stays registered but is not offered to consumers. */
+  readonly enabled?: boolean;
+}
+
+export interface NodeHealth {
+  readonly url: string;
+  readonly id: string | null;
+  readonly ok: boolean;
+  readonly latencyMs: number | null;
+  readonly error?: string;
+}
+
+export interface HealthReport {
+  /** Every endpoint answered, a leader is known, and every member is connected. */
+  readonly healthy: boolean;
+  /** A leader is known (the cluster can take writes). */
+  readonly available: boolean;
+  readonly leader: string | null;
+  readonly nodes: readonly NodeHealth[];
+  readonly cluster: ClusterStatus | null;
+  readonly problems: readonly string[];
+}
+
+/**
+ * A client of a Rollcall cluster: register instances, discover and watch services, balance
+ * calls, and operate the cluster.
+ *
+ * @example
+ * ```ts
+ * import { RollcallClient } from 'rollcall';
+ *
+ * const client = new RollcallClient({ endpoints: ['http://127.0.0.1:8101', 'http://127.0.0.1:8102'],
+ *   snapshotDir: '/var/cache/myapp/rollcall' });
+ * // provider
+ * const reg = await client.register({ namespace: 'prod', service: 'orders', id: 'orders-1',
+ *   address: '10.0.0.2', port: 9000, ttlMs: 10_000 });
+ * // consumer
+ * const { instances, fromSnapshot } = await client.discover({ namespace: 'prod', service: 'orders' });
+ * // shutdown: deregisters, closes every watch, socket and timer
+ * await client.close();
+ * ```
+ */
+export class RollcallClient {
+  readonly #o: RollcallClientOptions;
+  readonly #transport: Transport;
+  readonly #lanes: WriteLanes;
+  readonly #random: () => number;
+  readonly #snapshots: SnapshotStore | undefined;
+  readonly #feeds = new Map<string, ServiceFeed>();
+  readonly #registrations = new Set<Registration>();
+  readonly #watches = new Set<Watch>();
+  #closing: Promise<void> | null = null;
+
+  constructor(options: RollcallClientOptions) {
+    const endpoints = typeof options.endpoints === 'string' ? options.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : options.endpoints;
+    this.#o = options;
+    this.#random = options.random ?? Math.random;
+    this.#transport = new Transport({
+      endpoints,
+      token: options.token,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      attemptTimeoutMs: options.attemptTimeoutMs ?? 2_500,
+      random: this.#random,
+      logger: options.logger,
+      followMembers: options.followMembers ?? true,
+    });
+    this.#lanes = new WriteLanes(options.clientId);
+    this.#snapshots =
+      options.snapshotDir === undefined
+        ? undefined
+        : new SnapshotStore(options.snapshotDir, (err) => options.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write a discovery snapshot'));
+  }
+
+  /** The node URLs this client knows (configured, then learned). */
+  get endpoints(): readonly string[] {
+    return this.#transport.endpoints();
+  }
+
+  /** The leader's id as last reported (null if unknown). */
+  get leader(): string | null {
+    return this.#transport.leader;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== null;
+  }
+
+  // ---- instances ----------------------------------------------------------------------
+
+  /**
+   * Registers an instance. With `ttlMs` it is ephemeral: bound to a session that the returned
+   * registration keeps alive until `close()` (and re-registers if the registry lost it).
+   * Without, it is persistent until deregistered.
+   *
+   * @example
+   * ```ts
+   * const reg = await client.register({ namespace: 'prod', service: 'orders', id: 'orders-1',
+   *   address: '10.0.0.2', port: 9000, cluster: 'vip', metadata: { version: '1.4.2' }, ttlMs: 10_000 });
+   * // ...
+   * await reg.close(); // deregisters
+   * ```
+   */
+  async register(options: RegisterOptions): Promise<Registration> {
+    this.#assertOpen();
+    const reg = new Registration(this.#registrationHost, options);
+    this.#registrations.add(reg);
+    try {
+      return await reg.start();
+    } catch (err) {
+      this.#registrations.delete(reg);
+      throw err;
+    }
+  }
+
+  /**
+   * Writes an instance once, without keeping anything alive (what `register` does under the
+   * hood). Pass `sessionId` to bind it to a session you keep alive yourself.
+   */
+  async putInstance(spec: InstanceSpec, sessionId?: string): Promise<{ revision: number; instance: Instance }> {
+    const { namespace, service, id, ...rest } = spec;
+    const body = sessionId === undefined ? rest : { ...rest, sessionId };
+    const r = await this.#write<{ revision: number; instance: Instance }>('PUT', `${servicePath(namespace, service)}/${seg(id)}`, body);
+    return r;
+  }
+
+  /**
+   * Removes an instance. Removing one that does not exist is not an error (`deleted: false`).
+   *
+   * @example
+   * ```ts
+   * await client.deregister({ namespace: 'prod', service: 'orders', id: 'orders-1' });
+   * ```
+   */
+  async deregister(ref: InstanceRef): Promise<WriteResult & { deleted: boolean }> {
+    return this.#write('DELETE', `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`);
+  }
+
+  /**
+   * Admin: changes an instance's weight, metadata, tags or enabled flag, if its version is
+   * still `expectedVersion` (compare-and-set; `VERSION_MISMATCH` otherwise, with
+   * `details.currentVersion`).
+   *
+   * @example
+   * ```ts
+   * const { instance } = await client.get({ namespace: 'prod', service: 'orders', id: 'orders-1' });
+   * await client.update({ namespace: 'prod', service: 'orders', id: 'orders-1' }, { weight: 10 }, instance!.version);
+   * ```
+   */
+  async update(ref: InstanceRef, patch: InstancePatch, expectedVersion: number): Promise<{ revision: number; instance: Instance }> {
+    return this.#write('PATCH', `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`, patch, { 'if-match': String(expectedVersion) });
+  }
+
+  /**
+   * Reads one instance; `instance` is null when there is none.
+   *
+   * @example
+   * ```ts
+   * const { instance } = await client.get({ namespace: 'prod', service: 'orders', id: 'orders-1' });
+   * ```
+   */
+  async get(ref: InstanceRef & ReadOptions): Promise<GetResult> {
+    const r = await this.#transport.call<{ revision: number; instance: Instance } | { error: unknown }>({
+      method: 'GET',
+      path: `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`,
+      query: { consistency: ref.consistency, minRevision: ref.minRevision },
+      kind: 'read',
+      accept: [404],
+    });
+    if (r.status === 404) {
+      const code = (r.body as { error?: { code?: string; message?: string } }).error;
+      if (code?.code !== 'INSTANCE_NOT_FOUND') throw new ApiError(404, code?.code ?? 'HTTP_404', code?.message ?? 'not found', undefined, code ?? {}, r.node);
+      return { revision: Number(r.headers['x-rollcall-revision'] ?? 0), instance: null };
+    }
+    const ok = r.body as { revision: number; instance: Instance };
+    return { revision: ok.revision, instance: ok.instance };
+  }
+
+  /**
+   * Lists a service's instances straight from a node (linearizable by default). Disabled
+   * instances are listed only with `includeDisabled`. For a consumer's hot path use `discover` (cached).
+   *
+   * @example
+   * ```ts
+   * const { instances, revision } = await client.list({ namespace: 'prod', service: 'orders', cluster: 'vip' });
+   * ```
+   */
+  async list(options: ServiceRef & ReadOptions & { cluster?: string; includeDisabled?: boolean }): Promise<ListResult> {
+    const r = await this.#transport.call<ListResult>({
+      method: 'GET',
+      path: servicePath(options.namespace, options.service),
+      query: { consistency: options.consistency, cluster: options.cluster, minRevision: options.minRevision, includeDisabled: options.includeDisabled || undefined },
+      kind: 'read',
+    });
+    return r.body;
+  }
+
+  /**
+   * The instances of a service a consumer may call, from a local cache kept current by one
+   * watch per service. The first call for a service waits for the first list (up to
+   * `discoverTimeoutMs`); if no node answers and `snapshotDir` holds a snapshot of the
+   * service, the answer comes from it (`fromSnapshot: true`, `snapshotAgeMs`) while the watch
+   * keeps trying in the background.
+   *
+   * Routing: unless `cluster` is given, the client's routing policy applies (VIP consumers
+   * see only the `vip` cluster, others never see it). Push-empty protection: an update that
+   * would leave the service with no instance, or this consumer's view of it (its cluster,
+   * tags, health filter) with none, is held back and the previous set served, with
+   * `emptyProtected: true` (turn off with `pushEmptyProtection: false`).
+   *
+   * @throws UnavailableError when no node answered and there is no snapshot
+   * @example
+   * ```ts
+   * const r = await client.discover({ namespace: 'prod', service: 'orders', healthyOnly: true });
+   * if (r.fromSnapshot) log.warn({ ageMs: r.snapshotAgeMs }, 'registry unreachable; using the disk snapshot');
+   * ```
+   */
+  async discover(options: DiscoverOptions): Promise<DiscoverResult> {
+    this.#assertOpen();
+    const routing = options.routing ?? this.#o.routing ?? {};
+    const shape = (instances: readonly Instance[]) => {
+      const picked = select(instances, options);
+      return options.cluster === undefined ? route(picked, routing) : picked;
+    };
+    if (options.consistency !== undefined && options.consistency !== 'cached') {
+      const l = await this.list({ namespace: options.namespace, service: options.service, consistency: options.consistency });
+      return { instances: shape(l.instances), revision: l.revision, fromSnapshot: false, emptyProtected: false, connected: true };
+    }
+    const feed = this.#feed(options.namespace, options.service);
+    if (!feed.live) {
+      await feed.wait(options.timeoutMs ?? this.#o.discoverTimeoutMs ?? 3_000);
+      this.#assertOpen();
+      if (!feed.live) {
+        if (feed.error !== null && feed.snapshot === null) throw feed.error;
+        if (!(await feed.loadSnapshot())) {
+          throw new UnavailableError(
+            `no node answered for ${options.namespace}/${options.service}` +
+              (this.#snapshots ? ` and ${this.#snapshots.fileOf(options.namespace, options.service)} holds no snapshot` : ' and no snapshotDir is set'),
+          );
+        }
+      }
+    }
+    const v = feed.cache.view();
+    const snap = feed.snapshot;
+    const key = JSON.stringify([options.cluster, options.tags, options.healthyOnly ?? false, options.cluster === undefined ? routing : null]);
+    const answer = feed.protectAnswer(key, shape(v.instances));
+    return {
+      instances: answer.instances,
+      revision: v.revision,
+      fromSnapshot: snap !== null,
+      ...(snap !== null ? { snapshotAgeMs: Math.max(0, Date.now() - snap.savedAt) } : {}),
+      emptyProtected: v.emptyProtected || answer.held,
+      connected: feed.connected,
+    };
+  }
+
+  /**
+   * Watches changes as an async iterator that resumes across node failures with no gap and
+   * no repeat (see `Watch`). Close it with `watch.close()`, by leaving the loop, or with the
+   * client.
+   *
+   * @example
+   * ```ts
+   * for await (const ev of client.watch({ namespace: 'prod', service: 'orders', initial: true })) {
+   *   console.log(ev.type, ev.revision);
+   * }
+   * ```
+   */
+  watch(options: WatchOptions): Watch {
+    this.#assertOpen();
+    const w = new Watch({ ...this.#watchContext(false), onClosed: (x) => this.#watches.delete(x) }, options);
+    this.#watches.add(w);
+    return w;
+  }
+
+  /**
+   * A load balancer over a service's instances (discovery, routing, and a picker).
+   *
+   * @example
+   * ```ts
+   * const orders = client.balancer({ namespace: 'prod', service: 'orders', picker: 'weighted' });
+   * const { instance, done } = await orders.pick();
+   * try { await callOrders(instance); } finally { done(); }
+   * ```
+   */
+  balancer(options: BalancerOptions): Balancer {
+    this.#assertOpen();
+    return new Balancer((o) => this.discover(o), options, this.#random);
+  }
+
+  // ---- sessions -----------------------------------------------------------------------
+
+  /**
+   * Opens a session. Instances registered with its id are removed when it expires (no
+   * keepalive for `ttlMs`) or is closed. `register({ ttlMs })` does this for you.
+   */
+  async openSession(ttlMs: number): Promise<SessionInfo> {
+    // The id is chosen here, not by the server, so a retried open answers with the session
+    // that was actually opened.
+    const id = `s-${randomBytes(12).toString('hex')}`;
+    return this.#write<SessionInfo>('POST', '/v1/sessions', { ttlMs }, { 'x-rollcall-session-id': id });
+  }
+
+  /** Extends a session's life by its TTL. `not-found`: expired or closed; `expiring`: about to be. */
+  async keepalive(sessionId: string, timeoutMs?: number): Promise<KeepaliveResult> {
+    const r = await this.#transport.call<{ expiring?: boolean; error?: { code?: string } }>({
+      method: 'PUT',
+      path: `/v1/sessions/${seg(sessionId)}/keepalive`,
+      kind: 'write', // the leader keeps the deadlines; a follower would forward it
+      timeoutMs,
+      accept: [404],
+    });
+    if (r.status === 404) return 'not-found';
+    return r.body.expiring ? 'expiring' : 'ok';
+  }
+
+  /** Closes a session, removing its instances. */
+  async closeSession(sessionId: string): Promise<WriteResult & { deleted: number }> {
+    return this.#write('DELETE', `/v1/sessions/${seg(sessionId)}`);
+  }
+
+  // ---- cluster ------------------------------------------------------------------------
+
+  /** Every member's role, term, indexes and lag, as the answering node sees them. */
+  async clusterStatus(): Promise<ClusterStatus> {
+    const r = await this.#transport.call<ClusterStatus>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
+    return { ...r.body, node: r.node };
+  }
+
+  /** Adds a member (as a learner, promoted once caught up). Needs a server with cluster operations. */
+  async addMember(member: MemberSpec): Promise<Record<string, unknown>> {
+    return this.#write('POST', '/v1/cluster/members', member);
+  }
+
+  /** Removes a member. Needs a server with cluster operations. */
+  async removeMember(id: string): Promise<Record<string, unknown>> {
+    return this.#write('DELETE', `/v1/cluster/members/${seg(id)}`);
+  }
+
+  /**
+   * Moves leadership to `to`; without `to`, to the most caught-up connected voter.
+   * Needs a server with cluster operations.
+   */
+  async transferLeader(to?: string): Promise<Record<string, unknown>> {
+    let target = to;
+    if (target === undefined) {
+      const st = await this.clusterStatus();
+      const candidates = st.members
+        .filter((m) => m.id !== st.leader && m.voter && m.connected !== false)
+        .sort((a, b) => (b.appliedIndex ?? -1) - (a.appliedIndex ?? -1) || (a.id < b.id ? -1 : 1));
+      target = candidates[0]?.id;
+      if (target === undefined) throw new UnavailableError('no connected voter to transfer leadership to');
+    }
+    return this.#write('POST', '/v1/cluster/leader', { to: target });
+  }
+
+  /** Probes every known node (`/healthz`) and reads the cluster status. */
+  async health(timeoutMs = 2_000): Promise<HealthReport> {
+    this.#assertOpen();
+    const nodes = await Promise.all(
+      this.#transport.endpoints().map(async (url): Promise<NodeHealth> => {
+        try {
+          const r = await this.#transport.probe(url, '/healthz', timeoutMs);
+          return r.status === 200
+            ? { url, id: r.node, ok: true, latencyMs: Math.round(r.latencyMs * 10) / 10 }
+            : { url, id: r.node, ok: false, latencyMs: null, error: `HTTP ${r.status}` };
+        } catch (err) {
+          return { url, id: null, ok: false, latencyMs: null, error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
+    let cluster: ClusterStatus | null = null;
+    const problems: string[] = [];
+    for (const n of nodes) if (!n.ok) problems.push(`${n.url} does not answer (${n.error ?? '?'})`);
+    try {
+      cluster = await this.clusterStatus();
+    } catch (err) {
+      problems.push(`cluster status unavailable: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const leader = cluster?.leader ?? null;
+    if (cluster && leader === null) problems.push('no leader');
+    for (const m of cluster?.members ?? []) {
+      if (m.id !== cluster?.node && m.connected === false) problems.push(`${m.id} is not connected to ${cluster?.node ?? 'the answering node'}`);
+    }
+    return { healthy: problems.length === 0, available: leader !== null, leader, nodes, cluster, problems };
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------
+
+  /**
+   * Deregisters every open registration, stops every watch and discovery feed, writes the
+   * discovery snapshots one last time, and destroys every socket and timer. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const regs = [...this.#registrations];
+    const results = await Promise.allSettled(regs.map((r) => r.close()));
+    for (const w of this.#watches) w.close();
+    await Promise.allSettled([...this.#feeds.values()].map((f) => f.close()));
+    await this.#snapshots?.flush();
+    this.#transport.close();
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length > 0) this.#o.logger?.warn({ count: failed.length, err: String(failed[0]!.reason) }, 'some registrations could not be deregistered; they expire after their TTL');
+  }
+
+  // ---- internals ----------------------------------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closing !== null) throw new ClientClosedError();
+  }
+
+  /** Works until the transport closes (so close() can still deregister), not just until close() starts. */
+  #write<T>(method: 'PUT' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+    return this.#lanes.run(async (ids) => (await this.#transport.call<T>({ method, path, body, kind: 'write', exactlyOnce: ids, ...(headers ? { headers } : {}) })).body);
+  }
+
+  #feed(namespace: string, service: string): ServiceFeed {
+    const key = `${namespace}/${service}`;
+    let feed = this.#feeds.get(key);
+    if (!feed) {
+      const ctx = this.#watchContext(true);
+      feed = new ServiceFeed(
+        {
+          transport: this.#transport,
+          snapshots: this.#snapshots,
+          protection: this.#o.pushEmptyProtection ?? true,
+          pollIntervalMs: this.#o.pollIntervalMs ?? 1_000,
+          random: this.#random,
+          logger: this.#o.logger,
+          openWatch: (o) => new Watch(ctx, o),
+          list: ctx.list,
+        },
+        namespace,
+        service,
+      );
+      this.#feeds.set(key, feed);
+      feed.start();
+    }
+    return feed;
+  }
+
+  #watchContext(allowStaleLists: boolean): WatchContext {
+    return {
+      transport: this.#transport,
+      random: this.#random,
+      logger: this.#o.logger,
+      connectTimeoutMs: this.#o.attemptTimeoutMs ?? 2_500,
+      idleTimeoutMs: this.#o.watchIdleTimeoutMs ?? 30_000,
+      allowStaleLists,
+      list: (namespace, service, cluster, consistency) => this.list({ namespace, service, consistency, ...(cluster === undefined ? {} : { cluster }) }),
+      currentRevision: async () => {
+        const r = await this.#transport.call<{ revision?: number }>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
+        return Number(r.body.revision ?? r.headers['x-rollcall-revision'] ?? 0);
+      },
+    };
+  }
+
+  get #registrationHost(): RegistrationHost {
+    return {
+      random: this.#random,
+      closeSignal: this.#transport.closeSignal,
+      openSession: (ttlMs) => this.openSession(ttlMs),
+      putInstance: (spec, sessionId) => this.putInstance(spec, sessionId),
+      keepalive: (id, timeoutMs) => this.keepalive(id, timeoutMs),
+      closeSession: (id) => this.closeSession(id),
+      deregister: (ref) => this.deregister(ref),
+      release: (reg) => this.#registrations.delete(reg),
+    };
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The SDK's error catalogue. Every error is a `RollcallError` with a stable `code`, so a
+ * caller can branch on `err.code` or on the class:
+ *
+ * | Class | code | When |
+ * |---|---|---|
+ * | `ApiError` | the server's code (`INSTANCE_NOT_FOUND`, `INVALID_ARGUMENT`, ...) | the server refused the request (4xx); retrying will not help |
+ * | `UnavailableError` | `UNAVAILABLE` | no node could serve the request before the deadline (down, unreachable, or no leader) |
+ * | `TimeoutError` | `TIMEOUT` | the deadline passed; for a write, `outcomeUnknown` says whether it may have applied |
+ * | `CompactedError` | `COMPACTED` | a watch without a service to re-list resumed from a revision the server no longer has |
+ * | `UnsupportedError` | `UNSUPPORTED` | the server lacks a route this call needs (an older server) |
+ * | `NoInstanceError` | `NO_INSTANCE` | a balancer had no instance to pick |
+ * | `ClientClosedError` | `CLIENT_CLOSED` | the client (or the watch, registration) was closed |
+ */
+
+export class RollcallError extends Error {
+  override readonly name: string = 'RollcallError';
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The server answered with an error status and body `{"error": {"code", "message", "field"?}}`. */
+export class ApiError extends RollcallError {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    /** The input field at fault, when the server named one. */
+    readonly field: string | undefined,
+    /** The whole `error` object, for extra fields such as `currentVersion`. */
+    readonly details: Readonly<Record<string, unknown>>,
+    /** The node that answered. */
+    readonly node: string | null,
+  ) {
+    super(code, message);
+  }
+}
+
+export class UnavailableError extends RollcallError {
+  override readonly name = 'UnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', message, options);
+  }
+}
+
+export class TimeoutError extends RollcallError {
+  override readonly name = 'TimeoutError';
+  constructor(
+    message: string,
+    /** True when a write was sent and may have been applied; retrying it is up to the caller. */
+    readonly outcomeUnknown: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super('TIMEOUT', message, options);
+  }
+}
+
+export class CompactedError extends RollcallError {
+  override readonly name = 'CompactedError';
+  constructor(
+    /** The revision the watch asked to resume from. */
+    readonly fromRevision: number,
+    /** The server's current revision when it answered. */
+    readonly currentRevision: number,
+  ) {
+    super('COMPACTED', `revision ${fromRevision} is no longer in the server's history (now at ${currentRevision}); re-list and watch from there`);
+  }
+}
+
+export class UnsupportedError extends RollcallError {
+  override readonly name = 'UnsupportedError';
+  constructor(message: string) {
+    super('UNSUPPORTED', message);
+  }
+}
+
+export class NoInstanceError extends RollcallError {
+  override readonly name = 'NoInstanceError';
+  constructor(message: string) {
+    super('NO_INSTANCE', message);
+  }
+}
+
+export class ClientClosedError extends RollcallError {
+  override readonly name = 'ClientClosedError';
+  constructor(what = 'client') {
+    super('CLIENT_CLOSED', `the ${what} is closed`);
+  }
+}

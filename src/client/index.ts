@@ -1,0 +1,22 @@
+/**
+ * The Rollcall client SDK: `import { RollcallClient } from 'rollcall'`.
+ * See docs/client.md.
+ */
+export { RollcallClient } from './client.js';
+export type { DiscoverOptions, DiscoverResult, HealthReport, InstancePatch, InstanceRef, MemberSpec, NodeHealth, ReadOptions, RollcallClientOptions } from './client.js';
+export { Registration } from './registration.js';
+export type { RegisterOptions, RegistrationEvents } from './registration.js';
+export { Watch } from './watch.js';
+export type { WatchOptions } from './watch.js';
+export { Balancer } from './balancer.js';
+export type { BalancerOptions } from './balancer.js';
+export { createPicker, LeastOutstandingPicker, RandomPicker, RoundRobinPicker, WeightedPicker } from './pickers.js';
+export type { Picked, Picker, PickerName } from './pickers.js';
+export { DEFAULT_RESERVED_CLUSTERS, route } from './routing.js';
+export type { RoutingPolicy } from './routing.js';
+export { select, ServiceCache } from './cache.js';
+export type { CacheSnapshot, CacheView, SelectOptions } from './cache.js';
+export { SseParser } from './sse.js';
+export type { SseMessage } from './sse.js';
+export { ApiError, ClientClosedError, CompactedError, NoInstanceError, RollcallError, TimeoutError, UnavailableError, UnsupportedError } from './errors.js';
+export type * from './types.js';

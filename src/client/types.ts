@@ -1,0 +1,122 @@
+/**
+ * What the SDK hands out: instances as the HTTP API presents them, and the results of reads,
+ * writes and watches. Plain readonly data; the SDK never mutates what it returned.
+ */
+
+export type Health = 'healthy' | 'subhealthy' | 'suspect' | 'down';
+
+/** One registered instance of a service, as the server presents it. */
+export interface Instance {
+  readonly id: string;
+  readonly namespace: string;
+  readonly service: string;
+  /** A group within the service: a zone, or `vip` for servers only VIP consumers reach. */
+  readonly cluster: string;
+  readonly address: string;
+  readonly port: number;
+  /** 0..10000, default 100; 0 keeps the instance listed but balancers send it nothing. */
+  readonly weight: number;
+  readonly tags: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+  /** `suspect`: the registry lost this instance's keepalives during a wider fault and held it back. */
+  readonly health: Health;
+  /** Disabled instances stay registered but are not offered to consumers. */
+  readonly enabled: boolean;
+  /** True when bound to a session (goes away when keepalives stop). */
+  readonly ephemeral: boolean;
+  readonly sessionId?: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+}
+
+/** What `register` sends; the server fills in the rest. */
+export interface InstanceSpec {
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  /** Default `default`. */
+  readonly cluster?: string;
+  /** Default 100. */
+  readonly weight?: number;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly enabled?: boolean;
+}
+
+export type Consistency = 'linearizable' | 'serializable';
+
+export interface ServiceRef {
+  readonly namespace: string;
+  readonly service: string;
+}
+
+export interface ListResult {
+  /** The registry revision the answer reflects. */
+  readonly revision: number;
+  /** The revision of the last change to this service. */
+  readonly serviceRevision: number;
+  readonly instances: readonly Instance[];
+}
+
+export interface GetResult {
+  readonly revision: number;
+  /** null when there is no such instance. */
+  readonly instance: Instance | null;
+}
+
+export interface WriteResult {
+  readonly revision: number;
+}
+
+export interface SessionInfo {
+  readonly id: string;
+  readonly ttlMs: number;
+}
+
+export type KeepaliveResult = 'ok' | 'expiring' | 'not-found';
+
+export interface MemberStatus {
+  readonly id: string;
+  readonly role: string;
+  readonly voter: boolean;
+  readonly term: number | null;
+  readonly commitIndex: number | null;
+  readonly appliedIndex: number | null;
+  readonly lag: number | null;
+  readonly http: string | null;
+  readonly connected?: boolean;
+  readonly lastContactMs: number | null;
+  readonly [more: string]: unknown;
+}
+
+export interface ClusterStatus {
+  readonly leader: string | null;
+  readonly term?: number;
+  readonly revision?: number;
+  readonly members: readonly MemberStatus[];
+  /** The node that answered. */
+  readonly node: string | null;
+  readonly [more: string]: unknown;
+}
+
+/** A change, as a watch yields it. */
+export type WatchEvent =
+  | { readonly type: 'put'; readonly revision: number; readonly instance: Instance; readonly previous?: Instance }
+  | { readonly type: 'delete'; readonly revision: number; readonly instance: Instance }
+  /**
+   * The whole current state of the watched service at `revision`: replace what you hold.
+   * Comes first when the watch was opened with `initial: true`, and after the server
+   * compacted the history past the resume point (`reason: 'compacted'`).
+   */
+  | { readonly type: 'reset'; readonly revision: number; readonly instances: readonly Instance[]; readonly reason: 'initial' | 'compacted' }
+  /** Only with `progress: true`: nothing the watch cares about changed up to `revision`. */
+  | { readonly type: 'progress'; readonly revision: number };
+
+/** A pino-compatible logger; the SDK logs nothing unless given one. */
+export interface ClientLogger {
+  debug(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+}

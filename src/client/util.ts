@@ -1,0 +1,27 @@
+/** Small helpers shared by the SDK's parts. */
+
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** `ms` spread by ±`spread` (0.2 = ±20 %), using the injected random source. */
+export function jitter(ms: number, spread: number, random: () => number): number {
+  return Math.max(0, Math.round(ms * (1 - spread + 2 * spread * random())));
+}
+
+/** Percent-encodes one path segment. */
+export const seg = (s: string): string => encodeURIComponent(s);
+
+export function servicePath(namespace: string, service: string): string {
+  return `/v1/namespaces/${seg(namespace)}/services/${seg(service)}/instances`;
+}

@@ -1,0 +1,76 @@
+/**
+ * In-process fake Rollcall nodes for client tests: real HTTP on loopback, scripted answers,
+ * so failures (dead node, silent node, 503, 504, cut streams) happen exactly when a test says.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type Handler = (req: IncomingMessage & { body: string }, res: ServerResponse, node: FakeNode) => void | Promise<void>;
+
+export interface Seen {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+}
+
+export class FakeNode {
+  readonly seen: Seen[] = [];
+  readonly sockets = new Set<Socket>();
+  leader: string | null = null;
+  handler: Handler = (_req, res) => json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: 'no route' } });
+  private constructor(
+    readonly id: string,
+    private readonly server: http.Server,
+  ) {}
+
+  static async start(id: string): Promise<FakeNode> {
+    const server = http.createServer();
+    const node = new FakeNode(id, server);
+    server.on('connection', (s) => {
+      node.sockets.add(s);
+      s.on('close', () => node.sockets.delete(s));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        node.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+        res.setHeader('x-rollcall-node', node.id);
+        if (node.leader) res.setHeader('x-rollcall-leader', node.leader);
+        void node.handler(Object.assign(req, { body }), res, node);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return node;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Drops every open connection (like a process dying: the kernel closes its sockets). */
+  cut(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+/** A URL nothing listens on (a port that was free a moment ago). */
+export async function deadUrl(): Promise<string> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}`;
+}
