@@ -74,6 +74,16 @@ for (const size of [3, 5]) {
       expect(next.body.instance.version).toBe(2);
     });
 
+    it('answers a retried session open with the same, existing session', async () => {
+      const headers = { 'x-rollcall-client-id': `sessions-${size}`, 'x-rollcall-seq': '1' };
+      const first = await http('POST', `${urls[0]!}/v1/sessions`, { ttlMs: 10_000 }, headers);
+      const again = await http('POST', `${urls[1]!}/v1/sessions`, { ttlMs: 10_000 }, headers);
+      expect(first.status).toBe(201);
+      expect(again.status).toBe(201);
+      expect(again.body.id).toBe(first.body.id);
+      expect((await http('PUT', `${urls[2]!}/v1/sessions/${first.body.id}/keepalive`)).status).toBe(200);
+    });
+
     it('rejects bad input with a clear error and changes nothing', async () => {
       const before = (await list(urls[0]!, 'prod', 'orders')).body.revision as number;
       const bad = await register(urls[0]!, 'prod', 'orders', 'o2', { address: '10.0.0.3', port: 0 });

@@ -1,5 +1,5 @@
 /** Sessions: open (with a TTL), keep alive (any node; the leader keeps the deadline), close. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ClientCommand } from '../../registry/index.js';
 import type { ServerContext } from '../context.js';
@@ -31,7 +31,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req, reply) => {
-      const sessionId = (req.headers['x-rollcall-session-id'] as string | undefined) ?? randomBytes(12).toString('hex');
+      const sessionId = (req.headers['x-rollcall-session-id'] as string | undefined) ?? defaultSessionId(req.headers);
       const command: ClientCommand = { type: 'openSession', sessionId, ttlMs: req.body.ttlMs, now: Date.now() };
       return ctx.write(req, reply, command, () => reply.code(201).send({ id: sessionId, ttlMs: req.body.ttlMs }), { fields: { sessionId: 'x-rollcall-session-id' } });
     },
@@ -84,4 +84,18 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) =>
       ctx.write(req, reply, { type: 'closeSession', sessionId: req.params.id }, (r) => ({ revision: r.revision, deleted: r.count ?? 0 }), { fields: { sessionId: 'id' } }),
   );
+}
+
+/**
+ * A session id the client did not choose. A retry of the same request (same client id and
+ * sequence) must name the same session, or the deduplicated answer would point at a
+ * session that does not exist: derive the id from the request identity when there is one.
+ */
+function defaultSessionId(headers: Record<string, string | string[] | undefined>): string {
+  const client = headers['x-rollcall-client-id'];
+  const seq = headers['x-rollcall-seq'];
+  if (typeof client === 'string' && typeof seq === 'string') {
+    return createHash('sha256').update(`${client}\u0000${seq}`).digest('hex').slice(0, 24);
+  }
+  return randomBytes(12).toString('hex');
 }
