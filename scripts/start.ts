@@ -4,6 +4,7 @@
  * every node cleanly.
  */
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { LocalCluster } from './local-cluster.js';
 
@@ -48,6 +49,8 @@ const cluster = await LocalCluster.start({
   peerPorts: [7101, 7102, 7103, 7104, 7105].slice(0, size),
   dataRoot,
   secret: 'rollcall-local-dev-secret',
+  // The dev cluster lets a person isolate a node (below); never set this in production.
+  env: { ROLLCALL_TEST_FAULTS: '1' },
   logLevel: values['log-level'],
   onLog: (id, line) => console.log(pretty(id, line)),
 });
@@ -61,8 +64,90 @@ Try:
   curl -s -X PUT ${cluster.nodes[1]!.url}/v1/namespaces/prod/services/orders/instances/o1 \\
        -H 'content-type: application/json' -d '{"address":"10.0.0.2","port":9000}'
   curl -s ${cluster.nodes[2]!.url}/v1/namespaces/prod/services/orders/instances
+Type a command and Enter to break things on purpose:
+  kill n2 | restart n2 | pause n2 | resume n2 | isolate n2 | heal | status | help
 Ctrl-C stops every node.
 `);
+
+const HELP = `  kill ID      kill -9 the node (no cleanup; unsynced data lost)
+  restart ID   start a killed node again from its data directory
+  stop ID      stop the node gracefully (SIGTERM)
+  pause ID     SIGSTOP the node (it stops answering anyone)
+  resume ID    SIGCONT a paused node
+  isolate ID   cut the node off from its peers (clients can still reach it)
+  heal         reconnect every isolated node
+  status       who runs, who leads`;
+
+async function setFaults(url: string, body: unknown): Promise<void> {
+  const res = await fetch(`${url}/v1/test/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+}
+
+async function command(line: string): Promise<void> {
+  const [verb, id] = line.trim().split(/\s+/);
+  if (!verb) return;
+  const need = (): string => {
+    if (!id || !cluster.nodes.some((n) => n.id === id)) throw new Error(`which node? one of ${cluster.nodes.map((n) => n.id).join(', ')}`);
+    return id;
+  };
+  switch (verb) {
+    case 'kill':
+      await cluster.kill(need());
+      return console.log(`killed ${id} (kill -9)`);
+    case 'restart':
+      await cluster.restart(need());
+      return console.log(`${id} is running again`);
+    case 'stop':
+      await cluster.stop(need());
+      return console.log(`${id} stopped`);
+    case 'pause':
+      cluster.pause(need());
+      return console.log(`${id} paused (SIGSTOP)`);
+    case 'resume':
+      cluster.resume(need());
+      return console.log(`${id} resumed`);
+    case 'isolate': {
+      const target = need();
+      const others = cluster.nodes.filter((n) => n.id !== target).map((n) => n.id);
+      for (const n of cluster.running()) {
+        await setFaults(n.url, n.id === target ? { dropTo: others, dropFrom: others } : { dropTo: [target], dropFrom: [target] });
+      }
+      return console.log(`${target} is cut off from ${others.join(', ')}`);
+    }
+    case 'heal':
+      for (const n of cluster.running()) await setFaults(n.url, {});
+      return console.log('every node reconnected');
+    case 'status': {
+      for (const n of cluster.nodes) {
+        const state = n.proc ? (n.paused ? 'paused' : `running (pid ${n.proc.pid})`) : 'down';
+        let leader = '';
+        if (n.proc && !n.paused) {
+          try {
+            const body = (await (await fetch(`${n.url}/v1/cluster`, { signal: AbortSignal.timeout(1000) })).json()) as { leader: string | null; term: number };
+            leader = `  sees leader ${body.leader ?? 'none'} in term ${body.term}`;
+          } catch {
+            leader = '  (not answering)';
+          }
+        }
+        console.log(`  ${n.id}  ${n.url}  ${state}${leader}`);
+      }
+      return;
+    }
+    case 'help':
+      return console.log(HELP);
+    default:
+      console.log(`unknown command ${JSON.stringify(verb)}\n${HELP}`);
+  }
+}
+
+if (process.stdin.isTTY || process.env.ROLLCALL_START_COMMANDS === '1') {
+  const rl = createInterface({ input: process.stdin });
+  // One command at a time, in the order typed.
+  let queue = Promise.resolve();
+  rl.on('line', (line) => {
+    queue = queue.then(() => command(line)).catch((err: unknown) => console.log(`error: ${err instanceof Error ? err.message : String(err)}`));
+  });
+}
 
 let stopping = false;
 async function stop(): Promise<void> {
