@@ -1,0 +1,51 @@
+/**
+ * A LocalCluster set up for linearizability runs: the test fault hook on
+ * (ROLLCALL_TEST_FAULTS=1), frequent log compaction so restarted nodes catch up by
+ * snapshot, and the last log lines of every node kept for failure reports.
+ */
+import { LocalCluster } from '../local-cluster.js';
+import { findLeader } from './cluster-control.js';
+import { ClusterView } from './cluster-view.js';
+
+export interface LinCluster {
+  readonly cluster: LocalCluster;
+  readonly view: ClusterView;
+  /** The last log lines (warn and above), oldest first, each prefixed with the node id. */
+  logTail(): string[];
+  close(): Promise<void>;
+}
+
+export interface LinClusterOptions {
+  readonly size?: number;
+  /** Compact the Raft log every N entries (default 200: snapshots happen within a run). */
+  readonly compactEvery?: number;
+  readonly logLines?: number;
+}
+
+export async function startLinCluster(options: LinClusterOptions = {}): Promise<LinCluster> {
+  const keep = options.logLines ?? 300;
+  const lines: string[] = [];
+  const cluster = await LocalCluster.start({
+    size: options.size ?? 3,
+    logLevel: 'warn',
+    env: { ROLLCALL_TEST_FAULTS: '1', ROLLCALL_COMPACT_EVERY: String(options.compactEvery ?? 200) },
+    onLog: (id, line) => {
+      lines.push(`${id} ${line}`);
+      if (lines.length > keep) lines.splice(0, lines.length - keep);
+    },
+  });
+  const view = new ClusterView(cluster);
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await cluster.close();
+  };
+  try {
+    if ((await findLeader(view, 30_000)) === null) throw new Error('the new cluster elected no leader in 30 s');
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { cluster, view, logTail: () => [...lines], close };
+}
