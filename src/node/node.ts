@@ -12,7 +12,7 @@ import type { ConfChange, ConfState, Entry, Message, SoftState } from '../../raf
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
-import type { AppliedEntry, BatchOp, ClientCommand, Command, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
+import type { AppliedEntry, BatchOp, ClientCommand, Command, CommandResult, Instance, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
 import { commandsFor, Registry, SessionTracker } from '../registry/index.js';
 import type { SessionTrackerOptions } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
@@ -661,7 +661,7 @@ export class RollcallNode {
     await writeStateOps(this.db, ops);
     for (const a of applied) {
       const result = a.conf !== undefined ? { ok: true as const, revision: this.registry.revision, changed: true } : outcome.results.get(a.index);
-      this.proposals.onApplied(a.index, a.term, result);
+      this.proposals.onApplied(a.index, a.term, result, a.command && result ? instanceAfter(a.command, result, outcome.events, this.registry) : undefined);
     }
     if (this.soft.role === 'leader') this.trackSessions(outcome.events, applied);
     if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
@@ -831,4 +831,22 @@ function parseHostPort(s: string): PeerAddress {
   const m = /^(.+):(\d{1,5})$/.exec(s);
   if (!m) throw new Error(`not HOST:PORT: ${s}`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/**
+ * The instance as a register or update command left it, from the batch's events: the
+ * event of the command's own revision if it changed the instance, else the state just
+ * before the next change to it in this batch, else the current state.
+ */
+function instanceAfter(command: Command, result: CommandResult, events: readonly RegistryEvent[], registry: Registry): Instance | null | undefined {
+  if (!result.ok || (command.type !== 'register' && command.type !== 'update')) return undefined;
+  const { namespace, service, id } = command;
+  const same = (i: Instance): boolean => i.id === id && i.namespace === namespace && i.service === service;
+  if (result.changed) {
+    const own = events.find((e) => e.revision === result.revision && same(e.instance));
+    if (own) return own.type === 'put' ? own.instance : null;
+  }
+  const later = events.find((e) => e.revision > result.revision && same(e.instance));
+  if (later) return later.type === 'put' ? (later.previous ?? null) : later.instance;
+  return registry.getInstance(namespace, service, id) ?? null;
 }

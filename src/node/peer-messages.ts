@@ -4,7 +4,7 @@
  * travel inside Raft itself.
  */
 import type { Message } from '../../raft/index.js';
-import type { CommandResult, KeepaliveOutcome } from '../registry/index.js';
+import type { CommandResult, Instance, KeepaliveOutcome } from '../registry/index.js';
 
 export type PeerMessage =
   | { readonly kind: 'raft'; readonly msg: Message }
@@ -38,6 +38,12 @@ export interface PeerStatus {
 export interface ProposalResult {
   readonly index: number;
   readonly result: CommandResult;
+  /**
+   * For register and update: the instance exactly as this command left it (null if it
+   * no longer existed). Read at apply time, because by the time the caller sees the
+   * answer later commands may have changed the instance again.
+   */
+  readonly instance?: Instance | null;
 }
 
 export type ForwardOutcome<T> =

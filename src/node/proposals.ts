@@ -4,12 +4,12 @@
  * overwritten by a newer leader and the caller learns PROPOSAL_DROPPED (a retry with
  * the same client id and sequence is safe).
  */
-import type { CommandResult } from '../registry/index.js';
+import type { CommandResult, Instance } from '../registry/index.js';
 import { NodeError } from './errors.js';
 
 interface Pending {
   readonly term: number;
-  readonly resolve: (r: { index: number; result: CommandResult }) => void;
+  readonly resolve: (r: { index: number; result: CommandResult; instance?: Instance | null }) => void;
   readonly reject: (err: NodeError) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -17,7 +17,7 @@ interface Pending {
 export class PendingProposals {
   private readonly byIndex = new Map<number, Pending>();
 
-  wait(index: number, term: number, timeoutMs: number): Promise<{ index: number; result: CommandResult }> {
+  wait(index: number, term: number, timeoutMs: number): Promise<{ index: number; result: CommandResult; instance?: Instance | null }> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.byIndex.delete(index);
@@ -28,7 +28,7 @@ export class PendingProposals {
   }
 
   /** An entry was applied at `index` with `term`; `result` is set for registry commands and conf changes. */
-  onApplied(index: number, term: number, result: CommandResult | undefined): void {
+  onApplied(index: number, term: number, result: CommandResult | undefined, instance?: Instance | null): void {
     const p = this.byIndex.get(index);
     if (!p) return;
     this.byIndex.delete(index);
@@ -36,7 +36,7 @@ export class PendingProposals {
     if (p.term !== term || result === undefined) {
       p.reject(new NodeError('PROPOSAL_DROPPED', 'the proposal was overwritten by a new leader; retry'));
     } else {
-      p.resolve({ index, result });
+      p.resolve(instance === undefined ? { index, result } : { index, result, instance });
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
-import type { ClientCommand, ClientRef, CommandResult } from '../registry/index.js';
+import type { ClientCommand, ClientRef, CommandResult, Instance } from '../registry/index.js';
 import { parseCommand } from '../registry/index.js';
 import { CompiledRules, normalizeRules } from './access-rules.js';
 import { errorBody, sendCommandError, sendError, sendNodeError } from './errors.js';
@@ -53,7 +53,13 @@ export class ServerContext {
   ) {}
 
   /** Validates like the state machine will, proposes, and answers with the applied result. */
-  async write(req: FastifyRequest, reply: FastifyReply, command: ClientCommand, ok: (r: Ok) => unknown, opts: WriteOptions = {}): Promise<unknown> {
+  async write(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    command: ClientCommand,
+    ok: (r: Ok, instance: Instance | null | undefined) => unknown,
+    opts: WriteOptions = {},
+  ): Promise<unknown> {
     const client = clientRef(req);
     if (client && 'error' in client) return reply.code(400).send(errorBody('INVALID_ARGUMENT', client.error, { field: client.field }));
     const full = (client ? { ...command, client } : command) as ClientCommand;
@@ -62,12 +68,12 @@ export class ServerContext {
     const started = performance.now();
     const labels = { command: command.type };
     try {
-      const { result } = await this.node.submit(full, this.limits.timeoutMs);
+      const { result, instance } = await this.node.submit(full, this.limits.timeoutMs);
       this.metrics.proposalDuration.observe(labels, (performance.now() - started) / 1000);
       this.metrics.proposals.inc({ ...labels, outcome: result.ok ? 'ok' : 'rejected' });
       if (!result.ok) return sendCommandError(reply, renameField(result, opts.fields));
       reply.header('x-rollcall-revision', String(result.revision));
-      return ok(result);
+      return ok(result, instance);
     } catch (err) {
       this.metrics.proposals.inc({ ...labels, outcome: 'error' });
       return sendNodeError(reply, err);

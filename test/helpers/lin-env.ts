@@ -5,8 +5,9 @@
  *   LIN_RUNS=n   how many generated cases (default 5; seeds base, base+1, ...)
  *   LIN_MS=n     the window of operations per run, ms (default 6000)
  *   LIN_KEEP=1   save every history, not only failing ones
- *   LIN_TRUST_WRITE_REPLIES=1  record the version a write's answer shows even when it
- *                is another write's (see docs/linearizability.md, "Write answers")
+ *   LIN_TRUST_WRITE_REPLIES=0  do not judge the version a write's answer shows (it is
+ *                judged by default since answers are built at apply time; see
+ *                docs/linearizability.md, "Write answers")
  */
 import { randomInt } from 'node:crypto';
 import type { LinCase } from '../../scripts/lin/case.js';
@@ -37,7 +38,7 @@ export function linSettings(defaultRuns: number): LinSettings {
     seeds: Array.from({ length: runs }, (_, i) => base + i),
     durationMs: intEnv('LIN_MS') ?? 6000,
     keepAll: process.env.LIN_KEEP === '1',
-    trustWriteReplies: process.env.LIN_TRUST_WRITE_REPLIES === '1',
+    trustWriteReplies: process.env.LIN_TRUST_WRITE_REPLIES !== '0',
   };
 }
 

@@ -56,7 +56,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
       }
       const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
-      return ctx.write(req, reply, command, (r) => instanceReply(reply, r.revision, node.registry.getInstance(ns, svc, id)));
+      return ctx.write(req, reply, command, (r, at) => instanceReply(reply, r.revision, at !== undefined ? (at ?? undefined) : node.registry.getInstance(ns, svc, id)));
     },
   );
 
@@ -95,7 +95,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
         if (!verdict.ok) return sendError(reply, 'ENVIRONMENT_MISMATCH', verdict.message, { field: 'metadata.environment' });
       }
       const command: ClientCommand = { type: 'update', namespace: ns, service: svc, id, expectedVersion, patch: req.body };
-      return ctx.write(req, reply, command, (r) => instanceReply(reply, r.revision, node.registry.getInstance(ns, svc, id)), {
+      return ctx.write(req, reply, command, (r, at) => instanceReply(reply, r.revision, at !== undefined ? (at ?? undefined) : node.registry.getInstance(ns, svc, id)), {
         fields: { expectedVersion: 'if-match', patch: '' },
       });
     },
