@@ -836,7 +836,9 @@ function parseHostPort(s: string): PeerAddress {
 /**
  * The instance as a register or update command left it, from the batch's events: the
  * event of the command's own revision if it changed the instance, else the state just
- * before the next change to it in this batch, else the current state.
+ * before the next change to it in this batch, else the current state if its version is
+ * the command's. Undefined when that cannot be known (a retry of a write answered from
+ * the deduplication table after the instance changed again).
  */
 function instanceAfter(command: Command, result: CommandResult, events: readonly RegistryEvent[], registry: Registry): Instance | null | undefined {
   if (!result.ok || (command.type !== 'register' && command.type !== 'update')) return undefined;
@@ -848,5 +850,9 @@ function instanceAfter(command: Command, result: CommandResult, events: readonly
   }
   const later = events.find((e) => e.revision > result.revision && same(e.instance));
   if (later) return later.type === 'put' ? (later.previous ?? null) : later.instance;
-  return registry.getInstance(namespace, service, id) ?? null;
+  // A retry answered from the deduplication table was applied in an earlier batch: the
+  // current state is its state only if nothing changed the instance since.
+  const current = registry.getInstance(namespace, service, id);
+  if (current && current.version === result.version) return current;
+  return undefined;
 }

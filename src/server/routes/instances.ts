@@ -3,7 +3,7 @@
  * blocking queries), read one, and the admin compare-and-set PATCH.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { ClientCommand, Instance } from '../../registry/index.js';
+import type { ClientCommand, CommandResult, Instance } from '../../registry/index.js';
 import type { ReadQuery, ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { present } from '../present.js';
@@ -56,7 +56,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
       }
       const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
-      return ctx.write(req, reply, command, (r, at) => instanceReply(reply, r.revision, at !== undefined ? (at ?? undefined) : node.registry.getInstance(ns, svc, id)));
+      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at));
     },
   );
 
@@ -95,7 +95,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
         if (!verdict.ok) return sendError(reply, 'ENVIRONMENT_MISMATCH', verdict.message, { field: 'metadata.environment' });
       }
       const command: ClientCommand = { type: 'update', namespace: ns, service: svc, id, expectedVersion, patch: req.body };
-      return ctx.write(req, reply, command, (r, at) => instanceReply(reply, r.revision, at !== undefined ? (at ?? undefined) : node.registry.getInstance(ns, svc, id)), {
+      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at), {
         fields: { expectedVersion: 'if-match', patch: '' },
       });
     },
@@ -202,6 +202,20 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
       return instanceReply(reply, revision, instance);
     },
   );
+}
+
+/**
+ * A write's answer: the instance exactly as this write left it (captured at apply time).
+ * A retried write answered from the deduplication table after the instance changed again
+ * cannot show that state: it answers `instance: null` with `replayed: true` and the
+ * version the write produced.
+ */
+function writeReply(reply: FastifyReply, r: CommandResult & { ok: true }, at: Instance | null | undefined): unknown {
+  if (at === undefined) {
+    if (r.version !== undefined) reply.header('etag', `"${r.version}"`);
+    return { revision: r.revision, version: r.version ?? null, instance: null, replayed: true };
+  }
+  return instanceReply(reply, r.revision, at ?? undefined);
 }
 
 function instanceReply(reply: FastifyReply, revision: number, instance: Instance | undefined): unknown {
