@@ -56,7 +56,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
       }
       const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
-      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at));
+      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)));
     },
   );
 
@@ -95,7 +95,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
         if (!verdict.ok) return sendError(reply, 'ENVIRONMENT_MISMATCH', verdict.message, { field: 'metadata.environment' });
       }
       const command: ClientCommand = { type: 'update', namespace: ns, service: svc, id, expectedVersion, patch: req.body };
-      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at), {
+      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), {
         fields: { expectedVersion: 'if-match', patch: '' },
       });
     },
@@ -210,7 +210,9 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
  * cannot show that state: it answers `instance: null` with `replayed: true` and the
  * version the write produced.
  */
-function writeReply(reply: FastifyReply, r: CommandResult & { ok: true }, at: Instance | null | undefined): unknown {
+function writeReply(reply: FastifyReply, r: CommandResult & { ok: true }, at: Instance | null | undefined, current: Instance | undefined): unknown {
+  // Without a captured state, the current one is this write's only if the version says so.
+  if (at === undefined && current !== undefined && current.version === r.version) return instanceReply(reply, r.revision, current);
   if (at === undefined) {
     if (r.version !== undefined) reply.header('etag', `"${r.version}"`);
     return { revision: r.revision, version: r.version ?? null, instance: null, replayed: true };
