@@ -4,6 +4,7 @@
  * Kill -9, restart, pause (SIGSTOP/SIGCONT) and graceful stop of any node.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -43,17 +44,30 @@ export interface LocalClusterOptions {
   readonly logLevel?: string;
 }
 
-/** A port that was free a moment ago (bind to 0, read it, close). */
+/**
+ * A port that was free a moment ago. Nodes must know each other's peer ports before they
+ * start, so ports are picked here rather than by the nodes themselves binding port 0.
+ * They are drawn below the kernel's ephemeral range: a port that bind(0) hands out can be
+ * taken a moment later by any outgoing connection's local end (and the cluster's own
+ * peers make many), while ports below that range are only taken by explicit binds.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_FLOOR + randomInt(PORT_SPAN);
+    if (await canBind(port)) return port;
+  }
+  throw new Error('no free port found');
+}
+
+const PORT_FLOOR = 20_000;
+const PORT_SPAN = 12_000; // 20000-31999, below Linux's default ephemeral range (32768-60999)
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
@@ -65,15 +79,20 @@ export class LocalCluster {
   private constructor(private readonly options: LocalClusterOptions) {}
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
-    const c = new LocalCluster(options);
-    await c.init();
-    try {
-      await Promise.all(c.nodes.map((n) => c.spawnNode(n)));
-    } catch (err) {
-      await c.close();
-      throw err;
+    // Another process may grab a picked port before our node binds it: start over with
+    // fresh ports (only when we picked them).
+    for (let attempt = 1; ; attempt++) {
+      const c = new LocalCluster(options);
+      await c.init();
+      try {
+        await Promise.all(c.nodes.map((n) => c.spawnNode(n)));
+        return c;
+      } catch (err) {
+        await c.close();
+        const retry = attempt < 3 && !options.httpPorts && /EADDRINUSE/.test(String(err));
+        if (!retry) throw err;
+      }
     }
-    return c;
   }
 
   private async init(): Promise<void> {
