@@ -186,7 +186,10 @@ describe('watch', () => {
     const w = client.watch({ namespace: 'prod', service: 'orders', fromRevision: 1 });
     const got = collect(w);
     await expect.poll(() => w.reconnects).toBe(1);
-    expect(n1!.seen.filter((s) => s.url.startsWith('/v1/watch')).map((s) => new URL(s.url, 'http://x').searchParams.get('fromRevision'))).toEqual(['1', '2']);
+    // The reconnect counts before its request reaches the server: wait for the request.
+    await expect
+      .poll(() => n1!.seen.filter((s) => s.url.startsWith('/v1/watch')).map((s) => new URL(s.url, 'http://x').searchParams.get('fromRevision')))
+      .toEqual(['1', '2']);
     reg.change('put', 'b');
     await expect.poll(() => revs(got.events)).toEqual([2]); // resumed at the cut's fromRevision, not before
     w.close();
