@@ -1,0 +1,146 @@
+/**
+ * A local etcd cluster for the side-by-side benchmark: N `etcd` processes on loopback
+ * with free ports and temporary data directories, default settings otherwise (heartbeat
+ * 100 ms, election 1000 ms, snapshot-count 100,000, fsync on every commit).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort } from '../local-cluster.js';
+
+export interface EtcdNode {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  readonly url: string;
+  proc: ChildProcess | null;
+}
+
+/** The etcd binary on PATH (or in /usr/bin), or null. */
+export function findEtcd(): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).concat(['/usr/bin', '/usr/local/bin'])) {
+    const p = path.join(dir, 'etcd');
+    if (dir && existsSync(p)) return p;
+  }
+  return null;
+}
+
+export function etcdVersion(bin: string): string {
+  try {
+    const out = execFileSync(bin, ['--version'], { encoding: 'utf8' });
+    return /etcd Version:\s*(\S+)/.exec(out)?.[1] ?? out.split('\n')[0]!;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const ETCD_INSTALL_HINT = 'etcd is not installed; to compare against it run: apt-get update && apt-get install -y etcd-server etcd-client';
+
+export class EtcdCluster {
+  readonly nodes: EtcdNode[] = [];
+  private root = '';
+
+  private constructor(
+    private readonly bin: string,
+    private readonly onLog?: (name: string, line: string) => void,
+  ) {}
+
+  static async start(options: { bin: string; size: number; onLog?: (name: string, line: string) => void }): Promise<EtcdCluster> {
+    const c = new EtcdCluster(options.bin, options.onLog);
+    c.root = await mkdtemp(path.join(tmpdir(), 'rollcall-bench-etcd-'));
+    for (let i = 0; i < options.size; i++) {
+      const clientPort = await freePort();
+      const peerPort = await freePort();
+      const name = `e${i + 1}`;
+      c.nodes.push({ name, clientPort, peerPort, dataDir: path.join(c.root, name), url: `http://127.0.0.1:${clientPort}`, proc: null });
+    }
+    try {
+      for (const n of c.nodes) c.spawn(n);
+      await Promise.all(c.nodes.map((n) => c.waitHealthy(n, 30_000)));
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+    return c;
+  }
+
+  get dataRoot(): string {
+    return this.root;
+  }
+
+  pids(): (number | undefined)[] {
+    return this.nodes.map((n) => n.proc?.pid);
+  }
+
+  private spawn(n: EtcdNode): void {
+    if (n.proc) throw new Error(`${n.name} is already running`);
+    const initialCluster = this.nodes.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
+    const args = [
+      '--name', n.name,
+      '--data-dir', n.dataDir,
+      '--listen-client-urls', n.url,
+      '--advertise-client-urls', n.url,
+      '--listen-peer-urls', `http://127.0.0.1:${n.peerPort}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${n.peerPort}`,
+      '--initial-cluster', initialCluster,
+      '--initial-cluster-token', 'rollcall-bench',
+      '--initial-cluster-state', 'new',
+      '--logger', 'zap',
+      '--log-level', 'warn',
+    ];
+    const proc = spawn(this.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    n.proc = proc;
+    proc.stderr!.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.onLog?.(n.name, line);
+    });
+    proc.once('exit', () => {
+      if (n.proc === proc) n.proc = null;
+    });
+  }
+
+  /** Resolves when GET /health says true (a leader is known and the node serves). */
+  async waitHealthy(n: EtcdNode, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!n.proc) throw new Error(`etcd ${n.name} exited during start`);
+      try {
+        const res = await fetch(`${n.url}/health`, { signal: AbortSignal.timeout(1000) });
+        const body = (await res.json()) as { health?: string };
+        if (body.health === 'true') return;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) throw new Error(`etcd ${n.name} not healthy after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Starts a stopped member again with its data (it rejoins). Resolves once the process is started. */
+  restart(name: string): void {
+    this.spawn(this.node(name));
+  }
+
+  node(name: string): EtcdNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no etcd node ${name}`);
+    return n;
+  }
+
+  async kill(name: string): Promise<void> {
+    const n = this.node(name);
+    const proc = n.proc;
+    if (!proc) return;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill('SIGKILL');
+    await exited;
+    n.proc = null;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.kill(n.name)));
+    if (this.root) await rm(this.root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Process bookkeeping for the benchmark: every child it starts is registered here by
+ * PID, and every one of them is killed (SIGKILL, by PID) on normal exit, on an error and
+ * on Ctrl-C, with the temporary directories removed. Also CPU and RSS readings from /proc.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+
+type PidSource = () => readonly (number | undefined)[];
+
+const sources = new Set<PidSource>();
+const dirs = new Set<string>();
+let installed = false;
+
+/** Registers a function listing the PIDs to kill at exit (called when it is time). */
+export function trackPids(source: PidSource): () => void {
+  install();
+  sources.add(source);
+  return () => sources.delete(source);
+}
+
+/** Registers a directory to remove at exit. */
+export function trackDir(dir: string): () => void {
+  install();
+  dirs.add(dir);
+  return () => dirs.delete(dir);
+}
+
+/** Kills every tracked PID that is still ours and removes tracked directories. Synchronous. */
+export function reapAll(): void {
+  for (const src of sources) {
+    let pids: readonly (number | undefined)[] = [];
+    try {
+      pids = src();
+    } catch {
+      /* a broken source must not stop the others */
+    }
+    for (const pid of pids) {
+      if (pid === undefined || pid <= 0) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  for (const d of dirs) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  }
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', reapAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      process.stderr.write(`\n${sig}: stopping every process the benchmark started\n`);
+      reapAll();
+      process.exit(130);
+    });
+  }
+}
+
+let clkTck = 0;
+function ticksPerSecond(): number {
+  if (clkTck) return clkTck;
+  try {
+    clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    clkTck = 100;
+  }
+  return clkTck;
+}
+
+/** CPU seconds (user + system) a process has used so far, or NaN if it is gone. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    return (utime + stime) / ticksPerSecond();
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Resident set size in bytes, or NaN if the process is gone. */
+export function rssBytes(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Machine-wide CPU counters (all cores), in ticks: busy and total. */
+export function machineCpu(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    const total = v.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
+/**
+ * Measures, over a phase, how much of the machine was busy and how much of that was not
+ * ours (other engineers' test runs): `foreign` = busy − our processes, in cores.
+ */
+export class LoadMeter {
+  private readonly t0 = performance.now();
+  private readonly m0 = machineCpu();
+  private readonly ours0: number;
+
+  constructor(private readonly ourPids: () => readonly (number | undefined)[]) {
+    this.ours0 = this.oursNow();
+  }
+
+  private oursNow(): number {
+    let s = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+    for (const pid of this.ourPids()) {
+      const c = cpuSeconds(pid);
+      if (Number.isFinite(c)) s += c;
+    }
+    return s;
+  }
+
+  /** Cores busy in total and cores busy with work that was not ours, averaged over the phase. */
+  read(): { busyCores: number; foreignCores: number; seconds: number } {
+    const secs = (performance.now() - this.t0) / 1000;
+    const m1 = machineCpu();
+    const busyCores = ((m1.busy - this.m0.busy) / ticksPerSecond()) / secs;
+    const oursCores = (this.oursNow() - this.ours0) / secs;
+    return { busyCores, foreignCores: Math.max(0, busyCores - oursCores), seconds: secs };
+  }
+}
