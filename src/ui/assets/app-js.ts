@@ -1,0 +1,164 @@
+/** Entry module: bootstrap, watch, polling loops. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
+export default String.raw`// The monitoring page: list the registry once, then follow the watch stream; poll cluster
+// status every second and the leader's health reports every two; follow the alert stream.
+// Everything is read from the node that served the page, so it works from a follower.
+import { answeredBy, getJson, onAuthNeeded, openStream, setToken, token } from './api.js';
+import { alertEvent, apply, load, setAlerts, setReports, state } from './store.js';
+import { renderCluster, renderHeader } from './view-cluster.js';
+import { renderServices } from './view-services.js';
+import { renderAlerts, renderFeed } from './view-side.js';
+
+const CLUSTER_EVERY_MS = 1000;
+const REPORTS_EVERY_MS = 2000;
+
+let dirty = false;
+function render() {
+  if (dirty) return;
+  dirty = true;
+  requestAnimationFrame(() => {
+    dirty = false;
+    renderHeader();
+    renderCluster();
+    renderServices();
+    renderAlerts();
+    renderFeed();
+  });
+}
+
+// ---- registry: one consistent listing, then the watch from the revision after it
+
+let watch = null;
+
+async function bootstrap() {
+  if (watch) watch.close();
+  watch = null;
+  state.watch = 'connecting';
+  render();
+  for (;;) {
+    try {
+      // Serializable: answered from this node's applied state even with no leader.
+      load(await getJson('/v1/services?instances=true&consistency=serializable'));
+      break;
+    } catch (err) {
+      state.watch = 'retrying';
+      render();
+      await sleep(1000);
+    }
+  }
+  render();
+  watch = openStream(
+    () => '/v1/watch?fromRevision=' + (state.revision + 1),
+    {
+      message: (ev) => {
+        if (apply(ev)) render();
+      },
+      progress: (p) => {
+        if (p.revision > state.revision) state.revision = p.revision;
+        render();
+      },
+      // Our resume point left this node's history: list again.
+      compacted: () => bootstrap(),
+    },
+    (s) => {
+      state.watch = s === 'open' ? 'live' : 'retrying';
+      render();
+    },
+  );
+}
+
+// ---- cluster status
+
+async function pollCluster() {
+  try {
+    const c = await getJson('/v1/cluster', 3000);
+    const selfId = answeredBy;
+    c.selfId = selfId;
+    c.self = c.members.find((m) => m.id === selfId) || { id: selfId, role: 'unknown' };
+    state.cluster = c;
+    state.clusterError = null;
+  } catch (err) {
+    state.clusterError = err.message;
+  }
+  state.clusterAt = Date.now();
+  render();
+}
+
+// ---- health reports (kept by the leader; a follower relays them)
+
+async function pollReports() {
+  try {
+    const r = await getJson('/v1/health/reports', 3000);
+    setReports(r.reports);
+    state.reportsNote = r.available === false ? r.reason || 'reports unavailable' : 'no reports';
+  } catch (err) {
+    state.reportsNote = 'reports unavailable: ' + err.message;
+  }
+  render();
+}
+
+// ---- alerts
+
+function followAlerts() {
+  openStream(
+    () => '/v1/alerts/stream',
+    {
+      snapshot: (s) => {
+        setAlerts(s.alerts);
+        state.alertsLive = true;
+        render();
+      },
+      alert: (ev) => {
+        alertEvent(ev);
+        render();
+      },
+    },
+    (s) => {
+      if (s !== 'open') state.alertsLive = false;
+      render();
+    },
+  );
+}
+
+// ---- controls
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function every(ms, fn) {
+  const loop = async () => {
+    await fn();
+    setTimeout(loop, ms);
+  };
+  loop();
+}
+
+function controls() {
+  const filter = document.getElementById('filter');
+  filter.addEventListener('input', () => {
+    state.filter = filter.value;
+    render();
+  });
+  const form = document.getElementById('auth');
+  onAuthNeeded(() => form.removeAttribute('hidden'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    setToken(document.getElementById('token').value.trim());
+    location.reload();
+  });
+  if (token()) document.getElementById('signout').removeAttribute('hidden');
+  document.getElementById('signout').addEventListener('click', () => {
+    setToken(null);
+    location.reload();
+  });
+  // Relative times ("3 s ago") move even when nothing else does.
+  setInterval(render, 5000);
+}
+
+controls();
+render();
+bootstrap();
+every(CLUSTER_EVERY_MS, pollCluster);
+every(REPORTS_EVERY_MS, pollReports);
+followAlerts();
+`;

@@ -1,0 +1,56 @@
+/** The page skeleton; the script fills in the sections. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
+export default String.raw`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Rollcall</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/ui/assets/app.css">
+<script type="module" src="/ui/assets/app.js"></script>
+</head>
+<body>
+<header class="top">
+  <div class="brand">Rollcall</div>
+  <dl class="facts">
+    <div><dt>Node</dt><dd id="node" class="value">…</dd></div>
+    <div><dt>Leader</dt><dd id="leader" class="value" data-testid="leader">…</dd></div>
+    <div><dt>Term</dt><dd id="term" class="value">…</dd></div>
+    <div><dt>Revision</dt><dd id="revision" class="value mono">…</dd></div>
+  </dl>
+  <span id="watch" class="live live-connecting">connecting…</span>
+  <button id="signout" type="button" class="link" hidden>forget token</button>
+</header>
+<form id="auth" class="auth" hidden>
+  <label for="token">This node requires a bearer token (read role):</label>
+  <input id="token" type="password" autocomplete="off" placeholder="token">
+  <button type="submit">Use token</button>
+</form>
+<main class="layout">
+  <div class="main-col">
+    <section class="card">
+      <h2>Cluster</h2>
+      <div id="cluster"></div>
+    </section>
+    <section class="card">
+      <div class="card-head">
+        <h2>Services <span id="services-count" class="muted small"></span></h2>
+        <input id="filter" type="search" placeholder="Filter…" aria-label="Filter">
+      </div>
+      <div id="services"></div>
+    </section>
+  </div>
+  <aside class="side-col">
+    <section class="card">
+      <h2>Alerts <span id="alerts-count" class="count"></span></h2>
+      <div id="alerts"></div>
+    </section>
+    <section class="card">
+      <h2>Live changes</h2>
+      <div id="feed"></div>
+    </section>
+  </aside>
+</main>
+</body>
+</html>
+`;

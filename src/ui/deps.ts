@@ -1,0 +1,40 @@
+/**
+ * What the monitoring routes need from a node: a structural slice of RollcallNode (the
+ * in-process FakeNode of the API tests satisfies it too), plus the health parts that the
+ * node offers once the integration patches are in (src/ui/integration/).
+ */
+import type { HealthPolicy, TrackedHealth, WebhookPoster } from '../health/index.js';
+import type { Logger } from '../log/index.js';
+import type { RollcallNode } from '../node/index.js';
+
+export type MonitorNode = Pick<RollcallNode, 'id' | 'leader' | 'status' | 'readBarrier' | 'registry'>;
+
+export interface UiDeps {
+  readonly node: MonitorNode;
+  /** Deadline of a linearizable read (default 5000 ms). */
+  readonly timeoutMs?: number;
+}
+
+/** A fetch as the relay of health reports uses it (injected in tests). */
+export type RelayFetch = (url: string, init: { headers: Record<string, string>; signal: AbortSignal }) => Promise<{ readonly status: number; json(): Promise<unknown> }>;
+
+export interface HealthDeps {
+  readonly node: MonitorNode;
+  readonly logger?: Logger;
+  /**
+   * The leader's health tracker (RollcallNode.healthReports): what it holds when this node
+   * leads, null when it does not. Absent: this node keeps no reports at all.
+   */
+  readonly reports?: () => readonly TrackedHealth[] | null;
+  /** The replicated policy in force (null: defaults only). */
+  readonly policy?: () => HealthPolicy | null;
+  /** Stores a new policy through the log; absent: PUT /v1/health/policy is not served. */
+  readonly setPolicy?: (policy: HealthPolicy) => Promise<{ readonly revision: number }>;
+  /** Where alerts go (the leader posts; followers never do). */
+  readonly webhook?: WebhookPoster | null;
+  /** How often alerts are evaluated (default 1000 ms). */
+  readonly alertIntervalMs?: number;
+  /** How a follower asks the leader for reports (default: global fetch). */
+  readonly relayFetch?: RelayFetch;
+  readonly timeoutMs?: number;
+}

@@ -1,0 +1,68 @@
+/**
+ * Runs the alert engine on a timer over this node's view, fans fired and resolved alerts
+ * out to SSE subscribers, and posts them to the webhook while this node leads (every node
+ * evaluates, so every node's page shows alerts even without a leader; only one posts).
+ * Owns its timer: close() stops it.
+ */
+import type { AlertEvent, HealthPolicy, WebhookPoster } from '../health/index.js';
+import { AlertEngine, PolicyResolver } from '../health/index.js';
+import type { Logger } from '../log/index.js';
+import type { MonitorNode } from './deps.js';
+import { alertSnapshot } from './snapshot.js';
+
+export interface AlertMonitorOptions {
+  readonly node: MonitorNode;
+  readonly policy?: () => HealthPolicy | null;
+  readonly webhook?: WebhookPoster | null;
+  readonly logger?: Logger;
+  readonly intervalMs?: number;
+}
+
+export class AlertMonitor {
+  readonly engine: AlertEngine;
+  readonly #subscribers = new Set<(e: AlertEvent) => void>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: AlertMonitorOptions) {
+    const resolver = new PolicyResolver(options.policy ?? (() => null));
+    this.engine = new AlertEngine({ limits: () => ({ service: (ns, svc) => resolver.resolve(ns, svc).alerts, cluster: resolver.cluster() }) });
+  }
+
+  start(): void {
+    if (this.#timer !== null) return;
+    this.tick();
+    this.#timer = setInterval(() => this.tick(), this.options.intervalMs ?? 1000);
+    this.#timer.unref();
+  }
+
+  /** One evaluation (the timer's step; tests call it directly). */
+  tick(now = Date.now()): readonly AlertEvent[] {
+    let events: AlertEvent[];
+    try {
+      events = this.engine.evaluate(alertSnapshot(this.options.node, now), now);
+    } catch (err) {
+      this.options.logger?.error({ err }, 'evaluating alerts failed');
+      return [];
+    }
+    if (events.length === 0) return events;
+    const leads = this.options.node.leader === this.options.node.id;
+    for (const e of events) {
+      this.options.logger?.[e.type === 'fired' ? 'warn' : 'info']({ alert: e.alert.id, severity: e.alert.severity }, `alert ${e.type}: ${e.alert.message}`);
+      for (const fn of this.#subscribers) fn(e);
+      if (leads) this.options.webhook?.post({ node: this.options.node.id, seq: e.seq, type: e.type, at: new Date(e.at).toISOString(), alert: e.alert });
+    }
+    return events;
+  }
+
+  subscribe(fn: (e: AlertEvent) => void): () => void {
+    this.#subscribers.add(fn);
+    return () => this.#subscribers.delete(fn);
+  }
+
+  close(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#subscribers.clear();
+    this.options.webhook?.close();
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * What the alert rules look at, read from a node: instance counts per service from the
+ * applied registry, members as this node sees them, and the leader's protected services.
+ */
+import type { AlertSnapshot, MemberSnapshot, ServiceCounts } from '../health/index.js';
+import type { MonitorNode } from './deps.js';
+
+export function serviceCounts(node: MonitorNode): ServiceCounts[] {
+  const out: ServiceCounts[] = [];
+  for (const s of node.registry.listServices()) {
+    const counts = { total: 0, healthy: 0, subhealthy: 0, suspect: 0, down: 0 };
+    for (const i of node.registry.listInstances(s.namespace, s.service).instances) {
+      counts.total++;
+      counts[i.health]++;
+    }
+    out.push({ namespace: s.namespace, service: s.service, ...counts });
+  }
+  return out;
+}
+
+export function alertSnapshot(node: MonitorNode, now: number): AlertSnapshot {
+  const st = node.status();
+  const members: MemberSnapshot[] = st.members.map((m) => {
+    const self = m.id === st.id;
+    const applied = self ? st.appliedIndex : (m.reported?.appliedIndex ?? null);
+    return {
+      id: m.id,
+      lag: applied === null ? null : Math.max(0, st.commitIndex - applied),
+      lastContactMs: self ? 0 : m.lastContact === null ? null : Math.max(0, now - m.lastContact),
+    };
+  });
+  return {
+    services: serviceCounts(node),
+    cluster: { self: st.id, leader: st.leader, members },
+    protection: st.protection.map((p) => ({ namespace: p.namespace, service: p.service })),
+  };
+}
