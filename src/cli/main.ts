@@ -28,6 +28,7 @@ Options:
                            auth is off without it
   --watch-buffer-bytes N   cut a watcher with more unread bytes than N (default 1048576)
   --watch-progress-ms N    progress event on idle watches every N..2N ms (default 5000)
+  --alert-webhook URL      the leader POSTs fired and resolved alerts here (JSON)
   --config FILE            JSON file with any of the above
 
 Example:
@@ -69,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
         'token-file': { type: 'string' },
         'watch-buffer-bytes': { type: 'string' },
         'watch-progress-ms': { type: 'string' },
+        'alert-webhook': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },

@@ -11,6 +11,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { ConfChange, ConfState, Entry, Message, SoftState } from '../../raft/index.js';
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
+import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
+import { HealthTracker, healthCommands, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import type { AppliedEntry, BatchOp, ClientCommand, Command, CommandResult, Instance, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
 import { commandsFor, Registry, SessionTracker } from '../registry/index.js';
@@ -56,6 +58,8 @@ export interface NodeOptions {
   readonly advertiseHttp?: string;
   /** The node stopped serving after a storage failure; the process should exit. */
   readonly onFatal?: (err: Error) => void;
+  /** The health policy in force (thresholds per namespace/service); null or absent: defaults. */
+  readonly healthPolicy?: () => HealthPolicy | null;
 }
 
 /** Timings and events a metrics exporter wants from the node (all optional). */
@@ -101,6 +105,8 @@ export class RollcallNode {
   readonly id: string;
   private readonly raw: RawNode;
   private readonly tracker: SessionTracker;
+  /** Leader only: provider reports and the health they decide (src/health/tracker.ts). */
+  private readonly health: HealthTracker;
   private readonly proposals = new PendingProposals();
   private readonly forwards = new ForwardedRequests();
   private readonly reads: ReadBarriers;
@@ -138,6 +144,7 @@ export class RollcallNode {
     this.compactEvery = options.compactEvery ?? 10_000;
     this.expiryCheckMs = options.expiryCheckMs ?? 200;
     this.tracker = new SessionTracker(options.tracker);
+    this.health = new HealthTracker({ thresholds: new PolicyResolver(options.healthPolicy ?? (() => null)).thresholds });
     this.conf = registry.conf ?? storage.initialState().confState;
     this.peerAddresses = new Map(options.peers);
     this.raw = new RawNode({
@@ -360,12 +367,15 @@ export class RollcallNode {
     });
   }
 
-  /** A heartbeat for a session; any node takes it and the leader keeps the deadline. */
-  async keepalive(sessionId: string, timeoutMs: number): Promise<KeepaliveOutcome> {
+  /**
+   * A heartbeat for a session; any node takes it and the leader keeps the deadline. A
+   * health report riding on it goes to the leader's HealthTracker for the session's instances.
+   */
+  async keepalive(sessionId: string, timeoutMs: number, report?: HealthReport): Promise<KeepaliveOutcome> {
     this.assertOpen();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.soft.role === 'leader') return this.leaderKeepalive(sessionId);
+      if (this.soft.role === 'leader') return this.leaderKeepalive(sessionId, report);
       const leader = this.soft.leader;
       const left = deadline - Date.now();
       if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the keepalive', null);
@@ -377,7 +387,7 @@ export class RollcallNode {
         // Short attempts: if the leader just died, the next attempt goes to its successor
         // well within the session's TTL.
         return await this.forwards.request<KeepaliveOutcome>(Math.min(left, 1000), (req) =>
-          this.transport.send(leader, { kind: 'keepalive', req, sessionId }),
+          this.transport.send(leader, report === undefined ? { kind: 'keepalive', req, sessionId } : { kind: 'keepalive', req, sessionId, report }),
         );
       } catch (err) {
         if (!(err instanceof NodeError) || (err.code !== 'TIMEOUT' && err.code !== 'NO_LEADER')) throw err;
@@ -387,15 +397,25 @@ export class RollcallNode {
     }
   }
 
-  private leaderKeepalive(sessionId: string): KeepaliveOutcome {
+  private leaderKeepalive(sessionId: string, report?: HealthReport): KeepaliveOutcome {
     const now = Date.now();
-    const outcome = this.tracker.keepalive(sessionId, now);
-    if (outcome !== 'unknown') return outcome;
-    // The session may have been applied here before the tracker heard of it.
-    const s = this.registry.getSession(sessionId);
-    if (!s) return 'unknown';
-    this.tracker.onSessionOpened(s.id, s.ttlMs, now);
-    return this.tracker.keepalive(sessionId, now);
+    let outcome = this.tracker.keepalive(sessionId, now);
+    if (outcome === 'unknown') {
+      // The session may have been applied here before the tracker heard of it.
+      const s = this.registry.getSession(sessionId);
+      if (!s) return 'unknown';
+      this.tracker.onSessionOpened(s.id, s.ttlMs, now);
+      outcome = this.tracker.keepalive(sessionId, now);
+    }
+    if (outcome === 'ok' && report !== undefined) {
+      for (const inst of this.registry.sessionInstances(sessionId)) this.health.report(inst, report, now, inst.health);
+    }
+    return outcome;
+  }
+
+  /** The leader's view of provider reports; null on a follower (reports go to the leader only). */
+  healthReports(): readonly TrackedHealth[] | null {
+    return this.soft.role === 'leader' ? this.health.list() : null;
   }
 
   /** Leadership transfer (admin). */
@@ -542,7 +562,7 @@ export class RollcallNode {
           this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: false, code: 'NO_LEADER', message: 'not the leader', leader: this.soft.leader } });
           return;
         }
-        const outcome = this.leaderKeepalive(m.sessionId);
+        const outcome = this.leaderKeepalive(m.sessionId, m.report);
         this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: true, value: outcome } });
         return;
       }
@@ -702,8 +722,10 @@ export class RollcallNode {
       // A new leader grants every session a full TTL before expiring anything.
       this.leaderSince = Date.now();
       this.tracker.becomeLeader(this.leaderSince, this.registry.sessions());
+      this.health.reset();
     } else if (soft.role !== 'leader' && prev.role === 'leader') {
       this.tracker.stepDown();
+      this.health.reset();
     }
   }
 
@@ -736,6 +758,10 @@ export class RollcallNode {
     const now = Date.now();
     const due = this.tracker.due(now, this.registry);
     const commands: LeaderCommand[] = commandsFor(due, this.soft.term, now);
+    // Health changes only on a transition: reports themselves never reach the log.
+    const transitions = this.health.due(now, this.registry);
+    for (const t of transitions) this.log.info({ instance: `${t.namespace}/${t.service}/${t.id}`, from: t.from, to: t.to }, 'health changed');
+    commands.push(...healthCommands(transitions, this.soft.term));
     if (commands.length === 0) return;
     for (const c of commands) {
       if (c.type === 'expire') this.log.info({ sessions: c.sessionIds.length }, 'expiring sessions whose keepalives stopped');

@@ -4,13 +4,14 @@
  * travel inside Raft itself.
  */
 import type { Message } from '../../raft/index.js';
+import type { HealthReport } from '../health/index.js';
 import type { CommandResult, Instance, KeepaliveOutcome } from '../registry/index.js';
 
 export type PeerMessage =
   | { readonly kind: 'raft'; readonly msg: Message }
   | { readonly kind: 'propose'; readonly req: number; readonly data: Uint8Array }
   | { readonly kind: 'proposeResult'; readonly req: number; readonly outcome: ForwardOutcome<ProposalResult> }
-  | { readonly kind: 'keepalive'; readonly req: number; readonly sessionId: string }
+  | { readonly kind: 'keepalive'; readonly req: number; readonly sessionId: string; readonly report?: HealthReport }
   | { readonly kind: 'keepaliveResult'; readonly req: number; readonly outcome: ForwardOutcome<KeepaliveOutcome> }
   | { readonly kind: 'status'; readonly status: PeerStatus }
   | { readonly kind: 'admin'; readonly req: number; readonly op: AdminOp }

@@ -11,6 +11,7 @@
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { TrackedHealth, WebhookPoster } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import type { RollcallNode } from '../node/index.js';
 import { NodeError } from '../node/index.js';
@@ -31,6 +32,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { watchRoutes } from './routes/watch.js';
 import { ServerMetrics } from './server-metrics.js';
 import { registerTestRoutes } from './test-routes.js';
+import { registerHealthRoutes, registerUiRoutes } from '../ui/index.js';
 import { installValidation } from './validation.js';
 import { RevisionWaiters, ServiceWaiters } from './waiters.js';
 import { WatchHub, type WatchHubOptions } from './watch/hub.js';
@@ -53,6 +55,10 @@ export interface AppOptions {
   readonly readyMaxLag?: number;
   /** Serve PUT /v1/test/faults (ROLLCALL_TEST_FAULTS=1 only). */
   readonly testRoutes?: boolean;
+  /** The leader's health reports (RollcallNode.healthReports); absent: /v1/health/reports has none. */
+  readonly healthReports?: () => readonly TrackedHealth[] | null;
+  /** Where the leader posts fired and resolved alerts. */
+  readonly alertWebhook?: WebhookPoster | null;
 }
 
 export const API_VERSION = '1.0.0';
@@ -165,6 +171,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
   // membership.ts and test-routes.ts take the whole node; every node passed here is one in production.
   registerMembershipRoutes(app, node as unknown as RollcallNode, timeoutMs);
   if (options.testRoutes) registerTestRoutes(app, node as unknown as RollcallNode);
+  registerUiRoutes(app, { node, timeoutMs });
+  registerHealthRoutes(app, {
+    node,
+    logger: log,
+    timeoutMs: 2000,
+    ...(options.healthReports ? { reports: options.healthReports } : {}),
+    ...(options.alertWebhook ? { webhook: options.alertWebhook } : {}),
+  });
 
   return app;
 }

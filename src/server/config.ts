@@ -25,6 +25,8 @@ export interface ServerConfig {
   readonly watchBufferBytes: number;
   /** Idle watch streams get a progress event every N to 2N ms. */
   readonly watchProgressMs: number;
+  /** The leader posts fired and resolved alerts here (JSON); null = no webhook. */
+  readonly alertWebhook: string | null;
 }
 
 export class ConfigError extends Error {
@@ -54,6 +56,7 @@ const ENV: Record<string, string> = {
   'token-file': 'ROLLCALL_TOKEN_FILE',
   'watch-buffer-bytes': 'ROLLCALL_WATCH_BUFFER_BYTES',
   'watch-progress-ms': 'ROLLCALL_WATCH_PROGRESS_MS',
+  'alert-webhook': 'ROLLCALL_ALERT_WEBHOOK',
 };
 
 export function parseAddress(setting: string, value: string): PeerAddress {
@@ -122,5 +125,12 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     tokenFile: typeof get('token-file') === 'string' && get('token-file') !== '' ? (get('token-file') as string) : null,
     watchBufferBytes: intSetting('watch-buffer-bytes', get('watch-buffer-bytes'), 1024 * 1024, 4096),
     watchProgressMs: intSetting('watch-progress-ms', get('watch-progress-ms'), 5000, 10),
+    alertWebhook: webhookSetting(get('alert-webhook')),
   };
+}
+
+function webhookSetting(v: string | boolean | undefined): string | null {
+  if (v === undefined || v === '') return null;
+  if (typeof v !== 'string' || !/^https?:\/\/[^\s]+$/.test(v)) throw new ConfigError('--alert-webhook', `expected an http(s) URL, got ${JSON.stringify(v)}`);
+  return v;
 }

@@ -2,6 +2,7 @@
  * `rollcall server`: one node process. Starts storage, Raft, the peer transport and the
  * HTTP API; SIGTERM and SIGINT finish in-flight work, close LevelDB and exit.
  */
+import { WebhookPoster } from '../health/index.js';
 import { createLogger } from '../log/index.js';
 import { RollcallNode } from '../node/index.js';
 import { buildApp } from './app.js';
@@ -44,6 +45,14 @@ export async function runServer(config: ServerConfig): Promise<void> {
     logger,
     tokens,
     testRoutes: config.testFaults,
+    healthReports: () => node.healthReports(),
+    alertWebhook:
+      config.alertWebhook === null
+        ? null
+        : new WebhookPoster({
+            url: config.alertWebhook,
+            onResult: (r) => (r.ok ? logger.debug({ attempts: r.attempts }, 'alert posted to the webhook') : logger.warn({ attempts: r.attempts, status: r.status, err: r.error }, 'alert webhook failed')),
+          }),
     watch: { maxBufferedBytes: config.watchBufferBytes, progressMinMs: config.watchProgressMs, progressMaxMs: config.watchProgressMs * 2 },
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });

@@ -81,6 +81,7 @@ export const readQuery = {
     consistency: CONSISTENCY,
     cluster: { ...NAME, description: 'Only instances of this cluster.' },
     includeDisabled: { type: 'boolean', description: 'Also list disabled instances (admin views).' },
+    health: { type: 'string', enum: ['healthy', 'usable', 'all'], description: 'healthy: only healthy instances; usable: healthy, subhealthy and suspect (not down); all (default).' },
     minRevision: MIN_REVISION,
     index: { ...REVISION, description: 'Blocking query: answer once the service\'s revision differs from this (x-rollcall-index of the last answer), or when `wait` ends.' },
     wait: { type: 'string', pattern: '^[0-9]{1,9}(ms|s|m)$', description: 'Longest a blocking query waits, e.g. 500ms, 30s, 5m (default 5m, at most 10m).' },

@@ -3,6 +3,7 @@
  * blocking queries), read one, and the admin compare-and-set PATCH.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { acceptsHealth, type HealthFilter } from '../../health/index.js';
 import type { ClientCommand, CommandResult, Instance } from '../../registry/index.js';
 import type { ReadQuery, ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
@@ -12,7 +13,7 @@ import { CLIENT_HEADERS } from './sessions.js';
 
 type ServiceParams = { ns: string; svc: string };
 type InstanceParams = ServiceParams & { id: string };
-type ListQuery = ReadQuery & { cluster?: string; includeDisabled?: boolean; index?: number; wait?: string };
+type ListQuery = ReadQuery & { cluster?: string; includeDisabled?: boolean; health?: HealthFilter; index?: number; wait?: string };
 type PatchBody = { weight?: number; metadata?: Record<string, string>; tags?: string[]; enabled?: boolean };
 
 const WRITE_ERRORS = ['NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT', 'STALE_REQUEST', 'INVALID_COMMAND'] as const;
@@ -137,7 +138,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
           tag: 'instances',
           summary: 'List a service\'s instances (optionally a blocking query)',
           description:
-            'Sorted by cluster, then id; disabled instances only with `includeDisabled=true`. ' +
+            'Sorted by cluster, then id; disabled instances only with `includeDisabled=true`; `health=healthy` or `health=usable` leaves out the rest. ' +
             'Blocking query: with `index` equal to the service\'s current index (`x-rollcall-index`), the answer waits until a change touches this service, or until `wait` ends (then it is unchanged). ' +
             'Any other `index` (older, or newer as after a restart) is answered at once.',
           responses: {
@@ -171,7 +172,9 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
       }
       reply.header('x-rollcall-revision', String(list.revision));
       reply.header('x-rollcall-index', String(list.serviceRevision));
-      return { revision: list.revision, serviceRevision: list.serviceRevision, instances: list.instances.map(present) };
+      const health = q.health ?? 'all';
+      const instances = health === 'all' ? list.instances : list.instances.filter((i) => acceptsHealth(health, i.health));
+      return { revision: list.revision, serviceRevision: list.serviceRevision, instances: instances.map(present) };
     },
   );
 

@@ -1,6 +1,7 @@
 /** Sessions: open (with a TTL), keep alive (any node; the leader keeps the deadline), close. */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { parseKeepaliveBody } from '../../health/index.js';
 import type { ClientCommand } from '../../registry/index.js';
 import type { ServerContext } from '../context.js';
 import { sendError, sendNodeError } from '../errors.js';
@@ -37,7 +38,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.put<{ Params: { id: string } }>(
+  app.put<{ Params: { id: string }; Body: unknown }>(
     '/v1/sessions/:id/keepalive',
     {
       schema: { params: sessionParams },
@@ -47,15 +48,19 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
           operationId: 'keepalive',
           tag: 'sessions',
           summary: 'Keep a session alive',
-          description: 'Any node takes it and forwards it to the leader. `expiring: true` means expiry protection holds the session (its instances are `suspect`).',
+          description:
+            'Any node takes it and forwards it to the leader. `expiring: true` means expiry protection holds the session (its instances are `suspect`). ' +
+            'Optional body `{"report": {"successRatio", "p99Ms", "cpu", "memory", "disk"}}`: how the provider is doing, for every instance of the session; the leader turns it into health (docs/health.md).',
           responses: { 200: { description: 'Renewed.', schema: { type: 'object', properties: { id: { type: 'string' }, ok: { type: 'boolean' }, expiring: { type: 'boolean' } } } } },
           errors: ['INVALID_ARGUMENT', 'SESSION_NOT_FOUND', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
       },
     },
     async (req, reply) => {
+      const report = parseKeepaliveBody(req.body);
+      if (!report.ok) return sendError(reply, 'INVALID_ARGUMENT', report.message, { field: report.field });
       try {
-        const outcome = await ctx.node.keepalive(req.params.id, ctx.limits.timeoutMs);
+        const outcome = await ctx.node.keepalive(req.params.id, ctx.limits.timeoutMs, report.value);
         if (outcome === 'unknown') return sendError(reply, 'SESSION_NOT_FOUND', `session ${req.params.id} does not exist (expired or closed)`);
         return { id: req.params.id, ok: true, expiring: outcome === 'expiring' };
       } catch (err) {

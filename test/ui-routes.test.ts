@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HealthPolicy, TrackedHealth } from '../../src/health/index.js';
-import type { Command } from '../../src/registry/index.js';
-import { ASSETS, PAGE } from '../../src/ui/assets/index.js';
-import type { HealthDeps, MonitorNode, RelayFetch } from '../../src/ui/index.js';
-import { registerHealthRoutes, registerUiRoutes } from '../../src/ui/index.js';
-import { FakeNode } from '../api-fake-node.js';
+import type { HealthPolicy, TrackedHealth } from '../src/health/index.js';
+import type { Command } from '../src/registry/index.js';
+import { ASSETS, PAGE } from '../src/ui/assets/index.js';
+import type { HealthDeps, MonitorNode, RelayFetch } from '../src/ui/index.js';
+import { registerHealthRoutes, registerUiRoutes } from '../src/ui/index.js';
+import { FakeNode } from './api-fake-node.js';
 
 let app: FastifyInstance | null = null;
 afterEach(async () => {
