@@ -34,7 +34,10 @@ describe('storage in a real cluster', () => {
       const r = await list(lagger.url, 'prod', 'snap', '?consistency=serializable');
       return JSON.stringify(r.body.instances) === JSON.stringify(expected);
     }, 30_000);
-    expect(logs.some((l) => l.startsWith(`${lagger.id} `) && l.includes('installed a snapshot from the leader'))).toBe(true);
+    // Log lines reach us through a pipe, possibly after the data is served: wait for it.
+    await waitFor('the follower to log that it installed a snapshot', () =>
+      logs.some((l) => l.startsWith(`${lagger.id} `) && l.includes('installed a snapshot from the leader')),
+    10_000);
     // And it keeps up with new writes afterwards.
     const r = await register(urls[0]!, 'prod', 'snap', 'after', { address: '10.7.0.2', port: 1 });
     await waitFor('the follower to apply a write after the snapshot', async () => {
