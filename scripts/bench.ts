@@ -31,12 +31,13 @@ import { parseArgs } from 'node:util';
 import { ETCD_INSTALL_HINT, etcdVersion, findEtcd } from './bench/etcd.js';
 import { buildReport, type Figure, makeFigure, renderTable } from './bench/format.js';
 import { targetOf, runLoad } from './bench/loadgen.js';
-import { LoadMeter, reapAll } from './bench/procs.js';
+import { LoadMeter, reapAll, trackedPids } from './bench/procs.js';
 import { type CpuProfile, renderProfileSummary, summarizeProfile } from './bench/profile.js';
 import { median } from './bench/stats.js';
 import { type PlotSeries, renderPlot } from './bench/svg.js';
 import { EtcdSystem, payloadOf, RollcallSystem, type System, type SystemName } from './bench/systems.js';
 import {
+  clusterCpu,
   failoverRun,
   fsyncFloor,
   httpFloor,
@@ -165,13 +166,14 @@ function machine(etcd: string | null): Record<string, unknown> {
 
 async function phase(name: Workload, systems: System[], fn: (sys: System, i: number) => Promise<void>): Promise<void> {
   if (!only.has(name)) return;
-  const meter = new LoadMeter(() => systems.flatMap((s) => s.pids()));
+  const meter = new LoadMeter(trackedPids);
   progress(`── ${name}`);
   // Interleaved: each workload runs on every system in turn; the order alternates so that
   // neither system always goes first (warm caches, drifting background load).
   const order = phaseCount++ % 2 === 0 ? systems : [...systems].reverse();
   for (const [i, sys] of order.entries()) {
     try {
+      await settle(sys);
       await fn(sys, i);
     } catch (err) {
       progress(`  ${sys.name}: ${name} failed: ${(err as Error).stack ?? String(err)}`);
@@ -181,6 +183,27 @@ async function phase(name: Workload, systems: System[], fn: (sys: System, i: num
   loadByWorkload[name] = meter.read();
 }
 let phaseCount = 0;
+
+/**
+ * Before a workload: the system has a leader and has gone quiet (its nodes together under
+ * 0.3 cores for a second, at most 60 s), so one workload's aftermath (a watch backlog, an
+ * election) does not land in the next one's figures.
+ */
+async function settle(sys: System): Promise<void> {
+  await sys.leader(30_000);
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const c0 = clusterCpu(sys);
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const cores = (clusterCpu(sys) - c0) / ((performance.now() - t0) / 1000);
+    if (cores < 0.3) return;
+    if (performance.now() > deadline) {
+      progress(`  ${sys.name}: still busy (${cores.toFixed(2)} cores) after 60 s; going on`);
+      return;
+    }
+  }
+}
 
 /** Writes every one of the 10,000 keys once (64 connections): JIT warm-up, and reads find them all. */
 async function warmUp(sys: System): Promise<void> {
@@ -220,7 +243,7 @@ async function compare(): Promise<void> {
   await waitQuiet(Number(values['wait-quiet']));
   const mach = machine(etcdBin);
   const systems: System[] = [];
-  const overall = new LoadMeter(() => systems.flatMap((s) => s.pids()));
+  const overall = new LoadMeter(trackedPids);
   const onLog = (who: string) => (id: string, line: string) => {
     if (/"level":(50|60)|"level":"(error|fatal|panic)"/.test(line)) progress(`  ${who} ${id}: ${line.slice(0, 300)}`);
   };

@@ -26,6 +26,19 @@ export function trackDir(dir: string): () => void {
   return () => dirs.delete(dir);
 }
 
+/** Every PID currently tracked (the benchmark's own child processes). */
+export function trackedPids(): number[] {
+  const out: number[] = [];
+  for (const src of sources) {
+    try {
+      for (const pid of src()) if (pid) out.push(pid);
+    } catch {
+      /* ignore */
+    }
+  }
+  return out;
+}
+
 /** Kills every tracked PID that is still ours and removes tracked directories. Synchronous. */
 export function reapAll(): void {
   for (const src of sources) {
@@ -118,32 +131,52 @@ export function machineCpu(): { busy: number; total: number } {
 
 /**
  * Measures, over a phase, how much of the machine was busy and how much of that was not
- * ours (other engineers' test runs): `foreign` = busy − our processes, in cores.
+ * ours (other engineers' test runs): `foreign` = busy − our processes, in cores. Our
+ * processes are sampled every second, so the CPU of a node killed mid-phase still counts
+ * up to its last sample.
  */
 export class LoadMeter {
   private readonly t0 = performance.now();
   private readonly m0 = machineCpu();
-  private readonly ours0: number;
+  private readonly self0 = selfCpu();
+  /** Per PID: CPU seconds at the phase start (or 0 if it started later), and at the last sample. */
+  private readonly seen = new Map<number, { base: number; last: number }>();
+  private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly ourPids: () => readonly (number | undefined)[]) {
-    this.ours0 = this.oursNow();
-  }
-
-  private oursNow(): number {
-    let s = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
     for (const pid of this.ourPids()) {
       const c = cpuSeconds(pid);
-      if (Number.isFinite(c)) s += c;
+      if (pid && Number.isFinite(c)) this.seen.set(pid, { base: c, last: c });
     }
-    return s;
+    this.timer = setInterval(() => this.sample(), 1000);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    for (const pid of this.ourPids()) {
+      if (!pid) continue;
+      const c = cpuSeconds(pid);
+      if (!Number.isFinite(c)) continue;
+      const s = this.seen.get(pid);
+      if (s) s.last = c;
+      else this.seen.set(pid, { base: 0, last: c });
+    }
   }
 
   /** Cores busy in total and cores busy with work that was not ours, averaged over the phase. */
   read(): { busyCores: number; foreignCores: number; seconds: number } {
+    this.sample();
+    clearInterval(this.timer);
     const secs = (performance.now() - this.t0) / 1000;
     const m1 = machineCpu();
-    const busyCores = ((m1.busy - this.m0.busy) / ticksPerSecond()) / secs;
-    const oursCores = (this.oursNow() - this.ours0) / secs;
-    return { busyCores, foreignCores: Math.max(0, busyCores - oursCores), seconds: secs };
+    const busyCores = (m1.busy - this.m0.busy) / ticksPerSecond() / secs;
+    let ours = selfCpu() - this.self0;
+    for (const s of this.seen.values()) ours += s.last - s.base;
+    return { busyCores, foreignCores: Math.max(0, busyCores - ours / secs), seconds: secs };
   }
+}
+
+function selfCpu(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
