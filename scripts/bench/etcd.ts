@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../local-cluster.js';
+import { trackDir } from './procs.js';
 
 export interface EtcdNode {
   readonly name: string;
@@ -19,8 +20,10 @@ export interface EtcdNode {
   proc: ChildProcess | null;
 }
 
-/** The etcd binary on PATH (or in /usr/bin), or null. */
+/** The etcd binary: $ETCD_BIN if set (empty or missing file = none), else on PATH or in /usr/bin; or null. */
 export function findEtcd(): string | null {
+  const forced = process.env.ETCD_BIN;
+  if (forced !== undefined) return forced && existsSync(forced) ? forced : null;
   for (const dir of (process.env.PATH ?? '').split(path.delimiter).concat(['/usr/bin', '/usr/local/bin'])) {
     const p = path.join(dir, 'etcd');
     if (dir && existsSync(p)) return p;
@@ -51,6 +54,7 @@ export class EtcdCluster {
   static async start(options: { bin: string; size: number; onLog?: (name: string, line: string) => void }): Promise<EtcdCluster> {
     const c = new EtcdCluster(options.bin, options.onLog);
     c.root = await mkdtemp(path.join(tmpdir(), 'rollcall-bench-etcd-'));
+    trackDir(c.root);
     for (let i = 0; i < options.size; i++) {
       const clientPort = await freePort();
       const peerPort = await freePort();

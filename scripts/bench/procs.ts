@@ -4,7 +4,7 @@
  * on Ctrl-C, with the temporary directories removed. Also CPU and RSS readings from /proc.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 
 type PidSource = () => readonly (number | undefined)[];
 
@@ -39,23 +39,59 @@ export function trackedPids(): number[] {
   return out;
 }
 
-/** Kills every tracked PID that is still ours and removes tracked directories. Synchronous. */
-export function reapAll(): void {
-  for (const src of sources) {
-    let pids: readonly (number | undefined)[] = [];
-    try {
-      pids = src();
-    } catch {
-      /* a broken source must not stop the others */
-    }
-    for (const pid of pids) {
-      if (pid === undefined || pid <= 0) continue;
+/**
+ * Our direct children, from /proc (field 4 of /proc/PID/stat is the parent). Every
+ * process the benchmark starts is its child, including nodes that are still starting and
+ * not yet registered anywhere; these are killed too.
+ */
+export function childPids(): number[] {
+  const out: number[] = [];
+  try {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
       try {
-        process.kill(pid, 'SIGKILL');
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(fields[1]) === process.pid) out.push(Number(name));
       } catch {
-        /* already gone */
+        /* gone meanwhile */
       }
     }
+  } catch {
+    /* no /proc */
+  }
+  return out;
+}
+
+/** Alive and not a zombie. */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills (SIGKILL, by PID) every tracked process and every child of ours, waits briefly
+ * until they are gone (so none recreates a directory), then removes tracked directories.
+ * Synchronous, so it also works from the 'exit' handler and on Ctrl-C.
+ */
+export function reapAll(): void {
+  const pids = new Set<number>(childPids());
+  for (const pid of trackedPids()) pids.add(pid);
+  for (const pid of pids) {
+    if (pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  const until = Date.now() + 1000;
+  while ([...pids].some(running) && Date.now() < until) {
+    // busy-wait: no event loop in an 'exit' handler
   }
   for (const d of dirs) {
     try {

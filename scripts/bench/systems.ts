@@ -256,7 +256,6 @@ export class EtcdSystem implements System {
 
   static async start(options: { bin: string; size: number; onLog?: (name: string, line: string) => void }): Promise<EtcdSystem> {
     const cluster = await EtcdCluster.start(options);
-    trackDir(cluster.dataRoot);
     const sys = new EtcdSystem(cluster);
     trackPids(() => sys.pids());
     await sys.leader(20_000);
