@@ -355,3 +355,29 @@ describe('access rules, no-ops, conf, reads', () => {
     }
   });
 });
+
+describe('the instance each write left (the basis of write answers)', () => {
+  it('is the state after that command, even when a later command in the same batch changes it again', async () => {
+    const log = await Log.open();
+    const first = log.index + 1;
+    const out = log.applyEntries([
+      { command: inst('a', { weight: 10 }) },
+      { command: { type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, patch: { weight: 20 } } as Command },
+      { command: { type: 'unregister', namespace: 'prod', service: 'orders', id: 'a' } as Command },
+    ]);
+    expect(out.instances.get(first)).toMatchObject({ id: 'a', weight: 10, version: 1 });
+    expect(out.instances.get(first + 1)).toMatchObject({ id: 'a', weight: 20, version: 2 });
+    expect(out.instances.has(first + 2)).toBe(false);
+    expect(log.registry.getInstance('prod', 'orders', 'a')).toBeUndefined();
+  });
+
+  it('is absent for a retry answered from the deduplication table, whose result is the first one', async () => {
+    const log = await Log.open();
+    const client = { id: 'c1', seq: 1 };
+    const a = log.applyEntries([{ command: { ...inst('a', { weight: 10 }), client } as Command }]);
+    const retry = log.applyEntries([{ command: { ...inst('a', { weight: 10 }), client } as Command }]);
+    expect(a.instances.get(log.index - 1)).toMatchObject({ weight: 10, version: 1 });
+    expect(retry.instances.size).toBe(0);
+    expect(retry.results.get(log.index)).toEqual(a.results.get(log.index - 1));
+  });
+});

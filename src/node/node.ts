@@ -7,20 +7,20 @@
  * send the acknowledgements the core releases only after that; apply committed entries
  * in one atomic LevelDB batch together with the applied index; release reads.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import type { ConfChange, ConfState, Entry, Message, SoftState } from '../../raft/index.js';
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
 import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
 import { HealthTracker, healthCommands, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
-import type { AppliedEntry, BatchOp, ClientCommand, Command, CommandResult, Instance, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
+import type { AppliedEntry, BatchOp, ClientCommand, Command, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
 import { commandsFor, Registry, SessionTracker } from '../registry/index.js';
 import type { SessionTrackerOptions } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
-import { PeerTransport } from '../transport/index.js';
+import { formatHostPort, parseHostPort, PeerTransport } from '../transport/index.js';
 import { NodeError } from './errors.js';
 import { ForwardedRequests, toOutcome } from './forwarding.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
@@ -126,7 +126,6 @@ export class RollcallNode {
   private readonly log: Logger;
   private readonly compactEvery: number;
   private readonly expiryCheckMs: number;
-  private leaderSince = 0;
   /** Every member's peer address: founding members from the flags, later ones from the log. */
   private readonly peerAddresses: Map<string, PeerAddress>;
   private removedAt: number | null = null;
@@ -285,7 +284,7 @@ export class RollcallNode {
         if (this.soft.role === 'leader') return await this.proposeLocal(data, left);
         const leader = this.soft.leader;
         if (leader === null || leader === this.id) {
-          await this.waitForLeader(Math.min(left, 200));
+          await this.pause(Math.min(left, 200));
           continue;
         }
         const res = await this.forwards.request<ProposalResult>(left, (req) =>
@@ -298,7 +297,7 @@ export class RollcallNode {
         // Only a refusal before anything was proposed is worth retrying here; anything
         // else (timeout, dropped) goes back to the client, which retries idempotently.
         if (err instanceof NodeError && err.code === 'NO_LEADER') {
-          await this.waitForLeader(Math.min(deadline - Date.now(), 200));
+          await this.pause(Math.min(deadline - Date.now(), 200));
           continue;
         }
         throw err;
@@ -360,7 +359,8 @@ export class RollcallNode {
     });
   }
 
-  private waitForLeader(ms: number): Promise<void> {
+  /** A short wait before looking again (for a leader, or a change in progress to finish). */
+  private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(resolve, Math.max(1, ms));
       t.unref();
@@ -380,7 +380,7 @@ export class RollcallNode {
       const left = deadline - Date.now();
       if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the keepalive', null);
       if (leader === null || leader === this.id) {
-        await this.waitForLeader(Math.min(left, 100));
+        await this.pause(Math.min(left, 100));
         continue;
       }
       try {
@@ -392,7 +392,7 @@ export class RollcallNode {
       } catch (err) {
         if (!(err instanceof NodeError) || (err.code !== 'TIMEOUT' && err.code !== 'NO_LEADER')) throw err;
         if (deadline - Date.now() <= 0) throw err;
-        await this.waitForLeader(50);
+        await this.pause(50);
       }
     }
   }
@@ -462,7 +462,7 @@ export class RollcallNode {
       if (this.soft.role === 'leader') return this.adminLocal(op, left);
       const leader = this.soft.leader;
       if (leader === null || leader === this.id) {
-        await this.waitForLeader(Math.min(left, 100));
+        await this.pause(Math.min(left, 100));
         continue;
       }
       return this.forwards.request<AdminResult>(left, (req) => this.transport.send(leader, { kind: 'admin', req, op }));
@@ -481,7 +481,7 @@ export class RollcallNode {
         return { index: res.value.index };
       }
       if (res.error.code !== 'CONF_CHANGE_PENDING' || Date.now() > deadline) throw confError(res.error.code, res.error.message, res.error.leader);
-      await this.waitForLeader(50);
+      await this.pause(50);
     }
   }
 
@@ -497,7 +497,7 @@ export class RollcallNode {
         this.kick();
         if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
         const until = Date.now() + timeoutMs;
-        while (Date.now() < until && this.soft.leader !== op.to) await this.waitForLeader(20);
+        while (Date.now() < until && this.soft.leader !== op.to) await this.pause(20);
         if (this.soft.leader !== op.to) throw new NodeError('TIMEOUT', `leadership did not move to ${op.to} in time`);
         return { index: this.raw.status().hardState.commit };
       }
@@ -506,11 +506,9 @@ export class RollcallNode {
 
   private onMembershipChanged(cc: { type: string; node: string; context?: string }, index: number): void {
     if ((cc.type === 'addLearner' || cc.type === 'addVoter') && cc.context && cc.node !== this.id) {
-      try {
-        this.peerAddresses.set(cc.node, parseHostPort(cc.context));
-      } catch {
-        this.log.error({ node: cc.node, address: cc.context }, 'membership change carries an unreadable address');
-      }
+      const address = parseHostPort(cc.context);
+      if (address) this.peerAddresses.set(cc.node, address);
+      else this.log.error({ node: cc.node, address: cc.context }, 'membership change carries an unreadable address');
     }
     if (cc.type === 'removeNode') {
       if (cc.node === this.id) {
@@ -676,14 +674,14 @@ export class RollcallNode {
     const ops: BatchOp[] = outcome.ops;
     if (applied.some((a) => a.conf !== undefined)) {
       // Member addresses are replicated state too: a node restored from a snapshot needs them.
-      ops.push({ type: 'put', key: PEERS_KEY, value: encode(Object.fromEntries([...this.peerAddresses].map(([id, a]) => [id, `${a.host}:${a.port}`]))) });
+      ops.push({ type: 'put', key: PEERS_KEY, value: encode(Object.fromEntries([...this.peerAddresses].map(([id, a]) => [id, formatHostPort(a)]))) });
     }
     await writeStateOps(this.db, ops);
     for (const a of applied) {
       const result = a.conf !== undefined ? { ok: true as const, revision: this.registry.revision, changed: true } : outcome.results.get(a.index);
-      this.proposals.onApplied(a.index, a.term, result, a.command && result ? instanceAfter(a.command, result, outcome.events, this.registry) : undefined);
+      this.proposals.onApplied(a.index, a.term, result, outcome.instances.get(a.index));
     }
-    if (this.soft.role === 'leader') this.trackSessions(outcome.events, applied);
+    if (this.soft.role === 'leader') this.trackSessions(applied);
     if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
     this.afterApply();
   }
@@ -720,8 +718,7 @@ export class RollcallNode {
     }
     if (soft.role === 'leader' && prev.role !== 'leader') {
       // A new leader grants every session a full TTL before expiring anything.
-      this.leaderSince = Date.now();
-      this.tracker.becomeLeader(this.leaderSince, this.registry.sessions());
+      this.tracker.becomeLeader(Date.now(), this.registry.sessions());
       this.health.reset();
     } else if (soft.role !== 'leader' && prev.role === 'leader') {
       this.tracker.stepDown();
@@ -729,7 +726,7 @@ export class RollcallNode {
     }
   }
 
-  private trackSessions(events: readonly RegistryEvent[], applied: readonly AppliedEntry[]): void {
+  private trackSessions(applied: readonly AppliedEntry[]): void {
     const now = Date.now();
     for (const a of applied) {
       const c = a.command;
@@ -742,7 +739,6 @@ export class RollcallNode {
         for (const id of ids) if (!this.registry.getSession(id)) this.tracker.onSessionClosed(id);
       }
     }
-    void events;
   }
 
   private checkExpiry(): void {
@@ -833,11 +829,6 @@ export class RollcallNode {
     while (this.looping) await new Promise((r) => setTimeout(r, 5));
     await this.storage.close();
   }
-
-  /** A unique id for sessions proposed through this node. */
-  static newSessionId(): string {
-    return randomBytes(12).toString('hex');
-  }
 }
 
 function confError(code: string, message: string, leader: string | null): NodeError {
@@ -851,34 +842,4 @@ function confError(code: string, message: string, leader: string | null): NodeEr
     default:
       return new NodeError('CONF_CHANGE_INVALID', message, leader);
   }
-}
-
-function parseHostPort(s: string): PeerAddress {
-  const m = /^(.+):(\d{1,5})$/.exec(s);
-  if (!m) throw new Error(`not HOST:PORT: ${s}`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-}
-
-/**
- * The instance as a register or update command left it, from the batch's events: the
- * event of the command's own revision if it changed the instance, else the state just
- * before the next change to it in this batch, else the current state if its version is
- * the command's. Undefined when that cannot be known (a retry of a write answered from
- * the deduplication table after the instance changed again).
- */
-function instanceAfter(command: Command, result: CommandResult, events: readonly RegistryEvent[], registry: Registry): Instance | null | undefined {
-  if (!result.ok || (command.type !== 'register' && command.type !== 'update')) return undefined;
-  const { namespace, service, id } = command;
-  const same = (i: Instance): boolean => i.id === id && i.namespace === namespace && i.service === service;
-  if (result.changed) {
-    const own = events.find((e) => e.revision === result.revision && same(e.instance));
-    if (own) return own.type === 'put' ? own.instance : null;
-  }
-  const later = events.find((e) => e.revision > result.revision && same(e.instance));
-  if (later) return later.type === 'put' ? (later.previous ?? null) : later.instance;
-  // A retry answered from the deduplication table was applied in an earlier batch: the
-  // current state is its state only if nothing changed the instance since.
-  const current = registry.getInstance(namespace, service, id);
-  if (current && current.version === result.version) return current;
-  return undefined;
 }

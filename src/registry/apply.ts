@@ -26,6 +26,12 @@ import { parseEnvelope, parseFieldsOf } from './validate.js';
 export interface Applied {
   readonly result: CommandResult;
   readonly events: RegistryEvent[];
+  /**
+   * register, update, setHealth: the instance exactly as this command left it. Not part of
+   * the result, so the deduplication table (replicated, bounded by client count) does not
+   * hold whole instances; a retry answered from it has none.
+   */
+  readonly instance?: Instance;
 }
 
 export function applyCommand(state: RegistryState, index: number, raw: unknown): Applied {
@@ -54,7 +60,7 @@ export function applyCommand(state: RegistryState, index: number, raw: unknown):
 }
 
 /** Success before the revision is known: the transaction decides it. */
-type Draft = { readonly ok: true; readonly version?: number; readonly count?: number } | CommandError;
+type Draft = { readonly ok: true; readonly version?: number; readonly count?: number; readonly instance?: Instance } | CommandError;
 
 function execute(state: RegistryState, cmd: Command): Applied {
   const rev = state.begin(causeOf(cmd));
@@ -68,7 +74,7 @@ function execute(state: RegistryState, cmd: Command): Applied {
   const result: { -readonly [K in keyof CommandOk]: CommandOk[K] } = { ok: true, revision: state.revision, changed };
   if (draft.version !== undefined) result.version = draft.version;
   if (draft.count !== undefined) result.count = draft.count;
-  return { result: Object.freeze(result), events };
+  return draft.instance === undefined ? { result: Object.freeze(result), events } : { result: Object.freeze(result), events, instance: draft.instance };
 }
 
 function causeOf(cmd: Command): EventCause | null {
@@ -256,10 +262,10 @@ const EMPTY_TAGS: readonly string[] = Object.freeze([]);
 const EMPTY_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 function upsert(state: RegistryState, rev: number, prev: Instance | undefined, f: Fields): Draft {
-  if (prev !== undefined && sameFields(prev, f)) return { ok: true, version: prev.version };
+  if (prev !== undefined && sameFields(prev, f)) return { ok: true, version: prev.version, instance: prev };
   const next = build(f, prev?.createRevision ?? rev, rev, (prev?.version ?? 0) + 1);
   state.putInstance(next);
-  return { ok: true, version: next.version };
+  return { ok: true, version: next.version, instance: next };
 }
 
 /** The one place an Instance is assembled: a fixed field order gives one encoding per value. */

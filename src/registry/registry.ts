@@ -28,6 +28,8 @@ export interface AppliedEntry {
 export interface ApplyOutcome {
   /** One result per entry that carried a command, by log index. */
   readonly results: Map<number, CommandResult>;
+  /** register, update, setHealth: the instance as each command left it, by log index (absent for a deduplicated retry). */
+  readonly instances: Map<number, Instance>;
   readonly events: RegistryEvent[];
   /** Write these in ONE atomic batch: they include the applied index, revision and conf. */
   readonly ops: BatchOp[];
@@ -113,6 +115,7 @@ export class Registry {
     }
 
     const results = new Map<number, CommandResult>();
+    const instances = new Map<number, Instance>();
     const events: RegistryEvent[] = [];
     for (const e of entries) {
       if (e.index <= s.appliedIndex) continue;
@@ -126,11 +129,12 @@ export class Registry {
       if (e.command === null) continue;
       const applied = applyCommand(s, e.index, e.command);
       results.set(e.index, applied.result);
+      if (applied.instance !== undefined) instances.set(e.index, applied.instance);
       for (const ev of applied.events) events.push(ev);
     }
     const ops = drainOps(s);
     this.history.append(events, s.revision);
-    return { results, events, ops };
+    return { results, instances, events, ops };
   }
 
   listInstances(namespace: string, service: string, filter: InstanceFilter = {}): InstanceList {
