@@ -3,9 +3,10 @@
  * writes and watches. Plain readonly data; the SDK never mutates what it returned.
  */
 
-export type Health = 'healthy' | 'subhealthy' | 'suspect' | 'down';
+export type { Health } from '../registry/model.js';
+import type { Health } from '../registry/model.js';
 
-/** One registered instance of a service, as the server presents it. */
+/** One registered instance of a service, as the server presents it (src/server/present.ts builds exactly this). */
 export interface Instance {
   readonly id: string;
   readonly namespace: string;

@@ -7,6 +7,7 @@ import { decode } from '../codec/index.js';
 import type { BatchOp, SmStore } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
+import { parseHostPort } from '../transport/index.js';
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -18,9 +19,9 @@ export async function readPeers(db: NodeDatabase): Promise<Map<string, PeerAddre
   const out = new Map<string, PeerAddress>();
   const raw = await db.sm.get(encoder.encode(PEERS_KEY));
   if (raw === undefined) return out;
-  for (const [id, addr] of Object.entries(decode<Record<string, string>>(raw))) {
-    const m = /^(.+):(\d{1,5})$/.exec(addr);
-    if (m) out.set(id, { host: m[1]!, port: Number(m[2]) });
+  for (const [id, text] of Object.entries(decode<Record<string, string>>(raw))) {
+    const address = parseHostPort(text);
+    if (address) out.set(id, address);
   }
   return out;
 }

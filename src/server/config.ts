@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { PeerAddress } from '../transport/index.js';
+import { parseHostPort } from '../transport/index.js';
 
 export interface ServerConfig {
   readonly id: string;
@@ -60,10 +61,9 @@ const ENV: Record<string, string> = {
 };
 
 export function parseAddress(setting: string, value: string): PeerAddress {
-  const m = /^(.+):(\d{1,5})$/.exec(value.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) throw new ConfigError(setting, `expected HOST:PORT, got ${JSON.stringify(value)}`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  const address = parseHostPort(value);
+  if (!address) throw new ConfigError(setting, `expected HOST:PORT, got ${JSON.stringify(value)}`);
+  return address;
 }
 
 export function parsePeers(value: string): Map<string, PeerAddress> {

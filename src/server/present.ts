@@ -1,7 +1,9 @@
 /** What clients see of an instance: the same shape in lists, single reads, writes and watch events. */
+import type { Instance as InstanceView } from '../client/types.js';
 import type { Instance } from '../registry/index.js';
 
-export function present(i: Instance): Record<string, unknown> {
+/** The wire shape is the SDK's `Instance` type, so the two cannot drift apart. */
+export function present(i: Instance): InstanceView {
   return {
     id: i.id,
     namespace: i.namespace,

@@ -11,3 +11,4 @@ export type {
   TransportStats,
 } from './types.js';
 export type { BackoffOptions } from './backoff.js';
+export { formatHostPort, parseHostPort } from './address.js';
