@@ -916,13 +916,5 @@ export class Raft {
     this.resetProgress();
   }
 
-  /** Reads not yet released; on leadership loss they are dropped and the host's requests time out. */
-  pendingReadCount(): number {
-    return this.readOnly.pendingCount() + this.readsAwaitingCommit.length;
-  }
 
-  /** Used by RawNode's status for hosts: the leader's view of a member. */
-  progressOf(id: NodeId): Progress | undefined {
-    return this.progress.get(id);
-  }
 }

@@ -219,10 +219,6 @@ export class RawNode {
     return this.raft.log.term(index);
   }
 
-  /** Reads waiting for a leadership confirmation on this node (leader only). */
-  pendingReads(): number {
-    return this.raft.pendingReadCount();
-  }
 }
 
 export { decodeConfChange, encodeConfChange };

@@ -9,20 +9,11 @@
  *   resolve one. After that it is forgotten and its alerts resolve.
  * - Events carry a sequence number, increasing by one per event, for the SSE stream.
  */
-import type { AlertKind, AlertSeverity, AlertSnapshot, Condition, RuleLimits, ServiceCounts } from './alert-rules.js';
+import type { AlertSnapshot, Condition, RuleLimits, ServiceCounts } from './alert-rules.js';
 import { clusterConditions, serviceConditions } from './alert-rules.js';
 
-export interface Alert {
-  readonly id: string;
-  readonly kind: AlertKind;
-  readonly severity: AlertSeverity;
-  readonly subject: string;
-  readonly message: string;
-  readonly value: number;
-  readonly threshold: number;
-  /** When it fired (ms since epoch). */
-  readonly since: number;
-}
+/** A condition that has held long enough: what it says, and since when (ms since epoch). */
+export type Alert = Omit<Condition, 'forMs'> & { readonly since: number };
 
 export interface AlertEvent {
   readonly seq: number;
@@ -137,8 +128,8 @@ export class AlertEngine {
   }
 }
 
-function fromCondition(c: Condition): Omit<Alert, 'since'> {
-  return { id: c.id, kind: c.kind, severity: c.severity, subject: c.subject, message: c.message, value: c.value, threshold: c.threshold };
+function fromCondition({ forMs: _forMs, ...alert }: Condition): Omit<Alert, 'since'> {
+  return alert;
 }
 
 function byKey<T>(a: [string, T], b: [string, T]): number {
