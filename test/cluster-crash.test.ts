@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SeededRandom } from '../raft/index.js';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
+import { list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SEED = Number(process.env.SEED ?? 7);
 
@@ -97,7 +97,6 @@ describe('crashes', () => {
     // And it still takes writes.
     const more = await register(urls[1]!, 'prod', 'all', 'after', { address: '10.8.0.2', port: 1 });
     expect(more.status).toBe(200);
-    void http;
   }, 120_000);
 
   it('answers 503 with Retry-After when no majority is up, and recovers when it returns', async () => {

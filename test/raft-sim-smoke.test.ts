@@ -34,6 +34,8 @@ describe('simulator smoke', () => {
       { type: 'wait', ms: 300 },
       { type: 'addLearner', node: 4 },
     ]);
-    console.log(sim.stats());
+    const st = sim.stats();
+    expect(st.leaderChanges).toBeGreaterThanOrEqual(2); // the crash forced a new election
+    expect(st.acked).toBeGreaterThanOrEqual(40); // writes before and after the crash committed
   });
 });

@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 
 import { PeerTransport, type PeerAddress, type PeerStatusEvent, type TransportOptions } from '../src/transport/index.js';
+import { waitFor as waitUntil } from './helpers/wait.js';
 
 /** A pino logger whose output is kept in memory, raw and parsed. */
 export interface CapturedLogger {
@@ -26,11 +27,7 @@ export function captureLogger(level: pino.LevelWithSilent = 'debug'): CapturedLo
 
 /** Polls until `condition` holds; fails with `what` after `timeoutMs`. Never a fixed sleep. */
 export async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await waitUntil(what, condition, timeoutMs, 5);
 }
 
 export interface Received<M> {

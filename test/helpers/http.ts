@@ -1,4 +1,7 @@
-/** A tiny JSON-over-HTTP client and condition waiting for cluster tests. */
+/** A tiny JSON-over-HTTP client for cluster tests. */
+import { waitFor } from './wait.js';
+
+export { waitFor };
 
 export interface JsonResponse<T = any> {
   readonly status: number;
@@ -27,22 +30,6 @@ export async function http<T = any>(
     /* not JSON: keep the text */
   }
   return { status: res.status, headers: res.headers, body: parsed as T };
-}
-
-/** Polls `check` until it returns a value other than undefined/false, or fails with `what`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 /** The leader as every running node reports it, once they agree. */
