@@ -621,6 +621,7 @@ export class RollcallNode {
         if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
           const t0 = process.hrtime.bigint();
           await this.storage.persist({
+            sync: rd.mustSync,
             entries: rd.entries,
             ...(rd.hardState ? { hardState: rd.hardState } : {}),
             ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),

@@ -22,6 +22,12 @@ export interface PersistInput {
   readonly hardState?: HardState;
   readonly entries: readonly Entry[];
   readonly snapshot?: Snapshot;
+  /**
+   * fsync the batch (default true). Raft's `mustSync` is false for a Ready that only moves
+   * the commit index: a commit index lost in a crash is learned again from the leader, and
+   * LevelDB keeps unsynced batches in order, so the next synced batch makes it durable too.
+   */
+  readonly sync?: boolean;
 }
 
 export interface StorageStats {
@@ -168,9 +174,9 @@ export class LevelStorage implements HostStorage {
   }
 
   /**
-   * Everything of one Raft Ready in ONE batch with ONE fsync, in this order: install the
-   * snapshot (if any), append the entries, write the hard state. Nothing is written if
-   * nothing is given.
+   * Everything of one Raft Ready in ONE batch with ONE fsync (unless `sync: false`), in this
+   * order: install the snapshot (if any), append the entries, write the hard state. Nothing
+   * is written if nothing is given. Entries and snapshots are always synced.
    */
   persist(input: PersistInput): Promise<void> {
     return this.enqueue(async () => {
@@ -191,7 +197,8 @@ export class LevelStorage implements HostStorage {
         ops.push({ type: 'put', where: 'raft', key: RAFT_KEYS.hardState, value: encodeHardState(hardState) });
       }
       if (ops.length === 0) return;
-      await this.write(ops, true, plan.fresh.length);
+      const sync = input.sync !== false || plan.fresh.length > 0 || installed !== undefined || plan.deleteTo >= plan.deleteFrom;
+      await this.write(ops, sync, plan.fresh.length);
       if (installed !== undefined) this.commitInstall(installed);
       this.log.apply(plan);
       if (hardState !== undefined) this.hardState = hardState;
