@@ -63,6 +63,17 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
     arbitrary: fc.record({ type: fc.constant('setHealth'), termDelta: pick([-1, 0]), namespace: ns, service: svc, id, health: pick(['healthy', 'subhealthy', 'down']) }),
   },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('setAccessRules'), rules: fc.record({ allow: fc.array(pick(['10.0.0.0/8', '::1'])) }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      {
+        type: fc.constant('setHealthPolicy'),
+        policy: pick([{}, { defaults: { alerts: { minHealthy: 2 } } }, { services: { 'prod/orders': { health: { minDwellMs: 0 } } } }, { cluster: { lag: 1 } }]),
+        expectedRevision: fc.nat(4),
+      },
+      { requiredKeys: ['type', 'policy'] },
+    ),
+  },
   { weight: 1, arbitrary: fc.constant({ type: 'bogus' }) },
 );
 

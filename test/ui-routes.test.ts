@@ -10,7 +10,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HealthPolicy, TrackedHealth } from '../src/health/index.js';
-import type { Command } from '../src/registry/index.js';
+import type { Command, CommandResult, StoredHealthPolicy } from '../src/registry/index.js';
 import { ASSETS, PAGE } from '../src/ui/assets/index.js';
 import type { HealthDeps, MonitorNode, RelayFetch } from '../src/ui/index.js';
 import { registerHealthRoutes, registerUiRoutes } from '../src/ui/index.js';
@@ -194,17 +194,35 @@ describe('GET /v1/health/reports', () => {
 
 describe('the health policy routes', () => {
   it('show defaults and what a service resolves to; PUT checks and stores through setPolicy', async () => {
-    let stored: HealthPolicy | null = null;
+    let stored: StoredHealthPolicy | null = null;
+    const seen: (number | undefined)[] = [];
     const node = await FakeNode.create();
-    const { app } = await build(node, { policy: () => stored, setPolicy: async (p) => ((stored = p), { revision: 42 }) });
+    const setPolicy = async (policy: HealthPolicy, expectedRevision: number | undefined): Promise<CommandResult> => {
+      seen.push(expectedRevision);
+      if (expectedRevision !== undefined && expectedRevision !== (stored?.revision ?? 0)) {
+        return { ok: false, code: 'VERSION_MISMATCH', message: 'no', field: 'expectedRevision', currentVersion: stored?.revision ?? 0 };
+      }
+      stored = { policy, revision: 42 };
+      return { ok: true, revision: 42, changed: true, version: 42 };
+    };
+    const { app } = await build(node, { policy: () => stored, setPolicy });
     const before = (await app.inject({ method: 'GET', url: '/v1/health/policy?namespace=prod&service=orders' })).json();
-    expect(before.policy).toBeNull();
+    expect(before).toMatchObject({ policy: null, policyRevision: 0 });
     expect(before.resolved.health.successRatio.subhealthy).toEqual({ enter: 0.9, exit: 0.95 });
     const bad = await app.inject({ method: 'PUT', url: '/v1/health/policy', payload: { defaults: { health: { cpu: { subhealthy: { enter: 2, exit: 0.5 } } } } } });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'policy.defaults.health.cpu.subhealthy.enter' });
-    const ok = await app.inject({ method: 'PUT', url: '/v1/health/policy', payload: { services: { 'prod/orders': { alerts: { minHealthy: 3 } } } } });
-    expect(ok.json()).toEqual({ revision: 42, policy: { services: { 'prod/orders': { alerts: { minHealthy: 3 } } } } });
-    expect((await app.inject({ method: 'GET', url: '/v1/health/policy?namespace=prod&service=orders' })).json().resolved.alerts.minHealthy).toBe(3);
+    const badMatch = await app.inject({ method: 'PUT', url: '/v1/health/policy', headers: { 'if-match': 'x' }, payload: {} });
+    expect(badMatch.json().error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'if-match' });
+    expect(seen).toEqual([]); // refused before anything was proposed
+    const ok = await app.inject({ method: 'PUT', url: '/v1/health/policy', headers: { 'if-match': '0' }, payload: { services: { 'prod/orders': { alerts: { minHealthy: 3 } } } } });
+    expect(ok.json()).toEqual({ revision: 42, policyRevision: 42, changed: true, policy: { services: { 'prod/orders': { alerts: { minHealthy: 3 } } } } });
+    const after = (await app.inject({ method: 'GET', url: '/v1/health/policy?namespace=prod&service=orders' })).json();
+    expect(after).toMatchObject({ policyRevision: 42, policy: { services: { 'prod/orders': { alerts: { minHealthy: 3 } } } } });
+    expect(after.resolved.alerts.minHealthy).toBe(3);
+    const stale = await app.inject({ method: 'PUT', url: '/v1/health/policy', headers: { 'if-match': '"7"' }, payload: {} });
+    expect(stale.statusCode).toBe(412);
+    expect(stale.json().error).toMatchObject({ code: 'VERSION_MISMATCH', field: 'if-match', currentVersion: 42 });
+    expect(seen).toEqual([0, 7]);
   });
 });

@@ -15,6 +15,7 @@ import type {
   MarkSuspect,
   Register,
   SetHealth,
+  SetHealthPolicy,
   Update,
 } from './commands.js';
 import { encode } from '../codec/index.js';
@@ -81,6 +82,7 @@ function causeOf(cmd: Command): EventCause | null {
   switch (cmd.type) {
     case 'openSession':
     case 'setAccessRules':
+    case 'setHealthPolicy':
       return null;
     case 'closeSession':
     case 'register':
@@ -120,6 +122,8 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
       if (!same) state.setRules(cmd.rules);
       return { ok: true };
     }
+    case 'setHealthPolicy':
+      return setHealthPolicy(state, cmd, rev);
     case 'expire':
       return staleTerm(state, cmd) ?? expire(state, cmd);
     case 'markSuspect':
@@ -200,6 +204,20 @@ function setHealth(state: RegistryState, c: SetHealth, rev: number): Draft {
     return fail('INSTANCE_SUSPECT', `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`, 'health');
   }
   return upsert(state, rev, prev, { ...fieldsOf(prev), health: c.health });
+}
+
+/** `version` in the result is the revision that stored the policy in force afterwards. */
+function setHealthPolicy(state: RegistryState, c: SetHealthPolicy, rev: number): Draft {
+  const current = state.healthPolicy;
+  const currentRevision = current?.revision ?? 0;
+  if (c.expectedRevision !== undefined && c.expectedRevision !== currentRevision) {
+    const stored = current === null ? 'no policy is stored' : `the stored policy is at revision ${currentRevision}`;
+    return { ...fail('VERSION_MISMATCH', `expected policy revision ${c.expectedRevision}, but ${stored}`, 'expectedRevision'), currentVersion: currentRevision };
+  }
+  // Compared by encoding (the policy is canonical): re-sending the same document is not a change.
+  if (current !== null && bytesEqual(encode(current.policy), encode(c.policy))) return { ok: true, version: currentRevision };
+  state.setHealthPolicy(c.policy);
+  return { ok: true, version: rev };
 }
 
 function expire(state: RegistryState, c: Expire): Draft {

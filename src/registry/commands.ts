@@ -3,6 +3,7 @@
  * Raft log, so it carries everything apply needs: no clocks, no randomness, no node-local
  * state. Time-like values (`now`) and identifiers (`sessionId`) come from the proposer.
  */
+import type { HealthPolicy } from '../health/policy.js';
 import type { AccessRules, SettableHealth } from './model.js';
 
 /** Exactly-once identity of a client request; `seq` grows by one per new request of that client. */
@@ -76,6 +77,18 @@ export interface SetAccessRules {
 }
 
 /**
+ * Replaces the health policy whole. With `expectedRevision`, only if the stored policy is
+ * still the one stored at that revision (0: only if none is stored), so two admins editing
+ * the same document cannot silently overwrite each other (etcd's txn compare on mod revision).
+ */
+export interface SetHealthPolicy {
+  readonly type: 'setHealthPolicy';
+  readonly client?: ClientRef;
+  readonly policy: HealthPolicy;
+  readonly expectedRevision?: number;
+}
+
+/**
  * Leader-proposed commands carry the proposer's term: one proposed by a deposed leader
  * (whose session deadlines or health view are stale) is rejected once a newer term's entry
  * has been applied.
@@ -109,7 +122,7 @@ export interface SetHealth {
   readonly health: SettableHealth;
 }
 
-export type ClientCommand = OpenSession | CloseSession | Register | Unregister | Update | SetAccessRules;
+export type ClientCommand = OpenSession | CloseSession | Register | Unregister | Update | SetAccessRules | SetHealthPolicy;
 export type LeaderCommand = Expire | MarkSuspect | ClearSuspect | SetHealth;
 export type Command = ClientCommand | LeaderCommand;
 export type CommandType = Command['type'];
@@ -121,6 +134,7 @@ export const CLIENT_COMMAND_TYPES: ReadonlySet<string> = new Set<ClientCommand['
   'unregister',
   'update',
   'setAccessRules',
+  'setHealthPolicy',
 ]);
 export const LEADER_COMMAND_TYPES: ReadonlySet<string> = new Set<LeaderCommand['type']>([
   'expire',
@@ -137,7 +151,7 @@ export type ErrorCode =
   | 'SESSION_NOT_FOUND'
   | 'SESSION_EXISTS'
   | 'INSTANCE_NOT_FOUND'
-  /** CAS failed; `currentVersion` carries the instance's version. */
+  /** CAS failed; `currentVersion` carries the instance's version (setHealthPolicy: the stored policy's revision, 0 for none). */
   | 'VERSION_MISMATCH'
   /** Register would turn a persistent instance ephemeral or the reverse. */
   | 'KIND_MISMATCH'
@@ -153,7 +167,7 @@ export interface CommandOk {
   /** The revision of this change, or the current revision when nothing changed. */
   readonly revision: number;
   readonly changed: boolean;
-  /** register, update, setHealth: the instance's version afterwards. */
+  /** register, update, setHealth: the instance's version afterwards. setHealthPolicy: the revision that stored the policy now in force. */
   readonly version?: number;
   /** closeSession, expire, markSuspect, clearSuspect: instances deleted or changed. */
   readonly count?: number;

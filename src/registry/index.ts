@@ -18,6 +18,7 @@ export type {
   Register,
   SetAccessRules,
   SetHealth,
+  SetHealthPolicy,
   Unregister,
   Update,
 } from './commands.js';
@@ -37,6 +38,7 @@ export type {
   Session,
   SettableHealth,
   StoredAccessRules,
+  StoredHealthPolicy,
 } from './model.js';
 export { DEFAULT_CLUSTER, DEFAULT_WEIGHT, HEALTH_STATES } from './model.js';
 export type { BatchOp, SmStore } from './persistence.js';

@@ -5,6 +5,7 @@
  * in-memory indexes can hand the same object to readers, events and history without copies.
  */
 import type { ConfState } from '../../raft/messages.js';
+import type { HealthPolicy } from '../health/policy.js';
 
 export type { ConfState };
 
@@ -59,6 +60,13 @@ export type AccessRules = Readonly<Record<string, unknown>>;
 export interface StoredAccessRules {
   readonly rules: AccessRules;
   /** The revision of the setAccessRules that stored them. */
+  readonly revision: number;
+}
+
+/** The admin-set health thresholds (src/health/policy.ts), in the canonical form parseHealthPolicy gives. */
+export interface StoredHealthPolicy {
+  readonly policy: HealthPolicy;
+  /** The revision of the setHealthPolicy that stored it: what `expectedRevision` compares with. */
   readonly revision: number;
 }
 

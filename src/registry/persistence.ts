@@ -11,13 +11,15 @@
  *   s/<sessionId>         Session
  *   d/<clientId>          {seq, index, result}  exactly-once table
  *   r/access              {rules, revision}
+ *   r/health-policy       {policy, revision}    checked again with parseHealthPolicy on load
  * Ops come out sorted by key, with one op per key, so replicas emit identical batches.
  */
 import { decode, encode } from '../codec/index.js';
 import type { CommandResult } from './commands.js';
 import type { DedupRecord } from './dedup.js';
 import { DedupTable } from './dedup.js';
-import type { ConfState, Instance, Session, StoredAccessRules } from './model.js';
+import { parseHealthPolicy } from '../health/policy.js';
+import type { ConfState, Instance, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
 import { HEALTH_STATES, serviceKey } from './model.js';
 import { Dirty, RegistryState } from './state.js';
 
@@ -31,6 +33,7 @@ const SERVICE_PREFIX = 'v/';
 const SESSION_PREFIX = 's/';
 const DEDUP_PREFIX = 'd/';
 const RULES_KEY = 'r/access';
+const HEALTH_POLICY_KEY = 'r/health-policy';
 
 export type BatchOp =
   | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
@@ -60,6 +63,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   let revision = { revision: 0, emptied: 0 };
   let conf: ConfState | null = null;
   let rules: StoredAccessRules | null = null;
+  let healthPolicy: StoredHealthPolicy | null = null;
 
   for await (const [key, value] of sm.iterator()) {
     const rec = decode<unknown>(value);
@@ -72,6 +76,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
     else if (key.startsWith(SESSION_PREFIX)) sessions.push(session(key, rec));
     else if (key.startsWith(DEDUP_PREFIX)) dedup.push([key.slice(DEDUP_PREFIX.length), dedupRecord(key, rec)]);
     else if (key === RULES_KEY) rules = Object.freeze({ rules: obj(key, obj(key, rec)['rules']), revision: num(key, rec, 'revision') });
+    else if (key === HEALTH_POLICY_KEY) healthPolicy = storedHealthPolicy(key, rec);
     else throw new CorruptStateError(key, 'unknown key');
   }
 
@@ -82,6 +87,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   state.emptiedRevision = revision.emptied;
   state.conf = conf;
   state.rules = rules;
+  state.healthPolicy = healthPolicy;
   for (const s of sessions) state.sessions.set(s.id, s);
   for (const i of instances) state.loadInstance(i);
   for (const [sk, svc] of state.services) {
@@ -115,6 +121,7 @@ export function drainOps(state: RegistryState): BatchOp[] {
   for (const id of d.sessions) putOrDel(SESSION_PREFIX + id, state.sessions.get(id));
   for (const id of d.clients) putOrDel(DEDUP_PREFIX + id, state.dedup.get(id));
   if (d.rules) putOrDel(RULES_KEY, state.rules ?? undefined);
+  if (d.healthPolicy) putOrDel(HEALTH_POLICY_KEY, state.healthPolicy ?? undefined);
   // Any fixed order would do (a batch is atomic); sorting makes it independent of touch order.
   return ops.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
@@ -191,6 +198,12 @@ function session(key: string, v: unknown): Session {
   };
   if (key !== SESSION_PREFIX + s.id) throw new CorruptStateError(key, 'key does not match record');
   return Object.freeze(s);
+}
+
+function storedHealthPolicy(key: string, v: unknown): StoredHealthPolicy {
+  const parsed = parseHealthPolicy(obj(key, v)['policy']);
+  if (!parsed.ok) throw new CorruptStateError(key, parsed.message);
+  return Object.freeze({ policy: parsed.value, revision: num(key, v, 'revision') });
 }
 
 function dedupRecord(key: string, v: unknown): DedupRecord {

@@ -10,7 +10,7 @@ import type { Command, CommandResult } from './commands.js';
 import { applyCommand } from './apply.js';
 import { DEFAULT_MAX_CLIENTS } from './dedup.js';
 import { DEFAULT_HISTORY_SIZE, EventHistory } from './history.js';
-import type { ConfState, Instance, RegistryEvent, ServiceSummary, Session, StoredAccessRules } from './model.js';
+import type { ConfState, Instance, RegistryEvent, ServiceSummary, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
 import { instanceKey, serviceKey } from './model.js';
 import type { BatchOp, SmStore } from './persistence.js';
 import { drainOps, loadState } from './persistence.js';
@@ -191,6 +191,11 @@ export class Registry {
     return this.#state.rules;
   }
 
+  /** The admin-set health policy and the revision that stored it; null: none (built-in defaults). */
+  healthPolicy(): StoredHealthPolicy | null {
+    return this.#state.healthPolicy;
+  }
+
   /** Reloads everything from the sublevel (after a snapshot was installed under it). */
   async reload(): Promise<void> {
     // Built aside and swapped in one step, so reads never see a half-loaded state.
@@ -208,6 +213,7 @@ export class Registry {
       emptiedRevision: s.emptiedRevision,
       conf: s.conf,
       rules: s.rules,
+      healthPolicy: s.healthPolicy,
       instances: [...s.instances.entries()].sort((a, b) => cmp(a[0], b[0])).map(([, i]) => i),
       services: this.listServices(),
       sessions: this.sessions(),
@@ -223,6 +229,7 @@ export interface RegistryDump {
   readonly emptiedRevision: number;
   readonly conf: ConfState | null;
   readonly rules: StoredAccessRules | null;
+  readonly healthPolicy: StoredHealthPolicy | null;
   readonly instances: readonly Instance[];
   readonly services: readonly ServiceSummary[];
   readonly sessions: readonly Session[];

@@ -15,7 +15,9 @@ import type {
   RegistryEvent,
   Session,
   StoredAccessRules,
+  StoredHealthPolicy,
 } from './model.js';
+import type { HealthPolicy } from '../health/policy.js';
 import { instanceKey, serviceKey } from './model.js';
 
 export interface ServiceEntry {
@@ -35,6 +37,7 @@ export class Dirty {
   readonly sessions = new Set<string>();
   readonly clients = new Set<string>();
   rules = false;
+  healthPolicy = false;
   revision = false;
   applied = false;
   conf = false;
@@ -59,6 +62,7 @@ export class RegistryState {
   emptiedRevision = 0;
   conf: ConfState | null = null;
   rules: StoredAccessRules | null = null;
+  healthPolicy: StoredHealthPolicy | null = null;
 
   readonly instances = new Map<string, Instance>();
   readonly services = new Map<string, ServiceEntry>();
@@ -148,6 +152,13 @@ export class RegistryState {
     const tx = this.#requireTx();
     this.rules = Object.freeze({ rules, revision: tx.revision });
     this.dirty.rules = true;
+    tx.changed = true;
+  }
+
+  setHealthPolicy(policy: HealthPolicy): void {
+    const tx = this.#requireTx();
+    this.healthPolicy = Object.freeze({ policy, revision: tx.revision });
+    this.dirty.healthPolicy = true;
     tx.changed = true;
   }
 

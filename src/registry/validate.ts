@@ -14,6 +14,7 @@ import type {
   CommandError,
   InstancePatch,
 } from './commands.js';
+import { parseHealthPolicy } from '../health/policy.js';
 import { CLIENT_COMMAND_TYPES, LEADER_COMMAND_TYPES } from './commands.js';
 import type { AccessRules, SettableHealth } from './model.js';
 
@@ -217,6 +218,14 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       const rules = o['rules'];
       if (!isObject(rules) || !plainData(rules, 0)) throw new Invalid('rules', 'rules must be a JSON object');
       return withClient({ type, rules: rules as AccessRules }, client);
+    }
+    case 'setHealthPolicy': {
+      // The policy's own rules (src/health/policy.ts) are part of this command's replicated
+      // semantics: the canonical form it returns is what every replica stores.
+      const parsed = parseHealthPolicy(o['policy']);
+      if (!parsed.ok) throw new Invalid(parsed.field, parsed.message);
+      const expectedRevision = optInt(o, 'expectedRevision', 0, Number.MAX_SAFE_INTEGER);
+      return withClient(expectedRevision === undefined ? { type, policy: parsed.value } : { type, policy: parsed.value, expectedRevision }, client);
     }
     case 'expire':
     case 'markSuspect':

@@ -19,6 +19,7 @@ import type { TokenAuthority } from './auth.js';
 import { installAuth } from './auth-hook.js';
 import { type Limits, ServerContext } from './context.js';
 import { sendError, sendNodeError } from './errors.js';
+import { healthPolicyWriter } from './health-policy.js';
 import type { NodeApi } from './node-api.js';
 import { OpenApiBuilder } from './openapi.js';
 import './route-config.js';
@@ -176,6 +177,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     node,
     logger: log,
     timeoutMs: 2000,
+    // The replicated policy (setHealthPolicy); PUT proposes it through this node.
+    policy: () => node.registry.healthPolicy(),
+    setPolicy: healthPolicyWriter(ctx),
     ...(options.healthReports ? { reports: options.healthReports } : {}),
     ...(options.alertWebhook ? { webhook: options.alertWebhook } : {}),
   });

@@ -23,6 +23,10 @@ export async function runServer(config: ServerConfig): Promise<void> {
     }
     logger.info({ tokenFile: config.tokenFile, tokens: tokens.summary() }, 'bearer-token auth is on');
   }
+  // The leader's health tracker decides with the replicated policy, read on every report so
+  // a newly applied one counts at once. The registry exists only once start() returns; the
+  // node cannot lead (its ticks start last) and so decides nothing before that.
+  let started: RollcallNode | null = null;
   const node = await RollcallNode.start({
     id: config.id,
     dataDir: config.data,
@@ -36,10 +40,12 @@ export async function runServer(config: ServerConfig): Promise<void> {
     compactEvery: config.compactEvery,
     faults: config.testFaults,
     advertiseHttp: `http://${config.listen.host}:${config.listen.port}`,
+    healthPolicy: () => started?.registry.healthPolicy()?.policy ?? null,
     onFatal: () => {
       void shutdown(70);
     },
   });
+  started = node;
   const app = buildApp({
     node,
     logger,

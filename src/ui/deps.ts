@@ -6,6 +6,7 @@
 import type { HealthPolicy, TrackedHealth, WebhookPoster } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import type { RollcallNode } from '../node/index.js';
+import type { CommandResult, StoredHealthPolicy } from '../registry/index.js';
 
 export type MonitorNode = Pick<RollcallNode, 'id' | 'leader' | 'status' | 'readBarrier' | 'registry'>;
 
@@ -26,10 +27,14 @@ export interface HealthDeps {
    * leads, null when it does not. Absent: this node keeps no reports at all.
    */
   readonly reports?: () => readonly TrackedHealth[] | null;
-  /** The replicated policy in force (null: defaults only). */
-  readonly policy?: () => HealthPolicy | null;
-  /** Stores a new policy through the log; absent: PUT /v1/health/policy is not served. */
-  readonly setPolicy?: (policy: HealthPolicy) => Promise<{ readonly revision: number }>;
+  /** The replicated policy in force and the revision that stored it (null: defaults only). */
+  readonly policy?: () => StoredHealthPolicy | null;
+  /**
+   * Stores a new policy through the log (with `expectedRevision`: only if the stored one is
+   * still at that revision) and resolves with the applied result; a node failure (no
+   * leader, timeout) rejects with a NodeError. Absent: PUT /v1/health/policy is not served.
+   */
+  readonly setPolicy?: (policy: HealthPolicy, expectedRevision: number | undefined) => Promise<CommandResult>;
   /** Where alerts go (the leader posts; followers never do). */
   readonly webhook?: WebhookPoster | null;
   /** How often alerts are evaluated (default 1000 ms). */

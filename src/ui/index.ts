@@ -34,7 +34,7 @@ export function registerUiRoutes(app: FastifyInstance, deps: UiDeps): void {
 export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): AlertMonitor {
   const monitor = new AlertMonitor({
     node: deps.node,
-    ...(deps.policy ? { policy: deps.policy } : {}),
+    ...(deps.policy ? { policy: () => deps.policy?.()?.policy ?? null } : {}),
     ...(deps.webhook ? { webhook: deps.webhook } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
     ...(deps.alertIntervalMs ? { intervalMs: deps.alertIntervalMs } : {}),

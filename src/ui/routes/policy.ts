@@ -1,19 +1,30 @@
 /**
- * GET /v1/health/policy (the policy in force, the built-in defaults, and optionally what one
- * service resolves to) and PUT /v1/health/policy (admin: replace it through the log).
+ * GET /v1/health/policy (the policy in force and the revision that stored it, the built-in
+ * defaults, and optionally what one service resolves to) and PUT /v1/health/policy (admin:
+ * replace it through the log, optionally compare-and-set with If-Match).
  */
 import type { FastifyInstance } from 'fastify';
 import type { HealthPolicy } from '../../health/index.js';
 import { DEFAULT_CLUSTER_ALERTS, DEFAULT_SERVICE_ALERTS, DEFAULT_THRESHOLDS, parseHealthPolicy, resolveClusterAlerts, resolvePolicy } from '../../health/index.js';
-import { sendError, sendNodeError } from '../../server/errors.js';
+import { sendCommandError, sendError, sendNodeError } from '../../server/errors.js';
+import { parseIfMatch } from '../../server/routes/instances.js';
 import type { HealthDeps } from '../deps.js';
 
-type Query = { namespace?: string; service?: string };
+type Query = { namespace?: string; service?: string; consistency?: 'linearizable' | 'serializable' };
 
 const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
 
+const POLICY_REPLY = {
+  type: 'object',
+  properties: {
+    revision: { type: 'integer', description: 'Registry revision this answer reflects.' },
+    policyRevision: { type: 'integer', description: 'Revision that stored the policy (0: none stored). Send it as If-Match to compare-and-set.' },
+    policy: { type: ['object', 'null'], description: 'The stored policy document (null: none, the built-in defaults apply).' },
+  },
+} as const;
+
 export function policyRoutes(app: FastifyInstance, deps: HealthDeps): void {
-  const current = (): HealthPolicy | null => deps.policy?.() ?? null;
+  const stored = () => deps.policy?.() ?? null;
 
   app.get<{ Querystring: Query }>(
     '/v1/health/policy',
@@ -22,7 +33,11 @@ export function policyRoutes(app: FastifyInstance, deps: HealthDeps): void {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { namespace: { ...NAME, description: 'With service: also show what this service resolves to.' }, service: { ...NAME, description: 'With namespace.' } },
+          properties: {
+            namespace: { ...NAME, description: 'With service: also show what this service resolves to.' },
+            service: { ...NAME, description: 'With namespace.' },
+            consistency: { type: 'string', enum: ['linearizable', 'serializable'], description: 'linearizable (default) or serializable (local, possibly stale; works without a leader).' },
+          },
         },
       },
       config: {
@@ -31,17 +46,37 @@ export function policyRoutes(app: FastifyInstance, deps: HealthDeps): void {
           operationId: 'getHealthPolicy',
           tag: 'admin',
           summary: 'The health policy: thresholds and alert limits per namespace or service',
-          description: '`policy` is what an admin stored (null: none), `defaults` the built-in values it overrides; with `namespace` and `service`, `resolved` is what applies to that service. See docs/health.md.',
-          responses: { 200: { description: 'The policy.', schema: { type: 'object', properties: { policy: { type: ['object', 'null'] }, defaults: { type: 'object' }, resolved: { type: 'object' } } } } },
-          errors: ['INVALID_ARGUMENT'],
+          description:
+            '`policy` is what an admin stored (null: none) and `policyRevision` the revision that stored it (0: none); `defaults` are the built-in values it overrides; ' +
+            'with `namespace` and `service`, `resolved` is what applies to that service. See docs/health.md.',
+          responses: {
+            200: {
+              description: 'The policy.',
+              schema: { ...POLICY_REPLY, properties: { ...POLICY_REPLY.properties, defaults: { type: 'object' }, resolved: { type: 'object' } } },
+            },
+          },
+          errors: ['INVALID_ARGUMENT', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
       },
     },
     async (req, reply) => {
       const q = req.query;
       if ((q.namespace === undefined) !== (q.service === undefined)) return sendError(reply, 'INVALID_ARGUMENT', 'namespace and service: give both or neither', { field: q.namespace === undefined ? 'namespace' : 'service' });
-      const policy = current();
+      if (q.consistency !== 'serializable') {
+        try {
+          await deps.node.readBarrier(deps.timeoutMs ?? 5000);
+        } catch (err) {
+          return sendNodeError(reply, err);
+        }
+      }
+      // Synchronous from here: the policy and the revision are read at one point.
+      const current = stored();
+      const policy = current?.policy ?? null;
+      const revision = deps.node.registry.revision;
+      reply.header('x-rollcall-revision', String(revision));
       return {
+        revision,
+        policyRevision: current?.revision ?? 0,
         policy,
         defaults: { health: DEFAULT_THRESHOLDS, alerts: DEFAULT_SERVICE_ALERTS, cluster: DEFAULT_CLUSTER_ALERTS },
         ...(q.namespace !== undefined && q.service !== undefined ? { resolved: { ...resolvePolicy(policy, q.namespace, q.service), cluster: resolveClusterAlerts(policy) } } : {}),
@@ -60,22 +95,37 @@ export function policyRoutes(app: FastifyInstance, deps: HealthDeps): void {
           operationId: 'setHealthPolicy',
           tag: 'admin',
           summary: 'Replace the health policy (replicated)',
-          description: 'Body: a policy document `{"defaults"?, "namespaces"?, "services"?, "cluster"?}` (docs/health.md). Checked whole, including every override merged over what it overrides; the first field at fault is named.',
-          responses: { 200: { description: 'Stored.', schema: { type: 'object', properties: { revision: { type: 'integer' }, policy: { type: 'object' } } } } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+          description:
+            'Body: a policy document `{"defaults"?, "namespaces"?, "services"?, "cluster"?}` (docs/health.md), replacing the stored one whole. ' +
+            'Checked whole, including every override merged over what it overrides; the first field at fault is named. ' +
+            'The same document sent again changes nothing. With `If-Match: <policyRevision>` (0: only if none is stored) it is stored only if the policy has not changed since.',
+          headers: [{ name: 'if-match', required: false, description: 'Compare-and-set: the `policyRevision` this change is based on (0: none stored yet).' }],
+          responses: { 200: { description: 'Stored (replicated) and applied on the node that answers.', schema: { ...POLICY_REPLY, properties: { ...POLICY_REPLY.properties, changed: { type: 'boolean' } } } } },
+          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VERSION_MISMATCH', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
       },
     },
     async (req, reply) => {
+      let expectedRevision: number | undefined;
+      const header = req.headers['if-match'];
+      if (header !== undefined) {
+        const n = parseIfMatch(header);
+        if (n === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one policy revision, like 12 or "12"', { field: 'if-match' });
+        expectedRevision = n;
+      }
+      // Checked here too, so a bad document is refused without a round trip through the log.
       const parsed = parseHealthPolicy(req.body);
       if (!parsed.ok) return sendError(reply, 'INVALID_ARGUMENT', parsed.message, { field: parsed.field });
+      const policy: HealthPolicy = parsed.value;
+      let result;
       try {
-        const { revision } = await setPolicy(parsed.value);
-        reply.header('x-rollcall-revision', String(revision));
-        return { revision, policy: parsed.value };
+        result = await setPolicy(policy, expectedRevision);
       } catch (err) {
         return sendNodeError(reply, err);
       }
+      if (!result.ok) return sendCommandError(reply, result.field === 'expectedRevision' ? { ...result, field: 'if-match' } : result);
+      reply.header('x-rollcall-revision', String(result.revision));
+      return { revision: result.revision, policyRevision: result.version ?? result.revision, changed: result.changed, policy };
     },
   );
 }

@@ -1,0 +1,25 @@
+/**
+ * The server's side of PUT /v1/health/policy: proposes the replicated `setHealthPolicy`
+ * through this node (a follower forwards it to the leader like any write) and hands back
+ * the applied result, counted in the same proposal metrics as every other write.
+ */
+import type { HealthPolicy } from '../health/index.js';
+import type { CommandResult, SetHealthPolicy } from '../registry/index.js';
+import type { ServerContext } from './context.js';
+
+export function healthPolicyWriter(ctx: ServerContext): (policy: HealthPolicy, expectedRevision: number | undefined) => Promise<CommandResult> {
+  return async (policy, expectedRevision) => {
+    const command: SetHealthPolicy = expectedRevision === undefined ? { type: 'setHealthPolicy', policy } : { type: 'setHealthPolicy', policy, expectedRevision };
+    const labels = { command: command.type };
+    const started = performance.now();
+    try {
+      const { result } = await ctx.node.submit(command, ctx.limits.timeoutMs);
+      ctx.metrics.proposalDuration.observe(labels, (performance.now() - started) / 1000);
+      ctx.metrics.proposals.inc({ ...labels, outcome: result.ok ? 'ok' : 'rejected' });
+      return result;
+    } catch (err) {
+      ctx.metrics.proposals.inc({ ...labels, outcome: 'error' });
+      throw err;
+    }
+  };
+}
