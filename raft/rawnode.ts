@@ -124,6 +124,16 @@ export class RawNode {
     this.raft.step({ type: 'timeoutNow', from: this.raft.id, to: this.raft.id, term: this.raft.term });
   }
 
+  /**
+   * Tells the core that node `id`'s process is gone. A follower led by it leaves the leader
+   * lease and elects within 1 to electionTick/2 ticks. Report it only on evidence that the
+   * process is gone (a refused connection), not on silence: silence is what the election
+   * timeout is for.
+   */
+  leaderUnreachable(id: NodeId): void {
+    this.raft.leaderUnreachable(id);
+  }
+
   hasReady(): boolean {
     if (this.outstanding !== null) return false;
     const r = this.raft;

@@ -358,6 +358,43 @@ describe('PreVote and CheckQuorum (§9.6)', () => {
   });
 });
 
+describe('leaderUnreachable: electing early when the leader\'s process is gone', () => {
+  seeded('followers told the leader is gone elect within electionTick/2 ticks, not a whole timeout', 44, (seed) => {
+    const net = new Network({ voters: ids3, seed });
+    const l = net.waitLeader(100);
+    const t = net.node(l).term;
+    net.crash(l);
+    for (const f of others(ids3, l)) net.node(f).rn.leaderUnreachable(l);
+    const ticks = net.tickUntil(() => net.leadersNow().some((id) => id !== l), 3 * ET, 'a new leader');
+    // Without the report the earliest election is a full electionTick (10) after the last heartbeat.
+    expect(ticks).toBeLessThanOrEqual(ET / 2 + 2);
+    expect(net.node(net.leadersNow()[0]!).term).toBe(t + 1);
+  });
+
+  seeded('a false report does not depose a live leader: the others are in its lease, and the term stays', 45, (seed) => {
+    const net = new Network({ voters: ids3, seed });
+    const l = net.waitLeader(100);
+    const t = net.node(l).term;
+    const [f] = others(ids3, l) as [NodeId];
+    net.node(f).rn.leaderUnreachable(l);
+    expect(net.node(f).status().softState.leader).toBeNull();
+    net.tickAll(3 * ET);
+    expect(net.leadersNow()).toEqual([l]);
+    expect(net.node(l).term).toBe(t);
+    expect(net.node(f).status().softState).toEqual({ role: 'follower', leader: l, term: t });
+  });
+
+  seeded('a report about a node that is not our leader changes nothing', 46, (seed) => {
+    const net = new Network({ voters: ids3, seed });
+    const l = net.waitLeader(100);
+    const [f, g] = others(ids3, l) as [NodeId, NodeId];
+    net.node(f).rn.leaderUnreachable(g);
+    expect(net.node(f).status().softState.leader).toBe(l);
+    net.node(l).rn.leaderUnreachable(l);
+    expect(net.node(l).role).toBe('leader');
+  });
+});
+
 // ---- ReadIndex -------------------------------------------------------------------------
 
 describe('ReadIndex (§6.4)', () => {

@@ -221,6 +221,32 @@ describe('PeerTransport connections', () => {
   });
 });
 
+describe('PeerTransport: telling a dead peer from a slow one', () => {
+  it('send() says whether a message was queued, and isConnected() follows the stream', async () => {
+    const [a, b] = await harness.cluster<Msg>(['a', 'b']);
+    if (a === undefined || b === undefined) throw new Error('cluster');
+    expect(a.transport.isConnected('b')).toBe(true);
+    expect(a.transport.send('b', { seq: 1, from: 'a' })).toBe(true);
+    expect(a.transport.send('nobody', { seq: 2, from: 'a' })).toBe(false);
+    await b.transport.close();
+    await waitFor('a sees b go', () => !a.transport.isConnected('b'));
+    expect(a.transport.send('b', { seq: 3, from: 'a' })).toBe(false);
+  });
+
+  it('reports a refused dial (the process is gone), and not a peer that is merely connected', async () => {
+    const refused: string[] = [];
+    const a = await harness.node<Msg>('a', { onPeerRefused: (peer) => refused.push(peer) });
+    const b = await harness.node<Msg>('b');
+    a.transport.setPeers(new Map([['b', b.address]]));
+    b.transport.setPeers(new Map([['a', a.address]]));
+    await waitFor('connected', () => connectedTo(a, 'b'));
+    expect(refused).toEqual([]);
+    await b.transport.close();
+    await waitFor('a redials b and is refused', () => refused.includes('b'));
+    expect(new Set(refused)).toEqual(new Set(['b']));
+  });
+});
+
 describe('PeerTransport fault hook', () => {
   it('drops messages in both directions and heals', async () => {
     const [a, b] = await harness.cluster<Msg>(['a', 'b'], { faults: true });

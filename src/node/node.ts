@@ -22,7 +22,7 @@ import { LevelStorage, openNodeDatabase } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
 import { formatHostPort, parseHostPort, PeerTransport } from '../transport/index.js';
 import { NodeError } from './errors.js';
-import { ForwardedRequests, toOutcome } from './forwarding.js';
+import { ForwardFailure, ForwardedRequests, toOutcome } from './forwarding.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
 import { PendingProposals } from './proposals.js';
 import { ReadBarriers } from './reads.js';
@@ -121,6 +121,8 @@ export class RollcallNode {
   private proposeScheduled = false;
   private applyWaiters: { index: number; resolve: () => void }[] = [];
   private lastContact = new Map<string, number>();
+  /** Callers of whenLeaderMayHaveChanged(), woken on a leader change or a peer connection. */
+  private leaderChangeWaiters: Array<() => void> = [];
   private readonly peerStatus = new Map<string, PeerStatus & { at: number }>();
   private statusTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
@@ -196,7 +198,9 @@ export class RollcallNode {
         onMessage: (from, m) => node?.onPeerMessage(from, m),
         onPeerStatus: (ev) => {
           if (ev.connected) node?.lastContact.set(ev.peer, ev.at);
+          node?.onPeerConnection(ev.peer, ev.connected);
         },
+        onPeerRefused: (peer) => node?.onPeerRefused(peer),
         ...(options.faults ? { faults: true } : {}),
       });
       node = new RollcallNode({ ...options, peers }, db, storage, registry, transport);
@@ -283,21 +287,25 @@ export class RollcallNode {
       try {
         if (this.soft.role === 'leader') return await this.proposeLocal(data, left);
         const leader = this.soft.leader;
-        if (leader === null || leader === this.id) {
-          await this.pause(Math.min(left, 200));
+        if (leader === null || leader === this.id || !this.transport.isConnected(leader)) {
+          await this.whenLeaderMayHaveChanged(Math.min(left, 200));
           continue;
         }
-        const res = await this.forwards.request<ProposalResult>(left, (req) =>
+        const res = await this.forwards.request<ProposalResult>(leader, left, (req) =>
           this.transport.send(leader, { kind: 'propose', req, data }),
         );
         // Read-your-writes on this node: wait until we have applied it too.
         await this.waitApplied(res.index, Math.max(1, deadline - Date.now()));
         return res;
       } catch (err) {
-        // Only a refusal before anything was proposed is worth retrying here; anything
-        // else (timeout, dropped) goes back to the client, which retries idempotently.
-        if (err instanceof NodeError && err.code === 'NO_LEADER') {
-          await this.pause(Math.min(deadline - Date.now(), 200));
+        // Retry here only what cannot apply twice: a refusal before anything was proposed,
+        // a request that never left this node, and (exactly-once ids make the replay
+        // harmless) one whose leader went away. Anything else goes back to the client.
+        const retry =
+          (err instanceof NodeError && err.code === 'NO_LEADER') ||
+          (err instanceof ForwardFailure && (err.kind === 'not-sent' || command.client !== undefined));
+        if (retry) {
+          await this.whenLeaderMayHaveChanged(Math.min(deadline - Date.now(), 200));
           continue;
         }
         throw err;
@@ -359,6 +367,54 @@ export class RollcallNode {
     });
   }
 
+  /**
+   * Waits until the leader or a peer connection changes, or `ms` passes, whichever is
+   * first: a write waiting for a new leader goes the moment there is one.
+   */
+  private whenLeaderMayHaveChanged(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, Math.max(1, ms));
+      t.unref();
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.leaderChangeWaiters.push(done);
+    });
+  }
+
+  private notifyLeaderMayHaveChanged(): void {
+    const waiters = this.leaderChangeWaiters;
+    if (waiters.length === 0) return;
+    this.leaderChangeWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** The transport saw a stream to or from `peer` come up or go down. */
+  private onPeerConnection(peer: string, connected: boolean): void {
+    if (connected) {
+      this.notifyLeaderMayHaveChanged();
+      return;
+    }
+    // Answers come back on the peer's own stream and requests go out on ours: with either
+    // down, requests waiting on that peer would otherwise wait out their deadline.
+    this.forwards.failPeer(peer, `the connection to ${peer} dropped`);
+  }
+
+  /**
+   * A dial to `peer` was refused: its process is gone. If it was our leader, elect now
+   * rather than after a full election timeout, and fail what waits on it.
+   */
+  private onPeerRefused(peer: string): void {
+    if (this.closed) return;
+    this.forwards.failPeer(peer, `${peer} is down (connection refused)`);
+    if (this.soft.role !== 'leader' && this.soft.leader === peer) {
+      this.log.info({ leader: peer }, 'leader is down (connection refused); electing early');
+      this.raw.leaderUnreachable(peer);
+      this.kick();
+    }
+  }
+
   /** A short wait before looking again (for a leader, or a change in progress to finish). */
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -386,13 +442,14 @@ export class RollcallNode {
       try {
         // Short attempts: if the leader just died, the next attempt goes to its successor
         // well within the session's TTL.
-        return await this.forwards.request<KeepaliveOutcome>(Math.min(left, 1000), (req) =>
+        return await this.forwards.request<KeepaliveOutcome>(leader, Math.min(left, 1000), (req) =>
           this.transport.send(leader, report === undefined ? { kind: 'keepalive', req, sessionId } : { kind: 'keepalive', req, sessionId, report }),
         );
       } catch (err) {
-        if (!(err instanceof NodeError) || (err.code !== 'TIMEOUT' && err.code !== 'NO_LEADER')) throw err;
+        // A keepalive is idempotent: retry whatever became of it while the deadline allows.
+        if (!(err instanceof NodeError) || (err.code !== 'TIMEOUT' && err.code !== 'NO_LEADER' && !(err instanceof ForwardFailure))) throw err;
         if (deadline - Date.now() <= 0) throw err;
-        await this.pause(50);
+        await this.whenLeaderMayHaveChanged(50);
       }
     }
   }
@@ -465,7 +522,7 @@ export class RollcallNode {
         await this.pause(Math.min(left, 100));
         continue;
       }
-      return this.forwards.request<AdminResult>(left, (req) => this.transport.send(leader, { kind: 'admin', req, op }));
+      return this.forwards.request<AdminResult>(leader, left, (req) => this.transport.send(leader, { kind: 'admin', req, op }), false);
     }
   }
 
@@ -713,6 +770,12 @@ export class RollcallNode {
   private onSoftState(soft: SoftState): void {
     const prev = this.soft;
     this.soft = soft;
+    if (soft.leader !== prev.leader) {
+      // The old leader will not answer what was forwarded to it (or, if it lost leadership,
+      // answers it dropped): fail it now and let submit() retry where that is safe.
+      if (prev.leader !== null && prev.leader !== this.id) this.forwards.failPeer(prev.leader, `leadership moved from ${prev.leader}`, 'leader-bound');
+      this.notifyLeaderMayHaveChanged();
+    }
     if (soft.leader !== prev.leader || soft.term !== prev.term) {
       this.log.info({ term: soft.term, leader: soft.leader, role: soft.role }, soft.leader ? 'leader known' : 'no leader');
       if (soft.leader !== null) this.observer.leaderChanged?.(soft.leader, soft.term);
@@ -824,6 +887,7 @@ export class RollcallNode {
     this.proposalQueue = [];
     this.proposals.close(err);
     this.forwards.close(err);
+    this.notifyLeaderMayHaveChanged();
     this.reads.close(err);
     await this.transport.close();
     // Let an in-flight Ready finish so nothing half-written is left behind.

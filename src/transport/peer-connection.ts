@@ -32,6 +32,8 @@ export interface OutboundPeerOptions {
   readonly backoff: BackoffOptions;
   /** Fired when the authenticated stream comes up or goes down. */
   readonly onStatus: (connected: boolean) => void;
+  /** Fired when a dial is refused (ECONNREFUSED): nothing listens at the address. */
+  readonly onRefused?: () => void;
 }
 
 type State =
@@ -290,6 +292,7 @@ export class OutboundPeer {
       this.options.onStatus(false);
     } else if (!closing) {
       this.logDialFailure(error, fields);
+      if (errnoOf(error) === 'ECONNREFUSED') this.options.onRefused?.();
     }
     if (closing) return;
     this.state = 'waiting';

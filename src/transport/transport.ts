@@ -58,6 +58,7 @@ export class PeerTransport<M> {
   private readonly faultsEnabled: boolean;
   private readonly onMessage: (from: string, message: M) => void;
   private readonly onPeerStatus: ((event: PeerStatusEvent) => void) | undefined;
+  private readonly onPeerRefused: ((peer: string) => void) | undefined;
   private readonly listenAddress: PeerAddress;
 
   private lifecycle: Lifecycle = 'new';
@@ -85,6 +86,7 @@ export class PeerTransport<M> {
     this.faultsEnabled = options.faults === true;
     this.onMessage = options.onMessage;
     this.onPeerStatus = options.onPeerStatus;
+    this.onPeerRefused = options.onPeerRefused;
     this.listenAddress = options.listen;
     validate(this.id, this.secret, this.maxFrameBytes, this.maxQueueBytes, this.handshakeTimeoutMs, this.backoff);
     this.logger = options.logger.child({ component: 'transport' });
@@ -101,29 +103,32 @@ export class PeerTransport<M> {
     return this.starting;
   }
 
-  /** Queues a message for `to`; dropped (and counted in `stats()`) if it cannot be sent. */
-  send(to: string, message: M): void {
+  /**
+   * Queues a message for `to`. Returns false when it was dropped (and counted in `stats()`)
+   * instead: then it certainly never reached the peer, so a request can be retried safely.
+   */
+  send(to: string, message: M): boolean {
     const record = this.peers.get(to);
     if (record === undefined) {
       this.droppedUnknownPeer += 1;
       this.logger.debug({ to }, 'dropping message to a node that is not a peer');
-      return;
+      return false;
     }
     const outbound = record.outbound;
     if (this.dropTo.has(to)) {
       outbound.countDrop('fault');
-      return;
+      return false;
     }
     // Checked before encoding so a down peer costs nothing per message.
     if (!outbound.isConnected) {
       outbound.countDrop('disconnected');
-      return;
+      return false;
     }
     const payload = this.codec.encode(message);
     if (payload instanceof TransportError) {
       outbound.countDrop('encodeFailed');
       this.logger.error({ to, code: payload.code, err: payload.cause }, 'dropping message that cannot be encoded');
-      return;
+      return false;
     }
     if (payload.length > this.maxFrameBytes) {
       outbound.countDrop('tooLarge');
@@ -131,9 +136,15 @@ export class PeerTransport<M> {
         { to, code: 'FRAME_TOO_LARGE', bytes: payload.length, maxFrameBytes: this.maxFrameBytes },
         'dropping message larger than the frame limit',
       );
-      return;
+      return false;
     }
     outbound.enqueue(payload);
+    return true;
+  }
+
+  /** Whether our authenticated outbound stream to `to` is up (messages to it are not dropped as disconnected). */
+  isConnected(to: string): boolean {
+    return this.peers.get(to)?.outbound.isConnected ?? false;
   }
 
   sendMany(to: string, messages: readonly M[]): void {
@@ -289,6 +300,7 @@ export class PeerTransport<M> {
           if (connected) this.touch(id);
           this.emitStatus(id, 'outbound', connected);
         },
+        onRefused: () => this.emitRefused(id),
       });
       this.peers.set(id, {
         address,
@@ -409,6 +421,15 @@ export class PeerTransport<M> {
   private touch(id: string): void {
     const record = this.peers.get(id);
     if (record !== undefined) record.lastContact = Date.now();
+  }
+
+  private emitRefused(peer: string): void {
+    if (this.onPeerRefused === undefined) return;
+    try {
+      this.onPeerRefused(peer);
+    } catch (error) {
+      this.logger.error({ err: error, peer }, 'onPeerRefused handler threw');
+    }
   }
 
   private emitStatus(peer: string, direction: Direction, connected: boolean): void {

@@ -21,6 +21,12 @@ export interface TransportOptions<M> {
   readonly onMessage: (from: string, message: M) => void;
   /** Connection up/down notifications (logging, `/v1/cluster` last-contact). */
   readonly onPeerStatus?: (event: PeerStatusEvent) => void;
+  /**
+   * A dial to the peer was refused (ECONNREFUSED): nothing listens at its address, so its
+   * process is gone or restarting. A partition or an overloaded peer times out instead,
+   * which is why this, and not a dropped connection, is the signal to act on at once.
+   */
+  readonly onPeerRefused?: (peer: string) => void;
   /** Largest frame accepted or sent. Default 64 MiB. */
   readonly maxFrameBytes?: number;
   /** Bound on bytes waiting to be written to one peer (our queue plus the socket's buffer). Default 128 MiB. */
