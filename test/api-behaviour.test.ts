@@ -106,6 +106,27 @@ describe('compare-and-set updates', () => {
   });
 });
 
+describe('namespace-wide list', () => {
+  it('lists every instance of one namespace at one revision, sorted by service, cluster, id', async () => {
+    t = await testApp();
+    t.node.apply(reg('payments', 'p1'));
+    t.node.apply(reg('orders', 'o2', { cluster: 'b' }));
+    t.node.apply(reg('orders', 'o1', { cluster: 'b' }));
+    t.node.apply(reg('orders', 'o3', { cluster: 'a' }));
+    t.node.apply({ type: 'register', namespace: 'staging', service: 'orders', id: 'x', address: '10.0.0.2', port: 80 } as Command);
+    t.node.apply(reg('orders', 'off', { enabled: false }));
+    const res = await t.req({ method: 'GET', url: '/v1/namespaces/prod/instances' });
+    expect(res.status).toBe(200);
+    expect(res.body.revision).toBe(6);
+    expect(res.body.instances.map((i: { service: string; id: string }) => `${i.service}/${i.id}`)).toEqual(['orders/o3', 'orders/o1', 'orders/o2', 'payments/p1']);
+    const all = await t.req({ method: 'GET', url: '/v1/namespaces/prod/instances?includeDisabled=true' });
+    expect(all.body.instances.map((i: { id: string }) => i.id)).toContain('off');
+    const bad = await t.req({ method: 'GET', url: '/v1/namespaces/prod/instances?cluster=a' });
+    expect(bad.status).toBe(400);
+    expect((await t.req({ method: 'GET', url: '/v1/namespaces/empty/instances' })).body.instances).toEqual([]);
+  });
+});
+
 describe('access rules', () => {
   it('refuse registrations by deny rule, allow list and environment label, and name what refused', async () => {
     t = await testApp();

@@ -151,12 +151,19 @@ describe('watch', () => {
     w.close();
   });
 
-  it('fails with CompactedError when there is no service to re-list', async () => {
+  it('a namespace-wide watch re-lists the namespace after compacted; a watch of everything fails with CompactedError', async () => {
     const { reg, client } = await setup(1);
     for (let i = 0; i < 3; i++) reg.change('put', `a${i}`);
     reg.floor = 3;
-    const got = collect(client.watch({ namespace: 'prod', fromRevision: 1 }));
-    expect(await got.done).toBeInstanceOf(CompactedError);
+    const w = client.watch({ namespace: 'prod', fromRevision: 1 });
+    const got = collect(w);
+    await expect.poll(() => got.events.length).toBe(1);
+    expect(got.events[0]).toMatchObject({ type: 'reset', revision: 3, reason: 'compacted' });
+    reg.change('put', 'a3');
+    await expect.poll(() => revs(got.events)).toEqual([4]);
+    w.close();
+    const all = collect(client.watch({ fromRevision: 1 }));
+    expect(await all.done).toBeInstanceOf(CompactedError);
   });
 
   it('moves on from a node that goes silent (no bytes for idleTimeoutMs)', async () => {

@@ -4,10 +4,15 @@
  * down by snapshot, survives restarts; a leader elected afterwards decides health with it
  * (an instance turns subhealthy under the custom threshold while one with the same reports
  * under the defaults stays healthy), and a changed policy applies to the next reports.
+ * `rollcall health policy get|set` does the same from the shell.
  * Needs `npx tsc -p tsconfig.json` first (npm test does it).
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, type LocalNode } from '../scripts/local-cluster.js';
+import { findCommand, runCommand } from '../src/cli/commands/index.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 /** Strict for prod/orders only; minDwellMs 0 so a later, looser policy lets it recover at once. */
@@ -111,9 +116,14 @@ describe('the health policy in a real cluster', () => {
     expect((await list(via.url, 'prod', 'orders', '?health=healthy')).body.instances).toEqual([]);
 
     // A looser policy (compare-and-set on the one in force): the same reports now mean healthy.
-    const put = await putPolicy(via.url, LOOSE, { 'if-match': String(policyRevision) });
+    const once = { 'if-match': String(policyRevision), 'x-rollcall-client-id': 'policy-admin', 'x-rollcall-seq': '1' };
+    const put = await putPolicy(via.url, LOOSE, once);
     expect(put.status).toBe(200);
     expect(put.body.policyRevision).toBeGreaterThan(policyRevision);
+    // A retry of that request (its answer lost, say) gets the same answer, not a mismatch with itself.
+    const retry = await putPolicy(via.url, LOOSE, once);
+    expect(retry.status).toBe(200);
+    expect(retry.body.policyRevision).toBe(put.body.policyRevision);
     policyRevision = put.body.policyRevision as number;
     await waitFor('prod/orders/o1 to recover under the new policy', async () => (await healthOf(via.url, 'orders', 'o1')) === 'healthy', 20_000);
     expect(await healthOf(via.url, 'billing', 'b1')).toBe('healthy');
@@ -137,4 +147,41 @@ describe('the health policy in a real cluster', () => {
     });
     expect(again.body).toMatchObject({ policy: LOOSE, policyRevision });
   }, 120_000);
+
+  it('rollcall health policy get|set reads and replaces it', async () => {
+    const endpoints = cluster.running().map((n) => n.url).join(',');
+    const dir = await mkdtemp(path.join(tmpdir(), 'rollcall-policy-'));
+    const run = async (...args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runCommand(findCommand('health')!, [...args, '--endpoints', endpoints], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
+      return { code, stdout, stderr };
+    };
+    try {
+      const file = path.join(dir, 'policy.json');
+      await writeFile(file, JSON.stringify(STRICT));
+      const set = await run('policy', 'set', file, '--if-revision', String(policyRevision), '--json');
+      expect(set.code, set.stderr).toBe(0);
+      expect(JSON.parse(set.stdout)).toMatchObject({ changed: true, policy: STRICT });
+      const stored = JSON.parse(set.stdout).policyRevision as number;
+
+      const get = await run('policy', 'get', '--namespace', 'prod', '--service', 'orders', '--json');
+      expect(get.code).toBe(0);
+      expect(JSON.parse(get.stdout)).toMatchObject({ policyRevision: stored, policy: STRICT, resolved: { health: { successRatio: { subhealthy: { enter: 0.99 } } } } });
+      expect((await run('policy')).stdout).toContain(`policy stored at revision ${stored}`);
+
+      // A stale compare-and-set and a bad document are refused (exit 5), naming why.
+      const stale = await run('policy', 'set', file, '--if-revision', String(policyRevision), '--json');
+      expect(stale.code).toBe(5);
+      expect(JSON.parse(stale.stderr).error).toMatchObject({ code: 'VERSION_MISMATCH', currentVersion: stored });
+      await writeFile(file, JSON.stringify({ defaults: { health: { cpuUsage: {} } } }));
+      const bad = await run('policy', 'set', file, '--json');
+      expect(bad.code).toBe(5);
+      expect(JSON.parse(bad.stderr).error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'policy.defaults.health.cpuUsage' });
+      expect((await run('policy', 'set')).code).toBe(2);
+      expect((await getPolicy(via.url)).body.policyRevision).toBe(stored);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HealthPolicy, TrackedHealth } from '../src/health/index.js';
 import type { Command, CommandResult, StoredHealthPolicy } from '../src/registry/index.js';
 import { ASSETS, PAGE } from '../src/ui/assets/index.js';
-import type { HealthDeps, MonitorNode, RelayFetch } from '../src/ui/index.js';
+import type { HealthDeps, MonitorNode, PolicyWriteOptions, RelayFetch } from '../src/ui/index.js';
 import { registerHealthRoutes, registerUiRoutes } from '../src/ui/index.js';
 import { FakeNode } from './api-fake-node.js';
 
@@ -197,7 +197,7 @@ describe('the health policy routes', () => {
     let stored: StoredHealthPolicy | null = null;
     const seen: (number | undefined)[] = [];
     const node = await FakeNode.create();
-    const setPolicy = async (policy: HealthPolicy, expectedRevision: number | undefined): Promise<CommandResult> => {
+    const setPolicy = async (policy: HealthPolicy, { expectedRevision }: PolicyWriteOptions): Promise<CommandResult> => {
       seen.push(expectedRevision);
       if (expectedRevision !== undefined && expectedRevision !== (stored?.revision ?? 0)) {
         return { ok: false, code: 'VERSION_MISMATCH', message: 'no', field: 'expectedRevision', currentVersion: stored?.revision ?? 0 };

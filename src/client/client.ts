@@ -18,10 +18,13 @@ import type {
   ClusterStatus,
   Consistency,
   GetResult,
+  HealthPolicyInfo,
+  HealthPolicyWrite,
   Instance,
   InstanceSpec,
   KeepaliveResult,
   ListResult,
+  NamespaceListResult,
   ServiceRef,
   SessionInfo,
   WriteResult,
@@ -314,6 +317,25 @@ export class RollcallClient {
   }
 
   /**
+   * Lists every instance of a namespace at one revision, sorted by service, cluster, id
+   * (linearizable by default). A namespace-wide watch re-lists with it after `compacted`.
+   *
+   * @example
+   * ```ts
+   * const { instances, revision } = await client.listNamespace({ namespace: 'prod' });
+   * ```
+   */
+  async listNamespace(options: { namespace: string; includeDisabled?: boolean } & ReadOptions): Promise<NamespaceListResult> {
+    const r = await this.#transport.call<NamespaceListResult>({
+      method: 'GET',
+      path: `/v1/namespaces/${seg(options.namespace)}/instances`,
+      query: { consistency: options.consistency, minRevision: options.minRevision, includeDisabled: options.includeDisabled || undefined },
+      kind: 'read',
+    });
+    return r.body;
+  }
+
+  /**
    * The instances of a service a consumer may call, from a local cache kept current by one
    * watch per service. The first call for a service waits for the first list (up to
    * `discoverTimeoutMs`); if no node answers and `snapshotDir` holds a snapshot of the
@@ -472,6 +494,29 @@ export class RollcallClient {
     return this.#write('POST', '/v1/cluster/leader', { to: target });
   }
 
+  // ---- health policy (admin) -----------------------------------------------------------
+
+  /** The health policy in force, its revision and the defaults; with namespace and service, what that service resolves to. */
+  async healthPolicy(options: { namespace?: string; service?: string; consistency?: Consistency } = {}): Promise<HealthPolicyInfo> {
+    const r = await this.#transport.call<HealthPolicyInfo>({
+      method: 'GET',
+      path: '/v1/health/policy',
+      query: { namespace: options.namespace, service: options.service, consistency: options.consistency },
+      kind: 'read',
+    });
+    return r.body;
+  }
+
+  /**
+   * Replaces the health policy (admin; docs/health.md). With `expectedRevision` (a
+   * `policyRevision` from healthPolicy(); 0: only if none is stored) it is a compare-and-set:
+   * ApiError `VERSION_MISMATCH` when someone replaced the policy meanwhile.
+   */
+  async setHealthPolicy(policy: Record<string, unknown>, options: { expectedRevision?: number } = {}): Promise<HealthPolicyWrite> {
+    const headers = options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
+    return this.#write('PUT', '/v1/health/policy', policy, headers);
+  }
+
   /** Probes every known node (`/healthz`) and reads the cluster status. */
   async health(timeoutMs = 2_000): Promise<HealthReport> {
     this.#assertOpen();
@@ -570,6 +615,7 @@ export class RollcallClient {
       idleTimeoutMs: this.#o.watchIdleTimeoutMs ?? 30_000,
       allowStaleLists,
       list: (namespace, service, cluster, consistency) => this.list({ namespace, service, consistency, ...(cluster === undefined ? {} : { cluster }) }),
+      listNamespace: (namespace, consistency) => this.listNamespace({ namespace, consistency }),
       currentRevision: async () => {
         const r = await this.#transport.call<{ revision?: number }>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
         return Number(r.body.revision ?? r.headers['x-rollcall-revision'] ?? 0);

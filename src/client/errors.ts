@@ -7,7 +7,7 @@
  * | `ApiError` | the server's code (`INSTANCE_NOT_FOUND`, `INVALID_ARGUMENT`, ...) | the server refused the request (4xx); retrying will not help |
  * | `UnavailableError` | `UNAVAILABLE` | no node could serve the request before the deadline (down, unreachable, or no leader) |
  * | `TimeoutError` | `TIMEOUT` | the deadline passed; for a write, `outcomeUnknown` says whether it may have applied |
- * | `CompactedError` | `COMPACTED` | a watch without a service to re-list resumed from a revision the server no longer has |
+ * | `CompactedError` | `COMPACTED` | a watch of every namespace (nothing to re-list) resumed from a revision the server no longer has |
  * | `UnsupportedError` | `UNSUPPORTED` | the server lacks a route this call needs (an older server) |
  * | `NoInstanceError` | `NO_INSTANCE` | a balancer had no instance to pick |
  * | `ClientClosedError` | `CLIENT_CLOSED` | the client (or the watch, registration) was closed |

@@ -62,6 +62,13 @@ export interface ListResult {
   readonly instances: readonly Instance[];
 }
 
+/** Every instance of a namespace at one revision. */
+export interface NamespaceListResult {
+  readonly revision: number;
+  /** Sorted by service, cluster, id. */
+  readonly instances: readonly Instance[];
+}
+
 export interface GetResult {
   readonly revision: number;
   /** null when there is no such instance. */
@@ -120,4 +127,26 @@ export type WatchEvent =
 export interface ClientLogger {
   debug(obj: Record<string, unknown>, msg: string): void;
   warn(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** GET /v1/health/policy: the admin-set health thresholds (docs/health.md). */
+export interface HealthPolicyInfo {
+  /** Registry revision the answer reflects. */
+  readonly revision: number;
+  /** Revision that stored the policy; 0 when none is stored. Pass it as `expectedRevision` to compare-and-set. */
+  readonly policyRevision: number;
+  /** The stored document; null when none (the built-in defaults apply). */
+  readonly policy: Record<string, unknown> | null;
+  readonly defaults: Record<string, unknown>;
+  /** With namespace and service: what applies to that service. */
+  readonly resolved?: Record<string, unknown>;
+}
+
+/** PUT /v1/health/policy: stored and applied. */
+export interface HealthPolicyWrite {
+  readonly revision: number;
+  readonly policyRevision: number;
+  /** False when the same document was already stored. */
+  readonly changed: boolean;
+  readonly policy: Record<string, unknown>;
 }

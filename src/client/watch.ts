@@ -30,7 +30,7 @@ import { jitter, sleep } from './util.js';
 export interface WatchOptions {
   /** Watch one namespace (every namespace when left out, if the server allows it). */
   readonly namespace?: string;
-  /** Watch one service; needed for `initial` and to recover from `compacted` by re-listing. */
+  /** Watch one service of the namespace. */
   readonly service?: string;
   /** Only this cluster of the service. */
   readonly cluster?: string;
@@ -39,7 +39,7 @@ export interface WatchOptions {
    * watch starts after the registry's current revision.
    */
   readonly fromRevision?: number;
-  /** First yield a `reset` with the current instances (list, then watch from there). */
+  /** First yield a `reset` with the current instances (list, then watch from there); needs a namespace. */
   readonly initial?: boolean;
   /** Also yield `progress` events (idle streams' revision). Default false. */
   readonly progress?: boolean;
@@ -57,6 +57,8 @@ export interface WatchContext {
   /** Re-lists may read from a node without a leader when no linearizable read is possible. */
   readonly allowStaleLists: boolean;
   list(namespace: string, service: string, cluster: string | undefined, consistency: Consistency): Promise<ListResult>;
+  /** Every instance of a namespace (a namespace-wide watch's re-list). */
+  listNamespace(namespace: string, consistency: Consistency): Promise<{ readonly revision: number; readonly instances: readonly Instance[] }>;
   currentRevision(): Promise<number>;
   /** Called once when the watch ends, however it ends. */
   onClosed?(watch: Watch): void;
@@ -95,7 +97,7 @@ export class Watch implements AsyncIterable<WatchEvent> {
   #reconnects = 0;
 
   constructor(ctx: WatchContext, options: WatchOptions) {
-    if (options.initial && options.service === undefined) throw new TypeError('watch: initial needs a service');
+    if (options.initial && options.namespace === undefined) throw new TypeError('watch: initial needs a namespace');
     if (options.cluster !== undefined && options.service === undefined) throw new TypeError('watch: cluster needs a service');
     if (options.service !== undefined && options.namespace === undefined) throw new TypeError('watch: service needs a namespace');
     if (options.initial && options.fromRevision !== undefined) throw new TypeError('watch: use either initial or fromRevision');
@@ -188,7 +190,7 @@ export class Watch implements AsyncIterable<WatchEvent> {
         }
         if (this.closed) return;
         if (compactedAt !== null) {
-          if (this.#o.service === undefined) throw new CompactedError(this.#resumeAfter + 1, compactedAt);
+          if (this.#o.namespace === undefined) throw new CompactedError(this.#resumeAfter + 1, compactedAt);
           yield await this.#relist('compacted');
           continue;
         }
@@ -298,14 +300,16 @@ export class Watch implements AsyncIterable<WatchEvent> {
     return (await this.#list()).revision;
   }
 
-  #list(): Promise<ListResult> {
+  /** The watched scope's instances: the service's, or (no service) the whole namespace's. */
+  #list(): Promise<{ readonly revision: number; readonly instances: readonly Instance[] }> {
     const ns = this.#o.namespace!;
-    const svc = this.#o.service!;
+    const svc = this.#o.service;
+    const read = (consistency: Consistency) => (svc === undefined ? this.#ctx.listNamespace(ns, consistency) : this.#ctx.list(ns, svc, this.#o.cluster, consistency));
     return this.#retrying(async () => {
       try {
-        return await this.#ctx.list(ns, svc, this.#o.cluster, 'linearizable');
+        return await read('linearizable');
       } catch (err) {
-        if (err instanceof UnavailableError && this.#ctx.allowStaleLists) return this.#ctx.list(ns, svc, this.#o.cluster, 'serializable');
+        if (err instanceof UnavailableError && this.#ctx.allowStaleLists) return read('serializable');
         throw err;
       }
     });

@@ -153,6 +153,16 @@ export class Registry {
     return { revision: s.revision, serviceRevision: svc.revision, instances };
   }
 
+  /**
+   * Every instance of a namespace, sorted by service, cluster, id: what a namespace-wide
+   * watch re-lists from after its resume point was compacted away.
+   */
+  listNamespace(namespace: string, filter: Pick<InstanceFilter, 'includeDisabled'> = {}): { revision: number; instances: Instance[] } {
+    const instances: Instance[] = [];
+    for (const { service } of this.listServices(namespace)) instances.push(...this.listInstances(namespace, service, filter).instances);
+    return { revision: this.#state.revision, instances };
+  }
+
   getInstance(namespace: string, service: string, id: string): Instance | undefined {
     return this.#state.instances.get(instanceKey(namespace, service, id));
   }

@@ -142,7 +142,7 @@ function renameField<T extends { readonly field?: string }>(err: T, fields: Read
 }
 
 /** Exactly-once: `x-rollcall-client-id` and `x-rollcall-seq` make a retry apply once. */
-function clientRef(req: FastifyRequest): ClientRef | { error: string; field: string } | null {
+export function clientRef(req: FastifyRequest): ClientRef | { error: string; field: string } | null {
   const id = req.headers['x-rollcall-client-id'];
   const seq = req.headers['x-rollcall-seq'];
   if (id === undefined && seq === undefined) return null;

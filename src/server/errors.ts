@@ -36,7 +36,7 @@ export const ERROR_CATALOGUE = {
   CONF_CHANGE_PENDING: { status: 409, description: 'A membership change is already in progress.' },
   CONF_CHANGE_INVALID: { status: 400, description: 'The membership or leadership change is not possible (for example an unknown node id).' },
   NOT_MEMBER: { status: 400, description: 'The node named is not a member of the cluster.' },
-  VERSION_MISMATCH: { status: 412, description: '`If-Match` names another version than the instance has; `currentVersion` carries it.' },
+  VERSION_MISMATCH: { status: 412, description: '`If-Match` names another version than the instance (or the health policy: its policyRevision) has; `currentVersion` carries it.' },
   BODY_TOO_LARGE: { status: 413, description: 'The body is larger than the limit (256 KiB by default).' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The body is not `application/json`.' },
   PRECONDITION_REQUIRED: { status: 428, description: 'PATCH needs `If-Match: <version>` (compare-and-set).' },

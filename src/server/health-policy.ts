@@ -5,11 +5,17 @@
  */
 import type { HealthPolicy } from '../health/index.js';
 import type { CommandResult, SetHealthPolicy } from '../registry/index.js';
+import type { PolicyWriteOptions } from '../ui/index.js';
 import type { ServerContext } from './context.js';
 
-export function healthPolicyWriter(ctx: ServerContext): (policy: HealthPolicy, expectedRevision: number | undefined) => Promise<CommandResult> {
-  return async (policy, expectedRevision) => {
-    const command: SetHealthPolicy = expectedRevision === undefined ? { type: 'setHealthPolicy', policy } : { type: 'setHealthPolicy', policy, expectedRevision };
+export function healthPolicyWriter(ctx: ServerContext): (policy: HealthPolicy, options: PolicyWriteOptions) => Promise<CommandResult> {
+  return async (policy, { expectedRevision, client }) => {
+    const command: SetHealthPolicy = {
+      type: 'setHealthPolicy',
+      policy,
+      ...(expectedRevision === undefined ? {} : { expectedRevision }),
+      ...(client === undefined ? {} : { client }),
+    };
     const labels = { command: command.type };
     const started = performance.now();
     try {

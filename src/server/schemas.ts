@@ -11,6 +11,12 @@ export const serviceParams = {
   properties: { ns: { ...NAME, description: 'Namespace.' }, svc: { ...NAME, description: 'Service.' } },
 } as const;
 
+export const namespaceParams = {
+  type: 'object',
+  required: ['ns'],
+  properties: { ns: serviceParams.properties.ns },
+} as const;
+
 export const instanceParams = {
   type: 'object',
   required: ['ns', 'svc', 'id'],
@@ -85,6 +91,18 @@ export const readQuery = {
     minRevision: MIN_REVISION,
     index: { ...REVISION, description: 'Blocking query: answer once the service\'s revision differs from this (x-rollcall-index of the last answer), or when `wait` ends.' },
     wait: { type: 'string', pattern: '^[0-9]{1,9}(ms|s|m)$', description: 'Longest a blocking query waits, e.g. 500ms, 30s, 5m (default 5m, at most 10m).' },
+  },
+} as const;
+
+/** Namespace-wide list: the list filters without cluster and the blocking query. */
+export const namespaceListQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    consistency: readQuery.properties.consistency,
+    includeDisabled: readQuery.properties.includeDisabled,
+    health: readQuery.properties.health,
+    minRevision: readQuery.properties.minRevision,
   },
 } as const;
 

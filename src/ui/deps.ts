@@ -6,7 +6,12 @@
 import type { HealthPolicy, TrackedHealth, WebhookPoster } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import type { RollcallNode } from '../node/index.js';
-import type { CommandResult, StoredHealthPolicy } from '../registry/index.js';
+import type { ClientRef, CommandResult, StoredHealthPolicy } from '../registry/index.js';
+
+export interface PolicyWriteOptions {
+  readonly expectedRevision?: number;
+  readonly client?: ClientRef;
+}
 
 export type MonitorNode = Pick<RollcallNode, 'id' | 'leader' | 'status' | 'readBarrier' | 'registry'>;
 
@@ -31,10 +36,11 @@ export interface HealthDeps {
   readonly policy?: () => StoredHealthPolicy | null;
   /**
    * Stores a new policy through the log (with `expectedRevision`: only if the stored one is
-   * still at that revision) and resolves with the applied result; a node failure (no
-   * leader, timeout) rejects with a NodeError. Absent: PUT /v1/health/policy is not served.
+   * still at that revision; with `client`: exactly once) and resolves with the applied
+   * result; a node failure (no leader, timeout) rejects with a NodeError. Absent: PUT
+   * /v1/health/policy is not served.
    */
-  readonly setPolicy?: (policy: HealthPolicy, expectedRevision: number | undefined) => Promise<CommandResult>;
+  readonly setPolicy?: (policy: HealthPolicy, options: PolicyWriteOptions) => Promise<CommandResult>;
   /** Where alerts go (the leader posts; followers never do). */
   readonly webhook?: WebhookPoster | null;
   /** How often alerts are evaluated (default 1000 ms). */

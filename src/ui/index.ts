@@ -16,7 +16,7 @@ import { policyRoutes } from './routes/policy.js';
 import { reportRoutes } from './routes/reports.js';
 import { serviceRoutes } from './routes/services.js';
 
-export type { HealthDeps, MonitorNode, RelayFetch, UiDeps } from './deps.js';
+export type { HealthDeps, MonitorNode, PolicyWriteOptions, RelayFetch, UiDeps } from './deps.js';
 export { AlertMonitor } from './monitor.js';
 export type { AlertMonitorOptions } from './monitor.js';
 export { alertSnapshot, serviceCounts } from './snapshot.js';

@@ -1,6 +1,7 @@
-/** `rollcall cluster status | add | remove | transfer`, and `rollcall health`. */
+/** `rollcall cluster status | add | remove | transfer`, and `rollcall health [policy ...]`. */
 import type { ClusterStatus } from '../../client/index.js';
 import { ago, type Command, EXIT, GLOBAL_HELP, jsonOut, parse, table, UsageError, withClient } from './common.js';
+import { healthPolicy, POLICY_HELP, POLICY_OPTIONS } from './health-policy.js';
 import { help } from './instances.js';
 
 function statusTable(st: ClusterStatus): string {
@@ -100,8 +101,9 @@ Examples:
 
 export const health: Command = {
   name: 'health',
-  summary: 'check every node and the leader (exit 0 healthy, 8 degraded, 4 unavailable)',
+  summary: 'check every node and the leader (exit 0 healthy, 8 degraded, 4 unavailable); health policy',
   help: `Usage: rollcall health
+${POLICY_HELP}
 
 Probes every endpoint (/healthz) and reads the cluster status. Exit 0 when every node
 answers, a leader is known and every member is connected; 8 when the cluster works (a
@@ -113,10 +115,16 @@ Examples:
   rollcall health
   rollcall health --endpoints http://10.0.0.1:8101,http://10.0.0.2:8101 --json
   until rollcall health >/dev/null; do sleep 1; done
+  rollcall health policy get --namespace prod --service orders
+  rollcall health policy set policy.json --if-revision 57
 `,
   async run(argv, io) {
-    const { globals } = parse(argv, {});
+    const { globals, positionals, values } = parse(argv, POLICY_OPTIONS, true);
     if (globals.help) return help(io, this);
+    const [sub, ...rest] = positionals;
+    if (sub === 'policy') return healthPolicy(io, globals, rest, values);
+    if (sub !== undefined) throw new UsageError(`unknown health subcommand ${JSON.stringify(sub)} (policy)`);
+    if (Object.keys(values).length > 0) throw new UsageError(`--${Object.keys(values)[0]} belongs to 'health policy'`);
     return withClient(io, globals, async (client) => {
       const h = await client.health(Math.min(2000, globals.timeoutMs));
       const code = h.healthy ? EXIT.OK : h.available ? EXIT.DEGRADED : EXIT.UNAVAILABLE;

@@ -8,7 +8,7 @@ import type { ClientCommand, CommandResult, Instance } from '../../registry/inde
 import type { ReadQuery, ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { present } from '../present.js';
-import { instanceGetQuery, instanceParams, patchBody, readQuery, registerBody, serviceParams } from '../schemas.js';
+import { instanceGetQuery, instanceParams, namespaceListQuery, namespaceParams, patchBody, readQuery, registerBody, serviceParams } from '../schemas.js';
 import { CLIENT_HEADERS } from './sessions.js';
 
 type ServiceParams = { ns: string; svc: string };
@@ -175,6 +175,36 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const health = q.health ?? 'all';
       const instances = health === 'all' ? list.instances : list.instances.filter((i) => acceptsHealth(health, i.health));
       return { revision: list.revision, serviceRevision: list.serviceRevision, instances: instances.map(present) };
+    },
+  );
+
+  app.get<{ Params: { ns: string }; Querystring: ReadQuery & { includeDisabled?: boolean; health?: HealthFilter } }>(
+    '/v1/namespaces/:ns/instances',
+    {
+      schema: { params: namespaceParams, querystring: namespaceListQuery },
+      config: {
+        access: 'read',
+        namespace: 'params',
+        docs: {
+          operationId: 'listNamespaceInstances',
+          tag: 'instances',
+          summary: 'List every instance of a namespace',
+          description:
+            'Sorted by service, cluster, then id, all at one `revision`: a namespace-wide watch that was told `compacted` re-lists here and resumes from `revision + 1`. ' +
+            'Disabled instances only with `includeDisabled=true`; `health` filters as on a service list.',
+          responses: { 200: { description: 'The instances.', schema: { type: 'object', properties: { revision: { type: 'integer' }, instances: { type: 'array', items: { $ref: '#/components/schemas/Instance' } } } } } },
+          errors: [...READ_ERRORS],
+        },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      if (!(await ctx.readPoint(q, reply))) return reply;
+      const list = node.registry.listNamespace(req.params.ns, { includeDisabled: q.includeDisabled });
+      reply.header('x-rollcall-revision', String(list.revision));
+      const health = q.health ?? 'all';
+      const instances = health === 'all' ? list.instances : list.instances.filter((i) => acceptsHealth(health, i.health));
+      return { revision: list.revision, instances: instances.map(present) };
     },
   );
 

@@ -6,8 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { HealthPolicy } from '../../health/index.js';
 import { DEFAULT_CLUSTER_ALERTS, DEFAULT_SERVICE_ALERTS, DEFAULT_THRESHOLDS, parseHealthPolicy, resolveClusterAlerts, resolvePolicy } from '../../health/index.js';
+import type { ClientRef } from '../../registry/index.js';
+import { clientRef } from '../../server/context.js';
 import { sendCommandError, sendError, sendNodeError } from '../../server/errors.js';
 import { parseIfMatch } from '../../server/routes/instances.js';
+import { CLIENT_HEADERS } from '../../server/routes/sessions.js';
 import type { HealthDeps } from '../deps.js';
 
 type Query = { namespace?: string; service?: string; consistency?: 'linearizable' | 'serializable' };
@@ -99,27 +102,32 @@ export function policyRoutes(app: FastifyInstance, deps: HealthDeps): void {
             'Body: a policy document `{"defaults"?, "namespaces"?, "services"?, "cluster"?}` (docs/health.md), replacing the stored one whole. ' +
             'Checked whole, including every override merged over what it overrides; the first field at fault is named. ' +
             'The same document sent again changes nothing. With `If-Match: <policyRevision>` (0: only if none is stored) it is stored only if the policy has not changed since.',
-          headers: [{ name: 'if-match', required: false, description: 'Compare-and-set: the `policyRevision` this change is based on (0: none stored yet).' }],
+          headers: [{ name: 'if-match', required: false, description: 'Compare-and-set: the `policyRevision` this change is based on (0: none stored yet).' }, ...CLIENT_HEADERS],
           responses: { 200: { description: 'Stored (replicated) and applied on the node that answers.', schema: { ...POLICY_REPLY, properties: { ...POLICY_REPLY.properties, changed: { type: 'boolean' } } } } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VERSION_MISMATCH', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VERSION_MISMATCH', 'STALE_REQUEST', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
       },
     },
     async (req, reply) => {
-      let expectedRevision: number | undefined;
+      const options: { expectedRevision?: number; client?: ClientRef } = {};
       const header = req.headers['if-match'];
       if (header !== undefined) {
         const n = parseIfMatch(header);
         if (n === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one policy revision, like 12 or "12"', { field: 'if-match' });
-        expectedRevision = n;
+        options.expectedRevision = n;
       }
+      // Exactly-once like every write: a retry whose first attempt applied gets the first
+      // answer, not a VERSION_MISMATCH against its own change.
+      const client = clientRef(req);
+      if (client !== null && 'error' in client) return sendError(reply, 'INVALID_ARGUMENT', client.error, { field: client.field });
+      if (client !== null) options.client = client;
       // Checked here too, so a bad document is refused without a round trip through the log.
       const parsed = parseHealthPolicy(req.body);
       if (!parsed.ok) return sendError(reply, 'INVALID_ARGUMENT', parsed.message, { field: parsed.field });
       const policy: HealthPolicy = parsed.value;
       let result;
       try {
-        result = await setPolicy(policy, expectedRevision);
+        result = await setPolicy(policy, options);
       } catch (err) {
         return sendNodeError(reply, err);
       }
