@@ -61,8 +61,8 @@ export class FakeNode implements NodeApi {
     return { index: this.registry.appliedIndex };
   }
 
-  async transferLeadershipTo(_to: string, _timeoutMs: number): Promise<{ index: number }> {
-    return { index: this.registry.appliedIndex };
+  async transferLeadershipTo(to: string | undefined, _timeoutMs: number): Promise<{ index: number; leader: string }> {
+    return { index: this.registry.appliedIndex, leader: to ?? 'fake2' };
   }
 
   status(): NodeStatus {

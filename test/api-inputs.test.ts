@@ -142,7 +142,7 @@ const CASES: Case[] = [
   { name: 'watch: bad Last-Event-ID', req: { method: 'GET', url: '/v1/watch', headers: { 'last-event-id': 'abc' } }, status: 400, code: 'INVALID_ARGUMENT', field: 'last-event-id' },
   { name: 'watch: unknown parameter', req: { method: 'GET', url: '/v1/watch?since=3' }, status: 400, code: 'INVALID_ARGUMENT', field: 'since' },
   // cluster operations
-  { name: 'transfer: no target', req: { method: 'POST', url: '/v1/cluster/leader', payload: {} }, status: 400, code: 'INVALID_ARGUMENT', field: 'to' },
+  { name: 'transfer: empty target', req: { method: 'POST', url: '/v1/cluster/leader', payload: { to: '' } }, status: 400, code: 'INVALID_ARGUMENT', field: 'to' },
   { name: 'add member: no address', req: { method: 'POST', url: '/v1/cluster/members', payload: { id: 'n4' } }, status: 400, code: 'INVALID_ARGUMENT', field: 'peerAddress' },
   // no route
   { name: 'unknown route', req: { method: 'GET', url: '/v1/nothing' }, status: 404, code: 'ROUTE_NOT_FOUND' },

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { list, register, waitFor, waitForLeader } from './helpers/http.js';
+import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 describe('failover through a follower', () => {
   let cluster: LocalCluster | undefined;
@@ -58,5 +58,17 @@ describe('failover through a follower', () => {
     for (const r of answers) expect(r.status, JSON.stringify(r.body)).toBe(200);
     const next = await waitForLeader(followers.map((f) => f.url));
     expect(next).not.toBe(leader);
+  }, 60_000);
+
+  it('POST /v1/cluster/leader without a target hands leadership to another voter', async () => {
+    cluster = await LocalCluster.start({ size: 3, logLevel: 'warn' });
+    const c = cluster;
+    const before = await waitForLeader(c.nodes.map((n) => n.url));
+    const via = c.nodes.find((n) => n.id !== before)!;
+    const moved = await http('POST', `${via.url}/v1/cluster/leader`);
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect(moved.body.leader).not.toBe(before);
+    expect(c.nodes.map((n) => n.id)).toContain(moved.body.leader);
+    expect(await waitForLeader(c.nodes.map((n) => n.url))).toBe(moved.body.leader);
   }, 60_000);
 });

@@ -166,6 +166,7 @@ export class RollcallNode {
       },
       appliedIndex: () => this.registry.appliedIndex,
       hasLeader: () => this.soft.leader !== null,
+      leader: () => this.soft.leader,
       noLeaderWaitMs: NO_LEADER_WAIT_MS,
     });
   }
@@ -506,8 +507,9 @@ export class RollcallNode {
     return this.admin({ type: 'removeMember', id }, timeoutMs);
   }
 
-  transferLeadershipTo(to: string, timeoutMs: number): Promise<AdminResult> {
-    return this.admin({ type: 'transfer', to }, timeoutMs);
+  /** Hands leadership to `to`, or (undefined) to the best-placed other voter. */
+  transferLeadershipTo(to: string | undefined, timeoutMs: number): Promise<AdminResult> {
+    return this.admin(to === undefined ? { type: 'transfer' } : { type: 'transfer', to }, timeoutMs);
   }
 
   private async admin(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
@@ -549,16 +551,28 @@ export class RollcallNode {
       case 'removeMember':
         return this.proposeMembership({ type: 'removeNode', node: op.id }, timeoutMs);
       case 'transfer': {
-        if (![...this.conf.voters].includes(op.to)) throw new NodeError('CONF_CHANGE_INVALID', `${op.to} is not a voter`);
-        const res = this.raw.transferLeadership(op.to);
+        const to = op.to ?? this.bestTransferee();
+        if (![...this.conf.voters].includes(to)) throw new NodeError('CONF_CHANGE_INVALID', `${to} is not a voter`);
+        const res = this.raw.transferLeadership(to);
         this.kick();
         if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
         const until = Date.now() + timeoutMs;
-        while (Date.now() < until && this.soft.leader !== op.to) await this.pause(20);
-        if (this.soft.leader !== op.to) throw new NodeError('TIMEOUT', `leadership did not move to ${op.to} in time`);
-        return { index: this.raw.status().hardState.commit };
+        while (Date.now() < until && this.soft.leader !== to) await this.pause(20);
+        if (this.soft.leader !== to) throw new NodeError('TIMEOUT', `leadership did not move to ${to} in time`);
+        return { index: this.raw.status().hardState.commit, leader: to };
       }
     }
+  }
+
+  /** The voter a transfer without a target goes to: recently active, then the furthest log (the quickest to take over). */
+  private bestTransferee(): string {
+    const candidates = this.raw
+      .status()
+      .progress.filter((p) => p.id !== this.id && !p.isLearner && this.conf.voters.includes(p.id))
+      .sort((a, b) => Number(b.recentActive) - Number(a.recentActive) || b.match - a.match || (a.id < b.id ? -1 : 1));
+    const best = candidates[0];
+    if (best === undefined) throw new NodeError('CONF_CHANGE_INVALID', 'no other voter to hand leadership to');
+    return best.id;
   }
 
   private onMembershipChanged(cc: { type: string; node: string; context?: string }, index: number): void {

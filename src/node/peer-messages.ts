@@ -21,10 +21,13 @@ export type PeerMessage =
 export type AdminOp =
   | { readonly type: 'addMember'; readonly id: string; readonly address: string }
   | { readonly type: 'removeMember'; readonly id: string }
-  | { readonly type: 'transfer'; readonly to: string };
+  /** Without `to`, the leader picks the voter whose log is furthest along (and that it has heard from recently). */
+  | { readonly type: 'transfer'; readonly to?: string };
 
 export interface AdminResult {
   readonly index: number;
+  /** For a transfer: the new leader. */
+  readonly leader?: string;
 }
 
 /** What each node tells the others about itself every status interval, for /v1/cluster. */

@@ -24,8 +24,7 @@ const memberParams = {
 } as const;
 
 const transferBody = {
-  type: 'object',
-  required: ['to'],
+  type: ['object', 'null'],
   additionalProperties: false,
   properties: { to: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
@@ -49,10 +48,10 @@ export function registerMembershipRoutes(app: FastifyInstance, node: RollcallNod
     }
   });
 
-  app.post<{ Body: { to: string } }>('/v1/cluster/leader', { schema: { body: transferBody } }, async (req, reply) => {
+  app.post<{ Body: { to?: string } | null }>('/v1/cluster/leader', { schema: { body: transferBody } }, async (req, reply) => {
     try {
-      await node.transferLeadershipTo(req.body.to, timeoutMs);
-      return { leader: req.body.to };
+      const res = await node.transferLeadershipTo(req.body?.to, timeoutMs);
+      return { leader: res.leader ?? req.body?.to };
     } catch (err) {
       return sendNodeError(reply, err);
     }

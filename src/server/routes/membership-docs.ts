@@ -37,7 +37,7 @@ export const EXTERNAL_ROUTES: Readonly<Record<string, { readonly access: Permiss
       operationId: 'transferLeadership',
       tag: 'cluster',
       summary: 'Transfer leadership',
-      description: 'Body `{"to": "n2"}`. Any node takes it (forwarded to the leader); answers once `to` leads, or 504 TIMEOUT.',
+      description: 'Body `{"to": "n2"}`, or no body / `{}`: the leader picks the recently active voter with the furthest log. Any node takes it (forwarded to the leader); answers `{"leader"}` once the new leader leads, or 504 TIMEOUT.',
       responses: { 200: { description: 'Leadership moved.', schema: { type: 'object', properties: { leader: { type: 'string' } } } } },
       errors: [...CLUSTER_ERRORS, 'UNSUPPORTED_MEDIA_TYPE'],
     },
