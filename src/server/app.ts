@@ -124,9 +124,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return payload;
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  app.addHook('onResponse', (req, reply, done) => {
+    metrics.observeHttp(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   app.addHook('preClose', async () => {

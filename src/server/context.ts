@@ -66,16 +66,14 @@ export class ServerContext {
     const checked = parseCommand(full);
     if (!checked.ok) return sendCommandError(reply, renameField(checked, opts.fields));
     const started = performance.now();
-    const labels = { command: command.type };
     try {
       const { result, instance } = await this.node.submit(full, this.limits.timeoutMs);
-      this.metrics.proposalDuration.observe(labels, (performance.now() - started) / 1000);
-      this.metrics.proposals.inc({ ...labels, outcome: result.ok ? 'ok' : 'rejected' });
+      this.metrics.proposed(command.type, result.ok ? 'ok' : 'rejected', (performance.now() - started) / 1000);
       if (!result.ok) return sendCommandError(reply, renameField(result, opts.fields));
       reply.header('x-rollcall-revision', String(result.revision));
       return ok(result, instance);
     } catch (err) {
-      this.metrics.proposals.inc({ ...labels, outcome: 'error' });
+      this.metrics.proposed(command.type, 'error', null);
       return sendNodeError(reply, err);
     }
   }

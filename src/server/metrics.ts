@@ -3,6 +3,11 @@
  * (https://prometheus.io/docs/instrumenting/exposition_formats/): counters, gauges
  * (set, or read at scrape time) and histograms with fixed buckets. Enough for one node's
  * metrics without a dependency; label values are escaped, series are kept per label set.
+ *
+ * Hot paths declare their label names and keep bound children (`histogram.labels(...)`,
+ * `counter.labels(...)`), or look series up through maps keyed by label values: no key is
+ * built and no labels are sorted per observation (that cost 2-4 µs a call, 2.5 % of a
+ * leader under writes).
  */
 
 export type Labels = Readonly<Record<string, string>>;
@@ -35,28 +40,128 @@ function keyOf(labels: Labels): string {
   return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/**
+ * Finds the series of one label set without building a key: a tree of maps, one level
+ * per declared label name, in declaration order. A metric declared without label names
+ * keys its series by the sorted label entries instead (any label set goes). Leaves are
+ * created on first lookup; what they hold is created on first use, so a series appears in
+ * the exposition once it is first counted, in that order.
+ */
+class SeriesIndex<L> {
+  private readonly tree = new Map<string, unknown>();
+  private readonly byKey = new Map<string, L>();
+  private unlabelled: L | null = null;
+
+  constructor(
+    private readonly names: readonly string[] | undefined,
+    private readonly make: (labels: Labels) => L,
+  ) {}
+
+  /** The leaf of a label set given as an object (the names declared, or any). */
+  of(labels: Labels): L {
+    const names = this.names;
+    if (names === undefined) {
+      for (const _ in labels) {
+        const k = keyOf(labels);
+        let leaf = this.byKey.get(k);
+        if (leaf === undefined) this.byKey.set(k, (leaf = this.make(labels)));
+        return leaf;
+      }
+      return (this.unlabelled ??= this.make(labels));
+    }
+    if (names.length === 0) return (this.unlabelled ??= this.make({}));
+    let level = this.tree;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const v = labelValue(labels, names[i]!);
+      let next = level.get(v) as Map<string, unknown> | undefined;
+      if (next === undefined) level.set(v, (next = new Map<string, unknown>()));
+      level = next;
+    }
+    const v = labelValue(labels, names[last]!);
+    let leaf = level.get(v) as L | undefined;
+    if (leaf === undefined) {
+      // The series keeps its own copy, in declared order, of the declared labels only.
+      const own: Record<string, string> = {};
+      for (const n of names) own[n] = labelValue(labels, n);
+      level.set(v, (leaf = this.make(own)));
+    }
+    return leaf;
+  }
+
+  /** The leaf of label values given in declaration order. */
+  values(values: readonly string[]): L {
+    const names = this.names ?? [];
+    if (values.length !== names.length) throw new Error(`expected ${names.length} label values (${names.join(', ')}), got ${values.length}`);
+    const labels: Record<string, string> = {};
+    names.forEach((n, i) => (labels[n] = values[i]!));
+    return this.of(labels);
+  }
+}
+
+function labelValue(labels: Labels, name: string): string {
+  const v = labels[name];
+  if (v === undefined) throw new Error(`label ${name} is missing`);
+  return v;
+}
+
+interface CounterState {
+  readonly labels: Labels;
+  value: number;
+}
+
+/** One label set of a counter, resolved once; `inc` costs no lookup. */
+export class CounterChild {
+  private state: CounterState | null = null;
+
+  constructor(
+    private readonly labels: Labels,
+    private readonly created: (s: CounterState) => void,
+  ) {}
+
+  inc(by = 1): void {
+    let s = this.state;
+    if (s === null) {
+      this.state = s = { labels: this.labels, value: 0 };
+      this.created(s);
+    }
+    s.value += by;
+  }
+
+  get value(): number {
+    return this.state?.value ?? 0;
+  }
+}
+
 export class Counter implements Metric {
   readonly type = 'counter';
-  private readonly series = new Map<string, { labels: Labels; value: number }>();
+  private readonly series: CounterState[] = [];
+  private readonly index: SeriesIndex<CounterChild>;
 
   constructor(
     readonly name: string,
     readonly help: string,
-  ) {}
+    /** Declared label names (in exposition order) make lookups cheap; without them any label set goes. */
+    labelNames?: readonly string[],
+  ) {
+    this.index = new SeriesIndex(labelNames, (labels) => new CounterChild(labels, (s) => this.series.push(s)));
+  }
+
+  /** The child of one label set (values in declared order); keep it and call `inc` on it. */
+  labels(...values: string[]): CounterChild {
+    return this.index.values(values);
+  }
 
   inc(labels: Labels = {}, by = 1): void {
-    const k = keyOf(labels);
-    const s = this.series.get(k);
-    if (s) s.value += by;
-    else this.series.set(k, { labels, value: by });
+    this.index.of(labels).inc(by);
   }
 
   get(labels: Labels = {}): number {
-    return this.series.get(keyOf(labels))?.value ?? 0;
+    return this.index.of(labels).value;
   }
 
   render(out: string[]): void {
-    for (const s of this.series.values()) out.push(`${this.name}${labelText(s.labels)} ${num(s.value)}`);
+    for (const s of this.series) out.push(`${this.name}${labelText(s.labels)} ${num(s.value)}`);
   }
 }
 
@@ -79,32 +184,71 @@ export class Gauge implements Metric {
   }
 }
 
+interface HistogramState {
+  readonly labels: Labels;
+  /** Observations per bucket, not cumulative (the exposition sums them); the last is +Inf. */
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** One label set of a histogram, resolved once; `observe` costs no lookup. */
+export class HistogramChild {
+  private state: HistogramState | null = null;
+
+  constructor(
+    private readonly labels: Labels,
+    private readonly buckets: readonly number[],
+    private readonly created: (s: HistogramState) => void,
+  ) {}
+
+  observe(value: number): void {
+    let s = this.state;
+    if (s === null) {
+      this.state = s = { labels: this.labels, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
+      this.created(s);
+    }
+    const b = this.buckets;
+    let i = 0;
+    while (i < b.length && !(value <= b[i]!)) i++;
+    s.counts[i]!++;
+    s.sum += value;
+    s.count++;
+  }
+}
+
 export class Histogram implements Metric {
   readonly type = 'histogram';
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly series: HistogramState[] = [];
+  private readonly index: SeriesIndex<HistogramChild>;
 
   constructor(
     readonly name: string,
     readonly help: string,
     /** Upper bounds, ascending; +Inf is implied. */
     readonly buckets: readonly number[],
-  ) {}
+    /** Declared label names (in exposition order) make lookups cheap; without them any label set goes. */
+    labelNames?: readonly string[],
+  ) {
+    this.index = new SeriesIndex(labelNames, (labels) => new HistogramChild(labels, buckets, (s) => this.series.push(s)));
+  }
+
+  /** The child of one label set (values in declared order); keep it and call `observe` on it. */
+  labels(...values: string[]): HistogramChild {
+    return this.index.values(values);
+  }
 
   observe(labels: Labels, value: number): void {
-    const k = keyOf(labels);
-    let s = this.series.get(k);
-    if (!s) {
-      s = { labels, counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 };
-      this.series.set(k, s);
-    }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
+    this.index.of(labels).observe(value);
   }
 
   render(out: string[]): void {
-    for (const s of this.series.values()) {
-      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket${labelText(s.labels, ['le', num(b)])} ${s.counts[i]}`));
+    for (const s of this.series) {
+      let cumulative = 0;
+      this.buckets.forEach((b, i) => {
+        cumulative += s.counts[i]!;
+        out.push(`${this.name}_bucket${labelText(s.labels, ['le', num(b)])} ${cumulative}`);
+      });
       out.push(`${this.name}_bucket${labelText(s.labels, ['le', '+Inf'])} ${s.count}`);
       out.push(`${this.name}_sum${labelText(s.labels)} ${num(s.sum)}`);
       out.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
@@ -124,8 +268,8 @@ export class MetricsRegistry {
     this.hooks.push(hook);
   }
 
-  counter(name: string, help: string): Counter {
-    return this.add(new Counter(name, help));
+  counter(name: string, help: string, labelNames?: readonly string[]): Counter {
+    return this.add(new Counter(name, help, labelNames));
   }
 
   gauge(name: string, help: string, collect: () => number | readonly { labels: Labels; value: number }[]): Gauge {
@@ -137,8 +281,8 @@ export class MetricsRegistry {
     return this.add(new Gauge(name, help, collect, 'counter'));
   }
 
-  histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS): Histogram {
-    return this.add(new Histogram(name, help, buckets));
+  histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS, labelNames?: readonly string[]): Histogram {
+    return this.add(new Histogram(name, help, buckets, labelNames));
   }
 
   /** The exposition text; a failing gauge is left out rather than failing the scrape. */

@@ -9,7 +9,7 @@
  * docs/api.md): fsync latency, apply latency per batch, proposals made by the leader itself.
  */
 import type { NodeStatus } from '../node/index.js';
-import { Counter, Histogram, LATENCY_BUCKETS, MetricsRegistry } from './metrics.js';
+import { Counter, type CounterChild, Histogram, type HistogramChild, LATENCY_BUCKETS, MetricsRegistry } from './metrics.js';
 import type { NodeApi } from './node-api.js';
 import type { WatchStats } from './watch/hub.js';
 
@@ -20,6 +20,17 @@ export interface MetricSources {
 }
 
 const ROLES = ['leader', 'follower', 'candidate', 'precandidate'] as const;
+
+/** The outcome of a write proposed through this node: applied, refused by the state machine, or failed. */
+export type ProposalOutcome = 'ok' | 'rejected' | 'error';
+
+/** The bound series of one command: found once per command, then no lookup per write. */
+interface CommandSeries {
+  readonly duration: HistogramChild;
+  readonly ok: CounterChild;
+  readonly rejected: CounterChild;
+  readonly error: CounterChild;
+}
 
 export class ServerMetrics {
   readonly registry = new MetricsRegistry();
@@ -33,6 +44,9 @@ export class ServerMetrics {
   private lastLeader: string | null = null;
   private lastTerm = -1;
   private readonly sampler: NodeJS.Timeout;
+  /** route pattern → method → status → series of httpDuration, so a request builds no label object or key. */
+  private readonly httpSeries = new Map<string, Map<string, Map<number, HistogramChild>>>();
+  private readonly commandSeries = new Map<string, CommandSeries>();
 
   constructor(
     private readonly node: NodeApi,
@@ -59,8 +73,8 @@ export class ServerMetrics {
     r.gauge('rollcall_sessions', 'Open sessions.', () => node.registry.sessions().length);
     r.gauge('rollcall_instances', 'Registered instances (disabled and suspect included).', () => node.registry.listServices().reduce((n, s) => n + s.instanceCount, 0));
     r.gauge('rollcall_services', 'Services with at least one instance.', () => node.registry.listServices().length);
-    this.proposals = r.counter('rollcall_proposals_total', 'Writes proposed through this node\'s API, by command and outcome (ok, rejected by the state machine, error).');
-    this.proposalDuration = r.histogram('rollcall_proposal_duration_seconds', 'Time from proposing a write through this node until it is committed and applied here.', LATENCY_BUCKETS);
+    this.proposals = r.counter('rollcall_proposals_total', 'Writes proposed through this node\'s API, by command and outcome (ok, rejected by the state machine, error).', ['command', 'outcome']);
+    this.proposalDuration = r.histogram('rollcall_proposal_duration_seconds', 'Time from proposing a write through this node until it is committed and applied here.', LATENCY_BUCKETS, ['command']);
     r.gauge('rollcall_watchers', 'Open watch streams by state.', () => {
       const w = ws();
       return [
@@ -76,27 +90,27 @@ export class ServerMetrics {
     r.counterFrom('rollcall_watch_compacted_total', 'Watchers told their revision is compacted.', () => ws().compacted);
     r.gauge('rollcall_blocking_queries', 'Blocking queries waiting for a change.', sources.blockingQueries);
     r.gauge('rollcall_min_revision_waits', 'Reads waiting for ?minRevision.', sources.revisionWaits);
-    this.authFailures = r.counter('rollcall_auth_failures_total', 'Requests refused by token auth, by reason.');
-    this.httpDuration = r.histogram('rollcall_http_request_duration_seconds', 'HTTP request latency by method, route pattern and status.', LATENCY_BUCKETS);
+    this.authFailures = r.counter('rollcall_auth_failures_total', 'Requests refused by token auth, by reason.', ['reason']);
+    this.httpDuration = r.histogram('rollcall_http_request_duration_seconds', 'HTTP request latency by method, route pattern and status.', LATENCY_BUCKETS, ['method', 'route', 'status']);
     r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
     r.gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', () => process.memoryUsage().heapUsed);
     const started = Math.floor(Date.now() / 1000 - process.uptime());
     r.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', () => started);
 
-    const fsync = r.histogram('rollcall_fsync_duration_seconds', 'Time to make one Raft Ready durable (one synced LevelDB batch: entries, hard state, snapshot).', LATENCY_BUCKETS);
-    const fsyncEntries = r.counter('rollcall_persisted_entries_total', 'Log entries made durable (their count over fsyncs is the group-commit factor).');
-    const apply = r.histogram('rollcall_apply_duration_seconds', 'Time to apply one batch of committed entries, including its LevelDB write.', LATENCY_BUCKETS);
-    const applied = r.counter('rollcall_applied_entries_total', 'Committed entries applied on this node.');
-    const leaderProposals = r.counter('rollcall_leader_proposals_total', 'Commands the leader proposed itself (expire, markSuspect, clearSuspect), by kind.');
+    const fsync = r.histogram('rollcall_fsync_duration_seconds', 'Time to make one Raft Ready durable (one synced LevelDB batch: entries, hard state, snapshot).', LATENCY_BUCKETS, []).labels();
+    const fsyncEntries = r.counter('rollcall_persisted_entries_total', 'Log entries made durable (their count over fsyncs is the group-commit factor).', []).labels();
+    const apply = r.histogram('rollcall_apply_duration_seconds', 'Time to apply one batch of committed entries, including its LevelDB write.', LATENCY_BUCKETS, []).labels();
+    const applied = r.counter('rollcall_applied_entries_total', 'Committed entries applied on this node.', []).labels();
+    const leaderProposals = r.counter('rollcall_leader_proposals_total', 'Commands the leader proposed itself (expire, markSuspect, clearSuspect), by kind.', ['kind']);
     if (node.setObserver) {
       node.setObserver({
         persisted: (seconds, entries) => {
-          fsync.observe({}, seconds);
-          fsyncEntries.inc({}, entries);
+          fsync.observe(seconds);
+          fsyncEntries.inc(entries);
         },
         applied: (seconds, entries) => {
-          apply.observe({}, seconds);
-          applied.inc({}, entries);
+          apply.observe(seconds);
+          applied.inc(entries);
         },
         leaderChanged: () => this.leaderChanges.inc(),
         leaderProposed: (kind, count) => leaderProposals.inc({ kind }, count),
@@ -105,6 +119,37 @@ export class ServerMetrics {
     this.sample();
     this.sampler = setInterval(() => this.sample(), 100);
     this.sampler.unref();
+  }
+
+  /**
+   * One HTTP request's latency (`route`: the route pattern, undefined when nothing matched).
+   * Called for every request: the series is found through maps, without a label object or key.
+   */
+  observeHttp(method: string, route: string | undefined, status: number, seconds: number): void {
+    const r = route ?? 'unmatched';
+    let byMethod = this.httpSeries.get(r);
+    if (byMethod === undefined) this.httpSeries.set(r, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
+    let child = byStatus.get(status);
+    if (child === undefined) byStatus.set(status, (child = this.httpDuration.labels(method, r, String(status))));
+    child.observe(seconds);
+  }
+
+  /** A write proposed through this node's API ended; `seconds` until applied here, null when it failed. */
+  proposed(command: string, outcome: ProposalOutcome, seconds: number | null): void {
+    let c = this.commandSeries.get(command);
+    if (c === undefined) {
+      c = {
+        duration: this.proposalDuration.labels(command),
+        ok: this.proposals.labels(command, 'ok'),
+        rejected: this.proposals.labels(command, 'rejected'),
+        error: this.proposals.labels(command, 'error'),
+      };
+      this.commandSeries.set(command, c);
+    }
+    if (seconds !== null) c.duration.observe(seconds);
+    c[outcome].inc();
   }
 
   /** Metric names in the exposition, for the docs test. */
