@@ -1,6 +1,8 @@
 /**
  * Storage benchmark: fsync latency of single-entry synced batches, and entries/s appended
- * in synced batches of 64 (one Ready each, as the node's group commit writes them).
+ * in synced batches of 64 (one Ready each, as the node's group commit writes them). Each
+ * phase also prints the process CPU it cost (user + system, all threads: LevelDB's own
+ * threads included) per synced batch and per entry.
  *
  *   npm run build && node dist/scripts/bench-storage.js [--dir PATH] [--seconds N] [--size BYTES]
  *
@@ -35,6 +37,12 @@ function entry(index: number): Entry {
   return { index, term: 1, type: 'normal', data };
 }
 
+/** Process CPU (user + system, every thread) since `from`, in µs. */
+function cpuMicros(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return d.user + d.system;
+}
+
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
@@ -48,21 +56,25 @@ async function main(): Promise<void> {
 
     // 1. fsync latency: one entry per synced batch.
     const lat: number[] = [];
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     while (lat.length < SYNC_SAMPLES && performance.now() - t0 < budgetMs) {
       const start = process.hrtime.bigint();
       await storage.persist({ entries: [entry(next++)] });
       lat.push(Number(process.hrtime.bigint() - start) / 1e6);
     }
+    const cpu1 = cpuMicros(cpu0);
     lat.sort((a, b) => a - b);
     console.log(
       `fsync latency (1-entry synced batch, ${size} B): p50 ${percentile(lat, 50).toFixed(3)} ms, ` +
-        `p99 ${percentile(lat, 99).toFixed(3)} ms, max ${lat[lat.length - 1]!.toFixed(3)} ms over ${lat.length} writes`,
+        `p99 ${percentile(lat, 99).toFixed(3)} ms, max ${lat[lat.length - 1]!.toFixed(3)} ms over ${lat.length} writes; ` +
+        `CPU ${(cpu1 / lat.length).toFixed(0)} µs per synced batch`,
     );
 
     // 2. throughput: batches of 64 entries, one synced batch each, compacting as a node would.
     const syncsBefore = storage.stats().syncs;
     let entries = 0;
+    const cpu2 = process.cpuUsage();
     const t1 = performance.now();
     for (let b = 0; b < MAX_BATCHES && performance.now() - t1 < budgetMs; b++) {
       const batch: Entry[] = [];
@@ -72,10 +84,12 @@ async function main(): Promise<void> {
       if (entries % COMPACT_EVERY < BATCH) await storage.compact(next - 1 - 1000, conf, new Uint8Array(0));
     }
     const secs = (performance.now() - t1) / 1000;
+    const cpu3 = cpuMicros(cpu2);
     const syncs = storage.stats().syncs - syncsBefore;
     console.log(
       `append throughput (batches of ${BATCH} x ${size} B, one fsync each): ${Math.round(entries / secs)} entries/s, ` +
-        `${Math.round(syncs / secs)} fsyncs/s, ${entries} entries in ${secs.toFixed(2)} s`,
+        `${Math.round(syncs / secs)} fsyncs/s, ${entries} entries in ${secs.toFixed(2)} s; ` +
+        `CPU ${(cpu3 / entries).toFixed(1)} µs per entry, ${((cpu3 / entries) * BATCH).toFixed(0)} µs per batch`,
     );
   } finally {
     await storage.close();

@@ -4,8 +4,8 @@
  * an error naming the entry.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { openNodeDatabase } from '../src/storage/index.js';
-import { logKey } from '../src/storage/index.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { locateWalEntry } from '../src/storage/index.js';
 import { LocalCluster } from '../scripts/local-cluster.js';
 import { list, register, waitFor, waitForLeader } from './helpers/http.js';
 
@@ -53,14 +53,14 @@ describe('storage in a real cluster', () => {
     for (let i = 0; i < 5; i++) await register(urls[0]!, 'prod', 'dmg', `d${i}`, { address: '10.6.0.1', port: 1 + i });
     const victim = cluster.nodes[2]!;
     expect(await cluster.stop(victim.id)).toBe(0);
-    // Flip one byte inside the stored value of log entry 5.
-    const db = await openNodeDatabase(victim.dataDir);
-    const value = await db.log.get(logKey(5));
-    expect(value).toBeDefined();
-    const damaged = Uint8Array.from(value!);
-    damaged[damaged.length - 1]! ^= 0xff;
-    await db.log.put(logKey(5), damaged);
-    await db.db.close();
+    // Flip one byte inside the stored value of log entry 5, in its WAL segment. Later frames
+    // follow it (entries 6+, commit updates), so this is damage, not a torn last write.
+    const at = await locateWalEntry(victim.dataDir, 5);
+    expect(at).toBeDefined();
+    expect(at!.inLastFrame).toBe(false);
+    const segment = await readFile(at!.path);
+    segment[at!.offset + at!.length - 1]! ^= 0xff;
+    await writeFile(at!.path, segment);
     await expect(cluster.restart(victim.id)).rejects.toThrow(/entry 5|index 5/);
   }, 120_000);
 });

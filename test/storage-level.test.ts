@@ -17,9 +17,12 @@ import {
   decodeSnapshotData,
   encodeApplied,
   encodeConfState,
-  logKey,
+  locateWalEntry,
   openNodeDatabase,
+  walDir,
 } from '../src/storage/index.js';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { FRAME_HEADER_BYTES, ITEM, frameAt, splitItems } from '../src/storage/wal-format.js';
 import { crc32Table } from '../src/storage/checksum.js';
 import { makeEntries, storageContract } from './storage-contract.js';
 
@@ -76,6 +79,27 @@ async function storageError(p: Promise<unknown>): Promise<StorageError> {
   throw new Error('expected a StorageError, the call succeeded');
 }
 
+/** Flips bits of one byte of a file in place. */
+async function flipByte(path: string, offset: number, mask: number): Promise<void> {
+  const data = await readFile(path);
+  data[offset]! ^= mask;
+  await writeFile(path, data);
+}
+
+/** The frames of a segment file: where each ends and the kinds of its items. */
+async function walFrames(path: string): Promise<{ start: number; end: number; kinds: number[] }[]> {
+  const data = await readFile(path);
+  const out: { start: number; end: number; kinds: number[] }[] = [];
+  for (let at = 0; at < data.byteLength; ) {
+    const f = frameAt(data, at);
+    if (!f.ok) throw new Error(`frame at ${at}: ${f.reason}`);
+    out.push({ start: at, end: f.end, kinds: splitItems(f.body).items.map((i) => i.kind) });
+    at = f.end;
+  }
+  expect(FRAME_HEADER_BYTES).toBe(12);
+  return out;
+}
+
 /** Every [key, value] of the state machine, in order. */
 async function smPairs(db: NodeDatabase): Promise<[Uint8Array, Uint8Array][]> {
   return (await db.sm.iterator().all()).map(([k, v]) => [new Uint8Array(k), new Uint8Array(v)]);
@@ -129,20 +153,19 @@ describe('LevelStorage: durability', () => {
     await withStorage(dir, async (s) => {
       expect(s.lastIndex()).toBe(3);
       expect(s.entries(1, 4, INF)).toEqual([...makeEntries(1, [1, 1]), ...makeEntries(3, [2])]);
-      expect(await s.database.log.keys().all()).toHaveLength(3);
     });
   });
 
   test('a damaged entry makes open fail with CORRUPT_ENTRY naming the index', async () => {
     const dir = await tempDir();
-    await withStorage(dir, (s) => s.append(makeEntries(1, [1, 1, 2, 2, 3], 1, 20)));
-    await withDatabase(dir, async (db) => {
-      const value = await db.log.get(logKey(3));
-      if (value === undefined) throw new Error('entry 3 missing');
-      const damaged = new Uint8Array(value);
-      damaged[damaged.length - 2]! ^= 0x01; // one bit, inside the entry's data
-      await db.db.batch().put(logKey(3), damaged, { sublevel: db.log }).write({ sync: true });
+    await withStorage(dir, async (s) => {
+      await s.append(makeEntries(1, [1, 1, 2, 2, 3], 1, 20));
+      await s.setHardState({ term: 3, vote: null, commit: 2 }); // the entries' frame is not the last one
     });
+    const at = await locateWalEntry(dir, 3);
+    if (at === undefined) throw new Error('entry 3 not found in the WAL');
+    expect(at.inLastFrame).toBe(false);
+    await flipByte(at.path, at.offset + at.length - 2, 0x01); // one bit, inside the entry's data
     const err = await storageError(LevelStorage.open(dir));
     expect(err.code).toBe('CORRUPT_ENTRY');
     expect(err.index).toBe(3);
@@ -150,35 +173,45 @@ describe('LevelStorage: durability', () => {
     expect(err.message).toMatch(/checksum mismatch/);
   });
 
-  test('an entry stored under the wrong key is CORRUPT_ENTRY', async () => {
-    const dir = await tempDir();
-    await withStorage(dir, (s) => s.append(makeEntries(1, [1, 1, 1])));
-    await withDatabase(dir, async (db) => {
-      const two = await db.log.get(logKey(2));
-      await db.db.batch().put(logKey(3), two!, { sublevel: db.log }).write({ sync: true });
-    });
-    const err = await storageError(LevelStorage.open(dir));
-    expect(err.code).toBe('CORRUPT_ENTRY');
-    expect(err.index).toBe(3);
-  });
-
-  test('a missing entry in the middle makes open fail with LOG_GAP', async () => {
+  test('an intact frame that continues the log past a gap is LOG_GAP', async () => {
     const dir = await tempDir();
     await withStorage(dir, (s) => s.append(makeEntries(1, [1, 1, 1, 1])));
-    await withDatabase(dir, (db) => db.db.batch().del(logKey(2), { sublevel: db.log }).write({ sync: true }));
+    // Entry 7 written straight into the WAL after 4: 5 and 6 are missing.
+    const { entryItem, encodeFrame } = await import('../src/storage/wal-format.js');
+    const [segment] = await readdir(walDir(dir));
+    const path = join(walDir(dir), segment!);
+    await writeFile(path, Buffer.concat([await readFile(path), encodeFrame([entryItem(makeEntries(7, [1])[0]!)])]));
     const err = await storageError(LevelStorage.open(dir));
     expect(err.code).toBe('LOG_GAP');
-    expect(err.index).toBe(2);
+    expect(err.index).toBe(5);
+  });
+
+  test('a missing segment in the middle makes open fail with LOG_GAP', async () => {
+    const dir = await tempDir();
+    const s = await LevelStorage.open(dir, { segmentBytes: 100 });
+    for (let i = 1; i <= 6; i++) await s.append(makeEntries(i, [1], 0, 60));
+    const segments = s.walSegments();
+    await s.close();
+    expect(segments.length).toBeGreaterThan(3);
+    const { rm: remove } = await import('node:fs/promises');
+    await remove(join(walDir(dir), segments[2]!));
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('LOG_GAP');
+    expect(err.message).toMatch(/segment 2 is missing/);
   });
 
   test('damaged hard state is CORRUPT_STATE', async () => {
     const dir = await tempDir();
-    await withStorage(dir, (s) => s.setHardState({ term: 2, vote: 'n1', commit: 0 }));
-    await withDatabase(dir, async (db) => {
-      const v = new Uint8Array((await db.raft.get('hardstate'))!);
-      v[v.length - 1]! ^= 0xff;
-      await db.db.batch().put('hardstate', v, { sublevel: db.raft }).write({ sync: true });
+    await withStorage(dir, async (s) => {
+      await s.append(makeEntries(1, [1]));
+      await s.setHardState({ term: 2, vote: 'n1', commit: 0 });
+      await s.append(makeEntries(2, [2]));
     });
+    const [segment] = await readdir(walDir(dir));
+    const path = join(walDir(dir), segment!);
+    const frames = await walFrames(path);
+    const hsFrame = frames.find((f) => f.kinds.length === 1 && f.kinds[0] === ITEM.hardState)!;
+    await flipByte(path, hsFrame.end - 1, 0xff);
     expect((await storageError(LevelStorage.open(dir))).code).toBe('CORRUPT_STATE');
   });
 
@@ -186,13 +219,34 @@ describe('LevelStorage: durability', () => {
     const dir = await tempDir();
     await withStorage(dir, (s) => s.append(makeEntries(1, [1])));
     await withDatabase(dir, (db) =>
-      db.db.batch().put('format', encode(2), { sublevel: db.raft }).write({ sync: true }),
+      db.db.batch().put('format', encode(3), { sublevel: db.raft }).write({ sync: true }),
     );
     const err = await storageError(LevelStorage.open(dir));
     expect(err.code).toBe('UNKNOWN_FORMAT');
-    expect(err.message).toMatch(/format 2; this build reads format 1/);
+    expect(err.message).toMatch(/format 3; this build reads format 2/);
     // The failed open closed the database again: a second try is refused the same way, not LOCKED.
     expect((await storageError(openNodeDatabase(dir))).code).toBe('UNKNOWN_FORMAT');
+  });
+
+  test('a format 1 database (the log inside LevelDB) is refused with what to do', async () => {
+    const dir = await tempDir();
+    const { Level } = await import('level');
+    const raw = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await raw.sublevel<string, Uint8Array>('raft', { valueEncoding: 'view' }).put('format', encode(1));
+    await raw.close();
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('UNKNOWN_FORMAT');
+    expect(err.message).toMatch(/storage format 1 \(the Raft log inside LevelDB\).*catches up from the leader/);
+  });
+
+  test('a WAL without its database is refused', async () => {
+    const dir = await tempDir();
+    await withStorage(dir, (s) => s.append(makeEntries(1, [1])));
+    const { rm: remove } = await import('node:fs/promises');
+    for (const name of await readdir(dir)) if (name !== 'wal') await remove(join(dir, name), { recursive: true });
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('UNKNOWN_FORMAT');
+    expect(err.message).toMatch(/no LevelDB state next to it/);
   });
 
   test('a non-empty database without a format version is refused', async () => {
@@ -235,15 +289,18 @@ describe('LevelStorage: writes', () => {
     });
   });
 
-  test('persist() with a snapshot, entries and hard state is one batch', async () => {
+  test('persist() with a snapshot, entries and hard state is one LevelDB batch, then one WAL frame in a new segment', async () => {
     const dir = await tempDir();
     await withStorage(dir, async (s) => {
       await s.append(makeEntries(1, [1, 1, 1]));
       const before = s.stats();
       const snap: Snapshot = { meta: { index: 20, term: 4, conf }, data: empty };
       await s.persist({ snapshot: snap, entries: makeEntries(19, [4, 4, 5, 5]), hardState: { term: 5, vote: null, commit: 21 } });
-      expect(s.stats().syncs - before.syncs).toBe(1);
-      expect(s.stats().batches - before.batches).toBe(1);
+      // The state machine batch, the frame, and the new segment's directory entry.
+      expect(s.stats().syncs - before.syncs).toBe(3);
+      expect(s.stats().batches - before.batches).toBe(2);
+      expect(s.walSegments()).toHaveLength(1);
+      expect(s.stats().segmentsDeleted - before.segmentsDeleted).toBe(1);
       expect(s.firstIndex()).toBe(21);
       expect(s.lastIndex()).toBe(22);
       expect(s.entries(21, 23, INF)).toEqual(makeEntries(21, [5, 5]));
@@ -293,8 +350,9 @@ describe('LevelStorage: writes', () => {
     const s = await LevelStorage.open(dir);
     await s.append(makeEntries(1, [1]));
     await s.database.db.close(); // the disk goes away under the storage
-    expect((await storageError(s.append(makeEntries(2, [1])))).code).toBe('IO');
-    expect(s.lastIndex()).toBe(1); // memory still mirrors what was durable
+    // Compaction first makes the state machine durable (a synced LevelDB write): it fails.
+    expect((await storageError(s.compact(1, conf, empty))).code).toBe('IO');
+    expect(s.firstIndex()).toBe(1); // memory still mirrors what was durable
     expect((await storageError(s.setHardState({ term: 1, vote: null, commit: 1 })))).toMatchObject({ code: 'FAILED' });
     await s.close();
   });
@@ -322,13 +380,12 @@ describe('LevelStorage: snapshots', () => {
       await writeStateMachine(b.database, [...servicePairs(10, 'a'), ...servicePairs(10, 'zz')], { index: 2, term: 1 });
       const before = b.stats();
       await b.applySnapshot(snap);
-      expect(b.stats().batches - before.batches).toBe(1);
-      expect(b.stats().syncs - before.syncs).toBe(1);
+      expect(b.stats().batches - before.batches).toBe(2); // the state machine batch, the WAL frame
       expect(await smPairs(b.database)).toEqual(await smPairs(a.database));
       expect(b.firstIndex()).toBe(6);
       expect(b.lastIndex()).toBe(5);
       expect(b.term(5)).toBe(2);
-      expect(await b.database.log.keys().all()).toEqual([]);
+      expect(b.walSegments()).toHaveLength(1); // the old log's segment is gone
       expect(b.snapshot()).toBe(snap); // the installed snapshot can be served onward
     } finally {
       await a.close();

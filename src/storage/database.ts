@@ -1,26 +1,28 @@
 /**
- * Opens a node's one LevelDB and hands out its three sublevels. The format version is
- * written when the database is created and checked on every open, before anything else
- * reads the database.
+ * Opens a node's LevelDB and hands out its sublevels. The format version is written when
+ * the database is created and checked on every open, before anything else reads the
+ * database. (The Raft log and hard state are not in LevelDB: see wal.ts.)
  */
+import { readdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { decode, encode } from '../codec/index.js';
 import { StorageError, ioError } from './errors.js';
-import { LOG_SUBLEVEL, RAFT_KEYS, RAFT_SUBLEVEL, SM_SUBLEVEL } from './keys.js';
+import { RAFT_KEYS, RAFT_SUBLEVEL, SM_SUBLEVEL } from './keys.js';
+import { walDir } from './wal.js';
 
-/** The on-disk format this build writes and the only one it reads. */
-export const FORMAT_VERSION = 1;
+/**
+ * The on-disk format this build writes and the only one it reads. 1: the Raft log, hard
+ * state and snapshot meta in LevelDB. 2: those in the WAL (`wal/`), the state machine in LevelDB.
+ */
+export const FORMAT_VERSION = 2;
 
 export type RootDatabase = Level<Uint8Array, Uint8Array>;
 
-const logSublevel = (db: RootDatabase) =>
-  db.sublevel<Uint8Array, Uint8Array>(LOG_SUBLEVEL, { keyEncoding: 'view', valueEncoding: 'view' });
 const raftSublevel = (db: RootDatabase) =>
   db.sublevel<string, Uint8Array>(RAFT_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' });
 const smSublevel = (db: RootDatabase) =>
   db.sublevel<Uint8Array, Uint8Array>(SM_SUBLEVEL, { keyEncoding: 'view', valueEncoding: 'view' });
 
-export type LogSublevel = ReturnType<typeof logSublevel>;
 export type RaftSublevel = ReturnType<typeof raftSublevel>;
 /** The state machine's sublevel: binary keys and values, owned by the registry. */
 export type SmSublevel = ReturnType<typeof smSublevel>;
@@ -29,9 +31,7 @@ export interface NodeDatabase {
   readonly dir: string;
   /** The root database; write to several sublevels atomically with `db.batch(ops)` and `sublevel` on each op. */
   readonly db: RootDatabase;
-  /** Raft log: 8-byte big-endian index → checksummed entry. */
-  readonly log: LogSublevel;
-  /** Format version, hard state, snapshot meta. */
+  /** The format version (and nothing else since format 2). */
   readonly raft: RaftSublevel;
   /** The registry's state machine. */
   readonly sm: SmSublevel;
@@ -49,7 +49,7 @@ export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
   } catch (err) {
     throw openError(dir, err);
   }
-  const handle: NodeDatabase = { dir, db, log: logSublevel(db), raft: raftSublevel(db), sm: smSublevel(db) };
+  const handle: NodeDatabase = { dir, db, raft: raftSublevel(db), sm: smSublevel(db) };
   try {
     await checkFormat(handle);
   } catch (err) {
@@ -81,6 +81,7 @@ async function checkFormat({ dir, db, raft }: NodeDatabase): Promise<void> {
         `${dir} holds data but no Rollcall format version: not a Rollcall node database, or damaged`,
       );
     }
+    await refuseOrphanWal(dir);
     try {
       await db.batch().put(RAFT_KEYS.format, encode(FORMAT_VERSION), { sublevel: raft }).write({ sync: true });
     } catch (err) {
@@ -94,10 +95,34 @@ async function checkFormat({ dir, db, raft }: NodeDatabase): Promise<void> {
   } catch (err) {
     throw new StorageError('UNKNOWN_FORMAT', `${dir}: the format version record is not readable`, { cause: err });
   }
+  if (version === 1) {
+    throw new StorageError(
+      'UNKNOWN_FORMAT',
+      `${dir} was written in storage format 1 (the Raft log inside LevelDB); this build reads format ${FORMAT_VERSION} ` +
+        '(the log in a WAL) only. There is no migration: remove the node from the cluster, delete this directory and add ' +
+        'it back, and it catches up from the leader',
+    );
+  }
   if (version !== FORMAT_VERSION) {
     throw new StorageError(
       'UNKNOWN_FORMAT',
       `${dir} was written in storage format ${JSON.stringify(version)}; this build reads format ${FORMAT_VERSION} only`,
+    );
+  }
+}
+
+/** A new (empty) database beside an existing WAL: the state machine the log belongs to is gone. */
+async function refuseOrphanWal(dir: string): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = await readdir(walDir(dir));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`listing ${walDir(dir)}`, err);
+  }
+  if (names.some((n) => n.endsWith('.wal'))) {
+    throw new StorageError(
+      'UNKNOWN_FORMAT',
+      `${dir} has a Raft log (${walDir(dir)}) but no LevelDB state next to it: damaged, or the database was deleted on its own`,
     );
   }
 }

@@ -1,11 +1,10 @@
 /**
- * The durable storage of a Rollcall node: one LevelDB with the Raft log, the Raft state
- * and the registry's state machine under separate prefixes. See docs/storage.md.
+ * The durable storage of a Rollcall node: the Raft log and Raft state in an append-only
+ * WAL, the registry's state machine in LevelDB. See docs/storage.md.
  */
 export { crc32 } from './checksum.js';
 export {
   FORMAT_VERSION,
-  type LogSublevel,
   type NodeDatabase,
   type RaftSublevel,
   type RootDatabase,
@@ -13,7 +12,7 @@ export {
   openNodeDatabase,
 } from './database.js';
 export { StorageError, type StorageErrorCode } from './errors.js';
-export { SM_APPLIED_KEY, SM_APPLIED_KEY_BYTES, SM_CONF_KEY, SM_CONF_KEY_BYTES, logKey, logKeyIndex } from './keys.js';
+export { SM_APPLIED_KEY, SM_APPLIED_KEY_BYTES, SM_CONF_KEY, SM_CONF_KEY_BYTES } from './keys.js';
 export {
   LevelStorage,
   type LevelStorageOptions,
@@ -21,4 +20,6 @@ export {
   type StorageStats,
 } from './level-storage.js';
 export { type Pair, SnapshotWriter, decodeSnapshotData } from './snapshot.js';
+export { DEFAULT_SEGMENT_BYTES, type WalOptions, walDir } from './wal.js';
+export { type WalEntryLocation, locateWalEntry } from './wal-inspect.js';
 export { encodeApplied, encodeConfState } from './values.js';

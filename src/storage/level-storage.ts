@@ -1,55 +1,63 @@
 /**
- * The durable storage of a node: the Raft log, hard state and snapshot meta in LevelDB,
- * with the uncompacted log mirrored in memory so the core reads synchronously.
+ * The durable storage of a node: the Raft log, hard state and snapshot meta in an
+ * append-only WAL (wal.ts), the registry's state machine in LevelDB (`sm`), with the
+ * uncompacted log mirrored in memory so the core reads synchronously.
  *
- * Writes run one at a time, in call order. Each builds one LevelDB batch, writes it, and
- * only then changes the in-memory mirror, so reads always describe what is durable. If a
- * batch write fails the storage refuses every later write (code FAILED): after a failed
- * fsync nobody knows what is on disk, and the node must restart from it.
+ * Writes run one at a time, in call order. Each writes its WAL frame (and, for snapshot
+ * installs, its LevelDB batch first) and only then changes the in-memory mirror, so reads
+ * always describe what is durable. If a write fails the storage refuses every later write
+ * (code FAILED): after a failed fsync nobody knows what is on disk, and the node must
+ * restart from it.
  */
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../../raft/messages.js';
 import type { HostStorage, StorageMiss } from '../../raft/storage.js';
-import { type NodeDatabase, openNodeDatabase } from './database.js';
+import { encode } from '../codec/index.js';
+import { FORMAT_VERSION, type NodeDatabase, openNodeDatabase } from './database.js';
 import { StorageError, ioError } from './errors.js';
-import { RAFT_KEYS, logKey } from './keys.js';
+import { RAFT_KEYS } from './keys.js';
 import { loadNodeState } from './load.js';
 import { LogStore, planAppend } from './log-store.js';
 import { decodeSnapshotData, metaFor, positionOf, readStateMachine } from './snapshot.js';
-import { encodeEntry, encodeHardState, encodeSnapshotMeta } from './values.js';
+import type { Wal, WalOptions } from './wal.js';
+import { entryItem, hardStateItem, snapshotItem } from './wal-format.js';
 
-/** Everything one Raft Ready asks to make durable; written as one batch with one fsync. */
+/** Everything one Raft Ready asks to make durable; written as one WAL frame with one fdatasync. */
 export interface PersistInput {
   readonly hardState?: HardState;
   readonly entries: readonly Entry[];
   readonly snapshot?: Snapshot;
   /**
-   * fsync the batch (default true). Raft's `mustSync` is false for a Ready that only moves
-   * the commit index: a commit index lost in a crash is learned again from the leader, and
-   * LevelDB keeps unsynced batches in order, so the next synced batch makes it durable too.
+   * fdatasync the frame (default true). Raft's `mustSync` is false for a Ready that only
+   * moves the commit index: a commit index lost in a crash is learned again from the
+   * leader, and the next synced frame of the same file makes it durable too. Entries and
+   * snapshots are synced regardless.
    */
   readonly sync?: boolean;
 }
 
 export interface StorageStats {
-  /** LevelDB batches written. */
+  /** Writes: WAL frames, plus LevelDB batches of snapshot installs. */
   readonly batches: number;
-  /** Batches written with `sync: true` (one fsync each). */
+  /** fsyncs of any kind: WAL fdatasyncs, directory fsyncs, synced LevelDB batches. */
   readonly syncs: number;
-  /** Log entries put. */
+  /** Log entries written. */
   readonly entriesWritten: number;
+  /** WAL segment files now. */
+  readonly segments: number;
+  /** WAL segment files deleted by compaction and snapshot installs. */
+  readonly segmentsDeleted: number;
 }
 
-export interface LevelStorageOptions {
+export interface LevelStorageOptions extends WalOptions {
   /** Called when preparing a snapshot in the background fails (it is retried on the next snapshot() call). */
   readonly onSnapshotError?: (err: StorageError) => void;
+  /** Told about a torn last WAL write cut off at open, and about a snapshot install finished at open. */
+  readonly onRecovery?: (what: string) => void;
 }
 
-type Op =
-  | { readonly type: 'put'; readonly where: 'log'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly type: 'del'; readonly where: 'log'; readonly key: Uint8Array }
-  | { readonly type: 'put'; readonly where: 'raft'; readonly key: string; readonly value: Uint8Array }
-  | { readonly type: 'put'; readonly where: 'sm'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly type: 'del'; readonly where: 'sm'; readonly key: Uint8Array };
+type SmOp =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
 
 export class LevelStorage implements HostStorage {
   private hardState: HardState;
@@ -64,11 +72,12 @@ export class LevelStorage implements HostStorage {
   private failure: StorageError | undefined;
   /** Set by close(); no write is accepted after it. */
   private closed: Promise<void> | undefined;
-  private counters = { batches: 0, syncs: 0, entriesWritten: 0 };
+  private counters = { batches: 0, levelSyncs: 0, entriesWritten: 0 };
 
   private constructor(
     /** The node database; the registry reads and writes `database.sm`. */
     readonly database: NodeDatabase,
+    private readonly wal: Wal,
     state: { hardState: HardState; snapMeta: SnapshotMeta; entries: Entry[] },
     private readonly options: LevelStorageOptions,
   ) {
@@ -79,15 +88,34 @@ export class LevelStorage implements HostStorage {
 
   /**
    * Opens the storage of a node: the database in `dir` (opened and format-checked here)
-   * or one already opened with openNodeDatabase. Reads and verifies the whole log.
-   * Rejects with StorageError CORRUPT_ENTRY (naming the index), CORRUPT_STATE, LOG_GAP,
-   * UNKNOWN_FORMAT, LOCKED or IO; the node must not start then.
+   * or one already opened with openNodeDatabase, and the WAL in its `wal/` directory.
+   * Reads and verifies the whole WAL, cuts off a torn last write, and finishes a snapshot
+   * install a crash interrupted. Rejects with StorageError CORRUPT_ENTRY (naming the
+   * index), CORRUPT_STATE, LOG_GAP, UNKNOWN_FORMAT, INVALID_STATE_MACHINE, LOCKED or IO;
+   * the node must not start then.
    */
   static async open(location: string | NodeDatabase, options: LevelStorageOptions = {}): Promise<LevelStorage> {
     const database = typeof location === 'string' ? await openNodeDatabase(location) : location;
     try {
-      const state = await loadNodeState(database);
-      return new LevelStorage(database, state, options);
+      const { wal, state, rollForward, torn } = await loadNodeState(database, options);
+      const storage = new LevelStorage(database, wal, state, options);
+      try {
+        if (torn !== undefined) {
+          options.onRecovery?.(`cut a torn last write of ${torn.dropped} bytes off WAL segment ${torn.segment} at offset ${torn.offset}`);
+        }
+        if (rollForward !== undefined) {
+          await storage.enqueue(() => storage.finishInstall(rollForward.meta, rollForward.hardState));
+          options.onRecovery?.(`finished installing the snapshot at index ${rollForward.meta.index} that a crash interrupted`);
+        }
+        // Segments a crash kept from being deleted after the last compaction or install.
+        await storage.enqueue(() => storage.release(storage.snapMeta.index));
+        // A new WAL starts with its first segment now, so a first persist costs what any other does.
+        if (wal.needsNewSegment()) await storage.enqueue(() => storage.walWrite([], true, 0));
+      } catch (err) {
+        await wal.close().catch(() => undefined);
+        throw err;
+      }
+      return storage;
     } catch (err) {
       if (typeof location === 'string') await database.db.close();
       throw err;
@@ -148,106 +176,117 @@ export class LevelStorage implements HostStorage {
   }
 
   stats(): StorageStats {
-    return { ...this.counters };
+    const w = this.wal.stats();
+    return {
+      batches: w.frames + this.counters.batches,
+      syncs: w.syncs + this.counters.levelSyncs,
+      entriesWritten: this.counters.entriesWritten,
+      segments: w.segments,
+      segmentsDeleted: w.segmentsDeleted,
+    };
   }
 
-  // ---- writes (serialized; memory changes after the batch is durable) ----
+  /** The WAL's segment file names, oldest first (tests, tools). */
+  walSegments(): string[] {
+    return this.wal.segmentNames();
+  }
 
-  /** Appends entries (replacing any conflicting tail) in one synced batch. */
+  // ---- writes (serialized; memory changes after the write is durable) ----
+
+  /** Appends entries (replacing any conflicting tail) in one synced frame. */
   append(entries: readonly Entry[]): Promise<void> {
     return this.persist({ entries });
   }
 
-  /** Writes the hard state in one synced batch. */
+  /** Writes the hard state in one synced frame. */
   setHardState(hs: HardState): Promise<void> {
     return this.persist({ hardState: hs, entries: [] });
   }
 
   /**
-   * Installs a snapshot: in one synced batch, replaces every `sm` key with the snapshot's
-   * pairs, deletes the whole log and records the snapshot meta. Rejects with
-   * SNAPSHOT_OUT_OF_DATE if it is not newer than the current snapshot, CORRUPT_SNAPSHOT if
-   * its data is damaged or describes another index. The caller must not write to `sm` meanwhile.
+   * Installs a snapshot: replaces every `sm` key with the snapshot's pairs (one synced
+   * LevelDB batch), then starts a new WAL segment that records the snapshot meta and an
+   * empty log, and deletes the older segments. Rejects with SNAPSHOT_OUT_OF_DATE if it is
+   * not newer than the current snapshot, CORRUPT_SNAPSHOT if its data is damaged or
+   * describes another index. The caller must not write to `sm` meanwhile.
    */
   applySnapshot(snapshot: Snapshot): Promise<void> {
     return this.persist({ entries: [], snapshot });
   }
 
   /**
-   * Everything of one Raft Ready in ONE batch with ONE fsync (unless `sync: false`), in this
-   * order: install the snapshot (if any), append the entries, write the hard state. Nothing
-   * is written if nothing is given. Entries and snapshots are always synced.
+   * Everything of one Raft Ready in ONE WAL frame with ONE fdatasync (unless `sync: false`),
+   * in this order: install the snapshot (if any), append the entries, write the hard state.
+   * Nothing is written if nothing is given. Entries and snapshots are always synced.
    */
   persist(input: PersistInput): Promise<void> {
     return this.enqueue(async () => {
       const { snapshot, entries, hardState } = input;
-      const ops: Op[] = [];
-      let snapIndex = this.log.snapshotIndex();
-      let lastIndex = this.log.lastIndex();
-      let installed: Snapshot | undefined;
       if (snapshot !== undefined) {
-        await this.planInstall(snapshot, ops);
-        installed = snapshot;
-        snapIndex = lastIndex = snapshot.meta.index;
+        await this.install(snapshot, entries, hardState);
+        return;
       }
-      const plan = planAppend(snapIndex, lastIndex, entries);
-      for (let i = plan.deleteFrom; i <= plan.deleteTo; i++) ops.push({ type: 'del', where: 'log', key: logKey(i) });
-      for (const e of plan.fresh) ops.push({ type: 'put', where: 'log', key: logKey(e.index), value: encodeEntry(e) });
-      if (hardState !== undefined) {
-        ops.push({ type: 'put', where: 'raft', key: RAFT_KEYS.hardState, value: encodeHardState(hardState) });
-      }
-      if (ops.length === 0) return;
-      const sync = input.sync !== false || plan.fresh.length > 0 || installed !== undefined || plan.deleteTo >= plan.deleteFrom;
-      await this.write(ops, sync, plan.fresh.length);
-      if (installed !== undefined) this.commitInstall(installed);
+      const plan = planAppend(this.log.snapshotIndex(), this.log.lastIndex(), entries);
+      const items: Uint8Array[] = [];
+      for (const e of plan.fresh) items.push(entryItem(e));
+      if (hardState !== undefined) items.push(hardStateItem(hardState));
+      if (items.length === 0) return;
+      // A replaced tail needs no deletion: the reader lets later entries supersede it.
+      const sync = input.sync !== false || plan.fresh.length > 0;
+      await this.walWrite(items, sync, plan.fresh.length);
       this.log.apply(plan);
       if (hardState !== undefined) this.hardState = hardState;
     });
   }
 
   /**
-   * Records the snapshot meta {index, term(index), conf} and deletes log entries ≤ index,
-   * in one batch. `data` is ignored: snapshot data is read from the state machine when a
-   * snapshot is needed. An index at or below the current snapshot index is a no-op; one
-   * beyond the last index is refused (INVALID_ARGUMENT).
+   * Records the snapshot meta {index, term(index), conf} in the WAL and deletes the segments
+   * that hold only entries ≤ index. `data` is ignored: snapshot data is read from the state
+   * machine when a snapshot is needed. An index at or below the current snapshot index is a
+   * no-op; one beyond the last index is refused (INVALID_ARGUMENT).
    *
-   * The batch is not synced: LevelDB loses only a suffix of unsynced batches in a crash,
-   * so the worst case is a compaction undone (log and meta still agree), and the next
-   * synced write makes it durable.
+   * The caller must have applied up to `index`: the state machine is made durable first
+   * (a synced LevelDB write), since the entries it would otherwise be rebuilt from go away.
+   * The WAL record itself is synced only when segments are deleted; a compaction lost in a
+   * crash is merely undone (the log and its meta still agree).
    */
   compact(index: number, conf: ConfState, _data?: Uint8Array): Promise<void> {
     return this.enqueue(async () => {
-      const from = this.log.snapshotIndex();
-      if (index <= from) return;
+      if (index <= this.log.snapshotIndex()) return;
       const term = this.log.term(index);
       if (typeof term !== 'number') {
         throw new StorageError('INVALID_ARGUMENT', `compact ${index} is beyond last index ${this.log.lastIndex()}`);
       }
       const meta: SnapshotMeta = { index, term, conf };
-      const ops: Op[] = [];
-      for (let i = from + 1; i <= index; i++) ops.push({ type: 'del', where: 'log', key: logKey(i) });
-      ops.push({ type: 'put', where: 'raft', key: RAFT_KEYS.snapshotMeta, value: encodeSnapshotMeta(meta) });
-      await this.write(ops, false, 0);
+      await this.syncStateMachine();
+      await this.walWrite([snapshotItem(meta)], false, 0);
       this.log.compactTo(index, term);
       this.snapMeta = meta;
       if (this.prepared !== undefined && this.prepared.meta.index < index) this.prepared = undefined;
+      await this.release(index);
     });
   }
 
   /**
    * Refuses new writes, waits for queued ones and any snapshot preparation, then closes
-   * LevelDB (the whole node database: stop the registry's use of `sm` first).
+   * the WAL (syncing what is pending) and LevelDB (the whole node database: stop the
+   * registry's use of `sm` first).
    */
   close(): Promise<void> {
     if (this.closed === undefined) {
       this.closed = (async () => {
         await this.tail;
         await this.preparing;
-        try {
-          await this.database.db.close();
-        } catch (err) {
-          throw ioError(`closing ${this.database.dir}`, err);
-        }
+        const walClosed = this.wal.close().then(
+          () => undefined,
+          (err: unknown) => ioError(`closing the WAL of ${this.database.dir}`, err),
+        );
+        const dbClosed = this.database.db.close().then(
+          () => undefined,
+          (err: unknown) => ioError(`closing ${this.database.dir}`, err),
+        );
+        const err = (await walClosed) ?? (await dbClosed);
+        if (err !== undefined) throw err;
       })();
     }
     return this.closed;
@@ -255,7 +294,54 @@ export class LevelStorage implements HostStorage {
 
   // ---- internals ----
 
-  private async planInstall(snapshot: Snapshot, ops: Op[]): Promise<void> {
+  /**
+   * The install order makes a crash at any point recoverable: (1) the state machine
+   * becomes the snapshot's, synced; (2) a new WAL segment records the snapshot meta with an
+   * empty log (and this Ready's entries and hard state), synced; (3) older segments are
+   * deleted. A crash after (1) leaves a state machine ahead of the log, which open() rolls
+   * forward into (2) from the state machine's own reserved keys (reconcile.ts); a crash
+   * after (2) leaves segments that (2) supersedes, deleted at the next open.
+   */
+  private async install(snapshot: Snapshot, entries: readonly Entry[], hardState: HardState | undefined): Promise<void> {
+    const ops = await this.planInstall(snapshot);
+    const { meta } = snapshot;
+    const plan = planAppend(meta.index, meta.index, entries);
+    try {
+      const { db, sm } = this.database;
+      const batch = db.batch();
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value, { sublevel: sm });
+        else batch.del(op.key, { sublevel: sm });
+      }
+      await batch.write({ sync: true });
+    } catch (err) {
+      throw this.failed(ioError('writing the snapshot into the state machine', err));
+    }
+    this.counters.batches++;
+    this.counters.levelSyncs++;
+    const items: Uint8Array[] = [];
+    for (const e of plan.fresh) items.push(entryItem(e));
+    if (hardState !== undefined) items.push(hardStateItem(hardState));
+    await this.walWrite(items, true, plan.fresh.length, { meta, hardState: this.hardState });
+    this.log.reset(meta.index, meta.term);
+    this.snapMeta = meta;
+    this.prepared = snapshot;
+    this.log.apply(plan);
+    if (hardState !== undefined) this.hardState = hardState;
+    await this.release(meta.index);
+  }
+
+  /** Step (2) and (3) of an install whose step (1) a crash left behind (see install()). */
+  private async finishInstall(meta: SnapshotMeta, hardState: HardState): Promise<void> {
+    await this.walWrite([], true, 0, { meta, hardState });
+    this.log.reset(meta.index, meta.term);
+    this.snapMeta = meta;
+    this.hardState = hardState;
+    this.prepared = undefined;
+    await this.release(meta.index);
+  }
+
+  private async planInstall(snapshot: Snapshot): Promise<SmOp[]> {
     const { meta } = snapshot;
     if (meta.index <= this.snapMeta.index) {
       throw new StorageError(
@@ -277,18 +363,74 @@ export class LevelStorage implements HostStorage {
     } catch (err) {
       throw ioError('listing the state machine keys to replace', err);
     }
-    for (const key of smKeys) ops.push({ type: 'del', where: 'sm', key });
-    for (const [key, value] of pairs) ops.push({ type: 'put', where: 'sm', key, value });
-    for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) {
-      ops.push({ type: 'del', where: 'log', key: logKey(i) });
-    }
-    ops.push({ type: 'put', where: 'raft', key: RAFT_KEYS.snapshotMeta, value: encodeSnapshotMeta(meta) });
+    const ops: SmOp[] = [];
+    for (const key of smKeys) ops.push({ type: 'del', key });
+    for (const [key, value] of pairs) ops.push({ type: 'put', key, value });
+    return ops;
   }
 
-  private commitInstall(snapshot: Snapshot): void {
-    this.log.reset(snapshot.meta.index, snapshot.meta.term);
-    this.snapMeta = snapshot.meta;
-    this.prepared = snapshot;
+  /**
+   * Writes one WAL frame. With `start`, the frame opens a new segment whose header records
+   * that snapshot meta and hard state with an empty log after it (a snapshot install);
+   * otherwise a full active segment is rolled over, its header recording the current state.
+   */
+  private async walWrite(
+    items: readonly Uint8Array[],
+    sync: boolean,
+    entries: number,
+    start?: { meta: SnapshotMeta; hardState: HardState },
+  ): Promise<void> {
+    try {
+      if (start !== undefined) {
+        await this.wal.write(items, sync, {
+          last: start.meta.index,
+          state: [snapshotItem(start.meta), hardStateItem(start.hardState)],
+        });
+      } else if (this.wal.needsNewSegment()) {
+        await this.wal.write(items, sync, {
+          last: this.log.lastIndex(),
+          state: [snapshotItem(this.snapMeta), hardStateItem(this.hardState)],
+        });
+      } else {
+        await this.wal.write(items, sync);
+      }
+    } catch (err) {
+      throw this.failed(ioError('writing the WAL', err));
+    }
+    this.counters.entriesWritten += entries;
+  }
+
+  /** Deletes the WAL segments that hold nothing beyond `index`. */
+  private async release(index: number): Promise<void> {
+    try {
+      await this.wal.releaseTo(index);
+    } catch (err) {
+      throw this.failed(ioError('deleting compacted WAL segments', err));
+    }
+  }
+
+  /**
+   * A synced LevelDB write: LevelDB's own log keeps batches in order, so this makes every
+   * earlier (unsynced) state machine batch durable too.
+   */
+  private async syncStateMachine(): Promise<void> {
+    try {
+      await this.database.db.batch().put(RAFT_KEYS.format, encode(FORMAT_VERSION), { sublevel: this.database.raft }).write({ sync: true });
+    } catch (err) {
+      throw this.failed(ioError('syncing the state machine', err));
+    }
+    this.counters.batches++;
+    this.counters.levelSyncs++;
+  }
+
+  /** Marks the storage failed: what is on disk is uncertain after a failed write. */
+  private failed(cause: StorageError): StorageError {
+    this.failure = new StorageError(
+      'FAILED',
+      `a storage write failed (${cause.message}); what is on disk is uncertain, restart the node`,
+      { cause },
+    );
+    return cause;
   }
 
   private enqueue(fn: () => Promise<void>): Promise<void> {
@@ -303,30 +445,6 @@ export class LevelStorage implements HostStorage {
       () => undefined,
     );
     return run;
-  }
-
-  private async write(ops: readonly Op[], sync: boolean, entries: number): Promise<void> {
-    const { db, log, raft, sm } = this.database;
-    try {
-      const batch = db.batch();
-      for (const op of ops) {
-        if (op.where === 'raft') batch.put(op.key, op.value, { sublevel: raft });
-        else if (op.type === 'put') batch.put(op.key, op.value, { sublevel: op.where === 'log' ? log : sm });
-        else batch.del(op.key, { sublevel: op.where === 'log' ? log : sm });
-      }
-      await batch.write({ sync });
-    } catch (err) {
-      const cause = ioError('writing a batch', err);
-      this.failure = new StorageError(
-        'FAILED',
-        `a storage write failed (${cause.message}); what is on disk is uncertain, restart the node`,
-        { cause },
-      );
-      throw cause;
-    }
-    this.counters.batches++;
-    if (sync) this.counters.syncs++;
-    this.counters.entriesWritten += entries;
   }
 
   private startPreparing(): void {

@@ -12,12 +12,14 @@
 import type { ConfState, SnapshotMeta } from '../../raft/messages.js';
 import { encode } from '../codec/index.js';
 import { crc32 } from './checksum.js';
-import { FORMAT_VERSION, type SmSublevel } from './database.js';
+import type { SmSublevel } from './database.js';
 import { StorageError, ioError } from './errors.js';
 import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, bytesEqual } from './keys.js';
 import { parseApplied, parseConfState, plainBytes, tryDecode } from './values.js';
 
 export const SNAPSHOT_KIND = 'rollcall-sm';
+/** The snapshot data format, independent of the on-disk FORMAT_VERSION (it did not change with it). */
+export const SNAPSHOT_DATA_FORMAT = 1;
 const CHUNK_BYTES = 64 * 1024;
 const ITERATOR_BATCH = 512;
 
@@ -31,7 +33,7 @@ export class SnapshotWriter {
   private count = 0;
 
   constructor() {
-    this.record({ format: FORMAT_VERSION, kind: SNAPSHOT_KIND });
+    this.record({ format: SNAPSHOT_DATA_FORMAT, kind: SNAPSHOT_KIND });
   }
 
   add(key: Uint8Array, value: Uint8Array): void {
@@ -116,10 +118,10 @@ export function decodeSnapshotData(data: Uint8Array): Pair[] {
 function checkHeader(rec: unknown): void {
   const h = rec as { format?: unknown; kind?: unknown } | null;
   if (typeof h !== 'object' || h === null || h.kind !== SNAPSHOT_KIND) throw corrupt('data does not start with a snapshot header');
-  if (h.format !== FORMAT_VERSION) {
+  if (h.format !== SNAPSHOT_DATA_FORMAT) {
     throw new StorageError(
       'UNKNOWN_FORMAT',
-      `snapshot data is in format ${JSON.stringify(h.format)}; this build reads format ${FORMAT_VERSION} only`,
+      `snapshot data is in format ${JSON.stringify(h.format)}; this build reads format ${SNAPSHOT_DATA_FORMAT} only`,
     );
   }
 }
