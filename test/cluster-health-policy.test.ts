@@ -179,6 +179,7 @@ describe('the health policy in a real cluster', () => {
       expect(bad.code).toBe(5);
       expect(JSON.parse(bad.stderr).error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'policy.defaults.health.cpuUsage' });
       expect((await run('policy', 'set')).code).toBe(2);
+      expect((await run('--namespace', 'prod')).code).toBe(2); // a policy flag without 'policy'
       expect((await getPolicy(via.url)).body.policyRevision).toBe(stored);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -124,7 +124,8 @@ Examples:
     const [sub, ...rest] = positionals;
     if (sub === 'policy') return healthPolicy(io, globals, rest, values);
     if (sub !== undefined) throw new UsageError(`unknown health subcommand ${JSON.stringify(sub)} (policy)`);
-    if (Object.keys(values).length > 0) throw new UsageError(`--${Object.keys(values)[0]} belongs to 'health policy'`);
+    const misplaced = Object.keys(POLICY_OPTIONS).find((k) => values[k as keyof typeof POLICY_OPTIONS] !== undefined);
+    if (misplaced !== undefined) throw new UsageError(`--${misplaced} belongs to 'health policy'`);
     return withClient(io, globals, async (client) => {
       const h = await client.health(Math.min(2000, globals.timeoutMs));
       const code = h.healthy ? EXIT.OK : h.available ? EXIT.DEGRADED : EXIT.UNAVAILABLE;
