@@ -9,8 +9,9 @@
  *               ok value = the new version, or null; fail = version mismatch / absent
  *
  * Versions start at 1 when an instance is created and grow by 1 on every change (a register
- * of an existing instance and a successful update); unregister removes the instance, so a
- * later register creates it again at version 1. A get compares address, port, weight,
+ * of an existing instance and a successful update), as the server does: a register or update
+ * that leaves every field as it was changes nothing and keeps the version. Unregister removes
+ * the instance, so a later register creates it again at version 1. A get compares address, port, weight,
  * metadata (as canonical JSON) and version; other fields are ignored.
  *
  * Internally a state is a number: 0 = absent, else fieldsId * 2^24 + version.
@@ -47,6 +48,15 @@ const KEY_PATTERN = /^[^/]+\/[^/]+\/.+$/;
 
 function version(state: number): number {
   return state % VERSION_SPACE;
+}
+
+function fieldsOf(state: number): number {
+  return Math.floor(state / VERSION_SPACE);
+}
+
+/** The version a write of `fields` leaves on `state` (which is not absent). */
+function nextVersion(state: number, fields: number): number {
+  return fieldsOf(state) === fields ? version(state) : version(state) + 1;
 }
 
 function encode(fields: number, v: number): number {
@@ -122,7 +132,7 @@ export function createRegistryModel(): Model<number, RegistryInput, RegistryOutp
     step(state, input, output) {
       switch (input.f) {
         case 'register': {
-          const v = state === ABSENT ? 1 : version(state) + 1;
+          const v = state === ABSENT ? 1 : nextVersion(state, input.fields);
           return output >= 0 && output !== v ? FAIL : ok(encode(input.fields, v));
         }
         case 'unregister':
@@ -131,7 +141,7 @@ export function createRegistryModel(): Model<number, RegistryInput, RegistryOutp
           return output === UNKNOWN_OUTPUT || output === state ? ok(state) : FAIL;
         case 'update': {
           if (state !== ABSENT && version(state) === input.expected) {
-            const v = input.expected + 1;
+            const v = nextVersion(state, input.fields);
             return output >= 0 && output !== v ? FAIL : ok(encode(input.fields, v));
           }
           return output === UNKNOWN_OUTPUT ? ok(state) : FAIL;

@@ -58,7 +58,8 @@ export const registrySpec: SequentialSpec = {
     const s = state as Instance | null;
     switch (f) {
       case 'register': {
-        const version = s === null ? 1 : s.version + 1;
+        // An identical write changes nothing and keeps the version, as the server does.
+        const version = s === null ? 1 : jsonEqual(fields(s), fields(value)) ? s.version : s.version + 1;
         return { ok: true, next: { ...fields(value), version }, output: version };
       }
       case 'unregister':
@@ -68,7 +69,7 @@ export const registrySpec: SequentialSpec = {
       case 'update': {
         const u = value as { expected: number; instance: unknown };
         if (s === null || s.version !== u.expected) return { ok: false, next: s, output: null };
-        const version = u.expected + 1;
+        const version = jsonEqual(fields(s), fields(u.instance)) ? s.version : u.expected + 1;
         return { ok: true, next: { ...fields(u.instance), version }, output: version };
       }
       default:
