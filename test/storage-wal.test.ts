@@ -377,6 +377,15 @@ describe('WAL: a snapshot install interrupted by a crash', () => {
     });
   });
 
+  test('a state machine without its WAL is refused: the term and vote are gone', async () => {
+    const dir = await tempDir();
+    await follower(dir);
+    await rm(walDir(dir), { recursive: true });
+    const err = await storageError(LevelStorage.open(dir));
+    expect(err.code).toBe('CORRUPT_STATE');
+    expect(err.message).toMatch(/WAL .* is missing/);
+  });
+
   test('a state machine behind the compaction point is refused', async () => {
     const dir = await tempDir();
     await withStorage(dir, async (s) => {

@@ -25,7 +25,7 @@ export async function loadNodeState(database: NodeDatabase, options: WalOptions 
   const { wal, scan } = await Wal.open(dir, FORMAT_VERSION, (r) => replay.add(r), options);
   try {
     const state = replay.finish();
-    const rollForward = await reconcile(database.dir, database.sm, state);
+    const rollForward = await reconcile(database.dir, database.sm, state, wal.segmentNames().length === 0);
     return { wal, state, rollForward, torn: scan.torn };
   } catch (err) {
     await wal.close().catch(() => undefined);

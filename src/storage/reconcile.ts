@@ -27,7 +27,7 @@ export interface RollForward {
   readonly hardState: HardState;
 }
 
-export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedState): Promise<RollForward | undefined> {
+export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedState, walEmpty: boolean): Promise<RollForward | undefined> {
   let applied: Uint8Array | undefined;
   let conf: Uint8Array | undefined;
   try {
@@ -41,6 +41,15 @@ export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedStat
   const position = positionOf(pairs);
   if (position.applied === undefined) return undefined;
   const { index, term } = position.applied;
+  if (walEmpty) {
+    // An interrupted install always leaves the old segments; no WAL at all means it was
+    // lost, and with it the hard state: rolling forward could vote twice in a term.
+    throw new StorageError(
+      'CORRUPT_STATE',
+      `${dir}: the state machine is applied to ${index} but the WAL (Raft log, term and vote) is missing; ` +
+        "replace this node's data and let it catch up from the leader",
+    );
+  }
   const { snapMeta, hardState } = state;
   if (index < snapMeta.index) {
     throw new StorageError(

@@ -66,8 +66,10 @@ export class WalReplay {
     return this.ents.at(-1)?.index ?? this.snapMeta.index;
   }
 
-  private entry(e: Entry): void {
-    if (e.index <= this.snapMeta.index) return; // never written; nothing to replace
+  private entry(read: Entry): void {
+    if (read.index <= this.snapMeta.index) return; // never written; nothing to replace
+    // The data is a view into the whole segment file read at open; a copy lets that go.
+    const e: Entry = { ...read, data: read.data.slice() };
     const first = this.ents[0]?.index;
     if (first === undefined || e.index < first) {
       this.ents = [e];

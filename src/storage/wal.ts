@@ -100,7 +100,10 @@ export class Wal {
       const active = segments.at(-1);
       if (active !== undefined) {
         fd = await openFd(join(dir, active.name), 'r+');
-        if (scan.torn !== undefined) await fdatasync(fd);
+        // After a process crash the last frames may still be only in the page cache. The
+        // node is about to act on them (vote, acknowledge, delete older segments): make
+        // them durable first. Older segments were synced before the next one was started.
+        await fdatasync(fd);
       }
       if (scan.torn !== undefined || (last !== undefined && last.bytes === 0)) await syncDir(dir);
     } catch (err) {
