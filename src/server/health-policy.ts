@@ -16,15 +16,13 @@ export function healthPolicyWriter(ctx: ServerContext): (policy: HealthPolicy, o
       ...(expectedRevision === undefined ? {} : { expectedRevision }),
       ...(client === undefined ? {} : { client }),
     };
-    const labels = { command: command.type };
     const started = performance.now();
     try {
       const { result } = await ctx.node.submit(command, ctx.limits.timeoutMs);
-      ctx.metrics.proposalDuration.observe(labels, (performance.now() - started) / 1000);
-      ctx.metrics.proposals.inc({ ...labels, outcome: result.ok ? 'ok' : 'rejected' });
+      ctx.metrics.proposed(command.type, result.ok ? 'ok' : 'rejected', (performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      ctx.metrics.proposals.inc({ ...labels, outcome: 'error' });
+      ctx.metrics.proposed(command.type, 'error', null);
       throw err;
     }
   };
