@@ -2,10 +2,12 @@
 /**
  * The `rollcall` command. `rollcall server ...` runs a node; the user commands
  * (register, list, watch, ...) come with the client SDK.
+ *
+ * Nothing but node:util is imported up front: each path loads what it needs when it runs
+ * (`server --help` loads nothing, `--help` the user commands for their summaries, `server`
+ * the config parser and then the server stack), so no command pays for another's modules.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, resolveConfig } from '../server/config.js';
-import { COMMANDS_HELP, findCommand, runCommand } from './commands/index.js';
 
 const SERVER_HELP = `Usage: rollcall server [options]
 
@@ -37,11 +39,11 @@ Example:
     --cluster-secret local-dev-secret
 `;
 
-const HELP = `Usage: rollcall <command> [options]
+const help = (commandsHelp: string): string => `Usage: rollcall <command> [options]
 
 Commands:
   server      run a Rollcall node (rollcall server --help)
-${COMMANDS_HELP}
+${commandsHelp}
 
 Run 'rollcall <command> --help' for a command's options.
 `;
@@ -49,7 +51,8 @@ Run 'rollcall <command> --help' for a command's options.
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
+    const { COMMANDS_HELP } = await import('./commands/index.js');
+    process.stdout.write(help(COMMANDS_HELP));
     return command === undefined ? 2 : 0;
   }
   if (command === 'server') {
@@ -80,14 +83,18 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(SERVER_HELP);
       return 0;
     }
-    // Loaded here, not at the top: the server stack (fastify, LevelDB, Raft) costs user commands ~1 s of start-up.
+    // Loaded here, not at the top: the server stack (fastify, LevelDB, Raft) costs user
+    // commands ~1 s of start-up, and the config parser pulls in the peer transport.
+    const { resolveConfig } = await import('../server/config.js');
+    const config = resolveConfig(values);
     const { runServer } = await import('../server/run.js');
-    await runServer(resolveConfig(values));
+    await runServer(config);
     return -1; // keeps running until a signal
   }
+  const { COMMANDS_HELP, findCommand, runCommand } = await import('./commands/index.js');
   const user = findCommand(command);
   if (user) return runCommand(user, rest);
-  process.stderr.write(`rollcall: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+  process.stderr.write(`rollcall: unknown command ${JSON.stringify(command)}\n\n${help(COMMANDS_HELP)}`);
   return 2;
 }
 
@@ -96,7 +103,8 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
+    // ConfigError by name: src/server/config.js is only loaded for `server`.
+    if ((err instanceof Error && err.name === 'ConfigError') || (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`rollcall: ${err.message}\n`);
       process.exitCode = 2;
       return;
