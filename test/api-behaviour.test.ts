@@ -179,6 +179,48 @@ describe('access rules', () => {
     expect(labelled.status).toBe(200);
   });
 
+  it('the state machine refuses, with the same bodies as ever, and the refusal takes no revision', async () => {
+    t = await testApp();
+    await t.req({ method: 'PUT', url: '/v1/access-rules', payload: { environment: 'prod', deny: [{ name: 'lab', cidr: '10.66.0.0/16' }] } });
+    const index = t.node.registry.appliedIndex;
+    const revision = t.node.registry.revision;
+    const denied = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.66.1.1', port: 1 } });
+    expect([denied.status, denied.body]).toEqual([
+      403,
+      { error: { code: 'ACCESS_DENIED', message: 'registration of prod/orders at 10.66.1.1 is refused by access rule deny[0] (lab)', rule: 'deny[0] (lab)' } },
+    ]);
+    const wrongEnv = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.0.0.1', port: 1, metadata: { environment: 'test' } } });
+    expect([wrongEnv.status, wrongEnv.body]).toEqual([
+      409,
+      { error: { code: 'ENVIRONMENT_MISMATCH', message: 'instance is labelled environment "test" but this registry is "prod"', field: 'metadata.environment' } },
+    ]);
+    // Judged when applied: two log entries, no revision.
+    expect([t.node.registry.appliedIndex, t.node.registry.revision]).toEqual([index + 2, revision]);
+    const created = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.0.0.1', port: 1 } });
+    const relabel = await t.req({ method: 'PATCH', url: `${INSTANCE_URL}/o1`, headers: { 'if-match': String(created.body.instance.version) }, payload: { metadata: { environment: 'test' } } });
+    expect([relabel.status, relabel.body.error.code, relabel.body.error.field]).toEqual([409, 'ENVIRONMENT_MISMATCH', 'metadata.environment']);
+  });
+
+  it('PUT with If-Match: compare-and-set on the rules revision (0: only if none stored), 412 with currentVersion', async () => {
+    t = await testApp();
+    const first = await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': '0' }, payload: { deny: [{ service: 'banned' }] } });
+    expect(first.status).toBe(200);
+    expect(first.body.rulesRevision).toBe(first.body.revision);
+    const lost = await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': '0' }, payload: {} });
+    expect([lost.status, lost.body.error]).toEqual([
+      412,
+      { code: 'VERSION_MISMATCH', message: `expected access rules revision 0, but the stored access rules are at revision ${first.body.rulesRevision}`, field: 'if-match', currentVersion: first.body.rulesRevision },
+    ]);
+    expect((await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': 'W/"x"' }, payload: {} })).body.error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'if-match' });
+    // The same rules again: no change, rulesRevision stays the one that stored them.
+    const same = await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': `"${first.body.rulesRevision}"` }, payload: { deny: [{ service: 'banned' }] } });
+    expect([same.status, same.body.rulesRevision]).toEqual([200, first.body.rulesRevision]);
+    const next = await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': String(first.body.rulesRevision) }, payload: {} });
+    expect(next.status).toBe(200);
+    expect(next.body.rulesRevision).toBeGreaterThan(first.body.rulesRevision);
+    expect((await t.req({ method: 'GET', url: '/v1/access-rules' })).body).toMatchObject({ rulesRevision: next.body.rulesRevision });
+  });
+
   it('reads the defaults before any rules are set', async () => {
     t = await testApp();
     const res = await t.req({ method: 'GET', url: '/v1/access-rules' });

@@ -293,12 +293,13 @@ describe('leader commands', () => {
 });
 
 describe('access rules, no-ops, conf, reads', () => {
-  it('setAccessRules stores the object and bumps the revision only on change', async () => {
+  it('setAccessRules stores the canonical document and bumps the revision only on change (more in registry-access.test.ts)', async () => {
     const log = await Log.open();
-    const rules = { allow: [{ cidr: '10.0.0.0/8' }], version: 1 };
-    expect(log.apply({ type: 'setAccessRules', rules }).result).toEqual({ ok: true, revision: 1, changed: true });
-    expect(log.registry.accessRules()).toEqual({ rules, revision: 1 });
-    expect(log.apply({ type: 'setAccessRules', rules: { ...rules } }).result).toEqual({ ok: true, revision: 1, changed: false });
+    const rules = { allow: [{ cidr: '10.0.0.0/8' }] };
+    expect(log.apply({ type: 'setAccessRules', rules }).result).toEqual({ ok: true, revision: 1, changed: true, version: 1 });
+    expect(log.registry.accessRules()).toEqual({ rules: { environment: null, requireEnvironment: false, deny: [], ...rules }, revision: 1 });
+    expect(log.apply({ type: 'setAccessRules', rules: { ...rules } }).result).toEqual({ ok: true, revision: 1, changed: false, version: 1 });
+    expect(log.apply(raw({ type: 'setAccessRules', rules: { ...rules, version: 1 } })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'rules.version' });
     expect(log.apply(raw({ type: 'setAccessRules', rules: [] })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'rules' });
   });
 

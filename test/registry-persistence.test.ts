@@ -33,7 +33,7 @@ const registerArb = fc.record(
     cluster: pick(['default', 'vip']),
     weight: fc.integer({ min: 0, max: 200 }),
     tags: fc.array(pick(['x', 'y', 'z']), { maxLength: 3 }),
-    metadata: fc.dictionary(pick(['k1', 'k2']), pick(['v1', 'v2'])),
+    metadata: fc.dictionary(pick(['k1', 'k2', 'environment']), pick(['v1', 'v2', 'prod'])),
     enabled: fc.boolean(),
     sessionId: sid,
   },
@@ -51,7 +51,10 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
       service: svc,
       id,
       expectedVersion: fc.integer({ min: 1, max: 3 }),
-      patch: fc.record({ weight: fc.integer({ min: 0, max: 5 }), enabled: fc.boolean(), tags: fc.array(pick(['x', 'q'])) }, { requiredKeys: [] }),
+      patch: fc.record(
+        { weight: fc.integer({ min: 0, max: 5 }), enabled: fc.boolean(), tags: fc.array(pick(['x', 'q'])), metadata: fc.dictionary(pick(['environment', 'k1']), pick(['prod', 'v1'])) },
+        { requiredKeys: [] },
+      ),
     }),
   },
   { weight: 4, arbitrary: fc.record({ type: fc.constant('openSession'), sessionId: sid, ttlMs: pick([1_000, 5_000]), now: fc.nat(100_000) }) },
@@ -62,7 +65,26 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ type: fc.constant('setHealth'), termDelta: pick([-1, 0]), namespace: ns, service: svc, id, health: pick(['healthy', 'subhealthy', 'down']) }),
   },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('setAccessRules'), rules: fc.record({ allow: fc.array(pick(['10.0.0.0/8', '::1'])) }) }) },
+  {
+    // Rules that refuse some of the registers and updates above (ACCESS_DENIED, ENVIRONMENT_MISMATCH),
+    // a few invalid documents, and compare-and-set on the rules revision.
+    weight: 2,
+    arbitrary: fc.record(
+      {
+        type: fc.constant('setAccessRules'),
+        rules: fc.record(
+          {
+            environment: pick([null, 'prod', 'v1']),
+            allow: fc.array(fc.record({ namespace: pick(['prod', '*']), cidr: pick(['10.0.0.0/31', '10.0.0.2', '::1/128', 'bogus']) }, { requiredKeys: [] }), { maxLength: 2 }),
+            deny: fc.array(fc.record({ name: pick(['lab', 'x']), service: pick(['orders', 'billing']), cidr: pick(['10.0.0.1/32', 'fd00::/8']) }, { requiredKeys: ['service'] }), { maxLength: 2 }),
+          },
+          { requiredKeys: [] },
+        ),
+        expectedRevision: fc.nat(12),
+      },
+      { requiredKeys: ['type', 'rules'] },
+    ),
+  },
   {
     weight: 1,
     arbitrary: fc.record(
@@ -150,6 +172,7 @@ describe('persistence', () => {
   });
 
   it('random command sequences: LevelDB round trip equals memory, and replicas are identical (ops included)', async () => {
+    const outcomes = new Set<string>();
     await fc.assert(
       fc.asyncProperty(scheduleArb, async (schedule) => {
         const batches = toBatches(schedule);
@@ -163,6 +186,7 @@ describe('persistence', () => {
           expect(outA.ops).toEqual(outB.ops);
           expect(outA.events).toEqual(outB.events);
           expect([...outA.results]).toEqual([...outB.results]);
+          for (const r of outA.results.values()) outcomes.add(r.ok ? 'ok' : r.code);
           await sm.batch([...outA.ops]);
           mem.write(outB.ops);
         }
@@ -180,6 +204,8 @@ describe('persistence', () => {
       }),
       { seed: SEED, numRuns: 80 },
     );
+    // The generators reach the access-rule verdicts and the rules CAS, not just success.
+    for (const code of ['ACCESS_DENIED', 'ENVIRONMENT_MISMATCH', 'VERSION_MISMATCH', 'INVALID_ARGUMENT']) expect(outcomes).toContain(code);
   });
 
   it('replaying after a restart from any cut point reaches the same state', async () => {

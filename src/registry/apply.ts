@@ -14,11 +14,14 @@ import type {
   Expire,
   MarkSuspect,
   Register,
+  SetAccessRules,
   SetHealth,
   SetHealthPolicy,
   Update,
 } from './commands.js';
 import { encode } from '../codec/index.js';
+import type { CompiledRules, Verdict } from './access.js';
+import { rulesInForce } from './access.js';
 import type { EventCause, Health, Instance, RegistryEvent, Session } from './model.js';
 import { DEFAULT_CLUSTER, DEFAULT_WEIGHT, instanceKey } from './model.js';
 import type { RegistryState } from './state.js';
@@ -116,12 +119,8 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
     }
     case 'update':
       return update(state, cmd, rev);
-    case 'setAccessRules': {
-      // Compared by encoding: the same rules re-sent (e.g. by a config sync loop) are not a change.
-      const same = state.rules !== null && bytesEqual(encode(state.rules.rules), encode(cmd.rules));
-      if (!same) state.setRules(cmd.rules);
-      return { ok: true };
-    }
+    case 'setAccessRules':
+      return setAccessRules(state, cmd, rev);
     case 'setHealthPolicy':
       return setHealthPolicy(state, cmd, rev);
     case 'expire':
@@ -145,13 +144,37 @@ function staleTerm(state: RegistryState, cmd: Expire | MarkSuspect | ClearSuspec
   return fail('STALE_TERM', `${cmd.type} proposed in term ${cmd.term}, but term ${state.appliedTerm} has already applied entries`, 'term');
 }
 
+/**
+ * The access rules decide here, at apply, against the rules in force at this log position:
+ * a register or update proposed under older rules is judged by the newer ones if a
+ * setAccessRules committed before it, on every replica alike. (A check by the server before
+ * proposing would judge it by whatever rules that node had applied: the race this closes.)
+ * Checked before anything else, so the order of errors is the one the API always had.
+ */
+function accessVerdict(state: RegistryState, check: (rules: CompiledRules) => Verdict): CommandError | null {
+  const rules = rulesInForce(state.rules);
+  if (rules === null) return null;
+  if (rules === 'invalid') {
+    return fail('ACCESS_RULES_INVALID', 'the stored access rules cannot be read by this build of the registry; an admin must PUT /v1/access-rules again');
+  }
+  const v = check(rules);
+  if (v.ok) return null;
+  return v.code === 'ACCESS_DENIED'
+    ? Object.freeze({ ok: false, code: v.code, message: v.message, rule: v.rule })
+    : fail(v.code, v.message, v.field);
+}
+
 function register(state: RegistryState, c: Register, rev: number): Draft {
+  const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
+  // The environment label is checked on the metadata the instance will have: a register
+  // that leaves metadata out keeps the existing instance's.
+  const refused = accessVerdict(state, (rules) => rules.check(c.namespace, c.service, c.address, c.metadata ?? prev?.metadata));
+  if (refused !== null) return refused;
   let owner: Session | undefined;
   if (c.sessionId !== undefined) {
     owner = state.sessions.get(c.sessionId);
     if (owner === undefined) return fail('SESSION_NOT_FOUND', `session ${c.sessionId} does not exist (expired or never opened); open a new session`, 'sessionId');
   }
-  const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
   if (prev !== undefined && (prev.sessionId === null) !== (c.sessionId === undefined)) {
     // A persistent instance silently turning ephemeral would vanish with someone's session.
     return fail(
@@ -182,6 +205,13 @@ function register(state: RegistryState, c: Register, rev: number): Draft {
 }
 
 function update(state: RegistryState, c: Update, rev: number): Draft {
+  // An update cannot move an instance (namespace, service and address are not patchable),
+  // but a new metadata map can relabel its environment.
+  const metadata = c.patch.metadata;
+  if (metadata !== undefined) {
+    const refused = accessVerdict(state, (rules) => rules.checkEnvironment(metadata, 'patch.metadata.environment'));
+    if (refused !== null) return refused;
+  }
   const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
   if (prev === undefined) return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
   if (prev.version !== c.expectedVersion) {
@@ -204,6 +234,21 @@ function setHealth(state: RegistryState, c: SetHealth, rev: number): Draft {
     return fail('INSTANCE_SUSPECT', `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`, 'health');
   }
   return upsert(state, rev, prev, { ...fieldsOf(prev), health: c.health });
+}
+
+/** `version` in the result is the revision that stored the rules in force afterwards; CAS exactly as setHealthPolicy. */
+function setAccessRules(state: RegistryState, c: SetAccessRules, rev: number): Draft {
+  const current = state.rules;
+  const currentRevision = current?.revision ?? 0;
+  if (c.expectedRevision !== undefined && c.expectedRevision !== currentRevision) {
+    const stored = current === null ? 'no access rules are stored' : `the stored access rules are at revision ${currentRevision}`;
+    return { ...fail('VERSION_MISMATCH', `expected access rules revision ${c.expectedRevision}, but ${stored}`, 'expectedRevision'), currentVersion: currentRevision };
+  }
+  // Compared by encoding (the document is canonical): the same rules re-sent (e.g. by a
+  // config sync loop) are not a change.
+  if (current !== null && bytesEqual(encode(current.rules), encode(c.rules))) return { ok: true, version: currentRevision };
+  state.setRules(c.rules);
+  return { ok: true, version: rev };
 }
 
 /** `version` in the result is the revision that stored the policy in force afterwards. */

@@ -70,10 +70,16 @@ export interface Update {
   readonly patch: InstancePatch;
 }
 
+/**
+ * Replaces the access rules whole (src/registry/access.ts: stored in the canonical form
+ * parseAccessRules gives). With `expectedRevision`, only if the stored rules are still the
+ * ones stored at that revision (0: only if none are stored), as setHealthPolicy.
+ */
 export interface SetAccessRules {
   readonly type: 'setAccessRules';
   readonly client?: ClientRef;
   readonly rules: AccessRules;
+  readonly expectedRevision?: number;
 }
 
 /**
@@ -151,7 +157,7 @@ export type ErrorCode =
   | 'SESSION_NOT_FOUND'
   | 'SESSION_EXISTS'
   | 'INSTANCE_NOT_FOUND'
-  /** CAS failed; `currentVersion` carries the instance's version (setHealthPolicy: the stored policy's revision, 0 for none). */
+  /** CAS failed; `currentVersion` carries the instance's version (setHealthPolicy, setAccessRules: the stored document's revision, 0 for none). */
   | 'VERSION_MISMATCH'
   /** Register would turn a persistent instance ephemeral or the reverse. */
   | 'KIND_MISMATCH'
@@ -160,14 +166,20 @@ export type ErrorCode =
   /** A leader command from a term older than an applied entry's. */
   | 'STALE_TERM'
   /** A client seq below the last one applied for that client: already answered, result no longer kept. */
-  | 'STALE_REQUEST';
+  | 'STALE_REQUEST'
+  /** register refused by an access rule in force when it was applied; `rule` names it (`deny[0] (lab)`, or `allow`). */
+  | 'ACCESS_DENIED'
+  /** register or update whose instance's metadata.environment differs from the label in force (or is missing where required). */
+  | 'ENVIRONMENT_MISMATCH'
+  /** register or update while the stored access rules cannot be read by this build (version skew). */
+  | 'ACCESS_RULES_INVALID';
 
 export interface CommandOk {
   readonly ok: true;
   /** The revision of this change, or the current revision when nothing changed. */
   readonly revision: number;
   readonly changed: boolean;
-  /** register, update, setHealth: the instance's version afterwards. setHealthPolicy: the revision that stored the policy now in force. */
+  /** register, update, setHealth: the instance's version afterwards. setHealthPolicy, setAccessRules: the revision that stored the document now in force. */
   readonly version?: number;
   /** closeSession, expire, markSuspect, clearSuspect: instances deleted or changed. */
   readonly count?: number;
@@ -179,6 +191,8 @@ export interface CommandError {
   readonly message: string;
   readonly field?: string;
   readonly currentVersion?: number;
+  /** ACCESS_DENIED: the rule that refused. */
+  readonly rule?: string;
 }
 
 export type CommandResult = CommandOk | CommandError;

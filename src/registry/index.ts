@@ -22,6 +22,8 @@ export type {
   Unregister,
   Update,
 } from './commands.js';
+export type { AccessRule, AccessRulesDoc, ParsedRules, RulesInForce, Verdict } from './access.js';
+export { CompiledRules, EMPTY_RULES, ENVIRONMENT_KEY, MAX_RULES, parseAccessRules, parseCidr, rulesInForce } from './access.js';
 export { DEFAULT_MAX_CLIENTS } from './dedup.js';
 export type { HistoryListener, HistoryNotice } from './history.js';
 export { DEFAULT_HISTORY_SIZE, EventHistory } from './history.js';

@@ -15,6 +15,7 @@ import type {
   InstancePatch,
 } from './commands.js';
 import { parseHealthPolicy } from '../health/policy.js';
+import { parseAccessRules } from './access.js';
 import { CLIENT_COMMAND_TYPES, LEADER_COMMAND_TYPES } from './commands.js';
 import type { AccessRules, SettableHealth } from './model.js';
 
@@ -217,7 +218,13 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
     case 'setAccessRules': {
       const rules = o['rules'];
       if (!isObject(rules) || !plainData(rules, 0)) throw new Invalid('rules', 'rules must be a JSON object');
-      return withClient({ type, rules: rules as AccessRules }, client);
+      // The document's own rules (src/registry/access.ts) are part of this command's
+      // replicated semantics: register and update are judged by what is stored here.
+      const parsed = parseAccessRules(rules);
+      if (!parsed.ok) throw new Invalid(parsed.field === 'rules' ? 'rules' : `rules.${parsed.field}`, parsed.message);
+      const doc = parsed.value as unknown as AccessRules;
+      const expectedRevision = optInt(o, 'expectedRevision', 0, Number.MAX_SAFE_INTEGER);
+      return withClient(expectedRevision === undefined ? { type, rules: doc } : { type, rules: doc, expectedRevision }, client);
     }
     case 'setHealthPolicy': {
       // The policy's own rules (src/health/policy.ts) are part of this command's replicated

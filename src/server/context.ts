@@ -5,8 +5,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
 import type { ClientCommand, ClientRef, CommandResult, Instance } from '../registry/index.js';
-import { parseCommand } from '../registry/index.js';
-import { CompiledRules, normalizeRules } from './access-rules.js';
+import type { RulesInForce } from '../registry/index.js';
+import { parseCommand, rulesInForce } from '../registry/index.js';
 import { errorBody, sendCommandError, sendError, sendNodeError } from './errors.js';
 import type { NodeApi } from './node-api.js';
 import type { ServerMetrics } from './server-metrics.js';
@@ -38,7 +38,7 @@ export interface WriteOptions {
 }
 
 export class ServerContext {
-  private rulesCache: { readonly revision: number; readonly rules: CompiledRules | 'invalid' } | null = null;
+  private rulesLogged = -1;
   /** Set once the app starts closing: readiness fails, waits end. */
   closing = false;
 
@@ -111,21 +111,18 @@ export class ServerContext {
     }
   }
 
-  /** The access rules in force on this node, compiled once per stored revision. */
-  rules(): CompiledRules | 'invalid' | null {
+  /**
+   * The access rules this node has applied, as the state machine reads them (for display:
+   * registrations are judged by the state machine when applied, not here).
+   */
+  rules(): RulesInForce {
     const stored = this.node.registry.accessRules();
-    if (stored === null) return null;
-    if (this.rulesCache?.revision !== stored.revision) {
-      let rules: CompiledRules | 'invalid';
-      try {
-        rules = new CompiledRules(normalizeRules(stored.rules as Record<string, unknown>));
-      } catch (err) {
-        this.logger.error({ err, rulesRevision: stored.revision }, 'stored access rules cannot be read; registrations are refused until they are replaced');
-        rules = 'invalid';
-      }
-      this.rulesCache = { revision: stored.revision, rules };
+    const rules = rulesInForce(stored);
+    if (rules === 'invalid' && stored !== null && this.rulesLogged !== stored.revision) {
+      this.rulesLogged = stored.revision;
+      this.logger.error({ rulesRevision: stored.revision }, 'stored access rules cannot be read; registrations are refused until they are replaced');
     }
-    return this.rulesCache.rules;
+    return rules;
   }
 }
 

@@ -36,7 +36,7 @@ export const ERROR_CATALOGUE = {
   CONF_CHANGE_PENDING: { status: 409, description: 'A membership change is already in progress.' },
   CONF_CHANGE_INVALID: { status: 400, description: 'The membership or leadership change is not possible (for example an unknown node id).' },
   NOT_MEMBER: { status: 400, description: 'The node named is not a member of the cluster.' },
-  VERSION_MISMATCH: { status: 412, description: '`If-Match` names another version than the instance (or the health policy: its policyRevision) has; `currentVersion` carries it.' },
+  VERSION_MISMATCH: { status: 412, description: '`If-Match` names another version than the instance (or the health policy or access rules: their policyRevision / rulesRevision) has; `currentVersion` carries it.' },
   BODY_TOO_LARGE: { status: 413, description: 'The body is larger than the limit (256 KiB by default).' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The body is not `application/json`.' },
   PRECONDITION_REQUIRED: { status: 428, description: 'PATCH needs `If-Match: <version>` (compare-and-set).' },
@@ -45,7 +45,7 @@ export const ERROR_CATALOGUE = {
   PROPOSAL_DROPPED: { status: 503, description: 'The leader dropped the write (for example it stepped down); retry with the same client id and seq.' },
   TRANSFER_IN_PROGRESS: { status: 503, description: 'Leadership is being transferred; retry shortly.' },
   SHUTTING_DOWN: { status: 503, description: 'This node is stopping.' },
-  ACCESS_RULES_INVALID: { status: 503, description: 'The stored access rules cannot be read by this node (version skew); registrations are refused until they are replaced.' },
+  ACCESS_RULES_INVALID: { status: 503, description: 'The stored access rules cannot be read by this build (version skew); registrations are refused until they are replaced.' },
   TIMEOUT: { status: 504, description: 'The outcome is unknown (write) or the wait ran out (read point, minRevision, leader transfer); retry idempotently.' },
 } as const satisfies Record<string, CatalogueEntry>;
 
@@ -64,6 +64,7 @@ export function sendCommandError(reply: FastifyReply, err: CommandError): Fastif
   const extra: Record<string, unknown> = {};
   if (err.field !== undefined) extra.field = err.field;
   if (err.currentVersion !== undefined) extra.currentVersion = err.currentVersion;
+  if (err.rule !== undefined) extra.rule = err.rule;
   return reply.code(ERROR_CATALOGUE[err.code]?.status ?? 400).send(errorBody(err.code, err.message, extra));
 }
 

@@ -1,16 +1,23 @@
-/** Access rules: read them (read role), replace them (admin) through the replicated setAccessRules. */
+/**
+ * Access rules: read them (read role), replace them (admin) through the replicated
+ * setAccessRules, optionally compare-and-set with `If-Match: <rulesRevision>` exactly as
+ * PUT /v1/health/policy does. The rules are enforced by the state machine when a register
+ * or update is applied (src/registry/access.ts), not by this server.
+ */
 import type { FastifyInstance } from 'fastify';
+import type { SetAccessRules } from '../../registry/index.js';
 import { accessRulesBody, EMPTY_RULES, normalizeRules, RulesError } from '../access-rules.js';
 import type { ReadQuery, ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { getQuery } from '../schemas.js';
+import { parseIfMatch } from './instances.js';
 import { CLIENT_HEADERS } from './sessions.js';
 
 const RULES_REPLY = {
   type: 'object',
   properties: {
     revision: { type: 'integer', description: 'Registry revision this answer reflects.' },
-    rulesRevision: { type: 'integer', description: 'Revision that stored these rules (0: never set).' },
+    rulesRevision: { type: 'integer', description: 'Revision that stored these rules (0: never set). Send it as If-Match to compare-and-set.' },
     rules: { $ref: '#/components/schemas/AccessRules' },
   },
 } as const;
@@ -54,14 +61,23 @@ export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void
           summary: 'Replace the access rules and environment label',
           description:
             'Replaces everything (fields left out take their defaults). A registration is refused when a deny rule matches it, or when the allow list is not empty and no allow rule matches. ' +
-            'A rule matches when all the fields it gives match: namespace and service exactly (or `*`), cidr containing the instance address.',
-          headers: CLIENT_HEADERS,
+            'A rule matches when all the fields it gives match: namespace and service exactly (or `*`), cidr containing the instance address. ' +
+            'Registrations are judged by the state machine when they are applied, against the rules in force at that point of the log. ' +
+            'The same rules sent again change nothing. With `If-Match: <rulesRevision>` (0: only if none are stored) they are stored only if the rules have not changed since.',
+          headers: [{ name: 'if-match', required: false, description: 'Compare-and-set: the `rulesRevision` this change is based on (0: none stored yet).' }, ...CLIENT_HEADERS],
           responses: { 200: { description: 'Stored (replicated).', schema: RULES_REPLY } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'STALE_REQUEST', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VERSION_MISMATCH', 'STALE_REQUEST', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
       },
     },
     async (req, reply) => {
+      let expectedRevision: number | undefined;
+      const header = req.headers['if-match'];
+      if (header !== undefined) {
+        const n = parseIfMatch(header);
+        if (n === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one rules revision, like 12 or "12"', { field: 'if-match' });
+        expectedRevision = n;
+      }
       let rules;
       try {
         rules = normalizeRules(req.body);
@@ -69,10 +85,16 @@ export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void
         if (err instanceof RulesError) return sendError(reply, 'INVALID_ARGUMENT', err.message, { field: err.field });
         throw err;
       }
-      return ctx.write(req, reply, { type: 'setAccessRules', rules: rules as unknown as Record<string, unknown> }, (r) => {
-        const stored = ctx.node.registry.accessRules();
-        return { revision: r.revision, rulesRevision: stored?.revision ?? r.revision, rules };
-      }, { fields: { rules: 'body' } });
+      const command: SetAccessRules = {
+        type: 'setAccessRules',
+        rules: rules as unknown as Record<string, unknown>,
+        ...(expectedRevision === undefined ? {} : { expectedRevision }),
+      };
+      // `version` is the revision that stored the rules in force after this command (this
+      // one's, or the earlier one's when the same rules were sent again).
+      return ctx.write(req, reply, command, (r) => ({ revision: r.revision, rulesRevision: r.version ?? r.revision, rules }), {
+        fields: { rules: '', expectedRevision: 'if-match' },
+      });
     },
   );
 }

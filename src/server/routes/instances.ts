@@ -1,6 +1,8 @@
 /**
- * Instances: register (upsert, checked against the access rules), deregister, list (with
- * blocking queries), read one, and the admin compare-and-set PATCH.
+ * Instances: register (upsert), deregister, list (with blocking queries), read one, and the
+ * admin compare-and-set PATCH. Access rules are not checked here: the state machine judges a
+ * register or update when it is applied, against the rules in force at that log position
+ * (src/registry/access.ts), and its refusal comes back as the write's result.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { acceptsHealth, type HealthFilter } from '../../health/index.js';
@@ -37,7 +39,8 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
           summary: 'Register an instance (upsert)',
           description:
             'With `sessionId` the instance is ephemeral (removed when the session ends), without it persistent. Optional fields left out keep their value on an existing instance. ' +
-            'Refused by access rules (403 ACCESS_DENIED) or when `metadata.environment` differs from the registry environment label (409 ENVIRONMENT_MISMATCH).',
+            'Refused by access rules (403 ACCESS_DENIED) or when `metadata.environment` differs from the registry environment label (409 ENVIRONMENT_MISMATCH), ' +
+            'as judged by the rules in force when the write is applied.',
           headers: CLIENT_HEADERS,
           responses: { 200: { description: 'Registered (or unchanged).', schema: INSTANCE_REPLY, headers: ETAG } },
           errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'SESSION_NOT_FOUND', 'KIND_MISMATCH', 'ACCESS_DENIED', 'ENVIRONMENT_MISMATCH', 'ACCESS_RULES_INVALID', ...WRITE_ERRORS],
@@ -46,16 +49,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req, reply) => {
       const { ns, svc, id } = req.params;
-      const rules = ctx.rules();
-      if (rules === 'invalid') return sendError(reply, 'ACCESS_RULES_INVALID', 'the stored access rules cannot be read by this node; an admin must PUT /v1/access-rules again');
-      if (rules !== null) {
-        const verdict = rules.check(ns, svc, String(req.body.address), req.body.metadata as Record<string, string> | undefined);
-        if (!verdict.ok) {
-          return verdict.code === 'ACCESS_DENIED'
-            ? sendError(reply, 'ACCESS_DENIED', verdict.message, { rule: verdict.rule })
-            : sendError(reply, 'ENVIRONMENT_MISMATCH', verdict.message, { field: verdict.field });
-        }
-      }
+      // ACCESS_DENIED / ENVIRONMENT_MISMATCH / ACCESS_RULES_INVALID come from the state machine.
       const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
       return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)));
     },
@@ -89,12 +83,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
       }
       const expectedVersion = parseIfMatch(header);
       if (expectedVersion === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one instance version, like 3 or "3"', { field: 'if-match' });
-      if (req.body.metadata !== undefined) {
-        const rules = ctx.rules();
-        if (rules === 'invalid') return sendError(reply, 'ACCESS_RULES_INVALID', 'the stored access rules cannot be read by this node; an admin must PUT /v1/access-rules again');
-        const verdict = rules?.checkEnvironment(req.body.metadata) ?? { ok: true };
-        if (!verdict.ok) return sendError(reply, 'ENVIRONMENT_MISMATCH', verdict.message, { field: 'metadata.environment' });
-      }
+      // A new metadata.environment is checked against the label by the state machine (ENVIRONMENT_MISMATCH).
       const command: ClientCommand = { type: 'update', namespace: ns, service: svc, id, expectedVersion, patch: req.body };
       return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), {
         fields: { expectedVersion: 'if-match', patch: '' },
