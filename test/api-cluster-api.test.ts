@@ -101,6 +101,13 @@ describe('admin through followers', () => {
     expect(wrongEnv.status).toBe(409);
     expect(wrongEnv.body.error.code).toBe('ENVIRONMENT_MISMATCH');
     expect((await register(b.url, 'acl', 'svc', 'x', { address: '10.0.0.5', port: 1, metadata: { environment: 'prod' } })).status).toBe(200);
+    // No waiting for b this time: the state machine judges the register after the rules that
+    // committed before it, whatever b has applied when it takes the request.
+    const tighter = await http('PUT', `${leader.url}/v1/access-rules`, { environment: 'prod', deny: [{ name: 'lab', namespace: 'acl', cidr: '10.0.0.0/8' }] }, { 'if-match': String(set.body.rulesRevision) });
+    expect(tighter.status).toBe(200);
+    const late = await register(b.url, 'acl', 'svc', 'y', { address: '10.0.0.6', port: 1 });
+    expect([late.status, late.body.error?.rule]).toEqual([403, 'deny[0] (lab)']);
+    expect((await http('PUT', `${leader.url}/v1/access-rules`, {}, { 'if-match': String(set.body.rulesRevision) })).status).toBe(412);
     expect((await http('PUT', `${leader.url}/v1/access-rules`, {})).status).toBe(200);
   });
 });
