@@ -179,26 +179,74 @@ describe('access rules', () => {
     expect(labelled.status).toBe(200);
   });
 
-  it('the state machine refuses, with the same bodies as ever, and the refusal takes no revision', async () => {
+  it('the state machine decides: a register admitted by the fast path is refused by rules that committed before it, with the same body', async () => {
     t = await testApp();
     await t.req({ method: 'PUT', url: '/v1/access-rules', payload: { environment: 'prod', deny: [{ name: 'lab', cidr: '10.66.0.0/16' }] } });
-    const index = t.node.registry.appliedIndex;
+    const deniedBody = { error: { code: 'ACCESS_DENIED', message: 'registration of prod/orders at 10.66.1.1 is refused by access rule deny[0] (lab)', rule: 'deny[0] (lab)' } };
+    const wrongEnvBody = { error: { code: 'ENVIRONMENT_MISMATCH', message: 'instance is labelled environment "test" but this registry is "prod"', field: 'metadata.environment' } };
+    // Fast path: refused after a read barrier, no log entry.
+    let index = t.node.registry.appliedIndex;
     const revision = t.node.registry.revision;
     const denied = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.66.1.1', port: 1 } });
-    expect([denied.status, denied.body]).toEqual([
-      403,
-      { error: { code: 'ACCESS_DENIED', message: 'registration of prod/orders at 10.66.1.1 is refused by access rule deny[0] (lab)', rule: 'deny[0] (lab)' } },
-    ]);
+    expect([denied.status, denied.body]).toEqual([403, deniedBody]);
     const wrongEnv = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.0.0.1', port: 1, metadata: { environment: 'test' } } });
-    expect([wrongEnv.status, wrongEnv.body]).toEqual([
-      409,
-      { error: { code: 'ENVIRONMENT_MISMATCH', message: 'instance is labelled environment "test" but this registry is "prod"', field: 'metadata.environment' } },
-    ]);
-    // Judged when applied: two log entries, no revision.
-    expect([t.node.registry.appliedIndex, t.node.registry.revision]).toEqual([index + 2, revision]);
+    expect([wrongEnv.status, wrongEnv.body]).toEqual([409, wrongEnvBody]);
+    expect([t.node.registry.appliedIndex, t.node.registry.revision]).toEqual([index, revision]);
+
+    // The race: the rules this node has applied admit the register, but a setAccessRules that
+    // denies it commits before the register's entry. The state machine refuses it.
+    const submit = t.node.submit.bind(t.node);
+    let before: (() => void) | null = null;
+    t.node.submit = async (command, timeoutMs) => {
+      before?.();
+      before = null;
+      return submit(command, timeoutMs);
+    };
+    before = () => t.node.apply({ type: 'setAccessRules', rules: { environment: 'prod', deny: [{ name: 'lab', cidr: '10.66.0.0/16' }, { name: 'late', cidr: '10.77.0.0/16' }] } });
+    index = t.node.registry.appliedIndex;
+    const late = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o2`, headers: { 'x-rollcall-client-id': 'deployer', 'x-rollcall-seq': '1' }, payload: { address: '10.77.0.1', port: 1 } });
+    expect([late.status, late.body]).toEqual([403, { error: { code: 'ACCESS_DENIED', message: 'registration of prod/orders at 10.77.0.1 is refused by access rule deny[1] (late)', rule: 'deny[1] (late)' } }]);
+    expect(t.node.registry.appliedIndex).toBe(index + 2);
+    expect(t.node.registry.getInstance('prod', 'orders', 'o2')).toBeUndefined();
+    // Its retry is answered from the dedup table (the fast path leaves known retries alone).
+    const retried = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o2`, headers: { 'x-rollcall-client-id': 'deployer', 'x-rollcall-seq': '1' }, payload: { address: '10.77.0.1', port: 1 } });
+    expect([retried.status, retried.body]).toEqual([late.status, late.body]);
+    expect(t.node.registry.appliedIndex).toBe(index + 3);
+
+    // PATCH: the same for a relabel, field named as the client sent it.
     const created = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.0.0.1', port: 1 } });
-    const relabel = await t.req({ method: 'PATCH', url: `${INSTANCE_URL}/o1`, headers: { 'if-match': String(created.body.instance.version) }, payload: { metadata: { environment: 'test' } } });
+    const version = String(created.body.instance.version);
+    const relabel = await t.req({ method: 'PATCH', url: `${INSTANCE_URL}/o1`, headers: { 'if-match': version }, payload: { metadata: { environment: 'test' } } });
     expect([relabel.status, relabel.body.error.code, relabel.body.error.field]).toEqual([409, 'ENVIRONMENT_MISMATCH', 'metadata.environment']);
+    before = () => t.node.apply({ type: 'setAccessRules', rules: { environment: 'staging' } });
+    const raced = await t.req({ method: 'PATCH', url: `${INSTANCE_URL}/o1`, headers: { 'if-match': version }, payload: { metadata: { environment: 'prod' } } });
+    expect([raced.status, raced.body.error.code, raced.body.error.field]).toEqual([409, 'ENVIRONMENT_MISMATCH', 'metadata.environment']);
+  });
+
+  it('the fast path refuses only by the rules after a read barrier: a node behind is not stricter than the rules in force', async () => {
+    t = await testApp();
+    await t.req({ method: 'PUT', url: '/v1/access-rules', payload: { deny: [{ name: 'old', cidr: '10.66.0.0/16' }] } });
+    // This node has applied the old rules only; the looser ones are committed and reach it during the barrier.
+    const barrier = t.node.readBarrier.bind(t.node);
+    t.node.readBarrier = async (timeoutMs) => {
+      t.node.apply({ type: 'setAccessRules', rules: {} });
+      return barrier(timeoutMs);
+    };
+    const res = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.66.1.1', port: 1 } });
+    expect(res.status).toBe(200);
+  });
+
+  it('a retry of a register applied under older rules gets its first answer, not a refusal by the new rules', async () => {
+    t = await testApp();
+    const headers = { 'x-rollcall-client-id': 'deployer', 'x-rollcall-seq': '1' };
+    const first = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, headers, payload: { address: '10.66.1.1', port: 1 } });
+    expect(first.status).toBe(200);
+    await t.req({ method: 'PUT', url: '/v1/access-rules', payload: { deny: [{ cidr: '10.66.0.0/16' }] } });
+    const retry = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, headers, payload: { address: '10.66.1.1', port: 1 } });
+    expect([retry.status, retry.body.revision]).toEqual([200, first.body.revision]);
+    // A new request is judged by the rules in force.
+    const next = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, headers: { ...headers, 'x-rollcall-seq': '2' }, payload: { address: '10.66.1.1', port: 1 } });
+    expect([next.status, next.body.error.code]).toEqual([403, 'ACCESS_DENIED']);
   });
 
   it('PUT with If-Match: compare-and-set on the rules revision (0: only if none stored), 412 with currentVersion', async () => {

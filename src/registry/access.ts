@@ -25,7 +25,8 @@
  * `metadata.environment` must equal the label (or be absent, unless `requireEnvironment`).
  */
 import { BlockList, isIP } from 'node:net';
-import type { StoredAccessRules } from './model.js';
+import type { CommandError, Register, Update } from './commands.js';
+import type { Instance, StoredAccessRules } from './model.js';
 
 export interface AccessRule {
   readonly name?: string;
@@ -264,4 +265,41 @@ export function rulesInForce(stored: StoredAccessRules | null): RulesInForce {
     compiled.set(stored, c);
   }
   return c;
+}
+
+/**
+ * The verdict on a register: null to admit, or the refusal apply answers with. Used by apply
+ * (authoritative) and by the server's fast path (the same function over its local state).
+ * The environment is checked on the metadata the instance will have: a register that leaves
+ * metadata out keeps the existing instance's (`prev`).
+ */
+export function registerVerdict(stored: StoredAccessRules | null, c: Register, prev: Instance | undefined): CommandError | null {
+  return refusal(stored, (rules) => rules.check(c.namespace, c.service, c.address, c.metadata ?? prev?.metadata));
+}
+
+/**
+ * The verdict on an update: only a new metadata map is judged (the environment label). An
+ * update cannot move an instance: namespace, service and address are not patchable.
+ */
+export function updateVerdict(stored: StoredAccessRules | null, c: Update): CommandError | null {
+  const metadata = c.patch.metadata;
+  if (metadata === undefined) return null;
+  return refusal(stored, (rules) => rules.checkEnvironment(metadata, 'patch.metadata.environment'));
+}
+
+function refusal(stored: StoredAccessRules | null, judge: (rules: CompiledRules) => Verdict): CommandError | null {
+  const rules = rulesInForce(stored);
+  if (rules === null) return null;
+  if (rules === 'invalid') {
+    return Object.freeze({
+      ok: false,
+      code: 'ACCESS_RULES_INVALID',
+      message: 'the stored access rules cannot be read by this build of the registry; an admin must PUT /v1/access-rules again',
+    });
+  }
+  const v = judge(rules);
+  if (v.ok) return null;
+  return v.code === 'ACCESS_DENIED'
+    ? Object.freeze({ ok: false, code: v.code, message: v.message, rule: v.rule })
+    : Object.freeze({ ok: false, code: v.code, message: v.message, field: v.field });
 }

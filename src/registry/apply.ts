@@ -20,8 +20,7 @@ import type {
   Update,
 } from './commands.js';
 import { encode } from '../codec/index.js';
-import type { CompiledRules, Verdict } from './access.js';
-import { rulesInForce } from './access.js';
+import { registerVerdict, updateVerdict } from './access.js';
 import type { EventCause, Health, Instance, RegistryEvent, Session } from './model.js';
 import { DEFAULT_CLUSTER, DEFAULT_WEIGHT, instanceKey } from './model.js';
 import type { RegistryState } from './state.js';
@@ -145,30 +144,16 @@ function staleTerm(state: RegistryState, cmd: Expire | MarkSuspect | ClearSuspec
 }
 
 /**
- * The access rules decide here, at apply, against the rules in force at this log position:
- * a register or update proposed under older rules is judged by the newer ones if a
- * setAccessRules committed before it, on every replica alike. (A check by the server before
- * proposing would judge it by whatever rules that node had applied: the race this closes.)
- * Checked before anything else, so the order of errors is the one the API always had.
+ * register and update: the access rules decide here, at apply, against the rules in force at
+ * this log position (access.ts), and nowhere else with authority: a command proposed under
+ * older rules is judged by the newer ones if a setAccessRules committed before it, on every
+ * replica alike. (A server that checked before proposing judged by whatever rules it had
+ * applied: the race this closes.) Checked before anything else, so the order of errors is
+ * the one the API always had.
  */
-function accessVerdict(state: RegistryState, check: (rules: CompiledRules) => Verdict): CommandError | null {
-  const rules = rulesInForce(state.rules);
-  if (rules === null) return null;
-  if (rules === 'invalid') {
-    return fail('ACCESS_RULES_INVALID', 'the stored access rules cannot be read by this build of the registry; an admin must PUT /v1/access-rules again');
-  }
-  const v = check(rules);
-  if (v.ok) return null;
-  return v.code === 'ACCESS_DENIED'
-    ? Object.freeze({ ok: false, code: v.code, message: v.message, rule: v.rule })
-    : fail(v.code, v.message, v.field);
-}
-
 function register(state: RegistryState, c: Register, rev: number): Draft {
   const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
-  // The environment label is checked on the metadata the instance will have: a register
-  // that leaves metadata out keeps the existing instance's.
-  const refused = accessVerdict(state, (rules) => rules.check(c.namespace, c.service, c.address, c.metadata ?? prev?.metadata));
+  const refused = registerVerdict(state.rules, c, prev);
   if (refused !== null) return refused;
   let owner: Session | undefined;
   if (c.sessionId !== undefined) {
@@ -205,13 +190,8 @@ function register(state: RegistryState, c: Register, rev: number): Draft {
 }
 
 function update(state: RegistryState, c: Update, rev: number): Draft {
-  // An update cannot move an instance (namespace, service and address are not patchable),
-  // but a new metadata map can relabel its environment.
-  const metadata = c.patch.metadata;
-  if (metadata !== undefined) {
-    const refused = accessVerdict(state, (rules) => rules.checkEnvironment(metadata, 'patch.metadata.environment'));
-    if (refused !== null) return refused;
-  }
+  const refused = updateVerdict(state.rules, c);
+  if (refused !== null) return refused;
   const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
   if (prev === undefined) return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
   if (prev.version !== c.expectedVersion) {

@@ -197,6 +197,11 @@ export class Registry {
     return this.#state.services.get(serviceKey(namespace, service))?.size ?? 0;
   }
 
+  /** The last seq applied for an exactly-once client, if it is still in the table. */
+  clientSeq(clientId: string): number | undefined {
+    return this.#state.dedup.get(clientId)?.seq;
+  }
+
   accessRules(): StoredAccessRules | null {
     return this.#state.rules;
   }

@@ -1,18 +1,26 @@
 /**
- * Access rules over HTTP: the JSON schema of `PUT /v1/access-rules` and the server's use of
- * the rules document.
+ * Access rules over HTTP: the JSON schema of `PUT /v1/access-rules`, and the fast path that
+ * answers obvious refusals without a log entry.
  *
  * The rules themselves (their format, what a rule matches, the verdict on a registration)
  * live in the state machine, src/registry/access.ts: `register` and `update` are judged when
  * they are applied, against the rules in force at that log position, identically on every
- * replica. That verdict is the only one: the server does not check registrations against its
- * own applied rules before proposing, because those may be stale (a follower behind the
- * leader, or a setAccessRules committed but not yet applied) and a local refusal would then
- * contradict the rules in force. A refusal costs one log entry; refusals are rare.
+ * replica. That verdict is authoritative. The fast path below only saves a round trip
+ * through the log for a request the rules refuse, and is built so that it never contradicts
+ * the state machine: it calls the same verdict functions, and it refuses only after a read
+ * barrier, so the rules and instance it judges by include every write acknowledged before
+ * the request arrived (a refusal is then linearized at that read point, as a read would be).
+ * A node's applied rules alone may be stale (a follower behind, or a setAccessRules
+ * committed but not yet applied): judging by them would refuse what the rules in force admit.
+ * What the fast path admits is proposed and judged again by the state machine, which is what
+ * closes the check-then-propose race.
  */
+import type { FastifyRequest } from 'fastify';
 import { CIDR_LENGTH, ENVIRONMENT_LENGTH, MAX_RULES, NAME_PATTERN, RULE_NAME_LENGTH, SCOPE_LENGTH, SCOPE_PATTERN } from '../registry/access.js';
-import type { AccessRulesDoc } from '../registry/index.js';
-import { parseAccessRules } from '../registry/index.js';
+import type { AccessRulesDoc, ClientCommand, CommandError } from '../registry/index.js';
+import { parseAccessRules, parseCommand, registerVerdict, updateVerdict } from '../registry/index.js';
+import type { ServerContext } from './context.js';
+import { clientRef } from './context.js';
 
 export type { AccessRule, AccessRulesDoc, Verdict } from '../registry/index.js';
 export { CompiledRules, EMPTY_RULES, ENVIRONMENT_KEY, MAX_RULES, parseCidr } from '../registry/index.js';
@@ -59,4 +67,39 @@ export function normalizeRules(body: Record<string, unknown>): AccessRulesDoc {
   const parsed = parseAccessRules(body);
   if (!parsed.ok) throw new RulesError(parsed.field, parsed.message);
   return parsed.value;
+}
+
+/**
+ * The fast path for register and update: the refusal the state machine would give, or null
+ * to propose. Null whenever in doubt (malformed request, no rules, read barrier failed): the
+ * write path then answers, and the state machine judges.
+ *
+ * Exactly-once: a retry whose seq this node has seen applied is never answered here (the
+ * dedup table answers it through the log, with the first answer). One narrow case remains
+ * where the fast path and the log can differ: a retry that arrives while its first attempt
+ * is still uncommitted, refused here, while an admin loosens the rules so that the first
+ * attempt is admitted when it commits.
+ */
+export async function accessPrecheck(ctx: ServerContext, req: FastifyRequest, command: ClientCommand): Promise<CommandError | null> {
+  if (command.type !== 'register' && command.type !== 'update') return null;
+  const client = clientRef(req);
+  if (client !== null && 'error' in client) return null;
+  const parsed = parseCommand(client === null ? command : { ...command, client });
+  if (!parsed.ok) return null;
+  const cmd = parsed.command;
+  const judge = (): CommandError | null => {
+    const registry = ctx.node.registry;
+    if (client !== null && (registry.clientSeq(client.id) ?? 0) >= client.seq) return null;
+    if (cmd.type === 'register') return registerVerdict(registry.accessRules(), cmd, registry.getInstance(cmd.namespace, cmd.service, cmd.id));
+    if (cmd.type === 'update') return updateVerdict(registry.accessRules(), cmd);
+    return null;
+  };
+  // Admitted by this node's (possibly stale) rules: propose, and let the state machine decide.
+  if (judge() === null) return null;
+  try {
+    await ctx.node.readBarrier(ctx.limits.timeoutMs);
+  } catch {
+    return null;
+  }
+  return judge();
 }

@@ -126,7 +126,8 @@ export class ServerContext {
   }
 }
 
-function renameField<T extends { readonly field?: string }>(err: T, fields: Readonly<Record<string, string>> | undefined): T {
+/** Registry error fields renamed to what the client sent (WriteOptions.fields). */
+export function renameField<T extends { readonly field?: string }>(err: T, fields: Readonly<Record<string, string>> | undefined): T {
   const f = err.field;
   if (fields === undefined || f === undefined) return err;
   for (const [from, to] of Object.entries(fields)) {

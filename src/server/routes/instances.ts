@@ -1,14 +1,17 @@
 /**
  * Instances: register (upsert), deregister, list (with blocking queries), read one, and the
- * admin compare-and-set PATCH. Access rules are not checked here: the state machine judges a
- * register or update when it is applied, against the rules in force at that log position
- * (src/registry/access.ts), and its refusal comes back as the write's result.
+ * admin compare-and-set PATCH. Access rules: the state machine judges a register or update
+ * when it is applied, against the rules in force at that log position (src/registry/access.ts),
+ * and its refusal comes back as the write's result; accessPrecheck only answers a refusal it
+ * has confirmed after a read barrier, without a log entry.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { acceptsHealth, type HealthFilter } from '../../health/index.js';
 import type { ClientCommand, CommandResult, Instance } from '../../registry/index.js';
+import { accessPrecheck } from '../access-rules.js';
 import type { ReadQuery, ServerContext } from '../context.js';
-import { sendError } from '../errors.js';
+import { renameField } from '../context.js';
+import { sendCommandError, sendError } from '../errors.js';
 import { present } from '../present.js';
 import { instanceGetQuery, instanceParams, namespaceListQuery, namespaceParams, patchBody, readQuery, registerBody, serviceParams } from '../schemas.js';
 import { CLIENT_HEADERS } from './sessions.js';
@@ -49,8 +52,10 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req, reply) => {
       const { ns, svc, id } = req.params;
-      // ACCESS_DENIED / ENVIRONMENT_MISMATCH / ACCESS_RULES_INVALID come from the state machine.
       const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
+      // ACCESS_DENIED / ENVIRONMENT_MISMATCH / ACCESS_RULES_INVALID: the state machine's verdict (fast path or log).
+      const refused = await accessPrecheck(ctx, req, command);
+      if (refused !== null) return sendCommandError(reply, refused);
       return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)));
     },
   );
@@ -83,11 +88,12 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
       }
       const expectedVersion = parseIfMatch(header);
       if (expectedVersion === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one instance version, like 3 or "3"', { field: 'if-match' });
-      // A new metadata.environment is checked against the label by the state machine (ENVIRONMENT_MISMATCH).
       const command: ClientCommand = { type: 'update', namespace: ns, service: svc, id, expectedVersion, patch: req.body };
-      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), {
-        fields: { expectedVersion: 'if-match', patch: '' },
-      });
+      const fields = { expectedVersion: 'if-match', patch: '' };
+      // A new metadata.environment is judged against the label by the state machine (ENVIRONMENT_MISMATCH).
+      const refused = await accessPrecheck(ctx, req, command);
+      if (refused !== null) return sendCommandError(reply, renameField(refused, fields));
+      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), { fields });
     },
   );
 
