@@ -139,9 +139,16 @@ export function nextIntactFrame(data: Uint8Array, from: number): number | undefi
   return undefined;
 }
 
-/** The raw items of a frame body: kind and payload, or a reason the body cannot be split. */
-export function splitItems(body: Uint8Array): { ok: true; items: { kind: number; payload: Uint8Array; offset: number }[] } | { ok: false; reason: string; items: { kind: number; payload: Uint8Array; offset: number }[] } {
-  const items: { kind: number; payload: Uint8Array; offset: number }[] = [];
+/** An item as found in a frame body; `offset` is where its payload starts in the body. */
+export interface RawItem {
+  readonly kind: number;
+  readonly payload: Uint8Array;
+  readonly offset: number;
+}
+
+/** The items of a frame body, or the ones before the point where it cannot be split, and why. */
+export function splitItems(body: Uint8Array): { ok: true; items: RawItem[] } | { ok: false; reason: string; items: RawItem[] } {
+  const items: RawItem[] = [];
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   let at = 0;
   while (at < body.byteLength) {

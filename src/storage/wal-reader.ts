@@ -164,27 +164,25 @@ function damaged(path: string, offset: number, reason: string, body: Uint8Array 
     const { items } = splitItems(body);
     let previous = lastEntry;
     let first: number | undefined;
-    let hasEntries = false;
     for (const { kind, payload } of items) {
       if (kind !== ITEM.entry) continue;
-      hasEntries = true;
       const d = decodeItem(kind, payload);
       if (!d.ok) {
         const index = claimedIndex(payload) ?? previous + 1;
         return new StorageError('CORRUPT_ENTRY', `log entry ${index} is damaged (${d.reason}) in ${where}; refusing to start`, { index });
       }
-      const idx = (d.record as { entry: { index: number } }).entry.index;
-      first ??= idx;
-      previous = idx;
+      if (d.record.kind !== 'entry') continue;
+      first ??= d.record.entry.index;
+      previous = d.record.entry.index;
     }
-    if (hasEntries && first !== undefined) {
+    if (first !== undefined) {
       return new StorageError(
         'CORRUPT_ENTRY',
         `the WAL frame holding log entries ${first}–${previous} is damaged (${reason}) in ${where}; refusing to start`,
         { index: first },
       );
     }
-    if (items.length > 0 && !hasEntries) {
+    if (items.length > 0) {
       return new StorageError('CORRUPT_STATE', `a WAL frame without entries is damaged (${reason}) in ${where}; refusing to start`);
     }
   }
