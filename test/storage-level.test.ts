@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterEach, describe, expect, test } from 'vitest';
-import type { ConfState, HardState, Snapshot } from '../raft/messages.js';
+import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
-import { encode } from '../src/codec/index.js';
+import { decode, encode } from '../src/codec/index.js';
+import { encodeEntry, encodeHardState, encodeSnapshotMeta } from '../src/storage/values.js';
 import {
   LevelStorage,
   type NodeDatabase,
@@ -22,7 +23,7 @@ import {
   walDir,
 } from '../src/storage/index.js';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { FRAME_HEADER_BYTES, ITEM, frameAt, splitItems } from '../src/storage/wal-format.js';
+import { ITEM, frameAt, splitItems } from '../src/storage/wal-format.js';
 import { crc32Table } from '../src/storage/checksum.js';
 import { makeEntries, storageContract } from './storage-contract.js';
 
@@ -79,6 +80,43 @@ async function storageError(p: Promise<unknown>): Promise<StorageError> {
   throw new Error('expected a StorageError, the call succeeded');
 }
 
+/** A format 1 database, as builds before the WAL wrote it. */
+async function writeV1(
+  dir: string,
+  v1: { hs: HardState; meta?: SnapshotMeta; entries: Entry[]; applied?: { index: number; term: number }; override?: [number, Uint8Array] },
+): Promise<void> {
+  const { Level } = await import('level');
+  const raw = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  const raft = raw.sublevel<string, Uint8Array>('raft', { valueEncoding: 'view' });
+  const log = raw.sublevel<Uint8Array, Uint8Array>('log', { keyEncoding: 'view', valueEncoding: 'view' });
+  const sm = raw.sublevel<Uint8Array, Uint8Array>('sm', { keyEncoding: 'view', valueEncoding: 'view' });
+  await raft.put('format', encode(1));
+  await raft.put('hardstate', encodeHardState(v1.hs));
+  if (v1.meta) await raft.put('snapshot', encodeSnapshotMeta(v1.meta));
+  for (const e of v1.entries) {
+    const key = new Uint8Array(8);
+    new DataView(key.buffer).setUint32(4, e.index);
+    await log.put(key, v1.override?.[0] === e.index ? v1.override[1] : encodeEntry(e));
+  }
+  if (v1.applied) {
+    await sm.put(SM_APPLIED_KEY_BYTES, encodeApplied(v1.applied));
+    await sm.put(SM_CONF_KEY_BYTES, encodeConfState(conf));
+  }
+  await raw.close();
+}
+
+/** The format version stored in a database, read without opening it as a node database. */
+async function withDatabaseRaw(dir: string, fn: (format: unknown) => Promise<void>): Promise<void> {
+  const { Level } = await import('level');
+  const raw = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  try {
+    const v = await raw.sublevel<string, Uint8Array>('raft', { valueEncoding: 'view' }).get('format');
+    await fn(v === undefined ? undefined : decode(v));
+  } finally {
+    await raw.close();
+  }
+}
+
 /** Flips bits of one byte of a file in place. */
 async function flipByte(path: string, offset: number, mask: number): Promise<void> {
   const data = await readFile(path);
@@ -96,7 +134,6 @@ async function walFrames(path: string): Promise<{ start: number; end: number; ki
     out.push({ start: at, end: f.end, kinds: splitItems(f.body).items.map((i) => i.kind) });
     at = f.end;
   }
-  expect(FRAME_HEADER_BYTES).toBe(12);
   return out;
 }
 
@@ -228,15 +265,45 @@ describe('LevelStorage: durability', () => {
     expect((await storageError(openNodeDatabase(dir))).code).toBe('UNKNOWN_FORMAT');
   });
 
-  test('a format 1 database (the log inside LevelDB) is refused with what to do', async () => {
+  test('a format 1 database (the log inside LevelDB) is migrated into a WAL', async () => {
     const dir = await tempDir();
-    const { Level } = await import('level');
-    const raw = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
-    await raw.sublevel<string, Uint8Array>('raft', { valueEncoding: 'view' }).put('format', encode(1));
-    await raw.close();
+    const hs: HardState = { term: 2, vote: 'n2', commit: 6 };
+    const ents = makeEntries(3, [1, 1, 2, 2, 2, 2], 6, 30); // 3 is at the compaction point: stale
+    await writeV1(dir, { hs, meta: { index: 3, term: 1, conf }, entries: ents, applied: { index: 6, term: 2 } });
+    await withStorage(dir, async (s) => {
+      expect(s.snapshotMeta()).toEqual({ index: 3, term: 1, conf });
+      expect(s.initialState()).toEqual({ hardState: hs, confState: conf });
+      expect(s.firstIndex()).toBe(4);
+      expect(s.entries(4, 9, INF)).toEqual(ents.slice(1));
+      expect(s.walSegments()).toHaveLength(1);
+      // LevelDB keeps the state machine and the new format; the format 1 keys are gone.
+      expect((await smPairs(s.database)).length).toBe(2);
+      expect(await s.database.raft.keys().all()).toEqual(['format']);
+      expect(await s.database.db.keys({ gte: new TextEncoder().encode('!log!'), lt: new TextEncoder().encode('!log"') }).all()).toEqual([]);
+      await s.append(makeEntries(9, [2]));
+    });
+    await withStorage(dir, async (s) => expect(s.entries(4, 10, INF)).toEqual([...ents.slice(1), ...makeEntries(9, [2])]));
+  });
+
+  test('a format 1 migration interrupted before the format switch starts over', async () => {
+    const dir = await tempDir();
+    await writeV1(dir, { hs: { term: 1, vote: null, commit: 2 }, entries: makeEntries(1, [1, 1]) });
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(walDir(dir));
+    await writeFile(join(walDir(dir), '0000000000000000-0000000000000001.wal'), Buffer.from('half a WAL'));
+    await withStorage(dir, async (s) => expect(s.entries(1, 3, INF)).toEqual(makeEntries(1, [1, 1])));
+  });
+
+  test('a damaged format 1 log is refused before anything is migrated', async () => {
+    const dir = await tempDir();
+    const ents = makeEntries(1, [1, 1, 1]);
+    const damaged = encodeEntry(ents[1]!);
+    damaged[damaged.length - 1]! ^= 0x01;
+    await writeV1(dir, { hs: { term: 1, vote: null, commit: 0 }, entries: ents, override: [2, damaged] });
     const err = await storageError(LevelStorage.open(dir));
-    expect(err.code).toBe('UNKNOWN_FORMAT');
-    expect(err.message).toMatch(/storage format 1 \(the Raft log inside LevelDB\).*catches up from the leader/);
+    expect(err.code).toBe('CORRUPT_ENTRY');
+    expect(err.index).toBe(2);
+    await withDatabaseRaw(dir, async (format) => expect(format).toBe(1));
   });
 
   test('a WAL without its database is refused', async () => {

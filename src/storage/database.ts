@@ -8,6 +8,7 @@ import { Level } from 'level';
 import { decode, encode } from '../codec/index.js';
 import { StorageError, ioError } from './errors.js';
 import { RAFT_KEYS, RAFT_SUBLEVEL, SM_SUBLEVEL } from './keys.js';
+import { migrateFromV1 } from './migrate-v1.js';
 import { walDir } from './wal.js';
 
 /**
@@ -38,9 +39,11 @@ export interface NodeDatabase {
 }
 
 /**
- * Opens (creating if missing) the node database in `dir`. Rejects with StorageError
- * `LOCKED` if another process has it open, `UNKNOWN_FORMAT` if it was written by an
- * unknown format version (or is not a Rollcall database), `IO` otherwise.
+ * Opens (creating if missing) the node database in `dir`; a format 1 database is migrated
+ * to format 2 first (migrate-v1.ts). Rejects with StorageError `LOCKED` if another process
+ * has it open, `UNKNOWN_FORMAT` if it was written by an unknown format version (or is not
+ * a Rollcall database), CORRUPT_ENTRY/CORRUPT_STATE/LOG_GAP if a format 1 log to migrate
+ * is damaged, `IO` otherwise.
  */
 export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
   const db: RootDatabase = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
@@ -61,7 +64,8 @@ export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
   return handle;
 }
 
-async function checkFormat({ dir, db, raft }: NodeDatabase): Promise<void> {
+async function checkFormat(handle: NodeDatabase): Promise<void> {
+  const { dir, db, raft } = handle;
   let stored: Uint8Array | undefined;
   try {
     stored = await raft.get(RAFT_KEYS.format);
@@ -96,12 +100,9 @@ async function checkFormat({ dir, db, raft }: NodeDatabase): Promise<void> {
     throw new StorageError('UNKNOWN_FORMAT', `${dir}: the format version record is not readable`, { cause: err });
   }
   if (version === 1) {
-    throw new StorageError(
-      'UNKNOWN_FORMAT',
-      `${dir} was written in storage format 1 (the Raft log inside LevelDB); this build reads format ${FORMAT_VERSION} ` +
-        '(the log in a WAL) only. There is no migration: remove the node from the cluster, delete this directory and add ' +
-        'it back, and it catches up from the leader',
-    );
+    // The Raft log inside LevelDB: move it into the WAL (migrate-v1.ts), then read on as format 2.
+    await migrateFromV1(handle, FORMAT_VERSION);
+    return;
   }
   if (version !== FORMAT_VERSION) {
     throw new StorageError(

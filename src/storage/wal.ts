@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { mkdir, rm, truncate, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ioError } from './errors.js';
 import { encodeFrame, segmentItem, segmentName } from './wal-format.js';
@@ -79,7 +79,8 @@ export class Wal {
    */
   static async open(dir: string, format: number, onRecord: (r: WalRecord) => void, options: WalOptions = {}): Promise<{ wal: Wal; scan: WalScan }> {
     try {
-      await mkdir(dir, { recursive: true });
+      // A new directory's entry must be durable before anything in it counts on it.
+      if ((await mkdir(dir, { recursive: true })) !== undefined) await syncDir(dirname(dir));
     } catch (err) {
       throw ioError(`creating the WAL directory ${dir}`, err);
     }
@@ -220,7 +221,8 @@ export class Wal {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync a directory, so the files created in it (or its own creation) survive a crash. */
+export async function syncDir(dir: string): Promise<void> {
   const fd = await openFd(dir, 'r');
   try {
     await fsync(fd);
