@@ -173,7 +173,9 @@ async function phase(name: Workload, systems: System[], fn: (sys: System, i: num
   const order = phaseCount++ % 2 === 0 ? systems : [...systems].reverse();
   for (const [i, sys] of order.entries()) {
     try {
-      await settle(sys);
+      // Every system quiet, not only the one about to run: the other one's aftermath (etcd
+      // snapshotting after the writes, a watch backlog) would otherwise land in this one's figures.
+      for (const s of order) await settle(s);
       await fn(sys, i);
     } catch (err) {
       progress(`  ${sys.name}: ${name} failed: ${(err as Error).stack ?? String(err)}`);
@@ -187,7 +189,7 @@ let phaseCount = 0;
 /**
  * Before a workload: the system has a leader and has gone quiet (its nodes together under
  * 0.3 cores for a second, at most 60 s), so one workload's aftermath (a watch backlog, an
- * election) does not land in the next one's figures.
+ * election) does not land in the next one's figures. Called for every system before each turn.
  */
 async function settle(sys: System): Promise<void> {
   await sys.leader(30_000);
