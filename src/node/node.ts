@@ -178,6 +178,8 @@ export class RollcallNode {
     try {
       storage = await LevelStorage.open(db, {
         onSnapshotError: (err) => options.logger.error({ err }, 'preparing a snapshot failed'),
+        // A crash left something half-done that open() finished: worth a line for whoever restarts it.
+        onRecovery: (what) => options.logger.warn({ dataDir: options.dataDir }, `storage recovered at open: ${what}`),
       });
       const fresh = storage.lastIndex() === 0 && storage.initialState().hardState.term === 0;
       if (fresh && !options.join) {
