@@ -522,11 +522,16 @@ export class RollcallNode {
       if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the cluster operation', null);
       if (this.soft.role === 'leader') return this.adminLocal(op, left);
       const leader = this.soft.leader;
-      if (leader === null || leader === this.id) {
-        await this.pause(Math.min(left, 100));
+      if (leader === null || leader === this.id || !this.transport.isConnected(leader)) {
+        await this.whenLeaderMayHaveChanged(Math.min(left, 100));
         continue;
       }
-      return this.forwards.request<AdminResult>(leader, left, (req) => this.transport.send(leader, { kind: 'admin', req, op }), false);
+      try {
+        return await this.forwards.request<AdminResult>(leader, left, (req) => this.transport.send(leader, { kind: 'admin', req, op }), false);
+      } catch (err) {
+        // Never sent (the connection went between the check and the send): safe to go again.
+        if (!(err instanceof ForwardFailure && err.kind === 'not-sent')) throw err;
+      }
     }
   }
 
