@@ -363,8 +363,8 @@ describe('LevelStorage: writes', () => {
       const before = s.stats();
       const snap: Snapshot = { meta: { index: 20, term: 4, conf }, data: empty };
       await s.persist({ snapshot: snap, entries: makeEntries(19, [4, 4, 5, 5]), hardState: { term: 5, vote: null, commit: 21 } });
-      // The state machine batch, the frame, and the new segment's directory entry.
-      expect(s.stats().syncs - before.syncs).toBe(3);
+      // The state machine batch, the frame, the new segment's directory entry, and the directory after the old segment is deleted.
+      expect(s.stats().syncs - before.syncs).toBe(4);
       expect(s.stats().batches - before.batches).toBe(2);
       expect(s.walSegments()).toHaveLength(1);
       expect(s.stats().segmentsDeleted - before.segmentsDeleted).toBe(1);

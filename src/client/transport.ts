@@ -162,9 +162,10 @@ export class Transport {
           }
           throw new ApiError(raw.status, error.code ?? `HTTP_${raw.status}`, error.message ?? `HTTP ${raw.status}`, error.field, error, node);
         }
-        // 502/503: this node could not serve it now (no leader, shutting down). 504: a write
-        // was proposed but not known to commit; the retry carries the same ids.
-        if (raw.status === 504) mayHaveApplied = true;
+        // 502/503: this node could not serve it now (no leader, shutting down). 504, and 503
+        // PROPOSAL_DROPPED: a write was proposed but not known to commit; the retry carries
+        // the same ids.
+        if (raw.status === 504 || error.code === 'PROPOSAL_DROPPED') mayHaveApplied = true;
         reasons.set(target.base, `${raw.status} ${error.code ?? ''} ${error.message ?? ''}`.trim());
         retryAfterMs = Math.max(retryAfterMs, Number(raw.headers['retry-after'] ?? 0) * 1000);
         const leader = typeof error.leader === 'string' ? this.#byId(error.leader) : undefined;

@@ -122,7 +122,7 @@ export class RollcallNode {
   private applyWaiters: { index: number; resolve: () => void }[] = [];
   private lastContact = new Map<string, number>();
   /** Callers of whenLeaderMayHaveChanged(), woken on a leader change or a peer connection. */
-  private leaderChangeWaiters: Array<() => void> = [];
+  private readonly leaderChangeWaiters = new Set<() => void>();
   private readonly peerStatus = new Map<string, PeerStatus & { at: number }>();
   private statusTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
@@ -281,10 +281,14 @@ export class RollcallNode {
     // With no leader at all, wait only briefly: the client gets 503 and retries elsewhere.
     const noLeaderDeadline = Date.now() + Math.min(timeoutMs, NO_LEADER_WAIT_MS);
     const data = encode(command);
+    // Set once a forwarded copy reached a leader that then went away: from then on the
+    // outcome is unknown, so giving up must say TIMEOUT (may have applied), never NO_LEADER.
+    let maybeApplied = false;
     for (;;) {
+      this.assertOpen();
       const left = deadline - Date.now();
-      if (left <= 0) throw new NodeError('TIMEOUT', 'no leader accepted the write in time', this.soft.leader);
-      if (this.soft.leader === null && Date.now() > noLeaderDeadline) {
+      if (left <= 0) throw new NodeError('TIMEOUT', maybeApplied ? 'the leader went away and no successor took the write in time; it may have been applied' : 'no leader accepted the write in time', this.soft.leader);
+      if (this.soft.leader === null && Date.now() > noLeaderDeadline && !maybeApplied) {
         throw new NodeError('NO_LEADER', 'the cluster has no leader (is a majority of nodes up?); retry shortly', null);
       }
       try {
@@ -308,12 +312,23 @@ export class RollcallNode {
           (err instanceof NodeError && err.code === 'NO_LEADER') ||
           (err instanceof ForwardFailure && (err.kind === 'not-sent' || command.client !== undefined));
         if (retry) {
-          await this.whenLeaderMayHaveChanged(Math.min(deadline - Date.now(), 200));
+          if (err instanceof ForwardFailure && err.kind === 'peer-gone') maybeApplied = true;
+          // The failure may come from the very leader change that named a successor: go at once then.
+          if (!this.connectedToNewLeader(err)) await this.whenLeaderMayHaveChanged(Math.min(deadline - Date.now(), 200));
           continue;
         }
         throw err;
       }
     }
+  }
+
+  /** After a forward failed: is there now another leader, with a connection to it, to try at once? */
+  private connectedToNewLeader(err: unknown): boolean {
+    const leader = this.soft.leader;
+    if (leader === null || this.closed) return false;
+    if (leader === this.id) return true;
+    const failedAt = err instanceof ForwardFailure ? err.peer : null;
+    return leader !== failedAt && this.transport.isConnected(leader);
   }
 
   private async proposeLocal(data: Uint8Array, timeoutMs: number): Promise<ProposalResult> {
@@ -376,21 +391,21 @@ export class RollcallNode {
    */
   private whenLeaderMayHaveChanged(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      const waiters = this.leaderChangeWaiters;
+      const done = (): void => {
+        clearTimeout(t);
+        waiters.delete(done);
+        resolve();
+      };
       const t = setTimeout(done, Math.max(1, ms));
       t.unref();
-      function done(): void {
-        clearTimeout(t);
-        resolve();
-      }
-      this.leaderChangeWaiters.push(done);
+      waiters.add(done);
     });
   }
 
   private notifyLeaderMayHaveChanged(): void {
-    const waiters = this.leaderChangeWaiters;
-    if (waiters.length === 0) return;
-    this.leaderChangeWaiters = [];
-    for (const w of waiters) w();
+    if (this.leaderChangeWaiters.size === 0) return;
+    for (const w of [...this.leaderChangeWaiters]) w();
   }
 
   /** The transport saw a stream to or from `peer` come up or go down. */
@@ -434,6 +449,7 @@ export class RollcallNode {
     this.assertOpen();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      this.assertOpen();
       if (this.soft.role === 'leader') return this.leaderKeepalive(sessionId, report);
       const leader = this.soft.leader;
       const left = deadline - Date.now();
@@ -518,6 +534,7 @@ export class RollcallNode {
     this.assertOpen();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      this.assertOpen();
       const left = deadline - Date.now();
       if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the cluster operation', null);
       if (this.soft.role === 'leader') return this.adminLocal(op, left);
@@ -529,8 +546,10 @@ export class RollcallNode {
       try {
         return await this.forwards.request<AdminResult>(leader, left, (req) => this.transport.send(leader, { kind: 'admin', req, op }), false);
       } catch (err) {
-        // Never sent (the connection went between the check and the send): safe to go again.
+        // Never sent (the connection went between the check and the send, or the transport
+        // refused it): safe to go again, after a pause so a refusal cannot spin the event loop.
         if (!(err instanceof ForwardFailure && err.kind === 'not-sent')) throw err;
+        await this.whenLeaderMayHaveChanged(Math.min(deadline - Date.now(), 100));
       }
     }
   }

@@ -35,6 +35,8 @@ export type Ok = CommandResult & { ok: true };
 export interface WriteOptions {
   /** Renames registry error fields to what the client sent (e.g. expectedVersion -> if-match). */
   readonly fields?: Readonly<Record<string, string>>;
+  /** performance.now() when the request's work began (a fast path before the write): one deadline per request. */
+  readonly since?: number;
 }
 
 export class ServerContext {
@@ -67,7 +69,8 @@ export class ServerContext {
     if (!checked.ok) return sendCommandError(reply, renameField(checked, opts.fields));
     const started = performance.now();
     try {
-      const { result, instance } = await this.node.submit(full, this.limits.timeoutMs);
+      const spent = opts.since === undefined ? 0 : started - opts.since;
+      const { result, instance } = await this.node.submit(full, Math.max(1, this.limits.timeoutMs - spent));
       this.metrics.proposed(command.type, result.ok ? 'ok' : 'rejected', (performance.now() - started) / 1000);
       if (!result.ok) return sendCommandError(reply, renameField(result, opts.fields));
       reply.header('x-rollcall-revision', String(result.revision));

@@ -195,10 +195,14 @@ export class Wal {
     if (upTo < 0) return 0;
     await this.sync();
     const gone = this.segments.splice(0, upTo + 1);
-    // Oldest first: a crash midway leaves a consecutive run of segments behind.
-    for (const s of gone) await rm(join(this.dir, s.name), { force: true });
-    // No directory fsync: a deletion lost in a crash brings back a segment whose records
-    // later segments supersede, and the next release deletes it again.
+    // Oldest first, each deletion made durable before the next: a crash midway then leaves a
+    // consecutive run of old segments (superseded by later ones, deleted again by the next
+    // release), never a gap that open() would refuse as LOG_GAP. Compaction is rare (a
+    // segment is 64 MiB), so a directory fsync per segment is cheap.
+    for (const s of gone) {
+      await rm(join(this.dir, s.name), { force: true });
+      await this.syncDirCounted();
+    }
     this.counters.segmentsDeleted += gone.length;
     return gone.length;
   }

@@ -138,8 +138,7 @@ export class PeerTransport<M> {
       );
       return false;
     }
-    outbound.enqueue(payload);
-    return true;
+    return outbound.enqueue(payload) === null;
   }
 
   /** Whether our authenticated outbound stream to `to` is up (messages to it are not dropped as disconnected). */

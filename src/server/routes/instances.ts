@@ -54,9 +54,10 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const { ns, svc, id } = req.params;
       const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
       // ACCESS_DENIED / ENVIRONMENT_MISMATCH / ACCESS_RULES_INVALID: the state machine's verdict (fast path or log).
+      const since = performance.now();
       const refused = await accessPrecheck(ctx, req, command);
       if (refused !== null) return sendCommandError(reply, refused);
-      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)));
+      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), { since });
     },
   );
 
@@ -91,9 +92,10 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const command: ClientCommand = { type: 'update', namespace: ns, service: svc, id, expectedVersion, patch: req.body };
       const fields = { expectedVersion: 'if-match', patch: '' };
       // A new metadata.environment is judged against the label by the state machine (ENVIRONMENT_MISMATCH).
+      const since = performance.now();
       const refused = await accessPrecheck(ctx, req, command);
       if (refused !== null) return sendCommandError(reply, renameField(refused, fields));
-      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), { fields });
+      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), { fields, since });
     },
   );
 
