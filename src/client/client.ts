@@ -14,6 +14,9 @@ import { route, type RoutingPolicy } from './routing.js';
 import { SnapshotStore } from './snapshot.js';
 import { Transport } from './transport.js';
 import type {
+  AccessRulesDoc,
+  AccessRulesInfo,
+  AccessRulesWrite,
   ClientLogger,
   ClusterStatus,
   Consistency,
@@ -515,6 +518,30 @@ export class RollcallClient {
   async setHealthPolicy(policy: Record<string, unknown>, options: { expectedRevision?: number } = {}): Promise<HealthPolicyWrite> {
     const headers = options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
     return this.#write('PUT', '/v1/health/policy', policy, headers);
+  }
+
+  // ---- access rules (admin) ------------------------------------------------------------
+
+  /** The access rules in force and the revision that stored them (`rulesRevision` 0 and the defaults when never set). */
+  async accessRules(options: ReadOptions = {}): Promise<AccessRulesInfo> {
+    const r = await this.#transport.call<AccessRulesInfo>({
+      method: 'GET',
+      path: '/v1/access-rules',
+      query: { consistency: options.consistency, minRevision: options.minRevision },
+      kind: 'read',
+    });
+    return r.body;
+  }
+
+  /**
+   * Replaces the access rules and environment label (admin; docs/api.md "Access rules"):
+   * fields left out take their defaults. With `expectedRevision` (a `rulesRevision` from
+   * accessRules(); 0: only if none are stored) it is a compare-and-set: ApiError
+   * `VERSION_MISMATCH` when someone replaced the rules meanwhile.
+   */
+  async setAccessRules(rules: Partial<AccessRulesDoc> | Record<string, unknown>, options: { expectedRevision?: number } = {}): Promise<AccessRulesWrite> {
+    const headers = options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
+    return this.#write('PUT', '/v1/access-rules', rules, headers);
   }
 
   /** Probes every known node (`/healthz`) and reads the cluster status. */

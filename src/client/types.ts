@@ -150,3 +150,40 @@ export interface HealthPolicyWrite {
   readonly changed: boolean;
   readonly policy: Record<string, unknown>;
 }
+
+/** One allow or deny rule (docs/api.md "Access rules"): every field it gives must match. */
+export interface AccessRule {
+  readonly name?: string;
+  readonly namespace?: string;
+  readonly service?: string;
+  /** An IPv4 or IPv6 address or range containing the instance's address. */
+  readonly cidr?: string;
+}
+
+/** The access rules document (every field optional when sent; filled in with the defaults when read back). */
+export interface AccessRulesDoc {
+  /** The registry's environment label, or null. */
+  readonly environment: string | null;
+  /** True: instances must carry `metadata.environment`. */
+  readonly requireEnvironment: boolean;
+  readonly allow: readonly AccessRule[];
+  readonly deny: readonly AccessRule[];
+}
+
+/** GET /v1/access-rules: the access rules in force (the defaults when never set). */
+export interface AccessRulesInfo {
+  /** Registry revision the answer reflects. */
+  readonly revision: number;
+  /** Revision that stored the rules; 0 when never set. Pass it as `expectedRevision` to compare-and-set. */
+  readonly rulesRevision: number;
+  readonly rules: AccessRulesDoc;
+}
+
+/** PUT /v1/access-rules: stored and applied (the same rules sent again keep their `rulesRevision`). */
+export interface AccessRulesWrite {
+  readonly revision: number;
+  /** Revision that stored the rules now in force. */
+  readonly rulesRevision: number;
+  /** The stored document, defaults filled in. */
+  readonly rules: AccessRulesDoc;
+}

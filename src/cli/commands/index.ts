@@ -5,10 +5,11 @@
 import { cluster, health } from './cluster.js';
 import { type Command, EXIT_CODES_HELP, type Io, processIo, reportError } from './common.js';
 import { deregister, get, list, register } from './instances.js';
+import { rules } from './rules.js';
 import { session } from './session.js';
 import { watch } from './watch.js';
 
-export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health];
+export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health, rules];
 
 /** The command list for `rollcall --help`. */
 export const COMMANDS_HELP = `${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join('\n')}
