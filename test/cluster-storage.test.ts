@@ -33,7 +33,10 @@ describe('storage in a real cluster', () => {
     await waitFor('the restarted follower to hold every instance', async () => {
       const r = await list(lagger.url, 'prod', 'snap', '?consistency=serializable');
       return JSON.stringify(r.body.instances) === JSON.stringify(expected);
-    }, 30_000);
+    }, 30_000).catch((err: unknown) => {
+      // Rare under heavy load and not yet explained: keep what the nodes said.
+      throw new Error(`${String(err)}\nlast log lines:\n${logs.slice(-40).join('\n')}`);
+    });
     // Log lines reach us through a pipe, possibly after the data is served: wait for it.
     await waitFor('the follower to log that it installed a snapshot', () =>
       logs.some((l) => l.startsWith(`${lagger.id} `) && l.includes('installed a snapshot from the leader')),
