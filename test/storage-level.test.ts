@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
 import { decode, encode } from '../src/codec/index.js';
@@ -25,21 +25,14 @@ import {
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { ITEM, frameAt, splitItems } from '../src/storage/wal-format.js';
 import { crc32Table } from '../src/storage/checksum.js';
+import { storageError, tempDirs, withStorage } from './helpers/storage.js';
 import { makeEntries, storageContract } from './storage-contract.js';
 
 const INF = Number.MAX_SAFE_INTEGER;
 const conf: ConfState = { voters: ['n1', 'n2', 'n3'], learners: ['n4'] };
 const empty = new Uint8Array(0);
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'rollcall-storage-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(async () => {
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('rollcall-storage-');
 
 storageContract('LevelStorage', async () => {
   const dir = await tempDir();
@@ -51,16 +44,6 @@ storageContract('LevelStorage', async () => {
   };
 });
 
-/** Opens, runs, and always closes. */
-async function withStorage<T>(dir: string, fn: (s: LevelStorage) => Promise<T>): Promise<T> {
-  const s = await LevelStorage.open(dir);
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
-}
-
 async function withDatabase<T>(dir: string, fn: (db: NodeDatabase) => Promise<T>): Promise<T> {
   const db = await openNodeDatabase(dir);
   try {
@@ -68,16 +51,6 @@ async function withDatabase<T>(dir: string, fn: (db: NodeDatabase) => Promise<T>
   } finally {
     await db.db.close();
   }
-}
-
-async function storageError(p: Promise<unknown>): Promise<StorageError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error('expected a StorageError, the call succeeded');
 }
 
 /** A format 1 database, as builds before the WAL wrote it. */

@@ -8,17 +8,15 @@ import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { RawNode, SeededRandom } from '../raft/index.js';
 import type { ConfState, Entry, HardState } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
 import {
   LevelStorage,
-  type LevelStorageOptions,
   type NodeDatabase,
   SM_APPLIED_KEY_BYTES,
   SM_CONF_KEY_BYTES,
-  StorageError,
   SnapshotWriter,
   encodeApplied,
   encodeConfState,
@@ -26,6 +24,7 @@ import {
   walDir,
 } from '../src/storage/index.js';
 import { encodeFrame, entryItem } from '../src/storage/wal-format.js';
+import { storageError, tempDirs, withStorage } from './helpers/storage.js';
 import { makeEntries } from './storage-contract.js';
 
 const INF = Number.MAX_SAFE_INTEGER;
@@ -34,34 +33,7 @@ const empty = new Uint8Array(0);
 /** Small enough that a few entries fill a segment. */
 const SMALL = 400;
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'rollcall-wal-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(async () => {
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-async function withStorage<T>(dir: string, fn: (s: LevelStorage) => Promise<T>, options: LevelStorageOptions = {}): Promise<T> {
-  const s = await LevelStorage.open(dir, options);
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
-}
-
-async function storageError(p: Promise<unknown>): Promise<StorageError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error('expected a StorageError, the call succeeded');
-}
+const tempDir = tempDirs('rollcall-wal-');
 
 async function segments(dir: string): Promise<string[]> {
   return (await readdir(walDir(dir))).filter((n) => n.endsWith('.wal')).sort();

@@ -151,24 +151,9 @@ export interface HealthPolicyWrite {
   readonly policy: Record<string, unknown>;
 }
 
-/** One allow or deny rule (docs/api.md "Access rules"): every field it gives must match. */
-export interface AccessRule {
-  readonly name?: string;
-  readonly namespace?: string;
-  readonly service?: string;
-  /** An IPv4 or IPv6 address or range containing the instance's address. */
-  readonly cidr?: string;
-}
-
-/** The access rules document (every field optional when sent; filled in with the defaults when read back). */
-export interface AccessRulesDoc {
-  /** The registry's environment label, or null. */
-  readonly environment: string | null;
-  /** True: instances must carry `metadata.environment`. */
-  readonly requireEnvironment: boolean;
-  readonly allow: readonly AccessRule[];
-  readonly deny: readonly AccessRule[];
-}
+/** The access rules document and its rules: the state machine's own types (type-only, like Health). */
+export type { AccessRule, AccessRulesDoc } from '../registry/access.js';
+import type { AccessRulesDoc } from '../registry/access.js';
 
 /** GET /v1/access-rules: the access rules in force (the defaults when never set). */
 export interface AccessRulesInfo {

@@ -2,6 +2,7 @@
  * What every user command shares: global flags, the client, output (tables or JSON), and
  * exit codes. See docs/cli.md.
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiError, ClientClosedError, NoInstanceError, RollcallClient, RollcallError, TimeoutError, UnavailableError, UnsupportedError } from '../../client/index.js';
 
@@ -157,6 +158,33 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/**
+ * Reads a JSON object from `file` (`-`: standard input) for a `set` command. The server
+ * checks the document itself; this only refuses what cannot be `what` at all (UsageError).
+ */
+export async function readJsonDocument(file: string, what: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${file} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new UsageError(`${file} must hold a JSON object (${what})`);
+  return doc as Record<string, unknown>;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export function jsonOut(io: Io, value: unknown): void {

@@ -2,8 +2,7 @@
  * `rollcall health policy [get] | set FILE`: read and replace the admin-set health policy
  * (docs/health.md). Reached through `rollcall health policy ...` (cluster.ts).
  */
-import { readFile } from 'node:fs/promises';
-import { type Globals, type Io, EXIT, integer, jsonOut, UsageError, withClient } from './common.js';
+import { type Globals, type Io, EXIT, integer, jsonOut, readJsonDocument, UsageError, withClient } from './common.js';
 
 export const POLICY_OPTIONS = {
   namespace: { type: 'string' },
@@ -44,7 +43,7 @@ export async function healthPolicy(io: Io, globals: Globals, args: readonly stri
     case 'set': {
       if (file === undefined) throw new UsageError('health policy set needs a FILE (or - for stdin)');
       const expectedRevision = integer(values['if-revision'], 'if-revision', 0, Number.MAX_SAFE_INTEGER);
-      const policy = await readPolicy(file);
+      const policy = await readJsonDocument(file, 'the policy document');
       return withClient(io, globals, async (client) => {
         const r = await client.setHealthPolicy(policy, expectedRevision === undefined ? {} : { expectedRevision });
         if (globals.json) jsonOut(io, r);
@@ -55,28 +54,4 @@ export async function healthPolicy(io: Io, globals: Globals, args: readonly stri
     default:
       throw new UsageError(`unknown health policy subcommand ${JSON.stringify(sub)} (get, set)`);
   }
-}
-
-async function readPolicy(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`${file} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  // The server checks the document itself; this only catches what cannot be a policy at all.
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new UsageError(`${file} must hold a JSON object (the policy document)`);
-  return doc as Record<string, unknown>;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -3,9 +3,8 @@
  * environment label (docs/api.md "Access rules"), the way `rollcall health policy` does the
  * health policy (health-policy.ts).
  */
-import { readFile } from 'node:fs/promises';
 import type { AccessRule, AccessRulesDoc } from '../../client/index.js';
-import { type Command, EXIT, GLOBAL_HELP, integer, jsonOut, parse, UsageError, withClient } from './common.js';
+import { type Command, EXIT, GLOBAL_HELP, integer, jsonOut, parse, readJsonDocument, UsageError, withClient } from './common.js';
 import { help } from './instances.js';
 
 const RULES_OPTIONS = {
@@ -57,7 +56,7 @@ Examples:
       case 'set': {
         if (file === undefined) throw new UsageError('rules set needs a FILE (or - for stdin)');
         const expectedRevision = integer(values['if-revision'], 'if-revision', 0, Number.MAX_SAFE_INTEGER);
-        const doc = await readRules(file);
+        const doc = await readJsonDocument(file, 'the rules document');
         return withClient(io, globals, async (client) => {
           const r = await client.setAccessRules(doc, expectedRevision === undefined ? {} : { expectedRevision });
           if (globals.json) jsonOut(io, r);
@@ -88,28 +87,4 @@ function describeRule(r: AccessRule): string {
     .filter((k) => r[k] !== undefined)
     .map((k) => `${k}=${r[k]!}`)
     .join(' ');
-}
-
-async function readRules(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`${file} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  // The server checks the document itself; this only catches what cannot be a rules document at all.
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new UsageError(`${file} must hold a JSON object (the rules document)`);
-  return doc as Record<string, unknown>;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
