@@ -17,13 +17,11 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { CIDR_LENGTH, ENVIRONMENT_LENGTH, MAX_RULES, NAME_PATTERN, RULE_NAME_LENGTH, SCOPE_LENGTH, SCOPE_PATTERN } from '../registry/access.js';
-import type { AccessRulesDoc, ClientCommand, CommandError } from '../registry/index.js';
-import { parseAccessRules, parseCommand, registerVerdict, updateVerdict } from '../registry/index.js';
+import type { ClientCommand, CommandError } from '../registry/index.js';
+import { parseCommand, registerVerdict, updateVerdict } from '../registry/index.js';
 import type { ServerContext } from './context.js';
 import { clientRef } from './context.js';
 
-export type { AccessRule, AccessRulesDoc, Verdict } from '../registry/index.js';
-export { CompiledRules, EMPTY_RULES, ENVIRONMENT_KEY, MAX_RULES, parseCidr } from '../registry/index.js';
 
 const SCOPE = { type: 'string', minLength: 1, maxLength: SCOPE_LENGTH, pattern: SCOPE_PATTERN } as const;
 const RULE = {
@@ -48,26 +46,6 @@ export const accessRulesBody = {
     deny: { type: 'array', maxItems: MAX_RULES, items: RULE },
   },
 } as const;
-
-export class RulesError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * The canonical document (defaults filled in), as setAccessRules will store it; throws
- * RulesError naming the field. The same check the state machine makes, run here to refuse a
- * bad document without a round trip through the log.
- */
-export function normalizeRules(body: Record<string, unknown>): AccessRulesDoc {
-  const parsed = parseAccessRules(body);
-  if (!parsed.ok) throw new RulesError(parsed.field, parsed.message);
-  return parsed.value;
-}
 
 /**
  * The fast path for register and update: the refusal the state machine would give, or null

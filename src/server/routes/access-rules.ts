@@ -6,7 +6,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { SetAccessRules } from '../../registry/index.js';
-import { accessRulesBody, EMPTY_RULES, normalizeRules, RulesError } from '../access-rules.js';
+import { EMPTY_RULES, parseAccessRules } from '../../registry/index.js';
+import { accessRulesBody } from '../access-rules.js';
 import type { ReadQuery, ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { getQuery } from '../schemas.js';
@@ -78,13 +79,10 @@ export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void
         if (n === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one rules revision, like 12 or "12"', { field: 'if-match' });
         expectedRevision = n;
       }
-      let rules;
-      try {
-        rules = normalizeRules(req.body);
-      } catch (err) {
-        if (err instanceof RulesError) return sendError(reply, 'INVALID_ARGUMENT', err.message, { field: err.field });
-        throw err;
-      }
+      // The state machine's own parse (defaults filled in): a bad document is refused here, without a log round trip.
+      const parsed = parseAccessRules(req.body);
+      if (!parsed.ok) return sendError(reply, 'INVALID_ARGUMENT', parsed.message, { field: parsed.field });
+      const rules = parsed.value;
       const command: SetAccessRules = {
         type: 'setAccessRules',
         rules: rules as unknown as Record<string, unknown>,
