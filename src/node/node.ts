@@ -8,7 +8,7 @@
  * in one atomic LevelDB batch together with the applied index; release reads.
  */
 import { randomInt } from 'node:crypto';
-import type { ConfChange, ConfState, Entry, Message, SoftState } from '../../raft/index.js';
+import type { ConfChange, ConfState, Entry, Message, Ready, SoftState } from '../../raft/index.js';
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
 import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
@@ -26,6 +26,7 @@ import { ForwardFailure, ForwardedRequests, toOutcome } from './forwarding.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
 import { PendingProposals } from './proposals.js';
 import { ReadBarriers } from './reads.js';
+import { settleBoth, splitCommitted } from './ready-order.js';
 import { PEERS_KEY, readPeers, smStore, writeStateOps } from './state-store.js';
 
 /** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
@@ -715,23 +716,17 @@ export class RollcallNode {
         const rd = this.raw.ready();
         if (rd.softState) this.onSoftState(rd.softState);
         this.sendRaft(rd.messages);
-        if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-          const t0 = process.hrtime.bigint();
-          await this.storage.persist({
-            sync: rd.mustSync,
-            entries: rd.entries,
-            ...(rd.hardState ? { hardState: rd.hardState } : {}),
-            ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
-          });
-          this.observer.persisted?.(Number(process.hrtime.bigint() - t0) / 1e9, rd.entries.length);
-        }
+        const { early, late } = splitCommitted(rd);
+        // Entries this node already holds durably are applied while this Ready's write is
+        // in flight: the two touch different files, and a write's answer no longer waits
+        // for an fsync that is not its own. Entries in this very Ready wait for it, so the
+        // state machine never gets ahead of the local log.
+        const applying = early.length > 0 ? this.timedApply(early) : undefined;
+        const persisting = rd.snapshot || rd.entries.length > 0 || rd.hardState ? this.timedPersist(rd) : undefined;
+        await settleBoth(applying, persisting);
         if (rd.snapshot) await this.onSnapshotInstalled(rd.snapshot.meta.index);
         this.sendRaft(this.raw.advance(rd));
-        if (rd.committedEntries.length > 0) {
-          const t0 = process.hrtime.bigint();
-          await this.apply(rd.committedEntries);
-          this.observer.applied?.(Number(process.hrtime.bigint() - t0) / 1e9, rd.committedEntries.length);
-        }
+        if (late.length > 0) await this.timedApply(late);
         for (const rs of rd.readStates) this.reads.onReadState(rs);
         await this.maybeCompact();
       }
@@ -739,6 +734,23 @@ export class RollcallNode {
       this.looping = false;
     }
     this.kick();
+  }
+
+  private async timedPersist(rd: Ready): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    await this.storage.persist({
+      sync: rd.mustSync,
+      entries: rd.entries,
+      ...(rd.hardState ? { hardState: rd.hardState } : {}),
+      ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+    });
+    this.observer.persisted?.(Number(process.hrtime.bigint() - t0) / 1e9, rd.entries.length);
+  }
+
+  private async timedApply(entries: readonly Entry[]): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    await this.apply(entries);
+    this.observer.applied?.(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
   }
 
   private async onSnapshotInstalled(index: number): Promise<void> {
@@ -948,3 +960,4 @@ function confError(code: string, message: string, leader: string | null): NodeEr
       return new NodeError('CONF_CHANGE_INVALID', message, leader);
   }
 }
+
