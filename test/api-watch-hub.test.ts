@@ -14,7 +14,9 @@ const reg = (service: string, id: string, extra: Record<string, unknown> = {}): 
 
 const hubs: WatchHub[] = [];
 function hubFor(node: FakeNode, opts: ConstructorParameters<typeof WatchHub>[1] = {}): WatchHub {
-  const h = new WatchHub(node.registry.history, { progressMinMs: 60_000, ...opts });
+  // Fan-out inside the notice, so these tests can check delivery right after apply();
+  // the coalesced (default) mode has its own tests below.
+  const h = new WatchHub(node.registry.history, { progressMinMs: 60_000, fanOut: 'immediate', ...opts });
   hubs.push(h);
   return h;
 }
@@ -227,3 +229,80 @@ describe('watch hub', () => {
     expect(hub.stats()).toMatchObject({ live: 0, catchup: 0, closing: 0 });
   });
 });
+
+describe('watch hub, coalesced fan-out (the default)', () => {
+  const coalesced = (node: FakeNode): WatchHub => hubFor(node, { fanOut: 'coalesced' });
+  const turn = () => new Promise<void>((r) => setImmediate(r));
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+    if (!cond()) throw new Error(`timed out waiting for ${what}`);
+  }
+
+  it('sends changes applied in one turn as one write per watcher, in revision order', async () => {
+    const node = await FakeNode.create();
+    const hub = coalesced(node);
+    const orders = new FakeSink({ autoFlush: true });
+    const vip = new FakeSink({ autoFlush: true });
+    const now = node.registry.revision;
+    hub.open(orders, { namespace: 'prod', service: 'orders' }, now);
+    hub.open(vip, { namespace: 'prod', service: 'orders', cluster: 'vip' }, now);
+    node.apply(reg('orders', 'o1'));
+    node.apply(reg('orders', 'o2', { cluster: 'vip' }));
+    node.apply(reg('payments', 'p1'));
+    node.apply(reg('orders', 'o3'));
+    expect(orders.chunks).toHaveLength(0); // not inside the apply
+    await until(() => orders.chunks.length > 0, 'the fan-out');
+    expect(orders.chunks).toHaveLength(1);
+    expect(revs(orders)).toEqual([1, 2, 4]);
+    expect(vip.chunks).toHaveLength(1);
+    expect(revs(vip)).toEqual([2]);
+    expect(hub.stats().framesSent).toBe(4);
+    expect(hub.stats().liveWrites).toBe(2);
+  });
+
+  it('gives a watcher that catches up between a change and its fan-out every revision once', async () => {
+    const node = await FakeNode.create();
+    const hub = coalesced(node);
+    const early = new FakeSink({ autoFlush: true });
+    hub.open(early, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    node.apply(reg('orders', 'o2'));
+    // Opened after the changes were applied but before they were fanned out: catch-up
+    // reads them from history, so the fan-out must skip them for this stream...
+    const late = new FakeSink({ autoFlush: true });
+    hub.open(late, {}, 0);
+    // ...and one that resumes between them gets only the rest.
+    const middle = new FakeSink({ autoFlush: true });
+    hub.open(middle, {}, 1);
+    node.apply(reg('orders', 'o3'));
+    await until(() => revs(early).length === 3 && revs(late).length === 3 && revs(middle).length === 2, 'every stream to reach revision 3');
+    await turn();
+    expect(revs(early)).toEqual([1, 2, 3]);
+    expect(revs(late)).toEqual([1, 2, 3]);
+    expect(revs(middle)).toEqual([2, 3]);
+  });
+
+  it('delivers pending changes before telling watchers a snapshot replaced the state', async () => {
+    const node = await FakeNode.create();
+    const hub = coalesced(node);
+    const s = new FakeSink({ autoFlush: true });
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    node.registry.history.reset(40);
+    expect(s.events().map((e) => e.event)).toEqual(['message', 'compacted']);
+    expect(s.ended).toBe(true);
+  });
+
+  it('drops pending changes on close and writes nothing afterwards', async () => {
+    const node = await FakeNode.create();
+    const hub = coalesced(node);
+    const s = new FakeSink({ autoFlush: true });
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    hub.close();
+    await new Promise((r) => setTimeout(r, 40)); // longer than any fan-out wait
+    expect(revs(s)).toEqual([]);
+    expect(s.ended).toBe(true);
+  });
+});
+

@@ -86,6 +86,7 @@ export class ServerMetrics {
     r.gauge('rollcall_watch_buffered_bytes', 'Bytes written to watch streams and not yet flushed to the network.', () => ws().bufferedBytes);
     r.counterFrom('rollcall_watch_opened_total', 'Watch streams opened.', () => ws().opened);
     r.counterFrom('rollcall_watch_frames_sent_total', 'SSE frames written to watchers.', () => ws().framesSent);
+    r.counterFrom('rollcall_watch_live_writes_total', 'Writes of live changes to watchers (frames sent over writes: changes per write).', () => ws().liveWrites);
     r.counterFrom('rollcall_watch_overflows_total', 'Watchers cut because they read too slowly.', () => ws().overflows);
     r.counterFrom('rollcall_watch_compacted_total', 'Watchers told their revision is compacted.', () => ws().compacted);
     r.gauge('rollcall_blocking_queries', 'Blocking queries waiting for a change.', sources.blockingQueries);

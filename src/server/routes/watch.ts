@@ -4,6 +4,7 @@ import type { ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { watchQuery } from '../schemas.js';
 import type { WatchFilter } from '../watch/hub.js';
+import { ChunkedResponseSink } from '../watch/chunked-sink.js';
 
 type WatchQuery = { namespace?: string; service?: string; cluster?: string; fromRevision?: number };
 
@@ -68,7 +69,7 @@ export function watchRoutes(app: FastifyInstance, ctx: ServerContext): void {
       res.writeHead(200, headers);
       // The reconnection delay an EventSource uses; also sends the headers now.
       res.write('retry: 2000\n\n');
-      ctx.hub.open(res, filter as WatchFilter, after);
+      ctx.hub.open(new ChunkedResponseSink(res), filter as WatchFilter, after);
       return reply;
     },
   );

@@ -17,6 +17,10 @@
  *   touches only the buckets of that namespace/service/cluster and the catch-all bucket.
  * - Each event is encoded once (cached by event object, which history keeps immutable) and
  *   the same Buffer is written to every live watcher that wants it.
+ * - Live events are fanned out on a later turn of the event loop, not inside the apply
+ *   that produced them: the writes' answers go first, and under load several applied
+ *   batches leave in one write per watcher (one concatenation per bucket). Pending events
+ *   are already in history, so `position` keeps a stream from seeing them twice.
  * - A live stream whose unflushed bytes pass `maxBufferedBytes` is ended with an `overflow`
  *   event naming where to resume, then destroyed after `closeGraceMs` if the client still
  *   does not read: memory per watcher stays under the bound plus one revision's events.
@@ -61,6 +65,12 @@ export interface WatchHubOptions {
   /** A stream that was ended but whose client does not read is destroyed after this (default 10 s). */
   readonly closeGraceMs?: number;
   readonly random?: () => number;
+  /**
+   * `coalesced` (default): live events go out on a later turn of the event loop, several
+   * applied batches in one write per watcher when the hub is busy. `immediate`: inside the
+   * notice (tests that check delivery synchronously).
+   */
+  readonly fanOut?: 'coalesced' | 'immediate';
   readonly onCut?: (info: { readonly filter: WatchFilter; readonly fromRevision: number; readonly bufferedBytes: number }) => void;
 }
 
@@ -71,11 +81,20 @@ export interface WatchStats {
   readonly bufferedBytes: number;
   readonly opened: number;
   readonly framesSent: number;
+  /** Live fan-out writes (framesSent over these is how many frames a write carries). */
+  readonly liveWrites: number;
   readonly overflows: number;
   readonly compacted: number;
 }
 
 type StreamState = 'catchup' | 'live' | 'closing' | 'closed';
+/** The frames one fan-out owes a bucket's watchers, with each frame's revision. */
+interface BucketFrames {
+  readonly frames: Buffer[];
+  readonly revisions: number[];
+}
+/** Longest a live event waits for the next fan-out, however long the last one took. */
+const MAX_FAN_OUT_WAIT_MS = 25;
 /** How a cluster watcher sees a put that moved an instance between clusters. */
 type View = 'as-is' | 'moved-in' | 'moved-out';
 
@@ -112,7 +131,14 @@ export class WatchHub {
   private readonly progressMax: number;
   private readonly graceMs: number;
   private readonly random: () => number;
-  private counters = { opened: 0, framesSent: 0, overflows: 0, compacted: 0 };
+  private counters = { opened: 0, framesSent: 0, liveWrites: 0, overflows: 0, compacted: 0 };
+  private readonly fanOutMode: 'coalesced' | 'immediate';
+  /** Live events not yet fanned out, and the revision their notice ended at. */
+  private pending: RegistryEvent[] = [];
+  private pendingRevision = 0;
+  private flushHandle: { kind: 'timer'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | null = null;
+  private lastFanOutEnd = 0;
+  private lastFanOutCost = 0;
 
   constructor(
     private readonly history: HistorySource,
@@ -124,6 +150,7 @@ export class WatchHub {
     this.progressMax = Math.max(this.progressMin, options.progressMaxMs ?? this.progressMin * 2);
     this.graceMs = options.closeGraceMs ?? 10_000;
     this.random = options.random ?? Math.random;
+    this.fanOutMode = options.fanOut ?? 'coalesced';
     this.delivered = history.revision;
     this.unsubscribe = history.subscribe((n) => this.onNotice(n));
   }
@@ -174,6 +201,8 @@ export class WatchHub {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
+    this.cancelFlush();
+    this.pending = [];
     for (const s of [...this.streams]) {
       this.endStream(s);
       if (s.sink.writableLength > 0) s.sink.destroy();
@@ -244,70 +273,116 @@ export class WatchHub {
   private onNotice(n: HistoryNotice): void {
     switch (n.kind) {
       case 'reset':
+        // Events from before the reset are real: they go out first.
+        this.flushPending();
         // State was replaced by a snapshot: the events in between were never seen here.
         this.delivered = n.revision;
         for (const s of [...this.streams]) if (s.state === 'live' || s.state === 'catchup') this.sendCompacted(s);
         return;
       case 'events':
-        this.fanOut(n.events, n.revision);
+        this.onEvents(n.events, n.revision);
         return;
     }
   }
 
-  private fanOut(events: readonly RegistryEvent[], revision: number): void {
-    const corked = new Set<Stream>();
-    try {
-      let i = 0;
-      while (i < events.length) {
-        const rev = events[i]!.revision;
-        this.delivered = Math.max(this.delivered, rev - 1);
-        const out = new Map<Stream, Buffer[]>();
-        for (; i < events.length && events[i]!.revision === rev; i++) this.collect(events[i]!, out);
-        for (const [s, frames] of out) {
-          if (s.state !== 'live') continue;
-          if (s.sink.writableLength > this.maxBuffered) {
-            this.cut(s);
-            continue;
-          }
-          if (!corked.has(s)) {
-            s.sink.cork();
-            corked.add(s);
-          }
-          for (const f of frames) s.sink.write(f);
-          s.wrote = true;
-          this.counters.framesSent += frames.length;
-        }
-      }
-      this.delivered = Math.max(this.delivered, revision);
-    } finally {
-      for (const s of corked) s.sink.uncork();
-    }
+  /**
+   * Live events wait here until the next fan-out. Under load that turns many small writes
+   * per watcher (one per applied batch) into one larger write: each write to a socket is a
+   * syscall whose cost, not the bytes, bounds fan-out. Events are already in history, so a
+   * stream that goes live meanwhile has them by position and skips them below.
+   */
+  private onEvents(events: readonly RegistryEvent[], revision: number): void {
+    for (const e of events) this.pending.push(e);
+    this.pendingRevision = revision;
+    if (this.fanOutMode === 'immediate') return this.flushPending();
+    if (this.flushHandle !== null) return;
+    // The next fan-out waits as long as the last one took (capped): fan-out then takes at
+    // most about half the event loop, leaving the rest to Raft and to the writes' answers,
+    // and the busier the hub the more each write carries. Idle, it goes out on the next turn.
+    const wait = this.lastFanOutEnd + this.lastFanOutCost - performance.now();
+    this.flushHandle =
+      wait > 0
+        ? { kind: 'timer', handle: setTimeout(() => this.flushPending(), Math.min(wait, MAX_FAN_OUT_WAIT_MS)) }
+        : { kind: 'immediate', handle: setImmediate(() => this.flushPending()) };
   }
 
-  /** Adds the event's frame to every live stream in the buckets it touches. */
-  private collect(e: RegistryEvent, out: Map<Stream, Buffer[]>): void {
+  private cancelFlush(): void {
+    const f = this.flushHandle;
+    if (f === null) return;
+    if (f.kind === 'timer') clearTimeout(f.handle);
+    else clearImmediate(f.handle);
+    this.flushHandle = null;
+  }
+
+  /** Fans out every pending event now. */
+  private flushPending(): void {
+    this.cancelFlush();
+    if (this.pending.length === 0) return;
+    const events = this.pending;
+    this.pending = [];
+    const t0 = performance.now();
+    this.fanOut(events, this.pendingRevision);
+    this.lastFanOutEnd = performance.now();
+    this.lastFanOutCost = this.lastFanOutEnd - t0;
+  }
+
+  /**
+   * One write per live watcher: the frames of its bucket, concatenated once per bucket.
+   * A stream that is ahead of some of them (it went live, or resumed, past their revision)
+   * gets only the frames after its position, so it never sees a revision twice.
+   */
+  private fanOut(events: readonly RegistryEvent[], revision: number): void {
+    const out = new Map<Set<Stream>, BucketFrames>();
+    for (const e of events) this.collect(e, out);
+    for (const [bucket, list] of out) {
+      const all = list.frames.length === 1 ? list.frames[0]! : Buffer.concat(list.frames);
+      for (const s of bucket) {
+        if (s.state !== 'live') continue;
+        let chunk = all;
+        let count = list.frames.length;
+        if (s.position >= list.revisions[0]!) {
+          const from = list.revisions.findIndex((r) => r > s.position);
+          if (from < 0) continue;
+          chunk = Buffer.concat(list.frames.slice(from));
+          count -= from;
+        }
+        if (s.sink.writableLength > this.maxBuffered) {
+          this.cut(s);
+          continue;
+        }
+        s.sink.write(chunk);
+        s.wrote = true;
+        this.counters.framesSent += count;
+        this.counters.liveWrites++;
+      }
+    }
+    this.delivered = Math.max(this.delivered, revision);
+  }
+
+  /** Adds the event's frame to each bucket it touches. */
+  private collect(e: RegistryEvent, out: Map<Set<Stream>, BucketFrames>): void {
     const i = e.instance;
     const svc = `${i.namespace}/${i.service}`;
-    this.addTargets(this.buckets.get('*'), e, 'as-is', out);
-    this.addTargets(this.buckets.get(`n:${i.namespace}`), e, 'as-is', out);
-    this.addTargets(this.buckets.get(`s:${svc}`), e, 'as-is', out);
+    this.addTo(this.buckets.get('*'), e, 'as-is', out);
+    this.addTo(this.buckets.get(`n:${i.namespace}`), e, 'as-is', out);
+    this.addTo(this.buckets.get(`s:${svc}`), e, 'as-is', out);
     const prev = e.type === 'put' ? e.previous : undefined;
     if (prev !== undefined && prev.cluster !== i.cluster) {
-      this.addTargets(this.buckets.get(`c:${svc}/${i.cluster}`), e, 'moved-in', out);
-      this.addTargets(this.buckets.get(`c:${svc}/${prev.cluster}`), e, 'moved-out', out);
+      this.addTo(this.buckets.get(`c:${svc}/${i.cluster}`), e, 'moved-in', out);
+      this.addTo(this.buckets.get(`c:${svc}/${prev.cluster}`), e, 'moved-out', out);
     } else {
-      this.addTargets(this.buckets.get(`c:${svc}/${i.cluster}`), e, 'as-is', out);
+      this.addTo(this.buckets.get(`c:${svc}/${i.cluster}`), e, 'as-is', out);
     }
   }
 
-  private addTargets(bucket: Set<Stream> | undefined, e: RegistryEvent, view: View, out: Map<Stream, Buffer[]>): void {
+  private addTo(bucket: Set<Stream> | undefined, e: RegistryEvent, view: View, out: Map<Set<Stream>, BucketFrames>): void {
     if (bucket === undefined || bucket.size === 0) return;
     const frame = this.frameFor(e, view);
-    for (const s of bucket) {
-      if (e.revision <= s.position) continue; // already delivered (resume from the future)
-      const list = out.get(s);
-      if (list === undefined) out.set(s, [frame]);
-      else list.push(frame);
+    const list = out.get(bucket);
+    if (list === undefined) out.set(bucket, { frames: [frame], revisions: [e.revision] });
+    else {
+      list.frames.push(frame);
+      list.revisions.push(e.revision);
     }
   }
 
