@@ -169,6 +169,15 @@ describe('codec', () => {
     expect([...data]).toEqual([1, 2, 3]);
     frame.fill(0);
     expect([...data]).toEqual([1, 2, 3]);
+    // A frame that is a view of a large read buffer: the value does not keep that buffer alive.
+    const chunk = Buffer.alloc(64 * 1024);
+    Buffer.from(encoded).copy(chunk, 1000);
+    const inChunk = codec.decode(chunk.subarray(1000, 1000 + encoded.length));
+    if (!inChunk.ok) throw inChunk.error;
+    const aliased = (inChunk.value as { data: Uint8Array }).data;
+    expect([...aliased]).toEqual([1, 2, 3]);
+    expect(aliased.buffer).not.toBe(chunk.buffer);
+    expect(aliased.buffer.byteLength).toBeLessThan(chunk.length);
   });
 
   it('reports encode and decode failures as values', () => {

@@ -689,7 +689,8 @@ export class RollcallNode {
       this.transport.send(from, { kind: 'proposeResult', req, outcome: { ok: false, code: 'NO_LEADER', message: 'not the leader', leader: this.soft.leader } });
       return;
     }
-    this.proposeLocal(new Uint8Array(data), 10_000).then(
+    // A view, not a copy: the transport's decoded binary values already own their memory.
+    this.proposeLocal(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10_000).then(
       (value) => this.transport.send(from, { kind: 'proposeResult', req, outcome: { ok: true, value } }),
       (err: unknown) => this.transport.send(from, { kind: 'proposeResult', req, outcome: toOutcome(err) }),
     );

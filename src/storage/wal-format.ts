@@ -17,10 +17,11 @@ import {
   decodeEntry,
   decodeHardState,
   decodeSnapshotMeta,
-  encodeEntry,
   encodeHardState,
+  entryPayload,
   encodeSnapshotMeta,
   seal,
+  sealInto,
   tryDecode,
   unseal,
 } from './values.js';
@@ -74,16 +75,22 @@ const hex16 = (n: number) => n.toString(16).padStart(16, '0');
 
 // ---- items ----
 
-export const entryItem = (e: Entry): Uint8Array => item(ITEM.entry, encodeEntry(e));
+/** A log entry as an item: header, checksum and payload built in one buffer (the hot path). */
+export function entryItem(e: Entry): Uint8Array {
+  const { out } = sealInto(entryPayload(e), ITEM_HEADER_BYTES);
+  out[0] = ITEM.entry;
+  out.writeUInt32BE(out.byteLength - ITEM_HEADER_BYTES, 1);
+  return out;
+}
 export const hardStateItem = (hs: HardState): Uint8Array => item(ITEM.hardState, encodeHardState(hs));
 export const snapshotItem = (meta: SnapshotMeta): Uint8Array => item(ITEM.snapshot, encodeSnapshotMeta(meta));
 export const segmentItem = (h: SegmentHeader): Uint8Array =>
   item(ITEM.segment, seal(encode({ format: h.format, seq: h.seq, last: h.last })));
 
 function item(kind: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(ITEM_HEADER_BYTES + payload.byteLength);
+  const out = Buffer.allocUnsafe(ITEM_HEADER_BYTES + payload.byteLength);
   out[0] = kind;
-  new DataView(out.buffer).setUint32(1, payload.byteLength);
+  out.writeUInt32BE(payload.byteLength, 1);
   out.set(payload, ITEM_HEADER_BYTES);
   return out;
 }
