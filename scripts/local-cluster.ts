@@ -143,12 +143,21 @@ export class LocalCluster {
     });
     n.proc = proc;
     n.paused = false;
+    // The last lines the node wrote, for the error when it never becomes ready.
+    const recent: string[] = [];
+    const remember = (line: string) => {
+      recent.push(line);
+      if (recent.length > 40) recent.shift();
+    };
     const ready = new Promise<void>((resolve, reject) => {
       let buf = '';
       let stderr = '';
       const onLine = (line: string) => {
         if (line.startsWith('{"ready":true')) resolve();
-        else this.options.onLog?.(n.id, line);
+        else {
+          remember(line);
+          this.options.onLog?.(n.id, line);
+        }
       };
       proc.stdout!.on('data', (chunk: Buffer) => {
         buf += chunk.toString('utf8');
@@ -160,6 +169,7 @@ export class LocalCluster {
       });
       proc.stderr!.on('data', (chunk: Buffer) => {
         stderr += chunk.toString('utf8');
+        remember(chunk.toString('utf8').trimEnd());
         this.options.onLog?.(n.id, chunk.toString('utf8').trimEnd());
       });
       proc.once('exit', (code, signal) => {
@@ -172,7 +182,8 @@ export class LocalCluster {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         proc.kill('SIGKILL');
-        reject(new Error(`${n.id} did not become ready within ${START_TIMEOUT_MS} ms`));
+        const said = recent.length > 0 ? `; its last output:\n${recent.join('\n')}` : ' (it wrote nothing)';
+        reject(new Error(`${n.id} did not become ready within ${START_TIMEOUT_MS} ms${said}`));
       }, START_TIMEOUT_MS);
     });
     try {

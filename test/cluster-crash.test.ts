@@ -77,7 +77,8 @@ describe('crashes', () => {
   }, 180_000);
 
   it('keeps its state when every node is killed at once and restarted', async () => {
-    cluster = await LocalCluster.start({ size: 3, logLevel: 'warn' });
+    // Info logs: a node that does not come back shows what it last did in the error.
+    cluster = await LocalCluster.start({ size: 3, logLevel: 'info' });
     const urls = cluster.nodes.map((x) => x.url);
     await waitForLeader(urls);
     for (let i = 0; i < 30; i++) {
