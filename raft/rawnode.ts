@@ -126,7 +126,9 @@ export class RawNode {
 
   /**
    * Tells the core that node `id`'s process is gone. A follower led by it leaves the leader
-   * lease and elects within 1 to electionTick/2 ticks. Report it only on evidence that the
+   * lease and campaigns after 1 + rank × max(2, electionTick/4) ticks, rank being its place
+   * among the other voters by id (so followers told together take turns instead of
+   * splitting the vote). Report it only on evidence that the
    * process is gone (a refused connection), not on silence: silence is what the election
    * timeout is for.
    */

@@ -371,6 +371,24 @@ describe('leaderUnreachable: electing early when the leader\'s process is gone',
     expect(net.node(net.leadersNow()[0]!).term).toBe(t + 1);
   });
 
+  it('followers told at the same tick take turns: over many seeds the first election never splits the vote', () => {
+    for (const voters of [ids3, ids5]) {
+      for (let seed = 1; seed <= 40; seed++) {
+        withSeed(FILE, `take turns ${voters.length}`, seed, (s) => {
+          const net = new Network({ voters, seed: s });
+          const l = net.waitLeader(100);
+          const t = net.node(l).term;
+          net.crash(l);
+          for (const f of others(voters, l)) net.node(f).rn.leaderUnreachable(l);
+          net.tickUntil(() => net.leadersNow().some((id) => id !== l), 3 * ET, 'a new leader');
+          // One election, won at the first try: the term moved by exactly one.
+          const winner = net.leadersNow().find((id) => id !== l)!;
+          expect(net.node(winner).term, `seed ${s}, ${voters.length} voters`).toBe(t + 1);
+        });
+      }
+    }
+  });
+
   seeded('a false report does not depose a live leader: the others are in its lease, and the term stays', 45, (seed) => {
     const net = new Network({ voters: ids3, seed });
     const l = net.waitLeader(100);
