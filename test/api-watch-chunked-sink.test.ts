@@ -65,6 +65,17 @@ describe('chunked response sink', () => {
     expect(body).toBe('retry: 2000\n\ndata: shared\n\ndata: via-response\n\ndata: a\n\ndata: shared\n\ndata: last\n\n');
   });
 
+  it('puts the status line first when the sink writes before anything else did', async () => {
+    const port = await serve((res) => {
+      const sink = new ChunkedResponseSink(res); // right after writeHead: no byte out yet
+      sink.write(Buffer.from('data: first\n\n'));
+      sink.end(Buffer.from('data: last\n\n'));
+    });
+    const r = await fetch(`http://127.0.0.1:${port}/`);
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe('data: first\n\ndata: last\n\n');
+  });
+
   it('writes unframed bytes to an HTTP/1.0 client', async () => {
     const port = await serve((res) => {
       const sink = new ChunkedResponseSink(res);

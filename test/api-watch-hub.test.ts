@@ -293,6 +293,20 @@ describe('watch hub, coalesced fan-out (the default)', () => {
     expect(s.ended).toBe(true);
   });
 
+  it('reports a revision that carried no events (a rules or policy change) in progress', async () => {
+    const node = await FakeNode.create();
+    const hub = hubFor(node, { fanOut: 'coalesced', progressMinMs: 20, progressMaxMs: 20 });
+    const s = new FakeSink({ autoFlush: true });
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    await until(() => revs(s).length === 1, 'the change');
+    node.registry.history.append([], 5); // what a change without instance events notifies
+    await until(() => s.events().some((e) => e.event === 'progress'), 'a progress event');
+    const progress = s.events().find((e) => e.event === 'progress')!;
+    expect(progress.data).toEqual({ revision: 5 });
+    expect(progress.id).toBe('5');
+  });
+
   it('drops pending changes on close and writes nothing afterwards', async () => {
     const node = await FakeNode.create();
     const hub = coalesced(node);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Entry, Snapshot } from '../raft/index.js';
-import { settleBoth, splitCommitted } from '../src/node/ready-order.js';
+import { afterTurn, splitCommitted } from '../src/node/ready-order.js';
 
 const e = (index: number, type: Entry['type'] = 'normal'): Entry => ({ index, term: 1, type, data: new Uint8Array([index]) });
 const idx = (es: readonly Entry[]) => es.map((x) => x.index);
@@ -37,12 +37,18 @@ describe('splitCommitted', () => {
   });
 });
 
-describe('settleBoth', () => {
-  it('waits for both before rethrowing the first failure', async () => {
-    let slowDone = false;
-    const slow = new Promise<void>((r) => setTimeout(() => ((slowDone = true), r()), 20));
-    await expect(settleBoth(Promise.reject(new Error('disk')), slow)).rejects.toThrow('disk');
-    expect(slowDone).toBe(true);
-    await expect(settleBoth(undefined, undefined)).resolves.toBeUndefined();
+describe('afterTurn', () => {
+  it('runs the work on a later turn of the event loop, after work queued before it', async () => {
+    const order: string[] = [];
+    setImmediate(() => order.push('queued before'));
+    const done = afterTurn(async () => {
+      order.push('work');
+      return 7;
+    });
+    await Promise.resolve();
+    order.push('same turn');
+    expect(await done).toBe(7);
+    expect(order).toEqual(['same turn', 'queued before', 'work']);
+    await expect(afterTurn(() => Promise.reject(new Error('disk')))).rejects.toThrow('disk');
   });
 });

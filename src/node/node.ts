@@ -26,7 +26,7 @@ import { ForwardFailure, ForwardedRequests, toOutcome } from './forwarding.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
 import { PendingProposals } from './proposals.js';
 import { ReadBarriers } from './reads.js';
-import { settleBoth, splitCommitted } from './ready-order.js';
+import { afterTurn, splitCommitted } from './ready-order.js';
 import { PEERS_KEY, readPeers, smStore, writeStateOps } from './state-store.js';
 
 /** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
@@ -720,13 +720,24 @@ export class RollcallNode {
         const { early, late } = splitCommitted(rd);
         // Entries this node already holds durably are applied while this Ready's write is
         // in flight: the two touch different files, and a write's answer no longer waits
-        // for an fsync that is not its own. Entries in this very Ready wait for it, so the
-        // state machine never gets ahead of the local log.
-        const applying = early.length > 0 ? this.timedApply(early) : undefined;
+        // for an fsync that is not its own. The write starts first (the apply waits a turn
+        // of the event loop, so its CPU runs while the fsync does), and the Ready advances
+        // as soon as it is durable, so acknowledgements do not wait for the apply. Entries
+        // in this very Ready wait for its write, so the state machine never gets ahead of
+        // the local log; the next Ready waits for this one's apply.
         const persisting = rd.snapshot || rd.entries.length > 0 || rd.hardState ? this.timedPersist(rd) : undefined;
-        await settleBoth(applying, persisting);
+        const applying = early.length > 0 ? afterTurn(() => this.timedApply(early)) : undefined;
+        // Its failure is taken below, after the write's; until then it must not count as unhandled.
+        applying?.catch(() => undefined);
+        try {
+          await persisting;
+        } catch (err) {
+          await applying?.catch(() => undefined);
+          throw err;
+        }
         if (rd.snapshot) await this.onSnapshotInstalled(rd.snapshot.meta.index);
         this.sendRaft(this.raw.advance(rd));
+        await applying;
         if (late.length > 0) await this.timedApply(late);
         for (const rs of rd.readStates) this.reads.onReadState(rs);
         await this.maybeCompact();

@@ -18,9 +18,10 @@ export function splitCommitted(rd: Pick<Ready, 'committedEntries' | 'entries' | 
   return n === all.length ? { early: all, late: [] } : { early: all.slice(0, n), late: all.slice(n) };
 }
 
-/** Waits for both (either may be absent) and rethrows the first failure only after both ended. */
-export async function settleBoth(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === 'rejected') throw ra.reason;
-  if (rb.status === 'rejected') throw rb.reason;
+/**
+ * Runs `fn` on a later turn of the event loop: I/O started before the call (a Ready's WAL
+ * write and fdatasync) gets under way first, instead of waiting behind fn's CPU.
+ */
+export function afterTurn<T>(fn: () => Promise<T>): Promise<T> {
+  return new Promise<void>((resolve) => setImmediate(resolve)).then(fn);
 }

@@ -3,7 +3,9 @@
  * stores, so a crash can leave them at different points. What each write order allows:
  *
  * - Applied entries are always in the log: an entry is fsynced into the WAL before it can
- *   be committed, and the node applies only after the persist() of its Ready returned.
+ *   be committed, and the node applies an entry only once a persist() that wrote it has
+ *   returned (the Ready loop applies older entries while the next Ready is written, never
+ *   the entries of the Ready being written: src/node/ready-order.ts).
  *   The applied index may be ahead of the durable hardState.commit (commit-only Readies are
  *   not synced): raft takes commit = max(hardState.commit, applied), bounded by lastIndex.
  * - Compaction makes the state machine durable (a synced LevelDB write) before its

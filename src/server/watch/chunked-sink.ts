@@ -24,17 +24,26 @@ export function httpChunk(data: Buffer): Buffer {
 }
 
 export class ChunkedResponseSink implements WatchSink {
-  constructor(private readonly res: ServerResponse) {}
+  constructor(private readonly res: ServerResponse) {
+    // The status line and headers go out (or queue in the response) now, ahead of any
+    // byte written to the socket directly. (`headersSent` is already true after
+    // writeHead, before those bytes are anywhere.)
+    res.flushHeaders();
+  }
 
   get writableLength(): number {
     return this.res.writableLength;
   }
 
   write(data: Buffer): boolean {
-    const socket = this.res.socket;
-    // Before the headers are out, on an HTTP/1.0 (unchunked) response, or once the socket
-    // is gone, the response's own write knows what to do.
-    if (data.length === 0 || socket === null || !this.res.headersSent || !this.res.chunkedEncoding || this.res.writableEnded) return this.res.write(data);
+    const res = this.res;
+    const socket = res.socket;
+    // Straight to the socket only when everything the response wrote is already there
+    // (it holds bytes itself until it has a socket, e.g. behind a pipelined request) and
+    // the body is chunked; otherwise (HTTP/1.0, ended, no socket) the response's own write.
+    if (data.length === 0 || socket === null || res.writableLength !== socket.writableLength || !res.chunkedEncoding || res.writableEnded) {
+      return res.write(data);
+    }
     return socket.write(httpChunk(data));
   }
 
@@ -55,12 +64,14 @@ export class ChunkedResponseSink implements WatchSink {
   }
 
   on(event: 'drain' | 'close', listener: () => void): unknown {
-    // Writes that went straight to the socket make the socket, not the response, report
-    // the drain; the socket reports it for the response's own writes too.
     if (event === 'drain') {
+      // Writes that went straight to the socket make the socket, not the response, report
+      // the drain; writes through the response make the response report it. Both are
+      // listened to (a spurious drain only makes the hub look again).
+      this.res.on('drain', listener);
       const socket = this.res.socket;
       if (socket !== null) socket.on('drain', listener);
-      else this.res.on('drain', listener);
+      else this.res.once('socket', (s) => s.on('drain', listener));
       return this;
     }
     this.res.on('close', listener);

@@ -23,7 +23,8 @@
  *   are already in history, so `position` keeps a stream from seeing them twice.
  * - A live stream whose unflushed bytes pass `maxBufferedBytes` is ended with an `overflow`
  *   event naming where to resume, then destroyed after `closeGraceMs` if the client still
- *   does not read: memory per watcher stays under the bound plus one revision's events.
+ *   does not read: memory per watcher stays under the bound plus one fan-out's events (at
+ *   most ~25 ms of applied batches).
  */
 import type { HistoryListener, HistoryNotice, RegistryEvent } from '../../registry/index.js';
 import { changeFrame, eventPayload, namedFrame } from './sse.js';
@@ -317,7 +318,12 @@ export class WatchHub {
   /** Fans out every pending event now. */
   private flushPending(): void {
     this.cancelFlush();
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0) {
+      // A revision without events (an access-rules or health-policy change): nothing to
+      // send, and nothing older is left unsent, so progress may report it at once.
+      this.delivered = Math.max(this.delivered, this.pendingRevision);
+      return;
+    }
     const events = this.pending;
     this.pending = [];
     const t0 = performance.now();
