@@ -972,4 +972,3 @@ function confError(code: string, message: string, leader: string | null): NodeEr
       return new NodeError('CONF_CHANGE_INVALID', message, leader);
   }
 }
-

@@ -8,7 +8,7 @@ import { decode, encode } from '../codec/index.js';
 import { crc32 } from './checksum.js';
 
 export function seal(payload: Uint8Array): Uint8Array {
-  return sealInto(payload, 0).out;
+  return sealInto(payload, 0);
 }
 
 /**
@@ -16,11 +16,11 @@ export function seal(payload: Uint8Array): Uint8Array {
  * it). One pooled allocation: `new Uint8Array(n)` of a few hundred bytes costs several
  * times more than the copy and the checksum together, on every log entry.
  */
-export function sealInto(payload: Uint8Array, headroom: number): { out: Buffer; at: number } {
+export function sealInto(payload: Uint8Array, headroom: number): Buffer {
   const out = Buffer.allocUnsafe(headroom + 4 + payload.byteLength);
   out.writeUInt32BE(crc32(payload), headroom);
   out.set(payload, headroom + 4);
-  return { out, at: headroom };
+  return out;
 }
 
 /** The payload of a sealed value, or a reason it is damaged. */

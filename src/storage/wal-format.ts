@@ -77,7 +77,7 @@ const hex16 = (n: number) => n.toString(16).padStart(16, '0');
 
 /** A log entry as an item: header, checksum and payload built in one buffer (the hot path). */
 export function entryItem(e: Entry): Uint8Array {
-  const { out } = sealInto(entryPayload(e), ITEM_HEADER_BYTES);
+  const out = sealInto(entryPayload(e), ITEM_HEADER_BYTES);
   out[0] = ITEM.entry;
   out.writeUInt32BE(out.byteLength - ITEM_HEADER_BYTES, 1);
   return out;
