@@ -6,11 +6,10 @@ import { Registry } from '../src/registry/index.js';
 export class MemorySm implements SmStore {
   readonly data = new Map<string, Uint8Array>();
 
-  async *iterator(): AsyncGenerator<[string, Uint8Array]> {
-    for (const k of [...this.data.keys()].sort()) {
-      const v = this.data.get(k);
-      if (v !== undefined) yield [k, v];
-    }
+  /** Small batches, so a load crosses several of them. */
+  async *batches(): AsyncGenerator<ReadonlyArray<readonly [string, Uint8Array]>> {
+    const keys = [...this.data.keys()].sort();
+    for (let i = 0; i < keys.length; i += 3) yield keys.slice(i, i + 3).map((k) => [k, this.data.get(k)!] as const);
   }
 
   write(ops: readonly BatchOp[]): void {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppliedEntry, Command, ConfState } from '../src/registry/index.js';
+import type { AppliedEntry, Command, ConfState, SmStore } from '../src/registry/index.js';
 import { META_APPLIED_KEY, META_CONF_KEY, Registry } from '../src/registry/index.js';
 import { decode } from '../src/codec/index.js';
 import { inst, MemorySm, seed } from './registry-helpers.js';
@@ -152,11 +152,30 @@ afterAll(async () => {
 });
 
 const freshSublevel = () => db.sublevel<string, Uint8Array>(`run${++runs}`, { valueEncoding: 'view' });
+type Sub = ReturnType<typeof freshSublevel>;
+
+/** A string-keyed sublevel as the registry's store, scanned in small batches (the node's smStore does the same over its binary sublevel). */
+function levelStore(sub: Sub): SmStore {
+  return {
+    async *batches() {
+      const it = sub.iterator();
+      try {
+        for (;;) {
+          const batch = await it.nextv(5);
+          if (batch.length === 0) return;
+          yield batch;
+        }
+      } finally {
+        await it.close();
+      }
+    },
+  };
+}
 
 describe('persistence', () => {
   it('a LevelDB sublevel is a valid store, and the reserved meta keys hold {index, term} and ConfState', async () => {
     const sm = freshSublevel();
-    const reg = await Registry.open(sm);
+    const reg = await Registry.open(levelStore(sm));
     const conf = { voters: ['n1'], learners: ['n2'] };
     const out = reg.applyBatch([
       { index: 1, term: 1, command: null, conf },
@@ -165,7 +184,7 @@ describe('persistence', () => {
     await sm.batch([...out.ops]);
     expect(decode(await sm.get(META_APPLIED_KEY) as Uint8Array)).toEqual({ index: 2, term: 1 });
     expect(decode(await sm.get(META_CONF_KEY) as Uint8Array)).toEqual(conf);
-    const again = await Registry.open(sm);
+    const again = await Registry.open(levelStore(sm));
     expect(again.dump()).toEqual(reg.dump());
     expect(again.history.floor).toBe(1);
     expect(again.history.since(0)).toBe('compacted');
@@ -177,7 +196,7 @@ describe('persistence', () => {
       fc.asyncProperty(scheduleArb, async (schedule) => {
         const batches = toBatches(schedule);
         const sm = freshSublevel();
-        const a = await Registry.open(sm, { maxClients: 2, historySize: 8 });
+        const a = await Registry.open(levelStore(sm), { maxClients: 2, historySize: 8 });
         const mem = new MemorySm();
         const b = await Registry.open(mem, { maxClients: 2, historySize: 1_000 });
         for (const batch of batches) {
@@ -191,7 +210,7 @@ describe('persistence', () => {
           mem.write(outB.ops);
         }
         expect(a.dump()).toEqual(b.dump());
-        const reopened = await Registry.open(sm, { maxClients: 2 });
+        const reopened = await Registry.open(levelStore(sm), { maxClients: 2 });
         expect(reopened.dump()).toEqual(a.dump());
         await b.reload();
         expect(b.dump()).toEqual(a.dump());

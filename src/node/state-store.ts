@@ -27,10 +27,22 @@ export async function readPeers(db: NodeDatabase): Promise<Map<string, PeerAddre
 }
 
 
+/** Records per batch of the registry's load scan. */
+const SCAN_BATCH = 1000;
+
 export function smStore(db: NodeDatabase): SmStore {
   return {
-    async *iterator() {
-      for await (const [key, value] of db.sm.iterator()) yield [decoder.decode(key), value] as [string, Uint8Array];
+    async *batches() {
+      const it = db.sm.iterator();
+      try {
+        for (;;) {
+          const raw = await it.nextv(SCAN_BATCH);
+          if (raw.length === 0) return;
+          yield raw.map(([key, value]) => [decoder.decode(key), value] as const);
+        }
+      } finally {
+        await it.close();
+      }
     },
   };
 }

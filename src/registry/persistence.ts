@@ -40,11 +40,11 @@ export type BatchOp =
   | { readonly type: 'del'; readonly key: string };
 
 /**
- * All the registry needs from its sublevel: a full scan. An abstract-level sublevel opened
- * with string keys and `valueEncoding: 'view'` (or 'buffer') satisfies it.
+ * All the registry needs from its sublevel: a full scan in key order, handed out in
+ * batches (one await per batch, not per record: a restart reads 100,000+ records).
  */
 export interface SmStore {
-  iterator(): AsyncIterable<[string, Uint8Array]>;
+  batches(): AsyncIterable<ReadonlyArray<readonly [string, Uint8Array]>>;
 }
 
 export class CorruptStateError extends Error {
@@ -65,7 +65,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   let rules: StoredAccessRules | null = null;
   let healthPolicy: StoredHealthPolicy | null = null;
 
-  for await (const [key, value] of sm.iterator()) {
+  for await (const batch of sm.batches()) for (const [key, value] of batch) {
     const rec = decode<unknown>(value);
     if (key === META_APPLIED_KEY) applied = { index: num(key, rec, 'index'), term: num(key, rec, 'term') };
     else if (key === META_REVISION_KEY) revision = { revision: num(key, rec, 'revision'), emptied: num(key, rec, 'emptied') };
