@@ -26,7 +26,6 @@ export async function readPeers(db: NodeDatabase): Promise<Map<string, PeerAddre
   return out;
 }
 
-
 /** Records per batch of the registry's load scan. */
 const SCAN_BATCH = 1000;
 

@@ -65,19 +65,21 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   let rules: StoredAccessRules | null = null;
   let healthPolicy: StoredHealthPolicy | null = null;
 
-  for await (const batch of sm.batches()) for (const [key, value] of batch) {
-    const rec = decode<unknown>(value);
-    if (key === META_APPLIED_KEY) applied = { index: num(key, rec, 'index'), term: num(key, rec, 'term') };
-    else if (key === META_REVISION_KEY) revision = { revision: num(key, rec, 'revision'), emptied: num(key, rec, 'emptied') };
-    else if (key === META_CONF_KEY) conf = confState(key, rec);
-    else if (key.startsWith(META_PREFIX)) continue; // other owners' meta keys (e.g. snapshot bookkeeping)
-    else if (key.startsWith(INSTANCE_PREFIX)) instances.push(instance(key, rec));
-    else if (key.startsWith(SERVICE_PREFIX)) serviceRevisions.set(key.slice(SERVICE_PREFIX.length), num(key, rec, 'revision'));
-    else if (key.startsWith(SESSION_PREFIX)) sessions.push(session(key, rec));
-    else if (key.startsWith(DEDUP_PREFIX)) dedup.push([key.slice(DEDUP_PREFIX.length), dedupRecord(key, rec)]);
-    else if (key === RULES_KEY) rules = Object.freeze({ rules: obj(key, obj(key, rec)['rules']), revision: num(key, rec, 'revision') });
-    else if (key === HEALTH_POLICY_KEY) healthPolicy = storedHealthPolicy(key, rec);
-    else throw new CorruptStateError(key, 'unknown key');
+  for await (const batch of sm.batches()) {
+    for (const [key, value] of batch) {
+      const rec = decode<unknown>(value);
+      if (key === META_APPLIED_KEY) applied = { index: num(key, rec, 'index'), term: num(key, rec, 'term') };
+      else if (key === META_REVISION_KEY) revision = { revision: num(key, rec, 'revision'), emptied: num(key, rec, 'emptied') };
+      else if (key === META_CONF_KEY) conf = confState(key, rec);
+      else if (key.startsWith(META_PREFIX)) continue; // other owners' meta keys (e.g. snapshot bookkeeping)
+      else if (key.startsWith(INSTANCE_PREFIX)) instances.push(instance(key, rec));
+      else if (key.startsWith(SERVICE_PREFIX)) serviceRevisions.set(key.slice(SERVICE_PREFIX.length), num(key, rec, 'revision'));
+      else if (key.startsWith(SESSION_PREFIX)) sessions.push(session(key, rec));
+      else if (key.startsWith(DEDUP_PREFIX)) dedup.push([key.slice(DEDUP_PREFIX.length), dedupRecord(key, rec)]);
+      else if (key === RULES_KEY) rules = Object.freeze({ rules: obj(key, obj(key, rec)['rules']), revision: num(key, rec, 'revision') });
+      else if (key === HEALTH_POLICY_KEY) healthPolicy = storedHealthPolicy(key, rec);
+      else throw new CorruptStateError(key, 'unknown key');
+    }
   }
 
   const state = new RegistryState(DedupTable.fromRecords(dedup, maxClients));
