@@ -18,9 +18,11 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runLoad, targetOf } from './bench/loadgen.js';
+import { runLoad, type Target, targetOf } from './bench/loadgen.js';
 import { cpuSeconds } from './bench/procs.js';
 import { median } from './bench/stats.js';
+import { payloadOf, RollcallSystem } from './bench/systems.js';
+import { WRITE_KEYS } from './bench/workloads.js';
 import type { LocalCluster } from './local-cluster.js';
 
 const { values } = parseArgs({
@@ -55,63 +57,42 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 interface Build {
   readonly name: 'A' | 'B';
   readonly dir: string;
-  readonly cluster: LocalCluster;
-  readonly target: { host: string; port: number };
+  readonly sys: RollcallSystem;
+  readonly target: Target;
   readonly rates: number[];
   readonly cpuPerOp: number[];
 }
 
-const PAD = 'x'.repeat(256);
-const KEYS = 10_000;
+const SPACE = 'ab';
+const PAYLOAD = payloadOf(256);
 
-function writeOf(key: number): Buffer {
-  const body = JSON.stringify({ address: '10.0.0.1', port: 80, metadata: { p: PAD } });
-  return Buffer.from(
-    `PUT /v1/namespaces/bench/services/ab/instances/k${key} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
-  );
-}
-
-const writeRequest = (seq: number, conn: number): Buffer => writeOf((seq * 64 + conn) % KEYS);
-
-function readRequest(serializable: boolean): (seq: number, conn: number) => Buffer {
-  const query = serializable ? '?consistency=serializable' : '';
-  return (seq, conn) => Buffer.from(`GET /v1/namespaces/bench/services/ab/instances/k${(seq * 7 + conn) % KEYS}${query} HTTP/1.1\r\nhost: x\r\n\r\n`);
-}
-
-const request = workload === 'writes' || workload === 'follower-writes' ? writeRequest : readRequest(workload === 'ser-reads');
-
-async function leaderOf(cluster: LocalCluster): Promise<number> {
-  for (let i = 0; i < 400; i++) {
-    const r = (await fetch(`${cluster.nodes[0]!.url}/v1/cluster`).then((res) => res.json(), () => ({}))) as { leader?: string | null };
-    const at = cluster.nodes.findIndex((n) => n.id === r.leader);
-    if (at >= 0) return at;
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error('no leader within 20 s');
+function requestFor(sys: RollcallSystem): (seq: number, conn: number) => Buffer {
+  if (workload === 'writes' || workload === 'follower-writes') return (seq, conn) => sys.write(SPACE, (seq * 64 + conn) % WRITE_KEYS, PAYLOAD);
+  const serializable = workload === 'ser-reads';
+  return (seq, conn) => sys.read(SPACE, (seq * 7 + conn) % WRITE_KEYS, serializable);
 }
 
 async function startBuild(name: 'A' | 'B', dir: string): Promise<Build> {
   const abs = path.resolve(dir);
   const mod = (await import(pathToFileURL(path.join(abs, 'dist/scripts/local-cluster.js')).href)) as { LocalCluster: typeof LocalCluster };
-  const cluster = await mod.LocalCluster.start({ size: 3, logLevel: 'warn' });
-  const leader = await leaderOf(cluster);
-  const onLeader = workload === 'writes';
-  const via = onLeader ? leader : (leader + 1) % 3;
-  const target = targetOf(cluster.nodes[via]!.url);
+  const sys = RollcallSystem.over(await mod.LocalCluster.start({ size: 3, logLevel: 'warn' }));
+  const leader = await sys.leader(20_000);
+  const via = workload === 'writes' ? leader : (leader + 1) % sys.size;
+  const target = targetOf(sys.url(via));
   // Every run starts from the same state: the keys exist (reads find them, writes overwrite).
-  const prefill = await runLoad({ targets: [targetOf(cluster.nodes[leader]!.url)], connections: 64, durationMs: 60_000, maxRequests: KEYS, request: (seq) => writeOf(seq) });
-  if (prefill.ok < KEYS) throw new Error(`${name}: prefill wrote ${prefill.ok} of ${KEYS} keys`);
+  const prefill = await runLoad({ targets: [targetOf(sys.url(leader))], connections: 64, durationMs: 60_000, maxRequests: WRITE_KEYS, request: (seq) => sys.write(SPACE, seq, PAYLOAD) });
+  if (prefill.ok < WRITE_KEYS) throw new Error(`${name}: prefill wrote ${prefill.ok} of ${WRITE_KEYS} keys`);
   // Warm-up (JIT, caches) before anything is measured.
-  await runLoad({ targets: [target], connections, durationMs: 3000, request });
-  progress(`${name}: ${abs} — cluster up, ${workload} through ${cluster.nodes[via]!.id}${onLeader ? ' (leader)' : ' (follower)'}`);
-  return { name, dir: abs, cluster, target, rates: [], cpuPerOp: [] };
+  await runLoad({ targets: [target], connections, durationMs: 3000, request: requestFor(sys) });
+  progress(`${name}: ${abs} — cluster up, ${workload} through ${sys.cluster.nodes[via]!.id}${via === leader ? ' (leader)' : ' (follower)'}`);
+  return { name, dir: abs, sys, target, rates: [], cpuPerOp: [] };
 }
 
 async function measure(build: Build): Promise<void> {
-  const pids = build.cluster.nodes.map((n) => n.proc?.pid).filter((p): p is number => p !== undefined);
-  const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const res = await runLoad({ targets: [build.target], connections, durationMs: seconds * 1000, request });
-  const after = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpu = () => build.sys.pids().reduce<number>((sum, pid) => sum + (pid === undefined ? 0 : cpuSeconds(pid)), 0);
+  const before = cpu();
+  const res = await runLoad({ targets: [build.target], connections, durationMs: seconds * 1000, request: requestFor(build.sys) });
+  const after = cpu();
   build.rates.push(res.ok / seconds);
   build.cpuPerOp.push(((after - before) / Math.max(1, res.ok)) * 1e6);
 }
@@ -143,5 +124,5 @@ try {
     ].join('\n'),
   );
 } finally {
-  for (const b of builds) await b.cluster.close();
+  for (const b of builds) await b.sys.close();
 }

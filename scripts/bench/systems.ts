@@ -115,6 +115,11 @@ export class RollcallSystem implements System {
     return sys;
   }
 
+  /** A system over a cluster started elsewhere (e.g. from another build's `dist/`, for bench-ab). */
+  static over(cluster: LocalCluster): RollcallSystem {
+    return new RollcallSystem(cluster);
+  }
+
   get size(): number {
     return this.cluster.nodes.length;
   }
