@@ -84,10 +84,9 @@ describe('chunked response sink', () => {
       sink.end();
     });
     const raw = await rawExchange(port, 'GET / HTTP/1.0\r\nhost: x\r\n\r\n');
-    const [head, body] = raw.split('\r\n\r\n', 2) as [string, string];
+    const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
     expect(head).not.toMatch(/transfer-encoding/i);
     expect(raw.slice(head.length + 4)).toBe('retry: 2000\n\ndata: x\n\n');
-    expect(body.startsWith('retry')).toBe(true);
   });
 
   it('reports backpressure when the client stops reading and tells the listener once it drains', async () => {
