@@ -140,6 +140,7 @@ describe('failover analysis', () => {
     const out = analyseFailover(
       [
         { start: 0, end: 10, ok: true },
+        { start: 100, end: 900, ok: true }, // slow, but answered before the kill
         { start: 990, end: 6000, ok: false }, // hung across the kill
         { start: 1005, end: 1010, ok: false },
         { start: 1500, end: 1510, ok: true }, // first success sent after the kill
@@ -149,6 +150,7 @@ describe('failover analysis', () => {
     );
     expect(out.outageMs).toBe(510);
     expect(out.longestMs).toBe(5010);
+    expect(out.longestBeforeKillMs).toBe(800);
     expect(out.failed).toBe(2);
     expect(out.pastDeadline).toBe(0);
     expect(analyseFailover([{ start: 0, end: 1, ok: true }], 5).outageMs).toBeNaN();

@@ -33,7 +33,10 @@ export interface System {
   /** The registry's / store's current revision (read from node i). */
   revision(i: number): Promise<number>;
   kill(i: number): Promise<void>;
-  /** Starts node i again and resolves once it serves. */
+  /**
+   * Starts node i again and resolves once it is back in the cluster: it knows the leader and
+   * (Rollcall's /readyz) has applied what was committed while it was down.
+   */
   restart(i: number): Promise<void>;
   /** Starts every stopped node at once (for restart-to-ready). */
   restartAll(): Promise<void>;
@@ -165,8 +168,19 @@ export class RollcallSystem implements System {
     await this.cluster.kill(this.cluster.nodes[i]!.id);
   }
 
-  async restart(i: number): Promise<void> {
+  /** Starts node i and waits until its /readyz says it knows a leader and has caught up. */
+  async restart(i: number, timeoutMs = 30_000): Promise<void> {
     await this.cluster.restart(this.cluster.nodes[i]!.id);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        if ((await getJson(`${this.url(i)}/readyz`)).status === 200) return;
+      } catch {
+        /* busy catching up */
+      }
+      if (Date.now() > deadline) throw new Error(`rollcall: node ${i} not ready ${timeoutMs} ms after its restart`);
+      await sleep(20);
+    }
   }
 
   async restartAll(): Promise<void> {

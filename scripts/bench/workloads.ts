@@ -264,8 +264,10 @@ export async function watchRun(
 export interface FailoverOutcome {
   /** From kill -9 to the first successful write that was sent after it. */
   readonly outageMs: number;
-  /** The longest time any request waited for an answer (success, error or drop). */
+  /** The longest any request in flight at the kill or sent after it waited for an answer (success, error or drop). */
   readonly longestMs: number;
+  /** The same for requests answered before the kill (the cluster as it was, e.g. just after an earlier rep's restart). */
+  readonly longestBeforeKillMs: number;
   /** Requests answered with an error or dropped. */
   readonly failed: number;
   /** Requests that stayed unanswered past the 5-second server deadline. */
@@ -277,19 +279,21 @@ export interface FailoverOutcome {
 export function analyseFailover(records: readonly { start: number; end: number; ok: boolean }[], killAt: number, deadlineMs = 5000): FailoverOutcome {
   let first = Number.POSITIVE_INFINITY;
   let longest = 0;
+  let longestBefore = 0;
   let failed = 0;
   let ok = 0;
   let pastDeadline = 0;
   for (const r of records) {
     const d = r.end - r.start;
-    if (d > longest) longest = d;
+    if (r.end < killAt) longestBefore = Math.max(longestBefore, d);
+    else longest = Math.max(longest, d);
     if (d > deadlineMs + 250) pastDeadline++;
     if (r.ok) {
       ok++;
       if (r.start >= killAt && r.end < first) first = r.end;
     } else failed++;
   }
-  return { outageMs: Number.isFinite(first) ? first - killAt : Number.NaN, longestMs: longest, failed, pastDeadline, ok };
+  return { outageMs: Number.isFinite(first) ? first - killAt : Number.NaN, longestMs: longest, longestBeforeKillMs: longestBefore, failed, pastDeadline, ok };
 }
 
 /**
@@ -327,7 +331,7 @@ export async function failoverRun(sys: System, o: { preMs: number; maxPostMs: nu
   await sys.kill(leader);
   const res = await run;
   const outcome = analyseFailover(res.records, killAt - res.t0);
-  o.progress(`  ${sys.name}: outage ${outcome.outageMs.toFixed(0)} ms, longest request ${outcome.longestMs.toFixed(0)} ms, ${outcome.failed} failed; restarting the old leader`);
+  o.progress(`  ${sys.name}: outage ${outcome.outageMs.toFixed(0)} ms, longest request across the kill ${outcome.longestMs.toFixed(0)} ms (before it ${outcome.longestBeforeKillMs.toFixed(0)} ms), ${outcome.failed} failed; restarting the old leader`);
   await sys.restart(leader);
   await sys.leader(20_000);
   return outcome;
