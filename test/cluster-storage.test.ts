@@ -1,13 +1,13 @@
 /**
  * Storage across process lifetimes: a follower that was down while the log was
- * compacted catches up by snapshot; a damaged log entry stops a node at startup with
+ * compacted catches up by snapshot and says it is ready only once it has; a damaged log entry stops a node at startup with
  * an error naming the entry.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { locateWalEntry } from '../src/storage/index.js';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { list, register, waitFor, waitForLeader } from './helpers/http.js';
+import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 describe('storage in a real cluster', () => {
   let cluster: LocalCluster | undefined;
@@ -30,6 +30,12 @@ describe('storage in a real cluster', () => {
     }
     const expected = (await list(live[0]!, 'prod', 'snap')).body.instances;
     await cluster.restart(lagger.id);
+    // What a load balancer relies on: once /readyz says ready, the node serves every write
+    // acknowledged before, even from its local state (its own commit index alone said "no
+    // lag" before the snapshot arrived).
+    await waitFor('the restarted follower to say it is ready', async () => (await http('GET', `${lagger.url}/readyz`)).status === 200, 30_000);
+    const atReady = await list(lagger.url, 'prod', 'snap', '?consistency=serializable');
+    expect(atReady.body.instances).toEqual(expected);
     await waitFor('the restarted follower to hold every instance', async () => {
       const r = await list(lagger.url, 'prod', 'snap', '?consistency=serializable');
       return JSON.stringify(r.body.instances) === JSON.stringify(expected);

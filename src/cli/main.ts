@@ -25,7 +25,8 @@ Options:
   --log-level LEVEL        fatal|error|warn|info|debug|trace (default info)
   --tick-ms N              Raft tick (default 50); election timeout = election-ticks ticks
   --election-ticks N       default 10
-  --compact-every N        compact the log every N applied entries (default 10000)
+  --compact-every N        compact the log when it holds N applied entries, keeping the
+                           newest min(5000, N/2) for followers to catch up from (default 10000)
   --token-file FILE        bearer tokens with roles (JSON: [{"token","role","namespaces"?}]);
                            auth is off without it
   --watch-buffer-bytes N   cut a watcher with more unread bytes than N (default 1048576)

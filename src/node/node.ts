@@ -821,8 +821,10 @@ export class RollcallNode {
   private async maybeCompact(): Promise<void> {
     const applied = this.registry.appliedIndex;
     if (applied - this.storage.firstIndex() + 1 < this.compactEvery) return;
-    // Keep a tail of entries so a briefly lagging follower catches up without a snapshot.
-    const keep = Math.min(1000, Math.floor(this.compactEvery / 4));
+    // Keep a tail of entries so a briefly lagging follower (a restart, a short partition)
+    // catches up from the log: a snapshot is the whole registry, and its install stalls
+    // the follower (etcd keeps 5,000 entries for this).
+    const keep = Math.min(5000, Math.floor(this.compactEvery / 2));
     const to = applied - keep;
     if (to < this.storage.firstIndex()) return;
     await this.storage.compact(to, this.conf);

@@ -54,6 +54,8 @@ export interface AppOptions {
   readonly maxWaitMs?: number;
   /** /readyz: most committed-but-unapplied entries a ready node may have (default 100). */
   readonly readyMaxLag?: number;
+  /** /readyz: how long it waits to confirm with the leader that this node has caught up (default 1 s). */
+  readonly readyWaitMs?: number;
   /** Serve PUT /v1/test/faults (ROLLCALL_TEST_FAULTS=1 only). */
   readonly testRoutes?: boolean;
   /** The leader's health reports (RollcallNode.healthReports); absent: /v1/health/reports has none. */
@@ -80,6 +82,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     defaultWaitMs: options.defaultWaitMs ?? 5 * 60_000,
     maxWaitMs: options.maxWaitMs ?? 10 * 60_000,
     readyMaxLag: options.readyMaxLag ?? 100,
+    readyWaitMs: options.readyWaitMs ?? 1000,
   };
   const log = options.logger.child({ part: 'http' });
   const app = Fastify({

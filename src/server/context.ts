@@ -23,6 +23,8 @@ export interface Limits {
   readonly maxWaitMs: number;
   /** /readyz: most committed-but-unapplied entries a ready node may have. */
   readonly readyMaxLag: number;
+  /** /readyz: how long it waits to confirm, with the leader, that this node has caught up. */
+  readonly readyWaitMs: number;
 }
 
 export interface ReadQuery {

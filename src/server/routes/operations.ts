@@ -32,8 +32,8 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
         docs: {
           operationId: 'readyz',
           tag: 'operations',
-          summary: 'Readiness: a leader is known and this node has applied (nearly) everything committed',
-          description: 'Answers 503 with the same body and `ready: false` when not; `reasons` says why.',
+          summary: 'Readiness: a leader is known and this node has applied everything the leader had committed when asked',
+          description: 'Confirms with the leader (one ReadIndex round, shared with reads), so it may take up to the ready wait (1 s by default) on a node that is catching up. Answers 503 with the same body and `ready: false` when not; `reasons` says why.',
           responses: {
             200: {
               description: 'Ready.',
@@ -66,6 +66,18 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
       if (st.leader === null) reasons.push('no leader is known (election in progress, or this node is cut off from a quorum)');
       if (lag > ctx.limits.readyMaxLag) reasons.push(`applied index ${st.appliedIndex} is ${lag} entries behind the commit index ${st.commitIndex} (at most ${ctx.limits.readyMaxLag})`);
       if (!st.conf.voters.includes(node.id) && !st.conf.learners.includes(node.id)) reasons.push('this node is not (yet) a member of the cluster');
+      // The commit index a node knows comes from the leader's messages, which carry no more
+      // than what the node already holds: a node just restarted after missing many writes
+      // sees no lag until the leader sends it a snapshot. Only a read barrier (a ReadIndex
+      // round) learns the leader's own commit index and waits until this node applied it.
+      if (reasons.length === 0) {
+        try {
+          await node.readBarrier(ctx.limits.readyWaitMs);
+        } catch (err) {
+          const why = err instanceof Error ? err.message : String(err);
+          reasons.push(`not caught up with the leader's commit index within ${ctx.limits.readyWaitMs} ms (${why})`);
+        }
+      }
       const ready = reasons.length === 0;
       return reply.code(ready ? 200 : 503).send({
         ready,
