@@ -625,6 +625,21 @@ export class Raft {
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - soon);
   }
 
+  /**
+   * The host has just started and can reach a quorum, and no leader has spoken yet (a
+   * whole cluster restarted, or a single-voter cluster). Rather than each voter sitting out
+   * a full randomized election timeout, they take turns as in leaderUnreachable, by rank
+   * among all voters. If a leader does exist, its first message makes this node its
+   * follower before the turn comes; if it is slower than that, the pre-vote is refused by
+   * the voters in its lease and nothing changes.
+   */
+  campaignSoon(): void {
+    if (this.role !== 'follower' || this.lead !== null || !this.promotable()) return;
+    const rank = Math.max(0, [...this.conf.voters].sort().indexOf(this.id));
+    const soon = 1 + rank * Math.max(2, Math.floor(this.electionTick / 4));
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - soon);
+  }
+
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;

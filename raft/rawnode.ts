@@ -136,6 +136,16 @@ export class RawNode {
     this.raft.leaderUnreachable(id);
   }
 
+  /**
+   * Tells the core that this node has just started, can reach a quorum of voters, and has
+   * heard from no leader: a voter campaigns after 1 + rank × max(2, electionTick/4) ticks
+   * (rank by id among all voters) instead of a whole randomized election timeout, as etcd's
+   * initial election tick advance. Harmless if a leader exists (pre-vote and its lease).
+   */
+  campaignSoon(): void {
+    this.raft.campaignSoon();
+  }
+
   hasReady(): boolean {
     if (this.outstanding !== null) return false;
     const r = this.raft;

@@ -413,6 +413,48 @@ describe('leaderUnreachable: electing early when the leader\'s process is gone',
   });
 });
 
+describe('campaignSoon: electing at once when a cluster starts with no leader', () => {
+  it('voters told together take turns: a leader within a few ticks, in one election, over many seeds', () => {
+    for (const voters of [ids3, ids5]) {
+      for (let seed = 1; seed <= 40; seed++) {
+        withSeed(FILE, `start ${voters.length}`, seed, (s) => {
+          const net = new Network({ voters, seed: s });
+          const t0 = Math.max(...voters.map((id) => net.node(id).term));
+          for (const id of voters) net.node(id).rn.campaignSoon();
+          // Without it the first election waits a randomized timeout of electionTick..2·electionTick-1 ticks.
+          const ticks = net.tickUntil(() => net.leadersNow().length > 0, 3 * ET, 'a leader');
+          expect(ticks, `seed ${s}, ${voters.length} voters`).toBeLessThanOrEqual(3);
+          expect(net.node(net.leadersNow()[0]!).term, `seed ${s}, ${voters.length} voters`).toBe(t0 + 1);
+        });
+      }
+    }
+  });
+
+  seeded('a node restarted beside a live leader does not depose it: the term stays', 47, (seed) => {
+    const net = new Network({ voters: ids3, seed });
+    const l = net.waitLeader(100);
+    const t = net.node(l).term;
+    const [f] = others(ids3, l) as [NodeId];
+    net.crash(f);
+    net.restart(f);
+    net.node(f).rn.campaignSoon();
+    net.tickAll(3 * ET);
+    expect(net.leadersNow()).toEqual([l]);
+    expect(net.node(l).term).toBe(t);
+    expect(net.node(f).status().softState).toEqual({ role: 'follower', leader: l, term: t });
+  });
+
+  seeded('a follower with a leader, or a leader, ignores it', 48, (seed) => {
+    const net = new Network({ voters: ids3, seed });
+    const l = net.waitLeader(100);
+    const t = net.node(l).term;
+    for (const id of ids3) net.node(id).rn.campaignSoon();
+    net.tickAll(ET / 2);
+    expect(net.leadersNow()).toEqual([l]);
+    expect(net.node(l).term).toBe(t);
+  });
+});
+
 // ---- ReadIndex -------------------------------------------------------------------------
 
 describe('ReadIndex (§6.4)', () => {

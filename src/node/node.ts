@@ -120,6 +120,8 @@ export class RollcallNode {
   private expiryTimer: NodeJS.Timeout | null = null;
   private proposalQueue: { data: Uint8Array; resolve: (v: { index: number; term: number }) => void; reject: (e: NodeError) => void }[] = [];
   private proposeScheduled = false;
+  /** Until a leader is first known: see maybeCampaignAtStart. */
+  private startElectionPending = true;
   private applyWaiters: { index: number; resolve: () => void }[] = [];
   private lastContact = new Map<string, number>();
   /** Callers of whenLeaderMayHaveChanged(), woken on a leader change or a peer connection. */
@@ -210,6 +212,7 @@ export class RollcallNode {
       node = new RollcallNode({ ...options, peers }, db, storage, registry, transport);
       await transport.start();
       node.startTimers();
+      node.maybeCampaignAtStart();
       node.kick();
       options.logger.info(
         { applied: registry.appliedIndex, revision: registry.revision, lastIndex: storage.lastIndex() },
@@ -412,12 +415,34 @@ export class RollcallNode {
   /** The transport saw a stream to or from `peer` come up or go down. */
   private onPeerConnection(peer: string, connected: boolean): void {
     if (connected) {
+      this.maybeCampaignAtStart();
       this.notifyLeaderMayHaveChanged();
       return;
     }
     // Answers come back on the peer's own stream and requests go out on ours: with either
     // down, requests waiting on that peer would otherwise wait out their deadline.
     this.forwards.failPeer(peer, `the connection to ${peer} dropped`);
+  }
+
+  /**
+   * Just started, no leader heard from, and a quorum of voters reachable (counting this
+   * node): elect within a few ticks rather than a whole election timeout (a restarted
+   * cluster is writable sooner). Once per process: after the first leader, silence is what
+   * the election timeout is for.
+   */
+  private maybeCampaignAtStart(): void {
+    if (!this.startElectionPending || this.closed) return;
+    if (this.soft.leader !== null) {
+      this.startElectionPending = false;
+      return;
+    }
+    const voters = this.conf.voters;
+    const reachable = voters.filter((v) => v === this.id || this.transport.isConnected(v)).length;
+    if (reachable <= voters.length / 2) return;
+    this.startElectionPending = false;
+    this.log.debug({ reachable, voters: voters.length }, 'no leader yet and a quorum reachable: electing early');
+    this.raw.campaignSoon();
+    this.kick();
   }
 
   /**
@@ -836,6 +861,7 @@ export class RollcallNode {
   private onSoftState(soft: SoftState): void {
     const prev = this.soft;
     this.soft = soft;
+    if (soft.leader !== null) this.startElectionPending = false;
     if (soft.leader !== prev.leader) {
       // The old leader will not answer what was forwarded to it (or, if it lost leadership,
       // answers it dropped): fail it now and let submit() retry where that is safe.
