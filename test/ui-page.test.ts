@@ -78,6 +78,9 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
 
   async function open(url: string) {
     const page = await browser.newPage();
+    // Well inside the test's own timeout, so a step that hangs fails with Playwright's
+    // error naming the locator it waited for, not a bare "test timed out".
+    page.setDefaultTimeout(15_000);
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => {
