@@ -8,7 +8,7 @@
  * in one atomic LevelDB batch together with the applied index; release reads.
  */
 import { randomInt } from 'node:crypto';
-import type { ConfChange, ConfState, Entry, Message, Ready, SoftState } from '../../raft/index.js';
+import type { ConfChange, ConfState, Entry, Message, Ready, Snapshot, SoftState } from '../../raft/index.js';
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
 import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
@@ -722,7 +722,12 @@ export class RollcallNode {
   }
 
   private sendRaft(messages: readonly Message[]): void {
-    for (const msg of messages) this.transport.send(msg.to, { kind: 'raft', msg });
+    for (const msg of messages) {
+      if (msg.type === 'snapshot' && msg.offset === 0) {
+        this.log.info({ to: msg.to, index: msg.meta.index, bytes: msg.total }, 'sending a snapshot: the follower is behind the compacted log');
+      }
+      this.transport.send(msg.to, { kind: 'raft', msg });
+    }
   }
 
   // ---- the Ready loop ---------------------------------------------------------------
@@ -750,6 +755,7 @@ export class RollcallNode {
         // as soon as it is durable, so acknowledgements do not wait for the apply. Entries
         // in this very Ready wait for its write, so the state machine never gets ahead of
         // the local log; the next Ready waits for this one's apply.
+        const startedAt = performance.now();
         const persisting = rd.snapshot || rd.entries.length > 0 || rd.hardState ? this.timedPersist(rd) : undefined;
         const applying = early.length > 0 ? afterTurn(() => this.timedApply(early)) : undefined;
         // Its failure is taken below, after the write's; until then it must not count as unhandled.
@@ -760,7 +766,7 @@ export class RollcallNode {
           await applying?.catch(() => undefined);
           throw err;
         }
-        if (rd.snapshot) await this.onSnapshotInstalled(rd.snapshot.meta.index);
+        if (rd.snapshot) await this.onSnapshotInstalled(rd.snapshot, performance.now() - startedAt);
         this.sendRaft(this.raw.advance(rd));
         await applying;
         if (late.length > 0) await this.timedApply(late);
@@ -790,13 +796,19 @@ export class RollcallNode {
     this.observer.applied?.(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
   }
 
-  private async onSnapshotInstalled(index: number): Promise<void> {
+  private async onSnapshotInstalled(snapshot: Snapshot, writeMs: number): Promise<void> {
+    const index = snapshot.meta.index;
+    const loadStartedAt = performance.now();
     await this.registry.reload();
+    const loadMs = performance.now() - loadStartedAt;
     this.conf = this.registry.conf ?? this.conf;
     for (const [id, addr] of await readPeers(this.db)) this.peerAddresses.set(id, addr);
     this.transport.setPeers(this.peerAddresses);
     this.proposals.onSnapshot(index);
-    this.log.info({ index, revision: this.registry.revision }, 'installed a snapshot from the leader');
+    this.log.info(
+      { index, revision: this.registry.revision, bytes: snapshot.data.byteLength, writeMs: Math.round(writeMs), loadMs: Math.round(loadMs) },
+      'installed a snapshot from the leader',
+    );
     this.afterApply();
   }
 

@@ -28,6 +28,11 @@ export const SM_CONF_KEY = '\x00meta/conf';
 export const SM_APPLIED_KEY_BYTES: Uint8Array = new TextEncoder().encode(SM_APPLIED_KEY);
 export const SM_CONF_KEY_BYTES: Uint8Array = new TextEncoder().encode(SM_CONF_KEY);
 
+/** LevelDB's key order (bytewise, unsigned), done natively. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;

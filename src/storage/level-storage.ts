@@ -17,7 +17,7 @@ import { StorageError, ioError } from './errors.js';
 import { RAFT_KEYS } from './keys.js';
 import { loadNodeState } from './load.js';
 import { LogStore, planAppend } from './log-store.js';
-import { decodeSnapshotData, metaFor, positionOf, readStateMachine } from './snapshot.js';
+import { type SmOp, decodeSnapshotData, metaFor, positionOf, readStateMachine, replaceOps } from './snapshot.js';
 import type { Wal, WalOptions } from './wal.js';
 import { entryItem, hardStateItem, snapshotItem } from './wal-format.js';
 
@@ -55,9 +55,6 @@ export interface LevelStorageOptions extends WalOptions {
   readonly onRecovery?: (what: string) => void;
 }
 
-type SmOp =
-  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly type: 'del'; readonly key: Uint8Array };
 
 export class LevelStorage implements HostStorage {
   private hardState: HardState;
@@ -357,16 +354,7 @@ export class LevelStorage implements HostStorage {
         `snapshot meta says index ${meta.index} term ${meta.term}, its data was applied to index ${applied.index} term ${applied.term}`,
       );
     }
-    let smKeys: Uint8Array[];
-    try {
-      smKeys = await this.database.sm.keys().all();
-    } catch (err) {
-      throw ioError('listing the state machine keys to replace', err);
-    }
-    const ops: SmOp[] = [];
-    for (const key of smKeys) ops.push({ type: 'del', key });
-    for (const [key, value] of pairs) ops.push({ type: 'put', key, value });
-    return ops;
+    return replaceOps(this.database.sm, pairs);
   }
 
   /**

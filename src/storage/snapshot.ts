@@ -14,7 +14,7 @@ import { encode } from '../codec/index.js';
 import { crc32 } from './checksum.js';
 import type { SmSublevel } from './database.js';
 import { StorageError, ioError } from './errors.js';
-import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, bytesEqual } from './keys.js';
+import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, bytesEqual, compareBytes } from './keys.js';
 import { parseApplied, parseConfState, plainBytes, tryDecode } from './values.js';
 
 export const SNAPSHOT_KIND = 'rollcall-sm';
@@ -24,6 +24,10 @@ const CHUNK_BYTES = 64 * 1024;
 const ITERATOR_BATCH = 512;
 
 export type Pair = readonly [key: Uint8Array, value: Uint8Array];
+
+export type SmOp =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
 
 /** Builds snapshot data incrementally. */
 export class SnapshotWriter {
@@ -99,6 +103,8 @@ export function decodeSnapshotData(data: Uint8Array): Pair[] {
         if (!Array.isArray(p) || p.length !== 2 || !(p[0] instanceof Uint8Array) || !(p[1] instanceof Uint8Array)) {
           throw corrupt(`record at offset ${at} holds something other than [key, value] pairs`);
         }
+        const prev = pairs[pairs.length - 1];
+        if (prev !== undefined && compareBytes(prev[0], p[0]) >= 0) throw corrupt(`keys out of order (or repeated) at pair ${pairs.length}`);
         pairs.push([plainBytes(p[0]), plainBytes(p[1])]);
       }
     } else if (typeof rec === 'object' && rec !== null && typeof (rec as { pairs?: unknown }).pairs === 'number') {
@@ -169,6 +175,45 @@ export function metaFor(position: SmPosition, compaction: SnapshotMeta): Snapsho
     );
   }
   return { index: applied.index, term: applied.term, conf };
+}
+
+/**
+ * The ops that turn the `sm` sublevel into exactly `pairs` (sorted, as decodeSnapshotData
+ * returns them): a merge of the two in key order that deletes keys the snapshot lacks and
+ * puts only what is new or changed. A follower that fell a little behind differs from the
+ * leader's snapshot in a few thousand records, not in all of them: rewriting everything
+ * (a delete and a put per key, 200,000+ ops in one synced batch for 100,000 instances)
+ * took seconds; reading the current state to compare costs a fraction of that.
+ */
+export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promise<SmOp[]> {
+  const ops: SmOp[] = [];
+  let i = 0;
+  const it = sm.iterator();
+  try {
+    for (;;) {
+      const batch = await it.nextv(ITERATOR_BATCH);
+      if (batch.length === 0) break;
+      for (const [key, value] of batch) {
+        let next = pairs[i];
+        while (next !== undefined && compareBytes(next[0], key) < 0) {
+          ops.push({ type: 'put', key: next[0], value: next[1] });
+          next = pairs[++i];
+        }
+        if (next !== undefined && compareBytes(next[0], key) === 0) {
+          if (compareBytes(next[1], value) !== 0) ops.push({ type: 'put', key: next[0], value: next[1] });
+          i++;
+        } else {
+          ops.push({ type: 'del', key: plainBytes(key) });
+        }
+      }
+    }
+  } catch (err) {
+    await it.close();
+    throw ioError('reading the state machine to replace it with a snapshot', err);
+  }
+  await it.close();
+  for (; i < pairs.length; i++) ops.push({ type: 'put', key: pairs[i]![0], value: pairs[i]![1] });
+  return ops;
 }
 
 /**
