@@ -445,6 +445,29 @@ describe('LevelStorage: snapshots', () => {
     );
   });
 
+  test('finishInSlices gives the same bytes as finish, letting other work run between slices', async () => {
+    const pairs = servicePairs(3000, 'a');
+    const a = new SnapshotWriter();
+    const b = new SnapshotWriter();
+    for (const [k, v] of pairs) {
+      a.add(new TextEncoder().encode(k), v);
+      b.add(new TextEncoder().encode(k), v);
+    }
+    // Other work, one step per event-loop turn, for as long as the copy runs.
+    let turns = 0;
+    let copying = true;
+    const step = (): void => {
+      turns++;
+      if (copying) setImmediate(step);
+    };
+    setImmediate(step);
+    const sliced = await b.finishInSlices(16 * 1024); // ~400 KiB in ~64-KiB chunks: a turn after each
+    copying = false;
+    expect(sliced).toEqual(a.finish());
+    expect(decodeSnapshotData(sliced)).toHaveLength(3000);
+    expect(turns).toBeGreaterThanOrEqual(4);
+  });
+
   test('snapshot data whose keys are out of order is refused as CORRUPT_SNAPSHOT', () => {
     const w = new SnapshotWriter();
     w.add(new TextEncoder().encode('i/b'), new Uint8Array([1]));
