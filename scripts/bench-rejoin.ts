@@ -52,6 +52,9 @@ const logs: Logged[] = [];
 progress('starting a 3-node cluster');
 const cluster = await LocalCluster.start({ size: 3, logLevel: 'info', onLog: (id, line) => logs.push({ id, line }) });
 const sys = RollcallSystem.over(cluster);
+/** Set to end the background writes early (an error while they run). */
+let stopWriting = false;
+let during: ReturnType<typeof runLoad> | undefined;
 try {
   const leader = await sys.leader(20_000);
   const follower = (leader + 1) % sys.size;
@@ -85,7 +88,7 @@ try {
 
   progress('restarting the follower while 4 connections keep writing to the leader');
   let ready: number | null = null;
-  const during = runLoad({
+  during = runLoad({
     targets: leaderTarget,
     connections: 4,
     durationMs: 600_000,
@@ -93,7 +96,7 @@ try {
     record: true,
     request: (seq) => sys.write('rejoin-during', seq % 1000, PAYLOAD),
     inspect: (status) => status === 200,
-    until: () => ready !== null,
+    until: () => ready !== null || stopWriting,
   });
   await sleep(1000);
   const restartAt = performance.now();
@@ -140,6 +143,8 @@ try {
     ].join('\n'),
   );
 } finally {
+  stopWriting = true;
+  await during?.catch(() => undefined);
   progress('stopping every process');
   await sys.close();
 }

@@ -437,19 +437,32 @@ describe('campaignSoon: electing at once when a cluster starts with no leader', 
     const [f] = others(ids3, l) as [NodeId];
     net.crash(f);
     net.restart(f);
+    // The leader's stream to a restarted node comes back only after its redial backoff:
+    // the restarted node's turn comes first, and its pre-vote meets the others' lease.
+    net.cutOneWay(l, f);
+    net.sent = [];
     net.node(f).rn.campaignSoon();
+    net.tickAll(ET / 2);
+    expect(net.sent.some((m) => m.type === 'preVote' && m.from === f)).toBe(true);
+    net.recover();
     net.tickAll(3 * ET);
     expect(net.leadersNow()).toEqual([l]);
     expect(net.node(l).term).toBe(t);
     expect(net.node(f).status().softState).toEqual({ role: 'follower', leader: l, term: t });
   });
 
-  seeded('a follower with a leader, or a leader, ignores it', 48, (seed) => {
+  seeded('a follower with a leader, or a leader, ignores it: no pre-vote goes out', 48, (seed) => {
     const net = new Network({ voters: ids3, seed });
     const l = net.waitLeader(100);
     const t = net.node(l).term;
+    // Even one that stops hearing from its leader right then: its election timeout runs as usual.
+    const [f] = others(ids3, l) as [NodeId];
+    net.cutOneWay(l, f);
+    net.sent = [];
     for (const id of ids3) net.node(id).rn.campaignSoon();
-    net.tickAll(ET / 2);
+    net.tickAll(ET / 2 - 1);
+    expect(net.sent.filter((m) => m.type === 'preVote' || m.type === 'vote')).toEqual([]);
+    net.recover();
     expect(net.leadersNow()).toEqual([l]);
     expect(net.node(l).term).toBe(t);
   });

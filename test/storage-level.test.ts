@@ -445,6 +445,39 @@ describe('LevelStorage: snapshots', () => {
     );
   });
 
+  test('the difference spans the iterator\'s batches: 1,500 records, every kind of change', async () => {
+    const dir = await tempDir();
+    const db = await openNodeDatabase(dir);
+    try {
+      const enc = (k: number) => new TextEncoder().encode(`i/prod/svc/k${String(k).padStart(5, '0')}`);
+      const val = (k: number, v: string) => new TextEncoder().encode(`${k}:${v}`);
+      const batch = db.db.batch();
+      for (let k = 0; k < 1500; k++) if (k % 7 !== 0) batch.put(enc(k), val(k, 'v1'), { sublevel: db.sm }); // 1/7 missing
+      await batch.write();
+      // The snapshot: every 5th record gone, every 11th changed, the missing ones added.
+      const next = Array.from({ length: 1500 }, (_, k) => k)
+        .filter((k) => k % 5 !== 0)
+        .map((k) => [enc(k), val(k, k % 11 === 0 ? 'v2' : 'v1')] as const);
+      const ops = await replaceOps(db.sm, next);
+      const dels = ops.filter((o) => o.type === 'del').length;
+      const puts = ops.filter((o) => o.type === 'put').length;
+      const inOld = (k: number) => k % 7 !== 0;
+      const inNew = (k: number) => k % 5 !== 0;
+      const all = Array.from({ length: 1500 }, (_, k) => k);
+      expect(dels).toBe(all.filter((k) => inOld(k) && !inNew(k)).length);
+      expect(puts).toBe(all.filter((k) => inNew(k) && (!inOld(k) || k % 11 === 0)).length);
+      const apply = db.db.batch();
+      for (const o of ops) {
+        if (o.type === 'put') apply.put(o.key, o.value, { sublevel: db.sm });
+        else apply.del(o.key, { sublevel: db.sm });
+      }
+      await apply.write();
+      expect(await smPairs(db)).toEqual(next.map(([k, v]) => [k, v]));
+    } finally {
+      await db.db.close();
+    }
+  });
+
   test('finishInSlices gives the same bytes as finish, letting other work run between slices', async () => {
     const pairs = servicePairs(3000, 'a');
     const a = new SnapshotWriter();

@@ -54,7 +54,7 @@ export interface AppOptions {
   readonly maxWaitMs?: number;
   /** /readyz: most committed-but-unapplied entries a ready node may have (default 100). */
   readonly readyMaxLag?: number;
-  /** /readyz: how long it waits to confirm with the leader that this node has caught up (default 1 s). */
+  /** /readyz: how long it waits to confirm with the leader that this node has caught up (default 800 ms, under a Kubernetes probe's 1-s timeout). */
   readonly readyWaitMs?: number;
   /** Serve PUT /v1/test/faults (ROLLCALL_TEST_FAULTS=1 only). */
   readonly testRoutes?: boolean;
@@ -82,7 +82,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     defaultWaitMs: options.defaultWaitMs ?? 5 * 60_000,
     maxWaitMs: options.maxWaitMs ?? 10 * 60_000,
     readyMaxLag: options.readyMaxLag ?? 100,
-    readyWaitMs: options.readyWaitMs ?? 1000,
+    readyWaitMs: options.readyWaitMs ?? 800,
   };
   const log = options.logger.child({ part: 'http' });
   const app = Fastify({

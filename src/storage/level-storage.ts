@@ -303,19 +303,25 @@ export class LevelStorage implements HostStorage {
     const ops = await this.planInstall(snapshot);
     const { meta } = snapshot;
     const plan = planAppend(meta.index, meta.index, entries);
-    try {
-      const { db, sm } = this.database;
-      const batch = db.batch();
-      for (const op of ops) {
-        if (op.type === 'put') batch.put(op.key, op.value, { sublevel: sm });
-        else batch.del(op.key, { sublevel: sm });
+    if (ops.length === 0) {
+      // Nothing differs, but what the registry wrote unsynced must be durable before the
+      // WAL below drops the entries it was applied from (an empty batch writes nothing).
+      await this.syncStateMachine();
+    } else {
+      try {
+        const { db, sm } = this.database;
+        const batch = db.batch();
+        for (const op of ops) {
+          if (op.type === 'put') batch.put(op.key, op.value, { sublevel: sm });
+          else batch.del(op.key, { sublevel: sm });
+        }
+        await batch.write({ sync: true });
+      } catch (err) {
+        throw this.failed(ioError('writing the snapshot into the state machine', err));
       }
-      await batch.write({ sync: true });
-    } catch (err) {
-      throw this.failed(ioError('writing the snapshot into the state machine', err));
+      this.counters.batches++;
+      this.counters.levelSyncs++;
     }
-    this.counters.batches++;
-    this.counters.levelSyncs++;
     const items: Uint8Array[] = [];
     for (const e of plan.fresh) items.push(entryItem(e));
     if (hardState !== undefined) items.push(hardStateItem(hardState));

@@ -233,10 +233,14 @@ export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promis
       }
     }
   } catch (err) {
-    await it.close();
+    await it.close().catch(() => undefined); // the read error is the one to report
     throw ioError('reading the state machine to replace it with a snapshot', err);
   }
-  await it.close();
+  try {
+    await it.close();
+  } catch (err) {
+    throw ioError('closing the state machine iterator', err);
+  }
   for (; i < pairs.length; i++) ops.push({ type: 'put', key: pairs[i]![0], value: pairs[i]![1] });
   return ops;
 }

@@ -97,6 +97,11 @@ export class OutboundPeer {
     return this.queueBytes;
   }
 
+  /** Bytes accepted for this peer and not yet handed to the kernel: queued here or buffered by the socket. */
+  get pendingBytes(): number {
+    return this.queueBytes + (this.connection?.writableLength ?? 0);
+  }
+
   start(): void {
     if (this.state === 'idle') this.dial();
   }

@@ -141,6 +141,11 @@ export class PeerTransport<M> {
     return outbound.enqueue(payload) === null;
   }
 
+  /** Bytes sent to `to` that have not reached the kernel yet (0 for an unknown peer): the stream's backlog. */
+  pendingBytes(to: string): number {
+    return this.peers.get(to)?.outbound.pendingBytes ?? 0;
+  }
+
   /** Whether our authenticated outbound stream to `to` is up (messages to it are not dropped as disconnected). */
   isConnected(to: string): boolean {
     return this.peers.get(to)?.outbound.isConnected ?? false;
