@@ -22,6 +22,11 @@ export const SNAPSHOT_KIND = 'rollcall-sm';
 export const SNAPSHOT_DATA_FORMAT = 1;
 const CHUNK_BYTES = 64 * 1024;
 const ITERATOR_BATCH = 512;
+/**
+ * Room for a whole batch per nextv() (classic-level's default stops at 16 KiB, ~36 records);
+ * classic-level's own option, passed through the sublevel: abstract-level's types do not list it.
+ */
+const ITERATOR_OPTIONS = { keys: true, values: true, highWaterMarkBytes: ITERATOR_BATCH * 1024 };
 
 export type Pair = readonly [key: Uint8Array, value: Uint8Array];
 
@@ -213,7 +218,7 @@ export function metaFor(position: SmPosition, compaction: SnapshotMeta): Snapsho
 export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promise<SmOp[]> {
   const ops: SmOp[] = [];
   let i = 0;
-  const it = sm.iterator();
+  const it = sm.iterator(ITERATOR_OPTIONS);
   try {
     for (;;) {
       const batch = await it.nextv(ITERATOR_BATCH);
@@ -252,7 +257,7 @@ export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promis
 export async function readStateMachine(sm: SmSublevel): Promise<{ data: Uint8Array; position: SmPosition }> {
   const writer = new SnapshotWriter();
   const reserved: Pair[] = [];
-  const it = sm.iterator();
+  const it = sm.iterator(ITERATOR_OPTIONS);
   try {
     for (;;) {
       const batch = await it.nextv(ITERATOR_BATCH);
