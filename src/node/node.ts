@@ -27,12 +27,9 @@ import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } fr
 import { PendingProposals } from './proposals.js';
 import { ReadBarriers } from './reads.js';
 import { afterTurn, splitCommitted } from './ready-order.js';
+import { SnapshotPacer } from './snapshot-pacer.js';
 import { PEERS_KEY, readPeers, smStore, writeStateOps } from './state-store.js';
 
-type SnapshotChunk = Extract<Message, { type: 'snapshot' }>;
-
-/** Snapshot bytes handed to the transport per event-loop turn, and the backlog it may have (see sendRaft). */
-const SNAPSHOT_BYTES_PER_TURN = 4 * 1024 * 1024;
 /** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
 const NO_LEADER_WAIT_MS = 2000;
 
@@ -124,9 +121,8 @@ export class RollcallNode {
   private expiryTimer: NodeJS.Timeout | null = null;
   private proposalQueue: { data: Uint8Array; resolve: (v: { index: number; term: number }) => void; reject: (e: NodeError) => void }[] = [];
   private proposeScheduled = false;
-  /** Snapshot chunks per peer still to go out, a few MiB per turn (sendRaft). */
-  private readonly pacedSnapshots = new Map<string, SnapshotChunk[]>();
-  private pacedTimer: NodeJS.Timeout | null = null;
+  /** Snapshot chunks go out a few MiB per turn of the event loop. */
+  private readonly snapshots: SnapshotPacer;
   /** Until a leader is first known: see maybeCampaignAtStart. */
   private startElectionPending = true;
   private applyWaiters: { index: number; resolve: () => void }[] = [];
@@ -167,6 +163,11 @@ export class RollcallNode {
       applied: registry.appliedIndex,
       confState: this.conf,
       snapshotChunkBytes: options.snapshotChunkBytes ?? 1024 * 1024,
+    });
+    this.snapshots = new SnapshotPacer({
+      send: (msg) => this.transport.send(msg.to, { kind: 'raft', msg }),
+      backlog: (to) => this.transport.pendingBytes(to),
+      leadsIn: (term) => this.soft.role === 'leader' && this.soft.term === term,
     });
     this.reads = new ReadBarriers({
       requestReadIndex: (ctx) => {
@@ -728,63 +729,15 @@ export class RollcallNode {
     );
   }
 
-  /**
-   * Raft hands over a whole snapshot at once (50+ MiB for 100,000 instances); encoding and
-   * writing it in one turn held the leader's event loop for ~350 ms. Snapshot chunks go
-   * out SNAPSHOT_BYTES_PER_TURN at a time instead, and only while the stream to that peer
-   * has less than that waiting. Other messages need not wait behind them: the follower
-   * reassembles chunks by offset, Raft sends a peer in snapshot state no appends, and a
-   * heartbeat's commit never exceeds what the peer is known to hold.
-   */
   private sendRaft(messages: readonly Message[]): void {
     for (const msg of messages) {
-      if (msg.type !== 'snapshot') {
+      if (msg.type === 'snapshot') {
+        if (msg.offset === 0) this.log.info({ to: msg.to, index: msg.meta.index, bytes: msg.total }, 'sending a snapshot: the follower is behind the compacted log');
+        this.snapshots.push(msg);
+      } else {
         this.transport.send(msg.to, { kind: 'raft', msg });
-        continue;
       }
-      // Offset 0 starts a transfer; Raft has given up on any earlier one to that peer.
-      const queue = msg.offset === 0 ? [] : this.pacedSnapshots.get(msg.to);
-      if (queue === undefined) continue;
-      queue.push(msg);
-      this.pacedSnapshots.set(msg.to, queue);
-      this.schedulePacedSends(false);
     }
-  }
-
-  private schedulePacedSends(blocked: boolean): void {
-    if (this.pacedTimer !== null) return;
-    // A backlogged stream is looked at again shortly rather than on every turn.
-    const run = () => {
-      this.pacedTimer = null;
-      this.sendPaced();
-    };
-    this.pacedTimer = setTimeout(run, blocked ? 5 : 0);
-  }
-
-  private sendPaced(): void {
-    let blocked = true;
-    for (const [to, queue] of this.pacedSnapshots) {
-      // Chunks of a term this node no longer leads are of no use to anyone.
-      if (this.soft.role !== 'leader') {
-        this.pacedSnapshots.delete(to);
-        continue;
-      }
-      if (this.transport.pendingBytes(to) >= SNAPSHOT_BYTES_PER_TURN) continue;
-      blocked = false;
-      let bytes = 0;
-      while (queue.length > 0 && bytes < SNAPSHOT_BYTES_PER_TURN) {
-        const msg = queue.shift()!;
-        if (msg.term !== this.soft.term) {
-          queue.length = 0;
-          break;
-        }
-        if (msg.offset === 0) this.log.info({ to, index: msg.meta.index, bytes: msg.total }, 'sending a snapshot: the follower is behind the compacted log');
-        bytes += msg.chunk.byteLength;
-        this.transport.send(to, { kind: 'raft', msg });
-      }
-      if (queue.length === 0) this.pacedSnapshots.delete(to);
-    }
-    if (this.pacedSnapshots.size > 0 && !this.closed) this.schedulePacedSends(blocked);
   }
 
   // ---- the Ready loop ---------------------------------------------------------------
@@ -1043,9 +996,7 @@ export class RollcallNode {
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     if (this.statusTimer) clearInterval(this.statusTimer);
-    if (this.pacedTimer !== null) clearTimeout(this.pacedTimer);
-    this.pacedTimer = null;
-    this.pacedSnapshots.clear();
+    this.snapshots.close();
     const err = new NodeError('SHUTTING_DOWN', 'the node is shutting down');
     for (const p of this.proposalQueue) p.reject(err);
     this.proposalQueue = [];
