@@ -59,32 +59,26 @@ try {
   const leader = await sys.leader(20_000);
   const follower = (leader + 1) % sys.size;
   const leaderTarget = [targetOf(sys.url(leader))];
+  /** `count` registrations in `space` through the leader; every one must succeed. */
+  const writeAll = async (space: string, count: number, connections: number): Promise<void> => {
+    const res = await runLoad({
+      targets: leaderTarget,
+      connections,
+      durationMs: 600_000,
+      maxRequests: count,
+      timeoutMs: 20_000,
+      onTick: every5s(count),
+      request: (seq) => sys.write(space, seq, PAYLOAD),
+      inspect: (status) => status === 200,
+    });
+    if (res.ok < count) throw new Error(`${space}: only ${res.ok} of ${count} writes succeeded`);
+  };
   progress(`registering ${instances.toLocaleString('en-US')} instances through the leader (${cluster.nodes[leader]!.id})`);
-  const load = await runLoad({
-    targets: leaderTarget,
-    connections: 64,
-    durationMs: 600_000,
-    maxRequests: instances,
-    timeoutMs: 20_000,
-    onTick: every5s(instances),
-    request: (seq) => sys.write('rejoin', seq, PAYLOAD),
-    inspect: (status) => status === 200,
-  });
-  if (load.ok < instances) throw new Error(`only ${load.ok} of ${instances} registrations succeeded`);
+  await writeAll('rejoin', instances, 64);
 
   progress(`killing follower ${cluster.nodes[follower]!.id}; ${behind.toLocaleString('en-US')} more writes without it`);
   await sys.kill(follower);
-  const more = await runLoad({
-    targets: leaderTarget,
-    connections: 16,
-    durationMs: 300_000,
-    maxRequests: behind,
-    timeoutMs: 20_000,
-    onTick: every5s(behind),
-    request: (seq) => sys.write('rejoin-more', seq, PAYLOAD),
-    inspect: (status) => status === 200,
-  });
-  if (more.ok < behind) throw new Error(`only ${more.ok} of ${behind} writes succeeded`);
+  await writeAll('rejoin-more', behind, 16);
 
   progress('restarting the follower while 4 connections keep writing to the leader');
   let ready: number | null = null;

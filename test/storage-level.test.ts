@@ -117,6 +117,16 @@ async function smPairs(db: NodeDatabase): Promise<[Uint8Array, Uint8Array][]> {
   return (await db.sm.iterator().all()).map(([k, v]) => [new Uint8Array(k), new Uint8Array(v)]);
 }
 
+/** Writes replaceOps' result into the sublevel in one batch, as an install does. */
+async function applyOps(db: NodeDatabase, ops: readonly SmOp[]): Promise<void> {
+  const batch = db.db.batch();
+  for (const o of ops) {
+    if (o.type === 'put') batch.put(o.key, o.value, { sublevel: db.sm });
+    else batch.del(o.key, { sublevel: db.sm });
+  }
+  await batch.write();
+}
+
 /** What the registry does: write state and its applied position in one batch. */
 async function writeStateMachine(
   db: NodeDatabase,
@@ -429,12 +439,7 @@ describe('LevelStorage: snapshots', () => {
             const got = ops.map((o) => `${o.type} k${Number(new TextDecoder().decode(o.key).slice(-3))}`).sort();
             expect(got).toEqual(expected);
             // And applying them makes the sublevel equal to the snapshot.
-            const apply = db.db.batch();
-            for (const o of ops) {
-              if (o.type === 'put') apply.put(o.key, o.value, { sublevel: db.sm });
-              else apply.del(o.key, { sublevel: db.sm });
-            }
-            await apply.write();
+            await applyOps(db, ops);
             expect(await smPairs(db)).toEqual(next.map(([k, v]) => [k, v]));
           } finally {
             await db.db.close();
@@ -466,12 +471,7 @@ describe('LevelStorage: snapshots', () => {
       const all = Array.from({ length: 1500 }, (_, k) => k);
       expect(dels).toBe(all.filter((k) => inOld(k) && !inNew(k)).length);
       expect(puts).toBe(all.filter((k) => inNew(k) && (!inOld(k) || k % 11 === 0)).length);
-      const apply = db.db.batch();
-      for (const o of ops) {
-        if (o.type === 'put') apply.put(o.key, o.value, { sublevel: db.sm });
-        else apply.del(o.key, { sublevel: db.sm });
-      }
-      await apply.write();
+      await applyOps(db, ops);
       expect(await smPairs(db)).toEqual(next.map(([k, v]) => [k, v]));
     } finally {
       await db.db.close();
