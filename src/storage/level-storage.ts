@@ -55,7 +55,6 @@ export interface LevelStorageOptions extends WalOptions {
   readonly onRecovery?: (what: string) => void;
 }
 
-
 export class LevelStorage implements HostStorage {
   private hardState: HardState;
   private snapMeta: SnapshotMeta;
