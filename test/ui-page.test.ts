@@ -141,6 +141,26 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
     await page.close();
   });
 
+  it('shows the health policy in force: the built-in thresholds, then an admin\'s override', async () => {
+    const own = await backend();
+    try {
+      const { page, errors } = await open(`${own.url}/ui`);
+      await page.locator('#policy [data-policy="defaults"]').waitFor();
+      const p99 = page.locator('#policy table.policy tr', { hasText: 'p99Ms' });
+      expect(await p99.locator('td').nth(1).textContent()).toBe('1000 → 800');
+      own.node.apply({ type: 'setHealthPolicy', policy: { services: { 'prod/orders': { health: { p99Ms: { subhealthy: { enter: 250, exit: 200 } } } } } } });
+      const scope = page.locator('#policy li[data-scope="service prod/orders"]');
+      await scope.waitFor(); // the page reads the policy every 5 s
+      expect(await scope.locator('.mono').allTextContents()).toEqual(['health.p99Ms.subhealthy.enter = 250', 'health.p99Ms.subhealthy.exit = 200']);
+      expect(await page.locator('#policy [data-policy="stored"]').count()).toBe(1);
+      expect(await page.locator('#policy-rev').textContent()).toMatch(/^rev \d+$/);
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await own.app.close();
+    }
+  });
+
   it('asks for a token when the node requires one, then lists and streams with it', async () => {
     const secured = await backend({ tokens: TokenAuthority.parse(JSON.stringify([{ token: 'page-reader-token-1', role: 'read' }])) });
     try {

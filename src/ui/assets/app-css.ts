@@ -106,6 +106,10 @@ ul.alerts { list-style: none; margin: 0; padding: 0; display: flex; flex-directi
 .sev { font-size: 11px; text-transform: uppercase; font-weight: 700; letter-spacing: .5px; }
 .sev-critical .sev { color: var(--bad); } .sev-warning .sev { color: var(--warn); }
 
+ul.overrides { list-style: none; margin: 0 0 8px; padding: 0; }
+.overrides li { padding: 4px 0; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+.overrides .scope { font-weight: 600; }
+table.policy td, table.policy th { padding: 3px 6px; }
 ol.feed { list-style: none; margin: 0; padding: 0; }
 .feed li { padding: 5px 0; border-bottom: 1px solid var(--line); }
 .feed-head { display: flex; gap: 8px; align-items: baseline; }

@@ -1,15 +1,17 @@
 /** Entry module: bootstrap, watch, polling loops. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
 export default String.raw`// The monitoring page: list the registry once, then follow the watch stream; poll cluster
-// status every second and the leader's health reports every two; follow the alert stream.
+// status every second, the leader's health reports every two and the health policy every
+// five; follow the alert stream.
 // Everything is read from the node that served the page, so it works from a follower.
 import { answeredBy, getJson, onAuthNeeded, openStream, setToken, token } from './api.js';
 import { alertEvent, apply, load, setAlerts, setReports, state } from './store.js';
 import { renderCluster, renderHeader } from './view-cluster.js';
 import { renderServices } from './view-services.js';
-import { renderAlerts, renderFeed } from './view-side.js';
+import { renderAlerts, renderFeed, renderPolicy } from './view-side.js';
 
 const CLUSTER_EVERY_MS = 1000;
 const REPORTS_EVERY_MS = 2000;
+const POLICY_EVERY_MS = 5000;
 
 let dirty = false;
 function render() {
@@ -21,6 +23,7 @@ function render() {
     renderCluster();
     renderServices();
     renderAlerts();
+    renderPolicy();
     renderFeed();
   });
 }
@@ -96,6 +99,18 @@ async function pollReports() {
   render();
 }
 
+// ---- health policy (replicated; this node's copy is enough for a display)
+
+async function pollPolicy() {
+  try {
+    state.policy = await getJson('/v1/health/policy?consistency=serializable', 3000);
+    state.policyError = null;
+  } catch (err) {
+    state.policyError = err.message;
+  }
+  render();
+}
+
 // ---- alerts
 
 function followAlerts() {
@@ -160,5 +175,6 @@ render();
 bootstrap();
 every(CLUSTER_EVERY_MS, pollCluster);
 every(REPORTS_EVERY_MS, pollReports);
+every(POLICY_EVERY_MS, pollPolicy);
 followAlerts();
 `;

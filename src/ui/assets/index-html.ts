@@ -46,6 +46,10 @@ export default String.raw`<!doctype html>
       <div id="alerts"></div>
     </section>
     <section class="card">
+      <h2>Health policy <span id="policy-rev" class="muted small"></span></h2>
+      <div id="policy"></div>
+    </section>
+    <section class="card">
       <h2>Live changes</h2>
       <div id="feed"></div>
     </section>

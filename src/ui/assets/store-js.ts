@@ -21,6 +21,9 @@ export const state = {
   feed: [],
   watch: 'connecting',
   filter: '',
+  /** GET /v1/health/policy (this node's copy), and why the last poll failed */
+  policy: null,
+  policyError: null,
 };
 
 export function load(listing) {

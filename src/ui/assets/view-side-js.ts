@@ -1,5 +1,5 @@
-/** Active alerts and the live feed. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
-export default String.raw`// The side column: active alerts and the live feed of changes.
+/** Active alerts, the health policy and the live feed. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
+export default String.raw`// The side column: active alerts, the health policy in force and the live feed of changes.
 import { ago, clock, fill, h } from './dom.js';
 import { state } from './store.js';
 
@@ -26,6 +26,57 @@ export function renderAlerts() {
         ),
       ),
     ),
+  );
+}
+
+const METRICS = ['successRatio', 'p99Ms', 'cpu', 'memory', 'disk'];
+
+function band(b) {
+  return b ? b.enter + ' → ' + b.exit : '—';
+}
+
+/** An override as "path = value" lines: what an admin changed, in the policy's own words. */
+function leaves(value, path, out) {
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) leaves(v, path ? path + '.' + k : k, out);
+  } else {
+    out.push(path + ' = ' + (value === null ? 'off' : String(value)));
+  }
+  return out;
+}
+
+export function renderPolicy() {
+  const p = state.policy;
+  fill('policy-rev', p && p.policyRevision ? 'rev ' + p.policyRevision : '');
+  if (!p) {
+    fill('policy', h('p', { class: 'empty', text: state.policyError ? 'Policy unavailable: ' + state.policyError : 'Loading…' }));
+    return;
+  }
+  const d = p.defaults.health;
+  const scopes = [];
+  if (p.policy) {
+    if (p.policy.defaults) scopes.push(['every service', p.policy.defaults]);
+    for (const [ns, o] of Object.entries(p.policy.namespaces || {})) scopes.push(['namespace ' + ns, o]);
+    for (const [svc, o] of Object.entries(p.policy.services || {})) scopes.push(['service ' + svc, o]);
+    if (p.policy.cluster) scopes.push(['cluster alerts', p.policy.cluster]);
+  }
+  fill(
+    'policy',
+    h('p', { class: 'small', 'data-policy': p.policyRevision ? 'stored' : 'defaults', text: p.policyRevision ? 'Set by an admin; these override the built-in thresholds below.' : 'No policy stored: the built-in thresholds apply.' }),
+    scopes.length
+      ? h(
+          'ul',
+          { class: 'overrides' },
+          scopes.map(([scope, o]) => h('li', { 'data-scope': scope }, h('div', { class: 'small scope', text: scope }), leaves(o, '', []).map((line) => h('div', { class: 'mono small', text: line })))),
+        )
+      : null,
+    h(
+      'table',
+      { class: 'grid policy' },
+      h('thead', {}, h('tr', {}, h('th', { text: 'built-in' }), h('th', { text: 'subhealthy' }), h('th', { text: 'down' }))),
+      h('tbody', {}, METRICS.map((m) => h('tr', {}, h('td', { class: 'mono small', text: m }), h('td', { class: 'mono small', text: band(d[m] && d[m].subhealthy) }), h('td', { class: 'mono small', text: band(d[m] && d[m].down) })))),
+    ),
+    h('p', { class: 'muted small', text: 'enter → exit; ' + d.degradeAfter + ' reports to degrade, ' + d.recoverAfter + ' to recover, at least ' + d.minDwellMs / 1000 + ' s in a state' }),
   );
 }
 
