@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppliedEntry, Command, ConfState, SmStore } from '../src/registry/index.js';
 import { META_APPLIED_KEY, META_CONF_KEY, Registry } from '../src/registry/index.js';
 import { decode } from '../src/codec/index.js';
+import { scanBatches } from '../src/storage/index.js';
 import { inst, MemorySm, seed } from './registry-helpers.js';
 
 const SEED = seed(20_240_601);
@@ -154,22 +155,9 @@ afterAll(async () => {
 const freshSublevel = () => db.sublevel<string, Uint8Array>(`run${++runs}`, { valueEncoding: 'view' });
 type Sub = ReturnType<typeof freshSublevel>;
 
-/** A string-keyed sublevel as the registry's store, scanned in small batches (the node's smStore does the same over its binary sublevel). */
+/** A string-keyed sublevel as the registry's store, scanned in small batches (the node's smStore scans its binary sublevel the same way). */
 function levelStore(sub: Sub): SmStore {
-  return {
-    async *batches() {
-      const it = sub.iterator();
-      try {
-        for (;;) {
-          const batch = await it.nextv(5);
-          if (batch.length === 0) return;
-          yield batch;
-        }
-      } finally {
-        await it.close();
-      }
-    },
-  };
+  return { batches: () => scanBatches<string, Uint8Array>(sub, 5) };
 }
 
 describe('persistence', () => {

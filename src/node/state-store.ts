@@ -6,6 +6,7 @@
 import { decode } from '../codec/index.js';
 import type { BatchOp, SmStore } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
+import { scanBatches } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
 import { parseHostPort } from '../transport/index.js';
 
@@ -26,28 +27,10 @@ export async function readPeers(db: NodeDatabase): Promise<Map<string, PeerAddre
   return out;
 }
 
-/** Records per batch of the registry's load scan. */
-const SCAN_BATCH = 1000;
-/**
- * classic-level stops a nextv() at 16 KiB by default: ~36 records of a registry, so 2,900
- * native calls for 100,000 instead of 100 (the scan took ~20 % longer).
- */
-// classic-level's own option, passed through the sublevel; abstract-level's types do not list it.
-const SCAN_OPTIONS = { keys: true, values: true, highWaterMarkBytes: SCAN_BATCH * 1024 };
-
 export function smStore(db: NodeDatabase): SmStore {
   return {
     async *batches() {
-      const it = db.sm.iterator(SCAN_OPTIONS);
-      try {
-        for (;;) {
-          const raw = await it.nextv(SCAN_BATCH);
-          if (raw.length === 0) return;
-          yield raw.map(([key, value]) => [decoder.decode(key), value] as const);
-        }
-      } finally {
-        await it.close();
-      }
+      for await (const batch of scanBatches<Uint8Array, Uint8Array>(db.sm)) yield batch.map(([key, value]) => [decoder.decode(key), value] as const);
     },
   };
 }

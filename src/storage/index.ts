@@ -19,6 +19,7 @@ export {
   type PersistInput,
   type StorageStats,
 } from './level-storage.js';
+export { SCAN_BATCH, type Scannable, scanBatches } from './scan.js';
 export { type Pair, type SmOp, SnapshotWriter, decodeSnapshotData, replaceOps } from './snapshot.js';
 export { DEFAULT_SEGMENT_BYTES, type WalOptions, walDir } from './wal.js';
 export { type WalEntryLocation, locateWalEntry } from './wal-inspect.js';

@@ -15,19 +15,13 @@ import { crc32 } from './checksum.js';
 import type { SmSublevel } from './database.js';
 import { StorageError, ioError } from './errors.js';
 import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, bytesEqual, compareBytes } from './keys.js';
+import { scanBatches } from './scan.js';
 import { parseApplied, parseConfState, plainBytes, tryDecode } from './values.js';
 
 export const SNAPSHOT_KIND = 'rollcall-sm';
 /** The snapshot data format, independent of the on-disk FORMAT_VERSION (it did not change with it). */
 export const SNAPSHOT_DATA_FORMAT = 1;
 const CHUNK_BYTES = 64 * 1024;
-const ITERATOR_BATCH = 512;
-/**
- * Room for a whole batch per nextv() (classic-level's default stops at 16 KiB, ~36 records);
- * classic-level's own option, passed through the sublevel: abstract-level's types do not list it.
- */
-const ITERATOR_OPTIONS = { keys: true, values: true, highWaterMarkBytes: ITERATOR_BATCH * 1024 };
-
 export type Pair = readonly [key: Uint8Array, value: Uint8Array];
 
 export type SmOp =
@@ -218,11 +212,8 @@ export function metaFor(position: SmPosition, compaction: SnapshotMeta): Snapsho
 export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promise<SmOp[]> {
   const ops: SmOp[] = [];
   let i = 0;
-  const it = sm.iterator(ITERATOR_OPTIONS);
   try {
-    for (;;) {
-      const batch = await it.nextv(ITERATOR_BATCH);
-      if (batch.length === 0) break;
+    for await (const batch of scanBatches<Uint8Array, Uint8Array>(sm)) {
       for (const [key, value] of batch) {
         let next = pairs[i];
         while (next !== undefined && compareBytes(next[0], key) < 0) {
@@ -238,13 +229,7 @@ export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promis
       }
     }
   } catch (err) {
-    await it.close().catch(() => undefined); // the read error is the one to report
     throw ioError('reading the state machine to replace it with a snapshot', err);
-  }
-  try {
-    await it.close();
-  } catch (err) {
-    throw ioError('closing the state machine iterator', err);
   }
   for (; i < pairs.length; i++) ops.push({ type: 'put', key: pairs[i]![0], value: pairs[i]![1] });
   return ops;
@@ -257,20 +242,15 @@ export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promis
 export async function readStateMachine(sm: SmSublevel): Promise<{ data: Uint8Array; position: SmPosition }> {
   const writer = new SnapshotWriter();
   const reserved: Pair[] = [];
-  const it = sm.iterator(ITERATOR_OPTIONS);
   try {
-    for (;;) {
-      const batch = await it.nextv(ITERATOR_BATCH);
-      if (batch.length === 0) break;
+    for await (const batch of scanBatches<Uint8Array, Uint8Array>(sm)) {
       for (const [k, v] of batch) {
         if (bytesEqual(k, SM_APPLIED_KEY_BYTES) || bytesEqual(k, SM_CONF_KEY_BYTES)) reserved.push([k, v]);
         writer.add(plainBytes(k), plainBytes(v));
       }
     }
   } catch (err) {
-    await it.close();
     throw ioError('reading the state machine for a snapshot', err);
   }
-  await it.close();
   return { data: await writer.finishInSlices(), position: positionOf(reserved) };
 }
