@@ -620,9 +620,7 @@ export class Raft {
   leaderUnreachable(id: NodeId): void {
     if (this.role !== 'follower' || this.lead !== id) return;
     this.lead = null;
-    const rank = Math.max(0, this.conf.voters.filter((v) => v !== id).sort().indexOf(this.id));
-    const soon = 1 + rank * Math.max(2, Math.floor(this.electionTick / 4));
-    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - soon);
+    this.timeOutByRank(this.conf.voters.filter((v) => v !== id));
   }
 
   /**
@@ -635,7 +633,16 @@ export class Raft {
    */
   campaignSoon(): void {
     if (this.role !== 'follower' || this.lead !== null || !this.promotable()) return;
-    const rank = Math.max(0, [...this.conf.voters].sort().indexOf(this.id));
+    this.timeOutByRank(this.conf.voters);
+  }
+
+  /**
+   * Brings this node's election timeout to 1 + rank × max(2, electionTick/4) ticks from now,
+   * rank being its place by id among `candidates`: nodes told the same thing at the same
+   * moment take turns, and the first one's vote request reaches the next before its turn.
+   */
+  private timeOutByRank(candidates: readonly NodeId[]): void {
+    const rank = Math.max(0, [...candidates].sort().indexOf(this.id));
     const soon = 1 + rank * Math.max(2, Math.floor(this.electionTick / 4));
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - soon);
   }

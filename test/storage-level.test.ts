@@ -117,6 +117,10 @@ async function smPairs(db: NodeDatabase): Promise<[Uint8Array, Uint8Array][]> {
   return (await db.sm.iterator().all()).map(([k, v]) => [new Uint8Array(k), new Uint8Array(v)]);
 }
 
+/** A state machine key and value numbered k, in key order by k. */
+const numberedKey = (k: number) => new TextEncoder().encode(`i/prod/svc/k${String(k).padStart(5, '0')}`);
+const numberedValue = (k: number, version: string) => new TextEncoder().encode(`${k}:${version}`);
+
 /** Writes replaceOps' result into the sublevel in one batch, as an install does. */
 async function applyOps(db: NodeDatabase, ops: readonly SmOp[]): Promise<void> {
   const batch = db.db.batch();
@@ -422,21 +426,17 @@ describe('LevelStorage: snapshots', () => {
           const dir = await tempDir();
           const db = await openNodeDatabase(dir);
           try {
-            const enc = (k: number) => new TextEncoder().encode(`i/prod/svc/k${String(k).padStart(3, '0')}`);
-            const val = (k: number, v: string) => new TextEncoder().encode(`${k}:${v}`);
-            const batch = db.db.batch();
-            for (const k of oldKeys) batch.put(enc(k), val(k, 'v1'), { sublevel: db.sm });
-            await batch.write();
+            await applyOps(db, oldKeys.map((k) => ({ type: 'put', key: numberedKey(k), value: numberedValue(k, 'v1') })));
             const next = [...newKeys]
               .sort((a, b) => a - b)
-              .map((k) => [enc(k), val(k, changed.includes(k) ? 'v2' : 'v1')] as const);
+              .map((k) => [numberedKey(k), numberedValue(k, changed.includes(k) ? 'v2' : 'v1')] as const);
             const ops = await replaceOps(db.sm, next);
             // Exactly the difference, nothing more.
             const expected = [
               ...newKeys.filter((k) => !oldKeys.includes(k) || changed.includes(k)).map((k) => `put k${k}`),
               ...oldKeys.filter((k) => !newKeys.includes(k)).map((k) => `del k${k}`),
             ].sort();
-            const got = ops.map((o) => `${o.type} k${Number(new TextDecoder().decode(o.key).slice(-3))}`).sort();
+            const got = ops.map((o) => `${o.type} k${Number(new TextDecoder().decode(o.key).slice(-5))}`).sort();
             expect(got).toEqual(expected);
             // And applying them makes the sublevel equal to the snapshot.
             await applyOps(db, ops);
@@ -454,15 +454,12 @@ describe('LevelStorage: snapshots', () => {
     const dir = await tempDir();
     const db = await openNodeDatabase(dir);
     try {
-      const enc = (k: number) => new TextEncoder().encode(`i/prod/svc/k${String(k).padStart(5, '0')}`);
-      const val = (k: number, v: string) => new TextEncoder().encode(`${k}:${v}`);
-      const batch = db.db.batch();
-      for (let k = 0; k < 1500; k++) if (k % 7 !== 0) batch.put(enc(k), val(k, 'v1'), { sublevel: db.sm }); // 1/7 missing
-      await batch.write();
+      const old = Array.from({ length: 1500 }, (_, k) => k).filter((k) => k % 7 !== 0); // 1/7 missing
+      await applyOps(db, old.map((k) => ({ type: 'put', key: numberedKey(k), value: numberedValue(k, 'v1') })));
       // The snapshot: every 5th record gone, every 11th changed, the missing ones added.
       const next = Array.from({ length: 1500 }, (_, k) => k)
         .filter((k) => k % 5 !== 0)
-        .map((k) => [enc(k), val(k, k % 11 === 0 ? 'v2' : 'v1')] as const);
+        .map((k) => [numberedKey(k), numberedValue(k, k % 11 === 0 ? 'v2' : 'v1')] as const);
       const ops = await replaceOps(db.sm, next);
       const dels = ops.filter((o) => o.type === 'del').length;
       const puts = ops.filter((o) => o.type === 'put').length;

@@ -112,11 +112,10 @@ export class OutboundPeer {
 
   /** Queues one encoded message for the next flush, or says why it was dropped. */
   enqueue(payload: Buffer): DropReason | null {
-    const connection = this.connection;
-    if (this.state !== 'open' || connection === null) return this.drop('disconnected');
+    if (this.state !== 'open' || this.connection === null) return this.drop('disconnected');
     const frameBytes = FRAME_HEADER_BYTES + payload.length;
     // The socket's own buffer counts too: a peer that stops reading must not grow our memory.
-    if (this.queueBytes + connection.writableLength + frameBytes > this.options.maxQueueBytes) {
+    if (this.pendingBytes + frameBytes > this.options.maxQueueBytes) {
       return this.drop('queueFull');
     }
     this.queue.push(payload);
