@@ -455,9 +455,10 @@ export class Raft {
       return this.conf;
     }
     if (this.leadTransferee !== null && !this.isVoter(this.leadTransferee)) this.leadTransferee = null;
-    // A smaller quorum may commit more; new members need appends.
-    if (this.maybeCommit()) this.bcastAppend();
-    else this.bcastAppend();
+    // A smaller quorum may commit more (maybeCommit), and new members need appends
+    // either way, so one broadcast follows whatever it decided.
+    this.maybeCommit();
+    this.bcastAppend();
     this.maybeReleaseReads();
     return this.conf;
   }
