@@ -238,6 +238,21 @@ describe('leader commands', () => {
     expect(ok(log.apply({ type: 'expire', term: 2, sessionIds: ['s1'], now: 1 }).result).changed).toBe(true);
   });
 
+  it('an expiry intent changes nothing: no revision, no event, the session and its instances stay', async () => {
+    const log = await Log.open();
+    log.apply(open('s1'));
+    log.apply(inst('a', { sessionId: 's1' }));
+    const r = log.apply({ type: 'expiryIntent', term: 1, sessionIds: ['s1', 'gone'], now: 50_000 });
+    expect(r.result).toEqual({ ok: true, revision: 2, changed: false });
+    expect(r.events).toEqual([]);
+    expect(log.registry.getSession('s1')).toBeDefined();
+    expect(log.registry.listInstances('prod', 'orders').instances.map((i) => i.id)).toEqual(['a']);
+    // One from a leader already replaced is refused like any stale leader command.
+    log.applyEntries([{ command: null, term: 2 }]);
+    expect(log.apply({ type: 'expiryIntent', term: 1, sessionIds: ['s1'], now: 1 }).result).toMatchObject({ ok: false, code: 'STALE_TERM' });
+    expect(parseCommand({ type: 'expiryIntent', term: 1, sessionIds: [], now: 1, client: { id: 'c', seq: 1 } })).toMatchObject({ ok: false, code: 'INVALID_COMMAND' });
+  });
+
   it('an old-term command re-proposed inside a newer entry is stale by the entry term itself', async () => {
     const log = await Log.open();
     log.apply(open('s1'));

@@ -14,7 +14,7 @@ import { decode, encode } from '../codec/index.js';
 import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
 import { HealthTracker, healthCommands, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
-import type { AppliedEntry, BatchOp, ClientCommand, Command, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
+import type { AppliedEntry, BatchOp, ClientCommand, Command, CommandResult, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
 import { commandsFor, Registry, SessionTracker } from '../registry/index.js';
 import type { SessionTrackerOptions } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
@@ -137,6 +137,17 @@ export class RollcallNode {
   /** Every member's peer address: founding members from the flags, later ones from the log. */
   private readonly peerAddresses: Map<string, PeerAddress>;
   private removedAt: number | null = null;
+  /** Test-only (setFaults): extra time each compaction takes, as a slow disk would. */
+  private compactDelayMs = 0;
+  /**
+   * The term in which this node, as leader, took up its duties (session deadlines, expiry,
+   * health): only once it has applied an entry of its own term (its no-op). Every entry of
+   * an earlier term that it will ever commit is then in the registry, so no expiry decided
+   * by an earlier leader can still delete a session it has answered a keepalive for, and no
+   * session acknowledged under an earlier leader is missing from its view. null when not
+   * leading, or leading but not yet caught up.
+   */
+  private dutiesTerm: number | null = null;
   private observer: NodeObserver = {};
 
   private constructor(
@@ -215,7 +226,7 @@ export class RollcallNode {
           node?.onPeerConnection(ev.peer, ev.connected);
         },
         onPeerRefused: (peer) => node?.onPeerRefused(peer),
-        ...(options.faults ? { faults: true } : {}),
+        ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
       });
       node = new RollcallNode({ ...options, peers }, db, storage, registry, transport);
       await transport.start();
@@ -484,12 +495,13 @@ export class RollcallNode {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       this.assertOpen();
-      if (this.soft.role === 'leader') return this.leaderKeepalive(sessionId, report);
+      if (this.hasLeaderDuties()) return this.leaderKeepalive(sessionId, report);
       const leader = this.soft.leader;
       const left = deadline - Date.now();
       if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the keepalive', null);
       if (leader === null || leader === this.id) {
-        await this.pause(Math.min(left, 100));
+        // Also a new leader applying what its predecessors left: it answers once caught up.
+        await this.whenLeaderMayHaveChanged(Math.min(left, 100));
         continue;
       }
       try {
@@ -525,7 +537,7 @@ export class RollcallNode {
 
   /** The leader's view of provider reports; null on a follower (reports go to the leader only). */
   healthReports(): readonly TrackedHealth[] | null {
-    return this.soft.role === 'leader' ? this.health.list() : null;
+    return this.hasLeaderDuties() ? this.health.list() : null;
   }
 
   /** Leadership transfer (admin). */
@@ -540,9 +552,13 @@ export class RollcallNode {
     this.observer = observer;
   }
 
-  /** Test-only: drop peer messages to and from these nodes (the transport's fault hook). */
-  setFaults(faults: { dropTo?: readonly string[]; dropFrom?: readonly string[] }): void {
+  /**
+   * Test-only: drop peer messages to and from these nodes, optionally only some kinds (the
+   * transport's fault hook), and make each log compaction take `compactDelayMs` longer.
+   */
+  setFaults(faults: { dropTo?: readonly string[]; dropFrom?: readonly string[]; kinds?: readonly string[]; compactDelayMs?: number }): void {
     this.transport.setFaults(faults);
+    this.compactDelayMs = faults.compactDelayMs ?? 0;
   }
 
   // ---- membership -------------------------------------------------------------------
@@ -687,8 +703,10 @@ export class RollcallNode {
         this.forwards.settle(m.req, m.outcome);
         return;
       case 'keepalive': {
-        if (this.soft.role !== 'leader') {
-          this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: false, code: 'NO_LEADER', message: 'not the leader', leader: this.soft.leader } });
+        if (!this.hasLeaderDuties()) {
+          // The sender retries (a new leader catching up answers within a round trip or two).
+          const message = this.soft.role === 'leader' ? 'the new leader is still applying earlier entries' : 'not the leader';
+          this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: false, code: 'NO_LEADER', message, leader: this.soft.leader } });
           return;
         }
         const outcome = this.leaderKeepalive(m.sessionId, m.report);
@@ -850,7 +868,8 @@ export class RollcallNode {
       const result = a.conf !== undefined ? { ok: true as const, revision: this.registry.revision, changed: true } : outcome.results.get(a.index);
       this.proposals.onApplied(a.index, a.term, result, outcome.instances.get(a.index));
     }
-    if (this.soft.role === 'leader') this.trackSessions(applied);
+    this.maybeTakeUpLeaderDuties();
+    if (this.hasLeaderDuties()) this.trackSessions(applied, outcome.results);
     if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
     this.afterApply();
   }
@@ -874,6 +893,7 @@ export class RollcallNode {
     const keep = Math.min(5000, Math.floor(this.compactEvery / 2));
     const to = applied - keep;
     if (to < this.storage.firstIndex()) return;
+    if (this.compactDelayMs > 0) await this.pause(this.compactDelayMs);
     await this.storage.compact(to, this.conf);
     this.log.debug({ compactedTo: to }, 'compacted the log');
   }
@@ -894,22 +914,48 @@ export class RollcallNode {
       this.log.info({ term: soft.term, leader: soft.leader, role: soft.role }, soft.leader ? 'leader known' : 'no leader');
       if (soft.leader !== null) this.observer.leaderChanged?.(soft.leader, soft.term);
     }
-    if (soft.role === 'leader' && prev.role !== 'leader') {
-      // A new leader grants every session a full TTL before expiring anything.
-      this.tracker.becomeLeader(Date.now(), this.registry.sessions());
-      this.health.reset();
-    } else if (soft.role !== 'leader' && prev.role === 'leader') {
+    if (soft.role !== 'leader' && prev.role === 'leader') {
+      this.dutiesTerm = null;
       this.tracker.stepDown();
       this.health.reset();
     }
+    this.maybeTakeUpLeaderDuties();
   }
 
-  private trackSessions(applied: readonly AppliedEntry[]): void {
+  /** Does this node lead, caught up with every earlier term (see dutiesTerm)? */
+  private hasLeaderDuties(): boolean {
+    return this.soft.role === 'leader' && this.dutiesTerm === this.soft.term;
+  }
+
+  /**
+   * Once a new leader has applied its own no-op, it grants every session a full TTL and
+   * starts answering keepalives and expiring (docs/registry.md, "Expiry across a change of
+   * leader"). Called on every role change and after every apply.
+   */
+  private maybeTakeUpLeaderDuties(): void {
+    if (this.soft.role !== 'leader' || this.dutiesTerm === this.soft.term) return;
+    if (this.registry.appliedTerm !== this.soft.term) return;
+    this.dutiesTerm = this.soft.term;
+    this.tracker.becomeLeader(Date.now(), this.registry.sessions());
+    this.health.reset();
+    // Keepalives that waited for this leader to catch up go now.
+    this.notifyLeaderMayHaveChanged();
+  }
+
+  private trackSessions(applied: readonly AppliedEntry[], results: ReadonlyMap<number, CommandResult>): void {
     const now = Date.now();
+    const confirmed: string[] = [];
     for (const a of applied) {
       const c = a.command;
       if (!c) continue;
-      if (c.type === 'openSession') {
+      if (c.type === 'expiryIntent') {
+        // Our own decision, committed while we still lead in the term we made it: act on it.
+        // An intent of an earlier term is left alone: its leader lost office before it
+        // committed, and we have granted its sessions a full TTL of our own.
+        if (c.term === this.soft.term && results.get(a.index)?.ok === true) {
+          for (const id of c.sessionIds) if (this.registry.getSession(id)) confirmed.push(id);
+        }
+      } else if (c.type === 'openSession') {
         const s = this.registry.getSession(c.sessionId);
         if (s) this.tracker.onSessionOpened(s.id, s.ttlMs, now);
       } else if (c.type === 'closeSession' || c.type === 'expire') {
@@ -917,6 +963,7 @@ export class RollcallNode {
         for (const id of ids) if (!this.registry.getSession(id)) this.tracker.onSessionClosed(id);
       }
     }
+    if (confirmed.length > 0) this.proposeLeaderCommands([{ type: 'expire', term: this.soft.term, sessionIds: confirmed, now }]);
   }
 
   private checkExpiry(): void {
@@ -928,17 +975,25 @@ export class RollcallNode {
       return;
     }
     this.maybePromoteLearners();
-    if (this.soft.role !== 'leader') return;
+    if (!this.hasLeaderDuties()) return;
     const now = Date.now();
     const due = this.tracker.due(now, this.registry);
-    const commands: LeaderCommand[] = commandsFor(due, this.soft.term, now);
+    // An expiry is proposed as an intent first, and deletes only once that intent commits
+    // in this leader's term (trackSessions): see ExpiryIntent in src/registry/commands.ts.
+    const commands: LeaderCommand[] = commandsFor(due, this.soft.term, now).map((c) => (c.type === 'expire' ? { ...c, type: 'expiryIntent' as const } : c));
     // Health changes only on a transition: reports themselves never reach the log.
     const transitions = this.health.due(now, this.registry);
     for (const t of transitions) this.log.info({ instance: `${t.namespace}/${t.service}/${t.id}`, from: t.from, to: t.to }, 'health changed');
     commands.push(...healthCommands(transitions, this.soft.term));
     if (commands.length === 0) return;
+    this.proposeLeaderCommands(commands);
+  }
+
+  /** Proposes commands of the leader's own (expiry, suspect marks, health), logging each kind. */
+  private proposeLeaderCommands(commands: readonly LeaderCommand[]): void {
     for (const c of commands) {
-      if (c.type === 'expire') this.log.info({ sessions: c.sessionIds.length }, 'expiring sessions whose keepalives stopped');
+      if (c.type === 'expiryIntent') this.log.info({ sessions: c.sessionIds.length }, 'expiring sessions whose keepalives stopped');
+      if (c.type === 'expire') this.log.debug({ sessions: c.sessionIds.length }, 'expiry committed in this term; deleting the sessions');
       if (c.type === 'markSuspect') this.log.warn({ sessions: c.sessionIds.length }, 'expiry protection: marking instances suspect instead of deleting them');
       if (c.type === 'clearSuspect') this.log.info({ sessions: c.sessionIds.length }, 'suspect instances recovered');
     }
@@ -1022,4 +1077,9 @@ function confError(code: string, message: string, leader: string | null): NodeEr
     default:
       return new NodeError('CONF_CHANGE_INVALID', message, leader);
   }
+}
+
+/** A peer message's kind for the test fault hook: `raft:<type>` or the node message's kind. */
+function peerMessageKind(m: PeerMessage): string {
+  return m.kind === 'raft' ? `raft:${m.msg.type}` : m.kind;
 }

@@ -12,6 +12,7 @@ import type {
   CommandResult,
   ErrorCode,
   Expire,
+  ExpiryIntent,
   MarkSuspect,
   Register,
   SetAccessRules,
@@ -85,6 +86,7 @@ function causeOf(cmd: Command): EventCause | null {
     case 'openSession':
     case 'setAccessRules':
     case 'setHealthPolicy':
+    case 'expiryIntent':
       return null;
     case 'closeSession':
     case 'register':
@@ -122,6 +124,9 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
       return setAccessRules(state, cmd, rev);
     case 'setHealthPolicy':
       return setHealthPolicy(state, cmd, rev);
+    case 'expiryIntent':
+      // Changes nothing: the proposing leader acts on it once it sees it applied (node.ts).
+      return staleTerm(state, cmd) ?? { ok: true };
     case 'expire':
       return staleTerm(state, cmd) ?? expire(state, cmd);
     case 'markSuspect':
@@ -138,7 +143,7 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
  * term's no-op; so a command whose term is below it was proposed by a leader that has since
  * been replaced (it was forwarded or re-proposed into a newer term).
  */
-function staleTerm(state: RegistryState, cmd: Expire | MarkSuspect | ClearSuspect | SetHealth): CommandError | null {
+function staleTerm(state: RegistryState, cmd: ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth): CommandError | null {
   if (cmd.term >= state.appliedTerm) return null;
   return fail('STALE_TERM', `${cmd.type} proposed in term ${cmd.term}, but term ${state.appliedTerm} has already applied entries`, 'term');
 }

@@ -106,6 +106,22 @@ export interface Expire {
   readonly now: number;
 }
 
+/**
+ * The first half of an expiry: the leader records that it decided to expire these
+ * sessions, and changes nothing. Only once the leader has applied this entry while still
+ * leader of `term` (so the decision was committed by that leader, in its own term) does it
+ * propose the `expire` that deletes them. An intent a leader proposed but did not commit
+ * before it lost office is later committed by its successor as a no-op, so a decision made
+ * on a stale view (keepalives that never reached it) deletes nothing; see docs/registry.md,
+ * "Expiry across a change of leader".
+ */
+export interface ExpiryIntent {
+  readonly type: 'expiryIntent';
+  readonly term: number;
+  readonly sessionIds: readonly string[];
+  readonly now: number;
+}
+
 export interface MarkSuspect {
   readonly type: 'markSuspect';
   readonly term: number;
@@ -129,7 +145,7 @@ export interface SetHealth {
 }
 
 export type ClientCommand = OpenSession | CloseSession | Register | Unregister | Update | SetAccessRules | SetHealthPolicy;
-export type LeaderCommand = Expire | MarkSuspect | ClearSuspect | SetHealth;
+export type LeaderCommand = ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth;
 export type Command = ClientCommand | LeaderCommand;
 export type CommandType = Command['type'];
 
@@ -143,6 +159,7 @@ export const CLIENT_COMMAND_TYPES: ReadonlySet<string> = new Set<ClientCommand['
   'setHealthPolicy',
 ]);
 export const LEADER_COMMAND_TYPES: ReadonlySet<string> = new Set<LeaderCommand['type']>([
+  'expiryIntent',
   'expire',
   'markSuspect',
   'clearSuspect',

@@ -234,6 +234,7 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       const expectedRevision = optInt(o, 'expectedRevision', 0, Number.MAX_SAFE_INTEGER);
       return withClient(expectedRevision === undefined ? { type, policy: parsed.value } : { type, policy: parsed.value, expectedRevision }, client);
     }
+    case 'expiryIntent':
     case 'expire':
     case 'markSuspect':
       return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), sessionIds: sessionIds(o), now: int(o, 'now', 0, Number.MAX_SAFE_INTEGER) };

@@ -66,6 +66,7 @@ export class ServerMetrics {
     this.leaderChanges = r.counter('rollcall_leader_changes_total', 'Times this node saw a new leader (a new leader id or term), sampled every 100 ms.');
     r.gauge('rollcall_commit_index', 'Highest log index known committed.', () => st().commitIndex);
     r.gauge('rollcall_applied_index', 'Highest log index applied to the registry on this node.', () => st().appliedIndex);
+    r.gauge('rollcall_last_index', 'Highest index in this node\'s log, committed or not.', () => st().lastIndex);
     r.gauge('rollcall_apply_lag_entries', 'Committed entries not yet applied on this node.', () => Math.max(0, st().commitIndex - st().appliedIndex));
     r.gauge('rollcall_log_entries', 'Entries in this node\'s log (after compaction).', () => Math.max(0, st().lastIndex - st().firstIndex + 1));
     r.gauge('rollcall_revision', 'Registry revision applied on this node.', () => st().revision);

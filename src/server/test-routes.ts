@@ -1,7 +1,7 @@
 /**
  * Fault injection for the fault and linearizability tests, served only when the node
  * runs with ROLLCALL_TEST_FAULTS=1: isolate this node from some peers (both directions,
- * or one way), and heal.
+ * or one way, every message or only some kinds), slow its log compaction, and heal.
  */
 import type { FastifyInstance } from 'fastify';
 import type { RollcallNode } from '../node/index.js';
@@ -12,12 +12,20 @@ const faultsBody = {
   properties: {
     dropTo: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 16 },
     dropFrom: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 16 },
+    // Only these message kinds: 'raft:<type>' (raft:heartbeat, raft:appendResponse, ...) or a
+    // node message ('propose', 'keepalive', 'admin', 'status', and their '...Result').
+    kinds: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 32 },
+    // Each log compaction on this node takes this much longer (a slow disk).
+    compactDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
   },
 } as const;
 
+type FaultsBody = { dropTo?: string[]; dropFrom?: string[]; kinds?: string[]; compactDelayMs?: number };
+
 export function registerTestRoutes(app: FastifyInstance, node: RollcallNode): void {
-  app.put<{ Body: { dropTo?: string[]; dropFrom?: string[] } }>('/v1/test/faults', { schema: { body: faultsBody } }, async (req) => {
-    node.setFaults({ dropTo: req.body.dropTo ?? [], dropFrom: req.body.dropFrom ?? [] });
-    return { node: node.id, dropTo: req.body.dropTo ?? [], dropFrom: req.body.dropFrom ?? [] };
+  app.put<{ Body: FaultsBody }>('/v1/test/faults', { schema: { body: faultsBody } }, async (req) => {
+    const faults = { dropTo: req.body.dropTo ?? [], dropFrom: req.body.dropFrom ?? [], kinds: req.body.kinds ?? [], compactDelayMs: req.body.compactDelayMs ?? 0 };
+    node.setFaults(faults);
+    return { node: node.id, ...faults };
   });
 }

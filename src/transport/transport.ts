@@ -73,6 +73,9 @@ export class PeerTransport<M> {
   private readonly retiring = new Set<Promise<void>>();
   private dropTo: ReadonlySet<string> = new Set();
   private dropFrom: ReadonlySet<string> = new Set();
+  /** With dropTo/dropFrom: only these kinds are dropped; null drops everything. */
+  private dropKinds: ReadonlySet<string> | null = null;
+  private readonly faultKind: ((message: M) => string) | undefined;
   private droppedUnknownPeer = 0;
   private refusedConnections = 0;
 
@@ -84,6 +87,7 @@ export class PeerTransport<M> {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.faultsEnabled = options.faults === true;
+    this.faultKind = options.faultKind;
     this.onMessage = options.onMessage;
     this.onPeerStatus = options.onPeerStatus;
     this.onPeerRefused = options.onPeerRefused;
@@ -115,7 +119,7 @@ export class PeerTransport<M> {
       return false;
     }
     const outbound = record.outbound;
-    if (this.dropTo.has(to)) {
+    if (this.dropTo.has(to) && this.faultMatches(message)) {
       outbound.countDrop('fault');
       return false;
     }
@@ -164,6 +168,12 @@ export class PeerTransport<M> {
     this.applyPeers(peers);
   }
 
+  /** Is `message` of a kind the fault setting drops? (Called only for a peer named in it.) */
+  private faultMatches(message: M): boolean {
+    if (this.dropKinds === null) return true;
+    return this.faultKind !== undefined && this.dropKinds.has(this.faultKind(message));
+  }
+
   /** Replaces the fault setting; `setFaults({})` heals. Requires `faults: true`. */
   setFaults(faults: Faults): void {
     if (!this.faultsEnabled) {
@@ -171,7 +181,8 @@ export class PeerTransport<M> {
     }
     this.dropTo = new Set(faults.dropTo ?? []);
     this.dropFrom = new Set(faults.dropFrom ?? []);
-    this.logger.info({ dropTo: [...this.dropTo], dropFrom: [...this.dropFrom] }, 'fault injection updated');
+    this.dropKinds = faults.kinds !== undefined && faults.kinds.length > 0 ? new Set(faults.kinds) : null;
+    this.logger.info({ dropTo: [...this.dropTo], dropFrom: [...this.dropFrom], kinds: this.dropKinds ? [...this.dropKinds] : 'all' }, 'fault injection updated');
   }
 
   stats(): TransportStats {
@@ -385,7 +396,7 @@ export class PeerTransport<M> {
     record.receivedFrames += 1;
     record.receivedBytes += FRAME_HEADER_BYTES + payload.length;
     record.lastContact = Date.now();
-    if (this.dropFrom.has(from)) {
+    if (this.dropFrom.has(from) && this.dropKinds === null) {
       record.receivedDropped += 1;
       return;
     }
@@ -393,6 +404,10 @@ export class PeerTransport<M> {
     if (!decoded.ok) {
       // An authenticated peer sending garbage is a bug or a version mismatch: resync by reconnecting.
       void connection.close(decoded.error);
+      return;
+    }
+    if (this.dropFrom.has(from) && this.faultMatches(decoded.value as M)) {
+      record.receivedDropped += 1;
       return;
     }
     try {

@@ -37,6 +37,8 @@ export interface TransportOptions<M> {
   readonly backoff?: Partial<BackoffOptions>;
   /** Enables `setFaults` (tests only). */
   readonly faults?: boolean;
+  /** Names a message's kind for `Faults.kinds` (tests only). */
+  readonly faultKind?: (message: M) => string;
 }
 
 export type Direction = 'outbound' | 'inbound';
@@ -107,4 +109,9 @@ export interface Faults {
   readonly dropTo?: readonly string[];
   /** Drop incoming messages from these peers. */
   readonly dropFrom?: readonly string[];
+  /**
+   * Drop only messages of these kinds (as the transport's `faultKind` names them, for
+   * example `raft:appendResponse` or `keepalive`); absent or empty: every message.
+   */
+  readonly kinds?: readonly string[];
 }
