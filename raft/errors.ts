@@ -3,6 +3,12 @@ import type { NodeId } from './messages.js';
 /** Stable codes a caller can act on. */
 export type RaftErrorCode =
   | 'NOT_LEADER'
+  /**
+   * ReadIndex on a leader that is no longer a voter (removed or demoted, handing
+   * leadership over): it cannot prove that no newer leader exists. Retryable: the
+   * hand-over, or the step-down within an election timeout, brings a voter to lead.
+   */
+  | 'NOT_VOTER'
   | 'PROPOSAL_DROPPED'
   | 'TRANSFER_IN_PROGRESS'
   | 'CONF_CHANGE_PENDING'

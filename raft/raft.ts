@@ -281,8 +281,7 @@ export class Raft {
     this.resetRandomizedElectionTimeout();
     this.leadTransferee = null;
     this.votes = new Map();
-    this.readOnly.reset();
-    this.readsAwaitingCommit = [];
+    this.abandonReads();
     this.resetProgress();
   }
 
@@ -449,8 +448,18 @@ export class Raft {
     }
     for (const id of res.conf.voters) this.setProgressKind(id, false, next);
     for (const id of res.conf.learners) this.setProgressKind(id, true, next);
+    if (this.role === 'candidate' || this.role === 'preCandidate') {
+      // The votes we hold may be a quorum of a smaller voter set: count them now rather
+      // than wait out another election timeout. Removed or demoted, we cannot win at all.
+      if (this.promotable()) this.pollVotes();
+      else this.becomeFollower(this.term, null);
+      return this.conf;
+    }
     if (this.role !== 'leader') return this.conf;
     if (!this.isVoter(this.id)) {
+      // Reads in flight would be confirmed by the new voters' acknowledgements, or by
+      // none at all: neither proves that this node still leads (see readIndex).
+      this.abandonReads();
       this.handOver();
       return this.conf;
     }
@@ -525,6 +534,9 @@ export class Raft {
 
   readIndex(context: Uint8Array): Result {
     if (this.role === 'leader') {
+      if (!this.isVoter(this.id)) {
+        return fail('NOT_VOTER', 'this leader was removed or demoted and is handing over; retry shortly');
+      }
       this.enqueueRead({ context, from: this.id });
       return ok(undefined);
     }
@@ -539,11 +551,21 @@ export class Raft {
       this.readsAwaitingCommit.push(read);
       return;
     }
-    if (this.conf.voters.length === 1) {
+    // Only the sole voter itself may skip the heartbeat round: its own vote is a quorum,
+    // so no newer leader can exist. A leader outside the voters (removed or demoted, still
+    // handing over) never gets here: the voters may already have elected a newer leader
+    // that committed writes this one has not heard of (issue 15).
+    if (this.conf.voters.length === 1 && this.conf.voters[0] === this.id) {
       this.releaseRead(read, this.log.committed);
       return;
     }
     this.readOnly.enqueue(read);
+  }
+
+  /** Every pending read is dropped unanswered; the hosts time them out and ask again. */
+  private abandonReads(): void {
+    this.readOnly.reset();
+    this.readsAwaitingCommit = [];
   }
 
   /** Called when the host takes a Ready: one heartbeat round for every read queued since. */
@@ -776,7 +798,11 @@ export class Raft {
         if (pr) this.handleHeartbeatResponse(m, pr);
         return;
       case 'readIndex':
-        if (!this.progress.has(m.from)) return;
+        // A leader that is no longer a voter releases nothing (see readIndex). No answer
+        // is the usual way a forwarded read fails (as on a leadership change): the
+        // follower's host abandons the round when its leader changes or after a timeout,
+        // and asks again. (A readIndexResponse has no way to say "refused".)
+        if (!this.progress.has(m.from) || !this.isVoter(this.id)) return;
         this.enqueueRead({ context: m.context, from: m.from });
         return;
       case 'append':

@@ -554,6 +554,50 @@ describe('ReadIndex (§6.4)', () => {
     expect(net.node(c).readStates[0]!.index).toBeGreaterThanOrEqual(noopIndex);
   });
 
+  // Issue 15, item 1. Voters {A, B}, learner C:
+  //   1. A leads term T; x=1 is committed.
+  //   2. A conf change removes (or demotes) A; A applies it: voters {B}. handOver()
+  //      keeps A leader while it transfers.
+  //   3. B applies the change, wins term T+1 alone and commits x=2.
+  //   4. Nothing B sends in T+1 reaches A or C (lost, or never sent: A is no member).
+  //   5. A, still leader of T, is asked for a read, directly and forwarded by C.
+  // A's configuration has a single voter, and A used to release such reads at once, at
+  // its own commit index, which does not cover x=2.
+  for (const change of ['removeNode', 'addLearner'] as const) {
+    const what = change === 'removeNode' ? 'removed' : 'demoted';
+    seeded(`a ${what} leader still handing over refuses ReadIndex, its own and forwarded ones: no stale read after the single voter commits in a newer term`, 57, (seed) => {
+      const net = new Network({ voters: ['n1', 'n2'], learners: ['n3'], seed });
+      net.elect('n1');
+      net.waitApplied(net.mustPropose('n1', 'x=1'));
+      const t = net.node('n1').term;
+      net.intercept = (m) => (m.from === 'n2' && m.term > t ? [] : [m]);
+      confChange(net, 'n1', { type: change, node: 'n1' });
+      expect(net.node('n2').status().softState).toEqual({ role: 'leader', leader: 'n2', term: t + 1 });
+      const x2 = net.mustPropose('n2', 'x=2');
+      expect(net.node('n2').committed).toBeGreaterThanOrEqual(x2);
+      expect(net.node('n1').status().softState).toEqual({ role: 'leader', leader: 'n1', term: t });
+      expect(net.node('n3').status().softState.leader).toBe('n1');
+
+      const local = net.node('n1').rn.readIndex(enc('on A'));
+      net.drive('n1');
+      expect(net.node('n3').rn.readIndex(enc('forwarded by C')).ok).toBe(true);
+      net.drive('n3');
+      net.deliver();
+      // Every read that began after x=2 was committed must see it.
+      const released = [...net.node('n1').readStates, ...net.node('n3').readStates].map((rs) => ({ context: dec(rs.context), index: rs.index }));
+      expect(released.filter((rs) => rs.index < x2)).toEqual([]);
+      expect(local.ok ? 'accepted' : [local.error.code, local.error.leader]).toEqual(['NOT_VOTER', null]);
+
+      // Once B's messages get through, C's reads are answered by B, covering x=2.
+      net.intercept = null;
+      net.tickUntil(() => net.node('n3').status().softState.leader === 'n2', 3 * ET, 'C following B');
+      expect(net.node('n3').rn.readIndex(enc('after')).ok).toBe(true);
+      net.drive('n3');
+      net.deliver();
+      expect(net.node('n3').readStates.map((rs) => [dec(rs.context), rs.index >= x2])).toEqual([['after', true]]);
+    });
+  }
+
   seeded('a leader cut off from the majority never answers a read', 55, (seed) => {
     const net = new Network({ voters: ids3, seed });
     const l = net.waitLeader(100);
@@ -725,6 +769,43 @@ describe('membership changes (§6, one server at a time)', () => {
     net.recover();
     net.waitApplied(net.mustPropose(net.waitLeader(200), 'b'), 100);
     expect(net.node('n4').appliedData()).toEqual(['a', 'b']);
+  });
+
+  // A candidate (or pre-candidate) applies a committed conf change that shrinks the
+  // voters to itself: it has a quorum of votes now and need not wait out another election
+  // timeout. One that is no longer a voter stops campaigning.
+  for (const preVote of [false, true]) {
+    const role = preVote ? 'preCandidate' : 'candidate';
+    it(`a ${role} whose configuration shrinks mid-election recounts its votes at once`, () => {
+      const storage = new MemoryStorage({ voters: ['n1', 'n2'], learners: [] });
+      storage.append([
+        { index: 1, term: 1, type: 'normal', data: enc('a') },
+        { index: 2, term: 1, type: 'conf', data: encodeConfChange({ type: 'removeNode', node: 'n2' }) },
+      ]);
+      storage.setHardState({ term: 1, vote: null, commit: 2 });
+      const raw = makeRawNode('n1', storage, 7, { preVote }, 1);
+      for (let i = 0; i < 2 * ET && raw.status().softState.role === 'follower'; i++) raw.tick();
+      expect(raw.status().softState).toEqual({ role, leader: null, term: preVote ? 1 : 2 });
+      // The host hands out the committed removal of n2 and applies it; n2 never answered.
+      const rd = raw.ready();
+      storage.append(rd.entries);
+      if (rd.hardState) storage.setHardState(rd.hardState);
+      raw.advance(rd);
+      expect(rd.committedEntries.map((e) => e.type)).toEqual(['conf']);
+      raw.applyConfChange({ type: 'removeNode', node: 'n2' });
+      expect(raw.status().softState).toEqual({ role: 'leader', leader: 'n1', term: 2 });
+    });
+  }
+
+  it('a candidate removed mid-election stops campaigning', () => {
+    const storage = new MemoryStorage({ voters: [...ids3], learners: [] });
+    storage.append([{ index: 1, term: 1, type: 'conf', data: encodeConfChange({ type: 'removeNode', node: 'n1' }) }]);
+    storage.setHardState({ term: 1, vote: null, commit: 1 });
+    const raw = makeRawNode('n1', storage, 7, { preVote: false }, 0);
+    raw.campaign();
+    expect(raw.status().softState.role).toBe('candidate');
+    raw.applyConfChange({ type: 'removeNode', node: 'n1' });
+    expect(raw.status().softState).toEqual({ role: 'follower', leader: null, term: 2 });
   });
 
   seeded('a second conf change while one is pending is refused with CONF_CHANGE_PENDING', 73, (seed) => {
