@@ -3,58 +3,86 @@
  * (index, term) Raft gave it: if a different entry is applied at that index, it was
  * overwritten by a newer leader and the caller learns PROPOSAL_DROPPED (a retry with
  * the same client id and sequence is safe).
+ *
+ * Several proposals can wait at one index: after a re-election this node, leading again,
+ * hands out an index that its proposal of an earlier term already had. Which of the two
+ * entries is finally committed there is not known when the second is proposed: a leader
+ * of a later term may still commit the older one from another follower's log. So both
+ * wait; the entry applied at the index resolves the waiter of its term and drops the rest.
+ *
+ * Invariant: every waiter is in `byIndex` until it is settled, and it is settled exactly
+ * once (applied, timed out, jumped over by a snapshot, or closed), each path removing only
+ * itself or everything at the index it settles.
  */
 import type { CommandResult, Instance } from '../registry/index.js';
 import { NodeError } from './errors.js';
 
+type Outcome = { index: number; result: CommandResult; instance?: Instance | null };
+
 interface Pending {
   readonly term: number;
-  readonly resolve: (r: { index: number; result: CommandResult; instance?: Instance | null }) => void;
+  readonly resolve: (r: Outcome) => void;
   readonly reject: (err: NodeError) => void;
   readonly timer: NodeJS.Timeout;
 }
 
 export class PendingProposals {
-  private readonly byIndex = new Map<number, Pending>();
+  private readonly byIndex = new Map<number, Set<Pending>>();
 
-  wait(index: number, term: number, timeoutMs: number): Promise<{ index: number; result: CommandResult; instance?: Instance | null }> {
+  wait(index: number, term: number, timeoutMs: number): Promise<Outcome> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.byIndex.delete(index);
+        // Only this waiter: another one at the same index (another term) keeps waiting.
+        this.remove(index, pending);
         reject(new NodeError('TIMEOUT', `proposal at index ${index} was not applied within ${timeoutMs} ms; its outcome is unknown`));
       }, timeoutMs);
-      this.byIndex.set(index, { term, resolve, reject, timer });
+      const pending: Pending = { term, resolve, reject, timer };
+      const waiters = this.byIndex.get(index);
+      if (waiters === undefined) this.byIndex.set(index, new Set([pending]));
+      else waiters.add(pending);
     });
   }
 
   /** An entry was applied at `index` with `term`; `result` is set for registry commands and conf changes. */
   onApplied(index: number, term: number, result: CommandResult | undefined, instance?: Instance | null): void {
-    const p = this.byIndex.get(index);
-    if (!p) return;
+    const waiters = this.byIndex.get(index);
+    if (waiters === undefined) return;
     this.byIndex.delete(index);
-    clearTimeout(p.timer);
-    if (p.term !== term || result === undefined) {
-      p.reject(new NodeError('PROPOSAL_DROPPED', 'the proposal was overwritten by a new leader; retry'));
-    } else {
-      p.resolve(instance === undefined ? { index, result } : { index, result, instance });
+    for (const p of waiters) {
+      clearTimeout(p.timer);
+      if (p.term !== term || result === undefined) {
+        p.reject(new NodeError('PROPOSAL_DROPPED', 'the proposal was overwritten by a new leader; retry'));
+      } else {
+        p.resolve(instance === undefined ? { index, result } : { index, result, instance });
+      }
     }
   }
 
   /** A snapshot jumped past these indexes: their outcome is unknown here. */
   onSnapshot(index: number): void {
-    for (const [i, p] of this.byIndex) {
+    for (const [i, waiters] of this.byIndex) {
       if (i > index) continue;
       this.byIndex.delete(i);
-      clearTimeout(p.timer);
-      p.reject(new NodeError('TIMEOUT', 'a snapshot replaced the log before the proposal was applied; its outcome is unknown'));
+      for (const p of waiters) {
+        clearTimeout(p.timer);
+        p.reject(new NodeError('TIMEOUT', 'a snapshot replaced the log before the proposal was applied; its outcome is unknown'));
+      }
     }
   }
 
   close(err: NodeError): void {
-    for (const p of this.byIndex.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
+    for (const waiters of this.byIndex.values()) {
+      for (const p of waiters) {
+        clearTimeout(p.timer);
+        p.reject(err);
+      }
     }
     this.byIndex.clear();
+  }
+
+  private remove(index: number, p: Pending): void {
+    const waiters = this.byIndex.get(index);
+    if (waiters === undefined || !waiters.delete(p)) return;
+    if (waiters.size === 0) this.byIndex.delete(index);
   }
 }
