@@ -1,31 +1,54 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Due, SessionTrackerOptions } from '../src/registry/index.js';
+import type { Command, Due, SessionTrackerOptions } from '../src/registry/index.js';
 import { commandsFor, SessionTracker } from '../src/registry/index.js';
 import { inst, Log, seed } from './registry-helpers.js';
 
 const TTL = 10_000;
 const WINDOW = 60_000;
 
-/** A leader: the registry it applies to, and its tracker fed the way the node layer will feed it. */
-async function leader(options: SessionTrackerOptions = {}) {
+/**
+ * A cluster of `nodes` trackers over one applied registry, fed the way the node layer feeds
+ * them: the current leader's tracker gets keepalives and due(); every tracker, leader or not,
+ * gets recordExpired for what each applied expire deleted.
+ */
+async function leader(options: SessionTrackerOptions = {}, nodes = 1) {
   const log = await Log.open();
-  const tracker = new SessionTracker({ windowMs: WINDOW, ...options });
+  const trackers = Array.from({ length: nodes }, () => new SessionTracker({ windowMs: WINDOW, ...options }));
+  let current = trackers[0]!;
+  /** Applies a command and, on every node, records the instances an expire deleted. */
+  const apply = (cmd: Command, now: number) => {
+    const { events } = log.apply(cmd);
+    const deleted = events.filter((e) => e.type === 'delete' && e.cause === 'expire').map((e) => e.instance);
+    for (const t of trackers) t.recordExpired(deleted, now);
+  };
   return {
     log,
-    tracker,
+    trackers,
+    apply,
+    /** The leader's tracker. */
+    get tracker() {
+      return current;
+    },
     /** Opens a session at `now` and registers `ids` in `service` on it. */
     open(sessionId: string, now: number, ids: string[], service = 'orders') {
       log.apply({ type: 'openSession', sessionId, ttlMs: TTL, now });
-      tracker.onSessionOpened(sessionId, TTL, now);
+      current.onSessionOpened(sessionId, TTL, now);
       for (const id of ids) log.apply({ ...inst(id, { sessionId }), service } as Parameters<typeof log.apply>[0]);
     },
     /** Asks what is due, proposes and applies it, like the node's expiry timer. */
     tick(now: number): Due {
-      const due = tracker.due(now, log.registry);
-      for (const cmd of commandsFor(due, log.term, now)) log.apply(cmd);
-      for (const id of due.expire) tracker.onSessionClosed(id);
+      const due = current.due(now, log.registry);
+      for (const cmd of commandsFor(due, log.term, now)) apply(cmd, now);
+      for (const id of due.expire) current.onSessionClosed(id);
       return due;
+    },
+    /** Node `to` wins the next term at `now`; the old leader steps down. */
+    failover(to: number, now: number) {
+      current.stepDown();
+      current = trackers[to]!;
+      log.term++;
+      current.becomeLeader(now, log.registry.sessions());
     },
     ids(service = 'orders') {
       return log.registry.listInstances('prod', service).instances.map((i) => `${i.id}:${i.health}`);
@@ -95,7 +118,7 @@ describe('session tracker: protection', () => {
       for (const s of alive) l.tracker.keepalive(s, now);
     };
     for (let t = 5_000; t <= until; t += 5_000) beat(t);
-    return { ...l, alive, beat };
+    return Object.assign(l, { alive, beat });
   }
 
   it('marks suspect instead of deleting when more than the fraction of a service would expire at once', async () => {
@@ -194,35 +217,125 @@ describe('session tracker: protection', () => {
   });
 });
 
+describe('session tracker: the window of recent expiries', () => {
+  /**
+   * 10 instances on 10 sessions of 'orders' on a cluster of `nodes`; s0..s3 stop at 0 and the
+   * leader expires them at 10 s: 4 of 10, exactly the most one window may lose (0.4).
+   */
+  async function wave(nodes: number) {
+    const l = await leader({}, nodes);
+    for (let n = 0; n < 10; n++) l.open(`s${n}`, 0, [`i${n}`]);
+    for (let n = 4; n < 10; n++) l.tracker.keepalive(`s${n}`, 9_000);
+    expect(l.tick(10_000)).toEqual({ ...nothing, expire: ['s0', 's1', 's2', 's3'] });
+    return l;
+  }
+
+  // Regression: becomeLeader/stepDown cleared the window, so a leader elected in the middle of a
+  // wave saw only the 6 survivors and expired a 5th instance of 10 within one window.
+  it.each([
+    ['another node, which saw the wave as a follower', 1],
+    ['the same node, leading again', 0],
+  ])('a failover in the middle of an expiry wave does not reset the protection window (new leader: %s)', async (_, next) => {
+    const l = await wave(2);
+    l.failover(next, 12_000); // full TTL for everyone: deadlines at 22 s
+    for (let n = 5; n < 10; n++) l.tracker.keepalive(`s${n}`, 20_000);
+    // s4 lapses: 4 expired within the window + 1 = 5 of 10 > 0.4
+    expect(l.tick(22_000)).toEqual({ ...nothing, suspect: ['s4'] });
+    expect(l.ids()).toEqual(['i4:suspect', ...[5, 6, 7, 8, 9].map((n) => `i${n}:healthy`)]);
+    expect(l.tracker.protection()).toEqual([{ namespace: 'prod', service: 'orders', enteredAt: 22_000, settledSince: null, held: [] }]);
+  });
+
+  it.each([
+    [59_999, { ...nothing, suspect: ['s4'] }],
+    [60_000, { ...nothing, expire: ['s4'] }],
+  ])('recorded expiries stop counting a window after they were applied (failover at %i)', async (failoverAt, due) => {
+    const l = await wave(2);
+    l.failover(1, failoverAt);
+    for (let n = 5; n < 10; n++) l.tracker.keepalive(`s${n}`, failoverAt + 5_000);
+    // the wave was applied at 10 s; it counts while now - 10 s < WINDOW
+    expect(l.tick(failoverAt + TTL)).toEqual(due);
+  });
+
+  it('a follower keeps only the last window of what it applied', () => {
+    const t = new SessionTracker({ windowMs: WINDOW });
+    const orders = { namespace: 'prod', service: 'orders' };
+    t.recordExpired([orders, orders, orders, orders], 0);
+    t.recordExpired([], 30_000);
+    const view = (lapsed: string[]) => ({
+      getSession: () => ({ ttlMs: TTL, suspectSince: null }),
+      sessionInstances: (id: string) => (lapsed.includes(id) ? [orders] : []),
+      serviceSize: () => 6,
+    });
+    // leads at 50 s and x lapses: size 6 + 4 recent = 10, failing 1 + 4 = 5 > 0.4 * 10: held
+    t.becomeLeader(50_000, [{ id: 'x', ttlMs: 1 }]);
+    expect(t.due(50_001, view(['x'])).suspect).toEqual(['x']);
+    t.becomeLeader(60_000, [{ id: 'y', ttlMs: 1 }]);
+    expect(t.due(60_001, view(['y'])).expire).toEqual(['y']); // the 4 from 0 s are out of the window
+  });
+
+  it('each expired instance counts once: as lapsed while its expiry is in flight, through recordExpired once applied', async () => {
+    const l = await leader();
+    for (let n = 0; n < 10; n++) l.open(`s${n}`, n < 2 ? 0 : n * 500 - 500, [`i${n}`]); // s2 lapses at 10.5 s, s3 at 11 s, s4 at 11.5 s
+    for (let n = 5; n < 10; n++) l.tracker.keepalive(`s${n}`, 9_000);
+    const first = l.tracker.due(10_000, l.log.registry);
+    expect(first.expire).toEqual(['s0', 's1']); // proposed, not applied yet
+    // s0, s1 in flight count as lapsed (not also as expired): 3 of 10 failing
+    const second = l.tracker.due(10_500, l.log.registry);
+    expect(second).toEqual({ ...nothing, expire: ['s2'] });
+    for (const due of [first, second]) for (const cmd of commandsFor(due, l.log.term, 10_600)) l.apply(cmd, 10_600);
+    // applied: 3 in the window (and no longer lapsed) + s3 = 4 of 10, still a normal loss
+    expect(l.tracker.due(11_000, l.log.registry)).toEqual({ ...nothing, expire: ['s3'] });
+    for (const cmd of commandsFor({ ...nothing, expire: ['s3'] }, l.log.term, 11_000)) l.apply(cmd, 11_000);
+    // a 5th within the window is held
+    expect(l.tracker.due(11_500, l.log.registry)).toEqual({ ...nothing, suspect: ['s4'] });
+  });
+});
+
 describe('session tracker: protection bound (property)', () => {
+  const outage = fc.record({ downAt: fc.integer({ min: 0, max: 120 }), length: fc.option(fc.integer({ min: 1, max: 90 }), { nil: undefined }) });
+  const fleets = fc.array(fc.option(outage, { freq: 2, nil: undefined }), { minLength: 3, maxLength: 12 });
+  type Fleet = readonly ({ downAt: number; length: number | undefined } | undefined)[];
+
+  /** Runs `fleet` for 240 s on 3 nodes, failing over at each second in `failovers`, and checks the bound. */
+  async function run(fleet: Fleet, failovers: readonly number[]) {
+    const l = await leader({}, 3);
+    fleet.forEach((_, n) => l.open(`s${n}`, 0, [`i${n}`]));
+    const expiredAt: number[] = [];
+    let leaderIndex = 0;
+    for (let sec = 1; sec <= 240; sec++) {
+      const now = sec * 1_000;
+      if (failovers.includes(sec)) l.failover((leaderIndex = (leaderIndex + 1) % 3), now);
+      fleet.forEach((o, n) => {
+        const down = o !== undefined && sec >= o.downAt && (o.length === undefined || sec < o.downAt + o.length);
+        if (!down && sec % 3 === 0) l.tracker.keepalive(`s${n}`, now);
+      });
+      for (const _ of l.tick(now).expire) expiredAt.push(now);
+    }
+    // At each expiry, look back one window: the service then had `size` instances (all but those
+    // expired before the window); if that is at least the minimum, at most the fraction may go.
+    for (const t of expiredAt) {
+      const size = fleet.length - expiredAt.filter((u) => u <= t - WINDOW).length;
+      const inWindow = expiredAt.filter((u) => u > t - WINDOW && u <= t).length;
+      if (size >= 3) expect(inWindow, `at ${t} of ${size}`).toBeLessThanOrEqual(Math.floor(0.4 * size));
+    }
+    // whoever never went down is still there and healthy
+    fleet.forEach((o, n) => {
+      if (o === undefined) expect(l.log.registry.getInstance('prod', 'orders', `i${n}`)?.health).toBe('healthy');
+    });
+  }
+
   it('never expires more than the fraction of a protected service within one window (before the maximum hold)', async () => {
-    const outage = fc.record({ downAt: fc.integer({ min: 0, max: 120 }), length: fc.option(fc.integer({ min: 1, max: 90 }), { nil: undefined }) });
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.option(outage, { freq: 2, nil: undefined }), { minLength: 3, maxLength: 12 }), async (fleet) => {
-        const l = await leader();
-        fleet.forEach((_, n) => l.open(`s${n}`, 0, [`i${n}`]));
-        const expiredAt: number[] = [];
-        for (let sec = 1; sec <= 240; sec++) {
-          const now = sec * 1_000;
-          fleet.forEach((o, n) => {
-            const down = o !== undefined && sec >= o.downAt && (o.length === undefined || sec < o.downAt + o.length);
-            if (!down && sec % 3 === 0) l.tracker.keepalive(`s${n}`, now);
-          });
-          for (const _ of l.tick(now).expire) expiredAt.push(now);
-        }
-        // At each expiry, look back one window: the service then had `size` instances (all but those
-        // expired before the window); if that is at least the minimum, at most the fraction may go.
-        for (const t of expiredAt) {
-          const size = fleet.length - expiredAt.filter((u) => u <= t - WINDOW).length;
-          const inWindow = expiredAt.filter((u) => u > t - WINDOW && u <= t).length;
-          if (size >= 3) expect(inWindow, `at ${t} of ${size}`).toBeLessThanOrEqual(Math.floor(0.4 * size));
-        }
-        // whoever never went down is still there and healthy
-        fleet.forEach((o, n) => {
-          if (o === undefined) expect(l.log.registry.getInstance('prod', 'orders', `i${n}`)?.health).toBe('healthy');
-        });
-      }),
+      fc.asyncProperty(fleets, (fleet) => run(fleet, [])),
       { seed: seed(424_242), numRuns: 60 },
+    );
+  });
+
+  it('keeps that bound across failovers, whichever node leads', async () => {
+    const failovers = fc.uniqueArray(fc.integer({ min: 1, max: 240 }), { minLength: 1, maxLength: 4 });
+    await fc.assert(
+      fc.asyncProperty(fleets, failovers, (fleet, at) => run(fleet, at)),
+      { seed: seed(515_151), numRuns: 100 },
     );
   });
 });

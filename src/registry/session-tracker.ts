@@ -17,6 +17,13 @@
  * and they did not, so their fault was real. A held session is also expired once it has
  * been held `maxHoldMs` (from the replicated suspectSince), whatever the mode says. A held
  * session that keeps alive is cleared (healthy again).
+ *
+ * The window of recent expiries is kept on every node, leader or not, from what the node
+ * applied (`recordExpired`), and survives role changes: a leader elected in the middle of
+ * an expiry wave counts what its predecessor already expired. Each instance is counted
+ * exactly once: while its `expire` is in flight (proposed, not applied) its session is still
+ * in the registry and counts as lapsed or held; from the apply on, the session is gone from
+ * the registry and the instance counts through `recordExpired` only.
  */
 import type { ClearSuspect, Expire, MarkSuspect } from './commands.js';
 import { serviceKey } from './model.js';
@@ -82,9 +89,9 @@ interface Mode {
   held: string[];
 }
 
+/** Instances an applied `expire` deleted, per service key, at this node's clock. */
 interface RecentExpiry {
   readonly at: number;
-  readonly sessionId: string;
   readonly perService: ReadonlyMap<string, number>;
 }
 
@@ -107,17 +114,51 @@ export class SessionTracker {
     return this.#sessions.size;
   }
 
-  /** Forgets everything and grants every known session a full TTL from now. */
+  /**
+   * Forgets the previous term's deadlines, claims and modes, and grants every known session
+   * a full TTL from now. The window of recent expiries is kept (see `recordExpired`).
+   */
   becomeLeader(now: number, sessions: Iterable<{ readonly id: string; readonly ttlMs: number }>): void {
     this.stepDown();
     for (const s of sessions) this.#sessions.set(s.id, { ttlMs: s.ttlMs, deadline: now + s.ttlMs, lastKeepaliveAt: null });
   }
 
+  /**
+   * Drops what only a leader knows: deadlines, in-flight claims and modes (a mode is
+   * recomputed from the replicated `suspectSince` and the window by the next leader). The
+   * window of recent expiries is kept: it is what lets that leader, or this node leading
+   * again, see a wave that began before it.
+   */
   stepDown(): void {
     this.#sessions.clear();
     this.#inflight.clear();
     this.#modes.clear();
-    this.#recent = [];
+  }
+
+  /**
+   * Records instances that an applied `expire` deleted, at this node's clock. Call it on
+   * every node, leader or not, for every applied `expire` entry, in the same synchronous
+   * step that applies it (before any await), with exactly the instances that entry deleted:
+   * none for a rejected (stale) expire or for sessions already gone, and nothing for
+   * `closeSession` (a session closed on purpose is not a failure). They count towards their
+   * service's window (size and failing) until `windowMs` has passed, across role changes.
+   *
+   * @example
+   * const out = registry.applyBatch(entries);
+   * tracker.recordExpired(
+   *   out.events.filter((e) => e.type === 'delete' && e.cause === 'expire').map((e) => e.instance),
+   *   Date.now(),
+   * );
+   */
+  recordExpired(instances: readonly { readonly namespace: string; readonly service: string }[], now: number): void {
+    this.#prune(now);
+    if (instances.length === 0) return;
+    const perService = new Map<string, number>();
+    for (const inst of instances) {
+      const k = serviceKey(inst.namespace, inst.service);
+      perService.set(k, (perService.get(k) ?? 0) + 1);
+    }
+    this.#recent.push({ at: now, perService });
   }
 
   /** Opening counts as a keepalive. */
@@ -191,7 +232,7 @@ export class SessionTracker {
       }
       touched.set(id, [...keys]);
     }
-    const recent = this.#recentCounts(now, view);
+    const recent = this.#recentCounts(now);
     this.#updateModes(now, view, failing, recent, names, held, touched);
 
     const expire: string[] = [];
@@ -209,37 +250,26 @@ export class SessionTracker {
       if (released || now - since >= this.options.maxHoldMs) expire.push(id);
     }
 
-    const out = {
+    // Nothing is added to the window here: an expiry in flight still counts as lapsed or
+    // held (its session is in the registry) and joins the window when it is applied.
+    return {
       expire: this.#claim(expire.sort(), 'expire', now),
       suspect: this.#claim(suspect, 'suspect', now),
       clearSuspect: this.#claim(clear, 'clear', now),
     };
-    // A re-proposal replaces the earlier record instead of counting the same instances twice.
-    const reproposed = new Set(out.expire);
-    this.#recent = this.#recent.filter((r) => !reproposed.has(r.sessionId));
-    for (const id of out.expire) {
-      const perService = new Map<string, number>();
-      for (const inst of view.sessionInstances(id)) {
-        const k = serviceKey(inst.namespace, inst.service);
-        perService.set(k, (perService.get(k) ?? 0) + 1);
-      }
-      this.#recent.push({ at: now, sessionId: id, perService });
-    }
-    return out;
   }
 
-  /**
-   * Instances expired within the window, per service. Only sessions already gone from the
-   * registry count here; one whose expiry is still in flight is counted as lapsed instead.
-   */
-  #recentCounts(now: number, view: TrackerView): Map<string, number> {
-    this.#recent = this.#recent.filter((r) => now - r.at < this.options.windowMs);
+  /** Instances expired within the window, per service, as applied on this node. */
+  #recentCounts(now: number): Map<string, number> {
+    this.#prune(now);
     const counts = new Map<string, number>();
-    for (const r of this.#recent) {
-      if (view.getSession(r.sessionId) !== undefined) continue;
-      for (const [k, n] of r.perService) counts.set(k, (counts.get(k) ?? 0) + n);
-    }
+    for (const r of this.#recent) for (const [k, n] of r.perService) counts.set(k, (counts.get(k) ?? 0) + n);
     return counts;
+  }
+
+  /** Drops expiries older than the window. A clock that went back keeps them longer: that errs towards protecting. */
+  #prune(now: number): void {
+    this.#recent = this.#recent.filter((r) => now - r.at < this.options.windowMs);
   }
 
   #updateModes(
