@@ -14,6 +14,12 @@
  *   between leaves a state machine applied to an index the log does not hold (or holds with
  *   another term). The state machine then IS the snapshot: roll the install forward, with
  *   the meta read from its reserved keys.
+ *
+ * A refusal here is never repaired by emptying the data directory and starting the node
+ * again under the same id: the WAL holds its term, its vote and the entries it acknowledged,
+ * so that node could vote twice in one term (two leaders) or be counted in a majority for
+ * entries it no longer has. The member is removed and added back under a new id with an
+ * empty data directory, as etcd does (docs/storage.md, "Replacing a member").
  */
 import type { HardState, SnapshotMeta } from '../../raft/messages.js';
 import type { SmSublevel } from './database.js';
@@ -22,6 +28,12 @@ import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from './keys.js';
 import { LogStore } from './log-store.js';
 import { positionOf } from './snapshot.js';
 import type { ReplayedState } from './wal-replay.js';
+
+/** What to do about a data directory this module refuses (see the header). */
+const REPLACE_MEMBER =
+  'remove this member from the cluster (DELETE /v1/cluster/members/<id>) and add it back under a new id ' +
+  'with an empty data directory (--join, then POST /v1/cluster/members); reusing this id with emptied data ' +
+  'could make it vote twice in a term';
 
 /** A snapshot install to finish: write `meta` and `hardState` to the WAL, drop the log. */
 export interface RollForward {
@@ -48,8 +60,7 @@ export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedStat
     // lost, and with it the hard state: rolling forward could vote twice in a term.
     throw new StorageError(
       'CORRUPT_STATE',
-      `${dir}: the state machine is applied to ${index} but the WAL (Raft log, term and vote) is missing; ` +
-        "replace this node's data and let it catch up from the leader",
+      `${dir}: the state machine is applied to ${index} but the WAL (Raft log, term and vote) is missing; ` + REPLACE_MEMBER,
     );
   }
   const { snapMeta, hardState } = state;
@@ -57,7 +68,7 @@ export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedStat
     throw new StorageError(
       'INVALID_STATE_MACHINE',
       `${dir}: the state machine is applied to ${index}, but the log was compacted to ${snapMeta.index}: ` +
-        'entries in between are lost; replace this node\'s data and let it catch up from the leader',
+        'entries in between are lost; ' + REPLACE_MEMBER,
     );
   }
   const log = new LogStore(snapMeta.index, snapMeta.term, state.entries);
