@@ -66,7 +66,14 @@ function isLeaderTraffic(type: Message['type']): boolean {
   return type === 'append' || type === 'heartbeat' || type === 'snapshot' || type === 'timeoutNow' || type === 'readIndexResponse';
 }
 
+/**
+ * A snapshot being received in chunks. Keyed by the sender and its term as well as the
+ * snapshot: two leaders may each send the snapshot at one index, serialized differently
+ * (the state is the same, the bytes need not be), and their chunks must never mix.
+ */
 interface SnapshotAssembly {
+  readonly from: NodeId;
+  readonly msgTerm: number;
   readonly index: number;
   readonly term: number;
   readonly total: number;
@@ -282,6 +289,9 @@ export class Raft {
     this.leadTransferee = null;
     this.votes = new Map();
     this.abandonReads();
+    // A partial snapshot belongs to the leader and term it came from (SnapshotAssembly):
+    // a new term or role starts over.
+    this.incomingSnapshot = null;
     this.resetProgress();
   }
 
@@ -952,8 +962,8 @@ export class Raft {
       return;
     }
     let asm = this.incomingSnapshot;
-    if (!asm || asm.index !== index || asm.term !== term || asm.total !== m.total) {
-      asm = { index, term, total: m.total, chunks: new Map(), received: 0 };
+    if (!asm || asm.from !== m.from || asm.msgTerm !== m.term || asm.index !== index || asm.term !== term || asm.total !== m.total) {
+      asm = { from: m.from, msgTerm: m.term, index, term, total: m.total, chunks: new Map(), received: 0 };
       this.incomingSnapshot = asm;
     }
     if (!asm.chunks.has(m.offset)) {

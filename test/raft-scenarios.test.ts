@@ -968,6 +968,33 @@ describe('snapshots and log compaction (§7)', () => {
     expect(raw.status().hardState.commit).toBe(5);
   });
 
+  // Two leaders of different terms may each send the snapshot at one index, serialized
+  // differently (state machine safety says the state is equal, not the bytes). Chunks of
+  // one must never complete the other's.
+  it('snapshot chunks from two leaders of the same index are never mixed: a new sender or term starts a new assembly', () => {
+    const storage = makeStorage({ voters: ids3, terms: [1, 1], hardState: { term: 3, vote: null, commit: 2 } });
+    const raw = makeRawNode('n1', storage, 1);
+    const meta = { index: 5, term: 1, conf: { voters: [...ids3], learners: [] } };
+    const chunk = (from: NodeId, term: number, offset: number, data: string): SnapshotMessage => ({
+      type: 'snapshot',
+      from,
+      to: 'n1',
+      term,
+      meta,
+      offset,
+      total: 8,
+      chunk: enc(data),
+      commit: 5,
+    });
+    raw.step(chunk('n2', 3, 0, 'AAAA'));
+    // n2 is deposed; n3 leads term 4 and sends its own serialization of snapshot 5.
+    raw.step(chunk('n3', 4, 4, 'bbbb'));
+    expect(flush(raw, storage).readies.filter((rd) => rd.snapshot !== null)).toEqual([]);
+    raw.step(chunk('n3', 4, 0, 'aaaa'));
+    const installed = flush(raw, storage).readies.flatMap((rd) => (rd.snapshot ? [dec(rd.snapshot.data)] : []));
+    expect(installed).toEqual(['aaaabbbb']);
+  });
+
   it('a conf change entry round-trips through the log like any other entry (encodeConfChange)', () => {
     // Sanity check of the helper used by the membership tests.
     const storage = new MemoryStorage({ voters: ['n1'], learners: [] });
