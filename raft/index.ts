@@ -12,7 +12,9 @@
  *   send(rd.messages);
  *   storage.append(rd.entries); // and hard state, snapshot; fsync if rd.mustSync
  *   send(node.advance(rd));
- *   apply(rd.committedEntries);
+ *   apply(rd.committedEntries); // conf entries through node.applyConfChange()
+ *   const last = rd.committedEntries[rd.committedEntries.length - 1];
+ *   if (last) node.appliedTo(last.index);
  * }
  * ```
  */

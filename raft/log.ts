@@ -2,7 +2,8 @@
  * The Raft log as the core sees it: durable entries in the host's Storage followed by
  * unstable ones not yet persisted.
  *
- * Invariants: applied <= committed <= lastIndex(); firstIndex() - 1 is the snapshot index.
+ * Invariants: applied <= applying <= committed <= lastIndex(); firstIndex() - 1 is the
+ * snapshot index.
  */
 import type { Entry, Snapshot } from './messages.js';
 import { entryBytes } from './messages.js';
@@ -13,7 +14,17 @@ import { Unstable } from './unstable.js';
 export class RaftLog {
   readonly unstable: Unstable;
   committed: number;
-  /** Highest index handed to the host for applying. */
+  /**
+   * Highest index handed to the host for applying (in a Ready). Committed entries are
+   * handed out from here on, once each.
+   */
+  applying: number;
+  /**
+   * Highest index the host has applied to its state machine, conf changes included, as
+   * it acknowledged (RawNode.appliedTo, or a snapshot installed). Lags `applying` while
+   * the host is applying; anything that depends on the applied configuration (the next
+   * conf change) waits for this one, as etcd requires.
+   */
   applied: number;
 
   constructor(readonly storage: Storage) {
@@ -21,6 +32,7 @@ export class RaftLog {
     const last = storage.lastIndex();
     this.unstable = new Unstable(last + 1);
     this.committed = first - 1;
+    this.applying = first - 1;
     this.applied = first - 1;
   }
 
@@ -133,20 +145,28 @@ export class RaftLog {
     return false;
   }
 
+  /** Committed entries (or a snapshot) up to `index` were handed to the host for applying. */
+  acceptApplying(index: number): void {
+    if (index > this.committed || index < this.applying) {
+      throw new Error(`raft log: applying ${index} out of range [${this.applying}, ${this.committed}]`);
+    }
+    this.applying = index;
+  }
+
+  /** The host applied everything up to `index`; it cannot apply what it was not handed. */
   appliedTo(index: number): void {
-    if (index === 0) return;
-    if (index > this.committed || index < this.applied) {
-      throw new Error(`raft log: applied ${index} out of range [${this.applied}, ${this.committed}]`);
+    if (index > this.applying || index < this.applied) {
+      throw new Error(`raft log: applied ${index} out of range [${this.applied}, ${this.applying}]`);
     }
     this.applied = index;
   }
 
   hasNextCommittedEntries(): boolean {
-    return this.committed > Math.max(this.applied, this.firstIndex() - 1);
+    return this.committed > Math.max(this.applying, this.firstIndex() - 1);
   }
 
   nextCommittedEntries(maxBytes: number): readonly Entry[] {
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applying + 1, this.firstIndex());
     const hi = this.committed + 1;
     if (lo >= hi) return [];
     const ents = this.slice(lo, hi, maxBytes);

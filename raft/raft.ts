@@ -104,7 +104,12 @@ export class Raft {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   leadTransferee: NodeId | null = null;
-  /** Index of the latest conf change entry; a new one waits until it is applied. */
+  /**
+   * Index of the latest conf change entry; a new one waits until the host has applied it
+   * (log.applied, from RawNode.appliedTo), not merely taken it in a Ready: until then the
+   * core's configuration is the old one, and a change validated against it could undo or
+   * contradict the pending one (a removed learner proposed back as a voter).
+   */
   private pendingConfIndex = 0;
   private readonly readOnly = new ReadOnly();
   /** Reads that arrived before the leader committed an entry of its own term. */
@@ -149,7 +154,12 @@ export class Raft {
     // The commit index may be written without fsync; what the host applied was committed.
     const commit = Math.max(hardState.commit, config.applied ?? 0);
     if (commit > 0) this.log.commitTo(Math.min(commit, this.log.lastIndex()));
-    if (config.applied !== undefined && config.applied > 0) this.log.appliedTo(Math.min(config.applied, this.log.committed));
+    if (config.applied !== undefined && config.applied > 0) {
+      // Applied before the restart: neither handed out again nor waited for.
+      const applied = Math.min(config.applied, this.log.committed);
+      this.log.acceptApplying(applied);
+      this.log.appliedTo(applied);
+    }
     this.resetProgress();
     this.becomeFollower(this.term, null);
   }

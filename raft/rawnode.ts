@@ -11,9 +11,12 @@
  *   5. `const acks = node.advance(rd)` and send `acks`: votes and append acknowledgements,
  *      which exist only once the host says the write is durable, so they cannot leave early;
  *   6. apply `rd.snapshot` and then `rd.committedEntries` in order (calling
- *      `applyConfChange` for conf entries), and serve `rd.readStates` once applied.
+ *      `applyConfChange` for conf entries), tell the core with `appliedTo(index)`, and
+ *      serve `rd.readStates` once applied.
  *
- * Only one Ready is outstanding at a time: `ready()` throws until `advance()`.
+ * Only one Ready is outstanding at a time: `ready()` throws until `advance()`. Applying
+ * may overlap the write and go on after `advance()` (entries already durable locally may
+ * even be applied before it); the core counts an entry applied only at `appliedTo`.
  */
 import { decodeConfChange, encodeConfChange } from './confchange.js';
 import type { Result } from './errors.js';
@@ -54,6 +57,7 @@ export interface Status {
   readonly id: NodeId;
   readonly hardState: HardState;
   readonly softState: SoftState;
+  /** The host's applied index as it acknowledged it (`appliedTo`, or a snapshot installed). */
   readonly applied: number;
   readonly lastIndex: number;
   readonly firstIndex: number;
@@ -116,6 +120,36 @@ export class RawNode {
   }
 
   /**
+   * The host has applied every committed entry up to `index` to its state machine, conf
+   * changes through `applyConfChange`. Call it after applying the entries of a Ready (at
+   * any time after `ready()` handed them out, before or after `advance()`).
+   *
+   * The leader takes a new conf change only once the previous one is applied by this
+   * measure (`CONF_CHANGE_PENDING` until then), so a change is never validated against a
+   * configuration the host is about to replace; `status().applied` reports it. A leader
+   * whose host never calls it refuses every conf change. An index at or below the
+   * one already acknowledged is ignored; one past what Readies handed out throws.
+   *
+   * @example
+   * ```ts
+   * for (const e of rd.committedEntries) {
+   *   if (e.type === 'conf') conf = node.applyConfChange(decodeConfChange(e.data));
+   *   else stateMachine.apply(e);
+   * }
+   * const last = rd.committedEntries[rd.committedEntries.length - 1];
+   * if (last) node.appliedTo(last.index);
+   * ```
+   */
+  appliedTo(index: number): void {
+    const log = this.raft.log;
+    if (index <= log.applied) return;
+    if (index > log.applying) {
+      throw new Error(`raft: appliedTo(${index}) past the last entry handed out for applying (${log.applying})`);
+    }
+    log.appliedTo(index);
+  }
+
+  /**
    * Forces an election now, as leadership transfer does: it skips PreVote and voters'
    * leader lease, so it can depose a healthy leader. For tests, benchmarks and a
    * single-node cluster at boot; normal elections come from tick().
@@ -175,6 +209,10 @@ export class RawNode {
     const entries = r.log.unstable.entries.slice();
     const snapshot = r.log.unstable.snapshot;
     const committedEntries = r.log.hasNextCommittedEntries() ? r.log.nextCommittedEntries(r.maxCommittedBytesPerReady) : [];
+    // Handed out now: the host may apply (and acknowledge) them before advance().
+    if (snapshot && snapshot.meta.index > r.log.applying) r.log.acceptApplying(snapshot.meta.index);
+    const lastCommitted = committedEntries[committedEntries.length - 1];
+    if (lastCommitted) r.log.acceptApplying(lastCommitted.index);
     const ready: Ready = {
       softState: softChanged ? soft : null,
       hardState: hardChanged ? hard : null,
@@ -194,8 +232,9 @@ export class RawNode {
   }
 
   /**
-   * The host has made `rd` durable (and taken its committed entries for applying).
-   * Returns the messages that were waiting for that: send them now.
+   * The host has made `rd` durable (and installed `rd.snapshot`, which counts as applied).
+   * Its committed entries count as applied only once the host says so (`appliedTo`).
+   * Returns the messages that were waiting for the write: send them now.
    */
   advance(rd: Ready): readonly Message[] {
     const out = this.outstanding;
@@ -210,8 +249,6 @@ export class RawNode {
     const snapIndex = rd.snapshot ? rd.snapshot.meta.index : 0;
     if (last || snapIndex > 0) r.onPersisted(last ? last.index : 0, last ? last.term : 0, snapIndex);
     if (snapIndex > r.log.applied) r.log.appliedTo(snapIndex);
-    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
-    if (lastCommitted) r.log.appliedTo(lastCommitted.index);
     return out.held;
   }
 

@@ -55,6 +55,7 @@ function pump(nodes: Map<string, BenchNode>): void {
           if (e.type === 'conf') n.raw.applyConfChange(decodeConfChange(e.data));
           n.applied = e.index;
         }
+        n.raw.appliedTo(n.applied);
         // Keep memory flat as a real host does.
         if (n.applied - n.storage.firstIndex() > 20_000) n.storage.compact(n.applied - 10_000, n.raw.status().conf, new Uint8Array(0));
       }

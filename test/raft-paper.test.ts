@@ -825,4 +825,24 @@ describe('Figure 2 "persistent state": nothing vouches for state that is not yet
     n.raw.advance(rd);
     expect(() => n.raw.advance(rd)).toThrow();
   });
+
+  it('committed entries count as applied only at appliedTo, which may come before or after advance() (rawnode contract)', () => {
+    const n = lone({ terms: [1, 1, 1], hardState: { term: 1, vote: null, commit: 0 } });
+    n.raw.step(heartbeat('n2', 'n1', 1, 3));
+    const rd = n.raw.ready();
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([1, 2, 3]);
+    expect(() => n.raw.appliedTo(4)).toThrow(); // never handed out
+    n.raw.appliedTo(1); // applied while the write is in flight
+    n.storage.setHardState(rd.hardState!);
+    n.raw.advance(rd);
+    expect(n.raw.status().applied).toBe(1);
+    expect(n.raw.hasReady()).toBe(false); // handed out once, whether acknowledged or not
+    n.raw.appliedTo(3);
+    n.raw.appliedTo(2); // at or below the acknowledged index: ignored
+    expect(n.raw.status().applied).toBe(3);
+    // A restart at an applied index counts it applied and hands out only what follows.
+    const m = makeRawNode('n1', n.storage, 1, PLAIN, 2);
+    expect(m.status().applied).toBe(2);
+    expect(m.ready().committedEntries.map((e) => e.index)).toEqual([3]);
+  });
 });

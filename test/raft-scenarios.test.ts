@@ -771,6 +771,34 @@ describe('membership changes (§6, one server at a time)', () => {
     expect(net.node('n4').appliedData()).toEqual(['a', 'b']);
   });
 
+  // Issue 15, item 4. The host took a Ready holding a committed conf change (removing
+  // learner n4), wrote it and called advance(), and applies it later, as src/node does
+  // with its late entries. In that gap a second change used to pass the pending check
+  // and be validated against the old configuration: addVoter n4 was accepted because n4
+  // was still a learner there, and once both applied the removed learner was a voter.
+  seeded('a conf change is refused with CONF_CHANGE_PENDING until the host has applied the previous one, not just advanced past it', 75, (seed) => {
+    const net = new Network({ voters: ids3, learners: ['n4'], seed });
+    const l = net.waitLeader(100);
+    net.waitApplied(net.mustPropose(l, 'a'));
+    net.node(l).holdApply = true;
+    const removal = confChange(net, l, { type: 'removeNode', node: 'n4' });
+    const held = net.node(l).pendingApply;
+    expect(held?.committedEntries.map((e) => e.index)).toContain(removal);
+    expect(net.node(l).status().conf.learners).toEqual(['n4']);
+    const again = net.node(l).rn.proposeConfChange({ type: 'addVoter', node: 'n4' });
+    net.drive(l);
+    net.deliver();
+    net.node(l).holdApply = false;
+    net.completeApply(l);
+    net.deliver();
+    net.waitApplied(net.node(l).committed, 100, ids3);
+    expect(net.node(l).conf).toEqual({ voters: [...ids3], learners: [] });
+    expect(again.ok ? 'accepted' : again.error.code).toBe('CONF_CHANGE_PENDING');
+    // Applied and acknowledged: the next change is validated against the new configuration.
+    const readd = net.node(l).rn.proposeConfChange({ type: 'addLearner', node: 'n4' });
+    expect(readd.ok).toBe(true);
+  });
+
   // A candidate (or pre-candidate) applies a committed conf change that shrinks the
   // voters to itself: it has a quorum of votes now and need not wait out another election
   // timeout. One that is no longer a voter stops campaigning.

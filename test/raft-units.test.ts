@@ -469,12 +469,25 @@ describe('RaftLog', () => {
     expect(l.nextCommittedEntries(2 * size).map((x) => x.index)).toEqual([1, 2]);
     expect(l.nextCommittedEntries(0).map((x) => x.index)).toEqual([1]); // at least one
     expect(l.nextCommittedEntries(1 << 20).map((x) => x.index)).toEqual([1, 2, 3, 4, 5]);
-    l.appliedTo(4);
+    l.acceptApplying(4);
     expect(l.nextCommittedEntries(1 << 20).map((x) => x.index)).toEqual([5]);
-    l.appliedTo(5);
+    l.acceptApplying(5);
     expect(l.hasNextCommittedEntries()).toBe(false);
-    expect(() => l.appliedTo(6)).toThrow();
-    expect(() => l.appliedTo(3)).toThrow();
+    expect(() => l.acceptApplying(6)).toThrow();
+    expect(() => l.acceptApplying(3)).toThrow();
+  });
+
+  it('applied trails applying: the host acknowledges only what it was handed, never moving back', () => {
+    const l = log([1, 1, 1, 1, 1]);
+    l.commitTo(5);
+    l.acceptApplying(3);
+    expect([l.applied, l.applying]).toEqual([0, 3]);
+    expect(() => l.appliedTo(4)).toThrow(); // not handed out yet
+    l.appliedTo(2);
+    l.appliedTo(3);
+    expect(() => l.appliedTo(2)).toThrow();
+    expect(l.nextCommittedEntries(1 << 20).map((x) => x.index)).toEqual([4, 5]);
+    expect([l.applied, l.applying]).toEqual([3, 3]);
   });
 
   it('slice spans durable and unstable entries, and stops at the byte budget', () => {

@@ -207,6 +207,7 @@ export class SimNode {
       if (c) this.sm.kv.set(c.key, c.value);
     }
     this.sm.applied = e.index;
+    raw.appliedTo(e.index);
     this.host.onApply(this, e);
     if (removedSelf && !this.removed) {
       // Removed: linger for two election timeouts so that, as leader, this node hands

@@ -4,8 +4,9 @@
  * Every node is a RawNode over its own MemoryStorage (its "disk"). `drive(id)` runs the
  * Ready cycle exactly as rawnode.ts asks a host to: send `rd.messages`, persist the
  * snapshot, entries and hard state, send what `advance(rd)` returns, then apply the
- * snapshot and the committed entries (conf changes through `applyConfChange`) and keep
- * the read states. Messages queue in the network and `deliver()` hands them over one at
+ * snapshot and the committed entries (conf changes through `applyConfChange`, each
+ * acknowledged with `appliedTo`) and keep the read states. A node with `holdApply` set
+ * applies only on `completeApply`, after `advance()`, as a host whose apply lags. Messages queue in the network and `deliver()` hands them over one at
  * a time, in order, driving the receiver after each, until the network is quiet.
  *
  * Faults: per-link cuts and loss, isolation, crash (the RawNode is thrown away, the
@@ -154,6 +155,8 @@ export function flush(raw: RawNode, storage: MemoryStorage): Flushed {
       out.committed.push(e);
       if (e.type === 'conf') raw.applyConfChange(decodeConfChange(e.data));
     }
+    const last = rd.committedEntries[rd.committedEntries.length - 1];
+    if (last) raw.appliedTo(last.index);
     out.readStates.push(...rd.readStates);
   }
   return out;
@@ -200,6 +203,14 @@ export class TestNode {
   lives = 0;
   /** A Ready taken whose write has not completed yet (see Network.asyncPersist). */
   pendingWrite: Ready | null = null;
+  /**
+   * When set, the host applies a Ready's committed entries only on `completeApply`, after
+   * `advance()`, as src/node applies its late entries: the core keeps stepping messages
+   * meanwhile and no new Ready is taken.
+   */
+  holdApply = false;
+  /** A Ready persisted and advanced whose committed entries wait for `completeApply`. */
+  pendingApply: Ready | null = null;
 
   constructor(
     readonly id: NodeId,
@@ -360,6 +371,7 @@ export class Network {
     n.readStates = [];
     n.lastSoft = null;
     n.pendingWrite = null;
+    n.pendingApply = null;
     n.raw = makeRawNode(n.id, n.storage, this.rng.next(), this.opts, n.sm.applied);
     n.lives++;
     this.checkLeader(n);
@@ -412,6 +424,7 @@ export class Network {
     const n = this.node(id);
     n.raw = null;
     n.pendingWrite = null; // a write in progress is lost
+    n.pendingApply = null;
     n.readStates = [];
   }
 
@@ -465,7 +478,7 @@ export class Network {
     const n = this.node(id);
     for (let guard = 0; ; guard++) {
       const raw = n.raw;
-      if (!raw || n.pendingWrite !== null || !raw.hasReady()) return;
+      if (!raw || n.pendingWrite !== null || n.pendingApply !== null || !raw.hasReady()) return;
       if (guard > 10_000) throw new Error(`drive ${id}: Ready never settles`);
       const rd = raw.ready();
       if (rd.softState) n.lastSoft = rd.softState;
@@ -495,6 +508,26 @@ export class Network {
     const acks = raw.advance(rd);
     this.send(acks);
     if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
+    if (n.holdApply && rd.committedEntries.length > 0) {
+      n.pendingApply = rd;
+      return;
+    }
+    this.finishApply(n, raw, rd);
+    if (this.asyncPersist) this.drive(id);
+  }
+
+  /** Applies the committed entries of a Ready held back by `holdApply`, then drives the node on. */
+  completeApply(id: NodeId): void {
+    const n = this.node(id);
+    const raw = n.raw;
+    const rd = n.pendingApply;
+    if (!raw || !rd) return;
+    n.pendingApply = null;
+    this.finishApply(n, raw, rd);
+    this.drive(id);
+  }
+
+  private finishApply(n: TestNode, raw: RawNode, rd: Ready): void {
     for (const e of rd.committedEntries) {
       if (n.raw !== raw) return;
       this.apply(n, raw, e);
@@ -502,8 +535,7 @@ export class Network {
     n.readStates.push(...rd.readStates);
     this.checkLeader(n);
     const every = this.opts.compactEvery ?? 0;
-    if (every > 0 && n.sm.applied - n.storage.firstIndex() + 1 >= every) this.compact(id);
-    if (this.asyncPersist) this.drive(id);
+    if (every > 0 && n.sm.applied - n.storage.firstIndex() + 1 >= every) this.compact(n.id);
   }
 
   /** Switches asynchronous writes on or off; switching off finishes every outstanding write. */
@@ -541,6 +573,7 @@ export class Network {
     if (e.type === 'conf') n.conf = raw.applyConfChange(decodeConfChange(e.data));
     n.sm.entries.push(applied);
     n.sm.applied = e.index;
+    raw.appliedTo(e.index);
   }
 
   private checkCommitted(id: NodeId, e: AppliedEntry): void {
