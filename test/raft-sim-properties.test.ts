@@ -10,7 +10,7 @@ import { scheduleArb } from '../raft/sim/arbitraries.js';
 
 const FIXED_SEED = 20261123;
 const envSeed = process.env.SEED ? Number(process.env.SEED) : undefined;
-const runs = Number(process.env.SIM_RUNS ?? 600);
+const runs = Number(process.env.SIM_RUNS ?? 1000);
 
 function property() {
   return fc.property(scheduleArb, ({ simSeed, voters, compactEvery, maxMessageBytes, actions }) => {
