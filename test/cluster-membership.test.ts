@@ -40,6 +40,16 @@ describe('membership changes under load', () => {
     })();
 
     await waitFor('some writes', () => acked.length > 20);
+    // Adding a member that is already a voter (an automation retrying after a timeout) must
+    // change nothing; it used to demote the voter to a learner.
+    const n2 = c.node('n2');
+    const again = await http('POST', `${c.node('n3').url}/v1/cluster/members`, { id: 'n2', peerAddress: `127.0.0.1:${n2.peerPort}` });
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    expect(again.body).toMatchObject({ id: 'n2', role: 'voter', existing: true });
+    const after = await http('GET', `${c.node('n1').url}/v1/cluster`);
+    expect((after.body.members as { id: string; voter: boolean }[]).find((m) => m.id === 'n2')?.voter).toBe(true);
+    const moved2 = await http('POST', `${c.node('n3').url}/v1/cluster/members`, { id: 'n2', peerAddress: '127.0.0.1:1' });
+    expect(moved2.status).toBe(400);
     const n4 = await c.addNode();
     const add = await http('POST', `${c.node('n2').url}/v1/cluster/members`, { id: 'n4', peerAddress: `127.0.0.1:${n4.peerPort}` });
     expect(add.status).toBe(201);

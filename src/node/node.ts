@@ -604,11 +604,17 @@ export class RollcallNode {
     }
   }
 
-  /** Proposes a membership change, waiting out a change still in progress (one at a time). */
-  private async proposeMembership(cc: ConfChange, timeoutMs: number): Promise<AdminResult> {
+  /**
+   * Proposes a membership change, waiting out a change still in progress (one at a time).
+   * `alreadyDone` is asked before each try: a retried request whose change has meanwhile
+   * taken effect is answered from the membership instead of being proposed again.
+   */
+  private async proposeMembership(cc: ConfChange, timeoutMs: number, alreadyDone?: () => AdminResult | null): Promise<AdminResult> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.soft.role !== 'leader') throw new NodeError('NO_LEADER', 'leadership moved; retry', this.soft.leader);
+      const done = alreadyDone?.();
+      if (done) return done;
       const res = this.raw.proposeConfChange(cc);
       this.kick();
       if (res.ok) {
@@ -623,7 +629,7 @@ export class RollcallNode {
   private async adminLocal(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
     switch (op.type) {
       case 'addMember':
-        return this.proposeMembership({ type: 'addLearner', node: op.id, context: op.address }, timeoutMs);
+        return this.proposeMembership({ type: 'addLearner', node: op.id, context: op.address }, timeoutMs, () => this.existingMember(op.id, op.address));
       case 'removeMember':
         return this.proposeMembership({ type: 'removeNode', node: op.id }, timeoutMs);
       case 'transfer': {
@@ -638,6 +644,23 @@ export class RollcallNode {
         return { index: this.raw.status().hardState.commit, leader: to };
       }
     }
+  }
+
+  /**
+   * Adding a member that is already one changes nothing (an automation retrying after a
+   * timeout must not demote a voter to learner: with another voter down, that loses the
+   * quorum). The same id at another address is refused: remove it first.
+   */
+  private existingMember(id: string, address: string): AdminResult | null {
+    const conf = this.raw.status().conf;
+    const role = conf.voters.includes(id) ? 'voter' : conf.learners.includes(id) ? 'learner' : null;
+    if (role === null) return null;
+    const known = this.peerAddresses.get(id);
+    const asked = parseHostPort(address);
+    if (known !== undefined && asked !== null && formatHostPort(known) !== formatHostPort(asked)) {
+      throw new NodeError('CONF_CHANGE_INVALID', `${id} is already a ${role} at ${formatHostPort(known)}; remove it before adding it at another address`);
+    }
+    return { index: this.raw.status().hardState.commit, existing: { role } };
   }
 
   /** The voter a transfer without a target goes to: recently active, then the furthest log (the quickest to take over). */
@@ -856,14 +879,22 @@ export class RollcallNode {
         applied.push({ index: e.index, term: e.term, command: decode<Command>(e.data) });
       }
     }
-    if (applied.length === 0) return;
+    const last = entries[entries.length - 1];
+    if (applied.length === 0) {
+      if (last) this.raw.appliedTo(last.index);
+      return;
+    }
     const outcome = this.registry.applyBatch(applied);
+    this.recordExpiries(outcome.events);
     const ops: BatchOp[] = outcome.ops;
     if (applied.some((a) => a.conf !== undefined)) {
       // Member addresses are replicated state too: a node restored from a snapshot needs them.
       ops.push({ type: 'put', key: PEERS_KEY, value: encode(Object.fromEntries([...this.peerAddresses].map(([id, a]) => [id, formatHostPort(a)]))) });
     }
     await writeStateOps(this.db, ops);
+    // Only now may the leader take the next membership change: it is validated against the
+    // configuration these entries left (raft: conf changes counted from the host's apply).
+    if (last) this.raw.appliedTo(last.index);
     for (const a of applied) {
       const result = a.conf !== undefined ? { ok: true as const, revision: this.registry.revision, changed: true } : outcome.results.get(a.index);
       this.proposals.onApplied(a.index, a.term, result, outcome.instances.get(a.index));
@@ -872,6 +903,17 @@ export class RollcallNode {
     if (this.hasLeaderDuties()) this.trackSessions(applied, outcome.results);
     if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
     this.afterApply();
+  }
+
+  /**
+   * Every node, leader or not, remembers what expiry deleted lately, in its own clock, so a
+   * leader elected in the middle of a wave still counts what its predecessor expired (the
+   * mass-expiry protection's window). In the same turn as the apply: a due() in between
+   * would see the sessions gone and count them nowhere.
+   */
+  private recordExpiries(events: readonly RegistryEvent[]): void {
+    const expired = events.filter((e) => e.type === 'delete' && e.cause === 'expire').map((e) => e.instance);
+    if (expired.length > 0) this.tracker.recordExpired(expired, Date.now());
   }
 
   private afterApply(): void {

@@ -28,6 +28,8 @@ export interface AdminResult {
   readonly index: number;
   /** For a transfer: the new leader. */
   readonly leader?: string;
+  /** For an add: the member was already there (nothing changed), and what it is. */
+  readonly existing?: { readonly role: 'voter' | 'learner' };
 }
 
 /** What each node tells the others about itself every status interval, for /v1/cluster. */

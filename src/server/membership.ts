@@ -33,6 +33,8 @@ export function registerMembershipRoutes(app: FastifyInstance, node: RollcallNod
   app.post<{ Body: { id: string; peerAddress: string } }>('/v1/cluster/members', { schema: { body: memberBody } }, async (req, reply) => {
     try {
       const r = await node.addMember(req.body.id, req.body.peerAddress, timeoutMs);
+      // Already a member: 200 with what it is, nothing changed (a retry is safe).
+      if (r.existing) return reply.code(200).send({ id: req.body.id, role: r.existing.role, index: r.index, existing: true });
       return reply.code(201).send({ id: req.body.id, role: 'learner', index: r.index, promotion: 'automatic once caught up' });
     } catch (err) {
       return sendNodeError(reply, err);

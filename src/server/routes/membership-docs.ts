@@ -16,8 +16,13 @@ export const EXTERNAL_ROUTES: Readonly<Record<string, { readonly access: Permiss
       operationId: 'addMember',
       tag: 'cluster',
       summary: 'Add a member (as a learner, promoted to voter once caught up)',
-      description: 'Body `{"id", "peerAddress": "HOST:PORT"}`. Start the new node with `--join` first. Any node takes the request; followers forward it to the leader.',
-      responses: { 201: { description: 'Added as a learner.', schema: { type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, index: { type: 'integer' }, promotion: { type: 'string' } } } } },
+      description:
+        'Body `{"id", "peerAddress": "HOST:PORT"}`. Start the new node with `--join` first. Any node takes the request; followers forward it to the leader. ' +
+        'Idempotent: adding a member that is already one (same id and address) changes nothing and answers 200 with its role, so a retry after a timeout never demotes a voter; the same id at another address is refused (remove it first).',
+      responses: {
+        201: { description: 'Added as a learner.', schema: { type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, index: { type: 'integer' }, promotion: { type: 'string' } } } },
+        200: { description: 'Already a member: nothing changed.', schema: { type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, index: { type: 'integer' }, existing: { type: 'boolean' } } } },
+      },
       errors: [...CLUSTER_ERRORS, 'UNSUPPORTED_MEDIA_TYPE'],
     },
   },
