@@ -180,6 +180,23 @@ export class RawNode {
     this.raft.campaignSoon();
   }
 
+  /**
+   * Takes the messages that may leave at once (a leader's heartbeats and appends, pre-votes,
+   * read requests, heartbeat responses for a durable term) without waiting for the next
+   * Ready. A host whose Ready loop is held up (a slow fsync, a long apply or compaction)
+   * calls it after `tick()` and `step()`, so its heartbeats keep followers from electing
+   * and a follower keeps answering its leader. Messages that depend on durable state stay
+   * behind for `advance()`. Safe with a Ready outstanding: those messages were handed out
+   * with it.
+   */
+  takeMessages(): readonly Message[] {
+    const r = this.raft;
+    if (r.msgs.length === 0) return [];
+    const out = r.msgs;
+    r.msgs = [];
+    return out;
+  }
+
   hasReady(): boolean {
     if (this.outstanding !== null) return false;
     const r = this.raft;

@@ -845,4 +845,30 @@ describe('Figure 2 "persistent state": nothing vouches for state that is not yet
     expect(m.status().applied).toBe(2);
     expect(m.ready().committedEntries.map((e) => e.index)).toEqual([3]);
   });
+
+  it('takeMessages hands out heartbeats while a Ready is outstanding, never what waits for the disk (rawnode contract)', () => {
+    const n = lone();
+    n.raw.campaign();
+    const first = n.raw.ready(); // the vote requests wait for the new term to be durable
+    n.storage.setHardState(first.hardState!);
+    for (const m of n.raw.advance(first)) expect(m.type).toBe('vote');
+    n.raw.step(voteResp('n2', 'n1', 1, false));
+    const rd = n.raw.ready(); // leader now: its no-op is being written
+    expect(role(n.raw)).toBe('leader');
+    // The host's write of rd is slow; ticks go on, and the heartbeats leave at once.
+    for (let i = 0; i < 3; i++) n.raw.tick();
+    const now = n.raw.takeMessages();
+    expect([...new Set(ofType(now, 'heartbeat').map((m) => m.to))].sort()).toEqual(['n2', 'n3']);
+    expect(n.raw.takeMessages()).toEqual([]);
+    // A follower: the heartbeat answer leaves at once for a durable term; an append's
+    // acknowledgement waits for advance().
+    const f = lone({ id: 'n2', terms: [1], hardState: { term: 1, vote: 'n1', commit: 1 } });
+    f.raw.step(append('n1', 'n2', 1, 1, 1, [entry(2, 1)], 1));
+    const frd = f.raw.ready();
+    f.raw.step(heartbeat('n1', 'n2', 1, 1));
+    expect(f.raw.takeMessages().map((m) => m.type)).toEqual(['heartbeatResponse']);
+    f.storage.append(frd.entries);
+    expect(f.raw.advance(frd).map((m) => m.type)).toEqual(['appendResponse']);
+    void rd;
+  });
 });

@@ -784,7 +784,15 @@ export class RollcallNode {
   // ---- the Ready loop ---------------------------------------------------------------
 
   private kick(): void {
-    if (this.looping || this.closed || this.failure) return;
+    if (this.closed || this.failure) return;
+    if (this.looping) {
+      // The loop waits on the disk or the state machine: what may leave now goes now, so a
+      // slow fsync, apply or compaction never holds back heartbeats (or the answers to the
+      // leader's) long enough for an election.
+      const now = this.raw.takeMessages();
+      if (now.length > 0) this.sendRaft(now);
+      return;
+    }
     if (!this.raw.hasReady()) return;
     this.looping = true;
     setImmediate(() => {
