@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   readonly secret?: string;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** More environment for one node (after `env`): a per-node faked clock, for example. */
+  readonly nodeEnv?: (id: string) => NodeJS.ProcessEnv;
   /** Receives every log line of every node, prefixed with its id. */
   readonly onLog?: (id: string, line: string) => void;
   readonly logLevel?: string;
@@ -138,7 +140,7 @@ export class LocalCluster {
       ...extraArgs,
     ];
     const proc = spawn(process.execPath, args, {
-      env: { ...process.env, ...this.options.env, ROLLCALL_READY_FD: '1' },
+      env: { ...process.env, ...this.options.env, ...this.options.nodeEnv?.(n.id), ROLLCALL_READY_FD: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     n.proc = proc;

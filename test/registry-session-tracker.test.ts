@@ -168,6 +168,15 @@ describe('session tracker: protection', () => {
     expect(l.tracker.protection()).toEqual([]);
   });
 
+  it('deadlines follow the monotonic clock: a wall-clock step neither expires a live session nor keeps a dead one', async () => {
+    const l = await leader();
+    l.open('s1', 0, ['a']);
+    // The wall clock (third argument) jumped 10 minutes ahead, then 20 back: only the
+    // monotonic time decides, and the session is due exactly at its TTL.
+    expect(l.tracker.due(TTL - 1, l.log.registry, TTL - 1 + 600_000)).toEqual(nothing);
+    expect(l.tracker.due(TTL, l.log.registry, TTL - 600_000)).toEqual({ ...nothing, expire: ['s1'] });
+  });
+
   it('expires held sessions after the maximum hold even while the service is still tripped', async () => {
     const maxHoldMs = 15 * 60_000;
     const l = await fleet(6, 10_000);

@@ -21,6 +21,8 @@ import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
 import { formatHostPort, parseHostPort, PeerTransport } from '../transport/index.js';
+import type { Clock } from './clock.js';
+import { systemClock, toWall } from './clock.js';
 import { NodeError } from './errors.js';
 import { ForwardFailure, ForwardedRequests, toOutcome } from './forwarding.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
@@ -62,6 +64,8 @@ export interface NodeOptions {
   readonly onFatal?: (err: Error) => void;
   /** The health policy in force (thresholds per namespace/service); null or absent: defaults. */
   readonly healthPolicy?: () => HealthPolicy | null;
+  /** Monotonic and wall time (tests drive it); the system clocks by default. */
+  readonly clock?: Clock;
 }
 
 /** Timings and events a metrics exporter wants from the node (all optional). */
@@ -132,6 +136,7 @@ export class RollcallNode {
   private readonly peerStatus = new Map<string, PeerStatus & { at: number }>();
   private statusTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly compactEvery: number;
   private readonly expiryCheckMs: number;
   /** Every member's peer address: founding members from the flags, later ones from the log. */
@@ -159,6 +164,7 @@ export class RollcallNode {
   ) {
     this.id = options.id;
     this.log = options.logger;
+    this.clock = options.clock ?? systemClock;
     this.compactEvery = options.compactEvery ?? 10_000;
     this.expiryCheckMs = options.expiryCheckMs ?? 200;
     this.tracker = new SessionTracker(options.tracker);
@@ -270,9 +276,9 @@ export class RollcallNode {
         id,
         isLearner: st.conf.learners.includes(id),
         match: id === this.id ? st.lastIndex : (progress.get(id)?.match ?? null),
-        lastContact: id === this.id ? Date.now() : (peer?.lastContact ?? null),
+        lastContact: id === this.id ? this.clock.wallNow() : (peer?.lastContact ?? null),
         connected: id === this.id ? true : (peer?.connected ?? false),
-        reported: id === this.id ? { ...this.selfStatus(), at: Date.now() } : (this.peerStatus.get(id) ?? null),
+        reported: id === this.id ? { ...this.selfStatus(), at: this.clock.wallNow() } : (this.peerStatus.get(id) ?? null),
       };
     });
     return {
@@ -287,7 +293,11 @@ export class RollcallNode {
       revision: this.registry.revision,
       conf: st.conf,
       members,
-      protection: this.tracker.protection(),
+      protection: this.tracker.protection().map((p) => ({
+        ...p,
+        enteredAt: toWall(this.clock, p.enteredAt),
+        settledSince: p.settledSince === null ? null : toWall(this.clock, p.settledSince),
+      })),
     };
   }
 
@@ -300,18 +310,18 @@ export class RollcallNode {
    */
   async submit(command: ClientCommand, timeoutMs: number): Promise<ProposalResult> {
     this.assertOpen();
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     // With no leader at all, wait only briefly: the client gets 503 and retries elsewhere.
-    const noLeaderDeadline = Date.now() + Math.min(timeoutMs, NO_LEADER_WAIT_MS);
+    const noLeaderDeadline = this.clock.now() + Math.min(timeoutMs, NO_LEADER_WAIT_MS);
     const data = encode(command);
     // Set once a forwarded copy reached a leader that then went away: from then on the
     // outcome is unknown, so giving up must say TIMEOUT (may have applied), never NO_LEADER.
     let maybeApplied = false;
     for (;;) {
       this.assertOpen();
-      const left = deadline - Date.now();
+      const left = deadline - this.clock.now();
       if (left <= 0) throw new NodeError('TIMEOUT', maybeApplied ? 'the leader went away and no successor took the write in time; it may have been applied' : 'no leader accepted the write in time', this.soft.leader);
-      if (this.soft.leader === null && Date.now() > noLeaderDeadline && !maybeApplied) {
+      if (this.soft.leader === null && this.clock.now() > noLeaderDeadline && !maybeApplied) {
         throw new NodeError('NO_LEADER', 'the cluster has no leader (is a majority of nodes up?); retry shortly', null);
       }
       try {
@@ -325,7 +335,7 @@ export class RollcallNode {
           this.transport.send(leader, { kind: 'propose', req, data }),
         );
         // Read-your-writes on this node: wait until we have applied it too.
-        await this.waitApplied(res.index, Math.max(1, deadline - Date.now()));
+        await this.waitApplied(res.index, Math.max(1, deadline - this.clock.now()));
         return res;
       } catch (err) {
         // Retry here only what cannot apply twice: a refusal before anything was proposed,
@@ -337,7 +347,7 @@ export class RollcallNode {
         if (retry) {
           if (err instanceof ForwardFailure && err.kind === 'peer-gone') maybeApplied = true;
           // The failure may come from the very leader change that named a successor: go at once then.
-          if (!this.connectedToNewLeader(err)) await this.whenLeaderMayHaveChanged(Math.min(deadline - Date.now(), 200));
+          if (!this.connectedToNewLeader(err)) await this.whenLeaderMayHaveChanged(Math.min(deadline - this.clock.now(), 200));
           continue;
         }
         throw err;
@@ -492,12 +502,12 @@ export class RollcallNode {
    */
   async keepalive(sessionId: string, timeoutMs: number, report?: HealthReport): Promise<KeepaliveOutcome> {
     this.assertOpen();
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     for (;;) {
       this.assertOpen();
       if (this.hasLeaderDuties()) return this.leaderKeepalive(sessionId, report);
       const leader = this.soft.leader;
-      const left = deadline - Date.now();
+      const left = deadline - this.clock.now();
       if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the keepalive', null);
       if (leader === null || leader === this.id) {
         // Also a new leader applying what its predecessors left: it answers once caught up.
@@ -513,14 +523,14 @@ export class RollcallNode {
       } catch (err) {
         // A keepalive is idempotent: retry whatever became of it while the deadline allows.
         if (!(err instanceof NodeError) || (err.code !== 'TIMEOUT' && err.code !== 'NO_LEADER' && !(err instanceof ForwardFailure))) throw err;
-        if (deadline - Date.now() <= 0) throw err;
+        if (deadline - this.clock.now() <= 0) throw err;
         await this.whenLeaderMayHaveChanged(50);
       }
     }
   }
 
   private leaderKeepalive(sessionId: string, report?: HealthReport): KeepaliveOutcome {
-    const now = Date.now();
+    const now = this.clock.now();
     let outcome = this.tracker.keepalive(sessionId, now);
     if (outcome === 'unknown') {
       // The session may have been applied here before the tracker heard of it.
@@ -537,7 +547,9 @@ export class RollcallNode {
 
   /** The leader's view of provider reports; null on a follower (reports go to the leader only). */
   healthReports(): readonly TrackedHealth[] | null {
-    return this.hasLeaderDuties() ? this.health.list() : null;
+    if (!this.hasLeaderDuties()) return null;
+    // Kept in monotonic time; shown as wall-clock times.
+    return this.health.list().map((h) => ({ ...h, reportedAt: toWall(this.clock, h.reportedAt), since: toWall(this.clock, h.since) }));
   }
 
   /** Leadership transfer (admin). */
@@ -582,10 +594,10 @@ export class RollcallNode {
 
   private async admin(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
     this.assertOpen();
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     for (;;) {
       this.assertOpen();
-      const left = deadline - Date.now();
+      const left = deadline - this.clock.now();
       if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the cluster operation', null);
       if (this.soft.role === 'leader') return this.adminLocal(op, left);
       const leader = this.soft.leader;
@@ -599,7 +611,7 @@ export class RollcallNode {
         // Never sent (the connection went between the check and the send, or the transport
         // refused it): safe to go again, after a pause so a refusal cannot spin the event loop.
         if (!(err instanceof ForwardFailure && err.kind === 'not-sent')) throw err;
-        await this.whenLeaderMayHaveChanged(Math.min(deadline - Date.now(), 100));
+        await this.whenLeaderMayHaveChanged(Math.min(deadline - this.clock.now(), 100));
       }
     }
   }
@@ -610,7 +622,7 @@ export class RollcallNode {
    * taken effect is answered from the membership instead of being proposed again.
    */
   private async proposeMembership(cc: ConfChange, timeoutMs: number, alreadyDone?: () => AdminResult | null): Promise<AdminResult> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     for (;;) {
       if (this.soft.role !== 'leader') throw new NodeError('NO_LEADER', 'leadership moved; retry', this.soft.leader);
       const done = alreadyDone?.();
@@ -618,10 +630,10 @@ export class RollcallNode {
       const res = this.raw.proposeConfChange(cc);
       this.kick();
       if (res.ok) {
-        await this.proposals.wait(res.value.index, res.value.term, Math.max(1, deadline - Date.now()));
+        await this.proposals.wait(res.value.index, res.value.term, Math.max(1, deadline - this.clock.now()));
         return { index: res.value.index };
       }
-      if (res.error.code !== 'CONF_CHANGE_PENDING' || Date.now() > deadline) throw confError(res.error.code, res.error.message, res.error.leader);
+      if (res.error.code !== 'CONF_CHANGE_PENDING' || this.clock.now() > deadline) throw confError(res.error.code, res.error.message, res.error.leader);
       await this.pause(50);
     }
   }
@@ -638,8 +650,8 @@ export class RollcallNode {
         const res = this.raw.transferLeadership(to);
         this.kick();
         if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
-        const until = Date.now() + timeoutMs;
-        while (Date.now() < until && this.soft.leader !== to) await this.pause(20);
+        const until = this.clock.now() + timeoutMs;
+        while (this.clock.now() < until && this.soft.leader !== to) await this.pause(20);
         if (this.soft.leader !== to) throw new NodeError('TIMEOUT', `leadership did not move to ${to} in time`);
         return { index: this.raw.status().hardState.commit, leader: to };
       }
@@ -683,7 +695,7 @@ export class RollcallNode {
     if (cc.type === 'removeNode') {
       if (cc.node === this.id) {
         // Linger so that, as leader, we hand over and tell the others the removal is committed.
-        this.removedAt = Date.now();
+        this.removedAt = this.clock.now();
         this.log.warn({ index }, 'this node was removed from the cluster; it stops taking part shortly — stop the process');
       } else {
         this.peerAddresses.delete(cc.node);
@@ -713,7 +725,7 @@ export class RollcallNode {
 
   private onPeerMessage(from: string, m: PeerMessage): void {
     if (this.closed) return;
-    this.lastContact.set(from, Date.now());
+    this.lastContact.set(from, this.clock.wallNow());
     switch (m.kind) {
       case 'raft':
         this.raw.step(m.msg);
@@ -740,7 +752,7 @@ export class RollcallNode {
         this.forwards.settle(m.req, m.outcome);
         return;
       case 'status':
-        this.peerStatus.set(from, { ...m.status, at: Date.now() });
+        this.peerStatus.set(from, { ...m.status, at: this.clock.wallNow() });
         return;
       case 'admin':
         if (this.soft.role !== 'leader') {
@@ -921,7 +933,7 @@ export class RollcallNode {
    */
   private recordExpiries(events: readonly RegistryEvent[]): void {
     const expired = events.filter((e) => e.type === 'delete' && e.cause === 'expire').map((e) => e.instance);
-    if (expired.length > 0) this.tracker.recordExpired(expired, Date.now());
+    if (expired.length > 0) this.tracker.recordExpired(expired, this.clock.now());
   }
 
   private afterApply(): void {
@@ -986,14 +998,14 @@ export class RollcallNode {
     if (this.soft.role !== 'leader' || this.dutiesTerm === this.soft.term) return;
     if (this.registry.appliedTerm !== this.soft.term) return;
     this.dutiesTerm = this.soft.term;
-    this.tracker.becomeLeader(Date.now(), this.registry.sessions());
+    this.tracker.becomeLeader(this.clock.now(), this.registry.sessions());
     this.health.reset();
     // Keepalives that waited for this leader to catch up go now.
     this.notifyLeaderMayHaveChanged();
   }
 
   private trackSessions(applied: readonly AppliedEntry[], results: ReadonlyMap<number, CommandResult>): void {
-    const now = Date.now();
+    const now = this.clock.now();
     const confirmed: string[] = [];
     for (const a of applied) {
       const c = a.command;
@@ -1013,12 +1025,12 @@ export class RollcallNode {
         for (const id of ids) if (!this.registry.getSession(id)) this.tracker.onSessionClosed(id);
       }
     }
-    if (confirmed.length > 0) this.proposeLeaderCommands([{ type: 'expire', term: this.soft.term, sessionIds: confirmed, now }]);
+    if (confirmed.length > 0) this.proposeLeaderCommands([{ type: 'expire', term: this.soft.term, sessionIds: confirmed, now: this.clock.wallNow() }]);
   }
 
   private checkExpiry(): void {
     if (this.closed) return;
-    if (this.removedAt !== null && Date.now() - this.removedAt > 2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50)) {
+    if (this.removedAt !== null && this.clock.now() - this.removedAt > 2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50)) {
       // Removed and handed over: stop taking part (the process should be stopped).
       if (this.tickTimer) clearInterval(this.tickTimer);
       this.tickTimer = null;
@@ -1026,11 +1038,14 @@ export class RollcallNode {
     }
     this.maybePromoteLearners();
     if (!this.hasLeaderDuties()) return;
-    const now = Date.now();
-    const due = this.tracker.due(now, this.registry);
+    // Deadlines in monotonic time: a step of the wall clock neither expires a live session
+    // nor keeps a dead one. The wall clock only stamps the commands (suspectSince).
+    const now = this.clock.now();
+    const wall = this.clock.wallNow();
+    const due = this.tracker.due(now, this.registry, wall);
     // An expiry is proposed as an intent first, and deletes only once that intent commits
     // in this leader's term (trackSessions): see ExpiryIntent in src/registry/commands.ts.
-    const commands: LeaderCommand[] = commandsFor(due, this.soft.term, now).map((c) => (c.type === 'expire' ? { ...c, type: 'expiryIntent' as const } : c));
+    const commands: LeaderCommand[] = commandsFor(due, this.soft.term, wall).map((c) => (c.type === 'expire' ? { ...c, type: 'expiryIntent' as const } : c));
     // Health changes only on a transition: reports themselves never reach the log.
     const transitions = this.health.due(now, this.registry);
     for (const t of transitions) this.log.info({ instance: `${t.namespace}/${t.service}/${t.id}`, from: t.from, to: t.to }, 'health changed');

@@ -95,7 +95,7 @@ export class ReadBarriers {
         resolve,
         reject,
         done: false,
-        startedAt: Date.now(),
+        startedAt: performance.now(),
         timer: setTimeout(() => this.expire(waiter), timeoutMs),
       };
       this.queued.push(waiter);
@@ -168,7 +168,7 @@ export class ReadBarriers {
     if (!res.ok) {
       // No leader known right now: try again shortly, within each waiter's own deadline,
       // but answer NO_LEADER (503, retry) once the cluster has been leaderless a while.
-      const now = Date.now();
+      const now = performance.now(); // monotonic, as startedAt
       for (const w of batch) {
         if (now - w.startedAt >= this.source.noLeaderWaitMs) this.fail(w, res.error);
         else this.queued.push(w);

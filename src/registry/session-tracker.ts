@@ -198,7 +198,13 @@ export class SessionTracker {
       .sort((a, b) => cmp(serviceKey(a.namespace, a.service), serviceKey(b.namespace, b.service)));
   }
 
-  due(now: number, view: TrackerView): Due {
+  /**
+   * `now` is the node's monotonic clock (deadlines, the window, modes). `wallNow` is its wall
+   * clock, used only against the replicated `suspectSince` (a proposer's wall-clock time,
+   * the one time every leader can read alike) for the maximum hold; it defaults to `now`
+   * for callers whose single clock is both (tests).
+   */
+  due(now: number, view: TrackerView, wallNow: number = now): Due {
     const lapsed: string[] = [];
     const held: string[] = [];
     const clear: string[] = [];
@@ -242,12 +248,12 @@ export class SessionTracker {
       else expire.push(id);
     }
     for (const id of held) {
-      const since = view.getSession(id)?.suspectSince ?? now;
+      const since = view.getSession(id)?.suspectSince ?? wallNow;
       const released = (touched.get(id) ?? []).every((k) => {
         const m = this.#modes.get(k);
         return m === undefined || (m.settledSince !== null && now - m.settledSince >= this.options.windowMs);
       });
-      if (released || now - since >= this.options.maxHoldMs) expire.push(id);
+      if (released || wallNow - since >= this.options.maxHoldMs) expire.push(id);
     }
 
     // Nothing is added to the window here: an expiry in flight still counts as lapsed or
