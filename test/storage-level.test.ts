@@ -12,6 +12,7 @@ import { encodeEntry, encodeHardState, encodeSnapshotMeta } from '../src/storage
 import {
   LevelStorage,
   type NodeDatabase,
+  type SmOp,
   SM_APPLIED_KEY_BYTES,
   SM_CONF_KEY_BYTES,
   StorageError,
