@@ -21,6 +21,71 @@ describe('a slow disk on the leader', () => {
     await cluster?.close();
   });
 
+  it('slow fsyncs on the leader, then on a follower: no acknowledged write lost, at most one election, the slow node named', async () => {
+    const logs: string[] = [];
+    const c = await LocalCluster.start({ size: 3, logLevel: 'warn', env: { ROLLCALL_TEST_FAULTS: '1' }, onLog: (id, line) => logs.push(`${id} ${line}`) });
+    try {
+      const urls = c.nodes.map((n) => n.url);
+      const leader = await waitForLeader(urls);
+      const follower = c.nodes.find((n) => n.id !== leader)!;
+      const termAt = async () => Math.max(...(await Promise.all(urls.map((u) => metric(u, 'rollcall_term')))));
+      const startTerm = await termAt();
+
+      // Writers with exactly-once ids through every node, recording what was acknowledged.
+      const acked: string[] = [];
+      let stop = false;
+      const writer = async (w: number) => {
+        for (let seq = 1; !stop; seq++) {
+          const id = `w${w}-${seq}`;
+          for (let attempt = 0; !stop; attempt++) {
+            const url = urls[(w + attempt) % urls.length]!;
+            const res = await register(url, 'prod', 'fsync', id, { address: '10.8.0.2', port: 1 }, { 'x-rollcall-client-id': `fsync-${w}`, 'x-rollcall-seq': String(seq) }).catch(() => null);
+            if (res?.status === 200) {
+              acked.push(id);
+              break;
+            }
+          }
+        }
+      };
+      const writers = Array.from({ length: 4 }, (_, w) => writer(w));
+      const progress = async (n: number, what: string) => {
+        const from = acked.length;
+        await waitFor(what, () => acked.length >= from + n, 30_000);
+      };
+      await progress(20, 'writes before the fault');
+      await http('PUT', `${c.node(leader).url}/v1/test/faults`, { persistDelayMs: 1000 });
+      await progress(8, 'writes while the leader\'s fsync takes 1 s');
+      await http('PUT', `${c.node(leader).url}/v1/test/faults`, {});
+      await http('PUT', `${follower.url}/v1/test/faults`, { persistDelayMs: 2000 });
+      await progress(20, 'writes while a follower\'s fsync takes 2 s');
+      // The cluster status shows which member's disk is slow, from any node.
+      await waitFor('the slow follower shown in /v1/cluster', async () => {
+        const st = await http('GET', `${c.node(leader).url}/v1/cluster`);
+        const members = st.body.members as { id: string; slowestWriteMs: number | null }[];
+        return (members.find((m) => m.id === follower.id)?.slowestWriteMs ?? 0) >= 1500;
+      });
+      await http('PUT', `${follower.url}/v1/test/faults`, {});
+      await progress(20, 'writes after both disks recovered');
+      stop = true;
+      await Promise.all(writers);
+
+      expect((await termAt()) - startTerm).toBeLessThanOrEqual(1);
+      // Every acknowledged write is there, on every node.
+      for (const url of urls) {
+        const r = await http('GET', `${url}/v1/namespaces/prod/services/fsync/instances`);
+        const have = new Set((r.body.instances as { id: string }[]).map((i) => i.id));
+        expect(acked.filter((id) => !have.has(id)), url).toEqual([]);
+      }
+      // Each slow node said so, naming its data directory.
+      for (const id of [leader, follower.id]) {
+        expect(logs.some((l) => l.startsWith(`${id} `) && l.includes('slow disk')), `${id} logged its slow disk`).toBe(true);
+      }
+      expect(logs.some((l) => !l.startsWith(`${leader} `) && !l.startsWith(`${follower.id} `) && l.includes('slow disk'))).toBe(false);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('a 2-second compaction causes no election', async () => {
     cluster = await LocalCluster.start({ size: 3, logLevel: 'warn', env: { ROLLCALL_TEST_FAULTS: '1', ROLLCALL_COMPACT_EVERY: '200' } });
     const c = cluster;

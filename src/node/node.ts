@@ -29,6 +29,7 @@ import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } fr
 import { PendingProposals } from './proposals.js';
 import { ReadBarriers } from './reads.js';
 import { afterTurn, splitCommitted } from './ready-order.js';
+import { SlowDiskReporter } from './slow-disk.js';
 import { SnapshotPacer } from './snapshot-pacer.js';
 import { PEERS_KEY, readPeers, smStore, writeStateOps } from './state-store.js';
 
@@ -142,8 +143,10 @@ export class RollcallNode {
   /** Every member's peer address: founding members from the flags, later ones from the log. */
   private readonly peerAddresses: Map<string, PeerAddress>;
   private removedAt: number | null = null;
-  /** Test-only (setFaults): extra time each compaction takes, as a slow disk would. */
+  /** Test-only (setFaults): extra time each compaction and each Raft write take, as a slow disk would. */
   private compactDelayMs = 0;
+  private persistDelayMs = 0;
+  private readonly slowDisk = new SlowDiskReporter();
   /**
    * The term in which this node, as leader, took up its duties (session deadlines, expiry,
    * health): only once it has applied an entry of its own term (its no-op). Every entry of
@@ -566,11 +569,13 @@ export class RollcallNode {
 
   /**
    * Test-only: drop peer messages to and from these nodes, optionally only some kinds (the
-   * transport's fault hook), and make each log compaction take `compactDelayMs` longer.
+   * transport's fault hook), and make each log compaction take `compactDelayMs` longer and
+   * each Raft write `persistDelayMs` longer (a slow fsync).
    */
-  setFaults(faults: { dropTo?: readonly string[]; dropFrom?: readonly string[]; kinds?: readonly string[]; compactDelayMs?: number }): void {
+  setFaults(faults: { dropTo?: readonly string[]; dropFrom?: readonly string[]; kinds?: readonly string[]; compactDelayMs?: number; persistDelayMs?: number }): void {
     this.transport.setFaults(faults);
     this.compactDelayMs = faults.compactDelayMs ?? 0;
+    this.persistDelayMs = faults.persistDelayMs ?? 0;
   }
 
   // ---- membership -------------------------------------------------------------------
@@ -852,13 +857,22 @@ export class RollcallNode {
 
   private async timedPersist(rd: Ready): Promise<void> {
     const t0 = process.hrtime.bigint();
+    if (this.persistDelayMs > 0 && rd.mustSync) await this.pause(this.persistDelayMs);
     await this.storage.persist({
       sync: rd.mustSync,
       entries: rd.entries,
       ...(rd.hardState ? { hardState: rd.hardState } : {}),
       ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
     });
-    this.observer.persisted?.(Number(process.hrtime.bigint() - t0) / 1e9, rd.entries.length);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.observer.persisted?.(seconds, rd.entries.length);
+    const slow = this.slowDisk.observe(seconds * 1000, this.clock.now());
+    if (slow !== null) {
+      this.log.warn(
+        { dataDir: this.options.dataDir, slowWrites: slow.count, maxMs: slow.maxMs, lastMs: slow.lastMs },
+        'slow disk: making the Raft log durable took over 500 ms (see rollcall_fsync_duration_seconds); writes through this node wait on it',
+      );
+    }
   }
 
   private async timedApply(entries: readonly Entry[]): Promise<void> {
@@ -1086,6 +1100,7 @@ export class RollcallNode {
       commitIndex: st.hardState.commit,
       appliedIndex: this.registry.appliedIndex,
       http: this.options.advertiseHttp ?? null,
+      slowestWriteMs: this.slowDisk.recentMaxMs(this.clock.now()),
     };
   }
 

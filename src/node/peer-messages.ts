@@ -39,6 +39,8 @@ export interface PeerStatus {
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly http: string | null;
+  /** The slowest slow Raft write (over 500 ms) of the last 30 s, 0 if none: whose disk is slow. Absent from older builds. */
+  readonly slowestWriteMs?: number;
 }
 
 export interface ProposalResult {

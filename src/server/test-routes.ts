@@ -17,14 +17,16 @@ const faultsBody = {
     kinds: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 32 },
     // Each log compaction on this node takes this much longer (a slow disk).
     compactDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
+    // Each synced Raft write on this node takes this much longer (a slow fsync).
+    persistDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
   },
 } as const;
 
-type FaultsBody = { dropTo?: string[]; dropFrom?: string[]; kinds?: string[]; compactDelayMs?: number };
+type FaultsBody = { dropTo?: string[]; dropFrom?: string[]; kinds?: string[]; compactDelayMs?: number; persistDelayMs?: number };
 
 export function registerTestRoutes(app: FastifyInstance, node: RollcallNode): void {
   app.put<{ Body: FaultsBody }>('/v1/test/faults', { schema: { body: faultsBody } }, async (req) => {
-    const faults = { dropTo: req.body.dropTo ?? [], dropFrom: req.body.dropFrom ?? [], kinds: req.body.kinds ?? [], compactDelayMs: req.body.compactDelayMs ?? 0 };
+    const faults = { dropTo: req.body.dropTo ?? [], dropFrom: req.body.dropFrom ?? [], kinds: req.body.kinds ?? [], compactDelayMs: req.body.compactDelayMs ?? 0, persistDelayMs: req.body.persistDelayMs ?? 0 };
     node.setFaults(faults);
     return { node: node.id, ...faults };
   });

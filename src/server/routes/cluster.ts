@@ -14,7 +14,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           operationId: 'clusterStatus',
           tag: 'cluster',
           summary: 'Cluster status as this node sees it',
-          description: 'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact. Other members report themselves every 500 ms.',
+          description: 'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact, and `slowestWriteMs` (its slowest Raft write over 500 ms in the last 30 s, 0 if none: a slow disk). Other members report themselves every 500 ms.',
           responses: { 200: { description: 'Status.', schema: { type: 'object', properties: { leader: { type: ['string', 'null'] }, term: { type: 'integer' }, revision: { type: 'integer' }, protection: { type: 'object' }, members: { type: 'array', items: { type: 'object' } } } } } },
           errors: [],
         },
@@ -41,6 +41,8 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
             lag: r || isSelf ? Math.max(0, st.commitIndex - (isSelf ? st.appliedIndex : r!.appliedIndex)) : null,
             match: m.match,
             http: r?.http ?? null,
+            // The member's slowest slow Raft write (over 500 ms) of the last 30 s: whose disk is slow.
+            slowestWriteMs: r?.slowestWriteMs ?? null,
             connected: m.connected,
             lastContactMs: m.lastContact === null ? null : Math.max(0, now - m.lastContact),
           };
