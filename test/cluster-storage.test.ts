@@ -1,10 +1,11 @@
 /**
  * Storage across process lifetimes: a follower that was down while the log was
  * compacted catches up by snapshot and says it is ready only once it has; a damaged log entry stops a node at startup with
- * an error naming the entry.
+ * an error naming the entry; damage LevelDB would skip quietly stops it too, for good.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { locateWalEntry } from '../src/storage/index.js';
 import { LocalCluster } from '../scripts/local-cluster.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
@@ -71,5 +72,32 @@ describe('storage in a real cluster', () => {
     segment[at!.offset + at!.length - 1]! ^= 0xff;
     await writeFile(at!.path, segment);
     await expect(cluster.restart(victim.id)).rejects.toThrow(/entry 5|index 5/);
+  }, 120_000);
+
+  it('refuses to start when LevelDB skipped damaged records of its state machine, on every later start too', async () => {
+    cluster = await LocalCluster.start({ size: 3, logLevel: 'warn' });
+    const urls = cluster.nodes.map((n) => n.url);
+    await waitForLeader(urls);
+    const writes = Array.from({ length: 300 }, (_, i) => i);
+    for (let i = 0; i < writes.length; i += 20) {
+      await Promise.all(writes.slice(i, i + 20).map((k) => register(urls[k % 3]!, 'prod', 'ldb', `l${k}`, { address: '10.6.0.2', port: 1 + k })));
+    }
+    const victim = cluster.nodes[2]!;
+    expect(await cluster.stop(victim.id)).toBe(0);
+    // Flip bytes in the middle of LevelDB's own log: at the next open LevelDB drops the
+    // damaged block (and the records in it) and carries on, unless we stop it.
+    const logs = (await readdir(victim.dataDir)).filter((f) => f.endsWith('.log'));
+    expect(logs.length).toBeGreaterThan(0);
+    const file = path.join(victim.dataDir, logs.sort().at(-1)!);
+    const bytes = await readFile(file);
+    expect(bytes.length).toBeGreaterThan(20_000);
+    const at = Math.floor(bytes.length / 2);
+    for (let i = at; i < at + 16; i++) bytes[i]! ^= 0xff;
+    await writeFile(file, bytes);
+    await expect(cluster.restart(victim.id)).rejects.toThrow(new RegExp(`${logs.sort().at(-1)!.replace('.', '\\.')}.*(dropping|Corruption).*new id`));
+    // LevelDB has since rewritten the rest and deleted the damaged file: the node still refuses.
+    await expect(cluster.restart(victim.id)).rejects.toThrow(/found damaged by an earlier start.*new id/);
+    // The other two carry on.
+    expect((await register(urls[0]!, 'prod', 'ldb', 'after', { address: '10.6.0.2', port: 1 })).status).toBe(200);
   }, 120_000);
 });

@@ -8,6 +8,7 @@ import { Level } from 'level';
 import { decode, encode } from '../codec/index.js';
 import { StorageError, ioError } from './errors.js';
 import { RAFT_KEYS, RAFT_SUBLEVEL, SM_SUBLEVEL } from './keys.js';
+import { refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from './leveldb-damage.js';
 import { migrateFromV1 } from './migrate-v1.js';
 import { walDir } from './wal.js';
 
@@ -46,6 +47,7 @@ export interface NodeDatabase {
  * is damaged, `IO` otherwise.
  */
 export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
+  await refuseIfMarkedDamaged(dir);
   const db: RootDatabase = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
   try {
     await db.open();
@@ -54,6 +56,8 @@ export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
   }
   const handle: NodeDatabase = { dir, db, raft: raftSublevel(db), sm: smSublevel(db) };
   try {
+    // LevelDB skips damaged records of its own log at open, quietly: see leveldb-damage.ts.
+    await refuseIfLevelDbRepaired(dir);
     await checkFormat(handle);
   } catch (err) {
     await db.close().catch((closeErr: unknown) => {

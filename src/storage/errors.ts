@@ -41,6 +41,12 @@ export class StorageError extends Error {
   }
 }
 
+/** How to recover a member whose data this build refuses (damaged, or beyond the log). */
+export const REPLACE_MEMBER_ADVICE =
+  'Remove this member from the cluster (DELETE /v1/cluster/members/<id>) and add it back under a new id ' +
+  'with an empty data directory (--join, then POST /v1/cluster/members); reusing this id with emptied data ' +
+  'could make it vote twice in a term.';
+
 /** Wraps a LevelDB failure; a StorageError passes through unchanged. */
 export function ioError(what: string, cause: unknown): StorageError {
   if (cause instanceof StorageError) return cause;

@@ -23,17 +23,11 @@
  */
 import type { HardState, SnapshotMeta } from '../../raft/messages.js';
 import type { SmSublevel } from './database.js';
-import { StorageError, ioError } from './errors.js';
+import { REPLACE_MEMBER_ADVICE, StorageError, ioError } from './errors.js';
 import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from './keys.js';
 import { LogStore } from './log-store.js';
 import { positionOf } from './snapshot.js';
 import type { ReplayedState } from './wal-replay.js';
-
-/** What to do about a data directory this module refuses (see the header). */
-const REPLACE_MEMBER =
-  'remove this member from the cluster (DELETE /v1/cluster/members/<id>) and add it back under a new id ' +
-  'with an empty data directory (--join, then POST /v1/cluster/members); reusing this id with emptied data ' +
-  'could make it vote twice in a term';
 
 /** A snapshot install to finish: write `meta` and `hardState` to the WAL, drop the log. */
 export interface RollForward {
@@ -60,7 +54,7 @@ export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedStat
     // lost, and with it the hard state: rolling forward could vote twice in a term.
     throw new StorageError(
       'CORRUPT_STATE',
-      `${dir}: the state machine is applied to ${index} but the WAL (Raft log, term and vote) is missing; ` + REPLACE_MEMBER,
+      `${dir}: the state machine is applied to ${index} but the WAL (Raft log, term and vote) is missing. ` + REPLACE_MEMBER_ADVICE,
     );
   }
   const { snapMeta, hardState } = state;
@@ -68,7 +62,7 @@ export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedStat
     throw new StorageError(
       'INVALID_STATE_MACHINE',
       `${dir}: the state machine is applied to ${index}, but the log was compacted to ${snapMeta.index}: ` +
-        'entries in between are lost; ' + REPLACE_MEMBER,
+        'entries in between are lost. ' + REPLACE_MEMBER_ADVICE,
     );
   }
   const log = new LogStore(snapMeta.index, snapMeta.term, state.entries);
@@ -77,13 +71,13 @@ export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedStat
   if (index === snapMeta.index) {
     throw new StorageError(
       'INVALID_STATE_MACHINE',
-      `${dir}: the state machine is applied to ${index} in term ${term}, the log's snapshot is term ${snapMeta.term}`,
+      `${dir}: the state machine is applied to ${index} in term ${term}, the log's snapshot is term ${snapMeta.term}. ${REPLACE_MEMBER_ADVICE}`,
     );
   }
   if (position.conf === undefined) {
     throw new StorageError(
       'INVALID_STATE_MACHINE',
-      `${dir}: the state machine is applied to ${index}, beyond the log, and records no configuration to recover it with`,
+      `${dir}: the state machine is applied to ${index}, beyond the log, and records no configuration to recover it with. ${REPLACE_MEMBER_ADVICE}`,
     );
   }
   // A snapshot's term never exceeds the term of the leader that sent it; the term change

@@ -11,7 +11,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from './checksum.js';
-import { StorageError, ioError } from './errors.js';
+import { REPLACE_MEMBER_ADVICE, StorageError, ioError } from './errors.js';
 import {
   FRAME_HEADER_BYTES,
   ITEM,
@@ -58,7 +58,7 @@ export async function listSegments(dir: string): Promise<{ name: string; seq: nu
     if (segments[i]!.seq !== segments[i - 1]!.seq + 1) {
       throw new StorageError(
         'LOG_GAP',
-        `${dir}: WAL segment ${segments[i - 1]!.seq + 1} is missing (between ${segments[i - 1]!.name} and ${segments[i]!.name}); refusing to start`,
+        `${dir}: WAL segment ${segments[i - 1]!.seq + 1} is missing (between ${segments[i - 1]!.name} and ${segments[i]!.name}); refusing to start. ${REPLACE_MEMBER_ADVICE}`,
         { index: segments[i]!.firstIndex },
       );
     }
@@ -101,7 +101,7 @@ export async function readWal(dir: string, format: number, onRecord: (r: WalReco
         const r = decoded.record;
         if (r.kind === 'segment') {
           if (at !== 0 || r.header.seq !== seg.seq) {
-            throw new StorageError('CORRUPT_STATE', `${path}: a segment header for segment ${r.header.seq} at offset ${at}; refusing to start`);
+            throw new StorageError('CORRUPT_STATE', `${path}: a segment header for segment ${r.header.seq} at offset ${at}; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
           }
           if (r.header.format !== format) {
             throw new StorageError('UNKNOWN_FORMAT', `${path} is in WAL format ${r.header.format}; this build reads format ${format} only`);
@@ -113,12 +113,12 @@ export async function readWal(dir: string, format: number, onRecord: (r: WalReco
         onRecord(r);
       }
       if (at === 0 && !sawSegment) {
-        throw new StorageError('CORRUPT_STATE', `${path}: the first frame has no segment header; refusing to start`);
+        throw new StorageError('CORRUPT_STATE', `${path}: the first frame has no segment header; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
       }
       at = frame.end;
     }
     if (at === 0 && !isLast) {
-      throw new StorageError('CORRUPT_STATE', `${path}: WAL segment is empty but is not the last one; refusing to start`);
+      throw new StorageError('CORRUPT_STATE', `${path}: WAL segment is empty but is not the last one; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
     }
     segments.push({ name: seg.name, seq: seg.seq, firstIndex: seg.firstIndex, bytes: at });
   }
@@ -169,7 +169,7 @@ function damaged(path: string, offset: number, reason: string, body: Uint8Array 
       const d = decodeItem(kind, payload);
       if (!d.ok) {
         const index = claimedIndex(payload) ?? previous + 1;
-        return new StorageError('CORRUPT_ENTRY', `log entry ${index} is damaged (${d.reason}) in ${where}; refusing to start`, { index });
+        return new StorageError('CORRUPT_ENTRY', `log entry ${index} is damaged (${d.reason}) in ${where}; refusing to start. ${REPLACE_MEMBER_ADVICE}`, { index });
       }
       if (d.record.kind !== 'entry') continue;
       first ??= d.record.entry.index;
@@ -178,18 +178,18 @@ function damaged(path: string, offset: number, reason: string, body: Uint8Array 
     if (first !== undefined) {
       return new StorageError(
         'CORRUPT_ENTRY',
-        `the WAL frame holding log entries ${first}–${previous} is damaged (${reason}) in ${where}; refusing to start`,
+        `the WAL frame holding log entries ${first}–${previous} is damaged (${reason}) in ${where}; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
         { index: first },
       );
     }
     if (items.length > 0) {
-      return new StorageError('CORRUPT_STATE', `a WAL frame without entries is damaged (${reason}) in ${where}; refusing to start`);
+      return new StorageError('CORRUPT_STATE', `a WAL frame without entries is damaged (${reason}) in ${where}; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
     }
   }
   const index = lastEntry + 1;
   return new StorageError(
     'CORRUPT_ENTRY',
-    `the WAL frame after log entry ${lastEntry} is damaged (${reason}) in ${where}: log entry ${index} and later cannot be read; refusing to start`,
+    `the WAL frame after log entry ${lastEntry} is damaged (${reason}) in ${where}: log entry ${index} and later cannot be read; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
     { index },
   );
 }
