@@ -3,7 +3,8 @@
  * streams every change made through the leader in revision order; resumes by fromRevision
  * and Last-Event-ID miss nothing and repeat nothing, also while writes keep coming; a
  * resume point the node no longer holds gets `compacted`; a watcher that stops reading is
- * cut with its resume point while the node's watch buffers stay bounded.
+ * cut with its resume point while the node's watch buffers stay bounded, also while it
+ * catches up from far back.
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +172,56 @@ describe('watch on a real cluster', () => {
 
     // Resuming where it says loses nothing.
     const resumed = await watch(target, `?namespace=big&fromRevision=${last.data.fromRevision}`);
+    const missing = revisions.filter((r) => r >= last.data.fromRevision);
+    await resumed.until('the rest', (w) => w.changes().length >= missing.length);
+    expect(ids(resumed.changes()).slice(0, missing.length)).toEqual(missing);
+  });
+
+  it('cuts a watcher that stops reading while it catches up from far back, like a live one', async () => {
+    // Issue 22 item 4: it used to stay in catch-up for ever, never reached by the cut.
+    const target = follower;
+    const metric = async (name: string) => metricValue(await http('GET', `${target.url}/metrics`), name);
+    const blob = Object.fromEntries(Array.from({ length: 48 }, (_, i) => [`k${i}`, 'v'.repeat(4000)]));
+    const bigWrites = async (tag: string, n: number): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i += 4) {
+        const results = await Promise.all([0, 1, 2, 3].map((j) => register(leader.url, 'cu', 'svc', `${tag}${i + j}`, { address: '10.9.0.2', port: 1, metadata: blob })));
+        for (const res of results) {
+          expect(res.status).toBe(200);
+          out.push(res.body.revision as number);
+        }
+      }
+      await http('GET', `${target.url}/v1/namespaces/cu/services/svc/instances?minRevision=${Math.max(...out)}`);
+      return out.sort((a, b) => a - b);
+    };
+    // ~12 MB of history: more than the kernel takes from a client that does not read.
+    const old = await bigWrites('old', 60);
+    const overflowsBefore = await metric('rollcall_watch_overflows_total');
+    const stalled = await stalledWatch(target, `/v1/watch?namespace=cu&fromRevision=${old[0]}`);
+    let quiet = 0;
+    await waitFor('the catch-up to stall on the unread socket', async () => {
+      const stalledNow = (await metric('rollcall_watchers{state="catchup"}')) === 1 && (await metric('rollcall_watch_buffered_bytes')) > 0;
+      quiet = stalledNow ? quiet + 1 : 0;
+      return quiet >= 3;
+    });
+    // Changes keep coming: the stalled catch-up is cut once they pass the budget.
+    const added: number[] = [];
+    for (let i = 0; i < 10 && (await metric('rollcall_watch_overflows_total')) === overflowsBefore; i++) {
+      added.push(...(await bigWrites(`new${i}-`, 4)));
+      expect(await metric('rollcall_watch_buffered_bytes')).toBeLessThan(BUFFER_BOUND + 200_000);
+    }
+    await waitFor('the cut', async () => (await metric('rollcall_watch_overflows_total')) === overflowsBefore + 1);
+    expect(await metric('rollcall_watchers{state="catchup"}')).toBe(0);
+
+    const revisions = [...old, ...added];
+    const events = await stalled.readToEnd();
+    const changes = events.filter((e) => e.event === 'message');
+    const last = events.at(-1)!;
+    expect(last.event).toBe('overflow');
+    expect(changes.length).toBeGreaterThan(0);
+    expect(ids(changes)).toEqual(revisions.slice(0, changes.length));
+    expect(last.data.fromRevision).toBe(Number(changes.at(-1)!.id) + 1);
+    const resumed = await watch(target, `?namespace=cu&fromRevision=${last.data.fromRevision}`);
     const missing = revisions.filter((r) => r >= last.data.fromRevision);
     await resumed.until('the rest', (w) => w.changes().length >= missing.length);
     expect(ids(resumed.changes()).slice(0, missing.length)).toEqual(missing);

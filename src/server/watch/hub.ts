@@ -3,28 +3,38 @@
  *
  * A stream starts in `catchup`: it pages through `history.since(position)` at the pace its
  * socket drains, then, in the same synchronous step that finds nothing more to read, turns
- * `live` and joins its index bucket. History listeners run synchronously inside
+ * `live`. History listeners run synchronously inside
  * `applyBatch`, and the hub subscribed before any stream existed, so no notice can fall
  * between "read history" and "go live". Live fan-out still drops every event at or below
  * the stream's position (dedupe by revision), which also serves resumes from the future.
  *
  * Invariants:
  * - `position`: every matching event with revision <= position has been written to the
- *   stream (for a live stream, effectively max(position, delivered)).
+ *   stream (for a live stream with nothing queued, effectively max(position, delivered)).
  * - Pages and fan-out never split a revision: one command's events go out together, so a
  *   resume point is always a whole revision.
- * - A live stream is in exactly one bucket (its filter's key), so a change in one service
- *   touches only the buckets of that namespace/service/cluster and the catch-all bucket.
  * - Each event is encoded once (cached by event object, which history keeps immutable) and
  *   the same Buffer is written to every live watcher that wants it.
  * - Live events are fanned out on a later turn of the event loop, not inside the apply
  *   that produced them: the writes' answers go first, and under load several applied
  *   batches leave in one write per watcher (one concatenation per bucket). Pending events
  *   are already in history, so `position` keeps a stream from seeing them twice.
- * - A live stream whose unflushed bytes pass `maxBufferedBytes` is ended with an `overflow`
- *   event naming where to resume, then destroyed after `closeGraceMs` if the client still
- *   does not read: memory per watcher stays under the bound plus one fan-out's events (at
- *   most ~25 ms of applied batches).
+ * - Every stream, catching up or live, is in exactly one bucket (its filter's key) from
+ *   open to end, so a change in one service touches only the buckets of that
+ *   namespace/service/cluster and the catch-all bucket.
+ * - What the hub holds for a watcher is bounded by `maxBufferedBytes` (plus one fan-out):
+ *   its unread bytes are the socket's unflushed bytes, plus (live) the fan-out chunks
+ *   queued behind a socket that pushed back, plus (catching up, stalled) the bytes of the
+ *   matching changes applied since its socket pushed back. A stream whose unread bytes
+ *   pass the bound is cut at the next change for it or the next progress tick, catching
+ *   up or live alike: what is queued for it is dropped and it ends with an `overflow`
+ *   event naming the first revision it was not sent (or `compacted` if that is no longer
+ *   in history). A stalled catch-up holds no slice of history: it reads history again
+ *   when its socket drains.
+ * - The final event of a cut stream goes right behind what its socket already holds (at
+ *   most its high-water mark plus one write), so a client that reads again gets it. The
+ *   stream is destroyed only when its client has read nothing for `closeGraceMs`, or
+ *   `closeMaxMs` after the end, whichever comes first.
  */
 import type { HistoryListener, HistoryNotice, RegistryEvent } from '../../registry/index.js';
 import { changeFrame, eventPayload, namedFrame } from './sse.js';
@@ -56,15 +66,20 @@ export interface HistorySource {
 }
 
 export interface WatchHubOptions {
-  /** A live watcher whose unflushed bytes pass this is cut (default 1 MiB). */
+  /** A watcher whose unread bytes pass this is cut, catching up or live (default 1 MiB). */
   readonly maxBufferedBytes?: number;
   /** Catch-up yields to the event loop after this many bytes (default 64 KiB). */
   readonly pageBytes?: number;
   /** Progress on an idle stream every [min, max] ms, drawn per stream and per tick (default 5000-10000). */
   readonly progressMinMs?: number;
   readonly progressMaxMs?: number;
-  /** A stream that was ended but whose client does not read is destroyed after this (default 10 s). */
+  /**
+   * A stream that was ended is destroyed once its client has read nothing for this long
+   * (default 30 s; it holds no more than its socket's buffer meanwhile)...
+   */
   readonly closeGraceMs?: number;
+  /** ...or this long after it was ended, however slowly its client reads (default 5 min). */
+  readonly closeMaxMs?: number;
   readonly random?: () => number;
   /**
    * `coalesced` (default): live events go out on a later turn of the event loop, several
@@ -101,9 +116,17 @@ type View = 'as-is' | 'moved-in' | 'moved-out';
 
 class Stream {
   state: StreamState = 'catchup';
+  /** Catch-up: the history being paged through; dropped whenever the socket pushes back. */
   backlog: readonly RegistryEvent[] = [];
   at = 0;
+  /** The socket refused more (write returned false) and has not drained since. */
   needDrain = false;
+  /** Live: fan-out chunks waiting for the socket to drain, in order, and their size and frame count. */
+  queue: Buffer[] = [];
+  queuedBytes = 0;
+  queuedFrames = 0;
+  /** Catch-up, stalled: bytes of the matching changes applied since the socket pushed back. */
+  owedBytes = 0;
   pumpScheduled = false;
   /** Something other than progress was written since the last progress tick. */
   wrote = false;
@@ -131,6 +154,7 @@ export class WatchHub {
   private readonly progressMin: number;
   private readonly progressMax: number;
   private readonly graceMs: number;
+  private readonly closeMaxMs: number;
   private readonly random: () => number;
   private counters = { opened: 0, framesSent: 0, liveWrites: 0, overflows: 0, compacted: 0 };
   private readonly fanOutMode: 'coalesced' | 'immediate';
@@ -149,7 +173,8 @@ export class WatchHub {
     this.pageBytes = options.pageBytes ?? 64 * 1024;
     this.progressMin = options.progressMinMs ?? 5000;
     this.progressMax = Math.max(this.progressMin, options.progressMaxMs ?? this.progressMin * 2);
-    this.graceMs = options.closeGraceMs ?? 10_000;
+    this.graceMs = options.closeGraceMs ?? 30_000;
+    this.closeMaxMs = Math.max(this.graceMs, options.closeMaxMs ?? 300_000);
     this.random = options.random ?? Math.random;
     this.fanOutMode = options.fanOut ?? 'coalesced';
     this.delivered = history.revision;
@@ -171,14 +196,12 @@ export class WatchHub {
     this.streams.add(s);
     this.counters.opened++;
     sink.on('close', () => this.onSinkClosed(s));
-    sink.on('drain', () => {
-      s.needDrain = false;
-      this.pump(s);
-    });
+    sink.on('drain', () => this.onDrain(s));
     if (after < this.history.floor) {
       this.sendCompacted(s);
       return;
     }
+    this.joinBucket(s);
     this.pump(s);
     if (s.state === 'catchup' || s.state === 'live') this.scheduleProgress(s);
   }
@@ -192,7 +215,7 @@ export class WatchHub {
       if (s.state === 'live') live++;
       else if (s.state === 'catchup') catchup++;
       else if (s.state === 'closing') closing++;
-      bufferedBytes += s.sink.writableLength;
+      bufferedBytes += s.sink.writableLength + s.queuedBytes;
     }
     return { live, catchup, closing, bufferedBytes, ...this.counters };
   }
@@ -226,7 +249,6 @@ export class WatchHub {
           s.backlog = more;
           s.at = 0;
         }
-        if (s.needDrain) return;
         if (written >= this.pageBytes) {
           // A long backlog must not hold the event loop: continue on the next turn.
           if (!s.pumpScheduled) {
@@ -251,16 +273,43 @@ export class WatchHub {
           this.counters.framesSent++;
         }
         s.position = rev;
+        if (s.needDrain) return this.stall(s);
       }
     } finally {
       s.sink.uncork();
     }
   }
 
+  /**
+   * The client of a catching-up stream stopped reading (for now). It keeps no slice of
+   * history while it waits: a client that never reads again must not keep events that
+   * history has since evicted, and their encodings, alive. From here on, the fan-out
+   * charges it with the changes it misses, against the same budget as a live stream.
+   */
+  private stall(s: Stream): void {
+    s.backlog = [];
+    s.at = 0;
+    s.owedBytes = 0;
+  }
+
   private goLive(s: Stream): void {
     s.backlog = [];
     s.at = 0;
+    s.owedBytes = 0;
     s.state = 'live';
+  }
+
+  private onDrain(s: Stream): void {
+    s.needDrain = false;
+    if (s.state === 'catchup') {
+      s.owedBytes = 0;
+      this.pump(s);
+    } else if (s.state === 'live') {
+      this.flushQueue(s);
+    }
+  }
+
+  private joinBucket(s: Stream): void {
     let bucket = this.buckets.get(s.bucket);
     if (bucket === undefined) {
       bucket = new Set();
@@ -335,34 +384,71 @@ export class WatchHub {
   /**
    * One write per live watcher: the frames of its bucket, concatenated once per bucket.
    * A stream that is ahead of some of them (it went live, or resumed, past their revision)
-   * gets only the frames after its position, so it never sees a revision twice.
+   * gets only the frames after its position, so it never sees a revision twice. A stream
+   * whose socket pushed back gets them queued instead; a catching-up stream whose socket
+   * pushed back is charged their size. Either is cut once its unread bytes pass the bound.
    */
   private fanOut(events: readonly RegistryEvent[], revision: number): void {
     const out = new Map<Set<Stream>, BucketFrames>();
     for (const e of events) this.collect(e, out);
     for (const [bucket, list] of out) {
-      const all = list.frames.length === 1 ? list.frames[0]! : Buffer.concat(list.frames);
+      let all: Buffer | null = null;
       for (const s of bucket) {
-        if (s.state !== 'live') continue;
-        let chunk = all;
-        let count = list.frames.length;
-        if (s.position >= list.revisions[0]!) {
-          const from = list.revisions.findIndex((r) => r > s.position);
-          if (from < 0) continue;
-          chunk = Buffer.concat(list.frames.slice(from));
-          count -= from;
-        }
-        if (s.sink.writableLength > this.maxBuffered) {
+        if (s.state !== 'live' && !(s.state === 'catchup' && s.needDrain)) continue;
+        const from = s.position < list.revisions[0]! ? 0 : list.revisions.findIndex((r) => r > s.position);
+        if (from < 0) continue;
+        if (this.unread(s) > this.maxBuffered) {
           this.cut(s);
           continue;
         }
-        s.sink.write(chunk);
-        s.wrote = true;
-        this.counters.framesSent += count;
-        this.counters.liveWrites++;
+        if (s.state === 'catchup') {
+          for (let i = from; i < list.frames.length; i++) s.owedBytes += list.frames[i]!.length;
+          continue;
+        }
+        const chunk = from === 0 ? (all ??= list.frames.length === 1 ? list.frames[0]! : Buffer.concat(list.frames)) : Buffer.concat(list.frames.slice(from));
+        this.send(s, chunk, list.frames.length - from);
       }
     }
     this.delivered = Math.max(this.delivered, revision);
+  }
+
+  /** Writes a live chunk, or queues it behind a socket that pushed back (order is kept either way). */
+  private send(s: Stream, chunk: Buffer, frames: number): void {
+    s.wrote = true;
+    if (s.needDrain || s.queue.length > 0) {
+      // Everything up to the last fan-out has been written: that is where a cut resumes.
+      if (s.queue.length === 0) s.position = Math.max(s.position, this.delivered);
+      s.queue.push(chunk);
+      s.queuedBytes += chunk.length;
+      s.queuedFrames += frames;
+      return;
+    }
+    if (!s.sink.write(chunk)) s.needDrain = true;
+    this.counters.framesSent += frames;
+    this.counters.liveWrites++;
+  }
+
+  /** The socket of a live stream drained: what was queued goes out in one write. */
+  private flushQueue(s: Stream): void {
+    if (s.queue.length === 0) return;
+    const chunk = s.queue.length === 1 ? s.queue[0]! : Buffer.concat(s.queue);
+    this.counters.framesSent += s.queuedFrames;
+    this.counters.liveWrites++;
+    s.queue = [];
+    s.queuedBytes = 0;
+    s.queuedFrames = 0;
+    if (!s.sink.write(chunk)) s.needDrain = true;
+  }
+
+  /** Bytes the client has not read that the hub holds or owes: see the invariants above. */
+  private unread(s: Stream): number {
+    return s.sink.writableLength + s.queuedBytes + s.owedBytes;
+  }
+
+  /** Every matching revision <= this has been handed to the stream's socket. */
+  private writtenThrough(s: Stream): number {
+    if (s.state === 'catchup' || s.queue.length > 0) return s.position;
+    return Math.max(s.position, this.delivered);
   }
 
   /** Adds the event's frame to each bucket it touches. */
@@ -421,11 +507,11 @@ export class WatchHub {
 
   private onProgressTick(s: Stream): void {
     s.timer = null;
-    if (s.state === 'catchup') return this.scheduleProgress(s);
-    if (s.state !== 'live') return;
-    if (s.sink.writableLength > this.maxBuffered) return this.cut(s);
-    if (!s.wrote) {
-      const through = Math.max(s.position, this.delivered);
+    if (s.state !== 'live' && s.state !== 'catchup') return;
+    // (A catch-up whose socket takes what it writes is reading: only a stalled one is cut.)
+    if ((s.state === 'live' || s.needDrain) && this.unread(s) > this.maxBuffered) return this.cut(s);
+    if (s.state === 'live' && !s.wrote && s.queue.length === 0) {
+      const through = this.writtenThrough(s);
       s.sink.write(namedFrame('progress', { revision: this.delivered }, through));
       this.counters.framesSent++;
     }
@@ -433,12 +519,21 @@ export class WatchHub {
     this.scheduleProgress(s);
   }
 
-  /** Slow watcher: end it with the revision to resume from instead of buffering without bound. */
+  /**
+   * Slow watcher: end it with the revision to resume from instead of buffering without
+   * bound. What is queued for it is dropped, so the final event goes out right behind what
+   * its socket already holds.
+   */
   private cut(s: Stream): void {
-    const through = Math.max(s.position, this.delivered);
+    const through = this.writtenThrough(s);
     const fromRevision = through + 1;
     this.counters.overflows++;
-    this.options.onCut?.({ filter: s.filter, fromRevision, bufferedBytes: s.sink.writableLength });
+    this.options.onCut?.({ filter: s.filter, fromRevision, bufferedBytes: this.unread(s) });
+    if (through < this.history.floor) {
+      // Its resume point is already gone from history: say so now rather than after a reconnect.
+      s.position = through;
+      return this.sendCompacted(s);
+    }
     const message = `watcher too slow: more than ${this.maxBuffered} bytes unread; resume with fromRevision=${fromRevision}`;
     this.endStream(s, namedFrame('overflow', { revision: this.delivered, fromRevision, message }, through));
   }
@@ -456,11 +551,28 @@ export class WatchHub {
     this.leaveBucket(s);
     if (s.timer) clearTimeout(s.timer);
     s.timer = null;
-    s.backlog = [];
+    this.forget(s);
     s.state = 'closing';
     if (finalFrame) this.counters.framesSent++;
     s.sink.end(finalFrame);
-    s.grace = setTimeout(() => s.sink.destroy(), this.graceMs);
+    this.armGrace(s, s.sink.writableLength, 0);
+  }
+
+  /**
+   * An ended stream is destroyed only when its client stops reading: each `closeGraceMs`
+   * the bytes still unflushed must have shrunk, or it goes (and after `closeMaxMs` in
+   * all). A client that reads again gets the final event; one that never does holds at
+   * most its socket's buffer for `closeGraceMs`. (Destroying it on a fixed timer instead
+   * dropped the final event of a client that was still reading what came before it.)
+   */
+  private armGrace(s: Stream, unflushed: number, waited: number): void {
+    const wait = Math.min(this.graceMs, this.closeMaxMs - waited);
+    s.grace = setTimeout(() => {
+      s.grace = null;
+      const now = s.sink.writableLength;
+      if (now > 0 && now < unflushed && waited + wait < this.closeMaxMs) return this.armGrace(s, now, waited + wait);
+      s.sink.destroy();
+    }, wait);
     s.grace.unref();
   }
 
@@ -470,9 +582,19 @@ export class WatchHub {
     if (s.grace) clearTimeout(s.grace);
     s.timer = null;
     s.grace = null;
-    s.backlog = [];
+    this.forget(s);
     s.state = 'closed';
     this.streams.delete(s);
+  }
+
+  /** Drops whatever the hub holds for a stream that is ending. */
+  private forget(s: Stream): void {
+    s.backlog = [];
+    s.at = 0;
+    s.queue = [];
+    s.queuedBytes = 0;
+    s.queuedFrames = 0;
+    s.owedBytes = 0;
   }
 
   private leaveBucket(s: Stream): void {
