@@ -50,7 +50,6 @@ export class FakeNode implements NodeApi {
     return this.registry.getSession(sessionId) ? 'ok' : 'unknown';
   }
 
-  transferLeadership(_to: string): void {}
 
   // Membership (membership.ts takes them from the node): accepted, nothing to do in one process.
   async addMember(_id: string, _address: string, _timeoutMs: number): Promise<{ index: number }> {

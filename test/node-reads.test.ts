@@ -14,6 +14,9 @@ class FakeSource {
   applied = 0;
   currentLeader: string | null = 'n1';
   readonly noLeaderWaitMs = 300;
+  now(): number {
+    return Date.now(); // faked by vi.useFakeTimers
+  }
 
   requestReadIndex(context: Uint8Array): { ok: true } | { ok: false; error: NodeError } {
     if (this.currentLeader === null) return { ok: false, error: new NodeError('NO_LEADER', 'no leader') };

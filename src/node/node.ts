@@ -23,7 +23,8 @@ import type { PeerAddress } from '../transport/index.js';
 import { formatHostPort, parseHostPort, PeerTransport } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { systemClock, toWall } from './clock.js';
-import { NodeError } from './errors.js';
+import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
+import { LeaderRouter } from './leader-router.js';
 import { ForwardFailure, ForwardedRequests, toOutcome } from './forwarding.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
 import { PendingProposals } from './proposals.js';
@@ -117,6 +118,8 @@ export class RollcallNode {
   private readonly proposals = new PendingProposals();
   private readonly forwards = new ForwardedRequests();
   private readonly reads: ReadBarriers;
+  /** Client work to this node or to the leader, across leader changes. */
+  private readonly router: LeaderRouter;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   private conf: ConfState;
   private looping = false;
@@ -189,16 +192,25 @@ export class RollcallNode {
       backlog: (to) => this.transport.pendingBytes(to),
       leadsIn: (term) => this.soft.role === 'leader' && this.soft.term === term,
     });
+    this.router = new LeaderRouter({
+      id: options.id,
+      clock: this.clock,
+      assertOpen: () => this.assertOpen(),
+      leader: () => this.soft.leader,
+      isConnected: (peer) => this.transport.isConnected(peer),
+      whenLeaderMayHaveChanged: (ms) => this.whenLeaderMayHaveChanged(ms),
+    });
     this.reads = new ReadBarriers({
       requestReadIndex: (ctx) => {
         const res = this.raw.readIndex(ctx);
         this.kick();
-        return res.ok ? { ok: true } : { ok: false, error: new NodeError('NO_LEADER', res.error.message, res.error.leader) };
+        return res.ok ? { ok: true } : { ok: false, error: fromCoreRefusal(res.error) };
       },
       appliedIndex: () => this.registry.appliedIndex,
       hasLeader: () => this.soft.leader !== null,
       leader: () => this.soft.leader,
       noLeaderWaitMs: NO_LEADER_WAIT_MS,
+      now: () => this.clock.now(),
     });
   }
 
@@ -312,59 +324,32 @@ export class RollcallNode {
    * to the leader. Rejects with NodeError (NO_LEADER, TIMEOUT, PROPOSAL_DROPPED, ...).
    */
   async submit(command: ClientCommand, timeoutMs: number): Promise<ProposalResult> {
-    this.assertOpen();
-    const deadline = this.clock.now() + timeoutMs;
-    // With no leader at all, wait only briefly: the client gets 503 and retries elsewhere.
-    const noLeaderDeadline = this.clock.now() + Math.min(timeoutMs, NO_LEADER_WAIT_MS);
     const data = encode(command);
-    // Set once a forwarded copy reached a leader that then went away: from then on the
-    // outcome is unknown, so giving up must say TIMEOUT (may have applied), never NO_LEADER.
-    let maybeApplied = false;
-    for (;;) {
-      this.assertOpen();
-      const left = deadline - this.clock.now();
-      if (left <= 0) throw new NodeError('TIMEOUT', maybeApplied ? 'the leader went away and no successor took the write in time; it may have been applied' : 'no leader accepted the write in time', this.soft.leader);
-      if (this.soft.leader === null && this.clock.now() > noLeaderDeadline && !maybeApplied) {
-        throw new NodeError('NO_LEADER', 'the cluster has no leader (is a majority of nodes up?); retry shortly', null);
-      }
-      try {
-        if (this.soft.role === 'leader') return await this.proposeLocal(data, left);
-        const leader = this.soft.leader;
-        if (leader === null || leader === this.id || !this.transport.isConnected(leader)) {
-          await this.whenLeaderMayHaveChanged(Math.min(left, 200));
-          continue;
-        }
-        const res = await this.forwards.request<ProposalResult>(leader, left, (req) =>
-          this.transport.send(leader, { kind: 'propose', req, data }),
-        );
-        // Read-your-writes on this node: wait until we have applied it too.
-        await this.waitApplied(res.index, Math.max(1, deadline - this.clock.now()));
-        return res;
-      } catch (err) {
-        // Retry here only what cannot apply twice: a refusal before anything was proposed,
-        // a request that never left this node, and (exactly-once ids make the replay
-        // harmless) one whose leader went away. Anything else goes back to the client.
-        const retry =
+    return this.router.route<ProposalResult>(
+      {
+        here: () => this.soft.role === 'leader',
+        runHere: (left) => this.proposeLocal(data, left),
+        forward: async (leader, left) => {
+          const deadline = this.clock.now() + left;
+          const res = await this.forwards.request<ProposalResult>(leader, left, (req) => this.transport.send(leader, { kind: 'propose', req, data }));
+          // Read-your-writes on this node: wait until we have applied it too.
+          await this.waitApplied(res.index, Math.max(1, deadline - this.clock.now()));
+          return res;
+        },
+        // Only what cannot apply twice: a refusal before anything was proposed, a request
+        // that never left this node, and (exactly-once ids make the replay harmless) one
+        // whose leader went away. Anything else goes back to the client.
+        retryable: (err) =>
           (err instanceof NodeError && err.code === 'NO_LEADER') ||
-          (err instanceof ForwardFailure && (err.kind === 'not-sent' || command.client !== undefined));
-        if (retry) {
-          if (err instanceof ForwardFailure && err.kind === 'peer-gone') maybeApplied = true;
-          // The failure may come from the very leader change that named a successor: go at once then.
-          if (!this.connectedToNewLeader(err)) await this.whenLeaderMayHaveChanged(Math.min(deadline - this.clock.now(), 200));
-          continue;
-        }
-        throw err;
-      }
-    }
-  }
-
-  /** After a forward failed: is there now another leader, with a connection to it, to try at once? */
-  private connectedToNewLeader(err: unknown): boolean {
-    const leader = this.soft.leader;
-    if (leader === null || this.closed) return false;
-    if (leader === this.id) return true;
-    const failedAt = err instanceof ForwardFailure ? err.peer : null;
-    return leader !== failedAt && this.transport.isConnected(leader);
+          (err instanceof ForwardFailure && (err.kind === 'not-sent' || command.client !== undefined)),
+        onDeadline: (unknown) =>
+          new NodeError('TIMEOUT', unknown ? 'the leader went away and no successor took the write in time; it may have been applied' : 'no leader accepted the write in time', this.soft.leader),
+        waitMs: 200,
+        // With no leader at all, wait only briefly: the client gets 503 and retries elsewhere.
+        noLeaderMs: NO_LEADER_WAIT_MS,
+      },
+      timeoutMs,
+    );
   }
 
   private async proposeLocal(data: Uint8Array, timeoutMs: number): Promise<ProposalResult> {
@@ -390,8 +375,8 @@ export class RollcallNode {
     if (batch.length === 0) return;
     const res = this.raw.proposeBatch(batch.map((p) => p.data));
     if (!res.ok) {
-      const code = res.error.code === 'NOT_LEADER' ? 'NO_LEADER' : res.error.code === 'TRANSFER_IN_PROGRESS' ? 'TRANSFER_IN_PROGRESS' : 'PROPOSAL_DROPPED';
-      for (const p of batch) p.reject(new NodeError(code, res.error.message, res.error.leader));
+      const err = fromCoreRefusal(res.error);
+      for (const p of batch) p.reject(err);
       return;
     }
     const { firstIndex, term } = res.value;
@@ -504,32 +489,25 @@ export class RollcallNode {
    * health report riding on it goes to the leader's HealthTracker for the session's instances.
    */
   async keepalive(sessionId: string, timeoutMs: number, report?: HealthReport): Promise<KeepaliveOutcome> {
-    this.assertOpen();
-    const deadline = this.clock.now() + timeoutMs;
-    for (;;) {
-      this.assertOpen();
-      if (this.hasLeaderDuties()) return this.leaderKeepalive(sessionId, report);
-      const leader = this.soft.leader;
-      const left = deadline - this.clock.now();
-      if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the keepalive', null);
-      if (leader === null || leader === this.id) {
-        // Also a new leader applying what its predecessors left: it answers once caught up.
-        await this.whenLeaderMayHaveChanged(Math.min(left, 100));
-        continue;
-      }
-      try {
+    return this.router.route<KeepaliveOutcome>(
+      {
+        // A new leader answers only once caught up with its predecessors (dutiesTerm).
+        here: () => this.hasLeaderDuties(),
+        runHere: () => this.leaderKeepalive(sessionId, report),
+        forward: (leader, left) =>
+          this.forwards.request<KeepaliveOutcome>(leader, left, (req) =>
+            this.transport.send(leader, report === undefined ? { kind: 'keepalive', req, sessionId } : { kind: 'keepalive', req, sessionId, report }),
+          ),
+        // A keepalive is idempotent: try again whatever became of it while the deadline allows.
+        retryable: (err) => err instanceof ForwardFailure || (err instanceof NodeError && (err.code === 'TIMEOUT' || err.code === 'NO_LEADER')),
+        onDeadline: () => new NodeError('NO_LEADER', 'no leader to take the keepalive', null),
+        waitMs: 50,
         // Short attempts: if the leader just died, the next attempt goes to its successor
         // well within the session's TTL.
-        return await this.forwards.request<KeepaliveOutcome>(leader, Math.min(left, 1000), (req) =>
-          this.transport.send(leader, report === undefined ? { kind: 'keepalive', req, sessionId } : { kind: 'keepalive', req, sessionId, report }),
-        );
-      } catch (err) {
-        // A keepalive is idempotent: retry whatever became of it while the deadline allows.
-        if (!(err instanceof NodeError) || (err.code !== 'TIMEOUT' && err.code !== 'NO_LEADER' && !(err instanceof ForwardFailure))) throw err;
-        if (deadline - this.clock.now() <= 0) throw err;
-        await this.whenLeaderMayHaveChanged(50);
-      }
-    }
+        attemptMs: 1000,
+      },
+      timeoutMs,
+    );
   }
 
   private leaderKeepalive(sessionId: string, report?: HealthReport): KeepaliveOutcome {
@@ -553,13 +531,6 @@ export class RollcallNode {
     if (!this.hasLeaderDuties()) return null;
     // Kept in monotonic time; shown as wall-clock times.
     return this.health.list().map((h) => ({ ...h, reportedAt: toWall(this.clock, h.reportedAt), since: toWall(this.clock, h.since) }));
-  }
-
-  /** Leadership transfer (admin). */
-  transferLeadership(to: string): void {
-    const res = this.raw.transferLeadership(to);
-    this.kick();
-    if (!res.ok) throw new NodeError(res.error.code === 'NOT_LEADER' ? 'NO_LEADER' : 'CONF_CHANGE_INVALID', res.error.message, res.error.leader);
   }
 
   /** Receives timings and events for metrics; replaces any earlier observer. */
@@ -597,28 +568,20 @@ export class RollcallNode {
     return this.admin(to === undefined ? { type: 'transfer' } : { type: 'transfer', to }, timeoutMs);
   }
 
-  private async admin(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
-    this.assertOpen();
-    const deadline = this.clock.now() + timeoutMs;
-    for (;;) {
-      this.assertOpen();
-      const left = deadline - this.clock.now();
-      if (left <= 0) throw new NodeError('NO_LEADER', 'no leader to take the cluster operation', null);
-      if (this.soft.role === 'leader') return this.adminLocal(op, left);
-      const leader = this.soft.leader;
-      if (leader === null || leader === this.id || !this.transport.isConnected(leader)) {
-        await this.whenLeaderMayHaveChanged(Math.min(left, 100));
-        continue;
-      }
-      try {
-        return await this.forwards.request<AdminResult>(leader, left, (req) => this.transport.send(leader, { kind: 'admin', req, op }), false);
-      } catch (err) {
-        // Never sent (the connection went between the check and the send, or the transport
-        // refused it): safe to go again, after a pause so a refusal cannot spin the event loop.
-        if (!(err instanceof ForwardFailure && err.kind === 'not-sent')) throw err;
-        await this.whenLeaderMayHaveChanged(Math.min(deadline - this.clock.now(), 100));
-      }
-    }
+  private admin(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
+    return this.router.route<AdminResult>(
+      {
+        here: () => this.soft.role === 'leader',
+        runHere: (left) => this.adminLocal(op, left),
+        // Not leader-bound: a transfer moves leadership itself, and must not fail for it.
+        forward: (leader, left) => this.forwards.request<AdminResult>(leader, left, (req) => this.transport.send(leader, { kind: 'admin', req, op }), false),
+        // Only a request that never left this node (the transport refused it) goes again.
+        retryable: (err) => err instanceof ForwardFailure && err.kind === 'not-sent',
+        onDeadline: () => new NodeError('NO_LEADER', 'no leader to take the cluster operation', null),
+        waitMs: 100,
+      },
+      timeoutMs,
+    );
   }
 
   /**
@@ -638,7 +601,7 @@ export class RollcallNode {
         await this.proposals.wait(res.value.index, res.value.term, Math.max(1, deadline - this.clock.now()));
         return { index: res.value.index };
       }
-      if (res.error.code !== 'CONF_CHANGE_PENDING' || this.clock.now() > deadline) throw confError(res.error.code, res.error.message, res.error.leader);
+      if (res.error.code !== 'CONF_CHANGE_PENDING' || this.clock.now() > deadline) throw fromCoreRefusal(res.error);
       await this.pause(50);
     }
   }
@@ -654,7 +617,7 @@ export class RollcallNode {
         if (![...this.conf.voters].includes(to)) throw new NodeError('CONF_CHANGE_INVALID', `${to} is not a voter`);
         const res = this.raw.transferLeadership(to);
         this.kick();
-        if (!res.ok) throw confError(res.error.code, res.error.message, res.error.leader);
+        if (!res.ok) throw fromCoreRefusal(res.error);
         const until = this.clock.now() + timeoutMs;
         while (this.clock.now() < until && this.soft.leader !== to) await this.pause(20);
         if (this.soft.leader !== to) throw new NodeError('TIMEOUT', `leadership did not move to ${to} in time`);
@@ -745,8 +708,8 @@ export class RollcallNode {
       case 'keepalive': {
         if (!this.hasLeaderDuties()) {
           // The sender retries (a new leader catching up answers within a round trip or two).
-          const message = this.soft.role === 'leader' ? 'the new leader is still applying earlier entries' : 'not the leader';
-          this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: false, code: 'NO_LEADER', message, leader: this.soft.leader } });
+          const why = this.soft.role === 'leader' ? 'the new leader is still applying earlier entries' : undefined;
+          this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: notLeader(this.soft.leader, why) });
           return;
         }
         const outcome = this.leaderKeepalive(m.sessionId, m.report);
@@ -761,7 +724,7 @@ export class RollcallNode {
         return;
       case 'admin':
         if (this.soft.role !== 'leader') {
-          this.transport.send(from, { kind: 'adminResult', req: m.req, outcome: { ok: false, code: 'NO_LEADER', message: 'not the leader', leader: this.soft.leader } });
+          this.transport.send(from, { kind: 'adminResult', req: m.req, outcome: notLeader(this.soft.leader) });
           return;
         }
         this.adminLocal(m.op, 10_000).then(
@@ -777,7 +740,7 @@ export class RollcallNode {
 
   private handleForwardedProposal(from: string, req: number, data: Uint8Array): void {
     if (this.soft.role !== 'leader') {
-      this.transport.send(from, { kind: 'proposeResult', req, outcome: { ok: false, code: 'NO_LEADER', message: 'not the leader', leader: this.soft.leader } });
+      this.transport.send(from, { kind: 'proposeResult', req, outcome: notLeader(this.soft.leader) });
       return;
     }
     // A view, not a copy: the transport's decoded binary values already own their memory.
@@ -1143,19 +1106,6 @@ export class RollcallNode {
     // Let an in-flight Ready finish so nothing half-written is left behind.
     while (this.looping) await new Promise((r) => setTimeout(r, 5));
     await this.storage.close();
-  }
-}
-
-function confError(code: string, message: string, leader: string | null): NodeError {
-  switch (code) {
-    case 'NOT_LEADER':
-      return new NodeError('NO_LEADER', message, leader);
-    case 'CONF_CHANGE_PENDING':
-      return new NodeError('CONF_CHANGE_PENDING', message, leader);
-    case 'TRANSFER_IN_PROGRESS':
-      return new NodeError('TRANSFER_IN_PROGRESS', message, leader);
-    default:
-      return new NodeError('CONF_CHANGE_INVALID', message, leader);
   }
 }
 

@@ -56,6 +56,8 @@ export interface ReadIndexSource {
   leader?(): string | null;
   /** A read waiting this long with no leader known fails with NO_LEADER rather than waiting out its deadline. */
   readonly noLeaderWaitMs: number;
+  /** Monotonic milliseconds (the node's Clock.now): how long a read has waited. */
+  now(): number;
 }
 
 /** Counters for tests and benchmarks. */
@@ -95,7 +97,7 @@ export class ReadBarriers {
         resolve,
         reject,
         done: false,
-        startedAt: performance.now(),
+        startedAt: this.source.now(),
         timer: setTimeout(() => this.expire(waiter), timeoutMs),
       };
       this.queued.push(waiter);
@@ -168,7 +170,7 @@ export class ReadBarriers {
     if (!res.ok) {
       // No leader known right now: try again shortly, within each waiter's own deadline,
       // but answer NO_LEADER (503, retry) once the cluster has been leaderless a while.
-      const now = performance.now(); // monotonic, as startedAt
+      const now = this.source.now();
       for (const w of batch) {
         if (now - w.startedAt >= this.source.noLeaderWaitMs) this.fail(w, res.error);
         else this.queued.push(w);

@@ -6,5 +6,5 @@ import type { RollcallNode } from '../node/index.js';
 
 export type NodeApi = Pick<
   RollcallNode,
-  'id' | 'leader' | 'submit' | 'readBarrier' | 'keepalive' | 'status' | 'registry' | 'transferLeadership'
+  'id' | 'leader' | 'submit' | 'readBarrier' | 'keepalive' | 'status' | 'registry'
 > & { readonly setObserver?: RollcallNode['setObserver'] };
