@@ -12,10 +12,10 @@ import type { ConfChange, ConfState, Entry, Message, Ready, Snapshot, SoftState 
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
 import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
-import { HealthTracker, healthCommands, PolicyResolver } from '../health/index.js';
+import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
-import type { AppliedEntry, BatchOp, ClientCommand, Command, CommandResult, KeepaliveOutcome, LeaderCommand, RegistryEvent } from '../registry/index.js';
-import { commandsFor, Registry, SessionTracker } from '../registry/index.js';
+import type { AppliedEntry, BatchOp, ClientCommand, Command, KeepaliveOutcome, RegistryEvent } from '../registry/index.js';
+import { Registry, SessionTracker } from '../registry/index.js';
 import type { SessionTrackerOptions } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase } from '../storage/index.js';
@@ -24,6 +24,7 @@ import { formatHostPort, parseHostPort, PeerTransport } from '../transport/index
 import type { Clock } from './clock.js';
 import { systemClock, toWall } from './clock.js';
 import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
+import { LeaderDuties } from './leader-duties.js';
 import { LeaderRouter } from './leader-router.js';
 import { ForwardFailure, ForwardedRequests, toOutcome } from './forwarding.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
@@ -150,15 +151,8 @@ export class RollcallNode {
   private compactDelayMs = 0;
   private persistDelayMs = 0;
   private readonly slowDisk = new SlowDiskReporter();
-  /**
-   * The term in which this node, as leader, took up its duties (session deadlines, expiry,
-   * health): only once it has applied an entry of its own term (its no-op). Every entry of
-   * an earlier term that it will ever commit is then in the registry, so no expiry decided
-   * by an earlier leader can still delete a session it has answered a keepalive for, and no
-   * session acknowledged under an earlier leader is missing from its view. null when not
-   * leading, or leading but not yet caught up.
-   */
-  private dutiesTerm: number | null = null;
+  /** Leader only, once caught up: deadlines, keepalives, expiry, health decisions. */
+  private readonly duties: LeaderDuties;
   private observer: NodeObserver = {};
 
   private constructor(
@@ -191,6 +185,18 @@ export class RollcallNode {
       send: (msg) => this.transport.send(msg.to, { kind: 'raft', msg }),
       backlog: (to) => this.transport.pendingBytes(to),
       leadsIn: (term) => this.soft.role === 'leader' && this.soft.term === term,
+    });
+    this.duties = new LeaderDuties({
+      raw: this.raw,
+      registry,
+      tracker: this.tracker,
+      health: this.health,
+      log: this.log,
+      clock: this.clock,
+      soft: () => this.soft,
+      kick: () => this.kick(),
+      wakeWaiters: () => this.notifyLeaderMayHaveChanged(),
+      proposed: (kind) => this.observer.leaderProposed?.(kind, 1),
     });
     this.router = new LeaderRouter({
       id: options.id,
@@ -492,8 +498,8 @@ export class RollcallNode {
     return this.router.route<KeepaliveOutcome>(
       {
         // A new leader answers only once caught up with its predecessors (dutiesTerm).
-        here: () => this.hasLeaderDuties(),
-        runHere: () => this.leaderKeepalive(sessionId, report),
+        here: () => this.duties.active(),
+        runHere: () => this.duties.keepalive(sessionId, report),
         forward: (leader, left) =>
           this.forwards.request<KeepaliveOutcome>(leader, left, (req) =>
             this.transport.send(leader, report === undefined ? { kind: 'keepalive', req, sessionId } : { kind: 'keepalive', req, sessionId, report }),
@@ -510,27 +516,9 @@ export class RollcallNode {
     );
   }
 
-  private leaderKeepalive(sessionId: string, report?: HealthReport): KeepaliveOutcome {
-    const now = this.clock.now();
-    let outcome = this.tracker.keepalive(sessionId, now);
-    if (outcome === 'unknown') {
-      // The session may have been applied here before the tracker heard of it.
-      const s = this.registry.getSession(sessionId);
-      if (!s) return 'unknown';
-      this.tracker.onSessionOpened(s.id, s.ttlMs, now);
-      outcome = this.tracker.keepalive(sessionId, now);
-    }
-    if (outcome === 'ok' && report !== undefined) {
-      for (const inst of this.registry.sessionInstances(sessionId)) this.health.report(inst, report, now, inst.health);
-    }
-    return outcome;
-  }
-
   /** The leader's view of provider reports; null on a follower (reports go to the leader only). */
   healthReports(): readonly TrackedHealth[] | null {
-    if (!this.hasLeaderDuties()) return null;
-    // Kept in monotonic time; shown as wall-clock times.
-    return this.health.list().map((h) => ({ ...h, reportedAt: toWall(this.clock, h.reportedAt), since: toWall(this.clock, h.since) }));
+    return this.duties.healthReports();
   }
 
   /** Receives timings and events for metrics; replaces any earlier observer. */
@@ -706,13 +694,13 @@ export class RollcallNode {
         this.forwards.settle(m.req, m.outcome);
         return;
       case 'keepalive': {
-        if (!this.hasLeaderDuties()) {
+        if (!this.duties.active()) {
           // The sender retries (a new leader catching up answers within a round trip or two).
           const why = this.soft.role === 'leader' ? 'the new leader is still applying earlier entries' : undefined;
           this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: notLeader(this.soft.leader, why) });
           return;
         }
-        const outcome = this.leaderKeepalive(m.sessionId, m.report);
+        const outcome = this.duties.keepalive(m.sessionId, m.report);
         this.transport.send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: true, value: outcome } });
         return;
       }
@@ -882,7 +870,7 @@ export class RollcallNode {
       return;
     }
     const outcome = this.registry.applyBatch(applied);
-    this.recordExpiries(outcome.events);
+    this.duties.recordExpiries(outcome.events);
     const ops: BatchOp[] = outcome.ops;
     if (applied.some((a) => a.conf !== undefined)) {
       // Member addresses are replicated state too: a node restored from a snapshot needs them.
@@ -896,21 +884,10 @@ export class RollcallNode {
       const result = a.conf !== undefined ? { ok: true as const, revision: this.registry.revision, changed: true } : outcome.results.get(a.index);
       this.proposals.onApplied(a.index, a.term, result, outcome.instances.get(a.index));
     }
-    this.maybeTakeUpLeaderDuties();
-    if (this.hasLeaderDuties()) this.trackSessions(applied, outcome.results);
+    this.duties.update();
+    this.duties.onApplied(applied, outcome.results);
     if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
     this.afterApply();
-  }
-
-  /**
-   * Every node, leader or not, remembers what expiry deleted lately, in its own clock, so a
-   * leader elected in the middle of a wave still counts what its predecessor expired (the
-   * mass-expiry protection's window). In the same turn as the apply: a due() in between
-   * would see the sessions gone and count them nowhere.
-   */
-  private recordExpiries(events: readonly RegistryEvent[]): void {
-    const expired = events.filter((e) => e.type === 'delete' && e.cause === 'expire').map((e) => e.instance);
-    if (expired.length > 0) this.tracker.recordExpired(expired, this.clock.now());
   }
 
   private afterApply(): void {
@@ -953,96 +930,23 @@ export class RollcallNode {
       this.log.info({ term: soft.term, leader: soft.leader, role: soft.role }, soft.leader ? 'leader known' : 'no leader');
       if (soft.leader !== null) this.observer.leaderChanged?.(soft.leader, soft.term);
     }
-    if (soft.role !== 'leader' && prev.role === 'leader') {
-      this.dutiesTerm = null;
-      this.tracker.stepDown();
-      this.health.reset();
-    }
-    this.maybeTakeUpLeaderDuties();
+    this.duties.update();
   }
 
-  /** Does this node lead, caught up with every earlier term (see dutiesTerm)? */
-  private hasLeaderDuties(): boolean {
-    return this.soft.role === 'leader' && this.dutiesTerm === this.soft.term;
-  }
-
-  /**
-   * Once a new leader has applied its own no-op, it grants every session a full TTL and
-   * starts answering keepalives and expiring (docs/registry.md, "Expiry across a change of
-   * leader"). Called on every role change and after every apply.
-   */
-  private maybeTakeUpLeaderDuties(): void {
-    if (this.soft.role !== 'leader' || this.dutiesTerm === this.soft.term) return;
-    if (this.registry.appliedTerm !== this.soft.term) return;
-    this.dutiesTerm = this.soft.term;
-    this.tracker.becomeLeader(this.clock.now(), this.registry.sessions());
-    this.health.reset();
-    // Keepalives that waited for this leader to catch up go now.
-    this.notifyLeaderMayHaveChanged();
-  }
-
-  private trackSessions(applied: readonly AppliedEntry[], results: ReadonlyMap<number, CommandResult>): void {
-    const now = this.clock.now();
-    const confirmed: string[] = [];
-    for (const a of applied) {
-      const c = a.command;
-      if (!c) continue;
-      if (c.type === 'expiryIntent') {
-        // Our own decision, committed while we still lead in the term we made it: act on it.
-        // An intent of an earlier term is left alone: its leader lost office before it
-        // committed, and we have granted its sessions a full TTL of our own.
-        if (c.term === this.soft.term && results.get(a.index)?.ok === true) {
-          for (const id of c.sessionIds) if (this.registry.getSession(id)) confirmed.push(id);
-        }
-      } else if (c.type === 'openSession') {
-        const s = this.registry.getSession(c.sessionId);
-        if (s) this.tracker.onSessionOpened(s.id, s.ttlMs, now);
-      } else if (c.type === 'closeSession' || c.type === 'expire') {
-        const ids = c.type === 'closeSession' ? [c.sessionId] : c.sessionIds;
-        for (const id of ids) if (!this.registry.getSession(id)) this.tracker.onSessionClosed(id);
-      }
-    }
-    if (confirmed.length > 0) this.proposeLeaderCommands([{ type: 'expire', term: this.soft.term, sessionIds: confirmed, now: this.clock.wallNow() }]);
-  }
-
-  private checkExpiry(): void {
-    if (this.closed) return;
-    if (this.removedAt !== null && this.clock.now() - this.removedAt > 2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50)) {
-      // Removed and handed over: stop taking part (the process should be stopped).
-      if (this.tickTimer) clearInterval(this.tickTimer);
-      this.tickTimer = null;
-      return;
-    }
+  /** Every expiryCheckMs: one call per duty. */
+  private onDutyTimer(): void {
+    if (this.closed || this.retireIfRemoved()) return;
     this.maybePromoteLearners();
-    if (!this.hasLeaderDuties()) return;
-    // Deadlines in monotonic time: a step of the wall clock neither expires a live session
-    // nor keeps a dead one. The wall clock only stamps the commands (suspectSince).
-    const now = this.clock.now();
-    const wall = this.clock.wallNow();
-    const due = this.tracker.due(now, this.registry, wall);
-    // An expiry is proposed as an intent first, and deletes only once that intent commits
-    // in this leader's term (trackSessions): see ExpiryIntent in src/registry/commands.ts.
-    const commands: LeaderCommand[] = commandsFor(due, this.soft.term, wall).map((c) => (c.type === 'expire' ? { ...c, type: 'expiryIntent' as const } : c));
-    // Health changes only on a transition: reports themselves never reach the log.
-    const transitions = this.health.due(now, this.registry);
-    for (const t of transitions) this.log.info({ instance: `${t.namespace}/${t.service}/${t.id}`, from: t.from, to: t.to }, 'health changed');
-    commands.push(...healthCommands(transitions, this.soft.term));
-    if (commands.length === 0) return;
-    this.proposeLeaderCommands(commands);
+    this.duties.checkExpiry();
   }
 
-  /** Proposes commands of the leader's own (expiry, suspect marks, health), logging each kind. */
-  private proposeLeaderCommands(commands: readonly LeaderCommand[]): void {
-    for (const c of commands) {
-      if (c.type === 'expiryIntent') this.log.info({ sessions: c.sessionIds.length }, 'expiring sessions whose keepalives stopped');
-      if (c.type === 'expire') this.log.debug({ sessions: c.sessionIds.length }, 'expiry committed in this term; deleting the sessions');
-      if (c.type === 'markSuspect') this.log.warn({ sessions: c.sessionIds.length }, 'expiry protection: marking instances suspect instead of deleting them');
-      if (c.type === 'clearSuspect') this.log.info({ sessions: c.sessionIds.length }, 'suspect instances recovered');
-    }
-    const res = this.raw.proposeBatch(commands.map((c) => encode(c)));
-    if (!res.ok) this.log.debug({ err: res.error.message }, 'could not propose expiry');
-    else for (const c of commands) this.observer.leaderProposed?.(c.type, 1);
-    this.kick();
+  /** Removed and handed over (two election timeouts since): stop taking part; the process should be stopped. */
+  private retireIfRemoved(): boolean {
+    if (this.removedAt === null) return false;
+    if (this.clock.now() - this.removedAt <= 2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50)) return false;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    return true;
   }
 
   private startTimers(): void {
@@ -1051,7 +955,7 @@ export class RollcallNode {
       this.raw.tick();
       this.kick();
     }, tickMs);
-    this.expiryTimer = setInterval(() => this.checkExpiry(), this.expiryCheckMs);
+    this.expiryTimer = setInterval(() => this.onDutyTimer(), this.expiryCheckMs);
     this.statusTimer = setInterval(() => this.gossipStatus(), 500);
   }
 

@@ -1,0 +1,166 @@
+/**
+ * What only the leader does, and when it may start: session deadlines and keepalives,
+ * expiry (through an intent, see ExpiryIntent in src/registry/commands.ts), the expiry
+ * protection's window, and health decisions from provider reports.
+ *
+ * A new leader takes these up only once it has applied an entry of its own term (its
+ * no-op): every entry of an earlier term it will ever commit is then in the registry, so no
+ * expiry decided by an earlier leader can still delete a session it answered a keepalive
+ * for, and no session acknowledged under an earlier leader is missing from its view
+ * (docs/registry.md, "Expiry across a change of leader").
+ */
+import type { RawNode, SoftState } from '../../raft/index.js';
+import { encode } from '../codec/index.js';
+import type { HealthReport, HealthTracker, TrackedHealth } from '../health/index.js';
+import { healthCommands } from '../health/index.js';
+import type { Logger } from '../log/index.js';
+import type { AppliedEntry, CommandResult, KeepaliveOutcome, LeaderCommand, Registry, RegistryEvent, SessionTracker } from '../registry/index.js';
+import { commandsFor } from '../registry/index.js';
+import type { Clock } from './clock.js';
+import { toWall } from './clock.js';
+
+export interface LeaderDutiesDeps {
+  readonly raw: RawNode;
+  readonly registry: Registry;
+  readonly tracker: SessionTracker;
+  readonly health: HealthTracker;
+  readonly log: Logger;
+  readonly clock: Clock;
+  soft(): SoftState;
+  kick(): void;
+  /** Work waiting for a leader (keepalives) may go now. */
+  wakeWaiters(): void;
+  /** The leader proposed commands of its own (for metrics). */
+  proposed(kind: string): void;
+}
+
+export class LeaderDuties {
+  /** The term in which this node took up its duties; null when not leading or not yet caught up. */
+  private term: number | null = null;
+
+  constructor(private readonly d: LeaderDutiesDeps) {}
+
+  /** Does this node lead, caught up with every earlier term? */
+  active(): boolean {
+    const soft = this.d.soft();
+    return soft.role === 'leader' && this.term === soft.term;
+  }
+
+  /** On every role change and after every apply: take up the duties once caught up, or drop them. */
+  update(): void {
+    const soft = this.d.soft();
+    if (soft.role !== 'leader') {
+      if (this.term !== null) {
+        this.term = null;
+        this.d.tracker.stepDown();
+        this.d.health.reset();
+      }
+      return;
+    }
+    if (this.term === soft.term || this.d.registry.appliedTerm !== soft.term) return;
+    this.term = soft.term;
+    // A new leader grants every session a full TTL before it expires anything.
+    this.d.tracker.becomeLeader(this.d.clock.now(), this.d.registry.sessions());
+    this.d.health.reset();
+    this.d.wakeWaiters();
+  }
+
+  /** A keepalive at the leader (only while active()); a report rides along for the session's instances. */
+  keepalive(sessionId: string, report?: HealthReport): KeepaliveOutcome {
+    const { tracker, registry, health } = this.d;
+    const now = this.d.clock.now();
+    let outcome = tracker.keepalive(sessionId, now);
+    if (outcome === 'unknown') {
+      // The session may have been applied here before the tracker heard of it.
+      const s = registry.getSession(sessionId);
+      if (!s) return 'unknown';
+      tracker.onSessionOpened(s.id, s.ttlMs, now);
+      outcome = tracker.keepalive(sessionId, now);
+    }
+    if (outcome === 'ok' && report !== undefined) {
+      for (const inst of registry.sessionInstances(sessionId)) health.report(inst, report, now, inst.health);
+    }
+    return outcome;
+  }
+
+  /** The leader's view of provider reports; null elsewhere. Kept in monotonic time, shown as wall-clock times. */
+  healthReports(): readonly TrackedHealth[] | null {
+    if (!this.active()) return null;
+    const { clock } = this.d;
+    return this.d.health.list().map((h) => ({ ...h, reportedAt: toWall(clock, h.reportedAt), since: toWall(clock, h.since) }));
+  }
+
+  /**
+   * On every node, leader or not, in the same turn as the apply: what expiry deleted,
+   * in this node's clock, so a leader elected in the middle of a wave still counts what
+   * its predecessor expired (a due() in between would see the sessions gone and count
+   * them nowhere).
+   */
+  recordExpiries(events: readonly RegistryEvent[]): void {
+    const expired = events.filter((e) => e.type === 'delete' && e.cause === 'expire').map((e) => e.instance);
+    if (expired.length > 0) this.d.tracker.recordExpired(expired, this.d.clock.now());
+  }
+
+  /** After an apply on the leader: follow sessions opened and closed, and act on its own committed expiry intents. */
+  onApplied(applied: readonly AppliedEntry[], results: ReadonlyMap<number, CommandResult>): void {
+    if (!this.active()) return;
+    const { tracker, registry } = this.d;
+    const term = this.d.soft().term;
+    const now = this.d.clock.now();
+    const confirmed: string[] = [];
+    for (const a of applied) {
+      const c = a.command;
+      if (!c) continue;
+      if (c.type === 'expiryIntent') {
+        // Our own decision, committed while we still lead in the term we made it: act on it.
+        // An intent of an earlier term is left alone: its leader lost office before it
+        // committed, and we have granted its sessions a full TTL of our own.
+        if (c.term === term && results.get(a.index)?.ok === true) {
+          for (const id of c.sessionIds) if (registry.getSession(id)) confirmed.push(id);
+        }
+      } else if (c.type === 'openSession') {
+        const s = registry.getSession(c.sessionId);
+        if (s) tracker.onSessionOpened(s.id, s.ttlMs, now);
+      } else if (c.type === 'closeSession' || c.type === 'expire') {
+        const ids = c.type === 'closeSession' ? [c.sessionId] : c.sessionIds;
+        for (const id of ids) if (!registry.getSession(id)) tracker.onSessionClosed(id);
+      }
+    }
+    if (confirmed.length > 0) this.propose([{ type: 'expire', term, sessionIds: confirmed, now: this.d.clock.wallNow() }]);
+  }
+
+  /** On the expiry timer: lapsed sessions (as intents), suspect marks, health transitions. */
+  checkExpiry(): void {
+    if (!this.active()) return;
+    const { tracker, registry, health, log } = this.d;
+    const term = this.d.soft().term;
+    // Deadlines in monotonic time: a step of the wall clock neither expires a live session
+    // nor keeps a dead one. The wall clock only stamps the commands (suspectSince).
+    const now = this.d.clock.now();
+    const wall = this.d.clock.wallNow();
+    const due = tracker.due(now, registry, wall);
+    // An expiry is proposed as an intent first, and deletes only once that intent commits
+    // in this leader's term (onApplied).
+    const commands: LeaderCommand[] = commandsFor(due, term, wall).map((c) => (c.type === 'expire' ? { ...c, type: 'expiryIntent' as const } : c));
+    // Health changes only on a transition: reports themselves never reach the log.
+    const transitions = health.due(now, registry);
+    for (const t of transitions) log.info({ instance: `${t.namespace}/${t.service}/${t.id}`, from: t.from, to: t.to }, 'health changed');
+    commands.push(...healthCommands(transitions, term));
+    if (commands.length > 0) this.propose(commands);
+  }
+
+  /** Proposes commands of the leader's own, logging each kind. */
+  private propose(commands: readonly LeaderCommand[]): void {
+    const { log } = this.d;
+    for (const c of commands) {
+      if (c.type === 'expiryIntent') log.info({ sessions: c.sessionIds.length }, 'expiring sessions whose keepalives stopped');
+      if (c.type === 'expire') log.debug({ sessions: c.sessionIds.length }, 'expiry committed in this term; deleting the sessions');
+      if (c.type === 'markSuspect') log.warn({ sessions: c.sessionIds.length }, 'expiry protection: marking instances suspect instead of deleting them');
+      if (c.type === 'clearSuspect') log.info({ sessions: c.sessionIds.length }, 'suspect instances recovered');
+    }
+    const res = this.d.raw.proposeBatch(commands.map((c) => encode(c)));
+    if (!res.ok) log.debug({ err: res.error.message }, 'could not propose leader commands');
+    else for (const c of commands) this.d.proposed(c.type);
+    this.d.kick();
+  }
+}
