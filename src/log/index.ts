@@ -28,3 +28,5 @@ export function createLogger(options: LogOptions = {}): Logger {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+export { OTHER_KEYS, RepeatLimiter, type RepeatLimiterOptions, type RepeatSummary } from './repeat-limiter.js';

@@ -18,6 +18,8 @@ export class FramedSocket {
   private frameHandler: FrameHandler;
   private error: TransportError | null = null;
   private isClosed = false;
+  private discarding = false;
+  private decodeErrorHandler: ((error: TransportError) => void) | null = null;
   /** Resolves once the OS socket is closed. */
   readonly closed: Promise<void>;
 
@@ -76,6 +78,22 @@ export class FramedSocket {
     return bytes.length;
   }
 
+  /**
+   * From now on, whatever arrives is dropped unread and no frame is dispatched (a refused
+   * connection held before it is closed). Reading goes on, so a hang-up is still noticed.
+   */
+  discardInput(): void {
+    this.discarding = true;
+  }
+
+  /**
+   * While set, a frame the decoder refuses (e.g. oversized) stops input and goes to this
+   * handler, which decides when to close, instead of failing the socket at once.
+   */
+  setDecodeErrorHandler(handler: ((error: TransportError) => void) | null): void {
+    this.decodeErrorHandler = handler;
+  }
+
   /** Closes the connection; the first recorded error is what `onClose` reports. */
   fail(error: TransportError | null): void {
     if (error !== null) this.error ??= error;
@@ -83,11 +101,16 @@ export class FramedSocket {
   }
 
   private receive(chunk: Buffer): void {
+    if (this.discarding) return;
     const { frames, error } = this.decoder.push(chunk);
     for (const frame of frames) {
-      if (this.socket.destroyed) return;
+      if (this.socket.destroyed || this.discarding) return;
       this.frameHandler(frame);
     }
-    if (error !== null) this.fail(error);
+    if (error === null) return;
+    const handler = this.decodeErrorHandler;
+    if (handler === null) return this.fail(error);
+    this.discarding = true;
+    handler(error);
   }
 }

@@ -29,14 +29,20 @@ export interface InboundConnectionOptions {
   readonly onAuthenticated: (connection: InboundConnection) => void;
   /** One call per data frame, in arrival order. */
   readonly onFrame: (connection: InboundConnection, payload: Buffer) => void;
-  readonly onRefused: (connection: InboundConnection) => void;
+  /**
+   * The connection is refused: log it (the transport rate-limits that) and answer how long
+   * to hold it before closing, in ms (0: close now). Not called for a client that simply
+   * hangs up during the handshake.
+   */
+  readonly onRefused: (connection: InboundConnection, error: TransportError, claimedId: string | null) => number;
   readonly onClosed: (connection: InboundConnection, error: TransportError | null) => void;
 }
 
 /**
  * A connection a peer opened to us: we challenge, verify the peer's proof, and only then
  * pass its frames on. Until then the frame limit stays tiny and nothing is decoded as a
- * message.
+ * message. A refused connection may be held open for a while before it is closed (the
+ * transport decides): meanwhile whatever it sends is discarded unread.
  */
 export class InboundConnection {
   private readonly connection: FramedSocket;
@@ -44,12 +50,16 @@ export class InboundConnection {
   private readonly nonce = newNonce();
   private id: string | null = null;
   private refused = false;
+  private holdTimer: NodeJS.Timeout | null = null;
+  /** The peer's IP address (no port), the key refusals are counted under. */
+  readonly remoteAddress: string;
 
   constructor(
     socket: Socket,
     private readonly options: InboundConnectionOptions,
   ) {
-    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.remoteAddress = socket.remoteAddress ?? '?';
+    const remote = `${this.remoteAddress}:${socket.remotePort ?? '?'}`;
     this.connection = new FramedSocket(
       socket,
       remote,
@@ -57,6 +67,8 @@ export class InboundConnection {
       (frame) => this.onHello(frame),
       (error) => this.onClosed(error),
     );
+    // E.g. an oversized frame before authentication: refused like a bad hello.
+    this.connection.setDecodeErrorHandler((error) => this.refuse(error, undefined));
     this.handshakeTimer = setTimeout(() => {
       this.handshakeTimer = null;
       this.refuse(
@@ -75,6 +87,11 @@ export class InboundConnection {
 
   get remote(): string {
     return this.connection.remote;
+  }
+
+  /** Still in the handshake: neither authenticated nor refused. */
+  get isHandshaking(): boolean {
+    return this.id === null && !this.refused;
   }
 
   /** Closes the connection; resolves once the socket is closed. */
@@ -114,25 +131,40 @@ export class InboundConnection {
     this.id = hello.id;
     this.send({ t: 'welcome', mac: acceptorProof(secret, hello.nonce, hello.id, selfId) });
     this.connection.setMaxFrameBytes(this.options.maxFrameBytes);
+    this.connection.setDecodeErrorHandler(null);
     this.connection.setFrameHandler((payload) => this.options.onFrame(this, payload));
     this.options.onAuthenticated(this);
   }
 
-  /** Refusals are warnings: they mean a misconfigured node or a stranger on the port. */
+  /**
+   * Refusals are warnings (a misconfigured node or a stranger on the port); the transport
+   * logs them, rate-limited per source. Who knocked and why; never the secret or the proof
+   * they sent.
+   */
   private refuse(error: TransportError, claimed: string | undefined): void {
     if (this.refused || !this.connection.isOpen) return;
     this.refused = true;
-    // Who knocked and why; never the secret or the proof they sent.
-    this.options.logger.warn(
-      { remote: this.connection.remote, claimedId: claimed ?? null, code: error.code, reason: error.message },
-      'refused peer connection',
-    );
-    this.options.onRefused(this);
-    this.connection.fail(error);
+    this.clearHandshakeTimer();
+    const holdMs = this.options.onRefused(this, error, claimed ?? null);
+    if (!(holdMs > 0)) {
+      this.connection.fail(error);
+      return;
+    }
+    // A small tarpit: a client retrying in a loop waits for each hang-up.
+    this.connection.discardInput();
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.connection.fail(error);
+    }, holdMs);
+    this.holdTimer.unref();
   }
 
   private onClosed(error: TransportError | null): void {
     this.clearHandshakeTimer();
+    if (this.holdTimer !== null) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = null;
+    }
     if (this.id === null && !this.refused) {
       if (error === null || isRoutineNetworkError(error)) {
         // A restarting peer or a port probe: not worth more than debug.
@@ -141,13 +173,9 @@ export class InboundConnection {
           'inbound connection closed during the handshake',
         );
       } else {
-        // E.g. an oversized frame before authentication: the decoder failed the socket itself.
+        // A socket error before authentication (not a routine reset).
         this.refused = true;
-        this.options.logger.warn(
-          { remote: this.connection.remote, claimedId: null, code: error.code, reason: error.message },
-          'refused peer connection',
-        );
-        this.options.onRefused(this);
+        this.options.onRefused(this, error, null);
       }
     }
     this.options.onClosed(this, error);

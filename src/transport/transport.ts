@@ -3,6 +3,8 @@ import { createServer } from 'node:net';
 
 import type { Logger } from 'pino';
 
+import { RepeatLimiter, type RepeatSummary } from '../log/repeat-limiter.js';
+
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { createCodec, type Codec } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
@@ -26,6 +28,15 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_QUEUE_BYTES = 128 * 1024 * 1024;
 /** Connections that have not authenticated yet; beyond this, new ones are dropped at once. */
 const MAX_PENDING_HANDSHAKES = 64;
+export const DEFAULT_REFUSAL_DELAY_MS = 1_000;
+export const DEFAULT_MAX_HELD_REFUSALS = 64;
+export const DEFAULT_REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/** What a refusal is counted under: one full line per source and reason, then a count per interval. */
+interface RefusalKey {
+  readonly source: string;
+  readonly code: string;
+}
 
 interface PeerRecord {
   address: PeerAddress;
@@ -78,6 +89,11 @@ export class PeerTransport<M> {
   private readonly faultKind: ((message: M) => string) | undefined;
   private droppedUnknownPeer = 0;
   private refusedConnections = 0;
+  private readonly refusalDelayMs: number;
+  private readonly maxHeldRefusals: number;
+  /** Refused connections held open for `refusalDelayMs` before they are closed. */
+  private readonly held = new Set<InboundConnection>();
+  private readonly refusalLog: RepeatLimiter<RefusalKey>;
 
   constructor(options: TransportOptions<M>) {
     this.id = options.id;
@@ -92,8 +108,17 @@ export class PeerTransport<M> {
     this.onPeerStatus = options.onPeerStatus;
     this.onPeerRefused = options.onPeerRefused;
     this.listenAddress = options.listen;
+    this.refusalDelayMs = options.refusalDelayMs ?? DEFAULT_REFUSAL_DELAY_MS;
+    this.maxHeldRefusals = options.maxHeldRefusals ?? DEFAULT_MAX_HELD_REFUSALS;
+    const refusalLogIntervalMs = options.refusalLogIntervalMs ?? DEFAULT_REFUSAL_LOG_INTERVAL_MS;
     validate(this.id, this.secret, this.maxFrameBytes, this.maxQueueBytes, this.handshakeTimeoutMs, this.backoff);
+    validateRefusals(this.refusalDelayMs, this.maxHeldRefusals, refusalLogIntervalMs);
     this.logger = options.logger.child({ component: 'transport' });
+    this.refusalLog = new RepeatLimiter<RefusalKey>({
+      intervalMs: refusalLogIntervalMs,
+      ...(options.clock === undefined ? {} : { now: options.clock }),
+      onSummary: (summary) => this.logRefusalSummary(summary),
+    });
     this.applyPeers(options.peers);
   }
 
@@ -215,6 +240,7 @@ export class PeerTransport<M> {
       peers,
       droppedUnknownPeer: this.droppedUnknownPeer,
       refusedConnections: this.refusedConnections,
+      heldRefusals: this.held.size,
     };
   }
 
@@ -276,6 +302,8 @@ export class PeerTransport<M> {
     for (const connection of this.inbound) sockets.push(connection.close());
     for (const record of this.peers.values()) sockets.push(record.outbound.close());
     await Promise.all(sockets);
+    // Counts of refusals not summarized yet go out now rather than never.
+    this.refusalLog.close();
     this.lifecycle = 'closed';
     this.logger.debug('transport closed');
   }
@@ -344,10 +372,13 @@ export class PeerTransport<M> {
       return;
     }
     let pending = 0;
-    for (const connection of this.inbound) if (connection.peerId === null) pending += 1;
+    for (const connection of this.inbound) if (connection.isHandshaking) pending += 1;
     if (pending >= MAX_PENDING_HANDSHAKES) {
       // Bounded so a flood of idle connections cannot exhaust memory or descriptors.
-      this.logger.warn({ remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` }, 'too many unauthenticated connections; dropping');
+      const source = socket.remoteAddress ?? '?';
+      if (this.refusalLog.admit(`TOO_MANY_PENDING ${source}`, { source, code: 'TOO_MANY_PENDING' })) {
+        this.logger.warn({ remote: `${source}:${socket.remotePort ?? '?'}`, code: 'TOO_MANY_PENDING' }, 'too many unauthenticated connections; dropping');
+      }
       this.refusedConnections += 1;
       socket.on('error', (error) => this.logger.debug({ err: error }, 'error on a dropped connection'));
       socket.destroy();
@@ -363,9 +394,7 @@ export class PeerTransport<M> {
       isKnownPeer: (id) => this.peers.has(id),
       onAuthenticated: (authenticated) => this.onInboundAuthenticated(authenticated),
       onFrame: (from, payload) => this.onInboundFrame(from, payload),
-      onRefused: () => {
-        this.refusedConnections += 1;
-      },
+      onRefused: (refused, error, claimedId) => this.onInboundRefused(refused, error, claimedId),
       onClosed: (closed, error) => this.onInboundClosed(closed, error),
     });
     this.inbound.add(connection);
@@ -417,8 +446,35 @@ export class PeerTransport<M> {
     }
   }
 
+  /**
+   * Logs a refusal, at most one line per source and reason per interval (a client looping
+   * on the port must not flood the log), and answers how long to hold the connection
+   * before closing it: a small tarpit, bounded by `maxHeldRefusals` so it cannot pile up
+   * descriptors. A client that only timed out has waited long enough: it goes at once.
+   */
+  private onInboundRefused(connection: InboundConnection, error: TransportError, claimedId: string | null): number {
+    this.refusedConnections += 1;
+    const source = connection.remoteAddress;
+    if (this.refusalLog.admit(`${error.code} ${source}`, { source, code: error.code })) {
+      this.logger.warn({ remote: connection.remote, claimedId, code: error.code, reason: error.message }, 'refused peer connection');
+    }
+    if (error.code === 'HANDSHAKE_TIMEOUT' || this.refusalDelayMs === 0 || this.held.size >= this.maxHeldRefusals) return 0;
+    if (this.lifecycle !== 'running') return 0;
+    this.held.add(connection);
+    return this.refusalDelayMs;
+  }
+
+  private logRefusalSummary({ context, count, periodMs }: RepeatSummary<RefusalKey>): void {
+    const seconds = Math.max(1, Math.round(periodMs / 1000));
+    this.logger.warn(
+      { source: context.source, code: context.code, refused: count, periodMs: Math.round(periodMs) },
+      `refused ${count} more peer connection${count === 1 ? '' : 's'} from ${context.source} in the last ${seconds} s`,
+    );
+  }
+
   private onInboundClosed(connection: InboundConnection, error: TransportError | null): void {
     this.inbound.delete(connection);
+    this.held.delete(connection);
     const id = connection.peerId;
     if (id === null) return;
     const fields = { peer: id, remote: connection.remote, code: error?.code, errno: errnoOf(error), reason: error?.message };
@@ -459,6 +515,12 @@ export class PeerTransport<M> {
       this.logger.error({ err: error, peer }, 'onPeerStatus handler threw');
     }
   }
+}
+
+function validateRefusals(delayMs: number, maxHeld: number, logIntervalMs: number): void {
+  if (!(delayMs >= 0) || !Number.isFinite(delayMs)) throw new TransportError('INVALID_OPTIONS', 'refusalDelayMs must be a finite number >= 0');
+  if (!Number.isInteger(maxHeld) || maxHeld < 0) throw new TransportError('INVALID_OPTIONS', 'maxHeldRefusals must be an integer >= 0');
+  if (!(logIntervalMs > 0) || !Number.isFinite(logIntervalMs)) throw new TransportError('INVALID_OPTIONS', 'refusalLogIntervalMs must be positive');
 }
 
 function validate(

@@ -35,6 +35,22 @@ export interface TransportOptions<M> {
   readonly handshakeTimeoutMs?: number;
   /** Reconnect delays. Default 50 ms doubling to 2 s, with jitter. */
   readonly backoff?: Partial<BackoffOptions>;
+  /**
+   * A connection refused for what it sent (a bad or forged hello, an unknown id, an
+   * oversized frame) is held this long, its input discarded, before it is closed: a small
+   * tarpit for a client retrying in a loop. Default 1000 ms; 0 closes at once.
+   */
+  readonly refusalDelayMs?: number;
+  /** Refused connections held at once; beyond this they are closed at once. Default 64. */
+  readonly maxHeldRefusals?: number;
+  /**
+   * Refusals are logged once per source address and reason, then counted: one summary
+   * line (`refused N more peer connections from ADDRESS in the last S s`) per this many
+   * ms while they go on. Default 10 s.
+   */
+  readonly refusalLogIntervalMs?: number;
+  /** Monotonic milliseconds for the refusal log's intervals (default `performance.now`; tests inject a fake). */
+  readonly clock?: () => number;
   /** Enables `setFaults` (tests only). */
   readonly faults?: boolean;
   /** Names a message's kind for `Faults.kinds` (tests only). */
@@ -101,6 +117,8 @@ export interface TransportStats {
   readonly droppedUnknownPeer: number;
   /** Inbound connections refused (failed authentication, timeouts, malformed handshakes). */
   readonly refusedConnections: number;
+  /** Refused connections being held open for `refusalDelayMs` before they are closed. */
+  readonly heldRefusals: number;
 }
 
 /** Test-only message loss; each call replaces the previous setting. */
