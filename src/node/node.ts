@@ -8,7 +8,7 @@
  * in one atomic LevelDB batch together with the applied index; release reads.
  */
 import { randomInt } from 'node:crypto';
-import type { ConfChange, ConfState, Entry, Message, Ready, Snapshot, SoftState } from '../../raft/index.js';
+import type { ConfState, Entry, Message, Ready, Snapshot, SoftState } from '../../raft/index.js';
 import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
 import { decode, encode } from '../codec/index.js';
 import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
@@ -20,11 +20,12 @@ import type { SessionTrackerOptions } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
-import { formatHostPort, parseHostPort, PeerTransport } from '../transport/index.js';
+import { formatHostPort, PeerTransport } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { systemClock, toWall } from './clock.js';
 import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
 import { LeaderDuties } from './leader-duties.js';
+import { Membership } from './membership.js';
 import { LeaderRouter } from './leader-router.js';
 import { ForwardFailure, ForwardedRequests, toOutcome } from './forwarding.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
@@ -146,7 +147,8 @@ export class RollcallNode {
   private readonly expiryCheckMs: number;
   /** Every member's peer address: founding members from the flags, later ones from the log. */
   private readonly peerAddresses: Map<string, PeerAddress>;
-  private removedAt: number | null = null;
+  /** Cluster operations on the leader, member addresses on every node. */
+  private readonly membership: Membership;
   /** Test-only (setFaults): extra time each compaction and each Raft write take, as a slow disk would. */
   private compactDelayMs = 0;
   private persistDelayMs = 0;
@@ -185,6 +187,19 @@ export class RollcallNode {
       send: (msg) => this.transport.send(msg.to, { kind: 'raft', msg }),
       backlog: (to) => this.transport.pendingBytes(to),
       leadsIn: (term) => this.soft.role === 'leader' && this.soft.term === term,
+    });
+    this.membership = new Membership({
+      id: options.id,
+      raw: this.raw,
+      proposals: this.proposals,
+      log: this.log,
+      clock: this.clock,
+      peerAddresses: this.peerAddresses,
+      setPeers: (addresses) => this.transport.setPeers(addresses),
+      soft: () => this.soft,
+      conf: () => this.conf,
+      kick: () => this.kick(),
+      pause: (ms) => this.pause(ms),
     });
     this.duties = new LeaderDuties({
       raw: this.raw,
@@ -560,7 +575,7 @@ export class RollcallNode {
     return this.router.route<AdminResult>(
       {
         here: () => this.soft.role === 'leader',
-        runHere: (left) => this.adminLocal(op, left),
+        runHere: (left) => this.membership.run(op, left),
         // Not leader-bound: a transfer moves leadership itself, and must not fail for it.
         forward: (leader, left) => this.forwards.request<AdminResult>(leader, left, (req) => this.transport.send(leader, { kind: 'admin', req, op }), false),
         // Only a request that never left this node (the transport refused it) goes again.
@@ -570,111 +585,6 @@ export class RollcallNode {
       },
       timeoutMs,
     );
-  }
-
-  /**
-   * Proposes a membership change, waiting out a change still in progress (one at a time).
-   * `alreadyDone` is asked before each try: a retried request whose change has meanwhile
-   * taken effect is answered from the membership instead of being proposed again.
-   */
-  private async proposeMembership(cc: ConfChange, timeoutMs: number, alreadyDone?: () => AdminResult | null): Promise<AdminResult> {
-    const deadline = this.clock.now() + timeoutMs;
-    for (;;) {
-      if (this.soft.role !== 'leader') throw new NodeError('NO_LEADER', 'leadership moved; retry', this.soft.leader);
-      const done = alreadyDone?.();
-      if (done) return done;
-      const res = this.raw.proposeConfChange(cc);
-      this.kick();
-      if (res.ok) {
-        await this.proposals.wait(res.value.index, res.value.term, Math.max(1, deadline - this.clock.now()));
-        return { index: res.value.index };
-      }
-      if (res.error.code !== 'CONF_CHANGE_PENDING' || this.clock.now() > deadline) throw fromCoreRefusal(res.error);
-      await this.pause(50);
-    }
-  }
-
-  private async adminLocal(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
-    switch (op.type) {
-      case 'addMember':
-        return this.proposeMembership({ type: 'addLearner', node: op.id, context: op.address }, timeoutMs, () => this.existingMember(op.id, op.address));
-      case 'removeMember':
-        return this.proposeMembership({ type: 'removeNode', node: op.id }, timeoutMs);
-      case 'transfer': {
-        const to = op.to ?? this.bestTransferee();
-        if (![...this.conf.voters].includes(to)) throw new NodeError('CONF_CHANGE_INVALID', `${to} is not a voter`);
-        const res = this.raw.transferLeadership(to);
-        this.kick();
-        if (!res.ok) throw fromCoreRefusal(res.error);
-        const until = this.clock.now() + timeoutMs;
-        while (this.clock.now() < until && this.soft.leader !== to) await this.pause(20);
-        if (this.soft.leader !== to) throw new NodeError('TIMEOUT', `leadership did not move to ${to} in time`);
-        return { index: this.raw.status().hardState.commit, leader: to };
-      }
-    }
-  }
-
-  /**
-   * Adding a member that is already one changes nothing (an automation retrying after a
-   * timeout must not demote a voter to learner: with another voter down, that loses the
-   * quorum). The same id at another address is refused: remove it first.
-   */
-  private existingMember(id: string, address: string): AdminResult | null {
-    const conf = this.raw.status().conf;
-    const role = conf.voters.includes(id) ? 'voter' : conf.learners.includes(id) ? 'learner' : null;
-    if (role === null) return null;
-    const known = this.peerAddresses.get(id);
-    const asked = parseHostPort(address);
-    if (known !== undefined && asked !== null && formatHostPort(known) !== formatHostPort(asked)) {
-      throw new NodeError('CONF_CHANGE_INVALID', `${id} is already a ${role} at ${formatHostPort(known)}; remove it before adding it at another address`);
-    }
-    return { index: this.raw.status().hardState.commit, existing: { role } };
-  }
-
-  /** The voter a transfer without a target goes to: recently active, then the furthest log (the quickest to take over). */
-  private bestTransferee(): string {
-    const candidates = this.raw
-      .status()
-      .progress.filter((p) => p.id !== this.id && !p.isLearner && this.conf.voters.includes(p.id))
-      .sort((a, b) => Number(b.recentActive) - Number(a.recentActive) || b.match - a.match || (a.id < b.id ? -1 : 1));
-    const best = candidates[0];
-    if (best === undefined) throw new NodeError('CONF_CHANGE_INVALID', 'no other voter to hand leadership to');
-    return best.id;
-  }
-
-  private onMembershipChanged(cc: { type: string; node: string; context?: string }, index: number): void {
-    if ((cc.type === 'addLearner' || cc.type === 'addVoter') && cc.context && cc.node !== this.id) {
-      const address = parseHostPort(cc.context);
-      if (address) this.peerAddresses.set(cc.node, address);
-      else this.log.error({ node: cc.node, address: cc.context }, 'membership change carries an unreadable address');
-    }
-    if (cc.type === 'removeNode') {
-      if (cc.node === this.id) {
-        // Linger so that, as leader, we hand over and tell the others the removal is committed.
-        this.removedAt = this.clock.now();
-        this.log.warn({ index }, 'this node was removed from the cluster; it stops taking part shortly — stop the process');
-      } else {
-        this.peerAddresses.delete(cc.node);
-      }
-    }
-    this.transport.setPeers(this.peerAddresses);
-    this.log.info({ change: cc.type, member: cc.node, voters: this.conf.voters, learners: this.conf.learners, index }, 'membership changed');
-  }
-
-  /** Leader: promote learners that have caught up (one change at a time). */
-  private maybePromoteLearners(): void {
-    if (this.soft.role !== 'leader' || this.conf.learners.length === 0) return;
-    const st = this.raw.status();
-    for (const p of st.progress) {
-      if (!p.isLearner || !p.recentActive) continue;
-      if (st.lastIndex - p.match > 50) continue;
-      const res = this.raw.proposeConfChange({ type: 'addVoter', node: p.id });
-      if (res.ok) {
-        this.log.info({ member: p.id, match: p.match, lastIndex: st.lastIndex }, 'learner caught up; promoting it to voter');
-        this.kick();
-      }
-      return;
-    }
   }
 
   // ---- peers ------------------------------------------------------------------------
@@ -715,7 +625,7 @@ export class RollcallNode {
           this.transport.send(from, { kind: 'adminResult', req: m.req, outcome: notLeader(this.soft.leader) });
           return;
         }
-        this.adminLocal(m.op, 10_000).then(
+        this.membership.run(m.op, 10_000).then(
           (value) => this.transport.send(from, { kind: 'adminResult', req: m.req, outcome: { ok: true, value } }),
           (err: unknown) => this.transport.send(from, { kind: 'adminResult', req: m.req, outcome: toOutcome(err) }),
         );
@@ -856,7 +766,7 @@ export class RollcallNode {
         const cc = decodeConfChange(e.data);
         const before = this.conf;
         this.conf = this.raw.applyConfChange(cc);
-        if (this.conf !== before) this.onMembershipChanged(cc, e.index);
+        if (this.conf !== before) this.membership.onApplied(cc, e.index);
         applied.push({ index: e.index, term: e.term, command: null, conf: this.conf });
       } else if (e.data.byteLength === 0) {
         applied.push({ index: e.index, term: e.term, command: null });
@@ -936,14 +846,13 @@ export class RollcallNode {
   /** Every expiryCheckMs: one call per duty. */
   private onDutyTimer(): void {
     if (this.closed || this.retireIfRemoved()) return;
-    this.maybePromoteLearners();
+    this.membership.maybePromoteLearners();
     this.duties.checkExpiry();
   }
 
   /** Removed and handed over (two election timeouts since): stop taking part; the process should be stopped. */
   private retireIfRemoved(): boolean {
-    if (this.removedAt === null) return false;
-    if (this.clock.now() - this.removedAt <= 2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50)) return false;
+    if (!this.membership.retired(2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50))) return false;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
     return true;

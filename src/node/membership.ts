@@ -1,0 +1,166 @@
+/**
+ * Membership on the leader: adding, removing and promoting members one change at a time,
+ * handing leadership over, and following the member addresses the log carries (on every
+ * node). The cluster operations arrive here through the LeaderRouter (node.ts), so they
+ * run on the leader whichever node took the request.
+ */
+import type { ConfChange, ConfState, RawNode, SoftState } from '../../raft/index.js';
+import type { Logger } from '../log/index.js';
+import type { PeerAddress } from '../transport/index.js';
+import { formatHostPort, parseHostPort } from '../transport/index.js';
+import type { Clock } from './clock.js';
+import { fromCoreRefusal, NodeError } from './errors.js';
+import type { AdminOp, AdminResult } from './peer-messages.js';
+import type { PendingProposals } from './proposals.js';
+
+/** A learner this close to the leader's last index is promoted to voter. */
+const PROMOTE_WITHIN_ENTRIES = 50;
+
+export interface MembershipDeps {
+  readonly id: string;
+  readonly raw: RawNode;
+  readonly proposals: PendingProposals;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Every member's peer address; this class keeps it current from the log. */
+  readonly peerAddresses: Map<string, PeerAddress>;
+  /** Hands the addresses to the transport. */
+  setPeers(addresses: ReadonlyMap<string, PeerAddress>): void;
+  soft(): SoftState;
+  /** The configuration this node has applied. */
+  conf(): ConfState;
+  kick(): void;
+  pause(ms: number): Promise<void>;
+}
+
+export class Membership {
+  /** When this node's own removal was applied (monotonic); null while it is a member. */
+  private removedAt: number | null = null;
+
+  constructor(private readonly d: MembershipDeps) {}
+
+  /** Runs a cluster operation on the leader. */
+  async run(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
+    switch (op.type) {
+      case 'addMember':
+        return this.propose({ type: 'addLearner', node: op.id, context: op.address }, timeoutMs, () => this.existing(op.id, op.address));
+      case 'removeMember':
+        return this.propose({ type: 'removeNode', node: op.id }, timeoutMs);
+      case 'transfer':
+        return this.transfer(op.to ?? this.bestTransferee(), timeoutMs);
+    }
+  }
+
+  /**
+   * Proposes a membership change, waiting out a change still in progress (one at a time).
+   * `alreadyDone` is asked before each try: a retried request whose change has meanwhile
+   * taken effect is answered from the membership instead of being proposed again.
+   */
+  private async propose(cc: ConfChange, timeoutMs: number, alreadyDone?: () => AdminResult | null): Promise<AdminResult> {
+    const { raw, clock } = this.d;
+    const deadline = clock.now() + timeoutMs;
+    for (;;) {
+      const soft = this.d.soft();
+      if (soft.role !== 'leader') throw new NodeError('NO_LEADER', 'leadership moved; retry', soft.leader);
+      const done = alreadyDone?.();
+      if (done) return done;
+      const res = raw.proposeConfChange(cc);
+      this.d.kick();
+      if (res.ok) {
+        await this.d.proposals.wait(res.value.index, res.value.term, Math.max(1, deadline - clock.now()));
+        return { index: res.value.index };
+      }
+      if (res.error.code !== 'CONF_CHANGE_PENDING' || clock.now() > deadline) throw fromCoreRefusal(res.error);
+      await this.d.pause(50);
+    }
+  }
+
+  private async transfer(to: string, timeoutMs: number): Promise<AdminResult> {
+    const { raw, clock } = this.d;
+    if (!this.d.conf().voters.includes(to)) throw new NodeError('CONF_CHANGE_INVALID', `${to} is not a voter`);
+    const res = raw.transferLeadership(to);
+    this.d.kick();
+    if (!res.ok) throw fromCoreRefusal(res.error);
+    const until = clock.now() + timeoutMs;
+    while (clock.now() < until && this.d.soft().leader !== to) await this.d.pause(20);
+    if (this.d.soft().leader !== to) throw new NodeError('TIMEOUT', `leadership did not move to ${to} in time`);
+    return { index: raw.status().hardState.commit, leader: to };
+  }
+
+  /**
+   * Adding a member that is already one changes nothing (an automation retrying after a
+   * timeout must not demote a voter to learner: with another voter down, that loses the
+   * quorum). The same id at another address is refused: remove it first.
+   */
+  private existing(id: string, address: string): AdminResult | null {
+    const { raw, peerAddresses } = this.d;
+    const conf = raw.status().conf;
+    const role = conf.voters.includes(id) ? 'voter' : conf.learners.includes(id) ? 'learner' : null;
+    if (role === null) return null;
+    const known = peerAddresses.get(id);
+    const asked = parseHostPort(address);
+    if (known !== undefined && asked !== null && formatHostPort(known) !== formatHostPort(asked)) {
+      throw new NodeError('CONF_CHANGE_INVALID', `${id} is already a ${role} at ${formatHostPort(known)}; remove it before adding it at another address`);
+    }
+    return { index: raw.status().hardState.commit, existing: { role } };
+  }
+
+  /**
+   * The voter a transfer without a target goes to: recently active, then the furthest log
+   * (the quickest to take over). The one rule: clients ask without a target and the
+   * leader, which sees every member's progress, decides.
+   */
+  private bestTransferee(): string {
+    const voters = this.d.conf().voters;
+    const candidates = this.d.raw
+      .status()
+      .progress.filter((p) => p.id !== this.d.id && !p.isLearner && voters.includes(p.id))
+      .sort((a, b) => Number(b.recentActive) - Number(a.recentActive) || b.match - a.match || (a.id < b.id ? -1 : 1));
+    const best = candidates[0];
+    if (best === undefined) throw new NodeError('CONF_CHANGE_INVALID', 'no other voter to hand leadership to');
+    return best.id;
+  }
+
+  /** A conf change was applied here (every node): follow the addresses, notice our own removal. */
+  onApplied(cc: ConfChange, index: number): void {
+    const { peerAddresses, log } = this.d;
+    if ((cc.type === 'addLearner' || cc.type === 'addVoter') && cc.context && cc.node !== this.d.id) {
+      const address = parseHostPort(cc.context);
+      if (address) peerAddresses.set(cc.node, address);
+      else log.error({ node: cc.node, address: cc.context }, 'membership change carries an unreadable address');
+    }
+    if (cc.type === 'removeNode') {
+      if (cc.node === this.d.id) {
+        // Linger so that, as leader, we hand over and tell the others the removal is committed.
+        this.removedAt = this.d.clock.now();
+        log.warn({ index }, 'this node was removed from the cluster; it stops taking part shortly — stop the process');
+      } else {
+        peerAddresses.delete(cc.node);
+      }
+    }
+    this.d.setPeers(peerAddresses);
+    const conf = this.d.conf();
+    log.info({ change: cc.type, member: cc.node, voters: conf.voters, learners: conf.learners, index }, 'membership changed');
+  }
+
+  /** Removed, and `lingerMs` since (time to hand over): this node should stop taking part. */
+  retired(lingerMs: number): boolean {
+    return this.removedAt !== null && this.d.clock.now() - this.removedAt > lingerMs;
+  }
+
+  /** Leader: promote a learner that has caught up (one change at a time). */
+  maybePromoteLearners(): void {
+    if (this.d.soft().role !== 'leader' || this.d.conf().learners.length === 0) return;
+    const st = this.d.raw.status();
+    for (const p of st.progress) {
+      if (!p.isLearner || !p.recentActive) continue;
+      if (st.lastIndex - p.match > PROMOTE_WITHIN_ENTRIES) continue;
+      const res = this.d.raw.proposeConfChange({ type: 'addVoter', node: p.id });
+      if (res.ok) {
+        this.d.log.info({ member: p.id, match: p.match, lastIndex: st.lastIndex }, 'learner caught up; promoting it to voter');
+        this.d.kick();
+      }
+      return;
+    }
+  }
+}
