@@ -3,14 +3,16 @@
  *
  *   node dist/scripts/soak.js --runs 200 --minutes 60
  *
- * Runs generated cases (workload + fault schedule, one per seed: base, base+1, ...) one
- * after another, each against a 3-node cluster of real processes, until either bound is
- * reached; a fresh cluster every --runs-per-cluster runs, or after a run that left it
- * unsettled. First, a self-check shows the harness still catches stale reads. Progress
- * goes to stderr; the summary (runs, operations, faults injected by kind, violations with
- * their seeds, history files and replay commands) is printed as JSON on stdout and written
- * to --summary (default <out>/summary.json). Exit code 0 when every run was linearizable,
- * 1 when a violation (or a failed self-check) was found, 2 for bad arguments.
+ * Runs generated cases (workload + session owners + fault schedule, one per seed: base,
+ * base+1, ...) one after another, each against a 3-node cluster of real processes, until
+ * either bound is reached; a fresh cluster every --runs-per-cluster runs, or after a run
+ * that left it unsettled. First, a self-check shows the harness still catches stale
+ * reads. Progress goes to stderr; the summary (runs, operations, faults injected by kind,
+ * sessions, violations and false expiries with their seeds, history files and replay
+ * commands) is printed as JSON on stdout and written to --summary (default
+ * <out>/summary.json). Exit code 0 when every run was linearizable and no session expired
+ * falsely, 1 when a violation or a false expiry (or a failed self-check) was found, 2 for
+ * bad arguments.
  *
  * Options:
  *   --runs N               at most N runs (default 100)
@@ -18,12 +20,13 @@
  *   --seed S               first seed (default: random)
  *   --run-ms MS            window of operations per run (default 8000)
  *   --runs-per-cluster K   restart the cluster every K runs (default 5)
- *   --kinds a,b            fault kinds (default all: kill,pause,isolate,oneway,transfer,membership)
+ *   --kinds a,b            fault kinds (default all: kill,pause,isolate,oneway,transfer,membership,crash,rejoin)
  *   --out DIR              histories of failing runs (default test-output/soak/<timestamp>)
  *   --summary FILE         where the summary goes (default <out>/summary.json)
  *   --keep-all             save every run's history, not only failing ones
  *   --trust-write-replies  record the version a write's answer shows even when it is another write's
  *   --skip-self-check      do not run the stale-read self-check first
+ *   --skip-sessions        leave out the session owners (false expiries then go unjudged)
  */
 import { randomInt } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -32,7 +35,7 @@ import { parseArgs } from 'node:util';
 import { caseForSeed } from './lin/case.js';
 import { FAULT_KINDS, type FaultKind } from './lin/faults.js';
 import { type LinCluster, startLinCluster } from './lin/lin-cluster.js';
-import { DEFAULT_OUT_DIR, describeRun, REPO_ROOT, replayCommand, saveRun } from './lin/report.js';
+import { DEFAULT_OUT_DIR, describeRun, REPO_ROOT, replayCommand, runFailed, saveRun } from './lin/report.js';
 import { runCase, type RunResult } from './lin/run.js';
 import { runStaleReads } from './lin/stale-reads.js';
 
@@ -48,6 +51,7 @@ interface Options {
   keepAll: boolean;
   trustWriteReplies: boolean;
   selfCheck: boolean;
+  sessions: boolean;
 }
 
 class UsageError extends Error {}
@@ -67,6 +71,7 @@ function parseOptions(argv: string[]): Options {
       'keep-all': { type: 'boolean' },
       'trust-write-replies': { type: 'boolean' },
       'skip-self-check': { type: 'boolean' },
+      'skip-sessions': { type: 'boolean' },
     },
     strict: true,
   });
@@ -95,6 +100,7 @@ function parseOptions(argv: string[]): Options {
     keepAll: values['keep-all'] === true,
     trustWriteReplies: values['trust-write-replies'] === true,
     selfCheck: values['skip-self-check'] !== true,
+    sessions: values['skip-sessions'] !== true,
   };
 }
 
@@ -105,6 +111,15 @@ interface Finding {
   history: string;
   sidecar: string;
   replay: string;
+  rerun: string;
+}
+
+interface FalseExpiry {
+  seed: number;
+  session: string;
+  /** What the owner saw, when, and why it counts as false. */
+  message: string;
+  sessionsLog: string | null;
   rerun: string;
 }
 
@@ -148,6 +163,8 @@ async function main(): Promise<number> {
   let faultsOnLeader = 0;
   const violations: Finding[] = [];
   const unknown: Finding[] = [];
+  const falseExpiries: FalseExpiry[] = [];
+  const sessionTotals = { sessions: 0, alive: 0, lapsed: 0, falseExpiries: 0, keepalivesOk: 0, keepalivesFailed: 0 };
   const problems: { seed: number; step: string; message: string }[] = [];
   const unexpected: Record<string, number> = {};
   let laterStateReplies = 0;
@@ -159,7 +176,8 @@ async function main(): Promise<number> {
 
   const caseOptions = { kinds: o.kinds };
   const rerunFor = (seed: number) =>
-    `node dist/scripts/soak.js --runs 1 --seed ${seed} --run-ms ${o.runMs}${o.kinds.length < FAULT_KINDS.length ? ` --kinds ${o.kinds.join(',')}` : ''}${o.trustWriteReplies ? ' --trust-write-replies' : ''} --skip-self-check`;
+    `node dist/scripts/soak.js --runs 1 --seed ${seed} --run-ms ${o.runMs}${o.kinds.length < FAULT_KINDS.length ? ` --kinds ${o.kinds.join(',')}` : ''}` +
+    `${o.trustWriteReplies ? ' --trust-write-replies' : ''}${o.sessions ? '' : ' --skip-sessions'} --skip-self-check`;
 
   let onCluster = 0;
   const cluster = async (): Promise<LinCluster> => {
@@ -172,7 +190,10 @@ async function main(): Promise<number> {
     return lc;
   };
 
-  log(`soak: up to ${o.runs} runs or ${o.minutes} min, seeds from ${o.seed}, ${o.runMs} ms of operations per run, faults ${o.kinds.join(',')}; failing histories in ${rel(o.out)}`);
+  log(
+    `soak: up to ${o.runs} runs or ${o.minutes} min, seeds from ${o.seed}, ${o.runMs} ms of operations per run, faults ${o.kinds.join(',')}` +
+      `${o.sessions ? ', with sessions' : ', no sessions'}; failing histories in ${rel(o.out)}`,
+  );
   try {
     if (o.selfCheck) {
       const c = await cluster();
@@ -194,6 +215,7 @@ async function main(): Promise<number> {
         nsPrefix: 'soak',
         checkTimeoutMs: 120_000,
         client: { trustWriteReplies: o.trustWriteReplies },
+        sessions: o.sessions,
       });
       onCluster++;
       runs++;
@@ -215,8 +237,21 @@ async function main(): Promise<number> {
       for (const p of result.problems) problems.push({ seed, ...p });
       if (result.verdict === true) linearizable++;
 
-      const bad = result.verdict !== true || result.problems.length > 0;
+      const ss = result.sessions;
+      if (ss) {
+        sessionTotals.sessions += ss.sessions.length;
+        sessionTotals.alive += ss.sessions.filter((v) => v.verdict === 'alive').length;
+        sessionTotals.lapsed += ss.sessions.filter((v) => v.verdict === 'lapsed').length;
+        sessionTotals.falseExpiries += ss.falseExpiries.length;
+        sessionTotals.keepalivesOk += ss.keepalives.ok;
+        sessionTotals.keepalivesFailed += ss.keepalives.failed;
+        for (const [k, v] of Object.entries(ss.unexpected)) unexpected[`session ${k}`] = (unexpected[`session ${k}`] ?? 0) + v;
+      }
+      const bad = runFailed(result);
       const saved = bad || o.keepAll ? await saveRun(o.out, String(seed), result, lcase, c.logTail()) : undefined;
+      for (const v of ss?.falseExpiries ?? []) {
+        falseExpiries.push({ seed, session: v.session, message: v.summary, sessionsLog: saved?.sessions ? rel(saved.sessions) : null, rerun: rerunFor(seed) });
+      }
       if (result.verdict !== true && saved) {
         const finding: Finding = {
           seed,
@@ -230,10 +265,12 @@ async function main(): Promise<number> {
         (result.verdict === false ? violations : unknown).push(finding);
       }
       const faultText = result.faults.map((f) => `${f.kind}${f.node ? `(${f.node}${f.wasLeader ? '*' : ''})` : ''}`).join(' ') || 'none';
-      const verdict = result.verdict === true ? 'ok' : result.verdict === false ? 'VIOLATION' : 'unknown';
+      const falseCount = ss?.falseExpiries.length ?? 0;
+      const verdict = result.verdict === false ? 'VIOLATION' : result.verdict !== true ? 'unknown' : falseCount > 0 ? 'FALSE-EXP' : 'ok';
       log(
         `[${String(i + 1).padStart(3)}/${o.runs} ${clock(Date.now() - started)}/${clock(budgetMs)}] seed ${seed} ${verdict.padEnd(9)} ` +
-          `${result.stats.ops} ops (${result.stats.info} info) faults ${faultText} ${(result.elapsedMs / 1000).toFixed(1)} s` +
+          `${result.stats.ops} ops (${result.stats.info} info)${ss ? ` sessions ${ss.sessions.length}${falseCount > 0 ? ` (${falseCount} false expiries)` : ''}` : ''} ` +
+          `faults ${faultText} ${(result.elapsedMs / 1000).toFixed(1)} s` +
           `${result.problems.length > 0 ? ` problems: ${result.problems.map((p) => p.step).join('; ')}` : ''}`,
       );
       if (bad) log(describeRun(result, saved, rerunFor(seed)).replace(/^/gm, '    '));
@@ -246,14 +283,16 @@ async function main(): Promise<number> {
   const summary = {
     startedAt: new Date(started).toISOString(),
     elapsedMs: Date.now() - started,
-    options: { runs: o.runs, minutes: o.minutes, seed: o.seed, runMs: o.runMs, runsPerCluster: o.runsPerCluster, kinds: o.kinds, trustWriteReplies: o.trustWriteReplies },
+    options: { runs: o.runs, minutes: o.minutes, seed: o.seed, runMs: o.runMs, runsPerCluster: o.runsPerCluster, kinds: o.kinds, trustWriteReplies: o.trustWriteReplies, sessions: o.sessions },
     selfCheck,
     runs,
     clusters,
     linearizable,
     operations: { ...totals, byF },
     faults: { ...faults, total: Object.values(faults).reduce((a, b) => a + b, 0), onLeader: faultsOnLeader },
+    sessions: o.sessions ? sessionTotals : null,
     violations,
+    falseExpiries,
     unknown,
     problems,
     laterStateReplies,
@@ -264,8 +303,11 @@ async function main(): Promise<number> {
   await mkdir(path.dirname(o.summary), { recursive: true });
   await writeFile(o.summary, text + '\n');
   process.stdout.write(text + '\n');
-  log(`soak: ${runs} runs, ${totals.ops} operations, ${summary.faults.total} faults, ${violations.length} violations, ${unknown.length} unknown; summary in ${rel(o.summary)}`);
-  return violations.length > 0 || selfCheck?.caught === false ? 1 : 0;
+  log(
+    `soak: ${runs} runs, ${totals.ops} operations, ${summary.faults.total} faults, ${violations.length} violations, ` +
+      `${falseExpiries.length} false expiries, ${unknown.length} unknown; summary in ${rel(o.summary)}`,
+  );
+  return violations.length > 0 || falseExpiries.length > 0 || selfCheck?.caught === false ? 1 : 0;
 }
 
 main().then(

@@ -10,12 +10,17 @@
  *   transfer    move leadership to another member, then hold
  *   membership  start a fresh node, add it (learner, promoted once caught up), hold, remove it
  *   crash       kill -9 every member at once, restart them all after the hold
+ *   rejoin      remove the leader from the membership, wait for another leader, stop it and
+ *               wipe its data, hold; then bring it back the safe way: a new node id, an empty
+ *               data directory, added as a learner and promoted (the cluster is back at its
+ *               size, with one member renamed)
  *
- * `target` picks the node when the fault starts: the leader, a follower, or any member.
+ * `target` picks the node when the fault starts: the leader, a follower, or any member
+ * (`rejoin` always takes the leader; `transfer`, `membership` and `crash` ignore it).
  */
 import fc from 'fast-check';
 
-export const FAULT_KINDS = ['kill', 'pause', 'isolate', 'oneway', 'transfer', 'membership', 'crash'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'isolate', 'oneway', 'transfer', 'membership', 'crash', 'rejoin'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export type FaultTarget = 'leader' | 'follower' | 'random';
 
@@ -43,6 +48,11 @@ export function faultArb(kinds: readonly FaultKind[] = FAULT_KINDS): fc.Arbitrar
     delayMs: fc.integer({ min: 100, max: 1200 }),
     durationMs: fc.integer({ min: 300, max: 2500 }),
   });
+}
+
+/** `kind:target`, or just the kind where the target does not choose the node (`rejoin` always takes the leader). */
+export function describeFault(f: PlannedFault): string {
+  return f.kind === 'transfer' || f.kind === 'membership' || f.kind === 'crash' || f.kind === 'rejoin' ? f.kind : `${f.kind}:${f.target}`;
 }
 
 export function faultScheduleArb(options: FaultOptions = {}): fc.Arbitrary<PlannedFault[]> {

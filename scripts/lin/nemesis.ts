@@ -1,16 +1,22 @@
 /**
  * The nemesis: plays a fault schedule against a LocalCluster while the workload runs, logs
  * every fault (with the recorder's clock, so faults line up with the history), and heals
- * the cluster afterwards: resume, restart, clear the fault hook, remove an added member.
+ * the cluster afterwards: resume, restart, clear the fault hook, remove an added member,
+ * bring the cluster back to its size if a rejoin did not finish.
  */
+import { rm } from 'node:fs/promises';
 import type { ClusterView } from './cluster-view.js';
-import { clearFaults, findLeader, isolate, poll, reachable, setFaults } from './cluster-control.js';
-import type { FaultKind, PlannedFault } from './faults.js';
+import { clearFaults, findLeader, isolate, reachable, setFaults } from './cluster-control.js';
+import { FAULT_KINDS, type FaultKind, type PlannedFault } from './faults.js';
 import { request, sleep } from './http.js';
+import { requestAdd, requestRemove, waitVoter } from './membership.js';
+
+/** How long a removed node keeps running before the nemesis stops it (the node itself stops taking part after two election timeouts). */
+const REMOVED_LINGER_MS = 1000;
 
 export interface FaultRecord {
   readonly kind: FaultKind;
-  /** The node it hit (for transfer: the new leader; for membership: the added node). */
+  /** The node it hit (for transfer: the new leader; for membership: the added node; for rejoin: the removed leader). */
   node: string | null;
   /** Whether the node was the leader when the fault started. */
   wasLeader: boolean;
@@ -112,6 +118,9 @@ export class Nemesis {
           if (restarted.some((r) => r.status === 'rejected')) rec.error = 'a node did not restart';
           break;
         }
+        case 'rejoin':
+          await this.rejoin(rec, leader, f.durationMs, hold);
+          break;
       }
     } catch (err) {
       rec.error = (err as Error).message;
@@ -122,6 +131,7 @@ export class Nemesis {
 
   private choose(f: PlannedFault, leader: string | null): string | null {
     if (f.kind === 'transfer' || f.kind === 'membership' || f.kind === 'crash') return null;
+    if (f.kind === 'rejoin') return leader;
     const members = this.view.members;
     const followers = members.filter((m) => m !== leader);
     const pool = f.target === 'leader' && leader !== null ? [leader] : f.target === 'follower' && leader !== null ? followers : members;
@@ -138,55 +148,85 @@ export class Nemesis {
   }
 
   private async membership(rec: FaultRecord, holdMs: number, hold: (ms: number) => Promise<void>): Promise<void> {
-    const c = this.view.cluster;
-    const n = await c.addNode();
-    rec.node = n.id;
-    const added = await poll(async () => {
-      const via = reachable(this.view)[0];
-      if (!via) return undefined;
-      const r = await request('POST', `${this.view.url(via)}/v1/cluster/members`, { id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` }, {}, 6000);
-      if (r.status === 201) return true;
-      // An earlier attempt may have gone through after its answer was lost.
-      if ((await this.memberIds(via))?.includes(n.id)) return true;
-      if (r.status >= 500 || r.body?.error?.code === 'CONF_CHANGE_PENDING') return undefined;
-      throw new Error(`adding ${n.id}: ${r.status} ${JSON.stringify(r.body)}`);
-    }, 15_000, 200);
-    if (added === null) {
-      this.problems.push({ step: `add ${n.id}`, message: 'the cluster did not accept the new member within 15 s' });
-      await c.kill(n.id);
-      return;
-    }
-    this.view.addMember(n.id);
+    const added = await this.addMember(false);
+    if (added === null) return;
+    const id = added.id;
+    rec.node = id;
     rec.detail = 'added as learner';
     await hold(holdMs);
-    await this.removeMember(n.id);
+    await this.removeMember(id);
     rec.detail = 'added as learner, then removed';
+  }
+
+  /**
+   * Removes the leader through the admin API, waits for another leader, stops the removed
+   * node and deletes its data, holds, then brings it back the safe way (as etcd's runtime
+   * reconfiguration guide says): under a new id, with an empty data directory, added as a
+   * learner and promoted. Never under its old id or with its old data: an old copy of the
+   * data forgets the votes it cast and the entries it acknowledged since, and an empty
+   * directory under the old id forgets them all, while the others still count on them. A new
+   * id starts with nothing anyone counts on.
+   */
+  private async rejoin(rec: FaultRecord, leader: string | null, holdMs: number, hold: (ms: number) => Promise<void>): Promise<void> {
+    if (leader === null) throw new Error('no leader to remove');
+    const c = this.view.cluster;
+    const t0 = Date.now();
+    if (!(await requestRemove(this.view, leader))) {
+      this.problems.push({ step: `remove ${leader} (leader)`, message: 'the cluster did not remove its leader within 20 s' });
+      throw new Error(`could not remove ${leader}`);
+    }
+    // Clients stop picking it; it keeps running for a moment (it hands over, then lingers),
+    // and the straggler reads it meanwhile.
+    this.view.removeMember(leader);
+    this.view.lingering.add(leader);
+    const next = await findLeader(this.view, 10_000);
+    rec.detail = `removed ${leader} (leader); ${next === null ? 'no other leader within 10 s' : `${next} leads ${Date.now() - t0} ms after the request`}`;
+    await sleep(REMOVED_LINGER_MS);
+    this.view.lingering.delete(leader);
+    await c.kill(leader);
+    await rm(c.node(leader).dataDir, { recursive: true, force: true });
+    if (next === null && (await findLeader(this.view, 10_000)) === null) {
+      this.problems.push({ step: `rejoin ${leader}`, message: 'no leader among the remaining members within 20 s of removing the leader' });
+    }
+    await hold(holdMs);
+    const back = await this.addMember(true);
+    rec.detail += back === null ? '; not brought back' : `; back as ${back.id} (new id, empty data), ${back.voter ? 'voter' : 'not promoted'}`;
+  }
+
+  /**
+   * Starts a fresh node (`--join`, empty data, the next unused id), adds it as a learner and,
+   * for a member that replaces a removed one (`base`), waits until the leader promotes it,
+   * so later faults again meet a full cluster of voters. Null when it was not added (a
+   * problem is logged, as is a member that was not promoted).
+   */
+  private async addMember(base: boolean): Promise<{ id: string; voter: boolean } | null> {
+    const c = this.view.cluster;
+    let n;
+    try {
+      n = await c.addNode();
+    } catch (err) {
+      this.problems.push({ step: 'start a new node', message: (err as Error).message.slice(0, 2000) });
+      return null;
+    }
+    if (!(await requestAdd(this.view, n))) {
+      this.problems.push({ step: `add ${n.id}`, message: 'the cluster did not accept the new member within 15 s' });
+      await c.kill(n.id);
+      return null;
+    }
+    this.view.addMember(n.id, base);
+    const voter = base && (await waitVoter(this.view, n.id)) !== null;
+    if (base && !voter) this.problems.push({ step: `promote ${n.id}`, message: 'the leader did not promote the new member to voter within 20 s' });
+    return { id: n.id, voter };
   }
 
   /** Removes a member added by a membership fault and stops its process. */
   async removeMember(id: string): Promise<void> {
-    const removed = await poll(async () => {
-      const via = reachable(this.view).find((m) => m !== id) ?? reachable(this.view)[0];
-      if (!via) return undefined;
-      const r = await request('DELETE', `${this.view.url(via)}/v1/cluster/members/${id}`, undefined, {}, 6000);
-      if (r.status === 200 || r.body?.error?.code === 'NOT_MEMBER') return true;
-      const ids = await this.memberIds(via);
-      if (ids !== null && !ids.includes(id)) return true;
-      if (r.status >= 500 || r.body?.error?.code === 'CONF_CHANGE_PENDING') return undefined;
-      throw new Error(`removing ${id}: ${r.status} ${JSON.stringify(r.body)}`);
-    }, 20_000, 200);
-    if (removed === null) {
+    if (!(await requestRemove(this.view, id))) {
       this.problems.push({ step: `remove ${id}`, message: 'the cluster did not remove the member within 20 s' });
       return;
     }
     this.view.removeMember(id);
     await this.view.cluster.kill(id);
-  }
-
-  /** The membership as node `via` sees it, or null. */
-  private async memberIds(via: string): Promise<string[] | null> {
-    const r = await request('GET', `${this.view.url(via)}/v1/cluster`, undefined, {}, 1000).catch(() => null);
-    return r?.status === 200 ? (r.body.members as { id: string }[]).map((m) => m.id) : null;
   }
 
   /** Undoes everything: resume stopped nodes, restart killed ones, clear the fault hook, remove added members. */
@@ -203,13 +243,17 @@ export class Nemesis {
       }
     }
     await clearFaults(this.view);
-    const original = new Set(this.view.originalMembers);
-    for (const id of [...this.view.members]) if (!original.has(id)) await this.removeMember(id);
+    const base = new Set(this.view.baseMembers);
+    for (const id of [...this.view.members]) if (!base.has(id)) await this.removeMember(id);
+    // A rejoin that removed the leader but could not bring a node back: try again.
+    while (this.view.baseMembers.length < this.view.size) {
+      if ((await this.addMember(true)) === null) break;
+    }
   }
 
   /** Faults injected, by kind. */
   counts(): Record<FaultKind, number> {
-    const out = { kill: 0, pause: 0, isolate: 0, oneway: 0, transfer: 0, membership: 0, crash: 0 };
+    const out = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
     for (const r of this.log) out[r.kind]++;
     return out;
   }

@@ -1,8 +1,10 @@
 /**
- * One run against a live cluster: the clients play their workload for a bounded window
- * while the nemesis injects faults; then heal, wait for the cluster to settle, read every
- * key on every member (final reads, so lost writes show), and judge the history with the
- * registry model.
+ * One run against a live cluster: session owners open their sessions and keep them alive
+ * for the whole run; the clients play their workload for a bounded window while the
+ * nemesis injects faults (and a straggler reads any removed node that still runs); then
+ * heal, wait for the cluster to settle, read every key on every member (final reads, so
+ * lost writes show), check every live session once more, and judge: the history with the
+ * registry model, the sessions' expiries with `judgeExpiry`.
  */
 import { checkHistory, type CheckResult, type HistoryEvent } from '../../src/lincheck/index.js';
 import type { LinCase } from './case.js';
@@ -10,8 +12,11 @@ import { type ClientNotes, type ClientOptions, LinClient } from './client.js';
 import { settle } from './cluster-control.js';
 import type { ClusterView } from './cluster-view.js';
 import type { FaultKind, PlannedFault } from './faults.js';
+import { sleep } from './http.js';
 import { type FaultRecord, Nemesis, type NemesisProblem } from './nemesis.js';
 import { countOutcomes, HistoryRecorder } from './recorder.js';
+import type { Interval } from './session-judge.js';
+import { type SessionsPlan, type SessionsReport, SessionsWorkload } from './sessions.js';
 import { keyRef, playClient } from './workload.js';
 
 export interface ScenarioSpec {
@@ -29,6 +34,8 @@ export interface ScenarioSpec {
   /** Bound for the checker (default 60 s): past it the verdict is "unknown". */
   readonly checkTimeoutMs?: number;
   readonly settleTimeoutMs?: number;
+  /** Session owners kept alive through the run; none when absent. */
+  readonly sessions?: SessionsPlan;
 }
 
 export interface OpStats {
@@ -59,57 +66,83 @@ export interface RunResult {
   readonly notes: ClientNotes;
   readonly settled: boolean;
   readonly elapsedMs: number;
+  /** The sessions workload's verdicts (null when the run had none). A false expiry fails the run. */
+  readonly sessions: SessionsReport | null;
 }
 
 export async function runScenario(view: ClusterView, spec: ScenarioSpec): Promise<RunResult> {
   const started = Date.now();
   const problems: NemesisProblem[] = [];
+  const fatalBefore = view.fatalLog.length;
   if ((await settle(view, spec.settleTimeoutMs ?? 30_000)) === null) problems.push({ step: 'settle before the run', message: 'the cluster did not settle' });
 
   const recorder = new HistoryRecorder();
   const nemesis = new Nemesis(view, () => recorder.now());
+  const sessions = spec.sessions ? new SessionsWorkload({ view, ns: spec.ns, plan: spec.sessions, now: () => recorder.now() / 1e6 }) : null;
   const ac = new AbortController();
   const clients = Array.from(
     { length: spec.clients },
     (_, i) => new LinClient(i, `${spec.ns}-c${i}`, view, recorder, { ...spec.client, signal: ac.signal }),
   );
-  const deadline = Date.now() + spec.durationMs;
-  const timer = setTimeout(() => ac.abort(), spec.durationMs);
+  const straggler = new LinClient(spec.clients, `${spec.ns}-straggler`, view, recorder, { ...spec.client, signal: ac.signal });
+  const reader = new LinClient(spec.clients + 1, `${spec.ns}-final`, view, recorder);
   let settled = false;
-  try {
-    await Promise.all([spec.drive(clients, deadline, ac.signal, nemesis), nemesis.run(spec.schedule ?? [], ac.signal)]);
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-    await nemesis.heal();
-    settled = (await settle(view, spec.settleTimeoutMs ?? 30_000)) !== null;
-  }
-  problems.push(...nemesis.problems);
-  if (!settled) problems.push({ step: 'settle after healing', message: 'the cluster did not settle (leader, membership, applied index) in time' });
-
-  // Final reads: every key on every member, linearizable, after the faults are gone (a
-  // read that gets no answer is tried again, at most three times).
-  const windowStats = opStats(recorder.events);
-  const reader = new LinClient(spec.clients, `${spec.ns}-final`, view, recorder);
+  let sessionsReport: SessionsReport | null = null;
   const finalReads = { ok: 0, total: 0 };
-  for (const id of view.members) {
-    for (let k = 0; k < spec.keys; k++) {
-      finalReads.total++;
-      for (let attempt = 0; attempt < 3; attempt++) {
-        await reader.get(keyRef(spec.ns, k), { node: id }, 0);
-        if (recorder.events.at(-1)?.type === 'ok') {
-          finalReads.ok++;
-          break;
+  let windowStats: OpStats;
+  try {
+    // The sessions are open (and their instances registered) before the first fault, and
+    // kept alive until after the final reads.
+    await sessions?.start();
+    const deadline = Date.now() + spec.durationMs;
+    const timer = setTimeout(() => ac.abort(), spec.durationMs);
+    let nemesisDone = false;
+    try {
+      await Promise.all([
+        spec.drive(clients, deadline, ac.signal, nemesis),
+        nemesis.run(spec.schedule ?? [], ac.signal).finally(() => (nemesisDone = true)),
+        readStragglers(straggler, view, spec.ns, spec.keys, () => nemesisDone),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      ac.abort();
+      await nemesis.heal();
+      settled = (await settle(view, spec.settleTimeoutMs ?? 30_000)) !== null;
+    }
+    problems.push(...nemesis.problems);
+    if (!settled) problems.push({ step: 'settle after healing', message: 'the cluster did not settle (leader, membership, applied index) in time' });
+
+    // Final reads: every key on every member, linearizable, after the faults are gone (a
+    // read that gets no answer is tried again, at most three times).
+    windowStats = opStats(recorder.events);
+    for (const id of view.members) {
+      for (let k = 0; k < spec.keys; k++) {
+        finalReads.total++;
+        for (let attempt = 0; attempt < 3; attempt++) {
+          await reader.get(keyRef(spec.ns, k), { node: id }, 0);
+          if (recorder.events.at(-1)?.type === 'ok') {
+            finalReads.ok++;
+            break;
+          }
         }
       }
     }
-  }
-  if (finalReads.ok < finalReads.total) {
-    problems.push({ step: 'final reads', message: `${finalReads.total - finalReads.ok} of ${finalReads.total} final reads got no answer after healing` });
+    if (finalReads.ok < finalReads.total) {
+      problems.push({ step: 'final reads', message: `${finalReads.total - finalReads.ok} of ${finalReads.total} final reads got no answer after healing` });
+    }
+    if (sessions) {
+      sessionsReport = await sessions.finish(noMajority(nemesis.log, recorder.now()));
+      for (const v of sessionsReport.sessions) if (v.verdict === 'not-opened') problems.push({ step: 'sessions', message: v.summary });
+    }
+  } catch (err) {
+    await sessions?.stop();
+    throw err;
   }
 
+  for (const line of view.fatalLog.slice(fatalBefore)) problems.push({ step: 'a node stopped on its own', message: line });
+
   const check = checkHistory(recorder.events, { model: 'registry', timeoutMs: spec.checkTimeoutMs ?? 60_000 });
-  const notes = mergeNotes([...clients, reader].map((c) => c.notes));
+  const notes = mergeNotes([...clients, straggler, reader].map((c) => c.notes));
   return {
     seed: spec.seed,
     ns: spec.ns,
@@ -125,7 +158,37 @@ export async function runScenario(view: ClusterView, spec: ScenarioSpec): Promis
     notes,
     settled,
     elapsedMs: Date.now() - started,
+    sessions: sessionsReport,
   };
+}
+
+/**
+ * When no majority of the cluster was up, from the nemesis log (ms on the run's clock): a
+ * crash kills every member, until the last one is restarted. One fault runs at a time, and
+ * every other fault leaves a majority of the voters up.
+ */
+export function noMajority(log: readonly FaultRecord[], nowNs: number): Interval[] {
+  return log.filter((f) => f.kind === 'crash').map((f) => ({ start: f.start / 1e6, end: (f.end ?? nowNs) / 1e6 }));
+}
+
+/**
+ * The straggler: while the nemesis runs, reads every key, linearizable, at each node that
+ * was removed from the cluster but still runs (`view.lingering`), as a client with an old
+ * list of nodes would. Whatever such a node answers must still be linearizable.
+ */
+async function readStragglers(c: LinClient, view: ClusterView, ns: string, keys: number, done: () => boolean): Promise<void> {
+  let k = 0;
+  while (!done()) {
+    const nodes = [...view.lingering];
+    if (nodes.length === 0) {
+      await sleep(20);
+      continue;
+    }
+    for (const node of nodes) {
+      await c.get(keyRef(ns, k++ % keys), { node }, 0);
+      await sleep(10);
+    }
+  }
 }
 
 export interface CaseRunOptions {
@@ -134,6 +197,8 @@ export interface CaseRunOptions {
   readonly nsPrefix?: string;
   readonly client?: Omit<ClientOptions, 'signal'>;
   readonly checkTimeoutMs?: number;
+  /** Run the case's session owners (default true). */
+  readonly sessions?: boolean;
 }
 
 /** Plays a generated case: its workload on every client, its fault schedule on the nemesis. */
@@ -147,6 +212,7 @@ export function runCase(view: ClusterView, c: LinCase, options: CaseRunOptions):
     durationMs: options.durationMs,
     drive: (clients, deadline, signal) => Promise.all(clients.map((cl, i) => playClient(cl, c.workload.clients[i]!, ns, deadline, signal))),
     schedule: c.faults,
+    ...(options.sessions === false ? {} : { sessions: c.sessions }),
     ...(options.client ? { client: options.client } : {}),
     ...(options.checkTimeoutMs !== undefined ? { checkTimeoutMs: options.checkTimeoutMs } : {}),
   });
