@@ -24,7 +24,7 @@ import { runCase } from '../scripts/lin/run.js';
 import { linSettings, reportRun } from './helpers/lin-env.js';
 
 const TEST_FILE = 'test/lin-faults.test.ts';
-const settings = linSettings(5);
+const settings = linSettings(10);
 
 describe('linearizability of a real 3-node cluster under generated faults', () => {
   let lc: LinCluster | undefined;
