@@ -338,6 +338,7 @@ describe('auth per role', () => {
     read: 'reader-token-000000000000',
     readProd: 'prod-reader-token-0000000',
     register: 'register-token-00000000000',
+    registerTest: 'register-test-token-000000',
     admin: 'admin-token-00000000000000',
   };
   const authority = TokenAuthority.parse(
@@ -345,15 +346,16 @@ describe('auth per role', () => {
       { token: TOKENS.read, role: 'read' },
       { token: TOKENS.readProd, role: 'read', namespaces: ['prod'] },
       { token: TOKENS.register, role: 'register', namespaces: ['prod'] },
+      { token: TOKENS.registerTest, role: 'register', namespaces: ['test'] },
       { token: TOKENS.admin, role: 'admin' },
     ]),
   );
   type Who = keyof typeof TOKENS | 'none' | 'bad';
   const ROUTES: [string, string, Record<string, unknown> | undefined, Who[]][] = [
     // method, url, body, who may (everyone else: 401 without a valid token, 403 with one)
-    ['GET', '/healthz', undefined, ['none', 'bad', 'read', 'readProd', 'register', 'admin']],
-    ['GET', '/readyz', undefined, ['none', 'bad', 'read', 'readProd', 'register', 'admin']],
-    ['GET', '/openapi.json', undefined, ['none', 'bad', 'read', 'readProd', 'register', 'admin']],
+    ['GET', '/healthz', undefined, ['none', 'bad', 'read', 'readProd', 'register', 'registerTest', 'admin']],
+    ['GET', '/readyz', undefined, ['none', 'bad', 'read', 'readProd', 'register', 'registerTest', 'admin']],
+    ['GET', '/openapi.json', undefined, ['none', 'bad', 'read', 'readProd', 'register', 'registerTest', 'admin']],
     ['GET', '/metrics', undefined, ['read', 'readProd', 'admin']],
     ['GET', '/v1/cluster', undefined, ['read', 'readProd', 'admin']],
     ['GET', '/v1/access-rules', undefined, ['read', 'readProd', 'admin']],
@@ -362,12 +364,18 @@ describe('auth per role', () => {
     ['GET', '/v1/namespaces/test/services/orders/instances', undefined, ['read', 'admin']],
     ['GET', `${INSTANCE_URL}/o1`, undefined, ['read', 'readProd', 'admin']],
     ['PUT', `${INSTANCE_URL}/o1`, { address: 'a', port: 1 }, ['register', 'admin']],
-    ['PUT', '/v1/namespaces/test/services/orders/instances/o1', { address: 'a', port: 1 }, ['admin']],
+    ['PUT', '/v1/namespaces/test/services/orders/instances/o1', { address: 'a', port: 1 }, ['registerTest', 'admin']],
     ['PATCH', `${INSTANCE_URL}/o1`, { weight: 1 }, ['admin']],
     ['DELETE', `${INSTANCE_URL}/o9`, undefined, ['register', 'admin']],
-    ['POST', '/v1/sessions', { ttlMs: 5000 }, ['register', 'admin']],
-    ['PUT', '/v1/sessions/s1/keepalive', undefined, ['register', 'admin']],
-    ['DELETE', '/v1/sessions/s9', undefined, ['register', 'admin']],
+    ['POST', '/v1/sessions', { ttlMs: 5000 }, ['register', 'registerTest', 'admin']],
+    // s1 has no instance yet: any register token may keep it alive (docs/api.md, Sessions and tokens).
+    ['PUT', '/v1/sessions/s1/keepalive', undefined, ['register', 'registerTest', 'admin']],
+    ['DELETE', '/v1/sessions/s9', undefined, ['register', 'registerTest', 'admin']],
+    // s2 and s3 hold an instance in prod: a token limited to test may not touch them (issue 22 item 3).
+    ['PUT', '/v1/sessions/s2/keepalive', undefined, ['register', 'admin']],
+    ['PUT', '/v1/sessions/s2/keepalive', { report: { successRatio: 0.2 } }, ['register', 'admin']],
+    ['PUT', '/v1/namespaces/test/services/orders/instances/t1', { address: 'a', port: 1, sessionId: 's2' }, ['admin']],
+    ['DELETE', '/v1/sessions/s3', undefined, ['register', 'admin']],
     ['GET', '/v1/watch?namespace=bad%20ns', undefined, ['read', 'admin']],
     ['GET', '/v1/watch?namespace=test&fromRevision=0', undefined, ['read', 'admin']],
     ['GET', '/v1/watch?namespace=prod&fromRevision=0', undefined, ['read', 'readProd', 'admin']],
@@ -380,9 +388,14 @@ describe('auth per role', () => {
   it('lets each role through exactly where it may go', async () => {
     t = await testApp({ tokens: authority });
     t.node.apply({ type: 'openSession', sessionId: 's1', ttlMs: 5000, now: 1 } as Command);
+    for (const s of ['s2', 's3']) {
+      t.node.apply({ type: 'openSession', sessionId: s, ttlMs: 60_000, now: 1 } as Command);
+      t.node.apply({ type: 'register', namespace: 'prod', service: 'orders', id: `e-${s}`, address: 'a', port: 1, sessionId: s } as Command);
+    }
     const failures: string[] = [];
     for (const [method, url, body, allowed] of ROUTES) {
-      for (const who of ['none', 'bad', 'read', 'readProd', 'register', 'admin'] as Who[]) {
+      // registerTest before register and admin: a row that deletes must meet the refusals first.
+      for (const who of ['none', 'bad', 'read', 'readProd', 'registerTest', 'register', 'admin'] as Who[]) {
         const headers: Record<string, string> = {};
         if (who === 'bad') headers.authorization = 'Bearer not-a-token-at-all-000';
         else if (who !== 'none') headers.authorization = `Bearer ${TOKENS[who]}`;

@@ -15,6 +15,7 @@ import { http, waitFor } from './helpers/http.js';
 const TOKENS = {
   read: 'rd-7c1f0e9a44b24d0c8f3e5a61',
   register: 'rg-0b8d2c7e19f54a3e9d6c4b12',
+  registerTest: 'rt-3d9a6e1b07c84f52a1e8b6d4',
   admin: 'ad-5e3a9f1c82d74b6e0a4c7d93',
 };
 const BAD = 'xx-9f8e7d6c5b4a39281706f5e4';
@@ -34,6 +35,7 @@ beforeAll(async () => {
     JSON.stringify([
       { token: TOKENS.read, role: 'read', name: 'dashboards' },
       { token: TOKENS.register, role: 'register', namespaces: ['prod'], name: 'orders-service' },
+      { token: TOKENS.registerTest, role: 'register', namespaces: ['test'], name: 'test-runner' },
       { token: TOKENS.admin, role: 'admin', name: 'ops' },
     ]),
   );
@@ -91,6 +93,35 @@ describe('bearer tokens on a real cluster', () => {
         if (status === 403) expect(res.body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/^token (dashboards|orders-service|ops) /) });
       }
     }
+  });
+
+  it('keeps a namespace-limited token off the sessions of other namespaces, through leader and followers', async () => {
+    // A session of prod (it holds an instance in prod), opened and used by the prod token.
+    const sid = 'orders-session-1';
+    expect((await http('POST', `${follower.url}/v1/sessions`, { ttlMs: 60_000 }, { ...as('register'), 'x-rollcall-session-id': sid })).status).toBe(201);
+    const reg = await http('PUT', `${follower.url}/v1/namespaces/prod/services/orders/instances/e1`, { address: '10.0.0.7', port: 80, sessionId: sid }, as('register'));
+    expect(reg.status).toBe(200);
+    const report = { report: { successRatio: 0.1 } };
+    const cases: [string, 'PUT' | 'DELETE', string, unknown, keyof typeof TOKENS, number][] = [
+      ['another namespace keeps it alive', 'PUT', `/v1/sessions/${sid}/keepalive`, undefined, 'registerTest', 403],
+      ['another namespace reports for it', 'PUT', `/v1/sessions/${sid}/keepalive`, report, 'registerTest', 403],
+      ['another namespace attaches to it', 'PUT', '/v1/namespaces/test/services/orders/instances/t1', { address: '10.0.0.8', port: 80, sessionId: sid }, 'registerTest', 403],
+      ['another namespace closes it', 'DELETE', `/v1/sessions/${sid}`, undefined, 'registerTest', 403],
+      ['its namespace keeps it alive', 'PUT', `/v1/sessions/${sid}/keepalive`, undefined, 'register', 200],
+      ['its namespace reports for it', 'PUT', `/v1/sessions/${sid}/keepalive`, { report: { successRatio: 1 } }, 'register', 200],
+    ];
+    for (const node of [leader, follower]) {
+      for (const [what, method, url, payload, who, status] of cases) {
+        const res = await http(method, `${node.url}${url}`, payload, as(who));
+        expect([node.id, what, res.status], JSON.stringify(res.body)).toEqual([node.id, what, status]);
+        if (status === 403) expect(res.body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/^token test-runner is limited to namespaces test; session /) });
+      }
+    }
+    // Nothing the refused requests asked for happened: the session and its instance are there.
+    const inst = await http('GET', `${leader.url}/v1/namespaces/prod/services/orders/instances/e1`, undefined, as('read'));
+    expect(inst.body.instance.sessionId).toBe(sid);
+    expect((await http('GET', `${leader.url}/v1/namespaces/test/services/orders/instances/t1`, undefined, as('read'))).status).toBe(404);
+    expect((await http('DELETE', `${follower.url}/v1/sessions/${sid}`, undefined, as('register'))).body).toMatchObject({ deleted: 1 });
   });
 
   it('opens a watch on a follower for a read token only', async () => {

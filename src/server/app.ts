@@ -16,7 +16,7 @@ import type { Logger } from '../log/index.js';
 import type { RollcallNode } from '../node/index.js';
 import { NodeError } from '../node/index.js';
 import type { TokenAuthority } from './auth.js';
-import { installAuth } from './auth-hook.js';
+import { decoratePrincipal, installAuth } from './auth-hook.js';
 import { type Limits, ServerContext } from './context.js';
 import { sendError, sendNodeError } from './errors.js';
 import { healthPolicyWriter } from './health-policy.js';
@@ -118,6 +118,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addHook('onRoute', openapi.collect);
   app.decorate('openapi', openapi);
   installValidation(app);
+  decoratePrincipal(app);
   if (options.tokens) installAuth(app, options.tokens, metrics, log);
 
   // Callback style, not async: an async hook costs every response a promise and a microtask.

@@ -6,15 +6,27 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
-import { TokenAuthority } from './auth.js';
+import { type Principal, TokenAuthority } from './auth.js';
 import { sendError } from './errors.js';
 import type { ServerMetrics } from './server-metrics.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Whose token the request carries; null when auth is off or the route is public. */
+    principal: Principal | null;
+  }
+}
 
 const MESSAGES = {
   missing: 'this node requires a bearer token: send Authorization: Bearer <token>',
   malformed: 'the Authorization header must be "Bearer <token>"',
   unknown: 'the bearer token is not valid',
 } as const;
+
+/** Every request has `principal` (null until auth finds one), whether auth is on or not. */
+export function decoratePrincipal(app: FastifyInstance): void {
+  app.decorateRequest('principal', null);
+}
 
 export function installAuth(app: FastifyInstance, authority: TokenAuthority, metrics: ServerMetrics, logger: Logger): void {
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -38,6 +50,8 @@ export function installAuth(app: FastifyInstance, authority: TokenAuthority, met
       logger.debug({ principal: id.principal.name, method: req.method, route, namespace }, 'request refused: forbidden');
       return sendError(reply, 'FORBIDDEN', decision.message);
     }
+    // Routes that act on a session check it against the token's namespaces (session-scope.ts).
+    req.principal = id.principal;
   });
 }
 

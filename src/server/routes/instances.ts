@@ -13,6 +13,7 @@ import type { ReadQuery, ServerContext } from '../context.js';
 import { renameField } from '../context.js';
 import { sendCommandError, sendError } from '../errors.js';
 import { present } from '../present.js';
+import { checkSessionScope } from '../session-scope.js';
 import { instanceGetQuery, instanceParams, namespaceListQuery, namespaceParams, patchBody, readQuery, registerBody, serviceParams } from '../schemas.js';
 import { CLIENT_HEADERS } from './sessions.js';
 
@@ -52,6 +53,9 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req, reply) => {
       const { ns, svc, id } = req.params;
+      // Binding to a session is acting on it: the session must be within the token's namespaces.
+      const sessionId = req.body['sessionId'];
+      if (typeof sessionId === 'string' && !(await checkSessionScope(ctx, req, reply, sessionId, false))) return reply;
       const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
       // ACCESS_DENIED / ENVIRONMENT_MISMATCH / ACCESS_RULES_INVALID: the state machine's verdict (fast path or log).
       const since = performance.now();

@@ -1,4 +1,7 @@
-/** Sessions: open (with a TTL), keep alive (any node; the leader keeps the deadline), close. */
+/**
+ * Sessions: open (with a TTL), keep alive (any node; the leader keeps the deadline), close.
+ * A namespace-limited token reaches only the sessions of its namespaces (session-scope.ts).
+ */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { parseKeepaliveBody } from '../../health/index.js';
@@ -6,6 +9,7 @@ import type { ClientCommand } from '../../registry/index.js';
 import type { ServerContext } from '../context.js';
 import { sendError, sendNodeError } from '../errors.js';
 import { sessionBody, sessionParams } from '../schemas.js';
+import { checkSessionScope } from '../session-scope.js';
 
 const CLIENT_HEADERS = [
   { name: 'x-rollcall-client-id', description: 'Exactly-once: the client\'s id (1-128 characters); send with x-rollcall-seq.' },
@@ -59,6 +63,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       const report = parseKeepaliveBody(req.body);
       if (!report.ok) return sendError(reply, 'INVALID_ARGUMENT', report.message, { field: report.field });
+      if (!(await checkSessionScope(ctx, req, reply, req.params.id, false))) return reply;
       try {
         const outcome = await ctx.node.keepalive(req.params.id, ctx.limits.timeoutMs, report.value);
         if (outcome === 'unknown') return sendError(reply, 'SESSION_NOT_FOUND', `session ${req.params.id} does not exist (expired or closed)`);
@@ -86,8 +91,11 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
         },
       },
     },
-    async (req, reply) =>
-      ctx.write(req, reply, { type: 'closeSession', sessionId: req.params.id }, (r) => ({ revision: r.revision, deleted: r.count ?? 0 }), { fields: { sessionId: 'id' } }),
+    async (req, reply) => {
+      // After a read barrier: a close must not delete an instance of another namespace.
+      if (!(await checkSessionScope(ctx, req, reply, req.params.id, true))) return reply;
+      return ctx.write(req, reply, { type: 'closeSession', sessionId: req.params.id }, (r) => ({ revision: r.revision, deleted: r.count ?? 0 }), { fields: { sessionId: 'id' } });
+    },
   );
 }
 

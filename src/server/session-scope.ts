@@ -1,0 +1,58 @@
+/**
+ * Which sessions a token may act on (issue 22 item 3).
+ *
+ * A session has no namespace of its own: it belongs to the namespaces of the instances it
+ * holds. As etcd does for leases (revoking a lease, or attaching a key to it, needs write
+ * access to every key already on it), a namespace-limited token may keep a session alive
+ * (with or without a health report), close it, or register an instance under it only if
+ * every instance the session holds is in one of the token's namespaces. A session without
+ * instances has no namespace yet and is open to every token of the role; a token without
+ * `namespaces` reaches every session. A refusal is 403 FORBIDDEN and does not name the
+ * other namespaces.
+ *
+ * Judged on this node's applied state. Keepalive and register read the local copy, so a
+ * follower a few entries behind may still let through a keepalive for a session that an
+ * instance of another namespace joined a moment ago. Close, which deletes instances,
+ * checks again after a read barrier: it never deletes an instance of another namespace
+ * that was registered before the close was asked. (A register under the session that
+ * commits between that check and the close is still deleted with it: the state machine
+ * does not know tokens.)
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Decision, Principal } from './auth.js';
+import type { ServerContext } from './context.js';
+import { sendError, sendNodeError } from './errors.js';
+import type { NodeApi } from './node-api.js';
+
+/** Whether `p` (null: auth is off) may act on session `sessionId` as the registry holds it now. */
+export function sessionDecision(p: Principal | null, registry: Pick<NodeApi['registry'], 'sessionInstances'>, sessionId: string): Decision {
+  if (p === null || p.namespaces === null) return { ok: true };
+  const allowed = p.namespaces;
+  const outside = registry.sessionInstances(sessionId).some((i) => !allowed.includes(i.namespace));
+  if (!outside) return { ok: true };
+  return { ok: false, message: `token ${p.name} is limited to namespaces ${allowed.join(', ')}; session ${sessionId} has instances outside them` };
+}
+
+/**
+ * Answers 403 (or the barrier's error) and returns false when the request's token may not
+ * act on the session; `barrier`: confirm with the leader's commit index first (close).
+ */
+export async function checkSessionScope(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, sessionId: string, barrier: boolean): Promise<boolean> {
+  const p = req.principal;
+  if (p === null || p.namespaces === null) return true;
+  let decision = sessionDecision(p, ctx.node.registry, sessionId);
+  if (decision.ok && barrier) {
+    try {
+      await ctx.node.readBarrier(ctx.limits.timeoutMs);
+    } catch (err) {
+      sendNodeError(reply, err);
+      return false;
+    }
+    decision = sessionDecision(p, ctx.node.registry, sessionId);
+  }
+  if (decision.ok) return true;
+  ctx.metrics.authFailures.inc({ reason: 'forbidden' });
+  ctx.logger.debug({ principal: p.name, method: req.method, route: req.routeOptions.url, sessionId }, 'request refused: session outside the token\'s namespaces');
+  sendError(reply, 'FORBIDDEN', decision.message);
+  return false;
+}
