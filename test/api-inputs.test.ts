@@ -59,7 +59,7 @@ const CASES: Case[] = [
   { name: 'session: bad seq', req: { method: 'POST', url: '/v1/sessions', headers: { 'x-rollcall-client-id': 'c', 'x-rollcall-seq': '1.5' }, payload: { ttlMs: 5000 } }, status: 400, code: 'INVALID_ARGUMENT', field: 'x-rollcall-seq' },
   { name: 'keepalive: bad id', req: { method: 'PUT', url: '/v1/sessions/bad!id/keepalive' }, status: 400, code: 'INVALID_ARGUMENT', field: 'id' },
   { name: 'keepalive: unknown session', req: { method: 'PUT', url: '/v1/sessions/nope/keepalive' }, status: 404, code: 'SESSION_NOT_FOUND' },
-  { name: 'close session: id too long', req: { method: 'DELETE', url: `/v1/sessions/${'a'.repeat(65)}` }, status: 400, code: 'INVALID_ARGUMENT', field: 'id' },
+  { name: 'close session: id too long', req: { method: 'DELETE', url: `/v1/sessions/${'a'.repeat(129)}` }, status: 400, code: 'INVALID_ARGUMENT', field: 'id' },
   { name: 'close session: unknown', req: { method: 'DELETE', url: '/v1/sessions/nope' }, status: 404, code: 'SESSION_NOT_FOUND', field: 'id' },
   // PUT instance
   { name: 'register: bad namespace', req: put(ok, '/v1/namespaces/-prod/services/orders/instances/x1'), status: 400, code: 'INVALID_ARGUMENT', field: 'ns' },

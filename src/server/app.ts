@@ -18,6 +18,7 @@ import { NodeError } from '../node/index.js';
 import type { TokenAuthority } from './auth.js';
 import { decoratePrincipal, installAuth } from './auth-hook.js';
 import { type Limits, ServerContext } from './context.js';
+import { clientErrorHandler, installEdge, refuseBody } from './edge.js';
 import { sendError, sendNodeError } from './errors.js';
 import { healthPolicyWriter } from './health-policy.js';
 import type { NodeApi } from './node-api.js';
@@ -85,11 +86,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
     readyWaitMs: options.readyWaitMs ?? 800,
   };
   const log = options.logger.child({ part: 'http' });
+  const bodyLimit = options.bodyLimit ?? 256 * 1024;
   const app = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
     // Requests are not logged one by one: a busy registry must not flood the on-call log.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimit ?? 256 * 1024,
+    bodyLimit,
+    // Answers for what Node's HTTP parser refuses, in the catalogue shape (edge.ts).
+    clientErrorHandler: clientErrorHandler({ nodeId: node.id, logger: log }),
+    // Fastify's own 503 while closing is not in the catalogue shape; the hook below answers.
+    return503OnClosing: false,
     // Instance ids are up to 256 characters, percent-encoded up to three times that.
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors: (err, _req, reply) => {
@@ -119,6 +125,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.decorate('openapi', openapi);
   installValidation(app);
   decoratePrincipal(app);
+  // Before auth: a body over the limit is refused whoever sends it, and a stopping node sheds.
+  installEdge(app, { nodeId: node.id, bodyLimit, logger: log });
+  app.addHook('onRequest', (_req, reply, done) => {
+    if (!ctx.closing) return done();
+    reply.header('connection', 'close');
+    sendError(reply, 'SHUTTING_DOWN', 'this node is stopping; send the request to another node');
+  });
   if (options.tokens) installAuth(app, options.tokens, metrics, log);
 
   // Callback style, not async: an async hook costs every response a promise and a microtask.
@@ -142,7 +155,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     metrics.close();
   });
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
       const v = err.validation[0];
       const field = validationField(err.validationContext ?? 'body', v);
@@ -151,7 +164,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (err instanceof NodeError) return sendNodeError(reply, err);
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendError(reply, 'BODY_TOO_LARGE', err.message);
+        // A chunked body past the limit (one with a Content-Length over it never gets here).
+        return refuseBody(req, reply, `body: over the limit of ${req.routeOptions.bodyLimit ?? bodyLimit} bytes`, req.routeOptions.bodyLimit ?? bodyLimit);
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return sendError(reply, 'UNSUPPORTED_MEDIA_TYPE', `${err.message}; send Content-Type: application/json`);
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -159,7 +173,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         return sendError(reply, 'INVALID_JSON', `body: ${err.message}`, { field: 'body' });
     }
     if (err instanceof SyntaxError) return sendError(reply, 'INVALID_JSON', `body: ${err.message}`, { field: 'body' });
-    if (err.statusCode === 413) return sendError(reply, 'BODY_TOO_LARGE', err.message);
+    if (err.statusCode === 413) return refuseBody(req, reply, err.message, req.routeOptions.bodyLimit ?? bodyLimit);
     // Any other client error fastify finds (a bad content-length, ...): one catalogue code.
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'INVALID_ARGUMENT', err.message);
     log.error({ err }, 'unexpected error serving a request');

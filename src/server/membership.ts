@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { RollcallNode } from '../node/index.js';
-import { sendNodeError } from './errors.js';
+import { sendError, sendNodeError } from './errors.js';
+import { peerAddressProblem } from './peer-address.js';
 
 const memberBody = {
   type: 'object',
@@ -31,6 +32,8 @@ const transferBody = {
 
 export function registerMembershipRoutes(app: FastifyInstance, node: RollcallNode, timeoutMs: number): void {
   app.post<{ Body: { id: string; peerAddress: string } }>('/v1/cluster/members', { schema: { body: memberBody } }, async (req, reply) => {
+    const problem = peerAddressProblem(req.body.peerAddress);
+    if (problem !== null) return sendError(reply, 'INVALID_ARGUMENT', `peerAddress: ${problem}`, { field: 'peerAddress' });
     try {
       const r = await node.addMember(req.body.id, req.body.peerAddress, timeoutMs);
       // Already a member: 200 with what it is, nothing changed (a retry is safe).

@@ -23,10 +23,23 @@ export const instanceParams = {
   properties: { ...serviceParams.properties, id: { ...ID, description: 'Instance id.' } },
 } as const;
 
+/**
+ * A session id, exactly as the state machine takes it (src/registry/validate.ts): the one
+ * schema for opening (the x-rollcall-session-id header), keepalive and close (the path)
+ * and register (the body's sessionId), so an id one of them accepts, all accept.
+ */
+export const SESSION_ID = { type: 'string', minLength: 1, maxLength: LIMITS.nameLength, pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]*$' } as const;
+
 export const sessionParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Session id.' } },
+  properties: { id: { ...SESSION_ID, description: 'Session id.' } },
+} as const;
+
+/** Opening a session: the id the client may choose. */
+export const sessionHeaders = {
+  type: 'object',
+  properties: { 'x-rollcall-session-id': SESSION_ID },
 } as const;
 
 const TAGS = { type: 'array', maxItems: LIMITS.tags, items: { type: 'string', minLength: 1, maxLength: LIMITS.tagLength } } as const;
@@ -49,7 +62,7 @@ export const registerBody = {
     weight: WEIGHT,
     tags: TAGS,
     metadata: METADATA,
-    sessionId: { type: 'string', minLength: 1, maxLength: 64 },
+    sessionId: SESSION_ID,
     enabled: { type: 'boolean' },
   },
 } as const;

@@ -1,6 +1,7 @@
 /** Probes, metrics and the API description. */
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
+import { errorBody } from '../errors.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics.js';
 import type { OpenApiBuilder } from '../openapi.js';
 
@@ -33,7 +34,7 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
           operationId: 'readyz',
           tag: 'operations',
           summary: 'Readiness: a leader is known and this node has applied everything the leader had committed when asked',
-          description: 'Confirms with the leader (one ReadIndex round, shared with reads), so it may take up to the ready wait (0.8 s by default, under the 1-s timeout of a Kubernetes probe) on a node that is catching up. Answers 503 with the same body and `ready: false` when not; `reasons` says why.',
+          description: 'Confirms with the leader (one ReadIndex round, shared with reads), so it may take up to the ready wait (0.8 s by default, under the 1-s timeout of a Kubernetes probe) on a node that is catching up. Answers 503 when not: the catalogue error `NOT_READY` with the same fields beside it, `ready: false`; `reasons` says why.',
           responses: {
             200: {
               description: 'Ready.',
@@ -52,9 +53,8 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
                 },
               },
             },
-            503: { description: 'Not ready; `reasons` says why.' },
           },
-          errors: [],
+          errors: ['NOT_READY'],
         },
       },
     },
@@ -81,7 +81,10 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
         if (ctx.closing) reasons.push('this node is shutting down');
       }
       const ready = reasons.length === 0;
+      // Not ready: the catalogue shape like every error, with the probe's fields beside it.
+      const error = ready ? {} : errorBody('NOT_READY', `not ready: ${reasons.join('; ')}`);
       return reply.code(ready ? 200 : 503).send({
+        ...error,
         ready,
         node: node.id,
         leader: st.leader,

@@ -1,6 +1,7 @@
 /**
  * Sessions: open (with a TTL), keep alive (any node; the leader keeps the deadline), close.
- * A namespace-limited token reaches only the sessions of its namespaces (session-scope.ts).
+ * One id schema (SESSION_ID) for the three, so an id one accepts the others accept; a
+ * namespace-limited token reaches only the sessions of its namespaces (session-scope.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -8,7 +9,7 @@ import { parseKeepaliveBody } from '../../health/index.js';
 import type { ClientCommand } from '../../registry/index.js';
 import type { ServerContext } from '../context.js';
 import { sendError, sendNodeError } from '../errors.js';
-import { sessionBody, sessionParams } from '../schemas.js';
+import { SESSION_ID, sessionBody, sessionHeaders, sessionParams } from '../schemas.js';
 import { checkSessionScope } from '../session-scope.js';
 
 const CLIENT_HEADERS = [
@@ -21,7 +22,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: { ttlMs: number } }>(
     '/v1/sessions',
     {
-      schema: { body: sessionBody },
+      schema: { body: sessionBody, headers: sessionHeaders },
       config: {
         access: 'register',
         docs: {
@@ -29,7 +30,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
           tag: 'sessions',
           summary: 'Open a session',
           description: 'Ephemeral instances registered with this session id live while keepalives arrive within `ttlMs`.',
-          headers: [...CLIENT_HEADERS, { name: 'x-rollcall-session-id', description: 'Choose the session id (default: a random one).' }],
+          headers: [...CLIENT_HEADERS, { name: 'x-rollcall-session-id', description: 'Choose the session id (default: a random one).', schema: SESSION_ID }],
           responses: { 201: { description: 'Opened.', schema: { type: 'object', properties: { id: { type: 'string' }, ttlMs: { type: 'integer' } } } } },
           errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'SESSION_EXISTS', 'STALE_REQUEST', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
@@ -56,7 +57,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
             'Any node takes it and forwards it to the leader. `expiring: true` means expiry protection holds the session (its instances are `suspect`). ' +
             'Optional body `{"report": {"successRatio", "p99Ms", "cpu", "memory", "disk"}}`: how the provider is doing, for every instance of the session; the leader turns it into health (docs/health.md).',
           responses: { 200: { description: 'Renewed.', schema: { type: 'object', properties: { id: { type: 'string' }, ok: { type: 'boolean' }, expiring: { type: 'boolean' } } } } },
-          errors: ['INVALID_ARGUMENT', 'SESSION_NOT_FOUND', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
+          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'SESSION_NOT_FOUND', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
       },
     },
