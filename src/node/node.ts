@@ -8,15 +8,14 @@
  * in one atomic LevelDB batch together with the applied index; release reads.
  */
 import { randomInt } from 'node:crypto';
-import type { ConfState, Entry, Message, Ready, Snapshot, SoftState } from '../../raft/index.js';
-import { bootstrapEntries, bootstrapHardState, decodeConfChange, RawNode, SeededRandom } from '../../raft/index.js';
-import { decode, encode } from '../codec/index.js';
+import type { ConfState, Message, SoftState } from '../../raft/index.js';
+import { bootstrapEntries, bootstrapHardState, RawNode, SeededRandom } from '../../raft/index.js';
+import { encode } from '../codec/index.js';
 import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
 import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
-import type { AppliedEntry, BatchOp, ClientCommand, Command, KeepaliveOutcome, RegistryEvent } from '../registry/index.js';
+import type { ClientCommand, KeepaliveOutcome, RegistryEvent, SessionTrackerOptions } from '../registry/index.js';
 import { Registry, SessionTracker } from '../registry/index.js';
-import type { SessionTrackerOptions } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
@@ -24,17 +23,16 @@ import { formatHostPort, PeerTransport } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { systemClock, toWall } from './clock.js';
 import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
+import { ForwardedRequests, ForwardFailure, toOutcome } from './forwarding.js';
 import { LeaderDuties } from './leader-duties.js';
-import { Membership } from './membership.js';
 import { LeaderRouter } from './leader-router.js';
-import { ForwardFailure, ForwardedRequests, toOutcome } from './forwarding.js';
+import { Membership } from './membership.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
 import { PendingProposals } from './proposals.js';
 import { ReadBarriers } from './reads.js';
-import { afterTurn, splitCommitted } from './ready-order.js';
-import { SlowDiskReporter } from './slow-disk.js';
+import { ReadyLoop } from './ready-loop.js';
 import { SnapshotPacer } from './snapshot-pacer.js';
-import { PEERS_KEY, readPeers, smStore, writeStateOps } from './state-store.js';
+import { readPeers, smStore } from './state-store.js';
 
 /** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
 const NO_LEADER_WAIT_MS = 2000;
@@ -124,7 +122,6 @@ export class RollcallNode {
   private readonly router: LeaderRouter;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   private conf: ConfState;
-  private looping = false;
   private closed = false;
   private failure: Error | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -135,7 +132,6 @@ export class RollcallNode {
   private readonly snapshots: SnapshotPacer;
   /** Until a leader is first known: see maybeCampaignAtStart. */
   private startElectionPending = true;
-  private applyWaiters: { index: number; resolve: () => void }[] = [];
   private lastContact = new Map<string, number>();
   /** Callers of whenLeaderMayHaveChanged(), woken on a leader change or a peer connection. */
   private readonly leaderChangeWaiters = new Set<() => void>();
@@ -143,16 +139,13 @@ export class RollcallNode {
   private statusTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private readonly compactEvery: number;
   private readonly expiryCheckMs: number;
   /** Every member's peer address: founding members from the flags, later ones from the log. */
   private readonly peerAddresses: Map<string, PeerAddress>;
+  /** Drives the core: persist, send, apply, compact. */
+  private readonly ready: ReadyLoop;
   /** Cluster operations on the leader, member addresses on every node. */
   private readonly membership: Membership;
-  /** Test-only (setFaults): extra time each compaction and each Raft write take, as a slow disk would. */
-  private compactDelayMs = 0;
-  private persistDelayMs = 0;
-  private readonly slowDisk = new SlowDiskReporter();
   /** Leader only, once caught up: deadlines, keepalives, expiry, health decisions. */
   private readonly duties: LeaderDuties;
   private observer: NodeObserver = {};
@@ -167,7 +160,6 @@ export class RollcallNode {
     this.id = options.id;
     this.log = options.logger;
     this.clock = options.clock ?? systemClock;
-    this.compactEvery = options.compactEvery ?? 10_000;
     this.expiryCheckMs = options.expiryCheckMs ?? 200;
     this.tracker = new SessionTracker(options.tracker);
     this.health = new HealthTracker({ thresholds: new PolicyResolver(options.healthPolicy ?? (() => null)).thresholds });
@@ -232,6 +224,42 @@ export class RollcallNode {
       leader: () => this.soft.leader,
       noLeaderWaitMs: NO_LEADER_WAIT_MS,
       now: () => this.clock.now(),
+    });
+    this.ready = new ReadyLoop({
+      raw: this.raw,
+      storage,
+      db,
+      registry,
+      proposals: this.proposals,
+      reads: this.reads,
+      log: this.log,
+      clock: this.clock,
+      dataDir: options.dataDir,
+      compactEvery: options.compactEvery ?? 10_000,
+      observer: () => this.observer,
+      closed: () => this.closed || this.failure !== null,
+      fail: (err) => this.fail(err),
+      onSoftState: (soft) => this.onSoftState(soft),
+      send: (messages) => this.sendRaft(messages),
+      applyConfChange: (cc, index) => {
+        const before = this.conf;
+        this.conf = this.raw.applyConfChange(cc);
+        if (this.conf !== before) this.membership.onApplied(cc, index);
+        return this.conf;
+      },
+      conf: () => this.conf,
+      encodedPeers: () => encode(Object.fromEntries([...this.peerAddresses].map(([id, a]) => [id, formatHostPort(a)]))),
+      onAppliedInMemory: (outcome) => this.duties.recordExpiries(outcome.events),
+      onApplied: (applied, outcome) => {
+        this.duties.update();
+        this.duties.onApplied(applied, outcome.results);
+        if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
+      },
+      onSnapshotInstalled: async () => {
+        this.conf = this.registry.conf ?? this.conf;
+        for (const [id, addr] of await readPeers(this.db)) this.peerAddresses.set(id, addr);
+        this.transport.setPeers(this.peerAddresses);
+      },
     });
   }
 
@@ -413,18 +441,7 @@ export class RollcallNode {
 
   /** Resolves once this node has applied `index` (or rejects with TIMEOUT). */
   waitApplied(index: number, timeoutMs: number): Promise<void> {
-    if (this.registry.appliedIndex >= index) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.applyWaiters = this.applyWaiters.filter((w) => w.resolve !== done);
-        reject(new NodeError('TIMEOUT', `index ${index} was not applied on this node within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.applyWaiters.push({ index, resolve: done });
-    });
+    return this.ready.waitApplied(index, timeoutMs);
   }
 
   /**
@@ -548,8 +565,8 @@ export class RollcallNode {
    */
   setFaults(faults: { dropTo?: readonly string[]; dropFrom?: readonly string[]; kinds?: readonly string[]; compactDelayMs?: number; persistDelayMs?: number }): void {
     this.transport.setFaults(faults);
-    this.compactDelayMs = faults.compactDelayMs ?? 0;
-    this.persistDelayMs = faults.persistDelayMs ?? 0;
+    this.ready.compactDelayMs = faults.compactDelayMs ?? 0;
+    this.ready.persistDelayMs = faults.persistDelayMs ?? 0;
   }
 
   // ---- membership -------------------------------------------------------------------
@@ -662,166 +679,7 @@ export class RollcallNode {
   // ---- the Ready loop ---------------------------------------------------------------
 
   private kick(): void {
-    if (this.closed || this.failure) return;
-    if (this.looping) {
-      // The loop waits on the disk or the state machine: what may leave now goes now, so a
-      // slow fsync, apply or compaction never holds back heartbeats (or the answers to the
-      // leader's) long enough for an election.
-      const now = this.raw.takeMessages();
-      if (now.length > 0) this.sendRaft(now);
-      return;
-    }
-    if (!this.raw.hasReady()) return;
-    this.looping = true;
-    setImmediate(() => {
-      this.loop().catch((err: unknown) => this.fail(err));
-    });
-  }
-
-  private async loop(): Promise<void> {
-    try {
-      while (!this.closed && this.raw.hasReady()) {
-        const rd = this.raw.ready();
-        if (rd.softState) this.onSoftState(rd.softState);
-        this.sendRaft(rd.messages);
-        const { early, late } = splitCommitted(rd);
-        // Entries this node already holds durably are applied while this Ready's write is
-        // in flight: the two touch different files, and a write's answer no longer waits
-        // for an fsync that is not its own. The write starts first (the apply waits a turn
-        // of the event loop, so its CPU runs while the fsync does), and the Ready advances
-        // as soon as it is durable, so acknowledgements do not wait for the apply. Entries
-        // in this very Ready wait for its write, so the state machine never gets ahead of
-        // the local log; the next Ready waits for this one's apply.
-        const startedAt = performance.now();
-        const persisting = rd.snapshot || rd.entries.length > 0 || rd.hardState ? this.timedPersist(rd) : undefined;
-        const applying = early.length > 0 ? afterTurn(() => this.timedApply(early)) : undefined;
-        // Its failure is taken below, after the write's; until then it must not count as unhandled.
-        applying?.catch(() => undefined);
-        try {
-          await persisting;
-        } catch (err) {
-          await applying?.catch(() => undefined);
-          throw err;
-        }
-        if (rd.snapshot) await this.onSnapshotInstalled(rd.snapshot, performance.now() - startedAt);
-        this.sendRaft(this.raw.advance(rd));
-        await applying;
-        if (late.length > 0) await this.timedApply(late);
-        for (const rs of rd.readStates) this.reads.onReadState(rs);
-        await this.maybeCompact();
-      }
-    } finally {
-      this.looping = false;
-    }
-    this.kick();
-  }
-
-  private async timedPersist(rd: Ready): Promise<void> {
-    const t0 = process.hrtime.bigint();
-    if (this.persistDelayMs > 0 && rd.mustSync) await this.pause(this.persistDelayMs);
-    await this.storage.persist({
-      sync: rd.mustSync,
-      entries: rd.entries,
-      ...(rd.hardState ? { hardState: rd.hardState } : {}),
-      ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
-    });
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    this.observer.persisted?.(seconds, rd.entries.length);
-    const slow = this.slowDisk.observe(seconds * 1000, this.clock.now());
-    if (slow !== null) {
-      this.log.warn(
-        { dataDir: this.options.dataDir, slowWrites: slow.count, maxMs: slow.maxMs, lastMs: slow.lastMs },
-        'slow disk: making the Raft log durable took over 500 ms (see rollcall_fsync_duration_seconds); writes through this node wait on it',
-      );
-    }
-  }
-
-  private async timedApply(entries: readonly Entry[]): Promise<void> {
-    const t0 = process.hrtime.bigint();
-    await this.apply(entries);
-    this.observer.applied?.(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
-  }
-
-  private async onSnapshotInstalled(snapshot: Snapshot, writeMs: number): Promise<void> {
-    const index = snapshot.meta.index;
-    const loadStartedAt = performance.now();
-    await this.registry.reload();
-    const loadMs = performance.now() - loadStartedAt;
-    this.conf = this.registry.conf ?? this.conf;
-    for (const [id, addr] of await readPeers(this.db)) this.peerAddresses.set(id, addr);
-    this.transport.setPeers(this.peerAddresses);
-    this.proposals.onSnapshot(index);
-    this.log.info(
-      { index, revision: this.registry.revision, bytes: snapshot.data.byteLength, writeMs: Math.round(writeMs), loadMs: Math.round(loadMs) },
-      'installed a snapshot from the leader',
-    );
-    this.afterApply();
-  }
-
-  private async apply(entries: readonly Entry[]): Promise<void> {
-    const applied: AppliedEntry[] = [];
-    for (const e of entries) {
-      if (e.index <= this.registry.appliedIndex) continue; // already in the state machine (restart)
-      if (e.type === 'conf') {
-        const cc = decodeConfChange(e.data);
-        const before = this.conf;
-        this.conf = this.raw.applyConfChange(cc);
-        if (this.conf !== before) this.membership.onApplied(cc, e.index);
-        applied.push({ index: e.index, term: e.term, command: null, conf: this.conf });
-      } else if (e.data.byteLength === 0) {
-        applied.push({ index: e.index, term: e.term, command: null });
-      } else {
-        applied.push({ index: e.index, term: e.term, command: decode<Command>(e.data) });
-      }
-    }
-    const last = entries[entries.length - 1];
-    if (applied.length === 0) {
-      if (last) this.raw.appliedTo(last.index);
-      return;
-    }
-    const outcome = this.registry.applyBatch(applied);
-    this.duties.recordExpiries(outcome.events);
-    const ops: BatchOp[] = outcome.ops;
-    if (applied.some((a) => a.conf !== undefined)) {
-      // Member addresses are replicated state too: a node restored from a snapshot needs them.
-      ops.push({ type: 'put', key: PEERS_KEY, value: encode(Object.fromEntries([...this.peerAddresses].map(([id, a]) => [id, formatHostPort(a)]))) });
-    }
-    await writeStateOps(this.db, ops);
-    // Only now may the leader take the next membership change: it is validated against the
-    // configuration these entries left (raft: conf changes counted from the host's apply).
-    if (last) this.raw.appliedTo(last.index);
-    for (const a of applied) {
-      const result = a.conf !== undefined ? { ok: true as const, revision: this.registry.revision, changed: true } : outcome.results.get(a.index);
-      this.proposals.onApplied(a.index, a.term, result, outcome.instances.get(a.index));
-    }
-    this.duties.update();
-    this.duties.onApplied(applied, outcome.results);
-    if (outcome.events.length > 0) this.options.onEvents?.(outcome.events);
-    this.afterApply();
-  }
-
-  private afterApply(): void {
-    const applied = this.registry.appliedIndex;
-    this.reads.onApplied(applied);
-    if (this.applyWaiters.length > 0) {
-      const ready = this.applyWaiters.filter((w) => w.index <= applied);
-      this.applyWaiters = this.applyWaiters.filter((w) => w.index > applied);
-      for (const w of ready) w.resolve();
-    }
-  }
-
-  private async maybeCompact(): Promise<void> {
-    const applied = this.registry.appliedIndex;
-    if (applied - this.storage.firstIndex() + 1 < this.compactEvery) return;
-    // Keep a tail of entries so a briefly lagging follower (a restart, a short partition)
-    // catches up from the log: a snapshot is the whole registry, and its install stalls
-    // the follower (etcd keeps 5,000 entries for this).
-    const keep = Math.min(5000, Math.floor(this.compactEvery / 2));
-    const to = applied - keep;
-    if (to < this.storage.firstIndex()) return;
-    if (this.compactDelayMs > 0) await this.pause(this.compactDelayMs);
-    await this.storage.compact(to, this.conf);
-    this.log.debug({ compactedTo: to }, 'compacted the log');
+    this.ready.kick();
   }
 
   // ---- leadership and sessions ------------------------------------------------------
@@ -876,7 +734,7 @@ export class RollcallNode {
       commitIndex: st.hardState.commit,
       appliedIndex: this.registry.appliedIndex,
       http: this.options.advertiseHttp ?? null,
-      slowestWriteMs: this.slowDisk.recentMaxMs(this.clock.now()),
+      slowestWriteMs: this.ready.slowestRecentWriteMs(),
     };
   }
 
@@ -917,7 +775,7 @@ export class RollcallNode {
     this.reads.close(err);
     await this.transport.close();
     // Let an in-flight Ready finish so nothing half-written is left behind.
-    while (this.looping) await new Promise((r) => setTimeout(r, 5));
+    while (this.ready.busy) await new Promise((r) => setTimeout(r, 5));
     await this.storage.close();
   }
 }

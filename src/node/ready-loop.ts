@@ -1,0 +1,260 @@
+/**
+ * The Ready loop: the one place that drives the Raft core. Per Ready: send what may leave
+ * now; persist entries and hard state in one synced write (every proposal that arrived
+ * meanwhile shares that fsync: group commit); send the acknowledgements the core releases
+ * only after that; apply committed entries to the registry in one atomic LevelDB batch with
+ * the applied index, and tell the core (appliedTo); release reads; compact the log now and
+ * then. While the loop waits on the disk, messages that may leave at once go at once
+ * (kick), so a slow fsync, apply or compaction never holds back heartbeats.
+ */
+import type { ConfChange, ConfState, Entry, Message, RawNode, Ready, Snapshot, SoftState } from '../../raft/index.js';
+import { decodeConfChange } from '../../raft/index.js';
+import { decode } from '../codec/index.js';
+import type { Logger } from '../log/index.js';
+import type { ApplyOutcome, AppliedEntry, BatchOp, Command, Registry } from '../registry/index.js';
+import type { LevelStorage, NodeDatabase } from '../storage/index.js';
+import type { Clock } from './clock.js';
+import { NodeError } from './errors.js';
+import type { PendingProposals } from './proposals.js';
+import type { ReadBarriers } from './reads.js';
+import { afterTurn, splitCommitted } from './ready-order.js';
+import { SlowDiskReporter } from './slow-disk.js';
+import { PEERS_KEY, writeStateOps } from './state-store.js';
+
+/** Timings a metrics exporter wants (a subset of NodeObserver). */
+export interface ReadyLoopObserver {
+  persisted?(seconds: number, entries: number): void;
+  applied?(seconds: number, entries: number): void;
+}
+
+export interface ReadyLoopDeps {
+  readonly raw: RawNode;
+  readonly storage: LevelStorage;
+  readonly db: NodeDatabase;
+  readonly registry: Registry;
+  readonly proposals: PendingProposals;
+  readonly reads: ReadBarriers;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly dataDir: string;
+  /** Compact the log once this many entries are applied beyond the last snapshot. */
+  readonly compactEvery: number;
+  observer(): ReadyLoopObserver;
+  closed(): boolean;
+  /** A persist or apply failed: memory and disk may disagree, the node must stop serving. */
+  fail(err: unknown): void;
+  onSoftState(soft: SoftState): void;
+  send(messages: readonly Message[]): void;
+  /** A committed conf change: apply it to the core and the node; returns the configuration now in force. */
+  applyConfChange(cc: ConfChange, index: number): ConfState;
+  /** The configuration in force (for compaction's snapshot metadata). */
+  conf(): ConfState;
+  /** The member addresses, encoded for the state machine (written with every conf change). */
+  encodedPeers(): Uint8Array;
+  /** In the same turn as the registry's apply (before the state write): see LeaderDuties.recordExpiries. */
+  onAppliedInMemory(outcome: ApplyOutcome): void;
+  /** After the applied entries are durable in the state machine. */
+  onApplied(applied: readonly AppliedEntry[], outcome: ApplyOutcome): void;
+  /** After a snapshot from the leader is installed and the registry reloaded. */
+  onSnapshotInstalled(): Promise<void>;
+}
+
+export class ReadyLoop {
+  private looping = false;
+  private applyWaiters: { index: number; resolve: () => void }[] = [];
+  private readonly slowDisk = new SlowDiskReporter();
+  /** Test-only (fault hook): extra time each compaction and each synced write take, as a slow disk would. */
+  compactDelayMs = 0;
+  persistDelayMs = 0;
+
+  constructor(private readonly d: ReadyLoopDeps) {}
+
+  /** Whether a Ready is being worked on (close waits for it). */
+  get busy(): boolean {
+    return this.looping;
+  }
+
+  /** Something changed in the core: take the next Ready, or send what may leave now. */
+  kick(): void {
+    if (this.d.closed()) return;
+    if (this.looping) {
+      // The loop waits on the disk or the state machine: what may leave now goes now, so a
+      // slow fsync, apply or compaction never holds back heartbeats (or the answers to the
+      // leader's) long enough for an election.
+      const now = this.d.raw.takeMessages();
+      if (now.length > 0) this.d.send(now);
+      return;
+    }
+    if (!this.d.raw.hasReady()) return;
+    this.looping = true;
+    setImmediate(() => {
+      this.loop().catch((err: unknown) => this.d.fail(err));
+    });
+  }
+
+  /** Resolves once this node has applied `index` (or rejects with TIMEOUT). */
+  waitApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.d.registry.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.applyWaiters = this.applyWaiters.filter((w) => w.resolve !== done);
+        reject(new NodeError('TIMEOUT', `index ${index} was not applied on this node within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.applyWaiters.push({ index, resolve: done });
+    });
+  }
+
+  /** The slowest slow write of the recent past, for the status this node gossips. */
+  slowestRecentWriteMs(): number {
+    return this.slowDisk.recentMaxMs(this.d.clock.now());
+  }
+
+  private async loop(): Promise<void> {
+    const { raw } = this.d;
+    try {
+      while (!this.d.closed() && raw.hasReady()) {
+        const rd = raw.ready();
+        if (rd.softState) this.d.onSoftState(rd.softState);
+        this.d.send(rd.messages);
+        const { early, late } = splitCommitted(rd);
+        // Entries this node already holds durably are applied while this Ready's write is
+        // in flight: the two touch different files, and a write's answer no longer waits
+        // for an fsync that is not its own. The write starts first (the apply waits a turn
+        // of the event loop, so its CPU runs while the fsync does), and the Ready advances
+        // as soon as it is durable, so acknowledgements do not wait for the apply. Entries
+        // in this very Ready wait for its write, so the state machine never gets ahead of
+        // the local log; the next Ready waits for this one's apply.
+        const startedAt = performance.now();
+        const persisting = rd.snapshot || rd.entries.length > 0 || rd.hardState ? this.timedPersist(rd) : undefined;
+        const applying = early.length > 0 ? afterTurn(() => this.timedApply(early)) : undefined;
+        // Its failure is taken below, after the write's; until then it must not count as unhandled.
+        applying?.catch(() => undefined);
+        try {
+          await persisting;
+        } catch (err) {
+          await applying?.catch(() => undefined);
+          throw err;
+        }
+        if (rd.snapshot) await this.installSnapshot(rd.snapshot, performance.now() - startedAt);
+        this.d.send(raw.advance(rd));
+        await applying;
+        if (late.length > 0) await this.timedApply(late);
+        for (const rs of rd.readStates) this.d.reads.onReadState(rs);
+        await this.maybeCompact();
+      }
+    } finally {
+      this.looping = false;
+    }
+    this.kick();
+  }
+
+  private async timedPersist(rd: Ready): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    if (this.persistDelayMs > 0 && rd.mustSync) await pause(this.persistDelayMs);
+    await this.d.storage.persist({
+      sync: rd.mustSync,
+      entries: rd.entries,
+      ...(rd.hardState ? { hardState: rd.hardState } : {}),
+      ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+    });
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.d.observer().persisted?.(seconds, rd.entries.length);
+    const slow = this.slowDisk.observe(seconds * 1000, this.d.clock.now());
+    if (slow !== null) {
+      this.d.log.warn(
+        { dataDir: this.d.dataDir, slowWrites: slow.count, maxMs: slow.maxMs, lastMs: slow.lastMs },
+        'slow disk: making the Raft log durable took over 500 ms (see rollcall_fsync_duration_seconds); writes through this node wait on it',
+      );
+    }
+  }
+
+  private async timedApply(entries: readonly Entry[]): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    await this.apply(entries);
+    this.d.observer().applied?.(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
+  }
+
+  private async installSnapshot(snapshot: Snapshot, writeMs: number): Promise<void> {
+    const { registry } = this.d;
+    const index = snapshot.meta.index;
+    const loadStartedAt = performance.now();
+    await registry.reload();
+    const loadMs = performance.now() - loadStartedAt;
+    await this.d.onSnapshotInstalled();
+    this.d.proposals.onSnapshot(index);
+    this.d.log.info(
+      { index, revision: registry.revision, bytes: snapshot.data.byteLength, writeMs: Math.round(writeMs), loadMs: Math.round(loadMs) },
+      'installed a snapshot from the leader',
+    );
+    this.afterApply();
+  }
+
+  private async apply(entries: readonly Entry[]): Promise<void> {
+    const { raw, registry } = this.d;
+    const applied: AppliedEntry[] = [];
+    for (const e of entries) {
+      if (e.index <= registry.appliedIndex) continue; // already in the state machine (restart)
+      if (e.type === 'conf') {
+        const conf = this.d.applyConfChange(decodeConfChange(e.data), e.index);
+        applied.push({ index: e.index, term: e.term, command: null, conf });
+      } else if (e.data.byteLength === 0) {
+        applied.push({ index: e.index, term: e.term, command: null });
+      } else {
+        applied.push({ index: e.index, term: e.term, command: decode<Command>(e.data) });
+      }
+    }
+    const last = entries[entries.length - 1];
+    if (applied.length === 0) {
+      if (last) raw.appliedTo(last.index);
+      return;
+    }
+    const outcome = registry.applyBatch(applied);
+    this.d.onAppliedInMemory(outcome);
+    const ops: BatchOp[] = outcome.ops;
+    // Member addresses are replicated state too: a node restored from a snapshot needs them.
+    if (applied.some((a) => a.conf !== undefined)) ops.push({ type: 'put', key: PEERS_KEY, value: this.d.encodedPeers() });
+    await writeStateOps(this.d.db, ops);
+    // Only now may the leader take the next membership change: it is validated against the
+    // configuration these entries left (raft: conf changes counted from the host's apply).
+    if (last) raw.appliedTo(last.index);
+    for (const a of applied) {
+      const result = a.conf !== undefined ? { ok: true as const, revision: registry.revision, changed: true } : outcome.results.get(a.index);
+      this.d.proposals.onApplied(a.index, a.term, result, outcome.instances.get(a.index));
+    }
+    this.d.onApplied(applied, outcome);
+    this.afterApply();
+  }
+
+  private afterApply(): void {
+    const applied = this.d.registry.appliedIndex;
+    this.d.reads.onApplied(applied);
+    if (this.applyWaiters.length > 0) {
+      const ready = this.applyWaiters.filter((w) => w.index <= applied);
+      this.applyWaiters = this.applyWaiters.filter((w) => w.index > applied);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  private async maybeCompact(): Promise<void> {
+    const { registry, storage, compactEvery } = this.d;
+    const applied = registry.appliedIndex;
+    if (applied - storage.firstIndex() + 1 < compactEvery) return;
+    // Keep a tail of entries so a briefly lagging follower (a restart, a short partition)
+    // catches up from the log: a snapshot is the whole registry, and its install stalls
+    // the follower (etcd keeps 5,000 entries for this).
+    const keep = Math.min(5000, Math.floor(compactEvery / 2));
+    const to = applied - keep;
+    if (to < storage.firstIndex()) return;
+    if (this.compactDelayMs > 0) await pause(this.compactDelayMs);
+    await storage.compact(to, this.d.conf());
+    this.d.log.debug({ compactedTo: to }, 'compacted the log');
+  }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
