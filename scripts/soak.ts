@@ -10,9 +10,9 @@
  * reads. Progress goes to stderr; the summary (runs, operations, faults injected by kind,
  * sessions, violations and false expiries with their seeds, history files and replay
  * commands) is printed as JSON on stdout and written to --summary (default
- * <out>/summary.json). Exit code 0 when every run was linearizable and no session expired
- * falsely, 1 when a violation or a false expiry (or a failed self-check) was found, 2 for
- * bad arguments.
+ * <out>/summary.json). Exit code 0 when every run was linearizable, no session expired
+ * falsely and no run had a problem (a node crashed, the cluster did not settle), 1 when
+ * one of those (or a failed self-check) was found, 2 for bad arguments.
  *
  * Options:
  *   --runs N               at most N runs (default 100)
@@ -305,9 +305,10 @@ async function main(): Promise<number> {
   process.stdout.write(text + '\n');
   log(
     `soak: ${runs} runs, ${totals.ops} operations, ${summary.faults.total} faults, ${violations.length} violations, ` +
-      `${falseExpiries.length} false expiries, ${unknown.length} unknown; summary in ${rel(o.summary)}`,
+      `${falseExpiries.length} false expiries, ${problems.length} run problems (a node crashed, the cluster did not settle), ${unknown.length} unknown; summary in ${rel(o.summary)}`,
   );
-  return violations.length > 0 || falseExpiries.length > 0 || selfCheck?.caught === false ? 1 : 0;
+  // A crashed node or a cluster that never settled is a failure too, not only a bad history.
+  return violations.length > 0 || falseExpiries.length > 0 || problems.length > 0 || selfCheck?.caught === false ? 1 : 0;
 }
 
 main().then(
