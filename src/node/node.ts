@@ -29,6 +29,7 @@ import { LeaderRouter } from './leader-router.js';
 import { Membership } from './membership.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
 import { PendingProposals } from './proposals.js';
+import { LocalProposer } from './proposer.js';
 import { ReadBarriers } from './reads.js';
 import { ReadyLoop } from './ready-loop.js';
 import { SnapshotPacer } from './snapshot-pacer.js';
@@ -126,8 +127,8 @@ export class RollcallNode {
   private failure: Error | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
-  private proposalQueue: { data: Uint8Array; resolve: (v: { index: number; term: number }) => void; reject: (e: NodeError) => void }[] = [];
-  private proposeScheduled = false;
+  /** Batches the leader's proposals per event-loop turn. */
+  private readonly proposer: LocalProposer;
   /** Snapshot chunks go out a few MiB per turn of the event loop. */
   private readonly snapshots: SnapshotPacer;
   /** Until a leader is first known: see maybeCampaignAtStart. */
@@ -175,6 +176,7 @@ export class RollcallNode {
       confState: this.conf,
       snapshotChunkBytes: options.snapshotChunkBytes ?? 1024 * 1024,
     });
+    this.proposer = new LocalProposer(this.raw, this.proposals, () => this.kick());
     this.snapshots = new SnapshotPacer({
       send: (msg) => this.transport.send(msg.to, { kind: 'raft', msg }),
       backlog: (to) => this.transport.pendingBytes(to),
@@ -377,7 +379,7 @@ export class RollcallNode {
     return this.router.route<ProposalResult>(
       {
         here: () => this.soft.role === 'leader',
-        runHere: (left) => this.proposeLocal(data, left),
+        runHere: (left) => this.proposer.propose(data, left),
         forward: async (leader, left) => {
           const deadline = this.clock.now() + left;
           const res = await this.forwards.request<ProposalResult>(leader, left, (req) => this.transport.send(leader, { kind: 'propose', req, data }));
@@ -399,38 +401,6 @@ export class RollcallNode {
       },
       timeoutMs,
     );
-  }
-
-  private async proposeLocal(data: Uint8Array, timeoutMs: number): Promise<ProposalResult> {
-    const { index, term } = await this.enqueueProposal(data);
-    return this.proposals.wait(index, term, timeoutMs);
-  }
-
-  /** Proposals made in one event-loop turn go into Raft together: one append, one fsync. */
-  private enqueueProposal(data: Uint8Array): Promise<{ index: number; term: number }> {
-    return new Promise((resolve, reject) => {
-      this.proposalQueue.push({ data, resolve, reject });
-      if (!this.proposeScheduled) {
-        this.proposeScheduled = true;
-        setImmediate(() => this.flushProposals());
-      }
-    });
-  }
-
-  private flushProposals(): void {
-    this.proposeScheduled = false;
-    const batch = this.proposalQueue;
-    this.proposalQueue = [];
-    if (batch.length === 0) return;
-    const res = this.raw.proposeBatch(batch.map((p) => p.data));
-    if (!res.ok) {
-      const err = fromCoreRefusal(res.error);
-      for (const p of batch) p.reject(err);
-      return;
-    }
-    const { firstIndex, term } = res.value;
-    batch.forEach((p, i) => p.resolve({ index: firstIndex + i, term }));
-    this.kick();
   }
 
   /** Resolves once this node may serve a linearizable read from its applied state. */
@@ -659,7 +629,7 @@ export class RollcallNode {
       return;
     }
     // A view, not a copy: the transport's decoded binary values already own their memory.
-    this.proposeLocal(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10_000).then(
+    this.proposer.propose(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10_000).then(
       (value) => this.transport.send(from, { kind: 'proposeResult', req, outcome: { ok: true, value } }),
       (err: unknown) => this.transport.send(from, { kind: 'proposeResult', req, outcome: toOutcome(err) }),
     );
@@ -767,8 +737,7 @@ export class RollcallNode {
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.snapshots.close();
     const err = new NodeError('SHUTTING_DOWN', 'the node is shutting down');
-    for (const p of this.proposalQueue) p.reject(err);
-    this.proposalQueue = [];
+    this.proposer.close(err);
     this.proposals.close(err);
     this.forwards.close(err);
     this.notifyLeaderMayHaveChanged();
