@@ -1,0 +1,105 @@
+/**
+ * The Consul-compatible HTTP API's own fastify app, on its own listener: the hooks every
+ * answer shares (plain-text errors, any body read as JSON text, `X-Consul-*` headers) and the
+ * route modules. It reads the node through its API (src/server/node-api.ts) and keeps no
+ * registry state of its own; its one derived structure, the change feed, follows the node's
+ * history (blocking.ts).
+ */
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import type { Logger } from '../log/index.js';
+import type { TokenAuthority } from '../server/auth.js';
+import { decoratePrincipal } from '../server/auth-hook.js';
+import type { NodeApi } from '../server/node-api.js';
+import { agentRoutes } from './agent-routes.js';
+import { ChangeFeed } from './blocking.js';
+import { catalogRoutes } from './catalog-routes.js';
+import { sendText } from './errors.js';
+import { healthRoutes } from './health-routes.js';
+import type { ConsulContext } from './request.js';
+import { Routes } from './routing.js';
+import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from './settings.js';
+import { statusRoutes } from './status-routes.js';
+
+export interface ConsulAppOptions {
+  readonly node: NodeApi;
+  readonly logger: Logger;
+  readonly datacenter?: string;
+  /** The Rollcall namespace a request without `?ns=` sees (default `default`). */
+  readonly namespace?: string;
+  readonly tokens?: TokenAuthority | null;
+  /** Deadline of a write or a read barrier (default 5 s). */
+  readonly timeoutMs?: number;
+  /** Blocking queries: the wait when none is given (default 5 min) and the cap (default 10 min). */
+  readonly defaultWaitMs?: number;
+  readonly maxWaitMs?: number;
+  readonly bodyLimit?: number;
+}
+
+export interface ConsulApp {
+  readonly app: FastifyInstance;
+  readonly feed: ChangeFeed;
+}
+
+export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
+  const { node } = options;
+  const log = options.logger.child({ part: 'consul' });
+  const app = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 256 * 1024,
+    return503OnClosing: false,
+    // Check and service IDs in paths, percent-encoded.
+    routerOptions: { maxParamLength: 1024 },
+  });
+  const feed = new ChangeFeed(node.registry.history, node.registry);
+  const ctx: ConsulContext = {
+    node,
+    datacenter: options.datacenter ?? DEFAULT_DATACENTER,
+    namespace: options.namespace ?? DEFAULT_CONSUL_NAMESPACE,
+    feed,
+    tokens: options.tokens ?? null,
+    logger: log,
+    timeoutMs: options.timeoutMs ?? 5000,
+    defaultWaitMs: options.defaultWaitMs ?? 5 * 60_000,
+    maxWaitMs: options.maxWaitMs ?? 10 * 60_000,
+    listenAddress: () => {
+      const a = app.server.address();
+      return typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host: '', port: 0 };
+    },
+  };
+
+  decoratePrincipal(app);
+  // Consul reads a body as JSON whatever its Content-Type says (curl -d sends a form type).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  let closing = false;
+  app.addHook('onRequest', (_req, reply, done) => {
+    if (!closing) return done();
+    reply.header('connection', 'close');
+    sendText(reply, 503, 'This node is stopping; ask another node');
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    reply.header('x-rollcall-node', node.id);
+    done(null, payload);
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    feed.close();
+  });
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) log.error({ err }, 'Consul API: unexpected error');
+    return sendText(reply, status, status === 500 ? 'Internal error (logged by the node)' : err.message);
+  });
+
+  const routes = new Routes(app, ctx);
+  app.setNotFoundHandler(routes.notFound);
+  agentRoutes(routes, ctx);
+  catalogRoutes(routes, ctx);
+  healthRoutes(routes, ctx);
+  statusRoutes(routes, ctx);
+  return { app, feed };
+}

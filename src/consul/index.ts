@@ -1,0 +1,49 @@
+/**
+ * The Consul-compatible HTTP API (issue 17): existing Consul tools (the npm `consul`
+ * client, Prometheus's Consul discovery, consul-template, Traefik) pointed at a Rollcall
+ * node work unchanged, with Rollcall's guarantees underneath. See docs/consul.md.
+ *
+ * @example
+ * ```ts
+ * const consul = await startConsulApi({ node, logger, listen: { host: '127.0.0.1', port: 8501 } });
+ * // ... later
+ * await consul.close();
+ * ```
+ */
+import type { Logger } from '../log/index.js';
+import type { TokenAuthority } from '../server/auth.js';
+import type { NodeApi } from '../server/node-api.js';
+import type { PeerAddress } from '../transport/index.js';
+import { buildConsulApp, type ConsulAppOptions } from './app.js';
+
+export { buildConsulApp, type ConsulApp, type ConsulAppOptions } from './app.js';
+export { parseGoDuration, formatGoDuration } from './duration.js';
+export { statusOfHealth, instanceStatus } from './shapes.js';
+export { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from './settings.js';
+
+export interface ConsulApi {
+  /** The port it listens on (the one given, or the one picked for port 0). */
+  readonly port: number;
+  /** Stops listening, wakes parked blocking queries and closes their connections. */
+  close(): Promise<void>;
+}
+
+export async function startConsulApi(options: ConsulAppOptions & { readonly listen: PeerAddress }): Promise<ConsulApi> {
+  const { app } = buildConsulApp(options);
+  await app.listen({ host: options.listen.host, port: options.listen.port });
+  const a = app.server.address();
+  const port = typeof a === 'object' && a !== null ? a.port : options.listen.port;
+  options.logger.info({ consul: `http://${options.listen.host}:${port}` }, 'serving the Consul-compatible API');
+  return { port, close: () => app.close() };
+}
+
+/** What runServer hands over: the node, its logger and tokens, and the settings from flags. */
+export async function startConsulFromConfig(
+  settings: { readonly listen: PeerAddress | null; readonly datacenter: string; readonly namespace: string },
+  node: NodeApi,
+  logger: Logger,
+  tokens: TokenAuthority | null,
+): Promise<ConsulApi | null> {
+  if (settings.listen === null) return null;
+  return startConsulApi({ node, logger, tokens, listen: settings.listen, datacenter: settings.datacenter, namespace: settings.namespace });
+}

@@ -1,0 +1,193 @@
+/**
+ * What every Consul handler does with a request: which namespace and datacenter it names,
+ * whether its token may do this, how consistent its read is, how long it may block, and the
+ * `X-Consul-*` headers its answer carries.
+ *
+ * Consistency (Consul's modes): the default and `?consistent` are linearizable here (a
+ * read barrier, Rollcall's ReadIndex); `?stale` reads this node's applied state, works
+ * without a leader, and says so in `X-Consul-Effective-Consistency`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../log/index.js';
+import { type Role, TokenAuthority } from '../server/auth.js';
+import type { NodeApi } from '../server/node-api.js';
+import { blockUntilPast, type ChangeFeed } from './blocking.js';
+import { parseGoDuration } from './duration.js';
+import { ConsulError, fromNodeError } from './errors.js';
+import { NodeError } from '../node/index.js';
+import { nameProblem } from './settings.js';
+
+export interface ConsulContext {
+  readonly node: NodeApi;
+  readonly datacenter: string;
+  /** The Rollcall namespace a request without `?ns=` sees. */
+  readonly namespace: string;
+  readonly feed: ChangeFeed;
+  /** null: auth is off. */
+  readonly tokens: TokenAuthority | null;
+  readonly logger: Logger;
+  /** Deadline of a write or a read barrier. */
+  readonly timeoutMs: number;
+  /** A blocking query's wait when none is given, and its cap (Consul: 5 and 10 minutes). */
+  readonly defaultWaitMs: number;
+  readonly maxWaitMs: number;
+  /** Where this Consul listener is bound (for /v1/agent/self). */
+  readonly listenAddress: () => { readonly host: string; readonly port: number };
+}
+
+export type Query = Readonly<Record<string, string | string[] | undefined>>;
+
+export function queryOf(req: FastifyRequest): Query {
+  return (req.query ?? {}) as Query;
+}
+
+/** The last value of a parameter given once or more (Consul reads the first; they rarely differ). */
+export function param(q: Query, name: string): string | undefined {
+  const v = q[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Every value of a repeated parameter (`tag=a&tag=b`). */
+export function params(q: Query, name: string): string[] {
+  const v = q[name];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** `?passing`, `?passing=true`, `?passing=1` are on; `?passing=false` and `=0` are off. */
+export function flag(q: Query, name: string): boolean {
+  const v = param(q, name);
+  return v !== undefined && v !== 'false' && v !== '0';
+}
+
+/** `?ns=`, else the configured namespace. */
+export function namespaceOf(ctx: ConsulContext, q: Query): string {
+  const ns = param(q, 'ns');
+  if (ns === undefined || ns === '') return ctx.namespace;
+  const problem = nameProblem(ns);
+  if (problem !== null) throw new ConsulError(400, `ns: ${problem}`);
+  return ns;
+}
+
+/** A request for another datacenter: Rollcall clusters forward nothing yet. */
+export function checkDatacenter(ctx: ConsulContext, q: Query): void {
+  const dc = param(q, 'dc');
+  if (dc !== undefined && dc !== '' && dc !== ctx.datacenter) throw new ConsulError(500, `No path to datacenter`);
+}
+
+/** The token, as Consul looks for it: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer`. */
+function tokenOf(req: FastifyRequest, q: Query): string | undefined {
+  const fromQuery = param(q, 'token');
+  if (fromQuery !== undefined && fromQuery !== '') return fromQuery;
+  const header = req.headers['x-consul-token'];
+  if (typeof header === 'string' && header !== '') return header;
+  const auth = req.headers.authorization;
+  const m = auth === undefined ? null : /^Bearer +([^\s]+) *$/i.exec(auth);
+  return m?.[1];
+}
+
+/**
+ * Whether the request's token may use a route needing `need` in `namespace` (undefined: the
+ * route is not namespaced). The same Rollcall tokens and roles as the native API.
+ */
+export function authorize(ctx: ConsulContext, req: FastifyRequest, q: Query, need: Role, namespace: string | undefined): void {
+  if (ctx.tokens === null) return;
+  const token = tokenOf(req, q);
+  if (token === undefined) throw new ConsulError(403, 'Permission denied: this node requires a token');
+  const id = ctx.tokens.identify(`Bearer ${token}`);
+  if (!id.ok) throw new ConsulError(403, 'ACL not found');
+  const decision = TokenAuthority.authorize(id.principal, need, namespace);
+  if (!decision.ok) throw new ConsulError(403, `Permission denied: ${decision.message}`);
+  req.principal = id.principal;
+}
+
+export interface ReadOptions {
+  readonly stale: boolean;
+  /** Consul's `index`; undefined or 0: answer at once. */
+  readonly index: number | undefined;
+  /** How long a blocking query may wait, jitter included. */
+  readonly waitMs: number;
+}
+
+export function readOptions(ctx: ConsulContext, q: Query): ReadOptions {
+  const stale = param(q, 'stale') !== undefined;
+  if (stale && param(q, 'consistent') !== undefined) throw new ConsulError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+  const rawIndex = param(q, 'index');
+  let index: number | undefined;
+  if (rawIndex !== undefined && rawIndex !== '') {
+    if (!/^[0-9]{1,20}$/.test(rawIndex)) throw new ConsulError(400, 'Invalid index');
+    // Past 2^53 no revision will ever reach it: it parks for the wait, as Consul would.
+    index = Math.min(Number(rawIndex), Number.MAX_SAFE_INTEGER);
+  }
+  const rawWait = param(q, 'wait');
+  let wanted = ctx.defaultWaitMs;
+  if (rawWait !== undefined && rawWait !== '') {
+    const ms = parseGoDuration(rawWait);
+    if (ms === null) throw new ConsulError(400, 'Invalid wait time');
+    if (ms > 0) wanted = ms;
+  }
+  const capped = Math.min(wanted, ctx.maxWaitMs);
+  // Consul's jitter: up to 1/16 more, so that many waiters do not all come back at once.
+  return { stale, index, waitMs: capped + Math.random() * (capped / 16) };
+}
+
+/** Reaches the point the read is served from: a read barrier unless stale. */
+export async function readPoint(ctx: ConsulContext, reply: FastifyReply, opts: Pick<ReadOptions, 'stale'>): Promise<void> {
+  reply.header('x-consul-effective-consistency', opts.stale ? 'stale' : 'consistent');
+  if (opts.stale) return;
+  try {
+    await ctx.node.readBarrier(ctx.timeoutMs);
+  } catch (err) {
+    if (err instanceof NodeError) throw fromNodeError(err);
+    throw err;
+  }
+}
+
+/** `X-Consul-Index` (at least 1), `X-Consul-KnownLeader`, `X-Consul-LastContact` (ms). */
+export function setQueryMeta(ctx: ConsulContext, reply: FastifyReply, index: number): void {
+  reply.header('x-consul-index', String(Math.max(1, index)));
+  const leader = ctx.node.leader;
+  reply.header('x-consul-knownleader', leader === null ? 'false' : 'true');
+  let lastContact = 0;
+  if (leader !== null && leader !== ctx.node.id) {
+    const seen = ctx.node.status().members.find((m) => m.id === leader)?.lastContact ?? null;
+    if (seen !== null) lastContact = Math.max(0, Date.now() - seen);
+  }
+  reply.header('x-consul-lastcontact', String(Math.round(lastContact)));
+}
+
+/** Aborts when the client goes away, so a parked query stops waiting for nobody. */
+export function abortOnClose(reply: FastifyReply): { signal: AbortSignal; done: () => void } {
+  const abort = new AbortController();
+  const onClose = (): void => abort.abort();
+  reply.raw.once('close', onClose);
+  return { signal: abort.signal, done: () => reply.raw.off('close', onClose) };
+}
+
+/** Logs what a handler could not answer (once per request, no token). */
+export function logFailure(logger: Logger, req: FastifyRequest, err: unknown): void {
+  logger.error({ err, method: req.method, route: req.routeOptions.url }, 'Consul API: unexpected error');
+}
+
+/**
+ * The read half of every query endpoint: the read point, then (with `?index=`) the wait
+ * until `indexNow()` is past the index or the wait ends, woken by changes to `key`; sets the
+ * `X-Consul-*` headers and returns the index answered with.
+ */
+export async function blockingRead(ctx: ConsulContext, reply: FastifyReply, q: Query, key: string, indexNow: () => number): Promise<number> {
+  const opts = readOptions(ctx, q);
+  await readPoint(ctx, reply, opts);
+  const { signal, done } = abortOnClose(reply);
+  let index: number;
+  try {
+    index = await blockUntilPast(ctx.feed, key, indexNow, opts.index, opts.waitMs, signal);
+  } finally {
+    done();
+  }
+  setQueryMeta(ctx, reply, index);
+  return index;
+}
+
+/** `?filter=` (Consul's expression language) is not served: refused rather than ignored. */
+export function refuseFilter(q: Query): void {
+  if (param(q, 'filter') !== undefined) throw new ConsulError(400, 'filter: Rollcall does not serve filter expressions');
+}

@@ -1,0 +1,68 @@
+/**
+ * One way to declare a Consul route: its method and path, the role it needs, whether it
+ * reads a namespace; the wrapper checks `?dc=`, resolves the namespace, authorizes, runs
+ * the handler and answers any error as plain text. The declared routes also tell a wrong
+ * method (405, with `Allow`) from a path that is not served (404).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Role } from '../server/auth.js';
+import { ConsulError, notServedMessage, sendConsulError, sendText } from './errors.js';
+import { authorize, type ConsulContext, checkDatacenter, logFailure, namespaceOf, type Query, queryOf } from './request.js';
+
+export interface Call {
+  readonly q: Query;
+  /** The Rollcall namespace the request sees (`?ns=`, else the configured one). */
+  readonly ns: string;
+}
+
+export interface RouteSpec {
+  readonly method: 'GET' | 'PUT';
+  readonly url: string;
+  readonly access: Role;
+  /** Whether the route reads a namespace (namespace-limited tokens are checked against it). */
+  readonly namespaced: boolean;
+  readonly handler: (req: FastifyRequest, reply: FastifyReply, call: Call) => Promise<unknown>;
+}
+
+export class Routes {
+  readonly #patterns: { readonly method: string; readonly re: RegExp }[] = [];
+
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly ctx: ConsulContext,
+  ) {}
+
+  add(spec: RouteSpec): void {
+    const { ctx } = this;
+    this.#patterns.push({ method: spec.method, re: new RegExp(`^${spec.url.replace(/:[A-Za-z]+/g, '[^/]+')}/?$`) });
+    this.app.route({
+      method: spec.method,
+      url: spec.url,
+      handler: async (req, reply) => {
+        try {
+          const q = queryOf(req);
+          checkDatacenter(ctx, q);
+          const ns = namespaceOf(ctx, q);
+          authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined);
+          return await spec.handler(req, reply, { q, ns });
+        } catch (err) {
+          if (err instanceof ConsulError) return sendConsulError(reply, err);
+          try {
+            return sendConsulError(reply, err);
+          } catch {
+            logFailure(ctx.logger, req, err);
+            return sendText(reply, 500, 'Internal error (logged by the node)');
+          }
+        }
+      },
+    });
+  }
+
+  /** The not-found handler: 405 for a declared path with another method, else 404 naming what is not served. */
+  notFound = (req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const path = req.url.split('?')[0] ?? req.url;
+    const allowed = this.#patterns.filter((p) => p.re.test(path)).map((p) => p.method);
+    if (allowed.length > 0) return sendText(reply.header('allow', [...new Set(allowed)].join(', ')), 405, `method ${req.method} not allowed`);
+    return sendText(reply, 404, notServedMessage(req.method, path));
+  };
+}
