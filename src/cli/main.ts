@@ -29,6 +29,10 @@ Options:
                            newest min(5000, N/2) for followers to catch up from (default 10000)
   --token-file FILE        bearer tokens with roles (JSON: [{"token","role","namespaces"?}]);
                            auth is off without it
+  --consul-listen HOST:PORT  serve the Consul-compatible HTTP API there (off by default;
+                           docs/consul.md)
+  --datacenter NAME        the datacenter Consul clients see (default dc1)
+  --consul-namespace NS    the namespace Consul requests see (default default; ?ns= overrides)
   --watch-buffer-bytes N   cut a watcher with more unread bytes than N (default 1048576)
   --watch-progress-ms N    progress event on idle watches every N..2N ms (default 5000)
   --alert-webhook URL      the leader POSTs fired and resolved alerts here (JSON)
@@ -72,6 +76,9 @@ async function main(argv: string[]): Promise<number> {
         'election-ticks': { type: 'string' },
         'compact-every': { type: 'string' },
         'token-file': { type: 'string' },
+        'consul-listen': { type: 'string' },
+        datacenter: { type: 'string' },
+        'consul-namespace': { type: 'string' },
         'watch-buffer-bytes': { type: 'string' },
         'watch-progress-ms': { type: 'string' },
         'alert-webhook': { type: 'string' },

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { PeerAddress } from '../transport/index.js';
 import { parseHostPort } from '../transport/index.js';
+import { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from '../consul/settings.js';
 
 export interface ServerConfig {
   readonly id: string;
@@ -22,6 +23,8 @@ export interface ServerConfig {
   readonly testFaults: boolean;
   /** Bearer-token file (JSON); null = auth off. */
   readonly tokenFile: string | null;
+  /** The Consul-compatible API: --consul-listen (off by default), --datacenter, --consul-namespace. */
+  readonly consul: ConsulSettings;
   /** A watcher with more unflushed bytes than this is cut with a resume point. */
   readonly watchBufferBytes: number;
   /** Idle watch streams get a progress event every N to 2N ms. */
@@ -55,6 +58,9 @@ const ENV: Record<string, string> = {
   'election-ticks': 'ROLLCALL_ELECTION_TICKS',
   'compact-every': 'ROLLCALL_COMPACT_EVERY',
   'token-file': 'ROLLCALL_TOKEN_FILE',
+  'consul-listen': 'ROLLCALL_CONSUL_LISTEN',
+  datacenter: 'ROLLCALL_DATACENTER',
+  'consul-namespace': 'ROLLCALL_CONSUL_NAMESPACE',
   'watch-buffer-bytes': 'ROLLCALL_WATCH_BUFFER_BYTES',
   'watch-progress-ms': 'ROLLCALL_WATCH_PROGRESS_MS',
   'alert-webhook': 'ROLLCALL_ALERT_WEBHOOK',
@@ -123,6 +129,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     compactEvery: intSetting('compact-every', get('compact-every'), 10_000, 10),
     testFaults: env.ROLLCALL_TEST_FAULTS === '1',
     tokenFile: typeof get('token-file') === 'string' && get('token-file') !== '' ? (get('token-file') as string) : null,
+    consul: consulSettings(get),
     watchBufferBytes: intSetting('watch-buffer-bytes', get('watch-buffer-bytes'), 1024 * 1024, 4096),
     watchProgressMs: intSetting('watch-progress-ms', get('watch-progress-ms'), 5000, 10),
     alertWebhook: webhookSetting(get('alert-webhook')),
@@ -133,4 +140,21 @@ function webhookSetting(v: string | boolean | undefined): string | null {
   if (v === undefined || v === '') return null;
   if (typeof v !== 'string' || !/^https?:\/\/[^\s]+$/.test(v)) throw new ConfigError('--alert-webhook', `expected an http(s) URL, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** --consul-listen, --datacenter, --consul-namespace (src/consul/settings.ts). */
+function consulSettings(get: (k: string) => string | boolean | undefined): ConsulSettings {
+  const listen = get('consul-listen');
+  const name = (k: string, dflt: string): string => {
+    const v = get(k);
+    if (v === undefined || v === '') return dflt;
+    const problem = typeof v === 'string' ? nameProblem(v) : 'must be a name';
+    if (problem !== null) throw new ConfigError(`--${k}`, problem);
+    return v as string;
+  };
+  return {
+    listen: typeof listen === 'string' && listen !== '' ? parseAddress('--consul-listen', listen) : null,
+    datacenter: name('datacenter', DEFAULT_DATACENTER),
+    namespace: name('consul-namespace', DEFAULT_CONSUL_NAMESPACE),
+  };
 }

@@ -8,10 +8,12 @@ import { RollcallNode } from '../node/index.js';
 import { buildApp } from './app.js';
 import { TokenAuthority, TokenFileError } from './auth.js';
 import { ConfigError, type ServerConfig } from './config.js';
+import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
 
 export async function runServer(config: ServerConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: config.id });
   let stopping = false;
+  let consul: ConsulApi | null = null;
   // Before anything else starts: a bad token file must stop the node, not leave it open.
   let tokens: TokenAuthority | null = null;
   if (config.tokenFile !== null) {
@@ -65,6 +67,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   logger.info({ http: `http://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}` }, 'serving');
+  // The Consul-compatible API on its own listener (--consul-listen), before the ready line.
+  consul = await startConsulFromConfig(config.consul, node, logger, tokens);
   // Machine-readable line for scripts and tests that start nodes on port 0.
   if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
 
@@ -75,6 +79,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     const force = setTimeout(() => process.exit(code || 1), 10_000);
     force.unref();
     try {
+      await consul?.close();
       await app.close();
       await node.close();
       logger.info('stopped');
