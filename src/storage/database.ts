@@ -8,7 +8,7 @@ import { Level } from 'level';
 import { decode, encode } from '../codec/index.js';
 import { StorageError, ioError } from './errors.js';
 import { RAFT_KEYS, RAFT_SUBLEVEL, SM_SUBLEVEL } from './keys.js';
-import { refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from './leveldb-damage.js';
+import { checkLevelDbLogs, refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from './leveldb-damage.js';
 import { migrateFromV1 } from './migrate-v1.js';
 import { walDir } from './wal.js';
 
@@ -48,6 +48,8 @@ export interface NodeDatabase {
  */
 export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
   await refuseIfMarkedDamaged(dir);
+  // LevelDB skips damaged records of its own log at open, quietly: see leveldb-damage.ts.
+  const tornTails = await checkLevelDbLogs(dir);
   const db: RootDatabase = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
   try {
     await db.open();
@@ -56,8 +58,7 @@ export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
   }
   const handle: NodeDatabase = { dir, db, raft: raftSublevel(db), sm: smSublevel(db) };
   try {
-    // LevelDB skips damaged records of its own log at open, quietly: see leveldb-damage.ts.
-    await refuseIfLevelDbRepaired(dir);
+    await refuseIfLevelDbRepaired(dir, tornTails);
     await checkFormat(handle);
   } catch (err) {
     await db.close().catch((closeErr: unknown) => {

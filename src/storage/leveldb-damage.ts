@@ -5,15 +5,23 @@
  * a new table and deletes the damaged file. The node would start, and serve, a state
  * machine with records missing (seen: 252 of 300 instances, with the applied index intact).
  *
- * So after every open the node reads what LevelDB wrote to `LOG` during that open (LevelDB
- * starts a fresh `LOG` per open), and if it reports damage, records it in a `DAMAGED` file
- * beside the database and refuses to start — on this start and on every later one, since
+ * Not all of that is damage, though: state-machine batches are written without fsync (the
+ * Raft WAL is synced and replays them), so after a power loss the newest log can end in a
+ * torn batch that LevelDB reports the same way. Dropping a torn tail is harmless (whole
+ * batches go, each with its applied index: the state machine is just older).
+ *
+ * So before LevelDB opens, the node reads its log files itself (leveldb-log-scan.ts): damage
+ * with valid records after it refuses to start; a torn tail is let through. After the open,
+ * it reads what LevelDB wrote to `LOG` during that open (a fresh `LOG` per open), and damage
+ * reported in any file it did not already judge a torn tail refuses too. A refusal is
+ * recorded in a `DAMAGED` file beside the database and holds on every later start, since
  * LevelDB will by then have deleted the evidence. The way back is the one for any damaged
  * member: remove it and add it back under a new id with an empty data directory.
  */
-import { open, readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPLACE_MEMBER_ADVICE, StorageError } from './errors.js';
+import { scanLogFile } from './leveldb-log-scan.js';
 
 /** Written beside the database when LevelDB reported damage; its presence refuses every start. */
 export const DAMAGE_MARKER = 'DAMAGED';
@@ -31,6 +39,36 @@ export async function refuseIfMarkedDamaged(dir: string): Promise<void> {
   throw new StorageError('CORRUPT_STATE', `${dir} was found damaged by an earlier start (${path}): ${text.trim()}; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
 }
 
+/**
+ * Before LevelDB opens `dir`: refuses (and marks) a log file damaged in the middle; returns
+ * the log files that end in a torn tail, which LevelDB may drop harmlessly.
+ */
+export async function checkLevelDbLogs(dir: string): Promise<Set<string>> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => /^\d+\.log$/.test(n));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    throw new StorageError('IO', `listing ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  const torn = new Set<string>();
+  for (const name of names) {
+    const path = join(dir, name);
+    const scan = await scanLogFile(path);
+    if (scan.firstBad === null) continue;
+    if (!scan.validAfterBad) {
+      torn.add(path);
+      continue;
+    }
+    await markDamaged(dir, `${path} is damaged at offset ${scan.firstBad}, with intact records after it`);
+    throw new StorageError(
+      'CORRUPT_STATE',
+      `${path}: LevelDB's log is damaged at offset ${scan.firstBad} with intact records after it; opening would drop the records in between and keep the later ones, leaving the state machine missing records; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
+    );
+  }
+  return torn;
+}
+
 /** The lines in which LevelDB, during the open that wrote `LOG`, reported damage it skipped. */
 export function damageReported(infoLog: string): string[] {
   return infoLog
@@ -43,7 +81,7 @@ export function damageReported(infoLog: string): string[] {
  * After LevelDB opened `dir`: if it reported damage, writes the marker (synced) and
  * rejects with CORRUPT_STATE naming the damaged file.
  */
-export async function refuseIfLevelDbRepaired(dir: string): Promise<void> {
+export async function refuseIfLevelDbRepaired(dir: string, tornTails: ReadonlySet<string> = new Set()): Promise<void> {
   let infoLog: string;
   try {
     infoLog = await readFile(join(dir, 'LOG'), 'utf8');
@@ -51,9 +89,16 @@ export async function refuseIfLevelDbRepaired(dir: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // LevelDB wrote no info log
     throw new StorageError('IO', `reading ${join(dir, 'LOG')}: ${(err as Error).message}`, { cause: err });
   }
-  const lines = damageReported(infoLog);
+  // A torn tail (judged before the open) is LevelDB dropping an unsynced batch: expected.
+  const lines = damageReported(infoLog).filter((line) => ![...tornTails].some((path) => line.includes(`${path}:`)));
   if (lines.length === 0) return;
   const what = `LevelDB dropped damaged records when opening it: ${lines.join('; ')}`;
+  await markDamaged(dir, what);
+  throw new StorageError('CORRUPT_STATE', `${dir}: ${what}; its state machine may be missing records, refusing to start. ${REPLACE_MEMBER_ADVICE}`);
+}
+
+/** Records (synced) why `dir` is refused, so every later start refuses too. */
+async function markDamaged(dir: string, what: string): Promise<void> {
   const marker = await open(join(dir, DAMAGE_MARKER), 'w');
   try {
     await marker.writeFile(`${what}\n`);
@@ -61,5 +106,4 @@ export async function refuseIfLevelDbRepaired(dir: string): Promise<void> {
   } finally {
     await marker.close();
   }
-  throw new StorageError('CORRUPT_STATE', `${dir}: ${what}; its state machine may be missing records, refusing to start. ${REPLACE_MEMBER_ADVICE}`);
 }
