@@ -277,8 +277,9 @@ describe('Consul-compatible API on a 3-node cluster', () => {
       expect(r.status).toBe(404);
       expect(await r.text()).toMatch(/^Rollcall does not serve /);
     }
-    const wrong = await fetch(`${at}/v1/agent/service/register`, { method: 'GET' });
+    const wrong = await fetch(`${at}/v1/agent/check/pass/service:x`, { method: 'GET' });
     expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('PUT');
     const http1 = await fetch(`${at}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'x', Port: 1, Check: { HTTP: 'http://x/', Interval: '10s' } }) });
     expect(http1.status).toBe(400);
     expect(await http1.text()).toBe('Check.HTTP: Rollcall runs no such checks; use a TTL check');
