@@ -1,0 +1,171 @@
+/**
+ * The Consul-compatible API in one process, over a real Registry without Raft (FakeNode):
+ * tokens and namespaces, the health mapping end to end (leader-set health, expiry
+ * protection's suspect, disabled instances), re-registration, and blocking queries woken
+ * only by what they read.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildConsulApp, type ConsulApp } from '../src/consul/index.js';
+import { silentLogger } from '../src/log/index.js';
+import { TokenAuthority } from '../src/server/auth.js';
+import { FakeNode } from './api-fake-node.js';
+
+const READ = 'read-token-0123456789';
+const WRITE = 'register-token-0123456789';
+const PROD = 'prod-only-token-0123456789';
+
+describe('Consul API in process', () => {
+  let node: FakeNode;
+  let consul: ConsulApp;
+
+  const start = (tokens: TokenAuthority | null = null) => {
+    consul = buildConsulApp({ node, logger: silentLogger(), tokens, maxWaitMs: 5000 });
+    return consul.app;
+  };
+  const put = (url: string, body?: unknown, headers: Record<string, string> = {}) =>
+    consul.app.inject({ method: 'PUT', url, headers, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+  const get = (url: string, headers: Record<string, string> = {}) => consul.app.inject({ method: 'GET', url, headers });
+  const ids = (r: { json: () => unknown }) => (r.json() as { Service: { ID: string } }[]).map((e) => e.Service.ID);
+
+  beforeEach(async () => {
+    node = await FakeNode.create();
+  });
+  afterEach(async () => {
+    await consul?.app.close();
+  });
+
+  it('answers index 1, not 0, and [] / {} on an empty registry', async () => {
+    start();
+    for (const url of ['/v1/health/service/none', '/v1/catalog/service/none', '/v1/catalog/nodes', '/v1/health/state/any', '/v1/health/checks/none']) {
+      const r = await get(url);
+      expect(r.statusCode).toBe(200);
+      expect(r.headers['x-consul-index']).toBe('1');
+      expect(r.json()).toEqual([]);
+    }
+    const s = await get('/v1/catalog/services');
+    expect(s.json()).toEqual({});
+    expect(s.headers['x-consul-index']).toBe('1');
+  });
+
+  it('maps health: subhealthy is warning, down critical, suspect passing; disabled instances are left out', async () => {
+    start();
+    for (const id of ['a', 'b', 'c', 'd', 'e']) expect((await put('/v1/agent/service/register', { Name: 'web', ID: id, Address: `10.0.0.${id.charCodeAt(0)}`, Port: 80 })).statusCode).toBe(200);
+    node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'b', health: 'subhealthy' });
+    node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'c', health: 'down' });
+    // Expiry protection marks the instances of a session suspect: open one, bind d, mark it.
+    node.apply({ type: 'openSession', sessionId: 's1', ttlMs: 5000, now: 0 });
+    node.apply({ type: 'unregister', namespace: 'default', service: 'web', id: 'd' });
+    node.apply({ type: 'register', namespace: 'default', service: 'web', id: 'd', address: '10.0.0.100', port: 80, sessionId: 's1' });
+    node.apply({ type: 'markSuspect', term: 1, sessionIds: ['s1'], now: 1 });
+    expect(node.registry.getInstance('default', 'web', 'd')?.health).toBe('suspect');
+    const e = node.registry.getInstance('default', 'web', 'e')!;
+    node.apply({ type: 'update', namespace: 'default', service: 'web', id: 'e', expectedVersion: e.version, patch: { enabled: false } });
+
+    const all = (await get('/v1/health/service/web')).json() as { Service: { ID: string }; Checks: { Status: string }[] }[];
+    expect(all.map((x) => [x.Service.ID, x.Checks[0]!.Status])).toEqual([
+      ['a', 'passing'],
+      ['b', 'warning'],
+      ['c', 'critical'],
+      ['d', 'passing'],
+    ]);
+    expect(ids(await get('/v1/health/service/web?passing'))).toEqual(['a', 'd']);
+    expect(ids(await get('/v1/health/service/web?passing=false'))).toEqual(['a', 'b', 'c', 'd']);
+    expect((await get('/v1/health/state/warning')).json()).toEqual([expect.objectContaining({ ServiceID: 'b', Status: 'warning' })]);
+    expect(Object.keys((await get('/v1/agent/services')).json() as object)).toEqual(['a', 'b', 'c', 'd']);
+    expect((await get('/v1/agent/service/e')).statusCode).toBe(404);
+  });
+
+  it('takes tokens as X-Consul-Token, Authorization: Bearer and ?token=, with their roles and namespaces', async () => {
+    start(
+      TokenAuthority.parse(
+        JSON.stringify([
+          { token: READ, role: 'read' },
+          { token: WRITE, role: 'register' },
+          { token: PROD, role: 'register', namespaces: ['prod'] },
+        ]),
+      ),
+    );
+    const body = { Name: 'web', Port: 80, Address: '10.0.0.1' };
+    const none = await put('/v1/agent/service/register', body);
+    expect([none.statusCode, none.body]).toEqual([403, 'Permission denied: this node requires a token']);
+    expect((await put('/v1/agent/service/register', body, { 'x-consul-token': 'unknown-token-0123456789' })).body).toBe('ACL not found');
+    const readOnly = await put('/v1/agent/service/register', body, { 'x-consul-token': READ });
+    expect(readOnly.statusCode).toBe(403);
+    expect(readOnly.body).toMatch(/^Permission denied: token token#0 has role read/);
+    expect((await put('/v1/agent/service/register', body, { 'x-consul-token': WRITE })).statusCode).toBe(200);
+    expect((await get('/v1/health/service/web', { authorization: `Bearer ${READ}` })).statusCode).toBe(200);
+    expect((await get(`/v1/health/service/web?token=${READ}`)).statusCode).toBe(200);
+    // A namespace-limited token reaches its namespace through ?ns=, and only that.
+    expect((await put('/v1/agent/service/register', body, { 'x-consul-token': PROD })).statusCode).toBe(403);
+    expect((await put('/v1/agent/service/register?ns=prod', body, { 'x-consul-token': PROD })).statusCode).toBe(200);
+    expect(node.registry.getInstance('prod', 'web', 'web')).toBeDefined();
+    expect(ids(await get('/v1/health/service/web?ns=prod', { 'x-consul-token': READ }))).toEqual(['web']);
+  });
+
+  it('re-registration replaces, TTL check or not; an ID used by another service is refused', async () => {
+    start();
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80 })).statusCode).toBe(200);
+    expect(node.registry.getInstance('default', 'web', 'w1')?.sessionId).toBeNull();
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 81, Check: { TTL: '10s', Status: 'passing' } })).statusCode).toBe(200);
+    const i = node.registry.getInstance('default', 'web', 'w1')!;
+    expect([i.sessionId, i.port]).toEqual(['consul:default:service:w1', 81]);
+    expect(node.registry.getSession('consul:default:service:w1')?.ttlMs).toBe(10_000);
+    // Another TTL: a new session (a session's TTL cannot change).
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 81, Check: { TTL: '20s' } })).statusCode).toBe(200);
+    expect(node.registry.getSession('consul:default:service:w1')?.ttlMs).toBe(20_000);
+    const clash = await put('/v1/agent/service/register', { Name: 'api', ID: 'w1', Address: '10.0.0.1', Port: 80 });
+    expect([clash.statusCode, clash.body]).toEqual([400, 'ID "w1" is already used by service web']);
+    // Rollcall's own validation, with Consul's field names.
+    const badId = await put('/v1/agent/service/register', { Name: 'web', ID: 'has space', Address: '10.0.0.1', Port: 80 });
+    expect(badId.statusCode).toBe(400);
+    expect(badId.body).toMatch(/^ID must be/);
+    // Check update with Status and Output; deregister closes the check's session.
+    expect((await put('/v1/agent/check/update/service:w1', { Status: 'warning', Output: 'slow' })).statusCode).toBe(200);
+    expect((await get('/v1/health/checks/web')).json()).toEqual([expect.objectContaining({ CheckID: 'service:w1', Status: 'warning', Output: 'slow', Type: 'ttl' })]);
+    expect((await put('/v1/agent/check/update/service:w1', { Status: 'bogus' })).statusCode).toBe(400);
+    expect((await put('/v1/agent/service/deregister/w1')).statusCode).toBe(200);
+    expect(node.registry.getSession('consul:default:service:w1')).toBeUndefined();
+  });
+
+  it('a blocking query wakes on its own service only; X-Consul-Index never goes backwards', async () => {
+    start();
+    await put('/v1/agent/service/register', { Name: 'a', Address: '10.0.0.1', Port: 1 });
+    const first = await get('/v1/health/service/a');
+    const index = Number(first.headers['x-consul-index']);
+    let answered = false;
+    const parked = get(`/v1/health/service/a?index=${index}&wait=5s`).then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(consul.feed.size).toBe(1);
+    await put('/v1/agent/service/register', { Name: 'b', Address: '10.0.0.2', Port: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(answered).toBe(false);
+    await put('/v1/agent/service/register', { Name: 'a', ID: 'a2', Address: '10.0.0.3', Port: 1 });
+    const r = await parked;
+    expect(Number(r.headers['x-consul-index'])).toBeGreaterThan(index);
+    expect(consul.feed.size).toBe(0);
+    // Deleting the service: its index is the registry's emptied revision, still not lower.
+    const before = Number(r.headers['x-consul-index']);
+    await put('/v1/agent/service/deregister/a');
+    await put('/v1/agent/service/deregister/a2');
+    expect(Number((await get('/v1/health/service/a')).headers['x-consul-index'])).toBeGreaterThan(before);
+    // Closing wakes what is parked.
+    const parked2 = get(`/v1/catalog/services?index=${(await get('/v1/catalog/services')).headers['x-consul-index']}&wait=5s`);
+    await new Promise((res) => setTimeout(res, 50));
+    const t0 = Date.now();
+    consul.feed.close();
+    expect((await parked2).statusCode).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('refuses conflicting consistency modes and bad indexes', async () => {
+    start();
+    expect((await get('/v1/health/service/a?stale&consistent')).statusCode).toBe(400);
+    expect((await get('/v1/health/service/a?index=abc')).body).toBe('Invalid index');
+    expect((await get('/v1/health/service/a?filter=Service.Port==1')).statusCode).toBe(400);
+    expect((await get('/v1/health/state/bogus')).statusCode).toBe(400);
+    expect((await get('/v1/catalog/datacenters')).json()).toEqual(['dc1']);
+  });
+});
