@@ -1,7 +1,7 @@
 /**
  * `npm start`: a real local 3-node cluster (5 with `-- --nodes 5`). HTTP on
- * 127.0.0.1:8101.., peers on 7101.., data under ./data, readable logs; Ctrl-C stops
- * every node cleanly.
+ * 127.0.0.1:8101.., the Consul-compatible API on 8501.., peers on 7101.., data under
+ * ./data, readable logs; Ctrl-C stops every node cleanly.
  */
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,19 +51,22 @@ const cluster = await LocalCluster.start({
   secret: 'rollcall-local-dev-secret',
   // The dev cluster lets a person isolate a node (below); never set this in production.
   env: { ROLLCALL_TEST_FAULTS: '1' },
+  // Node i serves the Consul-compatible API on 127.0.0.1:850i (docs/consul.md).
+  nodeEnv: (id) => ({ ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${8500 + Number(id.slice(1))}` }),
   logLevel: values['log-level'],
   onLog: (id, line) => console.log(pretty(id, line)),
 });
 
 console.log(`
 Rollcall: ${size} nodes running, data in ${dataRoot}
-${cluster.nodes.map((n) => `  ${n.id}  ${n.url}   (peer 127.0.0.1:${n.peerPort}, pid ${n.proc?.pid})`).join('\n')}
+${cluster.nodes.map((n) => `  ${n.id}  ${n.url}   (Consul API http://127.0.0.1:${8500 + Number(n.id.slice(1))}, peer 127.0.0.1:${n.peerPort}, pid ${n.proc?.pid})`).join('\n')}
 
 Try:
   curl -s ${cluster.nodes[0]!.url}/v1/cluster
   curl -s -X PUT ${cluster.nodes[1]!.url}/v1/namespaces/prod/services/orders/instances/o1 \\
        -H 'content-type: application/json' -d '{"address":"10.0.0.2","port":9000}'
   curl -s ${cluster.nodes[2]!.url}/v1/namespaces/prod/services/orders/instances
+  curl -s 'http://127.0.0.1:8501/v1/health/service/orders?ns=prod&passing'   # Consul API
 Type a command and Enter to break things on purpose:
   kill n2 | restart n2 | pause n2 | resume n2 | isolate n2 | heal | status | help
 Ctrl-C stops every node.
