@@ -180,6 +180,11 @@ export class RawNode {
     this.raft.campaignSoon();
   }
 
+  /** Role, leader and term as the core has them now (a Ready reports them only when taken). */
+  softState(): SoftState {
+    return this.raft.softState();
+  }
+
   /**
    * Takes the messages that may leave at once (a leader's heartbeats and appends, pre-votes,
    * read requests, heartbeat responses for a durable term) without waiting for the next

@@ -177,6 +177,23 @@ describe('session tracker: protection', () => {
     expect(l.tracker.due(TTL, l.log.registry, TTL - 600_000)).toEqual({ ...nothing, expire: ['s1'] });
   });
 
+  it('a wall clock stepped past the maximum hold does not release a held service at once', async () => {
+    const l = await fleet(6, 10_000);
+    expect(l.tick(10_000).suspect).toHaveLength(6);
+    l.beat(15_000);
+    l.tick(15_000);
+    // The wall clock jumps 16 minutes ahead (past maxHold, 15 min, from suspectSince).
+    const ahead = 16 * 60_000;
+    l.beat(20_000);
+    expect(l.tracker.due(20_000, l.log.registry, 20_000 + ahead).expire).toEqual([]);
+    // Only once this leader has itself seen them held for a window (60 s, monotonic) does
+    // the maximum hold, read on the replicated wall-clock time, let them go.
+    l.beat(74_000);
+    expect(l.tracker.due(74_000, l.log.registry, 74_000 + ahead).expire).toEqual([]);
+    l.beat(76_000);
+    expect(l.tracker.due(76_000, l.log.registry, 76_000 + ahead).expire).toEqual(['s0', 's1', 's2', 's3', 's4', 's5']);
+  });
+
   it('expires held sessions after the maximum hold even while the service is still tripped', async () => {
     const maxHoldMs = 15 * 60_000;
     const l = await fleet(6, 10_000);

@@ -59,6 +59,11 @@ export class ForwardedRequests {
     });
   }
 
+  /** Requests waiting for an answer. */
+  get size(): number {
+    return this.waiting.size;
+  }
+
   settle<T>(req: number, outcome: ForwardOutcome<T>): void {
     const w = this.waiting.get(req);
     if (!w) return;

@@ -40,10 +40,17 @@ export class LeaderDuties {
 
   constructor(private readonly d: LeaderDutiesDeps) {}
 
-  /** Does this node lead, caught up with every earlier term? */
+  /**
+   * Does this node lead, caught up with every earlier term? Asked of the core too: the
+   * node's view changes only when a Ready is taken, and while a write is outstanding the
+   * core may already have stepped down (CheckQuorum, a newer term); a deposed leader must
+   * not keep answering keepalives.
+   */
   active(): boolean {
     const soft = this.d.soft();
-    return soft.role === 'leader' && this.term === soft.term;
+    if (soft.role !== 'leader' || this.term !== soft.term) return false;
+    const core = this.d.raw.softState();
+    return core.role === 'leader' && core.term === soft.term;
   }
 
   /** On every role change and after every apply: take up the duties once caught up, or drop them. */

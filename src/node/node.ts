@@ -69,6 +69,8 @@ export interface NodeOptions {
   readonly healthPolicy?: () => HealthPolicy | null;
   /** Monotonic and wall time (tests drive it); the system clocks by default. */
   readonly clock?: Clock;
+  /** How long one write may hang before this node stops sending heartbeats (default 5 s): see ReadyLoop. */
+  readonly stallLimitMs?: number;
 }
 
 /** Timings and events a metrics exporter wants from the node (all optional). */
@@ -238,6 +240,7 @@ export class RollcallNode {
       clock: this.clock,
       dataDir: options.dataDir,
       compactEvery: options.compactEvery ?? 10_000,
+      stallLimitMs: options.stallLimitMs ?? 5000,
       observer: () => this.observer,
       closed: () => this.closed || this.failure !== null,
       fail: (err) => this.fail(err),
@@ -401,6 +404,11 @@ export class RollcallNode {
       },
       timeoutMs,
     );
+  }
+
+  /** Work waiting in this node (proposals, requests forwarded to the leader, reads): what load shedding bounds. */
+  pendingWork(): number {
+    return this.proposer.queued + this.proposals.size + this.forwards.size + this.reads.waiting;
   }
 
   /** Resolves once this node may serve a linearizable read from its applied state. */

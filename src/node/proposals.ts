@@ -43,6 +43,11 @@ export class PendingProposals {
     });
   }
 
+  /** Indexes with a proposal waiting (about the number of proposals: several share an index only across a change of leader). */
+  get size(): number {
+    return this.byIndex.size;
+  }
+
   /** An entry was applied at `index` with `term`; `result` is set for registry commands and conf changes. */
   onApplied(index: number, term: number, result: CommandResult | undefined, instance?: Instance | null): void {
     const waiters = this.byIndex.get(index);

@@ -86,6 +86,13 @@ export class ReadBarriers {
 
   constructor(private readonly source: ReadIndexSource) {}
 
+  /** Reads waiting: queued for a round, in the round in flight, or released and waiting for the apply. */
+  get waiting(): number {
+    let n = this.queued.length + (this.round?.waiters.length ?? 0);
+    for (const r of this.released) n += r.waiters.length;
+    return n;
+  }
+
   get stats(): ReadBarrierStats {
     return { rounds: this.roundsStarted, abandoned: this.roundsAbandoned };
   }

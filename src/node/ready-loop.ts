@@ -39,6 +39,12 @@ export interface ReadyLoopDeps {
   readonly dataDir: string;
   /** Compact the log once this many entries are applied beyond the last snapshot. */
   readonly compactEvery: number;
+  /**
+   * How long one Ready may wait on the disk while messages still leave early. Past it the
+   * node stops sending heartbeats, so that a leader whose disk hangs loses office to one
+   * that can write (as it would if heartbeats only left with Readies, as in etcd).
+   */
+  readonly stallLimitMs: number;
   observer(): ReadyLoopObserver;
   closed(): boolean;
   /** A persist or apply failed: memory and disk may disagree, the node must stop serving. */
@@ -61,6 +67,9 @@ export interface ReadyLoopDeps {
 
 export class ReadyLoop {
   private looping = false;
+  /** When the Ready being worked on was taken (monotonic). */
+  private readyTakenAt = 0;
+  private stallReported = false;
   private applyWaiters: { index: number; resolve: () => void }[] = [];
   private readonly slowDisk = new SlowDiskReporter();
   /** Test-only (fault hook): extra time each compaction and each synced write take, as a slow disk would. */
@@ -80,7 +89,19 @@ export class ReadyLoop {
     if (this.looping) {
       // The loop waits on the disk or the state machine: what may leave now goes now, so a
       // slow fsync, apply or compaction never holds back heartbeats (or the answers to the
-      // leader's) long enough for an election.
+      // leader's) long enough for an election. But not for ever: a node whose disk hangs
+      // must let another lead (stallLimitMs).
+      const waited = this.d.clock.now() - this.readyTakenAt;
+      if (waited > this.d.stallLimitMs) {
+        if (!this.stallReported) {
+          this.stallReported = true;
+          this.d.log.error(
+            { dataDir: this.d.dataDir, waitedMs: Math.round(waited) },
+            'disk stalled: a write or compaction has not finished; this node stops sending heartbeats so that another can lead',
+          );
+        }
+        return;
+      }
       const now = this.d.raw.takeMessages();
       if (now.length > 0) this.d.send(now);
       return;
@@ -118,6 +139,11 @@ export class ReadyLoop {
     try {
       while (!this.d.closed() && raw.hasReady()) {
         const rd = raw.ready();
+        this.readyTakenAt = this.d.clock.now();
+        if (this.stallReported) {
+          this.stallReported = false;
+          this.d.log.warn({ dataDir: this.d.dataDir }, 'disk stall over: writes go on');
+        }
         if (rd.softState) this.d.onSoftState(rd.softState);
         this.d.send(rd.messages);
         const { early, late } = splitCommitted(rd);

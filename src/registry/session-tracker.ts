@@ -102,6 +102,8 @@ export class SessionTracker {
   readonly #sessions = new Map<string, Tracked>();
   readonly #inflight = new Map<string, { action: Action; at: number }>();
   readonly #modes = new Map<string, Mode>();
+  /** Held sessions: when this leader first saw each held (monotonic), for the maximum hold. */
+  readonly #heldSeen = new Map<string, number>();
   #recent: RecentExpiry[] = [];
 
   constructor(options: SessionTrackerOptions = {}) {
@@ -133,6 +135,7 @@ export class SessionTracker {
     this.#sessions.clear();
     this.#inflight.clear();
     this.#modes.clear();
+    this.#heldSeen.clear();
   }
 
   /**
@@ -169,6 +172,7 @@ export class SessionTracker {
   onSessionClosed(id: string): void {
     this.#sessions.delete(id);
     this.#inflight.delete(id);
+    this.#heldSeen.delete(id);
   }
 
   /** 'expiring': the leader already proposed its expiry; the client should open a new session. */
@@ -247,13 +251,21 @@ export class SessionTracker {
       if ((touched.get(id) ?? []).some((k) => this.#modes.has(k))) suspect.push(id);
       else expire.push(id);
     }
+    for (const id of [...this.#heldSeen.keys()]) if (!held.includes(id)) this.#heldSeen.delete(id);
     for (const id of held) {
       const since = view.getSession(id)?.suspectSince ?? wallNow;
       const released = (touched.get(id) ?? []).every((k) => {
         const m = this.#modes.get(k);
         return m === undefined || (m.settledSince !== null && now - m.settledSince >= this.options.windowMs);
       });
-      if (released || wallNow - since >= this.options.maxHoldMs) expire.push(id);
+      // The maximum hold counts from the replicated suspectSince (another node's wall clock),
+      // but only once this leader has itself seen the session held for a while on its own
+      // monotonic clock: a wall clock stepped ahead, or a new leader whose clock runs ahead
+      // of the one that marked it, must not release a whole held service at once.
+      if (!this.#heldSeen.has(id)) this.#heldSeen.set(id, now);
+      const heldHere = now - this.#heldSeen.get(id)!;
+      const holdOver = wallNow - since >= this.options.maxHoldMs && heldHere >= Math.min(this.options.maxHoldMs, this.options.windowMs);
+      if (released || holdOver) expire.push(id);
     }
 
     // Nothing is added to the window here: an expiry in flight still counts as lapsed or
