@@ -114,9 +114,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
       access: 'register',
       namespaced: true,
       handler: async (req, reply, { q, ns }) => {
-        await updateCheck(ctx, req, ns, (req.params as { checkId: string }).checkId, status, param(q, 'note')).catch((err: unknown) => {
-          throw asConsulError(err);
-        });
+        await updateCheck(ctx, req, ns, (req.params as { checkId: string }).checkId, status, param(q, 'note'));
         return empty(reply);
       },
     });
@@ -133,9 +131,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
       if (!isConsulStatus(status)) throw new ConsulError(400, 'Status: must be passing, warning or critical');
       const output = body['Output'] ?? body['output'];
       if (output !== undefined && typeof output !== 'string') throw new ConsulError(400, 'Output: must be a string');
-      await updateCheck(ctx, req, ns, (req.params as { checkId: string }).checkId, status, output).catch((err: unknown) => {
-        throw asConsulError(err);
-      });
+      await updateCheck(ctx, req, ns, (req.params as { checkId: string }).checkId, status, output);
       return empty(reply);
     },
   });

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../server/auth.js';
 import { ConsulError, notServedMessage, sendConsulError, sendText } from './errors.js';
+import { asConsulError } from './node-calls.js';
 import { authorize, type ConsulContext, checkDatacenter, logFailure, namespaceOf, type Query, queryOf } from './request.js';
 
 export interface Call {
@@ -45,7 +46,8 @@ export class Routes {
           const ns = namespaceOf(ctx, q);
           authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined);
           return await spec.handler(req, reply, { q, ns });
-        } catch (err) {
+        } catch (thrown) {
+          const err = asConsulError(thrown);
           if (err instanceof ConsulError) return sendConsulError(reply, err);
           try {
             return sendConsulError(reply, err);
