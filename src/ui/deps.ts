@@ -1,7 +1,7 @@
 /**
  * What the monitoring routes need from a node: a structural slice of RollcallNode (the
  * in-process FakeNode of the API tests satisfies it too), plus the health parts that the
- * node offers once the integration patches are in (src/ui/integration/).
+ * node offers (its leader's health tracker and the replicated health policy).
  */
 import type { HealthPolicy, TrackedHealth, WebhookPoster } from '../health/index.js';
 import type { Logger } from '../log/index.js';
