@@ -1,9 +1,10 @@
 /**
  * The watch hub alone, over a real registry history and sinks whose flushing the test
  * controls: ordering, filters, resume without gap or duplicate, compaction, fan-out of one
- * encoding, slow watchers, progress.
+ * encoding, slow watchers, progress. What depends on time runs on vitest's fake timers, so
+ * no assertion depends on how fast the machine is.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Command } from '../src/registry/index.js';
 import { WatchHub } from '../src/server/watch/hub.js';
 import { FakeNode } from './api-fake-node.js';
@@ -22,6 +23,7 @@ function hubFor(node: FakeNode, opts: ConstructorParameters<typeof WatchHub>[1] 
 }
 afterEach(() => {
   for (const h of hubs.splice(0)) h.close();
+  vi.useRealTimers();
 });
 
 const revs = (s: FakeSink) => s.changes().map((e) => Number(e.id));
@@ -152,6 +154,7 @@ describe('watch hub', () => {
 
   it('cuts a watcher that stops reading, naming the revision to resume from, and destroys it after the grace period', async () => {
     const node = await FakeNode.create();
+    vi.useFakeTimers();
     const cuts: number[] = [];
     const hub = hubFor(node, { maxBufferedBytes: 4096, closeGraceMs: 20, onCut: (i) => cuts.push(i.fromRevision) });
     const slow = new FakeSink();
@@ -174,28 +177,41 @@ describe('watch hub', () => {
     node.apply(reg('orders', 'after'));
     expect(slow.buffered).toBe(bytes);
     expect(revs(fast)).toHaveLength(i + 1); // the others keep going
-    await new Promise((r) => setTimeout(r, 40));
+    // Its client reads nothing: destroyed when the grace period has passed, not before.
+    vi.advanceTimersByTime(19);
+    expect(slow.destroyed).toBe(false);
+    vi.advanceTimersByTime(1);
     expect(slow.destroyed).toBe(true);
     expect(hub.stats()).toMatchObject({ live: 1, closing: 0, overflows: 1 });
   });
 
   it('sends progress with the current revision on idle streams only', async () => {
+    // (This counted progress events in 80 ms of wall-clock time and failed on a loaded machine.)
     const node = await FakeNode.create();
+    vi.useFakeTimers();
     const hub = hubFor(node, { progressMinMs: 15, progressMaxMs: 15 });
     const idle = new FakeSink({ autoFlush: true });
     const busy = new FakeSink({ autoFlush: true });
+    const progressOf = (s: FakeSink) => s.events().filter((e) => e.event === 'progress');
     node.apply(reg('orders', 'o1'));
     hub.open(idle, { namespace: 'test' }, node.registry.revision);
     hub.open(busy, { namespace: 'prod' }, node.registry.revision);
-    const timer = setInterval(() => node.apply(reg('orders', `o${Math.random()}`)), 3);
-    await new Promise((r) => setTimeout(r, 80));
-    clearInterval(timer);
-    const progress = idle.events().filter((e) => e.event === 'progress');
-    expect(progress.length).toBeGreaterThan(1);
-    const p = progress.at(-1)!;
-    expect(Number(p.id)).toBe(p.data.revision);
-    expect(p.data.revision).toBeGreaterThan(1);
-    expect(busy.events().filter((e) => e.event === 'progress')).toHaveLength(0);
+    let n = 1;
+    const changes = setInterval(() => node.apply(reg('orders', `o${++n}`)), 3);
+    vi.advanceTimersByTime(80); // progress periods end at 15, 30, 45, 60 and 75 ms
+    clearInterval(changes);
+    const progress = progressOf(idle);
+    expect(progress).toHaveLength(5);
+    for (const p of progress) expect(Number(p.id)).toBe(p.data.revision);
+    expect(progress.map((p) => p.data.revision)).toEqual([...progress.map((p) => p.data.revision)].sort((a, b) => a - b));
+    expect(progress.at(-1)!.data.revision).toBeGreaterThan(20);
+    expect(progressOf(busy)).toHaveLength(0);
+    // Once the changes stop, the busy stream is idle too: a whole period later, both report
+    // the revision they are at.
+    vi.advanceTimersByTime(30);
+    const now = node.registry.revision;
+    expect(progressOf(idle).at(-1)).toEqual({ id: String(now), event: 'progress', data: { revision: now } });
+    expect(progressOf(busy)).toEqual([{ id: String(now), event: 'progress', data: { revision: now } }]);
   });
 
   it('shows a cluster watcher an instance moving out as a delete and moving in as a create', async () => {
@@ -232,14 +248,12 @@ describe('watch hub', () => {
 
 describe('watch hub, coalesced fan-out (the default)', () => {
   const coalesced = (node: FakeNode): WatchHub => hubFor(node, { fanOut: 'coalesced' });
-  const turn = () => new Promise<void>((r) => setImmediate(r));
-  async function until(cond: () => boolean, what: string): Promise<void> {
-    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
-    if (!cond()) throw new Error(`timed out waiting for ${what}`);
-  }
+  /** Runs what the hub scheduled: a fan-out waits at most 25 ms (MAX_FAN_OUT_WAIT_MS). */
+  const fanOut = () => vi.advanceTimersByTime(25);
 
   it('sends changes applied in one turn as one write per watcher, in revision order', async () => {
     const node = await FakeNode.create();
+    vi.useFakeTimers();
     const hub = coalesced(node);
     const orders = new FakeSink({ autoFlush: true });
     const vip = new FakeSink({ autoFlush: true });
@@ -251,7 +265,7 @@ describe('watch hub, coalesced fan-out (the default)', () => {
     node.apply(reg('payments', 'p1'));
     node.apply(reg('orders', 'o3'));
     expect(orders.chunks).toHaveLength(0); // not inside the apply
-    await until(() => orders.chunks.length > 0, 'the fan-out');
+    fanOut();
     expect(orders.chunks).toHaveLength(1);
     expect(revs(orders)).toEqual([1, 2, 4]);
     expect(vip.chunks).toHaveLength(1);
@@ -262,6 +276,7 @@ describe('watch hub, coalesced fan-out (the default)', () => {
 
   it('gives a watcher that catches up between a change and its fan-out every revision once', async () => {
     const node = await FakeNode.create();
+    vi.useFakeTimers();
     const hub = coalesced(node);
     const early = new FakeSink({ autoFlush: true });
     hub.open(early, {}, 0);
@@ -275,8 +290,7 @@ describe('watch hub, coalesced fan-out (the default)', () => {
     const middle = new FakeSink({ autoFlush: true });
     hub.open(middle, {}, 1);
     node.apply(reg('orders', 'o3'));
-    await until(() => revs(early).length === 3 && revs(late).length === 3 && revs(middle).length === 2, 'every stream to reach revision 3');
-    await turn();
+    fanOut();
     expect(revs(early)).toEqual([1, 2, 3]);
     expect(revs(late)).toEqual([1, 2, 3]);
     expect(revs(middle)).toEqual([2, 3]);
@@ -295,26 +309,28 @@ describe('watch hub, coalesced fan-out (the default)', () => {
 
   it('reports a revision that carried no events (a rules or policy change) in progress', async () => {
     const node = await FakeNode.create();
+    vi.useFakeTimers();
     const hub = hubFor(node, { fanOut: 'coalesced', progressMinMs: 20, progressMaxMs: 20 });
     const s = new FakeSink({ autoFlush: true });
     hub.open(s, {}, 0);
     node.apply(reg('orders', 'o1'));
-    await until(() => revs(s).length === 1, 'the change');
+    fanOut(); // (the stream wrote in the first period: no progress at 20 ms)
+    expect(revs(s)).toEqual([1]);
     node.registry.history.append([], 5); // what a change without instance events notifies
-    await until(() => s.events().some((e) => e.event === 'progress'), 'a progress event');
-    const progress = s.events().find((e) => e.event === 'progress')!;
-    expect(progress.data).toEqual({ revision: 5 });
-    expect(progress.id).toBe('5');
+    fanOut(); // the second period ends at 40 ms
+    expect(s.events().filter((e) => e.event === 'progress')).toEqual([{ id: '5', event: 'progress', data: { revision: 5 } }]);
   });
 
   it('drops pending changes on close and writes nothing afterwards', async () => {
     const node = await FakeNode.create();
+    vi.useFakeTimers();
     const hub = coalesced(node);
     const s = new FakeSink({ autoFlush: true });
     hub.open(s, {}, 0);
     node.apply(reg('orders', 'o1'));
     hub.close();
-    await new Promise((r) => setTimeout(r, 40)); // longer than any fan-out wait
+    vi.runAllTimers(); // everything the hub left scheduled, however far ahead
+    expect(vi.getTimerCount()).toBe(0);
     expect(revs(s)).toEqual([]);
     expect(s.ended).toBe(true);
   });
