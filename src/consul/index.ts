@@ -30,7 +30,12 @@ export interface ConsulApi {
 
 export async function startConsulApi(options: ConsulAppOptions & { readonly listen: PeerAddress }): Promise<ConsulApi> {
   const { app } = buildConsulApp(options);
-  await app.listen({ host: options.listen.host, port: options.listen.port });
+  try {
+    await app.listen({ host: options.listen.host, port: options.listen.port });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
   const a = app.server.address();
   const port = typeof a === 'object' && a !== null ? a.port : options.listen.port;
   options.logger.info({ consul: `http://${options.listen.host}:${port}` }, 'serving the Consul-compatible API');
