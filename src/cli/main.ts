@@ -36,6 +36,8 @@ Options:
   --watch-buffer-bytes N   cut a watcher with more unread bytes than N (default 1048576)
   --watch-progress-ms N    progress event on idle watches every N..2N ms (default 5000)
   --alert-webhook URL      the leader POSTs fired and resolved alerts here (JSON)
+  --list-max-items N       most items one listing answer or page holds; a larger
+                           listing must be paginated with limit/continue (default 10000)
   --config FILE            JSON file with any of the above
 
 Example:
@@ -82,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
         'watch-buffer-bytes': { type: 'string' },
         'watch-progress-ms': { type: 'string' },
         'alert-webhook': { type: 'string' },
+        'list-max-items': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },

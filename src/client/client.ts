@@ -9,6 +9,7 @@ import { select } from './cache.js';
 import { ApiError, ClientClosedError, UnavailableError } from './errors.js';
 import { ServiceFeed } from './feed.js';
 import { WriteLanes } from './lanes.js';
+import { DEFAULT_PAGE_SIZE, type PageOptions, pagesUnsupported, readAllPages } from './pages.js';
 import { Registration, type RegisterOptions, type RegistrationHost } from './registration.js';
 import { route, type RoutingPolicy } from './routing.js';
 import { SnapshotStore } from './snapshot.js';
@@ -26,9 +27,14 @@ import type {
   Instance,
   InstanceSpec,
   KeepaliveResult,
+  ListPage,
   ListResult,
+  NamespaceListPage,
   NamespaceListResult,
   ServiceRef,
+  ServicesPage,
+  ServicesResult,
+  ServiceSummary,
   SessionInfo,
   WriteResult,
 } from './types.js';
@@ -77,6 +83,27 @@ export interface ReadOptions {
    * your own writes from any follower with a cheap serializable read.
    */
   readonly minRevision?: number;
+}
+
+/** How `list`, `listNamespace` and `listServices` read: in pages of this size, all at one revision. */
+export interface PagedReadOptions extends ReadOptions {
+  /** Items per page (default 2,000; the server caps a page at its --list-max-items, 10,000 by default). */
+  readonly pageSize?: number;
+}
+
+export interface ServiceListOptions extends ServiceRef {
+  readonly cluster?: string;
+  readonly includeDisabled?: boolean;
+}
+
+export interface ServicesOptions {
+  /** Only this namespace. */
+  readonly namespace?: string;
+  /** Each service with its instances. */
+  readonly instances?: boolean;
+  /** With `instances`: disabled instances too (default true). */
+  readonly includeDisabled?: boolean;
+  readonly consistency?: Consistency;
 }
 
 export interface DiscoverOptions extends ServiceRef {
@@ -175,6 +202,8 @@ export class RollcallClient {
   readonly #registrations = new Set<Registration>();
   readonly #watches = new Set<Watch>();
   #closing: Promise<void> | null = null;
+  /** Set once a server refused `limit` (a build from before pages): list unpaginated from then on. */
+  #unpaged = false;
 
   constructor(options: RollcallClientOptions) {
     const endpoints = typeof options.endpoints === 'string' ? options.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : options.endpoints;
@@ -301,19 +330,50 @@ export class RollcallClient {
   }
 
   /**
-   * Lists a service's instances straight from a node (linearizable by default). Disabled
-   * instances are listed only with `includeDisabled`. For a consumer's hot path use `discover` (cached).
+   * Lists a service's instances straight from a node (linearizable by default), however
+   * many: read in pages (`pageSize`, default 2,000), every page at the first page's
+   * revision, so the answer is one consistent list. Disabled instances are listed only with
+   * `includeDisabled`. For a consumer's hot path use `discover` (cached).
    *
    * @example
    * ```ts
    * const { instances, revision } = await client.list({ namespace: 'prod', service: 'orders', cluster: 'vip' });
    * ```
    */
-  async list(options: ServiceRef & ReadOptions & { cluster?: string; includeDisabled?: boolean }): Promise<ListResult> {
-    const r = await this.#transport.call<ListResult>({
+  async list(options: ServiceListOptions & PagedReadOptions): Promise<ListResult> {
+    const pages = await this.#allPages((page) => this.listPage({ ...options, ...page }), options.pageSize);
+    const first = pages[0]!;
+    return { revision: first.revision, serviceRevision: first.serviceRevision, instances: pages.flatMap((p) => p.instances) };
+  }
+
+  /**
+   * One page of a service's instances: at most `limit`, and `continue` when more are left.
+   * Pass `continue` back (with the same options) for the next page, read at the first
+   * page's revision; ApiError `COMPACTED` (410) when that revision has left the node's
+   * history (list again, or follow `err.details.continue` to go on at the current revision).
+   *
+   * @example
+   * ```ts
+   * let page = await client.listPage({ namespace: 'prod', service: 'orders', limit: 500 });
+   * for (;;) {
+   *   handle(page.instances);
+   *   if (page.continue === undefined) break;
+   *   page = await client.listPage({ namespace: 'prod', service: 'orders', limit: 500, continue: page.continue });
+   * }
+   * ```
+   */
+  async listPage(options: ServiceListOptions & ReadOptions & PageOptions): Promise<ListPage> {
+    const r = await this.#transport.call<ListPage>({
       method: 'GET',
       path: servicePath(options.namespace, options.service),
-      query: { consistency: options.consistency, cluster: options.cluster, minRevision: options.minRevision, includeDisabled: options.includeDisabled || undefined },
+      query: {
+        consistency: options.consistency,
+        cluster: options.cluster,
+        minRevision: options.minRevision,
+        includeDisabled: options.includeDisabled || undefined,
+        limit: options.limit,
+        continue: options.continue,
+      },
       kind: 'read',
     });
     return r.body;
@@ -321,18 +381,66 @@ export class RollcallClient {
 
   /**
    * Lists every instance of a namespace at one revision, sorted by service, cluster, id
-   * (linearizable by default). A namespace-wide watch re-lists with it after `compacted`.
+   * (linearizable by default), in pages like `list`. A namespace-wide watch re-lists with
+   * it after `compacted`.
    *
    * @example
    * ```ts
    * const { instances, revision } = await client.listNamespace({ namespace: 'prod' });
    * ```
    */
-  async listNamespace(options: { namespace: string; includeDisabled?: boolean } & ReadOptions): Promise<NamespaceListResult> {
-    const r = await this.#transport.call<NamespaceListResult>({
+  async listNamespace(options: { namespace: string; includeDisabled?: boolean } & PagedReadOptions): Promise<NamespaceListResult> {
+    const pages = await this.#allPages((page) => this.listNamespacePage({ ...options, ...page }), options.pageSize);
+    return { revision: pages[0]!.revision, instances: pages.flatMap((p) => p.instances) };
+  }
+
+  /** One page of a namespace's instances (see `listPage`). */
+  async listNamespacePage(options: { namespace: string; includeDisabled?: boolean } & ReadOptions & PageOptions): Promise<NamespaceListPage> {
+    const r = await this.#transport.call<NamespaceListPage>({
       method: 'GET',
       path: `/v1/namespaces/${seg(options.namespace)}/instances`,
-      query: { consistency: options.consistency, minRevision: options.minRevision, includeDisabled: options.includeDisabled || undefined },
+      query: { consistency: options.consistency, minRevision: options.minRevision, includeDisabled: options.includeDisabled || undefined, limit: options.limit, continue: options.continue },
+      kind: 'read',
+    });
+    return r.body;
+  }
+
+  /**
+   * Every service (of a namespace) with its counts, and with `instances: true` its
+   * instances, at one revision, read in pages (GET /v1/services). A service whose instances
+   * ran over a page boundary comes back once, with all of them.
+   *
+   * @example
+   * ```ts
+   * const { services } = await client.listServices({ namespace: 'prod' });
+   * for (const s of services) console.log(s.service, s.instanceCount, s.health.healthy);
+   * ```
+   */
+  async listServices(options: ServicesOptions & { pageSize?: number } = {}): Promise<ServicesResult> {
+    const pages = await this.#allPages((page) => this.listServicesPage({ ...options, ...page }), options.pageSize);
+    const byKey = new Map<string, ServiceSummary>();
+    for (const s of pages.flatMap((p) => p.services)) {
+      const key = `${s.namespace}/${s.service}`;
+      const seen = byKey.get(key);
+      if (seen === undefined) byKey.set(key, s);
+      else if (s.instances !== undefined) byKey.set(key, { ...seen, instances: [...(seen.instances ?? []), ...s.instances] });
+    }
+    return { revision: pages[0]!.revision, services: [...byKey.values()] };
+  }
+
+  /** One page of GET /v1/services: `limit` services, or with `instances` instances (see `listPage`). */
+  async listServicesPage(options: ServicesOptions & PageOptions = {}): Promise<ServicesPage> {
+    const r = await this.#transport.call<ServicesPage>({
+      method: 'GET',
+      path: '/v1/services',
+      query: {
+        namespace: options.namespace,
+        instances: options.instances || undefined,
+        includeDisabled: options.includeDisabled,
+        consistency: options.consistency,
+        limit: options.limit,
+        continue: options.continue,
+      },
       kind: 'read',
     });
     return r.body;
@@ -598,6 +706,18 @@ export class RollcallClient {
   }
 
   // ---- internals ----------------------------------------------------------------------
+
+  /** Every page of a listing at one revision; from a server without pages (it refuses `limit`), the one unpaginated answer. */
+  async #allPages<P extends { readonly continue?: string }>(page: (o: PageOptions) => Promise<P>, pageSize: number | undefined): Promise<P[]> {
+    if (this.#unpaged) return [await page({})];
+    try {
+      return await readAllPages((token) => page(token === undefined ? { limit: pageSize ?? DEFAULT_PAGE_SIZE } : { limit: pageSize ?? DEFAULT_PAGE_SIZE, continue: token }));
+    } catch (err) {
+      if (!pagesUnsupported(err)) throw err;
+      this.#unpaged = true;
+      return [await page({})];
+    }
+  }
 
   #assertOpen(): void {
     if (this.#closing !== null) throw new ClientClosedError();

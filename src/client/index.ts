@@ -3,7 +3,22 @@
  * See docs/client.md.
  */
 export { RollcallClient } from './client.js';
-export type { DiscoverOptions, DiscoverResult, HealthReport, InstancePatch, InstanceRef, MemberSpec, NodeHealth, ReadOptions, RollcallClientOptions } from './client.js';
+export type {
+  DiscoverOptions,
+  DiscoverResult,
+  HealthReport,
+  InstancePatch,
+  InstanceRef,
+  MemberSpec,
+  NodeHealth,
+  PagedReadOptions,
+  ReadOptions,
+  RollcallClientOptions,
+  ServiceListOptions,
+  ServicesOptions,
+} from './client.js';
+export { DEFAULT_PAGE_SIZE } from './pages.js';
+export type { PageOptions } from './pages.js';
 export { Registration } from './registration.js';
 export type { RegisterOptions, RegistrationEvents } from './registration.js';
 export { Watch } from './watch.js';

@@ -69,6 +69,37 @@ export interface NamespaceListResult {
   readonly instances: readonly Instance[];
 }
 
+/** One page of a listing: `continue` is set when more are left (every page is at the first page's `revision`). */
+export interface ListPage extends ListResult {
+  readonly continue?: string;
+}
+
+export interface NamespaceListPage extends NamespaceListResult {
+  readonly continue?: string;
+}
+
+/** A service in GET /v1/services: its instance counts (health counts cover enabled instances), and with `instances` its instances. */
+export interface ServiceSummary {
+  readonly namespace: string;
+  readonly service: string;
+  /** Every instance, disabled ones included. */
+  readonly instanceCount: number;
+  /** The revision of its last change. */
+  readonly revision: number;
+  readonly health: { readonly healthy: number; readonly subhealthy: number; readonly suspect: number; readonly down: number; readonly disabled: number };
+  readonly instances?: readonly Instance[];
+}
+
+export interface ServicesResult {
+  readonly revision: number;
+  /** Sorted by namespace, service. */
+  readonly services: readonly ServiceSummary[];
+}
+
+export interface ServicesPage extends ServicesResult {
+  readonly continue?: string;
+}
+
 export interface GetResult {
   readonly revision: number;
   /** null when there is no such instance. */

@@ -63,6 +63,8 @@ export interface AppOptions {
   readonly healthReports?: () => readonly TrackedHealth[] | null;
   /** Where the leader posts fired and resolved alerts. */
   readonly alertWebhook?: WebhookPoster | null;
+  /** The most items one listing answer (or page) may hold (default 10,000): larger listings must be paginated. */
+  readonly listMaxItems?: number;
 }
 
 export const API_VERSION = '1.0.0';
@@ -84,6 +86,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     maxWaitMs: options.maxWaitMs ?? 10 * 60_000,
     readyMaxLag: options.readyMaxLag ?? 100,
     readyWaitMs: options.readyWaitMs ?? 800,
+    ...(options.listMaxItems === undefined ? {} : { listMaxItems: options.listMaxItems }),
   };
   const log = options.logger.child({ part: 'http' });
   const bodyLimit = options.bodyLimit ?? 256 * 1024;
@@ -191,7 +194,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   // membership.ts and test-routes.ts take the whole node; every node passed here is one in production.
   registerMembershipRoutes(app, node as unknown as RollcallNode, timeoutMs);
   if (options.testRoutes) registerTestRoutes(app, node as unknown as RollcallNode);
-  registerUiRoutes(app, { node, timeoutMs });
+  registerUiRoutes(app, { node, timeoutMs, listMaxItems: options.listMaxItems });
   registerHealthRoutes(app, {
     node,
     logger: log,

@@ -31,6 +31,8 @@ export interface ServerConfig {
   readonly watchProgressMs: number;
   /** The leader posts fired and resolved alerts here (JSON); null = no webhook. */
   readonly alertWebhook: string | null;
+  /** The most items one listing answer (or page) may hold; larger listings must be paginated. */
+  readonly listMaxItems: number;
 }
 
 export class ConfigError extends Error {
@@ -64,6 +66,7 @@ const ENV: Record<string, string> = {
   'watch-buffer-bytes': 'ROLLCALL_WATCH_BUFFER_BYTES',
   'watch-progress-ms': 'ROLLCALL_WATCH_PROGRESS_MS',
   'alert-webhook': 'ROLLCALL_ALERT_WEBHOOK',
+  'list-max-items': 'ROLLCALL_LIST_MAX_ITEMS',
 };
 
 export function parseAddress(setting: string, value: string): PeerAddress {
@@ -133,6 +136,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     watchBufferBytes: intSetting('watch-buffer-bytes', get('watch-buffer-bytes'), 1024 * 1024, 4096),
     watchProgressMs: intSetting('watch-progress-ms', get('watch-progress-ms'), 5000, 10),
     alertWebhook: webhookSetting(get('alert-webhook')),
+    listMaxItems: intSetting('list-max-items', get('list-max-items'), 10_000, 1),
   };
 }
 

@@ -25,6 +25,8 @@ export interface Limits {
   readonly readyMaxLag: number;
   /** /readyz: how long it waits to confirm, with the leader, that this node has caught up. */
   readonly readyWaitMs: number;
+  /** The most items one listing answer (or page) may hold (default 10,000). */
+  readonly listMaxItems?: number;
 }
 
 export interface ReadQuery {

@@ -62,19 +62,14 @@ export async function runServer(config: ServerConfig): Promise<void> {
             onResult: (r) => (r.ok ? logger.debug({ attempts: r.attempts }, 'alert posted to the webhook') : logger.warn({ attempts: r.attempts, status: r.status, err: r.error }, 'alert webhook failed')),
           }),
     watch: { maxBufferedBytes: config.watchBufferBytes, progressMinMs: config.watchProgressMs, progressMaxMs: config.watchProgressMs * 2 },
+    listMaxItems: config.listMaxItems,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   logger.info({ http: `http://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}` }, 'serving');
   // The Consul-compatible API on its own listener (--consul-listen), before the ready line.
-  try {
-    consul = await startConsulFromConfig(config.consul, node, logger, tokens);
-  } catch (err) {
-    // A port in use must stop the node, not leave it running without the API it was asked for.
-    logger.error({ err }, 'cannot serve the Consul API (--consul-listen)');
-    await shutdown(1);
-  }
+  consul = await startConsulFromConfig(config.consul, node, logger, tokens);
   // Machine-readable line for scripts and tests that start nodes on port 0.
   if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
 

@@ -92,7 +92,21 @@ const MIN_REVISION = {
   description: 'Wait (bounded) until this node has applied this revision, then answer from local state (implies serializable unless consistency=linearizable).',
 } as const;
 
-/** List query: filters, consistency, blocking query (index + wait), minRevision. */
+/**
+ * Pages, as Kubernetes and etcd page a list: `limit` items, then `continue` (opaque) for the
+ * next page, every page read at the first page's revision (src/server/listing/serve.ts).
+ */
+export const PAGE_QUERY = {
+  limit: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 1_000_000_000,
+    description: 'At most this many items (capped at 10,000, --list-max-items); `continue` is set when more are left. Without it, a listing larger than the cap is refused (LIMIT_EXCEEDED).',
+  },
+  continue: { type: 'string', minLength: 1, maxLength: 8192, description: 'The `continue` of the previous page: the next page, read at the same revision as the first. Send the same path and filters.' },
+} as const;
+
+/** List query: filters, consistency, blocking query (index + wait), minRevision, pages. */
 export const readQuery = {
   type: 'object',
   additionalProperties: false,
@@ -104,10 +118,11 @@ export const readQuery = {
     minRevision: MIN_REVISION,
     index: { ...REVISION, description: 'Blocking query: answer once the service\'s revision differs from this (x-rollcall-index of the last answer), or when `wait` ends.' },
     wait: { type: 'string', pattern: '^[0-9]{1,9}(ms|s|m)$', description: 'Longest a blocking query waits, e.g. 500ms, 30s, 5m (default 5m, at most 10m).' },
+    ...PAGE_QUERY,
   },
 } as const;
 
-/** Namespace-wide list: the list filters without cluster and the blocking query. */
+/** Namespace-wide list: the list filters without cluster and the blocking query; pages. */
 export const namespaceListQuery = {
   type: 'object',
   additionalProperties: false,
@@ -116,6 +131,7 @@ export const namespaceListQuery = {
     includeDisabled: readQuery.properties.includeDisabled,
     health: readQuery.properties.health,
     minRevision: readQuery.properties.minRevision,
+    ...PAGE_QUERY,
   },
 } as const;
 

@@ -19,6 +19,8 @@ export interface UiDeps {
   readonly node: MonitorNode;
   /** Deadline of a linearizable read (default 5000 ms). */
   readonly timeoutMs?: number;
+  /** The most items one listing answer may hold (default 10,000; see src/server/listing/serve.ts). */
+  readonly listMaxItems?: number | undefined;
 }
 
 /** A fetch as the relay of health reports uses it (injected in tests). */

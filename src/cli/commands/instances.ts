@@ -1,5 +1,5 @@
 /** `rollcall register | deregister | get | list`: one instance, or a service's instances. */
-import type { Instance } from '../../client/index.js';
+import type { Instance, ListPage } from '../../client/index.js';
 import { type Command, duration, EXIT, GLOBAL_HELP, integer, type Io, jsonOut, pairs, parse, required, table, untilSignal, UsageError, withClient } from './common.js';
 
 const SERVICE_OPTIONS = {
@@ -185,8 +185,13 @@ export const list: Command = {
   name: 'list',
   summary: "list a service's instances",
   help: `Usage: rollcall list --namespace NS --service SVC [--cluster NAME] [--all] [--serializable]
+                     [--limit N [--continue TOKEN]]
 
-Lists a service's instances, linearizably by default (the latest committed state).
+Lists a service's instances, linearizably by default (the latest committed state). A large
+service is read in pages of 2,000, all at one revision, and printed whole. With --limit,
+one page of at most N instances is printed, and when more are left the command to print
+the next page (--continue TOKEN, with the same flags; every page is read at the first
+page's revision, as kubectl and etcdctl page with --limit).
 
 Options:
   -n, --namespace NS    namespace
@@ -194,26 +199,40 @@ Options:
   --cluster NAME        only this cluster
   --all                 include disabled instances
   --serializable        answer from the node's own state (cheaper, maybe stale)
+  --limit N             print one page of at most N instances (1..10000)
+  --continue TOKEN      the next page: the token the previous page printed
 
 ${GLOBAL_HELP}
 
 Examples:
   rollcall list --namespace prod --service orders
   rollcall list --namespace prod --service orders --cluster vip --json
+  rollcall list -n prod -s orders --limit 500
 `,
   async run(argv, io) {
-    const { values, globals } = parse(argv, { ...SERVICE_OPTIONS, cluster: { type: 'string' }, all: { type: 'boolean' }, serializable: { type: 'boolean' } });
+    const { values, globals } = parse(argv, {
+      ...SERVICE_OPTIONS,
+      cluster: { type: 'string' },
+      all: { type: 'boolean' },
+      serializable: { type: 'boolean' },
+      limit: { type: 'string' },
+      continue: { type: 'string' },
+    });
     if (globals.help) return help(io, this);
     const namespace = required(values, 'namespace');
     const service = required(values, 'service');
+    const limit = values.limit === undefined ? undefined : integer(values.limit, 'limit', 1, 10_000)!;
+    if (values.continue !== undefined && limit === undefined) throw new UsageError('--continue needs --limit (the page size)');
     return withClient(io, globals, async (client) => {
-      const r = await client.list({
+      const options = {
         namespace,
         service,
         ...(values.cluster === undefined ? {} : { cluster: values.cluster }),
         ...(values.all ? { includeDisabled: true } : {}),
         ...(values.serializable ? { consistency: 'serializable' as const } : {}),
-      });
+      };
+      const r: ListPage =
+        limit === undefined ? await client.list(options) : await client.listPage({ ...options, limit, ...(values.continue === undefined ? {} : { continue: values.continue }) });
       if (globals.json) {
         jsonOut(io, r);
         return EXIT.OK;
@@ -230,6 +249,10 @@ Examples:
       ]);
       if (rows.length > 0) io.out(table(['ID', 'CLUSTER', 'ADDRESS', 'WEIGHT', 'HEALTH', 'KIND', 'TAGS', 'REVISION'], rows));
       io.out(`${r.instances.length} instance${r.instances.length === 1 ? '' : 's'} of ${namespace}/${service} at revision ${r.revision}\n`);
+      if (r.continue !== undefined) {
+        const again = argv.filter((a, i) => a !== '--continue' && argv[i - 1] !== '--continue' && !a.startsWith('--continue='));
+        io.out(`more: rollcall list ${again.join(' ')} --continue ${r.continue}\n`);
+      }
       return EXIT.OK;
     });
   },

@@ -6,12 +6,13 @@
  * has confirmed after a read barrier, without a log entry.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { acceptsHealth, type HealthFilter } from '../../health/index.js';
 import type { ClientCommand, CommandResult, Instance } from '../../registry/index.js';
 import { accessPrecheck } from '../access-rules.js';
 import type { ReadQuery, ServerContext } from '../context.js';
 import { renameField } from '../context.js';
 import { sendCommandError, sendError } from '../errors.js';
+import { listNamespaceInstances, listServiceInstances, type NamespaceListQuery, type ServiceListQuery } from '../listing/instance-lists.js';
+import { openLister } from '../listing/serve.js';
 import { present } from '../present.js';
 import { checkSessionScope } from '../session-scope.js';
 import { instanceGetQuery, instanceParams, namespaceListQuery, namespaceParams, patchBody, readQuery, registerBody, serviceParams } from '../schemas.js';
@@ -19,16 +20,21 @@ import { CLIENT_HEADERS } from './sessions.js';
 
 type ServiceParams = { ns: string; svc: string };
 type InstanceParams = ServiceParams & { id: string };
-type ListQuery = ReadQuery & { cluster?: string; includeDisabled?: boolean; health?: HealthFilter; index?: number; wait?: string };
 type PatchBody = { weight?: number; metadata?: Record<string, string>; tags?: string[]; enabled?: boolean };
 
 const WRITE_ERRORS = ['NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT', 'STALE_REQUEST', 'INVALID_COMMAND'] as const;
 const READ_ERRORS = ['INVALID_ARGUMENT', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'] as const;
+const PAGE_ERRORS = ['LIMIT_EXCEEDED', 'COMPACTED'] as const;
+const INSTANCES = { type: 'array', items: { $ref: '#/components/schemas/Instance' } } as const;
+const CONTINUE = { type: 'string', description: 'Present when more items are left: pass it as `continue` for the next page.' } as const;
+const LIST_REPLY = { type: 'object', properties: { revision: { type: 'integer' }, serviceRevision: { type: 'integer' }, instances: INSTANCES, continue: CONTINUE } } as const;
+const NAMESPACE_LIST_REPLY = { type: 'object', properties: { revision: { type: 'integer' }, instances: INSTANCES, continue: CONTINUE } } as const;
 const INSTANCE_REPLY = { $ref: '#/components/schemas/InstanceReply' };
 const ETAG = { etag: 'The instance version, quoted: use it as If-Match.' };
 
 export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { node } = ctx;
+  const lister = openLister(app, node.registry, { waitMs: ctx.limits.minRevisionTimeoutMs, maxItems: ctx.limits.listMaxItems });
 
   app.put<{ Params: InstanceParams; Body: Record<string, unknown> }>(
     '/v1/namespaces/:ns/services/:svc/instances/:id',
@@ -127,7 +133,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: ServiceParams; Querystring: ListQuery }>(
+  app.get<{ Params: ServiceParams; Querystring: ServiceListQuery }>(
     '/v1/namespaces/:ns/services/:svc/instances',
     {
       schema: { params: serviceParams, querystring: readQuery },
@@ -137,49 +143,27 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
         docs: {
           operationId: 'listInstances',
           tag: 'instances',
-          summary: 'List a service\'s instances (optionally a blocking query)',
+          summary: 'List a service\'s instances (optionally a blocking query), in pages',
           description:
             'Sorted by cluster, then id; disabled instances only with `includeDisabled=true`; `health=healthy` or `health=usable` leaves out the rest. ' +
             'Blocking query: with `index` equal to the service\'s current index (`x-rollcall-index`), the answer waits until a change touches this service, or until `wait` ends (then it is unchanged). ' +
-            'Any other `index` (older, or newer as after a restart) is answered at once.',
+            'Any other `index` (older, or newer as after a restart) is answered at once. ' +
+            'Pages: `limit` items, then `continue` for the next page, every page read at the first page\'s revision. Without `limit`, a list of more than 10,000 instances is refused (LIMIT_EXCEEDED).',
           responses: {
             200: {
               description: 'The instances.',
-              schema: { $ref: '#/components/schemas/InstanceList' },
+              schema: LIST_REPLY,
               headers: { 'x-rollcall-index': 'The service\'s revision: pass it as `index` to block until it changes.' },
             },
           },
-          errors: [...READ_ERRORS],
+          errors: [...READ_ERRORS, ...PAGE_ERRORS],
         },
       },
     },
-    async (req, reply) => {
-      const { ns, svc } = req.params;
-      const q = req.query;
-      if (!(await ctx.readPoint(q, reply))) return reply;
-      const filter = { cluster: q.cluster, includeDisabled: q.includeDisabled };
-      let list = node.registry.listInstances(ns, svc, filter);
-      if (q.index !== undefined && list.serviceRevision === q.index && !ctx.closing) {
-        const wanted = q.wait === undefined ? ctx.limits.defaultWaitMs : parseWait(q.wait);
-        const capped = Math.min(wanted, ctx.limits.maxWaitMs);
-        // Consul's jitter: up to 1/16 more, so many waiters do not all come back at once.
-        const waitMs = capped + Math.floor(Math.random() * (capped / 16));
-        const abort = new AbortController();
-        const onClose = () => abort.abort();
-        reply.raw.once('close', onClose);
-        await ctx.services.wait(ns, svc, waitMs, abort.signal);
-        reply.raw.off('close', onClose);
-        list = node.registry.listInstances(ns, svc, filter);
-      }
-      reply.header('x-rollcall-revision', String(list.revision));
-      reply.header('x-rollcall-index', String(list.serviceRevision));
-      const health = q.health ?? 'all';
-      const instances = health === 'all' ? list.instances : list.instances.filter((i) => acceptsHealth(health, i.health));
-      return { revision: list.revision, serviceRevision: list.serviceRevision, instances: instances.map(present) };
-    },
+    async (req, reply) => listServiceInstances(ctx, lister, req.params.ns, req.params.svc, req.query, reply),
   );
 
-  app.get<{ Params: { ns: string }; Querystring: ReadQuery & { includeDisabled?: boolean; health?: HealthFilter } }>(
+  app.get<{ Params: { ns: string }; Querystring: NamespaceListQuery }>(
     '/v1/namespaces/:ns/instances',
     {
       schema: { params: namespaceParams, querystring: namespaceListQuery },
@@ -189,24 +173,16 @@ export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
         docs: {
           operationId: 'listNamespaceInstances',
           tag: 'instances',
-          summary: 'List every instance of a namespace',
+          summary: 'List every instance of a namespace, in pages',
           description:
             'Sorted by service, cluster, then id, all at one `revision`: a namespace-wide watch that was told `compacted` re-lists here and resumes from `revision + 1`. ' +
-            'Disabled instances only with `includeDisabled=true`; `health` filters as on a service list.',
-          responses: { 200: { description: 'The instances.', schema: { type: 'object', properties: { revision: { type: 'integer' }, instances: { type: 'array', items: { $ref: '#/components/schemas/Instance' } } } } } },
-          errors: [...READ_ERRORS],
+            'Disabled instances only with `includeDisabled=true`; `health` filters as on a service list; `limit` and `continue` page as on a service list.',
+          responses: { 200: { description: 'The instances.', schema: NAMESPACE_LIST_REPLY } },
+          errors: [...READ_ERRORS, ...PAGE_ERRORS],
         },
       },
     },
-    async (req, reply) => {
-      const q = req.query;
-      if (!(await ctx.readPoint(q, reply))) return reply;
-      const list = node.registry.listNamespace(req.params.ns, { includeDisabled: q.includeDisabled });
-      reply.header('x-rollcall-revision', String(list.revision));
-      const health = q.health ?? 'all';
-      const instances = health === 'all' ? list.instances : list.instances.filter((i) => acceptsHealth(health, i.health));
-      return { revision: list.revision, instances: instances.map(present) };
-    },
+    async (req, reply) => listNamespaceInstances(ctx, lister, req.params.ns, req.query, reply),
   );
 
   app.get<{ Params: InstanceParams; Querystring: ReadQuery }>(

@@ -1,14 +1,26 @@
 /**
  * GET /v1/services: every service (of a namespace) with per-health instance counts and,
- * with `instances=true`, the instances themselves, all read at one revision. One call
- * gives a consistent picture to start a watch from (`fromRevision` = revision + 1).
+ * with `instances=true`, the instances themselves, all read at one revision. One call (or
+ * one paginated listing: every page is read at the first page's revision) gives a
+ * consistent picture to start a watch from (`fromRevision` = revision + 1).
+ *
+ * Paginated like every listing (src/server/listing/serve.ts): without `limit`, more than
+ * the cap (10,000 services, or instances with `instances=true`) is refused; `limit` counts
+ * services, or with `instances=true` instances, and a service whose instances run over a
+ * page boundary appears on each of those pages with the same summary.
  */
 import type { FastifyInstance } from 'fastify';
 import { sendNodeError } from '../../server/errors.js';
-import { present } from '../../server/present.js';
+import { encodeContinue, listingSignature } from '../../server/listing/continue-token.js';
+import { matching } from '../../server/listing/counts.js';
+import { rangeEnd, rangeStart } from '../../server/listing/instance-index.js';
+import { RevisionView } from '../../server/listing/revision-view.js';
+import { openLister, type PageQuery, pageStart, resumeView, sendView, withinCap } from '../../server/listing/serve.js';
+import { groupedWriter, servicesWriter } from '../../server/listing/writers.js';
+import { PAGE_QUERY } from '../../server/schemas.js';
 import type { UiDeps } from '../deps.js';
 
-type Query = { namespace?: string; instances?: boolean; includeDisabled?: boolean; consistency?: 'linearizable' | 'serializable' };
+type Query = PageQuery & { namespace?: string; instances?: boolean; includeDisabled?: boolean; consistency?: 'linearizable' | 'serializable' };
 
 const NAME = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
 
@@ -20,11 +32,14 @@ export const servicesQuery = {
     instances: { type: 'boolean', description: 'Include each service\'s instances (default false).' },
     includeDisabled: { type: 'boolean', description: 'With instances=true: also disabled instances (default true: this is an operator\'s view).' },
     consistency: { type: 'string', enum: ['linearizable', 'serializable'], description: 'linearizable (default) or serializable (local, possibly stale; works without a leader).' },
+    limit: { ...PAGE_QUERY.limit, description: 'At most this many services, or with instances=true instances (capped at 10,000, --list-max-items); `continue` is set when more are left.' },
+    continue: PAGE_QUERY.continue,
   },
 } as const;
 
 export function serviceRoutes(app: FastifyInstance, deps: UiDeps): void {
   const { node } = deps;
+  const lister = openLister(app, node.registry, { waitMs: deps.timeoutMs ?? 5000, maxItems: deps.listMaxItems });
   app.get<{ Querystring: Query }>(
     '/v1/services',
     {
@@ -35,46 +50,65 @@ export function serviceRoutes(app: FastifyInstance, deps: UiDeps): void {
         docs: {
           operationId: 'listServices',
           tag: 'instances',
-          summary: 'List services, with health counts and optionally their instances',
+          summary: 'List services, with health counts and optionally their instances, in pages',
           description:
             'Services with at least one instance, sorted by namespace then service, all read at one `revision`. Counts cover enabled instances. ' +
-            'With `instances=true` each service carries its instances (the Instance shape), so a watch from `revision + 1` continues the picture without a gap.',
-          responses: { 200: { description: 'The services.', schema: { type: 'object', required: ['revision', 'services'], properties: { revision: { type: 'integer' }, services: { type: 'array', items: { type: 'object' } } } } } },
-          errors: ['INVALID_ARGUMENT', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
+            'With `instances=true` each service carries its instances (the Instance shape), so a watch from `revision + 1` continues the picture without a gap. ' +
+            'Pages: `limit` services (with `instances=true`: instances) and `continue`, every page read at the first page\'s revision; without `limit`, more than 10,000 is refused (LIMIT_EXCEEDED).',
+          responses: {
+            200: {
+              description: 'The services.',
+              schema: {
+                type: 'object',
+                required: ['revision', 'services'],
+                properties: {
+                  revision: { type: 'integer' },
+                  services: { type: 'array', items: { type: 'object' } },
+                  continue: { type: 'string', description: 'Present when more are left: pass it as `continue` for the next page.' },
+                },
+              },
+            },
+          },
+          errors: ['INVALID_ARGUMENT', 'LIMIT_EXCEEDED', 'COMPACTED', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
       },
     },
     async (req, reply) => {
       const q = req.query;
-      if (q.consistency !== 'serializable') {
-        try {
-          await node.readBarrier(deps.timeoutMs ?? 5000);
-        } catch (err) {
-          return sendNodeError(reply, err);
+      const withInstances = q.instances === true;
+      const includeDisabled = q.includeDisabled !== false;
+      const listing = listingSignature('services', { namespace: q.namespace, instances: withInstances, includeDisabled: withInstances ? includeDisabled : undefined });
+      const page = pageStart(lister, reply, q, listing);
+      if (page === null) return reply;
+      let view: RevisionView | null;
+      if (page.kind === 'next') {
+        const token = page.token;
+        view = await resumeView(lister, reply, token, (revision) => ({ ...token, revision }));
+        if (view === null) return reply;
+      } else {
+        if (q.consistency !== 'serializable') {
+          try {
+            await node.readBarrier(deps.timeoutMs ?? 5000);
+          } catch (err) {
+            return sendNodeError(reply, err);
+          }
         }
+        if (page.limit === null) {
+          const count = withInstances ? matching(lister.index.namespaceCounts(q.namespace), includeDisabled, 'all') : lister.index.serviceCount(q.namespace);
+          if (!withinCap(lister, reply, count, withInstances ? 'instances' : 'services')) return reply;
+        }
+        view = RevisionView.current(lister.index);
       }
-      // Everything below is synchronous: one revision, no apply in between.
-      const reg = node.registry;
-      const revision = reg.revision;
-      const services = reg.listServices(q.namespace).map((s) => {
-        const all = reg.listInstances(s.namespace, s.service, { includeDisabled: true }).instances;
-        const health = { healthy: 0, subhealthy: 0, suspect: 0, down: 0, disabled: 0 };
-        for (const i of all) {
-          if (i.enabled) health[i.health]++;
-          else health.disabled++;
-        }
-        const shown = q.includeDisabled === false ? all.filter((i) => i.enabled) : all;
-        return {
-          namespace: s.namespace,
-          service: s.service,
-          instanceCount: s.instanceCount,
-          revision: s.revision,
-          health,
-          ...(q.instances === true ? { instances: shown.map(present) } : {}),
-        };
-      });
-      reply.header('x-rollcall-revision', String(revision));
-      return { revision, services };
+      const at = view;
+      const prefix = q.namespace === undefined ? '' : `${q.namespace}\0`;
+      const plan = {
+        view: at,
+        after: rangeStart(prefix, page.kind === 'next' ? page.token.after : undefined),
+        end: rangeEnd(prefix),
+        limit: page.limit,
+        token: (after: string) => encodeContinue({ revision: at.revision, after, listing }),
+      };
+      return sendView(lister, reply, at, withInstances ? groupedWriter({ ...plan, pass: (i) => includeDisabled || i.enabled }) : servicesWriter(plan));
     },
   );
 }

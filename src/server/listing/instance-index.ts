@@ -1,0 +1,289 @@
+/**
+ * The registry's instances in listing order, for listings that are read in pages and in
+ * slices: an ordered map from sort key (namespace, service, cluster, id) to the current
+ * instance, and per service its counts and the revisions it changed at.
+ *
+ * The registry keeps instances in hash maps and sorts a whole service on every list, which
+ * is what made one listing of 200,000 instances hold the event loop for over a second. This
+ * index is kept current from the registry's history (every applied change, in revision
+ * order), so a page is a seek plus `limit` steps, whatever the registry's size.
+ *
+ * One index per registry, shared by every app over it (acquire/release count the users).
+ * It also tells the open RevisionViews about every change, so each can answer as of its
+ * own revision while the registry moves on.
+ *
+ * Invariant (between event-loop turns): `instances` holds exactly the registry's instances,
+ * each under sortKey(itself); `services` holds exactly the services with at least one, with
+ * counts that sum their instances.
+ */
+import type { HistoryNotice, Instance, Registry, RegistryEvent } from '../../registry/index.js';
+import { type Counts, countInstance, emptyCounts, total } from './counts.js';
+import { SortedMap } from './sorted-map.js';
+
+/** What the index needs of a registry. */
+export type IndexedRegistry = Pick<Registry, 'history' | 'revision' | 'listServices' | 'listInstances' | 'getInstance'>;
+
+/** Keys join names with NUL: no name contains it and it sorts below every allowed character, so key order is (namespace, service, cluster, id) order. */
+export function sortKey(namespace: string, service: string, cluster: string, id: string): string {
+  return `${namespace}\0${service}\0${cluster}\0${id}`;
+}
+
+export function instanceSortKey(i: Instance): string {
+  return sortKey(i.namespace, i.service, i.cluster, i.id);
+}
+
+export function serviceSortKey(namespace: string, service: string): string {
+  return `${namespace}\0${service}`;
+}
+
+/**
+ * Where a scan of the keys that start with `prefix` begins (exclusive): after `prefix`
+ * itself, or after a token's position. A position before the prefix (a token a client
+ * altered) is not honoured: a scan never leaves its range, whatever the token says.
+ */
+export function rangeStart(prefix: string, after: string | undefined): string | null {
+  const start = prefix === '' ? null : prefix;
+  if (after === undefined) return start;
+  return start === null || after > start ? after : start;
+}
+
+/** The exclusive upper bound of every key that starts with `prefix`. */
+export function rangeEnd(prefix: string): string {
+  return `${prefix}\uffff`;
+}
+
+export interface ServiceStats {
+  readonly namespace: string;
+  readonly service: string;
+  /** The revision of its last change. */
+  revision: number;
+  readonly all: Counts;
+  readonly clusters: Map<string, Counts>;
+}
+
+/** Told about every change (and about a replaced state) after the index has taken it in. */
+export interface IndexObserver {
+  observe(events: readonly RegistryEvent[]): void;
+  /** A snapshot replaced the registry: what the observer holds no longer connects to it. */
+  invalidate(): void;
+}
+
+const indexes = new WeakMap<IndexedRegistry, InstanceIndex>();
+
+/** Trim the per-service revision logs after this many changes. */
+const SWEEP_EVERY = 4096;
+
+export class InstanceIndex {
+  instances = new SortedMap<Instance>();
+  services = new SortedMap<ServiceStats>();
+  /** Per namespace, and for everything. */
+  readonly #namespaces = new Map<string, { counts: Counts; services: number }>();
+  #all = emptyCounts();
+  /**
+   * Per service key, the revisions it changed at, ascending: every one above the history's
+   * floor, and the last one at or below it (the service's revision as of the floor).
+   * Kept after a service empties, until its emptying falls below the floor.
+   */
+  readonly #logs = new Map<string, number[]>();
+  /** The registry's revision when the index was last built: nothing older can be rebuilt. */
+  #builtAt = 0;
+  #changesSinceSweep = 0;
+  readonly #observers = new Set<IndexObserver>();
+  readonly #waiters = new Set<{ revision: number; done: () => void }>();
+  #users = 0;
+  #unsubscribe: (() => void) | null = null;
+
+  private constructor(readonly registry: IndexedRegistry) {}
+
+  /** The index of this registry, built on first use; `release()` once per `acquire()`. */
+  static acquire(registry: IndexedRegistry): InstanceIndex {
+    let index = indexes.get(registry);
+    if (index === undefined) {
+      index = new InstanceIndex(registry);
+      indexes.set(registry, index);
+    }
+    if (index.#users++ === 0) {
+      index.#rebuild();
+      index.#unsubscribe = registry.history.subscribe((n) => index.#onNotice(n));
+    }
+    return index;
+  }
+
+  /** The index of this registry if some app keeps it current, else null (nothing is built). */
+  static live(registry: IndexedRegistry): InstanceIndex | null {
+    const index = indexes.get(registry);
+    return index !== undefined && index.#users > 0 ? index : null;
+  }
+
+  /** Views open on this index (for tests: every listing releases its own). */
+  get openViews(): number {
+    return this.#observers.size;
+  }
+
+  release(): void {
+    if (this.#users === 0) return;
+    if (--this.#users > 0) return;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    for (const o of this.#observers) o.invalidate();
+    this.#observers.clear();
+    for (const w of this.#waiters) w.done();
+    this.#waiters.clear();
+  }
+
+  /** The oldest revision a view can be opened at: older changes are not in history (or predate this index). */
+  get floor(): number {
+    return Math.max(this.registry.history.floor, this.#builtAt);
+  }
+
+  /** The revision of a service's last change at `revision` (>= floor); null if it had none by then. */
+  serviceRevisionAt(key: string, revision: number): number | null {
+    const log = this.#logs.get(key);
+    if (log === undefined) return null;
+    let lo = 0;
+    let hi = log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log[mid]! <= revision) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === 0 ? null : log[lo - 1]!;
+  }
+
+  /** Counts of a namespace (or of everything); zero when it has none. */
+  namespaceCounts(namespace: string | undefined): Counts {
+    if (namespace === undefined) return this.#all;
+    return this.#namespaces.get(namespace)?.counts ?? emptyCounts();
+  }
+
+  /** Services with at least one instance, in a namespace or in all. */
+  serviceCount(namespace: string | undefined): number {
+    if (namespace === undefined) return this.services.size;
+    return this.#namespaces.get(namespace)?.services ?? 0;
+  }
+
+  addObserver(o: IndexObserver): () => void {
+    this.#observers.add(o);
+    return () => this.#observers.delete(o);
+  }
+
+  /** Resolves true once the registry has applied `revision`, false after `timeoutMs` (or when the index closes). */
+  waitForRevision(revision: number, timeoutMs: number): Promise<boolean> {
+    if (this.registry.revision >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = {
+        revision,
+        done: () => {
+          clearTimeout(timer);
+          this.#waiters.delete(w);
+          resolve(this.registry.revision >= revision);
+        },
+      };
+      const timer = setTimeout(w.done, timeoutMs);
+      this.#waiters.add(w);
+    });
+  }
+
+  #onNotice(n: HistoryNotice): void {
+    if (n.kind === 'reset') {
+      this.#rebuild();
+      for (const o of this.#observers) o.invalidate();
+    } else {
+      for (const ev of n.events) this.#apply(ev);
+      if (n.events.length > 0) for (const o of this.#observers) o.observe(n.events);
+      this.#changesSinceSweep += n.events.length;
+      if (this.#changesSinceSweep >= SWEEP_EVERY) this.#sweep();
+    }
+    for (const w of [...this.#waiters]) if (this.registry.revision >= w.revision) w.done();
+  }
+
+  #apply(ev: RegistryEvent): void {
+    const next = ev.type === 'put' ? ev.instance : null;
+    const prev = ev.type === 'put' ? (ev.previous ?? null) : ev.instance;
+    const ref = next ?? prev!;
+    const key = serviceSortKey(ref.namespace, ref.service);
+    let svc = this.services.get(key);
+    if (svc === undefined) {
+      svc = { namespace: ref.namespace, service: ref.service, revision: ev.revision, all: emptyCounts(), clusters: new Map() };
+      this.services.set(key, svc);
+      this.#namespace(ref.namespace).services++;
+    }
+    if (prev !== null) {
+      if (next === null || instanceSortKey(prev) !== instanceSortKey(next)) this.instances.delete(instanceSortKey(prev));
+      this.#count(svc, prev, -1);
+    }
+    if (next !== null) {
+      this.instances.set(instanceSortKey(next), next);
+      this.#count(svc, next, 1);
+    }
+    svc.revision = ev.revision;
+    this.#log(key, ev.revision);
+    if (total(svc.all) === 0) {
+      this.services.delete(key);
+      this.#namespace(ref.namespace).services--;
+    }
+  }
+
+  #count(svc: ServiceStats, i: Instance, sign: 1 | -1): void {
+    let c = svc.clusters.get(i.cluster);
+    if (c === undefined) svc.clusters.set(i.cluster, (c = emptyCounts()));
+    countInstance(c, i, sign);
+    if (sign < 0 && total(c) === 0) svc.clusters.delete(i.cluster);
+    countInstance(svc.all, i, sign);
+    countInstance(this.#namespace(i.namespace).counts, i, sign);
+    countInstance(this.#all, i, sign);
+  }
+
+  #namespace(ns: string): { counts: Counts; services: number } {
+    let n = this.#namespaces.get(ns);
+    if (n === undefined) this.#namespaces.set(ns, (n = { counts: emptyCounts(), services: 0 }));
+    return n;
+  }
+
+  #log(key: string, revision: number): void {
+    const log = this.#logs.get(key);
+    if (log === undefined) this.#logs.set(key, [revision]);
+    else if (log[log.length - 1] !== revision) log.push(revision);
+  }
+
+  /** Drops log entries no view can ask about (below the floor, but the last one there). */
+  #sweep(): void {
+    this.#changesSinceSweep = 0;
+    const floor = this.floor;
+    for (const [key, log] of this.#logs) {
+      let keep = 0;
+      while (keep + 1 < log.length && log[keep + 1]! <= floor) keep++;
+      if (keep > 0) log.splice(0, keep);
+      if (log.length === 1 && log[0]! <= floor && !this.services.get(key)) this.#logs.delete(key);
+    }
+  }
+
+  /**
+   * Reads the whole registry (at start, and after a snapshot replaced it). The registry's
+   * lists come sorted, so this is one pass; it is the only work here that grows with the
+   * registry, and it runs where the registry itself was just loaded whole.
+   */
+  #rebuild(): void {
+    const r = this.registry;
+    const instances: [string, Instance][] = [];
+    const services: [string, ServiceStats][] = [];
+    this.#namespaces.clear();
+    this.#logs.clear();
+    this.#all = emptyCounts();
+    for (const s of r.listServices()) {
+      const svc: ServiceStats = { namespace: s.namespace, service: s.service, revision: s.revision, all: emptyCounts(), clusters: new Map() };
+      for (const i of r.listInstances(s.namespace, s.service, { includeDisabled: true }).instances) {
+        instances.push([instanceSortKey(i), i]);
+        this.#count(svc, i, 1);
+      }
+      const key = serviceSortKey(s.namespace, s.service);
+      services.push([key, svc]);
+      this.#namespace(s.namespace).services++;
+      this.#logs.set(key, [s.revision]);
+    }
+    this.instances = SortedMap.fromSorted(instances);
+    this.services = SortedMap.fromSorted(services);
+    this.#builtAt = r.revision;
+    this.#changesSinceSweep = 0;
+  }
+}

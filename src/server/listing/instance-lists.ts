@@ -1,0 +1,118 @@
+/**
+ * GET /v1/namespaces/{ns}/services/{svc}/instances and GET /v1/namespaces/{ns}/instances:
+ * the handlers, paginated and written in slices (serve.ts).
+ */
+import type { FastifyReply } from 'fastify';
+import { acceptsHealth, type HealthFilter } from '../../health/index.js';
+import type { ReadQuery, ServerContext } from '../context.js';
+import { sendError } from '../errors.js';
+import { parseWait } from '../routes/instances.js';
+import { encodeContinue, listingSignature } from './continue-token.js';
+import { matching } from './counts.js';
+import { rangeEnd, rangeStart, serviceSortKey } from './instance-index.js';
+import { RevisionView } from './revision-view.js';
+import { type Lister, type PageQuery, pageStart, resumeView, sendView, withinCap } from './serve.js';
+import { instancesWriter } from './writers.js';
+
+export type ServiceListQuery = ReadQuery &
+  PageQuery & { cluster?: string; includeDisabled?: boolean; health?: HealthFilter; index?: number; wait?: string };
+export type NamespaceListQuery = ReadQuery & PageQuery & { includeDisabled?: boolean; health?: HealthFilter };
+
+/** A service's revision now: the index's, or for an absent service the registry's stand-in (see RegistryState.emptiedRevision). */
+function serviceRevisionNow(ctx: ServerContext, lister: Lister, ns: string, svc: string): number {
+  return lister.index.services.get(serviceSortKey(ns, svc))?.revision ?? ctx.node.registry.listInstances(ns, svc).serviceRevision;
+}
+
+export async function listServiceInstances(ctx: ServerContext, lister: Lister, ns: string, svc: string, q: ServiceListQuery, reply: FastifyReply): Promise<FastifyReply> {
+  const includeDisabled = q.includeDisabled === true;
+  const health = q.health ?? 'all';
+  const listing = listingSignature('service', { ns, svc, cluster: q.cluster, includeDisabled, health });
+  const page = pageStart(lister, reply, q, listing);
+  if (page === null) return reply;
+  let view: RevisionView | null;
+  let serviceRevision: number;
+  if (page.kind === 'next') {
+    if (q.index !== undefined) return sendError(reply, 'INVALID_ARGUMENT', 'index: a blocking query waits on the first page only, not with continue', { field: 'index' });
+    const token = page.token;
+    view = await resumeView(lister, reply, token, (revision) => ({ ...token, revision, serviceRevision: serviceRevisionNow(ctx, lister, ns, svc) }));
+    if (view === null) return reply;
+    serviceRevision = token.serviceRevision ?? 0;
+  } else {
+    if (!(await ctx.readPoint(q, reply))) return reply;
+    serviceRevision = serviceRevisionNow(ctx, lister, ns, svc);
+    if (q.index !== undefined && serviceRevision === q.index && !ctx.closing) {
+      const wanted = q.wait === undefined ? ctx.limits.defaultWaitMs : parseWait(q.wait);
+      const capped = Math.min(wanted, ctx.limits.maxWaitMs);
+      // Consul's jitter: up to 1/16 more, so many waiters do not all come back at once.
+      const waitMs = capped + Math.floor(Math.random() * (capped / 16));
+      const abort = new AbortController();
+      const onClose = () => abort.abort();
+      reply.raw.once('close', onClose);
+      await ctx.services.wait(ns, svc, waitMs, abort.signal);
+      reply.raw.off('close', onClose);
+      serviceRevision = serviceRevisionNow(ctx, lister, ns, svc);
+    }
+    if (page.limit === null) {
+      const stats = lister.index.services.get(serviceSortKey(ns, svc));
+      let count = 0;
+      if (stats !== undefined && q.cluster === undefined) count = matching(stats.all, includeDisabled, health);
+      else if (stats !== undefined && q.cluster !== undefined) {
+        const c = stats.clusters.get(q.cluster);
+        count = c === undefined ? 0 : matching(c, includeDisabled, health);
+      }
+      if (!withinCap(lister, reply, count, 'instances')) return reply;
+    }
+    view = RevisionView.current(lister.index);
+  }
+  const at = view;
+  const prefix = q.cluster === undefined ? `${serviceSortKey(ns, svc)}\0` : `${serviceSortKey(ns, svc)}\0${q.cluster}\0`;
+  const token = page.kind === 'next' ? page.token : null;
+  reply.header('x-rollcall-index', String(serviceRevision));
+  return sendView(
+    lister,
+    reply,
+    at,
+    instancesWriter({
+      view: at,
+      after: rangeStart(prefix, token?.after),
+      end: rangeEnd(prefix),
+      limit: page.limit,
+      head: `{"revision":${at.revision},"serviceRevision":${serviceRevision}`,
+      pass: (i) => (includeDisabled || i.enabled) && acceptsHealth(health, i.health),
+      token: (after) => encodeContinue({ revision: at.revision, after, listing, serviceRevision }),
+    }),
+  );
+}
+
+export async function listNamespaceInstances(ctx: ServerContext, lister: Lister, ns: string, q: NamespaceListQuery, reply: FastifyReply): Promise<FastifyReply> {
+  const includeDisabled = q.includeDisabled === true;
+  const health = q.health ?? 'all';
+  const listing = listingSignature('namespace', { ns, includeDisabled, health });
+  const page = pageStart(lister, reply, q, listing);
+  if (page === null) return reply;
+  let view: RevisionView | null;
+  if (page.kind === 'next') {
+    const token = page.token;
+    view = await resumeView(lister, reply, token, (revision) => ({ ...token, revision }));
+    if (view === null) return reply;
+  } else {
+    if (!(await ctx.readPoint(q, reply))) return reply;
+    if (page.limit === null && !withinCap(lister, reply, matching(lister.index.namespaceCounts(ns), includeDisabled, health), 'instances')) return reply;
+    view = RevisionView.current(lister.index);
+  }
+  const at = view;
+  return sendView(
+    lister,
+    reply,
+    at,
+    instancesWriter({
+      view: at,
+      after: rangeStart(`${ns}\0`, page.kind === 'next' ? page.token.after : undefined),
+      end: rangeEnd(`${ns}\0`),
+      limit: page.limit,
+      head: `{"revision":${at.revision}`,
+      pass: (i) => (includeDisabled || i.enabled) && acceptsHealth(health, i.health),
+      token: (after) => encodeContinue({ revision: at.revision, after, listing }),
+    }),
+  );
+}

@@ -1,0 +1,143 @@
+/**
+ * What every listing route does with `limit` and `continue`, the Kubernetes and etcd
+ * convention:
+ *
+ * - No `limit`: the whole listing in one answer, if it holds at most `maxItems` items;
+ *   otherwise 400 LIMIT_EXCEEDED naming the cap, before anything is read.
+ * - `limit=N` (capped at `maxItems`): the first N items, and `continue` when more are left.
+ *   Every page of one listing is read at the first page's revision (the token carries it),
+ *   whichever node serves it, as long as that node's history still reaches back to it;
+ *   otherwise 410 COMPACTED, whose `continue` goes on from the same place at the current
+ *   revision (Kubernetes' "inconsistent continue"), for a client that can live with it.
+ *
+ * Either way the answer is written in slices (sliced-json.ts) from a RevisionView, so no
+ * request holds the event loop for long, however much it returns.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { sendError } from '../errors.js';
+import { type ContinueToken, decodeContinue, encodeContinue } from './continue-token.js';
+import { type IndexedRegistry, InstanceIndex } from './instance-index.js';
+import { RevisionView } from './revision-view.js';
+import { SLICE_MS, SlicedJson, type SliceWriter } from './sliced-json.js';
+
+/** The most items one unpaginated answer, or one page, may hold. */
+export const DEFAULT_LIST_MAX_ITEMS = 10_000;
+
+export interface Lister {
+  readonly index: InstanceIndex;
+  /** Set once the app starts closing. */
+  readonly closing: boolean;
+  /** The most items in one answer: the cap on an unpaginated listing, and on `limit`. */
+  readonly maxItems: number;
+  /** How long a later page waits for this node to reach the listing's revision. */
+  readonly waitMs: number;
+}
+
+/** The lister of an app over a registry: the shared index, released when the app closes. */
+export function openLister(app: FastifyInstance, registry: IndexedRegistry, options: { maxItems?: number | undefined; waitMs: number }): Lister {
+  const index = InstanceIndex.acquire(registry);
+  const lister = { index, closing: false, maxItems: options.maxItems ?? DEFAULT_LIST_MAX_ITEMS, waitMs: options.waitMs };
+  app.addHook('preClose', async () => {
+    lister.closing = true;
+  });
+  app.addHook('onClose', async () => index.release());
+  return lister;
+}
+
+export interface PageQuery {
+  readonly limit?: number;
+  readonly continue?: string;
+}
+
+/** Where a page starts: a listing's first page, or a later one from its token. */
+export type PageStart = { readonly kind: 'first'; readonly limit: number | null } | { readonly kind: 'next'; readonly token: ContinueToken; readonly limit: number };
+
+/** Reads `limit` and `continue`; answers 400 itself (and returns null) for a token that is not for this listing. */
+export function pageStart(lister: Lister, reply: FastifyReply, q: PageQuery, listing: string): PageStart | null {
+  const limit = q.limit === undefined ? null : Math.min(q.limit, lister.maxItems);
+  if (q.continue === undefined) return { kind: 'first', limit };
+  const token = decodeContinue(q.continue);
+  if (token === null) {
+    sendError(reply, 'INVALID_ARGUMENT', 'continue: not a token from this API; pass the `continue` of the previous page unchanged', { field: 'continue' });
+    return null;
+  }
+  if (token.listing !== listing) {
+    sendError(reply, 'INVALID_ARGUMENT', 'continue: the token belongs to another listing; send it with the same path and filters as the first page', { field: 'continue' });
+    return null;
+  }
+  return { kind: 'next', token, limit: limit ?? lister.maxItems };
+}
+
+/** True when an unpaginated answer of `count` items is allowed; otherwise answers 400 LIMIT_EXCEEDED. */
+export function withinCap(lister: Lister, reply: FastifyReply, count: number, what: string): boolean {
+  if (count <= lister.maxItems) return true;
+  sendError(
+    reply,
+    'LIMIT_EXCEEDED',
+    `this listing holds ${count} ${what}, more than the ${lister.maxItems} one answer may hold (--list-max-items): pass limit (at most ${lister.maxItems}) and follow continue`,
+    { field: 'limit', limit: lister.maxItems, count },
+  );
+  return false;
+}
+
+/**
+ * The view a later page reads: at the token's revision, once this node has applied it.
+ * Answers 504 TIMEOUT or 410 COMPACTED itself (returning null); `restart` is the token that
+ * goes on from the same place at the current revision, for the 410's `continue`.
+ */
+export async function resumeView(lister: Lister, reply: FastifyReply, token: ContinueToken, restart: (revision: number) => ContinueToken): Promise<RevisionView | null> {
+  const { index } = lister;
+  if (!(await index.waitForRevision(token.revision, lister.waitMs))) {
+    const at = index.registry.revision;
+    reply.header('retry-after', '1');
+    sendError(reply, 'TIMEOUT', `this node has applied revision ${at}, not ${token.revision} (the listing's), after waiting ${lister.waitMs} ms; continue on another node`, {
+      field: 'continue',
+      revision: at,
+    });
+    return null;
+  }
+  const view = RevisionView.at(index, token.revision);
+  if (view !== 'compacted') return view;
+  const now = index.registry.revision;
+  sendError(
+    reply,
+    'COMPACTED',
+    `revision ${token.revision} of this listing is no longer in this node's history (it reaches back to ${index.floor}): list again from the first page, or pass this error's continue to go on at revision ${now}`,
+    { revision: now, compactRevision: index.floor, continue: encodeContinue(restart(now)) },
+  );
+  return null;
+}
+
+/**
+ * Sends the answer written by `writer` from `view`; the view is closed when it ends. The
+ * first slice runs at once: an answer it completes (most lists are small) goes out whole,
+ * as before; a larger one goes on in slices, as a chunked stream. An answer still being
+ * written when the app starts closing ends its connection after it (a keep-alive connection
+ * that goes idle after the server stopped listening would hold the close until its
+ * keep-alive timeout).
+ */
+export function sendView(lister: Lister, reply: FastifyReply, view: RevisionView, writer: SliceWriter): FastifyReply {
+  reply.header('x-rollcall-revision', String(view.revision));
+  reply.type('application/json; charset=utf-8');
+  const first = writer(performance.now() + SLICE_MS);
+  if (first.done) {
+    view.close();
+    return reply.send(first.text);
+  }
+  if (lister.closing) reply.header('connection', 'close');
+  const socket = reply.request.raw.socket;
+  reply.raw.once('finish', () => {
+    if (lister.closing) socket.end();
+  });
+  let pending: string | null = first.text;
+  const guarded: SliceWriter = (deadline) => {
+    if (pending !== null) {
+      const text = pending;
+      pending = null;
+      return { text, done: false };
+    }
+    if (view.lost) throw new Error(`the registry was replaced (snapshot installed) while revision ${view.revision} was being listed; list again`);
+    return writer(deadline);
+  };
+  return reply.send(new SlicedJson(guarded, () => view.close()));
+}

@@ -1,0 +1,152 @@
+/**
+ * The listing index and the revision views, against plain models: the sorted map against a
+ * sorted array, and every view against the registry's whole state recorded at its revision
+ * (random writes, deletes, cluster moves, health and disabled flips, seeded).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Command, Instance } from '../src/registry/index.js';
+import { healthSummary, total } from '../src/server/listing/counts.js';
+import { InstanceIndex, instanceSortKey, rangeEnd } from '../src/server/listing/instance-index.js';
+import { RevisionView } from '../src/server/listing/revision-view.js';
+import { SortedMap } from '../src/server/listing/sorted-map.js';
+import { FakeNode } from './api-fake-node.js';
+
+/** A small seeded generator (mulberry32): a failing seed replays. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SEED = Number(process.env.LISTING_SEED ?? Date.now() % 1_000_000);
+
+describe('SortedMap', () => {
+  it(`keeps keys sorted through inserts and deletes, and walks any range (seed ${SEED}; replay with LISTING_SEED=${SEED})`, () => {
+    const r = rng(SEED);
+    const m = new SortedMap<number>();
+    const model = new Map<string, number>();
+    const key = () => `k${Math.floor(r() * 3000).toString(36)}`;
+    for (let step = 0; step < 20_000; step++) {
+      const k = key();
+      if (r() < 0.6) {
+        m.set(k, step);
+        model.set(k, step);
+      } else {
+        expect(m.delete(k)).toBe(model.delete(k));
+      }
+      if (step % 2000 === 0 || step === 19_999) {
+        const sorted = [...model.keys()].sort();
+        expect([...m.entries()].map(([x]) => x)).toEqual(sorted);
+        expect(m.size).toBe(sorted.length);
+        const after = key();
+        const before = key();
+        const want = sorted.filter((x) => x > after && x < before);
+        const got: string[] = [];
+        m.forRange(after, before, (x, v) => {
+          expect(v).toBe(model.get(x));
+          got.push(x);
+          return true;
+        });
+        expect(got).toEqual(want);
+        const c = m.cursor(after, before);
+        const viaCursor: string[] = [];
+        for (; c.key !== null; c.next()) viaCursor.push(c.key);
+        expect(viaCursor).toEqual(want);
+      }
+    }
+    const built = SortedMap.fromSorted([...model.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+    expect([...built.entries()]).toEqual([...m.entries()]);
+  });
+});
+
+describe('RevisionView', () => {
+  it(`answers as of its revision while the registry changes (seed ${SEED})`, async () => {
+    const r = rng(SEED);
+    const node = await FakeNode.create({ historySize: 100_000 });
+    const index = InstanceIndex.acquire(node.registry);
+    try {
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
+      const services = ['a', 'b', 'c', 'c-d'];
+      const ids = Array.from({ length: 60 }, (_, i) => `i${i}`);
+      /** The whole registry, sorted, at each revision. */
+      const states = new Map<number, Instance[]>();
+      const record = () => states.set(node.registry.revision, node.registry.dump().instances.slice());
+      const views: RevisionView[] = [];
+      record();
+      for (let step = 0; step < 1500; step++) {
+        const ns = pick(['prod', 'test']);
+        const service = pick(services);
+        const id = pick(ids);
+        const roll = r();
+        let command: Command;
+        if (roll < 0.5) command = { type: 'register', namespace: ns, service, id, address: '10.0.0.1', port: 1 + Math.floor(r() * 100), cluster: pick(['x', 'y', 'vip']), enabled: r() > 0.2 } as Command;
+        else if (roll < 0.75) command = { type: 'unregister', namespace: ns, service, id } as Command;
+        else command = { type: 'setHealth', term: 1, namespace: ns, service, id, health: pick(['healthy', 'subhealthy', 'down'] as const) } as Command;
+        node.apply(command);
+        record();
+        if (step % 50 === 0) views.push(RevisionView.current(index));
+        if (step % 100 === 0) {
+          const older = Math.max(index.floor, node.registry.revision - Math.floor(r() * 200));
+          const v = RevisionView.at(index, older);
+          if (v !== 'compacted') views.push(v);
+        }
+      }
+      expect(views.length).toBeGreaterThan(20);
+      for (const v of views) {
+        const want = states.get(v.revision)!;
+        const got: Instance[] = [];
+        v.scan(null, '\uffff', (k, i) => {
+          expect(k).toBe(instanceSortKey(i));
+          got.push(i);
+          return true;
+        });
+        const byKey = (a: Instance, b: Instance) => (instanceSortKey(a) < instanceSortKey(b) ? -1 : 1);
+        expect(got).toEqual([...want].sort(byKey));
+        // A range from the middle, as a later page reads it.
+        const middle = want[Math.floor(want.length / 2)];
+        const from = middle === undefined ? 'prod' : instanceSortKey(middle);
+        const part: Instance[] = [];
+        v.scan(from, rangeEnd('prod\0'), (_k, i) => {
+          part.push(i);
+          return true;
+        });
+        expect(part).toEqual([...want].sort(byKey).filter((i) => instanceSortKey(i) > from && instanceSortKey(i) < rangeEnd('prod\0')));
+        // Service summaries as of the view: counts and the revision of each service's last change.
+        const summaries: string[] = [];
+        v.scanServices(null, '\uffff', (_k, s) => {
+          summaries.push(`${s.namespace}/${s.service} ${total(s.counts)} ${JSON.stringify(healthSummary(s.counts))} ${s.revision}`);
+          return true;
+        });
+        const expected = new Map<string, Instance[]>();
+        for (const i of want) expected.set(`${i.namespace}/${i.service}`, [...(expected.get(`${i.namespace}/${i.service}`) ?? []), i]);
+        const wantSummaries = [...expected.entries()]
+          .sort(([a], [b]) => (a.replace('/', '\0') < b.replace('/', '\0') ? -1 : 1))
+          .map(([key, list]) => {
+            const h = { healthy: 0, subhealthy: 0, suspect: 0, down: 0, disabled: 0 };
+            for (const i of list) {
+              if (i.enabled) h[i.health]++;
+              else h.disabled++;
+            }
+            return `${key} ${list.length} ${JSON.stringify(h)} ${lastChange(states, v.revision, key)}`;
+          });
+        expect(summaries).toEqual(wantSummaries);
+        v.close();
+      }
+      expect(index.openViews).toBe(0);
+    } finally {
+      index.release();
+    }
+  });
+});
+
+/** The revision at or before `at` where the service's instances last differed from the revision before. */
+function lastChange(states: Map<number, Instance[]>, at: number, key: string): number {
+  const of = (rev: number) => JSON.stringify((states.get(rev) ?? []).filter((i) => `${i.namespace}/${i.service}` === key));
+  for (let rev = at; rev > 0; rev--) if (of(rev) !== of(rev - 1)) return rev;
+  return 0;
+}
