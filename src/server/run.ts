@@ -69,7 +69,13 @@ export async function runServer(config: ServerConfig): Promise<void> {
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   logger.info({ http: `http://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}` }, 'serving');
   // The Consul-compatible API on its own listener (--consul-listen), before the ready line.
-  consul = await startConsulFromConfig(config.consul, node, logger, tokens);
+  try {
+    consul = await startConsulFromConfig(config.consul, node, logger, tokens);
+  } catch (err) {
+    // A port in use must stop the node, not leave it running without the API it was asked for.
+    logger.error({ err }, 'cannot serve the Consul API (--consul-listen)');
+    await shutdown(1);
+  }
   // Machine-readable line for scripts and tests that start nodes on port 0.
   if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
 
