@@ -301,3 +301,22 @@ describe('the SDK and the CLI', () => {
     expect((await run(['-n', 'prod', '-s', 'orders', '--endpoints', address])).out).toMatch(/^5 instances/m);
   });
 });
+
+describe('the event-loop delay metric', () => {
+  it('exports p50, p90, p99 and the max over its window, and a 150 ms block shows in the max', async () => {
+    t = await testApp();
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    while (Date.now() - started < 150) {
+      /* hold the loop */
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    const text = (await t.req({ method: 'GET', url: '/metrics' })).text;
+    expect(text).toMatch(/^# TYPE rollcall_event_loop_delay_seconds summary$/m);
+    for (const q of ['0.5', '0.9', '0.99']) expect(text).toMatch(new RegExp(`^rollcall_event_loop_delay_seconds\\{quantile="${q}"\\} [0-9.e-]+$`, 'm'));
+    expect(text).toMatch(/^rollcall_event_loop_delay_seconds_count [1-9][0-9]*$/m);
+    const max = Number(/^rollcall_event_loop_delay_max_seconds (\S+)$/m.exec(text)![1]);
+    expect(max).toBeGreaterThan(0.1);
+    expect(max).toBeLessThan(5);
+  });
+});

@@ -15,7 +15,7 @@ export type Labels = Readonly<Record<string, string>>;
 interface Metric {
   readonly name: string;
   readonly help: string;
-  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly type: 'counter' | 'gauge' | 'histogram' | 'summary';
   render(out: string[]): void;
 }
 
@@ -184,6 +184,30 @@ export class Gauge implements Metric {
   }
 }
 
+/** Quantiles over some window, with a sum and count (cumulative), read at scrape time. */
+export interface SummaryValue {
+  readonly quantiles: readonly (readonly [number, number])[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+/** A summary computed elsewhere (e.g. from a Node histogram), read at scrape time. */
+export class Summary implements Metric {
+  readonly type = 'summary';
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly collect: () => SummaryValue,
+  ) {}
+
+  render(out: string[]): void {
+    const v = this.collect();
+    for (const [q, value] of v.quantiles) out.push(`${this.name}{quantile="${num(q)}"} ${num(value)}`);
+    out.push(`${this.name}_sum ${num(v.sum)}`, `${this.name}_count ${num(v.count)}`);
+  }
+}
+
 interface HistogramState {
   readonly labels: Labels;
   /** Observations per bucket, not cumulative (the exposition sums them); the last is +Inf. */
@@ -279,6 +303,10 @@ export class MetricsRegistry {
   /** A monotonic total kept elsewhere, read at scrape time. */
   counterFrom(name: string, help: string, collect: () => number): Gauge {
     return this.add(new Gauge(name, help, collect, 'counter'));
+  }
+
+  summaryFrom(name: string, help: string, collect: () => SummaryValue): Summary {
+    return this.add(new Summary(name, help, collect));
   }
 
   histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS, labelNames?: readonly string[]): Histogram {

@@ -9,6 +9,7 @@
  * docs/api.md): fsync latency, apply latency per batch, proposals made by the leader itself.
  */
 import type { NodeStatus } from '../node/index.js';
+import { LoopDelayMonitor, type LoopDelaySnapshot } from './loop-delay.js';
 import { Counter, type CounterChild, Histogram, type HistogramChild, LATENCY_BUCKETS, MetricsRegistry } from './metrics.js';
 import type { NodeApi } from './node-api.js';
 import type { WatchStats } from './watch/hub.js';
@@ -41,6 +42,8 @@ export class ServerMetrics {
   readonly authFailures: Counter;
   private status: NodeStatus | null = null;
   private watch: WatchStats | null = null;
+  private loop: LoopDelaySnapshot | null = null;
+  private readonly loopDelay = new LoopDelayMonitor();
   private lastLeader: string | null = null;
   private lastTerm = -1;
   private readonly sampler: NodeJS.Timeout;
@@ -56,6 +59,7 @@ export class ServerMetrics {
     r.beforeRender(() => {
       this.status = node.status();
       this.watch = sources.watch();
+      this.loop = this.loopDelay.snapshot();
     });
     const st = (): NodeStatus => this.status ?? node.status();
     const ws = (): WatchStats => this.watch ?? sources.watch();
@@ -94,6 +98,13 @@ export class ServerMetrics {
     r.gauge('rollcall_min_revision_waits', 'Reads waiting for ?minRevision.', sources.revisionWaits);
     this.authFailures = r.counter('rollcall_auth_failures_total', 'Requests refused by token auth, by reason.', ['reason']);
     this.httpDuration = r.histogram('rollcall_http_request_duration_seconds', 'HTTP request latency by method, route pattern and status.', LATENCY_BUCKETS, ['method', 'route', 'status']);
+    const loop = (): LoopDelaySnapshot => this.loop ?? this.loopDelay.snapshot();
+    r.summaryFrom(
+      'rollcall_event_loop_delay_seconds',
+      'How late the event loop ran its timers (perf_hooks.monitorEventLoopDelay): quantiles over the last 10-20 s; sum and count since start. A p99 near the Raft tick (50 ms) means some work holds the loop.',
+      loop,
+    );
+    r.gauge('rollcall_event_loop_delay_max_seconds', 'The longest event-loop delay in the last 10-20 s.', () => loop().max);
     r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
     r.gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', () => process.memoryUsage().heapUsed);
     const started = Math.floor(Date.now() / 1000 - process.uptime());
@@ -161,11 +172,13 @@ export class ServerMetrics {
     } finally {
       this.status = null;
       this.watch = null;
+      this.loop = null;
     }
   }
 
   close(): void {
     clearInterval(this.sampler);
+    this.loopDelay.close();
   }
 
   private sample(): void {
