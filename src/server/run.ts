@@ -9,6 +9,7 @@ import { buildApp } from './app.js';
 import { TokenAuthority, TokenFileError } from './auth.js';
 import { ConfigError, type ServerConfig } from './config.js';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
+import { prometheusSdRoutes } from '../sd/prometheus.js';
 
 export async function runServer(config: ServerConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: config.id });
@@ -64,6 +65,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
     watch: { maxBufferedBytes: config.watchBufferBytes, progressMinMs: config.watchProgressMs, progressMaxMs: config.watchProgressMs * 2 },
     listMaxItems: config.listMaxItems,
   });
+  // Prometheus HTTP service discovery (src/sd/prometheus.ts), an adapter beside the native routes.
+  prometheusSdRoutes(app, node, 5000);
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
