@@ -186,7 +186,10 @@ export class Raft {
   // ---- sending -----------------------------------------------------------------------
 
   private send(m: Message): void {
-    if (this.role === 'leader' && isLeaderTraffic(m.type)) this.msgs.push(m);
+    // A leader's traffic does not vouch for its disk, but it does speak for its term: until
+    // that term is durable (a single voter wins the moment it campaigns) it waits, or a
+    // crash could let the same term be led again with other entries.
+    if (this.role === 'leader' && isLeaderTraffic(m.type) && this.term === this.persistedTerm) this.msgs.push(m);
     else if (m.type === 'readIndex' || m.type === 'preVote') this.msgs.push(m); // depend on nothing durable
     else if (m.type === 'heartbeatResponse' && this.term === this.persistedTerm) this.msgs.push(m); // vouches only for a durable term
     else this.msgsAfterPersist.push(m);

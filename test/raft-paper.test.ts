@@ -846,6 +846,21 @@ describe('Figure 2 "persistent state": nothing vouches for state that is not yet
     expect(m.ready().committedEntries.map((e) => e.index)).toEqual([3]);
   });
 
+  it('a single voter that wins at once sends nothing to its learner before its new term is durable', () => {
+    const storage = makeStorage({ voters: ['n1'] });
+    const raw = makeRawNode('n1', storage, 1, PLAIN);
+    raw.applyConfChange({ type: 'addLearner', node: 'n2' });
+    raw.campaign();
+    expect(role(raw)).toBe('leader');
+    const rd = raw.ready();
+    expect(rd.messages.filter((m) => m.to === 'n2')).toEqual([]);
+    expect(raw.takeMessages()).toEqual([]);
+    storage.setHardState(rd.hardState!);
+    storage.append(rd.entries);
+    const held = raw.advance(rd);
+    expect(held.some((m) => m.type === 'append' && m.to === 'n2')).toBe(true);
+  });
+
   it('takeMessages hands out heartbeats while a Ready is outstanding, never what waits for the disk (rawnode contract)', () => {
     const n = lone();
     n.raw.campaign();

@@ -166,7 +166,8 @@ export class LeaderDuties {
       if (c.type === 'clearSuspect') log.info({ sessions: c.sessionIds.length }, 'suspect instances recovered');
     }
     const res = this.d.raw.proposeBatch(commands.map((c) => encode(c)));
-    if (!res.ok) log.debug({ err: res.error.message }, 'could not propose leader commands');
+    // Not lost: an expiry or a mark not visible in the registry is proposed again after reproposeMs.
+    if (!res.ok) log.info({ err: res.error.message, kinds: [...new Set(commands.map((c) => c.type))] }, 'could not propose leader commands; they are retried');
     else for (const c of commands) this.d.proposed(c.type);
     this.d.kick();
   }

@@ -750,6 +750,7 @@ export class RollcallNode {
     this.forwards.close(err);
     this.notifyLeaderMayHaveChanged();
     this.reads.close(err);
+    this.ready.close(err);
     await this.transport.close();
     // Let an in-flight Ready finish so nothing half-written is left behind.
     while (this.ready.busy) await new Promise((r) => setTimeout(r, 5));

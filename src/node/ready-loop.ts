@@ -70,7 +70,7 @@ export class ReadyLoop {
   /** When the Ready being worked on was taken (monotonic). */
   private readyTakenAt = 0;
   private stallReported = false;
-  private applyWaiters: { index: number; resolve: () => void }[] = [];
+  private applyWaiters: { index: number; resolve: () => void; reject: (err: NodeError) => void }[] = [];
   private readonly slowDisk = new SlowDiskReporter();
   /** Test-only (fault hook): extra time each compaction and each synced write take, as a slow disk would. */
   compactDelayMs = 0;
@@ -125,8 +125,19 @@ export class ReadyLoop {
         clearTimeout(timer);
         resolve();
       };
-      this.applyWaiters.push({ index, resolve: done });
+      const fail = (err: NodeError) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      this.applyWaiters.push({ index, resolve: done, reject: fail });
     });
+  }
+
+  /** Fails every wait for an index to apply (the node is closing). */
+  close(err: NodeError): void {
+    const waiters = this.applyWaiters;
+    this.applyWaiters = [];
+    for (const w of waiters) w.reject(err);
   }
 
   /** The slowest slow write of the recent past, for the status this node gossips. */
@@ -281,6 +292,7 @@ export class ReadyLoop {
   }
 }
 
+/** Test-only delays (the fault hook): never what keeps a process alive. */
 function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
