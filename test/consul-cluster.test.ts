@@ -5,10 +5,17 @@
  * through ROLLCALL_CONSUL_LISTEN); everything a test writes through one node it reads
  * through another.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Consul from 'consul';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, LocalCluster } from '../scripts/local-cluster.js';
 import { http, waitFor, waitForLeader } from './helpers/http.js';
+
+/** Debian's Prometheus (apt-get install prometheus); built without Consul discovery, so only http_sd_configs runs here. */
+const PROMETHEUS = '/usr/bin/prometheus';
 
 type Entry = {
   Node: { Node: string; Address: string; Meta: Record<string, string>; TaggedAddresses: Record<string, unknown> };
@@ -263,6 +270,48 @@ describe('Consul-compatible API on a 3-node cluster', () => {
       expect((r.body as Entry[]).map((e) => e.Service.ID)).toEqual(['o1', 'o2']);
     } finally {
       for (const id of cluster.nodes.map((n) => n.id)) await http('PUT', `${cluster.node(id).url}/v1/test/faults`, {}).catch(() => undefined);
+    }
+  });
+
+  it.skipIf(!existsSync(PROMETHEUS))('real Prometheus discovers instances through http_sd_configs (GET /v1/sd/prometheus), new ones too', async () => {
+    const native = cluster.node(followers[0]!).url;
+    await http('PUT', `${cluster.node(leader).url}/v1/namespaces/sd/services/orders/instances/o1`, { address: '10.9.0.1', port: 9100, cluster: 'vip', tags: ['b', 'a'], metadata: { zone: 'eu-1', 'team.name': 'pay' } });
+    await http('PUT', `${curl(leader)}/v1/agent/service/register?ns=sd`, { Name: 'web', ID: 'w1', Address: '10.9.0.2', Port: 8080, Tags: ['x'] });
+    const dir = mkdtempSync(path.join(tmpdir(), 'rollcall-prometheus-'));
+    const port = await freePort();
+    writeFileSync(
+      path.join(dir, 'prometheus.yml'),
+      `global:\n  scrape_interval: 1h\nscrape_configs:\n  - job_name: rollcall\n    http_sd_configs:\n      - url: ${native}/v1/sd/prometheus?namespace=sd\n        refresh_interval: 1s\n`,
+    );
+    let prom: ChildProcess | null = spawn(PROMETHEUS, [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+    type Target = { discoveredLabels: Record<string, string> };
+    const targets = async (): Promise<Target[]> => ((await http('GET', `http://127.0.0.1:${port}/api/v1/targets`, undefined, {}, 2000)).body as { data: { activeTargets: Target[] } }).data.activeTargets;
+    try {
+      const found = await waitFor('Prometheus to discover two targets', async () => ((await targets()).length === 2 ? targets() : undefined), 40_000, 500);
+      const byAddress = Object.fromEntries(found.map((t) => [t.discoveredLabels['__address__'], t.discoveredLabels]));
+      expect(byAddress['10.9.0.1:9100']).toMatchObject({
+        __meta_rollcall_namespace: 'sd',
+        __meta_rollcall_service: 'orders',
+        __meta_rollcall_cluster: 'vip',
+        __meta_rollcall_instance: 'o1',
+        __meta_rollcall_health: 'healthy',
+        __meta_rollcall_tags: ',a,b,',
+        __meta_rollcall_metadata_zone: 'eu-1',
+        __meta_rollcall_metadata_team_name: 'pay',
+      });
+      // Registered through the Consul API: seen by the native adapter too.
+      expect(byAddress['10.9.0.2:8080']).toMatchObject({ __meta_rollcall_service: 'web', __meta_rollcall_instance: 'w1', __meta_rollcall_tags: ',x,' });
+      await http('PUT', `${cluster.node(leader).url}/v1/namespaces/sd/services/orders/instances/o2`, { address: '10.9.0.3', port: 9100 });
+      await waitFor('Prometheus to discover the new instance', async () => (await targets()).some((t) => t.discoveredLabels['__address__'] === '10.9.0.3:9100'), 30_000, 500);
+    } finally {
+      const p = prom;
+      prom = null;
+      if (p !== null && p.exitCode === null) {
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
