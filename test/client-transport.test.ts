@@ -37,6 +37,21 @@ const putOk = (n: FakeNode, revision = 3) => {
 const ids = (n: FakeNode) => n.seen.filter((s) => s.method !== 'GET').map((s) => `${s.headers['x-rollcall-client-id']}#${s.headers['x-rollcall-seq']}`);
 
 describe('transport', () => {
+  it('honours Retry-After from an overloaded node in full, with jitter, before trying again', async () => {
+    const n1 = await fake('n1');
+    const seenAt: number[] = [];
+    n1.handler = (_req, res) => {
+      seenAt.push(performance.now());
+      if (seenAt.length === 1) return json(res, 503, { error: { code: 'OVERLOADED', message: 'shedding' } }, { 'retry-after': '1' });
+      return json(res, 200, listBody);
+    };
+    const c = client([n1.url], { requestTimeoutMs: 5000 });
+    expect((await c.list({ namespace: 'prod', service: 'orders' })).revision).toBe(7);
+    expect(seenAt).toHaveLength(2);
+    // At least the whole second it asked for (a lower bound: it cannot come early).
+    expect(seenAt[1]! - seenAt[0]!).toBeGreaterThanOrEqual(1000);
+  });
+
   it('fails over from a node that is down and then stays on the one that answered', async () => {
     const n2 = await fake('n2');
     okList(n2);

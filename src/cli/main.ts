@@ -38,6 +38,16 @@ Options:
   --alert-webhook URL      the leader POSTs fired and resolved alerts here (JSON)
   --list-max-items N       most items one listing answer or page holds; a larger
                            listing must be paginated with limit/continue (default 10000)
+  --max-event-loop-lag-ms N  shed new work (503 OVERLOADED, Retry-After) while the event
+                           loop lags more than N ms (default 200; 0: never)
+  --max-pending-work N     shed new work while more than N requests wait in the node
+                           (default 10000; 0: never)
+  --max-inflight-requests N  shed new work while N requests are in flight, watch streams
+                           not counted (default 0: never). Probes and keepalives
+                           are never shed
+  --max-connections N      most concurrent HTTP connections (default 0: no limit)
+  --max-requests-per-connection N  close a keep-alive connection after N requests
+                           (default 0: no limit)
   --config FILE            JSON file with any of the above
 
 Example:
@@ -85,6 +95,11 @@ async function main(argv: string[]): Promise<number> {
         'watch-progress-ms': { type: 'string' },
         'alert-webhook': { type: 'string' },
         'list-max-items': { type: 'string' },
+        'max-event-loop-lag-ms': { type: 'string' },
+        'max-pending-work': { type: 'string' },
+        'max-inflight-requests': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-requests-per-connection': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },

@@ -120,6 +120,8 @@ export class Transport {
     let mayHaveApplied = false;
     const reasons = new Map<string, string>();
     let retryAfterMs = 0;
+    // The longest Retry-After of a node that shed the request (OVERLOADED): honoured in full.
+    let overloadedMs = 0;
     for (let round = 0; ; round++) {
       const queue = this.#order(o.kind);
       const tried = new Set<Endpoint>();
@@ -168,6 +170,7 @@ export class Transport {
         if (raw.status === 504 || error.code === 'PROPOSAL_DROPPED') mayHaveApplied = true;
         reasons.set(target.base, `${raw.status} ${error.code ?? ''} ${error.message ?? ''}`.trim());
         retryAfterMs = Math.max(retryAfterMs, Number(raw.headers['retry-after'] ?? 0) * 1000);
+        if (error.code === 'OVERLOADED') overloadedMs = Math.max(overloadedMs, Number(raw.headers['retry-after'] ?? 1) * 1000);
         const leader = typeof error.leader === 'string' ? this.#byId(error.leader) : undefined;
         if (leader && !tried.has(leader) && o.kind === 'write') {
           const i = queue.indexOf(leader);
@@ -178,8 +181,13 @@ export class Transport {
       const left = deadline - Date.now();
       if (left <= 0) break;
       const backoff = Math.min(1000, 50 * 2 ** round) * (0.5 + this.#o.random());
-      await this.#sleep(Math.min(left, retryAfterMs > 0 ? Math.min(retryAfterMs, backoff * 2) : backoff));
+      // An overloaded node asked for a pause: wait all of it, plus up to half again at
+      // random, so the clients it shed do not all come back at the same instant. Other
+      // 503s (an election) are short: Retry-After only caps the backoff there.
+      const pause = overloadedMs > 0 ? overloadedMs * (1 + 0.5 * this.#o.random()) : retryAfterMs > 0 ? Math.min(retryAfterMs, backoff * 2) : backoff;
+      await this.#sleep(Math.min(left, pause));
       retryAfterMs = 0;
+      overloadedMs = 0;
     }
     const detail = [...reasons].map(([n, r]) => `${n}: ${r}`).join('; ') || 'no attempt finished';
     const ms = o.timeoutMs ?? this.#o.requestTimeoutMs;

@@ -23,6 +23,8 @@ import { sendError, sendNodeError } from './errors.js';
 import { healthPolicyWriter } from './health-policy.js';
 import type { NodeApi } from './node-api.js';
 import { OpenApiBuilder } from './openapi.js';
+import type { LoadShedderOptions } from './overload.js';
+import { LoadShedder, registerLoadShedding } from './overload.js';
 import './route-config.js';
 import { registerMembershipRoutes } from './membership.js';
 import { accessRuleRoutes } from './routes/access-rules.js';
@@ -65,6 +67,10 @@ export interface AppOptions {
   readonly alertWebhook?: WebhookPoster | null;
   /** The most items one listing answer (or page) may hold (default 10,000): larger listings must be paginated. */
   readonly listMaxItems?: number;
+  /** Load shedding (overload.ts); absent: off. */
+  readonly overload?: LoadShedderOptions;
+  /** Requests one keep-alive connection may make before it is closed (0 or absent: no limit). */
+  readonly maxRequestsPerConnection?: number;
 }
 
 export const API_VERSION = '1.0.0';
@@ -95,6 +101,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Requests are not logged one by one: a busy registry must not flood the on-call log.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
+    ...(options.maxRequestsPerConnection ? { maxRequestsPerSocket: options.maxRequestsPerConnection } : {}),
     // Answers for what Node's HTTP parser refuses, in the catalogue shape (edge.ts).
     clientErrorHandler: clientErrorHandler({ nodeId: node.id, logger: log }),
     // Fastify's own 503 while closing is not in the catalogue shape; the hook below answers.
@@ -135,6 +142,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
     reply.header('connection', 'close');
     sendError(reply, 'SHUTTING_DOWN', 'this node is stopping; send the request to another node');
   });
+  // Before auth and any work: a node past its limits answers 503 OVERLOADED at once.
+  const shedder = options.overload ? new LoadShedder(options.overload, { pendingWork: () => node.pendingWork?.() ?? 0 }) : null;
+  if (shedder) {
+    shedder.start();
+    registerLoadShedding(app, shedder);
+  }
   if (options.tokens) installAuth(app, options.tokens, metrics, log);
 
   // Callback style, not async: an async hook costs every response a promise and a microtask.
@@ -152,6 +165,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.addHook('preClose', async () => {
     ctx.closing = true;
+    shedder?.close();
     hub.close();
     services.close();
     revisions.close();

@@ -33,6 +33,16 @@ export interface ServerConfig {
   readonly alertWebhook: string | null;
   /** The most items one listing answer (or page) may hold; larger listings must be paginated. */
   readonly listMaxItems: number;
+  /** Shed new work (503 OVERLOADED) while the event loop lags more than this (ms); 0: never for lag. */
+  readonly maxEventLoopLagMs: number;
+  /** Shed new work while more than this many requests wait in the node; 0: never for this. */
+  readonly maxPendingWork: number;
+  /** Shed new work while this many HTTP requests are in flight (watch streams not counted); 0: never for this. */
+  readonly maxInflightRequests: number;
+  /** Most concurrent HTTP connections (more are refused at once); 0: no limit. */
+  readonly maxConnections: number;
+  /** Requests one keep-alive connection may make before the node closes it; 0: no limit. */
+  readonly maxRequestsPerConnection: number;
 }
 
 export class ConfigError extends Error {
@@ -67,6 +77,11 @@ const ENV: Record<string, string> = {
   'watch-progress-ms': 'ROLLCALL_WATCH_PROGRESS_MS',
   'alert-webhook': 'ROLLCALL_ALERT_WEBHOOK',
   'list-max-items': 'ROLLCALL_LIST_MAX_ITEMS',
+  'max-event-loop-lag-ms': 'ROLLCALL_MAX_EVENT_LOOP_LAG_MS',
+  'max-pending-work': 'ROLLCALL_MAX_PENDING_WORK',
+  'max-inflight-requests': 'ROLLCALL_MAX_INFLIGHT_REQUESTS',
+  'max-connections': 'ROLLCALL_MAX_CONNECTIONS',
+  'max-requests-per-connection': 'ROLLCALL_MAX_REQUESTS_PER_CONNECTION',
 };
 
 export function parseAddress(setting: string, value: string): PeerAddress {
@@ -137,6 +152,11 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     watchProgressMs: intSetting('watch-progress-ms', get('watch-progress-ms'), 5000, 10),
     alertWebhook: webhookSetting(get('alert-webhook')),
     listMaxItems: intSetting('list-max-items', get('list-max-items'), 10_000, 1),
+    maxEventLoopLagMs: intSetting('max-event-loop-lag-ms', get('max-event-loop-lag-ms'), 200, 0),
+    maxPendingWork: intSetting('max-pending-work', get('max-pending-work'), 10_000, 0),
+    maxInflightRequests: intSetting('max-inflight-requests', get('max-inflight-requests'), 0, 0),
+    maxConnections: intSetting('max-connections', get('max-connections'), 0, 0),
+    maxRequestsPerConnection: intSetting('max-requests-per-connection', get('max-requests-per-connection'), 0, 0),
   };
 }
 

@@ -7,4 +7,4 @@ import type { RollcallNode } from '../node/index.js';
 export type NodeApi = Pick<
   RollcallNode,
   'id' | 'leader' | 'submit' | 'readBarrier' | 'keepalive' | 'status' | 'registry'
-> & { readonly setObserver?: RollcallNode['setObserver'] };
+> & { readonly setObserver?: RollcallNode['setObserver']; readonly pendingWork?: RollcallNode['pendingWork'] };

@@ -64,7 +64,10 @@ export async function runServer(config: ServerConfig): Promise<void> {
           }),
     watch: { maxBufferedBytes: config.watchBufferBytes, progressMinMs: config.watchProgressMs, progressMaxMs: config.watchProgressMs * 2 },
     listMaxItems: config.listMaxItems,
+    overload: { maxLagMs: config.maxEventLoopLagMs, maxPendingWork: config.maxPendingWork, maxInflight: config.maxInflightRequests, retryAfterSeconds: 1 },
+    maxRequestsPerConnection: config.maxRequestsPerConnection,
   });
+  if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections;
   // Prometheus HTTP service discovery (src/sd/prometheus.ts), an adapter beside the native routes.
   prometheusSdRoutes(app, node, 5000);
   await app.listen({ host: config.listen.host, port: config.listen.port });
