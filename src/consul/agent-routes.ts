@@ -4,18 +4,16 @@
  * so a service registered through one node can be read, passed and deregistered through any
  * other. Writes go through the log like native ones (a follower forwards them).
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Instance, Register } from '../registry/index.js';
-import { readRecord, withRecord } from './check-record.js';
+import type { FastifyReply } from 'fastify';
+import { type ConsulStatus, isConsulStatus } from './check-record.js';
 import { ConsulError } from './errors.js';
-import { asConsulError, barrier, findById, oneById, propose, Refused, REGISTER_FIELDS } from './node-calls.js';
-import { parseBody, parseRegistration, type Registration } from './registration.js';
+import { oneById } from './node-calls.js';
+import { parseBody, parseRegistration } from './registration.js';
 import { authorize, type ConsulContext, namespaceOf, param, readOptions, readPoint, refuseFilter } from './request.js';
 import type { Routes } from './routing.js';
+import { deregisterService, registerService } from './service-writes.js';
 import { agentService, healthCheck, nodeId } from './shapes.js';
-import { ensureCheckSession, updateCheck } from './ttl-checks.js';
-import type { ConsulStatus } from './check-record.js';
-import { isConsulStatus } from './check-record.js';
+import { updateCheck } from './ttl-checks.js';
 
 /** The Consul HTTP API level these shapes follow (reported in /v1/agent/self). */
 export const CONSUL_API_VERSION = '1.16.0';
@@ -140,73 +138,6 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
 /** Consul answers a successful agent write with 200 and an empty body. */
 function empty(reply: FastifyReply): FastifyReply {
   return reply.code(200).header('content-type', 'text/plain; charset=utf-8').send('');
-}
-
-/** The caller's address, for a registration without `Address` (Consul would use the agent's). */
-function callerAddress(req: FastifyRequest): string {
-  return req.ip.startsWith('::ffff:') ? req.ip.slice(7) : req.ip;
-}
-
-/**
- * Registers (or re-registers) a service instance. A Consul re-registration replaces: an
- * instance that was persistent and now has a TTL check, or the reverse, is removed and
- * registered again (two changes, one delete and one put).
- */
-async function registerService(ctx: ConsulContext, req: FastifyRequest, ns: string, reg: Registration): Promise<void> {
-  await barrier(ctx);
-  const clash = findById(ctx, ns, reg.id, true).find((i) => i.service !== reg.service);
-  if (clash !== undefined) throw new ConsulError(400, `ID ${JSON.stringify(reg.id)} is already used by service ${clash.service}`);
-  try {
-    const sessionId = reg.check === null ? undefined : await ensureCheckSession(ctx, req, ns, reg.check);
-    const record = {
-      check: reg.check === null ? null : { id: reg.check.id, name: reg.check.name, status: reg.check.status, notes: reg.check.notes, output: '', ttlMs: reg.check.ttlMs },
-      warningWeight: reg.warningWeight,
-    };
-    const command: Register = {
-      type: 'register',
-      namespace: ns,
-      service: reg.service,
-      id: reg.id,
-      address: reg.address ?? callerAddress(req),
-      port: reg.port,
-      tags: reg.tags,
-      metadata: withRecord(reg.meta, record),
-      ...(reg.weight === null ? {} : { weight: reg.weight }),
-      ...(sessionId === undefined ? {} : { sessionId }),
-    };
-    try {
-      await propose(ctx, command);
-    } catch (err) {
-      if (!(err instanceof Refused && err.error.code === 'KIND_MISMATCH')) throw err;
-      await propose(ctx, { type: 'unregister', namespace: ns, service: reg.service, id: reg.id });
-      await propose(ctx, command);
-    }
-  } catch (err) {
-    throw asConsulError(err, REGISTER_FIELDS);
-  }
-}
-
-/**
- * Deregisters by Consul service ID. An instance alone on its check's session takes the
- * session with it (closing it removes the instance); otherwise the instance alone goes.
- */
-async function deregisterService(ctx: ConsulContext, ns: string, id: string): Promise<void> {
-  await barrier(ctx);
-  const i: Instance = oneById(ctx, ns, id, true);
-  try {
-    const s = i.sessionId;
-    if (s !== null && readRecord(i).check !== null && ctx.node.registry.sessionInstances(s).length === 1) {
-      try {
-        await propose(ctx, { type: 'closeSession', sessionId: s });
-        return;
-      } catch (err) {
-        if (!(err instanceof Refused && err.error.code === 'SESSION_NOT_FOUND')) throw err;
-      }
-    }
-    await propose(ctx, { type: 'unregister', namespace: ns, service: i.service, id: i.id });
-  } catch (err) {
-    throw asConsulError(err);
-  }
 }
 
 /** /v1/agent/self: every top-level value an object (the Go client decodes map[string]map[string]any). */
