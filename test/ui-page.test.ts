@@ -34,12 +34,18 @@ interface Backend {
   report(id: string, r: HealthReport): void;
 }
 
-async function backend(options: { tokens?: TokenAuthority } = {}): Promise<Backend> {
+async function backend(options: { tokens?: TokenAuthority; listMaxItems?: number } = {}): Promise<Backend> {
   const node = await FakeNode.create();
   const tracker = new HealthTracker({ thresholds: () => ({ ...DEFAULT_THRESHOLDS, degradeAfter: 2 }) });
   // healthReports: an AppOptions field once the integration patch is in (ignored before).
   const health = { healthReports: () => tracker.list() } as Partial<AppOptions>;
-  const app = buildApp({ node, logger: silentLogger(), ...health, ...(options.tokens ? { tokens: options.tokens } : {}) });
+  const app = buildApp({
+    node,
+    logger: silentLogger(),
+    ...health,
+    ...(options.tokens ? { tokens: options.tokens } : {}),
+    ...(options.listMaxItems ? { listMaxItems: options.listMaxItems } : {}),
+  });
   // Once the integration patch is in, buildApp mounts these itself.
   if (!app.hasRoute({ method: 'GET', url: '/ui' })) {
     registerUiRoutes(app, { node });
@@ -158,6 +164,26 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
       await page.close();
     } finally {
       await own.app.close();
+    }
+  });
+
+  it('lists a registry larger than one answer may hold, in pages at one revision, then follows the watch', async () => {
+    const big = await backend({ listMaxItems: 1000 });
+    try {
+      // Before the page paginated, its one listing was refused here (LIMIT_EXCEEDED): an empty page.
+      for (let i = 0; i < 4500; i++) big.node.apply({ type: 'register', namespace: 'prod', service: i % 3 ? 'orders' : 'billing', id: `b${i}`, address: '10.3.0.1', port: 1 });
+      const { page, errors } = await open(`${big.url}/ui`);
+      await page.locator('#services-count', { hasText: '2 services · 4500 instances' }).waitFor();
+      await page.locator('#watch.live-live').waitFor();
+      // A service of 3,000 shows its first rows; the filter finds the rest.
+      expect(await page.locator('section[data-service="prod/orders"] tbody tr').count()).toBe(200);
+      await page.locator('section[data-service="prod/orders"] [data-testid="more-rows"]', { hasText: 'of 3000' }).waitFor();
+      big.node.apply({ type: 'register', namespace: 'prod', service: 'billing', id: 'new-one', address: '10.3.0.2', port: 1 });
+      await page.locator('#services-count', { hasText: '4501 instances' }).waitFor();
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await big.app.close();
     }
   });
 

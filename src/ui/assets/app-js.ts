@@ -30,7 +30,22 @@ function render() {
 
 // ---- registry: one consistent listing, then the watch from the revision after it
 
+// The listing comes in pages (every page read at the first page's revision), so a large
+// registry is never asked for in one answer: the node refuses that (LIMIT_EXCEEDED), and
+// building it would hold the node's event loop.
+const PAGE_SIZE = 2000;
+
 let watch = null;
+
+async function listAll() {
+  let token = null;
+  for (;;) {
+    const page = await getJson('/v1/services?instances=true&consistency=serializable&limit=' + PAGE_SIZE + (token ? '&continue=' + encodeURIComponent(token) : ''), 15000);
+    load(page, token === null);
+    if (!page.continue) return;
+    token = page.continue;
+  }
+}
 
 async function bootstrap() {
   if (watch) watch.close();
@@ -39,8 +54,9 @@ async function bootstrap() {
   render();
   for (;;) {
     try {
-      // Serializable: answered from this node's applied state even with no leader.
-      load(await getJson('/v1/services?instances=true&consistency=serializable'));
+      // Serializable: answered from this node's applied state even with no leader. A page
+      // whose revision left the node's history (410) starts the listing over.
+      await listAll();
       break;
     } catch (err) {
       state.watch = 'retrying';

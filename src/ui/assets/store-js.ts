@@ -26,9 +26,10 @@ export const state = {
   policyError: null,
 };
 
-export function load(listing) {
+/** One page of GET /v1/services?instances=true; the first page replaces what the page held. */
+export function load(listing, first) {
   state.revision = listing.revision;
-  state.services = new Map();
+  if (first !== false) state.services = new Map();
   for (const s of listing.services) {
     const svc = service(s.namespace, s.service);
     for (const i of s.instances || []) svc.instances.set(i.id, i);

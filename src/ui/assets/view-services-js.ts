@@ -5,6 +5,8 @@ import { state, visibleServices } from './store.js';
 import { th } from './view-cluster.js';
 
 const HEALTHS = ['healthy', 'subhealthy', 'suspect', 'down'];
+// A service with more instances shows this many rows; the filter narrows to the rest.
+const MAX_ROWS = 200;
 
 export function renderServices() {
   const list = visibleServices();
@@ -33,8 +35,9 @@ function serviceBlock({ key, svc, instances }) {
           { class: 'grid instances' },
           h('colgroup', {}, ['c-id', 'c-cluster', 'c-health', 'c-weight', 'c-meta', 'c-rep', 'c-ver'].map((c) => h('col', { class: c }))),
           h('thead', {}, h('tr', {}, ['Instance', 'Cluster', 'Health', '#Weight', 'Metadata', 'Reported', '#Ver'].map(th))),
-          h('tbody', {}, instances.map((i) => instanceRow(key, i))),
+          h('tbody', {}, instances.slice(0, MAX_ROWS).map((i) => instanceRow(key, i))),
         ),
+    instances.length > MAX_ROWS ? h('p', { class: 'muted small', 'data-testid': 'more-rows', text: 'Showing ' + MAX_ROWS + ' of ' + instances.length + ' instances; type in the filter to find the others.' }) : null,
   );
 }
 
