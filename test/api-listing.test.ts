@@ -209,8 +209,10 @@ describe('answers written in slices', () => {
       token = body.continue;
     } while (token !== undefined);
     expect(seen).toBe(50_000);
-    expect(sliceStats.turns).toBeGreaterThan(20);
-    expect(sliceStats.longestTurnMs).toBeLessThan(100);
+    // Counted in keys, not milliseconds: a busy machine stretches a turn's wall-clock time
+    // (test/cluster-listing-stall.test.ts measures the loop's delay on a real leader).
+    expect(sliceStats.turns, JSON.stringify(sliceStats)).toBeGreaterThan(20);
+    expect(sliceStats.mostKeysInTurn, JSON.stringify(sliceStats)).toBeLessThan(10_000);
   }, 120_000);
 
   it('releases its view of the registry when the client goes away mid-answer', async () => {

@@ -31,11 +31,16 @@ export type SliceWriter = (deadline: number) => Slice;
 /** What the scheduler has done since start (or the last reset): for tests and benchmarks. */
 export const sliceStats = {
   turns: 0,
-  /** The longest turn, slices of every listing together, in ms. */
+  /** The longest turn, slices of every listing together, in ms of wall-clock time. */
   longestTurnMs: 0,
+  /** Keys the writers have read (writers.ts counts them), and the most in one turn. */
+  keys: 0,
+  mostKeysInTurn: 0,
   reset(): void {
     this.turns = 0;
     this.longestTurnMs = 0;
+    this.keys = 0;
+    this.mostKeysInTurn = 0;
   },
 };
 
@@ -57,11 +62,13 @@ class SliceScheduler {
     const tasks = this.#queue;
     this.#queue = [];
     const started = performance.now();
+    const keys = sliceStats.keys;
     const end = started + TURN_MS;
     let i = 0;
     while (i < tasks.length && (i === 0 || performance.now() < end)) tasks[i++]!();
     sliceStats.turns++;
     sliceStats.longestTurnMs = Math.max(sliceStats.longestTurnMs, performance.now() - started);
+    sliceStats.mostKeysInTurn = Math.max(sliceStats.mostKeysInTurn, sliceStats.keys - keys);
     if (i < tasks.length) this.#queue = tasks.slice(i).concat(this.#queue);
     if (this.#queue.length > 0 && !this.#scheduled) {
       this.#scheduled = true;

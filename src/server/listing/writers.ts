@@ -18,7 +18,7 @@ import { present } from '../present.js';
 import { emptyCounts, healthSummary, total } from './counts.js';
 import { serviceSortKey } from './instance-index.js';
 import type { RevisionView, ServiceAt } from './revision-view.js';
-import type { SliceWriter } from './sliced-json.js';
+import { type SliceWriter, sliceStats } from './sliced-json.js';
 
 const CHECK_EVERY = 64;
 
@@ -76,6 +76,7 @@ function paged(plan: ScanPlan, open: string, close: (token: string | null) => st
       if (item(emit)) taken++;
       return true;
     });
+    sliceStats.keys += seen;
     if (timeUp) return { text: parts.join(''), done: false };
     parts.push(close(more && after !== null ? plan.token(after) : null));
     return { text: parts.join(''), done: true };
