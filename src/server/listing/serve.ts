@@ -18,7 +18,7 @@ import { sendError } from '../errors.js';
 import { type ContinueToken, decodeContinue, encodeContinue } from './continue-token.js';
 import { type IndexedRegistry, InstanceIndex } from './instance-index.js';
 import { RevisionView } from './revision-view.js';
-import { SLICE_MS, SlicedJson, type SliceWriter } from './sliced-json.js';
+import { FIRST_SLICE_MS, SlicedJson, type SliceWriter } from './sliced-json.js';
 
 /** The most items one unpaginated answer, or one page, may hold. */
 export const DEFAULT_LIST_MAX_ITEMS = 10_000;
@@ -119,7 +119,7 @@ export async function resumeView(lister: Lister, reply: FastifyReply, token: Con
 export function sendView(lister: Lister, reply: FastifyReply, view: RevisionView, writer: SliceWriter): FastifyReply {
   reply.header('x-rollcall-revision', String(view.revision));
   reply.type('application/json; charset=utf-8');
-  const first = writer(performance.now() + SLICE_MS);
+  const first = writer(performance.now() + FIRST_SLICE_MS);
   if (first.done) {
     view.close();
     return reply.send(first.text);

@@ -14,6 +14,12 @@ import { Readable } from 'node:stream';
 
 /** How long one slice of one listing may run. */
 export const SLICE_MS = 2;
+/**
+ * How long the first slice may run, in the request's own turn, outside the scheduler: long
+ * enough to answer a small list whole (about 200 instances), short enough that the requests
+ * one ReadIndex round releases together (each its first slice, in one turn) add up to little.
+ */
+export const FIRST_SLICE_MS = 0.5;
 /** How long all listings together may run in one event-loop turn (one slice past it at most). */
 export const TURN_MS = 5;
 /** A client that reads nothing for this long is cut (its view of the registry is released). */
