@@ -305,8 +305,10 @@ describe('the SDK and the CLI', () => {
 });
 
 describe('the event-loop delay metric', () => {
-  it('exports p50, p90, p99 and the max over its window, and a 150 ms block shows in the max', async () => {
+  it('exports p50, p90, p99 and the max over its window, and a 150 ms block shows in the max (and the counts come from the index)', async () => {
     t = await testApp();
+    for (const svc of ['a', 'b']) for (const id of ['1', '2']) t.node.apply(reg(svc, id, { enabled: id === '1' }));
+    t.node.apply({ type: 'unregister', namespace: 'prod', service: 'b', id: '2' } as Command);
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
     while (Date.now() - started < 150) {
@@ -314,6 +316,8 @@ describe('the event-loop delay metric', () => {
     }
     await new Promise((r) => setTimeout(r, 50));
     const text = (await t.req({ method: 'GET', url: '/metrics' })).text;
+    expect(text).toMatch(/^rollcall_instances 3$/m);
+    expect(text).toMatch(/^rollcall_services 2$/m);
     expect(text).toMatch(/^# TYPE rollcall_event_loop_delay_seconds summary$/m);
     for (const q of ['0.5', '0.9', '0.99']) expect(text).toMatch(new RegExp(`^rollcall_event_loop_delay_seconds\\{quantile="${q}"\\} [0-9.e-]+$`, 'm'));
     expect(text).toMatch(/^rollcall_event_loop_delay_seconds_count [1-9][0-9]*$/m);

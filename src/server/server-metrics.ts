@@ -9,6 +9,8 @@
  * docs/api.md): fsync latency, apply latency per batch, proposals made by the leader itself.
  */
 import type { NodeStatus } from '../node/index.js';
+import { total } from './listing/counts.js';
+import { InstanceIndex } from './listing/instance-index.js';
 import { LoopDelayMonitor, type LoopDelaySnapshot } from './loop-delay.js';
 import { Counter, type CounterChild, Histogram, type HistogramChild, LATENCY_BUCKETS, MetricsRegistry } from './metrics.js';
 import type { NodeApi } from './node-api.js';
@@ -76,8 +78,12 @@ export class ServerMetrics {
     r.gauge('rollcall_revision', 'Registry revision applied on this node.', () => st().revision);
     r.gauge('rollcall_history_floor_revision', 'Oldest revision a watch can resume after on this node.', () => node.registry.history.floor);
     r.gauge('rollcall_sessions', 'Open sessions.', () => node.registry.sessions().length);
-    r.gauge('rollcall_instances', 'Registered instances (disabled and suspect included).', () => node.registry.listServices().reduce((n, s) => n + s.instanceCount, 0));
-    r.gauge('rollcall_services', 'Services with at least one instance.', () => node.registry.listServices().length);
+    // From the listing index when the app keeps one (it does): no pass over every service per scrape.
+    r.gauge('rollcall_instances', 'Registered instances (disabled and suspect included).', () => {
+      const index = InstanceIndex.live(node.registry);
+      return index === null ? node.registry.listServices().reduce((n, s) => n + s.instanceCount, 0) : total(index.namespaceCounts(undefined));
+    });
+    r.gauge('rollcall_services', 'Services with at least one instance.', () => InstanceIndex.live(node.registry)?.serviceCount(undefined) ?? node.registry.listServices().length);
     this.proposals = r.counter('rollcall_proposals_total', 'Writes proposed through this node\'s API, by command and outcome (ok, rejected by the state machine, error).', ['command', 'outcome']);
     this.proposalDuration = r.histogram('rollcall_proposal_duration_seconds', 'Time from proposing a write through this node until it is committed and applied here.', LATENCY_BUCKETS, ['command']);
     r.gauge('rollcall_watchers', 'Open watch streams by state.', () => {
