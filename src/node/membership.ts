@@ -154,7 +154,10 @@ export class Membership {
     const st = this.d.raw.status();
     for (const p of st.progress) {
       if (!p.isLearner || !p.recentActive) continue;
-      if (st.lastIndex - p.match > PROMOTE_WITHIN_ENTRIES) continue;
+      // Caught up means it has acknowledged appends (replicate state): a learner that never
+      // answered has match 0, which a young log is within PROMOTE_WITHIN_ENTRIES of. Promoting
+      // it would add a voter that is not there (a one-node cluster would lose its quorum).
+      if (p.state !== 'replicate' || p.match === 0 || st.lastIndex - p.match > PROMOTE_WITHIN_ENTRIES) continue;
       const res = this.d.raw.proposeConfChange({ type: 'addVoter', node: p.id });
       if (res.ok) {
         this.d.log.info({ member: p.id, match: p.match, lastIndex: st.lastIndex }, 'learner caught up; promoting it to voter');
