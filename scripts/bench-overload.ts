@@ -57,7 +57,7 @@ process.stdout.write(JSON.stringify(out));
 `;
 
 progress('starting a 3-node cluster');
-const cluster = await LocalCluster.start({ size: 3, logLevel: 'warn' });
+const cluster = await LocalCluster.start({ size: 3, logLevel: 'warn', shedOnLag: true });
 try {
   const urls = cluster.nodes.map((n) => n.url);
   let leader: string | null = null;

@@ -44,6 +44,12 @@ export interface LocalClusterOptions {
   /** Receives every log line of every node, prefixed with its id. */
   readonly onLog?: (id: string, line: string) => void;
   readonly logLevel?: string;
+  /**
+   * Shed load when the event loop lags (--max-event-loop-lag-ms, on by default in
+   * production). Off unless asked: test clusters share two cores with the test runner and
+   * each other, and a lag spike there is the machine, not an overload the test is about.
+   */
+  readonly shedOnLag?: boolean;
 }
 
 /**
@@ -136,6 +142,7 @@ export class LocalCluster {
       '--peers', this.peersFlag,
       '--cluster-secret', this.options.secret ?? 'local-cluster-secret',
       '--log-level', this.options.logLevel ?? 'info',
+      ...(this.options.shedOnLag ? [] : ['--max-event-loop-lag-ms', '0']),
       ...(this.options.extraArgs ?? []),
       ...extraArgs,
     ];

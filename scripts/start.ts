@@ -55,6 +55,8 @@ const cluster = await LocalCluster.start({
   nodeEnv: (id) => ({ ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${8500 + Number(id.slice(1))}` }),
   logLevel: values['log-level'],
   onLog: (id, line) => console.log(pretty(id, line)),
+  // As in production: a node whose event loop lags sheds load (docs/api.md, Overload).
+  shedOnLag: true,
 });
 
 console.log(`

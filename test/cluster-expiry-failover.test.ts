@@ -134,20 +134,45 @@ describe('expiry across a change of leader', () => {
   });
 
   it('a new leader still applying its predecessor\'s entries never answers a keepalive with 404', async () => {
-    const { leader } = await start();
+    type Node = LocalCluster['nodes'][number];
+    /**
+     * The setup needs one leader throughout; on a loaded machine a follower may campaign in
+     * the middle of it (a new term makes the uncommitted opening moot). That is the machine,
+     * not the property: start over on a fresh cluster, up to three times.
+     */
+    const setUp = async (): Promise<{ leader: string; y: Node; z: Node; session: string; leaderLast: number; opening: Promise<unknown> } | null> => {
+      const { leader } = await start();
+      const c = cluster!;
+      const l = c.node(leader);
+      const [y, z] = c.nodes.filter((n) => n.id !== leader) as [Node, Node];
+      const term = await metric(l.url, 'rollcall_term');
+      const session = `s-${Date.now()}`;
+      // The leader cannot commit: every follower's acknowledgement is lost, so the session's
+      // opening reaches both followers' logs uncommitted (the client's request times out).
+      await setFaults(l.url, { dropFrom: [y.id, z.id], kinds: ['raft:appendResponse'] });
+      const opening = http('POST', `${l.url}/v1/sessions`, { ttlMs: 60_000 }, { 'x-rollcall-session-id': session }, 4000).catch(() => null);
+      const leaderLast = await waitFor('the opening in the leader\'s log', async () => {
+        const last = await metric(l.url, 'rollcall_last_index');
+        return last > (await metric(l.url, 'rollcall_commit_index')) ? last : undefined;
+      });
+      const held = await waitFor('both followers to hold the opening', async () => {
+        if ((await metric(l.url, 'rollcall_term')) !== term) return 'disturbed';
+        for (const f of [y, z]) if ((await metric(f.url, 'rollcall_last_index')) < leaderLast) return undefined;
+        return 'held';
+      });
+      if (held === 'disturbed') {
+        await opening;
+        await cluster?.close();
+        cluster = undefined;
+        return null;
+      }
+      return { leader, y, z, session, leaderLast, opening };
+    };
+    let setup = await setUp();
+    for (let attempt = 1; setup === null && attempt < 3; attempt++) setup = await setUp();
+    expect(setup, 'an election interrupted the setup three times').not.toBeNull();
+    const { leader, y, z, session, leaderLast, opening } = setup!;
     const c = cluster!;
-    const l = c.node(leader);
-    const [y, z] = c.nodes.filter((n) => n.id !== leader) as [(typeof c.nodes)[number], (typeof c.nodes)[number]];
-    const session = `s-${Date.now()}`;
-    // The leader cannot commit: every follower's acknowledgement is lost, so the session's
-    // opening reaches both followers' logs uncommitted (the client's request times out).
-    await setFaults(l.url, { dropFrom: [y.id, z.id], kinds: ['raft:appendResponse'] });
-    const opening = http('POST', `${l.url}/v1/sessions`, { ttlMs: 60_000 }, { 'x-rollcall-session-id': session }, 4000).catch(() => null);
-    const leaderLast = await waitFor('the opening in the leader\'s log', async () => {
-      const last = await metric(l.url, 'rollcall_last_index');
-      return last > (await metric(l.url, 'rollcall_commit_index')) ? last : undefined;
-    });
-    for (const f of [y, z]) await waitFor(`${f.id} to hold the opening`, async () => (await metric(f.url, 'rollcall_last_index')) >= leaderLast);
     // Whoever wins next cannot commit its no-op either, for now: the window in which a new
     // leader has not applied what it inherited stays open as long as the test needs.
     await setFaults(y.url, { dropFrom: [z.id], kinds: ['raft:appendResponse'] });
