@@ -2,8 +2,8 @@
  * Issue 22 item 5: every 4xx and 5xx has the catalogue shape, whoever produced it — Node's
  * HTTP parser (431, a malformed request), fastify's defaults, the routes — on a real
  * listening server, not only through inject. Oversized bodies are refused with 413 from
- * Content-Length before they are read, and the refused body is drained so the client reads
- * the 413 instead of an EPIPE. A session id accepted when a session is opened is accepted
+ * Content-Length before they are read, and a body left unread by any early answer (413,
+ * 401, ...) is drained so the client reads the answer instead of an EPIPE. A session id accepted when a session is opened is accepted
  * by keepalive and close (one schema for all three). A peer address that cannot be a
  * HOST:PORT is refused with 400 instead of being stored.
  */
@@ -14,6 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log/index.js';
 import { buildApp } from '../src/server/app.js';
+import { TokenAuthority } from '../src/server/auth.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../src/server/errors.js';
 import { FakeNode } from './api-fake-node.js';
 import { INSTANCE_URL, type TestApp, testApp } from './api-helpers.js';
@@ -108,6 +109,57 @@ describe('answers from below the routes have the catalogue shape', () => {
     expectCatalogue(res!, code);
     expect(res!.headers['content-type']).toMatch(/^application\/json/);
     expect(more).toEqual([]);
+  });
+
+  it('answers a good request first, then the bytes after it that are not HTTP (fuzzer, seed 3)', async () => {
+    // A body without a length is the next "request": its answer must not replace or cut
+    // the one before it, and the client, still sending, must read both.
+    const answers = await raw(['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', Buffer.alloc(2 * 1024 * 1024, 0x61)], 3000, 2);
+    expect(answers.map((a) => a.status)).toEqual([200, 400]);
+    expectCatalogue(answers[1]!, 'MALFORMED_REQUEST');
+  });
+
+  it('closes after an answer marked close without resetting a client still sending (fuzzer, seed 3)', async () => {
+    // A PUT without a length (so without a body) that asks to close is refused at once while
+    // the client goes on writing what it meant as a body, 64 KiB every 20 ms. Node's close
+    // would reset the connection, and the client would get EPIPE, possibly before the answer.
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let got = '';
+    let error: string | null = null;
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+    socket.write(`PUT ${INSTANCE_URL}/i1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n`);
+    for (let i = 0; i < 30 && error === null; i++) {
+      socket.write(Buffer.alloc(64 * 1024, 0x61));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    socket.end();
+    await Promise.race([once(socket, 'close'), new Promise((r) => setTimeout(r, 3000))]);
+    socket.destroy();
+    expect(error).toBeNull();
+    const answers = parseResponses(got);
+    expect(answers.length).toBe(1);
+    expectCatalogue(answers[0]!, 'INVALID_JSON');
+    expect(answers[0]!.headers['connection']).toBe('close');
+  });
+
+  it('keeps the connection after a body it could not parse, and answers the next request', async () => {
+    const answers = await raw([`PUT ${INSTANCE_URL}/i1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n{x}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+    expect(answers.map((a) => a.status)).toEqual([400, 200]);
+    expectCatalogue(answers[0]!, 'INVALID_JSON');
+  });
+
+  it('does not serve a request pipelined behind one that closes the connection', async () => {
+    const body = JSON.stringify({ address: '10.0.0.9', port: 80 });
+    const answers = await raw([
+      'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' +
+        `PUT ${INSTANCE_URL}/piped HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([200]);
+    expect(answers[0]!.headers['connection']).toBe('close');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(node.registry.getInstance('prod', 'orders', 'piped')).toBeUndefined();
   });
 
   it('serves a request whose Expect it does not know instead of answering 417 without a body', async () => {
@@ -215,6 +267,14 @@ describe('oversized bodies', () => {
     expect(second?.status).toBe(200);
   });
 
+  it('answers 413 to a client that sends the body anyway after Expect: 100-continue', async () => {
+    // RFC 9110 §10.1.1: a client need not wait for the 100. The node did not send it, closes
+    // after the answer, and drains meanwhile so the answer is not lost in a reset.
+    const [res] = await raw([`PUT ${INSTANCE_URL}/big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: ${TEN_MB}\r\n\r\n`, Buffer.alloc(TEN_MB, 0x61)], 5000, 1);
+    expectCatalogue(res!, 'BODY_TOO_LARGE');
+    expect(res!.headers['connection']).toBe('close');
+  });
+
   it('answers a 10 MB chunked body 413 once it passes the limit, not EPIPE', async () => {
     const res = await send(TEN_MB, { length: false });
     expect(res.error).toBeNull();
@@ -249,6 +309,67 @@ describe('oversized bodies', () => {
   it('answers a body over the limit on a GET too', async () => {
     const [res] = await raw([`GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: ${TEN_MB}\r\n\r\n`], 1000, 1);
     expectCatalogue(res!, 'BODY_TOO_LARGE');
+  });
+});
+
+describe('answers decided before the body is read', () => {
+  // A larger body limit, so the body is far more than the sockets buffer and is refused for
+  // want of a token, not for its size.
+  let authed: FastifyInstance;
+  let authedPort: number;
+  beforeAll(async () => {
+    authed = buildApp({ node: await FakeNode.create(), logger: silentLogger(), bodyLimit: 64 * 1024 * 1024, tokens: TokenAuthority.parse(JSON.stringify([{ token: 'admin-token-00000000000000', role: 'admin' }])) });
+    await authed.listen({ host: '127.0.0.1', port: 0 });
+    authedPort = (authed.server.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await authed?.close();
+  });
+
+  /** node:http without an agent: `Connection: close`, so the node closes after the answer. */
+  function sendUnauthenticated(total: number, chunked: boolean, path = `${INSTANCE_URL}/x`): Promise<{ status: number; body: string; error: string | null }> {
+    return new Promise((resolve) => {
+      const answer = { status: 0, body: '' };
+      let error: string | null = null;
+      const headers: Record<string, string | number> = { 'content-type': 'application/json' };
+      if (!chunked) headers['content-length'] = total;
+      const req = httpRequest({ host: '127.0.0.1', port: authedPort, method: 'PUT', path, headers, agent: false }, (res) => {
+        res.on('data', (d: Buffer) => (answer.body += d.toString()));
+        res.on('end', () => (answer.status = res.statusCode ?? 0));
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+      req.on('close', () => resolve({ ...answer, error }));
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        req.end();
+      };
+      pump();
+    });
+  }
+
+  it.each([
+    ['with Content-Length', false],
+    ['chunked', true],
+  ])('a 401 reaches a client still sending an 8 MB body (%s), not a reset', async (_what, chunked) => {
+    const res = await sendUnauthenticated(8 * 1024 * 1024, chunked);
+    expect(res.error).toBeNull();
+    expectCatalogue(res, 'UNAUTHENTICATED');
+  });
+
+  it('a 400 for a path that cannot be decoded reaches a client still sending its body (fuzzer, seed 3)', async () => {
+    // Fastify answers a bad path before any hook runs; the body is drained there too.
+    const res = await sendUnauthenticated(8 * 1024 * 1024, false, '/v1/namespaces/%/services/x/instances/y');
+    expect(res.error).toBeNull();
+    expectCatalogue(res, 'INVALID_ARGUMENT');
+    expect(JSON.parse(res.body).error.field).toBe('path');
   });
 });
 

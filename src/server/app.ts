@@ -18,7 +18,7 @@ import { NodeError } from '../node/index.js';
 import type { TokenAuthority } from './auth.js';
 import { decoratePrincipal, installAuth } from './auth-hook.js';
 import { type Limits, ServerContext } from './context.js';
-import { clientErrorHandler, installEdge, refuseBody } from './edge.js';
+import { beforeEarlyAnswer, clientErrorHandler, installEdge, keepConnection, refuseBody } from './edge.js';
 import { sendError, sendNodeError } from './errors.js';
 import { healthPolicyWriter } from './health-policy.js';
 import type { NodeApi } from './node-api.js';
@@ -108,9 +108,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     return503OnClosing: false,
     // Instance ids are up to 256 characters, percent-encoded up to three times that.
     routerOptions: { maxParamLength: 1024 },
-    frameworkErrors: (err, _req, reply) => {
+    frameworkErrors: (err, req, reply) => {
       const code = (err as FastifyError).code;
       const what = code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the path is not valid (bad percent-encoding?)';
+      // Answered before any hook runs: drain the body here, as the edge's onSend hook would.
+      beforeEarlyAnswer(req.raw, reply as unknown as FastifyReply);
       void sendError(reply as unknown as FastifyReply, 'INVALID_ARGUMENT', `path: ${what}`, { field: 'path' });
     },
   });
@@ -182,15 +184,23 @@ export function buildApp(options: AppOptions): FastifyInstance {
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         // A chunked body past the limit (one with a Content-Length over it never gets here).
-        return refuseBody(req, reply, `body: over the limit of ${req.routeOptions.bodyLimit ?? bodyLimit} bytes`, req.routeOptions.bodyLimit ?? bodyLimit);
+        return refuseBody(reply, `body: over the limit of ${req.routeOptions.bodyLimit ?? bodyLimit} bytes`, req.routeOptions.bodyLimit ?? bodyLimit);
+      // Fastify closes the connection after a body it could not parse; the body has been
+      // read (or the edge drains it), so the connection can go on, and a request pipelined
+      // behind this one is answered rather than served and dropped with the connection.
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        keepConnection(reply);
         return sendError(reply, 'UNSUPPORTED_MEDIA_TYPE', `${err.message}; send Content-Type: application/json`);
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        keepConnection(reply);
         return sendError(reply, 'INVALID_JSON', `body: ${err.message}`, { field: 'body' });
     }
-    if (err instanceof SyntaxError) return sendError(reply, 'INVALID_JSON', `body: ${err.message}`, { field: 'body' });
-    if (err.statusCode === 413) return refuseBody(req, reply, err.message, req.routeOptions.bodyLimit ?? bodyLimit);
+    if (err instanceof SyntaxError) {
+      keepConnection(reply);
+      return sendError(reply, 'INVALID_JSON', `body: ${err.message}`, { field: 'body' });
+    }
+    if (err.statusCode === 413) return refuseBody(reply, err.message, req.routeOptions.bodyLimit ?? bodyLimit);
     // Any other client error fastify finds (a bad content-length, ...): one catalogue code.
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'INVALID_ARGUMENT', err.message);
     log.error({ err }, 'unexpected error serving a request');

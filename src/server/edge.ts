@@ -9,20 +9,22 @@
  * - An HTTP/1.1 request without `Host` is MALFORMED_REQUEST (Node would answer an empty 400).
  *   An `Expect` other than 100-continue is ignored (Node would answer an empty 417).
  * - A body whose Content-Length is over the limit is refused with 413 before any of it is
- *   read: at `Expect: 100-continue` time, without sending 100 (the client then never sends
- *   it), or else as soon as the headers are in. A chunked body is refused when it passes
- *   the limit. Either way the rest of the body is then read and thrown away (up to
- *   DRAIN_MAX_BYTES or DRAIN_MAX_MS, then the connection is closed): a server that closes
- *   while the client is still sending makes the client's kernel see a reset, and the
- *   client gets EPIPE or ECONNRESET instead of the 413 (nginx's lingering close does the
- *   same). The connection stays usable after the drain.
+ *   read: at `Expect: 100-continue` time, without sending 100 (the client then need not
+ *   send it), or else as soon as the headers are in. A chunked body is refused when it
+ *   passes the limit.
+ * - Whenever an answer leaves before the request's body was read (that 413, but also a 401,
+ *   403 or 404 decided from the headers), the rest of the body is read and thrown away (up
+ *   to DRAIN_MAX_BYTES or DRAIN_MAX_MS, then the connection is closed): a server that
+ *   closes while the client is still sending makes the client's kernel see a reset, and the
+ *   client gets EPIPE or ECONNRESET instead of the answer (nginx's lingering close does the
+ *   same). The connection stays usable after the drain unless it was to close.
  * - Last, any error answer that is still not in the catalogue shape (a bug) is rewritten
  *   into the nearest catalogue code, and logged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { maxHeaderSize } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from '../log/index.js';
 import { ERROR_CATALOGUE, type ErrorCode, errorBody, sendError } from './errors.js';
 
@@ -77,39 +79,96 @@ function parserErrorAnswer(err: NodeJS.ErrnoException & { reason?: string }): [E
   }
 }
 
-/** Fastify's `clientErrorHandler`: what Node's parser refused, answered in the catalogue shape. */
+/** Connections whose bytes the parser refused: it reports every later chunk again. */
+const refusedSockets = new WeakSet<Socket>();
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's parser refused, answered in the catalogue
+ * shape, then the connection is closed.
+ *
+ * The bad bytes may follow a good request still being answered (a body-less request, then
+ * garbage): that answer goes first, then ours, as HTTP/1.1 orders answers; bad bytes in the
+ * body of the request in flight make this the answer to that request. Until the socket
+ * is destroyed (CLOSE_GRACE_MS after, or DRAIN_MAX_MS when an answer was under way, a
+ * watch for one), whatever the client still sends is read and dropped, and Node's own
+ * "close after this answer" only ends our side: a close with unread data would reset the
+ * connection before the client reads the answers.
+ */
 export function clientErrorHandler(options: Pick<EdgeOptions, 'nodeId' | 'logger'>): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
-    if (err.code === 'ECONNRESET' || socket.destroyed) return;
-    // Answer once, and only if no response has started on this connection (it would corrupt it).
-    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (socket.writable && !socket.writableEnded && !inFlight?.headersSent) {
-      const [code, message] = parserErrorAnswer(err);
-      options.logger.debug({ code: err.code, remote: socket.remoteAddress }, 'request refused by the HTTP parser');
-      // end(), not destroy(): the client may still be sending, and a close with unread data
-      // resets the connection before it reads the answer. The timer bounds the wait.
-      socket.end(rawErrorResponse(code, message, options.nodeId));
-      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
-    } else if (!socket.writableEnded) {
-      socket.destroy();
+    if (err.code === 'ECONNRESET' || socket.destroyed || refusedSockets.has(socket)) return;
+    refusedSockets.add(socket);
+    const [code, message] = parserErrorAnswer(err);
+    options.logger.debug({ code: err.code, remote: socket.remoteAddress }, 'request refused by the HTTP parser');
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? null;
+    const pending = inFlight !== null && !inFlight.writableFinished;
+    // Bad bytes inside the body of the request in flight: that request gets this answer.
+    const ownBody = pending && inFlight.req.complete === false;
+    if (ownBody && inFlight.headersSent) {
+      socket.destroy(); // its answer has begun: nothing can follow it
+      return;
     }
+    const waiting = pending && !ownBody;
+    setTimeout(() => socket.destroy(), waiting ? DRAIN_MAX_MS : CLOSE_GRACE_MS).unref();
+    // Bytes after a request that asked `Connection: close`: that request's answer is the last.
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      if (!pending) socket.end();
+      return;
+    }
+    // Node's own close after the answer in flight only ends our side: ours follows it.
+    socket.destroySoon = () => {
+      if (socket.writable && !waiting) socket.end();
+    };
+    const answer = (): void => {
+      if (socket.writable && !socket.writableEnded) socket.end(rawErrorResponse(code, message, options.nodeId));
+    };
+    if (waiting) inFlight.once('finish', answer);
+    else answer();
+  };
+}
+
+/**
+ * For an answer that leaves before the request's body was read: drain the body (see
+ * drainRequest), and close afterwards when the client was told nothing (no 100 Continue)
+ * and may be waiting instead of sending it.
+ */
+export function beforeEarlyAnswer(req: IncomingMessage, reply: Pick<FastifyReply, 'header'>): void {
+  if (req.complete !== false || req.destroyed) return;
+  if (expectsContinue(req) && !continued.has(req)) reply.header('connection', 'close');
+  drainRequest(req);
+}
+
+/**
+ * Node ends a connection that is to close (the client asked, HTTP/1.0, or an answer said
+ * so) with `socket.destroySoon()` as soon as the last answer is written. Bytes the client
+ * sent since (the rest of a body, a pipelined request, garbage) are then unread, the close
+ * becomes a reset, and the reset can destroy the answer before the client reads it. This
+ * replacement ends our side only (the client reads the answer, then a FIN), and destroys the
+ * socket when the client closes or CLOSE_GRACE_MS later; what arrives meanwhile is read and
+ * dropped (requests on it are not served: see installEdge). nginx and Apache call it a
+ * lingering close.
+ */
+function lingeringClose(socket: Socket): () => void {
+  return () => {
+    if (socket.destroyed) return;
+    if (socket.writable) socket.end();
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
   };
 }
 
 /**
  * Reads and discards what is left of a request whose answer did not need its body, so the
- * client can finish sending and read the answer; closes the connection past the bounds.
- *
- * When the connection is to close after the answer (the client sent `Connection: close`),
- * Node ends it with `socket.destroySoon()` as soon as the answer is written. For this
- * socket that becomes a lingering close: the write side is ended (the client sees the
- * answer and a FIN) and the socket is destroyed once the body is drained.
+ * client can finish sending and read the answer; closes the connection past the bounds
+ * (DRAIN_MAX_BYTES, DRAIN_MAX_MS). A connection that is to close after the answer closes
+ * once the body is drained, not when the answer is written.
  */
 export function drainRequest(req: IncomingMessage): void {
-  if (req.complete || req.destroyed) return;
+  // `complete` is false until a real request's body has ended (inject's requests lack it).
+  if (req.complete !== false || req.destroyed) return;
   const socket = req.socket;
+  const closeLater = socket.destroySoon;
+  let closeAsked = false;
   let left = DRAIN_MAX_BYTES;
-  let lingering = false;
   const cut = (): void => {
     stop();
     socket.destroy();
@@ -123,11 +182,11 @@ export function drainRequest(req: IncomingMessage): void {
     req.off('data', onData);
     req.off('end', stop);
     req.off('close', stop);
-    Reflect.deleteProperty(socket, 'destroySoon'); // back to net.Socket's own
-    if (lingering) socket.destroy();
+    socket.destroySoon = closeLater;
+    if (closeAsked) closeLater.call(socket);
   };
   socket.destroySoon = () => {
-    lingering = true;
+    closeAsked = true;
     if (socket.writable) socket.end();
   };
   const timer = setTimeout(cut, DRAIN_MAX_MS);
@@ -146,12 +205,18 @@ function expectsContinue(req: IncomingMessage): boolean {
   return typeof e === 'string' && /100-continue/i.test(e);
 }
 
-/** 413 for a body over the limit; the body is drained, or never comes (no 100 Continue sent). */
-export function refuseBody(req: FastifyRequest, reply: FastifyReply, message: string, limit: number): FastifyReply {
-  // Fastify asks to close after a body error; draining keeps the connection instead.
-  reply.removeHeader('connection');
-  if (expectsContinue(req.raw) && !continued.has(req.raw)) reply.header('connection', 'close');
-  else drainRequest(req.raw);
+/**
+ * Undoes fastify's `Connection: close` after a body error: the body has been read, or the
+ * edge drains it, so the connection goes on as the request allowed (keep-alive unless it
+ * asked to close). (Removing the header would leave Node's own one out too.)
+ */
+export function keepConnection(reply: FastifyReply): void {
+  reply.header('connection', reply.raw.shouldKeepAlive ? 'keep-alive' : 'close');
+}
+
+/** 413 for a body over the limit (the onSend hook drains what is left of it). */
+export function refuseBody(reply: FastifyReply, message: string, limit: number): FastifyReply {
+  keepConnection(reply);
   return sendError(reply, 'BODY_TOO_LARGE', message, { field: 'body', limit });
 }
 
@@ -199,6 +264,9 @@ export function installEdge(app: FastifyInstance, options: EdgeOptions): void {
   });
   // An expectation we do not know is ignored (RFC 9110 §10.1.1 allows it), not an empty 417.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
+  server.on('connection', (socket: Socket) => {
+    socket.destroySoon = lingeringClose(socket);
+  });
   // CONNECT (no tunnels here): Node would drop the connection unanswered.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     socket.on('error', () => {});
@@ -208,6 +276,13 @@ export function installEdge(app: FastifyInstance, options: EdgeOptions): void {
 
   app.addHook('onRequest', (req, reply, done) => {
     const raw = req.raw;
+    // A request that arrives while the connection closes is not served: its answer could
+    // not be sent, and a write must not happen unanswered (RFC 9112 §9.6). (Node's parser
+    // itself refuses what follows a request that asked `Connection: close`.)
+    if (raw.socket.writable === false) {
+      reply.hijack();
+      return;
+    }
     if (raw.httpVersionMajor === 1 && raw.httpVersionMinor === 1 && req.headers.host === undefined) {
       reply.header('connection', 'close');
       sendError(reply, 'MALFORMED_REQUEST', 'an HTTP/1.1 request needs a Host header', { field: 'host' });
@@ -217,11 +292,18 @@ export function installEdge(app: FastifyInstance, options: EdgeOptions): void {
     if (length !== undefined) {
       const limit = req.routeOptions.bodyLimit ?? options.bodyLimit;
       if (Number(length) > limit) {
-        refuseBody(req, reply, `body: Content-Length ${length} is over the limit of ${limit} bytes`, limit);
+        refuseBody(reply, `body: Content-Length ${length} is over the limit of ${limit} bytes`, limit);
         return;
       }
     }
     done();
+  });
+
+  // An answer decided before the body was read: drain the body so the client reads the
+  // answer. A client told nothing (no 100 Continue) may wait instead of sending: close.
+  app.addHook('onSend', (req, reply, payload, done) => {
+    beforeEarlyAnswer(req.raw, reply);
+    done(null, payload);
   });
 
   // Callback style, as the other onSend hook: only error answers pay for the check.
