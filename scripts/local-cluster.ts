@@ -1,7 +1,9 @@
 /**
  * Real local clusters: separate `rollcall server` processes on loopback, each with its
  * own LevelDB directory. Used by `npm start`, by the cluster tests and by benchmarks.
- * Kill -9, restart, pause (SIGSTOP/SIGCONT) and graceful stop of any node.
+ * Kill -9, restart, pause (SIGSTOP/SIGCONT) and graceful stop of any node; with `proxied`,
+ * every peer link runs through a TCP proxy the test can cut, blackhole and delay, per
+ * ordered pair of nodes (`cluster.net`, scripts/peer-net.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -10,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PeerNet } from './peer-net.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The compiled CLI, whether this file runs from dist/scripts or (in tests) from scripts/. */
@@ -50,6 +53,15 @@ export interface LocalClusterOptions {
    * each other, and a lag spike there is the machine, not an overload the test is about.
    */
   readonly shedOnLag?: boolean;
+  /**
+   * Route every peer link through a TCP proxy in front of each node's peer port (every
+   * node's `--peers` names the proxies, and so does a node added later), controlled
+   * through `cluster.net`: cut, blackhole or delay `a -> b`, heal. The proxies run in this
+   * process: while its event loop is blocked, peer traffic waits.
+   */
+  readonly proxied?: boolean;
+  /** The `--peers` flag node `id` starts with, given the cluster's (by default that one, the same for every node). */
+  readonly peers?: (id: string, flag: string) => string;
 }
 
 /**
@@ -81,10 +93,14 @@ function canBind(port: number): Promise<boolean> {
 
 export class LocalCluster {
   readonly nodes: LocalNode[] = [];
+  /** The proxies on the peer links (`proxied`), else null. */
+  readonly net: PeerNet | null;
   private ownsDataRoot = false;
   private dataRoot = '';
 
-  private constructor(private readonly options: LocalClusterOptions) {}
+  private constructor(private readonly options: LocalClusterOptions) {
+    this.net = options.proxied ? new PeerNet() : null;
+  }
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     // Another process may grab a picked port before our node binds it: start over with
@@ -116,11 +132,34 @@ export class LocalCluster {
       const httpPort = this.options.httpPorts?.[i] ?? (await freePort());
       const peerPort = this.options.peerPorts?.[i] ?? (await freePort());
       this.nodes.push({ id, httpPort, peerPort, dataDir: path.join(this.dataRoot, id), url: `http://127.0.0.1:${httpPort}`, proc: null, paused: false });
+      await this.addProxy(id, peerPort);
     }
   }
 
+  /** Starts the proxy in front of a node's peer port, on a port below the ephemeral range (it must keep it across the node's restarts). */
+  private async addProxy(id: string, peerPort: number): Promise<void> {
+    if (this.net === null) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.net.add(id, { host: '127.0.0.1', port: peerPort }, { host: '127.0.0.1', port: await freePort() });
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !/EADDRINUSE/.test(String(err))) throw err;
+      }
+    }
+  }
+
+  /** Where peers reach node `id`: its proxy when `proxied`, else its peer port. */
+  peerAddress(id: string): string {
+    if (this.net !== null) {
+      const { host, port } = this.net.address(id);
+      return `${host}:${port}`;
+    }
+    return `127.0.0.1:${this.node(id).peerPort}`;
+  }
+
   get peersFlag(): string {
-    return this.nodes.map((n) => `${n.id}=127.0.0.1:${n.peerPort}`).join(',');
+    return this.nodes.map((n) => `${n.id}=${this.peerAddress(n.id)}`).join(',');
   }
 
   node(id: string): LocalNode {
@@ -139,7 +178,7 @@ export class LocalCluster {
       '--data', n.dataDir,
       '--listen', `127.0.0.1:${n.httpPort}`,
       '--peer-listen', `127.0.0.1:${n.peerPort}`,
-      '--peers', this.peersFlag,
+      '--peers', this.options.peers?.(n.id, this.peersFlag) ?? this.peersFlag,
       '--cluster-secret', this.options.secret ?? 'local-cluster-secret',
       '--log-level', this.options.logLevel ?? 'info',
       ...(this.options.shedOnLag ? [] : ['--max-event-loop-lag-ms', '0']),
@@ -218,6 +257,7 @@ export class LocalCluster {
       paused: false,
     };
     (n as { url: string }).url = `http://127.0.0.1:${n.httpPort}`;
+    await this.addProxy(id, n.peerPort);
     this.nodes.push(n);
     await this.spawnNode(n, ['--join']);
     return n;
@@ -272,9 +312,10 @@ export class LocalCluster {
     return this.nodes.filter((n) => n.proc !== null);
   }
 
-  /** Stops every node (SIGKILL unless graceful) and removes temporary data. */
+  /** Stops every node (SIGKILL unless graceful), closes the proxies and removes temporary data. */
   async close(graceful = false): Promise<void> {
     await Promise.all(this.nodes.map((n) => (graceful ? this.stop(n.id) : this.kill(n.id))));
+    await this.net?.close();
     if (this.ownsDataRoot) await rm(this.dataRoot, { recursive: true, force: true });
   }
 }
