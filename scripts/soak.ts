@@ -20,7 +20,7 @@
  *   --seed S               first seed (default: random)
  *   --run-ms MS            window of operations per run (default 8000)
  *   --runs-per-cluster K   restart the cluster every K runs (default 5)
- *   --kinds a,b            fault kinds (default all: kill,pause,isolate,oneway,transfer,membership,crash,rejoin)
+ *   --kinds a,b            fault kinds (default all: kill,pause,isolate,oneway,transfer,membership,crash,rejoin,netsplit)
  *   --out DIR              histories of failing runs (default test-output/soak/<timestamp>)
  *   --summary FILE         where the summary goes (default <out>/summary.json)
  *   --keep-all             save every run's history, not only failing ones

@@ -5,7 +5,8 @@
  * alive, and a fault schedule (kill -9 and restart, the leader too; SIGSTOP/SIGCONT;
  * isolation and one-way loss through the fault hook; leadership transfer; adding and
  * removing a member; a crash of every node; removing the leader and bringing it back
- * under a new id with empty data). Each case runs for a bounded window against a 3-node
+ * under a new id with empty data; partitions, one-way cuts and delays made by the TCP
+ * proxies on the peer links). Each case runs for a bounded window against a 3-node
  * cluster of real processes, then the cluster is healed, every key is read on every
  * member, and the history must be linearizable (registry model) and no session may have
  * expired while its owner kept it alive (a false expiry).

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { caseForSeed } from '../scripts/lin/case.js';
 import { LinClient } from '../scripts/lin/client.js';
 import { ClusterView } from '../scripts/lin/cluster-view.js';
-import { FAULT_KINDS } from '../scripts/lin/faults.js';
+import { FAULT_KINDS, NETSPLIT_SHAPES, netsplitPlan } from '../scripts/lin/faults.js';
 import { HistoryRecorder } from '../scripts/lin/recorder.js';
 import type { LocalCluster } from '../scripts/local-cluster.js';
 import { checkHistory, parseHistory } from '../src/lincheck/index.js';
@@ -61,6 +61,17 @@ describe('generated cases', () => {
       expect(c.workload.clients.length).toBeLessThanOrEqual(6);
       for (const cl of c.workload.clients) for (const op of cl.ops) expect(op.key).toBeLessThan(c.workload.keys);
     }
+  });
+});
+
+describe('netsplit plans', () => {
+  it('cover every shape and both cut modes, whichever node the same number picks', () => {
+    const all = Array.from({ length: 10_000 }, (_, n) => netsplitPlan(n / 10_000));
+    expect(new Set(all.map((p) => `${p.shape}/${p.mode}`)).size).toBe(NETSPLIT_SHAPES.length * 2);
+    // Delays stay below the 500 ms election timeout; the bridge's peer is a fraction.
+    expect(all.filter((p) => !(p.delayMs > 0 && p.delayMs + p.jitterMs < 500 && p.peer >= 0 && p.peer < 1))).toEqual([]);
+    // The node is floor(r * candidates): each of two candidates meets every shape and mode.
+    for (const half of [all.slice(0, 5000), all.slice(5000)]) expect(new Set(half.map((p) => `${p.shape}/${p.mode}`)).size).toBe(10);
   });
 });
 

@@ -1,8 +1,9 @@
 /**
  * The harness can fail: serializable reads on a follower cut off by the fault hook, while
  * writes go on through the majority, return stale instances, and the checker must say
- * so. The same scenario with linearizable reads stays linearizable (the cut-off follower
- * cannot reach the leader for a ReadIndex, so its reads fail or time out).
+ * so; the same when the proxies on the peer links cut it off (so a netsplit is a real
+ * partition). The same scenario with linearizable reads stays linearizable (the cut-off
+ * follower cannot reach the leader for a ReadIndex, so its reads fail or time out).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LinCluster, startLinCluster } from '../scripts/lin/lin-cluster.js';
@@ -33,6 +34,16 @@ describe('the linearizability harness on a real cluster', () => {
     const stuck = result.check.failure!.stuck;
     expect(stuck.f, report).toBe('get');
     expect(STALE_READERS as readonly (number | string)[], report).toContain(stuck.process);
+  }, 90_000);
+
+  it('catches them when the proxies on the peer links cut the follower off (a real partition)', async () => {
+    const result = await runStaleReads(lc!.view, { seed, consistency: 'serializable', cut: 'proxy' });
+    const report = await reportRun(result, TEST_FILE, { keep: true, logs: lc!.logTail(), name: `stale-netsplit-${seed}` });
+    console.log(`${result.isolated} was cut off by the proxies\n${report}`);
+    expect(result.faults.map((f) => f.kind), report).toEqual(['netsplit']);
+    expect(result.problems, report).toEqual([]);
+    expect(result.verdict, report).toBe(false);
+    expect(STALE_READERS as readonly (number | string)[], report).toContain(result.check.failure!.stuck.process);
   }, 90_000);
 
   it('finds no violation when the same reads are linearizable', async () => {

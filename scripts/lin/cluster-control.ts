@@ -71,6 +71,13 @@ export async function findLeader(view: ClusterView, timeoutMs = 3000): Promise<s
   }, timeoutMs);
 }
 
+/** Whom each reachable member names as leader right now (`?` when it does not answer), as `n1:n2 n2:n2 n3:-`. */
+export async function leadersSeen(view: ClusterView, timeoutMs = 500): Promise<string> {
+  const ids = reachable(view);
+  const seen = await Promise.all(ids.map(async (id) => ({ id, st: await status(view.url(id), timeoutMs) })));
+  return seen.map(({ id, st }) => `${id}:${st === null ? '?' : (st.leader ?? '-')}`).join(' ');
+}
+
 /** Sets a node's fault lists (replacing what it had). True when the node took them. */
 export async function setFaults(view: ClusterView, id: string, dropTo: readonly string[], dropFrom: readonly string[], timeoutMs = 3000): Promise<boolean> {
   const done = await poll(async () => {

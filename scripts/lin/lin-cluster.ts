@@ -1,8 +1,9 @@
 /**
  * A LocalCluster set up for linearizability runs: the test fault hook on
- * (ROLLCALL_TEST_FAULTS=1), frequent log compaction so restarted nodes catch up by
- * snapshot, the last log lines of every node kept for failure reports, and every fatal
- * line collected in `view.fatalLog` (a run fails on one).
+ * (ROLLCALL_TEST_FAULTS=1), every peer link through a TCP proxy (`netsplit` faults cut and
+ * delay them), frequent log compaction so restarted nodes catch up by snapshot, the last
+ * log lines of every node kept for failure reports, and every fatal line collected in
+ * `view.fatalLog` (a run fails on one).
  */
 import { LocalCluster } from '../local-cluster.js';
 import { findLeader } from './cluster-control.js';
@@ -21,6 +22,8 @@ export interface LinClusterOptions {
   /** Compact the Raft log every N entries (default 200: snapshots happen within a run). */
   readonly compactEvery?: number;
   readonly logLines?: number;
+  /** Peer links through TCP proxies (default true; `netsplit` faults need them). */
+  readonly proxied?: boolean;
 }
 
 export async function startLinCluster(options: LinClusterOptions = {}): Promise<LinCluster> {
@@ -31,6 +34,7 @@ export async function startLinCluster(options: LinClusterOptions = {}): Promise<
   const cluster = await LocalCluster.start({
     size: options.size ?? 3,
     logLevel: 'warn',
+    proxied: options.proxied ?? true,
     env: { ROLLCALL_TEST_FAULTS: '1', ROLLCALL_COMPACT_EVERY: String(options.compactEvery ?? 200) },
     onLog: (id, line) => {
       lines.push(`${id} ${line}`);

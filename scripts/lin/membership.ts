@@ -37,7 +37,7 @@ export async function requestAdd(view: ClusterView, n: LocalNode, timeoutMs = 15
   const added = await poll(async () => {
     const through = via(view);
     if (!through) return undefined;
-    const r = await request('POST', `${view.url(through)}/v1/cluster/members`, { id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` }, {}, 6000);
+    const r = await request('POST', `${view.url(through)}/v1/cluster/members`, { id: n.id, peerAddress: view.cluster.peerAddress(n.id) }, {}, 6000);
     if (r.status === 201) return true;
     // An earlier attempt may have gone through after its answer was lost.
     if ((await membersSeenBy(view, through))?.some((m) => m.id === n.id)) return true;

@@ -1,13 +1,15 @@
 /**
  * The nemesis: plays a fault schedule against a LocalCluster while the workload runs, logs
  * every fault (with the recorder's clock, so faults line up with the history), and heals
- * the cluster afterwards: resume, restart, clear the fault hook, remove an added member,
- * bring the cluster back to its size if a rejoin did not finish.
+ * the cluster afterwards: resume, restart, heal the proxies on the peer links, clear the
+ * fault hook, remove an added member, bring the cluster back to its size if a rejoin did
+ * not finish.
  */
 import { rm } from 'node:fs/promises';
 import type { ClusterView } from './cluster-view.js';
-import { clearFaults, findLeader, isolate, reachable, setFaults } from './cluster-control.js';
-import { FAULT_KINDS, type FaultKind, type PlannedFault } from './faults.js';
+import { clearFaults, findLeader, isolate, leadersSeen, reachable, setFaults } from './cluster-control.js';
+import type { PeerNet } from '../peer-net.js';
+import { FAULT_KINDS, type FaultKind, type NetsplitPlan, netsplitPlan, type PlannedFault } from './faults.js';
 import { request, sleep } from './http.js';
 import { requestAdd, requestRemove, waitVoter } from './membership.js';
 
@@ -121,6 +123,16 @@ export class Nemesis {
         case 'rejoin':
           await this.rejoin(rec, leader, f.durationMs, hold);
           break;
+        case 'netsplit': {
+          const net = c.net;
+          if (net === null) throw new Error('netsplit needs peer links through proxies (LocalClusterOptions.proxied)');
+          rec.detail = this.netsplit(net, node!, f.netsplit ?? netsplitPlan(f.r));
+          await hold(f.durationMs);
+          // Whom each member follows at the end of the hold: did the split move leadership?
+          rec.detail += `; leaders seen before healing: ${await leadersSeen(this.view)}`;
+          net.heal();
+          break;
+        }
       }
     } catch (err) {
       rec.error = (err as Error).message;
@@ -136,6 +148,36 @@ export class Nemesis {
     const followers = members.filter((m) => m !== leader);
     const pool = f.target === 'leader' && leader !== null ? [leader] : f.target === 'follower' && leader !== null ? followers : members;
     return pool[Math.floor(f.r * pool.length)] ?? members[0]!;
+  }
+
+  /** Applies a netsplit around `node` through the proxies; says what it did. */
+  private netsplit(net: PeerNet, node: string, plan: NetsplitPlan): string {
+    const others = this.view.members.filter((m) => m !== node);
+    const how = plan.mode === 'reset' ? 'reset' : 'blackholed';
+    switch (plan.shape) {
+      case 'isolate':
+        net.isolate(node, others, plan.mode);
+        return `${node} <-> ${others.join(', ')} cut both ways (${how})`;
+      case 'outgoing':
+        for (const o of others) net.cut(node, o, plan.mode);
+        return `${node} -> ${others.join(', ')} cut (${how}); the other way flows`;
+      case 'incoming':
+        for (const o of others) net.cut(o, node, plan.mode);
+        return `${others.join(', ')} -> ${node} cut (${how}); the other way flows`;
+      case 'bridge': {
+        const peer = others[Math.floor(plan.peer * others.length)];
+        if (peer === undefined) return 'no other member to cut off';
+        net.isolate(node, [peer], plan.mode);
+        const rest = others.filter((o) => o !== peer);
+        return `${node} <-> ${peer} cut both ways (${how}); both still reach ${rest.join(', ') || 'nobody'}`;
+      }
+      case 'delay':
+        for (const o of others) {
+          net.delay(node, o, plan.delayMs, plan.jitterMs);
+          net.delay(o, node, plan.delayMs, plan.jitterMs);
+        }
+        return `every link to and from ${node} delayed ${plan.delayMs} ms (+ up to ${plan.jitterMs} ms)`;
+    }
   }
 
   private async restart(id: string): Promise<void> {
@@ -229,9 +271,10 @@ export class Nemesis {
     await this.view.cluster.kill(id);
   }
 
-  /** Undoes everything: resume stopped nodes, restart killed ones, clear the fault hook, remove added members. */
+  /** Undoes everything: resume stopped nodes, restart killed ones, heal the proxies, clear the fault hook, remove added members. */
   async heal(): Promise<void> {
     const c = this.view.cluster;
+    c.net?.heal();
     for (const id of this.view.members) if (c.node(id).paused) c.resume(id);
     for (const id of this.view.members) {
       if (c.node(id).proc === null) {

@@ -83,7 +83,7 @@ export function describeRun(result: RunResult, saved?: SavedRun, rerun?: string)
       `faults ${result.faults.map((f) => `${f.kind}${f.node ? `(${f.node}${f.wasLeader ? ', leader' : ''})` : ''}${f.error ? ` [${f.error}]` : ''}`).join(', ') || 'none'}; ` +
       `settled=${result.settled}; ${result.elapsedMs} ms`,
   ];
-  for (const f of result.faults) if (f.kind === 'rejoin' && f.detail) lines.push(`  rejoin: ${f.detail}`);
+  for (const f of result.faults) if ((f.kind === 'rejoin' || f.kind === 'netsplit') && f.detail) lines.push(`  ${f.kind}: ${f.detail}`);
   if (result.check.failure) lines.push(`  ${result.check.failure.message}`);
   if (result.verdict === 'unknown') lines.push(`  the checker ran out of time after ${result.check.elapsedMs} ms`);
   for (const p of result.problems) lines.push(`  problem: ${p.step}: ${p.message.split('\n')[0]}`);

@@ -1,13 +1,15 @@
 /**
- * The harness's self-test: a follower is cut off through the fault hook while writes go on
- * through the leader and the other follower (a majority), and readers read the cut-off
- * follower. With `?consistency=serializable` it answers from its stale state, which is
- * not linearizable and must be caught; with linearizable reads it cannot answer (no
- * ReadIndex without the leader), so the history stays linearizable.
+ * The harness's self-test: a follower is cut off (through the fault hook, or through the
+ * proxies on the peer links) while writes go on through the leader and the other follower
+ * (a majority), and readers read the cut-off follower. With `?consistency=serializable` it
+ * answers from its stale state, which is not linearizable and must be caught; with
+ * linearizable reads it cannot answer (no ReadIndex without the leader), so the history
+ * stays linearizable.
  */
 import type { LinClient } from './client.js';
 import { findLeader, poll } from './cluster-control.js';
 import type { ClusterView } from './cluster-view.js';
+import type { PlannedFault } from './faults.js';
 import { request, sleep } from './http.js';
 import { runScenario, type RunResult } from './run.js';
 import { fieldsFor, keyRef } from './workload.js';
@@ -18,6 +20,8 @@ export interface StaleReadOptions {
   /** The window of operations (default 4000 ms). */
   readonly durationMs?: number;
   readonly keys?: number;
+  /** How the follower is cut off: the fault hook (`isolate`, the default) or the proxies (`netsplit`: blackholed both ways). */
+  readonly cut?: 'hook' | 'proxy';
 }
 
 export const STALE_WRITERS = [0, 1] as const;
@@ -55,7 +59,12 @@ export async function runStaleReads(view: ClusterView, options: StaleReadOptions
 
       let injected!: () => void;
       const inPlace = new Promise<void>((resolve) => (injected = resolve));
-      const fault = nemesis.inject({ kind: 'isolate', target: 'follower', node: follower, r: 0, delayMs: 0, durationMs: Math.max(0, deadline - Date.now()) }, signal, () => injected());
+      const durationMs = Math.max(0, deadline - Date.now());
+      const planned: PlannedFault =
+        options.cut === 'proxy'
+          ? { kind: 'netsplit', target: 'follower', node: follower, r: 0, delayMs: 0, durationMs, netsplit: { shape: 'isolate', mode: 'blackhole', delayMs: 0, jitterMs: 0, peer: 0 } }
+          : { kind: 'isolate', target: 'follower', node: follower, r: 0, delayMs: 0, durationMs };
+      const fault = nemesis.inject(planned, signal, () => injected());
       await Promise.race([inPlace, fault]);
 
       const writers = STALE_WRITERS.map(async (p) => {
