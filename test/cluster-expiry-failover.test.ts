@@ -10,20 +10,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
+import { http, list, register, waitFor, waitForLeader, metric } from './helpers/http.js';
 
 const TTL = 2000;
 
 async function setFaults(url: string, faults: Record<string, unknown>): Promise<void> {
   const r = await http('PUT', `${url}/v1/test/faults`, faults);
   expect(r.status).toBe(200);
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const r = await fetch(`${url}/metrics`);
-  const line = (await r.text()).split('\n').find((l) => l.startsWith(`${name} `));
-  if (line === undefined) throw new Error(`${url}/metrics has no ${name}`);
-  return Number(line.slice(name.length + 1));
 }
 
 /** A leader other than `old` that every node in `urls` agrees on. */

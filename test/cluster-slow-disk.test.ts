@@ -6,14 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { http, register, waitFor, waitForLeader } from './helpers/http.js';
-
-async function metric(url: string, name: string): Promise<number> {
-  const r = await fetch(`${url}/metrics`);
-  const line = (await r.text()).split('\n').find((l) => l.startsWith(`${name} `));
-  if (line === undefined) throw new Error(`${url}/metrics has no ${name}`);
-  return Number(line.slice(name.length + 1));
-}
+import { http, register, waitFor, waitForLeader, metric } from './helpers/http.js';
 
 describe('a slow disk on the leader', () => {
   let cluster: LocalCluster | undefined;

@@ -49,3 +49,11 @@ export const register = (url: string, ns: string, svc: string, id: string, body:
   http('PUT', `${url}/v1/namespaces/${ns}/services/${svc}/instances/${id}`, body, headers);
 
 export const list = (url: string, ns: string, svc: string, query = '') => http('GET', `${url}/v1/namespaces/${ns}/services/${svc}/instances${query}`);
+
+/** A gauge or counter from a node's /metrics (the first sample of that name, without labels). */
+export async function metric(url: string, name: string): Promise<number> {
+  const r = await fetch(`${url}/metrics`);
+  const line = (await r.text()).split('\n').find((l) => l.startsWith(`${name} `));
+  if (line === undefined) throw new Error(`${url}/metrics has no ${name}`);
+  return Number(line.slice(name.length + 1));
+}
