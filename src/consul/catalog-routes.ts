@@ -20,6 +20,17 @@ export function taggedInstances(ctx: ConsulContext, ns: string, service: string,
   return tags.length === 0 ? all : all.filter((i) => tags.every((t) => i.tags.includes(t)));
 }
 
+/**
+ * The common start of a route about one service (`:service`): refuse `?filter=`, then wait
+ * as a blocking query on that service's index. Returns the service's name.
+ */
+export async function serviceRead(ctx: ConsulContext, req: { readonly params: unknown }, reply: Parameters<typeof blockingRead>[1], q: Query, ns: string): Promise<string> {
+  refuseFilter(q);
+  const service = (req.params as { service: string }).service;
+  await blockingRead(ctx, reply, q, ChangeFeed.serviceKey(ns, service), () => serviceIndex(ctx, ns, service));
+  return service;
+}
+
 export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
   routes.add({
     method: 'GET',
@@ -47,9 +58,7 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
     access: 'read',
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
-      refuseFilter(q);
-      const service = (req.params as { service: string }).service;
-      await blockingRead(ctx, reply, q, ChangeFeed.serviceKey(ns, service), () => serviceIndex(ctx, ns, service));
+      const service = await serviceRead(ctx, req, reply, q, ns);
       return taggedInstances(ctx, ns, service, q).map((i) => catalogService(i, ctx.datacenter));
     },
   });

@@ -4,7 +4,7 @@
  * check in a given state. Statuses come from shapes.ts (the one health mapping).
  */
 import { ChangeFeed } from './blocking.js';
-import { serviceIndex, taggedInstances } from './catalog-routes.js';
+import { serviceRead, taggedInstances } from './catalog-routes.js';
 import { CONSUL_STATUSES, type ConsulStatus } from './check-record.js';
 import { ConsulError } from './errors.js';
 import { blockingRead, type ConsulContext, flag, refuseFilter } from './request.js';
@@ -18,9 +18,7 @@ export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
     access: 'read',
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
-      refuseFilter(q);
-      const service = (req.params as { service: string }).service;
-      await blockingRead(ctx, reply, q, ChangeFeed.serviceKey(ns, service), () => serviceIndex(ctx, ns, service));
+      const service = await serviceRead(ctx, req, reply, q, ns);
       const passing = flag(q, 'passing');
       return taggedInstances(ctx, ns, service, q)
         .filter((i) => !passing || instanceStatus(i) === 'passing')
@@ -34,9 +32,7 @@ export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
     access: 'read',
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
-      refuseFilter(q);
-      const service = (req.params as { service: string }).service;
-      await blockingRead(ctx, reply, q, ChangeFeed.serviceKey(ns, service), () => serviceIndex(ctx, ns, service));
+      const service = await serviceRead(ctx, req, reply, q, ns);
       return ctx.node.registry.listInstances(ns, service).instances.map(healthCheck);
     },
   });
