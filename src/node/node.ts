@@ -135,7 +135,6 @@ export class RollcallNode {
   private readonly snapshots: SnapshotPacer;
   /** Until a leader is first known: see maybeCampaignAtStart. */
   private startElectionPending = true;
-  private lastContact = new Map<string, number>();
   /** Callers of whenLeaderMayHaveChanged(), woken on a leader change or a peer connection. */
   private readonly leaderChangeWaiters = new Set<() => void>();
   private readonly peerStatus = new Map<string, PeerStatus & { at: number }>();
@@ -297,7 +296,6 @@ export class RollcallNode {
         logger: options.logger,
         onMessage: (from, m) => node?.onPeerMessage(from, m),
         onPeerStatus: (ev) => {
-          if (ev.connected) node?.lastContact.set(ev.peer, ev.at);
           node?.onPeerConnection(ev.peer, ev.connected);
         },
         onPeerRefused: (peer) => node?.onPeerRefused(peer),
@@ -586,7 +584,6 @@ export class RollcallNode {
 
   private onPeerMessage(from: string, m: PeerMessage): void {
     if (this.closed) return;
-    this.lastContact.set(from, this.clock.wallNow());
     switch (m.kind) {
       case 'raft':
         this.raw.step(m.msg);
