@@ -27,11 +27,16 @@
  *   --trust-write-replies  record the version a write's answer shows even when it is another write's
  *   --skip-self-check      do not run the stale-read self-check first
  *   --skip-sessions        leave out the session owners (false expiries then go unjudged)
+ *   --fuzz-requests N      first, N fuzzed HTTP requests against a one-node cluster
+ *                          (scripts/fuzz/, the issue-22 goal: 0 × 5xx, 0 crashes, every error
+ *                          in the catalogue shape, no state change on refusals; default
+ *                          100000, 0 skips it); a failure there fails the soak
  */
 import { randomInt } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { type FuzzReport, fuzzHttp } from './fuzz/run.js';
 import { caseForSeed } from './lin/case.js';
 import { FAULT_KINDS, type FaultKind } from './lin/faults.js';
 import { type LinCluster, startLinCluster } from './lin/lin-cluster.js';
@@ -52,6 +57,7 @@ interface Options {
   trustWriteReplies: boolean;
   selfCheck: boolean;
   sessions: boolean;
+  fuzzRequests: number;
 }
 
 class UsageError extends Error {}
@@ -72,6 +78,7 @@ function parseOptions(argv: string[]): Options {
       'trust-write-replies': { type: 'boolean' },
       'skip-self-check': { type: 'boolean' },
       'skip-sessions': { type: 'boolean' },
+      'fuzz-requests': { type: 'string' },
     },
     strict: true,
   });
@@ -101,6 +108,7 @@ function parseOptions(argv: string[]): Options {
     trustWriteReplies: values['trust-write-replies'] === true,
     selfCheck: values['skip-self-check'] !== true,
     sessions: values['skip-sessions'] !== true,
+    fuzzRequests: int('fuzz-requests', values['fuzz-requests'], 100_000, 0),
   };
 }
 
@@ -152,6 +160,7 @@ async function main(): Promise<number> {
       process.exit(130);
     }
     stopping = true;
+    fuzzAbort.abort();
     log('soak: stopping after this run (Ctrl-C again to quit at once)');
   };
   process.on('SIGINT', onSignal);
@@ -172,6 +181,8 @@ async function main(): Promise<number> {
   let runs = 0;
   let clusters = 0;
   let selfCheck: { caught: boolean; message: string } | null = null;
+  let fuzz: FuzzReport | null = null;
+  const fuzzAbort = new AbortController();
   const runTimes: number[] = [];
 
   const caseOptions = { kinds: o.kinds };
@@ -195,7 +206,23 @@ async function main(): Promise<number> {
       `${o.sessions ? ', with sessions' : ', no sessions'}; failing histories in ${rel(o.out)}`,
   );
   try {
-    if (o.selfCheck) {
+    if (o.fuzzRequests > 0) {
+      // The fuzzer runs its own one-node cluster (with tokens), started and stopped by it.
+      const fuzzSeed = o.seed;
+      log(`soak: fuzzing ${o.fuzzRequests} HTTP requests, seed ${fuzzSeed}`);
+      fuzz = await fuzzHttp({
+        seed: fuzzSeed,
+        requests: o.fuzzRequests,
+        hugeBytes: 10 * 1024 * 1024,
+        signal: fuzzAbort.signal,
+        onProgress: (line) => log(`soak: ${line}`),
+      });
+      log(
+        `soak: fuzz ${fuzz.requests} requests in ${(fuzz.durationMs / 1000).toFixed(1)} s: ` +
+          `${fuzz.failures.length === 0 && !fuzz.crashed ? 'every check held' : `${fuzz.failures.length} failure(s), replay with ${fuzz.replay}`}`,
+      );
+    }
+    if (o.selfCheck && !stopping) {
       const c = await cluster();
       const r = await runStaleReads(c.view, { seed: o.seed, consistency: 'serializable' });
       onCluster++;
@@ -283,8 +310,22 @@ async function main(): Promise<number> {
   const summary = {
     startedAt: new Date(started).toISOString(),
     elapsedMs: Date.now() - started,
-    options: { runs: o.runs, minutes: o.minutes, seed: o.seed, runMs: o.runMs, runsPerCluster: o.runsPerCluster, kinds: o.kinds, trustWriteReplies: o.trustWriteReplies, sessions: o.sessions },
+    options: {
+      runs: o.runs,
+      minutes: o.minutes,
+      seed: o.seed,
+      runMs: o.runMs,
+      runsPerCluster: o.runsPerCluster,
+      kinds: o.kinds,
+      trustWriteReplies: o.trustWriteReplies,
+      sessions: o.sessions,
+      fuzzRequests: o.fuzzRequests,
+    },
     selfCheck,
+    fuzz:
+      fuzz === null
+        ? null
+        : { seed: fuzz.seed, requests: fuzz.requests, durationMs: fuzz.durationMs, crashed: fuzz.crashed, statuses: fuzz.statuses, allowed5xx: fuzz.allowed5xx, stateChecks: fuzz.stateChecks, failures: fuzz.failures, replay: fuzz.replay },
     runs,
     clusters,
     linearizable,
@@ -304,11 +345,12 @@ async function main(): Promise<number> {
   await writeFile(o.summary, text + '\n');
   process.stdout.write(text + '\n');
   log(
-    `soak: ${runs} runs, ${totals.ops} operations, ${summary.faults.total} faults, ${violations.length} violations, ` +
+    `soak: ${fuzz ? `fuzz ${fuzz.requests} requests, ${fuzz.failures.length} failures; ` : ''}${runs} runs, ${totals.ops} operations, ${summary.faults.total} faults, ${violations.length} violations, ` +
       `${falseExpiries.length} false expiries, ${problems.length} run problems (a node crashed, the cluster did not settle), ${unknown.length} unknown; summary in ${rel(o.summary)}`,
   );
   // A crashed node or a cluster that never settled is a failure too, not only a bad history.
-  return violations.length > 0 || falseExpiries.length > 0 || problems.length > 0 || selfCheck?.caught === false ? 1 : 0;
+  const fuzzFailed = fuzz !== null && (fuzz.crashed || fuzz.failures.length > 0);
+  return violations.length > 0 || falseExpiries.length > 0 || problems.length > 0 || selfCheck?.caught === false || fuzzFailed ? 1 : 0;
 }
 
 main().then(
