@@ -307,6 +307,60 @@ describe('leader commands', () => {
   });
 });
 
+describe('setCheckHealth', () => {
+  const cmd = (o: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'setCheckHealth', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, health: 'subhealthy', ...o });
+
+  it('sets health and, when given, the metadata in one change, compare-and-set on the version', async () => {
+    const log = await Log.open();
+    log.apply(inst('a', { metadata: { zone: 'z1' } }));
+    const r = log.apply(cmd({ metadata: { check: 'warning' } }));
+    expect(r.result).toEqual({ ok: true, revision: 2, changed: true, version: 2 });
+    const a = log.registry.getInstance('prod', 'orders', 'a');
+    expect(a).toMatchObject({ health: 'subhealthy', metadata: { check: 'warning' }, version: 2, modRevision: 2 });
+    expect(r.events).toEqual([{ type: 'put', revision: 2, instance: a, previous: expect.objectContaining({ health: 'healthy', version: 1 }), cause: 'setCheckHealth' }]);
+    // Without metadata the metadata stays; the same health again is no change.
+    expect(log.apply(cmd({ expectedVersion: 2, health: 'down' })).result).toEqual({ ok: true, revision: 3, changed: true, version: 3 });
+    expect(log.registry.getInstance('prod', 'orders', 'a')).toMatchObject({ health: 'down', metadata: { check: 'warning' } });
+    expect(log.apply(cmd({ expectedVersion: 3, health: 'down' })).result).toEqual({ ok: true, revision: 3, changed: false, version: 3 });
+    // A stale version changes nothing and says where the instance is.
+    expect(log.apply(cmd({ expectedVersion: 2, health: 'healthy' })).result).toMatchObject({ ok: false, code: 'VERSION_MISMATCH', currentVersion: 3 });
+    expect(log.registry.getInstance('prod', 'orders', 'a')?.health).toBe('down');
+  });
+
+  it('is a client command: deduplicated by client ref, and validated', async () => {
+    const log = await Log.open();
+    log.apply(inst('a'));
+    const client = { id: 'consul-n1', seq: 1 };
+    const first = log.apply(cmd({ client }));
+    expect(first.result).toMatchObject({ ok: true, changed: true, version: 2 });
+    // The retry answers the first result, even though the version no longer matches.
+    expect(log.apply(cmd({ client })).result).toEqual(first.result);
+    expect(log.apply(cmd({ health: 'suspect' })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'health' });
+    expect(log.apply(cmd({ expectedVersion: undefined })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'expectedVersion' });
+    expect(log.apply(cmd({ metadata: { k: 1 } })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'metadata.k' });
+    expect(log.apply(cmd({ id: 'zz' })).result).toMatchObject({ code: 'INSTANCE_NOT_FOUND' });
+    expect(parseCommand(cmd({ term: 3, metadata: { b: '1', a: '2' } }))).toEqual({
+      ok: true,
+      command: { type: 'setCheckHealth', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, health: 'subhealthy', metadata: { a: '2', b: '1' } },
+    });
+  });
+
+  it('refuses a suspect instance (expiry protection owns it) and metadata the environment label refuses', async () => {
+    const log = await Log.open();
+    log.apply(open('s1'));
+    log.apply(inst('a', { sessionId: 's1' }));
+    log.apply({ type: 'markSuspect', term: 1, sessionIds: ['s1'], now: 2_000 });
+    const held = log.registry.getInstance('prod', 'orders', 'a')!;
+    expect(log.apply(cmd({ expectedVersion: held.version })).result).toMatchObject({ code: 'INSTANCE_SUSPECT' });
+
+    const log2 = await Log.open();
+    log2.apply({ type: 'setAccessRules', rules: { environment: 'prod' } });
+    log2.apply(inst('a', { metadata: { environment: 'prod' } }));
+    expect(log2.apply(cmd({ metadata: { environment: 'test' } })).result).toMatchObject({ code: 'ENVIRONMENT_MISMATCH', field: 'metadata.environment' });
+    expect(log2.apply(cmd({ metadata: { environment: 'prod', k: 'v' } })).result).toMatchObject({ ok: true, changed: true });
+  });
+});
+
 describe('access rules, no-ops, conf, reads', () => {
   it('setAccessRules stores the canonical document and bumps the revision only on change (more in registry-access.test.ts)', async () => {
     const log = await Log.open();

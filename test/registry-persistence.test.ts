@@ -64,6 +64,21 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ type: fc.constant('clearSuspect'), termDelta: pick([-1, 0, 0]), sessionIds: fc.array(sid, { maxLength: 3 }) }) },
   {
     weight: 1,
+    arbitrary: fc.record(
+      {
+        type: fc.constant('setCheckHealth'),
+        namespace: ns,
+        service: svc,
+        id,
+        expectedVersion: fc.integer({ min: 1, max: 3 }),
+        health: pick(['healthy', 'subhealthy', 'down']),
+        metadata: fc.dictionary(pick(['environment', 'rollcall.consul']), pick(['prod', 'v1'])),
+      },
+      { requiredKeys: ['type', 'namespace', 'service', 'id', 'expectedVersion', 'health'] },
+    ),
+  },
+  {
+    weight: 1,
     arbitrary: fc.record({ type: fc.constant('setHealth'), termDelta: pick([-1, 0]), namespace: ns, service: svc, id, health: pick(['healthy', 'subhealthy', 'down']) }),
   },
   {

@@ -289,7 +289,12 @@ export function registerVerdict(stored: StoredAccessRules | null, c: Register, p
 export function updateVerdict(stored: StoredAccessRules | null, c: Update): CommandError | null {
   const metadata = c.patch.metadata;
   if (metadata === undefined) return null;
-  return refusal(stored, (rules) => rules.checkEnvironment(metadata, 'patch.metadata.environment'));
+  return metadataVerdict(stored, metadata, 'patch.metadata.environment');
+}
+
+/** A command that replaces an instance's metadata (update, setCheckHealth): its environment against the label in force. */
+export function metadataVerdict(stored: StoredAccessRules | null, metadata: Readonly<Record<string, string>>, field: string): CommandError | null {
+  return refusal(stored, (rules) => rules.checkEnvironment(metadata, field));
 }
 
 function refusal(stored: StoredAccessRules | null, judge: (rules: CompiledRules) => Verdict): CommandError | null {

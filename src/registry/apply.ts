@@ -16,12 +16,13 @@ import type {
   MarkSuspect,
   Register,
   SetAccessRules,
+  SetCheckHealth,
   SetHealth,
   SetHealthPolicy,
   Update,
 } from './commands.js';
 import { encode } from '../codec/index.js';
-import { registerVerdict, updateVerdict } from './access.js';
+import { metadataVerdict, registerVerdict, updateVerdict } from './access.js';
 import type { EventCause, Health, Instance, RegistryEvent, Session } from './model.js';
 import { DEFAULT_CLUSTER, DEFAULT_WEIGHT, instanceKey } from './model.js';
 import type { RegistryState } from './state.js';
@@ -92,6 +93,7 @@ function causeOf(cmd: Command): EventCause | null {
     case 'register':
     case 'unregister':
     case 'update':
+    case 'setCheckHealth':
     case 'expire':
     case 'markSuspect':
     case 'clearSuspect':
@@ -120,6 +122,8 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
     }
     case 'update':
       return update(state, cmd, rev);
+    case 'setCheckHealth':
+      return setCheckHealth(state, cmd, rev);
     case 'setAccessRules':
       return setAccessRules(state, cmd, rev);
     case 'setHealthPolicy':
@@ -219,6 +223,27 @@ function setHealth(state: RegistryState, c: SetHealth, rev: number): Draft {
     return fail('INSTANCE_SUSPECT', `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`, 'health');
   }
   return upsert(state, rev, prev, { ...fieldsOf(prev), health: c.health });
+}
+
+/**
+ * A check's verdict: health (and, when given, the metadata holding the check's record) in one
+ * change, compare-and-set on the version as update. A new metadata map is judged against the
+ * environment label first, as update's is.
+ */
+function setCheckHealth(state: RegistryState, c: SetCheckHealth, rev: number): Draft {
+  if (c.metadata !== undefined) {
+    const refused = metadataVerdict(state.rules, c.metadata, 'metadata.environment');
+    if (refused !== null) return refused;
+  }
+  const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
+  if (prev === undefined) return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
+  if (prev.version !== c.expectedVersion) {
+    return { ...fail('VERSION_MISMATCH', `expected version ${c.expectedVersion}, instance is at ${prev.version}`, 'expectedVersion'), currentVersion: prev.version };
+  }
+  if (prev.health === 'suspect') {
+    return fail('INSTANCE_SUSPECT', `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`, 'health');
+  }
+  return upsert(state, rev, prev, { ...fieldsOf(prev), health: c.health, metadata: c.metadata ?? prev.metadata });
 }
 
 /** `version` in the result is the revision that stored the rules in force afterwards; CAS exactly as setHealthPolicy. */

@@ -144,7 +144,29 @@ export interface SetHealth {
   readonly health: SettableHealth;
 }
 
-export type ClientCommand = OpenSession | CloseSession | Register | Unregister | Update | SetAccessRules | SetHealthPolicy;
+/**
+ * The health a check run outside the registry decided for one instance: a Consul TTL
+ * check's pass, warn, fail or update (src/consul/ttl-checks.ts), which any node may take.
+ * A client command, unlike setHealth (the leader's own decision from provider reports,
+ * fenced by its term): it goes through the log like any write, is deduplicated by its client
+ * ref, and is compare-and-set on the instance's version, so a check update decided on a
+ * stale read changes nothing. `metadata`, when given, replaces the instance's metadata whole
+ * in the same change, so the check's own record (its status and output) moves with the
+ * health, never apart from it. `suspect` is not settable, and a suspect instance is refused:
+ * expiry protection owns it until clearSuspect.
+ */
+export interface SetCheckHealth {
+  readonly type: 'setCheckHealth';
+  readonly client?: ClientRef;
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+  readonly expectedVersion: number;
+  readonly health: SettableHealth;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+export type ClientCommand = OpenSession | CloseSession | Register | Unregister | Update | SetCheckHealth | SetAccessRules | SetHealthPolicy;
 export type LeaderCommand = ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth;
 export type Command = ClientCommand | LeaderCommand;
 export type CommandType = Command['type'];
@@ -155,6 +177,7 @@ export const CLIENT_COMMAND_TYPES: ReadonlySet<string> = new Set<ClientCommand['
   'register',
   'unregister',
   'update',
+  'setCheckHealth',
   'setAccessRules',
   'setHealthPolicy',
 ]);
@@ -178,7 +201,7 @@ export type ErrorCode =
   | 'VERSION_MISMATCH'
   /** Register would turn a persistent instance ephemeral or the reverse. */
   | 'KIND_MISMATCH'
-  /** setHealth on an instance whose session is held by expiry protection. */
+  /** setHealth or setCheckHealth on an instance whose session is held by expiry protection. */
   | 'INSTANCE_SUSPECT'
   /** A leader command from a term older than an applied entry's. */
   | 'STALE_TERM'
@@ -196,7 +219,7 @@ export interface CommandOk {
   /** The revision of this change, or the current revision when nothing changed. */
   readonly revision: number;
   readonly changed: boolean;
-  /** register, update, setHealth: the instance's version afterwards. setHealthPolicy, setAccessRules: the revision that stored the document now in force. */
+  /** register, update, setHealth, setCheckHealth: the instance's version afterwards. setHealthPolicy, setAccessRules: the revision that stored the document now in force. */
   readonly version?: number;
   /** closeSession, expire, markSuspect, clearSuspect: instances deleted or changed. */
   readonly count?: number;

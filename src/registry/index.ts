@@ -17,13 +17,14 @@ export type {
   OpenSession,
   Register,
   SetAccessRules,
+  SetCheckHealth,
   SetHealth,
   SetHealthPolicy,
   Unregister,
   Update,
 } from './commands.js';
 export type { AccessRule, AccessRulesDoc, ParsedRules, RulesInForce, Verdict } from './access.js';
-export { CompiledRules, EMPTY_RULES, ENVIRONMENT_KEY, MAX_RULES, parseAccessRules, parseCidr, registerVerdict, rulesInForce, updateVerdict } from './access.js';
+export { CompiledRules, EMPTY_RULES, ENVIRONMENT_KEY, MAX_RULES, parseAccessRules, parseCidr, metadataVerdict, registerVerdict, rulesInForce, updateVerdict } from './access.js';
 export { DEFAULT_MAX_CLIENTS } from './dedup.js';
 export type { HistoryListener, HistoryNotice } from './history.js';
 export { DEFAULT_HISTORY_SIZE, EventHistory } from './history.js';

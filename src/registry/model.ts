@@ -12,7 +12,7 @@ export type { ConfState };
 /** 'suspect' is owned by expiry protection (markSuspect / clearSuspect), never by setHealth. */
 export const HEALTH_STATES = ['healthy', 'subhealthy', 'suspect', 'down'] as const;
 export type Health = (typeof HEALTH_STATES)[number];
-/** What the leader's health checks may set; 'suspect' is reserved for expiry protection. */
+/** What the leader's health checks (and setCheckHealth) may set; 'suspect' is reserved for expiry protection. */
 export type SettableHealth = Exclude<Health, 'suspect'>;
 
 export const DEFAULT_CLUSTER = 'default';
@@ -75,6 +75,7 @@ export type EventCause =
   | 'unregister'
   | 'update'
   | 'setHealth'
+  | 'setCheckHealth'
   | 'markSuspect'
   | 'clearSuspect'
   | 'closeSession'

@@ -158,6 +158,14 @@ function patch(o: Obj): InstancePatch {
   return out;
 }
 
+function settableHealth(o: Obj): SettableHealth {
+  const health = o['health'];
+  if (typeof health !== 'string' || !SETTABLE_HEALTH.has(health)) {
+    throw new Invalid('health', "health must be 'healthy', 'subhealthy' or 'down' ('suspect' belongs to expiry protection)");
+  }
+  return health as SettableHealth;
+}
+
 function withClient<T extends object>(cmd: T, client: ClientRef | undefined): T {
   return client === undefined ? cmd : { ...cmd, client };
 }
@@ -215,6 +223,20 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
         },
         client,
       );
+    case 'setCheckHealth': {
+      const cmd: {
+        -readonly [K in keyof Omit<Extract<Command, { type: 'setCheckHealth' }>, 'client'>]: Extract<Command, { type: 'setCheckHealth' }>[K];
+      } = {
+        type,
+        namespace: name(o, 'namespace'),
+        service: name(o, 'service'),
+        id: name(o, 'id', LIMITS.idLength, INSTANCE_ID),
+        expectedVersion: int(o, 'expectedVersion', 0, Number.MAX_SAFE_INTEGER),
+        health: settableHealth(o),
+      };
+      if (o['metadata'] !== undefined) cmd.metadata = metadata(o['metadata'], 'metadata');
+      return withClient(cmd, client);
+    }
     case 'setAccessRules': {
       const rules = o['rules'];
       if (!isObject(rules) || !plainData(rules, 0)) throw new Invalid('rules', 'rules must be a JSON object');
@@ -240,20 +262,15 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), sessionIds: sessionIds(o), now: int(o, 'now', 0, Number.MAX_SAFE_INTEGER) };
     case 'clearSuspect':
       return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), sessionIds: sessionIds(o) };
-    case 'setHealth': {
-      const health = o['health'];
-      if (typeof health !== 'string' || !SETTABLE_HEALTH.has(health)) {
-        throw new Invalid('health', "health must be 'healthy', 'subhealthy' or 'down' ('suspect' belongs to expiry protection)");
-      }
+    case 'setHealth':
       return {
         type,
         term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER),
         namespace: name(o, 'namespace'),
         service: name(o, 'service'),
         id: name(o, 'id', LIMITS.idLength, INSTANCE_ID),
-        health: health as SettableHealth,
+        health: settableHealth(o),
       };
-    }
   }
 }
 

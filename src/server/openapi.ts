@@ -105,7 +105,7 @@ export const COMPONENT_SCHEMAS: Record<string, unknown> = {
       type: { type: 'string', enum: ['put', 'delete'] },
       instance: { $ref: '#/components/schemas/Instance' },
       previous: { $ref: '#/components/schemas/Instance' },
-      cause: { type: 'string', enum: ['register', 'unregister', 'update', 'setHealth', 'markSuspect', 'clearSuspect', 'closeSession', 'expire'] },
+      cause: { type: 'string', enum: ['register', 'unregister', 'update', 'setHealth', 'setCheckHealth', 'markSuspect', 'clearSuspect', 'closeSession', 'expire'] },
     },
   },
 };
