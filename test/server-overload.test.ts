@@ -3,7 +3,7 @@
  * the node stops shedding. The lag is fed by hand (no wall-clock windows).
  */
 import Fastify from 'fastify';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LoadShedder, neverShed, registerLoadShedding } from '../src/server/overload.js';
 
 function shedder(pending = () => 0) {
@@ -21,6 +21,28 @@ describe('LoadShedder', () => {
     expect(s.check()?.kind).toBe('lag');
     s.observeLag(90);
     expect(s.check()).toBeNull();
+  });
+
+  it('sheds within one long turn of the event loop, once the sampling timer is overdue past the limit', () => {
+    vi.useFakeTimers();
+    try {
+      let now = 1000;
+      const s = new LoadShedder({ maxLagMs: 200, maxPendingWork: 0, maxInflight: 0, retryAfterSeconds: 1, sampleMs: 20 }, { pendingWork: () => 0 }, () => now);
+      s.start();
+      // The timer has not fired (the loop is busy serving readable sockets), and time goes on.
+      now += 20 + 150;
+      expect(s.check()).toBeNull();
+      now += 100; // 250 ms overdue
+      expect(s.check()).toEqual({ kind: 'lag', lagMs: 250 });
+      // The turn ends and the timer fires late: still shedding until a sample is under half.
+      vi.advanceTimersByTime(20);
+      expect(s.check()?.kind).toBe('lag');
+      vi.advanceTimersByTime(20); // on time now
+      expect(s.check()).toBeNull();
+      s.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('sheds while more work waits than the limit allows', () => {

@@ -80,12 +80,23 @@ export class LoadShedder {
 
   /** Why new work should be refused now, or null to take it. */
   check(): ShedReason | null {
+    // The sampling timer only fires between turns of the event loop, but the costly case is
+    // one long turn: hundreds of sockets readable at once, each request admitted in turn.
+    // How overdue the timer is now is the lag so far, so shedding starts within the turn.
+    const max = this.options.maxLagMs;
+    if (this.timer !== null && max > 0) {
+      const overdueMs = this.now() - this.expectedAt;
+      if (overdueMs > max) {
+        this.lagging = true;
+        this.lagMs = Math.max(this.lagMs, overdueMs);
+      }
+    }
     if (this.lagging) return { kind: 'lag', lagMs: Math.round(this.lagMs) };
     if (this.options.maxInflight > 0 && this.inflight >= this.options.maxInflight) return { kind: 'inflight', inflight: this.inflight };
-    const max = this.options.maxPendingWork;
-    if (max > 0) {
+    const maxPending = this.options.maxPendingWork;
+    if (maxPending > 0) {
       const pending = this.source.pendingWork();
-      if (pending > max) return { kind: 'pending', pending };
+      if (pending > maxPending) return { kind: 'pending', pending };
     }
     return null;
   }
