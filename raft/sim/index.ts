@@ -1,9 +1,17 @@
-/** The deterministic simulator: a test kit for the Raft core. */
+/**
+ * The Raft test kit (`rollcall/raft/sim`): the deterministic simulator, the data-driven
+ * interaction environment, and the pieces every harness shares (the safety checker,
+ * network cuts, the host's Ready chores).
+ */
+export type { AppliedEntry, LogView, TermAt } from './checker.js';
+export { bytesKey, durableLog, InvariantViolation, SafetyChecker } from './checker.js';
 export { EventQueue } from './event-queue.js';
+export type { RecordingStateMachine } from './host.js';
+export { decodeRecording, encodeRecording, persistReady, recordedEntry } from './host.js';
 export type { LinkFaults } from './network.js';
-export { reliableLink, SimNetwork } from './network.js';
+export { LinkCuts, reliableLink, SimNetwork } from './network.js';
 export { SimNode } from './node.js';
 export type { SimAction } from './schedule.js';
 export { applyAction, runSchedule } from './schedule.js';
 export type { SimStats, SimulatorOptions } from './simulator.js';
-export { InvariantViolation, Simulator } from './simulator.js';
+export { Simulator } from './simulator.js';

@@ -11,6 +11,7 @@ import type { ConfState, Entry, Message, NodeId, ReadState, SoftState } from '..
 import type { SeededRandom } from '../rand.js';
 import { RawNode } from '../rawnode.js';
 import { MemoryStorage } from '../storage.js';
+import { persistReady } from './host.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -41,8 +42,11 @@ export interface SimHost {
   now(): number;
   schedule(delay: number, run: () => void): void;
   send(from: NodeId, messages: readonly Message[]): void;
+  /** Checks `entry` may be applied next (the state machine has not changed yet). */
+  beforeApply(node: SimNode, entry: Entry): void;
   onApply(node: SimNode, entry: Entry): void;
-  onSnapshotRestored(node: SimNode, index: number, term: number): void;
+  /** `applied`: what the state machine had applied before the snapshot replaced it. */
+  onSnapshotRestored(node: SimNode, index: number, term: number, applied: number): void;
   onReadState(node: SimNode, rs: ReadState): void;
   onSoftState(node: SimNode, soft: SoftState): void;
   onConfApplied(node: SimNode, conf: ConfState): void;
@@ -170,14 +174,13 @@ export class SimNode {
     const diskDelay = rd.mustSync || rd.entries.length > 0 || rd.snapshot ? this.opts.diskMs : 0;
     this.host.schedule(diskDelay, () => {
       if (epoch !== this.epoch || this.raw !== raw) return; // crashed meanwhile: the write is lost
+      persistReady(this.storage, rd);
       if (rd.snapshot) {
-        this.storage.applySnapshot(rd.snapshot);
+        const applied = this.sm.applied;
         this.sm = decodeSnapshotData(rd.snapshot.data);
         this.conf = rd.snapshot.meta.conf;
-        this.host.onSnapshotRestored(this, rd.snapshot.meta.index, rd.snapshot.meta.term);
+        this.host.onSnapshotRestored(this, rd.snapshot.meta.index, rd.snapshot.meta.term, applied);
       }
-      this.storage.append(rd.entries);
-      if (rd.hardState) this.storage.setHardState(rd.hardState);
       const acks = raw.advance(rd);
       this.host.send(this.id, acks);
       for (const e of rd.committedEntries) {
@@ -192,9 +195,7 @@ export class SimNode {
   }
 
   private apply(raw: RawNode, e: Entry): void {
-    if (e.index !== this.sm.applied + 1) {
-      throw new Error(`sim ${this.id}: applied ${e.index} after ${this.sm.applied}`);
-    }
+    this.host.beforeApply(this, e);
     let removedSelf = false;
     if (e.type === 'conf') {
       const cc = decodeConfChange(e.data);

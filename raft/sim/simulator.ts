@@ -9,21 +9,15 @@
  */
 import type { ConfChange, ConfState, Entry, Message, NodeId, ReadState, SoftState } from '../messages.js';
 import { SeededRandom } from '../rand.js';
+import { bytesKey, durableLog, InvariantViolation, SafetyChecker } from './checker.js';
+import type { LogView } from './checker.js';
 import { EventQueue } from './event-queue.js';
 import type { LinkFaults } from './network.js';
 import { SimNetwork } from './network.js';
 import type { SimHost, SimNodeOptions } from './node.js';
 import { decodeCommand, encodeCommand, SimNode } from './node.js';
 
-export class InvariantViolation extends Error {
-  override readonly name = 'InvariantViolation';
-  constructor(
-    readonly invariant: string,
-    detail: string,
-  ) {
-    super(`${invariant}: ${detail}`);
-  }
-}
+export { InvariantViolation };
 
 export interface SimulatorOptions extends Partial<SimNodeOptions> {
   readonly seed: number;
@@ -72,14 +66,8 @@ export class Simulator implements SimHost {
   private readonly opts: SimNodeOptions;
   private readonly fullCheckEvery: number;
 
-  /**
-   * Committed log as observed through applies: index → entry term, content key, and an
-   * upper bound of the term in which it was committed (the highest term any node had
-   * reached when it was first applied).
-   */
-  private readonly committed = new Map<number, { term: number; key: string; committedBy: number }>();
-  private maxCommitted = 0;
-  private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** Raft's safety properties over everything the hosts do (shared with the other harnesses). */
+  readonly checker = new SafetyChecker();
   private readonly proposals = new Map<number, Proposal>();
   private readonly proposalByIndexTerm = new Map<string, Proposal>();
   private readonly reads = new Map<number, PendingRead>();
@@ -135,18 +123,12 @@ export class Simulator implements SimHost {
     }
   }
 
+  beforeApply(node: SimNode, e: Entry): void {
+    this.checker.checkApplyOrder(node.id, e.index, node.sm.applied);
+  }
+
   onApply(node: SimNode, e: Entry): void {
-    const key = `${e.type}:${bytesKey(e.data)}`;
-    const known = this.committed.get(e.index);
-    if (known === undefined) {
-      this.committed.set(e.index, { term: e.term, key, committedBy: this.highestTerm() });
-      if (e.index > this.maxCommitted) this.maxCommitted = e.index;
-    } else if (known.term !== e.term || known.key !== key) {
-      throw new InvariantViolation(
-        'state machine safety',
-        `${node.id} applied index ${e.index} term ${e.term}, but term ${known.term} was applied there before`,
-      );
-    }
+    this.checker.onApplied(node.id, { index: e.index, term: e.term, type: e.type, data: bytesKey(e.data) }, node.raw?.softState().term ?? 0);
     const c = e.type === 'normal' ? decodeCommand(e.data) : null;
     if (c) {
       const p = this.proposals.get(c.id);
@@ -159,12 +141,9 @@ export class Simulator implements SimHost {
     this.serveReads(node);
   }
 
-  onSnapshotRestored(node: SimNode, index: number, term: number): void {
+  onSnapshotRestored(node: SimNode, index: number, term: number, applied: number): void {
     this.snapshotsInstalled++;
-    const known = this.committed.get(index);
-    if (known && known.term !== term) {
-      throw new InvariantViolation('snapshot safety', `${node.id} installed snapshot ${index}/${term} but term ${known.term} is committed there`);
-    }
+    this.checker.onSnapshotInstalled(node.id, index, term, applied);
     this.serveReads(node);
   }
 
@@ -183,15 +162,11 @@ export class Simulator implements SimHost {
   onSoftState(node: SimNode, soft: SoftState): void {
     if (soft.term > this.maxTerm) this.maxTerm = soft.term;
     if (soft.role !== 'leader') return;
-    const prior = this.leaderOfTerm.get(soft.term);
-    if (prior !== undefined && prior !== node.id) {
-      throw new InvariantViolation('election safety', `${prior} and ${node.id} both leaders in term ${soft.term}`);
-    }
-    if (prior === undefined) {
-      this.leaderOfTerm.set(soft.term, node.id);
-      this.leaderChanges++;
-      this.checkLeaderCompleteness(node, soft.term);
-    }
+    const raw = node.raw;
+    if (!raw) return;
+    const known = this.checker.leaders.size;
+    this.checker.onLeader(node.id, soft.term, (i) => raw.termAt(i));
+    if (this.checker.leaders.size > known) this.leaderChanges++;
   }
 
   onConfApplied(_node: SimNode, _conf: ConfState): void {}
@@ -209,64 +184,14 @@ export class Simulator implements SimHost {
 
   // ---- invariants ------------------------------------------------------------------
 
-  private highestTerm(): number {
-    let t = 0;
-    for (const n of this.nodes.values()) {
-      t = Math.max(t, n.storage.initialState().hardState.term, n.raw ? n.raw.status().hardState.term : 0);
-    }
-    return t;
-  }
-
-  /**
-   * §5.4 leader completeness: a leader of term T holds every entry committed in a term
-   * before T. (A paused node can finish winning an old term late; entries committed
-   * in later terms are not owed to it.)
-   */
-  private checkLeaderCompleteness(node: SimNode, term: number): void {
-    const raw = node.raw;
-    if (!raw) return;
-    for (const [index, c] of this.committed) {
-      if (c.committedBy >= term) continue;
-      const t = raw.termAt(index);
-      if (t === 'compacted') continue;
-      if (t !== c.term) {
-        throw new InvariantViolation('leader completeness', `new leader ${node.id} has term ${t} at committed index ${index} (term ${c.term})`);
-      }
-    }
-  }
-
   /** §5.3 log matching over every pair of durable logs: same (index, term) ⇒ same prefix. */
   checkLogMatching(): void {
-    const logs: { id: NodeId; first: number; last: number; entries: readonly Entry[] }[] = [];
+    const logs: LogView[] = [];
     for (const n of this.nodes.values()) {
-      const first = n.storage.firstIndex();
-      const last = n.storage.lastIndex();
-      const ents = first <= last ? n.storage.entries(first, last + 1, Number.MAX_SAFE_INTEGER) : [];
-      if (typeof ents === 'string') continue;
-      logs.push({ id: n.id, first, last, entries: ents });
+      const log = durableLog(n.id, n.storage);
+      if (log) logs.push(log);
     }
-    for (let a = 0; a < logs.length; a++) {
-      for (let b = a + 1; b < logs.length; b++) {
-        const x = logs[a]!;
-        const y = logs[b]!;
-        const lo = Math.max(x.first, y.first);
-        const hi = Math.min(x.last, y.last);
-        let matchedUpTo = -1;
-        for (let i = hi; i >= lo; i--) {
-          if (x.entries[i - x.first]!.term === y.entries[i - y.first]!.term) {
-            matchedUpTo = i;
-            break;
-          }
-        }
-        for (let i = lo; i <= matchedUpTo; i++) {
-          const ex = x.entries[i - x.first]!;
-          const ey = y.entries[i - y.first]!;
-          if (ex.term !== ey.term || bytesKey(ex.data) !== bytesKey(ey.data)) {
-            throw new InvariantViolation('log matching', `${x.id} and ${y.id} agree at ${matchedUpTo} but differ at ${i}`);
-          }
-        }
-      }
-    }
+    this.checker.checkLogMatching(logs);
   }
 
   // ---- driving ---------------------------------------------------------------------
@@ -417,7 +342,7 @@ export class Simulator implements SimHost {
       throw new InvariantViolation('liveness', `members did not apply the probe at ${final.index}: ${lag}`);
     }
     for (const p of this.proposals.values()) {
-      const c = this.committed.get(p.index);
+      const c = this.checker.committed.get(p.index);
       if (p.ackedAt !== null && (!c || c.term !== p.term)) {
         throw new InvariantViolation('durability', `acknowledged write ${p.id} at ${p.index} is not in the committed log`);
       }
@@ -444,10 +369,4 @@ export class Simulator implements SimHost {
   get options(): SimNodeOptions {
     return this.opts;
   }
-}
-
-function bytesKey(data: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < data.length; i++) s += String.fromCharCode(data[i]!);
-  return s;
 }

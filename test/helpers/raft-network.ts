@@ -15,10 +15,12 @@
  * runs, and slow disks (`asyncPersist`: a node keeps stepping messages while its Ready
  * is being written). All randomness comes from one SeededRandom.
  *
- * Safety checks run on every step and throw at once:
+ * Safety checks run on every step and throw InvariantViolation at once; they are the
+ * test kit's SafetyChecker (raft/sim/checker.ts), the same the simulator runs:
  * - Election Safety: at most one leader per term (§5.2);
  * - State Machine Safety: no two nodes apply different entries at one index (§5.4.3);
- * - Leader Completeness: a new leader's log holds every entry applied anywhere (§5.4);
+ * - Leader Completeness: a new leader's log holds every entry committed before its term (§5.4);
+ * - Log Matching over the durable logs, every LOG_MATCHING_EVERY delivered messages (§5.3);
  * - applying is gapless, and a node's snapshot never moves backwards.
  */
 import { decodeConfChange, RawNode } from '../../raft/rawnode.js';
@@ -27,6 +29,8 @@ import type { ConfState, Entry, EntryType, HardState, Message, NodeId, ReadState
 import { SeededRandom } from '../../raft/rand.js';
 import { MemoryStorage } from '../../raft/storage.js';
 import type { Result } from '../../raft/errors.js';
+import type { AppliedEntry, RecordingStateMachine } from '../../raft/sim/index.js';
+import { decodeRecording, durableLog, encodeRecording, LinkCuts, persistReady, recordedEntry, SafetyChecker } from '../../raft/sim/index.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -147,9 +151,7 @@ export function flush(raw: RawNode, storage: MemoryStorage): Flushed {
     const rd = raw.ready();
     out.readies.push(rd);
     out.messages.push(...rd.messages);
-    if (rd.snapshot) storage.applySnapshot(rd.snapshot);
-    storage.append(rd.entries);
-    if (rd.hardState) storage.setHardState(rd.hardState);
+    persistReady(storage, rd);
     out.acks.push(...raw.advance(rd));
     for (const e of rd.committedEntries) {
       out.committed.push(e);
@@ -169,27 +171,15 @@ export function allMessages(f: Flushed): Message[] {
 
 // ---- the network -------------------------------------------------------------------------
 
-export interface AppliedEntry {
-  readonly index: number;
-  readonly term: number;
-  readonly type: EntryType;
-  readonly data: string;
-}
+export type { AppliedEntry };
 
 /** The test state machine: every applied entry, in order (no-ops included). */
-export interface StateMachine {
-  applied: number;
-  entries: AppliedEntry[];
-}
+export type StateMachine = RecordingStateMachine;
+export const encodeStateMachine = encodeRecording;
+export const decodeStateMachine = decodeRecording;
 
-export function encodeStateMachine(sm: StateMachine): Uint8Array {
-  return enc(JSON.stringify(sm));
-}
-
-export function decodeStateMachine(data: Uint8Array): StateMachine {
-  if (data.byteLength === 0) return { applied: 0, entries: [] };
-  return JSON.parse(dec(data)) as StateMachine;
-}
+/** The durable logs are compared pairwise (log matching) once per this many delivered messages. */
+const LOG_MATCHING_EVERY = 500;
 
 export class TestNode {
   raw: RawNode | null = null;
@@ -306,12 +296,24 @@ export class Network {
    */
   intercept: ((m: Message) => readonly Message[]) | null = null;
 
-  private readonly cutLinks = new Set<string>();
+  private readonly cuts = new LinkCuts();
   private losses: LinkLoss[] = [];
-  /** Checker state. */
-  readonly leaders = new Map<number, NodeId>();
-  readonly committedLog = new Map<number, AppliedEntry>();
-  maxCommitted = 0;
+  /** Raft's safety properties, checked as the nodes step (shared with the simulator). */
+  readonly checker = new SafetyChecker();
+
+  /** The leader of each term seen so far. */
+  get leaders(): ReadonlyMap<number, NodeId> {
+    return this.checker.leaders;
+  }
+
+  /** Every index applied anywhere, with the entry applied there. */
+  get committedLog(): ReadonlyMap<number, AppliedEntry> {
+    return this.checker.committed;
+  }
+
+  get maxCommitted(): number {
+    return this.checker.maxCommitted;
+  }
 
   constructor(opts: NetworkOptions) {
     this.opts = opts;
@@ -381,27 +383,22 @@ export class Network {
 
   /** Drops every message between a and b, both ways. */
   cut(a: NodeId, b: NodeId): void {
-    this.cutLinks.add(`${a}→${b}`);
-    this.cutLinks.add(`${b}→${a}`);
+    this.cuts.cutBoth(a, b);
   }
 
   /** Drops messages from → to only. */
   cutOneWay(from: NodeId, to: NodeId): void {
-    this.cutLinks.add(`${from}→${to}`);
+    this.cuts.cutOneWay(from, to);
   }
 
   /** Cuts `id` off from every other node. */
   isolate(id: NodeId): void {
-    for (const other of this.nodes.keys()) if (other !== id) this.cut(id, other);
+    this.cuts.isolate(id, this.nodes.keys());
   }
 
   /** Splits the nodes into groups that cannot talk to each other. */
   partition(...groups: readonly (readonly NodeId[])[]): void {
-    this.cutLinks.clear();
-    for (const a of groups) for (const b of groups) {
-      if (a === b) continue;
-      for (const x of a) for (const y of b) this.cutLinks.add(`${x}→${y}`);
-    }
+    this.cuts.partition(groups);
   }
 
   /** Loses messages from → to ('*' for any) with probability `prob`. */
@@ -411,12 +408,12 @@ export class Network {
 
   /** Heals every cut and loss (crashed nodes stay down). */
   recover(): void {
-    this.cutLinks.clear();
+    this.cuts.heal();
     this.losses = [];
   }
 
   isCut(from: NodeId, to: NodeId): boolean {
-    return this.cutLinks.has(`${from}→${to}`);
+    return this.cuts.isCut(from, to);
   }
 
   /** The node stops: its RawNode (and everything not durable) is gone; its storage stays. */
@@ -496,15 +493,7 @@ export class Network {
     const rd = n.pendingWrite;
     if (!raw || !rd) return;
     n.pendingWrite = null;
-    if (rd.snapshot) {
-      const before = n.storage.snapshot().meta.index;
-      if (rd.snapshot.meta.index <= before) {
-        throw new Error(`${id}: Ready hands out snapshot ${rd.snapshot.meta.index}, not newer than the durable one at ${before}`);
-      }
-      n.storage.applySnapshot(rd.snapshot);
-    }
-    n.storage.append(rd.entries);
-    if (rd.hardState) n.storage.setHardState(rd.hardState);
+    persistReady(n.storage, rd);
     const acks = raw.advance(rd);
     this.send(acks);
     if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
@@ -554,64 +543,42 @@ export class Network {
   }
 
   private installSnapshot(n: TestNode, snap: Snapshot): void {
-    if (snap.meta.index < n.sm.applied) {
-      throw new Error(`${n.id}: snapshot at ${snap.meta.index} would move the state machine back from ${n.sm.applied}`);
-    }
+    this.checker.onSnapshotInstalled(n.id, snap.meta.index, snap.meta.term, n.sm.applied);
     const last = n.installedSnapshots[n.installedSnapshots.length - 1];
     if (last !== undefined && snap.meta.index < last) throw new Error(`${n.id}: snapshot index moved backward ${last} → ${snap.meta.index}`);
     n.installedSnapshots.push(snap.meta.index);
     const sm = decodeStateMachine(snap.data);
-    for (const e of sm.entries) this.checkCommitted(n.id, e);
+    for (const e of sm.entries) this.checker.onApplied(n.id, e, n.rn.softState().term);
     n.sm = sm;
     n.conf = snap.meta.conf;
   }
 
   private apply(n: TestNode, raw: RawNode, e: Entry): void {
-    if (e.index !== n.sm.applied + 1) throw new Error(`${n.id}: applies ${e.index} after ${n.sm.applied}`);
-    const applied: AppliedEntry = { index: e.index, term: e.term, type: e.type, data: dec(e.data) };
-    this.checkCommitted(n.id, applied);
+    this.checker.checkApplyOrder(n.id, e.index, n.sm.applied);
+    const applied = recordedEntry(e);
+    this.checker.onApplied(n.id, applied, raw.softState().term);
     if (e.type === 'conf') n.conf = raw.applyConfChange(decodeConfChange(e.data));
     n.sm.entries.push(applied);
     n.sm.applied = e.index;
     raw.appliedTo(e.index);
   }
 
-  private checkCommitted(id: NodeId, e: AppliedEntry): void {
-    const prev = this.committedLog.get(e.index);
-    if (prev === undefined) {
-      this.committedLog.set(e.index, e);
-      if (e.index > this.maxCommitted) this.maxCommitted = e.index;
-      return;
-    }
-    if (prev.term !== e.term || prev.data !== e.data || prev.type !== e.type) {
-      throw new Error(
-        `State Machine Safety violated: ${id} applies ${JSON.stringify(e)} at index ${e.index}, but ${JSON.stringify(prev)} was applied there before`,
-      );
-    }
-  }
-
   /** Election Safety and Leader Completeness, checked whenever a node may have become leader. */
   private checkLeader(n: TestNode): void {
     const raw = n.raw;
     if (!raw) return;
-    const st = raw.status();
-    if (st.softState.role !== 'leader') return;
-    const term = st.softState.term;
-    const other = this.leaders.get(term);
-    if (other === undefined) {
-      this.leaders.set(term, n.id);
-      // Leader Completeness (§5.4): everything applied anywhere is in the new leader's log.
-      for (let i = st.firstIndex; i <= this.maxCommitted; i++) {
-        const e = this.committedLog.get(i);
-        if (!e) continue;
-        const t = raw.termAt(i);
-        if (t !== e.term) {
-          throw new Error(`Leader Completeness violated: leader ${n.id} of term ${term} has term ${String(t)} at ${i}, committed term ${e.term}`);
-        }
-      }
-    } else if (other !== n.id) {
-      throw new Error(`Election Safety violated: ${other} and ${n.id} are both leaders of term ${term}`);
+    const soft = raw.softState();
+    if (soft.role === 'leader') this.checker.onLeader(n.id, soft.term, (i) => raw.termAt(i));
+  }
+
+  /** Log Matching (§5.3) over every pair of durable logs. */
+  checkLogMatching(): void {
+    const logs = [];
+    for (const n of this.nodes.values()) {
+      const log = durableLog(n.id, n.storage);
+      if (log) logs.push(log);
     }
+    this.checker.checkLogMatching(logs);
   }
 
   // ---- delivery --------------------------------------------------------------------------
@@ -632,6 +599,7 @@ export class Network {
     this.delivered++;
     n.raw.step(m);
     this.drive(m.to);
+    if (this.delivered % LOG_MATCHING_EVERY === 0) this.checkLogMatching();
   }
 
   /** Delivers queued messages in order, and whatever they cause, until the network is quiet. */
