@@ -589,20 +589,12 @@ export class RollcallClient {
   }
 
   /**
-   * Moves leadership to `to`; without `to`, to the most caught-up connected voter.
-   * Needs a server with cluster operations.
+   * Moves leadership to `to`; without `to`, the leader picks the voter to hand over to (it
+   * sees every member's progress: recently active, then the furthest log). Needs a server
+   * with cluster operations.
    */
   async transferLeader(to?: string): Promise<Record<string, unknown>> {
-    let target = to;
-    if (target === undefined) {
-      const st = await this.clusterStatus();
-      const candidates = st.members
-        .filter((m) => m.id !== st.leader && m.voter && m.connected !== false)
-        .sort((a, b) => (b.appliedIndex ?? -1) - (a.appliedIndex ?? -1) || (a.id < b.id ? -1 : 1));
-      target = candidates[0]?.id;
-      if (target === undefined) throw new UnavailableError('no connected voter to transfer leadership to');
-    }
-    return this.#write('POST', '/v1/cluster/leader', { to: target });
+    return this.#write('POST', '/v1/cluster/leader', to === undefined ? {} : { to });
   }
 
   // ---- health policy (admin) -----------------------------------------------------------

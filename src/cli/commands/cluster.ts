@@ -34,7 +34,7 @@ export const cluster: Command = {
   add        adds a member: it joins as a learner and is promoted to voter once caught up.
              Start the new node first with 'rollcall server --join ...'
   remove     removes a member
-  transfer   moves leadership to --to, or to the most caught-up connected voter
+  transfer   moves leadership to --to, or to the voter the leader picks (active, most caught up)
 
 Options:
   --id ID                   the new member's node id (add)
