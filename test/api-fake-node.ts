@@ -51,7 +51,7 @@ export class FakeNode implements NodeApi {
   }
 
 
-  // Membership (membership.ts takes them from the node): accepted, nothing to do in one process.
+  // Membership (routes/membership.ts): accepted, nothing to do in one process.
   async addMember(_id: string, _address: string, _timeoutMs: number): Promise<{ index: number }> {
     return { index: this.registry.appliedIndex };
   }

@@ -1,11 +1,11 @@
 /**
- * Prometheus HTTP service discovery on the native API (GET /v1/sd/prometheus), wired onto the
- * native app as runServer wires it: target groups, labels, filters, order, auth.
+ * Prometheus HTTP service discovery on the native API (GET /v1/sd/prometheus), a route of the
+ * native app (buildApp): target groups, labels, filters, order, auth.
  */
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log/index.js';
-import { hostPort, prometheusSdRoutes, sanitizeLabelName } from '../src/sd/prometheus.js';
+import { hostPort, sanitizeLabelName } from '../src/sd/prometheus.js';
 import { TokenAuthority } from '../src/server/auth.js';
 import { buildApp } from '../src/server/app.js';
 import { FakeNode } from './api-fake-node.js';
@@ -20,7 +20,6 @@ describe('GET /v1/sd/prometheus', () => {
   async function start(tokens: TokenAuthority | null = null): Promise<{ node: FakeNode; app: FastifyInstance }> {
     const node = await FakeNode.create();
     app = buildApp({ logger: silentLogger(), node, tokens });
-    prometheusSdRoutes(app, node, 1000);
     await app.ready();
     return { node, app };
   }

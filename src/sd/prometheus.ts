@@ -20,12 +20,11 @@
  * reads this node's state. A token needs `read`; one limited to namespaces must name one.
  *
  * An adapter like the Consul API: it reads the node's state through the node's API and
- * keeps nothing of its own.
+ * keeps nothing of its own. The route is src/server/routes/prometheus-sd.ts, registered by
+ * buildApp like every native route; this file turns instances into target groups.
  */
-import type { FastifyInstance } from 'fastify';
 import { acceptsHealth, type HealthFilter } from '../health/index.js';
 import type { Instance } from '../registry/index.js';
-import { sendNodeError } from '../server/errors.js';
 import type { NodeApi } from '../server/node-api.js';
 
 /** The Consul adapter's own record (src/consul/check-record.ts): not the user's metadata. */
@@ -68,53 +67,4 @@ export function targetGroups(registry: NodeApi['registry'], q: { namespace?: str
     for (const i of registry.listInstances(s.namespace, s.service).instances) if (acceptsHealth(q.health, i.health)) out.push(targetGroup(i));
   }
   return out;
-}
-
-const NAME = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
-
-export function prometheusSdRoutes(app: FastifyInstance, node: NodeApi, timeoutMs: number): void {
-  app.get<{ Querystring: { namespace?: string; service?: string; health?: HealthFilter; consistency?: 'linearizable' | 'serializable' } }>(
-    '/v1/sd/prometheus',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            namespace: { ...NAME, description: 'Only this namespace (default: every namespace).' },
-            service: { ...NAME, description: 'Only services of this name.' },
-            health: { type: 'string', enum: ['healthy', 'usable', 'all'], description: 'healthy: only healthy instances; usable: healthy, subhealthy and suspect; all (default).' },
-            consistency: { type: 'string', enum: ['linearizable', 'serializable'] },
-          },
-        },
-      },
-      config: {
-        access: 'read',
-        namespace: 'query',
-        docs: {
-          operationId: 'prometheusSd',
-          tag: 'instances',
-          summary: 'Prometheus HTTP service discovery',
-          description: 'Target groups for `http_sd_configs`: one per enabled instance, sorted by namespace, service, cluster and id, with `__meta_rollcall_*` labels (docs/prometheus-sd.md).',
-          responses: { 200: { description: 'Target groups.', schema: { type: 'array', items: { type: 'object', properties: { targets: { type: 'array', items: { type: 'string' } }, labels: { type: 'object' } } } } } },
-          errors: ['INVALID_ARGUMENT', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
-        },
-      },
-    },
-    async (req, reply) => {
-      if (req.query.consistency !== 'serializable') {
-        try {
-          await node.readBarrier(timeoutMs);
-        } catch (err) {
-          return sendNodeError(reply, err);
-        }
-      }
-      const groups = targetGroups(node.registry, {
-        ...(req.query.namespace === undefined ? {} : { namespace: req.query.namespace }),
-        ...(req.query.service === undefined ? {} : { service: req.query.service }),
-        health: req.query.health ?? 'all',
-      });
-      return reply.type('application/json; charset=utf-8').send(groups);
-    },
-  );
 }

@@ -13,7 +13,6 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { TrackedHealth, WebhookPoster } from '../health/index.js';
 import type { Logger } from '../log/index.js';
-import type { RollcallNode } from '../node/index.js';
 import { NodeError } from '../node/index.js';
 import type { TokenAuthority } from './auth.js';
 import { decoratePrincipal, installAuth } from './auth-hook.js';
@@ -26,16 +25,16 @@ import { OpenApiBuilder } from './openapi.js';
 import type { LoadShedderOptions } from './overload.js';
 import { LoadShedder, registerLoadShedding } from './overload.js';
 import './route-config.js';
-import { registerMembershipRoutes } from './membership.js';
 import { accessRuleRoutes } from './routes/access-rules.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { instanceRoutes } from './routes/instances.js';
-import { attachExternalConfig } from './routes/membership-docs.js';
+import { membershipRoutes } from './routes/membership.js';
 import { operationRoutes } from './routes/operations.js';
+import { prometheusSdRoutes } from './routes/prometheus-sd.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { type FaultableNode, testFaultRoutes } from './routes/test-faults.js';
 import { watchRoutes } from './routes/watch.js';
 import { ServerMetrics } from './server-metrics.js';
-import { registerTestRoutes } from './test-routes.js';
 import { registerHealthRoutes, registerUiRoutes } from '../ui/index.js';
 import { installValidation } from './validation.js';
 import { RevisionWaiters, ServiceWaiters } from './waiters.js';
@@ -131,8 +130,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     description: 'A strongly consistent service registry. Every node serves every route. See docs/api.md.',
   });
 
-  // Order matters: routes from modules without config get theirs before anyone reads it.
-  app.addHook('onRoute', attachExternalConfig);
   app.addHook('onRoute', openapi.collect);
   app.decorate('openapi', openapi);
   installValidation(app);
@@ -215,9 +212,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
   watchRoutes(app, ctx);
   clusterRoutes(app, ctx);
   operationRoutes(app, ctx, openapi);
-  // membership.ts and test-routes.ts take the whole node; every node passed here is one in production.
-  registerMembershipRoutes(app, node as unknown as RollcallNode, timeoutMs);
-  if (options.testRoutes) registerTestRoutes(app, node as unknown as RollcallNode);
+  membershipRoutes(app, ctx);
+  prometheusSdRoutes(app, ctx);
+  if (options.testRoutes) testFaultRoutes(app, faultableNode(node));
   registerUiRoutes(app, { node, timeoutMs, listMaxItems: options.listMaxItems });
   registerHealthRoutes(app, {
     node,
@@ -231,6 +228,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   return app;
+}
+
+function faultableNode(node: NodeApi): FaultableNode {
+  const { setFaults } = node;
+  if (setFaults === undefined) throw new Error('testRoutes: this node cannot inject faults (it has no setFaults)');
+  return { id: node.id, setFaults: (faults) => setFaults.call(node, faults) };
 }
 
 function validationField(context: string, v: { instancePath?: string; params?: Record<string, unknown> } | undefined): string {

@@ -6,5 +6,10 @@ import type { RollcallNode } from '../node/index.js';
 
 export type NodeApi = Pick<
   RollcallNode,
-  'id' | 'leader' | 'submit' | 'readBarrier' | 'keepalive' | 'status' | 'registry'
-> & { readonly setObserver?: RollcallNode['setObserver']; readonly pendingWork?: RollcallNode['pendingWork'] };
+  'id' | 'leader' | 'submit' | 'readBarrier' | 'keepalive' | 'status' | 'registry' | 'addMember' | 'removeMember' | 'transferLeadershipTo'
+> & {
+  readonly setObserver?: RollcallNode['setObserver'];
+  readonly pendingWork?: RollcallNode['pendingWork'];
+  /** Fault injection (PUT /v1/test/faults); only a node started with `faults: true` has it working. */
+  readonly setFaults?: RollcallNode['setFaults'];
+};

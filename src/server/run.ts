@@ -9,12 +9,13 @@ import { buildApp } from './app.js';
 import { TokenAuthority, TokenFileError } from './auth.js';
 import { ConfigError, type ServerConfig } from './config.js';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
-import { prometheusSdRoutes } from '../sd/prometheus.js';
+import { type DnsServer, startDnsFromConfig } from '../dns/index.js';
 
 export async function runServer(config: ServerConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: config.id });
   let stopping = false;
   let consul: ConsulApi | null = null;
+  let dns: DnsServer | null = null;
   // Before anything else starts: a bad token file must stop the node, not leave it open.
   let tokens: TokenAuthority | null = null;
   if (config.tokenFile !== null) {
@@ -68,8 +69,6 @@ export async function runServer(config: ServerConfig): Promise<void> {
     maxRequestsPerConnection: config.maxRequestsPerConnection,
   });
   if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections;
-  // Prometheus HTTP service discovery (src/sd/prometheus.ts), an adapter beside the native routes.
-  prometheusSdRoutes(app, node, 5000);
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
@@ -82,6 +81,13 @@ export async function runServer(config: ServerConfig): Promise<void> {
     logger.error({ err }, 'cannot serve the Consul API (--consul-listen)');
     await shutdown(1);
   }
+  // DNS (--dns-listen), likewise before the ready line, and likewise fatal when it cannot bind.
+  try {
+    dns = await startDnsFromConfig(config.dns, config.consul, node, logger);
+  } catch (err) {
+    logger.error({ err }, 'cannot serve DNS (--dns-listen)');
+    await shutdown(1);
+  }
   // Machine-readable line for scripts and tests that start nodes on port 0.
   if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
 
@@ -92,6 +98,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     const force = setTimeout(() => process.exit(code || 1), 10_000);
     force.unref();
     try {
+      await dns?.close();
       await consul?.close();
       await app.close();
       await node.close();

@@ -1,4 +1,4 @@
-/** Cluster status. Membership and leadership transfer are in ../membership.ts (documented in ./membership-docs.ts). */
+/** Cluster status. Membership and leadership transfer are in ./membership.ts. */
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 

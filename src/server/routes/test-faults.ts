@@ -2,9 +2,10 @@
  * Fault injection for the fault and linearizability tests, served only when the node
  * runs with ROLLCALL_TEST_FAULTS=1: isolate this node from some peers (both directions,
  * or one way, every message or only some kinds), slow its log compaction, and heal.
+ * Admin when auth is on; left out of the API description (it has no `docs`).
  */
 import type { FastifyInstance } from 'fastify';
-import type { RollcallNode } from '../node/index.js';
+import type { RollcallNode } from '../../node/index.js';
 
 const faultsBody = {
   type: 'object',
@@ -24,8 +25,11 @@ const faultsBody = {
 
 type FaultsBody = { dropTo?: string[]; dropFrom?: string[]; kinds?: string[]; compactDelayMs?: number; persistDelayMs?: number };
 
-export function registerTestRoutes(app: FastifyInstance, node: RollcallNode): void {
-  app.put<{ Body: FaultsBody }>('/v1/test/faults', { schema: { body: faultsBody } }, async (req) => {
+/** What the route needs of a node: one that was started with `faults: true`. */
+export type FaultableNode = Pick<RollcallNode, 'id' | 'setFaults'>;
+
+export function testFaultRoutes(app: FastifyInstance, node: FaultableNode): void {
+  app.put<{ Body: FaultsBody }>('/v1/test/faults', { schema: { body: faultsBody }, config: { access: 'admin' } }, async (req) => {
     const faults = { dropTo: req.body.dropTo ?? [], dropFrom: req.body.dropFrom ?? [], kinds: req.body.kinds ?? [], compactDelayMs: req.body.compactDelayMs ?? 0, persistDelayMs: req.body.persistDelayMs ?? 0 };
     node.setFaults(faults);
     return { node: node.id, ...faults };
