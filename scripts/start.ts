@@ -1,7 +1,7 @@
 /**
  * `npm start`: a real local 3-node cluster (5 with `-- --nodes 5`). HTTP on
- * 127.0.0.1:8101.., the Consul-compatible API on 8501.., peers on 7101.., data under
- * ./data, readable logs; Ctrl-C stops every node cleanly.
+ * 127.0.0.1:8101.., the Consul-compatible API on 8501.., DNS on 8601.., peers on 7101..,
+ * data under ./data, readable logs; Ctrl-C stops every node cleanly.
  */
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,8 +51,11 @@ const cluster = await LocalCluster.start({
   secret: 'rollcall-local-dev-secret',
   // The dev cluster lets a person isolate a node (below); never set this in production.
   env: { ROLLCALL_TEST_FAULTS: '1' },
-  // Node i serves the Consul-compatible API on 127.0.0.1:850i (docs/consul.md).
-  nodeEnv: (id) => ({ ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${8500 + Number(id.slice(1))}` }),
+  // Node i serves the Consul-compatible API on 127.0.0.1:850i and DNS on 127.0.0.1:860i (docs/consul.md).
+  nodeEnv: (id) => ({
+    ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${8500 + Number(id.slice(1))}`,
+    ROLLCALL_DNS_LISTEN: `127.0.0.1:${8600 + Number(id.slice(1))}`,
+  }),
   logLevel: values['log-level'],
   onLog: (id, line) => console.log(pretty(id, line)),
   // As in production: a node whose event loop lags sheds load (docs/api.md, Overload).
@@ -61,7 +64,7 @@ const cluster = await LocalCluster.start({
 
 console.log(`
 Rollcall: ${size} nodes running, data in ${dataRoot}
-${cluster.nodes.map((n) => `  ${n.id}  ${n.url}   (Consul API http://127.0.0.1:${8500 + Number(n.id.slice(1))}, peer 127.0.0.1:${n.peerPort}, pid ${n.proc?.pid})`).join('\n')}
+${cluster.nodes.map((n) => `  ${n.id}  ${n.url}   (Consul API http://127.0.0.1:${8500 + Number(n.id.slice(1))}, DNS 127.0.0.1:${8600 + Number(n.id.slice(1))}, peer 127.0.0.1:${n.peerPort}, pid ${n.proc?.pid})`).join('\n')}
 
 Try:
   curl -s ${cluster.nodes[0]!.url}/v1/cluster
@@ -69,6 +72,7 @@ Try:
        -H 'content-type: application/json' -d '{"address":"10.0.0.2","port":9000}'
   curl -s ${cluster.nodes[2]!.url}/v1/namespaces/prod/services/orders/instances
   curl -s 'http://127.0.0.1:8501/v1/health/service/orders?ns=prod&passing'   # Consul API
+  dig @127.0.0.1 -p 8601 orders.service.prod.ns.consul SRV                   # DNS
 Type a command and Enter to break things on purpose:
   kill n2 | restart n2 | pause n2 | resume n2 | isolate n2 | heal | status | help
 Ctrl-C stops every node.

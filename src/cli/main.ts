@@ -33,6 +33,10 @@ Options:
                            docs/consul.md)
   --datacenter NAME        the datacenter Consul clients see (default dc1)
   --consul-namespace NS    the namespace Consul requests see (default default; ?ns= overrides)
+  --dns-listen HOST:PORT   answer DNS over UDP and TCP there (off by default;
+                           docs/consul.md, DNS); names in --datacenter and --consul-namespace
+  --dns-domain DOMAIN      the domain DNS answers for (default consul)
+  --dns-ttl SECONDS        TTL of DNS answers (default 0)
   --watch-buffer-bytes N   cut a watcher with more unread bytes than N (default 1048576)
   --watch-progress-ms N    progress event on idle watches every N..2N ms (default 5000)
   --alert-webhook URL      the leader POSTs fired and resolved alerts here (JSON)
@@ -91,6 +95,9 @@ async function main(argv: string[]): Promise<number> {
         'consul-listen': { type: 'string' },
         datacenter: { type: 'string' },
         'consul-namespace': { type: 'string' },
+        'dns-listen': { type: 'string' },
+        'dns-domain': { type: 'string' },
+        'dns-ttl': { type: 'string' },
         'watch-buffer-bytes': { type: 'string' },
         'watch-progress-ms': { type: 'string' },
         'alert-webhook': { type: 'string' },

@@ -19,6 +19,7 @@ import { buildConsulApp, type ConsulAppOptions } from './app.js';
 export { buildConsulApp, type ConsulApp, type ConsulAppOptions } from './app.js';
 export { parseGoDuration, formatGoDuration } from './duration.js';
 export { statusOfHealth, instanceStatus } from './shapes.js';
+export { readRecord } from './check-record.js';
 export { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from './settings.js';
 
 export interface ConsulApi {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { PeerAddress } from '../transport/index.js';
 import { parseHostPort } from '../transport/index.js';
 import { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from '../consul/settings.js';
+import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, domainProblem, normalizeDomain, ttlProblem } from '../dns/settings.js';
 
 export interface ServerConfig {
   readonly id: string;
@@ -25,6 +26,8 @@ export interface ServerConfig {
   readonly tokenFile: string | null;
   /** The Consul-compatible API: --consul-listen (off by default), --datacenter, --consul-namespace. */
   readonly consul: ConsulSettings;
+  /** The DNS interface: --dns-listen (off by default), --dns-domain, --dns-ttl; datacenter and namespace as `consul`. */
+  readonly dns: DnsSettings;
   /** A watcher with more unflushed bytes than this is cut with a resume point. */
   readonly watchBufferBytes: number;
   /** Idle watch streams get a progress event every N to 2N ms. */
@@ -73,6 +76,9 @@ const ENV: Record<string, string> = {
   'consul-listen': 'ROLLCALL_CONSUL_LISTEN',
   datacenter: 'ROLLCALL_DATACENTER',
   'consul-namespace': 'ROLLCALL_CONSUL_NAMESPACE',
+  'dns-listen': 'ROLLCALL_DNS_LISTEN',
+  'dns-domain': 'ROLLCALL_DNS_DOMAIN',
+  'dns-ttl': 'ROLLCALL_DNS_TTL',
   'watch-buffer-bytes': 'ROLLCALL_WATCH_BUFFER_BYTES',
   'watch-progress-ms': 'ROLLCALL_WATCH_PROGRESS_MS',
   'alert-webhook': 'ROLLCALL_ALERT_WEBHOOK',
@@ -148,6 +154,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     testFaults: env.ROLLCALL_TEST_FAULTS === '1',
     tokenFile: typeof get('token-file') === 'string' && get('token-file') !== '' ? (get('token-file') as string) : null,
     consul: consulSettings(get),
+    dns: dnsSettings(get),
     watchBufferBytes: intSetting('watch-buffer-bytes', get('watch-buffer-bytes'), 1024 * 1024, 4096),
     watchProgressMs: intSetting('watch-progress-ms', get('watch-progress-ms'), 5000, 10),
     alertWebhook: webhookSetting(get('alert-webhook')),
@@ -180,5 +187,24 @@ function consulSettings(get: (k: string) => string | boolean | undefined): Consu
     listen: typeof listen === 'string' && listen !== '' ? parseAddress('--consul-listen', listen) : null,
     datacenter: name('datacenter', DEFAULT_DATACENTER),
     namespace: name('consul-namespace', DEFAULT_CONSUL_NAMESPACE),
+  };
+}
+
+/** --dns-listen, --dns-domain, --dns-ttl (src/dns/settings.ts). */
+function dnsSettings(get: (k: string) => string | boolean | undefined): DnsSettings {
+  const listen = get('dns-listen');
+  const domain = get('dns-domain');
+  if (domain !== undefined && domain !== '') {
+    const problem = typeof domain === 'string' ? domainProblem(domain) : 'must be a domain name';
+    if (problem !== null) throw new ConfigError('--dns-domain', problem);
+  }
+  const rawTtl = get('dns-ttl');
+  const ttl = rawTtl === undefined || rawTtl === '' ? DEFAULT_DNS_TTL : Number(rawTtl);
+  const ttlIssue = typeof rawTtl === 'boolean' ? 'must be a number of seconds' : ttlProblem(ttl);
+  if (ttlIssue !== null) throw new ConfigError('--dns-ttl', ttlIssue);
+  return {
+    listen: typeof listen === 'string' && listen !== '' ? parseAddress('--dns-listen', listen) : null,
+    domain: typeof domain === 'string' && domain !== '' ? normalizeDomain(domain) : DEFAULT_DNS_DOMAIN,
+    ttl,
   };
 }

@@ -1,0 +1,145 @@
+/**
+ * The answer to one question, as sections of records: a pure function of the question, the
+ * node's registry and a source of randomness (for the shuffle), so it is tested without
+ * sockets. What goes where follows Consul (hashicorp/consul agent/dns/router.go):
+ *
+ * - A / AAAA / ANY on a service: one record per usable instance of that address family,
+ *   named as asked; instances at a host name answer with one CNAME when no address does.
+ * - SRV: one record per instance (priority 1, weight, port, target) and, for an instance
+ *   at an IP address, its A/AAAA record under the target name in the additional section.
+ * - A name that does not exist, or a service with no usable instance: NXDOMAIN, with the
+ *   SOA in the authority section. A name that exists without records of the asked type:
+ *   NOERROR with the SOA (NODATA).
+ * - A name outside the domain: REFUSED (Rollcall does not recurse).
+ *
+ * Answers are shuffled on every query, so clients that take the first record spread load.
+ */
+import type { Answer } from 'dns-packet';
+import { type Endpoint, type RegistryView, type ServiceDirectory, shuffle } from './lookup.js';
+import { type DnsName, parseName } from './names.js';
+import { addressKind, addressRecord, cnameRecord, soaRecord, srvRecord, srvTarget } from './records.js';
+
+export type Rcode = 'NOERROR' | 'NXDOMAIN' | 'REFUSED';
+
+export const RCODE: Readonly<Record<Rcode | 'FORMERR' | 'SERVFAIL' | 'NOTIMP', number>> = {
+  NOERROR: 0,
+  FORMERR: 1,
+  SERVFAIL: 2,
+  NXDOMAIN: 3,
+  NOTIMP: 4,
+  REFUSED: 5,
+};
+
+export interface Reply {
+  readonly rcode: Rcode;
+  /** Set for every name inside the domain: this node is the authority for it. */
+  readonly authoritative: boolean;
+  readonly answers: Answer[];
+  readonly authorities: Answer[];
+  readonly additionals: Answer[];
+}
+
+export interface AnswerContext {
+  readonly directory: ServiceDirectory;
+  readonly registry: Pick<RegistryView, 'revision'>;
+  /** Lower case, no trailing dot. */
+  readonly domain: string;
+  readonly datacenter: string;
+  /** The Rollcall namespace a name without `.ns` looks in (--consul-namespace). */
+  readonly namespace: string;
+  readonly ttl: number;
+  readonly random: () => number;
+}
+
+/** The question as dns-packet decodes it: `type` is a name (`A`, `SRV`, `UNKNOWN_65`). */
+export interface Asked {
+  readonly name: string;
+  readonly type: string;
+}
+
+export function answerQuestion(q: Asked, ctx: AnswerContext): Reply {
+  const name = parseName(q.name, ctx.domain);
+  switch (name.kind) {
+    case 'foreign':
+      return { rcode: 'REFUSED', authoritative: false, answers: [], authorities: [], additionals: [] };
+    case 'unknown':
+      return negative('NXDOMAIN', ctx);
+    case 'apex':
+      return q.type === 'SOA' || q.type === 'ANY' ? positive([soaRecord(ctx.domain, ctx.registry.revision)]) : negative('NOERROR', ctx);
+    case 'addr':
+      return answerAddr(q, name, ctx);
+    case 'service':
+      return answerService(q, name, ctx);
+  }
+}
+
+function positive(answers: Answer[], additionals: Answer[] = []): Reply {
+  return { rcode: 'NOERROR', authoritative: true, answers, authorities: [], additionals };
+}
+
+/** NXDOMAIN, or NODATA (NOERROR without answers): the SOA says for how long to believe it. */
+function negative(rcode: 'NOERROR' | 'NXDOMAIN', ctx: AnswerContext): Reply {
+  return { rcode, authoritative: true, answers: [], authorities: [soaRecord(ctx.domain, ctx.registry.revision)], additionals: [] };
+}
+
+function wantsFamily(type: string, family: 4 | 6): boolean {
+  return type === 'ANY' || type === (family === 4 ? 'A' : 'AAAA');
+}
+
+function answerAddr(q: Asked, name: Extract<DnsName, { kind: 'addr' }>, ctx: AnswerContext): Reply {
+  // The datacenter label of an addr name is ignored, as Consul does: the name only encodes an address.
+  if (!wantsFamily(q.type, name.family)) return negative('NOERROR', ctx);
+  return positive([addressRecord(q.name, name.address, name.family, ctx.ttl)]);
+}
+
+function answerService(q: Asked, name: Extract<DnsName, { kind: 'service' }>, ctx: AnswerContext): Reply {
+  // Federation comes later (src/federation/): another datacenter's name would be forwarded
+  // to a live member there. Until then only ours answers, and any other is a name that does
+  // not exist here.
+  if (name.datacenter !== null && name.datacenter.toLowerCase() !== ctx.datacenter.toLowerCase()) return negative('NXDOMAIN', ctx);
+  const endpoints = ctx.directory.endpoints(name.namespace ?? ctx.namespace, name.service, name.tag);
+  if (endpoints.length === 0) return negative('NXDOMAIN', ctx);
+  shuffle(endpoints, ctx.random);
+  const reply = q.type === 'SRV' ? srvAnswers(q.name, endpoints, ctx) : addressAnswers(q, endpoints, ctx);
+  return reply.answers.length > 0 ? reply : negative('NOERROR', ctx);
+}
+
+function srvAnswers(qname: string, endpoints: readonly Endpoint[], ctx: AnswerContext): Reply {
+  const answers: Answer[] = [];
+  const additionals: Answer[] = [];
+  const seen = new Set<string>();
+  const resolved = new Set<string>();
+  for (const e of endpoints) {
+    const key = `${e.address}\u0000${e.port}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const kind = addressKind(e.address);
+    const target = srvTarget(e.address, kind, ctx.datacenter, ctx.domain);
+    answers.push(srvRecord(qname, target, e.port, e.weight, ctx.ttl));
+    if (kind !== 'host' && !resolved.has(target)) {
+      resolved.add(target);
+      additionals.push(addressRecord(target, e.address, kind === 'ipv4' ? 4 : 6, ctx.ttl));
+    }
+  }
+  return positive(answers, additionals);
+}
+
+function addressAnswers(q: Asked, endpoints: readonly Endpoint[], ctx: AnswerContext): Reply {
+  const answers: Answer[] = [];
+  const seen = new Set<string>();
+  let alias: string | null = null;
+  for (const e of endpoints) {
+    const kind = addressKind(e.address);
+    if (kind === 'host') {
+      alias ??= e.address;
+      continue;
+    }
+    const family = kind === 'ipv4' ? 4 : 6;
+    if (!wantsFamily(q.type, family) || seen.has(e.address)) continue;
+    seen.add(e.address);
+    answers.push(addressRecord(q.name, e.address, family, ctx.ttl));
+  }
+  // Consul's rule: a CNAME only when no address answers (a name cannot be both).
+  if (answers.length === 0 && alias !== null && (q.type === 'A' || q.type === 'AAAA' || q.type === 'ANY' || q.type === 'CNAME')) answers.push(cnameRecord(q.name, alias, ctx.ttl));
+  return positive(answers);
+}

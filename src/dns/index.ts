@@ -1,0 +1,97 @@
+/**
+ * The DNS interface (issue 17): `dig @node -p 8601 web.service.consul SRV` and every resolver
+ * that speaks DNS find Rollcall instances as they would find Consul services. It answers
+ * over UDP and TCP on one port from the node's own registry (any node, no leader needed),
+ * reading it through the node's API like every other adapter, and keeps nothing of its own.
+ * Names, records and what differs from Consul: docs/consul.md, "DNS".
+ *
+ * @example
+ * ```ts
+ * const dns = await startDnsServer({ node, logger, listen: { host: '127.0.0.1', port: 8601 } });
+ * // dig @127.0.0.1 -p 8601 orders.service.consul SRV
+ * await dns.close();
+ * ```
+ */
+import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from '../consul/index.js';
+import type { Logger } from '../log/index.js';
+import type { NodeApi } from '../server/node-api.js';
+import type { PeerAddress } from '../transport/index.js';
+import type { AnswerContext } from './answer.js';
+import { ServiceDirectory } from './lookup.js';
+import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, normalizeDomain } from './settings.js';
+import { DEFAULT_TCP_LIMITS, TcpListener, type TcpLimits } from './tcp.js';
+import { UdpListener } from './udp.js';
+
+export { answerQuestion, type AnswerContext, type Reply } from './answer.js';
+export { ServiceDirectory, shuffle } from './lookup.js';
+export { respond } from './message.js';
+export { type DnsName, parseName } from './names.js';
+export { addressHex } from './records.js';
+export { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, domainProblem, MAX_DNS_TTL, normalizeDomain, ttlProblem } from './settings.js';
+
+export interface DnsServerOptions {
+  /** What DNS reads of the node: its registry, in memory. */
+  readonly node: Pick<NodeApi, 'registry'>;
+  readonly logger: Logger;
+  readonly listen: PeerAddress;
+  readonly domain?: string;
+  readonly ttl?: number;
+  readonly datacenter?: string;
+  /** The Rollcall namespace a name without `.ns` looks in (default `default`). */
+  readonly namespace?: string;
+  /** The shuffle's source of [0, 1) numbers (default Math.random); tests pass a seeded one. */
+  readonly random?: () => number;
+  readonly tcp?: Partial<TcpLimits>;
+}
+
+export interface DnsServer {
+  /** The port both listeners use (the one given, or the one picked for port 0). */
+  readonly port: number;
+  /** Closes the UDP socket, the TCP listener and every TCP connection. */
+  close(): Promise<void>;
+}
+
+export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
+  const log = options.logger.child({ part: 'dns' });
+  const registry = options.node.registry;
+  const ctx: AnswerContext = {
+    directory: new ServiceDirectory(registry),
+    registry,
+    domain: normalizeDomain(options.domain ?? DEFAULT_DNS_DOMAIN),
+    datacenter: options.datacenter ?? DEFAULT_DATACENTER,
+    namespace: options.namespace ?? DEFAULT_CONSUL_NAMESPACE,
+    ttl: options.ttl ?? DEFAULT_DNS_TTL,
+    random: options.random ?? Math.random,
+  };
+  const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
+  const { host } = options.listen;
+  // UDP and TCP share one port. For port 0, TCP picks it and UDP follows; another process
+  // may hold that UDP port already, so pick again a few times.
+  for (let attempt = 1; ; attempt++) {
+    const tcp = await TcpListener.listen(host, options.listen.port, ctx, log, limits);
+    try {
+      const udp = await UdpListener.listen(host, tcp.port, ctx, log);
+      log.info({ dns: `${host}:${tcp.port}`, domain: ctx.domain, datacenter: ctx.datacenter, namespace: ctx.namespace }, 'serving DNS (UDP and TCP)');
+      return {
+        port: tcp.port,
+        close: async () => {
+          await Promise.all([udp.close(), tcp.close()]);
+        },
+      };
+    } catch (err) {
+      await tcp.close();
+      if (options.listen.port !== 0 || attempt >= 5 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
+  }
+}
+
+/** What runServer hands over: the DNS flags, the Consul API's datacenter and namespace, the node. */
+export async function startDnsFromConfig(
+  settings: DnsSettings,
+  scope: { readonly datacenter: string; readonly namespace: string },
+  node: Pick<NodeApi, 'registry'>,
+  logger: Logger,
+): Promise<DnsServer | null> {
+  if (settings.listen === null) return null;
+  return startDnsServer({ node, logger, listen: settings.listen, domain: settings.domain, ttl: settings.ttl, datacenter: scope.datacenter, namespace: scope.namespace });
+}

@@ -1,0 +1,104 @@
+/**
+ * DNS over TCP (RFC 1035 §4.2.2, RFC 7766): every message is prefixed with its length in two
+ * bytes; a connection may carry many queries, pipelined, answered in order. This is where a
+ * client comes back for the full answer after a truncated UDP one.
+ *
+ * Bounds: a connection idle for `idleMs` is closed (RFC 7766 §6.2.3 suggests seconds, not
+ * minutes); at most `maxConnections` at once (node closes any more at once); a client that
+ * does not read its answers is not read from either; a message that cannot be answered at
+ * all (no header) closes its connection. close() stops listening and destroys every open
+ * connection.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../log/index.js';
+import type { AnswerContext } from './answer.js';
+import { respond, serverFailure } from './message.js';
+
+export interface TcpLimits {
+  readonly idleMs: number;
+  readonly maxConnections: number;
+}
+
+export const DEFAULT_TCP_LIMITS: TcpLimits = { idleMs: 10_000, maxConnections: 512 };
+
+export class TcpListener {
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async listen(host: string, port: number, ctx: AnswerContext, log: Logger, limits: TcpLimits = DEFAULT_TCP_LIMITS): Promise<TcpListener> {
+    const server = createServer();
+    server.maxConnections = limits.maxConnections;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = server.address();
+    const listener = new TcpListener(server, typeof a === 'object' && a !== null ? a.port : port);
+    server.on('error', (err) => log.warn({ err }, 'DNS TCP listener error'));
+    server.on('connection', (socket) => listener.serve(socket, ctx, log, limits));
+    return listener;
+  }
+
+  private serve(socket: Socket, ctx: AnswerContext, log: Logger, limits: TcpLimits): void {
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(limits.idleMs, () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', (err) => log.debug({ err }, 'DNS: TCP connection error'));
+    let pending: Buffer = Buffer.alloc(0);
+    // Answers while the client reads them: a client that pipelines queries without reading
+    // the answers is paused rather than buffered for without bound.
+    const pump = (): void => {
+      while (pending.length >= 2 && !socket.writableNeedDrain) {
+        const size = pending.readUInt16BE(0);
+        if (pending.length < 2 + size) break;
+        const message = pending.subarray(2, 2 + size);
+        pending = pending.subarray(2 + size);
+        const bytes = answer(message, ctx, log);
+        if (bytes === null) {
+          socket.destroy();
+          return;
+        }
+        const framed = Buffer.allocUnsafe(2 + bytes.length);
+        framed.writeUInt16BE(bytes.length, 0);
+        bytes.copy(framed, 2);
+        socket.write(framed);
+      }
+      if (socket.writableNeedDrain) socket.pause();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      pump();
+    });
+    socket.on('drain', () => {
+      socket.resume();
+      pump();
+    });
+  }
+
+  /** Stops listening and closes every connection; resolves once the listener is closed. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+}
+
+function answer(message: Buffer, ctx: AnswerContext, log: Logger): Buffer | null {
+  try {
+    const r = respond(message, 'tcp', ctx);
+    if (r.outcome !== 'answered' && r.outcome !== 'refused') log.debug({ outcome: r.outcome }, 'DNS: bad query over TCP');
+    return r.bytes;
+  } catch (err) {
+    log.error({ err }, 'DNS: answering a query failed');
+    return serverFailure(message);
+  }
+}
