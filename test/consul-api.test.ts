@@ -127,6 +127,56 @@ describe('Consul API in process', () => {
     expect(node.registry.getSession('consul:default:service:w1')).toBeUndefined();
   });
 
+  it('a TTL check sets the instance\'s Rollcall health: warn subhealthy, fail down, pass healthy, in one change with its record', async () => {
+    start();
+    const health = () => node.registry.getInstance('default', 'web', 'w1')!.health;
+    const revision = () => node.registry.revision;
+    // A new TTL check is critical until its first pass, so the instance is down until then.
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80, Check: { TTL: '10s' } })).statusCode).toBe(200);
+    expect(health()).toBe('down');
+    expect((await put('/v1/agent/check/pass/service:w1')).statusCode).toBe(200);
+    expect(health()).toBe('healthy');
+    // A steady stream of passes writes nothing.
+    const settled = revision();
+    for (let k = 0; k < 3; k++) await put('/v1/agent/check/pass/service:w1?note=ok');
+    expect(revision()).toBe(settled);
+
+    expect((await put('/v1/agent/check/warn/service:w1?note=slow')).statusCode).toBe(200);
+    expect(health()).toBe('subhealthy');
+    expect(revision()).toBe(settled + 1);
+    expect((await get('/v1/health/checks/web')).json()).toEqual([expect.objectContaining({ Status: 'warning', Output: 'slow' })]);
+    expect(ids(await get('/v1/health/service/web?passing'))).toEqual([]);
+    expect((await put('/v1/agent/check/fail/service:w1?note=disk%20full')).statusCode).toBe(200);
+    expect(health()).toBe('down');
+    expect((await put('/v1/agent/check/update/service:w1', { Status: 'passing', Output: 'x'.repeat(5000) })).statusCode).toBe(200);
+    expect(health()).toBe('healthy');
+    // Output is kept, cut to 1 KB (the record must fit a metadata value).
+    expect(((await get('/v1/health/checks/web')).json() as { Output: string }[])[0]!.Output).toBe('x'.repeat(1024));
+
+    // Health the check did not set (here the leader's, from reports) is brought back in line by the next check update.
+    node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'w1', health: 'down' });
+    expect((await put('/v1/agent/check/pass/service:w1')).statusCode).toBe(200);
+    expect(health()).toBe('healthy');
+
+    // Expiry protection owns a suspect instance: the record moves, the health stays suspect.
+    node.apply({ type: 'markSuspect', term: 1, sessionIds: ['consul:default:service:w1'], now: 1 });
+    expect((await put('/v1/agent/check/fail/service:w1')).statusCode).toBe(200);
+    expect(health()).toBe('suspect');
+    expect((await get('/v1/health/checks/web')).json()).toEqual([expect.objectContaining({ Status: 'critical' })]);
+    // Once protection lets go, the next check update settles the health.
+    node.apply({ type: 'clearSuspect', term: 1, sessionIds: ['consul:default:service:w1'] });
+    expect(health()).toBe('healthy');
+    expect((await put('/v1/agent/check/fail/service:w1')).statusCode).toBe(200);
+    expect(health()).toBe('down');
+
+    // Re-registering resets the check to its Status, and the health with it.
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80, Check: { TTL: '10s', Status: 'warning' } })).statusCode).toBe(200);
+    expect(health()).toBe('subhealthy');
+    // A service without a TTL check keeps the health Rollcall gives it.
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w2', Address: '10.0.0.2', Port: 80 })).statusCode).toBe(200);
+    expect(node.registry.getInstance('default', 'web', 'w2')!.health).toBe('healthy');
+  });
+
   it('a blocking query wakes on its own service only; X-Consul-Index never goes backwards', async () => {
     start();
     await put('/v1/agent/service/register', { Name: 'a', Address: '10.0.0.1', Port: 1 });

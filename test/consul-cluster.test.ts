@@ -142,6 +142,39 @@ describe('Consul-compatible API on a 3-node cluster', () => {
     await expect(client(a).agent.service.deregister('pay-2')).rejects.toThrow('Unknown service ID "pay-2"');
   });
 
+  it('warn, fail and pass through any node set the instance\'s Rollcall health, seen natively and through Consul on every node', async () => {
+    const [a, b] = followers as [string, string];
+    const nodes = [a, b, leader];
+    /** The instance's health through the native API, on every node (linearizable reads). */
+    const nativeHealth = async () =>
+      Promise.all(nodes.map(async (id) => (await http('GET', `${cluster.node(id).url}/v1/namespaces/default/services/ledger/instances/ledger-1`)).body.instance?.health as string));
+    const passingIds = async (id: string) => ((await client(id).health.service({ service: 'ledger', passing: true })) as Entry[]).map((x) => x.Service.ID);
+    await register(client(a), { name: 'ledger', id: 'ledger-1', address: '10.3.0.1', port: 7000, check: { ttl: '30s', status: 'passing' } });
+    expect(await nativeHealth()).toEqual(['healthy', 'healthy', 'healthy']);
+
+    // warn through one follower: the other follower's `passing` leaves it out, native health is subhealthy everywhere.
+    await client(a).agent.check.warn({ id: 'service:ledger-1', note: 'slow disk' });
+    expect(await passingIds(b)).toEqual([]);
+    expect(await nativeHealth()).toEqual(['subhealthy', 'subhealthy', 'subhealthy']);
+    const warned = (await client(leader).health.service('ledger')) as Entry[];
+    expect(warned[0]!.Checks).toEqual([expect.objectContaining({ Status: 'warning', Output: 'slow disk' })]);
+
+    // fail through the leader: critical on Consul, down natively.
+    await client(leader).agent.check.fail({ id: 'service:ledger-1', note: 'disk full' });
+    expect(await nativeHealth()).toEqual(['down', 'down', 'down']);
+    expect(((await client(b).health.state('critical')) as { ServiceID: string }[]).map((c) => c.ServiceID)).toContain('ledger-1');
+
+    // pass through the other follower brings it back.
+    await client(b).agent.check.pass('service:ledger-1');
+    expect(await nativeHealth()).toEqual(['healthy', 'healthy', 'healthy']);
+    expect(await passingIds(a)).toEqual(['ledger-1']);
+
+    // update with Status does the same (the npm client has no call for it); then clean up.
+    expect((await http('PUT', `${curl(a)}/v1/agent/check/update/service:ledger-1`, { Status: 'warning', Output: 'busy' })).status).toBe(200);
+    expect(await nativeHealth()).toEqual(['subhealthy', 'subhealthy', 'subhealthy']);
+    await client(b).agent.service.deregister('ledger-1');
+  });
+
   it('answers exactly the requests Prometheus consul_sd makes (agent/self, catalog/services, health/service with stale, index, wait=120000ms)', async () => {
     const at = curl(followers[0]!);
     await http('PUT', `${curl(leader)}/v1/agent/service/register`, { Name: 'node-exporter', ID: 'ne-1', Address: '10.2.0.1', Port: 9100, Tags: ['prod', 'metrics'], Meta: { team: 'infra' } });

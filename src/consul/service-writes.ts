@@ -11,7 +11,7 @@ import { ConsulError } from './errors.js';
 import { asConsulError, barrier, findById, oneById, propose, Refused, REGISTER_FIELDS } from './node-calls.js';
 import type { Registration } from './registration.js';
 import type { ConsulContext } from './request.js';
-import { ensureCheckSession } from './ttl-checks.js';
+import { ensureCheckSession, settleCheck } from './ttl-checks.js';
 
 /** The caller's address, for a registration without `Address` (Consul would use the agent's). */
 function callerAddress(req: FastifyRequest): string {
@@ -52,6 +52,10 @@ export async function registerService(ctx: ConsulContext, req: FastifyRequest, n
       await propose(ctx, { type: 'unregister', namespace: ns, service: reg.service, id: reg.id });
       await propose(ctx, command);
     }
+    // The check's status decides the health too (a new TTL check is critical, so down, until
+    // its first pass; a re-registration resets it): a second change, right after the first.
+    const registered = ctx.node.registry.getInstance(ns, reg.service, reg.id);
+    if (reg.check !== null && registered !== undefined) await settleCheck(ctx, registered, reg.check.id, reg.check.status, undefined);
   } catch (err) {
     throw asConsulError(err, REGISTER_FIELDS);
   }

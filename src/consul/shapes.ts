@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import type { Health, Instance } from '../registry/index.js';
+import type { Health, Instance, SettableHealth } from '../registry/index.js';
 import { type ConsulStatus, readRecord, userMeta } from './check-record.js';
 
 export type { ConsulStatus } from './check-record.js';
@@ -31,6 +31,18 @@ export function statusOfHealth(h: Health): ConsulStatus {
       return 'warning';
     case 'down':
       return 'critical';
+  }
+}
+
+/** The health a TTL check's status sets (setCheckHealth): the mapping above, read backwards. */
+export function healthOfStatus(s: ConsulStatus): SettableHealth {
+  switch (s) {
+    case 'passing':
+      return 'healthy';
+    case 'warning':
+      return 'subhealthy';
+    case 'critical':
+      return 'down';
   }
 }
 

@@ -5,9 +5,11 @@
  * check id (check-record.ts), so a pass on any node finds it without agent-local state:
  *
  *   pass / warn / fail / update   keepalive of the session (any node; the leader keeps the
- *                                 deadline), then, only when the status changes, an `update`
- *                                 of the instance's check record (compare-and-set on its
- *                                 version): a steady stream of passes never touches the log.
+ *                                 deadline), then, only when the status or the health the
+ *                                 status maps to changes, a `setCheckHealth` of the
+ *                                 instance's health and check record together
+ *                                 (compare-and-set on its version): a steady stream of
+ *                                 passes never touches the log.
  *   TTL lapses                    the leader expires the session: the instance is removed
  *                                 (Consul would mark it critical and keep it; expiry
  *                                 protection may hold it as `suspect`, which shows passing).
@@ -16,13 +18,14 @@
  * node always sees that fail and writes.
  */
 import type { FastifyRequest } from 'fastify';
-import type { Instance } from '../registry/index.js';
+import type { ClientCommand, Instance } from '../registry/index.js';
 import { sessionDecision } from '../server/session-scope.js';
 import { type CheckRecord, type ConsulStatus, readRecord, sessionIdForCheck, withRecord } from './check-record.js';
 import { ConsulError } from './errors.js';
 import { barrier, keepalive, propose, Refused } from './node-calls.js';
 import type { TtlCheck } from './registration.js';
 import type { ConsulContext } from './request.js';
+import { healthOfStatus } from './shapes.js';
 
 /** Compare-and-set attempts before giving up on an instance that keeps changing. */
 const CAS_ATTEMPTS = 5;
@@ -61,7 +64,7 @@ export async function ensureCheckSession(ctx: ConsulContext, req: FastifyRequest
 }
 
 /**
- * `PUT /v1/agent/check/{pass,warn,fail,update}/:checkId`: renews the TTL and records the
+ * `PUT /v1/agent/check/{pass,warn,fail,update}/:checkId`: renews the TTL and settles the
  * status. 404 when no such check (never registered, deregistered, or its TTL lapsed).
  */
 export async function updateCheck(ctx: ConsulContext, req: FastifyRequest, ns: string, checkId: string, status: ConsulStatus, output: string | undefined): Promise<void> {
@@ -69,30 +72,48 @@ export async function updateCheck(ctx: ConsulContext, req: FastifyRequest, ns: s
   checkScope(ctx, req, sessionId);
   const [outcome] = await Promise.all([keepalive(ctx, sessionId), barrier(ctx)]);
   if (outcome === 'unknown') throw new ConsulError(404, `Unknown check ID ${JSON.stringify(checkId)}`);
-  for (const first of ctx.node.registry.sessionInstances(sessionId)) {
-    let instance: Instance | undefined = first;
-    for (let attempt = 1; instance !== undefined; attempt++) {
-      const record = readRecord(instance);
-      if (record.check === null || record.check.id !== checkId || record.check.status === status) break;
-      const check: CheckRecord = { ...record.check, status, output: output ?? '' };
-      try {
-        await propose(ctx, {
-          type: 'update',
-          namespace: instance.namespace,
-          service: instance.service,
-          id: instance.id,
-          expectedVersion: instance.version,
-          patch: { metadata: withRecord(instance.metadata, { ...record, check }) },
-        });
-        break;
-      } catch (err) {
-        if (!(err instanceof Refused)) throw err;
-        if (err.error.code === 'INSTANCE_NOT_FOUND') break;
-        if (err.error.code !== 'VERSION_MISMATCH' || attempt >= CAS_ATTEMPTS) throw err;
-      }
-      // Changed meanwhile (a health change, another update): read it again and decide again.
-      await barrier(ctx);
-      instance = ctx.node.registry.getInstance(instance.namespace, instance.service, instance.id);
+  for (const instance of ctx.node.registry.sessionInstances(sessionId)) await settleCheck(ctx, instance, checkId, status, output);
+}
+
+/** Consul keeps at most 4 KB of a check's output; Rollcall keeps less, to fit its metadata value limit with the rest of the record. */
+export const MAX_OUTPUT = 1024;
+
+/**
+ * Brings an instance's TTL check to `status`: its record (status and `output`, when the status
+ * changes) and its Rollcall health (passing → healthy, warning → subhealthy, critical → down,
+ * whenever they differ) in one `setCheckHealth`, compare-and-set on the version the decision
+ * was made from. Nothing is written when both already agree, so a steady stream of passes
+ * never touches the log. A suspect instance (expiry protection) keeps its health: only the
+ * record is written, and the next check update after protection lets go settles the health.
+ * Call after a read barrier, with the instance as this node holds it.
+ */
+export async function settleCheck(ctx: ConsulContext, first: Instance, checkId: string, status: ConsulStatus, output: string | undefined): Promise<void> {
+  const health = healthOfStatus(status);
+  let instance: Instance | undefined = first;
+  for (let attempt = 1; instance !== undefined; attempt++) {
+    const record = readRecord(instance);
+    if (record.check === null || record.check.id !== checkId) return;
+    const recordMoves = record.check.status !== status;
+    const healthMoves = instance.health !== 'suspect' && instance.health !== health;
+    if (!recordMoves && !healthMoves) return;
+    const check: CheckRecord = { ...record.check, status, output: (output ?? '').slice(0, MAX_OUTPUT) };
+    const metadata = recordMoves ? withRecord(instance.metadata, { ...record, check }) : undefined;
+    const at = { namespace: instance.namespace, service: instance.service, id: instance.id, expectedVersion: instance.version };
+    const command: ClientCommand =
+      instance.health === 'suspect'
+        ? { type: 'update', ...at, patch: { metadata: metadata! } }
+        : { type: 'setCheckHealth', ...at, health, ...(metadata === undefined ? {} : { metadata }) };
+    try {
+      await propose(ctx, command);
+      return;
+    } catch (err) {
+      if (!(err instanceof Refused)) throw err;
+      if (err.error.code === 'INSTANCE_NOT_FOUND') return;
+      // Changed meanwhile (a health change, a suspect mark, another update): read it again and decide again.
+      const retry = err.error.code === 'VERSION_MISMATCH' || err.error.code === 'INSTANCE_SUSPECT';
+      if (!retry || attempt >= CAS_ATTEMPTS) throw err;
     }
+    await barrier(ctx);
+    instance = ctx.node.registry.getInstance(instance.namespace, instance.service, instance.id);
   }
 }
