@@ -13,9 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthReport } from '../src/health/index.js';
 import { DEFAULT_THRESHOLDS, HealthTracker, healthCommands } from '../src/health/index.js';
 import { silentLogger } from '../src/log/index.js';
-import { type AppOptions, buildApp } from '../src/server/app.js';
+import { buildApp } from '../src/server/app.js';
 import { TokenAuthority } from '../src/server/auth.js';
-import { registerHealthRoutes, registerUiRoutes } from '../src/ui/index.js';
 import { FakeNode } from './api-fake-node.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -37,20 +36,13 @@ interface Backend {
 async function backend(options: { tokens?: TokenAuthority; listMaxItems?: number } = {}): Promise<Backend> {
   const node = await FakeNode.create();
   const tracker = new HealthTracker({ thresholds: () => ({ ...DEFAULT_THRESHOLDS, degradeAfter: 2 }) });
-  // healthReports: an AppOptions field once the integration patch is in (ignored before).
-  const health = { healthReports: () => tracker.list() } as Partial<AppOptions>;
   const app = buildApp({
     node,
     logger: silentLogger(),
-    ...health,
+    healthReports: () => tracker.list(),
     ...(options.tokens ? { tokens: options.tokens } : {}),
     ...(options.listMaxItems ? { listMaxItems: options.listMaxItems } : {}),
   });
-  // Once the integration patch is in, buildApp mounts these itself.
-  if (!app.hasRoute({ method: 'GET', url: '/ui' })) {
-    registerUiRoutes(app, { node });
-    registerHealthRoutes(app, { node, reports: () => tracker.list(), alertIntervalMs: 200 });
-  }
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     app,

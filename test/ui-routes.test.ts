@@ -1,7 +1,8 @@
 /**
  * The monitoring routes in-process, over the FakeNode of the API tests (a real Registry, no
- * Raft): the page and its files, the services listing, alerts (JSON and SSE), health reports
- * (local and relayed to the leader) and the policy. Needs no integration patch.
+ * Raft): the page and its files (src/ui), and the API routes it reads (src/server/routes):
+ * the services listing, alerts (JSON and SSE), health reports (local and relayed to the
+ * leader) and the policy.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,8 +13,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HealthPolicy, TrackedHealth } from '../src/health/index.js';
 import type { Command, CommandResult, StoredHealthPolicy } from '../src/registry/index.js';
 import { ASSETS, PAGE } from '../src/ui/assets/index.js';
-import type { HealthDeps, MonitorNode, PolicyWriteOptions, RelayFetch } from '../src/ui/index.js';
-import { registerHealthRoutes, registerUiRoutes } from '../src/ui/index.js';
+import type { MonitorNode } from '../src/server/node-api.js';
+import { type HealthDeps, healthRoutes, type PolicyWriteOptions, type RelayFetch } from '../src/server/routes/health.js';
+import { serviceRoutes } from '../src/server/routes/services.js';
+import { registerUiRoutes } from '../src/ui/index.js';
 import { FakeNode } from './api-fake-node.js';
 
 let app: FastifyInstance | null = null;
@@ -22,10 +25,11 @@ afterEach(async () => {
   app = null;
 });
 
-async function build(node: MonitorNode, health: Partial<HealthDeps> = {}): Promise<{ app: FastifyInstance; monitor: ReturnType<typeof registerHealthRoutes> }> {
+async function build(node: MonitorNode, health: Partial<HealthDeps> = {}): Promise<{ app: FastifyInstance; monitor: ReturnType<typeof healthRoutes> }> {
   app = Fastify();
-  registerUiRoutes(app, { node });
-  const monitor = registerHealthRoutes(app, { node, alertIntervalMs: 60_000, ...health });
+  registerUiRoutes(app);
+  serviceRoutes(app, { node });
+  const monitor = healthRoutes(app, { node, alertIntervalMs: 60_000, ...health });
   await app.ready();
   return { app, monitor };
 }

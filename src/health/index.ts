@@ -1,7 +1,8 @@
 /**
  * The health model: provider reports, thresholds with hysteresis, the leader's tracker that
- * turns reports into `setHealth` transitions, alert rules and their engine, and a webhook
- * poster. Everything but the poster is pure: time is an argument. See docs/health.md.
+ * turns reports into `setHealth` transitions, alert rules and their engine, the alert
+ * monitor that runs the engine on a timer, and a webhook poster. Everything but the monitor
+ * and the poster is pure: time is an argument. See docs/health.md.
  */
 export type { AlertKind, AlertSeverity, AlertSnapshot, Condition, MemberSnapshot, RuleLimits, ServiceCounts } from './alert-rules.js';
 export { ALERT_KINDS, clusterConditions, serviceConditions } from './alert-rules.js';
@@ -22,6 +23,8 @@ export {
   resolveClusterAlerts,
   resolvePolicy,
 } from './policy.js';
+export type { AlertMonitorOptions } from './monitor.js';
+export { AlertMonitor } from './monitor.js';
 export type { HealthReport, Metric, Parsed } from './report.js';
 export { HEALTH_REPORT_SCHEMA, MAX_P99_MS, METRICS, parseHealthReport, parseKeepaliveBody } from './report.js';
 export type { Band, HealthThresholds, MetricBands } from './thresholds.js';

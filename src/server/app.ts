@@ -19,7 +19,6 @@ import { decoratePrincipal, installAuth } from './auth-hook.js';
 import { type Limits, ServerContext } from './context.js';
 import { beforeEarlyAnswer, clientErrorHandler, installEdge, keepConnection, refuseBody } from './edge.js';
 import { sendError, sendNodeError } from './errors.js';
-import { healthPolicyWriter } from './health-policy.js';
 import type { NodeApi } from './node-api.js';
 import { OpenApiBuilder } from './openapi.js';
 import type { LoadShedderOptions } from './overload.js';
@@ -27,15 +26,18 @@ import { LoadShedder, registerLoadShedding } from './overload.js';
 import './route-config.js';
 import { accessRuleRoutes } from './routes/access-rules.js';
 import { clusterRoutes } from './routes/cluster.js';
+import { healthRoutes } from './routes/health.js';
+import { healthPolicyWriter } from './routes/health-policy.js';
 import { instanceRoutes } from './routes/instances.js';
 import { membershipRoutes } from './routes/membership.js';
 import { operationRoutes } from './routes/operations.js';
 import { prometheusSdRoutes } from './routes/prometheus-sd.js';
+import { serviceRoutes } from './routes/services.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { type FaultableNode, testFaultRoutes } from './routes/test-faults.js';
 import { watchRoutes } from './routes/watch.js';
 import { ServerMetrics } from './server-metrics.js';
-import { registerHealthRoutes, registerUiRoutes } from '../ui/index.js';
+import { registerUiRoutes } from '../ui/index.js';
 import { installValidation } from './validation.js';
 import { RevisionWaiters, ServiceWaiters } from './waiters.js';
 import { WatchHub, type WatchHubOptions } from './watch/hub.js';
@@ -215,8 +217,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
   membershipRoutes(app, ctx);
   prometheusSdRoutes(app, ctx);
   if (options.testRoutes) testFaultRoutes(app, faultableNode(node));
-  registerUiRoutes(app, { node, timeoutMs, listMaxItems: options.listMaxItems });
-  registerHealthRoutes(app, {
+  registerUiRoutes(app);
+  serviceRoutes(app, { node, timeoutMs, listMaxItems: options.listMaxItems });
+  healthRoutes(app, {
     node,
     logger: log,
     timeoutMs: 2000,

@@ -13,3 +13,6 @@ export type NodeApi = Pick<
   /** Fault injection (PUT /v1/test/faults); only a node started with `faults: true` has it working. */
   readonly setFaults?: RollcallNode['setFaults'];
 };
+
+/** What the monitoring routes (services listing, alerts, health reports and policy) read of a node. */
+export type MonitorNode = Pick<NodeApi, 'id' | 'leader' | 'status' | 'readBarrier' | 'registry'>;

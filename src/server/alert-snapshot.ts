@@ -3,8 +3,8 @@
  * applied registry, members as this node sees them, and the leader's protected services.
  */
 import type { AlertSnapshot, MemberSnapshot, ServiceCounts } from '../health/index.js';
-import { InstanceIndex } from '../server/listing/instance-index.js';
-import type { MonitorNode } from './deps.js';
+import { InstanceIndex } from './listing/instance-index.js';
+import type { MonitorNode } from './node-api.js';
 
 export function serviceCounts(node: MonitorNode): ServiceCounts[] {
   const out: ServiceCounts[] = [];

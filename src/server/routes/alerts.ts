@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { AlertMonitor } from '../monitor.js';
+import type { AlertMonitor } from '../../health/index.js';
 
 /** A subscriber whose socket holds more than this unsent is cut (alerts are rare; it is not reading). */
 const MAX_BUFFERED = 1 << 20;

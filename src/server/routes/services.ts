@@ -4,21 +4,21 @@
  * one paginated listing: every page is read at the first page's revision) gives a
  * consistent picture to start a watch from (`fromRevision` = revision + 1).
  *
- * Paginated like every listing (src/server/listing/serve.ts): without `limit`, more than
+ * Paginated like every listing (../listing/serve.ts): without `limit`, more than
  * the cap (10,000 services, or instances with `instances=true`) is refused; `limit` counts
  * services, or with `instances=true` instances, and a service whose instances run over a
  * page boundary appears on each of those pages with the same summary.
  */
 import type { FastifyInstance } from 'fastify';
-import { sendNodeError } from '../../server/errors.js';
-import { encodeContinue, listingSignature } from '../../server/listing/continue-token.js';
-import { matching } from '../../server/listing/counts.js';
-import { rangeEnd, rangeStart } from '../../server/listing/instance-index.js';
-import { RevisionView } from '../../server/listing/revision-view.js';
-import { openLister, type PageQuery, pageStart, resumeView, sendView, withinCap } from '../../server/listing/serve.js';
-import { groupedWriter, servicesWriter } from '../../server/listing/writers.js';
-import { PAGE_QUERY } from '../../server/schemas.js';
-import type { UiDeps } from '../deps.js';
+import { sendNodeError } from '../errors.js';
+import { encodeContinue, listingSignature } from '../listing/continue-token.js';
+import { matching } from '../listing/counts.js';
+import { rangeEnd, rangeStart } from '../listing/instance-index.js';
+import { RevisionView } from '../listing/revision-view.js';
+import { openLister, type PageQuery, pageStart, resumeView, sendView, withinCap } from '../listing/serve.js';
+import { groupedWriter, servicesWriter } from '../listing/writers.js';
+import type { MonitorNode } from '../node-api.js';
+import { PAGE_QUERY } from '../schemas.js';
 
 type Query = PageQuery & { namespace?: string; instances?: boolean; includeDisabled?: boolean; consistency?: 'linearizable' | 'serializable' };
 
@@ -37,7 +37,15 @@ export const servicesQuery = {
   },
 } as const;
 
-export function serviceRoutes(app: FastifyInstance, deps: UiDeps): void {
+export interface ServiceListDeps {
+  readonly node: MonitorNode;
+  /** Deadline of a linearizable read (default 5000 ms). */
+  readonly timeoutMs?: number;
+  /** The most items one listing answer may hold (default 10,000; see src/server/listing/serve.ts). */
+  readonly listMaxItems?: number | undefined;
+}
+
+export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void {
   const { node } = deps;
   const lister = openLister(app, node.registry, { waitMs: deps.timeoutMs ?? 5000, maxItems: deps.listMaxItems });
   app.get<{ Querystring: Query }>(

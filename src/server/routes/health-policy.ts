@@ -6,12 +6,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { HealthPolicy } from '../../health/index.js';
 import { DEFAULT_CLUSTER_ALERTS, DEFAULT_SERVICE_ALERTS, DEFAULT_THRESHOLDS, parseHealthPolicy, resolveClusterAlerts, resolvePolicy } from '../../health/index.js';
-import type { ClientRef } from '../../registry/index.js';
-import { clientRef } from '../../server/context.js';
-import { sendCommandError, sendError, sendNodeError } from '../../server/errors.js';
-import { parseIfMatch } from '../../server/routes/instances.js';
-import { CLIENT_HEADERS } from '../../server/routes/sessions.js';
-import type { HealthDeps } from '../deps.js';
+import type { ClientRef, CommandResult, SetHealthPolicy } from '../../registry/index.js';
+import { clientRef, type ServerContext } from '../context.js';
+import { sendCommandError, sendError, sendNodeError } from '../errors.js';
+import type { HealthDeps, PolicyWriteOptions } from './health.js';
+import { parseIfMatch } from './instances.js';
+import { CLIENT_HEADERS } from './sessions.js';
 
 type Query = { namespace?: string; service?: string; consistency?: 'linearizable' | 'serializable' };
 
@@ -26,7 +26,7 @@ const POLICY_REPLY = {
   },
 } as const;
 
-export function policyRoutes(app: FastifyInstance, deps: HealthDeps): void {
+export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void {
   const stored = () => deps.policy?.() ?? null;
 
   app.get<{ Querystring: Query }>(
@@ -136,4 +136,29 @@ export function policyRoutes(app: FastifyInstance, deps: HealthDeps): void {
       return { revision: result.revision, policyRevision: result.version ?? result.revision, changed: result.changed, policy };
     },
   );
+}
+
+/**
+ * The server's side of PUT /v1/health/policy (HealthDeps.setPolicy): proposes the replicated
+ * `setHealthPolicy` through this node (a follower forwards it to the leader like any write)
+ * and hands back the applied result, counted in the same proposal metrics as every other write.
+ */
+export function healthPolicyWriter(ctx: ServerContext): (policy: HealthPolicy, options: PolicyWriteOptions) => Promise<CommandResult> {
+  return async (policy, { expectedRevision, client }) => {
+    const command: SetHealthPolicy = {
+      type: 'setHealthPolicy',
+      policy,
+      ...(expectedRevision === undefined ? {} : { expectedRevision }),
+      ...(client === undefined ? {} : { client }),
+    };
+    const started = performance.now();
+    try {
+      const { result } = await ctx.node.submit(command, ctx.limits.timeoutMs);
+      ctx.metrics.proposed(command.type, result.ok ? 'ok' : 'rejected', (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      ctx.metrics.proposed(command.type, 'error', null);
+      throw err;
+    }
+  };
 }

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TrackedHealth } from '../../health/index.js';
-import type { HealthDeps, RelayFetch } from '../deps.js';
+import type { HealthDeps, RelayFetch } from './health.js';
 
 type Query = { namespace?: string; service?: string; local?: boolean };
 
@@ -20,7 +20,7 @@ export interface ReportsReply {
   readonly reports: readonly (TrackedHealth & { readonly ageMs: number })[];
 }
 
-export function reportRoutes(app: FastifyInstance, deps: HealthDeps): void {
+export function healthReportRoutes(app: FastifyInstance, deps: HealthDeps): void {
   const { node } = deps;
   const relay: RelayFetch = deps.relayFetch ?? ((url, init) => fetch(url, init));
 
