@@ -15,11 +15,13 @@ import {
   type SmOp,
   SM_APPLIED_KEY_BYTES,
   SM_CONF_KEY_BYTES,
+  SM_LEGACY_PEERS_KEY,
   StorageError,
   SnapshotWriter,
   decodeSnapshotData,
   encodeApplied,
   encodeConfState,
+  isNodeLocalSmKey,
   locateWalEntry,
   openNodeDatabase,
   replaceOps,
@@ -554,6 +556,33 @@ describe('LevelStorage: snapshots', () => {
       expect(s.lastIndex()).toBe(5);
       expect(s.initialState().confState).toEqual(conf);
     });
+  });
+
+  test('the old peer book (\\x00meta/peers) is node-local: no snapshot carries it, no install replaces it', async () => {
+    const peersKey = new TextEncoder().encode(SM_LEGACY_PEERS_KEY);
+    const dirA = await tempDir();
+    const dirB = await tempDir();
+    const a = await LevelStorage.open(dirA);
+    const b = await LevelStorage.open(dirB);
+    try {
+      await a.append(makeEntries(1, [1, 1, 2, 2, 2]));
+      await writeStateMachine(a.database, [...servicePairs(20, 'a'), [SM_LEGACY_PEERS_KEY, encode({ n1: '10.0.0.1:7101' })]], { index: 5, term: 2 });
+      await a.compact(4, conf, empty);
+      const snap = await a.whenSnapshotReady();
+      expect(decodeSnapshotData(snap.data).some(([k]) => Buffer.from(k).equals(peersKey))).toBe(false);
+
+      await b.append(makeEntries(1, [1, 1]));
+      await writeStateMachine(b.database, [[SM_LEGACY_PEERS_KEY, encode({ n1: 'proxy:9101' })]], { index: 2, term: 1 });
+      await b.applySnapshot(snap);
+      expect(decode(await b.database.sm.get(peersKey) ?? empty)).toEqual({ n1: 'proxy:9101' });
+      // What a leader of an older build sends: its book in the snapshot. Not taken either.
+      const older = [...decodeSnapshotData(snap.data), [peersKey, encode({ n1: 'leader:7101' })] as const].sort(([x], [y]) => Buffer.compare(x, y));
+      expect(await replaceOps(b.database.sm, older)).toEqual([]);
+      expect(isNodeLocalSmKey(peersKey)).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   test('a prepared snapshot is consistent with the state machine read at one point', async () => {

@@ -19,7 +19,8 @@ Options:
   --data DIR               data directory (LevelDB)
   --listen HOST:PORT       HTTP API address
   --peer-listen HOST:PORT  peer (Raft) address; defaults to this node's entry in --peers
-  --peers ID=HOST:PORT,... every founding member's peer address
+  --peers ID=HOST:PORT,... how this node reaches every founding member (its own; wins over
+                           the address a member was added with: docs/node.md, Members)
   --cluster-secret SECRET  shared secret peers authenticate with (≥ 8 characters)
   --join                   start empty and wait to be added, instead of founding a cluster
   --log-level LEVEL        fatal|error|warn|info|debug|trace (default info)

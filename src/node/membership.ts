@@ -6,11 +6,12 @@
  */
 import type { ConfChange, ConfState, RawNode, SoftState } from '../../raft/index.js';
 import type { Logger } from '../log/index.js';
-import type { PeerAddress } from '../transport/index.js';
 import { formatHostPort, parseHostPort } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
 import type { AdminOp, AdminResult } from './peer-messages.js';
+import type { PeerAddress } from '../transport/index.js';
+import type { PeerBook } from './peer-book.js';
 import type { PendingProposals } from './proposals.js';
 
 /** A learner this close to the leader's last index is promoted to voter. */
@@ -22,8 +23,8 @@ export interface MembershipDeps {
   readonly proposals: PendingProposals;
   readonly log: Logger;
   readonly clock: Clock;
-  /** Every member's peer address; this class keeps it current from the log. */
-  readonly peerAddresses: Map<string, PeerAddress>;
+  /** The addresses this node dials; this class keeps it current from the log. */
+  readonly book: PeerBook;
   /** Hands the addresses to the transport. */
   setPeers(addresses: ReadonlyMap<string, PeerAddress>): void;
   soft(): SoftState;
@@ -93,11 +94,11 @@ export class Membership {
    * quorum). The same id at another address is refused: remove it first.
    */
   private existing(id: string, address: string): AdminResult | null {
-    const { raw, peerAddresses } = this.d;
+    const { raw, book } = this.d;
     const conf = raw.status().conf;
     const role = conf.voters.includes(id) ? 'voter' : conf.learners.includes(id) ? 'learner' : null;
     if (role === null) return null;
-    const known = peerAddresses.get(id);
+    const known = book.addressOf(id);
     const asked = parseHostPort(address);
     if (known !== undefined && asked !== null && formatHostPort(known) !== formatHostPort(asked)) {
       throw new NodeError('CONF_CHANGE_INVALID', `${id} is already a ${role} at ${formatHostPort(known)}; remove it before adding it at another address`);
@@ -123,22 +124,15 @@ export class Membership {
 
   /** A conf change was applied here (every node): follow the addresses, notice our own removal. */
   onApplied(cc: ConfChange, index: number): void {
-    const { peerAddresses, log } = this.d;
-    if ((cc.type === 'addLearner' || cc.type === 'addVoter') && cc.context && cc.node !== this.d.id) {
-      const address = parseHostPort(cc.context);
-      if (address) peerAddresses.set(cc.node, address);
-      else log.error({ node: cc.node, address: cc.context }, 'membership change carries an unreadable address');
+    const { book, log } = this.d;
+    const unreadable = book.applied(cc);
+    if (unreadable !== null) log.error({ node: cc.node, address: unreadable.unreadable }, 'membership change carries an unreadable address');
+    if (cc.type === 'removeNode' && cc.node === this.d.id) {
+      // Linger so that, as leader, we hand over and tell the others the removal is committed.
+      this.removedAt = this.d.clock.now();
+      log.warn({ index }, 'this node was removed from the cluster; it stops taking part shortly — stop the process');
     }
-    if (cc.type === 'removeNode') {
-      if (cc.node === this.d.id) {
-        // Linger so that, as leader, we hand over and tell the others the removal is committed.
-        this.removedAt = this.d.clock.now();
-        log.warn({ index }, 'this node was removed from the cluster; it stops taking part shortly — stop the process');
-      } else {
-        peerAddresses.delete(cc.node);
-      }
-    }
-    this.d.setPeers(peerAddresses);
+    this.d.setPeers(book.current);
     const conf = this.d.conf();
     log.info({ change: cc.type, member: cc.node, voters: conf.voters, learners: conf.learners, index }, 'membership changed');
   }

@@ -19,7 +19,7 @@ import { Registry, SessionTracker } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
-import { formatHostPort, PeerTransport } from '../transport/index.js';
+import { PeerTransport } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { systemClock, toWall } from './clock.js';
 import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
@@ -33,7 +33,8 @@ import { LocalProposer } from './proposer.js';
 import { ReadBarriers } from './reads.js';
 import { ReadyLoop } from './ready-loop.js';
 import { SnapshotPacer } from './snapshot-pacer.js';
-import { readPeers, smStore } from './state-store.js';
+import { PeerBook } from './peer-book.js';
+import { readLegacyPeers, readMemberAddresses, smStore } from './state-store.js';
 
 /** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
 const NO_LEADER_WAIT_MS = 2000;
@@ -41,7 +42,7 @@ const NO_LEADER_WAIT_MS = 2000;
 export interface NodeOptions {
   readonly id: string;
   readonly dataDir: string;
-  /** Every founding member's peer address, this node's included. */
+  /** How this node reaches its peers (`--peers`), its own entry included; wins over the addresses members were added with (peer-book.ts). */
   readonly peers: ReadonlyMap<string, PeerAddress>;
   readonly peerListen: PeerAddress;
   readonly secret: string;
@@ -142,8 +143,8 @@ export class RollcallNode {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly expiryCheckMs: number;
-  /** Every member's peer address: founding members from the flags, later ones from the log. */
-  private readonly peerAddresses: Map<string, PeerAddress>;
+  /** The addresses this node dials: its flags first, then those members were added with (peer-book.ts). */
+  private readonly peers: PeerBook;
   /** Drives the core: persist, send, apply, compact. */
   private readonly ready: ReadyLoop;
   /** Cluster operations on the leader, member addresses on every node. */
@@ -154,6 +155,7 @@ export class RollcallNode {
 
   private constructor(
     private readonly options: NodeOptions,
+    peers: PeerBook,
     private readonly db: NodeDatabase,
     private readonly storage: LevelStorage,
     readonly registry: Registry,
@@ -166,7 +168,7 @@ export class RollcallNode {
     this.tracker = new SessionTracker(options.tracker);
     this.health = new HealthTracker({ thresholds: new PolicyResolver(options.healthPolicy ?? (() => null)).thresholds });
     this.conf = registry.conf ?? storage.initialState().confState;
-    this.peerAddresses = new Map(options.peers);
+    this.peers = peers;
     this.raw = new RawNode({
       id: options.id,
       storage,
@@ -189,7 +191,7 @@ export class RollcallNode {
       proposals: this.proposals,
       log: this.log,
       clock: this.clock,
-      peerAddresses: this.peerAddresses,
+      book: peers,
       setPeers: (addresses) => this.transport.setPeers(addresses),
       soft: () => this.soft,
       conf: () => this.conf,
@@ -252,7 +254,7 @@ export class RollcallNode {
         return this.conf;
       },
       conf: () => this.conf,
-      encodedPeers: () => encode(Object.fromEntries([...this.peerAddresses].map(([id, a]) => [id, formatHostPort(a)]))),
+      encodedMemberAddresses: () => this.peers.encodeAnnounced(),
       onAppliedInMemory: (outcome) => this.duties.recordExpiries(outcome.events),
       onApplied: (applied, outcome) => {
         this.duties.update();
@@ -261,8 +263,9 @@ export class RollcallNode {
       },
       onSnapshotInstalled: async () => {
         this.conf = this.registry.conf ?? this.conf;
-        for (const [id, addr] of await readPeers(this.db)) this.peerAddresses.set(id, addr);
-        this.transport.setPeers(this.peerAddresses);
+        // The leader's record of added members, not its own address book: see peer-book.ts.
+        this.peers.reload(await readMemberAddresses(this.db), this.conf);
+        this.transport.setPeers(this.peers.current);
       },
     });
   }
@@ -285,13 +288,13 @@ export class RollcallNode {
         options.logger.info({ members: ids }, 'bootstrapped a new cluster');
       }
       const registry = await Registry.open(smStore(db));
-      const replicatedPeers = await readPeers(db);
-      const peers = new Map([...options.peers, ...replicatedPeers]);
+      // --peers wins for the ids it names; the stored records only fill in the rest.
+      const book = new PeerBook(options.id, options.peers, await readMemberAddresses(db), await readLegacyPeers(db), registry.conf ?? storage.initialState().confState);
       let node: RollcallNode | null = null;
       const transport = new PeerTransport<PeerMessage>({
         id: options.id,
         listen: options.peerListen,
-        peers,
+        peers: book.current,
         secret: options.secret,
         logger: options.logger,
         onMessage: (from, m) => node?.onPeerMessage(from, m),
@@ -301,7 +304,7 @@ export class RollcallNode {
         onPeerRefused: (peer) => node?.onPeerRefused(peer),
         ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
       });
-      node = new RollcallNode({ ...options, peers }, db, storage, registry, transport);
+      node = new RollcallNode(options, book, db, storage, registry, transport);
       await transport.start();
       node.startTimers();
       node.maybeCampaignAtStart();

@@ -19,7 +19,7 @@ import type { PendingProposals } from './proposals.js';
 import type { ReadBarriers } from './reads.js';
 import { afterTurn, splitCommitted } from './ready-order.js';
 import { SlowDiskReporter } from './slow-disk.js';
-import { PEERS_KEY, writeStateOps } from './state-store.js';
+import { MEMBER_ADDRESSES_KEY, writeStateOps } from './state-store.js';
 
 /** Timings a metrics exporter wants (a subset of NodeObserver). */
 export interface ReadyLoopObserver {
@@ -55,8 +55,8 @@ export interface ReadyLoopDeps {
   applyConfChange(cc: ConfChange, index: number): ConfState;
   /** The configuration in force (for compaction's snapshot metadata). */
   conf(): ConfState;
-  /** The member addresses, encoded for the state machine (written with every conf change). */
-  encodedPeers(): Uint8Array;
+  /** The replicated record of the addresses members were added with (written with every conf change; peer-book.ts). */
+  encodedMemberAddresses(): Uint8Array;
   /** In the same turn as the registry's apply (before the state write): see LeaderDuties.recordExpiries. */
   onAppliedInMemory(outcome: ApplyOutcome): void;
   /** After the applied entries are durable in the state machine. */
@@ -252,8 +252,10 @@ export class ReadyLoop {
     const outcome = registry.applyBatch(applied);
     this.d.onAppliedInMemory(outcome);
     const ops: BatchOp[] = outcome.ops;
-    // Member addresses are replicated state too: a node restored from a snapshot needs them.
-    if (applied.some((a) => a.conf !== undefined)) ops.push({ type: 'put', key: PEERS_KEY, value: this.d.encodedPeers() });
+    // The addresses members were added with are replicated state: a node restored from a
+    // snapshot needs those of members added after its flags were written. Only those: the
+    // addresses a node dials the others at are its own (peer-book.ts).
+    if (applied.some((a) => a.conf !== undefined)) ops.push({ type: 'put', key: MEMBER_ADDRESSES_KEY, value: this.d.encodedMemberAddresses() });
     await writeStateOps(this.d.db, ops);
     // Only now may the leader take the next membership change: it is validated against the
     // configuration these entries left (raft: conf changes counted from the host's apply).

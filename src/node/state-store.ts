@@ -6,25 +6,48 @@
 import { decode } from '../codec/index.js';
 import type { BatchOp, SmStore } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
-import { scanBatches } from '../storage/index.js';
+import { SM_LEGACY_PEERS_KEY, scanBatches } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
 import { parseHostPort } from '../transport/index.js';
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-/** Member addresses, replicated with membership changes (a meta key the registry skips). */
-export const PEERS_KEY = '\x00meta/peers';
+/**
+ * Replicated: the address each member was added with (from its conf change), the same on
+ * every replica; rewritten with every applied conf change. See peer-book.ts.
+ */
+export const MEMBER_ADDRESSES_KEY = '\x00meta/member-addresses';
+/**
+ * Node-local, read-only: the peer book builds before the PeerBook stored here (this node's
+ * flags mixed with what it learned, or, after a snapshot install, the leader's). Never
+ * written again, never sent or replaced by a snapshot (SM_NODE_LOCAL_KEYS).
+ */
+export const LEGACY_PEERS_KEY = SM_LEGACY_PEERS_KEY;
 
-export async function readPeers(db: NodeDatabase): Promise<Map<string, PeerAddress>> {
+/** The replicated record of added members' addresses (empty if none was ever added). */
+export async function readMemberAddresses(db: NodeDatabase): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [id, text] of Object.entries(await readRecord(db, MEMBER_ADDRESSES_KEY))) if (typeof text === 'string') out.set(id, text);
+  return out;
+}
+
+/** The address book an older build stored, if this data directory has one. */
+export async function readLegacyPeers(db: NodeDatabase): Promise<Map<string, PeerAddress>> {
   const out = new Map<string, PeerAddress>();
-  const raw = await db.sm.get(encoder.encode(PEERS_KEY));
-  if (raw === undefined) return out;
-  for (const [id, text] of Object.entries(decode<Record<string, string>>(raw))) {
-    const address = parseHostPort(text);
+  for (const [id, text] of Object.entries(await readRecord(db, LEGACY_PEERS_KEY))) {
+    const address = typeof text === 'string' ? parseHostPort(text) : null;
     if (address) out.set(id, address);
   }
   return out;
+}
+
+async function readRecord(db: NodeDatabase, key: string): Promise<Record<string, unknown>> {
+  const raw = await db.sm.get(encoder.encode(key));
+  if (raw === undefined) return {};
+  const rec = decode<unknown>(raw);
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new Error(`state machine record ${JSON.stringify(key)} is not a map of member ids to addresses`);
+  return rec as Record<string, unknown>;
 }
 
 export function smStore(db: NodeDatabase): SmStore {

@@ -12,7 +12,7 @@ export {
   openNodeDatabase,
 } from './database.js';
 export { StorageError, type StorageErrorCode } from './errors.js';
-export { SM_APPLIED_KEY, SM_APPLIED_KEY_BYTES, SM_CONF_KEY, SM_CONF_KEY_BYTES } from './keys.js';
+export { SM_APPLIED_KEY, SM_APPLIED_KEY_BYTES, SM_CONF_KEY, SM_CONF_KEY_BYTES, SM_LEGACY_PEERS_KEY, isNodeLocalSmKey } from './keys.js';
 export {
   LevelStorage,
   type LevelStorageOptions,

@@ -25,6 +25,19 @@ export const RAFT_KEYS = {
 export const SM_APPLIED_KEY = '\x00meta/applied';
 /** Reserved `sm` key: msgpack ConfState as of the applied index. */
 export const SM_CONF_KEY = '\x00meta/conf';
+/**
+ * `sm` keys that belong to this node alone: a snapshot never carries them (readStateMachine
+ * leaves them out) and an install neither writes nor deletes them (replaceOps). The one so
+ * far, `\x00meta/peers`, is the peer address book builds before the node's PeerBook stored
+ * in the state machine, where snapshots spread one node's addresses to the others
+ * (src/node/peer-book.ts).
+ */
+export const SM_LEGACY_PEERS_KEY = '\x00meta/peers';
+const SM_NODE_LOCAL_KEYS: readonly Uint8Array[] = [new TextEncoder().encode(SM_LEGACY_PEERS_KEY)];
+
+export function isNodeLocalSmKey(key: Uint8Array): boolean {
+  return SM_NODE_LOCAL_KEYS.some((local) => bytesEqual(local, key));
+}
 export const SM_APPLIED_KEY_BYTES: Uint8Array = new TextEncoder().encode(SM_APPLIED_KEY);
 export const SM_CONF_KEY_BYTES: Uint8Array = new TextEncoder().encode(SM_CONF_KEY);
 

@@ -14,7 +14,7 @@ import { encode } from '../codec/index.js';
 import { crc32 } from './checksum.js';
 import type { SmSublevel } from './database.js';
 import { StorageError, ioError } from './errors.js';
-import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, bytesEqual, compareBytes } from './keys.js';
+import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, bytesEqual, compareBytes, isNodeLocalSmKey } from './keys.js';
 import { scanBatches } from './scan.js';
 import { parseApplied, parseConfState, plainBytes, tryDecode } from './values.js';
 
@@ -209,12 +209,15 @@ export function metaFor(position: SmPosition, compaction: SnapshotMeta): Snapsho
  * (a delete and a put per key, 200,000+ ops in one synced batch for 100,000 instances)
  * took seconds; reading the current state to compare costs a fraction of that.
  */
-export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promise<SmOp[]> {
+export async function replaceOps(sm: SmSublevel, snapshotPairs: readonly Pair[]): Promise<SmOp[]> {
+  // Node-local keys stay as they are on both sides (an older leader's snapshot still carries them).
+  const pairs = snapshotPairs.some(([key]) => isNodeLocalSmKey(key)) ? snapshotPairs.filter(([key]) => !isNodeLocalSmKey(key)) : snapshotPairs;
   const ops: SmOp[] = [];
   let i = 0;
   try {
     for await (const batch of scanBatches<Uint8Array, Uint8Array>(sm)) {
       for (const [key, value] of batch) {
+        if (isNodeLocalSmKey(key)) continue;
         let next = pairs[i];
         while (next !== undefined && compareBytes(next[0], key) < 0) {
           ops.push({ type: 'put', key: next[0], value: next[1] });
@@ -237,7 +240,8 @@ export async function replaceOps(sm: SmSublevel, pairs: readonly Pair[]): Promis
 
 /**
  * Reads the whole `sm` sublevel through one iterator (LevelDB gives it an implicit
- * consistent snapshot) and encodes it; the meta comes from the same read.
+ * consistent snapshot) and encodes it, node-local keys left out; the meta comes from the
+ * same read.
  */
 export async function readStateMachine(sm: SmSublevel): Promise<{ data: Uint8Array; position: SmPosition }> {
   const writer = new SnapshotWriter();
@@ -245,6 +249,7 @@ export async function readStateMachine(sm: SmSublevel): Promise<{ data: Uint8Arr
   try {
     for await (const batch of scanBatches<Uint8Array, Uint8Array>(sm)) {
       for (const [k, v] of batch) {
+        if (isNodeLocalSmKey(k)) continue;
         if (bytesEqual(k, SM_APPLIED_KEY_BYTES) || bytesEqual(k, SM_CONF_KEY_BYTES)) reserved.push([k, v]);
         writer.add(plainBytes(k), plainBytes(v));
       }
