@@ -7,6 +7,10 @@
  * - shorter than a header, or itself a response (QR set): nothing (no reply loops);
  * - an opcode other than QUERY: NOTIMP;
  * - undecodable, not exactly one question, or more than one OPT record: FORMERR;
+ * - a question name with a byte outside printable ASCII, a dot or a backslash inside a
+ *   label, or a compression pointer: FORMERR. dns-packet decodes such a name to text that
+ *   encodes back to different, even invalid, bytes (a label `a.b` comes back as two), so
+ *   it could not be echoed; no name Rollcall serves has one;
  * - EDNS version above 0: BADVERS (RFC 6891 §6.1.3);
  * - a class other than IN or ANY: REFUSED.
  * A response echoes the id, the opcode and RD; RA stays clear (no recursion).
@@ -44,6 +48,7 @@ export function respond(message: Buffer, transport: Transport, ctx: AnswerContex
     encode({ id, type: 'response', flags: opcodeBits | rd | rcode, questions, answers: [], authorities: [], additionals });
   if (opcodeBits !== 0) return { outcome: 'notimp', bytes: bare(RCODE.NOTIMP) };
 
+  if (!plainQuestionName(message)) return { outcome: 'formerr', bytes: bare(RCODE.FORMERR) };
   let query: DecodedPacket;
   try {
     query = decode(message);
@@ -74,6 +79,24 @@ export function respond(message: Buffer, transport: Transport, ctx: AnswerContex
     additionals: [...reply.additionals, ...ourOpt],
   };
   return { outcome: reply.rcode === 'REFUSED' ? 'refused' : 'answered', bytes: encodeWithin(packet, sizeLimit(transport, edns)) };
+}
+
+/** Whether the first question's name (right after the header) is labels of printable ASCII, without `.` or `\\`. */
+function plainQuestionName(message: Buffer): boolean {
+  let at = HEADER_BYTES;
+  for (;;) {
+    if (at >= message.length) return false;
+    const len = message[at]!;
+    if (len === 0) return true;
+    // The top two bits set: a compression pointer (or a reserved label type).
+    if ((len & 0xc0) !== 0) return false;
+    if (at + 1 + len > message.length) return false;
+    for (let k = at + 1; k <= at + len; k++) {
+      const b = message[k]!;
+      if (b < 0x21 || b > 0x7e || b === 0x2e || b === 0x5c) return false;
+    }
+    at += 1 + len;
+  }
 }
 
 function sizeLimit(transport: Transport, edns: OptAnswer | null): number {

@@ -1,0 +1,336 @@
+/**
+ * What the DNS interface answers, message in, message out (src/dns/message.ts), over a real
+ * Registry (test/api-fake-node.ts) without sockets: records and sections as Consul fills
+ * them, the health mapping the Consul API uses, truncation to the transport's size, and
+ * bad messages that get an error code or nothing, never an exception (a seeded fuzz).
+ */
+import { type Answer, type DecodedPacket, decode, encode, type Packet, RECURSION_DESIRED, TRUNCATED_RESPONSE } from 'dns-packet';
+import fc from 'fast-check';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type AnswerContext, respond, ServiceDirectory } from '../src/dns/index.js';
+import type { Register } from '../src/registry/index.js';
+import { FakeNode } from './api-fake-node.js';
+import { dataOf, queryPacket } from './helpers/dns.js';
+
+/** mulberry32: a seeded source of [0, 1) numbers, so the shuffle is the same on every run. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Reply = DecodedPacket & { rcode: string };
+
+describe('DNS answers', () => {
+  let node: FakeNode;
+  let ctx: AnswerContext;
+
+  const reg = (id: string, over: Partial<Register> = {}) => {
+    const r = node.apply({ type: 'register', namespace: 'default', service: 'web', id, address: '10.0.0.1', port: 8080, ...over });
+    if (!r.result.ok) throw new Error(JSON.stringify(r.result));
+  };
+  const ask = (name: string, type: string, options: { transport?: 'udp' | 'tcp'; edns?: number } = {}): Reply & { size: number } => {
+    const r = respond(encode(queryPacket(name, type, options.edns === undefined ? {} : { edns: options.edns })), options.transport ?? 'udp', ctx);
+    if (r.bytes === null) throw new Error('no reply');
+    return Object.assign(decode(r.bytes) as Reply, { size: r.bytes.length });
+  };
+  const truncated = (p: DecodedPacket) => ((p.flags ?? 0) & TRUNCATED_RESPONSE) !== 0;
+
+  beforeEach(async () => {
+    node = await FakeNode.create();
+    ctx = { directory: new ServiceDirectory(node.registry), registry: node.registry, domain: 'consul', datacenter: 'dc1', namespace: 'default', ttl: 0, random: seeded(7) };
+  });
+
+  it('A: one record per IPv4 instance, named as asked, authoritative, question echoed', () => {
+    reg('w1', { address: '10.0.0.1' });
+    reg('w2', { address: '10.0.0.2' });
+    reg('w3', { address: 'fd00::3' });
+    const p = ask('web.service.consul', 'A');
+    expect(p.rcode).toBe('NOERROR');
+    expect(p.flag_aa).toBe(true);
+    expect(p.flag_qr).toBe(true);
+    expect(p.flag_rd).toBe(true);
+    expect(p.flag_ra).toBe(false);
+    expect(p.id).toBe(4242);
+    expect(p.questions).toEqual([{ name: 'web.service.consul', type: 'A', class: 'IN' }]);
+    expect(dataOf(p.answers, 'A').sort()).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(p.answers!.every((a) => a.name === 'web.service.consul')).toBe(true);
+    expect(dataOf(ask('web.service.consul', 'AAAA').answers, 'AAAA')).toEqual(['fd00::3']);
+    expect(ask('web.service.consul', 'ANY').answers).toHaveLength(3);
+  });
+
+  it('SRV: priority 1, the weight, the port, an addr target, and its A/AAAA in the additional section', () => {
+    reg('w1', { address: '10.0.0.1', port: 8080, weight: 5 });
+    reg('w2', { address: 'fd00::3', port: 9090 });
+    const p = ask('web.service.consul', 'SRV');
+    const srv = dataOf<{ priority: number; weight: number; port: number; target: string }>(p.answers, 'SRV');
+    expect(srv.sort((a, b) => a.port - b.port)).toEqual([
+      { priority: 1, weight: 5, port: 8080, target: '0a000001.addr.dc1.consul' },
+      { priority: 1, weight: 100, port: 9090, target: 'fd000000000000000000000000000003.addr.dc1.consul' },
+    ]);
+    const extra = (p.additionals ?? []).map((r) => [r.type, r.name, (r as { data: string }).data]).sort();
+    expect(extra).toEqual([
+      ['A', '0a000001.addr.dc1.consul', '10.0.0.1'],
+      ['AAAA', 'fd000000000000000000000000000003.addr.dc1.consul', 'fd00::3'],
+    ]);
+    // The target resolves too, for a client that ignores the additional section.
+    expect(dataOf(ask('0a000001.addr.dc1.consul', 'A').answers, 'A')).toEqual(['10.0.0.1']);
+    expect(ask('0a000001.addr.dc1.consul', 'AAAA')).toMatchObject({ rcode: 'NOERROR', answers: [] });
+  });
+
+  it('a tag filters, in any case; the RFC 2782 form reads `_tcp` as no tag', () => {
+    reg('w1', { address: '10.0.0.1', tags: ['v1', 'blue'] });
+    reg('w2', { address: '10.0.0.2', tags: ['v2'] });
+    expect(dataOf(ask('v1.web.service.consul', 'A').answers, 'A')).toEqual(['10.0.0.1']);
+    expect(dataOf(ask('V2.web.service.consul', 'A').answers, 'A')).toEqual(['10.0.0.2']);
+    expect(ask('v3.web.service.consul', 'A').rcode).toBe('NXDOMAIN');
+    expect(dataOf(ask('_web._tcp.service.consul', 'SRV').answers, 'SRV')).toHaveLength(2);
+    expect(dataOf<{ target: string }>(ask('_web._blue.service.consul', 'SRV').answers, 'SRV').map((s) => s.target)).toEqual(['0a000001.addr.dc1.consul']);
+  });
+
+  it('an unknown name, and a service with no usable instance: NXDOMAIN with the SOA in the authority section', () => {
+    reg('w1', { address: '10.0.0.1' });
+    for (const name of ['nope.service.consul', 'web.node.consul', 'x.y.consul']) {
+      const p = ask(name, 'A');
+      expect(p.rcode).toBe('NXDOMAIN');
+      expect(p.flag_aa).toBe(true);
+      expect(p.answers).toEqual([]);
+      expect(p.authorities).toHaveLength(1);
+      expect(p.authorities![0]).toMatchObject({ type: 'SOA', name: 'consul', data: { mname: 'ns.consul', rname: 'hostmaster.consul', refresh: 3600, retry: 600, expire: 86400, minimum: 0 } });
+      expect((p.authorities![0] as { data: { serial: number } }).data.serial).toBe(node.registry.revision);
+    }
+  });
+
+  it('a name that exists without records of the asked type: NOERROR with the SOA (NODATA)', () => {
+    reg('w1', { address: '10.0.0.1' });
+    const p = ask('web.service.consul', 'AAAA');
+    expect(p.rcode).toBe('NOERROR');
+    expect(p.answers).toEqual([]);
+    expect(p.authorities![0]!.type).toBe('SOA');
+    expect(ask('web.service.consul', 'MX')).toMatchObject({ rcode: 'NOERROR', answers: [] });
+    expect(ask('web.service.consul', 'UNKNOWN_65')).toMatchObject({ rcode: 'NOERROR', answers: [] });
+  });
+
+  it('the apex answers its SOA', () => {
+    const p = ask('consul', 'SOA');
+    expect(p.rcode).toBe('NOERROR');
+    expect(p.answers![0]).toMatchObject({ type: 'SOA', name: 'consul' });
+  });
+
+  it('health as the Consul API maps it: down left out, suspect counted as passing, disabled left out', () => {
+    reg('up', { address: '10.0.0.1' });
+    reg('down', { address: '10.0.0.2' });
+    reg('off', { address: '10.0.0.3' });
+    node.apply({ type: 'openSession', sessionId: 's1', ttlMs: 10_000, now: 0 });
+    reg('held', { address: '10.0.0.4', sessionId: 's1' });
+    node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'down', health: 'down' });
+    node.apply({ type: 'markSuspect', term: 1, sessionIds: ['s1'], now: 1 });
+    const off = node.registry.getInstance('default', 'web', 'off')!;
+    node.apply({ type: 'update', namespace: 'default', service: 'web', id: 'off', expectedVersion: off.version, patch: { enabled: false } });
+    expect(node.registry.getInstance('default', 'web', 'held')!.health).toBe('suspect');
+    expect(dataOf(ask('web.service.consul', 'A').answers, 'A').sort()).toEqual(['10.0.0.1', '10.0.0.4']);
+    expect(dataOf(ask('web.service.consul', 'SRV').answers, 'SRV')).toHaveLength(2);
+    // Every instance down: the name does not exist, as in Consul.
+    node.apply({ type: 'register', namespace: 'default', service: 'api', id: 'a1', address: '10.0.1.1', port: 80 });
+    node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'api', id: 'a1', health: 'down' });
+    expect(ask('api.service.consul', 'A').rcode).toBe('NXDOMAIN');
+  });
+
+  it('subhealthy (Consul warning) stays, with the warning weight when Consul registered one', () => {
+    reg('w1', { address: '10.0.0.1', weight: 10, metadata: { 'rollcall.consul': JSON.stringify({ check: null, warningWeight: 3 }) } });
+    expect(dataOf<{ weight: number }>(ask('web.service.consul', 'SRV').answers, 'SRV')[0]!.weight).toBe(10);
+    node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'w1', health: 'subhealthy' });
+    expect(dataOf<{ weight: number }>(ask('web.service.consul', 'SRV').answers, 'SRV')[0]!.weight).toBe(3);
+  });
+
+  it('service and namespace names match in any case; `.ns` picks a namespace; --consul-namespace is the default', () => {
+    reg('w1', { address: '10.0.0.1', service: 'Web' });
+    node.apply({ type: 'register', namespace: 'prod', service: 'orders', id: 'o1', address: '10.0.1.1', port: 9000 });
+    expect(dataOf(ask('WEB.service.consul', 'A').answers, 'A')).toEqual(['10.0.0.1']);
+    expect(dataOf(ask('web.service.consul', 'A').answers, 'A')).toEqual(['10.0.0.1']);
+    expect(ask('orders.service.consul', 'A').rcode).toBe('NXDOMAIN');
+    expect(dataOf(ask('orders.service.prod.ns.consul', 'A').answers, 'A')).toEqual(['10.0.1.1']);
+    expect(dataOf(ask('orders.service.PROD.ns.dc1.dc.consul', 'A').answers, 'A')).toEqual(['10.0.1.1']);
+    ctx = { ...ctx, namespace: 'prod' };
+    expect(dataOf(ask('orders.service.consul', 'A').answers, 'A')).toEqual(['10.0.1.1']);
+  });
+
+  it('our datacenter answers in any case; another is NXDOMAIN until federation', () => {
+    reg('w1', { address: '10.0.0.1' });
+    expect(ask('web.service.dc1.dc.consul', 'A').rcode).toBe('NOERROR');
+    expect(ask('web.service.DC1.consul', 'A').rcode).toBe('NOERROR');
+    expect(ask('web.service.dc2.dc.consul', 'A')).toMatchObject({ rcode: 'NXDOMAIN', answers: [] });
+  });
+
+  it('a name outside the domain is refused, not answered with authority', () => {
+    const p = ask('example.org', 'A');
+    expect(p.rcode).toBe('REFUSED');
+    expect(p.flag_aa).toBe(false);
+    ctx = { ...ctx, domain: 'rollcall.internal' };
+    reg('w1', { address: '10.0.0.1' });
+    expect(ask('web.service.consul', 'A').rcode).toBe('REFUSED');
+    expect(dataOf(ask('web.service.rollcall.internal', 'A').answers, 'A')).toEqual(['10.0.0.1']);
+  });
+
+  it('the TTL is --dns-ttl on every answer record', () => {
+    reg('w1', { address: '10.0.0.1' });
+    ctx = { ...ctx, ttl: 30 };
+    const p = ask('web.service.consul', 'SRV');
+    expect([...p.answers!, ...p.additionals!].map((r) => (r as { ttl: number }).ttl)).toEqual([30, 30]);
+  });
+
+  it('an instance at a host name: a CNAME for A when no address answers, the name itself as SRV target', () => {
+    reg('db', { service: 'db', address: 'db1.example.com', port: 5432 });
+    expect(ask('db.service.consul', 'A').answers).toEqual([expect.objectContaining({ type: 'CNAME', name: 'db.service.consul', data: 'db1.example.com' })]);
+    const p = ask('db.service.consul', 'SRV');
+    expect(dataOf(p.answers, 'SRV')).toEqual([{ priority: 1, weight: 100, port: 5432, target: 'db1.example.com' }]);
+    expect(p.additionals).toEqual([]);
+  });
+
+  it('answers are shuffled, and always the same set', () => {
+    for (let k = 1; k <= 8; k++) reg(`w${k}`, { address: `10.0.0.${k}` });
+    const orders = new Set<string>();
+    for (let k = 0; k < 20; k++) {
+      const got = dataOf<string>(ask('web.service.consul', 'A').answers, 'A');
+      expect([...got].sort()).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7', '10.0.0.8']);
+      orders.add(got.join(','));
+    }
+    expect(orders.size).toBeGreaterThan(10);
+  });
+
+  describe('truncation', () => {
+    const many = (n: number) => {
+      for (let k = 1; k <= n; k++) reg(`w${k}`, { address: `10.0.${k >> 8}.${k & 255}`, port: 8000 + k });
+    };
+    const pairedUp = (p: DecodedPacket) => {
+      const targets = new Set(dataOf<{ target: string }>(p.answers, 'SRV').map((s) => s.target));
+      const resolved = (p.additionals ?? []).filter((r) => r.type === 'A').map((r) => r.name);
+      expect(new Set(resolved)).toEqual(targets);
+    };
+
+    it('over UDP without EDNS: at most 512 bytes, TC set, each SRV kept with its A record', () => {
+      many(40);
+      const p = ask('web.service.consul', 'SRV');
+      expect(p.size).toBeLessThanOrEqual(512);
+      expect(truncated(p)).toBe(true);
+      expect(p.answers!.length).toBeGreaterThan(0);
+      expect(p.answers!.length).toBeLessThan(40);
+      pairedUp(p);
+    });
+
+    it('with EDNS: up to the size the client advertises (at most 4096), with an OPT record back', () => {
+      many(40);
+      const p = ask('web.service.consul', 'SRV', { edns: 1232 });
+      expect(p.size).toBeLessThanOrEqual(1232);
+      expect(p.size).toBeGreaterThan(512);
+      expect(truncated(p)).toBe(true);
+      expect(p.additionals!.filter((r) => r.type === 'OPT')).toHaveLength(1);
+      pairedUp(p);
+      const big = ask('web.service.consul', 'SRV', { edns: 65000 });
+      expect(big.size).toBeLessThanOrEqual(4096);
+      // An advertised size below 512 still gets 512 (RFC 6891 §6.2.5).
+      expect(ask('web.service.consul', 'SRV', { edns: 100 }).size).toBeGreaterThan(400);
+    });
+
+    it('over TCP: the full answer, no TC', () => {
+      many(200);
+      const p = ask('web.service.consul', 'SRV', { transport: 'tcp' });
+      expect(truncated(p)).toBe(false);
+      expect(p.answers).toHaveLength(200);
+      expect(p.additionals).toHaveLength(200);
+      expect(ask('web.service.consul', 'A', { transport: 'tcp' }).answers).toHaveLength(200);
+      expect(truncated(ask('web.service.consul', 'A'))).toBe(true);
+    });
+
+    it('when every answer fits but not the additional records: all answers, no additional records, no TC (RFC 2181 §9)', () => {
+      // 7 SRV records fit in 512 bytes, 7 with their A records do not.
+      many(7);
+      const p = ask('web.service.consul', 'SRV');
+      expect(p.size).toBeLessThanOrEqual(512);
+      expect(truncated(p)).toBe(false);
+      expect(p.answers).toHaveLength(7);
+      expect(p.additionals).toEqual([]);
+    });
+  });
+
+  describe('bad messages never throw', () => {
+    const raw = (bytes: Buffer, transport: 'udp' | 'tcp' = 'udp') => respond(bytes, transport, ctx);
+    const rcodeOf = (bytes: Buffer | null) => (decode(bytes!) as Reply).rcode;
+    const withHeader = (p: Packet) => encode(p);
+
+    it('shorter than a header, or a response: nothing', () => {
+      expect(raw(Buffer.alloc(0))).toEqual({ outcome: 'ignored', bytes: null });
+      expect(raw(Buffer.from([1, 2, 3]))).toEqual({ outcome: 'ignored', bytes: null });
+      const response = encode({ ...queryPacket('web.service.consul', 'A'), type: 'response' });
+      expect(raw(response).bytes).toBeNull();
+    });
+
+    it('undecodable, no question, two questions, two OPT records: FORMERR with the id', () => {
+      const garbage = Buffer.concat([Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]), Buffer.from([0x3f, 0x61])]);
+      const r = raw(garbage);
+      expect(r.outcome).toBe('formerr');
+      expect(decode(r.bytes!).id).toBe(0x1234);
+      expect(rcodeOf(r.bytes)).toBe('FORMERR');
+      expect(rcodeOf(raw(withHeader({ id: 1, type: 'query', questions: [] })).bytes)).toBe('FORMERR');
+      const two = withHeader({ id: 1, type: 'query', questions: [{ name: 'a.service.consul', type: 'A' }, { name: 'b.service.consul', type: 'A' }] });
+      expect(rcodeOf(raw(two).bytes)).toBe('FORMERR');
+      const opt: Answer = { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] };
+      const twoOpts = withHeader({ ...queryPacket('web.service.consul', 'A'), additionals: [opt, opt] });
+      expect(rcodeOf(raw(twoOpts).bytes)).toBe('FORMERR');
+    });
+
+    it('a question name that would not echo back as sent: FORMERR', () => {
+      const valid = encode(queryPacket('web.service.consul', 'A'));
+      const dotInLabel = Buffer.from(valid);
+      dotInLabel[12 + 1 + 1] = 0x2e; // web -> w.b
+      const highByte = Buffer.from(valid);
+      highByte[12 + 1] = 0xff;
+      const pointer = Buffer.concat([valid.subarray(0, 12), Buffer.from([0xc0, 0x0c, 0, 1, 0, 1])]);
+      for (const bad of [dotInLabel, highByte, pointer]) {
+        const r = raw(bad);
+        expect(r.outcome).toBe('formerr');
+        expect(decode(r.bytes!).questions).toEqual([]);
+      }
+    });
+
+    it('another opcode: NOTIMP; EDNS version 1: BADVERS; class CH: REFUSED', () => {
+      const status = withHeader({ ...queryPacket('web.service.consul', 'A'), flags: (2 << 11) | RECURSION_DESIRED });
+      expect(raw(status).outcome).toBe('notimp');
+      expect(rcodeOf(raw(status).bytes)).toBe('NOTIMP');
+      const v1: Answer = { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, flag_do: false, options: [] };
+      const badvers = decode(raw(withHeader({ ...queryPacket('web.service.consul', 'A'), additionals: [v1] })).bytes!);
+      expect(badvers.additionals![0]).toMatchObject({ type: 'OPT', extendedRcode: 1 });
+      const chaos = withHeader({ id: 9, type: 'query', questions: [{ name: 'version.bind', type: 'TXT', class: 'CH' }] });
+      expect(rcodeOf(raw(chaos).bytes)).toBe('REFUSED');
+    });
+
+    it('random bytes and mutated queries (seeded): a reply with the same id, or nothing', () => {
+      const valid = encode(queryPacket('v1.web.service.dc1.dc.consul', 'SRV', { edns: 1232 }));
+      reg('w1', { address: '10.0.0.1', tags: ['v1'] });
+      const mutated = fc
+        .array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 })
+        .map((edits) => {
+          const b = Buffer.from(valid);
+          for (const [at, v] of edits) b[at] = v;
+          return b;
+        });
+      const anyBytes = fc.uint8Array({ maxLength: 600 }).map((a) => Buffer.from(a));
+      fc.assert(
+        fc.property(fc.oneof(mutated, anyBytes), fc.constantFrom<'udp' | 'tcp'>('udp', 'tcp'), (message, transport) => {
+          const r = raw(message, transport);
+          if (r.bytes === null) return;
+          const reply = decode(r.bytes);
+          expect(reply.id).toBe(message.readUInt16BE(0));
+          expect(reply.type).toBe('response');
+          if (transport === 'udp') expect(r.bytes.length).toBeLessThanOrEqual(4096);
+        }),
+        { seed: 1717, numRuns: 3000 },
+      );
+    });
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * The DNS listeners (src/dns/udp.ts, tcp.ts) on real sockets in this process, over a real
+ * Registry: one port for UDP and TCP, pipelined TCP queries answered in order, bad bytes
+ * that neither crash the server nor stop it answering the next query, and close() that
+ * frees the port and closes open connections.
+ */
+import { createSocket } from 'node:dgram';
+import { connect, type Socket } from 'node:net';
+import { decode, encode } from 'dns-packet';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type DnsServer, startDnsServer } from '../src/dns/index.js';
+import { silentLogger } from '../src/log/index.js';
+import { FakeNode } from './api-fake-node.js';
+import { dataOf, queryPacket, queryTcp, queryUdp, tcpExchange, udpExchange } from './helpers/dns.js';
+import { waitFor } from './helpers/wait.js';
+
+describe('DNS listeners', () => {
+  let node: FakeNode;
+  let dns: DnsServer | null;
+
+  beforeEach(async () => {
+    node = await FakeNode.create();
+    node.apply({ type: 'register', namespace: 'default', service: 'web', id: 'w1', address: '10.0.0.1', port: 8080 });
+    dns = await startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 } });
+  });
+  afterEach(async () => {
+    await dns?.close();
+  });
+
+  it('answers over UDP and TCP on the same port', async () => {
+    const port = dns!.port;
+    expect(dataOf((await queryUdp(port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
+    expect(dataOf((await queryTcp(port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
+  });
+
+  it('TCP: pipelined queries on one connection, answered in order', async () => {
+    const messages = ['web.service.consul', 'nope.service.consul', 'web.service.consul'].map((name, k) => encode(queryPacket(name, k === 2 ? 'SRV' : 'A', { id: 100 + k })));
+    const replies = (await tcpExchange(dns!.port, messages)).map((b) => decode(b) as ReturnType<typeof decode> & { rcode: string });
+    expect(replies.map((r) => [r.id, r.rcode, r.answers![0]?.type])).toEqual([
+      [100, 'NOERROR', 'A'],
+      [101, 'NXDOMAIN', undefined],
+      [102, 'NOERROR', 'SRV'],
+    ]);
+  });
+
+  it('bad bytes: FORMERR or silence, and the next query is answered', async () => {
+    const port = dns!.port;
+    expect(await udpExchange(port, Buffer.from([1, 2, 3]), 300)).toBeNull();
+    const formerr = await udpExchange(port, Buffer.from([0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f]));
+    expect(decode(formerr!)).toMatchObject({ id: 0xabcd, rcode: 'FORMERR' });
+    // Over TCP a message too short to answer closes the connection; a new one works.
+    expect(await tcpExchange(port, [Buffer.from([1, 2, 3])])).toEqual([]);
+    expect(dataOf((await queryUdp(port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
+    expect(dataOf((await queryTcp(port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
+  });
+
+  it('a TCP message split across writes is put back together', async () => {
+    const query = encode(queryPacket('web.service.consul', 'A', { id: 7 }));
+    const framed = Buffer.alloc(2 + query.length);
+    framed.writeUInt16BE(query.length, 0);
+    query.copy(framed, 2);
+    const socket = connect({ host: '127.0.0.1', port: dns!.port, noDelay: true });
+    // The pauses only keep the three writes in separate segments; nothing is waited for.
+    const pause = () => new Promise((r) => setTimeout(r, 20));
+    try {
+      const reply = new Promise<Buffer>((resolve) => socket.once('data', (b: Buffer) => resolve(b)));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(framed.subarray(0, 1));
+      await pause();
+      socket.write(framed.subarray(1, 9));
+      await pause();
+      socket.write(framed.subarray(9));
+      const bytes = await reply;
+      expect(decode(bytes.subarray(2))).toMatchObject({ id: 7, rcode: 'NOERROR' });
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('close(): the port is free again and open TCP connections are closed', async () => {
+    const port = dns!.port;
+    const open: Socket = connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve) => open.once('connect', () => resolve()));
+    let closed = false;
+    open.on('close', () => (closed = true));
+    open.on('error', () => {});
+    await dns!.close();
+    dns = null;
+    await waitFor('the open connection to close', () => closed || undefined, 2000);
+    // UDP and TCP both bind the same port again.
+    const udp = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(port, '127.0.0.1', () => resolve());
+    });
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    const again = await startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port } });
+    expect(again.port).toBe(port);
+    await again.close();
+  });
+
+  it('a port in use is an error at start, not a half-open server', async () => {
+    await expect(startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port: dns!.port } })).rejects.toThrow(/EADDRINUSE/);
+    expect(dataOf((await queryUdp(dns!.port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
+  });
+});
