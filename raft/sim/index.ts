@@ -5,9 +5,14 @@
  */
 export type { AppliedEntry, LogView, TermAt } from './checker.js';
 export { bytesKey, durableLog, InvariantViolation, SafetyChecker } from './checker.js';
+export type { CmdArg, DataDrivenResult, TestData } from './datadriven.js';
+export { parseDirective, runDataDriven } from './datadriven.js';
+export { describeConf, describeEntry, describeMessage, describeReady } from './describe.js';
 export { EventQueue } from './event-queue.js';
 export type { RecordingStateMachine } from './host.js';
 export { decodeRecording, encodeRecording, persistReady, recordedEntry } from './host.js';
+export type { InteractionNode } from './interaction.js';
+export { InteractionEnv } from './interaction.js';
 export type { LinkFaults } from './network.js';
 export { LinkCuts, reliableLink, SimNetwork } from './network.js';
 export { SimNode } from './node.js';
