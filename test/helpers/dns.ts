@@ -41,7 +41,10 @@ export function udpExchange(port: number, message: Buffer, timeoutMs = 2000): Pr
   });
 }
 
-/** Sends each message framed over one TCP connection; resolves with the replies in order (as many as came before the connection ended or `timeoutMs`). */
+/**
+ * Sends each message framed over one TCP connection; resolves with the replies in order, as
+ * many as came before the connection ended or `timeoutMs` passed.
+ */
 export function tcpExchange(port: number, messages: readonly Buffer[], timeoutMs = 2000): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
@@ -53,13 +56,17 @@ export function tcpExchange(port: number, messages: readonly Buffer[], timeoutMs
       socket.destroy();
       resolve(replies);
     };
+    let connected = false;
+    // Once connected, an error (the server closing on a bad message: EPIPE, ECONNRESET) ends the exchange with the replies so far.
     socket.on('error', (err) => {
+      if (connected) return done();
       clearTimeout(timer);
       socket.destroy();
       reject(err);
     });
     socket.on('close', () => done());
     socket.on('connect', () => {
+      connected = true;
       for (const m of messages) {
         const framed = Buffer.alloc(2 + m.length);
         framed.writeUInt16BE(m.length, 0);
