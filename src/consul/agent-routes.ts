@@ -7,6 +7,7 @@
 import type { FastifyReply } from 'fastify';
 import { type ConsulStatus, isConsulStatus } from './check-record.js';
 import { ConsulError } from './errors.js';
+import { namespaceRange, objectWriter, sendSliced } from './listing.js';
 import { oneById } from './node-calls.js';
 import { parseBody, parseRegistration } from './registration.js';
 import { authorize, type ConsulContext, namespaceOf, param, readOptions, readPoint, refuseFilter } from './request.js';
@@ -35,10 +36,8 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     handler: async (_req, reply, { q, ns }) => {
       refuseFilter(q);
       await readPoint(ctx, reply, readOptions(ctx, q));
-      const out: Record<string, unknown> = {};
       // IDs are unique on a Consul agent, only within a service here: the first service by name wins.
-      for (const i of ctx.node.registry.listNamespace(ns).instances) if (!(i.id in out)) out[i.id] = agentService(i, ctx.datacenter);
-      return out;
+      return sendSliced(ctx.lister, reply, (view) => objectWriter(view, namespaceRange(ns), (i) => (i.enabled ? [i.id, () => JSON.stringify(agentService(i, ctx.datacenter))] : null)));
     },
   });
 
@@ -61,13 +60,13 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     handler: async (_req, reply, { q, ns }) => {
       refuseFilter(q);
       await readPoint(ctx, reply, readOptions(ctx, q));
-      const out: Record<string, unknown> = {};
-      for (const i of ctx.node.registry.listNamespace(ns).instances) {
-        const check = healthCheck(i);
-        const id = check['CheckID'] as string;
-        if (!(id in out)) out[id] = check;
-      }
-      return out;
+      return sendSliced(ctx.lister, reply, (view) =>
+        objectWriter(view, namespaceRange(ns), (i) => {
+          if (!i.enabled) return null;
+          const check = healthCheck(i);
+          return [check['CheckID'] as string, () => JSON.stringify(check)];
+        }),
+      );
     },
   });
 

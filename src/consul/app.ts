@@ -10,6 +10,7 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from '../log/index.js';
 import type { TokenAuthority } from '../server/auth.js';
 import { decoratePrincipal } from '../server/auth-hook.js';
+import { openLister } from '../server/listing/serve.js';
 import type { NodeApi } from '../server/node-api.js';
 import { agentRoutes } from './agent-routes.js';
 import { ChangeFeed } from './blocking.js';
@@ -53,14 +54,17 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
     routerOptions: { maxParamLength: 1024 },
   });
   const feed = new ChangeFeed(node.registry.history, node.registry);
+  const timeoutMs = options.timeoutMs ?? 5000;
   const ctx: ConsulContext = {
     node,
     datacenter: options.datacenter ?? DEFAULT_DATACENTER,
     namespace: options.namespace ?? DEFAULT_CONSUL_NAMESPACE,
     feed,
+    // Shared with the native API's listings (one index per registry); Consul answers are never paginated, so no cap.
+    lister: openLister(app, node.registry, { waitMs: timeoutMs }),
     tokens: options.tokens ?? null,
     logger: log,
-    timeoutMs: options.timeoutMs ?? 5000,
+    timeoutMs,
     defaultWaitMs: options.defaultWaitMs ?? 5 * 60_000,
     maxWaitMs: options.maxWaitMs ?? 10 * 60_000,
     listenAddress: () => {

@@ -64,6 +64,12 @@ export class CatalogIndex {
     return out;
   }
 
+  /** One service's tags, sorted; [] when it has no enabled instance. */
+  tags(namespace: string, service: string): string[] {
+    const s = this.#namespaces.get(namespace)?.get(service);
+    return s === undefined ? [] : [...s.tags.keys()].sort();
+  }
+
   #add(i: Instance): boolean {
     let services = this.#namespaces.get(i.namespace);
     if (services === undefined) {

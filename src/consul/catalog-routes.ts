@@ -1,23 +1,30 @@
 /**
  * `/v1/catalog/*`: services, one service's instances, nodes (each distinct instance address
- * is a node, shapes.ts), datacenters. Disabled instances are left out everywhere.
+ * is a node, shapes.ts), datacenters. Disabled instances are left out everywhere. Lists are
+ * written in slices from one revision (listing.ts), whatever their size.
  */
 import type { Instance } from '../registry/index.js';
+import { serviceSortKey } from '../server/listing/instance-index.js';
 import { ChangeFeed } from './blocking.js';
+import { arrayWriter, catalogServicesWriter, nodesWriter, sendSliced, serviceRange } from './listing.js';
 import { blockingRead, type ConsulContext, params, type Query, refuseFilter } from './request.js';
 import type { Routes } from './routing.js';
-import { catalogService, nodeName, nodeShape } from './shapes.js';
+import { catalogService } from './shapes.js';
 
-/** A service's index: its revision (for an absent service, the registry's stand-in), at least 1. */
+/**
+ * A service's index: its revision (for an absent service, the registry's stand-in), at least
+ * 1. From the listing index, which keeps it per service: the registry's own list would sort
+ * the whole service to tell it, on every wake of every blocking query.
+ */
 export function serviceIndex(ctx: ConsulContext, ns: string, service: string): number {
-  return Math.max(1, ctx.node.registry.listInstances(ns, service).serviceRevision);
+  const stats = ctx.lister.index.services.get(serviceSortKey(ns, service));
+  return Math.max(1, stats?.revision ?? ctx.node.registry.listInstances(ns, service).serviceRevision);
 }
 
-/** The service's enabled instances with every `?tag=` given. */
-export function taggedInstances(ctx: ConsulContext, ns: string, service: string, q: Query): readonly Instance[] {
+/** `?tag=` (repeated): a test for instances that are enabled and have every tag given. */
+export function tagFilter(q: Query): (i: Instance) => boolean {
   const tags = params(q, 'tag');
-  const all = ctx.node.registry.listInstances(ns, service).instances;
-  return tags.length === 0 ? all : all.filter((i) => tags.every((t) => i.tags.includes(t)));
+  return tags.length === 0 ? (i) => i.enabled : (i) => i.enabled && tags.every((t) => i.tags.includes(t));
 }
 
 /**
@@ -48,7 +55,7 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
     handler: async (_req, reply, { q, ns }) => {
       refuseFilter(q);
       await blockingRead(ctx, reply, q, ChangeFeed.catalogKey(ns), () => ctx.feed.catalogIndex(ns));
-      return ctx.feed.catalog.services(ns);
+      return sendSliced(ctx.lister, reply, (view) => catalogServicesWriter(view, ns, ctx.feed.catalog));
     },
   });
 
@@ -59,7 +66,8 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
       const service = await serviceRead(ctx, req, reply, q, ns);
-      return taggedInstances(ctx, ns, service, q).map((i) => catalogService(i, ctx.datacenter));
+      const pass = tagFilter(q);
+      return sendSliced(ctx.lister, reply, (view) => arrayWriter(view, serviceRange(ns, service), (i) => (pass(i) ? JSON.stringify(catalogService(i, ctx.datacenter)) : null)));
     },
   });
 
@@ -72,17 +80,7 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
       refuseFilter(q);
       await blockingRead(ctx, reply, q, ChangeFeed.namespaceKey(ns), () => ctx.feed.namespaceIndex(ns));
       // One node per address; its indexes span the instances there.
-      const nodes = new Map<string, Record<string, unknown>>();
-      for (const i of ctx.node.registry.listNamespace(ns).instances) {
-        const name = nodeName(i);
-        const seen = nodes.get(name);
-        if (seen === undefined) nodes.set(name, nodeShape(i, ctx.datacenter));
-        else {
-          seen['CreateIndex'] = Math.min(seen['CreateIndex'] as number, i.createRevision);
-          seen['ModifyIndex'] = Math.max(seen['ModifyIndex'] as number, i.modRevision);
-        }
-      }
-      return [...nodes.keys()].sort().map((k) => nodes.get(k)!);
+      return sendSliced(ctx.lister, reply, (view) => nodesWriter(view, ns, ctx.datacenter));
     },
   });
 }

@@ -10,6 +10,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
 import { type Role, TokenAuthority } from '../server/auth.js';
+import type { Lister } from '../server/listing/serve.js';
 import type { NodeApi } from '../server/node-api.js';
 import { blockUntilPast, type ChangeFeed } from './blocking.js';
 import { parseGoDuration } from './duration.js';
@@ -23,6 +24,8 @@ export interface ConsulContext {
   /** The Rollcall namespace a request without `?ns=` sees. */
   readonly namespace: string;
   readonly feed: ChangeFeed;
+  /** The listing index and its views, which lists are written from in slices (listing.ts). */
+  readonly lister: Lister;
   /** null: auth is off. */
   readonly tokens: TokenAuthority | null;
   readonly logger: Logger;

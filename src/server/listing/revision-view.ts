@@ -129,6 +129,11 @@ export class RevisionView implements IndexObserver {
     }
   }
 
+  /** Whether an instance of the service changed after R: if not, what the index holds of it now is what it was at R. */
+  serviceChanged(namespace: string, service: string): boolean {
+    return this.#delta.has(serviceSortKey(namespace, service));
+  }
+
   /** A service at R, or null when it had no instance then. */
   service(namespace: string, service: string): ServiceAt | null {
     const key = serviceSortKey(namespace, service);
