@@ -28,7 +28,7 @@ import { accessRuleRoutes } from './routes/access-rules.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { healthRoutes } from './routes/health.js';
 import { healthPolicyWriter } from './routes/health-policy.js';
-import { instanceRoutes } from './routes/instances.js';
+import { instanceRoutes } from './routes/instances/index.js';
 import { membershipRoutes } from './routes/membership.js';
 import { operationRoutes } from './routes/operations.js';
 import { prometheusSdRoutes } from './routes/prometheus-sd.js';

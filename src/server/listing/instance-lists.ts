@@ -6,7 +6,6 @@ import type { FastifyReply } from 'fastify';
 import { acceptsHealth, type HealthFilter } from '../../health/index.js';
 import type { ReadQuery, ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
-import { parseWait } from '../routes/instances.js';
 import { encodeContinue, listingSignature } from './continue-token.js';
 import { matching } from './counts.js';
 import { rangeEnd, rangeStart, serviceSortKey } from './instance-index.js';
@@ -115,4 +114,12 @@ export async function listNamespaceInstances(ctx: ServerContext, lister: Lister,
       token: (after) => encodeContinue({ revision: at.revision, after, listing }),
     }),
   );
+}
+
+/** A blocking query's `wait`: `500ms`, `30s`, `5m` (the schema has checked the shape). */
+export function parseWait(s: string): number {
+  const m = /^([0-9]+)(ms|s|m)$/.exec(s);
+  if (!m) return 0;
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
 }

@@ -11,8 +11,7 @@ import { accessRulesBody } from '../access-rules.js';
 import type { ReadQuery, ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { getQuery } from '../schemas.js';
-import { parseIfMatch } from './instances.js';
-import { CLIENT_HEADERS } from './sessions.js';
+import { CLIENT_HEADERS, parseIfMatch } from './headers.js';
 
 const RULES_REPLY = {
   type: 'object',

@@ -9,9 +9,8 @@ import { DEFAULT_CLUSTER_ALERTS, DEFAULT_SERVICE_ALERTS, DEFAULT_THRESHOLDS, par
 import type { ClientRef, CommandResult, SetHealthPolicy } from '../../registry/index.js';
 import { clientRef, type ServerContext } from '../context.js';
 import { sendCommandError, sendError, sendNodeError } from '../errors.js';
+import { CLIENT_HEADERS, parseIfMatch } from './headers.js';
 import type { HealthDeps, PolicyWriteOptions } from './health.js';
-import { parseIfMatch } from './instances.js';
-import { CLIENT_HEADERS } from './sessions.js';
 
 type Query = { namespace?: string; service?: string; consistency?: 'linearizable' | 'serializable' };
 

@@ -11,12 +11,7 @@ import type { ServerContext } from '../context.js';
 import { sendError, sendNodeError } from '../errors.js';
 import { SESSION_ID, sessionBody, sessionHeaders, sessionParams } from '../schemas.js';
 import { checkSessionScope } from '../session-scope.js';
-
-const CLIENT_HEADERS = [
-  { name: 'x-rollcall-client-id', description: 'Exactly-once: the client\'s id (1-128 characters); send with x-rollcall-seq.' },
-  { name: 'x-rollcall-seq', description: 'Exactly-once: 1, 2, 3... per new request of this client id; a retry repeats it and applies once.' },
-] as const;
-export { CLIENT_HEADERS };
+import { CLIENT_HEADERS } from './headers.js';
 
 export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: { ttlMs: number } }>(

@@ -1,0 +1,32 @@
+/** DELETE /v1/namespaces/{ns}/services/{svc}/instances/{id}: deregister; a missing instance answers `deleted: false`. */
+import type { FastifyInstance } from 'fastify';
+import type { ServerContext } from '../../context.js';
+import { instanceParams } from '../../schemas.js';
+import { CLIENT_HEADERS } from '../headers.js';
+import { type InstanceParams, WRITE_ERRORS } from './replies.js';
+
+export function deregisterInstanceRoute(app: FastifyInstance, ctx: ServerContext): void {
+  app.delete<{ Params: InstanceParams }>(
+    '/v1/namespaces/:ns/services/:svc/instances/:id',
+    {
+      schema: { params: instanceParams },
+      config: {
+        access: 'register',
+        namespace: 'params',
+        docs: {
+          operationId: 'deregister',
+          tag: 'instances',
+          summary: 'Deregister an instance',
+          description: 'Deleting a missing instance succeeds with `deleted: false`.',
+          headers: CLIENT_HEADERS,
+          responses: { 200: { description: 'Deleted.', schema: { type: 'object', properties: { revision: { type: 'integer' }, deleted: { type: 'boolean' } } } } },
+          errors: ['INVALID_ARGUMENT', ...WRITE_ERRORS],
+        },
+      },
+    },
+    async (req, reply) => {
+      const { ns, svc, id } = req.params;
+      return ctx.write(req, reply, { type: 'unregister', namespace: ns, service: svc, id }, (r) => ({ revision: r.revision, deleted: r.changed }));
+    },
+  );
+}

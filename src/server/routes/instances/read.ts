@@ -1,0 +1,37 @@
+/** GET /v1/namespaces/{ns}/services/{svc}/instances/{id}: one instance, disabled ones too. */
+import type { FastifyInstance } from 'fastify';
+import type { ReadQuery, ServerContext } from '../../context.js';
+import { sendError } from '../../errors.js';
+import { instanceGetQuery, instanceParams } from '../../schemas.js';
+import { ETAG, INSTANCE_REPLY, type InstanceParams, instanceReply, READ_ERRORS } from './replies.js';
+
+export function getInstanceRoute(app: FastifyInstance, ctx: ServerContext): void {
+  const { node } = ctx;
+  app.get<{ Params: InstanceParams; Querystring: ReadQuery }>(
+    '/v1/namespaces/:ns/services/:svc/instances/:id',
+    {
+      schema: { params: instanceParams, querystring: instanceGetQuery },
+      config: {
+        access: 'read',
+        namespace: 'params',
+        docs: {
+          operationId: 'getInstance',
+          tag: 'instances',
+          summary: 'Read one instance',
+          description: 'Disabled instances are returned too (with `enabled: false`).',
+          responses: { 200: { description: 'The instance.', schema: INSTANCE_REPLY, headers: ETAG } },
+          errors: [...READ_ERRORS, 'INSTANCE_NOT_FOUND'],
+        },
+      },
+    },
+    async (req, reply) => {
+      if (!(await ctx.readPoint(req.query, reply))) return reply;
+      const { ns, svc, id } = req.params;
+      const revision = node.registry.revision;
+      const instance = node.registry.getInstance(ns, svc, id);
+      reply.header('x-rollcall-revision', String(revision));
+      if (!instance) return sendError(reply, 'INSTANCE_NOT_FOUND', `no instance ${id} in ${ns}/${svc}`);
+      return instanceReply(reply, revision, instance);
+    },
+  );
+}
