@@ -1,29 +1,28 @@
-/** Header strip and cluster table. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
-export default String.raw`// The header strip and the cluster table.
-import { ago, fill, h, num } from './dom.js';
+// The header strip and the cluster table.
+import { ago, byId, fill, h, num } from './dom.js';
 import { state } from './store.js';
 
-export function renderHeader() {
+export function renderHeader(): void {
   const c = state.cluster;
   const self = c && c.self;
   fill('node', self ? self.id : '…', self ? h('span', { class: 'role role-' + self.role, text: self.role }) : null);
   fill('leader', c ? c.leader || 'none' : '…');
-  document.getElementById('leader').className = c && c.leader ? 'value' : 'value bad';
+  byId('leader').className = c && c.leader ? 'value' : 'value bad';
   fill('term', c ? num(c.term) : '…');
   fill('revision', String(state.revision));
-  const w = document.getElementById('watch');
+  const w = byId('watch');
   w.className = 'live live-' + state.watch;
   w.textContent = state.watch === 'live' ? 'live' : state.watch === 'retrying' ? 'reconnecting…' : 'connecting…';
 }
 
 /** A header cell; a leading # marks a numeric (right-aligned) column. */
-export function th(t) {
+export function th(t: string): HTMLTableCellElement {
   return t.startsWith('#') ? h('th', { class: 'num', text: t.slice(1) }) : h('th', { text: t });
 }
 
 const STALE_MS = 2000;
 
-export function renderCluster() {
+export function renderCluster(): void {
   const c = state.cluster;
   if (!c) {
     fill('cluster', h('p', { class: 'empty', text: state.clusterError || 'Loading…' }));
@@ -47,7 +46,7 @@ export function renderCluster() {
       h('td', { class: 'num' }, num(m.term)),
       h('td', { class: 'num' }, num(m.commitIndex)),
       h('td', { class: 'num' }, num(m.appliedIndex)),
-      h('td', { class: 'num' + (m.lag > 100 ? ' warn' : '') }, num(m.lag)),
+      h('td', { class: 'num' + (m.lag !== null && m.lag > 100 ? ' warn' : '') }, num(m.lag)),
       h('td', { class: 'num' + (!m.connected ? ' bad' : '') }, m.id === c.selfId ? '—' : m.connected ? ago(m.lastContactMs) : 'down · ' + ago(m.lastContactMs)),
       h('td', { class: 'mono muted small' }, m.http ? h('a', { href: m.http + '/ui', text: m.http.replace(/^https?:\/\//, '') }) : '—'),
     );
@@ -64,4 +63,3 @@ export function renderCluster() {
     ),
   );
 }
-`;

@@ -1,11 +1,11 @@
-/** Active alerts, the health policy and the live feed. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
-export default String.raw`// The side column: active alerts, the health policy in force and the live feed of changes.
+// The side column: active alerts, the health policy in force and the live feed of changes.
 import { ago, clock, fill, h } from './dom.js';
 import { state } from './store.js';
+import type { Band, Metric } from './wire.js';
 
 const FEED_SHOWN = 60;
 
-export function renderAlerts() {
+export function renderAlerts(): void {
   const alerts = [...state.alerts.values()].sort((a, b) => (a.severity === b.severity ? (a.id < b.id ? -1 : 1) : a.severity === 'critical' ? -1 : 1));
   fill('alerts-count', alerts.length ? String(alerts.length) : '');
   if (alerts.length === 0) {
@@ -29,14 +29,14 @@ export function renderAlerts() {
   );
 }
 
-const METRICS = ['successRatio', 'p99Ms', 'cpu', 'memory', 'disk'];
+const METRICS: readonly Metric[] = ['successRatio', 'p99Ms', 'cpu', 'memory', 'disk'];
 
-function band(b) {
+function band(b: Band | undefined): string {
   return b ? b.enter + ' → ' + b.exit : '—';
 }
 
 /** An override as "path = value" lines: what an admin changed, in the policy's own words. */
-function leaves(value, path, out) {
+function leaves(value: unknown, path: string, out: string[]): string[] {
   if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) leaves(v, path ? path + '.' + k : k, out);
   } else {
@@ -45,7 +45,7 @@ function leaves(value, path, out) {
   return out;
 }
 
-export function renderPolicy() {
+export function renderPolicy(): void {
   const p = state.policy;
   fill('policy-rev', p && p.policyRevision ? 'rev ' + p.policyRevision : '');
   if (!p) {
@@ -53,7 +53,7 @@ export function renderPolicy() {
     return;
   }
   const d = p.defaults.health;
-  const scopes = [];
+  const scopes: [string, unknown][] = [];
   if (p.policy) {
     if (p.policy.defaults) scopes.push(['every service', p.policy.defaults]);
     for (const [ns, o] of Object.entries(p.policy.namespaces || {})) scopes.push(['namespace ' + ns, o]);
@@ -80,7 +80,7 @@ export function renderPolicy() {
   );
 }
 
-export function renderFeed() {
+export function renderFeed(): void {
   if (state.feed.length === 0) {
     fill('feed', h('p', { class: 'empty', text: 'Changes appear here as they happen.' }));
     return;
@@ -108,4 +108,3 @@ export function renderFeed() {
     ),
   );
 }
-`;

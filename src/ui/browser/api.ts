@@ -1,47 +1,56 @@
-/** JSON requests and SSE streams (EventSource, or fetch when a token is needed). (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
-export default String.raw`// Talking to the node that served this page: JSON requests and event streams.
+// Talking to the node that served this page: JSON requests and event streams.
 // Auth is off in a dev cluster. When a node answers 401, the page asks for a token once,
 // keeps it for this tab (sessionStorage), and from then on sends it on every request; event
 // streams then go through fetch, since EventSource cannot send an Authorization header.
+import type { ErrorReply } from './wire.js';
 
 const TOKEN_KEY = 'rollcall.token';
-const listeners = new Set();
+const listeners = new Set<(needed: boolean) => void>();
 
-export function token() {
+export function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-export function setToken(t) {
+export function setToken(t: string | null): void {
   if (t) sessionStorage.setItem(TOKEN_KEY, t);
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
 /** Called with true when a request was refused for want of a (valid) token. */
-export function onAuthNeeded(fn) {
+export function onAuthNeeded(fn: (needed: boolean) => void): void {
   listeners.add(fn);
 }
 
-function headers(extra) {
-  const out = Object.assign({ accept: 'application/json' }, extra || {});
+function headers(extra?: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = Object.assign({ accept: 'application/json' }, extra || {});
   const t = token();
   if (t) out.authorization = 'Bearer ' + t;
   return out;
 }
 
 /** The node that answered the last request (x-rollcall-node). */
-export let answeredBy = null;
+export let answeredBy: string | null = null;
 
-export async function getJson(path, timeoutMs) {
+/** GETs JSON of the shape T (the caller names the endpoint's reply, from wire.ts); throws on an error status. */
+export async function getJson<T>(path: string, timeoutMs?: number): Promise<T> {
   const res = await fetch(path, { headers: headers(), signal: AbortSignal.timeout(timeoutMs || 5000), cache: 'no-store' });
   answeredBy = res.headers.get('x-rollcall-node') || answeredBy;
   if (res.status === 401) for (const fn of listeners) fn(true);
-  const body = await res.json().catch(() => null);
+  const body: unknown = await res.json().catch(() => null);
   if (!res.ok) {
-    const err = new Error((body && body.error && body.error.message) || 'HTTP ' + res.status);
-    err.status = res.status;
-    throw err;
+    const reply = body as ErrorReply | null;
+    throw Object.assign(new Error((reply && reply.error && reply.error.message) || 'HTTP ' + res.status), { status: res.status });
   }
-  return body;
+  return body as T;
+}
+
+export type StreamStatus = 'open' | 'retrying';
+
+/** Handlers by event name ('message' for unnamed events), each given that event's parsed JSON data. */
+export type StreamHandlers<E> = { readonly [K in keyof E]: (data: E[K]) => void };
+
+export interface Stream {
+  close(): void;
 }
 
 /**
@@ -51,28 +60,31 @@ export async function getJson(path, timeoutMs) {
  * ('message' for unnamed events) to handlers of the parsed JSON data; 'status' hears
  * 'open' and 'retrying'.
  */
-export function openStream(url, on, status) {
-  return token() ? fetchStream(url, on, status) : eventSource(url, on, status);
+export function openStream<E>(url: () => string, on: StreamHandlers<E>, status: (s: StreamStatus) => void): Stream {
+  // The data of each event is what the server sends under that name; JSON.parse cannot check it.
+  const handlers = on as unknown as Readonly<Record<string, (data: unknown) => void>>;
+  return token() ? fetchStream(url, handlers, status) : eventSource(url, handlers, status);
 }
 
-function eventSource(url, on, status) {
-  let es = null;
+function eventSource(url: () => string, on: Readonly<Record<string, (data: unknown) => void>>, status: (s: StreamStatus) => void): Stream {
+  let es: EventSource | null = null;
   let closed = false;
-  let timer = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const connect = () => {
-    es = new EventSource(url());
-    es.onopen = () => status('open');
-    es.onerror = () => {
+    const source = new EventSource(url());
+    es = source;
+    source.onopen = () => status('open');
+    source.onerror = () => {
       if (closed) return;
       status('retrying');
       // A refused stream (an HTTP error) is not retried by EventSource itself.
-      if (es.readyState === EventSource.CLOSED) {
+      if (source.readyState === EventSource.CLOSED) {
         clearTimeout(timer);
         timer = setTimeout(connect, 2000);
       }
     };
     for (const [name, fn] of Object.entries(on)) {
-      es.addEventListener(name, (ev) => fn(JSON.parse(ev.data)));
+      source.addEventListener(name, (ev) => fn(JSON.parse((ev as MessageEvent<string>).data)));
     }
   };
   connect();
@@ -85,10 +97,10 @@ function eventSource(url, on, status) {
   };
 }
 
-function fetchStream(url, on, status) {
+function fetchStream(url: () => string, on: Readonly<Record<string, (data: unknown) => void>>, status: (s: StreamStatus) => void): Stream {
   const ctrl = new AbortController();
   let closed = false;
-  const dispatch = (block) => {
+  const dispatch = (block: string) => {
     let name = 'message';
     let data = '';
     for (const line of block.split('\n')) {
@@ -105,6 +117,7 @@ function fetchStream(url, on, status) {
         if (res.status === 401) for (const fn of listeners) fn(true);
         if (!res.ok) throw new Error('HTTP ' + res.status);
         status('open');
+        if (!res.body) throw new Error('no body');
         const reader = res.body.getReader();
         const decoder = new TextDecoder();
         let buf = '';
@@ -112,13 +125,14 @@ function fetchStream(url, on, status) {
           const r = await reader.read();
           if (r.done) break;
           buf += decoder.decode(r.value, { stream: true }).replace(/\r\n/g, '\n');
-          let i;
+          let i: number;
           while ((i = buf.indexOf('\n\n')) >= 0) {
             dispatch(buf.slice(0, i));
             buf = buf.slice(i + 2);
           }
         }
-      } catch (err) {
+      } catch {
+        // A dropped or refused stream: retried below, unless closed meanwhile.
         if (closed) return;
       }
       if (closed) return;
@@ -126,7 +140,7 @@ function fetchStream(url, on, status) {
       await new Promise((r) => setTimeout(r, 2000));
     }
   };
-  run();
+  void run();
   return {
     close() {
       closed = true;
@@ -134,4 +148,3 @@ function fetchStream(url, on, status) {
     },
   };
 }
-`;

@@ -1,20 +1,21 @@
-/** Entry module: bootstrap, watch, polling loops. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
-export default String.raw`// The monitoring page: list the registry once, then follow the watch stream; poll cluster
+// The monitoring page: list the registry once, then follow the watch stream; poll cluster
 // status every second, the leader's health reports every two and the health policy every
 // five; follow the alert stream.
 // Everything is read from the node that served the page, so it works from a follower.
-import { answeredBy, getJson, onAuthNeeded, openStream, setToken, token } from './api.js';
+import { answeredBy, getJson, onAuthNeeded, openStream, type Stream, setToken, token } from './api.js';
+import { byId } from './dom.js';
 import { alertEvent, apply, load, setAlerts, setReports, state } from './store.js';
 import { renderCluster, renderHeader } from './view-cluster.js';
 import { renderServices } from './view-services.js';
 import { renderAlerts, renderFeed, renderPolicy } from './view-side.js';
+import type { AlertEvent, AlertSnapshot, ClusterStatus, PolicyReply, ReportsReply, ServicesPage, WatchChange, WatchProgress } from './wire.js';
 
 const CLUSTER_EVERY_MS = 1000;
 const REPORTS_EVERY_MS = 2000;
 const POLICY_EVERY_MS = 5000;
 
 let dirty = false;
-function render() {
+function render(): void {
   if (dirty) return;
   dirty = true;
   requestAnimationFrame(() => {
@@ -28,6 +29,11 @@ function render() {
   });
 }
 
+/** What a failed request says: the thrown error's message. */
+function why(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 // ---- registry: one consistent listing, then the watch from the revision after it
 
 // The listing comes in pages (every page read at the first page's revision), so a large
@@ -35,19 +41,19 @@ function render() {
 // building it would hold the node's event loop.
 const PAGE_SIZE = 2000;
 
-let watch = null;
+let watch: Stream | null = null;
 
-async function listAll() {
-  let token = null;
+async function listAll(): Promise<void> {
+  let cursor: string | null = null;
   for (;;) {
-    const page = await getJson('/v1/services?instances=true&consistency=serializable&limit=' + PAGE_SIZE + (token ? '&continue=' + encodeURIComponent(token) : ''), 15000);
-    load(page, token === null);
+    const page: ServicesPage = await getJson<ServicesPage>('/v1/services?instances=true&consistency=serializable&limit=' + PAGE_SIZE + (cursor ? '&continue=' + encodeURIComponent(cursor) : ''), 15000);
+    load(page, cursor === null);
     if (!page.continue) return;
-    token = page.continue;
+    cursor = page.continue;
   }
 }
 
-async function bootstrap() {
+async function bootstrap(): Promise<void> {
   if (watch) watch.close();
   watch = null;
   state.watch = 'connecting';
@@ -58,14 +64,14 @@ async function bootstrap() {
       // whose revision left the node's history (410) starts the listing over.
       await listAll();
       break;
-    } catch (err) {
+    } catch {
       state.watch = 'retrying';
       render();
       await sleep(1000);
     }
   }
   render();
-  watch = openStream(
+  watch = openStream<{ message: WatchChange; progress: WatchProgress; compacted: unknown }>(
     () => '/v1/watch?fromRevision=' + (state.revision + 1),
     {
       message: (ev) => {
@@ -87,16 +93,14 @@ async function bootstrap() {
 
 // ---- cluster status
 
-async function pollCluster() {
+async function pollCluster(): Promise<void> {
   try {
-    const c = await getJson('/v1/cluster', 3000);
+    const c = await getJson<ClusterStatus>('/v1/cluster', 3000);
     const selfId = answeredBy;
-    c.selfId = selfId;
-    c.self = c.members.find((m) => m.id === selfId) || { id: selfId, role: 'unknown' };
-    state.cluster = c;
+    state.cluster = { ...c, selfId, self: c.members.find((m) => m.id === selfId) || { id: selfId, role: 'unknown' } };
     state.clusterError = null;
   } catch (err) {
-    state.clusterError = err.message;
+    state.clusterError = why(err);
   }
   state.clusterAt = Date.now();
   render();
@@ -104,33 +108,33 @@ async function pollCluster() {
 
 // ---- health reports (kept by the leader; a follower relays them)
 
-async function pollReports() {
+async function pollReports(): Promise<void> {
   try {
-    const r = await getJson('/v1/health/reports', 3000);
+    const r = await getJson<ReportsReply>('/v1/health/reports', 3000);
     setReports(r.reports);
     state.reportsNote = r.available === false ? r.reason || 'reports unavailable' : 'no reports';
   } catch (err) {
-    state.reportsNote = 'reports unavailable: ' + err.message;
+    state.reportsNote = 'reports unavailable: ' + why(err);
   }
   render();
 }
 
 // ---- health policy (replicated; this node's copy is enough for a display)
 
-async function pollPolicy() {
+async function pollPolicy(): Promise<void> {
   try {
-    state.policy = await getJson('/v1/health/policy?consistency=serializable', 3000);
+    state.policy = await getJson<PolicyReply>('/v1/health/policy?consistency=serializable', 3000);
     state.policyError = null;
   } catch (err) {
-    state.policyError = err.message;
+    state.policyError = why(err);
   }
   render();
 }
 
 // ---- alerts
 
-function followAlerts() {
-  openStream(
+function followAlerts(): void {
+  openStream<{ snapshot: AlertSnapshot; alert: AlertEvent }>(
     () => '/v1/alerts/stream',
     {
       snapshot: (s) => {
@@ -152,33 +156,33 @@ function followAlerts() {
 
 // ---- controls
 
-function sleep(ms) {
+function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function every(ms, fn) {
+function every(ms: number, fn: () => Promise<void>): void {
   const loop = async () => {
     await fn();
     setTimeout(loop, ms);
   };
-  loop();
+  void loop();
 }
 
-function controls() {
-  const filter = document.getElementById('filter');
+function controls(): void {
+  const filter = byId<HTMLInputElement>('filter');
   filter.addEventListener('input', () => {
     state.filter = filter.value;
     render();
   });
-  const form = document.getElementById('auth');
+  const form = byId<HTMLFormElement>('auth');
   onAuthNeeded(() => form.removeAttribute('hidden'));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    setToken(document.getElementById('token').value.trim());
+    setToken(byId<HTMLInputElement>('token').value.trim());
     location.reload();
   });
-  if (token()) document.getElementById('signout').removeAttribute('hidden');
-  document.getElementById('signout').addEventListener('click', () => {
+  if (token()) byId('signout').removeAttribute('hidden');
+  byId('signout').addEventListener('click', () => {
     setToken(null);
     location.reload();
   });
@@ -188,9 +192,8 @@ function controls() {
 
 controls();
 render();
-bootstrap();
+void bootstrap();
 every(CLUSTER_EVERY_MS, pollCluster);
 every(REPORTS_EVERY_MS, pollReports);
 every(POLICY_EVERY_MS, pollPolicy);
 followAlerts();
-`;

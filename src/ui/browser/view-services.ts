@@ -1,14 +1,14 @@
-/** Services and instances with health, metadata and reports. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
-export default String.raw`// Services and their instances: health, weight, metadata and what each one reports.
-import { ago, fill, h, pct } from './dom.js';
-import { state, visibleServices } from './store.js';
+// Services and their instances: health, weight, metadata and what each one reports.
+import { ago, type Child, fill, h, pct } from './dom.js';
+import { state, type VisibleService, visibleServices } from './store.js';
 import { th } from './view-cluster.js';
+import type { Health, Instance, TrackedReport } from './wire.js';
 
-const HEALTHS = ['healthy', 'subhealthy', 'suspect', 'down'];
+const HEALTHS: readonly Health[] = ['healthy', 'subhealthy', 'suspect', 'down'];
 // A service with more instances shows this many rows; the filter narrows to the rest.
 const MAX_ROWS = 200;
 
-export function renderServices() {
+export function renderServices(): void {
   const list = visibleServices();
   let total = 0;
   for (const s of state.services.values()) total += s.instances.size;
@@ -20,8 +20,8 @@ export function renderServices() {
   fill('services', list.map(serviceBlock));
 }
 
-function serviceBlock({ key, svc, instances }) {
-  const counts = {};
+function serviceBlock({ key, svc, instances }: VisibleService): HTMLElement {
+  const counts: Partial<Record<Health, number>> = {};
   for (const i of svc.instances.values()) counts[i.health] = (counts[i.health] || 0) + 1;
   const chips = HEALTHS.filter((hl) => counts[hl]).map((hl) => h('span', { class: 'chip health-' + hl, text: counts[hl] + ' ' + hl }));
   return h(
@@ -41,7 +41,7 @@ function serviceBlock({ key, svc, instances }) {
   );
 }
 
-function instanceRow(serviceKey, i) {
+function instanceRow(serviceKey: string, i: Instance): HTMLTableRowElement {
   const report = state.reports.get(serviceKey + '/' + i.id);
   return h(
     'tr',
@@ -56,14 +56,14 @@ function instanceRow(serviceKey, i) {
   );
 }
 
-function metadata(i) {
+function metadata(i: Instance): Child {
   const entries = Object.entries(i.metadata || {});
   const tags = (i.tags || []).map((t) => h('span', { class: 'tag', text: t }));
   if (entries.length === 0 && tags.length === 0) return h('span', { class: 'muted', text: '—' });
   return [tags, entries.map(([k, v]) => h('span', { class: 'kv', title: k + '=' + v }, h('span', { class: 'k', text: k }), v))];
 }
 
-function bar(label, value) {
+function bar(label: string, value: number | undefined): HTMLElement | null {
   if (value === undefined) return null;
   const level = value > 0.9 ? 'bad' : value > 0.75 ? 'warn' : 'ok';
   return h(
@@ -75,10 +75,10 @@ function bar(label, value) {
   );
 }
 
-function reported(t) {
+function reported(t: TrackedReport | undefined): HTMLElement {
   if (!t) return h('span', { class: 'muted small', text: state.reportsNote || 'no reports' });
   const r = t.report || {};
-  const calls = [];
+  const calls: HTMLElement[] = [];
   if (r.successRatio !== undefined) calls.push(h('span', { class: 'metric' + (r.successRatio < 0.9 ? ' bad' : ''), 'data-testid': 'success' }, 'ok ' + (r.successRatio * 100).toFixed(1) + '%'));
   if (r.p99Ms !== undefined) calls.push(h('span', { class: 'metric' + (r.p99Ms > 1000 ? ' bad' : '') }, 'p99 ' + Math.round(r.p99Ms) + ' ms'));
   calls.push(h('span', { class: 'muted small', text: ago(t.ageMs) + ' ago' }));
@@ -86,4 +86,3 @@ function reported(t) {
   const meters = [bar('cpu', r.cpu), bar('mem', r.memory), bar('disk', r.disk)].filter(Boolean);
   return h('div', { class: 'reported' }, h('div', { class: 'calls' }, calls), meters.length ? h('div', { class: 'meters' }, meters) : null);
 }
-`;

@@ -1,0 +1,99 @@
+// What the page reads from the node: the JSON of each endpoint it calls. Built from the
+// server's own types where their files are free of Node APIs (type-only imports: erased from
+// the compiled scripts); the rest mirrors the route that answers, named beside each shape.
+import type { Alert, AlertEvent } from '../../health/alert-engine.js';
+import type { ReportedHealth } from '../../health/classify.js';
+import type { HealthPolicy } from '../../health/policy.js';
+import type { HealthReport, Metric } from '../../health/report.js';
+import type { Band, HealthThresholds } from '../../health/thresholds.js';
+import type { EventCause, Health, Instance as StoredInstance } from '../../registry/model.js';
+
+export type { Alert, AlertEvent, Band, EventCause, Health, HealthPolicy, HealthReport, Metric };
+
+/** An instance as the API presents it (src/server/present.ts; the SDK's `Instance`). */
+export type Instance = Omit<StoredInstance, 'sessionId'> & { readonly ephemeral: boolean; readonly sessionId?: string };
+
+/** One page of GET /v1/services?instances=true. */
+export interface ServicesPage {
+  readonly revision: number;
+  readonly services: readonly { readonly namespace: string; readonly service: string; readonly instances?: readonly Instance[] }[];
+  /** Set when more pages are left. */
+  readonly continue?: string;
+}
+
+/** An unnamed event of GET /v1/watch (src/server/watch/sse.ts `eventPayload`). */
+export interface WatchChange {
+  readonly type: 'put' | 'delete';
+  readonly revision: number;
+  readonly instance: Instance;
+  /** On a put that changed an existing instance: what it was. */
+  readonly previous?: Instance;
+  readonly cause?: EventCause;
+}
+
+/** The `progress` event of GET /v1/watch: nothing changed up to this revision. */
+export interface WatchProgress {
+  readonly revision: number;
+}
+
+/** A member in GET /v1/cluster (src/server/routes/cluster.ts). */
+export interface MemberStatus {
+  readonly id: string;
+  readonly role: string;
+  readonly voter: boolean;
+  readonly term: number | null;
+  readonly commitIndex: number | null;
+  readonly appliedIndex: number | null;
+  readonly lag: number | null;
+  readonly http: string | null;
+  readonly connected: boolean;
+  readonly lastContactMs: number | null;
+}
+
+/** GET /v1/cluster. */
+export interface ClusterStatus {
+  readonly leader: string | null;
+  readonly term: number;
+  readonly revision: number;
+  readonly members: readonly MemberStatus[];
+}
+
+/** A provider's last report as the leader tracks it (the tracker's `TrackedHealth`), in GET /v1/health/reports. */
+export interface TrackedReport {
+  readonly namespace: string;
+  readonly service: string;
+  readonly id: string;
+  readonly report: HealthReport;
+  readonly state: ReportedHealth;
+  /** A level waiting for confirmation by more reports or the minimum dwell. */
+  readonly pending: { readonly to: ReportedHealth; readonly count: number } | null;
+  readonly ageMs: number;
+}
+
+/** GET /v1/health/reports (the server's `ReportsReply`). */
+export interface ReportsReply {
+  readonly from: string | null;
+  readonly available: boolean;
+  readonly reason?: string;
+  readonly reports: readonly TrackedReport[];
+}
+
+/** GET /v1/health/policy: the stored policy (null: none) and the built-in thresholds it overrides. */
+export interface PolicyReply {
+  readonly revision: number;
+  /** 0: none stored. */
+  readonly policyRevision: number;
+  readonly policy: HealthPolicy | null;
+  readonly defaults: { readonly health: HealthThresholds };
+}
+
+/** The `snapshot` event of GET /v1/alerts/stream: the active alerts on connect. */
+export interface AlertSnapshot {
+  readonly seq: number;
+  readonly alerts: readonly Alert[];
+}
+
+/** The error shape of every 4xx and 5xx answer. */
+export interface ErrorReply {
+  readonly error?: { readonly code?: string; readonly message?: string };
+}
