@@ -6,7 +6,7 @@
  * beyond", so a snapshot stores only the words from the first word that is not all ones
  * (`lo`) to the last non-zero word: two sets are equal exactly when their snapshots are.
  */
-import { mix32 } from './model.js';
+import { mix32 } from './models/index.js';
 
 const FULL = -1;
 

@@ -10,8 +10,7 @@ import {
   type HistoryOp,
   type Outcome,
 } from './history.js';
-import type { AnyModel } from './model.js';
-import { createModel, type ModelName } from './models.js';
+import { type AnyModel, createModel, type ModelName } from './models/index.js';
 import { searchLinearization } from './search.js';
 import { cutWindow, shrinkFailure } from './window.js';
 

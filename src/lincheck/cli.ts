@@ -10,7 +10,7 @@
  */
 import { checkHistory, parseHistory } from './check.js';
 import { HistoryParseError } from './history.js';
-import { isModelName, type ModelName } from './models.js';
+import { isModelName, type ModelName } from './models/index.js';
 
 export interface CliResult {
   exitCode: 0 | 1 | 2 | 3;

@@ -17,7 +17,7 @@
  * read-only operations that succeed are linearized at once without branching, and the
  * operation whose return comes first is tried first.
  */
-import type { AnyModel } from './model.js';
+import type { AnyModel } from './models/index.js';
 import { LinearizedSet } from './bitset.js';
 import { ConfigCache } from './cache.js';
 

@@ -7,7 +7,7 @@
  */
 import { jsonEqual } from './canonical.js';
 import type { HistoryEvent } from './history.js';
-import type { ModelName } from './models.js';
+import type { ModelName } from './models/index.js';
 
 /** A sequential reference implementation of one model, for a single key. */
 export interface SequentialSpec {

@@ -23,7 +23,7 @@
  *    are cheap to check), then binary search.
  */
 import type { HistoryOp } from './history.js';
-import type { AnyModel } from './model.js';
+import type { AnyModel } from './models/index.js';
 import { searchLinearization, type SearchOp, type SearchVerdict } from './search.js';
 
 export interface WindowMember {

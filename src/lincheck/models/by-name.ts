@@ -1,7 +1,7 @@
 /** The built-in models, by name. */
 import type { AnyModel } from './model.js';
-import { createRegisterModel } from './register-model.js';
-import { createRegistryModel } from './registry-model.js';
+import { createRegisterModel } from './register.js';
+import { createRegistryModel } from './registry.js';
 
 export const MODEL_NAMES = ['register', 'registry'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];

@@ -1,7 +1,7 @@
 /**
  * The model interface: a sequential specification the checker searches against.
  */
-import type { HistoryEvent, HistoryOp } from './history.js';
+import type { HistoryEvent, HistoryOp } from '../history.js';
 
 export type StepResult<State> = { ok: true; next: State } | { ok: false };
 

@@ -8,8 +8,8 @@
  * Values are arbitrary JSON compared by canonical form. Internally each distinct value is
  * interned as a small integer, so a state is a number.
  */
-import { canonicalJson } from './canonical.js';
-import type { HistoryEvent, HistoryOp } from './history.js';
+import { canonicalJson } from '../canonical.js';
+import type { HistoryEvent, HistoryOp } from '../history.js';
 import { Interner, mix32, type DecodedOp, type Model, type StepResult } from './model.js';
 
 export type RegisterInput =

@@ -16,8 +16,8 @@
  *
  * Internally a state is a number: 0 = absent, else fieldsId * 2^24 + version.
  */
-import { canonicalJson, isPlainObject } from './canonical.js';
-import type { HistoryEvent, HistoryOp } from './history.js';
+import { canonicalJson, isPlainObject } from '../canonical.js';
+import type { HistoryEvent, HistoryOp } from '../history.js';
 import { Interner, mix32, type DecodedOp, type Model, type StepResult } from './model.js';
 
 export type RegistryInput =
