@@ -9,8 +9,7 @@ import { sendError } from '../errors.js';
 import { encodeContinue, listingSignature } from './continue-token.js';
 import { matching } from './counts.js';
 import { rangeEnd, rangeStart, serviceSortKey } from './instance-index.js';
-import { RevisionView } from './revision-view.js';
-import { type Lister, type PageQuery, pageStart, resumeView, sendView, withinCap } from './serve.js';
+import { type Lister, openPage, type PageQuery, sendView } from './serve.js';
 import { instancesWriter } from './writers.js';
 
 export type ServiceListQuery = ReadQuery &
@@ -26,46 +25,30 @@ export async function listServiceInstances(ctx: ServerContext, lister: Lister, n
   const includeDisabled = q.includeDisabled === true;
   const health = q.health ?? 'all';
   const listing = listingSignature('service', { ns, svc, cluster: q.cluster, includeDisabled, health });
-  const page = pageStart(lister, reply, q, listing);
-  if (page === null) return reply;
-  let view: RevisionView | null;
-  let serviceRevision: number;
-  if (page.kind === 'next') {
-    if (q.index !== undefined) return sendError(reply, 'INVALID_ARGUMENT', 'index: a blocking query waits on the first page only, not with continue', { field: 'index' });
-    const token = page.token;
-    view = await resumeView(lister, reply, token, (revision) => ({ ...token, revision, serviceRevision: serviceRevisionNow(ctx, lister, ns, svc) }));
-    if (view === null) return reply;
-    serviceRevision = token.serviceRevision ?? 0;
-  } else {
-    if (!(await ctx.readPoint(q, reply))) return reply;
-    serviceRevision = serviceRevisionNow(ctx, lister, ns, svc);
-    if (q.index !== undefined && serviceRevision === q.index && !ctx.closing) {
-      const wanted = q.wait === undefined ? ctx.limits.defaultWaitMs : parseWait(q.wait);
-      const capped = Math.min(wanted, ctx.limits.maxWaitMs);
-      // Consul's jitter: up to 1/16 more, so many waiters do not all come back at once.
-      const waitMs = capped + Math.floor(Math.random() * (capped / 16));
-      const abort = new AbortController();
-      const onClose = () => abort.abort();
-      reply.raw.once('close', onClose);
-      await ctx.services.wait(ns, svc, waitMs, abort.signal);
-      reply.raw.off('close', onClose);
-      serviceRevision = serviceRevisionNow(ctx, lister, ns, svc);
-    }
-    if (page.limit === null) {
+  let serviceRevision = 0;
+  const page = await openPage(lister, reply, q, listing, {
+    beforeNext: () => {
+      if (q.index === undefined) return true;
+      sendError(reply, 'INVALID_ARGUMENT', 'index: a blocking query waits on the first page only, not with continue', { field: 'index' });
+      return false;
+    },
+    reach: async () => {
+      if (!(await ctx.readPoint(q, reply))) return false;
+      serviceRevision = await blockingWait(ctx, lister, ns, svc, q, reply);
+      return true;
+    },
+    count: () => {
       const stats = lister.index.services.get(serviceSortKey(ns, svc));
-      let count = 0;
-      if (stats !== undefined && q.cluster === undefined) count = matching(stats.all, includeDisabled, health);
-      else if (stats !== undefined && q.cluster !== undefined) {
-        const c = stats.clusters.get(q.cluster);
-        count = c === undefined ? 0 : matching(c, includeDisabled, health);
-      }
-      if (!withinCap(lister, reply, count, 'instances')) return reply;
-    }
-    view = RevisionView.current(lister.index);
-  }
-  const at = view;
+      const counts = q.cluster === undefined ? stats?.all : stats?.clusters.get(q.cluster);
+      return counts === undefined ? 0 : matching(counts, includeDisabled, health);
+    },
+    items: 'instances',
+    restart: (token, revision) => ({ ...token, revision, serviceRevision: serviceRevisionNow(ctx, lister, ns, svc) }),
+  });
+  if (page === null) return reply;
+  if (page.token !== null) serviceRevision = page.token.serviceRevision ?? 0;
+  const at = page.view;
   const prefix = q.cluster === undefined ? `${serviceSortKey(ns, svc)}\0` : `${serviceSortKey(ns, svc)}\0${q.cluster}\0`;
-  const token = page.kind === 'next' ? page.token : null;
   reply.header('x-rollcall-index', String(serviceRevision));
   return sendView(
     lister,
@@ -73,7 +56,7 @@ export async function listServiceInstances(ctx: ServerContext, lister: Lister, n
     at,
     instancesWriter({
       view: at,
-      after: rangeStart(prefix, token?.after),
+      after: rangeStart(prefix, page.token?.after),
       end: rangeEnd(prefix),
       limit: page.limit,
       head: `{"revision":${at.revision},"serviceRevision":${serviceRevision}`,
@@ -83,30 +66,44 @@ export async function listServiceInstances(ctx: ServerContext, lister: Lister, n
   );
 }
 
+/**
+ * A blocking query: with `index` equal to the service's revision, waits until a change
+ * touches the service (or `wait` ends, or the client goes away). Returns the service's
+ * revision to answer with.
+ */
+async function blockingWait(ctx: ServerContext, lister: Lister, ns: string, svc: string, q: ServiceListQuery, reply: FastifyReply): Promise<number> {
+  const serviceRevision = serviceRevisionNow(ctx, lister, ns, svc);
+  if (q.index === undefined || serviceRevision !== q.index || ctx.closing) return serviceRevision;
+  const wanted = q.wait === undefined ? ctx.limits.defaultWaitMs : parseWait(q.wait);
+  const capped = Math.min(wanted, ctx.limits.maxWaitMs);
+  // Consul's jitter: up to 1/16 more, so many waiters do not all come back at once.
+  const waitMs = capped + Math.floor(Math.random() * (capped / 16));
+  const abort = new AbortController();
+  const onClose = () => abort.abort();
+  reply.raw.once('close', onClose);
+  await ctx.services.wait(ns, svc, waitMs, abort.signal);
+  reply.raw.off('close', onClose);
+  return serviceRevisionNow(ctx, lister, ns, svc);
+}
+
 export async function listNamespaceInstances(ctx: ServerContext, lister: Lister, ns: string, q: NamespaceListQuery, reply: FastifyReply): Promise<FastifyReply> {
   const includeDisabled = q.includeDisabled === true;
   const health = q.health ?? 'all';
   const listing = listingSignature('namespace', { ns, includeDisabled, health });
-  const page = pageStart(lister, reply, q, listing);
+  const page = await openPage(lister, reply, q, listing, {
+    reach: () => ctx.readPoint(q, reply),
+    count: () => matching(lister.index.namespaceCounts(ns), includeDisabled, health),
+    items: 'instances',
+  });
   if (page === null) return reply;
-  let view: RevisionView | null;
-  if (page.kind === 'next') {
-    const token = page.token;
-    view = await resumeView(lister, reply, token, (revision) => ({ ...token, revision }));
-    if (view === null) return reply;
-  } else {
-    if (!(await ctx.readPoint(q, reply))) return reply;
-    if (page.limit === null && !withinCap(lister, reply, matching(lister.index.namespaceCounts(ns), includeDisabled, health), 'instances')) return reply;
-    view = RevisionView.current(lister.index);
-  }
-  const at = view;
+  const at = page.view;
   return sendView(
     lister,
     reply,
     at,
     instancesWriter({
       view: at,
-      after: rangeStart(`${ns}\0`, page.kind === 'next' ? page.token.after : undefined),
+      after: rangeStart(`${ns}\0`, page.token?.after),
       end: rangeEnd(`${ns}\0`),
       limit: page.limit,
       head: `{"revision":${at.revision}`,

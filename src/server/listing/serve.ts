@@ -50,10 +50,51 @@ export interface PageQuery {
 }
 
 /** Where a page starts: a listing's first page, or a later one from its token. */
-export type PageStart = { readonly kind: 'first'; readonly limit: number | null } | { readonly kind: 'next'; readonly token: ContinueToken; readonly limit: number };
+type PageStart = { readonly kind: 'first'; readonly limit: number | null } | { readonly kind: 'next'; readonly token: ContinueToken; readonly limit: number };
+
+/** What a listing does before it reads a page (see `openPage`). */
+export interface PageSteps {
+  /** A later page, before it resumes: checks the query (answering any error itself); false: stop. */
+  readonly beforeNext?: () => boolean;
+  /** The first page: reaches the point the listing is read at (a read barrier, a blocking wait), answering any error itself; false: stop. */
+  readonly reach: () => Promise<boolean>;
+  /** The first page without `limit`: how many items the whole answer would hold (refused over the cap, before anything is read)... */
+  readonly count: () => number;
+  /** ...and what they are, for the LIMIT_EXCEEDED message ('instances', 'services'). */
+  readonly items: string;
+  /** The token a 410 COMPACTED offers to go on with at the current `revision` (default: this one at that revision). */
+  readonly restart?: (token: ContinueToken, revision: number) => ContinueToken;
+}
+
+/** The page to read: the view it reads at, at most `limit` items (null: all), and the token it continues (null: the first page). */
+export interface OpenedPage {
+  readonly view: RevisionView;
+  readonly limit: number | null;
+  readonly token: ContinueToken | null;
+}
+
+/**
+ * The steps every listing takes before it writes a page: read `limit` and `continue`; for a
+ * later page, resume at the token's revision; for the first, reach the read point, refuse an
+ * unpaginated answer over the cap, and open a view at the current revision. Answers any
+ * error itself and returns null.
+ */
+export async function openPage(lister: Lister, reply: FastifyReply, q: PageQuery, listing: string, steps: PageSteps): Promise<OpenedPage | null> {
+  const page = pageStart(lister, reply, q, listing);
+  if (page === null) return null;
+  if (page.kind === 'next') {
+    if (steps.beforeNext !== undefined && !steps.beforeNext()) return null;
+    const { token } = page;
+    const view = await resumeView(lister, reply, token, (revision) => (steps.restart === undefined ? { ...token, revision } : steps.restart(token, revision)));
+    return view === null ? null : { view, limit: page.limit, token };
+  }
+  if (!(await steps.reach())) return null;
+  if (page.limit === null && !withinCap(lister, reply, steps.count(), steps.items)) return null;
+  return { view: RevisionView.current(lister.index), limit: page.limit, token: null };
+}
 
 /** Reads `limit` and `continue`; answers 400 itself (and returns null) for a token that is not for this listing. */
-export function pageStart(lister: Lister, reply: FastifyReply, q: PageQuery, listing: string): PageStart | null {
+function pageStart(lister: Lister, reply: FastifyReply, q: PageQuery, listing: string): PageStart | null {
   const limit = q.limit === undefined ? null : Math.min(q.limit, lister.maxItems);
   if (q.continue === undefined) return { kind: 'first', limit };
   const token = decodeContinue(q.continue);
@@ -69,7 +110,7 @@ export function pageStart(lister: Lister, reply: FastifyReply, q: PageQuery, lis
 }
 
 /** True when an unpaginated answer of `count` items is allowed; otherwise answers 400 LIMIT_EXCEEDED. */
-export function withinCap(lister: Lister, reply: FastifyReply, count: number, what: string): boolean {
+function withinCap(lister: Lister, reply: FastifyReply, count: number, what: string): boolean {
   if (count <= lister.maxItems) return true;
   sendError(
     reply,
@@ -85,7 +126,7 @@ export function withinCap(lister: Lister, reply: FastifyReply, count: number, wh
  * Answers 504 TIMEOUT or 410 COMPACTED itself (returning null); `restart` is the token that
  * goes on from the same place at the current revision, for the 410's `continue`.
  */
-export async function resumeView(lister: Lister, reply: FastifyReply, token: ContinueToken, restart: (revision: number) => ContinueToken): Promise<RevisionView | null> {
+async function resumeView(lister: Lister, reply: FastifyReply, token: ContinueToken, restart: (revision: number) => ContinueToken): Promise<RevisionView | null> {
   const { index } = lister;
   if (!(await index.waitForRevision(token.revision, lister.waitMs))) {
     const at = index.registry.revision;

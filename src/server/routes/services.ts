@@ -14,8 +14,7 @@ import { sendNodeError } from '../errors.js';
 import { encodeContinue, listingSignature } from '../listing/continue-token.js';
 import { matching } from '../listing/counts.js';
 import { rangeEnd, rangeStart } from '../listing/instance-index.js';
-import { RevisionView } from '../listing/revision-view.js';
-import { openLister, type PageQuery, pageStart, resumeView, sendView, withinCap } from '../listing/serve.js';
+import { openLister, openPage, type PageQuery, sendView } from '../listing/serve.js';
 import { groupedWriter, servicesWriter } from '../listing/writers.js';
 import type { MonitorNode } from '../node-api.js';
 import { PAGE_QUERY } from '../schemas.js';
@@ -86,32 +85,26 @@ export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void
       const withInstances = q.instances === true;
       const includeDisabled = q.includeDisabled !== false;
       const listing = listingSignature('services', { namespace: q.namespace, instances: withInstances, includeDisabled: withInstances ? includeDisabled : undefined });
-      const page = pageStart(lister, reply, q, listing);
-      if (page === null) return reply;
-      let view: RevisionView | null;
-      if (page.kind === 'next') {
-        const token = page.token;
-        view = await resumeView(lister, reply, token, (revision) => ({ ...token, revision }));
-        if (view === null) return reply;
-      } else {
-        if (q.consistency !== 'serializable') {
+      const page = await openPage(lister, reply, q, listing, {
+        reach: async () => {
+          if (q.consistency === 'serializable') return true;
           try {
             await node.readBarrier(deps.timeoutMs ?? 5000);
+            return true;
           } catch (err) {
-            return sendNodeError(reply, err);
+            sendNodeError(reply, err);
+            return false;
           }
-        }
-        if (page.limit === null) {
-          const count = withInstances ? matching(lister.index.namespaceCounts(q.namespace), includeDisabled, 'all') : lister.index.serviceCount(q.namespace);
-          if (!withinCap(lister, reply, count, withInstances ? 'instances' : 'services')) return reply;
-        }
-        view = RevisionView.current(lister.index);
-      }
-      const at = view;
+        },
+        count: () => (withInstances ? matching(lister.index.namespaceCounts(q.namespace), includeDisabled, 'all') : lister.index.serviceCount(q.namespace)),
+        items: withInstances ? 'instances' : 'services',
+      });
+      if (page === null) return reply;
+      const at = page.view;
       const prefix = q.namespace === undefined ? '' : `${q.namespace}\0`;
       const plan = {
         view: at,
-        after: rangeStart(prefix, page.kind === 'next' ? page.token.after : undefined),
+        after: rangeStart(prefix, page.token?.after),
         end: rangeEnd(prefix),
         limit: page.limit,
         token: (after: string) => encodeContinue({ revision: at.revision, after, listing }),
