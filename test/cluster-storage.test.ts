@@ -1,7 +1,8 @@
 /**
  * Storage across process lifetimes: a follower that was down while the log was
  * compacted catches up by snapshot and says it is ready only once it has; a damaged log entry stops a node at startup with
- * an error naming the entry; damage LevelDB would skip quietly stops it too, for good.
+ * an error naming the entry; damage LevelDB would skip quietly stops it too, for good, and so
+ * does a damaged table file.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -100,4 +101,30 @@ describe('storage in a real cluster', () => {
     // The other two carry on.
     expect((await register(urls[0]!, 'prod', 'ldb', 'after', { address: '10.6.0.2', port: 1 })).status).toBe(200);
   }, 120_000);
+
+  it("refuses to start on a damaged LevelDB table, naming the file (LevelDB reads tables without their checksums)", async () => {
+    cluster = await LocalCluster.start({ size: 3, logLevel: 'warn' });
+    const urls = cluster.nodes.map((n) => n.url);
+    await waitForLeader(urls);
+    const writes = Array.from({ length: 300 }, (_, i) => i);
+    for (let i = 0; i < writes.length; i += 20) {
+      await Promise.all(writes.slice(i, i + 20).map((k) => register(urls[k % 3]!, 'prod', 'ldb', `t${k}`, { address: '10.6.0.3', port: 1 + k, metadata: { pad: 'x'.repeat(200) } })));
+    }
+    const victim = cluster.nodes[2]!;
+    // A stop and a start: LevelDB writes what its log holds into a table at open.
+    expect(await cluster.stop(victim.id)).toBe(0);
+    await cluster.restart(victim.id);
+    expect(await cluster.stop(victim.id)).toBe(0);
+    const tables = (await readdir(victim.dataDir)).filter((f) => /^\d+\.(ldb|sst)$/.test(f));
+    expect(tables.length).toBeGreaterThan(0);
+    const name = tables.sort().at(-1)!;
+    const file = path.join(victim.dataDir, name);
+    const bytes = await readFile(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    await writeFile(file, bytes);
+    await expect(cluster.restart(victim.id)).rejects.toThrow(new RegExp(`${name.replace('.', '\\.')}: LevelDB's table file is damaged.*new id`));
+    await expect(cluster.restart(victim.id)).rejects.toThrow(/found damaged by an earlier start.*new id/);
+    expect((await register(urls[0]!, 'prod', 'ldb', 'after-table', { address: '10.6.0.3', port: 1 })).status).toBe(200);
+  }, 120_000);
 });
+

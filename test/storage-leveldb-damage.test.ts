@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DAMAGE_MARKER, damageReported, refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from '../src/storage/leveldb-damage.js';
+import { checkLevelDbTables, DAMAGE_MARKER, damageReported, refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from '../src/storage/leveldb-damage.js';
+import { snappyDecompress } from '../src/storage/leveldb-table-scan.js';
 import { crc32c, maskCrc, scanLogBytes } from '../src/storage/leveldb-log-scan.js';
 import { openNodeDatabase } from '../src/storage/index.js';
 
@@ -138,4 +139,60 @@ describe('a real node database', () => {
     await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/damaged at offset \d+.*new id/) });
     await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/found damaged by an earlier start/) });
   });
+
+  /** written(), opened once more: LevelDB turns its log into a table at open. The table's path. */
+  async function withTable(): Promise<{ dir: string; table: string }> {
+    const { dir } = await written();
+    const h = await openNodeDatabase(dir);
+    await h.db.close();
+    const tables = (await readdir(dir)).filter((n) => /^\d+\.(ldb|sst)$/.test(n));
+    expect(tables.length).toBeGreaterThan(0);
+    return { dir, table: join(dir, tables.sort().at(-1)!) };
+  }
+
+  it('checks every block of its tables at open and opens a clean one', async () => {
+    const { dir } = await withTable();
+    const summary = await checkLevelDbTables(dir);
+    expect(summary.tables).toBeGreaterThan(0);
+    expect(summary.blocks).toBeGreaterThan(summary.tables * 3); // data blocks, index, metaindex, filter
+    const h = await openNodeDatabase(dir);
+    expect(h.tableCheck).toMatchObject({ tables: summary.tables, bytes: summary.bytes });
+    await h.db.close();
+  });
+
+  it('refuses a table damaged in the middle, naming the file, and keeps refusing', async () => {
+    const { dir, table } = await withTable();
+    const bytes = await readFile(table);
+    expect(bytes.length).toBeGreaterThan(5_000);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01; // one bit: LevelDB itself would read it back as a wrong value
+    await writeFile(table, bytes);
+    const name = table.split('/').at(-1)!.replace('.', '\\.');
+    await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(new RegExp(`${name}: LevelDB's table file is damaged \\(its data block at offset \\d+ fails its checksum\\).*new id`)) });
+    await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/found damaged by an earlier start/) });
+  });
+
+  it('refuses a truncated table', async () => {
+    const { dir, table } = await withTable();
+    const bytes = await readFile(table);
+    await writeFile(table, bytes.subarray(0, bytes.length - 100));
+    await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/MANIFEST says/) });
+  });
+
+  it('ignores a table the MANIFEST does not list (half-written when a compaction crashed)', async () => {
+    const { dir } = await withTable();
+    await writeFile(join(dir, '000999.ldb'), new Uint8Array(5000).fill(7));
+    const h = await openNodeDatabase(dir);
+    await h.db.close();
+  });
 });
+
+describe('Snappy', () => {
+  it('decodes literals and overlapping copies, and refuses what does not add up', () => {
+    // "abcabcabcabcX": length 13; literal "abc"; copy 9 at offset 3 (1-byte offset form); literal "X".
+    const data = Uint8Array.from([13, (3 - 1) << 2, 97, 98, 99, 1 | ((9 - 4) << 2), 3, 0, 88]);
+    expect(new TextDecoder().decode(snappyDecompress(data)!)).toBe('abcabcabcabcX');
+    expect(snappyDecompress(Uint8Array.from([14, ...data.subarray(1)]))).toBeNull(); // one byte short
+    expect(snappyDecompress(Uint8Array.from([5, 1 | (1 << 2), 9]))).toBeNull(); // a copy before any output
+  });
+});
+

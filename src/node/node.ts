@@ -310,7 +310,7 @@ export class RollcallNode {
       node.maybeCampaignAtStart();
       node.kick();
       options.logger.info(
-        { applied: registry.appliedIndex, revision: registry.revision, lastIndex: storage.lastIndex() },
+        { applied: registry.appliedIndex, revision: registry.revision, lastIndex: storage.lastIndex(), tablesChecked: db.tableCheck },
         'node started',
       );
       return node;

@@ -8,7 +8,7 @@ import { Level } from 'level';
 import { decode, encode } from '../codec/index.js';
 import { StorageError, ioError } from './errors.js';
 import { RAFT_KEYS, RAFT_SUBLEVEL, SM_SUBLEVEL } from './keys.js';
-import { checkLevelDbLogs, refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from './leveldb-damage.js';
+import { type TableCheckSummary, checkLevelDbLogs, checkLevelDbTables, refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from './leveldb-damage.js';
 import { migrateFromV1 } from './migrate-v1.js';
 import { walDir } from './wal.js';
 
@@ -37,6 +37,8 @@ export interface NodeDatabase {
   readonly raft: RaftSublevel;
   /** The registry's state machine. */
   readonly sm: SmSublevel;
+  /** What the table check read before the open (leveldb-damage.ts), for the start log. */
+  readonly tableCheck?: TableCheckSummary;
 }
 
 /**
@@ -50,13 +52,15 @@ export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
   await refuseIfMarkedDamaged(dir);
   // LevelDB skips damaged records of its own log at open, quietly: see leveldb-damage.ts.
   const tornTails = await checkLevelDbLogs(dir);
+  // LevelDB reads its tables without checking block checksums: see leveldb-damage.ts.
+  const tables = await checkLevelDbTables(dir);
   const db: RootDatabase = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
   try {
     await db.open();
   } catch (err) {
     throw openError(dir, err);
   }
-  const handle: NodeDatabase = { dir, db, raft: raftSublevel(db), sm: smSublevel(db) };
+  const handle: NodeDatabase = { dir, db, raft: raftSublevel(db), sm: smSublevel(db), tableCheck: tables };
   try {
     await refuseIfLevelDbRepaired(dir, tornTails);
     await checkFormat(handle);

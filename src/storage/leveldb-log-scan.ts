@@ -19,20 +19,39 @@ import { readFile } from 'node:fs/promises';
 const BLOCK = 32 * 1024;
 const HEADER = 7;
 
-const CRC32C_TABLE = (() => {
-  const t = new Uint32Array(256);
+/** Slice-by-8 tables for CRC-32C: [k][b] is the CRC of byte b followed by k zero bytes. */
+const CRC32C_TABLES = (() => {
+  const t = Array.from({ length: 8 }, () => new Uint32Array(256));
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t[n] = c >>> 0;
+    t[0]![n] = c >>> 0;
   }
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k]![n] = (t[0]![t[k - 1]![n]! & 0xff]! ^ (t[k - 1]![n]! >>> 8)) >>> 0;
   return t;
 })();
 
-/** CRC-32C (Castagnoli) of bytes[from, to). */
+/**
+ * CRC-32C (Castagnoli) of bytes[from, to), eight bytes a step (about 4x the byte-at-a-time
+ * loop: table files are checked whole at every start).
+ */
 export function crc32c(bytes: Uint8Array, from = 0, to = bytes.length): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC32C_TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
   let c = 0xffffffff;
-  for (let i = from; i < to; i++) c = CRC32C_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  let i = from;
+  for (; i + 8 <= to; i += 8) {
+    c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    c =
+      t7[c & 0xff]! ^
+      t6[(c >>> 8) & 0xff]! ^
+      t5[(c >>> 16) & 0xff]! ^
+      t4[c >>> 24]! ^
+      t3[bytes[i + 4]!]! ^
+      t2[bytes[i + 5]!]! ^
+      t1[bytes[i + 6]!]! ^
+      t0[bytes[i + 7]!]!;
+  }
+  for (; i < to; i++) c = t0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
@@ -98,4 +117,43 @@ function anyValidAfter(bytes: Uint8Array, bad: number): boolean {
 
 export async function scanLogFile(path: string): Promise<LogScan> {
   return scanLogBytes(await readFile(path));
+}
+
+/**
+ * The logical records of a log-format file (a MANIFEST), fragments joined, as LevelDB's
+ * reader returns them; a torn tail ends the file as it does for LevelDB. Null if a record
+ * in the middle is damaged (LevelDB then refuses to open the database itself).
+ */
+export function readLogRecords(bytes: Uint8Array): Uint8Array[] | null {
+  if (scanLogBytes(bytes).validAfterBad) return null;
+  const records: Uint8Array[] = [];
+  let parts: Uint8Array[] | null = null;
+  let at = 0;
+  while (at < bytes.length) {
+    const blockLeft = BLOCK - (at % BLOCK);
+    if (blockLeft < HEADER) {
+      at += blockLeft;
+      continue;
+    }
+    if (!validRecordAt(bytes, at)) break; // the torn tail (checked above: nothing valid after it)
+    const length = bytes[at + 4]! | (bytes[at + 5]! << 8);
+    const type = bytes[at + 6]!;
+    const data = bytes.subarray(at + HEADER, at + HEADER + length);
+    at += HEADER + length;
+    if (type === 1) {
+      records.push(data);
+      parts = null;
+    } else if (type === 2) {
+      parts = [data];
+    } else if (parts === null) {
+      return null; // a middle or last fragment without its first
+    } else {
+      parts.push(data);
+      if (type === 4) {
+        records.push(Buffer.concat(parts));
+        parts = null;
+      }
+    }
+  }
+  return records;
 }
