@@ -5,7 +5,9 @@
  * 127.0.0.1, asked the same A question (`web.service.consul`, `--instances` records in the
  * answer) by the same closed-loop client (scripts/bench/dns-load.ts), in alternating rounds;
  * the figure is the median of the node's rounds over the median of the floor's. Goal:
- * ≥ 0.7× the floor (issue 17; docs/benchmarks.md, "DNS").
+ * ≥ 0.7× the floor (issue 17; docs/benchmarks.md, "DNS"). Beside it, the CPU time each
+ * server process spent per answered query (from /proc): on a machine shared with other
+ * work, queries per second move with the neighbours, CPU per query much less.
  *
  *   npm run bench:dns -- [--instances 3] [--rounds 3] [--seconds 5] [--queries 300000] [--window 64]
  *
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode, encode, RECURSION_DESIRED } from 'dns-packet';
 import { runDnsLoad, type DnsLoadResult } from './bench/dns-load.js';
+import { cpuSeconds } from './bench/procs.js';
 import { freePort, LocalCluster } from './local-cluster.js';
 
 const GOAL = 0.7;
@@ -71,27 +74,55 @@ async function main(): Promise<number> {
     // Warm both up (JIT, socket buffers) before anything counts.
     await runDnsLoad({ port: dnsPort, query, ...load, ms: 2000 });
     await runDnsLoad({ port: started.port, query, ...load, ms: 2000 });
-    const node: DnsLoadResult[] = [];
-    const base: DnsLoadResult[] = [];
+    const nodePid = cluster.nodes[0]!.proc?.pid;
+    const node: Round[] = [];
+    const base: Round[] = [];
     for (let r = 1; r <= rounds; r++) {
-      base.push(await runDnsLoad({ port: started.port, query, ...load }));
-      node.push(await runDnsLoad({ port: dnsPort, query, ...load }));
+      base.push(await measured(started.proc.pid, () => runDnsLoad({ port: started.port, query, ...load })));
+      node.push(await measured(nodePid, () => runDnsLoad({ port: dnsPort, query, ...load })));
       console.log(`round ${r}: floor ${fmt(base.at(-1)!)}, node ${fmt(node.at(-1)!)}`);
     }
     const nodeQps = median(node.map((x) => x.perSecond));
     const floorQps = median(base.map((x) => x.perSecond));
     const ratio = nodeQps / floorQps;
+    const nodeCpuUs = median(node.map((x) => x.cpuUsPerQuery));
+    const floorCpuUs = median(base.map((x) => x.cpuUsPerQuery));
     console.log('');
     console.log(`DNS queries/s on one node: ${Math.round(nodeQps)}   floor (dns-packet UDP server): ${Math.round(floorQps)}   ratio ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? 'met' : 'NOT met'})`);
-    console.log(JSON.stringify({ bench: 'dns', instances, window: load.window, nodeQps: Math.round(nodeQps), floorQps: Math.round(floorQps), ratio: Number(ratio.toFixed(3)), goal: GOAL, rounds: { node, floor: base } }));
+    console.log(`server CPU per query: node ${nodeCpuUs.toFixed(1)} us, floor ${floorCpuUs.toFixed(1)} us   (floor/node ${(floorCpuUs / nodeCpuUs).toFixed(2)}x)`);
+    console.log(
+      JSON.stringify({
+        bench: 'dns',
+        instances,
+        window: load.window,
+        nodeQps: Math.round(nodeQps),
+        floorQps: Math.round(floorQps),
+        ratio: Number(ratio.toFixed(3)),
+        goal: GOAL,
+        nodeCpuUsPerQuery: Number(nodeCpuUs.toFixed(2)),
+        floorCpuUsPerQuery: Number(floorCpuUs.toFixed(2)),
+        rounds: { node, floor: base },
+      }),
+    );
     return 0;
   } finally {
     await cleanup();
   }
 }
 
-function fmt(r: DnsLoadResult): string {
-  return `${Math.round(r.perSecond)} q/s (${r.answered} in ${r.seconds.toFixed(1)} s${r.lost > 0 ? `, ${r.lost} lost` : ''})`;
+interface Round extends DnsLoadResult {
+  /** CPU time (user + system) the server process spent per answered query, in µs. */
+  readonly cpuUsPerQuery: number;
+}
+
+async function measured(pid: number | undefined, round: () => Promise<DnsLoadResult>): Promise<Round> {
+  const before = cpuSeconds(pid);
+  const r = await round();
+  return { ...r, cpuUsPerQuery: ((cpuSeconds(pid) - before) * 1e6) / Math.max(1, r.answered) };
+}
+
+function fmt(r: Round): string {
+  return `${Math.round(r.perSecond)} q/s, ${r.cpuUsPerQuery.toFixed(1)} us CPU/query (${r.answered} in ${r.seconds.toFixed(1)} s${r.lost > 0 ? `, ${r.lost} lost` : ''})`;
 }
 
 function median(xs: number[]): number {
