@@ -209,4 +209,17 @@ describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () 
     expect(dataOf((await queryUdp(port, 'ping.service.consul', 'A')).answers, 'A')).toEqual(['10.5.0.1']);
     expect((await dig(port, 'ping.service.consul', 'A')).status).toBe('NOERROR');
   });
+
+  // Last: it leaves the cluster without a quorum.
+  it('with no quorum (two nodes killed), the survivor still answers DNS from its own state', async () => {
+    const survivor = followers[0]!;
+    await registerAll('solo', [{ id: 's1', address: '10.6.0.1', port: 6000 }], survivor);
+    for (const id of cluster.nodes.map((n) => n.id).filter((id) => id !== survivor)) await cluster.kill(id);
+    // A linearizable read on the survivor cannot be served any more (no leader to confirm with) ...
+    const read = await http('GET', `${url(survivor)}/v1/namespaces/default/services/solo/instances`, undefined, {}, 15_000);
+    expect(read.status).toBeGreaterThanOrEqual(500);
+    // ... but DNS answers, over UDP and TCP.
+    expect((await dig(dnsPort(survivor), 'solo.service.consul', 'A')).answer.map((x) => x.data)).toEqual(['10.6.0.1']);
+    expect((await dig(dnsPort(survivor), '+tcp', 'solo.service.consul', 'SRV')).answer.map((x) => x.data)).toEqual(['1 100 6000 0a060001.addr.dc1.consul.']);
+  });
 });
