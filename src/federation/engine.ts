@@ -1,0 +1,376 @@
+/**
+ * The federation engine: one node's part in the gossip between datacenters. A pure state
+ * machine over injected time, randomness and network, in the style of the Raft core:
+ *
+ *   tick(now)             probes, syncs and suspicion timeouts that are due
+ *   receive(from, bytes)  one message from the network; authenticated, then applied
+ *   send(address, bytes)  (injected) every message it wants sent; fire and forget
+ *
+ * and, for the host: `setLocalView` (its own cluster: members, leader, revision), `join`,
+ * `snapshot`/`route`/`datacentersByRtt` (the API and forwarding), `knowledge` (what to
+ * persist), `drainEvents` (what to log), `nextWakeup` (when to call `tick` again).
+ *
+ * The engine never reads a clock except through `Clock`, never draws randomness except from
+ * `RandomSource`, and does no I/O; the same code runs in the node and in the deterministic
+ * simulation (src/federation/sim). `send` must not call back into the engine synchronously:
+ * queue the delivery.
+ *
+ * @example
+ * ```ts
+ * const engine = new FederationEngine({
+ *   datacenter: 'dc-a', nodeId: 'n1', address: 'http://10.0.0.1:7300', secret,
+ *   clock: systemClock, random: new SeededRandom(seed), send: (to, bytes) => post(to, bytes),
+ *   knowledge: await loadKnowledge(), join: ['http://10.1.0.1:7300'],
+ * });
+ * engine.setLocalView({ members, leader: 'n1', revision: 42, version: { term: 3, index: 17 } });
+ * setInterval(() => engine.tick(systemClock.now()), 100);
+ * // on POST /v1/federation/gossip: const r = engine.receive(req.ip, body);
+ * ```
+ */
+import type { RandomSource } from '../../raft/rand.js';
+import type { Clock } from '../node/clock.js';
+import { MAX_DATACENTERS, isAddress, isDatacenterName, isMemberId, resolveTuning, type GossipTuning } from './config.js';
+import { samePeer, type GossipContext, type Peer } from './context.js';
+import { FailureDetector } from './detector.js';
+import { EnvelopeSealer } from './envelope.js';
+import { EventQueue, newCounters, type Counters } from './events.js';
+import { LivenessTracker } from './liveness.js';
+import { compareDescriptors, makeDescriptor } from './merge.js';
+import { encodeMessage, parseMessage, type DatacenterEntry, type Message } from './messages.js';
+import { ReplayGuard } from './replay-guard.js';
+import { AntiEntropy } from './sync.js';
+import { DatacenterTable, datacenterStatus, memberKey } from './table.js';
+import type {
+  DatacenterSnapshot,
+  FederationEvent,
+  FederationKnowledge,
+  FederationSnapshot,
+  FederationStats,
+  LocalView,
+  MemberInfo,
+  MemberRef,
+  MemberStatus,
+  ReceiveResult,
+  RefusalReason,
+  Route,
+} from './types.js';
+
+export interface FederationOptions {
+  readonly datacenter: string;
+  readonly nodeId: string;
+  /** This node's HTTP address as other datacenters reach it. */
+  readonly address: string;
+  /** `--federation-secret`, shared by every node of every datacenter. */
+  readonly secret: string;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly send: (address: string, bytes: Uint8Array) => void;
+  /** This node's cluster as known at start; until given, the datacenter is this node alone. */
+  readonly view?: LocalView;
+  /** The durable knowledge stored from a previous run. */
+  readonly knowledge?: FederationKnowledge;
+  /** Seed addresses of other datacenters (`--federation-join`). */
+  readonly join?: readonly string[];
+  /**
+   * A floor for this process's incarnation, which must exceed every incarnation the node used
+   * before: receivers key replay protection on it. The engine starts at the larger of this
+   * and the wall clock in ms, which is enough unless the clock stepped back further than the
+   * node was down; a host that persists `incarnation` (at start and on `refuted` events) and
+   * passes it + 1 here is safe even then.
+   */
+  readonly startIncarnation?: number;
+  readonly tuning?: Partial<GossipTuning>;
+}
+
+/** Seed addresses kept per datacenter in the durable knowledge. */
+const SEEDS_PER_DATACENTER = 3;
+
+export class FederationEngine {
+  private readonly self: Peer;
+  private readonly tuning: GossipTuning;
+  private readonly clock: Clock;
+  private readonly sendBytes: (address: string, bytes: Uint8Array) => void;
+  private readonly table = new DatacenterTable();
+  private readonly counters: Counters = newCounters();
+  private readonly events: EventQueue;
+  private readonly liveness: LivenessTracker;
+  private readonly detector: FailureDetector;
+  private readonly sync: AntiEntropy;
+  private readonly sealer: EnvelopeSealer;
+  private readonly replay = new ReplayGuard();
+  private readonly boot: number;
+  private seq = 0;
+  private knowledgeKey: string;
+  private knowledgeDirty = false;
+  private replayPrunedAt: number;
+
+  constructor(opts: FederationOptions) {
+    if (!isDatacenterName(opts.datacenter)) throw new RangeError(`datacenter name ${JSON.stringify(opts.datacenter)}: letters, digits and '-', at most 63`);
+    if (!isMemberId(opts.nodeId)) throw new RangeError('node id must be 1-256 characters');
+    if (!isAddress(opts.address)) throw new RangeError('address must be 1-512 characters');
+    this.self = { datacenter: opts.datacenter, id: opts.nodeId, address: opts.address };
+    this.tuning = resolveTuning(opts.tuning);
+    this.clock = opts.clock;
+    this.sendBytes = opts.send;
+    this.sealer = new EnvelopeSealer(opts.secret);
+    this.events = new EventQueue(this.tuning.maxPendingEvents, this.counters);
+    this.boot = Math.max(opts.startIncarnation ?? 0, Math.floor(opts.clock.wallNow()));
+    this.liveness = new LivenessTracker(this.table, this.self, this.boot, this.tuning, this.events, this.counters);
+    const ctx: GossipContext = {
+      self: this.self,
+      table: this.table,
+      liveness: this.liveness,
+      random: opts.random,
+      tuning: this.tuning,
+      counters: this.counters,
+      send: (address, to, message) => this.sendMessage(address, to, message),
+      observeRtt: (datacenter, ms) => this.observeRtt(datacenter, ms),
+      mergeEntry: (entry, now) => this.mergeEntry(entry, now),
+    };
+    this.detector = new FailureDetector(ctx);
+    this.sync = new AntiEntropy(ctx);
+
+    this.table.ensure(this.self.datacenter);
+    this.setLocalView(opts.view ?? { members: [], leader: null, revision: 0, version: { term: 0, index: 0 } });
+    for (const known of opts.knowledge?.datacenters ?? []) {
+      if (!isDatacenterName(known.name) || known.name === this.self.datacenter) continue;
+      this.table.ensure(known.name).seeds = known.seeds.filter(isAddress).slice(0, SEEDS_PER_DATACENTER);
+    }
+    for (const address of opts.join ?? []) this.join(address);
+    const now = this.clock.now();
+    this.replayPrunedAt = now;
+    this.detector.start(now);
+    this.sync.start(now);
+    this.knowledgeKey = JSON.stringify(this.knowledge());
+    this.events.drain(); // the starting state is not news
+  }
+
+  /** Tells the engine what this node's own cluster looks like; call whenever it changes. */
+  setLocalView(view: LocalView): void {
+    for (const m of view.members) {
+      if (!isMemberId(m.id) || !isAddress(m.address) || (m.role !== 'voter' && m.role !== 'learner')) {
+        throw new RangeError(`local view: bad member ${JSON.stringify(m)}`);
+      }
+    }
+    // A node not yet in its cluster's configuration is at most a learner catching up.
+    const members: MemberInfo[] = view.members.some((m) => m.id === this.self.id)
+      ? [...view.members]
+      : [...view.members, { id: this.self.id, address: this.self.address, role: 'learner' }];
+    const d = makeDescriptor(view.version, view.leader, members);
+    const own = this.table.get(this.self.datacenter)!;
+    if (own.descriptor === null || compareDescriptors(d, own.descriptor) !== 0) this.table.setDescriptor(own, d);
+    this.liveness.writeSelf();
+    if (view.revision > own.revision) own.revision = view.revision;
+    this.liveness.refreshStatus(own);
+  }
+
+  /** Adds a seed address of another datacenter; tried every sync round until it answers. */
+  join(address: string): void {
+    if (!isAddress(address)) throw new RangeError('join address must be 1-512 characters');
+    if (address !== this.self.address) this.sync.join(address);
+  }
+
+  tick(now: number = this.clock.now()): void {
+    this.detector.tick(now);
+    this.sync.tick(now);
+    this.liveness.expire(now);
+    if (now - this.replayPrunedAt > this.tuning.timestampWindowMs) {
+      this.replay.forgetIdle(now, 3 * this.tuning.timestampWindowMs);
+      this.replayPrunedAt = now;
+    }
+    this.noteKnowledge();
+  }
+
+  /** The earliest monotonic time at which `tick` has something to do. */
+  nextWakeup(): number {
+    return Math.min(this.detector.nextWakeup(), this.sync.nextWakeup(), this.liveness.nextDeadline());
+  }
+
+  /**
+   * One message from the network. `from` is the transport's idea of the source (for the
+   * caller's logs and rate limits); the sender's identity comes from the authenticated
+   * envelope. A refused message changes nothing but the refusal counter.
+   */
+  receive(_from: string, bytes: Uint8Array): ReceiveResult {
+    const now = this.clock.now();
+    this.counters.messagesReceived++;
+    this.counters.bytesReceived += bytes.byteLength;
+    const opened = this.sealer.open(bytes, this.tuning.maxMessageBytes);
+    if (opened.kind === 'refused') return this.refuse(opened.reason, null);
+    const h = opened.header;
+    const sender: MemberRef = { datacenter: h.datacenter, id: h.id };
+    if (samePeer(sender, this.self)) return this.refuse('from-self', sender);
+    if (h.to !== null && !samePeer(h.to, this.self)) return this.refuse('wrong-recipient', sender);
+    if (Math.abs(this.clock.wallNow() - h.ts) > this.tuning.timestampWindowMs) return this.refuse('stale', sender);
+    // We know our own cluster first-hand: a stranger claiming to be one of us is lying.
+    if (h.datacenter === this.self.datacenter && !this.table.get(this.self.datacenter)!.liveness.has(h.id)) {
+      return this.refuse('forged-datacenter', sender);
+    }
+    const message = parseMessage(opened.body);
+    if (message === null) return this.refuse('malformed', sender);
+    const key = memberKey(h.datacenter, h.id);
+    if (!this.replay.accepts(key, h.boot, h.seq)) return this.refuse('replay', sender);
+    this.replay.commit(key, h.boot, h.seq, now);
+
+    const peer: Peer = { ...sender, address: h.address };
+    const r = this.table.get(h.datacenter);
+    if (r?.liveness.has(h.id)) r.heard.set(h.id, now);
+    // The sender vouches for itself: its current incarnation clears older accusations.
+    this.liveness.hear(h.datacenter, h.id, { incarnation: h.incarnation, status: 'alive', suspectors: [] }, now);
+    this.dispatch(peer, message, h.incarnation, now);
+    this.noteKnowledge();
+    return { kind: 'accepted', sender };
+  }
+
+  snapshot(): FederationSnapshot {
+    const datacenters: DatacenterSnapshot[] = [];
+    for (const name of this.table.names()) {
+      const r = this.table.get(name)!;
+      const local = name === this.self.datacenter;
+      const members = (r.descriptor?.members ?? []).map((m) => {
+        const l = r.liveness.get(m.id);
+        return { ...m, status: l?.status ?? 'alive', incarnation: l?.incarnation ?? 0, lastHeard: r.heard.get(m.id) ?? null };
+      });
+      const heard = members.map((m) => m.lastHeard).filter((t): t is number => t !== null);
+      datacenters.push({
+        name,
+        local,
+        status: datacenterStatus(r),
+        leader: r.descriptor?.leader ?? null,
+        revision: r.revision,
+        version: r.descriptor?.version ?? { term: 0, index: 0 },
+        rttMs: local ? 0 : r.rttMs,
+        lastHeard: heard.length > 0 ? Math.max(...heard) : null,
+        members,
+      });
+    }
+    return { datacenter: this.self.datacenter, nodeId: this.self.id, incarnation: this.liveness.incarnation, datacenters };
+  }
+
+  /** Known datacenter names, nearest first (`/v1/catalog/datacenters`): local, then by RTT, then unmeasured by name. */
+  datacentersByRtt(): string[] {
+    const rtt = (name: string): number => (name === this.self.datacenter ? -1 : (this.table.get(name)!.rttMs ?? Infinity));
+    return this.table.names().sort((a, b) => rtt(a) - rtt(b) || (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Where to forward a request for `datacenter`, or null if it is unknown (the 400 case). */
+  route(datacenter: string): Route | null {
+    const r = this.table.get(datacenter);
+    if (r === undefined) return null;
+    const rank = (m: MemberInfo): number => {
+      const s: MemberStatus = r.liveness.get(m.id)?.status ?? 'alive';
+      return (s === 'alive' ? 0 : 2) + (m.id === r.descriptor?.leader ? 0 : 1);
+    };
+    const members = (r.descriptor?.members ?? []).filter((m) => r.liveness.get(m.id)?.status !== 'unreachable');
+    return { datacenter, status: datacenterStatus(r), members: members.sort((a, b) => rank(a) - rank(b)) };
+  }
+
+  /** What the host must persist: every other datacenter and a few addresses to reach it. */
+  knowledge(): FederationKnowledge {
+    const datacenters = this.table
+      .names()
+      .filter((n) => n !== this.self.datacenter)
+      .map((name) => ({ name, seeds: [...this.table.get(name)!.seeds] }));
+    return { datacenters };
+  }
+
+  /** Status changes, discoveries, refutations and knowledge changes since the last call. */
+  drainEvents(): FederationEvent[] {
+    return this.events.drain();
+  }
+
+  stats(): FederationStats {
+    return { ...this.counters, refused: { ...this.counters.refused } };
+  }
+
+  get incarnation(): number {
+    return this.liveness.incarnation;
+  }
+
+  /** Seed addresses given to `join` that have not answered yet. */
+  pendingJoins(): string[] {
+    return this.sync.pendingJoins();
+  }
+
+  private dispatch(peer: Peer, m: Message, senderIncarnation: number, now: number): void {
+    switch (m.kind) {
+      case 'ping':
+        return this.detector.onPing(peer, m.probe, m.you, now);
+      case 'ack':
+        return this.detector.onAck(peer, m.probe, m.relayed, senderIncarnation, now);
+      case 'ping-req':
+        return this.detector.onPingReq(peer, m.probe, m.target, now);
+      case 'sync':
+        return this.sync.onSync(peer, m.exchange, m.digest);
+      case 'sync-reply':
+        return this.sync.onSyncReply(peer, m.exchange, m.entries, m.wanted, m.revisions, now);
+      case 'sync-push':
+        return this.sync.onSyncPush(m.entries, now);
+    }
+  }
+
+  /**
+   * Another node's account of a datacenter. For our own, only what it says about our members'
+   * liveness is news (our cluster tells us the rest); for others, the newer description wins,
+   * then each member's liveness merges by the SWIM rules.
+   */
+  private mergeEntry(entry: DatacenterEntry, now: number): void {
+    if (entry.name !== this.self.datacenter) {
+      let r = this.table.get(entry.name);
+      if (r === undefined && this.table.names().length >= MAX_DATACENTERS) return;
+      const discovered = r?.descriptor == null;
+      r = this.table.ensure(entry.name);
+      if (r.descriptor === null || compareDescriptors(entry.descriptor, r.descriptor) > 0) {
+        this.table.setDescriptor(r, entry.descriptor);
+        const seeds = entry.descriptor.members.map((m) => m.address).sort().slice(0, SEEDS_PER_DATACENTER);
+        if (seeds.length > 0) r.seeds = seeds;
+        this.knowledgeDirty = true;
+      }
+      if (discovered) this.events.push({ kind: 'datacenter-discovered', datacenter: entry.name });
+    }
+    const r = this.table.get(entry.name)!;
+    for (const [id, l] of entry.liveness) if (r.liveness.has(id)) this.liveness.hear(entry.name, id, l, now);
+    if (entry.revision > r.revision) r.revision = entry.revision;
+    this.liveness.refreshStatus(r);
+  }
+
+  private observeRtt(datacenter: string, ms: number): void {
+    const r = this.table.get(datacenter);
+    if (r === undefined) return;
+    r.rttMs = r.rttMs === null ? ms : r.rttMs + this.tuning.rttSmoothing * (ms - r.rttMs);
+  }
+
+  private sendMessage(address: string, to: MemberRef | null, message: Message): void {
+    const bytes = this.sealer.seal(
+      {
+        datacenter: this.self.datacenter,
+        id: this.self.id,
+        address: this.self.address,
+        boot: this.boot,
+        seq: ++this.seq,
+        ts: Math.floor(this.clock.wallNow()),
+        incarnation: this.liveness.incarnation,
+        to,
+      },
+      encodeMessage(message),
+    );
+    this.counters.messagesSent++;
+    this.counters.bytesSent += bytes.byteLength;
+    this.sendBytes(address, bytes);
+  }
+
+  private refuse(reason: RefusalReason, sender: MemberRef | null): ReceiveResult {
+    this.counters.refused[reason]++;
+    return { kind: 'refused', reason, sender };
+  }
+
+  private noteKnowledge(): void {
+    if (!this.knowledgeDirty) return;
+    this.knowledgeDirty = false;
+    const knowledge = this.knowledge();
+    const key = JSON.stringify(knowledge);
+    if (key === this.knowledgeKey) return;
+    this.knowledgeKey = key;
+    this.events.push({ kind: 'knowledge-changed', knowledge });
+  }
+}

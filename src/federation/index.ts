@@ -1,0 +1,30 @@
+/**
+ * Federation between Rollcall clusters: each cluster is one datacenter; datacenters find each
+ * other and watch each other's health by gossip. This module is the gossip and
+ * failure-detection core, with no I/O of its own (see engine.ts); the node wires it to HTTP,
+ * durable storage and `?dc=` forwarding. docs/federation.md explains the model.
+ */
+export { FederationEngine, type FederationOptions } from './engine.js';
+export { DEFAULT_TUNING, DATACENTER_NAME, isDatacenterName, type GossipTuning } from './config.js';
+export { ENVELOPE_VERSION } from './envelope.js';
+export { compareDescriptors, makeDescriptor, mergeLiveness, type Descriptor, type Liveness } from './merge.js';
+export { suspicionBounds, suspicionTimeoutMs, type SuspicionBounds } from './suspicion.js';
+export type {
+  DatacenterSnapshot,
+  DatacenterStatus,
+  DescriptorVersion,
+  FederationEvent,
+  FederationKnowledge,
+  FederationSnapshot,
+  FederationStats,
+  KnownDatacenter,
+  LocalView,
+  MemberInfo,
+  MemberRef,
+  MemberRole,
+  MemberSnapshot,
+  MemberStatus,
+  ReceiveResult,
+  RefusalReason,
+  Route,
+} from './types.js';

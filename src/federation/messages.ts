@@ -1,0 +1,181 @@
+/**
+ * The gossip messages (the body inside an envelope), their compact wire form and a strict
+ * parser: a body that passed the MAC still comes from another build and another operator,
+ * so every field is checked before it can reach the table.
+ *
+ *   ping       p, you?          "are you there?" (+ what the prober believes about you, so a
+ *                               suspected member learns it at once and refutes in its ack)
+ *   ack        p, inc?, tgt?    the answer; relayed by a helper it names the target and its
+ *                               incarnation
+ *   ping-req   p, tgt           "probe tgt for me" (SWIM indirect probe)
+ *   sync       x, d             push-pull, step 1: the digest of our table
+ *   sync-reply x, e, w, r       step 2: entries that differ or we alone know, the names we
+ *                               want back, and revisions where only the revision is newer
+ *   sync-push  e               step 3: the entries asked for
+ */
+import { MAX_DATACENTERS, MAX_MEMBERS_PER_DATACENTER, isAddress, isDatacenterName, isMemberId } from './config.js';
+import { makeDescriptor, type Descriptor, type Liveness } from './merge.js';
+import type { DescriptorVersion, MemberInfo, MemberRef, MemberRole, MemberStatus } from './types.js';
+
+/** A datacenter's full gossiped state. */
+export interface DatacenterEntry {
+  readonly name: string;
+  readonly descriptor: Descriptor;
+  readonly revision: number;
+  /** By member id; members of the descriptor only. */
+  readonly liveness: ReadonlyMap<string, Liveness>;
+}
+
+export interface DigestItem {
+  readonly name: string;
+  readonly version: DescriptorVersion;
+  readonly revision: number;
+  /** Hash of descriptor and liveness (not the revision, which is compared on its own). */
+  readonly hash: number;
+}
+
+export interface ProbeTarget extends MemberRef {
+  readonly address: string;
+}
+
+export type Message =
+  | { readonly kind: 'ping'; readonly probe: number; readonly you: Liveness | null }
+  | { readonly kind: 'ack'; readonly probe: number; readonly relayed: { readonly target: MemberRef; readonly incarnation: number } | null }
+  | { readonly kind: 'ping-req'; readonly probe: number; readonly target: ProbeTarget }
+  | { readonly kind: 'sync'; readonly exchange: number; readonly digest: readonly DigestItem[] }
+  | {
+      readonly kind: 'sync-reply';
+      readonly exchange: number;
+      readonly entries: readonly DatacenterEntry[];
+      readonly wanted: readonly string[];
+      readonly revisions: readonly (readonly [string, number])[];
+    }
+  | { readonly kind: 'sync-push'; readonly entries: readonly DatacenterEntry[] };
+
+const STATUS_CODES: readonly MemberStatus[] = ['alive', 'suspect', 'unreachable'];
+const ROLE_CODES: readonly MemberRole[] = ['voter', 'learner'];
+const MAX_SUSPECTORS_ON_WIRE = 32;
+
+export function encodeMessage(m: Message): unknown {
+  switch (m.kind) {
+    case 'ping':
+      return m.you ? { t: 'ping', p: m.probe, you: [m.you.incarnation, STATUS_CODES.indexOf(m.you.status)] } : { t: 'ping', p: m.probe };
+    case 'ack':
+      return m.relayed ? { t: 'ack', p: m.probe, tgt: [m.relayed.target.datacenter, m.relayed.target.id], inc: m.relayed.incarnation } : { t: 'ack', p: m.probe };
+    case 'ping-req':
+      return { t: 'ping-req', p: m.probe, tgt: [m.target.datacenter, m.target.id, m.target.address] };
+    case 'sync':
+      return { t: 'sync', x: m.exchange, d: m.digest.map((d) => [d.name, d.version.term, d.version.index, d.revision, d.hash]) };
+    case 'sync-reply':
+      return { t: 'sync-reply', x: m.exchange, e: m.entries.map(encodeEntry), w: m.wanted, r: m.revisions };
+    case 'sync-push':
+      return { t: 'sync-push', e: m.entries.map(encodeEntry) };
+  }
+}
+
+export function encodeEntry(e: DatacenterEntry): unknown {
+  const members = e.descriptor.members.map((m) => {
+    const l = e.liveness.get(m.id);
+    const row: unknown[] = [m.id, m.address, ROLE_CODES.indexOf(m.role), l?.incarnation ?? 0, STATUS_CODES.indexOf(l?.status ?? 'alive')];
+    if (l && l.suspectors.length > 0) row.push(l.suspectors);
+    return row;
+  });
+  return { n: e.name, t: e.descriptor.version.term, i: e.descriptor.version.index, l: e.descriptor.leader, r: e.revision, m: members };
+}
+
+/** The parsed message, or null if anything in it is out of shape. */
+export function parseMessage(body: unknown): Message | null {
+  if (!isRecord(body)) return null;
+  switch (body.t) {
+    case 'ping': {
+      if (!isCount(body.p)) return null;
+      if (body.you === undefined) return { kind: 'ping', probe: body.p, you: null };
+      if (!Array.isArray(body.you) || body.you.length !== 2 || !isCount(body.you[0])) return null;
+      const status = STATUS_CODES[body.you[1] as number];
+      if (status === undefined) return null;
+      return { kind: 'ping', probe: body.p, you: { incarnation: body.you[0], status, suspectors: [] } };
+    }
+    case 'ack': {
+      if (!isCount(body.p)) return null;
+      if (body.tgt === undefined) return { kind: 'ack', probe: body.p, relayed: null };
+      const t = body.tgt;
+      if (!Array.isArray(t) || t.length !== 2 || !isDatacenterName(t[0]) || !isMemberId(t[1]) || !isCount(body.inc)) return null;
+      return { kind: 'ack', probe: body.p, relayed: { target: { datacenter: t[0], id: t[1] }, incarnation: body.inc } };
+    }
+    case 'ping-req': {
+      const t = body.tgt;
+      if (!isCount(body.p) || !Array.isArray(t) || t.length !== 3 || !isDatacenterName(t[0]) || !isMemberId(t[1]) || !isAddress(t[2])) return null;
+      return { kind: 'ping-req', probe: body.p, target: { datacenter: t[0], id: t[1], address: t[2] } };
+    }
+    case 'sync': {
+      if (!isCount(body.x) || !Array.isArray(body.d) || body.d.length > MAX_DATACENTERS) return null;
+      const digest: DigestItem[] = [];
+      for (const d of body.d as unknown[]) {
+        if (!Array.isArray(d) || d.length !== 5 || !isDatacenterName(d[0]) || !isCount(d[1]) || !isCount(d[2]) || !isCount(d[3]) || !isCount(d[4])) return null;
+        digest.push({ name: d[0], version: { term: d[1], index: d[2] }, revision: d[3], hash: d[4] });
+      }
+      return { kind: 'sync', exchange: body.x, digest };
+    }
+    case 'sync-reply': {
+      if (!isCount(body.x)) return null;
+      const entries = parseEntries(body.e);
+      if (entries === null || !Array.isArray(body.w) || body.w.length > MAX_DATACENTERS || !body.w.every(isDatacenterName)) return null;
+      if (!Array.isArray(body.r) || body.r.length > MAX_DATACENTERS) return null;
+      const revisions: [string, number][] = [];
+      for (const r of body.r as unknown[]) {
+        if (!Array.isArray(r) || r.length !== 2 || !isDatacenterName(r[0]) || !isCount(r[1])) return null;
+        revisions.push([r[0], r[1]]);
+      }
+      return { kind: 'sync-reply', exchange: body.x, entries, wanted: body.w as string[], revisions };
+    }
+    case 'sync-push': {
+      const entries = parseEntries(body.e);
+      return entries === null ? null : { kind: 'sync-push', entries };
+    }
+    default:
+      return null;
+  }
+}
+
+function parseEntries(raw: unknown): DatacenterEntry[] | null {
+  if (!Array.isArray(raw) || raw.length > MAX_DATACENTERS) return null;
+  const out: DatacenterEntry[] = [];
+  for (const e of raw as unknown[]) {
+    const entry = parseEntry(e);
+    if (entry === null) return null;
+    out.push(entry);
+  }
+  return out;
+}
+
+function parseEntry(raw: unknown): DatacenterEntry | null {
+  if (!isRecord(raw) || !isDatacenterName(raw.n) || !isCount(raw.t) || !isCount(raw.i) || !isCount(raw.r)) return null;
+  if (raw.l !== null && !isMemberId(raw.l)) return null;
+  if (!Array.isArray(raw.m) || raw.m.length > MAX_MEMBERS_PER_DATACENTER) return null;
+  const members: MemberInfo[] = [];
+  const liveness = new Map<string, Liveness>();
+  for (const row of raw.m as unknown[]) {
+    if (!Array.isArray(row) || row.length < 5 || row.length > 6) return null;
+    const [id, address, roleCode, incarnation, statusCode, suspectors = []] = row as unknown[];
+    const role = ROLE_CODES[roleCode as number];
+    const status = STATUS_CODES[statusCode as number];
+    if (!isMemberId(id) || !isAddress(address) || role === undefined || status === undefined || !isCount(incarnation)) return null;
+    if (liveness.has(id)) return null;
+    if (!Array.isArray(suspectors) || suspectors.length > MAX_SUSPECTORS_ON_WIRE || !suspectors.every(isSuspectorKey)) return null;
+    members.push({ id, address, role });
+    liveness.set(id, { incarnation, status, suspectors: status === 'suspect' ? [...new Set(suspectors as string[])].sort() : [] });
+  }
+  return { name: raw.n, descriptor: makeDescriptor({ term: raw.t, index: raw.i }, raw.l as string | null, members), revision: raw.r, liveness };
+}
+
+function isSuspectorKey(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 64 + 1 + 256 && value.includes('/');
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}

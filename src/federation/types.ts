@@ -1,0 +1,170 @@
+/**
+ * The public data of the federation layer: what the host feeds in (its own cluster's view),
+ * what it stores (the durable knowledge), and what it reads back (snapshots, routes, events,
+ * refusals). Everything here is plain, readonly data; the engine keeps its own mutable state.
+ */
+
+/** A member's place in its cluster's Raft configuration (the leader is named separately). */
+export type MemberRole = 'voter' | 'learner';
+
+/**
+ * A member's liveness as the failure detector sees it. At equal incarnation the order is
+ * alive < suspect < unreachable: a later accusation beats an earlier all-clear, and only the
+ * member itself can clear an accusation, by gossiping a higher incarnation (refutation).
+ */
+export type MemberStatus = 'alive' | 'suspect' | 'unreachable';
+
+/**
+ * A datacenter is alive if any member is alive, suspect if none is alive but one is suspect
+ * (or none is known yet), unreachable when every known member is.
+ */
+export type DatacenterStatus = MemberStatus;
+
+/** One member of a datacenter as its own cluster describes it. */
+export interface MemberInfo {
+  readonly id: string;
+  /** The member's HTTP address as other datacenters reach it (gossip goes there too). */
+  readonly address: string;
+  readonly role: MemberRole;
+}
+
+/**
+ * Orders the descriptions that different nodes of one datacenter publish of it. The host
+ * fills it from Raft: `term` (a new leader means a new term) and `index`, the log index of
+ * the configuration the member list comes from. Compared lexicographically; both only grow
+ * inside one cluster, so the newest description wins everywhere. Deliberately not the
+ * applied index: that moves with every write and would make the description churn.
+ */
+export interface DescriptorVersion {
+  readonly term: number;
+  readonly index: number;
+}
+
+/** What the host tells the engine about its own datacenter, from its cluster. */
+export interface LocalView {
+  readonly members: readonly MemberInfo[];
+  /** The leader's member id, or null while there is none (or it is unknown). */
+  readonly leader: string | null;
+  /** The registry revision this node has applied (shown to other datacenters; cheap to gossip). */
+  readonly revision: number;
+  readonly version: DescriptorVersion;
+}
+
+/**
+ * What must survive a restart, stored by the host (through its cluster's log or storage) and
+ * handed back at start: every other datacenter this cluster knows, with addresses to reach
+ * it again. Without it a restarted cluster would forget the federation unless someone joins
+ * it again.
+ */
+export interface FederationKnowledge {
+  readonly datacenters: readonly KnownDatacenter[];
+}
+
+export interface KnownDatacenter {
+  readonly name: string;
+  /** A few member addresses (sorted); any one answering is enough to rejoin. */
+  readonly seeds: readonly string[];
+}
+
+export interface MemberSnapshot extends MemberInfo {
+  readonly status: MemberStatus;
+  readonly incarnation: number;
+  /** Monotonic ms (host clock) of the last authenticated message from this member, if any. */
+  readonly lastHeard: number | null;
+}
+
+export interface DatacenterSnapshot {
+  readonly name: string;
+  readonly local: boolean;
+  readonly status: DatacenterStatus;
+  readonly leader: string | null;
+  readonly revision: number;
+  readonly version: DescriptorVersion;
+  /** Smoothed round-trip time to this datacenter in ms (EWMA); 0 for the local one, null before a sample. */
+  readonly rttMs: number | null;
+  /** Monotonic ms of the last authenticated message from any of its members, if any. */
+  readonly lastHeard: number | null;
+  readonly members: readonly MemberSnapshot[];
+}
+
+export interface FederationSnapshot {
+  readonly datacenter: string;
+  readonly nodeId: string;
+  readonly incarnation: number;
+  /** Sorted by name. */
+  readonly datacenters: readonly DatacenterSnapshot[];
+}
+
+/**
+ * Where to send a request for a datacenter: its live members first (leader first among them,
+ * for writes), then the suspect ones; unreachable members are left out. Empty `members` with
+ * status `unreachable` is the 503 case.
+ */
+export interface Route {
+  readonly datacenter: string;
+  readonly status: DatacenterStatus;
+  readonly members: readonly MemberInfo[];
+}
+
+/** Why a message was refused. Nothing in the engine changes for a refused message. */
+export type RefusalReason =
+  /** Not an envelope at all, or a field of the wrong type or size. */
+  | 'malformed'
+  /** Larger than `maxMessageBytes`. */
+  | 'too-large'
+  /** An envelope version this build does not speak. */
+  | 'unsupported-version'
+  /** The MAC does not match: wrong secret, or the bytes (datacenter, id, body) were altered. */
+  | 'bad-mac'
+  /** Claims to come from this datacenter but names no member of it. */
+  | 'forged-datacenter'
+  /** Addressed to another node (a message captured on its way elsewhere and replayed here). */
+  | 'wrong-recipient'
+  /** Claims to come from this very node. */
+  | 'from-self'
+  /** Timestamp outside the window around this node's wall clock. */
+  | 'stale'
+  /** Same sender, same boot and sequence number seen already (or older than the window). */
+  | 'replay';
+
+export type ReceiveResult =
+  | { readonly kind: 'accepted'; readonly sender: MemberRef }
+  | { readonly kind: 'refused'; readonly reason: RefusalReason; readonly sender: MemberRef | null };
+
+export interface MemberRef {
+  readonly datacenter: string;
+  readonly id: string;
+}
+
+/**
+ * What changed, for the host to log (one line each) and to react to (persist the knowledge).
+ * Drained with `drainEvents()`.
+ */
+export type FederationEvent =
+  | {
+      readonly kind: 'member-status';
+      readonly datacenter: string;
+      readonly id: string;
+      readonly from: MemberStatus;
+      readonly to: MemberStatus;
+      readonly incarnation: number;
+    }
+  | { readonly kind: 'datacenter-status'; readonly datacenter: string; readonly from: DatacenterStatus; readonly to: DatacenterStatus }
+  | { readonly kind: 'datacenter-discovered'; readonly datacenter: string }
+  | { readonly kind: 'refuted'; readonly incarnation: number }
+  | { readonly kind: 'knowledge-changed'; readonly knowledge: FederationKnowledge };
+
+export interface FederationStats {
+  readonly messagesSent: number;
+  readonly bytesSent: number;
+  readonly messagesReceived: number;
+  readonly bytesReceived: number;
+  readonly refused: Readonly<Record<RefusalReason, number>>;
+  readonly probes: number;
+  readonly indirectProbes: number;
+  readonly suspicions: number;
+  readonly refutations: number;
+  readonly syncs: number;
+  /** Events dropped because the host did not drain them. */
+  readonly eventsDropped: number;
+}
