@@ -189,6 +189,7 @@ describe('Consul API in process', () => {
     });
     await new Promise((r) => setTimeout(r, 50));
     expect(consul.feed.size).toBe(1);
+    expect(((await get('/v1/agent/self')).json() as { Stats: { rollcall: Record<string, string> } }).Stats.rollcall['blocking_queries']).toBe('1');
     await put('/v1/agent/service/register', { Name: 'b', Address: '10.0.0.2', Port: 1 });
     await new Promise((r) => setTimeout(r, 100));
     expect(answered).toBe(false);

@@ -158,7 +158,8 @@ function agentSelf(ctx: ConsulContext): Record<string, Record<string, unknown>> 
     Member: { Name: ctx.node.id, Addr: host, Port: port, Tags: { dc: ctx.datacenter, role: 'consul', rollcall: '1' }, Status: 1 },
     Stats: {
       raft: { state: st.role, term: String(st.term), commit_index: String(st.commitIndex), applied_index: String(st.appliedIndex), last_log_index: String(st.lastIndex) },
-      rollcall: { revision: String(st.revision), leader: st.leader ?? '' },
+      // blocking_queries: how many are parked on this node's Consul listener (for benchmarks and operators).
+      rollcall: { revision: String(st.revision), leader: st.leader ?? '', blocking_queries: String(ctx.feed.size) },
     },
     Meta: {},
     xDS: {},
