@@ -1,5 +1,5 @@
 /**
- * Route behaviour in process (FakeNode, app.inject): blocking queries, minRevision,
+ * Route behaviour in process (InMemoryNodeApi, app.inject): blocking queries, minRevision,
  * compare-and-set PATCH and disabled instances, access rules and the environment label,
  * readiness, metrics, auth per role on every route.
  */

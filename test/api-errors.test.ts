@@ -16,15 +16,15 @@ import { silentLogger } from '../src/log/index.js';
 import { buildApp } from '../src/server/app.js';
 import { TokenAuthority } from '../src/server/auth.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../src/server/errors.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { INSTANCE_URL, type TestApp, testApp } from './api-helpers.js';
 
 let app: FastifyInstance;
-let node: FakeNode;
+let node: InMemoryNodeApi;
 let port: number;
 
 beforeAll(async () => {
-  node = await FakeNode.create();
+  node = await InMemoryNodeApi.create();
   app = buildApp({ node, logger: silentLogger(), minRevisionTimeoutMs: 50, maxWaitMs: 2000 });
   // A route that answers an error of its own making, for the catalogue safety net.
   app.get('/v1/test/raw-error', { config: { access: 'public' } }, async (_req, reply) => reply.code(418).send({ oops: true }));
@@ -186,7 +186,7 @@ describe('answers from below the routes have the catalogue shape', () => {
 
 describe('a node that is stopping', () => {
   it('answers a request that arrives while it closes with SHUTTING_DOWN in the catalogue shape', async () => {
-    const other = buildApp({ node: await FakeNode.create(), logger: silentLogger() });
+    const other = buildApp({ node: await InMemoryNodeApi.create(), logger: silentLogger() });
     await other.listen({ host: '127.0.0.1', port: 0 });
     const socket = connect((other.server.address() as { port: number }).port, '127.0.0.1');
     await once(socket, 'connect');
@@ -318,7 +318,7 @@ describe('answers decided before the body is read', () => {
   let authed: FastifyInstance;
   let authedPort: number;
   beforeAll(async () => {
-    authed = buildApp({ node: await FakeNode.create(), logger: silentLogger(), bodyLimit: 64 * 1024 * 1024, tokens: TokenAuthority.parse(JSON.stringify([{ token: 'admin-token-00000000000000', role: 'admin' }])) });
+    authed = buildApp({ node: await InMemoryNodeApi.create(), logger: silentLogger(), bodyLimit: 64 * 1024 * 1024, tokens: TokenAuthority.parse(JSON.stringify([{ token: 'admin-token-00000000000000', role: 'admin' }])) });
     await authed.listen({ host: '127.0.0.1', port: 0 });
     authedPort = (authed.server.address() as { port: number }).port;
   });

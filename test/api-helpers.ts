@@ -1,19 +1,19 @@
-/** Builds the HTTP app over a FakeNode for in-process API tests. */
+/** Builds the HTTP app over a InMemoryNodeApi for in-process API tests. */
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { silentLogger } from '../src/log/index.js';
 import type { Logger } from '../src/log/index.js';
 import { type AppOptions, buildApp } from '../src/server/app.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 export interface TestApp {
   readonly app: FastifyInstance;
-  readonly node: FakeNode;
+  readonly node: InMemoryNodeApi;
   req(opts: InjectOptions): Promise<{ status: number; headers: Record<string, unknown>; body: any; text: string }>;
   close(): Promise<void>;
 }
 
 export async function testApp(options: Partial<AppOptions> & { historySize?: number; logger?: Logger } = {}): Promise<TestApp> {
-  const node = await FakeNode.create(options.historySize === undefined ? {} : { historySize: options.historySize });
+  const node = await InMemoryNodeApi.create(options.historySize === undefined ? {} : { historySize: options.historySize });
   const app = buildApp({ logger: silentLogger(), minRevisionTimeoutMs: 50, maxWaitMs: 2000, ...options, node });
   await app.ready();
   return {

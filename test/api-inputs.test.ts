@@ -1,5 +1,5 @@
 /**
- * Bad input, in process (the routes over a FakeNode, no sockets): every route and field
+ * Bad input, in process (the routes over an InMemoryNodeApi, no sockets): every route and field
  * answers 4xx with a body naming the field and changes nothing; fast-check fuzzes methods,
  * paths, query strings, headers and bodies and never sees a 5xx or a crash.
  *

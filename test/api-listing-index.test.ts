@@ -9,7 +9,7 @@ import { healthSummary, total } from '../src/server/listing/counts.js';
 import { InstanceIndex, instanceSortKey, rangeEnd } from '../src/server/listing/instance-index.js';
 import { RevisionView } from '../src/server/listing/revision-view.js';
 import { SortedMap } from '../src/server/listing/sorted-map.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 /** A small seeded generator (mulberry32): a failing seed replays. */
 function rng(seed: number): () => number {
@@ -67,7 +67,7 @@ describe('SortedMap', () => {
 describe('RevisionView', () => {
   it(`answers as of its revision while the registry changes (seed ${SEED})`, async () => {
     const r = rng(SEED);
-    const node = await FakeNode.create({ historySize: 100_000 });
+    const node = await InMemoryNodeApi.create({ historySize: 100_000 });
     const index = InstanceIndex.acquire(node.registry);
     try {
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;

@@ -1,6 +1,6 @@
 /**
  * Listings in pages (limit + continue, every page at the first page's revision), the cap
- * on unpaginated answers, and answers written in slices: in process (FakeNode).
+ * on unpaginated answers, and answers written in slices: in process (InMemoryNodeApi).
  * The cluster-level regression is test/cluster-listing-stall.test.ts.
  */
 import { once } from 'node:events';
@@ -14,7 +14,7 @@ import { encodeContinue, listingSignature } from '../src/server/listing/continue
 import { InstanceIndex } from '../src/server/listing/instance-index.js';
 import { sliceStats } from '../src/server/listing/sliced-json.js';
 import { INSTANCE_URL, type TestApp, testApp } from './api-helpers.js';
-import { FakeNode as ScriptedNode, json } from './client-fake-node.js';
+import { json, ScriptedHttpNode } from './scripted-http-node.js';
 
 let t: TestApp;
 afterEach(async () => {
@@ -265,7 +265,7 @@ describe('the SDK and the CLI', () => {
   });
 
   it('list reads unpaginated from a server without pages (it refuses limit)', async () => {
-    const old = await ScriptedNode.start('old1');
+    const old = await ScriptedHttpNode.start('old1');
     old.handler = (req, res) => {
       if (req.url?.includes('limit=')) return json(res, 400, { error: { code: 'INVALID_ARGUMENT', message: 'querystring: must NOT have additional properties', field: 'limit' } });
       return json(res, 200, { revision: 4, serviceRevision: 3, instances: [] });

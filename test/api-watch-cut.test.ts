@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Command } from '../src/registry/index.js';
 import { WatchHub, type WatchHubOptions } from '../src/server/watch/hub.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { FakeSink } from './api-sse.js';
 
 const BLOB = { blob: 'x'.repeat(1000) };
@@ -29,7 +29,7 @@ class ReadingSink extends FakeSink {
 }
 
 const hubs: WatchHub[] = [];
-function hubFor(node: FakeNode, opts: WatchHubOptions): WatchHub {
+function hubFor(node: InMemoryNodeApi, opts: WatchHubOptions): WatchHub {
   const h = new WatchHub(node.registry.history, { progressMinMs: 60_000, fanOut: 'immediate', ...opts });
   hubs.push(h);
   return h;
@@ -43,7 +43,7 @@ const revs = (s: FakeSink) => s.changes().map((e) => Number(e.id));
 
 describe('a watcher that stalls during catch-up', () => {
   it('is cut with an overflow event once the changes it misses pass the byte budget', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     for (let i = 0; i < 300; i++) node.apply(reg(`old${i}`));
     const cuts: number[] = [];
     const hub = hubFor(node, { maxBufferedBytes: 8192, onCut: (i) => cuts.push(i.fromRevision) });
@@ -75,7 +75,7 @@ describe('a watcher that stalls during catch-up', () => {
   });
 
   it('goes on catching up where it stopped when its client reads again before the cut', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     for (let i = 0; i < 100; i++) node.apply(reg(`old${i}`));
     const hub = hubFor(node, { maxBufferedBytes: 64 * 1024 });
     const s = new ReadingSink({ highWaterMark: 2048 });
@@ -90,7 +90,7 @@ describe('a watcher that stalls during catch-up', () => {
   });
 
   it('is told compacted when its resume point left history while it was stalled', async () => {
-    const node = await FakeNode.create({ historySize: 12 });
+    const node = await InMemoryNodeApi.create({ historySize: 12 });
     for (let i = 0; i < 10; i++) node.apply(reg(`old${i}`));
     const hub = hubFor(node, { maxBufferedBytes: 8192 });
     const slow = new ReadingSink({ highWaterMark: 2048 });
@@ -105,7 +105,7 @@ describe('a watcher that stalls during catch-up', () => {
 
 describe('a live watcher whose socket pushes back', () => {
   it('has later changes queued in order, not piled on the socket, and gets them when it drains', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node, { maxBufferedBytes: 64 * 1024 });
     const s = new ReadingSink({ highWaterMark: 2048 });
     hub.open(s, {}, 0);
@@ -125,7 +125,7 @@ describe('a live watcher whose socket pushes back', () => {
   });
 
   it('is cut by dropping the queue, so the overflow event goes right behind what the socket holds', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node, { maxBufferedBytes: 16 * 1024 });
     const slow = new ReadingSink({ highWaterMark: 2048 });
     hub.open(slow, {}, 0);
@@ -144,8 +144,8 @@ describe('a live watcher whose socket pushes back', () => {
 
 describe('a cut stream', () => {
   const GRACE = 1000;
-  async function cutStream(opts: WatchHubOptions = {}): Promise<{ node: FakeNode; hub: WatchHub; slow: ReadingSink }> {
-    const node = await FakeNode.create();
+  async function cutStream(opts: WatchHubOptions = {}): Promise<{ node: InMemoryNodeApi; hub: WatchHub; slow: ReadingSink }> {
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node, { maxBufferedBytes: 8192, closeGraceMs: GRACE, ...opts });
     // A socket that took a lot before pushing back: what is unflushed when the cut comes.
     const slow = new ReadingSink({ highWaterMark: 64 * 1024 });

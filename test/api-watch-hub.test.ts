@@ -7,14 +7,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Command } from '../src/registry/index.js';
 import { WatchHub } from '../src/server/watch/hub.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { FakeSink } from './api-sse.js';
 
 const reg = (service: string, id: string, extra: Record<string, unknown> = {}): Command =>
   ({ type: 'register', namespace: 'prod', service, id, address: '10.0.0.1', port: 80, ...extra }) as Command;
 
 const hubs: WatchHub[] = [];
-function hubFor(node: FakeNode, opts: ConstructorParameters<typeof WatchHub>[1] = {}): WatchHub {
+function hubFor(node: InMemoryNodeApi, opts: ConstructorParameters<typeof WatchHub>[1] = {}): WatchHub {
   // Fan-out inside the notice, so these tests can check delivery right after apply();
   // the coalesced (default) mode has its own tests below.
   const h = new WatchHub(node.registry.history, { progressMinMs: 60_000, fanOut: 'immediate', ...opts });
@@ -30,7 +30,7 @@ const revs = (s: FakeSink) => s.changes().map((e) => Number(e.id));
 
 describe('watch hub', () => {
   it('delivers live changes in revision order, each to the watchers whose filter matches', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node);
     const all = new FakeSink({ autoFlush: true });
     const ns = new FakeSink({ autoFlush: true });
@@ -59,7 +59,7 @@ describe('watch hub', () => {
   });
 
   it('writes the same encoded Buffer to every watcher of a change', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node);
     const a = new FakeSink({ autoFlush: true });
     const b = new FakeSink({ autoFlush: true });
@@ -75,7 +75,7 @@ describe('watch hub', () => {
   });
 
   it('resumes from history then live with no gap and no duplicate, at any resume point', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node);
     for (let i = 1; i <= 6; i++) node.apply(reg('orders', `o${i}`));
     for (let after = 0; after <= 8; after++) {
@@ -89,7 +89,7 @@ describe('watch hub', () => {
   });
 
   it('answers a resume point older than the history with one compacted event and ends', async () => {
-    const node = await FakeNode.create({ historySize: 3 });
+    const node = await InMemoryNodeApi.create({ historySize: 3 });
     const hub = hubFor(node);
     for (let i = 1; i <= 6; i++) node.apply(reg('orders', `o${i}`));
     expect(node.registry.history.floor).toBe(3);
@@ -104,7 +104,7 @@ describe('watch hub', () => {
   });
 
   it('tells every watcher compacted when a snapshot replaces the state', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node);
     const s = new FakeSink({ autoFlush: true });
     hub.open(s, {}, 0);
@@ -116,7 +116,7 @@ describe('watch hub', () => {
   });
 
   it('pages a long catch-up at the pace the client reads, with live changes arriving meanwhile', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node, { pageBytes: 2048 });
     for (let i = 1; i <= 200; i++) node.apply(reg('orders', `o${i}`));
     const s = new FakeSink({ highWaterMark: 1024 });
@@ -137,7 +137,7 @@ describe('watch hub', () => {
   });
 
   it('never splits the events of one revision across a page boundary', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     node.apply({ type: 'openSession', sessionId: 's1', ttlMs: 10_000, now: 1 } as Command);
     for (let i = 0; i < 20; i++) node.apply(reg('orders', `e${i}`, { sessionId: 's1' }));
     node.apply({ type: 'closeSession', sessionId: 's1' } as Command); // 20 deletes, one revision
@@ -153,7 +153,7 @@ describe('watch hub', () => {
   });
 
   it('cuts a watcher that stops reading, naming the revision to resume from, and destroys it after the grace period', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     vi.useFakeTimers();
     const cuts: number[] = [];
     const hub = hubFor(node, { maxBufferedBytes: 4096, closeGraceMs: 20, onCut: (i) => cuts.push(i.fromRevision) });
@@ -187,7 +187,7 @@ describe('watch hub', () => {
 
   it('sends progress with the current revision on idle streams only', async () => {
     // (This counted progress events in 80 ms of wall-clock time and failed on a loaded machine.)
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     vi.useFakeTimers();
     const hub = hubFor(node, { progressMinMs: 15, progressMaxMs: 15 });
     const idle = new FakeSink({ autoFlush: true });
@@ -215,7 +215,7 @@ describe('watch hub', () => {
   });
 
   it('shows a cluster watcher an instance moving out as a delete and moving in as a create', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node);
     const a = new FakeSink({ autoFlush: true });
     const b = new FakeSink({ autoFlush: true });
@@ -235,7 +235,7 @@ describe('watch hub', () => {
   });
 
   it('forgets a watcher whose client hangs up', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = hubFor(node);
     const s = new FakeSink({ autoFlush: true });
     hub.open(s, { namespace: 'prod' }, 0);
@@ -247,12 +247,12 @@ describe('watch hub', () => {
 });
 
 describe('watch hub, coalesced fan-out (the default)', () => {
-  const coalesced = (node: FakeNode): WatchHub => hubFor(node, { fanOut: 'coalesced' });
+  const coalesced = (node: InMemoryNodeApi): WatchHub => hubFor(node, { fanOut: 'coalesced' });
   /** Runs what the hub scheduled: a fan-out waits at most 25 ms (MAX_FAN_OUT_WAIT_MS). */
   const fanOut = () => vi.advanceTimersByTime(25);
 
   it('sends changes applied in one turn as one write per watcher, in revision order', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     vi.useFakeTimers();
     const hub = coalesced(node);
     const orders = new FakeSink({ autoFlush: true });
@@ -275,7 +275,7 @@ describe('watch hub, coalesced fan-out (the default)', () => {
   });
 
   it('gives a watcher that catches up between a change and its fan-out every revision once', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     vi.useFakeTimers();
     const hub = coalesced(node);
     const early = new FakeSink({ autoFlush: true });
@@ -297,7 +297,7 @@ describe('watch hub, coalesced fan-out (the default)', () => {
   });
 
   it('delivers pending changes before telling watchers a snapshot replaced the state', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const hub = coalesced(node);
     const s = new FakeSink({ autoFlush: true });
     hub.open(s, {}, 0);
@@ -308,7 +308,7 @@ describe('watch hub, coalesced fan-out (the default)', () => {
   });
 
   it('reports a revision that carried no events (a rules or policy change) in progress', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     vi.useFakeTimers();
     const hub = hubFor(node, { fanOut: 'coalesced', progressMinMs: 20, progressMaxMs: 20 });
     const s = new FakeSink({ autoFlush: true });
@@ -322,7 +322,7 @@ describe('watch hub, coalesced fan-out (the default)', () => {
   });
 
   it('drops pending changes on close and writes nothing afterwards', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     vi.useFakeTimers();
     const hub = coalesced(node);
     const s = new FakeSink({ autoFlush: true });

@@ -14,7 +14,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
 import { findCommand, runCommand } from '../src/cli/commands/index.js';
-import { FakeNode, json as reply } from './client-fake-node.js';
+import { json as reply, ScriptedHttpNode } from './scripted-http-node.js';
 import { waitFor, waitForLeader } from './helpers/http.js';
 
 interface Run {
@@ -148,7 +148,7 @@ describe('instances', () => {
   });
 
   it('exits 6 on 401/403 and 7 when a write may or may not have applied', async () => {
-    const fake = await FakeNode.start('f1');
+    const fake = await ScriptedHttpNode.start('f1');
     try {
       fake.handler = (req, res) =>
         req.headers.authorization === 'Bearer good'

@@ -5,11 +5,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RollcallClient } from '../src/client/index.js';
-import { FakeNode, json } from './client-fake-node.js';
+import { json, ScriptedHttpNode } from './scripted-http-node.js';
 import { seeded } from './client-helpers.js';
 
 describe('client cluster operations', () => {
-  let node: FakeNode | undefined;
+  let node: ScriptedHttpNode | undefined;
   let client: RollcallClient | undefined;
   afterEach(async () => {
     await client?.close();
@@ -17,8 +17,8 @@ describe('client cluster operations', () => {
     node = client = undefined;
   });
 
-  async function start(): Promise<{ node: FakeNode; client: RollcallClient }> {
-    node = await FakeNode.start('n1');
+  async function start(): Promise<{ node: ScriptedHttpNode; client: RollcallClient }> {
+    node = await ScriptedHttpNode.start('n1');
     node.leader = 'n1';
     node.handler = (req, res) => {
       if (req.method === 'POST' && req.url === '/v1/cluster/leader') {

@@ -4,10 +4,10 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError, ClientClosedError, RollcallClient, TimeoutError, UnavailableError } from '../src/client/index.js';
-import { deadUrl, FakeNode, json } from './client-fake-node.js';
+import { deadUrl, json, ScriptedHttpNode } from './scripted-http-node.js';
 import { inst, seeded } from './client-helpers.js';
 
-const nodes: FakeNode[] = [];
+const nodes: ScriptedHttpNode[] = [];
 const clients: RollcallClient[] = [];
 afterEach(async () => {
   vi.useRealTimers();
@@ -15,8 +15,8 @@ afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.close()));
 });
 
-async function fake(id: string): Promise<FakeNode> {
-  const n = await FakeNode.start(id);
+async function fake(id: string): Promise<ScriptedHttpNode> {
+  const n = await ScriptedHttpNode.start(id);
   nodes.push(n);
   return n;
 }
@@ -28,13 +28,13 @@ function client(endpoints: string[], extra: Partial<ConstructorParameters<typeof
 }
 
 const listBody = { revision: 7, serviceRevision: 5, instances: [inst('a')] };
-const okList = (n: FakeNode) => {
+const okList = (n: ScriptedHttpNode) => {
   n.handler = (_req, res) => json(res, 200, listBody);
 };
-const putOk = (n: FakeNode, revision = 3) => {
+const putOk = (n: ScriptedHttpNode, revision = 3) => {
   n.handler = (req, res) => json(res, 200, { revision, instance: inst('a', { port: JSON.parse(req.body || '{}').port ?? 1 }) });
 };
-const ids = (n: FakeNode) => n.seen.filter((s) => s.method !== 'GET').map((s) => `${s.headers['x-rollcall-client-id']}#${s.headers['x-rollcall-seq']}`);
+const ids = (n: ScriptedHttpNode) => n.seen.filter((s) => s.method !== 'GET').map((s) => `${s.headers['x-rollcall-client-id']}#${s.headers['x-rollcall-seq']}`);
 
 describe('transport', () => {
   it('honours Retry-After from an overloaded node in full, with jitter, before trying again', async () => {
@@ -84,7 +84,7 @@ describe('transport', () => {
     const n1 = await fake('n1');
     const n2 = await fake('n2');
     let calls = 0;
-    const script = (req: Parameters<FakeNode['handler']>[0], res: Parameters<FakeNode['handler']>[1]) => {
+    const script = (req: Parameters<ScriptedHttpNode['handler']>[0], res: Parameters<ScriptedHttpNode['handler']>[1]) => {
       calls++;
       if (calls === 1) return json(res, 503, { error: { code: 'NO_LEADER', message: 'no leader yet' } }, { 'retry-after': '1' });
       if (calls === 2) return json(res, 504, { error: { code: 'TIMEOUT', message: 'not committed in time' } });

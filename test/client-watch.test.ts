@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CompactedError, RollcallClient, UnsupportedError, type Instance, type WatchEvent } from '../src/client/index.js';
-import { FakeNode, json } from './client-fake-node.js';
+import { json, ScriptedHttpNode } from './scripted-http-node.js';
 import { inst, seeded } from './client-helpers.js';
 
 interface Change {
@@ -19,11 +19,11 @@ interface Change {
 class FakeRegistry {
   readonly changes: Change[] = [];
   /** Streams open per node. */
-  readonly streams = new Map<FakeNode, Set<ServerResponse>>();
+  readonly streams = new Map<ScriptedHttpNode, Set<ServerResponse>>();
   floor = 1;
   /** A node that replays from revision 1 whatever it is asked (to test dropping repeats). */
-  replayAll = new Set<FakeNode>();
-  silent = new Set<FakeNode>();
+  replayAll = new Set<ScriptedHttpNode>();
+  silent = new Set<ScriptedHttpNode>();
 
   get revision(): number {
     return this.changes.at(-1)?.revision ?? 0;
@@ -43,7 +43,7 @@ class FakeRegistry {
     return c;
   }
 
-  serve(node: FakeNode): void {
+  serve(node: ScriptedHttpNode): void {
     this.streams.set(node, new Set());
     node.handler = (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
@@ -72,7 +72,7 @@ function frame(c: Change): string {
   return `id: ${c.revision}\ndata: ${JSON.stringify({ ...c, cause: 'register' })}\n\n`;
 }
 
-const nodes: FakeNode[] = [];
+const nodes: ScriptedHttpNode[] = [];
 const clients: RollcallClient[] = [];
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
@@ -81,9 +81,9 @@ afterEach(async () => {
 
 async function setup(count: number, opts: Partial<ConstructorParameters<typeof RollcallClient>[0]> = {}) {
   const reg = new FakeRegistry();
-  const ns: FakeNode[] = [];
+  const ns: ScriptedHttpNode[] = [];
   for (let i = 1; i <= count; i++) {
-    const n = await FakeNode.start(`n${i}`);
+    const n = await ScriptedHttpNode.start(`n${i}`);
     nodes.push(n);
     reg.serve(n);
     ns.push(n);

@@ -1,5 +1,5 @@
 /**
- * The Consul-compatible API in one process, over a real Registry without Raft (FakeNode):
+ * The Consul-compatible API in one process, over a real Registry without Raft (InMemoryNodeApi):
  * tokens and namespaces, the health mapping end to end (leader-set health, expiry
  * protection's suspect, disabled instances), re-registration, and blocking queries woken
  * only by what they read.
@@ -8,14 +8,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildConsulApp, type ConsulApp } from '../src/consul/index.js';
 import { silentLogger } from '../src/log/index.js';
 import { TokenAuthority } from '../src/server/auth.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const READ = 'read-token-0123456789';
 const WRITE = 'register-token-0123456789';
 const PROD = 'prod-only-token-0123456789';
 
 describe('Consul API in process', () => {
-  let node: FakeNode;
+  let node: InMemoryNodeApi;
   let consul: ConsulApp;
 
   const start = (tokens: TokenAuthority | null = null) => {
@@ -28,7 +28,7 @@ describe('Consul API in process', () => {
   const ids = (r: { json: () => unknown }) => (r.json() as { Service: { ID: string } }[]).map((e) => e.Service.ID);
 
   beforeEach(async () => {
-    node = await FakeNode.create();
+    node = await InMemoryNodeApi.create();
   });
   afterEach(async () => {
     await consul?.app.close();

@@ -3,7 +3,7 @@
  * The Consul listings built their whole answer (and fastify encoded it) in one turn: with
  * 20,000 instances, 150-700 ms of CPU in one turn per request. Now they are written in
  * slices from one revision (src/consul/listing.ts). Measured in process while real HTTP
- * requests read the answers, over a real Registry (FakeNode: no Raft, which is not what is
+ * requests read the answers, over a real Registry (InMemoryNodeApi: no Raft, which is not what is
  * measured).
  *
  * What is asserted is the CPU time of the longest event-loop turn (process.cpuUsage between
@@ -20,7 +20,7 @@ import { catalogServicesWriter } from '../src/consul/listing.js';
 import { InstanceIndex } from '../src/server/listing/instance-index.js';
 import { RevisionView } from '../src/server/listing/revision-view.js';
 import { silentLogger } from '../src/log/index.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const INSTANCES = 20_000;
 const MAX_TURN_CPU_MS = 50;
@@ -64,12 +64,12 @@ function get(base: string, path: string, onHeaders?: () => void): Promise<{ stat
 }
 
 describe('Consul listings of a large service', () => {
-  let node: FakeNode;
+  let node: InMemoryNodeApi;
   let consul: ConsulApp;
   let base: string;
 
   beforeAll(async () => {
-    node = await FakeNode.create();
+    node = await InMemoryNodeApi.create();
     for (let k = 0; k < INSTANCES; k++) {
       const metadata: Record<string, string> = { zone: `zone-${k % 4}`, version: '1.4.2' };
       for (let l = 0; l < 6; l++) metadata[`label-${l}`] = `value-${l}-${k % 97}`;

@@ -8,7 +8,7 @@ import { silentLogger } from '../src/log/index.js';
 import { hostPort, sanitizeLabelName } from '../src/sd/prometheus.js';
 import { TokenAuthority } from '../src/server/auth.js';
 import { buildApp } from '../src/server/app.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 describe('GET /v1/sd/prometheus', () => {
   let app: FastifyInstance | null = null;
@@ -17,13 +17,13 @@ describe('GET /v1/sd/prometheus', () => {
     app = null;
   });
 
-  async function start(tokens: TokenAuthority | null = null): Promise<{ node: FakeNode; app: FastifyInstance }> {
-    const node = await FakeNode.create();
+  async function start(tokens: TokenAuthority | null = null): Promise<{ node: InMemoryNodeApi; app: FastifyInstance }> {
+    const node = await InMemoryNodeApi.create();
     app = buildApp({ logger: silentLogger(), node, tokens });
     await app.ready();
     return { node, app };
   }
-  const reg = (node: FakeNode, namespace: string, service: string, id: string, extra: Record<string, unknown> = {}) =>
+  const reg = (node: InMemoryNodeApi, namespace: string, service: string, id: string, extra: Record<string, unknown> = {}) =>
     node.apply({ type: 'register', namespace, service, id, address: '10.0.0.1', port: 9100, ...extra } as never);
 
   it('answers [] when empty, as application/json', async () => {

@@ -1,6 +1,6 @@
 /**
  * What the DNS interface answers, message in, message out (src/dns/message.ts), over a real
- * Registry (test/api-fake-node.ts) without sockets: records and sections as Consul fills
+ * Registry (test/in-memory-node-api.ts) without sockets: records and sections as Consul fills
  * them, the health mapping the Consul API uses, truncation to the transport's size, and
  * bad messages that get an error code or nothing, never an exception (a seeded fuzz).
  */
@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type AnswerContext, respond, ServiceDirectory } from '../src/dns/index.js';
 import type { Register } from '../src/registry/index.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { dataOf, queryPacket } from './helpers/dns.js';
 
 /** mulberry32: a seeded source of [0, 1) numbers, so the shuffle is the same on every run. */
@@ -27,7 +27,7 @@ function seeded(seed: number): () => number {
 type Reply = DecodedPacket & { rcode: string };
 
 describe('DNS answers', () => {
-  let node: FakeNode;
+  let node: InMemoryNodeApi;
   let ctx: AnswerContext;
 
   const reg = (id: string, over: Partial<Register> = {}) => {
@@ -42,7 +42,7 @@ describe('DNS answers', () => {
   const truncated = (p: DecodedPacket) => ((p.flags ?? 0) & TRUNCATED_RESPONSE) !== 0;
 
   beforeEach(async () => {
-    node = await FakeNode.create();
+    node = await InMemoryNodeApi.create();
     ctx = { directory: new ServiceDirectory(node.registry), registry: node.registry, domain: 'consul', datacenter: 'dc1', namespace: 'default', ttl: 0, random: seeded(7) };
   });
 

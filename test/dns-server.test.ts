@@ -10,16 +10,16 @@ import { decode, encode } from 'dns-packet';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type DnsServer, startDnsServer } from '../src/dns/index.js';
 import { silentLogger } from '../src/log/index.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { dataOf, queryPacket, queryTcp, queryUdp, tcpExchange, udpExchange } from './helpers/dns.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('DNS listeners', () => {
-  let node: FakeNode;
+  let node: InMemoryNodeApi;
   let dns: DnsServer | null;
 
   beforeEach(async () => {
-    node = await FakeNode.create();
+    node = await InMemoryNodeApi.create();
     node.apply({ type: 'register', namespace: 'default', service: 'web', id: 'w1', address: '10.0.0.1', port: 8080 });
     dns = await startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 } });
   });

@@ -1,6 +1,6 @@
 /**
  * The monitoring page in headless Chromium, against an in-process backend: the real HTTP
- * app (watch, cluster) over the FakeNode of the API tests, with the monitoring routes, and a
+ * app (watch, cluster) over the InMemoryNodeApi of the API tests, with the monitoring routes, and a
  * real HealthTracker standing in for the leader (reports in, setHealth applied). Needs no
  * integration patch. Without playwright-core or /usr/bin/chromium it is skipped, except under
  * CI, where it fails: .ci/install-chromium.sh installs the browser.
@@ -15,7 +15,7 @@ import { DEFAULT_THRESHOLDS, HealthTracker, healthCommands } from '../src/health
 import { silentLogger } from '../src/log/index.js';
 import { buildApp } from '../src/server/app.js';
 import { TokenAuthority } from '../src/server/auth.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
@@ -27,14 +27,14 @@ if (!ready && process.env.CI) throw new Error(`browser tests need playwright-cor
 
 interface Backend {
   readonly app: FastifyInstance;
-  readonly node: FakeNode;
+  readonly node: InMemoryNodeApi;
   readonly url: string;
   /** A keepalive report as the leader takes it: tracker, then setHealth on a transition. */
   report(id: string, r: HealthReport): void;
 }
 
 async function backend(options: { tokens?: TokenAuthority; listMaxItems?: number } = {}): Promise<Backend> {
-  const node = await FakeNode.create();
+  const node = await InMemoryNodeApi.create();
   const tracker = new HealthTracker({ thresholds: () => ({ ...DEFAULT_THRESHOLDS, degradeAfter: 2 }) });
   const app = buildApp({
     node,

@@ -1,5 +1,5 @@
 /**
- * The monitoring routes in-process, over the FakeNode of the API tests (a real Registry, no
+ * The monitoring routes in-process, over the InMemoryNodeApi of the API tests (a real Registry, no
  * Raft): the page and its files (src/ui), and the API routes it reads (src/server/routes):
  * the services listing, alerts (JSON and SSE), health reports (local and relayed to the
  * leader) and the policy.
@@ -17,7 +17,7 @@ import type { MonitorNode } from '../src/server/node-api.js';
 import { type HealthDeps, healthRoutes, type PolicyWriteOptions, type RelayFetch } from '../src/server/routes/health.js';
 import { serviceRoutes } from '../src/server/routes/services.js';
 import { registerUiRoutes } from '../src/ui/index.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 let app: FastifyInstance | null = null;
 afterEach(async () => {
@@ -39,7 +39,7 @@ const reg = (id: string, over: Record<string, unknown> = {}): Command =>
 
 describe('the page', () => {
   it('is served at /ui with a strict CSP and revalidates with its ETag', async () => {
-    const { app } = await build(await FakeNode.create());
+    const { app } = await build(await InMemoryNodeApi.create());
     const res = await app.inject({ method: 'GET', url: '/ui' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/html');
@@ -50,7 +50,7 @@ describe('the page', () => {
   });
 
   it('serves its files, and 404 for anything else under /ui/assets', async () => {
-    const { app } = await build(await FakeNode.create());
+    const { app } = await build(await InMemoryNodeApi.create());
     const js = await app.inject({ method: 'GET', url: '/ui/assets/app.js' });
     expect(js.statusCode).toBe(200);
     expect(js.headers['content-type']).toContain('text/javascript');
@@ -82,7 +82,7 @@ describe('the page', () => {
 
 describe('GET /v1/services', () => {
   it('lists services with health counts, and their instances at one revision on request', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     node.apply(reg('o1'));
     node.apply(reg('o2'));
     node.apply(reg('o3', { enabled: false }));
@@ -105,7 +105,7 @@ describe('GET /v1/services', () => {
 
 describe('alerts', () => {
   it('fire and resolve on the monitor\'s ticks, and show in GET /v1/alerts', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     node.apply(reg('o1'));
     const { app, monitor } = await build(node);
     expect(monitor.tick()).toEqual([]);
@@ -119,7 +119,7 @@ describe('alerts', () => {
   });
 
   it('stream a snapshot on connect, then each fired and resolved alert', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     node.apply(reg('o1'));
     const { app, monitor } = await build(node);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -140,7 +140,7 @@ describe('alerts', () => {
   });
 
   it('post to the webhook only while this node leads', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     node.apply(reg('o1'));
     const posted: unknown[] = [];
     const webhook = { post: (p: unknown) => void posted.push(p), close: () => {} } as unknown as NonNullable<HealthDeps['webhook']>;
@@ -160,7 +160,7 @@ describe('GET /v1/health/reports', () => {
   const tracked: TrackedHealth = { namespace: 'prod', service: 'orders', id: 'o1', report: { cpu: 0.95 }, reportedAt: Date.now() - 1000, state: 'subhealthy', since: 0, pending: null };
 
   it('answers from the leader\'s tracker, filtered', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const { app } = await build(node, { reports: () => [tracked, { ...tracked, service: 'payments' }] });
     const body = (await app.inject({ method: 'GET', url: '/v1/health/reports?namespace=prod&service=orders' })).json();
     expect(body).toMatchObject({ from: 'fake1', available: true, reports: [{ id: 'o1', report: { cpu: 0.95 }, state: 'subhealthy' }] });
@@ -168,7 +168,7 @@ describe('GET /v1/health/reports', () => {
   });
 
   it('relays to the leader from a follower, with the caller\'s credentials and local=true', async () => {
-    const fake = await FakeNode.create();
+    const fake = await InMemoryNodeApi.create();
     const follower: MonitorNode = {
       id: 'n2',
       leader: 'n1',
@@ -190,7 +190,7 @@ describe('GET /v1/health/reports', () => {
   });
 
   it('says why when there is nothing to show', async () => {
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const { app } = await build(node);
     expect((await app.inject({ method: 'GET', url: '/v1/health/reports' })).json()).toMatchObject({ available: false, reports: [] });
   });
@@ -200,7 +200,7 @@ describe('the health policy routes', () => {
   it('show defaults and what a service resolves to; PUT checks and stores through setPolicy', async () => {
     let stored: StoredHealthPolicy | null = null;
     const seen: (number | undefined)[] = [];
-    const node = await FakeNode.create();
+    const node = await InMemoryNodeApi.create();
     const setPolicy = async (policy: HealthPolicy, { expectedRevision }: PolicyWriteOptions): Promise<CommandResult> => {
       seen.push(expectedRevision);
       if (expectedRevision !== undefined && expectedRevision !== (stored?.revision ?? 0)) {

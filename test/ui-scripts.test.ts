@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log/index.js';
 import { buildApp } from '../src/server/app.js';
 import { ASSETS } from '../src/ui/assets/index.js';
-import { FakeNode } from './api-fake-node.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BUILT = path.join(ROOT, 'dist/src/ui/browser');
@@ -67,7 +67,7 @@ if (!ready && process.env.CI) throw new Error(`browser tests need playwright-cor
 
 describe.skipIf(!ready)('the page in Chromium', () => {
   it('boots with every script loaded and no error, and fills each section', async () => {
-    const app = buildApp({ node: await FakeNode.create(), logger: silentLogger() });
+    const app = buildApp({ node: await InMemoryNodeApi.create(), logger: silentLogger() });
     const profile = mkdtempSync(path.join(tmpdir(), 'rollcall-chromium-'));
     const browser = await pw!.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
     try {

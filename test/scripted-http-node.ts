@@ -1,11 +1,13 @@
 /**
- * In-process fake Rollcall nodes for client tests: real HTTP on loopback, scripted answers,
- * so failures (dead node, silent node, 503, 504, cut streams) happen exactly when a test says.
+ * Stand-ins for Rollcall nodes in client and CLI tests: real HTTP servers on loopback that
+ * answer what each test scripts (`handler`), so failures (dead node, silent node, 503, 504,
+ * cut streams) happen exactly when a test says. For the server's side of the API, over a
+ * real registry without sockets, see in-memory-node-api.ts.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type Handler = (req: IncomingMessage & { body: string }, res: ServerResponse, node: FakeNode) => void | Promise<void>;
+export type Handler = (req: IncomingMessage & { body: string }, res: ServerResponse, node: ScriptedHttpNode) => void | Promise<void>;
 
 export interface Seen {
   readonly method: string;
@@ -14,7 +16,7 @@ export interface Seen {
   readonly body: string;
 }
 
-export class FakeNode {
+export class ScriptedHttpNode {
   readonly seen: Seen[] = [];
   readonly sockets = new Set<Socket>();
   leader: string | null = null;
@@ -24,9 +26,9 @@ export class FakeNode {
     private readonly server: http.Server,
   ) {}
 
-  static async start(id: string): Promise<FakeNode> {
+  static async start(id: string): Promise<ScriptedHttpNode> {
     const server = http.createServer();
-    const node = new FakeNode(id, server);
+    const node = new ScriptedHttpNode(id, server);
     server.on('connection', (s) => {
       node.sockets.add(s);
       s.on('close', () => node.sockets.delete(s));

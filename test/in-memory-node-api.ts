@@ -1,7 +1,9 @@
 /**
- * An in-process stand-in for RollcallNode behind the HTTP API: a real Registry over an
- * in-memory store, every write applied at once as the next log entry. Lets the routes,
- * the watch hub and the waiters be tested without Raft, processes or ports.
+ * An in-process stand-in for RollcallNode behind the HTTP API (the `NodeApi` the server,
+ * the Consul API and DNS are built on): a real Registry over an in-memory store, every write
+ * applied at once as the next log entry. Lets the routes, the watch hub and the waiters be
+ * tested without Raft, processes or ports. For scripted HTTP nodes that a client talks to,
+ * see scripted-http-node.ts.
  */
 import type { NodeStatus } from '../src/node/index.js';
 import type { ProposalResult } from '../src/node/peer-messages.js';
@@ -10,7 +12,7 @@ import { Registry } from '../src/registry/index.js';
 import type { NodeApi } from '../src/server/node-api.js';
 import { MemorySm } from './registry-helpers.js';
 
-export class FakeNode implements NodeApi {
+export class InMemoryNodeApi implements NodeApi {
   readonly id = 'fake1';
   leader: string | null = 'fake1';
   role: NodeStatus['role'] = 'leader';
@@ -23,9 +25,9 @@ export class FakeNode implements NodeApi {
     private readonly sm: MemorySm,
   ) {}
 
-  static async create(options: { historySize?: number } = {}): Promise<FakeNode> {
+  static async create(options: { historySize?: number } = {}): Promise<InMemoryNodeApi> {
     const sm = new MemorySm();
-    return new FakeNode(await Registry.open(sm, options), sm);
+    return new InMemoryNodeApi(await Registry.open(sm, options), sm);
   }
 
   async submit(command: ClientCommand, _timeoutMs: number): Promise<ProposalResult> {
