@@ -1,7 +1,8 @@
 /**
  * `RollcallClient`: the SDK's entry point. One client per process is the usual shape; it
- * holds the sockets (two pools it owns), the discovery feeds (one watch per service), the
- * registrations' keepalive timers and the exactly-once lanes, and `close()` ends them all.
+ * holds the sockets (the two HTTP agents of its NodePool), the discovery feeds (one watch per
+ * service), the registrations' keepalive timers and the exactly-once lanes, and `close()` ends
+ * them all.
  */
 import { randomBytes } from 'node:crypto';
 import { Balancer, type BalancerOptions } from './balancer.js';
@@ -13,7 +14,7 @@ import { DEFAULT_PAGE_SIZE, type PageOptions, pagesUnsupported, readAllPages } f
 import { Registration, type RegisterOptions, type RegistrationHost } from './registration.js';
 import { route, type RoutingPolicy } from './routing.js';
 import { SnapshotStore } from './snapshot.js';
-import { Transport } from './transport.js';
+import { NodePool } from './node-pool.js';
 import type {
   AccessRulesDoc,
   AccessRulesInfo,
@@ -194,7 +195,7 @@ export interface HealthReport {
  */
 export class RollcallClient {
   readonly #o: RollcallClientOptions;
-  readonly #transport: Transport;
+  readonly #nodes: NodePool;
   readonly #lanes: WriteLanes;
   readonly #random: () => number;
   readonly #snapshots: SnapshotStore | undefined;
@@ -209,7 +210,7 @@ export class RollcallClient {
     const endpoints = typeof options.endpoints === 'string' ? options.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : options.endpoints;
     this.#o = options;
     this.#random = options.random ?? Math.random;
-    this.#transport = new Transport({
+    this.#nodes = new NodePool({
       endpoints,
       token: options.token,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
@@ -227,12 +228,12 @@ export class RollcallClient {
 
   /** The node URLs this client knows (configured, then learned). */
   get endpoints(): readonly string[] {
-    return this.#transport.endpoints();
+    return this.#nodes.endpoints();
   }
 
   /** The leader's id as last reported (null if unknown). */
   get leader(): string | null {
-    return this.#transport.leader;
+    return this.#nodes.leader;
   }
 
   get closed(): boolean {
@@ -313,7 +314,7 @@ export class RollcallClient {
    * ```
    */
   async get(ref: InstanceRef & ReadOptions): Promise<GetResult> {
-    const r = await this.#transport.call<{ revision: number; instance: Instance } | { error: unknown }>({
+    const r = await this.#nodes.call<{ revision: number; instance: Instance } | { error: unknown }>({
       method: 'GET',
       path: `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`,
       query: { consistency: ref.consistency, minRevision: ref.minRevision },
@@ -363,7 +364,7 @@ export class RollcallClient {
    * ```
    */
   async listPage(options: ServiceListOptions & ReadOptions & PageOptions): Promise<ListPage> {
-    const r = await this.#transport.call<ListPage>({
+    const r = await this.#nodes.call<ListPage>({
       method: 'GET',
       path: servicePath(options.namespace, options.service),
       query: {
@@ -396,7 +397,7 @@ export class RollcallClient {
 
   /** One page of a namespace's instances (see `listPage`). */
   async listNamespacePage(options: { namespace: string; includeDisabled?: boolean } & ReadOptions & PageOptions): Promise<NamespaceListPage> {
-    const r = await this.#transport.call<NamespaceListPage>({
+    const r = await this.#nodes.call<NamespaceListPage>({
       method: 'GET',
       path: `/v1/namespaces/${seg(options.namespace)}/instances`,
       query: { consistency: options.consistency, minRevision: options.minRevision, includeDisabled: options.includeDisabled || undefined, limit: options.limit, continue: options.continue },
@@ -430,7 +431,7 @@ export class RollcallClient {
 
   /** One page of GET /v1/services: `limit` services, or with `instances` instances (see `listPage`). */
   async listServicesPage(options: ServicesOptions & PageOptions = {}): Promise<ServicesPage> {
-    const r = await this.#transport.call<ServicesPage>({
+    const r = await this.#nodes.call<ServicesPage>({
       method: 'GET',
       path: '/v1/services',
       query: {
@@ -554,7 +555,7 @@ export class RollcallClient {
 
   /** Extends a session's life by its TTL. `not-found`: expired or closed; `expiring`: about to be. */
   async keepalive(sessionId: string, timeoutMs?: number): Promise<KeepaliveResult> {
-    const r = await this.#transport.call<{ expiring?: boolean; error?: { code?: string } }>({
+    const r = await this.#nodes.call<{ expiring?: boolean; error?: { code?: string } }>({
       method: 'PUT',
       path: `/v1/sessions/${seg(sessionId)}/keepalive`,
       kind: 'write', // the leader keeps the deadlines; a follower would forward it
@@ -574,7 +575,7 @@ export class RollcallClient {
 
   /** Every member's role, term, indexes and lag, as the answering node sees them. */
   async clusterStatus(): Promise<ClusterStatus> {
-    const r = await this.#transport.call<ClusterStatus>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
+    const r = await this.#nodes.call<ClusterStatus>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
     return { ...r.body, node: r.node };
   }
 
@@ -601,7 +602,7 @@ export class RollcallClient {
 
   /** The health policy in force, its revision and the defaults; with namespace and service, what that service resolves to. */
   async healthPolicy(options: { namespace?: string; service?: string; consistency?: Consistency } = {}): Promise<HealthPolicyInfo> {
-    const r = await this.#transport.call<HealthPolicyInfo>({
+    const r = await this.#nodes.call<HealthPolicyInfo>({
       method: 'GET',
       path: '/v1/health/policy',
       query: { namespace: options.namespace, service: options.service, consistency: options.consistency },
@@ -624,7 +625,7 @@ export class RollcallClient {
 
   /** The access rules in force and the revision that stored them (`rulesRevision` 0 and the defaults when never set). */
   async accessRules(options: ReadOptions = {}): Promise<AccessRulesInfo> {
-    const r = await this.#transport.call<AccessRulesInfo>({
+    const r = await this.#nodes.call<AccessRulesInfo>({
       method: 'GET',
       path: '/v1/access-rules',
       query: { consistency: options.consistency, minRevision: options.minRevision },
@@ -648,9 +649,9 @@ export class RollcallClient {
   async health(timeoutMs = 2_000): Promise<HealthReport> {
     this.#assertOpen();
     const nodes = await Promise.all(
-      this.#transport.endpoints().map(async (url): Promise<NodeHealth> => {
+      this.#nodes.endpoints().map(async (url): Promise<NodeHealth> => {
         try {
-          const r = await this.#transport.probe(url, '/healthz', timeoutMs);
+          const r = await this.#nodes.probe(url, '/healthz', timeoutMs);
           return r.status === 200
             ? { url, id: r.node, ok: true, latencyMs: Math.round(r.latencyMs * 10) / 10 }
             : { url, id: r.node, ok: false, latencyMs: null, error: `HTTP ${r.status}` };
@@ -692,7 +693,7 @@ export class RollcallClient {
     for (const w of this.#watches) w.close();
     await Promise.allSettled([...this.#feeds.values()].map((f) => f.close()));
     await this.#snapshots?.flush();
-    this.#transport.close();
+    this.#nodes.close();
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length > 0) this.#o.logger?.warn({ count: failed.length, err: String(failed[0]!.reason) }, 'some registrations could not be deregistered; they expire after their TTL');
   }
@@ -715,9 +716,9 @@ export class RollcallClient {
     if (this.#closing !== null) throw new ClientClosedError();
   }
 
-  /** Works until the transport closes (so close() can still deregister), not just until close() starts. */
+  /** Works until the node pool closes (so close() can still deregister), not just until close() starts. */
   #write<T>(method: 'PUT' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
-    return this.#lanes.run(async (ids) => (await this.#transport.call<T>({ method, path, body, kind: 'write', exactlyOnce: ids, ...(headers ? { headers } : {}) })).body);
+    return this.#lanes.run(async (ids) => (await this.#nodes.call<T>({ method, path, body, kind: 'write', exactlyOnce: ids, ...(headers ? { headers } : {}) })).body);
   }
 
   #feed(namespace: string, service: string): ServiceFeed {
@@ -727,7 +728,7 @@ export class RollcallClient {
       const ctx = this.#watchContext(true);
       feed = new ServiceFeed(
         {
-          transport: this.#transport,
+          nodes: this.#nodes,
           snapshots: this.#snapshots,
           protection: this.#o.pushEmptyProtection ?? true,
           pollIntervalMs: this.#o.pollIntervalMs ?? 1_000,
@@ -747,7 +748,7 @@ export class RollcallClient {
 
   #watchContext(allowStaleLists: boolean): WatchContext {
     return {
-      transport: this.#transport,
+      nodes: this.#nodes,
       random: this.#random,
       logger: this.#o.logger,
       connectTimeoutMs: this.#o.attemptTimeoutMs ?? 2_500,
@@ -756,7 +757,7 @@ export class RollcallClient {
       list: (namespace, service, cluster, consistency) => this.list({ namespace, service, consistency, ...(cluster === undefined ? {} : { cluster }) }),
       listNamespace: (namespace, consistency) => this.listNamespace({ namespace, consistency }),
       currentRevision: async () => {
-        const r = await this.#transport.call<{ revision?: number }>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
+        const r = await this.#nodes.call<{ revision?: number }>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
         return Number(r.body.revision ?? r.headers['x-rollcall-revision'] ?? 0);
       },
     };
@@ -765,7 +766,7 @@ export class RollcallClient {
   get #registrationHost(): RegistrationHost {
     return {
       random: this.#random,
-      closeSignal: this.#transport.closeSignal,
+      closeSignal: this.#nodes.closeSignal,
       openSession: (ttlMs) => this.openSession(ttlMs),
       putInstance: (spec, sessionId) => this.putInstance(spec, sessionId),
       keepalive: (id, timeoutMs) => this.keepalive(id, timeoutMs),

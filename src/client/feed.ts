@@ -12,13 +12,13 @@ import type { CacheSnapshot } from './cache.js';
 import { ServiceCache } from './cache.js';
 import { ClientClosedError, UnavailableError, UnsupportedError } from './errors.js';
 import type { SnapshotStore } from './snapshot.js';
-import type { Transport } from './transport.js';
+import type { NodePool } from './node-pool.js';
 import type { ClientLogger, Consistency, Instance, ListResult, WatchEvent } from './types.js';
 import { jitter, sleep } from './util.js';
 import type { Watch, WatchOptions } from './watch.js';
 
 export interface FeedContext {
-  readonly transport: Transport;
+  readonly nodes: NodePool;
   readonly snapshots: SnapshotStore | undefined;
   readonly protection: boolean;
   readonly pollIntervalMs: number;
@@ -85,10 +85,10 @@ export class ServiceFeed {
     let release!: () => void;
     const woken = new Promise<void>((r) => (release = r));
     this.#waiters.add(release);
-    const offAllDown = this.#ctx.transport.onAllDown(release);
+    const offAllDown = this.#ctx.nodes.onAllDown(release);
     const timer = setTimeout(release, timeoutMs);
     try {
-      if (this.#ctx.transport.allDown()) return;
+      if (this.#ctx.nodes.allDown()) return;
       await woken;
     } finally {
       clearTimeout(timer);

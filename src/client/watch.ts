@@ -23,7 +23,7 @@
  */
 import { ApiError, ClientClosedError, CompactedError, RollcallError, UnavailableError, UnsupportedError } from './errors.js';
 import { SseParser, type SseMessage } from './sse.js';
-import type { StreamResult, Transport } from './transport.js';
+import type { NodePool, StreamResult } from './node-pool.js';
 import type { ClientLogger, Consistency, Instance, ListResult, WatchEvent } from './types.js';
 import { jitter, sleep } from './util.js';
 
@@ -47,7 +47,7 @@ export interface WatchOptions {
 
 /** What a watch needs from the client. */
 export interface WatchContext {
-  readonly transport: Transport;
+  readonly nodes: NodePool;
   readonly random: () => number;
   readonly logger?: ClientLogger | undefined;
   /** Bounds the wait for a stream's status line. */
@@ -155,7 +155,7 @@ export class Watch implements AsyncIterable<WatchEvent> {
       while (!this.closed) {
         let stream: StreamResult;
         try {
-          stream = await this.#ctx.transport.stream(WATCH_PATH, this.#query(), avoid, this.#ctx.connectTimeoutMs);
+          stream = await this.#ctx.nodes.stream(WATCH_PATH, this.#query(), avoid, this.#ctx.connectTimeoutMs);
         } catch (err) {
           if (this.closed || err instanceof ClientClosedError) return;
           if (err instanceof ApiError) throw this.#explain(err);
@@ -196,7 +196,7 @@ export class Watch implements AsyncIterable<WatchEvent> {
         }
         this.#reconnects++;
         if (broken) {
-          this.#ctx.transport.reportStreamFailure(stream.url);
+          this.#ctx.nodes.reportStreamFailure(stream.url);
           avoid = stream.url;
           failures++;
           await sleep(this.#backoff(failures) / 4, this.#closing.signal);

@@ -1,5 +1,7 @@
 /**
- * Talking to a cluster: failover between nodes, leader hints, retries within a deadline.
+ * `NodePool`: the client's connections to the cluster's nodes, and how it talks to them:
+ * failover between nodes, leader hints, retries within a deadline. (Not the peer transport
+ * of src/transport/, which carries Raft messages between nodes.)
  *
  * Every call has one deadline (`requestTimeoutMs`) and every attempt its own shorter one
  * (`attemptTimeoutMs`), so a node that accepts connections but never answers (SIGSTOP,
@@ -21,7 +23,7 @@ import { ApiError, ClientClosedError, TimeoutError, UnavailableError, Unsupporte
 import { type Agents, AttemptError, attempt, createAgents, destroyAgents, openStream, type OpenStream } from './http.js';
 import type { ClientLogger } from './types.js';
 
-export interface TransportOptions {
+export interface NodePoolOptions {
   readonly endpoints: readonly string[];
   readonly token?: string | undefined;
   readonly requestTimeoutMs: number;
@@ -71,11 +73,11 @@ interface Endpoint {
 
 const RETRY_STATUS = new Set([502, 503, 504]);
 
-export class Transport {
-  readonly #o: TransportOptions;
+export class NodePool {
+  readonly #o: NodePoolOptions;
   readonly #endpoints: Endpoint[];
   readonly #agents: Agents;
-  /** Long-lived streams get their own pool so they never starve requests of sockets. */
+  /** Long-lived streams get their own agents so they never starve requests of sockets. */
   readonly #streamAgents: Agents;
   readonly #closing = new AbortController();
   #sticky: Endpoint | undefined;
@@ -84,7 +86,7 @@ export class Transport {
   #membersFetch: Promise<void> | null = null;
   readonly #allDownListeners = new Set<() => void>();
 
-  constructor(options: TransportOptions) {
+  constructor(options: NodePoolOptions) {
     if (options.endpoints.length === 0) throw new TypeError('at least one endpoint is required');
     this.#o = options;
     this.#endpoints = [];
@@ -102,7 +104,7 @@ export class Transport {
     return this.#closing.signal.aborted;
   }
 
-  /** Aborted when the transport closes; long waits elsewhere in the SDK listen to it. */
+  /** Aborted when the pool closes; long waits elsewhere in the SDK listen to it. */
   get closeSignal(): AbortSignal {
     return this.#closing.signal;
   }

@@ -1,5 +1,5 @@
 /**
- * The SDK's transport against scripted fake nodes: failover, leader hints, retries with the
+ * The SDK's node pool against scripted HTTP nodes: failover, leader hints, retries with the
  * same exactly-once ids, per-attempt and per-call deadlines, close().
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -36,7 +36,7 @@ const putOk = (n: ScriptedHttpNode, revision = 3) => {
 };
 const ids = (n: ScriptedHttpNode) => n.seen.filter((s) => s.method !== 'GET').map((s) => `${s.headers['x-rollcall-client-id']}#${s.headers['x-rollcall-seq']}`);
 
-describe('transport', () => {
+describe('node pool', () => {
   it('honours Retry-After from an overloaded node in full, with jitter, before trying again', async () => {
     const n1 = await fake('n1');
     const seenAt: number[] = [];
