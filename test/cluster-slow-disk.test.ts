@@ -1,8 +1,9 @@
 /**
  * A slow disk on the leader must not cost its leadership (issue 15, item 5): while its
- * Ready loop waits on a log compaction that takes 2 s (injected through the test fault
- * hook), the leader's heartbeats still leave, so the followers never elect. Real 3-node
- * cluster, real LevelDB.
+ * Ready loop waits on slow fsyncs, and while a log compaction takes 2 s (injected through
+ * the test fault hook; it now runs beside the loop: test/cluster-compaction.test.ts), the
+ * leader's heartbeats still leave, so the followers never elect. Real 3-node cluster, real
+ * LevelDB.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
@@ -111,7 +112,7 @@ describe('a slow disk on the leader', () => {
     const r = await http('PUT', `${l.url}/v1/test/faults`, { compactDelayMs: 2000 });
     expect(r.status).toBe(200);
 
-    // Enough writes for two compactions (one every 200 entries), each stalling the loop 2 s.
+    // Enough writes for two compactions (one every 200 entries), each taking 2 s.
     const firstIndex = async () => (await metric(l.url, 'rollcall_last_index')) - (await metric(l.url, 'rollcall_log_entries')) + 1;
     const startFirst = await firstIndex();
     let written = 0;

@@ -3,9 +3,10 @@
  * now; persist entries and hard state in one synced write (every proposal that arrived
  * meanwhile shares that fsync: group commit); send the acknowledgements the core releases
  * only after that; apply committed entries to the registry in one atomic LevelDB batch with
- * the applied index, and tell the core (appliedTo); release reads; compact the log now and
- * then. While the loop waits on the disk, messages that may leave at once go at once
- * (kick), so a slow fsync, apply or compaction never holds back heartbeats.
+ * the applied index, and tell the core (appliedTo); release reads; start a compaction of the
+ * log now and then, which runs beside the loop. While the loop waits on the disk, messages
+ * that may leave at once go at once (kick), so a slow fsync or apply never holds back
+ * heartbeats.
  */
 import type { ConfChange, ConfState, Entry, Message, RawNode, Ready, Snapshot, SoftState } from '../../raft/index.js';
 import { decodeConfChange } from '../../raft/index.js';
@@ -72,15 +73,17 @@ export class ReadyLoop {
   private stallReported = false;
   private applyWaiters: { index: number; resolve: () => void; reject: (err: NodeError) => void }[] = [];
   private readonly slowDisk = new SlowDiskReporter();
+  /** A compaction runs beside the loop (one at a time): see maybeCompact. */
+  private compacting = false;
   /** Test-only (fault hook): extra time each compaction and each synced write take, as a slow disk would. */
   compactDelayMs = 0;
   persistDelayMs = 0;
 
   constructor(private readonly d: ReadyLoopDeps) {}
 
-  /** Whether a Ready is being worked on (close waits for it). */
+  /** Whether a Ready or a compaction is being worked on (close waits for both). */
   get busy(): boolean {
-    return this.looping;
+    return this.looping || this.compacting;
   }
 
   /** Something changed in the core: take the next Ready, or send what may leave now. */
@@ -181,7 +184,7 @@ export class ReadyLoop {
         await applying;
         if (late.length > 0) await this.timedApply(late);
         for (const rs of rd.readStates) this.d.reads.onReadState(rs);
-        await this.maybeCompact();
+        this.maybeCompact();
       }
     } finally {
       this.looping = false;
@@ -278,8 +281,17 @@ export class ReadyLoop {
     }
   }
 
-  private async maybeCompact(): Promise<void> {
+  /**
+   * Starts a compaction when enough is applied beyond the last one, and does not wait for
+   * it: the loop goes on persisting and applying while the state machine is synced and old
+   * WAL segments are deleted (LevelStorage.compact holds the write queue only to record the
+   * new log start). Safe to run beside new entries: it compacts to an index already applied
+   * (so durable in the log, and committed: never replaced), the state machine is synced
+   * before the entries go, and entries after it stay.
+   */
+  private maybeCompact(): void {
     const { registry, storage, compactEvery } = this.d;
+    if (this.compacting) return;
     const applied = registry.appliedIndex;
     if (applied - storage.firstIndex() + 1 < compactEvery) return;
     // Keep a tail of entries so a briefly lagging follower (a restart, a short partition)
@@ -288,9 +300,24 @@ export class ReadyLoop {
     const keep = Math.min(5000, Math.floor(compactEvery / 2));
     const to = applied - keep;
     if (to < storage.firstIndex()) return;
-    if (this.compactDelayMs > 0) await pause(this.compactDelayMs);
-    await storage.compact(to, this.d.conf());
-    this.d.log.debug({ compactedTo: to }, 'compacted the log');
+    this.compacting = true;
+    const conf = this.d.conf();
+    const startedAt = performance.now();
+    void (async () => {
+      // The fault hook's slow compaction: it stands for a slow sync of the state machine,
+      // the first step of storage.compact, which also runs beside the loop.
+      if (this.compactDelayMs > 0) await pause(this.compactDelayMs);
+      await storage.compact(to, conf);
+      this.d.log.debug({ compactedTo: to, ms: Math.round(performance.now() - startedAt) }, 'compacted the log');
+    })()
+      .catch((err: unknown) => {
+        // A failed sync or delete leaves the disk uncertain: stop serving (unless already stopped).
+        if (!this.d.closed()) this.d.fail(err);
+        else this.d.log.warn({ err, compactTo: to }, 'a log compaction failed while the node was closing or had stopped');
+      })
+      .finally(() => {
+        this.compacting = false;
+      });
   }
 }
 

@@ -69,6 +69,10 @@ export class LevelStorage implements HostStorage {
   /** Set by close(); no write is accepted after it. */
   private closed: Promise<void> | undefined;
   private counters = { batches: 0, levelSyncs: 0, entriesWritten: 0 };
+  /** Compactions running (their steps outside the write queue); close() waits for them. */
+  private readonly compacting = new Set<Promise<void>>();
+  /** Deletions of compacted WAL segments, chained so they run oldest first. */
+  private deletions: Promise<void> = Promise.resolve();
 
   private constructor(
     /** The node database; the registry reads and writes `database.sm`. */
@@ -245,22 +249,44 @@ export class LevelStorage implements HostStorage {
    * (a synced LevelDB write), since the entries it would otherwise be rebuilt from go away.
    * The WAL record itself is synced only when segments are deleted; a compaction lost in a
    * crash is merely undone (the log and its meta still agree).
+   *
+   * Only the middle step holds the write queue: (1) the synced LevelDB write runs beside
+   * WAL writes (it touches only LevelDB, and covers every state machine batch written before
+   * it, so everything applied up to `index`); (2) in the queue: the meta record, the
+   * in-memory log, and the segments to go (an fdatasync of the WAL first, only if any go);
+   * (3) the segment files are deleted beside later writes, oldest first, one compaction's
+   * after another's. A crash between any two steps leaves what a crash in the old all-in-
+   * the-queue order left: an undone compaction, or old segments deleted at the next open.
+   * One compaction at a time is the caller's to keep (the Ready loop does).
    */
   compact(index: number, conf: ConfState, _data?: Uint8Array): Promise<void> {
-    return this.enqueue(async () => {
+    if (this.closed !== undefined) return Promise.reject(new StorageError('CLOSED', 'storage is closed'));
+    const run = (async () => {
       if (index <= this.log.snapshotIndex()) return;
-      const term = this.log.term(index);
-      if (typeof term !== 'number') {
-        throw new StorageError('INVALID_ARGUMENT', `compact ${index} is beyond last index ${this.log.lastIndex()}`);
-      }
-      const meta: SnapshotMeta = { index, term, conf };
+      if (this.failure !== undefined) throw this.failure;
       await this.syncStateMachine();
-      await this.walWrite([snapshotItem(meta)], false, 0);
-      this.log.compactTo(index, term);
-      this.snapMeta = meta;
-      if (this.prepared !== undefined && this.prepared.meta.index < index) this.prepared = undefined;
-      await this.release(index);
-    });
+      let detached: string[] = [];
+      await this.enqueue(async () => {
+        if (index <= this.log.snapshotIndex()) return;
+        const term = this.log.term(index);
+        if (typeof term !== 'number') {
+          throw new StorageError('INVALID_ARGUMENT', `compact ${index} is beyond last index ${this.log.lastIndex()}`);
+        }
+        const meta: SnapshotMeta = { index, term, conf };
+        await this.walWrite([snapshotItem(meta)], false, 0);
+        this.log.compactTo(index, term);
+        this.snapMeta = meta;
+        if (this.prepared !== undefined && this.prepared.meta.index < index) this.prepared = undefined;
+        detached = await this.detach(index);
+      }, true);
+      await this.deleteInOrder(detached);
+    })();
+    this.compacting.add(run);
+    void run.then(
+      () => this.compacting.delete(run),
+      () => this.compacting.delete(run),
+    );
+    return run;
   }
 
   /**
@@ -271,6 +297,7 @@ export class LevelStorage implements HostStorage {
   close(): Promise<void> {
     if (this.closed === undefined) {
       this.closed = (async () => {
+        await Promise.allSettled([...this.compacting]);
         await this.tail;
         await this.preparing;
         const walClosed = this.wal.close().then(
@@ -395,11 +422,33 @@ export class LevelStorage implements HostStorage {
 
   /** Deletes the WAL segments that hold nothing beyond `index`. */
   private async release(index: number): Promise<void> {
+    await this.deleteInOrder(await this.detach(index));
+  }
+
+  /** Forgets (after syncing the WAL) the segments that hold nothing beyond `index`; their names. */
+  private async detach(index: number): Promise<string[]> {
     try {
-      await this.wal.releaseTo(index);
+      return await this.wal.detachTo(index);
     } catch (err) {
-      throw this.failed(ioError('deleting compacted WAL segments', err));
+      throw this.failed(ioError('syncing the WAL before deleting compacted segments', err));
     }
+  }
+
+  /**
+   * Deletes detached segments after those detached before them: deleted out of order, a
+   * crash could leave a gap in the segment sequence that open() refuses (LOG_GAP). Nothing
+   * more is deleted once a write has failed.
+   */
+  private deleteInOrder(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return this.deletions;
+    const deleting = this.deletions.then(() => {
+      if (this.failure !== undefined) throw this.failure;
+      return this.wal.deleteDetached(names);
+    });
+    this.deletions = deleting.catch(() => undefined);
+    return deleting.catch((err: unknown) => {
+      throw this.failure ?? this.failed(ioError('deleting compacted WAL segments', err));
+    });
   }
 
   /**
@@ -426,8 +475,9 @@ export class LevelStorage implements HostStorage {
     return cause;
   }
 
-  private enqueue(fn: () => Promise<void>): Promise<void> {
-    if (this.closed !== undefined) return Promise.reject(new StorageError('CLOSED', 'storage is closed'));
+  /** Runs `fn` after every write queued before it; `whileClosing`: a compaction close() waits for. */
+  private enqueue(fn: () => Promise<void>, whileClosing = false): Promise<void> {
+    if (this.closed !== undefined && !whileClosing) return Promise.reject(new StorageError('CLOSED', 'storage is closed'));
     const run = this.tail.then(() => {
       if (this.failure !== undefined) throw this.failure;
       return fn();

@@ -190,6 +190,18 @@ export class Wal {
    * Returns the number of segments deleted.
    */
   async releaseTo(index: number): Promise<number> {
+    const names = await this.detachTo(index);
+    await this.deleteDetached(names);
+    return names.length;
+  }
+
+  /**
+   * The first half of releaseTo: makes the WAL durable, forgets the segments that hold
+   * nothing beyond `index` and returns their names, to be deleted by deleteDetached (which
+   * may run beside later writes: they go to other files). Deletions of successive
+   * detachments must run in the order of the detachments.
+   */
+  async detachTo(index: number): Promise<string[]> {
     // Segment k (and every one before it) may go once segment k+1 starts at or below
     // index+1: the log as of k+1's start ends at firstIndex-1 ≤ index, so all the earlier
     // segments contribute is compacted entries and superseded state. Start indices are not
@@ -198,19 +210,22 @@ export class Wal {
     for (let k = 0; k + 1 < this.segments.length; k++) {
       if (this.segments[k + 1]!.firstIndex - 1 <= index) upTo = k;
     }
-    if (upTo < 0) return 0;
+    if (upTo < 0) return [];
     await this.sync();
-    const gone = this.segments.splice(0, upTo + 1);
+    return this.segments.splice(0, upTo + 1).map((s) => s.name);
+  }
+
+  /** Deletes detached segments (detachTo), oldest first. */
+  async deleteDetached(names: readonly string[]): Promise<void> {
     // Oldest first, each deletion made durable before the next: a crash midway then leaves a
     // consecutive run of old segments (superseded by later ones, deleted again by the next
     // release), never a gap that open() would refuse as LOG_GAP. Deletions are rare (a
     // segment is 8 MiB), so a directory fsync per segment is cheap.
-    for (const s of gone) {
-      await rm(join(this.dir, s.name), { force: true });
+    for (const name of names) {
+      await rm(join(this.dir, name), { force: true });
       await this.syncDirCounted();
+      this.counters.segmentsDeleted++;
     }
-    this.counters.segmentsDeleted += gone.length;
-    return gone.length;
   }
 
   /** Makes pending frames durable and closes the active segment. */
