@@ -127,4 +127,3 @@ describe('storage in a real cluster', () => {
     expect((await register(urls[0]!, 'prod', 'ldb', 'after-table', { address: '10.6.0.3', port: 1 })).status).toBe(200);
   }, 120_000);
 });
-

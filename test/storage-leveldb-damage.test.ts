@@ -195,4 +195,3 @@ describe('Snappy', () => {
     expect(snappyDecompress(Uint8Array.from([5, 1 | (1 << 2), 9]))).toBeNull(); // a copy before any output
   });
 });
-
