@@ -6,8 +6,9 @@
  */
 import { type Answer, type DecodedPacket, decode, encode, type Packet, RECURSION_DESIRED, TRUNCATED_RESPONSE } from 'dns-packet';
 import fc from 'fast-check';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AnswerContext, respond, ServiceDirectory } from '../src/dns/index.js';
+import { MAX_DNS_ENDPOINTS } from '../src/dns/lookup.js';
 import type { Register } from '../src/registry/index.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { dataOf, queryPacket } from './helpers/dns.js';
@@ -201,6 +202,28 @@ describe('DNS answers', () => {
       orders.add(got.join(','));
     }
     expect(orders.size).toBeGreaterThan(10);
+  });
+
+  describe('a service larger than any answer', () => {
+    it('is sampled, never sorted whole: at most MAX_DNS_ENDPOINTS endpoints per question, all distinct', () => {
+      for (let k = 0; k < MAX_DNS_ENDPOINTS + 1000; k++) reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` });
+      const sorted = vi.spyOn(node.registry, 'listInstances');
+      const endpoints = ctx.directory.endpoints('default', 'web', null, seeded(3));
+      expect(endpoints).toHaveLength(MAX_DNS_ENDPOINTS);
+      expect(new Set(endpoints.map((e) => e.address)).size).toBe(MAX_DNS_ENDPOINTS);
+      const p = ask('web.service.consul', 'A', { transport: 'tcp' });
+      expect(p.size).toBeLessThanOrEqual(65535);
+      expect(p.answers!.length).toBeGreaterThan(1000);
+      expect(sorted).not.toHaveBeenCalled();
+    });
+
+    it('samples uniformly: every instance turns up in some answer', () => {
+      for (let k = 0; k < 100; k++) reg(`w${k}`, { address: `10.0.1.${k}` });
+      const random = seeded(11);
+      const met = new Set<string>();
+      for (let n = 0; n < 100; n++) for (const e of ctx.directory.endpoints('default', 'web', null, random, 10)) met.add(e.address);
+      expect(met.size).toBe(100);
+    });
   });
 
   describe('truncation', () => {

@@ -16,7 +16,16 @@ import { instanceStatus, readRecord } from '../consul/index.js';
 import type { Instance } from '../registry/index.js';
 import type { NodeApi } from '../server/node-api.js';
 
-export type RegistryView = Pick<NodeApi['registry'], 'listInstances' | 'listServices' | 'revision'>;
+export type RegistryView = Pick<NodeApi['registry'], 'eachInstance' | 'listServices' | 'revision'>;
+
+/**
+ * The most endpoints one answer is built from. A DNS message over TCP holds at most 65,535
+ * bytes, and the smallest record (an A record) takes over 30, so no answer can carry more
+ * than about 2,000 of them: a service with more is answered from a uniform random sample of
+ * this size (work bounded per question however large the service; a client sees a random
+ * subset either way, as it would after the shuffle and truncation).
+ */
+export const MAX_DNS_ENDPOINTS = 2048;
 
 /** One instance as DNS shows it. */
 export interface Endpoint {
@@ -33,23 +42,42 @@ export class ServiceDirectory {
 
   constructor(private readonly registry: RegistryView) {}
 
-  /** The endpoints `service` (with `tag`, if any) resolves to in `namespace`, in registry order. */
-  endpoints(namespace: string, service: string, tag: string | null): Endpoint[] {
-    let instances = this.registry.listInstances(namespace, service).instances;
-    if (instances.length === 0) {
-      const found = this.fold(namespace, service);
-      if (found === undefined) return [];
-      instances = this.registry.listInstances(found.namespace, found.service).instances;
+  /**
+   * The endpoints `service` (with `tag`, if any) resolves to in `namespace`, in no particular
+   * order: all of them, or a uniform sample of `limit` when more qualify (reservoir sampling
+   * with `random`, one pass and no sort).
+   */
+  endpoints(namespace: string, service: string, tag: string | null, random: () => number, limit = MAX_DNS_ENDPOINTS): Endpoint[] {
+    let found = this.collect(namespace, service, tag, random, limit);
+    if (found === null) {
+      const folded = this.fold(namespace, service);
+      if (folded === undefined) return [];
+      found = this.collect(folded.namespace, folded.service, tag, random, limit) ?? [];
     }
+    return found;
+  }
+
+  /** null when the service has no instance at all under this exact name. */
+  private collect(namespace: string, service: string, tag: string | null, random: () => number, limit: number): Endpoint[] | null {
     const wanted = tag?.toLowerCase() ?? null;
     const out: Endpoint[] = [];
-    for (const i of instances) {
+    let any = false;
+    let seen = 0;
+    for (const i of this.registry.eachInstance(namespace, service)) {
+      any = true;
+      if (!i.enabled) continue;
       if (wanted !== null && !i.tags.some((t) => t.toLowerCase() === wanted)) continue;
       const status = instanceStatus(i);
       if (status === 'critical') continue;
-      out.push({ address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') });
+      seen++;
+      if (out.length < limit) {
+        out.push({ address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') });
+      } else {
+        const k = Math.floor(random() * seen);
+        if (k < limit) out[k] = { address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') };
+      }
     }
-    return out;
+    return any ? out : null;
   }
 
   private fold(namespace: string, service: string): { namespace: string; service: string } | undefined {

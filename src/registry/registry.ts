@@ -154,6 +154,17 @@ export class Registry {
   }
 
   /**
+   * The instances of one service in no particular order, disabled ones included: for readers
+   * that only sample (DNS answers a few of them), which must not pay for sorting a service
+   * of 100,000 instances on every question the way `listInstances` would.
+   */
+  *eachInstance(namespace: string, service: string): Generator<Instance> {
+    const svc = this.#state.services.get(serviceKey(namespace, service));
+    if (svc === undefined) return;
+    for (const members of svc.clusters.values()) yield* members.values();
+  }
+
+  /**
    * Every instance of a namespace, sorted by service, cluster, id: what a namespace-wide
    * watch re-lists from after its resume point was compacted away.
    */
