@@ -10,11 +10,12 @@ import { select } from './cache.js';
 import { ApiError, ClientClosedError, UnavailableError } from './errors.js';
 import { ServiceFeed } from './feed.js';
 import { WriteLanes } from './lanes.js';
+import { NodePool } from './node-pool.js';
 import { DEFAULT_PAGE_SIZE, type PageOptions, pagesUnsupported, readAllPages } from './pages.js';
+import { seg, servicePath } from './paths.js';
 import { Registration, type RegisterOptions, type RegistrationHost } from './registration.js';
 import { route, type RoutingPolicy } from './routing.js';
 import { SnapshotStore } from './snapshot.js';
-import { NodePool } from './node-pool.js';
 import type {
   AccessRulesDoc,
   AccessRulesInfo,
@@ -39,7 +40,6 @@ import type {
   SessionInfo,
   WriteResult,
 } from './types.js';
-import { seg, servicePath } from './util.js';
 import { Watch, type WatchContext, type WatchOptions } from './watch.js';
 
 export interface RollcallClientOptions {

@@ -10,11 +10,11 @@
  */
 import type { CacheSnapshot } from './cache.js';
 import { ServiceCache } from './cache.js';
+import { jitter, sleep } from './delay.js';
 import { ClientClosedError, UnavailableError, UnsupportedError } from './errors.js';
-import type { SnapshotStore } from './snapshot.js';
 import type { NodePool } from './node-pool.js';
+import type { SnapshotStore } from './snapshot.js';
 import type { ClientLogger, Consistency, Instance, ListResult, WatchEvent } from './types.js';
-import { jitter, sleep } from './util.js';
 import type { Watch, WatchOptions } from './watch.js';
 
 export interface FeedContext {

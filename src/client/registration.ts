@@ -15,9 +15,9 @@
  * step; whatever session exists when it stops is the one close() deletes.
  */
 import { EventEmitter } from 'node:events';
+import { jitter, sleep } from './delay.js';
 import { ApiError, ClientClosedError, RollcallError } from './errors.js';
 import type { Instance, InstanceSpec, KeepaliveResult, SessionInfo } from './types.js';
-import { jitter, sleep } from './util.js';
 
 export interface RegisterOptions extends InstanceSpec {
   /** Makes the instance ephemeral: it goes away about this long after keepalives stop. 1 s..24 h. */

@@ -21,11 +21,11 @@
  * stream was on. A list older than what was already passed on would move the caller back in
  * time, so such a list is retried until its revision has caught up.
  */
+import { jitter, sleep } from './delay.js';
 import { ApiError, ClientClosedError, CompactedError, RollcallError, UnavailableError, UnsupportedError } from './errors.js';
-import { SseParser, type SseMessage } from './sse.js';
 import type { NodePool, StreamResult } from './node-pool.js';
+import { SseParser, type SseMessage } from './sse.js';
 import type { ClientLogger, Consistency, Instance, ListResult, WatchEvent } from './types.js';
-import { jitter, sleep } from './util.js';
 
 export interface WatchOptions {
   /** Watch one namespace (every namespace when left out, if the server allows it). */

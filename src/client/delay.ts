@@ -1,4 +1,4 @@
-/** Small helpers shared by the SDK's parts. */
+/** Waiting in the SDK: retry and keepalive delays spread by jitter, and a sleep that `close()` cuts short. */
 
 /** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -17,11 +17,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** `ms` spread by ±`spread` (0.2 = ±20 %), using the injected random source. */
 export function jitter(ms: number, spread: number, random: () => number): number {
   return Math.max(0, Math.round(ms * (1 - spread + 2 * spread * random())));
-}
-
-/** Percent-encodes one path segment. */
-export const seg = (s: string): string => encodeURIComponent(s);
-
-export function servicePath(namespace: string, service: string): string {
-  return `/v1/namespaces/${seg(namespace)}/services/${seg(service)}/instances`;
 }
