@@ -1,6 +1,6 @@
 /** `rollcall cluster status | add | remove | transfer`, and `rollcall health [policy ...]`. */
 import type { ClusterStatus } from '../../client/index.js';
-import { ago, type Command, EXIT, GLOBAL_HELP, jsonOut, parse, table, UsageError, withClient } from './common.js';
+import { ago, type Command, EXIT, GLOBAL_HELP, jsonOut, parse, table, UsageError, withClient } from './flags.js';
 import { healthPolicy, POLICY_HELP, POLICY_OPTIONS } from './health-policy.js';
 import { help } from './instances.js';
 

@@ -2,7 +2,7 @@
  * `rollcall health policy [get] | set FILE`: read and replace the admin-set health policy
  * (docs/health.md). Reached through `rollcall health policy ...` (cluster.ts).
  */
-import { type Globals, type Io, EXIT, integer, jsonOut, readJsonDocument, UsageError, withClient } from './common.js';
+import { type Globals, type Io, EXIT, integer, jsonOut, readJsonDocument, UsageError, withClient } from './flags.js';
 
 export const POLICY_OPTIONS = {
   namespace: { type: 'string' },

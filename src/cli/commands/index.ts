@@ -3,7 +3,7 @@
  * main.ts hands over any command named here.
  */
 import { cluster, health } from './cluster.js';
-import { type Command, EXIT_CODES_HELP, type Io, processIo, reportError } from './common.js';
+import { type Command, EXIT_CODES_HELP, type Io, processIo, reportError } from './flags.js';
 import { deregister, get, list, register } from './instances.js';
 import { rules } from './rules.js';
 import { session } from './session.js';

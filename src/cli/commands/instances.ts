@@ -1,6 +1,6 @@
 /** `rollcall register | deregister | get | list`: one instance, or a service's instances. */
 import type { Instance, ListPage } from '../../client/index.js';
-import { type Command, duration, EXIT, GLOBAL_HELP, integer, type Io, jsonOut, pairs, parse, required, table, untilSignal, UsageError, withClient } from './common.js';
+import { type Command, duration, EXIT, GLOBAL_HELP, integer, type Io, jsonOut, pairs, parse, required, table, untilSignal, UsageError, withClient } from './flags.js';
 
 const SERVICE_OPTIONS = {
   namespace: { type: 'string', short: 'n' },

@@ -4,7 +4,7 @@
  * health policy (health-policy.ts).
  */
 import type { AccessRule, AccessRulesDoc } from '../../client/index.js';
-import { type Command, EXIT, GLOBAL_HELP, integer, jsonOut, parse, readJsonDocument, UsageError, withClient } from './common.js';
+import { type Command, EXIT, GLOBAL_HELP, integer, jsonOut, parse, readJsonDocument, UsageError, withClient } from './flags.js';
 import { help } from './instances.js';
 
 const RULES_OPTIONS = {

@@ -1,5 +1,5 @@
 /** `rollcall session open | keepalive | close`: sessions by hand (scripts, debugging). */
-import { type Command, duration, EXIT, GLOBAL_HELP, jsonOut, parse, UsageError, withClient } from './common.js';
+import { type Command, duration, EXIT, GLOBAL_HELP, jsonOut, parse, UsageError, withClient } from './flags.js';
 import { help } from './instances.js';
 
 export const session: Command = {

@@ -1,6 +1,6 @@
 /** `rollcall watch`: print changes as they happen, resuming across node failures. */
 import type { WatchEvent, WatchOptions } from '../../client/index.js';
-import { type Command, EXIT, GLOBAL_HELP, integer, makeClient, parse, reportError, untilSignal, UsageError } from './common.js';
+import { type Command, EXIT, GLOBAL_HELP, integer, makeClient, parse, reportError, untilSignal, UsageError } from './flags.js';
 import { help, where } from './instances.js';
 
 function line(ev: WatchEvent): string {
