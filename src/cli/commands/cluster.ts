@@ -1,8 +1,11 @@
 /** `rollcall cluster status | add | remove | transfer`, and `rollcall health [policy ...]`. */
 import type { ClusterStatus } from '../../client/index.js';
-import { ago, type Command, EXIT, GLOBAL_HELP, jsonOut, parse, table, UsageError, withClient } from './flags.js';
+import { type Command, withClient } from './command.js';
+import { EXIT } from './exit-codes.js';
+import { GLOBAL_HELP, parse, UsageError } from './flags.js';
 import { healthPolicy, POLICY_HELP, POLICY_OPTIONS } from './health-policy.js';
 import { help } from './instances.js';
+import { ago, jsonOut, table } from './output.js';
 
 function statusTable(st: ClusterStatus): string {
   const rows = st.members.map((m) => [

@@ -2,7 +2,11 @@
  * `rollcall health policy [get] | set FILE`: read and replace the admin-set health policy
  * (docs/health.md). Reached through `rollcall health policy ...` (cluster.ts).
  */
-import { type Globals, type Io, EXIT, integer, jsonOut, readJsonDocument, UsageError, withClient } from './flags.js';
+import { withClient } from './command.js';
+import { EXIT } from './exit-codes.js';
+import { type Globals, integer, UsageError } from './flags.js';
+import { readJsonDocument } from './json-document.js';
+import { type Io, jsonOut } from './output.js';
 
 export const POLICY_OPTIONS = {
   namespace: { type: 'string' },

@@ -3,8 +3,10 @@
  * main.ts hands over any command named here.
  */
 import { cluster, health } from './cluster.js';
-import { type Command, EXIT_CODES_HELP, type Io, processIo, reportError } from './flags.js';
+import type { Command } from './command.js';
+import { EXIT_CODES_HELP, reportError } from './exit-codes.js';
 import { deregister, get, list, register } from './instances.js';
+import { type Io, processIo } from './output.js';
 import { rules } from './rules.js';
 import { session } from './session.js';
 import { watch } from './watch.js';

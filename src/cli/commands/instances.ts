@@ -1,6 +1,9 @@
 /** `rollcall register | deregister | get | list`: one instance, or a service's instances. */
 import type { Instance, ListPage } from '../../client/index.js';
-import { type Command, duration, EXIT, GLOBAL_HELP, integer, type Io, jsonOut, pairs, parse, required, table, untilSignal, UsageError, withClient } from './flags.js';
+import { type Command, untilSignal, withClient } from './command.js';
+import { EXIT } from './exit-codes.js';
+import { duration, GLOBAL_HELP, integer, pairs, parse, required, UsageError } from './flags.js';
+import { type Io, jsonOut, table } from './output.js';
 
 const SERVICE_OPTIONS = {
   namespace: { type: 'string', short: 'n' },

@@ -4,8 +4,12 @@
  * health policy (health-policy.ts).
  */
 import type { AccessRule, AccessRulesDoc } from '../../client/index.js';
-import { type Command, EXIT, GLOBAL_HELP, integer, jsonOut, parse, readJsonDocument, UsageError, withClient } from './flags.js';
+import { type Command, withClient } from './command.js';
+import { EXIT } from './exit-codes.js';
+import { GLOBAL_HELP, integer, parse, UsageError } from './flags.js';
 import { help } from './instances.js';
+import { readJsonDocument } from './json-document.js';
+import { jsonOut } from './output.js';
 
 const RULES_OPTIONS = {
   'if-revision': { type: 'string' },

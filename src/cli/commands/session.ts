@@ -1,6 +1,9 @@
 /** `rollcall session open | keepalive | close`: sessions by hand (scripts, debugging). */
-import { type Command, duration, EXIT, GLOBAL_HELP, jsonOut, parse, UsageError, withClient } from './flags.js';
+import { type Command, withClient } from './command.js';
+import { EXIT } from './exit-codes.js';
+import { duration, GLOBAL_HELP, parse, UsageError } from './flags.js';
 import { help } from './instances.js';
+import { jsonOut } from './output.js';
 
 export const session: Command = {
   name: 'session',

@@ -1,6 +1,8 @@
 /** `rollcall watch`: print changes as they happen, resuming across node failures. */
 import type { WatchEvent, WatchOptions } from '../../client/index.js';
-import { type Command, EXIT, GLOBAL_HELP, integer, makeClient, parse, reportError, untilSignal, UsageError } from './flags.js';
+import { type Command, makeClient, untilSignal } from './command.js';
+import { EXIT, reportError } from './exit-codes.js';
+import { GLOBAL_HELP, integer, parse, UsageError } from './flags.js';
 import { help, where } from './instances.js';
 
 function line(ev: WatchEvent): string {
