@@ -3,18 +3,15 @@
  * the handlers, paginated and written in slices (serve.ts).
  */
 import type { FastifyReply } from 'fastify';
-import { acceptsHealth, type HealthFilter } from '../../health/index.js';
-import type { ReadQuery, ServerContext } from '../context.js';
+import { acceptsHealth } from '../../health/index.js';
+import type { ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { encodeContinue, listingSignature } from './continue-token.js';
 import { matching } from './counts.js';
 import { rangeEnd, rangeStart, serviceSortKey } from './instance-index.js';
-import { type Lister, openPage, type PageQuery, sendView } from './serve.js';
+import type { NamespaceListQuery, ServiceListQuery } from '../schemas.js';
+import { type Lister, openPage, sendView } from './serve.js';
 import { instancesWriter } from './writers.js';
-
-export type ServiceListQuery = ReadQuery &
-  PageQuery & { cluster?: string; includeDisabled?: boolean; health?: HealthFilter; index?: number; wait?: string };
-export type NamespaceListQuery = ReadQuery & PageQuery & { includeDisabled?: boolean; health?: HealthFilter };
 
 /** A service's revision now: the index's, or for an absent service the registry's stand-in (see RegistryState.emptiedRevision). */
 function serviceRevisionNow(ctx: ServerContext, lister: Lister, ns: string, svc: string): number {

@@ -9,32 +9,29 @@
  * services, or with `instances=true` instances, and a service whose instances run over a
  * page boundary appears on each of those pages with the same summary.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { sendNodeError } from '../errors.js';
 import { encodeContinue, listingSignature } from '../listing/continue-token.js';
 import { matching } from '../listing/counts.js';
 import { rangeEnd, rangeStart } from '../listing/instance-index.js';
-import { openLister, openPage, type PageQuery, sendView } from '../listing/serve.js';
+import { openLister, openPage, sendView } from '../listing/serve.js';
 import { groupedWriter, servicesWriter } from '../listing/writers.js';
 import type { MonitorNode } from '../node-api.js';
-import { PAGE_QUERY } from '../schemas.js';
+import { Name, PAGE_QUERY, PageLimit, StringEnum } from '../schemas.js';
 
-type Query = PageQuery & { namespace?: string; instances?: boolean; includeDisabled?: boolean; consistency?: 'linearizable' | 'serializable' };
-
-const NAME = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
-
-export const servicesQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    namespace: { ...NAME, description: 'Only this namespace.' },
-    instances: { type: 'boolean', description: 'Include each service\'s instances (default false).' },
-    includeDisabled: { type: 'boolean', description: 'With instances=true: also disabled instances (default true: this is an operator\'s view).' },
-    consistency: { type: 'string', enum: ['linearizable', 'serializable'], description: 'linearizable (default) or serializable (local, possibly stale; works without a leader).' },
-    limit: { ...PAGE_QUERY.limit, description: 'At most this many services, or with instances=true instances (capped at 10,000, --list-max-items); `continue` is set when more are left.' },
-    continue: PAGE_QUERY.continue,
+const servicesQuery = Type.Object(
+  {
+    namespace: Type.Optional(Name('Only this namespace.')),
+    instances: Type.Optional(Type.Boolean({ description: 'Include each service\'s instances (default false).' })),
+    includeDisabled: Type.Optional(Type.Boolean({ description: 'With instances=true: also disabled instances (default true: this is an operator\'s view).' })),
+    consistency: Type.Optional(StringEnum(['linearizable', 'serializable'], 'linearizable (default) or serializable (local, possibly stale; works without a leader).')),
+    limit: Type.Optional(PageLimit('At most this many services, or with instances=true instances (capped at 10,000, --list-max-items); `continue` is set when more are left.')),
+    continue: Type.Optional(PAGE_QUERY.continue),
   },
-} as const;
+  { additionalProperties: false },
+);
 
 export interface ServiceListDeps {
   readonly node: MonitorNode;
@@ -47,7 +44,7 @@ export interface ServiceListDeps {
 export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void {
   const { node } = deps;
   const lister = openLister(app, node.registry, { waitMs: deps.timeoutMs ?? 5000, maxItems: deps.listMaxItems });
-  app.get<{ Querystring: Query }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/services',
     {
       schema: { querystring: servicesQuery },

@@ -4,6 +4,7 @@
  * namespace-limited token reaches only the sessions of its namespaces (session-scope.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { parseKeepaliveBody } from '../../health/index.js';
 import type { ClientCommand } from '../../registry/index.js';
@@ -13,8 +14,9 @@ import { SESSION_ID, sessionBody, sessionHeaders, sessionParams } from '../schem
 import { checkSessionScope } from '../session-scope.js';
 import { CLIENT_HEADERS } from './headers.js';
 
-export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post<{ Body: { ttlMs: number } }>(
+export function sessionRoutes(untyped: FastifyInstance, ctx: ServerContext): void {
+  const app = untyped.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
     '/v1/sessions',
     {
       schema: { body: sessionBody, headers: sessionHeaders },
@@ -32,13 +34,13 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req, reply) => {
-      const sessionId = (req.headers['x-rollcall-session-id'] as string | undefined) ?? defaultSessionId(req.headers);
+      const sessionId = req.headers['x-rollcall-session-id'] ?? defaultSessionId(req.headers);
       const command: ClientCommand = { type: 'openSession', sessionId, ttlMs: req.body.ttlMs, now: Date.now() };
       return ctx.write(req, reply, command, () => reply.code(201).send({ id: sessionId, ttlMs: req.body.ttlMs }), { fields: { sessionId: 'x-rollcall-session-id' } });
     },
   );
 
-  app.put<{ Params: { id: string }; Body: unknown }>(
+  app.put(
     '/v1/sessions/:id/keepalive',
     {
       schema: { params: sessionParams },
@@ -70,7 +72,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.delete<{ Params: { id: string } }>(
+  app.delete(
     '/v1/sessions/:id',
     {
       schema: { params: sessionParams },

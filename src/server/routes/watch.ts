@@ -1,12 +1,10 @@
 /** GET /v1/watch: Server-Sent Events of registry changes, from this node's applied state. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { watchQuery } from '../schemas.js';
-import type { WatchFilter } from '../watch/hub.js';
 import { ChunkedResponseSink } from '../watch/chunked-sink.js';
-
-type WatchQuery = { namespace?: string; service?: string; cluster?: string; fromRevision?: number };
 
 const DESCRIPTION = `Server-Sent Events (\`text/event-stream\`). Each change is an event with \`id:\` = its revision and \`data:\` = a WatchEvent, in revision order.
 Control events: \`progress\` (\`{"revision"}\`, on idle streams every 5-10 s, with \`id:\` so a reconnect resumes after it),
@@ -15,7 +13,7 @@ Control events: \`progress\` (\`{"revision"}\`, on idle streams every 5-10 s, wi
 Resume with \`fromRevision=N\` (every change with revision >= N) or the \`Last-Event-ID\` header (every change after it; wins over fromRevision).`;
 
 export function watchRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Querystring: WatchQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/watch',
     {
       schema: { querystring: watchQuery },
@@ -69,7 +67,7 @@ export function watchRoutes(app: FastifyInstance, ctx: ServerContext): void {
       res.writeHead(200, headers);
       // The reconnection delay an EventSource uses; also sends the headers now.
       res.write('retry: 2000\n\n');
-      ctx.hub.open(new ChunkedResponseSink(res), filter as WatchFilter, after);
+      ctx.hub.open(new ChunkedResponseSink(res), filter, after);
       return reply;
     },
   );

@@ -1,12 +1,13 @@
 /** DELETE /v1/namespaces/{ns}/services/{svc}/instances/{id}: deregister; a missing instance answers `deleted: false`. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../../context.js';
 import { instanceParams } from '../../schemas.js';
 import { CLIENT_HEADERS } from '../headers.js';
-import { type InstanceParams, WRITE_ERRORS } from './replies.js';
+import { WRITE_ERRORS } from './replies.js';
 
 export function deregisterInstanceRoute(app: FastifyInstance, ctx: ServerContext): void {
-  app.delete<{ Params: InstanceParams }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().delete(
     '/v1/namespaces/:ns/services/:svc/instances/:id',
     {
       schema: { params: instanceParams },

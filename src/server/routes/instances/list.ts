@@ -2,12 +2,13 @@
  * The instance listings: a service's instances (with blocking queries) and a namespace's,
  * both paginated at one revision. The handlers are in ../../listing/instance-lists.ts.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../../context.js';
-import { listNamespaceInstances, listServiceInstances, type NamespaceListQuery, type ServiceListQuery } from '../../listing/instance-lists.js';
+import { listNamespaceInstances, listServiceInstances } from '../../listing/instance-lists.js';
 import type { Lister } from '../../listing/serve.js';
 import { namespaceListQuery, namespaceParams, readQuery, serviceParams } from '../../schemas.js';
-import { PAGE_ERRORS, READ_ERRORS, type ServiceParams } from './replies.js';
+import { PAGE_ERRORS, READ_ERRORS } from './replies.js';
 
 const INSTANCES = { type: 'array', items: { $ref: '#/components/schemas/Instance' } } as const;
 const CONTINUE = { type: 'string', description: 'Present when more items are left: pass it as `continue` for the next page.' } as const;
@@ -16,7 +17,7 @@ const NAMESPACE_LIST_REPLY = { type: 'object', properties: { revision: { type: '
 
 /** GET /v1/namespaces/{ns}/services/{svc}/instances. */
 export function listServiceInstancesRoute(app: FastifyInstance, ctx: ServerContext, lister: Lister): void {
-  app.get<{ Params: ServiceParams; Querystring: ServiceListQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/namespaces/:ns/services/:svc/instances',
     {
       schema: { params: serviceParams, querystring: readQuery },
@@ -49,7 +50,7 @@ export function listServiceInstancesRoute(app: FastifyInstance, ctx: ServerConte
 
 /** GET /v1/namespaces/{ns}/instances. */
 export function listNamespaceInstancesRoute(app: FastifyInstance, ctx: ServerContext, lister: Lister): void {
-  app.get<{ Params: { ns: string }; Querystring: NamespaceListQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/namespaces/:ns/instances',
     {
       schema: { params: namespaceParams, querystring: namespaceListQuery },

@@ -1,13 +1,14 @@
 /** GET /v1/namespaces/{ns}/services/{svc}/instances/{id}: one instance, disabled ones too. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import type { ReadQuery, ServerContext } from '../../context.js';
+import type { ServerContext } from '../../context.js';
 import { sendError } from '../../errors.js';
 import { instanceGetQuery, instanceParams } from '../../schemas.js';
-import { ETAG, INSTANCE_REPLY, type InstanceParams, instanceReply, READ_ERRORS } from './replies.js';
+import { ETAG, INSTANCE_REPLY, instanceReply, READ_ERRORS } from './replies.js';
 
 export function getInstanceRoute(app: FastifyInstance, ctx: ServerContext): void {
   const { node } = ctx;
-  app.get<{ Params: InstanceParams; Querystring: ReadQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/namespaces/:ns/services/:svc/instances/:id',
     {
       schema: { params: instanceParams, querystring: instanceGetQuery },

@@ -5,6 +5,7 @@
  * write's result; accessPrecheck only answers a refusal it has confirmed after a read
  * barrier, without a log entry.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ClientCommand } from '../../../registry/index.js';
 import { accessPrecheck } from '../../access-rules.js';
@@ -13,11 +14,11 @@ import { sendCommandError } from '../../errors.js';
 import { instanceParams, registerBody } from '../../schemas.js';
 import { checkSessionScope } from '../../session-scope.js';
 import { CLIENT_HEADERS } from '../headers.js';
-import { ETAG, INSTANCE_REPLY, type InstanceParams, WRITE_ERRORS, writeReply } from './replies.js';
+import { ETAG, INSTANCE_REPLY, WRITE_ERRORS, writeReply } from './replies.js';
 
 export function registerInstanceRoute(app: FastifyInstance, ctx: ServerContext): void {
   const { node } = ctx;
-  app.put<{ Params: InstanceParams; Body: Record<string, unknown> }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().put(
     '/v1/namespaces/:ns/services/:svc/instances/:id',
     {
       schema: { params: instanceParams, body: registerBody },
@@ -41,9 +42,9 @@ export function registerInstanceRoute(app: FastifyInstance, ctx: ServerContext):
     async (req, reply) => {
       const { ns, svc, id } = req.params;
       // Binding to a session is acting on it: the session must be within the token's namespaces.
-      const sessionId = req.body['sessionId'];
-      if (typeof sessionId === 'string' && !(await checkSessionScope(ctx, req, reply, sessionId, false))) return reply;
-      const command = { type: 'register', namespace: ns, service: svc, id, ...req.body } as ClientCommand;
+      const { sessionId } = req.body;
+      if (sessionId !== undefined && !(await checkSessionScope(ctx, req, reply, sessionId, false))) return reply;
+      const command: ClientCommand = { type: 'register', namespace: ns, service: svc, id, ...req.body };
       // ACCESS_DENIED / ENVIRONMENT_MISMATCH / ACCESS_RULES_INVALID: the state machine's verdict (fast path or log).
       const since = performance.now();
       const refused = await accessPrecheck(ctx, req, command);

@@ -1,13 +1,10 @@
 /**
- * What the instance routes share: their path parameters, the error lists and reply shapes
- * they document, and how an instance is answered (body and ETag).
+ * What the instance routes share: the error lists and reply shapes they document, and how
+ * an instance is answered (body and ETag).
  */
 import type { FastifyReply } from 'fastify';
 import type { CommandResult, Instance } from '../../../registry/index.js';
 import { present } from '../../present.js';
-
-export type ServiceParams = { ns: string; svc: string };
-export type InstanceParams = ServiceParams & { id: string };
 
 export const WRITE_ERRORS = ['NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT', 'STALE_REQUEST', 'INVALID_COMMAND'] as const;
 export const READ_ERRORS = ['INVALID_ARGUMENT', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'] as const;

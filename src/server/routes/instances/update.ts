@@ -3,6 +3,7 @@
  * of weight, metadata, tags or enabled, against the version named in `If-Match`. A new
  * `metadata.environment` is judged against the label by the state machine when applied.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ClientCommand } from '../../../registry/index.js';
 import { accessPrecheck } from '../../access-rules.js';
@@ -10,13 +11,11 @@ import { renameField, type ServerContext } from '../../context.js';
 import { sendCommandError, sendError } from '../../errors.js';
 import { instanceParams, patchBody } from '../../schemas.js';
 import { CLIENT_HEADERS, parseIfMatch } from '../headers.js';
-import { ETAG, INSTANCE_REPLY, type InstanceParams, WRITE_ERRORS, writeReply } from './replies.js';
-
-type PatchBody = { weight?: number; metadata?: Record<string, string>; tags?: string[]; enabled?: boolean };
+import { ETAG, INSTANCE_REPLY, WRITE_ERRORS, writeReply } from './replies.js';
 
 export function updateInstanceRoute(app: FastifyInstance, ctx: ServerContext): void {
   const { node } = ctx;
-  app.patch<{ Params: InstanceParams; Body: PatchBody }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().patch(
     '/v1/namespaces/:ns/services/:svc/instances/:id',
     {
       schema: { params: instanceParams, body: patchBody },
