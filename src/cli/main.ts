@@ -53,6 +53,11 @@ Options:
   --max-connections N      most concurrent HTTP connections (default 0: no limit)
   --max-requests-per-connection N  close a keep-alive connection after N requests
                            (default 0: no limit)
+  --probe-listen HOST:PORT  serve GET /healthz and /readyz there too, from a thread of
+                           their own that a busy event loop does not hold up (off by
+                           default; docs/reliability.md, Probes on their own port)
+  --probe-stall-limit-ms N  that /healthz answers 503 once the main event loop has not
+                           run for N ms (default 5000)
   --config FILE            JSON file with any of the above
 
 Example:
@@ -108,6 +113,8 @@ async function main(argv: string[]): Promise<number> {
         'max-inflight-requests': { type: 'string' },
         'max-connections': { type: 'string' },
         'max-requests-per-connection': { type: 'string' },
+        'probe-listen': { type: 'string' },
+        'probe-stall-limit-ms': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },

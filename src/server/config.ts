@@ -46,6 +46,10 @@ export interface ServerConfig {
   readonly maxConnections: number;
   /** Requests one keep-alive connection may make before the node closes it; 0: no limit. */
   readonly maxRequestsPerConnection: number;
+  /** GET /healthz and /readyz on their own listener and thread (--probe-listen); null = off. */
+  readonly probeListen: PeerAddress | null;
+  /** The probe listener's /healthz fails once the main event loop has not run for this long (ms). */
+  readonly probeStallLimitMs: number;
 }
 
 export class ConfigError extends Error {
@@ -88,6 +92,8 @@ const ENV: Record<string, string> = {
   'max-inflight-requests': 'ROLLCALL_MAX_INFLIGHT_REQUESTS',
   'max-connections': 'ROLLCALL_MAX_CONNECTIONS',
   'max-requests-per-connection': 'ROLLCALL_MAX_REQUESTS_PER_CONNECTION',
+  'probe-listen': 'ROLLCALL_PROBE_LISTEN',
+  'probe-stall-limit-ms': 'ROLLCALL_PROBE_STALL_LIMIT_MS',
 };
 
 export function parseAddress(setting: string, value: string): PeerAddress {
@@ -164,6 +170,8 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     maxInflightRequests: intSetting('max-inflight-requests', get('max-inflight-requests'), 0, 0),
     maxConnections: intSetting('max-connections', get('max-connections'), 0, 0),
     maxRequestsPerConnection: intSetting('max-requests-per-connection', get('max-requests-per-connection'), 0, 0),
+    probeListen: typeof get('probe-listen') === 'string' && get('probe-listen') !== '' ? parseAddress('--probe-listen', get('probe-listen') as string) : null,
+    probeStallLimitMs: intSetting('probe-stall-limit-ms', get('probe-stall-limit-ms'), 5000, 100),
   };
 }
 

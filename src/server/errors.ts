@@ -52,6 +52,7 @@ export const ERROR_CATALOGUE = {
   SHUTTING_DOWN: { status: 503, description: 'This node is stopping.' },
   OVERLOADED: { status: 503, description: 'This node sheds load (its event loop lags, or too much work waits in it): nothing was done; retry after `Retry-After` seconds, or on another node. Probes and keepalives are never shed.' },
   NOT_READY: { status: 503, description: '`/readyz`: this node should not take traffic yet; `reasons` says why.' },
+  STALLED: { status: 503, description: '`/healthz` on the probe listener (`--probe-listen`): the main event loop has not run for longer than `--probe-stall-limit-ms`; `stalledMs` says how long.' },
   ACCESS_RULES_INVALID: { status: 503, description: 'The stored access rules cannot be read by this build (version skew); registrations are refused until they are replaced.' },
   TIMEOUT: { status: 504, description: 'The outcome is unknown (write) or the wait ran out (read point, minRevision, leader transfer); retry idempotently.' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -10,12 +10,14 @@ import { TokenAuthority, TokenFileError } from './auth.js';
 import { ConfigError, type ServerConfig } from './config.js';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
 import { type DnsServer, startDnsFromConfig } from '../dns/index.js';
+import { ProbeListener } from './probes/index.js';
 
 export async function runServer(config: ServerConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: config.id });
   let stopping = false;
   let consul: ConsulApi | null = null;
   let dns: DnsServer | null = null;
+  let probes: ProbeListener | null = null;
   // Before anything else starts: a bad token file must stop the node, not leave it open.
   let tokens: TokenAuthority | null = null;
   if (config.tokenFile !== null) {
@@ -88,6 +90,15 @@ export async function runServer(config: ServerConfig): Promise<void> {
     logger.error({ err }, 'cannot serve DNS (--dns-listen)');
     await shutdown(1);
   }
+  // The probes on a port and thread of their own (--probe-listen), likewise.
+  if (config.probeListen !== null) {
+    try {
+      probes = await ProbeListener.start({ ...config.probeListen, nodeId: config.id, stallLimitMs: config.probeStallLimitMs, readiness: () => app.readiness(), logger });
+    } catch (err) {
+      logger.error({ err }, 'cannot serve the probes (--probe-listen)');
+      await shutdown(1);
+    }
+  }
   // Machine-readable line for scripts and tests that start nodes on port 0.
   if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
 
@@ -101,6 +112,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
       await dns?.close();
       await consul?.close();
       await app.close();
+      // After the app: while it closes, the probe listener reports the node not ready.
+      await probes?.close();
       await node.close();
       logger.info('stopped');
     } catch (err) {

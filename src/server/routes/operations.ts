@@ -1,12 +1,14 @@
 /** Probes, metrics and the API description. */
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
-import { errorBody } from '../errors.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics.js';
 import type { OpenApiBuilder } from '../openapi.js';
+import { evaluateReadiness } from '../probes/readiness.js';
 
 export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openapi: OpenApiBuilder): void {
   const { node } = ctx;
+  // The probe listener (--probe-listen) publishes the same check from a timer.
+  app.decorate('readiness', () => evaluateReadiness({ node, limits: ctx.limits, closing: () => ctx.closing }));
 
   app.get(
     '/healthz',
@@ -59,42 +61,8 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
       },
     },
     async (_req, reply) => {
-      let st = node.status();
-      const lag = Math.max(0, st.commitIndex - st.appliedIndex);
-      const reasons: string[] = [];
-      if (ctx.closing) reasons.push('this node is shutting down');
-      if (st.leader === null) reasons.push('no leader is known (election in progress, or this node is cut off from a quorum)');
-      if (lag > ctx.limits.readyMaxLag) reasons.push(`applied index ${st.appliedIndex} is ${lag} entries behind the commit index ${st.commitIndex} (at most ${ctx.limits.readyMaxLag})`);
-      if (!st.conf.voters.includes(node.id) && !st.conf.learners.includes(node.id)) reasons.push('this node is not (yet) a member of the cluster');
-      // The commit index a node knows comes from the leader's messages, which carry no more
-      // than what the node already holds: a node just restarted after missing many writes
-      // sees no lag until the leader sends it a snapshot. Only a read barrier (a ReadIndex
-      // round) learns the leader's own commit index and waits until this node applied it.
-      if (reasons.length === 0) {
-        try {
-          await node.readBarrier(ctx.limits.readyWaitMs);
-        } catch (err) {
-          const why = err instanceof Error ? err.message : String(err);
-          reasons.push(`not caught up with the leader's commit index within ${ctx.limits.readyWaitMs} ms (${why})`);
-        }
-        st = node.status();
-        if (ctx.closing) reasons.push('this node is shutting down');
-      }
-      const ready = reasons.length === 0;
-      // Not ready: the catalogue shape like every error, with the probe's fields beside it.
-      const error = ready ? {} : errorBody('NOT_READY', `not ready: ${reasons.join('; ')}`);
-      return reply.code(ready ? 200 : 503).send({
-        ...error,
-        ready,
-        node: node.id,
-        leader: st.leader,
-        role: st.role,
-        term: st.term,
-        commitIndex: st.commitIndex,
-        appliedIndex: st.appliedIndex,
-        lag: Math.max(0, st.commitIndex - st.appliedIndex),
-        reasons,
-      });
+      const answer = await app.readiness();
+      return reply.code(answer.status).send(answer.body);
     },
   );
 

@@ -1,7 +1,8 @@
 /**
  * Fault injection for the fault and linearizability tests, served only when the node
  * runs with ROLLCALL_TEST_FAULTS=1: isolate this node from some peers (both directions,
- * or one way, every message or only some kinds), slow its log compaction, and heal.
+ * or one way, every message or only some kinds), slow its log compaction, hold its main
+ * event loop once (blockEventLoopMs), and heal.
  * Admin when auth is on; left out of the API description (it has no `docs`).
  */
 import type { FastifyInstance } from 'fastify';
@@ -20,18 +21,34 @@ const faultsBody = {
     compactDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
     // Each synced Raft write on this node takes this much longer (a slow fsync).
     persistDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
+    // Once, after the answer is sent: busy-loop this node's main thread for this long (a hung
+    // event loop; the probe listener's test). Not a standing fault: not part of the answer.
+    blockEventLoopMs: { type: 'integer', minimum: 0, maximum: 60_000 },
   },
 } as const;
 
-type FaultsBody = { dropTo?: string[]; dropFrom?: string[]; kinds?: string[]; compactDelayMs?: number; persistDelayMs?: number };
+type FaultsBody = { dropTo?: string[]; dropFrom?: string[]; kinds?: string[]; compactDelayMs?: number; persistDelayMs?: number; blockEventLoopMs?: number };
 
 /** What the route needs of a node: one that was started with `faults: true`. */
 export type FaultableNode = Pick<RollcallNode, 'id' | 'setFaults'>;
 
 export function testFaultRoutes(app: FastifyInstance, node: FaultableNode): void {
-  app.put<{ Body: FaultsBody }>('/v1/test/faults', { schema: { body: faultsBody }, config: { access: 'admin' } }, async (req) => {
+  app.put<{ Body: FaultsBody }>('/v1/test/faults', { schema: { body: faultsBody }, config: { access: 'admin' } }, async (req, reply) => {
     const faults = { dropTo: req.body.dropTo ?? [], dropFrom: req.body.dropFrom ?? [], kinds: req.body.kinds ?? [], compactDelayMs: req.body.compactDelayMs ?? 0, persistDelayMs: req.body.persistDelayMs ?? 0 };
     node.setFaults(faults);
+    const blockMs = req.body.blockEventLoopMs ?? 0;
+    if (blockMs > 0) {
+      req.log.warn({ blockEventLoopMs: blockMs }, 'test fault: blocking the main event loop');
+      reply.raw.once('finish', () => setImmediate(() => blockEventLoop(blockMs)));
+    }
     return { node: node.id, ...faults };
   });
+}
+
+/** Holds the thread: no timer, socket or promise of this thread runs meanwhile. */
+function blockEventLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy: that is the fault
+  }
 }

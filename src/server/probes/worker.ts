@@ -1,0 +1,94 @@
+/**
+ * The probe listener's thread (the one entry point of this folder): a bare node:http
+ * server for GET /healthz and GET /readyz, answered from what the main thread published
+ * (state.ts) and never by asking it, so a probe is answered in a millisecond while the
+ * main event loop works through hundreds of readable sockets. Logs go to the main thread
+ * as messages (it owns the pino logger); an uncaught error ends this thread, and the
+ * main thread logs it and starts another (index.ts).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { answerProbe, type FromProbeWorker, HeartbeatCell, monotonicMs, type PublishedReadiness, type ProbeWorkerData, type ToProbeWorker } from './state.js';
+
+/** Probers are few (an orchestrator, a load balancer): more connections than this are refused. */
+const MAX_CONNECTIONS = 256;
+
+const port = parentPort;
+if (port === null) throw new Error('src/server/probes/worker.js runs as a worker thread (ProbeListener), not on its own');
+const data = workerData as ProbeWorkerData;
+const heartbeat = new HeartbeatCell(data.heartbeat);
+let readiness: PublishedReadiness | null = data.readiness;
+
+const post = (m: FromProbeWorker): void => port.postMessage(m);
+const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void => post({ kind: 'log', level, msg, fields });
+const errFields = (err: unknown): Record<string, unknown> =>
+  err instanceof Error ? { err: { type: err.name, message: err.message, stack: err.stack, code: (err as NodeJS.ErrnoException).code } } : { err: String(err) };
+
+function serve(req: IncomingMessage, res: ServerResponse): void {
+  // Probes have no body; whatever one sends is read and dropped so the connection stays usable.
+  req.resume();
+  const answer = answerProbe(req.method ?? 'GET', req.url ?? '/', {
+    nodeId: data.nodeId,
+    lastBeatMs: heartbeat.lastBeatMs(),
+    readiness,
+    nowMs: monotonicMs(),
+    stallLimitMs: data.stallLimitMs,
+    readinessStaleMs: data.readinessStaleMs,
+  });
+  const text = JSON.stringify(answer.body);
+  res.writeHead(answer.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-rollcall-node': data.nodeId,
+  });
+  res.end(req.method === 'HEAD' ? undefined : text);
+}
+
+const server = createServer((req, res) => {
+  try {
+    serve(req, res);
+  } catch (err) {
+    // A bug here must not end the thread (and every probe with it): answer 500, log it.
+    log('error', 'probe listener: unexpected error answering a probe', errFields(err));
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify({ error: { code: 'INTERNAL', message: 'internal error' } }));
+  }
+});
+server.maxConnections = MAX_CONNECTIONS;
+server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+  log('debug', 'probe listener: bad request or connection error', { code: err.code ?? null, message: err.message });
+  if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  else socket.destroy();
+});
+
+let listening = false;
+server.on('error', (err: NodeJS.ErrnoException) => {
+  if (!listening) {
+    post({ kind: 'listen-failed', message: err.message, code: err.code ?? null });
+    port.close();
+    return;
+  }
+  log('error', 'probe listener: server error', errFields(err));
+});
+
+server.listen(data.port, data.host, () => {
+  listening = true;
+  const addr = server.address();
+  post({ kind: 'listening', port: typeof addr === 'object' && addr !== null ? addr.port : data.port });
+});
+
+port.on('message', (m: ToProbeWorker) => {
+  switch (m.kind) {
+    case 'readiness':
+      readiness = m.readiness;
+      return;
+    case 'close':
+      // Idle keep-alive connections would hold close() open; probes in flight are a few ms.
+      server.close(() => port.close());
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 500).unref();
+      return;
+  }
+});
