@@ -33,7 +33,7 @@ export interface NodeDatabase {
   readonly dir: string;
   /** The root database; write to several sublevels atomically with `db.batch(ops)` and `sublevel` on each op. */
   readonly db: RootDatabase;
-  /** The format version (and nothing else since format 2). */
+  /** The format version and, if this node has one, its cluster id (cluster-id.ts). */
   readonly raft: RaftSublevel;
   /** The registry's state machine. */
   readonly sm: SmSublevel;

@@ -16,6 +16,8 @@ export const SM_SUBLEVEL = 'sm';
 export const RAFT_KEYS = {
   /** msgpack number: the on-disk format version, written when the database is created. */
   format: 'format',
+  /** msgpack string: the cluster this node belongs to, if it has an id (cluster-id.ts). */
+  clusterId: 'clusterId',
 } as const;
 
 /**

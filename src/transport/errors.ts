@@ -13,6 +13,8 @@ export type TransportErrorCode =
   | 'PROTOCOL'
   /** The peer failed to prove knowledge of the cluster secret, or claimed an unknown id. */
   | 'AUTH_FAILED'
+  /** The peer belongs to another cluster (a different cluster id: cluster-identity.ts). */
+  | 'CLUSTER_MISMATCH'
   /** The handshake (including the TCP connect, when dialing) did not finish in time. */
   | 'HANDSHAKE_TIMEOUT'
   /** The remote closed the connection before the handshake finished. */

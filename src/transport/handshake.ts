@@ -1,13 +1,14 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
+import { type ClusterClaim, parseClaim } from './cluster-identity.js';
 import { TransportError } from './errors.js';
 
 /**
  * The connection handshake, as pure functions over decoded messages. The socket plumbing
  * lives in `inbound-connection.ts` (acceptor) and `peer-connection.ts` (dialer).
  *
- *   acceptor -> dialer   { t: 'challenge', v, id: acceptorId, nonce: Na }
- *   dialer   -> acceptor { t: 'hello', id: dialerId, nonce: Nd,
+ *   acceptor -> dialer   { t: 'challenge', v, id: acceptorId, nonce: Na, cid? | joining? }
+ *   dialer   -> acceptor { t: 'hello', id: dialerId, nonce: Nd, cid? | joining?,
  *                          mac: HMAC(secret, "dialer" | Na | dialerId | acceptorId) }
  *   acceptor -> dialer   { t: 'welcome', mac: HMAC(secret, "acceptor" | Nd | dialerId | acceptorId) }
  *
@@ -15,6 +16,10 @@ import { TransportError } from './errors.js';
  * proof can be replayed on a later connection. Labels keep the two proofs from being
  * interchangeable (a node cannot be used as an oracle to answer its own challenge), and
  * ids are length-prefixed so that ("ab", "c") and ("a", "bc") MAC differently.
+ *
+ * `cid` is the sender's cluster id, absent when it has none; `joining: true` marks a node
+ * started with --join that has none yet (cluster-identity.ts). Builds before them ignore
+ * both fields, and a node without an id that is not joining sends neither.
  *
  * Only the handshake is authenticated: frames after it are neither signed nor encrypted.
  * That is enough to keep a misconfigured or foreign node out of the cluster; it is not a
@@ -33,14 +38,14 @@ export const MAX_NODE_ID_LENGTH = 256;
 export const HANDSHAKE_MAX_FRAME_BYTES = 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 2_000;
 
-export interface Challenge {
+export interface Challenge extends ClusterClaim {
   readonly t: 'challenge';
   readonly v: number;
   readonly id: string;
   readonly nonce: Uint8Array;
 }
 
-export interface Hello {
+export interface Hello extends ClusterClaim {
   readonly t: 'hello';
   readonly id: string;
   readonly nonce: Uint8Array;
@@ -109,15 +114,17 @@ export function parseChallenge(value: unknown): Challenge | TransportError {
   if (v !== PROTOCOL_VERSION) {
     return new TransportError('PROTOCOL', `peer speaks transport protocol ${String(v)}, we speak ${PROTOCOL_VERSION}`);
   }
-  if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES)) return protocolError('challenge');
-  return { t: 'challenge', v, id, nonce };
+  const claim = parseClaim(value);
+  if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES) || claim === null) return protocolError('challenge');
+  return { t: 'challenge', v, id, nonce, ...claim };
 }
 
 export function parseHello(value: unknown): Hello | TransportError {
   if (!isRecord(value) || value['t'] !== 'hello') return protocolError('hello');
   const { id, nonce, mac } = value;
-  if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES) || !isBytes(mac, MAC_BYTES)) return protocolError('hello');
-  return { t: 'hello', id, nonce, mac };
+  const claim = parseClaim(value);
+  if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES) || !isBytes(mac, MAC_BYTES) || claim === null) return protocolError('hello');
+  return { t: 'hello', id, nonce, mac, ...claim };
 }
 
 /** The id a hello claims, if any, for logging a refusal even when the rest is malformed. */

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 
 import type { Logger } from 'pino';
 
+import type { ClusterIdentity } from './cluster-identity.js';
 import type { Codec } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
 import { FramedSocket } from './framed-socket.js';
@@ -21,6 +22,7 @@ import {
 export interface InboundConnectionOptions {
   readonly selfId: string;
   readonly secret: string;
+  readonly cluster: ClusterIdentity;
   readonly codec: Codec;
   readonly logger: Logger;
   readonly maxFrameBytes: number;
@@ -76,7 +78,7 @@ export class InboundConnection {
         undefined,
       );
     }, options.handshakeTimeoutMs);
-    const challenge: Challenge = { t: 'challenge', v: PROTOCOL_VERSION, id: options.selfId, nonce: this.nonce };
+    const challenge: Challenge = { t: 'challenge', v: PROTOCOL_VERSION, id: options.selfId, nonce: this.nonce, ...options.cluster.wire };
     this.send(challenge);
   }
 
@@ -127,6 +129,13 @@ export class InboundConnection {
       this.refuse(new TransportError('AUTH_FAILED', 'handshake proof does not match our cluster secret'), claimed);
       return;
     }
+    // After the proof: only a member that knows the secret learns it has the wrong cluster.
+    const mismatch = this.options.cluster.check(hello.id, hello);
+    if (mismatch !== null) {
+      this.refuse(mismatch, claimed);
+      return;
+    }
+    this.options.cluster.adopt(hello);
     this.clearHandshakeTimer();
     this.id = hello.id;
     this.send({ t: 'welcome', mac: acceptorProof(secret, hello.nonce, hello.id, selfId) });

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import type { Logger } from 'pino';
 
 import { Backoff, type BackoffOptions } from './backoff.js';
+import type { ClusterClaim, ClusterIdentity } from './cluster-identity.js';
 import type { Codec } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
 import { FramedSocket } from './framed-socket.js';
@@ -25,6 +26,7 @@ export interface OutboundPeerOptions {
   readonly peerId: string;
   readonly address: PeerAddress;
   readonly secret: string;
+  readonly cluster: ClusterIdentity;
   readonly codec: Codec;
   readonly logger: Logger;
   readonly maxQueueBytes: number;
@@ -218,24 +220,33 @@ export class OutboundPeer {
       connection.fail(new TransportError('AUTH_FAILED', `dialed ${peerId} but ${challenge.id} answered`));
       return;
     }
+    // Before our hello: a peer of another cluster never gets to check our proof.
+    const { cluster } = this.options;
+    const mismatch = cluster.check(peerId, challenge);
+    if (mismatch !== null) {
+      connection.fail(mismatch);
+      return;
+    }
     const nonce = newNonce();
     const hello: Hello = {
       t: 'hello',
       id: selfId,
       nonce,
       mac: dialerProof(secret, challenge.nonce, selfId, peerId),
+      ...cluster.wire,
     };
     const encoded = this.options.codec.encode(hello);
     if (encoded instanceof TransportError) {
       connection.fail(encoded);
       return;
     }
-    connection.setFrameHandler((next) => this.onWelcome(connection, nonce, next));
+    const theirs: ClusterClaim = challenge.joining === true ? { joining: true } : challenge.cid === undefined ? {} : { cid: challenge.cid };
+    connection.setFrameHandler((next) => this.onWelcome(connection, nonce, theirs, next));
     connection.write([encoded]);
     this.helloSent = true;
   }
 
-  private onWelcome(connection: FramedSocket, nonce: Buffer, frame: Buffer): void {
+  private onWelcome(connection: FramedSocket, nonce: Buffer, theirCluster: ClusterClaim, frame: Buffer): void {
     const value = this.decode(connection, frame);
     if (!connection.isOpen) return;
     const welcome = parseWelcome(value);
@@ -249,6 +260,7 @@ export class OutboundPeer {
       return;
     }
     this.clearHandshakeTimer();
+    this.options.cluster.adopt(theirCluster);
     // The acceptor never writes after the welcome; anything more is a protocol violation.
     connection.setFrameHandler(() =>
       connection.fail(new TransportError('PROTOCOL', 'unexpected frame from the acceptor after the handshake')),
@@ -285,7 +297,7 @@ export class OutboundPeer {
       // An acceptor refuses by hanging up after our hello; say so instead of "connection reset".
       error = new TransportError(
         'AUTH_FAILED',
-        'peer hung up after our hello (different cluster secret, or we are not in its peer list?)',
+        'peer hung up after our hello (different cluster secret or cluster id, or we are not in its peer list?)',
         error ?? undefined,
       );
     }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { RepeatLimiter, type RepeatSummary } from '../log/repeat-limiter.js';
 
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { ClusterIdentity } from './cluster-identity.js';
 import { createCodec, type Codec } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_LENGTH } from './framing.js';
@@ -60,6 +61,7 @@ type Lifecycle = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 export class PeerTransport<M> {
   private readonly id: string;
   private readonly secret: string;
+  private readonly cluster: ClusterIdentity;
   private readonly logger: Logger;
   private readonly codec: Codec = createCodec();
   private readonly maxFrameBytes: number;
@@ -98,6 +100,7 @@ export class PeerTransport<M> {
   constructor(options: TransportOptions<M>) {
     this.id = options.id;
     this.secret = options.secret;
+    this.cluster = options.cluster ?? ClusterIdentity.of(null);
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -334,6 +337,7 @@ export class PeerTransport<M> {
         peerId: id,
         address,
         secret: this.secret,
+        cluster: this.cluster,
         codec: this.codec,
         logger: this.logger,
         maxQueueBytes: this.maxQueueBytes,
@@ -387,6 +391,7 @@ export class PeerTransport<M> {
     const connection = new InboundConnection(socket, {
       selfId: this.id,
       secret: this.secret,
+      cluster: this.cluster,
       codec: this.codec,
       logger: this.logger,
       maxFrameBytes: this.maxFrameBytes,

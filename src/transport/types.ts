@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 
 import type { BackoffOptions } from './backoff.js';
+import type { ClusterIdentity } from './cluster-identity.js';
 
 export interface PeerAddress {
   readonly host: string;
@@ -16,6 +17,8 @@ export interface TransportOptions<M> {
   readonly peers: ReadonlyMap<string, PeerAddress>;
   /** Shared cluster secret. Never logged. */
   readonly secret: string;
+  /** This node's cluster id, checked in the handshake (cluster-identity.ts). Default: none. */
+  readonly cluster?: ClusterIdentity;
   readonly logger: Logger;
   /** Called once per message, in order per connection. Exceptions are logged, not propagated. */
   readonly onMessage: (from: string, message: M) => void;
