@@ -1,8 +1,9 @@
 /**
  * Overload: a 3-node cluster on loopback takes far more concurrent requests than it can
- * serve, and a probe asks /healthz all the while, as an orchestrator would. Reports the
- * probe's latency, how many requests were shed (503 OVERLOADED), how the rest fared, and
- * whether anyone campaigned (the term on every node before and after).
+ * serve, and a probe asks /healthz all the while, as an orchestrator would, on each node's
+ * main port and on its probe listener (--probe-listen, a port and thread of its own).
+ * Reports the probe's latency on both, how many requests were shed (503 OVERLOADED), how
+ * the rest fared, and whether anyone campaigned (the term on every node before and after).
  *
  *   npm run build && node dist/scripts/bench-overload.js [--connections 2000] [--seconds 20]
  *     [--instances 2000]
@@ -12,11 +13,12 @@
  * and time; every process started is stopped at the end.
  */
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildRequest } from './bench/http1.js';
 import { runLoad, targetOf } from './bench/loadgen.js';
 import { summarize } from './bench/stats.js';
-import { LocalCluster } from './local-cluster.js';
+import { freePort, LocalCluster } from './local-cluster.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,16 +42,25 @@ async function json(url: string, init?: RequestInit): Promise<any> {
   return r.json();
 }
 
-/** Asks every node's /healthz every 50 ms until SIGTERM, then prints the latencies (ms) as JSON. */
+/**
+ * Asks /healthz every 50 ms on every node's main port and probe port until SIGTERM, then
+ * prints the latencies (ms) per kind of port as JSON, and how many probes failed (an error,
+ * a timeout, counted as 10,000 ms, or an answer other than 200: an orchestrator's failure).
+ */
 const PROBE = `
-const urls = process.argv.slice(1);
-const out = [];
+const targets = JSON.parse(process.argv[1]);
+const out = { main: { ms: [], failed: 0 }, probe: { ms: [], failed: 0 } };
 let on = true;
 process.on('SIGTERM', () => { on = false; });
-await Promise.all(urls.map(async (u) => {
+await Promise.all(targets.map(async ({ kind, url }) => {
   while (on) {
     const at = performance.now();
-    try { await fetch(u + '/healthz', { signal: AbortSignal.timeout(10000) }); out.push(performance.now() - at); } catch { out.push(10000); }
+    try {
+      const r = await fetch(url + '/healthz', { signal: AbortSignal.timeout(10000) });
+      await r.arrayBuffer();
+      out[kind].ms.push(performance.now() - at);
+      if (r.status !== 200) out[kind].failed++;
+    } catch { out[kind].ms.push(10000); out[kind].failed++; }
     await new Promise((r) => setTimeout(r, 50));
   }
 }));
@@ -57,9 +68,16 @@ process.stdout.write(JSON.stringify(out));
 `;
 
 progress('starting a 3-node cluster');
-const cluster = await LocalCluster.start({ size: 3, logLevel: 'warn', shedOnLag: true });
+const probePorts = [await freePort(), await freePort(), await freePort()];
+const cluster = await LocalCluster.start({
+  size: 3,
+  logLevel: 'warn',
+  shedOnLag: true,
+  nodeEnv: (id) => ({ ROLLCALL_PROBE_LISTEN: `127.0.0.1:${probePorts[Number(id.slice(1)) - 1]}` }),
+});
 try {
   const urls = cluster.nodes.map((n) => n.url);
+  const probeUrls = probePorts.map((p) => `http://127.0.0.1:${p}`);
   let leader: string | null = null;
   for (let i = 0; i < 200 && !leader; i++) {
     leader = (await json(`${urls[0]}/v1/cluster`)).leader as string | null;
@@ -75,12 +93,15 @@ try {
       buildRequest({ method: 'PUT', path: `/v1/namespaces/load/services/big/instances/i${seq}`, host: '127.0.0.1', body: JSON.stringify({ address: '10.9.0.1', port: 1 + (seq % 60000) }) }),
   });
   if (loaded.ok < instances) throw new Error(`only ${loaded.ok} of ${instances} registrations succeeded`);
+  // The machine may be shared: what else ran is part of the result.
+  const loadBefore = loadavg().map((l) => +l.toFixed(2));
   const termsBefore = await Promise.all(urls.map(async (u) => (await json(`${u}/v1/cluster`)).term as number));
 
-  progress(`${connections} connections for ${seconds} s, /healthz probed every 50 ms on every node`);
+  progress(`${connections} connections for ${seconds} s, /healthz probed every 50 ms on every node's main port and probe port`);
   // The probe runs in a process of its own, as an orchestrator's would: the load
   // generator's own event loop must not count against the node's answer time.
-  const prober = spawn(process.execPath, ['--input-type=module', '-e', PROBE, ...urls], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const targets = [...urls.map((url) => ({ kind: 'main', url })), ...probeUrls.map((url) => ({ kind: 'probe', url }))];
+  const prober = spawn(process.execPath, ['--input-type=module', '-e', PROBE, JSON.stringify(targets)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let probeOut = '';
   prober.stdout.on('data', (b: Buffer) => (probeOut += b.toString()));
   const proberDone = new Promise<void>((resolve) => prober.on('exit', () => resolve()));
@@ -104,16 +125,22 @@ try {
   });
   prober.kill('SIGTERM');
   await proberDone;
-  const probe = JSON.parse(probeOut) as number[];
+  type Probed = { ms: number[]; failed: number };
+  const probe = JSON.parse(probeOut) as { main: Probed; probe: Probed };
   const termsAfter = await Promise.all(urls.map(async (u) => (await json(`${u}/v1/cluster`)).term as number));
-  const healthz = summarize(probe);
+  const latency = ({ ms, failed }: Probed) => {
+    const s = summarize(ms);
+    return { p50: +s.p50.toFixed(1), p99: +s.p99.toFixed(1), max: +s.max.toFixed(1), probes: s.count, failed };
+  };
   const report = {
     connections,
     seconds,
     instances,
-    healthzMs: { p50: +healthz.p50.toFixed(1), p99: +healthz.p99.toFixed(1), max: +healthz.max.toFixed(1), probes: healthz.count },
+    // The main port (--listen) and the probe listener (--probe-listen).
+    healthzMs: { mainPort: latency(probe.main), probePort: latency(probe.probe) },
     requests: { sent: load.sent, ok: load.ok, statuses: load.statuses, timeouts: load.timeouts, okLatencyMs: { p50: +load.latency.p50.toFixed(1), p99: +load.latency.p99.toFixed(1), max: +load.latency.max.toFixed(1) } },
     elections: Math.max(...termsAfter.map((t, i) => t - termsBefore[i]!)),
+    loadAverage: { before: loadBefore, after: loadavg().map((l) => +l.toFixed(2)) },
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } finally {

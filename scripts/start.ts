@@ -1,6 +1,7 @@
 /**
  * `npm start`: a real local 3-node cluster (5 with `-- --nodes 5`). HTTP on
- * 127.0.0.1:8101.., the Consul-compatible API on 8501.., DNS on 8601.., peers on 7101..,
+ * 127.0.0.1:8101.., the Consul-compatible API on 8501.., DNS on 8601.., the probe listener
+ * (/healthz, /readyz) on 8701.., peers on 7101..,
  * data under ./data, readable logs; Ctrl-C stops every node cleanly.
  */
 import path from 'node:path';
@@ -51,10 +52,12 @@ const cluster = await LocalCluster.start({
   secret: 'rollcall-local-dev-secret',
   // The dev cluster lets a person isolate a node (below); never set this in production.
   env: { ROLLCALL_TEST_FAULTS: '1' },
-  // Node i serves the Consul-compatible API on 127.0.0.1:850i and DNS on 127.0.0.1:860i (docs/consul.md).
+  // Node i serves the Consul-compatible API on 127.0.0.1:850i and DNS on 127.0.0.1:860i
+  // (docs/consul.md), and its probes on 127.0.0.1:870i (docs/reliability.md).
   nodeEnv: (id) => ({
     ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${8500 + Number(id.slice(1))}`,
     ROLLCALL_DNS_LISTEN: `127.0.0.1:${8600 + Number(id.slice(1))}`,
+    ROLLCALL_PROBE_LISTEN: `127.0.0.1:${8700 + Number(id.slice(1))}`,
   }),
   logLevel: values['log-level'],
   onLog: (id, line) => console.log(pretty(id, line)),
@@ -64,7 +67,7 @@ const cluster = await LocalCluster.start({
 
 console.log(`
 Rollcall: ${size} nodes running, data in ${dataRoot}
-${cluster.nodes.map((n) => `  ${n.id}  ${n.url}   (Consul API http://127.0.0.1:${8500 + Number(n.id.slice(1))}, DNS 127.0.0.1:${8600 + Number(n.id.slice(1))}, peer 127.0.0.1:${n.peerPort}, pid ${n.proc?.pid})`).join('\n')}
+${cluster.nodes.map((n) => `  ${n.id}  ${n.url}   (Consul API http://127.0.0.1:${8500 + Number(n.id.slice(1))}, DNS 127.0.0.1:${8600 + Number(n.id.slice(1))}, probes http://127.0.0.1:${8700 + Number(n.id.slice(1))}, peer 127.0.0.1:${n.peerPort}, pid ${n.proc?.pid})`).join('\n')}
 
 Try:
   curl -s ${cluster.nodes[0]!.url}/v1/cluster
@@ -73,6 +76,7 @@ Try:
   curl -s ${cluster.nodes[2]!.url}/v1/namespaces/prod/services/orders/instances
   curl -s 'http://127.0.0.1:8501/v1/health/service/orders?ns=prod&passing'   # Consul API
   dig @127.0.0.1 -p 8601 orders.service.prod.ns.consul SRV                   # DNS
+  curl -s http://127.0.0.1:8701/healthz                                      # probe listener
 Type a command and Enter to break things on purpose:
   kill n2 | restart n2 | pause n2 | resume n2 | isolate n2 | heal | status | help
 Ctrl-C stops every node.
