@@ -141,6 +141,22 @@ describe('FederationEngine: joining', () => {
   });
 });
 
+describe('FederationEngine: routes for forwarding', () => {
+  it('lists live members first, the leader first among them, leaves unreachable ones out, and knows no stranger', () => {
+    const net = new Net();
+    const a = net.add('dc-a', 'n1');
+    const members: MemberInfo[] = ['n2', 'n1', 'n3'].map((id) => ({ id, address: addr('dc-b', id), role: 'voter' }));
+    for (const id of ['n1', 'n2', 'n3']) net.add('dc-b', id, { members, join: id === 'n1' ? [addr('dc-a', 'n1')] : [] });
+    net.advance(1_000);
+    expect(a.route('dc-b')!.members.map((m) => m.id)).toEqual(['n2', 'n1', 'n3']);
+    expect(a.route('dc-nowhere')).toBeNull();
+    // The leader goes quiet: first suspect (kept, after the live ones), then unreachable (left out).
+    net.cutOff.add(addr('dc-b', 'n2'));
+    net.advance(2_000);
+    expect(a.route('dc-b')).toMatchObject({ status: 'alive', members: [{ id: 'n1' }, { id: 'n3' }] });
+  });
+});
+
 describe('FederationEngine: failure detection', () => {
   it('refutation: a member that hears itself suspected bumps its incarnation and the newer incarnation wins', () => {
     const { net, a, b } = threeDatacenters();

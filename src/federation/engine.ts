@@ -317,7 +317,7 @@ export class FederationEngine {
   private mergeEntry(entry: DatacenterEntry, now: number): void {
     if (entry.name !== this.self.datacenter) {
       let r = this.table.get(entry.name);
-      if (r === undefined && this.table.names().length >= MAX_DATACENTERS) return;
+      if (r === undefined && this.table.size() >= MAX_DATACENTERS) return;
       const discovered = r?.descriptor == null;
       r = this.table.ensure(entry.name);
       if (r.descriptor === null || compareDescriptors(entry.descriptor, r.descriptor) > 0) {

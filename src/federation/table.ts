@@ -41,6 +41,10 @@ export class DatacenterTable {
     return this.records.get(name);
   }
 
+  size(): number {
+    return this.records.size;
+  }
+
   has(name: string): boolean {
     return this.records.has(name);
   }
