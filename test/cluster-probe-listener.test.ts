@@ -6,7 +6,7 @@
  * main loop is held with the test fault `blockEventLoopMs`. No timing assertions beyond
  * "the probe port answered before the main port did".
  */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, LocalCluster } from '../scripts/local-cluster.js';
 import { http, waitFor } from './helpers/http.js';
@@ -74,6 +74,17 @@ describe('the probe listener on a real node', () => {
     const other = await http('GET', `${probes}/metrics`);
     expect(other.status).toBe(404);
     expect(other.body.error.code).toBe('ROUTE_NOT_FOUND');
+
+    // What the HTTP parser refuses is answered in the catalogue shape too.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(probes).port), '127.0.0.1', () => socket.end('NOT HTTP AT ALL\r\n\r\n'));
+      let text = '';
+      socket.on('data', (b: Buffer) => (text += b.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error.code).toBe('MALFORMED_REQUEST');
   });
 
   it('answers /healthz 200 while the main loop is held for less than the stall limit, before the main port answers at all', async () => {

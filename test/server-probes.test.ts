@@ -5,7 +5,16 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ProbePublisher } from '../src/server/probes/publisher.js';
-import { answerProbe, HeartbeatCell, judgeLiveness, judgeReadiness, type ProbeAnswer, type PublishedReadiness, type ProbeView } from '../src/server/probes/state.js';
+import {
+  answerProbe,
+  HeartbeatCell,
+  judgeLiveness,
+  judgeReadiness,
+  type ProbeAnswer,
+  type ProbeView,
+  type PublishedReadiness,
+  refusedRequestAnswer,
+} from '../src/server/probes/state.js';
 
 const READY: ProbeAnswer = {
   status: 200,
@@ -154,5 +163,11 @@ describe('the probe listener routes', () => {
       expect(a.status).toBe(404);
       expect(a.body).toEqual({ error: { code: 'ROUTE_NOT_FOUND', message: expect.stringContaining(`no route ${method} ${url}`) } });
     }
+  });
+
+  it('answers what the HTTP parser refuses with the catalogue code the main port uses', () => {
+    expect(refusedRequestAnswer('HPE_INVALID_METHOD')).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_REQUEST' } } });
+    expect(refusedRequestAnswer('HPE_HEADER_OVERFLOW')).toMatchObject({ status: 431, body: { error: { code: 'HEADERS_TOO_LARGE' } } });
+    expect(refusedRequestAnswer('ERR_HTTP_REQUEST_TIMEOUT')).toMatchObject({ status: 408, body: { error: { code: 'REQUEST_TIMEOUT' } } });
   });
 });

@@ -131,6 +131,13 @@ export function answerProbe(method: string, url: string, view: ProbeView): Probe
   return { status: 404, body: errorBody('ROUTE_NOT_FOUND', `no route ${method} ${path} on the probe listener (it serves GET /healthz and GET /readyz)`) };
 }
 
+/** What Node's HTTP parser refused (its error code), answered in the catalogue shape as on the main port; the connection is then closed. */
+export function refusedRequestAnswer(code: string | undefined): ProbeAnswer {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, body: errorBody('HEADERS_TOO_LARGE', 'the request line and headers are over the limit') };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, body: errorBody('REQUEST_TIMEOUT', 'the request did not arrive in time') };
+  return { status: 400, body: errorBody('MALFORMED_REQUEST', `the HTTP request is malformed${code === undefined ? '' : ` (${code})`}`) };
+}
+
 /** Main thread -> worker. */
 export type ToProbeWorker = { readonly kind: 'readiness'; readonly readiness: PublishedReadiness } | { readonly kind: 'close' };
 

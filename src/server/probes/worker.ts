@@ -6,13 +6,25 @@
  * as messages (it owns the pino logger); an uncaught error ends this thread, and the
  * main thread logs it and starts another (index.ts).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import { answerProbe, type FromProbeWorker, HeartbeatCell, monotonicMs, type PublishedReadiness, type ProbeWorkerData, type ToProbeWorker } from './state.js';
+import {
+  answerProbe,
+  type FromProbeWorker,
+  HeartbeatCell,
+  monotonicMs,
+  type PublishedReadiness,
+  type ProbeWorkerData,
+  refusedRequestAnswer,
+  type ToProbeWorker,
+} from './state.js';
 
 /** Probers are few (an orchestrator, a load balancer): more connections than this are refused. */
 const MAX_CONNECTIONS = 256;
+/** A probe is one small GET: a client slower than this only holds a connection. */
+const HEADERS_TIMEOUT_MS = 5000;
+const REQUEST_TIMEOUT_MS = 10_000;
 
 const port = parentPort;
 if (port === null) throw new Error('src/server/probes/worker.js runs as a worker thread (ProbeListener), not on its own');
@@ -57,10 +69,20 @@ const server = createServer((req, res) => {
   }
 });
 server.maxConnections = MAX_CONNECTIONS;
+server.headersTimeout = HEADERS_TIMEOUT_MS;
+server.requestTimeout = REQUEST_TIMEOUT_MS;
 server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
   log('debug', 'probe listener: bad request or connection error', { code: err.code ?? null, message: err.message });
-  if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-  else socket.destroy();
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  // In the catalogue shape, as the main port answers what its parser refuses.
+  const answer = refusedRequestAnswer(err.code);
+  const text = JSON.stringify(answer.body);
+  socket.end(
+    `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\nx-rollcall-node: ${data.nodeId}\r\n\r\n${text}`,
+  );
 });
 
 let listening = false;
