@@ -29,7 +29,8 @@ describe('PeerBook', () => {
   it('follows conf changes: an added member unless the flags name it, a removed one gone', () => {
     const book = new PeerBook('n1', new Map([['n1', at('a', 1)], ['n5', at('mine', 5)]]), new Map(), new Map(), conf);
     expect(book.applied({ type: 'addLearner', node: 'n4', context: '10.0.0.4:7104' })).toBeNull();
-    expect(book.applied({ type: 'addLearner', node: 'n5', context: '10.0.0.5:7105' })).toBeNull();
+    // The flags name n5 elsewhere: they win, and the caller is told (it logs a warning).
+    expect(book.applied({ type: 'addLearner', node: 'n5', context: '10.0.0.5:7105' })).toEqual({ flagsDiffer: { flags: at('mine', 5), added: '10.0.0.5:7105' } });
     expect(book.applied({ type: 'addLearner', node: 'n6', context: 'no port' })).toEqual({ unreadable: 'no port' });
     expect(book.current.get('n4')).toEqual(at('10.0.0.4', 7104));
     expect(book.current.get('n5')).toEqual(at('mine', 5));
@@ -40,6 +41,23 @@ describe('PeerBook', () => {
     book.applied({ type: 'removeNode', node: 'n4' });
     expect(book.current.has('n4')).toBe(false);
     expect(decode(book.encodeAnnounced())).toEqual({ n5: '10.0.0.5:7105' });
+  });
+
+  it('dials a member the flags name again after it was removed and re-added (it was left out before)', () => {
+    const flags = new Map([['n1', at('127.0.0.1', 7101)], ['n2', at('127.0.0.1', 7102)], ['n3', at('127.0.0.1', 7103)]]);
+    const book = new PeerBook('n1', flags, new Map(), new Map(), conf);
+    book.applied({ type: 'removeNode', node: 'n3' });
+    expect(book.current.has('n3')).toBe(false);
+    expect(book.applied({ type: 'addLearner', node: 'n3', context: '127.0.0.1:7103' })).toBeNull();
+    expect(book.current.get('n3')).toEqual(at('127.0.0.1', 7103));
+  });
+
+  it('dials a flags-named member again when a snapshot shows it re-added', () => {
+    const flags = new Map([['n1', at('a', 1)], ['n3', at('mine', 3)]]);
+    const book = new PeerBook('n1', flags, new Map(), new Map(), conf);
+    book.applied({ type: 'removeNode', node: 'n3' });
+    book.reload(new Map([['n3', 'leaders-view:7103']]), conf);
+    expect(book.current.get('n3')).toEqual(at('mine', 3));
   });
 
   it('encodes the record the same whatever order the changes came in', () => {

@@ -125,8 +125,14 @@ export class Membership {
   /** A conf change was applied here (every node): follow the addresses, notice our own removal. */
   onApplied(cc: ConfChange, index: number): void {
     const { book, log } = this.d;
-    const unreadable = book.applied(cc);
-    if (unreadable !== null) log.error({ node: cc.node, address: unreadable.unreadable }, 'membership change carries an unreadable address');
+    const note = book.applied(cc);
+    if (note !== null && 'unreadable' in note) log.error({ node: cc.node, address: note.unreadable }, 'membership change carries an unreadable address');
+    if (note !== null && 'flagsDiffer' in note) {
+      log.warn(
+        { node: cc.node, added: note.flagsDiffer.added, dialing: formatHostPort(note.flagsDiffer.flags) },
+        'member added at another address than --peers names; this node keeps dialing the --peers address (update --peers if the member moved)',
+      );
+    }
     if (cc.type === 'removeNode' && cc.node === this.d.id) {
       // Linger so that, as leader, we hand over and tell the others the removal is committed.
       this.removedAt = this.d.clock.now();

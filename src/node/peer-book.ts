@@ -19,7 +19,7 @@
 import type { ConfChange, ConfState } from '../../raft/index.js';
 import { encode } from '../codec/index.js';
 import type { PeerAddress } from '../transport/index.js';
-import { parseHostPort } from '../transport/index.js';
+import { formatHostPort, parseHostPort } from '../transport/index.js';
 
 export class PeerBook {
   /** What the transport dials: every peer this node knows, by the rules above. */
@@ -48,16 +48,21 @@ export class PeerBook {
   }
 
   /**
-   * A conf change was applied (on every replica, in log order). Returns the address an
-   * add carries when it cannot be read (the caller logs it); the record keeps only
-   * readable ones, so every replica keeps the same.
+   * A conf change was applied (on every replica, in log order). Returns what the caller
+   * should log: an address an add carries that cannot be read (the record keeps only
+   * readable ones, so every replica keeps the same), or a member added at an address other
+   * than the one this node's flags name (the flags still win: this node's own knowledge).
    */
-  applied(cc: ConfChange): { unreadable: string } | null {
+  applied(cc: ConfChange): { unreadable: string } | { flagsDiffer: { flags: PeerAddress; added: string } } | null {
     if ((cc.type === 'addLearner' || cc.type === 'addVoter') && cc.context) {
       const address = parseHostPort(cc.context);
       if (address === null) return { unreadable: cc.context };
       this.announced.set(cc.node, cc.context);
-      if (cc.node !== this.self && !this.flags.has(cc.node)) this.current.set(cc.node, address);
+      if (cc.node === this.self) return null;
+      // Set even when the flags name it: a member removed and re-added is dialed again.
+      const flagged = this.flags.get(cc.node);
+      this.current.set(cc.node, flagged ?? address);
+      if (flagged !== undefined && formatHostPort(flagged) !== formatHostPort(address)) return { flagsDiffer: { flags: flagged, added: cc.context } };
     } else if (cc.type === 'removeNode') {
       this.announced.delete(cc.node);
       // A removed peer loses both directions at once (the transport refuses unknown ids),
@@ -76,6 +81,8 @@ export class PeerBook {
     const members = new Set([...conf.voters, ...conf.learners]);
     for (const id of [...this.current.keys()]) if (!members.has(id) && !this.flags.has(id)) this.current.delete(id);
     this.takeAnnounced();
+    // A member the flags name that was removed and re-added since: dial it again.
+    for (const [id, address] of this.flags) if (id !== this.self && members.has(id)) this.current.set(id, address);
   }
 
   /** The replicated record, encoded the same on every replica (ids sorted). */
