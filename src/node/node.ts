@@ -16,10 +16,11 @@ import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import type { ClientCommand, KeepaliveOutcome, RegistryEvent, SessionTrackerOptions } from '../registry/index.js';
 import { Registry, SessionTracker } from '../registry/index.js';
+import { type BackupOrigin, type OpenBackup, openBackup } from '../ops/backup-stream.js';
 import type { NodeDatabase } from '../storage/index.js';
-import { LevelStorage, openNodeDatabase } from '../storage/index.js';
+import { LevelStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
-import { PeerTransport } from '../transport/index.js';
+import { ClusterIdentity, PeerTransport } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { systemClock, toWall } from './clock.js';
 import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
@@ -152,6 +153,8 @@ export class RollcallNode {
   /** Leader only, once caught up: deadlines, keepalives, expiry, health decisions. */
   private readonly duties: LeaderDuties;
   private observer: NodeObserver = {};
+  /** Which cluster this node belongs to, as the peer handshake checks it (set in start()). */
+  private cluster: ClusterIdentity = ClusterIdentity.of(null);
 
   private constructor(
     private readonly options: NodeOptions,
@@ -288,6 +291,12 @@ export class RollcallNode {
         options.logger.info({ members: ids }, 'bootstrapped a new cluster');
       }
       const registry = await Registry.open(smStore(db));
+      // A restored member has a cluster id; a joiner takes on the id of the cluster that adds it.
+      const storedClusterId = await readClusterId(db);
+      const cluster =
+        storedClusterId === null && fresh && options.join
+          ? ClusterIdentity.unassigned((id) => node?.adoptClusterId(id))
+          : ClusterIdentity.of(storedClusterId);
       // --peers wins for the ids it names; the stored records only fill in the rest.
       const book = new PeerBook(options.id, options.peers, await readMemberAddresses(db), await readLegacyPeers(db), registry.conf ?? storage.initialState().confState);
       let node: RollcallNode | null = null;
@@ -296,6 +305,7 @@ export class RollcallNode {
         listen: options.peerListen,
         peers: book.current,
         secret: options.secret,
+        cluster,
         logger: options.logger,
         onMessage: (from, m) => node?.onPeerMessage(from, m),
         onPeerStatus: (ev) => {
@@ -305,12 +315,13 @@ export class RollcallNode {
         ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
       });
       node = new RollcallNode(options, book, db, storage, registry, transport);
+      node.cluster = cluster;
       await transport.start();
       node.startTimers();
       node.maybeCampaignAtStart();
       node.kick();
       options.logger.info(
-        { applied: registry.appliedIndex, revision: registry.revision, lastIndex: storage.lastIndex(), tablesChecked: db.tableCheck },
+        { applied: registry.appliedIndex, revision: registry.revision, lastIndex: storage.lastIndex(), clusterId: cluster.current, tablesChecked: db.tableCheck },
         'node started',
       );
       return node;
@@ -329,6 +340,28 @@ export class RollcallNode {
 
   get role(): SoftState['role'] {
     return this.soft.role;
+  }
+
+  /** The cluster this node belongs to (null: a cluster without an id, or a joiner not yet added). */
+  get clusterId(): string | null {
+    return this.cluster.current;
+  }
+
+  /**
+   * A consistent backup of this node's applied state (GET /v1/snapshot): one LevelDB
+   * snapshot of the state machine, streamed in the backup file format (src/ops/).
+   */
+  openBackup(now?: BackupOrigin['now']): Promise<OpenBackup> {
+    this.assertOpen();
+    return openBackup(this.db, { node: this.id, clusterId: this.clusterId, ...(now === undefined ? {} : { now }) });
+  }
+
+  /** A joiner took on the cluster id of the cluster that added it: keep it across restarts. */
+  private adoptClusterId(id: string): void {
+    this.log.info({ clusterId: id }, 'joined a cluster with an id; storing it');
+    writeClusterId(this.db, id).catch((err: unknown) => {
+      if (!this.closed) this.fail(err);
+    });
   }
 
   get appliedIndex(): number {

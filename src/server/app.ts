@@ -34,6 +34,7 @@ import { operationRoutes } from './routes/operations.js';
 import { prometheusSdRoutes } from './routes/prometheus-sd.js';
 import { serviceRoutes } from './routes/services.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { snapshotRoutes } from './routes/snapshot.js';
 import { type FaultableNode, testFaultRoutes } from './routes/test-faults.js';
 import { watchRoutes } from './routes/watch.js';
 import { ServerMetrics } from './server-metrics.js';
@@ -216,6 +217,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   operationRoutes(app, ctx, openapi);
   membershipRoutes(app, ctx);
   prometheusSdRoutes(app, ctx);
+  snapshotRoutes(app, ctx);
   if (options.testRoutes) testFaultRoutes(app, faultableNode(node));
   registerUiRoutes(app);
   serviceRoutes(app, { node, timeoutMs, listMaxItems: options.listMaxItems });

@@ -10,6 +10,9 @@ export type NodeApi = Pick<
 > & {
   readonly setObserver?: RollcallNode['setObserver'];
   readonly pendingWork?: RollcallNode['pendingWork'];
+  /** GET /v1/snapshot (a node without it, like the in-memory test node, answers INTERNAL). */
+  readonly openBackup?: RollcallNode['openBackup'];
+  readonly clusterId?: RollcallNode['clusterId'];
   /** Fault injection (PUT /v1/test/faults); only a node started with `faults: true` has it working. */
   readonly setFaults?: RollcallNode['setFaults'];
 };

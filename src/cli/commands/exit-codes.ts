@@ -22,6 +22,10 @@ export const EXIT = {
   UNKNOWN_OUTCOME: 7,
   /** `health`: the cluster works but is degraded (a node down or disconnected). */
   DEGRADED: 8,
+  /** `snapshot`: the file is truncated, corrupt, or not a snapshot file. */
+  BAD_SNAPSHOT: 9,
+  /** `snapshot restore`: the data directory exists and is not empty. */
+  DATA_DIR_NOT_EMPTY: 10,
 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes:
@@ -29,7 +33,9 @@ export const EXIT_CODES_HELP = `Exit codes:
   1  unexpected error              6  missing or bad token (401), or not allowed (403)
   2  usage error (bad flags)       7  a write timed out: it may or may not have applied
   3  not found                     8  health: degraded (a node down or disconnected)
-  4  unavailable (no node answered, or no leader)`;
+  4  unavailable (no node answered, or no leader)
+  9  snapshot: the file is truncated, corrupt or not a snapshot file
+  10 snapshot restore: the data directory is not empty`;
 
 /** Maps an SDK error to an exit code and prints it (as JSON on stderr with --json). */
 export function reportError(io: Io, err: unknown, json: boolean): number {

@@ -9,9 +9,10 @@ import { deregister, get, list, register } from './instances.js';
 import { type Io, processIo } from './output.js';
 import { rules } from './rules.js';
 import { session } from './session.js';
+import { snapshot } from './snapshot.js';
 import { watch } from './watch.js';
 
-export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health, rules];
+export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health, rules, snapshot];
 
 /** The command list for `rollcall --help`. */
 export const COMMANDS_HELP = `${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join('\n')}
