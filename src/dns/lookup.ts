@@ -57,15 +57,15 @@ export class ServiceDirectory {
     return found;
   }
 
-  /** null when the service has no instance at all under this exact name. */
+  /** null when the service has no enabled instance under this exact name (then the case-folded name is tried). */
   private collect(namespace: string, service: string, tag: string | null, random: () => number, limit: number): Endpoint[] | null {
     const wanted = tag?.toLowerCase() ?? null;
     const out: Endpoint[] = [];
     let any = false;
     let seen = 0;
     for (const i of this.registry.eachInstance(namespace, service)) {
-      any = true;
       if (!i.enabled) continue;
+      any = true;
       if (wanted !== null && !i.tags.some((t) => t.toLowerCase() === wanted)) continue;
       const status = instanceStatus(i);
       if (status === 'critical') continue;
