@@ -15,6 +15,10 @@ export type TransportErrorCode =
   | 'AUTH_FAILED'
   /** The peer belongs to another cluster (a different cluster id: cluster-identity.ts). */
   | 'CLUSTER_MISMATCH'
+  /** With TLS: the peer's certificate does not name the node id it claims. */
+  | 'TLS_IDENTITY'
+  /** With TLS: the TLS handshake failed (no certificate, one from another CA, expired, plain TCP). */
+  | 'TLS_HANDSHAKE'
   /** The handshake (including the TCP connect, when dialing) did not finish in time. */
   | 'HANDSHAKE_TIMEOUT'
   /** The remote closed the connection before the handshake finished. */

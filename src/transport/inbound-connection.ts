@@ -28,6 +28,11 @@ export interface InboundConnectionOptions {
   readonly maxFrameBytes: number;
   readonly handshakeTimeoutMs: number;
   readonly isKnownPeer: (id: string) => boolean;
+  /**
+   * With TLS: the node ids the peer's (verified) certificate names; the id its hello
+   * claims must be one of them. null: plain TCP, no certificate to check.
+   */
+  readonly certifiedIds: readonly string[] | null;
   readonly onAuthenticated: (connection: InboundConnection) => void;
   /** One call per data frame, in arrival order. */
   readonly onFrame: (connection: InboundConnection, payload: Buffer) => void;
@@ -123,6 +128,13 @@ export class InboundConnection {
     const { selfId, secret } = this.options;
     if (hello.id === selfId || !this.options.isKnownPeer(hello.id)) {
       this.refuse(new TransportError('AUTH_FAILED', 'claimed node id is not in our peer list'), claimed);
+      return;
+    }
+    const certified = this.options.certifiedIds;
+    if (certified !== null && !certified.includes(hello.id)) {
+      // A node of this cluster's CA speaking as another node: refused before its proof counts.
+      const named = certified.length === 0 ? 'no node id' : `node ${certified.join(', ')}`;
+      this.refuse(new TransportError('TLS_IDENTITY', `its TLS certificate names ${named}, not ${hello.id}, the id it claims`), claimed);
       return;
     }
     if (!macMatches(dialerProof(secret, this.nonce, hello.id, selfId), hello.mac)) {

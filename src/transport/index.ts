@@ -8,6 +8,7 @@ export type {
   PeerAddress,
   PeerStats,
   PeerStatusEvent,
+  PeerTlsOptions,
   TransportOptions,
   TransportStats,
 } from './types.js';

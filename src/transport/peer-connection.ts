@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate, type SecureContext } from 'node:tls';
 
 import type { Logger } from 'pino';
 
@@ -19,6 +20,7 @@ import {
   PROTOCOL_VERSION,
   type Hello,
 } from './handshake.js';
+import { certificateNodeIds } from '../security/node-identity.js';
 import type { DropReason, PeerAddress } from './types.js';
 
 export interface OutboundPeerOptions {
@@ -36,6 +38,8 @@ export interface OutboundPeerOptions {
   readonly onStatus: (connected: boolean) => void;
   /** Fired when a dial is refused (ECONNREFUSED): nothing listens at the address. */
   readonly onRefused?: () => void;
+  /** With mutual TLS: the context in force now (read at every dial, so a reload applies to the next one); null: plain TCP. */
+  readonly secureContext: () => SecureContext | null;
 }
 
 type State =
@@ -180,7 +184,14 @@ export class OutboundPeer {
     this.helloSent = false;
     const { host, port } = this.address;
     const remote = `${host}:${port}`;
-    const socket = connect({ host, port });
+    const secureContext = this.options.secureContext();
+    const peerId = this.options.peerId;
+    // With TLS the peer's certificate must chain to our CA (rejectUnauthorized, the
+    // default) and name the node we meant to dial, whatever address it answers on.
+    const socket =
+      secureContext === null
+        ? connect({ host, port })
+        : tlsConnect({ host, port, secureContext, checkServerIdentity: (_host: string, cert: PeerCertificate) => checkNodeIdentity(peerId, cert) });
     const connection = new FramedSocket(
       socket,
       remote,
@@ -297,7 +308,7 @@ export class OutboundPeer {
       // An acceptor refuses by hanging up after our hello; say so instead of "connection reset".
       error = new TransportError(
         'AUTH_FAILED',
-        'peer hung up after our hello (different cluster secret or cluster id, or we are not in its peer list?)',
+        `peer hung up after our hello (different cluster secret or cluster id, or we are not in its peer list${this.options.secureContext() === null ? '' : ', or our certificate does not name us'}?)`,
         error ?? undefined,
       );
     }
@@ -348,4 +359,11 @@ export class OutboundPeer {
       this.retryTimer = null;
     }
   }
+}
+
+/** A dialed peer's certificate must name the node we dialed (src/security/node-identity.ts). */
+function checkNodeIdentity(peerId: string, cert: PeerCertificate): Error | undefined {
+  const ids = certificateNodeIds(cert.subjectaltname);
+  if (ids.includes(peerId)) return undefined;
+  return new Error(`the TLS certificate names ${ids.length === 0 ? 'no node id' : `node ${ids.join(', ')}`}, not ${peerId}, the node we dialed`);
 }

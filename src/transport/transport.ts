@@ -1,9 +1,11 @@
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { createServer } from 'node:net';
+import { createSecureContext, createServer as createTlsServer, type SecureContext, type Server as TlsServer, type TLSSocket } from 'node:tls';
 
 import type { Logger } from 'pino';
 
 import { RepeatLimiter, type RepeatSummary } from '../log/repeat-limiter.js';
+import { certificateNodeIds } from '../security/node-identity.js';
 
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { ClusterIdentity } from './cluster-identity.js';
@@ -20,6 +22,7 @@ import type {
   PeerAddress,
   PeerStats,
   PeerStatusEvent,
+  PeerTlsOptions,
   TransportOptions,
   TransportStats,
 } from './types.js';
@@ -76,6 +79,9 @@ export class PeerTransport<M> {
 
   private lifecycle: Lifecycle = 'new';
   private server: Server | null = null;
+  /** Mutual TLS material in force (null: plain TCP), and the context built from it for dials. */
+  private tls: PeerTlsOptions | null;
+  private secureContext: SecureContext | null;
   private bound: PeerAddress | null = null;
   private starting: Promise<PeerAddress> | null = null;
   private closing: Promise<void> | null = null;
@@ -111,6 +117,8 @@ export class PeerTransport<M> {
     this.onPeerStatus = options.onPeerStatus;
     this.onPeerRefused = options.onPeerRefused;
     this.listenAddress = options.listen;
+    this.tls = options.tls ?? null;
+    this.secureContext = this.tls === null ? null : tlsContext(this.tls);
     this.refusalDelayMs = options.refusalDelayMs ?? DEFAULT_REFUSAL_DELAY_MS;
     this.maxHeldRefusals = options.maxHeldRefusals ?? DEFAULT_MAX_HELD_REFUSALS;
     const refusalLogIntervalMs = options.refusalLogIntervalMs ?? DEFAULT_REFUSAL_LOG_INTERVAL_MS;
@@ -196,6 +204,19 @@ export class PeerTransport<M> {
     this.applyPeers(peers);
   }
 
+  /**
+   * Replaces the mutual-TLS material (a certificate reload): new inbound handshakes and new
+   * dials use it; established connections keep theirs. Throws (and changes nothing) when
+   * OpenSSL refuses the material, or when the transport was built without TLS.
+   */
+  setTls(tls: PeerTlsOptions): void {
+    if (this.tls === null) throw new TransportError('INVALID_STATE', 'TLS cannot be turned on in a running transport built without it');
+    const context = tlsContext(tls);
+    if (this.server !== null) (this.server as TlsServer).setSecureContext({ cert: tls.cert, key: tls.key, ca: tls.ca });
+    this.tls = tls;
+    this.secureContext = context;
+  }
+
   /** Is `message` of a kind the fault setting drops? (Called only for a peer named in it.) */
   private faultMatches(message: M): boolean {
     if (this.dropKinds === null) return true;
@@ -254,7 +275,7 @@ export class PeerTransport<M> {
   }
 
   private async listen(): Promise<PeerAddress> {
-    const server = createServer((socket) => this.accept(socket));
+    const server = this.tls === null ? createServer((socket) => this.accept(socket)) : this.createTlsServer(this.tls);
     this.server = server;
     const { host, port } = this.listenAddress;
     try {
@@ -282,6 +303,30 @@ export class PeerTransport<M> {
     this.logger.debug({ listening: this.bound, peers: [...this.peers.keys()] }, 'transport started');
     for (const record of this.peers.values()) record.outbound.start();
     return this.bound;
+  }
+
+  /**
+   * Mutual TLS: a peer must present a certificate of our CA (or the TLS handshake fails and
+   * is refused like a bad hello: counted, logged once per source per interval); its
+   * connection reaches `accept` only once verified, within the same deadline as the hello.
+   */
+  private createTlsServer(tls: PeerTlsOptions): TlsServer {
+    const server = createTlsServer(
+      { cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true, handshakeTimeout: this.handshakeTimeoutMs },
+      (socket) => this.accept(socket),
+    );
+    server.on('tlsClientError', (error, socket) => {
+      this.refusedConnections += 1;
+      const source = socket.remoteAddress ?? '?';
+      if (this.refusalLog.admit(`TLS_HANDSHAKE ${source}`, { source, code: 'TLS_HANDSHAKE' })) {
+        this.logger.warn(
+          { remote: `${source}:${socket.remotePort ?? '?'}`, code: 'TLS_HANDSHAKE', errno: errnoOf(error), reason: error.message },
+          'refused peer connection',
+        );
+      }
+      socket.destroy();
+    });
+    return server;
   }
 
   private async shutdown(): Promise<void> {
@@ -348,6 +393,7 @@ export class PeerTransport<M> {
           this.emitStatus(id, 'outbound', connected);
         },
         onRefused: () => this.emitRefused(id),
+        secureContext: () => this.secureContext,
       });
       this.peers.set(id, {
         address,
@@ -397,6 +443,7 @@ export class PeerTransport<M> {
       maxFrameBytes: this.maxFrameBytes,
       handshakeTimeoutMs: this.handshakeTimeoutMs,
       isKnownPeer: (id) => this.peers.has(id),
+      certifiedIds: this.tls === null ? null : certificateNodeIds((socket as TLSSocket).getPeerCertificate().subjectaltname),
       onAuthenticated: (authenticated) => this.onInboundAuthenticated(authenticated),
       onFrame: (from, payload) => this.onInboundFrame(from, payload),
       onRefused: (refused, error, claimedId) => this.onInboundRefused(refused, error, claimedId),
@@ -547,4 +594,9 @@ function validate(
   if (!Number.isInteger(maxQueueBytes) || maxQueueBytes < 1) fail('maxQueueBytes must be a positive integer');
   if (!(handshakeTimeoutMs > 0)) fail('handshakeTimeoutMs must be positive');
   if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) fail('backoff needs 0 < initialMs <= maxMs');
+}
+
+/** Builds the context dials use; throws when OpenSSL refuses the material (a key that is not the certificate's). */
+function tlsContext(tls: PeerTlsOptions): SecureContext {
+  return createSecureContext({ cert: tls.cert, key: tls.key, ca: tls.ca });
 }

@@ -54,10 +54,27 @@ export interface TransportOptions<M> {
   readonly refusalLogIntervalMs?: number;
   /** Monotonic milliseconds for the refusal log's intervals (default `performance.now`; tests inject a fake). */
   readonly clock?: () => number;
+  /**
+   * Mutual TLS between nodes: every connection, both ways, is TLS with a certificate that
+   * chains to `ca` and names the node id its side speaks for (a URI SAN
+   * `rollcall://node/<id>`, src/security/node-identity.ts); the HMAC handshake still runs
+   * inside it as a second factor. Absent: plain TCP with the HMAC handshake only.
+   * `setTls` replaces the material for new connections.
+   */
+  readonly tls?: PeerTlsOptions;
   /** Enables `setFaults` (tests only). */
   readonly faults?: boolean;
   /** Names a message's kind for `Faults.kinds` (tests only). */
   readonly faultKind?: (message: M) => string;
+}
+
+/** PEM material for mutual TLS between nodes. */
+export interface PeerTlsOptions {
+  /** This node's certificate chain; its first certificate names this node's id. */
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** The CA bundle peers' certificates must chain to. */
+  readonly ca: string | Buffer;
 }
 
 export type Direction = 'outbound' | 'inbound';
@@ -118,7 +135,7 @@ export interface TransportStats {
   readonly peers: Readonly<Record<string, PeerStats>>;
   /** Messages sent to ids that are not in the peer set. */
   readonly droppedUnknownPeer: number;
-  /** Inbound connections refused (failed authentication, timeouts, malformed handshakes). */
+  /** Inbound connections refused (failed authentication or TLS, timeouts, malformed handshakes). */
   readonly refusedConnections: number;
   /** Refused connections being held open for `refusalDelayMs` before they are closed. */
   readonly heldRefusals: number;
