@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PeerNet } from './peer-net.js';
+import type { ClusterTls } from './tls-certs.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The compiled CLI, whether this file runs from dist/scripts or (in tests) from scripts/. */
@@ -62,6 +63,12 @@ export interface LocalClusterOptions {
   readonly proxied?: boolean;
   /** The `--peers` flag node `id` starts with, given the cluster's (by default that one, the same for every node). */
   readonly peers?: (id: string, flag: string) => string;
+  /**
+   * Every node serves HTTPS with its certificate from here and speaks mutual TLS to its
+   * peers (scripts/tls-certs.ts: createClusterTls); node URLs are then https://. With
+   * `requireClientCerts`, the API also requires client certificates of the same CA.
+   */
+  readonly tls?: ClusterTls & { readonly requireClientCerts?: boolean };
 }
 
 /**
@@ -131,7 +138,7 @@ export class LocalCluster {
       const id = `n${i + 1}`;
       const httpPort = this.options.httpPorts?.[i] ?? (await freePort());
       const peerPort = this.options.peerPorts?.[i] ?? (await freePort());
-      this.nodes.push({ id, httpPort, peerPort, dataDir: path.join(this.dataRoot, id), url: `http://127.0.0.1:${httpPort}`, proc: null, paused: false });
+      this.nodes.push({ id, httpPort, peerPort, dataDir: path.join(this.dataRoot, id), url: `${this.scheme}://127.0.0.1:${httpPort}`, proc: null, paused: false });
       await this.addProxy(id, peerPort);
     }
   }
@@ -158,6 +165,23 @@ export class LocalCluster {
     return `127.0.0.1:${this.node(id).peerPort}`;
   }
 
+  private get scheme(): 'http' | 'https' {
+    return this.options.tls ? 'https' : 'http';
+  }
+
+  /** A node's TLS flags: its certificate for the API and its peers, the CA for peers (and clients, if required). */
+  private tlsArgs(id: string): string[] {
+    const tls = this.options.tls;
+    if (!tls) return [];
+    const own = tls.nodes[id];
+    if (!own) throw new Error(`options.tls has no certificate for ${id}`);
+    return [
+      '--tls-cert', own.cert, '--tls-key', own.key,
+      ...(tls.requireClientCerts ? ['--tls-client-ca', tls.ca] : []),
+      '--peer-tls-cert', own.cert, '--peer-tls-key', own.key, '--peer-tls-ca', tls.ca,
+    ];
+  }
+
   get peersFlag(): string {
     return this.nodes.map((n) => `${n.id}=${this.peerAddress(n.id)}`).join(',');
   }
@@ -182,6 +206,7 @@ export class LocalCluster {
       '--cluster-secret', this.options.secret ?? 'local-cluster-secret',
       '--log-level', this.options.logLevel ?? 'info',
       ...(this.options.shedOnLag ? [] : ['--max-event-loop-lag-ms', '0']),
+      ...this.tlsArgs(n.id),
       ...(this.options.extraArgs ?? []),
       ...extraArgs,
     ];
@@ -256,7 +281,7 @@ export class LocalCluster {
       proc: null,
       paused: false,
     };
-    (n as { url: string }).url = `http://127.0.0.1:${n.httpPort}`;
+    (n as { url: string }).url = `${this.scheme}://127.0.0.1:${n.httpPort}`;
     await this.addProxy(id, n.peerPort);
     this.nodes.push(n);
     await this.spawnNode(n, ['--join']);

@@ -3,17 +3,25 @@
  * 127.0.0.1:8101.., the Consul-compatible API on 8501.., DNS on 8601.., the probe listener
  * (/healthz, /readyz) on 8701.., peers on 7101..,
  * data under ./data, readable logs; Ctrl-C stops every node cleanly.
+ *
+ * `-- --tls`: a throwaway CA and certificates under ./data/tls (kept while they are valid),
+ * both APIs over HTTPS and mutual TLS between the nodes (docs/security.md).
  */
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { LocalCluster } from './local-cluster.js';
+import { ensureClusterTls } from './tls-certs.js';
 
 const { values } = parseArgs({
   options: {
     nodes: { type: 'string', default: '3' },
     data: { type: 'string', default: 'data' },
     'log-level': { type: 'string', default: 'info' },
+    tls: { type: 'boolean', default: false },
   },
 });
 const size = Number(values.nodes);
@@ -44,6 +52,12 @@ function pretty(id: string, line: string): string {
 }
 
 const dataRoot = path.resolve(values.data);
+const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].slice(0, size);
+const tlsSetup = values.tls ? await ensureClusterTls(path.join(dataRoot, 'tls'), ids) : null;
+const tls = tlsSetup?.tls ?? null;
+const caPem = tls === null ? null : readFileSync(tls.ca);
+const scheme = tls === null ? 'http' : 'https';
+const curl = tls === null ? 'curl -s' : `curl -s --cacert ${path.relative(process.cwd(), tls.ca)}`;
 const cluster = await LocalCluster.start({
   size,
   httpPorts: [8101, 8102, 8103, 8104, 8105].slice(0, size),
@@ -58,23 +72,32 @@ const cluster = await LocalCluster.start({
     ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${8500 + Number(id.slice(1))}`,
     ROLLCALL_DNS_LISTEN: `127.0.0.1:${8600 + Number(id.slice(1))}`,
     ROLLCALL_PROBE_LISTEN: `127.0.0.1:${8700 + Number(id.slice(1))}`,
+    // With --tls the Consul API is HTTPS too, with the node's certificate; DNS stays plain (dig).
+    ...(tls === null ? {} : { ROLLCALL_CONSUL_TLS_CERT: tls.nodes[id]!.cert, ROLLCALL_CONSUL_TLS_KEY: tls.nodes[id]!.key }),
   }),
+  ...(tls === null ? {} : { tls }),
   logLevel: values['log-level'],
   onLog: (id, line) => console.log(pretty(id, line)),
   // As in production: a node whose event loop lags sheds load (docs/api.md, Overload).
   shedOnLag: true,
 });
 
+const tlsNote =
+  tls === null
+    ? ''
+    : `TLS: HTTPS and mutual-TLS peers with ${tlsSetup!.created ? 'a new' : 'the'} throwaway CA ${tls.ca}
+     (client certificate ${tls.client.cert}, key ${tls.client.key})
+`;
 console.log(`
 Rollcall: ${size} nodes running, data in ${dataRoot}
-${cluster.nodes.map((n) => `  ${n.id}  ${n.url}   (Consul API http://127.0.0.1:${8500 + Number(n.id.slice(1))}, DNS 127.0.0.1:${8600 + Number(n.id.slice(1))}, probes http://127.0.0.1:${8700 + Number(n.id.slice(1))}, peer 127.0.0.1:${n.peerPort}, pid ${n.proc?.pid})`).join('\n')}
-
+${cluster.nodes.map((n) => `  ${n.id}  ${n.url}   (Consul API ${scheme}://127.0.0.1:${8500 + Number(n.id.slice(1))}, DNS 127.0.0.1:${8600 + Number(n.id.slice(1))}, probes http://127.0.0.1:${8700 + Number(n.id.slice(1))}, peer 127.0.0.1:${n.peerPort}, pid ${n.proc?.pid})`).join('\n')}
+${tlsNote}
 Try:
-  curl -s ${cluster.nodes[0]!.url}/v1/cluster
-  curl -s -X PUT ${cluster.nodes[1]!.url}/v1/namespaces/prod/services/orders/instances/o1 \\
+  ${curl} ${cluster.nodes[0]!.url}/v1/cluster
+  ${curl} -X PUT ${cluster.nodes[1]!.url}/v1/namespaces/prod/services/orders/instances/o1 \\
        -H 'content-type: application/json' -d '{"address":"10.0.0.2","port":9000}'
-  curl -s ${cluster.nodes[2]!.url}/v1/namespaces/prod/services/orders/instances
-  curl -s 'http://127.0.0.1:8501/v1/health/service/orders?ns=prod&passing'   # Consul API
+  ${curl} ${cluster.nodes[2]!.url}/v1/namespaces/prod/services/orders/instances
+  ${curl} '${scheme}://127.0.0.1:8501/v1/health/service/orders?ns=prod&passing'   # Consul API
   dig @127.0.0.1 -p 8601 orders.service.prod.ns.consul SRV                   # DNS
   curl -s http://127.0.0.1:8701/healthz                                      # probe listener
 Type a command and Enter to break things on purpose:
@@ -91,9 +114,40 @@ const HELP = `  kill ID      kill -9 the node (no cleanup; unsynced data lost)
   heal         reconnect every isolated node
   status       who runs, who leads`;
 
+/** One JSON request to a node, over HTTPS with the throwaway CA when --tls (global fetch would not trust it). */
+function call(url: string, method: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const options = {
+      method,
+      timeout: 1000,
+      headers: text === undefined ? {} : { 'content-type': 'application/json' },
+      ...(caPem === null ? {} : { ca: caPem }),
+    };
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        let json: unknown = raw;
+        try {
+          json = JSON.parse(raw);
+        } catch {
+          // not JSON: keep the text
+        }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 1 s')));
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
 async function setFaults(url: string, body: unknown): Promise<void> {
-  const res = await fetch(`${url}/v1/test/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  const res = await call(`${url}/v1/test/faults`, 'PUT', body);
+  if (res.status < 200 || res.status > 299) throw new Error(`${url} answered ${res.status}`);
 }
 
 async function command(line: string): Promise<void> {
@@ -136,7 +190,7 @@ async function command(line: string): Promise<void> {
         let leader = '';
         if (n.proc && !n.paused) {
           try {
-            const body = (await (await fetch(`${n.url}/v1/cluster`, { signal: AbortSignal.timeout(1000) })).json()) as { leader: string | null; term: number };
+            const body = (await call(`${n.url}/v1/cluster`, 'GET')).json as { leader: string | null; term: number };
             leader = `  sees leader ${body.leader ?? 'none'} in term ${body.term}`;
           } catch {
             leader = '  (not answering)';

@@ -38,6 +38,17 @@ Options:
                            docs/consul.md, DNS); names in --datacenter and --consul-namespace
   --dns-domain DOMAIN      the domain DNS answers for (default consul)
   --dns-ttl SECONDS        TTL of DNS answers (default 0)
+  --tls-cert FILE --tls-key FILE  serve the HTTP API (and /ui) over HTTPS with this
+                           certificate chain and key (PEM; docs/security.md)
+  --tls-client-ca FILE     with --tls-cert: require client certificates signed by this CA
+  --consul-tls-cert FILE --consul-tls-key FILE [--consul-tls-client-ca FILE]
+                           the same for the Consul API (--consul-listen)
+  --dns-tls-cert FILE --dns-tls-key FILE [--dns-tls-client-ca FILE]
+                           DNS over TLS on the TCP side of --dns-listen (UDP stays plain)
+  --peer-tls-cert FILE --peer-tls-key FILE --peer-tls-ca FILE
+                           mutual TLS between nodes; the certificate must name this node
+                           in a URI SAN rollcall://node/<id>. SIGHUP reloads every
+                           certificate and key without dropping connections
   --watch-buffer-bytes N   cut a watcher with more unread bytes than N (default 1048576)
   --watch-progress-ms N    progress event on idle watches every N..2N ms (default 5000)
   --alert-webhook URL      the leader POSTs fired and resolved alerts here (JSON)
@@ -104,6 +115,18 @@ async function main(argv: string[]): Promise<number> {
         'dns-listen': { type: 'string' },
         'dns-domain': { type: 'string' },
         'dns-ttl': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-client-ca': { type: 'string' },
+        'consul-tls-cert': { type: 'string' },
+        'consul-tls-key': { type: 'string' },
+        'consul-tls-client-ca': { type: 'string' },
+        'dns-tls-cert': { type: 'string' },
+        'dns-tls-key': { type: 'string' },
+        'dns-tls-client-ca': { type: 'string' },
+        'peer-tls-cert': { type: 'string' },
+        'peer-tls-key': { type: 'string' },
+        'peer-tls-ca': { type: 'string' },
         'watch-buffer-bytes': { type: 'string' },
         'watch-progress-ms': { type: 'string' },
         'alert-webhook': { type: 'string' },

@@ -9,6 +9,7 @@ import { Balancer, type BalancerOptions } from './balancer.js';
 import { select } from './cache.js';
 import { ApiError, ClientClosedError, UnavailableError } from './errors.js';
 import { ServiceFeed } from './feed.js';
+import type { ClientTls } from './http.js';
 import { WriteLanes } from './lanes.js';
 import { NodePool } from './node-pool.js';
 import { DEFAULT_PAGE_SIZE, type PageOptions, pagesUnsupported, readAllPages } from './pages.js';
@@ -47,6 +48,17 @@ export interface RollcallClientOptions {
   readonly endpoints: readonly string[] | string;
   /** Bearer token, sent on every request. */
   readonly token?: string;
+  /**
+   * For `https://` endpoints (nodes started with --tls-cert): `ca`, the CA the nodes'
+   * certificates chain to (default: the system's); `cert` and `key`, a client certificate
+   * for nodes that require one (--tls-client-ca). PEM contents, not file names.
+   *
+   * @example
+   * ```ts
+   * new RollcallClient({ endpoints: 'https://10.0.0.1:8101', tls: { ca: readFileSync('ca.pem') } });
+   * ```
+   */
+  readonly tls?: ClientTls;
   /** Where discovery snapshots are kept, to serve from when no node answers at start. */
   readonly snapshotDir?: string;
   /** Deadline for one call, all retries included. Default 10 000 ms. */
@@ -218,6 +230,7 @@ export class RollcallClient {
       random: this.#random,
       logger: options.logger,
       followMembers: options.followMembers ?? true,
+      tls: options.tls,
     });
     this.#lanes = new WriteLanes(options.clientId);
     this.#snapshots =

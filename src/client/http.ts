@@ -11,9 +11,25 @@ export interface Agents {
   readonly https: https.Agent;
 }
 
-export function createAgents(keepAlive: boolean): Agents {
+/**
+ * TLS for `https://` endpoints, as PEM contents (not file names), like Node's own options:
+ * `ca` the CA(s) the nodes' certificates must chain to (default: the system's), `cert` and
+ * `key` a client certificate for nodes that require one (--tls-client-ca).
+ */
+export interface ClientTls {
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+}
+
+export function createAgents(keepAlive: boolean, tls: ClientTls = {}): Agents {
   const opts = { keepAlive, maxSockets: keepAlive ? 64 : Infinity, scheduling: 'lifo' as const };
-  return { http: new http.Agent(opts), https: new https.Agent(opts) };
+  const secure = {
+    ...(tls.ca === undefined ? {} : { ca: typeof tls.ca === 'string' || Buffer.isBuffer(tls.ca) ? tls.ca : [...tls.ca] }),
+    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls.key === undefined ? {} : { key: tls.key }),
+  };
+  return { http: new http.Agent(opts), https: new https.Agent({ ...opts, ...secure }) };
 }
 
 export function destroyAgents(a: Agents): void {

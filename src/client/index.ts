@@ -17,6 +17,7 @@ export type {
   ServiceListOptions,
   ServicesOptions,
 } from './client.js';
+export type { ClientTls } from './http.js';
 export { DEFAULT_PAGE_SIZE } from './pages.js';
 export type { PageOptions } from './pages.js';
 export { Registration } from './registration.js';

@@ -20,7 +20,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError, ClientClosedError, TimeoutError, UnavailableError, UnsupportedError } from './errors.js';
-import { type Agents, AttemptError, attempt, createAgents, destroyAgents, openStream, type OpenStream } from './http.js';
+import { type Agents, AttemptError, attempt, type ClientTls, createAgents, destroyAgents, openStream, type OpenStream } from './http.js';
 import type { ClientLogger } from './types.js';
 
 export interface NodePoolOptions {
@@ -32,6 +32,8 @@ export interface NodePoolOptions {
   readonly logger?: ClientLogger | undefined;
   /** Learn other members' HTTP addresses from `GET /v1/cluster` (default true). */
   readonly followMembers: boolean;
+  /** CA and client certificate for `https://` nodes. */
+  readonly tls?: ClientTls | undefined;
 }
 
 export interface CallOptions {
@@ -91,8 +93,8 @@ export class NodePool {
     this.#o = options;
     this.#endpoints = [];
     for (const e of options.endpoints) this.#addEndpoint(e, true);
-    this.#agents = createAgents(true);
-    this.#streamAgents = createAgents(false);
+    this.#agents = createAgents(true, options.tls);
+    this.#streamAgents = createAgents(false, options.tls);
   }
 
   /** The leader's id as last reported by any node. */

@@ -6,6 +6,7 @@
  * history (blocking.ts).
  */
 import Fastify, { LogController } from 'fastify';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
 import type { Logger } from '../log/index.js';
 import type { TokenAuthority } from '../server/auth.js';
@@ -35,6 +36,8 @@ export interface ConsulAppOptions {
   readonly defaultWaitMs?: number;
   readonly maxWaitMs?: number;
   readonly bodyLimit?: number;
+  /** Serve HTTPS with these options (--consul-tls-*: src/security); absent: plain HTTP. */
+  readonly https?: HttpsServerOptions;
 }
 
 export interface ConsulApp {
@@ -52,6 +55,8 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
     return503OnClosing: false,
     // Check and service IDs in paths, percent-encoded.
     routerOptions: { maxParamLength: 1024 },
+    // Typed as nothing so the instance keeps the plain-HTTP types (an https.Server is an http.Server here).
+    ...((options.https === undefined ? {} : { https: options.https }) as object),
   });
   const feed = new ChangeFeed(node.registry.history, node.registry);
   const timeoutMs = options.timeoutMs ?? 5000;

@@ -10,7 +10,10 @@
  * await consul.close();
  * ```
  */
+import type { Server as HttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from '../log/index.js';
+import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
 import type { TokenAuthority } from '../server/auth.js';
 import type { NodeApi } from '../server/node-api.js';
 import type { PeerAddress } from '../transport/index.js';
@@ -27,6 +30,8 @@ export interface ConsulApi {
   readonly port: number;
   /** Stops listening, wakes parked blocking queries and closes their connections. */
   close(): Promise<void>;
+  /** With HTTPS: new connections use this certificate and key (a SIGHUP reload); established ones keep theirs. */
+  setSecureContext(options: SecureContextOptions): void;
 }
 
 export async function startConsulApi(options: ConsulAppOptions & { readonly listen: PeerAddress }): Promise<ConsulApi> {
@@ -39,8 +44,15 @@ export async function startConsulApi(options: ConsulAppOptions & { readonly list
   }
   const a = app.server.address();
   const port = typeof a === 'object' && a !== null ? a.port : options.listen.port;
-  options.logger.info({ consul: `http://${options.listen.host}:${port}` }, 'serving the Consul-compatible API');
-  return { port, close: () => app.close() };
+  options.logger.info({ consul: `${options.https ? 'https' : 'http'}://${options.listen.host}:${port}` }, 'serving the Consul-compatible API');
+  return {
+    port,
+    close: () => app.close(),
+    setSecureContext: (context) => {
+      if (!options.https) throw new Error('the Consul API serves plain HTTP; there is no certificate to replace');
+      (app.server as unknown as HttpsServer).setSecureContext(context);
+    },
+  };
 }
 
 /** What runServer hands over: the node, its logger and tokens, and the settings from flags. */
@@ -49,7 +61,16 @@ export async function startConsulFromConfig(
   node: NodeApi,
   logger: Logger,
   tokens: TokenAuthority | null,
+  tls: TlsMaterial | null = null,
 ): Promise<ConsulApi | null> {
   if (settings.listen === null) return null;
-  return startConsulApi({ node, logger, tokens, listen: settings.listen, datacenter: settings.datacenter, namespace: settings.namespace });
+  return startConsulApi({
+    node,
+    logger,
+    tokens,
+    listen: settings.listen,
+    datacenter: settings.datacenter,
+    namespace: settings.namespace,
+    ...(tls === null ? {} : { https: serverTlsOptions(tls) }),
+  });
 }

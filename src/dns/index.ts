@@ -13,7 +13,9 @@
  * ```
  */
 import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from '../consul/index.js';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { Logger } from '../log/index.js';
+import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
 import type { NodeApi } from '../server/node-api.js';
 import type { PeerAddress } from '../transport/index.js';
 import type { AnswerContext } from './answer.js';
@@ -42,6 +44,8 @@ export interface DnsServerOptions {
   /** The shuffle's source of [0, 1) numbers (default Math.random); tests pass a seeded one. */
   readonly random?: () => number;
   readonly tcp?: Partial<TcpLimits>;
+  /** DNS over TLS on the TCP side (certificate, key, client CA: src/security); UDP stays plain. Absent: plain TCP. */
+  readonly tls?: TlsOptions;
 }
 
 export interface DnsServer {
@@ -49,6 +53,8 @@ export interface DnsServer {
   readonly port: number;
   /** Closes the UDP socket, the TCP listener and every TCP connection. */
   close(): Promise<void>;
+  /** With TLS: new TCP connections use this certificate and key (a SIGHUP reload). */
+  setSecureContext(options: SecureContextOptions): void;
 }
 
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
@@ -68,12 +74,13 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   // UDP and TCP share one port. For port 0, TCP picks it and UDP follows; another process
   // may hold that UDP port already, so pick again a few times.
   for (let attempt = 1; ; attempt++) {
-    const tcp = await TcpListener.listen(host, options.listen.port, ctx, log, limits);
+    const tcp = await TcpListener.listen(host, options.listen.port, ctx, log, limits, options.tls);
     try {
       const udp = await UdpListener.listen(host, tcp.port, ctx, log);
-      log.info({ dns: `${host}:${tcp.port}`, domain: ctx.domain, datacenter: ctx.datacenter, namespace: ctx.namespace }, 'serving DNS (UDP and TCP)');
+      log.info({ dns: `${host}:${tcp.port}`, domain: ctx.domain, datacenter: ctx.datacenter, namespace: ctx.namespace, tls: options.tls !== undefined }, options.tls === undefined ? 'serving DNS (UDP and TCP)' : 'serving DNS (UDP, and TCP over TLS)');
       return {
         port: tcp.port,
+        setSecureContext: (context) => tcp.setSecureContext(context),
         close: async () => {
           await Promise.all([udp.close(), tcp.close()]);
         },
@@ -91,7 +98,17 @@ export async function startDnsFromConfig(
   scope: { readonly datacenter: string; readonly namespace: string },
   node: Pick<NodeApi, 'registry'>,
   logger: Logger,
+  tls: TlsMaterial | null = null,
 ): Promise<DnsServer | null> {
   if (settings.listen === null) return null;
-  return startDnsServer({ node, logger, listen: settings.listen, domain: settings.domain, ttl: settings.ttl, datacenter: scope.datacenter, namespace: scope.namespace });
+  return startDnsServer({
+    node,
+    logger,
+    listen: settings.listen,
+    domain: settings.domain,
+    ttl: settings.ttl,
+    datacenter: scope.datacenter,
+    namespace: scope.namespace,
+    ...(tls === null ? {} : { tls: serverTlsOptions(tls) }),
+  });
 }

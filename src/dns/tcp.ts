@@ -8,8 +8,12 @@
  * does not read its answers is not read from either; a message that cannot be answered at
  * all (no header) closes its connection. close() stops listening and destroys every open
  * connection.
+ *
+ * With TLS (--dns-tls-*), the listener speaks DNS over TLS (RFC 7858): the same framing
+ * inside a TLS session, and the same bounds (the idle timer also covers a handshake).
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
 import type { Logger } from '../log/index.js';
 import type { AnswerContext } from './answer.js';
 import { respond, serverFailure } from './message.js';
@@ -27,10 +31,11 @@ export class TcpListener {
   private constructor(
     private readonly server: Server,
     readonly port: number,
+    private readonly tls: boolean,
   ) {}
 
-  static async listen(host: string, port: number, ctx: AnswerContext, log: Logger, limits: TcpLimits = DEFAULT_TCP_LIMITS): Promise<TcpListener> {
-    const server = createServer();
+  static async listen(host: string, port: number, ctx: AnswerContext, log: Logger, limits: TcpLimits = DEFAULT_TCP_LIMITS, tls?: TlsOptions): Promise<TcpListener> {
+    const server = tls === undefined ? createServer() : createTlsServer({ ...tls, handshakeTimeout: limits.idleMs });
     server.maxConnections = limits.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -40,10 +45,22 @@ export class TcpListener {
       });
     });
     const a = server.address();
-    const listener = new TcpListener(server, typeof a === 'object' && a !== null ? a.port : port);
+    const listener = new TcpListener(server, typeof a === 'object' && a !== null ? a.port : port, tls !== undefined);
     server.on('error', (err) => log.warn({ err }, 'DNS TCP listener error'));
-    server.on('connection', (socket) => listener.serve(socket, ctx, log, limits));
+    if (tls === undefined) {
+      server.on('connection', (socket: Socket) => listener.serve(socket, ctx, log, limits));
+    } else {
+      server.on('secureConnection', (socket: Socket) => listener.serve(socket, ctx, log, limits));
+      // A resolver without our CA, or plain DNS on the TLS port: its business, not an event worth more than debug.
+      server.on('tlsClientError', (err: Error) => log.debug({ err }, 'DNS over TLS: handshake failed'));
+    }
     return listener;
+  }
+
+  /** With TLS: new connections use this certificate and key; established ones keep theirs. */
+  setSecureContext(options: SecureContextOptions): void {
+    if (!this.tls) throw new Error('DNS over TCP is plain; there is no certificate to replace');
+    (this.server as TlsServer).setSecureContext(options);
   }
 
   private serve(socket: Socket, ctx: AnswerContext, log: Logger, limits: TcpLimits): void {

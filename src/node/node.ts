@@ -20,7 +20,7 @@ import { type BackupOrigin, type OpenBackup, openBackup } from '../ops/backup-st
 import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
-import { ClusterIdentity, PeerTransport } from '../transport/index.js';
+import { ClusterIdentity, PeerTransport, type PeerTlsOptions } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { systemClock, toWall } from './clock.js';
 import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
@@ -47,6 +47,8 @@ export interface NodeOptions {
   readonly peers: ReadonlyMap<string, PeerAddress>;
   readonly peerListen: PeerAddress;
   readonly secret: string;
+  /** Mutual TLS between nodes (`--peer-tls-*`); absent: plain TCP. `transport.setTls` reloads it. */
+  readonly peerTls?: PeerTlsOptions;
   readonly logger: Logger;
   /** Start empty and wait to be added by the leader, instead of bootstrapping the founding members. */
   readonly join?: boolean;
@@ -306,6 +308,7 @@ export class RollcallNode {
         peers: book.current,
         secret: options.secret,
         cluster,
+        ...(options.peerTls === undefined ? {} : { tls: options.peerTls }),
         logger: options.logger,
         onMessage: (from, m) => node?.onPeerMessage(from, m),
         onPeerStatus: (ev) => {

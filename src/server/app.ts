@@ -10,6 +10,7 @@
  * Wiring only: routes live in routes/, the watch hub in watch/, auth in auth*.ts.
  */
 import Fastify, { LogController } from 'fastify';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { TrackedHealth, WebhookPoster } from '../health/index.js';
 import type { Logger } from '../log/index.js';
@@ -26,7 +27,7 @@ import { LoadShedder, registerLoadShedding } from './overload.js';
 import './route-config.js';
 import { accessRuleRoutes } from './routes/access-rules.js';
 import { clusterRoutes } from './routes/cluster.js';
-import { healthRoutes } from './routes/health.js';
+import { healthRoutes, type RelayFetch } from './routes/health.js';
 import { healthPolicyWriter } from './routes/health-policy.js';
 import { instanceRoutes } from './routes/instances/index.js';
 import { membershipRoutes } from './routes/membership.js';
@@ -73,6 +74,10 @@ export interface AppOptions {
   readonly overload?: LoadShedderOptions;
   /** Requests one keep-alive connection may make before it is closed (0 or absent: no limit). */
   readonly maxRequestsPerConnection?: number;
+  /** Serve HTTPS with these options (certificate, key, client CA: src/security); absent: plain HTTP. */
+  readonly https?: HttpsServerOptions;
+  /** How a follower relays GET /v1/health/reports to the leader (over HTTPS with TLS on); default: global fetch. */
+  readonly relayFetch?: RelayFetch;
 }
 
 export const API_VERSION = '1.0.0';
@@ -104,6 +109,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     ...(options.maxRequestsPerConnection ? { maxRequestsPerSocket: options.maxRequestsPerConnection } : {}),
+    ...httpsOption(options.https),
     // Answers for what Node's HTTP parser refuses, in the catalogue shape (edge.ts).
     clientErrorHandler: clientErrorHandler({ nodeId: node.id, logger: log }),
     // Fastify's own 503 while closing is not in the catalogue shape; the hook below answers.
@@ -230,9 +236,20 @@ export function buildApp(options: AppOptions): FastifyInstance {
     setPolicy: healthPolicyWriter(ctx),
     ...(options.healthReports ? { reports: options.healthReports } : {}),
     ...(options.alertWebhook ? { webhook: options.alertWebhook } : {}),
+    ...(options.relayFetch ? { relayFetch: options.relayFetch } : {}),
   });
 
   return app;
+}
+
+/**
+ * Fastify's `https` option: `app.server` is then an https.Server (whose setSecureContext a
+ * certificate reload calls), with the same timeouts and limits fastify gives an HTTP one.
+ * Typed as nothing so the instance keeps the plain-HTTP types: an https.Server is an
+ * http.Server to everything that uses it here.
+ */
+function httpsOption(https: HttpsServerOptions | undefined): object {
+  return https === undefined ? {} : { https };
 }
 
 function faultableNode(node: NodeApi): FaultableNode {

@@ -8,6 +8,7 @@ import type { PeerAddress } from '../transport/index.js';
 import { parseHostPort } from '../transport/index.js';
 import { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from '../consul/settings.js';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, domainProblem, normalizeDomain, ttlProblem } from '../dns/settings.js';
+import { readTlsSettings, TLS_ENV, type TlsSettings } from '../security/settings.js';
 
 export interface ServerConfig {
   readonly id: string;
@@ -28,6 +29,8 @@ export interface ServerConfig {
   readonly consul: ConsulSettings;
   /** The DNS interface: --dns-listen (off by default), --dns-domain, --dns-ttl; datacenter and namespace as `consul`. */
   readonly dns: DnsSettings;
+  /** TLS files per listener: --tls-*, --consul-tls-*, --dns-tls-*, --peer-tls-* (src/security/settings.ts). */
+  readonly tls: TlsSettings;
   /** A watcher with more unflushed bytes than this is cut with a resume point. */
   readonly watchBufferBytes: number;
   /** Idle watch streams get a progress event every N to 2N ms. */
@@ -94,6 +97,7 @@ const ENV: Record<string, string> = {
   'max-requests-per-connection': 'ROLLCALL_MAX_REQUESTS_PER_CONNECTION',
   'probe-listen': 'ROLLCALL_PROBE_LISTEN',
   'probe-stall-limit-ms': 'ROLLCALL_PROBE_STALL_LIMIT_MS',
+  ...TLS_ENV,
 };
 
 export function parseAddress(setting: string, value: string): PeerAddress {
@@ -161,6 +165,9 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     tokenFile: typeof get('token-file') === 'string' && get('token-file') !== '' ? (get('token-file') as string) : null,
     consul: consulSettings(get),
     dns: dnsSettings(get),
+    tls: readTlsSettings(get, (setting, message) => {
+      throw new ConfigError(setting, message);
+    }),
     watchBufferBytes: intSetting('watch-buffer-bytes', get('watch-buffer-bytes'), 1024 * 1024, 4096),
     watchProgressMs: intSetting('watch-progress-ms', get('watch-progress-ms'), 5000, 10),
     alertWebhook: webhookSetting(get('alert-webhook')),

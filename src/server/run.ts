@@ -1,7 +1,9 @@
 /**
  * `rollcall server`: one node process. Starts storage, Raft, the peer transport and the
- * HTTP API; SIGTERM and SIGINT finish in-flight work, close LevelDB and exit.
+ * HTTP API; SIGTERM and SIGINT finish in-flight work, close LevelDB and exit; SIGHUP
+ * reloads TLS certificates and keys (docs/security.md).
  */
+import type { Server as HttpsServer } from 'node:https';
 import { WebhookPoster } from '../health/index.js';
 import { createLogger } from '../log/index.js';
 import { RollcallNode } from '../node/index.js';
@@ -11,6 +13,7 @@ import { ConfigError, type ServerConfig } from './config.js';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
 import { type DnsServer, startDnsFromConfig } from '../dns/index.js';
 import { ProbeListener } from './probes/index.js';
+import { httpsRelayFetch, type LoadedTls, loadTlsAtStart, secureContextOptions, serverTlsOptions, type TlsMaterial, TlsReloader, TlsStartError } from '../security/index.js';
 
 export async function runServer(config: ServerConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: config.id });
@@ -29,6 +32,19 @@ export async function runServer(config: ServerConfig): Promise<void> {
     }
     logger.info({ tokenFile: config.tokenFile, tokens: tokens.summary() }, 'bearer-token auth is on');
   }
+  // Likewise TLS: an unreadable, mismatched, expired or not-yet-valid certificate stops the
+  // node with a log line naming the file, before anything listens.
+  let tls: LoadedTls;
+  try {
+    tls = loadTlsAtStart(config.tls, logger);
+  } catch (err) {
+    if (err instanceof TlsStartError) throw new ConfigError(err.setting, err.message);
+    throw err;
+  }
+  const scheme = tls.api === null ? 'http' : 'https';
+  // What is in force now (a reload replaces them): a follower relaying to the leader's API uses both.
+  let apiTls = tls.api;
+  let peerTls = tls.peer;
   // The leader's health tracker decides with the replicated policy, read on every report so
   // a newly applied one counts at once. The registry exists only once start() returns; the
   // node cannot lead (its ticks start last) and so decides nothing before that.
@@ -39,13 +55,14 @@ export async function runServer(config: ServerConfig): Promise<void> {
     peers: config.peers,
     peerListen: config.peerListen,
     secret: config.clusterSecret,
+    ...(tls.peer === null ? {} : { peerTls: peerTlsOptions(tls.peer) }),
     logger,
     join: config.join,
     tickMs: config.tickMs,
     electionTicks: config.electionTicks,
     compactEvery: config.compactEvery,
     faults: config.testFaults,
-    advertiseHttp: `http://${config.listen.host}:${config.listen.port}`,
+    advertiseHttp: `${scheme}://${config.listen.host}:${config.listen.port}`,
     healthPolicy: () => started?.registry.healthPolicy()?.policy ?? null,
     onFatal: () => {
       void shutdown(70);
@@ -69,15 +86,21 @@ export async function runServer(config: ServerConfig): Promise<void> {
     listMaxItems: config.listMaxItems,
     overload: { maxLagMs: config.maxEventLoopLagMs, maxPendingWork: config.maxPendingWork, maxInflight: config.maxInflightRequests, retryAfterSeconds: 1 },
     maxRequestsPerConnection: config.maxRequestsPerConnection,
+    ...(tls.api === null
+      ? {}
+      : {
+          https: serverTlsOptions(tls.api),
+          relayFetch: httpsRelayFetch(() => ({ ca: [peerTls?.ca, apiTls?.ca].filter((ca): ca is Buffer => ca != null), cert: apiTls!.cert, key: apiTls!.key })),
+        }),
   });
   if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections;
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
-  logger.info({ http: `http://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}` }, 'serving');
+  logger.info({ http: `${scheme}://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}`, peerTls: tls.peer !== null }, 'serving');
   // The Consul-compatible API on its own listener (--consul-listen), before the ready line.
   try {
-    consul = await startConsulFromConfig(config.consul, node, logger, tokens);
+    consul = await startConsulFromConfig(config.consul, node, logger, tokens, tls.consul);
   } catch (err) {
     // A port in use must stop the node, not leave it running without the API it was asked for.
     logger.error({ err }, 'cannot serve the Consul API (--consul-listen)');
@@ -85,7 +108,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
   }
   // DNS (--dns-listen), likewise before the ready line, and likewise fatal when it cannot bind.
   try {
-    dns = await startDnsFromConfig(config.dns, config.consul, node, logger);
+    dns = await startDnsFromConfig(config.dns, config.consul, node, logger, tls.dns);
   } catch (err) {
     logger.error({ err }, 'cannot serve DNS (--dns-listen)');
     await shutdown(1);
@@ -99,6 +122,34 @@ export async function runServer(config: ServerConfig): Promise<void> {
       await shutdown(1);
     }
   }
+  // SIGHUP: every certificate and key again, for new connections; established ones go on.
+  const reloader = new TlsReloader(logger);
+  const { api: apiFiles, consul: consulFiles, dns: dnsFiles, peer: peerFiles } = config.tls;
+  if (apiFiles !== null) {
+    reloader.add({
+      name: 'api',
+      files: apiFiles,
+      apply: (m) => {
+        (app.server as unknown as HttpsServer).setSecureContext(secureContextOptions(m));
+        apiTls = m;
+      },
+    });
+  }
+  const consulApi = consul;
+  if (consulFiles !== null && consulApi !== null) reloader.add({ name: 'consul', files: consulFiles, apply: (m) => consulApi.setSecureContext(secureContextOptions(m)) });
+  const dnsServer = dns;
+  if (dnsFiles !== null && dnsServer !== null) reloader.add({ name: 'dns', files: dnsFiles, apply: (m) => dnsServer.setSecureContext(secureContextOptions(m)) });
+  if (peerFiles !== null) {
+    reloader.add({
+      name: 'peer',
+      files: peerFiles,
+      apply: (m) => {
+        node.transport.setTls(peerTlsOptions(m));
+        peerTls = m;
+      },
+    });
+  }
+  process.on('SIGHUP', () => void reloader.reload());
   // Machine-readable line for scripts and tests that start nodes on port 0.
   if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
 
@@ -124,4 +175,9 @@ export async function runServer(config: ServerConfig): Promise<void> {
   }
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
+}
+
+/** The peer transport's TLS material (settings.ts makes sure the peer CA is there). */
+function peerTlsOptions(m: TlsMaterial): { cert: Buffer; key: Buffer; ca: Buffer } {
+  return { cert: m.cert, key: m.key, ca: m.ca! };
 }

@@ -3,17 +3,25 @@
  * node:util parseArgs, and the checks for values (required, integer, duration, key=value).
  * Bad flags throw UsageError (exit code 2). See docs/cli.md.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ClientTls } from '../../client/index.js';
 
 export const GLOBAL_HELP = `Global options:
   --endpoints URL,...   nodes to talk to (or ROLLCALL_ENDPOINTS); default
                         http://127.0.0.1:8101,http://127.0.0.1:8102,http://127.0.0.1:8103
   --token TOKEN         bearer token (or ROLLCALL_TOKEN)
+  --cacert FILE         CA certificate (PEM) that https:// nodes' certificates chain to
+                        (or ROLLCALL_CACERT); with it the default endpoints are https://
+  --cert FILE --key FILE  client certificate and key (PEM) for nodes that require one
+                        (or ROLLCALL_CERT, ROLLCALL_KEY)
   --json                machine-readable output (one JSON document, or JSON lines for watch)
   --timeout DURATION    deadline per request, retries included (default 10s)
   -h, --help            this help`;
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:8101,http://127.0.0.1:8102,http://127.0.0.1:8103';
+/** The default endpoints when TLS files are given (npm start -- --tls). */
+export const DEFAULT_TLS_ENDPOINTS = DEFAULT_ENDPOINTS.replace(/http:/g, 'https:');
 
 /** Bad flags or arguments: reported with exit code 2 and a pointer to --help. */
 export class UsageError extends Error {}
@@ -23,6 +31,9 @@ const GLOBAL_OPTIONS = {
   token: { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
+  cacert: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -32,6 +43,8 @@ export interface Globals {
   readonly json: boolean;
   readonly timeoutMs: number;
   readonly help: boolean;
+  /** --cacert, --cert, --key, read: PEM contents for the client; undefined when none was given. */
+  readonly tls: ClientTls | undefined;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -62,14 +75,40 @@ export function parse<O extends Options>(argv: readonly string[], options: O, po
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const v = parsed.values as Record<string, unknown>;
+  const tls = tlsFiles(v);
   const globals: Globals = {
-    endpoints: (v.endpoints as string | undefined) ?? process.env.ROLLCALL_ENDPOINTS ?? DEFAULT_ENDPOINTS,
+    endpoints: (v.endpoints as string | undefined) ?? process.env.ROLLCALL_ENDPOINTS ?? (tls === undefined ? DEFAULT_ENDPOINTS : DEFAULT_TLS_ENDPOINTS),
     token: (v.token as string | undefined) ?? process.env.ROLLCALL_TOKEN ?? undefined,
     json: v.json === true,
     timeoutMs: v.timeout === undefined ? 10_000 : duration(v.timeout as string, '--timeout'),
     help: v.help === true,
+    tls,
   };
   return { values: parsed.values as OptionValues<O>, positionals: parsed.positionals, globals };
+}
+
+/** Reads --cacert, --cert and --key (or ROLLCALL_CACERT, ROLLCALL_CERT, ROLLCALL_KEY), like curl's flags of those names. */
+function tlsFiles(v: Record<string, unknown>): ClientTls | undefined {
+  const flag = (name: string, env: string): string | undefined => {
+    const value = (v[name] as string | undefined) ?? process.env[env];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const read = (name: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`--${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  };
+  const cacert = flag('cacert', 'ROLLCALL_CACERT');
+  const cert = flag('cert', 'ROLLCALL_CERT');
+  const key = flag('key', 'ROLLCALL_KEY');
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError(cert === undefined ? '--key needs --cert' : '--cert needs --key');
+  if (cacert === undefined && cert === undefined) return undefined;
+  return {
+    ...(cacert === undefined ? {} : { ca: read('cacert', cacert) }),
+    ...(cert === undefined || key === undefined ? {} : { cert: read('cert', cert), key: read('key', key) }),
+  };
 }
 
 export function required(values: Record<string, unknown>, name: string): string {
