@@ -23,7 +23,8 @@ import { TransportError } from './errors.js';
  *
  * Only the handshake is authenticated: frames after it are neither signed nor encrypted.
  * That is enough to keep a misconfigured or foreign node out of the cluster; it is not a
- * defence against an on-path attacker (use a private network or a TLS tunnel for that).
+ * defence against an on-path attacker: for that, the transport runs inside mutual TLS
+ * (`tls` option, --peer-tls-*; docs/security.md).
  */
 
 export const PROTOCOL_VERSION = 1;
