@@ -9,7 +9,8 @@
  * joining, a datacenter killed and revived, a partition into two halves healed), then the
  * same without the partition at each --sweep loss rate. Prints the seed and the command that
  * replays it, a markdown table for docs/federation.md, and with --svg a chart of rounds
- * against loss. Exit code 1 if any false "unreachable" verdict was reached or a wait timed out.
+ * against loss. Exit code 1 if a false "unreachable" verdict was reached at 10 % loss or
+ * less (the goal), or a wait timed out.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -76,11 +77,11 @@ const rows: [string, string][] = [
 for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
 
 console.log(`\n## Against packet loss (${datacenters} × ${nodes}, seed ${seed}, no partition phase)\n`);
-console.log('| loss | join all (rounds) | new DC known | killed DC unreachable | revived DC alive | false verdicts | refutations | bytes/node/round |');
+console.log('| loss | join all (rounds) | new DC known | killed DC unreachable | revived DC alive | false verdicts (members / DCs) | refutations | bytes/node/round |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const p of points) {
   console.log(
-    `| ${p.loss * 100} % | ${fmt(p.bootstrapRounds)} | ${fmt(p.newDatacenterKnownRounds)} | ${fmt(p.killedUnreachableRounds)} | ${fmt(p.revivedAliveRounds)} | ${p.total.falseMemberVerdicts} | ${p.total.refutations} | ${p.bytesPerNodePerRound} |`,
+    `| ${p.loss * 100} % | ${fmt(p.bootstrapRounds)} | ${fmt(p.newDatacenterKnownRounds)} | ${fmt(p.killedUnreachableRounds)} | ${fmt(p.revivedAliveRounds)} | ${p.total.falseMemberVerdicts} / ${p.total.falseDatacenterVerdicts} | ${p.total.refutations} | ${p.bytesPerNodePerRound} |`,
   );
 }
 for (const p of points) for (const line of p.falseVerdictLog) console.log(`false verdict at ${p.loss * 100} % loss: ${line}`);
@@ -91,7 +92,12 @@ if (values.svg) {
   progress(`wrote ${values.svg}`);
 }
 
-const failed = points.some((p) => p.total.falseMemberVerdicts > 0 || [p.bootstrapRounds, p.newDatacenterKnownRounds, p.killedUnreachableRounds, p.revivedAliveRounds].includes(null));
+// The goal (issue 18): no false verdict up to 10 % loss. Above that, verdicts are reported, not failed.
+const failed = points.some(
+  (p) =>
+    (p.loss <= 0.1 && p.total.falseMemberVerdicts + p.total.falseDatacenterVerdicts > 0) ||
+    [p.bootstrapRounds, p.newDatacenterKnownRounds, p.killedUnreachableRounds, p.revivedAliveRounds].includes(null),
+);
 if (failed) console.log(`FAILED (seed ${seed}); replay: ${replay}`);
 process.exitCode = failed ? 1 : 0;
 
@@ -136,8 +142,8 @@ function renderChart(reports: readonly FederationSimReport[], subtitle: string):
     out.push(`<line x1="${box.left + box.width + 16}" y1="${ly}" x2="${box.left + box.width + 36}" y2="${ly}" stroke="${s.color}" stroke-width="2"/>`);
     out.push(`<text x="${box.left + box.width + 40}" y="${ly + 4}" font-size="11">${s.label}</text>`);
   });
-  const verdicts = reports.map((r) => `${Math.round(r.loss * 100)} %: ${r.total.falseMemberVerdicts}`).join(' · ');
-  out.push(`<text x="${W / 2}" y="${H - 14}" text-anchor="middle" fill="#555">false "unreachable" verdicts against live members — ${verdicts}</text>`);
+  const verdicts = reports.map((r) => `${Math.round(r.loss * 100)} %: ${r.total.falseMemberVerdicts} / ${r.total.falseDatacenterVerdicts}`).join(' · ');
+  out.push(`<text x="${W / 2}" y="${H - 14}" text-anchor="middle" fill="#555">false "unreachable" verdicts against live members / datacenters — ${verdicts}</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
