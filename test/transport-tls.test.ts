@@ -87,6 +87,14 @@ describe('PeerTransport over mutual TLS', () => {
     expect(a.received).toEqual([]);
   });
 
+  it('keeps the cluster secret as a second factor: a good certificate with the wrong secret is refused', async () => {
+    const a = await harness.node<Msg>('a', { tls: await tlsOf(pki.nodes.a!) });
+    const b = await harness.node<Msg>('b', { tls: await tlsOf(pki.nodes.b!), secret: 'not the cluster secret', peers: new Map([['a', a.address]]) });
+    await waitFor('a refuses b for its proof', () => refusals(a, 'AUTH_FAILED').length > 0);
+    expect(refusals(a, 'AUTH_FAILED')[0]).toMatchObject({ claimedId: 'b' });
+    expect(connectedTo(b, 'a')).toBe(false);
+  });
+
   it('refuses a peer with a certificate of another CA, and one speaking plain TCP', async () => {
     const { a: a1, b: foreignB } = await pair(await tlsOf(pki.nodes.a!), await tlsOf(foreign, path.join(dir, 'other', 'ca.pem')));
     await waitFor('a refuses the foreign certificate', () => refusals(a1, 'TLS_HANDSHAKE').length > 0);
