@@ -76,7 +76,7 @@ const rows: [string, string][] = [
 ];
 for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
 
-console.log(`\n## Against packet loss (${datacenters} × ${nodes}, seed ${seed}, no partition phase)\n`);
+console.log(`\n## Against packet loss (${datacenters} × ${nodes}, seed ${seed}; rows other than ${loss * 100} % skip the partition phase)\n`);
 console.log('| loss | join all (rounds) | new DC known | killed DC unreachable | revived DC alive | false verdicts (members / DCs) | refutations | bytes/node/round |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const p of points) {
