@@ -106,6 +106,8 @@ export class LocalCluster {
   private dataRoot = '';
 
   private constructor(private readonly options: LocalClusterOptions) {
+    // The proxies tell dialers apart by the hello they send, which TLS hides from them.
+    if (options.proxied && options.tls) throw new Error('LocalCluster: `proxied` and `tls` cannot be combined');
     this.net = options.proxied ? new PeerNet() : null;
   }
 
