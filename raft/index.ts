@@ -27,3 +27,5 @@ export type { RaftConfig } from './raft.js';
 export { applyChange } from './confchange.js';
 export type { ProgressState } from './progress.js';
 export { bootstrapEntries, bootstrapHardState } from './bootstrap.js';
+export { standalonePlan } from './standalone.js';
+export type { StandaloneInput, StandalonePlan } from './standalone.js';

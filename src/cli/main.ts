@@ -23,6 +23,11 @@ Options:
                            the address a member was added with: docs/node.md, Members)
   --cluster-secret SECRET  shared secret peers authenticate with (≥ 8 characters)
   --join                   start empty and wait to be added, instead of founding a cluster
+  --force-new-cluster      disaster recovery: restart this survivor as a one-member cluster
+                           from its own data, with a new cluster id; once only, then add
+                           members with --join (docs/operations.md, Disaster recovery)
+  --corruption-check-interval SECONDS  the leader compares every member's state-machine
+                           hash this often (default 300; 0: only rollcall check)
   --log-level LEVEL        fatal|error|warn|info|debug|trace (default info)
   --tick-ms N              Raft tick (default 50); election timeout = election-ticks ticks
   --election-ticks N       default 10
@@ -104,6 +109,8 @@ async function main(argv: string[]): Promise<number> {
         peers: { type: 'string' },
         'cluster-secret': { type: 'string' },
         join: { type: 'boolean' },
+        'force-new-cluster': { type: 'boolean' },
+        'corruption-check-interval': { type: 'string' },
         'log-level': { type: 'string' },
         'tick-ms': { type: 'string' },
         'election-ticks': { type: 'string' },

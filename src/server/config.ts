@@ -18,6 +18,10 @@ export interface ServerConfig {
   readonly peers: ReadonlyMap<string, PeerAddress>;
   readonly clusterSecret: string;
   readonly join: boolean;
+  /** Rewrite the data directory into a one-member cluster before starting (src/ops/force-new-cluster.ts). */
+  readonly forceNewCluster: boolean;
+  /** The leader's corruption check runs this often (ms); 0: only on demand (src/ops/corruption-check.ts). */
+  readonly corruptionCheckIntervalMs: number;
   readonly logLevel: string;
   readonly tickMs: number;
   readonly electionTicks: number;
@@ -75,6 +79,8 @@ const ENV: Record<string, string> = {
   peers: 'ROLLCALL_PEERS',
   'cluster-secret': 'ROLLCALL_CLUSTER_SECRET',
   join: 'ROLLCALL_JOIN',
+  'force-new-cluster': 'ROLLCALL_FORCE_NEW_CLUSTER',
+  'corruption-check-interval': 'ROLLCALL_CORRUPTION_CHECK_INTERVAL',
   'log-level': 'ROLLCALL_LOG_LEVEL',
   'tick-ms': 'ROLLCALL_TICK_MS',
   'election-ticks': 'ROLLCALL_ELECTION_TICKS',
@@ -149,6 +155,9 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
   const secret = need('cluster-secret');
   if (secret.length < 8) throw new ConfigError('--cluster-secret', 'must be at least 8 characters');
   const join = get('join');
+  const forceNewCluster = get('force-new-cluster');
+  const isSet = (v: string | boolean | undefined): boolean => v === true || v === 'true' || v === '1';
+  if (isSet(join) && isSet(forceNewCluster)) throw new ConfigError('--force-new-cluster', 'recovers a member from its own data; it cannot be combined with --join');
   return {
     id,
     data: need('data'),
@@ -156,7 +165,9 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     peerListen,
     peers,
     clusterSecret: secret,
-    join: join === true || join === 'true' || join === '1',
+    join: isSet(join),
+    forceNewCluster: isSet(forceNewCluster),
+    corruptionCheckIntervalMs: 1000 * intSetting('corruption-check-interval', get('corruption-check-interval'), 300, 0),
     logLevel: (get('log-level') as string | undefined) ?? 'info',
     tickMs: intSetting('tick-ms', get('tick-ms'), 50, 1),
     electionTicks: intSetting('election-ticks', get('election-ticks'), 10, 3),

@@ -49,6 +49,15 @@ export async function runServer(config: ServerConfig): Promise<void> {
   // a newly applied one counts at once. The registry exists only once start() returns; the
   // node cannot lead (its ticks start last) and so decides nothing before that.
   let started: RollcallNode | null = null;
+  if (config.forceNewCluster) {
+    const { forceNewCluster, ForceNewClusterError } = await import('../ops/force-new-cluster.js');
+    try {
+      await forceNewCluster({ dataDir: config.data, id: config.id, logger });
+    } catch (err) {
+      if (err instanceof ForceNewClusterError) throw new ConfigError('--force-new-cluster', err.message);
+      throw err;
+    }
+  }
   const node = await RollcallNode.start({
     id: config.id,
     dataDir: config.data,
