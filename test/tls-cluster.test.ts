@@ -223,7 +223,7 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
     }, 30_000);
   });
 
-  it('reloads certificates on SIGHUP: established connections go on, new ones get the new certificate; a bad file is refused', async () => {
+  it('reloads certificates on SIGHUP under writes: none fails, established connections go on, new ones get the new certificate; a bad file is refused', async () => {
     const n1 = pki.nodes.n1!;
     const oldFingerprint = await fingerprintOf(n1.cert);
     const agent = new Agent({ keepAlive: true, maxSockets: 1, ca, ...client });
@@ -235,10 +235,31 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
       const renewed: CertFiles = await authority.issue('n1-renewed', { nodeId: 'n1', dnsNames: ['localhost'], ips: ['127.0.0.1'] }, path.join(dir, 'renewed'));
       await copyFile(renewed.cert, n1.cert);
       await copyFile(renewed.key, n1.key);
+      // Writes through n1 on their own keep-alive connection all along the reload: none may fail.
+      const writerAgent = new Agent({ keepAlive: true, maxSockets: 1, ca, ...client });
+      let writing = true;
+      const outcomes: string[] = [];
+      const writer = (async () => {
+        for (let i = 0; writing; i++) {
+          try {
+            const r = await https(`${url('n1')}/v1/namespaces/load/services/w/instances/i${i % 50}`, { agent: writerAgent }, 'PUT', { address: '10.9.0.1', port: 1000 + i });
+            outcomes.push(String(r.status));
+          } catch (err) {
+            outcomes.push(`error ${(err as Error).message}`);
+          }
+        }
+      })();
+      await waitFor('writes under way', () => outcomes.length >= 5);
       const reloadsBefore = logOf('n1').filter((l) => l.includes('TLS certificate reloaded')).length;
       cluster.node('n1').proc!.kill('SIGHUP');
       // api and peer (the Consul API has its own certificate files here: the same ones).
       await waitFor('n1 reloaded its certificates', () => logOf('n1').filter((l) => l.includes('TLS certificate reloaded')).length >= reloadsBefore + 3);
+      const afterReload = outcomes.length;
+      await waitFor('more writes after the reload', () => outcomes.length >= afterReload + 5);
+      writing = false;
+      await writer;
+      writerAgent.destroy();
+      expect(outcomes.filter((o) => o !== '200')).toEqual([]);
 
       const kept = await https(`${url('n1')}/v1/cluster`, { agent });
       expect(kept.status).toBe(200);
