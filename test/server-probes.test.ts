@@ -4,6 +4,7 @@
  * clock that moves while the timers do not fire.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError, resolveConfig } from '../src/server/config.js';
 import { ProbePublisher } from '../src/server/probes/publisher.js';
 import {
   answerProbe,
@@ -169,5 +170,26 @@ describe('the probe listener routes', () => {
     expect(refusedRequestAnswer('HPE_INVALID_METHOD')).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_REQUEST' } } });
     expect(refusedRequestAnswer('HPE_HEADER_OVERFLOW')).toMatchObject({ status: 431, body: { error: { code: 'HEADERS_TOO_LARGE' } } });
     expect(refusedRequestAnswer('ERR_HTTP_REQUEST_TIMEOUT')).toMatchObject({ status: 408, body: { error: { code: 'REQUEST_TIMEOUT' } } });
+  });
+});
+
+describe('the probe flags', () => {
+  const BASE = { id: 'n1', data: '/tmp/x', listen: '127.0.0.1:8101', peers: 'n1=127.0.0.1:7101', 'cluster-secret': 'local-secret' };
+
+  it('off by default, with the 5-s stall limit', () => {
+    const c = resolveConfig(BASE, {});
+    expect(c.probeListen).toBeNull();
+    expect(c.probeStallLimitMs).toBe(5000);
+  });
+
+  it('from flags and from the environment', () => {
+    expect(resolveConfig({ ...BASE, 'probe-listen': '0.0.0.0:8701', 'probe-stall-limit-ms': '2000' }, {})).toMatchObject({ probeListen: { host: '0.0.0.0', port: 8701 }, probeStallLimitMs: 2000 });
+    expect(resolveConfig(BASE, { ROLLCALL_PROBE_LISTEN: '127.0.0.1:8702', ROLLCALL_PROBE_STALL_LIMIT_MS: '300' })).toMatchObject({ probeListen: { host: '127.0.0.1', port: 8702 }, probeStallLimitMs: 300 });
+  });
+
+  it('refuses a bad address or limit, naming the flag', () => {
+    expect(() => resolveConfig({ ...BASE, 'probe-listen': 'nowhere' }, {})).toThrow(ConfigError);
+    expect(() => resolveConfig({ ...BASE, 'probe-listen': 'nowhere' }, {})).toThrow(/--probe-listen/);
+    expect(() => resolveConfig({ ...BASE, 'probe-stall-limit-ms': '50' }, {})).toThrow(/--probe-stall-limit-ms/);
   });
 });

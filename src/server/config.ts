@@ -9,6 +9,7 @@ import { parseHostPort } from '../transport/index.js';
 import { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from '../consul/settings.js';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, domainProblem, normalizeDomain, ttlProblem } from '../dns/settings.js';
 import { readTlsSettings, TLS_ENV, type TlsSettings } from '../security/settings.js';
+import { DEFAULT_STALL_LIMIT_MS } from './probes/state.js';
 
 export interface ServerConfig {
   readonly id: string;
@@ -189,7 +190,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     maxConnections: intSetting('max-connections', get('max-connections'), 0, 0),
     maxRequestsPerConnection: intSetting('max-requests-per-connection', get('max-requests-per-connection'), 0, 0),
     probeListen: typeof get('probe-listen') === 'string' && get('probe-listen') !== '' ? parseAddress('--probe-listen', get('probe-listen') as string) : null,
-    probeStallLimitMs: intSetting('probe-stall-limit-ms', get('probe-stall-limit-ms'), 5000, 100),
+    probeStallLimitMs: intSetting('probe-stall-limit-ms', get('probe-stall-limit-ms'), DEFAULT_STALL_LIMIT_MS, 100),
   };
 }
 
