@@ -159,6 +159,10 @@ export async function runServer(config: ServerConfig): Promise<void> {
     });
   }
   process.on('SIGHUP', () => void reloader.reload());
+  // Before the ready line: a script that stops the node as soon as it reads it must not
+  // find SIGTERM's default action (death, exit code null) still in place.
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
   // Machine-readable line for scripts and tests that start nodes on port 0.
   if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
 
@@ -182,8 +186,6 @@ export async function runServer(config: ServerConfig): Promise<void> {
     }
     process.exit(code);
   }
-  process.on('SIGTERM', () => void shutdown(0));
-  process.on('SIGINT', () => void shutdown(0));
 }
 
 /** The peer transport's TLS material (settings.ts makes sure the peer CA is there). */
