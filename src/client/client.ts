@@ -592,6 +592,13 @@ export class RollcallClient {
     return { ...r.body, node: r.node };
   }
 
+  /** Runs the corruption check now (POST /v1/cluster/check, admin): every member's state-machine hash and verdict. */
+  async checkCorruption(): Promise<CorruptionReport> {
+    // Prefers the leader, as the periodic check does; the check changes nothing and may run again anywhere.
+    const r = await this.#nodes.call<CorruptionReport>({ method: 'POST', path: '/v1/cluster/check', kind: 'write' });
+    return r.body;
+  }
+
   /** Adds a member (as a learner, promoted once caught up). Needs a server with cluster operations. */
   async addMember(member: MemberSpec): Promise<Record<string, unknown>> {
     return this.#write('POST', '/v1/cluster/members', member);
@@ -788,4 +795,20 @@ export class RollcallClient {
       release: (reg) => this.#registrations.delete(reg),
     };
   }
+}
+
+/** The answer of POST /v1/cluster/check (src/ops/corruption-check.ts, CheckReport). */
+export interface CorruptionReport {
+  readonly by: string;
+  readonly target: number;
+  readonly at: number;
+  readonly corrupt: boolean;
+  readonly members: readonly {
+    readonly id: string;
+    readonly verdict: 'ok' | 'corrupt' | 'skipped' | 'unreachable';
+    readonly index: number | null;
+    readonly hash: string | null;
+    readonly keys: number | null;
+    readonly detail?: string;
+  }[];
 }

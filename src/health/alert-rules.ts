@@ -6,7 +6,7 @@
  */
 import type { ClusterAlertThresholds, ServiceAlertThresholds } from './policy.js';
 
-export const ALERT_KINDS = ['service-min-healthy', 'service-subhealthy', 'expiry-protection', 'node-lagging', 'node-unreachable', 'no-leader'] as const;
+export const ALERT_KINDS = ['service-min-healthy', 'service-subhealthy', 'expiry-protection', 'node-lagging', 'node-unreachable', 'no-leader', 'node-corrupt'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 export type AlertSeverity = 'warning' | 'critical';
 
@@ -36,6 +36,8 @@ export interface AlertSnapshot {
     readonly self: string;
     readonly leader: string | null;
     readonly members: readonly MemberSnapshot[];
+    /** Members a corruption check found corrupt (src/ops/corruption-check.ts); absent: none known. */
+    readonly corrupt?: readonly { readonly id: string; readonly detail: string }[];
   };
   /** Services the leader holds under expiry protection (empty on followers: suspect counts cover them). */
   readonly protection: readonly { readonly namespace: string; readonly service: string }[];
@@ -106,6 +108,9 @@ export function clusterConditions(c: AlertSnapshot['cluster'], limits: ClusterAl
   const out: Condition[] = [];
   if (c.leader === null) {
     out.push({ id: 'no-leader:cluster', kind: 'no-leader', severity: 'critical', subject: 'cluster', message: `no leader seen by ${c.self}: writes are refused`, value: 0, threshold: 0, forMs: limits.noLeaderMs });
+  }
+  for (const m of c.corrupt ?? []) {
+    out.push({ id: `node-corrupt:${m.id}`, kind: 'node-corrupt', severity: 'critical', subject: m.id, message: `${m.id}'s state machine differs from the other members' (${m.detail}): it refuses reads; replace it`, value: 1, threshold: 0, forMs: 0 });
   }
   for (const m of c.members) {
     if (m.id === c.self) continue;

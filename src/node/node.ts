@@ -17,6 +17,7 @@ import type { Logger } from '../log/index.js';
 import type { ClientCommand, KeepaliveOutcome, RegistryEvent, SessionTrackerOptions } from '../registry/index.js';
 import { Registry, SessionTracker } from '../registry/index.js';
 import { type BackupOrigin, type OpenBackup, openBackup } from '../ops/backup-stream.js';
+import { type CheckReport, CorruptionChecker, hashStateMachine, type StateHash } from '../ops/corruption-check.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
@@ -75,6 +76,8 @@ export interface NodeOptions {
   readonly clock?: Clock;
   /** How long one write may hang before this node stops sending heartbeats (default 5 s): see ReadyLoop. */
   readonly stallLimitMs?: number;
+  /** The leader runs the corruption check this often (ms); 0 or absent: only on demand. */
+  readonly corruptionCheckIntervalMs?: number;
 }
 
 /** Timings and events a metrics exporter wants from the node (all optional). */
@@ -157,6 +160,9 @@ export class RollcallNode {
   private observer: NodeObserver = {};
   /** Which cluster this node belongs to, as the peer handshake checks it (set in start()). */
   private cluster: ClusterIdentity = ClusterIdentity.of(null);
+  /** State-machine hashes compared across members (src/ops/corruption-check.ts). */
+  readonly integrity: CorruptionChecker;
+  private integrityTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly options: NodeOptions,
@@ -185,6 +191,16 @@ export class RollcallNode {
       snapshotChunkBytes: options.snapshotChunkBytes ?? 1024 * 1024,
     });
     this.proposer = new LocalProposer(this.raw, this.proposals, () => this.kick());
+    this.integrity = new CorruptionChecker({
+      id: options.id,
+      log: this.log,
+      now: () => this.clock.wallNow(),
+      members: () => [...this.conf.voters, ...this.conf.learners],
+      appliedIndex: () => this.registry.appliedIndex,
+      selfHash: (index, timeoutMs) => this.stateHash(index, timeoutMs),
+      askHash: (peer, index, timeoutMs) => this.forwards.request<StateHash>(peer, timeoutMs, (req) => this.transport.send(peer, { kind: 'hashRequest', req, index }), false),
+      tellCorrupt: (peer, detail) => void this.transport.send(peer, { kind: 'corrupt', detail }),
+    });
     this.snapshots = new SnapshotPacer({
       send: (msg) => this.transport.send(msg.to, { kind: 'raft', msg }),
       backlog: (to) => this.transport.pendingBytes(to),
@@ -454,6 +470,24 @@ export class RollcallNode {
     return this.reads.barrier(timeoutMs);
   }
 
+  /** This node's state-machine hash once it has applied `index` (the corruption check). */
+  async stateHash(index: number, timeoutMs: number): Promise<StateHash> {
+    this.assertOpen();
+    await this.waitApplied(index, timeoutMs);
+    return hashStateMachine(this.db);
+  }
+
+  /** Compares every member's state-machine hash now (POST /v1/cluster/check). */
+  checkCorruption(timeoutMs: number): Promise<CheckReport> {
+    this.assertOpen();
+    return this.integrity.run(timeoutMs);
+  }
+
+  /** Test-only (PUT /v1/test/faults): writes a record into the state machine behind the log's back. */
+  async corruptStateForTest(key: string, value: string): Promise<void> {
+    await this.db.sm.put(new TextEncoder().encode(key), encode(value));
+  }
+
   /** Resolves once this node has applied `index` (or rejects with TIMEOUT). */
   waitApplied(index: number, timeoutMs: number): Promise<void> {
     return this.ready.waitApplied(index, timeoutMs);
@@ -664,6 +698,18 @@ export class RollcallNode {
       case 'adminResult':
         this.forwards.settle(m.req, m.outcome);
         return;
+      case 'hashRequest':
+        this.stateHash(m.index, 10_000).then(
+          (value) => this.transport.send(from, { kind: 'hashResult', req: m.req, outcome: { ok: true, value } }),
+          (err: unknown) => this.transport.send(from, { kind: 'hashResult', req: m.req, outcome: toOutcome(err) }),
+        );
+        return;
+      case 'hashResult':
+        this.forwards.settle(m.req, m.outcome);
+        return;
+      case 'corrupt':
+        this.integrity.markSelfCorrupt(from, m.detail);
+        return;
     }
   }
 
@@ -738,6 +784,13 @@ export class RollcallNode {
     }, tickMs);
     this.expiryTimer = setInterval(() => this.onDutyTimer(), this.expiryCheckMs);
     this.statusTimer = setInterval(() => this.gossipStatus(), 500);
+    const checkEvery = this.options.corruptionCheckIntervalMs ?? 0;
+    if (checkEvery > 0) {
+      this.integrityTimer = setInterval(() => {
+        if (this.soft.role !== 'leader' || this.closed) return;
+        this.integrity.run(Math.min(checkEvery, 30_000)).catch((err: unknown) => this.log.warn({ err }, 'corruption check failed to run'));
+      }, checkEvery);
+    }
   }
 
   private selfStatus(): PeerStatus {
@@ -779,6 +832,7 @@ export class RollcallNode {
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.integrityTimer) clearInterval(this.integrityTimer);
     this.snapshots.close();
     const err = new NodeError('SHUTTING_DOWN', 'the node is shutting down');
     this.proposer.close(err);

@@ -6,6 +6,7 @@
 import type { Message } from '../../raft/index.js';
 import type { HealthReport } from '../health/index.js';
 import type { CommandResult, Instance, KeepaliveOutcome } from '../registry/index.js';
+import type { StateHash } from '../ops/corruption-check.js';
 
 export type PeerMessage =
   | { readonly kind: 'raft'; readonly msg: Message }
@@ -15,7 +16,12 @@ export type PeerMessage =
   | { readonly kind: 'keepaliveResult'; readonly req: number; readonly outcome: ForwardOutcome<KeepaliveOutcome> }
   | { readonly kind: 'status'; readonly status: PeerStatus }
   | { readonly kind: 'admin'; readonly req: number; readonly op: AdminOp }
-  | { readonly kind: 'adminResult'; readonly req: number; readonly outcome: ForwardOutcome<AdminResult> };
+  | { readonly kind: 'adminResult'; readonly req: number; readonly outcome: ForwardOutcome<AdminResult> }
+  /** Corruption check (src/ops/corruption-check.ts): hash your state machine once you have applied `index`. */
+  | { readonly kind: 'hashRequest'; readonly req: number; readonly index: number }
+  | { readonly kind: 'hashResult'; readonly req: number; readonly outcome: ForwardOutcome<StateHash> }
+  /** A check found the receiver's state machine corrupt: it stops serving reads. */
+  | { readonly kind: 'corrupt'; readonly detail: string };
 
 /** Cluster operations a follower forwards to the leader. */
 export type AdminOp =

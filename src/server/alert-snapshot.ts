@@ -43,7 +43,7 @@ export function alertSnapshot(node: MonitorNode, now: number): AlertSnapshot {
   });
   return {
     services: serviceCounts(node),
-    cluster: { self: st.id, leader: st.leader, members },
+    cluster: { self: st.id, leader: st.leader, members, corrupt: (node as { integrity?: { corruptMembers(): readonly { id: string; detail: string }[] } }).integrity?.corruptMembers() ?? [] },
     protection: st.protection.map((p) => ({ namespace: p.namespace, service: p.service })),
   };
 }

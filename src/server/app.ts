@@ -36,6 +36,7 @@ import { prometheusSdRoutes } from './routes/prometheus-sd.js';
 import { serviceRoutes } from './routes/services.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { snapshotRoutes } from './routes/snapshot.js';
+import { integrityRoutes, refuseReadsWhenCorrupt } from './routes/integrity.js';
 import { type FaultableNode, testFaultRoutes } from './routes/test-faults.js';
 import { watchRoutes } from './routes/watch.js';
 import { ServerMetrics } from './server-metrics.js';
@@ -150,6 +151,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     reply.header('connection', 'close');
     sendError(reply, 'SHUTTING_DOWN', 'this node is stopping; send the request to another node');
   });
+  refuseReadsWhenCorrupt(app, node);
   // Before auth and any work: a node past its limits answers 503 OVERLOADED at once.
   const shedder = options.overload ? new LoadShedder(options.overload, { pendingWork: () => node.pendingWork?.() ?? 0 }) : null;
   if (shedder) {
@@ -224,6 +226,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   membershipRoutes(app, ctx);
   prometheusSdRoutes(app, ctx);
   snapshotRoutes(app, ctx);
+  integrityRoutes(app, ctx);
   if (options.testRoutes) testFaultRoutes(app, faultableNode(node));
   registerUiRoutes(app);
   serviceRoutes(app, { node, timeoutMs, listMaxItems: options.listMaxItems });
@@ -255,7 +258,8 @@ function httpsOption(https: HttpsServerOptions | undefined): object {
 function faultableNode(node: NodeApi): FaultableNode {
   const { setFaults } = node;
   if (setFaults === undefined) throw new Error('testRoutes: this node cannot inject faults (it has no setFaults)');
-  return { id: node.id, setFaults: (faults) => setFaults.call(node, faults) };
+  const { corruptStateForTest } = node as { corruptStateForTest?: FaultableNode['corruptStateForTest'] };
+  return { id: node.id, setFaults: (faults) => setFaults.call(node, faults), ...(corruptStateForTest ? { corruptStateForTest: (k: string, v: string) => corruptStateForTest.call(node, k, v) } : {}) };
 }
 
 function validationField(context: string, v: { instancePath?: string; params?: Record<string, unknown> } | undefined): string {

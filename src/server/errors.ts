@@ -50,6 +50,7 @@ export const ERROR_CATALOGUE = {
   PROPOSAL_DROPPED: { status: 503, description: 'The leader dropped the write (for example it stepped down); retry with the same client id and seq.' },
   TRANSFER_IN_PROGRESS: { status: 503, description: 'Leadership is being transferred; retry shortly.' },
   SHUTTING_DOWN: { status: 503, description: 'This node is stopping.' },
+  CORRUPT: { status: 503, description: "A corruption check found this node's state machine different from the other members': it serves no reads until it is replaced (docs/operations.md, \"Corruption checks\"); read from another node." },
   OVERLOADED: { status: 503, description: 'This node sheds load (its event loop lags, or too much work waits in it): nothing was done; retry after `Retry-After` seconds, or on another node. Probes and keepalives are never shed.' },
   NOT_READY: { status: 503, description: '`/readyz`: this node should not take traffic yet; `reasons` says why.' },
   STALLED: { status: 503, description: '`/healthz` on the probe listener (`--probe-listen`): the main event loop has not run for longer than `--probe-stall-limit-ms`; `stalledMs` says how long.' },

@@ -70,6 +70,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     tickMs: config.tickMs,
     electionTicks: config.electionTicks,
     compactEvery: config.compactEvery,
+    corruptionCheckIntervalMs: config.corruptionCheckIntervalMs,
     faults: config.testFaults,
     advertiseHttp: `${scheme}://${config.listen.host}:${config.listen.port}`,
     healthPolicy: () => started?.registry.healthPolicy()?.policy ?? null,

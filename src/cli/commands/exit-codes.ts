@@ -26,6 +26,8 @@ export const EXIT = {
   BAD_SNAPSHOT: 9,
   /** `snapshot restore`: the data directory exists and is not empty. */
   DATA_DIR_NOT_EMPTY: 10,
+  /** `check`: a member's state machine differs from the others'. */
+  CORRUPT: 11,
 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes:
@@ -35,7 +37,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  not found                     8  health: degraded (a node down or disconnected)
   4  unavailable (no node answered, or no leader)
   9  snapshot: the file is truncated, corrupt or not a snapshot file
-  10 snapshot restore: the data directory is not empty`;
+  10 snapshot restore: the data directory is not empty
+  11 check: a member's state machine differs from the others' (corrupt)`;
 
 /** Maps an SDK error to an exit code and prints it (as JSON on stderr with --json). */
 export function reportError(io: Io, err: unknown, json: boolean): number {

@@ -2,6 +2,7 @@
  * The user commands of `rollcall` (everything but `server`), and their dispatch.
  * main.ts hands over any command named here.
  */
+import { check } from './check.js';
 import { cluster, health } from './cluster.js';
 import type { Command } from './command.js';
 import { EXIT_CODES_HELP, reportError } from './exit-codes.js';
@@ -12,7 +13,7 @@ import { session } from './session.js';
 import { snapshot } from './snapshot.js';
 import { watch } from './watch.js';
 
-export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health, rules, snapshot];
+export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health, check, rules, snapshot];
 
 /** The command list for `rollcall --help`. */
 export const COMMANDS_HELP = `${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join('\n')}

@@ -16,7 +16,7 @@ const ALERT_SCHEMA = {
   type: 'object',
   properties: {
     id: { type: 'string', description: '`<kind>:<subject>`, stable across fire and resolve.' },
-    kind: { type: 'string', enum: ['service-min-healthy', 'service-subhealthy', 'expiry-protection', 'node-lagging', 'node-unreachable', 'no-leader'] },
+    kind: { type: 'string', enum: ['service-min-healthy', 'service-subhealthy', 'expiry-protection', 'node-lagging', 'node-unreachable', 'no-leader', 'node-corrupt'] },
     severity: { type: 'string', enum: ['warning', 'critical'] },
     subject: { type: 'string' },
     message: { type: 'string' },

@@ -1,0 +1,207 @@
+/**
+ * The corruption check (issue 20; docs/operations.md, Corruption checks), as etcd's: every
+ * member hashes its state machine, and the hashes of members at the same applied index
+ * must be equal, since they applied the same log. A member whose hash differs from the
+ * others' is corrupt: a disk that flipped a byte, a bug that wrote outside apply. The
+ * leader runs it every `--corruption-check-interval`; `rollcall check` runs it on demand
+ * through POST /v1/cluster/check on any node.
+ *
+ * Soundness: a hash covers exactly one applied index. It is read through one LevelDB
+ * iterator (an implicit snapshot), and the registry writes each applied batch together
+ * with its applied index in one atomic LevelDB batch, so the scan sees the state of one
+ * index and the applied-index record inside it says which. The checker picks a target (its
+ * own applied index); each member waits until it has applied that far and hashes at once.
+ * Members apply at their own pace, so under writes a member may have moved past the target
+ * when it hashes: only hashes of the same index are compared, and a member alone at its
+ * index is `skipped` (not comparable this round), never judged.
+ *
+ * Among members at the same index, the hash a strict majority of them holds is the right
+ * one; without a majority (two members that differ), the checker's own hash is, as in etcd
+ * (the leader's). Members with another hash are `corrupt`: a critical alert names each
+ * (`node-corrupt:<id>`), and each stops serving reads (503 CORRUPT) until it is replaced.
+ *
+ * Node-local state-machine keys (isNodeLocalSmKey) differ between members by design and
+ * are left out of the hash.
+ */
+import { createHash } from 'node:crypto';
+import { decode } from '../codec/index.js';
+import type { Logger } from '../log/index.js';
+import type { NodeDatabase } from '../storage/index.js';
+import { scanBatches } from '../storage/index.js';
+import { bytesEqual, isNodeLocalSmKey, SM_APPLIED_KEY_BYTES } from '../storage/keys.js';
+
+/** One member's state-machine hash, at the applied index it covers. */
+export interface StateHash {
+  readonly index: number;
+  /** SHA-256, hex, of every replicated state-machine record in key order. */
+  readonly hash: string;
+  readonly keys: number;
+}
+
+export type Verdict =
+  /** Same hash as the majority of members at its index (or the checker's). */
+  | 'ok'
+  /** Another hash than the others at the same index. */
+  | 'corrupt'
+  /** Alone at its applied index this round: not comparable, not judged. */
+  | 'skipped'
+  /** It did not answer in time. */
+  | 'unreachable';
+
+export interface MemberCheck {
+  readonly id: string;
+  readonly verdict: Verdict;
+  readonly index: number | null;
+  readonly hash: string | null;
+  readonly keys: number | null;
+  /** For `unreachable`, why; for `corrupt`, what it was compared with. */
+  readonly detail?: string;
+}
+
+export interface CheckReport {
+  /** The member that ran the check. */
+  readonly by: string;
+  /** The applied index every member was asked to reach before hashing. */
+  readonly target: number;
+  /** When it finished (ms since epoch). */
+  readonly at: number;
+  readonly members: readonly MemberCheck[];
+  /** Whether any member is corrupt. */
+  readonly corrupt: boolean;
+}
+
+/** Hashes the state machine as of one applied index (see the module comment). */
+export async function hashStateMachine(db: NodeDatabase): Promise<StateHash> {
+  const h = createHash('sha256');
+  const len = Buffer.alloc(4);
+  let index = 0;
+  let keys = 0;
+  for await (const batch of scanBatches<Uint8Array, Uint8Array>(db.sm)) {
+    for (const [key, value] of batch) {
+      if (isNodeLocalSmKey(key)) continue;
+      if (bytesEqual(key, SM_APPLIED_KEY_BYTES)) index = (decode(value) as { index: number }).index;
+      len.writeUInt32BE(key.byteLength);
+      h.update(len).update(key);
+      len.writeUInt32BE(value.byteLength);
+      h.update(len).update(value);
+      keys++;
+    }
+  }
+  return { index, hash: h.digest('hex'), keys };
+}
+
+/** What each member answered: its hash, or why it did not. */
+export type HashAnswer = { readonly id: string; readonly ok: true; readonly value: StateHash } | { readonly id: string; readonly ok: false; readonly error: string };
+
+/** Judges the answers (pure). `self` is the checker: its hash wins a tie. */
+export function judge(self: string, target: number, answers: readonly HashAnswer[], at: number): CheckReport {
+  const byIndex = new Map<number, { id: string; hash: StateHash }[]>();
+  for (const a of answers) if (a.ok) byIndex.set(a.value.index, [...(byIndex.get(a.value.index) ?? []), { id: a.id, hash: a.value }]);
+  const verdicts = new Map<string, MemberCheck>();
+  for (const [index, group] of byIndex) {
+    if (group.length < 2) {
+      for (const g of group) verdicts.set(g.id, { id: g.id, verdict: 'skipped', index, hash: g.hash.hash, keys: g.hash.keys, detail: 'no other member answered at this applied index' });
+      continue;
+    }
+    const counts = new Map<string, number>();
+    for (const g of group) counts.set(g.hash.hash, (counts.get(g.hash.hash) ?? 0) + 1);
+    const [top, topCount] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
+    const reference = topCount * 2 > group.length ? top : (group.find((g) => g.id === self)?.hash.hash ?? null);
+    for (const g of group) {
+      const base = { id: g.id, index, hash: g.hash.hash, keys: g.hash.keys };
+      if (reference === null) verdicts.set(g.id, { ...base, verdict: 'skipped', detail: 'no majority hash at this index and the checker is not among them' });
+      else if (g.hash.hash === reference) verdicts.set(g.id, { ...base, verdict: 'ok' });
+      else verdicts.set(g.id, { ...base, verdict: 'corrupt', detail: `hash ${g.hash.hash.slice(0, 16)} at index ${index}; ${group.filter((o) => o.hash.hash === reference).map((o) => o.id).join(', ')} have ${reference.slice(0, 16)}` });
+    }
+  }
+  const members = answers.map(
+    (a): MemberCheck => (a.ok ? verdicts.get(a.id)! : { id: a.id, verdict: 'unreachable', index: null, hash: null, keys: null, detail: a.error }),
+  );
+  members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { by: self, target, at, members, corrupt: members.some((m) => m.verdict === 'corrupt') };
+}
+
+export interface CorruptionCheckerDeps {
+  readonly id: string;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** Every member, voters and learners, this node included. */
+  readonly members: () => readonly string[];
+  readonly appliedIndex: () => number;
+  /** This node's hash once it has applied `index`. */
+  readonly selfHash: (index: number, timeoutMs: number) => Promise<StateHash>;
+  /** A peer's hash once it has applied `index`. */
+  readonly askHash: (peer: string, index: number, timeoutMs: number) => Promise<StateHash>;
+  /** Tells a peer that it is corrupt. */
+  readonly tellCorrupt: (peer: string, detail: string) => void;
+}
+
+/**
+ * Runs checks (one at a time), keeps the latest report, and knows whether this node
+ * itself was found corrupt. A corrupt mark lasts until the process ends: the data
+ * directory has to be replaced (docs/operations.md), and a restart with the same data is
+ * found corrupt again by the next check.
+ */
+export class CorruptionChecker {
+  #latest: CheckReport | null = null;
+  #running: Promise<CheckReport> | null = null;
+  #self: { readonly detail: string; readonly by: string; readonly at: number } | null = null;
+
+  constructor(private readonly d: CorruptionCheckerDeps) {}
+
+  /** Why this node refuses reads, or null when it serves them. */
+  get selfCorruption(): { readonly detail: string; readonly by: string; readonly at: number } | null {
+    return this.#self;
+  }
+
+  get latest(): CheckReport | null {
+    return this.#latest;
+  }
+
+  /** Members the latest report found corrupt (what the alert rules see). */
+  corruptMembers(): readonly { readonly id: string; readonly detail: string }[] {
+    const out = (this.#latest?.members ?? []).filter((m) => m.verdict === 'corrupt').map((m) => ({ id: m.id, detail: m.detail ?? '' }));
+    if (this.#self !== null && !out.some((m) => m.id === this.d.id)) out.push({ id: this.d.id, detail: this.#self.detail });
+    return out;
+  }
+
+  /** A checker found this node corrupt. */
+  markSelfCorrupt(by: string, detail: string): void {
+    if (this.#self !== null) return;
+    this.#self = { by, detail, at: this.d.now() };
+    this.d.log.fatal({ by, detail }, 'corruption check: this node\'s state machine differs from the other members\'; it refuses reads until its data directory is replaced');
+  }
+
+  /** Runs a check now, or joins the one running. */
+  run(timeoutMs: number): Promise<CheckReport> {
+    this.#running ??= this.#run(timeoutMs).finally(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async #run(timeoutMs: number): Promise<CheckReport> {
+    const { id, log } = this.d;
+    const target = this.d.appliedIndex();
+    const answers = await Promise.all(
+      [...this.d.members()].sort().map(async (member): Promise<HashAnswer> => {
+        try {
+          const value = member === id ? await this.d.selfHash(target, timeoutMs) : await this.d.askHash(member, target, timeoutMs);
+          return { id: member, ok: true, value };
+        } catch (err) {
+          return { id: member, ok: false, error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
+    const report = judge(id, target, answers, this.d.now());
+    this.#latest = report;
+    for (const m of report.members) {
+      if (m.verdict !== 'corrupt') continue;
+      log.error({ member: m.id, index: m.index, hash: m.hash, detail: m.detail }, 'corruption check: a member\'s state machine differs; replace it (docs/operations.md)');
+      if (m.id === id) this.markSelfCorrupt(id, m.detail ?? '');
+      else this.d.tellCorrupt(m.id, m.detail ?? '');
+    }
+    if (!report.corrupt) log.debug({ target, members: report.members.map((m) => [m.id, m.verdict]) }, 'corruption check passed');
+    return report;
+  }
+}

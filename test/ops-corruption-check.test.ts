@@ -1,0 +1,99 @@
+/**
+ * The corruption check end to end, with real processes (issue 20, "Corruption checks"):
+ * a 3-node cluster whose leader checks every second; one follower's state machine gets a
+ * record behind the log's back (the test-only `writeStateKey` fault); the leader's
+ * periodic check names it, the critical `node-corrupt` alert fires, that node refuses
+ * reads with 503 CORRUPT while writes through it go on, the others serve as before, and
+ * `rollcall check` reports the same with exit code 11.
+ *
+ * Needs the compiled CLI: `npx tsc -p tsconfig.json` first (npm test does it).
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
+import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
+
+let c: LocalCluster;
+let leader = '';
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function cli(args: readonly string[]): Promise<Run> {
+  const proc = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+beforeAll(async () => {
+  c = await LocalCluster.start({ size: 3, logLevel: 'error', env: { ROLLCALL_TEST_FAULTS: '1' }, extraArgs: ['--corruption-check-interval', '1'] });
+  leader = await waitForLeader(c.nodes.map((n) => n.url));
+  for (let i = 0; i < 30; i++) {
+    const r = await register(c.node(leader).url, 'prod', 'orders', `o-${i}`, { address: '10.0.0.1', port: 1000 + i });
+    expect(r.status).toBeLessThan(300);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await c?.close();
+});
+
+describe('corruption check', () => {
+  it('finds every member with the same hash at the same index', async () => {
+    const r = await cli(['check', '--json', '--endpoints', c.nodes.map((n) => n.url).join(',')]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { corrupt: boolean; members: { id: string; verdict: string; hash: string; index: number }[] };
+    expect(report.corrupt).toBe(false);
+    expect(report.members.map((m) => [m.id, m.verdict])).toEqual(c.nodes.map((n) => [n.id, 'ok']));
+    expect(new Set(report.members.map((m) => m.hash)).size).toBe(1);
+    expect(new Set(report.members.map((m) => m.index)).size).toBe(1);
+  });
+
+  it('names a follower whose state changed behind the log, fires the alert, and that follower refuses reads', async () => {
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    const other = c.nodes.find((n) => n.id !== leader && n.id !== follower.id)!;
+    const fault = await http('PUT', `${follower.url}/v1/test/faults`, { writeStateKey: { key: 'bogus/record', value: 'not written by apply' } });
+    expect(fault.status, JSON.stringify(fault.body)).toBe(200);
+
+    // The leader's periodic check (every second) finds it: the alert names the follower.
+    const alert = await waitFor('the node-corrupt alert on the leader', async () => {
+      const a = await http('GET', `${c.node(leader).url}/v1/alerts`);
+      return (a.body.active as { id: string; kind: string; severity: string; subject: string }[]).find((x) => x.kind === 'node-corrupt');
+    });
+    expect(alert).toMatchObject({ id: `node-corrupt:${follower.id}`, severity: 'critical', subject: follower.id });
+
+    // The follower was told: it refuses reads, linearizable and serializable alike.
+    const refused = await waitFor('the follower to refuse reads', async () => {
+      const r = await list(follower.url, 'prod', 'orders');
+      return r.status === 503 ? r : undefined;
+    });
+    expect(refused.body.error.code).toBe('CORRUPT');
+    expect((await list(follower.url, 'prod', 'orders', '?consistency=serializable')).status).toBe(503);
+    // It still reports its status, and writes through it go to the leader as usual.
+    expect((await http('GET', `${follower.url}/v1/cluster`)).status).toBe(200);
+    const w = await register(follower.url, 'prod', 'orders', 'via-corrupt', { address: '10.0.0.2', port: 1 });
+    expect(w.status, JSON.stringify(w.body)).toBeLessThan(300);
+    // The others serve reads, the new write included.
+    for (const n of [c.node(leader), other]) {
+      const r = await list(n.url, 'prod', 'orders');
+      expect(r.status, n.id).toBe(200);
+      expect((r.body.instances as unknown[]).length).toBe(31);
+    }
+
+    // On demand: rollcall check names it, with exit code 11.
+    const r = await cli(['check', '--json', '--endpoints', c.node(leader).url]);
+    expect(r.code, r.stderr).toBe(11);
+    const report = JSON.parse(r.stdout) as { corrupt: boolean; members: { id: string; verdict: string; hash: string }[] };
+    expect(report.corrupt).toBe(true);
+    expect(report.members.map((m) => [m.id, m.verdict])).toEqual(c.nodes.map((n) => [n.id, n.id === follower.id ? 'corrupt' : 'ok']));
+    const text = await cli(['check', '--endpoints', c.node(leader).url]);
+    expect(text.code).toBe(11);
+    expect(text.stdout).toMatch(new RegExp(`${follower.id}\\s.*CORRUPT`));
+  });
+});
