@@ -75,8 +75,13 @@ describe('corruption check', () => {
     });
     expect(refused.body.error.code).toBe('CORRUPT');
     expect((await list(follower.url, 'prod', 'orders', '?consistency=serializable')).status).toBe(503);
-    // It still reports its status, and writes through it go to the leader as usual.
+    // It still reports its status (not ready: load balancers take it out), and writes
+    // through it go to the leader as usual.
     expect((await http('GET', `${follower.url}/v1/cluster`)).status).toBe(200);
+    const ready = await http('GET', `${follower.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.reasons.join(' ')).toContain('corruption check');
+    expect((await http('GET', `${c.node(leader).url}/readyz`)).status).toBe(200);
     const w = await register(follower.url, 'prod', 'orders', 'via-corrupt', { address: '10.0.0.2', port: 1 });
     expect(w.status, JSON.stringify(w.body)).toBeLessThan(300);
     // The others serve reads, the new write included.

@@ -20,6 +20,14 @@ let root = '';
 let cluster: LocalCluster | null = null;
 let stale: ChildProcess | null = null;
 
+/** Runs `rollcall server` to its exit (for the flag's refusals, which happen before it serves). */
+function serverExit(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  const proc = spawn(process.execPath, [CLI_PATH, 'server', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, stderr })));
+}
+
 afterAll(async () => {
   if (stale && stale.exitCode === null) stale.kill('SIGKILL');
   await cluster?.close();
@@ -126,4 +134,19 @@ describe('rollcall server --force-new-cluster', () => {
     expect(w2.status, JSON.stringify(w2.body)).toBeLessThan(300);
     stale.kill('SIGKILL');
   }, 120_000);
+
+  it('refuses an empty data directory and --join, with exit code 2 and the reason', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rollcall-dr-empty-'));
+    try {
+      const base = ['--id', 'n1', '--listen', `127.0.0.1:${await freePort()}`, '--peers', `n1=127.0.0.1:${await freePort()}`, '--cluster-secret', 'local-cluster-secret', '--log-level', 'error'];
+      const empty = await serverExit([...base, '--data', join(dir, 'n1'), '--force-new-cluster']);
+      expect(empty.code, empty.stderr).toBe(2);
+      expect(empty.stderr).toContain('holds no log');
+      const joining = await serverExit([...base, '--data', join(dir, 'n1'), '--force-new-cluster', '--join']);
+      expect(joining.code, joining.stderr).toBe(2);
+      expect(joining.stderr).toContain('cannot be combined with --join');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
