@@ -91,8 +91,8 @@ function ms(s: number): string {
   return `${(s * 1000).toFixed(1)} ms`;
 }
 
-function fmt(d: { p50: number; p99: number; max: number } | null): string {
-  return d === null ? 'not exported (a build before rollcall_event_loop_delay_seconds)' : `p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, max ${ms(d.max)}`;
+function fmt(d: { p50: number; p99: number; max: number; cpuP99: number; cpuMax: number } | null): string {
+  return d === null ? 'not exported (a build before rollcall_event_loop_delay_seconds)' : `p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, max ${ms(d.max)}; CPU per turn p99 ${ms(d.cpuP99)}, max ${ms(d.cpuMax)}`;
 }
 
 main().then(

@@ -6,7 +6,10 @@
  * dozen metadata labels), listings in a loop from six clients for 20 s, against the leader.
  * Before the fix this size held the leader 250-700 ms per listing (several back to back)
  * and the followers elected another leader within seconds; now there is no election and
- * the leader's event-loop delay p99 stays under 50 ms.
+ * the CPU the leader spends per event-loop turn stays under 50 ms at p99
+ * (`rollcall_event_loop_turn_cpu_seconds`). The wall-clock delay p99 is printed beside it
+ * but not asserted: on a loaded machine it also counts the time the OS gave other
+ * processes (157 ms was read with a whole test suite running beside this test).
  *
  * The full size (200,000 instances, 30 s) is `npm run bench:listing`.
  */
@@ -36,7 +39,7 @@ describe('listings under load', () => {
 
     // Scrape the leader's loop delay while the clients list; the window is 10-20 s, so the
     // scrape at the end covers the listing alone.
-    const samples: { p50: number; p99: number; max: number }[] = [];
+    const samples: { p50: number; p99: number; max: number; cpuP99: number; cpuMax: number }[] = [];
     let listing = true;
     const scraper = (async () => {
       while (listing) {
@@ -51,7 +54,7 @@ describe('listings under load', () => {
     const end = await loopDelay(leader);
     const after = await terms(urls);
     const report = JSON.stringify({ before, after, end, samples, stats });
-    console.log(`listing stall: terms ${JSON.stringify(before)} -> ${JSON.stringify(after)}; leader loop delay p50 ${ms(end?.p50)}, p99 ${ms(end?.p99)}, max ${ms(end?.max)}; slowest answer ${Math.round(stats.slowestMs)} ms`);
+    console.log(`listing stall: terms ${JSON.stringify(before)} -> ${JSON.stringify(after)}; leader loop delay p50 ${ms(end?.p50)}, p99 ${ms(end?.p99)}, max ${ms(end?.max)}; CPU per turn p99 ${ms(end?.cpuP99)}, max ${ms(end?.cpuMax)}; slowest answer ${Math.round(stats.slowestMs)} ms`);
 
     // 0 elections: every node is still in the term it had before the listings.
     expect(after, report).toEqual(before);
@@ -60,7 +63,7 @@ describe('listings under load', () => {
     expect(stats.answers['page-unpaginated']?.[400], report).toBeGreaterThan(0);
     for (const name of ['page-paginated', 'namespace-paginated', 'service']) expect(stats.answers[name]?.[200], `${name}: ${report}`).toBeGreaterThan(0);
     expect(end, report).not.toBeNull();
-    expect(end!.p99, report).toBeLessThan(0.05);
+    expect(end!.cpuP99, report).toBeLessThan(0.05);
     // And the pages add up: every instance, all at one revision.
     expect(await countByPages(leader, DEFAULT_LOAD.namespace, 10_000)).toMatchObject({ instances: DEFAULT_LOAD.instances, revisions: 1 });
   }, 150_000);

@@ -177,17 +177,19 @@ export async function countByPages(url: string, namespace: string, limit: number
 }
 
 /** The event-loop delay a node reports (seconds): p50, p99 and max over its window; null if it exports none. */
-export async function loopDelay(url: string): Promise<{ p50: number; p99: number; max: number } | null> {
+export async function loopDelay(url: string): Promise<{ p50: number; p99: number; max: number; cpuP99: number; cpuMax: number } | null> {
   const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  const q = (quantile: string) => {
-    const m = new RegExp(`^rollcall_event_loop_delay_seconds\\{quantile="${quantile}"\\} (\\S+)$`, 'm').exec(text);
+  const q = (metric: string, quantile: string) => {
+    const m = new RegExp(`^${metric}\\{quantile="${quantile}"\\} (\\S+)$`, 'm').exec(text);
     return m ? Number(m[1]) : null;
   };
   const max = /^rollcall_event_loop_delay_max_seconds (\S+)$/m.exec(text);
-  const p50 = q('0.5');
-  const p99 = q('0.99');
-  if (p50 === null || p99 === null || !max) return null;
-  return { p50, p99, max: Number(max[1]) };
+  const cpuMax = /^rollcall_event_loop_turn_cpu_max_seconds (\S+)$/m.exec(text);
+  const p50 = q('rollcall_event_loop_delay_seconds', '0.5');
+  const p99 = q('rollcall_event_loop_delay_seconds', '0.99');
+  const cpuP99 = q('rollcall_event_loop_turn_cpu_seconds', '0.99');
+  if (p50 === null || p99 === null || cpuP99 === null || !max || !cpuMax) return null;
+  return { p50, p99, max: Number(max[1]), cpuP99, cpuMax: Number(cpuMax[1]) };
 }
 
 /** Each node's term as it reports it (null when it does not answer). */

@@ -111,6 +111,12 @@ export class ServerMetrics {
       loop,
     );
     r.gauge('rollcall_event_loop_delay_max_seconds', 'The longest event-loop delay in the last 10-20 s.', () => loop().max);
+    r.gauge(
+      'rollcall_event_loop_turn_cpu_seconds',
+      'CPU time the process used per 10 ms of event-loop timer, by quantile over the last 10-20 s: what our own work costs a turn, unlike the delay, which also counts time the machine gave other processes.',
+      () => loop().turnCpu.quantiles.map(([q, v]) => ({ labels: { quantile: String(q) }, value: v })),
+    );
+    r.gauge('rollcall_event_loop_turn_cpu_max_seconds', 'The most CPU time used per 10 ms of event-loop timer in the last 10-20 s.', () => loop().turnCpu.max);
     r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
     r.gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', () => process.memoryUsage().heapUsed);
     const started = Math.floor(Date.now() / 1000 - process.uptime());
