@@ -8,7 +8,7 @@
 import type { NodeStatus } from '../src/node/index.js';
 import type { ProposalResult } from '../src/node/peer-messages.js';
 import type { ClientCommand, Command, KeepaliveOutcome } from '../src/registry/index.js';
-import { Registry } from '../src/registry/index.js';
+import { Registry, STATE_MACHINE_VERSION } from '../src/registry/index.js';
 import type { NodeApi } from '../src/server/node-api.js';
 import { MemorySm } from './registry-helpers.js';
 
@@ -78,6 +78,9 @@ export class InMemoryNodeApi implements NodeApi {
       firstIndex: 1,
       revision: this.registry.revision,
       conf: { voters: [this.id], learners: [] },
+      clusterVersion: this.registry.clusterVersion,
+      buildVersion: STATE_MACHINE_VERSION,
+      supportedVersion: STATE_MACHINE_VERSION,
       members: [{ id: this.id, isLearner: false, match: this.registry.appliedIndex, lastContact: Date.now(), connected: true, reported: null }],
       protection: [],
     };

@@ -1,10 +1,19 @@
 /** Shared fixtures for the registry tests: an in-memory sublevel and a log that hands out indexes. */
 import type { AppliedEntry, BatchOp, Command, CommandResult, ConfState, RegistryEvent, SmStore } from '../src/registry/index.js';
-import { Registry } from '../src/registry/index.js';
+import { encode } from '../src/codec/index.js';
+import { META_CLUSTER_VERSION_KEY, Registry, STATE_MACHINE_VERSION } from '../src/registry/index.js';
 
 /** A sorted in-memory key-value store with the scan the registry needs. */
 export class MemorySm implements SmStore {
   readonly data = new Map<string, Uint8Array>();
+
+  /**
+   * Starts at the state-machine version this build implements, as a cluster of this build
+   * runs once raised; `null` leaves the key out (cluster version 1: registry-version.test.ts).
+   */
+  constructor(clusterVersion: number | null = STATE_MACHINE_VERSION) {
+    if (clusterVersion !== null) this.data.set(META_CLUSTER_VERSION_KEY, encode(clusterVersion));
+  }
 
   /** Small batches, so a load crosses several of them. */
   async *batches(): AsyncGenerator<ReadonlyArray<readonly [string, Uint8Array]>> {

@@ -113,6 +113,8 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
     ),
   },
   { weight: 1, arbitrary: fc.constant({ type: 'bogus' }) },
+  // Raising the cluster version (both replicas start at 1): setCheckHealth is refused before, applied after.
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('setClusterVersion'), termDelta: pick([-1, 0, 0]), version: pick([1, 2]) }) },
 );
 
 const entryArb = fc.record({
@@ -200,7 +202,7 @@ describe('persistence', () => {
         const batches = toBatches(schedule);
         const sm = freshSublevel();
         const a = await Registry.open(levelStore(sm), { maxClients: 2, historySize: 8 });
-        const mem = new MemorySm();
+        const mem = new MemorySm(null);
         const b = await Registry.open(mem, { maxClients: 2, historySize: 1_000 });
         for (const batch of batches) {
           const outA = a.applyBatch(batch);
@@ -227,7 +229,7 @@ describe('persistence', () => {
       { seed: SEED, numRuns: 80 },
     );
     // The generators reach the access-rule verdicts and the rules CAS, not just success.
-    for (const code of ['ACCESS_DENIED', 'ENVIRONMENT_MISMATCH', 'VERSION_MISMATCH', 'INVALID_ARGUMENT']) expect(outcomes).toContain(code);
+    for (const code of ['ACCESS_DENIED', 'ENVIRONMENT_MISMATCH', 'VERSION_MISMATCH', 'INVALID_ARGUMENT', 'CLUSTER_NOT_UPGRADED']) expect(outcomes).toContain(code);
   });
 
   it('replaying after a restart from any cut point reaches the same state', async () => {

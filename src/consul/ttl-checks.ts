@@ -19,6 +19,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { ClientCommand, Instance } from '../registry/index.js';
+import { INTRODUCED_IN } from '../registry/index.js';
 import { sessionDecision } from '../server/session-scope.js';
 import { type CheckRecord, type ConsulStatus, readRecord, sessionIdForCheck, withRecord } from './check-record.js';
 import { ConsulError } from './errors.js';
@@ -94,13 +95,16 @@ export async function settleCheck(ctx: ConsulContext, first: Instance, checkId: 
     const record = readRecord(instance);
     if (record.check === null || record.check.id !== checkId) return;
     const recordMoves = record.check.status !== status;
-    const healthMoves = instance.health !== 'suspect' && instance.health !== health;
+    // At cluster version 1 (a rolling upgrade not finished) there is no setCheckHealth: only
+    // the check's record moves, as before, and the health follows once the cluster is raised.
+    const settable = instance.health !== 'suspect' && ctx.node.registry.clusterVersion >= INTRODUCED_IN['setCheckHealth']!;
+    const healthMoves = settable && instance.health !== health;
     if (!recordMoves && !healthMoves) return;
     const check: CheckRecord = { ...record.check, status, output: (output ?? '').slice(0, MAX_OUTPUT) };
     const metadata = recordMoves ? withRecord(instance.metadata, { ...record, check }) : undefined;
     const at = { namespace: instance.namespace, service: instance.service, id: instance.id, expectedVersion: instance.version };
     const command: ClientCommand =
-      instance.health === 'suspect'
+      !settable
         ? { type: 'update', ...at, patch: { metadata: metadata! } }
         : { type: 'setCheckHealth', ...at, health, ...(metadata === undefined ? {} : { metadata }) };
     try {

@@ -15,7 +15,7 @@ import type { HealthReport, HealthTracker, TrackedHealth } from '../health/index
 import { healthCommands } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import type { AppliedEntry, CommandResult, KeepaliveOutcome, LeaderCommand, Registry, RegistryEvent, SessionTracker } from '../registry/index.js';
-import { commandsFor } from '../registry/index.js';
+import { commandsFor, INTRODUCED_IN, STATE_MACHINE_VERSION } from '../registry/index.js';
 import type { Clock } from './clock.js';
 import { toWall } from './clock.js';
 
@@ -32,11 +32,22 @@ export interface LeaderDutiesDeps {
   wakeWaiters(): void;
   /** The leader proposed commands of its own (for metrics). */
   proposed(kind: string): void;
+  /**
+   * The state-machine version every current member (voters and learners) supports: the
+   * lowest any of them reported, a member never heard from or reporting nothing counting
+   * as 1 (src/registry/version.ts).
+   */
+  membersVersion(): number;
 }
+
+/** A setClusterVersion not applied within this long is proposed again (it only ever raises). */
+const VERSION_REPROPOSE_MS = 2_000;
 
 export class LeaderDuties {
   /** The term in which this node took up its duties; null when not leading or not yet caught up. */
   private term: number | null = null;
+  /** When (monotonic ms) a setClusterVersion was last proposed, so one in flight is not proposed on every tick. */
+  private versionProposedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly d: LeaderDutiesDeps) {}
 
@@ -147,13 +158,32 @@ export class LeaderDuties {
     const wall = this.d.clock.wallNow();
     const due = tracker.due(now, registry, wall);
     // An expiry is proposed as an intent first, and deletes only once that intent commits
-    // in this leader's term (onApplied).
-    const commands: LeaderCommand[] = commandsFor(due, term, wall).map((c) => (c.type === 'expire' ? { ...c, type: 'expiryIntent' as const } : c));
+    // in this leader's term (onApplied). At cluster version 1 there is no intent (builds of
+    // v1 refuse it): the expire is proposed at once, as v1 leaders did.
+    const twoPhase = registry.clusterVersion >= INTRODUCED_IN['expiryIntent']!;
+    const commands: LeaderCommand[] = commandsFor(due, term, wall).map((c) => (c.type === 'expire' && twoPhase ? { ...c, type: 'expiryIntent' as const } : c));
     // Health changes only on a transition: reports themselves never reach the log.
     const transitions = health.due(now, registry);
     for (const t of transitions) log.info({ instance: `${t.namespace}/${t.service}/${t.id}`, from: t.from, to: t.to }, 'health changed');
     commands.push(...healthCommands(transitions, term));
     if (commands.length > 0) this.propose(commands);
+  }
+
+  /**
+   * On the duty timer: raise the cluster version once every member's build implements a
+   * higher one. Proposed again on later ticks until it is applied (a lost proposal is
+   * harmless: the command only ever raises).
+   */
+  checkClusterVersion(): void {
+    if (!this.active()) return;
+    const supported = Math.min(this.d.membersVersion(), STATE_MACHINE_VERSION);
+    const current = this.d.registry.clusterVersion;
+    if (supported <= current) return;
+    const now = this.d.clock.now();
+    if (now - this.versionProposedAt < VERSION_REPROPOSE_MS) return;
+    this.versionProposedAt = now;
+    this.d.log.warn({ from: current, to: supported }, 'every member supports a newer state-machine version: raising the cluster version');
+    this.propose([{ type: 'setClusterVersion', term: this.d.soft().term, version: supported }]);
   }
 
   /** Proposes commands of the leader's own, logging each kind. */

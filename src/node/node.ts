@@ -15,7 +15,7 @@ import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.
 import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import type { ClientCommand, KeepaliveOutcome, RegistryEvent, SessionTrackerOptions } from '../registry/index.js';
-import { Registry, SessionTracker } from '../registry/index.js';
+import { BASE_CLUSTER_VERSION, buildStateMachineVersion, Registry, SessionTracker, StateMachineVersionError } from '../registry/index.js';
 import { type BackupOrigin, type OpenBackup, openBackup } from '../ops/backup-stream.js';
 import { type CheckReport, CorruptionChecker, hashStateMachine, type StateHash } from '../ops/corruption-check.js';
 import type { NodeDatabase } from '../storage/index.js';
@@ -40,6 +40,8 @@ import { readLegacyPeers, readMemberAddresses, smStore } from './state-store.js'
 
 /** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
 const NO_LEADER_WAIT_MS = 2000;
+/** A member's reported build counts toward raising the cluster version only this long (statuses go out every 500 ms). */
+const STATUS_FRESH_MS = 3000;
 
 export interface NodeOptions {
   readonly id: string;
@@ -47,6 +49,8 @@ export interface NodeOptions {
   /** How this node reaches its peers (`--peers`), its own entry included; wins over the addresses members were added with (peer-book.ts). */
   readonly peers: ReadonlyMap<string, PeerAddress>;
   readonly peerListen: PeerAddress;
+  /** The state-machine version this build implements; default buildStateMachineVersion() (src/registry/version.ts). */
+  readonly stateMachineVersion?: number;
   readonly secret: string;
   /** Mutual TLS between nodes (`--peer-tls-*`); absent: plain TCP. `transport.setTls` reloads it. */
   readonly peerTls?: PeerTlsOptions;
@@ -115,6 +119,12 @@ export interface NodeStatus {
   readonly firstIndex: number;
   readonly revision: number;
   readonly conf: ConfState;
+  /** The state-machine version the cluster runs at, as of this node's applied index (src/registry/version.ts). */
+  readonly clusterVersion: number;
+  /** The state-machine version this node's build implements. */
+  readonly buildVersion: number;
+  /** The highest version every member supports, as this node last heard (the leader raises the cluster version to it). */
+  readonly supportedVersion: number;
   readonly members: readonly MemberView[];
   readonly protection: ReturnType<SessionTracker['protection']>;
 }
@@ -145,6 +155,8 @@ export class RollcallNode {
   /** Callers of whenLeaderMayHaveChanged(), woken on a leader change or a peer connection. */
   private readonly leaderChangeWaiters = new Set<() => void>();
   private readonly peerStatus = new Map<string, PeerStatus & { at: number }>();
+  /** The state-machine version this build implements (src/registry/version.ts). */
+  readonly buildVersion: number;
   private statusTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -176,6 +188,7 @@ export class RollcallNode {
     this.log = options.logger;
     this.clock = options.clock ?? systemClock;
     this.expiryCheckMs = options.expiryCheckMs ?? 200;
+    this.buildVersion = options.stateMachineVersion ?? buildStateMachineVersion();
     this.tracker = new SessionTracker(options.tracker);
     this.health = new HealthTracker({ thresholds: new PolicyResolver(options.healthPolicy ?? (() => null)).thresholds });
     this.conf = registry.conf ?? storage.initialState().confState;
@@ -230,6 +243,7 @@ export class RollcallNode {
       kick: () => this.kick(),
       wakeWaiters: () => this.notifyLeaderMayHaveChanged(),
       proposed: (kind) => this.observer.leaderProposed?.(kind, 1),
+      membersVersion: () => this.membersVersion(),
     });
     this.router = new LeaderRouter({
       id: options.id,
@@ -276,6 +290,8 @@ export class RollcallNode {
       },
       conf: () => this.conf,
       encodedMemberAddresses: () => this.peers.encodeAnnounced(),
+      resetMemberAddresses: () => this.peers.resetAnnounced(),
+      buildVersion: this.buildVersion,
       onAppliedInMemory: (outcome) => this.duties.recordExpiries(outcome.events),
       onApplied: (applied, outcome) => {
         this.duties.update();
@@ -309,6 +325,8 @@ export class RollcallNode {
         options.logger.info({ members: ids }, 'bootstrapped a new cluster');
       }
       const registry = await Registry.open(smStore(db));
+      const buildVersion = options.stateMachineVersion ?? buildStateMachineVersion();
+      if (registry.clusterVersion > buildVersion) throw new StateMachineVersionError(buildVersion, registry.clusterVersion);
       // A restored member has a cluster id; a joiner takes on the id of the cluster that adds it.
       const storedClusterId = await readClusterId(db);
       const cluster =
@@ -414,6 +432,9 @@ export class RollcallNode {
       firstIndex: st.firstIndex,
       revision: this.registry.revision,
       conf: st.conf,
+      clusterVersion: this.registry.clusterVersion,
+      buildVersion: this.buildVersion,
+      supportedVersion: this.membersVersion(),
       members,
       protection: this.tracker.protection().map((p) => ({
         ...p,
@@ -766,6 +787,7 @@ export class RollcallNode {
     if (this.closed || this.retireIfRemoved()) return;
     this.membership.maybePromoteLearners();
     this.duties.checkExpiry();
+    this.duties.checkClusterVersion();
   }
 
   /** Removed and handed over (two election timeouts since): stop taking part; the process should be stopped. */
@@ -802,7 +824,26 @@ export class RollcallNode {
       appliedIndex: this.registry.appliedIndex,
       http: this.options.advertiseHttp ?? null,
       slowestWriteMs: this.ready.slowestRecentWriteMs(),
+      stateMachineVersion: this.buildVersion,
     };
+  }
+
+  /**
+   * What every current member supports, for raising the cluster version: the lowest version
+   * reported, a member not heard from within STATUS_FRESH_MS (or reporting none: an older
+   * build) counting as 1, so a member just restarted on an older build holds it back.
+   */
+  private membersVersion(): number {
+    const conf = this.raw.status().conf;
+    const now = this.clock.wallNow();
+    let lowest = this.buildVersion;
+    for (const id of [...conf.voters, ...conf.learners]) {
+      if (id === this.id) continue;
+      const st = this.peerStatus.get(id);
+      const v = st !== undefined && now - st.at <= STATUS_FRESH_MS ? (st.stateMachineVersion ?? BASE_CLUSTER_VERSION) : BASE_CLUSTER_VERSION;
+      lowest = Math.min(lowest, v);
+    }
+    return lowest;
   }
 
   private gossipStatus(): void {

@@ -85,6 +85,15 @@ export class PeerBook {
     for (const [id, address] of this.flags) if (id !== this.self && members.has(id)) this.current.set(id, address);
   }
 
+  /**
+   * The cluster was raised to version 2 (src/registry/version.ts): the record starts empty,
+   * the same on every replica. Before it, nothing was written, and what each node kept in
+   * memory depends on when it last restarted. Where this node dials is untouched.
+   */
+  resetAnnounced(): void {
+    this.announced = new Map();
+  }
+
   /** The replicated record, encoded the same on every replica (ids sorted). */
   encodeAnnounced(): Uint8Array {
     return encode(Object.fromEntries([...this.announced].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));

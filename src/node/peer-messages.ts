@@ -47,6 +47,8 @@ export interface PeerStatus {
   readonly http: string | null;
   /** The slowest slow Raft write (over 500 ms) of the last 30 s, 0 if none: whose disk is slow. Absent from older builds. */
   readonly slowestWriteMs?: number;
+  /** The state-machine version this node's build implements (src/registry/version.ts). Absent from older builds: they count as 1. */
+  readonly stateMachineVersion?: number;
 }
 
 export interface ProposalResult {

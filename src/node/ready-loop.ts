@@ -13,6 +13,7 @@ import { decodeConfChange } from '../../raft/index.js';
 import { decode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
 import type { ApplyOutcome, AppliedEntry, BatchOp, Command, Registry } from '../registry/index.js';
+import { MEMBER_ADDRESSES_SINCE, StateMachineVersionError } from '../registry/index.js';
 import type { LevelStorage, NodeDatabase } from '../storage/index.js';
 import type { Clock } from './clock.js';
 import { NodeError } from './errors.js';
@@ -56,8 +57,12 @@ export interface ReadyLoopDeps {
   applyConfChange(cc: ConfChange, index: number): ConfState;
   /** The configuration in force (for compaction's snapshot metadata). */
   conf(): ConfState;
-  /** The replicated record of the addresses members were added with (written with every conf change; peer-book.ts). */
+  /** The replicated record of the addresses members were added with (written with every conf change from cluster version 2; peer-book.ts). */
   encodedMemberAddresses(): Uint8Array;
+  /** The cluster was raised to version 2: the record starts empty (peer-book.ts). */
+  resetMemberAddresses(): void;
+  /** The state-machine version this build implements (src/registry/version.ts). */
+  readonly buildVersion: number;
   /** In the same turn as the registry's apply (before the state write): see LeaderDuties.recordExpiries. */
   onAppliedInMemory(outcome: ApplyOutcome): void;
   /** After the applied entries are durable in the state machine. */
@@ -233,8 +238,26 @@ export class ReadyLoop {
     this.afterApply();
   }
 
+  /**
+   * Applies committed entries in batches that end at each setClusterVersion, so every conf
+   * change in a batch is applied at one cluster version, the one the batch starts at: what
+   * the member-address record does depends on it, and replicas may batch differently.
+   */
   private async apply(entries: readonly Entry[]): Promise<void> {
+    let from = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.type === 'conf' || e.data.byteLength === 0 || !isSetClusterVersion(e.data)) continue;
+      await this.applyBatch(entries.slice(from, i + 1));
+      if (this.d.closed()) return;
+      from = i + 1;
+    }
+    if (from < entries.length) await this.applyBatch(from === 0 ? entries : entries.slice(from));
+  }
+
+  private async applyBatch(entries: readonly Entry[]): Promise<void> {
     const { raw, registry } = this.d;
+    const versionBefore = registry.clusterVersion;
     const applied: AppliedEntry[] = [];
     for (const e of entries) {
       if (e.index <= registry.appliedIndex) continue; // already in the state machine (restart)
@@ -253,12 +276,22 @@ export class ReadyLoop {
       return;
     }
     const outcome = registry.applyBatch(applied);
+    // The cluster was raised past what this build implements (it joined or restarted too
+    // old, or a test flag lowered it): applying on would diverge, so stop before writing.
+    if (registry.clusterVersion > this.d.buildVersion) throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
     this.d.onAppliedInMemory(outcome);
     const ops: BatchOp[] = outcome.ops;
     // The addresses members were added with are replicated state: a node restored from a
     // snapshot needs those of members added after its flags were written. Only those: the
-    // addresses a node dials the others at are its own (peer-book.ts).
-    if (applied.some((a) => a.conf !== undefined)) ops.push({ type: 'put', key: MEMBER_ADDRESSES_KEY, value: this.d.encodedMemberAddresses() });
+    // addresses a node dials the others at are its own (peer-book.ts). Written from cluster
+    // version 2 (version.ts); the entry that raises the cluster to 2 starts the record empty
+    // on every replica, since what each kept in memory before depends on when it restarted.
+    if (versionBefore < MEMBER_ADDRESSES_SINCE && registry.clusterVersion >= MEMBER_ADDRESSES_SINCE) {
+      this.d.resetMemberAddresses();
+      ops.push({ type: 'put', key: MEMBER_ADDRESSES_KEY, value: this.d.encodedMemberAddresses() });
+    } else if (versionBefore >= MEMBER_ADDRESSES_SINCE && applied.some((a) => a.conf !== undefined)) {
+      ops.push({ type: 'put', key: MEMBER_ADDRESSES_KEY, value: this.d.encodedMemberAddresses() });
+    }
     await writeStateOps(this.d.db, ops);
     // Only now may the leader take the next membership change: it is validated against the
     // configuration these entries left (raft: conf changes counted from the host's apply).
@@ -324,4 +357,18 @@ export class ReadyLoop {
 /** Test-only delays (the fault hook): never what keeps a process alive. */
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+const SET_CLUSTER_VERSION_BYTES = Buffer.from('setClusterVersion');
+
+/** Is this entry's command a setClusterVersion? A byte search first: every write passes here, and these are rare. */
+function isSetClusterVersion(data: Uint8Array): boolean {
+  if (Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf(SET_CLUSTER_VERSION_BYTES) < 0) return false;
+  try {
+    const c = decode<{ type?: unknown }>(data);
+    return typeof c === 'object' && c !== null && c.type === 'setClusterVersion';
+  } catch {
+    // Not a command this build can read: the registry's apply refuses it like any other.
+    return false;
+  }
 }

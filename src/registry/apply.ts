@@ -17,6 +17,7 @@ import type {
   Register,
   SetAccessRules,
   SetCheckHealth,
+  SetClusterVersion,
   SetHealth,
   SetHealthPolicy,
   Update,
@@ -27,6 +28,7 @@ import type { EventCause, Health, Instance, RegistryEvent, Session } from './mod
 import { DEFAULT_CLUSTER, DEFAULT_WEIGHT, instanceKey } from './model.js';
 import type { RegistryState } from './state.js';
 import { parseEnvelope, parseFieldsOf } from './validate.js';
+import { INTRODUCED_IN } from './version.js';
 
 export interface Applied {
   readonly result: CommandResult;
@@ -42,6 +44,16 @@ export interface Applied {
 export function applyCommand(state: RegistryState, index: number, raw: unknown): Applied {
   const env = parseEnvelope(raw);
   if (!env.ok) return { result: env, events: [] };
+  // The gate: a command the cluster version (as of this entry, replicated) does not have is
+  // refused exactly as a build of that version refuses an unknown type: before the dedup
+  // table, so nothing is written and replicas of old and new builds stay byte-identical.
+  const since = INTRODUCED_IN[env.type];
+  if (since !== undefined && state.clusterVersion < since) {
+    return {
+      result: fail('CLUSTER_NOT_UPGRADED', `${env.type} needs cluster version ${since}; the cluster runs version ${state.clusterVersion} until every member runs a build that implements it`),
+      events: [],
+    };
+  }
   const { client } = env;
   if (client !== undefined) {
     const seen = state.dedup.check(client.id, client.seq);
@@ -88,6 +100,7 @@ function causeOf(cmd: Command): EventCause | null {
     case 'setAccessRules':
     case 'setHealthPolicy':
     case 'expiryIntent':
+    case 'setClusterVersion':
       return null;
     case 'closeSession':
     case 'register':
@@ -139,6 +152,8 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
       return staleTerm(state, cmd) ?? clearSuspect(state, cmd, rev);
     case 'setHealth':
       return staleTerm(state, cmd) ?? setHealth(state, cmd, rev);
+    case 'setClusterVersion':
+      return staleTerm(state, cmd) ?? setClusterVersion(state, cmd);
   }
 }
 
@@ -147,7 +162,15 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
  * term's no-op; so a command whose term is below it was proposed by a leader that has since
  * been replaced (it was forwarded or re-proposed into a newer term).
  */
-function staleTerm(state: RegistryState, cmd: ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth): CommandError | null {
+/** Only ever raises; the revision does not move (no instance changed), the version key is written. */
+function setClusterVersion(state: RegistryState, c: SetClusterVersion): Draft {
+  if (c.version <= state.clusterVersion) return { ok: true };
+  state.clusterVersion = c.version;
+  state.dirty.clusterVersion = true;
+  return { ok: true };
+}
+
+function staleTerm(state: RegistryState, cmd: ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth | SetClusterVersion): CommandError | null {
   if (cmd.term >= state.appliedTerm) return null;
   return fail('STALE_TERM', `${cmd.type} proposed in term ${cmd.term}, but term ${state.appliedTerm} has already applied entries`, 'term');
 }

@@ -166,8 +166,19 @@ export interface SetCheckHealth {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
+/**
+ * The leader raises the cluster version (src/registry/version.ts) once every member reports
+ * a build that implements it. Never lowers it (a lower or equal version changes nothing).
+ * Fenced by the leader's term like its other commands.
+ */
+export interface SetClusterVersion {
+  readonly type: 'setClusterVersion';
+  readonly term: number;
+  readonly version: number;
+}
+
 export type ClientCommand = OpenSession | CloseSession | Register | Unregister | Update | SetCheckHealth | SetAccessRules | SetHealthPolicy;
-export type LeaderCommand = ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth;
+export type LeaderCommand = ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth | SetClusterVersion;
 export type Command = ClientCommand | LeaderCommand;
 export type CommandType = Command['type'];
 
@@ -187,6 +198,7 @@ export const LEADER_COMMAND_TYPES: ReadonlySet<string> = new Set<LeaderCommand['
   'markSuspect',
   'clearSuspect',
   'setHealth',
+  'setClusterVersion',
 ]);
 
 export type ErrorCode =
@@ -212,7 +224,9 @@ export type ErrorCode =
   /** register or update whose instance's metadata.environment differs from the label in force (or is missing where required). */
   | 'ENVIRONMENT_MISMATCH'
   /** register or update while the stored access rules cannot be read by this build (version skew). */
-  | 'ACCESS_RULES_INVALID';
+  | 'ACCESS_RULES_INVALID'
+  /** A command the cluster version does not have yet (src/registry/version.ts). Never cached for dedup, as a build of that version refuses an unknown command. */
+  | 'CLUSTER_NOT_UPGRADED';
 
 export interface CommandOk {
   readonly ok: true;

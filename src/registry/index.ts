@@ -18,6 +18,7 @@ export type {
   Register,
   SetAccessRules,
   SetCheckHealth,
+  SetClusterVersion,
   SetHealth,
   SetHealthPolicy,
   Unregister,
@@ -45,9 +46,17 @@ export type {
 } from './model.js';
 export { DEFAULT_CLUSTER, DEFAULT_WEIGHT, HEALTH_STATES } from './model.js';
 export type { BatchOp, SmStore } from './persistence.js';
-export { CorruptStateError, META_APPLIED_KEY, META_CONF_KEY, META_REVISION_KEY } from './persistence.js';
+export { CorruptStateError, META_APPLIED_KEY, META_CLUSTER_VERSION_KEY, META_CONF_KEY, META_REVISION_KEY } from './persistence.js';
 export type { AppliedEntry, ApplyOutcome, InstanceFilter, InstanceList, RegistryDump, RegistryOptions } from './registry.js';
 export { Registry } from './registry.js';
 export type { Due, KeepaliveOutcome, ProtectedService, SessionTrackerOptions, TrackerView } from './session-tracker.js';
 export { commandsFor, DEFAULT_TRACKER_OPTIONS, SessionTracker } from './session-tracker.js';
 export { LIMITS, parseCommand } from './validate.js';
+export {
+  BASE_CLUSTER_VERSION,
+  buildStateMachineVersion,
+  INTRODUCED_IN,
+  MEMBER_ADDRESSES_SINCE,
+  STATE_MACHINE_VERSION,
+  StateMachineVersionError,
+} from './version.js';

@@ -6,6 +6,7 @@
  *   \x00meta/applied      {index, term}         reserved, read by the snapshot routine
  *   \x00meta/conf         ConfState             reserved, read by the snapshot routine
  *   \x00meta/revision     {revision, emptied}
+ *   \x00meta/cluster-version  number         absent = 1 (version.ts); builds before it skip \x00meta/ keys
  *   i/<ns>/<svc>/<id>     Instance
  *   v/<ns>/<svc>          {revision}            services that have instances
  *   s/<sessionId>         Session
@@ -22,11 +23,13 @@ import { parseHealthPolicy } from '../health/policy.js';
 import type { ConfState, Instance, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
 import { HEALTH_STATES, serviceKey } from './model.js';
 import { Dirty, RegistryState } from './state.js';
+import { BASE_CLUSTER_VERSION } from './version.js';
 
 // Local copies until src/storage exports them; the values are fixed by the snapshot contract.
 export const META_APPLIED_KEY = '\x00meta/applied';
 export const META_CONF_KEY = '\x00meta/conf';
 export const META_REVISION_KEY = '\x00meta/revision';
+export const META_CLUSTER_VERSION_KEY = '\x00meta/cluster-version';
 const META_PREFIX = '\x00meta/';
 const INSTANCE_PREFIX = 'i/';
 const SERVICE_PREFIX = 'v/';
@@ -62,6 +65,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   let applied = { index: 0, term: 0 };
   let revision = { revision: 0, emptied: 0 };
   let conf: ConfState | null = null;
+  let clusterVersion = BASE_CLUSTER_VERSION;
   let rules: StoredAccessRules | null = null;
   let healthPolicy: StoredHealthPolicy | null = null;
 
@@ -71,6 +75,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
       if (key === META_APPLIED_KEY) applied = { index: num(key, rec, 'index'), term: num(key, rec, 'term') };
       else if (key === META_REVISION_KEY) revision = { revision: num(key, rec, 'revision'), emptied: num(key, rec, 'emptied') };
       else if (key === META_CONF_KEY) conf = confState(key, rec);
+      else if (key === META_CLUSTER_VERSION_KEY) clusterVersion = num(key, { version: rec }, 'version');
       else if (key.startsWith(META_PREFIX)) continue; // other owners' meta keys (e.g. snapshot bookkeeping)
       else if (key.startsWith(INSTANCE_PREFIX)) instances.push(instance(key, rec));
       else if (key.startsWith(SERVICE_PREFIX)) serviceRevisions.set(key.slice(SERVICE_PREFIX.length), num(key, rec, 'revision'));
@@ -88,6 +93,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   state.revision = revision.revision;
   state.emptiedRevision = revision.emptied;
   state.conf = conf;
+  state.clusterVersion = clusterVersion;
   state.rules = rules;
   state.healthPolicy = healthPolicy;
   for (const s of sessions) state.sessions.set(s.id, s);
@@ -114,6 +120,7 @@ export function drainOps(state: RegistryState): BatchOp[] {
   };
   if (d.applied) put(META_APPLIED_KEY, { index: state.appliedIndex, term: state.appliedTerm });
   if (d.conf && state.conf !== null) put(META_CONF_KEY, state.conf);
+  if (d.clusterVersion) put(META_CLUSTER_VERSION_KEY, state.clusterVersion);
   if (d.revision) put(META_REVISION_KEY, { revision: state.revision, emptied: state.emptiedRevision });
   for (const k of d.instances) putOrDel(INSTANCE_PREFIX + k, state.instances.get(k));
   for (const k of d.services) {

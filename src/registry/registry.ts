@@ -89,6 +89,11 @@ export class Registry {
     return this.#state.appliedIndex;
   }
 
+  /** The state-machine version the cluster runs at, as of the applied index (version.ts). */
+  get clusterVersion(): number {
+    return this.#state.clusterVersion;
+  }
+
   get appliedTerm(): number {
     return this.#state.appliedTerm;
   }
@@ -238,6 +243,7 @@ export class Registry {
       revision: s.revision,
       emptiedRevision: s.emptiedRevision,
       conf: s.conf,
+      clusterVersion: s.clusterVersion,
       rules: s.rules,
       healthPolicy: s.healthPolicy,
       instances: [...s.instances.entries()].sort((a, b) => cmp(a[0], b[0])).map(([, i]) => i),
@@ -254,6 +260,7 @@ export interface RegistryDump {
   readonly revision: number;
   readonly emptiedRevision: number;
   readonly conf: ConfState | null;
+  readonly clusterVersion: number;
   readonly rules: StoredAccessRules | null;
   readonly healthPolicy: StoredHealthPolicy | null;
   readonly instances: readonly Instance[];

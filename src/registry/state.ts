@@ -19,6 +19,7 @@ import type {
 } from './model.js';
 import type { HealthPolicy } from '../health/policy.js';
 import { instanceKey, serviceKey } from './model.js';
+import { BASE_CLUSTER_VERSION } from './version.js';
 
 export interface ServiceEntry {
   readonly namespace: string;
@@ -41,6 +42,7 @@ export class Dirty {
   revision = false;
   applied = false;
   conf = false;
+  clusterVersion = false;
 }
 
 interface Tx {
@@ -63,6 +65,8 @@ export class RegistryState {
   conf: ConfState | null = null;
   rules: StoredAccessRules | null = null;
   healthPolicy: StoredHealthPolicy | null = null;
+  /** The state-machine version this log position runs at (src/registry/version.ts); 1 until raised. */
+  clusterVersion = BASE_CLUSTER_VERSION;
 
   readonly instances = new Map<string, Instance>();
   readonly services = new Map<string, ServiceEntry>();

@@ -262,6 +262,8 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), sessionIds: sessionIds(o), now: int(o, 'now', 0, Number.MAX_SAFE_INTEGER) };
     case 'clearSuspect':
       return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), sessionIds: sessionIds(o) };
+    case 'setClusterVersion':
+      return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), version: int(o, 'version', 1, Number.MAX_SAFE_INTEGER) };
     case 'setHealth':
       return {
         type,

@@ -35,6 +35,7 @@ export const ERROR_CATALOGUE = {
   STALE_TERM: { status: 409, description: 'A leader command from a deposed leader (internal; not expected from the API).' },
   STALE_REQUEST: { status: 409, description: '`x-rollcall-seq` is below the last one applied for this client id.' },
   ENVIRONMENT_MISMATCH: { status: 409, description: "The instance's `metadata.environment` differs from the registry's environment label (or is missing where required)." },
+  CLUSTER_NOT_UPGRADED: { status: 409, description: 'The command needs a newer cluster version (docs/operations.md, "Upgrades"): the cluster runs an older state-machine version until every member runs a build that implements the newer one.' },
   CONF_CHANGE_PENDING: { status: 409, description: 'A membership change is already in progress.' },
   CONF_CHANGE_INVALID: { status: 400, description: 'The membership or leadership change is not possible (for example an unknown node id).' },
   NOT_MEMBER: { status: 400, description: 'The node named is not a member of the cluster.' },

@@ -35,11 +35,18 @@ export async function http<T = any>(
 /** The leader as every running node reports it, once they agree. */
 export async function waitForLeader(urls: readonly string[], timeoutMs = 20_000): Promise<string> {
   return waitFor(
-    'a leader all nodes agree on',
+    'a leader all nodes agree on, and no raise of the cluster version pending',
     async () => {
-      const views = await Promise.all(urls.map((u) => http('GET', `${u}/v1/cluster`, undefined, {}, 2000).then((r) => r.body.leader as string | null)));
-      const first = views[0];
-      return first && views.every((v) => v === first) ? first : undefined;
+      type View = { leader: string | null; clusterVersion?: number; supportedVersion?: number; members: { stateMachineVersion?: number | null }[] };
+      const views = await Promise.all(urls.map((u) => http('GET', `${u}/v1/cluster`, undefined, {}, 2000).then((r) => r.body as View)));
+      const first = views[0]?.leader;
+      // A new cluster starts at version 1 and the leader raises it once every member has
+      // reported its build (docs/operations.md, "Upgrades"); tests expect the build's
+      // features, so wait until each node has heard every member and no raise is due.
+      const raised = views.every(
+        (v) => v.clusterVersion === undefined || (v.members.every((m) => m.stateMachineVersion !== null) && v.clusterVersion >= (v.supportedVersion ?? 1)),
+      );
+      return first && raised && views.every((v) => v.leader === first) ? first : undefined;
     },
     timeoutMs,
   );

@@ -1,0 +1,63 @@
+/**
+ * State-machine versions: what applying the log does, numbered. A build implements every
+ * version up to STATE_MACHINE_VERSION; a cluster runs at one version, the cluster version,
+ * which is replicated state (`setClusterVersion`, stored at `\x00meta/cluster-version`,
+ * carried in snapshots; absent = 1). Apply behaviour that changed between versions follows
+ * the cluster version as of the entry being applied, never this build's own, so replicas of
+ * different builds apply the same log to the same bytes (docs/operations.md, "Upgrades").
+ *
+ * - v1: everything before the three changes below. An unknown command type is refused at
+ *   apply (INVALID_COMMAND, not cached for dedup, nothing written); one-phase expiry (the
+ *   leader proposes `expire` directly); conf changes write no member-address record.
+ * - v2: `expiryIntent` (the two-phase expiry of docs/registry.md, "Expiry across a change of
+ *   leader"; commit 5c0fcb3), `setCheckHealth` (a Consul TTL check's verdict as a client
+ *   command; commit 7f6ccb7), and the replicated member-address record
+ *   `\x00meta/member-addresses` written at apply of conf changes (commit 94ead0c), which
+ *   starts empty on every replica at the entry that raises the cluster to v2.
+ *   `setClusterVersion` itself is accepted at any cluster version (it is how a cluster leaves
+ *   v1); a v1 build refuses it as an unknown command, which is why the leader proposes it
+ *   only once every member reports a build that implements the version it raises to.
+ */
+export const STATE_MACHINE_VERSION = 2;
+
+/** The cluster version of a state machine that has never recorded one. */
+export const BASE_CLUSTER_VERSION = 1;
+
+/** The first cluster version at which each command type may change state. Absent: v1. */
+export const INTRODUCED_IN: Readonly<Record<string, number>> = Object.freeze({
+  expiryIntent: 2,
+  setCheckHealth: 2,
+});
+
+/** The first cluster version that writes the member-address record at conf changes. */
+export const MEMBER_ADDRESSES_SINCE = 2;
+
+/**
+ * Test only: `ROLLCALL_TEST_STATE_MACHINE_VERSION=1` makes this build report and accept only
+ * that version (as a build of that version would), so a real-process test can run a mixed
+ * cluster without building an old commit. Never set it in production: the build still
+ * applies v2 commands it is handed at a v2 cluster version; it only refuses to start in one.
+ */
+export function buildStateMachineVersion(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env['ROLLCALL_TEST_STATE_MACHINE_VERSION'];
+  if (raw === undefined || raw === '') return STATE_MACHINE_VERSION;
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < BASE_CLUSTER_VERSION || v > STATE_MACHINE_VERSION) {
+    throw new Error(`ROLLCALL_TEST_STATE_MACHINE_VERSION must be an integer from ${BASE_CLUSTER_VERSION} to ${STATE_MACHINE_VERSION}, got ${JSON.stringify(raw)}`);
+  }
+  return v;
+}
+
+/** A node whose build is older than the cluster version it finds in its state machine. */
+export class StateMachineVersionError extends Error {
+  constructor(
+    readonly buildVersion: number,
+    readonly clusterVersion: number,
+  ) {
+    super(
+      `this build implements state-machine version ${buildVersion}, but the cluster version in the data directory is ${clusterVersion}: ` +
+        `run a build that implements version ${clusterVersion} or later (a cluster version is never lowered; docs/operations.md, "Upgrades")`,
+    );
+    this.name = 'StateMachineVersionError';
+  }
+}
