@@ -128,6 +128,8 @@ export interface MemberStatus {
   readonly http: string | null;
   readonly connected?: boolean;
   readonly lastContactMs: number | null;
+  /** The state-machine version the member's build implements (1 for a build that does not say); null if never heard. Absent from older servers. */
+  readonly stateMachineVersion?: number | null;
   readonly [more: string]: unknown;
 }
 
@@ -135,6 +137,10 @@ export interface ClusterStatus {
   readonly leader: string | null;
   readonly term?: number;
   readonly revision?: number;
+  /** The state-machine version the cluster runs at (docs/operations.md, "Upgrades"). Absent from older servers. */
+  readonly clusterVersion?: number;
+  /** The highest version every member supports, as the answering node last heard; the leader raises clusterVersion to it. */
+  readonly supportedVersion?: number;
   readonly members: readonly MemberStatus[];
   /** The node that answered. */
   readonly node: string | null;

@@ -1,4 +1,4 @@
-/** `rollcall cluster status | add | remove | transfer`, and `rollcall health [policy ...]`. */
+/** `rollcall cluster status | versions | add | remove | transfer`, and `rollcall health [policy ...]`. */
 import type { ClusterStatus } from '../../client/index.js';
 import { type Command, withClient } from './command.js';
 import { EXIT } from './exit-codes.js';
@@ -24,16 +24,50 @@ function statusTable(st: ClusterStatus): string {
   return head + table(['ID', 'ROLE', 'VOTE', 'TERM', 'COMMIT', 'APPLIED', 'LAG', 'CONNECTED', 'CONTACT', 'HTTP'], rows);
 }
 
+/**
+ * `rollcall cluster versions --json`: a contract (docs/cli.md). `members[].stateMachineVersion`
+ * is null for a member the answering node has never heard from.
+ */
+export interface VersionsReport {
+  readonly node: string | null;
+  readonly clusterVersion: number;
+  readonly supportedVersion: number;
+  /** A raise is due: every member supports more than the cluster runs (the leader proposes it). */
+  readonly upgradePending: boolean;
+  readonly members: readonly { readonly id: string; readonly stateMachineVersion: number | null }[];
+}
+
+export function versionsReport(st: ClusterStatus): VersionsReport {
+  // A server from before cluster versions runs version 1 and reports nothing.
+  const clusterVersion = st.clusterVersion ?? 1;
+  const supportedVersion = st.supportedVersion ?? 1;
+  return {
+    node: st.node,
+    clusterVersion,
+    supportedVersion,
+    upgradePending: supportedVersion > clusterVersion,
+    members: st.members.map((m) => ({ id: m.id, stateMachineVersion: m.stateMachineVersion === undefined ? 1 : m.stateMachineVersion })),
+  };
+}
+
+function versionsTable(r: VersionsReport): string {
+  const head = `cluster version ${r.clusterVersion}; every member supports ${r.supportedVersion}${r.upgradePending ? ' (the leader raises it shortly)' : ''} (as seen by ${r.node ?? '?'})\n`;
+  return head + table(['ID', 'BUILD'], r.members.map((m) => [m.id, m.stateMachineVersion === null ? '?' : String(m.stateMachineVersion)]));
+}
+
 export const cluster: Command = {
   name: 'cluster',
   summary: 'cluster status, add or remove a member, transfer leadership',
   help: `Usage: rollcall cluster status
+       rollcall cluster versions
        rollcall cluster add --id ID --peer-address HOST:PORT
        rollcall cluster remove ID
        rollcall cluster transfer [--to ID]
 
   status     every member's role, term, commit and applied index, lag and last contact
              (as the answering node sees them; * marks the leader)
+  versions   the state-machine version the cluster runs at, and the one each member's build
+             implements (docs/operations.md, "Upgrades")
   add        adds a member: it joins as a learner and is promoted to voter once caught up.
              Start the new node first with 'rollcall server --join ...'
   remove     removes a member
@@ -48,6 +82,7 @@ ${GLOBAL_HELP}
 
 Examples:
   rollcall cluster status
+  rollcall cluster versions --json
   rollcall cluster add --id n4 --peer-address 127.0.0.1:7104
   rollcall cluster remove n4 --json
   rollcall cluster transfer --to n2
@@ -64,6 +99,14 @@ Examples:
           const st = await client.clusterStatus();
           if (globals.json) jsonOut(io, st);
           else io.out(statusTable(st));
+          return EXIT.OK;
+        });
+      case 'versions':
+        if (arg !== undefined) throw new UsageError(`unexpected ${JSON.stringify(arg)}`);
+        return withClient(io, globals, async (client) => {
+          const report = versionsReport(await client.clusterStatus());
+          if (globals.json) jsonOut(io, report);
+          else io.out(versionsTable(report));
           return EXIT.OK;
         });
       case 'add': {
@@ -97,7 +140,7 @@ Examples:
         });
       }
       default:
-        throw new UsageError(`unknown cluster subcommand ${JSON.stringify(sub)} (status, add, remove, transfer)`);
+        throw new UsageError(`unknown cluster subcommand ${JSON.stringify(sub)} (status, versions, add, remove, transfer)`);
     }
   },
 };

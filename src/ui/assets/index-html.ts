@@ -17,6 +17,7 @@ export default String.raw`<!doctype html>
     <div><dt>Leader</dt><dd id="leader" class="value" data-testid="leader">…</dd></div>
     <div><dt>Term</dt><dd id="term" class="value">…</dd></div>
     <div><dt>Revision</dt><dd id="revision" class="value mono">…</dd></div>
+    <div><dt>Cluster version</dt><dd id="cluster-version" class="value" data-testid="cluster-version">…</dd></div>
   </dl>
   <span id="watch" class="live live-connecting">connecting…</span>
   <button id="signout" type="button" class="link" hidden>forget token</button>

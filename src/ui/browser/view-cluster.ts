@@ -10,6 +10,9 @@ export function renderHeader(): void {
   byId('leader').className = c && c.leader ? 'value' : 'value bad';
   fill('term', c ? num(c.term) : '…');
   fill('revision', String(state.revision));
+  // A raise pending (every member supports more than the cluster runs) shows as "1 → 2".
+  const cv = c ? (c.clusterVersion ?? 1) : null;
+  fill('cluster-version', cv === null ? '…' : c && c.supportedVersion !== undefined && c.supportedVersion > cv ? `v${cv} → v${c.supportedVersion}` : `v${cv}`);
   const w = byId('watch');
   w.className = 'live live-' + state.watch;
   w.textContent = state.watch === 'live' ? 'live' : state.watch === 'retrying' ? 'reconnecting…' : 'connecting…';
@@ -48,6 +51,7 @@ export function renderCluster(): void {
       h('td', { class: 'num' }, num(m.appliedIndex)),
       h('td', { class: 'num' + (m.lag !== null && m.lag > 100 ? ' warn' : '') }, num(m.lag)),
       h('td', { class: 'num' + (!m.connected ? ' bad' : '') }, m.id === c.selfId ? '—' : m.connected ? ago(m.lastContactMs) : 'down · ' + ago(m.lastContactMs)),
+      h('td', { class: 'num', 'data-build': m.stateMachineVersion ?? '' }, m.stateMachineVersion === undefined ? '—' : m.stateMachineVersion === null ? '?' : 'v' + m.stateMachineVersion),
       h('td', { class: 'mono muted small' }, m.http ? h('a', { href: m.http + '/ui', text: m.http.replace(/^https?:\/\//, '') }) : '—'),
     );
   });
@@ -58,7 +62,7 @@ export function renderCluster(): void {
     h(
       'table',
       { class: 'grid' },
-      h('thead', {}, h('tr', {}, ['Member', 'Role', '#Term', '#Commit', '#Applied', '#Lag', '#Last contact', 'HTTP'].map(th))),
+      h('thead', {}, h('tr', {}, ['Member', 'Role', '#Term', '#Commit', '#Applied', '#Lag', '#Last contact', '#Build', 'HTTP'].map(th))),
       h('tbody', {}, rows),
     ),
   );

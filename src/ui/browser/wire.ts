@@ -48,6 +48,8 @@ export interface MemberStatus {
   readonly http: string | null;
   readonly connected: boolean;
   readonly lastContactMs: number | null;
+  /** The state-machine version its build implements; null if never heard (docs/operations.md, "Upgrades"). */
+  readonly stateMachineVersion?: number | null;
 }
 
 /** GET /v1/cluster. */
@@ -55,6 +57,9 @@ export interface ClusterStatus {
   readonly leader: string | null;
   readonly term: number;
   readonly revision: number;
+  /** The state-machine version the cluster runs at; supportedVersion: what every member supports. */
+  readonly clusterVersion?: number;
+  readonly supportedVersion?: number;
   readonly members: readonly MemberStatus[];
 }
 
