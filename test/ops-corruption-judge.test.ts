@@ -1,9 +1,11 @@
 /**
  * The corruption check's verdicts (src/ops/corruption-check.ts, judge): only hashes of the
- * same applied index are compared, the majority hash wins, the checker's breaks a tie.
+ * same applied index are compared, the majority hash wins, the checker's breaks a tie; and
+ * the checker's rounds while members hash at different indexes.
  */
 import { describe, expect, it } from 'vitest';
-import { type HashAnswer, judge } from '../src/ops/corruption-check.js';
+import { createLogger } from '../src/log/index.js';
+import { CorruptionChecker, type HashAnswer, judge } from '../src/ops/corruption-check.js';
 
 const ok = (id: string, index: number, hash: string): HashAnswer => ({ id, ok: true, value: { index, hash, keys: 3 } });
 const verdicts = (answers: HashAnswer[], self = 'n1') => judge(self, 10, answers, 0).members.map((m) => [m.id, m.verdict]);
@@ -33,5 +35,45 @@ describe('judge', () => {
 
   it('reports a member that did not answer as unreachable', () => {
     expect(verdicts([ok('n1', 10, 'a'), ok('n2', 10, 'a'), { id: 'n3', ok: false, error: 'timeout' }])).toEqual([['n1', 'ok'], ['n2', 'ok'], ['n3', 'unreachable']]);
+  });
+});
+
+describe('CorruptionChecker', () => {
+  const deps = (hashAt: (member: string, round: number) => { index: number; hash: string }) => {
+    let round = 0;
+    const told: string[] = [];
+    const checker = new CorruptionChecker({
+      id: 'n1',
+      log: createLogger({ level: 'silent' }),
+      now: () => 0,
+      members: () => ['n1', 'n2', 'n3'],
+      appliedIndex: () => {
+        round++;
+        return 10 * round;
+      },
+      selfHash: async () => ({ ...hashAt('n1', round), keys: 1 }),
+      askHash: async (peer) => ({ ...hashAt(peer, round), keys: 1 }),
+      tellCorrupt: (peer) => told.push(peer),
+    });
+    return { checker, told, rounds: () => round };
+  };
+
+  it('makes another round while a member hashed at another index, and judges the round where they meet', async () => {
+    const t = deps((member, round) => ({ index: round === 1 && member === 'n3' ? 11 : 10 * round, hash: `h${round}` }));
+    const report = await t.checker.run(1000);
+    expect(t.rounds()).toBe(2);
+    expect(report.members.map((m) => [m.id, m.verdict])).toEqual([['n1', 'ok'], ['n2', 'ok'], ['n3', 'ok']]);
+  });
+
+  it('gives up after three rounds, leaving the member skipped, and tells a corrupt one', async () => {
+    const moving = deps((member, round) => ({ index: member === 'n3' ? 10 * round + 1 : 10 * round, hash: 'h' }));
+    expect((await moving.checker.run(1000)).members.find((m) => m.id === 'n3')?.verdict).toBe('skipped');
+    expect(moving.rounds()).toBe(3);
+    const bad = deps((member, round) => ({ index: 10 * round, hash: member === 'n2' ? 'x' : 'h' }));
+    const report = await bad.checker.run(1000);
+    expect(report.corrupt).toBe(true);
+    expect(bad.told).toEqual(['n2']);
+    expect(bad.checker.corruptMembers()).toEqual([{ id: 'n2', detail: expect.stringContaining('n1, n3') }]);
+    expect(bad.checker.selfCorruption).toBeNull();
   });
 });
