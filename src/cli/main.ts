@@ -37,7 +37,13 @@ Options:
                            auth is off without it
   --consul-listen HOST:PORT  serve the Consul-compatible HTTP API there (off by default;
                            docs/consul.md)
-  --datacenter NAME        the datacenter Consul clients see (default dc1)
+  --datacenter NAME        this cluster's datacenter, for Consul clients and federation
+                           (default dc1; letters, digits and '-', at most 63)
+  --federation-secret S    federate with other datacenters (docs/federation.md): every
+                           gossip message and forwarded ?dc= request is signed with S
+                           (at least 8 characters; off without it)
+  --federation-join URL[,URL...]  any node of another datacenter (http(s)://host:port)
+  --federation-interval-ms N  the gossip round (default 1000; tests shorten it)
   --consul-namespace NS    the namespace Consul requests see (default default; ?ns= overrides)
   --dns-listen HOST:PORT   answer DNS over UDP and TCP there (off by default;
                            docs/consul.md, DNS); names in --datacenter and --consul-namespace
@@ -145,6 +151,9 @@ async function main(argv: string[]): Promise<number> {
         'max-requests-per-connection': { type: 'string' },
         'probe-listen': { type: 'string' },
         'probe-stall-limit-ms': { type: 'string' },
+        'federation-secret': { type: 'string' },
+        'federation-join': { type: 'string' },
+        'federation-interval-ms': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },

@@ -27,6 +27,8 @@ export interface ConsulAppOptions {
   readonly node: NodeApi;
   readonly logger: Logger;
   readonly datacenter?: string;
+  /** `/v1/catalog/datacenters` from the federation (docs/federation.md); absent: just `datacenter`. */
+  readonly datacenters?: () => readonly string[];
   /** The Rollcall namespace a request without `?ns=` sees (default `default`). */
   readonly namespace?: string;
   readonly tokens?: TokenAuthority | null;
@@ -63,6 +65,7 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
   const ctx: ConsulContext = {
     node,
     datacenter: options.datacenter ?? DEFAULT_DATACENTER,
+    ...(options.datacenters ? { datacenters: options.datacenters } : {}),
     namespace: options.namespace ?? DEFAULT_CONSUL_NAMESPACE,
     feed,
     // Shared with the native API's listings (one index per registry); Consul answers are never paginated, so no cap.

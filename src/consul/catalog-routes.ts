@@ -44,7 +44,7 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/catalog/datacenters',
     access: 'read',
     namespaced: false,
-    handler: async () => [ctx.datacenter],
+    handler: async () => ctx.datacenters?.() ?? [ctx.datacenter],
   });
 
   routes.add({

@@ -62,6 +62,7 @@ export async function startConsulFromConfig(
   logger: Logger,
   tokens: TokenAuthority | null,
   tls: TlsMaterial | null = null,
+  datacenters?: () => readonly string[],
 ): Promise<ConsulApi | null> {
   if (settings.listen === null) return null;
   return startConsulApi({
@@ -71,6 +72,7 @@ export async function startConsulFromConfig(
     listen: settings.listen,
     datacenter: settings.datacenter,
     namespace: settings.namespace,
+    ...(datacenters ? { datacenters } : {}),
     ...(tls === null ? {} : { https: serverTlsOptions(tls) }),
   });
 }

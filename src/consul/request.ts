@@ -21,6 +21,8 @@ import { nameProblem } from './settings.js';
 export interface ConsulContext {
   readonly node: NodeApi;
   readonly datacenter: string;
+  /** Every known datacenter, nearest first (federation on); absent: just ours. */
+  readonly datacenters?: () => readonly string[];
   /** The Rollcall namespace a request without `?ns=` sees. */
   readonly namespace: string;
   readonly feed: ChangeFeed;

@@ -27,6 +27,7 @@ import { LoadShedder, registerLoadShedding } from './overload.js';
 import './route-config.js';
 import { accessRuleRoutes } from './routes/access-rules.js';
 import { clusterRoutes } from './routes/cluster.js';
+import { federationRoutes, type FederationRouteOptions } from './routes/federation.js';
 import { healthRoutes, type RelayFetch } from './routes/health.js';
 import { healthPolicyWriter } from './routes/health-policy.js';
 import { instanceRoutes } from './routes/instances/index.js';
@@ -79,6 +80,8 @@ export interface AppOptions {
   readonly https?: HttpsServerOptions;
   /** How a follower relays GET /v1/health/reports to the leader (over HTTPS with TLS on); default: global fetch. */
   readonly relayFetch?: RelayFetch;
+  /** Federation (docs/federation.md): the datacenter and the gossip host; absent: datacenter dc1, federation off. */
+  readonly federation?: FederationRouteOptions;
 }
 
 export const API_VERSION = '1.0.0';
@@ -217,6 +220,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.setNotFoundHandler((req, reply) => sendError(reply, 'ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
 
+  // First: its preValidation hook forwards `?dc=<another datacenter>` before any route's validation.
+  federationRoutes(app, ctx, options.federation ?? { datacenter: 'dc1', host: null });
   sessionRoutes(app, ctx);
   instanceRoutes(app, ctx);
   accessRuleRoutes(app, ctx);

@@ -10,6 +10,7 @@ import { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, name
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, domainProblem, normalizeDomain, ttlProblem } from '../dns/settings.js';
 import { readTlsSettings, TLS_ENV, type TlsSettings } from '../security/settings.js';
 import { DEFAULT_STALL_LIMIT_MS } from './probes/state.js';
+import { isDatacenterName } from '../federation/config.js';
 
 export interface ServerConfig {
   readonly id: string;
@@ -58,6 +59,17 @@ export interface ServerConfig {
   readonly probeListen: PeerAddress | null;
   /** The probe listener's /healthz fails once the main event loop has not run for this long (ms). */
   readonly probeStallLimitMs: number;
+  /** Federation between datacenters (docs/federation.md); null = off (no --federation-secret). */
+  readonly federation: FederationSettings | null;
+}
+
+export interface FederationSettings {
+  /** --federation-secret: authenticates every message between datacenters. */
+  readonly secret: string;
+  /** --federation-join: any node of another datacenter, as http(s) URLs. */
+  readonly join: readonly string[];
+  /** --federation-interval-ms: the gossip round (probe and push-pull period); tests shorten it. */
+  readonly intervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +116,9 @@ const ENV: Record<string, string> = {
   'max-requests-per-connection': 'ROLLCALL_MAX_REQUESTS_PER_CONNECTION',
   'probe-listen': 'ROLLCALL_PROBE_LISTEN',
   'probe-stall-limit-ms': 'ROLLCALL_PROBE_STALL_LIMIT_MS',
+  'federation-secret': 'ROLLCALL_FEDERATION_SECRET',
+  'federation-join': 'ROLLCALL_FEDERATION_JOIN',
+  'federation-interval-ms': 'ROLLCALL_FEDERATION_INTERVAL_MS',
   ...TLS_ENV,
 };
 
@@ -191,7 +206,23 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     maxRequestsPerConnection: intSetting('max-requests-per-connection', get('max-requests-per-connection'), 0, 0),
     probeListen: typeof get('probe-listen') === 'string' && get('probe-listen') !== '' ? parseAddress('--probe-listen', get('probe-listen') as string) : null,
     probeStallLimitMs: intSetting('probe-stall-limit-ms', get('probe-stall-limit-ms'), DEFAULT_STALL_LIMIT_MS, 100),
+    federation: federationSettings(get),
   };
+}
+
+/** --federation-secret (federation is off without it), --federation-join, --federation-interval-ms. */
+function federationSettings(get: (k: string) => string | boolean | undefined): FederationSettings | null {
+  const secret = get('federation-secret');
+  const join = get('federation-join');
+  const intervalMs = intSetting('federation-interval-ms', get('federation-interval-ms'), 1000, 20);
+  if (secret === undefined || secret === '') {
+    if (typeof join === 'string' && join !== '') throw new ConfigError('--federation-join', 'needs --federation-secret');
+    return null;
+  }
+  if (typeof secret !== 'string' || secret.length < 8) throw new ConfigError('--federation-secret', 'must be at least 8 characters');
+  const urls = typeof join === 'string' ? join.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  for (const u of urls) if (!/^https?:\/\/[^\s/]+/.test(u) || u.length > 512) throw new ConfigError('--federation-join', `expected http(s) URLs, got ${JSON.stringify(u)}`);
+  return { secret, join: urls.map((u) => u.replace(/\/+$/, '')), intervalMs };
 }
 
 function webhookSetting(v: string | boolean | undefined): string | null {
@@ -212,9 +243,16 @@ function consulSettings(get: (k: string) => string | boolean | undefined): Consu
   };
   return {
     listen: typeof listen === 'string' && listen !== '' ? parseAddress('--consul-listen', listen) : null,
-    datacenter: name('datacenter', DEFAULT_DATACENTER),
+    datacenter: datacenterName(get('datacenter')),
     namespace: name('consul-namespace', DEFAULT_CONSUL_NAMESPACE),
   };
+}
+
+/** --datacenter: letters, digits and '-', at most 63 (a DNS label; federation gossips it). */
+function datacenterName(v: string | boolean | undefined): string {
+  if (v === undefined || v === '') return DEFAULT_DATACENTER;
+  if (!isDatacenterName(v)) throw new ConfigError('--datacenter', `letters, digits and '-', at most 63; got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** --dns-listen, --dns-domain, --dns-ttl (src/dns/settings.ts). */

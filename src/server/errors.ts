@@ -56,6 +56,9 @@ export const ERROR_CATALOGUE = {
   NOT_READY: { status: 503, description: '`/readyz`: this node should not take traffic yet; `reasons` says why.' },
   STALLED: { status: 503, description: '`/healthz` on the probe listener (`--probe-listen`): the main event loop has not run for longer than `--probe-stall-limit-ms`; `stalledMs` says how long.' },
   ACCESS_RULES_INVALID: { status: 503, description: 'The stored access rules cannot be read by this build (version skew); registrations are refused until they are replaced.' },
+  UNKNOWN_DATACENTER: { status: 400, description: '`?dc=` names a datacenter this federation does not know (or federation is off on this node); `datacenter` names it. `GET /v1/federation` lists the known ones.' },
+  FEDERATION_OFF: { status: 409, description: 'A federation route on a node started without `--federation-secret` (or, for gossip, one that left the federation).' },
+  DATACENTER_UNREACHABLE: { status: 503, description: '`?dc=` names a known datacenter none of whose members answered within the request\'s deadline (or all are unreachable to the failure detector); `datacenter` names it. Retry after `Retry-After`.' },
   TIMEOUT: { status: 504, description: 'The outcome is unknown (write) or the wait ran out (read point, minRevision, leader transfer); retry idempotently.' },
 } as const satisfies Record<string, CatalogueEntry>;
 

@@ -13,6 +13,7 @@ import { ConfigError, type ServerConfig } from './config.js';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
 import { type DnsServer, startDnsFromConfig } from '../dns/index.js';
 import { ProbeListener } from './probes/index.js';
+import { FederationHost } from '../federation/host.js';
 import { httpsRelayFetch, type LoadedTls, loadTlsAtStart, secureContextOptions, serverTlsOptions, type TlsMaterial, TlsReloader, TlsStartError } from '../security/index.js';
 
 export async function runServer(config: ServerConfig): Promise<void> {
@@ -79,7 +80,24 @@ export async function runServer(config: ServerConfig): Promise<void> {
     },
   });
   started = node;
+  // Federation (--federation-secret): gossip to the other datacenters through this node's HTTP API.
+  let federation: FederationHost | null = null;
+  if (config.federation !== null) {
+    const round = config.federation.intervalMs;
+    federation = await FederationHost.start({
+      datacenter: config.consul.datacenter,
+      nodeId: config.id,
+      address: `${scheme}://${config.listen.host}:${config.listen.port}`,
+      secret: config.federation.secret,
+      join: config.federation.join,
+      dataDir: config.data,
+      logger,
+      status: () => node.status(),
+      tuning: { probeIntervalMs: round, syncIntervalMs: round, probeTimeoutMs: Math.floor(round / 2) },
+    });
+  }
   const app = buildApp({
+    federation: { datacenter: config.consul.datacenter, host: federation },
     node,
     logger,
     tokens,
@@ -110,7 +128,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
   logger.info({ http: `${scheme}://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}`, peerTls: tls.peer !== null }, 'serving');
   // The Consul-compatible API on its own listener (--consul-listen), before the ready line.
   try {
-    consul = await startConsulFromConfig(config.consul, node, logger, tokens, tls.consul);
+    consul = await startConsulFromConfig(config.consul, node, logger, tokens, tls.consul, federation === null ? undefined : () => federation!.datacentersByRtt());
   } catch (err) {
     // A port in use must stop the node, not leave it running without the API it was asked for.
     logger.error({ err }, 'cannot serve the Consul API (--consul-listen)');
@@ -177,6 +195,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       await dns?.close();
       await consul?.close();
       await app.close();
+      await federation?.close();
       // After the app: while it closes, the probe listener reports the node not ready.
       await probes?.close();
       await node.close();

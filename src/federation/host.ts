@@ -1,0 +1,358 @@
+/**
+ * Runs the federation engine inside a node: the I/O the engine leaves to its host.
+ *
+ * - Transport: every gossip message is one HTTP POST of the engine's bytes to
+ *   `<member address>/v1/federation/gossip` on the native API (content type
+ *   `application/vnd.rollcall.federation`). HTTP rather than UDP on the peer port: it goes
+ *   through the same listener (and TLS) as every other cross-datacenter request, needs no
+ *   new port, and the engine already tolerates loss and reordering. The route answers 204
+ *   at once; replies travel as POSTs of their own.
+ * - Timers: one timeout at `nextWakeup()` (capped, so the local view is refreshed at least
+ *   every `VIEW_REFRESH_MS`), cleared by `close()`.
+ * - Local view: from the node's cluster status (members and the HTTP addresses they
+ *   advertise, leader, term, revision). Descriptor versions are (term, applied index at
+ *   which this node first saw the current member list).
+ * - Events: logged one line each; refused messages at most once per interval per source
+ *   and reason (src/log/repeat-limiter.ts).
+ * - Knowledge: `<data dir>/federation.json`, written atomically (temp file, fsync, rename,
+ *   fsync of the directory) on every `knowledge-changed`, read back at start.
+ *
+ * The host talks to the node only through the `status` function it is given.
+ */
+import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { SeededRandom } from '../../raft/rand.js';
+import type { Logger } from '../log/index.js';
+import { RepeatLimiter } from '../log/repeat-limiter.js';
+import { type Clock, systemClock } from '../node/clock.js';
+import { isDatacenterName } from './config.js';
+import { FederationEngine } from './engine.js';
+import type { FederationKnowledge, FederationSnapshot, GossipTuning, LocalView, MemberInfo, ReceiveResult, Route } from './index.js';
+
+export const GOSSIP_PATH = '/v1/federation/gossip';
+export const GOSSIP_CONTENT_TYPE = 'application/vnd.rollcall.federation';
+export const KNOWLEDGE_FILE = 'federation.json';
+/** Marks a request forwarded from another datacenter (`?dc=`): `<dc>.<wall ms>.<hex HMAC>`. */
+export const HOP_HEADER = 'x-rollcall-federation-hop';
+const HOP_WINDOW_MS = 120_000;
+/** The local view is read again at least this often, even when the engine sleeps longer. */
+const VIEW_REFRESH_MS = 500;
+
+/** What the host reads of its node: a slice of RollcallNode.status(). */
+export interface ClusterView {
+  readonly id: string;
+  readonly leader: string | null;
+  readonly term: number;
+  readonly appliedIndex: number;
+  readonly revision: number;
+  readonly members: readonly { readonly id: string; readonly isLearner: boolean; readonly reported: { readonly http?: string | null } | null }[];
+}
+
+export interface FederationHostOptions {
+  readonly datacenter: string;
+  readonly nodeId: string;
+  /** This node's HTTP address (`advertiseHttp`): where the others send gossip and `?dc=` requests. */
+  readonly address: string;
+  readonly secret: string;
+  readonly join: readonly string[];
+  readonly dataDir: string;
+  readonly logger: Logger;
+  readonly status: () => ClusterView;
+  readonly tuning?: Partial<GossipTuning>;
+  readonly clock?: Clock;
+  /** How to POST gossip (default: global fetch). */
+  readonly fetch?: typeof fetch;
+}
+
+type LogContext = { from: string; reason: string; datacenter: string | null; id: string | null };
+
+export class FederationHost {
+  private engine: FederationEngine | null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private viewKey = '';
+  private viewIndex = 0;
+  private persisting: Promise<void> = Promise.resolve();
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly hopKey: Buffer;
+  private readonly refusals: RepeatLimiter<LogContext>;
+  private readonly sendFailures: RepeatLimiter<{ to: string; err: string }>;
+  private readonly inflight = new Set<AbortController>();
+
+  private constructor(
+    private readonly options: FederationHostOptions,
+    knowledge: FederationKnowledge,
+  ) {
+    this.log = options.logger.child({ part: 'federation' });
+    this.clock = options.clock ?? systemClock;
+    this.hopKey = createHmac('sha256', 'rollcall-federation-hop').update(options.secret).digest();
+    this.refusals = new RepeatLimiter({
+      onSummary: (s) => this.log.warn({ ...s.context, count: s.count, periodMs: Math.round(s.periodMs) }, 'federation: more gossip messages refused'),
+    });
+    this.sendFailures = new RepeatLimiter({
+      onSummary: (s) => this.log.debug({ ...s.context, count: s.count }, 'federation: more gossip sends failed'),
+    });
+    this.engine = this.newEngine(knowledge, options.join);
+  }
+
+  static async start(options: FederationHostOptions): Promise<FederationHost> {
+    const knowledge = await loadKnowledge(path.join(options.dataDir, KNOWLEDGE_FILE));
+    const host = new FederationHost(options, knowledge);
+    host.log.info({ datacenter: options.datacenter, address: options.address, known: knowledge.datacenters.map((d) => d.name), join: options.join }, 'federation on');
+    host.wake();
+    return host;
+  }
+
+  get datacenter(): string {
+    return this.options.datacenter;
+  }
+
+  /** False after `leave()` until the next `join()`. */
+  get active(): boolean {
+    return this.engine !== null;
+  }
+
+  /** One message from POST /v1/federation/gossip. */
+  receive(from: string, bytes: Uint8Array): ReceiveResult | null {
+    if (this.engine === null || this.closed) return null;
+    const r = this.engine.receive(from, bytes);
+    if (r.kind === 'refused') {
+      const ctx: LogContext = { from, reason: r.reason, datacenter: r.sender?.datacenter ?? null, id: r.sender?.id ?? null };
+      if (this.refusals.admit(`${from} ${r.reason}`, ctx)) this.log.warn(ctx, 'federation: gossip message refused');
+    }
+    this.afterStep();
+    return r;
+  }
+
+  snapshot(): FederationSnapshot | null {
+    return this.engine?.snapshot() ?? null;
+  }
+
+  datacentersByRtt(): string[] {
+    return this.engine?.datacentersByRtt() ?? [this.options.datacenter];
+  }
+
+  route(datacenter: string): Route | null {
+    return this.engine?.route(datacenter) ?? null;
+  }
+
+  /** Monotonic time (of this host's clock) as wall-clock ms, for the API. */
+  toWall(t: number | null): number | null {
+    return t === null ? null : Math.round(this.clock.wallNow() - (this.clock.now() - t));
+  }
+
+  join(address: string): void {
+    if (this.closed) throw new Error('federation host is closed');
+    if (this.engine === null) this.engine = this.newEngine({ datacenters: [] }, []);
+    this.engine.join(address);
+    this.log.info({ address }, 'federation: joining');
+    this.wake();
+  }
+
+  /**
+   * This node stops gossiping and forgets every other datacenter (the stored knowledge too);
+   * the others see it unreachable. A later `join()` (or a restart with --federation-join)
+   * brings it back.
+   */
+  async leave(): Promise<void> {
+    this.engine = null;
+    this.clearTimer();
+    for (const c of this.inflight) c.abort();
+    this.log.info('federation: left; this node no longer gossips');
+    await this.persist({ datacenters: [] });
+  }
+
+  /** Signs a request forwarded to another datacenter. */
+  hopHeader(method: string, url: string): string {
+    const ts = String(Math.floor(this.clock.wallNow()));
+    return `${this.options.datacenter}.${ts}.${this.hopMac(this.options.datacenter, ts, method, url)}`;
+  }
+
+  /** Checks a forwarded request's hop header: the datacenter it came from, or null if forged or stale. */
+  verifyHop(header: string, method: string, url: string): string | null {
+    const [dc, ts, mac] = header.split('.');
+    if (dc === undefined || ts === undefined || mac === undefined || !isDatacenterName(dc) || !/^\d{1,16}$/.test(ts)) return null;
+    if (Math.abs(this.clock.wallNow() - Number(ts)) > HOP_WINDOW_MS) return null;
+    const want = Buffer.from(this.hopMac(dc, ts, method, url), 'hex');
+    const got = Buffer.from(mac, 'hex');
+    return got.length === want.length && timingSafeEqual(got, want) ? dc : null;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearTimer();
+    for (const c of this.inflight) c.abort();
+    this.refusals.close();
+    this.sendFailures.close();
+    await this.persisting;
+  }
+
+  private hopMac(dc: string, ts: string, method: string, url: string): string {
+    return createHmac('sha256', this.hopKey).update(`${dc}\n${ts}\n${method.toUpperCase()}\n${url}`).digest('hex');
+  }
+
+  private newEngine(knowledge: FederationKnowledge, join: readonly string[]): FederationEngine {
+    const o = this.options;
+    return new FederationEngine({
+      datacenter: o.datacenter,
+      nodeId: o.nodeId,
+      address: o.address,
+      secret: o.secret,
+      clock: this.clock,
+      random: new SeededRandom(randomInt(2 ** 31)),
+      send: (to, bytes) => this.send(to, bytes),
+      view: this.localView(),
+      knowledge,
+      join,
+      ...(o.tuning ? { tuning: o.tuning } : {}),
+    });
+  }
+
+  private localView(): LocalView {
+    const st = this.options.status();
+    const members: MemberInfo[] = [];
+    for (const m of st.members) {
+      const address = m.id === this.options.nodeId ? this.options.address : m.reported?.http;
+      // A member that has not told us its HTTP address yet cannot be reached from elsewhere.
+      if (typeof address === 'string' && address !== '') members.push({ id: m.id, address, role: m.isLearner ? 'learner' : 'voter' });
+    }
+    members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // The version's index: the applied index at which this node first saw this list (and
+    // leader). A node that saw a later list saw it at a later index, so newer wins.
+    const key = JSON.stringify([members, st.leader]);
+    if (key !== this.viewKey) {
+      this.viewKey = key;
+      this.viewIndex = st.appliedIndex;
+    }
+    return { members, leader: st.leader, revision: st.revision, version: { term: st.term, index: this.viewIndex } };
+  }
+
+  /** Fire and forget; never calls back into the engine synchronously. */
+  private send(address: string, bytes: Uint8Array): void {
+    if (this.closed) return;
+    const controller = new AbortController();
+    this.inflight.add(controller);
+    const timer = setTimeout(() => controller.abort(), 2_000);
+    const doFetch = this.options.fetch ?? fetch;
+    const url = `${address.replace(/\/+$/, '')}${GOSSIP_PATH}`;
+    doFetch(url, { method: 'POST', headers: { 'content-type': GOSSIP_CONTENT_TYPE }, body: bytes, signal: controller.signal })
+      .then(async (res) => {
+        await res.arrayBuffer(); // drain, so the connection is reused
+        if (res.status !== 204) this.noteSendFailure(address, `HTTP ${res.status}`);
+      })
+      .catch((err: unknown) => this.noteSendFailure(address, (err as Error).message))
+      .finally(() => {
+        clearTimeout(timer);
+        this.inflight.delete(controller);
+      });
+  }
+
+  private noteSendFailure(to: string, err: string): void {
+    if (this.closed) return;
+    // Expected while a datacenter is down: the failure detector decides, not the transport.
+    if (this.sendFailures.admit(to, { to, err })) this.log.debug({ to, err }, 'federation: gossip send failed');
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private wake(): void {
+    this.clearTimer();
+    if (this.closed || this.engine === null) return;
+    const wait = Math.max(1, Math.min(this.engine.nextWakeup() - this.clock.now(), VIEW_REFRESH_MS));
+    this.timer = setTimeout(() => this.onTimer(), wait);
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    if (this.closed || this.engine === null) return;
+    try {
+      this.engine.setLocalView(this.localView());
+      this.engine.tick(this.clock.now());
+    } catch (err) {
+      this.log.error({ err }, 'federation: tick failed');
+    }
+    this.afterStep();
+  }
+
+  private afterStep(): void {
+    const engine = this.engine;
+    if (engine === null) return;
+    for (const e of engine.drainEvents()) {
+      switch (e.kind) {
+        case 'knowledge-changed':
+          this.log.debug({ datacenters: e.knowledge.datacenters.map((d) => d.name) }, 'federation: knowledge changed');
+          void this.persist(e.knowledge);
+          break;
+        case 'datacenter-discovered':
+          this.log.info({ datacenter: e.datacenter }, 'federation: datacenter discovered');
+          break;
+        case 'datacenter-status':
+          this.log.info({ datacenter: e.datacenter, from: e.from, to: e.to }, 'federation: datacenter status changed');
+          break;
+        case 'member-status':
+          this.log.debug({ datacenter: e.datacenter, id: e.id, from: e.from, to: e.to, incarnation: e.incarnation }, 'federation: member status changed');
+          break;
+        case 'refuted':
+          this.log.debug({ incarnation: e.incarnation }, 'federation: refuted a suspicion of this node');
+          break;
+      }
+    }
+    this.wake();
+  }
+
+  /** Writes are chained: the last knowledge wins on disk. */
+  private persist(knowledge: FederationKnowledge): Promise<void> {
+    const file = path.join(this.options.dataDir, KNOWLEDGE_FILE);
+    this.persisting = this.persisting
+      .then(() => writeAtomically(file, `${JSON.stringify(knowledge)}\n`))
+      .catch((err: unknown) => this.log.error({ err, file }, 'federation: cannot store the known datacenters'));
+    return this.persisting;
+  }
+}
+
+export async function loadKnowledge(file: string): Promise<FederationKnowledge> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { datacenters: [] };
+    throw err;
+  }
+  const parsed = JSON.parse(text) as { datacenters?: unknown };
+  if (!Array.isArray(parsed.datacenters)) throw new Error(`${file}: no datacenters list`);
+  const datacenters = parsed.datacenters
+    .filter((d): d is { name: string; seeds: string[] } => typeof d === 'object' && d !== null && isDatacenterName((d as { name: unknown }).name) && Array.isArray((d as { seeds: unknown }).seeds))
+    .map((d) => ({ name: d.name, seeds: d.seeds.filter((s): s is string => typeof s === 'string') }));
+  return { datacenters };
+}
+
+/** temp file, fsync, rename, fsync the directory: the file is the old or the new one, whole. */
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const dir = await open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
