@@ -17,7 +17,7 @@ import type { Logger } from '../log/index.js';
 import type { ClientCommand, KeepaliveOutcome, RegistryEvent, SessionTrackerOptions } from '../registry/index.js';
 import { BASE_CLUSTER_VERSION, buildStateMachineVersion, Registry, SessionTracker, StateMachineVersionError } from '../registry/index.js';
 import { type BackupOrigin, type OpenBackup, openBackup } from '../ops/backup-stream.js';
-import { type CheckReport, CorruptionChecker, hashStateMachine, type StateHash } from '../ops/corruption-check.js';
+import { type CheckReport, CorruptionChecker, hashStateMachine, readCorruptionMark, type StateHash, writeCorruptionMark } from '../ops/corruption-check.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { LevelStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
@@ -213,6 +213,7 @@ export class RollcallNode {
       selfHash: (index, timeoutMs) => this.stateHash(index, timeoutMs),
       askHash: (peer, index, timeoutMs) => this.forwards.request<StateHash>(peer, timeoutMs, (req) => this.transport.send(peer, { kind: 'hashRequest', req, index }), false),
       tellCorrupt: (peer, detail) => void this.transport.send(peer, { kind: 'corrupt', detail }),
+      persistMark: (mark) => writeCorruptionMark(db, mark),
     });
     this.snapshots = new SnapshotPacer({
       send: (msg) => this.transport.send(msg.to, { kind: 'raft', msg }),
@@ -353,6 +354,8 @@ export class RollcallNode {
       });
       node = new RollcallNode(options, book, db, storage, registry, transport);
       node.cluster = cluster;
+      const corruption = await readCorruptionMark(db);
+      if (corruption !== null) node.integrity.restoreMark(corruption);
       await transport.start();
       node.startTimers();
       node.maybeCampaignAtStart();

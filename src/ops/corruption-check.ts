@@ -24,11 +24,11 @@
  * are left out of the hash.
  */
 import { createHash } from 'node:crypto';
-import { decode } from '../codec/index.js';
+import { decode, encode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { scanBatches } from '../storage/index.js';
-import { bytesEqual, isNodeLocalSmKey, SM_APPLIED_KEY_BYTES } from '../storage/keys.js';
+import { bytesEqual, isNodeLocalSmKey, RAFT_KEYS, SM_APPLIED_KEY_BYTES } from '../storage/keys.js';
 
 /** One member's state-machine hash, at the applied index it covers. */
 export interface StateHash {
@@ -93,6 +93,29 @@ export async function hashStateMachine(db: NodeDatabase): Promise<StateHash> {
   return { index, hash: h.digest('hex'), keys };
 }
 
+/** A check found this node corrupt: who, why, when (ms since epoch). */
+export interface CorruptionMark {
+  readonly by: string;
+  readonly detail: string;
+  readonly at: number;
+}
+
+/**
+ * The mark is kept in the node's own database (the `raft` sublevel, never replicated), so a
+ * restart with the same data refuses reads at once rather than until the next check. Only
+ * replacing the data directory clears it.
+ */
+export async function readCorruptionMark(db: NodeDatabase): Promise<CorruptionMark | null> {
+  const raw = await db.raft.get(RAFT_KEYS.corruption);
+  if (raw === undefined) return null;
+  const mark = decode(raw) as Partial<CorruptionMark> | null;
+  return { by: String(mark?.by ?? '?'), detail: String(mark?.detail ?? ''), at: Number(mark?.at ?? 0) };
+}
+
+export async function writeCorruptionMark(db: NodeDatabase, mark: CorruptionMark): Promise<void> {
+  await db.db.batch().put(RAFT_KEYS.corruption, encode(mark), { sublevel: db.raft }).write({ sync: true });
+}
+
 /** What each member answered: its hash, or why it did not. */
 export type HashAnswer = { readonly id: string; readonly ok: true; readonly value: StateHash } | { readonly id: string; readonly ok: false; readonly error: string };
 
@@ -137,23 +160,24 @@ export interface CorruptionCheckerDeps {
   readonly askHash: (peer: string, index: number, timeoutMs: number) => Promise<StateHash>;
   /** Tells a peer that it is corrupt. */
   readonly tellCorrupt: (peer: string, detail: string) => void;
+  /** Keeps this node's own mark across restarts (writeCorruptionMark). */
+  readonly persistMark?: (mark: CorruptionMark) => Promise<void>;
 }
 
 /**
  * Runs checks (one at a time), keeps the latest report, and knows whether this node
- * itself was found corrupt. A corrupt mark lasts until the process ends: the data
- * directory has to be replaced (docs/operations.md), and a restart with the same data is
- * found corrupt again by the next check.
+ * itself was found corrupt. A corrupt mark lasts until the data directory is replaced
+ * (docs/operations.md): it is stored, and a restart keeps it.
  */
 export class CorruptionChecker {
   #latest: CheckReport | null = null;
   #running: Promise<CheckReport> | null = null;
-  #self: { readonly detail: string; readonly by: string; readonly at: number } | null = null;
+  #self: CorruptionMark | null = null;
 
   constructor(private readonly d: CorruptionCheckerDeps) {}
 
   /** Why this node refuses reads, or null when it serves them. */
-  get selfCorruption(): { readonly detail: string; readonly by: string; readonly at: number } | null {
+  get selfCorruption(): CorruptionMark | null {
     return this.#self;
   }
 
@@ -173,6 +197,13 @@ export class CorruptionChecker {
     if (this.#self !== null) return;
     this.#self = { by, detail, at: this.d.now() };
     this.d.log.fatal({ by, detail }, 'corruption check: this node\'s state machine differs from the other members\'; it refuses reads until its data directory is replaced');
+    this.d.persistMark?.(this.#self).catch((err: unknown) => this.d.log.error({ err }, 'could not store the corruption mark; a restart would serve reads until the next check'));
+  }
+
+  /** The mark a previous run of this node stored (readCorruptionMark). */
+  restoreMark(mark: CorruptionMark): void {
+    this.#self = mark;
+    this.d.log.error({ by: mark.by, detail: mark.detail, at: new Date(mark.at).toISOString() }, 'this node was found corrupt before it restarted: it refuses reads until its data directory is replaced (docs/operations.md, Corruption checks)');
   }
 
   /** Runs a check now, or joins the one running. */

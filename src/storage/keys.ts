@@ -18,6 +18,8 @@ export const RAFT_KEYS = {
   format: 'format',
   /** msgpack string: the cluster this node belongs to, if it has an id (cluster-id.ts). */
   clusterId: 'clusterId',
+  /** msgpack `{by, detail, at}`: a corruption check found this node corrupt (src/ops/corruption-check.ts). */
+  corruption: 'corruption',
 } as const;
 
 /**
