@@ -45,6 +45,8 @@ export interface LocalClusterOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** More environment for one node (after `env`): a per-node faked clock, for example. */
   readonly nodeEnv?: (id: string) => NodeJS.ProcessEnv;
+  /** The CLI a node runs (default CLI_PATH, this build): scripts/upgrade-test.ts starts some on an older build. */
+  readonly cliPath?: (id: string) => string;
   /** Receives every log line of every node, prefixed with its id. */
   readonly onLog?: (id: string, line: string) => void;
   readonly logLevel?: string;
@@ -198,7 +200,7 @@ export class LocalCluster {
   async spawnNode(n: LocalNode, extraArgs: readonly string[] = []): Promise<void> {
     if (n.proc) throw new Error(`${n.id} is already running`);
     const args = [
-      CLI_PATH,
+      this.options.cliPath?.(n.id) ?? CLI_PATH,
       'server',
       '--id', n.id,
       '--data', n.dataDir,
