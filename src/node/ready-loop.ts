@@ -228,6 +228,8 @@ export class ReadyLoop {
     const index = snapshot.meta.index;
     const loadStartedAt = performance.now();
     await registry.reload();
+    // A snapshot from a cluster raised past this build: stop (a restart then refuses to start).
+    if (registry.clusterVersion > this.d.buildVersion) throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
     const loadMs = performance.now() - loadStartedAt;
     await this.d.onSnapshotInstalled();
     this.d.proposals.onSnapshot(index);
