@@ -70,6 +70,9 @@ describe.skipIf(!browserReady)('monitoring page on a real cluster', () => {
   it('shows an instance registered through a follower, with its reports', async () => {
     const url = cluster.node(follower).url;
     await page.locator(`[data-member="${leader}"][data-role="leader"]`).waitFor();
+    // The cluster version in the header, each member's build in the table (docs/operations.md, "Upgrades").
+    await page.locator('[data-testid="cluster-version"]', { hasText: /^v2$/ }).waitFor();
+    expect(await page.locator('[data-member] td[data-build="2"]').count()).toBe(3);
     for (const [id, zone] of [['orders-1', 'eu-west-1a'], ['orders-2', 'eu-west-1b']] as const) {
       const s = await http('POST', `${url}/v1/sessions`, { ttlMs: TTL });
       expect(s.status).toBe(201);
