@@ -169,12 +169,31 @@ describe('Consul API in process', () => {
     expect((await put('/v1/agent/check/fail/service:w1')).statusCode).toBe(200);
     expect(health()).toBe('down');
 
-    // Re-registering resets the check to its Status, and the health with it.
+    // Re-registering the same check keeps its status (Consul's addServiceInternal), whatever the new Status says.
     expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80, Check: { TTL: '10s', Status: 'warning' } })).statusCode).toBe(200);
-    expect(health()).toBe('subhealthy');
+    expect(health()).toBe('down');
     // A service without a TTL check keeps the health Rollcall gives it.
     expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w2', Address: '10.0.0.2', Port: 80 })).statusCode).toBe(200);
     expect(node.registry.getInstance('default', 'web', 'w2')!.health).toBe('healthy');
+  });
+
+  it('re-registering a service with the same TTL check keeps a passing check passing', async () => {
+    start();
+    const def = { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80, Check: { TTL: '10s' } };
+    const health = () => node.registry.getInstance('default', 'web', 'w1')!.health;
+    expect((await put('/v1/agent/service/register', def)).statusCode).toBe(200);
+    expect((await put('/v1/agent/check/pass/service:w1?note=fine')).statusCode).toBe(200);
+    expect((await put('/v1/agent/service/register', def)).statusCode).toBe(200);
+    expect(ids(await get('/v1/health/service/web?passing=1'))).toEqual(['w1']);
+    expect((await get('/v1/health/checks/web')).json()).toEqual([expect.objectContaining({ CheckID: 'service:w1', Status: 'passing', Output: 'fine' })]);
+    expect(health()).toBe('healthy');
+    // Also across a TTL change, which re-creates the instance on a new session.
+    expect((await put('/v1/agent/service/register', { ...def, Check: { TTL: '20s' } })).statusCode).toBe(200);
+    expect(ids(await get('/v1/health/service/web?passing=1'))).toEqual(['w1']);
+    expect(health()).toBe('healthy');
+    // Another check id is a new check: critical until its first pass.
+    expect((await put('/v1/agent/service/register', { ...def, Check: { CheckID: 'other', TTL: '10s' } })).statusCode).toBe(200);
+    expect(health()).toBe('down');
   });
 
   it('a blocking query wakes on its own service only; X-Consul-Index never goes backwards', async () => {

@@ -28,9 +28,19 @@ export async function registerService(ctx: ConsulContext, req: FastifyRequest, n
   const clash = findById(ctx, ns, reg.id, true).find((i) => i.service !== reg.service);
   if (clash !== undefined) throw new ConsulError(400, `ID ${JSON.stringify(reg.id)} is already used by service ${clash.service}`);
   try {
+    // Consul (addServiceInternal) keeps a check's Status and Output when a re-registration
+    // has the same check id: an agent restart re-registering its services must not turn
+    // passing checks critical. Read before the session is touched (a TTL change closes it,
+    // and the instance with it).
+    const previous = reg.check === null ? undefined : ctx.node.registry.getInstance(ns, reg.service, reg.id);
+    const kept = previous === undefined ? null : readRecord(previous).check;
+    const same = reg.check !== null && kept !== null && kept.id === reg.check.id ? kept : null;
     const sessionId = reg.check === null ? undefined : await ensureCheckSession(ctx, req, ns, reg.check);
     const record = {
-      check: reg.check === null ? null : { id: reg.check.id, name: reg.check.name, status: reg.check.status, notes: reg.check.notes, output: '', ttlMs: reg.check.ttlMs },
+      check:
+        reg.check === null
+          ? null
+          : { id: reg.check.id, name: reg.check.name, status: same?.status ?? reg.check.status, notes: reg.check.notes, output: same?.output ?? '', ttlMs: reg.check.ttlMs },
       warningWeight: reg.warningWeight,
     };
     const command: Register = {
@@ -53,9 +63,13 @@ export async function registerService(ctx: ConsulContext, req: FastifyRequest, n
       await propose(ctx, command);
     }
     // The check's status decides the health too (a new TTL check is critical, so down, until
-    // its first pass; a re-registration resets it): a second change, right after the first.
+    // its first pass): a second change, right after the first. A kept status usually agrees
+    // with the kept health and writes nothing; it does not when a TTL change re-created the
+    // instance (healthy).
     const registered = ctx.node.registry.getInstance(ns, reg.service, reg.id);
-    if (reg.check !== null && registered !== undefined) await settleCheck(ctx, registered, reg.check.id, reg.check.status, undefined);
+    if (reg.check !== null && registered !== undefined) {
+      await settleCheck(ctx, registered, reg.check.id, record.check!.status, same === null ? undefined : same.output);
+    }
   } catch (err) {
     throw asConsulError(err, REGISTER_FIELDS);
   }
