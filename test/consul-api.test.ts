@@ -196,6 +196,37 @@ describe('Consul API in process', () => {
     expect(health()).toBe('down');
   });
 
+  it('a check replaced, dropped or refused leaves no session answering pass: 404 Unknown check ID', async () => {
+    start();
+    const base = { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80 };
+    const unknown = async (checkId: string) => {
+      const r = await put(`/v1/agent/check/pass/${checkId}`);
+      expect([r.statusCode, r.body]).toEqual([404, `Unknown check ID ${JSON.stringify(checkId)}`]);
+    };
+    expect((await put('/v1/agent/service/register', { ...base, Check: { CheckID: 'c1', TTL: '10s' } })).statusCode).toBe(200);
+    expect((await put('/v1/agent/check/pass/c1')).statusCode).toBe(200);
+    // Another CheckID: the old check's session goes.
+    expect((await put('/v1/agent/service/register', { ...base, Check: { CheckID: 'c2', TTL: '10s' } })).statusCode).toBe(200);
+    expect(node.registry.getSession('consul:default:c1')).toBeUndefined();
+    await unknown('c1');
+    expect((await put('/v1/agent/check/pass/c2')).statusCode).toBe(200);
+    // No check at all: the same.
+    expect((await put('/v1/agent/service/register', base)).statusCode).toBe(200);
+    expect(node.registry.getSession('consul:default:c2')).toBeUndefined();
+    await unknown('c2');
+    expect(node.registry.getInstance('default', 'web', 'w1')?.sessionId).toBeNull();
+    // A registration refused (its record too long, too many Meta keys) opens no session.
+    const notes = await put('/v1/agent/service/register', { ...base, ID: 'w2', Check: { TTL: '10s', Notes: 'n'.repeat(5000) } });
+    expect(notes.statusCode).toBe(400);
+    const meta = Object.fromEntries(Array.from({ length: 65 }, (_, k) => [`k${k}`, 'v']));
+    expect((await put('/v1/agent/service/register', { ...base, ID: 'w2', Meta: meta, Check: { TTL: '10s' } })).statusCode).toBe(400);
+    expect(node.registry.getSession('consul:default:service:w2')).toBeUndefined();
+    await unknown('service:w2');
+    // A session no instance holds the check on (an orphan left by an older build) is no check either.
+    node.apply({ type: 'openSession', sessionId: 'consul:default:ghost', ttlMs: 10_000, now: Date.now() });
+    await unknown('ghost');
+  });
+
   it('a blocking query wakes on its own service only; X-Consul-Index never goes backwards', async () => {
     start();
     await put('/v1/agent/service/register', { Name: 'a', Address: '10.0.0.1', Port: 1 });

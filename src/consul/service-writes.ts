@@ -6,7 +6,8 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Instance, Register } from '../registry/index.js';
-import { readRecord, withRecord } from './check-record.js';
+import { parseCommand } from '../registry/index.js';
+import { readRecord, sessionIdForCheck, withRecord } from './check-record.js';
 import { ConsulError } from './errors.js';
 import { asConsulError, barrier, findById, oneById, propose, Refused, REGISTER_FIELDS } from './node-calls.js';
 import type { Registration } from './registration.js';
@@ -32,10 +33,10 @@ export async function registerService(ctx: ConsulContext, req: FastifyRequest, n
     // has the same check id: an agent restart re-registering its services must not turn
     // passing checks critical. Read before the session is touched (a TTL change closes it,
     // and the instance with it).
-    const previous = reg.check === null ? undefined : ctx.node.registry.getInstance(ns, reg.service, reg.id);
+    const previous = ctx.node.registry.getInstance(ns, reg.service, reg.id);
     const kept = previous === undefined ? null : readRecord(previous).check;
     const same = reg.check !== null && kept !== null && kept.id === reg.check.id ? kept : null;
-    const sessionId = reg.check === null ? undefined : await ensureCheckSession(ctx, req, ns, reg.check);
+    const sessionId = reg.check === null ? undefined : sessionIdForCheck(ns, reg.check.id);
     const record = {
       check:
         reg.check === null
@@ -55,6 +56,11 @@ export async function registerService(ctx: ConsulContext, req: FastifyRequest, n
       ...(reg.weight === null ? {} : { weight: reg.weight }),
       ...(sessionId === undefined ? {} : { sessionId }),
     };
+    // Validated before the check's session is opened: a registration refused here (too many
+    // Meta keys, Notes too long) must leave no session behind that answers check updates.
+    const checked = parseCommand(command);
+    if (!checked.ok) throw new Refused(checked);
+    if (reg.check !== null) await ensureCheckSession(ctx, req, ns, reg.check);
     try {
       await propose(ctx, command);
     } catch (err) {
@@ -66,12 +72,26 @@ export async function registerService(ctx: ConsulContext, req: FastifyRequest, n
     // its first pass): a second change, right after the first. A kept status usually agrees
     // with the kept health and writes nothing; it does not when a TTL change re-created the
     // instance (healthy).
+    // A check replaced by another id, or dropped: its session, left without instances,
+    // would otherwise live on and answer pass/<old id> until its TTL lapses.
+    if (kept !== null && same === null) await closeOrphanedCheckSession(ctx, sessionIdForCheck(ns, kept.id));
     const registered = ctx.node.registry.getInstance(ns, reg.service, reg.id);
     if (reg.check !== null && registered !== undefined) {
       await settleCheck(ctx, registered, reg.check.id, record.check!.status, same === null ? undefined : same.output);
     }
   } catch (err) {
     throw asConsulError(err, REGISTER_FIELDS);
+  }
+}
+
+/** Closes a check's session once no instance is on it (another instance may share the check id). */
+async function closeOrphanedCheckSession(ctx: ConsulContext, sessionId: string): Promise<void> {
+  const registry = ctx.node.registry;
+  if (registry.getSession(sessionId) === undefined || registry.sessionInstances(sessionId).length > 0) return;
+  try {
+    await propose(ctx, { type: 'closeSession', sessionId });
+  } catch (err) {
+    if (!(err instanceof Refused && err.error.code === 'SESSION_NOT_FOUND')) throw err;
   }
 }
 

@@ -72,8 +72,11 @@ export async function updateCheck(ctx: ConsulContext, req: FastifyRequest, ns: s
   const sessionId = sessionIdForCheck(ns, checkId);
   checkScope(ctx, req, sessionId);
   const [outcome] = await Promise.all([keepalive(ctx, sessionId), barrier(ctx)]);
-  if (outcome === 'unknown') throw new ConsulError(404, `Unknown check ID ${JSON.stringify(checkId)}`);
-  for (const instance of ctx.node.registry.sessionInstances(sessionId)) await settleCheck(ctx, instance, checkId, status, output);
+  // A session no instance holds this check on (left by an older build, or a hashed id
+  // shared with another check) is no check: Consul's 404, not a 200 that changes nothing.
+  const holders = ctx.node.registry.sessionInstances(sessionId).filter((i) => readRecord(i).check?.id === checkId);
+  if (outcome === 'unknown' || holders.length === 0) throw new ConsulError(404, `Unknown check ID ${JSON.stringify(checkId)}`);
+  for (const instance of holders) await settleCheck(ctx, instance, checkId, status, output);
 }
 
 /** Consul keeps at most 4 KB of a check's output; Rollcall keeps less, to fit its metadata value limit with the rest of the record. */
