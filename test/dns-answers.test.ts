@@ -217,6 +217,56 @@ describe('DNS answers', () => {
       expect(sorted).not.toHaveBeenCalled();
     });
 
+    it('a question does not walk the service: its usable endpoints are kept, patched from the change feed (issue 22)', () => {
+      const n = 3000;
+      for (let k = 0; k < n; k++) reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`, tags: k % 2 === 0 ? ['Even'] : [] });
+      // Counts the instances any reader walks through the registry's one by-service iterator.
+      let visited = 0;
+      const each = node.registry.eachInstance.bind(node.registry);
+      vi.spyOn(node.registry, 'eachInstance').mockImplementation(function* (namespace: string, service: string) {
+        for (const i of each(namespace, service)) {
+          visited++;
+          yield i;
+        }
+      });
+      for (let q = 0; q < 20; q++) {
+        expect(ask('web.service.consul', 'A', { transport: 'tcp' }).answers!.length).toBeGreaterThan(1000);
+        expect(ask('web.service.consul', 'SRV', { transport: 'tcp' }).answers!.length).toBeGreaterThan(500);
+        expect(ask('even.web.service.consul', 'A', { transport: 'tcp' }).answers).toHaveLength(n / 2);
+      }
+      // One walk to build the cache, however many questions.
+      expect(visited).toBeLessThanOrEqual(n);
+      const walked = visited;
+
+      // Changes reach the answers without another walk: a new tagged instance, a deregistration, a health flip, a tag change.
+      reg('canary', { address: '10.250.0.1', tags: ['Canary'] });
+      expect(dataOf(ask('canary.web.service.consul', 'A').answers, 'A')).toEqual(['10.250.0.1']);
+      node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'canary', health: 'down' });
+      expect(ask('canary.web.service.consul', 'A').rcode).toBe('NXDOMAIN');
+      node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'canary', health: 'healthy' });
+      expect(dataOf(ask('canary.web.service.consul', 'A').answers, 'A')).toEqual(['10.250.0.1']);
+      const canary = node.registry.getInstance('default', 'web', 'canary')!;
+      node.apply({ type: 'update', namespace: 'default', service: 'web', id: 'canary', expectedVersion: canary.version, patch: { tags: ['Even'] } });
+      expect(ask('canary.web.service.consul', 'A').rcode).toBe('NXDOMAIN');
+      expect(ask('even.web.service.consul', 'A', { transport: 'tcp' }).answers).toHaveLength(n / 2 + 1);
+      node.apply({ type: 'unregister', namespace: 'default', service: 'web', id: 'canary' });
+      expect(ask('even.web.service.consul', 'A', { transport: 'tcp' }).answers).toHaveLength(n / 2);
+      expect(visited).toBe(walked);
+
+      // A service that lost its last instance and came back is read afresh.
+      node.apply({ type: 'register', namespace: 'default', service: 'api', id: 'a1', address: '10.0.9.1', port: 80 });
+      expect(dataOf(ask('api.service.consul', 'A').answers, 'A')).toEqual(['10.0.9.1']);
+      node.apply({ type: 'unregister', namespace: 'default', service: 'api', id: 'a1' });
+      expect(ask('api.service.consul', 'A').rcode).toBe('NXDOMAIN');
+      node.apply({ type: 'register', namespace: 'default', service: 'api', id: 'a2', address: '10.0.9.2', port: 80 });
+      expect(dataOf(ask('api.service.consul', 'A').answers, 'A')).toEqual(['10.0.9.2']);
+
+      // A snapshot install (a reset of the change feed) drops the caches: the next question reads the registry again.
+      node.registry.history.reset(node.registry.revision);
+      expect(ask('web.service.consul', 'A', { transport: 'tcp' }).answers!.length).toBeGreaterThan(1000);
+      expect(visited).toBeGreaterThan(walked + n - 1);
+    });
+
     it('samples uniformly: every instance turns up in some answer', () => {
       for (let k = 0; k < 100; k++) reg(`w${k}`, { address: `10.0.1.${k}` });
       const random = seeded(11);

@@ -60,8 +60,9 @@ export interface DnsServer {
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
   const log = options.logger.child({ part: 'dns' });
   const registry = options.node.registry;
+  const directory = new ServiceDirectory(registry);
   const ctx: AnswerContext = {
-    directory: new ServiceDirectory(registry),
+    directory,
     registry,
     domain: normalizeDomain(options.domain ?? DEFAULT_DNS_DOMAIN),
     datacenter: options.datacenter ?? DEFAULT_DATACENTER,
@@ -74,7 +75,13 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   // UDP and TCP share one port. For port 0, TCP picks it and UDP follows; another process
   // may hold that UDP port already, so pick again a few times.
   for (let attempt = 1; ; attempt++) {
-    const tcp = await TcpListener.listen(host, options.listen.port, ctx, log, limits, options.tls);
+    let tcp: TcpListener;
+    try {
+      tcp = await TcpListener.listen(host, options.listen.port, ctx, log, limits, options.tls);
+    } catch (err) {
+      directory.close();
+      throw err;
+    }
     try {
       const udp = await UdpListener.listen(host, tcp.port, ctx, log);
       log.info({ dns: `${host}:${tcp.port}`, domain: ctx.domain, datacenter: ctx.datacenter, namespace: ctx.namespace, tls: options.tls !== undefined }, options.tls === undefined ? 'serving DNS (UDP and TCP)' : 'serving DNS (UDP, and TCP over TLS)');
@@ -83,11 +90,15 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
         setSecureContext: (context) => tcp.setSecureContext(context),
         close: async () => {
           await Promise.all([udp.close(), tcp.close()]);
+          directory.close();
         },
       };
     } catch (err) {
       await tcp.close();
-      if (options.listen.port !== 0 || attempt >= 5 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      if (options.listen.port !== 0 || attempt >= 5 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+        directory.close();
+        throw err;
+      }
     }
   }
 }

@@ -11,12 +11,21 @@
  *   that is rebuilt only when the registry's revision has moved since it was built.
  * - Tags match case-insensitively too (Consul's DNS does the same).
  * - SRV weight: the instance's weight, or its Consul `Weights.Warning` while it warns.
+ *
+ * No question walks a service (issue 22: no request may hold the event loop). The usable
+ * endpoints of a service are kept per service, with an index per lower-cased tag, built on
+ * the first question about that service (one walk of its instances) and from then on
+ * patched from the registry's change feed (its history notices, which run inside the
+ * apply, so the cache is never behind the registry it reads): one event costs O(its tags).
+ * A question then draws its sample in O(limit). A snapshot install (a reset notice) drops
+ * every cache; each is built again on its next question. The one walk is the only cost
+ * proportional to a service's size, paid once per service, not per question.
  */
 import { instanceStatus, readRecord } from '../consul/index.js';
-import type { Instance } from '../registry/index.js';
+import type { Instance, RegistryEvent } from '../registry/index.js';
 import type { NodeApi } from '../server/node-api.js';
 
-export type RegistryView = Pick<NodeApi['registry'], 'eachInstance' | 'listServices' | 'revision'>;
+export type RegistryView = Pick<NodeApi['registry'], 'eachInstance' | 'listServices' | 'revision' | 'serviceSize' | 'history'>;
 
 /**
  * The most endpoints one answer is built from. A DNS message over TCP holds at most 65,535
@@ -35,49 +44,171 @@ export interface Endpoint {
   readonly weight: number;
 }
 
+/** A usable instance in a service's cache: its endpoint and its tags, lower-cased, each once. */
+interface CachedEndpoint {
+  readonly endpoint: Endpoint;
+  readonly tags: readonly string[];
+}
+
+/** A set of endpoints that takes adds and removes in O(1) and gives a uniform sample in O(limit). */
+class EndpointSet {
+  private readonly items: Endpoint[] = [];
+  private readonly keys: string[] = [];
+  private readonly at = new Map<string, number>();
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  add(key: string, e: Endpoint): void {
+    const k = this.at.get(key);
+    if (k !== undefined) {
+      this.items[k] = e;
+      return;
+    }
+    this.at.set(key, this.items.length);
+    this.items.push(e);
+    this.keys.push(key);
+  }
+
+  delete(key: string): void {
+    const k = this.at.get(key);
+    if (k === undefined) return;
+    // Swap the last one into the hole: order carries no meaning here.
+    const last = this.items.length - 1;
+    this.items[k] = this.items[last]!;
+    this.keys[k] = this.keys[last]!;
+    this.at.set(this.keys[k]!, k);
+    this.items.pop();
+    this.keys.pop();
+    this.at.delete(key);
+  }
+
+  /** All of them, or `limit` distinct ones drawn uniformly (a partial Fisher-Yates over a sparse map: O(limit)). */
+  sample(random: () => number, limit: number): Endpoint[] {
+    const n = this.items.length;
+    if (n <= limit) return this.items.slice();
+    const moved = new Map<number, number>();
+    const out: Endpoint[] = [];
+    for (let k = 0; k < limit; k++) {
+      const j = k + Math.floor(random() * (n - k));
+      const atJ = moved.get(j) ?? j;
+      moved.set(j, moved.get(k) ?? k);
+      out.push(this.items[atJ]!);
+    }
+    return out;
+  }
+}
+
+/** One service's usable endpoints: all of them, and per lower-cased tag. */
+class ServiceCache {
+  readonly all = new EndpointSet();
+  readonly byTag = new Map<string, EndpointSet>();
+  private readonly cached = new Map<string, CachedEndpoint>();
+
+  /** Takes the instance as it is now: in if usable, out otherwise. */
+  put(i: Instance): void {
+    this.remove(i);
+    if (!i.enabled) return;
+    const status = instanceStatus(i);
+    if (status === 'critical') return;
+    const key = memberKey(i);
+    const c: CachedEndpoint = { endpoint: { address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') }, tags: [...new Set(i.tags.map((t) => t.toLowerCase()))] };
+    this.cached.set(key, c);
+    this.all.add(key, c.endpoint);
+    for (const t of c.tags) {
+      let set = this.byTag.get(t);
+      if (set === undefined) {
+        set = new EndpointSet();
+        this.byTag.set(t, set);
+      }
+      set.add(key, c.endpoint);
+    }
+  }
+
+  remove(i: Instance): void {
+    const key = memberKey(i);
+    const c = this.cached.get(key);
+    if (c === undefined) return;
+    this.cached.delete(key);
+    this.all.delete(key);
+    for (const t of c.tags) {
+      const set = this.byTag.get(t);
+      if (set === undefined) continue;
+      set.delete(key);
+      if (set.size === 0) this.byTag.delete(t);
+    }
+  }
+}
+
+/** An instance's id is unique within its service (the registry keys instances by namespace, service, id). */
+function memberKey(i: Instance): string {
+  return i.id;
+}
+
+function serviceKeyOf(namespace: string, service: string): string {
+  return `${namespace}\u0000${service}`;
+}
+
 export class ServiceDirectory {
   /** lower(namespace) \0 lower(service) -> the names as registered; built at `builtAt`. */
   private folded = new Map<string, { namespace: string; service: string }>();
   private builtAt = -1;
+  /** namespace \0 service -> its usable endpoints, for services asked about since the last reset. */
+  private readonly caches = new Map<string, ServiceCache>();
+  private readonly unsubscribe: () => void;
 
-  constructor(private readonly registry: RegistryView) {}
+  constructor(private readonly registry: RegistryView) {
+    this.unsubscribe = registry.history.subscribe((notice) => {
+      if (notice.kind === 'reset') this.caches.clear();
+      else for (const e of notice.events) this.patch(e);
+    });
+  }
+
+  /** Stops following the registry's changes (the DNS server's close). */
+  close(): void {
+    this.unsubscribe();
+    this.caches.clear();
+  }
 
   /**
    * The endpoints `service` (with `tag`, if any) resolves to in `namespace`, in no particular
-   * order: all of them, or a uniform sample of `limit` when more qualify (reservoir sampling
-   * with `random`, one pass and no sort).
+   * order: all of them, or a uniform sample of `limit` when more qualify.
    */
   endpoints(namespace: string, service: string, tag: string | null, random: () => number, limit = MAX_DNS_ENDPOINTS): Endpoint[] {
-    let found = this.collect(namespace, service, tag, random, limit);
-    if (found === null) {
+    let cache = this.cacheOf(namespace, service);
+    if (cache === null) {
       const folded = this.fold(namespace, service);
       if (folded === undefined) return [];
-      found = this.collect(folded.namespace, folded.service, tag, random, limit) ?? [];
+      cache = this.cacheOf(folded.namespace, folded.service);
+      if (cache === null) return [];
     }
-    return found;
+    const set = tag === null ? cache.all : cache.byTag.get(tag.toLowerCase());
+    return set === undefined ? [] : set.sample(random, limit);
   }
 
-  /** null when the service has no enabled instance under this exact name (then the case-folded name is tried). */
-  private collect(namespace: string, service: string, tag: string | null, random: () => number, limit: number): Endpoint[] | null {
-    const wanted = tag?.toLowerCase() ?? null;
-    const out: Endpoint[] = [];
-    let any = false;
-    let seen = 0;
-    for (const i of this.registry.eachInstance(namespace, service)) {
-      if (!i.enabled) continue;
-      any = true;
-      if (wanted !== null && !i.tags.some((t) => t.toLowerCase() === wanted)) continue;
-      const status = instanceStatus(i);
-      if (status === 'critical') continue;
-      seen++;
-      if (out.length < limit) {
-        out.push({ address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') });
-      } else {
-        const k = Math.floor(random() * seen);
-        if (k < limit) out[k] = { address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') };
-      }
-    }
-    return any ? out : null;
+  /** The cache of a service with at least one instance under this exact name (built now if need be); null: none. */
+  private cacheOf(namespace: string, service: string): ServiceCache | null {
+    const key = serviceKeyOf(namespace, service);
+    const known = this.caches.get(key);
+    if (known !== undefined) return known;
+    if (this.registry.serviceSize(namespace, service) === 0) return null;
+    const cache = new ServiceCache();
+    for (const i of this.registry.eachInstance(namespace, service)) cache.put(i);
+    this.caches.set(key, cache);
+    return cache;
+  }
+
+  /** One applied change, into the cache of its service if there is one (in the apply: O(the instance's tags)). */
+  private patch(e: RegistryEvent): void {
+    const { namespace, service } = e.instance;
+    const key = serviceKeyOf(namespace, service);
+    const cache = this.caches.get(key);
+    if (cache === undefined) return;
+    if (e.type === 'put') cache.put(e.instance);
+    else cache.remove(e.instance);
+    // A service that lost its last instance is forgotten, so caches never outnumber live services.
+    if (e.type === 'delete' && this.registry.serviceSize(namespace, service) === 0) this.caches.delete(key);
   }
 
   private fold(namespace: string, service: string): { namespace: string; service: string } | undefined {
