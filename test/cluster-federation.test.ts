@@ -7,9 +7,11 @@
  * killed with kill -9 is reported unreachable by everyone within a bounded time, `?dc=dc-b`
  * answers 503 at once while local writes go on, and dc-b comes back alive on restart.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SeededRandom } from '../raft/rand.js';
-import { LocalCluster } from '../scripts/local-cluster.js';
+import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
 import { FederationEngine } from '../src/federation/index.js';
 import { GOSSIP_CONTENT_TYPE, GOSSIP_PATH } from '../src/federation/host.js';
 import { systemClock } from '../src/node/clock.js';
@@ -35,6 +37,15 @@ interface Federation {
   datacenters: { name: string; status: string; rttMs: number | null; lastHeard: number | null; members: { id: string; address: string; status: string }[] }[];
 }
 const federation = async (url: string): Promise<Federation> => (await http<Federation>('GET', `${url}/v1/federation`, undefined, {}, 2000)).body;
+const rollcall = async (...args: string[]): Promise<{ code: number; stdout: string }> => {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI_PATH, ...args], { timeout: 20_000 });
+    return { code: 0, stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '' };
+  }
+};
 const statusOf = (f: Federation, dc: string): string | undefined => f.datacenters.find((d) => d.name === dc)?.status;
 
 beforeAll(async () => {
@@ -44,8 +55,8 @@ beforeAll(async () => {
     LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-b', [a.nodes[0]!.url]), onLog: onLog('dc-b'), logLevel: 'info' }),
     LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-c'), onLog: onLog('dc-c'), logLevel: 'info' }),
   ]);
-  await Promise.all([a, b, c].map((x) => waitForLeader(x.nodes.map((n) => n.url), 60_000)));
-}, 150_000);
+  await Promise.all([a, b, c].map((x) => waitForLeader(x.nodes.map((n) => n.url), 90_000)));
+}, 240_000);
 
 afterAll(async () => {
   await Promise.all([a?.close(), b?.close(), c?.close()]);
@@ -53,8 +64,8 @@ afterAll(async () => {
 
 describe('federation of three datacenters', () => {
   it('a datacenter joined through one node of another becomes known to every node', async () => {
-    const r = await http('POST', `${c.nodes[0]!.url}/v1/federation/join`, { url: b.nodes[1]!.url });
-    expect(r.status).toBe(202);
+    const joined = await rollcall('federation', 'join', b.nodes[1]!.url, '--endpoints', c.nodes[0]!.url);
+    expect(joined.code).toBe(0);
     const everyone = [...a.nodes, ...b.nodes, ...c.nodes];
     await waitFor('every node sees all three datacenters alive', async () => {
       const views = await Promise.all(everyone.map((n) => federation(n.url)));
@@ -64,6 +75,9 @@ describe('federation of three datacenters', () => {
     expect(f.datacenter).toBe('dc-a');
     const cEntry = f.datacenters.find((d) => d.name === 'dc-c')!;
     expect(cEntry.members.map((m) => m.address).sort()).toEqual(c.nodes.map((n) => n.url).sort());
+    const listed = await rollcall('federation', 'list', '--json', '--endpoints', a.nodes[0]!.url);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as Federation).datacenters.map((d) => [d.name, d.status])).toEqual([['dc-a', 'alive'], ['dc-b', 'alive'], ['dc-c', 'alive']]);
     const names = (await http<string[]>('GET', `${a.nodes[1]!.url}/v1/catalog/datacenters`)).body;
     expect(names[0]).toBe('dc-a');
     expect([...names].sort()).toEqual(['dc-a', 'dc-b', 'dc-c']);
@@ -140,4 +154,11 @@ describe('federation of three datacenters', () => {
     }, 20_000, 100);
     expect((await list(c.nodes[0]!.url, 'prod', 'orders', '?dc=dc-b')).headers.get('x-rollcall-datacenter')).toBe('dc-b');
   }, 60_000);
+
+  it('leaves the federation: every member of the cluster forgets the others', async () => {
+    const left = await rollcall('federation', 'leave', '--endpoints', c.nodes[0]!.url);
+    expect(left.code).toBe(0);
+    for (const n of c.nodes) expect((await federation(n.url)).datacenters.map((d) => d.name)).toEqual(['dc-c']);
+    expect((await list(c.nodes[1]!.url, 'prod', 'orders', '?dc=dc-a')).body.error.code).toBe('UNKNOWN_DATACENTER');
+  }, 20_000);
 });

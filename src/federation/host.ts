@@ -120,7 +120,9 @@ export class FederationHost {
     const r = this.engine.receive(from, bytes);
     if (r.kind === 'refused') {
       const ctx: LogContext = { from, reason: r.reason, datacenter: r.sender?.datacenter ?? null, id: r.sender?.id ?? null };
-      if (this.refusals.admit(`${from} ${r.reason}`, ctx)) this.log.warn(ctx, 'federation: gossip message refused');
+      // A member of our own cluster whose HTTP address we have not heard yet (just started): expected, not an attack.
+      const ownMember = r.reason === 'forged-datacenter' && r.sender?.datacenter === this.options.datacenter && this.options.status().members.some((m) => m.id === r.sender?.id);
+      if (this.refusals.admit(`${from} ${r.reason}`, ctx)) this.log[ownMember ? 'debug' : 'warn'](ctx, 'federation: gossip message refused');
     }
     this.afterStep();
     return r;
