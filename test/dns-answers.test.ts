@@ -161,6 +161,29 @@ describe('DNS answers', () => {
     expect(dataOf(ask('orders.service.consul', 'A').answers, 'A')).toEqual(['10.0.1.1']);
   });
 
+  it('NXDOMAIN under steady writes does not re-list the services; a service that appears or goes is seen (issue 22)', () => {
+    for (let k = 0; k < 200; k++) node.apply({ type: 'register', namespace: 'default', service: `svc${k}`, id: 'i1', address: '10.0.0.1', port: 80 });
+    const listed = vi.spyOn(node.registry, 'listServices');
+    for (let k = 0; k < 50; k++) {
+      // A write that moves the revision but not the set of services, then a name that does not exist.
+      reg(`w${k}`, { address: `10.0.2.${k}` });
+      expect(ask(`nope${k}.service.consul`, 'A').rcode).toBe('NXDOMAIN');
+    }
+    expect(listed.mock.calls.length).toBeLessThanOrEqual(1);
+    // The folded index follows the set of services: one that appears, one that goes.
+    node.apply({ type: 'register', namespace: 'default', service: 'Billing', id: 'b1', address: '10.0.3.1', port: 80 });
+    expect(dataOf(ask('billing.service.consul', 'A').answers, 'A')).toEqual(['10.0.3.1']);
+    node.apply({ type: 'unregister', namespace: 'default', service: 'Billing', id: 'b1' });
+    expect(ask('billing.service.consul', 'A').rcode).toBe('NXDOMAIN');
+    // Of two names that fold alike, the first by name wins, as before.
+    node.apply({ type: 'register', namespace: 'default', service: 'PAY', id: 'p1', address: '10.0.4.1', port: 80 });
+    node.apply({ type: 'register', namespace: 'default', service: 'Pay', id: 'p2', address: '10.0.4.2', port: 80 });
+    expect(dataOf(ask('pay.service.consul', 'A').answers, 'A')).toEqual(['10.0.4.1']);
+    node.apply({ type: 'unregister', namespace: 'default', service: 'PAY', id: 'p1' });
+    expect(dataOf(ask('pay.service.consul', 'A').answers, 'A')).toEqual(['10.0.4.2']);
+    expect(listed.mock.calls.length).toBeLessThanOrEqual(1);
+  });
+
   it('our datacenter answers in any case; another is NXDOMAIN until federation', () => {
     reg('w1', { address: '10.0.0.1' });
     expect(ask('web.service.dc1.dc.consul', 'A').rcode).toBe('NOERROR');

@@ -7,8 +7,9 @@
  *   `suspect` instance (expiry held back by protection) counts as passing, so a network
  *   fault does not empty DNS either. Disabled instances are left out.
  * - Names match case-insensitively, as DNS names do: service and namespace first exactly
- *   (the cheap, common case), then against a lower-cased index of the registry's services
- *   that is rebuilt only when the registry's revision has moved since it was built.
+ *   (the cheap, common case), then against a case-folded index of the registry's services,
+ *   built once and then moved only by a service that appears or goes (below), so a stream
+ *   of NXDOMAIN questions under steady writes costs a map lookup each.
  * - Tags match case-insensitively too (Consul's DNS does the same).
  * - SRV weight: the instance's weight, or its Consul `Weights.Warning` while it warns.
  *
@@ -151,17 +152,25 @@ function serviceKeyOf(namespace: string, service: string): string {
 }
 
 export class ServiceDirectory {
-  /** lower(namespace) \0 lower(service) -> the names as registered; built at `builtAt`. */
-  private folded = new Map<string, { namespace: string; service: string }>();
-  private builtAt = -1;
+  /**
+   * Every service by its case-folded name, for a question whose exact name has no instance:
+   * built from listServices() on the first such question, then kept in step with the change
+   * feed (a service that appears or goes is one map operation); null until then and after a reset.
+   */
+  private folded: FoldedIndex | null = null;
   /** namespace \0 service -> its usable endpoints, for services asked about since the last reset. */
   private readonly caches = new Map<string, ServiceCache>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly registry: RegistryView) {
     this.unsubscribe = registry.history.subscribe((notice) => {
-      if (notice.kind === 'reset') this.caches.clear();
-      else for (const e of notice.events) this.patch(e);
+      if (notice.kind === 'reset') {
+        this.caches.clear();
+        this.folded = null;
+        return;
+      }
+      for (const e of notice.events) this.patch(e);
+      this.follow(notice.events);
     });
   }
 
@@ -169,6 +178,7 @@ export class ServiceDirectory {
   close(): void {
     this.unsubscribe();
     this.caches.clear();
+    this.folded = null;
   }
 
   /**
@@ -211,20 +221,60 @@ export class ServiceDirectory {
     if (e.type === 'delete' && this.registry.serviceSize(namespace, service) === 0) this.caches.delete(key);
   }
 
-  private fold(namespace: string, service: string): { namespace: string; service: string } | undefined {
-    const revision = this.registry.revision;
-    if (revision !== this.builtAt) {
-      const folded = new Map<string, { namespace: string; service: string }>();
-      // Sorted by namespace then service: of two names that fold alike, the first wins, always the same one.
-      for (const s of this.registry.listServices()) {
-        const key = `${s.namespace.toLowerCase()}\u0000${s.service.toLowerCase()}`;
-        if (!folded.has(key)) folded.set(key, { namespace: s.namespace, service: s.service });
-      }
-      this.folded = folded;
-      this.builtAt = revision;
+  /** Keeps the folded index in step with the set of services: only a service that appeared or went moves it. */
+  private follow(events: readonly RegistryEvent[]): void {
+    if (this.folded === null) return;
+    const touched = new Map<string, { namespace: string; service: string }>();
+    for (const e of events) touched.set(serviceKeyOf(e.instance.namespace, e.instance.service), e.instance);
+    // Whether each touched service exists is read once, after the whole batch: the state the next question sees.
+    for (const { namespace, service } of touched.values()) {
+      if (this.registry.serviceSize(namespace, service) > 0) addFolded(this.folded, namespace, service);
+      else removeFolded(this.folded, namespace, service);
     }
-    return this.folded.get(`${namespace.toLowerCase()}\u0000${service.toLowerCase()}`);
   }
+
+  private fold(namespace: string, service: string): { namespace: string; service: string } | undefined {
+    if (this.folded === null) {
+      const folded: FoldedIndex = new Map();
+      for (const s of this.registry.listServices()) addFolded(folded, s.namespace, s.service);
+      this.folded = folded;
+    }
+    const alike = this.folded.get(foldedKey(namespace, service));
+    if (alike === undefined) return undefined;
+    // Of two names that fold alike, the first by namespace then service wins, always the same one.
+    let first: { namespace: string; service: string } | undefined;
+    for (const n of alike.values()) if (first === undefined || cmp(n.namespace, first.namespace) < 0 || (n.namespace === first.namespace && cmp(n.service, first.service) < 0)) first = n;
+    return first;
+  }
+}
+
+/** lower(namespace) \0 lower(service) -> the services (namespace \0 service -> names as registered) that fold to it. */
+type FoldedIndex = Map<string, Map<string, { namespace: string; service: string }>>;
+
+function foldedKey(namespace: string, service: string): string {
+  return `${namespace.toLowerCase()}\u0000${service.toLowerCase()}`;
+}
+
+function addFolded(index: FoldedIndex, namespace: string, service: string): void {
+  const key = foldedKey(namespace, service);
+  let alike = index.get(key);
+  if (alike === undefined) {
+    alike = new Map();
+    index.set(key, alike);
+  }
+  alike.set(serviceKeyOf(namespace, service), { namespace, service });
+}
+
+function removeFolded(index: FoldedIndex, namespace: string, service: string): void {
+  const key = foldedKey(namespace, service);
+  const alike = index.get(key);
+  if (alike === undefined) return;
+  alike.delete(serviceKeyOf(namespace, service));
+  if (alike.size === 0) index.delete(key);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function srvWeight(i: Instance, warning: boolean): number {
