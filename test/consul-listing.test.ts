@@ -20,6 +20,8 @@ import { catalogServicesWriter } from '../src/consul/listing.js';
 import { InstanceIndex } from '../src/server/listing/instance-index.js';
 import { RevisionView } from '../src/server/listing/revision-view.js';
 import { silentLogger } from '../src/log/index.js';
+import { targetGroup } from '../src/sd/prometheus.js';
+import { buildApp } from '../src/server/app.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const INSTANCES = 20_000;
@@ -148,6 +150,25 @@ describe('Consul listings of a large service', () => {
     expect(Object.keys(agentServices)).toHaveLength(INSTANCES + 1);
     expect(Object.keys(agentChecks)).toHaveLength(INSTANCES + 1);
     expect(turnCpuMs).toBeLessThan(MAX_TURN_CPU_MS);
+  }, 60_000);
+
+  it('Prometheus SD (native app) answers every instance, byte for byte as built whole, while no event-loop turn takes over 50 ms', async () => {
+    const native = buildApp({ logger: silentLogger(), node, tokens: null });
+    try {
+      await native.listen({ host: '127.0.0.1', port: 0 });
+      const nativeBase = `http://127.0.0.1:${(native.server.address() as AddressInfo).port}`;
+      await get(nativeBase, '/v1/sd/prometheus?service=small');
+      const measured = await measureTurns(() => get(nativeBase, '/v1/sd/prometheus'));
+      console.log(`Prometheus SD of ${INSTANCES} instances: longest turn ${measured.turnCpuMs.toFixed(1)} ms CPU, delay max ${measured.delayMaxMs.toFixed(1)} ms`);
+      expect(measured.result.status).toBe(200);
+      // What the answer was when built whole: every enabled instance by (namespace, service, cluster, id).
+      const whole = node.registry.listServices().flatMap((s) => node.registry.listInstances(s.namespace, s.service).instances.map(targetGroup));
+      expect(whole).toHaveLength(INSTANCES + 1);
+      expect(measured.result.body.toString('utf8')).toBe(JSON.stringify(whole));
+      expect(measured.turnCpuMs).toBeLessThan(MAX_TURN_CPU_MS);
+    } finally {
+      await native.close();
+    }
   }, 60_000);
 
   it('an answer written over many turns is read at one revision, whatever changes meanwhile', async () => {

@@ -24,8 +24,10 @@
  * buildApp like every native route; this file turns instances into target groups.
  */
 import { acceptsHealth, type HealthFilter } from '../health/index.js';
+import { arrayWriter, type KeyRange, namespaceRange, serviceRange } from '../consul/listing.js';
 import type { Instance } from '../registry/index.js';
-import type { NodeApi } from '../server/node-api.js';
+import type { RevisionView } from '../server/listing/revision-view.js';
+import type { SliceWriter } from '../server/listing/sliced-json.js';
 
 /** The Consul adapter's own record (src/consul/check-record.ts): not the user's metadata. */
 const HIDDEN_METADATA = new Set(['rollcall.consul']);
@@ -59,12 +61,26 @@ export function targetGroup(i: Instance): TargetGroup {
   return { targets: [hostPort(i.address, i.port)], labels };
 }
 
-/** The groups for a namespace (or all) and a service (or all), in a stable order. */
-export function targetGroups(registry: NodeApi['registry'], q: { namespace?: string; service?: string; health: HealthFilter }): TargetGroup[] {
-  const out: TargetGroup[] = [];
-  for (const s of registry.listServices(q.namespace)) {
-    if (q.service !== undefined && s.service !== q.service) continue;
-    for (const i of registry.listInstances(s.namespace, s.service).instances) if (acceptsHealth(q.health, i.health)) out.push(targetGroup(i));
-  }
-  return out;
+export interface TargetQuery {
+  readonly namespace?: string;
+  readonly service?: string;
+  readonly health: HealthFilter;
+}
+
+/** The instance index's keys the query reads: one service, one namespace, or every key. */
+function targetRange(q: TargetQuery): KeyRange {
+  if (q.namespace === undefined) return { after: '', end: '\uffff' };
+  return q.service === undefined ? namespaceRange(q.namespace) : serviceRange(q.namespace, q.service);
+}
+
+/**
+ * The groups for a namespace (or all) and a service (or all), as a JSON array written in
+ * slices from `view` (issue 22's rule: at 200,000 instances, building and encoding the
+ * whole answer in one turn held the event loop for over a second). The index's key order is
+ * (namespace, service, cluster, id), the order the answer always had.
+ */
+export function targetGroupsWriter(view: RevisionView, q: TargetQuery): SliceWriter {
+  return arrayWriter(view, targetRange(q), (i) =>
+    i.enabled && (q.service === undefined || i.service === q.service) && acceptsHealth(q.health, i.health) ? JSON.stringify(targetGroup(i)) : null,
+  );
 }

@@ -5,7 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { HealthFilter } from '../../health/index.js';
-import { targetGroups } from '../../sd/prometheus.js';
+import { sendSliced } from '../../consul/listing.js';
+import { targetGroupsWriter } from '../../sd/prometheus.js';
+import { openLister } from '../listing/serve.js';
 import type { ServerContext } from '../context.js';
 import { sendNodeError } from '../errors.js';
 
@@ -15,6 +17,8 @@ const NAME = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0
 
 export function prometheusSdRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { node } = ctx;
+  // Written in slices from the shared listing index (no answer holds the event loop).
+  const lister = openLister(app, node.registry, { waitMs: ctx.limits.minRevisionTimeoutMs });
   app.get<{ Querystring: Query }>(
     '/v1/sd/prometheus',
     {
@@ -51,12 +55,12 @@ export function prometheusSdRoutes(app: FastifyInstance, ctx: ServerContext): vo
           return sendNodeError(reply, err);
         }
       }
-      const groups = targetGroups(node.registry, {
+      const query = {
         ...(req.query.namespace === undefined ? {} : { namespace: req.query.namespace }),
         ...(req.query.service === undefined ? {} : { service: req.query.service }),
         health: req.query.health ?? 'all',
-      });
-      return reply.type('application/json; charset=utf-8').send(groups);
+      };
+      return sendSliced(lister, reply, (view) => targetGroupsWriter(view, query));
     },
   );
 }
