@@ -4,7 +4,7 @@
  * protection's suspect, disabled instances), re-registration, and blocking queries woken
  * only by what they read.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildConsulApp, type ConsulApp } from '../src/consul/index.js';
 import { silentLogger } from '../src/log/index.js';
 import { TokenAuthority } from '../src/server/auth.js';
@@ -225,6 +225,31 @@ describe('Consul API in process', () => {
     // A session no instance holds the check on (an orphan left by an older build) is no check either.
     node.apply({ type: 'openSession', sessionId: 'consul:default:ghost', ttlMs: 10_000, now: Date.now() });
     await unknown('ghost');
+  });
+
+  it('finds a service by ID from the feed\'s index, not a walk of every service: register, move, deregister', async () => {
+    start();
+    const walks = vi.spyOn(node.registry, 'listServices');
+    const service = async (id: string) => {
+      const r = await get(`/v1/agent/service/${id}`);
+      return r.statusCode === 200 ? (r.json() as { Service: string }).Service : r.statusCode;
+    };
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'x1', Address: '10.0.0.1', Port: 80 })).statusCode).toBe(200);
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'x1', Address: '10.0.0.1', Port: 81, Check: { TTL: '10s' } })).statusCode).toBe(200);
+    expect(await service('x1')).toBe('web');
+    // Moved to another service: deregistered, then registered there.
+    expect((await put('/v1/agent/service/deregister/x1')).statusCode).toBe(200);
+    expect(await service('x1')).toBe(404);
+    expect((await put('/v1/agent/service/register', { Name: 'api', ID: 'x1', Address: '10.0.0.1', Port: 80 })).statusCode).toBe(200);
+    expect(await service('x1')).toBe('api');
+    // The same id in two services (natively): ambiguous.
+    node.apply({ type: 'register', namespace: 'default', service: 'web', id: 'x1', address: '10.0.0.2', port: 80 });
+    expect(await service('x1')).toBe(400);
+    node.apply({ type: 'unregister', namespace: 'default', service: 'api', id: 'x1' });
+    expect(await service('x1')).toBe('web');
+    expect((await put('/v1/agent/service/deregister/x1')).statusCode).toBe(200);
+    expect(await service('x1')).toBe(404);
+    expect(walks).not.toHaveBeenCalled();
   });
 
   it('a blocking query wakes on its own service only; X-Consul-Index never goes backwards', async () => {

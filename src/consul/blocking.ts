@@ -21,6 +21,7 @@
  */
 import type { HistoryListener, RegistryEvent } from '../registry/index.js';
 import { CatalogIndex, type CatalogSource } from './catalog-index.js';
+import { IdIndex } from './id-index.js';
 
 export interface NoticeSource {
   readonly revision: number;
@@ -37,6 +38,8 @@ interface Waiter {
 
 export class ChangeFeed {
   readonly catalog = new CatalogIndex();
+  /** Consul service ID → services, for the agent endpoints (findById). */
+  readonly ids = new IdIndex();
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #namespaceChangedAt = new Map<string, number>();
   readonly #unsubscribe: () => void;
@@ -50,6 +53,7 @@ export class ChangeFeed {
   ) {
     this.#floor = history.revision;
     this.catalog.rebuild(registry);
+    this.ids.rebuild(registry);
     this.#unsubscribe = history.subscribe((n) => {
       if (n.kind === 'reset') this.#reset(n.revision);
       else this.#take(n.events);
@@ -119,6 +123,7 @@ export class ChangeFeed {
       woken.add(ChangeFeed.serviceKey(ns, e.instance.service));
       woken.add(ChangeFeed.namespaceKey(ns));
       if (this.catalog.apply(e)) woken.add(ChangeFeed.catalogKey(ns));
+      this.ids.apply(e);
     }
     if (this.#count === 0) return;
     for (const key of woken) {
@@ -131,6 +136,7 @@ export class ChangeFeed {
     this.#floor = Math.max(this.#floor, revision);
     this.#namespaceChangedAt.clear();
     this.catalog.rebuild(this.registry);
+    this.ids.rebuild(this.registry);
     this.#wakeAll();
   }
 

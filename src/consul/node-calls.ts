@@ -78,8 +78,9 @@ export async function barrier(ctx: ConsulContext): Promise<void> {
 export function findById(ctx: ConsulContext, ns: string, id: string, includeDisabled: boolean): Instance[] {
   const registry = ctx.node.registry;
   const out: Instance[] = [];
-  for (const s of registry.listServices(ns)) {
-    const i = registry.getInstance(ns, s.service, id);
+  // The feed's ID index, not a walk of every service: this runs on every register and deregister.
+  for (const service of ctx.feed.ids.services(ns, id)) {
+    const i = registry.getInstance(ns, service, id);
     if (i !== undefined && (includeDisabled || i.enabled)) out.push(i);
   }
   return out;
