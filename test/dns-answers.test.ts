@@ -4,7 +4,7 @@
  * them, the health mapping the Consul API uses, truncation to the transport's size, and
  * bad messages that get an error code or nothing, never an exception (a seeded fuzz).
  */
-import { type Answer, type DecodedPacket, decode, encode, type Packet, RECURSION_DESIRED, TRUNCATED_RESPONSE } from 'dns-packet';
+import { type Answer, type DecodedPacket, decode, encode, encodingLength, type Packet, RECURSION_DESIRED, TRUNCATED_RESPONSE } from 'dns-packet';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AnswerContext, respond, ServiceDirectory } from '../src/dns/index.js';
@@ -229,11 +229,11 @@ describe('DNS answers', () => {
 
   describe('a service larger than any answer', () => {
     it('is sampled, never sorted whole: at most MAX_DNS_ENDPOINTS endpoints per question, all distinct', () => {
-      for (let k = 0; k < MAX_DNS_ENDPOINTS + 1000; k++) reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` });
+      for (let k = 0; k < MAX_DNS_ENDPOINTS.A + 1000; k++) reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` });
       const sorted = vi.spyOn(node.registry, 'listInstances');
       const endpoints = ctx.directory.endpoints('default', 'web', null, seeded(3));
-      expect(endpoints).toHaveLength(MAX_DNS_ENDPOINTS);
-      expect(new Set(endpoints.map((e) => e.address)).size).toBe(MAX_DNS_ENDPOINTS);
+      expect(endpoints).toHaveLength(MAX_DNS_ENDPOINTS.A);
+      expect(new Set(endpoints.map((e) => e.address)).size).toBe(MAX_DNS_ENDPOINTS.A);
       const p = ask('web.service.consul', 'A', { transport: 'tcp' });
       expect(p.size).toBeLessThanOrEqual(65535);
       expect(p.answers!.length).toBeGreaterThan(1000);
@@ -341,6 +341,32 @@ describe('DNS answers', () => {
       expect(p.additionals).toHaveLength(200);
       expect(ask('web.service.consul', 'A', { transport: 'tcp' }).answers).toHaveLength(200);
       expect(truncated(ask('web.service.consul', 'A'))).toBe(true);
+    });
+
+    it('over TCP, an answer larger than 65,535 bytes is trimmed, never TC: extras first, then as many answers as fit', () => {
+      // ~1,500 SRV endpoints: with their A records about 150 KB, without them about 93 KB.
+      for (let k = 0; k < 1500; k++) reg(`w${k}`, { address: `10.1.${k >> 8}.${k & 255}`, port: 8000 + (k % 1000), tags: ['a-long-tag-that-makes-every-srv-owner-name-longer-than-usual'] });
+      const oneMore = (p: Reply) => encodingLength({ ...p, answers: p.answers!.slice(0, 1) } as Packet) - encodingLength({ ...p, answers: [] } as Packet);
+      for (const name of ['web.service.consul', '_web._tcp.service.consul', 'a-long-tag-that-makes-every-srv-owner-name-longer-than-usual.web.service.consul']) {
+        const p = ask(name, 'SRV', { transport: 'tcp' });
+        expect(p.size).toBeLessThanOrEqual(65535);
+        expect(truncated(p)).toBe(false);
+        expect(p.rcode).toBe('NOERROR');
+        expect(p.additionals).toEqual([]);
+        const srv = dataOf<{ target: string }>(p.answers, 'SRV');
+        expect(new Set(srv.map((r) => r.target)).size).toBe(srv.length);
+        // As many as fit: the sample cap, or not one record more would.
+        if (srv.length < MAX_DNS_ENDPOINTS.SRV) expect(p.size + oneMore(p)).toBeGreaterThan(65535);
+        else expect(srv).toHaveLength(MAX_DNS_ENDPOINTS.SRV);
+        expect(srv.length).toBeGreaterThan(300);
+      }
+      expect(dataOf(ask('web.service.consul', 'SRV', { transport: 'tcp' }).answers, 'SRV')).toHaveLength(MAX_DNS_ENDPOINTS.SRV);
+      // A over TCP: every one of the 1,500 fits (34 bytes each), no TC.
+      const a = ask('web.service.consul', 'A', { transport: 'tcp' });
+      expect(truncated(a)).toBe(false);
+      expect(a.answers).toHaveLength(1500);
+      // UDP still says TC, so the client comes back over TCP.
+      expect(truncated(ask('web.service.consul', 'SRV'))).toBe(true);
     });
 
     it('when every answer fits but not the additional records: all answers, no additional records, no TC (RFC 2181 §9)', () => {

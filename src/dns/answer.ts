@@ -15,7 +15,7 @@
  * Answers are shuffled on every query, so clients that take the first record spread load.
  */
 import type { Answer } from 'dns-packet';
-import { type Endpoint, type RegistryView, type ServiceDirectory, shuffle } from './lookup.js';
+import { type Endpoint, endpointLimit, type RegistryView, type ServiceDirectory, shuffle } from './lookup.js';
 import { type DnsName, parseName } from './names.js';
 import { addressKind, addressRecord, cnameRecord, soaRecord, srvRecord, srvTarget } from './records.js';
 
@@ -97,7 +97,7 @@ function answerService(q: Asked, name: Extract<DnsName, { kind: 'service' }>, ct
   // to a live member there. Until then only ours answers, and any other is a name that does
   // not exist here.
   if (name.datacenter !== null && name.datacenter.toLowerCase() !== ctx.datacenter.toLowerCase()) return negative('NXDOMAIN', ctx);
-  const endpoints = ctx.directory.endpoints(name.namespace ?? ctx.namespace, name.service, name.tag, ctx.random);
+  const endpoints = ctx.directory.endpoints(name.namespace ?? ctx.namespace, name.service, name.tag, ctx.random, endpointLimit(q.type));
   if (endpoints.length === 0) return negative('NXDOMAIN', ctx);
   shuffle(endpoints, ctx.random);
   const reply = q.type === 'SRV' ? srvAnswers(q.name, endpoints, ctx) : addressAnswers(q, endpoints, ctx);

@@ -29,13 +29,27 @@ import type { NodeApi } from '../server/node-api.js';
 export type RegistryView = Pick<NodeApi['registry'], 'eachInstance' | 'listServices' | 'revision' | 'serviceSize' | 'history'>;
 
 /**
- * The most endpoints one answer is built from. A DNS message over TCP holds at most 65,535
- * bytes, and the smallest record (an A record) takes over 30, so no answer can carry more
- * than about 2,000 of them: a service with more is answered from a uniform random sample of
- * this size (work bounded per question however large the service; a client sees a random
- * subset either way, as it would after the shuffle and truncation).
+ * The most endpoints one answer is built from, by the question's type: about as many
+ * records as the largest message (65,535 bytes, over TCP) carries for a short name, so a
+ * service with more is answered from a uniform random sample of this size (work bounded
+ * per question however large the service; a client sees a random subset either way, as it
+ * would after the shuffle and the trim). dns-packet writes every name in full (no
+ * compression), so a record is its owner name, 10 bytes (type, class, TTL, data length) and
+ * its data. For `web.service.consul` (20 bytes on the wire):
+ *
+ *   A     20 + 10 + 4                                           = 34 bytes → 65,535 / 34 ≈ 1,927
+ *   AAAA  20 + 10 + 16                                          = 46 bytes → ≈ 1,424
+ *   SRV   20 + 10 + 6 + 26 (target `0a000001.addr.dc1.consul`)  = 62 bytes → ≈ 1,057
+ *
+ * rounded down to 1,900, 1,400 and 1,000 (an SRV answer that large goes without its
+ * additional records: truncate.ts). Longer names fit fewer; the encoder trims those.
  */
-export const MAX_DNS_ENDPOINTS = 2048;
+export const MAX_DNS_ENDPOINTS = { A: 1900, AAAA: 1400, SRV: 1000 } as const;
+
+/** The sample size for a question of `type` (ANY and other types: as for A, the largest). */
+export function endpointLimit(type: string): number {
+  return type === 'SRV' ? MAX_DNS_ENDPOINTS.SRV : type === 'AAAA' ? MAX_DNS_ENDPOINTS.AAAA : MAX_DNS_ENDPOINTS.A;
+}
 
 /** One instance as DNS shows it. */
 export interface Endpoint {
@@ -185,7 +199,7 @@ export class ServiceDirectory {
    * The endpoints `service` (with `tag`, if any) resolves to in `namespace`, in no particular
    * order: all of them, or a uniform sample of `limit` when more qualify.
    */
-  endpoints(namespace: string, service: string, tag: string | null, random: () => number, limit = MAX_DNS_ENDPOINTS): Endpoint[] {
+  endpoints(namespace: string, service: string, tag: string | null, random: () => number, limit: number = MAX_DNS_ENDPOINTS.A): Endpoint[] {
     let cache = this.cacheOf(namespace, service);
     if (cache === null) {
       const folded = this.fold(namespace, service);

@@ -78,7 +78,7 @@ export function respond(message: Buffer, transport: Transport, ctx: AnswerContex
     authorities: reply.authorities,
     additionals: [...reply.additionals, ...ourOpt],
   };
-  return { outcome: reply.rcode === 'REFUSED' ? 'refused' : 'answered', bytes: encodeWithin(packet, sizeLimit(transport, edns)) };
+  return { outcome: reply.rcode === 'REFUSED' ? 'refused' : 'answered', bytes: encodeWithin(packet, sizeLimit(transport, edns), transport === 'tcp' ? 'trim' : 'tc') };
 }
 
 /** Whether the first question's name (right after the header) is labels of printable ASCII, without `.` or `\\`. */
