@@ -191,6 +191,17 @@ describe('DNS answers', () => {
     expect(ask('web.service.dc2.dc.consul', 'A')).toMatchObject({ rcode: 'NXDOMAIN', answers: [] });
   });
 
+  it('a datacenter with a hyphen (eu-west): its names answer, and its SRV targets resolve', () => {
+    ctx = { ...ctx, datacenter: 'eu-west' };
+    reg('w1', { address: '10.0.0.1', port: 8080 });
+    expect(dataOf(ask('web.service.eu-west.dc.consul', 'A').answers, 'A')).toEqual(['10.0.0.1']);
+    expect(dataOf(ask('web.service.EU-WEST.consul', 'A').answers, 'A')).toEqual(['10.0.0.1']);
+    expect(ask('web.service.eu-east.dc.consul', 'A').rcode).toBe('NXDOMAIN');
+    const srv = dataOf<{ target: string }>(ask('web.service.eu-west.dc.consul', 'SRV').answers, 'SRV');
+    expect(srv.map((r) => r.target)).toEqual(['0a000001.addr.eu-west.consul']);
+    expect(dataOf(ask(srv[0]!.target, 'A').answers, 'A')).toEqual(['10.0.0.1']);
+  });
+
   it('a name outside the domain is refused, not answered with authority', () => {
     const p = ask('example.org', 'A');
     expect(p.rcode).toBe('REFUSED');

@@ -36,6 +36,11 @@ describe('parseName', () => {
     ['_web.v1.service.consul', svc('v1', { tag: '_web' })],
     ['service.service.consul', svc('service')],
     ['dc.service.consul', svc('dc')],
+    // Datacenter names are [A-Za-z0-9-] (--datacenter): a hyphen is one label like any other.
+    ['web.service.eu-west.dc.consul', svc('web', { datacenter: 'eu-west' })],
+    ['web.service.eu-west.consul', svc('web', { datacenter: 'eu-west' })],
+    ['v1.web.service.eu-west-1.dc.consul', svc('web', { tag: 'v1', datacenter: 'eu-west-1' })],
+    ['_web._tcp.service.EU-West.dc.consul', svc('web', { datacenter: 'EU-West' })],
   ])('%s', (qname, expected) => {
     expect(parseName(qname, 'consul')).toEqual(expected);
   });
