@@ -7,7 +7,8 @@
  *   1. memory per parked query: the follower's resident memory and V8 heap before and after
  *      parking them (from /proc and its /metrics), divided by the count;
  *   2. changes elsewhere: `--noise` writes to services nobody watches; every answer that
- *      comes back is a wake-up caused by another service (must be 0);
+ *      comes back, and every wake-up the follower counts (`Stats.rollcall.wakeups`: a query
+ *      woken and parked again answers nothing), is one caused by another service (must be 0);
  *   3. wake-up latency: `--rounds` writes, each to one watched service through the leader;
  *      for every query parked on that service, the time from the write's acknowledgement
  *      (committed and applied on the leader) to its answer (the follower applies it, wakes
@@ -181,7 +182,11 @@ async function main(): Promise<number> {
 
     const indexes: number[] = [];
     for (let s = 0; s < SERVICES; s++) indexes.push(Number((await json(`${consul}/v1/health/service/watched-${s}`)).headers.get('x-consul-index')));
-    const parked = async () => Number((await json<{ Stats: { rollcall: { blocking_queries: string } } }>(`${consul}/v1/agent/self`)).body.Stats.rollcall.blocking_queries);
+    const rollcallStats = async () => (await json<{ Stats: { rollcall: { blocking_queries: string; wakeups: string } } }>(`${consul}/v1/agent/self`)).body.Stats.rollcall;
+    const parked = async () => Number((await rollcallStats()).blocking_queries);
+    // Queries the follower's feed has woken: one woken by another service and parked again
+    // (its index unmoved) never answers, so counting answers alone cannot see it.
+    const wakeups = async () => Number((await rollcallStats()).wakeups);
     await new Promise((r) => setTimeout(r, 1000));
     const before = await memoryOf(pid, follower.url);
 
@@ -204,9 +209,10 @@ async function main(): Promise<number> {
     console.error(`parked ${QUERIES}: resident +${mb(after.rss - before.rss)}, heap +${mb(after.heap - before.heap)}`);
 
     // Changes to services nobody watches wake nobody.
+    const quietWakeups = await wakeups();
     for (let k = 0; k < NOISE; k++) await put(`other-${k % 10}`, `o${k}`, 80 + (k % 100));
     await new Promise((r) => setTimeout(r, 1000));
-    let foreign = w.total();
+    let foreign = Math.max(w.total(), (await wakeups()) - quietWakeups);
 
     // One watched service changes per round: its queries wake, the others' do not.
     const perService = QUERIES / SERVICES;
@@ -216,6 +222,7 @@ async function main(): Promise<number> {
     for (let r = 0; r < ROUNDS; r++) {
       const service = r % SERVICES;
       w.answers = new Map();
+      const roundWakeups = await wakeups();
       const start = performance.now();
       await put(`watched-${service}`, `round-${r}`, 80);
       const acked = performance.now();
@@ -225,7 +232,8 @@ async function main(): Promise<number> {
         sinceAck.push(Math.max(0, at - acked));
       }
       await waitUntil('the woken queries to park again', async () => (await parked()) >= QUERIES, 30_000);
-      foreign += w.total() - w.answered(service);
+      // Woken this round beyond the watched service's own queries (answers from elsewhere included).
+      foreign += Math.max(w.total() - w.answered(service), (await wakeups()) - roundWakeups - w.answered(service));
     }
     const cpuPerWake = (cpuOf(pid) - cpuBefore) / latencies.length;
     latencies.sort((a, b) => a - b);

@@ -264,12 +264,18 @@ describe('Consul API in process', () => {
     });
     await new Promise((r) => setTimeout(r, 50));
     expect(consul.feed.size).toBe(1);
-    expect(((await get('/v1/agent/self')).json() as { Stats: { rollcall: Record<string, string> } }).Stats.rollcall['blocking_queries']).toBe('1');
+    const stats = async () => ((await get('/v1/agent/self')).json() as { Stats: { rollcall: Record<string, string> } }).Stats.rollcall;
+    expect((await stats())['blocking_queries']).toBe('1');
+    const wakeups = consul.feed.wakeups;
     await put('/v1/agent/service/register', { Name: 'b', Address: '10.0.0.2', Port: 1 });
     await new Promise((r) => setTimeout(r, 100));
     expect(answered).toBe(false);
+    // Not woken at all: a query woken and parked again (its index unmoved) would not answer either.
+    expect(consul.feed.wakeups).toBe(wakeups);
     await put('/v1/agent/service/register', { Name: 'a', ID: 'a2', Address: '10.0.0.3', Port: 1 });
     const r = await parked;
+    expect(consul.feed.wakeups).toBe(wakeups + 1);
+    expect((await stats())['wakeups']).toBe(String(wakeups + 1));
     expect(Number(r.headers['x-consul-index'])).toBeGreaterThan(index);
     expect(consul.feed.size).toBe(0);
     // Deleting the service: its index is the registry's emptied revision, still not lower.

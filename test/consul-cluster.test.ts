@@ -235,6 +235,9 @@ describe('Consul-compatible API on a 3-node cluster', () => {
     const catalog = await http('GET', `${at}/v1/catalog/services`);
     const catalogIndex = Number(catalog.headers.get('x-consul-index'));
 
+    // Queries woken on this node: one woken by another service and parked again answers the same, so only this shows it.
+    const wakeups = async () => Number(((await http('GET', `${at}/v1/agent/self`)).body as { Stats: { rollcall: { wakeups: string } } }).Stats.rollcall.wakeups);
+    const wakeups0 = await wakeups();
     const t0 = Date.now();
     const parked = http('GET', `${at}/v1/health/service/quiet?index=${index}&wait=2s`, undefined, {}, 10_000);
     // The catalog index moves only when the set of services or tags changes: a new instance of
@@ -250,15 +253,19 @@ describe('Consul-compatible API on a 3-node cluster', () => {
     expect(elapsed).toBeGreaterThanOrEqual(1900);
     // The first "noisy" registration added a service: that one did wake the catalog query.
     expect(Number(c.headers.get('x-consul-index'))).toBeGreaterThan(catalogIndex);
+    // ...and only that one: the query on "quiet" was never woken.
+    expect((await wakeups()) - wakeups0).toBe(1);
 
     const catalog2 = await http('GET', `${at}/v1/catalog/services`);
     const catalogIndex2 = Number(catalog2.headers.get('x-consul-index'));
+    const wakeups1 = await wakeups();
     const t1 = Date.now();
     const parkedCatalog2 = http('GET', `${at}/v1/catalog/services?index=${catalogIndex2}&wait=2s`, undefined, {}, 10_000);
     await http('PUT', `${w}/v1/agent/service/register`, { Name: 'noisy', ID: 'n9', Address: '10.3.0.9', Port: 9, Tags: ['t'] });
     const c2 = await parkedCatalog2;
     expect(Number(c2.headers.get('x-consul-index'))).toBe(catalogIndex2);
     expect(Date.now() - t1).toBeGreaterThanOrEqual(1900);
+    expect(await wakeups()).toBe(wakeups1);
 
     // A change to this service wakes it at once.
     const t2 = Date.now();

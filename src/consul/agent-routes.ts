@@ -81,7 +81,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
       let namespace = ns;
       if (param(q, 'ns') === undefined && reg.namespace !== null && reg.namespace !== ns) {
         namespace = namespaceOf(ctx, { ns: reg.namespace });
-        authorize(ctx, req, q, 'register', namespace);
+        await authorize(ctx, req, q, 'register', namespace);
       }
       await registerService(ctx, req, namespace, reg);
       return empty(reply);
@@ -158,8 +158,9 @@ function agentSelf(ctx: ConsulContext): Record<string, Record<string, unknown>> 
     Member: { Name: ctx.node.id, Addr: host, Port: port, Tags: { dc: ctx.datacenter, role: 'consul', rollcall: '1' }, Status: 1 },
     Stats: {
       raft: { state: st.role, term: String(st.term), commit_index: String(st.commitIndex), applied_index: String(st.appliedIndex), last_log_index: String(st.lastIndex) },
-      // blocking_queries: how many are parked on this node's Consul listener (for benchmarks and operators).
-      rollcall: { revision: String(st.revision), leader: st.leader ?? '', blocking_queries: String(ctx.feed.size) },
+      // blocking_queries: how many are parked on this node's Consul listener (for benchmarks and operators);
+      // wakeups: how many parked queries a change has woken (one woken by another service's change shows here).
+      rollcall: { revision: String(st.revision), leader: st.leader ?? '', blocking_queries: String(ctx.feed.size), wakeups: String(ctx.feed.wakeups) },
     },
     Meta: {},
     xDS: {},

@@ -45,6 +45,7 @@ export class ChangeFeed {
   readonly #unsubscribe: () => void;
   #floor: number;
   #count = 0;
+  #wakeups = 0;
   #closed = false;
 
   constructor(
@@ -67,6 +68,15 @@ export class ChangeFeed {
   /** Parked queries (for tests and metrics). */
   get size(): number {
     return this.#count;
+  }
+
+  /**
+   * Parked queries woken by a change (or a reset) since the feed opened; not by their wait
+   * ending. blockUntilPast parks a query again when what it reads has not moved, so the
+   * answers alone cannot show a query woken by another service's change: this can.
+   */
+  get wakeups(): number {
+    return this.#wakeups;
   }
 
   static serviceKey(namespace: string, service: string): string {
@@ -128,7 +138,7 @@ export class ChangeFeed {
     if (this.#count === 0) return;
     for (const key of woken) {
       const set = this.#waiters.get(key);
-      if (set !== undefined) for (const w of [...set]) this.#settle(w);
+      if (set !== undefined) for (const w of [...set]) if (this.#settle(w)) this.#wakeups++;
     }
   }
 
@@ -137,6 +147,7 @@ export class ChangeFeed {
     this.#namespaceChangedAt.clear();
     this.catalog.rebuild(this.registry);
     this.ids.rebuild(this.registry);
+    this.#wakeups += this.#count;
     this.#wakeAll();
   }
 
@@ -144,14 +155,16 @@ export class ChangeFeed {
     for (const set of [...this.#waiters.values()]) for (const w of [...set]) this.#settle(w);
   }
 
-  #settle(w: Waiter): void {
+  /** Resolves `w`; false when it was settled already. */
+  #settle(w: Waiter): boolean {
     const set = this.#waiters.get(w.key);
-    if (set === undefined || !set.delete(w)) return;
+    if (set === undefined || !set.delete(w)) return false;
     if (set.size === 0) this.#waiters.delete(w.key);
     this.#count--;
     if (w.timer) clearTimeout(w.timer);
     w.signal?.removeEventListener('abort', w.onAbort);
     w.resolve();
+    return true;
   }
 }
 
