@@ -252,6 +252,16 @@ describe('Consul API in process', () => {
     expect(walks).not.toHaveBeenCalled();
   });
 
+  it('bad percent-encoding in the path is a plain-text 400, as every Consul error, not fastify\'s JSON', async () => {
+    start();
+    for (const url of ['/v1/health/service/%ZZ', '/v1/agent/service/%E0%A4%A']) {
+      const r = await get(url);
+      expect(r.statusCode).toBe(400);
+      expect(r.headers['content-type']).toMatch(/^text\/plain/);
+      expect(r.body).toBe('Invalid URL path: bad percent-encoding');
+    }
+  });
+
   it('a blocking query wakes on its own service only; X-Consul-Index never goes backwards', async () => {
     start();
     await put('/v1/agent/service/register', { Name: 'a', Address: '10.0.0.1', Port: 1 });

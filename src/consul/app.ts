@@ -7,7 +7,7 @@
  */
 import Fastify, { LogController } from 'fastify';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
-import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from '../log/index.js';
 import type { TokenAuthority } from '../server/auth.js';
 import { decoratePrincipal } from '../server/auth-hook.js';
@@ -57,6 +57,12 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
     return503OnClosing: false,
     // Check and service IDs in paths, percent-encoded.
     routerOptions: { maxParamLength: 1024 },
+    // A path the router cannot decode (bad percent-encoding, a parameter too long) is answered
+    // before any handler: in plain text, as every Consul error, not fastify's JSON.
+    frameworkErrors: (err, _req, reply) => {
+      const tooLong = (err as FastifyError).code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void sendText(reply as unknown as FastifyReply, 400, tooLong ? 'Invalid URL path: a path parameter is too long' : 'Invalid URL path: bad percent-encoding');
+    },
     // Typed as nothing so the instance keeps the plain-HTTP types (an https.Server is an http.Server here).
     ...((options.https === undefined ? {} : { https: options.https }) as object),
   });
