@@ -6,7 +6,7 @@
  */
 import { type Answer, type DecodedPacket, decode, encode, encodingLength, type Packet, RECURSION_DESIRED, TRUNCATED_RESPONSE } from 'dns-packet';
 import fc from 'fast-check';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AnswerContext, respond, ServiceDirectory } from '../src/dns/index.js';
 import { MAX_DNS_ENDPOINTS } from '../src/dns/lookup.js';
 import type { Register } from '../src/registry/index.js';
@@ -42,10 +42,22 @@ describe('DNS answers', () => {
   };
   const truncated = (p: DecodedPacket) => ((p.flags ?? 0) & TRUNCATED_RESPONSE) !== 0;
 
+  /** The endpoints a question would be answered from (the cache of that service complete or not). */
+  const endpointsOf = (service: string, random: () => number, limit?: number) => {
+    const got = ctx.directory.endpoints('default', service, null, random, limit);
+    if (got === 'pending') throw new Error(`${service}: nothing read yet`);
+    return got;
+  };
+  /** Lets every cache still being built finish (a slice per turn of the event loop). */
+  const settled = async () => {
+    while (ctx.directory.pendingBuilds > 0) await new Promise((resolve) => setImmediate(resolve));
+  };
+
   beforeEach(async () => {
     node = await InMemoryNodeApi.create();
     ctx = { directory: new ServiceDirectory(node.registry), registry: node.registry, domain: 'consul', datacenter: 'dc1', namespace: 'default', ttl: 0, random: seeded(7) };
   });
+  afterEach(() => ctx.directory.close());
 
   it('A: one record per IPv4 instance, named as asked, authoritative, question echoed', () => {
     reg('w1', { address: '10.0.0.1' });
@@ -242,7 +254,7 @@ describe('DNS answers', () => {
     it('is sampled, never sorted whole: at most MAX_DNS_ENDPOINTS endpoints per question, all distinct', () => {
       for (let k = 0; k < MAX_DNS_ENDPOINTS.A + 1000; k++) reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` });
       const sorted = vi.spyOn(node.registry, 'listInstances');
-      const endpoints = ctx.directory.endpoints('default', 'web', null, seeded(3));
+      const endpoints = endpointsOf('web', seeded(3));
       expect(endpoints).toHaveLength(MAX_DNS_ENDPOINTS.A);
       expect(new Set(endpoints.map((e) => e.address)).size).toBe(MAX_DNS_ENDPOINTS.A);
       const p = ask('web.service.consul', 'A', { transport: 'tcp' });
@@ -251,7 +263,7 @@ describe('DNS answers', () => {
       expect(sorted).not.toHaveBeenCalled();
     });
 
-    it('a question does not walk the service: its usable endpoints are kept, patched from the change feed (issue 22)', () => {
+    it('a question does not walk the service: its usable endpoints are kept, patched from the change feed (issue 22)', async () => {
       const n = 3000;
       for (let k = 0; k < n; k++) reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`, tags: k % 2 === 0 ? ['Even'] : [] });
       // Counts the instances any reader walks through the registry's one by-service iterator.
@@ -263,6 +275,8 @@ describe('DNS answers', () => {
           yield i;
         }
       });
+      expect(ask('web.service.consul', 'A', { transport: 'tcp' }).answers!.length).toBeGreaterThan(1000);
+      await settled();
       for (let q = 0; q < 20; q++) {
         expect(ask('web.service.consul', 'A', { transport: 'tcp' }).answers!.length).toBeGreaterThan(1000);
         expect(ask('web.service.consul', 'SRV', { transport: 'tcp' }).answers!.length).toBeGreaterThan(500);
@@ -296,16 +310,61 @@ describe('DNS answers', () => {
       expect(dataOf(ask('api.service.consul', 'A').answers, 'A')).toEqual(['10.0.9.2']);
 
       // A snapshot install (a reset of the change feed) drops the caches: the next question reads the registry again.
+      const beforeReset = visited;
       node.registry.history.reset(node.registry.revision);
       expect(ask('web.service.consul', 'A', { transport: 'tcp' }).answers!.length).toBeGreaterThan(1000);
-      expect(visited).toBeGreaterThan(walked + n - 1);
+      await settled();
+      expect(visited).toBe(beforeReset + n);
+    });
+
+    it('a large service is read into its cache a slice per turn, exact although it changes meanwhile', async () => {
+      const slice = 100;
+      ctx = { ...ctx, directory: new ServiceDirectory(node.registry, slice) };
+      const n = 1000;
+      for (let k = 0; k < n; k++) reg(`w${k}`, { address: `10.0.${k >> 8}.${k & 255}`, tags: k === n - 1 ? ['last'] : [] });
+      let visited = 0;
+      const each = node.registry.eachInstance.bind(node.registry);
+      vi.spyOn(node.registry, 'eachInstance').mockImplementation(function* (namespace: string, service: string) {
+        for (const i of each(namespace, service)) {
+          visited++;
+          yield i;
+        }
+      });
+      // The first question reads one slice and answers from it: a subset, never the whole service at once.
+      const first = dataOf<string>(ask('web.service.consul', 'A', { transport: 'tcp' }).answers, 'A');
+      expect(visited).toBe(slice);
+      expect(first).toHaveLength(slice);
+      // Nothing read yet carries the tag: not known, so SERVFAIL (the resolver retries), not NXDOMAIN.
+      expect(ask('last.web.service.consul', 'A').rcode).toBe('SERVFAIL');
+      expect(ctx.directory.pendingBuilds).toBe(1);
+      // Changes while it is read: a new instance, an unread one removed, an unread one down, an unread one re-tagged.
+      reg('late', { address: '10.9.9.9' });
+      node.apply({ type: 'unregister', namespace: 'default', service: 'web', id: `w${n - 2}` });
+      node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: `w${n - 3}`, health: 'down' });
+      const w = node.registry.getInstance('default', 'web', `w${n - 4}`)!;
+      node.apply({ type: 'update', namespace: 'default', service: 'web', id: w.id, expectedVersion: w.version, patch: { tags: ['LAST'] } });
+      // Each turn reads at most one slice.
+      let before = visited;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(visited - before).toBeLessThanOrEqual(slice);
+      expect(visited - before).toBeGreaterThan(0);
+      before = visited;
+      await settled();
+      expect(ctx.directory.pendingBuilds).toBe(0);
+      const usable = [...each('default', 'web')].filter((i) => i.health !== 'down').map((i) => i.address);
+      // n, one removed, one new, one down.
+      expect(usable).toHaveLength(n - 1);
+      expect(dataOf<string>(ask('web.service.consul', 'A', { transport: 'tcp' }).answers, 'A').sort()).toEqual(usable.sort());
+      expect(dataOf<string>(ask('last.web.service.consul', 'A').answers, 'A').sort()).toEqual([`10.0.${(n - 4) >> 8}.${(n - 4) & 255}`, `10.0.${(n - 1) >> 8}.${(n - 1) & 255}`].sort());
+      // Read once in all, give or take the instances that changed (a changed one may be read again).
+      expect(visited).toBeLessThanOrEqual(n + 10);
     });
 
     it('samples uniformly: every instance turns up in some answer', () => {
       for (let k = 0; k < 100; k++) reg(`w${k}`, { address: `10.0.1.${k}` });
       const random = seeded(11);
       const met = new Set<string>();
-      for (let n = 0; n < 100; n++) for (const e of ctx.directory.endpoints('default', 'web', null, random, 10)) met.add(e.address);
+      for (let n = 0; n < 100; n++) for (const e of endpointsOf('web', random, 10)) met.add(e.address);
       expect(met.size).toBe(100);
     });
   });

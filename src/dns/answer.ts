@@ -11,6 +11,8 @@
  *   SOA in the authority section. A name that exists without records of the asked type:
  *   NOERROR with the SOA (NODATA).
  * - A name outside the domain: REFUSED (Rollcall does not recurse).
+ * - A service whose endpoint cache is still being read, with nothing for this name yet:
+ *   SERVFAIL, so the resolver retries (lookup.ts).
  *
  * Answers are shuffled on every query, so clients that take the first record spread load.
  */
@@ -19,7 +21,7 @@ import { type Endpoint, endpointLimit, type RegistryView, type ServiceDirectory,
 import { type DnsName, parseName } from './names.js';
 import { addressKind, addressRecord, cnameRecord, soaRecord, srvRecord, srvTarget } from './records.js';
 
-export type Rcode = 'NOERROR' | 'NXDOMAIN' | 'REFUSED';
+export type Rcode = 'NOERROR' | 'NXDOMAIN' | 'REFUSED' | 'SERVFAIL';
 
 export const RCODE: Readonly<Record<Rcode | 'FORMERR' | 'SERVFAIL' | 'NOTIMP', number>> = {
   NOERROR: 0,
@@ -98,6 +100,8 @@ function answerService(q: Asked, name: Extract<DnsName, { kind: 'service' }>, ct
   // not exist here.
   if (name.datacenter !== null && name.datacenter.toLowerCase() !== ctx.datacenter.toLowerCase()) return negative('NXDOMAIN', ctx);
   const endpoints = ctx.directory.endpoints(name.namespace ?? ctx.namespace, name.service, name.tag, ctx.random, endpointLimit(q.type));
+  // The service's cache is still being read and has nothing for this name yet (lookup.ts): not known, so not NXDOMAIN.
+  if (endpoints === 'pending') return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
   if (endpoints.length === 0) return negative('NXDOMAIN', ctx);
   shuffle(endpoints, ctx.random);
   const reply = q.type === 'SRV' ? srvAnswers(q.name, endpoints, ctx) : addressAnswers(q, endpoints, ctx);

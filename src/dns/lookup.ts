@@ -20,7 +20,12 @@
  * apply, so the cache is never behind the registry it reads): one event costs O(its tags).
  * A question then draws its sample in O(limit). A snapshot install (a reset notice) drops
  * every cache; each is built again on its next question. The one walk is the only cost
- * proportional to a service's size, paid once per service, not per question.
+ * proportional to a service's size, paid once per service, not per question, and it is
+ * sliced: the first question reads DEFAULT_BUILD_SLICE instances, and the rest are read a
+ * slice per turn of the event loop. Until then a question about that service is answered
+ * from the instances read so far (a correct, smaller random subset, as after truncation),
+ * or with SERVFAIL (resolvers retry) when none of those qualifies yet, never with a false
+ * NXDOMAIN. A service no larger than a slice is complete on its first question.
  */
 import { instanceStatus, readRecord } from '../consul/index.js';
 import type { Instance, RegistryEvent } from '../registry/index.js';
@@ -45,6 +50,13 @@ export type RegistryView = Pick<NodeApi['registry'], 'eachInstance' | 'listServi
  * additional records: truncate.ts). Longer names fit fewer; the encoder trims those.
  */
 export const MAX_DNS_ENDPOINTS = { A: 1900, AAAA: 1400, SRV: 1000 } as const;
+
+/**
+ * Instances read into a service's cache per turn of the event loop while it is built: a
+ * few milliseconds of work (reading one takes a few microseconds: its Consul check record
+ * is JSON), so a 100,000-instance service is read in 50 turns, never in one.
+ */
+export const DEFAULT_BUILD_SLICE = 2000;
 
 /** The sample size for a question of `type` (ANY and other types: as for A, the largest). */
 export function endpointLimit(type: string): number {
@@ -115,11 +127,43 @@ class EndpointSet {
   }
 }
 
-/** One service's usable endpoints: all of them, and per lower-cased tag. */
+/**
+ * One service's usable endpoints: all of them, and per lower-cased tag. Built by reading the
+ * service's instances through a live iterator, a slice at a time, while every applied change
+ * is patched in as it comes. That is exact at every step: the registry's maps yield, when
+ * read, every entry present from the start and not removed, each as it is at that moment,
+ * and anything that changed meanwhile was put in (or taken out) by its change already;
+ * reading an instance twice is harmless (put replaces).
+ */
 class ServiceCache {
   readonly all = new EndpointSet();
   readonly byTag = new Map<string, EndpointSet>();
   private readonly cached = new Map<string, CachedEndpoint>();
+  /** The rest of the first read; null once every instance has been read. */
+  private walker: Iterator<Instance> | null;
+
+  constructor(instances: Iterator<Instance>) {
+    this.walker = instances;
+  }
+
+  get complete(): boolean {
+    return this.walker === null;
+  }
+
+  /** Reads up to `count` more instances; true when the whole service has been read. */
+  advance(count: number): boolean {
+    const w = this.walker;
+    if (w === null) return true;
+    for (let k = 0; k < count; k++) {
+      const r = w.next();
+      if (r.done === true) {
+        this.walker = null;
+        return true;
+      }
+      this.put(r.value);
+    }
+    return false;
+  }
 
   /** Takes the instance as it is now: in if usable, out otherwise. */
   put(i: Instance): void {
@@ -128,7 +172,7 @@ class ServiceCache {
     const status = instanceStatus(i);
     if (status === 'critical') return;
     const key = memberKey(i);
-    const c: CachedEndpoint = { endpoint: { address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') }, tags: [...new Set(i.tags.map((t) => t.toLowerCase()))] };
+    const c: CachedEndpoint = { endpoint: { address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') }, tags: lowerTags(i.tags) };
     this.cached.set(key, c);
     this.all.add(key, c.endpoint);
     for (const t of c.tags) {
@@ -156,6 +200,12 @@ class ServiceCache {
   }
 }
 
+function lowerTags(tags: readonly string[]): readonly string[] {
+  if (tags.length === 0) return tags;
+  if (tags.length === 1) return [tags[0]!.toLowerCase()];
+  return [...new Set(tags.map((t) => t.toLowerCase()))];
+}
+
 /** An instance's id is unique within its service (the registry keys instances by namespace, service, id). */
 function memberKey(i: Instance): string {
   return i.id;
@@ -174,12 +224,24 @@ export class ServiceDirectory {
   private folded: FoldedIndex | null = null;
   /** namespace \0 service -> its usable endpoints, for services asked about since the last reset. */
   private readonly caches = new Map<string, ServiceCache>();
+  /** Caches still being read, a slice per turn of the event loop (the oldest first). */
+  private readonly building = new Set<ServiceCache>();
+  private buildTurn: NodeJS.Immediate | null = null;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly registry: RegistryView) {
+  /**
+   * @param buildSlice how many instances one turn of the event loop reads into a cache
+   *   being built (the first question reads one slice itself): a bound on how long building
+   *   a large service's cache holds the loop at a time.
+   */
+  constructor(
+    private readonly registry: RegistryView,
+    private readonly buildSlice = DEFAULT_BUILD_SLICE,
+  ) {
     this.unsubscribe = registry.history.subscribe((notice) => {
       if (notice.kind === 'reset') {
         this.caches.clear();
+        this.building.clear();
         this.folded = null;
         return;
       }
@@ -191,15 +253,25 @@ export class ServiceDirectory {
   /** Stops following the registry's changes (the DNS server's close). */
   close(): void {
     this.unsubscribe();
+    if (this.buildTurn !== null) clearImmediate(this.buildTurn);
+    this.buildTurn = null;
     this.caches.clear();
+    this.building.clear();
     this.folded = null;
+  }
+
+  /** How many services' caches are still being read (0 when every answer comes from a complete one). */
+  get pendingBuilds(): number {
+    return this.building.size;
   }
 
   /**
    * The endpoints `service` (with `tag`, if any) resolves to in `namespace`, in no particular
-   * order: all of them, or a uniform sample of `limit` when more qualify.
+   * order: all of them, or a uniform sample of `limit` when more qualify. While a large
+   * service's cache is still being read: a sample of those read so far, or 'pending' when
+   * none of them qualifies yet (the answer is not known: not a name that does not exist).
    */
-  endpoints(namespace: string, service: string, tag: string | null, random: () => number, limit: number = MAX_DNS_ENDPOINTS.A): Endpoint[] {
+  endpoints(namespace: string, service: string, tag: string | null, random: () => number, limit: number = MAX_DNS_ENDPOINTS.A): Endpoint[] | 'pending' {
     let cache = this.cacheOf(namespace, service);
     if (cache === null) {
       const folded = this.fold(namespace, service);
@@ -208,7 +280,8 @@ export class ServiceDirectory {
       if (cache === null) return [];
     }
     const set = tag === null ? cache.all : cache.byTag.get(tag.toLowerCase());
-    return set === undefined ? [] : set.sample(random, limit);
+    if (set === undefined || set.size === 0) return cache.complete ? [] : 'pending';
+    return set.sample(random, limit);
   }
 
   /** The cache of a service with at least one instance under this exact name (built now if need be); null: none. */
@@ -216,11 +289,27 @@ export class ServiceDirectory {
     const key = serviceKeyOf(namespace, service);
     const known = this.caches.get(key);
     if (known !== undefined) return known;
-    if (this.registry.serviceSize(namespace, service) === 0) return null;
-    const cache = new ServiceCache();
-    for (const i of this.registry.eachInstance(namespace, service)) cache.put(i);
+    const size = this.registry.serviceSize(namespace, service);
+    if (size === 0) return null;
+    const cache = new ServiceCache(this.registry.eachInstance(namespace, service));
     this.caches.set(key, cache);
+    // A service that fits in a slice is read whole now (one more step sees the end).
+    if (!cache.advance(size <= this.buildSlice ? size + 1 : this.buildSlice)) {
+      this.building.add(cache);
+      this.scheduleBuild();
+    }
     return cache;
+  }
+
+  /** One slice of the oldest cache being built per turn, until none is left. */
+  private scheduleBuild(): void {
+    if (this.buildTurn !== null || this.building.size === 0) return;
+    this.buildTurn = setImmediate(() => {
+      this.buildTurn = null;
+      const [cache] = this.building;
+      if (cache !== undefined && cache.advance(this.buildSlice)) this.building.delete(cache);
+      this.scheduleBuild();
+    });
   }
 
   /** One applied change, into the cache of its service if there is one (in the apply: O(the instance's tags)). */
@@ -232,7 +321,10 @@ export class ServiceDirectory {
     if (e.type === 'put') cache.put(e.instance);
     else cache.remove(e.instance);
     // A service that lost its last instance is forgotten, so caches never outnumber live services.
-    if (e.type === 'delete' && this.registry.serviceSize(namespace, service) === 0) this.caches.delete(key);
+    if (e.type === 'delete' && this.registry.serviceSize(namespace, service) === 0) {
+      this.caches.delete(key);
+      this.building.delete(cache);
+    }
   }
 
   /** Keeps the folded index in step with the set of services: only a service that appeared or went moves it. */
