@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
+import { STATE_MACHINE_VERSION as NEW } from '../src/registry/index.js';
 import { http, waitFor, waitForLeader } from './helpers/http.js';
 
 type ClusterView = { clusterVersion: number; supportedVersion: number; members: { id: string; stateMachineVersion: number | null }[] };
@@ -58,7 +59,7 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
     for (const id of ['n1', 'n2', 'n3']) {
       const v = await view(id);
       expect(v.clusterVersion).toBe(1);
-      expect(Object.fromEntries(v.members.map((m) => [m.id, m.stateMachineVersion]))).toEqual({ n1: 2, n2: 2, n3: 1 });
+      expect(Object.fromEntries(v.members.map((m) => [m.id, m.stateMachineVersion]))).toEqual({ n1: NEW, n2: NEW, n3: 1 });
     }
 
     expect(await versions('n2')).toEqual({
@@ -67,8 +68,8 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
       supportedVersion: 1,
       upgradePending: false,
       members: [
-        { id: 'n1', stateMachineVersion: 2 },
-        { id: 'n2', stateMachineVersion: 2 },
+        { id: 'n1', stateMachineVersion: NEW },
+        { id: 'n2', stateMachineVersion: NEW },
         { id: 'n3', stateMachineVersion: 1 },
       ],
     });
@@ -85,12 +86,12 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
     expect(await cluster.stop('n3')).toBe(0);
     oldBuild.delete('n3');
     await cluster.restart('n3');
-    await waitFor('cluster version 2 on every node', async () => {
+    await waitFor(`cluster version ${NEW} on every node`, async () => {
       const vs = await Promise.all(['n1', 'n2', 'n3'].map(view));
-      return vs.every((v) => v.clusterVersion === 2) ? vs : undefined;
+      return vs.every((v) => v.clusterVersion === NEW) ? vs : undefined;
     });
 
-    expect(await versions('n3')).toMatchObject({ clusterVersion: 2, supportedVersion: 2, upgradePending: false, members: [{ stateMachineVersion: 2 }, { stateMachineVersion: 2 }, { stateMachineVersion: 2 }] });
+    expect(await versions('n3')).toMatchObject({ clusterVersion: NEW, supportedVersion: NEW, upgradePending: false, members: [{ stateMachineVersion: NEW }, { stateMachineVersion: NEW }, { stateMachineVersion: NEW }] });
 
     // Now a verdict sets the health, on every node.
     expect((await http('PUT', `${curl('n3')}/v1/agent/check/warn/service:ledger-1`)).status).toBe(200);
@@ -99,10 +100,10 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
     // A v1 build refuses the data directory of a v2 cluster, naming both versions.
     expect(await cluster.stop('n2')).toBe(0);
     oldBuild.add('n2');
-    await expect(cluster.restart('n2')).rejects.toThrow(/implements state-machine version 1, but the cluster version in the data directory is 2/);
+    await expect(cluster.restart('n2')).rejects.toThrow(new RegExp(`implements state-machine version 1, but the cluster version in the data directory is ${NEW}`));
     oldBuild.delete('n2');
     await cluster.restart('n2');
     await waitForLeader(cluster.nodes.map((n) => n.url));
-    expect((await view('n2')).clusterVersion).toBe(2);
+    expect((await view('n2')).clusterVersion).toBe(NEW);
   });
 });

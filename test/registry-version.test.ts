@@ -18,10 +18,10 @@ const checkHealth = (expectedVersion: number, client?: { id: string; seq: number
   ({ type: 'setCheckHealth', namespace: 'prod', service: 'orders', id: 'a', expectedVersion, health: 'down', ...(client ? { client } : {}) }) as Command;
 
 describe('cluster version gate', () => {
-  it('an absent version is 1; this build implements 2', async () => {
+  it('an absent version is 1; this build implements 3', async () => {
     const log = await v1Log();
     expect(log.registry.clusterVersion).toBe(1);
-    expect(STATE_MACHINE_VERSION).toBe(2);
+    expect(STATE_MACHINE_VERSION).toBe(3);
   });
 
   it('at version 1, setCheckHealth is refused before the dedup table and writes nothing', async () => {

@@ -34,7 +34,11 @@ Options:
   --compact-every N        compact the log when it holds N applied entries, keeping the
                            newest min(5000, N/2) for followers to catch up from (default 10000)
   --token-file FILE        bearer tokens with roles (JSON: [{"token","role","namespaces"?}]);
-                           auth is off without it
+                           auth is off without it; with --acl, break-glass tokens
+  --acl                    replicated access tokens (every node alike): POST /v1/acl/bootstrap
+                           or rollcall acl bootstrap first (docs/security.md)
+  --auth-failure-limit N   failed authentications per source address per minute before
+                           429 RATE_LIMITED (default 30; 0: no limit)
   --consul-listen HOST:PORT  serve the Consul-compatible HTTP API there (off by default;
                            docs/consul.md)
   --datacenter NAME        this cluster's datacenter, for Consul clients and federation
@@ -122,6 +126,8 @@ async function main(argv: string[]): Promise<number> {
         'election-ticks': { type: 'string' },
         'compact-every': { type: 'string' },
         'token-file': { type: 'string' },
+        acl: { type: 'boolean' },
+        'auth-failure-limit': { type: 'string' },
         'consul-listen': { type: 'string' },
         datacenter: { type: 'string' },
         'consul-namespace': { type: 'string' },

@@ -9,6 +9,7 @@ import Fastify, { LogController } from 'fastify';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from '../log/index.js';
+import type { AccessControl } from '../server/acl.js';
 import type { TokenAuthority } from '../server/auth.js';
 import { decoratePrincipal } from '../server/auth-hook.js';
 import { openLister } from '../server/listing/serve.js';
@@ -31,7 +32,7 @@ export interface ConsulAppOptions {
   readonly datacenters?: () => readonly string[];
   /** The Rollcall namespace a request without `?ns=` sees (default `default`). */
   readonly namespace?: string;
-  readonly tokens?: TokenAuthority | null;
+  readonly tokens?: TokenAuthority | AccessControl | null;
   /** Deadline of a write or a read barrier (default 5 s). */
   readonly timeoutMs?: number;
   /** Blocking queries: the wait when none is given (default 5 min) and the cap (default 10 min). */

@@ -14,6 +14,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from '../log/index.js';
 import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
+import type { AccessControl } from '../server/acl.js';
 import type { TokenAuthority } from '../server/auth.js';
 import type { NodeApi } from '../server/node-api.js';
 import type { PeerAddress } from '../transport/index.js';
@@ -60,7 +61,7 @@ export async function startConsulFromConfig(
   settings: { readonly listen: PeerAddress | null; readonly datacenter: string; readonly namespace: string },
   node: NodeApi,
   logger: Logger,
-  tokens: TokenAuthority | null,
+  tokens: TokenAuthority | AccessControl | null,
   tls: TlsMaterial | null = null,
   datacenters?: () => readonly string[],
 ): Promise<ConsulApi | null> {

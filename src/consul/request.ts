@@ -9,6 +9,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
+import { AccessControl } from '../server/acl.js';
 import { type Role, TokenAuthority } from '../server/auth.js';
 import type { Lister } from '../server/listing/serve.js';
 import type { NodeApi } from '../server/node-api.js';
@@ -28,8 +29,8 @@ export interface ConsulContext {
   readonly feed: ChangeFeed;
   /** The listing index and its views, which lists are written from in slices (listing.ts). */
   readonly lister: Lister;
-  /** null: auth is off. */
-  readonly tokens: TokenAuthority | null;
+  /** null: auth is off. A TokenAuthority: --token-file only; an AccessControl: --acl (and break-glass tokens). */
+  readonly tokens: TokenAuthority | AccessControl | null;
   readonly logger: Logger;
   /** Deadline of a write or a read barrier. */
   readonly timeoutMs: number;
@@ -94,13 +95,20 @@ function tokenOf(req: FastifyRequest, q: Query): string | undefined {
  * Whether the request's token may use a route needing `need` in `namespace` (undefined: the
  * route is not namespaced). The same Rollcall tokens and roles as the native API.
  */
-export function authorize(ctx: ConsulContext, req: FastifyRequest, q: Query, need: Role, namespace: string | undefined): void {
+export async function authorize(ctx: ConsulContext, req: FastifyRequest, q: Query, need: Role, namespace: string | undefined, service?: string): Promise<void> {
   if (ctx.tokens === null) return;
+  const access = ctx.tokens instanceof AccessControl ? ctx.tokens : new AccessControl(ctx.tokens, null);
   const token = tokenOf(req, q);
-  if (token === undefined) throw new ConsulError(403, 'Permission denied: this node requires a token');
-  const id = ctx.tokens.identify(`Bearer ${token}`);
-  if (!id.ok) throw new ConsulError(403, 'ACL not found');
-  const decision = TokenAuthority.authorize(id.principal, need, namespace);
+  if (token === undefined) {
+    throw new ConsulError(403, access.acl !== null && !access.bootstrapped() ? 'Permission denied: ACL not bootstrapped (POST /v1/acl/bootstrap on the Rollcall API)' : 'Permission denied: this node requires a token');
+  }
+  // Replicated tokens (--acl) too: a miss waits for a read barrier before refusing (acl.ts).
+  const id = await access.identify(token);
+  if (!id.ok) {
+    if (id.reason === 'unavailable') throw id.error;
+    throw new ConsulError(403, 'ACL not found');
+  }
+  const decision = TokenAuthority.authorize(id.principal, need, namespace, service);
   if (!decision.ok) throw new ConsulError(403, `Permission denied: ${decision.message}`);
   req.principal = id.principal;
 }

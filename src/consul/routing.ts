@@ -44,7 +44,7 @@ export class Routes {
           const q = queryOf(req);
           checkDatacenter(ctx, q);
           const ns = namespaceOf(ctx, q);
-          authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined);
+          await authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined);
           return await spec.handler(req, reply, { q, ns });
         } catch (thrown) {
           const err = asConsulError(thrown);

@@ -5,7 +5,9 @@
  * failed command leaves no trace except, for client commands, its cached result.
  */
 import type {
+  BootstrapAcl,
   ClearSuspect,
+  CreateToken,
   Command,
   CommandError,
   CommandOk,
@@ -101,6 +103,9 @@ function causeOf(cmd: Command): EventCause | null {
     case 'setHealthPolicy':
     case 'expiryIntent':
     case 'setClusterVersion':
+    case 'bootstrapAcl':
+    case 'createToken':
+    case 'revokeToken':
       return null;
     case 'closeSession':
     case 'register':
@@ -141,6 +146,22 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
       return setAccessRules(state, cmd, rev);
     case 'setHealthPolicy':
       return setHealthPolicy(state, cmd, rev);
+    case 'bootstrapAcl':
+      if (state.aclBootstrapRevision !== 0) {
+        return fail('ACL_BOOTSTRAPPED', `the ACL was bootstrapped at revision ${state.aclBootstrapRevision}; create tokens with an admin token (or a --token-file break-glass token)`);
+      }
+      {
+        const refused = putToken(state, cmd, rev);
+        if (refused !== null) return refused;
+      }
+      state.markAclBootstrapped();
+      return { ok: true };
+    case 'createToken':
+      return putToken(state, cmd, rev) ?? { ok: true };
+    case 'revokeToken':
+      if (!state.tokens.has(cmd.id)) return fail('TOKEN_NOT_FOUND', `token ${cmd.id} does not exist (never created, or revoked)`, 'id');
+      state.deleteToken(cmd.id);
+      return { ok: true };
     case 'expiryIntent':
       // Changes nothing: the proposing leader acts on it once it sees it applied (node.ts).
       return staleTerm(state, cmd) ?? { ok: true };
@@ -155,6 +176,24 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
     case 'setClusterVersion':
       return staleTerm(state, cmd) ?? setClusterVersion(state, cmd);
   }
+}
+
+/** Stores a new token; refuses an id or secret digest already stored (both random: a retry or a bug). */
+function putToken(state: RegistryState, c: BootstrapAcl | CreateToken, rev: number): CommandError | null {
+  if (state.tokens.has(c.id)) return fail('TOKEN_EXISTS', `token ${c.id} already exists`, 'id');
+  if (state.tokensByHash.has(c.secretHash)) return fail('TOKEN_EXISTS', 'a token with this secret already exists', 'secretHash');
+  state.putToken(
+    Object.freeze({
+      id: c.id,
+      name: c.name,
+      role: c.role,
+      namespaces: c.namespaces ?? null,
+      servicePrefixes: c.servicePrefixes ?? null,
+      secretHash: c.secretHash,
+      createRevision: rev,
+    }),
+  );
+  return null;
 }
 
 /**

@@ -95,6 +95,38 @@ export interface SetHealthPolicy {
 }
 
 /**
+ * Replicated access tokens (v3, src/registry/version.ts). The proposing node makes the id
+ * and the secret and puts only the secret's SHA-256 digest (hex) here: the secret never
+ * enters the log. `bootstrapAcl` creates the first admin token and succeeds once per
+ * cluster, decided at apply (two concurrent bootstraps on two nodes: the second applied is
+ * refused with ACL_BOOTSTRAPPED).
+ */
+export interface TokenFields {
+  readonly id: string;
+  readonly name: string;
+  readonly role: 'read' | 'register' | 'admin';
+  readonly namespaces?: readonly string[];
+  readonly servicePrefixes?: readonly string[];
+  readonly secretHash: string;
+}
+
+export interface BootstrapAcl extends TokenFields {
+  readonly type: 'bootstrapAcl';
+  readonly client?: ClientRef;
+}
+
+export interface CreateToken extends TokenFields {
+  readonly type: 'createToken';
+  readonly client?: ClientRef;
+}
+
+export interface RevokeToken {
+  readonly type: 'revokeToken';
+  readonly client?: ClientRef;
+  readonly id: string;
+}
+
+/**
  * Leader-proposed commands carry the proposer's term: one proposed by a deposed leader
  * (whose session deadlines or health view are stale) is rejected once a newer term's entry
  * has been applied.
@@ -177,7 +209,18 @@ export interface SetClusterVersion {
   readonly version: number;
 }
 
-export type ClientCommand = OpenSession | CloseSession | Register | Unregister | Update | SetCheckHealth | SetAccessRules | SetHealthPolicy;
+export type ClientCommand =
+  | OpenSession
+  | CloseSession
+  | Register
+  | Unregister
+  | Update
+  | SetCheckHealth
+  | SetAccessRules
+  | SetHealthPolicy
+  | BootstrapAcl
+  | CreateToken
+  | RevokeToken;
 export type LeaderCommand = ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth | SetClusterVersion;
 export type Command = ClientCommand | LeaderCommand;
 export type CommandType = Command['type'];
@@ -191,6 +234,9 @@ export const CLIENT_COMMAND_TYPES: ReadonlySet<string> = new Set<ClientCommand['
   'setCheckHealth',
   'setAccessRules',
   'setHealthPolicy',
+  'bootstrapAcl',
+  'createToken',
+  'revokeToken',
 ]);
 export const LEADER_COMMAND_TYPES: ReadonlySet<string> = new Set<LeaderCommand['type']>([
   'expiryIntent',
@@ -226,7 +272,13 @@ export type ErrorCode =
   /** register or update while the stored access rules cannot be read by this build (version skew). */
   | 'ACCESS_RULES_INVALID'
   /** A command the cluster version does not have yet (src/registry/version.ts). Never cached for dedup, as a build of that version refuses an unknown command. */
-  | 'CLUSTER_NOT_UPGRADED';
+  | 'CLUSTER_NOT_UPGRADED'
+  /** bootstrapAcl after the cluster's ACL was bootstrapped. */
+  | 'ACL_BOOTSTRAPPED'
+  /** createToken with an id (or secret digest) already stored. */
+  | 'TOKEN_EXISTS'
+  /** revokeToken of an id that is not stored. */
+  | 'TOKEN_NOT_FOUND';
 
 export interface CommandOk {
   readonly ok: true;

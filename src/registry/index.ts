@@ -1,6 +1,8 @@
 /** The registry state machine: replicated commands, their deterministic apply, reads, history and expiry logic. */
 export type {
+  BootstrapAcl,
   ClearSuspect,
+  CreateToken,
   ClientCommand,
   ClientRef,
   CloseSession,
@@ -21,6 +23,8 @@ export type {
   SetClusterVersion,
   SetHealth,
   SetHealthPolicy,
+  RevokeToken,
+  TokenFields,
   Unregister,
   Update,
 } from './commands.js';
@@ -38,6 +42,7 @@ export type {
   Instance,
   PutEvent,
   RegistryEvent,
+  AclToken,
   ServiceSummary,
   Session,
   SettableHealth,

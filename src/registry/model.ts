@@ -70,6 +70,22 @@ export interface StoredHealthPolicy {
   readonly revision: number;
 }
 
+/**
+ * A replicated access token (docs/security.md, "Access control"). Only the SHA-256 digest of
+ * its secret is stored (hex): the secret is made by the node that took the request and never
+ * enters the log. `namespaces` / `servicePrefixes` null: no limit.
+ */
+export interface AclToken {
+  readonly id: string;
+  readonly name: string;
+  readonly role: 'read' | 'register' | 'admin';
+  readonly namespaces: readonly string[] | null;
+  readonly servicePrefixes: readonly string[] | null;
+  readonly secretHash: string;
+  /** The revision of the command that created it. */
+  readonly createRevision: number;
+}
+
 export type EventCause =
   | 'register'
   | 'unregister'

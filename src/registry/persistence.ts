@@ -13,6 +13,8 @@
  *   d/<clientId>          {seq, index, result}  exactly-once table
  *   r/access              {rules, revision}
  *   r/health-policy       {policy, revision}    checked again with parseHealthPolicy on load
+ *   a/bootstrap           {revision}            v3: the ACL was bootstrapped at that revision
+ *   t/<tokenId>           AclToken              v3: a token (its secret's digest, never the secret)
  * Ops come out sorted by key, with one op per key, so replicas emit identical batches.
  */
 import { decode, encode } from '../codec/index.js';
@@ -20,7 +22,7 @@ import type { CommandResult } from './commands.js';
 import type { DedupRecord } from './dedup.js';
 import { DedupTable } from './dedup.js';
 import { parseHealthPolicy } from '../health/policy.js';
-import type { ConfState, Instance, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
+import type { AclToken, ConfState, Instance, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
 import { HEALTH_STATES, serviceKey } from './model.js';
 import { Dirty, RegistryState } from './state.js';
 import { BASE_CLUSTER_VERSION } from './version.js';
@@ -37,6 +39,8 @@ const SESSION_PREFIX = 's/';
 const DEDUP_PREFIX = 'd/';
 const RULES_KEY = 'r/access';
 const HEALTH_POLICY_KEY = 'r/health-policy';
+const ACL_BOOTSTRAP_KEY = 'a/bootstrap';
+const TOKEN_PREFIX = 't/';
 
 export type BatchOp =
   | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
@@ -68,6 +72,8 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   let clusterVersion = BASE_CLUSTER_VERSION;
   let rules: StoredAccessRules | null = null;
   let healthPolicy: StoredHealthPolicy | null = null;
+  let aclBootstrapRevision = 0;
+  const tokens: AclToken[] = [];
 
   for await (const batch of sm.batches()) {
     for (const [key, value] of batch) {
@@ -83,6 +89,8 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
       else if (key.startsWith(DEDUP_PREFIX)) dedup.push([key.slice(DEDUP_PREFIX.length), dedupRecord(key, rec)]);
       else if (key === RULES_KEY) rules = Object.freeze({ rules: obj(key, obj(key, rec)['rules']), revision: num(key, rec, 'revision') });
       else if (key === HEALTH_POLICY_KEY) healthPolicy = storedHealthPolicy(key, rec);
+      else if (key === ACL_BOOTSTRAP_KEY) aclBootstrapRevision = num(key, rec, 'revision');
+      else if (key.startsWith(TOKEN_PREFIX)) tokens.push(token(key, rec));
       else throw new CorruptStateError(key, 'unknown key');
     }
   }
@@ -96,6 +104,8 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   state.clusterVersion = clusterVersion;
   state.rules = rules;
   state.healthPolicy = healthPolicy;
+  state.aclBootstrapRevision = aclBootstrapRevision;
+  for (const t of tokens) state.loadToken(t);
   for (const s of sessions) state.sessions.set(s.id, s);
   for (const i of instances) state.loadInstance(i);
   for (const [sk, svc] of state.services) {
@@ -131,6 +141,8 @@ export function drainOps(state: RegistryState): BatchOp[] {
   for (const id of d.clients) putOrDel(DEDUP_PREFIX + id, state.dedup.get(id));
   if (d.rules) putOrDel(RULES_KEY, state.rules ?? undefined);
   if (d.healthPolicy) putOrDel(HEALTH_POLICY_KEY, state.healthPolicy ?? undefined);
+  if (d.aclBootstrap) put(ACL_BOOTSTRAP_KEY, { revision: state.aclBootstrapRevision });
+  for (const id of d.tokens) putOrDel(TOKEN_PREFIX + id, state.tokens.get(id));
   // Any fixed order would do (a batch is atomic); sorting makes it independent of touch order.
   return ops.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
@@ -207,6 +219,27 @@ function session(key: string, v: unknown): Session {
   };
   if (key !== SESSION_PREFIX + s.id) throw new CorruptStateError(key, 'key does not match record');
   return Object.freeze(s);
+}
+
+function optStrings(key: string, v: unknown): readonly string[] | null {
+  return v === null ? null : strings(key, v);
+}
+
+function token(key: string, v: unknown): AclToken {
+  const o = obj(key, v);
+  const role = str(key, o, 'role');
+  if (role !== 'read' && role !== 'register' && role !== 'admin') throw new CorruptStateError(key, 'bad role');
+  const t: AclToken = {
+    id: str(key, o, 'id'),
+    name: str(key, o, 'name'),
+    role,
+    namespaces: optStrings(key, o['namespaces']),
+    servicePrefixes: optStrings(key, o['servicePrefixes']),
+    secretHash: str(key, o, 'secretHash'),
+    createRevision: num(key, o, 'createRevision'),
+  };
+  if (key !== TOKEN_PREFIX + t.id) throw new CorruptStateError(key, 'key does not match record');
+  return Object.freeze(t);
 }
 
 function storedHealthPolicy(key: string, v: unknown): StoredHealthPolicy {

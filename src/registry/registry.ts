@@ -10,7 +10,7 @@ import type { Command, CommandResult } from './commands.js';
 import { applyCommand } from './apply.js';
 import { DEFAULT_MAX_CLIENTS } from './dedup.js';
 import { DEFAULT_HISTORY_SIZE, EventHistory } from './history.js';
-import type { ConfState, Instance, RegistryEvent, ServiceSummary, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
+import type { AclToken, ConfState, Instance, RegistryEvent, ServiceSummary, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
 import { instanceKey, serviceKey } from './model.js';
 import type { BatchOp, SmStore } from './persistence.js';
 import { drainOps, loadState } from './persistence.js';
@@ -225,6 +225,23 @@ export class Registry {
   /** The admin-set health policy and the revision that stored it; null: none (built-in defaults). */
   healthPolicy(): StoredHealthPolicy | null {
     return this.#state.healthPolicy;
+  }
+
+  /** Whether the replicated ACL has been bootstrapped (bootstrapAcl applied). */
+  aclBootstrapped(): boolean {
+    return this.#state.aclBootstrapRevision !== 0;
+  }
+
+  /** The token whose secret has this SHA-256 digest (hex), if one is stored. */
+  tokenByHash(secretHash: string): AclToken | undefined {
+    const s = this.#state;
+    const id = s.tokensByHash.get(secretHash);
+    return id === undefined ? undefined : s.tokens.get(id);
+  }
+
+  /** Every replicated token, sorted by id. */
+  tokens(): AclToken[] {
+    return [...this.#state.tokens.values()].sort((a, b) => cmp(a.id, b.id));
   }
 
   /** Reloads everything from the sublevel (after a snapshot was installed under it). */

@@ -9,6 +9,7 @@
 import type { DedupTable } from './dedup.js';
 import type {
   AccessRules,
+  AclToken,
   ConfState,
   EventCause,
   Instance,
@@ -43,6 +44,8 @@ export class Dirty {
   applied = false;
   conf = false;
   clusterVersion = false;
+  readonly tokens = new Set<string>();
+  aclBootstrap = false;
 }
 
 interface Tx {
@@ -73,6 +76,11 @@ export class RegistryState {
   readonly sessions = new Map<string, Session>();
   /** sessionId -> instance keys */
   readonly bySession = new Map<string, Set<string>>();
+  /** Replicated access tokens by id, and their ids by secret digest (hex). */
+  readonly tokens = new Map<string, AclToken>();
+  readonly tokensByHash = new Map<string, string>();
+  /** The revision of the bootstrapAcl that succeeded; 0: not bootstrapped. */
+  aclBootstrapRevision = 0;
 
   dirty = new Dirty();
   #tx: Tx | null = null;
@@ -164,6 +172,36 @@ export class RegistryState {
     this.healthPolicy = Object.freeze({ policy, revision: tx.revision });
     this.dirty.healthPolicy = true;
     tx.changed = true;
+  }
+
+  putToken(t: AclToken): void {
+    const tx = this.#requireTx();
+    this.loadToken(t);
+    this.dirty.tokens.add(t.id);
+    tx.changed = true;
+  }
+
+  deleteToken(id: string): void {
+    const tx = this.#requireTx();
+    const t = this.tokens.get(id);
+    if (t === undefined) return;
+    this.tokens.delete(id);
+    this.tokensByHash.delete(t.secretHash);
+    this.dirty.tokens.add(id);
+    tx.changed = true;
+  }
+
+  markAclBootstrapped(): void {
+    const tx = this.#requireTx();
+    this.aclBootstrapRevision = tx.revision;
+    this.dirty.aclBootstrap = true;
+    tx.changed = true;
+  }
+
+  /** Loads a persisted token without a transaction (open/reload). */
+  loadToken(t: AclToken): void {
+    this.tokens.set(t.id, t);
+    this.tokensByHash.set(t.secretHash, t.id);
   }
 
   /** Instance keys of a session's instances, in key order (events and ops must not depend on insertion order). */

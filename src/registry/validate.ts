@@ -13,6 +13,7 @@ import type {
   Command,
   CommandError,
   InstancePatch,
+  TokenFields,
 } from './commands.js';
 import { parseHealthPolicy } from '../health/policy.js';
 import { parseAccessRules } from './access.js';
@@ -33,7 +34,41 @@ export const LIMITS = {
   maxTtlMs: 86_400_000,
   sessionIdsPerCommand: 10_000,
   clientIdLength: 128,
+  tokenIdLength: 64,
+  tokenScopes: 64,
 } as const;
+
+const SECRET_HASH = /^[0-9a-f]{64}$/;
+const SERVICE_PREFIX = /^[A-Za-z0-9._-]+$/;
+const ROLES: ReadonlySet<string> = new Set(['read', 'register', 'admin']);
+
+/** A token's fields (bootstrapAcl, createToken): scopes deduplicated and sorted, so replicas store the same bytes. */
+function tokenFields(o: Obj, bootstrap: boolean): TokenFields {
+  const role = o['role'];
+  if (typeof role !== 'string' || !ROLES.has(role)) throw new Invalid('role', 'role must be one of read, register, admin');
+  if (bootstrap && role !== 'admin') throw new Invalid('role', 'the bootstrap token is an admin token');
+  const secretHash = o['secretHash'];
+  if (typeof secretHash !== 'string' || !SECRET_HASH.test(secretHash)) throw new Invalid('secretHash', 'secretHash must be 64 lowercase hex digits (SHA-256)');
+  const out: { -readonly [K in keyof TokenFields]: TokenFields[K] } = {
+    id: name(o, 'id', LIMITS.tokenIdLength),
+    name: name(o, 'name'),
+    role: role as TokenFields['role'],
+    secretHash,
+  };
+  const list = (field: 'namespaces' | 'servicePrefixes', pattern: RegExp): readonly string[] | undefined => {
+    const v = o[field];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length === 0 || v.length > LIMITS.tokenScopes) {
+      throw new Invalid(field, `${field} must be a non-empty array of at most ${LIMITS.tokenScopes} names (leave it out for no limit)`);
+    }
+    return Object.freeze([...new Set(v.map((x: unknown) => nameValue(x, field, LIMITS.nameLength, pattern)))].sort());
+  };
+  const namespaces = list('namespaces', NAME);
+  if (namespaces !== undefined) out.namespaces = namespaces;
+  const servicePrefixes = list('servicePrefixes', SERVICE_PREFIX);
+  if (servicePrefixes !== undefined) out.servicePrefixes = servicePrefixes;
+  return out;
+}
 
 /** Names start alphanumeric and never contain '/', which the storage keys use as separator. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -256,6 +291,11 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       const expectedRevision = optInt(o, 'expectedRevision', 0, Number.MAX_SAFE_INTEGER);
       return withClient(expectedRevision === undefined ? { type, policy: parsed.value } : { type, policy: parsed.value, expectedRevision }, client);
     }
+    case 'bootstrapAcl':
+    case 'createToken':
+      return withClient({ type, ...tokenFields(o, type === 'bootstrapAcl') }, client);
+    case 'revokeToken':
+      return withClient({ type, id: name(o, 'id', LIMITS.tokenIdLength) }, client);
     case 'expiryIntent':
     case 'expire':
     case 'markSuspect':

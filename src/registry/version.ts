@@ -17,8 +17,11 @@
  *   `setClusterVersion` itself is accepted at any cluster version (it is how a cluster leaves
  *   v1); a v1 build refuses it as an unknown command, which is why the leader proposes it
  *   only once every member reports a build that implements the version it raises to.
+ * - v3: replicated access tokens (`bootstrapAcl`, `createToken`, `revokeToken`; keys `a/` and
+ *   `t/`, docs/security.md "Access control"). A v2 build cannot load those keys, so it must
+ *   never apply them: the gate refuses the commands until every member runs v3.
  */
-export const STATE_MACHINE_VERSION = 2;
+export const STATE_MACHINE_VERSION = 3;
 
 /** The cluster version of a state machine that has never recorded one. */
 export const BASE_CLUSTER_VERSION = 1;
@@ -27,6 +30,9 @@ export const BASE_CLUSTER_VERSION = 1;
 export const INTRODUCED_IN: Readonly<Record<string, number>> = Object.freeze({
   expiryIntent: 2,
   setCheckHealth: 2,
+  bootstrapAcl: 3,
+  createToken: 3,
+  revokeToken: 3,
 });
 
 /** The first cluster version that writes the member-address record at conf changes. */

@@ -26,6 +26,8 @@ import type { LoadShedderOptions } from './overload.js';
 import { LoadShedder, registerLoadShedding } from './overload.js';
 import './route-config.js';
 import { accessRuleRoutes } from './routes/access-rules.js';
+import { aclRoutes } from './routes/acl.js';
+import { AccessControl } from './acl.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { federationRoutes, type FederationRouteOptions } from './routes/federation.js';
 import { healthRoutes, type RelayFetch } from './routes/health.js';
@@ -54,6 +56,10 @@ export interface AppOptions {
   readonly bodyLimit?: number;
   /** Bearer-token auth; off when absent. */
   readonly tokens?: TokenAuthority | null;
+  /** --acl: replicated access tokens (src/server/acl.ts); with `tokens`, those are break-glass. */
+  readonly acl?: boolean;
+  /** Failed authentications per source address per minute before 429 (default 30; 0: no limit). */
+  readonly authFailureLimit?: number;
   readonly watch?: WatchHubOptions;
   /** Longest a `?minRevision` read waits (default: requestTimeoutMs). */
   readonly minRevisionTimeoutMs?: number;
@@ -161,7 +167,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     shedder.start();
     registerLoadShedding(app, shedder);
   }
-  if (options.tokens) installAuth(app, options.tokens, metrics, log);
+  const access = new AccessControl(options.tokens ?? null, options.acl ? { node, timeoutMs } : null);
+  if (access.on) installAuth(app, access, metrics, log, { failureLimit: options.authFailureLimit ?? 30 });
 
   // Callback style, not async: an async hook costs every response a promise and a microtask.
   app.addHook('onSend', (_req, reply, payload, done) => {
@@ -225,6 +232,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   sessionRoutes(app, ctx);
   instanceRoutes(app, ctx);
   accessRuleRoutes(app, ctx);
+  aclRoutes(app, ctx, options.acl === true);
   watchRoutes(app, ctx);
   clusterRoutes(app, ctx);
   operationRoutes(app, ctx, openapi);

@@ -28,6 +28,10 @@ export interface Principal {
   readonly role: Role;
   /** null = every namespace. */
   readonly namespaces: readonly string[] | null;
+  /** Replicated tokens (--acl): service names must start with one of these; null or absent = every service. */
+  readonly servicePrefixes?: readonly string[] | null;
+  /** A replicated token's id (--acl); absent for --token-file entries. */
+  readonly tokenId?: string;
 }
 
 export type Identity =
@@ -123,17 +127,26 @@ export class TokenAuthority {
     // Every entry is compared, whatever matched, so timing says nothing about which.
     for (const e of this.entries) if (timingSafeEqual(e.digest, digest) && found === null) found = e;
     if (found === null) return { ok: false, reason: 'unknown' };
-    return { ok: true, principal: { name: found.name, role: found.role, namespaces: found.namespaces } };
+    return { ok: true, principal: { name: found.name, role: found.role, namespaces: found.namespaces, servicePrefixes: null } };
   }
 
   /**
    * Whether `p` may use a route that needs `need`. `namespace`: the namespace the request
    * touches; null when it spans every namespace; undefined when the route is not namespaced.
+   * `service`: the service a namespaced route names (undefined: none, it spans services).
    */
-  static authorize(p: Principal, need: Permission, namespace: string | null | undefined): Decision {
+  static authorize(p: Principal, need: Permission, namespace: string | null | undefined, service?: string): Decision {
     if (need === 'public') return { ok: true };
     if (p.role !== 'admin' && p.role !== need) {
       return { ok: false, message: `token ${p.name} has role ${p.role}; this route needs ${need === 'admin' ? 'admin' : `${need} or admin`}` };
+    }
+    if (p.servicePrefixes != null && namespace !== undefined) {
+      if (service === undefined) {
+        return { ok: false, message: `token ${p.name} is limited to services starting with ${p.servicePrefixes.join(', ')}; use a route that names the service` };
+      }
+      if (!p.servicePrefixes.some((prefix) => service.startsWith(prefix))) {
+        return { ok: false, message: `token ${p.name} is limited to services starting with ${p.servicePrefixes.join(', ')}, not ${service}` };
+      }
     }
     if (p.namespaces === null || namespace === undefined) return { ok: true };
     if (namespace === null) {

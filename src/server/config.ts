@@ -31,6 +31,10 @@ export interface ServerConfig {
   readonly testFaults: boolean;
   /** Bearer-token file (JSON); null = auth off. */
   readonly tokenFile: string | null;
+  /** --acl: replicated access tokens (docs/security.md, "Access control"). */
+  readonly acl: boolean;
+  /** --auth-failure-limit: failed authentications one source address may make per minute before 429; 0: no limit. */
+  readonly authFailureLimit: number;
   /** The Consul-compatible API: --consul-listen (off by default), --datacenter, --consul-namespace. */
   readonly consul: ConsulSettings;
   /** The DNS interface: --dns-listen (off by default), --dns-domain, --dns-ttl; datacenter and namespace as `consul`. */
@@ -99,6 +103,8 @@ const ENV: Record<string, string> = {
   'election-ticks': 'ROLLCALL_ELECTION_TICKS',
   'compact-every': 'ROLLCALL_COMPACT_EVERY',
   'token-file': 'ROLLCALL_TOKEN_FILE',
+  acl: 'ROLLCALL_ACL',
+  'auth-failure-limit': 'ROLLCALL_AUTH_FAILURE_LIMIT',
   'consul-listen': 'ROLLCALL_CONSUL_LISTEN',
   datacenter: 'ROLLCALL_DATACENTER',
   'consul-namespace': 'ROLLCALL_CONSUL_NAMESPACE',
@@ -190,6 +196,8 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     compactEvery: intSetting('compact-every', get('compact-every'), 10_000, 10),
     testFaults: env.ROLLCALL_TEST_FAULTS === '1',
     tokenFile: typeof get('token-file') === 'string' && get('token-file') !== '' ? (get('token-file') as string) : null,
+    acl: isSet(get('acl')),
+    authFailureLimit: intSetting('auth-failure-limit', get('auth-failure-limit'), 30, 0),
     consul: consulSettings(get),
     dns: dnsSettings(get),
     tls: readTlsSettings(get, (setting, message) => {

@@ -8,6 +8,7 @@ import { WebhookPoster } from '../health/index.js';
 import { createLogger } from '../log/index.js';
 import { RollcallNode } from '../node/index.js';
 import { buildApp } from './app.js';
+import { AccessControl } from './acl.js';
 import { TokenAuthority, TokenFileError } from './auth.js';
 import { ConfigError, type ServerConfig } from './config.js';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
@@ -33,6 +34,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     }
     logger.info({ tokenFile: config.tokenFile, tokens: tokens.summary() }, 'bearer-token auth is on');
   }
+  if (config.acl) logger.info({ breakGlass: tokens !== null, authFailureLimit: config.authFailureLimit }, 'replicated access control is on (--acl)');
   // Likewise TLS: an unreadable, mismatched, expired or not-yet-valid certificate stops the
   // node with a log line naming the file, before anything listens.
   let tls: LoadedTls;
@@ -101,6 +103,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
     node,
     logger,
     tokens,
+    acl: config.acl,
+    authFailureLimit: config.authFailureLimit,
     testRoutes: config.testFaults,
     healthReports: () => node.healthReports(),
     alertWebhook:
@@ -128,7 +132,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
   logger.info({ http: `${scheme}://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}`, peerTls: tls.peer !== null }, 'serving');
   // The Consul-compatible API on its own listener (--consul-listen), before the ready line.
   try {
-    consul = await startConsulFromConfig(config.consul, node, logger, tokens, tls.consul, federation === null ? undefined : () => federation!.datacentersByRtt());
+    const consulTokens = config.acl ? new AccessControl(tokens, { node, timeoutMs: 5000 }) : tokens;
+    consul = await startConsulFromConfig(config.consul, node, logger, consulTokens, tls.consul, federation === null ? undefined : () => federation!.datacentersByRtt());
   } catch (err) {
     // A port in use must stop the node, not leave it running without the API it was asked for.
     logger.error({ err }, 'cannot serve the Consul API (--consul-listen)');
