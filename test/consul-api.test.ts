@@ -262,6 +262,30 @@ describe('Consul API in process', () => {
     }
   });
 
+  it('Meta and Check.Notes limits are refused up front naming the Consul field, not Meta.rollcall.consul', async () => {
+    start();
+    const base = { Name: 'web', ID: 'm1', Address: '10.0.0.1', Port: 80 };
+    const meta = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, k) => [`k${k}`, 'v']));
+    const notes = await put('/v1/agent/service/register', { ...base, Check: { TTL: '10s', Notes: 'n'.repeat(1025) } });
+    expect([notes.statusCode, notes.body]).toEqual([400, 'Check.Notes: at most 1024 characters (1025 given)']);
+    const tooMany = await put('/v1/agent/service/register', { ...base, Meta: meta(64), Check: { TTL: '10s' } });
+    expect([tooMany.statusCode, tooMany.body]).toEqual([400, 'Meta: at most 63 keys with a check or Weights.Warning (Rollcall keeps them in one more key); 64 given']);
+    expect(node.registry.getSession('consul:default:service:m1')).toBeUndefined();
+    // Without a record of Rollcall's own, Consul's 64.
+    expect((await put('/v1/agent/service/register', { ...base, Meta: meta(64) })).statusCode).toBe(200);
+    expect((await put('/v1/agent/service/register', { ...base, Meta: meta(63), Check: { TTL: '10s', Notes: 'n'.repeat(1024) } })).statusCode).toBe(200);
+  });
+
+  it('what docs/consul.md says differs: an ID starting with _ is refused, tags de-duplicated and sorted, names case-sensitive', async () => {
+    start();
+    const underscore = await put('/v1/agent/service/register', { Name: 'web', ID: '_w1', Address: '10.0.0.1', Port: 80 });
+    expect(underscore.statusCode).toBe(400);
+    expect(underscore.body).toMatch(/^ID must be/);
+    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80, Tags: ['b', 'a', 'b'] })).statusCode).toBe(200);
+    expect(((await get('/v1/catalog/service/web')).json() as { ServiceTags: string[] }[])[0]!.ServiceTags).toEqual(['a', 'b']);
+    expect((await get('/v1/health/service/Web')).json()).toEqual([]);
+  });
+
   it('a blocking query wakes on its own service only; X-Consul-Index never goes backwards', async () => {
     start();
     await put('/v1/agent/service/register', { Name: 'a', Address: '10.0.0.1', Port: 1 });

@@ -11,6 +11,8 @@ import { formatGoDuration, parseGoDuration } from '../src/consul/duration.js';
 import { ConsulError } from '../src/consul/errors.js';
 import { parseRegistration } from '../src/consul/registration.js';
 import { healthCheck, instanceStatus, serviceEntry, statusOfHealth } from '../src/consul/shapes.js';
+import { isDatacenterName } from '../src/federation/config.js';
+import { ConfigError, resolveConfig } from '../src/server/config.js';
 import type { Health, Instance, RegistryEvent } from '../src/registry/index.js';
 
 function inst(over: Partial<Instance> = {}): Instance {
@@ -195,5 +197,18 @@ describe('catalog index', () => {
     c.apply(put(8, b));
     expect(c.apply(put(9, { ...b, enabled: false }, b))).toBe(true);
     expect(c.changedAt('other')).toBe(0);
+  });
+});
+
+describe('--datacenter: one rule with federation (issue 18)', () => {
+  const BASE = { id: 'n1', data: '/tmp/x', listen: '127.0.0.1:8101', peers: 'n1=127.0.0.1:7101', 'cluster-secret': 'local-secret' };
+  it('takes letters, digits and -, at most 63 (one DNS label); a dot, an underscore or 64 characters is refused naming the flag', () => {
+    expect(resolveConfig({ ...BASE, datacenter: 'eu-west-1' }, {}).consul.datacenter).toBe('eu-west-1');
+    expect(resolveConfig(BASE, {}).consul.datacenter).toBe('dc1');
+    for (const bad of ['eu.west', 'eu_west', 'x'.repeat(64)]) {
+      expect(() => resolveConfig({ ...BASE, datacenter: bad }, {})).toThrow(ConfigError);
+      expect(() => resolveConfig({ ...BASE, datacenter: bad }, {})).toThrow(/--datacenter/);
+      expect(isDatacenterName(bad)).toBe(false);
+    }
   });
 });

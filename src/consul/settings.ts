@@ -18,10 +18,13 @@ export interface ConsulSettings {
 export const DEFAULT_DATACENTER = 'dc1';
 export const DEFAULT_CONSUL_NAMESPACE = 'default';
 
-/** Rollcall namespace names (src/registry/validate.ts); datacenter names take the same shape. */
+/**
+ * Rollcall namespace names (src/registry/validate.ts). Datacenter names are narrower, one DNS
+ * label (federation's isDatacenterName, which src/server/config.ts checks --datacenter with).
+ */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** Why `value` cannot be a datacenter or namespace name, or null when it can. */
+/** Why `value` cannot be a namespace name, or null when it can. */
 export function nameProblem(value: string): string | null {
   return NAME.test(value) ? null : `must be 1-128 characters of [A-Za-z0-9._-], starting with a letter or digit; got ${JSON.stringify(value)}`;
 }
