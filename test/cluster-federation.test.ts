@@ -1,6 +1,6 @@
 /**
  * Federation with real processes (issue 18): three datacenters of three nodes each on
- * loopback, gossiping over HTTP every 200 ms. dc-b joins dc-a with --federation-join; dc-c
+ * loopback, gossiping over HTTP every 300 ms. dc-b joins dc-a with --federation-join; dc-c
  * joins through one node of dc-b only (POST /v1/federation/join), and every node of dc-a
  * learns of it. `?dc=` reads and writes are forwarded and say where they were answered; an
  * unknown datacenter is a 400; gossip with a wrong secret and forged hops are refused; dc-b
@@ -18,7 +18,7 @@ import { systemClock } from '../src/node/clock.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'federation-test-secret';
-const ROUND_MS = 200;
+const ROUND_MS = 300;
 
 let a: LocalCluster;
 let b: LocalCluster;
@@ -67,10 +67,14 @@ describe('federation of three datacenters', () => {
     const joined = await rollcall('federation', 'join', b.nodes[1]!.url, '--endpoints', c.nodes[0]!.url);
     expect(joined.code).toBe(0);
     const everyone = [...a.nodes, ...b.nodes, ...c.nodes];
+    let seen = '';
     await waitFor('every node sees all three datacenters alive', async () => {
       const views = await Promise.all(everyone.map((n) => federation(n.url)));
+      seen = views.map((f) => f.datacenters.map((d) => `${d.name}:${d.status}:${d.members.length}`).join(',')).join(' | ');
       return views.every((f) => ['dc-a', 'dc-b', 'dc-c'].every((dc) => statusOf(f, dc) === 'alive' && f.datacenters.find((d) => d.name === dc)!.members.length === 3));
-    }, 20_000);
+    }, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen: ${seen}`);
+    });
     const f = await federation(a.nodes[2]!.url);
     expect(f.datacenter).toBe('dc-a');
     const cEntry = f.datacenters.find((d) => d.name === 'dc-c')!;
@@ -81,7 +85,7 @@ describe('federation of three datacenters', () => {
     const names = (await http<string[]>('GET', `${a.nodes[1]!.url}/v1/catalog/datacenters`)).body;
     expect(names[0]).toBe('dc-a');
     expect([...names].sort()).toEqual(['dc-a', 'dc-b', 'dc-c']);
-  }, 30_000);
+  }, 40_000);
 
   it('forwards ?dc= reads and writes, and refuses an unknown datacenter', async () => {
     expect((await register(a.nodes[0]!.url, 'prod', 'orders', 'o1', { address: '10.0.0.1', port: 9000 })).status).toBe(200);
@@ -131,7 +135,7 @@ describe('federation of three datacenters', () => {
       return views.every((f) => statusOf(f, 'dc-b') === 'unreachable');
     }, 20_000, 100);
     const detectMs = Date.now() - killedAt;
-    // Suspicion timeout: 4 × 200 ms at least, up to 3 × that for a lone suspector; plus the rounds to suspect.
+    // Suspicion timeout: 4 × 300 ms at least, up to 3 × that for a lone suspector; plus the rounds to suspect.
     expect(detectMs).toBeLessThan(15_000);
 
     const t0 = performance.now();
