@@ -253,8 +253,9 @@ describe('Consul-compatible API on a 3-node cluster', () => {
     expect(elapsed).toBeGreaterThanOrEqual(1900);
     // The first "noisy" registration added a service: that one did wake the catalog query.
     expect(Number(c.headers.get('x-consul-index'))).toBeGreaterThan(catalogIndex);
-    // ...and only that one: the query on "quiet" was never woken.
-    expect((await wakeups()) - wakeups0).toBe(1);
+    // ...and only that one (if it had parked before that registration): the query on "quiet"
+    // was never woken (a feed waking every query would count it once per noisy registration).
+    expect((await wakeups()) - wakeups0).toBeLessThanOrEqual(1);
 
     const catalog2 = await http('GET', `${at}/v1/catalog/services`);
     const catalogIndex2 = Number(catalog2.headers.get('x-consul-index'));

@@ -55,6 +55,13 @@ const RUN_CHECKS: Readonly<Record<string, string>> = {
 const MIN_TTL_MS = 1000;
 const MAX_TTL_MS = 86_400_000;
 const MAX_WEIGHT = 10_000;
+/**
+ * A check's Notes: the check record (id, name, notes, an output of up to 1 KB, JSON-escaped)
+ * must fit the registry's 4 KB metadata value.
+ */
+export const MAX_NOTES = 1024;
+/** User Meta keys beside Rollcall's own record key, within the registry's 64. */
+export const MAX_META_WITH_RECORD = 63;
 
 type Obj = Record<string, unknown>;
 
@@ -139,6 +146,12 @@ export function parseRegistration(body: Obj): Registration {
   }
   const parsed = checks.map(({ def, field }) => parseCheck(def, field, id, service));
   if (parsed.length > 1) throw new ConsulError(400, `${checks[1]!.field}: Rollcall takes one TTL check per service`);
+  // Rollcall keeps the check and Weights.Warning in one metadata key of its own, counted by
+  // the registry's 64-key limit: say so here, naming Consul's field, not the registry's.
+  const metaKeys = Object.keys(meta).length;
+  if ((parsed.length > 0 || warningWeight !== null) && metaKeys > MAX_META_WITH_RECORD) {
+    throw new ConsulError(400, `Meta: at most ${MAX_META_WITH_RECORD} keys with a check or Weights.Warning (Rollcall keeps them in one more key); ${metaKeys} given`);
+  }
   const namespace = str(o, 'namespace', 'Namespace');
   return {
     service,
@@ -169,6 +182,9 @@ function parseCheck(raw: Obj, field: string, serviceId: string, service: string)
   if (ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) throw new ConsulError(400, `${field}.TTL: must be from 1s to 24h`);
   const status = str(o, 'status', `${field}.Status`) || 'critical';
   if (!isConsulStatus(status)) throw new ConsulError(400, `${field}.Status: must be passing, warning or critical`);
+  const notes = str(o, 'notes', `${field}.Notes`) ?? '';
+  // Checked here: past the registry's metadata value limit it would be refused as Meta.rollcall.consul.
+  if (notes.length > MAX_NOTES) throw new ConsulError(400, `${field}.Notes: at most ${MAX_NOTES} characters (${notes.length} given)`);
   // DeregisterCriticalServiceAfter, Interval and Timeout are taken and not needed: a lapsed
   // TTL removes the instance at once (docs/consul.md).
   return {
@@ -176,6 +192,6 @@ function parseCheck(raw: Obj, field: string, serviceId: string, service: string)
     name: str(o, 'name', `${field}.Name`) || `Service '${service}' check`,
     ttlMs: Math.round(ttl),
     status,
-    notes: str(o, 'notes', `${field}.Notes`) ?? '',
+    notes,
   };
 }
