@@ -37,7 +37,7 @@ export async function waitForLeader(urls: readonly string[], timeoutMs = 20_000)
   return waitFor(
     'a leader all nodes agree on, and no raise of the cluster version pending',
     async () => {
-      type View = { leader: string | null; clusterVersion?: number; supportedVersion?: number; members: { stateMachineVersion?: number | null }[] };
+      type View = { leader: string | null; clusterVersion?: number; supportedVersion?: number; members: { id: string; connected?: boolean; stateMachineVersion?: number | null }[] };
       const views = await Promise.all(urls.map((u) => http('GET', `${u}/v1/cluster`, undefined, {}, 2000).then((r) => r.body as View)));
       const first = views[0]?.leader;
       // A new cluster starts at version 1 and the leader raises it once every member has
@@ -46,7 +46,9 @@ export async function waitForLeader(urls: readonly string[], timeoutMs = 20_000)
       const raised = views.every(
         (v) => v.clusterVersion === undefined || (v.members.every((m) => m.stateMachineVersion !== null) && v.clusterVersion >= (v.supportedVersion ?? 1)),
       );
-      return first && raised && views.every((v) => v.leader === first) ? first : undefined;
+      // A leader just killed is still named until an election: only one every node is connected to counts.
+      const reachable = views.every((v) => v.members.find((m) => m.id === v.leader)?.connected !== false);
+      return first && raised && reachable && views.every((v) => v.leader === first) ? first : undefined;
     },
     timeoutMs,
   );
