@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SeededRandom } from '../raft/rand.js';
-import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
+import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
 import { FederationEngine } from '../src/federation/index.js';
 import { GOSSIP_CONTENT_TYPE, GOSSIP_PATH } from '../src/federation/host.js';
 import { systemClock } from '../src/node/clock.js';
@@ -24,6 +24,7 @@ let a: LocalCluster;
 let b: LocalCluster;
 let c: LocalCluster;
 const logs: string[] = [];
+let consulPort = 0;
 
 const dcArgs = (dc: string, join: string[] = []) => [
   '--datacenter', dc,
@@ -50,7 +51,9 @@ const statusOf = (f: Federation, dc: string): string | undefined => f.datacenter
 
 beforeAll(async () => {
   const onLog = (dc: string) => (id: string, line: string) => logs.push(`${dc}/${id} ${line}`);
-  a = await LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-a'), onLog: onLog('dc-a'), logLevel: 'info' });
+  // dc-a's first node also serves the Consul API, whose datacenter list comes from the same engine.
+  consulPort = await freePort();
+  a = await LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-a'), onLog: onLog('dc-a'), logLevel: 'info', nodeEnv: (id) => (id === 'n1' ? { ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${consulPort}` } : {}) });
   [b, c] = await Promise.all([
     LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-b', [a.nodes[0]!.url]), onLog: onLog('dc-b'), logLevel: 'info' }),
     LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-c'), onLog: onLog('dc-c'), logLevel: 'info' }),
@@ -85,6 +88,9 @@ describe('federation of three datacenters', () => {
     const names = (await http<string[]>('GET', `${a.nodes[1]!.url}/v1/catalog/datacenters`)).body;
     expect(names[0]).toBe('dc-a');
     expect([...names].sort()).toEqual(['dc-a', 'dc-b', 'dc-c']);
+    const consulNames = (await http<string[]>('GET', `http://127.0.0.1:${consulPort}/v1/catalog/datacenters`)).body;
+    expect(consulNames[0]).toBe('dc-a');
+    expect([...consulNames].sort()).toEqual(['dc-a', 'dc-b', 'dc-c']);
   }, 40_000);
 
   it('forwards ?dc= reads and writes, and refuses an unknown datacenter', async () => {
