@@ -7,10 +7,12 @@
  * no secret is in any file of the data directories or in the logs; audit lines name the
  * token, never the secret; failed authentication is rate-limited per address.
  */
+import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalCluster } from '../scripts/local-cluster.js';
+import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
 import { http, waitFor } from './helpers/http.js';
 
 let cluster: LocalCluster;
@@ -34,6 +36,17 @@ async function createToken(via: string, admin: string, body: Record<string, unkn
   expect(r.status, JSON.stringify(r.body)).toBe(201);
   secrets.push(r.body.secret);
   return r.body;
+}
+
+/** Runs the CLI; resolves with its exit code and output, whatever the code. */
+async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ROLLCALL_TOKEN: '', ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }
 
 const status = async (id: string, secret: string, route = '/v1/cluster'): Promise<number> => (await http('GET', `${url(id)}${route}`, undefined, bearer(secret))).status;
@@ -114,6 +127,25 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
     expect(await status('n2', t.secret)).toBe(401);
     for (const id of ['n1', 'n3']) await waitFor(`${id} to refuse the revoked token`, async () => ((await status(id, t.secret)) === 401 ? true : undefined));
     expect((await http('DELETE', `${url('n1')}/v1/acl/tokens/${t.id}`, undefined, bearer(admin))).status).toBe(404);
+  });
+
+  it('rollcall acl: bootstrap is refused a second time; token create, list, revoke', async () => {
+    const again = await cli(['acl', 'bootstrap', '--endpoints', url('n3'), '--json']);
+    expect(again.code, again.stderr + again.stdout).not.toBe(0);
+    expect(again.stdout + again.stderr).toMatch(/ACL_BOOTSTRAPPED/);
+    const made = await cli(['acl', 'token', 'create', '--name', 'cli-made', '--role', 'read', '--namespace', 'prod', '--endpoints', url('n1'), '--json'], { ROLLCALL_TOKEN: admin });
+    expect(made.code, made.stderr).toBe(0);
+    const t = JSON.parse(made.stdout) as { id: string; secret: string; namespaces: string[] };
+    secrets.push(t.secret);
+    expect(t.namespaces).toEqual(['prod']);
+    expect(await status('n2', t.secret, '/v1/namespaces/prod/services/payments/instances')).toBe(200);
+    const listed = await cli(['acl', 'token', 'list', '--endpoints', url('n2'), '--token', admin]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(t.id);
+    expect(listed.stdout).not.toContain(t.secret);
+    const revoked = await cli(['acl', 'token', 'revoke', t.id, '--endpoints', url('n3'), '--token', admin]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(await status('n3', t.secret, '/v1/namespaces/prod/services/payments/instances')).toBe(401);
   });
 
   it('after a restart and after a snapshot install the same holds', async () => {

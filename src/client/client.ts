@@ -665,6 +665,33 @@ export class RollcallClient {
     return this.#write('PUT', '/v1/access-rules', rules, headers);
   }
 
+  /**
+   * Replicated access tokens (`--acl`; docs/api.md "Access tokens"). `aclBootstrap` makes
+   * the first admin token, once per cluster (`ACL_BOOTSTRAPPED` after); `createToken` needs
+   * an admin token. The answer of both holds the `secret`, shown only then. These writes
+   * carry no exactly-once ids: a retry creates another token.
+   */
+  async aclBootstrap(name?: string): Promise<AclTokenCreated> {
+    const r = await this.#nodes.call<AclTokenCreated>({ method: 'POST', path: '/v1/acl/bootstrap', body: name === undefined ? {} : { name }, kind: 'write' });
+    return r.body;
+  }
+
+  async createToken(spec: { name: string; role: 'read' | 'register' | 'admin'; namespaces?: readonly string[]; servicePrefixes?: readonly string[] }): Promise<AclTokenCreated> {
+    const r = await this.#nodes.call<AclTokenCreated>({ method: 'POST', path: '/v1/acl/tokens', body: spec, kind: 'write' });
+    return r.body;
+  }
+
+  /** Every token (never a secret), linearizable. */
+  async listTokens(): Promise<{ revision: number; tokens: AclTokenInfo[] }> {
+    const r = await this.#nodes.call<{ revision: number; tokens: AclTokenInfo[] }>({ method: 'GET', path: '/v1/acl/tokens', kind: 'read' });
+    return r.body;
+  }
+
+  async revokeToken(id: string): Promise<{ revision: number; id: string }> {
+    const r = await this.#nodes.call<{ revision: number; id: string }>({ method: 'DELETE', path: `/v1/acl/tokens/${seg(id)}`, kind: 'write' });
+    return r.body;
+  }
+
   /** Probes every known node (`/healthz`) and reads the cluster status. */
   async health(timeoutMs = 2_000): Promise<HealthReport> {
     this.#assertOpen();
@@ -811,4 +838,19 @@ export interface CorruptionReport {
     readonly keys: number | null;
     readonly detail?: string;
   }[];
+}
+
+/** A replicated access token as listed (docs/api.md "Access tokens"). */
+export interface AclTokenInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly role: 'read' | 'register' | 'admin';
+  readonly namespaces?: readonly string[];
+  readonly servicePrefixes?: readonly string[];
+  readonly createRevision: number;
+}
+
+/** A token just made: its secret is in this answer only. */
+export interface AclTokenCreated extends AclTokenInfo {
+  readonly secret: string;
 }

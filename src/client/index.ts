@@ -4,6 +4,8 @@
  */
 export { RollcallClient } from './client.js';
 export type {
+  AclTokenCreated,
+  AclTokenInfo,
   DiscoverOptions,
   DiscoverResult,
   HealthReport,

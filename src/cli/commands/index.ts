@@ -7,6 +7,7 @@ import { cluster, health } from './cluster.js';
 import type { Command } from './command.js';
 import { EXIT_CODES_HELP, reportError } from './exit-codes.js';
 import { deregister, get, list, register } from './instances.js';
+import { acl } from './acl.js';
 import { federation } from './federation.js';
 import { type Io, processIo } from './output.js';
 import { rules } from './rules.js';
@@ -14,7 +15,7 @@ import { session } from './session.js';
 import { snapshot } from './snapshot.js';
 import { watch } from './watch.js';
 
-export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health, check, rules, snapshot, federation];
+export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health, check, rules, snapshot, federation, acl];
 
 /** The command list for `rollcall --help`. */
 export const COMMANDS_HELP = `${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join('\n')}
