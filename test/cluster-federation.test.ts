@@ -109,6 +109,24 @@ describe('federation of three datacenters', () => {
     expect((await list(a.nodes[2]!.url, 'prod', 'orders')).body.instances.map((i: { id: string }) => i.id)).toEqual(['o1', 'o2']);
     // ?dc= naming ourselves is served here.
     expect((await list(a.nodes[1]!.url, 'prod', 'orders', '?dc=dc-a')).body.instances).toHaveLength(2);
+    // A watch from dc-c on dc-a: a proxied stream, history then live changes.
+    const abort = new AbortController();
+    const stream = await fetch(`${c.nodes[1]!.url}/v1/watch?namespace=prod&service=orders&fromRevision=1&dc=dc-a`, { signal: abort.signal });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('x-rollcall-datacenter')).toBe('dc-a');
+    const reader = stream.body!.getReader();
+    let text = '';
+    const until = async (id: string) => {
+      while (!text.includes(`"id":"${id}"`)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the watch ended before ${id}: ${text}`);
+        text += new TextDecoder().decode(value);
+      }
+    };
+    await until('o2');
+    expect((await register(a.nodes[1]!.url, 'prod', 'orders', 'o3', { address: '10.0.0.3', port: 9000 })).status).toBe(200);
+    await until('o3');
+    abort.abort();
     const unknown = await list(c.nodes[0]!.url, 'prod', 'orders', '?dc=dc-zz');
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.code).toBe('UNKNOWN_DATACENTER');
