@@ -42,9 +42,10 @@ export async function waitForLeader(urls: readonly string[], timeoutMs = 20_000)
       const first = views[0]?.leader;
       // A new cluster starts at version 1 and the leader raises it once every member has
       // reported its build (docs/operations.md, "Upgrades"); tests expect the build's
-      // features, so wait until each node has heard every member and no raise is due.
+      // features, so wait until each node has heard every member it is connected to and no
+      // raise is due (a member killed before a restarted node heard from it stays unheard).
       const raised = views.every(
-        (v) => v.clusterVersion === undefined || (v.members.every((m) => m.stateMachineVersion !== null) && v.clusterVersion >= (v.supportedVersion ?? 1)),
+        (v) => v.clusterVersion === undefined || (v.members.every((m) => m.stateMachineVersion !== null || m.connected === false) && v.clusterVersion >= (v.supportedVersion ?? 1)),
       );
       // A leader just killed is still named until an election: only one every node is connected to counts.
       const reachable = views.every((v) => v.members.find((m) => m.id === v.leader)?.connected !== false);
