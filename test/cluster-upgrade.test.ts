@@ -88,7 +88,8 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
     await cluster.restart('n3');
     await waitFor(`cluster version ${NEW} on every node`, async () => {
       const vs = await Promise.all(['n1', 'n2', 'n3'].map(view));
-      return vs.every((v) => v.clusterVersion === NEW) ? vs : undefined;
+      // n3 has just restarted: it learns the cluster version from the log before it has heard every member's build.
+      return vs.every((v) => v.clusterVersion === NEW && v.members.every((m) => m.stateMachineVersion !== null)) ? vs : undefined;
     });
 
     expect(await versions('n3')).toMatchObject({ clusterVersion: NEW, supportedVersion: NEW, upgradePending: false, members: [{ stateMachineVersion: NEW }, { stateMachineVersion: NEW }, { stateMachineVersion: NEW }] });

@@ -127,7 +127,7 @@ export class TokenAuthority {
     // Every entry is compared, whatever matched, so timing says nothing about which.
     for (const e of this.entries) if (timingSafeEqual(e.digest, digest) && found === null) found = e;
     if (found === null) return { ok: false, reason: 'unknown' };
-    return { ok: true, principal: { name: found.name, role: found.role, namespaces: found.namespaces, servicePrefixes: null } };
+    return { ok: true, principal: { name: found.name, role: found.role, namespaces: found.namespaces } };
   }
 
   /**
