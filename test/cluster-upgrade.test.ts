@@ -92,7 +92,12 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
       return vs.every((v) => v.clusterVersion === NEW && v.members.every((m) => m.stateMachineVersion !== null)) ? vs : undefined;
     });
 
-    expect(await versions('n3')).toMatchObject({ clusterVersion: NEW, supportedVersion: NEW, upgradePending: false, members: [{ stateMachineVersion: NEW }, { stateMachineVersion: NEW }, { stateMachineVersion: NEW }] });
+    // n3 restarted: it may not have heard every member's status yet.
+    const seen = await waitFor('n3 hears every member', async () => {
+      const r = await versions('n3');
+      return r.members.every((m) => m.stateMachineVersion !== null) ? r : undefined;
+    });
+    expect(seen).toMatchObject({ clusterVersion: NEW, supportedVersion: NEW, upgradePending: false, members: [{ stateMachineVersion: NEW }, { stateMachineVersion: NEW }, { stateMachineVersion: NEW }] });
 
     // Now a verdict sets the health, on every node.
     expect((await http('PUT', `${curl('n3')}/v1/agent/check/warn/service:ledger-1`)).status).toBe(200);
