@@ -8,7 +8,7 @@
  * record; it reports no state-machine version, so it counts as 1) in a git worktree, starts
  * three nodes on it, then under a write and keepalive load replaces them one at a time with
  * this build (SIGTERM, start on the same data directory, wait until caught up). Then: the
- * cluster version is raised to 2 on every node, no request failed beyond the documented
+ * cluster version is raised to this build's (STATE_MACHINE_VERSION) on every node, no request failed beyond the documented
  * retries (another node, for up to 5 s), the load's session was never expired, every
  * acknowledged write is on every node, and the corruption check finds the replicas identical.
  * Exit code 0 when all hold, 1 otherwise. --keep leaves the worktree and data directories.
@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { STATE_MACHINE_VERSION } from '../src/registry/index.js';
 import { CLI_PATH, LocalCluster } from './local-cluster.js';
 
 const { values } = parseArgs({ options: { from: { type: 'string', default: '7f6ccb7^' }, keep: { type: 'boolean', default: false } } });
@@ -134,9 +135,9 @@ async function main(): Promise<number> {
       });
       await new Promise((r) => setTimeout(r, 2000));
     }
-    const versions = await waitFor('cluster version 2 on every node', async () => {
+    const versions = await waitFor(`cluster version ${STATE_MACHINE_VERSION} on every node`, async () => {
       const vs = await Promise.all(cluster.nodes.map(async (n) => (await http('GET', `${n.url}/v1/cluster`)).body.clusterVersion as number));
-      return vs.every((v) => v === 2) ? vs : undefined;
+      return vs.every((v) => v === STATE_MACHINE_VERSION) ? vs : undefined;
     });
     log('raised', { versions });
     await new Promise((r) => setTimeout(r, 3000));
