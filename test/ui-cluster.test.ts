@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
+import { STATE_MACHINE_VERSION } from '../src/registry/version.js';
 import { http, waitFor, waitForLeader } from './helpers/http.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -71,8 +72,8 @@ describe.skipIf(!browserReady)('monitoring page on a real cluster', () => {
     const url = cluster.node(follower).url;
     await page.locator(`[data-member="${leader}"][data-role="leader"]`).waitFor();
     // The cluster version in the header, each member's build in the table (docs/operations.md, "Upgrades").
-    await page.locator('[data-testid="cluster-version"]', { hasText: /^v2$/ }).waitFor();
-    expect(await page.locator('[data-member] td[data-build="2"]').count()).toBe(3);
+    await page.locator('[data-testid="cluster-version"]', { hasText: new RegExp(`^v${STATE_MACHINE_VERSION}$`) }).waitFor();
+    expect(await page.locator(`[data-member] td[data-build="${STATE_MACHINE_VERSION}"]`).count()).toBe(3);
     for (const [id, zone] of [['orders-1', 'eu-west-1a'], ['orders-2', 'eu-west-1b']] as const) {
       const s = await http('POST', `${url}/v1/sessions`, { ttlMs: TTL });
       expect(s.status).toBe(201);
