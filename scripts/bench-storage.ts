@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Entry } from '../raft/messages.js';
-import { LevelStorage } from '../src/storage/index.js';
+import { NodeStorage } from '../src/storage/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,7 +50,7 @@ function percentile(sorted: readonly number[], p: number): number {
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(values.dir, 'rollcall-bench-storage-'));
-  const storage = await LevelStorage.open(dir);
+  const storage = await NodeStorage.open(dir);
   try {
     let next = 1;
     const conf = { voters: ['n1'], learners: [] };

@@ -10,7 +10,7 @@ import { MemoryStorage } from '../raft/storage.js';
 import { decode, encode } from '../src/codec/index.js';
 import { encodeEntry, encodeHardState, encodeSnapshotMeta } from '../src/storage/values.js';
 import {
-  LevelStorage,
+  NodeStorage,
   type NodeDatabase,
   type SmOp,
   SM_APPLIED_KEY_BYTES,
@@ -28,7 +28,7 @@ import {
   walDir,
 } from '../src/storage/index.js';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { ITEM, frameAt, splitItems } from '../src/storage/wal-format.js';
+import { ITEM, frameAt, splitItems } from '../src/storage/wal/format.js';
 import { crc32Table } from '../src/storage/checksum.js';
 import { storageError, tempDirs, withStorage } from './helpers/storage.js';
 import { makeEntries, storageContract } from './storage-contract.js';
@@ -39,9 +39,9 @@ const empty = new Uint8Array(0);
 
 const tempDir = tempDirs('rollcall-storage-');
 
-storageContract('LevelStorage', async () => {
+storageContract('NodeStorage', async () => {
   const dir = await tempDir();
-  const storage = await LevelStorage.open(dir);
+  const storage = await NodeStorage.open(dir);
   return {
     storage,
     readySnapshot: () => storage.whenSnapshotReady(),
@@ -152,7 +152,7 @@ async function writeStateMachine(
 const servicePairs = (n: number, tag: string): [string, Uint8Array][] =>
   Array.from({ length: n }, (_, i) => [`prod/orders/${tag}-${String(i).padStart(5, '0')}`, randomBytes(100)]);
 
-describe('LevelStorage: durability', () => {
+describe('NodeStorage: durability', () => {
   test('compaction leaves every earlier state machine batch in synced tables, not only in LevelDB logs', async () => {
     // LevelDB closes an old log file without an fsync when it switches memtables, so a
     // synced write alone does not make earlier unsynced batches durable (power loss).
@@ -218,7 +218,7 @@ describe('LevelStorage: durability', () => {
     if (at === undefined) throw new Error('entry 3 not found in the WAL');
     expect(at.inLastFrame).toBe(false);
     await flipByte(at.path, at.offset + at.length - 2, 0x01); // one bit, inside the entry's data
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('CORRUPT_ENTRY');
     expect(err.index).toBe(3);
     expect(err.message).toMatch(/log entry 3 is damaged/);
@@ -229,25 +229,25 @@ describe('LevelStorage: durability', () => {
     const dir = await tempDir();
     await withStorage(dir, (s) => s.append(makeEntries(1, [1, 1, 1, 1])));
     // Entry 7 written straight into the WAL after 4: 5 and 6 are missing.
-    const { entryItem, encodeFrame } = await import('../src/storage/wal-format.js');
+    const { entryItem, encodeFrame } = await import('../src/storage/wal/format.js');
     const [segment] = await readdir(walDir(dir));
     const path = join(walDir(dir), segment!);
     await writeFile(path, Buffer.concat([await readFile(path), encodeFrame([entryItem(makeEntries(7, [1])[0]!)])]));
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('LOG_GAP');
     expect(err.index).toBe(5);
   });
 
   test('a missing segment in the middle makes open fail with LOG_GAP', async () => {
     const dir = await tempDir();
-    const s = await LevelStorage.open(dir, { segmentBytes: 100 });
+    const s = await NodeStorage.open(dir, { segmentBytes: 100 });
     for (let i = 1; i <= 6; i++) await s.append(makeEntries(i, [1], 0, 60));
     const segments = s.walSegments();
     await s.close();
     expect(segments.length).toBeGreaterThan(3);
     const { rm: remove } = await import('node:fs/promises');
     await remove(join(walDir(dir), segments[2]!));
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('LOG_GAP');
     expect(err.message).toMatch(/segment 2 is missing/);
   });
@@ -264,7 +264,7 @@ describe('LevelStorage: durability', () => {
     const frames = await walFrames(path);
     const hsFrame = frames.find((f) => f.kinds.length === 1 && f.kinds[0] === ITEM.hardState)!;
     await flipByte(path, hsFrame.end - 1, 0xff);
-    expect((await storageError(LevelStorage.open(dir))).code).toBe('CORRUPT_STATE');
+    expect((await storageError(NodeStorage.open(dir))).code).toBe('CORRUPT_STATE');
   });
 
   test('an unknown format version is refused', async () => {
@@ -273,7 +273,7 @@ describe('LevelStorage: durability', () => {
     await withDatabase(dir, (db) =>
       db.db.batch().put('format', encode(3), { sublevel: db.raft }).write({ sync: true }),
     );
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('UNKNOWN_FORMAT');
     expect(err.message).toMatch(/format 3; this build reads format 2/);
     // The failed open closed the database again: a second try is refused the same way, not LOCKED.
@@ -315,7 +315,7 @@ describe('LevelStorage: durability', () => {
     const damaged = encodeEntry(ents[1]!);
     damaged[damaged.length - 1]! ^= 0x01;
     await writeV1(dir, { hs: { term: 1, vote: null, commit: 0 }, entries: ents, override: [2, damaged] });
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('CORRUPT_ENTRY');
     expect(err.index).toBe(2);
     await withDatabaseRaw(dir, async (format) => expect(format).toBe(1));
@@ -326,7 +326,7 @@ describe('LevelStorage: durability', () => {
     await withStorage(dir, (s) => s.append(makeEntries(1, [1])));
     const { rm: remove } = await import('node:fs/promises');
     for (const name of await readdir(dir)) if (name !== 'wal') await remove(join(dir, name), { recursive: true });
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('UNKNOWN_FORMAT');
     expect(err.message).toMatch(/no LevelDB state next to it/);
   });
@@ -337,20 +337,20 @@ describe('LevelStorage: durability', () => {
     const raw = new Level<string, string>(dir);
     await raw.put('something', 'else');
     await raw.close();
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('UNKNOWN_FORMAT');
   });
 
   test('a database open elsewhere is LOCKED', async () => {
     const dir = await tempDir();
     await withStorage(dir, async () => {
-      const err = await storageError(LevelStorage.open(dir));
+      const err = await storageError(NodeStorage.open(dir));
       expect(err.code).toBe('LOCKED');
     });
   });
 });
 
-describe('LevelStorage: writes', () => {
+describe('NodeStorage: writes', () => {
   test('persist() of many entries and a hard state is one batch with one fsync', async () => {
     const dir = await tempDir();
     const ents = makeEntries(1, Array.from({ length: 64 }, () => 1), 2, 200);
@@ -413,7 +413,7 @@ describe('LevelStorage: writes', () => {
 
   test('typed refusals: gap, compact beyond last index, out-of-date snapshot, closed', async () => {
     const dir = await tempDir();
-    const s = await LevelStorage.open(dir);
+    const s = await NodeStorage.open(dir);
     await s.append(makeEntries(1, [1, 1]));
     expect((await storageError(s.append(makeEntries(4, [1])))).code).toBe('INVALID_ARGUMENT');
     expect((await storageError(s.compact(3, conf, empty))).code).toBe('INVALID_ARGUMENT');
@@ -429,7 +429,7 @@ describe('LevelStorage: writes', () => {
 
   test('after a failed write every later write is refused with FAILED', async () => {
     const dir = await tempDir();
-    const s = await LevelStorage.open(dir);
+    const s = await NodeStorage.open(dir);
     await s.append(makeEntries(1, [1]));
     await s.database.db.close(); // the disk goes away under the storage
     // Compaction first makes the state machine durable (a synced LevelDB write): it fails.
@@ -440,7 +440,7 @@ describe('LevelStorage: writes', () => {
   });
 });
 
-describe('LevelStorage: snapshots', () => {
+describe('NodeStorage: snapshots', () => {
   test('an install writes only what differs: puts for new or changed records, deletes for the rest', async () => {
     const seed = 0x5eed_0513;
     await fc.assert(
@@ -544,8 +544,8 @@ describe('LevelStorage: snapshots', () => {
   test("snapshot() is 'unavailable', then serves data that restores the exact state machine elsewhere", async () => {
     const dirA = await tempDir();
     const dirB = await tempDir();
-    const a = await LevelStorage.open(dirA);
-    const b = await LevelStorage.open(dirB);
+    const a = await NodeStorage.open(dirA);
+    const b = await NodeStorage.open(dirB);
     try {
       await a.append(makeEntries(1, [1, 1, 2, 2, 2, 3]));
       await writeStateMachine(a.database, servicePairs(1500, 'a'), { index: 5, term: 2 });
@@ -585,8 +585,8 @@ describe('LevelStorage: snapshots', () => {
     const peersKey = new TextEncoder().encode(SM_LEGACY_PEERS_KEY);
     const dirA = await tempDir();
     const dirB = await tempDir();
-    const a = await LevelStorage.open(dirA);
-    const b = await LevelStorage.open(dirB);
+    const a = await NodeStorage.open(dirA);
+    const b = await NodeStorage.open(dirB);
     try {
       await a.append(makeEntries(1, [1, 1, 2, 2, 2]));
       await writeStateMachine(a.database, [...servicePairs(20, 'a'), [SM_LEGACY_PEERS_KEY, encode({ n1: '10.0.0.1:7101' })]], { index: 5, term: 2 });
@@ -687,7 +687,7 @@ describe('LevelStorage: snapshots', () => {
   test('applied without conf at another index fails preparation with INVALID_STATE_MACHINE', async () => {
     const dir = await tempDir();
     const errors: StorageError[] = [];
-    const s = await LevelStorage.open(dir, { onSnapshotError: (e) => errors.push(e) });
+    const s = await NodeStorage.open(dir, { onSnapshotError: (e) => errors.push(e) });
     try {
       await s.append(makeEntries(1, [1, 1, 1]));
       await s.compact(1, conf, empty);
@@ -711,7 +711,7 @@ describe('checksum', () => {
   });
 });
 
-// ---- model test: LevelStorage (with a close/reopen) reads exactly like MemoryStorage ----
+// ---- model test: NodeStorage (with a close/reopen) reads exactly like MemoryStorage ----
 
 type Op =
   | { kind: 'append'; offset: number; terms: number[]; tag: number }
@@ -740,7 +740,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   }) },
 );
 
-async function applyOp(s: MemoryStorage | LevelStorage, op: Op): Promise<'ok' | 'refused'> {
+async function applyOp(s: MemoryStorage | NodeStorage, op: Op): Promise<'ok' | 'refused'> {
   try {
     switch (op.kind) {
       case 'append':
@@ -761,7 +761,7 @@ async function applyOp(s: MemoryStorage | LevelStorage, op: Op): Promise<'ok' | 
   }
 }
 
-function reads(s: MemoryStorage | LevelStorage) {
+function reads(s: MemoryStorage | NodeStorage) {
   const first = s.firstIndex();
   const last = s.lastIndex();
   const terms: (number | string)[] = [];
@@ -773,20 +773,20 @@ function reads(s: MemoryStorage | LevelStorage) {
   return { first, last, terms, entries, initial: s.initialState() };
 }
 
-describe('LevelStorage model test', () => {
+describe('NodeStorage model test', () => {
   test('random append/compact/setHardState sequences read the same as MemoryStorage, across a reopen', async () => {
     const seed = 0x5eed_2024;
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.nat(), async (ops, cut) => {
         const dir = await mkdtemp(join(tmpdir(), 'rollcall-model-'));
         const memory = new MemoryStorage();
-        let level = await LevelStorage.open(dir);
+        let level = await NodeStorage.open(dir);
         try {
           const reopenAt = cut % ops.length;
           for (const [i, op] of ops.entries()) {
             if (i === reopenAt) {
               await level.close();
-              level = await LevelStorage.open(dir);
+              level = await NodeStorage.open(dir);
               expect(reads(level)).toEqual(reads(memory));
             }
             const m = await applyOp(memory, op);
@@ -795,7 +795,7 @@ describe('LevelStorage model test', () => {
             expect(reads(level)).toEqual(reads(memory));
           }
           await level.close();
-          level = await LevelStorage.open(dir);
+          level = await NodeStorage.open(dir);
           expect(reads(level)).toEqual(reads(memory));
         } finally {
           await level.close();

@@ -1,5 +1,5 @@
 /**
- * The WAL under LevelStorage: torn last writes, damage, conflicting tails and compaction
+ * The WAL under NodeStorage: torn last writes, damage, conflicting tails and compaction
  * across segments, crashes during a snapshot install (simulated by leaving the files as
  * each step leaves them), the state machine against the log at open, and fsync counting.
  */
@@ -13,7 +13,7 @@ import { RawNode, SeededRandom } from '../raft/index.js';
 import type { ConfState, Entry, HardState } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
 import {
-  LevelStorage,
+  NodeStorage,
   type NodeDatabase,
   SM_APPLIED_KEY_BYTES,
   SM_CONF_KEY_BYTES,
@@ -23,7 +23,7 @@ import {
   locateWalEntry,
   walDir,
 } from '../src/storage/index.js';
-import { encodeFrame, entryItem } from '../src/storage/wal-format.js';
+import { encodeFrame, entryItem } from '../src/storage/wal/format.js';
 import { storageError, tempDirs, withStorage } from './helpers/storage.js';
 import { makeEntries } from './storage-contract.js';
 
@@ -44,7 +44,7 @@ async function lastSegmentPath(dir: string): Promise<string> {
 }
 
 /** Everything a reader of the storage sees. */
-function view(s: LevelStorage) {
+function view(s: NodeStorage) {
   return {
     first: s.firstIndex(),
     last: s.lastIndex(),
@@ -124,7 +124,7 @@ describe('WAL: torn last writes', () => {
     const at = (await locateWalEntry(dir, 2))!;
     expect(at.inLastFrame).toBe(true);
     await flipByte(at.path, at.offset + at.length - 1, 0x04);
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('CORRUPT_ENTRY');
     expect(err.index).toBe(2);
   });
@@ -144,7 +144,7 @@ describe('WAL: damage before the end', () => {
     const at = (await locateWalEntry(dir, 4))!;
     expect(at.path).not.toBe(await lastSegmentPath(dir));
     await flipByte(at.path, at.offset + 20, 0x80);
-    const err = await storageError(LevelStorage.open(dir, { segmentBytes: SMALL }));
+    const err = await storageError(NodeStorage.open(dir, { segmentBytes: SMALL }));
     expect(err.code).toBe('CORRUPT_ENTRY');
     expect(err.index).toBe(4);
     expect(err.message).toMatch(/log entry 4 is damaged/);
@@ -160,7 +160,7 @@ describe('WAL: damage before the end', () => {
     const at = (await locateWalEntry(dir, 3))!;
     // The frame holding entries 3 and 4 starts 12 (frame header) + 5 (item header) bytes before entry 3.
     await flipByte(at.path, at.offset - 17 + 1, 0x01);
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('CORRUPT_ENTRY');
     expect(err.index).toBe(3);
   });
@@ -353,7 +353,7 @@ describe('WAL: a snapshot install interrupted by a crash', () => {
     const dir = await tempDir();
     await follower(dir);
     await rm(walDir(dir), { recursive: true });
-    const err = await storageError(LevelStorage.open(dir));
+    const err = await storageError(NodeStorage.open(dir));
     expect(err.code).toBe('CORRUPT_STATE');
     expect(err.message).toMatch(/WAL .* is missing/);
   });
@@ -366,7 +366,7 @@ describe('WAL: a snapshot install interrupted by a crash', () => {
       await s.compact(3, conf, empty);
       await writeStateMachine(s.database, { index: 2, term: 1 }); // lost writes
     });
-    expect((await storageError(LevelStorage.open(dir))).code).toBe('INVALID_STATE_MACHINE');
+    expect((await storageError(NodeStorage.open(dir))).code).toBe('INVALID_STATE_MACHINE');
   });
 });
 
@@ -424,7 +424,7 @@ describe('WAL: fsyncs', () => {
 
   test('a failed WAL write fails the storage', async () => {
     const dir = await tempDir();
-    const s = await LevelStorage.open(dir);
+    const s = await NodeStorage.open(dir);
     await s.append(makeEntries(1, [1]));
     fs.closeSync((s as unknown as { wal: { fd: number } }).wal.fd); // the disk goes away under the WAL
     expect((await storageError(s.append(makeEntries(2, [1])))).code).toBe('IO');
@@ -458,7 +458,7 @@ describe('WAL model test', () => {
         const dir = await mkdtemp(join(tmpdir(), 'rollcall-walmodel-'));
         const memory = new MemoryStorage();
         const options = { segmentBytes: 300 };
-        let s = await LevelStorage.open(dir, options);
+        let s = await NodeStorage.open(dir, options);
         const same = () => {
           expect(s.firstIndex()).toBe(memory.firstIndex());
           expect(s.lastIndex()).toBe(memory.lastIndex());
@@ -471,7 +471,7 @@ describe('WAL model test', () => {
             if (op.kind === 'reopen') {
               deleted += s.stats().segmentsDeleted;
               await s.close();
-              s = await LevelStorage.open(dir, options);
+              s = await NodeStorage.open(dir, options);
             } else if (op.kind === 'append') {
               const ents: Entry[] = makeEntries(memory.lastIndex() + 1 + op.offset, op.terms, op.offset & 0xff, 40).filter((e) => e.index > memory.firstIndex() - 1);
               memory.append(ents);
@@ -490,7 +490,7 @@ describe('WAL model test', () => {
           rolled += s.walSegments().length > 1 ? 1 : 0;
           deleted += s.stats().segmentsDeleted;
           await s.close();
-          s = await LevelStorage.open(dir, options);
+          s = await NodeStorage.open(dir, options);
           same();
         } finally {
           await s.close();

@@ -19,7 +19,7 @@ import { BASE_CLUSTER_VERSION, buildStateMachineVersion, Registry, SessionTracke
 import { type BackupOrigin, type OpenBackup, openBackup } from '../ops/backup-stream.js';
 import { type CheckReport, CorruptionChecker, hashStateMachine, readCorruptionMark, type StateHash, writeCorruptionMark } from '../ops/corruption-check.js';
 import type { NodeDatabase } from '../storage/index.js';
-import { LevelStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
+import { NodeStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
 import { ClusterIdentity, PeerTransport, type PeerTlsOptions } from '../transport/index.js';
 import type { Clock } from './clock.js';
@@ -180,7 +180,7 @@ export class RollcallNode {
     private readonly options: NodeOptions,
     peers: PeerBook,
     private readonly db: NodeDatabase,
-    private readonly storage: LevelStorage,
+    private readonly storage: NodeStorage,
     readonly registry: Registry,
     readonly transport: PeerTransport<PeerMessage>,
   ) {
@@ -311,9 +311,9 @@ export class RollcallNode {
   /** Opens storage (refusing a damaged log), loads the registry, joins the peers and starts ticking. */
   static async start(options: NodeOptions): Promise<RollcallNode> {
     const db = await openNodeDatabase(options.dataDir);
-    let storage: LevelStorage | null = null;
+    let storage: NodeStorage | null = null;
     try {
-      storage = await LevelStorage.open(db, {
+      storage = await NodeStorage.open(db, {
         onSnapshotError: (err) => options.logger.error({ err }, 'preparing a snapshot failed'),
         // A crash left something half-done that open() finished: worth a line for whoever restarts it.
         onRecovery: (what) => options.logger.warn({ dataDir: options.dataDir }, `storage recovered at open: ${what}`),

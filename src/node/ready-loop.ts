@@ -14,7 +14,7 @@ import { decode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
 import type { ApplyOutcome, AppliedEntry, BatchOp, Command, Registry } from '../registry/index.js';
 import { MEMBER_ADDRESSES_SINCE, StateMachineVersionError } from '../registry/index.js';
-import type { LevelStorage, NodeDatabase } from '../storage/index.js';
+import type { NodeStorage, NodeDatabase } from '../storage/index.js';
 import type { Clock } from './clock.js';
 import { NodeError } from './errors.js';
 import type { PendingProposals } from './proposals.js';
@@ -31,7 +31,7 @@ export interface ReadyLoopObserver {
 
 export interface ReadyLoopDeps {
   readonly raw: RawNode;
-  readonly storage: LevelStorage;
+  readonly storage: NodeStorage;
   readonly db: NodeDatabase;
   readonly registry: Registry;
   readonly proposals: PendingProposals;
@@ -319,7 +319,7 @@ export class ReadyLoop {
   /**
    * Starts a compaction when enough is applied beyond the last one, and does not wait for
    * it: the loop goes on persisting and applying while the state machine is synced and old
-   * WAL segments are deleted (LevelStorage.compact holds the write queue only to record the
+   * WAL segments are deleted (NodeStorage.compact holds the write queue only to record the
    * new log start). Safe to run beside new entries: it compacts to an index already applied
    * (so durable in the log, and committed: never replaced), the state machine is synced
    * before the entries go, and entries after it stay.

@@ -22,7 +22,7 @@ import { type StandalonePlan, standalonePlan } from '../../raft/index.js';
 import type { Logger } from '../log/index.js';
 import { smStore } from '../node/state-store.js';
 import { Registry } from '../registry/index.js';
-import { LevelStorage, readClusterId, writeClusterId } from '../storage/index.js';
+import { NodeStorage, readClusterId, writeClusterId } from '../storage/index.js';
 
 export class ForceNewClusterError extends Error {
   override readonly name = 'ForceNewClusterError';
@@ -37,7 +37,7 @@ export interface ForceNewClusterResult {
 }
 
 export async function forceNewCluster(options: { readonly dataDir: string; readonly id: string; readonly logger: Logger; readonly clusterId?: string }): Promise<ForceNewClusterResult> {
-  const storage = await LevelStorage.open(options.dataDir);
+  const storage = await NodeStorage.open(options.dataDir);
   try {
     const { hardState, confState } = storage.initialState();
     const lastIndex = storage.lastIndex();

@@ -26,7 +26,7 @@ import { MEMBER_ADDRESSES_KEY, smStore } from '../node/state-store.js';
 import { CorruptStateError, Registry } from '../registry/index.js';
 import { writeClusterId } from '../storage/cluster-id.js';
 import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, isNodeLocalSmKey } from '../storage/keys.js';
-import { LevelStorage } from '../storage/level-storage.js';
+import { NodeStorage } from '../storage/node-storage.js';
 import { SnapshotWriter } from '../storage/snapshot.js';
 import { encodeConfState } from '../storage/values.js';
 import type { PeerAddress } from '../transport/index.js';
@@ -130,7 +130,7 @@ export async function restoreMember(options: RestoreOptions): Promise<RestoreRes
   const staging = join(dirname(dataDir), `.${basename(dataDir)}.restoring-${randomBytes(4).toString('hex')}`);
   await mkdir(staging);
   try {
-    const storage = await LevelStorage.open(staging);
+    const storage = await NodeStorage.open(staging);
     try {
       const { index, term } = header.applied;
       await storage.persist({ entries: [], snapshot: { meta: { index, term, conf }, data }, hardState: { term, vote: null, commit: index } });

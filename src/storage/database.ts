@@ -10,7 +10,7 @@ import { StorageError, ioError } from './errors.js';
 import { RAFT_KEYS, RAFT_SUBLEVEL, SM_SUBLEVEL } from './keys.js';
 import { type TableCheckSummary, checkLevelDbLogs, checkLevelDbTables, refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from './leveldb-damage.js';
 import { migrateFromV1 } from './migrate-v1.js';
-import { walDir } from './wal.js';
+import { walDir } from './wal/wal.js';
 
 /**
  * The on-disk format this build writes and the only one it reads. 1: the Raft log, hard

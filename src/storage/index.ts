@@ -15,13 +15,13 @@ export {
 export { StorageError, type StorageErrorCode } from './errors.js';
 export { SM_APPLIED_KEY, SM_APPLIED_KEY_BYTES, SM_CONF_KEY, SM_CONF_KEY_BYTES, SM_LEGACY_PEERS_KEY, isNodeLocalSmKey } from './keys.js';
 export {
-  LevelStorage,
-  type LevelStorageOptions,
+  NodeStorage,
+  type NodeStorageOptions,
   type PersistInput,
   type StorageStats,
-} from './level-storage.js';
+} from './node-storage.js';
 export { SCAN_BATCH, type Scannable, scanBatches } from './scan.js';
 export { type Pair, type SmOp, SnapshotWriter, decodeSnapshotData, replaceOps } from './snapshot.js';
-export { DEFAULT_SEGMENT_BYTES, type WalOptions, walDir } from './wal.js';
-export { type WalEntryLocation, locateWalEntry } from './wal-inspect.js';
+export { DEFAULT_SEGMENT_BYTES, type WalOptions, walDir } from './wal/wal.js';
+export { type WalEntryLocation, locateWalEntry } from './wal/inspect.js';
 export { encodeApplied, encodeConfState } from './values.js';

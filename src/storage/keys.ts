@@ -6,7 +6,7 @@
  * - `sm`:   owned by the registry; the two reserved keys below carry its applied position.
  *
  * Format 1 also had `!log!` (the Raft log) and `!raft!hardstate`, `!raft!snapshot`; since
- * format 2 those live in the WAL (wal-format.ts).
+ * format 2 those live in the WAL (wal/format.ts).
  */
 
 export const RAFT_SUBLEVEL = 'raft';

@@ -1,6 +1,6 @@
 /**
  * The uncompacted Raft log held in memory, so the core can read it synchronously. It is
- * a mirror of the `log` sublevel: LevelStorage changes it only after the batch that makes
+ * a mirror of the `log` sublevel: NodeStorage changes it only after the batch that makes
  * the same change durable has been written.
  */
 import type { Entry } from '../../raft/messages.js';

@@ -17,8 +17,8 @@ import type { NodeDatabase, RootDatabase } from './database.js';
 import { StorageError, ioError } from './errors.js';
 import { RAFT_KEYS } from './keys.js';
 import { decodeEntry, decodeHardState, decodeSnapshotMeta } from './values.js';
-import { Wal, syncDir, walDir } from './wal.js';
-import { entryItem, hardStateItem, snapshotItem } from './wal-format.js';
+import { Wal, syncDir, walDir } from './wal/wal.js';
+import { entryItem, hardStateItem, snapshotItem } from './wal/format.js';
 
 const V1_HARD_STATE = 'hardstate';
 const V1_SNAPSHOT = 'snapshot';

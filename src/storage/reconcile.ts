@@ -27,7 +27,7 @@ import { REPLACE_MEMBER_ADVICE, StorageError, ioError } from './errors.js';
 import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from './keys.js';
 import { LogStore } from './log-store.js';
 import { positionOf } from './snapshot.js';
-import type { ReplayedState } from './wal-replay.js';
+import type { ReplayedState } from './wal/replay.js';
 
 /** A snapshot install to finish: write `meta` and `hardState` to the WAL, drop the log. */
 export interface RollForward {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect } from 'vitest';
-import { LevelStorage, type LevelStorageOptions, StorageError } from '../../src/storage/index.js';
+import { NodeStorage, type NodeStorageOptions, StorageError } from '../../src/storage/index.js';
 
 /** A maker of fresh directories under the OS temp dir, all removed after each test. */
 export function tempDirs(prefix: string): () => Promise<string> {
@@ -19,8 +19,8 @@ export function tempDirs(prefix: string): () => Promise<string> {
 }
 
 /** Opens, runs, and always closes. */
-export async function withStorage<T>(dir: string, fn: (s: LevelStorage) => Promise<T>, options: LevelStorageOptions = {}): Promise<T> {
-  const s = await LevelStorage.open(dir, options);
+export async function withStorage<T>(dir: string, fn: (s: NodeStorage) => Promise<T>, options: NodeStorageOptions = {}): Promise<T> {
+  const s = await NodeStorage.open(dir, options);
   try {
     return await fn(s);
   } finally {

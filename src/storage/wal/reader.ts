@@ -10,8 +10,8 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from './checksum.js';
-import { REPLACE_MEMBER_ADVICE, StorageError, ioError } from './errors.js';
+import { crc32 } from '../checksum.js';
+import { REPLACE_MEMBER_ADVICE, StorageError, ioError } from '../errors.js';
 import {
   FRAME_HEADER_BYTES,
   ITEM,
@@ -21,8 +21,8 @@ import {
   nextIntactFrame,
   parseSegmentName,
   splitItems,
-} from './wal-format.js';
-import { tryDecode } from './values.js';
+} from './format.js';
+import { tryDecode } from '../values.js';
 
 export interface SegmentFile {
   readonly name: string;

@@ -10,9 +10,9 @@
  * header has its own checksum so a damaged length is told apart from a short file, and a
  * reader can look for the next intact frame after a damaged one.
  */
-import type { Entry, HardState, SnapshotMeta } from '../../raft/messages.js';
-import { encode } from '../codec/index.js';
-import { crc32 } from './checksum.js';
+import type { Entry, HardState, SnapshotMeta } from '../../../raft/messages.js';
+import { encode } from '../../codec/index.js';
+import { crc32 } from '../checksum.js';
 import {
   decodeEntry,
   decodeHardState,
@@ -24,12 +24,12 @@ import {
   sealInto,
   tryDecode,
   unseal,
-} from './values.js';
+} from '../values.js';
 
 export const FRAME_HEADER_BYTES = 12;
 const ITEM_HEADER_BYTES = 5;
 
-/** What an item says; replayed in order (wal-replay.ts). */
+/** What an item says; replayed in order (replay.ts). */
 export const ITEM = {
   /** The first item of every segment: `{ format, seq, last }`. The log ends at `last` here. */
   segment: 1,

@@ -18,8 +18,8 @@ import { RAFT_KEYS } from './keys.js';
 import { loadNodeState } from './load.js';
 import { LogStore, planAppend } from './log-store.js';
 import { type SmOp, decodeSnapshotData, metaFor, positionOf, readStateMachine, replaceOps } from './snapshot.js';
-import type { Wal, WalOptions } from './wal.js';
-import { entryItem, hardStateItem, snapshotItem } from './wal-format.js';
+import type { Wal, WalOptions } from './wal/wal.js';
+import { entryItem, hardStateItem, snapshotItem } from './wal/format.js';
 
 /** Everything one Raft Ready asks to make durable; written as one WAL frame with one fdatasync. */
 export interface PersistInput {
@@ -48,7 +48,7 @@ export interface StorageStats {
   readonly segmentsDeleted: number;
 }
 
-export interface LevelStorageOptions extends WalOptions {
+export interface NodeStorageOptions extends WalOptions {
   /** Called when preparing a snapshot in the background fails (it is retried on the next snapshot() call). */
   readonly onSnapshotError?: (err: StorageError) => void;
   /** Told about a torn last WAL write cut off at open, and about a snapshot install finished at open. */
@@ -68,7 +68,7 @@ async function flushMemtable(db: RootDatabase): Promise<void> {
   if (typeof classic.compactRange !== 'function') throw new Error('this LevelDB binding cannot compact a range (classic-level expected)');
   await classic.compactRange(NO_KEYS_HERE, NO_KEYS_HERE);
 }
-export class LevelStorage implements HostStorage {
+export class NodeStorage implements HostStorage {
   private hardState: HardState;
   private snapMeta: SnapshotMeta;
   private readonly log: LogStore;
@@ -92,7 +92,7 @@ export class LevelStorage implements HostStorage {
     readonly database: NodeDatabase,
     private readonly wal: Wal,
     state: { hardState: HardState; snapMeta: SnapshotMeta; entries: Entry[] },
-    private readonly options: LevelStorageOptions,
+    private readonly options: NodeStorageOptions,
   ) {
     this.hardState = state.hardState;
     this.snapMeta = state.snapMeta;
@@ -107,11 +107,11 @@ export class LevelStorage implements HostStorage {
    * index), CORRUPT_STATE, LOG_GAP, UNKNOWN_FORMAT, INVALID_STATE_MACHINE, LOCKED or IO;
    * the node must not start then.
    */
-  static async open(location: string | NodeDatabase, options: LevelStorageOptions = {}): Promise<LevelStorage> {
+  static async open(location: string | NodeDatabase, options: NodeStorageOptions = {}): Promise<NodeStorage> {
     const database = typeof location === 'string' ? await openNodeDatabase(location) : location;
     try {
       const { wal, state, rollForward, torn } = await loadNodeState(database, options);
-      const storage = new LevelStorage(database, wal, state, options);
+      const storage = new NodeStorage(database, wal, state, options);
       try {
         if (torn !== undefined) {
           options.onRecovery?.(`cut a torn last write of ${torn.dropped} bytes off WAL segment ${torn.segment} at offset ${torn.offset}`);

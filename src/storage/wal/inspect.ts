@@ -4,8 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ITEM, FRAME_HEADER_BYTES, decodeItem, frameAt, splitItems } from './wal-format.js';
-import { listSegments } from './wal-reader.js';
+import { ITEM, FRAME_HEADER_BYTES, decodeItem, frameAt, splitItems } from './format.js';
+import { listSegments } from './reader.js';
 import { walDir } from './wal.js';
 
 export interface WalEntryLocation {

@@ -12,10 +12,10 @@
  * whose predecessors are gone; a later snapshot meta covers them. Whatever remains at the
  * end must run contiguously from the snapshot index + 1.
  */
-import type { Entry, HardState, SnapshotMeta } from '../../raft/messages.js';
-import { emptyHardState } from '../../raft/storage.js';
-import { StorageError } from './errors.js';
-import type { SegmentHeader, WalRecord } from './wal-format.js';
+import type { Entry, HardState, SnapshotMeta } from '../../../raft/messages.js';
+import { emptyHardState } from '../../../raft/storage.js';
+import { StorageError } from '../errors.js';
+import type { SegmentHeader, WalRecord } from './format.js';
 
 export interface ReplayedState {
   readonly hardState: HardState;

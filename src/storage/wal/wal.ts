@@ -2,16 +2,16 @@
  * The write side of the WAL: segment files in one directory, appended to, never rewritten.
  * One write() call and (when asked) one fdatasync per frame. Rolling over to a new segment
  * and deleting segments that only hold compacted entries are the only other file
- * operations. Callers serialize their calls (LevelStorage's write queue).
+ * operations. Callers serialize their calls (NodeStorage's write queue).
  */
 import * as fs from 'node:fs';
 import { mkdir, rm, truncate, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { ioError } from './errors.js';
-import { encodeFrame, segmentItem, segmentName } from './wal-format.js';
-import { type SegmentFile, type WalScan, readWal } from './wal-reader.js';
-import type { WalRecord } from './wal-format.js';
+import { ioError } from '../errors.js';
+import { encodeFrame, segmentItem, segmentName } from './format.js';
+import { type SegmentFile, type WalScan, readWal } from './reader.js';
+import type { WalRecord } from './format.js';
 
 const fdatasync = promisify(fs.fdatasync);
 const fsync = promisify(fs.fsync);
