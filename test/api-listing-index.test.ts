@@ -10,18 +10,8 @@ import { InstanceIndex, instanceSortKey, rangeEnd } from '../src/server/listing/
 import { RevisionView } from '../src/server/listing/revision-view.js';
 import { SortedMap } from '../src/server/listing/sorted-map.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
+import { seeded as rng } from './client-helpers.js';
 
-/** A small seeded generator (mulberry32): a failing seed replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.LISTING_SEED ?? Date.now() % 1_000_000);
 

@@ -12,18 +12,8 @@ import { MAX_DNS_ENDPOINTS } from '../src/dns/lookup.js';
 import type { Register } from '../src/registry/index.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { dataOf, queryPacket } from './helpers/dns.js';
+import { seeded } from './client-helpers.js';
 
-/** mulberry32: a seeded source of [0, 1) numbers, so the shuffle is the same on every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Reply = DecodedPacket & { rcode: string };
 

@@ -32,6 +32,7 @@ import { encodeConfState } from '../storage/values.js';
 import type { PeerAddress } from '../transport/index.js';
 import { formatHostPort, isClusterId } from '../transport/index.js';
 import { BackupFileError, type BackupHeader, type DecodedBackup, type Pair, decodeBackup } from './backup-format.js';
+import { syncDir } from '../storage/index.js';
 
 export type RestoreErrorCode =
   /** The target data directory exists and is not empty. */
@@ -220,14 +221,6 @@ async function syncFile(path: string): Promise<void> {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 function pairStore(pairs: readonly Pair[]) {
   const decoder = new TextDecoder();

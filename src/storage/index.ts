@@ -22,6 +22,6 @@ export {
 } from './node-storage.js';
 export { SCAN_BATCH, type Scannable, scanBatches } from './scan.js';
 export { type Pair, type SmOp, SnapshotWriter, decodeSnapshotData, replaceOps } from './snapshot.js';
-export { DEFAULT_SEGMENT_BYTES, type WalOptions, walDir } from './wal/wal.js';
+export { DEFAULT_SEGMENT_BYTES, syncDir, type WalOptions, walDir } from './wal/wal.js';
 export { type WalEntryLocation, locateWalEntry } from './wal/inspect.js';
 export { encodeApplied, encodeConfState } from './values.js';

@@ -14,6 +14,7 @@ import { EXIT, reportError } from './exit-codes.js';
 import { GLOBAL_HELP, type Globals, parse, UsageError } from './flags.js';
 import { help } from './instances.js';
 import { type Io, jsonOut, table } from './output.js';
+import { syncDir } from '../../storage/index.js';
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -247,14 +248,6 @@ class Progress {
 
 const mib = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 // ---- status -------------------------------------------------------------------------
 
