@@ -8,7 +8,12 @@ import { encodeConfChange } from './confchange.js';
 import type { Entry, HardState, NodeId } from './messages.js';
 
 export function bootstrapEntries(voters: readonly NodeId[]): Entry[] {
-  return voters.map((node, i) => ({ index: i + 1, term: 1, type: 'conf' as const, data: encodeConfChange({ type: 'addVoter', node }) }));
+  return voters.map((node, i) => ({
+    index: i + 1,
+    term: 1,
+    type: 'conf' as const,
+    data: encodeConfChange({ type: 'addVoter', node }),
+  }));
 }
 
 /** The hard state that goes with {@link bootstrapEntries}: term 1, all of them committed. */

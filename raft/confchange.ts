@@ -5,7 +5,9 @@
  */
 import type { ConfChange, ConfState } from './messages.js';
 
-export type ConfChangeResult = { readonly ok: true; readonly conf: ConfState } | { readonly ok: false; readonly reason: string };
+export type ConfChangeResult =
+  | { readonly ok: true; readonly conf: ConfState }
+  | { readonly ok: false; readonly reason: string };
 
 export function applyChange(conf: ConfState, cc: ConfChange): ConfChangeResult {
   const voters = conf.voters.filter((v) => v !== cc.node);
@@ -39,7 +41,9 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 export function decodeConfChange(data: Uint8Array): ConfChange {
   const v = JSON.parse(decoder.decode(data)) as { type?: unknown; node?: unknown; context?: unknown };
   if ((v.type === 'addVoter' || v.type === 'addLearner' || v.type === 'removeNode') && typeof v.node === 'string') {
-    return typeof v.context === 'string' ? { type: v.type, node: v.node, context: v.context } : { type: v.type, node: v.node };
+    return typeof v.context === 'string'
+      ? { type: v.type, node: v.node, context: v.context }
+      : { type: v.type, node: v.node };
   }
   throw new Error('raft: malformed conf change entry');
 }

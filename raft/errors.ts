@@ -32,7 +32,9 @@ export class RaftError extends Error {
 }
 
 /** Outcome of a call that can be refused; refusals are values, not exceptions. */
-export type Result<T = void> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: RaftError };
+export type Result<T = void> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: RaftError };
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 export const fail = (code: RaftErrorCode, message: string, leader: NodeId | null = null): Result<never> => ({

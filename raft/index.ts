@@ -18,14 +18,15 @@
  * }
  * ```
  */
-export * from './messages.js';
-export * from './errors.js';
-export * from './rand.js';
-export * from './storage.js';
-export * from './rawnode.js';
-export type { RaftConfig } from './raft.js';
-export { applyChange } from './confchange.js';
-export type { ProgressState } from './progress.js';
+
 export { bootstrapEntries, bootstrapHardState } from './bootstrap.js';
-export { standalonePlan } from './standalone.js';
+export { applyChange } from './confchange.js';
+export * from './errors.js';
+export * from './messages.js';
+export type { ProgressState } from './progress.js';
+export type { RaftConfig } from './raft.js';
+export * from './rand.js';
+export * from './rawnode.js';
 export type { StandaloneInput, StandalonePlan } from './standalone.js';
+export { standalonePlan } from './standalone.js';
+export * from './storage.js';

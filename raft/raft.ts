@@ -63,7 +63,13 @@ const EMPTY = new Uint8Array(0);
 
 /** Messages a leader may send before its own append is durable: they do not vouch for its disk. */
 function isLeaderTraffic(type: Message['type']): boolean {
-  return type === 'append' || type === 'heartbeat' || type === 'snapshot' || type === 'timeoutNow' || type === 'readIndexResponse';
+  return (
+    type === 'append' ||
+    type === 'heartbeat' ||
+    type === 'snapshot' ||
+    type === 'timeoutNow' ||
+    type === 'readIndexResponse'
+  );
 }
 
 /**
@@ -190,8 +196,10 @@ export class Raft {
     // that term is durable (a single voter wins the moment it campaigns) it waits, or a
     // crash could let the same term be led again with other entries.
     if (this.role === 'leader' && isLeaderTraffic(m.type) && this.term === this.persistedTerm) this.msgs.push(m);
-    else if (m.type === 'readIndex' || m.type === 'preVote') this.msgs.push(m); // depend on nothing durable
-    else if (m.type === 'heartbeatResponse' && this.term === this.persistedTerm) this.msgs.push(m); // vouches only for a durable term
+    else if (m.type === 'readIndex' || m.type === 'preVote')
+      this.msgs.push(m); // depend on nothing durable
+    else if (m.type === 'heartbeatResponse' && this.term === this.persistedTerm)
+      this.msgs.push(m); // vouches only for a durable term
     else this.msgsAfterPersist.push(m);
   }
 
@@ -265,7 +273,17 @@ export class Raft {
     let offset = 0;
     do {
       const chunk = snap.data.subarray(offset, Math.min(total, offset + size));
-      const m: SnapshotMessage = { type: 'snapshot', from: this.id, to, term: this.term, meta: snap.meta, offset, total, chunk, commit: this.log.committed };
+      const m: SnapshotMessage = {
+        type: 'snapshot',
+        from: this.id,
+        to,
+        term: this.term,
+        meta: snap.meta,
+        offset,
+        total,
+        chunk,
+        commit: this.log.committed,
+      };
       this.send(m);
       offset += size;
     } while (offset < total);
@@ -311,8 +329,10 @@ export class Raft {
   private resetProgress(): void {
     this.progress.clear();
     const next = this.log.lastIndex() + 1;
-    for (const id of this.conf.voters) this.progress.set(id, new Progress(next, false, this.maxInflight, this.maxInflightBytes));
-    for (const id of this.conf.learners) this.progress.set(id, new Progress(next, true, this.maxInflight, this.maxInflightBytes));
+    for (const id of this.conf.voters)
+      this.progress.set(id, new Progress(next, false, this.maxInflight, this.maxInflightBytes));
+    for (const id of this.conf.learners)
+      this.progress.set(id, new Progress(next, true, this.maxInflight, this.maxInflightBytes));
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -437,7 +457,8 @@ export class Raft {
     if (!this.progress.has(this.id)) return fail('PROPOSAL_DROPPED', 'this node was removed from the cluster');
     const first = this.log.lastIndex() + 1;
     const entries: Entry[] = new Array(data.length);
-    for (let i = 0; i < data.length; i++) entries[i] = { index: first + i, term: this.term, type: 'normal', data: data[i]! };
+    for (let i = 0; i < data.length; i++)
+      entries[i] = { index: first + i, term: this.term, type: 'normal', data: data[i]! };
     this.log.append(entries);
     this.bcastAppend();
     return ok({ firstIndex: first, lastIndex: this.log.lastIndex(), term: this.term });
@@ -617,7 +638,15 @@ export class Raft {
 
   private releaseRead(read: PendingRead, index: number): void {
     if (read.from === this.id) this.readStates.push({ index, context: read.context });
-    else this.send({ type: 'readIndexResponse', from: this.id, to: read.from, term: this.term, context: read.context, index });
+    else
+      this.send({
+        type: 'readIndexResponse',
+        from: this.id,
+        to: read.from,
+        term: this.term,
+        context: read.context,
+        index,
+      });
   }
 
   // ---- the host's acknowledgements ----------------------------------------------------
@@ -763,7 +792,16 @@ export class Raft {
       if ((this.checkQuorum || this.preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
         // A stale leader (e.g. after a partition heals) learns of our term and steps
         // down, instead of being ignored forever while it keeps its followers from voting.
-        this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: 0, reject: false, hintIndex: 0, hintTerm: 0 });
+        this.send({
+          type: 'appendResponse',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          index: 0,
+          reject: false,
+          hintIndex: 0,
+          hintTerm: 0,
+        });
       } else if (m.type === 'preVote') {
         this.send({ type: 'preVoteResponse', from: this.id, to: m.from, term: this.term, reject: true });
       }
@@ -797,7 +835,9 @@ export class Raft {
     // anyone if we have not voted and know no leader in this term, or pre-vote for any
     // future term.
     const canVote =
-      this.vote === m.from || (this.vote === null && this.lead === null) || (m.type === 'preVote' && m.term > this.term);
+      this.vote === m.from ||
+      (this.vote === null && this.lead === null) ||
+      (m.type === 'preVote' && m.term > this.term);
     const respType = m.type === 'vote' ? 'voteResponse' : 'preVoteResponse';
     if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
       // The response carries the request's term, so a pre-vote grant is recognised as one.
@@ -953,29 +993,72 @@ export class Raft {
   private handleAppend(m: AppendMessage): void {
     if (m.prevIndex < this.log.committed) {
       // Everything up to our commit index already matches the leader's log.
-      this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+      this.send({
+        type: 'appendResponse',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: this.log.committed,
+        reject: false,
+        hintIndex: 0,
+        hintTerm: 0,
+      });
       return;
     }
     const lastNew = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);
     if (lastNew !== null) {
-      this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
+      this.send({
+        type: 'appendResponse',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: lastNew,
+        reject: false,
+        hintIndex: 0,
+        hintTerm: 0,
+      });
       return;
     }
     // Reject with a hint: the largest index ≤ prevIndex whose term is ≤ prevTerm. The
     // leader skips back past every entry that cannot match in one round trip.
     const hint = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()), m.prevTerm);
-    this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: m.prevIndex, reject: true, hintIndex: hint.index, hintTerm: hint.term });
+    this.send({
+      type: 'appendResponse',
+      from: this.id,
+      to: m.from,
+      term: this.term,
+      index: m.prevIndex,
+      reject: true,
+      hintIndex: hint.index,
+      hintTerm: hint.term,
+    });
   }
 
   private handleSnapshotChunk(m: SnapshotMessage): void {
     const { index, term } = m.meta;
     if (index <= this.log.committed) {
       this.incomingSnapshot = null;
-      this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+      this.send({
+        type: 'appendResponse',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: this.log.committed,
+        reject: false,
+        hintIndex: 0,
+        hintTerm: 0,
+      });
       return;
     }
     let asm = this.incomingSnapshot;
-    if (!asm || asm.from !== m.from || asm.msgTerm !== m.term || asm.index !== index || asm.term !== term || asm.total !== m.total) {
+    if (
+      !asm ||
+      asm.from !== m.from ||
+      asm.msgTerm !== m.term ||
+      asm.index !== index ||
+      asm.term !== term ||
+      asm.total !== m.total
+    ) {
       asm = { from: m.from, msgTerm: m.term, index, term, total: m.total, chunks: new Map(), received: 0 };
       this.incomingSnapshot = asm;
     }
@@ -990,7 +1073,16 @@ export class Raft {
     this.restore({ meta: m.meta, data });
     // Vouch only for the snapshot index (= commit now): entries past it, kept when our
     // log already held the snapshot's last entry, were never checked against the leader.
-    this.send({ type: 'appendResponse', from: this.id, to: m.from, term: this.term, index: this.log.committed, reject: false, hintIndex: 0, hintTerm: 0 });
+    this.send({
+      type: 'appendResponse',
+      from: this.id,
+      to: m.from,
+      term: this.term,
+      index: this.log.committed,
+      reject: false,
+      hintIndex: 0,
+      hintTerm: 0,
+    });
   }
 
   /** Installs a snapshot from the leader, unless our log already covers it. */
@@ -1006,6 +1098,4 @@ export class Raft {
     this.conf = snap.meta.conf;
     this.resetProgress();
   }
-
-
 }

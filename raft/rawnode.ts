@@ -20,7 +20,17 @@
  */
 import { decodeConfChange, encodeConfChange } from './confchange.js';
 import type { Result } from './errors.js';
-import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState } from './messages.js';
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  ReadState,
+  Snapshot,
+  SoftState,
+} from './messages.js';
 import type { ProgressState } from './progress.js';
 import type { RaftConfig } from './raft.js';
 import { Raft } from './raft.js';
@@ -206,9 +216,11 @@ export class RawNode {
     if (this.outstanding !== null) return false;
     const r = this.raft;
     const soft = r.softState();
-    if (soft.role !== this.prevSoft.role || soft.leader !== this.prevSoft.leader || soft.term !== this.prevSoft.term) return true;
+    if (soft.role !== this.prevSoft.role || soft.leader !== this.prevSoft.leader || soft.term !== this.prevSoft.term)
+      return true;
     const hard = r.hardState();
-    if (hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || hard.commit !== this.prevHard.commit) return true;
+    if (hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || hard.commit !== this.prevHard.commit)
+      return true;
     return (
       r.log.unstable.entries.length > 0 ||
       r.log.unstable.snapshot !== null ||
@@ -226,11 +238,15 @@ export class RawNode {
     r.flushReadRound();
     const soft = r.softState();
     const hard = r.hardState();
-    const softChanged = soft.role !== this.prevSoft.role || soft.leader !== this.prevSoft.leader || soft.term !== this.prevSoft.term;
-    const hardChanged = hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || hard.commit !== this.prevHard.commit;
+    const softChanged =
+      soft.role !== this.prevSoft.role || soft.leader !== this.prevSoft.leader || soft.term !== this.prevSoft.term;
+    const hardChanged =
+      hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || hard.commit !== this.prevHard.commit;
     const entries = r.log.unstable.entries.slice();
     const snapshot = r.log.unstable.snapshot;
-    const committedEntries = r.log.hasNextCommittedEntries() ? r.log.nextCommittedEntries(r.maxCommittedBytesPerReady) : [];
+    const committedEntries = r.log.hasNextCommittedEntries()
+      ? r.log.nextCommittedEntries(r.maxCommittedBytesPerReady)
+      : [];
     // Handed out now: the host may apply (and acknowledge) them before advance().
     if (snapshot && snapshot.meta.index > r.log.applying) r.log.acceptApplying(snapshot.meta.index);
     const lastCommitted = committedEntries[committedEntries.length - 1];
@@ -240,7 +256,8 @@ export class RawNode {
       hardState: hardChanged ? hard : null,
       entries,
       snapshot,
-      mustSync: entries.length > 0 || snapshot !== null || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
+      mustSync:
+        entries.length > 0 || snapshot !== null || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
       messages: r.msgs,
       committedEntries,
       readStates: r.readStates,
@@ -279,7 +296,14 @@ export class RawNode {
     const progress: MemberStatus[] = [];
     if (r.role === 'leader') {
       for (const [id, pr] of r.progress) {
-        progress.push({ id, isLearner: pr.isLearner, match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive });
+        progress.push({
+          id,
+          isLearner: pr.isLearner,
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          recentActive: pr.recentActive,
+        });
       }
     }
     return {
@@ -299,7 +323,6 @@ export class RawNode {
   termAt(index: number): number | 'compacted' | 'unavailable' {
     return this.raft.log.term(index);
   }
-
 }
 
 export { decodeConfChange, encodeConfChange };

@@ -61,7 +61,8 @@ export function standalonePlan(input: StandaloneInput): StandalonePlan {
   const changes: ConfChange[] = [];
   // First make self a voter, so that no removal below removes the last voter.
   if (!before.voters.includes(self)) changes.push({ type: 'addVoter', node: self });
-  for (const id of [...before.voters, ...before.learners].sort()) if (id !== self) changes.push({ type: 'removeNode', node: id });
+  for (const id of [...before.voters, ...before.learners].sort())
+    if (id !== self) changes.push({ type: 'removeNode', node: id });
   let conf = before;
   const entries: Entry[] = changes.map((cc, i) => {
     const res = applyChange(conf, cc);

@@ -67,31 +67,47 @@ const SPACE = 'ab';
 const PAYLOAD = payloadOf(256);
 
 function requestFor(sys: RollcallSystem): (seq: number, conn: number) => Buffer {
-  if (workload === 'writes' || workload === 'follower-writes') return (seq, conn) => sys.write(SPACE, (seq * 64 + conn) % WRITE_KEYS, PAYLOAD);
+  if (workload === 'writes' || workload === 'follower-writes')
+    return (seq, conn) => sys.write(SPACE, (seq * 64 + conn) % WRITE_KEYS, PAYLOAD);
   const serializable = workload === 'ser-reads';
   return (seq, conn) => sys.read(SPACE, (seq * 7 + conn) % WRITE_KEYS, serializable);
 }
 
 async function startBuild(name: 'A' | 'B', dir: string): Promise<Build> {
   const abs = path.resolve(dir);
-  const mod = (await import(pathToFileURL(path.join(abs, 'dist/scripts/local-cluster.js')).href)) as { LocalCluster: typeof LocalCluster };
+  const mod = (await import(pathToFileURL(path.join(abs, 'dist/scripts/local-cluster.js')).href)) as {
+    LocalCluster: typeof LocalCluster;
+  };
   const sys = RollcallSystem.over(await mod.LocalCluster.start({ size: 3, logLevel: 'warn' }));
   const leader = await sys.leader(20_000);
   const via = workload === 'writes' ? leader : (leader + 1) % sys.size;
   const target = targetOf(sys.url(via));
   // Every run starts from the same state: the keys exist (reads find them, writes overwrite).
-  const prefill = await runLoad({ targets: [targetOf(sys.url(leader))], connections: 64, durationMs: 60_000, maxRequests: WRITE_KEYS, request: (seq) => sys.write(SPACE, seq, PAYLOAD) });
+  const prefill = await runLoad({
+    targets: [targetOf(sys.url(leader))],
+    connections: 64,
+    durationMs: 60_000,
+    maxRequests: WRITE_KEYS,
+    request: (seq) => sys.write(SPACE, seq, PAYLOAD),
+  });
   if (prefill.ok < WRITE_KEYS) throw new Error(`${name}: prefill wrote ${prefill.ok} of ${WRITE_KEYS} keys`);
   // Warm-up (JIT, caches) before anything is measured.
   await runLoad({ targets: [target], connections, durationMs: 3000, request: requestFor(sys) });
-  progress(`${name}: ${abs} — cluster up, ${workload} through ${sys.cluster.nodes[via]!.id}${via === leader ? ' (leader)' : ' (follower)'}`);
+  progress(
+    `${name}: ${abs} — cluster up, ${workload} through ${sys.cluster.nodes[via]!.id}${via === leader ? ' (leader)' : ' (follower)'}`,
+  );
   return { name, dir: abs, sys, target, rates: [], cpuPerOp: [] };
 }
 
 async function measure(build: Build): Promise<void> {
   const cpu = () => build.sys.pids().reduce<number>((sum, pid) => sum + (pid === undefined ? 0 : cpuSeconds(pid)), 0);
   const before = cpu();
-  const res = await runLoad({ targets: [build.target], connections, durationMs: seconds * 1000, request: requestFor(build.sys) });
+  const res = await runLoad({
+    targets: [build.target],
+    connections,
+    durationMs: seconds * 1000,
+    request: requestFor(build.sys),
+  });
   const after = cpu();
   build.rates.push(res.ok / seconds);
   build.cpuPerOp.push(((after - before) / Math.max(1, res.ok)) * 1e6);
@@ -105,11 +121,14 @@ try {
     // Alternate which build goes first, so neither always follows the other.
     const order = round % 2 === 1 ? builds : [...builds].reverse();
     for (const b of order) await measure(b);
-    const line = builds.map((b) => `${b.name} ${b.rates.at(-1)!.toFixed(0)}/s ${b.cpuPerOp.at(-1)!.toFixed(0)} µs/op`).join(', ');
+    const line = builds
+      .map((b) => `${b.name} ${b.rates.at(-1)!.toFixed(0)}/s ${b.cpuPerOp.at(-1)!.toFixed(0)} µs/op`)
+      .join(', ');
     progress(`round ${round}/${rounds}: ${line}`);
   }
   const [a, b] = builds as [Build, Build];
-  const row = (x: Build) => `| ${x.name} | ${median(x.rates).toFixed(0)} | ${Math.max(...x.rates).toFixed(0)} | ${median(x.cpuPerOp).toFixed(0)} | ${Math.min(...x.cpuPerOp).toFixed(0)} |`;
+  const row = (x: Build) =>
+    `| ${x.name} | ${median(x.rates).toFixed(0)} | ${Math.max(...x.rates).toFixed(0)} | ${median(x.cpuPerOp).toFixed(0)} | ${Math.min(...x.cpuPerOp).toFixed(0)} |`;
   process.stdout.write(
     [
       `${workload}, ${connections} connections, ${rounds} alternating rounds of ${seconds} s`,

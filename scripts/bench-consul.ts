@@ -62,19 +62,23 @@ class Watchers {
 
   park(q: Parked): void {
     if (this.stopped) return;
-    const req = http.get(`${this.base}/v1/health/service/watched-${q.service}?index=${q.index}&wait=${WAIT}`, { agent: this.agent }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        const at = performance.now();
-        if (this.stopped) return;
-        if (res.statusCode !== 200) return this.failed(q, `HTTP ${res.statusCode}`);
-        let list = this.answers.get(q.service);
-        if (list === undefined) this.answers.set(q.service, (list = []));
-        list.push(at);
-        q.index = Number(res.headers['x-consul-index']);
-        this.park(q);
-      });
-    });
+    const req = http.get(
+      `${this.base}/v1/health/service/watched-${q.service}?index=${q.index}&wait=${WAIT}`,
+      { agent: this.agent },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          const at = performance.now();
+          if (this.stopped) return;
+          if (res.statusCode !== 200) return this.failed(q, `HTTP ${res.statusCode}`);
+          let list = this.answers.get(q.service);
+          if (list === undefined) this.answers.set(q.service, (list = []));
+          list.push(at);
+          q.index = Number(res.headers['x-consul-index']);
+          this.park(q);
+        });
+      },
+    );
     req.on('error', (err) => this.failed(q, err.message));
   }
 
@@ -120,7 +124,14 @@ async function leaderOf(urls: readonly string[]): Promise<string> {
   await waitUntil(
     'a leader',
     async () => {
-      const views = await Promise.all(urls.map((u) => json<{ leader: string | null }>(`${u}/v1/cluster`).then((r) => r.body.leader, () => null)));
+      const views = await Promise.all(
+        urls.map((u) =>
+          json<{ leader: string | null }>(`${u}/v1/cluster`).then(
+            (r) => r.body.leader,
+            () => null,
+          ),
+        ),
+      );
       leader = views[0] ?? '';
       return leader !== '' && views.every((v) => v === leader);
     },
@@ -173,16 +184,26 @@ async function main(): Promise<number> {
     if (pid === undefined) throw new Error(`${follower.id} has no process`);
     const writes = new http.Agent({ keepAlive: true, maxSockets: 16 });
     const put = async (service: string, id: string, port: number): Promise<void> => {
-      const r = await request(writes, `${leader}/v1/namespaces/default/services/${service}/instances/${id}`, 'PUT', JSON.stringify({ address: '10.0.0.1', port }));
+      const r = await request(
+        writes,
+        `${leader}/v1/namespaces/default/services/${service}/instances/${id}`,
+        'PUT',
+        JSON.stringify({ address: '10.0.0.1', port }),
+      );
       if (r.status !== 200) throw new Error(`PUT ${service}/${id}: ${r.status} ${r.text.slice(0, 200)}`);
     };
-    console.error(`cluster up, leader ${leaderId}; ${QUERIES} blocking queries will park on ${follower.id} (${consul}) over ${SERVICES} services`);
+    console.error(
+      `cluster up, leader ${leaderId}; ${QUERIES} blocking queries will park on ${follower.id} (${consul}) over ${SERVICES} services`,
+    );
     for (let s = 0; s < SERVICES; s++) await put(`watched-${s}`, 'w0', 80);
     await put('other-0', 'o0', 80);
 
     const indexes: number[] = [];
-    for (let s = 0; s < SERVICES; s++) indexes.push(Number((await json(`${consul}/v1/health/service/watched-${s}`)).headers.get('x-consul-index')));
-    const rollcallStats = async () => (await json<{ Stats: { rollcall: { blocking_queries: string; wakeups: string } } }>(`${consul}/v1/agent/self`)).body.Stats.rollcall;
+    for (let s = 0; s < SERVICES; s++)
+      indexes.push(Number((await json(`${consul}/v1/health/service/watched-${s}`)).headers.get('x-consul-index')));
+    const rollcallStats = async () =>
+      (await json<{ Stats: { rollcall: { blocking_queries: string; wakeups: string } } }>(`${consul}/v1/agent/self`))
+        .body.Stats.rollcall;
     const parked = async () => Number((await rollcallStats()).blocking_queries);
     // Queries the follower's feed has woken: one woken by another service and parked again
     // (its index unmoved) never answers, so counting answers alone cannot see it.
@@ -226,7 +247,11 @@ async function main(): Promise<number> {
       const start = performance.now();
       await put(`watched-${service}`, `round-${r}`, 80);
       const acked = performance.now();
-      await waitUntil(`round ${r}: ${perService} answers for watched-${service}`, () => w.answered(service) >= Math.floor(perService), 30_000);
+      await waitUntil(
+        `round ${r}: ${perService} answers for watched-${service}`,
+        () => w.answered(service) >= Math.floor(perService),
+        30_000,
+      );
       for (const at of w.answers.get(service)!) {
         latencies.push(at - start);
         sinceAck.push(Math.max(0, at - acked));
@@ -238,19 +263,55 @@ async function main(): Promise<number> {
     const cpuPerWake = (cpuOf(pid) - cpuBefore) / latencies.length;
     latencies.sort((a, b) => a - b);
     sinceAck.sort((a, b) => a - b);
-    const wake = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? NaN };
-    const wakeSinceAck = { p50: percentile(sinceAck, 50), p99: percentile(sinceAck, 99), max: sinceAck[sinceAck.length - 1] ?? NaN };
+    const wake = {
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: latencies[latencies.length - 1] ?? NaN,
+    };
+    const wakeSinceAck = {
+      p50: percentile(sinceAck, 50),
+      p99: percentile(sinceAck, 99),
+      max: sinceAck[sinceAck.length - 1] ?? NaN,
+    };
     writes.destroy();
 
     console.log('');
-    console.log(`Consul blocking queries, ${QUERIES} parked on one follower over ${SERVICES} services (${cluster.nodes.length}-node cluster, 127.0.0.1)`);
+    console.log(
+      `Consul blocking queries, ${QUERIES} parked on one follower over ${SERVICES} services (${cluster.nodes.length}-node cluster, 127.0.0.1)`,
+    );
     console.log(`  memory per parked query        ${kb(perQuery.rss)} resident, ${kb(perQuery.heap)} V8 heap`);
-    console.log(`  wake-up after a change         p50 ${ms(wakeSinceAck.p50)}, p99 ${ms(wakeSinceAck.p99)} (goal <= 100 ms), max ${ms(wakeSinceAck.max)}  [${latencies.length} wake-ups in ${ROUNDS} changes of ${perService}: write acknowledged -> answer received]`);
-    console.log(`  write issued -> answer         p50 ${ms(wake.p50)}, p99 ${ms(wake.p99)}, max ${ms(wake.max)}  [the same, with the write's own commit]`);
-    console.log(`  follower CPU per wake-up       ${ms(cpuPerWake)}  [its CPU time over the rounds, re-parking included, / wake-ups: what load on this machine cannot inflate]`);
-    console.log(`  wake-ups from other services   ${foreign}  (must be 0; ${NOISE} changes to unwatched services, ${ROUNDS * (SERVICES - 1) * perService} query-rounds on unchanged services)`);
-    console.log(`  errors                         ${w.errors} (and ${parkingErrors} connections retried while parking${w.firstError ? `; first: ${w.firstError}` : ''})`);
-    console.log(JSON.stringify({ queries: QUERIES, services: SERVICES, rounds: ROUNDS, noise: NOISE, before, after, perQuery, wake: wakeSinceAck, writeToAnswer: wake, cpuPerWakeMs: cpuPerWake, foreign, parkingErrors, errors: w.errors }));
+    console.log(
+      `  wake-up after a change         p50 ${ms(wakeSinceAck.p50)}, p99 ${ms(wakeSinceAck.p99)} (goal <= 100 ms), max ${ms(wakeSinceAck.max)}  [${latencies.length} wake-ups in ${ROUNDS} changes of ${perService}: write acknowledged -> answer received]`,
+    );
+    console.log(
+      `  write issued -> answer         p50 ${ms(wake.p50)}, p99 ${ms(wake.p99)}, max ${ms(wake.max)}  [the same, with the write's own commit]`,
+    );
+    console.log(
+      `  follower CPU per wake-up       ${ms(cpuPerWake)}  [its CPU time over the rounds, re-parking included, / wake-ups: what load on this machine cannot inflate]`,
+    );
+    console.log(
+      `  wake-ups from other services   ${foreign}  (must be 0; ${NOISE} changes to unwatched services, ${ROUNDS * (SERVICES - 1) * perService} query-rounds on unchanged services)`,
+    );
+    console.log(
+      `  errors                         ${w.errors} (and ${parkingErrors} connections retried while parking${w.firstError ? `; first: ${w.firstError}` : ''})`,
+    );
+    console.log(
+      JSON.stringify({
+        queries: QUERIES,
+        services: SERVICES,
+        rounds: ROUNDS,
+        noise: NOISE,
+        before,
+        after,
+        perQuery,
+        wake: wakeSinceAck,
+        writeToAnswer: wake,
+        cpuPerWakeMs: cpuPerWake,
+        foreign,
+        parkingErrors,
+        errors: w.errors,
+      }),
+    );
     return foreign === 0 && w.errors === 0 ? 0 : 1;
   } finally {
     clearTimeout(timer);

@@ -19,7 +19,7 @@ import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decode, encode, RECURSION_DESIRED } from 'dns-packet';
-import { runDnsLoad, type DnsLoadResult } from './bench/dns-load.js';
+import { type DnsLoadResult, runDnsLoad } from './bench/dns-load.js';
 import { cpuSeconds } from './bench/procs.js';
 import { freePort, LocalCluster } from './local-cluster.js';
 
@@ -41,10 +41,19 @@ async function main(): Promise<number> {
   const instances = Number(values.instances);
   const rounds = Number(values.rounds);
   const load = { window: Number(values.window), maxQueries: Number(values.queries), ms: Number(values.seconds) * 1000 };
-  const query = encode({ id: 0, type: 'query', flags: RECURSION_DESIRED, questions: [{ type: 'A', name: 'web.service.consul', class: 'IN' }] });
+  const query = encode({
+    id: 0,
+    type: 'query',
+    flags: RECURSION_DESIRED,
+    questions: [{ type: 'A', name: 'web.service.consul', class: 'IN' }],
+  });
 
   const dnsPort = await freePort();
-  const cluster = await LocalCluster.start({ size: 1, logLevel: 'warn', nodeEnv: () => ({ ROLLCALL_DNS_LISTEN: `127.0.0.1:${dnsPort}` }) });
+  const cluster = await LocalCluster.start({
+    size: 1,
+    logLevel: 'warn',
+    nodeEnv: () => ({ ROLLCALL_DNS_LISTEN: `127.0.0.1:${dnsPort}` }),
+  });
   let floor: ChildProcess | null = null;
   cleanup = async () => {
     if (floor !== null && floor.exitCode === null) {
@@ -56,7 +65,10 @@ async function main(): Promise<number> {
   };
   try {
     const url = cluster.nodes[0]!.url;
-    await until('a leader', async () => ((await (await fetch(`${url}/v1/cluster`)).json()) as { leader: string | null }).leader !== null);
+    await until(
+      'a leader',
+      async () => ((await (await fetch(`${url}/v1/cluster`)).json()) as { leader: string | null }).leader !== null,
+    );
     for (let k = 1; k <= instances; k++) {
       const res = await fetch(`${url}/v1/namespaces/default/services/web/instances/w${k}`, {
         method: 'PUT',
@@ -68,9 +80,12 @@ async function main(): Promise<number> {
     await until('DNS answering every instance', async () => (await answerCount(dnsPort, query)) === instances);
     const started = await startFloor(instances);
     floor = started.proc;
-    if ((await answerCount(started.port, query)) !== instances) throw new Error('the floor does not answer as the node does');
+    if ((await answerCount(started.port, query)) !== instances)
+      throw new Error('the floor does not answer as the node does');
 
-    console.log(`one node, DNS on 127.0.0.1:${dnsPort}; floor on 127.0.0.1:${started.port}; ${instances} A records per answer, window ${load.window}`);
+    console.log(
+      `one node, DNS on 127.0.0.1:${dnsPort}; floor on 127.0.0.1:${started.port}; ${instances} A records per answer, window ${load.window}`,
+    );
     // Warm both up (JIT, socket buffers) before anything counts.
     await runDnsLoad({ port: dnsPort, query, ...load, ms: 2000 });
     await runDnsLoad({ port: started.port, query, ...load, ms: 2000 });
@@ -88,8 +103,12 @@ async function main(): Promise<number> {
     const nodeCpuUs = median(node.map((x) => x.cpuUsPerQuery));
     const floorCpuUs = median(base.map((x) => x.cpuUsPerQuery));
     console.log('');
-    console.log(`DNS queries/s on one node: ${Math.round(nodeQps)}   floor (dns-packet UDP server): ${Math.round(floorQps)}   ratio ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? 'met' : 'NOT met'})`);
-    console.log(`server CPU per query: node ${nodeCpuUs.toFixed(1)} us, floor ${floorCpuUs.toFixed(1)} us   (floor/node ${(floorCpuUs / nodeCpuUs).toFixed(2)}x)`);
+    console.log(
+      `DNS queries/s on one node: ${Math.round(nodeQps)}   floor (dns-packet UDP server): ${Math.round(floorQps)}   ratio ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `server CPU per query: node ${nodeCpuUs.toFixed(1)} us, floor ${floorCpuUs.toFixed(1)} us   (floor/node ${(floorCpuUs / nodeCpuUs).toFixed(2)}x)`,
+    );
     console.log(
       JSON.stringify({
         bench: 'dns',
@@ -156,7 +175,9 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
 
 async function startFloor(records: number): Promise<{ proc: ChildProcess; port: number }> {
   const script = fileURLToPath(new URL('./bench/dns-floor.js', import.meta.url));
-  const proc = spawn(process.execPath, [script, '--records', String(records)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [script, '--records', String(records)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     proc.stdout!.on('data', (chunk: Buffer) => {

@@ -8,13 +8,13 @@
  * Prints one line per workload: histories, operations, total and per-history times.
  */
 import {
+  type CheckResult,
   checkHistory,
+  type HistoryEvent,
+  type RandomPlanOptions,
   randomPlan,
   seededRandom,
   simulateHistory,
-  type CheckResult,
-  type HistoryEvent,
-  type RandomPlanOptions,
 } from '../src/lincheck/index.js';
 
 interface Workload {
@@ -31,14 +31,48 @@ const seed = seedArg >= 0 ? Number(args[seedArg + 1]) : 1;
 const quick = args.includes('--quick');
 
 const workloads: Workload[] = [
-  { name: 'register 1,000 ops x 5 processes, 1 key, 2% crashes', histories: 100, plan: { model: 'register', ops: 1000, workers: 5, crashRate: 0.02 } },
-  { name: 'register 1,000 ops x 5 processes, 10 keys, 2% crashes', histories: 100, plan: { model: 'register', ops: 1000, workers: 5, keys: 10, crashRate: 0.02 } },
-  { name: 'registry 1,000 ops x 5 processes, 1 instance, 2% crashes', histories: 100, plan: { model: 'registry', ops: 1000, workers: 5, crashRate: 0.02 } },
-  { name: 'register 5,000 ops x 20 processes, 1 key, 1% crashes', histories: 1, plan: { model: 'register', ops: 5000, workers: 20, crashRate: 0.01 } },
-  { name: 'register 5,000 ops x 20 processes, 10 keys, 1% crashes', histories: 1, plan: { model: 'register', ops: 5000, workers: 20, keys: 10, crashRate: 0.01 } },
-  { name: 'register 5,000 ops x 50 processes, 1 key, no crashes', histories: 1, plan: { model: 'register', ops: 5000, workers: 50, crashRate: 0 } },
-  { name: 'NOT linearizable: register 1,000 ops x 5 processes, 1 key, one read corrupted', histories: 20, plan: { model: 'register', ops: 1000, workers: 5, crashRate: 0.02 }, corrupt: true },
-  { name: 'NOT linearizable: register 1,000 ops x 5 processes, 10 keys, one read corrupted', histories: 20, plan: { model: 'register', ops: 1000, workers: 5, keys: 10, crashRate: 0.02 }, corrupt: true },
+  {
+    name: 'register 1,000 ops x 5 processes, 1 key, 2% crashes',
+    histories: 100,
+    plan: { model: 'register', ops: 1000, workers: 5, crashRate: 0.02 },
+  },
+  {
+    name: 'register 1,000 ops x 5 processes, 10 keys, 2% crashes',
+    histories: 100,
+    plan: { model: 'register', ops: 1000, workers: 5, keys: 10, crashRate: 0.02 },
+  },
+  {
+    name: 'registry 1,000 ops x 5 processes, 1 instance, 2% crashes',
+    histories: 100,
+    plan: { model: 'registry', ops: 1000, workers: 5, crashRate: 0.02 },
+  },
+  {
+    name: 'register 5,000 ops x 20 processes, 1 key, 1% crashes',
+    histories: 1,
+    plan: { model: 'register', ops: 5000, workers: 20, crashRate: 0.01 },
+  },
+  {
+    name: 'register 5,000 ops x 20 processes, 10 keys, 1% crashes',
+    histories: 1,
+    plan: { model: 'register', ops: 5000, workers: 20, keys: 10, crashRate: 0.01 },
+  },
+  {
+    name: 'register 5,000 ops x 50 processes, 1 key, no crashes',
+    histories: 1,
+    plan: { model: 'register', ops: 5000, workers: 50, crashRate: 0 },
+  },
+  {
+    name: 'NOT linearizable: register 1,000 ops x 5 processes, 1 key, one read corrupted',
+    histories: 20,
+    plan: { model: 'register', ops: 1000, workers: 5, crashRate: 0.02 },
+    corrupt: true,
+  },
+  {
+    name: 'NOT linearizable: register 1,000 ops x 5 processes, 10 keys, one read corrupted',
+    histories: 20,
+    plan: { model: 'register', ops: 1000, workers: 5, keys: 10, crashRate: 0.02 },
+    corrupt: true,
+  },
 ];
 
 /** Changes the value of the ok read nearest the middle of the history to one never written. */
@@ -57,7 +91,10 @@ console.log(`lincheck benchmark (seed ${seed}${quick ? ', quick' : ''}), node ${
 // Warm up the JIT so the first workload's numbers are not mostly compilation.
 for (let i = 0; i < 20; i++) {
   for (const model of ['register', 'registry'] as const) {
-    checkHistory(simulateHistory(model, randomPlan(seededRandom(1000 + i), { model, ops: 500, workers: 5, crashRate: 0.05 })), { model });
+    checkHistory(
+      simulateHistory(model, randomPlan(seededRandom(1000 + i), { model, ops: 500, workers: 5, crashRate: 0.05 })),
+      { model },
+    );
   }
 }
 for (const w of workloads) {

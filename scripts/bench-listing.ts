@@ -30,7 +30,9 @@ async function main(): Promise<number> {
     const urls = cluster.nodes.map((n) => n.url);
     const leaderId = await waitForLeader(urls);
     const leader = cluster.node(leaderId).url;
-    console.log(`cluster up, leader ${leaderId}; registering ${load.instances} instances (${load.writers} writers, ${load.labels + 2} metadata entries each)`);
+    console.log(
+      `cluster up, leader ${leaderId}; registering ${load.instances} instances (${load.writers} writers, ${load.labels + 2} metadata entries each)`,
+    );
     const rate = await bulkRegister(leader, load, (done) => process.stdout.write(`  ${done}\r`));
     console.log(`registered ${load.instances} instances at ${Math.round(rate)}/s`);
     const idle = await loopDelay(leader);
@@ -53,16 +55,42 @@ async function main(): Promise<number> {
     const end = await loopDelay(leader);
     const after = await terms(urls);
     const elections = after.map((t, i) => (t === null || before[i] === null ? null : t - before[i]!));
-    const worst = samples.reduce((w, s) => ({ p99: Math.max(w.p99, s.p99), max: Math.max(w.max, s.max) }), { p99: 0, max: 0 });
-    const check = await countByPages(leader, load.namespace, 10_000).catch((err: Error) => ({ error: err.message.slice(0, 200) }));
+    const worst = samples.reduce((w, s) => ({ p99: Math.max(w.p99, s.p99), max: Math.max(w.max, s.max) }), {
+      p99: 0,
+      max: 0,
+    });
+    const check = await countByPages(leader, load.namespace, 10_000).catch((err: Error) => ({
+      error: err.message.slice(0, 200),
+    }));
     console.log('');
     console.log(`terms after: ${JSON.stringify(after)} (elections per node: ${JSON.stringify(elections)})`);
     console.log(`leader's event-loop delay at the end (last 10-20 s): ${fmt(end)}`);
     console.log(`worst scrape during the run: p99 ${ms(worst.p99)}, max ${ms(worst.max)}`);
-    console.log(`slowest answer: ${Math.round(stats.slowestMs)} ms; failures: ${stats.failures}${stats.firstFailure ? ` (${stats.firstFailure})` : ''}`);
-    for (const [name, byStatus] of Object.entries(stats.answers)) console.log(`  ${name.padEnd(20)} ${JSON.stringify(byStatus)}`);
-    console.log('error' in check ? `a paginated walk of the namespace after: ${check.error}` : `a paginated walk of the namespace after: ${check.instances} instances in ${check.pages} pages at ${check.revisions} revision(s)`);
-    console.log(JSON.stringify({ instances: load.instances, seconds, clients, writesPerSecond: Math.round(rate), before, after, elections, end, worst, stats, check }));
+    console.log(
+      `slowest answer: ${Math.round(stats.slowestMs)} ms; failures: ${stats.failures}${stats.firstFailure ? ` (${stats.firstFailure})` : ''}`,
+    );
+    for (const [name, byStatus] of Object.entries(stats.answers))
+      console.log(`  ${name.padEnd(20)} ${JSON.stringify(byStatus)}`);
+    console.log(
+      'error' in check
+        ? `a paginated walk of the namespace after: ${check.error}`
+        : `a paginated walk of the namespace after: ${check.instances} instances in ${check.pages} pages at ${check.revisions} revision(s)`,
+    );
+    console.log(
+      JSON.stringify({
+        instances: load.instances,
+        seconds,
+        clients,
+        writesPerSecond: Math.round(rate),
+        before,
+        after,
+        elections,
+        end,
+        worst,
+        stats,
+        check,
+      }),
+    );
     return elections.every((e) => e === 0) ? 0 : 1;
   } finally {
     await cluster.close();
@@ -75,7 +103,11 @@ async function waitForLeader(urls: readonly string[]): Promise<string> {
     const views = await Promise.all(
       urls.map(async (u) => {
         try {
-          return ((await (await fetch(`${u}/v1/cluster`, { signal: AbortSignal.timeout(2000) })).json()) as { leader: string | null }).leader;
+          return (
+            (await (await fetch(`${u}/v1/cluster`, { signal: AbortSignal.timeout(2000) })).json()) as {
+              leader: string | null;
+            }
+          ).leader;
         } catch {
           return null;
         }
@@ -92,7 +124,9 @@ function ms(s: number): string {
 }
 
 function fmt(d: { p50: number; p99: number; max: number; cpuP99: number; cpuMax: number } | null): string {
-  return d === null ? 'not exported (a build before rollcall_event_loop_delay_seconds)' : `p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, max ${ms(d.max)}; CPU per turn p99 ${ms(d.cpuP99)}, max ${ms(d.cpuMax)}`;
+  return d === null
+    ? 'not exported (a build before rollcall_event_loop_delay_seconds)'
+    : `p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, max ${ms(d.max)}; CPU per turn p99 ${ms(d.cpuP99)}, max ${ms(d.cpuMax)}`;
 }
 
 main().then(

@@ -30,12 +30,17 @@ const { values } = parseArgs({
 const connections = Number(values.connections);
 const seconds = Number(values.seconds);
 const instances = Number(values.instances);
-for (const [name, v] of [['--connections', connections], ['--seconds', seconds], ['--instances', instances]] as const) {
+for (const [name, v] of [
+  ['--connections', connections],
+  ['--seconds', seconds],
+  ['--instances', instances],
+] as const) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name}: a positive integer`);
 }
 
 const t0 = performance.now();
-const progress = (line: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+const progress = (line: string) =>
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 
 async function json(url: string, init?: RequestInit): Promise<any> {
   const r = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
@@ -90,18 +95,27 @@ try {
     durationMs: 120_000,
     maxRequests: instances,
     request: (seq) =>
-      buildRequest({ method: 'PUT', path: `/v1/namespaces/load/services/big/instances/i${seq}`, host: '127.0.0.1', body: JSON.stringify({ address: '10.9.0.1', port: 1 + (seq % 60000) }) }),
+      buildRequest({
+        method: 'PUT',
+        path: `/v1/namespaces/load/services/big/instances/i${seq}`,
+        host: '127.0.0.1',
+        body: JSON.stringify({ address: '10.9.0.1', port: 1 + (seq % 60000) }),
+      }),
   });
   if (loaded.ok < instances) throw new Error(`only ${loaded.ok} of ${instances} registrations succeeded`);
   // The machine may be shared: what else ran is part of the result.
   const loadBefore = loadavg().map((l) => +l.toFixed(2));
   const termsBefore = await Promise.all(urls.map(async (u) => (await json(`${u}/v1/cluster`)).term as number));
 
-  progress(`${connections} connections for ${seconds} s, /healthz probed every 50 ms on every node's main port and probe port`);
+  progress(
+    `${connections} connections for ${seconds} s, /healthz probed every 50 ms on every node's main port and probe port`,
+  );
   // The probe runs in a process of its own, as an orchestrator's would: the load
   // generator's own event loop must not count against the node's answer time.
   const targets = [...urls.map((url) => ({ kind: 'main', url })), ...probeUrls.map((url) => ({ kind: 'probe', url }))];
-  const prober = spawn(process.execPath, ['--input-type=module', '-e', PROBE, JSON.stringify(targets)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const prober = spawn(process.execPath, ['--input-type=module', '-e', PROBE, JSON.stringify(targets)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let probeOut = '';
   prober.stdout.on('data', (b: Buffer) => (probeOut += b.toString()));
   const proberDone = new Promise<void>((resolve) => prober.on('exit', () => resolve()));
@@ -115,9 +129,20 @@ try {
     isOk: (s) => s === 200,
     request: (seq, conn) => {
       const kind = seq % 10;
-      if (kind < 6) return buildRequest({ method: 'GET', path: '/v1/namespaces/load/services/big/instances', host: '127.0.0.1' });
-      if (kind < 8) return buildRequest({ method: 'GET', path: '/v1/namespaces/load/services/big/instances?consistency=serializable', host: '127.0.0.1' });
-      return buildRequest({ method: 'PUT', path: `/v1/namespaces/load/services/w/instances/c${conn}`, host: '127.0.0.1', body: JSON.stringify({ address: '10.9.0.2', port: 1 + (seq % 60000) }) });
+      if (kind < 6)
+        return buildRequest({ method: 'GET', path: '/v1/namespaces/load/services/big/instances', host: '127.0.0.1' });
+      if (kind < 8)
+        return buildRequest({
+          method: 'GET',
+          path: '/v1/namespaces/load/services/big/instances?consistency=serializable',
+          host: '127.0.0.1',
+        });
+      return buildRequest({
+        method: 'PUT',
+        path: `/v1/namespaces/load/services/w/instances/c${conn}`,
+        host: '127.0.0.1',
+        body: JSON.stringify({ address: '10.9.0.2', port: 1 + (seq % 60000) }),
+      });
     },
     onTick: (p) => {
       if (Math.floor(p.elapsedMs / 1000) % 5 === 0) progress(`  ${p.ok} ok, ${p.errors} errors`);
@@ -138,7 +163,17 @@ try {
     instances,
     // The main port (--listen) and the probe listener (--probe-listen).
     healthzMs: { mainPort: latency(probe.main), probePort: latency(probe.probe) },
-    requests: { sent: load.sent, ok: load.ok, statuses: load.statuses, timeouts: load.timeouts, okLatencyMs: { p50: +load.latency.p50.toFixed(1), p99: +load.latency.p99.toFixed(1), max: +load.latency.max.toFixed(1) } },
+    requests: {
+      sent: load.sent,
+      ok: load.ok,
+      statuses: load.statuses,
+      timeouts: load.timeouts,
+      okLatencyMs: {
+        p50: +load.latency.p50.toFixed(1),
+        p99: +load.latency.p99.toFixed(1),
+        max: +load.latency.max.toFixed(1),
+      },
+    },
     elections: Math.max(...termsAfter.map((t, i) => t - termsBefore[i]!)),
     loadAverage: { before: loadBefore, after: loadavg().map((l) => +l.toFixed(2)) },
   };

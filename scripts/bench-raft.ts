@@ -31,7 +31,14 @@ function makeCluster(size: number): Map<string, BenchNode> {
     const storage = new MemoryStorage();
     storage.append(bootstrapEntries(ids));
     storage.setHardState(bootstrapHardState(ids));
-    const raw = new RawNode({ id, storage, electionTick: 10, heartbeatTick: 1, random: new SeededRandom(ids.indexOf(id) + 1), maxInflightMessages: 4096 });
+    const raw = new RawNode({
+      id,
+      storage,
+      electionTick: 10,
+      heartbeatTick: 1,
+      random: new SeededRandom(ids.indexOf(id) + 1),
+      maxInflightMessages: 4096,
+    });
     nodes.set(id, { raw, storage, applied: 0 });
   }
   return nodes;
@@ -57,7 +64,8 @@ function pump(nodes: Map<string, BenchNode>): void {
         }
         n.raw.appliedTo(n.applied);
         // Keep memory flat as a real host does.
-        if (n.applied - n.storage.firstIndex() > 20_000) n.storage.compact(n.applied - 10_000, n.raw.status().conf, new Uint8Array(0));
+        if (n.applied - n.storage.firstIndex() > 20_000)
+          n.storage.compact(n.applied - 10_000, n.raw.status().conf, new Uint8Array(0));
       }
     }
     if (queue.length === 0 && !busy) return;
@@ -102,6 +110,8 @@ console.log('nodes  batch  entries/s   ~heap bytes/entry');
 for (const size of [3, 5]) {
   for (const batch of [1, 64]) {
     const r = run(size, batch);
-    console.log(`${String(size).padStart(5)}  ${String(batch).padStart(5)}  ${Math.round(r.perSecond).toLocaleString('en-US').padStart(9)}   ${Math.round(r.bytesPerEntry).toLocaleString('en-US').padStart(8)}`);
+    console.log(
+      `${String(size).padStart(5)}  ${String(batch).padStart(5)}  ${Math.round(r.perSecond).toLocaleString('en-US').padStart(9)}   ${Math.round(r.bytesPerEntry).toLocaleString('en-US').padStart(8)}`,
+    );
   }
 }

@@ -35,12 +35,14 @@ if (!Number.isInteger(instances) || instances < 1) throw new Error('--instances:
 if (!Number.isInteger(behind) || behind < 1) throw new Error('--behind: a positive integer');
 
 const t0 = performance.now();
-const progress = (line: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+const progress = (line: string) =>
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const PAYLOAD = payloadOf(256);
 /** A progress line every 5 s of a long load. */
 const every5s = (of: number) => (p: { elapsedMs: number; ok: number }) => {
-  if (Math.floor(p.elapsedMs / 1000) % 5 === 0) progress(`  ${p.ok.toLocaleString('en-US')} of ${of.toLocaleString('en-US')}`);
+  if (Math.floor(p.elapsedMs / 1000) % 5 === 0)
+    progress(`  ${p.ok.toLocaleString('en-US')} of ${of.toLocaleString('en-US')}`);
 };
 
 interface Logged {
@@ -73,7 +75,9 @@ try {
     });
     if (res.ok < count) throw new Error(`${space}: only ${res.ok} of ${count} writes succeeded`);
   };
-  progress(`registering ${instances.toLocaleString('en-US')} instances through the leader (${cluster.nodes[leader]!.id})`);
+  progress(
+    `registering ${instances.toLocaleString('en-US')} instances through the leader (${cluster.nodes[leader]!.id})`,
+  );
   await writeAll('rejoin', instances, 64);
 
   progress(`killing follower ${cluster.nodes[follower]!.id}; ${behind.toLocaleString('en-US')} more writes without it`);
@@ -128,11 +132,17 @@ try {
       '|---|---:|',
       row('follower process up after restart', `${Math.round(upMs)} ms`),
       row('follower ready (/readyz 200) after restart', `${Math.round(ready)} ms`),
-      row('snapshot size', sent ? `${((field(sent.line, 'bytes') ?? 0) / 1e6).toFixed(1)} MB` : 'none sent (caught up from the log)'),
+      row(
+        'snapshot size',
+        sent ? `${((field(sent.line, 'bytes') ?? 0) / 1e6).toFixed(1)} MB` : 'none sent (caught up from the log)',
+      ),
       row('follower install: LevelDB batch and WAL', installed ? `${field(installed.line, 'writeMs')} ms` : 'n/a'),
       row('follower install: registry reload', installed ? `${field(installed.line, 'loadMs')} ms` : 'n/a'),
       row('writes to the leader meanwhile', `${writes.ok}`),
-      row('their latency p50 / p99 / max', `${latency.p50.toFixed(1)} / ${latency.p99.toFixed(1)} / ${latency.max.toFixed(0)} ms`),
+      row(
+        'their latency p50 / p99 / max',
+        `${latency.p50.toFixed(1)} / ${latency.p99.toFixed(1)} / ${latency.max.toFixed(0)} ms`,
+      ),
       '',
     ].join('\n'),
   );

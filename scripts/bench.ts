@@ -30,7 +30,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ETCD_INSTALL_HINT, etcdVersion, findEtcd } from './bench/etcd.js';
 import { buildReport, type Figure, makeFigure, renderTable } from './bench/format.js';
-import { targetOf, runLoad } from './bench/loadgen.js';
+import { runLoad, targetOf } from './bench/loadgen.js';
 import { LoadMeter, reapAll, trackedPids } from './bench/procs.js';
 import { type CpuProfile, renderProfileSummary, summarizeProfile } from './bench/profile.js';
 import { median } from './bench/stats.js';
@@ -41,9 +41,9 @@ import {
   failoverRun,
   fsyncFloor,
   httpFloor,
+  type RunFigures,
   readRun,
   restartRun,
-  type RunFigures,
   sessionsRun,
   type Ticker,
   WRITE_KEYS,
@@ -70,12 +70,43 @@ const QUICK = values.quick === true;
 const ALL = ['floors', 'writes', 'reads', 'watch', 'failover', 'restart', 'sessions'] as const;
 type Workload = (typeof ALL)[number];
 const only = new Set<string>(values.only ? values.only.split(',').map((s) => s.trim()) : ALL);
-for (const w of only) if (!(ALL as readonly string[]).includes(w)) throw new Error(`--only: unknown workload ${w} (known: ${ALL.join(', ')})`);
+for (const w of only)
+  if (!(ALL as readonly string[]).includes(w))
+    throw new Error(`--only: unknown workload ${w} (known: ${ALL.join(', ')})`);
 
 /** Sizes of everything, quick and full. */
 const PLAN = QUICK
-  ? { writeMs: 1500, writeMax: 20_000, readMs: 1500, readMax: 100_000, watch: [{ watchers: 1000, changes: 250 }], failoverReps: 1, failoverPostMs: 10_000, sessions: 3000, sessionsMs: 8000, restartInstances: 10_000, fsyncSamples: 200, httpFloorMs: 2000 }
-  : { writeMs: 8000, writeMax: 100_000, readMs: 8000, readMax: 1_000_000, watch: [{ watchers: 1000, changes: 1000 }, { watchers: 10_000, changes: 100 }], failoverReps: 3, failoverPostMs: 15_000, sessions: 20_000, sessionsMs: 30_000, restartInstances: 100_000, fsyncSamples: 1000, httpFloorMs: 8000 };
+  ? {
+      writeMs: 1500,
+      writeMax: 20_000,
+      readMs: 1500,
+      readMax: 100_000,
+      watch: [{ watchers: 1000, changes: 250 }],
+      failoverReps: 1,
+      failoverPostMs: 10_000,
+      sessions: 3000,
+      sessionsMs: 8000,
+      restartInstances: 10_000,
+      fsyncSamples: 200,
+      httpFloorMs: 2000,
+    }
+  : {
+      writeMs: 8000,
+      writeMax: 100_000,
+      readMs: 8000,
+      readMax: 1_000_000,
+      watch: [
+        { watchers: 1000, changes: 1000 },
+        { watchers: 10_000, changes: 100 },
+      ],
+      failoverReps: 3,
+      failoverPostMs: 15_000,
+      sessions: 20_000,
+      sessionsMs: 30_000,
+      restartInstances: 100_000,
+      fsyncSamples: 1000,
+      httpFloorMs: 8000,
+    };
 
 if (values.sessions) PLAN.sessions = Number(values.sessions);
 const PAYLOAD = payloadOf(256);
@@ -96,7 +127,9 @@ function clearTick(): void {
 const ticker: Ticker = (label) => (p) => {
   if (!process.stderr.isTTY) return;
   const rate = p.elapsedMs > 0 ? Math.round((p.ok * 1000) / p.elapsedMs) : 0;
-  process.stderr.write(`\r\x1b[K        ${label}: ${(p.elapsedMs / 1000).toFixed(0)} s, ${p.ok.toLocaleString('en-US')} ok (${rate.toLocaleString('en-US')}/s), ${p.errors} errors`);
+  process.stderr.write(
+    `\r\x1b[K        ${label}: ${(p.elapsedMs / 1000).toFixed(0)} s, ${p.ok.toLocaleString('en-US')} ok (${rate.toLocaleString('en-US')}/s), ${p.errors} errors`,
+  );
   tickShown = true;
 };
 
@@ -113,7 +146,15 @@ function put(sys: SystemName, key: string, v: number): void {
 function get(sys: SystemName, key: string): number | null {
   return results.get(key)?.[sys] ?? null;
 }
-const writeSeries: { system: SystemName; target: string; connections: number; throughput: number; p50: number; p99: number; p999: number }[] = [];
+const writeSeries: {
+  system: SystemName;
+  target: string;
+  connections: number;
+  throughput: number;
+  p50: number;
+  p99: number;
+  p999: number;
+}[] = [];
 const loadByWorkload: Record<string, { busyCores: number; foreignCores: number; seconds: number }> = {};
 
 // ---- machine ----------------------------------------------------------------------------
@@ -134,7 +175,11 @@ function filesystemOf(dir: string): { mount: string; type: string; device: strin
       .filter((f) => f.length > 3);
     let best = { mount: '/', type: '?', device: '?' };
     for (const [device, mount, type] of mounts as [string, string, string][]) {
-      if ((dir === mount || dir.startsWith(mount.endsWith('/') ? mount : `${mount}/`)) && mount.length >= best.mount.length) best = { mount, type, device };
+      if (
+        (dir === mount || dir.startsWith(mount.endsWith('/') ? mount : `${mount}/`)) &&
+        mount.length >= best.mount.length
+      )
+        best = { mount, type, device };
     }
     return best;
   } catch {
@@ -151,7 +196,9 @@ function machine(etcd: string | null): Record<string, unknown> {
     memoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
     os: osRelease,
     kernel: os.release(),
-    virtualization: sh('systemd-detect-virt', []) || (readFileSync('/proc/cpuinfo', 'utf8').includes('hypervisor') ? 'vm (hypervisor flag)' : 'none'),
+    virtualization:
+      sh('systemd-detect-virt', []) ||
+      (readFileSync('/proc/cpuinfo', 'utf8').includes('hypervisor') ? 'vm (hypervisor flag)' : 'none'),
     node: process.version,
     etcd: etcd ? etcdVersion(etcd) : null,
     dataFilesystem: { dir: os.tmpdir(), ...filesystemOf(os.tmpdir()) },
@@ -219,7 +266,9 @@ async function warmUp(sys: System): Promise<void> {
     request: (seq) => sys.write('writes', seq, PAYLOAD),
     onTick: ticker(`${sys.name} prefill`),
   });
-  progress(`  ${sys.name}: prefilled ${r.ok.toLocaleString('en-US')} keys in ${(r.elapsedMs / 1000).toFixed(1)} s (${Math.round(r.throughput)}/s)`);
+  progress(
+    `  ${sys.name}: prefilled ${r.ok.toLocaleString('en-US')} keys in ${(r.elapsedMs / 1000).toFixed(1)} s (${Math.round(r.throughput)}/s)`,
+  );
   if (r.ok < WRITE_KEYS) notes.set(`prefill:${sys.name}`, `only ${r.ok} of ${WRITE_KEYS} keys written before the runs`);
 }
 
@@ -256,7 +305,9 @@ async function compare(): Promise<void> {
       const fs = fsyncFloor(PLAN.fsyncSamples);
       put('rollcall', 'floor:fsync:p50', fs.p50);
       put('rollcall', 'floor:fsync:p99', fs.p99);
-      progress(`  fsync (256 B write + fdatasync): p50 ${fs.p50.toFixed(2)} ms, p99 ${fs.p99.toFixed(2)} ms over ${fs.count}`);
+      progress(
+        `  fsync (256 B write + fdatasync): p50 ${fs.p50.toFixed(2)} ms, p99 ${fs.p99.toFixed(2)} ms over ${fs.count}`,
+      );
       const hf = await httpFloor(PLAN.httpFloorMs, ticker('trivial HTTP server'));
       put('rollcall', 'floor:http:throughput', hf.throughput);
       put('rollcall', 'floor:http:p99', hf.p99);
@@ -275,9 +326,24 @@ async function compare(): Promise<void> {
       for (const target of ['leader', 'follower'] as const) {
         for (const connections of [1, 16, 64]) {
           const key = `write:${target}:${connections}`;
-          const r = await writeRun(sys, { target, connections, durationMs: PLAN.writeMs, maxRequests: PLAN.writeMax, payload: PAYLOAD, tick: ticker(`${sys.name} ${key}`) });
+          const r = await writeRun(sys, {
+            target,
+            connections,
+            durationMs: PLAN.writeMs,
+            maxRequests: PLAN.writeMax,
+            payload: PAYLOAD,
+            tick: ticker(`${sys.name} ${key}`),
+          });
           putRun(sys.name, key, r);
-          writeSeries.push({ system: sys.name, target, connections, throughput: r.throughput, p50: r.p50, p99: r.p99, p999: r.p999 });
+          writeSeries.push({
+            system: sys.name,
+            target,
+            connections,
+            throughput: r.throughput,
+            p50: r.p50,
+            p99: r.p99,
+            p999: r.p999,
+          });
           progress(`  ${sys.name} write ${target} ${connections}c: ${fmtRun(r)}`);
         }
       }
@@ -288,7 +354,15 @@ async function compare(): Promise<void> {
       for (const serializable of [false, true]) {
         for (const target of ['leader', 'follower'] as const) {
           const key = `read:${serializable ? 'serializable' : 'linearizable'}:${target}`;
-          const r = await readRun(sys, { target, serializable, connections: 64, durationMs: PLAN.readMs, maxRequests: PLAN.readMax, keys: WRITE_KEYS, tick: ticker(`${sys.name} ${key}`) });
+          const r = await readRun(sys, {
+            target,
+            serializable,
+            connections: 64,
+            durationMs: PLAN.readMs,
+            maxRequests: PLAN.readMax,
+            keys: WRITE_KEYS,
+            tick: ticker(`${sys.name} ${key}`),
+          });
           putRun(sys.name, key, r);
           progress(`  ${sys.name} ${key}: ${fmtRun(r)}`);
         }
@@ -297,7 +371,13 @@ async function compare(): Promise<void> {
 
     await phase('watch', systems, async (sys) => {
       for (const { watchers, changes } of PLAN.watch) {
-        const r = await watchRun(sys, { watchers, changes, payload: PAYLOAD, deliverTimeoutMs: QUICK ? 15_000 : 120_000, progress });
+        const r = await watchRun(sys, {
+          watchers,
+          changes,
+          payload: PAYLOAD,
+          deliverTimeoutMs: QUICK ? 15_000 : 120_000,
+          progress,
+        });
         const key = `watch:${watchers}`;
         if (!r.ok) {
           notes.set(`${key}:${sys.name}`, r.reason);
@@ -308,35 +388,72 @@ async function compare(): Promise<void> {
         put(sys.name, `${key}:p50`, r.latency.p50);
         put(sys.name, `${key}:p99`, r.latency.p99);
         put(sys.name, `${key}:lost`, r.lost + r.duplicates);
-        if (r.writtenInTime < changes) notes.set(`${key}:${sys.name}`, `only ${r.writtenInTime} of ${changes} changes were written within the 60 s bound (the nodes were busy delivering); ${r.changes} changes exist and are owed to every watcher`);
-        else if (r.failedWrites > 0) notes.set(`${key}:${sys.name}`, `${r.failedWrites} of ${changes} change writes failed or timed out; ${r.changes} changes exist and are owed to every watcher`);
-        progress(`  ${sys.name} watch ${watchers} watchers × ${r.changes} changes: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms, delivered ${r.delivered}, lost ${r.lost}, duplicates ${r.duplicates}, failed writes ${r.failedWrites}; CPU ${r.serverCpuSec.toFixed(1)} s in the nodes, ${r.clientCpuSec.toFixed(1)} s in the client`);
+        if (r.writtenInTime < changes)
+          notes.set(
+            `${key}:${sys.name}`,
+            `only ${r.writtenInTime} of ${changes} changes were written within the 60 s bound (the nodes were busy delivering); ${r.changes} changes exist and are owed to every watcher`,
+          );
+        else if (r.failedWrites > 0)
+          notes.set(
+            `${key}:${sys.name}`,
+            `${r.failedWrites} of ${changes} change writes failed or timed out; ${r.changes} changes exist and are owed to every watcher`,
+          );
+        progress(
+          `  ${sys.name} watch ${watchers} watchers × ${r.changes} changes: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms, delivered ${r.delivered}, lost ${r.lost}, duplicates ${r.duplicates}, failed writes ${r.failedWrites}; CPU ${r.serverCpuSec.toFixed(1)} s in the nodes, ${r.clientCpuSec.toFixed(1)} s in the client`,
+        );
         put(sys.name, `${key}:cpu`, (r.serverCpuSec * 1e6) / Math.max(1, r.delivered));
       }
     });
 
     await phase('failover', systems, async (sys) => {
       const outs = [];
-      for (let rep = 0; rep < PLAN.failoverReps; rep++) outs.push(await failoverRun(sys, { preMs: QUICK ? 1500 : 2000, maxPostMs: PLAN.failoverPostMs, settleMs: QUICK ? 1000 : 2000, payload: PAYLOAD, progress }));
+      for (let rep = 0; rep < PLAN.failoverReps; rep++)
+        outs.push(
+          await failoverRun(sys, {
+            preMs: QUICK ? 1500 : 2000,
+            maxPostMs: PLAN.failoverPostMs,
+            settleMs: QUICK ? 1000 : 2000,
+            payload: PAYLOAD,
+            progress,
+          }),
+        );
       put(sys.name, 'failover:outage', median(outs.map((o) => o.outageMs)));
       put(sys.name, 'failover:longest', Math.max(...outs.map((o) => o.longestMs)));
       put(sys.name, 'failover:longestBefore', Math.max(...outs.map((o) => o.longestBeforeKillMs)));
       put(sys.name, 'failover:failed', median(outs.map((o) => o.failed)));
-      put(sys.name, 'failover:pastDeadline', outs.reduce((a, o) => a + o.pastDeadline, 0));
+      put(
+        sys.name,
+        'failover:pastDeadline',
+        outs.reduce((a, o) => a + o.pastDeadline, 0),
+      );
     });
 
     await phase('restart', systems, async (sys) => {
-      const r = await restartRun(sys, { instances: PLAN.restartInstances, payload: PAYLOAD, maxLoadMs: QUICK ? 30_000 : 180_000, progress, tick: ticker(`${sys.name} loading`) });
+      const r = await restartRun(sys, {
+        instances: PLAN.restartInstances,
+        payload: PAYLOAD,
+        maxLoadMs: QUICK ? 30_000 : 180_000,
+        progress,
+        tick: ticker(`${sys.name} loading`),
+      });
       put(sys.name, 'restart:ready', r.readyMs);
       put(sys.name, 'restart:rssLoad', r.rssAfterLoadMb);
       put(sys.name, 'restart:rssRestart', r.rssAfterRestartMb);
       put(sys.name, 'restart:load', r.loadThroughput);
       put(sys.name, 'restart:instances', r.instances);
-      progress(`  ${sys.name}: processes up after ${r.processesUpMs.toFixed(0)} ms, ready ${r.readyMs.toFixed(0)} ms after restart with ${r.instances} instances; RSS/node ${r.rssAfterLoadMb.toFixed(0)} MB after load, ${r.rssAfterRestartMb.toFixed(0)} MB after restart`);
+      progress(
+        `  ${sys.name}: processes up after ${r.processesUpMs.toFixed(0)} ms, ready ${r.readyMs.toFixed(0)} ms after restart with ${r.instances} instances; RSS/node ${r.rssAfterLoadMb.toFixed(0)} MB after load, ${r.rssAfterRestartMb.toFixed(0)} MB after restart`,
+      );
     });
 
     await phase('sessions', systems, async (sys) => {
-      const r = await sessionsRun(sys, { sessions: PLAN.sessions, phaseMs: PLAN.sessionsMs, payload: PAYLOAD, progress, tick: ticker(`${sys.name} keepalives`) });
+      const r = await sessionsRun(sys, {
+        sessions: PLAN.sessions,
+        phaseMs: PLAN.sessionsMs,
+        payload: PAYLOAD,
+        progress,
+        tick: ticker(`${sys.name} keepalives`),
+      });
       put(sys.name, 'sessions:cpu', r.leaderCpuPct);
       put(sys.name, 'sessions:writeP99', r.writeP99);
       put(sys.name, 'sessions:false', r.falseExpiries);
@@ -344,9 +461,14 @@ async function compare(): Promise<void> {
       put(sys.name, 'sessions:kaP99', r.keepaliveP99);
       if (r.expiredSamples.length) progress(`  ${sys.name}: expired answers, e.g. ${r.expiredSamples.join(' | ')}`);
       if (r.opened < r.sessions || r.keepaliveErrors > 0) {
-        notes.set(`sessions:${sys.name}`, `${r.opened}/${r.sessions} opened, ${r.keepaliveErrors} keepalive errors${r.errorSamples.length ? ` (e.g. ${r.errorSamples[0]})` : ''}`);
+        notes.set(
+          `sessions:${sys.name}`,
+          `${r.opened}/${r.sessions} opened, ${r.keepaliveErrors} keepalive errors${r.errorSamples.length ? ` (e.g. ${r.errorSamples[0]})` : ''}`,
+        );
       }
-      progress(`  ${sys.name}: ${r.sessions} sessions, leader CPU ${r.leaderCpuPct.toFixed(0)}%, ${Math.round(r.keepalivesPerSec)} keepalives/s (p99 ${r.keepaliveP99.toFixed(1)} ms), write p99 ${r.writeP99.toFixed(1)} ms, false expiries ${r.falseExpiries}, keepalive errors ${r.keepaliveErrors}`);
+      progress(
+        `  ${sys.name}: ${r.sessions} sessions, leader CPU ${r.leaderCpuPct.toFixed(0)}%, ${Math.round(r.keepalivesPerSec)} keepalives/s (p99 ${r.keepaliveP99.toFixed(1)} ms), write p99 ${r.writeP99.toFixed(1)} ms, false expiries ${r.falseExpiries}, keepalive errors ${r.keepaliveErrors}`,
+      );
     });
   } finally {
     progress('stopping every process');
@@ -356,7 +478,13 @@ async function compare(): Promise<void> {
   const figs = buildFigures(etcdBin !== null);
   const load = overall.read();
   const report = buildReport(
-    { ...mach, loadavgAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))), foreignCoresAverage: Number(load.foreignCores.toFixed(2)), busyCoresAverage: Number(load.busyCores.toFixed(2)), seconds: Math.round(load.seconds) },
+    {
+      ...mach,
+      loadavgAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))),
+      foreignCoresAverage: Number(load.foreignCores.toFixed(2)),
+      busyCoresAverage: Number(load.busyCores.toFixed(2)),
+      seconds: Math.round(load.seconds),
+    },
     figs,
     { writeSeries, loadByWorkload, notes: Object.fromEntries(notes) },
   );
@@ -398,25 +526,39 @@ async function waitQuiet(seconds: number): Promise<void> {
 
 function buildFigures(withEtcd: boolean): Figure[] {
   const figs: Figure[] = [];
-  const f = (name: string, unit: string, better: 'higher' | 'lower', key: string, extra: { goal?: string; machine?: boolean } = {}) => {
+  const f = (
+    name: string,
+    unit: string,
+    better: 'higher' | 'lower',
+    key: string,
+    extra: { goal?: string; machine?: boolean } = {},
+  ) => {
     const r = get('rollcall', key);
     const e = extra.machine ? null : get('etcd', key);
     if (r === null && e === null && !results.has(key)) {
       // Not run (--only) or failed for both: leave it out unless a note explains it.
-      const why = notes.get(`${key.split(':').slice(0, 2).join(':')}:rollcall`) ?? notes.get(`${key.split(':')[0]}:rollcall`);
+      const why =
+        notes.get(`${key.split(':').slice(0, 2).join(':')}:rollcall`) ?? notes.get(`${key.split(':')[0]}:rollcall`);
       if (!why) return;
     }
     const note = extra.machine
       ? 'machine floor (not a system figure)'
-      : [notes.get(`${key.split(':').slice(0, 2).join(':')}:rollcall`), !withEtcd ? 'etcd not run' : notes.get(`${key.split(':').slice(0, 2).join(':')}:etcd`)]
+      : [
+          notes.get(`${key.split(':').slice(0, 2).join(':')}:rollcall`),
+          !withEtcd ? 'etcd not run' : notes.get(`${key.split(':').slice(0, 2).join(':')}:etcd`),
+        ]
           .filter(Boolean)
           .join('; ') || undefined;
-    figs.push(makeFigure(name, unit, better, r, e, { ...(extra.goal ? { goal: extra.goal } : {}), ...(note ? { note } : {}) }));
+    figs.push(
+      makeFigure(name, unit, better, r, e, { ...(extra.goal ? { goal: extra.goal } : {}), ...(note ? { note } : {}) }),
+    );
   };
 
   f('floor: fsync latency p50 of the data disk (write path)', 'ms', 'lower', 'floor:fsync:p50', { machine: true });
   f('floor: fsync latency p99 of the data disk (write path)', 'ms', 'lower', 'floor:fsync:p99', { machine: true });
-  f('floor: trivial Node HTTP server, read req/s at 64 conns', 'req/s', 'higher', 'floor:http:throughput', { machine: true });
+  f('floor: trivial Node HTTP server, read req/s at 64 conns', 'req/s', 'higher', 'floor:http:throughput', {
+    machine: true,
+  });
 
   for (const target of ['leader', 'follower']) {
     for (const c of [1, 16, 64]) {
@@ -439,11 +581,25 @@ function buildFigures(withEtcd: boolean): Figure[] {
   }
   for (const { watchers: w, changes } of PLAN.watch) {
     const k = `watch:${w}`;
-    f(`watch fan-out ${w.toLocaleString('en-US')} watchers × ${changes.toLocaleString('en-US')} changes events/s`, 'events/s', 'higher', `${k}:eps`, w === 1000 ? { goal: '>= 5' } : {});
+    f(
+      `watch fan-out ${w.toLocaleString('en-US')} watchers × ${changes.toLocaleString('en-US')} changes events/s`,
+      'events/s',
+      'higher',
+      `${k}:eps`,
+      w === 1000 ? { goal: '>= 5' } : {},
+    );
     f(`watch ${w.toLocaleString('en-US')} watchers delivery p50`, 'ms', 'lower', `${k}:p50`);
-    f(`watch ${w.toLocaleString('en-US')} watchers delivery p99`, 'ms', 'lower', `${k}:p99`, w === 1000 ? { goal: '<= 100 ms' } : {});
+    f(
+      `watch ${w.toLocaleString('en-US')} watchers delivery p99`,
+      'ms',
+      'lower',
+      `${k}:p99`,
+      w === 1000 ? { goal: '<= 100 ms' } : {},
+    );
     f(`watch ${w.toLocaleString('en-US')} watchers CPU per delivered event, all nodes`, 'µs', 'lower', `${k}:cpu`);
-    f(`watch ${w.toLocaleString('en-US')} watchers events lost or duplicated`, 'events', 'lower', `${k}:lost`, { goal: '= 0 events' });
+    f(`watch ${w.toLocaleString('en-US')} watchers events lost or duplicated`, 'events', 'lower', `${k}:lost`, {
+      goal: '= 0 events',
+    });
   }
   f('failover: writes unavailable after kill -9 of the leader', 'ms', 'lower', 'failover:outage', { goal: '<= 0.34' });
   f('failover: longest write in flight at the kill or after', 'ms', 'lower', 'failover:longest');
@@ -461,21 +617,27 @@ function buildFigures(withEtcd: boolean): Figure[] {
   f(`sessions (${s}): write p99 beside the keepalives (200 writes/s)`, 'ms', 'lower', 'sessions:writeP99');
   f(`sessions (${s}): keepalive writes/s achieved`, 'ops/s', 'higher', 'sessions:kaRate');
   f(`sessions (${s}): keepalive write p99`, 'ms', 'lower', 'sessions:kaP99');
-  f(`sessions (${s}): false expiries during keepalive writes`, 'sessions', 'lower', 'sessions:false', { goal: '= 0 sessions' });
+  f(`sessions (${s}): false expiries during keepalive writes`, 'sessions', 'lower', 'sessions:false', {
+    goal: '= 0 sessions',
+  });
   return figs;
 }
 
 function plotWrites(mach: Record<string, unknown>): string {
   const colors: Record<SystemName, string> = { rollcall: '#1f6fb4', etcd: '#e07b00' };
   const series = (pick: 'p50' | 'p99'): PlotSeries[] =>
-    (['rollcall', 'etcd'] as const).flatMap((system) =>
-      (['leader', 'follower'] as const).map((target) => ({
-        label: `${system === 'rollcall' ? 'Rollcall' : 'etcd'} → ${target}`,
-        color: colors[system],
-        dashed: target === 'follower',
-        points: writeSeries.filter((w) => w.system === system && w.target === target).map((w) => ({ x: w.throughput, y: w[pick], label: `${w.connections}c` })),
-      })),
-    ).filter((s) => s.points.length > 0);
+    (['rollcall', 'etcd'] as const)
+      .flatMap((system) =>
+        (['leader', 'follower'] as const).map((target) => ({
+          label: `${system === 'rollcall' ? 'Rollcall' : 'etcd'} → ${target}`,
+          color: colors[system],
+          dashed: target === 'follower',
+          points: writeSeries
+            .filter((w) => w.system === system && w.target === target)
+            .map((w) => ({ x: w.throughput, y: w[pick], label: `${w.connections}c` })),
+        })),
+      )
+      .filter((s) => s.points.length > 0);
   return renderPlot(
     [
       { title: 'p50 latency', series: series('p50') },
@@ -496,8 +658,13 @@ async function profileRollcall(dir: string): Promise<void> {
   const seconds = Number(values['profile-seconds']);
   progress(`starting a 3-node Rollcall cluster with --cpu-prof into ${abs}`);
   // Node 20 does not take --cpu-prof from NODE_OPTIONS; the preload runs the same profiler.
-  const preload = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'bench', 'cpu-prof-preload.js')).href;
-  const sys = await RollcallSystem.start({ size: 3, env: { NODE_OPTIONS: `--import ${preload}`, ROLLCALL_CPU_PROF_DIR: abs } });
+  const preload = pathToFileURL(
+    path.join(path.dirname(fileURLToPath(import.meta.url)), 'bench', 'cpu-prof-preload.js'),
+  ).href;
+  const sys = await RollcallSystem.start({
+    size: 3,
+    env: { NODE_OPTIONS: `--import ${preload}`, ROLLCALL_CPU_PROF_DIR: abs },
+  });
   const ids = sys.cluster.nodes.map((n, i) => ({ id: n.id, pid: sys.pid(i) }));
   let leaderPid: number | undefined;
   try {
@@ -509,9 +676,20 @@ async function profileRollcall(dir: string): Promise<void> {
     const common = { connections: 64, durationMs: seconds * 1000, tick: ticker(`profile ${w}`) };
     let r: RunFigures;
     if (w === 'writes' || w === 'follower-writes') {
-      r = await writeRun(sys, { ...common, target: w === 'writes' ? 'leader' : 'follower', maxRequests: 10_000_000, payload: PAYLOAD });
+      r = await writeRun(sys, {
+        ...common,
+        target: w === 'writes' ? 'leader' : 'follower',
+        maxRequests: 10_000_000,
+        payload: PAYLOAD,
+      });
     } else if (w === 'lin-reads' || w === 'ser-reads') {
-      r = await readRun(sys, { ...common, target: 'follower', serializable: w === 'ser-reads', maxRequests: 100_000_000, keys: WRITE_KEYS });
+      r = await readRun(sys, {
+        ...common,
+        target: 'follower',
+        serializable: w === 'ser-reads',
+        maxRequests: 100_000_000,
+        keys: WRITE_KEYS,
+      });
     } else throw new Error(`--profile-workload: unknown ${w}`);
     progress(`  ${fmtRun(r)}`);
   } finally {

@@ -83,7 +83,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const early = stop.signal.aborted ? ` (stopped early, of ${requests})` : '';
-  process.stderr.write(`fuzz: ${report.requests} requests${early} in ${(report.durationMs / 1000).toFixed(1)} s, every check held\n`);
+  process.stderr.write(
+    `fuzz: ${report.requests} requests${early} in ${(report.durationMs / 1000).toFixed(1)} s, every check held\n`,
+  );
 }
 
 await main();

@@ -142,7 +142,15 @@ export class LocalCluster {
       const id = `n${i + 1}`;
       const httpPort = this.options.httpPorts?.[i] ?? (await freePort());
       const peerPort = this.options.peerPorts?.[i] ?? (await freePort());
-      this.nodes.push({ id, httpPort, peerPort, dataDir: path.join(this.dataRoot, id), url: `${this.scheme}://127.0.0.1:${httpPort}`, proc: null, paused: false });
+      this.nodes.push({
+        id,
+        httpPort,
+        peerPort,
+        dataDir: path.join(this.dataRoot, id),
+        url: `${this.scheme}://127.0.0.1:${httpPort}`,
+        proc: null,
+        paused: false,
+      });
       await this.addProxy(id, peerPort);
     }
   }
@@ -180,9 +188,17 @@ export class LocalCluster {
     const own = tls.nodes[id];
     if (!own) throw new Error(`options.tls has no certificate for ${id}`);
     return [
-      '--tls-cert', own.cert, '--tls-key', own.key,
+      '--tls-cert',
+      own.cert,
+      '--tls-key',
+      own.key,
       ...(tls.requireClientCerts ? ['--tls-client-ca', tls.ca] : []),
-      '--peer-tls-cert', own.cert, '--peer-tls-key', own.key, '--peer-tls-ca', tls.ca,
+      '--peer-tls-cert',
+      own.cert,
+      '--peer-tls-key',
+      own.key,
+      '--peer-tls-ca',
+      tls.ca,
     ];
   }
 
@@ -202,13 +218,20 @@ export class LocalCluster {
     const args = [
       this.options.cliPath?.(n.id) ?? CLI_PATH,
       'server',
-      '--id', n.id,
-      '--data', n.dataDir,
-      '--listen', `127.0.0.1:${n.httpPort}`,
-      '--peer-listen', `127.0.0.1:${n.peerPort}`,
-      '--peers', this.options.peers?.(n.id, this.peersFlag) ?? this.peersFlag,
-      '--cluster-secret', this.options.secret ?? 'local-cluster-secret',
-      '--log-level', this.options.logLevel ?? 'info',
+      '--id',
+      n.id,
+      '--data',
+      n.dataDir,
+      '--listen',
+      `127.0.0.1:${n.httpPort}`,
+      '--peer-listen',
+      `127.0.0.1:${n.peerPort}`,
+      '--peers',
+      this.options.peers?.(n.id, this.peersFlag) ?? this.peersFlag,
+      '--cluster-secret',
+      this.options.secret ?? 'local-cluster-secret',
+      '--log-level',
+      this.options.logLevel ?? 'info',
       ...(this.options.shedOnLag ? [] : ['--max-event-loop-lag-ms', '0']),
       ...this.tlsArgs(n.id),
       ...(this.options.extraArgs ?? []),
@@ -251,7 +274,9 @@ export class LocalCluster {
       });
       proc.once('exit', (code, signal) => {
         if (n.proc === proc) n.proc = null;
-        reject(new Error(`${n.id} exited before it was ready (code ${code}, signal ${signal}): ${stderr.slice(-2000)}`));
+        reject(
+          new Error(`${n.id} exited before it was ready (code ${code}, signal ${signal}): ${stderr.slice(-2000)}`),
+        );
       });
     });
     // A node that never says it is ready must not hang the caller (or CI).

@@ -379,7 +379,8 @@ export class TcpProxy {
   }
 
   delay(delayMs: number, jitterMs = 0, source: string = ANY_SOURCE): void {
-    if (!(delayMs >= 0) || !(jitterMs >= 0)) throw new RangeError(`delay and jitter must be >= 0, got ${delayMs} and ${jitterMs}`);
+    if (!(delayMs >= 0) || !(jitterMs >= 0))
+      throw new RangeError(`delay and jitter must be >= 0, got ${delayMs} and ${jitterMs}`);
     this.set({ delayMs, jitterMs }, source);
   }
 
@@ -575,6 +576,9 @@ export class TcpProxy {
       sockets.push(relay.client, relay.upstream);
       relay.reset();
     }
-    await Promise.all([closed, ...sockets.map((s) => (s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))))]);
+    await Promise.all([
+      closed,
+      ...sockets.map((s) => (s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r())))),
+    ]);
   }
 }

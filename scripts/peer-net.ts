@@ -106,7 +106,8 @@ export class PeerNet {
   /** The links with conditions, as `from->to` (`*->to` for every link into `to`). */
   links(): Array<{ readonly from: string; readonly to: string; readonly state: LinkState }> {
     const out: Array<{ from: string; to: string; state: LinkState }> = [];
-    for (const [to, proxy] of this.proxies) for (const [from, state] of proxy.conditions()) out.push({ from, to, state });
+    for (const [to, proxy] of this.proxies)
+      for (const [from, state] of proxy.conditions()) out.push({ from, to, state });
     return out;
   }
 

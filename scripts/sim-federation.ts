@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { runFederationSim, type FederationSimReport } from '../src/federation/sim/index.js';
+import { type FederationSimReport, runFederationSim } from '../src/federation/sim/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,7 +35,10 @@ const datacenters = Number(values.datacenters ?? (values.quick ? 10 : 50));
 const nodes = Number(values.nodes ?? (values.quick ? 3 : 5));
 const loss = Number(values.loss);
 const steadyRounds = Number(values.rounds ?? (values.quick ? 40 : 100));
-const sweep = (values.sweep ?? (values.quick ? '0,0.1,0.2' : '0,0.05,0.1,0.2,0.3')).split(',').filter((s) => s !== '').map(Number);
+const sweep = (values.sweep ?? (values.quick ? '0,0.1,0.2' : '0,0.05,0.1,0.2,0.3'))
+  .split(',')
+  .filter((s) => s !== '')
+  .map(Number);
 const replay = `npm run sim:federation -- --seed ${seed} --datacenters ${datacenters} --nodes ${nodes} --loss ${loss} --rounds ${steadyRounds} --sweep ${sweep.join(',')}`;
 
 console.log(`seed ${seed}; replay: ${replay}`);
@@ -53,7 +56,9 @@ for (const p of sweep) {
     continue;
   }
   progress(`sweep: ${p * 100} % loss`);
-  points.push(runFederationSim({ seed, datacenters, nodesPerDatacenter: nodes, loss: p, steadyRounds, skipPartition: true }));
+  points.push(
+    runFederationSim({ seed, datacenters, nodesPerDatacenter: nodes, loss: p, steadyRounds, skipPartition: true }),
+  );
 }
 points.sort((a, b) => a.loss - b.loss);
 
@@ -65,7 +70,10 @@ const rows: [string, string][] = [
   ['rounds until every node knew every datacenter (each joined through one node)', fmt(main.bootstrapRounds)],
   ['rounds until every node knew a new datacenter', fmt(main.newDatacenterKnownRounds)],
   ['… and saw it alive', fmt(main.newDatacenterAliveRounds)],
-  [`false unreachable verdicts (members / datacenters) over ${main.virtualRounds} rounds`, `${main.total.falseMemberVerdicts} / ${main.total.falseDatacenterVerdicts}`],
+  [
+    `false unreachable verdicts (members / datacenters) over ${main.virtualRounds} rounds`,
+    `${main.total.falseMemberVerdicts} / ${main.total.falseDatacenterVerdicts}`,
+  ],
   ['refutations by live members (suspicions answered)', String(main.total.refutations)],
   ['bytes sent per node per round (steady state)', String(main.bytesPerNodePerRound)],
   ['messages sent per node per round', String(main.messagesPerNodePerRound)],
@@ -76,19 +84,27 @@ const rows: [string, string][] = [
 ];
 for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
 
-console.log(`\n## Against packet loss (${datacenters} × ${nodes}, seed ${seed}; rows other than ${loss * 100} % skip the partition phase)\n`);
-console.log('| loss | join all (rounds) | new DC known | killed DC unreachable | revived DC alive | false verdicts (members / DCs) | refutations | bytes/node/round |');
+console.log(
+  `\n## Against packet loss (${datacenters} × ${nodes}, seed ${seed}; rows other than ${loss * 100} % skip the partition phase)\n`,
+);
+console.log(
+  '| loss | join all (rounds) | new DC known | killed DC unreachable | revived DC alive | false verdicts (members / DCs) | refutations | bytes/node/round |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const p of points) {
   console.log(
     `| ${p.loss * 100} % | ${fmt(p.bootstrapRounds)} | ${fmt(p.newDatacenterKnownRounds)} | ${fmt(p.killedUnreachableRounds)} | ${fmt(p.revivedAliveRounds)} | ${p.total.falseMemberVerdicts} / ${p.total.falseDatacenterVerdicts} | ${p.total.refutations} | ${p.bytesPerNodePerRound} |`,
   );
 }
-for (const p of points) for (const line of p.falseVerdictLog) console.log(`false verdict at ${p.loss * 100} % loss: ${line}`);
+for (const p of points)
+  for (const line of p.falseVerdictLog) console.log(`false verdict at ${p.loss * 100} % loss: ${line}`);
 console.log(`\n${JSON.stringify({ seed, wallSeconds: Math.round((Date.now() - started) / 1000), main })}`);
 
 if (values.svg) {
-  writeFileSync(values.svg, renderChart(points, `${datacenters} datacenters × ${nodes} nodes · seed ${seed} · 1 round = 1 probe interval`));
+  writeFileSync(
+    values.svg,
+    renderChart(points, `${datacenters} datacenters × ${nodes} nodes · seed ${seed} · 1 round = 1 probe interval`),
+  );
   progress(`wrote ${values.svg}`);
 }
 
@@ -105,7 +121,11 @@ process.exitCode = failed ? 1 : 0;
 function renderChart(reports: readonly FederationSimReport[], subtitle: string): string {
   const series: { label: string; color: string; value: (r: FederationSimReport) => number | null }[] = [
     { label: 'new datacenter known by every node', color: '#1f77b4', value: (r) => r.newDatacenterKnownRounds },
-    { label: 'all datacenters known (bootstrap by single-seed joins)', color: '#9467bd', value: (r) => r.bootstrapRounds },
+    {
+      label: 'all datacenters known (bootstrap by single-seed joins)',
+      color: '#9467bd',
+      value: (r) => r.bootstrapRounds,
+    },
     { label: 'killed datacenter unreachable everywhere', color: '#d62728', value: (r) => r.killedUnreachableRounds },
     { label: 'revived datacenter alive everywhere', color: '#2ca02c', value: (r) => r.revivedAliveRounds },
   ];
@@ -119,31 +139,60 @@ function renderChart(reports: readonly FederationSimReport[], subtitle: string):
   const x = (v: number): number => box.left + (v / xMax) * box.width;
   const y = (v: number): number => box.top + box.height - (v / yMax) * box.height;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Federation gossip: rounds to converge and to detect, against packet loss</text>`);
+  out.push(
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Federation gossip: rounds to converge and to detect, against packet loss</text>`,
+  );
   out.push(`<text x="${W / 2}" y="44" text-anchor="middle" fill="#555">${subtitle}</text>`);
-  out.push(`<rect x="${box.left}" y="${box.top}" width="${box.width}" height="${box.height}" fill="none" stroke="#333"/>`);
+  out.push(
+    `<rect x="${box.left}" y="${box.top}" width="${box.width}" height="${box.height}" fill="none" stroke="#333"/>`,
+  );
   for (let v = 0; v <= yMax; v += yStep) {
-    out.push(`<line x1="${box.left}" y1="${y(v).toFixed(1)}" x2="${box.left + box.width}" y2="${y(v).toFixed(1)}" stroke="#e5e5e5"/>`);
+    out.push(
+      `<line x1="${box.left}" y1="${y(v).toFixed(1)}" x2="${box.left + box.width}" y2="${y(v).toFixed(1)}" stroke="#e5e5e5"/>`,
+    );
     out.push(`<text x="${box.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v}</text>`);
   }
   for (const r of reports) {
-    out.push(`<line x1="${x(r.loss).toFixed(1)}" y1="${box.top}" x2="${x(r.loss).toFixed(1)}" y2="${box.top + box.height}" stroke="#f0f0f0"/>`);
-    out.push(`<text x="${x(r.loss).toFixed(1)}" y="${box.top + box.height + 16}" text-anchor="middle">${Math.round(r.loss * 100)} %</text>`);
+    out.push(
+      `<line x1="${x(r.loss).toFixed(1)}" y1="${box.top}" x2="${x(r.loss).toFixed(1)}" y2="${box.top + box.height}" stroke="#f0f0f0"/>`,
+    );
+    out.push(
+      `<text x="${x(r.loss).toFixed(1)}" y="${box.top + box.height + 16}" text-anchor="middle">${Math.round(r.loss * 100)} %</text>`,
+    );
   }
-  out.push(`<text x="${box.left + box.width / 2}" y="${box.top + box.height + 36}" text-anchor="middle">packet loss (every message, both directions)</text>`);
-  out.push(`<text x="20" y="${box.top + box.height / 2}" text-anchor="middle" transform="rotate(-90 20 ${box.top + box.height / 2})">rounds</text>`);
+  out.push(
+    `<text x="${box.left + box.width / 2}" y="${box.top + box.height + 36}" text-anchor="middle">packet loss (every message, both directions)</text>`,
+  );
+  out.push(
+    `<text x="20" y="${box.top + box.height / 2}" text-anchor="middle" transform="rotate(-90 20 ${box.top + box.height / 2})">rounds</text>`,
+  );
   series.forEach((s, i) => {
-    const pts = reports.map((r) => [r.loss, s.value(r)] as const).filter((p): p is readonly [number, number] => p[1] !== null);
-    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`);
-    for (const [a, b] of pts) out.push(`<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="3.5" fill="${s.color}"><title>${b}</title></circle>`);
+    const pts = reports
+      .map((r) => [r.loss, s.value(r)] as const)
+      .filter((p): p is readonly [number, number] => p[1] !== null);
+    out.push(
+      `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`,
+    );
+    for (const [a, b] of pts)
+      out.push(
+        `<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="3.5" fill="${s.color}"><title>${b}</title></circle>`,
+      );
     const ly = box.top + 10 + i * 22;
-    out.push(`<line x1="${box.left + box.width + 16}" y1="${ly}" x2="${box.left + box.width + 36}" y2="${ly}" stroke="${s.color}" stroke-width="2"/>`);
+    out.push(
+      `<line x1="${box.left + box.width + 16}" y1="${ly}" x2="${box.left + box.width + 36}" y2="${ly}" stroke="${s.color}" stroke-width="2"/>`,
+    );
     out.push(`<text x="${box.left + box.width + 40}" y="${ly + 4}" font-size="11">${s.label}</text>`);
   });
-  const verdicts = reports.map((r) => `${Math.round(r.loss * 100)} %: ${r.total.falseMemberVerdicts} / ${r.total.falseDatacenterVerdicts}`).join(' · ');
-  out.push(`<text x="${W / 2}" y="${H - 14}" text-anchor="middle" fill="#555">false "unreachable" verdicts against live members / datacenters — ${verdicts}</text>`);
+  const verdicts = reports
+    .map((r) => `${Math.round(r.loss * 100)} %: ${r.total.falseMemberVerdicts} / ${r.total.falseDatacenterVerdicts}`)
+    .join(' · ');
+  out.push(
+    `<text x="${W / 2}" y="${H - 14}" text-anchor="middle" fill="#555">false "unreachable" verdicts against live members / datacenters — ${verdicts}</text>`,
+  );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

@@ -22,7 +22,17 @@ const { values } = parseArgs({
 
 const count = values.seed ? 1 : Number(values.seeds);
 const from = values.seed ? Number(values.seed) : Number(values.from);
-const totals = { runs: 0, failures: 0, events: 0, proposed: 0, acked: 0, readsServed: 0, leaderChanges: 0, snapshots: 0, virtualMs: 0 };
+const totals = {
+  runs: 0,
+  failures: 0,
+  events: 0,
+  proposed: 0,
+  acked: 0,
+  readsServed: 0,
+  leaderChanges: 0,
+  snapshots: 0,
+  virtualMs: 0,
+};
 const started = Date.now();
 const failures: string[] = [];
 
@@ -30,13 +40,21 @@ for (let i = 0; i < count; i++) {
   const seed = from + i;
   const [sample] = fc.sample(scheduleArb, { seed, numRuns: 1 });
   if (!sample) continue;
-  const sim = new Simulator({ seed: sample.simSeed, nodes: ['n1', 'n2', 'n3', 'n4', 'n5'], voters: sample.voters, compactEvery: sample.compactEvery, maxMessageBytes: sample.maxMessageBytes });
+  const sim = new Simulator({
+    seed: sample.simSeed,
+    nodes: ['n1', 'n2', 'n3', 'n4', 'n5'],
+    voters: sample.voters,
+    compactEvery: sample.compactEvery,
+    maxMessageBytes: sample.maxMessageBytes,
+  });
   totals.runs++;
   try {
     runSchedule(sim, sample.actions);
   } catch (err) {
     totals.failures++;
-    failures.push(`seed ${seed}: ${String(err)}\n  schedule: ${JSON.stringify(sample)}\n  replay: npm run sim -- --seed ${seed}`);
+    failures.push(
+      `seed ${seed}: ${String(err)}\n  schedule: ${JSON.stringify(sample)}\n  replay: npm run sim -- --seed ${seed}`,
+    );
   }
   const st = sim.stats();
   totals.events += st.events;
@@ -47,12 +65,18 @@ for (let i = 0; i < count; i++) {
   totals.snapshots += st.snapshotsInstalled;
   totals.virtualMs += st.time;
   if (process.stderr.isTTY && (i % 25 === 0 || i === count - 1)) {
-    process.stderr.write(`\r  ${i + 1}/${count} schedules, ${totals.failures} failed, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    process.stderr.write(
+      `\r  ${i + 1}/${count} schedules, ${totals.failures} failed, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   }
 }
 if (process.stderr.isTTY) process.stderr.write('\n');
 for (const f of failures) console.log(f);
 console.log(
-  JSON.stringify({ ...totals, seeds: `${from}..${from + count - 1}`, wallSeconds: Number(((Date.now() - started) / 1000).toFixed(1)) }),
+  JSON.stringify({
+    ...totals,
+    seeds: `${from}..${from + count - 1}`,
+    wallSeconds: Number(((Date.now() - started) / 1000).toFixed(1)),
+  }),
 );
 process.exitCode = totals.failures > 0 ? 1 : 0;

@@ -41,7 +41,7 @@ import { caseForSeed } from './lin/case.js';
 import { FAULT_KINDS, type FaultKind } from './lin/faults.js';
 import { type LinCluster, startLinCluster } from './lin/lin-cluster.js';
 import { DEFAULT_OUT_DIR, describeRun, REPO_ROOT, replayCommand, runFailed, saveRun } from './lin/report.js';
-import { runCase, type RunResult } from './lin/run.js';
+import { type RunResult, runCase } from './lin/run.js';
 import { runStaleReads } from './lin/stale-reads.js';
 
 interface Options {
@@ -85,13 +85,20 @@ function parseOptions(argv: string[]): Options {
   const int = (name: string, v: string | undefined, def: number, min: number): number => {
     if (v === undefined) return def;
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     return n;
   };
   const minutes = values.minutes === undefined ? 30 : Number(values.minutes);
-  if (!(Number.isFinite(minutes) && minutes > 0)) throw new UsageError(`--minutes must be a positive number, got ${JSON.stringify(values.minutes)}`);
-  const kinds = (values.kinds?.split(',').map((k) => k.trim()).filter(Boolean) ?? [...FAULT_KINDS]) as FaultKind[];
-  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new UsageError(`--kinds: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(', ')})`);
+  if (!(Number.isFinite(minutes) && minutes > 0))
+    throw new UsageError(`--minutes must be a positive number, got ${JSON.stringify(values.minutes)}`);
+  const kinds = (values.kinds
+    ?.split(',')
+    .map((k) => k.trim())
+    .filter(Boolean) ?? [...FAULT_KINDS]) as FaultKind[];
+  for (const k of kinds)
+    if (!(FAULT_KINDS as readonly string[]).includes(k))
+      throw new UsageError(`--kinds: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(', ')})`);
   if (kinds.length === 0) throw new UsageError('--kinds: name at least one fault kind');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const out = path.resolve(values.out ?? path.join(path.dirname(DEFAULT_OUT_DIR), 'soak', stamp));
@@ -228,7 +235,9 @@ async function main(): Promise<number> {
       onCluster++;
       const caught = r.verdict === false;
       selfCheck = { caught, message: r.check.failure?.message ?? `verdict ${String(r.verdict)}` };
-      log(`soak: self-check (serializable reads on an isolated follower): ${caught ? 'caught, as it must be' : 'NOT CAUGHT: the harness is broken'}`);
+      log(
+        `soak: self-check (serializable reads on an isolated follower): ${caught ? 'caught, as it must be' : 'NOT CAUGHT: the harness is broken'}`,
+      );
     }
     for (let i = 0; i < o.runs && !stopping && selfCheck?.caught !== false; i++) {
       const elapsed = Date.now() - started;
@@ -272,12 +281,19 @@ async function main(): Promise<number> {
         sessionTotals.falseExpiries += ss.falseExpiries.length;
         sessionTotals.keepalivesOk += ss.keepalives.ok;
         sessionTotals.keepalivesFailed += ss.keepalives.failed;
-        for (const [k, v] of Object.entries(ss.unexpected)) unexpected[`session ${k}`] = (unexpected[`session ${k}`] ?? 0) + v;
+        for (const [k, v] of Object.entries(ss.unexpected))
+          unexpected[`session ${k}`] = (unexpected[`session ${k}`] ?? 0) + v;
       }
       const bad = runFailed(result);
       const saved = bad || o.keepAll ? await saveRun(o.out, String(seed), result, lcase, c.logTail()) : undefined;
       for (const v of ss?.falseExpiries ?? []) {
-        falseExpiries.push({ seed, session: v.session, message: v.summary, sessionsLog: saved?.sessions ? rel(saved.sessions) : null, rerun: rerunFor(seed) });
+        falseExpiries.push({
+          seed,
+          session: v.session,
+          message: v.summary,
+          sessionsLog: saved?.sessions ? rel(saved.sessions) : null,
+          rerun: rerunFor(seed),
+        });
       }
       if (result.verdict !== true && saved) {
         const finding: Finding = {
@@ -291,9 +307,18 @@ async function main(): Promise<number> {
         };
         (result.verdict === false ? violations : unknown).push(finding);
       }
-      const faultText = result.faults.map((f) => `${f.kind}${f.node ? `(${f.node}${f.wasLeader ? '*' : ''})` : ''}`).join(' ') || 'none';
+      const faultText =
+        result.faults.map((f) => `${f.kind}${f.node ? `(${f.node}${f.wasLeader ? '*' : ''})` : ''}`).join(' ') ||
+        'none';
       const falseCount = ss?.falseExpiries.length ?? 0;
-      const verdict = result.verdict === false ? 'VIOLATION' : result.verdict !== true ? 'unknown' : falseCount > 0 ? 'FALSE-EXP' : 'ok';
+      const verdict =
+        result.verdict === false
+          ? 'VIOLATION'
+          : result.verdict !== true
+            ? 'unknown'
+            : falseCount > 0
+              ? 'FALSE-EXP'
+              : 'ok';
       log(
         `[${String(i + 1).padStart(3)}/${o.runs} ${clock(Date.now() - started)}/${clock(budgetMs)}] seed ${seed} ${verdict.padEnd(9)} ` +
           `${result.stats.ops} ops (${result.stats.info} info)${ss ? ` sessions ${ss.sessions.length}${falseCount > 0 ? ` (${falseCount} false expiries)` : ''}` : ''} ` +
@@ -325,7 +350,17 @@ async function main(): Promise<number> {
     fuzz:
       fuzz === null
         ? null
-        : { seed: fuzz.seed, requests: fuzz.requests, durationMs: fuzz.durationMs, crashed: fuzz.crashed, statuses: fuzz.statuses, allowed5xx: fuzz.allowed5xx, stateChecks: fuzz.stateChecks, failures: fuzz.failures, replay: fuzz.replay },
+        : {
+            seed: fuzz.seed,
+            requests: fuzz.requests,
+            durationMs: fuzz.durationMs,
+            crashed: fuzz.crashed,
+            statuses: fuzz.statuses,
+            allowed5xx: fuzz.allowed5xx,
+            stateChecks: fuzz.stateChecks,
+            failures: fuzz.failures,
+            replay: fuzz.replay,
+          },
     runs,
     clusters,
     linearizable,
@@ -342,15 +377,21 @@ async function main(): Promise<number> {
   };
   const text = JSON.stringify(summary, null, 2);
   await mkdir(path.dirname(o.summary), { recursive: true });
-  await writeFile(o.summary, text + '\n');
-  process.stdout.write(text + '\n');
+  await writeFile(o.summary, `${text}\n`);
+  process.stdout.write(`${text}\n`);
   log(
     `soak: ${fuzz ? `fuzz ${fuzz.requests} requests, ${fuzz.failures.length} failures; ` : ''}${runs} runs, ${totals.ops} operations, ${summary.faults.total} faults, ${violations.length} violations, ` +
       `${falseExpiries.length} false expiries, ${problems.length} run problems (a node crashed, the cluster did not settle), ${unknown.length} unknown; summary in ${rel(o.summary)}`,
   );
   // A crashed node or a cluster that never settled is a failure too, not only a bad history.
   const fuzzFailed = fuzz !== null && (fuzz.crashed || fuzz.failures.length > 0);
-  return violations.length > 0 || falseExpiries.length > 0 || problems.length > 0 || selfCheck?.caught === false || fuzzFailed ? 1 : 0;
+  return violations.length > 0 ||
+    falseExpiries.length > 0 ||
+    problems.length > 0 ||
+    selfCheck?.caught === false ||
+    fuzzFailed
+    ? 1
+    : 0;
 }
 
 main().then(

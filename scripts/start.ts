@@ -31,7 +31,13 @@ if (size !== 3 && size !== 5) {
 }
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
-const COLORS: Record<string, string> = { n1: '\x1b[36m', n2: '\x1b[35m', n3: '\x1b[33m', n4: '\x1b[32m', n5: '\x1b[34m' };
+const COLORS: Record<string, string> = {
+  n1: '\x1b[36m',
+  n2: '\x1b[35m',
+  n3: '\x1b[33m',
+  n4: '\x1b[32m',
+  n5: '\x1b[34m',
+};
 const tty = process.stdout.isTTY;
 
 /** One readable line per pino record: time, node, level, message, then the fields. */
@@ -73,7 +79,9 @@ const cluster = await LocalCluster.start({
     ROLLCALL_DNS_LISTEN: `127.0.0.1:${8600 + Number(id.slice(1))}`,
     ROLLCALL_PROBE_LISTEN: `127.0.0.1:${8700 + Number(id.slice(1))}`,
     // With --tls the Consul API is HTTPS too, with the node's certificate; DNS stays plain (dig).
-    ...(tls === null ? {} : { ROLLCALL_CONSUL_TLS_CERT: tls.nodes[id]!.cert, ROLLCALL_CONSUL_TLS_KEY: tls.nodes[id]!.key }),
+    ...(tls === null
+      ? {}
+      : { ROLLCALL_CONSUL_TLS_CERT: tls.nodes[id]!.cert, ROLLCALL_CONSUL_TLS_KEY: tls.nodes[id]!.key }),
   }),
   ...(tls === null ? {} : { tls }),
   logLevel: values['log-level'],
@@ -154,7 +162,8 @@ async function command(line: string): Promise<void> {
   const [verb, id] = line.trim().split(/\s+/);
   if (!verb) return;
   const need = (): string => {
-    if (!id || !cluster.nodes.some((n) => n.id === id)) throw new Error(`which node? one of ${cluster.nodes.map((n) => n.id).join(', ')}`);
+    if (!id || !cluster.nodes.some((n) => n.id === id))
+      throw new Error(`which node? one of ${cluster.nodes.map((n) => n.id).join(', ')}`);
     return id;
   };
   switch (verb) {
@@ -177,7 +186,10 @@ async function command(line: string): Promise<void> {
       const target = need();
       const others = cluster.nodes.filter((n) => n.id !== target).map((n) => n.id);
       for (const n of cluster.running()) {
-        await setFaults(n.url, n.id === target ? { dropTo: others, dropFrom: others } : { dropTo: [target], dropFrom: [target] });
+        await setFaults(
+          n.url,
+          n.id === target ? { dropTo: others, dropFrom: others } : { dropTo: [target], dropFrom: [target] },
+        );
       }
       return console.log(`${target} is cut off from ${others.join(', ')}`);
     }
@@ -212,7 +224,9 @@ if (process.stdin.isTTY || process.env.ROLLCALL_START_COMMANDS === '1') {
   // One command at a time, in the order typed.
   let queue = Promise.resolve();
   rl.on('line', (line) => {
-    queue = queue.then(() => command(line)).catch((err: unknown) => console.log(`error: ${err instanceof Error ? err.message : String(err)}`));
+    queue = queue
+      .then(() => command(line))
+      .catch((err: unknown) => console.log(`error: ${err instanceof Error ? err.message : String(err)}`));
   });
 }
 

@@ -160,15 +160,21 @@ export async function createClusterTls(dir: string, ids: readonly string[]): Pro
  * The cluster TLS of `dir` if every file is there and valid now, else a new one (npm start
  * keeps its CA across runs, so a `curl --cacert` set up once goes on working).
  */
-export async function ensureClusterTls(dir: string, ids: readonly string[]): Promise<{ readonly tls: ClusterTls; readonly created: boolean }> {
+export async function ensureClusterTls(
+  dir: string,
+  ids: readonly string[],
+): Promise<{ readonly tls: ClusterTls; readonly created: boolean }> {
   const existing: ClusterTls = {
     dir,
     ca: path.join(dir, 'ca.pem'),
-    nodes: Object.fromEntries(ids.map((id) => [id, { cert: path.join(dir, `node-${id}.pem`), key: path.join(dir, `node-${id}-key.pem`) }])),
+    nodes: Object.fromEntries(
+      ids.map((id) => [id, { cert: path.join(dir, `node-${id}.pem`), key: path.join(dir, `node-${id}-key.pem`) }]),
+    ),
     client: { cert: path.join(dir, 'client.pem'), key: path.join(dir, 'client-key.pem') },
   };
   try {
-    for (const files of [...Object.values(existing.nodes), existing.client]) loadTlsMaterial({ ...files, ca: existing.ca });
+    for (const files of [...Object.values(existing.nodes), existing.client])
+      loadTlsMaterial({ ...files, ca: existing.ca });
     return { tls: existing, created: false };
   } catch (err) {
     if (!(err instanceof TlsMaterialError)) throw err;

@@ -22,12 +22,20 @@ import { parseArgs } from 'node:util';
 import { STATE_MACHINE_VERSION } from '../src/registry/index.js';
 import { CLI_PATH, LocalCluster } from './local-cluster.js';
 
-const { values } = parseArgs({ options: { from: { type: 'string', default: '7f6ccb7^' }, keep: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { from: { type: 'string', default: '7f6ccb7^' }, keep: { type: 'boolean', default: false } },
+});
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 
 type Reply = { status: number; body: any };
-async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 3000): Promise<Reply> {
+async function http(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  timeoutMs = 3000,
+): Promise<Reply> {
   const r = await fetch(url, {
     method,
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
@@ -61,7 +69,11 @@ function buildOld(ref: string): string {
   execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', dir, ref], { stdio: 'ignore' });
   symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
   const started = Date.now();
-  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--preserveSymlinks'], { cwd: dir, stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--preserveSymlinks'],
+    { cwd: dir, stdio: 'inherit' },
+  );
   log('built the old build', { ref, dir, ms: Date.now() - started });
   return dir;
 }
@@ -70,7 +82,11 @@ async function main(): Promise<number> {
   const oldDir = buildOld(values.from!);
   const oldCli = path.join(oldDir, 'dist/src/cli/main.js');
   if (!existsSync(oldCli)) throw new Error(`${oldCli} was not built`);
-  const builds = new Map<string, string>([['n1', oldCli], ['n2', oldCli], ['n3', oldCli]]);
+  const builds = new Map<string, string>([
+    ['n1', oldCli],
+    ['n2', oldCli],
+    ['n3', oldCli],
+  ]);
   const cluster = await LocalCluster.start({ size: 3, logLevel: 'warn', cliPath: (id) => builds.get(id) ?? CLI_PATH });
   const failures: string[] = [];
   let stopped = false;
@@ -80,7 +96,11 @@ async function main(): Promise<number> {
 
     /** One request, retried on the other running nodes for up to 5 s (what docs/client.md asks of a client). */
     let turn = 0;
-    const withRetry = async (what: string, call: (url: string) => Promise<Reply>, ok: (r: Reply) => boolean): Promise<Reply | null> => {
+    const withRetry = async (
+      what: string,
+      call: (url: string) => Promise<Reply>,
+      ok: (r: Reply) => boolean,
+    ): Promise<Reply | null> => {
       const deadline = Date.now() + 5000;
       let last = 'no node up';
       while (Date.now() < deadline) {
@@ -103,12 +123,23 @@ async function main(): Promise<number> {
     };
 
     const session = `upgrade-${Date.now()}`;
-    await withRetry('open the session', (u) => http('POST', `${u}/v1/sessions`, { ttlMs: 10_000 }, { 'x-rollcall-session-id': session }), (r) => r.status === 201);
+    await withRetry(
+      'open the session',
+      (u) => http('POST', `${u}/v1/sessions`, { ttlMs: 10_000 }, { 'x-rollcall-session-id': session }),
+      (r) => r.status === 201,
+    );
     const acked: string[] = [];
     let keepalives = 0;
     const keepaliveLoop = (async () => {
       while (!stopped) {
-        if (await withRetry('keepalive', (u) => http('PUT', `${u}/v1/sessions/${session}/keepalive`), (r) => r.status === 200)) keepalives++;
+        if (
+          await withRetry(
+            'keepalive',
+            (u) => http('PUT', `${u}/v1/sessions/${session}/keepalive`),
+            (r) => r.status === 200,
+          )
+        )
+          keepalives++;
         await new Promise((r) => setTimeout(r, 1000));
       }
     })();
@@ -116,7 +147,17 @@ async function main(): Promise<number> {
       for (let i = 0; !stopped; i++) {
         const id = `w-${i}`;
         const client = { 'x-rollcall-client-id': 'upgrade-test', 'x-rollcall-seq': String(i + 1) };
-        const r = await withRetry(`write ${id}`, (u) => http('PUT', `${u}/v1/namespaces/prod/services/load/instances/${id}`, { address: '10.0.0.1', port: 1000 + (i % 1000), sessionId: session }, client), (x) => x.status === 200);
+        const r = await withRetry(
+          `write ${id}`,
+          (u) =>
+            http(
+              'PUT',
+              `${u}/v1/namespaces/prod/services/load/instances/${id}`,
+              { address: '10.0.0.1', port: 1000 + (i % 1000), sessionId: session },
+              client,
+            ),
+          (x) => x.status === 200,
+        );
         if (r) acked.push(id);
         await new Promise((res) => setTimeout(res, 50));
       }
@@ -136,7 +177,9 @@ async function main(): Promise<number> {
       await new Promise((r) => setTimeout(r, 2000));
     }
     const versions = await waitFor(`cluster version ${STATE_MACHINE_VERSION} on every node`, async () => {
-      const vs = await Promise.all(cluster.nodes.map(async (n) => (await http('GET', `${n.url}/v1/cluster`)).body.clusterVersion as number));
+      const vs = await Promise.all(
+        cluster.nodes.map(async (n) => (await http('GET', `${n.url}/v1/cluster`)).body.clusterVersion as number),
+      );
       return vs.every((v) => v === STATE_MACHINE_VERSION) ? vs : undefined;
     });
     log('raised', { versions });
@@ -151,10 +194,12 @@ async function main(): Promise<number> {
       const list = await http('GET', `${n.url}/v1/namespaces/prod/services/load/instances`);
       const have = new Set((list.body.instances as { id: string }[]).map((i) => i.id));
       const missing = acked.filter((id) => !have.has(id));
-      if (missing.length > 0) failures.push(`${n.id}: ${missing.length} acknowledged writes missing (${missing.slice(0, 5).join(', ')})`);
+      if (missing.length > 0)
+        failures.push(`${n.id}: ${missing.length} acknowledged writes missing (${missing.slice(0, 5).join(', ')})`);
     }
     const check = await http('POST', `${cluster.nodes[0]!.url}/v1/cluster/check`, {}, {}, 30_000);
-    if (check.status !== 200 || check.body.corrupt !== false) failures.push(`corruption check: ${check.status} ${JSON.stringify(check.body)}`);
+    if (check.status !== 200 || check.body.corrupt !== false)
+      failures.push(`corruption check: ${check.status} ${JSON.stringify(check.body)}`);
     log('done', { writes: acked.length, keepalives, failures });
     return failures.length === 0 ? 0 : 1;
   } finally {

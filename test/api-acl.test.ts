@@ -14,8 +14,16 @@ const BREAK_GLASS = 'break-glass-0123456789abcdef';
 let app: FastifyInstance;
 
 async function start(options: { acl: boolean; file?: boolean; authFailureLimit?: number }): Promise<FastifyInstance> {
-  const tokens = options.file ? TokenAuthority.parse(JSON.stringify([{ token: BREAK_GLASS, role: 'admin', name: 'break-glass' }])) : null;
-  app = buildApp({ node: await InMemoryNodeApi.create(), logger: silentLogger(), tokens, acl: options.acl, authFailureLimit: options.authFailureLimit ?? 30 });
+  const tokens = options.file
+    ? TokenAuthority.parse(JSON.stringify([{ token: BREAK_GLASS, role: 'admin', name: 'break-glass' }]))
+    : null;
+  app = buildApp({
+    node: await InMemoryNodeApi.create(),
+    logger: silentLogger(),
+    tokens,
+    acl: options.acl,
+    authFailureLimit: options.authFailureLimit ?? 30,
+  });
   await app.ready();
   return app;
 }
@@ -24,7 +32,15 @@ afterEach(async () => {
 });
 
 const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, secret?: string, body?: unknown) =>
-  app.inject({ method, url, headers: { ...(secret === undefined ? {} : { authorization: `Bearer ${secret}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+  app.inject({
+    method,
+    url,
+    headers: {
+      ...(secret === undefined ? {} : { authorization: `Bearer ${secret}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+  });
 
 describe('--acl in process', () => {
   it('before bootstrap only probes, /openapi.json and the bootstrap answer; break-glass tokens work throughout', async () => {
@@ -45,7 +61,12 @@ describe('--acl in process', () => {
     expect((await call('GET', '/v1/cluster', made.json().secret)).statusCode).toBe(200);
     expect((await call('GET', '/v1/cluster', BREAK_GLASS)).statusCode).toBe(200);
     const listed = await call('GET', '/v1/acl/tokens', boot.json().secret);
-    expect(listed.json().tokens.map((t: { name: string }) => t.name).sort()).toEqual(['bootstrap', 'early']);
+    expect(
+      listed
+        .json()
+        .tokens.map((t: { name: string }) => t.name)
+        .sort(),
+    ).toEqual(['bootstrap', 'early']);
     expect(listed.body).not.toContain('secret');
     expect((await call('DELETE', '/v1/acl/tokens/nope', boot.json().secret)).json().error.code).toBe('TOKEN_NOT_FOUND');
   });
@@ -53,7 +74,9 @@ describe('--acl in process', () => {
   it('service prefixes: a service-named route must match; a route across services is refused', async () => {
     await start({ acl: true });
     const admin = (await call('POST', '/v1/acl/bootstrap')).json().secret as string;
-    const t = (await call('POST', '/v1/acl/tokens', admin, { name: 'pay', role: 'read', servicePrefixes: ['pay'] })).json().secret as string;
+    const t = (
+      await call('POST', '/v1/acl/tokens', admin, { name: 'pay', role: 'read', servicePrefixes: ['pay'] })
+    ).json().secret as string;
     expect((await call('GET', '/v1/namespaces/prod/services/payments/instances', t)).statusCode).toBe(200);
     expect((await call('GET', '/v1/namespaces/prod/services/orders/instances', t)).statusCode).toBe(403);
     expect((await call('GET', '/v1/namespaces/prod/instances', t)).statusCode).toBe(403);

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TokenAuthority, TokenFileError } from '../src/server/auth.js';
 import type { Permission, Principal } from '../src/server/auth.js';
+import { TokenAuthority, TokenFileError } from '../src/server/auth.js';
 
 const READ = 'read-token-0123456789abcdef';
 const REG = 'register-token-0123456789abcdef';
@@ -30,10 +30,25 @@ describe('token file', () => {
     ['empty', '[]', /non-empty JSON array/],
     ['short token', JSON.stringify([{ token: 'short', role: 'read' }]), /entry 0: token must be 16-512/],
     ['token with a space', JSON.stringify([{ token: `${READ} x`, role: 'read' }]), /entry 0: token/],
-    ['unknown role', JSON.stringify([{ token: READ, role: 'root' }]), /entry 0: role must be one of read, register, admin/],
+    [
+      'unknown role',
+      JSON.stringify([{ token: READ, role: 'root' }]),
+      /entry 0: role must be one of read, register, admin/,
+    ],
     ['unknown field', JSON.stringify([{ token: READ, role: 'read', scope: 'x' }]), /unknown field "scope"/],
-    ['bad namespaces', JSON.stringify([{ token: READ, role: 'read', namespaces: [] }]), /namespaces must be a non-empty array/],
-    ['duplicate token', JSON.stringify([{ token: READ, role: 'read' }, { token: READ, role: 'admin' }]), /entry 1 repeats the token/],
+    [
+      'bad namespaces',
+      JSON.stringify([{ token: READ, role: 'read', namespaces: [] }]),
+      /namespaces must be a non-empty array/,
+    ],
+    [
+      'duplicate token',
+      JSON.stringify([
+        { token: READ, role: 'read' },
+        { token: READ, role: 'admin' },
+      ]),
+      /entry 1 repeats the token/,
+    ],
   ];
   for (const [what, text, message] of bad) {
     it(`refuses a file with ${what}, without quoting any token`, () => {
@@ -56,7 +71,9 @@ describe('token file', () => {
       const p = path.join(dir, 'tokens.json');
       await writeFile(p, file);
       expect((await TokenAuthority.load(p)).summary().admin).toBe(1);
-      await expect(TokenAuthority.load(path.join(dir, 'missing.json'))).rejects.toThrow(/cannot read .*missing.json: ENOENT/);
+      await expect(TokenAuthority.load(path.join(dir, 'missing.json'))).rejects.toThrow(
+        /cannot read .*missing.json: ENOENT/,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

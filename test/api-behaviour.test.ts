@@ -57,7 +57,7 @@ describe('blocking queries', () => {
     }
   });
 
-  it('are capped by the node\'s longest wait', async () => {
+  it("are capped by the node's longest wait", async () => {
     t = await testApp({ maxWaitMs: 50 });
     t.node.apply(reg('orders', 'o1'));
     const res = await settled(t.req({ method: 'GET', url: `${INSTANCE_URL}?index=1&wait=10m` }));
@@ -90,14 +90,34 @@ describe('minRevision', () => {
 describe('compare-and-set updates', () => {
   it('applies a PATCH at the right version, hides a disabled instance from lists unless asked', async () => {
     t = await testApp();
-    await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.0.0.1', port: 80, tags: ['a'], metadata: { zone: 'z1' } } });
+    await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o1`,
+      payload: { address: '10.0.0.1', port: 80, tags: ['a'], metadata: { zone: 'z1' } },
+    });
     const got = await t.req({ method: 'GET', url: `${INSTANCE_URL}/o1` });
     expect(got.headers.etag).toBe('"1"');
-    const res = await t.req({ method: 'PATCH', url: `${INSTANCE_URL}/o1`, headers: { 'if-match': got.headers.etag as string }, payload: { weight: 7, tags: ['b'], enabled: false } });
+    const res = await t.req({
+      method: 'PATCH',
+      url: `${INSTANCE_URL}/o1`,
+      headers: { 'if-match': got.headers.etag as string },
+      payload: { weight: 7, tags: ['b'], enabled: false },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.etag).toBe('"2"');
-    expect(res.body.instance).toMatchObject({ weight: 7, tags: ['b'], metadata: { zone: 'z1' }, enabled: false, version: 2 });
-    const stale = await t.req({ method: 'PATCH', url: `${INSTANCE_URL}/o1`, headers: { 'if-match': '1' }, payload: { weight: 8 } });
+    expect(res.body.instance).toMatchObject({
+      weight: 7,
+      tags: ['b'],
+      metadata: { zone: 'z1' },
+      enabled: false,
+      version: 2,
+    });
+    const stale = await t.req({
+      method: 'PATCH',
+      url: `${INSTANCE_URL}/o1`,
+      headers: { 'if-match': '1' },
+      payload: { weight: 8 },
+    });
     expect(stale.status).toBe(412);
     expect(stale.body.error).toMatchObject({ code: 'VERSION_MISMATCH', currentVersion: 2, field: 'if-match' });
     expect((await t.req({ method: 'GET', url: INSTANCE_URL })).body.instances).toEqual([]);
@@ -113,12 +133,24 @@ describe('namespace-wide list', () => {
     t.node.apply(reg('orders', 'o2', { cluster: 'b' }));
     t.node.apply(reg('orders', 'o1', { cluster: 'b' }));
     t.node.apply(reg('orders', 'o3', { cluster: 'a' }));
-    t.node.apply({ type: 'register', namespace: 'staging', service: 'orders', id: 'x', address: '10.0.0.2', port: 80 } as Command);
+    t.node.apply({
+      type: 'register',
+      namespace: 'staging',
+      service: 'orders',
+      id: 'x',
+      address: '10.0.0.2',
+      port: 80,
+    } as Command);
     t.node.apply(reg('orders', 'off', { enabled: false }));
     const res = await t.req({ method: 'GET', url: '/v1/namespaces/prod/instances' });
     expect(res.status).toBe(200);
     expect(res.body.revision).toBe(6);
-    expect(res.body.instances.map((i: { service: string; id: string }) => `${i.service}/${i.id}`)).toEqual(['orders/o3', 'orders/o1', 'orders/o2', 'payments/p1']);
+    expect(res.body.instances.map((i: { service: string; id: string }) => `${i.service}/${i.id}`)).toEqual([
+      'orders/o3',
+      'orders/o1',
+      'orders/o2',
+      'payments/p1',
+    ]);
     const all = await t.req({ method: 'GET', url: '/v1/namespaces/prod/instances?includeDisabled=true' });
     expect(all.body.instances.map((i: { id: string }) => i.id)).toContain('off');
     const bad = await t.req({ method: 'GET', url: '/v1/namespaces/prod/instances?cluster=a' });
@@ -132,7 +164,10 @@ describe('access rules', () => {
     t = await testApp();
     const rules = {
       environment: 'prod',
-      allow: [{ name: 'prod-net', namespace: 'prod', cidr: '10.0.0.0/8' }, { namespace: 'prod', service: 'legacy' }],
+      allow: [
+        { name: 'prod-net', namespace: 'prod', cidr: '10.0.0.0/8' },
+        { namespace: 'prod', service: 'legacy' },
+      ],
       deny: [{ name: 'quarantine', cidr: '10.66.0.0/16' }, { service: 'banned' }],
     };
     const set = await t.req({ method: 'PUT', url: '/v1/access-rules', payload: rules });
@@ -142,7 +177,11 @@ describe('access rules', () => {
     expect(got.body).toMatchObject({ rulesRevision: set.body.revision, rules: set.body.rules });
 
     const register = (ns: string, svc: string, body: Record<string, unknown>) =>
-      t.req({ method: 'PUT', url: `/v1/namespaces/${ns}/services/${svc}/instances/i1`, payload: { port: 80, ...body } });
+      t.req({
+        method: 'PUT',
+        url: `/v1/namespaces/${ns}/services/${svc}/instances/i1`,
+        payload: { port: 80, ...body },
+      });
     const cases: [string, string, Record<string, unknown>, number, string, string?][] = [
       ['prod', 'orders', { address: '10.1.2.3' }, 200, ''],
       ['prod', 'orders', { address: '10.1.2.3', metadata: { environment: 'prod' } }, 200, ''],
@@ -165,7 +204,12 @@ describe('access rules', () => {
       expect(t.node.registry.revision).toBe(before);
     }
     // An admin PATCH cannot relabel an instance into another environment either.
-    const patched = await t.req({ method: 'PATCH', url: '/v1/namespaces/prod/services/orders/instances/i1', headers: { 'if-match': '2' }, payload: { metadata: { environment: 'dev' } } });
+    const patched = await t.req({
+      method: 'PATCH',
+      url: '/v1/namespaces/prod/services/orders/instances/i1',
+      headers: { 'if-match': '2' },
+      payload: { metadata: { environment: 'dev' } },
+    });
     expect(patched.status).toBe(409);
   });
 
@@ -175,21 +219,49 @@ describe('access rules', () => {
     const missing = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: 'a', port: 1 } });
     expect(missing.status).toBe(409);
     expect(missing.body.error.code).toBe('ENVIRONMENT_MISMATCH');
-    const labelled = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: 'a', port: 1, metadata: { environment: 'test' } } });
+    const labelled = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o1`,
+      payload: { address: 'a', port: 1, metadata: { environment: 'test' } },
+    });
     expect(labelled.status).toBe(200);
   });
 
   it('the state machine decides: a register admitted by the fast path is refused by rules that committed before it, with the same body', async () => {
     t = await testApp();
-    await t.req({ method: 'PUT', url: '/v1/access-rules', payload: { environment: 'prod', deny: [{ name: 'lab', cidr: '10.66.0.0/16' }] } });
-    const deniedBody = { error: { code: 'ACCESS_DENIED', message: 'registration of prod/orders at 10.66.1.1 is refused by access rule deny[0] (lab)', rule: 'deny[0] (lab)' } };
-    const wrongEnvBody = { error: { code: 'ENVIRONMENT_MISMATCH', message: 'instance is labelled environment "test" but this registry is "prod"', field: 'metadata.environment' } };
+    await t.req({
+      method: 'PUT',
+      url: '/v1/access-rules',
+      payload: { environment: 'prod', deny: [{ name: 'lab', cidr: '10.66.0.0/16' }] },
+    });
+    const deniedBody = {
+      error: {
+        code: 'ACCESS_DENIED',
+        message: 'registration of prod/orders at 10.66.1.1 is refused by access rule deny[0] (lab)',
+        rule: 'deny[0] (lab)',
+      },
+    };
+    const wrongEnvBody = {
+      error: {
+        code: 'ENVIRONMENT_MISMATCH',
+        message: 'instance is labelled environment "test" but this registry is "prod"',
+        field: 'metadata.environment',
+      },
+    };
     // Fast path: refused after a read barrier, no log entry.
     let index = t.node.registry.appliedIndex;
     const revision = t.node.registry.revision;
-    const denied = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.66.1.1', port: 1 } });
+    const denied = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o1`,
+      payload: { address: '10.66.1.1', port: 1 },
+    });
     expect([denied.status, denied.body]).toEqual([403, deniedBody]);
-    const wrongEnv = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.0.0.1', port: 1, metadata: { environment: 'test' } } });
+    const wrongEnv = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o1`,
+      payload: { address: '10.0.0.1', port: 1, metadata: { environment: 'test' } },
+    });
     expect([wrongEnv.status, wrongEnv.body]).toEqual([409, wrongEnvBody]);
     expect([t.node.registry.appliedIndex, t.node.registry.revision]).toEqual([index, revision]);
 
@@ -202,25 +274,76 @@ describe('access rules', () => {
       before = null;
       return submit(command, timeoutMs);
     };
-    before = () => t.node.apply({ type: 'setAccessRules', rules: { environment: 'prod', deny: [{ name: 'lab', cidr: '10.66.0.0/16' }, { name: 'late', cidr: '10.77.0.0/16' }] } });
+    before = () =>
+      t.node.apply({
+        type: 'setAccessRules',
+        rules: {
+          environment: 'prod',
+          deny: [
+            { name: 'lab', cidr: '10.66.0.0/16' },
+            { name: 'late', cidr: '10.77.0.0/16' },
+          ],
+        },
+      });
     index = t.node.registry.appliedIndex;
-    const late = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o2`, headers: { 'x-rollcall-client-id': 'deployer', 'x-rollcall-seq': '1' }, payload: { address: '10.77.0.1', port: 1 } });
-    expect([late.status, late.body]).toEqual([403, { error: { code: 'ACCESS_DENIED', message: 'registration of prod/orders at 10.77.0.1 is refused by access rule deny[1] (late)', rule: 'deny[1] (late)' } }]);
+    const late = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o2`,
+      headers: { 'x-rollcall-client-id': 'deployer', 'x-rollcall-seq': '1' },
+      payload: { address: '10.77.0.1', port: 1 },
+    });
+    expect([late.status, late.body]).toEqual([
+      403,
+      {
+        error: {
+          code: 'ACCESS_DENIED',
+          message: 'registration of prod/orders at 10.77.0.1 is refused by access rule deny[1] (late)',
+          rule: 'deny[1] (late)',
+        },
+      },
+    ]);
     expect(t.node.registry.appliedIndex).toBe(index + 2);
     expect(t.node.registry.getInstance('prod', 'orders', 'o2')).toBeUndefined();
     // Its retry is answered from the dedup table (the fast path leaves known retries alone).
-    const retried = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o2`, headers: { 'x-rollcall-client-id': 'deployer', 'x-rollcall-seq': '1' }, payload: { address: '10.77.0.1', port: 1 } });
+    const retried = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o2`,
+      headers: { 'x-rollcall-client-id': 'deployer', 'x-rollcall-seq': '1' },
+      payload: { address: '10.77.0.1', port: 1 },
+    });
     expect([retried.status, retried.body]).toEqual([late.status, late.body]);
     expect(t.node.registry.appliedIndex).toBe(index + 3);
 
     // PATCH: the same for a relabel, field named as the client sent it.
-    const created = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, payload: { address: '10.0.0.1', port: 1 } });
+    const created = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o1`,
+      payload: { address: '10.0.0.1', port: 1 },
+    });
     const version = String(created.body.instance.version);
-    const relabel = await t.req({ method: 'PATCH', url: `${INSTANCE_URL}/o1`, headers: { 'if-match': version }, payload: { metadata: { environment: 'test' } } });
-    expect([relabel.status, relabel.body.error.code, relabel.body.error.field]).toEqual([409, 'ENVIRONMENT_MISMATCH', 'metadata.environment']);
+    const relabel = await t.req({
+      method: 'PATCH',
+      url: `${INSTANCE_URL}/o1`,
+      headers: { 'if-match': version },
+      payload: { metadata: { environment: 'test' } },
+    });
+    expect([relabel.status, relabel.body.error.code, relabel.body.error.field]).toEqual([
+      409,
+      'ENVIRONMENT_MISMATCH',
+      'metadata.environment',
+    ]);
     before = () => t.node.apply({ type: 'setAccessRules', rules: { environment: 'staging' } });
-    const raced = await t.req({ method: 'PATCH', url: `${INSTANCE_URL}/o1`, headers: { 'if-match': version }, payload: { metadata: { environment: 'prod' } } });
-    expect([raced.status, raced.body.error.code, raced.body.error.field]).toEqual([409, 'ENVIRONMENT_MISMATCH', 'metadata.environment']);
+    const raced = await t.req({
+      method: 'PATCH',
+      url: `${INSTANCE_URL}/o1`,
+      headers: { 'if-match': version },
+      payload: { metadata: { environment: 'prod' } },
+    });
+    expect([raced.status, raced.body.error.code, raced.body.error.field]).toEqual([
+      409,
+      'ENVIRONMENT_MISMATCH',
+      'metadata.environment',
+    ]);
   });
 
   it('the fast path refuses only by the rules after a read barrier: a node behind is not stricter than the rules in force', async () => {
@@ -239,40 +362,84 @@ describe('access rules', () => {
   it('a retry of a register applied under older rules gets its first answer, not a refusal by the new rules', async () => {
     t = await testApp();
     const headers = { 'x-rollcall-client-id': 'deployer', 'x-rollcall-seq': '1' };
-    const first = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, headers, payload: { address: '10.66.1.1', port: 1 } });
+    const first = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o1`,
+      headers,
+      payload: { address: '10.66.1.1', port: 1 },
+    });
     expect(first.status).toBe(200);
     await t.req({ method: 'PUT', url: '/v1/access-rules', payload: { deny: [{ cidr: '10.66.0.0/16' }] } });
-    const retry = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, headers, payload: { address: '10.66.1.1', port: 1 } });
+    const retry = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o1`,
+      headers,
+      payload: { address: '10.66.1.1', port: 1 },
+    });
     expect([retry.status, retry.body.revision]).toEqual([200, first.body.revision]);
     // A new request is judged by the rules in force.
-    const next = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/o1`, headers: { ...headers, 'x-rollcall-seq': '2' }, payload: { address: '10.66.1.1', port: 1 } });
+    const next = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/o1`,
+      headers: { ...headers, 'x-rollcall-seq': '2' },
+      payload: { address: '10.66.1.1', port: 1 },
+    });
     expect([next.status, next.body.error.code]).toEqual([403, 'ACCESS_DENIED']);
   });
 
   it('PUT with If-Match: compare-and-set on the rules revision (0: only if none stored), 412 with currentVersion', async () => {
     t = await testApp();
-    const first = await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': '0' }, payload: { deny: [{ service: 'banned' }] } });
+    const first = await t.req({
+      method: 'PUT',
+      url: '/v1/access-rules',
+      headers: { 'if-match': '0' },
+      payload: { deny: [{ service: 'banned' }] },
+    });
     expect(first.status).toBe(200);
     expect(first.body.rulesRevision).toBe(first.body.revision);
     const lost = await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': '0' }, payload: {} });
     expect([lost.status, lost.body.error]).toEqual([
       412,
-      { code: 'VERSION_MISMATCH', message: `expected access rules revision 0, but the stored access rules are at revision ${first.body.rulesRevision}`, field: 'if-match', currentVersion: first.body.rulesRevision },
+      {
+        code: 'VERSION_MISMATCH',
+        message: `expected access rules revision 0, but the stored access rules are at revision ${first.body.rulesRevision}`,
+        field: 'if-match',
+        currentVersion: first.body.rulesRevision,
+      },
     ]);
-    expect((await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': 'W/"x"' }, payload: {} })).body.error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'if-match' });
+    expect(
+      (await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': 'W/"x"' }, payload: {} })).body
+        .error,
+    ).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'if-match' });
     // The same rules again: no change, rulesRevision stays the one that stored them.
-    const same = await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': `"${first.body.rulesRevision}"` }, payload: { deny: [{ service: 'banned' }] } });
+    const same = await t.req({
+      method: 'PUT',
+      url: '/v1/access-rules',
+      headers: { 'if-match': `"${first.body.rulesRevision}"` },
+      payload: { deny: [{ service: 'banned' }] },
+    });
     expect([same.status, same.body.rulesRevision]).toEqual([200, first.body.rulesRevision]);
-    const next = await t.req({ method: 'PUT', url: '/v1/access-rules', headers: { 'if-match': String(first.body.rulesRevision) }, payload: {} });
+    const next = await t.req({
+      method: 'PUT',
+      url: '/v1/access-rules',
+      headers: { 'if-match': String(first.body.rulesRevision) },
+      payload: {},
+    });
     expect(next.status).toBe(200);
     expect(next.body.rulesRevision).toBeGreaterThan(first.body.rulesRevision);
-    expect((await t.req({ method: 'GET', url: '/v1/access-rules' })).body).toMatchObject({ rulesRevision: next.body.rulesRevision });
+    expect((await t.req({ method: 'GET', url: '/v1/access-rules' })).body).toMatchObject({
+      rulesRevision: next.body.rulesRevision,
+    });
   });
 
   it('reads the defaults before any rules are set', async () => {
     t = await testApp();
     const res = await t.req({ method: 'GET', url: '/v1/access-rules' });
-    expect(res.body).toEqual({ revision: 0, rulesRevision: 0, rules: { environment: null, requireEnvironment: false, allow: [], deny: [] } });
+    expect(res.body).toEqual({
+      revision: 0,
+      rulesRevision: 0,
+      rules: { environment: null, requireEnvironment: false, allow: [], deny: [] },
+    });
   });
 });
 
@@ -323,12 +490,25 @@ describe('readiness and metrics', () => {
     expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     const lines = res.text.trim().split('\n');
     // Every sample line is `name{labels} value`, every metric has HELP and TYPE.
-    for (const l of lines) expect(l).toMatch(/^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.eInfa]+)$/);
+    for (const l of lines)
+      expect(l).toMatch(/^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.eInfa]+)$/);
     const text = res.text;
-    for (const name of ['rollcall_term', 'rollcall_leader_changes_total', 'rollcall_proposals_total', 'rollcall_proposal_duration_seconds_bucket', 'rollcall_apply_lag_entries', 'rollcall_sessions', 'rollcall_instances 1', 'rollcall_watchers{state="live"} 0', 'process_resident_memory_bytes']) {
+    for (const name of [
+      'rollcall_term',
+      'rollcall_leader_changes_total',
+      'rollcall_proposals_total',
+      'rollcall_proposal_duration_seconds_bucket',
+      'rollcall_apply_lag_entries',
+      'rollcall_sessions',
+      'rollcall_instances 1',
+      'rollcall_watchers{state="live"} 0',
+      'process_resident_memory_bytes',
+    ]) {
       expect(text).toContain(name);
     }
-    expect(text).toContain('rollcall_http_request_duration_seconds_count{method="GET",route="/v1/namespaces/:ns/services/:svc/instances/:id",status="200"} 1');
+    expect(text).toContain(
+      'rollcall_http_request_duration_seconds_count{method="GET",route="/v1/namespaces/:ns/services/:svc/instances/:id",status="200"} 1',
+    );
     expect(text).toContain('rollcall_proposals_total{command="register",outcome="ok"} 1');
   });
 });
@@ -390,7 +570,15 @@ describe('auth per role', () => {
     t.node.apply({ type: 'openSession', sessionId: 's1', ttlMs: 5000, now: 1 } as Command);
     for (const s of ['s2', 's3']) {
       t.node.apply({ type: 'openSession', sessionId: s, ttlMs: 60_000, now: 1 } as Command);
-      t.node.apply({ type: 'register', namespace: 'prod', service: 'orders', id: `e-${s}`, address: 'a', port: 1, sessionId: s } as Command);
+      t.node.apply({
+        type: 'register',
+        namespace: 'prod',
+        service: 'orders',
+        id: `e-${s}`,
+        address: 'a',
+        port: 1,
+        sessionId: s,
+      } as Command);
     }
     const failures: string[] = [];
     for (const [method, url, body, allowed] of ROUTES) {
@@ -399,16 +587,19 @@ describe('auth per role', () => {
         const headers: Record<string, string> = {};
         if (who === 'bad') headers.authorization = 'Bearer not-a-token-at-all-000';
         else if (who !== 'none') headers.authorization = `Bearer ${TOKENS[who]}`;
-        if (method === 'PATCH') headers['if-match'] = String(t.node.registry.getInstance('prod', 'orders', 'o1')?.version ?? 1);
+        if (method === 'PATCH')
+          headers['if-match'] = String(t.node.registry.getInstance('prod', 'orders', 'o1')?.version ?? 1);
         const res = await t.req({ method: method as 'GET', url, headers, ...(body ? { payload: body } : {}) });
         const want = allowed.includes(who) ? 'allowed' : who === 'none' || who === 'bad' ? 401 : 403;
         const got = res.status === 401 || res.status === 403 ? res.status : 'allowed';
-        if (got !== want) failures.push(`${who} ${method} ${url}: want ${want}, got ${res.status} ${res.text.slice(0, 120)}`);
+        if (got !== want)
+          failures.push(`${who} ${method} ${url}: want ${want}, got ${res.status} ${res.text.slice(0, 120)}`);
         if (res.status === 401) {
           expect(res.body.error.code).toBe('UNAUTHENTICATED');
           expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="rollcall"/);
         }
-        if (res.status === 403 && res.body.error.code === 'FORBIDDEN') expect(res.body.error.message).toMatch(/^token /);
+        if (res.status === 403 && res.body.error.code === 'FORBIDDEN')
+          expect(res.body.error.message).toMatch(/^token /);
       }
     }
     expect(failures).toEqual([]);

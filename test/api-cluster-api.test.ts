@@ -40,14 +40,23 @@ describe('reads that wait', () => {
     await register(leader.url, 'bq', 'mine', 'm1', { address: '10.0.0.1', port: 1 });
     const first = await list(f.url, 'bq', 'mine');
     const index = Number(first.headers.get('x-rollcall-index'));
-    const blocked = http('GET', `${f.url}/v1/namespaces/bq/services/mine/instances?index=${index}&wait=30s`, undefined, {}, 40_000);
+    const blocked = http(
+      'GET',
+      `${f.url}/v1/namespaces/bq/services/mine/instances?index=${index}&wait=30s`,
+      undefined,
+      {},
+      40_000,
+    );
     let answered = false;
     void blocked.then(() => (answered = true));
     await waitFor('the query to block', async () => (await metric(f, 'rollcall_blocking_queries')) === 1);
     // Changes to another service, applied on this follower, leave it waiting.
     for (let i = 0; i < 3; i++) {
       const other = await register(leader.url, 'bq', 'theirs', `t${i}`, { address: '10.0.0.2', port: 1 });
-      expect((await http('GET', `${f.url}/v1/namespaces/bq/services/theirs/instances?minRevision=${other.body.revision}`)).status).toBe(200);
+      expect(
+        (await http('GET', `${f.url}/v1/namespaces/bq/services/theirs/instances?minRevision=${other.body.revision}`))
+          .status,
+      ).toBe(200);
     }
     expect(await metric(f, 'rollcall_blocking_queries')).toBe(1);
     expect(answered).toBe(false);
@@ -63,7 +72,10 @@ describe('reads that wait', () => {
     for (let i = 0; i < 20; i++) {
       const w = await register(leader.url, 'ryw', 'svc', `i${i}`, { address: '10.0.0.3', port: 1 + i });
       for (const f of followers) {
-        const r = await http('GET', `${f.url}/v1/namespaces/ryw/services/svc/instances/i${i}?minRevision=${w.body.revision}`);
+        const r = await http(
+          'GET',
+          `${f.url}/v1/namespaces/ryw/services/svc/instances/i${i}?minRevision=${w.body.revision}`,
+        );
         expect(r.status).toBe(200);
         expect(r.body.instance.port).toBe(1 + i);
         expect(r.body.revision).toBeGreaterThanOrEqual(w.body.revision);
@@ -78,9 +90,19 @@ describe('admin through followers', () => {
     await register(leader.url, 'adm', 'svc', 'x1', { address: '10.0.0.4', port: 1 });
     const got = await http('GET', `${a.url}/v1/namespaces/adm/services/svc/instances/x1`);
     const version = got.headers.get('etag')!;
-    const patched = await http('PATCH', `${a.url}/v1/namespaces/adm/services/svc/instances/x1`, { enabled: false, weight: 0 }, { 'if-match': version });
+    const patched = await http(
+      'PATCH',
+      `${a.url}/v1/namespaces/adm/services/svc/instances/x1`,
+      { enabled: false, weight: 0 },
+      { 'if-match': version },
+    );
     expect(patched.status).toBe(200);
-    const again = await http('PATCH', `${b.url}/v1/namespaces/adm/services/svc/instances/x1`, { weight: 9 }, { 'if-match': version });
+    const again = await http(
+      'PATCH',
+      `${b.url}/v1/namespaces/adm/services/svc/instances/x1`,
+      { weight: 9 },
+      { 'if-match': version },
+    );
     expect(again.status).toBe(412);
     expect(again.body.error.currentVersion).toBe(patched.body.instance.version);
     for (const n of cluster.nodes) {
@@ -91,23 +113,43 @@ describe('admin through followers', () => {
 
   it('access rules set through one follower refuse registrations on another', async () => {
     const [a, b] = followers as [LocalNode, LocalNode];
-    const set = await http('PUT', `${a.url}/v1/access-rules`, { environment: 'prod', deny: [{ name: 'lab', namespace: 'acl', cidr: '192.168.0.0/16' }] });
+    const set = await http('PUT', `${a.url}/v1/access-rules`, {
+      environment: 'prod',
+      deny: [{ name: 'lab', namespace: 'acl', cidr: '192.168.0.0/16' }],
+    });
     expect(set.status).toBe(200);
-    await waitFor('the rules on the other follower', async () => (await http('GET', `${b.url}/v1/access-rules?minRevision=${set.body.revision}`)).status === 200);
+    await waitFor(
+      'the rules on the other follower',
+      async () => (await http('GET', `${b.url}/v1/access-rules?minRevision=${set.body.revision}`)).status === 200,
+    );
     const denied = await register(b.url, 'acl', 'svc', 'x', { address: '192.168.4.4', port: 1 });
     expect(denied.status).toBe(403);
     expect(denied.body.error).toMatchObject({ code: 'ACCESS_DENIED', rule: 'deny[0] (lab)' });
-    const wrongEnv = await register(b.url, 'acl', 'svc', 'x', { address: '10.0.0.5', port: 1, metadata: { environment: 'test' } });
+    const wrongEnv = await register(b.url, 'acl', 'svc', 'x', {
+      address: '10.0.0.5',
+      port: 1,
+      metadata: { environment: 'test' },
+    });
     expect(wrongEnv.status).toBe(409);
     expect(wrongEnv.body.error.code).toBe('ENVIRONMENT_MISMATCH');
-    expect((await register(b.url, 'acl', 'svc', 'x', { address: '10.0.0.5', port: 1, metadata: { environment: 'prod' } })).status).toBe(200);
+    expect(
+      (await register(b.url, 'acl', 'svc', 'x', { address: '10.0.0.5', port: 1, metadata: { environment: 'prod' } }))
+        .status,
+    ).toBe(200);
     // No waiting for b this time: the state machine judges the register after the rules that
     // committed before it, whatever b has applied when it takes the request.
-    const tighter = await http('PUT', `${leader.url}/v1/access-rules`, { environment: 'prod', deny: [{ name: 'lab', namespace: 'acl', cidr: '10.0.0.0/8' }] }, { 'if-match': String(set.body.rulesRevision) });
+    const tighter = await http(
+      'PUT',
+      `${leader.url}/v1/access-rules`,
+      { environment: 'prod', deny: [{ name: 'lab', namespace: 'acl', cidr: '10.0.0.0/8' }] },
+      { 'if-match': String(set.body.rulesRevision) },
+    );
     expect(tighter.status).toBe(200);
     const late = await register(b.url, 'acl', 'svc', 'y', { address: '10.0.0.6', port: 1 });
     expect([late.status, late.body.error?.rule]).toEqual([403, 'deny[0] (lab)']);
-    expect((await http('PUT', `${leader.url}/v1/access-rules`, {}, { 'if-match': String(set.body.rulesRevision) })).status).toBe(412);
+    expect(
+      (await http('PUT', `${leader.url}/v1/access-rules`, {}, { 'if-match': String(set.body.rulesRevision) })).status,
+    ).toBe(412);
     expect((await http('PUT', `${leader.url}/v1/access-rules`, {})).status).toBe(200);
   });
 });
@@ -132,7 +174,14 @@ describe('operations on every node', () => {
 describe('bad input over real HTTP', () => {
   const cases: [string, string, unknown, Record<string, string>, number, string][] = [
     ['PUT', '/v1/namespaces/prod/services/orders/instances/bad', { address: '10.0.0.1', port: 0 }, {}, 400, 'port'],
-    ['PUT', '/v1/namespaces/prod/services/orders/instances/bad', { address: '10.0.0.1', port: 1, tags: 'x' }, {}, 400, 'tags'],
+    [
+      'PUT',
+      '/v1/namespaces/prod/services/orders/instances/bad',
+      { address: '10.0.0.1', port: 1, tags: 'x' },
+      {},
+      400,
+      'tags',
+    ],
     ['PUT', '/v1/namespaces/pr%20od/services/orders/instances/bad', { address: '10.0.0.1', port: 1 }, {}, 400, 'ns'],
     ['PATCH', '/v1/namespaces/adm/services/svc/instances/x1', { weight: 1 }, {}, 428, 'if-match'],
     ['POST', '/v1/sessions', { ttlMs: 1 }, {}, 400, 'ttlMs'],
@@ -154,9 +203,15 @@ describe('bad input over real HTTP', () => {
 
 describe('fuzzing real requests', () => {
   it('never answers 5xx and every node keeps serving', async () => {
-    const name = fc.oneof({ arbitrary: fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/), weight: 4 }, fc.string({ maxLength: 8 }).map(encodeURIComponent));
+    const name = fc.oneof(
+      { arbitrary: fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/), weight: 4 },
+      fc.string({ maxLength: 8 }).map(encodeURIComponent),
+    );
     const query = fc.array(
-      fc.tuple(fc.constantFrom('namespace', 'service', 'cluster', 'fromRevision', 'consistency', 'includeDisabled', 'x'), fc.oneof(fc.stringMatching(/^[a-z0-9]{1,5}$/), fc.string({ maxLength: 6 }))),
+      fc.tuple(
+        fc.constantFrom('namespace', 'service', 'cluster', 'fromRevision', 'consistency', 'includeDisabled', 'x'),
+        fc.oneof(fc.stringMatching(/^[a-z0-9]{1,5}$/), fc.string({ maxLength: 6 })),
+      ),
       { maxLength: 3 },
     );
     const req = fc.record({
@@ -169,7 +224,16 @@ describe('fuzzing real requests', () => {
         name.map((s) => `/v1/sessions/${s}/keepalive`),
       ),
       query,
-      body: fc.option(fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.record({ address: fc.string(), port: fc.integer(), ttlMs: fc.integer(), weight: fc.integer() }, { requiredKeys: [] })), { nil: undefined }),
+      body: fc.option(
+        fc.oneof(
+          fc.jsonValue({ maxDepth: 2 }),
+          fc.record(
+            { address: fc.string(), port: fc.integer(), ttlMs: fc.integer(), weight: fc.integer() },
+            { requiredKeys: [] },
+          ),
+        ),
+        { nil: undefined },
+      ),
       ifMatch: fc.option(fc.constantFrom('1', '"2"', 'x'), { nil: undefined }),
     });
     await fc.assert(
@@ -192,7 +256,8 @@ describe('fuzzing real requests', () => {
           return;
         }
         const text = await res.text();
-        if (res.status >= 500) throw new Error(`${node.id} ${r.method} ${r.path}${qs} -> ${res.status} ${text.slice(0, 300)}`);
+        if (res.status >= 500)
+          throw new Error(`${node.id} ${r.method} ${r.path}${qs} -> ${res.status} ${text.slice(0, 300)}`);
       }),
       { seed: seed(4242), numRuns: 150 },
     );

@@ -39,10 +39,17 @@ beforeAll(async () => {
       { token: TOKENS.admin, role: 'admin', name: 'ops' },
     ]),
   );
-  cluster = await LocalCluster.start({ size: 3, logLevel: 'debug', extraArgs: ['--token-file', file], onLog: (id, line) => logs.push(`${id} ${line}`) });
+  cluster = await LocalCluster.start({
+    size: 3,
+    logLevel: 'debug',
+    extraArgs: ['--token-file', file],
+    onLog: (id, line) => logs.push(`${id} ${line}`),
+  });
   // /readyz is open without a token and names the leader.
   const id = await waitFor('a leader every node agrees on', async () => {
-    const views = await Promise.all(cluster.nodes.map((n) => http('GET', `${n.url}/readyz`).then((r) => r.body.leader as string | null)));
+    const views = await Promise.all(
+      cluster.nodes.map((n) => http('GET', `${n.url}/readyz`).then((r) => r.body.leader as string | null)),
+    );
     return views[0] && views.every((v) => v === views[0]) ? views[0] : undefined;
   });
   leader = cluster.node(id);
@@ -60,7 +67,14 @@ describe('bearer tokens on a real cluster', () => {
   it('let each role do what it may, through leader and followers', async () => {
     const instance = (ns: string) => `/v1/namespaces/${ns}/services/orders/instances/o1`;
     const body = { address: '10.0.0.1', port: 80 };
-    const cases: [string, 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', string, unknown, keyof typeof TOKENS | 'bad' | 'none', number][] = [
+    const cases: [
+      string,
+      'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE',
+      string,
+      unknown,
+      keyof typeof TOKENS | 'bad' | 'none',
+      number,
+    ][] = [
       ['probe without a token', 'GET', '/readyz', undefined, 'none', 200],
       ['read without a token', 'GET', '/v1/cluster', undefined, 'none', 401],
       ['read with a bad token', 'GET', '/v1/cluster', undefined, 'bad', 401],
@@ -83,14 +97,19 @@ describe('bearer tokens on a real cluster', () => {
     for (const node of [leader, follower]) {
       for (const [what, method, url, payload, who, status] of cases) {
         const headers = { ...as(who), ...(method === 'PATCH' ? { 'if-match': '1' } : {}) };
-        if (method === 'PUT' && url.endsWith('/o1') && who !== 'read') await http('DELETE', `${leader.url}${url}`, undefined, as('admin'));
+        if (method === 'PUT' && url.endsWith('/o1') && who !== 'read')
+          await http('DELETE', `${leader.url}${url}`, undefined, as('admin'));
         const res = await http(method, `${node.url}${url}`, payload, headers);
         expect([node.id, what, res.status], JSON.stringify(res.body)).toEqual([node.id, what, status]);
         if (status === 401) {
           expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="rollcall"/);
           expect(res.body.error.code).toBe('UNAUTHENTICATED');
         }
-        if (status === 403) expect(res.body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/^token (dashboards|orders-service|ops) /) });
+        if (status === 403)
+          expect(res.body.error).toMatchObject({
+            code: 'FORBIDDEN',
+            message: expect.stringMatching(/^token (dashboards|orders-service|ops) /),
+          });
       }
     }
   });
@@ -98,34 +117,77 @@ describe('bearer tokens on a real cluster', () => {
   it('keeps a namespace-limited token off the sessions of other namespaces, through leader and followers', async () => {
     // A session of prod (it holds an instance in prod), opened and used by the prod token.
     const sid = 'orders-session-1';
-    expect((await http('POST', `${follower.url}/v1/sessions`, { ttlMs: 60_000 }, { ...as('register'), 'x-rollcall-session-id': sid })).status).toBe(201);
-    const reg = await http('PUT', `${follower.url}/v1/namespaces/prod/services/orders/instances/e1`, { address: '10.0.0.7', port: 80, sessionId: sid }, as('register'));
+    expect(
+      (
+        await http(
+          'POST',
+          `${follower.url}/v1/sessions`,
+          { ttlMs: 60_000 },
+          { ...as('register'), 'x-rollcall-session-id': sid },
+        )
+      ).status,
+    ).toBe(201);
+    const reg = await http(
+      'PUT',
+      `${follower.url}/v1/namespaces/prod/services/orders/instances/e1`,
+      { address: '10.0.0.7', port: 80, sessionId: sid },
+      as('register'),
+    );
     expect(reg.status).toBe(200);
     const report = { report: { successRatio: 0.1 } };
     const cases: [string, 'PUT' | 'DELETE', string, unknown, keyof typeof TOKENS, number][] = [
       ['another namespace keeps it alive', 'PUT', `/v1/sessions/${sid}/keepalive`, undefined, 'registerTest', 403],
       ['another namespace reports for it', 'PUT', `/v1/sessions/${sid}/keepalive`, report, 'registerTest', 403],
-      ['another namespace attaches to it', 'PUT', '/v1/namespaces/test/services/orders/instances/t1', { address: '10.0.0.8', port: 80, sessionId: sid }, 'registerTest', 403],
+      [
+        'another namespace attaches to it',
+        'PUT',
+        '/v1/namespaces/test/services/orders/instances/t1',
+        { address: '10.0.0.8', port: 80, sessionId: sid },
+        'registerTest',
+        403,
+      ],
       ['another namespace closes it', 'DELETE', `/v1/sessions/${sid}`, undefined, 'registerTest', 403],
       ['its namespace keeps it alive', 'PUT', `/v1/sessions/${sid}/keepalive`, undefined, 'register', 200],
-      ['its namespace reports for it', 'PUT', `/v1/sessions/${sid}/keepalive`, { report: { successRatio: 1 } }, 'register', 200],
+      [
+        'its namespace reports for it',
+        'PUT',
+        `/v1/sessions/${sid}/keepalive`,
+        { report: { successRatio: 1 } },
+        'register',
+        200,
+      ],
     ];
     for (const node of [leader, follower]) {
       for (const [what, method, url, payload, who, status] of cases) {
         const res = await http(method, `${node.url}${url}`, payload, as(who));
         expect([node.id, what, res.status], JSON.stringify(res.body)).toEqual([node.id, what, status]);
-        if (status === 403) expect(res.body.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/^token test-runner is limited to namespaces test; session /) });
+        if (status === 403)
+          expect(res.body.error).toMatchObject({
+            code: 'FORBIDDEN',
+            message: expect.stringMatching(/^token test-runner is limited to namespaces test; session /),
+          });
       }
     }
     // Nothing the refused requests asked for happened: the session and its instance are there.
-    const inst = await http('GET', `${leader.url}/v1/namespaces/prod/services/orders/instances/e1`, undefined, as('read'));
+    const inst = await http(
+      'GET',
+      `${leader.url}/v1/namespaces/prod/services/orders/instances/e1`,
+      undefined,
+      as('read'),
+    );
     expect(inst.body.instance.sessionId).toBe(sid);
-    expect((await http('GET', `${leader.url}/v1/namespaces/test/services/orders/instances/t1`, undefined, as('read'))).status).toBe(404);
-    expect((await http('DELETE', `${follower.url}/v1/sessions/${sid}`, undefined, as('register'))).body).toMatchObject({ deleted: 1 });
+    expect(
+      (await http('GET', `${leader.url}/v1/namespaces/test/services/orders/instances/t1`, undefined, as('read')))
+        .status,
+    ).toBe(404);
+    expect((await http('DELETE', `${follower.url}/v1/sessions/${sid}`, undefined, as('register'))).body).toMatchObject({
+      deleted: 1,
+    });
   });
 
   it('opens a watch on a follower for a read token only', async () => {
-    const open = (who: keyof typeof TOKENS | 'none') => fetch(`${follower.url}/v1/watch?namespace=prod`, { headers: as(who), signal: AbortSignal.timeout(5000) });
+    const open = (who: keyof typeof TOKENS | 'none') =>
+      fetch(`${follower.url}/v1/watch?namespace=prod`, { headers: as(who), signal: AbortSignal.timeout(5000) });
     const ok = await open('read');
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toMatch(/^text\/event-stream/);
@@ -149,9 +211,28 @@ describe('bearer tokens on a real cluster', () => {
     const bad = path.join(dir, 'bad.json');
     await writeFile(bad, `[{"token": "${TOKENS.admin}", "role": "root"`);
     const port = await freePort();
-    const proc = spawn(process.execPath, [CLI_PATH, 'server', '--id', 'n1', '--data', path.join(dir, 'n1'), '--listen', `127.0.0.1:${port}`, '--peers', `n1=127.0.0.1:${await freePort()}`, '--cluster-secret', 'local-cluster-secret', '--token-file', bad], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      [
+        CLI_PATH,
+        'server',
+        '--id',
+        'n1',
+        '--data',
+        path.join(dir, 'n1'),
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--peers',
+        `n1=127.0.0.1:${await freePort()}`,
+        '--cluster-secret',
+        'local-cluster-secret',
+        '--token-file',
+        bad,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
     proc.stderr.on('data', (c: Buffer) => (out += c.toString()));

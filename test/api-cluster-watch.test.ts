@@ -46,7 +46,11 @@ const range = (from: number, revisions: readonly number[]) => revisions.filter((
 async function writes(node: LocalNode, ns: string, svc: string, n: number, tag: string): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const res = await register(node.url, ns, svc, `${tag}-${i}`, { address: `10.1.0.${i % 250}`, port: 1000 + i, cluster: i % 2 ? 'a' : 'b' });
+    const res = await register(node.url, ns, svc, `${tag}-${i}`, {
+      address: `10.1.0.${i % 250}`,
+      port: 1000 + i,
+      cluster: i % 2 ? 'a' : 'b',
+    });
     expect(res.status).toBe(200);
     out.push(res.body.revision as number);
   }
@@ -62,20 +66,32 @@ describe('watch on a real cluster', () => {
     expect(all.status).toBe(200);
     const orders = await writes(leader, 'w1', 'orders', 12, 'o');
     const payments = await writes(leader, 'w1', 'payments', 4, 'p');
-    const patched = await http('PATCH', `${leader.url}/v1/namespaces/w1/services/orders/instances/o-1`, { weight: 3 }, { 'if-match': '1' });
+    const patched = await http(
+      'PATCH',
+      `${leader.url}/v1/namespaces/w1/services/orders/instances/o-1`,
+      { weight: 3 },
+      { 'if-match': '1' },
+    );
     expect(patched.status).toBe(200);
     const removed = await http('DELETE', `${leader.url}/v1/namespaces/w1/services/orders/instances/o-2`);
     const expected = [...orders, ...payments, patched.body.revision as number, removed.body.revision as number];
     await all.until('every change on the follower', (w) => w.changes().length >= expected.length);
     expect(ids(all.changes())).toEqual(expected);
-    expect(all.changes().at(-2)!.data).toMatchObject({ type: 'put', instance: { id: 'o-1', weight: 3 }, previous: { weight: 100 }, cause: 'update' });
+    expect(all.changes().at(-2)!.data).toMatchObject({
+      type: 'put',
+      instance: { id: 'o-1', weight: 3 },
+      previous: { weight: 100 },
+      cause: 'update',
+    });
     expect(all.changes().at(-1)!.data).toMatchObject({ type: 'delete', instance: { id: 'o-2' }, cause: 'unregister' });
     await svc.until('the orders changes', (w) => w.changes().length >= orders.length + 2);
     expect(ids(svc.changes())).toEqual([...orders, expected.at(-2)!, expected.at(-1)!]);
     await clusterA.until('cluster a changes', (w) => w.changes().length >= 7);
     expect(clusterA.changes().every((e) => e.data.instance.cluster === 'a')).toBe(true);
     // An idle stream gets progress carrying the current revision; the other namespace saw no change.
-    await other.until('a progress event', (w) => w.events.some((e) => e.event === 'progress' && e.data.revision >= expected.at(-1)!));
+    await other.until('a progress event', (w) =>
+      w.events.some((e) => e.event === 'progress' && e.data.revision >= expected.at(-1)!),
+    );
     expect(other.changes()).toHaveLength(0);
   });
 
@@ -93,7 +109,9 @@ describe('watch on a real cluster', () => {
     })();
     await waitFor('some concurrent writes', () => during.length >= 3);
     const byFrom = await watch(follower, `?namespace=w2&fromRevision=${from}`);
-    const byLastId = await watch(cluster.nodes.find((n) => n !== follower && n !== leader)!, '?namespace=w2', { 'last-event-id': String(from) });
+    const byLastId = await watch(cluster.nodes.find((n) => n !== follower && n !== leader)!, '?namespace=w2', {
+      'last-event-id': String(from),
+    });
     await waitFor('more concurrent writes', () => during.length >= 15);
     stop = true;
     await writer;
@@ -101,7 +119,10 @@ describe('watch on a real cluster', () => {
     const revisions = [...before, ...during, ...after];
     await byFrom.until('all changes from fromRevision', (w) => w.changes().length >= range(from, revisions).length);
     expect(ids(byFrom.changes())).toEqual(range(from, revisions));
-    await byLastId.until('all changes after Last-Event-ID', (w) => w.changes().length >= range(from + 1, revisions).length);
+    await byLastId.until(
+      'all changes after Last-Event-ID',
+      (w) => w.changes().length >= range(from + 1, revisions).length,
+    );
     expect(ids(byLastId.changes())).toEqual(range(from + 1, revisions));
   });
 
@@ -112,11 +133,18 @@ describe('watch on a real cluster', () => {
     await cluster.kill(node.id);
     await cluster.restart(node.id);
     const rev = (await writes(leader, 'w3', 'svc', 1, 'y'))[0]!;
-    await waitFor('the restarted node to catch up', async () => (await http('GET', `${node.url}/v1/namespaces/w3/services/svc/instances?minRevision=${rev}`)).status === 200);
+    await waitFor(
+      'the restarted node to catch up',
+      async () =>
+        (await http('GET', `${node.url}/v1/namespaces/w3/services/svc/instances?minRevision=${rev}`)).status === 200,
+    );
     const old = await watch(node, '?namespace=w3&fromRevision=1');
     await old.until('the stream to end', (w) => w.ended);
     expect(old.events).toHaveLength(1);
-    expect(old.events[0]).toMatchObject({ event: 'compacted', data: { revision: expect.any(Number), compactRevision: expect.any(Number) } });
+    expect(old.events[0]).toMatchObject({
+      event: 'compacted',
+      data: { revision: expect.any(Number), compactRevision: expect.any(Number) },
+    });
     expect(old.events[0]!.data.revision).toBeGreaterThanOrEqual(rev);
     expect(old.events[0]!.id).toBeUndefined();
     // The client re-lists, then watches from the listed revision + 1: nothing is missed.
@@ -127,7 +155,7 @@ describe('watch on a real cluster', () => {
     expect(ids(again.changes())).toEqual(next);
   });
 
-  it('cuts a watcher that stops reading with its resume point, keeping the node\'s watch buffers bounded', async () => {
+  it("cuts a watcher that stops reading with its resume point, keeping the node's watch buffers bounded", async () => {
     const target = follower;
     const stalled = await stalledWatch(target, '/v1/watch?namespace=big');
     const metric = async (name: string) => metricValue(await http('GET', `${target.url}/metrics`), name);
@@ -138,7 +166,9 @@ describe('watch on a real cluster', () => {
     let maxBuffered = 0;
     for (let batch = 0; batch < 50 && (await metric('rollcall_watch_overflows_total')) === overflowsBefore; batch++) {
       const results = await Promise.all(
-        [0, 1, 2, 3].map((j) => register(leader.url, 'big', 'svc', `i${batch}-${j}`, { address: '10.9.0.1', port: 1, metadata: blob })),
+        [0, 1, 2, 3].map((j) =>
+          register(leader.url, 'big', 'svc', `i${batch}-${j}`, { address: '10.9.0.1', port: 1, metadata: blob }),
+        ),
       );
       for (const res of results) {
         expect(res.status).toBe(200);
@@ -154,7 +184,11 @@ describe('watch on a real cluster', () => {
     // Once cut, nothing more is queued for it however much more happens.
     const held = await metric('rollcall_watch_buffered_bytes');
     for (let i = 0; i < 5; i++) {
-      const res = await register(leader.url, 'big', 'svc', `after${i}`, { address: '10.9.0.1', port: 1, metadata: blob });
+      const res = await register(leader.url, 'big', 'svc', `after${i}`, {
+        address: '10.9.0.1',
+        port: 1,
+        metadata: blob,
+      });
       revisions.push(res.body.revision);
     }
     await http('GET', `${target.url}/v1/namespaces/big/services/svc/instances?minRevision=${Math.max(...revisions)}`);
@@ -185,7 +219,11 @@ describe('watch on a real cluster', () => {
     const bigWrites = async (tag: string, n: number): Promise<number[]> => {
       const out: number[] = [];
       for (let i = 0; i < n; i += 4) {
-        const results = await Promise.all([0, 1, 2, 3].map((j) => register(leader.url, 'cu', 'svc', `${tag}${i + j}`, { address: '10.9.0.2', port: 1, metadata: blob })));
+        const results = await Promise.all(
+          [0, 1, 2, 3].map((j) =>
+            register(leader.url, 'cu', 'svc', `${tag}${i + j}`, { address: '10.9.0.2', port: 1, metadata: blob }),
+          ),
+        );
         for (const res of results) {
           expect(res.status).toBe(200);
           out.push(res.body.revision as number);
@@ -200,7 +238,9 @@ describe('watch on a real cluster', () => {
     const stalled = await stalledWatch(target, `/v1/watch?namespace=cu&fromRevision=${old[0]}`);
     let quiet = 0;
     await waitFor('the catch-up to stall on the unread socket', async () => {
-      const stalledNow = (await metric('rollcall_watchers{state="catchup"}')) === 1 && (await metric('rollcall_watch_buffered_bytes')) > 0;
+      const stalledNow =
+        (await metric('rollcall_watchers{state="catchup"}')) === 1 &&
+        (await metric('rollcall_watch_buffered_bytes')) > 0;
       quiet = stalledNow ? quiet + 1 : 0;
       return quiet >= 3;
     });

@@ -21,7 +21,9 @@ afterAll(async () => {
 });
 
 const operations = () =>
-  Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method: method.toUpperCase(), op })));
+  Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) =>
+    Object.entries(ops).map(([method, op]) => ({ path, method: method.toUpperCase(), op })),
+  );
 
 describe('API description', () => {
   it('documents every route the server registers', () => {
@@ -45,20 +47,26 @@ describe('API description', () => {
       for (const p of op.parameters ?? []) {
         // Header names are case-insensitive (the guide writes If-Match, Last-Event-ID).
         const text = p.in === 'header' ? guide.toLowerCase() : guide;
-        if (![`\`${p.name}\``, `\`${p.name}=`, `{${p.name}}`, `\`${p.name}:`].some((s) => text.includes(s))) missing.push(`${method} ${path}: ${p.in} ${p.name}`);
+        if (![`\`${p.name}\``, `\`${p.name}=`, `{${p.name}}`, `\`${p.name}:`].some((s) => text.includes(s)))
+          missing.push(`${method} ${path}: ${p.in} ${p.name}`);
       }
       const body = op.requestBody?.content?.['application/json']?.schema;
-      for (const field of Object.keys(body?.properties ?? {})) if (!guide.includes(`\`${field}\``) && !guide.includes(`"${field}"`)) missing.push(`${method} ${path}: body ${field}`);
+      for (const field of Object.keys(body?.properties ?? {}))
+        if (!guide.includes(`\`${field}\``) && !guide.includes(`"${field}"`))
+          missing.push(`${method} ${path}: body ${field}`);
     }
     expect(missing).toEqual([]);
   });
 
   it('lists every error code with its status in docs/api.md, and only those', () => {
-    for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) expect(guide).toContain(`| \`${code}\` | ${status} |`);
+    for (const [code, { status }] of Object.entries(ERROR_CATALOGUE))
+      expect(guide).toContain(`| \`${code}\` | ${status} |`);
     const documented = [...guide.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => m[1]);
     expect(documented.sort()).toEqual(Object.keys(ERROR_CATALOGUE).sort());
     // Every code a route documents is in the catalogue (the schema enum is the catalogue).
-    expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(Object.keys(ERROR_CATALOGUE).sort());
+    expect(doc.components.schemas.Error.properties.error.properties.code.enum.sort()).toEqual(
+      Object.keys(ERROR_CATALOGUE).sort(),
+    );
   });
 
   it('describes every metric in docs/api.md', async () => {

@@ -16,8 +16,8 @@ import { silentLogger } from '../src/log/index.js';
 import { buildApp } from '../src/server/app.js';
 import { TokenAuthority } from '../src/server/auth.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../src/server/errors.js';
-import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { INSTANCE_URL, type TestApp, testApp } from './api-helpers.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 let app: FastifyInstance;
 let node: InMemoryNodeApi;
@@ -27,7 +27,9 @@ beforeAll(async () => {
   node = await InMemoryNodeApi.create();
   app = buildApp({ node, logger: silentLogger(), minRevisionTimeoutMs: 50, maxWaitMs: 2000 });
   // A route that answers an error of its own making, for the catalogue safety net.
-  app.get('/v1/test/raw-error', { config: { access: 'public' } }, async (_req, reply) => reply.code(418).send({ oops: true }));
+  app.get('/v1/test/raw-error', { config: { access: 'public' } }, async (_req, reply) =>
+    reply.code(418).send({ oops: true }),
+  );
   await app.listen({ host: '127.0.0.1', port: 0 });
   port = (app.server.address() as { port: number }).port;
 });
@@ -94,12 +96,28 @@ function expectCatalogue(res: { status: number; body: string }, code: ErrorCode)
 
 describe('answers from below the routes have the catalogue shape', () => {
   const cases: [string, string, ErrorCode][] = [
-    ['headers over the limit (431)', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 'HEADERS_TOO_LARGE'],
+    [
+      'headers over the limit (431)',
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      'HEADERS_TOO_LARGE',
+    ],
     ['a header name with a space', 'GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n', 'MALFORMED_REQUEST'],
     ['a bad request line', 'FOO BAR\r\n\r\n', 'MALFORMED_REQUEST'],
-    ['Content-Length with Transfer-Encoding', 'POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'MALFORMED_REQUEST'],
-    ['a Content-Length that is not a number', 'POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}', 'MALFORMED_REQUEST'],
-    ['bad chunk framing', 'POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 'MALFORMED_REQUEST'],
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      'MALFORMED_REQUEST',
+    ],
+    [
+      'a Content-Length that is not a number',
+      'POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}',
+      'MALFORMED_REQUEST',
+    ],
+    [
+      'bad chunk framing',
+      'POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+      'MALFORMED_REQUEST',
+    ],
     ['HTTP/1.1 without Host', 'GET /healthz HTTP/1.1\r\n\r\n', 'MALFORMED_REQUEST'],
     ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 'ROUTE_NOT_FOUND'],
   ];
@@ -114,7 +132,11 @@ describe('answers from below the routes have the catalogue shape', () => {
   it('answers a good request first, then the bytes after it that are not HTTP (fuzzer, seed 3)', async () => {
     // A body without a length is the next "request": its answer must not replace or cut
     // the one before it, and the client, still sending, must read both.
-    const answers = await raw(['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', Buffer.alloc(2 * 1024 * 1024, 0x61)], 3000, 2);
+    const answers = await raw(
+      ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', Buffer.alloc(2 * 1024 * 1024, 0x61)],
+      3000,
+      2,
+    );
     expect(answers.map((a) => a.status)).toEqual([200, 400]);
     expectCatalogue(answers[1]!, 'MALFORMED_REQUEST');
   });
@@ -129,7 +151,9 @@ describe('answers from below the routes have the catalogue shape', () => {
     let error: string | null = null;
     socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
     socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
-    socket.write(`PUT ${INSTANCE_URL}/i1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n`);
+    socket.write(
+      `PUT ${INSTANCE_URL}/i1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n`,
+    );
     for (let i = 0; i < 30 && error === null; i++) {
       socket.write(Buffer.alloc(64 * 1024, 0x61));
       await new Promise((r) => setTimeout(r, 20));
@@ -145,7 +169,9 @@ describe('answers from below the routes have the catalogue shape', () => {
   });
 
   it('keeps the connection after a body it could not parse, and answers the next request', async () => {
-    const answers = await raw([`PUT ${INSTANCE_URL}/i1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n{x}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+    const answers = await raw([
+      `PUT ${INSTANCE_URL}/i1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n{x}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    ]);
     expect(answers.map((a) => a.status)).toEqual([400, 200]);
     expectCatalogue(answers[0]!, 'INVALID_JSON');
   });
@@ -163,7 +189,9 @@ describe('answers from below the routes have the catalogue shape', () => {
   });
 
   it('serves a request whose Expect it does not know instead of answering 417 without a body', async () => {
-    const [res] = await raw(['GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n']);
+    const [res] = await raw([
+      'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n',
+    ]);
     expect(res?.status).toBe(200);
   });
 
@@ -172,7 +200,11 @@ describe('answers from below the routes have the catalogue shape', () => {
     try {
       const res = await app.inject({ method: 'GET', url: '/readyz' });
       expect(res.statusCode).toBe(503);
-      expect(res.json()).toMatchObject({ error: { code: 'NOT_READY', message: expect.stringContaining('no leader') }, ready: false, reasons: [expect.stringContaining('no leader')] });
+      expect(res.json()).toMatchObject({
+        error: { code: 'NOT_READY', message: expect.stringContaining('no leader') },
+        ready: false,
+        reasons: [expect.stringContaining('no leader')],
+      });
     } finally {
       node.leader = node.id;
     }
@@ -211,7 +243,10 @@ describe('oversized bodies', () => {
   const TEN_MB = 10 * 1024 * 1024;
 
   /** Sends `total` bytes with node:http (Content-Length, or chunked when `length` is false). */
-  function send(total: number, opts: { length: boolean; expectContinue?: boolean }): Promise<{ status: number; body: string; error: string | null; continued: boolean }> {
+  function send(
+    total: number,
+    opts: { length: boolean; expectContinue?: boolean },
+  ): Promise<{ status: number; body: string; error: string | null; continued: boolean }> {
     return new Promise((resolve) => {
       const headers: Record<string, string | number> = { 'content-type': 'application/json' };
       if (opts.length) headers['content-length'] = total;
@@ -219,10 +254,13 @@ describe('oversized bodies', () => {
       let continued = false;
       const answer = { status: 0, body: '' };
       let error: string | null = null;
-      const req = httpRequest({ host: '127.0.0.1', port, method: 'PUT', path: `${INSTANCE_URL}/big`, headers, agent: false }, (res) => {
-        res.on('data', (d: Buffer) => (answer.body += d.toString()));
-        res.on('end', () => (answer.status = res.statusCode ?? 0));
-      });
+      const req = httpRequest(
+        { host: '127.0.0.1', port, method: 'PUT', path: `${INSTANCE_URL}/big`, headers, agent: false },
+        (res) => {
+          res.on('data', (d: Buffer) => (answer.body += d.toString()));
+          res.on('end', () => (answer.status = res.statusCode ?? 0));
+        },
+      );
       // An EPIPE or a reset while the body is still going out counts, even after the answer came.
       req.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
       req.on('close', () => resolve({ ...answer, error, continued }));
@@ -259,7 +297,11 @@ describe('oversized bodies', () => {
     // Raw, not node:http: its keep-alive client stops writing once it has the answer (it
     // waits for a 'drain' it is never given), whatever the server does.
     const [first, second] = await raw(
-      [`PUT ${INSTANCE_URL}/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${TEN_MB}\r\n\r\n`, Buffer.alloc(TEN_MB, 0x61), 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'],
+      [
+        `PUT ${INSTANCE_URL}/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${TEN_MB}\r\n\r\n`,
+        Buffer.alloc(TEN_MB, 0x61),
+        'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+      ],
       5000,
       2,
     );
@@ -270,7 +312,14 @@ describe('oversized bodies', () => {
   it('answers 413 to a client that sends the body anyway after Expect: 100-continue', async () => {
     // RFC 9110 §10.1.1: a client need not wait for the 100. The node did not send it, closes
     // after the answer, and drains meanwhile so the answer is not lost in a reset.
-    const [res] = await raw([`PUT ${INSTANCE_URL}/big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: ${TEN_MB}\r\n\r\n`, Buffer.alloc(TEN_MB, 0x61)], 5000, 1);
+    const [res] = await raw(
+      [
+        `PUT ${INSTANCE_URL}/big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: ${TEN_MB}\r\n\r\n`,
+        Buffer.alloc(TEN_MB, 0x61),
+      ],
+      5000,
+      1,
+    );
     expectCatalogue(res!, 'BODY_TOO_LARGE');
     expect(res!.headers['connection']).toBe('close');
   });
@@ -290,7 +339,13 @@ describe('oversized bodies', () => {
 
   it('answers from Content-Length alone, before any of the body arrives', async () => {
     const started = performance.now();
-    const [res] = await raw([`PUT ${INSTANCE_URL}/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${TEN_MB}\r\n\r\n`], 1000, 1);
+    const [res] = await raw(
+      [
+        `PUT ${INSTANCE_URL}/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${TEN_MB}\r\n\r\n`,
+      ],
+      1000,
+      1,
+    );
     expectCatalogue(res!, 'BODY_TOO_LARGE');
     expect(performance.now() - started).toBeLessThan(1000);
   });
@@ -318,7 +373,12 @@ describe('answers decided before the body is read', () => {
   let authed: FastifyInstance;
   let authedPort: number;
   beforeAll(async () => {
-    authed = buildApp({ node: await InMemoryNodeApi.create(), logger: silentLogger(), bodyLimit: 64 * 1024 * 1024, tokens: TokenAuthority.parse(JSON.stringify([{ token: 'admin-token-00000000000000', role: 'admin' }])) });
+    authed = buildApp({
+      node: await InMemoryNodeApi.create(),
+      logger: silentLogger(),
+      bodyLimit: 64 * 1024 * 1024,
+      tokens: TokenAuthority.parse(JSON.stringify([{ token: 'admin-token-00000000000000', role: 'admin' }])),
+    });
     await authed.listen({ host: '127.0.0.1', port: 0 });
     authedPort = (authed.server.address() as { port: number }).port;
   });
@@ -327,16 +387,23 @@ describe('answers decided before the body is read', () => {
   });
 
   /** node:http without an agent: `Connection: close`, so the node closes after the answer. */
-  function sendUnauthenticated(total: number, chunked: boolean, path = `${INSTANCE_URL}/x`): Promise<{ status: number; body: string; error: string | null }> {
+  function sendUnauthenticated(
+    total: number,
+    chunked: boolean,
+    path = `${INSTANCE_URL}/x`,
+  ): Promise<{ status: number; body: string; error: string | null }> {
     return new Promise((resolve) => {
       const answer = { status: 0, body: '' };
       let error: string | null = null;
       const headers: Record<string, string | number> = { 'content-type': 'application/json' };
       if (!chunked) headers['content-length'] = total;
-      const req = httpRequest({ host: '127.0.0.1', port: authedPort, method: 'PUT', path, headers, agent: false }, (res) => {
-        res.on('data', (d: Buffer) => (answer.body += d.toString()));
-        res.on('end', () => (answer.status = res.statusCode ?? 0));
-      });
+      const req = httpRequest(
+        { host: '127.0.0.1', port: authedPort, method: 'PUT', path, headers, agent: false },
+        (res) => {
+          res.on('data', (d: Buffer) => (answer.body += d.toString()));
+          res.on('end', () => (answer.status = res.statusCode ?? 0));
+        },
+      );
       req.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
       req.on('close', () => resolve({ ...answer, error }));
       const chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -384,12 +451,21 @@ describe('session ids: one schema for open, keepalive and close', () => {
 
   const ACCEPTED = ['a.b', 'svc:1', 'x@y', 'orders-7f3a_1', `A${'b'.repeat(127)}`];
   it.each(ACCEPTED)('%s: opened, kept alive, bound to an instance and closed', async (id) => {
-    const opened = await t.req({ method: 'POST', url: '/v1/sessions', headers: { 'x-rollcall-session-id': id }, payload: { ttlMs: 10_000 } });
+    const opened = await t.req({
+      method: 'POST',
+      url: '/v1/sessions',
+      headers: { 'x-rollcall-session-id': id },
+      payload: { ttlMs: 10_000 },
+    });
     expect(opened.status, opened.text).toBe(201);
     const seg = encodeURIComponent(id);
     const kept = await t.req({ method: 'PUT', url: `/v1/sessions/${seg}/keepalive` });
     expect(kept.status, kept.text).toBe(200);
-    const reg = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/e-${id.length}`, payload: { address: '10.0.0.1', port: 80, sessionId: id } });
+    const reg = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/e-${id.length}`,
+      payload: { address: '10.0.0.1', port: 80, sessionId: id },
+    });
     expect(reg.status, reg.text).toBe(200);
     const closed = await t.req({ method: 'DELETE', url: `/v1/sessions/${seg}` });
     expect(closed.status, closed.text).toBe(200);
@@ -409,7 +485,12 @@ describe('session ids: one schema for open, keepalive and close', () => {
   const REFUSED = ['_x', '-x', `a${'b'.repeat(128)}`, 'a b', 'a/b', 'é'];
   it.each(REFUSED)('%s: refused alike by open, keepalive, close and register', async (id) => {
     const seg = encodeURIComponent(id);
-    const opened = await t.req({ method: 'POST', url: '/v1/sessions', headers: { 'x-rollcall-session-id': encodeURIComponent(id) === id ? id : seg }, payload: { ttlMs: 10_000 } });
+    const opened = await t.req({
+      method: 'POST',
+      url: '/v1/sessions',
+      headers: { 'x-rollcall-session-id': encodeURIComponent(id) === id ? id : seg },
+      payload: { ttlMs: 10_000 },
+    });
     expect([opened.status, opened.body.error?.field]).toEqual([400, 'x-rollcall-session-id']);
     for (const [method, url] of [
       ['PUT', `/v1/sessions/${seg}/keepalive`],
@@ -418,7 +499,11 @@ describe('session ids: one schema for open, keepalive and close', () => {
       const res = await t.req({ method, url });
       expect([method, res.status, res.body.error?.code], res.text).toEqual([method, 400, 'INVALID_ARGUMENT']);
     }
-    const reg = await t.req({ method: 'PUT', url: `${INSTANCE_URL}/r1`, payload: { address: '10.0.0.1', port: 80, sessionId: id } });
+    const reg = await t.req({
+      method: 'PUT',
+      url: `${INSTANCE_URL}/r1`,
+      payload: { address: '10.0.0.1', port: 80, sessionId: id },
+    });
     expect([reg.status, reg.body.error?.field]).toEqual([400, 'sessionId']);
   });
 });
@@ -432,13 +517,41 @@ describe('POST /v1/cluster/members checks peerAddress', () => {
     await t?.close();
   });
 
-  const BAD = ['a b:80', 'a b/c:80', 'http://host:80', 'host:0', 'host:65536', 'host:', ':80', '::1:80', '[::1]', '[nope]:80', '300.1.2.3:80', '-host:80', 'host..x:80', `${'a'.repeat(64)}.x:80`, 'host:80 ', 'h\u00e9:80'];
+  const BAD = [
+    'a b:80',
+    'a b/c:80',
+    'http://host:80',
+    'host:0',
+    'host:65536',
+    'host:',
+    ':80',
+    '::1:80',
+    '[::1]',
+    '[nope]:80',
+    '300.1.2.3:80',
+    '-host:80',
+    'host..x:80',
+    `${'a'.repeat(64)}.x:80`,
+    'host:80 ',
+    'h\u00e9:80',
+  ];
   it.each(BAD)('refuses %j with 400 naming peerAddress', async (peerAddress) => {
     const res = await t.req({ method: 'POST', url: '/v1/cluster/members', payload: { id: 'n4', peerAddress } });
-    expect([res.status, res.body.error?.code, res.body.error?.field], res.text).toEqual([400, 'INVALID_ARGUMENT', 'peerAddress']);
+    expect([res.status, res.body.error?.code, res.body.error?.field], res.text).toEqual([
+      400,
+      'INVALID_ARGUMENT',
+      'peerAddress',
+    ]);
   });
 
-  const GOOD = ['127.0.0.1:7104', 'node-4.rollcall.svc:7000', 'n4:1', '[::1]:7104', '[fe80::1]:65535', 'localhost:7104'];
+  const GOOD = [
+    '127.0.0.1:7104',
+    'node-4.rollcall.svc:7000',
+    'n4:1',
+    '[::1]:7104',
+    '[fe80::1]:65535',
+    'localhost:7104',
+  ];
   it.each(GOOD)('accepts %j', async (peerAddress) => {
     const res = await t.req({ method: 'POST', url: '/v1/cluster/members', payload: { id: 'n4', peerAddress } });
     expect(res.status, res.text).toBe(201);

@@ -1,7 +1,7 @@
 /** Builds the HTTP app over a InMemoryNodeApi for in-process API tests. */
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { silentLogger } from '../src/log/index.js';
 import type { Logger } from '../src/log/index.js';
+import { silentLogger } from '../src/log/index.js';
 import { type AppOptions, buildApp } from '../src/server/app.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
@@ -12,8 +12,12 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function testApp(options: Partial<AppOptions> & { historySize?: number; logger?: Logger } = {}): Promise<TestApp> {
-  const node = await InMemoryNodeApi.create(options.historySize === undefined ? {} : { historySize: options.historySize });
+export async function testApp(
+  options: Partial<AppOptions> & { historySize?: number; logger?: Logger } = {},
+): Promise<TestApp> {
+  const node = await InMemoryNodeApi.create(
+    options.historySize === undefined ? {} : { historySize: options.historySize },
+  );
   const app = buildApp({ logger: silentLogger(), minRevisionTimeoutMs: 50, maxWaitMs: 2000, ...options, node });
   await app.ready();
   return {

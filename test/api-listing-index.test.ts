@@ -9,9 +9,8 @@ import { healthSummary, total } from '../src/server/listing/counts.js';
 import { InstanceIndex, instanceSortKey, rangeEnd } from '../src/server/listing/instance-index.js';
 import { RevisionView } from '../src/server/listing/revision-view.js';
 import { SortedMap } from '../src/server/listing/sorted-map.js';
-import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { seeded as rng } from './client-helpers.js';
-
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const SEED = Number(process.env.LISTING_SEED ?? Date.now() % 1_000_000);
 
@@ -74,9 +73,27 @@ describe('RevisionView', () => {
         const id = pick(ids);
         const roll = r();
         let command: Command;
-        if (roll < 0.5) command = { type: 'register', namespace: ns, service, id, address: '10.0.0.1', port: 1 + Math.floor(r() * 100), cluster: pick(['x', 'y', 'vip']), enabled: r() > 0.2 } as Command;
+        if (roll < 0.5)
+          command = {
+            type: 'register',
+            namespace: ns,
+            service,
+            id,
+            address: '10.0.0.1',
+            port: 1 + Math.floor(r() * 100),
+            cluster: pick(['x', 'y', 'vip']),
+            enabled: r() > 0.2,
+          } as Command;
         else if (roll < 0.75) command = { type: 'unregister', namespace: ns, service, id } as Command;
-        else command = { type: 'setHealth', term: 1, namespace: ns, service, id, health: pick(['healthy', 'subhealthy', 'down'] as const) } as Command;
+        else
+          command = {
+            type: 'setHealth',
+            term: 1,
+            namespace: ns,
+            service,
+            id,
+            health: pick(['healthy', 'subhealthy', 'down'] as const),
+          } as Command;
         node.apply(command);
         record();
         if (step % 50 === 0) views.push(RevisionView.current(index));
@@ -105,15 +122,20 @@ describe('RevisionView', () => {
           part.push(i);
           return true;
         });
-        expect(part).toEqual([...want].sort(byKey).filter((i) => instanceSortKey(i) > from && instanceSortKey(i) < rangeEnd('prod\0')));
+        expect(part).toEqual(
+          [...want].sort(byKey).filter((i) => instanceSortKey(i) > from && instanceSortKey(i) < rangeEnd('prod\0')),
+        );
         // Service summaries as of the view: counts and the revision of each service's last change.
         const summaries: string[] = [];
         v.scanServices(null, '\uffff', (_k, s) => {
-          summaries.push(`${s.namespace}/${s.service} ${total(s.counts)} ${JSON.stringify(healthSummary(s.counts))} ${s.revision}`);
+          summaries.push(
+            `${s.namespace}/${s.service} ${total(s.counts)} ${JSON.stringify(healthSummary(s.counts))} ${s.revision}`,
+          );
           return true;
         });
         const expected = new Map<string, Instance[]>();
-        for (const i of want) expected.set(`${i.namespace}/${i.service}`, [...(expected.get(`${i.namespace}/${i.service}`) ?? []), i]);
+        for (const i of want)
+          expected.set(`${i.namespace}/${i.service}`, [...(expected.get(`${i.namespace}/${i.service}`) ?? []), i]);
         const wantSummaries = [...expected.entries()]
           .sort(([a], [b]) => (a.replace('/', '\0') < b.replace('/', '\0') ? -1 : 1))
           .map(([key, list]) => {
@@ -136,7 +158,8 @@ describe('RevisionView', () => {
 
 /** The revision at or before `at` where the service's instances last differed from the revision before. */
 function lastChange(states: Map<number, Instance[]>, at: number, key: string): number {
-  const of = (rev: number) => JSON.stringify((states.get(rev) ?? []).filter((i) => `${i.namespace}/${i.service}` === key));
+  const of = (rev: number) =>
+    JSON.stringify((states.get(rev) ?? []).filter((i) => `${i.namespace}/${i.service}` === key));
   for (let rev = at; rev > 0; rev--) if (of(rev) !== of(rev - 1)) return rev;
   return 0;
 }

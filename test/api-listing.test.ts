@@ -6,8 +6,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { list as listCommand } from '../src/cli/commands/instances.js';
 import { runCommand } from '../src/cli/commands/index.js';
+import { list as listCommand } from '../src/cli/commands/instances.js';
 import { RollcallClient } from '../src/client/index.js';
 import type { Command, Instance } from '../src/registry/index.js';
 import { encodeContinue, listingSignature } from '../src/server/listing/continue-token.js';
@@ -31,7 +31,10 @@ async function walk(url: string, limit: number): Promise<{ pages: any[]; revisio
   let token: string | undefined;
   do {
     const sep = url.includes('?') ? '&' : '?';
-    const res = await t.req({ method: 'GET', url: `${url}${sep}limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}` });
+    const res = await t.req({
+      method: 'GET',
+      url: `${url}${sep}limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}`,
+    });
     expect(res.status, res.text).toBe(200);
     pages.push(res.body);
     token = res.body.continue;
@@ -40,13 +43,14 @@ async function walk(url: string, limit: number): Promise<{ pages: any[]; revisio
 }
 
 describe('pages (limit and continue)', () => {
-  it('page a service list, every page read at the first page\'s revision while the registry changes', async () => {
+  it("page a service list, every page read at the first page's revision while the registry changes", async () => {
     t = await testApp();
     // Neighbours on both sides, in key order: another namespace, services before and after.
     t.node.apply({ ...reg('orders', 'x1'), namespace: 'a' } as Command);
     t.node.apply(reg('billing', 'x2'));
     t.node.apply(reg('orders-eu', 'x3'));
-    for (let i = 0; i < 25; i++) t.node.apply(reg('orders', `i${String(i).padStart(2, '0')}`, { cluster: i % 2 ? 'b' : 'a' }));
+    for (let i = 0; i < 25; i++)
+      t.node.apply(reg('orders', `i${String(i).padStart(2, '0')}`, { cluster: i % 2 ? 'b' : 'a' }));
     const whole = await t.req({ method: 'GET', url: INSTANCE_URL });
     expect(whole.body.continue).toBeUndefined();
     const first = await t.req({ method: 'GET', url: `${INSTANCE_URL}?limit=10` });
@@ -58,7 +62,14 @@ describe('pages (limit and continue)', () => {
     // After the first page: one not listed yet leaves, one changes, two arrive (one inside the range still to come).
     const later = (whole.body.instances as Instance[])[20]!;
     t.node.apply({ type: 'unregister', namespace: 'prod', service: 'orders', id: later.id } as Command);
-    t.node.apply({ type: 'update', namespace: 'prod', service: 'orders', id: 'i23', expectedVersion: 1, patch: { weight: 7 } } as Command);
+    t.node.apply({
+      type: 'update',
+      namespace: 'prod',
+      service: 'orders',
+      id: 'i23',
+      expectedVersion: 1,
+      patch: { weight: 7 },
+    } as Command);
     t.node.apply(reg('orders', 'i04x', { cluster: 'b' }));
     t.node.apply(reg('orders', 'zz', { cluster: 'z' }));
     const rest: Instance[] = [];
@@ -81,7 +92,8 @@ describe('pages (limit and continue)', () => {
 
   it('page a namespace and /v1/services (summaries, and instances grouped by service) the same way', async () => {
     t = await testApp();
-    for (const svc of ['a', 'b', 'c']) for (let i = 0; i < 4; i++) t.node.apply(reg(svc, `${svc}${i}`, { enabled: i !== 3 }));
+    for (const svc of ['a', 'b', 'c'])
+      for (let i = 0; i < 4; i++) t.node.apply(reg(svc, `${svc}${i}`, { enabled: i !== 3 }));
     const ns = await t.req({ method: 'GET', url: '/v1/namespaces/prod/instances?includeDisabled=true' });
     const nsPages = await walk('/v1/namespaces/prod/instances?includeDisabled=true', 5);
     expect(nsPages.pages).toHaveLength(3);
@@ -90,7 +102,13 @@ describe('pages (limit and continue)', () => {
     const summaries = await t.req({ method: 'GET', url: '/v1/services' });
     const sPages = await walk('/v1/services', 1);
     expect(sPages.pages.flatMap((p) => p.services)).toEqual(summaries.body.services);
-    expect(summaries.body.services[0]).toEqual({ namespace: 'prod', service: 'a', instanceCount: 4, revision: 4, health: { healthy: 3, subhealthy: 0, suspect: 0, down: 0, disabled: 1 } });
+    expect(summaries.body.services[0]).toEqual({
+      namespace: 'prod',
+      service: 'a',
+      instanceCount: 4,
+      revision: 4,
+      health: { healthy: 3, subhealthy: 0, suspect: 0, down: 0, disabled: 1 },
+    });
 
     for (const query of ['instances=true', 'instances=true&includeDisabled=false']) {
       const grouped = await t.req({ method: 'GET', url: `/v1/services?${query}` });
@@ -119,25 +137,34 @@ describe('pages (limit and continue)', () => {
     t.node.apply({ type: 'unregister', namespace: 'prod', service: 'b', id: 'b1' } as Command);
     t.node.apply(reg('c', 'c2'));
     t.node.apply(reg('bb', 'bb1'));
-    const second = await t.req({ method: 'GET', url: `/v1/services?instances=true&limit=5&continue=${encodeURIComponent(first.body.continue)}` });
+    const second = await t.req({
+      method: 'GET',
+      url: `/v1/services?instances=true&limit=5&continue=${encodeURIComponent(first.body.continue)}`,
+    });
     expect([...first.body.services, ...second.body.services]).toEqual(before.body.services);
   });
 
-  it('answer 410 COMPACTED once history no longer reaches the first page\'s revision, with a continue that goes on at the current one', async () => {
+  it("answer 410 COMPACTED once history no longer reaches the first page's revision, with a continue that goes on at the current one", async () => {
     t = await testApp({ historySize: 4 });
     for (let i = 0; i < 6; i++) t.node.apply(reg('orders', `o${i}`));
     const first = await t.req({ method: 'GET', url: `${INSTANCE_URL}?limit=2` });
     for (let i = 0; i < 6; i++) t.node.apply(reg('orders', `p${i}`));
-    const gone = await t.req({ method: 'GET', url: `${INSTANCE_URL}?limit=2&continue=${encodeURIComponent(first.body.continue)}` });
+    const gone = await t.req({
+      method: 'GET',
+      url: `${INSTANCE_URL}?limit=2&continue=${encodeURIComponent(first.body.continue)}`,
+    });
     expect(gone.status).toBe(410);
     expect(gone.body.error).toMatchObject({ code: 'COMPACTED', revision: 12 });
-    const goOn = await t.req({ method: 'GET', url: `${INSTANCE_URL}?limit=100&continue=${encodeURIComponent(gone.body.error.continue)}` });
+    const goOn = await t.req({
+      method: 'GET',
+      url: `${INSTANCE_URL}?limit=100&continue=${encodeURIComponent(gone.body.error.continue)}`,
+    });
     expect(goOn.status).toBe(200);
     expect(goOn.body.revision).toBe(12);
     expect(ids(goOn.body.instances)).toEqual(['o2', 'o3', 'o4', 'o5', 'p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
   });
 
-  it('refuse a malformed token, another listing\'s token, and a blocking query with continue', async () => {
+  it("refuse a malformed token, another listing's token, and a blocking query with continue", async () => {
     t = await testApp();
     for (let i = 0; i < 3; i++) t.node.apply(reg('orders', `o${i}`));
     const first = await t.req({ method: 'GET', url: `${INSTANCE_URL}?limit=1` });
@@ -149,7 +176,11 @@ describe('pages (limit and continue)', () => {
       `/v1/namespaces/prod/instances?continue=${token}`,
     ]) {
       const res = await t.req({ method: 'GET', url });
-      expect([res.status, res.body.error.code, res.body.error.field], url).toEqual([400, 'INVALID_ARGUMENT', 'continue']);
+      expect([res.status, res.body.error.code, res.body.error.field], url).toEqual([
+        400,
+        'INVALID_ARGUMENT',
+        'continue',
+      ]);
     }
     // A token altered to point before its listing does not read outside it.
     t.node.apply(reg('billing', 'b1'));
@@ -175,7 +206,14 @@ describe('the cap on one answer', () => {
       expect(res.body.error.message).toMatch(/more than the 5 .*--list-max-items.*limit/);
     }
     // Filters count: five healthy instances fit; one service summary fits.
-    t.node.apply({ type: 'setHealth', term: 1, namespace: 'prod', service: 'orders', id: 'o0', health: 'down' } as Command);
+    t.node.apply({
+      type: 'setHealth',
+      term: 1,
+      namespace: 'prod',
+      service: 'orders',
+      id: 'o0',
+      health: 'down',
+    } as Command);
     expect((await t.req({ method: 'GET', url: `${INSTANCE_URL}?health=healthy` })).body.instances).toHaveLength(5);
     expect((await t.req({ method: 'GET', url: '/v1/services' })).status).toBe(200);
     // A larger limit is served as the cap.
@@ -190,7 +228,8 @@ describe('answers written in slices', () => {
     t = await testApp();
     const meta: Record<string, string> = {};
     for (let k = 0; k < 12; k++) meta[`label-${k}`] = `value-${k}`;
-    for (let i = 0; i < 50_000; i++) t.node.apply(reg(`svc-${i % 5}`, `i-${i}`, { cluster: i % 3 ? 'default' : 'vip', metadata: meta, tags: ['v1'] }));
+    for (let i = 0; i < 50_000; i++)
+      t.node.apply(reg(`svc-${i % 5}`, `i-${i}`, { cluster: i % 3 ? 'default' : 'vip', metadata: meta, tags: ['v1'] }));
     const address = await t.app.listen({ host: '127.0.0.1', port: 0 });
     // What the monitoring page asked for before it paginated (built and encoded in one turn,
     // 300-700 ms here): refused before anything is read.
@@ -203,7 +242,9 @@ describe('answers written in slices', () => {
     let token: string | undefined;
     let seen = 0;
     do {
-      const res = await fetch(`${address}/v1/services?instances=true&consistency=serializable&limit=10000${token ? `&continue=${encodeURIComponent(token)}` : ''}`);
+      const res = await fetch(
+        `${address}/v1/services?instances=true&consistency=serializable&limit=10000${token ? `&continue=${encodeURIComponent(token)}` : ''}`,
+      );
       const body = (await res.json()) as { services: { instances: unknown[] }[]; continue?: string };
       for (const s of body.services) seen += s.instances.length;
       token = body.continue;
@@ -267,13 +308,28 @@ describe('the SDK and the CLI', () => {
   it('list reads unpaginated from a server without pages (it refuses limit)', async () => {
     const old = await ScriptedHttpNode.start('old1');
     old.handler = (req, res) => {
-      if (req.url?.includes('limit=')) return json(res, 400, { error: { code: 'INVALID_ARGUMENT', message: 'querystring: must NOT have additional properties', field: 'limit' } });
+      if (req.url?.includes('limit='))
+        return json(res, 400, {
+          error: {
+            code: 'INVALID_ARGUMENT',
+            message: 'querystring: must NOT have additional properties',
+            field: 'limit',
+          },
+        });
       return json(res, 200, { revision: 4, serviceRevision: 3, instances: [] });
     };
     const client = new RollcallClient({ endpoints: old.url, followMembers: false });
     try {
-      expect(await client.list({ namespace: 'prod', service: 'orders' })).toEqual({ revision: 4, serviceRevision: 3, instances: [] });
-      expect(await client.list({ namespace: 'prod', service: 'orders' })).toEqual({ revision: 4, serviceRevision: 3, instances: [] });
+      expect(await client.list({ namespace: 'prod', service: 'orders' })).toEqual({
+        revision: 4,
+        serviceRevision: 3,
+        instances: [],
+      });
+      expect(await client.list({ namespace: 'prod', service: 'orders' })).toEqual({
+        revision: 4,
+        serviceRevision: 3,
+        instances: [],
+      });
       expect(old.seen.filter((s) => s.url.includes('limit=')).length).toBe(1);
     } finally {
       await client.close();
@@ -324,13 +380,15 @@ describe('the event-loop delay metric', () => {
     expect(text).toMatch(/^rollcall_instances 3$/m);
     expect(text).toMatch(/^rollcall_services 2$/m);
     expect(text).toMatch(/^# TYPE rollcall_event_loop_delay_seconds summary$/m);
-    for (const q of ['0.5', '0.9', '0.99']) expect(text).toMatch(new RegExp(`^rollcall_event_loop_delay_seconds\\{quantile="${q}"\\} [0-9.e-]+$`, 'm'));
+    for (const q of ['0.5', '0.9', '0.99'])
+      expect(text).toMatch(new RegExp(`^rollcall_event_loop_delay_seconds\\{quantile="${q}"\\} [0-9.e-]+$`, 'm'));
     expect(text).toMatch(/^rollcall_event_loop_delay_seconds_count [1-9][0-9]*$/m);
     const max = Number(/^rollcall_event_loop_delay_max_seconds (\S+)$/m.exec(text)![1]);
     expect(max).toBeGreaterThan(0.1);
     expect(max).toBeLessThan(5);
     // The CPU a turn took: the block shows there too, whatever else the machine does.
-    for (const q of ['0.5', '0.9', '0.99']) expect(text).toMatch(new RegExp(`^rollcall_event_loop_turn_cpu_seconds\\{quantile="${q}"\\} [0-9.e-]+$`, 'm'));
+    for (const q of ['0.5', '0.9', '0.99'])
+      expect(text).toMatch(new RegExp(`^rollcall_event_loop_turn_cpu_seconds\\{quantile="${q}"\\} [0-9.e-]+$`, 'm'));
     const cpuMax = Number(/^rollcall_event_loop_turn_cpu_max_seconds (\S+)$/m.exec(text)![1]);
     expect(cpuMax).toBeGreaterThanOrEqual(0.14);
     expect(cpuMax).toBeLessThan(5);

@@ -36,7 +36,15 @@ const as = (who: Who) => ({ authorization: `Bearer ${TOKENS[who]}` });
 let t: TestApp;
 const open = (id: string) => t.node.apply({ type: 'openSession', sessionId: id, ttlMs: 60_000, now: 1 } as Command);
 const bind = (ns: string, id: string, sessionId: string) =>
-  t.node.apply({ type: 'register', namespace: ns, service: 'svc', id, address: '10.0.0.1', port: 80, sessionId } as Command);
+  t.node.apply({
+    type: 'register',
+    namespace: ns,
+    service: 'svc',
+    id,
+    address: '10.0.0.1',
+    port: 80,
+    sessionId,
+  } as Command);
 const state = () => {
   const { appliedIndex: _i, appliedTerm: _t, ...rest } = t.node.registry.dump();
   return JSON.stringify(rest);
@@ -56,10 +64,21 @@ afterAll(async () => {
 });
 
 const REPORT = { report: { successRatio: 0.1, cpu: 0.99 } };
-const keepalive = (id: string, who: Who, body?: unknown) => t.req({ method: 'PUT', url: `/v1/sessions/${id}/keepalive`, headers: as(who), ...(body === undefined ? {} : { payload: body as Record<string, unknown> }) });
+const keepalive = (id: string, who: Who, body?: unknown) =>
+  t.req({
+    method: 'PUT',
+    url: `/v1/sessions/${id}/keepalive`,
+    headers: as(who),
+    ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+  });
 const close = (id: string, who: Who) => t.req({ method: 'DELETE', url: `/v1/sessions/${id}`, headers: as(who) });
 const register = (ns: string, id: string, sessionId: string, who: Who) =>
-  t.req({ method: 'PUT', url: `/v1/namespaces/${ns}/services/svc/instances/${id}`, headers: as(who), payload: { address: '10.0.0.2', port: 81, sessionId } });
+  t.req({
+    method: 'PUT',
+    url: `/v1/namespaces/${ns}/services/svc/instances/${id}`,
+    headers: as(who),
+    payload: { address: '10.0.0.2', port: 81, sessionId },
+  });
 
 describe('session routes check the session against the token', () => {
   it('refuses a token limited to a the keepalive, keepalive with a report, close and register-under of a session of b, and changes nothing', async () => {
@@ -74,7 +93,9 @@ describe('session routes check the session against the token', () => {
     ] as const;
     for (const [what, res] of refused) {
       expect([what, res.status, res.body?.error?.code], res.text).toEqual([what, 403, 'FORBIDDEN']);
-      expect(res.body.error.message).toMatch(/^token (reg-a|admin-a) is limited to namespaces a; session sb has instances outside them/);
+      expect(res.body.error.message).toMatch(
+        /^token (reg-a|admin-a) is limited to namespaces a; session sb has instances outside them/,
+      );
       // The refusal does not name the other namespace.
       expect(res.body.error.message).not.toMatch(/\bb\b/);
     }

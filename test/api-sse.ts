@@ -45,9 +45,7 @@ export class FakeSink extends EventEmitter implements WatchSink {
   destroyed = false;
   private needDrain = false;
 
-  constructor(
-    private readonly opts: { autoFlush?: boolean; highWaterMark?: number } = {},
-  ) {
+  constructor(private readonly opts: { autoFlush?: boolean; highWaterMark?: number } = {}) {
     super();
   }
 
@@ -160,7 +158,10 @@ export class HttpWatcher {
     while (!check(this)) {
       if (this.ended) throw new Error(`watch ended before ${what}; events: ${JSON.stringify(this.events.slice(-5))}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; ${this.events.length} events, last: ${JSON.stringify(this.events.slice(-3))}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what}; ${this.events.length} events, last: ${JSON.stringify(this.events.slice(-3))}`,
+        );
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.waiters.push(() => {

@@ -5,8 +5,8 @@
  * reading makes writes report backpressure and the drain reaches the hub's listener.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChunkedResponseSink, httpChunk } from '../src/server/watch/chunked-sink.js';
 

@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Command } from '../src/registry/index.js';
 import { WatchHub, type WatchHubOptions } from '../src/server/watch/hub.js';
-import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { FakeSink } from './api-sse.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const BLOB = { blob: 'x'.repeat(1000) };
 const reg = (id: string, namespace = 'prod'): Command =>
@@ -65,7 +65,11 @@ describe('a watcher that stalls during catch-up', () => {
     expect(applied).toBeGreaterThan(Math.floor((8192 - unreadAtStall) / 1300));
     expect(applied).toBeLessThan(Math.ceil((8192 - unreadAtStall) / 1000) + 3);
     const last = slow.events().at(-1)!;
-    expect(last).toMatchObject({ event: 'overflow', id: String(written.at(-1)), data: { fromRevision: written.at(-1)! + 1 } });
+    expect(last).toMatchObject({
+      event: 'overflow',
+      id: String(written.at(-1)),
+      data: { fromRevision: written.at(-1)! + 1 },
+    });
     expect(revs(slow)).toEqual(written); // nothing more was written to it
     expect(cuts).toEqual([written.at(-1)! + 1]);
     expect(hub.stats()).toMatchObject({ catchup: 0, closing: 1, overflows: 1 });
@@ -144,7 +148,9 @@ describe('a live watcher whose socket pushes back', () => {
 
 describe('a cut stream', () => {
   const GRACE = 1000;
-  async function cutStream(opts: WatchHubOptions = {}): Promise<{ node: InMemoryNodeApi; hub: WatchHub; slow: ReadingSink }> {
+  async function cutStream(
+    opts: WatchHubOptions = {},
+  ): Promise<{ node: InMemoryNodeApi; hub: WatchHub; slow: ReadingSink }> {
     const node = await InMemoryNodeApi.create();
     const hub = hubFor(node, { maxBufferedBytes: 8192, closeGraceMs: GRACE, ...opts });
     // A socket that took a lot before pushing back: what is unflushed when the cut comes.
@@ -164,7 +170,7 @@ describe('a cut stream', () => {
     // The client reads a little now and then, never pausing as long as the grace period,
     // and needs more than the grace period in all.
     const step = Math.ceil(unread / 8);
-    for (let t = 0; !slow.destroyed && slow.buffered > 0; t++) {
+    for (let _t = 0; !slow.destroyed && slow.buffered > 0; _t++) {
       vi.advanceTimersByTime(GRACE * 0.6);
       if (slow.destroyed) break;
       slow.read(step);

@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Command } from '../src/registry/index.js';
 import { WatchHub } from '../src/server/watch/hub.js';
-import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { FakeSink } from './api-sse.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const reg = (service: string, id: string, extra: Record<string, unknown> = {}): Command =>
   ({ type: 'register', namespace: 'prod', service, id, address: '10.0.0.1', port: 80, ...extra }) as Command;
@@ -95,7 +95,9 @@ describe('watch hub', () => {
     expect(node.registry.history.floor).toBe(3);
     const s = new FakeSink({ autoFlush: true });
     hub.open(s, {}, 1);
-    expect(s.events()).toEqual([{ event: 'compacted', data: expect.objectContaining({ revision: 6, compactRevision: 3 }) }]);
+    expect(s.events()).toEqual([
+      { event: 'compacted', data: expect.objectContaining({ revision: 6, compactRevision: 3 }) },
+    ]);
     expect(s.ended).toBe(true);
     expect(s.events()[0]!.id).toBeUndefined(); // an EventSource must not resume past the gap
     const ok = new FakeSink({ autoFlush: true });
@@ -203,7 +205,9 @@ describe('watch hub', () => {
     const progress = progressOf(idle);
     expect(progress).toHaveLength(5);
     for (const p of progress) expect(Number(p.id)).toBe(p.data.revision);
-    expect(progress.map((p) => p.data.revision)).toEqual([...progress.map((p) => p.data.revision)].sort((a, b) => a - b));
+    expect(progress.map((p) => p.data.revision)).toEqual(
+      [...progress.map((p) => p.data.revision)].sort((a, b) => a - b),
+    );
     expect(progress.at(-1)!.data.revision).toBeGreaterThan(20);
     expect(progressOf(busy)).toHaveLength(0);
     // Once the changes stop, the busy stream is idle too: a whole period later, both report
@@ -318,7 +322,9 @@ describe('watch hub, coalesced fan-out (the default)', () => {
     expect(revs(s)).toEqual([1]);
     node.registry.history.append([], 5); // what a change without instance events notifies
     fanOut(); // the second period ends at 40 ms
-    expect(s.events().filter((e) => e.event === 'progress')).toEqual([{ id: '5', event: 'progress', data: { revision: 5 } }]);
+    expect(s.events().filter((e) => e.event === 'progress')).toEqual([
+      { id: '5', event: 'progress', data: { revision: 5 } },
+    ]);
   });
 
   it('drops pending changes on close and writes nothing afterwards', async () => {
@@ -335,4 +341,3 @@ describe('watch hub, coalesced fan-out (the default)', () => {
     expect(s.ended).toBe(true);
   });
 });
-

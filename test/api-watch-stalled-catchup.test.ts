@@ -9,14 +9,23 @@ import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Command } from '../src/registry/index.js';
-import { testApp, type TestApp } from './api-helpers.js';
+import { type TestApp, testApp } from './api-helpers.js';
 import { HttpWatcher, parseSse, type SseEvent } from './api-sse.js';
 import { waitFor } from './helpers/wait.js';
 
 const BUDGET = 64 * 1024;
 /** ~4 KB per event: 2,000 of them (8 MB) are more than loopback's kernel buffers take from a client that does not read. */
 const BLOB = { blob: 'x'.repeat(4000) };
-const reg = (id: string): Command => ({ type: 'register', namespace: 'prod', service: 'big', id, address: '10.0.0.1', port: 80, metadata: BLOB }) as Command;
+const reg = (id: string): Command =>
+  ({
+    type: 'register',
+    namespace: 'prod',
+    service: 'big',
+    id,
+    address: '10.0.0.1',
+    port: 80,
+    metadata: BLOB,
+  }) as Command;
 
 const apps: TestApp[] = [];
 const sockets: Socket[] = [];
@@ -38,7 +47,10 @@ async function metrics(t: TestApp): Promise<Record<string, number>> {
 }
 
 /** Sends a watch request on a raw socket and does not read a byte until `readToEnd`. */
-async function stalledWatch(port: number, path: string): Promise<{ readToEnd(): Promise<{ events: SseEvent[]; complete: boolean }> }> {
+async function stalledWatch(
+  port: number,
+  path: string,
+): Promise<{ readToEnd(): Promise<{ events: SseEvent[]; complete: boolean }> }> {
   const socket = connect(port, '127.0.0.1');
   sockets.push(socket);
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -70,7 +82,8 @@ function dechunk(buf: Buffer): { body: string; complete: boolean } {
     if (eol < 0) return { body: Buffer.concat(out).toString('utf8'), complete: false };
     const size = parseInt(buf.subarray(i, eol).toString('latin1'), 16);
     if (size === 0) return { body: Buffer.concat(out).toString('utf8'), complete: true };
-    if (!(size > 0) || eol + 2 + size > buf.length) return { body: Buffer.concat(out).toString('utf8'), complete: false };
+    if (!(size > 0) || eol + 2 + size > buf.length)
+      return { body: Buffer.concat(out).toString('utf8'), complete: false };
     out.push(buf.subarray(eol + 2, eol + 2 + size));
     i = eol + 2 + size + 2;
   }
@@ -87,11 +100,16 @@ describe('a watcher that stalls during catch-up', () => {
     const stalled = await stalledWatch(port, '/v1/watch?namespace=prod&fromRevision=1');
     // Catch-up writes until the kernel's buffers are full and the socket pushes back.
     let quiet = 0;
-    await waitFor('the catch-up to stall on the unread socket', async () => {
-      const m = await metrics(t);
-      quiet = m['rollcall_watch_buffered_bytes']! > 0 ? quiet + 1 : 0;
-      return quiet >= 5;
-    }, 20_000, 20);
+    await waitFor(
+      'the catch-up to stall on the unread socket',
+      async () => {
+        const m = await metrics(t);
+        quiet = m['rollcall_watch_buffered_bytes']! > 0 ? quiet + 1 : 0;
+        return quiet >= 5;
+      },
+      20_000,
+      20,
+    );
     const before = await metrics(t);
     expect(before['rollcall_watch_overflows_total']).toBe(0);
     // What its socket holds unflushed counts against the budget, as for a live watcher.
@@ -127,11 +145,15 @@ describe('a watcher that stalls during catch-up', () => {
     await waitFor('the cut stream to be gone', async () => (await metrics(t))['rollcall_watch_buffered_bytes'] === 0);
 
     // Resuming where it says loses nothing.
-    const resumed = await HttpWatcher.open(`http://127.0.0.1:${port}/v1/watch?namespace=prod&fromRevision=${last.data.fromRevision}`);
+    const resumed = await HttpWatcher.open(
+      `http://127.0.0.1:${port}/v1/watch?namespace=prod&fromRevision=${last.data.fromRevision}`,
+    );
     watchers.push(resumed);
     const total = t.node.registry.revision;
     await resumed.until('the rest', (w) => w.changes().length >= total - changes.length);
-    expect(resumed.changes().map((e) => Number(e.id))).toEqual(Array.from({ length: total - changes.length }, (_, i) => changes.length + 1 + i));
+    expect(resumed.changes().map((e) => Number(e.id))).toEqual(
+      Array.from({ length: total - changes.length }, (_, i) => changes.length + 1 + i),
+    );
   });
 });
 
@@ -165,6 +187,10 @@ describe('a live watcher that is cut', () => {
     expect(complete).toBe(true);
     const changes = events.filter((e) => e.event === 'message');
     expect(changes.map((e) => Number(e.id))).toEqual(changes.map((_, i) => i + 1));
-    expect(events.at(-1)).toMatchObject({ event: 'overflow', id: String(changes.length), data: { fromRevision: changes.length + 1 } });
+    expect(events.at(-1)).toMatchObject({
+      event: 'overflow',
+      id: String(changes.length),
+      data: { fromRevision: changes.length + 1 },
+    });
   });
 });

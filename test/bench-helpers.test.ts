@@ -1,11 +1,25 @@
 /** Pure helpers of the benchmark harness (scripts/bench): statistics, HTTP parsing, formatting, plot, profile. */
 import { describe, expect, it } from 'vitest';
-import { buildReport, formatRatio, formatValue, goalMet, makeFigure, ratioOf, renderTable } from '../scripts/bench/format.js';
+import {
+  buildReport,
+  formatRatio,
+  formatValue,
+  goalMet,
+  makeFigure,
+  ratioOf,
+  renderTable,
+} from '../scripts/bench/format.js';
 import { buildRequest, RecordSplitter, ResponseParser } from '../scripts/bench/http1.js';
 import { areaOf, summarizeProfile } from '../scripts/bench/profile.js';
 import { median, percentile, Samples, summarize } from '../scripts/bench/stats.js';
 import { linearTicks, logTicks, renderPlot } from '../scripts/bench/svg.js';
-import { etcdKeepaliveOutcome, keyName, parseEtcdWatchRecord, parseRollcallWatchRecord, payloadOf } from '../scripts/bench/systems.js';
+import {
+  etcdKeepaliveOutcome,
+  keyName,
+  parseEtcdWatchRecord,
+  parseRollcallWatchRecord,
+  payloadOf,
+} from '../scripts/bench/systems.js';
 import { analyseFailover } from '../scripts/bench/workloads.js';
 
 describe('percentiles', () => {
@@ -64,7 +78,9 @@ describe('HTTP/1.1 response parsing', () => {
 
   it('handles Content-Length bodies fed byte by byte', () => {
     const { p, done, bodies } = collect();
-    const raw = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: y\r\n\r\nhelloHTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\nno');
+    const raw = Buffer.from(
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: y\r\n\r\nhelloHTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\nno',
+    );
     for (let i = 0; i < raw.length; i++) p.feed(raw.subarray(i, i + 1));
     expect(done).toEqual([200, 404]);
     expect(bodies).toEqual(['hello', 'no']);
@@ -72,7 +88,11 @@ describe('HTTP/1.1 response parsing', () => {
 
   it('handles chunked bodies, trailers and empty bodies', () => {
     const { p, done, bodies } = collect();
-    p.feed(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: x\r\n\r\n'));
+    p.feed(
+      Buffer.from(
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: x\r\n\r\n',
+      ),
+    );
     p.feed(Buffer.from('HTTP/1.1 204 No Content\r\n\r\n'));
     p.feed(Buffer.from('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n'));
     expect(done).toEqual([200, 204, 201]);
@@ -123,7 +143,10 @@ describe('figures and the table', () => {
   });
 
   it('renders an aligned Markdown table and a JSON report', () => {
-    const figs = [makeFigure('write leader 1c p99', 'ms', 'lower', 4, 8, { goal: '<= 1' }), makeFigure('read x', 'ops/s', 'higher', 10, null)];
+    const figs = [
+      makeFigure('write leader 1c p99', 'ms', 'lower', 4, 8, { goal: '<= 1' }),
+      makeFigure('read x', 'ops/s', 'higher', 10, null),
+    ];
     const t = renderTable(figs).split('\n');
     expect(t).toHaveLength(4);
     expect(new Set(t.map((l) => [...l].length)).size).toBe(1);
@@ -131,7 +154,13 @@ describe('figures and the table', () => {
     expect(t[2]).toContain('<= 1 ✓');
     expect(t[3]).toContain('n/a');
     const rep = buildReport({ cores: 2 }, figs, { writeSeries: [] });
-    expect(JSON.parse(JSON.stringify(rep))).toMatchObject({ machine: { cores: 2 }, figures: [{ name: 'write leader 1c p99', ratio: 0.5, better: 'lower' }, { etcd: null, ratio: null }] });
+    expect(JSON.parse(JSON.stringify(rep))).toMatchObject({
+      machine: { cores: 2 },
+      figures: [
+        { name: 'write leader 1c p99', ratio: 0.5, better: 'lower' },
+        { etcd: null, ratio: null },
+      ],
+    });
   });
 });
 
@@ -167,7 +196,22 @@ describe('plot', () => {
 
   it('renders an SVG with one path per series', () => {
     const svg = renderPlot(
-      [{ title: 'p99 <latency>', series: [{ label: 'Rollcall', color: '#00f', points: [{ x: 100, y: 2, label: '1c' }, { x: 2000, y: 20 }] }, { label: 'etcd', color: '#f80', dashed: true, points: [{ x: 90, y: 3 }] }] }],
+      [
+        {
+          title: 'p99 <latency>',
+          series: [
+            {
+              label: 'Rollcall',
+              color: '#00f',
+              points: [
+                { x: 100, y: 2, label: '1c' },
+                { x: 2000, y: 20 },
+              ],
+            },
+            { label: 'etcd', color: '#f80', dashed: true, points: [{ x: 90, y: 3 }] },
+          ],
+        },
+      ],
       { title: 'Writes & latency' },
     );
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
@@ -220,10 +264,19 @@ describe('workload data', () => {
   });
 
   it('finds the change numbers in watch records of both systems', () => {
-    expect(parseRollcallWatchRecord('id: 17\ndata: {"revision":17,"type":"put","instance":{"id":"k0000042","namespace":"bench"}}').changes).toEqual([42]);
+    expect(
+      parseRollcallWatchRecord(
+        'id: 17\ndata: {"revision":17,"type":"put","instance":{"id":"k0000042","namespace":"bench"}}',
+      ).changes,
+    ).toEqual([42]);
     expect(parseRollcallWatchRecord('event: progress\ndata: {"revision":17}').changes).toEqual([]);
     const b64 = (s: string) => Buffer.from(s).toString('base64');
-    const line = JSON.stringify({ result: { header: { revision: '9' }, events: [{ kv: { key: b64('bench/w/k0000007'), value: b64('x') } }, { kv: { key: b64('bench/w/k0000008') } }] } });
+    const line = JSON.stringify({
+      result: {
+        header: { revision: '9' },
+        events: [{ kv: { key: b64('bench/w/k0000007'), value: b64('x') } }, { kv: { key: b64('bench/w/k0000008') } }],
+      },
+    });
     expect(parseEtcdWatchRecord('bench/w/k', line)).toEqual({ changes: [7, 8], created: false });
     expect(parseEtcdWatchRecord('bench/w/k', '{"result":{"header":{},"created":true}}').created).toBe(true);
   });

@@ -36,7 +36,10 @@ describe('access rules through the SDK and `rollcall rules`', () => {
   const run = async (node: LocalNode, ...args: string[]) => {
     let stdout = '';
     let stderr = '';
-    const code = await runCommand(findCommand('rules')!, [...args, '--endpoints', node.url], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
+    const code = await runCommand(findCommand('rules')!, [...args, '--endpoints', node.url], {
+      out: (t) => void (stdout += t),
+      err: (t) => void (stderr += t),
+    });
     return { code, stdout, stderr };
   };
 
@@ -55,7 +58,10 @@ describe('access rules through the SDK and `rollcall rules`', () => {
 
   it('the SDK reads the defaults before any rules are set', async () => {
     const r = await clientOf(other).accessRules();
-    expect(r).toMatchObject({ rulesRevision: 0, rules: { environment: null, requireEnvironment: false, allow: [], deny: [] } });
+    expect(r).toMatchObject({
+      rulesRevision: 0,
+      rules: { environment: null, requireEnvironment: false, allow: [], deny: [] },
+    });
     expect(r.revision).toBeGreaterThanOrEqual(0);
     const human = await run(other, 'get');
     expect(human.code, human.stderr).toBe(0);
@@ -124,16 +130,24 @@ describe('access rules through the SDK and `rollcall rules`', () => {
     const current = await client.accessRules();
     expect(current.rules).toMatchObject(NORMALIZED);
 
-    const err = await client.putInstance({ namespace: 'prod', service: 'orders', id: 'q1', address: '10.66.1.2', port: 9000 }).then(
-      () => null,
-      (e: unknown) => e,
-    );
+    const err = await client
+      .putInstance({ namespace: 'prod', service: 'orders', id: 'q1', address: '10.66.1.2', port: 9000 })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 403, code: 'ACCESS_DENIED' });
     expect((err as ApiError).details.rule).toBe('deny[0] (quarantine)');
 
     // An address the allow list covers is admitted.
-    const ok = await client.putInstance({ namespace: 'prod', service: 'orders', id: 'o1', address: '10.1.2.3', port: 9000 });
+    const ok = await client.putInstance({
+      namespace: 'prod',
+      service: 'orders',
+      id: 'o1',
+      address: '10.1.2.3',
+      port: 9000,
+    });
     expect(ok.instance.id).toBe('o1');
 
     // Compare-and-set through the SDK: loosen the rules, then a stale write is VERSION_MISMATCH.
@@ -145,11 +159,25 @@ describe('access rules through the SDK and `rollcall rules`', () => {
       (e: unknown) => e,
     );
     expect(stale).toBeInstanceOf(ApiError);
-    expect(stale).toMatchObject({ status: 412, code: 'VERSION_MISMATCH', details: { currentVersion: loosened.rulesRevision } });
+    expect(stale).toMatchObject({
+      status: 412,
+      code: 'VERSION_MISMATCH',
+      details: { currentVersion: loosened.rulesRevision },
+    });
 
     // Once another node has applied the looser rules, it admits what was denied.
-    await waitFor('the other node to apply the looser rules', async () => (await clientOf(other).accessRules({ consistency: 'serializable' })).rulesRevision === loosened.rulesRevision);
-    const admitted = await clientOf(other).putInstance({ namespace: 'prod', service: 'orders', id: 'q1', address: '10.66.1.2', port: 9000 });
+    await waitFor(
+      'the other node to apply the looser rules',
+      async () =>
+        (await clientOf(other).accessRules({ consistency: 'serializable' })).rulesRevision === loosened.rulesRevision,
+    );
+    const admitted = await clientOf(other).putInstance({
+      namespace: 'prod',
+      service: 'orders',
+      id: 'q1',
+      address: '10.66.1.2',
+      port: 9000,
+    });
     expect(admitted.instance.address).toBe('10.66.1.2');
   }, 60_000);
 });

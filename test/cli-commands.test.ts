@@ -14,8 +14,8 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
 import { findCommand, runCommand } from '../src/cli/commands/index.js';
-import { json as reply, ScriptedHttpNode } from './scripted-http-node.js';
 import { waitFor, waitForLeader } from './helpers/http.js';
+import { json as reply, ScriptedHttpNode } from './scripted-http-node.js';
 
 interface Run {
   readonly code: number | null;
@@ -27,8 +27,14 @@ let cluster: LocalCluster;
 let endpoints: string;
 const children = new Set<ChildProcess>();
 
-function start(args: readonly string[], env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<Run>; stdout: () => string } {
-  const proc = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ROLLCALL_ENDPOINTS: endpoints, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): { proc: ChildProcess; done: Promise<Run>; stdout: () => string } {
+  const proc = spawn(process.execPath, [CLI_PATH, ...args], {
+    env: { ...process.env, ROLLCALL_ENDPOINTS: endpoints, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(proc);
   let stdout = '';
   let stderr = '';
@@ -88,12 +94,53 @@ describe('rollcall --help', () => {
 
 describe('instances', () => {
   it('register, list, get and deregister, in tables and in JSON', async () => {
-    const reg = await cli('register', '--namespace', 'prod', '--service', 'orders', '--id', 'o1', '--address', '10.0.0.2', '--port', '9000');
+    const reg = await cli(
+      'register',
+      '--namespace',
+      'prod',
+      '--service',
+      'orders',
+      '--id',
+      'o1',
+      '--address',
+      '10.0.0.2',
+      '--port',
+      '9000',
+    );
     expect(reg.code).toBe(0);
-    expect(reg.stdout).toMatch(/^registered prod\/orders\/o1 at 10\.0\.0\.2:9000 \(cluster default, persistent, revision \d+\)$/m);
-    const reg2 = await run('register', '-n', 'prod', '-s', 'orders', '--id', 'o2', '--address', '10.0.0.3', '--port', '9001', '--cluster', 'vip', '--tag', 'canary', '--meta', 'version=1.4.2', '--weight', '50', '--json');
+    expect(reg.stdout).toMatch(
+      /^registered prod\/orders\/o1 at 10\.0\.0\.2:9000 \(cluster default, persistent, revision \d+\)$/m,
+    );
+    const reg2 = await run(
+      'register',
+      '-n',
+      'prod',
+      '-s',
+      'orders',
+      '--id',
+      'o2',
+      '--address',
+      '10.0.0.3',
+      '--port',
+      '9001',
+      '--cluster',
+      'vip',
+      '--tag',
+      'canary',
+      '--meta',
+      'version=1.4.2',
+      '--weight',
+      '50',
+      '--json',
+    );
     expect(reg2.code).toBe(0);
-    expect(json(reg2).instance).toMatchObject({ id: 'o2', cluster: 'vip', tags: ['canary'], metadata: { version: '1.4.2' }, weight: 50 });
+    expect(json(reg2).instance).toMatchObject({
+      id: 'o2',
+      cluster: 'vip',
+      tags: ['canary'],
+      metadata: { version: '1.4.2' },
+      weight: 50,
+    });
 
     const table = await run('list', '--namespace', 'prod', '--service', 'orders');
     expect(table.code).toBe(0);
@@ -110,7 +157,9 @@ describe('instances', () => {
     expect(got.code).toBe(0);
     expect(got.stdout).toMatch(/^address\s+10\.0\.0\.3:9001$/m);
     expect(got.stdout).toMatch(/^metadata\s+version=1\.4\.2$/m);
-    expect(json(await run('get', '-n', 'prod', '-s', 'orders', '--id', 'o1', '--json', '--serializable')).instance.port).toBe(9000);
+    expect(
+      json(await run('get', '-n', 'prod', '-s', 'orders', '--id', 'o1', '--json', '--serializable')).instance.port,
+    ).toBe(9000);
 
     const missing = await cli('get', '-n', 'prod', '-s', 'orders', '--id', 'nope');
     expect(missing.code).toBe(3);
@@ -133,7 +182,8 @@ describe('instances', () => {
       run('register', '-n', 'prod', '-s', 'orders', '--id', 'x', '--address', 'a', '--port', '99999'),
       run('register', '-n', 'prod', '-s', 'orders', '--id', 'x', '--address', 'a', '--port', '1', '--ttl', 'soon'),
       run('register', '-n', 'prod', '-s', 'orders', '--id', 'x', '--address', 'a', '--port', '1', '--weight', '10001'),
-      start(['list', '-n', 'prod', '-s', 'orders', '--timeout', '1s'], { ROLLCALL_ENDPOINTS: 'http://127.0.0.1:1' }).done,
+      start(['list', '-n', 'prod', '-s', 'orders', '--timeout', '1s'], { ROLLCALL_ENDPOINTS: 'http://127.0.0.1:1' })
+        .done,
       run('list', '-n', 'prod', '-s', 'orders', '--timeout', '1s', '--json', '--endpoints', 'http://127.0.0.1:1'),
     ]);
     expect(noFlag).toMatchObject({ code: 2, stderr: expect.stringContaining('--id is required') });
@@ -142,7 +192,22 @@ describe('instances', () => {
     expect(refused.code).toBe(2); // caught before it is sent
     expect(down).toMatchObject({ code: 4, stderr: expect.stringContaining('no node could serve') });
     expect(JSON.parse(downJson.stderr).error.code).toBe('UNAVAILABLE');
-    const rejected = await run('register', '-n', 'prod', '-s', 'orders', '--id', 'x', '--address', 'a', '--port', '1', '--meta', `k=${'v'.repeat(5000)}`, '--json');
+    const rejected = await run(
+      'register',
+      '-n',
+      'prod',
+      '-s',
+      'orders',
+      '--id',
+      'x',
+      '--address',
+      'a',
+      '--port',
+      '1',
+      '--meta',
+      `k=${'v'.repeat(5000)}`,
+      '--json',
+    );
     expect(rejected.code).toBe(5);
     expect(JSON.parse(rejected.stderr).error).toMatchObject({ status: 400 });
   });
@@ -156,11 +221,37 @@ describe('instances', () => {
           : reply(res, 401, { error: { code: 'UNAUTHORIZED', message: 'missing or unknown bearer token' } });
       const noToken = await run('list', '-n', 'prod', '-s', 'orders', '--endpoints', fake.url);
       expect(noToken).toMatchObject({ code: 6, stderr: expect.stringContaining('missing or unknown bearer token') });
-      const wrongRole = await run('deregister', '-n', 'prod', '-s', 'orders', '--id', 'o1', '--token', 'good', '--json', '--endpoints', fake.url);
+      const wrongRole = await run(
+        'deregister',
+        '-n',
+        'prod',
+        '-s',
+        'orders',
+        '--id',
+        'o1',
+        '--token',
+        'good',
+        '--json',
+        '--endpoints',
+        fake.url,
+      );
       expect(wrongRole.code).toBe(6);
       expect(JSON.parse(wrongRole.stderr).error).toMatchObject({ code: 'FORBIDDEN', status: 403 });
       fake.handler = (_req, res) => reply(res, 504, { error: { code: 'TIMEOUT', message: 'not committed in time' } });
-      const unknown = await run('deregister', '-n', 'prod', '-s', 'orders', '--id', 'o1', '--timeout', '300ms', '--json', '--endpoints', fake.url);
+      const unknown = await run(
+        'deregister',
+        '-n',
+        'prod',
+        '-s',
+        'orders',
+        '--id',
+        'o1',
+        '--timeout',
+        '300ms',
+        '--json',
+        '--endpoints',
+        fake.url,
+      );
       expect(unknown.code).toBe(7);
       expect(JSON.parse(unknown.stderr).error).toMatchObject({ code: 'TIMEOUT', outcomeUnknown: true });
     } finally {
@@ -169,12 +260,32 @@ describe('instances', () => {
   });
 
   it('register --ttl keeps the instance alive in the foreground and deregisters on SIGTERM', async () => {
-    const fg = start(['register', '-n', 'prod', '-s', 'fg', '--id', 'f1', '--address', '10.0.0.5', '--port', '80', '--ttl', '2s']);
+    const fg = start([
+      'register',
+      '-n',
+      'prod',
+      '-s',
+      'fg',
+      '--id',
+      'f1',
+      '--address',
+      '10.0.0.5',
+      '--port',
+      '80',
+      '--ttl',
+      '2s',
+    ]);
     await waitFor('the registration', () => fg.stdout().includes('keeping it alive'));
-    expect(fg.stdout()).toMatch(/registered prod\/fg\/f1 at 10\.0\.0\.5:80 \(cluster default, session s-[0-9a-f]+, ttl 2000ms, revision \d+\)/);
+    expect(fg.stdout()).toMatch(
+      /registered prod\/fg\/f1 at 10\.0\.0\.5:80 \(cluster default, session s-[0-9a-f]+, ttl 2000ms, revision \d+\)/,
+    );
     // Still there after more than one TTL: the keepalives work.
     const registeredAt = Date.now();
-    await waitFor('the instance to outlive its TTL', async () => Date.now() > registeredAt + 2500 && (await run('get', '-n', 'prod', '-s', 'fg', '--id', 'f1')).code === 0);
+    await waitFor(
+      'the instance to outlive its TTL',
+      async () =>
+        Date.now() > registeredAt + 2500 && (await run('get', '-n', 'prod', '-s', 'fg', '--id', 'f1')).code === 0,
+    );
     fg.proc.kill('SIGTERM');
     const r = await fg.done;
     expect(r.code).toBe(0);
@@ -189,15 +300,32 @@ describe('instances', () => {
     await run('deregister', '-n', 'prod', '-s', 'wsvc', '--id', 'w1');
     const r = await w.done;
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; revision: number });
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; revision: number });
     expect(events.map((e) => e.type)).toEqual(['reset', 'put', 'delete']);
     expect(events[1]!.revision).toBeLessThan(events[2]!.revision);
 
-    const human = await cli('watch', '-n', 'prod', '-s', 'wsvc', '--from-revision', String(events[1]!.revision), '--count', '2');
+    const human = await cli(
+      'watch',
+      '-n',
+      'prod',
+      '-s',
+      'wsvc',
+      '--from-revision',
+      String(events[1]!.revision),
+      '--count',
+      '2',
+    );
     expect(human.code).toBe(0);
     const lines = human.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(new RegExp(`^\\s*${events[1]!.revision}  create  prod/wsvc/w1  10\\.0\\.0\\.7:80  cluster=default health=healthy$`));
-    expect(lines[1]).toMatch(/^\s*\d+  delete  prod\/wsvc\/w1/);
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^\\s*${events[1]!.revision}  create  prod/wsvc/w1  10\\.0\\.0\\.7:80  cluster=default health=healthy$`,
+      ),
+    );
+    expect(lines[1]).toMatch(/^\s*\d+ {2}delete {2}prod\/wsvc\/w1/);
   });
 
   it('session open, register under it, keepalive, close', async () => {
@@ -205,7 +333,21 @@ describe('instances', () => {
     expect(open.code).toBe(0);
     const id = open.stdout.trim();
     expect(id).toMatch(/^s-[0-9a-f]+$/);
-    const reg = await run('register', '-n', 'prod', '-s', 'sess', '--id', 'x1', '--address', 'a', '--port', '1', '--session', id);
+    const reg = await run(
+      'register',
+      '-n',
+      'prod',
+      '-s',
+      'sess',
+      '--id',
+      'x1',
+      '--address',
+      'a',
+      '--port',
+      '1',
+      '--session',
+      id,
+    );
     expect(reg.stdout).toContain(`session ${id}`);
     expect((await run('session', 'keepalive', id)).stdout).toContain('kept alive');
     const closed = await run('session', 'close', id, '--json');
@@ -267,7 +409,10 @@ describe('cluster', () => {
     expect(added).toMatchObject({ code: 0, stdout: expect.stringContaining(`added ${victim.id}`) });
     await waitFor(
       'the new member to become a voter',
-      async () => json(await run('cluster', 'status', '--json')).members.some((m: { id: string; voter: boolean }) => m.id === victim.id && m.voter),
+      async () =>
+        json(await run('cluster', 'status', '--json')).members.some(
+          (m: { id: string; voter: boolean }) => m.id === victim.id && m.voter,
+        ),
       20_000,
     );
   });

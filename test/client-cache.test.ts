@@ -4,12 +4,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { select, ServiceCache, SseParser, type WatchEvent } from '../src/client/index.js';
+import { ServiceCache, SseParser, select, type WatchEvent } from '../src/client/index.js';
 import { SnapshotStore } from '../src/client/snapshot.js';
 import { inst } from './client-helpers.js';
 
 const ids = (xs: readonly { id: string }[]) => xs.map((x) => x.id);
-const put = (revision: number, id: string, over = {}): WatchEvent => ({ type: 'put', revision, instance: inst(id, { modRevision: revision, ...over }) });
+const put = (revision: number, id: string, over = {}): WatchEvent => ({
+  type: 'put',
+  revision,
+  instance: inst(id, { modRevision: revision, ...over }),
+});
 const del = (revision: number, id: string): WatchEvent => ({ type: 'delete', revision, instance: inst(id) });
 
 describe('ServiceCache', () => {
@@ -68,7 +72,10 @@ describe('ServiceCache', () => {
   });
 
   it('matches a model under any sequence of events (fast-check)', () => {
-    const event = fc.record({ kind: fc.constantFrom('put', 'put', 'delete', 'disable'), id: fc.constantFrom('a', 'b', 'c') });
+    const event = fc.record({
+      kind: fc.constantFrom('put', 'put', 'delete', 'disable'),
+      id: fc.constantFrom('a', 'b', 'c'),
+    });
     fc.assert(
       fc.property(fc.array(event, { maxLength: 40 }), fc.boolean(), (events, protection) => {
         const c = new ServiceCache('prod', 'orders', protection);
@@ -85,7 +92,10 @@ describe('ServiceCache', () => {
             c.apply(put(rev, e.id, { enabled: e.kind === 'put' }));
             model.set(e.id, e.kind === 'put');
           }
-          const live = [...model].filter(([, on]) => on).map(([id]) => id).sort();
+          const live = [...model]
+            .filter(([, on]) => on)
+            .map(([id]) => id)
+            .sort();
           const v = c.view();
           if (live.length > 0 || !protection || lastNonEmpty.length === 0) {
             expect(ids(v.instances)).toEqual(live);
@@ -114,7 +124,11 @@ describe('ServiceCache', () => {
 });
 
 describe('select', () => {
-  const list = [inst('a', { cluster: 'vip', tags: ['x', 'y'] }), inst('b', { tags: ['x'], health: 'down' }), inst('c', { health: 'suspect' })];
+  const list = [
+    inst('a', { cluster: 'vip', tags: ['x', 'y'] }),
+    inst('b', { tags: ['x'], health: 'down' }),
+    inst('c', { health: 'suspect' }),
+  ];
   it('filters by cluster, every tag, and health (suspect counts as fit)', () => {
     expect(ids(select(list, {}))).toEqual(['a', 'b', 'c']);
     expect(ids(select(list, { cluster: 'vip' }))).toEqual(['a']);
@@ -165,7 +179,8 @@ describe('SnapshotStore', () => {
 });
 
 describe('SseParser', () => {
-  const stream = 'retry: 2000\n\nid: 5\ndata: {"revision":5}\n\n: comment\nevent: progress\nid: 9\ndata: {"revision":9}\n\ndata: a\ndata: b\r\n\r\nevent: compacted\ndata:{"revision":12}\n\n';
+  const stream =
+    'retry: 2000\n\nid: 5\ndata: {"revision":5}\n\n: comment\nevent: progress\nid: 9\ndata: {"revision":9}\n\ndata: a\ndata: b\r\n\r\nevent: compacted\ndata:{"revision":12}\n\n';
   const expected = [
     { event: 'message', data: '{"revision":5}', id: '5' },
     { event: 'progress', data: '{"revision":9}', id: '9' },

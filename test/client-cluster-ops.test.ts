@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RollcallClient } from '../src/client/index.js';
-import { json, ScriptedHttpNode } from './scripted-http-node.js';
 import { seeded } from './client-helpers.js';
+import { json, ScriptedHttpNode } from './scripted-http-node.js';
 
 describe('client cluster operations', () => {
   let node: ScriptedHttpNode | undefined;
@@ -26,9 +26,21 @@ describe('client cluster operations', () => {
         return json(res, 200, { index: 7, leader: asked.to ?? 'n3' });
       }
       // Membership status: a follower n2 further ahead than n3, which the server does not pick.
-      return json(res, 200, { leader: 'n1', members: [{ id: 'n1', voter: true }, { id: 'n2', voter: true, appliedIndex: 9 }, { id: 'n3', voter: true, appliedIndex: 5 }] });
+      return json(res, 200, {
+        leader: 'n1',
+        members: [
+          { id: 'n1', voter: true },
+          { id: 'n2', voter: true, appliedIndex: 9 },
+          { id: 'n3', voter: true, appliedIndex: 5 },
+        ],
+      });
     };
-    client = new RollcallClient({ endpoints: [node.url], random: seeded(1), requestTimeoutMs: 3000, attemptTimeoutMs: 1000 });
+    client = new RollcallClient({
+      endpoints: [node.url],
+      random: seeded(1),
+      requestTimeoutMs: 3000,
+      attemptTimeoutMs: 1000,
+    });
     return { node, client };
   }
 

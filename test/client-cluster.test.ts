@@ -25,7 +25,13 @@ let snapshotDir: string;
 const clients: RollcallClient[] = [];
 
 function client(options: Partial<ConstructorParameters<typeof RollcallClient>[0]> = {}, seed = 1): RollcallClient {
-  const c = new RollcallClient({ endpoints: urls, random: seeded(seed), requestTimeoutMs: 15_000, attemptTimeoutMs: 2_000, ...options });
+  const c = new RollcallClient({
+    endpoints: urls,
+    random: seeded(seed),
+    requestTimeoutMs: 15_000,
+    attemptTimeoutMs: 2_000,
+    ...options,
+  });
   clients.push(c);
   return c;
 }
@@ -61,14 +67,25 @@ describe('registrations', () => {
     const watch = record(consumer.watch({ namespace: 'prod', service: 'survive', initial: true }));
     const provider = client({}, 3);
     const ttlMs = 3000;
-    const reg = await provider.register({ namespace: 'prod', service: 'survive', id: 's1', address: '10.0.0.1', port: 9000, ttlMs });
+    const reg = await provider.register({
+      namespace: 'prod',
+      service: 'survive',
+      id: 's1',
+      address: '10.0.0.1',
+      port: 9000,
+      ttlMs,
+    });
     expect(reg.instance).toMatchObject({ id: 's1', ephemeral: true });
 
     const leader = await waitForLeader(urls);
     const killedAt = Date.now();
     await cluster.kill(leader);
     // Keepalives go on through the election and well past one TTL after the kill.
-    await waitFor('keepalives to continue for a full TTL after the kill', () => reg.lastKeepaliveAt > killedAt + ttlMs, 20_000);
+    await waitFor(
+      'keepalives to continue for a full TTL after the kill',
+      () => reg.lastKeepaliveAt > killedAt + ttlMs,
+      20_000,
+    );
     const { instance } = await provider.get({ namespace: 'prod', service: 'survive', id: 's1' });
     expect(instance?.sessionId).toBe(reg.sessionId);
     expect(reg.reregistrations).toBe(0);
@@ -90,7 +107,9 @@ describe('registrations', () => {
       process.stdout.write('registered ' + reg.sessionId + '\\n');
       setInterval(() => {}, 1 << 30);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -101,12 +120,21 @@ describe('registrations', () => {
         child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
       });
       expect(line).toMatch(/^registered s-/);
-      await waitFor('the consumer to see o1', () => watch.events.some((e) => e.ev.type === 'reset' && e.ev.instances.some((i) => i.id === 'o1')) || watch.events.some((e) => e.ev.type === 'put'));
+      await waitFor(
+        'the consumer to see o1',
+        () =>
+          watch.events.some((e) => e.ev.type === 'reset' && e.ev.instances.some((i) => i.id === 'o1')) ||
+          watch.events.some((e) => e.ev.type === 'put'),
+      );
     } finally {
       child.kill('SIGKILL');
     }
     const killedAt = Date.now();
-    const gone = await waitFor('o1 to expire', () => watch.events.find((e) => e.ev.type === 'delete' && e.ev.instance.id === 'o1'), 15_000);
+    const gone = await waitFor(
+      'o1 to expire',
+      () => watch.events.find((e) => e.ev.type === 'delete' && e.ev.instance.id === 'o1'),
+      15_000,
+    );
     const after = gone.at - killedAt;
     // The last keepalive was at most ttl/3 (+10 % jitter) before the kill.
     expect(after).toBeGreaterThanOrEqual(ttlMs - ttlMs * 0.4);
@@ -118,7 +146,14 @@ describe('registrations', () => {
   it('re-register when the registry lost the session, and report health', async () => {
     const provider = client({}, 16);
     const admin = client({}, 17);
-    const reg = await provider.register({ namespace: 'prod', service: 'lost', id: 'l1', address: '10.0.0.1', port: 1, ttlMs: 1500 });
+    const reg = await provider.register({
+      namespace: 'prod',
+      service: 'lost',
+      id: 'l1',
+      address: '10.0.0.1',
+      port: 1,
+      ttlMs: 1500,
+    });
     const events: string[] = [];
     reg.on('lost', (i) => events.push(`lost:${i.reason}`));
     reg.on('restored', () => events.push('restored'));
@@ -132,7 +167,9 @@ describe('registrations', () => {
 
     await reg.reportHealth(false); // out of rotation, still registered
     expect((await admin.list({ namespace: 'prod', service: 'lost' })).instances).toEqual([]);
-    expect((await admin.list({ namespace: 'prod', service: 'lost', includeDisabled: true })).instances.map((i) => i.id)).toEqual(['l1']);
+    expect(
+      (await admin.list({ namespace: 'prod', service: 'lost', includeDisabled: true })).instances.map((i) => i.id),
+    ).toEqual(['l1']);
     await reg.reportHealth(true);
     expect((await admin.list({ namespace: 'prod', service: 'lost' })).instances.map((i) => i.id)).toEqual(['l1']);
     await reg.close();
@@ -141,7 +178,14 @@ describe('registrations', () => {
   it('are removed by close(): registration.close() and client.close()', async () => {
     const c = client({}, 5);
     const checker = client({}, 6);
-    const ephemeral = await c.register({ namespace: 'prod', service: 'bye', id: 'e1', address: '10.0.0.1', port: 1, ttlMs: 10_000 });
+    const ephemeral = await c.register({
+      namespace: 'prod',
+      service: 'bye',
+      id: 'e1',
+      address: '10.0.0.1',
+      port: 1,
+      ttlMs: 10_000,
+    });
     const persistent = await c.register({ namespace: 'prod', service: 'bye', id: 'p1', address: '10.0.0.2', port: 2 });
     expect(persistent.instance.ephemeral).toBe(false);
     const get = (id: string) => checker.get({ namespace: 'prod', service: 'bye', id }).then((r) => r.instance);
@@ -149,7 +193,14 @@ describe('registrations', () => {
     await ephemeral.close();
     expect(await get('e1')).toBeNull(); // gone at once, not after the TTL
     expect(await get('p1')).not.toBeNull();
-    const again = await c.register({ namespace: 'prod', service: 'bye', id: 'e2', address: '10.0.0.3', port: 3, ttlMs: 10_000 });
+    const again = await c.register({
+      namespace: 'prod',
+      service: 'bye',
+      id: 'e2',
+      address: '10.0.0.3',
+      port: 3,
+      ttlMs: 10_000,
+    });
     expect(again.closed).toBe(false);
     await c.close(); // deregisters what is still open
     expect(await get('p1')).toBeNull();
@@ -168,7 +219,18 @@ describe('watch', () => {
     const seen = record(w);
     await waitFor('the watch to start', () => seen.events.length > 0);
     const acked: number[] = [];
-    const write = async (i: number) => acked.push((await writer.putInstance({ namespace: 'prod', service: 'stream', id: `w${i}`, address: '10.0.1.1', port: 1000 + i })).revision);
+    const write = async (i: number) =>
+      acked.push(
+        (
+          await writer.putInstance({
+            namespace: 'prod',
+            service: 'stream',
+            id: `w${i}`,
+            address: '10.0.1.1',
+            port: 1000 + i,
+          })
+        ).revision,
+      );
     for (let i = 0; i < 10; i++) await write(i);
     await waitFor('the watch to catch up', () => seen.events.filter((e) => e.ev.type === 'put').length === 10);
     expect(w.node).toBe(leader);
@@ -189,13 +251,24 @@ describe('watch', () => {
 describe('discovery', () => {
   it('routes, balances and protects against an empty push, kept current by the watch', async () => {
     const provider = client({}, 9);
-    const put = (id: string, cluster: string, weight = 100) => provider.putInstance({ namespace: 'prod', service: 'pay', id, cluster, address: `10.0.2.${id.length}`, port: 80, weight });
+    const put = (id: string, cluster: string, weight = 100) =>
+      provider.putInstance({
+        namespace: 'prod',
+        service: 'pay',
+        id,
+        cluster,
+        address: `10.0.2.${id.length}`,
+        port: 80,
+        weight,
+      });
     await put('v1', 'vip');
     await put('d1', 'default', 300);
     await put('d2', 'default', 100);
     const vipConsumer = client({ routing: { consumerCluster: 'vip' } }, 10);
     const plain = client({}, 11);
-    expect((await vipConsumer.discover({ namespace: 'prod', service: 'pay' })).instances.map((i) => i.id)).toEqual(['v1']);
+    expect((await vipConsumer.discover({ namespace: 'prod', service: 'pay' })).instances.map((i) => i.id)).toEqual([
+      'v1',
+    ]);
     const r = await plain.discover({ namespace: 'prod', service: 'pay' });
     expect(r).toMatchObject({ fromSnapshot: false, emptyProtected: false });
     expect(r.instances.map((i) => i.id)).toEqual(['d1', 'd2']);
@@ -206,7 +279,10 @@ describe('discovery', () => {
 
     // Changes arrive through the watch; removing every ordinary instance is held back.
     await put('d3', 'default');
-    await waitFor('d3 in the cache', async () => (await plain.discover({ namespace: 'prod', service: 'pay' })).instances.length === 3);
+    await waitFor(
+      'd3 in the cache',
+      async () => (await plain.discover({ namespace: 'prod', service: 'pay' })).instances.length === 3,
+    );
     for (const id of ['d1', 'd2', 'd3', 'v1']) await provider.deregister({ namespace: 'prod', service: 'pay', id });
     const held = await waitFor('the empty push to be held back', async () => {
       const d = await plain.discover({ namespace: 'prod', service: 'pay' });
@@ -214,12 +290,17 @@ describe('discovery', () => {
     });
     expect(held.instances.map((i) => i.id)).toEqual(['d1', 'd2', 'd3']);
     await put('d4', 'default');
-    await waitFor('the hold to lift', async () => (await plain.discover({ namespace: 'prod', service: 'pay' })).instances.map((i) => i.id).join() === 'd4');
+    await waitFor(
+      'the hold to lift',
+      async () =>
+        (await plain.discover({ namespace: 'prod', service: 'pay' })).instances.map((i) => i.id).join() === 'd4',
+    );
   });
 
   it('serves from the disk snapshot when started with every node down, says so, and goes live when they return', async () => {
     const provider = client({}, 12);
-    for (const id of ['a', 'b', 'c']) await provider.putInstance({ namespace: 'prod', service: 'cart', id, address: '10.0.3.1', port: 80 });
+    for (const id of ['a', 'b', 'c'])
+      await provider.putInstance({ namespace: 'prod', service: 'cart', id, address: '10.0.3.1', port: 80 });
     const first = client({ snapshotDir }, 13);
     expect((await first.discover({ namespace: 'prod', service: 'cart' })).instances).toHaveLength(3);
     await first.close(); // writes the snapshot one last time
@@ -235,13 +316,22 @@ describe('discovery', () => {
     expect(d.snapshotAgeMs).toBeGreaterThanOrEqual(0);
     expect(d.snapshotAgeMs).toBeLessThan(60_000);
     expect(d.instances.map((i) => i.id)).toEqual(['a', 'b', 'c']);
-    await expect(cold.discover({ namespace: 'prod', service: 'never-seen', timeoutMs: 300 })).rejects.toThrow(/no snapshot/);
+    await expect(cold.discover({ namespace: 'prod', service: 'never-seen', timeoutMs: 300 })).rejects.toThrow(
+      /no snapshot/,
+    );
 
     await Promise.all(cluster.nodes.map((n) => cluster.restart(n.id)));
     await waitForLeader(running());
-    await waitFor('the consumer to go live', async () => !(await cold.discover({ namespace: 'prod', service: 'cart' })).fromSnapshot, 20_000);
+    await waitFor(
+      'the consumer to go live',
+      async () => !(await cold.discover({ namespace: 'prod', service: 'cart' })).fromSnapshot,
+      20_000,
+    );
     const writer = client({}, 15);
     await writer.putInstance({ namespace: 'prod', service: 'cart', id: 'd', address: '10.0.3.2', port: 80 });
-    await waitFor('the new instance', async () => (await cold.discover({ namespace: 'prod', service: 'cart' })).instances.length === 4);
+    await waitFor(
+      'the new instance',
+      async () => (await cold.discover({ namespace: 'prod', service: 'cart' })).instances.length === 4,
+    );
   });
 });

@@ -4,8 +4,8 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError, ClientClosedError, RollcallClient, TimeoutError, UnavailableError } from '../src/client/index.js';
-import { deadUrl, json, ScriptedHttpNode } from './scripted-http-node.js';
 import { inst, seeded } from './client-helpers.js';
+import { deadUrl, json, ScriptedHttpNode } from './scripted-http-node.js';
 
 const nodes: ScriptedHttpNode[] = [];
 const clients: RollcallClient[] = [];
@@ -21,8 +21,17 @@ async function fake(id: string): Promise<ScriptedHttpNode> {
   return n;
 }
 
-function client(endpoints: string[], extra: Partial<ConstructorParameters<typeof RollcallClient>[0]> = {}): RollcallClient {
-  const c = new RollcallClient({ endpoints, random: seeded(1), requestTimeoutMs: 3000, attemptTimeoutMs: 500, ...extra });
+function client(
+  endpoints: string[],
+  extra: Partial<ConstructorParameters<typeof RollcallClient>[0]> = {},
+): RollcallClient {
+  const c = new RollcallClient({
+    endpoints,
+    random: seeded(1),
+    requestTimeoutMs: 3000,
+    attemptTimeoutMs: 500,
+    ...extra,
+  });
   clients.push(c);
   return c;
 }
@@ -32,9 +41,13 @@ const okList = (n: ScriptedHttpNode) => {
   n.handler = (_req, res) => json(res, 200, listBody);
 };
 const putOk = (n: ScriptedHttpNode, revision = 3) => {
-  n.handler = (req, res) => json(res, 200, { revision, instance: inst('a', { port: JSON.parse(req.body || '{}').port ?? 1 }) });
+  n.handler = (req, res) =>
+    json(res, 200, { revision, instance: inst('a', { port: JSON.parse(req.body || '{}').port ?? 1 }) });
 };
-const ids = (n: ScriptedHttpNode) => n.seen.filter((s) => s.method !== 'GET').map((s) => `${s.headers['x-rollcall-client-id']}#${s.headers['x-rollcall-seq']}`);
+const ids = (n: ScriptedHttpNode) =>
+  n.seen
+    .filter((s) => s.method !== 'GET')
+    .map((s) => `${s.headers['x-rollcall-client-id']}#${s.headers['x-rollcall-seq']}`);
 
 describe('node pool', () => {
   it('honours Retry-After from an overloaded node in full, with jitter, before trying again', async () => {
@@ -42,7 +55,8 @@ describe('node pool', () => {
     const seenAt: number[] = [];
     n1.handler = (_req, res) => {
       seenAt.push(performance.now());
-      if (seenAt.length === 1) return json(res, 503, { error: { code: 'OVERLOADED', message: 'shedding' } }, { 'retry-after': '1' });
+      if (seenAt.length === 1)
+        return json(res, 503, { error: { code: 'OVERLOADED', message: 'shedding' } }, { 'retry-after': '1' });
       return json(res, 200, listBody);
     };
     const c = client([n1.url], { requestTimeoutMs: 5000 });
@@ -84,9 +98,13 @@ describe('node pool', () => {
     const n1 = await fake('n1');
     const n2 = await fake('n2');
     let calls = 0;
-    const script = (req: Parameters<ScriptedHttpNode['handler']>[0], res: Parameters<ScriptedHttpNode['handler']>[1]) => {
+    const script = (
+      _req: Parameters<ScriptedHttpNode['handler']>[0],
+      res: Parameters<ScriptedHttpNode['handler']>[1],
+    ) => {
       calls++;
-      if (calls === 1) return json(res, 503, { error: { code: 'NO_LEADER', message: 'no leader yet' } }, { 'retry-after': '1' });
+      if (calls === 1)
+        return json(res, 503, { error: { code: 'NO_LEADER', message: 'no leader yet' } }, { 'retry-after': '1' });
       if (calls === 2) return json(res, 504, { error: { code: 'TIMEOUT', message: 'not committed in time' } });
       return json(res, 200, { revision: 9, instance: inst('a') });
     };
@@ -122,9 +140,13 @@ describe('node pool', () => {
   it('does not retry a request the server refused (4xx) and reports the error', async () => {
     const n1 = await fake('n1');
     const n2 = await fake('n2');
-    for (const n of [n1, n2]) n.handler = (_req, res) => json(res, 400, { error: { code: 'INVALID_ARGUMENT', message: 'port: must be >= 1', field: 'port' } });
+    for (const n of [n1, n2])
+      n.handler = (_req, res) =>
+        json(res, 400, { error: { code: 'INVALID_ARGUMENT', message: 'port: must be >= 1', field: 'port' } });
     const c = client([n1.url, n2.url]);
-    const err = await c.putInstance({ namespace: 'prod', service: 'orders', id: 'a', address: 'x', port: 0 }).catch((e: unknown) => e);
+    const err = await c
+      .putInstance({ namespace: 'prod', service: 'orders', id: 'a', address: 'x', port: 0 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT', field: 'port', node: 'n1' });
     expect(n1.seen.length + n2.seen.length).toBe(1);
@@ -137,7 +159,13 @@ describe('node pool', () => {
     leader.leader = 'n3';
     seed.handler = (req, res) =>
       req.url === '/v1/cluster'
-        ? json(res, 200, { leader: 'n3', members: [{ id: 'n1', http: seed.url }, { id: 'n3', http: leader.url }] })
+        ? json(res, 200, {
+            leader: 'n3',
+            members: [
+              { id: 'n1', http: seed.url },
+              { id: 'n3', http: leader.url },
+            ],
+          })
         : json(res, 200, { revision: 1, instance: inst('a') });
     putOk(leader);
     const c = client([seed.url]);

@@ -1,6 +1,13 @@
 /** Pickers and cluster routing, alone: no I/O. */
 import { describe, expect, it } from 'vitest';
-import { createPicker, LeastOutstandingPicker, RandomPicker, RoundRobinPicker, route, WeightedPicker } from '../src/client/index.js';
+import {
+  createPicker,
+  LeastOutstandingPicker,
+  RandomPicker,
+  RoundRobinPicker,
+  route,
+  WeightedPicker,
+} from '../src/client/index.js';
 import { inst, seeded } from './client-helpers.js';
 
 const three = [inst('a'), inst('b'), inst('c')];
@@ -52,7 +59,10 @@ describe('weighted', () => {
     const list = [inst('a', { weight: 1 }), inst('b', { weight: 0 }), inst('c', { weight: 1 })];
     const seq = Array.from({ length: 10 }, () => p.pick(list)!.instance.id);
     expect(seq).not.toContain('b');
-    const after = Array.from({ length: 4 }, () => p.pick([inst('c', { weight: 1 }), inst('d', { weight: 1 })])!.instance.id);
+    const after = Array.from(
+      { length: 4 },
+      () => p.pick([inst('c', { weight: 1 }), inst('d', { weight: 1 })])!.instance.id,
+    );
     expect(new Set(after)).toEqual(new Set(['c', 'd']));
   });
 });
@@ -91,17 +101,28 @@ describe('least-outstanding', () => {
 
 describe('createPicker', () => {
   it('builds each picker by name', () => {
-    for (const name of ['round-robin', 'random', 'weighted', 'least-outstanding'] as const) expect(createPicker(name, seeded(1)).name).toBe(name);
+    for (const name of ['round-robin', 'random', 'weighted', 'least-outstanding'] as const)
+      expect(createPicker(name, seeded(1)).name).toBe(name);
   });
 });
 
 describe('cluster routing', () => {
-  const list = [inst('v1', { cluster: 'vip' }), inst('z1a', { cluster: 'z1' }), inst('z2a', { cluster: 'z2' }), inst('d1')];
+  const list = [
+    inst('v1', { cluster: 'vip' }),
+    inst('z1a', { cluster: 'z1' }),
+    inst('z2a', { cluster: 'z2' }),
+    inst('d1'),
+  ];
   const ids = (xs: readonly { id: string }[]) => xs.map((x) => x.id);
 
   it('sends VIP consumers only to the vip cluster, even when it is empty', () => {
     expect(ids(route(list, { consumerCluster: 'vip' }))).toEqual(['v1']);
-    expect(route(list.filter((i) => i.cluster !== 'vip'), { consumerCluster: 'vip' })).toEqual([]);
+    expect(
+      route(
+        list.filter((i) => i.cluster !== 'vip'),
+        { consumerCluster: 'vip' },
+      ),
+    ).toEqual([]);
   });
 
   it('never sends ordinary consumers to vip', () => {

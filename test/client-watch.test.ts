@@ -5,9 +5,15 @@
  */
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CompactedError, RollcallClient, UnsupportedError, type Instance, type WatchEvent } from '../src/client/index.js';
-import { json, ScriptedHttpNode } from './scripted-http-node.js';
+import {
+  CompactedError,
+  type Instance,
+  RollcallClient,
+  UnsupportedError,
+  type WatchEvent,
+} from '../src/client/index.js';
 import { inst, seeded } from './client-helpers.js';
+import { json, ScriptedHttpNode } from './scripted-http-node.js';
 
 interface Change {
   readonly revision: number;
@@ -52,7 +58,9 @@ class FakeRegistry {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'x-rollcall-node': node.id });
         res.write('retry: 2000\n\n');
         if (from < this.floor) {
-          res.end(`event: compacted\ndata: ${JSON.stringify({ revision: this.revision, compactRevision: this.floor })}\n\n`);
+          res.end(
+            `event: compacted\ndata: ${JSON.stringify({ revision: this.revision, compactRevision: this.floor })}\n\n`,
+          );
           return;
         }
         if (this.silent.has(node)) return; // headers, then nothing: a stalled node
@@ -61,7 +69,8 @@ class FakeRegistry {
         res.on('close', () => this.streams.get(node)!.delete(res));
         return;
       }
-      if (url.pathname.endsWith('/instances')) return json(res, 200, { revision: this.revision, serviceRevision: this.revision, instances: this.state() });
+      if (url.pathname.endsWith('/instances'))
+        return json(res, 200, { revision: this.revision, serviceRevision: this.revision, instances: this.state() });
       if (url.pathname === '/v1/cluster') return json(res, 200, { leader: 'n1', revision: this.revision, members: [] });
       json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: 'no route' } });
     };
@@ -88,7 +97,13 @@ async function setup(count: number, opts: Partial<ConstructorParameters<typeof R
     reg.serve(n);
     ns.push(n);
   }
-  const client = new RollcallClient({ endpoints: ns.map((n) => n.url), random: seeded(3), attemptTimeoutMs: 500, requestTimeoutMs: 3000, ...opts });
+  const client = new RollcallClient({
+    endpoints: ns.map((n) => n.url),
+    random: seeded(3),
+    attemptTimeoutMs: 500,
+    requestTimeoutMs: 3000,
+    ...opts,
+  });
   clients.push(client);
   return { reg, nodes: ns, client };
 }
@@ -102,11 +117,16 @@ function collect(it: AsyncIterable<WatchEvent>): { events: WatchEvent[]; done: P
   return { events, done };
 }
 
-const revs = (events: WatchEvent[]) => events.filter((e) => e.type === 'put' || e.type === 'delete').map((e) => e.revision);
+const revs = (events: WatchEvent[]) =>
+  events.filter((e) => e.type === 'put' || e.type === 'delete').map((e) => e.revision);
 
 describe('watch', () => {
   it('resumes on another node after its node drops, with no gap and no repeat', async () => {
-    const { reg, nodes: [n1, n2], client } = await setup(2);
+    const {
+      reg,
+      nodes: [n1, n2],
+      client,
+    } = await setup(2);
     for (let i = 0; i < 3; i++) reg.change('put', `a${i}`);
     reg.replayAll.add(n2!); // n2 replays everything: the watch must drop what it has seen
     const w = client.watch({ namespace: 'prod', service: 'orders', fromRevision: 1 });
@@ -145,7 +165,13 @@ describe('watch', () => {
     const got = collect(w);
     await expect.poll(() => got.events.length).toBe(1);
     expect(got.events[0]).toMatchObject({ type: 'reset', revision: 5, reason: 'compacted' });
-    expect((got.events[0] as { instances: readonly Instance[] }).instances.map((i) => i.id)).toEqual(['a0', 'a1', 'a2', 'a3', 'a4']);
+    expect((got.events[0] as { instances: readonly Instance[] }).instances.map((i) => i.id)).toEqual([
+      'a0',
+      'a1',
+      'a2',
+      'a3',
+      'a4',
+    ]);
     reg.change('put', 'a5');
     await expect.poll(() => revs(got.events)).toEqual([6]);
     w.close();
@@ -167,7 +193,11 @@ describe('watch', () => {
   });
 
   it('moves on from a node that goes silent (no bytes for idleTimeoutMs)', async () => {
-    const { reg, nodes: [n1], client } = await setup(2, { watchIdleTimeoutMs: 300 });
+    const {
+      reg,
+      nodes: [n1],
+      client,
+    } = await setup(2, { watchIdleTimeoutMs: 300 });
     reg.silent.add(n1!);
     const w = client.watch({ namespace: 'prod', service: 'orders', fromRevision: 1 });
     const got = collect(w);
@@ -178,7 +208,11 @@ describe('watch', () => {
   });
 
   it('resumes where an overflow cut says', async () => {
-    const { reg, nodes: [n1], client } = await setup(1);
+    const {
+      reg,
+      nodes: [n1],
+      client,
+    } = await setup(1);
     reg.change('put', 'a');
     const base = n1!.handler;
     let cuts = 0;
@@ -195,7 +229,11 @@ describe('watch', () => {
     await expect.poll(() => w.reconnects).toBe(1);
     // The reconnect counts before its request reaches the server: wait for the request.
     await expect
-      .poll(() => n1!.seen.filter((s) => s.url.startsWith('/v1/watch')).map((s) => new URL(s.url, 'http://x').searchParams.get('fromRevision')))
+      .poll(() =>
+        n1!.seen
+          .filter((s) => s.url.startsWith('/v1/watch'))
+          .map((s) => new URL(s.url, 'http://x').searchParams.get('fromRevision')),
+      )
       .toEqual(['1', '2']);
     reg.change('put', 'b');
     await expect.poll(() => revs(got.events)).toEqual([2]); // resumed at the cut's fromRevision, not before
@@ -203,8 +241,12 @@ describe('watch', () => {
   });
 
   it('says clearly when the server has no watch streams', async () => {
-    const { nodes: [n1], client } = await setup(1);
-    n1!.handler = (_req, res) => json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: 'no route GET /v1/watch' } });
+    const {
+      nodes: [n1],
+      client,
+    } = await setup(1);
+    n1!.handler = (_req, res) =>
+      json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: 'no route GET /v1/watch' } });
     const got = collect(client.watch({ namespace: 'prod', fromRevision: 1 }));
     const err = await got.done;
     expect(err).toBeInstanceOf(UnsupportedError);
@@ -212,14 +254,22 @@ describe('watch', () => {
   });
 
   it('discover falls back to polling a server without watch streams', async () => {
-    const { reg, nodes: [n1], client } = await setup(1, { pollIntervalMs: 50 });
+    const {
+      reg,
+      nodes: [n1],
+      client,
+    } = await setup(1, { pollIntervalMs: 50 });
     reg.change('put', 'a');
     const base = n1!.handler;
     n1!.handler = (req, res, node) =>
-      req.url?.startsWith('/v1/watch') ? json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: 'no route' } }) : base(req, res, node);
+      req.url?.startsWith('/v1/watch')
+        ? json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: 'no route' } })
+        : base(req, res, node);
     expect((await client.discover({ namespace: 'prod', service: 'orders' })).instances.map((i) => i.id)).toEqual(['a']);
     reg.change('put', 'b');
-    await expect.poll(async () => (await client.discover({ namespace: 'prod', service: 'orders' })).instances.length).toBe(2);
+    await expect
+      .poll(async () => (await client.discover({ namespace: 'prod', service: 'orders' })).instances.length)
+      .toBe(2);
   });
 
   it('close() finishes an iterator that is waiting for the next event', async () => {

@@ -9,8 +9,8 @@
  */
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
 import { http, waitFor } from './helpers/http.js';
@@ -31,7 +31,11 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
-async function createToken(via: string, admin: string, body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
+async function createToken(
+  via: string,
+  admin: string,
+  body: Record<string, unknown>,
+): Promise<{ id: string; secret: string }> {
   const r = await http('POST', `${url(via)}/v1/acl/tokens`, body, bearer(admin));
   expect(r.status, JSON.stringify(r.body)).toBe(201);
   secrets.push(r.body.secret);
@@ -39,9 +43,14 @@ async function createToken(via: string, admin: string, body: Record<string, unkn
 }
 
 /** Runs the CLI; resolves with its exit code and output, whatever the code. */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ROLLCALL_TOKEN: '', ...env } });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI_PATH, ...args], {
+      env: { ...process.env, ROLLCALL_TOKEN: '', ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -49,7 +58,8 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<{ 
   }
 }
 
-const status = async (id: string, secret: string, route = '/v1/cluster'): Promise<number> => (await http('GET', `${url(id)}${route}`, undefined, bearer(secret))).status;
+const status = async (id: string, secret: string, route = '/v1/cluster'): Promise<number> =>
+  (await http('GET', `${url(id)}${route}`, undefined, bearer(secret))).status;
 
 beforeAll(async () => {
   cluster = await LocalCluster.start({
@@ -60,7 +70,11 @@ beforeAll(async () => {
     onLog: (id, line) => logs.push(`${id} ${line}`),
   });
   await waitFor('a leader every node agrees on', async () => {
-    const views = await Promise.all(cluster.nodes.map((n) => http('GET', `${n.url}/readyz`).then((r) => (r.status === 200 ? (r.body.leader as string | null) : null))));
+    const views = await Promise.all(
+      cluster.nodes.map((n) =>
+        http('GET', `${n.url}/readyz`).then((r) => (r.status === 200 ? (r.body.leader as string | null) : null)),
+      ),
+    );
     return views[0] && views.every((v) => v === views[0]) ? views[0] : undefined;
   });
 }, 60_000);
@@ -75,7 +89,9 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
     const r = await http('GET', `${url('n2')}/v1/cluster`);
     expect(r.status).toBe(401);
     expect(r.body.error.message).toMatch(/bootstrap/);
-    expect((await http('GET', `${url('n2')}/v1/namespaces/prod/services/a/instances`, undefined, bearer('rc_guess'))).status).toBe(401);
+    expect(
+      (await http('GET', `${url('n2')}/v1/namespaces/prod/services/a/instances`, undefined, bearer('rc_guess'))).status,
+    ).toBe(401);
     expect((await http('GET', `${url('n2')}/readyz`)).status).toBe(200);
     expect((await http('GET', `${url('n2')}/healthz`)).status).toBe(200);
     expect((await http('GET', `${url('n2')}/openapi.json`)).status).toBe(200);
@@ -107,8 +123,19 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
       const t = await createToken('n1', admin, { name: `reader-${i}`, role: 'read' });
       expect(await status('n3', t.secret)).toBe(200);
     }
-    const reg = await createToken('n1', admin, { name: 'pay-svc', role: 'register', namespaces: ['prod'], servicePrefixes: ['pay'] });
-    const put = (ns: string, svc: string) => http('PUT', `${url('n2')}/v1/namespaces/${ns}/services/${svc}/instances/i1`, { address: '10.0.0.1', port: 80 }, bearer(reg.secret));
+    const reg = await createToken('n1', admin, {
+      name: 'pay-svc',
+      role: 'register',
+      namespaces: ['prod'],
+      servicePrefixes: ['pay'],
+    });
+    const put = (ns: string, svc: string) =>
+      http(
+        'PUT',
+        `${url('n2')}/v1/namespaces/${ns}/services/${svc}/instances/i1`,
+        { address: '10.0.0.1', port: 80 },
+        bearer(reg.secret),
+      );
     expect((await put('prod', 'payments')).status).toBe(200);
     expect((await put('prod', 'orders')).status).toBe(403);
     expect((await put('test', 'payments')).status).toBe(403);
@@ -125,7 +152,10 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
     const revoked = await http('DELETE', `${url('n2')}/v1/acl/tokens/${t.id}`, undefined, bearer(admin));
     expect(revoked.status).toBe(200);
     expect(await status('n2', t.secret)).toBe(401);
-    for (const id of ['n1', 'n3']) await waitFor(`${id} to refuse the revoked token`, async () => ((await status(id, t.secret)) === 401 ? true : undefined));
+    for (const id of ['n1', 'n3'])
+      await waitFor(`${id} to refuse the revoked token`, async () =>
+        (await status(id, t.secret)) === 401 ? true : undefined,
+      );
     expect((await http('DELETE', `${url('n1')}/v1/acl/tokens/${t.id}`, undefined, bearer(admin))).status).toBe(404);
   });
 
@@ -133,7 +163,23 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
     const again = await cli(['acl', 'bootstrap', '--endpoints', url('n3'), '--json']);
     expect(again.code, again.stderr + again.stdout).not.toBe(0);
     expect(again.stdout + again.stderr).toMatch(/ACL_BOOTSTRAPPED/);
-    const made = await cli(['acl', 'token', 'create', '--name', 'cli-made', '--role', 'read', '--namespace', 'prod', '--endpoints', url('n1'), '--json'], { ROLLCALL_TOKEN: admin });
+    const made = await cli(
+      [
+        'acl',
+        'token',
+        'create',
+        '--name',
+        'cli-made',
+        '--role',
+        'read',
+        '--namespace',
+        'prod',
+        '--endpoints',
+        url('n1'),
+        '--json',
+      ],
+      { ROLLCALL_TOKEN: admin },
+    );
     expect(made.code, made.stderr).toBe(0);
     const t = JSON.parse(made.stdout) as { id: string; secret: string; namespaces: string[] };
     secrets.push(t.secret);
@@ -153,7 +199,11 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
     const gone = await createToken('n1', admin, { name: 'gone', role: 'read' });
     await cluster.stop('n3');
     await cluster.restart('n3');
-    await waitFor('n3 ready', async () => ((await http('GET', `${url('n3')}/readyz`)).status === 200 ? true : undefined), 30_000);
+    await waitFor(
+      'n3 ready',
+      async () => ((await http('GET', `${url('n3')}/readyz`)).status === 200 ? true : undefined),
+      30_000,
+    );
     expect(await status('n3', kept.secret)).toBe(200);
     expect(await status('n3', admin)).toBe(200);
 
@@ -162,12 +212,27 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
     const late = await createToken('n1', admin, { name: 'late', role: 'read' });
     expect((await http('DELETE', `${url('n1')}/v1/acl/tokens/${gone.id}`, undefined, bearer(admin))).status).toBe(200);
     for (let i = 0; i < 60; i++) {
-      const r = await http('PUT', `${url('n1')}/v1/namespaces/prod/services/filler/instances/f${i}`, { address: '10.0.0.2', port: 1000 + i }, bearer(admin));
+      const r = await http(
+        'PUT',
+        `${url('n1')}/v1/namespaces/prod/services/filler/instances/f${i}`,
+        { address: '10.0.0.2', port: 1000 + i },
+        bearer(admin),
+      );
       expect(r.status).toBe(200);
     }
-    const installedBefore = logs.filter((l) => l.startsWith('n2 ') && l.includes('installed a snapshot from the leader')).length;
+    const installedBefore = logs.filter(
+      (l) => l.startsWith('n2 ') && l.includes('installed a snapshot from the leader'),
+    ).length;
     await cluster.restart('n2');
-    await waitFor('n2 to install a snapshot', async () => (logs.filter((l) => l.startsWith('n2 ') && l.includes('installed a snapshot from the leader')).length > installedBefore ? true : undefined), 30_000);
+    await waitFor(
+      'n2 to install a snapshot',
+      async () =>
+        logs.filter((l) => l.startsWith('n2 ') && l.includes('installed a snapshot from the leader')).length >
+        installedBefore
+          ? true
+          : undefined,
+      30_000,
+    );
     expect(await status('n2', late.secret)).toBe(200);
     expect(await status('n2', kept.secret)).toBe(200);
     expect(await status('n2', gone.secret)).toBe(401);
@@ -185,10 +250,19 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
     }
     for (const line of logs) for (const s of secrets) expect(line).not.toContain(s);
     const audit = logs.filter((l) => l.includes('"part":"audit"'));
-    expect(audit.some((l) => l.includes('"route":"/v1/acl/tokens"') && l.includes('"principal":"bootstrap"') && l.includes('"status":201'))).toBe(true);
+    expect(
+      audit.some(
+        (l) =>
+          l.includes('"route":"/v1/acl/tokens"') && l.includes('"principal":"bootstrap"') && l.includes('"status":201'),
+      ),
+    ).toBe(true);
     expect(audit.some((l) => l.includes('"result":"refused"') && l.includes('"remote"'))).toBe(true);
     await cluster.restart('n1');
-    await waitFor('n1 ready', async () => ((await http('GET', `${url('n1')}/readyz`)).status === 200 ? true : undefined), 30_000);
+    await waitFor(
+      'n1 ready',
+      async () => ((await http('GET', `${url('n1')}/readyz`)).status === 200 ? true : undefined),
+      30_000,
+    );
   }, 60_000);
 
   it('failed authentication is rate-limited per address (--auth-failure-limit)', async () => {

@@ -26,7 +26,9 @@ function findFaketime(): string {
     const lib = path.join('/usr/lib', dir.name, 'faketime', 'libfaketime.so.1');
     if (existsSync(lib)) return lib;
   }
-  throw new Error('libfaketime not found: install Debian\'s faketime package (apt-get install -y faketime; .ci/run does)');
+  throw new Error(
+    "libfaketime not found: install Debian's faketime package (apt-get install -y faketime; .ci/run does)",
+  );
 }
 
 interface Keepalives {
@@ -68,14 +70,15 @@ describe('wall-clock steps', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rollcall-clock-'));
   const offsetFile = (id: string) => path.join(dir, `${id}.faketime`);
   /** Sets a node's wall clock to real time + `seconds` (libfaketime re-reads the file on every call). */
-  const stepClock = (id: string, seconds: number) => writeFileSync(offsetFile(id), `${seconds >= 0 ? '+' : ''}${seconds}s\n`);
+  const stepClock = (id: string, seconds: number) =>
+    writeFileSync(offsetFile(id), `${seconds >= 0 ? '+' : ''}${seconds}s\n`);
 
   afterAll(async () => {
     await cluster?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('stepping the leader\'s or a follower\'s clock by minutes expires no live session and keeps no dead one', async () => {
+  it("stepping the leader's or a follower's clock by minutes expires no live session and keeps no dead one", async () => {
     const lib = findFaketime();
     for (const id of ['n1', 'n2', 'n3']) stepClock(id, 0);
     cluster = await LocalCluster.start({
@@ -106,24 +109,33 @@ describe('wall-clock steps', () => {
       /** Waits until every running keepalive loop has had `n` more answers of any kind, failing at once on a 404. */
       const keepaliveRounds = async (n: number, what: string) => {
         const start = new Map([...kas].map(([id, k]) => [id, k.answers.ok + k.answers.other + k.answers.expiring]));
-        await waitFor(what, () => {
-          for (const [id, k] of kas) {
-            if (k.answers.notFound > 0 || k.answers.expiring > 0) throw new Error(`${what}: a keepalive for ${id} said the session is gone or going: ${JSON.stringify(k.answers)}`);
-          }
-          return [...kas].every(([id, k]) => k.answers.ok + k.answers.other + k.answers.expiring - start.get(id)! >= n);
-        }, 60_000);
+        await waitFor(
+          what,
+          () => {
+            for (const [id, k] of kas) {
+              if (k.answers.notFound > 0 || k.answers.expiring > 0)
+                throw new Error(
+                  `${what}: a keepalive for ${id} said the session is gone or going: ${JSON.stringify(k.answers)}`,
+                );
+            }
+            return [...kas].every(
+              ([id, k]) => k.answers.ok + k.answers.other + k.answers.expiring - start.get(id)! >= n,
+            );
+          },
+          60_000,
+        );
       };
       // Two TTLs of keepalives after each step.
       const rounds = Math.ceil((2 * TTL) / KEEPALIVE_EVERY);
       await keepaliveRounds(2, 'keepalives before any step');
       stepClock(leader, 600);
-      await keepaliveRounds(rounds, 'keepalives after the leader\'s clock jumped 10 minutes ahead');
+      await keepaliveRounds(rounds, "keepalives after the leader's clock jumped 10 minutes ahead");
       stepClock(leader, -600);
-      await keepaliveRounds(rounds, 'keepalives after the leader\'s clock jumped 20 minutes back');
+      await keepaliveRounds(rounds, "keepalives after the leader's clock jumped 20 minutes back");
       stepClock(follower, 900);
-      await keepaliveRounds(rounds, 'keepalives after a follower\'s clock jumped 15 minutes ahead');
+      await keepaliveRounds(rounds, "keepalives after a follower's clock jumped 15 minutes ahead");
       stepClock(follower, -900);
-      await keepaliveRounds(rounds, 'keepalives after a follower\'s clock jumped 30 minutes back');
+      await keepaliveRounds(rounds, "keepalives after a follower's clock jumped 30 minutes back");
 
       // The last session's owner stops; at that moment the leader's clock jumps back again.
       const last = sessions[sessions.length - 1]!;
@@ -131,7 +143,11 @@ describe('wall-clock steps', () => {
       kas.delete(last);
       const stoppedAt = performance.now();
       stepClock(leader, -1800);
-      await waitFor(`${last}'s instance to expire`, async () => (await list(urls[0]!, 'prod', `svc-${last}`)).body.instances?.length === 0, TTL + 10_000);
+      await waitFor(
+        `${last}'s instance to expire`,
+        async () => (await list(urls[0]!, 'prod', `svc-${last}`)).body.instances?.length === 0,
+        TTL + 10_000,
+      );
       // Its TTL, the leader's expiry check (200 ms), two commits and the list's own round
       // trip; a deadline kept on the wall clock would have held it for another 30 minutes.
       expect(performance.now() - stoppedAt).toBeLessThan(TTL + 2500);
@@ -139,7 +155,10 @@ describe('wall-clock steps', () => {
       await keepaliveRounds(2, 'keepalives at the end');
       for (const id of sessions.slice(0, -1)) {
         const r = await list(urls[1]!, 'prod', `svc-${id}`);
-        expect(r.body.instances.map((i: { id: string }) => i.id), id).toEqual(['i1']);
+        expect(
+          r.body.instances.map((i: { id: string }) => i.id),
+          id,
+        ).toEqual(['i1']);
         expect(kas.get(id)!.answers.notFound).toBe(0);
       }
       expect(await waitForLeader(urls)).toBe(leader);

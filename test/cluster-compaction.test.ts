@@ -18,13 +18,18 @@ describe('log compaction', () => {
   });
 
   it('does not hold back writes while it runs', async () => {
-    cluster = await LocalCluster.start({ size: 3, logLevel: 'warn', env: { ROLLCALL_TEST_FAULTS: '1', ROLLCALL_COMPACT_EVERY: '200' } });
+    cluster = await LocalCluster.start({
+      size: 3,
+      logLevel: 'warn',
+      env: { ROLLCALL_TEST_FAULTS: '1', ROLLCALL_COMPACT_EVERY: '200' },
+    });
     const c = cluster;
     const urls = c.nodes.map((n) => n.url);
     const leader = c.node(await waitForLeader(urls));
     const r = await http('PUT', `${leader.url}/v1/test/faults`, { compactDelayMs: COMPACT_DELAY_MS });
     expect(r.status).toBe(200);
-    const firstIndex = async () => (await metric(leader.url, 'rollcall_last_index')) - (await metric(leader.url, 'rollcall_log_entries')) + 1;
+    const firstIndex = async () =>
+      (await metric(leader.url, 'rollcall_last_index')) - (await metric(leader.url, 'rollcall_log_entries')) + 1;
     const startFirst = await firstIndex();
 
     // 300 writes: about the 196th crosses the compaction threshold (200 entries past the
@@ -42,9 +47,16 @@ describe('log compaction', () => {
     await Promise.all(Array.from({ length: 4 }, (_, w) => writer(w)));
     const writingMs = performance.now() - t0;
     // The writes started the one compaction there was; it has ended only now.
-    const compactedAt = await waitFor('the leader to compact its log', async () => (await firstIndex()) > startFirst, 60_000).then(() => performance.now() - t0);
+    const compactedAt = await waitFor(
+      'the leader to compact its log',
+      async () => (await firstIndex()) > startFirst,
+      60_000,
+    ).then(() => performance.now() - t0);
     expect(latencies).toHaveLength(300);
     const slowest = Math.max(...latencies);
-    expect(slowest, `the slowest write took ${Math.round(slowest)} ms (writes ${Math.round(writingMs)} ms, compacted after ${Math.round(compactedAt)} ms)`).toBeLessThan(COMPACT_DELAY_MS / 2);
+    expect(
+      slowest,
+      `the slowest write took ${Math.round(slowest)} ms (writes ${Math.round(writingMs)} ms, compacted after ${Math.round(compactedAt)} ms)`,
+    ).toBeLessThan(COMPACT_DELAY_MS / 2);
   }, 120_000);
 });

@@ -35,7 +35,14 @@ describe('crashes', () => {
           const node = up[(w + attempt) % up.length];
           if (!node) break;
           try {
-            const r = await register(node.url, 'prod', 'crash', id, { address: '10.9.0.1', port: 1000 + (n % 50000) }, headers, );
+            const r = await register(
+              node.url,
+              'prod',
+              'crash',
+              id,
+              { address: '10.9.0.1', port: 1000 + (n % 50000) },
+              headers,
+            );
             if (r.status === 200) {
               acked.set(id, r.body.revision as number);
               break;
@@ -53,24 +60,32 @@ describe('crashes', () => {
       await new Promise((r) => setTimeout(r, 50 + random.int(400)));
       const leader = await waitForLeader(c.running().map((x) => x.url));
       await c.kill(leader);
-      await waitFor('writes to succeed again', async () => {
-        const before = acked.size;
-        await new Promise((r) => setTimeout(r, 100));
-        return acked.size > before;
-      }, 30_000);
+      await waitFor(
+        'writes to succeed again',
+        async () => {
+          const before = acked.size;
+          await new Promise((r) => setTimeout(r, 100));
+          return acked.size > before;
+        },
+        30_000,
+      );
       await c.restart(leader);
     }
     stop = true;
     await Promise.all(writers);
     const urls = c.nodes.map((x) => x.url);
     await waitForLeader(urls);
-    const all = await waitFor('every node to hold every acknowledged write', async () => {
-      const views = await Promise.all(urls.map((u) => list(u, 'prod', 'crash', '?consistency=serializable')));
-      const ids = views.map((v) => new Set((v.body.instances as { id: string }[]).map((i) => i.id)));
-      const complete = ids.every((s) => [...acked.keys()].every((k) => s.has(k)));
-      const same = ids.every((s) => s.size === ids[0]!.size);
-      return complete && same ? ids[0] : undefined;
-    }, 30_000).catch((err: unknown) => {
+    const all = await waitFor(
+      'every node to hold every acknowledged write',
+      async () => {
+        const views = await Promise.all(urls.map((u) => list(u, 'prod', 'crash', '?consistency=serializable')));
+        const ids = views.map((v) => new Set((v.body.instances as { id: string }[]).map((i) => i.id)));
+        const complete = ids.every((s) => [...acked.keys()].every((k) => s.has(k)));
+        const same = ids.every((s) => s.size === ids[0]!.size);
+        return complete && same ? ids[0] : undefined;
+      },
+      30_000,
+    ).catch((err: unknown) => {
       throw new Error(`${String(err)} (replay: SEED=${SEED} npx vitest run test/cluster-crash.test.ts)`);
     });
     expect(all.size).toBeGreaterThanOrEqual(acked.size);
@@ -108,10 +123,14 @@ describe('crashes', () => {
     await cluster.kill('n3');
     const n1 = cluster.node('n1').url;
     // Once n1 notices it has lost its quorum it steps down (CheckQuorum) and knows no leader.
-    const write = await waitFor('a 503 for a write without a majority', async () => {
-      const r = await register(n1, 'prod', 'minority', 'm1', { address: '10.2.0.1', port: 1 });
-      return r.status === 503 ? r : undefined;
-    }, 30_000);
+    const write = await waitFor(
+      'a 503 for a write without a majority',
+      async () => {
+        const r = await register(n1, 'prod', 'minority', 'm1', { address: '10.2.0.1', port: 1 });
+        return r.status === 503 ? r : undefined;
+      },
+      30_000,
+    );
     expect(write.body.error.code).toBe('NO_LEADER');
     expect(write.headers.get('retry-after')).toBe('1');
     const read = await list(n1, 'prod', 'minority');
@@ -120,6 +139,10 @@ describe('crashes', () => {
     // Serializable reads still answer from local state.
     expect((await list(n1, 'prod', 'minority', '?consistency=serializable')).status).toBe(200);
     await cluster.restart('n2');
-    await waitFor('writes to work again', async () => (await register(n1, 'prod', 'minority', 'm1', { address: '10.2.0.1', port: 1 })).status === 200, 30_000);
+    await waitFor(
+      'writes to work again',
+      async () => (await register(n1, 'prod', 'minority', 'm1', { address: '10.2.0.1', port: 1 })).status === 200,
+      30_000,
+    );
   }, 120_000);
 });

@@ -10,7 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { http, list, register, waitFor, waitForLeader, metric } from './helpers/http.js';
+import { http, list, metric, register, waitFor, waitForLeader } from './helpers/http.js';
 
 const TTL = 2000;
 
@@ -80,14 +80,23 @@ describe('expiry across a change of leader', () => {
   }
 
   it('an expiry its leader could not commit deletes nothing after failover while keepalives continue', async () => {
-    const { urls, leader } = await start();
+    const { leader } = await start();
     const c = cluster!;
     const l = c.node(leader);
     const followers = c.nodes.filter((n) => n.id !== leader);
     const session = `s-${Date.now()}`;
-    const opened = await http('POST', `${followers[0]!.url}/v1/sessions`, { ttlMs: TTL }, { 'x-rollcall-session-id': session });
+    const opened = await http(
+      'POST',
+      `${followers[0]!.url}/v1/sessions`,
+      { ttlMs: TTL },
+      { 'x-rollcall-session-id': session },
+    );
     expect(opened.status).toBe(201);
-    const reg = await register(followers[0]!.url, 'prod', 'pay', 'p1', { address: '10.9.0.1', port: 1, sessionId: session });
+    const reg = await register(followers[0]!.url, 'prod', 'pay', 'p1', {
+      address: '10.9.0.1',
+      port: 1,
+      sessionId: session,
+    });
     expect(reg.status, JSON.stringify(reg.body)).toBe(200);
 
     // The owner keeps the session alive through the followers only, as a client on their
@@ -99,23 +108,41 @@ describe('expiry across a change of leader', () => {
       // acknowledgements (heartbeats still keep it in office): it expires the session on its
       // stale view, and its proposal reaches both followers but cannot commit.
       await setFaults(l.url, { dropFrom: followers.map((n) => n.id), kinds: ['keepalive', 'raft:appendResponse'] });
-      await waitFor('the leader to decide the expiry', () => logs.some((line) => line.startsWith(`${leader} `) && line.includes('expiring sessions whose keepalives stopped')), 15_000);
+      await waitFor(
+        'the leader to decide the expiry',
+        () =>
+          logs.some(
+            (line) => line.startsWith(`${leader} `) && line.includes('expiring sessions whose keepalives stopped'),
+          ),
+        15_000,
+      );
       const leaderLast = await metric(l.url, 'rollcall_last_index');
-      for (const f of followers) await waitFor(`${f.id} to hold the expiry entry`, async () => (await metric(f.url, 'rollcall_last_index')) >= leaderLast);
+      for (const f of followers)
+        await waitFor(
+          `${f.id} to hold the expiry entry`,
+          async () => (await metric(f.url, 'rollcall_last_index')) >= leaderLast,
+        );
       expect(await metric(l.url, 'rollcall_commit_index')).toBeLessThan(leaderLast);
 
       await c.kill(leader);
       const live = followers.map((n) => n.url);
       const next = await waitForNewLeader(live, leader);
       // The new leader commits the old leader's entries with its own no-op...
-      await waitFor('the new leader to apply past the old expiry entry', async () => (await metric(c.node(next).url, 'rollcall_applied_index')) > leaderLast);
+      await waitFor(
+        'the new leader to apply past the old expiry entry',
+        async () => (await metric(c.node(next).url, 'rollcall_applied_index')) > leaderLast,
+      );
       // ...and then holds the session for longer than its TTL on keepalives alone.
       const okBefore = ka.answers.ok;
       // 15 answers, 200 ms apart at the least: longer than 1.5 TTLs.
-      await waitFor('keepalives answered for more than a TTL', () => {
-        if (ka.answers.notFound > 0) throw new Error('a keepalive was answered 404: the session was expired');
-        return ka.answers.ok - okBefore >= 15;
-      }, 30_000);
+      await waitFor(
+        'keepalives answered for more than a TTL',
+        () => {
+          if (ka.answers.notFound > 0) throw new Error('a keepalive was answered 404: the session was expired');
+          return ka.answers.ok - okBefore >= 15;
+        },
+        30_000,
+      );
 
       const r = await list(c.node(next).url, 'prod', 'pay');
       expect(r.status).toBe(200);
@@ -126,14 +153,21 @@ describe('expiry across a change of leader', () => {
     }
   });
 
-  it('a new leader still applying its predecessor\'s entries never answers a keepalive with 404', async () => {
+  it("a new leader still applying its predecessor's entries never answers a keepalive with 404", async () => {
     type Node = LocalCluster['nodes'][number];
     /**
      * The setup needs one leader throughout; on a loaded machine a follower may campaign in
      * the middle of it (a new term makes the uncommitted opening moot). That is the machine,
      * not the property: start over on a fresh cluster, up to three times.
      */
-    const setUp = async (): Promise<{ leader: string; y: Node; z: Node; session: string; leaderLast: number; opening: Promise<unknown> } | null> => {
+    const setUp = async (): Promise<{
+      leader: string;
+      y: Node;
+      z: Node;
+      session: string;
+      leaderLast: number;
+      opening: Promise<unknown>;
+    } | null> => {
       const { leader } = await start();
       const c = cluster!;
       const l = c.node(leader);
@@ -143,8 +177,14 @@ describe('expiry across a change of leader', () => {
       // The leader cannot commit: every follower's acknowledgement is lost, so the session's
       // opening reaches both followers' logs uncommitted (the client's request times out).
       await setFaults(l.url, { dropFrom: [y.id, z.id], kinds: ['raft:appendResponse'] });
-      const opening = http('POST', `${l.url}/v1/sessions`, { ttlMs: 60_000 }, { 'x-rollcall-session-id': session }, 4000).catch(() => null);
-      const leaderLast = await waitFor('the opening in the leader\'s log', async () => {
+      const opening = http(
+        'POST',
+        `${l.url}/v1/sessions`,
+        { ttlMs: 60_000 },
+        { 'x-rollcall-session-id': session },
+        4000,
+      ).catch(() => null);
+      const leaderLast = await waitFor("the opening in the leader's log", async () => {
         const last = await metric(l.url, 'rollcall_last_index');
         return last > (await metric(l.url, 'rollcall_commit_index')) ? last : undefined;
       });

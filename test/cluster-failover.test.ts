@@ -19,7 +19,14 @@ describe('failover through a follower', () => {
     const leader = await waitForLeader(c.nodes.map((n) => n.url));
     const followers = c.nodes.filter((n) => n.id !== leader);
     // Every node must have the leader connected before the fault, or the write waits for that instead.
-    await Promise.all(followers.map((f) => waitFor(`${f.id} applies a write`, async () => (await register(f.url, 'prod', 'warmup', f.id, { address: '10.0.0.1', port: 1 })).status === 200)));
+    await Promise.all(
+      followers.map((f) =>
+        waitFor(
+          `${f.id} applies a write`,
+          async () => (await register(f.url, 'prod', 'warmup', f.id, { address: '10.0.0.1', port: 1 })).status === 200,
+        ),
+      ),
+    );
     return { leader, followers };
   }
 
@@ -29,7 +36,14 @@ describe('failover through a follower', () => {
     const { leader, followers } = await leaderAndFollowers(c);
     const [f1, f2] = followers as [(typeof followers)[0], (typeof followers)[0]];
     c.pause(leader);
-    const withIds = register(f1.url, 'prod', 'failover', 'with-ids', { address: '10.1.0.1', port: 80 }, { 'x-rollcall-client-id': 'failover-test', 'x-rollcall-seq': '1' });
+    const withIds = register(
+      f1.url,
+      'prod',
+      'failover',
+      'with-ids',
+      { address: '10.1.0.1', port: 80 },
+      { 'x-rollcall-client-id': 'failover-test', 'x-rollcall-seq': '1' },
+    );
     const withoutIds = register(f2.url, 'prod', 'failover', 'without-ids', { address: '10.1.0.2', port: 80 });
     const [a, b] = await Promise.all([withIds, withoutIds]);
     // Before forwarded requests followed the leader, both waited out the deadline: 504 TIMEOUT.
@@ -39,7 +53,14 @@ describe('failover through a follower', () => {
     if (b.status === 503) expect(b.body, JSON.stringify(b.body)).toMatchObject({ error: { code: 'PROPOSAL_DROPPED' } });
     c.resume(leader);
     // The re-sent write applied once: the same ids again are answered from the dedup table.
-    const again = await register(f1.url, 'prod', 'failover', 'with-ids', { address: '10.1.0.1', port: 80 }, { 'x-rollcall-client-id': 'failover-test', 'x-rollcall-seq': '1' });
+    const again = await register(
+      f1.url,
+      'prod',
+      'failover',
+      'with-ids',
+      { address: '10.1.0.1', port: 80 },
+      { 'x-rollcall-client-id': 'failover-test', 'x-rollcall-seq': '1' },
+    );
     expect(again.status).toBe(200);
     expect(again.body.revision).toBe(a.body.revision);
     const view = await list(f1.url, 'prod', 'failover');
@@ -53,7 +74,16 @@ describe('failover through a follower', () => {
     const { leader, followers } = await leaderAndFollowers(c);
     await c.kill(leader);
     const answers = await Promise.all(
-      followers.map((f, i) => register(f.url, 'prod', 'failover', `after-kill-${i}`, { address: '10.2.0.1', port: 80 }, { 'x-rollcall-client-id': `after-kill-${i}`, 'x-rollcall-seq': '1' })),
+      followers.map((f, i) =>
+        register(
+          f.url,
+          'prod',
+          'failover',
+          `after-kill-${i}`,
+          { address: '10.2.0.1', port: 80 },
+          { 'x-rollcall-client-id': `after-kill-${i}`, 'x-rollcall-seq': '1' },
+        ),
+      ),
     );
     for (const r of answers) expect(r.status, JSON.stringify(r.body)).toBe(200);
     const next = await waitForLeader(followers.map((f) => f.url));

@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SeededRandom } from '../raft/rand.js';
 import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
-import { FederationEngine } from '../src/federation/index.js';
 import { GOSSIP_CONTENT_TYPE, GOSSIP_PATH } from '../src/federation/host.js';
+import { FederationEngine } from '../src/federation/index.js';
 import { systemClock } from '../src/node/clock.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
@@ -27,17 +27,27 @@ const logs: string[] = [];
 let consulPort = 0;
 
 const dcArgs = (dc: string, join: string[] = []) => [
-  '--datacenter', dc,
-  '--federation-secret', SECRET,
-  '--federation-interval-ms', String(ROUND_MS),
+  '--datacenter',
+  dc,
+  '--federation-secret',
+  SECRET,
+  '--federation-interval-ms',
+  String(ROUND_MS),
   ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
 ];
 
 interface Federation {
   datacenter: string;
-  datacenters: { name: string; status: string; rttMs: number | null; lastHeard: number | null; members: { id: string; address: string; status: string }[] }[];
+  datacenters: {
+    name: string;
+    status: string;
+    rttMs: number | null;
+    lastHeard: number | null;
+    members: { id: string; address: string; status: string }[];
+  }[];
 }
-const federation = async (url: string): Promise<Federation> => (await http<Federation>('GET', `${url}/v1/federation`, undefined, {}, 2000)).body;
+const federation = async (url: string): Promise<Federation> =>
+  (await http<Federation>('GET', `${url}/v1/federation`, undefined, {}, 2000)).body;
 const rollcall = async (...args: string[]): Promise<{ code: number; stdout: string }> => {
   try {
     const { stdout } = await promisify(execFile)(process.execPath, [CLI_PATH, ...args], { timeout: 20_000 });
@@ -53,12 +63,30 @@ beforeAll(async () => {
   const onLog = (dc: string) => (id: string, line: string) => logs.push(`${dc}/${id} ${line}`);
   // dc-a's first node also serves the Consul API, whose datacenter list comes from the same engine.
   consulPort = await freePort();
-  a = await LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-a'), onLog: onLog('dc-a'), logLevel: 'info', nodeEnv: (id) => (id === 'n1' ? { ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${consulPort}` } : {}) });
+  a = await LocalCluster.start({
+    size: 3,
+    extraArgs: dcArgs('dc-a'),
+    onLog: onLog('dc-a'),
+    logLevel: 'info',
+    nodeEnv: (id) => (id === 'n1' ? { ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${consulPort}` } : {}),
+  });
   [b, c] = await Promise.all([
-    LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-b', [a.nodes[0]!.url]), onLog: onLog('dc-b'), logLevel: 'info' }),
+    LocalCluster.start({
+      size: 3,
+      extraArgs: dcArgs('dc-b', [a.nodes[0]!.url]),
+      onLog: onLog('dc-b'),
+      logLevel: 'info',
+    }),
     LocalCluster.start({ size: 3, extraArgs: dcArgs('dc-c'), onLog: onLog('dc-c'), logLevel: 'info' }),
   ]);
-  await Promise.all([a, b, c].map((x) => waitForLeader(x.nodes.map((n) => n.url), 90_000)));
+  await Promise.all(
+    [a, b, c].map((x) =>
+      waitForLeader(
+        x.nodes.map((n) => n.url),
+        90_000,
+      ),
+    ),
+  );
 }, 240_000);
 
 afterAll(async () => {
@@ -75,11 +103,21 @@ describe.skip('federation of three datacenters', () => {
     expect(joined.code).toBe(0);
     const everyone = [...a.nodes, ...b.nodes, ...c.nodes];
     let seen = '';
-    await waitFor('every node sees all three datacenters alive', async () => {
-      const views = await Promise.all(everyone.map((n) => federation(n.url)));
-      seen = views.map((f) => f.datacenters.map((d) => `${d.name}:${d.status}:${d.members.length}`).join(',')).join(' | ');
-      return views.every((f) => ['dc-a', 'dc-b', 'dc-c'].every((dc) => statusOf(f, dc) === 'alive' && f.datacenters.find((d) => d.name === dc)!.members.length === 3));
-    }, 30_000).catch((err: Error) => {
+    await waitFor(
+      'every node sees all three datacenters alive',
+      async () => {
+        const views = await Promise.all(everyone.map((n) => federation(n.url)));
+        seen = views
+          .map((f) => f.datacenters.map((d) => `${d.name}:${d.status}:${d.members.length}`).join(','))
+          .join(' | ');
+        return views.every((f) =>
+          ['dc-a', 'dc-b', 'dc-c'].every(
+            (dc) => statusOf(f, dc) === 'alive' && f.datacenters.find((d) => d.name === dc)!.members.length === 3,
+          ),
+        );
+      },
+      30_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; last seen: ${seen}`);
     });
     const f = await federation(a.nodes[2]!.url);
@@ -88,7 +126,11 @@ describe.skip('federation of three datacenters', () => {
     expect(cEntry.members.map((m) => m.address).sort()).toEqual(c.nodes.map((n) => n.url).sort());
     const listed = await rollcall('federation', 'list', '--json', '--endpoints', a.nodes[0]!.url);
     expect(listed.code).toBe(0);
-    expect((JSON.parse(listed.stdout) as Federation).datacenters.map((d) => [d.name, d.status])).toEqual([['dc-a', 'alive'], ['dc-b', 'alive'], ['dc-c', 'alive']]);
+    expect((JSON.parse(listed.stdout) as Federation).datacenters.map((d) => [d.name, d.status])).toEqual([
+      ['dc-a', 'alive'],
+      ['dc-b', 'alive'],
+      ['dc-c', 'alive'],
+    ]);
     const names = (await http<string[]>('GET', `${a.nodes[1]!.url}/v1/catalog/datacenters`)).body;
     expect(names[0]).toBe('dc-a');
     expect([...names].sort()).toEqual(['dc-a', 'dc-b', 'dc-c']);
@@ -98,7 +140,9 @@ describe.skip('federation of three datacenters', () => {
   }, 40_000);
 
   it('forwards ?dc= reads and writes, and refuses an unknown datacenter', async () => {
-    expect((await register(a.nodes[0]!.url, 'prod', 'orders', 'o1', { address: '10.0.0.1', port: 9000 })).status).toBe(200);
+    expect((await register(a.nodes[0]!.url, 'prod', 'orders', 'o1', { address: '10.0.0.1', port: 9000 })).status).toBe(
+      200,
+    );
     // Read from dc-c: linearizable in dc-a, so o1 is there at once.
     const read = await list(c.nodes[1]!.url, 'prod', 'orders', '?dc=dc-a');
     expect(read.status).toBe(200);
@@ -107,15 +151,23 @@ describe.skip('federation of three datacenters', () => {
     // Nothing is replicated: dc-c's own registry has no such instance.
     expect((await list(c.nodes[1]!.url, 'prod', 'orders')).body.instances).toEqual([]);
     // A write from dc-c applied in dc-a.
-    const write = await http('PUT', `${c.nodes[2]!.url}/v1/namespaces/prod/services/orders/instances/o2?dc=dc-a`, { address: '10.0.0.2', port: 9000 });
+    const write = await http('PUT', `${c.nodes[2]!.url}/v1/namespaces/prod/services/orders/instances/o2?dc=dc-a`, {
+      address: '10.0.0.2',
+      port: 9000,
+    });
     expect(write.status).toBe(200);
     expect(write.headers.get('x-rollcall-datacenter')).toBe('dc-a');
-    expect((await list(a.nodes[2]!.url, 'prod', 'orders')).body.instances.map((i: { id: string }) => i.id)).toEqual(['o1', 'o2']);
+    expect((await list(a.nodes[2]!.url, 'prod', 'orders')).body.instances.map((i: { id: string }) => i.id)).toEqual([
+      'o1',
+      'o2',
+    ]);
     // ?dc= naming ourselves is served here.
     expect((await list(a.nodes[1]!.url, 'prod', 'orders', '?dc=dc-a')).body.instances).toHaveLength(2);
     // A watch from dc-c on dc-a: a proxied stream, history then live changes.
     const abort = new AbortController();
-    const stream = await fetch(`${c.nodes[1]!.url}/v1/watch?namespace=prod&service=orders&fromRevision=1&dc=dc-a`, { signal: abort.signal });
+    const stream = await fetch(`${c.nodes[1]!.url}/v1/watch?namespace=prod&service=orders&fromRevision=1&dc=dc-a`, {
+      signal: abort.signal,
+    });
     expect(stream.status).toBe(200);
     expect(stream.headers.get('x-rollcall-datacenter')).toBe('dc-a');
     const reader = stream.body!.getReader();
@@ -128,7 +180,9 @@ describe.skip('federation of three datacenters', () => {
       }
     };
     await until('o2');
-    expect((await register(a.nodes[1]!.url, 'prod', 'orders', 'o3', { address: '10.0.0.3', port: 9000 })).status).toBe(200);
+    expect((await register(a.nodes[1]!.url, 'prod', 'orders', 'o3', { address: '10.0.0.3', port: 9000 })).status).toBe(
+      200,
+    );
     await until('o3');
     abort.abort();
     const unknown = await list(c.nodes[0]!.url, 'prod', 'orders', '?dc=dc-zz');
@@ -139,18 +193,35 @@ describe.skip('federation of three datacenters', () => {
   it('refuses gossip signed with another secret, and forged hops', async () => {
     const sent: Uint8Array[] = [];
     const stranger = new FederationEngine({
-      datacenter: 'dc-x', nodeId: 'x1', address: 'http://127.0.0.1:9', secret: 'not-the-federation-secret',
-      clock: systemClock, random: new SeededRandom(1), send: (_to, bytes) => sent.push(bytes), join: [a.nodes[0]!.url],
+      datacenter: 'dc-x',
+      nodeId: 'x1',
+      address: 'http://127.0.0.1:9',
+      secret: 'not-the-federation-secret',
+      clock: systemClock,
+      random: new SeededRandom(1),
+      send: (_to, bytes) => sent.push(bytes),
+      join: [a.nodes[0]!.url],
     });
     stranger.tick(systemClock.now() + 10_000);
     expect(sent.length).toBeGreaterThan(0);
     for (const bytes of sent) {
-      const res = await fetch(`${a.nodes[0]!.url}${GOSSIP_PATH}`, { method: 'POST', headers: { 'content-type': GOSSIP_CONTENT_TYPE }, body: bytes });
+      const res = await fetch(`${a.nodes[0]!.url}${GOSSIP_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': GOSSIP_CONTENT_TYPE },
+        body: bytes,
+      });
       expect(res.status).toBe(204);
     }
-    await waitFor('the refusal logged', () => logs.some((l) => l.startsWith('dc-a/n1 ') && l.includes('gossip message refused') && l.includes('bad-mac')));
+    await waitFor('the refusal logged', () =>
+      logs.some((l) => l.startsWith('dc-a/n1 ') && l.includes('gossip message refused') && l.includes('bad-mac')),
+    );
     expect(statusOf(await federation(a.nodes[0]!.url), 'dc-x')).toBeUndefined();
-    const forged = await http('GET', `${a.nodes[0]!.url}/v1/namespaces/prod/services/orders/instances?dc=dc-a`, undefined, { 'x-rollcall-federation-hop': `dc-c.${Date.now()}.${'00'.repeat(32)}` });
+    const forged = await http(
+      'GET',
+      `${a.nodes[0]!.url}/v1/namespaces/prod/services/orders/instances?dc=dc-a`,
+      undefined,
+      { 'x-rollcall-federation-hop': `dc-c.${Date.now()}.${'00'.repeat(32)}` },
+    );
     expect(forged.status).toBe(401);
   }, 20_000);
 
@@ -158,10 +229,15 @@ describe.skip('federation of three datacenters', () => {
     const killedAt = Date.now();
     await Promise.all(b.nodes.map((n) => b.kill(n.id)));
     const watchers = [...a.nodes, ...c.nodes];
-    await waitFor('every node of dc-a and dc-c sees dc-b unreachable', async () => {
-      const views = await Promise.all(watchers.map((n) => federation(n.url)));
-      return views.every((f) => statusOf(f, 'dc-b') === 'unreachable');
-    }, 20_000, 100);
+    await waitFor(
+      'every node of dc-a and dc-c sees dc-b unreachable',
+      async () => {
+        const views = await Promise.all(watchers.map((n) => federation(n.url)));
+        return views.every((f) => statusOf(f, 'dc-b') === 'unreachable');
+      },
+      20_000,
+      100,
+    );
     const detectMs = Date.now() - killedAt;
     // Suspicion timeout: 4 × 300 ms at least, up to 3 × that for a lone suspector; plus the rounds to suspect.
     expect(detectMs).toBeLessThan(15_000);
@@ -174,17 +250,26 @@ describe.skip('federation of three datacenters', () => {
 
     for (let i = 0; i < 20; i++) {
       const s = performance.now();
-      expect((await register(a.nodes[i % 3]!.url, 'prod', 'local', `l${i}`, { address: '10.0.1.1', port: 80 + i })).status).toBe(200);
+      expect(
+        (await register(a.nodes[i % 3]!.url, 'prod', 'local', `l${i}`, { address: '10.0.1.1', port: 80 + i })).status,
+      ).toBe(200);
       expect(performance.now() - s).toBeLessThan(1000);
     }
 
     // Restarted, with only what each node stored: alive again without intervention.
     await Promise.all(b.nodes.map((n) => b.restart(n.id)));
-    await waitFor('dc-b alive again everywhere', async () => {
-      const views = await Promise.all(watchers.map((n) => federation(n.url)));
-      return views.every((f) => statusOf(f, 'dc-b') === 'alive');
-    }, 20_000, 100);
-    expect((await list(c.nodes[0]!.url, 'prod', 'orders', '?dc=dc-b')).headers.get('x-rollcall-datacenter')).toBe('dc-b');
+    await waitFor(
+      'dc-b alive again everywhere',
+      async () => {
+        const views = await Promise.all(watchers.map((n) => federation(n.url)));
+        return views.every((f) => statusOf(f, 'dc-b') === 'alive');
+      },
+      20_000,
+      100,
+    );
+    expect((await list(c.nodes[0]!.url, 'prod', 'orders', '?dc=dc-b')).headers.get('x-rollcall-datacenter')).toBe(
+      'dc-b',
+    );
   }, 60_000);
 
   it('leaves the federation: every member of the cluster forgets the others', async () => {

@@ -16,15 +16,24 @@ import { findCommand, runCommand } from '../src/cli/commands/index.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 /** Strict for prod/orders only; minDwellMs 0 so a later, looser policy lets it recover at once. */
-const STRICT = { services: { 'prod/orders': { health: { successRatio: { subhealthy: { enter: 0.99, exit: 0.995 } }, minDwellMs: 0 } } } };
-const LOOSE = { services: { 'prod/orders': { health: { successRatio: { subhealthy: { enter: 0.95, exit: 0.96 } }, minDwellMs: 0 } } } };
+const STRICT = {
+  services: {
+    'prod/orders': { health: { successRatio: { subhealthy: { enter: 0.99, exit: 0.995 } }, minDwellMs: 0 } },
+  },
+};
+const LOOSE = {
+  services: { 'prod/orders': { health: { successRatio: { subhealthy: { enter: 0.95, exit: 0.96 } }, minDwellMs: 0 } } },
+};
 /** Healthy by the defaults (subhealthy below 0.90), subhealthy by STRICT (below 0.99), healthy by LOOSE. */
 const REPORT = { successRatio: 0.97, p99Ms: 120, cpu: 0.3, memory: 0.4, disk: 0.2 };
 
 const getPolicy = (url: string, query = '') => http('GET', `${url}/v1/health/policy${query}`, undefined, {}, 3000);
-const putPolicy = (url: string, body: unknown, headers: Record<string, string> = {}) => http('PUT', `${url}/v1/health/policy`, body, headers);
+const putPolicy = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  http('PUT', `${url}/v1/health/policy`, body, headers);
 const healthOf = async (url: string, svc: string, id: string): Promise<string | undefined> =>
-  ((await list(url, 'prod', svc, '?consistency=serializable')).body.instances as { id: string; health: string }[]).find((i) => i.id === id)?.health;
+  ((await list(url, 'prod', svc, '?consistency=serializable')).body.instances as { id: string; health: string }[]).find(
+    (i) => i.id === id,
+  )?.health;
 
 describe('the health policy in a real cluster', () => {
   let cluster: LocalCluster;
@@ -36,7 +45,12 @@ describe('the health policy in a real cluster', () => {
   const keepalive = { stop: false, loop: Promise.resolve() };
 
   beforeAll(async () => {
-    cluster = await LocalCluster.start({ size: 3, logLevel: 'info', extraArgs: ['--compact-every', '40'], onLog: (id, line) => logs.push(`${id} ${line}`) });
+    cluster = await LocalCluster.start({
+      size: 3,
+      logLevel: 'info',
+      extraArgs: ['--compact-every', '40'],
+      onLog: (id, line) => logs.push(`${id} ${line}`),
+    });
     leader = await waitForLeader(cluster.nodes.map((n) => n.url));
     [via, lagger] = cluster.nodes.filter((n) => n.id !== leader) as [LocalNode, LocalNode];
   });
@@ -59,17 +73,33 @@ describe('the health policy in a real cluster', () => {
     expect(put.headers.get('x-rollcall-revision')).toBe(String(policyRevision));
 
     // A bad document is refused naming the field; a stale compare-and-set is refused; neither changes anything.
-    const bad = await putPolicy(via.url, { services: { 'prod/orders': { health: { successRatio: { subhealthy: { enter: 0.9, exit: 0.8 } } } } } });
+    const bad = await putPolicy(via.url, {
+      services: { 'prod/orders': { health: { successRatio: { subhealthy: { enter: 0.9, exit: 0.8 } } } } },
+    });
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'policy.services.prod/orders.health.successRatio.subhealthy' });
+    expect(bad.body.error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'policy.services.prod/orders.health.successRatio.subhealthy',
+    });
     const stale = await putPolicy(via.url, LOOSE, { 'if-match': '0' });
     expect(stale.status).toBe(412);
-    expect(stale.body.error).toMatchObject({ code: 'VERSION_MISMATCH', field: 'if-match', currentVersion: policyRevision });
+    expect(stale.body.error).toMatchObject({
+      code: 'VERSION_MISMATCH',
+      field: 'if-match',
+      currentVersion: policyRevision,
+    });
 
     // Enough writes for the leader to compact past everything the lagger has.
-    for (let i = 0; i < 60; i++) expect((await register(via.url, 'prod', 'filler', `f${i}`, { address: '10.9.0.1', port: 1 + i })).status).toBe(200);
+    for (let i = 0; i < 60; i++)
+      expect((await register(via.url, 'prod', 'filler', `f${i}`, { address: '10.9.0.1', port: 1 + i })).status).toBe(
+        200,
+      );
     await cluster.restart(lagger.id);
-    await waitFor('the restarted node to install a snapshot from the leader', () => logs.some((l) => l.startsWith(`${lagger.id} `) && l.includes('installed a snapshot from the leader')), 30_000);
+    await waitFor(
+      'the restarted node to install a snapshot from the leader',
+      () => logs.some((l) => l.startsWith(`${lagger.id} `) && l.includes('installed a snapshot from the leader')),
+      30_000,
+    );
 
     for (const n of cluster.nodes) {
       const got = await waitFor(`${n.id} to serve the policy`, async () => {
@@ -97,20 +127,32 @@ describe('the health policy in a real cluster', () => {
     expect(s.status).toBe(201);
     const session = s.body.id as string;
     // One session, so both instances get exactly the same reports at the same moments.
-    expect((await register(via.url, 'prod', 'orders', 'o1', { address: '10.0.0.1', port: 80, sessionId: session })).status).toBe(200);
-    expect((await register(via.url, 'prod', 'billing', 'b1', { address: '10.0.0.2', port: 80, sessionId: session })).status).toBe(200);
+    expect(
+      (await register(via.url, 'prod', 'orders', 'o1', { address: '10.0.0.1', port: 80, sessionId: session })).status,
+    ).toBe(200);
+    expect(
+      (await register(via.url, 'prod', 'billing', 'b1', { address: '10.0.0.2', port: 80, sessionId: session })).status,
+    ).toBe(200);
     keepalive.loop = (async () => {
       while (!keepalive.stop) {
-        await http('PUT', `${via.url}/v1/sessions/${session}/keepalive`, { report: REPORT }, {}, 3000).catch(() => undefined);
+        await http('PUT', `${via.url}/v1/sessions/${session}/keepalive`, { report: REPORT }, {}, 3000).catch(
+          () => undefined,
+        );
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
 
-    await waitFor('prod/orders/o1 to turn subhealthy under the policy', async () => (await healthOf(via.url, 'orders', 'o1')) === 'subhealthy', 20_000);
+    await waitFor(
+      'prod/orders/o1 to turn subhealthy under the policy',
+      async () => (await healthOf(via.url, 'orders', 'o1')) === 'subhealthy',
+      20_000,
+    );
     // Same reports, default thresholds: the leader holds prod/billing/b1 healthy with nothing pending.
     const reports = await http('GET', `${via.url}/v1/health/reports?namespace=prod`);
     expect(reports.body.from).toBe(next);
-    const b1 = (reports.body.reports as { service: string; state: string; pending: unknown; report: unknown }[]).find((r) => r.service === 'billing');
+    const b1 = (reports.body.reports as { service: string; state: string; pending: unknown; report: unknown }[]).find(
+      (r) => r.service === 'billing',
+    );
     expect(b1).toMatchObject({ state: 'healthy', pending: null, report: REPORT });
     expect(await healthOf(via.url, 'billing', 'b1')).toBe('healthy');
     expect((await list(via.url, 'prod', 'orders', '?health=healthy')).body.instances).toEqual([]);
@@ -125,7 +167,11 @@ describe('the health policy in a real cluster', () => {
     expect(retry.status).toBe(200);
     expect(retry.body.policyRevision).toBe(put.body.policyRevision);
     policyRevision = put.body.policyRevision as number;
-    await waitFor('prod/orders/o1 to recover under the new policy', async () => (await healthOf(via.url, 'orders', 'o1')) === 'healthy', 20_000);
+    await waitFor(
+      'prod/orders/o1 to recover under the new policy',
+      async () => (await healthOf(via.url, 'orders', 'o1')) === 'healthy',
+      20_000,
+    );
     expect(await healthOf(via.url, 'billing', 'b1')).toBe('healthy');
   }, 120_000);
 
@@ -149,12 +195,18 @@ describe('the health policy in a real cluster', () => {
   }, 120_000);
 
   it('rollcall health policy get|set reads and replaces it', async () => {
-    const endpoints = cluster.running().map((n) => n.url).join(',');
+    const endpoints = cluster
+      .running()
+      .map((n) => n.url)
+      .join(',');
     const dir = await mkdtemp(path.join(tmpdir(), 'rollcall-policy-'));
     const run = async (...args: string[]) => {
       let stdout = '';
       let stderr = '';
-      const code = await runCommand(findCommand('health')!, [...args, '--endpoints', endpoints], { out: (t) => void (stdout += t), err: (t) => void (stderr += t) });
+      const code = await runCommand(findCommand('health')!, [...args, '--endpoints', endpoints], {
+        out: (t) => void (stdout += t),
+        err: (t) => void (stderr += t),
+      });
       return { code, stdout, stderr };
     };
     try {
@@ -167,7 +219,11 @@ describe('the health policy in a real cluster', () => {
 
       const get = await run('policy', 'get', '--namespace', 'prod', '--service', 'orders', '--json');
       expect(get.code).toBe(0);
-      expect(JSON.parse(get.stdout)).toMatchObject({ policyRevision: stored, policy: STRICT, resolved: { health: { successRatio: { subhealthy: { enter: 0.99 } } } } });
+      expect(JSON.parse(get.stdout)).toMatchObject({
+        policyRevision: stored,
+        policy: STRICT,
+        resolved: { health: { successRatio: { subhealthy: { enter: 0.99 } } } },
+      });
       expect((await run('policy')).stdout).toContain(`policy stored at revision ${stored}`);
 
       // A stale compare-and-set and a bad document are refused (exit 5), naming why.
@@ -177,7 +233,10 @@ describe('the health policy in a real cluster', () => {
       await writeFile(file, JSON.stringify({ defaults: { health: { cpuUsage: {} } } }));
       const bad = await run('policy', 'set', file, '--json');
       expect(bad.code).toBe(5);
-      expect(JSON.parse(bad.stderr).error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'policy.defaults.health.cpuUsage' });
+      expect(JSON.parse(bad.stderr).error).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        field: 'policy.defaults.health.cpuUsage',
+      });
       expect((await run('policy', 'set')).code).toBe(2);
       expect((await run('--namespace', 'prod')).code).toBe(2); // a policy flag without 'policy'
       expect((await getPolicy(via.url)).body.policyRevision).toBe(stored);

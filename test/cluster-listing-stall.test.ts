@@ -14,7 +14,14 @@
  * The full size (200,000 instances, 30 s) is `npm run bench:listing`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { bulkRegister, countByPages, DEFAULT_LOAD, listingLoop, loopDelay, terms } from '../scripts/bench/listing-load.js';
+import {
+  bulkRegister,
+  countByPages,
+  DEFAULT_LOAD,
+  listingLoop,
+  loopDelay,
+  terms,
+} from '../scripts/bench/listing-load.js';
 import { LocalCluster } from '../scripts/local-cluster.js';
 import { waitForLeader } from './helpers/http.js';
 
@@ -28,14 +35,17 @@ describe('listings under load', () => {
     cluster = undefined;
   });
 
-  it('a 30,000-instance registry listed in a loop by six clients causes no election, and the leader\'s event loop stays responsive', async () => {
+  it("a 30,000-instance registry listed in a loop by six clients causes no election, and the leader's event loop stays responsive", async () => {
     cluster = await LocalCluster.start({ size: 3, logLevel: 'warn' });
     const urls = cluster.nodes.map((n) => n.url);
     const leaderId = await waitForLeader(urls);
     const leader = cluster.node(leaderId).url;
     await bulkRegister(leader, DEFAULT_LOAD);
     const before = await terms(urls);
-    expect(before.every((t) => t !== null && t === before[0]), `terms ${before}`).toBe(true);
+    expect(
+      before.every((t) => t !== null && t === before[0]),
+      `terms ${before}`,
+    ).toBe(true);
 
     // Scrape the leader's loop delay while the clients list; the window is 10-20 s, so the
     // scrape at the end covers the listing alone.
@@ -54,18 +64,24 @@ describe('listings under load', () => {
     const end = await loopDelay(leader);
     const after = await terms(urls);
     const report = JSON.stringify({ before, after, end, samples, stats });
-    console.log(`listing stall: terms ${JSON.stringify(before)} -> ${JSON.stringify(after)}; leader loop delay p50 ${ms(end?.p50)}, p99 ${ms(end?.p99)}, max ${ms(end?.max)}; CPU per turn p99 ${ms(end?.cpuP99)}, max ${ms(end?.cpuMax)}; slowest answer ${Math.round(stats.slowestMs)} ms`);
+    console.log(
+      `listing stall: terms ${JSON.stringify(before)} -> ${JSON.stringify(after)}; leader loop delay p50 ${ms(end?.p50)}, p99 ${ms(end?.p99)}, max ${ms(end?.max)}; CPU per turn p99 ${ms(end?.cpuP99)}, max ${ms(end?.cpuMax)}; slowest answer ${Math.round(stats.slowestMs)} ms`,
+    );
 
     // 0 elections: every node is still in the term it had before the listings.
     expect(after, report).toEqual(before);
     expect(stats.failures, report).toBe(0);
     // Every kind of listing was answered: the unpaginated whole registry is refused (over the cap), the rest served.
     expect(stats.answers['page-unpaginated']?.[400], report).toBeGreaterThan(0);
-    for (const name of ['page-paginated', 'namespace-paginated', 'service']) expect(stats.answers[name]?.[200], `${name}: ${report}`).toBeGreaterThan(0);
+    for (const name of ['page-paginated', 'namespace-paginated', 'service'])
+      expect(stats.answers[name]?.[200], `${name}: ${report}`).toBeGreaterThan(0);
     expect(end, report).not.toBeNull();
     expect(end!.cpuP99, report).toBeLessThan(0.05);
     // And the pages add up: every instance, all at one revision.
-    expect(await countByPages(leader, DEFAULT_LOAD.namespace, 10_000)).toMatchObject({ instances: DEFAULT_LOAD.instances, revisions: 1 });
+    expect(await countByPages(leader, DEFAULT_LOAD.namespace, 10_000)).toMatchObject({
+      instances: DEFAULT_LOAD.instances,
+      revisions: 1,
+    });
   }, 150_000);
 });
 

@@ -39,7 +39,7 @@ describe('peer addresses', () => {
     cluster = proxy = undefined;
   });
 
-  it("a follower keeps its own address for a peer after installing a snapshot", async () => {
+  it('a follower keeps its own address for a peer after installing a snapshot', async () => {
     const peerPorts = [await freePort(), await freePort(), await freePort()];
     const httpPorts = [await freePort(), await freePort(), await freePort()];
     // n3 reaches n1 through a proxy; n1 and n2 know n1 by its own port.
@@ -109,16 +109,21 @@ describe('peer addresses', () => {
     await c.addNode();
     const add = await http('POST', `${url('n2')}/v1/cluster/members`, { id: 'n4', peerAddress: c.peerAddress('n4') });
     expect(add.status, JSON.stringify(add.body)).toBe(201);
-    await waitFor('n4 to be promoted to voter', async () => {
-      const m = (await http('GET', `${url('n2')}/v1/cluster`)).body.members as { id: string; voter: boolean }[];
-      return m.find((x) => x.id === 'n4')?.voter === true;
-    }, 30_000);
+    await waitFor(
+      'n4 to be promoted to voter',
+      async () => {
+        const m = (await http('GET', `${url('n2')}/v1/cluster`)).body.members as { id: string; voter: boolean }[];
+        return m.find((x) => x.id === 'n4')?.voter === true;
+      },
+      30_000,
+    );
     // Past the conf change that carried n4's address: n3 gets it from a snapshot.
     for (let i = 0; i < 120; i++) {
       const r = await register(url('n2'), 'book', 'svc', `i${i}`, { address: '10.1.0.1', port: 1000 + i });
       expect(r.status).toBe(200);
     }
-    const connected = (from: string, to: string) => waitFor(`${from} connected to ${to}`, async () => (await member(url(from), to))?.connected === true, 20_000);
+    const connected = (from: string, to: string) =>
+      waitFor(`${from} connected to ${to}`, async () => (await member(url(from), to))?.connected === true, 20_000);
 
     await c.restart('n3');
     await waitFor('n3 installed a snapshot', () => installs.includes('n3'), 30_000);

@@ -39,7 +39,11 @@ describe('the probe listener on a real node', () => {
     cluster = await LocalCluster.start({
       size: 1,
       logLevel: 'info',
-      env: { ROLLCALL_TEST_FAULTS: '1', ROLLCALL_PROBE_LISTEN: `127.0.0.1:${probePort}`, ROLLCALL_PROBE_STALL_LIMIT_MS: String(STALL_LIMIT_MS) },
+      env: {
+        ROLLCALL_TEST_FAULTS: '1',
+        ROLLCALL_PROBE_LISTEN: `127.0.0.1:${probePort}`,
+        ROLLCALL_PROBE_STALL_LIMIT_MS: String(STALL_LIMIT_MS),
+      },
       onLog: (_id, line) => logs.push(line),
     });
     url = cluster.nodes[0]!.url;
@@ -112,7 +116,11 @@ describe('the probe listener on a real node', () => {
       100,
     );
     expect(stalled.mainAnswered).toBe(false);
-    expect(stalled.r.body).toMatchObject({ error: { code: 'STALLED', stallLimitMs: STALL_LIMIT_MS }, ok: false, node: 'n1' });
+    expect(stalled.r.body).toMatchObject({
+      error: { code: 'STALLED', stallLimitMs: STALL_LIMIT_MS },
+      ok: false,
+      node: 'n1',
+    });
     expect(stalled.r.body.error.stalledMs).toBeGreaterThan(STALL_LIMIT_MS);
     // The published readiness (older than 3 s by now) no longer counts.
     const notReady = await http('GET', `${probes}/readyz`);
@@ -122,8 +130,14 @@ describe('the probe listener on a real node', () => {
 
     await main.done;
     expect(main.state.status).toBe(200);
-    await waitFor('the probe port to say healthy again', async () => (await http('GET', `${probes}/healthz`)).status === 200);
-    await waitFor('the probe port to say ready again', async () => (await http('GET', `${probes}/readyz`)).status === 200);
+    await waitFor(
+      'the probe port to say healthy again',
+      async () => (await http('GET', `${probes}/healthz`)).status === 200,
+    );
+    await waitFor(
+      'the probe port to say ready again',
+      async () => (await http('GET', `${probes}/readyz`)).status === 200,
+    );
   });
 
   it('closes with the node: the port is freed and the thread ended without being terminated', async () => {
@@ -137,13 +151,22 @@ describe('the probe listener on a real node', () => {
 describe('a probe port that cannot be bound', () => {
   it('stops the node with a log line that names the flag', async () => {
     const taken = createServer();
-    const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)),
+    );
     const logs: string[] = [];
     try {
       await expect(
-        LocalCluster.start({ size: 1, logLevel: 'info', env: { ROLLCALL_PROBE_LISTEN: `127.0.0.1:${port}` }, onLog: (_id, line) => logs.push(line) }),
+        LocalCluster.start({
+          size: 1,
+          logLevel: 'info',
+          env: { ROLLCALL_PROBE_LISTEN: `127.0.0.1:${port}` },
+          onLog: (_id, line) => logs.push(line),
+        }),
       ).rejects.toThrow(/exited before it was ready \(code 1/);
-      expect(logs.some((l) => l.includes('cannot serve the probes (--probe-listen)') && l.includes('EADDRINUSE'))).toBe(true);
+      expect(logs.some((l) => l.includes('cannot serve the probes (--probe-listen)') && l.includes('EADDRINUSE'))).toBe(
+        true,
+      );
     } finally {
       await new Promise((r) => taken.close(r));
     }

@@ -24,11 +24,23 @@ for (const size of [3, 5]) {
       const followers = cluster.nodes.filter((n) => n.id !== leader);
       const writer = followers[0]!;
       const reader = followers[1]!;
-      const put = await register(writer.url, 'prod', 'orders', 'o1', { cluster: 'vip', address: '10.0.0.2', port: 9000, tags: ['a'], metadata: { zone: 'z1' } });
+      const put = await register(writer.url, 'prod', 'orders', 'o1', {
+        cluster: 'vip',
+        address: '10.0.0.2',
+        port: 9000,
+        tags: ['a'],
+        metadata: { zone: 'z1' },
+      });
       expect(put.status).toBe(200);
       expect(put.headers.get('x-rollcall-node')).toBe(writer.id);
       expect(put.headers.get('x-rollcall-leader')).toBe(leader);
-      expect(put.body.instance).toMatchObject({ id: 'o1', address: '10.0.0.2', port: 9000, cluster: 'vip', version: 1 });
+      expect(put.body.instance).toMatchObject({
+        id: 'o1',
+        address: '10.0.0.2',
+        port: 9000,
+        cluster: 'vip',
+        version: 1,
+      });
       const revision = put.body.revision as number;
 
       // Linearizable by default: the write is visible at once on any node.
@@ -47,7 +59,9 @@ for (const size of [3, 5]) {
     });
 
     it('converges: every node applies the same writes in the same order', async () => {
-      const writes = Array.from({ length: 40 }, (_, i) => register(urls[i % urls.length]!, 'prod', 'payments', `p${i}`, { address: `10.0.1.${i}`, port: 8000 + i }));
+      const writes = Array.from({ length: 40 }, (_, i) =>
+        register(urls[i % urls.length]!, 'prod', 'payments', `p${i}`, { address: `10.0.1.${i}`, port: 8000 + i }),
+      );
       const results = await Promise.all(writes);
       for (const r of results) expect(r.status).toBe(200);
       const revisions = results.map((r) => r.body.revision as number);
@@ -69,7 +83,14 @@ for (const size of [3, 5]) {
       const after = await http('GET', `${urls[2]!}/v1/namespaces/prod/services/retry/instances/r1`);
       expect(after.body.instance.version).toBe(1);
       // A new sequence number is a new write.
-      const next = await register(urls[0]!, 'prod', 'retry', 'r1', { address: '10.0.2.1', port: 2 }, { ...headers, 'x-rollcall-seq': '2' });
+      const next = await register(
+        urls[0]!,
+        'prod',
+        'retry',
+        'r1',
+        { address: '10.0.2.1', port: 2 },
+        { ...headers, 'x-rollcall-seq': '2' },
+      );
       expect(next.body.revision).toBeGreaterThan(first.body.revision);
       expect(next.body.instance.version).toBe(2);
     });

@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { http, register, waitFor, waitForLeader, metric } from './helpers/http.js';
+import { http, metric, register, waitFor, waitForLeader } from './helpers/http.js';
 
 describe('a slow disk on the leader', () => {
   let cluster: LocalCluster | undefined;
@@ -17,7 +17,12 @@ describe('a slow disk on the leader', () => {
 
   it('slow fsyncs on the leader, then on a follower: no acknowledged write lost, at most one election, the slow node named', async () => {
     const logs: string[] = [];
-    const c = await LocalCluster.start({ size: 3, logLevel: 'warn', env: { ROLLCALL_TEST_FAULTS: '1' }, onLog: (id, line) => logs.push(`${id} ${line}`) });
+    const c = await LocalCluster.start({
+      size: 3,
+      logLevel: 'warn',
+      env: { ROLLCALL_TEST_FAULTS: '1' },
+      onLog: (id, line) => logs.push(`${id} ${line}`),
+    });
     try {
       const urls = c.nodes.map((n) => n.url);
       const leader = await waitForLeader(urls);
@@ -33,7 +38,14 @@ describe('a slow disk on the leader', () => {
           const id = `w${w}-${seq}`;
           for (let attempt = 0; !stop; attempt++) {
             const url = urls[(w + attempt) % urls.length]!;
-            const res = await register(url, 'prod', 'fsync', id, { address: '10.8.0.2', port: 1 }, { 'x-rollcall-client-id': `fsync-${w}`, 'x-rollcall-seq': String(seq) }).catch(() => null);
+            const res = await register(
+              url,
+              'prod',
+              'fsync',
+              id,
+              { address: '10.8.0.2', port: 1 },
+              { 'x-rollcall-client-id': `fsync-${w}`, 'x-rollcall-seq': String(seq) },
+            ).catch(() => null);
             if (res?.status === 200) {
               acked.push(id);
               break;
@@ -48,10 +60,10 @@ describe('a slow disk on the leader', () => {
       };
       await progress(20, 'writes before the fault');
       await http('PUT', `${c.node(leader).url}/v1/test/faults`, { persistDelayMs: 1000 });
-      await progress(8, 'writes while the leader\'s fsync takes 1 s');
+      await progress(8, "writes while the leader's fsync takes 1 s");
       await http('PUT', `${c.node(leader).url}/v1/test/faults`, {});
       await http('PUT', `${follower.url}/v1/test/faults`, { persistDelayMs: 2000 });
-      await progress(20, 'writes while a follower\'s fsync takes 2 s');
+      await progress(20, "writes while a follower's fsync takes 2 s");
       // The cluster status shows which member's disk is slow, from any node.
       await waitFor('the slow follower shown in /v1/cluster', async () => {
         const st = await http('GET', `${c.node(leader).url}/v1/cluster`);
@@ -68,11 +80,17 @@ describe('a slow disk on the leader', () => {
       for (const url of urls) {
         const r = await http('GET', `${url}/v1/namespaces/prod/services/fsync/instances`);
         const have = new Set((r.body.instances as { id: string }[]).map((i) => i.id));
-        expect(acked.filter((id) => !have.has(id)), url).toEqual([]);
+        expect(
+          acked.filter((id) => !have.has(id)),
+          url,
+        ).toEqual([]);
       }
       // Each slow node said so, naming its data directory.
       for (const id of [leader, follower.id]) {
-        expect(logs.some((l) => l.startsWith(`${id} `) && l.includes('slow disk')), `${id} logged its slow disk`).toBe(true);
+        expect(
+          logs.some((l) => l.startsWith(`${id} `) && l.includes('slow disk')),
+          `${id} logged its slow disk`,
+        ).toBe(true);
       }
     } finally {
       await c.close();
@@ -89,10 +107,18 @@ describe('a slow disk on the leader', () => {
       await http('PUT', `${c.node(leader).url}/v1/test/faults`, { persistDelayMs: 15_000 });
       const first = register(others[0]!.url, 'prod', 'hang', 'h0', { address: '10.8.0.3', port: 1 }).catch(() => null);
       // After the stall limit (5 s) the old leader stops its heartbeats; a follower takes over.
-      const next = await waitFor('a new leader', async () => {
-        const views = await Promise.all(others.map((n) => http('GET', `${n.url}/v1/cluster`, undefined, {}, 2000).then((r) => r.body.leader as string | null)));
-        return views[0] !== null && views[0] !== leader && views.every((v) => v === views[0]) ? views[0] : undefined;
-      }, 30_000);
+      const next = await waitFor(
+        'a new leader',
+        async () => {
+          const views = await Promise.all(
+            others.map((n) =>
+              http('GET', `${n.url}/v1/cluster`, undefined, {}, 2000).then((r) => r.body.leader as string | null),
+            ),
+          );
+          return views[0] !== null && views[0] !== leader && views.every((v) => v === views[0]) ? views[0] : undefined;
+        },
+        30_000,
+      );
       expect(next).not.toBe(leader);
       const r = await register(others[1]!.url, 'prod', 'hang', 'h1', { address: '10.8.0.3', port: 2 });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -103,7 +129,11 @@ describe('a slow disk on the leader', () => {
   });
 
   it('a 2-second compaction causes no election', async () => {
-    cluster = await LocalCluster.start({ size: 3, logLevel: 'warn', env: { ROLLCALL_TEST_FAULTS: '1', ROLLCALL_COMPACT_EVERY: '200' } });
+    cluster = await LocalCluster.start({
+      size: 3,
+      logLevel: 'warn',
+      env: { ROLLCALL_TEST_FAULTS: '1', ROLLCALL_COMPACT_EVERY: '200' },
+    });
     const c = cluster;
     const urls = c.nodes.map((n) => n.url);
     const leader = await waitForLeader(urls);
@@ -113,7 +143,8 @@ describe('a slow disk on the leader', () => {
     expect(r.status).toBe(200);
 
     // Enough writes for two compactions (one every 200 entries), each taking 2 s.
-    const firstIndex = async () => (await metric(l.url, 'rollcall_last_index')) - (await metric(l.url, 'rollcall_log_entries')) + 1;
+    const firstIndex = async () =>
+      (await metric(l.url, 'rollcall_last_index')) - (await metric(l.url, 'rollcall_log_entries')) + 1;
     const startFirst = await firstIndex();
     let written = 0;
     const writer = async (w: number) => {
@@ -125,7 +156,11 @@ describe('a slow disk on the leader', () => {
     };
     await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
     expect(written).toBe(480);
-    await waitFor('the leader to have compacted its log twice', async () => (await firstIndex()) > startFirst + 200, 30_000);
+    await waitFor(
+      'the leader to have compacted its log twice',
+      async () => (await firstIndex()) > startFirst + 200,
+      30_000,
+    );
 
     // Nobody campaigned: the same leader, in the same term, on every node.
     expect(await waitForLeader(urls)).toBe(leader);

@@ -14,7 +14,11 @@ import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
 import { STATE_MACHINE_VERSION as NEW } from '../src/registry/index.js';
 import { http, waitFor, waitForLeader } from './helpers/http.js';
 
-type ClusterView = { clusterVersion: number; supportedVersion: number; members: { id: string; stateMachineVersion: number | null }[] };
+type ClusterView = {
+  clusterVersion: number;
+  supportedVersion: number;
+  members: { id: string; stateMachineVersion: number | null }[];
+};
 
 describe('rolling upgrade: the cluster version follows the oldest build', () => {
   let cluster: LocalCluster;
@@ -22,7 +26,9 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
   const oldBuild = new Set<string>(['n3']);
   const curl = (id: string) => `http://127.0.0.1:${consulPorts[Number(id.slice(1)) - 1]}`;
   const view = async (id: string) => (await http('GET', `${cluster.node(id).url}/v1/cluster`)).body as ClusterView;
-  const health = async (id: string) => (await http('GET', `${cluster.node(id).url}/v1/namespaces/default/services/ledger/instances/ledger-1`)).body.instance?.health as string;
+  const health = async (id: string) =>
+    (await http('GET', `${cluster.node(id).url}/v1/namespaces/default/services/ledger/instances/ledger-1`)).body
+      .instance?.health as string;
   const checkStatus = async (id: string) => {
     const r = await http('GET', `${curl(id)}/v1/health/checks/ledger`);
     return (r.body as { Status: string }[])[0]?.Status;
@@ -30,8 +36,21 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
 
   /** `rollcall cluster versions --json` as a real process against one node. */
   const versions = async (id: string) => {
-    const { stdout } = await promisify(execFile)(process.execPath, [CLI_PATH, 'cluster', 'versions', '--json', '--endpoints', cluster.node(id).url]);
-    return JSON.parse(stdout) as { node: string; clusterVersion: number; supportedVersion: number; upgradePending: boolean; members: { id: string; stateMachineVersion: number | null }[] };
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      CLI_PATH,
+      'cluster',
+      'versions',
+      '--json',
+      '--endpoints',
+      cluster.node(id).url,
+    ]);
+    return JSON.parse(stdout) as {
+      node: string;
+      clusterVersion: number;
+      supportedVersion: number;
+      upgradePending: boolean;
+      members: { id: string; stateMachineVersion: number | null }[];
+    };
   };
 
   beforeAll(async () => {
@@ -59,7 +78,11 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
     for (const id of ['n1', 'n2', 'n3']) {
       const v = await view(id);
       expect(v.clusterVersion).toBe(1);
-      expect(Object.fromEntries(v.members.map((m) => [m.id, m.stateMachineVersion]))).toEqual({ n1: NEW, n2: NEW, n3: 1 });
+      expect(Object.fromEntries(v.members.map((m) => [m.id, m.stateMachineVersion]))).toEqual({
+        n1: NEW,
+        n2: NEW,
+        n3: 1,
+      });
     }
 
     expect(await versions('n2')).toEqual({
@@ -75,7 +98,13 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
     });
 
     // A TTL check's verdict at v1: the check's record moves, the health does not (no setCheckHealth).
-    const reg = await http('PUT', `${curl('n1')}/v1/agent/service/register`, { Name: 'ledger', ID: 'ledger-1', Address: '10.3.0.1', Port: 7000, Check: { TTL: '30s', Status: 'passing' } });
+    const reg = await http('PUT', `${curl('n1')}/v1/agent/service/register`, {
+      Name: 'ledger',
+      ID: 'ledger-1',
+      Address: '10.3.0.1',
+      Port: 7000,
+      Check: { TTL: '30s', Status: 'passing' },
+    });
     expect(reg.status).toBe(200);
     expect((await http('PUT', `${curl('n2')}/v1/agent/check/fail/service:ledger-1`)).status).toBe(200);
     expect(await checkStatus('n3')).toBe('critical');
@@ -89,7 +118,9 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
     await waitFor(`cluster version ${NEW} on every node`, async () => {
       const vs = await Promise.all(['n1', 'n2', 'n3'].map(view));
       // n3 has just restarted: it learns the cluster version from the log before it has heard every member's build.
-      return vs.every((v) => v.clusterVersion === NEW && v.members.every((m) => m.stateMachineVersion !== null)) ? vs : undefined;
+      return vs.every((v) => v.clusterVersion === NEW && v.members.every((m) => m.stateMachineVersion !== null))
+        ? vs
+        : undefined;
     });
 
     // n3 restarted: it may not have heard every member's status yet.
@@ -97,7 +128,12 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
       const r = await versions('n3');
       return r.members.every((m) => m.stateMachineVersion !== null) ? r : undefined;
     });
-    expect(seen).toMatchObject({ clusterVersion: NEW, supportedVersion: NEW, upgradePending: false, members: [{ stateMachineVersion: NEW }, { stateMachineVersion: NEW }, { stateMachineVersion: NEW }] });
+    expect(seen).toMatchObject({
+      clusterVersion: NEW,
+      supportedVersion: NEW,
+      upgradePending: false,
+      members: [{ stateMachineVersion: NEW }, { stateMachineVersion: NEW }, { stateMachineVersion: NEW }],
+    });
 
     // Now a verdict sets the health, on every node.
     expect((await http('PUT', `${curl('n3')}/v1/agent/check/warn/service:ledger-1`)).status).toBe(200);
@@ -106,7 +142,9 @@ describe('rolling upgrade: the cluster version follows the oldest build', () => 
     // A v1 build refuses the data directory of a v2 cluster, naming both versions.
     expect(await cluster.stop('n2')).toBe(0);
     oldBuild.add('n2');
-    await expect(cluster.restart('n2')).rejects.toThrow(new RegExp(`implements state-machine version 1, but the cluster version in the data directory is ${NEW}`));
+    await expect(cluster.restart('n2')).rejects.toThrow(
+      new RegExp(`implements state-machine version 1, but the cluster version in the data directory is ${NEW}`),
+    );
     oldBuild.delete('n2');
     await cluster.restart('n2');
     await waitForLeader(cluster.nodes.map((n) => n.url));

@@ -23,7 +23,12 @@ describe('Consul API in process', () => {
     return consul.app;
   };
   const put = (url: string, body?: unknown, headers: Record<string, string> = {}) =>
-    consul.app.inject({ method: 'PUT', url, headers, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+    consul.app.inject({
+      method: 'PUT',
+      url,
+      headers,
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+    });
   const get = (url: string, headers: Record<string, string> = {}) => consul.app.inject({ method: 'GET', url, headers });
   const ids = (r: { json: () => unknown }) => (r.json() as { Service: { ID: string } }[]).map((e) => e.Service.ID);
 
@@ -36,7 +41,13 @@ describe('Consul API in process', () => {
 
   it('answers index 1, not 0, and [] / {} on an empty registry', async () => {
     start();
-    for (const url of ['/v1/health/service/none', '/v1/catalog/service/none', '/v1/catalog/nodes', '/v1/health/state/any', '/v1/health/checks/none']) {
+    for (const url of [
+      '/v1/health/service/none',
+      '/v1/catalog/service/none',
+      '/v1/catalog/nodes',
+      '/v1/health/state/any',
+      '/v1/health/checks/none',
+    ]) {
       const r = await get(url);
       expect(r.statusCode).toBe(200);
       expect(r.headers['x-consul-index']).toBe('1');
@@ -49,19 +60,47 @@ describe('Consul API in process', () => {
 
   it('maps health: subhealthy is warning, down critical, suspect passing; disabled instances are left out', async () => {
     start();
-    for (const id of ['a', 'b', 'c', 'd', 'e']) expect((await put('/v1/agent/service/register', { Name: 'web', ID: id, Address: `10.0.0.${id.charCodeAt(0)}`, Port: 80 })).statusCode).toBe(200);
+    for (const id of ['a', 'b', 'c', 'd', 'e'])
+      expect(
+        (
+          await put('/v1/agent/service/register', {
+            Name: 'web',
+            ID: id,
+            Address: `10.0.0.${id.charCodeAt(0)}`,
+            Port: 80,
+          })
+        ).statusCode,
+      ).toBe(200);
     node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'b', health: 'subhealthy' });
     node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'c', health: 'down' });
     // Expiry protection marks the instances of a session suspect: open one, bind d, mark it.
     node.apply({ type: 'openSession', sessionId: 's1', ttlMs: 5000, now: 0 });
     node.apply({ type: 'unregister', namespace: 'default', service: 'web', id: 'd' });
-    node.apply({ type: 'register', namespace: 'default', service: 'web', id: 'd', address: '10.0.0.100', port: 80, sessionId: 's1' });
+    node.apply({
+      type: 'register',
+      namespace: 'default',
+      service: 'web',
+      id: 'd',
+      address: '10.0.0.100',
+      port: 80,
+      sessionId: 's1',
+    });
     node.apply({ type: 'markSuspect', term: 1, sessionIds: ['s1'], now: 1 });
     expect(node.registry.getInstance('default', 'web', 'd')?.health).toBe('suspect');
     const e = node.registry.getInstance('default', 'web', 'e')!;
-    node.apply({ type: 'update', namespace: 'default', service: 'web', id: 'e', expectedVersion: e.version, patch: { enabled: false } });
+    node.apply({
+      type: 'update',
+      namespace: 'default',
+      service: 'web',
+      id: 'e',
+      expectedVersion: e.version,
+      patch: { enabled: false },
+    });
 
-    const all = (await get('/v1/health/service/web')).json() as { Service: { ID: string }; Checks: { Status: string }[] }[];
+    const all = (await get('/v1/health/service/web')).json() as {
+      Service: { ID: string };
+      Checks: { Status: string }[];
+    }[];
     expect(all.map((x) => [x.Service.ID, x.Checks[0]!.Status])).toEqual([
       ['a', 'passing'],
       ['b', 'warning'],
@@ -70,7 +109,9 @@ describe('Consul API in process', () => {
     ]);
     expect(ids(await get('/v1/health/service/web?passing'))).toEqual(['a', 'd']);
     expect(ids(await get('/v1/health/service/web?passing=false'))).toEqual(['a', 'b', 'c', 'd']);
-    expect((await get('/v1/health/state/warning')).json()).toEqual([expect.objectContaining({ ServiceID: 'b', Status: 'warning' })]);
+    expect((await get('/v1/health/state/warning')).json()).toEqual([
+      expect.objectContaining({ ServiceID: 'b', Status: 'warning' }),
+    ]);
     expect(Object.keys((await get('/v1/agent/services')).json() as object)).toEqual(['a', 'b', 'c', 'd']);
     expect((await get('/v1/agent/service/e')).statusCode).toBe(404);
   });
@@ -88,7 +129,9 @@ describe('Consul API in process', () => {
     const body = { Name: 'web', Port: 80, Address: '10.0.0.1' };
     const none = await put('/v1/agent/service/register', body);
     expect([none.statusCode, none.body]).toEqual([403, 'Permission denied: this node requires a token']);
-    expect((await put('/v1/agent/service/register', body, { 'x-consul-token': 'unknown-token-0123456789' })).body).toBe('ACL not found');
+    expect((await put('/v1/agent/service/register', body, { 'x-consul-token': 'unknown-token-0123456789' })).body).toBe(
+      'ACL not found',
+    );
     const readOnly = await put('/v1/agent/service/register', body, { 'x-consul-token': READ });
     expect(readOnly.statusCode).toBe(403);
     expect(readOnly.body).toMatch(/^Permission denied: token token#0 has role read/);
@@ -104,35 +147,76 @@ describe('Consul API in process', () => {
 
   it('re-registration replaces, TTL check or not; an ID used by another service is refused', async () => {
     start();
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80 })).statusCode).toBe(200);
+    expect(
+      (await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80 })).statusCode,
+    ).toBe(200);
     expect(node.registry.getInstance('default', 'web', 'w1')?.sessionId).toBeNull();
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 81, Check: { TTL: '10s', Status: 'passing' } })).statusCode).toBe(200);
+    expect(
+      (
+        await put('/v1/agent/service/register', {
+          Name: 'web',
+          ID: 'w1',
+          Address: '10.0.0.1',
+          Port: 81,
+          Check: { TTL: '10s', Status: 'passing' },
+        })
+      ).statusCode,
+    ).toBe(200);
     const i = node.registry.getInstance('default', 'web', 'w1')!;
     expect([i.sessionId, i.port]).toEqual(['consul:default:service:w1', 81]);
     expect(node.registry.getSession('consul:default:service:w1')?.ttlMs).toBe(10_000);
     // Another TTL: a new session (a session's TTL cannot change).
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 81, Check: { TTL: '20s' } })).statusCode).toBe(200);
+    expect(
+      (
+        await put('/v1/agent/service/register', {
+          Name: 'web',
+          ID: 'w1',
+          Address: '10.0.0.1',
+          Port: 81,
+          Check: { TTL: '20s' },
+        })
+      ).statusCode,
+    ).toBe(200);
     expect(node.registry.getSession('consul:default:service:w1')?.ttlMs).toBe(20_000);
     const clash = await put('/v1/agent/service/register', { Name: 'api', ID: 'w1', Address: '10.0.0.1', Port: 80 });
     expect([clash.statusCode, clash.body]).toEqual([400, 'ID "w1" is already used by service web']);
     // Rollcall's own validation, with Consul's field names.
-    const badId = await put('/v1/agent/service/register', { Name: 'web', ID: 'has space', Address: '10.0.0.1', Port: 80 });
+    const badId = await put('/v1/agent/service/register', {
+      Name: 'web',
+      ID: 'has space',
+      Address: '10.0.0.1',
+      Port: 80,
+    });
     expect(badId.statusCode).toBe(400);
     expect(badId.body).toMatch(/^ID must be/);
     // Check update with Status and Output; deregister closes the check's session.
-    expect((await put('/v1/agent/check/update/service:w1', { Status: 'warning', Output: 'slow' })).statusCode).toBe(200);
-    expect((await get('/v1/health/checks/web')).json()).toEqual([expect.objectContaining({ CheckID: 'service:w1', Status: 'warning', Output: 'slow', Type: 'ttl' })]);
+    expect((await put('/v1/agent/check/update/service:w1', { Status: 'warning', Output: 'slow' })).statusCode).toBe(
+      200,
+    );
+    expect((await get('/v1/health/checks/web')).json()).toEqual([
+      expect.objectContaining({ CheckID: 'service:w1', Status: 'warning', Output: 'slow', Type: 'ttl' }),
+    ]);
     expect((await put('/v1/agent/check/update/service:w1', { Status: 'bogus' })).statusCode).toBe(400);
     expect((await put('/v1/agent/service/deregister/w1')).statusCode).toBe(200);
     expect(node.registry.getSession('consul:default:service:w1')).toBeUndefined();
   });
 
-  it('a TTL check sets the instance\'s Rollcall health: warn subhealthy, fail down, pass healthy, in one change with its record', async () => {
+  it("a TTL check sets the instance's Rollcall health: warn subhealthy, fail down, pass healthy, in one change with its record", async () => {
     start();
     const health = () => node.registry.getInstance('default', 'web', 'w1')!.health;
     const revision = () => node.registry.revision;
     // A new TTL check is critical until its first pass, so the instance is down until then.
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80, Check: { TTL: '10s' } })).statusCode).toBe(200);
+    expect(
+      (
+        await put('/v1/agent/service/register', {
+          Name: 'web',
+          ID: 'w1',
+          Address: '10.0.0.1',
+          Port: 80,
+          Check: { TTL: '10s' },
+        })
+      ).statusCode,
+    ).toBe(200);
     expect(health()).toBe('down');
     expect((await put('/v1/agent/check/pass/service:w1')).statusCode).toBe(200);
     expect(health()).toBe('healthy');
@@ -144,11 +228,15 @@ describe('Consul API in process', () => {
     expect((await put('/v1/agent/check/warn/service:w1?note=slow')).statusCode).toBe(200);
     expect(health()).toBe('subhealthy');
     expect(revision()).toBe(settled + 1);
-    expect((await get('/v1/health/checks/web')).json()).toEqual([expect.objectContaining({ Status: 'warning', Output: 'slow' })]);
+    expect((await get('/v1/health/checks/web')).json()).toEqual([
+      expect.objectContaining({ Status: 'warning', Output: 'slow' }),
+    ]);
     expect(ids(await get('/v1/health/service/web?passing'))).toEqual([]);
     expect((await put('/v1/agent/check/fail/service:w1?note=disk%20full')).statusCode).toBe(200);
     expect(health()).toBe('down');
-    expect((await put('/v1/agent/check/update/service:w1', { Status: 'passing', Output: 'x'.repeat(5000) })).statusCode).toBe(200);
+    expect(
+      (await put('/v1/agent/check/update/service:w1', { Status: 'passing', Output: 'x'.repeat(5000) })).statusCode,
+    ).toBe(200);
     expect(health()).toBe('healthy');
     // Output is kept, cut to 1 KB (the record must fit a metadata value).
     expect(((await get('/v1/health/checks/web')).json() as { Output: string }[])[0]!.Output).toBe('x'.repeat(1024));
@@ -170,10 +258,22 @@ describe('Consul API in process', () => {
     expect(health()).toBe('down');
 
     // Re-registering the same check keeps its status (Consul's addServiceInternal), whatever the new Status says.
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80, Check: { TTL: '10s', Status: 'warning' } })).statusCode).toBe(200);
+    expect(
+      (
+        await put('/v1/agent/service/register', {
+          Name: 'web',
+          ID: 'w1',
+          Address: '10.0.0.1',
+          Port: 80,
+          Check: { TTL: '10s', Status: 'warning' },
+        })
+      ).statusCode,
+    ).toBe(200);
     expect(health()).toBe('down');
     // A service without a TTL check keeps the health Rollcall gives it.
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w2', Address: '10.0.0.2', Port: 80 })).statusCode).toBe(200);
+    expect(
+      (await put('/v1/agent/service/register', { Name: 'web', ID: 'w2', Address: '10.0.0.2', Port: 80 })).statusCode,
+    ).toBe(200);
     expect(node.registry.getInstance('default', 'web', 'w2')!.health).toBe('healthy');
   });
 
@@ -185,14 +285,18 @@ describe('Consul API in process', () => {
     expect((await put('/v1/agent/check/pass/service:w1?note=fine')).statusCode).toBe(200);
     expect((await put('/v1/agent/service/register', def)).statusCode).toBe(200);
     expect(ids(await get('/v1/health/service/web?passing=1'))).toEqual(['w1']);
-    expect((await get('/v1/health/checks/web')).json()).toEqual([expect.objectContaining({ CheckID: 'service:w1', Status: 'passing', Output: 'fine' })]);
+    expect((await get('/v1/health/checks/web')).json()).toEqual([
+      expect.objectContaining({ CheckID: 'service:w1', Status: 'passing', Output: 'fine' }),
+    ]);
     expect(health()).toBe('healthy');
     // Also across a TTL change, which re-creates the instance on a new session.
     expect((await put('/v1/agent/service/register', { ...def, Check: { TTL: '20s' } })).statusCode).toBe(200);
     expect(ids(await get('/v1/health/service/web?passing=1'))).toEqual(['w1']);
     expect(health()).toBe('healthy');
     // Another check id is a new check: critical until its first pass.
-    expect((await put('/v1/agent/service/register', { ...def, Check: { CheckID: 'other', TTL: '10s' } })).statusCode).toBe(200);
+    expect(
+      (await put('/v1/agent/service/register', { ...def, Check: { CheckID: 'other', TTL: '10s' } })).statusCode,
+    ).toBe(200);
     expect(health()).toBe('down');
   });
 
@@ -203,10 +307,14 @@ describe('Consul API in process', () => {
       const r = await put(`/v1/agent/check/pass/${checkId}`);
       expect([r.statusCode, r.body]).toEqual([404, `Unknown check ID ${JSON.stringify(checkId)}`]);
     };
-    expect((await put('/v1/agent/service/register', { ...base, Check: { CheckID: 'c1', TTL: '10s' } })).statusCode).toBe(200);
+    expect(
+      (await put('/v1/agent/service/register', { ...base, Check: { CheckID: 'c1', TTL: '10s' } })).statusCode,
+    ).toBe(200);
     expect((await put('/v1/agent/check/pass/c1')).statusCode).toBe(200);
     // Another CheckID: the old check's session goes.
-    expect((await put('/v1/agent/service/register', { ...base, Check: { CheckID: 'c2', TTL: '10s' } })).statusCode).toBe(200);
+    expect(
+      (await put('/v1/agent/service/register', { ...base, Check: { CheckID: 'c2', TTL: '10s' } })).statusCode,
+    ).toBe(200);
     expect(node.registry.getSession('consul:default:c1')).toBeUndefined();
     await unknown('c1');
     expect((await put('/v1/agent/check/pass/c2')).statusCode).toBe(200);
@@ -216,10 +324,16 @@ describe('Consul API in process', () => {
     await unknown('c2');
     expect(node.registry.getInstance('default', 'web', 'w1')?.sessionId).toBeNull();
     // A registration refused (its record too long, too many Meta keys) opens no session.
-    const notes = await put('/v1/agent/service/register', { ...base, ID: 'w2', Check: { TTL: '10s', Notes: 'n'.repeat(5000) } });
+    const notes = await put('/v1/agent/service/register', {
+      ...base,
+      ID: 'w2',
+      Check: { TTL: '10s', Notes: 'n'.repeat(5000) },
+    });
     expect(notes.statusCode).toBe(400);
     const meta = Object.fromEntries(Array.from({ length: 65 }, (_, k) => [`k${k}`, 'v']));
-    expect((await put('/v1/agent/service/register', { ...base, ID: 'w2', Meta: meta, Check: { TTL: '10s' } })).statusCode).toBe(400);
+    expect(
+      (await put('/v1/agent/service/register', { ...base, ID: 'w2', Meta: meta, Check: { TTL: '10s' } })).statusCode,
+    ).toBe(400);
     expect(node.registry.getSession('consul:default:service:w2')).toBeUndefined();
     await unknown('service:w2');
     // A session no instance holds the check on (an orphan left by an older build) is no check either.
@@ -227,20 +341,34 @@ describe('Consul API in process', () => {
     await unknown('ghost');
   });
 
-  it('finds a service by ID from the feed\'s index, not a walk of every service: register, move, deregister', async () => {
+  it("finds a service by ID from the feed's index, not a walk of every service: register, move, deregister", async () => {
     start();
     const walks = vi.spyOn(node.registry, 'listServices');
     const service = async (id: string) => {
       const r = await get(`/v1/agent/service/${id}`);
       return r.statusCode === 200 ? (r.json() as { Service: string }).Service : r.statusCode;
     };
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'x1', Address: '10.0.0.1', Port: 80 })).statusCode).toBe(200);
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'x1', Address: '10.0.0.1', Port: 81, Check: { TTL: '10s' } })).statusCode).toBe(200);
+    expect(
+      (await put('/v1/agent/service/register', { Name: 'web', ID: 'x1', Address: '10.0.0.1', Port: 80 })).statusCode,
+    ).toBe(200);
+    expect(
+      (
+        await put('/v1/agent/service/register', {
+          Name: 'web',
+          ID: 'x1',
+          Address: '10.0.0.1',
+          Port: 81,
+          Check: { TTL: '10s' },
+        })
+      ).statusCode,
+    ).toBe(200);
     expect(await service('x1')).toBe('web');
     // Moved to another service: deregistered, then registered there.
     expect((await put('/v1/agent/service/deregister/x1')).statusCode).toBe(200);
     expect(await service('x1')).toBe(404);
-    expect((await put('/v1/agent/service/register', { Name: 'api', ID: 'x1', Address: '10.0.0.1', Port: 80 })).statusCode).toBe(200);
+    expect(
+      (await put('/v1/agent/service/register', { Name: 'api', ID: 'x1', Address: '10.0.0.1', Port: 80 })).statusCode,
+    ).toBe(200);
     expect(await service('x1')).toBe('api');
     // The same id in two services (natively): ambiguous.
     node.apply({ type: 'register', namespace: 'default', service: 'web', id: 'x1', address: '10.0.0.2', port: 80 });
@@ -252,7 +380,7 @@ describe('Consul API in process', () => {
     expect(walks).not.toHaveBeenCalled();
   });
 
-  it('bad percent-encoding in the path is a plain-text 400, as every Consul error, not fastify\'s JSON', async () => {
+  it("bad percent-encoding in the path is a plain-text 400, as every Consul error, not fastify's JSON", async () => {
     start();
     for (const url of ['/v1/health/service/%ZZ', '/v1/agent/service/%E0%A4%A']) {
       const r = await get(url);
@@ -269,20 +397,49 @@ describe('Consul API in process', () => {
     const notes = await put('/v1/agent/service/register', { ...base, Check: { TTL: '10s', Notes: 'n'.repeat(1025) } });
     expect([notes.statusCode, notes.body]).toEqual([400, 'Check.Notes: at most 1024 characters (1025 given)']);
     const tooMany = await put('/v1/agent/service/register', { ...base, Meta: meta(64), Check: { TTL: '10s' } });
-    expect([tooMany.statusCode, tooMany.body]).toEqual([400, 'Meta: at most 63 keys with a check or Weights.Warning (Rollcall keeps them in one more key); 64 given']);
+    expect([tooMany.statusCode, tooMany.body]).toEqual([
+      400,
+      'Meta: at most 63 keys with a check or Weights.Warning (Rollcall keeps them in one more key); 64 given',
+    ]);
     expect(node.registry.getSession('consul:default:service:m1')).toBeUndefined();
     // Without a record of Rollcall's own, Consul's 64.
     expect((await put('/v1/agent/service/register', { ...base, Meta: meta(64) })).statusCode).toBe(200);
-    expect((await put('/v1/agent/service/register', { ...base, Meta: meta(63), Check: { TTL: '10s', Notes: 'n'.repeat(1024) } })).statusCode).toBe(200);
+    expect(
+      (
+        await put('/v1/agent/service/register', {
+          ...base,
+          Meta: meta(63),
+          Check: { TTL: '10s', Notes: 'n'.repeat(1024) },
+        })
+      ).statusCode,
+    ).toBe(200);
   });
 
   it('what docs/consul.md says differs: an ID starting with _ is refused, tags de-duplicated and sorted, names case-sensitive', async () => {
     start();
-    const underscore = await put('/v1/agent/service/register', { Name: 'web', ID: '_w1', Address: '10.0.0.1', Port: 80 });
+    const underscore = await put('/v1/agent/service/register', {
+      Name: 'web',
+      ID: '_w1',
+      Address: '10.0.0.1',
+      Port: 80,
+    });
     expect(underscore.statusCode).toBe(400);
     expect(underscore.body).toMatch(/^ID must be/);
-    expect((await put('/v1/agent/service/register', { Name: 'web', ID: 'w1', Address: '10.0.0.1', Port: 80, Tags: ['b', 'a', 'b'] })).statusCode).toBe(200);
-    expect(((await get('/v1/catalog/service/web')).json() as { ServiceTags: string[] }[])[0]!.ServiceTags).toEqual(['a', 'b']);
+    expect(
+      (
+        await put('/v1/agent/service/register', {
+          Name: 'web',
+          ID: 'w1',
+          Address: '10.0.0.1',
+          Port: 80,
+          Tags: ['b', 'a', 'b'],
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect(((await get('/v1/catalog/service/web')).json() as { ServiceTags: string[] }[])[0]!.ServiceTags).toEqual([
+      'a',
+      'b',
+    ]);
     expect((await get('/v1/health/service/Web')).json()).toEqual([]);
   });
 
@@ -298,7 +455,8 @@ describe('Consul API in process', () => {
     });
     await new Promise((r) => setTimeout(r, 50));
     expect(consul.feed.size).toBe(1);
-    const stats = async () => ((await get('/v1/agent/self')).json() as { Stats: { rollcall: Record<string, string> } }).Stats.rollcall;
+    const stats = async () =>
+      ((await get('/v1/agent/self')).json() as { Stats: { rollcall: Record<string, string> } }).Stats.rollcall;
     expect((await stats())['blocking_queries']).toBe('1');
     const wakeups = consul.feed.wakeups;
     await put('/v1/agent/service/register', { Name: 'b', Address: '10.0.0.2', Port: 1 });
@@ -318,7 +476,9 @@ describe('Consul API in process', () => {
     await put('/v1/agent/service/deregister/a2');
     expect(Number((await get('/v1/health/service/a')).headers['x-consul-index'])).toBeGreaterThan(before);
     // Closing wakes what is parked.
-    const parked2 = get(`/v1/catalog/services?index=${(await get('/v1/catalog/services')).headers['x-consul-index']}&wait=5s`);
+    const parked2 = get(
+      `/v1/catalog/services?index=${(await get('/v1/catalog/services')).headers['x-consul-index']}&wait=5s`,
+    );
     await new Promise((res) => setTimeout(res, 50));
     const t0 = Date.now();
     consul.feed.close();

@@ -17,18 +17,20 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildConsulApp, type ConsulApp } from '../src/consul/index.js';
 import { catalogServicesWriter } from '../src/consul/listing.js';
-import { InstanceIndex } from '../src/server/listing/instance-index.js';
-import { RevisionView } from '../src/server/listing/revision-view.js';
 import { silentLogger } from '../src/log/index.js';
 import { targetGroup } from '../src/sd/prometheus.js';
 import { buildApp } from '../src/server/app.js';
+import { InstanceIndex } from '../src/server/listing/instance-index.js';
+import { RevisionView } from '../src/server/listing/revision-view.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const INSTANCES = 20_000;
 const MAX_TURN_CPU_MS = 50;
 
 /** Runs `work` while measuring event-loop turns: the most CPU one took, and the perf_hooks delay monitor's max and p99 (wall clock). */
-async function measureTurns<T>(work: () => Promise<T>): Promise<{ result: T; turnCpuMs: number; delayMaxMs: number; delayP99Ms: number }> {
+async function measureTurns<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; turnCpuMs: number; delayMaxMs: number; delayP99Ms: number }> {
   const delay = monitorEventLoopDelay({ resolution: 5 });
   let turnCpuMs = 0;
   let last = process.cpuUsage();
@@ -51,14 +53,20 @@ async function measureTurns<T>(work: () => Promise<T>): Promise<{ result: T; tur
 }
 
 /** GETs `path`, the body kept as bytes until the caller parses it (after the measurement). */
-function get(base: string, path: string, onHeaders?: () => void): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function get(
+  base: string,
+  path: string,
+  onHeaders?: () => void,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     http
       .get(`${base}${path}`, (res) => {
         onHeaders?.();
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on('error', reject);
       })
       .on('error', reject);
@@ -87,7 +95,15 @@ describe('Consul listings of a large service', () => {
       });
       if (!r.result.ok) throw new Error(r.result.message);
     }
-    node.apply({ type: 'register', namespace: 'default', service: 'small', id: 's1', address: '10.9.0.1', port: 80, tags: ['x'] });
+    node.apply({
+      type: 'register',
+      namespace: 'default',
+      service: 'small',
+      id: 's1',
+      address: '10.9.0.1',
+      port: 80,
+      tags: ['x'],
+    });
     node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'big', id: 'big-7', health: 'down' });
     consul = buildConsulApp({ node, logger: silentLogger() });
     await consul.app.listen({ host: '127.0.0.1', port: 0 });
@@ -121,9 +137,13 @@ describe('Consul listings of a large service', () => {
       statuses.push(measured.result.status);
       bodies.push(JSON.parse(measured.result.body.toString('utf8')));
       turnCpuMs = Math.max(turnCpuMs, measured.turnCpuMs);
-      figures.push(`${path}: ${measured.turnCpuMs.toFixed(1)} ms CPU, delay max ${measured.delayMaxMs.toFixed(1)} ms p99 ${measured.delayP99Ms.toFixed(1)} ms`);
+      figures.push(
+        `${path}: ${measured.turnCpuMs.toFixed(1)} ms CPU, delay max ${measured.delayMaxMs.toFixed(1)} ms p99 ${measured.delayP99Ms.toFixed(1)} ms`,
+      );
     }
-    console.log(`Consul listings of ${INSTANCES} instances, longest event-loop turn (CPU) and event-loop delay (wall clock):\n  ${figures.join('\n  ')}`);
+    console.log(
+      `Consul listings of ${INSTANCES} instances, longest event-loop turn (CPU) and event-loop delay (wall clock):\n  ${figures.join('\n  ')}`,
+    );
     expect(statuses).toEqual(paths.map(() => 200));
 
     const [health, passing, even, checks, any, nodes, services, agentServices, agentChecks] = bodies as [
@@ -159,10 +179,14 @@ describe('Consul listings of a large service', () => {
       const nativeBase = `http://127.0.0.1:${(native.server.address() as AddressInfo).port}`;
       await get(nativeBase, '/v1/sd/prometheus?service=small');
       const measured = await measureTurns(() => get(nativeBase, '/v1/sd/prometheus'));
-      console.log(`Prometheus SD of ${INSTANCES} instances: longest turn ${measured.turnCpuMs.toFixed(1)} ms CPU, delay max ${measured.delayMaxMs.toFixed(1)} ms`);
+      console.log(
+        `Prometheus SD of ${INSTANCES} instances: longest turn ${measured.turnCpuMs.toFixed(1)} ms CPU, delay max ${measured.delayMaxMs.toFixed(1)} ms`,
+      );
       expect(measured.result.status).toBe(200);
       // What the answer was when built whole: every enabled instance by (namespace, service, cluster, id).
-      const whole = node.registry.listServices().flatMap((s) => node.registry.listInstances(s.namespace, s.service).instances.map(targetGroup));
+      const whole = node.registry
+        .listServices()
+        .flatMap((s) => node.registry.listInstances(s.namespace, s.service).instances.map(targetGroup));
       expect(whole).toHaveLength(INSTANCES + 1);
       expect(measured.result.body.toString('utf8')).toBe(JSON.stringify(whole));
       expect(measured.turnCpuMs).toBeLessThan(MAX_TURN_CPU_MS);
@@ -177,7 +201,15 @@ describe('Consul listings of a large service', () => {
     const listing = get(base, '/v1/health/service/big', () => {
       setImmediate(() => {
         node.apply({ type: 'unregister', namespace: 'default', service: 'big', id: 'big-19999' });
-        node.apply({ type: 'register', namespace: 'default', service: 'big', id: 'big-new', address: '10.8.0.1', port: 80, tags: ['late'] });
+        node.apply({
+          type: 'register',
+          namespace: 'default',
+          service: 'big',
+          id: 'big-new',
+          address: '10.8.0.1',
+          port: 80,
+          tags: ['late'],
+        });
         changed = true;
       });
     });
@@ -187,18 +219,28 @@ describe('Consul listings of a large service', () => {
     expect(ids).toHaveLength(INSTANCES);
     expect(ids).toContain('big-19999');
     expect(ids).not.toContain('big-new');
-    const after = (JSON.parse((await get(base, '/v1/health/service/big')).body.toString('utf8')) as { Service: { ID: string } }[]).map((e) => e.Service.ID);
+    const after = (
+      JSON.parse((await get(base, '/v1/health/service/big')).body.toString('utf8')) as { Service: { ID: string } }[]
+    ).map((e) => e.Service.ID);
     expect(after).toHaveLength(INSTANCES);
     expect(after).toContain('big-new');
     expect(after).not.toContain('big-19999');
   }, 60_000);
 
-  it('catalog/services written from a revision a service has changed since reads that service\'s tags at the revision', async () => {
+  it("catalog/services written from a revision a service has changed since reads that service's tags at the revision", async () => {
     const index = InstanceIndex.acquire(node.registry);
     const view = RevisionView.current(index);
     try {
       const before = await get(base, '/v1/catalog/services');
-      node.apply({ type: 'register', namespace: 'default', service: 'big', id: 'big-newer', address: '10.8.0.2', port: 80, tags: ['later'] });
+      node.apply({
+        type: 'register',
+        namespace: 'default',
+        service: 'big',
+        id: 'big-newer',
+        address: '10.8.0.2',
+        port: 80,
+        tags: ['later'],
+      });
       node.apply({ type: 'unregister', namespace: 'default', service: 'small', id: 's1' });
       node.apply({ type: 'register', namespace: 'default', service: 'fresh', id: 'f1', address: '10.8.0.3', port: 80 });
       const writer = catalogServicesWriter(view, 'default', consul.feed.catalog);
@@ -212,7 +254,10 @@ describe('Consul listings of a large service', () => {
       expect(JSON.parse(text)).toEqual(JSON.parse(before.body.toString('utf8')));
       // The changed service was walked at the view's revision, in several slices.
       expect(slices).toBeGreaterThan(1);
-      expect(JSON.parse((await get(base, '/v1/catalog/services')).body.toString('utf8'))).toMatchObject({ big: ['even', 'late', 'later', 'odd', 'v1'], fresh: [] });
+      expect(JSON.parse((await get(base, '/v1/catalog/services')).body.toString('utf8'))).toMatchObject({
+        big: ['even', 'late', 'later', 'odd', 'v1'],
+        fresh: [],
+      });
     } finally {
       view.close();
       index.release();

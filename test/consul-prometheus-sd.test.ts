@@ -6,8 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log/index.js';
 import { hostPort, sanitizeLabelName } from '../src/sd/prometheus.js';
-import { TokenAuthority } from '../src/server/auth.js';
 import { buildApp } from '../src/server/app.js';
+import { TokenAuthority } from '../src/server/auth.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 describe('GET /v1/sd/prometheus', () => {
@@ -23,8 +23,13 @@ describe('GET /v1/sd/prometheus', () => {
     await app.ready();
     return { node, app };
   }
-  const reg = (node: InMemoryNodeApi, namespace: string, service: string, id: string, extra: Record<string, unknown> = {}) =>
-    node.apply({ type: 'register', namespace, service, id, address: '10.0.0.1', port: 9100, ...extra } as never);
+  const reg = (
+    node: InMemoryNodeApi,
+    namespace: string,
+    service: string,
+    id: string,
+    extra: Record<string, unknown> = {},
+  ) => node.apply({ type: 'register', namespace, service, id, address: '10.0.0.1', port: 9100, ...extra } as never);
 
   it('answers [] when empty, as application/json', async () => {
     const { app } = await start();
@@ -36,20 +41,27 @@ describe('GET /v1/sd/prometheus', () => {
 
   it('one group per instance, sorted, with __meta_rollcall_* labels; disabled left out; health and namespace filters', async () => {
     const { node, app } = await start();
-    reg(node, 'prod', 'orders', 'o2', { cluster: 'vip', tags: ['b', 'a'], metadata: { zone: 'eu-1', 'team.name': 'pay', 'rollcall.consul': '{}' } });
+    reg(node, 'prod', 'orders', 'o2', {
+      cluster: 'vip',
+      tags: ['b', 'a'],
+      metadata: { zone: 'eu-1', 'team.name': 'pay', 'rollcall.consul': '{}' },
+    });
     reg(node, 'prod', 'orders', 'o1', { address: '::1', port: 9200 });
     reg(node, 'prod', 'api', 'a1');
     reg(node, 'test', 'orders', 't1');
     reg(node, 'prod', 'orders', 'o3', { enabled: false });
     node.apply({ type: 'setHealth', term: 1, namespace: 'prod', service: 'api', id: 'a1', health: 'down' });
 
-    const all = (await app.inject({ method: 'GET', url: '/v1/sd/prometheus' })).json() as { targets: string[]; labels: Record<string, string> }[];
-    expect(all.map((g) => `${g.labels['__meta_rollcall_namespace']}/${g.labels['__meta_rollcall_service']}/${g.labels['__meta_rollcall_instance']}`)).toEqual([
-      'prod/api/a1',
-      'prod/orders/o1',
-      'prod/orders/o2',
-      'test/orders/t1',
-    ]);
+    const all = (await app.inject({ method: 'GET', url: '/v1/sd/prometheus' })).json() as {
+      targets: string[];
+      labels: Record<string, string>;
+    }[];
+    expect(
+      all.map(
+        (g) =>
+          `${g.labels['__meta_rollcall_namespace']}/${g.labels['__meta_rollcall_service']}/${g.labels['__meta_rollcall_instance']}`,
+      ),
+    ).toEqual(['prod/api/a1', 'prod/orders/o1', 'prod/orders/o2', 'test/orders/t1']);
     const o2 = all[2]!;
     expect(o2).toEqual({
       targets: ['10.0.0.1:9100'],
@@ -67,9 +79,16 @@ describe('GET /v1/sd/prometheus', () => {
     expect(all[1]!.targets).toEqual(['[::1]:9200']);
     expect(all[1]!.labels['__meta_rollcall_tags']).toBe(',,');
 
-    const prodOrders = (await app.inject({ method: 'GET', url: '/v1/sd/prometheus?namespace=prod&service=orders' })).json() as unknown[];
+    const prodOrders = (
+      await app.inject({ method: 'GET', url: '/v1/sd/prometheus?namespace=prod&service=orders' })
+    ).json() as unknown[];
     expect(prodOrders).toHaveLength(2);
-    const usable = (await app.inject({ method: 'GET', url: '/v1/sd/prometheus?namespace=prod&health=usable&consistency=serializable' })).json() as { labels: Record<string, string> }[];
+    const usable = (
+      await app.inject({
+        method: 'GET',
+        url: '/v1/sd/prometheus?namespace=prod&health=usable&consistency=serializable',
+      })
+    ).json() as { labels: Record<string, string> }[];
     expect(usable.map((g) => g.labels['__meta_rollcall_instance'])).toEqual(['o1', 'o2']);
     expect((await app.inject({ method: 'GET', url: '/v1/sd/prometheus?health=bogus' })).statusCode).toBe(400);
   });
@@ -85,9 +104,29 @@ describe('GET /v1/sd/prometheus', () => {
     );
     reg(node, 'prod', 'orders', 'o1');
     expect((await app.inject({ method: 'GET', url: '/v1/sd/prometheus' })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'GET', url: '/v1/sd/prometheus', headers: { authorization: 'Bearer read-token-0123456789' } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/v1/sd/prometheus', headers: { authorization: 'Bearer prod-token-0123456789' } })).statusCode).toBe(403);
-    const own = await app.inject({ method: 'GET', url: '/v1/sd/prometheus?namespace=prod', headers: { authorization: 'Bearer prod-token-0123456789' } });
+    expect(
+      (
+        await app.inject({
+          method: 'GET',
+          url: '/v1/sd/prometheus',
+          headers: { authorization: 'Bearer read-token-0123456789' },
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect(
+      (
+        await app.inject({
+          method: 'GET',
+          url: '/v1/sd/prometheus',
+          headers: { authorization: 'Bearer prod-token-0123456789' },
+        })
+      ).statusCode,
+    ).toBe(403);
+    const own = await app.inject({
+      method: 'GET',
+      url: '/v1/sd/prometheus?namespace=prod',
+      headers: { authorization: 'Bearer prod-token-0123456789' },
+    });
     expect(own.statusCode).toBe(200);
     expect(own.json()).toHaveLength(1);
   });

@@ -12,8 +12,8 @@ import { ConsulError } from '../src/consul/errors.js';
 import { parseRegistration } from '../src/consul/registration.js';
 import { healthCheck, instanceStatus, serviceEntry, statusOfHealth } from '../src/consul/shapes.js';
 import { isDatacenterName } from '../src/federation/config.js';
-import { ConfigError, resolveConfig } from '../src/server/config.js';
 import type { Health, Instance, RegistryEvent } from '../src/registry/index.js';
+import { ConfigError, resolveConfig } from '../src/server/config.js';
 
 function inst(over: Partial<Instance> = {}): Instance {
   return {
@@ -58,9 +58,12 @@ describe('Go durations', () => {
     expect(parseGoDuration(text)).toBeCloseTo(ms, 9);
   });
 
-  it.each(['', '10', '1.5', 's', '.s', '1d', '1 s', '10S', '1m30', 'ms10', '--1s', '1e3s', 'abc'])('refuses %j', (text) => {
-    expect(parseGoDuration(text)).toBeNull();
-  });
+  it.each(['', '10', '1.5', 's', '.s', '1d', '1 s', '10S', '1m30', 'ms10', '--1s', '1e3s', 'abc'])(
+    'refuses %j',
+    (text) => {
+      expect(parseGoDuration(text)).toBeNull();
+    },
+  );
 
   it('formats as Go does for whole units', () => {
     expect(formatGoDuration(90_000)).toBe('1m30s');
@@ -84,7 +87,11 @@ describe('health mapping', () => {
   });
 
   it('shows the worse of the health and the TTL check status', () => {
-    const meta = (status: string) => ({ [CHECK_META_KEY]: JSON.stringify({ check: { id: 'service:i1', name: 'c', status, notes: '', output: 'note', ttlMs: 10_000 } }) });
+    const meta = (status: string) => ({
+      [CHECK_META_KEY]: JSON.stringify({
+        check: { id: 'service:i1', name: 'c', status, notes: '', output: 'note', ttlMs: 10_000 },
+      }),
+    });
     const cases: [Health, string, string][] = [
       ['healthy', 'passing', 'passing'],
       ['healthy', 'warning', 'warning'],
@@ -93,17 +100,33 @@ describe('health mapping', () => {
       ['down', 'warning', 'critical'],
       ['suspect', 'critical', 'critical'],
     ];
-    for (const [health, check, expected] of cases) expect(instanceStatus(inst({ health, metadata: meta(check) }))).toBe(expected);
+    for (const [health, check, expected] of cases)
+      expect(instanceStatus(inst({ health, metadata: meta(check) }))).toBe(expected);
     const c = healthCheck(inst({ health: 'subhealthy', metadata: meta('passing') }));
-    expect(c).toMatchObject({ CheckID: 'service:i1', Status: 'warning', Output: 'Rollcall health: subhealthy', Type: 'ttl' });
+    expect(c).toMatchObject({
+      CheckID: 'service:i1',
+      Status: 'warning',
+      Output: 'Rollcall health: subhealthy',
+      Type: 'ttl',
+    });
   });
 
   it('gives an instance without a TTL check a check standing for its health', () => {
-    expect(healthCheck(inst({ health: 'down' }))).toMatchObject({ CheckID: 'rollcall:i1', Status: 'critical', ServiceID: 'i1', ServiceName: 'web', ServiceTags: [] });
+    expect(healthCheck(inst({ health: 'down' }))).toMatchObject({
+      CheckID: 'rollcall:i1',
+      Status: 'critical',
+      ServiceID: 'i1',
+      ServiceName: 'web',
+      ServiceTags: [],
+    });
   });
 
   it('never shows the reserved key as Meta and never has null lists', () => {
-    const e = serviceEntry(inst({ metadata: { a: '1', [CHECK_META_KEY]: '{}' } }), 'dc1') as { Service: { Meta: object; Tags: unknown[] }; Checks: unknown[]; Node: { TaggedAddresses: Record<string, unknown> } };
+    const e = serviceEntry(inst({ metadata: { a: '1', [CHECK_META_KEY]: '{}' } }), 'dc1') as {
+      Service: { Meta: object; Tags: unknown[] };
+      Checks: unknown[];
+      Node: { TaggedAddresses: Record<string, unknown> };
+    };
     expect(e.Service.Meta).toEqual({ a: '1' });
     expect(e.Service.Tags).toEqual([]);
     expect(e.Checks).toHaveLength(1);
@@ -114,9 +137,18 @@ describe('health mapping', () => {
 
 describe('check record and session ids', () => {
   it('round-trips through metadata and leaves the user keys alone', () => {
-    const meta = withRecord({ a: '1' }, { check: { id: 'service:x', name: 'n', status: 'critical', notes: '', output: '', ttlMs: 5000 }, warningWeight: 3 });
+    const meta = withRecord(
+      { a: '1' },
+      {
+        check: { id: 'service:x', name: 'n', status: 'critical', notes: '', output: '', ttlMs: 5000 },
+        warningWeight: 3,
+      },
+    );
     expect(userMeta({ metadata: meta })).toEqual({ a: '1' });
-    expect(readRecord({ metadata: meta })).toEqual({ check: { id: 'service:x', name: 'n', status: 'critical', notes: '', output: '', ttlMs: 5000 }, warningWeight: 3 });
+    expect(readRecord({ metadata: meta })).toEqual({
+      check: { id: 'service:x', name: 'n', status: 'critical', notes: '', output: '', ttlMs: 5000 },
+      warningWeight: 3,
+    });
     expect(withRecord(meta, { check: null, warningWeight: null })).toEqual({ a: '1' });
     expect(readRecord({ metadata: { [CHECK_META_KEY]: 'not json' } })).toEqual({ check: null, warningWeight: null });
   });
@@ -147,20 +179,49 @@ describe('registration', () => {
 
   it('reads PascalCase and snake_case alike, with Consul defaults', () => {
     const a = parseRegistration({ Name: 'web', Port: 80, Check: { TTL: '10s' } });
-    expect(a).toMatchObject({ service: 'web', id: 'web', port: 80, address: null, tags: [], meta: {}, check: { id: 'service:web', name: "Service 'web' check", ttlMs: 10_000, status: 'critical' } });
-    const b = parseRegistration({ name: 'web', id: 'w1', port: 80, meta: { Some_Key: 'v' }, check: { ttl: '1m30s', check_id: 'mine', status: 'passing', deregister_critical_service_after: '90m' } });
-    expect(b).toMatchObject({ id: 'w1', meta: { Some_Key: 'v' }, check: { id: 'mine', ttlMs: 90_000, status: 'passing' } });
+    expect(a).toMatchObject({
+      service: 'web',
+      id: 'web',
+      port: 80,
+      address: null,
+      tags: [],
+      meta: {},
+      check: { id: 'service:web', name: "Service 'web' check", ttlMs: 10_000, status: 'critical' },
+    });
+    const b = parseRegistration({
+      name: 'web',
+      id: 'w1',
+      port: 80,
+      meta: { Some_Key: 'v' },
+      check: { ttl: '1m30s', check_id: 'mine', status: 'passing', deregister_critical_service_after: '90m' },
+    });
+    expect(b).toMatchObject({
+      id: 'w1',
+      meta: { Some_Key: 'v' },
+      check: { id: 'mine', ttlMs: 90_000, status: 'passing' },
+    });
     expect(parseRegistration({ Name: 'web', Port: 1, Checks: [{ TTL: '5s' }] }).check?.id).toBe('service:web');
-    expect(parseRegistration({ Name: 'web', Port: 1, Weights: { Passing: 5, Warning: 1 } })).toMatchObject({ weight: 5, warningWeight: 1 });
+    expect(parseRegistration({ Name: 'web', Port: 1, Weights: { Passing: 5, Warning: 1 } })).toMatchObject({
+      weight: 5,
+      warningWeight: 1,
+    });
   });
 
   it('refuses checks Rollcall does not run, naming the field', () => {
-    expect(refused({ Name: 'web', Port: 80, Check: { HTTP: 'http://x/health', Interval: '10s' } })).toBe('400 Check.HTTP: Rollcall runs no such checks; use a TTL check');
-    expect(refused({ Name: 'web', Port: 80, Checks: [{ TTL: '5s' }, { TCP: 'x:1', Interval: '5s' }] })).toMatch(/^400 Checks\[1\]\.TCP: /);
+    expect(refused({ Name: 'web', Port: 80, Check: { HTTP: 'http://x/health', Interval: '10s' } })).toBe(
+      '400 Check.HTTP: Rollcall runs no such checks; use a TTL check',
+    );
+    expect(refused({ Name: 'web', Port: 80, Checks: [{ TTL: '5s' }, { TCP: 'x:1', Interval: '5s' }] })).toMatch(
+      /^400 Checks\[1\]\.TCP: /,
+    );
     expect(refused({ Name: 'web', Port: 80, check: { grpc: 'x:1', interval: '5s' } })).toMatch(/^400 Check\.GRPC: /);
-    expect(refused({ Name: 'web', Port: 80, Check: { Args: ['/bin/true'], Interval: '5s' } })).toMatch(/^400 Check\.Args: /);
+    expect(refused({ Name: 'web', Port: 80, Check: { Args: ['/bin/true'], Interval: '5s' } })).toMatch(
+      /^400 Check\.Args: /,
+    );
     expect(refused({ Name: 'web', Port: 80, Check: { Interval: '5s' } })).toMatch(/^400 Check\.TTL: required/);
-    expect(refused({ Name: 'web', Port: 80, Checks: [{ TTL: '5s' }, { TTL: '6s' }] })).toMatch(/^400 Checks\[1\]: Rollcall takes one TTL check/);
+    expect(refused({ Name: 'web', Port: 80, Checks: [{ TTL: '5s' }, { TTL: '6s' }] })).toMatch(
+      /^400 Checks\[1\]: Rollcall takes one TTL check/,
+    );
     expect(refused({ Name: 'web', Port: 80, Check: { TTL: '500ms' } })).toBe('400 Check.TTL: must be from 1s to 24h');
     expect(refused({ Name: 'web', Port: 80, Check: { TTL: '10' } })).toMatch(/^400 Check\.TTL: not a duration/);
     expect(refused({ Port: 80 })).toBe('400 Missing service name');
@@ -171,8 +232,19 @@ describe('registration', () => {
 });
 
 describe('catalog index', () => {
-  const put = (revision: number, instance: Instance, previous?: Instance): RegistryEvent => ({ type: 'put', revision, instance, ...(previous ? { previous } : {}), cause: 'register' });
-  const del = (revision: number, instance: Instance): RegistryEvent => ({ type: 'delete', revision, instance, cause: 'unregister' });
+  const put = (revision: number, instance: Instance, previous?: Instance): RegistryEvent => ({
+    type: 'put',
+    revision,
+    instance,
+    ...(previous ? { previous } : {}),
+    cause: 'register',
+  });
+  const del = (revision: number, instance: Instance): RegistryEvent => ({
+    type: 'delete',
+    revision,
+    instance,
+    cause: 'unregister',
+  });
 
   it('moves only when the set of services or their tags changes', () => {
     const c = new CatalogIndex();
@@ -201,7 +273,13 @@ describe('catalog index', () => {
 });
 
 describe('--datacenter: one rule with federation (issue 18)', () => {
-  const BASE = { id: 'n1', data: '/tmp/x', listen: '127.0.0.1:8101', peers: 'n1=127.0.0.1:7101', 'cluster-secret': 'local-secret' };
+  const BASE = {
+    id: 'n1',
+    data: '/tmp/x',
+    listen: '127.0.0.1:8101',
+    peers: 'n1=127.0.0.1:7101',
+    'cluster-secret': 'local-secret',
+  };
   it('takes letters, digits and -, at most 63 (one DNS label); a dot, an underscore or 64 characters is refused naming the flag', () => {
     expect(resolveConfig({ ...BASE, datacenter: 'eu-west-1' }, {}).consul.datacenter).toBe('eu-west-1');
     expect(resolveConfig(BASE, {}).consul.datacenter).toBe('dc1');

@@ -4,16 +4,24 @@
  * them, the health mapping the Consul API uses, truncation to the transport's size, and
  * bad messages that get an error code or nothing, never an exception (a seeded fuzz).
  */
-import { type Answer, type DecodedPacket, decode, encode, encodingLength, type Packet, RECURSION_DESIRED, TRUNCATED_RESPONSE } from 'dns-packet';
+import {
+  type Answer,
+  type DecodedPacket,
+  decode,
+  encode,
+  encodingLength,
+  type Packet,
+  RECURSION_DESIRED,
+  TRUNCATED_RESPONSE,
+} from 'dns-packet';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type AnswerContext, respond, ServiceDirectory } from '../src/dns/index.js';
 import { MAX_DNS_ENDPOINTS } from '../src/dns/lookup.js';
 import type { Register } from '../src/registry/index.js';
-import { InMemoryNodeApi } from './in-memory-node-api.js';
-import { dataOf, queryPacket } from './helpers/dns.js';
 import { seeded } from './client-helpers.js';
-
+import { dataOf, queryPacket } from './helpers/dns.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 type Reply = DecodedPacket & { rcode: string };
 
@@ -22,11 +30,27 @@ describe('DNS answers', () => {
   let ctx: AnswerContext;
 
   const reg = (id: string, over: Partial<Register> = {}) => {
-    const r = node.apply({ type: 'register', namespace: 'default', service: 'web', id, address: '10.0.0.1', port: 8080, ...over });
+    const r = node.apply({
+      type: 'register',
+      namespace: 'default',
+      service: 'web',
+      id,
+      address: '10.0.0.1',
+      port: 8080,
+      ...over,
+    });
     if (!r.result.ok) throw new Error(JSON.stringify(r.result));
   };
-  const ask = (name: string, type: string, options: { transport?: 'udp' | 'tcp'; edns?: number } = {}): Reply & { size: number } => {
-    const r = respond(encode(queryPacket(name, type, options.edns === undefined ? {} : { edns: options.edns })), options.transport ?? 'udp', ctx);
+  const ask = (
+    name: string,
+    type: string,
+    options: { transport?: 'udp' | 'tcp'; edns?: number } = {},
+  ): Reply & { size: number } => {
+    const r = respond(
+      encode(queryPacket(name, type, options.edns === undefined ? {} : { edns: options.edns })),
+      options.transport ?? 'udp',
+      ctx,
+    );
     if (r.bytes === null) throw new Error('no reply');
     return Object.assign(decode(r.bytes) as Reply, { size: r.bytes.length });
   };
@@ -45,7 +69,15 @@ describe('DNS answers', () => {
 
   beforeEach(async () => {
     node = await InMemoryNodeApi.create();
-    ctx = { directory: new ServiceDirectory(node.registry), registry: node.registry, domain: 'consul', datacenter: 'dc1', namespace: 'default', ttl: 0, random: seeded(7) };
+    ctx = {
+      directory: new ServiceDirectory(node.registry),
+      registry: node.registry,
+      domain: 'consul',
+      datacenter: 'dc1',
+      namespace: 'default',
+      ttl: 0,
+      random: seeded(7),
+    };
   });
   afterEach(() => ctx.directory.close());
 
@@ -93,7 +125,9 @@ describe('DNS answers', () => {
     expect(dataOf(ask('V2.web.service.consul', 'A').answers, 'A')).toEqual(['10.0.0.2']);
     expect(ask('v3.web.service.consul', 'A').rcode).toBe('NXDOMAIN');
     expect(dataOf(ask('_web._tcp.service.consul', 'SRV').answers, 'SRV')).toHaveLength(2);
-    expect(dataOf<{ target: string }>(ask('_web._blue.service.consul', 'SRV').answers, 'SRV').map((s) => s.target)).toEqual(['0a000001.addr.dc1.consul']);
+    expect(
+      dataOf<{ target: string }>(ask('_web._blue.service.consul', 'SRV').answers, 'SRV').map((s) => s.target),
+    ).toEqual(['0a000001.addr.dc1.consul']);
   });
 
   it('an unknown name, and a service with no usable instance: NXDOMAIN with the SOA in the authority section', () => {
@@ -104,7 +138,11 @@ describe('DNS answers', () => {
       expect(p.flag_aa).toBe(true);
       expect(p.answers).toEqual([]);
       expect(p.authorities).toHaveLength(1);
-      expect(p.authorities![0]).toMatchObject({ type: 'SOA', name: 'consul', data: { mname: 'ns.consul', rname: 'hostmaster.consul', refresh: 3600, retry: 600, expire: 86400, minimum: 0 } });
+      expect(p.authorities![0]).toMatchObject({
+        type: 'SOA',
+        name: 'consul',
+        data: { mname: 'ns.consul', rname: 'hostmaster.consul', refresh: 3600, retry: 600, expire: 86400, minimum: 0 },
+      });
       expect((p.authorities![0] as { data: { serial: number } }).data.serial).toBe(node.registry.revision);
     }
   });
@@ -134,7 +172,14 @@ describe('DNS answers', () => {
     node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'down', health: 'down' });
     node.apply({ type: 'markSuspect', term: 1, sessionIds: ['s1'], now: 1 });
     const off = node.registry.getInstance('default', 'web', 'off')!;
-    node.apply({ type: 'update', namespace: 'default', service: 'web', id: 'off', expectedVersion: off.version, patch: { enabled: false } });
+    node.apply({
+      type: 'update',
+      namespace: 'default',
+      service: 'web',
+      id: 'off',
+      expectedVersion: off.version,
+      patch: { enabled: false },
+    });
     expect(node.registry.getInstance('default', 'web', 'held')!.health).toBe('suspect');
     expect(dataOf(ask('web.service.consul', 'A').answers, 'A').sort()).toEqual(['10.0.0.1', '10.0.0.4']);
     expect(dataOf(ask('web.service.consul', 'SRV').answers, 'SRV')).toHaveLength(2);
@@ -145,7 +190,11 @@ describe('DNS answers', () => {
   });
 
   it('subhealthy (Consul warning) stays, with the warning weight when Consul registered one', () => {
-    reg('w1', { address: '10.0.0.1', weight: 10, metadata: { 'rollcall.consul': JSON.stringify({ check: null, warningWeight: 3 }) } });
+    reg('w1', {
+      address: '10.0.0.1',
+      weight: 10,
+      metadata: { 'rollcall.consul': JSON.stringify({ check: null, warningWeight: 3 }) },
+    });
     expect(dataOf<{ weight: number }>(ask('web.service.consul', 'SRV').answers, 'SRV')[0]!.weight).toBe(10);
     node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'w1', health: 'subhealthy' });
     expect(dataOf<{ weight: number }>(ask('web.service.consul', 'SRV').answers, 'SRV')[0]!.weight).toBe(3);
@@ -164,7 +213,15 @@ describe('DNS answers', () => {
   });
 
   it('NXDOMAIN under steady writes does not re-list the services; a service that appears or goes is seen (issue 22)', () => {
-    for (let k = 0; k < 200; k++) node.apply({ type: 'register', namespace: 'default', service: `svc${k}`, id: 'i1', address: '10.0.0.1', port: 80 });
+    for (let k = 0; k < 200; k++)
+      node.apply({
+        type: 'register',
+        namespace: 'default',
+        service: `svc${k}`,
+        id: 'i1',
+        address: '10.0.0.1',
+        port: 80,
+      });
     const listed = vi.spyOn(node.registry, 'listServices');
     for (let k = 0; k < 50; k++) {
       // A write that moves the revision but not the set of services, then a name that does not exist.
@@ -223,7 +280,9 @@ describe('DNS answers', () => {
 
   it('an instance at a host name: a CNAME for A when no address answers, the name itself as SRV target', () => {
     reg('db', { service: 'db', address: 'db1.example.com', port: 5432 });
-    expect(ask('db.service.consul', 'A').answers).toEqual([expect.objectContaining({ type: 'CNAME', name: 'db.service.consul', data: 'db1.example.com' })]);
+    expect(ask('db.service.consul', 'A').answers).toEqual([
+      expect.objectContaining({ type: 'CNAME', name: 'db.service.consul', data: 'db1.example.com' }),
+    ]);
     const p = ask('db.service.consul', 'SRV');
     expect(dataOf(p.answers, 'SRV')).toEqual([{ priority: 1, weight: 100, port: 5432, target: 'db1.example.com' }]);
     expect(p.additionals).toEqual([]);
@@ -234,7 +293,16 @@ describe('DNS answers', () => {
     const orders = new Set<string>();
     for (let k = 0; k < 20; k++) {
       const got = dataOf<string>(ask('web.service.consul', 'A').answers, 'A');
-      expect([...got].sort()).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7', '10.0.0.8']);
+      expect([...got].sort()).toEqual([
+        '10.0.0.1',
+        '10.0.0.2',
+        '10.0.0.3',
+        '10.0.0.4',
+        '10.0.0.5',
+        '10.0.0.6',
+        '10.0.0.7',
+        '10.0.0.8',
+      ]);
       orders.add(got.join(','));
     }
     expect(orders.size).toBeGreaterThan(10);
@@ -242,7 +310,8 @@ describe('DNS answers', () => {
 
   describe('a service larger than any answer', () => {
     it('is sampled, never sorted whole: at most MAX_DNS_ENDPOINTS endpoints per question, all distinct', () => {
-      for (let k = 0; k < MAX_DNS_ENDPOINTS.A + 1000; k++) reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` });
+      for (let k = 0; k < MAX_DNS_ENDPOINTS.A + 1000; k++)
+        reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` });
       const sorted = vi.spyOn(node.registry, 'listInstances');
       const endpoints = endpointsOf('web', seeded(3));
       expect(endpoints).toHaveLength(MAX_DNS_ENDPOINTS.A);
@@ -255,7 +324,11 @@ describe('DNS answers', () => {
 
     it('a question does not walk the service: its usable endpoints are kept, patched from the change feed (issue 22)', async () => {
       const n = 3000;
-      for (let k = 0; k < n; k++) reg(`w${k}`, { address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`, tags: k % 2 === 0 ? ['Even'] : [] });
+      for (let k = 0; k < n; k++)
+        reg(`w${k}`, {
+          address: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`,
+          tags: k % 2 === 0 ? ['Even'] : [],
+        });
       // Counts the instances any reader walks through the registry's one by-service iterator.
       let visited = 0;
       const each = node.registry.eachInstance.bind(node.registry);
@@ -284,7 +357,14 @@ describe('DNS answers', () => {
       node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: 'canary', health: 'healthy' });
       expect(dataOf(ask('canary.web.service.consul', 'A').answers, 'A')).toEqual(['10.250.0.1']);
       const canary = node.registry.getInstance('default', 'web', 'canary')!;
-      node.apply({ type: 'update', namespace: 'default', service: 'web', id: 'canary', expectedVersion: canary.version, patch: { tags: ['Even'] } });
+      node.apply({
+        type: 'update',
+        namespace: 'default',
+        service: 'web',
+        id: 'canary',
+        expectedVersion: canary.version,
+        patch: { tags: ['Even'] },
+      });
       expect(ask('canary.web.service.consul', 'A').rcode).toBe('NXDOMAIN');
       expect(ask('even.web.service.consul', 'A', { transport: 'tcp' }).answers).toHaveLength(n / 2 + 1);
       node.apply({ type: 'unregister', namespace: 'default', service: 'web', id: 'canary' });
@@ -311,7 +391,8 @@ describe('DNS answers', () => {
       const slice = 100;
       ctx = { ...ctx, directory: new ServiceDirectory(node.registry, slice) };
       const n = 1000;
-      for (let k = 0; k < n; k++) reg(`w${k}`, { address: `10.0.${k >> 8}.${k & 255}`, tags: k === n - 1 ? ['last'] : [] });
+      for (let k = 0; k < n; k++)
+        reg(`w${k}`, { address: `10.0.${k >> 8}.${k & 255}`, tags: k === n - 1 ? ['last'] : [] });
       let visited = 0;
       const each = node.registry.eachInstance.bind(node.registry);
       vi.spyOn(node.registry, 'eachInstance').mockImplementation(function* (namespace: string, service: string) {
@@ -332,7 +413,14 @@ describe('DNS answers', () => {
       node.apply({ type: 'unregister', namespace: 'default', service: 'web', id: `w${n - 2}` });
       node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'web', id: `w${n - 3}`, health: 'down' });
       const w = node.registry.getInstance('default', 'web', `w${n - 4}`)!;
-      node.apply({ type: 'update', namespace: 'default', service: 'web', id: w.id, expectedVersion: w.version, patch: { tags: ['LAST'] } });
+      node.apply({
+        type: 'update',
+        namespace: 'default',
+        service: 'web',
+        id: w.id,
+        expectedVersion: w.version,
+        patch: { tags: ['LAST'] },
+      });
       // Each turn reads at most one slice.
       let before = visited;
       await new Promise((resolve) => setImmediate(resolve));
@@ -344,8 +432,12 @@ describe('DNS answers', () => {
       const usable = [...each('default', 'web')].filter((i) => i.health !== 'down').map((i) => i.address);
       // n, one removed, one new, one down.
       expect(usable).toHaveLength(n - 1);
-      expect(dataOf<string>(ask('web.service.consul', 'A', { transport: 'tcp' }).answers, 'A').sort()).toEqual(usable.sort());
-      expect(dataOf<string>(ask('last.web.service.consul', 'A').answers, 'A').sort()).toEqual([`10.0.${(n - 4) >> 8}.${(n - 4) & 255}`, `10.0.${(n - 1) >> 8}.${(n - 1) & 255}`].sort());
+      expect(dataOf<string>(ask('web.service.consul', 'A', { transport: 'tcp' }).answers, 'A').sort()).toEqual(
+        usable.sort(),
+      );
+      expect(dataOf<string>(ask('last.web.service.consul', 'A').answers, 'A').sort()).toEqual(
+        [`10.0.${(n - 4) >> 8}.${(n - 4) & 255}`, `10.0.${(n - 1) >> 8}.${(n - 1) & 255}`].sort(),
+      );
       // Read once in all, give or take the instances that changed (a changed one may be read again).
       expect(visited).toBeLessThanOrEqual(n + 10);
     });
@@ -405,9 +497,20 @@ describe('DNS answers', () => {
 
     it('over TCP, an answer larger than 65,535 bytes is trimmed, never TC: extras first, then as many answers as fit', () => {
       // ~1,500 SRV endpoints: with their A records about 150 KB, without them about 93 KB.
-      for (let k = 0; k < 1500; k++) reg(`w${k}`, { address: `10.1.${k >> 8}.${k & 255}`, port: 8000 + (k % 1000), tags: ['a-long-tag-that-makes-every-srv-owner-name-longer-than-usual'] });
-      const oneMore = (p: Reply) => encodingLength({ ...p, answers: p.answers!.slice(0, 1) } as Packet) - encodingLength({ ...p, answers: [] } as Packet);
-      for (const name of ['web.service.consul', '_web._tcp.service.consul', 'a-long-tag-that-makes-every-srv-owner-name-longer-than-usual.web.service.consul']) {
+      for (let k = 0; k < 1500; k++)
+        reg(`w${k}`, {
+          address: `10.1.${k >> 8}.${k & 255}`,
+          port: 8000 + (k % 1000),
+          tags: ['a-long-tag-that-makes-every-srv-owner-name-longer-than-usual'],
+        });
+      const oneMore = (p: Reply) =>
+        encodingLength({ ...p, answers: p.answers!.slice(0, 1) } as Packet) -
+        encodingLength({ ...p, answers: [] } as Packet);
+      for (const name of [
+        'web.service.consul',
+        '_web._tcp.service.consul',
+        'a-long-tag-that-makes-every-srv-owner-name-longer-than-usual.web.service.consul',
+      ]) {
         const p = ask(name, 'SRV', { transport: 'tcp' });
         expect(p.size).toBeLessThanOrEqual(65535);
         expect(truncated(p)).toBe(false);
@@ -420,7 +523,9 @@ describe('DNS answers', () => {
         else expect(srv).toHaveLength(MAX_DNS_ENDPOINTS.SRV);
         expect(srv.length).toBeGreaterThan(300);
       }
-      expect(dataOf(ask('web.service.consul', 'SRV', { transport: 'tcp' }).answers, 'SRV')).toHaveLength(MAX_DNS_ENDPOINTS.SRV);
+      expect(dataOf(ask('web.service.consul', 'SRV', { transport: 'tcp' }).answers, 'SRV')).toHaveLength(
+        MAX_DNS_ENDPOINTS.SRV,
+      );
       // A over TCP: every one of the 1,500 fits (34 bytes each), no TC.
       const a = ask('web.service.consul', 'A', { transport: 'tcp' });
       expect(truncated(a)).toBe(false);
@@ -453,15 +558,34 @@ describe('DNS answers', () => {
     });
 
     it('undecodable, no question, two questions, two OPT records: FORMERR with the id', () => {
-      const garbage = Buffer.concat([Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]), Buffer.from([0x3f, 0x61])]);
+      const garbage = Buffer.concat([
+        Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]),
+        Buffer.from([0x3f, 0x61]),
+      ]);
       const r = raw(garbage);
       expect(r.outcome).toBe('formerr');
       expect(decode(r.bytes!).id).toBe(0x1234);
       expect(rcodeOf(r.bytes)).toBe('FORMERR');
       expect(rcodeOf(raw(withHeader({ id: 1, type: 'query', questions: [] })).bytes)).toBe('FORMERR');
-      const two = withHeader({ id: 1, type: 'query', questions: [{ name: 'a.service.consul', type: 'A' }, { name: 'b.service.consul', type: 'A' }] });
+      const two = withHeader({
+        id: 1,
+        type: 'query',
+        questions: [
+          { name: 'a.service.consul', type: 'A' },
+          { name: 'b.service.consul', type: 'A' },
+        ],
+      });
       expect(rcodeOf(raw(two).bytes)).toBe('FORMERR');
-      const opt: Answer = { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] };
+      const opt: Answer = {
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: 1232,
+        extendedRcode: 0,
+        ednsVersion: 0,
+        flags: 0,
+        flag_do: false,
+        options: [],
+      };
       const twoOpts = withHeader({ ...queryPacket('web.service.consul', 'A'), additionals: [opt, opt] });
       expect(rcodeOf(raw(twoOpts).bytes)).toBe('FORMERR');
     });
@@ -484,10 +608,23 @@ describe('DNS answers', () => {
       const status = withHeader({ ...queryPacket('web.service.consul', 'A'), flags: (2 << 11) | RECURSION_DESIRED });
       expect(raw(status).outcome).toBe('notimp');
       expect(rcodeOf(raw(status).bytes)).toBe('NOTIMP');
-      const v1: Answer = { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 1, flags: 0, flag_do: false, options: [] };
+      const v1: Answer = {
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: 1232,
+        extendedRcode: 0,
+        ednsVersion: 1,
+        flags: 0,
+        flag_do: false,
+        options: [],
+      };
       const badvers = decode(raw(withHeader({ ...queryPacket('web.service.consul', 'A'), additionals: [v1] })).bytes!);
       expect(badvers.additionals![0]).toMatchObject({ type: 'OPT', extendedRcode: 1 });
-      const chaos = withHeader({ id: 9, type: 'query', questions: [{ name: 'version.bind', type: 'TXT', class: 'CH' }] });
+      const chaos = withHeader({
+        id: 9,
+        type: 'query',
+        questions: [{ name: 'version.bind', type: 'TXT', class: 'CH' }],
+      });
       expect(rcodeOf(raw(chaos).bytes)).toBe('REFUSED');
     });
 

@@ -35,7 +35,9 @@ interface DigAnswer {
 
 /** Runs dig against 127.0.0.1:`port` and reads its sections. */
 async function dig(port: number, ...args: string[]): Promise<DigAnswer> {
-  const { stdout } = await run(DIG, ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=3', ...args], { timeout: 15_000 });
+  const { stdout } = await run(DIG, ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=3', ...args], {
+    timeout: 15_000,
+  });
   const status = /status: (\w+)/.exec(stdout)?.[1];
   const flags = /;; flags: ([^;]*);/.exec(stdout)?.[1]?.trim().split(/\s+/);
   if (status === undefined || flags === undefined) throw new Error(`dig said:\n${stdout}`);
@@ -50,7 +52,13 @@ async function dig(port: number, ...args: string[]): Promise<DigAnswer> {
       current.push({ name: name!, ttl: Number(ttl), type: type!, data: data.join(' ') });
     }
   }
-  return { status, flags, answer: sections['ANSWER']!, authority: sections['AUTHORITY']!, additional: sections['ADDITIONAL']! };
+  return {
+    status,
+    flags,
+    answer: sections['ANSWER']!,
+    authority: sections['AUTHORITY']!,
+    additional: sections['ADDITIONAL']!,
+  };
 }
 
 describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () => {
@@ -70,7 +78,10 @@ describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () 
       logLevel: 'warn',
       nodeEnv: (id) => {
         const k = Number(id.slice(1)) - 1;
-        return { ROLLCALL_DNS_LISTEN: `127.0.0.1:${dnsPorts[k]}`, ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${consulPorts[k]}` };
+        return {
+          ROLLCALL_DNS_LISTEN: `127.0.0.1:${dnsPorts[k]}`,
+          ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${consulPorts[k]}`,
+        };
       },
     });
     leader = await waitForLeader(cluster.nodes.map((n) => n.url));
@@ -84,12 +95,26 @@ describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () 
   });
 
   /** Registers through the leader (native API) and waits until follower `on` answers the name over DNS. */
-  async function registerAll(service: string, instances: { id: string; address: string; port: number; tags?: string[] }[], on: string): Promise<void> {
+  async function registerAll(
+    service: string,
+    instances: { id: string; address: string; port: number; tags?: string[] }[],
+    on: string,
+  ): Promise<void> {
     for (const i of instances) {
-      const r = await register(url(leader), 'default', service, i.id, { address: i.address, port: i.port, tags: i.tags ?? [] });
+      const r = await register(url(leader), 'default', service, i.id, {
+        address: i.address,
+        port: i.port,
+        tags: i.tags ?? [],
+      });
       expect(r.status).toBe(200);
     }
-    await waitFor(`${service} on ${on} over DNS`, async () => (await queryTcp(dnsPort(on), `${service}.service.consul`, 'SRV')).answers?.length === instances.length || undefined, 10_000);
+    await waitFor(
+      `${service} on ${on} over DNS`,
+      async () =>
+        (await queryTcp(dnsPort(on), `${service}.service.consul`, 'SRV')).answers?.length === instances.length ||
+        undefined,
+      10_000,
+    );
   }
 
   it('an instance registered through the native API on the leader is found by A and SRV on a follower', async () => {
@@ -105,10 +130,14 @@ describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () 
     expect(a.answer).toEqual([{ name: 'orders.service.consul.', ttl: 0, type: 'A', data: '10.1.0.1' }]);
 
     const srv = await dig(dnsPort(f), 'orders.service.consul', 'SRV');
-    expect(srv.answer).toEqual([{ name: 'orders.service.consul.', ttl: 0, type: 'SRV', data: '1 100 9000 0a010001.addr.dc1.consul.' }]);
+    expect(srv.answer).toEqual([
+      { name: 'orders.service.consul.', ttl: 0, type: 'SRV', data: '1 100 9000 0a010001.addr.dc1.consul.' },
+    ]);
     expect(srv.additional).toEqual([{ name: '0a010001.addr.dc1.consul.', ttl: 0, type: 'A', data: '10.1.0.1' }]);
     // The same over TCP, and the target name resolves on its own.
-    expect((await dig(dnsPort(f), '+tcp', 'orders.service.dc1.dc.consul', 'SRV')).answer.map((x) => x.data)).toEqual(['1 100 9000 0a010001.addr.dc1.consul.']);
+    expect((await dig(dnsPort(f), '+tcp', 'orders.service.dc1.dc.consul', 'SRV')).answer.map((x) => x.data)).toEqual([
+      '1 100 9000 0a010001.addr.dc1.consul.',
+    ]);
     expect((await dig(dnsPort(f), '0a010001.addr.dc1.consul', 'A')).answer.map((x) => x.data)).toEqual(['10.1.0.1']);
   });
 
@@ -123,11 +152,21 @@ describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () 
       f,
     );
     expect((await dig(dnsPort(f), 'blue.api.service.consul', 'A')).answer.map((x) => x.data)).toEqual(['10.2.0.1']);
-    expect((await dig(dnsPort(f), '+tcp', 'green.api.service.consul', 'SRV')).answer.map((x) => x.data)).toEqual(['1 100 8002 0a020002.addr.dc1.consul.']);
+    expect((await dig(dnsPort(f), '+tcp', 'green.api.service.consul', 'SRV')).answer.map((x) => x.data)).toEqual([
+      '1 100 8002 0a020002.addr.dc1.consul.',
+    ]);
     const all = await dig(dnsPort(f), '_api._tcp.service.consul', 'SRV');
-    expect(all.answer.map((x) => x.data).sort()).toEqual(['1 100 8001 0a020001.addr.dc1.consul.', '1 100 8002 0a020002.addr.dc1.consul.']);
-    expect(all.additional.map((x) => `${x.name} ${x.data}`).sort()).toEqual(['0a020001.addr.dc1.consul. 10.2.0.1', '0a020002.addr.dc1.consul. 10.2.0.2']);
-    expect((await dig(dnsPort(f), '_api._green.service.consul', 'SRV')).answer.map((x) => x.data)).toEqual(['1 100 8002 0a020002.addr.dc1.consul.']);
+    expect(all.answer.map((x) => x.data).sort()).toEqual([
+      '1 100 8001 0a020001.addr.dc1.consul.',
+      '1 100 8002 0a020002.addr.dc1.consul.',
+    ]);
+    expect(all.additional.map((x) => `${x.name} ${x.data}`).sort()).toEqual([
+      '0a020001.addr.dc1.consul. 10.2.0.1',
+      '0a020002.addr.dc1.consul. 10.2.0.2',
+    ]);
+    expect((await dig(dnsPort(f), '_api._green.service.consul', 'SRV')).answer.map((x) => x.data)).toEqual([
+      '1 100 8002 0a020002.addr.dc1.consul.',
+    ]);
   });
 
   it('an unknown name: NXDOMAIN with the SOA in the authority section; another datacenter: NXDOMAIN', async () => {
@@ -148,12 +187,22 @@ describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () 
       ['pay-1', '10.3.0.1'],
       ['pay-2', '10.3.0.2'],
     ] as const) {
-      const r = await http('PUT', `${consul(leader)}/v1/agent/service/register`, { Name: 'pay', ID: id, Address: address, Port: 7000, Check: { TTL: '5m', Status: 'passing' } });
+      const r = await http('PUT', `${consul(leader)}/v1/agent/service/register`, {
+        Name: 'pay',
+        ID: id,
+        Address: address,
+        Port: 7000,
+        Check: { TTL: '5m', Status: 'passing' },
+      });
       expect(r.status).toBe(200);
     }
     const f = followers[0]!;
-    await waitFor('both pay instances on a follower', async () => ((await dig(dnsPort(f), 'pay.service.consul', 'A')).answer.length === 2 ? true : undefined));
-    expect((await http('PUT', `${consul(leader)}/v1/agent/check/fail/service:pay-2?note=disk%20full`)).status).toBe(200);
+    await waitFor('both pay instances on a follower', async () =>
+      (await dig(dnsPort(f), 'pay.service.consul', 'A')).answer.length === 2 ? true : undefined,
+    );
+    expect((await http('PUT', `${consul(leader)}/v1/agent/check/fail/service:pay-2?note=disk%20full`)).status).toBe(
+      200,
+    );
     for (const id of cluster.nodes.map((n) => n.id)) {
       const d = await waitFor(`pay-2 left out on ${id}`, async () => {
         const x = await dig(dnsPort(id), 'pay.service.consul', 'SRV');
@@ -200,7 +249,11 @@ describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () 
     const f = followers[0]!;
     const port = dnsPort(f);
     await registerAll('ping', [{ id: 'p1', address: '10.5.0.1', port: 7 }], f);
-    const garbage = [Buffer.from([0]), Buffer.from('not a dns message at all'), Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x05, 0, 0, 0, 0, 0, 0, 0x3f, 0x61])];
+    const garbage = [
+      Buffer.from([0]),
+      Buffer.from('not a dns message at all'),
+      Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x05, 0, 0, 0, 0, 0, 0, 0x3f, 0x61]),
+    ];
     for (const g of garbage) await udpExchange(port, g, 300);
     await tcpExchange(port, garbage, 500);
     const formerr = await udpExchange(port, garbage[2]!);
@@ -216,10 +269,18 @@ describe.skipIf(!existsSync(DIG))('DNS on a 3-node cluster, asked with dig', () 
     await registerAll('solo', [{ id: 's1', address: '10.6.0.1', port: 6000 }], survivor);
     for (const id of cluster.nodes.map((n) => n.id).filter((id) => id !== survivor)) await cluster.kill(id);
     // A linearizable read on the survivor cannot be served any more (no leader to confirm with) ...
-    const read = await http('GET', `${url(survivor)}/v1/namespaces/default/services/solo/instances`, undefined, {}, 15_000);
+    const read = await http(
+      'GET',
+      `${url(survivor)}/v1/namespaces/default/services/solo/instances`,
+      undefined,
+      {},
+      15_000,
+    );
     expect(read.status).toBeGreaterThanOrEqual(500);
     // ... but DNS answers, over UDP and TCP.
     expect((await dig(dnsPort(survivor), 'solo.service.consul', 'A')).answer.map((x) => x.data)).toEqual(['10.6.0.1']);
-    expect((await dig(dnsPort(survivor), '+tcp', 'solo.service.consul', 'SRV')).answer.map((x) => x.data)).toEqual(['1 100 6000 0a060001.addr.dc1.consul.']);
+    expect((await dig(dnsPort(survivor), '+tcp', 'solo.service.consul', 'SRV')).answer.map((x) => x.data)).toEqual([
+      '1 100 6000 0a060001.addr.dc1.consul.',
+    ]);
   });
 });

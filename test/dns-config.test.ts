@@ -5,7 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../src/server/config.js';
 
-const BASE = { id: 'n1', data: '/tmp/x', listen: '127.0.0.1:8101', peers: 'n1=127.0.0.1:7101', 'cluster-secret': 'local-secret' };
+const BASE = {
+  id: 'n1',
+  data: '/tmp/x',
+  listen: '127.0.0.1:8101',
+  peers: 'n1=127.0.0.1:7101',
+  'cluster-secret': 'local-secret',
+};
 
 describe('DNS flags', () => {
   it('off by default: domain consul, TTL 0', () => {
@@ -13,12 +19,21 @@ describe('DNS flags', () => {
   });
 
   it('from flags, and from the environment', () => {
-    expect(resolveConfig({ ...BASE, 'dns-listen': '127.0.0.1:8601', 'dns-domain': 'Rollcall.Internal.', 'dns-ttl': '30' }, {}).dns).toEqual({
+    expect(
+      resolveConfig(
+        { ...BASE, 'dns-listen': '127.0.0.1:8601', 'dns-domain': 'Rollcall.Internal.', 'dns-ttl': '30' },
+        {},
+      ).dns,
+    ).toEqual({
       listen: { host: '127.0.0.1', port: 8601 },
       domain: 'rollcall.internal',
       ttl: 30,
     });
-    expect(resolveConfig(BASE, { ROLLCALL_DNS_LISTEN: '0.0.0.0:53', ROLLCALL_DNS_TTL: '5' }).dns).toEqual({ listen: { host: '0.0.0.0', port: 53 }, domain: 'consul', ttl: 5 });
+    expect(resolveConfig(BASE, { ROLLCALL_DNS_LISTEN: '0.0.0.0:53', ROLLCALL_DNS_TTL: '5' }).dns).toEqual({
+      listen: { host: '0.0.0.0', port: 53 },
+      domain: 'consul',
+      ttl: 5,
+    });
   });
 
   it.each([

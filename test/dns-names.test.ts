@@ -7,7 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { addressHex, domainProblem, normalizeDomain, parseName } from '../src/dns/index.js';
 import { labelsOf } from '../src/dns/names.js';
 
-const svc = (service: string, over: { tag?: string | null; namespace?: string | null; datacenter?: string | null } = {}) => ({
+const svc = (
+  service: string,
+  over: { tag?: string | null; namespace?: string | null; datacenter?: string | null } = {},
+) => ({
   kind: 'service',
   service,
   tag: over.tag ?? null,
@@ -78,9 +81,22 @@ describe('parseName', () => {
   it('addr names: 8 hex digits for IPv4, 32 for IPv6, with or without a datacenter', () => {
     expect(parseName('0a000001.addr.dc1.consul', 'consul')).toEqual({ kind: 'addr', address: '10.0.0.1', family: 4 });
     expect(parseName('7F000001.ADDR.consul', 'consul')).toEqual({ kind: 'addr', address: '127.0.0.1', family: 4 });
-    expect(parseName('0a000001.addr.dc1.dc.consul', 'consul')).toEqual({ kind: 'addr', address: '10.0.0.1', family: 4 });
-    expect(parseName('fd000000000000000000000000000003.addr.dc1.consul', 'consul')).toEqual({ kind: 'addr', address: 'fd00:0:0:0:0:0:0:3', family: 6 });
-    for (const bad of ['0a0000.addr.dc1.consul', 'zz000001.addr.dc1.consul', 'a.0a000001.addr.dc1.consul', '0a000001.addr.prod.ns.consul']) {
+    expect(parseName('0a000001.addr.dc1.dc.consul', 'consul')).toEqual({
+      kind: 'addr',
+      address: '10.0.0.1',
+      family: 4,
+    });
+    expect(parseName('fd000000000000000000000000000003.addr.dc1.consul', 'consul')).toEqual({
+      kind: 'addr',
+      address: 'fd00:0:0:0:0:0:0:3',
+      family: 6,
+    });
+    for (const bad of [
+      '0a0000.addr.dc1.consul',
+      'zz000001.addr.dc1.consul',
+      'a.0a000001.addr.dc1.consul',
+      '0a000001.addr.prod.ns.consul',
+    ]) {
       expect(parseName(bad, 'consul')).toEqual({ kind: 'unknown' });
     }
   });
@@ -105,7 +121,8 @@ describe('addressHex: the SRV target label, as Consul encodes it', () => {
   });
 
   it('round-trips through an addr name', () => {
-    for (const a of ['10.1.2.3', '192.168.0.254']) expect(parseName(`${addressHex(a)}.addr.dc1.consul`, 'consul')).toMatchObject({ kind: 'addr', address: a });
+    for (const a of ['10.1.2.3', '192.168.0.254'])
+      expect(parseName(`${addressHex(a)}.addr.dc1.consul`, 'consul')).toMatchObject({ kind: 'addr', address: a });
   });
 });
 

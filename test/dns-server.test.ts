@@ -10,9 +10,9 @@ import { decode, encode } from 'dns-packet';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type DnsServer, startDnsServer } from '../src/dns/index.js';
 import { silentLogger } from '../src/log/index.js';
-import { InMemoryNodeApi } from './in-memory-node-api.js';
 import { dataOf, queryPacket, queryTcp, queryUdp, tcpExchange, udpExchange } from './helpers/dns.js';
 import { waitFor } from './helpers/wait.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 describe('DNS listeners', () => {
   let node: InMemoryNodeApi;
@@ -34,8 +34,12 @@ describe('DNS listeners', () => {
   });
 
   it('TCP: pipelined queries on one connection, answered in order', async () => {
-    const messages = ['web.service.consul', 'nope.service.consul', 'web.service.consul'].map((name, k) => encode(queryPacket(name, k === 2 ? 'SRV' : 'A', { id: 100 + k })));
-    const replies = (await tcpExchange(dns!.port, messages)).map((b) => decode(b) as ReturnType<typeof decode> & { rcode: string });
+    const messages = ['web.service.consul', 'nope.service.consul', 'web.service.consul'].map((name, k) =>
+      encode(queryPacket(name, k === 2 ? 'SRV' : 'A', { id: 100 + k })),
+    );
+    const replies = (await tcpExchange(dns!.port, messages)).map(
+      (b) => decode(b) as ReturnType<typeof decode> & { rcode: string },
+    );
     expect(replies.map((r) => [r.id, r.rcode, r.answers![0]?.type])).toEqual([
       [100, 'NOERROR', 'A'],
       [101, 'NXDOMAIN', undefined],
@@ -100,7 +104,9 @@ describe('DNS listeners', () => {
   });
 
   it('a port in use is an error at start, not a half-open server', async () => {
-    await expect(startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port: dns!.port } })).rejects.toThrow(/EADDRINUSE/);
+    await expect(
+      startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port: dns!.port } }),
+    ).rejects.toThrow(/EADDRINUSE/);
     expect(dataOf((await queryUdp(dns!.port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
   });
 });

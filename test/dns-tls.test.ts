@@ -3,13 +3,13 @@
  * certificates from a throwaway CA: answers inside TLS, plain TCP gets none, UDP stays
  * plain, and a new certificate (a SIGHUP reload) is what new connections see.
  */
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { decode, encode } from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateAuthority, type CertFiles } from '../scripts/tls-certs.js';
+import { type CertFiles, CertificateAuthority } from '../scripts/tls-certs.js';
 import { type DnsServer, startDnsServer } from '../src/dns/index.js';
 import { silentLogger } from '../src/log/index.js';
 import { loadTlsMaterial, secureContextOptions, serverTlsOptions } from '../src/security/index.js';
@@ -51,7 +51,12 @@ beforeAll(async () => {
   ca = await readFile(authority.certFile);
   const node = await InMemoryNodeApi.create();
   node.apply({ type: 'register', namespace: 'default', service: 'web', id: 'w1', address: '10.0.0.1', port: 8080 });
-  dns = await startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port: 0 }, tls: serverTlsOptions(loadTlsMaterial({ ...server, ca: null })) });
+  dns = await startDnsServer({
+    node,
+    logger: silentLogger(),
+    listen: { host: '127.0.0.1', port: 0 },
+    tls: serverTlsOptions(loadTlsMaterial({ ...server, ca: null })),
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -63,7 +68,9 @@ describe('DNS over TLS', () => {
   it('answers inside TLS on the TCP side; plain TCP gets nothing; UDP stays plain', async () => {
     const { reply } = await queryTls(dns.port, 'web.service.consul');
     expect(dataOf(reply.answers, 'A')).toEqual(['10.0.0.1']);
-    expect(await tcpExchange(dns.port, [encode(queryPacket('web.service.consul', 'A'))], 1000).catch(() => [])).toEqual([]);
+    expect(await tcpExchange(dns.port, [encode(queryPacket('web.service.consul', 'A'))], 1000).catch(() => [])).toEqual(
+      [],
+    );
     expect(dataOf((await queryUdp(dns.port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
   });
 

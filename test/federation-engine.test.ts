@@ -11,7 +11,12 @@ import { FederationEngine, type FederationEvent, type GossipTuning, type MemberI
 
 const WALL = Date.UTC(2026, 0, 1);
 /** Short rounds keep the arithmetic readable: probe every 100 ms, timeout 50 ms. */
-const TUNING: Partial<GossipTuning> = { probeIntervalMs: 100, probeTimeoutMs: 50, syncIntervalMs: 100, timestampWindowMs: 10_000 };
+const TUNING: Partial<GossipTuning> = {
+  probeIntervalMs: 100,
+  probeTimeoutMs: 50,
+  syncIntervalMs: 100,
+  timestampWindowMs: 10_000,
+};
 
 interface Packet {
   readonly from: string;
@@ -29,7 +34,11 @@ class Net {
   readonly delivered: Packet[] = [];
   readonly cutOff = new Set<string>();
 
-  add(datacenter: string, id: string, opts: { members?: MemberInfo[]; join?: string[]; secret?: string } = {}): FederationEngine {
+  add(
+    datacenter: string,
+    id: string,
+    opts: { members?: MemberInfo[]; join?: string[]; secret?: string } = {},
+  ): FederationEngine {
     const address = addr(datacenter, id);
     const members = opts.members ?? [{ id, address, role: 'voter' }];
     const engine = new FederationEngine({
@@ -86,7 +95,10 @@ function addr(datacenter: string, id: string): string {
 }
 
 function status(e: FederationEngine, dc: string, id: string): { status: string; incarnation: number } | undefined {
-  const m = e.snapshot().datacenters.find((d) => d.name === dc)?.members.find((x) => x.id === id);
+  const m = e
+    .snapshot()
+    .datacenters.find((d) => d.name === dc)
+    ?.members.find((x) => x.id === id);
   return m && { status: m.status, incarnation: m.incarnation };
 }
 
@@ -112,7 +124,12 @@ describe('FederationEngine: joining', () => {
       expect(e.pendingJoins()).toEqual([]);
     }
     // b learnt of c only through a.
-    expect(b.knowledge()).toEqual({ datacenters: [{ name: 'dc-a', seeds: [addr('dc-a', 'n1')] }, { name: 'dc-c', seeds: [addr('dc-c', 'n1')] }] });
+    expect(b.knowledge()).toEqual({
+      datacenters: [
+        { name: 'dc-a', seeds: [addr('dc-a', 'n1')] },
+        { name: 'dc-c', seeds: [addr('dc-c', 'n1')] },
+      ],
+    });
     const reported = net.events.get(addr('dc-b', 'n1'))!.filter((e) => e.kind === 'knowledge-changed');
     expect(reported.at(-1)).toEqual({ kind: 'knowledge-changed', knowledge: b.knowledge() });
     expect(b.datacentersByRtt()[0]).toBe('dc-b');
@@ -146,7 +163,8 @@ describe('FederationEngine: routes for forwarding', () => {
     const net = new Net();
     const a = net.add('dc-a', 'n1');
     const members: MemberInfo[] = ['n2', 'n1', 'n3'].map((id) => ({ id, address: addr('dc-b', id), role: 'voter' }));
-    for (const id of ['n1', 'n2', 'n3']) net.add('dc-b', id, { members, join: id === 'n1' ? [addr('dc-a', 'n1')] : [] });
+    for (const id of ['n1', 'n2', 'n3'])
+      net.add('dc-b', id, { members, join: id === 'n1' ? [addr('dc-a', 'n1')] : [] });
     net.advance(1_000);
     expect(a.route('dc-b')!.members.map((m) => m.id)).toEqual(['n2', 'n1', 'n3']);
     expect(a.route('dc-nowhere')).toBeNull();
@@ -170,7 +188,9 @@ describe('FederationEngine: failure detection', () => {
     expect(b.incarnation).toBeGreaterThan(before);
     expect(net.events.get(addr('dc-b', 'n1'))).toContainEqual({ kind: 'refuted', incarnation: b.incarnation });
     expect(status(a, 'dc-b', 'n1')).toEqual({ status: 'alive', incarnation: b.incarnation });
-    expect(net.events.get(addr('dc-a', 'n1'))!.some((e) => e.kind === 'member-status' && e.to === 'unreachable')).toBe(false);
+    expect(net.events.get(addr('dc-a', 'n1'))!.some((e) => e.kind === 'member-status' && e.to === 'unreachable')).toBe(
+      false,
+    );
   });
 
   it('suspect, then unreachable after the suspicion timeout, then alive again when the member comes back', () => {
@@ -184,7 +204,12 @@ describe('FederationEngine: failure detection', () => {
       expect(e.route('dc-b')).toEqual({ datacenter: 'dc-b', status: 'unreachable', members: [] });
     }
     const events = net.events.get(addr('dc-a', 'n1'))!;
-    expect(events).toContainEqual({ kind: 'datacenter-status', datacenter: 'dc-b', from: 'suspect', to: 'unreachable' });
+    expect(events).toContainEqual({
+      kind: 'datacenter-status',
+      datacenter: 'dc-b',
+      from: 'suspect',
+      to: 'unreachable',
+    });
     net.cutOff.clear();
     net.advance(1_000);
     for (const e of [a, c]) expect(e.route('dc-b')!.status).toBe('alive');

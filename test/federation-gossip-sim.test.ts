@@ -14,7 +14,14 @@ const replay = `seed ${seed}; replay: FEDSIM_SEED=${seed} npx vitest run test/fe
 
 describe('federation gossip simulation (seeded)', () => {
   it('8 datacenters × 3 nodes at 10 % loss: converges, no false verdicts, detects a dead datacenter and its return', () => {
-    const r = runFederationSim({ seed, datacenters: 8, nodesPerDatacenter: 3, loss: 0.1, steadyRounds: 40, maxWaitRounds: 80 });
+    const r = runFederationSim({
+      seed,
+      datacenters: 8,
+      nodesPerDatacenter: 3,
+      loss: 0.1,
+      steadyRounds: 40,
+      maxWaitRounds: 80,
+    });
     const why = `${replay}\n${JSON.stringify(r, null, 1)}`;
     expect(r.bootstrapRounds, why).not.toBeNull();
     expect(r.bootstrapRounds!, why).toBeLessThanOrEqual(15);

@@ -10,12 +10,29 @@ import { FederationHost, KNOWLEDGE_FILE, loadKnowledge } from '../src/federation
 import { createLogger } from '../src/log/index.js';
 import { ConfigError, resolveConfig } from '../src/server/config.js';
 
-const BASE = { id: 'n1', data: '/tmp/x', listen: '127.0.0.1:8101', peers: 'n1=127.0.0.1:7101', 'cluster-secret': 'local-secret' };
+const BASE = {
+  id: 'n1',
+  data: '/tmp/x',
+  listen: '127.0.0.1:8101',
+  peers: 'n1=127.0.0.1:7101',
+  'cluster-secret': 'local-secret',
+};
 
 describe('federation flags', () => {
   it('off without a secret; on with one, join URLs and the round', () => {
     expect(resolveConfig(BASE, {}).federation).toBeNull();
-    expect(resolveConfig({ ...BASE, datacenter: 'dc-b', 'federation-secret': 'fed-secret-1', 'federation-join': 'http://10.0.0.1:8101/, https://h:1', 'federation-interval-ms': '200' }, {})).toMatchObject({
+    expect(
+      resolveConfig(
+        {
+          ...BASE,
+          datacenter: 'dc-b',
+          'federation-secret': 'fed-secret-1',
+          'federation-join': 'http://10.0.0.1:8101/, https://h:1',
+          'federation-interval-ms': '200',
+        },
+        {},
+      ),
+    ).toMatchObject({
       consul: { datacenter: 'dc-b' },
       federation: { secret: 'fed-secret-1', join: ['http://10.0.0.1:8101', 'https://h:1'], intervalMs: 200 },
     });
@@ -47,16 +64,40 @@ describe('durable knowledge', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const status = () => ({ id: 'n1', leader: 'n1', term: 1, appliedIndex: 1, revision: 0, members: [{ id: 'n1', isLearner: false, reported: null }] });
+  const status = () => ({
+    id: 'n1',
+    leader: 'n1',
+    term: 1,
+    appliedIndex: 1,
+    revision: 0,
+    members: [{ id: 'n1', isLearner: false, reported: null }],
+  });
 
   it('none at first; leave stores an empty list atomically, and it is read back', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'rollcall-fed-'));
     const file = path.join(dir, KNOWLEDGE_FILE);
     expect(await loadKnowledge(file)).toEqual({ datacenters: [] });
-    await writeFile(file, JSON.stringify({ datacenters: [{ name: 'dc-b', seeds: ['http://127.0.0.1:9'] }, { name: 'bad name', seeds: [] }] }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        datacenters: [
+          { name: 'dc-b', seeds: ['http://127.0.0.1:9'] },
+          { name: 'bad name', seeds: [] },
+        ],
+      }),
+    );
     expect(await loadKnowledge(file)).toEqual({ datacenters: [{ name: 'dc-b', seeds: ['http://127.0.0.1:9'] }] });
 
-    const host = await FederationHost.start({ datacenter: 'dc-a', nodeId: 'n1', address: 'http://127.0.0.1:1', secret: 'fed-secret-1', join: [], dataDir: dir, logger: createLogger({ level: 'silent', name: 'n1' }), status });
+    const host = await FederationHost.start({
+      datacenter: 'dc-a',
+      nodeId: 'n1',
+      address: 'http://127.0.0.1:1',
+      secret: 'fed-secret-1',
+      join: [],
+      dataDir: dir,
+      logger: createLogger({ level: 'silent', name: 'n1' }),
+      status,
+    });
     try {
       // What was stored is known again at start (and tried every round until it answers).
       expect(host.snapshot()!.datacenters.map((d) => d.name)).toEqual(['dc-a', 'dc-b']);

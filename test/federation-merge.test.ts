@@ -1,9 +1,21 @@
 import { describe, expect, it } from 'vitest';
 
-import { DEFAULT_TUNING, compareDescriptors, makeDescriptor, mergeLiveness, suspicionBounds, suspicionTimeoutMs, type Liveness } from '../src/federation/index.js';
+import {
+  compareDescriptors,
+  DEFAULT_TUNING,
+  type Liveness,
+  makeDescriptor,
+  mergeLiveness,
+  suspicionBounds,
+  suspicionTimeoutMs,
+} from '../src/federation/index.js';
 
 const alive = (incarnation: number): Liveness => ({ incarnation, status: 'alive', suspectors: [] });
-const suspect = (incarnation: number, ...suspectors: string[]): Liveness => ({ incarnation, status: 'suspect', suspectors });
+const suspect = (incarnation: number, ...suspectors: string[]): Liveness => ({
+  incarnation,
+  status: 'suspect',
+  suspectors,
+});
 const unreachable = (incarnation: number): Liveness => ({ incarnation, status: 'unreachable', suspectors: [] });
 
 describe('mergeLiveness (SWIM rules)', () => {
@@ -37,7 +49,9 @@ describe('mergeLiveness (SWIM rules)', () => {
 
   it('suspicions at one incarnation combine their suspectors, capped to the smallest ones', () => {
     expect(mergeLiveness(suspect(1, 'c/1'), suspect(1, 'a/1'), 3)).toEqual(suspect(1, 'a/1', 'c/1'));
-    expect(mergeLiveness(suspect(1, 'b/1', 'c/1'), suspect(1, 'a/1', 'd/1'), 3)).toEqual(suspect(1, 'a/1', 'b/1', 'c/1'));
+    expect(mergeLiveness(suspect(1, 'b/1', 'c/1'), suspect(1, 'a/1', 'd/1'), 3)).toEqual(
+      suspect(1, 'a/1', 'b/1', 'c/1'),
+    );
     const s = suspect(1, 'a/1', 'b/1');
     expect(mergeLiveness(s, suspect(1, 'b/1'), 3)).toBe(s);
   });

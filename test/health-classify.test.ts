@@ -5,14 +5,25 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HealthReport, ReportedHealth } from '../src/health/index.js';
-import { breachedMetrics, DEFAULT_THRESHOLDS, isWorse, METRICS, SEVERITY, targetHealth, validateThresholds } from '../src/health/index.js';
+import {
+  breachedMetrics,
+  DEFAULT_THRESHOLDS,
+  isWorse,
+  METRICS,
+  SEVERITY,
+  targetHealth,
+  validateThresholds,
+} from '../src/health/index.js';
 
 const SEED = Number(process.env.SEED ?? 8_2026);
 const T = DEFAULT_THRESHOLDS;
 
 function check<Ts extends [unknown, ...unknown[]]>(name: string, prop: fc.IProperty<Ts>, numRuns = 500): void {
   const out = fc.check(prop, { seed: SEED, numRuns });
-  if (out.failed) throw new Error(`${name} failed (seed ${SEED}, path ${out.counterexamplePath}): ${fc.stringify(out.counterexample)}\nreplay: SEED=${SEED} npx vitest run test/health-classify.test.ts`);
+  if (out.failed)
+    throw new Error(
+      `${name} failed (seed ${SEED}, path ${out.counterexamplePath}): ${fc.stringify(out.counterexample)}\nreplay: SEED=${SEED} npx vitest run test/health-classify.test.ts`,
+    );
 }
 
 const reportArb: fc.Arbitrary<HealthReport> = fc.record(
@@ -54,15 +65,31 @@ describe('targetHealth', () => {
     ['p99 above 1000 ms enters subhealthy', 'healthy', { p99Ms: 1001 }, 'subhealthy'],
     ['cpu above 0.9 enters subhealthy', 'healthy', { cpu: 0.95 }, 'subhealthy'],
     ['successRatio below 0.5 goes straight to down', 'healthy', { successRatio: 0.3 }, 'down'],
-    ['subhealthy stays while successRatio is between enter and exit', 'subhealthy', { successRatio: 0.93 }, 'subhealthy'],
+    [
+      'subhealthy stays while successRatio is between enter and exit',
+      'subhealthy',
+      { successRatio: 0.93 },
+      'subhealthy',
+    ],
     ['subhealthy leaves at successRatio 0.95', 'subhealthy', { successRatio: 0.95 }, 'healthy'],
-    ['subhealthy stays while cpu is above its exit (0.8)', 'subhealthy', { successRatio: 0.99, cpu: 0.85 }, 'subhealthy'],
+    [
+      'subhealthy stays while cpu is above its exit (0.8)',
+      'subhealthy',
+      { successRatio: 0.99, cpu: 0.85 },
+      'subhealthy',
+    ],
     ['down stays while successRatio is below its exit (0.7)', 'down', { successRatio: 0.6 }, 'down'],
     ['down recovers to subhealthy between down exit and subhealthy exit', 'down', { successRatio: 0.8 }, 'subhealthy'],
-    ['down recovers to healthy when every metric is past its exit', 'down', { successRatio: 0.99, p99Ms: 100 }, 'healthy'],
+    [
+      'down recovers to healthy when every metric is past its exit',
+      'down',
+      { successRatio: 0.99, p99Ms: 100 },
+      'healthy',
+    ],
     ['the worst metric wins', 'healthy', { successRatio: 0.99, p99Ms: 100, disk: 0.97 }, 'subhealthy'],
   ];
-  for (const [name, current, report, want] of cases) it(name, () => expect(targetHealth(current, report, T)).toBe(want));
+  for (const [name, current, report, want] of cases)
+    it(name, () => expect(targetHealth(current, report, T)).toBe(want));
 
   it('names the metrics past their subhealthy enter', () => {
     expect(breachedMetrics({ successRatio: 0.5, p99Ms: 10, cpu: 0.99 }, T)).toEqual(['successRatio', 'cpu']);
@@ -94,7 +121,10 @@ describe('targetHealth', () => {
         if (value === band.exit) return true;
         const down = T[metric].down;
         if (down !== undefined && isWorse(metric, value, down.exit)) return true; // would hold down
-        return targetHealth('healthy', { [metric]: value }, T) === 'healthy' && targetHealth('subhealthy', { [metric]: value }, T) === 'subhealthy';
+        return (
+          targetHealth('healthy', { [metric]: value }, T) === 'healthy' &&
+          targetHealth('subhealthy', { [metric]: value }, T) === 'subhealthy'
+        );
       }),
     );
   });

@@ -13,7 +13,13 @@ const SEED = Number(process.env.SEED ?? 8_2026);
 const REF = { namespace: 'prod', service: 'orders', id: 'o1' };
 const BAD: HealthReport = { successRatio: 0.8 };
 const GOOD: HealthReport = { successRatio: 0.99 };
-const T: HealthThresholds = { ...DEFAULT_THRESHOLDS, degradeAfter: 2, recoverAfter: 3, minDwellMs: 10_000, reportTtlMs: 60_000 };
+const T: HealthThresholds = {
+  ...DEFAULT_THRESHOLDS,
+  degradeAfter: 2,
+  recoverAfter: 3,
+  minDwellMs: 10_000,
+  reportTtlMs: 60_000,
+};
 
 /** A registry of one-field instances; `apply` plays the leader's setHealth being applied. */
 class Registry implements HealthView {
@@ -111,7 +117,7 @@ describe('HealthTracker', () => {
     expect(tracker.due(1, reg)).toEqual([]);
   });
 
-  it('starts from the registry\'s health (a new leader) and forgets removed instances', () => {
+  it("starts from the registry's health (a new leader) and forgets removed instances", () => {
     const { reg, tracker, report } = setup();
     reg.health.set('prod/orders/o1', 'subhealthy');
     expect(report(GOOD, 0)).toBe('subhealthy');
@@ -129,7 +135,10 @@ describe('HealthTracker', () => {
   });
 
   it('never flaps: at most one improvement per dwell, whatever the reports', () => {
-    const stepArb = fc.record({ gap: fc.integer({ min: 0, max: 3000 }), ratio: fc.double({ min: 0, max: 1, noNaN: true }) });
+    const stepArb = fc.record({
+      gap: fc.integer({ min: 0, max: 3000 }),
+      ratio: fc.double({ min: 0, max: 1, noNaN: true }),
+    });
     const out = fc.check(
       fc.property(fc.array(stepArb, { minLength: 1, maxLength: 200 }), (steps) => {
         const { reg, tracker, report } = setup();
@@ -146,11 +155,15 @@ describe('HealthTracker', () => {
             reg.apply([t]);
           }
         }
-        for (let i = 1; i < improvements.length; i++) if (improvements[i]! - improvements[i - 1]! < T.minDwellMs) return false;
+        for (let i = 1; i < improvements.length; i++)
+          if (improvements[i]! - improvements[i - 1]! < T.minDwellMs) return false;
         return true;
       }),
       { seed: SEED, numRuns: 300 },
     );
-    if (out.failed) throw new Error(`flapping (seed ${SEED}, path ${out.counterexamplePath}): ${fc.stringify(out.counterexample)}\nreplay: SEED=${SEED} npx vitest run test/health-tracker.test.ts`);
+    if (out.failed)
+      throw new Error(
+        `flapping (seed ${SEED}, path ${out.counterexamplePath}): ${fc.stringify(out.counterexample)}\nreplay: SEED=${SEED} npx vitest run test/health-tracker.test.ts`,
+      );
   });
 });

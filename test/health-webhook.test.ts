@@ -9,7 +9,10 @@ function recorder(statuses: (number | 'error' | 'hang')[]) {
     calls.push({ body: JSON.parse(init.body), headers: init.headers });
     const s = statuses.shift() ?? 200;
     if (s === 'error') return Promise.reject(new Error('ECONNREFUSED'));
-    if (s === 'hang') return new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason as Error)));
+    if (s === 'hang')
+      return new Promise((_, reject) =>
+        init.signal.addEventListener('abort', () => reject(init.signal.reason as Error)),
+      );
     return Promise.resolve({ status: s });
   };
   return { calls, fetch };
@@ -31,7 +34,13 @@ describe('WebhookPoster', () => {
     const { calls, fetch } = recorder(['error', 503, 200]);
     const sleeps: number[] = [];
     const results: DeliveryResult[] = [];
-    const w = new WebhookPoster({ url: 'http://x/', fetch, backoffMs: 100, sleep: async (ms) => void sleeps.push(ms), onResult: (r) => results.push(r) });
+    const w = new WebhookPoster({
+      url: 'http://x/',
+      fetch,
+      backoffMs: 100,
+      sleep: async (ms) => void sleeps.push(ms),
+      onResult: (r) => results.push(r),
+    });
     w.post({ n: 1 });
     await w.idle();
     expect(calls).toHaveLength(3);
@@ -42,7 +51,13 @@ describe('WebhookPoster', () => {
   it('gives up after maxAttempts, and does not retry a 4xx refusal', async () => {
     const { calls, fetch } = recorder([500, 500, 500, 400]);
     const results: DeliveryResult[] = [];
-    const w = new WebhookPoster({ url: 'http://x/', fetch, maxAttempts: 3, sleep: async () => {}, onResult: (r) => results.push(r) });
+    const w = new WebhookPoster({
+      url: 'http://x/',
+      fetch,
+      maxAttempts: 3,
+      sleep: async () => {},
+      onResult: (r) => results.push(r),
+    });
     w.post({ n: 1 });
     w.post({ n: 2 });
     await w.idle();
@@ -57,7 +72,13 @@ describe('WebhookPoster', () => {
   it('times out an attempt that hangs', async () => {
     const { fetch } = recorder(['hang', 200]);
     const results: DeliveryResult[] = [];
-    const w = new WebhookPoster({ url: 'http://x/', fetch, timeoutMs: 30, sleep: async () => {}, onResult: (r) => results.push(r) });
+    const w = new WebhookPoster({
+      url: 'http://x/',
+      fetch,
+      timeoutMs: 30,
+      sleep: async () => {},
+      onResult: (r) => results.push(r),
+    });
     w.post({ n: 1 });
     await w.idle();
     expect(results).toEqual([{ ok: true, attempts: 2, status: 200 }]);

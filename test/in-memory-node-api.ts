@@ -52,7 +52,6 @@ export class InMemoryNodeApi implements NodeApi {
     return this.registry.getSession(sessionId) ? 'ok' : 'unknown';
   }
 
-
   // Membership (routes/membership.ts): accepted, nothing to do in one process.
   async addMember(_id: string, _address: string, _timeoutMs: number): Promise<{ index: number }> {
     return { index: this.registry.appliedIndex };
@@ -81,7 +80,16 @@ export class InMemoryNodeApi implements NodeApi {
       clusterVersion: this.registry.clusterVersion,
       buildVersion: STATE_MACHINE_VERSION,
       supportedVersion: STATE_MACHINE_VERSION,
-      members: [{ id: this.id, isLearner: false, match: this.registry.appliedIndex, lastContact: Date.now(), connected: true, reported: null }],
+      members: [
+        {
+          id: this.id,
+          isLearner: false,
+          match: this.registry.appliedIndex,
+          lastContact: Date.now(),
+          connected: true,
+          reported: null,
+        },
+      ],
       protection: [],
     };
   }

@@ -58,7 +58,9 @@ describe('linearizability of a real 3-node cluster under generated faults', () =
       const report = await reportRun(result, TEST_FILE, { keep: settings.keepAll, case: c, logs: lc.logTail() });
       console.log(report);
       if (result.notes.laterStateReplies > 0) {
-        console.warn(`seed ${seed}: ${result.notes.laterStateReplies} write answers showed a later state than the write's own: ${JSON.stringify(result.notes.laterStateSamples)}`);
+        console.warn(
+          `seed ${seed}: ${result.notes.laterStateReplies} write answers showed a later state than the write's own: ${JSON.stringify(result.notes.laterStateSamples)}`,
+        );
       }
       if (!result.settled) {
         await lc.close();

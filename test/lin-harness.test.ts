@@ -20,7 +20,15 @@ type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void
 
 const servers: Server[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.closeAllConnections();
+          s.close(() => r());
+        }),
+    ),
+  );
 });
 
 async function fakeNode(handler: Handler): Promise<string> {
@@ -69,9 +77,12 @@ describe('netsplit plans', () => {
     const all = Array.from({ length: 10_000 }, (_, n) => netsplitPlan(n / 10_000));
     expect(new Set(all.map((p) => `${p.shape}/${p.mode}`)).size).toBe(NETSPLIT_SHAPES.length * 2);
     // Delays stay below the 500 ms election timeout; the bridge's peer is a fraction.
-    expect(all.filter((p) => !(p.delayMs > 0 && p.delayMs + p.jitterMs < 500 && p.peer >= 0 && p.peer < 1))).toEqual([]);
+    expect(all.filter((p) => !(p.delayMs > 0 && p.delayMs + p.jitterMs < 500 && p.peer >= 0 && p.peer < 1))).toEqual(
+      [],
+    );
     // The node is floor(r * candidates): each of two candidates meets every shape and mode.
-    for (const half of [all.slice(0, 5000), all.slice(5000)]) expect(new Set(half.map((p) => `${p.shape}/${p.mode}`)).size).toBe(10);
+    for (const half of [all.slice(0, 5000), all.slice(5000)])
+      expect(new Set(half.map((p) => `${p.shape}/${p.mode}`)).size).toBe(10);
   });
 });
 
@@ -160,7 +171,11 @@ describe('a workload client', () => {
     mode = 'hang';
     await c.get(key, { node: 'n1' }, 0);
     await c.get(key, { node: 'n2' }, 0);
-    expect(rec.events.filter((e) => e.type !== 'invoke').map((e) => `${e.type}:${JSON.stringify(e.value)}`)).toEqual(['ok:null', 'info:null', 'fail:null']);
+    expect(rec.events.filter((e) => e.type !== 'invoke').map((e) => `${e.type}:${JSON.stringify(e.value)}`)).toEqual([
+      'ok:null',
+      'info:null',
+      'fail:null',
+    ]);
     expect(queries[0]).toMatch(/\?consistency=serializable$/);
     expect(queries[1]).not.toMatch(/consistency/);
   });
@@ -173,7 +188,12 @@ describe('a workload client', () => {
     await c.register(key, fields, 'any', 0);
     expect(rec.events[1]).toMatchObject({ type: 'ok', value: null });
     expect(c.notes.laterStateReplies).toBe(1);
-    expect(c.notes.laterStateSamples[0]).toEqual({ key: 'lin-test/lin/k0', f: 'register', wrote: '0.1', answered: { w: '4.2', version: 2 } });
+    expect(c.notes.laterStateSamples[0]).toEqual({
+      key: 'lin-test/lin/k0',
+      f: 'register',
+      wrote: '0.1',
+      answered: { w: '4.2', version: 2 },
+    });
 
     const naive = new LinClient(1, 'client-f', view([url]), rec, { trustWriteReplies: true });
     await naive.register(key, fields, 'any', 0);

@@ -12,21 +12,43 @@ import { ClusterView } from '../scripts/lin/cluster-view.js';
 import { fatalLine } from '../scripts/lin/lin-cluster.js';
 import type { FaultRecord } from '../scripts/lin/nemesis.js';
 import { noMajority } from '../scripts/lin/run.js';
-import { type ExpirySignal, judgeExpiry, type JudgeInput } from '../scripts/lin/session-judge.js';
+import { type ExpirySignal, type JudgeInput, judgeExpiry } from '../scripts/lin/session-judge.js';
 import { type OwnerPlan, pacing } from '../scripts/lin/session-owner.js';
 import { SessionsWorkload } from '../scripts/lin/sessions.js';
 import type { LocalCluster } from '../scripts/local-cluster.js';
 
 const TTL = 3000;
-const signal = (sent: number, answered = sent + 5): ExpirySignal => ({ kind: 'keepalive-not-found', node: 'n2', sent, answered, detail: '404 SESSION_NOT_FOUND' });
+const signal = (sent: number, answered = sent + 5): ExpirySignal => ({
+  kind: 'keepalive-not-found',
+  node: 'n2',
+  sent,
+  answered,
+  detail: '404 SESSION_NOT_FOUND',
+});
 /** Attempts every `every` ms from `from` to `to`. */
-const sendsEvery = (from: number, to: number, every: number) => Array.from({ length: Math.floor((to - from) / every) + 1 }, (_, i) => from + i * every);
+const sendsEvery = (from: number, to: number, every: number) =>
+  Array.from({ length: Math.floor((to - from) / every) + 1 }, (_, i) => from + i * every);
 const judge = (over: Partial<JudgeInput>) =>
-  judgeExpiry({ ttlMs: TTL, confirmations: [{ sent: 0, answered: 10 }], sends: [0], signal: signal(1000), noMajority: [], maxSendGapMs: TTL / 2, ...over });
+  judgeExpiry({
+    ttlMs: TTL,
+    confirmations: [{ sent: 0, answered: 10 }],
+    sends: [0],
+    signal: signal(1000),
+    noMajority: [],
+    maxSendGapMs: TTL / 2,
+    ...over,
+  });
 
 describe('judging an expiry', () => {
   it('is false when the last confirmed keepalive was sent less than a TTL before the answer', () => {
-    const j = judge({ confirmations: [{ sent: 0, answered: 10 }, { sent: 700, answered: 705 }], sends: sendsEvery(0, 1400, 700), signal: signal(1400) });
+    const j = judge({
+      confirmations: [
+        { sent: 0, answered: 10 },
+        { sent: 700, answered: 705 },
+      ],
+      sends: sendsEvery(0, 1400, 700),
+      signal: signal(1400),
+    });
     expect(j.kind).toBe('false');
     expect(j.lastConfirmed).toEqual({ sent: 700, answered: 705 });
     expect(j.reason).toMatch(/never missed its TTL/);
@@ -50,27 +72,59 @@ describe('judging an expiry', () => {
     expect(judge({ sends, signal: signal(5000), noMajority: [{ start: 500, end: 4000 }] }).kind).toBe('legitimate');
     expect(judge({ sends, signal: signal(5000), noMajority: [{ start: 500, end: 2000 }] }).kind).toBe('false');
     // An outage that ended before the last confirmation excuses nothing.
-    const later = [{ sent: 0, answered: 10 }, { sent: 4200, answered: 4210 }];
-    expect(judge({ confirmations: later, sends: sendsEvery(0, 8000, 400), signal: signal(8000), noMajority: [{ start: 100, end: 4100 }] }).kind).toBe('false');
+    const later = [
+      { sent: 0, answered: 10 },
+      { sent: 4200, answered: 4210 },
+    ];
+    expect(
+      judge({
+        confirmations: later,
+        sends: sendsEvery(0, 8000, 400),
+        signal: signal(8000),
+        noMajority: [{ start: 100, end: 4100 }],
+      }).kind,
+    ).toBe('false');
   });
 
   it('counts the time from the last attempt to a read that found the instance gone as a gap in sending', () => {
-    const read: ExpirySignal = { kind: 'instance-missing', node: 'n1', sent: 3700, answered: 3705, detail: '404 INSTANCE_NOT_FOUND' };
+    const read: ExpirySignal = {
+      kind: 'instance-missing',
+      node: 'n1',
+      sent: 3700,
+      answered: 3705,
+      detail: '404 INSTANCE_NOT_FOUND',
+    };
     const stalled = judge({ confirmations: [{ sent: 500, answered: 510 }], sends: [0, 500], signal: read });
     expect(stalled).toMatchObject({ kind: 'legitimate', longestSendGapMs: 3200 });
-    expect(judge({ confirmations: [{ sent: 600, answered: 610 }], sends: sendsEvery(0, 3600, 600), signal: read }).kind).toBe('false');
+    expect(
+      judge({ confirmations: [{ sent: 600, answered: 610 }], sends: sendsEvery(0, 3600, 600), signal: read }).kind,
+    ).toBe('false');
   });
 
   it('counts only the last confirmation before the signal: an ok after a lapse renews the promise', () => {
     // The owner lapsed (it stalled from 0 to 3500), then a leader confirmed it at 3600; an
     // expiry seen at 4000 is one decided before that ok (the old leader's pending expire).
-    const j = judge({ confirmations: [{ sent: 0, answered: 10 }, { sent: 3600, answered: 3610 }], sends: [0, 3500, 3600, 4000], signal: signal(4000) });
+    const j = judge({
+      confirmations: [
+        { sent: 0, answered: 10 },
+        { sent: 3600, answered: 3610 },
+      ],
+      sends: [0, 3500, 3600, 4000],
+      signal: signal(4000),
+    });
     expect(j.kind).toBe('false');
     expect(j.lastConfirmed?.sent).toBe(3600);
   });
 
   it("ignores a confirmation that was still in flight when the signal's request left", () => {
-    const j = judge({ confirmations: [{ sent: 0, answered: 10 }, { sent: 3900, answered: 4100 }], sends: sendsEvery(0, 4000, 500), signal: signal(4000, 4050) });
+    const j = judge({
+      confirmations: [
+        { sent: 0, answered: 10 },
+        { sent: 3900, answered: 4100 },
+      ],
+      sends: sendsEvery(0, 4000, 500),
+      signal: signal(4000, 4050),
+    });
     expect(j.lastConfirmed?.sent).toBe(0);
   });
 });
@@ -105,11 +159,16 @@ describe('owner pacing', () => {
       { kind: 'crash', node: null, wasLeader: false, start: 3e9, end: 5.5e9 },
       { kind: 'crash', node: null, wasLeader: false, start: 7e9, end: null },
     ];
-    expect(noMajority(log, 9e9)).toEqual([{ start: 3000, end: 5500 }, { start: 7000, end: 9000 }]);
+    expect(noMajority(log, 9e9)).toEqual([
+      { start: 3000, end: 5500 },
+      { start: 7000, end: 9000 },
+    ]);
   });
 
   it("reads a node's fatal log lines", () => {
-    expect(fatalLine('{"level":60,"msg":"storage failure in the Ready loop","err":{"message":"boom"}}')).toBe('storage failure in the Ready loop: boom');
+    expect(fatalLine('{"level":60,"msg":"storage failure in the Ready loop","err":{"message":"boom"}}')).toBe(
+      'storage failure in the Ready loop: boom',
+    );
     expect(fatalLine('{"level":50,"msg":"x"}')).toBeNull();
     expect(fatalLine('not json')).toBeNull();
   });
@@ -118,7 +177,15 @@ describe('owner pacing', () => {
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 const servers: Server[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.closeAllConnections();
+          s.close(() => r());
+        }),
+    ),
+  );
 });
 
 async function fakeNode(handler: Handler): Promise<string> {
@@ -157,7 +224,8 @@ function sessionNode(state: { forget: Set<string>; opened: string[] }): Handler 
       if (state.forget.has(id)) return json(res, 404, { error: { code: 'SESSION_NOT_FOUND', message: 'gone' } });
       return json(res, 200, { id, ok: true, expiring: false });
     }
-    if (req.method === 'PUT') return json(res, 200, { revision: 1, instance: { ...JSON.parse(body), health: 'healthy', version: 1 } });
+    if (req.method === 'PUT')
+      return json(res, 200, { revision: 1, instance: { ...JSON.parse(body), health: 'healthy', version: 1 } });
     if (req.method === 'GET') return json(res, 200, { revision: 1, instance: { health: 'healthy', version: 1 } });
     if (req.method === 'DELETE') return json(res, 200, { revision: 2, deleted: 1 });
     json(res, 404, { error: { code: 'ROUTE_NOT_FOUND', message: url } });
@@ -165,7 +233,14 @@ function sessionNode(state: { forget: Set<string>; opened: string[] }): Handler 
 }
 
 describe('session owners against a scripted node', () => {
-  const owner = (over: Partial<OwnerPlan> = {}): OwnerPlan => ({ ttlMs: 2000, r: 0, jitter: [0.5], rotateMs: null, stallAfter: null, ...over });
+  const owner = (over: Partial<OwnerPlan> = {}): OwnerPlan => ({
+    ttlMs: 2000,
+    r: 0,
+    jitter: [0.5],
+    rotateMs: null,
+    stallAfter: null,
+    ...over,
+  });
   const plan = { owners: [owner(), owner({ r: 0.6 })] };
 
   it('report a keepalive answered 404 for a session just confirmed as a false expiry, then open a new session', async () => {
@@ -182,10 +257,17 @@ describe('session owners against a scripted node', () => {
     expect(report.falseExpiries.map((v) => v.session)).toEqual(['lin-test-sessions-o0-g1']);
     const v = report.falseExpiries[0]!;
     expect(v.signal?.kind).toBe('keepalive-not-found');
-    expect(v.summary).toMatch(/^session lin-test-sessions-o0-g1 \(owner 0, TTL 2000 ms.*a keepalive was answered 404 SESSION_NOT_FOUND by n\d.*FALSE EXPIRY: .*never missed its TTL/);
+    expect(v.summary).toMatch(
+      /^session lin-test-sessions-o0-g1 \(owner 0, TTL 2000 ms.*a keepalive was answered 404 SESSION_NOT_FOUND by n\d.*FALSE EXPIRY: .*never missed its TTL/,
+    );
     // As the SDK does, the owner opened a new session and kept that one alive.
     expect(state.opened).toContain('lin-test-sessions-o0-g2');
-    expect(report.sessions.filter((s) => s.verdict === 'alive').map((s) => s.session).sort()).toEqual(['lin-test-sessions-o0-g2', 'lin-test-sessions-o1-g1']);
+    expect(
+      report.sessions
+        .filter((s) => s.verdict === 'alive')
+        .map((s) => s.session)
+        .sort(),
+    ).toEqual(['lin-test-sessions-o0-g2', 'lin-test-sessions-o1-g1']);
     expect(report.keepalives.ok).toBeGreaterThan(2);
     expect(report.unexpected).toEqual({});
     expect(report.events.some((e) => e.op === 'final-read' && e.outcome === 'present')).toBe(true);
@@ -195,10 +277,17 @@ describe('session owners against a scripted node', () => {
     const state = { forget: new Set<string>(), opened: [] as string[] };
     const ok = sessionNode(state);
     let hang = false;
-    const hanging = await fakeNode((req, body, res) => (hang && /keepalive/.test(req.url ?? '') ? undefined : ok(req, body, res)));
+    const hanging = await fakeNode((req, body, res) =>
+      hang && /keepalive/.test(req.url ?? '') ? undefined : ok(req, body, res),
+    );
     const urls = [hanging, await fakeNode(ok)];
     const t0 = Date.now();
-    const w = new SessionsWorkload({ view: view(urls), ns: 'lin-test', plan: { owners: [owner()] }, now: () => Date.now() - t0 });
+    const w = new SessionsWorkload({
+      view: view(urls),
+      ns: 'lin-test',
+      plan: { owners: [owner()] },
+      now: () => Date.now() - t0,
+    });
     await w.start();
     hang = true;
     await new Promise((r) => setTimeout(r, 2500));
@@ -208,10 +297,11 @@ describe('session owners against a scripted node', () => {
     const kas = report.events.filter((e) => e.op === 'keepalive');
     expect(kas.some((e) => e.node === 'n1' && e.outcome === 'timeout')).toBe(true);
     // Every timed-out attempt at n1 is followed at once by one at n2 that succeeds.
-    for (let i = 0; i < kas.length - 1; i++) if (kas[i]!.outcome === 'timeout') expect(kas[i + 1]).toMatchObject({ node: 'n2', outcome: 'ok' });
+    for (let i = 0; i < kas.length - 1; i++)
+      if (kas[i]!.outcome === 'timeout') expect(kas[i + 1]).toMatchObject({ node: 'n2', outcome: 'ok' });
   }, 20_000);
 
-  it('close and reopen sessions on plan, and judge a stall past the TTL as the owner\'s own lapse', async () => {
+  it("close and reopen sessions on plan, and judge a stall past the TTL as the owner's own lapse", async () => {
     const state = { forget: new Set<string>(), opened: [] as string[] };
     const node = sessionNode(state);
     const closed: string[] = [];
@@ -225,7 +315,12 @@ describe('session owners against a scripted node', () => {
     });
     const t0 = Date.now();
     const stalling = owner({ stallAfter: 1 });
-    const w = new SessionsWorkload({ view: view([url]), ns: 'lin-test', plan: { owners: [owner({ rotateMs: 1500 }), stalling] }, now: () => Date.now() - t0 });
+    const w = new SessionsWorkload({
+      view: view([url]),
+      ns: 'lin-test',
+      plan: { owners: [owner({ rotateMs: 1500 }), stalling] },
+      now: () => Date.now() - t0,
+    });
     await w.start();
     // The stalling owner's session is forgotten while it sends nothing (its leader expired it).
     await new Promise((r) => setTimeout(r, 1200));

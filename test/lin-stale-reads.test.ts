@@ -27,7 +27,11 @@ describe('the linearizability harness on a real cluster', () => {
 
   it('catches stale serializable reads on an isolated follower', async () => {
     const result = await runStaleReads(lc!.view, { seed, consistency: 'serializable' });
-    const report = await reportRun(result, TEST_FILE, { keep: true, logs: lc!.logTail(), name: `stale-serializable-${seed}` });
+    const report = await reportRun(result, TEST_FILE, {
+      keep: true,
+      logs: lc!.logTail(),
+      name: `stale-serializable-${seed}`,
+    });
     console.log(`${result.isolated} was cut off\n${report}`);
     expect(result.problems, report).toEqual([]);
     expect(result.verdict, report).toBe(false);
@@ -38,9 +42,16 @@ describe('the linearizability harness on a real cluster', () => {
 
   it('catches them when the proxies on the peer links cut the follower off (a real partition)', async () => {
     const result = await runStaleReads(lc!.view, { seed, consistency: 'serializable', cut: 'proxy' });
-    const report = await reportRun(result, TEST_FILE, { keep: true, logs: lc!.logTail(), name: `stale-netsplit-${seed}` });
+    const report = await reportRun(result, TEST_FILE, {
+      keep: true,
+      logs: lc!.logTail(),
+      name: `stale-netsplit-${seed}`,
+    });
     console.log(`${result.isolated} was cut off by the proxies\n${report}`);
-    expect(result.faults.map((f) => f.kind), report).toEqual(['netsplit']);
+    expect(
+      result.faults.map((f) => f.kind),
+      report,
+    ).toEqual(['netsplit']);
     expect(result.problems, report).toEqual([]);
     expect(result.verdict, report).toBe(false);
     expect(STALE_READERS as readonly (number | string)[], report).toContain(result.check.failure!.stuck.process);
@@ -48,7 +59,11 @@ describe('the linearizability harness on a real cluster', () => {
 
   it('finds no violation when the same reads are linearizable', async () => {
     const result = await runStaleReads(lc!.view, { seed, consistency: 'linearizable' });
-    const report = await reportRun(result, TEST_FILE, { keep: settings.keepAll, logs: lc!.logTail(), name: `stale-linearizable-${seed}` });
+    const report = await reportRun(result, TEST_FILE, {
+      keep: settings.keepAll,
+      logs: lc!.logTail(),
+      name: `stale-linearizable-${seed}`,
+    });
     console.log(`${result.isolated} was cut off\n${report}`);
     expect(result.problems, report).toEqual([]);
     expect(result.verdict, report).toBe(true);

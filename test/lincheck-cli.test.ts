@@ -16,11 +16,22 @@ const BAD = jsonl(
   { process: 1, type: 'ok', f: 'read', key: 'k', value: 2 },
 );
 const REGISTRY = jsonl(
-  { process: 0, type: 'invoke', f: 'register', key: 'ns/svc/1', value: { address: 'a', port: 1, weight: 1, metadata: {} } },
+  {
+    process: 0,
+    type: 'invoke',
+    f: 'register',
+    key: 'ns/svc/1',
+    value: { address: 'a', port: 1, weight: 1, metadata: {} },
+  },
   { process: 0, type: 'ok', f: 'register', key: 'ns/svc/1', value: 1 },
 );
 
-const files: Record<string, string> = { 'good.jsonl': GOOD, 'bad.jsonl': BAD, 'registry.jsonl': REGISTRY, 'empty.jsonl': '' };
+const files: Record<string, string> = {
+  'good.jsonl': GOOD,
+  'bad.jsonl': BAD,
+  'registry.jsonl': REGISTRY,
+  'empty.jsonl': '',
+};
 const readFile = (path: string): string => {
   const text = files[path];
   if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
@@ -43,7 +54,12 @@ describe('check-history CLI (runCli)', () => {
   it('exits 1 with the failure for a non-linearizable history', () => {
     const r = run('bad.jsonl');
     expect(r.exitCode).toBe(1);
-    expect(r.out).toMatchObject({ linearizable: false, ops: 2, keys: 1, failure: { key: 'k', stuck: { f: 'read', returnLine: 4 } } });
+    expect(r.out).toMatchObject({
+      linearizable: false,
+      ops: 2,
+      keys: 1,
+      failure: { key: 'k', stuck: { f: 'read', returnLine: 4 } },
+    });
   });
 
   it('an empty file is a linearizable empty history', () => {
@@ -73,14 +89,18 @@ describe('check-history CLI (runCli)', () => {
     expect(r.out['error']).toMatch(/cannot read missing\.jsonl: ENOENT/);
   });
 
-  it.each([[[]], [['good.jsonl', 'bad.jsonl']], [['good.jsonl', '--model', 'queue']], [['good.jsonl', '--model']], [['--verbose', 'good.jsonl']], [['good.jsonl', '--timeout-ms', 'soon']]])(
-    'exits 2 with usage on bad arguments %j',
-    (argv) => {
-      const r = run(...argv);
-      expect(r.exitCode).toBe(2);
-      expect(r.out['error']).toMatch(/usage: check-history FILE\.jsonl/);
-    },
-  );
+  it.each([
+    [[]],
+    [['good.jsonl', 'bad.jsonl']],
+    [['good.jsonl', '--model', 'queue']],
+    [['good.jsonl', '--model']],
+    [['--verbose', 'good.jsonl']],
+    [['good.jsonl', '--timeout-ms', 'soon']],
+  ])('exits 2 with usage on bad arguments %j', (argv) => {
+    const r = run(...argv);
+    expect(r.exitCode).toBe(2);
+    expect(r.out['error']).toMatch(/usage: check-history FILE\.jsonl/);
+  });
 
   it('accepts --timeout-ms', () => {
     expect(run('good.jsonl', '--timeout-ms', '5000')).toMatchObject({ exitCode: 0, out: { linearizable: true } });

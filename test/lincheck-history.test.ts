@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { HistoryParseError, checkHistory, pairOperations, parseHistory, type HistoryEvent } from '../src/lincheck/index.js';
+import {
+  checkHistory,
+  type HistoryEvent,
+  HistoryParseError,
+  pairOperations,
+  parseHistory,
+} from '../src/lincheck/index.js';
 
 const lines = (...events: object[]): string => events.map((e) => JSON.stringify(e)).join('\n');
 
@@ -29,7 +35,9 @@ describe('parseHistory', () => {
   });
 
   it('names the line of invalid JSON', () => {
-    const e = parseError(`${lines({ process: 0, type: 'invoke', f: 'read', key: 'k', value: null })}\n{"process": 0, "type": "ok",`);
+    const e = parseError(
+      `${lines({ process: 0, type: 'invoke', f: 'read', key: 'k', value: null })}\n{"process": 0, "type": "ok",`,
+    );
     expect(e.line).toBe(2);
     expect(e.problem).toMatch(/invalid JSON/);
     expect(e.message).toMatch(/^line 2: /);
@@ -69,7 +77,9 @@ describe('parseHistory', () => {
   it('rejects completions that do not match their invocation', () => {
     const invoke = { process: 0, type: 'invoke', f: 'write', key: 'k', value: 1 };
     expect(parseError(lines(invoke, { process: 0, type: 'ok', f: 'read', key: 'k', value: 1 })).problem).toMatch(/"f"/);
-    expect(parseError(lines(invoke, { process: 0, type: 'ok', f: 'write', key: 'j', value: 1 })).problem).toMatch(/"key"/);
+    expect(parseError(lines(invoke, { process: 0, type: 'ok', f: 'write', key: 'j', value: 1 })).problem).toMatch(
+      /"key"/,
+    );
   });
 
   it('lets a process invoke again after info', () => {
@@ -115,12 +125,15 @@ describe('parseHistory', () => {
     );
     expect(read.line).toBe(2);
     expect(read.problem).toMatch(/"value" read/);
-    expect(parseError(lines({ process: 0, type: 'invoke', f: 'write', key: 'k' }), 'register').problem).toMatch(/value/);
+    expect(parseError(lines({ process: 0, type: 'invoke', f: 'write', key: 'k' }), 'register').problem).toMatch(
+      /value/,
+    );
   });
 
   it('applies the registry model rules when asked', () => {
     const instance = { address: '10.0.0.1', port: 80, weight: 1, metadata: {} };
-    const reg = (key: unknown, value: unknown): string => lines({ process: 0, type: 'invoke', f: 'register', key, value });
+    const reg = (key: unknown, value: unknown): string =>
+      lines({ process: 0, type: 'invoke', f: 'register', key, value });
     expect(parseError(reg('svc/only', instance), 'registry').problem).toMatch(/namespace\/service\/id/);
     expect(parseError(reg('ns/svc/1', { ...instance, port: 'http' }), 'registry').problem).toMatch(/port/);
     expect(parseError(reg('ns/svc/1', { address: 'a', port: 1, weight: 1 }), 'registry').problem).toMatch(/metadata/);

@@ -7,12 +7,12 @@ import { describe, expect, it } from 'vitest';
 import {
   bruteForceLinearizable,
   checkHistory,
-  registerSpec,
-  registrySpec,
-  simulateHistory,
   type HistoryEvent,
   type ModelName,
   type PlannedOp,
+  registerSpec,
+  registrySpec,
+  simulateHistory,
 } from '../src/lincheck/index.js';
 
 const SEED = Number(process.env['SEED'] ?? 42);
@@ -28,7 +28,10 @@ const registerCall = (values: number): fc.Arbitrary<Call> => {
   return fc.oneof(
     { arbitrary: fc.constant<Call>({ f: 'read', value: null }), weight: 4 },
     { arbitrary: v.map<Call>((x) => ({ f: 'write', value: x })), weight: 3 },
-    { arbitrary: fc.tuple(fc.option(v, { freq: 4 }), v).map<Call>(([a, b]) => ({ f: 'cas', value: [a, b] })), weight: 2 },
+    {
+      arbitrary: fc.tuple(fc.option(v, { freq: 4 }), v).map<Call>(([a, b]) => ({ f: 'cas', value: [a, b] })),
+      weight: 2,
+    },
   );
 };
 
@@ -77,7 +80,15 @@ function planArb(call: fc.Arbitrary<Call>, s: PlanShape): fc.Arbitrary<PlannedOp
   });
   return fc.array(step, { minLength: s.minOps ?? 0, maxLength: s.maxOps }).map((steps) =>
     steps.map((x) => {
-      const op: PlannedOp = { worker: x.worker, f: x.call.f, key: x.key, value: x.call.value, gap: x.gap, latency: x.latency, at: x.at };
+      const op: PlannedOp = {
+        worker: x.worker,
+        f: x.call.f,
+        key: x.key,
+        value: x.call.value,
+        gap: x.gap,
+        latency: x.latency,
+        at: x.at,
+      };
       if (x.crash !== 'none') {
         op.crash = x.crash;
         op.applied = x.applied;
@@ -98,7 +109,13 @@ const shapeArb = (maxWorkers: number, keys: readonly string[], maxOps: number): 
     crashes: fc.integer({ min: 0, max: 6 }),
   });
 
-const simulated = (model: ModelName, call: fc.Arbitrary<Call>, maxWorkers: number, keys: readonly string[], maxOps: number) =>
+const simulated = (
+  model: ModelName,
+  call: fc.Arbitrary<Call>,
+  maxWorkers: number,
+  keys: readonly string[],
+  maxOps: number,
+) =>
   shapeArb(maxWorkers, keys, maxOps).chain((shape) => planArb(call, shape).map((plan) => simulateHistory(model, plan)));
 
 /** A change to one completion: its value, or its type. */
@@ -114,7 +131,10 @@ interface Mutation {
 
 const mutationArb: fc.Arbitrary<Mutation> = fc.record({
   pick: fc.nat(),
-  kind: fc.oneof({ arbitrary: fc.constant<'value'>('value'), weight: 3 }, { arbitrary: fc.constant<'type'>('type'), weight: 1 }),
+  kind: fc.oneof(
+    { arbitrary: fc.constant<'value'>('value'), weight: 3 },
+    { arbitrary: fc.constant<'type'>('type'), weight: 1 },
+  ),
   // 3 is never written by the register histories below.
   read: fc.constantFrom(null, 0, 1, 2, 3),
   version: fc.option(fc.integer({ min: 1, max: 4 }), { freq: 4 }),
@@ -164,9 +184,13 @@ describe('property: simulated histories are linearizable', () => {
   it('register: 10-30 processes on one key', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 10, max: 30 }).chain((workers) =>
-          planArb(registerCall(3), { workers, keys: ['k'], minOps: 150, maxOps: 300, crashes: 1 }).map((p) => simulateHistory('register', p)),
-        ),
+        fc
+          .integer({ min: 10, max: 30 })
+          .chain((workers) =>
+            planArb(registerCall(3), { workers, keys: ['k'], minOps: 150, maxOps: 300, crashes: 1 }).map((p) =>
+              simulateHistory('register', p),
+            ),
+          ),
         (events) => {
           expect(checkHistory(events).linearizable).toBe(true);
         },
@@ -224,12 +248,16 @@ describe('property: the checker agrees with a brute-force oracle on small histor
   it('registry: arbitrary completions changed', () => {
     const seen = { true: 0, false: 0 };
     fc.assert(
-      fc.property(simulated('registry', registryCall, 4, ['ns/s/1'], 7), fc.array(mutationArb, { maxLength: 2 }), (events, ms) => {
-        const history = ms.reduce((h, m) => mutate(h, m, false), events);
-        const expected = bruteForceLinearizable(history, registrySpec);
-        seen[String(expected) as 'true' | 'false']++;
-        expect(checkHistory(history, { model: 'registry' }).linearizable).toBe(expected);
-      }),
+      fc.property(
+        simulated('registry', registryCall, 4, ['ns/s/1'], 7),
+        fc.array(mutationArb, { maxLength: 2 }),
+        (events, ms) => {
+          const history = ms.reduce((h, m) => mutate(h, m, false), events);
+          const expected = bruteForceLinearizable(history, registrySpec);
+          seen[String(expected) as 'true' | 'false']++;
+          expect(checkHistory(history, { model: 'registry' }).linearizable).toBe(expected);
+        },
+      ),
       params(2000),
     );
     expect(seen.false).toBeGreaterThan(100);
@@ -271,36 +299,41 @@ describe('property: failure reports are genuine and minimal-prefix', () => {
   it('register: the prefix before the stuck completion linearizes, through it does not, and the window fails from every start', () => {
     let failures = 0;
     fc.assert(
-      fc.property(simulated('register', registerCall(3), 4, ['k'], 7), fc.array(mutationArb, { minLength: 1, maxLength: 2 }), (events, ms) => {
-        const history = ms.reduce((h, m) => mutate(h, m, false), events);
-        const r = checkHistory(history);
-        if (r.linearizable !== false) return;
-        failures++;
-        const f = r.failure;
-        if (f === undefined) throw new Error('a "false" verdict must come with a failure report');
-        expect(f.minimal).toBe(true);
-        expect(f.prefixLinearizes).toBe(true);
-        const stuckAt = f.stuck.returnIndex as number;
-        expect(bruteForceLinearizable(prefixBefore(history, stuckAt), registerSpec)).toBe(true);
-        expect(bruteForceLinearizable(prefixBefore(history, stuckAt + 1), registerSpec)).toBe(false);
-        // The window alone, from any state the register could be in when it opens.
-        expect(f.window.toIndex).toBe(stuckAt);
-        expect(f.window.ops.some((o) => o.invokeIndex === f.stuck.invokeIndex)).toBe(true);
-        const windowEvents: [number, HistoryEvent][] = [];
-        for (const o of f.window.ops) {
-          const base = { process: o.process, f: o.f, key: 'k', value: o.value };
-          windowEvents.push([o.invokeIndex, { ...base, type: 'invoke' }]);
-          if (o.type === 'ok' && o.outcomeIgnored !== true) windowEvents.push([o.returnIndex as number, { ...base, type: 'ok', value: o.output }]);
-        }
-        windowEvents.sort((a, b) => a[0] - b[0]);
-        for (const start of startValues(history, f.window.fromIndex)) {
-          const prelude: HistoryEvent[] = [
-            { process: 'start', type: 'invoke', f: 'write', key: 'k', value: start },
-            { process: 'start', type: 'ok', f: 'write', key: 'k', value: start },
-          ];
-          expect(bruteForceLinearizable([...prelude, ...windowEvents.map(([, e]) => e)], registerSpec)).toBe(false);
-        }
-      }),
+      fc.property(
+        simulated('register', registerCall(3), 4, ['k'], 7),
+        fc.array(mutationArb, { minLength: 1, maxLength: 2 }),
+        (events, ms) => {
+          const history = ms.reduce((h, m) => mutate(h, m, false), events);
+          const r = checkHistory(history);
+          if (r.linearizable !== false) return;
+          failures++;
+          const f = r.failure;
+          if (f === undefined) throw new Error('a "false" verdict must come with a failure report');
+          expect(f.minimal).toBe(true);
+          expect(f.prefixLinearizes).toBe(true);
+          const stuckAt = f.stuck.returnIndex as number;
+          expect(bruteForceLinearizable(prefixBefore(history, stuckAt), registerSpec)).toBe(true);
+          expect(bruteForceLinearizable(prefixBefore(history, stuckAt + 1), registerSpec)).toBe(false);
+          // The window alone, from any state the register could be in when it opens.
+          expect(f.window.toIndex).toBe(stuckAt);
+          expect(f.window.ops.some((o) => o.invokeIndex === f.stuck.invokeIndex)).toBe(true);
+          const windowEvents: [number, HistoryEvent][] = [];
+          for (const o of f.window.ops) {
+            const base = { process: o.process, f: o.f, key: 'k', value: o.value };
+            windowEvents.push([o.invokeIndex, { ...base, type: 'invoke' }]);
+            if (o.type === 'ok' && o.outcomeIgnored !== true)
+              windowEvents.push([o.returnIndex as number, { ...base, type: 'ok', value: o.output }]);
+          }
+          windowEvents.sort((a, b) => a[0] - b[0]);
+          for (const start of startValues(history, f.window.fromIndex)) {
+            const prelude: HistoryEvent[] = [
+              { process: 'start', type: 'invoke', f: 'write', key: 'k', value: start },
+              { process: 'start', type: 'ok', f: 'write', key: 'k', value: start },
+            ];
+            expect(bruteForceLinearizable([...prelude, ...windowEvents.map(([, e]) => e)], registerSpec)).toBe(false);
+          }
+        },
+      ),
       params(1000),
     );
     expect(failures).toBeGreaterThan(100);

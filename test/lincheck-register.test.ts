@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   checkHistory,
+  type EventType,
+  type HistoryEvent,
   randomPlan,
   seededRandom,
   simulateHistory,
-  type EventType,
-  type HistoryEvent,
 } from '../src/lincheck/index.js';
 
 /** Compact events: [process, type, f, value?, key?] (key defaults to "k"). */
@@ -21,7 +21,9 @@ describe('register model: hand-written histories', () => {
   });
 
   it('a sequential write then read', () => {
-    const r = checkHistory(h([0, 'invoke', 'write', 1], [0, 'ok', 'write', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', 1]));
+    const r = checkHistory(
+      h([0, 'invoke', 'write', 1], [0, 'ok', 'write', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', 1]),
+    );
     expect(r).toMatchObject({ linearizable: true, ops: 2, keys: 1 });
     expect(r.failure).toBeUndefined();
     expect(r.elapsedMs).toBeGreaterThanOrEqual(0);
@@ -34,10 +36,21 @@ describe('register model: hand-written histories', () => {
 
   it('rejects a read of a value never written', () => {
     const r = checkHistory(
-      h([0, 'invoke', 'write', 1], [0, 'ok', 'write', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', 7], [0, 'invoke', 'write', 2], [0, 'ok', 'write', 2]),
+      h(
+        [0, 'invoke', 'write', 1],
+        [0, 'ok', 'write', 1],
+        [1, 'invoke', 'read'],
+        [1, 'ok', 'read', 7],
+        [0, 'invoke', 'write', 2],
+        [0, 'ok', 'write', 2],
+      ),
     );
     expect(r.linearizable).toBe(false);
-    expect(r.failure).toMatchObject({ key: 'k', stuck: { f: 'read', output: 7, invokeIndex: 2, returnIndex: 3 }, prefixLinearizes: true });
+    expect(r.failure).toMatchObject({
+      key: 'k',
+      stuck: { f: 'read', output: 7, invokeIndex: 2, returnIndex: 3 },
+      prefixLinearizes: true,
+    });
     // The read alone fails, whatever state the register was in.
     expect(r.failure?.window.ops.map((o) => o.f)).toEqual(['read']);
     expect(r.failure?.window.startStates).toBe(2);
@@ -56,7 +69,17 @@ describe('register model: hand-written histories', () => {
     );
     expect(r.linearizable).toBe(false);
     const f = r.failure;
-    expect(f?.stuck).toMatchObject({ process: 1, f: 'read', value: null, output: 1, type: 'ok', invokeIndex: 4, returnIndex: 5, invokeLine: 5, returnLine: 6 });
+    expect(f?.stuck).toMatchObject({
+      process: 1,
+      f: 'read',
+      value: null,
+      output: 1,
+      type: 'ok',
+      invokeIndex: 4,
+      returnIndex: 5,
+      invokeLine: 5,
+      returnLine: 6,
+    });
     expect(f?.prefixLinearizes).toBe(true);
     expect(f?.prefixOps).toBe(2);
     expect(f?.window).toMatchObject({ fromIndex: 2, toIndex: 5, fromLine: 3, toLine: 6 });
@@ -98,18 +121,38 @@ describe('register model: hand-written histories', () => {
   });
 
   it('a read concurrent with a write may see the old or the new value, but not flip back', () => {
-    const base: E[] = [[0, 'invoke', 'write', 1], [0, 'ok', 'write', 1], [0, 'invoke', 'write', 2]];
+    const base: E[] = [
+      [0, 'invoke', 'write', 1],
+      [0, 'ok', 'write', 1],
+      [0, 'invoke', 'write', 2],
+    ];
     expect(lin(h(...base, [1, 'invoke', 'read'], [1, 'ok', 'read', 1], [0, 'ok', 'write', 2]))).toBe(true);
     expect(lin(h(...base, [1, 'invoke', 'read'], [1, 'ok', 'read', 2], [0, 'ok', 'write', 2]))).toBe(true);
     expect(
-      lin(h(...base, [1, 'invoke', 'read'], [1, 'ok', 'read', 2], [1, 'invoke', 'read'], [1, 'ok', 'read', 1], [0, 'ok', 'write', 2])),
+      lin(
+        h(
+          ...base,
+          [1, 'invoke', 'read'],
+          [1, 'ok', 'read', 2],
+          [1, 'invoke', 'read'],
+          [1, 'ok', 'read', 1],
+          [0, 'ok', 'write', 2],
+        ),
+      ),
     ).toBe(false);
   });
 
   it('an info write may take effect late, or never', () => {
-    const crashed: E[] = [[0, 'invoke', 'write', 1], [0, 'ok', 'write', 1], [0, 'invoke', 'write', 2], [0, 'info', 'write', 2]];
+    const crashed: E[] = [
+      [0, 'invoke', 'write', 1],
+      [0, 'ok', 'write', 1],
+      [0, 'invoke', 'write', 2],
+      [0, 'info', 'write', 2],
+    ];
     // Seen much later: fine.
-    expect(lin(h(...crashed, [1, 'invoke', 'read'], [1, 'ok', 'read', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', 2]))).toBe(true);
+    expect(
+      lin(h(...crashed, [1, 'invoke', 'read'], [1, 'ok', 'read', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', 2])),
+    ).toBe(true);
     // Never seen: fine.
     expect(lin(h(...crashed, [1, 'invoke', 'read'], [1, 'ok', 'read', 1]))).toBe(true);
     // Seen, then unseen: no.
@@ -144,28 +187,62 @@ describe('register model: hand-written histories', () => {
   });
 
   it('a failed write did not happen', () => {
-    expect(lin(h([0, 'invoke', 'write', 1], [0, 'fail', 'write', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', null]))).toBe(true);
-    expect(lin(h([0, 'invoke', 'write', 1], [0, 'fail', 'write', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', 1]))).toBe(false);
+    expect(
+      lin(h([0, 'invoke', 'write', 1], [0, 'fail', 'write', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', null])),
+    ).toBe(true);
+    expect(
+      lin(h([0, 'invoke', 'write', 1], [0, 'fail', 'write', 1], [1, 'invoke', 'read'], [1, 'ok', 'read', 1])),
+    ).toBe(false);
   });
 
   it('cas: ok takes effect, fail does not', () => {
-    const w: E[] = [[0, 'invoke', 'write', 1], [0, 'ok', 'write', 1]];
-    expect(lin(h(...w, [1, 'invoke', 'cas', [1, 2]], [1, 'ok', 'cas', [1, 2]], [2, 'invoke', 'read'], [2, 'ok', 'read', 2]))).toBe(true);
-    expect(lin(h(...w, [1, 'invoke', 'cas', [1, 2]], [1, 'ok', 'cas', [1, 2]], [2, 'invoke', 'read'], [2, 'ok', 'read', 1]))).toBe(false);
+    const w: E[] = [
+      [0, 'invoke', 'write', 1],
+      [0, 'ok', 'write', 1],
+    ];
+    expect(
+      lin(h(...w, [1, 'invoke', 'cas', [1, 2]], [1, 'ok', 'cas', [1, 2]], [2, 'invoke', 'read'], [2, 'ok', 'read', 2])),
+    ).toBe(true);
+    expect(
+      lin(h(...w, [1, 'invoke', 'cas', [1, 2]], [1, 'ok', 'cas', [1, 2]], [2, 'invoke', 'read'], [2, 'ok', 'read', 1])),
+    ).toBe(false);
     // An ok cas whose expected value was not there.
     expect(lin(h(...w, [1, 'invoke', 'cas', [3, 4]], [1, 'ok', 'cas', [3, 4]]))).toBe(false);
     // A failed cas changes nothing, even if the comparison "should" have held.
-    expect(lin(h(...w, [1, 'invoke', 'cas', [1, 2]], [1, 'fail', 'cas', [1, 2]], [2, 'invoke', 'read'], [2, 'ok', 'read', 1]))).toBe(true);
-    expect(lin(h(...w, [1, 'invoke', 'cas', [1, 2]], [1, 'fail', 'cas', [1, 2]], [2, 'invoke', 'read'], [2, 'ok', 'read', 2]))).toBe(false);
+    expect(
+      lin(
+        h(...w, [1, 'invoke', 'cas', [1, 2]], [1, 'fail', 'cas', [1, 2]], [2, 'invoke', 'read'], [2, 'ok', 'read', 1]),
+      ),
+    ).toBe(true);
+    expect(
+      lin(
+        h(...w, [1, 'invoke', 'cas', [1, 2]], [1, 'fail', 'cas', [1, 2]], [2, 'invoke', 'read'], [2, 'ok', 'read', 2]),
+      ),
+    ).toBe(false);
   });
 
   it('cas with an unknown outcome may or may not have taken effect', () => {
-    const w: E[] = [[0, 'invoke', 'write', 1], [0, 'ok', 'write', 1], [1, 'invoke', 'cas', [1, 2]], [1, 'info', 'cas', [1, 2]]];
+    const w: E[] = [
+      [0, 'invoke', 'write', 1],
+      [0, 'ok', 'write', 1],
+      [1, 'invoke', 'cas', [1, 2]],
+      [1, 'info', 'cas', [1, 2]],
+    ];
     expect(lin(h(...w, [2, 'invoke', 'read'], [2, 'ok', 'read', 2]))).toBe(true);
     expect(lin(h(...w, [2, 'invoke', 'read'], [2, 'ok', 'read', 1]))).toBe(true);
     // It can only take effect while the register holds 1.
     expect(
-      lin(h(...w, [0, 'invoke', 'write', 3], [0, 'ok', 'write', 3], [2, 'invoke', 'read'], [2, 'ok', 'read', 3], [2, 'invoke', 'read'], [2, 'ok', 'read', 2])),
+      lin(
+        h(
+          ...w,
+          [0, 'invoke', 'write', 3],
+          [0, 'ok', 'write', 3],
+          [2, 'invoke', 'read'],
+          [2, 'ok', 'read', 3],
+          [2, 'invoke', 'read'],
+          [2, 'ok', 'read', 2],
+        ),
+      ),
     ).toBe(false);
   });
 
@@ -186,11 +263,17 @@ describe('register model: hand-written histories', () => {
   it('compares JSON values deeply, ignoring object key order', () => {
     const v = { a: 1, b: [1, { c: null }] };
     const same = { b: [1, { c: null }], a: 1 };
-    expect(lin(h([0, 'invoke', 'write', v], [0, 'ok', 'write', v], [1, 'invoke', 'read'], [1, 'ok', 'read', same]))).toBe(true);
-    expect(lin(h([0, 'invoke', 'write', v], [0, 'ok', 'write', v], [1, 'invoke', 'read'], [1, 'ok', 'read', { a: 1, b: [1] }]))).toBe(
-      false,
-    );
-    expect(lin(h([0, 'invoke', 'write', '1'], [0, 'ok', 'write', '1'], [1, 'invoke', 'read'], [1, 'ok', 'read', 1]))).toBe(false);
+    expect(
+      lin(h([0, 'invoke', 'write', v], [0, 'ok', 'write', v], [1, 'invoke', 'read'], [1, 'ok', 'read', same])),
+    ).toBe(true);
+    expect(
+      lin(
+        h([0, 'invoke', 'write', v], [0, 'ok', 'write', v], [1, 'invoke', 'read'], [1, 'ok', 'read', { a: 1, b: [1] }]),
+      ),
+    ).toBe(false);
+    expect(
+      lin(h([0, 'invoke', 'write', '1'], [0, 'ok', 'write', '1'], [1, 'invoke', 'read'], [1, 'ok', 'read', 1])),
+    ).toBe(false);
   });
 
   it('keys are independent registers; the failing key is reported', () => {
@@ -226,7 +309,14 @@ describe('register model: hand-written histories', () => {
   it('finds a stale read in the middle of a long history and reports a small window', () => {
     const events: HistoryEvent[] = [];
     for (let i = 1; i <= 200; i++) {
-      events.push(...h([0, 'invoke', 'write', i], [1, 'invoke', 'read'], [0, 'ok', 'write', i], [1, 'ok', 'read', i === 120 ? i - 2 : i]));
+      events.push(
+        ...h(
+          [0, 'invoke', 'write', i],
+          [1, 'invoke', 'read'],
+          [0, 'ok', 'write', i],
+          [1, 'ok', 'read', i === 120 ? i - 2 : i],
+        ),
+      );
     }
     const r = checkHistory(events);
     expect(r.linearizable).toBe(false);
@@ -266,7 +356,10 @@ describe('register model: hand-written histories', () => {
   });
 
   it('returns "unknown" when the timeout is hit first', () => {
-    const events = simulateHistory('register', randomPlan(seededRandom(7), { model: 'register', ops: 3000, workers: 10 }));
+    const events = simulateHistory(
+      'register',
+      randomPlan(seededRandom(7), { model: 'register', ops: 3000, workers: 10 }),
+    );
     const r = checkHistory(events, { timeoutMs: 0 });
     expect(r.linearizable).toBe('unknown');
     expect(r.failure).toBeUndefined();

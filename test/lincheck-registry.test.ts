@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkHistory, randomPlan, seededRandom, simulateHistory, type HistoryEvent } from '../src/lincheck/index.js';
+import { checkHistory, type HistoryEvent, randomPlan, seededRandom, simulateHistory } from '../src/lincheck/index.js';
 
 const A = { address: '10.0.0.1', port: 8080, weight: 1, metadata: { zone: 'a' } };
 const B = { address: '10.0.0.2', port: 8080, weight: 2, metadata: {} };
@@ -32,7 +32,12 @@ describe('registry model: hand-written histories', () => {
       ...op('register', B, 1),
       ...op('get', null, { ...B, version: 1 }),
     );
-    expect(checkHistory(events, { model: 'registry' })).toMatchObject({ linearizable: true, model: 'registry', ops: 12, keys: 1 });
+    expect(checkHistory(events, { model: 'registry' })).toMatchObject({
+      linearizable: true,
+      model: 'registry',
+      ops: 12,
+      keys: 1,
+    });
   });
 
   it('a register or update that leaves every field as it was keeps the version, as the server does', () => {
@@ -64,16 +69,29 @@ describe('registry model: hand-written histories', () => {
   });
 
   it('get compares only address, port, weight, metadata and version, deeply', () => {
-    const read = { version: 1, metadata: { zone: 'a' }, weight: 1, port: 8080, address: '10.0.0.1', healthy: true, tags: ['x'] };
+    const read = {
+      version: 1,
+      metadata: { zone: 'a' },
+      weight: 1,
+      port: 8080,
+      address: '10.0.0.1',
+      healthy: true,
+      tags: ['x'],
+    };
     expect(lin(h(...op('register', A, 1), ...op('get', null, read)))).toBe(true);
-    expect(lin(h(...op('register', A, 1), ...op('get', null, { ...A, metadata: { zone: 'b' }, version: 1 })))).toBe(false);
+    expect(lin(h(...op('register', A, 1), ...op('get', null, { ...A, metadata: { zone: 'b' }, version: 1 })))).toBe(
+      false,
+    );
     expect(lin(h(...op('register', A, 1), ...op('get', null, { ...A, port: 80, version: 1 })))).toBe(false);
   });
 
   it('rejects a stale get', () => {
-    const r = checkHistory(h(...op('register', A, 1), ...op('register', B, 2), ...op('get', null, { ...A, version: 1 })), {
-      model: 'registry',
-    });
+    const r = checkHistory(
+      h(...op('register', A, 1), ...op('register', B, 2), ...op('get', null, { ...A, version: 1 })),
+      {
+        model: 'registry',
+      },
+    );
     expect(r.linearizable).toBe(false);
     expect(r.failure).toMatchObject({ key: KEY, stuck: { f: 'get', invokeIndex: 4 } });
     expect(r.failure?.window.ops.map((o) => o.f)).toEqual(['register', 'get']);
@@ -113,28 +131,41 @@ describe('registry model: hand-written histories', () => {
   });
 
   it('an update with unknown outcome may or may not have happened', () => {
-    const base: Step[] = [...op('register', A, 1), [1, 'invoke', 'update', { expected: 1, instance: B }], [1, 'info', 'update']];
+    const base: Step[] = [
+      ...op('register', A, 1),
+      [1, 'invoke', 'update', { expected: 1, instance: B }],
+      [1, 'info', 'update'],
+    ];
     expect(lin(h(...base, ...op('get', null, { ...B, version: 2 })))).toBe(true);
     expect(lin(h(...base, ...op('get', null, { ...A, version: 1 })))).toBe(true);
     expect(lin(h(...base, ...op('get', null, { ...B, version: 3 })))).toBe(false);
   });
 
   it('instances are independent', () => {
-    const events = h(...op('register', A, 1, 'ns/a/1'), ...op('register', B, 1, 'ns/a/2'), ...op('get', null, { ...A, version: 1 }, 'ns/a/1'));
+    const events = h(
+      ...op('register', A, 1, 'ns/a/1'),
+      ...op('register', B, 1, 'ns/a/2'),
+      ...op('get', null, { ...A, version: 1 }, 'ns/a/1'),
+    );
     expect(checkHistory(events, { model: 'registry' })).toMatchObject({ linearizable: true, keys: 2 });
   });
 
   it('generated histories with crashes are linearizable; corrupting one get is caught', () => {
     const rnd = seededRandom(11);
     for (let i = 0; i < 20; i++) {
-      const events = simulateHistory('registry', randomPlan(rnd, { model: 'registry', ops: 300, workers: 6, keys: 3, crashRate: 0.05 }));
+      const events = simulateHistory(
+        'registry',
+        randomPlan(rnd, { model: 'registry', ops: 300, workers: 6, keys: 3, crashRate: 0.05 }),
+      );
       expect(lin(events)).toBe(true);
       // Bump the version of the last get that saw an instance.
       const gets = events.filter((e) => e.type === 'ok' && e.f === 'get' && e.value !== null);
       const last = gets[gets.length - 1];
       if (last === undefined) continue;
       const corrupted = events.map((e) =>
-        e === last ? { ...e, value: { ...(e.value as object), version: (e.value as { version: number }).version + 7 } } : e,
+        e === last
+          ? { ...e, value: { ...(e.value as object), version: (e.value as { version: number }).version + 7 } }
+          : e,
       );
       const r = checkHistory(corrupted, { model: 'registry' });
       expect(r.linearizable).toBe(false);

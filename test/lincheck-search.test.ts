@@ -3,16 +3,16 @@ import { describe, expect, it } from 'vitest';
 import {
   checkHistory,
   createRegisterModel,
-  pairOperations,
-  randomPlan,
-  runCli,
-  searchLinearization,
-  seededRandom,
-  simulateHistory,
   type HistoryEvent,
   type HistoryOp,
   type Model,
+  pairOperations,
+  randomPlan,
+  runCli,
   type SearchOp,
+  searchLinearization,
+  seededRandom,
+  simulateHistory,
 } from '../src/lincheck/index.js';
 
 const SEED = Number(process.env['SEED'] ?? 42);
@@ -34,7 +34,10 @@ describe('searchLinearization', () => {
   it('returns a linearization that respects real time and the model', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 12 }), (seed, workers) => {
-        const events = simulateHistory('register', randomPlan(seededRandom(seed), { model: 'register', ops: 120, workers, crashRate: 0.1, values: 3 }));
+        const events = simulateHistory(
+          'register',
+          randomPlan(seededRandom(seed), { model: 'register', ops: 120, workers, crashRate: 0.1, values: 3 }),
+        );
         const { model, ops } = searchOps(events);
         const r = searchLinearization(model, ops);
         expect(r.verdict).toBe('linearizable');
@@ -44,11 +47,11 @@ describe('searchLinearization', () => {
         expect(ops.filter((op, i) => op.ret !== Infinity && !order.includes(i))).toEqual([]);
         const at = new Map(order.map((op, i) => [op, i]));
         const violations: [number, number][] = [];
-        ops.forEach((a, i) =>
-          ops.forEach((b, j) => {
+        for (const [i, a] of ops.entries()) {
+          for (const [j, b] of ops.entries()) {
             if (a.ret < b.call && at.has(j) && (at.get(i) ?? Infinity) > (at.get(j) as number)) violations.push([i, j]);
-          }),
-        );
+          }
+        }
         expect(violations).toEqual([]);
         let state = model.init();
         for (const i of order) {
@@ -74,7 +77,10 @@ describe('searchLinearization', () => {
   });
 
   it('stops with "budget" when out of steps, and reports how far it got', () => {
-    const events = simulateHistory('register', randomPlan(seededRandom(5), { model: 'register', ops: 2000, workers: 10 }));
+    const events = simulateHistory(
+      'register',
+      randomPlan(seededRandom(5), { model: 'register', ops: 2000, workers: 10 }),
+    );
     const { model, ops } = searchOps(events);
     const r = searchLinearization(model, ops, { maxSteps: 2000 });
     expect(r.verdict).toBe('budget');
@@ -93,7 +99,11 @@ describe('custom models through the generic Model interface', () => {
     name: 'counter',
     init: () => 0,
     step: (s, input, output) =>
-      input.f === 'add' ? { ok: true, next: s + input.n } : output === null || output === s ? { ok: true, next: s } : { ok: false },
+      input.f === 'add'
+        ? { ok: true, next: s + input.n }
+        : output === null || output === s
+          ? { ok: true, next: s }
+          : { ok: false },
     equal: (a, b) => a === b,
     hash: (s) => s | 0,
     partition: (op) => String(op.key),
@@ -124,13 +134,18 @@ describe('custom models through the generic Model interface', () => {
     expect(r.failure?.stuck).toMatchObject({ f: 'read', output: 3 });
     // Without reachableStates the window is never cut on the left.
     expect(r.failure?.window).toMatchObject({ fromIndex: 0, startStates: 1 });
-    expect(() => checkHistory([{ process: 0, type: 'invoke', f: 'mul', key: 'c', value: 2 }], { model: counter })).toThrow(/line 1: counter has no "mul"/);
+    expect(() =>
+      checkHistory([{ process: 0, type: 'invoke', f: 'mul', key: 'c', value: 2 }], { model: counter }),
+    ).toThrow(/line 1: counter has no "mul"/);
   });
 });
 
 describe('CLI exit code 3', () => {
   it('reports "unknown" when --timeout-ms runs out', () => {
-    const events = simulateHistory('register', randomPlan(seededRandom(3), { model: 'register', ops: 3000, workers: 10 }));
+    const events = simulateHistory(
+      'register',
+      randomPlan(seededRandom(3), { model: 'register', ops: 3000, workers: 10 }),
+    );
     const text = events.map((e) => JSON.stringify(e)).join('\n');
     const { exitCode, line } = runCli(['h.jsonl', '--timeout-ms', '0.000001'], () => text);
     expect(exitCode).toBe(3);

@@ -67,7 +67,12 @@ describe('RepeatLimiter', () => {
     t.advance(10_000); // a's count is reported; b was quiet
     t.advance(10_000); // a quiet since: forgotten
     t.hit('a');
-    expect(t.lines).toEqual([{ full: 'a' }, { full: 'b' }, expect.objectContaining({ key: 'a', count: 1 }), { full: 'a' }]);
+    expect(t.lines).toEqual([
+      { full: 'a' },
+      { full: 'b' },
+      expect.objectContaining({ key: 'a', count: 1 }),
+      { full: 'a' },
+    ]);
     t.l.close();
   });
 

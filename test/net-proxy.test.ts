@@ -18,7 +18,12 @@ import { connectedTo, Harness, type TestNode, waitFor } from './transport-harnes
 
 const owned: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
-  await Promise.all(owned.splice(0).reverse().map((o) => o.close()));
+  await Promise.all(
+    owned
+      .splice(0)
+      .reverse()
+      .map((o) => o.close()),
+  );
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,7 +65,10 @@ async function testServer(onConnect?: (s: Socket) => void, port = 0): Promise<Te
   return t;
 }
 
-async function startProxy(upstream: Endpoint, extra: Partial<Parameters<typeof TcpProxy.start>[0]> = {}): Promise<TcpProxy> {
+async function startProxy(
+  upstream: Endpoint,
+  extra: Partial<Parameters<typeof TcpProxy.start>[0]> = {},
+): Promise<TcpProxy> {
   const p = await TcpProxy.start({ upstream, ...extra });
   owned.push(p);
   return p;
@@ -78,7 +86,14 @@ interface TestClient {
 
 function dial(to: Endpoint): TestClient {
   const socket = connect({ host: to.host, port: to.port, allowHalfOpen: true });
-  const c: TestClient = { socket, data: [], closed: false, ended: false, error: null, text: () => Buffer.concat(c.data).toString() };
+  const c: TestClient = {
+    socket,
+    data: [],
+    closed: false,
+    ended: false,
+    error: null,
+    text: () => Buffer.concat(c.data).toString(),
+  };
   socket.on('data', (d: Buffer) => c.data.push(d));
   socket.on('end', () => (c.ended = true));
   socket.on('error', (err: NodeJS.ErrnoException) => (c.error ??= err.code ?? err.message));
@@ -105,7 +120,11 @@ describe('TcpProxy', () => {
     await waitFor('the upstream end at the client', () => c.ended && c.closed);
     expect(c.text().endsWith('bye')).toBe(true);
     expect(c.error).toBeNull();
-    expect(proxy.stats().sources[ANY_SOURCE]).toMatchObject({ connections: 1, bytesUp: payload.length, bytesDown: payload.length + 3 });
+    expect(proxy.stats().sources[ANY_SOURCE]).toMatchObject({
+      connections: 1,
+      bytesUp: payload.length,
+      bytesDown: payload.length + 3,
+    });
     await waitFor('the relay forgotten', () => proxy.stats().open === 0);
   });
 
@@ -172,7 +191,10 @@ describe('TcpProxy', () => {
     expect(bytes(up.conns[1]).toString()).toBe('');
     expect(c1.closed || c2.closed).toBe(false);
     proxy.heal();
-    await waitFor('held bytes delivered', () => bytes(up.conns[0]).toString() === 'before;held-1;held-2;' && c1.text() === 'down;');
+    await waitFor(
+      'held bytes delivered',
+      () => bytes(up.conns[0]).toString() === 'before;held-1;held-2;' && c1.text() === 'down;',
+    );
     await waitFor('the new connection relayed', () => bytes(up.conns[1]).toString() === 'second;');
     expect(c1.error).toBeNull();
   });
@@ -218,7 +240,9 @@ describe('TcpProxy', () => {
     const a2 = await open('a'); // reset as soon as it names itself
     await waitFor('the new a reset', () => a2.closed);
     const b2 = await open('b');
-    await waitFor('a new b relayed', () => up.conns.some((x) => x !== bUp && bytes(x).toString() === 'b\nhello from b;'));
+    await waitFor('a new b relayed', () =>
+      up.conns.some((x) => x !== bUp && bytes(x).toString() === 'b\nhello from b;'),
+    );
     expect(b2.closed).toBe(false);
     expect(proxy.stats().sources).toMatchObject({ a: { connections: 2, resets: 2 }, b: { connections: 2, resets: 0 } });
     proxy.heal('a');
@@ -278,7 +302,10 @@ describe('TcpProxy', () => {
     await waitFor('refused', () => after.closed);
     expect(after.error).toBe('ECONNREFUSED');
     await up.close();
-    await waitFor('no TCP handles left', () => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length <= baseline);
+    await waitFor(
+      'no TCP handles left',
+      () => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length <= baseline,
+    );
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(1); // the waitFor's own
   });
 });
@@ -315,7 +342,8 @@ describe('PeerNet: peer transports through the proxies', () => {
     return { nodes, net };
   }
 
-  const got = (n: TestNode<string>, from: string, text: string) => n.received.some((r) => r.from === from && r.message === text);
+  const got = (n: TestNode<string>, from: string, text: string) =>
+    n.received.some((r) => r.from === from && r.message === text);
 
   for (const mode of ['reset', 'blackhole'] as const) {
     it(`cuts one way (${mode}): a's messages stop reaching b while b's reach a; heal restores a -> b`, async () => {
@@ -352,7 +380,10 @@ describe('PeerNet: peer transports through the proxies', () => {
     const { nodes, net } = await mesh(['n1', 'n2', 'n3']);
     const [a, b, c] = nodes as [TestNode<string>, TestNode<string>, TestNode<string>];
     net.isolate('n3', ['n1', 'n2']);
-    await waitFor('n3 cut off both ways', () => !connectedTo(c, 'n1') && !connectedTo(c, 'n2') && !connectedTo(a, 'n3') && !connectedTo(b, 'n3'));
+    await waitFor(
+      'n3 cut off both ways',
+      () => !connectedTo(c, 'n1') && !connectedTo(c, 'n2') && !connectedTo(a, 'n3') && !connectedTo(b, 'n3'),
+    );
     a.transport.send('n2', 'still');
     await waitFor('n1 -> n2 unaffected', () => got(b, 'n1', 'still'));
     net.heal();

@@ -3,8 +3,8 @@
  * when the peer it went to goes away, and when the answer comes.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ForwardFailure, ForwardedRequests } from '../src/node/forwarding.js';
 import { NodeError } from '../src/node/errors.js';
+import { ForwardedRequests, ForwardFailure } from '../src/node/forwarding.js';
 
 describe('ForwardedRequests', () => {
   afterEach(() => {
@@ -21,8 +21,14 @@ describe('ForwardedRequests', () => {
   it('failPeer fails only the requests that went to that peer, as peer-gone', async () => {
     const f = new ForwardedRequests();
     const reqs: number[] = [];
-    const toA = f.request<string>('a', 5000, (r) => (reqs.push(r), true));
-    const toB = f.request<string>('b', 5000, (r) => (reqs.push(r), true));
+    const toA = f.request<string>('a', 5000, (r) => {
+      reqs.push(r);
+      return true;
+    });
+    const toB = f.request<string>('b', 5000, (r) => {
+      reqs.push(r);
+      return true;
+    });
     f.failPeer('a', 'the connection to a dropped');
     await expect(toA).rejects.toMatchObject({ kind: 'peer-gone', peer: 'a' });
     f.settle(reqs[1]!, { ok: true, value: 'answered' });
@@ -34,8 +40,19 @@ describe('ForwardedRequests', () => {
   it('a leadership change fails leader-bound requests only; admin work waits for its answer', async () => {
     const f = new ForwardedRequests();
     const reqs: number[] = [];
-    const proposal = f.request<string>('a', 5000, (r) => (reqs.push(r), true));
-    const transfer = f.request<string>('a', 5000, (r) => (reqs.push(r), true), false);
+    const proposal = f.request<string>('a', 5000, (r) => {
+      reqs.push(r);
+      return true;
+    });
+    const transfer = f.request<string>(
+      'a',
+      5000,
+      (r) => {
+        reqs.push(r);
+        return true;
+      },
+      false,
+    );
     f.failPeer('a', 'leadership moved from a', 'leader-bound');
     await expect(proposal).rejects.toMatchObject({ kind: 'peer-gone' });
     f.settle(reqs[1]!, { ok: true, value: 'transferred' });

@@ -11,7 +11,12 @@ import { LeaderRouter } from '../src/node/leader-router.js';
 
 function world(initialLeader: string | null) {
   let now = 0;
-  const state = { leader: initialLeader, connected: new Set(['n2', 'n3']), waits: [] as number[], onWait: (_ms: number) => {} };
+  const state = {
+    leader: initialLeader,
+    connected: new Set(['n2', 'n3']),
+    waits: [] as number[],
+    onWait: (_ms: number) => {},
+  };
   const router = new LeaderRouter({
     id: 'n1',
     clock: { now: () => now, wallNow: () => 1_000_000 + now },
@@ -74,7 +79,9 @@ describe('LeaderRouter', () => {
 
   it('answers NO_LEADER soon when there is no leader at all, rather than at the deadline', async () => {
     const w = world(null);
-    const err = await w.router.route({ ...base, forward: async () => 'never', noLeaderMs: 300 }, 5000).catch((e: unknown) => e);
+    const err = await w.router
+      .route({ ...base, forward: async () => 'never', noLeaderMs: 300 }, 5000)
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'NO_LEADER' });
     expect(w.now()).toBeGreaterThan(300);
     expect(w.now()).toBeLessThan(500);
@@ -99,7 +106,17 @@ describe('LeaderRouter', () => {
   it('caps each forwarded attempt at attemptMs', async () => {
     const w = world('n2');
     const given: number[] = [];
-    await w.router.route({ ...base, attemptMs: 250, forward: async (_l, left) => (given.push(left), 'ok') }, 1000);
+    await w.router.route(
+      {
+        ...base,
+        attemptMs: 250,
+        forward: async (_l, left) => {
+          given.push(left);
+          return 'ok';
+        },
+      },
+      1000,
+    );
     expect(given).toEqual([250]);
   });
 });

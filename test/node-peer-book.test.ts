@@ -13,9 +13,20 @@ const conf = { voters: ['n1', 'n2', 'n3'], learners: [] };
 
 describe('PeerBook', () => {
   it('takes --peers over the added-with record over the old stored book', () => {
-    const flags = new Map([['n1', at('127.0.0.1', 7101)], ['n2', at('proxy', 9102)], ['n3', at('127.0.0.1', 7103)]]);
-    const announced = new Map([['n2', 'leaders-view:7102'], ['n4', '10.0.0.4:7104']]);
-    const legacy = new Map([['n3', at('stale', 1)], ['n4', at('stale', 2)], ['gone', at('stale', 3)]]);
+    const flags = new Map([
+      ['n1', at('127.0.0.1', 7101)],
+      ['n2', at('proxy', 9102)],
+      ['n3', at('127.0.0.1', 7103)],
+    ]);
+    const announced = new Map([
+      ['n2', 'leaders-view:7102'],
+      ['n4', '10.0.0.4:7104'],
+    ]);
+    const legacy = new Map([
+      ['n3', at('stale', 1)],
+      ['n4', at('stale', 2)],
+      ['gone', at('stale', 3)],
+    ]);
     const book = new PeerBook('n1', flags, announced, legacy, { voters: [...conf.voters, 'n4'], learners: [] });
     expect(Object.fromEntries(book.current)).toEqual({
       n1: at('127.0.0.1', 7101),
@@ -27,10 +38,21 @@ describe('PeerBook', () => {
   });
 
   it('follows conf changes: an added member unless the flags name it, a removed one gone', () => {
-    const book = new PeerBook('n1', new Map([['n1', at('a', 1)], ['n5', at('mine', 5)]]), new Map(), new Map(), conf);
+    const book = new PeerBook(
+      'n1',
+      new Map([
+        ['n1', at('a', 1)],
+        ['n5', at('mine', 5)],
+      ]),
+      new Map(),
+      new Map(),
+      conf,
+    );
     expect(book.applied({ type: 'addLearner', node: 'n4', context: '10.0.0.4:7104' })).toBeNull();
     // The flags name n5 elsewhere: they win, and the caller is told (it logs a warning).
-    expect(book.applied({ type: 'addLearner', node: 'n5', context: '10.0.0.5:7105' })).toEqual({ flagsDiffer: { flags: at('mine', 5), added: '10.0.0.5:7105' } });
+    expect(book.applied({ type: 'addLearner', node: 'n5', context: '10.0.0.5:7105' })).toEqual({
+      flagsDiffer: { flags: at('mine', 5), added: '10.0.0.5:7105' },
+    });
     expect(book.applied({ type: 'addLearner', node: 'n6', context: 'no port' })).toEqual({ unreadable: 'no port' });
     expect(book.current.get('n4')).toEqual(at('10.0.0.4', 7104));
     expect(book.current.get('n5')).toEqual(at('mine', 5));
@@ -44,7 +66,11 @@ describe('PeerBook', () => {
   });
 
   it('dials a member the flags name again after it was removed and re-added (it was left out before)', () => {
-    const flags = new Map([['n1', at('127.0.0.1', 7101)], ['n2', at('127.0.0.1', 7102)], ['n3', at('127.0.0.1', 7103)]]);
+    const flags = new Map([
+      ['n1', at('127.0.0.1', 7101)],
+      ['n2', at('127.0.0.1', 7102)],
+      ['n3', at('127.0.0.1', 7103)],
+    ]);
     const book = new PeerBook('n1', flags, new Map(), new Map(), conf);
     book.applied({ type: 'removeNode', node: 'n3' });
     expect(book.current.has('n3')).toBe(false);
@@ -53,7 +79,10 @@ describe('PeerBook', () => {
   });
 
   it('dials a flags-named member again when a snapshot shows it re-added', () => {
-    const flags = new Map([['n1', at('a', 1)], ['n3', at('mine', 3)]]);
+    const flags = new Map([
+      ['n1', at('a', 1)],
+      ['n3', at('mine', 3)],
+    ]);
     const book = new PeerBook('n1', flags, new Map(), new Map(), conf);
     book.applied({ type: 'removeNode', node: 'n3' });
     book.reload(new Map([['n3', 'leaders-view:7103']]), conf);
@@ -61,15 +90,49 @@ describe('PeerBook', () => {
   });
 
   it('encodes the record the same whatever order the changes came in', () => {
-    const one = new PeerBook('n1', new Map(), new Map([['b', 'b:1'], ['a', 'a:1']]), new Map(), conf);
-    const two = new PeerBook('n2', new Map(), new Map([['a', 'a:1'], ['b', 'b:1']]), new Map(), conf);
+    const one = new PeerBook(
+      'n1',
+      new Map(),
+      new Map([
+        ['b', 'b:1'],
+        ['a', 'a:1'],
+      ]),
+      new Map(),
+      conf,
+    );
+    const two = new PeerBook(
+      'n2',
+      new Map(),
+      new Map([
+        ['a', 'a:1'],
+        ['b', 'b:1'],
+      ]),
+      new Map(),
+      conf,
+    );
     expect(Buffer.from(one.encodeAnnounced()).equals(Buffer.from(two.encodeAnnounced()))).toBe(true);
   });
 
   it("takes a snapshot's record but keeps its own flags, and drops peers that are no longer members", () => {
-    const flags = new Map([['n1', at('a', 1)], ['n2', at('proxy', 9102)]]);
-    const book = new PeerBook('n1', flags, new Map([['n4', 'old:4']]), new Map(), { voters: ['n1', 'n2', 'n4'], learners: [] });
-    book.reload(new Map([['n2', 'leaders-view:7102'], ['n5', '10.0.0.5:7105']]), { voters: ['n1', 'n2', 'n5'], learners: [] });
-    expect(Object.fromEntries(book.current)).toEqual({ n1: at('a', 1), n2: at('proxy', 9102), n5: at('10.0.0.5', 7105) });
+    const flags = new Map([
+      ['n1', at('a', 1)],
+      ['n2', at('proxy', 9102)],
+    ]);
+    const book = new PeerBook('n1', flags, new Map([['n4', 'old:4']]), new Map(), {
+      voters: ['n1', 'n2', 'n4'],
+      learners: [],
+    });
+    book.reload(
+      new Map([
+        ['n2', 'leaders-view:7102'],
+        ['n5', '10.0.0.5:7105'],
+      ]),
+      { voters: ['n1', 'n2', 'n5'], learners: [] },
+    );
+    expect(Object.fromEntries(book.current)).toEqual({
+      n1: at('a', 1),
+      n2: at('proxy', 9102),
+      n5: at('10.0.0.5', 7105),
+    });
   });
 });

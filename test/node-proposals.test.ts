@@ -4,15 +4,19 @@
  * can share an index; each must learn its own outcome.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { CommandResult } from '../src/registry/index.js';
 import { NodeError } from '../src/node/errors.js';
 import { PendingProposals } from '../src/node/proposals.js';
+import type { CommandResult } from '../src/registry/index.js';
 
 const okResult = (revision: number): CommandResult => ({ ok: true, revision, changed: true });
 
 /** Where a wait() stands, readable without awaiting it. */
 function watch(p: Promise<{ index: number; result: CommandResult }>) {
-  const state: { settled: 'pending' | 'resolved' | 'rejected'; value?: { index: number; result: CommandResult }; code?: string } = { settled: 'pending' };
+  const state: {
+    settled: 'pending' | 'resolved' | 'rejected';
+    value?: { index: number; result: CommandResult };
+    code?: string;
+  } = { settled: 'pending' };
   p.then(
     (value) => {
       state.settled = 'resolved';
@@ -81,18 +85,21 @@ describe('PendingProposals', () => {
   // Two waiters at one index are both kept: which of the two entries ends up committed at that
   // index is not known when the second is proposed (a leader of a later term may still commit
   // the older one from another follower's log), so neither is dropped before an entry applies.
-  it.each([2, 3])('two waiters at one index: the entry applied (term %i) resolves its own and drops the other', async (appliedTerm) => {
-    const older = watch(pending.wait(5, 2, 10_000));
-    const newer = watch(pending.wait(5, 3, 10_000));
-    await flush();
-    expect([older.settled, newer.settled]).toEqual(['pending', 'pending']);
-    pending.onApplied(5, appliedTerm, okResult(4));
-    await flush();
-    const [won, lost] = appliedTerm === 2 ? [older, newer] : [newer, older];
-    expect(won).toEqual({ settled: 'resolved', value: { index: 5, result: okResult(4) } });
-    expect(lost).toMatchObject({ settled: 'rejected', code: 'PROPOSAL_DROPPED' });
-    expect(vi.getTimerCount()).toBe(0);
-  });
+  it.each([2, 3])(
+    'two waiters at one index: the entry applied (term %i) resolves its own and drops the other',
+    async (appliedTerm) => {
+      const older = watch(pending.wait(5, 2, 10_000));
+      const newer = watch(pending.wait(5, 3, 10_000));
+      await flush();
+      expect([older.settled, newer.settled]).toEqual(['pending', 'pending']);
+      pending.onApplied(5, appliedTerm, okResult(4));
+      await flush();
+      const [won, lost] = appliedTerm === 2 ? [older, newer] : [newer, older];
+      expect(won).toEqual({ settled: 'resolved', value: { index: 5, result: okResult(4) } });
+      expect(lost).toMatchObject({ settled: 'rejected', code: 'PROPOSAL_DROPPED' });
+      expect(vi.getTimerCount()).toBe(0);
+    },
+  );
 
   it('a snapshot past the index settles every waiter at or below it as TIMEOUT, and close() the rest', async () => {
     const a = watch(pending.wait(5, 2, 10_000));

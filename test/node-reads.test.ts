@@ -133,7 +133,7 @@ describe('ReadBarriers', () => {
     expect(a.outcome).toEqual({ ok: true, applied: 10 });
   });
 
-  it('asks again when a round gets no answer, and ignores that round\'s late answer', async () => {
+  it("asks again when a round gets no answer, and ignores that round's late answer", async () => {
     const a = track(rb.barrier(5000));
     await turn();
     expect(src.requests.length).toBe(1);

@@ -72,7 +72,7 @@ describe('SnapshotPacer', () => {
     expect(sent.filter((c) => c.to === 'n2')).toHaveLength(3);
   });
 
-  it('drops what is left when this node no longer leads in the transfer\'s term', () => {
+  it("drops what is left when this node no longer leads in the transfer's term", () => {
     for (const c of transfer('n2', 10)) pacer.push(c);
     vi.advanceTimersToNextTimer();
     expect(sent).toHaveLength(3);

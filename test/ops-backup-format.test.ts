@@ -5,7 +5,14 @@
 import { describe, expect, it } from 'vitest';
 
 import { encode } from '../src/codec/index.js';
-import { BackupEncoder, BackupFileError, type BackupHeader, decodeBackup, encodeBackup, type Pair } from '../src/ops/backup-format.js';
+import {
+  BackupEncoder,
+  BackupFileError,
+  type BackupHeader,
+  decodeBackup,
+  encodeBackup,
+  type Pair,
+} from '../src/ops/backup-format.js';
 import { openBackup } from '../src/ops/backup-stream.js';
 import { openNodeDatabase } from '../src/storage/index.js';
 import { tempDirs } from './helpers/storage.js';
@@ -51,15 +58,20 @@ describe('backup file format', () => {
     expect(bytes.subarray(0, 8).toString('latin1')).toBe('RCSNAP\r\n');
     const decoded = decodeBackup(bytes, 'x.snap');
     expect(decoded.header).toEqual({ ...HEADER, counts: { services: 1, instances: 2, sessions: 1, pairs: 7 } });
-    expect(decoded.pairs.map(([k]) => new TextDecoder().decode(k))).toEqual(PAIRS.map(([k]) => new TextDecoder().decode(k)));
-    expect(decoded.pairs.map(([, v]) => Buffer.from(v).toString('hex'))).toEqual(PAIRS.map(([, v]) => Buffer.from(v).toString('hex')));
+    expect(decoded.pairs.map(([k]) => new TextDecoder().decode(k))).toEqual(
+      PAIRS.map(([k]) => new TextDecoder().decode(k)),
+    );
+    expect(decoded.pairs.map(([, v]) => Buffer.from(v).toString('hex'))).toEqual(
+      PAIRS.map(([, v]) => Buffer.from(v).toString('hex')),
+    );
     expect(decoded.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(decoded.bytes).toBe(bytes.byteLength);
   });
 
   it('spreads many pairs over several chunks', () => {
     const many: Pair[] = [];
-    for (let i = 0; i < 2000; i++) many.push(pair(`i/prod/big/${String(i).padStart(5, '0')}`, { pad: 'x'.repeat(100) }));
+    for (let i = 0; i < 2000; i++)
+      many.push(pair(`i/prod/big/${String(i).padStart(5, '0')}`, { pad: 'x'.repeat(100) }));
     const decoded = decodeBackup(encodeBackup(HEADER, many), 'big.snap');
     expect(decoded.pairs).toHaveLength(2000);
     expect(decoded.header.counts.instances).toBe(2000);
@@ -71,7 +83,9 @@ describe('backup file format', () => {
       const p = problem(() => decodeBackup(bytes.subarray(0, len), 'cut.snap'));
       expect([len, p]).toEqual([len, len === 0 ? 'NOT_A_SNAPSHOT' : 'TRUNCATED']);
     }
-    expect(() => decodeBackup(bytes.subarray(0, bytes.byteLength - 5), 'cut.snap')).toThrow(/^cut\.snap: snapshot file is truncated: the SHA-256 trailer has 27 of its 32 bytes$/);
+    expect(() => decodeBackup(bytes.subarray(0, bytes.byteLength - 5), 'cut.snap')).toThrow(
+      /^cut\.snap: snapshot file is truncated: the SHA-256 trailer has 27 of its 32 bytes$/,
+    );
   });
 
   it('refuses every flipped byte', () => {
@@ -86,12 +100,16 @@ describe('backup file format', () => {
     const middle = Buffer.from(bytes);
     const mid = Math.floor(bytes.byteLength / 2);
     middle[mid] = middle[mid]! ^ 0x01;
-    expect(() => decodeBackup(middle, 'flip.snap')).toThrow(/^flip\.snap: snapshot file is corrupt: record \d+ at byte \d+ fails its CRC-32$/);
+    expect(() => decodeBackup(middle, 'flip.snap')).toThrow(
+      /^flip\.snap: snapshot file is corrupt: record \d+ at byte \d+ fails its CRC-32$/,
+    );
   });
 
   it('catches what the per-record checksums cannot: bytes added after the trailer, a trailer that does not match', () => {
     const bytes = encodeBackup(HEADER, PAIRS);
-    expect(() => decodeBackup(Buffer.concat([bytes, Buffer.from([0])]), 'f')).toThrow(/1 unexpected bytes after the SHA-256 trailer/);
+    expect(() => decodeBackup(Buffer.concat([bytes, Buffer.from([0])]), 'f')).toThrow(
+      /1 unexpected bytes after the SHA-256 trailer/,
+    );
     const other = Buffer.from(bytes);
     other[other.byteLength - 1] = other[other.byteLength - 1]! ^ 0xff;
     expect(() => decodeBackup(other, 'f')).toThrow(/does not match the trailer/);
@@ -99,7 +117,9 @@ describe('backup file format', () => {
 
   it('refuses a file of another format version, and one whose header miscounts', () => {
     const future = encodeBackup({ ...HEADER, format: 2 as 1 }, PAIRS);
-    expect(() => decodeBackup(future, 'future.snap')).toThrow(/future\.snap: snapshot format not supported by this build: it is in format 2; this build reads format 1/);
+    expect(() => decodeBackup(future, 'future.snap')).toThrow(
+      /future\.snap: snapshot format not supported by this build: it is in format 2; this build reads format 1/,
+    );
     const miscounted = encodeBackup({ ...HEADER, counts: { services: 1, instances: 3, sessions: 1, pairs: 7 } }, PAIRS);
     expect(() => decodeBackup(miscounted, 'm.snap')).toThrow(/the header counts 3 instances, the file holds 2/);
     expect(problem(() => decodeBackup(Buffer.from('hello world, not a snapshot'), 'txt'))).toBe('NOT_A_SNAPSHOT');
@@ -108,7 +128,12 @@ describe('backup file format', () => {
   it('encodes in pieces exactly as at once', () => {
     const enc = new BackupEncoder();
     const counts = { services: 1, instances: 2, sessions: 1, pairs: 7 };
-    const pieces = [enc.start({ ...HEADER, counts }), enc.chunk(PAIRS.slice(0, 3)), enc.chunk(PAIRS.slice(3)), enc.end().bytes];
+    const pieces = [
+      enc.start({ ...HEADER, counts }),
+      enc.chunk(PAIRS.slice(0, 3)),
+      enc.chunk(PAIRS.slice(3)),
+      enc.end().bytes,
+    ];
     expect(decodeBackup(Buffer.concat(pieces), 'p').pairs).toHaveLength(7);
     expect(() => enc.chunk([])).toThrow(/not started, or ended/);
   });
@@ -138,7 +163,13 @@ describe('a backup read out of LevelDB', () => {
       for await (const piece of backup.body) pieces.push(piece);
       expect(pieces.length).toBeGreaterThan(3);
       const decoded = decodeBackup(Buffer.concat(pieces), 'live');
-      expect(decoded.header).toMatchObject({ node: 'n1', clusterId: 'abc', revision: 3, applied: { index: 5, term: 2 }, createdAt: '1970-01-01T00:00:00.000Z' });
+      expect(decoded.header).toMatchObject({
+        node: 'n1',
+        clusterId: 'abc',
+        revision: 3,
+        applied: { index: 5, term: 2 },
+        createdAt: '1970-01-01T00:00:00.000Z',
+      });
       expect(decoded.header.counts).toEqual({ services: 1, instances: 3000, sessions: 0, pairs: 3004 });
       const keys = decoded.pairs.map(([k]) => new TextDecoder().decode(k));
       expect(keys).toContain('i/prod/s/0000');

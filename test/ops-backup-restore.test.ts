@@ -70,7 +70,11 @@ beforeAll(async () => {
   leaderUrl = old.node(leader).url;
   followerUrl = old.nodes.find((n) => n.id !== leader)!.url;
   for (let i = 0; i < 200; i += 20) {
-    await Promise.all(Array.from({ length: 20 }, (_, j) => put(leaderUrl, i + j < 150 ? 'orders' : 'payments', `p-${i + j}`, { metadata: { pad: 'x'.repeat(200) } })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, j) =>
+        put(leaderUrl, i + j < 150 ? 'orders' : 'payments', `p-${i + j}`, { metadata: { pad: 'x'.repeat(200) } }),
+      ),
+    );
   }
   for (const which of ['keep', 'lapse'] as const) {
     const s = await http('POST', `${leaderUrl}/v1/sessions`, { ttlMs: TTL_MS });
@@ -89,7 +93,13 @@ afterAll(async () => {
 
 describe('rollcall snapshot: save, status, restore', () => {
   let file: string;
-  let saved: { revision: number; applied: { index: number; term: number }; counts: Record<string, number>; clusterId: string | null; node: string };
+  let saved: {
+    revision: number;
+    applied: { index: number; term: number };
+    counts: Record<string, number>;
+    clusterId: string | null;
+    node: string;
+  };
   let savedAt = 0;
 
   it('saves through a follower while writes go on', async () => {
@@ -98,7 +108,8 @@ describe('rollcall snapshot: save, status, restore', () => {
     let writing = true;
     let written = 0;
     const keepalives = setInterval(() => {
-      for (const id of Object.values(sessions)) void http('PUT', `${followerUrl}/v1/sessions/${id}/keepalive`).catch(() => undefined);
+      for (const id of Object.values(sessions))
+        void http('PUT', `${followerUrl}/v1/sessions/${id}/keepalive`).catch(() => undefined);
     }, 500);
     const writer = (async () => {
       while (writing) await put(leaderUrl, 'stream', `w-${written++}`, {});
@@ -168,7 +179,9 @@ describe('rollcall snapshot: save, status, restore', () => {
     const b = await cli(['snapshot', 'status', flipped, '--json']);
     expect(b.code).toBe(9);
     expect(JSON.parse(b.stderr).error).toMatchObject({ code: 'CORRUPT', file: flipped });
-    expect(JSON.parse(b.stderr).error.message).toMatch(/snapshot file is corrupt: record \d+ at byte \d+ fails its CRC-32/);
+    expect(JSON.parse(b.stderr).error.message).toMatch(
+      /snapshot file is corrupt: record \d+ at byte \d+ fails its CRC-32/,
+    );
 
     const data = join(root, 'bad-restore', 'n1');
     const c = await cli(['snapshot', 'restore', flipped, '--data', data, '--id', 'n1', '--peers', 'n1=127.0.0.1:1']);
@@ -181,12 +194,12 @@ describe('rollcall snapshot: save, status, restore', () => {
   it('never restores into a data directory that is not empty', async () => {
     const data = join(root, 'busy', 'n1');
     await mkdir(data, { recursive: true });
-    await writeFile(join(data, 'CURRENT'), 'somebody else\'s');
+    await writeFile(join(data, 'CURRENT'), "somebody else's");
     const r = await cli(['snapshot', 'restore', file, '--data', data, '--id', 'n1', '--peers', 'n1=127.0.0.1:1']);
     expect(r.code).toBe(10);
     expect(r.stderr).toMatch(/is not empty .* restore never overwrites a data directory/);
     expect(await readdir(data)).toEqual(['CURRENT']);
-    expect(await readFile(join(data, 'CURRENT'), 'utf8')).toBe('somebody else\'s');
+    expect(await readFile(join(data, 'CURRENT'), 'utf8')).toBe("somebody else's");
   });
 
   let restored: LocalCluster;
@@ -198,7 +211,18 @@ describe('rollcall snapshot: save, status, restore', () => {
     const peers = peerPorts.map((p, i) => `n${i + 1}=127.0.0.1:${p}`).join(',');
     const results = [];
     for (const id of ['n1', 'n2', 'n3']) {
-      const r = await cli(['snapshot', 'restore', file, '--data', join(root, 'new', id), '--id', id, '--peers', peers, '--json']);
+      const r = await cli([
+        'snapshot',
+        'restore',
+        file,
+        '--data',
+        join(root, 'new', id),
+        '--id',
+        id,
+        '--peers',
+        peers,
+        '--json',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       results.push(JSON.parse(r.stdout));
     }
@@ -212,13 +236,21 @@ describe('rollcall snapshot: save, status, restore', () => {
     const age = Date.now() - savedAt;
     if (age < TTL_MS + 500) await new Promise((r) => setTimeout(r, TTL_MS + 500 - age));
 
-    restored = await LocalCluster.start({ size: 3, logLevel: 'warn', dataRoot: join(root, 'new'), httpPorts, peerPorts });
+    restored = await LocalCluster.start({
+      size: 3,
+      logLevel: 'warn',
+      dataRoot: join(root, 'new'),
+      httpPorts,
+      peerPorts,
+    });
     clusters.push(restored);
     const leader = await waitForLeader(restored.nodes.map((n) => n.url));
     const leaderAt = Date.now();
     const url = restored.node(leader).url;
     // The client of `keep` goes on with the new cluster; the one of `lapse` is gone.
-    timers.push(setInterval(() => void http('PUT', `${url}/v1/sessions/${sessions.keep}/keepalive`).catch(() => undefined), 500));
+    timers.push(
+      setInterval(() => void http('PUT', `${url}/v1/sessions/${sessions.keep}/keepalive`).catch(() => undefined), 500),
+    );
     // Sessions are there, and still are half a TTL after the new leader took over: it
     // granted each a full TTL rather than expiring what the backup's age says lapsed.
     expect(await ids(url, 'eph')).toEqual(['e-keep', 'e-lapse']);
@@ -227,7 +259,10 @@ describe('rollcall snapshot: save, status, restore', () => {
 
     const expected = expectedAt(saved.revision);
     for (const service of ['orders', 'payments', 'stream']) {
-      const want = expected.filter(([, w]) => w.service === service).map(([id]) => id).sort();
+      const want = expected
+        .filter(([, w]) => w.service === service)
+        .map(([id]) => id)
+        .sort();
       for (const n of restored.nodes) expect(await ids(n.url, service), `${service} on ${n.id}`).toEqual(want);
     }
     const cluster = await http('GET', `${url}/v1/cluster`);
@@ -253,18 +288,40 @@ describe('rollcall snapshot: save, status, restore', () => {
     const peerPort = await freePort();
     const oldPeer = (id: string) => `127.0.0.1:${old.node(id).peerPort}`;
     const peers = `n1=127.0.0.1:${peerPort},n2=${oldPeer('n2')},n3=${oldPeer('n3')}`;
-    const r = await cli(['snapshot', 'restore', file, '--data', join(root, 'stray', 'n1'), '--id', 'n1', '--peers', peers]);
+    const r = await cli([
+      'snapshot',
+      'restore',
+      file,
+      '--data',
+      join(root, 'stray', 'n1'),
+      '--id',
+      'n1',
+      '--peers',
+      peers,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/new cluster id [0-9a-f]{16} \(the backup came from a cluster without an id\)/);
     const lines: string[] = [];
-    const stray = await LocalCluster.start({ size: 1, logLevel: 'warn', dataRoot: join(root, 'stray'), peerPorts: [peerPort], httpPorts: [await freePort()], peers: () => peers, onLog: (_, l) => lines.push(l) });
+    const stray = await LocalCluster.start({
+      size: 1,
+      logLevel: 'warn',
+      dataRoot: join(root, 'stray'),
+      peerPorts: [peerPort],
+      httpPorts: [await freePort()],
+      peers: () => peers,
+      onLog: (_, l) => lines.push(l),
+    });
     clusters.push(stray);
     await waitFor('the stray reports both old peers as another cluster', () =>
       ['n2', 'n3'].every((p) => lines.some((l) => l.includes('CLUSTER_MISMATCH') && l.includes(`"peer":"${p}"`))),
     );
     const view = await http('GET', `${stray.nodes[0]!.url}/v1/cluster`);
     expect(view.body.leader).toBeNull();
-    expect(view.body.members.filter((m: { id: string; connected?: boolean }) => m.id !== 'n1').every((m: { connected?: boolean }) => m.connected !== true)).toBe(true);
+    expect(
+      view.body.members
+        .filter((m: { id: string; connected?: boolean }) => m.id !== 'n1')
+        .every((m: { connected?: boolean }) => m.connected !== true),
+    ).toBe(true);
     // The old cluster still takes writes under its leader of before.
     const before = await waitForLeader(old.nodes.map((n) => n.url));
     const w = await register(old.node(before).url, 'prod', 'stream', 'after-stray', { address: '10.0.0.9', port: 1 });

@@ -32,7 +32,12 @@ function cli(args: readonly string[]): Promise<Run> {
 }
 
 beforeAll(async () => {
-  c = await LocalCluster.start({ size: 3, logLevel: 'error', env: { ROLLCALL_TEST_FAULTS: '1' }, extraArgs: ['--corruption-check-interval', '1'] });
+  c = await LocalCluster.start({
+    size: 3,
+    logLevel: 'error',
+    env: { ROLLCALL_TEST_FAULTS: '1' },
+    extraArgs: ['--corruption-check-interval', '1'],
+  });
   leader = await waitForLeader(c.nodes.map((n) => n.url));
   for (let i = 0; i < 30; i++) {
     const r = await register(c.node(leader).url, 'prod', 'orders', `o-${i}`, { address: '10.0.0.1', port: 1000 + i });
@@ -48,7 +53,10 @@ describe('corruption check', () => {
   it('finds every member with the same hash at the same index', async () => {
     const r = await cli(['check', '--json', '--endpoints', c.nodes.map((n) => n.url).join(',')]);
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { corrupt: boolean; members: { id: string; verdict: string; hash: string; index: number }[] };
+    const report = JSON.parse(r.stdout) as {
+      corrupt: boolean;
+      members: { id: string; verdict: string; hash: string; index: number }[];
+    };
     expect(report.corrupt).toBe(false);
     expect(report.members.map((m) => [m.id, m.verdict])).toEqual(c.nodes.map((n) => [n.id, 'ok']));
     expect(new Set(report.members.map((m) => m.hash)).size).toBe(1);
@@ -60,13 +68,17 @@ describe('corruption check', () => {
     const other = c.nodes.find((n) => n.id !== leader && n.id !== follower.id)!;
     // A meta key: the registry's load skips those, so only the hash can tell (a key the load
     // refuses would stop the node at its next start instead).
-    const fault = await http('PUT', `${follower.url}/v1/test/faults`, { writeStateKey: { key: '\u0000meta/bogus', value: 'not written by apply' } });
+    const fault = await http('PUT', `${follower.url}/v1/test/faults`, {
+      writeStateKey: { key: '\u0000meta/bogus', value: 'not written by apply' },
+    });
     expect(fault.status, JSON.stringify(fault.body)).toBe(200);
 
     // The leader's periodic check (every second) finds it: the alert names the follower.
     const alert = await waitFor('the node-corrupt alert on the leader', async () => {
       const a = await http('GET', `${c.node(leader).url}/v1/alerts`);
-      return (a.body.active as { id: string; kind: string; severity: string; subject: string }[]).find((x) => x.kind === 'node-corrupt');
+      return (a.body.active as { id: string; kind: string; severity: string; subject: string }[]).find(
+        (x) => x.kind === 'node-corrupt',
+      );
     });
     expect(alert).toMatchObject({ id: `node-corrupt:${follower.id}`, severity: 'critical', subject: follower.id });
 
@@ -96,9 +108,14 @@ describe('corruption check', () => {
     // On demand: rollcall check names it, with exit code 11.
     const r = await cli(['check', '--json', '--endpoints', c.node(leader).url]);
     expect(r.code, r.stderr).toBe(11);
-    const report = JSON.parse(r.stdout) as { corrupt: boolean; members: { id: string; verdict: string; hash: string }[] };
+    const report = JSON.parse(r.stdout) as {
+      corrupt: boolean;
+      members: { id: string; verdict: string; hash: string }[];
+    };
     expect(report.corrupt).toBe(true);
-    expect(report.members.map((m) => [m.id, m.verdict])).toEqual(c.nodes.map((n) => [n.id, n.id === follower.id ? 'corrupt' : 'ok']));
+    expect(report.members.map((m) => [m.id, m.verdict])).toEqual(
+      c.nodes.map((n) => [n.id, n.id === follower.id ? 'corrupt' : 'ok']),
+    );
     const text = await cli(['check', '--endpoints', c.node(leader).url]);
     expect(text.code).toBe(11);
     expect(text.stdout).toMatch(new RegExp(`${follower.id}\\s.*CORRUPT`));

@@ -41,7 +41,13 @@ async function instanceIds(url: string, query = ''): Promise<string[]> {
 }
 
 async function addMember(via: string, n: LocalNode): Promise<void> {
-  const r = await http('POST', `${via}/v1/cluster/members`, { id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` }, {}, 30_000);
+  const r = await http(
+    'POST',
+    `${via}/v1/cluster/members`,
+    { id: n.id, peerAddress: `127.0.0.1:${n.peerPort}` },
+    {},
+    30_000,
+  );
   expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
   await waitFor(`${n.id} to become a voter`, async () => {
     const st = await http('GET', `${via}/v1/cluster`);
@@ -53,7 +59,12 @@ describe('rollcall server --force-new-cluster', () => {
   it('recovers a one-member cluster from a survivor, takes new members, keeps every committed write and fences the old members', async () => {
     root = await mkdtemp(join(tmpdir(), 'rollcall-dr-'));
     const logs: { id: string; line: string }[] = [];
-    cluster = await LocalCluster.start({ size: 3, logLevel: 'warn', dataRoot: join(root, 'cluster'), onLog: (id, line) => logs.push({ id, line }) });
+    cluster = await LocalCluster.start({
+      size: 3,
+      logLevel: 'warn',
+      dataRoot: join(root, 'cluster'),
+      onLog: (id, line) => logs.push({ id, line }),
+    });
     const c = cluster;
     const leader = await waitForLeader(c.nodes.map((n) => n.url));
     // The survivor is a follower: the one whose commit index lags the leader's.
@@ -65,7 +76,10 @@ describe('rollcall server --force-new-cluster', () => {
       await Promise.all(
         Array.from({ length: 20 }, async (_, j) => {
           const id = `o-${i + j}`;
-          const r = await register(c.node(leader).url, 'prod', 'orders', id, { address: '10.0.0.1', port: 1000 + i + j });
+          const r = await register(c.node(leader).url, 'prod', 'orders', id, {
+            address: '10.0.0.1',
+            port: 1000 + i + j,
+          });
           expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
           acked.push(id);
         }),
@@ -73,7 +87,10 @@ describe('rollcall server --force-new-cluster', () => {
     }
     acked.sort();
     // "Up to the survivor's commit": the survivor has applied every acknowledged write.
-    await waitFor('the survivor to apply every acknowledged write', async () => (await instanceIds(survivor.url, '?consistency=serializable')).length === acked.length);
+    await waitFor(
+      'the survivor to apply every acknowledged write',
+      async () => (await instanceIds(survivor.url, '?consistency=serializable')).length === acked.length,
+    );
 
     // The disaster: a majority gone for good. One old member's data is kept aside to try
     // bringing it back later; the rest is deleted.
@@ -88,10 +105,15 @@ describe('rollcall server --force-new-cluster', () => {
     // Recovery, as in docs/operations.md.
     await c.kill(survivor.id);
     await c.spawnNode(survivor, ['--force-new-cluster']);
-    await waitFor('the survivor to lead alone', async () => (await http('GET', `${survivor.url}/v1/cluster`)).body.leader === survivor.id);
+    await waitFor(
+      'the survivor to lead alone',
+      async () => (await http('GET', `${survivor.url}/v1/cluster`)).body.leader === survivor.id,
+    );
     const alone = await http('GET', `${survivor.url}/v1/cluster`);
     expect((alone.body.members as { id: string }[]).map((m) => m.id)).toEqual([survivor.id]);
-    const rewrite = logs.find((l) => l.id === survivor.id && l.line.includes('--force-new-cluster: membership rewritten'));
+    const rewrite = logs.find(
+      (l) => l.id === survivor.id && l.line.includes('--force-new-cluster: membership rewritten'),
+    );
     expect(rewrite, 'the survivor logs the rewrite').toBeDefined();
     const newClusterId = (JSON.parse(rewrite!.line) as { clusterId: string }).clusterId;
     expect(newClusterId).toMatch(/^[0-9a-f]{16}$/);
@@ -103,7 +125,13 @@ describe('rollcall server --force-new-cluster', () => {
     const n5 = await c.addNode();
     await addMember(n4.url, n5);
     const members = (await http('GET', `${survivor.url}/v1/cluster`)).body.members as { id: string; voter: boolean }[];
-    expect(members.map((m) => [m.id, m.voter]).sort()).toEqual([[survivor.id, true], [n4.id, true], [n5.id, true]].sort());
+    expect(members.map((m) => [m.id, m.voter]).sort()).toEqual(
+      [
+        [survivor.id, true],
+        [n4.id, true],
+        [n5.id, true],
+      ].sort(),
+    );
 
     // New writes work (through a new member, forwarded to the leader) and reach everyone.
     const w = await register(n5.url, 'prod', 'orders', 'after-recovery', { address: '10.0.0.3', port: 1 });
@@ -118,7 +146,27 @@ describe('rollcall server --force-new-cluster', () => {
     const staleHttp = await freePort();
     stale = spawn(
       process.execPath,
-      [CLI_PATH, 'server', '--id', lostId, '--data', staleDir, '--listen', `127.0.0.1:${staleHttp}`, '--peers', c.nodes.filter((n) => n.id === lostId || n.id === survivor.id || n.id === lost[1]!.id).map((n) => `${n.id}=127.0.0.1:${n.peerPort}`).join(','), '--cluster-secret', 'local-cluster-secret', '--log-level', 'warn', '--max-event-loop-lag-ms', '0'],
+      [
+        CLI_PATH,
+        'server',
+        '--id',
+        lostId,
+        '--data',
+        staleDir,
+        '--listen',
+        `127.0.0.1:${staleHttp}`,
+        '--peers',
+        c.nodes
+          .filter((n) => n.id === lostId || n.id === survivor.id || n.id === lost[1]!.id)
+          .map((n) => `${n.id}=127.0.0.1:${n.peerPort}`)
+          .join(','),
+        '--cluster-secret',
+        'local-cluster-secret',
+        '--log-level',
+        'warn',
+        '--max-event-loop-lag-ms',
+        '0',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     stale.stdout!.on('data', (b: Buffer) => staleLines.push(...b.toString().split('\n')));
@@ -138,7 +186,18 @@ describe('rollcall server --force-new-cluster', () => {
   it('refuses an empty data directory and --join, with exit code 2 and the reason', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rollcall-dr-empty-'));
     try {
-      const base = ['--id', 'n1', '--listen', `127.0.0.1:${await freePort()}`, '--peers', `n1=127.0.0.1:${await freePort()}`, '--cluster-secret', 'local-cluster-secret', '--log-level', 'error'];
+      const base = [
+        '--id',
+        'n1',
+        '--listen',
+        `127.0.0.1:${await freePort()}`,
+        '--peers',
+        `n1=127.0.0.1:${await freePort()}`,
+        '--cluster-secret',
+        'local-cluster-secret',
+        '--log-level',
+        'error',
+      ];
       const empty = await serverExit([...base, '--data', join(dir, 'n1'), '--force-new-cluster']);
       expect(empty.code, empty.stderr).toBe(2);
       expect(empty.stderr).toContain('holds no log');

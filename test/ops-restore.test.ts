@@ -36,8 +36,13 @@ describe('restoreMember refusals', () => {
 
   it('wants the member in --peers and a printable cluster id', async () => {
     const root = await tempDir();
-    expect((await refusal(restoreMember({ file: 'f', dataDir: join(root, 'x'), id: 'n9', peers }))).message).toMatch(/--peers must include this member \(n9\)/);
-    expect((await refusal(restoreMember({ file: 'f', dataDir: join(root, 'x'), id: 'n1', peers, clusterId: 'has space' }))).code).toBe('INVALID_ARGUMENT');
+    expect((await refusal(restoreMember({ file: 'f', dataDir: join(root, 'x'), id: 'n9', peers }))).message).toMatch(
+      /--peers must include this member \(n9\)/,
+    );
+    expect(
+      (await refusal(restoreMember({ file: 'f', dataDir: join(root, 'x'), id: 'n1', peers, clusterId: 'has space' })))
+        .code,
+    ).toBe('INVALID_ARGUMENT');
   });
 
   it('derives one cluster id for every member restored alike, another for other peers', () => {

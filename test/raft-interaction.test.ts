@@ -16,7 +16,9 @@ import { InteractionEnv } from '../raft/sim/interaction.js';
 
 const dir = path.resolve(import.meta.dirname, 'raft/testdata');
 const rewrite = process.env['REWRITE'] === '1';
-const files = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.txt'))
+  .sort();
 
 describe('Raft interaction transcripts (test/raft/testdata)', () => {
   it('has transcripts', () => {
@@ -71,6 +73,10 @@ describe('the data-driven format', () => {
   });
 
   it('names the file and line of a command that fails', () => {
-    expect(() => runDataDriven('\nboom\n----\n', 'f.txt', () => { throw new Error('bad'); })).toThrow('f.txt:2: boom: bad');
+    expect(() =>
+      runDataDriven('\nboom\n----\n', 'f.txt', () => {
+        throw new Error('bad');
+      }),
+    ).toThrow('f.txt:2: boom: bad');
   });
 });

@@ -8,7 +8,6 @@
  * with electionTick 10 and heartbeatTick 1.
  */
 import { describe, expect, it } from 'vitest';
-import type { RawNode } from '../raft/rawnode.js';
 import type {
   AppendMessage,
   AppendResponseMessage,
@@ -20,7 +19,9 @@ import type {
   VoteMessage,
   VoteResponseMessage,
 } from '../raft/messages.js';
+import type { RawNode } from '../raft/rawnode.js';
 import type { MemoryStorage } from '../raft/storage.js';
+import type { Flushed, RawNodeOptions } from './helpers/raft-network.js';
 import {
   allMessages,
   enc,
@@ -34,7 +35,6 @@ import {
   testSeeds,
   withSeed,
 } from './helpers/raft-network.js';
-import type { Flushed, RawNodeOptions } from './helpers/raft-network.js';
 
 const FILE = 'test/raft-paper.test.ts';
 const PLAIN: RawNodeOptions = { preVote: false, checkQuorum: false };
@@ -51,7 +51,13 @@ interface Lone {
 }
 
 function lone(
-  opts: { voters?: readonly NodeId[]; terms?: readonly number[]; hardState?: HardState; seed?: number; id?: NodeId } & RawNodeOptions = {},
+  opts: {
+    voters?: readonly NodeId[];
+    terms?: readonly number[];
+    hardState?: HardState;
+    seed?: number;
+    id?: NodeId;
+  } & RawNodeOptions = {},
 ): Lone {
   const storage = makeStorage({
     voters: opts.voters ?? ids3,
@@ -70,7 +76,15 @@ function noop(index: number, term: number): Entry {
   return { index, term, type: 'normal', data: new Uint8Array(0) };
 }
 
-function append(from: NodeId, to: NodeId, term: number, prevIndex: number, prevTerm: number, entries: Entry[], commit: number): AppendMessage {
+function append(
+  from: NodeId,
+  to: NodeId,
+  term: number,
+  prevIndex: number,
+  prevTerm: number,
+  entries: Entry[],
+  commit: number,
+): AppendMessage {
   return { type: 'append', from, to, term, prevIndex, prevTerm, entries, commit };
 }
 
@@ -228,7 +242,10 @@ describe('§5.2 Leader election', () => {
     const f = flush(n.raw, n.storage);
     expect(n.raw.status().softState).toEqual({ role: 'candidate', leader: null, term: 2 });
     expect(n.raw.status().hardState.vote).toBe('n1');
-    expect(ofType(allMessages(f), 'vote').sort(byTo)).toEqual([voteReq('n1', 'n2', 2, 0, 0), voteReq('n1', 'n3', 2, 0, 0)]);
+    expect(ofType(allMessages(f), 'vote').sort(byTo)).toEqual([
+      voteReq('n1', 'n2', 2, 0, 0),
+      voteReq('n1', 'n3', 2, 0, 0),
+    ]);
   });
 
   it('a candidate that neither wins nor loses starts a new election in the next term when its timeout elapses (§5.2)', () => {
@@ -239,7 +256,10 @@ describe('§5.2 Leader election', () => {
     for (let i = 1; i < 2 * 10; i++) n.raw.tick();
     const f = flush(n.raw, n.storage);
     expect(n.raw.status().softState).toEqual({ role: 'candidate', leader: null, term: 2 });
-    expect(ofType(allMessages(f), 'vote').sort(byTo)).toEqual([voteReq('n1', 'n2', 2, 0, 0), voteReq('n1', 'n3', 2, 0, 0)]);
+    expect(ofType(allMessages(f), 'vote').sort(byTo)).toEqual([
+      voteReq('n1', 'n2', 2, 0, 0),
+      voteReq('n1', 'n3', 2, 0, 0),
+    ]);
   });
 
   it('one round of RequestVote: the candidate wins with a majority, loses to a majority of denials, or waits (§5.2)', () => {
@@ -291,7 +311,10 @@ describe('§5.2 Leader election', () => {
     n.raw.step(voteReq('n2', 'n1', 1, 0, 0));
     n.raw.step(voteReq('n3', 'n1', 1, 0, 0));
     const f = flush(n.raw, n.storage);
-    expect(ofType(allMessages(f), 'voteResponse')).toEqual([voteResp('n1', 'n2', 1, false), voteResp('n1', 'n3', 1, true)]);
+    expect(ofType(allMessages(f), 'voteResponse')).toEqual([
+      voteResp('n1', 'n2', 1, false),
+      voteResp('n1', 'n3', 1, true),
+    ]);
     expect(n.storage.initialState().hardState.vote).toBe('n2');
   });
 
@@ -325,7 +348,10 @@ describe('§5.2 Leader election', () => {
         seen.add(ticks);
       }
       const want = Array.from({ length: et }, (_, i) => et + i);
-      expect([...seen].sort((a, b) => a - b), state).toEqual(want);
+      expect(
+        [...seen].sort((a, b) => a - b),
+        state,
+      ).toEqual(want);
     }
   });
 
@@ -334,7 +360,9 @@ describe('§5.2 Leader election', () => {
     const rounds = 1000;
     let conflicts = 0;
     for (let round = 0; round < rounds; round++) {
-      const nodes = idsBySize(5).map((id, k) => lone({ id, voters: idsBySize(5), seed: round * 5 + k + 1, electionTick: et }).raw);
+      const nodes = idsBySize(5).map(
+        (id, k) => lone({ id, voters: idsBySize(5), seed: round * 5 + k + 1, electionTick: et }).raw,
+      );
       let timedOut = 0;
       while (timedOut === 0) {
         for (const r of nodes) {
@@ -374,7 +402,14 @@ describe('§5.2 Leader election', () => {
     for (const seed of testSeeds(testSeed(100), 24)) {
       withSeed(FILE, name, seed, () => {
         const preVote = seed % 2 === 0;
-        const net = new Network({ voters: idsBySize(5), seed, preVote, checkQuorum: preVote, record: false, electionTick: 5 });
+        const net = new Network({
+          voters: idsBySize(5),
+          seed,
+          preVote,
+          checkQuorum: preVote,
+          record: false,
+          electionTick: 5,
+        });
         const rng = net.rng;
         for (let step = 0; step < 400; step++) {
           for (const id of net.upIds()) {
@@ -506,7 +541,11 @@ describe('§5.3 Log replication', () => {
 
   it('a follower refuses an append whose (prevIndex, prevTerm) it does not hold, with a conflict hint (§5.3, §5.3 "optimization")', () => {
     // Follower log: 1:t1, 2:t2.
-    const cases: { prevIndex: number; prevTerm: number; resp: Omit<AppendResponseMessage, 'type' | 'from' | 'to' | 'term'> }[] = [
+    const cases: {
+      prevIndex: number;
+      prevTerm: number;
+      resp: Omit<AppendResponseMessage, 'type' | 'from' | 'to' | 'term'>;
+    }[] = [
       { prevIndex: 0, prevTerm: 0, resp: { index: 0, reject: false, hintIndex: 0, hintTerm: 0 } },
       { prevIndex: 1, prevTerm: 1, resp: { index: 1, reject: false, hintIndex: 0, hintTerm: 0 } },
       { prevIndex: 2, prevTerm: 2, resp: { index: 2, reject: false, hintIndex: 0, hintTerm: 0 } },
@@ -519,7 +558,9 @@ describe('§5.3 Log replication', () => {
       const n = lone({ terms: [1, 2], hardState: { term: 2, vote: null, commit: 0 } });
       n.raw.step(append('n2', 'n1', 2, c.prevIndex, c.prevTerm, [], 0));
       const f = flush(n.raw, n.storage);
-      expect(ofType(allMessages(f), 'appendResponse'), `case ${i}`).toEqual([{ type: 'appendResponse', from: 'n1', to: 'n2', term: 2, ...c.resp }]);
+      expect(ofType(allMessages(f), 'appendResponse'), `case ${i}`).toEqual([
+        { type: 'appendResponse', from: 'n1', to: 'n2', term: 2, ...c.resp },
+      ]);
     }
     // The hint skips a whole term of conflicting entries at once.
     const n = lone({ terms: [1, 4, 4, 4, 4], hardState: { term: 4, vote: null, commit: 0 } });
@@ -534,7 +575,13 @@ describe('§5.3 Log replication', () => {
     // Follower log: 1:t1, 2:t2.
     const cases: { prevIndex: number; prevTerm: number; ents: Entry[]; want: number[]; unstable: Entry[] }[] = [
       { prevIndex: 2, prevTerm: 2, ents: [entry(3, 3)], want: [1, 2, 3], unstable: [entry(3, 3)] },
-      { prevIndex: 1, prevTerm: 1, ents: [entry(2, 3), entry(3, 4)], want: [1, 3, 4], unstable: [entry(2, 3), entry(3, 4)] },
+      {
+        prevIndex: 1,
+        prevTerm: 1,
+        ents: [entry(2, 3), entry(3, 4)],
+        want: [1, 3, 4],
+        unstable: [entry(2, 3), entry(3, 4)],
+      },
       { prevIndex: 0, prevTerm: 0, ents: [entry(1, 1)], want: [1, 2], unstable: [] },
       { prevIndex: 0, prevTerm: 0, ents: [entry(1, 3)], want: [3], unstable: [entry(1, 3)] },
     ];
@@ -543,7 +590,10 @@ describe('§5.3 Log replication', () => {
       n.raw.step(append('n2', 'n1', 4, c.prevIndex, c.prevTerm, c.ents, 0));
       expect(logTerms(n.raw), `case ${i}`).toEqual(c.want);
       const f = flush(n.raw, n.storage);
-      expect(f.readies.flatMap((rd) => rd.entries), `case ${i}`).toEqual(c.unstable);
+      expect(
+        f.readies.flatMap((rd) => rd.entries),
+        `case ${i}`,
+      ).toEqual(c.unstable);
     }
     // A delayed, shorter append that matches must not cut off entries after it.
     const n = lone({ terms: [1, 2, 2], hardState: { term: 2, vote: null, commit: 0 } });
@@ -652,7 +702,8 @@ describe('§5.4 Safety', () => {
       // (c) s1 is elected in term 4 and replicates its term-2 entry to s3, but its no-op
       // of term 4 reaches nobody.
       net.cut('s1', 's4');
-      net.intercept = (m) => (m.type === 'append' && m.from === 's1' ? [{ ...m, entries: m.entries.filter((e) => e.term < 4) }] : [m]);
+      net.intercept = (m) =>
+        m.type === 'append' && m.from === 's1' ? [{ ...m, entries: m.entries.filter((e) => e.term < 4) }] : [m];
       net.elect('s1');
       expect(net.node('s1').term).toBe(4);
       expect(net.node('s3').logTerms()).toEqual([1, 2]);
@@ -778,17 +829,21 @@ describe('Figure 2 "persistent state": nothing vouches for state that is not yet
     expect(term(n.raw)).toBe(1);
   });
 
-  it('a pre-vote grant carries the pre-vote term and changes neither the voter\'s term nor its vote (§9.6)', () => {
+  it("a pre-vote grant carries the pre-vote term and changes neither the voter's term nor its vote (§9.6)", () => {
     const n = lone({ preVote: true, hardState: { term: 1, vote: null, commit: 0 } });
     n.raw.step({ type: 'preVote', from: 'n2', to: 'n1', term: 2, lastIndex: 0, lastTerm: 0, transfer: false });
     const f = flush(n.raw, n.storage);
-    expect(ofType(allMessages(f), 'preVoteResponse')).toEqual([{ type: 'preVoteResponse', from: 'n1', to: 'n2', term: 2, reject: false }]);
+    expect(ofType(allMessages(f), 'preVoteResponse')).toEqual([
+      { type: 'preVoteResponse', from: 'n1', to: 'n2', term: 2, reject: false },
+    ]);
     expect(n.raw.status().hardState).toEqual({ term: 1, vote: null, commit: 0 });
     // A pre-vote for a less up-to-date log is refused with the voter's own term.
     const m = lone({ preVote: true, terms: [1, 1], hardState: { term: 1, vote: null, commit: 0 } });
     m.raw.step({ type: 'preVote', from: 'n2', to: 'n1', term: 2, lastIndex: 1, lastTerm: 1, transfer: false });
     const g = flush(m.raw, m.storage);
-    expect(ofType(allMessages(g), 'preVoteResponse')).toEqual([{ type: 'preVoteResponse', from: 'n1', to: 'n2', term: 1, reject: true }]);
+    expect(ofType(allMessages(g), 'preVoteResponse')).toEqual([
+      { type: 'preVoteResponse', from: 'n1', to: 'n2', term: 1, reject: true },
+    ]);
     expect(term(m.raw)).toBe(1);
   });
 

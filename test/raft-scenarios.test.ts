@@ -11,11 +11,23 @@
  * SEED, and print the command that replays a failure.
  */
 import { describe, expect, it } from 'vitest';
-import type { ConfChange, Message, NodeId, SnapshotMessage } from '../raft/messages.js';
 import { bootstrapEntries, bootstrapHardState } from '../raft/bootstrap.js';
+import type { ConfChange, Message, NodeId, SnapshotMessage } from '../raft/messages.js';
 import { encodeConfChange } from '../raft/rawnode.js';
 import { MemoryStorage } from '../raft/storage.js';
-import { dec, enc, flush, ids3, ids5, makeRawNode, makeStorage, Network, testSeed, testSeeds, withSeed } from './helpers/raft-network.js';
+import {
+  dec,
+  enc,
+  flush,
+  ids3,
+  ids5,
+  makeRawNode,
+  makeStorage,
+  Network,
+  testSeed,
+  testSeeds,
+  withSeed,
+} from './helpers/raft-network.js';
 
 const FILE = 'test/raft-scenarios.test.ts';
 const ET = 10;
@@ -141,38 +153,47 @@ describe('log replication (Lab 3B)', () => {
     for (const id of ids3) expect(net.node(id).logTerms(), id).toEqual(net.node(l4).logTerms());
   });
 
-  seeded('backup: minority leaders with 50 uncommitted entries each are overwritten with few round trips', 22, (seed) => {
-    const net = new Network({ voters: ids5, seed, maxMessageBytes: 400 });
-    const l1 = net.waitLeader(100);
-    net.waitApplied(net.mustPropose(l1, 'first'));
-    // The leader and one follower in a minority: 50 entries that cannot commit.
-    const f1 = others(ids5, l1)[0]!;
-    const rest = others(ids5, l1, f1);
-    net.partition([l1, f1], rest);
-    proposeBlind(net, l1, 'lost-a', 50);
-    // The majority commits 50.
-    const l2 = net.waitLeader(200, rest);
-    net.waitApplied(proposeMany(net, l2, 'kept-b', 50), 100, rest);
-    // Now l2 and one follower are a minority with 50 more entries that cannot commit.
-    const o = others(rest, l2)[0]!;
-    const f2 = others(rest, l2, o)[0]!;
-    net.partition([l1, f1, o], [l2, f2]);
-    proposeBlind(net, l2, 'lost-c', 50);
-    // The original leader and follower come back with o, which alone holds the committed 50.
-    net.sent = [];
-    const l3 = net.waitLeader(200, [l1, f1, o]);
-    expect(l3).toBe(o);
-    net.waitApplied(proposeMany(net, l3, 'kept-d', 50), 200, [l1, f1, o]);
-    for (const id of [l1, f1]) expect(net.count(isReject(id)), `append rejections by ${id}`).toBeLessThanOrEqual(3);
-    // Everyone.
-    net.sent = [];
-    net.recover();
-    const l4 = net.waitLeader(200);
-    net.waitApplied(net.mustPropose(l4, 'last'), 200);
-    for (const id of [l2, f2]) expect(net.count(isReject(id)), `append rejections by ${id}`).toBeLessThanOrEqual(3);
-    const want = ['first', ...Array.from({ length: 50 }, (_, i) => `kept-b${i}`), ...Array.from({ length: 50 }, (_, i) => `kept-d${i}`), 'last'];
-    for (const id of ids5) expect(net.node(id).appliedData(), id).toEqual(want);
-  });
+  seeded(
+    'backup: minority leaders with 50 uncommitted entries each are overwritten with few round trips',
+    22,
+    (seed) => {
+      const net = new Network({ voters: ids5, seed, maxMessageBytes: 400 });
+      const l1 = net.waitLeader(100);
+      net.waitApplied(net.mustPropose(l1, 'first'));
+      // The leader and one follower in a minority: 50 entries that cannot commit.
+      const f1 = others(ids5, l1)[0]!;
+      const rest = others(ids5, l1, f1);
+      net.partition([l1, f1], rest);
+      proposeBlind(net, l1, 'lost-a', 50);
+      // The majority commits 50.
+      const l2 = net.waitLeader(200, rest);
+      net.waitApplied(proposeMany(net, l2, 'kept-b', 50), 100, rest);
+      // Now l2 and one follower are a minority with 50 more entries that cannot commit.
+      const o = others(rest, l2)[0]!;
+      const f2 = others(rest, l2, o)[0]!;
+      net.partition([l1, f1, o], [l2, f2]);
+      proposeBlind(net, l2, 'lost-c', 50);
+      // The original leader and follower come back with o, which alone holds the committed 50.
+      net.sent = [];
+      const l3 = net.waitLeader(200, [l1, f1, o]);
+      expect(l3).toBe(o);
+      net.waitApplied(proposeMany(net, l3, 'kept-d', 50), 200, [l1, f1, o]);
+      for (const id of [l1, f1]) expect(net.count(isReject(id)), `append rejections by ${id}`).toBeLessThanOrEqual(3);
+      // Everyone.
+      net.sent = [];
+      net.recover();
+      const l4 = net.waitLeader(200);
+      net.waitApplied(net.mustPropose(l4, 'last'), 200);
+      for (const id of [l2, f2]) expect(net.count(isReject(id)), `append rejections by ${id}`).toBeLessThanOrEqual(3);
+      const want = [
+        'first',
+        ...Array.from({ length: 50 }, (_, i) => `kept-b${i}`),
+        ...Array.from({ length: 50 }, (_, i) => `kept-d${i}`),
+        'last',
+      ];
+      for (const id of ids5) expect(net.node(id).appliedData(), id).toEqual(want);
+    },
+  );
 });
 
 // ---- 3C: persistence, Figure 8 --------------------------------------------------------
@@ -246,18 +267,22 @@ describe('persistence and Figure 8 (Lab 3C)', () => {
     for (const id of ids3) expect(net.node(id).appliedData(), id).toEqual(['fragile']);
   });
 
-  seeded('a leader may send before its own write: followers commit an entry the crashed leader never stored (§10.2.1)', 34, (seed) => {
-    const net = new Network({ voters: ids3, seed });
-    const l = net.waitLeader(100);
-    net.node(l).rn.propose(enc('sent-before-write'));
-    net.crashMidReady(l); // the appends left, the leader's own write did not happen
-    net.deliver();
-    const l2 = net.waitLeader(200, others(ids3, l));
-    net.waitApplied(net.mustPropose(l2, 'next'), 100, others(ids3, l));
-    net.restart(l);
-    net.waitApplied(net.node(l2).committed, 100);
-    for (const id of ids3) expect(net.node(id).appliedData(), id).toEqual(['sent-before-write', 'next']);
-  });
+  seeded(
+    'a leader may send before its own write: followers commit an entry the crashed leader never stored (§10.2.1)',
+    34,
+    (seed) => {
+      const net = new Network({ voters: ids3, seed });
+      const l = net.waitLeader(100);
+      net.node(l).rn.propose(enc('sent-before-write'));
+      net.crashMidReady(l); // the appends left, the leader's own write did not happen
+      net.deliver();
+      const l2 = net.waitLeader(200, others(ids3, l));
+      net.waitApplied(net.mustPropose(l2, 'next'), 100, others(ids3, l));
+      net.restart(l);
+      net.waitApplied(net.node(l2).committed, 100);
+      for (const id of ids3) expect(net.node(id).appliedData(), id).toEqual(['sent-before-write', 'next']);
+    },
+  );
 
   const fig8 = 'Figure 8 (unreliable): loss, reordering, duplication and leader crashes never lose a committed entry';
   it(fig8, () => {
@@ -286,7 +311,8 @@ describe('persistence and Figure 8 (Lab 3C)', () => {
             }
           }
           const down = net.ids().filter((id) => !net.node(id).up);
-          if (down.length > 0 && (net.upIds().length < 3 || rng.int(25) === 0)) net.restart(down[rng.int(down.length)]!);
+          if (down.length > 0 && (net.upIds().length < 3 || rng.int(25) === 0))
+            net.restart(down[rng.int(down.length)]!);
         }
         // Heal everything and check that what was committed is still there, everywhere.
         for (const id of net.ids()) if (!net.node(id).up) net.restart(id);
@@ -309,22 +335,26 @@ describe('persistence and Figure 8 (Lab 3C)', () => {
 // ---- PreVote and CheckQuorum ------------------------------------------------------------
 
 describe('PreVote and CheckQuorum (§9.6)', () => {
-  seeded('PreVote: a node cut off does not raise its term and does not disrupt the leader when it returns', 41, (seed) => {
-    const net = new Network({ voters: ids3, seed });
-    const l = net.waitLeader(100);
-    const t = net.node(l).term;
-    const f = others(ids3, l)[0]!;
-    net.isolate(f);
-    net.tickAll(10 * ET);
-    expect(net.node(f).term).toBe(t);
-    expect(net.node(f).role).not.toBe('candidate');
-    expect(net.leadersNow()).toEqual([l]);
-    net.recover();
-    net.tickAll(3 * ET);
-    expect(net.leadersNow()).toEqual([l]);
-    expect(net.node(l).term).toBe(t);
-    expect(net.node(f).status().softState).toEqual({ role: 'follower', leader: l, term: t });
-  });
+  seeded(
+    'PreVote: a node cut off does not raise its term and does not disrupt the leader when it returns',
+    41,
+    (seed) => {
+      const net = new Network({ voters: ids3, seed });
+      const l = net.waitLeader(100);
+      const t = net.node(l).term;
+      const f = others(ids3, l)[0]!;
+      net.isolate(f);
+      net.tickAll(10 * ET);
+      expect(net.node(f).term).toBe(t);
+      expect(net.node(f).role).not.toBe('candidate');
+      expect(net.leadersNow()).toEqual([l]);
+      net.recover();
+      net.tickAll(3 * ET);
+      expect(net.leadersNow()).toEqual([l]);
+      expect(net.node(l).term).toBe(t);
+      expect(net.node(f).status().softState).toEqual({ role: 'follower', leader: l, term: t });
+    },
+  );
 
   seeded('without PreVote the same partition does disrupt (the test can tell the difference)', 42, (seed) => {
     const net = new Network({ voters: ids3, seed, preVote: false, checkQuorum: false });
@@ -358,7 +388,7 @@ describe('PreVote and CheckQuorum (§9.6)', () => {
   });
 });
 
-describe('leaderUnreachable: electing early when the leader\'s process is gone', () => {
+describe("leaderUnreachable: electing early when the leader's process is gone", () => {
   seeded('followers told the leader is gone elect within electionTick/2 ticks, not a whole timeout', 44, (seed) => {
     const net = new Network({ voters: ids3, seed });
     const l = net.waitLeader(100);
@@ -389,18 +419,22 @@ describe('leaderUnreachable: electing early when the leader\'s process is gone',
     }
   });
 
-  seeded('a false report does not depose a live leader: the others are in its lease, and the term stays', 45, (seed) => {
-    const net = new Network({ voters: ids3, seed });
-    const l = net.waitLeader(100);
-    const t = net.node(l).term;
-    const [f] = others(ids3, l) as [NodeId];
-    net.node(f).rn.leaderUnreachable(l);
-    expect(net.node(f).status().softState.leader).toBeNull();
-    net.tickAll(3 * ET);
-    expect(net.leadersNow()).toEqual([l]);
-    expect(net.node(l).term).toBe(t);
-    expect(net.node(f).status().softState).toEqual({ role: 'follower', leader: l, term: t });
-  });
+  seeded(
+    'a false report does not depose a live leader: the others are in its lease, and the term stays',
+    45,
+    (seed) => {
+      const net = new Network({ voters: ids3, seed });
+      const l = net.waitLeader(100);
+      const t = net.node(l).term;
+      const [f] = others(ids3, l) as [NodeId];
+      net.node(f).rn.leaderUnreachable(l);
+      expect(net.node(f).status().softState.leader).toBeNull();
+      net.tickAll(3 * ET);
+      expect(net.leadersNow()).toEqual([l]);
+      expect(net.node(l).term).toBe(t);
+      expect(net.node(f).status().softState).toEqual({ role: 'follower', leader: l, term: t });
+    },
+  );
 
   seeded('a report about a node that is not our leader changes nothing', 46, (seed) => {
     const net = new Network({ voters: ids3, seed });
@@ -507,18 +541,22 @@ describe('ReadIndex (§6.4)', () => {
     net.waitApplied(rs[0]!.index, 50, [f]);
   });
 
-  seeded('a follower refuses writes with the leader to forward to, and reads with NO_LEADER when it knows none', 56, (seed) => {
-    const net = new Network({ voters: ids3, seed });
-    const l = net.waitLeader(100);
-    const f = others(ids3, l)[0]!;
-    const p = net.node(f).rn.propose(enc('x'));
-    expect(p.ok ? 'accepted' : [p.error.code, p.error.leader]).toEqual(['NOT_LEADER', l]);
-    // Cut off long enough to forget the leader, the follower cannot start a read.
-    net.isolate(f);
-    net.tickUntil(() => net.node(f).status().softState.leader === null, 3 * ET, 'the follower forgetting its leader');
-    const r = net.node(f).rn.readIndex(enc('r'));
-    expect(r.ok ? 'accepted' : r.error.code).toBe('NO_LEADER');
-  });
+  seeded(
+    'a follower refuses writes with the leader to forward to, and reads with NO_LEADER when it knows none',
+    56,
+    (seed) => {
+      const net = new Network({ voters: ids3, seed });
+      const l = net.waitLeader(100);
+      const f = others(ids3, l)[0]!;
+      const p = net.node(f).rn.propose(enc('x'));
+      expect(p.ok ? 'accepted' : [p.error.code, p.error.leader]).toEqual(['NOT_LEADER', l]);
+      // Cut off long enough to forget the leader, the follower cannot start a read.
+      net.isolate(f);
+      net.tickUntil(() => net.node(f).status().softState.leader === null, 3 * ET, 'the follower forgetting its leader');
+      const r = net.node(f).rn.readIndex(enc('r'));
+      expect(r.ok ? 'accepted' : r.error.code).toBe('NO_LEADER');
+    },
+  );
 
   seeded('many reads share one heartbeat round', 53, (seed) => {
     const net = new Network({ voters: ids5, seed });
@@ -565,37 +603,44 @@ describe('ReadIndex (§6.4)', () => {
   // its own commit index, which does not cover x=2.
   for (const change of ['removeNode', 'addLearner'] as const) {
     const what = change === 'removeNode' ? 'removed' : 'demoted';
-    seeded(`a ${what} leader still handing over refuses ReadIndex, its own and forwarded ones: no stale read after the single voter commits in a newer term`, 57, (seed) => {
-      const net = new Network({ voters: ['n1', 'n2'], learners: ['n3'], seed });
-      net.elect('n1');
-      net.waitApplied(net.mustPropose('n1', 'x=1'));
-      const t = net.node('n1').term;
-      net.intercept = (m) => (m.from === 'n2' && m.term > t ? [] : [m]);
-      confChange(net, 'n1', { type: change, node: 'n1' });
-      expect(net.node('n2').status().softState).toEqual({ role: 'leader', leader: 'n2', term: t + 1 });
-      const x2 = net.mustPropose('n2', 'x=2');
-      expect(net.node('n2').committed).toBeGreaterThanOrEqual(x2);
-      expect(net.node('n1').status().softState).toEqual({ role: 'leader', leader: 'n1', term: t });
-      expect(net.node('n3').status().softState.leader).toBe('n1');
+    seeded(
+      `a ${what} leader still handing over refuses ReadIndex, its own and forwarded ones: no stale read after the single voter commits in a newer term`,
+      57,
+      (seed) => {
+        const net = new Network({ voters: ['n1', 'n2'], learners: ['n3'], seed });
+        net.elect('n1');
+        net.waitApplied(net.mustPropose('n1', 'x=1'));
+        const t = net.node('n1').term;
+        net.intercept = (m) => (m.from === 'n2' && m.term > t ? [] : [m]);
+        confChange(net, 'n1', { type: change, node: 'n1' });
+        expect(net.node('n2').status().softState).toEqual({ role: 'leader', leader: 'n2', term: t + 1 });
+        const x2 = net.mustPropose('n2', 'x=2');
+        expect(net.node('n2').committed).toBeGreaterThanOrEqual(x2);
+        expect(net.node('n1').status().softState).toEqual({ role: 'leader', leader: 'n1', term: t });
+        expect(net.node('n3').status().softState.leader).toBe('n1');
 
-      const local = net.node('n1').rn.readIndex(enc('on A'));
-      net.drive('n1');
-      expect(net.node('n3').rn.readIndex(enc('forwarded by C')).ok).toBe(true);
-      net.drive('n3');
-      net.deliver();
-      // Every read that began after x=2 was committed must see it.
-      const released = [...net.node('n1').readStates, ...net.node('n3').readStates].map((rs) => ({ context: dec(rs.context), index: rs.index }));
-      expect(released.filter((rs) => rs.index < x2)).toEqual([]);
-      expect(local.ok ? 'accepted' : [local.error.code, local.error.leader]).toEqual(['NOT_VOTER', null]);
+        const local = net.node('n1').rn.readIndex(enc('on A'));
+        net.drive('n1');
+        expect(net.node('n3').rn.readIndex(enc('forwarded by C')).ok).toBe(true);
+        net.drive('n3');
+        net.deliver();
+        // Every read that began after x=2 was committed must see it.
+        const released = [...net.node('n1').readStates, ...net.node('n3').readStates].map((rs) => ({
+          context: dec(rs.context),
+          index: rs.index,
+        }));
+        expect(released.filter((rs) => rs.index < x2)).toEqual([]);
+        expect(local.ok ? 'accepted' : [local.error.code, local.error.leader]).toEqual(['NOT_VOTER', null]);
 
-      // Once B's messages get through, C's reads are answered by B, covering x=2.
-      net.intercept = null;
-      net.tickUntil(() => net.node('n3').status().softState.leader === 'n2', 3 * ET, 'C following B');
-      expect(net.node('n3').rn.readIndex(enc('after')).ok).toBe(true);
-      net.drive('n3');
-      net.deliver();
-      expect(net.node('n3').readStates.map((rs) => [dec(rs.context), rs.index >= x2])).toEqual([['after', true]]);
-    });
+        // Once B's messages get through, C's reads are answered by B, covering x=2.
+        net.intercept = null;
+        net.tickUntil(() => net.node('n3').status().softState.leader === 'n2', 3 * ET, 'C following B');
+        expect(net.node('n3').rn.readIndex(enc('after')).ok).toBe(true);
+        net.drive('n3');
+        net.deliver();
+        expect(net.node('n3').readStates.map((rs) => [dec(rs.context), rs.index >= x2])).toEqual([['after', true]]);
+      },
+    );
   }
 
   seeded('a leader cut off from the majority never answers a read', 55, (seed) => {
@@ -655,7 +700,13 @@ describe('leadership transfer (§3.10 of the dissertation)', () => {
     const acked = net.sent.slice(0, tn).filter((m) => m.type === 'appendResponse' && m.from === lag && !m.reject);
     expect(Math.max(0, ...acked.map((m) => (m.type === 'appendResponse' ? m.index : 0)))).toBeGreaterThanOrEqual(last);
     net.waitApplied(net.mustPropose(lag, 'after'));
-    for (const id of ids3) expect(net.node(id).appliedData().filter((d) => d === 'refused')).toEqual([]);
+    for (const id of ids3)
+      expect(
+        net
+          .node(id)
+          .appliedData()
+          .filter((d) => d === 'refused'),
+      ).toEqual([]);
   });
 
   seeded('to an unreachable follower: abandoned after an election timeout, and proposals work again', 63, (seed) => {
@@ -674,130 +725,146 @@ describe('leadership transfer (§3.10 of the dissertation)', () => {
 // ---- membership ----------------------------------------------------------------------------
 
 describe('membership changes (§6, one server at a time)', () => {
-  seeded('add a learner, which receives the log but neither votes nor counts, then promote it, then remove a node', 71, (seed) => {
-    const net = new Network({ voters: ids3, seed });
-    const l = net.waitLeader(100);
-    net.waitApplied(net.mustPropose(l, 'a'));
-    net.addNode('n4', net.node(l).status().conf);
-    const idx = confChange(net, l, { type: 'addLearner', node: 'n4' });
-    net.waitApplied(idx, 100);
-    for (const id of net.ids()) expect(net.node(id).conf, id).toEqual({ voters: [...ids3], learners: ['n4'] });
-    expect(net.node('n4').appliedData()).toEqual(['a']);
-    // A learner never campaigns.
-    const t = net.node('n4').term;
-    net.isolate('n4');
-    net.tick('n4', 5 * ET);
-    expect(net.node('n4').term).toBe(t);
-    expect(net.node('n4').role).toBe('follower');
-    net.recover();
-    // Its copy does not count toward a quorum.
-    const [f1, f2] = others(ids3, l) as [NodeId, NodeId];
-    net.cut(l, f1);
-    net.cut(l, f2);
-    const r = net.propose(l, 'b');
-    const bIndex = r.ok ? r.value.lastIndex : -1;
-    expect(net.node('n4').lastIndex).toBeGreaterThanOrEqual(bIndex);
-    expect(net.node(l).committed).toBeLessThan(bIndex);
-    net.recover();
-    const l1 = net.waitLeader(200);
-    net.waitApplied(net.mustPropose(l1, 'c'), 100);
-    // Promote: n4 now votes and counts.
-    net.waitApplied(confChange(net, l1, { type: 'addVoter', node: 'n4' }), 100);
-    for (const id of net.ids()) expect(net.node(id).conf.voters, id).toEqual(['n1', 'n2', 'n3', 'n4']);
-    const [g1, g2] = others(['n1', 'n2', 'n3', 'n4'], l1) as [NodeId, NodeId];
-    // With 4 voters a quorum is 3: the leader and one voter cannot commit.
-    net.cut(l1, g1);
-    net.cut(l1, g2);
-    const r2 = net.propose(l1, 'd');
-    expect(net.node(l1).committed).toBeLessThan(r2.ok ? r2.value.lastIndex : Infinity);
-    net.recover();
-    const l2 = net.waitLeader(200);
-    net.waitApplied(net.mustPropose(l2, 'e'), 100);
-    // Remove a follower: the others carry on, and it gets nothing more.
-    const gone = others(['n1', 'n2', 'n3', 'n4'], l2)[0]!;
-    net.waitApplied(confChange(net, l2, { type: 'removeNode', node: gone }), 100);
-    const rest = others(['n1', 'n2', 'n3', 'n4'], gone);
-    for (const id of rest) expect(net.node(id).conf.voters, id).toEqual(rest);
-    net.sent = [];
-    net.waitApplied(net.mustPropose(l2, 'f'), 100, rest);
-    net.tickAll(2 * ET);
-    expect(net.count((m) => m.to === gone && (m.type === 'append' || m.type === 'heartbeat'))).toBe(0);
-    expect(net.leadersNow()).toEqual([l2]);
-  });
+  seeded(
+    'add a learner, which receives the log but neither votes nor counts, then promote it, then remove a node',
+    71,
+    (seed) => {
+      const net = new Network({ voters: ids3, seed });
+      const l = net.waitLeader(100);
+      net.waitApplied(net.mustPropose(l, 'a'));
+      net.addNode('n4', net.node(l).status().conf);
+      const idx = confChange(net, l, { type: 'addLearner', node: 'n4' });
+      net.waitApplied(idx, 100);
+      for (const id of net.ids()) expect(net.node(id).conf, id).toEqual({ voters: [...ids3], learners: ['n4'] });
+      expect(net.node('n4').appliedData()).toEqual(['a']);
+      // A learner never campaigns.
+      const t = net.node('n4').term;
+      net.isolate('n4');
+      net.tick('n4', 5 * ET);
+      expect(net.node('n4').term).toBe(t);
+      expect(net.node('n4').role).toBe('follower');
+      net.recover();
+      // Its copy does not count toward a quorum.
+      const [f1, f2] = others(ids3, l) as [NodeId, NodeId];
+      net.cut(l, f1);
+      net.cut(l, f2);
+      const r = net.propose(l, 'b');
+      const bIndex = r.ok ? r.value.lastIndex : -1;
+      expect(net.node('n4').lastIndex).toBeGreaterThanOrEqual(bIndex);
+      expect(net.node(l).committed).toBeLessThan(bIndex);
+      net.recover();
+      const l1 = net.waitLeader(200);
+      net.waitApplied(net.mustPropose(l1, 'c'), 100);
+      // Promote: n4 now votes and counts.
+      net.waitApplied(confChange(net, l1, { type: 'addVoter', node: 'n4' }), 100);
+      for (const id of net.ids()) expect(net.node(id).conf.voters, id).toEqual(['n1', 'n2', 'n3', 'n4']);
+      const [g1, g2] = others(['n1', 'n2', 'n3', 'n4'], l1) as [NodeId, NodeId];
+      // With 4 voters a quorum is 3: the leader and one voter cannot commit.
+      net.cut(l1, g1);
+      net.cut(l1, g2);
+      const r2 = net.propose(l1, 'd');
+      expect(net.node(l1).committed).toBeLessThan(r2.ok ? r2.value.lastIndex : Infinity);
+      net.recover();
+      const l2 = net.waitLeader(200);
+      net.waitApplied(net.mustPropose(l2, 'e'), 100);
+      // Remove a follower: the others carry on, and it gets nothing more.
+      const gone = others(['n1', 'n2', 'n3', 'n4'], l2)[0]!;
+      net.waitApplied(confChange(net, l2, { type: 'removeNode', node: gone }), 100);
+      const rest = others(['n1', 'n2', 'n3', 'n4'], gone);
+      for (const id of rest) expect(net.node(id).conf.voters, id).toEqual(rest);
+      net.sent = [];
+      net.waitApplied(net.mustPropose(l2, 'f'), 100, rest);
+      net.tickAll(2 * ET);
+      expect(net.count((m) => m.to === gone && (m.type === 'append' || m.type === 'heartbeat'))).toBe(0);
+      expect(net.leadersNow()).toEqual([l2]);
+    },
+  );
 
-  seeded('a leader that removes itself stops leading once the change is applied, and the rest carry on with a leader', 72, (seed) => {
-    const net = new Network({ voters: ids3, seed });
-    const l = net.waitLeader(100);
-    net.waitApplied(net.mustPropose(l, 'a'));
-    const idx = confChange(net, l, { type: 'removeNode', node: l });
-    net.waitApplied(idx, 100, [l]);
-    // Removed: it takes no more proposals, and stops being leader within an election timeout.
-    const p = net.node(l).rn.propose(enc('from the removed leader'));
-    expect(p.ok).toBe(false);
-    net.tickUntil(() => net.node(l).role !== 'leader', ET, 'the removed leader stepping down');
-    const rest = others(ids3, l);
-    const l2 = net.waitLeader(300, rest);
-    net.waitApplied(net.mustPropose(l2, 'b'), 100, rest);
-    net.tickAll(10 * ET);
-    expect(net.node(l).role).not.toBe('leader');
-    expect(net.leadersNow()).toEqual([l2]);
-  });
+  seeded(
+    'a leader that removes itself stops leading once the change is applied, and the rest carry on with a leader',
+    72,
+    (seed) => {
+      const net = new Network({ voters: ids3, seed });
+      const l = net.waitLeader(100);
+      net.waitApplied(net.mustPropose(l, 'a'));
+      const idx = confChange(net, l, { type: 'removeNode', node: l });
+      net.waitApplied(idx, 100, [l]);
+      // Removed: it takes no more proposals, and stops being leader within an election timeout.
+      const p = net.node(l).rn.propose(enc('from the removed leader'));
+      expect(p.ok).toBe(false);
+      net.tickUntil(() => net.node(l).role !== 'leader', ET, 'the removed leader stepping down');
+      const rest = others(ids3, l);
+      const l2 = net.waitLeader(300, rest);
+      net.waitApplied(net.mustPropose(l2, 'b'), 100, rest);
+      net.tickAll(10 * ET);
+      expect(net.node(l).role).not.toBe('leader');
+      expect(net.leadersNow()).toEqual([l2]);
+    },
+  );
 
-  seeded('a node that joins with an empty log learns the whole membership from a log-bootstrapped cluster', 74, (seed) => {
-    const net = new Network({
-      voters: ids3,
-      seed,
-      storageFor: () => {
-        const s = new MemoryStorage({ voters: [], learners: [] });
-        s.append(bootstrapEntries(ids3));
-        s.setHardState(bootstrapHardState(ids3));
-        return s;
-      },
-    });
-    const l = net.waitLeader(100);
-    for (const id of ids3) expect(net.node(id).conf, id).toEqual({ voters: [...ids3], learners: [] });
-    net.waitApplied(net.mustPropose(l, 'a'));
-    net.addNode('n4', { voters: [], learners: [] });
-    net.waitApplied(confChange(net, l, { type: 'addLearner', node: 'n4' }), 100);
-    expect(net.node('n4').conf).toEqual({ voters: [...ids3], learners: ['n4'] });
-    net.waitApplied(confChange(net, l, { type: 'addVoter', node: 'n4' }), 100);
-    expect(net.node('n4').conf).toEqual({ voters: ['n1', 'n2', 'n3', 'n4'], learners: [] });
-    // n4 is now a voter that knows its peers: it cannot win alone.
-    net.isolate('n4');
-    net.tick('n4', 5 * ET);
-    expect(net.node('n4').role).not.toBe('leader');
-    net.recover();
-    net.waitApplied(net.mustPropose(net.waitLeader(200), 'b'), 100);
-    expect(net.node('n4').appliedData()).toEqual(['a', 'b']);
-  });
+  seeded(
+    'a node that joins with an empty log learns the whole membership from a log-bootstrapped cluster',
+    74,
+    (seed) => {
+      const net = new Network({
+        voters: ids3,
+        seed,
+        storageFor: () => {
+          const s = new MemoryStorage({ voters: [], learners: [] });
+          s.append(bootstrapEntries(ids3));
+          s.setHardState(bootstrapHardState(ids3));
+          return s;
+        },
+      });
+      const l = net.waitLeader(100);
+      for (const id of ids3) expect(net.node(id).conf, id).toEqual({ voters: [...ids3], learners: [] });
+      net.waitApplied(net.mustPropose(l, 'a'));
+      net.addNode('n4', { voters: [], learners: [] });
+      net.waitApplied(confChange(net, l, { type: 'addLearner', node: 'n4' }), 100);
+      expect(net.node('n4').conf).toEqual({ voters: [...ids3], learners: ['n4'] });
+      net.waitApplied(confChange(net, l, { type: 'addVoter', node: 'n4' }), 100);
+      expect(net.node('n4').conf).toEqual({ voters: ['n1', 'n2', 'n3', 'n4'], learners: [] });
+      // n4 is now a voter that knows its peers: it cannot win alone.
+      net.isolate('n4');
+      net.tick('n4', 5 * ET);
+      expect(net.node('n4').role).not.toBe('leader');
+      net.recover();
+      net.waitApplied(net.mustPropose(net.waitLeader(200), 'b'), 100);
+      expect(net.node('n4').appliedData()).toEqual(['a', 'b']);
+    },
+  );
 
   // Issue 15, item 4. The host took a Ready holding a committed conf change (removing
   // learner n4), wrote it and called advance(), and applies it later, as src/node does
   // with its late entries. In that gap a second change used to pass the pending check
   // and be validated against the old configuration: addVoter n4 was accepted because n4
   // was still a learner there, and once both applied the removed learner was a voter.
-  seeded('a conf change is refused with CONF_CHANGE_PENDING until the host has applied the previous one, not just advanced past it', 75, (seed) => {
-    const net = new Network({ voters: ids3, learners: ['n4'], seed });
-    const l = net.waitLeader(100);
-    net.waitApplied(net.mustPropose(l, 'a'));
-    net.node(l).holdApply = true;
-    const removal = confChange(net, l, { type: 'removeNode', node: 'n4' });
-    const held = net.node(l).pendingApply;
-    expect(held?.committedEntries.map((e) => e.index)).toContain(removal);
-    expect(net.node(l).status().conf.learners).toEqual(['n4']);
-    const again = net.node(l).rn.proposeConfChange({ type: 'addVoter', node: 'n4' });
-    net.drive(l);
-    net.deliver();
-    net.node(l).holdApply = false;
-    net.completeApply(l);
-    net.deliver();
-    net.waitApplied(net.node(l).committed, 100, ids3);
-    expect(net.node(l).conf).toEqual({ voters: [...ids3], learners: [] });
-    expect(again.ok ? 'accepted' : again.error.code).toBe('CONF_CHANGE_PENDING');
-    // Applied and acknowledged: the next change is validated against the new configuration.
-    const readd = net.node(l).rn.proposeConfChange({ type: 'addLearner', node: 'n4' });
-    expect(readd.ok).toBe(true);
-  });
+  seeded(
+    'a conf change is refused with CONF_CHANGE_PENDING until the host has applied the previous one, not just advanced past it',
+    75,
+    (seed) => {
+      const net = new Network({ voters: ids3, learners: ['n4'], seed });
+      const l = net.waitLeader(100);
+      net.waitApplied(net.mustPropose(l, 'a'));
+      net.node(l).holdApply = true;
+      const removal = confChange(net, l, { type: 'removeNode', node: 'n4' });
+      const held = net.node(l).pendingApply;
+      expect(held?.committedEntries.map((e) => e.index)).toContain(removal);
+      expect(net.node(l).status().conf.learners).toEqual(['n4']);
+      const again = net.node(l).rn.proposeConfChange({ type: 'addVoter', node: 'n4' });
+      net.drive(l);
+      net.deliver();
+      net.node(l).holdApply = false;
+      net.completeApply(l);
+      net.deliver();
+      net.waitApplied(net.node(l).committed, 100, ids3);
+      expect(net.node(l).conf).toEqual({ voters: [...ids3], learners: [] });
+      expect(again.ok ? 'accepted' : again.error.code).toBe('CONF_CHANGE_PENDING');
+      // Applied and acknowledged: the next change is validated against the new configuration.
+      const readd = net.node(l).rn.proposeConfChange({ type: 'addLearner', node: 'n4' });
+      expect(readd.ok).toBe(true);
+    },
+  );
 
   // A candidate (or pre-candidate) applies a committed conf change that shrinks the
   // voters to itself: it has a quorum of votes now and need not wait out another election
@@ -936,41 +1003,49 @@ describe('snapshots and log compaction (§7)', () => {
     net.waitApplied(net.mustPropose(l, 'after'), 100);
   });
 
-  seeded('the snapshot index never moves backward: stale chunks are ignored, newer snapshots replace older ones', 84, (seed) => {
-    const { net, l, lag, last } = behindCompactedLog(seed);
-    const captured: SnapshotMessage[] = [];
-    net.intercept = (m) => {
-      if (m.type === 'snapshot') captured.push(m);
-      return [m];
-    };
-    net.recover();
-    net.waitApplied(last, 100);
-    const first = net.node(lag).storage.snapshot().meta.index;
-    expect(first).toBe(last);
-    // The cluster moves on; the laggard is cut off again and the leader compacts further.
-    net.isolate(lag);
-    const last2 = proposeMany(net, l, 'v', 20);
-    net.waitApplied(last2, 100, others(ids3, lag));
-    for (const id of others(ids3, lag)) net.compact(id);
-    net.recover();
-    net.waitApplied(last2, 100);
-    const second = net.node(lag).storage.snapshot().meta.index;
-    expect(second).toBe(last2);
-    // Replaying the old snapshot's chunks changes nothing.
-    const applied = net.node(lag).sm.applied;
-    const old = captured.filter((m) => m.meta.index === first);
-    expect(old.length).toBeGreaterThan(0);
-    net.send(old);
-    net.deliver();
-    expect(net.node(lag).storage.snapshot().meta.index).toBe(second);
-    expect(net.node(lag).sm.applied).toBe(applied);
-    expect(net.node(lag).installedSnapshots).toEqual([first, second]);
-  });
+  seeded(
+    'the snapshot index never moves backward: stale chunks are ignored, newer snapshots replace older ones',
+    84,
+    (seed) => {
+      const { net, l, lag, last } = behindCompactedLog(seed);
+      const captured: SnapshotMessage[] = [];
+      net.intercept = (m) => {
+        if (m.type === 'snapshot') captured.push(m);
+        return [m];
+      };
+      net.recover();
+      net.waitApplied(last, 100);
+      const first = net.node(lag).storage.snapshot().meta.index;
+      expect(first).toBe(last);
+      // The cluster moves on; the laggard is cut off again and the leader compacts further.
+      net.isolate(lag);
+      const last2 = proposeMany(net, l, 'v', 20);
+      net.waitApplied(last2, 100, others(ids3, lag));
+      for (const id of others(ids3, lag)) net.compact(id);
+      net.recover();
+      net.waitApplied(last2, 100);
+      const second = net.node(lag).storage.snapshot().meta.index;
+      expect(second).toBe(last2);
+      // Replaying the old snapshot's chunks changes nothing.
+      const applied = net.node(lag).sm.applied;
+      const old = captured.filter((m) => m.meta.index === first);
+      expect(old.length).toBeGreaterThan(0);
+      net.send(old);
+      net.deliver();
+      expect(net.node(lag).storage.snapshot().meta.index).toBe(second);
+      expect(net.node(lag).sm.applied).toBe(applied);
+      expect(net.node(lag).installedSnapshots).toEqual([first, second]);
+    },
+  );
 
   it('a follower whose log already holds the snapshot’s last entry acknowledges only the snapshot index (§7)', () => {
     // The follower holds 1..5 of term 1 (what the leader's snapshot covers) and, past
     // it, entries 6..8 of term 2 from an old leader that the current leader may not have.
-    const storage = makeStorage({ voters: ids3, terms: [1, 1, 1, 1, 1, 2, 2, 2], hardState: { term: 3, vote: null, commit: 2 } });
+    const storage = makeStorage({
+      voters: ids3,
+      terms: [1, 1, 1, 1, 1, 2, 2, 2],
+      hardState: { term: 3, vote: null, commit: 2 },
+    });
     const raw = makeRawNode('n1', storage, 1);
     const data = enc('{"applied":5,"entries":[]}');
     const m: SnapshotMessage = {
@@ -1045,7 +1120,14 @@ describe('chaos: everything at once, with the safety checks on every step', () =
   it(reads, () => {
     for (const seed of testSeeds(testSeed(900), 2)) {
       withSeed(FILE, reads, seed, () => {
-        const net = new Network({ voters: ids5, seed, record: false, compactEvery: 20, snapshotChunkBytes: 100, maxMessageBytes: 200 });
+        const net = new Network({
+          voters: ids5,
+          seed,
+          record: false,
+          compactEvery: 20,
+          snapshotChunkBytes: 100,
+          maxMessageBytes: 200,
+        });
         net.asyncPersist = true;
         const rng = net.rng;
         // A read must observe every entry applied anywhere before it was requested.
@@ -1089,11 +1171,15 @@ describe('chaos: everything at once, with the safety checks on every step', () =
           if (rng.int(50) === 0) {
             const all = net.ids();
             const side = all.filter(() => rng.int(2) === 0);
-            net.partition(side, all.filter((x) => !side.includes(x)));
+            net.partition(
+              side,
+              all.filter((x) => !side.includes(x)),
+            );
           }
           if (rng.int(30) === 0) net.recover();
           const down = net.ids().filter((id) => !net.node(id).up);
-          if (down.length > 0 && (net.upIds().length < 3 || rng.int(20) === 0)) net.restart(down[rng.int(down.length)]!);
+          if (down.length > 0 && (net.upIds().length < 3 || rng.int(20) === 0))
+            net.restart(down[rng.int(down.length)]!);
         }
         net.recover();
         net.setAsyncPersist(false);
@@ -1147,7 +1233,10 @@ describe('chaos: everything at once, with the safety checks on every step', () =
           if (rng.int(60) === 0) {
             const all = net.ids();
             const side = all.filter(() => rng.int(2) === 0);
-            net.partition(side, all.filter((x) => !side.includes(x)));
+            net.partition(
+              side,
+              all.filter((x) => !side.includes(x)),
+            );
           }
           if (rng.int(20) === 0) net.recover();
           const down = net.ids().filter((id) => !net.node(id).up);
@@ -1163,7 +1252,9 @@ describe('chaos: everything at once, with the safety checks on every step', () =
             const l = net.leader();
             if (l === null) return false;
             const conf = net.node(l).status().conf;
-            const agree = [...conf.voters, ...conf.learners].every((id) => net.node(id).status().softState.leader === l);
+            const agree = [...conf.voters, ...conf.learners].every(
+              (id) => net.node(id).status().softState.leader === l,
+            );
             if (agree) leader = l;
             return agree;
           },

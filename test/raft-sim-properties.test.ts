@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { runSchedule, Simulator } from '../raft/sim/index.js';
 import { scheduleArb } from '../raft/sim/arbitraries.js';
+import { runSchedule, Simulator } from '../raft/sim/index.js';
 
 const FIXED_SEED = 20261123;
 const envSeed = process.env.SEED ? Number(process.env.SEED) : undefined;
@@ -14,7 +14,13 @@ const runs = Number(process.env.SIM_RUNS ?? 1000);
 
 function property() {
   return fc.property(scheduleArb, ({ simSeed, voters, compactEvery, maxMessageBytes, actions }) => {
-    const sim = new Simulator({ seed: simSeed, nodes: ['n1', 'n2', 'n3', 'n4', 'n5'], voters, compactEvery, maxMessageBytes });
+    const sim = new Simulator({
+      seed: simSeed,
+      nodes: ['n1', 'n2', 'n3', 'n4', 'n5'],
+      voters,
+      compactEvery,
+      maxMessageBytes,
+    });
     runSchedule(sim, actions);
   });
 }

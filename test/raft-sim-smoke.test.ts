@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Simulator, runSchedule } from '../raft/sim/index.js';
+import { runSchedule, Simulator } from '../raft/sim/index.js';
 
 describe('simulator smoke', () => {
   it('elects a leader and commits writes with a reliable network', () => {

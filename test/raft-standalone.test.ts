@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { bootstrapEntries, bootstrapHardState } from '../raft/bootstrap.js';
 import { decodeConfChange, encodeConfChange } from '../raft/confchange.js';
 import type { ConfState, Entry, HardState } from '../raft/messages.js';
-import { RawNode } from '../raft/rawnode.js';
 import { SeededRandom } from '../raft/rand.js';
+import { RawNode } from '../raft/rawnode.js';
 import { standalonePlan } from '../raft/standalone.js';
 import { MemoryStorage } from '../raft/storage.js';
 import { enc } from './helpers/raft-network.js';
@@ -18,7 +18,13 @@ const hs = (term: number, commit: number): HardState => ({ term, vote: 'a', comm
 
 describe('standalonePlan', () => {
   it('removes every other member after the last entry, in the current term, and commits the whole log', () => {
-    const plan = standalonePlan({ self: 'b', appliedConf: { voters: ['a', 'b', 'c'], learners: ['d'] }, unapplied: [], lastIndex: 40, hardState: hs(7, 38) });
+    const plan = standalonePlan({
+      self: 'b',
+      appliedConf: { voters: ['a', 'b', 'c'], learners: ['d'] },
+      unapplied: [],
+      lastIndex: 40,
+      hardState: hs(7, 38),
+    });
     expect(plan.entries.map((e) => [e.index, e.term, e.type, decodeConfChange(e.data)])).toEqual([
       [41, 7, 'conf', { type: 'removeNode', node: 'a' }],
       [42, 7, 'conf', { type: 'removeNode', node: 'c' }],
@@ -47,7 +53,13 @@ describe('standalonePlan', () => {
   });
 
   it('is a no-op for a node that already is a one-member cluster with its log committed', () => {
-    const plan = standalonePlan({ self: 'a', appliedConf: { voters: ['a'], learners: [] }, unapplied: [], lastIndex: 9, hardState: hs(2, 9) });
+    const plan = standalonePlan({
+      self: 'a',
+      appliedConf: { voters: ['a'], learners: [] },
+      unapplied: [],
+      lastIndex: 9,
+      hardState: hs(2, 9),
+    });
     expect(plan.entries).toEqual([]);
     expect(plan.hardState).toEqual(hs(2, 9));
   });
@@ -72,7 +84,15 @@ describe('a survivor restarted with the plan', () => {
     storage.append(plan.entries);
     storage.setHardState(plan.hardState);
 
-    const rn = new RawNode({ id: 'b', storage, electionTick: 10, heartbeatTick: 1, random: new SeededRandom(7), applied, confState: THREE });
+    const rn = new RawNode({
+      id: 'b',
+      storage,
+      electionTick: 10,
+      heartbeatTick: 1,
+      random: new SeededRandom(7),
+      applied,
+      confState: THREE,
+    });
     let conf = THREE;
     const appliedData: string[] = [];
     const drive = (): void => {

@@ -19,7 +19,10 @@ import { enc } from './helpers/raft-network.js';
 const e = (index: number, term: number, data = ''): Entry => ({ index, term, type: 'normal', data: enc(data) });
 const ents = (from: number, terms: readonly number[]): Entry[] => terms.map((t, i) => e(from + i, t));
 const CONF: ConfState = { voters: ['a', 'b', 'c'], learners: [] };
-const snap = (index: number, term: number, conf: ConfState = CONF): Snapshot => ({ meta: { index, term, conf }, data: new Uint8Array(0) });
+const snap = (index: number, term: number, conf: ConfState = CONF): Snapshot => ({
+  meta: { index, term, conf },
+  data: new Uint8Array(0),
+});
 
 // ---- quorum ------------------------------------------------------------------------------
 
@@ -40,7 +43,10 @@ describe('quorum', () => {
       { match: { a: 0, b: 0, c: 0 }, want: 0 },
     ];
     for (const [i, c] of cases.entries()) {
-      expect(committedIndex(Object.keys(c.match), (id) => c.match[id] ?? 0), `case ${i}`).toBe(c.want);
+      expect(
+        committedIndex(Object.keys(c.match), (id) => c.match[id] ?? 0),
+        `case ${i}`,
+      ).toBe(c.want);
     }
   });
 
@@ -317,7 +323,12 @@ describe('Unstable', () => {
       { x: () => u(5, [e(5, 1)]), add: [e(5, 2), e(6, 2)], offset: 5, want: [e(5, 2), e(6, 2)] },
       { x: () => u(5, [e(5, 1)]), add: [e(4, 2), e(5, 2), e(6, 2)], offset: 4, want: [e(4, 2), e(5, 2), e(6, 2)] },
       { x: () => u(5, [e(5, 1), e(6, 1), e(7, 1)]), add: [e(6, 2)], offset: 5, want: [e(5, 1), e(6, 2)] },
-      { x: () => u(5, [e(5, 1), e(6, 1), e(7, 1)]), add: [e(7, 2), e(8, 2)], offset: 5, want: [e(5, 1), e(6, 1), e(7, 2), e(8, 2)] },
+      {
+        x: () => u(5, [e(5, 1), e(6, 1), e(7, 1)]),
+        add: [e(7, 2), e(8, 2)],
+        offset: 5,
+        want: [e(5, 1), e(6, 1), e(7, 2), e(8, 2)],
+      },
       { x: () => u(5, [e(5, 1)]), add: [], offset: 5, want: [e(5, 1)] },
     ];
     for (const [i, c] of cases.entries()) {
@@ -397,7 +408,14 @@ describe('RaftLog', () => {
   });
 
   it('maybeAppend: matches, truncates at the first conflict, and commits min(leaderCommit, last new)', () => {
-    const cases: { prev: [number, number]; commit: number; add: Entry[]; lastNew: number | null; last: number; committed: number }[] = [
+    const cases: {
+      prev: [number, number];
+      commit: number;
+      add: Entry[];
+      lastNew: number | null;
+      last: number;
+      committed: number;
+    }[] = [
       // prev does not match
       { prev: [3, 2], commit: 3, add: [e(4, 4)], lastNew: null, last: 3, committed: 1 },
       { prev: [4, 3], commit: 3, add: [e(5, 4)], lastNew: null, last: 3, committed: 1 },

@@ -5,9 +5,16 @@
  * against the rules in force at that log position: the check-then-propose race is closed.
  */
 import { describe, expect, it } from 'vitest';
-import type { AccessRulesDoc } from '../src/registry/index.js';
-import { CompiledRules, META_APPLIED_KEY, parseAccessRules, parseCommand, Registry, rulesInForce } from '../src/registry/index.js';
 import { encode } from '../src/codec/index.js';
+import type { AccessRulesDoc } from '../src/registry/index.js';
+import {
+  CompiledRules,
+  META_APPLIED_KEY,
+  parseAccessRules,
+  parseCommand,
+  Registry,
+  rulesInForce,
+} from '../src/registry/index.js';
 import { inst, Log, MemorySm, ok } from './registry-helpers.js';
 
 const raw = (o: Record<string, unknown>): Record<string, unknown> => o;
@@ -28,19 +35,29 @@ const replicated = (r: Registry) => {
 
 const RULES = {
   environment: 'prod',
-  allow: [{ name: 'prod-net', namespace: 'prod', cidr: '10.0.0.0/8' }, { namespace: 'prod', service: 'legacy' }, { cidr: 'fd00::/8' }],
+  allow: [
+    { name: 'prod-net', namespace: 'prod', cidr: '10.0.0.0/8' },
+    { namespace: 'prod', service: 'legacy' },
+    { cidr: 'fd00::/8' },
+  ],
   deny: [{ name: 'quarantine', cidr: '10.66.0.0/16' }, { service: 'banned' }],
 };
 
 describe('the rules module', () => {
   it('parses to a canonical document: defaults filled in, fixed key order, frozen', () => {
     const parsed = parseAccessRules({ deny: [{ cidr: '10.0.0.0/8', name: 'x' }], environment: 'prod' });
-    expect(parsed).toEqual({ ok: true, value: { environment: 'prod', requireEnvironment: false, allow: [], deny: [{ name: 'x', cidr: '10.0.0.0/8' }] } });
+    expect(parsed).toEqual({
+      ok: true,
+      value: { environment: 'prod', requireEnvironment: false, allow: [], deny: [{ name: 'x', cidr: '10.0.0.0/8' }] },
+    });
     const doc = (parsed as { value: AccessRulesDoc }).value;
     expect(Object.keys(doc)).toEqual(['environment', 'requireEnvironment', 'allow', 'deny']);
     expect(Object.keys(doc.deny[0]!)).toEqual(['name', 'cidr']);
     expect(Object.isFrozen(doc) && Object.isFrozen(doc.deny) && Object.isFrozen(doc.deny[0])).toBe(true);
-    expect(parseAccessRules({})).toEqual({ ok: true, value: { environment: null, requireEnvironment: false, allow: [], deny: [] } });
+    expect(parseAccessRules({})).toEqual({
+      ok: true,
+      value: { environment: null, requireEnvironment: false, allow: [], deny: [] },
+    });
   });
 
   it('refuses what the HTTP schema refuses, and what it cannot, naming the field', () => {
@@ -67,10 +84,23 @@ describe('the rules module', () => {
     const rules = compiled(RULES);
     expect(rules.check('prod', 'orders', '10.1.2.3', undefined)).toEqual({ ok: true });
     // 10.66.x is inside the allowed 10/8, but the deny rule comes first.
-    expect(rules.check('prod', 'orders', '10.66.0.9', undefined)).toMatchObject({ ok: false, code: 'ACCESS_DENIED', rule: 'deny[0] (quarantine)' });
-    expect(rules.check('prod', 'banned', '10.1.2.3', undefined)).toMatchObject({ code: 'ACCESS_DENIED', rule: 'deny[1]' });
-    expect(rules.check('prod', 'orders', '192.168.1.1', undefined)).toMatchObject({ code: 'ACCESS_DENIED', rule: 'allow' });
-    expect(rules.check('test', 'orders', '10.1.2.3', undefined)).toMatchObject({ code: 'ACCESS_DENIED', rule: 'allow' });
+    expect(rules.check('prod', 'orders', '10.66.0.9', undefined)).toMatchObject({
+      ok: false,
+      code: 'ACCESS_DENIED',
+      rule: 'deny[0] (quarantine)',
+    });
+    expect(rules.check('prod', 'banned', '10.1.2.3', undefined)).toMatchObject({
+      code: 'ACCESS_DENIED',
+      rule: 'deny[1]',
+    });
+    expect(rules.check('prod', 'orders', '192.168.1.1', undefined)).toMatchObject({
+      code: 'ACCESS_DENIED',
+      rule: 'allow',
+    });
+    expect(rules.check('test', 'orders', '10.1.2.3', undefined)).toMatchObject({
+      code: 'ACCESS_DENIED',
+      rule: 'allow',
+    });
     expect(rules.check('prod', 'legacy', 'legacy.internal', undefined)).toEqual({ ok: true });
     const star = compiled({ deny: [{ namespace: '*', service: 'x' }] });
     expect(star.check('any', 'x', 'h', undefined)).toMatchObject({ code: 'ACCESS_DENIED', rule: 'deny[0]' });
@@ -104,13 +134,24 @@ describe('the rules module', () => {
     expect(label.check('n', 's', 'h', { environment: 'prod' })).toEqual({ ok: true });
     expect(label.check('n', 's', 'h', {})).toEqual({ ok: true });
     expect(label.check('n', 's', 'h', undefined)).toEqual({ ok: true });
-    expect(label.check('n', 's', 'h', { environment: 'test' })).toMatchObject({ ok: false, code: 'ENVIRONMENT_MISMATCH', field: 'metadata.environment' });
+    expect(label.check('n', 's', 'h', { environment: 'test' })).toMatchObject({
+      ok: false,
+      code: 'ENVIRONMENT_MISMATCH',
+      field: 'metadata.environment',
+    });
     const required = compiled({ environment: 'prod', requireEnvironment: true });
-    expect(required.check('n', 's', 'h', { zone: 'a' })).toMatchObject({ code: 'ENVIRONMENT_MISMATCH', field: 'metadata.environment' });
-    expect(required.checkEnvironment(undefined, 'patch.metadata.environment')).toMatchObject({ field: 'patch.metadata.environment' });
+    expect(required.check('n', 's', 'h', { zone: 'a' })).toMatchObject({
+      code: 'ENVIRONMENT_MISMATCH',
+      field: 'metadata.environment',
+    });
+    expect(required.checkEnvironment(undefined, 'patch.metadata.environment')).toMatchObject({
+      field: 'patch.metadata.environment',
+    });
     expect(required.check('n', 's', 'h', { environment: 'prod' })).toEqual({ ok: true });
     // No label: the environment is not looked at.
-    expect(compiled({ deny: [{ service: 'x' }] }).check('n', 's', 'h', { environment: 'anything' })).toEqual({ ok: true });
+    expect(compiled({ deny: [{ service: 'x' }] }).check('n', 's', 'h', { environment: 'anything' })).toEqual({
+      ok: true,
+    });
   });
 
   it('rulesInForce compiles once per stored object and calls an unreadable document invalid', () => {
@@ -126,33 +167,62 @@ describe('the rules module', () => {
 describe('setAccessRules', () => {
   it('stores the canonical document with the revision that stored it; the same rules again are no change', async () => {
     const log = await Log.open();
-    expect(log.apply({ type: 'setAccessRules', rules: RULES }).result).toEqual({ ok: true, revision: 1, changed: true, version: 1 });
+    expect(log.apply({ type: 'setAccessRules', rules: RULES }).result).toEqual({
+      ok: true,
+      revision: 1,
+      changed: true,
+      version: 1,
+    });
     const stored = log.registry.accessRules();
     expect(stored).toEqual({ rules: { requireEnvironment: false, ...RULES }, revision: 1 });
     // Key order differs, defaults given explicitly: the same canonical document.
     const same = { deny: RULES.deny, allow: RULES.allow, requireEnvironment: false, environment: 'prod' };
-    expect(log.apply({ type: 'setAccessRules', rules: same }).result).toEqual({ ok: true, revision: 1, changed: false, version: 1 });
+    expect(log.apply({ type: 'setAccessRules', rules: same }).result).toEqual({
+      ok: true,
+      revision: 1,
+      changed: false,
+      version: 1,
+    });
     expect(log.registry.accessRules()).toBe(stored);
-    expect(log.apply({ type: 'setAccessRules', rules: {} }).result).toEqual({ ok: true, revision: 2, changed: true, version: 2 });
+    expect(log.apply({ type: 'setAccessRules', rules: {} }).result).toEqual({
+      ok: true,
+      revision: 2,
+      changed: true,
+      version: 2,
+    });
   });
 
   it('refuses a bad document naming the field under rules, and changes nothing', async () => {
     const log = await Log.open();
     ok(log.apply({ type: 'setAccessRules', rules: RULES }).result);
     const before = replicated(log.registry);
-    expect(log.apply(raw({ type: 'setAccessRules', rules: { allow: [{ cidr: '300.0.0.0/8' }] } })).result).toMatchObject({
+    expect(
+      log.apply(raw({ type: 'setAccessRules', rules: { allow: [{ cidr: '300.0.0.0/8' }] } })).result,
+    ).toMatchObject({
       ok: false,
       code: 'INVALID_ARGUMENT',
       field: 'rules.allow.0.cidr',
     });
-    expect(log.apply(raw({ type: 'setAccessRules', rules: [] })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'rules' });
+    expect(log.apply(raw({ type: 'setAccessRules', rules: [] })).result).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'rules',
+    });
     for (const expectedRevision of [-1, 1.5, '1']) {
-      expect(log.apply(raw({ type: 'setAccessRules', rules: {}, expectedRevision })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'expectedRevision' });
+      expect(log.apply(raw({ type: 'setAccessRules', rules: {}, expectedRevision })).result).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        field: 'expectedRevision',
+      });
     }
     expect(replicated(log.registry)).toEqual(before);
-    expect(parseCommand({ type: 'setAccessRules', rules: { deny: [{ namespace: 'x' }] }, expectedRevision: 0 })).toEqual({
+    expect(
+      parseCommand({ type: 'setAccessRules', rules: { deny: [{ namespace: 'x' }] }, expectedRevision: 0 }),
+    ).toEqual({
       ok: true,
-      command: { type: 'setAccessRules', rules: { environment: null, requireEnvironment: false, allow: [], deny: [{ namespace: 'x' }] }, expectedRevision: 0 },
+      command: {
+        type: 'setAccessRules',
+        rules: { environment: null, requireEnvironment: false, allow: [], deny: [{ namespace: 'x' }] },
+        expectedRevision: 0,
+      },
     });
   });
 
@@ -167,15 +237,37 @@ describe('setAccessRules', () => {
       currentVersion: 0,
     });
     expect(log.registry.accessRules()).toBeNull();
-    expect(log.apply({ type: 'setAccessRules', rules: RULES, expectedRevision: 0 }).result).toEqual({ ok: true, revision: 2, changed: true, version: 2 });
+    expect(log.apply({ type: 'setAccessRules', rules: RULES, expectedRevision: 0 }).result).toEqual({
+      ok: true,
+      revision: 2,
+      changed: true,
+      version: 2,
+    });
     const before = replicated(log.registry);
     // A second admin who also read "none stored" loses.
-    expect(log.apply({ type: 'setAccessRules', rules: {}, expectedRevision: 0 }).result).toMatchObject({ ok: false, code: 'VERSION_MISMATCH', currentVersion: 2 });
+    expect(log.apply({ type: 'setAccessRules', rules: {}, expectedRevision: 0 }).result).toMatchObject({
+      ok: false,
+      code: 'VERSION_MISMATCH',
+      currentVersion: 2,
+    });
     expect(replicated(log.registry)).toEqual(before);
     // The same rules at the right revision: no change, version stays the revision that stored them.
-    expect(log.apply({ type: 'setAccessRules', rules: RULES, expectedRevision: 2 }).result).toEqual({ ok: true, revision: 2, changed: false, version: 2 });
-    expect(log.apply({ type: 'setAccessRules', rules: {}, expectedRevision: 2 }).result).toEqual({ ok: true, revision: 3, changed: true, version: 3 });
-    expect(log.registry.accessRules()).toEqual({ rules: { environment: null, requireEnvironment: false, allow: [], deny: [] }, revision: 3 });
+    expect(log.apply({ type: 'setAccessRules', rules: RULES, expectedRevision: 2 }).result).toEqual({
+      ok: true,
+      revision: 2,
+      changed: false,
+      version: 2,
+    });
+    expect(log.apply({ type: 'setAccessRules', rules: {}, expectedRevision: 2 }).result).toEqual({
+      ok: true,
+      revision: 3,
+      changed: true,
+      version: 3,
+    });
+    expect(log.registry.accessRules()).toEqual({
+      rules: { environment: null, requireEnvironment: false, allow: [], deny: [] },
+      revision: 3,
+    });
   });
 
   it('a CAS retry with the same client id and seq applies once', async () => {
@@ -216,7 +308,12 @@ describe('register and update are judged by the rules in force when applied', ()
       expect(out.ops.map((o) => o.key)).toEqual([META_APPLIED_KEY]);
     }
     expect(ok(log.apply(register('ok2', { address: 'fd00::5' })).result).changed).toBe(true);
-    expect(ok(log.apply(register('ok3', { service: 'legacy', address: 'legacy.internal', metadata: { environment: 'prod' } })).result).changed).toBe(true);
+    expect(
+      ok(
+        log.apply(register('ok3', { service: 'legacy', address: 'legacy.internal', metadata: { environment: 'prod' } }))
+          .result,
+      ).changed,
+    ).toBe(true);
   });
 
   it('the environment is checked on the metadata the instance ends up with, and requireEnvironment', async () => {
@@ -225,9 +322,15 @@ describe('register and update are judged by the rules in force when applied', ()
     ok(log.apply(register('b', { metadata: { environment: 'prod' } })).result);
     ok(log.apply({ type: 'setAccessRules', rules: { environment: 'prod', requireEnvironment: true } }).result);
     // New instance without the label: refused.
-    expect(log.apply(register('c')).result).toMatchObject({ code: 'ENVIRONMENT_MISMATCH', field: 'metadata.environment' });
+    expect(log.apply(register('c')).result).toMatchObject({
+      code: 'ENVIRONMENT_MISMATCH',
+      field: 'metadata.environment',
+    });
     // Re-registering without metadata keeps the instance's: a test-labelled one is refused, a prod one admitted.
-    expect(log.apply(register('a')).result).toMatchObject({ code: 'ENVIRONMENT_MISMATCH', message: expect.stringContaining('"test"') });
+    expect(log.apply(register('a')).result).toMatchObject({
+      code: 'ENVIRONMENT_MISMATCH',
+      message: expect.stringContaining('"test"'),
+    });
     expect(ok(log.apply(register('b', { port: 9 })).result).changed).toBe(true);
     ok(log.apply(register('c', { metadata: { environment: 'prod' } })).result);
   });
@@ -237,8 +340,13 @@ describe('register and update are judged by the rules in force when applied', ()
     const v = ok(log.apply(register('a', { metadata: { environment: 'prod' } })).result).version!;
     ok(log.apply({ type: 'setAccessRules', rules: { environment: 'prod', deny: [{ cidr: '10.0.0.0/8' }] } }).result);
     const before = replicated(log.registry);
-    const patch = (p: Record<string, unknown>, expectedVersion = v) => log.apply({ type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion, patch: p }).result;
-    expect(patch({ metadata: { environment: 'dev' } })).toMatchObject({ ok: false, code: 'ENVIRONMENT_MISMATCH', field: 'patch.metadata.environment' });
+    const patch = (p: Record<string, unknown>, expectedVersion = v) =>
+      log.apply({ type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion, patch: p }).result;
+    expect(patch({ metadata: { environment: 'dev' } })).toMatchObject({
+      ok: false,
+      code: 'ENVIRONMENT_MISMATCH',
+      field: 'patch.metadata.environment',
+    });
     // Checked before the CAS and the lookup, as the API always did.
     expect(patch({ metadata: { environment: 'dev' } }, 99)).toMatchObject({ code: 'ENVIRONMENT_MISMATCH' });
     expect(replicated(log.registry)).toEqual(before);
@@ -254,9 +362,14 @@ describe('register and update are judged by the rules in force when applied', ()
     const cmd = register('late', { address: '10.9.9.9', client: { id: 'deployer', seq: 1 } });
     // Under the rules this node has applied, the register is admitted (what a pre-check before proposing saw) ...
     const seen = rulesInForce(log.registry.accessRules());
-    expect(seen !== null && seen !== 'invalid' && seen.check('prod', 'orders', '10.9.9.9', undefined)).toEqual({ ok: true });
+    expect(seen !== null && seen !== 'invalid' && seen.check('prod', 'orders', '10.9.9.9', undefined)).toEqual({
+      ok: true,
+    });
     // ... but a setAccessRules denying it commits first; both land in one batch, in log order.
-    const out = log.applyEntries([{ command: { type: 'setAccessRules', rules: { deny: [{ name: 'lab', cidr: '10.9.0.0/16' }] } } }, { command: cmd }]);
+    const out = log.applyEntries([
+      { command: { type: 'setAccessRules', rules: { deny: [{ name: 'lab', cidr: '10.9.0.0/16' }] } } },
+      { command: cmd },
+    ]);
     const results = [...out.results.values()];
     expect(results[0]).toMatchObject({ ok: true, changed: true });
     expect(results[1]).toEqual({
@@ -272,10 +385,15 @@ describe('register and update are judged by the rules in force when applied', ()
     expect(log.apply(cmd).result).toEqual(results[1]);
     expect(log.registry.getInstance('prod', 'orders', 'late')).toBeUndefined();
     // A new request of that client is judged afresh.
-    expect(ok(log.apply(register('late', { address: '10.9.9.9', client: { id: 'deployer', seq: 2 } })).result).changed).toBe(true);
+    expect(
+      ok(log.apply(register('late', { address: '10.9.9.9', client: { id: 'deployer', seq: 2 } })).result).changed,
+    ).toBe(true);
     // And in the other order (register first, then the rules), the register stands.
     const other = await Log.open();
-    const both = other.applyEntries([{ command: register('early', { address: '10.9.9.9' }) }, { command: { type: 'setAccessRules', rules: { deny: [{ cidr: '10.9.0.0/16' }] } } }]);
+    const both = other.applyEntries([
+      { command: register('early', { address: '10.9.9.9' }) },
+      { command: { type: 'setAccessRules', rules: { deny: [{ cidr: '10.9.0.0/16' }] } } },
+    ]);
     expect([...both.results.values()].map((r) => r.ok)).toEqual([true, true]);
     expect(other.registry.getInstance('prod', 'orders', 'early')).toBeDefined();
   });
@@ -298,7 +416,16 @@ describe('register and update are judged by the rules in force when applied', ()
     const reg = await Registry.open(sm);
     const log = new Log(reg, sm);
     expect(log.apply(register('a')).result).toMatchObject({ ok: false, code: 'ACCESS_RULES_INVALID' });
-    expect(log.apply({ type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, patch: { metadata: {} } }).result).toMatchObject({ code: 'ACCESS_RULES_INVALID' });
+    expect(
+      log.apply({
+        type: 'update',
+        namespace: 'prod',
+        service: 'orders',
+        id: 'a',
+        expectedVersion: 1,
+        patch: { metadata: {} },
+      }).result,
+    ).toMatchObject({ code: 'ACCESS_RULES_INVALID' });
     // Replacing them heals it.
     ok(log.apply({ type: 'setAccessRules', rules: {} }).result);
     ok(log.apply(register('a')).result);

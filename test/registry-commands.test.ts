@@ -56,7 +56,13 @@ describe('register', () => {
     const log = await Log.open();
     log.apply(inst('a', { cluster: 'vip', weight: 5, enabled: false, metadata: { k: 'v' } }));
     log.apply(inst('a', { port: 1 }));
-    expect(log.registry.getInstance('prod', 'orders', 'a')).toMatchObject({ cluster: 'vip', weight: 5, enabled: false, metadata: { k: 'v' }, port: 1 });
+    expect(log.registry.getInstance('prod', 'orders', 'a')).toMatchObject({
+      cluster: 'vip',
+      weight: 5,
+      enabled: false,
+      metadata: { k: 'v' },
+      port: 1,
+    });
   });
 
   it('binds an ephemeral instance to an open session, fails on an unknown one', async () => {
@@ -104,7 +110,10 @@ describe('register', () => {
       expect(log.apply(inst('a', extra)).result, field).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT', field });
     }
     expect(log.apply({ type: 'nope' }).result).toMatchObject({ ok: false, code: 'INVALID_COMMAND' });
-    expect(log.apply([1, 2] as unknown as Record<string, unknown>).result).toMatchObject({ ok: false, code: 'INVALID_COMMAND' });
+    expect(log.apply([1, 2] as unknown as Record<string, unknown>).result).toMatchObject({
+      ok: false,
+      code: 'INVALID_COMMAND',
+    });
     expect(log.registry.revision).toBe(0);
     expect(parseCommand(inst('ok'))).toMatchObject({ ok: true });
   });
@@ -151,27 +160,60 @@ describe('update (compare-and-set)', () => {
       patch: { weight: 0, enabled: false, metadata: { b: '2' } },
     });
     expect(r.result).toEqual({ ok: true, revision: 2, changed: true, version: 2 });
-    expect(log.registry.getInstance('prod', 'orders', 'a')).toMatchObject({ weight: 0, enabled: false, metadata: { b: '2' }, tags: ['x'] });
-    expect(r.events[0]).toMatchObject({ type: 'put', cause: 'update', previous: { version: 1, weight: DEFAULT_WEIGHT } });
+    expect(log.registry.getInstance('prod', 'orders', 'a')).toMatchObject({
+      weight: 0,
+      enabled: false,
+      metadata: { b: '2' },
+      tags: ['x'],
+    });
+    expect(r.events[0]).toMatchObject({
+      type: 'put',
+      cause: 'update',
+      previous: { version: 1, weight: DEFAULT_WEIGHT },
+    });
   });
 
   it('fails with VERSION_MISMATCH and the current version, changing nothing', async () => {
     const log = await Log.open();
     log.apply(inst('a'));
     log.apply(inst('a', { port: 2 }));
-    const r = log.apply({ type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, patch: { weight: 1 } });
-    expect(r.result).toMatchObject({ ok: false, code: 'VERSION_MISMATCH', currentVersion: 2, field: 'expectedVersion' });
+    const r = log.apply({
+      type: 'update',
+      namespace: 'prod',
+      service: 'orders',
+      id: 'a',
+      expectedVersion: 1,
+      patch: { weight: 1 },
+    });
+    expect(r.result).toMatchObject({
+      ok: false,
+      code: 'VERSION_MISMATCH',
+      currentVersion: 2,
+      field: 'expectedVersion',
+    });
     expect(log.registry.revision).toBe(2);
     expect(r.ops.map((o) => o.key)).toEqual(['\x00meta/applied']);
   });
 
   it('fails on a missing instance and on an empty patch', async () => {
     const log = await Log.open();
-    expect(log.apply({ type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, patch: { weight: 1 } }).result).toMatchObject({
+    expect(
+      log.apply({
+        type: 'update',
+        namespace: 'prod',
+        service: 'orders',
+        id: 'a',
+        expectedVersion: 1,
+        patch: { weight: 1 },
+      }).result,
+    ).toMatchObject({
       code: 'INSTANCE_NOT_FOUND',
     });
     log.apply(inst('a'));
-    expect(log.apply({ type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, patch: {} }).result).toMatchObject({
+    expect(
+      log.apply({ type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, patch: {} })
+        .result,
+    ).toMatchObject({
       code: 'INVALID_ARGUMENT',
       field: 'patch',
     });
@@ -184,7 +226,13 @@ describe('sessions', () => {
     const r = log.apply(open('s1', 5_000));
     expect(r.result).toEqual({ ok: true, revision: 1, changed: true });
     expect(r.events).toEqual([]);
-    expect(log.registry.getSession('s1')).toEqual({ id: 's1', ttlMs: 5_000, openedAt: 1_000, createRevision: 1, suspectSince: null });
+    expect(log.registry.getSession('s1')).toEqual({
+      id: 's1',
+      ttlMs: 5_000,
+      openedAt: 1_000,
+      createRevision: 1,
+      suspectSince: null,
+    });
     expect(log.apply(open('s1')).result).toMatchObject({ ok: false, code: 'SESSION_EXISTS' });
     expect(log.apply(open('s2', 10)).result).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT', field: 'ttlMs' });
   });
@@ -223,7 +271,12 @@ describe('leader commands', () => {
       ['delete', 'b', 'expire'],
     ]);
     expect(log.registry.sessions()).toEqual([]);
-    expect(log.apply({ type: 'expire', term: 1, sessionIds: ['s1'], now: 50_000 }).result).toEqual({ ok: true, revision: 5, changed: false, count: 0 });
+    expect(log.apply({ type: 'expire', term: 1, sessionIds: ['s1'], now: 50_000 }).result).toEqual({
+      ok: true,
+      revision: 5,
+      changed: false,
+      count: 0,
+    });
   });
 
   it('a stale expire (a higher term was already applied) is rejected and changes nothing', async () => {
@@ -249,8 +302,13 @@ describe('leader commands', () => {
     expect(log.registry.listInstances('prod', 'orders').instances.map((i) => i.id)).toEqual(['a']);
     // One from a leader already replaced is refused like any stale leader command.
     log.applyEntries([{ command: null, term: 2 }]);
-    expect(log.apply({ type: 'expiryIntent', term: 1, sessionIds: ['s1'], now: 1 }).result).toMatchObject({ ok: false, code: 'STALE_TERM' });
-    expect(parseCommand({ type: 'expiryIntent', term: 1, sessionIds: [], now: 1, client: { id: 'c', seq: 1 } })).toMatchObject({ ok: false, code: 'INVALID_COMMAND' });
+    expect(log.apply({ type: 'expiryIntent', term: 1, sessionIds: ['s1'], now: 1 }).result).toMatchObject({
+      ok: false,
+      code: 'STALE_TERM',
+    });
+    expect(
+      parseCommand({ type: 'expiryIntent', term: 1, sessionIds: [], now: 1, client: { id: 'c', seq: 1 } }),
+    ).toMatchObject({ ok: false, code: 'INVALID_COMMAND' });
   });
 
   it('an old-term command re-proposed inside a newer entry is stale by the entry term itself', async () => {
@@ -268,20 +326,32 @@ describe('leader commands', () => {
     log.apply(inst('p'));
     const m = log.apply({ type: 'markSuspect', term: 1, sessionIds: ['s1'], now: 7_000 });
     expect(m.result).toEqual({ ok: true, revision: 4, changed: true, count: 1 });
-    expect(m.events).toMatchObject([{ type: 'put', cause: 'markSuspect', instance: { id: 'a', health: 'suspect', version: 2 }, previous: { health: 'healthy' } }]);
+    expect(m.events).toMatchObject([
+      {
+        type: 'put',
+        cause: 'markSuspect',
+        instance: { id: 'a', health: 'suspect', version: 2 },
+        previous: { health: 'healthy' },
+      },
+    ]);
     expect(log.registry.getSession('s1')?.suspectSince).toBe(7_000);
     // still listed, flagged
     expect(log.registry.listInstances('prod', 'orders').instances.map((i) => [i.id, i.health])).toEqual([
       ['a', 'suspect'],
       ['p', 'healthy'],
     ]);
-    expect(log.apply({ type: 'markSuspect', term: 1, sessionIds: ['s1'], now: 9_000 }).result).toMatchObject({ changed: false });
+    expect(log.apply({ type: 'markSuspect', term: 1, sessionIds: ['s1'], now: 9_000 }).result).toMatchObject({
+      changed: false,
+    });
     expect(log.registry.getSession('s1')?.suspectSince).toBe(7_000);
 
     // a new instance on a held session is born suspect; health checks cannot override it
     log.apply(inst('b', { sessionId: 's1' }));
     expect(log.registry.getInstance('prod', 'orders', 'b')?.health).toBe('suspect');
-    expect(log.apply({ type: 'setHealth', term: 1, namespace: 'prod', service: 'orders', id: 'a', health: 'healthy' }).result).toMatchObject({
+    expect(
+      log.apply({ type: 'setHealth', term: 1, namespace: 'prod', service: 'orders', id: 'a', health: 'healthy' })
+        .result,
+    ).toMatchObject({
       code: 'INSTANCE_SUSPECT',
     });
 
@@ -294,21 +364,44 @@ describe('leader commands', () => {
   it('setHealth changes health on a transition only, and refuses suspect', async () => {
     const log = await Log.open();
     log.apply(inst('a'));
-    const set = (health: string) => log.apply(raw({ type: 'setHealth', term: 1, namespace: 'prod', service: 'orders', id: 'a', health }));
+    const set = (health: string) =>
+      log.apply(raw({ type: 'setHealth', term: 1, namespace: 'prod', service: 'orders', id: 'a', health }));
     expect(set('down').result).toEqual({ ok: true, revision: 2, changed: true, version: 2 });
     expect(set('down').result).toEqual({ ok: true, revision: 2, changed: false, version: 2 });
     expect(set('suspect').result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'health' });
-    expect(log.apply({ type: 'setHealth', term: 1, namespace: 'prod', service: 'orders', id: 'zz', health: 'down' }).result).toMatchObject({
+    expect(
+      log.apply({ type: 'setHealth', term: 1, namespace: 'prod', service: 'orders', id: 'zz', health: 'down' }).result,
+    ).toMatchObject({
       code: 'INSTANCE_NOT_FOUND',
     });
-    expect(log.apply(raw({ type: 'setHealth', term: 1, client: { id: 'c', seq: 1 }, namespace: 'prod', service: 'orders', id: 'a', health: 'down' })).result).toMatchObject({
+    expect(
+      log.apply(
+        raw({
+          type: 'setHealth',
+          term: 1,
+          client: { id: 'c', seq: 1 },
+          namespace: 'prod',
+          service: 'orders',
+          id: 'a',
+          health: 'down',
+        }),
+      ).result,
+    ).toMatchObject({
       code: 'INVALID_COMMAND',
     });
   });
 });
 
 describe('setCheckHealth', () => {
-  const cmd = (o: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'setCheckHealth', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, health: 'subhealthy', ...o });
+  const cmd = (o: Record<string, unknown> = {}): Record<string, unknown> => ({
+    type: 'setCheckHealth',
+    namespace: 'prod',
+    service: 'orders',
+    id: 'a',
+    expectedVersion: 1,
+    health: 'subhealthy',
+    ...o,
+  });
 
   it('sets health and, when given, the metadata in one change, compare-and-set on the version', async () => {
     const log = await Log.open();
@@ -317,13 +410,38 @@ describe('setCheckHealth', () => {
     expect(r.result).toEqual({ ok: true, revision: 2, changed: true, version: 2 });
     const a = log.registry.getInstance('prod', 'orders', 'a');
     expect(a).toMatchObject({ health: 'subhealthy', metadata: { check: 'warning' }, version: 2, modRevision: 2 });
-    expect(r.events).toEqual([{ type: 'put', revision: 2, instance: a, previous: expect.objectContaining({ health: 'healthy', version: 1 }), cause: 'setCheckHealth' }]);
+    expect(r.events).toEqual([
+      {
+        type: 'put',
+        revision: 2,
+        instance: a,
+        previous: expect.objectContaining({ health: 'healthy', version: 1 }),
+        cause: 'setCheckHealth',
+      },
+    ]);
     // Without metadata the metadata stays; the same health again is no change.
-    expect(log.apply(cmd({ expectedVersion: 2, health: 'down' })).result).toEqual({ ok: true, revision: 3, changed: true, version: 3 });
-    expect(log.registry.getInstance('prod', 'orders', 'a')).toMatchObject({ health: 'down', metadata: { check: 'warning' } });
-    expect(log.apply(cmd({ expectedVersion: 3, health: 'down' })).result).toEqual({ ok: true, revision: 3, changed: false, version: 3 });
+    expect(log.apply(cmd({ expectedVersion: 2, health: 'down' })).result).toEqual({
+      ok: true,
+      revision: 3,
+      changed: true,
+      version: 3,
+    });
+    expect(log.registry.getInstance('prod', 'orders', 'a')).toMatchObject({
+      health: 'down',
+      metadata: { check: 'warning' },
+    });
+    expect(log.apply(cmd({ expectedVersion: 3, health: 'down' })).result).toEqual({
+      ok: true,
+      revision: 3,
+      changed: false,
+      version: 3,
+    });
     // A stale version changes nothing and says where the instance is.
-    expect(log.apply(cmd({ expectedVersion: 2, health: 'healthy' })).result).toMatchObject({ ok: false, code: 'VERSION_MISMATCH', currentVersion: 3 });
+    expect(log.apply(cmd({ expectedVersion: 2, health: 'healthy' })).result).toMatchObject({
+      ok: false,
+      code: 'VERSION_MISMATCH',
+      currentVersion: 3,
+    });
     expect(log.registry.getInstance('prod', 'orders', 'a')?.health).toBe('down');
   });
 
@@ -336,12 +454,26 @@ describe('setCheckHealth', () => {
     // The retry answers the first result, even though the version no longer matches.
     expect(log.apply(cmd({ client })).result).toEqual(first.result);
     expect(log.apply(cmd({ health: 'suspect' })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'health' });
-    expect(log.apply(cmd({ expectedVersion: undefined })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'expectedVersion' });
-    expect(log.apply(cmd({ metadata: { k: 1 } })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'metadata.k' });
+    expect(log.apply(cmd({ expectedVersion: undefined })).result).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'expectedVersion',
+    });
+    expect(log.apply(cmd({ metadata: { k: 1 } })).result).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'metadata.k',
+    });
     expect(log.apply(cmd({ id: 'zz' })).result).toMatchObject({ code: 'INSTANCE_NOT_FOUND' });
     expect(parseCommand(cmd({ term: 3, metadata: { b: '1', a: '2' } }))).toEqual({
       ok: true,
-      command: { type: 'setCheckHealth', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, health: 'subhealthy', metadata: { a: '2', b: '1' } },
+      command: {
+        type: 'setCheckHealth',
+        namespace: 'prod',
+        service: 'orders',
+        id: 'a',
+        expectedVersion: 1,
+        health: 'subhealthy',
+        metadata: { a: '2', b: '1' },
+      },
     });
   });
 
@@ -356,8 +488,14 @@ describe('setCheckHealth', () => {
     const log2 = await Log.open();
     log2.apply({ type: 'setAccessRules', rules: { environment: 'prod' } });
     log2.apply(inst('a', { metadata: { environment: 'prod' } }));
-    expect(log2.apply(cmd({ metadata: { environment: 'test' } })).result).toMatchObject({ code: 'ENVIRONMENT_MISMATCH', field: 'metadata.environment' });
-    expect(log2.apply(cmd({ metadata: { environment: 'prod', k: 'v' } })).result).toMatchObject({ ok: true, changed: true });
+    expect(log2.apply(cmd({ metadata: { environment: 'test' } })).result).toMatchObject({
+      code: 'ENVIRONMENT_MISMATCH',
+      field: 'metadata.environment',
+    });
+    expect(log2.apply(cmd({ metadata: { environment: 'prod', k: 'v' } })).result).toMatchObject({
+      ok: true,
+      changed: true,
+    });
   });
 });
 
@@ -365,11 +503,30 @@ describe('access rules, no-ops, conf, reads', () => {
   it('setAccessRules stores the canonical document and bumps the revision only on change (more in registry-access.test.ts)', async () => {
     const log = await Log.open();
     const rules = { allow: [{ cidr: '10.0.0.0/8' }] };
-    expect(log.apply({ type: 'setAccessRules', rules }).result).toEqual({ ok: true, revision: 1, changed: true, version: 1 });
-    expect(log.registry.accessRules()).toEqual({ rules: { environment: null, requireEnvironment: false, deny: [], ...rules }, revision: 1 });
-    expect(log.apply({ type: 'setAccessRules', rules: { ...rules } }).result).toEqual({ ok: true, revision: 1, changed: false, version: 1 });
-    expect(log.apply(raw({ type: 'setAccessRules', rules: { ...rules, version: 1 } })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'rules.version' });
-    expect(log.apply(raw({ type: 'setAccessRules', rules: [] })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'rules' });
+    expect(log.apply({ type: 'setAccessRules', rules }).result).toEqual({
+      ok: true,
+      revision: 1,
+      changed: true,
+      version: 1,
+    });
+    expect(log.registry.accessRules()).toEqual({
+      rules: { environment: null, requireEnvironment: false, deny: [], ...rules },
+      revision: 1,
+    });
+    expect(log.apply({ type: 'setAccessRules', rules: { ...rules } }).result).toEqual({
+      ok: true,
+      revision: 1,
+      changed: false,
+      version: 1,
+    });
+    expect(log.apply(raw({ type: 'setAccessRules', rules: { ...rules, version: 1 } })).result).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'rules.version',
+    });
+    expect(log.apply(raw({ type: 'setAccessRules', rules: [] })).result).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'rules',
+    });
   });
 
   it('no-op and conf entries advance the applied index and write the reserved meta keys', async () => {
@@ -414,7 +571,10 @@ describe('access rules, no-ops, conf, reads', () => {
       [inst('a', { sessionId: 's' }), true],
       [inst('a', { sessionId: 's' }), false],
       [{ type: 'unregister', namespace: 'prod', service: 'orders', id: 'x' }, false],
-      [{ type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 9, patch: { weight: 1 } }, false],
+      [
+        { type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 9, patch: { weight: 1 } },
+        false,
+      ],
       [{ type: 'closeSession', sessionId: 's' }, true],
       [{ type: 'bogus' }, false],
     ];
@@ -432,7 +592,16 @@ describe('the instance each write left (the basis of write answers)', () => {
     const first = log.index + 1;
     const out = log.applyEntries([
       { command: inst('a', { weight: 10 }) },
-      { command: { type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, patch: { weight: 20 } } as Command },
+      {
+        command: {
+          type: 'update',
+          namespace: 'prod',
+          service: 'orders',
+          id: 'a',
+          expectedVersion: 1,
+          patch: { weight: 20 },
+        } as Command,
+      },
       { command: { type: 'unregister', namespace: 'prod', service: 'orders', id: 'a' } as Command },
     ]);
     expect(out.instances.get(first)).toMatchObject({ id: 'a', weight: 10, version: 1 });

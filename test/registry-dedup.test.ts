@@ -19,7 +19,14 @@ describe('exactly once', () => {
 
   it('caches failures too, and the cached result survives a restart', async () => {
     const log = await Log.open();
-    const cas: Command = { type: 'update', namespace: 'prod', service: 'orders', id: 'a', expectedVersion: 1, patch: { weight: 3 } };
+    const cas: Command = {
+      type: 'update',
+      namespace: 'prod',
+      service: 'orders',
+      id: 'a',
+      expectedVersion: 1,
+      patch: { weight: 3 },
+    };
     const first = log.apply(withClient(cas, 'c1', 1));
     expect(first.result).toMatchObject({ ok: false, code: 'INSTANCE_NOT_FOUND' });
     log.apply(inst('a')); // now the CAS would succeed

@@ -5,10 +5,10 @@
  * persisted and reloaded like the access rules.
  */
 import { describe, expect, it } from 'vitest';
+import { encode } from '../src/codec/index.js';
 import type { HealthPolicy } from '../src/health/index.js';
 import { resolvePolicy } from '../src/health/index.js';
 import { CorruptStateError, parseCommand, Registry } from '../src/registry/index.js';
-import { encode } from '../src/codec/index.js';
 import { inst, Log, MemorySm, ok } from './registry-helpers.js';
 
 const raw = (o: Record<string, unknown>): Record<string, unknown> => o;
@@ -36,10 +36,18 @@ describe('setHealthPolicy', () => {
     expect(stored).toEqual({ policy: POLICY, revision: 2 });
     // Canonical: the order the admin wrote the keys in is not what is stored.
     expect(Object.keys(stored!.policy)).toEqual(['defaults', 'services']);
-    expect(resolvePolicy(stored!.policy, 'prod', 'orders').health.successRatio.subhealthy).toEqual({ enter: 0.99, exit: 0.995 });
+    expect(resolvePolicy(stored!.policy, 'prod', 'orders').health.successRatio.subhealthy).toEqual({
+      enter: 0.99,
+      exit: 0.995,
+    });
 
     const next: HealthPolicy = { namespaces: { test: { health: { minDwellMs: 0 } } } };
-    expect(log.apply({ type: 'setHealthPolicy', policy: next }).result).toEqual({ ok: true, revision: 3, changed: true, version: 3 });
+    expect(log.apply({ type: 'setHealthPolicy', policy: next }).result).toEqual({
+      ok: true,
+      revision: 3,
+      changed: true,
+      version: 3,
+    });
     expect(log.registry.healthPolicy()).toEqual({ policy: next, revision: 3 });
   });
 
@@ -60,20 +68,36 @@ describe('setHealthPolicy', () => {
       [undefined, 'policy'],
       [[], 'policy'],
       [{ defaults: { health: { cpuUsage: {} } } }, 'policy.defaults.health.cpuUsage'],
-      [{ defaults: { health: { cpu: { subhealthy: { enter: 1.5, exit: 0.8 } } } } }, 'policy.defaults.health.cpu.subhealthy.enter'],
-      [{ services: { 'prod/orders': { health: { successRatio: { subhealthy: { enter: 0.9, exit: 0.8 } } } } } }, 'policy.services.prod/orders.health.successRatio.subhealthy'],
+      [
+        { defaults: { health: { cpu: { subhealthy: { enter: 1.5, exit: 0.8 } } } } },
+        'policy.defaults.health.cpu.subhealthy.enter',
+      ],
+      [
+        { services: { 'prod/orders': { health: { successRatio: { subhealthy: { enter: 0.9, exit: 0.8 } } } } } },
+        'policy.services.prod/orders.health.successRatio.subhealthy',
+      ],
       [{ services: { orders: {} } }, 'policy.services.orders'],
       [{ cluster: { lag: 1 } }, 'policy.cluster.lag'],
     ];
     for (const [policy, field] of cases) {
       const r = log.apply(raw({ type: 'setHealthPolicy', policy }));
       expect(r.result, field).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT', field });
-      expect(r.ops.map((o) => o.key), field).toEqual(['\u0000meta/applied']);
+      expect(
+        r.ops.map((o) => o.key),
+        field,
+      ).toEqual(['\u0000meta/applied']);
       // The API layer refuses it the same way before proposing.
-      expect(parseCommand({ type: 'setHealthPolicy', policy }), field).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT', field });
+      expect(parseCommand({ type: 'setHealthPolicy', policy }), field).toMatchObject({
+        ok: false,
+        code: 'INVALID_ARGUMENT',
+        field,
+      });
     }
     for (const expectedRevision of [-1, 1.5, '1']) {
-      expect(log.apply(raw({ type: 'setHealthPolicy', policy: {}, expectedRevision })).result).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'expectedRevision' });
+      expect(log.apply(raw({ type: 'setHealthPolicy', policy: {}, expectedRevision })).result).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        field: 'expectedRevision',
+      });
     }
     expect(replicated(log.registry)).toEqual(before);
   });
@@ -88,19 +112,33 @@ describe('setHealthPolicy', () => {
       currentVersion: 0,
     });
     expect(log.registry.revision).toBe(0);
-    expect(log.apply({ type: 'setHealthPolicy', policy: POLICY, expectedRevision: 0 }).result).toMatchObject({ ok: true, revision: 1, version: 1 });
+    expect(log.apply({ type: 'setHealthPolicy', policy: POLICY, expectedRevision: 0 }).result).toMatchObject({
+      ok: true,
+      revision: 1,
+      version: 1,
+    });
     ok(log.apply(inst('a')).result); // revision 2: other changes do not move the policy's revision
     const before = replicated(log.registry);
     const stale = log.apply({ type: 'setHealthPolicy', policy: {}, expectedRevision: 0 });
     expect(stale.result).toMatchObject({ ok: false, code: 'VERSION_MISMATCH', currentVersion: 1 });
     expect(replicated(log.registry)).toEqual(before);
-    expect(log.apply({ type: 'setHealthPolicy', policy: {}, expectedRevision: 1 }).result).toEqual({ ok: true, revision: 3, changed: true, version: 3 });
+    expect(log.apply({ type: 'setHealthPolicy', policy: {}, expectedRevision: 1 }).result).toEqual({
+      ok: true,
+      revision: 3,
+      changed: true,
+      version: 3,
+    });
     expect(log.registry.healthPolicy()).toEqual({ policy: {}, revision: 3 });
   });
 
   it('a retry with the same client id and seq applies once', async () => {
     const log = await Log.open();
-    const cmd = { type: 'setHealthPolicy', policy: POLICY, expectedRevision: 0, client: { id: 'admin', seq: 1 } } as const;
+    const cmd = {
+      type: 'setHealthPolicy',
+      policy: POLICY,
+      expectedRevision: 0,
+      client: { id: 'admin', seq: 1 },
+    } as const;
     const first = log.apply(cmd).result;
     expect(first).toMatchObject({ ok: true, revision: 1 });
     // Without dedup the CAS would now fail; the retry gets the first answer instead.

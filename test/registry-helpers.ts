@@ -1,6 +1,15 @@
 /** Shared fixtures for the registry tests: an in-memory sublevel and a log that hands out indexes. */
-import type { AppliedEntry, BatchOp, Command, CommandResult, ConfState, RegistryEvent, SmStore } from '../src/registry/index.js';
+
 import { encode } from '../src/codec/index.js';
+import type {
+  AppliedEntry,
+  BatchOp,
+  Command,
+  CommandResult,
+  ConfState,
+  RegistryEvent,
+  SmStore,
+} from '../src/registry/index.js';
 import { META_CLUSTER_VERSION_KEY, Registry, STATE_MACHINE_VERSION } from '../src/registry/index.js';
 
 /** A sorted in-memory key-value store with the scan the registry needs. */
@@ -49,7 +58,11 @@ export class Log {
   }
 
   /** Applies one command as its own entry and returns its result and events. */
-  apply(command: Command | Record<string, unknown>): { result: CommandResult; events: RegistryEvent[]; ops: BatchOp[] } {
+  apply(command: Command | Record<string, unknown>): {
+    result: CommandResult;
+    events: RegistryEvent[];
+    ops: BatchOp[];
+  } {
     const index = ++this.index;
     const out = this.registry.applyBatch([{ index, term: this.term, command: command as Command }]);
     this.sm.write(out.ops);
@@ -86,6 +99,14 @@ export function ok(result: CommandResult): Extract<CommandResult, { ok: true }> 
 }
 
 export const inst = (id: string, extra: Record<string, unknown> = {}): Command =>
-  ({ type: 'register', namespace: 'prod', service: 'orders', id, address: '10.0.0.1', port: 8080, ...extra }) as Command;
+  ({
+    type: 'register',
+    namespace: 'prod',
+    service: 'orders',
+    id,
+    address: '10.0.0.1',
+    port: 8080,
+    ...extra,
+  }) as Command;
 
 export const seed = (fallback: number): number => Number(process.env['SEED'] ?? fallback);

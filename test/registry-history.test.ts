@@ -52,27 +52,32 @@ describe('EventHistory', () => {
 
   it('matches a reference model for any append sequence', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 6 }), fc.array(fc.nat(3), { maxLength: 40 }), fc.nat(50), (capacity, sizes, probe) => {
-        const h = new EventHistory(capacity, 0);
-        const all: RegistryEvent[] = [];
-        let rev = 0;
-        for (const n of sizes) {
-          rev++;
-          const batch = Array.from({ length: n }, () => ev(rev));
-          all.push(...batch);
-          h.append(batch, rev);
-        }
-        expect(h.size).toBeLessThanOrEqual(capacity);
-        const r = probe % (rev + 2);
-        const got = h.since(r);
-        if (got === 'compacted') {
-          expect(r).toBeLessThan(h.floor);
-          // compacted only if something after r really is gone
-          expect(all.filter((e) => e.revision > r).length).toBeGreaterThan(h.size);
-        } else {
-          expect(got).toEqual(all.filter((e) => e.revision > r));
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.nat(3), { maxLength: 40 }),
+        fc.nat(50),
+        (capacity, sizes, probe) => {
+          const h = new EventHistory(capacity, 0);
+          const all: RegistryEvent[] = [];
+          let rev = 0;
+          for (const n of sizes) {
+            rev++;
+            const batch = Array.from({ length: n }, () => ev(rev));
+            all.push(...batch);
+            h.append(batch, rev);
+          }
+          expect(h.size).toBeLessThanOrEqual(capacity);
+          const r = probe % (rev + 2);
+          const got = h.since(r);
+          if (got === 'compacted') {
+            expect(r).toBeLessThan(h.floor);
+            // compacted only if something after r really is gone
+            expect(all.filter((e) => e.revision > r).length).toBeGreaterThan(h.size);
+          } else {
+            expect(got).toEqual(all.filter((e) => e.revision > r));
+          }
+        },
+      ),
       { seed: seed(7) },
     );
   });

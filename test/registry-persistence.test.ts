@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decode } from '../src/codec/index.js';
 import type { AppliedEntry, Command, ConfState, SmStore } from '../src/registry/index.js';
 import { META_APPLIED_KEY, META_CONF_KEY, Registry } from '../src/registry/index.js';
-import { decode } from '../src/codec/index.js';
 import { scanBatches } from '../src/storage/index.js';
 import { inst, MemorySm, seed } from './registry-helpers.js';
 
@@ -20,7 +20,10 @@ const svc = pick(['orders', 'billing']);
 const id = pick(['a', 'b', 'c', 'd']);
 const sid = pick(['s1', 's2', 's3']);
 /** Mostly fresh requests, some retries of the last one, a few late duplicates of older ones. */
-const client = fc.option(fc.record({ id: pick(['c1', 'c2', 'c3']), mode: pick(['next', 'next', 'next', 'retry', 'old']) }), { nil: undefined });
+const client = fc.option(
+  fc.record({ id: pick(['c1', 'c2', 'c3']), mode: pick(['next', 'next', 'next', 'retry', 'old']) }),
+  { nil: undefined },
+);
 const LEADER_TYPES = new Set(['expire', 'markSuspect', 'clearSuspect', 'setHealth']);
 
 const registerArb = fc.record(
@@ -53,15 +56,43 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
       id,
       expectedVersion: fc.integer({ min: 1, max: 3 }),
       patch: fc.record(
-        { weight: fc.integer({ min: 0, max: 5 }), enabled: fc.boolean(), tags: fc.array(pick(['x', 'q'])), metadata: fc.dictionary(pick(['environment', 'k1']), pick(['prod', 'v1'])) },
+        {
+          weight: fc.integer({ min: 0, max: 5 }),
+          enabled: fc.boolean(),
+          tags: fc.array(pick(['x', 'q'])),
+          metadata: fc.dictionary(pick(['environment', 'k1']), pick(['prod', 'v1'])),
+        },
         { requiredKeys: [] },
       ),
     }),
   },
-  { weight: 4, arbitrary: fc.record({ type: fc.constant('openSession'), sessionId: sid, ttlMs: pick([1_000, 5_000]), now: fc.nat(100_000) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      type: fc.constant('openSession'),
+      sessionId: sid,
+      ttlMs: pick([1_000, 5_000]),
+      now: fc.nat(100_000),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('closeSession'), sessionId: sid }) },
-  { weight: 2, arbitrary: fc.record({ type: pick(['expire', 'markSuspect', 'markSuspect']), termDelta: pick([-1, 0, 0, 0]), sessionIds: fc.array(sid, { maxLength: 3 }), now: fc.nat(100_000) }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('clearSuspect'), termDelta: pick([-1, 0, 0]), sessionIds: fc.array(sid, { maxLength: 3 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      type: pick(['expire', 'markSuspect', 'markSuspect']),
+      termDelta: pick([-1, 0, 0, 0]),
+      sessionIds: fc.array(sid, { maxLength: 3 }),
+      now: fc.nat(100_000),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      type: fc.constant('clearSuspect'),
+      termDelta: pick([-1, 0, 0]),
+      sessionIds: fc.array(sid, { maxLength: 3 }),
+    }),
+  },
   {
     weight: 1,
     arbitrary: fc.record(
@@ -79,7 +110,14 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.record({ type: fc.constant('setHealth'), termDelta: pick([-1, 0]), namespace: ns, service: svc, id, health: pick(['healthy', 'subhealthy', 'down']) }),
+    arbitrary: fc.record({
+      type: fc.constant('setHealth'),
+      termDelta: pick([-1, 0]),
+      namespace: ns,
+      service: svc,
+      id,
+      health: pick(['healthy', 'subhealthy', 'down']),
+    }),
   },
   {
     // Rules that refuse some of the registers and updates above (ACCESS_DENIED, ENVIRONMENT_MISMATCH),
@@ -91,8 +129,24 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
         rules: fc.record(
           {
             environment: pick([null, 'prod', 'v1']),
-            allow: fc.array(fc.record({ namespace: pick(['prod', '*']), cidr: pick(['10.0.0.0/31', '10.0.0.2', '::1/128', 'bogus']) }, { requiredKeys: [] }), { maxLength: 2 }),
-            deny: fc.array(fc.record({ name: pick(['lab', 'x']), service: pick(['orders', 'billing']), cidr: pick(['10.0.0.1/32', 'fd00::/8']) }, { requiredKeys: ['service'] }), { maxLength: 2 }),
+            allow: fc.array(
+              fc.record(
+                { namespace: pick(['prod', '*']), cidr: pick(['10.0.0.0/31', '10.0.0.2', '::1/128', 'bogus']) },
+                { requiredKeys: [] },
+              ),
+              { maxLength: 2 },
+            ),
+            deny: fc.array(
+              fc.record(
+                {
+                  name: pick(['lab', 'x']),
+                  service: pick(['orders', 'billing']),
+                  cidr: pick(['10.0.0.1/32', 'fd00::/8']),
+                },
+                { requiredKeys: ['service'] },
+              ),
+              { maxLength: 2 },
+            ),
           },
           { requiredKeys: [] },
         ),
@@ -106,7 +160,12 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
     arbitrary: fc.record(
       {
         type: fc.constant('setHealthPolicy'),
-        policy: pick([{}, { defaults: { alerts: { minHealthy: 2 } } }, { services: { 'prod/orders': { health: { minDwellMs: 0 } } } }, { cluster: { lag: 1 } }]),
+        policy: pick([
+          {},
+          { defaults: { alerts: { minHealthy: 2 } } },
+          { services: { 'prod/orders': { health: { minDwellMs: 0 } } } },
+          { cluster: { lag: 1 } },
+        ]),
         expectedRevision: fc.nat(4),
       },
       { requiredKeys: ['type', 'policy'] },
@@ -114,7 +173,14 @@ const commandArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ type: 'bogus' }) },
   // Raising the cluster version (both replicas start at 1): setCheckHealth is refused before, applied after.
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('setClusterVersion'), termDelta: pick([-1, 0, 0]), version: pick([1, 2]) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      type: fc.constant('setClusterVersion'),
+      termDelta: pick([-1, 0, 0]),
+      version: pick([1, 2]),
+    }),
+  },
 );
 
 const entryArb = fc.record({
@@ -138,7 +204,8 @@ function toBatches(schedule: readonly (readonly GenEntry[])[]): AppliedEntry[][]
       if (e.command !== null) {
         const [raw, c] = e.command;
         const { termDelta, ...rest } = raw as { termDelta?: number };
-        const cmd: Record<string, unknown> = termDelta === undefined ? { ...rest } : { ...rest, term: term + termDelta };
+        const cmd: Record<string, unknown> =
+          termDelta === undefined ? { ...rest } : { ...rest, term: term + termDelta };
         if (c !== undefined && !LEADER_TYPES.has(String(cmd['type']))) {
           const last = seqs.get(c.id) ?? 0;
           const seq = c.mode === 'next' || last === 0 ? last + 1 : c.mode === 'retry' ? last : Math.max(1, last - 1);
@@ -147,7 +214,11 @@ function toBatches(schedule: readonly (readonly GenEntry[])[]): AppliedEntry[][]
         }
         command = cmd as unknown as Command;
       }
-      const entry: { index: number; term: number; command: Command | null; conf?: ConfState } = { index: ++index, term, command };
+      const entry: { index: number; term: number; command: Command | null; conf?: ConfState } = {
+        index: ++index,
+        term,
+        command,
+      };
       if (e.conf !== undefined) entry.conf = { voters: e.conf, learners: [] };
       return entry;
     }),
@@ -187,8 +258,8 @@ describe('persistence', () => {
       { index: 2, term: 1, command: inst('a') },
     ]);
     await sm.batch([...out.ops]);
-    expect(decode(await sm.get(META_APPLIED_KEY) as Uint8Array)).toEqual({ index: 2, term: 1 });
-    expect(decode(await sm.get(META_CONF_KEY) as Uint8Array)).toEqual(conf);
+    expect(decode((await sm.get(META_APPLIED_KEY)) as Uint8Array)).toEqual({ index: 2, term: 1 });
+    expect(decode((await sm.get(META_CONF_KEY)) as Uint8Array)).toEqual(conf);
     const again = await Registry.open(levelStore(sm));
     expect(again.dump()).toEqual(reg.dump());
     expect(again.history.floor).toBe(1);
@@ -229,7 +300,14 @@ describe('persistence', () => {
       { seed: SEED, numRuns: 80 },
     );
     // The generators reach the access-rule verdicts and the rules CAS, not just success.
-    for (const code of ['ACCESS_DENIED', 'ENVIRONMENT_MISMATCH', 'VERSION_MISMATCH', 'INVALID_ARGUMENT', 'CLUSTER_NOT_UPGRADED']) expect(outcomes).toContain(code);
+    for (const code of [
+      'ACCESS_DENIED',
+      'ENVIRONMENT_MISMATCH',
+      'VERSION_MISMATCH',
+      'INVALID_ARGUMENT',
+      'CLUSTER_NOT_UPGRADED',
+    ])
+      expect(outcomes).toContain(code);
   });
 
   it('replaying after a restart from any cut point reaches the same state', async () => {

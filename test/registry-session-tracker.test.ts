@@ -125,7 +125,10 @@ describe('session tracker: protection', () => {
     const l = await fleet(5, 10_000);
     const due = l.tick(10_000);
     expect(due).toEqual({ ...nothing, suspect: ['s0', 's1', 's2', 's3', 's4'] });
-    expect(l.ids()).toEqual([...[0, 1, 2, 3, 4].map((n) => `i${n}:suspect`), ...[5, 6, 7, 8, 9].map((n) => `i${n}:healthy`)]);
+    expect(l.ids()).toEqual([
+      ...[0, 1, 2, 3, 4].map((n) => `i${n}:suspect`),
+      ...[5, 6, 7, 8, 9].map((n) => `i${n}:healthy`),
+    ]);
     expect(l.log.registry.getSession('s0')?.suspectSince).toBe(10_000);
     expect(l.tracker.protection()).toEqual([
       { namespace: 'prod', service: 'orders', enteredAt: 10_000, settledSince: null, held: [] },
@@ -229,7 +232,8 @@ describe('session tracker: protection', () => {
     for (let n = 5; n < 10; n++) next.keepalive(`s${n}`, 39_000);
     expect(next.due(40_000, l.log.registry)).toEqual(nothing);
     expect(next.protection()[0]).toMatchObject({ settledSince: 40_000, held: ['s1', 's2', 's3', 's4'] });
-    for (let t = 45_000; t <= 40_000 + WINDOW; t += 5_000) for (const n of [0, 5, 6, 7, 8, 9]) next.keepalive(`s${n}`, t);
+    for (let t = 45_000; t <= 40_000 + WINDOW; t += 5_000)
+      for (const n of [0, 5, 6, 7, 8, 9]) next.keepalive(`s${n}`, t);
     expect(next.due(40_000 + WINDOW, l.log.registry).expire).toEqual(['s1', 's2', 's3', 's4']);
   });
 
@@ -261,15 +265,20 @@ describe('session tracker: the window of recent expiries', () => {
   it.each([
     ['another node, which saw the wave as a follower', 1],
     ['the same node, leading again', 0],
-  ])('a failover in the middle of an expiry wave does not reset the protection window (new leader: %s)', async (_, next) => {
-    const l = await wave(2);
-    l.failover(next, 12_000); // full TTL for everyone: deadlines at 22 s
-    for (let n = 5; n < 10; n++) l.tracker.keepalive(`s${n}`, 20_000);
-    // s4 lapses: 4 expired within the window + 1 = 5 of 10 > 0.4
-    expect(l.tick(22_000)).toEqual({ ...nothing, suspect: ['s4'] });
-    expect(l.ids()).toEqual(['i4:suspect', ...[5, 6, 7, 8, 9].map((n) => `i${n}:healthy`)]);
-    expect(l.tracker.protection()).toEqual([{ namespace: 'prod', service: 'orders', enteredAt: 22_000, settledSince: null, held: [] }]);
-  });
+  ])(
+    'a failover in the middle of an expiry wave does not reset the protection window (new leader: %s)',
+    async (_, next) => {
+      const l = await wave(2);
+      l.failover(next, 12_000); // full TTL for everyone: deadlines at 22 s
+      for (let n = 5; n < 10; n++) l.tracker.keepalive(`s${n}`, 20_000);
+      // s4 lapses: 4 expired within the window + 1 = 5 of 10 > 0.4
+      expect(l.tick(22_000)).toEqual({ ...nothing, suspect: ['s4'] });
+      expect(l.ids()).toEqual(['i4:suspect', ...[5, 6, 7, 8, 9].map((n) => `i${n}:healthy`)]);
+      expect(l.tracker.protection()).toEqual([
+        { namespace: 'prod', service: 'orders', enteredAt: 22_000, settledSince: null, held: [] },
+      ]);
+    },
+  );
 
   it.each([
     [59_999, { ...nothing, suspect: ['s4'] }],
@@ -318,14 +327,17 @@ describe('session tracker: the window of recent expiries', () => {
 });
 
 describe('session tracker: protection bound (property)', () => {
-  const outage = fc.record({ downAt: fc.integer({ min: 0, max: 120 }), length: fc.option(fc.integer({ min: 1, max: 90 }), { nil: undefined }) });
+  const outage = fc.record({
+    downAt: fc.integer({ min: 0, max: 120 }),
+    length: fc.option(fc.integer({ min: 1, max: 90 }), { nil: undefined }),
+  });
   const fleets = fc.array(fc.option(outage, { freq: 2, nil: undefined }), { minLength: 3, maxLength: 12 });
   type Fleet = readonly ({ downAt: number; length: number | undefined } | undefined)[];
 
   /** Runs `fleet` for 240 s on 3 nodes, failing over at each second in `failovers`, and checks the bound. */
   async function run(fleet: Fleet, failovers: readonly number[]) {
     const l = await leader({}, 3);
-    fleet.forEach((_, n) => l.open(`s${n}`, 0, [`i${n}`]));
+    for (let n = 0; n < fleet.length; n++) l.open(`s${n}`, 0, [`i${n}`]);
     const expiredAt: number[] = [];
     let leaderIndex = 0;
     for (let sec = 1; sec <= 240; sec++) {

@@ -15,7 +15,15 @@ async function v1Log(): Promise<Log> {
 }
 
 const checkHealth = (expectedVersion: number, client?: { id: string; seq: number }) =>
-  ({ type: 'setCheckHealth', namespace: 'prod', service: 'orders', id: 'a', expectedVersion, health: 'down', ...(client ? { client } : {}) }) as Command;
+  ({
+    type: 'setCheckHealth',
+    namespace: 'prod',
+    service: 'orders',
+    id: 'a',
+    expectedVersion,
+    health: 'down',
+    ...(client ? { client } : {}),
+  }) as Command;
 
 describe('cluster version gate', () => {
   it('an absent version is 1; this build implements 3', async () => {
@@ -72,14 +80,22 @@ describe('cluster version gate', () => {
     const other = await v1Log();
     other.term = 3;
     other.apply(inst('x'));
-    expect(other.apply({ type: 'setClusterVersion', term: 2, version: 2 } as Command).result).toMatchObject({ ok: false, code: 'STALE_TERM' });
+    expect(other.apply({ type: 'setClusterVersion', term: 2, version: 2 } as Command).result).toMatchObject({
+      ok: false,
+      code: 'STALE_TERM',
+    });
     expect(other.registry.clusterVersion).toBe(1);
   });
 
   it('replicas that raise at the same entry stay byte-identical whatever they are sent', async () => {
     const a = await v1Log();
     const b = await v1Log();
-    const cmds: Command[] = [inst('a'), checkHealth(1, { id: 'c', seq: 1 }), { type: 'setClusterVersion', term: 1, version: 2 } as Command, checkHealth(1, { id: 'c', seq: 2 })];
+    const cmds: Command[] = [
+      inst('a'),
+      checkHealth(1, { id: 'c', seq: 1 }),
+      { type: 'setClusterVersion', term: 1, version: 2 } as Command,
+      checkHealth(1, { id: 'c', seq: 2 }),
+    ];
     for (const c of cmds) expect(a.apply(c).ops).toEqual(b.apply(c).ops);
     expect([...a.sm.data]).toEqual([...b.sm.data]);
   });

@@ -7,7 +7,11 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type Handler = (req: IncomingMessage & { body: string }, res: ServerResponse, node: ScriptedHttpNode) => void | Promise<void>;
+export type Handler = (
+  req: IncomingMessage & { body: string },
+  res: ServerResponse,
+  node: ScriptedHttpNode,
+) => void | Promise<void>;
 
 export interface Seen {
   readonly method: string;

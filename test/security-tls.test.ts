@@ -7,9 +7,17 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateAuthority, type CertFiles } from '../scripts/tls-certs.js';
+import { type CertFiles, CertificateAuthority } from '../scripts/tls-certs.js';
 import { silentLogger } from '../src/log/index.js';
-import { certificateNodeIds, loadTlsMaterial, nodeIdUri, readTlsSettings, type TlsMaterial, TlsMaterialError, TlsReloader } from '../src/security/index.js';
+import {
+  certificateNodeIds,
+  loadTlsMaterial,
+  nodeIdUri,
+  readTlsSettings,
+  type TlsMaterial,
+  TlsMaterialError,
+  TlsReloader,
+} from '../src/security/index.js';
 import { captureLogger } from './transport-harness.js';
 
 const DAY = 86_400_000;
@@ -47,11 +55,19 @@ describe('loadTlsMaterial', () => {
   });
 
   it('refuses an expired and a not-yet-valid certificate, naming the file', async () => {
-    const expired = await authority.issue('expired', { nodeId: 'n1', notBefore: new Date(Date.now() - 3 * DAY), notAfter: new Date(Date.now() - DAY) });
+    const expired = await authority.issue('expired', {
+      nodeId: 'n1',
+      notBefore: new Date(Date.now() - 3 * DAY),
+      notAfter: new Date(Date.now() - DAY),
+    });
     const e = refusal(() => loadTlsMaterial({ ...expired, ca: null }));
     expect(e.file).toBe(expired.cert);
     expect(e.message).toMatch(new RegExp(`^${expired.cert}: the certificate for CN=n1 expired at \\d{4}-`));
-    const future = await authority.issue('future', { nodeId: 'n1', notBefore: new Date(Date.now() + DAY), notAfter: new Date(Date.now() + 3 * DAY) });
+    const future = await authority.issue('future', {
+      nodeId: 'n1',
+      notBefore: new Date(Date.now() + DAY),
+      notAfter: new Date(Date.now() + 3 * DAY),
+    });
     const f = refusal(() => loadTlsMaterial({ ...future, ca: null }));
     expect(f.file).toBe(future.cert);
     expect(f.problem).toMatch(/is not valid yet \(valid from /);
@@ -61,12 +77,18 @@ describe('loadTlsMaterial', () => {
 
   it('refuses a key of another certificate, a missing file, a file without a certificate, an expired CA', async () => {
     expect(refusal(() => loadTlsMaterial({ cert: good.cert, key: other.key, ca: null })).file).toBe(other.key);
-    expect(refusal(() => loadTlsMaterial({ cert: path.join(dir, 'nope.pem'), key: good.key, ca: null })).problem).toMatch(/cannot read it \(ENOENT\)/);
-    expect(refusal(() => loadTlsMaterial({ cert: good.key, key: good.key, ca: null })).problem).toMatch(/no PEM certificate/);
+    expect(
+      refusal(() => loadTlsMaterial({ cert: path.join(dir, 'nope.pem'), key: good.key, ca: null })).problem,
+    ).toMatch(/cannot read it \(ENOENT\)/);
+    expect(refusal(() => loadTlsMaterial({ cert: good.key, key: good.key, ca: null })).problem).toMatch(
+      /no PEM certificate/,
+    );
     const notAKey = path.join(dir, 'not-a-key.pem');
     await writeFile(notAKey, 'hello');
     expect(refusal(() => loadTlsMaterial({ cert: good.cert, key: notAKey, ca: null })).file).toBe(notAKey);
-    expect(refusal(() => loadTlsMaterial({ ...good, ca: authority.certFile }, new Date(Date.now() + 400 * DAY))).file).toBe(good.cert);
+    expect(
+      refusal(() => loadTlsMaterial({ ...good, ca: authority.certFile }, new Date(Date.now() + 400 * DAY))).file,
+    ).toBe(good.cert);
   });
 });
 
@@ -95,15 +117,25 @@ describe('readTlsSettings', () => {
   it('is off without flags, and takes each listener on its own', () => {
     expect(read({})).toEqual({ api: null, consul: null, dns: null, peer: null });
     expect(read({ 'tls-cert': 'c', 'tls-key': 'k' }).api).toEqual({ cert: 'c', key: 'k', ca: null });
-    expect(read({ 'consul-tls-cert': 'c', 'consul-tls-key': 'k', 'consul-tls-client-ca': 'a' }).consul).toEqual({ cert: 'c', key: 'k', ca: 'a' });
-    expect(read({ 'peer-tls-cert': 'c', 'peer-tls-key': 'k', 'peer-tls-ca': 'a' }).peer).toEqual({ cert: 'c', key: 'k', ca: 'a' });
+    expect(read({ 'consul-tls-cert': 'c', 'consul-tls-key': 'k', 'consul-tls-client-ca': 'a' }).consul).toEqual({
+      cert: 'c',
+      key: 'k',
+      ca: 'a',
+    });
+    expect(read({ 'peer-tls-cert': 'c', 'peer-tls-key': 'k', 'peer-tls-ca': 'a' }).peer).toEqual({
+      cert: 'c',
+      key: 'k',
+      ca: 'a',
+    });
   });
 
   it('names the flag that is missing', () => {
     expect(() => read({ 'tls-cert': 'c' })).toThrow('--tls-key: is required with --tls-cert');
     expect(() => read({ 'tls-client-ca': 'a' })).toThrow('--tls-cert: is required with --tls-client-ca');
     expect(() => read({ 'dns-tls-key': 'k' })).toThrow('--dns-tls-cert: is required with --dns-tls-key');
-    expect(() => read({ 'peer-tls-cert': 'c', 'peer-tls-key': 'k' })).toThrow(/--peer-tls-ca: is required with --peer-tls-cert/);
+    expect(() => read({ 'peer-tls-cert': 'c', 'peer-tls-key': 'k' })).toThrow(
+      /--peer-tls-ca: is required with --peer-tls-cert/,
+    );
   });
 });
 

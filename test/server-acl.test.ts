@@ -37,14 +37,25 @@ describe('FailedAuthLimiter', () => {
 });
 
 describe('AccessControl.identify', () => {
-  const token = (secretHash: string): AclToken => ({ id: 't1', name: 'late', role: 'read', namespaces: null, servicePrefixes: null, secretHash, createRevision: 7 });
+  const token = (secretHash: string): AclToken => ({
+    id: 't1',
+    name: 'late',
+    role: 'read',
+    namespaces: null,
+    servicePrefixes: null,
+    secretHash,
+    createRevision: 7,
+  });
 
   it('a token this node has not applied yet is looked up again after a read barrier, not refused', async () => {
     const { secret, secretHash } = newTokenSecret();
     let applied: AclToken | undefined;
     let barriers = 0;
     const node = {
-      registry: { aclBootstrapped: () => true, tokenByHash: (h: string) => (applied?.secretHash === h ? applied : undefined) },
+      registry: {
+        aclBootstrapped: () => true,
+        tokenByHash: (h: string) => (applied?.secretHash === h ? applied : undefined),
+      },
       readBarrier: async () => {
         barriers++;
         applied = token(secretHash); // the create, committed elsewhere, is applied by the time the barrier returns
@@ -52,7 +63,10 @@ describe('AccessControl.identify', () => {
       },
     } as unknown as AclNode;
     const access = new AccessControl(null, { node, timeoutMs: 100 });
-    expect(await access.identify(secret)).toEqual({ ok: true, principal: { name: 'late', role: 'read', namespaces: null, servicePrefixes: null, tokenId: 't1' } });
+    expect(await access.identify(secret)).toEqual({
+      ok: true,
+      principal: { name: 'late', role: 'read', namespaces: null, servicePrefixes: null, tokenId: 't1' },
+    });
     expect(barriers).toBe(1);
     // Known now: no second barrier.
     expect((await access.identify(secret)).ok).toBe(true);
@@ -62,7 +76,10 @@ describe('AccessControl.identify', () => {
   });
 
   it('a barrier that fails is "unavailable", not a refusal', async () => {
-    const node = { registry: { aclBootstrapped: () => true, tokenByHash: () => undefined }, readBarrier: async () => Promise.reject(new Error('no leader')) } as unknown as AclNode;
+    const node = {
+      registry: { aclBootstrapped: () => true, tokenByHash: () => undefined },
+      readBarrier: async () => Promise.reject(new Error('no leader')),
+    } as unknown as AclNode;
     const id = await new AccessControl(null, { node, timeoutMs: 100 }).identify('rc_x');
     expect(id).toMatchObject({ ok: false, reason: 'unavailable' });
   });

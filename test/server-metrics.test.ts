@@ -7,15 +7,25 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Labels, LATENCY_BUCKETS, MetricsRegistry } from '../src/server/metrics.js';
+import { LATENCY_BUCKETS, type Labels, MetricsRegistry } from '../src/server/metrics.js';
 
 const SEED = Number(process.env.SEED ?? 6_2026);
 
 /** The former registry's counters and histograms (keyOf on every call), rendering only. */
 class Reference {
   private readonly out: string[] = [];
-  private readonly counters = new Map<string, { help: string; series: Map<string, { labels: Labels; value: number }> }>();
-  private readonly histograms = new Map<string, { help: string; buckets: readonly number[]; series: Map<string, { labels: Labels; counts: number[]; sum: number; count: number }> }>();
+  private readonly counters = new Map<
+    string,
+    { help: string; series: Map<string, { labels: Labels; value: number }> }
+  >();
+  private readonly histograms = new Map<
+    string,
+    {
+      help: string;
+      buckets: readonly number[];
+      series: Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>;
+    }
+  >();
   private readonly order: string[] = [];
 
   counter(name: string, help: string): void {
@@ -52,11 +62,15 @@ class Reference {
     for (const name of this.order) {
       const c = this.counters.get(name);
       const h = this.histograms.get(name);
-      out.push(`# HELP ${name} ${(c ?? h)!.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${name} ${c ? 'counter' : 'histogram'}`);
+      out.push(
+        `# HELP ${name} ${(c ?? h)!.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`,
+        `# TYPE ${name} ${c ? 'counter' : 'histogram'}`,
+      );
       if (c) for (const s of c.series.values()) out.push(`${name}${labelText(s.labels)} ${num(s.value)}`);
       if (h) {
         for (const s of h.series.values()) {
-          h.buckets.forEach((b, i) => out.push(`${name}_bucket${labelText(s.labels, ['le', num(b)])} ${s.counts[i]}`));
+          for (const [i, b] of h.buckets.entries())
+            out.push(`${name}_bucket${labelText(s.labels, ['le', num(b)])} ${s.counts[i]}`);
           out.push(`${name}_bucket${labelText(s.labels, ['le', '+Inf'])} ${s.count}`);
           out.push(`${name}_sum${labelText(s.labels)} ${num(s.sum)}`);
           out.push(`${name}_count${labelText(s.labels)} ${s.count}`);
@@ -96,17 +110,42 @@ type Op =
   | { kind: 'plain'; by: number }
   | { kind: 'any'; labels: Record<string, string> };
 
-const labelValueArb = fc.constantFrom('GET', 'PUT', '/v1/a/:id', 'unmatched', '200', '404', '', 'a"b', 'c\\d', 'e\nf', 'é');
+const labelValueArb = fc.constantFrom(
+  'GET',
+  'PUT',
+  '/v1/a/:id',
+  'unmatched',
+  '200',
+  '404',
+  '',
+  'a"b',
+  'c\\d',
+  'e\nf',
+  'é',
+);
 const valuesArb = fc.tuple(labelValueArb, labelValueArb, labelValueArb);
 const sampleArb = fc.oneof(
   fc.constantFrom(...LATENCY_BUCKETS, 0, -1, 0.00050001, 11, NaN, Infinity, -Infinity),
   fc.double({ min: -1, max: 20, noNaN: true }),
 );
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('inc' as const), values: valuesArb, by: fc.constantFrom(1, 2, 0.5), how: fc.constantFrom('object' as const, 'child' as const) }),
-  fc.record({ kind: fc.constant('observe' as const), values: valuesArb, value: sampleArb, how: fc.constantFrom('object' as const, 'child' as const) }),
+  fc.record({
+    kind: fc.constant('inc' as const),
+    values: valuesArb,
+    by: fc.constantFrom(1, 2, 0.5),
+    how: fc.constantFrom('object' as const, 'child' as const),
+  }),
+  fc.record({
+    kind: fc.constant('observe' as const),
+    values: valuesArb,
+    value: sampleArb,
+    how: fc.constantFrom('object' as const, 'child' as const),
+  }),
   fc.record({ kind: fc.constant('plain' as const), by: fc.constantFrom(1, 3) }),
-  fc.record({ kind: fc.constant('any' as const), labels: fc.dictionary(fc.constantFrom('a', 'b', 'reason'), labelValueArb, { maxKeys: 3 }) }),
+  fc.record({
+    kind: fc.constant('any' as const),
+    labels: fc.dictionary(fc.constantFrom('a', 'b', 'reason'), labelValueArb, { maxKeys: 3 }),
+  }),
 );
 
 function run(ops: readonly Op[]): { actual: string; expected: string } {
@@ -160,7 +199,10 @@ describe('metrics registry', () => {
       }),
       { seed: SEED, numRuns: 300 },
     );
-    if (out.failed) throw new Error(`failed (seed ${SEED}): ${fc.stringify(out.counterexample)}\nreplay: SEED=${SEED} npx vitest run test/server-metrics.test.ts`);
+    if (out.failed)
+      throw new Error(
+        `failed (seed ${SEED}): ${fc.stringify(out.counterexample)}\nreplay: SEED=${SEED} npx vitest run test/server-metrics.test.ts`,
+      );
   });
 
   it('creates a series on first use only, and a bound child shares it with the object form', () => {

@@ -7,7 +7,10 @@ import { describe, expect, it, vi } from 'vitest';
 import { LoadShedder, neverShed, registerLoadShedding } from '../src/server/overload.js';
 
 function shedder(pending = () => 0) {
-  return new LoadShedder({ maxLagMs: 200, maxPendingWork: 100, maxInflight: 0, retryAfterSeconds: 2 }, { pendingWork: pending });
+  return new LoadShedder(
+    { maxLagMs: 200, maxPendingWork: 100, maxInflight: 0, retryAfterSeconds: 2 },
+    { pendingWork: pending },
+  );
 }
 
 describe('LoadShedder', () => {
@@ -27,7 +30,11 @@ describe('LoadShedder', () => {
     vi.useFakeTimers();
     try {
       let now = 1000;
-      const s = new LoadShedder({ maxLagMs: 200, maxPendingWork: 0, maxInflight: 0, retryAfterSeconds: 1, sampleMs: 20 }, { pendingWork: () => 0 }, () => now);
+      const s = new LoadShedder(
+        { maxLagMs: 200, maxPendingWork: 0, maxInflight: 0, retryAfterSeconds: 1, sampleMs: 20 },
+        { pendingWork: () => 0 },
+        () => now,
+      );
       s.start();
       // The timer has not fired (the loop is busy serving readable sockets), and time goes on.
       now += 20 + 150;
@@ -74,13 +81,20 @@ describe('the shedding hook', () => {
       handled++;
       return { ok: true };
     });
-    const write = () => app.inject({ method: 'PUT', url: '/v1/namespaces/p/services/s/instances/i', payload: { address: '10.0.0.1', port: 1 } });
+    const write = () =>
+      app.inject({
+        method: 'PUT',
+        url: '/v1/namespaces/p/services/s/instances/i',
+        payload: { address: '10.0.0.1', port: 1 },
+      });
     expect((await write()).statusCode).toBe(200);
     s.observeLag(500);
     const shed = await write();
     expect(shed.statusCode).toBe(503);
     expect(shed.headers['retry-after']).toBe('2');
-    expect(shed.json()).toEqual({ error: { code: 'OVERLOADED', message: expect.stringContaining('--max-event-loop-lag-ms') } });
+    expect(shed.json()).toEqual({
+      error: { code: 'OVERLOADED', message: expect.stringContaining('--max-event-loop-lag-ms') },
+    });
     expect(handled).toBe(1); // the shed write did nothing
     expect(s.shed).toBe(1);
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);

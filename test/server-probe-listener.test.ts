@@ -19,14 +19,28 @@ function capturingLogger() {
   const records: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') records.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line.trim() !== '') records.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
   return { logger: createLogger({ level: 'debug', name: 'n1', destination }), records };
 }
 
-const READY: ProbeAnswer = { status: 200, body: { ready: true, node: 'n1', leader: 'n1', role: 'leader', term: 1, commitIndex: 1, appliedIndex: 1, lag: 0, reasons: [] } };
+const READY: ProbeAnswer = {
+  status: 200,
+  body: {
+    ready: true,
+    node: 'n1',
+    leader: 'n1',
+    role: 'leader',
+    term: 1,
+    commitIndex: 1,
+    appliedIndex: 1,
+    lag: 0,
+    reasons: [],
+  },
+};
 
 describe('the probe listener thread', () => {
   let listener: ProbeListener | null = null;
@@ -43,7 +57,11 @@ describe('the probe listener thread', () => {
     return { url: `http://127.0.0.1:${listener.port}`, records, port: listener.port };
   }
 
-  const get = (url: string) => fetch(url, { signal: AbortSignal.timeout(5000) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+  const get = (url: string) =>
+    fetch(url, { signal: AbortSignal.timeout(5000) }).then(async (r) => ({
+      status: r.status,
+      body: (await r.json()) as Record<string, unknown>,
+    }));
 
   it('serves the published readiness, and a thread that dies is logged and replaced on the same port', async () => {
     const { url, records, port } = await start(async () => READY);
@@ -53,7 +71,11 @@ describe('the probe listener thread', () => {
     // The thread ends as an uncaught error would end it.
     await (listener as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
     await waitFor('the replacement to serve', () => records.some((r) => r.msg === 'the probe listener serves again'));
-    expect(records.some((r) => r.msg === 'the probe listener thread stopped; starting another' && r.level === 50 && r.part === 'probes')).toBe(true);
+    expect(
+      records.some(
+        (r) => r.msg === 'the probe listener thread stopped; starting another' && r.level === 50 && r.part === 'probes',
+      ),
+    ).toBe(true);
     expect(listener!.port).toBe(port);
     // It starts from the readiness published before: ready at once.
     expect(await get(`${url}/readyz`)).toEqual({ status: 200, body: READY.body });

@@ -19,7 +19,17 @@ import {
 
 const READY: ProbeAnswer = {
   status: 200,
-  body: { ready: true, node: 'n1', leader: 'n2', role: 'follower', term: 3, commitIndex: 40, appliedIndex: 40, lag: 0, reasons: [] },
+  body: {
+    ready: true,
+    node: 'n1',
+    leader: 'n2',
+    role: 'follower',
+    term: 3,
+    commitIndex: 40,
+    appliedIndex: 40,
+    lag: 0,
+    reasons: [],
+  },
 };
 
 describe('the published state, on fake timers', () => {
@@ -67,7 +77,11 @@ describe('the published state, on fake timers', () => {
     stall(2000);
     const hung = health();
     expect(hung.status).toBe(503);
-    expect(hung.body).toMatchObject({ error: { code: 'STALLED', stalledMs: 6000, stallLimitMs: 5000 }, ok: false, node: 'n1' });
+    expect(hung.body).toMatchObject({
+      error: { code: 'STALLED', stalledMs: 6000, stallLimitMs: 5000 },
+      ok: false,
+      node: 'n1',
+    });
     expect((hung.body.error as { message: string }).message).toContain('6000 ms');
 
     // The loop comes round again: the next beat makes it healthy.
@@ -76,7 +90,16 @@ describe('the published state, on fake timers', () => {
   });
 
   it('publishes the readiness check with its time; a stale one is 503 NOT_READY with the last known fields', async () => {
-    expect(ready()).toMatchObject({ status: 503, body: { error: { code: 'NOT_READY' }, ready: false, node: 'n1', role: 'unknown', reasons: [expect.stringContaining('not been checked yet')] } });
+    expect(ready()).toMatchObject({
+      status: 503,
+      body: {
+        error: { code: 'NOT_READY' },
+        ready: false,
+        node: 'n1',
+        role: 'unknown',
+        reasons: [expect.stringContaining('not been checked yet')],
+      },
+    });
     publisher.start();
     await vi.advanceTimersByTimeAsync(0);
     expect(ready()).toEqual({ status: 200, body: READY.body });
@@ -90,7 +113,17 @@ describe('the published state, on fake timers', () => {
     stall(3500);
     const stale = ready();
     expect(stale.status).toBe(503);
-    expect(stale.body).toMatchObject({ error: { code: 'NOT_READY' }, ready: false, node: 'n1', leader: 'n2', role: 'follower', term: 3, commitIndex: 40, appliedIndex: 40, lag: 0 });
+    expect(stale.body).toMatchObject({
+      error: { code: 'NOT_READY' },
+      ready: false,
+      node: 'n1',
+      leader: 'n2',
+      role: 'follower',
+      term: 3,
+      commitIndex: 40,
+      appliedIndex: 40,
+      lag: 0,
+    });
     expect(stale.body.reasons).toEqual([expect.stringMatching(/last checked \d+ ms ago \(limit 3000 ms\)/)]);
   });
 
@@ -127,7 +160,15 @@ describe('the published state, on fake timers', () => {
   });
 
   it('a not-ready answer is published as it is', async () => {
-    const notReady: ProbeAnswer = { status: 503, body: { error: { code: 'NOT_READY', message: 'not ready: no leader' }, ready: false, node: 'n1', reasons: ['no leader'] } };
+    const notReady: ProbeAnswer = {
+      status: 503,
+      body: {
+        error: { code: 'NOT_READY', message: 'not ready: no leader' },
+        ready: false,
+        node: 'n1',
+        reasons: ['no leader'],
+      },
+    };
     evaluate = async () => notReady;
     publisher.start();
     await vi.advanceTimersByTimeAsync(0);
@@ -150,7 +191,14 @@ describe('the published state, on fake timers', () => {
 });
 
 describe('the probe listener routes', () => {
-  const view: ProbeView = { nodeId: 'n1', lastBeatMs: 1000, readiness: { at: 1000, ...READY }, nowMs: 1010, stallLimitMs: 5000, readinessStaleMs: 3000 };
+  const view: ProbeView = {
+    nodeId: 'n1',
+    lastBeatMs: 1000,
+    readiness: { at: 1000, ...READY },
+    nowMs: 1010,
+    stallLimitMs: 5000,
+    readinessStaleMs: 3000,
+  };
 
   it('serves GET and HEAD /healthz and /readyz, query strings ignored', () => {
     expect(answerProbe('GET', '/healthz', view)).toEqual({ status: 200, body: { ok: true, node: 'n1' } });
@@ -159,22 +207,44 @@ describe('the probe listener routes', () => {
   });
 
   it('answers anything else 404 ROUTE_NOT_FOUND in the catalogue shape', () => {
-    for (const [method, url] of [['POST', '/healthz'], ['GET', '/metrics'], ['GET', '/'], ['DELETE', '/readyz']] as const) {
+    for (const [method, url] of [
+      ['POST', '/healthz'],
+      ['GET', '/metrics'],
+      ['GET', '/'],
+      ['DELETE', '/readyz'],
+    ] as const) {
       const a = answerProbe(method, url, view);
       expect(a.status).toBe(404);
-      expect(a.body).toEqual({ error: { code: 'ROUTE_NOT_FOUND', message: expect.stringContaining(`no route ${method} ${url}`) } });
+      expect(a.body).toEqual({
+        error: { code: 'ROUTE_NOT_FOUND', message: expect.stringContaining(`no route ${method} ${url}`) },
+      });
     }
   });
 
   it('answers what the HTTP parser refuses with the catalogue code the main port uses', () => {
-    expect(refusedRequestAnswer('HPE_INVALID_METHOD')).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_REQUEST' } } });
-    expect(refusedRequestAnswer('HPE_HEADER_OVERFLOW')).toMatchObject({ status: 431, body: { error: { code: 'HEADERS_TOO_LARGE' } } });
-    expect(refusedRequestAnswer('ERR_HTTP_REQUEST_TIMEOUT')).toMatchObject({ status: 408, body: { error: { code: 'REQUEST_TIMEOUT' } } });
+    expect(refusedRequestAnswer('HPE_INVALID_METHOD')).toMatchObject({
+      status: 400,
+      body: { error: { code: 'MALFORMED_REQUEST' } },
+    });
+    expect(refusedRequestAnswer('HPE_HEADER_OVERFLOW')).toMatchObject({
+      status: 431,
+      body: { error: { code: 'HEADERS_TOO_LARGE' } },
+    });
+    expect(refusedRequestAnswer('ERR_HTTP_REQUEST_TIMEOUT')).toMatchObject({
+      status: 408,
+      body: { error: { code: 'REQUEST_TIMEOUT' } },
+    });
   });
 });
 
 describe('the probe flags', () => {
-  const BASE = { id: 'n1', data: '/tmp/x', listen: '127.0.0.1:8101', peers: 'n1=127.0.0.1:7101', 'cluster-secret': 'local-secret' };
+  const BASE = {
+    id: 'n1',
+    data: '/tmp/x',
+    listen: '127.0.0.1:8101',
+    peers: 'n1=127.0.0.1:7101',
+    'cluster-secret': 'local-secret',
+  };
 
   it('off by default, with the 5-s stall limit', () => {
     const c = resolveConfig(BASE, {});
@@ -183,8 +253,12 @@ describe('the probe flags', () => {
   });
 
   it('from flags and from the environment', () => {
-    expect(resolveConfig({ ...BASE, 'probe-listen': '0.0.0.0:8701', 'probe-stall-limit-ms': '2000' }, {})).toMatchObject({ probeListen: { host: '0.0.0.0', port: 8701 }, probeStallLimitMs: 2000 });
-    expect(resolveConfig(BASE, { ROLLCALL_PROBE_LISTEN: '127.0.0.1:8702', ROLLCALL_PROBE_STALL_LIMIT_MS: '300' })).toMatchObject({ probeListen: { host: '127.0.0.1', port: 8702 }, probeStallLimitMs: 300 });
+    expect(
+      resolveConfig({ ...BASE, 'probe-listen': '0.0.0.0:8701', 'probe-stall-limit-ms': '2000' }, {}),
+    ).toMatchObject({ probeListen: { host: '0.0.0.0', port: 8701 }, probeStallLimitMs: 2000 });
+    expect(
+      resolveConfig(BASE, { ROLLCALL_PROBE_LISTEN: '127.0.0.1:8702', ROLLCALL_PROBE_STALL_LIMIT_MS: '300' }),
+    ).toMatchObject({ probeListen: { host: '127.0.0.1', port: 8702 }, probeStallLimitMs: 300 });
   });
 
   it('refuses a bad address or limit, naming the flag', () => {

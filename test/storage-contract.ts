@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/messages.js';
-import { type HostStorage, emptyHardState } from '../raft/storage.js';
+import { emptyHardState, type HostStorage } from '../raft/storage.js';
 
 export interface StorageHarness {
   readonly storage: HostStorage;
@@ -133,7 +133,9 @@ export function storageContract(name: string, factory: StorageFactory): void {
 
     test('append that leaves a gap is refused and changes nothing', async () => {
       const { storage } = await withLog([1, 1, 2]);
-      await expect(Promise.resolve().then(() => storage.append(makeEntries(5, [2])))).rejects.toThrow(/missing log entries/);
+      await expect(Promise.resolve().then(() => storage.append(makeEntries(5, [2])))).rejects.toThrow(
+        /missing log entries/,
+      );
       expect(storage.lastIndex()).toBe(3);
       expect(storage.entries(1, 4, INF)).toEqual(makeEntries(1, [1, 1, 2]));
     });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
@@ -8,28 +8,27 @@ import { describe, expect, test } from 'vitest';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
 import { decode, encode } from '../src/codec/index.js';
-import { encodeEntry, encodeHardState, encodeSnapshotMeta } from '../src/storage/values.js';
+import { crc32Table } from '../src/storage/checksum.js';
 import {
-  NodeStorage,
-  type NodeDatabase,
-  type SmOp,
-  SM_APPLIED_KEY_BYTES,
-  SM_CONF_KEY_BYTES,
-  SM_LEGACY_PEERS_KEY,
-  StorageError,
-  SnapshotWriter,
   decodeSnapshotData,
   encodeApplied,
   encodeConfState,
   isNodeLocalSmKey,
   locateWalEntry,
+  type NodeDatabase,
+  NodeStorage,
   openNodeDatabase,
   replaceOps,
+  SM_APPLIED_KEY_BYTES,
+  SM_CONF_KEY_BYTES,
+  SM_LEGACY_PEERS_KEY,
+  type SmOp,
+  SnapshotWriter,
+  StorageError,
   walDir,
 } from '../src/storage/index.js';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { ITEM, frameAt, splitItems } from '../src/storage/wal/format.js';
-import { crc32Table } from '../src/storage/checksum.js';
+import { encodeEntry, encodeHardState, encodeSnapshotMeta } from '../src/storage/values.js';
+import { frameAt, ITEM, splitItems } from '../src/storage/wal/format.js';
 import { storageError, tempDirs, withStorage } from './helpers/storage.js';
 import { makeEntries, storageContract } from './storage-contract.js';
 
@@ -61,7 +60,13 @@ async function withDatabase<T>(dir: string, fn: (db: NodeDatabase) => Promise<T>
 /** A format 1 database, as builds before the WAL wrote it. */
 async function writeV1(
   dir: string,
-  v1: { hs: HardState; meta?: SnapshotMeta; entries: Entry[]; applied?: { index: number; term: number }; override?: [number, Uint8Array] },
+  v1: {
+    hs: HardState;
+    meta?: SnapshotMeta;
+    entries: Entry[];
+    applied?: { index: number; term: number };
+    override?: [number, Uint8Array];
+  },
 ): Promise<void> {
   const { Level } = await import('level');
   const raw = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
@@ -161,7 +166,8 @@ describe('NodeStorage: durability', () => {
     await withStorage(dir, async (s) => {
       await s.append(makeEntries(1, [1, 1, 1, 1], 4, 50));
       const batch = s.database.db.batch();
-      for (const [k, v] of servicePairs(2000, 'unsynced')) batch.put(new TextEncoder().encode(k), v, { sublevel: s.database.sm });
+      for (const [k, v] of servicePairs(2000, 'unsynced'))
+        batch.put(new TextEncoder().encode(k), v, { sublevel: s.database.sm });
       await batch.write(); // unsynced, as the registry writes
       const logBytes = async () => {
         let total = 0;
@@ -294,10 +300,16 @@ describe('NodeStorage: durability', () => {
       // LevelDB keeps the state machine and the new format; the format 1 keys are gone.
       expect((await smPairs(s.database)).length).toBe(2);
       expect(await s.database.raft.keys().all()).toEqual(['format']);
-      expect(await s.database.db.keys({ gte: new TextEncoder().encode('!log!'), lt: new TextEncoder().encode('!log"') }).all()).toEqual([]);
+      expect(
+        await s.database.db
+          .keys({ gte: new TextEncoder().encode('!log!'), lt: new TextEncoder().encode('!log"') })
+          .all(),
+      ).toEqual([]);
       await s.append(makeEntries(9, [2]));
     });
-    await withStorage(dir, async (s) => expect(s.entries(4, 10, INF)).toEqual([...ents.slice(1), ...makeEntries(9, [2])]));
+    await withStorage(dir, async (s) =>
+      expect(s.entries(4, 10, INF)).toEqual([...ents.slice(1), ...makeEntries(9, [2])]),
+    );
   });
 
   test('a format 1 migration interrupted before the format switch starts over', async () => {
@@ -353,7 +365,12 @@ describe('NodeStorage: durability', () => {
 describe('NodeStorage: writes', () => {
   test('persist() of many entries and a hard state is one batch with one fsync', async () => {
     const dir = await tempDir();
-    const ents = makeEntries(1, Array.from({ length: 64 }, () => 1), 2, 200);
+    const ents = makeEntries(
+      1,
+      Array.from({ length: 64 }, () => 1),
+      2,
+      200,
+    );
     const hs: HardState = { term: 1, vote: 'n1', commit: 0 };
     await withStorage(dir, async (s) => {
       const before = s.stats();
@@ -377,7 +394,11 @@ describe('NodeStorage: writes', () => {
       await s.append(makeEntries(1, [1, 1, 1]));
       const before = s.stats();
       const snap: Snapshot = { meta: { index: 20, term: 4, conf }, data: empty };
-      await s.persist({ snapshot: snap, entries: makeEntries(19, [4, 4, 5, 5]), hardState: { term: 5, vote: null, commit: 21 } });
+      await s.persist({
+        snapshot: snap,
+        entries: makeEntries(19, [4, 4, 5, 5]),
+        hardState: { term: 5, vote: null, commit: 21 },
+      });
       // The state machine batch, the frame, the new segment's directory entry, and the directory after the old segment is deleted.
       expect(s.stats().syncs - before.syncs).toBe(4);
       expect(s.stats().batches - before.batches).toBe(2);
@@ -435,7 +456,7 @@ describe('NodeStorage: writes', () => {
     // Compaction first makes the state machine durable (a synced LevelDB write): it fails.
     expect((await storageError(s.compact(1, conf, empty))).code).toBe('IO');
     expect(s.firstIndex()).toBe(1); // memory still mirrors what was durable
-    expect((await storageError(s.setHardState({ term: 1, vote: null, commit: 1 })))).toMatchObject({ code: 'FAILED' });
+    expect(await storageError(s.setHardState({ term: 1, vote: null, commit: 1 }))).toMatchObject({ code: 'FAILED' });
     await s.close();
   });
 });
@@ -452,7 +473,10 @@ describe('NodeStorage: snapshots', () => {
           const dir = await tempDir();
           const db = await openNodeDatabase(dir);
           try {
-            await applyOps(db, oldKeys.map((k) => ({ type: 'put', key: numberedKey(k), value: numberedValue(k, 'v1') })));
+            await applyOps(
+              db,
+              oldKeys.map((k) => ({ type: 'put', key: numberedKey(k), value: numberedValue(k, 'v1') })),
+            );
             const next = [...newKeys]
               .sort((a, b) => a - b)
               .map((k) => [numberedKey(k), numberedValue(k, changed.includes(k) ? 'v2' : 'v1')] as const);
@@ -476,12 +500,15 @@ describe('NodeStorage: snapshots', () => {
     );
   });
 
-  test('the difference spans the iterator\'s batches: 1,500 records, every kind of change', async () => {
+  test("the difference spans the iterator's batches: 1,500 records, every kind of change", async () => {
     const dir = await tempDir();
     const db = await openNodeDatabase(dir);
     try {
       const old = Array.from({ length: 1500 }, (_, k) => k).filter((k) => k % 7 !== 0); // 1/7 missing
-      await applyOps(db, old.map((k) => ({ type: 'put', key: numberedKey(k), value: numberedValue(k, 'v1') })));
+      await applyOps(
+        db,
+        old.map((k) => ({ type: 'put', key: numberedKey(k), value: numberedValue(k, 'v1') })),
+      );
       // The snapshot: every 5th record gone, every 11th changed, the missing ones added.
       const next = Array.from({ length: 1500 }, (_, k) => k)
         .filter((k) => k % 5 !== 0)
@@ -589,7 +616,11 @@ describe('NodeStorage: snapshots', () => {
     const b = await NodeStorage.open(dirB);
     try {
       await a.append(makeEntries(1, [1, 1, 2, 2, 2]));
-      await writeStateMachine(a.database, [...servicePairs(20, 'a'), [SM_LEGACY_PEERS_KEY, encode({ n1: '10.0.0.1:7101' })]], { index: 5, term: 2 });
+      await writeStateMachine(
+        a.database,
+        [...servicePairs(20, 'a'), [SM_LEGACY_PEERS_KEY, encode({ n1: '10.0.0.1:7101' })]],
+        { index: 5, term: 2 },
+      );
       await a.compact(4, conf, empty);
       const snap = await a.whenSnapshotReady();
       expect(decodeSnapshotData(snap.data).some(([k]) => Buffer.from(k).equals(peersKey))).toBe(false);
@@ -597,9 +628,11 @@ describe('NodeStorage: snapshots', () => {
       await b.append(makeEntries(1, [1, 1]));
       await writeStateMachine(b.database, [[SM_LEGACY_PEERS_KEY, encode({ n1: 'proxy:9101' })]], { index: 2, term: 1 });
       await b.applySnapshot(snap);
-      expect(decode(await b.database.sm.get(peersKey) ?? empty)).toEqual({ n1: 'proxy:9101' });
+      expect(decode((await b.database.sm.get(peersKey)) ?? empty)).toEqual({ n1: 'proxy:9101' });
       // What a leader of an older build sends: its book in the snapshot. Not taken either.
-      const older = [...decodeSnapshotData(snap.data), [peersKey, encode({ n1: 'leader:7101' })] as const].sort(([x], [y]) => Buffer.compare(x, y));
+      const older = [...decodeSnapshotData(snap.data), [peersKey, encode({ n1: 'leader:7101' })] as const].sort(
+        ([x], [y]) => Buffer.compare(x, y),
+      );
       expect(await replaceOps(b.database.sm, older)).toEqual([]);
       expect(isNodeLocalSmKey(peersKey)).toBe(true);
     } finally {
@@ -691,7 +724,10 @@ describe('NodeStorage: snapshots', () => {
     try {
       await s.append(makeEntries(1, [1, 1, 1]));
       await s.compact(1, conf, empty);
-      await s.database.db.batch().put(SM_APPLIED_KEY_BYTES, encodeApplied({ index: 3, term: 1 }), { sublevel: s.database.sm }).write();
+      await s.database.db
+        .batch()
+        .put(SM_APPLIED_KEY_BYTES, encodeApplied({ index: 3, term: 1 }), { sublevel: s.database.sm })
+        .write();
       expect((await storageError(s.whenSnapshotReady())).code).toBe('INVALID_STATE_MACHINE');
       await Promise.resolve(); // the callback runs in a microtask
       expect(errors.map((e) => e.code)).toEqual(['INVALID_STATE_MACHINE']);
@@ -719,25 +755,34 @@ type Op =
   | { kind: 'hardState'; term: number; vote: string | null; commit: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({
-    kind: fc.constant('append' as const),
-    // Relative to lastIndex+1: negative overwrites the tail, positive leaves a gap (refused).
-    offset: fc.integer({ min: -6, max: 1 }),
-    terms: fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 6 }),
-    tag: fc.integer({ min: 0, max: 255 }),
-  }) },
-  { weight: 2, arbitrary: fc.record({
-    kind: fc.constant('compact' as const),
-    // Relative to the snapshot index: ≤ 0 is a no-op, beyond lastIndex is refused.
-    offset: fc.integer({ min: -1, max: 6 }),
-    voters: fc.integer({ min: 1, max: 5 }),
-  }) },
-  { weight: 1, arbitrary: fc.record({
-    kind: fc.constant('hardState' as const),
-    term: fc.nat(20),
-    vote: fc.option(fc.constantFrom('n1', 'n2', 'n3'), { nil: null }),
-    commit: fc.nat(30),
-  }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('append' as const),
+      // Relative to lastIndex+1: negative overwrites the tail, positive leaves a gap (refused).
+      offset: fc.integer({ min: -6, max: 1 }),
+      terms: fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 6 }),
+      tag: fc.integer({ min: 0, max: 255 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('compact' as const),
+      // Relative to the snapshot index: ≤ 0 is a no-op, beyond lastIndex is refused.
+      offset: fc.integer({ min: -1, max: 6 }),
+      voters: fc.integer({ min: 1, max: 5 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('hardState' as const),
+      term: fc.nat(20),
+      vote: fc.option(fc.constantFrom('n1', 'n2', 'n3'), { nil: null }),
+      commit: fc.nat(30),
+    }),
+  },
 );
 
 async function applyOp(s: MemoryStorage | NodeStorage, op: Op): Promise<'ok' | 'refused'> {
@@ -768,7 +813,11 @@ function reads(s: MemoryStorage | NodeStorage) {
   for (let i = Math.max(0, first - 3); i <= last + 2; i++) terms.push(s.term(i));
   const entries: unknown[] = [];
   for (const maxBytes of [0, 60, 200, INF]) entries.push(s.entries(first, last + 1, maxBytes));
-  entries.push(s.entries(first - 1, last + 1, INF), s.entries(first, last + 2, INF), s.entries(last + 1, last + 1, INF));
+  entries.push(
+    s.entries(first - 1, last + 1, INF),
+    s.entries(first, last + 2, INF),
+    s.entries(last + 1, last + 1, INF),
+  );
   if (last >= first + 1) entries.push(s.entries(first + 1, last, INF));
   return { first, last, terms, entries, initial: s.initialState() };
 }

@@ -2,10 +2,16 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkLevelDbTables, DAMAGE_MARKER, damageReported, refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from '../src/storage/leveldb-damage.js';
-import { snappyDecompress } from '../src/storage/leveldb-table-scan.js';
-import { crc32c, maskCrc, scanLogBytes } from '../src/storage/leveldb-log-scan.js';
 import { openNodeDatabase } from '../src/storage/index.js';
+import {
+  checkLevelDbTables,
+  DAMAGE_MARKER,
+  damageReported,
+  refuseIfLevelDbRepaired,
+  refuseIfMarkedDamaged,
+} from '../src/storage/leveldb-damage.js';
+import { crc32c, maskCrc, scanLogBytes } from '../src/storage/leveldb-log-scan.js';
+import { snappyDecompress } from '../src/storage/leveldb-table-scan.js';
 
 /** What LevelDB wrote to LOG when it opened a database whose log had a damaged block. */
 const REPAIRED_LOG = [
@@ -33,24 +39,36 @@ describe('LevelDB damage at open', () => {
       '(ignoring error) /data/n1/000003.log: dropping 15622 bytes; Corruption: checksum mismatch',
       '(ignoring error) /data/n1/000003.log: dropping 26 bytes; Corruption: missing start of fragmented record(2)',
     ]);
-    expect(damageReported('2026/12/03-06:59:15.036488 7f89d3fff6c0 Recovering log #3\n2026/12/03-06:59:15.049113 7f89d3fff6c0 Level-0 table #5: 19141 bytes OK')).toEqual([]);
+    expect(
+      damageReported(
+        '2026/12/03-06:59:15.036488 7f89d3fff6c0 Recovering log #3\n2026/12/03-06:59:15.049113 7f89d3fff6c0 Level-0 table #5: 19141 bytes OK',
+      ),
+    ).toEqual([]);
   });
 
   it('refuses a repaired open naming the file, marks the directory, and refuses every later start', async () => {
     const d = await dir();
     await writeFile(join(d, 'LOG'), REPAIRED_LOG);
-    await expect(refuseIfLevelDbRepaired(d)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/000003\.log: dropping 15622 bytes.*new id/) });
+    await expect(refuseIfLevelDbRepaired(d)).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      message: expect.stringMatching(/000003\.log: dropping 15622 bytes.*new id/),
+    });
     expect(await readFile(join(d, DAMAGE_MARKER), 'utf8')).toContain('000003.log');
     // LevelDB rotates LOG at the next open: the marker still refuses.
     await writeFile(join(d, 'LOG'), 'clean');
-    await expect(refuseIfMarkedDamaged(d)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/found damaged by an earlier start/) });
+    await expect(refuseIfMarkedDamaged(d)).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      message: expect.stringMatching(/found damaged by an earlier start/),
+    });
   });
 
   it('lets LevelDB drop a torn tail it was told of, but not damage elsewhere', async () => {
     const d = await dir();
     await writeFile(join(d, 'LOG'), REPAIRED_LOG);
     await refuseIfLevelDbRepaired(d, new Set(['/data/n1/000003.log']));
-    await expect(refuseIfLevelDbRepaired(d, new Set(['/data/n1/000009.log']))).rejects.toMatchObject({ code: 'CORRUPT_STATE' });
+    await expect(refuseIfLevelDbRepaired(d, new Set(['/data/n1/000009.log']))).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+    });
   });
 
   it('lets a clean directory through', async () => {
@@ -114,9 +132,20 @@ describe('a real node database', () => {
     const dir = await mkdtemp(join(tmpdir(), 'rollcall-ldb-real-'));
     dirs.push(dir);
     const h = await openNodeDatabase(dir);
-    for (let i = 0; i < 300; i++) await h.db.batch([{ type: 'put', sublevel: h.sm, key: new TextEncoder().encode(`k${i}`), value: new Uint8Array(300).fill(i & 0xff) }]);
+    for (let i = 0; i < 300; i++)
+      await h.db.batch([
+        {
+          type: 'put',
+          sublevel: h.sm,
+          key: new TextEncoder().encode(`k${i}`),
+          value: new Uint8Array(300).fill(i & 0xff),
+        },
+      ]);
     await h.db.close();
-    const name = (await readdir(dir)).filter((n) => n.endsWith('.log')).sort().at(-1)!;
+    const name = (await readdir(dir))
+      .filter((n) => n.endsWith('.log'))
+      .sort()
+      .at(-1)!;
     return { dir, log: join(dir, name) };
   }
 
@@ -136,8 +165,14 @@ describe('a real node database', () => {
     expect(bytes.length).toBeGreaterThan(40_000);
     for (let i = 1000; i < 1016; i++) bytes[i]! ^= 0xff;
     await writeFile(log, bytes);
-    await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/damaged at offset \d+.*new id/) });
-    await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/found damaged by an earlier start/) });
+    await expect(openNodeDatabase(dir)).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      message: expect.stringMatching(/damaged at offset \d+.*new id/),
+    });
+    await expect(openNodeDatabase(dir)).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      message: expect.stringMatching(/found damaged by an earlier start/),
+    });
   });
 
   /** written(), opened once more: LevelDB turns its log into a table at open. The table's path. */
@@ -167,15 +202,28 @@ describe('a real node database', () => {
     bytes[Math.floor(bytes.length / 2)]! ^= 0x01; // one bit: LevelDB itself would read it back as a wrong value
     await writeFile(table, bytes);
     const name = table.split('/').at(-1)!.replace('.', '\\.');
-    await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(new RegExp(`${name}: LevelDB's table file is damaged \\(its data block at offset \\d+ fails its checksum\\).*new id`)) });
-    await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/found damaged by an earlier start/) });
+    await expect(openNodeDatabase(dir)).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      message: expect.stringMatching(
+        new RegExp(
+          `${name}: LevelDB's table file is damaged \\(its data block at offset \\d+ fails its checksum\\).*new id`,
+        ),
+      ),
+    });
+    await expect(openNodeDatabase(dir)).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      message: expect.stringMatching(/found damaged by an earlier start/),
+    });
   });
 
   it('refuses a truncated table', async () => {
     const { dir, table } = await withTable();
     const bytes = await readFile(table);
     await writeFile(table, bytes.subarray(0, bytes.length - 100));
-    await expect(openNodeDatabase(dir)).rejects.toMatchObject({ code: 'CORRUPT_STATE', message: expect.stringMatching(/MANIFEST says/) });
+    await expect(openNodeDatabase(dir)).rejects.toMatchObject({
+      code: 'CORRUPT_STATE',
+      message: expect.stringMatching(/MANIFEST says/),
+    });
   });
 
   it('ignores a table the MANIFEST does not list (half-written when a compaction crashed)', async () => {

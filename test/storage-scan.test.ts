@@ -5,7 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { type Scannable, scanBatches } from '../src/storage/index.js';
 
-function fakeLevel(records: number, failAt: number | null = null): Scannable<number, string> & { closed: number; asked: unknown[] } {
+function fakeLevel(
+  records: number,
+  failAt: number | null = null,
+): Scannable<number, string> & { closed: number; asked: unknown[] } {
   const level = {
     closed: 0,
     asked: [] as unknown[],

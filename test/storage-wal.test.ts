@@ -4,7 +4,7 @@
  * each step leaves them), the state machine against the log at open, and fsync counting.
  */
 import * as fs from 'node:fs';
-import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -13,14 +13,14 @@ import { RawNode, SeededRandom } from '../raft/index.js';
 import type { ConfState, Entry, HardState } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
 import {
-  NodeStorage,
-  type NodeDatabase,
-  SM_APPLIED_KEY_BYTES,
-  SM_CONF_KEY_BYTES,
-  SnapshotWriter,
   encodeApplied,
   encodeConfState,
   locateWalEntry,
+  type NodeDatabase,
+  NodeStorage,
+  SM_APPLIED_KEY_BYTES,
+  SM_CONF_KEY_BYTES,
+  SnapshotWriter,
   walDir,
 } from '../src/storage/index.js';
 import { encodeFrame, entryItem } from '../src/storage/wal/format.js';
@@ -55,7 +55,11 @@ function view(s: NodeStorage) {
 }
 
 /** What the registry does: state and its applied position in one LevelDB batch. */
-async function writeStateMachine(db: NodeDatabase, applied: { index: number; term: number }, c: ConfState = conf): Promise<void> {
+async function writeStateMachine(
+  db: NodeDatabase,
+  applied: { index: number; term: number },
+  c: ConfState = conf,
+): Promise<void> {
   await db.db
     .batch()
     .put(new TextEncoder().encode('prod/orders/a'), new Uint8Array([1, 2, 3]), { sublevel: db.sm })
@@ -192,13 +196,22 @@ describe('WAL: segments', () => {
       },
       options,
     );
-    await withStorage(dir, async (s) => expect(s.entries(1, 8, INF)).toEqual([...expected, ...makeEntries(7, [2], 2, 100)]), options);
+    await withStorage(
+      dir,
+      async (s) => expect(s.entries(1, 8, INF)).toEqual([...expected, ...makeEntries(7, [2], 2, 100)]),
+      options,
+    );
   });
 
   test('compaction deletes the segments entirely below the compaction index; restart after it', async () => {
     const dir = await tempDir();
     const options = { segmentBytes: SMALL };
-    const ents = makeEntries(1, Array.from({ length: 30 }, () => 1), 1, 100);
+    const ents = makeEntries(
+      1,
+      Array.from({ length: 30 }, () => 1),
+      1,
+      100,
+    );
     await withStorage(
       dir,
       async (s) => {
@@ -257,7 +270,8 @@ describe('WAL: segments', () => {
       options,
     );
     // Put the deleted ones back, as if the unlinks never reached the disk.
-    for (const n of await readdir(saved)) if (!(await segments(dir)).includes(n)) await copyFile(join(saved, n), join(walDir(dir), n));
+    for (const n of await readdir(saved))
+      if (!(await segments(dir)).includes(n)) await copyFile(join(saved, n), join(walDir(dir), n));
     await withStorage(
       dir,
       async (s) => {
@@ -318,7 +332,7 @@ describe('WAL: a snapshot install interrupted by a crash', () => {
     await withStorage(dir, (s) => writeStateMachine(s.database, installed));
     const last = (await segments(dir)).at(-1)!;
     const seq = Number.parseInt(last.slice(0, 16), 16) + 1;
-    const torn = `${(seq).toString(16).padStart(16, '0')}-${(11).toString(16).padStart(16, '0')}.wal`;
+    const torn = `${seq.toString(16).padStart(16, '0')}-${(11).toString(16).padStart(16, '0')}.wal`;
     await writeFile(join(walDir(dir), torn), Buffer.alloc(700));
     await withStorage(dir, async (s) => {
       expect(s.snapshotMeta()).toEqual({ ...installed, conf });
@@ -382,7 +396,14 @@ describe('WAL: the state machine ahead of the durable commit index', () => {
     await withStorage(dir, async (s) => {
       expect(s.lastIndex()).toBe(5);
       expect(s.initialState().hardState.commit).toBe(2);
-      const raw = new RawNode({ id: 'n1', storage: s, electionTick: 10, heartbeatTick: 1, random: new SeededRandom(1), applied: 4 });
+      const raw = new RawNode({
+        id: 'n1',
+        storage: s,
+        electionTick: 10,
+        heartbeatTick: 1,
+        random: new SeededRandom(1),
+        applied: 4,
+      });
       expect(raw.status().hardState.commit).toBe(4);
       expect(raw.status().applied).toBe(4);
     });
@@ -443,9 +464,22 @@ type Op =
   | { kind: 'reopen' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), offset: fc.integer({ min: -5, max: 0 }), terms: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 5 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('compact' as const), offset: fc.integer({ min: 0, max: 5 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('hardState' as const), commit: fc.nat(40), sync: fc.boolean() }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('append' as const),
+      offset: fc.integer({ min: -5, max: 0 }),
+      terms: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 5 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('compact' as const), offset: fc.integer({ min: 0, max: 5 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('hardState' as const), commit: fc.nat(40), sync: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'reopen' as const }) },
 );
 
@@ -462,7 +496,9 @@ describe('WAL model test', () => {
         const same = () => {
           expect(s.firstIndex()).toBe(memory.firstIndex());
           expect(s.lastIndex()).toBe(memory.lastIndex());
-          expect(s.entries(s.firstIndex(), s.lastIndex() + 1, INF)).toEqual(memory.entries(memory.firstIndex(), memory.lastIndex() + 1, INF));
+          expect(s.entries(s.firstIndex(), s.lastIndex() + 1, INF)).toEqual(
+            memory.entries(memory.firstIndex(), memory.lastIndex() + 1, INF),
+          );
           expect(s.term(s.firstIndex() - 1)).toBe(memory.term(memory.firstIndex() - 1));
           expect(s.initialState()).toEqual(memory.initialState());
         };
@@ -473,7 +509,12 @@ describe('WAL model test', () => {
               await s.close();
               s = await NodeStorage.open(dir, options);
             } else if (op.kind === 'append') {
-              const ents: Entry[] = makeEntries(memory.lastIndex() + 1 + op.offset, op.terms, op.offset & 0xff, 40).filter((e) => e.index > memory.firstIndex() - 1);
+              const ents: Entry[] = makeEntries(
+                memory.lastIndex() + 1 + op.offset,
+                op.terms,
+                op.offset & 0xff,
+                40,
+              ).filter((e) => e.index > memory.firstIndex() - 1);
               memory.append(ents);
               await s.append(ents);
             } else if (op.kind === 'compact') {

@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import Consul from 'consul';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
-import { CertificateAuthority, type CertFiles, createClusterTls, type ClusterTls } from '../scripts/tls-certs.js';
+import { type CertFiles, CertificateAuthority, type ClusterTls, createClusterTls } from '../scripts/tls-certs.js';
 import { RollcallClient } from '../src/client/index.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -43,7 +43,9 @@ function https(url: string, tls: TlsClientFiles, method = 'GET', body?: unknown)
         method,
         headers: text === undefined ? {} : { 'content-type': 'application/json' },
         timeout: 5000,
-        ...(tls.agent === undefined ? { agent: false as const, ca: tls.ca, cert: tls.cert, key: tls.key } : { agent: tls.agent }),
+        ...(tls.agent === undefined
+          ? { agent: false as const, ca: tls.ca, cert: tls.cert, key: tls.key }
+          : { agent: tls.agent }),
       },
       (res) => {
         const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
@@ -74,9 +76,15 @@ async function fingerprintOf(file: string): Promise<string> {
 }
 
 /** Runs the rollcall CLI to completion. */
-function cli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc: ChildProcess = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc: ChildProcess = spawn(process.execPath, [CLI_PATH, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -127,7 +135,11 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
 
   async function leader(): Promise<string> {
     return waitFor('a leader every node agrees on', async () => {
-      const views = await Promise.all(cluster.running().map((n) => https(`${n.url}/v1/cluster`, withClientCert()).then((r) => r.body.leader as string | null)));
+      const views = await Promise.all(
+        cluster
+          .running()
+          .map((n) => https(`${n.url}/v1/cluster`, withClientCert()).then((r) => r.body.leader as string | null)),
+      );
       return views[0] && views.every((v) => v === views[0]) ? views[0] : undefined;
     });
   }
@@ -170,10 +182,17 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
 
   it('refuses a client without the CA, a client without a certificate, and plain HTTP', async () => {
     const target = `${url('n1')}/v1/cluster`;
-    await expect(https(target, { ...client })).rejects.toMatchObject({ code: expect.stringMatching(/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/) });
+    await expect(https(target, { ...client })).rejects.toMatchObject({
+      code: expect.stringMatching(/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/),
+    });
     await expect(https(target, { ca })).rejects.toThrow();
     await expect(fetch(target.replace('https:', 'http:'), { signal: AbortSignal.timeout(5000) })).rejects.toThrow();
-    const noCert = new RollcallClient({ endpoints: [url('n1')], followMembers: false, tls: { ca }, requestTimeoutMs: 2000 });
+    const noCert = new RollcallClient({
+      endpoints: [url('n1')],
+      followMembers: false,
+      tls: { ca },
+      requestTimeoutMs: 2000,
+    });
     try {
       await expect(noCert.clusterStatus()).rejects.toThrow();
     } finally {
@@ -185,7 +204,12 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
 
   it('serves the Consul API over HTTPS to the npm consul client (a CA in its agent)', async () => {
     const agent = new Agent({ ca });
-    const consul = new Consul({ host: '127.0.0.1', port: consulPorts[1]!, secure: true, agent } as ConstructorParameters<typeof Consul>[0]);
+    const consul = new Consul({
+      host: '127.0.0.1',
+      port: consulPorts[1]!,
+      secure: true,
+      agent,
+    } as ConstructorParameters<typeof Consul>[0]);
     try {
       await consul.agent.service.register({ name: 'web', id: 'web-1', address: '10.0.0.7', port: 8080 } as never);
       const services = (await consul.catalog.service.list()) as Record<string, string[]>;
@@ -193,34 +217,61 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
     } finally {
       agent.destroy();
     }
-    const plain = new Consul({ host: '127.0.0.1', port: consulPorts[1]!, secure: true, agent: new Agent() } as ConstructorParameters<typeof Consul>[0]);
+    const plain = new Consul({
+      host: '127.0.0.1',
+      port: consulPorts[1]!,
+      secure: true,
+      agent: new Agent(),
+    } as ConstructorParameters<typeof Consul>[0]);
     await expect(plain.catalog.service.list()).rejects.toThrow();
   });
 
   it("refuses a node that presents another node's certificate, says so in the log, and carries on", async () => {
     await cluster.kill('n3');
     // n3 comes back holding n2's (valid, same-CA) certificate on its peer port.
-    await cluster.spawnNode(cluster.node('n3'), ['--peer-tls-cert', pki.nodes.n2!.cert, '--peer-tls-key', pki.nodes.n2!.key]);
+    await cluster.spawnNode(cluster.node('n3'), [
+      '--peer-tls-cert',
+      pki.nodes.n2!.cert,
+      '--peer-tls-key',
+      pki.nodes.n2!.key,
+    ]);
     await waitFor('a peer refuses n3 for its certificate', () =>
-      ['n1', 'n2'].some((id) => logOf(id).some((l) => l.includes('refused peer connection') && l.includes('TLS_IDENTITY') && l.includes('"claimedId":"n3"'))),
+      ['n1', 'n2'].some((id) =>
+        logOf(id).some(
+          (l) => l.includes('refused peer connection') && l.includes('TLS_IDENTITY') && l.includes('"claimedId":"n3"'),
+        ),
+      ),
     );
     // n1 and n2 are a majority without n3: writes go on.
     const lead = await waitFor('a leader among n1, n2', async () => {
       const r = await https(`${url('n1')}/v1/cluster`, withClientCert());
       return r.body.leader === 'n1' || r.body.leader === 'n2' ? (r.body.leader as string) : undefined;
     });
-    const put = await https(`${url(lead)}/v1/namespaces/prod/services/orders/instances/o2`, withClientCert(), 'PUT', { address: '10.0.0.3', port: 9000 });
+    const put = await https(`${url(lead)}/v1/namespaces/prod/services/orders/instances/o2`, withClientCert(), 'PUT', {
+      address: '10.0.0.3',
+      port: 9000,
+    });
     expect(put.status).toBe(200);
-    const onN3 = await https(`${url('n3')}/v1/namespaces/prod/services/orders/instances?consistency=serializable`, withClientCert());
+    const onN3 = await https(
+      `${url('n3')}/v1/namespaces/prod/services/orders/instances?consistency=serializable`,
+      withClientCert(),
+    );
     expect(onN3.body.instances.map((i: { id: string }) => i.id)).not.toContain('o2');
 
     // With its own certificate n3 is let in again and catches up.
     await cluster.kill('n3');
     await cluster.restart('n3');
-    await waitFor('n3 caught up', async () => {
-      const r = await https(`${url('n3')}/v1/namespaces/prod/services/orders/instances?consistency=serializable`, withClientCert());
-      return r.body.instances?.some((i: { id: string }) => i.id === 'o2');
-    }, 30_000);
+    await waitFor(
+      'n3 caught up',
+      async () => {
+        const r = await https(
+          `${url('n3')}/v1/namespaces/prod/services/orders/instances?consistency=serializable`,
+          withClientCert(),
+        );
+        return r.body.instances?.some((i: { id: string }) => i.id === 'o2');
+      },
+      30_000,
+    );
   });
 
   it('reloads certificates on SIGHUP under writes: none fails, established connections go on, new ones get the new certificate; a bad file is refused', async () => {
@@ -232,7 +283,11 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
       expect(before.fingerprint).toBe(oldFingerprint);
 
       const authority = await CertificateAuthority.load(pki.dir);
-      const renewed: CertFiles = await authority.issue('n1-renewed', { nodeId: 'n1', dnsNames: ['localhost'], ips: ['127.0.0.1'] }, path.join(dir, 'renewed'));
+      const renewed: CertFiles = await authority.issue(
+        'n1-renewed',
+        { nodeId: 'n1', dnsNames: ['localhost'], ips: ['127.0.0.1'] },
+        path.join(dir, 'renewed'),
+      );
       await copyFile(renewed.cert, n1.cert);
       await copyFile(renewed.key, n1.key);
       // Writes through n1 on their own keep-alive connection all along the reload: none may fail.
@@ -242,7 +297,12 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
       const writer = (async () => {
         for (let i = 0; writing; i++) {
           try {
-            const r = await https(`${url('n1')}/v1/namespaces/load/services/w/instances/i${i % 50}`, { agent: writerAgent }, 'PUT', { address: '10.9.0.1', port: 1000 + i });
+            const r = await https(
+              `${url('n1')}/v1/namespaces/load/services/w/instances/i${i % 50}`,
+              { agent: writerAgent },
+              'PUT',
+              { address: '10.9.0.1', port: 1000 + i },
+            );
             outcomes.push(String(r.status));
           } catch (err) {
             outcomes.push(`error ${(err as Error).message}`);
@@ -253,7 +313,10 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
       const reloadsBefore = logOf('n1').filter((l) => l.includes('TLS certificate reloaded')).length;
       cluster.node('n1').proc!.kill('SIGHUP');
       // api and peer (the Consul API has its own certificate files here: the same ones).
-      await waitFor('n1 reloaded its certificates', () => logOf('n1').filter((l) => l.includes('TLS certificate reloaded')).length >= reloadsBefore + 3);
+      await waitFor(
+        'n1 reloaded its certificates',
+        () => logOf('n1').filter((l) => l.includes('TLS certificate reloaded')).length >= reloadsBefore + 3,
+      );
       const afterReload = outcomes.length;
       await waitFor('more writes after the reload', () => outcomes.length >= afterReload + 5);
       writing = false;
@@ -269,18 +332,37 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
       expect(fresh.fingerprint).toBe(await fingerprintOf(renewed.cert));
       // The peers still talk to n1 (established streams, and new ones with the new certificate).
       const lead = await leader();
-      const put = await https(`${url(lead)}/v1/namespaces/prod/services/orders/instances/o3`, withClientCert(), 'PUT', { address: '10.0.0.4', port: 9000 });
+      const put = await https(`${url(lead)}/v1/namespaces/prod/services/orders/instances/o3`, withClientCert(), 'PUT', {
+        address: '10.0.0.4',
+        port: 9000,
+      });
       expect(put.status).toBe(200);
 
       // An expired certificate dropped in place is refused, with the file named; n1 keeps the renewed one.
-      const expired = await authority.issue('n1-expired', { nodeId: 'n1', ips: ['127.0.0.1'], notBefore: new Date(Date.now() - 3 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) }, path.join(dir, 'expired'));
+      const expired = await authority.issue(
+        'n1-expired',
+        {
+          nodeId: 'n1',
+          ips: ['127.0.0.1'],
+          notBefore: new Date(Date.now() - 3 * 86_400_000),
+          notAfter: new Date(Date.now() - 86_400_000),
+        },
+        path.join(dir, 'expired'),
+      );
       await copyFile(expired.cert, n1.cert);
       await copyFile(expired.key, n1.key);
       cluster.node('n1').proc!.kill('SIGHUP');
       await waitFor('n1 refuses the expired certificate, naming the file', () =>
-        logOf('n1').some((l) => l.includes('TLS reload refused') && l.includes(`"file":${JSON.stringify(n1.cert)}`) && l.includes('expired')),
+        logOf('n1').some(
+          (l) =>
+            l.includes('TLS reload refused') &&
+            l.includes(`"file":${JSON.stringify(n1.cert)}`) &&
+            l.includes('expired'),
+        ),
       );
-      expect((await https(`${url('n1')}/v1/cluster`, withClientCert())).fingerprint).toBe(await fingerprintOf(renewed.cert));
+      expect((await https(`${url('n1')}/v1/cluster`, withClientCert())).fingerprint).toBe(
+        await fingerprintOf(renewed.cert),
+      );
     } finally {
       agent.destroy();
     }
@@ -288,9 +370,29 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
 
   it('refuses to start with an expired certificate, naming the file', async () => {
     const authority = await CertificateAuthority.load(pki.dir);
-    const expired = await authority.issue('expired', { nodeId: 'n9', notBefore: new Date(Date.now() - 3 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) }, path.join(dir, 'start'));
+    const expired = await authority.issue(
+      'expired',
+      { nodeId: 'n9', notBefore: new Date(Date.now() - 3 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) },
+      path.join(dir, 'start'),
+    );
     const run = await cli(
-      ['server', '--id', 'n9', '--data', path.join(dir, 'n9'), '--listen', '127.0.0.1:0', '--peers', 'n9=127.0.0.1:0', '--cluster-secret', 'local-cluster-secret', '--tls-cert', expired.cert, '--tls-key', expired.key],
+      [
+        'server',
+        '--id',
+        'n9',
+        '--data',
+        path.join(dir, 'n9'),
+        '--listen',
+        '127.0.0.1:0',
+        '--peers',
+        'n9=127.0.0.1:0',
+        '--cluster-secret',
+        'local-cluster-secret',
+        '--tls-cert',
+        expired.cert,
+        '--tls-key',
+        expired.key,
+      ],
       {},
     );
     expect(run.code).toBe(2);

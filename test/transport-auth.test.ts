@@ -6,7 +6,7 @@ import { createCodec } from '../src/transport/codec.js';
 import { encodeFrames, FrameDecoder } from '../src/transport/framing.js';
 import { dialerProof, newNonce, PROTOCOL_VERSION } from '../src/transport/handshake.js';
 import { TransportError } from '../src/transport/index.js';
-import { connectedTo, Harness, peerStats, SECRET, waitFor, type TestNode } from './transport-harness.js';
+import { connectedTo, Harness, peerStats, SECRET, type TestNode, waitFor } from './transport-harness.js';
 
 interface Msg {
   readonly seq: number;
@@ -51,7 +51,10 @@ function isClosed(socket: Socket): boolean {
 describe('PeerTransport authentication', () => {
   it('refuses a peer with the wrong secret, logs it, and never logs either secret', async () => {
     const a = await harness.node<Msg>('a');
-    const intruder = await harness.node<Msg>('b', { secret: 'not the cluster secret', peers: new Map([['a', a.address]]) });
+    const intruder = await harness.node<Msg>('b', {
+      secret: 'not the cluster secret',
+      peers: new Map([['a', a.address]]),
+    });
     a.transport.setPeers(new Map([['b', intruder.address]]));
 
     await waitFor('a refuses b', () => refusals(a).length > 0);

@@ -10,7 +10,7 @@ import { createCodec } from '../src/transport/codec.js';
 import { encodeFrames, FrameDecoder } from '../src/transport/framing.js';
 import { dialerProof, newNonce } from '../src/transport/handshake.js';
 import { ClusterIdentity, TransportError } from '../src/transport/index.js';
-import { Harness, SECRET, connectedTo, fullyConnected, waitFor, type TestNode } from './transport-harness.js';
+import { connectedTo, fullyConnected, Harness, SECRET, type TestNode, waitFor } from './transport-harness.js';
 
 const harness = new Harness();
 const sockets: Socket[] = [];
@@ -40,10 +40,21 @@ describe('cluster id in the peer handshake', () => {
     old.transport.setPeers(new Map([['n1', restored.address]]));
 
     // Each dialer reads the other's challenge, sees another cluster and hangs up before its hello.
-    await waitFor('both sides report the mismatch', () => mismatches(restored).length > 0 && mismatches(old).length > 0);
-    expect(String(mismatches(restored)[0]?.['reason'])).toMatch(/^n2 belongs to another cluster \(no cluster id; this node has cluster id new-cluster\)/);
-    expect(String(mismatches(old)[0]?.['reason'])).toMatch(/^n1 belongs to another cluster \(cluster id new-cluster; this node has no cluster id\)/);
-    expect(mismatches(restored)[0]).toMatchObject({ level: 40, msg: 'handshake with peer failed; will retry', peer: 'n2' });
+    await waitFor(
+      'both sides report the mismatch',
+      () => mismatches(restored).length > 0 && mismatches(old).length > 0,
+    );
+    expect(String(mismatches(restored)[0]?.['reason'])).toMatch(
+      /^n2 belongs to another cluster \(no cluster id; this node has cluster id new-cluster\)/,
+    );
+    expect(String(mismatches(old)[0]?.['reason'])).toMatch(
+      /^n1 belongs to another cluster \(cluster id new-cluster; this node has no cluster id\)/,
+    );
+    expect(mismatches(restored)[0]).toMatchObject({
+      level: 40,
+      msg: 'handshake with peer failed; will retry',
+      peer: 'n2',
+    });
     expect(connectedTo(restored, 'n2')).toBe(false);
     expect(connectedTo(old, 'n1')).toBe(false);
     expect(restored.transport.send('n2', { seq: 1 }) || old.transport.send('n1', { seq: 1 })).toBe(false);
@@ -64,13 +75,21 @@ describe('cluster id in the peer handshake', () => {
         const c = challenge.value as { nonce: Uint8Array; cid?: string };
         expect(c.cid).toBe('new-cluster');
         // An old build ignores `cid` and answers with a good proof and no cluster id.
-        const hello = codec.encode({ t: 'hello', id: 'n2', nonce: newNonce(), mac: dialerProof(SECRET, c.nonce, 'n2', 'n1') });
+        const hello = codec.encode({
+          t: 'hello',
+          id: 'n2',
+          nonce: newNonce(),
+          mac: dialerProof(SECRET, c.nonce, 'n2', 'n1'),
+        });
         if (hello instanceof TransportError) throw hello;
         socket.write(encodeFrames([hello]));
       }
     });
     await waitFor('refused', () => restored.log.records.some((r) => r['msg'] === 'refused peer connection'));
-    expect(restored.log.records.find((r) => r['msg'] === 'refused peer connection')).toMatchObject({ code: 'CLUSTER_MISMATCH', claimedId: 'n2' });
+    expect(restored.log.records.find((r) => r['msg'] === 'refused peer connection')).toMatchObject({
+      code: 'CLUSTER_MISMATCH',
+      claimedId: 'n2',
+    });
   });
 
   it('refuses between two different ids', async () => {
@@ -84,14 +103,22 @@ describe('cluster id in the peer handshake', () => {
   it('lets an unassigned joiner take on the id of the first peer it authenticates with, then holds it', async () => {
     const adopted: string[] = [];
     const joiner = await harness.node<Msg>('j', { cluster: ClusterIdentity.unassigned((id) => adopted.push(id)) });
-    const member = await harness.node<Msg>('m', { cluster: ClusterIdentity.of('restored-1'), peers: new Map([['j', joiner.address]]) });
+    const member = await harness.node<Msg>('m', {
+      cluster: ClusterIdentity.of('restored-1'),
+      peers: new Map([['j', joiner.address]]),
+    });
     joiner.transport.setPeers(new Map([['m', member.address]]));
     await waitFor('joined', () => fullyConnected(joiner) && fullyConnected(member));
     expect(adopted).toEqual(['restored-1']);
 
     // Now it is of that cluster: a node without an id is refused.
     const stranger = await harness.node<Msg>('s', { peers: new Map([['j', joiner.address]]) });
-    joiner.transport.setPeers(new Map([['m', member.address], ['s', stranger.address]]));
+    joiner.transport.setPeers(
+      new Map([
+        ['m', member.address],
+        ['s', stranger.address],
+      ]),
+    );
     await waitFor('the joiner refuses the stranger', () => mismatches(joiner).length > 0);
     expect(connectedTo(stranger, 'j')).toBe(false);
   });

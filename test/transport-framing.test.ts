@@ -10,9 +10,9 @@ import {
   dialerProof,
   macMatches,
   newNonce,
+  PROTOCOL_VERSION,
   parseChallenge,
   parseHello,
-  PROTOCOL_VERSION,
 } from '../src/transport/handshake.js';
 
 const SEED = 20_240_611;
@@ -218,7 +218,9 @@ describe('handshake proofs', () => {
       TransportError,
     );
     expect(parseHello({ t: 'hello', id: '', nonce, mac: new Uint8Array(32) })).toBeInstanceOf(TransportError);
-    expect(parseHello({ t: 'hello', id: 'x'.repeat(257), nonce, mac: new Uint8Array(32) })).toBeInstanceOf(TransportError);
+    expect(parseHello({ t: 'hello', id: 'x'.repeat(257), nonce, mac: new Uint8Array(32) })).toBeInstanceOf(
+      TransportError,
+    );
     expect(parseHello([1, 2])).toBeInstanceOf(TransportError);
     expect(parseHello({ t: 'hello', id: 'a', nonce, mac: new Uint8Array(32) })).toMatchObject({ id: 'a' });
   });

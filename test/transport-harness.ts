@@ -1,6 +1,11 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
-import { PeerTransport, type PeerAddress, type PeerStatusEvent, type TransportOptions } from '../src/transport/index.js';
+import {
+  type PeerAddress,
+  type PeerStatusEvent,
+  PeerTransport,
+  type TransportOptions,
+} from '../src/transport/index.js';
 import { waitFor as waitUntil } from './helpers/wait.js';
 
 /** A pino logger whose output is kept in memory, raw and parsed. */

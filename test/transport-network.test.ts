@@ -3,7 +3,15 @@ import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PeerTransport, TransportError } from '../src/transport/index.js';
-import { captureLogger, connectedTo, fullyConnected, Harness, peerStats, SECRET, waitFor } from './transport-harness.js';
+import {
+  captureLogger,
+  connectedTo,
+  fullyConnected,
+  Harness,
+  peerStats,
+  SECRET,
+  waitFor,
+} from './transport-harness.js';
 
 interface Msg {
   readonly seq: number;
@@ -36,7 +44,9 @@ describe('PeerTransport messaging', () => {
         const fromSender = node.received.filter((r) => r.from === sender.id);
         expect(fromSender.every((r) => r.message.data instanceof Uint8Array)).toBe(true);
         // One comparison per pair: order, content and binary payloads together.
-        expect(fromSender.map((r) => ({ ...r.message, data: [...(r.message.data ?? [])] }))).toEqual(expected(sender.id));
+        expect(fromSender.map((r) => ({ ...r.message, data: [...(r.message.data ?? [])] }))).toEqual(
+          expected(sender.id),
+        );
       }
     }
   });
@@ -77,10 +87,15 @@ describe('PeerTransport messaging', () => {
       const aAddress = await a.start();
       b.transport.setPeers(new Map([['a', aAddress]]));
       await waitFor('b -> a connected', () => connectedTo(b, 'a'));
-      b.transport.sendMany('a', [0, 1, 2].map((seq) => ({ seq, from: 'b' })));
+      b.transport.sendMany(
+        'a',
+        [0, 1, 2].map((seq) => ({ seq, from: 'b' })),
+      );
       await waitFor('3 delivered', () => seen.length === 3);
       expect(seen).toEqual([0, 1, 2]);
-      expect(log.records.some((r) => r['level'] === 50 && String(r['msg']).includes('onMessage handler threw'))).toBe(true);
+      expect(log.records.some((r) => r['level'] === 50 && String(r['msg']).includes('onMessage handler threw'))).toBe(
+        true,
+      );
     } finally {
       await a.close();
     }
@@ -117,13 +132,18 @@ describe('PeerTransport connections', () => {
       // Nobody listens here: the port was just released.
       peers: new Map([['ghost', await freePort()]]),
     });
-    a.transport.sendMany('ghost', [{ seq: 1, from: 'a' }, { seq: 2, from: 'a' }]);
+    a.transport.sendMany('ghost', [
+      { seq: 1, from: 'a' },
+      { seq: 2, from: 'a' },
+    ]);
     a.transport.send('nobody', { seq: 3, from: 'a' });
     const stats = a.transport.stats();
     expect(stats.peers['ghost']).toMatchObject({ connected: false, dropped: 2, sentFrames: 0 });
     expect(stats.droppedUnknownPeer).toBe(1);
     // Connection refused while a peer is down is routine: debug, never warn or error.
-    await waitFor('a dial attempt failed', () => a.log.records.some((r) => r['msg'] === 'cannot reach peer; will retry'));
+    await waitFor('a dial attempt failed', () =>
+      a.log.records.some((r) => r['msg'] === 'cannot reach peer; will retry'),
+    );
     expect(a.log.records.filter((r) => Number(r['level']) >= 40)).toEqual([]);
   });
 
@@ -131,7 +151,10 @@ describe('PeerTransport connections', () => {
     const [a, b] = await harness.cluster<Msg>(['a', 'b'], { maxQueueBytes: 2_000 });
     if (a === undefined || b === undefined) throw new Error('cluster');
     const data = new Uint8Array(200);
-    a.transport.sendMany('b', Array.from({ length: 50 }, (_, seq) => ({ seq, from: 'a', data })));
+    a.transport.sendMany(
+      'b',
+      Array.from({ length: 50 }, (_, seq) => ({ seq, from: 'a', data })),
+    );
     const stats = peerStats(a, 'b');
     expect(stats.droppedBy.queueFull).toBeGreaterThan(0);
     expect(stats.queuedBytes).toBeLessThanOrEqual(2_000);
@@ -214,9 +237,11 @@ describe('PeerTransport connections', () => {
     await waitFor('delivered', () => a.received.length === 1);
     expect(peerStats(a, 'b').lastContact).toBeGreaterThanOrEqual(before);
     await b.transport.close();
-    await waitFor('a sees both directions go down', () =>
-      a.events.some((e) => e.direction === 'inbound' && !e.connected) &&
-      a.events.some((e) => e.direction === 'outbound' && !e.connected),
+    await waitFor(
+      'a sees both directions go down',
+      () =>
+        a.events.some((e) => e.direction === 'inbound' && !e.connected) &&
+        a.events.some((e) => e.direction === 'outbound' && !e.connected),
     );
   });
 });

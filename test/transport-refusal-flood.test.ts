@@ -13,7 +13,7 @@ import { createCodec } from '../src/transport/codec.js';
 import { encodeFrames, FrameDecoder } from '../src/transport/framing.js';
 import { newNonce } from '../src/transport/handshake.js';
 import { TransportError } from '../src/transport/index.js';
-import { connectedTo, Harness, waitFor, type TestNode } from './transport-harness.js';
+import { connectedTo, Harness, type TestNode, waitFor } from './transport-harness.js';
 
 interface Msg {
   readonly seq: number;
@@ -67,7 +67,12 @@ describe('refused peer connections', () => {
 
     const lines = refusalLines(a);
     expect(lines.length, lines.map((l) => l['msg']).join('\n')).toBeLessThanOrEqual(5);
-    expect(lines[0]).toMatchObject({ msg: 'refused peer connection', code: 'AUTH_FAILED', claimedId: 'intruder', level: 40 });
+    expect(lines[0]).toMatchObject({
+      msg: 'refused peer connection',
+      code: 'AUTH_FAILED',
+      claimedId: 'intruder',
+      level: 40,
+    });
     const summaries = lines.slice(1);
     expect(summaries.length).toBeGreaterThanOrEqual(2);
     for (const s of summaries) {

@@ -12,9 +12,9 @@ import { connect as tlsConnect } from 'node:tls';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { CertificateAuthority, type CertFiles, createClusterTls, type ClusterTls } from '../scripts/tls-certs.js';
+import { type CertFiles, CertificateAuthority, type ClusterTls, createClusterTls } from '../scripts/tls-certs.js';
 import type { PeerTlsOptions } from '../src/transport/index.js';
-import { connectedTo, Harness, waitFor, type TestNode } from './transport-harness.js';
+import { connectedTo, Harness, type TestNode, waitFor } from './transport-harness.js';
 
 interface Msg {
   readonly seq: number;
@@ -50,9 +50,17 @@ afterEach(async () => {
 });
 
 /** Two nodes that know each other. */
-async function pair(aTls: PeerTlsOptions | undefined, bTls: PeerTlsOptions | undefined, bOptions: { refusalLogIntervalMs?: number } = {}) {
+async function pair(
+  aTls: PeerTlsOptions | undefined,
+  bTls: PeerTlsOptions | undefined,
+  bOptions: { refusalLogIntervalMs?: number } = {},
+) {
   const a = await harness.node<Msg>('a', aTls === undefined ? {} : { tls: aTls });
-  const b = await harness.node<Msg>('b', { ...(bTls === undefined ? {} : { tls: bTls }), ...bOptions, peers: new Map([['a', a.address]]) });
+  const b = await harness.node<Msg>('b', {
+    ...(bTls === undefined ? {} : { tls: bTls }),
+    ...bOptions,
+    peers: new Map([['a', a.address]]),
+  });
   a.transport.setPeers(new Map([['b', b.address]]));
   return { a, b };
 }
@@ -79,7 +87,10 @@ describe('PeerTransport over mutual TLS', () => {
     expect(String(lines[0]!['reason'])).toContain('names node c, not b');
     // a's own dials to b: b's certificate does not name b, so a will not talk to it either.
     await waitFor('a refuses to talk to b', () =>
-      a.log.records.some((r) => r['msg'] === 'handshake with peer failed; will retry' && String(r['reason']).includes('names node c, not b')),
+      a.log.records.some(
+        (r) =>
+          r['msg'] === 'handshake with peer failed; will retry' && String(r['reason']).includes('names node c, not b'),
+      ),
     );
     expect(connectedTo(a, 'b')).toBe(false);
     expect(connectedTo(b, 'a')).toBe(false);
@@ -89,14 +100,21 @@ describe('PeerTransport over mutual TLS', () => {
 
   it('keeps the cluster secret as a second factor: a good certificate with the wrong secret is refused', async () => {
     const a = await harness.node<Msg>('a', { tls: await tlsOf(pki.nodes.a!) });
-    const b = await harness.node<Msg>('b', { tls: await tlsOf(pki.nodes.b!), secret: 'not the cluster secret', peers: new Map([['a', a.address]]) });
+    const b = await harness.node<Msg>('b', {
+      tls: await tlsOf(pki.nodes.b!),
+      secret: 'not the cluster secret',
+      peers: new Map([['a', a.address]]),
+    });
     await waitFor('a refuses b for its proof', () => refusals(a, 'AUTH_FAILED').length > 0);
     expect(refusals(a, 'AUTH_FAILED')[0]).toMatchObject({ claimedId: 'b' });
     expect(connectedTo(b, 'a')).toBe(false);
   });
 
   it('refuses a peer with a certificate of another CA, and one speaking plain TCP', async () => {
-    const { a: a1, b: foreignB } = await pair(await tlsOf(pki.nodes.a!), await tlsOf(foreign, path.join(dir, 'other', 'ca.pem')));
+    const { a: a1, b: foreignB } = await pair(
+      await tlsOf(pki.nodes.a!),
+      await tlsOf(foreign, path.join(dir, 'other', 'ca.pem')),
+    );
     await waitFor('a refuses the foreign certificate', () => refusals(a1, 'TLS_HANDSHAKE').length > 0);
     expect(connectedTo(foreignB, 'a')).toBe(false);
     await harness.closeAll();
@@ -123,10 +141,20 @@ describe('PeerTransport over mutual TLS', () => {
     // A new connection to a sees the renewed certificate.
     const b2 = await tlsOf(pki.nodes.b!);
     const presented = await new Promise<string>((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port: a.address.port, ca: b2.ca, cert: b2.cert, key: b2.key, checkServerIdentity: () => undefined }, () => {
-        resolve(socket.getPeerCertificate().fingerprint256);
-        socket.destroy();
-      });
+      const socket = tlsConnect(
+        {
+          host: '127.0.0.1',
+          port: a.address.port,
+          ca: b2.ca,
+          cert: b2.cert,
+          key: b2.key,
+          checkServerIdentity: () => undefined,
+        },
+        () => {
+          resolve(socket.getPeerCertificate().fingerprint256);
+          socket.destroy();
+        },
+      );
       socket.on('error', reject);
     });
     const { X509Certificate } = await import('node:crypto');

@@ -16,11 +16,20 @@ import { STATE_MACHINE_VERSION } from '../src/registry/version.js';
 import { http, waitFor, waitForLeader } from './helpers/http.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const PW = 'playwright-core';
 const pw = (await import(PW).catch(() => null)) as typeof import('playwright-core') | null;
 const browserReady = pw !== null && existsSync(CHROMIUM);
-if (!browserReady && process.env.CI) throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
+if (!browserReady && process.env.CI)
+  throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
 // Screenshots of each run, for a person to look at (test-output/ is not committed).
 const IMG = new URL('../test-output/ui/', import.meta.url);
 
@@ -35,14 +44,20 @@ describe.skipIf(!browserReady)('monitoring page on a real cluster', () => {
   let profile: string;
   let leader: string;
   let follower: string;
-  const keepalives: { stop: boolean; report: Record<string, number>; loops: Promise<void>[] } = { stop: false, report: GOOD, loops: [] };
+  const keepalives: { stop: boolean; report: Record<string, number>; loops: Promise<void>[] } = {
+    stop: false,
+    report: GOOD,
+    loops: [],
+  };
 
   /** Keeps a session alive through `url` with the current report until the suite ends. */
   function keepAlive(url: string, session: string): void {
     keepalives.loops.push(
       (async () => {
         while (!keepalives.stop) {
-          await http('PUT', `${url}/v1/sessions/${session}/keepalive`, { report: keepalives.report }, {}, 3000).catch(() => undefined);
+          await http('PUT', `${url}/v1/sessions/${session}/keepalive`, { report: keepalives.report }, {}, 3000).catch(
+            () => undefined,
+          );
           await new Promise((r) => setTimeout(r, 300));
         }
       })(),
@@ -52,7 +67,12 @@ describe.skipIf(!browserReady)('monitoring page on a real cluster', () => {
   beforeAll(async () => {
     [cluster, browser] = await Promise.all([
       LocalCluster.start({ size: 3, logLevel: 'warn' }),
-      pw!.chromium.launchPersistentContext((profile = mkdtempSync(path.join(tmpdir(), 'rollcall-chromium-'))), { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 900 } }),
+      pw!.chromium.launchPersistentContext((profile = mkdtempSync(path.join(tmpdir(), 'rollcall-chromium-'))), {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ARGS,
+        viewport: { width: 1440, height: 900 },
+      }),
     ]);
     leader = await waitForLeader(cluster.nodes.map((n) => n.url));
     follower = cluster.nodes.find((n) => n.id !== leader)!.id;
@@ -72,25 +92,43 @@ describe.skipIf(!browserReady)('monitoring page on a real cluster', () => {
     const url = cluster.node(follower).url;
     await page.locator(`[data-member="${leader}"][data-role="leader"]`).waitFor();
     // The cluster version in the header, each member's build in the table (docs/operations.md, "Upgrades").
-    await page.locator('[data-testid="cluster-version"]', { hasText: new RegExp(`^v${STATE_MACHINE_VERSION}$`) }).waitFor();
+    await page
+      .locator('[data-testid="cluster-version"]', { hasText: new RegExp(`^v${STATE_MACHINE_VERSION}$`) })
+      .waitFor();
     expect(await page.locator(`[data-member] td[data-build="${STATE_MACHINE_VERSION}"]`).count()).toBe(3);
-    for (const [id, zone] of [['orders-1', 'eu-west-1a'], ['orders-2', 'eu-west-1b']] as const) {
+    for (const [id, zone] of [
+      ['orders-1', 'eu-west-1a'],
+      ['orders-2', 'eu-west-1b'],
+    ] as const) {
       const s = await http('POST', `${url}/v1/sessions`, { ttlMs: TTL });
       expect(s.status).toBe(201);
-      const r = await http('PUT', `${url}/v1/namespaces/prod/services/orders/instances/${id}`, { address: `10.0.0.${id.slice(-1)}`, port: 8080, sessionId: s.body.id, tags: ['v2'], metadata: { zone, version: '2.4.1' } });
+      const r = await http('PUT', `${url}/v1/namespaces/prod/services/orders/instances/${id}`, {
+        address: `10.0.0.${id.slice(-1)}`,
+        port: 8080,
+        sessionId: s.body.id,
+        tags: ['v2'],
+        metadata: { zone, version: '2.4.1' },
+      });
       expect(r.status).toBe(200);
       keepAlive(url, s.body.id);
     }
     await page.locator('tr[data-instance="prod/orders/orders-1"][data-health="healthy"]').waitFor();
-    await page.locator('tr[data-instance="prod/orders/orders-1"] [data-testid="success"]', { hasText: 'ok 99.6%' }).waitFor({ timeout: 10_000 });
+    await page
+      .locator('tr[data-instance="prod/orders/orders-1"] [data-testid="success"]', { hasText: 'ok 99.6%' })
+      .waitFor({ timeout: 10_000 });
   });
 
   it('turns subhealthy when the reports cross the threshold (one setHealth through the log)', async () => {
     keepalives.report = BAD;
-    await page.locator('tr[data-instance="prod/orders/orders-1"][data-health="subhealthy"]').waitFor({ timeout: 15_000 });
+    await page
+      .locator('tr[data-instance="prod/orders/orders-1"][data-health="subhealthy"]')
+      .waitFor({ timeout: 15_000 });
     await page.locator('.feed li', { hasText: 'setHealth' }).first().waitFor();
     // Consumers asking for healthy instances only no longer get them.
-    const healthy = await http('GET', `${cluster.node(follower).url}/v1/namespaces/prod/services/orders/instances?health=healthy`);
+    const healthy = await http(
+      'GET',
+      `${cluster.node(follower).url}/v1/namespaces/prod/services/orders/instances?health=healthy`,
+    );
     expect(healthy.body.instances).toEqual([]);
     await page.locator('[data-alert="service-min-healthy:prod/orders"]').waitFor({ timeout: 10_000 });
     await page.screenshot({ path: new URL('ui.png', IMG).pathname });

@@ -18,12 +18,21 @@ import { TokenAuthority } from '../src/server/auth.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
 // A variable specifier: the file still loads (and skips) where playwright-core is not installed.
 const PW = 'playwright-core';
 const pw = (await import(PW).catch(() => null)) as typeof import('playwright-core') | null;
 const ready = pw !== null && existsSync(CHROMIUM);
-if (!ready && process.env.CI) throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
+if (!ready && process.env.CI)
+  throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
 
 interface Backend {
   readonly app: FastifyInstance;
@@ -65,7 +74,12 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
 
   beforeAll(async () => {
     profile = mkdtempSync(path.join(tmpdir(), 'rollcall-chromium-'));
-    browser = await pw!.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 900 } });
+    browser = await pw!.chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+      viewport: { width: 1440, height: 900 },
+    });
     b = await backend();
   });
   afterAll(async () => {
@@ -89,12 +103,25 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
   }
 
   const register = (id: string, body: Record<string, unknown>) =>
-    fetch(`${b.url}/v1/namespaces/prod/services/orders/instances/${id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${b.url}/v1/namespaces/prod/services/orders/instances/${id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('shows an instance registered after it opened, with weight and metadata, and the change in the feed', async () => {
     const { page, errors } = await open(`${b.url}/ui`);
     await page.locator('#watch.live-live').waitFor();
-    expect((await register('o1', { address: '10.1.0.1', port: 8080, weight: 40, metadata: { zone: 'eu-1a', version: '2.4.1' } })).status).toBe(200);
+    expect(
+      (
+        await register('o1', {
+          address: '10.1.0.1',
+          port: 8080,
+          weight: 40,
+          metadata: { zone: 'eu-1a', version: '2.4.1' },
+        })
+      ).status,
+    ).toBe(200);
     const row = page.locator('tr[data-instance="prod/orders/o1"]');
     await row.waitFor();
     expect(await row.getAttribute('data-health')).toBe('healthy');
@@ -139,17 +166,23 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
     await page.close();
   });
 
-  it('shows the health policy in force: the built-in thresholds, then an admin\'s override', async () => {
+  it("shows the health policy in force: the built-in thresholds, then an admin's override", async () => {
     const own = await backend();
     try {
       const { page, errors } = await open(`${own.url}/ui`);
       await page.locator('#policy [data-policy="defaults"]').waitFor();
       const p99 = page.locator('#policy table.policy tr', { hasText: 'p99Ms' });
       expect(await p99.locator('td').nth(1).textContent()).toBe('1000 → 800');
-      own.node.apply({ type: 'setHealthPolicy', policy: { services: { 'prod/orders': { health: { p99Ms: { subhealthy: { enter: 250, exit: 200 } } } } } } });
+      own.node.apply({
+        type: 'setHealthPolicy',
+        policy: { services: { 'prod/orders': { health: { p99Ms: { subhealthy: { enter: 250, exit: 200 } } } } } },
+      });
       const scope = page.locator('#policy li[data-scope="service prod/orders"]');
       await scope.waitFor(); // the page reads the policy every 5 s
-      expect(await scope.locator('.mono').allTextContents()).toEqual(['health.p99Ms.subhealthy.enter = 250', 'health.p99Ms.subhealthy.exit = 200']);
+      expect(await scope.locator('.mono').allTextContents()).toEqual([
+        'health.p99Ms.subhealthy.enter = 250',
+        'health.p99Ms.subhealthy.exit = 200',
+      ]);
       expect(await page.locator('#policy [data-policy="stored"]').count()).toBe(1);
       expect(await page.locator('#policy-rev').textContent()).toMatch(/^rev \d+$/);
       expect(errors).toEqual([]);
@@ -163,14 +196,31 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
     const big = await backend({ listMaxItems: 1000 });
     try {
       // Before the page paginated, its one listing was refused here (LIMIT_EXCEEDED): an empty page.
-      for (let i = 0; i < 4500; i++) big.node.apply({ type: 'register', namespace: 'prod', service: i % 3 ? 'orders' : 'billing', id: `b${i}`, address: '10.3.0.1', port: 1 });
+      for (let i = 0; i < 4500; i++)
+        big.node.apply({
+          type: 'register',
+          namespace: 'prod',
+          service: i % 3 ? 'orders' : 'billing',
+          id: `b${i}`,
+          address: '10.3.0.1',
+          port: 1,
+        });
       const { page, errors } = await open(`${big.url}/ui`);
       await page.locator('#services-count', { hasText: '2 services · 4500 instances' }).waitFor();
       await page.locator('#watch.live-live').waitFor();
       // A service of 3,000 shows its first rows; the filter finds the rest.
       expect(await page.locator('section[data-service="prod/orders"] tbody tr').count()).toBe(200);
-      await page.locator('section[data-service="prod/orders"] [data-testid="more-rows"]', { hasText: 'of 3000' }).waitFor();
-      big.node.apply({ type: 'register', namespace: 'prod', service: 'billing', id: 'new-one', address: '10.3.0.2', port: 1 });
+      await page
+        .locator('section[data-service="prod/orders"] [data-testid="more-rows"]', { hasText: 'of 3000' })
+        .waitFor();
+      big.node.apply({
+        type: 'register',
+        namespace: 'prod',
+        service: 'billing',
+        id: 'new-one',
+        address: '10.3.0.2',
+        port: 1,
+      });
       await page.locator('#services-count', { hasText: '4501 instances' }).waitFor();
       expect(errors).toEqual([]);
       await page.close();
@@ -180,16 +230,32 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
   });
 
   it('asks for a token when the node requires one, then lists and streams with it', async () => {
-    const secured = await backend({ tokens: TokenAuthority.parse(JSON.stringify([{ token: 'page-reader-token-1', role: 'read' }])) });
+    const secured = await backend({
+      tokens: TokenAuthority.parse(JSON.stringify([{ token: 'page-reader-token-1', role: 'read' }])),
+    });
     try {
-      secured.node.apply({ type: 'register', namespace: 'prod', service: 'orders', id: 'a1', address: '10.2.0.1', port: 1 });
+      secured.node.apply({
+        type: 'register',
+        namespace: 'prod',
+        service: 'orders',
+        id: 'a1',
+        address: '10.2.0.1',
+        port: 1,
+      });
       const { page, errors } = await open(`${secured.url}/ui`);
       await page.locator('#auth:not([hidden])').waitFor();
       await page.fill('#token', 'page-reader-token-1');
       await page.click('#auth button');
       await page.locator('tr[data-instance="prod/orders/a1"]').waitFor();
       await page.locator('#watch.live-live').waitFor();
-      secured.node.apply({ type: 'register', namespace: 'prod', service: 'orders', id: 'a2', address: '10.2.0.2', port: 1 });
+      secured.node.apply({
+        type: 'register',
+        namespace: 'prod',
+        service: 'orders',
+        id: 'a2',
+        address: '10.2.0.2',
+        port: 1,
+      });
       await page.locator('tr[data-instance="prod/orders/a2"]').waitFor(); // through the fetch-based stream
       expect(errors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
       await page.close();

@@ -24,7 +24,11 @@ const BUILT = path.join(ROOT, 'dist/src/ui/browser');
 
 /** The files the browser build emits, with the options it emits them with. */
 function browserBuild(): { files: string[]; options: ts.CompilerOptions } {
-  const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d: ts.Diagnostic) => expect.fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')) };
+  const host = {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (d: ts.Diagnostic) =>
+      expect.fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+  };
   const parsed = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, 'src/ui/browser/tsconfig.build.json'), {}, host);
   if (!parsed) throw new Error('src/ui/browser/tsconfig.build.json did not parse');
   return { files: parsed.fileNames, options: parsed.options };
@@ -34,10 +38,13 @@ describe('the page scripts', () => {
   it('are served as tsc compiles the current src/ui/browser/, one per module', () => {
     const { files, options } = browserBuild();
     const served = [...ASSETS.keys()].filter((n) => n.endsWith('.js')).sort();
-    expect(files.map((f) => path.basename(f, '.ts') + '.js').sort()).toEqual(served);
+    expect(files.map((f) => `${path.basename(f, '.ts')}.js`).sort()).toEqual(served);
     for (const file of files) {
-      const name = path.basename(file, '.ts') + '.js';
-      const compiled = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions: options, fileName: file }).outputText;
+      const name = `${path.basename(file, '.ts')}.js`;
+      const compiled = ts.transpileModule(readFileSync(file, 'utf8'), {
+        compilerOptions: options,
+        fileName: file,
+      }).outputText;
       // Unequal: the source changed since the last build (npm run build:ui), or the server serves something else.
       expect(ASSETS.get(name)!.body.toString('utf8'), name).toBe(compiled);
     }
@@ -48,9 +55,17 @@ describe('the page scripts', () => {
     try {
       const module = path.join(ROOT, 'dist/src/ui/assets/index.js');
       const script = `const { ASSETS } = await import(${JSON.stringify(module)}); for (const [n, a] of ASSETS) if (n.endsWith('.js')) console.log(n, a.body.length);`;
-      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: elsewhere, encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: elsewhere,
+        encoding: 'utf8',
+      });
       const lines = out.trim().split('\n').sort();
-      expect(lines).toEqual([...ASSETS.keys()].filter((n) => n.endsWith('.js')).sort().map((n) => `${n} ${readFileSync(path.join(BUILT, n)).length}`));
+      expect(lines).toEqual(
+        [...ASSETS.keys()]
+          .filter((n) => n.endsWith('.js'))
+          .sort()
+          .map((n) => `${n} ${readFileSync(path.join(BUILT, n)).length}`),
+      );
     } finally {
       rmSync(elsewhere, { recursive: true, force: true });
     }
@@ -58,18 +73,31 @@ describe('the page scripts', () => {
 });
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
 // A variable specifier: the file still loads (and skips) where playwright-core is not installed.
 const PW = 'playwright-core';
 const pw = (await import(PW).catch(() => null)) as typeof import('playwright-core') | null;
 const ready = pw !== null && existsSync(CHROMIUM);
-if (!ready && process.env.CI) throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
+if (!ready && process.env.CI)
+  throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
 
 describe.skipIf(!ready)('the page in Chromium', () => {
   it('boots with every script loaded and no error, and fills each section', async () => {
     const app = buildApp({ node: await InMemoryNodeApi.create(), logger: silentLogger() });
     const profile = mkdtempSync(path.join(tmpdir(), 'rollcall-chromium-'));
-    const browser = await pw!.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    const browser = await pw!.chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+    });
     try {
       const url = await app.listen({ host: '127.0.0.1', port: 0 });
       const page = await browser.newPage();
@@ -92,7 +120,9 @@ describe.skipIf(!ready)('the page in Chromium', () => {
       await page.locator('#services .empty', { hasText: 'No services registered yet.' }).waitFor();
       await page.locator('#alerts .empty', { hasText: 'No active alerts.' }).waitFor();
       await page.locator('#policy [data-policy="defaults"]').waitFor();
-      expect(Object.fromEntries(scripts)).toEqual(Object.fromEntries([...ASSETS.keys()].filter((n) => n.endsWith('.js')).map((n) => [n, 200])));
+      expect(Object.fromEntries(scripts)).toEqual(
+        Object.fromEntries([...ASSETS.keys()].filter((n) => n.endsWith('.js')).map((n) => [n, 200])),
+      );
       expect(errors).toEqual([]);
     } finally {
       await browser.close();

@@ -16,11 +16,18 @@ export const actionArb: fc.Arbitrary<SimAction> = fc.oneof(
   { weight: 2, arbitrary: node.map((n) => ({ type: 'resume', node: n }) as const) },
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 3 }).map((split) => ({ type: 'partition', split }) as const) },
   { weight: 2, arbitrary: node.map((n) => ({ type: 'isolate', node: n }) as const) },
-  { weight: 1, arbitrary: fc.record({ from: node, to: node }).map(({ from, to }) => ({ type: 'cutOneWay', from, to }) as const) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ from: node, to: node }).map(({ from, to }) => ({ type: 'cutOneWay', from, to }) as const),
+  },
   {
     weight: 2,
     arbitrary: fc
-      .record({ loss: fc.double({ min: 0, max: 0.3, noNaN: true }), duplicate: fc.double({ min: 0, max: 0.2, noNaN: true }), maxDelay: fc.integer({ min: 1, max: 40 }) })
+      .record({
+        loss: fc.double({ min: 0, max: 0.3, noNaN: true }),
+        duplicate: fc.double({ min: 0, max: 0.2, noNaN: true }),
+        maxDelay: fc.integer({ min: 1, max: 40 }),
+      })
       .map((r) => ({ type: 'unreliable', ...r }) as const),
   },
   { weight: 3, arbitrary: fc.constant({ type: 'heal' } as const) },

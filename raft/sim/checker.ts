@@ -97,7 +97,8 @@ export class SafetyChecker {
 
   /** A host applies `index` after `applied`: applying is gapless. */
   checkApplyOrder(node: NodeId, index: number, applied: number): void {
-    if (index !== applied + 1) throw new InvariantViolation('apply order', `${node} applied index ${index} after ${applied}`);
+    if (index !== applied + 1)
+      throw new InvariantViolation('apply order', `${node} applied index ${index} after ${applied}`);
   }
 
   /**
@@ -107,11 +108,17 @@ export class SafetyChecker {
    */
   onSnapshotInstalled(node: NodeId, index: number, term: number, applied: number): void {
     if (index < applied) {
-      throw new InvariantViolation('snapshot order', `${node} installed snapshot ${index}/${term} over a state machine at ${applied}`);
+      throw new InvariantViolation(
+        'snapshot order',
+        `${node} installed snapshot ${index}/${term} over a state machine at ${applied}`,
+      );
     }
     const known = this.committed.get(index);
     if (known && known.term !== term) {
-      throw new InvariantViolation('snapshot safety', `${node} installed snapshot ${index}/${term} but term ${known.term} is committed there`);
+      throw new InvariantViolation(
+        'snapshot safety',
+        `${node} installed snapshot ${index}/${term} but term ${known.term} is committed there`,
+      );
     }
   }
 
@@ -124,7 +131,8 @@ export class SafetyChecker {
   onLeader(node: NodeId, term: number, termAt: TermAt): void {
     const prior = this.leaders.get(term);
     if (prior !== undefined) {
-      if (prior !== node) throw new InvariantViolation('election safety', `${prior} and ${node} are both leaders of term ${term}`);
+      if (prior !== node)
+        throw new InvariantViolation('election safety', `${prior} and ${node} are both leaders of term ${term}`);
       return;
     }
     this.leaders.set(term, node);
@@ -160,7 +168,10 @@ export class SafetyChecker {
           const ex = x.entries[i - x.first]!;
           const ey = y.entries[i - y.first]!;
           if (ex.term !== ey.term || bytesKey(ex.data) !== bytesKey(ey.data)) {
-            throw new InvariantViolation('log matching', `${x.id} and ${y.id} agree at ${matchedUpTo} but differ at ${i}`);
+            throw new InvariantViolation(
+              'log matching',
+              `${x.id} and ${y.id} agree at ${matchedUpTo} but differ at ${i}`,
+            );
           }
         }
       }

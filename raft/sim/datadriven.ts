@@ -122,7 +122,12 @@ export interface DataDrivenResult {
   /** The file with every block's actual output; equal to the input when all passed. */
   readonly actual: string;
   /** Blocks whose output differed, in order. */
-  readonly mismatches: readonly { readonly pos: string; readonly cmd: string; readonly expected: string; readonly actual: string }[];
+  readonly mismatches: readonly {
+    readonly pos: string;
+    readonly cmd: string;
+    readonly expected: string;
+    readonly actual: string;
+  }[];
 }
 
 /**

@@ -39,7 +39,9 @@ export function describeMessage(m: Message): string {
     case 'append':
       return `${head} Log:${m.prevTerm}/${m.prevIndex} Commit:${m.commit}${describeEntries(m.entries)}`;
     case 'appendResponse':
-      return m.reject ? `${head} Rejected Index:${m.index} Hint:${m.hintTerm}/${m.hintIndex}` : `${head} Index:${m.index}`;
+      return m.reject
+        ? `${head} Rejected Index:${m.index} Hint:${m.hintTerm}/${m.hintIndex}`
+        : `${head} Index:${m.index}`;
     case 'heartbeat':
       return `${head} Commit:${m.commit}${m.context > 0 ? ` Context:${m.context}` : ''}`;
     case 'heartbeatResponse':
@@ -71,8 +73,10 @@ export function describeMessage(m: Message): string {
 export function describeReady(rd: Ready, acks: readonly Message[]): string[] {
   const out = [`Ready MustSync=${rd.mustSync}:`];
   if (rd.softState) out.push(describeSoftState(rd.softState));
-  if (rd.hardState) out.push(`HardState Term:${rd.hardState.term} Vote:${rd.hardState.vote ?? 'none'} Commit:${rd.hardState.commit}`);
-  if (rd.snapshot) out.push(`Snapshot ${rd.snapshot.meta.term}/${rd.snapshot.meta.index} ${describeConf(rd.snapshot.meta.conf)}`);
+  if (rd.hardState)
+    out.push(`HardState Term:${rd.hardState.term} Vote:${rd.hardState.vote ?? 'none'} Commit:${rd.hardState.commit}`);
+  if (rd.snapshot)
+    out.push(`Snapshot ${rd.snapshot.meta.term}/${rd.snapshot.meta.index} ${describeConf(rd.snapshot.meta.conf)}`);
   if (rd.entries.length > 0) out.push('Entries:', ...rd.entries.map(describeEntry));
   if (rd.committedEntries.length > 0) out.push('CommittedEntries:', ...rd.committedEntries.map(describeEntry));
   if (rd.readStates.length > 0) out.push('ReadStates:', ...rd.readStates.map(describeReadState));

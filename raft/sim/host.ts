@@ -3,8 +3,9 @@
  * MemoryStorage, and a state machine that records every entry it applies (so the
  * harness can compare nodes and check what was applied where).
  */
-import type { Ready } from '../rawnode.js';
+
 import type { Entry } from '../messages.js';
+import type { Ready } from '../rawnode.js';
 import type { MemoryStorage } from '../storage.js';
 import type { AppliedEntry } from './checker.js';
 import { InvariantViolation } from './checker.js';
@@ -20,7 +21,10 @@ export function persistReady(storage: MemoryStorage, rd: Ready): void {
   if (rd.snapshot) {
     const durable = storage.snapshot().meta.index;
     if (rd.snapshot.meta.index <= durable) {
-      throw new InvariantViolation('snapshot order', `Ready hands out snapshot ${rd.snapshot.meta.index}, not newer than the durable one at ${durable}`);
+      throw new InvariantViolation(
+        'snapshot order',
+        `Ready hands out snapshot ${rd.snapshot.meta.index}, not newer than the durable one at ${durable}`,
+      );
     }
     storage.applySnapshot(rd.snapshot);
   }

@@ -37,12 +37,12 @@
 import { decodeConfChange } from '../confchange.js';
 import type { RaftError } from '../errors.js';
 import type { ConfChange, ConfState, Message, NodeId, SoftState } from '../messages.js';
-import type { RandomSource } from '../rand.js';
 import type { RaftConfig } from '../raft.js';
+import type { RandomSource } from '../rand.js';
 import { RawNode } from '../rawnode.js';
 import { MemoryStorage } from '../storage.js';
-import { durableLog, SafetyChecker } from './checker.js';
 import type { LogView } from './checker.js';
+import { durableLog, SafetyChecker } from './checker.js';
 import type { CmdArg, TestData } from './datadriven.js';
 import { describeConf, describeEntry, describeMessage, describeReady } from './describe.js';
 import type { RecordingStateMachine } from './host.js';
@@ -115,7 +115,8 @@ export class InteractionEnv {
       case 'propose-conf-change': {
         const n = this.node(ids(d.args)[0]);
         const type = str(d.args, 'type');
-        if (type !== 'addVoter' && type !== 'addLearner' && type !== 'removeNode') throw new Error(`unknown conf change type ${type}`);
+        if (type !== 'addVoter' && type !== 'addLearner' && type !== 'removeNode')
+          throw new Error(`unknown conf change type ${type}`);
         const cc: ConfChange = { type, node: str(d.args, 'node') };
         return this.result(n, n.raw.proposeConfChange(cc));
       }
@@ -208,7 +209,10 @@ export class InteractionEnv {
   }
 
   private result(n: InteractionNode, r: { ok: true } | { ok: false; error: RaftError }): void {
-    if (!r.ok) this.print(`${n.id}: ${r.error.code}: ${r.error.message}${r.error.leader !== null ? ` (leader ${r.error.leader})` : ''}`);
+    if (!r.ok)
+      this.print(
+        `${n.id}: ${r.error.code}: ${r.error.message}${r.error.leader !== null ? ` (leader ${r.error.leader})` : ''}`,
+      );
     this.noteSoftState(n);
   }
 
@@ -258,7 +262,17 @@ export class InteractionEnv {
         ...(has(args, 'snapshot-chunk-bytes') ? { snapshotChunkBytes: int(args, 'snapshot-chunk-bytes', 0) } : {}),
       };
       const raw = new RawNode({ ...config, applied: index });
-      const n: InteractionNode = { id, storage, raw, config, electionTick, heartbeatTick, sm, conf, reported: raw.softState() };
+      const n: InteractionNode = {
+        id,
+        storage,
+        raw,
+        config,
+        electionTick,
+        heartbeatTick,
+        sm,
+        conf,
+        reported: raw.softState(),
+      };
       this.nodes.set(id, n);
       this.sayStarted(n, jitter);
     }
@@ -428,7 +442,9 @@ export class InteractionEnv {
   private status(n: InteractionNode): void {
     const st = n.raw.status();
     const hs = st.hardState;
-    this.print(`${n.id}: State:${st.softState.role} Lead:${st.softState.leader ?? 'none'} Term:${hs.term} Vote:${hs.vote ?? 'none'} Commit:${hs.commit}`);
+    this.print(
+      `${n.id}: State:${st.softState.role} Lead:${st.softState.leader ?? 'none'} Term:${hs.term} Vote:${hs.vote ?? 'none'} Commit:${hs.commit}`,
+    );
     this.print(`Applied:${st.applied} Log:${st.firstIndex}..${st.lastIndex} ${describeConf(st.conf)}`);
     if (st.leadTransferee !== null) this.print(`Transferring to ${st.leadTransferee}`);
     for (const p of st.progress) {

@@ -41,10 +41,11 @@ export class LinkCuts {
   /** Replaces every cut with a symmetric partition between the groups. */
   partition(groups: readonly (readonly NodeId[])[]): void {
     this.cut.clear();
-    for (const a of groups) for (const b of groups) {
-      if (a === b) continue;
-      for (const x of a) for (const y of b) this.cut.add(`${x}→${y}`);
-    }
+    for (const a of groups)
+      for (const b of groups) {
+        if (a === b) continue;
+        for (const x of a) for (const y of b) this.cut.add(`${x}→${y}`);
+      }
   }
 
   heal(): void {

@@ -9,8 +9,8 @@
  */
 import type { ConfChange, ConfState, Entry, Message, NodeId, ReadState, SoftState } from '../messages.js';
 import { SeededRandom } from '../rand.js';
-import { bytesKey, durableLog, InvariantViolation, SafetyChecker } from './checker.js';
 import type { LogView } from './checker.js';
+import { bytesKey, durableLog, InvariantViolation, SafetyChecker } from './checker.js';
 import { EventQueue } from './event-queue.js';
 import type { LinkFaults } from './network.js';
 import { SimNetwork } from './network.js';
@@ -96,7 +96,13 @@ export class Simulator implements SimHost {
     this.fullCheckEvery = options.fullCheckEvery ?? 200;
     const voters = options.nodes.slice(0, options.voters);
     for (const id of options.nodes) {
-      const node = new SimNode(id, voters.includes(id) ? voters : null, this, new SeededRandom(this.random.next()), this.opts);
+      const node = new SimNode(
+        id,
+        voters.includes(id) ? voters : null,
+        this,
+        new SeededRandom(this.random.next()),
+        this.opts,
+      );
       this.nodes.set(id, node);
       if (voters.includes(id)) {
         node.start();
@@ -128,7 +134,11 @@ export class Simulator implements SimHost {
   }
 
   onApply(node: SimNode, e: Entry): void {
-    this.checker.onApplied(node.id, { index: e.index, term: e.term, type: e.type, data: bytesKey(e.data) }, node.raw?.softState().term ?? 0);
+    this.checker.onApplied(
+      node.id,
+      { index: e.index, term: e.term, type: e.type, data: bytesKey(e.data) },
+      node.raw?.softState().term ?? 0,
+    );
     const c = e.type === 'normal' ? decodeCommand(e.data) : null;
     if (c) {
       const p = this.proposals.get(c.id);
@@ -153,7 +163,10 @@ export class Simulator implements SimHost {
     if (!read || read.node !== node.id || read.readIndex !== null) return;
     // Linearizability of reads: the read point covers every write acknowledged before the read began.
     if (rs.index < read.mustSee) {
-      throw new InvariantViolation('read index', `${node.id} read ${id} got index ${rs.index} but a write at ${read.mustSee} was acknowledged before it began`);
+      throw new InvariantViolation(
+        'read index',
+        `${node.id} read ${id} got index ${rs.index} but a write at ${read.mustSee} was acknowledged before it began`,
+      );
     }
     read.readIndex = rs.index;
     this.serveReads(node);
@@ -240,7 +253,14 @@ export class Simulator implements SimHost {
     const id = this.nextId++;
     const res = node.raw.propose(encodeCommand({ id, key: `k${id % 7}`, value: id }));
     if (!res.ok) return null;
-    const p: Proposal = { id, node: node.id, index: res.value.lastIndex, term: res.value.term, invokedAt: this.now(), ackedAt: null };
+    const p: Proposal = {
+      id,
+      node: node.id,
+      index: res.value.lastIndex,
+      term: res.value.term,
+      invokedAt: this.now(),
+      ackedAt: null,
+    };
     this.proposals.set(id, p);
     this.proposalByIndexTerm.set(`${p.index}/${p.term}`, p);
     node.process();
@@ -254,7 +274,14 @@ export class Simulator implements SimHost {
     const id = this.nextId++;
     const res = node.raw.readIndex(new TextEncoder().encode(String(id)));
     if (!res.ok) return null;
-    this.reads.set(id, { id, node: node.id, invokedAt: this.now(), mustSee: this.maxAckedIndex, readIndex: null, servedAt: null });
+    this.reads.set(id, {
+      id,
+      node: node.id,
+      invokedAt: this.now(),
+      mustSee: this.maxAckedIndex,
+      readIndex: null,
+      servedAt: null,
+    });
     node.process();
     return id;
   }
@@ -336,7 +363,10 @@ export class Simulator implements SimHost {
     if (!ok || probe === null) throw new InvariantViolation('liveness', 'a write after healing was not committed');
     const final = this.proposals.get(probe)!;
     const members = this.liveNodes().filter((n) => this.isMember(n.id));
-    const converged = this.runUntil(() => members.every((n) => n.sm.applied >= final.index), electionTimeouts * timeout);
+    const converged = this.runUntil(
+      () => members.every((n) => n.sm.applied >= final.index),
+      electionTimeouts * timeout,
+    );
     if (!converged) {
       const lag = members.map((n) => `${n.id}@${n.sm.applied}`).join(' ');
       throw new InvariantViolation('liveness', `members did not apply the probe at ${final.index}: ${lag}`);
@@ -344,7 +374,10 @@ export class Simulator implements SimHost {
     for (const p of this.proposals.values()) {
       const c = this.checker.committed.get(p.index);
       if (p.ackedAt !== null && (!c || c.term !== p.term)) {
-        throw new InvariantViolation('durability', `acknowledged write ${p.id} at ${p.index} is not in the committed log`);
+        throw new InvariantViolation(
+          'durability',
+          `acknowledged write ${p.id} at ${p.index} is not in the committed log`,
+        );
       }
       if (p.term === final.term && p.index <= final.index && (!c || c.term !== p.term)) {
         throw new InvariantViolation('liveness', `proposal ${p.id} of the final term is unresolved`);

@@ -11,7 +11,9 @@ import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
 import { AUTHORITATIVE_ANSWER, decode, encode, type StringAnswer } from 'dns-packet';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '3' }, port: { type: 'string', default: '0' } } });
+const { values } = parseArgs({
+  options: { records: { type: 'string', default: '3' }, port: { type: 'string', default: '0' } },
+});
 const records = Number(values.records);
 const addresses = Array.from({ length: records }, (_, k) => `10.0.0.${k + 1}`);
 
@@ -22,7 +24,13 @@ socket.on('message', (message, peer) => {
     const q = decode(message);
     const question = q.questions?.[0];
     if (question === undefined) return;
-    const answers: StringAnswer[] = addresses.map((data) => ({ type: 'A', name: question.name, ttl: 0, class: 'IN', data }));
+    const answers: StringAnswer[] = addresses.map((data) => ({
+      type: 'A',
+      name: question.name,
+      ttl: 0,
+      class: 'IN',
+      data,
+    }));
     reply = encode({ id: q.id ?? 0, type: 'response', flags: AUTHORITATIVE_ANSWER, questions: [question], answers });
   } catch {
     return;

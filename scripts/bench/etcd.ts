@@ -40,7 +40,8 @@ export function etcdVersion(bin: string): string {
   }
 }
 
-export const ETCD_INSTALL_HINT = 'etcd is not installed; to compare against it run: apt-get update && apt-get install -y etcd-server etcd-client';
+export const ETCD_INSTALL_HINT =
+  'etcd is not installed; to compare against it run: apt-get update && apt-get install -y etcd-server etcd-client';
 
 export class EtcdCluster {
   readonly nodes: EtcdNode[] = [];
@@ -51,7 +52,11 @@ export class EtcdCluster {
     private readonly onLog?: (name: string, line: string) => void,
   ) {}
 
-  static async start(options: { bin: string; size: number; onLog?: (name: string, line: string) => void }): Promise<EtcdCluster> {
+  static async start(options: {
+    bin: string;
+    size: number;
+    onLog?: (name: string, line: string) => void;
+  }): Promise<EtcdCluster> {
     const c = new EtcdCluster(options.bin, options.onLog);
     c.root = await mkdtemp(path.join(tmpdir(), 'rollcall-bench-etcd-'));
     trackDir(c.root);
@@ -59,7 +64,14 @@ export class EtcdCluster {
       const clientPort = await freePort();
       const peerPort = await freePort();
       const name = `e${i + 1}`;
-      c.nodes.push({ name, clientPort, peerPort, dataDir: path.join(c.root, name), url: `http://127.0.0.1:${clientPort}`, proc: null });
+      c.nodes.push({
+        name,
+        clientPort,
+        peerPort,
+        dataDir: path.join(c.root, name),
+        url: `http://127.0.0.1:${clientPort}`,
+        proc: null,
+      });
     }
     try {
       for (const n of c.nodes) c.spawn(n);
@@ -83,17 +95,28 @@ export class EtcdCluster {
     if (n.proc) throw new Error(`${n.name} is already running`);
     const initialCluster = this.nodes.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
     const args = [
-      '--name', n.name,
-      '--data-dir', n.dataDir,
-      '--listen-client-urls', n.url,
-      '--advertise-client-urls', n.url,
-      '--listen-peer-urls', `http://127.0.0.1:${n.peerPort}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${n.peerPort}`,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', 'rollcall-bench',
-      '--initial-cluster-state', 'new',
-      '--logger', 'zap',
-      '--log-level', 'warn',
+      '--name',
+      n.name,
+      '--data-dir',
+      n.dataDir,
+      '--listen-client-urls',
+      n.url,
+      '--advertise-client-urls',
+      n.url,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${n.peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${n.peerPort}`,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      'rollcall-bench',
+      '--initial-cluster-state',
+      'new',
+      '--logger',
+      'zap',
+      '--log-level',
+      'warn',
     ];
     const proc = spawn(this.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     n.proc = proc;

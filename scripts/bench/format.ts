@@ -38,7 +38,14 @@ export function ratioOf(rollcall: number | null, etcd: number | null): number | 
   return r / e;
 }
 
-export function makeFigure(name: string, unit: string, better: Better, rollcall: number | null | undefined, etcd: number | null | undefined, extra: FigureExtra = {}): Figure {
+export function makeFigure(
+  name: string,
+  unit: string,
+  better: Better,
+  rollcall: number | null | undefined,
+  etcd: number | null | undefined,
+  extra: FigureExtra = {},
+): Figure {
   const r = finite(rollcall);
   const e = finite(etcd);
   return {
@@ -117,6 +124,10 @@ export interface Report {
 }
 
 /** The JSON written by --out: machine, figures, then whatever raw series the plot needs. */
-export function buildReport(machine: Record<string, unknown>, figures: readonly Figure[], extra: Record<string, unknown> = {}): Report {
+export function buildReport(
+  machine: Record<string, unknown>,
+  figures: readonly Figure[],
+  extra: Record<string, unknown> = {},
+): Report {
   return { machine, figures: figures.map((f) => ({ ...f })), ...extra };
 }

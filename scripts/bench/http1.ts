@@ -20,7 +20,8 @@ export interface RequestSpec {
 
 /** The bytes of one keep-alive request. */
 export function buildRequest(spec: RequestSpec): Buffer {
-  const body = spec.body === undefined ? null : typeof spec.body === 'string' ? Buffer.from(spec.body, 'utf8') : spec.body;
+  const body =
+    spec.body === undefined ? null : typeof spec.body === 'string' ? Buffer.from(spec.body, 'utf8') : spec.body;
   let head = `${spec.method} ${spec.path} HTTP/1.1\r\nHost: ${spec.host}\r\n`;
   for (const [k, v] of Object.entries(spec.headers ?? {})) head += `${k}: ${v}\r\n`;
   if (body) head += `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`;
@@ -75,9 +76,11 @@ export class ResponseParser {
         if (end < 0) break;
         const head = buf.toString('latin1', 0, end);
         buf = buf.subarray(end + 4);
-        if (!head.startsWith('HTTP/1.')) throw new HttpParseError(`not an HTTP/1.x response: ${JSON.stringify(head.slice(0, 40))}`);
+        if (!head.startsWith('HTTP/1.'))
+          throw new HttpParseError(`not an HTTP/1.x response: ${JSON.stringify(head.slice(0, 40))}`);
         const status = Number(head.slice(9, 12));
-        if (!Number.isInteger(status)) throw new HttpParseError(`bad status line: ${JSON.stringify(head.split('\r\n')[0])}`);
+        if (!Number.isInteger(status))
+          throw new HttpParseError(`bad status line: ${JSON.stringify(head.split('\r\n')[0])}`);
         if (status >= 100 && status < 200) continue; // 100 Continue and friends: no body
         this.status = status;
         const lower = head.toLowerCase();

@@ -15,14 +15,33 @@ export interface LoadOptions {
   readonly labels: number;
 }
 
-export const DEFAULT_LOAD: LoadOptions = { instances: 30_000, writers: 128, namespace: 'prod', services: 20, labels: 10 };
+export const DEFAULT_LOAD: LoadOptions = {
+  instances: 30_000,
+  writers: 128,
+  namespace: 'prod',
+  services: 20,
+  labels: 10,
+};
 
 /** One keep-alive HTTP request; resolves with the status and body text. */
-export function request(agent: http.Agent, url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+export function request(
+  agent: http.Agent,
+  url: string,
+  method: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method, agent, headers: body === undefined ? headers : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers } },
+      {
+        method,
+        agent,
+        headers:
+          body === undefined
+            ? headers
+            : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -58,7 +77,10 @@ export async function bulkRegister(url: string, o: LoadOptions, onProgress?: (do
           const headers = { 'x-rollcall-client-id': clientId, 'x-rollcall-seq': String(++seq) };
           const path = `${url}/v1/namespaces/${o.namespace}/services/svc-${i % o.services}/instances/i-${i}`;
           for (let attempt = 1; ; attempt++) {
-            const r = await request(agent, path, 'PUT', body, headers).catch((err: Error) => ({ status: 0, text: err.message }));
+            const r = await request(agent, path, 'PUT', body, headers).catch((err: Error) => ({
+              status: 0,
+              text: err.message,
+            }));
             if (r.status === 200) break;
             if (attempt >= 20) throw new Error(`registering i-${i}: ${r.status} ${r.text.slice(0, 300)}`);
             await new Promise((res) => setTimeout(res, 100 * attempt));
@@ -88,9 +110,17 @@ function instanceBody(i: number, labels: number): Record<string, unknown> {
 /** The kinds of listing the clients take turns at. */
 export const LISTINGS = [
   /** What the monitoring page asked for before it paginated: one answer with every instance. */
-  { name: 'page-unpaginated', path: (ns: string) => `/v1/services?instances=true&consistency=serializable&namespace=${ns}`, pages: false },
+  {
+    name: 'page-unpaginated',
+    path: (ns: string) => `/v1/services?instances=true&consistency=serializable&namespace=${ns}`,
+    pages: false,
+  },
   /** What it asks for now: pages of 2,000, at one revision. */
-  { name: 'page-paginated', path: (ns: string) => `/v1/services?instances=true&consistency=serializable&namespace=${ns}&limit=2000`, pages: true },
+  {
+    name: 'page-paginated',
+    path: (ns: string) => `/v1/services?instances=true&consistency=serializable&namespace=${ns}&limit=2000`,
+    pages: true,
+  },
   /** The SDK's listNamespace: pages, linearizable. */
   { name: 'namespace-paginated', path: (ns: string) => `/v1/namespaces/${ns}/instances?limit=5000`, pages: true },
   /** One service, unpaginated (under the cap). */
@@ -136,7 +166,11 @@ export async function listingLoop(url: string, namespace: string, clients: numbe
           const l = LISTINGS[k % LISTINGS.length]!;
           try {
             let r = await one(l.name, l.path(namespace));
-            for (let token = l.pages && r.status === 200 ? continueOf(r.text) : undefined; token !== undefined && Date.now() < end; token = continueOf(r.text)) {
+            for (
+              let token = l.pages && r.status === 200 ? continueOf(r.text) : undefined;
+              token !== undefined && Date.now() < end;
+              token = continueOf(r.text)
+            ) {
               r = await one(l.name, `${l.path(namespace)}&continue=${encodeURIComponent(token)}`);
               if (r.status !== 200) break;
             }
@@ -154,7 +188,11 @@ export async function listingLoop(url: string, namespace: string, clients: numbe
 }
 
 /** Every instance of a namespace, read in pages: how many, and at how many revisions (1 when consistent). */
-export async function countByPages(url: string, namespace: string, limit: number): Promise<{ instances: number; revisions: number; pages: number }> {
+export async function countByPages(
+  url: string,
+  namespace: string,
+  limit: number,
+): Promise<{ instances: number; revisions: number; pages: number }> {
   const agent = new http.Agent({ keepAlive: true });
   let instances = 0;
   let pages = 0;
@@ -162,7 +200,11 @@ export async function countByPages(url: string, namespace: string, limit: number
   try {
     let token: string | undefined;
     do {
-      const r = await request(agent, `${url}/v1/namespaces/${namespace}/instances?limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}`, 'GET');
+      const r = await request(
+        agent,
+        `${url}/v1/namespaces/${namespace}/instances?limit=${limit}${token ? `&continue=${encodeURIComponent(token)}` : ''}`,
+        'GET',
+      );
       if (r.status !== 200) throw new Error(`listing ${namespace}: ${r.status} ${r.text.slice(0, 300)}`);
       const body = JSON.parse(r.text) as { revision: number; instances: unknown[]; continue?: string };
       instances += body.instances.length;
@@ -177,7 +219,9 @@ export async function countByPages(url: string, namespace: string, limit: number
 }
 
 /** The event-loop delay a node reports (seconds): p50, p99 and max over its window; null if it exports none. */
-export async function loopDelay(url: string): Promise<{ p50: number; p99: number; max: number; cpuP99: number; cpuMax: number } | null> {
+export async function loopDelay(
+  url: string,
+): Promise<{ p50: number; p99: number; max: number; cpuP99: number; cpuMax: number } | null> {
   const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   const q = (metric: string, quantile: string) => {
     const m = new RegExp(`^${metric}\\{quantile="${quantile}"\\} (\\S+)$`, 'm').exec(text);
@@ -197,7 +241,9 @@ export async function terms(urls: readonly string[]): Promise<(number | null)[]>
   return Promise.all(
     urls.map(async (u) => {
       try {
-        const body = (await (await fetch(`${u}/v1/cluster`, { signal: AbortSignal.timeout(5000) })).json()) as { term?: number };
+        const body = (await (await fetch(`${u}/v1/cluster`, { signal: AbortSignal.timeout(5000) })).json()) as {
+          term?: number;
+        };
         return body.term ?? null;
       } catch {
         return null;

@@ -6,7 +6,7 @@
  * Latency is measured from writing the request to the last byte of the response.
  */
 import { connect, type Socket } from 'node:net';
-import { type RequestSpec, ResponseParser, buildRequest } from './http1.js';
+import { buildRequest, type RequestSpec, ResponseParser } from './http1.js';
 import { Samples, type Summary } from './stats.js';
 
 export interface Target {
@@ -16,7 +16,8 @@ export interface Target {
 
 export function targetOf(url: string): Target {
   const u = new URL(url);
-  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') throw new Error(`refusing to load a non-loopback address: ${url}`);
+  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost')
+    throw new Error(`refusing to load a non-loopback address: ${url}`);
   return { host: '127.0.0.1', port: Number(u.port) };
 }
 
@@ -117,7 +118,9 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
       if (now >= stopAt || opts.until?.()) stopping = true;
       maybeFinish();
     }, 50);
-    const progress = opts.onTick ? setInterval(() => opts.onTick!({ elapsedMs: performance.now() - t0, ok, errors }), 1000) : null;
+    const progress = opts.onTick
+      ? setInterval(() => opts.onTick!({ elapsedMs: performance.now() - t0, ok, errors }), 1000)
+      : null;
     const onAbort = () => {
       stopping = true;
       for (const c of conns) c.socket?.destroy();

@@ -6,7 +6,12 @@
 
 export interface CpuProfileNode {
   readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number; readonly columnNumber?: number };
+  readonly callFrame: {
+    readonly functionName: string;
+    readonly url: string;
+    readonly lineNumber: number;
+    readonly columnNumber?: number;
+  };
   readonly hitCount?: number;
   readonly children?: readonly number[];
 }
@@ -135,7 +140,12 @@ export function summarizeProfile(p: CpuProfile, top = 25): ProfileSummary {
 
 export function renderProfileSummary(title: string, s: ProfileSummary): string {
   const pct = (x: number) => `${(x * 100).toFixed(1).padStart(5)}%`;
-  const lines = [`## ${title}`, '', `profiled ${(s.totalMs / 1000).toFixed(1)} s, busy ${(s.busyMs / 1000).toFixed(1)} s (${pct(s.totalMs > 0 ? s.busyMs / s.totalMs : 0).trim()} of one core)`, ''];
+  const lines = [
+    `## ${title}`,
+    '',
+    `profiled ${(s.totalMs / 1000).toFixed(1)} s, busy ${(s.busyMs / 1000).toFixed(1)} s (${pct(s.totalMs > 0 ? s.busyMs / s.totalMs : 0).trim()} of one core)`,
+    '',
+  ];
   lines.push('self time by area (share of busy time):');
   for (const h of s.areas) lines.push(`  ${pct(h.share)}  ${h.key}`);
   lines.push('', 'top self time:');

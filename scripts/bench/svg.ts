@@ -85,10 +85,15 @@ export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): str
   const yHi = Math.log10(yTicks[yTicks.length - 1]!);
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(opts.title)}</text>`);
-  if (opts.subtitle) out.push(`<text x="${width / 2}" y="44" text-anchor="middle" fill="#555">${escapeXml(opts.subtitle)}</text>`);
+  out.push(
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(opts.title)}</text>`,
+  );
+  if (opts.subtitle)
+    out.push(`<text x="${width / 2}" y="44" text-anchor="middle" fill="#555">${escapeXml(opts.subtitle)}</text>`);
 
   panels.forEach((panel, pi) => {
     const ox = margin.left + pi * (pw + gap + margin.left / 2);
@@ -96,7 +101,9 @@ export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): str
     const sx = (x: number) => ox + (x / xTop) * pw;
     const sy = (y: number) => oy + ph - ((Math.log10(y) - yLo) / (yHi - yLo || 1)) * ph;
     out.push(`<g>`);
-    out.push(`<text x="${ox + pw / 2}" y="${oy - 8}" text-anchor="middle" font-weight="bold">${escapeXml(panel.title)}</text>`);
+    out.push(
+      `<text x="${ox + pw / 2}" y="${oy - 8}" text-anchor="middle" font-weight="bold">${escapeXml(panel.title)}</text>`,
+    );
     out.push(`<rect x="${ox}" y="${oy}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
     for (const t of xTicks) {
       const x = sx(t).toFixed(1);
@@ -108,16 +115,28 @@ export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): str
       out.push(`<line x1="${ox}" y1="${y}" x2="${ox + pw}" y2="${y}" stroke="#e5e5e5"/>`);
       out.push(`<text x="${ox - 6}" y="${Number(y) + 4}" text-anchor="end">${fmtTick(t)}</text>`);
     }
-    out.push(`<text x="${ox + pw / 2}" y="${oy + ph + 36}" text-anchor="middle">${escapeXml(opts.xLabel ?? 'throughput (ops/s)')}</text>`);
-    out.push(`<text transform="translate(${ox - 46},${oy + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(opts.yLabel ?? 'latency (ms, log scale)')}</text>`);
+    out.push(
+      `<text x="${ox + pw / 2}" y="${oy + ph + 36}" text-anchor="middle">${escapeXml(opts.xLabel ?? 'throughput (ops/s)')}</text>`,
+    );
+    out.push(
+      `<text transform="translate(${ox - 46},${oy + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(opts.yLabel ?? 'latency (ms, log scale)')}</text>`,
+    );
     for (const s of panel.series) {
-      const pts = s.points.filter((p) => p.x > 0 && p.y > 0).slice().sort((a, b) => a.x - b.x);
+      const pts = s.points
+        .filter((p) => p.x > 0 && p.y > 0)
+        .slice()
+        .sort((a, b) => a.x - b.x);
       if (pts.length === 0) continue;
       const d = pts.map((p, i) => `${i === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
-      out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`);
+      out.push(
+        `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`,
+      );
       for (const p of pts) {
         out.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3.5" fill="${s.color}"/>`);
-        if (p.label) out.push(`<text x="${(sx(p.x) + 5).toFixed(1)}" y="${(sy(p.y) - 6).toFixed(1)}" fill="${s.color}" font-size="10">${escapeXml(p.label)}</text>`);
+        if (p.label)
+          out.push(
+            `<text x="${(sx(p.x) + 5).toFixed(1)}" y="${(sy(p.y) - 6).toFixed(1)}" fill="${s.color}" font-size="10">${escapeXml(p.label)}</text>`,
+          );
       }
     }
     out.push(`</g>`);
@@ -128,7 +147,9 @@ export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): str
   const ly = margin.top + ph + 62;
   legend.forEach((s, i) => {
     const lx = margin.left + i * 190;
-    out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 28}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`);
+    out.push(
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 28}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`,
+    );
     out.push(`<text x="${lx + 34}" y="${ly + 4}">${escapeXml(s.label)}</text>`);
   });
   out.push('</svg>');

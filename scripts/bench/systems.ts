@@ -76,7 +76,11 @@ export function payloadOf(bytes: number): string {
 
 const HOST = '127.0.0.1';
 
-async function getJson<T>(url: string, init: RequestInit = {}, timeoutMs = 2000): Promise<{ status: number; body: T | null }> {
+async function getJson<T>(
+  url: string,
+  init: RequestInit = {},
+  timeoutMs = 2000,
+): Promise<{ status: number; body: T | null }> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
   let body: T | null = null;
@@ -102,7 +106,11 @@ export class RollcallSystem implements System {
 
   private constructor(readonly cluster: LocalCluster) {}
 
-  static async start(options: { size: number; env?: NodeJS.ProcessEnv; onLog?: (id: string, line: string) => void }): Promise<RollcallSystem> {
+  static async start(options: {
+    size: number;
+    env?: NodeJS.ProcessEnv;
+    onLog?: (id: string, line: string) => void;
+  }): Promise<RollcallSystem> {
     const dataRoot = await mkdtemp(path.join(tmpdir(), 'rollcall-bench-'));
     trackDir(dataRoot);
     const cluster = await LocalCluster.start({
@@ -145,7 +153,9 @@ export class RollcallSystem implements System {
       for (let i = 0; i < this.size; i++) {
         if (!this.pid(i)) continue;
         try {
-          const { body } = await getJson<{ leader: string | null; members: { id: string; role: string }[] }>(`${this.url(i)}/v1/cluster`);
+          const { body } = await getJson<{ leader: string | null; members: { id: string; role: string }[] }>(
+            `${this.url(i)}/v1/cluster`,
+          );
           const id = body?.leader;
           const idx = id ? this.cluster.nodes.findIndex((n) => n.id === id) : -1;
           // Trust the leader's own word: it says role "leader" for itself.
@@ -196,17 +206,30 @@ export class RollcallSystem implements System {
   }
 
   write(space: string, k: number, payload: string): Buffer {
-    return buildRequest({ method: 'PUT', host: HOST, path: `/v1/namespaces/${NS}/services/${space}/instances/${keyName(k)}`, body: RollcallSystem.instanceBody(payload) });
+    return buildRequest({
+      method: 'PUT',
+      host: HOST,
+      path: `/v1/namespaces/${NS}/services/${space}/instances/${keyName(k)}`,
+      body: RollcallSystem.instanceBody(payload),
+    });
   }
 
   read(space: string, k: number, serializable: boolean): Buffer {
     const q = serializable ? '?consistency=serializable' : '';
-    return buildRequest({ method: 'GET', host: HOST, path: `/v1/namespaces/${NS}/services/${space}/instances/${keyName(k)}${q}` });
+    return buildRequest({
+      method: 'GET',
+      host: HOST,
+      path: `/v1/namespaces/${NS}/services/${space}/instances/${keyName(k)}${q}`,
+    });
   }
 
   async probeRead(i: number, space: string, k: number): Promise<boolean> {
     try {
-      const { status } = await getJson(`${this.url(i)}/v1/namespaces/${NS}/services/${space}/instances/${keyName(k)}`, {}, 1000);
+      const { status } = await getJson(
+        `${this.url(i)}/v1/namespaces/${NS}/services/${space}/instances/${keyName(k)}`,
+        {},
+        1000,
+      );
       return status === 200;
     } catch {
       return false;
@@ -214,17 +237,32 @@ export class RollcallSystem implements System {
   }
 
   async countKeys(i: number, space: string): Promise<number> {
-    const { status, body } = await getJson<{ instances?: unknown[] }>(`${this.url(i)}/v1/namespaces/${NS}/services/${space}/instances`, {}, 30_000);
+    const { status, body } = await getJson<{ instances?: unknown[] }>(
+      `${this.url(i)}/v1/namespaces/${NS}/services/${space}/instances`,
+      {},
+      30_000,
+    );
     if (status !== 200) throw new Error(`listing ${space}: HTTP ${status}`);
     return body?.instances?.length ?? 0;
   }
 
   openSession(n: number, ttlSec: number): Buffer {
-    return buildRequest({ method: 'POST', host: HOST, path: '/v1/sessions', headers: { 'x-rollcall-session-id': `s${n}` }, body: JSON.stringify({ ttlMs: ttlSec * 1000 }) });
+    return buildRequest({
+      method: 'POST',
+      host: HOST,
+      path: '/v1/sessions',
+      headers: { 'x-rollcall-session-id': `s${n}` },
+      body: JSON.stringify({ ttlMs: ttlSec * 1000 }),
+    });
   }
 
   keepalive(n: number): Buffer {
-    return buildRequest({ method: 'PUT', host: HOST, path: `/v1/sessions/s${n}/keepalive`, headers: { 'Content-Length': '0' } });
+    return buildRequest({
+      method: 'PUT',
+      host: HOST,
+      path: `/v1/sessions/s${n}/keepalive`,
+      headers: { 'Content-Length': '0' },
+    });
   }
 
   keepaliveOutcome(status: number): 'alive' | 'expired' | 'error' {
@@ -273,7 +311,11 @@ export class EtcdSystem implements System {
 
   private constructor(readonly cluster: EtcdCluster) {}
 
-  static async start(options: { bin: string; size: number; onLog?: (name: string, line: string) => void }): Promise<EtcdSystem> {
+  static async start(options: {
+    bin: string;
+    size: number;
+    onLog?: (name: string, line: string) => void;
+  }): Promise<EtcdSystem> {
     const cluster = await EtcdCluster.start(options);
     const sys = new EtcdSystem(cluster);
     trackPids(() => sys.pids());
@@ -303,7 +345,10 @@ export class EtcdSystem implements System {
       for (let i = 0; i < this.size; i++) {
         if (!this.pid(i)) continue;
         try {
-          const { body } = await getJson<{ leader?: string; header?: { member_id?: string } }>(`${this.url(i)}/v3/maintenance/status`, { method: 'POST', body: '{}' });
+          const { body } = await getJson<{ leader?: string; header?: { member_id?: string } }>(
+            `${this.url(i)}/v3/maintenance/status`,
+            { method: 'POST', body: '{}' },
+          );
           if (body?.leader && body.header?.member_id === body.leader) return i;
         } catch {
           /* down or busy */
@@ -315,7 +360,10 @@ export class EtcdSystem implements System {
   }
 
   async revision(i: number): Promise<number> {
-    const { body } = await getJson<{ header?: { revision?: string } }>(`${this.url(i)}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64('\0'), serializable: false }) });
+    const { body } = await getJson<{ header?: { revision?: string } }>(`${this.url(i)}/v3/kv/range`, {
+      method: 'POST',
+      body: JSON.stringify({ key: b64('\0'), serializable: false }),
+    });
     return Number(body?.header?.revision ?? 0);
   }
 
@@ -349,17 +397,28 @@ export class EtcdSystem implements System {
   }
 
   write(space: string, k: number, payload: string): Buffer {
-    return buildRequest({ method: 'POST', host: HOST, path: '/v3/kv/put', body: JSON.stringify({ key: b64(EtcdSystem.key(space, k)), value: b64(payload) }) });
+    return buildRequest({
+      method: 'POST',
+      host: HOST,
+      path: '/v3/kv/put',
+      body: JSON.stringify({ key: b64(EtcdSystem.key(space, k)), value: b64(payload) }),
+    });
   }
 
   read(space: string, k: number, serializable: boolean): Buffer {
-    const body = serializable ? { key: b64(EtcdSystem.key(space, k)), serializable: true } : { key: b64(EtcdSystem.key(space, k)) };
+    const body = serializable
+      ? { key: b64(EtcdSystem.key(space, k)), serializable: true }
+      : { key: b64(EtcdSystem.key(space, k)) };
     return buildRequest({ method: 'POST', host: HOST, path: '/v3/kv/range', body: JSON.stringify(body) });
   }
 
   async probeRead(i: number, space: string, k: number): Promise<boolean> {
     try {
-      const { status, body } = await getJson<{ kvs?: unknown[] }>(`${this.url(i)}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64(EtcdSystem.key(space, k)) }) }, 1000);
+      const { status, body } = await getJson<{ kvs?: unknown[] }>(
+        `${this.url(i)}/v3/kv/range`,
+        { method: 'POST', body: JSON.stringify({ key: b64(EtcdSystem.key(space, k)) }) },
+        1000,
+      );
       return status === 200 && (body?.kvs?.length ?? 0) === 1;
     } catch {
       return false;
@@ -370,7 +429,10 @@ export class EtcdSystem implements System {
     const prefix = `${NS}/${space}/`;
     const { status, body } = await getJson<{ count?: string }>(
       `${this.url(i)}/v3/kv/range`,
-      { method: 'POST', body: JSON.stringify({ key: b64(prefix), range_end: b64(prefixEnd(prefix)), count_only: true }) },
+      {
+        method: 'POST',
+        body: JSON.stringify({ key: b64(prefix), range_end: b64(prefixEnd(prefix)), count_only: true }),
+      },
       30_000,
     );
     if (status !== 200) throw new Error(`counting ${space}: HTTP ${status}`);
@@ -379,11 +441,21 @@ export class EtcdSystem implements System {
 
   /** Lease ids are chosen by the client (1,000,000 + n) so keepalives need no lookup. */
   openSession(n: number, ttlSec: number): Buffer {
-    return buildRequest({ method: 'POST', host: HOST, path: '/v3/lease/grant', body: JSON.stringify({ TTL: ttlSec, ID: String(1_000_000 + n) }) });
+    return buildRequest({
+      method: 'POST',
+      host: HOST,
+      path: '/v3/lease/grant',
+      body: JSON.stringify({ TTL: ttlSec, ID: String(1_000_000 + n) }),
+    });
   }
 
   keepalive(n: number): Buffer {
-    return buildRequest({ method: 'POST', host: HOST, path: '/v3/lease/keepalive', body: JSON.stringify({ ID: String(1_000_000 + n) }) });
+    return buildRequest({
+      method: 'POST',
+      host: HOST,
+      path: '/v3/lease/keepalive',
+      body: JSON.stringify({ ID: String(1_000_000 + n) }),
+    });
   }
 
   /**
@@ -402,7 +474,9 @@ export class EtcdSystem implements System {
       method: 'POST',
       host: HOST,
       path: '/v3/watch',
-      body: JSON.stringify({ create_request: { key: b64(prefix), range_end: b64(prefixEnd(prefix)), start_revision: String(after + 1) } }),
+      body: JSON.stringify({
+        create_request: { key: b64(prefix), range_end: b64(prefixEnd(prefix)), start_revision: String(after + 1) },
+      }),
     });
   }
 

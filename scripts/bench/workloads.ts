@@ -60,7 +60,16 @@ export const WRITE_KEYS = 10_000;
 /** Closed-loop writes of 256-byte payloads over the 10,000-key space, to the leader or a follower. */
 export async function writeRun(
   sys: System,
-  o: { target: 'leader' | 'follower'; connections: number; durationMs: number; maxRequests: number; payload: string; space?: string; keyOffset?: number; tick?: ReturnType<Ticker> },
+  o: {
+    target: 'leader' | 'follower';
+    connections: number;
+    durationMs: number;
+    maxRequests: number;
+    payload: string;
+    space?: string;
+    keyOffset?: number;
+    tick?: ReturnType<Ticker>;
+  },
 ): Promise<RunFigures> {
   const leader = await sys.leader();
   const node = o.target === 'leader' ? leader : others(sys, leader)[0]!;
@@ -81,7 +90,15 @@ export async function writeRun(
 
 export async function readRun(
   sys: System,
-  o: { target: 'leader' | 'follower'; serializable: boolean; connections: number; durationMs: number; maxRequests: number; keys: number; tick?: ReturnType<Ticker> },
+  o: {
+    target: 'leader' | 'follower';
+    serializable: boolean;
+    connections: number;
+    durationMs: number;
+    maxRequests: number;
+    keys: number;
+    tick?: ReturnType<Ticker>;
+  },
 ): Promise<RunFigures> {
   const leader = await sys.leader();
   const node = o.target === 'leader' ? leader : others(sys, leader)[0]!;
@@ -201,12 +218,16 @@ export async function watchRun(
     for (let w = 0; w < o.watchers; w += batch) {
       for (let j = w; j < Math.min(o.watchers, w + batch); j++) open(j);
       const deadline = performance.now() + 20_000;
-      while (ready + (refused ? 1 : 0) < Math.min(o.watchers, w + batch) && performance.now() < deadline && !refused) await sleep(5);
+      while (ready + (refused ? 1 : 0) < Math.min(o.watchers, w + batch) && performance.now() < deadline && !refused)
+        await sleep(5);
       if (refused) return { ok: false, reason: refused };
     }
-    if (ready < o.watchers) return { ok: false, reason: `only ${ready} of ${o.watchers} watchers were accepted (${ended} streams ended)` };
+    if (ready < o.watchers)
+      return { ok: false, reason: `only ${ready} of ${o.watchers} watchers were accepted (${ended} streams ended)` };
     const connectMs = performance.now() - t0;
-    o.progress(`  ${sys.name}: ${o.watchers} watchers connected in ${(connectMs / 1000).toFixed(1)} s; writing ${o.changes} changes`);
+    o.progress(
+      `  ${sys.name}: ${o.watchers} watchers connected in ${(connectMs / 1000).toFixed(1)} s; writing ${o.changes} changes`,
+    );
     await sleep(200);
 
     const cpu0 = clusterCpu(sys);
@@ -276,7 +297,11 @@ export interface FailoverOutcome {
 }
 
 /** Analyses the per-request records of a failover run; `killAt` is relative to the run's start. */
-export function analyseFailover(records: readonly { start: number; end: number; ok: boolean }[], killAt: number, deadlineMs = 5000): FailoverOutcome {
+export function analyseFailover(
+  records: readonly { start: number; end: number; ok: boolean }[],
+  killAt: number,
+  deadlineMs = 5000,
+): FailoverOutcome {
   let first = Number.POSITIVE_INFINITY;
   let longest = 0;
   let longestBefore = 0;
@@ -293,7 +318,14 @@ export function analyseFailover(records: readonly { start: number; end: number; 
       if (r.start >= killAt && r.end < first) first = r.end;
     } else failed++;
   }
-  return { outageMs: Number.isFinite(first) ? first - killAt : Number.NaN, longestMs: longest, longestBeforeKillMs: longestBefore, failed, pastDeadline, ok };
+  return {
+    outageMs: Number.isFinite(first) ? first - killAt : Number.NaN,
+    longestMs: longest,
+    longestBeforeKillMs: longestBefore,
+    failed,
+    pastDeadline,
+    ok,
+  };
 }
 
 /**
@@ -302,7 +334,10 @@ export function analyseFailover(records: readonly { start: number; end: number; 
  * have succeeded again for `settleMs`, at most `maxPostMs`. Failed writes are retried after
  * 20 ms, as a client would. The old leader is restarted afterwards and the cluster waited on.
  */
-export async function failoverRun(sys: System, o: { preMs: number; maxPostMs: number; settleMs: number; payload: string; progress: Progress }): Promise<FailoverOutcome> {
+export async function failoverRun(
+  sys: System,
+  o: { preMs: number; maxPostMs: number; settleMs: number; payload: string; progress: Progress },
+): Promise<FailoverOutcome> {
   const leader = await sys.leader();
   const followers = others(sys, leader);
   const targets: Target[] = followers.map((i) => targetOf(sys.url(i)));
@@ -331,7 +366,9 @@ export async function failoverRun(sys: System, o: { preMs: number; maxPostMs: nu
   await sys.kill(leader);
   const res = await run;
   const outcome = analyseFailover(res.records, killAt - res.t0);
-  o.progress(`  ${sys.name}: outage ${outcome.outageMs.toFixed(0)} ms, longest request across the kill ${outcome.longestMs.toFixed(0)} ms (before it ${outcome.longestBeforeKillMs.toFixed(0)} ms), ${outcome.failed} failed; restarting the old leader`);
+  o.progress(
+    `  ${sys.name}: outage ${outcome.outageMs.toFixed(0)} ms, longest request across the kill ${outcome.longestMs.toFixed(0)} ms (before it ${outcome.longestBeforeKillMs.toFixed(0)} ms), ${outcome.failed} failed; restarting the old leader`,
+  );
   await sys.restart(leader);
   await sys.leader(20_000);
   return outcome;
@@ -360,7 +397,10 @@ export interface SessionsOutcome {
  * the keepalives, and a modest write load beside them (200/s, 4 connections) for write p99.
  * A keepalive that finds its session gone is a false expiry (nothing ever stops them).
  */
-export async function sessionsRun(sys: System, o: { sessions: number; phaseMs: number; payload: string; progress: Progress; tick?: ReturnType<Ticker> }): Promise<SessionsOutcome> {
+export async function sessionsRun(
+  sys: System,
+  o: { sessions: number; phaseMs: number; payload: string; progress: Progress; tick?: ReturnType<Ticker> },
+): Promise<SessionsOutcome> {
   const leader = await sys.leader();
   const all = Array.from({ length: sys.size }, (_, i) => i).filter((i) => sys.pid(i) !== undefined);
   const openedIds: number[] = [];
@@ -431,7 +471,9 @@ export async function sessionsRun(sys: System, o: { sessions: number; phaseMs: n
     ...(o.tick ? { onTick: o.tick } : {}),
   });
   const opened = await opening;
-  o.progress(`  ${sys.name}: opened ${opened.ok}/${o.sessions} sessions in ${(opened.elapsedMs / 1000).toFixed(1)} s (kept alive meanwhile); measuring for ${(o.phaseMs / 1000).toFixed(0)} s`);
+  o.progress(
+    `  ${sys.name}: opened ${opened.ok}/${o.sessions} sessions in ${(opened.elapsedMs / 1000).toFixed(1)} s (kept alive meanwhile); measuring for ${(o.phaseMs / 1000).toFixed(0)} s`,
+  );
   const pid = sys.pid(leader);
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
@@ -446,7 +488,9 @@ export async function sessionsRun(sys: System, o: { sessions: number; phaseMs: n
     request: (seq) => sys.write('sessions', seq % WRITE_KEYS, o.payload),
   });
   const kaAll = await keepalives;
-  o.progress(`  ${sys.name}: keepalives over the whole run: ${kaAll.ok} alive, ${kaAll.errors} not (expired or failed), ${kaAll.timeouts} timed out, ${Math.round(kaAll.throughput)}/s, p50 ${kaAll.latency.p50.toFixed(1)} ms`);
+  o.progress(
+    `  ${sys.name}: keepalives over the whole run: ${kaAll.ok} alive, ${kaAll.errors} not (expired or failed), ${kaAll.timeouts} timed out, ${Math.round(kaAll.throughput)}/s, p50 ${kaAll.latency.p50.toFixed(1)} ms`,
+  );
   const secs = (performance.now() - t0) / 1000;
   const cpu1 = cpuSeconds(pid);
   const ka = phaseLat.summary();
@@ -478,7 +522,10 @@ export interface RestartOutcome {
 }
 
 function meanRssMb(sys: System): number {
-  const v = sys.pids().map((p) => rssBytes(p)).filter((x) => Number.isFinite(x));
+  const v = sys
+    .pids()
+    .map((p) => rssBytes(p))
+    .filter((x) => Number.isFinite(x));
   return v.length ? v.reduce((a, b) => a + b, 0) / v.length / (1024 * 1024) : Number.NaN;
 }
 
@@ -487,7 +534,10 @@ function meanRssMb(sys: System): number {
  * node with SIGKILL, starts them all again and measures until a linearizable read succeeds
  * through every node; RSS again a second later.
  */
-export async function restartRun(sys: System, o: { instances: number; payload: string; maxLoadMs: number; progress: Progress; tick?: ReturnType<Ticker> }): Promise<RestartOutcome> {
+export async function restartRun(
+  sys: System,
+  o: { instances: number; payload: string; maxLoadMs: number; progress: Progress; tick?: ReturnType<Ticker> },
+): Promise<RestartOutcome> {
   const leader = await sys.leader();
   const load = await runLoad({
     targets: [targetOf(sys.url(leader))],
@@ -498,7 +548,9 @@ export async function restartRun(sys: System, o: { instances: number; payload: s
     request: (seq) => sys.write('restart', seq, o.payload),
     ...(o.tick ? { onTick: o.tick } : {}),
   });
-  o.progress(`  ${sys.name}: ${load.ok} instances written in ${(load.elapsedMs / 1000).toFixed(1)} s (${load.errors + load.timeouts} failed)`);
+  o.progress(
+    `  ${sys.name}: ${load.ok} instances written in ${(load.elapsedMs / 1000).toFixed(1)} s (${load.errors + load.timeouts} failed)`,
+  );
   await sleep(1000);
   const rssAfterLoadMb = meanRssMb(sys);
   for (let i = 0; i < sys.size; i++) await sys.kill(i);
@@ -519,7 +571,14 @@ export async function restartRun(sys: System, o: { instances: number; payload: s
   }
   const readyMs = ready.size === sys.size ? performance.now() - t0 : Number.NaN;
   await sleep(1000);
-  return { instances: load.ok, loadThroughput: load.throughput, rssAfterLoadMb, readyMs, processesUpMs, rssAfterRestartMb: meanRssMb(sys) };
+  return {
+    instances: load.ok,
+    loadThroughput: load.throughput,
+    rssAfterLoadMb,
+    readyMs,
+    processesUpMs,
+    rssAfterRestartMb: meanRssMb(sys),
+  };
 }
 
 // ---- machine floors -------------------------------------------------------------------
@@ -568,7 +627,14 @@ export async function httpFloor(durationMs: number, tick?: ReturnType<Ticker>): 
       proc.once('exit', () => reject(new Error('trivial server exited')));
     });
     const req = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 'latin1');
-    const r = await runLoad({ targets: [{ host: '127.0.0.1', port }], connections: 64, durationMs, timeoutMs: 10_000, request: () => req, ...(tick ? { onTick: tick } : {}) });
+    const r = await runLoad({
+      targets: [{ host: '127.0.0.1', port }],
+      connections: 64,
+      durationMs,
+      timeoutMs: 10_000,
+      request: () => req,
+      ...(tick ? { onTick: tick } : {}),
+    });
     return figuresOf(r);
   } finally {
     proc.kill('SIGKILL');

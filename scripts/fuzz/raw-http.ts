@@ -52,7 +52,8 @@ export function parseAnswer(buf: Buffer, head: boolean, closed: boolean): RawAns
       at = start;
       continue;
     }
-    const empty = head || status === 204 || status === 304 || /^text\/event-stream/i.test(headers['content-type'] ?? '');
+    const empty =
+      head || status === 204 || status === 304 || /^text\/event-stream/i.test(headers['content-type'] ?? '');
     if (empty) return { status, headers, body: Buffer.alloc(0) };
     if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
       const body = dechunk(buf.subarray(start));
@@ -102,7 +103,10 @@ export function sendRaw(port: number, req: RawRequest, timeoutMs: number, host =
       socket.destroy();
       resolve(o);
     };
-    const timer = setTimeout(() => finish({ kind: 'timeout', partial: got.subarray(0, 300).toString('latin1'), ms: ms() }), timeoutMs);
+    const timer = setTimeout(
+      () => finish({ kind: 'timeout', partial: got.subarray(0, 300).toString('latin1'), ms: ms() }),
+      timeoutMs,
+    );
     socket.on('connect', () => {
       connected = true;
       for (const c of req.chunks) socket.write(c);

@@ -160,7 +160,12 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzReport> {
     });
     const node = cluster.nodes[0]!;
     const admin: Record<string, string> = useAuth ? { authorization: `Bearer ${tokens.admin}` } : {};
-    const call = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> =>
+    const call = async (
+      method: string,
+      p: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ): Promise<Response> =>
       fetch(`${node.url}${p}`, {
         method,
         headers: { ...admin, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
@@ -171,10 +176,22 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzReport> {
     await expectOk(await call('PUT', '/v1/health/policy', QUIET_HEALTH_POLICY), 'setting the quiet health policy');
     // A little state to aim at: sessions that outlive the run, an instance on each.
     for (const [i, s] of ['s1', 's2'].entries()) {
-      await expectOk(await call('POST', '/v1/sessions', { ttlMs: 8 * 3_600_000 }, { 'x-rollcall-session-id': s }), `opening ${s}`);
-      await expectOk(await call('PUT', `/v1/namespaces/${NAMESPACES[i]}/services/web/instances/i${i + 1}`, { address: '10.0.0.1', port: 80, sessionId: s }), 'registering');
+      await expectOk(
+        await call('POST', '/v1/sessions', { ttlMs: 8 * 3_600_000 }, { 'x-rollcall-session-id': s }),
+        `opening ${s}`,
+      );
+      await expectOk(
+        await call('PUT', `/v1/namespaces/${NAMESPACES[i]}/services/web/instances/i${i + 1}`, {
+          address: '10.0.0.1',
+          port: 80,
+          sessionId: s,
+        }),
+        'registering',
+      );
     }
-    const doc = (await (await call('GET', '/openapi.json')).json()) as Parameters<typeof routeTable>[0] & { 'x-error-catalogue': Catalogue };
+    const doc = (await (await call('GET', '/openapi.json')).json()) as Parameters<typeof routeTable>[0] & {
+      'x-error-catalogue': Catalogue;
+    };
     const routes = routeTable(doc);
     const generator = {
       selfPeerAddress: `127.0.0.1:${node.peerPort}`,
@@ -220,7 +237,13 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzReport> {
     let trail: string[] = [];
     const fail = (r: FuzzRequest, problem: string, answer?: string): void => {
       if (failures.length === 0) trail = [...recent];
-      failures.push({ index: sent, request: r.summary, problem, sent: r.head, ...(answer === undefined ? {} : { answer: answer.slice(0, 400) }) });
+      failures.push({
+        index: sent,
+        request: r.summary,
+        problem,
+        sent: r.head,
+        ...(answer === undefined ? {} : { answer: answer.slice(0, 400) }),
+      });
     };
 
     const step = async (r: FuzzRequest): Promise<void> => {
@@ -232,7 +255,11 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzReport> {
       }
       const membership = r.route?.template.startsWith('/v1/cluster/members') === true;
       const membersBefore = membership ? await members() : null;
-      const outcome = await sendRaw(node.httpPort, { chunks: r.chunks, halfClose: r.halfClose, head: r.isHead }, timeoutMs);
+      const outcome = await sendRaw(
+        node.httpPort,
+        { chunks: r.chunks, halfClose: r.halfClose, head: r.isHead },
+        timeoutMs,
+      );
       let after = await revision();
       if (outcome.kind === 'refused' || after === null || node.proc === null) {
         crashed = node.proc === null || outcome.kind === 'refused';
@@ -241,7 +268,8 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzReport> {
       }
       let refused = true;
       if (outcome.kind === 'timeout') fail(r, `no answer within ${timeoutMs} ms`, outcome.partial);
-      else if (outcome.kind === 'closed') fail(r, `connection closed without an answer (${outcome.error ?? 'EOF'})`, outcome.partial);
+      else if (outcome.kind === 'closed')
+        fail(r, `connection closed without an answer (${outcome.error ?? 'EOF'})`, outcome.partial);
       else {
         const { status, body } = outcome.answer;
         statuses[status] = (statuses[status] ?? 0) + 1;
@@ -254,23 +282,37 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzReport> {
           else {
             codes[err.code] = (codes[err.code] ?? 0) + 1;
             if (status >= 500) {
-              const allowed = (err.code === 'TIMEOUT' && err.field === 'minRevision') || err.code === 'OVERLOADED' || (CHURN.has(err.code) && performance.now() - lastChurn < 15_000);
+              const allowed =
+                (err.code === 'TIMEOUT' && err.field === 'minRevision') ||
+                err.code === 'OVERLOADED' ||
+                (CHURN.has(err.code) && performance.now() - lastChurn < 15_000);
               if (allowed) allowed5xx[err.code] = (allowed5xx[err.code] ?? 0) + 1;
               else fail(r, `${status} ${err.code}`, text);
             }
           }
         } else if (status >= 500) fail(r, `${status} to a HEAD request`);
-        const changesLeadership = r.route !== null && /^\/v1\/cluster\/(members|leader)/.test(r.route.template) && r.method !== 'GET';
+        const changesLeadership =
+          r.route !== null && /^\/v1\/cluster\/(members|leader)/.test(r.route.template) && r.method !== 'GET';
         if (changesLeadership && (status < 300 || status === 504)) lastChurn = performance.now();
         if (status === 201 && r.route?.template === '/v1/cluster/members') {
           // A member that does not exist, a learner that never catches up: after a few
           // heartbeats the node must still lead; then it is removed again.
           const id = (JSON.parse(text) as { id: string }).id;
           await new Promise((resolve) => setTimeout(resolve, 1000));
-          const leads = await waitReady(call, 3000).then(() => true, () => false);
-          const removed = await call('DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`).then(async (res) => `${res.status} ${await res.text()}`, (e: Error) => e.message);
+          const leads = await waitReady(call, 3000).then(
+            () => true,
+            () => false,
+          );
+          const removed = await call('DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`).then(
+            async (res) => `${res.status} ${await res.text()}`,
+            (e: Error) => e.message,
+          );
           if (!leads) {
-            fail(r, `after adding member ${id} (never started) the node lost its leadership; removing it answered ${removed}`, text);
+            fail(
+              r,
+              `after adding member ${id} (never started) the node lost its leadership; removing it answered ${removed}`,
+              text,
+            );
             stopped = true;
             return;
           }
@@ -279,16 +321,30 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzReport> {
       }
       if (refused || r.method === 'GET' || r.method === 'HEAD') {
         stateChecks++;
-        const answered = outcome.kind === 'answer' ? `${outcome.answer.status} ${outcome.answer.body.toString('utf8')}` : outcome.kind;
-        if (before !== null && after !== before) fail(r, `the revision moved from ${before} to ${after} on a ${refused ? 'refused request' : 'read'}`, answered);
+        const answered =
+          outcome.kind === 'answer' ? `${outcome.answer.status} ${outcome.answer.body.toString('utf8')}` : outcome.kind;
+        if (before !== null && after !== before)
+          fail(
+            r,
+            `the revision moved from ${before} to ${after} on a ${refused ? 'refused request' : 'read'}`,
+            answered,
+          );
         const membersAfter = membersBefore === null ? null : await members();
-        const known = membersBefore !== null && membersAfter !== null && !membersBefore.startsWith('unknown') && !membersAfter.startsWith('unknown');
-        if (refused && known && membersAfter !== membersBefore) fail(r, `a refused request changed the members from ${membersBefore} to ${membersAfter}`);
+        const known =
+          membersBefore !== null &&
+          membersAfter !== null &&
+          !membersBefore.startsWith('unknown') &&
+          !membersAfter.startsWith('unknown');
+        if (refused && known && membersAfter !== membersBefore)
+          fail(r, `a refused request changed the members from ${membersBefore} to ${membersAfter}`);
       }
       before = after;
-      recent.push(`#${sent} ${r.summary} -> ${outcome.kind === 'answer' ? `${outcome.answer.status} ${outcome.answer.body.subarray(0, 120).toString('utf8')}` : outcome.kind}`);
+      recent.push(
+        `#${sent} ${r.summary} -> ${outcome.kind === 'answer' ? `${outcome.answer.status} ${outcome.answer.body.subarray(0, 120).toString('utf8')}` : outcome.kind}`,
+      );
       if (recent.length > 40) recent.shift();
-      if (sent % progressEvery === 0) options.onProgress?.(progress(sent, options.requests, started, statuses, failures.length));
+      if (sent % progressEvery === 0)
+        options.onProgress?.(progress(sent, options.requests, started, statuses, failures.length));
     };
 
     // fc.check, not fc.assert: the property fails only to end the run early (StopRun).
@@ -305,12 +361,15 @@ export async function fuzzHttp(options: FuzzOptions): Promise<FuzzReport> {
       { seed: options.seed, numRuns: options.requests, endOnFailure: true },
     );
     // A failure of the harness itself (not a finding about the node) is thrown as it is.
-    if (details.failed && !(details.errorInstance instanceof StopRun)) throw details.errorInstance ?? new Error('the fuzz run failed');
+    if (details.failed && !(details.errorInstance instanceof StopRun))
+      throw details.errorInstance ?? new Error('the fuzz run failed');
 
     // The end: still up, still answering, nothing in the log that means a bug.
     if (!crashed && (node.proc === null || (await revision()) === null)) crashed = true;
-    if (crashed && !failures.some((f) => f.problem.includes('crash'))) failures.push({ index: sent, request: '(after the run)', problem: 'the node is gone (crash)' });
-    for (const line of bugLines.slice(0, 5)) failures.push({ index: sent, request: '(node log)', problem: 'the node logged a bug', answer: line });
+    if (crashed && !failures.some((f) => f.problem.includes('crash')))
+      failures.push({ index: sent, request: '(after the run)', problem: 'the node is gone (crash)' });
+    for (const line of bugLines.slice(0, 5))
+      failures.push({ index: sent, request: '(node log)', problem: 'the node logged a bug', answer: line });
     const durationMs = Math.round(performance.now() - started);
     return {
       seed: options.seed,
@@ -343,15 +402,25 @@ function catalogueError(text: string, status: number, catalogue: Catalogue): { c
   }
   const err = (body as { error?: { code?: unknown; message?: unknown; field?: unknown } } | null)?.error;
   if (typeof err !== 'object' || err === null) return `a ${status} without {"error": {...}}`;
-  if (typeof err.code !== 'string' || catalogue[err.code] === undefined) return `a ${status} with code ${JSON.stringify(err.code)}, not in the catalogue`;
-  if (catalogue[err.code]!.status !== status) return `code ${err.code} is ${catalogue[err.code]!.status} in the catalogue, answered ${status}`;
+  if (typeof err.code !== 'string' || catalogue[err.code] === undefined)
+    return `a ${status} with code ${JSON.stringify(err.code)}, not in the catalogue`;
+  if (catalogue[err.code]!.status !== status)
+    return `code ${err.code} is ${catalogue[err.code]!.status} in the catalogue, answered ${status}`;
   if (typeof err.message !== 'string' || err.message.length === 0) return `a ${status} ${err.code} without a message`;
   return typeof err.field === 'string' ? { code: err.code, field: err.field } : { code: err.code };
 }
 
-function progress(sent: number, total: number, started: number, statuses: Record<string, number>, failures: number): string {
+function progress(
+  sent: number,
+  total: number,
+  started: number,
+  statuses: Record<string, number>,
+  failures: number,
+): string {
   const s = (performance.now() - started) / 1000;
-  const fives = Object.entries(statuses).filter(([k]) => Number(k) >= 500).reduce((a, [, v]) => a + v, 0);
+  const fives = Object.entries(statuses)
+    .filter(([k]) => Number(k) >= 500)
+    .reduce((a, [, v]) => a + v, 0);
   return `fuzz: ${sent}/${total} requests, ${Math.round(sent / s)}/s, 5xx ${fives}, failures ${failures}`;
 }
 

@@ -7,9 +7,9 @@
  * consecutive seeds cover every kind of fault.
  */
 import fc from 'fast-check';
-import { FAULT_KINDS, faultScheduleArb, type FaultKind, type FaultOptions, type PlannedFault } from './faults.js';
-import { sessionsArb, type SessionsPlan } from './sessions.js';
-import { workloadArb, type WorkloadOptions, type WorkloadPlan } from './workload.js';
+import { FAULT_KINDS, type FaultKind, type FaultOptions, faultScheduleArb, type PlannedFault } from './faults.js';
+import { type SessionsPlan, sessionsArb } from './sessions.js';
+import { type WorkloadOptions, type WorkloadPlan, workloadArb } from './workload.js';
 
 export interface LinCase {
   readonly seed: number;
@@ -21,7 +21,9 @@ export interface LinCase {
 
 export interface CaseOptions extends WorkloadOptions, FaultOptions {}
 
-export function caseArb(options: CaseOptions = {}): fc.Arbitrary<{ workload: WorkloadPlan; faults: PlannedFault[]; sessions: SessionsPlan }> {
+export function caseArb(
+  options: CaseOptions = {},
+): fc.Arbitrary<{ workload: WorkloadPlan; faults: PlannedFault[]; sessions: SessionsPlan }> {
   return fc.record({ workload: workloadArb(options), faults: faultScheduleArb(options), sessions: sessionsArb() });
 }
 

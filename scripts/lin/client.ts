@@ -14,7 +14,7 @@
  * constrains nothing.
  */
 import type { ClusterView, TargetKind } from './cluster-view.js';
-import { HttpError, request, sleep, type Reply } from './http.js';
+import { HttpError, type Reply, request, sleep } from './http.js';
 import type { HistoryRecorder, OpHandle } from './recorder.js';
 
 /** What the registry model compares: the written fields of an instance. */
@@ -106,7 +106,8 @@ export class LinClient {
     if (res.status === 200) return this.recorder.complete(h, 'ok', this.versionOf(k, 'update', res, fields));
     const code = res.body?.error?.code;
     if (res.status === 412 && code === 'VERSION_MISMATCH') {
-      if (typeof res.body.error.currentVersion === 'number') this.known.set(historyKey(k), res.body.error.currentVersion);
+      if (typeof res.body.error.currentVersion === 'number')
+        this.known.set(historyKey(k), res.body.error.currentVersion);
       return this.recorder.complete(h, 'fail');
     }
     if (res.status === 404 && code === 'INSTANCE_NOT_FOUND') {
@@ -116,7 +117,12 @@ export class LinClient {
     this.unexpected(h, 'PATCH', res);
   }
 
-  async get(k: KeyRef, target: TargetKind | { readonly node: string }, r: number, consistency: 'linearizable' | 'serializable' = 'linearizable'): Promise<void> {
+  async get(
+    k: KeyRef,
+    target: TargetKind | { readonly node: string },
+    r: number,
+    consistency: 'linearizable' | 'serializable' = 'linearizable',
+  ): Promise<void> {
     const h = this.recorder.invoke(this.process, 'get', historyKey(k), null);
     const node = typeof target === 'string' ? this.view.pick(target, r) : this.view.target(target.node);
     const query = consistency === 'serializable' ? '?consistency=serializable' : '';
@@ -147,7 +153,15 @@ export class LinClient {
    * Sends a write until it has a definite answer (any status but 503/504) or its deadline
    * passes (then records info and returns null).
    */
-  private async write(h: OpHandle, method: string, k: KeyRef, body: unknown, headers: Record<string, string>, target: TargetKind, r: number): Promise<Reply | null> {
+  private async write(
+    h: OpHandle,
+    method: string,
+    k: KeyRef,
+    body: unknown,
+    headers: Record<string, string>,
+    target: TargetKind,
+    r: number,
+  ): Promise<Reply | null> {
     const seq = ++this.seq;
     const all = { ...headers, 'x-rollcall-client-id': this.clientId, 'x-rollcall-seq': String(seq) };
     const deadline = Date.now() + this.writeDeadlineMs;
@@ -156,7 +170,13 @@ export class LinClient {
       if (left <= 0 || (this.options.signal?.aborted && attempt > 0)) break;
       const node = this.view.pick(target, r, attempt);
       try {
-        const res = await request(method, `${node.url}${instancePath(k)}`, body, all, Math.min(this.attemptTimeoutMs, left));
+        const res = await request(
+          method,
+          `${node.url}${instancePath(k)}`,
+          body,
+          all,
+          Math.min(this.attemptTimeoutMs, left),
+        );
         this.view.observe(res.headers);
         if (res.status !== 503 && res.status !== 504) return res;
       } catch (err) {
@@ -178,7 +198,13 @@ export class LinClient {
   private versionOf(k: KeyRef, f: string, res: Reply, written: InstanceFields): number | null {
     const i = res.body?.instance as Record<string, unknown> | null | undefined;
     if (i && typeof i.version === 'number') this.known.set(historyKey(k), i.version);
-    if (i && i.address === written.address && i.port === written.port && i.weight === written.weight && sameStrings(i.metadata, written.metadata)) {
+    if (
+      i &&
+      i.address === written.address &&
+      i.port === written.port &&
+      i.weight === written.weight &&
+      sameStrings(i.metadata, written.metadata)
+    ) {
       return i.version as number;
     }
     this.notes.laterStateReplies++;

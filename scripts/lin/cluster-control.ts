@@ -7,7 +7,11 @@ import type { ClusterView } from './cluster-view.js';
 import { HttpError, request, sleep } from './http.js';
 
 /** Polls `check` every `everyMs` until it returns a value (not undefined), or null after `timeoutMs`. */
-export async function poll<T>(check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T | null> {
+export async function poll<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -79,11 +83,19 @@ export async function leadersSeen(view: ClusterView, timeoutMs = 500): Promise<s
 }
 
 /** Sets a node's fault lists (replacing what it had). True when the node took them. */
-export async function setFaults(view: ClusterView, id: string, dropTo: readonly string[], dropFrom: readonly string[], timeoutMs = 3000): Promise<boolean> {
+export async function setFaults(
+  view: ClusterView,
+  id: string,
+  dropTo: readonly string[],
+  dropFrom: readonly string[],
+  timeoutMs = 3000,
+): Promise<boolean> {
   const done = await poll(async () => {
     const r = await request('PUT', `${view.url(id)}/v1/test/faults`, { dropTo, dropFrom }, {}, 1000);
     if (r.status === 404 && r.body?.error?.code === 'ROUTE_NOT_FOUND') {
-      throw new Error(`${id} has no fault hook (PUT /v1/test/faults answered 404): start the cluster with ROLLCALL_TEST_FAULTS=1`);
+      throw new Error(
+        `${id} has no fault hook (PUT /v1/test/faults answered 404): start the cluster with ROLLCALL_TEST_FAULTS=1`,
+      );
     }
     return r.status === 200 ? true : undefined;
   }, timeoutMs);
@@ -112,25 +124,29 @@ export async function clearFaults(view: ClusterView): Promise<boolean> {
  * the leader, or null after `timeoutMs`.
  */
 export async function settle(view: ClusterView, timeoutMs = 30_000): Promise<string | null> {
-  return poll(async () => {
-    const ids = view.members;
-    if (reachable(view).length !== ids.length) return undefined;
-    const views = await Promise.all(ids.map((id) => status(view.url(id))));
-    if (views.some((v) => v === null)) return undefined;
-    const leader = views[0]!.leader;
-    if (leader === null || !views.every((v) => v!.leader === leader) || !ids.includes(leader)) return undefined;
-    const st = views[ids.indexOf(leader)]!;
-    const self = st.members.find((m) => m.id === leader);
-    if (self?.role !== 'leader' || self.commitIndex === null) return undefined;
-    const memberIds = st.members.map((m) => m.id).sort();
-    if (memberIds.join(',') !== [...ids].sort().join(',')) return undefined;
-    if (!st.members.every((m) => m.voter)) return undefined;
-    const commit = self.commitIndex;
-    for (let i = 0; i < ids.length; i++) {
-      const me = views[i]!.members.find((m) => m.id === ids[i]);
-      if (me?.appliedIndex !== commit) return undefined;
-    }
-    view.leaderHint = leader;
-    return leader;
-  }, timeoutMs, 150);
+  return poll(
+    async () => {
+      const ids = view.members;
+      if (reachable(view).length !== ids.length) return undefined;
+      const views = await Promise.all(ids.map((id) => status(view.url(id))));
+      if (views.some((v) => v === null)) return undefined;
+      const leader = views[0]!.leader;
+      if (leader === null || !views.every((v) => v!.leader === leader) || !ids.includes(leader)) return undefined;
+      const st = views[ids.indexOf(leader)]!;
+      const self = st.members.find((m) => m.id === leader);
+      if (self?.role !== 'leader' || self.commitIndex === null) return undefined;
+      const memberIds = st.members.map((m) => m.id).sort();
+      if (memberIds.join(',') !== [...ids].sort().join(',')) return undefined;
+      if (!st.members.every((m) => m.voter)) return undefined;
+      const commit = self.commitIndex;
+      for (let i = 0; i < ids.length; i++) {
+        const me = views[i]!.members.find((m) => m.id === ids[i]);
+        if (me?.appliedIndex !== commit) return undefined;
+      }
+      view.leaderHint = leader;
+      return leader;
+    },
+    timeoutMs,
+    150,
+  );
 }

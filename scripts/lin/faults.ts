@@ -26,7 +26,17 @@
 import fc from 'fast-check';
 import type { CutMode } from '../net-proxy.js';
 
-export const FAULT_KINDS = ['kill', 'pause', 'isolate', 'oneway', 'transfer', 'membership', 'crash', 'rejoin', 'netsplit'] as const;
+export const FAULT_KINDS = [
+  'kill',
+  'pause',
+  'isolate',
+  'oneway',
+  'transfer',
+  'membership',
+  'crash',
+  'rejoin',
+  'netsplit',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export type FaultTarget = 'leader' | 'follower' | 'random';
 
@@ -60,7 +70,9 @@ export function faultArb(kinds: readonly FaultKind[] = FAULT_KINDS): fc.Arbitrar
 
 /** `kind:target`, or just the kind where the target does not choose the node (`rejoin` always takes the leader). */
 export function describeFault(f: PlannedFault): string {
-  return f.kind === 'transfer' || f.kind === 'membership' || f.kind === 'crash' || f.kind === 'rejoin' ? f.kind : `${f.kind}:${f.target}`;
+  return f.kind === 'transfer' || f.kind === 'membership' || f.kind === 'crash' || f.kind === 'rejoin'
+    ? f.kind
+    : `${f.kind}:${f.target}`;
 }
 
 export function faultScheduleArb(options: FaultOptions = {}): fc.Arbitrary<PlannedFault[]> {

@@ -25,10 +25,17 @@ export class HttpError extends Error {
 /** Loopback only: the harness never talks to anything else. */
 function checkLoopback(url: string): void {
   const host = new URL(url).hostname;
-  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') throw new Error(`lin harness: refusing to send to ${url} (loopback only)`);
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]')
+    throw new Error(`lin harness: refusing to send to ${url} (loopback only)`);
 }
 
-export async function request(method: string, url: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 2000): Promise<Reply> {
+export async function request(
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  timeoutMs = 2000,
+): Promise<Reply> {
   checkLoopback(url);
   let res: Response;
   try {
@@ -59,7 +66,8 @@ export async function request(method: string, url: string, body?: unknown, heade
 function classify(err: unknown, method: string, url: string): HttpError {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   const what = `${method} ${url}`;
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return new HttpError('timeout', `${what}: no answer in time`);
+  if (e.name === 'TimeoutError' || e.name === 'AbortError')
+    return new HttpError('timeout', `${what}: no answer in time`);
   const code = e.cause?.code;
   if (code === 'ECONNREFUSED') return new HttpError('refused', `${what}: connection refused`);
   return new HttpError('lost', `${what}: ${code ?? e.cause?.message ?? e.message ?? String(err)}`);

@@ -34,16 +34,26 @@ function via(view: ClusterView, avoid?: string): string | undefined {
  * membership names it; false after `timeoutMs`. Throws on a refusal retrying cannot fix.
  */
 export async function requestAdd(view: ClusterView, n: LocalNode, timeoutMs = 15_000): Promise<boolean> {
-  const added = await poll(async () => {
-    const through = via(view);
-    if (!through) return undefined;
-    const r = await request('POST', `${view.url(through)}/v1/cluster/members`, { id: n.id, peerAddress: view.cluster.peerAddress(n.id) }, {}, 6000);
-    if (r.status === 201) return true;
-    // An earlier attempt may have gone through after its answer was lost.
-    if ((await membersSeenBy(view, through))?.some((m) => m.id === n.id)) return true;
-    if (r.status >= 500 || r.body?.error?.code === 'CONF_CHANGE_PENDING') return undefined;
-    throw new Error(`adding ${n.id}: ${r.status} ${JSON.stringify(r.body)}`);
-  }, timeoutMs, 200);
+  const added = await poll(
+    async () => {
+      const through = via(view);
+      if (!through) return undefined;
+      const r = await request(
+        'POST',
+        `${view.url(through)}/v1/cluster/members`,
+        { id: n.id, peerAddress: view.cluster.peerAddress(n.id) },
+        {},
+        6000,
+      );
+      if (r.status === 201) return true;
+      // An earlier attempt may have gone through after its answer was lost.
+      if ((await membersSeenBy(view, through))?.some((m) => m.id === n.id)) return true;
+      if (r.status >= 500 || r.body?.error?.code === 'CONF_CHANGE_PENDING') return undefined;
+      throw new Error(`adding ${n.id}: ${r.status} ${JSON.stringify(r.body)}`);
+    },
+    timeoutMs,
+    200,
+  );
   return added === true;
 }
 
@@ -52,16 +62,26 @@ export async function requestAdd(view: ClusterView, n: LocalNode, timeoutMs = 15
  * member's membership no longer names it; false after `timeoutMs`.
  */
 export async function requestRemove(view: ClusterView, id: string, timeoutMs = 20_000): Promise<boolean> {
-  const removed = await poll(async () => {
-    const through = via(view, id);
-    if (!through) return undefined;
-    const r = await request('DELETE', `${view.url(through)}/v1/cluster/members/${encodeURIComponent(id)}`, undefined, {}, 6000);
-    if (r.status === 200 || r.body?.error?.code === 'NOT_MEMBER') return true;
-    const ids = await membersSeenBy(view, through);
-    if (ids !== null && !ids.some((m) => m.id === id)) return true;
-    if (r.status >= 500 || r.body?.error?.code === 'CONF_CHANGE_PENDING') return undefined;
-    throw new Error(`removing ${id}: ${r.status} ${JSON.stringify(r.body)}`);
-  }, timeoutMs, 200);
+  const removed = await poll(
+    async () => {
+      const through = via(view, id);
+      if (!through) return undefined;
+      const r = await request(
+        'DELETE',
+        `${view.url(through)}/v1/cluster/members/${encodeURIComponent(id)}`,
+        undefined,
+        {},
+        6000,
+      );
+      if (r.status === 200 || r.body?.error?.code === 'NOT_MEMBER') return true;
+      const ids = await membersSeenBy(view, through);
+      if (ids !== null && !ids.some((m) => m.id === id)) return true;
+      if (r.status >= 500 || r.body?.error?.code === 'CONF_CHANGE_PENDING') return undefined;
+      throw new Error(`removing ${id}: ${r.status} ${JSON.stringify(r.body)}`);
+    },
+    timeoutMs,
+    200,
+  );
   return removed === true;
 }
 
@@ -71,14 +91,18 @@ export async function requestRemove(view: ClusterView, id: string, timeoutMs = 2
  */
 export async function waitVoter(view: ClusterView, id: string, timeoutMs = 20_000): Promise<number | null> {
   const t0 = Date.now();
-  const done = await poll(async () => {
-    for (const m of reachable(view)) {
-      const members = await membersSeenBy(view, m);
-      const self = members?.find((x) => x.id === m);
-      if (self?.role !== 'leader') continue;
-      return members!.find((x) => x.id === id)?.voter === true ? true : undefined;
-    }
-    return undefined;
-  }, timeoutMs, 150);
+  const done = await poll(
+    async () => {
+      for (const m of reachable(view)) {
+        const members = await membersSeenBy(view, m);
+        const self = members?.find((x) => x.id === m);
+        if (self?.role !== 'leader') continue;
+        return members!.find((x) => x.id === id)?.voter === true ? true : undefined;
+      }
+      return undefined;
+    },
+    timeoutMs,
+    150,
+  );
   return done === null ? null : Date.now() - t0;
 }

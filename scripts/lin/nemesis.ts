@@ -6,9 +6,9 @@
  * not finish.
  */
 import { rm } from 'node:fs/promises';
-import type { ClusterView } from './cluster-view.js';
-import { clearFaults, findLeader, isolate, leadersSeen, reachable, setFaults } from './cluster-control.js';
 import type { PeerNet } from '../peer-net.js';
+import { clearFaults, findLeader, isolate, leadersSeen, reachable, setFaults } from './cluster-control.js';
+import type { ClusterView } from './cluster-view.js';
 import { FAULT_KINDS, type FaultKind, type NetsplitPlan, netsplitPlan, type PlannedFault } from './faults.js';
 import { request, sleep } from './http.js';
 import { requestAdd, requestRemove, waitVoter } from './membership.js';
@@ -62,7 +62,13 @@ export class Nemesis {
   async inject(f: PlannedFault, signal: AbortSignal, onInjected?: (rec: FaultRecord) => void): Promise<FaultRecord> {
     const leader = await findLeader(this.view, 3000);
     const node = f.node ?? this.choose(f, leader);
-    const rec: FaultRecord = { kind: f.kind, node, wasLeader: node !== null && node === leader, start: this.now(), end: null };
+    const rec: FaultRecord = {
+      kind: f.kind,
+      node,
+      wasLeader: node !== null && node === leader,
+      start: this.now(),
+      end: null,
+    };
     this.log.push(rec);
     const hold = async (ms: number) => {
       onInjected?.(rec);
@@ -102,7 +108,13 @@ export class Nemesis {
           if (target !== null) {
             const via = reachable(this.view)[0];
             if (via) {
-              const r = await request('POST', `${this.view.url(via)}/v1/cluster/leader`, { to: target }, {}, 6000).catch((err: Error) => ({ status: 0, body: err.message }));
+              const r = await request(
+                'POST',
+                `${this.view.url(via)}/v1/cluster/leader`,
+                { to: target },
+                {},
+                6000,
+              ).catch((err: Error) => ({ status: 0, body: err.message }));
               rec.detail = `answer ${r.status}${r.status === 200 ? '' : ` ${JSON.stringify(r.body).slice(0, 200)}`}`;
             }
           }
@@ -146,7 +158,12 @@ export class Nemesis {
     if (f.kind === 'rejoin') return leader;
     const members = this.view.members;
     const followers = members.filter((m) => m !== leader);
-    const pool = f.target === 'leader' && leader !== null ? [leader] : f.target === 'follower' && leader !== null ? followers : members;
+    const pool =
+      f.target === 'leader' && leader !== null
+        ? [leader]
+        : f.target === 'follower' && leader !== null
+          ? followers
+          : members;
     return pool[Math.floor(f.r * pool.length)] ?? members[0]!;
   }
 
@@ -209,12 +226,20 @@ export class Nemesis {
    * directory under the old id forgets them all, while the others still count on them. A new
    * id starts with nothing anyone counts on.
    */
-  private async rejoin(rec: FaultRecord, leader: string | null, holdMs: number, hold: (ms: number) => Promise<void>): Promise<void> {
+  private async rejoin(
+    rec: FaultRecord,
+    leader: string | null,
+    holdMs: number,
+    hold: (ms: number) => Promise<void>,
+  ): Promise<void> {
     if (leader === null) throw new Error('no leader to remove');
     const c = this.view.cluster;
     const t0 = Date.now();
     if (!(await requestRemove(this.view, leader))) {
-      this.problems.push({ step: `remove ${leader} (leader)`, message: 'the cluster did not remove its leader within 20 s' });
+      this.problems.push({
+        step: `remove ${leader} (leader)`,
+        message: 'the cluster did not remove its leader within 20 s',
+      });
       throw new Error(`could not remove ${leader}`);
     }
     // Clients stop picking it; it keeps running for a moment (it hands over, then lingers),
@@ -228,11 +253,17 @@ export class Nemesis {
     await c.kill(leader);
     await rm(c.node(leader).dataDir, { recursive: true, force: true });
     if (next === null && (await findLeader(this.view, 10_000)) === null) {
-      this.problems.push({ step: `rejoin ${leader}`, message: 'no leader among the remaining members within 20 s of removing the leader' });
+      this.problems.push({
+        step: `rejoin ${leader}`,
+        message: 'no leader among the remaining members within 20 s of removing the leader',
+      });
     }
     await hold(holdMs);
     const back = await this.addMember(true);
-    rec.detail += back === null ? '; not brought back' : `; back as ${back.id} (new id, empty data), ${back.voter ? 'voter' : 'not promoted'}`;
+    rec.detail +=
+      back === null
+        ? '; not brought back'
+        : `; back as ${back.id} (new id, empty data), ${back.voter ? 'voter' : 'not promoted'}`;
   }
 
   /**
@@ -257,7 +288,11 @@ export class Nemesis {
     }
     this.view.addMember(n.id, base);
     const voter = base && (await waitVoter(this.view, n.id)) !== null;
-    if (base && !voter) this.problems.push({ step: `promote ${n.id}`, message: 'the leader did not promote the new member to voter within 20 s' });
+    if (base && !voter)
+      this.problems.push({
+        step: `promote ${n.id}`,
+        message: 'the leader did not promote the new member to voter within 20 s',
+      });
     return { id: n.id, voter };
   }
 

@@ -44,7 +44,8 @@ export class HistoryRecorder {
   }
 
   complete(h: OpHandle, type: Completion, value: unknown = null): void {
-    if (this.pending.get(h.process) !== h) throw new Error(`recorder: operation of process ${h.process} completed twice or never invoked`);
+    if (this.pending.get(h.process) !== h)
+      throw new Error(`recorder: operation of process ${h.process} completed twice or never invoked`);
     this.pending.delete(h.process);
     this.events.push({ process: h.process, type, f: h.f, key: h.key, value, time: this.now() });
   }
@@ -66,7 +67,13 @@ export class HistoryRecorder {
 }
 
 /** Counts by completion type (an invoke without completion counts as `pending`). */
-export function countOutcomes(events: readonly HistoryEvent[]): { ops: number; ok: number; fail: number; info: number; pending: number } {
+export function countOutcomes(events: readonly HistoryEvent[]): {
+  ops: number;
+  ok: number;
+  fail: number;
+  info: number;
+  pending: number;
+} {
   const c = { ops: 0, ok: 0, fail: 0, info: 0, pending: 0 };
   for (const e of events) {
     if (e.type === 'invoke') c.ops++;

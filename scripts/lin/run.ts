@@ -6,7 +6,7 @@
  * lost writes show), check every live session once more, and judge: the history with the
  * registry model, the sessions' expiries with `judgeExpiry`.
  */
-import { checkHistory, type CheckResult, type HistoryEvent } from '../../src/lincheck/index.js';
+import { type CheckResult, checkHistory, type HistoryEvent } from '../../src/lincheck/index.js';
 import type { LinCase } from './case.js';
 import { type ClientNotes, type ClientOptions, LinClient } from './client.js';
 import { settle } from './cluster-control.js';
@@ -28,7 +28,12 @@ export interface ScenarioSpec {
   /** The window of operations, ms. */
   readonly durationMs: number;
   /** What the clients do until `deadline` (Date.now() ms) or `signal`; scripted scenarios may inject faults themselves. */
-  readonly drive: (clients: readonly LinClient[], deadline: number, signal: AbortSignal, nemesis: Nemesis) => Promise<unknown>;
+  readonly drive: (
+    clients: readonly LinClient[],
+    deadline: number,
+    signal: AbortSignal,
+    nemesis: Nemesis,
+  ) => Promise<unknown>;
   readonly schedule?: readonly PlannedFault[];
   readonly client?: Omit<ClientOptions, 'signal'>;
   /** Bound for the checker (default 60 s): past it the verdict is "unknown". */
@@ -74,17 +79,23 @@ export async function runScenario(view: ClusterView, spec: ScenarioSpec): Promis
   const started = Date.now();
   const problems: NemesisProblem[] = [];
   const fatalBefore = view.fatalLog.length;
-  if ((await settle(view, spec.settleTimeoutMs ?? 30_000)) === null) problems.push({ step: 'settle before the run', message: 'the cluster did not settle' });
+  if ((await settle(view, spec.settleTimeoutMs ?? 30_000)) === null)
+    problems.push({ step: 'settle before the run', message: 'the cluster did not settle' });
 
   const recorder = new HistoryRecorder();
   const nemesis = new Nemesis(view, () => recorder.now());
-  const sessions = spec.sessions ? new SessionsWorkload({ view, ns: spec.ns, plan: spec.sessions, now: () => recorder.now() / 1e6 }) : null;
+  const sessions = spec.sessions
+    ? new SessionsWorkload({ view, ns: spec.ns, plan: spec.sessions, now: () => recorder.now() / 1e6 })
+    : null;
   const ac = new AbortController();
   const clients = Array.from(
     { length: spec.clients },
     (_, i) => new LinClient(i, `${spec.ns}-c${i}`, view, recorder, { ...spec.client, signal: ac.signal }),
   );
-  const straggler = new LinClient(spec.clients, `${spec.ns}-straggler`, view, recorder, { ...spec.client, signal: ac.signal });
+  const straggler = new LinClient(spec.clients, `${spec.ns}-straggler`, view, recorder, {
+    ...spec.client,
+    signal: ac.signal,
+  });
   const reader = new LinClient(spec.clients + 1, `${spec.ns}-final`, view, recorder);
   let settled = false;
   let sessionsReport: SessionsReport | null = null;
@@ -110,7 +121,11 @@ export async function runScenario(view: ClusterView, spec: ScenarioSpec): Promis
       settled = (await settle(view, spec.settleTimeoutMs ?? 30_000)) !== null;
     }
     problems.push(...nemesis.problems);
-    if (!settled) problems.push({ step: 'settle after healing', message: 'the cluster did not settle (leader, membership, applied index) in time' });
+    if (!settled)
+      problems.push({
+        step: 'settle after healing',
+        message: 'the cluster did not settle (leader, membership, applied index) in time',
+      });
 
     // Final reads: every key on every member, linearizable, after the faults are gone (a
     // read that gets no answer is tried again, at most three times).
@@ -128,18 +143,23 @@ export async function runScenario(view: ClusterView, spec: ScenarioSpec): Promis
       }
     }
     if (finalReads.ok < finalReads.total) {
-      problems.push({ step: 'final reads', message: `${finalReads.total - finalReads.ok} of ${finalReads.total} final reads got no answer after healing` });
+      problems.push({
+        step: 'final reads',
+        message: `${finalReads.total - finalReads.ok} of ${finalReads.total} final reads got no answer after healing`,
+      });
     }
     if (sessions) {
       sessionsReport = await sessions.finish(noMajority(nemesis.log, recorder.now()));
-      for (const v of sessionsReport.sessions) if (v.verdict === 'not-opened') problems.push({ step: 'sessions', message: v.summary });
+      for (const v of sessionsReport.sessions)
+        if (v.verdict === 'not-opened') problems.push({ step: 'sessions', message: v.summary });
     }
   } catch (err) {
     await sessions?.stop();
     throw err;
   }
 
-  for (const line of view.fatalLog.slice(fatalBefore)) problems.push({ step: 'a node stopped on its own', message: line });
+  for (const line of view.fatalLog.slice(fatalBefore))
+    problems.push({ step: 'a node stopped on its own', message: line });
 
   const check = checkHistory(recorder.events, { model: 'registry', timeoutMs: spec.checkTimeoutMs ?? 60_000 });
   const notes = mergeNotes([...clients, straggler, reader].map((c) => c.notes));
@@ -176,7 +196,13 @@ export function noMajority(log: readonly FaultRecord[], nowNs: number): Interval
  * was removed from the cluster but still runs (`view.lingering`), as a client with an old
  * list of nodes would. Whatever such a node answers must still be linearizable.
  */
-async function readStragglers(c: LinClient, view: ClusterView, ns: string, keys: number, done: () => boolean): Promise<void> {
+async function readStragglers(
+  c: LinClient,
+  view: ClusterView,
+  ns: string,
+  keys: number,
+  done: () => boolean,
+): Promise<void> {
   let k = 0;
   while (!done()) {
     const nodes = [...view.lingering];
@@ -210,7 +236,8 @@ export function runCase(view: ClusterView, c: LinCase, options: CaseRunOptions):
     keys: c.workload.keys,
     clients: c.workload.clients.length,
     durationMs: options.durationMs,
-    drive: (clients, deadline, signal) => Promise.all(clients.map((cl, i) => playClient(cl, c.workload.clients[i]!, ns, deadline, signal))),
+    drive: (clients, deadline, signal) =>
+      Promise.all(clients.map((cl, i) => playClient(cl, c.workload.clients[i]!, ns, deadline, signal))),
     schedule: c.faults,
     ...(options.sessions === false ? {} : { sessions: c.sessions }),
     ...(options.client ? { client: options.client } : {}),

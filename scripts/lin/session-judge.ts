@@ -71,20 +71,43 @@ export interface JudgeInput {
 }
 
 export type Judgement =
-  | { readonly kind: 'false'; readonly reason: string; readonly lastConfirmed: Confirmation | null; readonly longestSendGapMs: number }
-  | { readonly kind: 'legitimate'; readonly reason: string; readonly lastConfirmed: Confirmation | null; readonly longestSendGapMs: number };
+  | {
+      readonly kind: 'false';
+      readonly reason: string;
+      readonly lastConfirmed: Confirmation | null;
+      readonly longestSendGapMs: number;
+    }
+  | {
+      readonly kind: 'legitimate';
+      readonly reason: string;
+      readonly lastConfirmed: Confirmation | null;
+      readonly longestSendGapMs: number;
+    };
 
 export function judgeExpiry(input: JudgeInput): Judgement {
   const { ttlMs, signal } = input;
   // Keepalives and the final check may overlap: order by sending.
-  const last = [...input.confirmations].filter((c) => c.answered <= signal.sent).sort((a, b) => a.sent - b.sent).at(-1) ?? null;
+  const last =
+    [...input.confirmations]
+      .filter((c) => c.answered <= signal.sent)
+      .sort((a, b) => a.sent - b.sent)
+      .at(-1) ?? null;
   if (last === null) {
     // Cannot happen for a session the owner opened (the open is the first confirmation).
-    return { kind: 'legitimate', reason: 'no confirmation before it: nothing to judge', lastConfirmed: null, longestSendGapMs: 0 };
+    return {
+      kind: 'legitimate',
+      reason: 'no confirmation before it: nothing to judge',
+      lastConfirmed: null,
+      longestSendGapMs: 0,
+    };
   }
   const sinceConfirmed = signal.answered - last.sent;
   // The owner's duty to send runs until the signal's request left (a read's, too).
-  const points = [last.sent, ...input.sends.filter((t) => t > last.sent && t < signal.sent).sort((a, b) => a - b), signal.sent];
+  const points = [
+    last.sent,
+    ...input.sends.filter((t) => t > last.sent && t < signal.sent).sort((a, b) => a - b),
+    signal.sent,
+  ];
   let gap = 0;
   for (let i = 1; i < points.length; i++) gap = Math.max(gap, points[i]! - points[i - 1]!);
   const base = { lastConfirmed: last, longestSendGapMs: Math.round(gap) };
@@ -96,11 +119,19 @@ export function judgeExpiry(input: JudgeInput): Judgement {
     };
   }
   if (gap > input.maxSendGapMs) {
-    return { kind: 'legitimate', reason: `the owner sent no keepalive for ${ms(gap)} (more than ${input.maxSendGapMs} ms): it missed its TTL by its own record`, ...base };
+    return {
+      kind: 'legitimate',
+      reason: `the owner sent no keepalive for ${ms(gap)} (more than ${input.maxSendGapMs} ms): it missed its TTL by its own record`,
+      ...base,
+    };
   }
   const down = input.noMajority.find((p) => p.end - p.start > ttlMs && p.start < signal.answered && p.end > last.sent);
   if (down) {
-    return { kind: 'legitimate', reason: `no majority was up for ${ms(down.end - down.start)} (longer than the TTL) from ${sec(down.start)}`, ...base };
+    return {
+      kind: 'legitimate',
+      reason: `no majority was up for ${ms(down.end - down.start)} (longer than the TTL) from ${sec(down.start)}`,
+      ...base,
+    };
   }
   return {
     kind: 'false',

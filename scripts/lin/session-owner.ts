@@ -13,7 +13,7 @@
  * every request goes to the shared sessions log.
  */
 import type { ClusterView } from './cluster-view.js';
-import { HttpError, request, sleep, type Reply } from './http.js';
+import { HttpError, type Reply, request, sleep } from './http.js';
 import type { Confirmation, ExpirySignal, SignalKind } from './session-judge.js';
 
 export interface OwnerPlan {
@@ -29,13 +29,25 @@ export interface OwnerPlan {
 }
 
 /** How an owner paces itself for a TTL (see the module comment; `judgeExpiry` relies on the send gap). */
-export function pacing(ttlMs: number): { intervalMs: number; attemptTimeoutMs: number; maxBackoffMs: number; maxSendGapMs: number; readEveryMs: number } {
+export function pacing(ttlMs: number): {
+  intervalMs: number;
+  attemptTimeoutMs: number;
+  maxBackoffMs: number;
+  maxSendGapMs: number;
+  readEveryMs: number;
+} {
   const intervalMs = Math.round(ttlMs / 4);
   const attemptTimeoutMs = Math.min(800, Math.max(400, Math.round(ttlMs / 5)));
   const maxBackoffMs = Math.min(intervalMs, 250);
   // Worst planned gap between two attempts: an attempt that times out, then a backoff of
   // at most 1.5 x maxBackoffMs; or 1.1 x the interval after an ok. Both stay below ttl/2.
-  return { intervalMs, attemptTimeoutMs, maxBackoffMs, maxSendGapMs: Math.round(ttlMs / 2), readEveryMs: Math.round(ttlMs / 2) };
+  return {
+    intervalMs,
+    attemptTimeoutMs,
+    maxBackoffMs,
+    maxSendGapMs: Math.round(ttlMs / 2),
+    readEveryMs: Math.round(ttlMs / 2),
+  };
 }
 
 /** One line of the sessions log (saved next to the history when a run fails). */
@@ -166,11 +178,20 @@ export class SessionOwner {
         g.stalled = true;
         pause = this.plan.ttlMs * 1.25;
         const t = this.s.now();
-        this.s.events.push({ owner: this.index, session: g.id, op: 'stall', node: '', sent: t, answered: t + pause, outcome: `no keepalive for ${Math.round(pause)} ms` });
+        this.s.events.push({
+          owner: this.index,
+          session: g.id,
+          op: 'stall',
+          node: '',
+          sent: t,
+          answered: t + pause,
+          outcome: `no keepalive for ${Math.round(pause)} ms`,
+        });
       }
       await sleep(pause, g.ended.signal);
       if (g.ended.signal.aborted) return;
-      if (this.plan.rotateMs !== null && g.openedAt !== null && this.s.now() - g.openedAt >= this.plan.rotateMs) return this.close(g);
+      if (this.plan.rotateMs !== null && g.openedAt !== null && this.s.now() - g.openedAt >= this.plan.rotateMs)
+        return this.close(g);
       if ((await this.keepalive(g, 'keepalive')) === 'ok') confirmed++;
     }
   }
@@ -181,7 +202,15 @@ export class SessionOwner {
     const headers = { 'x-rollcall-client-id': this.clientId, 'x-rollcall-seq': String(++this.seq) };
     for (let attempt = 0; !this.stop.aborted; attempt++) {
       const sent = this.s.now();
-      const res = await this.send(g, 'close', 'DELETE', `/v1/sessions/${encodeURIComponent(g.id)}`, undefined, headers, this.turn + attempt);
+      const res = await this.send(
+        g,
+        'close',
+        'DELETE',
+        `/v1/sessions/${encodeURIComponent(g.id)}`,
+        undefined,
+        headers,
+        this.turn + attempt,
+      );
       if (res !== null && res.reply.status === 200) break;
       if (res !== null && res.reply.status === 404 && res.reply.body?.error?.code === 'SESSION_NOT_FOUND') {
         // A retry after an attempt that went through is answered from the deduplication table, so this is the session gone.
@@ -196,12 +225,24 @@ export class SessionOwner {
   }
 
   /** One keepalive, retried through the nodes until it has an answer (or the generation ends). */
-  async keepalive(g: Generation, op: 'keepalive' | 'final-keepalive', deadline = Infinity): Promise<'ok' | 'gone' | 'none'> {
+  async keepalive(
+    g: Generation,
+    op: 'keepalive' | 'final-keepalive',
+    deadline = Infinity,
+  ): Promise<'ok' | 'gone' | 'none'> {
     const turn = this.turn++;
     for (let attempt = 0; !g.ended.signal.aborted && Date.now() < deadline; attempt++) {
       const sent = this.s.now();
       g.sends.push(sent);
-      const res = await this.send(g, op, 'PUT', `/v1/sessions/${encodeURIComponent(g.id)}/keepalive`, undefined, {}, turn + attempt);
+      const res = await this.send(
+        g,
+        op,
+        'PUT',
+        `/v1/sessions/${encodeURIComponent(g.id)}/keepalive`,
+        undefined,
+        {},
+        turn + attempt,
+      );
       if (res !== null) {
         const { reply, answered, node } = res;
         if (reply.status === 200 && reply.body?.ok === true) {
@@ -214,7 +255,14 @@ export class SessionOwner {
           return 'ok';
         }
         if (reply.status === 404 && reply.body?.error?.code === 'SESSION_NOT_FOUND') {
-          this.signal(g, op === 'final-keepalive' ? 'final-keepalive-not-found' : 'keepalive-not-found', node, sent, answered, '404 SESSION_NOT_FOUND');
+          this.signal(
+            g,
+            op === 'final-keepalive' ? 'final-keepalive-not-found' : 'keepalive-not-found',
+            node,
+            sent,
+            answered,
+            '404 SESSION_NOT_FOUND',
+          );
           return 'gone';
         }
         if (!retryable(reply)) this.unexpected(op, reply);
@@ -227,7 +275,12 @@ export class SessionOwner {
   }
 
   private async registerAndRead(g: Generation, registered: () => void): Promise<void> {
-    const body = { address: `10.88.0.${this.index + 1}`, port: 9000 + g.n, sessionId: g.id, metadata: { owner: String(this.index) } };
+    const body = {
+      address: `10.88.0.${this.index + 1}`,
+      port: 9000 + g.n,
+      sessionId: g.id,
+      metadata: { owner: String(this.index) },
+    };
     const headers = { 'x-rollcall-client-id': this.clientId, 'x-rollcall-seq': String(++this.seq) };
     for (let attempt = 0; !g.ended.signal.aborted && !g.registered; attempt++) {
       const sent = this.s.now();
@@ -256,11 +309,19 @@ export class SessionOwner {
     const { reply, answered } = res;
     const final = op === 'final-read';
     if (reply.status === 404 && reply.body?.error?.code === 'INSTANCE_NOT_FOUND') {
-      this.signal(g, final ? 'final-instance-missing' : 'instance-missing', res.node, sent, answered, '404 INSTANCE_NOT_FOUND');
+      this.signal(
+        g,
+        final ? 'final-instance-missing' : 'instance-missing',
+        res.node,
+        sent,
+        answered,
+        '404 INSTANCE_NOT_FOUND',
+      );
       return true;
     }
     if (reply.status === 200 && reply.body?.instance) {
-      if (reply.body.instance.health === 'suspect') this.signal(g, 'instance-suspect', res.node, sent, answered, 'health suspect (expiry protection holds it)');
+      if (reply.body.instance.health === 'suspect')
+        this.signal(g, 'instance-suspect', res.node, sent, answered, 'health suspect (expiry protection holds it)');
       return true;
     }
     if (!retryable(reply)) this.unexpected(op, reply);
@@ -298,13 +359,27 @@ export class SessionOwner {
       reply = await request(method, `${this.s.view.url(node)}${path}`, body, headers, timeoutMs);
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      this.s.events.push({ owner: this.index, session: g.id, op, node, sent, answered: this.s.now(), outcome: err.kind });
+      this.s.events.push({
+        owner: this.index,
+        session: g.id,
+        op,
+        node,
+        sent,
+        answered: this.s.now(),
+        outcome: err.kind,
+      });
       return null;
     }
     const answered = this.s.now();
     this.s.view.observe(reply.headers);
-    const outcome = reply.status === 200 || reply.status === 201 ? 'ok' : `${reply.status} ${reply.body?.error?.code ?? ''}`.trim();
-    const shown = op.endsWith('read') && reply.status === 200 ? (reply.body?.instance?.health === 'suspect' ? 'suspect' : 'present') : outcome;
+    const outcome =
+      reply.status === 200 || reply.status === 201 ? 'ok' : `${reply.status} ${reply.body?.error?.code ?? ''}`.trim();
+    const shown =
+      op.endsWith('read') && reply.status === 200
+        ? reply.body?.instance?.health === 'suspect'
+          ? 'suspect'
+          : 'present'
+        : outcome;
     const expiring = reply.status === 200 && reply.body?.expiring === true ? ' expiring' : '';
     this.s.events.push({ owner: this.index, session: g.id, op, node, sent, answered, outcome: `${shown}${expiring}` });
     return { reply, answered, node };

@@ -16,8 +16,15 @@
 import fc from 'fast-check';
 import type { ClusterView } from './cluster-view.js';
 import { request, sleep } from './http.js';
-import { type ExpirySignal, type Interval, judgeExpiry, type Judgement, sec } from './session-judge.js';
-import { type OwnerPlan, type OwnerShared, pacing, retryable, type SessionEvent, SessionOwner } from './session-owner.js';
+import { type ExpirySignal, type Interval, type Judgement, judgeExpiry, sec } from './session-judge.js';
+import {
+  type OwnerPlan,
+  type OwnerShared,
+  pacing,
+  retryable,
+  type SessionEvent,
+  SessionOwner,
+} from './session-owner.js';
 
 export type { OwnerPlan, SessionEvent } from './session-owner.js';
 
@@ -34,8 +41,14 @@ export function sessionsArb(): fc.Arbitrary<SessionsPlan> {
         ttlMs: fc.constantFrom(2000, 2500, 3000, 3500, 4000),
         r: unit,
         jitter: fc.array(unit, { minLength: 1, maxLength: 8 }),
-        rotateMs: fc.oneof({ weight: 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 1500, max: 4000 }) }),
-        stallAfter: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 4 }) }),
+        rotateMs: fc.oneof(
+          { weight: 1, arbitrary: fc.constant(null) },
+          { weight: 1, arbitrary: fc.integer({ min: 1500, max: 4000 }) },
+        ),
+        stallAfter: fc.oneof(
+          { weight: 3, arbitrary: fc.constant(null) },
+          { weight: 1, arbitrary: fc.integer({ min: 1, max: 4 }) },
+        ),
       }),
       { minLength: 2, maxLength: 3 },
     ),
@@ -90,7 +103,14 @@ export class SessionsWorkload {
   private running: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: SessionsOptions) {
-    this.shared = { view: options.view, ns: `${options.ns}-sessions`, now: options.now, events: [], unexpected: {}, counts: { ok: 0, failed: 0 } };
+    this.shared = {
+      view: options.view,
+      ns: `${options.ns}-sessions`,
+      now: options.now,
+      events: [],
+      unexpected: {},
+      counts: { ok: 0, failed: 0 },
+    };
     this.owners = options.plan.owners.map((p, i) => new SessionOwner(i, p, this.shared, this.ac.signal));
   }
 
@@ -115,7 +135,8 @@ export class SessionsWorkload {
       if ((await o.keepalive(g, 'final-keepalive', Date.now() + 10_000)) !== 'ok') continue;
       if (!g.registered) continue;
       for (const node of this.options.view.members) {
-        for (let attempt = 0; attempt < 3 && g.signal === null; attempt++) if (await o.read(g, 'final-read', node)) break;
+        for (let attempt = 0; attempt < 3 && g.signal === null; attempt++)
+          if (await o.read(g, 'final-read', node)) break;
       }
     }
     await this.stop();
@@ -138,7 +159,13 @@ export class SessionsWorkload {
           .map(async (g) => {
             if (g.closed) return;
             for (const node of view.members) {
-              const r = await request('DELETE', `${view.url(node)}/v1/sessions/${encodeURIComponent(g.id)}`, undefined, {}, 2000).catch(() => null);
+              const r = await request(
+                'DELETE',
+                `${view.url(node)}/v1/sessions/${encodeURIComponent(g.id)}`,
+                undefined,
+                {},
+                2000,
+              ).catch(() => null);
               if (r !== null && !retryable(r)) return;
             }
           }),
@@ -152,16 +179,45 @@ export class SessionsWorkload {
       const { maxSendGapMs } = pacing(o.plan.ttlMs);
       if (o.generations.length === 0) {
         const summary = `owner ${o.index} never got a session opened`;
-        sessions.push({ owner: o.index, session: '', ttlMs: o.plan.ttlMs, openedAt: null, confirmations: 0, signal: null, verdict: 'not-opened', judgement: null, summary });
+        sessions.push({
+          owner: o.index,
+          session: '',
+          ttlMs: o.plan.ttlMs,
+          openedAt: null,
+          confirmations: 0,
+          signal: null,
+          verdict: 'not-opened',
+          judgement: null,
+          summary,
+        });
       }
       for (const g of o.generations) {
-        const base = { owner: o.index, session: g.id, ttlMs: o.plan.ttlMs, openedAt: g.openedAt, confirmations: g.confirmations.length, signal: g.signal };
+        const base = {
+          owner: o.index,
+          session: g.id,
+          ttlMs: o.plan.ttlMs,
+          openedAt: g.openedAt,
+          confirmations: g.confirmations.length,
+          signal: g.signal,
+        };
         if (g.signal === null || g.openedAt === null) {
           const until = g.closed ? 'until its owner closed it' : 'to the end';
-          sessions.push({ ...base, verdict: 'alive', judgement: null, summary: `session ${g.id} (owner ${o.index}, TTL ${o.plan.ttlMs} ms) stayed alive ${until}: ${g.confirmations.length} confirmations` });
+          sessions.push({
+            ...base,
+            verdict: 'alive',
+            judgement: null,
+            summary: `session ${g.id} (owner ${o.index}, TTL ${o.plan.ttlMs} ms) stayed alive ${until}: ${g.confirmations.length} confirmations`,
+          });
           continue;
         }
-        const judgement = judgeExpiry({ ttlMs: o.plan.ttlMs, confirmations: g.confirmations, sends: g.sends, signal: g.signal, noMajority, maxSendGapMs });
+        const judgement = judgeExpiry({
+          ttlMs: o.plan.ttlMs,
+          confirmations: g.confirmations,
+          sends: g.sends,
+          signal: g.signal,
+          noMajority,
+          maxSendGapMs,
+        });
         const s = g.signal;
         const last = judgement.lastConfirmed;
         const summary =

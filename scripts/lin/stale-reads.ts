@@ -11,7 +11,7 @@ import { findLeader, poll } from './cluster-control.js';
 import type { ClusterView } from './cluster-view.js';
 import type { PlannedFault } from './faults.js';
 import { request, sleep } from './http.js';
-import { runScenario, type RunResult } from './run.js';
+import { type RunResult, runScenario } from './run.js';
 import { fieldsFor, keyRef } from './workload.js';
 
 export interface StaleReadOptions {
@@ -27,7 +27,10 @@ export interface StaleReadOptions {
 export const STALE_WRITERS = [0, 1] as const;
 export const STALE_READERS = [2, 3] as const;
 
-export async function runStaleReads(view: ClusterView, options: StaleReadOptions): Promise<RunResult & { isolated: string }> {
+export async function runStaleReads(
+  view: ClusterView,
+  options: StaleReadOptions,
+): Promise<RunResult & { isolated: string }> {
   const keys = options.keys ?? 2;
   const ns = `stale-${options.seed >>> 0}-${Date.now().toString(36)}`;
   let isolated = '';
@@ -50,7 +53,13 @@ export async function runStaleReads(view: ClusterView, options: StaleReadOptions
       for (let k = 0; k < keys; k++) await writer.register(keyRef(ns, k), fieldsFor(k, 1, `seed.${k}`), 'leader', 0);
       const applied = await poll(async () => {
         for (let k = 0; k < keys; k++) {
-          const r = await request('GET', `${view.url(follower)}/v1/namespaces/${ns}/services/lin/instances/k${k}?consistency=serializable`, undefined, {}, 1000);
+          const r = await request(
+            'GET',
+            `${view.url(follower)}/v1/namespaces/${ns}/services/lin/instances/k${k}?consistency=serializable`,
+            undefined,
+            {},
+            1000,
+          );
           if (r.status !== 200) return undefined;
         }
         return true;
@@ -62,7 +71,15 @@ export async function runStaleReads(view: ClusterView, options: StaleReadOptions
       const durationMs = Math.max(0, deadline - Date.now());
       const planned: PlannedFault =
         options.cut === 'proxy'
-          ? { kind: 'netsplit', target: 'follower', node: follower, r: 0, delayMs: 0, durationMs, netsplit: { shape: 'isolate', mode: 'blackhole', delayMs: 0, jitterMs: 0, peer: 0 } }
+          ? {
+              kind: 'netsplit',
+              target: 'follower',
+              node: follower,
+              r: 0,
+              delayMs: 0,
+              durationMs,
+              netsplit: { shape: 'isolate', mode: 'blackhole', delayMs: 0, jitterMs: 0, peer: 0 },
+            }
           : { kind: 'isolate', target: 'follower', node: follower, r: 0, delayMs: 0, durationMs };
       const fault = nemesis.inject(planned, signal, () => injected());
       await Promise.race([inPlace, fault]);
@@ -73,18 +90,29 @@ export async function runStaleReads(view: ClusterView, options: StaleReadOptions
           const k = n++ % keys;
           const key = keyRef(ns, k);
           const expected = c.known.get(`${key.ns}/${key.svc}/${key.id}`);
-          if (expected !== undefined && n % 2 === 0) await c.update(key, expected, fieldsFor(k, n % 100, `${p}.${n}`), 'leader', 0);
+          if (expected !== undefined && n % 2 === 0)
+            await c.update(key, expected, fieldsFor(k, n % 100, `${p}.${n}`), 'leader', 0);
           else await c.register(key, fieldsFor(k, n % 100, `${p}.${n}`), 'leader', 0);
         }
       });
-      const readers = STALE_READERS.map(async (p) => readLoop(clients[p]!, ns, keys, follower, options.consistency, deadline, signal));
+      const readers = STALE_READERS.map(async (p) =>
+        readLoop(clients[p]!, ns, keys, follower, options.consistency, deadline, signal),
+      );
       await Promise.all([fault, ...writers, ...readers]);
     },
   });
   return { ...result, isolated };
 }
 
-async function readLoop(c: LinClient, ns: string, keys: number, node: string, consistency: 'serializable' | 'linearizable', deadline: number, signal: AbortSignal): Promise<void> {
+async function readLoop(
+  c: LinClient,
+  ns: string,
+  keys: number,
+  node: string,
+  consistency: 'serializable' | 'linearizable',
+  deadline: number,
+  signal: AbortSignal,
+): Promise<void> {
   let i = c.process;
   while (Date.now() < deadline && !signal.aborted) {
     await c.get(keyRef(ns, i++ % keys), { node }, 0, consistency);

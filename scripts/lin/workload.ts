@@ -16,7 +16,13 @@ import type { TargetKind } from './cluster-view.js';
 import { sleep } from './http.js';
 
 export type PlannedOp =
-  | { readonly f: 'register'; readonly key: number; readonly weight: number; readonly target: TargetKind; readonly r: number }
+  | {
+      readonly f: 'register';
+      readonly key: number;
+      readonly weight: number;
+      readonly target: TargetKind;
+      readonly r: number;
+    }
   | { readonly f: 'unregister'; readonly key: number; readonly target: TargetKind; readonly r: number }
   | {
       readonly f: 'update';
@@ -56,7 +62,10 @@ function opArb(keys: number): fc.Arbitrary<PlannedOp> {
   const key = fc.nat({ max: keys - 1 });
   const weight = fc.nat({ max: 1000 });
   return fc.oneof(
-    { weight: 3, arbitrary: fc.record({ f: fc.constant('register' as const), key, weight, target: targetArb, r: unit }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ f: fc.constant('register' as const), key, weight, target: targetArb, r: unit }),
+    },
     { weight: 1, arbitrary: fc.record({ f: fc.constant('unregister' as const), key, target: targetArb, r: unit }) },
     {
       weight: 3,
@@ -102,7 +111,13 @@ export function fieldsFor(keyIndex: number, weight: number, tag: string): Instan
 }
 
 /** Plays `plan` in a cycle until `deadline` (Date.now() ms) or `signal`; returns the operations issued. */
-export async function playClient(client: LinClient, plan: ClientPlan, ns: string, deadline: number, signal?: AbortSignal): Promise<number> {
+export async function playClient(
+  client: LinClient,
+  plan: ClientPlan,
+  ns: string,
+  deadline: number,
+  signal?: AbortSignal,
+): Promise<number> {
   let i = 0;
   let writes = 0;
   while (Date.now() < deadline && !signal?.aborted) {
@@ -120,7 +135,13 @@ export async function playClient(client: LinClient, plan: ClientPlan, ns: string
       case 'update': {
         if (op.fresh) await client.get(k, op.target, op.r);
         const expected = Math.max(1, (client.known.get(`${k.ns}/${k.svc}/${k.id}`) ?? 1) + op.delta);
-        await client.update(k, expected, fieldsFor(op.key, op.weight, `${client.process}.${++writes}`), op.target, op.r);
+        await client.update(
+          k,
+          expected,
+          fieldsFor(op.key, op.weight, `${client.process}.${++writes}`),
+          op.target,
+          op.r,
+        );
         break;
       }
       case 'get':

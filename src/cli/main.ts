@@ -190,7 +190,10 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     // ConfigError by name: src/server/config.js is only loaded for `server`.
-    if ((err instanceof Error && err.name === 'ConfigError') || (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
+    if (
+      (err instanceof Error && err.name === 'ConfigError') ||
+      (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))
+    ) {
       process.stderr.write(`rollcall: ${err.message}\n`);
       process.exitCode = 2;
       return;

@@ -1,9 +1,10 @@
 /**
  * A balancer: discovery, routing and a picker in one, for a consumer that calls a service.
  */
+
+import type { DiscoverOptions, DiscoverResult } from './client.js';
 import { NoInstanceError } from './errors.js';
 import { createPicker, type Picked, type Picker, type PickerName } from './pickers.js';
-import type { DiscoverOptions, DiscoverResult } from './client.js';
 import type { Instance } from './types.js';
 
 export interface BalancerOptions extends Omit<DiscoverOptions, 'consistency'> {
@@ -42,7 +43,9 @@ export class Balancer {
     const discovery = await this.discover({ healthyOnly: true, ...discover });
     const picked = this.picker.pick(discovery.instances);
     if (picked === undefined) {
-      throw new NoInstanceError(`no instance of ${this.options.namespace}/${this.options.service} to send to (${discovery.instances.length} listed, all weight 0 or none)`);
+      throw new NoInstanceError(
+        `no instance of ${this.options.namespace}/${this.options.service} to send to (${discovery.instances.length} listed, all weight 0 or none)`,
+      );
     }
     return { instance: picked.instance, done: picked.done, discovery };
   }

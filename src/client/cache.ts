@@ -92,7 +92,15 @@ export class ServiceCache {
 
   toSnapshot(savedAt: number): CacheSnapshot {
     const v = this.view();
-    return { format: 1, namespace: this.namespace, service: this.service, revision: v.revision, savedAt, emptyProtected: v.emptyProtected, instances: v.instances };
+    return {
+      format: 1,
+      namespace: this.namespace,
+      service: this.service,
+      revision: v.revision,
+      savedAt,
+      emptyProtected: v.emptyProtected,
+      instances: v.instances,
+    };
   }
 
   /** Seeds an empty cache from disk (kept until the first live list replaces it). */

@@ -14,8 +14,8 @@ import { WriteLanes } from './lanes.js';
 import { NodePool } from './node-pool.js';
 import { DEFAULT_PAGE_SIZE, type PageOptions, pagesUnsupported, readAllPages } from './pages.js';
 import { seg, servicePath } from './paths.js';
-import { Registration, type RegisterOptions, type RegistrationHost } from './registration.js';
-import { route, type RoutingPolicy } from './routing.js';
+import { type RegisterOptions, Registration, type RegistrationHost } from './registration.js';
+import { type RoutingPolicy, route } from './routing.js';
 import { SnapshotStore } from './snapshot.js';
 import type {
   AccessRulesDoc,
@@ -35,9 +35,9 @@ import type {
   NamespaceListPage,
   NamespaceListResult,
   ServiceRef,
+  ServiceSummary,
   ServicesPage,
   ServicesResult,
-  ServiceSummary,
   SessionInfo,
   WriteResult,
 } from './types.js';
@@ -219,7 +219,13 @@ export class RollcallClient {
   #unpaged = false;
 
   constructor(options: RollcallClientOptions) {
-    const endpoints = typeof options.endpoints === 'string' ? options.endpoints.split(',').map((s) => s.trim()).filter(Boolean) : options.endpoints;
+    const endpoints =
+      typeof options.endpoints === 'string'
+        ? options.endpoints
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : options.endpoints;
     this.#o = options;
     this.#random = options.random ?? Math.random;
     this.#nodes = new NodePool({
@@ -236,7 +242,12 @@ export class RollcallClient {
     this.#snapshots =
       options.snapshotDir === undefined
         ? undefined
-        : new SnapshotStore(options.snapshotDir, (err) => options.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write a discovery snapshot'));
+        : new SnapshotStore(options.snapshotDir, (err) =>
+            options.logger?.warn(
+              { err: err instanceof Error ? err.message : String(err) },
+              'could not write a discovery snapshot',
+            ),
+          );
   }
 
   /** The node URLs this client knows (configured, then learned). */
@@ -287,7 +298,11 @@ export class RollcallClient {
   async putInstance(spec: InstanceSpec, sessionId?: string): Promise<{ revision: number; instance: Instance }> {
     const { namespace, service, id, ...rest } = spec;
     const body = sessionId === undefined ? rest : { ...rest, sessionId };
-    const r = await this.#write<{ revision: number; instance: Instance }>('PUT', `${servicePath(namespace, service)}/${seg(id)}`, body);
+    const r = await this.#write<{ revision: number; instance: Instance }>(
+      'PUT',
+      `${servicePath(namespace, service)}/${seg(id)}`,
+      body,
+    );
     return r;
   }
 
@@ -314,8 +329,14 @@ export class RollcallClient {
    * await client.update({ namespace: 'prod', service: 'orders', id: 'orders-1' }, { weight: 10 }, instance!.version);
    * ```
    */
-  async update(ref: InstanceRef, patch: InstancePatch, expectedVersion: number): Promise<{ revision: number; instance: Instance }> {
-    return this.#write('PATCH', `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`, patch, { 'if-match': String(expectedVersion) });
+  async update(
+    ref: InstanceRef,
+    patch: InstancePatch,
+    expectedVersion: number,
+  ): Promise<{ revision: number; instance: Instance }> {
+    return this.#write('PATCH', `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`, patch, {
+      'if-match': String(expectedVersion),
+    });
   }
 
   /**
@@ -336,7 +357,8 @@ export class RollcallClient {
     });
     if (r.status === 404) {
       const code = (r.body as { error?: { code?: string; message?: string } }).error;
-      if (code?.code !== 'INSTANCE_NOT_FOUND') throw new ApiError(404, code?.code ?? 'HTTP_404', code?.message ?? 'not found', undefined, code ?? {}, r.node);
+      if (code?.code !== 'INSTANCE_NOT_FOUND')
+        throw new ApiError(404, code?.code ?? 'HTTP_404', code?.message ?? 'not found', undefined, code ?? {}, r.node);
       return { revision: Number(r.headers['x-rollcall-revision'] ?? 0), instance: null };
     }
     const ok = r.body as { revision: number; instance: Instance };
@@ -357,7 +379,11 @@ export class RollcallClient {
   async list(options: ServiceListOptions & PagedReadOptions): Promise<ListResult> {
     const pages = await this.#allPages((page) => this.listPage({ ...options, ...page }), options.pageSize);
     const first = pages[0]!;
-    return { revision: first.revision, serviceRevision: first.serviceRevision, instances: pages.flatMap((p) => p.instances) };
+    return {
+      revision: first.revision,
+      serviceRevision: first.serviceRevision,
+      instances: pages.flatMap((p) => p.instances),
+    };
   }
 
   /**
@@ -403,17 +429,27 @@ export class RollcallClient {
    * const { instances, revision } = await client.listNamespace({ namespace: 'prod' });
    * ```
    */
-  async listNamespace(options: { namespace: string; includeDisabled?: boolean } & PagedReadOptions): Promise<NamespaceListResult> {
+  async listNamespace(
+    options: { namespace: string; includeDisabled?: boolean } & PagedReadOptions,
+  ): Promise<NamespaceListResult> {
     const pages = await this.#allPages((page) => this.listNamespacePage({ ...options, ...page }), options.pageSize);
     return { revision: pages[0]!.revision, instances: pages.flatMap((p) => p.instances) };
   }
 
   /** One page of a namespace's instances (see `listPage`). */
-  async listNamespacePage(options: { namespace: string; includeDisabled?: boolean } & ReadOptions & PageOptions): Promise<NamespaceListPage> {
+  async listNamespacePage(
+    options: { namespace: string; includeDisabled?: boolean } & ReadOptions & PageOptions,
+  ): Promise<NamespaceListPage> {
     const r = await this.#nodes.call<NamespaceListPage>({
       method: 'GET',
       path: `/v1/namespaces/${seg(options.namespace)}/instances`,
-      query: { consistency: options.consistency, minRevision: options.minRevision, includeDisabled: options.includeDisabled || undefined, limit: options.limit, continue: options.continue },
+      query: {
+        consistency: options.consistency,
+        minRevision: options.minRevision,
+        includeDisabled: options.includeDisabled || undefined,
+        limit: options.limit,
+        continue: options.continue,
+      },
       kind: 'read',
     });
     return r.body;
@@ -437,7 +473,8 @@ export class RollcallClient {
       const key = `${s.namespace}/${s.service}`;
       const seen = byKey.get(key);
       if (seen === undefined) byKey.set(key, s);
-      else if (s.instances !== undefined) byKey.set(key, { ...seen, instances: [...(seen.instances ?? []), ...s.instances] });
+      else if (s.instances !== undefined)
+        byKey.set(key, { ...seen, instances: [...(seen.instances ?? []), ...s.instances] });
     }
     return { revision: pages[0]!.revision, services: [...byKey.values()] };
   }
@@ -488,8 +525,18 @@ export class RollcallClient {
       return options.cluster === undefined ? route(picked, routing) : picked;
     };
     if (options.consistency !== undefined && options.consistency !== 'cached') {
-      const l = await this.list({ namespace: options.namespace, service: options.service, consistency: options.consistency });
-      return { instances: shape(l.instances), revision: l.revision, fromSnapshot: false, emptyProtected: false, connected: true };
+      const l = await this.list({
+        namespace: options.namespace,
+        service: options.service,
+        consistency: options.consistency,
+      });
+      return {
+        instances: shape(l.instances),
+        revision: l.revision,
+        fromSnapshot: false,
+        emptyProtected: false,
+        connected: true,
+      };
     }
     const feed = this.#feed(options.namespace, options.service);
     if (!feed.live) {
@@ -500,14 +547,21 @@ export class RollcallClient {
         if (!(await feed.loadSnapshot())) {
           throw new UnavailableError(
             `no node answered for ${options.namespace}/${options.service}` +
-              (this.#snapshots ? ` and ${this.#snapshots.fileOf(options.namespace, options.service)} holds no snapshot` : ' and no snapshotDir is set'),
+              (this.#snapshots
+                ? ` and ${this.#snapshots.fileOf(options.namespace, options.service)} holds no snapshot`
+                : ' and no snapshotDir is set'),
           );
         }
       }
     }
     const v = feed.cache.view();
     const snap = feed.snapshot;
-    const key = JSON.stringify([options.cluster, options.tags, options.healthyOnly ?? false, options.cluster === undefined ? routing : null]);
+    const key = JSON.stringify([
+      options.cluster,
+      options.tags,
+      options.healthyOnly ?? false,
+      options.cluster === undefined ? routing : null,
+    ]);
     const answer = feed.protectAnswer(key, shape(v.instances));
     return {
       instances: answer.instances,
@@ -621,7 +675,9 @@ export class RollcallClient {
   // ---- health policy (admin) -----------------------------------------------------------
 
   /** The health policy in force, its revision and the defaults; with namespace and service, what that service resolves to. */
-  async healthPolicy(options: { namespace?: string; service?: string; consistency?: Consistency } = {}): Promise<HealthPolicyInfo> {
+  async healthPolicy(
+    options: { namespace?: string; service?: string; consistency?: Consistency } = {},
+  ): Promise<HealthPolicyInfo> {
     const r = await this.#nodes.call<HealthPolicyInfo>({
       method: 'GET',
       path: '/v1/health/policy',
@@ -636,8 +692,12 @@ export class RollcallClient {
    * `policyRevision` from healthPolicy(); 0: only if none is stored) it is a compare-and-set:
    * ApiError `VERSION_MISMATCH` when someone replaced the policy meanwhile.
    */
-  async setHealthPolicy(policy: Record<string, unknown>, options: { expectedRevision?: number } = {}): Promise<HealthPolicyWrite> {
-    const headers = options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
+  async setHealthPolicy(
+    policy: Record<string, unknown>,
+    options: { expectedRevision?: number } = {},
+  ): Promise<HealthPolicyWrite> {
+    const headers =
+      options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
     return this.#write('PUT', '/v1/health/policy', policy, headers);
   }
 
@@ -660,8 +720,12 @@ export class RollcallClient {
    * accessRules(); 0: only if none are stored) it is a compare-and-set: ApiError
    * `VERSION_MISMATCH` when someone replaced the rules meanwhile.
    */
-  async setAccessRules(rules: Partial<AccessRulesDoc> | Record<string, unknown>, options: { expectedRevision?: number } = {}): Promise<AccessRulesWrite> {
-    const headers = options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
+  async setAccessRules(
+    rules: Partial<AccessRulesDoc> | Record<string, unknown>,
+    options: { expectedRevision?: number } = {},
+  ): Promise<AccessRulesWrite> {
+    const headers =
+      options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
     return this.#write('PUT', '/v1/access-rules', rules, headers);
   }
 
@@ -672,23 +736,46 @@ export class RollcallClient {
    * carry no exactly-once ids: a retry creates another token.
    */
   async aclBootstrap(name?: string): Promise<AclTokenCreated> {
-    const r = await this.#nodes.call<AclTokenCreated>({ method: 'POST', path: '/v1/acl/bootstrap', body: name === undefined ? {} : { name }, kind: 'write' });
+    const r = await this.#nodes.call<AclTokenCreated>({
+      method: 'POST',
+      path: '/v1/acl/bootstrap',
+      body: name === undefined ? {} : { name },
+      kind: 'write',
+    });
     return r.body;
   }
 
-  async createToken(spec: { name: string; role: 'read' | 'register' | 'admin'; namespaces?: readonly string[]; servicePrefixes?: readonly string[] }): Promise<AclTokenCreated> {
-    const r = await this.#nodes.call<AclTokenCreated>({ method: 'POST', path: '/v1/acl/tokens', body: spec, kind: 'write' });
+  async createToken(spec: {
+    name: string;
+    role: 'read' | 'register' | 'admin';
+    namespaces?: readonly string[];
+    servicePrefixes?: readonly string[];
+  }): Promise<AclTokenCreated> {
+    const r = await this.#nodes.call<AclTokenCreated>({
+      method: 'POST',
+      path: '/v1/acl/tokens',
+      body: spec,
+      kind: 'write',
+    });
     return r.body;
   }
 
   /** Every token (never a secret), linearizable. */
   async listTokens(): Promise<{ revision: number; tokens: AclTokenInfo[] }> {
-    const r = await this.#nodes.call<{ revision: number; tokens: AclTokenInfo[] }>({ method: 'GET', path: '/v1/acl/tokens', kind: 'read' });
+    const r = await this.#nodes.call<{ revision: number; tokens: AclTokenInfo[] }>({
+      method: 'GET',
+      path: '/v1/acl/tokens',
+      kind: 'read',
+    });
     return r.body;
   }
 
   async revokeToken(id: string): Promise<{ revision: number; id: string }> {
-    const r = await this.#nodes.call<{ revision: number; id: string }>({ method: 'DELETE', path: `/v1/acl/tokens/${seg(id)}`, kind: 'write' });
+    const r = await this.#nodes.call<{ revision: number; id: string }>({
+      method: 'DELETE',
+      path: `/v1/acl/tokens/${seg(id)}`,
+      kind: 'write',
+    });
     return r.body;
   }
 
@@ -718,7 +805,8 @@ export class RollcallClient {
     const leader = cluster?.leader ?? null;
     if (cluster && leader === null) problems.push('no leader');
     for (const m of cluster?.members ?? []) {
-      if (m.id !== cluster?.node && m.connected === false) problems.push(`${m.id} is not connected to ${cluster?.node ?? 'the answering node'}`);
+      if (m.id !== cluster?.node && m.connected === false)
+        problems.push(`${m.id} is not connected to ${cluster?.node ?? 'the answering node'}`);
     }
     return { healthy: problems.length === 0, available: leader !== null, leader, nodes, cluster, problems };
   }
@@ -742,16 +830,29 @@ export class RollcallClient {
     await this.#snapshots?.flush();
     this.#nodes.close();
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed.length > 0) this.#o.logger?.warn({ count: failed.length, err: String(failed[0]!.reason) }, 'some registrations could not be deregistered; they expire after their TTL');
+    if (failed.length > 0)
+      this.#o.logger?.warn(
+        { count: failed.length, err: String(failed[0]!.reason) },
+        'some registrations could not be deregistered; they expire after their TTL',
+      );
   }
 
   // ---- internals ----------------------------------------------------------------------
 
   /** Every page of a listing at one revision; from a server without pages (it refuses `limit`), the one unpaginated answer. */
-  async #allPages<P extends { readonly continue?: string }>(page: (o: PageOptions) => Promise<P>, pageSize: number | undefined): Promise<P[]> {
+  async #allPages<P extends { readonly continue?: string }>(
+    page: (o: PageOptions) => Promise<P>,
+    pageSize: number | undefined,
+  ): Promise<P[]> {
     if (this.#unpaged) return [await page({})];
     try {
-      return await readAllPages((token) => page(token === undefined ? { limit: pageSize ?? DEFAULT_PAGE_SIZE } : { limit: pageSize ?? DEFAULT_PAGE_SIZE, continue: token }));
+      return await readAllPages((token) =>
+        page(
+          token === undefined
+            ? { limit: pageSize ?? DEFAULT_PAGE_SIZE }
+            : { limit: pageSize ?? DEFAULT_PAGE_SIZE, continue: token },
+        ),
+      );
     } catch (err) {
       if (!pagesUnsupported(err)) throw err;
       this.#unpaged = true;
@@ -764,8 +865,25 @@ export class RollcallClient {
   }
 
   /** Works until the node pool closes (so close() can still deregister), not just until close() starts. */
-  #write<T>(method: 'PUT' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
-    return this.#lanes.run(async (ids) => (await this.#nodes.call<T>({ method, path, body, kind: 'write', exactlyOnce: ids, ...(headers ? { headers } : {}) })).body);
+  #write<T>(
+    method: 'PUT' | 'POST' | 'DELETE' | 'PATCH',
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<T> {
+    return this.#lanes.run(
+      async (ids) =>
+        (
+          await this.#nodes.call<T>({
+            method,
+            path,
+            body,
+            kind: 'write',
+            exactlyOnce: ids,
+            ...(headers ? { headers } : {}),
+          })
+        ).body,
+    );
   }
 
   #feed(namespace: string, service: string): ServiceFeed {
@@ -801,7 +919,8 @@ export class RollcallClient {
       connectTimeoutMs: this.#o.attemptTimeoutMs ?? 2_500,
       idleTimeoutMs: this.#o.watchIdleTimeoutMs ?? 30_000,
       allowStaleLists,
-      list: (namespace, service, cluster, consistency) => this.list({ namespace, service, consistency, ...(cluster === undefined ? {} : { cluster }) }),
+      list: (namespace, service, cluster, consistency) =>
+        this.list({ namespace, service, consistency, ...(cluster === undefined ? {} : { cluster }) }),
       listNamespace: (namespace, consistency) => this.listNamespace({ namespace, consistency }),
       currentRevision: async () => {
         const r = await this.#nodes.call<{ revision?: number }>({ method: 'GET', path: '/v1/cluster', kind: 'read' });

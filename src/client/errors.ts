@@ -69,7 +69,10 @@ export class CompactedError extends RollcallError {
     /** The server's current revision when it answered. */
     readonly currentRevision: number,
   ) {
-    super('COMPACTED', `revision ${fromRevision} is no longer in the server's history (now at ${currentRevision}); re-list and watch from there`);
+    super(
+      'COMPACTED',
+      `revision ${fromRevision} is no longer in the server's history (now at ${currentRevision}); re-list and watch from there`,
+    );
   }
 }
 

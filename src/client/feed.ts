@@ -105,7 +105,10 @@ export class ServiceFeed {
     if (s === undefined || this.#live) return this.#live;
     this.cache.load(s);
     this.#snapshot = s;
-    this.#ctx.logger?.warn({ namespace: this.namespace, service: this.service, revision: s.revision, ageMs: Date.now() - s.savedAt }, 'no node answered; serving the disk snapshot');
+    this.#ctx.logger?.warn(
+      { namespace: this.namespace, service: this.service, revision: s.revision, ageMs: Date.now() - s.savedAt },
+      'no node answered; serving the disk snapshot',
+    );
     return true;
   }
 
@@ -149,12 +152,18 @@ export class ServiceFeed {
       } catch (err) {
         if (this.#stop.signal.aborted || err instanceof ClientClosedError) return;
         if (err instanceof UnsupportedError) {
-          this.#ctx.logger?.warn({ namespace: this.namespace, service: this.service }, 'server has no watch streams; polling the service instead');
+          this.#ctx.logger?.warn(
+            { namespace: this.namespace, service: this.service },
+            'server has no watch streams; polling the service instead',
+          );
           return this.#poll();
         }
         this.#error = err;
         this.#wake();
-        this.#ctx.logger?.warn({ namespace: this.namespace, service: this.service, err: err instanceof Error ? err.message : String(err) }, 'discovery watch failed; retrying');
+        this.#ctx.logger?.warn(
+          { namespace: this.namespace, service: this.service, err: err instanceof Error ? err.message : String(err) },
+          'discovery watch failed; retrying',
+        );
         await sleep(jitter(Math.min(10_000, 500 * 2 ** failures++), 0.3, this.#ctx.random), this.#stop.signal);
       } finally {
         this.#watch?.close();

@@ -25,7 +25,9 @@ export interface ClientTls {
 export function createAgents(keepAlive: boolean, tls: ClientTls = {}): Agents {
   const opts = { keepAlive, maxSockets: keepAlive ? 64 : Infinity, scheduling: 'lifo' as const };
   const secure = {
-    ...(tls.ca === undefined ? {} : { ca: typeof tls.ca === 'string' || Buffer.isBuffer(tls.ca) ? tls.ca : [...tls.ca] }),
+    ...(tls.ca === undefined
+      ? {}
+      : { ca: typeof tls.ca === 'string' || Buffer.isBuffer(tls.ca) ? tls.ca : [...tls.ca] }),
     ...(tls.cert === undefined ? {} : { cert: tls.cert }),
     ...(tls.key === undefined ? {} : { key: tls.key }),
   };
@@ -65,7 +67,12 @@ export interface AttemptOptions {
   readonly signal?: AbortSignal;
 }
 
-function start(agents: Agents, o: AttemptOptions, onResponse: (res: IncomingMessage) => void, fail: (e: AttemptError) => void): http.ClientRequest {
+function start(
+  agents: Agents,
+  o: AttemptOptions,
+  onResponse: (res: IncomingMessage) => void,
+  fail: (e: AttemptError) => void,
+): http.ClientRequest {
   const mod = o.url.protocol === 'https:' ? https : http;
   const agent = o.url.protocol === 'https:' ? agents.https : agents.http;
   const headers: Record<string, string> = { ...o.headers };
@@ -80,7 +87,18 @@ function start(agents: Agents, o: AttemptOptions, onResponse: (res: IncomingMess
   });
   req.on('error', (err: Error & { code?: string }) => {
     const kind = (req as { _rcKind?: AttemptError['kind'] })._rcKind ?? 'network';
-    fail(new AttemptError(kind, kind === 'timeout' ? `no answer within ${o.timeoutMs} ms` : kind === 'aborted' ? 'aborted' : (err.code ?? err.message), sent || kind !== 'network', { cause: err }));
+    fail(
+      new AttemptError(
+        kind,
+        kind === 'timeout'
+          ? `no answer within ${o.timeoutMs} ms`
+          : kind === 'aborted'
+            ? 'aborted'
+            : (err.code ?? err.message),
+        sent || kind !== 'network',
+        { cause: err },
+      ),
+    );
   });
   if (o.body !== undefined) req.end(o.body);
   else req.end();
@@ -109,8 +127,18 @@ export function attempt(agents: Agents, o: AttemptOptions): Promise<RawResponse>
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') })));
-        res.on('error', (err) => finish(() => reject(new AttemptError('network', `response cut: ${err.message}`, true, { cause: err }))));
+        res.on('end', () =>
+          finish(() =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString('utf8'),
+            }),
+          ),
+        );
+        res.on('error', (err) =>
+          finish(() => reject(new AttemptError('network', `response cut: ${err.message}`, true, { cause: err }))),
+        );
       },
       (e) => finish(() => reject(e)),
     );
@@ -146,7 +174,18 @@ export function openStream(agents: Agents, o: AttemptOptions): Promise<OpenStrea
       agents,
       o,
       (res) => {
-        if (!settle(() => resolve({ res, destroy: () => (res.destroy(), req.destroy()) }))) res.destroy();
+        if (
+          !settle(() =>
+            resolve({
+              res,
+              destroy: () => {
+                res.destroy();
+                req.destroy();
+              },
+            }),
+          )
+        )
+          res.destroy();
       },
       (e) => settle(() => reject(e)),
     );

@@ -2,7 +2,11 @@
  * The Rollcall client SDK: `import { RollcallClient } from 'rollcall'`.
  * See docs/client.md.
  */
-export { RollcallClient } from './client.js';
+
+export type { BalancerOptions } from './balancer.js';
+export { Balancer } from './balancer.js';
+export type { CacheSnapshot, CacheView, SelectOptions } from './cache.js';
+export { ServiceCache, select } from './cache.js';
 export type {
   AclTokenCreated,
   AclTokenInfo,
@@ -19,22 +23,28 @@ export type {
   ServiceListOptions,
   ServicesOptions,
 } from './client.js';
+export { RollcallClient } from './client.js';
+export {
+  ApiError,
+  ClientClosedError,
+  CompactedError,
+  NoInstanceError,
+  RollcallError,
+  TimeoutError,
+  UnavailableError,
+  UnsupportedError,
+} from './errors.js';
 export type { ClientTls } from './http.js';
-export { DEFAULT_PAGE_SIZE } from './pages.js';
 export type { PageOptions } from './pages.js';
-export { Registration } from './registration.js';
-export type { RegisterOptions, RegistrationEvents } from './registration.js';
-export { Watch } from './watch.js';
-export type { WatchOptions } from './watch.js';
-export { Balancer } from './balancer.js';
-export type { BalancerOptions } from './balancer.js';
-export { createPicker, LeastOutstandingPicker, RandomPicker, RoundRobinPicker, WeightedPicker } from './pickers.js';
+export { DEFAULT_PAGE_SIZE } from './pages.js';
 export type { Picked, Picker, PickerName } from './pickers.js';
-export { DEFAULT_RESERVED_CLUSTERS, route } from './routing.js';
+export { createPicker, LeastOutstandingPicker, RandomPicker, RoundRobinPicker, WeightedPicker } from './pickers.js';
+export type { RegisterOptions, RegistrationEvents } from './registration.js';
+export { Registration } from './registration.js';
 export type { RoutingPolicy } from './routing.js';
-export { select, ServiceCache } from './cache.js';
-export type { CacheSnapshot, CacheView, SelectOptions } from './cache.js';
-export { SseParser } from './sse.js';
+export { DEFAULT_RESERVED_CLUSTERS, route } from './routing.js';
 export type { SseMessage } from './sse.js';
-export { ApiError, ClientClosedError, CompactedError, NoInstanceError, RollcallError, TimeoutError, UnavailableError, UnsupportedError } from './errors.js';
+export { SseParser } from './sse.js';
 export type * from './types.js';
+export type { WatchOptions } from './watch.js';
+export { Watch } from './watch.js';

@@ -20,7 +20,16 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError, ClientClosedError, TimeoutError, UnavailableError, UnsupportedError } from './errors.js';
-import { type Agents, AttemptError, attempt, type ClientTls, createAgents, destroyAgents, openStream, type OpenStream } from './http.js';
+import {
+  type Agents,
+  AttemptError,
+  attempt,
+  type ClientTls,
+  createAgents,
+  destroyAgents,
+  type OpenStream,
+  openStream,
+} from './http.js';
 import type { ClientLogger } from './types.js';
 
 export interface NodePoolOptions {
@@ -150,7 +159,10 @@ export class NodePool {
           this.#markFailed(target);
           if (err.sent) mayHaveApplied = true;
           reasons.set(target.base, err.kind === 'timeout' ? err.message : `unreachable (${err.message})`);
-          this.#o.logger?.debug({ node: target.base, path: o.path, reason: err.message }, 'attempt failed; trying the next node');
+          this.#o.logger?.debug(
+            { node: target.base, path: o.path, reason: err.message },
+            'attempt failed; trying the next node',
+          );
           continue;
         }
         const node = this.#observe(target, raw.headers);
@@ -164,9 +176,18 @@ export class NodePool {
         if (!RETRY_STATUS.has(raw.status)) {
           this.#markOk(target);
           if (raw.status === 404 && error.code === 'ROUTE_NOT_FOUND') {
-            throw new UnsupportedError(`node ${node ?? target.base} has no route ${o.method} ${o.path} (an older server than this client)`);
+            throw new UnsupportedError(
+              `node ${node ?? target.base} has no route ${o.method} ${o.path} (an older server than this client)`,
+            );
           }
-          throw new ApiError(raw.status, error.code ?? `HTTP_${raw.status}`, error.message ?? `HTTP ${raw.status}`, error.field, error, node);
+          throw new ApiError(
+            raw.status,
+            error.code ?? `HTTP_${raw.status}`,
+            error.message ?? `HTTP ${raw.status}`,
+            error.field,
+            error,
+            node,
+          );
         }
         // 502/503: this node could not serve it now (no leader, shutting down). 504, and 503
         // PROPOSAL_DROPPED: a write was proposed but not known to commit; the retry carries
@@ -174,7 +195,8 @@ export class NodePool {
         if (raw.status === 504 || error.code === 'PROPOSAL_DROPPED') mayHaveApplied = true;
         reasons.set(target.base, `${raw.status} ${error.code ?? ''} ${error.message ?? ''}`.trim());
         retryAfterMs = Math.max(retryAfterMs, Number(raw.headers['retry-after'] ?? 0) * 1000);
-        if (error.code === 'OVERLOADED') overloadedMs = Math.max(overloadedMs, Number(raw.headers['retry-after'] ?? 1) * 1000);
+        if (error.code === 'OVERLOADED')
+          overloadedMs = Math.max(overloadedMs, Number(raw.headers['retry-after'] ?? 1) * 1000);
         const leader = typeof error.leader === 'string' ? this.#byId(error.leader) : undefined;
         if (leader && !tried.has(leader) && o.kind === 'write') {
           const i = queue.indexOf(leader);
@@ -188,7 +210,12 @@ export class NodePool {
       // An overloaded node asked for a pause: wait all of it, plus up to half again at
       // random, so the clients it shed do not all come back at the same instant. Other
       // 503s (an election) are short: Retry-After only caps the backoff there.
-      const pause = overloadedMs > 0 ? overloadedMs * (1 + 0.5 * this.#o.random()) : retryAfterMs > 0 ? Math.min(retryAfterMs, backoff * 2) : backoff;
+      const pause =
+        overloadedMs > 0
+          ? overloadedMs * (1 + 0.5 * this.#o.random())
+          : retryAfterMs > 0
+            ? Math.min(retryAfterMs, backoff * 2)
+            : backoff;
       await this.#sleep(Math.min(left, pause));
       retryAfterMs = 0;
       overloadedMs = 0;
@@ -196,7 +223,10 @@ export class NodePool {
     const detail = [...reasons].map(([n, r]) => `${n}: ${r}`).join('; ') || 'no attempt finished';
     const ms = o.timeoutMs ?? this.#o.requestTimeoutMs;
     if (o.kind === 'write' && mayHaveApplied) {
-      throw new TimeoutError(`${o.method} ${o.path} did not complete within ${ms} ms and may have been applied (${detail})`, true);
+      throw new TimeoutError(
+        `${o.method} ${o.path} did not complete within ${ms} ms and may have been applied (${detail})`,
+        true,
+      );
     }
     throw new UnavailableError(`no node could serve ${o.method} ${o.path} within ${ms} ms (${detail})`);
   }
@@ -205,7 +235,12 @@ export class NodePool {
    * Opens a stream (SSE) on the best node, trying each known node once. `avoid` goes last:
    * the node a stream just lost is the least likely to answer.
    */
-  async stream(path: string, query: CallOptions['query'], avoid: string | null, headersTimeoutMs: number): Promise<StreamResult> {
+  async stream(
+    path: string,
+    query: CallOptions['query'],
+    avoid: string | null,
+    headersTimeoutMs: number,
+  ): Promise<StreamResult> {
     if (this.closed) throw new ClientClosedError();
     const order = this.#order('read');
     order.sort((a, b) => Number(a.base === avoid) - Number(b.base === avoid));
@@ -230,7 +265,14 @@ export class NodePool {
         const error = errorOf(parseBody(text));
         if (!RETRY_STATUS.has(status)) {
           this.#markOk(ep);
-          throw new ApiError(status, error.code ?? `HTTP_${status}`, error.message ?? `HTTP ${status}`, error.field, error, node);
+          throw new ApiError(
+            status,
+            error.code ?? `HTTP_${status}`,
+            error.message ?? `HTTP ${status}`,
+            error.field,
+            error,
+            node,
+          );
         }
         reasons.push(`${ep.base}: ${status} ${error.code ?? ''}`);
       } catch (err) {
@@ -256,12 +298,33 @@ export class NodePool {
   }
 
   /** One attempt at one node, no retry: for health probes. */
-  async probe(base: string, path: string, timeoutMs: number): Promise<{ status: number; body: unknown; node: string | null; latencyMs: number }> {
+  async probe(
+    base: string,
+    path: string,
+    timeoutMs: number,
+  ): Promise<{ status: number; body: unknown; node: string | null; latencyMs: number }> {
     if (this.closed) throw new ClientClosedError();
-    const ep = this.#endpoints.find((e) => e.base === base) ?? { base, id: null, failures: 0, downUntil: 0, seed: false };
+    const ep = this.#endpoints.find((e) => e.base === base) ?? {
+      base,
+      id: null,
+      failures: 0,
+      downUntil: 0,
+      seed: false,
+    };
     const started = performance.now();
-    const raw = await attempt(this.#agents, { method: 'GET', url: this.#url(ep, path, undefined), headers: this.#headers(), timeoutMs, signal: this.#closing.signal });
-    return { status: raw.status, body: parseBody(raw.text), node: header(raw.headers, 'x-rollcall-node'), latencyMs: performance.now() - started };
+    const raw = await attempt(this.#agents, {
+      method: 'GET',
+      url: this.#url(ep, path, undefined),
+      headers: this.#headers(),
+      timeoutMs,
+      signal: this.#closing.signal,
+    });
+    return {
+      status: raw.status,
+      body: parseBody(raw.text),
+      node: header(raw.headers, 'x-rollcall-node'),
+      latencyMs: performance.now() - started,
+    };
   }
 
   /** A node's stream broke: pass it over for a while. */
@@ -344,7 +407,8 @@ export class NodePool {
   }
 
   #maybeFetchMembers(via: Endpoint): void {
-    if (!this.#o.followMembers || this.#membersFetch || Date.now() - this.#membersFetchedAt < 2000 || this.closed) return;
+    if (!this.#o.followMembers || this.#membersFetch || Date.now() - this.#membersFetchedAt < 2000 || this.closed)
+      return;
     this.#membersFetchedAt = Date.now();
     this.#membersFetch = attempt(this.#agents, {
       method: 'GET',

@@ -18,7 +18,9 @@ export interface PageOptions {
 }
 
 /** Every page of one listing, in order, all at one revision. */
-export async function readAllPages<P extends { readonly continue?: string }>(page: (token: string | undefined) => Promise<P>): Promise<P[]> {
+export async function readAllPages<P extends { readonly continue?: string }>(
+  page: (token: string | undefined) => Promise<P>,
+): Promise<P[]> {
   for (let attempt = 1; ; attempt++) {
     const pages: P[] = [];
     let token: string | undefined;
@@ -38,5 +40,7 @@ export async function readAllPages<P extends { readonly continue?: string }>(pag
 
 /** True for an older server's refusal of `limit` (it knew no pages): read unpaginated from it. */
 export function pagesUnsupported(err: unknown): boolean {
-  return err instanceof ApiError && err.code === 'INVALID_ARGUMENT' && (err.field === 'limit' || err.field === 'continue');
+  return (
+    err instanceof ApiError && err.code === 'INVALID_ARGUMENT' && (err.field === 'limit' || err.field === 'continue')
+  );
 }

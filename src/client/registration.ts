@@ -209,7 +209,10 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       outcome = await this.#host.keepalive(sessionId, Math.max(1000, this.#ttlMs!));
     } catch (err) {
       if (this.#closed || err instanceof ClientClosedError) return;
-      this.emit('unreachable', err instanceof RollcallError ? err : new RollcallError('UNKNOWN', String(err), { cause: err }));
+      this.emit(
+        'unreachable',
+        err instanceof RollcallError ? err : new RollcallError('UNKNOWN', String(err), { cause: err }),
+      );
       this.#schedule(jitter(Math.min(this.#intervalMs, 250), 0.5, this.#host.random));
       return;
     }
@@ -244,7 +247,10 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       } catch (err) {
         if (this.#closed || err instanceof ClientClosedError) return;
         if (err instanceof ApiError && err.code === 'SESSION_NOT_FOUND') session = null;
-        this.emit('unreachable', err instanceof RollcallError ? err : new RollcallError('UNKNOWN', String(err), { cause: err }));
+        this.emit(
+          'unreachable',
+          err instanceof RollcallError ? err : new RollcallError('UNKNOWN', String(err), { cause: err }),
+        );
         await sleep(jitter(Math.min(2000, 100 * 2 ** attempt), 0.5, this.#host.random), this.#stop.signal);
       }
     }

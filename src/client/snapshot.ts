@@ -33,7 +33,8 @@ export class SnapshotStore {
     }
     try {
       const s = JSON.parse(text) as CacheSnapshot;
-      if (s.format !== 1 || s.namespace !== namespace || s.service !== service || !Array.isArray(s.instances)) return undefined;
+      if (s.format !== 1 || s.namespace !== namespace || s.service !== service || !Array.isArray(s.instances))
+        return undefined;
       return s;
     } catch {
       return undefined;

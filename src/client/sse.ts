@@ -52,7 +52,12 @@ export class SseParser {
   #line(line: string, out: SseMessage[]): void {
     if (line.length === 0) {
       if (this.#hasData || this.#event.length > 0) {
-        out.push({ event: this.#event || 'message', data: this.#data.join('\n'), id: this.#id, ...(this.#retry === undefined ? {} : { retry: this.#retry }) });
+        out.push({
+          event: this.#event || 'message',
+          data: this.#data.join('\n'),
+          id: this.#id,
+          ...(this.#retry === undefined ? {} : { retry: this.#retry }),
+        });
       }
       this.#event = '';
       this.#data = [];

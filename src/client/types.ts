@@ -4,6 +4,7 @@
  */
 
 export type { Health } from '../registry/model.js';
+
 import type { Health } from '../registry/model.js';
 
 /** One registered instance of a service, as the server presents it (src/server/present.ts builds exactly this). */
@@ -86,7 +87,13 @@ export interface ServiceSummary {
   readonly instanceCount: number;
   /** The revision of its last change. */
   readonly revision: number;
-  readonly health: { readonly healthy: number; readonly subhealthy: number; readonly suspect: number; readonly down: number; readonly disabled: number };
+  readonly health: {
+    readonly healthy: number;
+    readonly subhealthy: number;
+    readonly suspect: number;
+    readonly down: number;
+    readonly disabled: number;
+  };
   readonly instances?: readonly Instance[];
 }
 
@@ -156,7 +163,12 @@ export type WatchEvent =
    * Comes first when the watch was opened with `initial: true`, and after the server
    * compacted the history past the resume point (`reason: 'compacted'`).
    */
-  | { readonly type: 'reset'; readonly revision: number; readonly instances: readonly Instance[]; readonly reason: 'initial' | 'compacted' }
+  | {
+      readonly type: 'reset';
+      readonly revision: number;
+      readonly instances: readonly Instance[];
+      readonly reason: 'initial' | 'compacted';
+    }
   /** Only with `progress: true`: nothing the watch cares about changed up to `revision`. */
   | { readonly type: 'progress'; readonly revision: number };
 
@@ -190,6 +202,7 @@ export interface HealthPolicyWrite {
 
 /** The access rules document and its rules: the state machine's own types (type-only, like Health). */
 export type { AccessRule, AccessRulesDoc } from '../registry/access.js';
+
 import type { AccessRulesDoc } from '../registry/access.js';
 
 /** GET /v1/access-rules: the access rules in force (the defaults when never set). */

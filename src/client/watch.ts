@@ -22,9 +22,16 @@
  * time, so such a list is retried until its revision has caught up.
  */
 import { jitter, sleep } from './delay.js';
-import { ApiError, ClientClosedError, CompactedError, RollcallError, UnavailableError, UnsupportedError } from './errors.js';
+import {
+  ApiError,
+  ClientClosedError,
+  CompactedError,
+  type RollcallError,
+  UnavailableError,
+  UnsupportedError,
+} from './errors.js';
 import type { NodePool, StreamResult } from './node-pool.js';
-import { SseParser, type SseMessage } from './sse.js';
+import { type SseMessage, SseParser } from './sse.js';
 import type { ClientLogger, Consistency, Instance, ListResult, WatchEvent } from './types.js';
 
 export interface WatchOptions {
@@ -58,7 +65,10 @@ export interface WatchContext {
   readonly allowStaleLists: boolean;
   list(namespace: string, service: string, cluster: string | undefined, consistency: Consistency): Promise<ListResult>;
   /** Every instance of a namespace (a namespace-wide watch's re-list). */
-  listNamespace(namespace: string, consistency: Consistency): Promise<{ readonly revision: number; readonly instances: readonly Instance[] }>;
+  listNamespace(
+    namespace: string,
+    consistency: Consistency,
+  ): Promise<{ readonly revision: number; readonly instances: readonly Instance[] }>;
   currentRevision(): Promise<number>;
   /** Called once when the watch ends, however it ends. */
   onClosed?(watch: Watch): void;
@@ -98,10 +108,16 @@ export class Watch implements AsyncIterable<WatchEvent> {
 
   constructor(ctx: WatchContext, options: WatchOptions) {
     if (options.initial && options.namespace === undefined) throw new TypeError('watch: initial needs a namespace');
-    if (options.cluster !== undefined && options.service === undefined) throw new TypeError('watch: cluster needs a service');
-    if (options.service !== undefined && options.namespace === undefined) throw new TypeError('watch: service needs a namespace');
-    if (options.initial && options.fromRevision !== undefined) throw new TypeError('watch: use either initial or fromRevision');
-    if (options.fromRevision !== undefined && (!Number.isSafeInteger(options.fromRevision) || options.fromRevision < 1)) {
+    if (options.cluster !== undefined && options.service === undefined)
+      throw new TypeError('watch: cluster needs a service');
+    if (options.service !== undefined && options.namespace === undefined)
+      throw new TypeError('watch: service needs a namespace');
+    if (options.initial && options.fromRevision !== undefined)
+      throw new TypeError('watch: use either initial or fromRevision');
+    if (
+      options.fromRevision !== undefined &&
+      (!Number.isSafeInteger(options.fromRevision) || options.fromRevision < 1)
+    ) {
       throw new TypeError('watch: fromRevision must be a positive integer');
     }
     this.#ctx = ctx;
@@ -183,7 +199,10 @@ export class Watch implements AsyncIterable<WatchEvent> {
         } catch (err) {
           if (this.closed) return;
           broken = true;
-          this.#ctx.logger?.debug({ node: stream.url, err: err instanceof Error ? err.message : String(err) }, 'watch stream broke; resuming elsewhere');
+          this.#ctx.logger?.debug(
+            { node: stream.url, err: err instanceof Error ? err.message : String(err) },
+            'watch stream broke; resuming elsewhere',
+          );
         } finally {
           stream.destroy();
           this.#stream = null;
@@ -214,7 +233,12 @@ export class Watch implements AsyncIterable<WatchEvent> {
   }
 
   #query(): Record<string, string | number | undefined> {
-    return { namespace: this.#o.namespace, service: this.#o.service, cluster: this.#o.cluster, fromRevision: this.#resumeAfter + 1 };
+    return {
+      namespace: this.#o.namespace,
+      service: this.#o.service,
+      cluster: this.#o.cluster,
+      fromRevision: this.#resumeAfter + 1,
+    };
   }
 
   /** SSE messages off one stream, giving up on it after `idleTimeoutMs` of silence or on close(). */
@@ -258,7 +282,8 @@ export class Watch implements AsyncIterable<WatchEvent> {
       }
     }
     const kind = m.event === 'message' ? data.type : m.event;
-    const rev = typeof data.revision === 'number' ? data.revision : m.id !== null && /^\d+$/.test(m.id) ? Number(m.id) : NaN;
+    const rev =
+      typeof data.revision === 'number' ? data.revision : m.id !== null && /^\d+$/.test(m.id) ? Number(m.id) : NaN;
     switch (kind) {
       case 'put':
       case 'delete': {
@@ -268,7 +293,9 @@ export class Watch implements AsyncIterable<WatchEvent> {
         this.#resumeAfter = Math.max(this.#resumeAfter, rev);
         const instance = data.instance as Instance;
         if (kind === 'delete') return { type: 'delete', revision: rev, instance };
-        return data.previous ? { type: 'put', revision: rev, instance, previous: data.previous as Instance } : { type: 'put', revision: rev, instance };
+        return data.previous
+          ? { type: 'put', revision: rev, instance, previous: data.previous as Instance }
+          : { type: 'put', revision: rev, instance };
       }
       case 'progress': {
         if (!Number.isSafeInteger(rev)) return null;
@@ -283,7 +310,8 @@ export class Watch implements AsyncIterable<WatchEvent> {
         // Cut off for reading too slowly; everything before `fromRevision` was sent ahead of
         // this event on the same stream, so it has been seen. The stream ends next.
         const from = data.fromRevision;
-        if (typeof from === 'number' && Number.isSafeInteger(from)) this.#resumeAfter = Math.max(this.#resumeAfter, from - 1);
+        if (typeof from === 'number' && Number.isSafeInteger(from))
+          this.#resumeAfter = Math.max(this.#resumeAfter, from - 1);
         this.#ctx.logger?.debug({ fromRevision: from }, 'watch: the server cut this stream (too slow); resuming');
         return null;
       }
@@ -304,7 +332,10 @@ export class Watch implements AsyncIterable<WatchEvent> {
   #list(): Promise<{ readonly revision: number; readonly instances: readonly Instance[] }> {
     const ns = this.#o.namespace!;
     const svc = this.#o.service;
-    const read = (consistency: Consistency) => (svc === undefined ? this.#ctx.listNamespace(ns, consistency) : this.#ctx.list(ns, svc, this.#o.cluster, consistency));
+    const read = (consistency: Consistency) =>
+      svc === undefined
+        ? this.#ctx.listNamespace(ns, consistency)
+        : this.#ctx.list(ns, svc, this.#o.cluster, consistency);
     return this.#retrying(async () => {
       try {
         return await read('linearizable');
@@ -347,7 +378,9 @@ export class Watch implements AsyncIterable<WatchEvent> {
 
   #explain(err: ApiError): RollcallError {
     if (err.status === 404 && err.code === 'ROUTE_NOT_FOUND') {
-      return new UnsupportedError(`node ${err.node ?? '?'} has no GET ${WATCH_PATH} (watch streams come with the API of issue 4); upgrade the server`);
+      return new UnsupportedError(
+        `node ${err.node ?? '?'} has no GET ${WATCH_PATH} (watch streams come with the API of issue 4); upgrade the server`,
+      );
     }
     return err;
   }

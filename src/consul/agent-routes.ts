@@ -37,7 +37,11 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
       refuseFilter(q);
       await readPoint(ctx, reply, readOptions(ctx, q));
       // IDs are unique on a Consul agent, only within a service here: the first service by name wins.
-      return sendSliced(ctx.lister, reply, (view) => objectWriter(view, namespaceRange(ns), (i) => (i.enabled ? [i.id, () => JSON.stringify(agentService(i, ctx.datacenter))] : null)));
+      return sendSliced(ctx.lister, reply, (view) =>
+        objectWriter(view, namespaceRange(ns), (i) =>
+          i.enabled ? [i.id, () => JSON.stringify(agentService(i, ctx.datacenter))] : null,
+        ),
+      );
     },
   });
 
@@ -155,12 +159,29 @@ function agentSelf(ctx: ConsulContext): Record<string, Record<string, unknown>> 
     },
     DebugConfig: { Datacenter: ctx.datacenter, NodeName: ctx.node.id, RollcallNamespace: ctx.namespace },
     Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
-    Member: { Name: ctx.node.id, Addr: host, Port: port, Tags: { dc: ctx.datacenter, role: 'consul', rollcall: '1' }, Status: 1 },
+    Member: {
+      Name: ctx.node.id,
+      Addr: host,
+      Port: port,
+      Tags: { dc: ctx.datacenter, role: 'consul', rollcall: '1' },
+      Status: 1,
+    },
     Stats: {
-      raft: { state: st.role, term: String(st.term), commit_index: String(st.commitIndex), applied_index: String(st.appliedIndex), last_log_index: String(st.lastIndex) },
+      raft: {
+        state: st.role,
+        term: String(st.term),
+        commit_index: String(st.commitIndex),
+        applied_index: String(st.appliedIndex),
+        last_log_index: String(st.lastIndex),
+      },
       // blocking_queries: how many are parked on this node's Consul listener (for benchmarks and operators);
       // wakeups: how many parked queries a change has woken (one woken by another service's change shows here).
-      rollcall: { revision: String(st.revision), leader: st.leader ?? '', blocking_queries: String(ctx.feed.size), wakeups: String(ctx.feed.wakeups) },
+      rollcall: {
+        revision: String(st.revision),
+        leader: st.leader ?? '',
+        blocking_queries: String(ctx.feed.size),
+        wakeups: String(ctx.feed.wakeups),
+      },
     },
     Meta: {},
     xDS: {},

@@ -5,9 +5,10 @@
  * registry state of its own; its one derived structure, the change feed, follows the node's
  * history (blocking.ts).
  */
-import Fastify, { LogController } from 'fastify';
+
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { Logger } from '../log/index.js';
 import type { AccessControl } from '../server/acl.js';
 import type { TokenAuthority } from '../server/auth.js';
@@ -62,7 +63,11 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
     // before any handler: in plain text, as every Consul error, not fastify's JSON.
     frameworkErrors: (err, _req, reply) => {
       const tooLong = (err as FastifyError).code === 'FST_ERR_MAX_PARAM_LENGTH';
-      void sendText(reply as unknown as FastifyReply, 400, tooLong ? 'Invalid URL path: a path parameter is too long' : 'Invalid URL path: bad percent-encoding');
+      void sendText(
+        reply as unknown as FastifyReply,
+        400,
+        tooLong ? 'Invalid URL path: a path parameter is too long' : 'Invalid URL path: bad percent-encoding',
+      );
     },
     // Typed as nothing so the instance keeps the plain-HTTP types (an https.Server is an http.Server here).
     ...((options.https === undefined ? {} : { https: options.https }) as object),

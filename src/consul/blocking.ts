@@ -174,7 +174,14 @@ export class ChangeFeed {
  * index ahead of this node (a follower behind the node the client last asked) waits for
  * this node to catch up past it. Returns the index to answer with.
  */
-export async function blockUntilPast(feed: ChangeFeed, key: string, current: () => number, index: number | undefined, waitMs: number, signal: AbortSignal): Promise<number> {
+export async function blockUntilPast(
+  feed: ChangeFeed,
+  key: string,
+  current: () => number,
+  index: number | undefined,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<number> {
   let now = current();
   if (index === undefined || index === 0 || now > index) return now;
   const deadline = performance.now() + waitMs;

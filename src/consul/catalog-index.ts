@@ -13,7 +13,11 @@ import type { Instance, RegistryEvent, ServiceSummary } from '../registry/index.
 
 export interface CatalogSource {
   listServices(namespace?: string): ServiceSummary[];
-  listInstances(namespace: string, service: string, filter?: { includeDisabled?: boolean }): { readonly instances: readonly Instance[] };
+  listInstances(
+    namespace: string,
+    service: string,
+    filter?: { includeDisabled?: boolean },
+  ): { readonly instances: readonly Instance[] };
 }
 
 interface ServiceTags {
@@ -47,7 +51,8 @@ export class CatalogIndex {
       if (e.previous?.enabled === true) changed = this.#remove(e.previous) || changed;
       if (e.instance.enabled) changed = this.#add(e.instance) || changed;
       // A tag that went and came back within the one event is no change.
-      if (changed && e.previous?.enabled === true && e.instance.enabled && sameTags(e.previous, e.instance)) changed = false;
+      if (changed && e.previous?.enabled === true && e.instance.enabled && sameTags(e.previous, e.instance))
+        changed = false;
     } else if (e.instance.enabled) {
       changed = this.#remove(e.instance);
     }

@@ -31,7 +31,13 @@ export function tagFilter(q: Query): (i: Instance) => boolean {
  * The common start of a route about one service (`:service`): refuse `?filter=`, then wait
  * as a blocking query on that service's index. Returns the service's name.
  */
-export async function serviceRead(ctx: ConsulContext, req: { readonly params: unknown }, reply: Parameters<typeof blockingRead>[1], q: Query, ns: string): Promise<string> {
+export async function serviceRead(
+  ctx: ConsulContext,
+  req: { readonly params: unknown },
+  reply: Parameters<typeof blockingRead>[1],
+  q: Query,
+  ns: string,
+): Promise<string> {
   refuseFilter(q);
   const service = (req.params as { service: string }).service;
   await blockingRead(ctx, reply, q, ChangeFeed.serviceKey(ns, service), () => serviceIndex(ctx, ns, service));
@@ -67,7 +73,11 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
     handler: async (req, reply, { q, ns }) => {
       const service = await serviceRead(ctx, req, reply, q, ns);
       const pass = tagFilter(q);
-      return sendSliced(ctx.lister, reply, (view) => arrayWriter(view, serviceRange(ns, service), (i) => (pass(i) ? JSON.stringify(catalogService(i, ctx.datacenter)) : null)));
+      return sendSliced(ctx.lister, reply, (view) =>
+        arrayWriter(view, serviceRange(ns, service), (i) =>
+          pass(i) ? JSON.stringify(catalogService(i, ctx.datacenter)) : null,
+        ),
+      );
     },
   });
 

@@ -48,7 +48,11 @@ export function readRecord(i: Pick<Instance, 'metadata'>): ConsulRecord {
     const o = JSON.parse(raw) as Record<string, unknown>;
     const c = o['check'] as Record<string, unknown> | undefined;
     const check: CheckRecord | null =
-      c !== undefined && typeof c === 'object' && c !== null && typeof c['id'] === 'string' && isConsulStatus(c['status'])
+      c !== undefined &&
+      typeof c === 'object' &&
+      c !== null &&
+      typeof c['id'] === 'string' &&
+      isConsulStatus(c['status'])
         ? {
             id: c['id'],
             name: typeof c['name'] === 'string' ? c['name'] : '',
@@ -69,7 +73,15 @@ export function readRecord(i: Pick<Instance, 'metadata'>): ConsulRecord {
 export function writeRecord(r: ConsulRecord): string | null {
   if (r.check === null && r.warningWeight === null) return null;
   const out: Record<string, unknown> = {};
-  if (r.check !== null) out['check'] = { id: r.check.id, name: r.check.name, status: r.check.status, notes: r.check.notes, output: r.check.output, ttlMs: r.check.ttlMs };
+  if (r.check !== null)
+    out['check'] = {
+      id: r.check.id,
+      name: r.check.name,
+      status: r.check.status,
+      notes: r.check.notes,
+      output: r.check.output,
+      ttlMs: r.check.ttlMs,
+    };
   if (r.warningWeight !== null) out['warningWeight'] = r.warningWeight;
   return JSON.stringify(out);
 }

@@ -25,7 +25,11 @@ export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
       const passing = flag(q, 'passing');
       const tagged = tagFilter(q);
       const pass = (i: Instance) => tagged(i) && (!passing || instanceStatus(i) === 'passing');
-      return sendSliced(ctx.lister, reply, (view) => arrayWriter(view, serviceRange(ns, service), (i) => (pass(i) ? JSON.stringify(serviceEntry(i, ctx.datacenter)) : null)));
+      return sendSliced(ctx.lister, reply, (view) =>
+        arrayWriter(view, serviceRange(ns, service), (i) =>
+          pass(i) ? JSON.stringify(serviceEntry(i, ctx.datacenter)) : null,
+        ),
+      );
     },
   });
 
@@ -36,7 +40,9 @@ export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
       const service = await serviceRead(ctx, req, reply, q, ns);
-      return sendSliced(ctx.lister, reply, (view) => arrayWriter(view, serviceRange(ns, service), (i) => (i.enabled ? JSON.stringify(healthCheck(i)) : null)));
+      return sendSliced(ctx.lister, reply, (view) =>
+        arrayWriter(view, serviceRange(ns, service), (i) => (i.enabled ? JSON.stringify(healthCheck(i)) : null)),
+      );
     },
   });
 
@@ -48,10 +54,13 @@ export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
     handler: async (req, reply, { q, ns }) => {
       refuseFilter(q);
       const state = (req.params as { state: string }).state;
-      if (state !== 'any' && !(CONSUL_STATUSES as readonly string[]).includes(state)) throw new ConsulError(400, 'Invalid state: must be any, passing, warning or critical');
+      if (state !== 'any' && !(CONSUL_STATUSES as readonly string[]).includes(state))
+        throw new ConsulError(400, 'Invalid state: must be any, passing, warning or critical');
       await blockingRead(ctx, reply, q, ChangeFeed.namespaceKey(ns), () => ctx.feed.namespaceIndex(ns));
       const pass = (i: Instance) => i.enabled && (state === 'any' || instanceStatus(i) === (state as ConsulStatus));
-      return sendSliced(ctx.lister, reply, (view) => arrayWriter(view, namespaceRange(ns), (i) => (pass(i) ? JSON.stringify(healthCheck(i)) : null)));
+      return sendSliced(ctx.lister, reply, (view) =>
+        arrayWriter(view, namespaceRange(ns), (i) => (pass(i) ? JSON.stringify(healthCheck(i)) : null)),
+      );
     },
   });
 }

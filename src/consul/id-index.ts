@@ -19,7 +19,8 @@ export class IdIndex {
   rebuild(source: CatalogSource): void {
     this.#namespaces.clear();
     for (const s of source.listServices()) {
-      for (const i of source.listInstances(s.namespace, s.service, { includeDisabled: true }).instances) this.#add(i.namespace, i.id, i.service);
+      for (const i of source.listInstances(s.namespace, s.service, { includeDisabled: true }).instances)
+        this.#add(i.namespace, i.id, i.service);
     }
   }
 

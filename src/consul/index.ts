@@ -21,10 +21,10 @@ import type { PeerAddress } from '../transport/index.js';
 import { buildConsulApp, type ConsulAppOptions } from './app.js';
 
 export { buildConsulApp, type ConsulApp, type ConsulAppOptions } from './app.js';
-export { parseGoDuration, formatGoDuration } from './duration.js';
-export { statusOfHealth, instanceStatus } from './shapes.js';
 export { readRecord } from './check-record.js';
+export { formatGoDuration, parseGoDuration } from './duration.js';
 export { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from './settings.js';
+export { instanceStatus, statusOfHealth } from './shapes.js';
 
 export interface ConsulApi {
   /** The port it listens on (the one given, or the one picked for port 0). */
@@ -45,7 +45,10 @@ export async function startConsulApi(options: ConsulAppOptions & { readonly list
   }
   const a = app.server.address();
   const port = typeof a === 'object' && a !== null ? a.port : options.listen.port;
-  options.logger.info({ consul: `${options.https ? 'https' : 'http'}://${options.listen.host}:${port}` }, 'serving the Consul-compatible API');
+  options.logger.info(
+    { consul: `${options.https ? 'https' : 'http'}://${options.listen.host}:${port}` },
+    'serving the Consul-compatible API',
+  );
   return {
     port,
     close: () => app.close(),

@@ -101,7 +101,11 @@ export function arrayWriter(view: RevisionView, range: KeyRange, item: (i: Insta
  * `{"key": item, ...}`: each instance of `range` that `entry` names, the first one wins for
  * a key seen twice (Consul IDs are unique on an agent; Rollcall ids only within a service).
  */
-export function objectWriter(view: RevisionView, range: KeyRange, entry: (i: Instance) => readonly [string, () => string] | null): SliceWriter {
+export function objectWriter(
+  view: RevisionView,
+  range: KeyRange,
+  entry: (i: Instance) => readonly [string, () => string] | null,
+): SliceWriter {
   const walk = walker(view, range);
   const seen = new Set<string>();
   let opened = false;
@@ -160,7 +164,11 @@ export function nodesWriter(view: RevisionView, namespace: string, datacenter: s
         return false;
       }
       after = name;
-      const text = JSON.stringify({ ...nodeShape(node.first, datacenter), CreateIndex: node.create, ModifyIndex: node.modify });
+      const text = JSON.stringify({
+        ...nodeShape(node.first, datacenter),
+        CreateIndex: node.create,
+        ModifyIndex: node.modify,
+      });
       parts.push(first ? text : `,${text}`);
       first = false;
       return true;
@@ -181,7 +189,11 @@ export function nodesWriter(view: RevisionView, namespace: string, datacenter: s
 export function catalogServicesWriter(view: RevisionView, namespace: string, catalog: CatalogIndex): SliceWriter {
   const services = namespaceRange(namespace);
   let after: string | null = services.after;
-  let pending: { readonly service: string; readonly tags: Set<string>; readonly walk: ReturnType<typeof walker> } | null = null;
+  let pending: {
+    readonly service: string;
+    readonly tags: Set<string>;
+    readonly walk: ReturnType<typeof walker>;
+  } | null = null;
   let opened = false;
   let first = true;
   return (deadline) => {
@@ -195,7 +207,12 @@ export function catalogServicesWriter(view: RevisionView, namespace: string, cat
     for (;;) {
       if (pending !== null) {
         const { tags } = pending;
-        if (!pending.walk(budget, (i) => (i.enabled ? i.tags.forEach((t) => tags.add(t)) : undefined))) break;
+        if (
+          !pending.walk(budget, (i) => {
+            if (i.enabled) for (const t of i.tags) tags.add(t);
+          })
+        )
+          break;
         emit(pending.service, [...tags].sort());
         pending = null;
       }
@@ -227,7 +244,11 @@ export function catalogServicesWriter(view: RevisionView, namespace: string, cat
 }
 
 /** Sends what `writer` writes from a view at the registry's current revision (opened with it). */
-export function sendSliced(lister: Lister, reply: FastifyReply, writer: (view: RevisionView) => SliceWriter): FastifyReply {
+export function sendSliced(
+  lister: Lister,
+  reply: FastifyReply,
+  writer: (view: RevisionView) => SliceWriter,
+): FastifyReply {
   const view = RevisionView.current(lister.index);
   return sendView(lister, reply, view, writer(view));
 }

@@ -4,9 +4,8 @@
  * errors. Nothing here keeps state.
  */
 import { NodeError } from '../node/index.js';
-import type { ClientCommand, CommandError, CommandOk, Instance } from '../registry/index.js';
+import type { ClientCommand, CommandError, CommandOk, Instance, KeepaliveOutcome } from '../registry/index.js';
 import { parseCommand } from '../registry/index.js';
-import type { KeepaliveOutcome } from '../registry/index.js';
 import { ConsulError, fromCommandError, fromNodeError } from './errors.js';
 import type { ConsulContext } from './request.js';
 
@@ -90,6 +89,10 @@ export function findById(ctx: ConsulContext, ns: string, id: string, includeDisa
 export function oneById(ctx: ConsulContext, ns: string, id: string, includeDisabled: boolean): Instance {
   const found = findById(ctx, ns, id, includeDisabled);
   if (found.length === 0) throw new ConsulError(404, `Unknown service ID ${JSON.stringify(id)}`);
-  if (found.length > 1) throw new ConsulError(400, `ID ${JSON.stringify(id)} is used by services ${found.map((i) => i.service).join(', ')}`);
+  if (found.length > 1)
+    throw new ConsulError(
+      400,
+      `ID ${JSON.stringify(id)} is used by services ${found.map((i) => i.service).join(', ')}`,
+    );
   return found[0]!;
 }

@@ -7,9 +7,10 @@
  * HTTP, TCP, gRPC, script and the other kinds are refused with 400 naming the field.
  * At most one TTL check per service: an instance belongs to one session.
  */
-import { ConsulError } from './errors.js';
-import { parseGoDuration } from './duration.js';
+
 import { CHECK_META_KEY, type ConsulStatus, isConsulStatus } from './check-record.js';
+import { parseGoDuration } from './duration.js';
+import { ConsulError } from './errors.js';
 
 export interface TtlCheck {
   readonly id: string;
@@ -86,7 +87,8 @@ function str(o: Obj, key: string, field: string): string | null {
 function int(o: Obj, key: string, field: string, min: number, max: number): number | null {
   const v = o[key];
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw new ConsulError(400, `${field}: must be an integer from ${min} to ${max}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    throw new ConsulError(400, `${field}: must be an integer from ${min} to ${max}`);
   return v;
 }
 
@@ -112,17 +114,21 @@ export function parseRegistration(body: Obj): Registration {
     ['connect', 'Connect'],
     ['proxy', 'Proxy'],
   ] as const) {
-    if (o[key] !== undefined && o[key] !== null) throw new ConsulError(400, `${field}: Rollcall does not serve Connect (service mesh)`);
+    if (o[key] !== undefined && o[key] !== null)
+      throw new ConsulError(400, `${field}: Rollcall does not serve Connect (service mesh)`);
   }
   const kind = str(o, 'kind', 'Kind');
-  if (kind !== null && kind !== '') throw new ConsulError(400, `Kind: Rollcall registers plain services only, not ${JSON.stringify(kind)}`);
+  if (kind !== null && kind !== '')
+    throw new ConsulError(400, `Kind: Rollcall registers plain services only, not ${JSON.stringify(kind)}`);
   const port = int(o, 'port', 'Port', 0, 65_535) ?? 0;
   if (port === 0) throw new ConsulError(400, 'Port: Rollcall needs a port from 1 to 65535');
   const address = str(o, 'address', 'Address');
   const tags = o['tags'] ?? [];
-  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new ConsulError(400, 'Tags: must be an array of strings');
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))
+    throw new ConsulError(400, 'Tags: must be an array of strings');
   const meta = o['meta'] ?? {};
-  if (!isObj(meta) || !Object.values(meta).every((v) => typeof v === 'string')) throw new ConsulError(400, 'Meta: must be an object of strings');
+  if (!isObj(meta) || !Object.values(meta).every((v) => typeof v === 'string'))
+    throw new ConsulError(400, 'Meta: must be an object of strings');
   if (CHECK_META_KEY in meta) throw new ConsulError(400, `Meta.${CHECK_META_KEY}: reserved by Rollcall`);
   let weight: number | null = null;
   let warningWeight: number | null = null;
@@ -142,7 +148,7 @@ export function parseRegistration(body: Obj): Registration {
   const many = o['checks'];
   if (many !== undefined && many !== null) {
     if (!Array.isArray(many) || !many.every(isObj)) throw new ConsulError(400, 'Checks: must be an array of objects');
-    many.forEach((def, i) => checks.push({ def, field: `Checks[${i}]` }));
+    for (const [i, def] of many.entries()) checks.push({ def, field: `Checks[${i}]` });
   }
   const parsed = checks.map(({ def, field }) => parseCheck(def, field, id, service));
   if (parsed.length > 1) throw new ConsulError(400, `${checks[1]!.field}: Rollcall takes one TTL check per service`);
@@ -150,7 +156,10 @@ export function parseRegistration(body: Obj): Registration {
   // the registry's 64-key limit: say so here, naming Consul's field, not the registry's.
   const metaKeys = Object.keys(meta).length;
   if ((parsed.length > 0 || warningWeight !== null) && metaKeys > MAX_META_WITH_RECORD) {
-    throw new ConsulError(400, `Meta: at most ${MAX_META_WITH_RECORD} keys with a check or Weights.Warning (Rollcall keeps them in one more key); ${metaKeys} given`);
+    throw new ConsulError(
+      400,
+      `Meta: at most ${MAX_META_WITH_RECORD} keys with a check or Weights.Warning (Rollcall keeps them in one more key); ${metaKeys} given`,
+    );
   }
   const namespace = str(o, 'namespace', 'Namespace');
   return {
@@ -176,15 +185,18 @@ function parseCheck(raw: Obj, field: string, serviceId: string, service: string)
     }
   }
   const ttlText = str(o, 'ttl', `${field}.TTL`);
-  if (ttlText === null || ttlText === '') throw new ConsulError(400, `${field}.TTL: required (Rollcall takes TTL checks only)`);
+  if (ttlText === null || ttlText === '')
+    throw new ConsulError(400, `${field}.TTL: required (Rollcall takes TTL checks only)`);
   const ttl = parseGoDuration(ttlText);
-  if (ttl === null) throw new ConsulError(400, `${field}.TTL: not a duration: ${JSON.stringify(ttlText)}`.slice(0, 120));
+  if (ttl === null)
+    throw new ConsulError(400, `${field}.TTL: not a duration: ${JSON.stringify(ttlText)}`.slice(0, 120));
   if (ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) throw new ConsulError(400, `${field}.TTL: must be from 1s to 24h`);
   const status = str(o, 'status', `${field}.Status`) || 'critical';
   if (!isConsulStatus(status)) throw new ConsulError(400, `${field}.Status: must be passing, warning or critical`);
   const notes = str(o, 'notes', `${field}.Notes`) ?? '';
   // Checked here: past the registry's metadata value limit it would be refused as Meta.rollcall.consul.
-  if (notes.length > MAX_NOTES) throw new ConsulError(400, `${field}.Notes: at most ${MAX_NOTES} characters (${notes.length} given)`);
+  if (notes.length > MAX_NOTES)
+    throw new ConsulError(400, `${field}.Notes: at most ${MAX_NOTES} characters (${notes.length} given)`);
   // DeregisterCriticalServiceAfter, Interval and Timeout are taken and not needed: a lapsed
   // TTL removes the instance at once (docs/consul.md).
   return {

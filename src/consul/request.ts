@@ -9,6 +9,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
+import { NodeError } from '../node/index.js';
 import { AccessControl } from '../server/acl.js';
 import { type Role, TokenAuthority } from '../server/auth.js';
 import type { Lister } from '../server/listing/serve.js';
@@ -16,7 +17,6 @@ import type { NodeApi } from '../server/node-api.js';
 import { blockUntilPast, type ChangeFeed } from './blocking.js';
 import { parseGoDuration } from './duration.js';
 import { ConsulError, fromNodeError } from './errors.js';
-import { NodeError } from '../node/index.js';
 import { nameProblem } from './settings.js';
 
 export interface ConsulContext {
@@ -95,12 +95,24 @@ function tokenOf(req: FastifyRequest, q: Query): string | undefined {
  * Whether the request's token may use a route needing `need` in `namespace` (undefined: the
  * route is not namespaced). The same Rollcall tokens and roles as the native API.
  */
-export async function authorize(ctx: ConsulContext, req: FastifyRequest, q: Query, need: Role, namespace: string | undefined, service?: string): Promise<void> {
+export async function authorize(
+  ctx: ConsulContext,
+  req: FastifyRequest,
+  q: Query,
+  need: Role,
+  namespace: string | undefined,
+  service?: string,
+): Promise<void> {
   if (ctx.tokens === null) return;
   const access = ctx.tokens instanceof AccessControl ? ctx.tokens : new AccessControl(ctx.tokens, null);
   const token = tokenOf(req, q);
   if (token === undefined) {
-    throw new ConsulError(403, access.acl !== null && !access.bootstrapped() ? 'Permission denied: ACL not bootstrapped (POST /v1/acl/bootstrap on the Rollcall API)' : 'Permission denied: this node requires a token');
+    throw new ConsulError(
+      403,
+      access.acl !== null && !access.bootstrapped()
+        ? 'Permission denied: ACL not bootstrapped (POST /v1/acl/bootstrap on the Rollcall API)'
+        : 'Permission denied: this node requires a token',
+    );
   }
   // Replicated tokens (--acl) too: a miss waits for a read barrier before refusing (acl.ts).
   const id = await access.identify(token);
@@ -123,7 +135,8 @@ export interface ReadOptions {
 
 export function readOptions(ctx: ConsulContext, q: Query): ReadOptions {
   const stale = param(q, 'stale') !== undefined;
-  if (stale && param(q, 'consistent') !== undefined) throw new ConsulError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+  if (stale && param(q, 'consistent') !== undefined)
+    throw new ConsulError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
   const rawIndex = param(q, 'index');
   let index: number | undefined;
   if (rawIndex !== undefined && rawIndex !== '') {
@@ -144,7 +157,11 @@ export function readOptions(ctx: ConsulContext, q: Query): ReadOptions {
 }
 
 /** Reaches the point the read is served from: a read barrier unless stale. */
-export async function readPoint(ctx: ConsulContext, reply: FastifyReply, opts: Pick<ReadOptions, 'stale'>): Promise<void> {
+export async function readPoint(
+  ctx: ConsulContext,
+  reply: FastifyReply,
+  opts: Pick<ReadOptions, 'stale'>,
+): Promise<void> {
   reply.header('x-consul-effective-consistency', opts.stale ? 'stale' : 'consistent');
   if (opts.stale) return;
   try {
@@ -186,7 +203,13 @@ export function logFailure(logger: Logger, req: FastifyRequest, err: unknown): v
  * until `indexNow()` is past the index or the wait ends, woken by changes to `key`; sets the
  * `X-Consul-*` headers and returns the index answered with.
  */
-export async function blockingRead(ctx: ConsulContext, reply: FastifyReply, q: Query, key: string, indexNow: () => number): Promise<number> {
+export async function blockingRead(
+  ctx: ConsulContext,
+  reply: FastifyReply,
+  q: Query,
+  key: string,
+  indexNow: () => number,
+): Promise<number> {
   const opts = readOptions(ctx, q);
   await readPoint(ctx, reply, opts);
   const { signal, done } = abortOnClose(reply);
@@ -202,5 +225,6 @@ export async function blockingRead(ctx: ConsulContext, reply: FastifyReply, q: Q
 
 /** `?filter=` (Consul's expression language) is not served: refused rather than ignored. */
 export function refuseFilter(q: Query): void {
-  if (param(q, 'filter') !== undefined) throw new ConsulError(400, 'filter: Rollcall does not serve filter expressions');
+  if (param(q, 'filter') !== undefined)
+    throw new ConsulError(400, 'filter: Rollcall does not serve filter expressions');
 }

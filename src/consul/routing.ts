@@ -8,7 +8,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../server/auth.js';
 import { ConsulError, notServedMessage, sendConsulError, sendText } from './errors.js';
 import { asConsulError } from './node-calls.js';
-import { authorize, type ConsulContext, checkDatacenter, logFailure, namespaceOf, type Query, queryOf } from './request.js';
+import {
+  authorize,
+  type ConsulContext,
+  checkDatacenter,
+  logFailure,
+  namespaceOf,
+  type Query,
+  queryOf,
+} from './request.js';
 
 export interface Call {
   readonly q: Query;
@@ -64,7 +72,8 @@ export class Routes {
   notFound = (req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const path = req.url.split('?')[0] ?? req.url;
     const allowed = this.#patterns.filter((p) => p.re.test(path)).map((p) => p.method);
-    if (allowed.length > 0) return sendText(reply.header('allow', [...new Set(allowed)].join(', ')), 405, `method ${req.method} not allowed`);
+    if (allowed.length > 0)
+      return sendText(reply.header('allow', [...new Set(allowed)].join(', ')), 405, `method ${req.method} not allowed`);
     return sendText(reply, 404, notServedMessage(req.method, path));
   };
 }

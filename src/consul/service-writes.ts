@@ -9,7 +9,7 @@ import type { Instance, Register } from '../registry/index.js';
 import { parseCommand } from '../registry/index.js';
 import { readRecord, sessionIdForCheck, withRecord } from './check-record.js';
 import { ConsulError } from './errors.js';
-import { asConsulError, barrier, findById, oneById, propose, Refused, REGISTER_FIELDS } from './node-calls.js';
+import { asConsulError, barrier, findById, oneById, propose, REGISTER_FIELDS, Refused } from './node-calls.js';
 import type { Registration } from './registration.js';
 import type { ConsulContext } from './request.js';
 import { ensureCheckSession, settleCheck } from './ttl-checks.js';
@@ -24,10 +24,16 @@ function callerAddress(req: FastifyRequest): string {
  * instance that was persistent and now has a TTL check, or the reverse, is removed and
  * registered again (two changes, one delete and one put).
  */
-export async function registerService(ctx: ConsulContext, req: FastifyRequest, ns: string, reg: Registration): Promise<void> {
+export async function registerService(
+  ctx: ConsulContext,
+  req: FastifyRequest,
+  ns: string,
+  reg: Registration,
+): Promise<void> {
   await barrier(ctx);
   const clash = findById(ctx, ns, reg.id, true).find((i) => i.service !== reg.service);
-  if (clash !== undefined) throw new ConsulError(400, `ID ${JSON.stringify(reg.id)} is already used by service ${clash.service}`);
+  if (clash !== undefined)
+    throw new ConsulError(400, `ID ${JSON.stringify(reg.id)} is already used by service ${clash.service}`);
   try {
     // Consul (addServiceInternal) keeps a check's Status and Output when a re-registration
     // has the same check id: an agent restart re-registering its services must not turn
@@ -41,7 +47,14 @@ export async function registerService(ctx: ConsulContext, req: FastifyRequest, n
       check:
         reg.check === null
           ? null
-          : { id: reg.check.id, name: reg.check.name, status: same?.status ?? reg.check.status, notes: reg.check.notes, output: same?.output ?? '', ttlMs: reg.check.ttlMs },
+          : {
+              id: reg.check.id,
+              name: reg.check.name,
+              status: same?.status ?? reg.check.status,
+              notes: reg.check.notes,
+              output: same?.output ?? '',
+              ttlMs: reg.check.ttlMs,
+            },
       warningWeight: reg.warningWeight,
     };
     const command: Register = {

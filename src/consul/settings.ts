@@ -26,5 +26,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Why `value` cannot be a namespace name, or null when it can. */
 export function nameProblem(value: string): string | null {
-  return NAME.test(value) ? null : `must be 1-128 characters of [A-Za-z0-9._-], starting with a letter or digit; got ${JSON.stringify(value)}`;
+  return NAME.test(value)
+    ? null
+    : `must be 1-128 characters of [A-Za-z0-9._-], starting with a letter or digit; got ${JSON.stringify(value)}`;
 }

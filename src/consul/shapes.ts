@@ -70,7 +70,9 @@ export function nodeId(name: string): string {
 
 /** Consul's Node.TaggedAddresses: a map of strings (the Go client decodes map[string]string). */
 function taggedNodeAddresses(address: string): Record<string, string> {
-  return isIPv6(address) ? { lan: address, lan_ipv6: address, wan: address, wan_ipv6: address } : { lan: address, lan_ipv4: address, wan: address, wan_ipv4: address };
+  return isIPv6(address)
+    ? { lan: address, lan_ipv6: address, wan: address, wan_ipv6: address }
+    : { lan: address, lan_ipv4: address, wan: address, wan_ipv4: address };
 }
 
 export function nodeShape(i: Instance, datacenter: string): Record<string, unknown> {
@@ -156,11 +158,27 @@ export function healthCheck(i: Instance): Record<string, unknown> {
     ModifyIndex: i.modRevision,
   };
   if (check === null) {
-    return { ...base, CheckID: `rollcall:${i.id}`, Name: 'Rollcall health', Status: status, Notes: '', Output: healthNote, Type: 'rollcall' };
+    return {
+      ...base,
+      CheckID: `rollcall:${i.id}`,
+      Name: 'Rollcall health',
+      Status: status,
+      Notes: '',
+      Output: healthNote,
+      Type: 'rollcall',
+    };
   }
   // When Rollcall's health is what makes it worse, say so rather than repeat an old note.
   const output = status !== check.status ? healthNote : check.output;
-  return { ...base, CheckID: check.id, Name: check.name, Status: status, Notes: check.notes, Output: output, Type: 'ttl' };
+  return {
+    ...base,
+    CheckID: check.id,
+    Name: check.name,
+    Status: status,
+    Notes: check.notes,
+    Output: output,
+    Type: 'ttl',
+  };
 }
 
 /** ServiceEntry: one element of /v1/health/service/:name. */

@@ -20,7 +20,13 @@ export function statusRoutes(routes: Routes, ctx: ConsulContext): void {
     namespaced: false,
     handler: async (_req, reply) => {
       const st = ctx.node.status();
-      const leader = st.leader === null ? '' : addressOf(st.members.find((m) => m.id === st.leader), st.leader);
+      const leader =
+        st.leader === null
+          ? ''
+          : addressOf(
+              st.members.find((m) => m.id === st.leader),
+              st.leader,
+            );
       // A JSON string, as Consul answers (fastify would send a bare string as text).
       return reply.type('application/json; charset=utf-8').send(JSON.stringify(leader));
     },

@@ -42,7 +42,12 @@ function checkScope(ctx: ConsulContext, req: FastifyRequest, sessionId: string):
  * opened (again) otherwise. A session cannot change its TTL: one with another TTL is closed
  * first (its instances go with it and the registration that follows puts them back).
  */
-export async function ensureCheckSession(ctx: ConsulContext, req: FastifyRequest, ns: string, check: TtlCheck): Promise<string> {
+export async function ensureCheckSession(
+  ctx: ConsulContext,
+  req: FastifyRequest,
+  ns: string,
+  check: TtlCheck,
+): Promise<string> {
   const sessionId = sessionIdForCheck(ns, check.id);
   checkScope(ctx, req, sessionId);
   const existing = ctx.node.registry.getSession(sessionId);
@@ -68,14 +73,22 @@ export async function ensureCheckSession(ctx: ConsulContext, req: FastifyRequest
  * `PUT /v1/agent/check/{pass,warn,fail,update}/:checkId`: renews the TTL and settles the
  * status. 404 when no such check (never registered, deregistered, or its TTL lapsed).
  */
-export async function updateCheck(ctx: ConsulContext, req: FastifyRequest, ns: string, checkId: string, status: ConsulStatus, output: string | undefined): Promise<void> {
+export async function updateCheck(
+  ctx: ConsulContext,
+  req: FastifyRequest,
+  ns: string,
+  checkId: string,
+  status: ConsulStatus,
+  output: string | undefined,
+): Promise<void> {
   const sessionId = sessionIdForCheck(ns, checkId);
   checkScope(ctx, req, sessionId);
   const [outcome] = await Promise.all([keepalive(ctx, sessionId), barrier(ctx)]);
   // A session no instance holds this check on (left by an older build, or a hashed id
   // shared with another check) is no check: Consul's 404, not a 200 that changes nothing.
   const holders = ctx.node.registry.sessionInstances(sessionId).filter((i) => readRecord(i).check?.id === checkId);
-  if (outcome === 'unknown' || holders.length === 0) throw new ConsulError(404, `Unknown check ID ${JSON.stringify(checkId)}`);
+  if (outcome === 'unknown' || holders.length === 0)
+    throw new ConsulError(404, `Unknown check ID ${JSON.stringify(checkId)}`);
   for (const instance of holders) await settleCheck(ctx, instance, checkId, status, output);
 }
 
@@ -91,7 +104,13 @@ export const MAX_OUTPUT = 1024;
  * record is written, and the next check update after protection lets go settles the health.
  * Call after a read barrier, with the instance as this node holds it.
  */
-export async function settleCheck(ctx: ConsulContext, first: Instance, checkId: string, status: ConsulStatus, output: string | undefined): Promise<void> {
+export async function settleCheck(
+  ctx: ConsulContext,
+  first: Instance,
+  checkId: string,
+  status: ConsulStatus,
+  output: string | undefined,
+): Promise<void> {
   const health = healthOfStatus(status);
   let instance: Instance | undefined = first;
   for (let attempt = 1; instance !== undefined; attempt++) {
@@ -100,16 +119,21 @@ export async function settleCheck(ctx: ConsulContext, first: Instance, checkId: 
     const recordMoves = record.check.status !== status;
     // At cluster version 1 (a rolling upgrade not finished) there is no setCheckHealth: only
     // the check's record moves, as before, and the health follows once the cluster is raised.
-    const settable = instance.health !== 'suspect' && ctx.node.registry.clusterVersion >= INTRODUCED_IN['setCheckHealth']!;
+    const settable =
+      instance.health !== 'suspect' && ctx.node.registry.clusterVersion >= INTRODUCED_IN['setCheckHealth']!;
     const healthMoves = settable && instance.health !== health;
     if (!recordMoves && !healthMoves) return;
     const check: CheckRecord = { ...record.check, status, output: (output ?? '').slice(0, MAX_OUTPUT) };
     const metadata = recordMoves ? withRecord(instance.metadata, { ...record, check }) : undefined;
-    const at = { namespace: instance.namespace, service: instance.service, id: instance.id, expectedVersion: instance.version };
-    const command: ClientCommand =
-      !settable
-        ? { type: 'update', ...at, patch: { metadata: metadata! } }
-        : { type: 'setCheckHealth', ...at, health, ...(metadata === undefined ? {} : { metadata }) };
+    const at = {
+      namespace: instance.namespace,
+      service: instance.service,
+      id: instance.id,
+      expectedVersion: instance.version,
+    };
+    const command: ClientCommand = !settable
+      ? { type: 'update', ...at, patch: { metadata: metadata! } }
+      : { type: 'setCheckHealth', ...at, health, ...(metadata === undefined ? {} : { metadata }) };
     try {
       await propose(ctx, command);
       return;

@@ -67,7 +67,9 @@ export function answerQuestion(q: Asked, ctx: AnswerContext): Reply {
     case 'unknown':
       return negative('NXDOMAIN', ctx);
     case 'apex':
-      return q.type === 'SOA' || q.type === 'ANY' ? positive([soaRecord(ctx.domain, ctx.registry.revision)]) : negative('NOERROR', ctx);
+      return q.type === 'SOA' || q.type === 'ANY'
+        ? positive([soaRecord(ctx.domain, ctx.registry.revision)])
+        : negative('NOERROR', ctx);
     case 'addr':
       return answerAddr(q, name, ctx);
     case 'service':
@@ -81,7 +83,13 @@ function positive(answers: Answer[], additionals: Answer[] = []): Reply {
 
 /** NXDOMAIN, or NODATA (NOERROR without answers): the SOA says for how long to believe it. */
 function negative(rcode: 'NOERROR' | 'NXDOMAIN', ctx: AnswerContext): Reply {
-  return { rcode, authoritative: true, answers: [], authorities: [soaRecord(ctx.domain, ctx.registry.revision)], additionals: [] };
+  return {
+    rcode,
+    authoritative: true,
+    answers: [],
+    authorities: [soaRecord(ctx.domain, ctx.registry.revision)],
+    additionals: [],
+  };
 }
 
 function wantsFamily(type: string, family: 4 | 6): boolean {
@@ -98,10 +106,18 @@ function answerService(q: Asked, name: Extract<DnsName, { kind: 'service' }>, ct
   // Federation comes later (src/federation/): another datacenter's name would be forwarded
   // to a live member there. Until then only ours answers, and any other is a name that does
   // not exist here.
-  if (name.datacenter !== null && name.datacenter.toLowerCase() !== ctx.datacenter.toLowerCase()) return negative('NXDOMAIN', ctx);
-  const endpoints = ctx.directory.endpoints(name.namespace ?? ctx.namespace, name.service, name.tag, ctx.random, endpointLimit(q.type));
+  if (name.datacenter !== null && name.datacenter.toLowerCase() !== ctx.datacenter.toLowerCase())
+    return negative('NXDOMAIN', ctx);
+  const endpoints = ctx.directory.endpoints(
+    name.namespace ?? ctx.namespace,
+    name.service,
+    name.tag,
+    ctx.random,
+    endpointLimit(q.type),
+  );
   // The service's cache is still being read and has nothing for this name yet (lookup.ts): not known, so not NXDOMAIN.
-  if (endpoints === 'pending') return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
+  if (endpoints === 'pending')
+    return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
   if (endpoints.length === 0) return negative('NXDOMAIN', ctx);
   shuffle(endpoints, ctx.random);
   const reply = q.type === 'SRV' ? srvAnswers(q.name, endpoints, ctx) : addressAnswers(q, endpoints, ctx);
@@ -144,6 +160,11 @@ function addressAnswers(q: Asked, endpoints: readonly Endpoint[], ctx: AnswerCon
     answers.push(addressRecord(q.name, e.address, family, ctx.ttl));
   }
   // Consul's rule: a CNAME only when no address answers (a name cannot be both).
-  if (answers.length === 0 && alias !== null && (q.type === 'A' || q.type === 'AAAA' || q.type === 'ANY' || q.type === 'CNAME')) answers.push(cnameRecord(q.name, alias, ctx.ttl));
+  if (
+    answers.length === 0 &&
+    alias !== null &&
+    (q.type === 'A' || q.type === 'AAAA' || q.type === 'ANY' || q.type === 'CNAME')
+  )
+    answers.push(cnameRecord(q.name, alias, ctx.ttl));
   return positive(answers);
 }

@@ -12,8 +12,9 @@
  * await dns.close();
  * ```
  */
-import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from '../consul/index.js';
+
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from '../consul/index.js';
 import type { Logger } from '../log/index.js';
 import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
 import type { NodeApi } from '../server/node-api.js';
@@ -21,15 +22,23 @@ import type { PeerAddress } from '../transport/index.js';
 import type { AnswerContext } from './answer.js';
 import { ServiceDirectory } from './lookup.js';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, normalizeDomain } from './settings.js';
-import { DEFAULT_TCP_LIMITS, TcpListener, type TcpLimits } from './tcp.js';
+import { DEFAULT_TCP_LIMITS, type TcpLimits, TcpListener } from './tcp.js';
 import { UdpListener } from './udp.js';
 
-export { answerQuestion, type AnswerContext, type Reply } from './answer.js';
+export { type AnswerContext, answerQuestion, type Reply } from './answer.js';
 export { ServiceDirectory, shuffle } from './lookup.js';
 export { respond } from './message.js';
 export { type DnsName, parseName } from './names.js';
 export { addressHex } from './records.js';
-export { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, domainProblem, MAX_DNS_TTL, normalizeDomain, ttlProblem } from './settings.js';
+export {
+  DEFAULT_DNS_DOMAIN,
+  DEFAULT_DNS_TTL,
+  type DnsSettings,
+  domainProblem,
+  MAX_DNS_TTL,
+  normalizeDomain,
+  ttlProblem,
+} from './settings.js';
 
 export interface DnsServerOptions {
   /** What DNS reads of the node: its registry, in memory. */
@@ -84,7 +93,16 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
     try {
       const udp = await UdpListener.listen(host, tcp.port, ctx, log);
-      log.info({ dns: `${host}:${tcp.port}`, domain: ctx.domain, datacenter: ctx.datacenter, namespace: ctx.namespace, tls: options.tls !== undefined }, options.tls === undefined ? 'serving DNS (UDP and TCP)' : 'serving DNS (UDP, and TCP over TLS)');
+      log.info(
+        {
+          dns: `${host}:${tcp.port}`,
+          domain: ctx.domain,
+          datacenter: ctx.datacenter,
+          namespace: ctx.namespace,
+          tls: options.tls !== undefined,
+        },
+        options.tls === undefined ? 'serving DNS (UDP and TCP)' : 'serving DNS (UDP, and TCP over TLS)',
+      );
       return {
         port: tcp.port,
         setSecureContext: (context) => tcp.setSecureContext(context),

@@ -31,7 +31,10 @@ import { instanceStatus, readRecord } from '../consul/index.js';
 import type { Instance, RegistryEvent } from '../registry/index.js';
 import type { NodeApi } from '../server/node-api.js';
 
-export type RegistryView = Pick<NodeApi['registry'], 'eachInstance' | 'listServices' | 'revision' | 'serviceSize' | 'history'>;
+export type RegistryView = Pick<
+  NodeApi['registry'],
+  'eachInstance' | 'listServices' | 'revision' | 'serviceSize' | 'history'
+>;
 
 /**
  * The most endpoints one answer is built from, by the question's type: about as many
@@ -172,7 +175,10 @@ class ServiceCache {
     const status = instanceStatus(i);
     if (status === 'critical') return;
     const key = memberKey(i);
-    const c: CachedEndpoint = { endpoint: { address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') }, tags: lowerTags(i.tags) };
+    const c: CachedEndpoint = {
+      endpoint: { address: i.address, port: i.port, weight: srvWeight(i, status === 'warning') },
+      tags: lowerTags(i.tags),
+    };
     this.cached.set(key, c);
     this.all.add(key, c.endpoint);
     for (const t of c.tags) {
@@ -271,7 +277,13 @@ export class ServiceDirectory {
    * service's cache is still being read: a sample of those read so far, or 'pending' when
    * none of them qualifies yet (the answer is not known: not a name that does not exist).
    */
-  endpoints(namespace: string, service: string, tag: string | null, random: () => number, limit: number = MAX_DNS_ENDPOINTS.A): Endpoint[] | 'pending' {
+  endpoints(
+    namespace: string,
+    service: string,
+    tag: string | null,
+    random: () => number,
+    limit: number = MAX_DNS_ENDPOINTS.A,
+  ): Endpoint[] | 'pending' {
     let cache = this.cacheOf(namespace, service);
     if (cache === null) {
       const folded = this.fold(namespace, service);
@@ -307,7 +319,7 @@ export class ServiceDirectory {
     this.buildTurn = setImmediate(() => {
       this.buildTurn = null;
       const [cache] = this.building;
-      if (cache !== undefined && cache.advance(this.buildSlice)) this.building.delete(cache);
+      if (cache?.advance(this.buildSlice)) this.building.delete(cache);
       this.scheduleBuild();
     });
   }
@@ -349,7 +361,13 @@ export class ServiceDirectory {
     if (alike === undefined) return undefined;
     // Of two names that fold alike, the first by namespace then service wins, always the same one.
     let first: { namespace: string; service: string } | undefined;
-    for (const n of alike.values()) if (first === undefined || cmp(n.namespace, first.namespace) < 0 || (n.namespace === first.namespace && cmp(n.service, first.service) < 0)) first = n;
+    for (const n of alike.values())
+      if (
+        first === undefined ||
+        cmp(n.namespace, first.namespace) < 0 ||
+        (n.namespace === first.namespace && cmp(n.service, first.service) < 0)
+      )
+        first = n;
     return first;
   }
 }

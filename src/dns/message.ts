@@ -15,7 +15,16 @@
  * - a class other than IN or ANY: REFUSED.
  * A response echoes the id, the opcode and RD; RA stays clear (no recursion).
  */
-import { type Answer, AUTHORITATIVE_ANSWER, decode, type DecodedPacket, encode, type OptAnswer, type Question, RECURSION_DESIRED } from 'dns-packet';
+import {
+  type Answer,
+  AUTHORITATIVE_ANSWER,
+  type DecodedPacket,
+  decode,
+  encode,
+  type OptAnswer,
+  type Question,
+  RECURSION_DESIRED,
+} from 'dns-packet';
 import { type AnswerContext, answerQuestion, RCODE } from './answer.js';
 import { encodeWithin, type ResponsePacket, TCP_LIMIT, UDP_DEFAULT_LIMIT, UDP_MAX_LIMIT } from './truncate.js';
 
@@ -45,7 +54,15 @@ export function respond(message: Buffer, transport: Transport, ctx: AnswerContex
   const opcodeBits = flags & 0x7800;
   const rd = flags & RECURSION_DESIRED;
   const bare = (rcode: number, questions: Question[] = [], additionals: Answer[] = []): Buffer =>
-    encode({ id, type: 'response', flags: opcodeBits | rd | rcode, questions, answers: [], authorities: [], additionals });
+    encode({
+      id,
+      type: 'response',
+      flags: opcodeBits | rd | rcode,
+      questions,
+      answers: [],
+      authorities: [],
+      additionals,
+    });
   if (opcodeBits !== 0) return { outcome: 'notimp', bytes: bare(RCODE.NOTIMP) };
 
   if (!plainQuestionName(message)) return { outcome: 'formerr', bytes: bare(RCODE.FORMERR) };
@@ -61,7 +78,8 @@ export function respond(message: Buffer, transport: Transport, ctx: AnswerContex
   const echoed: Question = { name: question.name, type: question.type, class: question.class ?? 'IN' };
   const edns = opts[0] ?? null;
   const ourOpt = edns === null ? [] : [optRecord(0)];
-  if (edns !== null && edns.ednsVersion > 0) return { outcome: 'badvers', bytes: bare(0, [echoed], [optRecord(BADVERS_UPPER)]) };
+  if (edns !== null && edns.ednsVersion > 0)
+    return { outcome: 'badvers', bytes: bare(0, [echoed], [optRecord(BADVERS_UPPER)]) };
   if (echoed.class !== 'IN' && echoed.class !== 'ANY') {
     // A class dns-packet cannot name would not encode back: leave the question out.
     const known = echoed.class === 'CH' || echoed.class === 'HS' || echoed.class === 'CS';
@@ -78,7 +96,10 @@ export function respond(message: Buffer, transport: Transport, ctx: AnswerContex
     authorities: reply.authorities,
     additionals: [...reply.additionals, ...ourOpt],
   };
-  return { outcome: reply.rcode === 'REFUSED' ? 'refused' : 'answered', bytes: encodeWithin(packet, sizeLimit(transport, edns), transport === 'tcp' ? 'trim' : 'tc') };
+  return {
+    outcome: reply.rcode === 'REFUSED' ? 'refused' : 'answered',
+    bytes: encodeWithin(packet, sizeLimit(transport, edns), transport === 'tcp' ? 'trim' : 'tc'),
+  };
 }
 
 /** Whether the first question's name (right after the header) is labels of printable ASCII, without `.` or `\\`. */
@@ -107,7 +128,16 @@ function sizeLimit(transport: Transport, edns: OptAnswer | null): number {
 
 /** Our OPT record: the UDP payload we accept, EDNS version 0, no options. */
 function optRecord(extendedRcode: number): OptAnswer {
-  return { type: 'OPT', name: '.', udpPayloadSize: UDP_MAX_LIMIT, extendedRcode, ednsVersion: 0, flags: 0, flag_do: false, options: [] };
+  return {
+    type: 'OPT',
+    name: '.',
+    udpPayloadSize: UDP_MAX_LIMIT,
+    extendedRcode,
+    ednsVersion: 0,
+    flags: 0,
+    flag_do: false,
+    options: [],
+  };
 }
 
 /** A SERVFAIL for a message whose answering threw (a bug): what the listener sends, if it can. */
@@ -115,5 +145,13 @@ export function serverFailure(message: Buffer): Buffer | null {
   if (message.length < HEADER_BYTES) return null;
   const flags = message.readUInt16BE(2);
   if ((flags & QR) !== 0) return null;
-  return encode({ id: message.readUInt16BE(0), type: 'response', flags: (flags & 0x7800) | (flags & RECURSION_DESIRED) | RCODE.SERVFAIL, questions: [], answers: [], authorities: [], additionals: [] });
+  return encode({
+    id: message.readUInt16BE(0),
+    type: 'response',
+    flags: (flags & 0x7800) | (flags & RECURSION_DESIRED) | RCODE.SERVFAIL,
+    questions: [],
+    answers: [],
+    authorities: [],
+    additionals: [],
+  });
 }

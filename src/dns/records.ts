@@ -13,8 +13,9 @@
  *   600, expire 86400, minimum 0 (so a name registered a moment later is not cached as
  *   absent). The serial is the registry revision the answer was read at.
  */
-import type { SoaAnswer, SrvAnswer, StringAnswer } from 'dns-packet';
+
 import { isIPv4, isIPv6 } from 'node:net';
+import type { SoaAnswer, SrvAnswer, StringAnswer } from 'dns-packet';
 
 export type AddressKind = 'ipv4' | 'ipv6' | 'host';
 
@@ -26,7 +27,11 @@ export function addressKind(address: string): AddressKind {
 
 /** Consul's encodeIPAsFqdn label: the address bytes in hex. */
 export function addressHex(address: string): string {
-  if (isIPv4(address)) return address.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join('');
+  if (isIPv4(address))
+    return address
+      .split('.')
+      .map((b) => Number(b).toString(16).padStart(2, '0'))
+      .join('');
   return expandIPv6(address)
     .map((g) => g.toString(16).padStart(4, '0'))
     .join('');
@@ -71,7 +76,14 @@ export function soaRecord(domain: string, serial: number): SoaAnswer {
     name: domain,
     ttl: 0,
     class: 'IN',
-    data: { mname: `ns.${domain}`, rname: `hostmaster.${domain}`, serial: serial >>> 0, refresh: 3600, retry: 600, expire: 86400, minimum: 0 },
+    data: {
+      mname: `ns.${domain}`,
+      rname: `hostmaster.${domain}`,
+      serial: serial >>> 0,
+      refresh: 3600,
+      retry: 600,
+      expire: 86400,
+      minimum: 0,
+    },
   };
 }
-

@@ -36,11 +36,14 @@ export function normalizeDomain(value: string): string {
 export function domainProblem(value: string): string | null {
   const d = normalizeDomain(value);
   if (d.length === 0 || d.length > 200) return `must be 1-200 characters; got ${JSON.stringify(value)}`;
-  if (!d.split('.').every((l) => LABEL.test(l))) return `must be dot-separated labels of [A-Za-z0-9_-] (at most 63 each); got ${JSON.stringify(value)}`;
+  if (!d.split('.').every((l) => LABEL.test(l)))
+    return `must be dot-separated labels of [A-Za-z0-9_-] (at most 63 each); got ${JSON.stringify(value)}`;
   return null;
 }
 
 /** Why `value` cannot be the TTL, or null when it can. */
 export function ttlProblem(value: number): string | null {
-  return Number.isInteger(value) && value >= 0 && value <= MAX_DNS_TTL ? null : `must be an integer number of seconds, 0 to ${MAX_DNS_TTL}; got ${value}`;
+  return Number.isInteger(value) && value >= 0 && value <= MAX_DNS_TTL
+    ? null
+    : `must be an integer number of seconds, 0 to ${MAX_DNS_TTL}; got ${value}`;
 }

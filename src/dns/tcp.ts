@@ -13,7 +13,12 @@
  * inside a TLS session, and the same bounds (the idle timer also covers a handshake).
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
+import {
+  createServer as createTlsServer,
+  type SecureContextOptions,
+  type TlsOptions,
+  type Server as TlsServer,
+} from 'node:tls';
 import type { Logger } from '../log/index.js';
 import type { AnswerContext } from './answer.js';
 import { respond, serverFailure } from './message.js';
@@ -34,7 +39,14 @@ export class TcpListener {
     private readonly tls: boolean,
   ) {}
 
-  static async listen(host: string, port: number, ctx: AnswerContext, log: Logger, limits: TcpLimits = DEFAULT_TCP_LIMITS, tls?: TlsOptions): Promise<TcpListener> {
+  static async listen(
+    host: string,
+    port: number,
+    ctx: AnswerContext,
+    log: Logger,
+    limits: TcpLimits = DEFAULT_TCP_LIMITS,
+    tls?: TlsOptions,
+  ): Promise<TcpListener> {
     const server = tls === undefined ? createServer() : createTlsServer({ ...tls, handshakeTimeout: limits.idleMs });
     server.maxConnections = limits.maxConnections;
     await new Promise<void>((resolve, reject) => {
@@ -112,7 +124,8 @@ export class TcpListener {
 function answer(message: Buffer, ctx: AnswerContext, log: Logger): Buffer | null {
   try {
     const r = respond(message, 'tcp', ctx);
-    if (r.outcome !== 'answered' && r.outcome !== 'refused') log.debug({ outcome: r.outcome }, 'DNS: bad query over TCP');
+    if (r.outcome !== 'answered' && r.outcome !== 'refused')
+      log.debug({ outcome: r.outcome }, 'DNS: bad query over TCP');
     return r.bytes;
   } catch (err) {
     log.error({ err }, 'DNS: answering a query failed');

@@ -33,7 +33,8 @@ export class UdpListener {
       let bytes: Buffer | null;
       try {
         const r = respond(message, 'udp', ctx);
-        if (r.outcome !== 'answered' && r.outcome !== 'refused') log.debug({ peer: `${peer.address}:${peer.port}`, outcome: r.outcome }, 'DNS: bad query');
+        if (r.outcome !== 'answered' && r.outcome !== 'refused')
+          log.debug({ peer: `${peer.address}:${peer.port}`, outcome: r.outcome }, 'DNS: bad query');
         bytes = r.bytes;
       } catch (err) {
         log.error({ err }, 'DNS: answering a query failed');

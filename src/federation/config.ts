@@ -68,11 +68,23 @@ export function isAddress(value: unknown): value is string {
 
 export function resolveTuning(partial: Partial<GossipTuning> | undefined): GossipTuning {
   const t = { ...DEFAULT_TUNING, ...partial };
-  const positive: (keyof GossipTuning)[] = ['probeIntervalMs', 'probeTimeoutMs', 'syncIntervalMs', 'suspicionMult', 'suspicionMaxMult', 'timestampWindowMs', 'maxMessageBytes', 'maxPendingEvents'];
+  const positive: (keyof GossipTuning)[] = [
+    'probeIntervalMs',
+    'probeTimeoutMs',
+    'syncIntervalMs',
+    'suspicionMult',
+    'suspicionMaxMult',
+    'timestampWindowMs',
+    'maxMessageBytes',
+    'maxPendingEvents',
+  ];
   for (const k of positive) if (!(t[k] > 0)) throw new RangeError(`federation tuning: ${k} must be > 0, got ${t[k]}`);
-  if (t.probeTimeoutMs >= t.probeIntervalMs) throw new RangeError('federation tuning: probeTimeoutMs must be shorter than probeIntervalMs');
-  if (!(t.rttSmoothing > 0 && t.rttSmoothing <= 1)) throw new RangeError('federation tuning: rttSmoothing must be in (0, 1]');
-  if (t.indirectChecks < 0 || t.syncFanout < 1 || t.reconnectRate < 0) throw new RangeError('federation tuning: indirectChecks >= 0, syncFanout >= 1, reconnectRate >= 0');
+  if (t.probeTimeoutMs >= t.probeIntervalMs)
+    throw new RangeError('federation tuning: probeTimeoutMs must be shorter than probeIntervalMs');
+  if (!(t.rttSmoothing > 0 && t.rttSmoothing <= 1))
+    throw new RangeError('federation tuning: rttSmoothing must be in (0, 1]');
+  if (t.indirectChecks < 0 || t.syncFanout < 1 || t.reconnectRate < 0)
+    throw new RangeError('federation tuning: indirectChecks >= 0, syncFanout >= 1, reconnectRate >= 0');
   if (t.suspicionMaxMult < 1) throw new RangeError('federation tuning: suspicionMaxMult must be >= 1');
   return t;
 }

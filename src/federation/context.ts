@@ -56,7 +56,10 @@ export function otherMembers(ctx: GossipContext): readonly MemberStatusRow[] {
     if (r.descriptor === null) continue;
     for (const m of r.descriptor.members) {
       if (r.name === ctx.self.datacenter && m.id === ctx.self.id) continue;
-      rows.push({ peer: { datacenter: r.name, id: m.id, address: m.address }, status: r.liveness.get(m.id)?.status ?? 'alive' });
+      rows.push({
+        peer: { datacenter: r.name, id: m.id, address: m.address },
+        status: r.liveness.get(m.id)?.status ?? 'alive',
+      });
     }
   }
   memberCache.set(ctx, { generation: ctx.table.generation, rows });

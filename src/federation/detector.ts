@@ -12,9 +12,8 @@
  * it. One lost packet therefore costs at most a suspicion, never a verdict. A ping to a
  * member we hold suspect carries that belief (`you`), so the member refutes in its ack.
  */
-import { otherMembers, samePeer, shuffle, type GossipContext, type Peer } from './context.js';
+import { type GossipContext, otherMembers, type Peer, samePeer, shuffle } from './context.js';
 import type { Liveness } from './merge.js';
-import type { Message } from './messages.js';
 import type { MemberRef } from './types.js';
 
 interface Probe {
@@ -76,20 +75,40 @@ export class FailureDetector {
   onPingReq(sender: Peer, probe: number, target: Peer, now: number): void {
     if (samePeer(target, this.ctx.self)) {
       // Asked to probe ourselves (the requester's table is behind): answer for us directly.
-      this.ctx.send(sender.address, sender, { kind: 'ack', probe, relayed: { target, incarnation: this.ctx.liveness.incarnation } });
+      this.ctx.send(sender.address, sender, {
+        kind: 'ack',
+        probe,
+        relayed: { target, incarnation: this.ctx.liveness.incarnation },
+      });
       return;
     }
     const id = this.nextProbeId++;
-    this.relays.set(id, { requester: sender, requesterProbe: probe, target, expires: now + this.ctx.tuning.probeTimeoutMs });
+    this.relays.set(id, {
+      requester: sender,
+      requesterProbe: probe,
+      target,
+      expires: now + this.ctx.tuning.probeTimeoutMs,
+    });
     this.ctx.send(target.address, target, { kind: 'ping', probe: id, you: this.belief(target) });
   }
 
-  onAck(sender: Peer, probe: number, relayed: { target: MemberRef; incarnation: number } | null, senderIncarnation: number, now: number): void {
+  onAck(
+    sender: Peer,
+    probe: number,
+    relayed: { target: MemberRef; incarnation: number } | null,
+    senderIncarnation: number,
+    now: number,
+  ): void {
     const p = this.current;
     if (relayed !== null) {
       if (p && p.id === probe && samePeer(relayed.target, p.target)) {
         p.acked = true;
-        this.ctx.liveness.hear(relayed.target.datacenter, relayed.target.id, { incarnation: relayed.incarnation, status: 'alive', suspectors: [] }, now);
+        this.ctx.liveness.hear(
+          relayed.target.datacenter,
+          relayed.target.id,
+          { incarnation: relayed.incarnation, status: 'alive', suspectors: [] },
+          now,
+        );
       }
       return;
     }
@@ -102,7 +121,11 @@ export class FailureDetector {
     const r = this.relays.get(probe);
     if (r && samePeer(sender, r.target)) {
       this.relays.delete(probe);
-      this.ctx.send(r.requester.address, r.requester, { kind: 'ack', probe: r.requesterProbe, relayed: { target: r.target, incarnation: senderIncarnation } });
+      this.ctx.send(r.requester.address, r.requester, {
+        kind: 'ack',
+        probe: r.requesterProbe,
+        relayed: { target: r.target, incarnation: senderIncarnation },
+      });
     }
   }
 
@@ -111,7 +134,14 @@ export class FailureDetector {
     if (target === null) return;
     const id = this.nextProbeId++;
     this.ctx.counters.probes++;
-    this.current = { target, id, sentAt: now, indirectAt: now + this.ctx.tuning.probeTimeoutMs, acked: false, indirectSent: false };
+    this.current = {
+      target,
+      id,
+      sentAt: now,
+      indirectAt: now + this.ctx.tuning.probeTimeoutMs,
+      acked: false,
+      indirectSent: false,
+    };
     this.ctx.send(target.address, target, { kind: 'ping', probe: id, you: this.belief(target) });
   }
 

@@ -29,14 +29,21 @@
  */
 import type { RandomSource } from '../../raft/rand.js';
 import type { Clock } from '../node/clock.js';
-import { MAX_DATACENTERS, isAddress, isDatacenterName, isMemberId, resolveTuning, type GossipTuning } from './config.js';
-import { samePeer, type GossipContext, type Peer } from './context.js';
+import {
+  type GossipTuning,
+  isAddress,
+  isDatacenterName,
+  isMemberId,
+  MAX_DATACENTERS,
+  resolveTuning,
+} from './config.js';
+import { type GossipContext, type Peer, samePeer } from './context.js';
 import { FailureDetector } from './detector.js';
 import { EnvelopeSealer } from './envelope.js';
-import { EventQueue, newCounters, type Counters } from './events.js';
+import { type Counters, EventQueue, newCounters } from './events.js';
 import { LivenessTracker } from './liveness.js';
 import { compareDescriptors, makeDescriptor } from './merge.js';
-import { encodeMessage, parseMessage, type DatacenterEntry, type Message } from './messages.js';
+import { type DatacenterEntry, encodeMessage, type Message, parseMessage } from './messages.js';
 import { ReplayGuard } from './replay-guard.js';
 import { AntiEntropy } from './sync.js';
 import { DatacenterTable, datacenterStatus, memberKey } from './table.js';
@@ -105,7 +112,8 @@ export class FederationEngine {
   private replayPrunedAt: number;
 
   constructor(opts: FederationOptions) {
-    if (!isDatacenterName(opts.datacenter)) throw new RangeError(`datacenter name ${JSON.stringify(opts.datacenter)}: letters, digits and '-', at most 63`);
+    if (!isDatacenterName(opts.datacenter))
+      throw new RangeError(`datacenter name ${JSON.stringify(opts.datacenter)}: letters, digits and '-', at most 63`);
     if (!isMemberId(opts.nodeId)) throw new RangeError('node id must be 1-256 characters');
     if (!isAddress(opts.address)) throw new RangeError('address must be 1-512 characters');
     this.self = { datacenter: opts.datacenter, id: opts.nodeId, address: opts.address };
@@ -229,7 +237,12 @@ export class FederationEngine {
       const local = name === this.self.datacenter;
       const members = (r.descriptor?.members ?? []).map((m) => {
         const l = r.liveness.get(m.id);
-        return { ...m, status: l?.status ?? 'alive', incarnation: l?.incarnation ?? 0, lastHeard: r.heard.get(m.id) ?? null };
+        return {
+          ...m,
+          status: l?.status ?? 'alive',
+          incarnation: l?.incarnation ?? 0,
+          lastHeard: r.heard.get(m.id) ?? null,
+        };
       });
       const heard = members.map((m) => m.lastHeard).filter((t): t is number => t !== null);
       datacenters.push({
@@ -244,12 +257,18 @@ export class FederationEngine {
         members,
       });
     }
-    return { datacenter: this.self.datacenter, nodeId: this.self.id, incarnation: this.liveness.incarnation, datacenters };
+    return {
+      datacenter: this.self.datacenter,
+      nodeId: this.self.id,
+      incarnation: this.liveness.incarnation,
+      datacenters,
+    };
   }
 
   /** Known datacenter names, nearest first (`/v1/catalog/datacenters`): local, then by RTT, then unmeasured by name. */
   datacentersByRtt(): string[] {
-    const rtt = (name: string): number => (name === this.self.datacenter ? -1 : (this.table.get(name)!.rttMs ?? Infinity));
+    const rtt = (name: string): number =>
+      name === this.self.datacenter ? -1 : (this.table.get(name)!.rttMs ?? Infinity);
     return this.table.names().sort((a, b) => rtt(a) - rtt(b) || (a < b ? -1 : a > b ? 1 : 0));
   }
 
@@ -322,7 +341,10 @@ export class FederationEngine {
       r = this.table.ensure(entry.name);
       if (r.descriptor === null || compareDescriptors(entry.descriptor, r.descriptor) > 0) {
         this.table.setDescriptor(r, entry.descriptor);
-        const seeds = entry.descriptor.members.map((m) => m.address).sort().slice(0, SEEDS_PER_DATACENTER);
+        const seeds = entry.descriptor.members
+          .map((m) => m.address)
+          .sort()
+          .slice(0, SEEDS_PER_DATACENTER);
         if (seeds.length > 0) r.seeds = seeds;
         this.knowledgeDirty = true;
       }

@@ -30,7 +30,15 @@ import { RepeatLimiter } from '../log/repeat-limiter.js';
 import { type Clock, systemClock } from '../node/clock.js';
 import { isDatacenterName } from './config.js';
 import { FederationEngine } from './engine.js';
-import type { FederationKnowledge, FederationSnapshot, GossipTuning, LocalView, MemberInfo, ReceiveResult, Route } from './index.js';
+import type {
+  FederationKnowledge,
+  FederationSnapshot,
+  GossipTuning,
+  LocalView,
+  MemberInfo,
+  ReceiveResult,
+  Route,
+} from './index.js';
 
 export const GOSSIP_PATH = '/v1/federation/gossip';
 export const GOSSIP_CONTENT_TYPE = 'application/vnd.rollcall.federation';
@@ -54,7 +62,11 @@ export interface ClusterView {
   readonly term: number;
   readonly appliedIndex: number;
   readonly revision: number;
-  readonly members: readonly { readonly id: string; readonly isLearner: boolean; readonly reported: { readonly http?: string | null } | null }[];
+  readonly members: readonly {
+    readonly id: string;
+    readonly isLearner: boolean;
+    readonly reported: { readonly http?: string | null } | null;
+  }[];
 }
 
 export interface FederationHostOptions {
@@ -87,7 +99,10 @@ export class FederationHost {
   private readonly sendFailures: RepeatLimiter<{ to: string; err: string }>;
   private readonly inflight = new Map<string, number>();
   /** Keep-alive connections for gossip: node:http is several times cheaper per message than fetch. */
-  private readonly agents = { http: new HttpAgent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_ADDRESS }), https: new HttpsAgent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_ADDRESS }) };
+  private readonly agents = {
+    http: new HttpAgent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_ADDRESS }),
+    https: new HttpsAgent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_ADDRESS }),
+  };
 
   private constructor(
     private readonly options: FederationHostOptions,
@@ -97,7 +112,11 @@ export class FederationHost {
     this.clock = options.clock ?? systemClock;
     this.hopKey = createHmac('sha256', 'rollcall-federation-hop').update(options.secret).digest();
     this.refusals = new RepeatLimiter({
-      onSummary: (s) => this.log.warn({ ...s.context, count: s.count, periodMs: Math.round(s.periodMs) }, 'federation: more gossip messages refused'),
+      onSummary: (s) =>
+        this.log.warn(
+          { ...s.context, count: s.count, periodMs: Math.round(s.periodMs) },
+          'federation: more gossip messages refused',
+        ),
     });
     this.sendFailures = new RepeatLimiter({
       onSummary: (s) => this.log.debug({ ...s.context, count: s.count }, 'federation: more gossip sends failed'),
@@ -108,7 +127,15 @@ export class FederationHost {
   static async start(options: FederationHostOptions): Promise<FederationHost> {
     const knowledge = await loadKnowledge(path.join(options.dataDir, KNOWLEDGE_FILE));
     const host = new FederationHost(options, knowledge);
-    host.log.info({ datacenter: options.datacenter, address: options.address, known: knowledge.datacenters.map((d) => d.name), join: options.join }, 'federation on');
+    host.log.info(
+      {
+        datacenter: options.datacenter,
+        address: options.address,
+        known: knowledge.datacenters.map((d) => d.name),
+        join: options.join,
+      },
+      'federation on',
+    );
     host.wake();
     return host;
   }
@@ -127,10 +154,19 @@ export class FederationHost {
     if (this.engine === null || this.closed) return null;
     const r = this.engine.receive(from, bytes);
     if (r.kind === 'refused') {
-      const ctx: LogContext = { from, reason: r.reason, datacenter: r.sender?.datacenter ?? null, id: r.sender?.id ?? null };
+      const ctx: LogContext = {
+        from,
+        reason: r.reason,
+        datacenter: r.sender?.datacenter ?? null,
+        id: r.sender?.id ?? null,
+      };
       // A member of our own cluster whose HTTP address we have not heard yet (just started): expected, not an attack.
-      const ownMember = r.reason === 'forged-datacenter' && r.sender?.datacenter === this.options.datacenter && this.options.status().members.some((m) => m.id === r.sender?.id);
-      if (this.refusals.admit(`${from} ${r.reason}`, ctx)) this.log[ownMember ? 'debug' : 'warn'](ctx, 'federation: gossip message refused');
+      const ownMember =
+        r.reason === 'forged-datacenter' &&
+        r.sender?.datacenter === this.options.datacenter &&
+        this.options.status().members.some((m) => m.id === r.sender?.id);
+      if (this.refusals.admit(`${from} ${r.reason}`, ctx))
+        this.log[ownMember ? 'debug' : 'warn'](ctx, 'federation: gossip message refused');
     }
     this.afterStep();
     return r;
@@ -182,7 +218,8 @@ export class FederationHost {
   /** Checks a forwarded request's hop header: the datacenter it came from, or null if forged or stale. */
   verifyHop(header: string, method: string, url: string): string | null {
     const [dc, ts, mac] = header.split('.');
-    if (dc === undefined || ts === undefined || mac === undefined || !isDatacenterName(dc) || !/^\d{1,16}$/.test(ts)) return null;
+    if (dc === undefined || ts === undefined || mac === undefined || !isDatacenterName(dc) || !/^\d{1,16}$/.test(ts))
+      return null;
     if (Math.abs(this.clock.wallNow() - Number(ts)) > HOP_WINDOW_MS) return null;
     const want = Buffer.from(this.hopMac(dc, ts, method, url), 'hex');
     const got = Buffer.from(mac, 'hex');
@@ -227,7 +264,8 @@ export class FederationHost {
     for (const m of st.members) {
       const address = m.id === this.options.nodeId ? this.options.address : m.reported?.http;
       // A member that has not told us its HTTP address yet cannot be reached from elsewhere.
-      if (typeof address === 'string' && address !== '') members.push({ id: m.id, address, role: m.isLearner ? 'learner' : 'voter' });
+      if (typeof address === 'string' && address !== '')
+        members.push({ id: m.id, address, role: m.isLearner ? 'learner' : 'voter' });
     }
     members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     // The version's index: the applied index at which this node first saw this list (and
@@ -244,7 +282,8 @@ export class FederationHost {
   private send(address: string, bytes: Uint8Array): void {
     if (this.closed) return;
     const busy = this.inflight.get(address) ?? 0;
-    if (busy >= MAX_INFLIGHT_PER_ADDRESS) return this.noteSendFailure(address, `over ${MAX_INFLIGHT_PER_ADDRESS} messages in flight: dropped`);
+    if (busy >= MAX_INFLIGHT_PER_ADDRESS)
+      return this.noteSendFailure(address, `over ${MAX_INFLIGHT_PER_ADDRESS} messages in flight: dropped`);
     let url: URL;
     try {
       url = new URL(`${address.replace(/\/+$/, '')}${GOSSIP_PATH}`);
@@ -264,7 +303,12 @@ export class FederationHost {
     };
     const req = (https ? httpsRequest : httpRequest)(
       url,
-      { method: 'POST', agent: https ? this.agents.https : this.agents.http, timeout: 2_000, headers: { 'content-type': GOSSIP_CONTENT_TYPE, 'content-length': bytes.byteLength } },
+      {
+        method: 'POST',
+        agent: https ? this.agents.https : this.agents.http,
+        timeout: 2_000,
+        headers: { 'content-type': GOSSIP_CONTENT_TYPE, 'content-length': bytes.byteLength },
+      },
       (res) => {
         res.resume(); // drain, so the connection is reused
         res.once('end', () => finish(res.statusCode === 204 ? null : `HTTP ${res.statusCode}`));
@@ -323,7 +367,10 @@ export class FederationHost {
           this.log.info({ datacenter: e.datacenter, from: e.from, to: e.to }, 'federation: datacenter status changed');
           break;
         case 'member-status':
-          this.log.debug({ datacenter: e.datacenter, id: e.id, from: e.from, to: e.to, incarnation: e.incarnation }, 'federation: member status changed');
+          this.log.debug(
+            { datacenter: e.datacenter, id: e.id, from: e.from, to: e.to, incarnation: e.incarnation },
+            'federation: member status changed',
+          );
           break;
         case 'refuted':
           this.log.debug({ incarnation: e.incarnation }, 'federation: refuted a suspicion of this node');
@@ -354,7 +401,13 @@ export async function loadKnowledge(file: string): Promise<FederationKnowledge> 
   const parsed = JSON.parse(text) as { datacenters?: unknown };
   if (!Array.isArray(parsed.datacenters)) throw new Error(`${file}: no datacenters list`);
   const datacenters = parsed.datacenters
-    .filter((d): d is { name: string; seeds: string[] } => typeof d === 'object' && d !== null && isDatacenterName((d as { name: unknown }).name) && Array.isArray((d as { seeds: unknown }).seeds))
+    .filter(
+      (d): d is { name: string; seeds: string[] } =>
+        typeof d === 'object' &&
+        d !== null &&
+        isDatacenterName((d as { name: unknown }).name) &&
+        Array.isArray((d as { seeds: unknown }).seeds),
+    )
     .map((d) => ({ name: d.name, seeds: d.seeds.filter((s): s is string => typeof s === 'string') }));
   return { datacenters };
 }

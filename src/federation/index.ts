@@ -4,11 +4,12 @@
  * failure-detection core, with no I/O of its own (see engine.ts); the node wires it to HTTP,
  * durable storage and `?dc=` forwarding. docs/federation.md explains the model.
  */
+
+export { DATACENTER_NAME, DEFAULT_TUNING, type GossipTuning, isDatacenterName } from './config.js';
 export { FederationEngine, type FederationOptions } from './engine.js';
-export { DEFAULT_TUNING, DATACENTER_NAME, isDatacenterName, type GossipTuning } from './config.js';
 export { ENVELOPE_VERSION } from './envelope.js';
-export { compareDescriptors, makeDescriptor, mergeLiveness, type Descriptor, type Liveness } from './merge.js';
-export { suspicionBounds, suspicionTimeoutMs, type SuspicionBounds } from './suspicion.js';
+export { compareDescriptors, type Descriptor, type Liveness, makeDescriptor, mergeLiveness } from './merge.js';
+export { type SuspicionBounds, suspicionBounds, suspicionTimeoutMs } from './suspicion.js';
 export type {
   DatacenterSnapshot,
   DatacenterStatus,

@@ -6,9 +6,9 @@
  */
 import type { GossipTuning } from './config.js';
 import type { Counters, EventQueue } from './events.js';
-import { mergeLiveness, type Liveness } from './merge.js';
+import { type Liveness, mergeLiveness } from './merge.js';
 import { suspicionBounds, suspicionTimeoutMs } from './suspicion.js';
-import { datacenterStatus, memberKey, type DatacenterRecord, type DatacenterTable } from './table.js';
+import { type DatacenterRecord, type DatacenterTable, datacenterStatus, memberKey } from './table.js';
 import type { MemberRef } from './types.js';
 
 interface SuspicionTimer {
@@ -46,7 +46,8 @@ export class LivenessTracker {
   /** Writes this node's own liveness (always alive, at its incarnation) into the table. */
   writeSelf(): void {
     const r = this.table.get(this.self.datacenter);
-    if (r?.liveness.has(this.self.id)) this.table.setLiveness(r, this.self.id, { incarnation: this.own, status: 'alive', suspectors: [] });
+    if (r?.liveness.has(this.self.id))
+      this.table.setLiveness(r, this.self.id, { incarnation: this.own, status: 'alive', suspectors: [] });
   }
 
   /** Gossip, an ack or an envelope told us `heard` about a member. */
@@ -75,7 +76,11 @@ export class LivenessTracker {
     const local = r?.liveness.get(id);
     if (r === undefined || local === undefined || local.status === 'unreachable') return;
     this.counters.suspicions++;
-    const next = mergeLiveness(local, { incarnation: local.incarnation, status: 'suspect', suspectors: [this.selfKey] }, this.maxSuspectors());
+    const next = mergeLiveness(
+      local,
+      { incarnation: local.incarnation, status: 'suspect', suspectors: [this.selfKey] },
+      this.maxSuspectors(),
+    );
     if (next !== local) this.apply(r, id, local, next, now, false);
   }
 
@@ -88,7 +93,8 @@ export class LivenessTracker {
         this.timers.delete(key);
         continue;
       }
-      if (now >= this.deadline(t, l)) this.apply(r, t.id, l, { incarnation: l.incarnation, status: 'unreachable', suspectors: [] }, now, false);
+      if (now >= this.deadline(t, l))
+        this.apply(r, t.id, l, { incarnation: l.incarnation, status: 'unreachable', suspectors: [] }, now, false);
     }
   }
 
@@ -98,7 +104,8 @@ export class LivenessTracker {
     for (const t of this.timers.values()) {
       const l = this.table.get(t.datacenter)?.liveness.get(t.id);
       // A timer whose suspicion was refuted or overtaken waits for `expire` to drop it.
-      if (l !== undefined && l.status === 'suspect' && l.incarnation === t.incarnation) next = Math.min(next, this.deadline(t, l));
+      if (l !== undefined && l.status === 'suspect' && l.incarnation === t.incarnation)
+        next = Math.min(next, this.deadline(t, l));
     }
     return next;
   }
@@ -121,7 +128,14 @@ export class LivenessTracker {
     return suspicionBounds(this.table.memberCount(), this.tuning).confirmationsWanted + 1;
   }
 
-  private apply(r: DatacenterRecord, id: string, prev: Liveness, next: Liveness, now: number, verdictHeard: boolean): void {
+  private apply(
+    r: DatacenterRecord,
+    id: string,
+    prev: Liveness,
+    next: Liveness,
+    now: number,
+    verdictHeard: boolean,
+  ): void {
     this.table.setLiveness(r, id, next);
     const key = memberKey(r.name, id);
     if (next.status === 'suspect') {
@@ -135,7 +149,14 @@ export class LivenessTracker {
       this.timers.delete(key);
     }
     if (prev.status !== next.status) {
-      this.events.push({ kind: 'member-status', datacenter: r.name, id, from: prev.status, to: next.status, incarnation: next.incarnation });
+      this.events.push({
+        kind: 'member-status',
+        datacenter: r.name,
+        id,
+        from: prev.status,
+        to: next.status,
+        incarnation: next.incarnation,
+      });
     }
     this.refreshStatus(r);
   }

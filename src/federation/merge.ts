@@ -35,7 +35,8 @@ const RANK: Readonly<Record<MemberStatus, number>> = { alive: 0, suspect: 1, unr
  */
 export function mergeLiveness(local: Liveness, remote: Liveness, maxSuspectors: number): Liveness {
   if (remote.incarnation < local.incarnation) return local;
-  const heard: Liveness = remote.status === 'unreachable' ? { incarnation: remote.incarnation, status: 'suspect', suspectors: [] } : remote;
+  const heard: Liveness =
+    remote.status === 'unreachable' ? { incarnation: remote.incarnation, status: 'suspect', suspectors: [] } : remote;
   if (remote.incarnation > local.incarnation) return heard;
   if (RANK[remote.status] < RANK[local.status] || local.status === 'unreachable') return local;
   if (local.status === 'alive') return heard;
@@ -66,7 +67,11 @@ export interface Descriptor {
   readonly key: string;
 }
 
-export function makeDescriptor(version: DescriptorVersion, leader: string | null, members: readonly MemberInfo[]): Descriptor {
+export function makeDescriptor(
+  version: DescriptorVersion,
+  leader: string | null,
+  members: readonly MemberInfo[],
+): Descriptor {
   const sorted = [...members].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   const key = JSON.stringify([leader, sorted.map((m) => [m.id, m.address, m.role])]);
   return { version, leader, members: sorted, key };

@@ -13,8 +13,8 @@
  *                               want back, and revisions where only the revision is newer
  *   sync-push  e               step 3: the entries asked for
  */
-import { MAX_DATACENTERS, MAX_MEMBERS_PER_DATACENTER, isAddress, isDatacenterName, isMemberId } from './config.js';
-import { makeDescriptor, type Descriptor, type Liveness } from './merge.js';
+import { isAddress, isDatacenterName, isMemberId, MAX_DATACENTERS, MAX_MEMBERS_PER_DATACENTER } from './config.js';
+import { type Descriptor, type Liveness, makeDescriptor } from './merge.js';
 import type { DescriptorVersion, MemberInfo, MemberRef, MemberRole, MemberStatus } from './types.js';
 
 /** A datacenter's full gossiped state. */
@@ -40,7 +40,11 @@ export interface ProbeTarget extends MemberRef {
 
 export type Message =
   | { readonly kind: 'ping'; readonly probe: number; readonly you: Liveness | null }
-  | { readonly kind: 'ack'; readonly probe: number; readonly relayed: { readonly target: MemberRef; readonly incarnation: number } | null }
+  | {
+      readonly kind: 'ack';
+      readonly probe: number;
+      readonly relayed: { readonly target: MemberRef; readonly incarnation: number } | null;
+    }
   | { readonly kind: 'ping-req'; readonly probe: number; readonly target: ProbeTarget }
   | { readonly kind: 'sync'; readonly exchange: number; readonly digest: readonly DigestItem[] }
   | {
@@ -59,13 +63,21 @@ const MAX_SUSPECTORS_ON_WIRE = 32;
 export function encodeMessage(m: Message): unknown {
   switch (m.kind) {
     case 'ping':
-      return m.you ? { t: 'ping', p: m.probe, you: [m.you.incarnation, STATUS_CODES.indexOf(m.you.status)] } : { t: 'ping', p: m.probe };
+      return m.you
+        ? { t: 'ping', p: m.probe, you: [m.you.incarnation, STATUS_CODES.indexOf(m.you.status)] }
+        : { t: 'ping', p: m.probe };
     case 'ack':
-      return m.relayed ? { t: 'ack', p: m.probe, tgt: [m.relayed.target.datacenter, m.relayed.target.id], inc: m.relayed.incarnation } : { t: 'ack', p: m.probe };
+      return m.relayed
+        ? { t: 'ack', p: m.probe, tgt: [m.relayed.target.datacenter, m.relayed.target.id], inc: m.relayed.incarnation }
+        : { t: 'ack', p: m.probe };
     case 'ping-req':
       return { t: 'ping-req', p: m.probe, tgt: [m.target.datacenter, m.target.id, m.target.address] };
     case 'sync':
-      return { t: 'sync', x: m.exchange, d: m.digest.map((d) => [d.name, d.version.term, d.version.index, d.revision, d.hash]) };
+      return {
+        t: 'sync',
+        x: m.exchange,
+        d: m.digest.map((d) => [d.name, d.version.term, d.version.index, d.revision, d.hash]),
+      };
     case 'sync-reply':
       return { t: 'sync-reply', x: m.exchange, e: m.entries.map(encodeEntry), w: m.wanted, r: m.revisions };
     case 'sync-push':
@@ -76,11 +88,24 @@ export function encodeMessage(m: Message): unknown {
 export function encodeEntry(e: DatacenterEntry): unknown {
   const members = e.descriptor.members.map((m) => {
     const l = e.liveness.get(m.id);
-    const row: unknown[] = [m.id, m.address, ROLE_CODES.indexOf(m.role), l?.incarnation ?? 0, STATUS_CODES.indexOf(l?.status ?? 'alive')];
+    const row: unknown[] = [
+      m.id,
+      m.address,
+      ROLE_CODES.indexOf(m.role),
+      l?.incarnation ?? 0,
+      STATUS_CODES.indexOf(l?.status ?? 'alive'),
+    ];
     if (l && l.suspectors.length > 0) row.push(l.suspectors);
     return row;
   });
-  return { n: e.name, t: e.descriptor.version.term, i: e.descriptor.version.index, l: e.descriptor.leader, r: e.revision, m: members };
+  return {
+    n: e.name,
+    t: e.descriptor.version.term,
+    i: e.descriptor.version.index,
+    l: e.descriptor.leader,
+    r: e.revision,
+    m: members,
+  };
 }
 
 /** The parsed message, or null if anything in it is out of shape. */
@@ -99,19 +124,37 @@ export function parseMessage(body: unknown): Message | null {
       if (!isCount(body.p)) return null;
       if (body.tgt === undefined) return { kind: 'ack', probe: body.p, relayed: null };
       const t = body.tgt;
-      if (!Array.isArray(t) || t.length !== 2 || !isDatacenterName(t[0]) || !isMemberId(t[1]) || !isCount(body.inc)) return null;
+      if (!Array.isArray(t) || t.length !== 2 || !isDatacenterName(t[0]) || !isMemberId(t[1]) || !isCount(body.inc))
+        return null;
       return { kind: 'ack', probe: body.p, relayed: { target: { datacenter: t[0], id: t[1] }, incarnation: body.inc } };
     }
     case 'ping-req': {
       const t = body.tgt;
-      if (!isCount(body.p) || !Array.isArray(t) || t.length !== 3 || !isDatacenterName(t[0]) || !isMemberId(t[1]) || !isAddress(t[2])) return null;
+      if (
+        !isCount(body.p) ||
+        !Array.isArray(t) ||
+        t.length !== 3 ||
+        !isDatacenterName(t[0]) ||
+        !isMemberId(t[1]) ||
+        !isAddress(t[2])
+      )
+        return null;
       return { kind: 'ping-req', probe: body.p, target: { datacenter: t[0], id: t[1], address: t[2] } };
     }
     case 'sync': {
       if (!isCount(body.x) || !Array.isArray(body.d) || body.d.length > MAX_DATACENTERS) return null;
       const digest: DigestItem[] = [];
       for (const d of body.d as unknown[]) {
-        if (!Array.isArray(d) || d.length !== 5 || !isDatacenterName(d[0]) || !isCount(d[1]) || !isCount(d[2]) || !isCount(d[3]) || !isCount(d[4])) return null;
+        if (
+          !Array.isArray(d) ||
+          d.length !== 5 ||
+          !isDatacenterName(d[0]) ||
+          !isCount(d[1]) ||
+          !isCount(d[2]) ||
+          !isCount(d[3]) ||
+          !isCount(d[4])
+        )
+          return null;
         digest.push({ name: d[0], version: { term: d[1], index: d[2] }, revision: d[3], hash: d[4] });
       }
       return { kind: 'sync', exchange: body.x, digest };
@@ -119,7 +162,13 @@ export function parseMessage(body: unknown): Message | null {
     case 'sync-reply': {
       if (!isCount(body.x)) return null;
       const entries = parseEntries(body.e);
-      if (entries === null || !Array.isArray(body.w) || body.w.length > MAX_DATACENTERS || !body.w.every(isDatacenterName)) return null;
+      if (
+        entries === null ||
+        !Array.isArray(body.w) ||
+        body.w.length > MAX_DATACENTERS ||
+        !body.w.every(isDatacenterName)
+      )
+        return null;
       if (!Array.isArray(body.r) || body.r.length > MAX_DATACENTERS) return null;
       const revisions: [string, number][] = [];
       for (const r of body.r as unknown[]) {
@@ -159,13 +208,24 @@ function parseEntry(raw: unknown): DatacenterEntry | null {
     const [id, address, roleCode, incarnation, statusCode, suspectors = []] = row as unknown[];
     const role = ROLE_CODES[roleCode as number];
     const status = STATUS_CODES[statusCode as number];
-    if (!isMemberId(id) || !isAddress(address) || role === undefined || status === undefined || !isCount(incarnation)) return null;
+    if (!isMemberId(id) || !isAddress(address) || role === undefined || status === undefined || !isCount(incarnation))
+      return null;
     if (liveness.has(id)) return null;
-    if (!Array.isArray(suspectors) || suspectors.length > MAX_SUSPECTORS_ON_WIRE || !suspectors.every(isSuspectorKey)) return null;
+    if (!Array.isArray(suspectors) || suspectors.length > MAX_SUSPECTORS_ON_WIRE || !suspectors.every(isSuspectorKey))
+      return null;
     members.push({ id, address, role });
-    liveness.set(id, { incarnation, status, suspectors: status === 'suspect' ? [...new Set(suspectors as string[])].sort() : [] });
+    liveness.set(id, {
+      incarnation,
+      status,
+      suspectors: status === 'suspect' ? [...new Set(suspectors as string[])].sort() : [],
+    });
   }
-  return { name: raw.n, descriptor: makeDescriptor({ term: raw.t, index: raw.i }, raw.l as string | null, members), revision: raw.r, liveness };
+  return {
+    name: raw.n,
+    descriptor: makeDescriptor({ term: raw.t, index: raw.i }, raw.l as string | null, members),
+    revision: raw.r,
+    liveness,
+  };
 }
 
 function isSuspectorKey(value: unknown): value is string {

@@ -14,7 +14,7 @@
  * its hash differs. Revisions (which move with every write in a busy datacenter) travel in
  * the digest and are merged by max, so they never make an entry differ.
  */
-import { otherMembers, shuffle, type GossipContext, type Peer } from './context.js';
+import { type GossipContext, otherMembers, type Peer, shuffle } from './context.js';
 import type { DatacenterEntry, DigestItem } from './messages.js';
 import { entryHash } from './table.js';
 import type { MemberRef } from './types.js';
@@ -124,7 +124,8 @@ export class AntiEntropy {
       .map((m) => ({ address: m.peer.address, to: m.peer }));
     for (const address of this.joins) targets.push({ address, to: null });
     for (const r of this.ctx.table.all()) {
-      if (r.descriptor === null && r.seeds.length > 0) targets.push({ address: r.seeds[this.ctx.random.int(r.seeds.length)]!, to: null });
+      if (r.descriptor === null && r.seeds.length > 0)
+        targets.push({ address: r.seeds[this.ctx.random.int(r.seeds.length)]!, to: null });
     }
     // Serf's reconnect: cluster-wide, about `reconnectRate` attempts per unreachable member
     // per round, so a datacenter that comes back (or a healed partition) is noticed even if

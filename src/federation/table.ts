@@ -61,7 +61,17 @@ export class DatacenterTable {
   ensure(name: string): DatacenterRecord {
     let r = this.records.get(name);
     if (r === undefined) {
-      r = { name, descriptor: null, seeds: [], revision: 0, liveness: new Map(), status: 'suspect', rttMs: null, heard: new Map(), hash: null };
+      r = {
+        name,
+        descriptor: null,
+        seeds: [],
+        revision: 0,
+        liveness: new Map(),
+        status: 'suspect',
+        rttMs: null,
+        heard: new Map(),
+        hash: null,
+      };
       this.records.set(name, r);
       this.generation++;
     }
@@ -99,7 +109,9 @@ export class DatacenterTable {
   }
 
   entry(r: DatacenterRecord): DatacenterEntry | null {
-    return r.descriptor === null ? null : { name: r.name, descriptor: r.descriptor, revision: r.revision, liveness: r.liveness };
+    return r.descriptor === null
+      ? null
+      : { name: r.name, descriptor: r.descriptor, revision: r.revision, liveness: r.liveness };
   }
 
   digest(): DigestItem[] {

@@ -149,7 +149,12 @@ export type FederationEvent =
       readonly to: MemberStatus;
       readonly incarnation: number;
     }
-  | { readonly kind: 'datacenter-status'; readonly datacenter: string; readonly from: DatacenterStatus; readonly to: DatacenterStatus }
+  | {
+      readonly kind: 'datacenter-status';
+      readonly datacenter: string;
+      readonly from: DatacenterStatus;
+      readonly to: DatacenterStatus;
+    }
   | { readonly kind: 'datacenter-discovered'; readonly datacenter: string }
   | { readonly kind: 'refuted'; readonly incarnation: number }
   | { readonly kind: 'knowledge-changed'; readonly knowledge: FederationKnowledge };

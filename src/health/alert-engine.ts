@@ -102,7 +102,16 @@ export class AlertEngine {
     for (const [key, seen] of this.#seen) {
       if (present.has(key)) continue;
       if (now - seen.at > this.#forgetMs) this.#seen.delete(key);
-      else present.set(key, { namespace: seen.namespace, service: seen.service, total: 0, healthy: 0, subhealthy: 0, suspect: 0, down: 0 });
+      else
+        present.set(key, {
+          namespace: seen.namespace,
+          service: seen.service,
+          total: 0,
+          healthy: 0,
+          subhealthy: 0,
+          suspect: 0,
+          down: 0,
+        });
     }
     const protectedNow = new Set(s.protection.map((p) => `${p.namespace}/${p.service}`));
     for (const key of protectedNow) {

@@ -6,7 +6,15 @@
  */
 import type { ClusterAlertThresholds, ServiceAlertThresholds } from './policy.js';
 
-export const ALERT_KINDS = ['service-min-healthy', 'service-subhealthy', 'expiry-protection', 'node-lagging', 'node-unreachable', 'no-leader', 'node-corrupt'] as const;
+export const ALERT_KINDS = [
+  'service-min-healthy',
+  'service-subhealthy',
+  'expiry-protection',
+  'node-lagging',
+  'node-unreachable',
+  'no-leader',
+  'node-corrupt',
+] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 export type AlertSeverity = 'warning' | 'critical';
 
@@ -61,7 +69,11 @@ export interface RuleLimits {
   readonly cluster: ClusterAlertThresholds;
 }
 
-export function serviceConditions(s: ServiceCounts, protectedNow: boolean, limits: ServiceAlertThresholds): Condition[] {
+export function serviceConditions(
+  s: ServiceCounts,
+  protectedNow: boolean,
+  limits: ServiceAlertThresholds,
+): Condition[] {
   const subject = `${s.namespace}/${s.service}`;
   const out: Condition[] = [];
   if (limits.minHealthy > 0 && s.healthy < limits.minHealthy) {
@@ -107,10 +119,28 @@ export function serviceConditions(s: ServiceCounts, protectedNow: boolean, limit
 export function clusterConditions(c: AlertSnapshot['cluster'], limits: ClusterAlertThresholds): Condition[] {
   const out: Condition[] = [];
   if (c.leader === null) {
-    out.push({ id: 'no-leader:cluster', kind: 'no-leader', severity: 'critical', subject: 'cluster', message: `no leader seen by ${c.self}: writes are refused`, value: 0, threshold: 0, forMs: limits.noLeaderMs });
+    out.push({
+      id: 'no-leader:cluster',
+      kind: 'no-leader',
+      severity: 'critical',
+      subject: 'cluster',
+      message: `no leader seen by ${c.self}: writes are refused`,
+      value: 0,
+      threshold: 0,
+      forMs: limits.noLeaderMs,
+    });
   }
   for (const m of c.corrupt ?? []) {
-    out.push({ id: `node-corrupt:${m.id}`, kind: 'node-corrupt', severity: 'critical', subject: m.id, message: `${m.id}'s state machine differs from the other members' (${m.detail}): it refuses reads; replace it`, value: 1, threshold: 0, forMs: 0 });
+    out.push({
+      id: `node-corrupt:${m.id}`,
+      kind: 'node-corrupt',
+      severity: 'critical',
+      subject: m.id,
+      message: `${m.id}'s state machine differs from the other members' (${m.detail}): it refuses reads; replace it`,
+      value: 1,
+      threshold: 0,
+      forMs: 0,
+    });
   }
   for (const m of c.members) {
     if (m.id === c.self) continue;
@@ -121,7 +151,10 @@ export function clusterConditions(c: AlertSnapshot['cluster'], limits: ClusterAl
         kind: 'node-unreachable',
         severity: 'critical',
         subject: m.id,
-        message: m.lastContactMs === null ? `${c.self} has never heard from ${m.id}` : `${c.self} has not heard from ${m.id} for ${Math.round(m.lastContactMs / 1000)} s`,
+        message:
+          m.lastContactMs === null
+            ? `${c.self} has never heard from ${m.id}`
+            : `${c.self} has not heard from ${m.id} for ${Math.round(m.lastContactMs / 1000)} s`,
         value: m.lastContactMs ?? -1,
         threshold: limits.unreachableMs,
         // Never heard (e.g. just started): give it the same time a silent member gets.

@@ -17,7 +17,8 @@ const ACCEPTS: Readonly<Record<HealthFilter, ReadonlySet<string>>> = {
 /** `healthy` (only healthy), `usable` (healthy, subhealthy and suspect), `all` (the default: everything). */
 export function parseHealthFilter(raw: unknown): Parsed<HealthFilter> {
   if (raw === undefined) return { ok: true, value: 'all' };
-  if (typeof raw === 'string' && (HEALTH_FILTERS as readonly string[]).includes(raw)) return { ok: true, value: raw as HealthFilter };
+  if (typeof raw === 'string' && (HEALTH_FILTERS as readonly string[]).includes(raw))
+    return { ok: true, value: raw as HealthFilter };
   return { ok: false, field: 'health', message: `health: must be one of ${HEALTH_FILTERS.join(', ')}` };
 }
 

@@ -34,7 +34,9 @@ export class AlertMonitor {
 
   constructor(private readonly options: AlertMonitorOptions) {
     const resolver = new PolicyResolver(options.policy ?? (() => null));
-    this.engine = new AlertEngine({ limits: () => ({ service: (ns, svc) => resolver.resolve(ns, svc).alerts, cluster: resolver.cluster() }) });
+    this.engine = new AlertEngine({
+      limits: () => ({ service: (ns, svc) => resolver.resolve(ns, svc).alerts, cluster: resolver.cluster() }),
+    });
   }
 
   start(): void {
@@ -56,9 +58,19 @@ export class AlertMonitor {
     if (events.length === 0) return events;
     const leads = this.options.leads();
     for (const e of events) {
-      this.options.logger?.[e.type === 'fired' ? 'warn' : 'info']({ alert: e.alert.id, severity: e.alert.severity }, `alert ${e.type}: ${e.alert.message}`);
+      this.options.logger?.[e.type === 'fired' ? 'warn' : 'info'](
+        { alert: e.alert.id, severity: e.alert.severity },
+        `alert ${e.type}: ${e.alert.message}`,
+      );
       for (const fn of this.#subscribers) fn(e);
-      if (leads) this.options.webhook?.post({ node: this.options.nodeId, seq: e.seq, type: e.type, at: new Date(e.at).toISOString(), alert: e.alert });
+      if (leads)
+        this.options.webhook?.post({
+          node: this.options.nodeId,
+          seq: e.seq,
+          type: e.type,
+          at: new Date(e.at).toISOString(),
+          alert: e.alert,
+        });
     }
     return events;
   }

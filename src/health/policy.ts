@@ -41,8 +41,16 @@ export interface ClusterAlertThresholds {
   readonly noLeaderMs: number;
 }
 
-export const DEFAULT_SERVICE_ALERTS: ServiceAlertThresholds = Object.freeze({ minHealthy: 1, maxSubhealthyFraction: 0.5 });
-export const DEFAULT_CLUSTER_ALERTS: ClusterAlertThresholds = Object.freeze({ maxLagEntries: 1000, lagForMs: 5000, unreachableMs: 5000, noLeaderMs: 3000 });
+export const DEFAULT_SERVICE_ALERTS: ServiceAlertThresholds = Object.freeze({
+  minHealthy: 1,
+  maxSubhealthyFraction: 0.5,
+});
+export const DEFAULT_CLUSTER_ALERTS: ClusterAlertThresholds = Object.freeze({
+  maxLagEntries: 1000,
+  lagForMs: 5000,
+  unreachableMs: 5000,
+  noLeaderMs: 3000,
+});
 
 type BandsOverride = { readonly subhealthy?: Band | null; readonly down?: Band | null };
 
@@ -176,7 +184,8 @@ function obj(v: unknown, field: string): Obj {
 }
 
 function only(o: Obj, field: string, keys: readonly string[]): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) throw new Invalid(`${field}.${k}`, `unknown field (known: ${keys.join(', ')})`);
+  for (const k of Object.keys(o))
+    if (!keys.includes(k)) throw new Invalid(`${field}.${k}`, `unknown field (known: ${keys.join(', ')})`);
 }
 
 function num(v: unknown, field: string, min: number, max: number, integer = false): number {
@@ -203,11 +212,14 @@ function thresholdsOverride(v: unknown, field: string): ThresholdsOverride {
     const b = obj(o[m], `${field}.${m}`);
     only(b, `${field}.${m}`, ['subhealthy', 'down']);
     const bands: Record<string, Band | null> = {};
-    for (const level of ['subhealthy', 'down'] as const) if (b[level] !== undefined) bands[level] = band(b[level], `${field}.${m}.${level}`, m);
+    for (const level of ['subhealthy', 'down'] as const)
+      if (b[level] !== undefined) bands[level] = band(b[level], `${field}.${m}.${level}`, m);
     out[m] = bands;
   }
-  for (const k of ['degradeAfter', 'recoverAfter'] as const) if (o[k] !== undefined) out[k] = num(o[k], `${field}.${k}`, 1, 100, true);
-  for (const k of ['minDwellMs', 'reportTtlMs'] as const) if (o[k] !== undefined) out[k] = num(o[k], `${field}.${k}`, 0, 86_400_000, true);
+  for (const k of ['degradeAfter', 'recoverAfter'] as const)
+    if (o[k] !== undefined) out[k] = num(o[k], `${field}.${k}`, 1, 100, true);
+  for (const k of ['minDwellMs', 'reportTtlMs'] as const)
+    if (o[k] !== undefined) out[k] = num(o[k], `${field}.${k}`, 0, 86_400_000, true);
   return out as ThresholdsOverride;
 }
 
@@ -220,8 +232,10 @@ function policyOverride(v: unknown, field: string): PolicyOverride {
     const a = obj(o['alerts'], `${field}.alerts`);
     only(a, `${field}.alerts`, ['minHealthy', 'maxSubhealthyFraction']);
     const alerts: { minHealthy?: number; maxSubhealthyFraction?: number } = {};
-    if (a['minHealthy'] !== undefined) alerts.minHealthy = num(a['minHealthy'], `${field}.alerts.minHealthy`, 0, 1_000_000, true);
-    if (a['maxSubhealthyFraction'] !== undefined) alerts.maxSubhealthyFraction = num(a['maxSubhealthyFraction'], `${field}.alerts.maxSubhealthyFraction`, 0, 1);
+    if (a['minHealthy'] !== undefined)
+      alerts.minHealthy = num(a['minHealthy'], `${field}.alerts.minHealthy`, 0, 1_000_000, true);
+    if (a['maxSubhealthyFraction'] !== undefined)
+      alerts.maxSubhealthyFraction = num(a['maxSubhealthyFraction'], `${field}.alerts.maxSubhealthyFraction`, 0, 1);
     out.alerts = alerts;
   }
   return out;
@@ -249,20 +263,30 @@ export function parseHealthPolicy(raw: unknown): Parsed<HealthPolicy> {
   try {
     const o = obj(raw, 'policy');
     only(o, 'policy', ['defaults', 'namespaces', 'services', 'cluster']);
-    const out: { defaults?: PolicyOverride; namespaces?: Record<string, PolicyOverride>; services?: Record<string, PolicyOverride>; cluster?: Partial<ClusterAlertThresholds> } = {};
+    const out: {
+      defaults?: PolicyOverride;
+      namespaces?: Record<string, PolicyOverride>;
+      services?: Record<string, PolicyOverride>;
+      cluster?: Partial<ClusterAlertThresholds>;
+    } = {};
     if (o['defaults'] !== undefined) out.defaults = policyOverride(o['defaults'], 'policy.defaults');
-    if (o['namespaces'] !== undefined) out.namespaces = entries(o['namespaces'], 'policy.namespaces', NAME, 'a namespace name');
-    if (o['services'] !== undefined) out.services = entries(o['services'], 'policy.services', SERVICE_KEY, '"namespace/service"');
+    if (o['namespaces'] !== undefined)
+      out.namespaces = entries(o['namespaces'], 'policy.namespaces', NAME, 'a namespace name');
+    if (o['services'] !== undefined)
+      out.services = entries(o['services'], 'policy.services', SERVICE_KEY, '"namespace/service"');
     if (o['cluster'] !== undefined) {
       const c = obj(o['cluster'], 'policy.cluster');
       only(c, 'policy.cluster', ['maxLagEntries', 'lagForMs', 'unreachableMs', 'noLeaderMs']);
       const cluster: Record<string, number> = {};
-      if (c['maxLagEntries'] !== undefined) cluster.maxLagEntries = num(c['maxLagEntries'], 'policy.cluster.maxLagEntries', 1, 1e12, true);
-      for (const k of ['lagForMs', 'unreachableMs', 'noLeaderMs'] as const) if (c[k] !== undefined) cluster[k] = num(c[k], `policy.cluster.${k}`, 0, 86_400_000, true);
+      if (c['maxLagEntries'] !== undefined)
+        cluster.maxLagEntries = num(c['maxLagEntries'], 'policy.cluster.maxLagEntries', 1, 1e12, true);
+      for (const k of ['lagForMs', 'unreachableMs', 'noLeaderMs'] as const)
+        if (c[k] !== undefined) cluster[k] = num(c[k], `policy.cluster.${k}`, 0, 86_400_000, true);
       out.cluster = cluster;
     }
     const count = Object.keys(out.namespaces ?? {}).length + Object.keys(out.services ?? {}).length;
-    if (count > MAX_POLICY_ENTRIES) throw new Invalid('policy', `at most ${MAX_POLICY_ENTRIES} namespace and service entries (got ${count})`);
+    if (count > MAX_POLICY_ENTRIES)
+      throw new Invalid('policy', `at most ${MAX_POLICY_ENTRIES} namespace and service entries (got ${count})`);
     checkResolved(out);
     return { ok: true, value: out };
   } catch (err) {

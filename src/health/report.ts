@@ -21,19 +21,24 @@ export interface HealthReport {
 /** Largest p99 worth recording (one day): anything above is as bad as it gets. */
 export const MAX_P99_MS = 86_400_000;
 
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly field: string; readonly message: string };
+export type Parsed<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly field: string; readonly message: string };
 
 /**
  * Checks a report from the wire. Unknown fields are refused (a typo such as `cpuUsage`
  * would otherwise be silently ignored and the provider would look healthy forever).
  */
 export function parseHealthReport(raw: unknown, path = 'report'): Parsed<HealthReport> {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, field: path, message: `${path}: must be an object` };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { ok: false, field: path, message: `${path}: must be an object` };
   const out: { -readonly [K in Metric]?: number } = {};
   for (const [key, value] of Object.entries(raw)) {
     const field = `${path}.${key}`;
-    if (!(METRICS as readonly string[]).includes(key)) return { ok: false, field, message: `${field}: unknown metric (known: ${METRICS.join(', ')})` };
-    if (typeof value !== 'number' || !Number.isFinite(value)) return { ok: false, field, message: `${field}: must be a finite number` };
+    if (!(METRICS as readonly string[]).includes(key))
+      return { ok: false, field, message: `${field}: unknown metric (known: ${METRICS.join(', ')})` };
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      return { ok: false, field, message: `${field}: must be a finite number` };
     const max = key === 'p99Ms' ? MAX_P99_MS : 1;
     if (value < 0 || value > max) return { ok: false, field, message: `${field}: must be between 0 and ${max}` };
     out[key as Metric] = value;
@@ -61,8 +66,14 @@ export const HEALTH_REPORT_SCHEMA = {
  */
 export function parseKeepaliveBody(raw: unknown): Parsed<HealthReport | undefined> {
   if (raw === undefined || raw === null) return { ok: true, value: undefined };
-  if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, field: 'body', message: 'body: must be empty or an object like {"report": {"successRatio": 0.99}}' };
-  for (const key of Object.keys(raw)) if (key !== 'report') return { ok: false, field: key, message: `${key}: unknown field (known: report)` };
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    return {
+      ok: false,
+      field: 'body',
+      message: 'body: must be empty or an object like {"report": {"successRatio": 0.99}}',
+    };
+  for (const key of Object.keys(raw))
+    if (key !== 'report') return { ok: false, field: key, message: `${key}: unknown field (known: report)` };
   const report = (raw as { report?: unknown }).report;
   return report === undefined ? { ok: true, value: undefined } : parseHealthReport(report);
 }

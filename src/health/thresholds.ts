@@ -68,26 +68,35 @@ export function isWorse(metric: Metric, value: number, limit: number): boolean {
 }
 
 /** null when the thresholds are coherent, else the offending field and why. */
-export function validateThresholds(t: HealthThresholds, path = 'thresholds'): { field: string; message: string } | null {
+export function validateThresholds(
+  t: HealthThresholds,
+  path = 'thresholds',
+): { field: string; message: string } | null {
   for (const m of METRICS) {
     const bands = t[m];
     for (const level of ['subhealthy', 'down'] as const) {
       const b = bands[level];
       if (b === undefined) continue;
       const field = `${path}.${m}.${level}`;
-      if (isWorse(m, b.exit, b.enter)) return { field, message: `${field}: exit (${b.exit}) must be on the healthy side of enter (${b.enter})` };
+      if (isWorse(m, b.exit, b.enter))
+        return { field, message: `${field}: exit (${b.exit}) must be on the healthy side of enter (${b.enter})` };
     }
     const sub = bands.subhealthy;
     const down = bands.down;
     if (sub !== undefined && down !== undefined && !isWorse(m, down.enter, sub.enter)) {
-      return { field: `${path}.${m}.down`, message: `${path}.${m}.down: enter (${down.enter}) must be worse than subhealthy enter (${sub.enter})` };
+      return {
+        field: `${path}.${m}.down`,
+        message: `${path}.${m}.down: enter (${down.enter}) must be worse than subhealthy enter (${sub.enter})`,
+      };
     }
   }
   for (const k of ['degradeAfter', 'recoverAfter'] as const) {
-    if (!Number.isInteger(t[k]) || t[k] < 1 || t[k] > 100) return { field: `${path}.${k}`, message: `${path}.${k}: must be an integer from 1 to 100` };
+    if (!Number.isInteger(t[k]) || t[k] < 1 || t[k] > 100)
+      return { field: `${path}.${k}`, message: `${path}.${k}: must be an integer from 1 to 100` };
   }
   for (const k of ['minDwellMs', 'reportTtlMs'] as const) {
-    if (!Number.isInteger(t[k]) || t[k] < 0 || t[k] > 86_400_000) return { field: `${path}.${k}`, message: `${path}.${k}: must be an integer from 0 to 86400000 (ms)` };
+    if (!Number.isInteger(t[k]) || t[k] < 0 || t[k] > 86_400_000)
+      return { field: `${path}.${k}`, message: `${path}.${k}: must be an integer from 0 to 86400000 (ms)` };
   }
   return null;
 }

@@ -19,9 +19,10 @@
  * first time it hears about an instance; the dwell counts from then.
  * Instances the registry holds as `suspect` (expiry protection) are left alone.
  */
+
+import type { SetHealth } from '../registry/index.js';
 import type { ReportedHealth } from './classify.js';
 import { SEVERITY, targetHealth } from './classify.js';
-import type { SetHealth } from '../registry/index.js';
 import type { HealthReport } from './report.js';
 import type { HealthThresholds } from './thresholds.js';
 
@@ -97,7 +98,15 @@ export class HealthTracker {
     let e = this.#entries.get(key);
     if (e === undefined) {
       if (this.#entries.size >= this.#max) return null;
-      e = { ref: { namespace: ref.namespace, service: ref.service, id: ref.id }, report, reportedAt: now, state: adopt(current), since: now, pending: null, proposed: null };
+      e = {
+        ref: { namespace: ref.namespace, service: ref.service, id: ref.id },
+        report,
+        reportedAt: now,
+        state: adopt(current),
+        since: now,
+        pending: null,
+        proposed: null,
+      };
       this.#entries.set(key, e);
     }
     e.report = report;
@@ -184,7 +193,14 @@ export class HealthTracker {
 
 /** The setHealth commands for due() transitions, in the proposer's term. */
 export function healthCommands(transitions: readonly HealthTransition[], term: number): SetHealth[] {
-  return transitions.map((t) => ({ type: 'setHealth', term, namespace: t.namespace, service: t.service, id: t.id, health: t.to }));
+  return transitions.map((t) => ({
+    type: 'setHealth',
+    term,
+    namespace: t.namespace,
+    service: t.service,
+    id: t.id,
+    health: t.to,
+  }));
 }
 
 function adopt(current: string): ReportedHealth {
@@ -196,5 +212,12 @@ function keyOf(ref: InstanceRef): string {
 }
 
 function view(e: Entry): TrackedHealth {
-  return { ...e.ref, report: e.report, reportedAt: e.reportedAt, state: e.state, since: e.since, pending: e.pending === null ? null : { ...e.pending } };
+  return {
+    ...e.ref,
+    report: e.report,
+    reportedAt: e.reportedAt,
+    state: e.state,
+    since: e.since,
+    pending: e.pending === null ? null : { ...e.pending },
+  };
 }

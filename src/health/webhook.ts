@@ -7,7 +7,10 @@
  * receiver refuses the payload; sending it again will not help).
  */
 
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ readonly status: number }>;
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal },
+) => Promise<{ readonly status: number }>;
 
 export interface WebhookOptions {
   readonly url: string;

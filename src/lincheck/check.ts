@@ -2,14 +2,7 @@
  * checkHistory: validate and pair the events, split them per key (P-compositionality),
  * search each key, and explain the first key that fails.
  */
-import {
-  lineOf,
-  pairOperations,
-  parseEvents,
-  type HistoryEvent,
-  type HistoryOp,
-  type Outcome,
-} from './history.js';
+import { type HistoryEvent, type HistoryOp, lineOf, type Outcome, pairOperations, parseEvents } from './history.js';
 import { type AnyModel, createModel, type ModelName } from './models/index.js';
 import { searchLinearization } from './search.js';
 import { cutWindow, shrinkFailure } from './window.js';

@@ -6,17 +6,28 @@
  *
  * See docs/linearizability.md.
  */
-export { checkHistory, parseHistory } from './check.js';
-export type { CheckOptions, CheckResult, FailureReport, ReportedOp } from './check.js';
-export { HistoryParseError, pairOperations } from './history.js';
-export type { EventType, HistoryEvent, HistoryOp, Outcome } from './history.js';
-export { createModel, createRegisterModel, createRegistryModel, isModelName, MODEL_NAMES } from './models/index.js';
-export type { AnyModel, DecodedOp, Model, ModelName, RegisterInput, RegisterOutput, RegistryInput, RegistryOutput, StepResult } from './models/index.js';
-export { searchLinearization } from './search.js';
-export type { SearchOp, SearchOptions, SearchResult, SearchVerdict } from './search.js';
-export { runCli, USAGE } from './cli.js';
-export type { CliResult } from './cli.js';
+
 export { canonicalJson, jsonEqual } from './canonical.js';
-export { simulateHistory, randomPlan, seededRandom, registerSpec, registrySpec, specFor } from './simulate.js';
-export type { PlannedOp, RandomPlanOptions, SequentialSpec } from './simulate.js';
+export type { CheckOptions, CheckResult, FailureReport, ReportedOp } from './check.js';
+export { checkHistory, parseHistory } from './check.js';
+export type { CliResult } from './cli.js';
+export { runCli, USAGE } from './cli.js';
+export type { EventType, HistoryEvent, HistoryOp, Outcome } from './history.js';
+export { HistoryParseError, pairOperations } from './history.js';
+export type {
+  AnyModel,
+  DecodedOp,
+  Model,
+  ModelName,
+  RegisterInput,
+  RegisterOutput,
+  RegistryInput,
+  RegistryOutput,
+  StepResult,
+} from './models/index.js';
+export { createModel, createRegisterModel, createRegistryModel, isModelName, MODEL_NAMES } from './models/index.js';
 export { bruteForceLinearizable } from './oracle.js';
+export type { SearchOp, SearchOptions, SearchResult, SearchVerdict } from './search.js';
+export { searchLinearization } from './search.js';
+export type { PlannedOp, RandomPlanOptions, SequentialSpec } from './simulate.js';
+export { randomPlan, registerSpec, registrySpec, seededRandom, simulateHistory, specFor } from './simulate.js';

@@ -17,9 +17,10 @@
  * read-only operations that succeed are linearized at once without branching, and the
  * operation whose return comes first is tried first.
  */
-import type { AnyModel } from './models/index.js';
+
 import { LinearizedSet } from './bitset.js';
 import { ConfigCache } from './cache.js';
+import type { AnyModel } from './models/index.js';
 
 export interface SearchOp<Input = unknown, Output = unknown> {
   input: Input;
@@ -56,7 +57,11 @@ export interface SearchResult {
   frontier: number;
 }
 
-export function searchLinearization(model: AnyModel, ops: readonly SearchOp[], options: SearchOptions = {}): SearchResult {
+export function searchLinearization(
+  model: AnyModel,
+  ops: readonly SearchOp[],
+  options: SearchOptions = {},
+): SearchResult {
   const n = ops.length;
   const initialStates = options.initialStates ?? [model.init()];
   if (n === 0) return { verdict: 'linearizable', steps: 0, order: [], frontier: Infinity };

@@ -24,7 +24,7 @@
  */
 import type { HistoryOp } from './history.js';
 import type { AnyModel } from './models/index.js';
-import { searchLinearization, type SearchOp, type SearchVerdict } from './search.js';
+import { type SearchOp, type SearchVerdict, searchLinearization } from './search.js';
 
 export interface WindowMember {
   op: HistoryOp;
@@ -52,7 +52,12 @@ export function cutWindow(model: AnyModel, ops: readonly HistoryOp[], from: numb
     const known = completed && op.invokeIndex >= from;
     const decoded = model.decode(op, known);
     if (decoded === null) continue;
-    search.push({ input: decoded.input, output: decoded.output, call: op.invokeIndex, ret: known ? (ret as number) : Infinity });
+    search.push({
+      input: decoded.input,
+      output: decoded.output,
+      call: op.invokeIndex,
+      ret: known ? (ret as number) : Infinity,
+    });
     members.push({ op, known });
   }
   return { search, members };
@@ -100,7 +105,11 @@ export function shrinkFailure(
       return 'budget';
     }
     const { search } = cutWindow(model, ops, from, to);
-    const r = searchLinearization(model, search, { initialStates: starts, maxSteps: stepsLeft, deadline: budget.deadline });
+    const r = searchLinearization(model, search, {
+      initialStates: starts,
+      maxSteps: stepsLeft,
+      deadline: budget.deadline,
+    });
     stepsLeft -= r.steps;
     if (r.verdict === 'budget' || r.verdict === 'timeout') conclusive = false;
     return r.verdict;
@@ -114,7 +123,7 @@ export function shrinkFailure(
     .sort((a, b) => (a.returnIndex as number) - (b.returnIndex as number));
   if (completions.length === 0) throw new Error('shrinkFailure: a history with no completed operation cannot fail');
   const atFrontier = completions.findIndex((op) => (op.returnIndex as number) >= frontier);
-  const known = atFrontier < 0 ? 0 : atFrontier;
+  const known = Math.max(atFrontier, 0);
   let lo = known;
   let hi = completions.length - 1; // the whole history fails (the caller established it)
   const verdicts = new Map<number, SearchVerdict>();

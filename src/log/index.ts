@@ -2,8 +2,9 @@
  * Structured logs (pino). Quiet by default: `info` says what a person on call needs
  * (leader changes, membership, expiry protection, refused peers); `debug` the rest.
  */
-import pino from 'pino';
+
 import type { Logger } from 'pino';
+import pino from 'pino';
 
 export type { Logger };
 
@@ -19,7 +20,10 @@ export function createLogger(options: LogOptions = {}): Logger {
     level: options.level ?? process.env.ROLLCALL_LOG_LEVEL ?? 'info',
     base: options.name ? { node: options.name } : null,
     // Tokens and secrets are never logged; redact them if a caller slips.
-    redact: { paths: ['secret', 'token', 'authorization', 'req.headers.authorization', '*.secret', '*.token'], censor: '[redacted]' },
+    redact: {
+      paths: ['secret', 'token', 'authorization', 'req.headers.authorization', '*.secret', '*.token'],
+      censor: '[redacted]',
+    },
   };
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }

@@ -128,12 +128,15 @@ export class RepeatLimiter<T> {
     if (this.timer !== null || this.closed || this.entries.size === 0) return;
     // With an injected clock that real time does not move, this just looks again later.
     const wait = Number.isFinite(this.nextDue) ? Math.max(1, this.nextDue - now) : this.intervalMs;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const t = this.now();
-      if (t >= this.nextDue) this.sweep(t);
-      this.arm(t);
-    }, Math.min(wait, this.intervalMs));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        const t = this.now();
+        if (t >= this.nextDue) this.sweep(t);
+        this.arm(t);
+      },
+      Math.min(wait, this.intervalMs),
+    );
     this.timer.unref();
   }
 }

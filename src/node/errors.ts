@@ -52,6 +52,9 @@ export function fromCoreRefusal(err: CoreRefusal): NodeError {
 }
 
 /** The answer to work forwarded to a node that does not lead (or is not ready to): the sender retries. */
-export function notLeader(leader: string | null, why = 'not the leader'): { readonly ok: false; readonly code: 'NO_LEADER'; readonly message: string; readonly leader: string | null } {
+export function notLeader(
+  leader: string | null,
+  why = 'not the leader',
+): { readonly ok: false; readonly code: 'NO_LEADER'; readonly message: string; readonly leader: string | null } {
   return { ok: false, code: 'NO_LEADER', message: why, leader };
 }

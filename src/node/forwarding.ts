@@ -97,5 +97,10 @@ export class ForwardedRequests {
 
 export function toOutcome<T>(err: unknown): ForwardOutcome<T> {
   if (err instanceof NodeError) return { ok: false, code: err.code, message: err.message, leader: err.leader };
-  return { ok: false, code: 'PROPOSAL_DROPPED', message: err instanceof Error ? err.message : String(err), leader: null };
+  return {
+    ok: false,
+    code: 'PROPOSAL_DROPPED',
+    message: err instanceof Error ? err.message : String(err),
+    leader: null,
+  };
 }

@@ -14,7 +14,15 @@ import { encode } from '../codec/index.js';
 import type { HealthReport, HealthTracker, TrackedHealth } from '../health/index.js';
 import { healthCommands } from '../health/index.js';
 import type { Logger } from '../log/index.js';
-import type { AppliedEntry, CommandResult, KeepaliveOutcome, LeaderCommand, Registry, RegistryEvent, SessionTracker } from '../registry/index.js';
+import type {
+  AppliedEntry,
+  CommandResult,
+  KeepaliveOutcome,
+  LeaderCommand,
+  Registry,
+  RegistryEvent,
+  SessionTracker,
+} from '../registry/index.js';
 import { commandsFor, INTRODUCED_IN, STATE_MACHINE_VERSION } from '../registry/index.js';
 import type { Clock } from './clock.js';
 import { toWall } from './clock.js';
@@ -105,7 +113,9 @@ export class LeaderDuties {
   healthReports(): readonly TrackedHealth[] | null {
     if (!this.active()) return null;
     const { clock } = this.d;
-    return this.d.health.list().map((h) => ({ ...h, reportedAt: toWall(clock, h.reportedAt), since: toWall(clock, h.since) }));
+    return this.d.health
+      .list()
+      .map((h) => ({ ...h, reportedAt: toWall(clock, h.reportedAt), since: toWall(clock, h.since) }));
   }
 
   /**
@@ -144,7 +154,8 @@ export class LeaderDuties {
         for (const id of ids) if (!registry.getSession(id)) tracker.onSessionClosed(id);
       }
     }
-    if (confirmed.length > 0) this.propose([{ type: 'expire', term, sessionIds: confirmed, now: this.d.clock.wallNow() }]);
+    if (confirmed.length > 0)
+      this.propose([{ type: 'expire', term, sessionIds: confirmed, now: this.d.clock.wallNow() }]);
   }
 
   /** On the expiry timer: lapsed sessions (as intents), suspect marks, health transitions. */
@@ -161,10 +172,13 @@ export class LeaderDuties {
     // in this leader's term (onApplied). At cluster version 1 there is no intent (builds of
     // v1 refuse it): the expire is proposed at once, as v1 leaders did.
     const twoPhase = registry.clusterVersion >= INTRODUCED_IN['expiryIntent']!;
-    const commands: LeaderCommand[] = commandsFor(due, term, wall).map((c) => (c.type === 'expire' && twoPhase ? { ...c, type: 'expiryIntent' as const } : c));
+    const commands: LeaderCommand[] = commandsFor(due, term, wall).map((c) =>
+      c.type === 'expire' && twoPhase ? { ...c, type: 'expiryIntent' as const } : c,
+    );
     // Health changes only on a transition: reports themselves never reach the log.
     const transitions = health.due(now, registry);
-    for (const t of transitions) log.info({ instance: `${t.namespace}/${t.service}/${t.id}`, from: t.from, to: t.to }, 'health changed');
+    for (const t of transitions)
+      log.info({ instance: `${t.namespace}/${t.service}/${t.id}`, from: t.from, to: t.to }, 'health changed');
     commands.push(...healthCommands(transitions, term));
     if (commands.length > 0) this.propose(commands);
   }
@@ -182,7 +196,10 @@ export class LeaderDuties {
     const now = this.d.clock.now();
     if (now - this.versionProposedAt < VERSION_REPROPOSE_MS) return;
     this.versionProposedAt = now;
-    this.d.log.warn({ from: current, to: supported }, 'every member supports a newer state-machine version: raising the cluster version');
+    this.d.log.warn(
+      { from: current, to: supported },
+      'every member supports a newer state-machine version: raising the cluster version',
+    );
     this.propose([{ type: 'setClusterVersion', term: this.d.soft().term, version: supported }]);
   }
 
@@ -190,14 +207,24 @@ export class LeaderDuties {
   private propose(commands: readonly LeaderCommand[]): void {
     const { log } = this.d;
     for (const c of commands) {
-      if (c.type === 'expiryIntent') log.info({ sessions: c.sessionIds.length }, 'expiring sessions whose keepalives stopped');
-      if (c.type === 'expire') log.debug({ sessions: c.sessionIds.length }, 'expiry committed in this term; deleting the sessions');
-      if (c.type === 'markSuspect') log.warn({ sessions: c.sessionIds.length }, 'expiry protection: marking instances suspect instead of deleting them');
+      if (c.type === 'expiryIntent')
+        log.info({ sessions: c.sessionIds.length }, 'expiring sessions whose keepalives stopped');
+      if (c.type === 'expire')
+        log.debug({ sessions: c.sessionIds.length }, 'expiry committed in this term; deleting the sessions');
+      if (c.type === 'markSuspect')
+        log.warn(
+          { sessions: c.sessionIds.length },
+          'expiry protection: marking instances suspect instead of deleting them',
+        );
       if (c.type === 'clearSuspect') log.info({ sessions: c.sessionIds.length }, 'suspect instances recovered');
     }
     const res = this.d.raw.proposeBatch(commands.map((c) => encode(c)));
     // Not lost: an expiry or a mark not visible in the registry is proposed again after reproposeMs.
-    if (!res.ok) log.info({ err: res.error.message, kinds: [...new Set(commands.map((c) => c.type))] }, 'could not propose leader commands; they are retried');
+    if (!res.ok)
+      log.info(
+        { err: res.error.message, kinds: [...new Set(commands.map((c) => c.type))] },
+        'could not propose leader commands; they are retried',
+      );
     else for (const c of commands) this.d.proposed(c.type);
     this.d.kick();
   }

@@ -46,7 +46,8 @@ export class LeaderRouter {
     const { clock } = this.deps;
     this.deps.assertOpen();
     const deadline = clock.now() + timeoutMs;
-    const noLeaderDeadline = spec.noLeaderMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + Math.min(timeoutMs, spec.noLeaderMs);
+    const noLeaderDeadline =
+      spec.noLeaderMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + Math.min(timeoutMs, spec.noLeaderMs);
     // Set once a forwarded copy reached a leader that then went away: from then on the
     // outcome is unknown, so giving up must say so (never "no leader": it may have applied).
     let outcomeUnknown = false;
@@ -70,7 +71,8 @@ export class LeaderRouter {
         if (!spec.retryable(err)) throw err;
         if (err instanceof ForwardFailure && err.kind === 'peer-gone') outcomeUnknown = true;
         // The failure may come from the very leader change that named a successor: go at once then.
-        if (!this.connectedToNewLeader(err)) await this.deps.whenLeaderMayHaveChanged(Math.max(1, Math.min(deadline - clock.now(), spec.waitMs)));
+        if (!this.connectedToNewLeader(err))
+          await this.deps.whenLeaderMayHaveChanged(Math.max(1, Math.min(deadline - clock.now(), spec.waitMs)));
       }
     }
   }

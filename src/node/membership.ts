@@ -6,12 +6,12 @@
  */
 import type { ConfChange, ConfState, RawNode, SoftState } from '../../raft/index.js';
 import type { Logger } from '../log/index.js';
+import type { PeerAddress } from '../transport/index.js';
 import { formatHostPort, parseHostPort } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
-import type { AdminOp, AdminResult } from './peer-messages.js';
-import type { PeerAddress } from '../transport/index.js';
 import type { PeerBook } from './peer-book.js';
+import type { AdminOp, AdminResult } from './peer-messages.js';
 import type { PendingProposals } from './proposals.js';
 
 /** A learner this close to the leader's last index is promoted to voter. */
@@ -44,7 +44,9 @@ export class Membership {
   async run(op: AdminOp, timeoutMs: number): Promise<AdminResult> {
     switch (op.type) {
       case 'addMember':
-        return this.propose({ type: 'addLearner', node: op.id, context: op.address }, timeoutMs, () => this.existing(op.id, op.address));
+        return this.propose({ type: 'addLearner', node: op.id, context: op.address }, timeoutMs, () =>
+          this.existing(op.id, op.address),
+        );
       case 'removeMember':
         return this.propose({ type: 'removeNode', node: op.id }, timeoutMs);
       case 'transfer':
@@ -57,7 +59,11 @@ export class Membership {
    * `alreadyDone` is asked before each try: a retried request whose change has meanwhile
    * taken effect is answered from the membership instead of being proposed again.
    */
-  private async propose(cc: ConfChange, timeoutMs: number, alreadyDone?: () => AdminResult | null): Promise<AdminResult> {
+  private async propose(
+    cc: ConfChange,
+    timeoutMs: number,
+    alreadyDone?: () => AdminResult | null,
+  ): Promise<AdminResult> {
     const { raw, clock } = this.d;
     const deadline = clock.now() + timeoutMs;
     for (;;) {
@@ -101,7 +107,10 @@ export class Membership {
     const known = book.addressOf(id);
     const asked = parseHostPort(address);
     if (known !== undefined && asked !== null && formatHostPort(known) !== formatHostPort(asked)) {
-      throw new NodeError('CONF_CHANGE_INVALID', `${id} is already a ${role} at ${formatHostPort(known)}; remove it before adding it at another address`);
+      throw new NodeError(
+        'CONF_CHANGE_INVALID',
+        `${id} is already a ${role} at ${formatHostPort(known)}; remove it before adding it at another address`,
+      );
     }
     return { index: raw.status().hardState.commit, existing: { role } };
   }
@@ -126,7 +135,8 @@ export class Membership {
   onApplied(cc: ConfChange, index: number): void {
     const { book, log } = this.d;
     const note = book.applied(cc);
-    if (note !== null && 'unreadable' in note) log.error({ node: cc.node, address: note.unreadable }, 'membership change carries an unreadable address');
+    if (note !== null && 'unreadable' in note)
+      log.error({ node: cc.node, address: note.unreadable }, 'membership change carries an unreadable address');
     if (note !== null && 'flagsDiffer' in note) {
       log.warn(
         { node: cc.node, added: note.flagsDiffer.added, dialing: formatHostPort(note.flagsDiffer.flags) },
@@ -140,7 +150,10 @@ export class Membership {
     }
     this.d.setPeers(book.current);
     const conf = this.d.conf();
-    log.info({ change: cc.type, member: cc.node, voters: conf.voters, learners: conf.learners, index }, 'membership changed');
+    log.info(
+      { change: cc.type, member: cc.node, voters: conf.voters, learners: conf.learners, index },
+      'membership changed',
+    );
   }
 
   /** Removed, and `lingerMs` since (time to hand over): this node should stop taking part. */
@@ -160,7 +173,10 @@ export class Membership {
       if (p.state !== 'replicate' || p.match === 0 || st.lastIndex - p.match > PROMOTE_WITHIN_ENTRIES) continue;
       const res = this.d.raw.proposeConfChange({ type: 'addVoter', node: p.id });
       if (res.ok) {
-        this.d.log.info({ member: p.id, match: p.match, lastIndex: st.lastIndex }, 'learner caught up; promoting it to voter');
+        this.d.log.info(
+          { member: p.id, match: p.match, lastIndex: st.lastIndex },
+          'learner caught up; promoting it to voter',
+        );
         this.d.kick();
       }
       return;

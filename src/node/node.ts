@@ -14,14 +14,27 @@ import { encode } from '../codec/index.js';
 import type { HealthPolicy, HealthReport, TrackedHealth } from '../health/index.js';
 import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
-import type { ClientCommand, KeepaliveOutcome, RegistryEvent, SessionTrackerOptions } from '../registry/index.js';
-import { BASE_CLUSTER_VERSION, buildStateMachineVersion, Registry, SessionTracker, StateMachineVersionError } from '../registry/index.js';
 import { type BackupOrigin, type OpenBackup, openBackup } from '../ops/backup-stream.js';
-import { type CheckReport, CorruptionChecker, hashStateMachine, readCorruptionMark, type StateHash, writeCorruptionMark } from '../ops/corruption-check.js';
+import {
+  type CheckReport,
+  CorruptionChecker,
+  hashStateMachine,
+  readCorruptionMark,
+  type StateHash,
+  writeCorruptionMark,
+} from '../ops/corruption-check.js';
+import type { ClientCommand, KeepaliveOutcome, RegistryEvent, SessionTrackerOptions } from '../registry/index.js';
+import {
+  BASE_CLUSTER_VERSION,
+  buildStateMachineVersion,
+  Registry,
+  SessionTracker,
+  StateMachineVersionError,
+} from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { NodeStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
-import { ClusterIdentity, PeerTransport, type PeerTlsOptions } from '../transport/index.js';
+import { ClusterIdentity, type PeerTlsOptions, PeerTransport } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import { systemClock, toWall } from './clock.js';
 import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
@@ -29,13 +42,13 @@ import { ForwardedRequests, ForwardFailure, toOutcome } from './forwarding.js';
 import { LeaderDuties } from './leader-duties.js';
 import { LeaderRouter } from './leader-router.js';
 import { Membership } from './membership.js';
+import { PeerBook } from './peer-book.js';
 import type { AdminOp, AdminResult, PeerMessage, PeerStatus, ProposalResult } from './peer-messages.js';
 import { PendingProposals } from './proposals.js';
 import { LocalProposer } from './proposer.js';
 import { ReadBarriers } from './reads.js';
 import { ReadyLoop } from './ready-loop.js';
 import { SnapshotPacer } from './snapshot-pacer.js';
-import { PeerBook } from './peer-book.js';
 import { readLegacyPeers, readMemberAddresses, smStore } from './state-store.js';
 
 /** How long a request waits for a leader to appear before it is answered with NO_LEADER. */
@@ -190,7 +203,9 @@ export class RollcallNode {
     this.expiryCheckMs = options.expiryCheckMs ?? 200;
     this.buildVersion = options.stateMachineVersion ?? buildStateMachineVersion();
     this.tracker = new SessionTracker(options.tracker);
-    this.health = new HealthTracker({ thresholds: new PolicyResolver(options.healthPolicy ?? (() => null)).thresholds });
+    this.health = new HealthTracker({
+      thresholds: new PolicyResolver(options.healthPolicy ?? (() => null)).thresholds,
+    });
     this.conf = registry.conf ?? storage.initialState().confState;
     this.peers = peers;
     this.raw = new RawNode({
@@ -211,7 +226,13 @@ export class RollcallNode {
       members: () => [...this.conf.voters, ...this.conf.learners],
       appliedIndex: () => this.registry.appliedIndex,
       selfHash: (index, timeoutMs) => this.stateHash(index, timeoutMs),
-      askHash: (peer, index, timeoutMs) => this.forwards.request<StateHash>(peer, timeoutMs, (req) => this.transport.send(peer, { kind: 'hashRequest', req, index }), false),
+      askHash: (peer, index, timeoutMs) =>
+        this.forwards.request<StateHash>(
+          peer,
+          timeoutMs,
+          (req) => this.transport.send(peer, { kind: 'hashRequest', req, index }),
+          false,
+        ),
       tellCorrupt: (peer, detail) => void this.transport.send(peer, { kind: 'corrupt', detail }),
       persistMark: (mark) => writeCorruptionMark(db, mark),
     });
@@ -327,7 +348,8 @@ export class RollcallNode {
       }
       const registry = await Registry.open(smStore(db));
       const buildVersion = options.stateMachineVersion ?? buildStateMachineVersion();
-      if (registry.clusterVersion > buildVersion) throw new StateMachineVersionError(buildVersion, registry.clusterVersion);
+      if (registry.clusterVersion > buildVersion)
+        throw new StateMachineVersionError(buildVersion, registry.clusterVersion);
       // A restored member has a cluster id; a joiner takes on the id of the cluster that adds it.
       const storedClusterId = await readClusterId(db);
       const cluster =
@@ -335,7 +357,13 @@ export class RollcallNode {
           ? ClusterIdentity.unassigned((id) => node?.adoptClusterId(id))
           : ClusterIdentity.of(storedClusterId);
       // --peers wins for the ids it names; the stored records only fill in the rest.
-      const book = new PeerBook(options.id, options.peers, await readMemberAddresses(db), await readLegacyPeers(db), registry.conf ?? storage.initialState().confState);
+      const book = new PeerBook(
+        options.id,
+        options.peers,
+        await readMemberAddresses(db),
+        await readLegacyPeers(db),
+        registry.conf ?? storage.initialState().confState,
+      );
       let node: RollcallNode | null = null;
       const transport = new PeerTransport<PeerMessage>({
         id: options.id,
@@ -361,7 +389,13 @@ export class RollcallNode {
       node.maybeCampaignAtStart();
       node.kick();
       options.logger.info(
-        { applied: registry.appliedIndex, revision: registry.revision, lastIndex: storage.lastIndex(), clusterId: cluster.current, tablesChecked: db.tableCheck },
+        {
+          applied: registry.appliedIndex,
+          revision: registry.revision,
+          lastIndex: storage.lastIndex(),
+          clusterId: cluster.current,
+          tablesChecked: db.tableCheck,
+        },
         'node started',
       );
       return node;
@@ -421,7 +455,8 @@ export class RollcallNode {
         match: id === this.id ? st.lastIndex : (progress.get(id)?.match ?? null),
         lastContact: id === this.id ? this.clock.wallNow() : (peer?.lastContact ?? null),
         connected: id === this.id ? true : (peer?.connected ?? false),
-        reported: id === this.id ? { ...this.selfStatus(), at: this.clock.wallNow() } : (this.peerStatus.get(id) ?? null),
+        reported:
+          id === this.id ? { ...this.selfStatus(), at: this.clock.wallNow() } : (this.peerStatus.get(id) ?? null),
       };
     });
     return {
@@ -462,7 +497,9 @@ export class RollcallNode {
         runHere: (left) => this.proposer.propose(data, left),
         forward: async (leader, left) => {
           const deadline = this.clock.now() + left;
-          const res = await this.forwards.request<ProposalResult>(leader, left, (req) => this.transport.send(leader, { kind: 'propose', req, data }));
+          const res = await this.forwards.request<ProposalResult>(leader, left, (req) =>
+            this.transport.send(leader, { kind: 'propose', req, data }),
+          );
           // Read-your-writes on this node: wait until we have applied it too.
           await this.waitApplied(res.index, Math.max(1, deadline - this.clock.now()));
           return res;
@@ -474,7 +511,13 @@ export class RollcallNode {
           (err instanceof NodeError && err.code === 'NO_LEADER') ||
           (err instanceof ForwardFailure && (err.kind === 'not-sent' || command.client !== undefined)),
         onDeadline: (unknown) =>
-          new NodeError('TIMEOUT', unknown ? 'the leader went away and no successor took the write in time; it may have been applied' : 'no leader accepted the write in time', this.soft.leader),
+          new NodeError(
+            'TIMEOUT',
+            unknown
+              ? 'the leader went away and no successor took the write in time; it may have been applied'
+              : 'no leader accepted the write in time',
+            this.soft.leader,
+          ),
         waitMs: 200,
         // With no leader at all, wait only briefly: the client gets 503 and retries elsewhere.
         noLeaderMs: NO_LEADER_WAIT_MS,
@@ -607,10 +650,17 @@ export class RollcallNode {
         runHere: () => this.duties.keepalive(sessionId, report),
         forward: (leader, left) =>
           this.forwards.request<KeepaliveOutcome>(leader, left, (req) =>
-            this.transport.send(leader, report === undefined ? { kind: 'keepalive', req, sessionId } : { kind: 'keepalive', req, sessionId, report }),
+            this.transport.send(
+              leader,
+              report === undefined
+                ? { kind: 'keepalive', req, sessionId }
+                : { kind: 'keepalive', req, sessionId, report },
+            ),
           ),
         // A keepalive is idempotent: try again whatever became of it while the deadline allows.
-        retryable: (err) => err instanceof ForwardFailure || (err instanceof NodeError && (err.code === 'TIMEOUT' || err.code === 'NO_LEADER')),
+        retryable: (err) =>
+          err instanceof ForwardFailure ||
+          (err instanceof NodeError && (err.code === 'TIMEOUT' || err.code === 'NO_LEADER')),
         onDeadline: () => new NodeError('NO_LEADER', 'no leader to take the keepalive', null),
         waitMs: 50,
         // Short attempts: if the leader just died, the next attempt goes to its successor
@@ -636,7 +686,13 @@ export class RollcallNode {
    * transport's fault hook), and make each log compaction take `compactDelayMs` longer and
    * each Raft write `persistDelayMs` longer (a slow fsync).
    */
-  setFaults(faults: { dropTo?: readonly string[]; dropFrom?: readonly string[]; kinds?: readonly string[]; compactDelayMs?: number; persistDelayMs?: number }): void {
+  setFaults(faults: {
+    dropTo?: readonly string[];
+    dropFrom?: readonly string[];
+    kinds?: readonly string[];
+    compactDelayMs?: number;
+    persistDelayMs?: number;
+  }): void {
     this.transport.setFaults(faults);
     this.ready.compactDelayMs = faults.compactDelayMs ?? 0;
     this.ready.persistDelayMs = faults.persistDelayMs ?? 0;
@@ -667,7 +723,13 @@ export class RollcallNode {
         here: () => this.soft.role === 'leader',
         runHere: (left) => this.membership.run(op, left),
         // Not leader-bound: a transfer moves leadership itself, and must not fail for it.
-        forward: (leader, left) => this.forwards.request<AdminResult>(leader, left, (req) => this.transport.send(leader, { kind: 'admin', req, op }), false),
+        forward: (leader, left) =>
+          this.forwards.request<AdminResult>(
+            leader,
+            left,
+            (req) => this.transport.send(leader, { kind: 'admin', req, op }),
+            false,
+          ),
         // Only a request that never left this node (the transport refused it) goes again.
         retryable: (err) => err instanceof ForwardFailure && err.kind === 'not-sent',
         onDeadline: () => new NodeError('NO_LEADER', 'no leader to take the cluster operation', null),
@@ -752,7 +814,11 @@ export class RollcallNode {
   private sendRaft(messages: readonly Message[]): void {
     for (const msg of messages) {
       if (msg.type === 'snapshot') {
-        if (msg.offset === 0) this.log.info({ to: msg.to, index: msg.meta.index, bytes: msg.total }, 'sending a snapshot: the follower is behind the compacted log');
+        if (msg.offset === 0)
+          this.log.info(
+            { to: msg.to, index: msg.meta.index, bytes: msg.total },
+            'sending a snapshot: the follower is behind the compacted log',
+          );
         this.snapshots.push(msg);
       } else {
         this.transport.send(msg.to, { kind: 'raft', msg });
@@ -775,11 +841,15 @@ export class RollcallNode {
     if (soft.leader !== prev.leader) {
       // The old leader will not answer what was forwarded to it (or, if it lost leadership,
       // answers it dropped): fail it now and let submit() retry where that is safe.
-      if (prev.leader !== null && prev.leader !== this.id) this.forwards.failPeer(prev.leader, `leadership moved from ${prev.leader}`, 'leader-bound');
+      if (prev.leader !== null && prev.leader !== this.id)
+        this.forwards.failPeer(prev.leader, `leadership moved from ${prev.leader}`, 'leader-bound');
       this.notifyLeaderMayHaveChanged();
     }
     if (soft.leader !== prev.leader || soft.term !== prev.term) {
-      this.log.info({ term: soft.term, leader: soft.leader, role: soft.role }, soft.leader ? 'leader known' : 'no leader');
+      this.log.info(
+        { term: soft.term, leader: soft.leader, role: soft.role },
+        soft.leader ? 'leader known' : 'no leader',
+      );
       if (soft.leader !== null) this.observer.leaderChanged?.(soft.leader, soft.term);
     }
     this.duties.update();
@@ -813,7 +883,9 @@ export class RollcallNode {
     if (checkEvery > 0) {
       this.integrityTimer = setInterval(() => {
         if (this.soft.role !== 'leader' || this.closed) return;
-        this.integrity.run(Math.min(checkEvery, 30_000)).catch((err: unknown) => this.log.warn({ err }, 'corruption check failed to run'));
+        this.integrity
+          .run(Math.min(checkEvery, 30_000))
+          .catch((err: unknown) => this.log.warn({ err }, 'corruption check failed to run'));
       }, checkEvery);
     }
   }
@@ -843,7 +915,10 @@ export class RollcallNode {
     for (const id of [...conf.voters, ...conf.learners]) {
       if (id === this.id) continue;
       const st = this.peerStatus.get(id);
-      const v = st !== undefined && now - st.at <= STATUS_FRESH_MS ? (st.stateMachineVersion ?? BASE_CLUSTER_VERSION) : BASE_CLUSTER_VERSION;
+      const v =
+        st !== undefined && now - st.at <= STATUS_FRESH_MS
+          ? (st.stateMachineVersion ?? BASE_CLUSTER_VERSION)
+          : BASE_CLUSTER_VERSION;
       lowest = Math.min(lowest, v);
     }
     return lowest;
@@ -852,14 +927,16 @@ export class RollcallNode {
   private gossipStatus(): void {
     const status = this.selfStatus();
     const conf = this.raw.status().conf;
-    for (const id of [...conf.voters, ...conf.learners]) if (id !== this.id) this.transport.send(id, { kind: 'status', status });
+    for (const id of [...conf.voters, ...conf.learners])
+      if (id !== this.id) this.transport.send(id, { kind: 'status', status });
   }
 
   // ---- lifecycle --------------------------------------------------------------------
 
   private assertOpen(): void {
     if (this.closed) throw new NodeError('SHUTTING_DOWN', 'the node is shutting down');
-    if (this.failure) throw new NodeError('SHUTTING_DOWN', `the node stopped after a storage failure: ${this.failure.message}`);
+    if (this.failure)
+      throw new NodeError('SHUTTING_DOWN', `the node stopped after a storage failure: ${this.failure.message}`);
   }
 
   /** A persist or apply failure leaves memory and disk out of step: stop serving at once. */

@@ -62,7 +62,8 @@ export class PeerBook {
       // Set even when the flags name it: a member removed and re-added is dialed again.
       const flagged = this.flags.get(cc.node);
       this.current.set(cc.node, flagged ?? address);
-      if (flagged !== undefined && formatHostPort(flagged) !== formatHostPort(address)) return { flagsDiffer: { flags: flagged, added: cc.context } };
+      if (flagged !== undefined && formatHostPort(flagged) !== formatHostPort(address))
+        return { flagsDiffer: { flags: flagged, added: cc.context } };
     } else if (cc.type === 'removeNode') {
       this.announced.delete(cc.node);
       // A removed peer loses both directions at once (the transport refuses unknown ids),

@@ -5,8 +5,8 @@
  */
 import type { Message } from '../../raft/index.js';
 import type { HealthReport } from '../health/index.js';
-import type { CommandResult, Instance, KeepaliveOutcome } from '../registry/index.js';
 import type { StateHash } from '../ops/corruption-check.js';
+import type { CommandResult, Instance, KeepaliveOutcome } from '../registry/index.js';
 
 export type PeerMessage =
   | { readonly kind: 'raft'; readonly msg: Message }

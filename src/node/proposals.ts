@@ -34,7 +34,12 @@ export class PendingProposals {
       const timer = setTimeout(() => {
         // Only this waiter: another one at the same index (another term) keeps waiting.
         this.remove(index, pending);
-        reject(new NodeError('TIMEOUT', `proposal at index ${index} was not applied within ${timeoutMs} ms; its outcome is unknown`));
+        reject(
+          new NodeError(
+            'TIMEOUT',
+            `proposal at index ${index} was not applied within ${timeoutMs} ms; its outcome is unknown`,
+          ),
+        );
       }, timeoutMs);
       const pending: Pending = { term, resolve, reject, timer };
       const waiters = this.byIndex.get(index);
@@ -70,7 +75,12 @@ export class PendingProposals {
       this.byIndex.delete(i);
       for (const p of waiters) {
         clearTimeout(p.timer);
-        p.reject(new NodeError('TIMEOUT', 'a snapshot replaced the log before the proposal was applied; its outcome is unknown'));
+        p.reject(
+          new NodeError(
+            'TIMEOUT',
+            'a snapshot replaced the log before the proposal was applied; its outcome is unknown',
+          ),
+        );
       }
     }
   }

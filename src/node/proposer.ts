@@ -59,7 +59,7 @@ export class LocalProposer {
       return;
     }
     const { firstIndex, term } = res.value;
-    batch.forEach((p, i) => p.resolve({ index: firstIndex + i, term }));
+    for (const [i, p] of batch.entries()) p.resolve({ index: firstIndex + i, term });
     this.kick();
   }
 

@@ -12,9 +12,9 @@ import type { ConfChange, ConfState, Entry, Message, RawNode, Ready, Snapshot, S
 import { decodeConfChange } from '../../raft/index.js';
 import { decode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
-import type { ApplyOutcome, AppliedEntry, BatchOp, Command, Registry } from '../registry/index.js';
+import type { AppliedEntry, ApplyOutcome, BatchOp, Command, Registry } from '../registry/index.js';
 import { MEMBER_ADDRESSES_SINCE, StateMachineVersionError } from '../registry/index.js';
-import type { NodeStorage, NodeDatabase } from '../storage/index.js';
+import type { NodeDatabase, NodeStorage } from '../storage/index.js';
 import type { Clock } from './clock.js';
 import { NodeError } from './errors.js';
 import type { PendingProposals } from './proposals.js';
@@ -229,12 +229,19 @@ export class ReadyLoop {
     const loadStartedAt = performance.now();
     await registry.reload();
     // A snapshot from a cluster raised past this build: stop (a restart then refuses to start).
-    if (registry.clusterVersion > this.d.buildVersion) throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
+    if (registry.clusterVersion > this.d.buildVersion)
+      throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
     const loadMs = performance.now() - loadStartedAt;
     await this.d.onSnapshotInstalled();
     this.d.proposals.onSnapshot(index);
     this.d.log.info(
-      { index, revision: registry.revision, bytes: snapshot.data.byteLength, writeMs: Math.round(writeMs), loadMs: Math.round(loadMs) },
+      {
+        index,
+        revision: registry.revision,
+        bytes: snapshot.data.byteLength,
+        writeMs: Math.round(writeMs),
+        loadMs: Math.round(loadMs),
+      },
       'installed a snapshot from the leader',
     );
     this.afterApply();
@@ -280,7 +287,8 @@ export class ReadyLoop {
     const outcome = registry.applyBatch(applied);
     // The cluster was raised past what this build implements (it joined or restarted too
     // old, or a test flag lowered it): applying on would diverge, so stop before writing.
-    if (registry.clusterVersion > this.d.buildVersion) throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
+    if (registry.clusterVersion > this.d.buildVersion)
+      throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
     this.d.onAppliedInMemory(outcome);
     const ops: BatchOp[] = outcome.ops;
     // The addresses members were added with are replicated state: a node restored from a
@@ -299,7 +307,10 @@ export class ReadyLoop {
     // configuration these entries left (raft: conf changes counted from the host's apply).
     if (last) raw.appliedTo(last.index);
     for (const a of applied) {
-      const result = a.conf !== undefined ? { ok: true as const, revision: registry.revision, changed: true } : outcome.results.get(a.index);
+      const result =
+        a.conf !== undefined
+          ? { ok: true as const, revision: registry.revision, changed: true }
+          : outcome.results.get(a.index);
       this.d.proposals.onApplied(a.index, a.term, result, outcome.instances.get(a.index));
     }
     this.d.onApplied(applied, outcome);
@@ -348,7 +359,8 @@ export class ReadyLoop {
       .catch((err: unknown) => {
         // A failed sync or delete leaves the disk uncertain: stop serving (unless already stopped).
         if (!this.d.closed()) this.d.fail(err);
-        else this.d.log.warn({ err, compactTo: to }, 'a log compaction failed while the node was closing or had stopped');
+        else
+          this.d.log.warn({ err, compactTo: to }, 'a log compaction failed while the node was closing or had stopped');
       })
       .finally(() => {
         this.compacting = false;

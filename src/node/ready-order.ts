@@ -9,7 +9,10 @@ import type { Entry, Ready } from '../../raft/index.js';
  * being persisted (`early`: already durable in the local log, before any entry of this
  * Ready, and no membership change, which must see the Ready advanced) and the rest.
  */
-export function splitCommitted(rd: Pick<Ready, 'committedEntries' | 'entries' | 'snapshot'>): { early: readonly Entry[]; late: readonly Entry[] } {
+export function splitCommitted(rd: Pick<Ready, 'committedEntries' | 'entries' | 'snapshot'>): {
+  early: readonly Entry[];
+  late: readonly Entry[];
+} {
   const all = rd.committedEntries;
   if (all.length === 0 || rd.snapshot) return { early: [], late: all };
   const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;

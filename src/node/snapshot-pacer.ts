@@ -97,5 +97,11 @@ export class SnapshotPacer {
 }
 
 function sameTransfer(a: SnapshotChunk | undefined, b: SnapshotChunk): boolean {
-  return a !== undefined && a.term === b.term && a.meta.index === b.meta.index && a.meta.term === b.meta.term && a.total === b.total;
+  return (
+    a !== undefined &&
+    a.term === b.term &&
+    a.meta.index === b.meta.index &&
+    a.meta.term === b.meta.term &&
+    a.total === b.total
+  );
 }

@@ -28,7 +28,8 @@ export const LEGACY_PEERS_KEY = SM_LEGACY_PEERS_KEY;
 /** The replicated record of added members' addresses (empty if none was ever added). */
 export async function readMemberAddresses(db: NodeDatabase): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const [id, text] of Object.entries(await readRecord(db, MEMBER_ADDRESSES_KEY))) if (typeof text === 'string') out.set(id, text);
+  for (const [id, text] of Object.entries(await readRecord(db, MEMBER_ADDRESSES_KEY)))
+    if (typeof text === 'string') out.set(id, text);
   return out;
 }
 
@@ -46,14 +47,16 @@ async function readRecord(db: NodeDatabase, key: string): Promise<Record<string,
   const raw = await db.sm.get(encoder.encode(key));
   if (raw === undefined) return {};
   const rec = decode<unknown>(raw);
-  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new Error(`state machine record ${JSON.stringify(key)} is not a map of member ids to addresses`);
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
+    throw new Error(`state machine record ${JSON.stringify(key)} is not a map of member ids to addresses`);
   return rec as Record<string, unknown>;
 }
 
 export function smStore(db: NodeDatabase): SmStore {
   return {
     async *batches() {
-      for await (const batch of scanBatches<Uint8Array, Uint8Array>(db.sm)) yield batch.map(([key, value]) => [decoder.decode(key), value] as const);
+      for await (const batch of scanBatches<Uint8Array, Uint8Array>(db.sm))
+        yield batch.map(([key, value]) => [decoder.decode(key), value] as const);
     },
   };
 }
@@ -62,6 +65,10 @@ export function smStore(db: NodeDatabase): SmStore {
 export async function writeStateOps(db: NodeDatabase, ops: readonly BatchOp[]): Promise<void> {
   if (ops.length === 0) return;
   await db.sm.batch(
-    ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: encoder.encode(op.key), value: op.value } : { type: 'del' as const, key: encoder.encode(op.key) })),
+    ops.map((op) =>
+      op.type === 'put'
+        ? { type: 'put' as const, key: encoder.encode(op.key), value: op.value }
+        : { type: 'del' as const, key: encoder.encode(op.key) },
+    ),
   );
 }

@@ -143,7 +143,10 @@ function record(value: unknown): Buffer {
 }
 
 /** A whole backup, encoded at once (tests, tools). */
-export function encodeBackup(header: Omit<BackupHeader, 'counts'> & { counts?: BackupCounts }, pairs: readonly Pair[]): Buffer {
+export function encodeBackup(
+  header: Omit<BackupHeader, 'counts'> & { counts?: BackupCounts },
+  pairs: readonly Pair[],
+): Buffer {
   const enc = new BackupEncoder();
   const parts: Buffer[] = [enc.start({ ...header, counts: header.counts ?? countPairs(pairs) })];
   let chunk: Pair[] = [];
@@ -183,7 +186,8 @@ export function decodeBackup(data: Uint8Array, file: string): DecodedBackup {
   if (!magicSeen.equals(BACKUP_MAGIC.subarray(0, magicSeen.byteLength))) {
     throw fail('NOT_A_SNAPSHOT', `it does not start with ${JSON.stringify(BACKUP_MAGIC.toString('latin1'))}`);
   }
-  if (buf.byteLength < BACKUP_MAGIC.byteLength) throw fail('TRUNCATED', `it ends after ${buf.byteLength} bytes, inside the magic`);
+  if (buf.byteLength < BACKUP_MAGIC.byteLength)
+    throw fail('TRUNCATED', `it ends after ${buf.byteLength} bytes, inside the magic`);
 
   let at = BACKUP_MAGIC.byteLength;
   let header: BackupHeader | undefined;
@@ -191,13 +195,18 @@ export function decodeBackup(data: Uint8Array, file: string): DecodedBackup {
   let ended = false;
   let n = 0;
   while (!ended) {
-    if (at >= buf.byteLength) throw fail('TRUNCATED', `it ends at byte ${at} after ${n} records, before the end record`);
-    if (at + RECORD_HEAD_BYTES > buf.byteLength) throw fail('TRUNCATED', `it ends at byte ${buf.byteLength}, inside the head of record ${n} (at byte ${at})`);
+    if (at >= buf.byteLength)
+      throw fail('TRUNCATED', `it ends at byte ${at} after ${n} records, before the end record`);
+    if (at + RECORD_HEAD_BYTES > buf.byteLength)
+      throw fail('TRUNCATED', `it ends at byte ${buf.byteLength}, inside the head of record ${n} (at byte ${at})`);
     const len = buf.readUInt32BE(at);
     const sum = buf.readUInt32BE(at + 4);
     const start = at + RECORD_HEAD_BYTES;
     if (start + len > buf.byteLength) {
-      throw fail('TRUNCATED', `record ${n} at byte ${at} is ${len} bytes long but only ${buf.byteLength - start} remain (or its length is damaged)`);
+      throw fail(
+        'TRUNCATED',
+        `record ${n} at byte ${at} is ${len} bytes long but only ${buf.byteLength - start} remain (or its length is damaged)`,
+      );
     }
     const body = buf.subarray(start, start + len);
     if (crc32(body) !== sum) throw fail('CORRUPT', `record ${n} at byte ${at} fails its CRC-32`);
@@ -205,7 +214,10 @@ export function decodeBackup(data: Uint8Array, file: string): DecodedBackup {
     try {
       value = decode(body);
     } catch (err) {
-      throw fail('CORRUPT', `record ${n} at byte ${at} is not msgpack (${err instanceof Error ? err.message : String(err)})`);
+      throw fail(
+        'CORRUPT',
+        `record ${n} at byte ${at} is not msgpack (${err instanceof Error ? err.message : String(err)})`,
+      );
     }
     if (n === 0) {
       header = parseHeader(value, fail);
@@ -216,11 +228,13 @@ export function decodeBackup(data: Uint8Array, file: string): DecodedBackup {
         }
         const key = plain(p[0]);
         const prev = pairs[pairs.length - 1];
-        if (prev !== undefined && Buffer.compare(prev[0], key) >= 0) throw fail('CORRUPT', `keys out of order (or repeated) at pair ${pairs.length}`);
+        if (prev !== undefined && Buffer.compare(prev[0], key) >= 0)
+          throw fail('CORRUPT', `keys out of order (or repeated) at pair ${pairs.length}`);
         pairs.push([key, plain(p[1])]);
       }
     } else if (isRecord(value) && value['end'] === true && typeof value['pairs'] === 'number') {
-      if (value['pairs'] !== pairs.length) throw fail('CORRUPT', `the end record counts ${value['pairs']} pairs, the file holds ${pairs.length}`);
+      if (value['pairs'] !== pairs.length)
+        throw fail('CORRUPT', `the end record counts ${value['pairs']} pairs, the file holds ${pairs.length}`);
       ended = true;
     } else {
       throw fail('CORRUPT', `record ${n} at byte ${at} is neither a chunk nor the end record`);
@@ -230,21 +244,31 @@ export function decodeBackup(data: Uint8Array, file: string): DecodedBackup {
   }
   const left = buf.byteLength - at;
   if (left < CHECKSUM_BYTES) throw fail('TRUNCATED', `the SHA-256 trailer has ${left} of its ${CHECKSUM_BYTES} bytes`);
-  if (left > CHECKSUM_BYTES) throw fail('CORRUPT', `${left - CHECKSUM_BYTES} unexpected bytes after the SHA-256 trailer`);
+  if (left > CHECKSUM_BYTES)
+    throw fail('CORRUPT', `${left - CHECKSUM_BYTES} unexpected bytes after the SHA-256 trailer`);
   const digest = createHash('sha256').update(buf.subarray(0, at)).digest();
-  if (!digest.equals(buf.subarray(at))) throw fail('CORRUPT', `the SHA-256 of the contents (${digest.toString('hex')}) does not match the trailer (${buf.subarray(at).toString('hex')})`);
+  if (!digest.equals(buf.subarray(at)))
+    throw fail(
+      'CORRUPT',
+      `the SHA-256 of the contents (${digest.toString('hex')}) does not match the trailer (${buf.subarray(at).toString('hex')})`,
+    );
   const h = header!;
   const counted = countPairs(pairs);
   for (const k of ['services', 'instances', 'sessions', 'pairs'] as const) {
-    if (counted[k] !== h.counts[k]) throw fail('CORRUPT', `the header counts ${h.counts[k]} ${k}, the file holds ${counted[k]}`);
+    if (counted[k] !== h.counts[k])
+      throw fail('CORRUPT', `the header counts ${h.counts[k]} ${k}, the file holds ${counted[k]}`);
   }
   return { header: h, pairs, sha256: digest.toString('hex'), bytes: buf.byteLength };
 }
 
 function parseHeader(value: unknown, fail: (p: BackupProblem, d: string) => BackupFileError): BackupHeader {
-  if (!isRecord(value) || value['kind'] !== BACKUP_KIND) throw fail('CORRUPT', 'the first record is not a snapshot header');
+  if (!isRecord(value) || value['kind'] !== BACKUP_KIND)
+    throw fail('CORRUPT', 'the first record is not a snapshot header');
   if (value['format'] !== BACKUP_FORMAT) {
-    throw fail('UNSUPPORTED_FORMAT', `it is in format ${JSON.stringify(value['format'])}; this build reads format ${BACKUP_FORMAT}`);
+    throw fail(
+      'UNSUPPORTED_FORMAT',
+      `it is in format ${JSON.stringify(value['format'])}; this build reads format ${BACKUP_FORMAT}`,
+    );
   }
   const { clusterId, node, createdAt, revision, applied, conf, counts } = value;
   const ok =
@@ -289,7 +313,8 @@ export function countPairs(pairs: readonly Pair[]): BackupCounts {
   return countKeys(pairs.map(([k]) => k));
 }
 
-const plain = (b: Uint8Array): Uint8Array => (b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+const plain = (b: Uint8Array): Uint8Array =>
+  b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');

@@ -14,8 +14,16 @@
  */
 import { decode } from '../codec/index.js';
 import type { NodeDatabase } from '../storage/database.js';
-import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, isNodeLocalSmKey } from '../storage/keys.js';
-import { BACKUP_FORMAT, BACKUP_KIND, BackupEncoder, type BackupHeader, CHUNK_BYTES, type Pair, countKeys } from './backup-format.js';
+import { isNodeLocalSmKey, SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from '../storage/keys.js';
+import {
+  BACKUP_FORMAT,
+  BACKUP_KIND,
+  BackupEncoder,
+  type BackupHeader,
+  CHUNK_BYTES,
+  countKeys,
+  type Pair,
+} from './backup-format.js';
 
 const REVISION_KEY_BYTES = new TextEncoder().encode('\x00meta/revision');
 const READ_BATCH = 1000;
@@ -54,9 +62,12 @@ export async function openBackup(database: NodeDatabase, origin: BackupOrigin): 
 
 async function readHeader(database: NodeDatabase, snapshot: Snapshot, origin: BackupOrigin): Promise<BackupHeader> {
   const { sm } = database;
-  const [applied, conf, revision] = await sm.getMany([SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, REVISION_KEY_BYTES], { snapshot });
+  const [applied, conf, revision] = await sm.getMany([SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, REVISION_KEY_BYTES], {
+    snapshot,
+  });
   const appliedAt = applied === undefined ? { index: 0, term: 0 } : decode<{ index: number; term: number }>(applied);
-  const confAt = conf === undefined ? { voters: [], learners: [] } : decode<{ voters: string[]; learners: string[] }>(conf);
+  const confAt =
+    conf === undefined ? { voters: [], learners: [] } : decode<{ voters: string[]; learners: string[] }>(conf);
   const revisionAt = revision === undefined ? 0 : decode<{ revision: number }>(revision).revision;
   const it = sm.keys({ snapshot });
   const keys: Uint8Array[] = [];
@@ -68,7 +79,12 @@ async function readHeader(database: NodeDatabase, snapshot: Snapshot, origin: Ba
       keys.length = 0;
       for (const k of batch) if (!isNodeLocalSmKey(k)) keys.push(k);
       const c = countKeys(keys);
-      counts = { services: counts.services + c.services, instances: counts.instances + c.instances, sessions: counts.sessions + c.sessions, pairs: counts.pairs + c.pairs };
+      counts = {
+        services: counts.services + c.services,
+        instances: counts.instances + c.instances,
+        sessions: counts.sessions + c.sessions,
+        pairs: counts.pairs + c.pairs,
+      };
     }
   } finally {
     await it.close();
@@ -86,7 +102,12 @@ async function readHeader(database: NodeDatabase, snapshot: Snapshot, origin: Ba
   };
 }
 
-async function* body(database: NodeDatabase, snapshot: Snapshot, header: BackupHeader, close: () => Promise<void>): AsyncGenerator<Buffer, void, undefined> {
+async function* body(
+  database: NodeDatabase,
+  snapshot: Snapshot,
+  header: BackupHeader,
+  close: () => Promise<void>,
+): AsyncGenerator<Buffer, void, undefined> {
   const it = database.sm.iterator({ snapshot });
   try {
     const encoder = new BackupEncoder();

@@ -117,16 +117,27 @@ export async function writeCorruptionMark(db: NodeDatabase, mark: CorruptionMark
 }
 
 /** What each member answered: its hash, or why it did not. */
-export type HashAnswer = { readonly id: string; readonly ok: true; readonly value: StateHash } | { readonly id: string; readonly ok: false; readonly error: string };
+export type HashAnswer =
+  | { readonly id: string; readonly ok: true; readonly value: StateHash }
+  | { readonly id: string; readonly ok: false; readonly error: string };
 
 /** Judges the answers (pure). `self` is the checker: its hash wins a tie. */
 export function judge(self: string, target: number, answers: readonly HashAnswer[], at: number): CheckReport {
   const byIndex = new Map<number, { id: string; hash: StateHash }[]>();
-  for (const a of answers) if (a.ok) byIndex.set(a.value.index, [...(byIndex.get(a.value.index) ?? []), { id: a.id, hash: a.value }]);
+  for (const a of answers)
+    if (a.ok) byIndex.set(a.value.index, [...(byIndex.get(a.value.index) ?? []), { id: a.id, hash: a.value }]);
   const verdicts = new Map<string, MemberCheck>();
   for (const [index, group] of byIndex) {
     if (group.length < 2) {
-      for (const g of group) verdicts.set(g.id, { id: g.id, verdict: 'skipped', index, hash: g.hash.hash, keys: g.hash.keys, detail: 'no other member answered at this applied index' });
+      for (const g of group)
+        verdicts.set(g.id, {
+          id: g.id,
+          verdict: 'skipped',
+          index,
+          hash: g.hash.hash,
+          keys: g.hash.keys,
+          detail: 'no other member answered at this applied index',
+        });
       continue;
     }
     const counts = new Map<string, number>();
@@ -135,13 +146,29 @@ export function judge(self: string, target: number, answers: readonly HashAnswer
     const reference = topCount * 2 > group.length ? top : (group.find((g) => g.id === self)?.hash.hash ?? null);
     for (const g of group) {
       const base = { id: g.id, index, hash: g.hash.hash, keys: g.hash.keys };
-      if (reference === null) verdicts.set(g.id, { ...base, verdict: 'skipped', detail: 'no majority hash at this index and the checker is not among them' });
+      if (reference === null)
+        verdicts.set(g.id, {
+          ...base,
+          verdict: 'skipped',
+          detail: 'no majority hash at this index and the checker is not among them',
+        });
       else if (g.hash.hash === reference) verdicts.set(g.id, { ...base, verdict: 'ok' });
-      else verdicts.set(g.id, { ...base, verdict: 'corrupt', detail: `hash ${g.hash.hash.slice(0, 16)} at index ${index}; ${group.filter((o) => o.hash.hash === reference).map((o) => o.id).join(', ')} have ${reference.slice(0, 16)}` });
+      else
+        verdicts.set(g.id, {
+          ...base,
+          verdict: 'corrupt',
+          detail: `hash ${g.hash.hash.slice(0, 16)} at index ${index}; ${group
+            .filter((o) => o.hash.hash === reference)
+            .map((o) => o.id)
+            .join(', ')} have ${reference.slice(0, 16)}`,
+        });
     }
   }
   const members = answers.map(
-    (a): MemberCheck => (a.ok ? verdicts.get(a.id)! : { id: a.id, verdict: 'unreachable', index: null, hash: null, keys: null, detail: a.error }),
+    (a): MemberCheck =>
+      a.ok
+        ? verdicts.get(a.id)!
+        : { id: a.id, verdict: 'unreachable', index: null, hash: null, keys: null, detail: a.error },
   );
   members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { by: self, target, at, members, corrupt: members.some((m) => m.verdict === 'corrupt') };
@@ -187,8 +214,11 @@ export class CorruptionChecker {
 
   /** Members the latest report found corrupt (what the alert rules see). */
   corruptMembers(): readonly { readonly id: string; readonly detail: string }[] {
-    const out = (this.#latest?.members ?? []).filter((m) => m.verdict === 'corrupt').map((m) => ({ id: m.id, detail: m.detail ?? '' }));
-    if (this.#self !== null && !out.some((m) => m.id === this.d.id)) out.push({ id: this.d.id, detail: this.#self.detail });
+    const out = (this.#latest?.members ?? [])
+      .filter((m) => m.verdict === 'corrupt')
+      .map((m) => ({ id: m.id, detail: m.detail ?? '' }));
+    if (this.#self !== null && !out.some((m) => m.id === this.d.id))
+      out.push({ id: this.d.id, detail: this.#self.detail });
     return out;
   }
 
@@ -196,14 +226,27 @@ export class CorruptionChecker {
   markSelfCorrupt(by: string, detail: string): void {
     if (this.#self !== null) return;
     this.#self = { by, detail, at: this.d.now() };
-    this.d.log.fatal({ by, detail }, 'corruption check: this node\'s state machine differs from the other members\'; it refuses reads until its data directory is replaced');
-    this.d.persistMark?.(this.#self).catch((err: unknown) => this.d.log.error({ err }, 'could not store the corruption mark; a restart would serve reads until the next check'));
+    this.d.log.fatal(
+      { by, detail },
+      "corruption check: this node's state machine differs from the other members'; it refuses reads until its data directory is replaced",
+    );
+    this.d
+      .persistMark?.(this.#self)
+      .catch((err: unknown) =>
+        this.d.log.error(
+          { err },
+          'could not store the corruption mark; a restart would serve reads until the next check',
+        ),
+      );
   }
 
   /** The mark a previous run of this node stored (readCorruptionMark). */
   restoreMark(mark: CorruptionMark): void {
     this.#self = mark;
-    this.d.log.error({ by: mark.by, detail: mark.detail, at: new Date(mark.at).toISOString() }, 'this node was found corrupt before it restarted: it refuses reads until its data directory is replaced (docs/operations.md, Corruption checks)');
+    this.d.log.error(
+      { by: mark.by, detail: mark.detail, at: new Date(mark.at).toISOString() },
+      'this node was found corrupt before it restarted: it refuses reads until its data directory is replaced (docs/operations.md, Corruption checks)',
+    );
   }
 
   /** Runs a check now, or joins the one running. */
@@ -219,7 +262,11 @@ export class CorruptionChecker {
     let report = await this.#round(timeoutMs);
     // Under writes members may hash at different indexes: a few more rounds (each with a
     // new target) before leaving some `skipped`.
-    for (let round = 2; round <= ROUNDS && !report.corrupt && report.members.some((m) => m.verdict === 'skipped'); round++) {
+    for (
+      let round = 2;
+      round <= ROUNDS && !report.corrupt && report.members.some((m) => m.verdict === 'skipped');
+      round++
+    ) {
       const left = deadline - this.d.now();
       if (left <= 0) break;
       report = await this.#round(left);
@@ -227,11 +274,18 @@ export class CorruptionChecker {
     this.#latest = report;
     for (const m of report.members) {
       if (m.verdict !== 'corrupt') continue;
-      this.d.log.error({ member: m.id, index: m.index, hash: m.hash, detail: m.detail }, 'corruption check: a member\'s state machine differs; replace it (docs/operations.md)');
+      this.d.log.error(
+        { member: m.id, index: m.index, hash: m.hash, detail: m.detail },
+        "corruption check: a member's state machine differs; replace it (docs/operations.md)",
+      );
       if (m.id === this.d.id) this.markSelfCorrupt(this.d.id, m.detail ?? '');
       else this.d.tellCorrupt(m.id, m.detail ?? '');
     }
-    if (!report.corrupt) this.d.log.debug({ target: report.target, members: report.members.map((m) => [m.id, m.verdict]) }, 'corruption check passed');
+    if (!report.corrupt)
+      this.d.log.debug(
+        { target: report.target, members: report.members.map((m) => [m.id, m.verdict]) },
+        'corruption check passed',
+      );
     return report;
   }
 
@@ -242,7 +296,8 @@ export class CorruptionChecker {
     const answers = await Promise.all(
       [...this.d.members()].sort().map(async (member): Promise<HashAnswer> => {
         try {
-          const value = member === id ? await this.d.selfHash(target, timeoutMs) : await this.d.askHash(member, target, timeoutMs);
+          const value =
+            member === id ? await this.d.selfHash(target, timeoutMs) : await this.d.askHash(member, target, timeoutMs);
           return { id: member, ok: true, value };
         } catch (err) {
           return { id: member, ok: false, error: err instanceof Error ? err.message : String(err) };

@@ -36,26 +36,42 @@ export interface ForceNewClusterResult {
   readonly clusterId: string | null;
 }
 
-export async function forceNewCluster(options: { readonly dataDir: string; readonly id: string; readonly logger: Logger; readonly clusterId?: string }): Promise<ForceNewClusterResult> {
+export async function forceNewCluster(options: {
+  readonly dataDir: string;
+  readonly id: string;
+  readonly logger: Logger;
+  readonly clusterId?: string;
+}): Promise<ForceNewClusterResult> {
   const storage = await NodeStorage.open(options.dataDir);
   try {
     const { hardState, confState } = storage.initialState();
     const lastIndex = storage.lastIndex();
     if (lastIndex === 0 && hardState.term === 0) {
-      throw new ForceNewClusterError(`${options.dataDir} holds no log: --force-new-cluster recovers a member from its own data; start a new cluster without it`);
+      throw new ForceNewClusterError(
+        `${options.dataDir} holds no log: --force-new-cluster recovers a member from its own data; start a new cluster without it`,
+      );
     }
     const registry = await Registry.open(smStore(storage.database));
     const applied = registry.appliedIndex;
     const unapplied = lastIndex > applied ? storage.entries(applied + 1, lastIndex + 1, Number.POSITIVE_INFINITY) : [];
-    if (typeof unapplied === 'string') throw new ForceNewClusterError(`${options.dataDir}: the log after the applied index ${applied} is ${unapplied}`);
+    if (typeof unapplied === 'string')
+      throw new ForceNewClusterError(`${options.dataDir}: the log after the applied index ${applied} is ${unapplied}`);
     const appliedConf = registry.conf ?? confState;
-    if (![...appliedConf.voters, ...appliedConf.learners].includes(options.id) && !unapplied.some((e) => e.type === 'conf')) {
-      throw new ForceNewClusterError(`${options.id} is not a member of the cluster in ${options.dataDir} (members: ${[...appliedConf.voters, ...appliedConf.learners].join(', ') || 'none'}); is --id right?`);
+    if (
+      ![...appliedConf.voters, ...appliedConf.learners].includes(options.id) &&
+      !unapplied.some((e) => e.type === 'conf')
+    ) {
+      throw new ForceNewClusterError(
+        `${options.id} is not a member of the cluster in ${options.dataDir} (members: ${[...appliedConf.voters, ...appliedConf.learners].join(', ') || 'none'}); is --id right?`,
+      );
     }
     const plan = standalonePlan({ self: options.id, appliedConf, unapplied, lastIndex, hardState });
     const fromClusterId = await readClusterId(storage.database);
     if (plan.entries.length === 0 && plan.hardState.commit === hardState.commit) {
-      options.logger.warn({ clusterId: fromClusterId }, '--force-new-cluster: already a one-member cluster with its log committed; nothing to do (remove the flag)');
+      options.logger.warn(
+        { clusterId: fromClusterId },
+        '--force-new-cluster: already a one-member cluster with its log committed; nothing to do (remove the flag)',
+      );
       return { rewritten: false, plan, fromClusterId, clusterId: fromClusterId };
     }
     // The id first, then entries and commit in one synced write: a crash between the two

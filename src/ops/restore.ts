@@ -19,20 +19,20 @@
  * that exists and is not empty is never touched.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { encode } from '../codec/index.js';
 import { MEMBER_ADDRESSES_KEY, smStore } from '../node/state-store.js';
 import { CorruptStateError, Registry } from '../registry/index.js';
 import { writeClusterId } from '../storage/cluster-id.js';
-import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, isNodeLocalSmKey } from '../storage/keys.js';
+import { syncDir } from '../storage/index.js';
+import { isNodeLocalSmKey, SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from '../storage/keys.js';
 import { NodeStorage } from '../storage/node-storage.js';
 import { SnapshotWriter } from '../storage/snapshot.js';
 import { encodeConfState } from '../storage/values.js';
 import type { PeerAddress } from '../transport/index.js';
 import { formatHostPort, isClusterId } from '../transport/index.js';
-import { BackupFileError, type BackupHeader, type DecodedBackup, type Pair, decodeBackup } from './backup-format.js';
-import { syncDir } from '../storage/index.js';
+import { BackupFileError, type BackupHeader, type DecodedBackup, decodeBackup, type Pair } from './backup-format.js';
 
 export type RestoreErrorCode =
   /** The target data directory exists and is not empty. */
@@ -64,7 +64,11 @@ export async function inspectBackup(file: string, name = file): Promise<Inspecte
   try {
     data = await readFile(file);
   } catch (err) {
-    throw new BackupFileError('NOT_A_SNAPSHOT', name, `cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new BackupFileError(
+      'NOT_A_SNAPSHOT',
+      name,
+      `cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
   const decoded = decodeBackup(data, name);
   try {
@@ -105,7 +109,10 @@ export interface RestoreResult {
  */
 export function restoreClusterId(sha256: string, peers: ReadonlyMap<string, PeerAddress>): string {
   const members = [...peers].map(([id, a]) => `${id}=${formatHostPort(a)}`).sort();
-  return createHash('sha256').update(`rollcall-restore\0${sha256}\0${members.join(',')}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`rollcall-restore\0${sha256}\0${members.join(',')}`)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export async function restoreMember(options: RestoreOptions): Promise<RestoreResult> {
@@ -113,15 +120,22 @@ export async function restoreMember(options: RestoreOptions): Promise<RestoreRes
   const dataDir = resolve(options.dataDir);
   if (!peers.has(id)) throw new RestoreError('INVALID_ARGUMENT', `--peers must include this member (${id})`);
   if (options.clusterId !== undefined && !isClusterId(options.clusterId)) {
-    throw new RestoreError('INVALID_ARGUMENT', `--cluster-id must be 1-64 printable characters without spaces, not ${JSON.stringify(options.clusterId)}`);
+    throw new RestoreError(
+      'INVALID_ARGUMENT',
+      `--cluster-id must be 1-64 printable characters without spaces, not ${JSON.stringify(options.clusterId)}`,
+    );
   }
   await refuseNonEmpty(dataDir);
   const backup = await inspectBackup(options.file);
   const { header } = backup;
-  if (header.applied.index === 0) throw new BackupFileError('CORRUPT', options.file, 'it holds no applied state (applied index 0)');
+  if (header.applied.index === 0)
+    throw new BackupFileError('CORRUPT', options.file, 'it holds no applied state (applied index 0)');
   const clusterId = options.clusterId ?? restoreClusterId(backup.sha256, peers);
   if (clusterId === header.clusterId) {
-    throw new RestoreError('INVALID_ARGUMENT', `--cluster-id ${clusterId} is the id of the cluster the backup came from; a restored cluster needs a new one`);
+    throw new RestoreError(
+      'INVALID_ARGUMENT',
+      `--cluster-id ${clusterId} is the id of the cluster the backup came from; a restored cluster needs a new one`,
+    );
   }
   const members = [...peers.keys()].sort();
   const conf = { voters: members, learners: [] };
@@ -134,12 +148,18 @@ export async function restoreMember(options: RestoreOptions): Promise<RestoreRes
     const storage = await NodeStorage.open(staging);
     try {
       const { index, term } = header.applied;
-      await storage.persist({ entries: [], snapshot: { meta: { index, term, conf }, data }, hardState: { term, vote: null, commit: index } });
+      await storage.persist({
+        entries: [],
+        snapshot: { meta: { index, term, conf }, data },
+        hardState: { term, vote: null, commit: index },
+      });
       await writeClusterId(storage.database, clusterId);
       // What `rollcall server` will load: fail here rather than at the member's first start.
       const registry = await Registry.open(smStore(storage.database));
       if (registry.appliedIndex !== index || registry.revision !== header.revision) {
-        throw new Error(`restored state reads back at index ${registry.appliedIndex}, revision ${registry.revision}; expected ${index}, ${header.revision}`);
+        throw new Error(
+          `restored state reads back at index ${registry.appliedIndex}, revision ${registry.revision}; expected ${index}, ${header.revision}`,
+        );
       }
     } finally {
       await storage.close();
@@ -151,7 +171,11 @@ export async function restoreMember(options: RestoreOptions): Promise<RestoreRes
       await rename(staging, dataDir);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new RestoreError('DATA_DIR_NOT_EMPTY', `${dataDir} is not empty: restore never overwrites a data directory`);
+      if (code === 'ENOTEMPTY' || code === 'EEXIST')
+        throw new RestoreError(
+          'DATA_DIR_NOT_EMPTY',
+          `${dataDir} is not empty: restore never overwrites a data directory`,
+        );
       throw err;
     }
     await syncDir(dirname(dataDir));
@@ -166,7 +190,11 @@ export async function restoreMember(options: RestoreOptions): Promise<RestoreRes
  * The file's records as Raft snapshot data (src/storage/snapshot.ts), with the membership
  * and the member addresses of the new cluster in place of the old.
  */
-function restoredStateMachine(pairs: readonly Pair[], conf: { voters: string[]; learners: string[] }, peers: ReadonlyMap<string, PeerAddress>): Uint8Array {
+function restoredStateMachine(
+  pairs: readonly Pair[],
+  conf: { voters: string[]; learners: string[] },
+  peers: ReadonlyMap<string, PeerAddress>,
+): Uint8Array {
   const memberAddressesKey = Buffer.from(MEMBER_ADDRESSES_KEY, 'utf8');
   const addresses = Object.fromEntries([...peers].map(([id, a]) => [id, formatHostPort(a)]));
   const replaced = new Map<string, Uint8Array>([
@@ -183,7 +211,8 @@ function restoredStateMachine(pairs: readonly Pair[], conf: { voters: string[]; 
   }
   for (const [name, value] of replaced) out.push([Buffer.from(name, 'latin1'), value]);
   out.sort((a, b) => Buffer.compare(a[0], b[0]));
-  if (!out.some(([k]) => Buffer.compare(k, SM_APPLIED_KEY_BYTES) === 0)) throw new Error('the snapshot holds no applied position');
+  if (!out.some(([k]) => Buffer.compare(k, SM_APPLIED_KEY_BYTES) === 0))
+    throw new Error('the snapshot holds no applied position');
   const writer = new SnapshotWriter();
   for (const [k, v] of out) writer.add(k, v);
   return writer.finish();
@@ -199,7 +228,11 @@ async function refuseNonEmpty(dir: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  if (names.length > 0) throw new RestoreError('DATA_DIR_NOT_EMPTY', `${dir} is not empty (${names.length} entries): restore never overwrites a data directory; give an empty or new one`);
+  if (names.length > 0)
+    throw new RestoreError(
+      'DATA_DIR_NOT_EMPTY',
+      `${dir} is not empty (${names.length} entries): restore never overwrites a data directory; give an empty or new one`,
+    );
 }
 
 /** fsyncs every file and directory under `dir` (LevelDB's own files included). */
@@ -221,12 +254,12 @@ async function syncFile(path: string): Promise<void> {
   }
 }
 
-
 function pairStore(pairs: readonly Pair[]) {
   const decoder = new TextDecoder();
   return {
     async *batches() {
-      for (let i = 0; i < pairs.length; i += 1000) yield pairs.slice(i, i + 1000).map(([k, v]) => [decoder.decode(k), v] as const);
+      for (let i = 0; i < pairs.length; i += 1000)
+        yield pairs.slice(i, i + 1000).map(([k, v]) => [decoder.decode(k), v] as const);
     },
   };
 }

@@ -55,7 +55,12 @@ export const SCOPE_LENGTH = 128;
 export const CIDR_LENGTH = 64;
 export const ENVIRONMENT_LENGTH = 64;
 
-export const EMPTY_RULES: AccessRulesDoc = Object.freeze({ environment: null, requireEnvironment: false, allow: Object.freeze([]), deny: Object.freeze([]) });
+export const EMPTY_RULES: AccessRulesDoc = Object.freeze({
+  environment: null,
+  requireEnvironment: false,
+  allow: Object.freeze([]),
+  deny: Object.freeze([]),
+});
 
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 export const SCOPE_PATTERN = '^(\\*|[A-Za-z0-9][A-Za-z0-9._-]*)$';
@@ -64,7 +69,9 @@ const SCOPE = new RegExp(SCOPE_PATTERN);
 const TOP_KEYS: ReadonlySet<string> = new Set(['environment', 'requireEnvironment', 'allow', 'deny']);
 const RULE_KEYS = ['name', 'namespace', 'service', 'cidr'] as const;
 
-export type ParsedRules = { readonly ok: true; readonly value: AccessRulesDoc } | { readonly ok: false; readonly field: string; readonly message: string };
+export type ParsedRules =
+  | { readonly ok: true; readonly value: AccessRulesDoc }
+  | { readonly ok: false; readonly field: string; readonly message: string };
 
 class Bad extends Error {
   constructor(
@@ -97,29 +104,44 @@ export function parseAccessRules(raw: unknown): ParsedRules {
 function parse(raw: unknown): AccessRulesDoc {
   if (!isObject(raw)) throw new Bad('rules', 'access rules must be an object');
   for (const k of Object.keys(raw).sort()) {
-    if (!TOP_KEYS.has(k)) throw new Bad(k, `unknown access rules field ${JSON.stringify(k)} (environment, requireEnvironment, allow, deny)`);
+    if (!TOP_KEYS.has(k))
+      throw new Bad(
+        k,
+        `unknown access rules field ${JSON.stringify(k)} (environment, requireEnvironment, allow, deny)`,
+      );
   }
   const list = (key: 'allow' | 'deny'): readonly AccessRule[] => {
     const v = raw[key];
     if (v === undefined) return Object.freeze([]);
-    if (!Array.isArray(v) || v.length > MAX_RULES) throw new Bad(key, `${key} must be an array of at most ${MAX_RULES} rules`);
+    if (!Array.isArray(v) || v.length > MAX_RULES)
+      throw new Bad(key, `${key} must be an array of at most ${MAX_RULES} rules`);
     return Object.freeze(v.map((r: unknown, i) => parseRule(r, `${key}.${i}`)));
   };
   const env = raw['environment'];
-  if (env !== undefined && env !== null && (typeof env !== 'string' || !NAME.test(env) || env.length > ENVIRONMENT_LENGTH)) {
-    throw new Bad('environment', `environment must be a name of 1-${ENVIRONMENT_LENGTH} characters of [A-Za-z0-9._-], or null`);
+  if (
+    env !== undefined &&
+    env !== null &&
+    (typeof env !== 'string' || !NAME.test(env) || env.length > ENVIRONMENT_LENGTH)
+  ) {
+    throw new Bad(
+      'environment',
+      `environment must be a name of 1-${ENVIRONMENT_LENGTH} characters of [A-Za-z0-9._-], or null`,
+    );
   }
   const requireEnvironment = raw['requireEnvironment'] ?? false;
-  if (typeof requireEnvironment !== 'boolean') throw new Bad('requireEnvironment', 'requireEnvironment must be a boolean');
+  if (typeof requireEnvironment !== 'boolean')
+    throw new Bad('requireEnvironment', 'requireEnvironment must be a boolean');
   const environment = typeof env === 'string' ? env : null;
-  if (requireEnvironment && environment === null) throw new Bad('requireEnvironment', 'requireEnvironment needs an environment label');
+  if (requireEnvironment && environment === null)
+    throw new Bad('requireEnvironment', 'requireEnvironment needs an environment label');
   return Object.freeze({ environment, requireEnvironment, allow: list('allow'), deny: list('deny') });
 }
 
 function parseRule(r: unknown, field: string): AccessRule {
   if (!isObject(r)) throw new Bad(field, `${field} must be an object`);
   for (const k of Object.keys(r).sort()) {
-    if (!(RULE_KEYS as readonly string[]).includes(k)) throw new Bad(`${field}.${k}`, `unknown rule field ${JSON.stringify(k)} (name, namespace, service, cidr)`);
+    if (!(RULE_KEYS as readonly string[]).includes(k))
+      throw new Bad(`${field}.${k}`, `unknown rule field ${JSON.stringify(k)} (name, namespace, service, cidr)`);
   }
   const out: { name?: string; namespace?: string; service?: string; cidr?: string } = {};
   for (const k of RULE_KEYS) {
@@ -133,13 +155,17 @@ function parseRule(r: unknown, field: string): AccessRule {
   }
   for (const k of ['namespace', 'service'] as const) {
     const v = out[k];
-    if (v !== undefined && (v.length > SCOPE_LENGTH || !SCOPE.test(v))) throw new Bad(`${field}.${k}`, `${field}.${k} must be "*" or a name of 1-${SCOPE_LENGTH} characters`);
+    if (v !== undefined && (v.length > SCOPE_LENGTH || !SCOPE.test(v)))
+      throw new Bad(`${field}.${k}`, `${field}.${k} must be "*" or a name of 1-${SCOPE_LENGTH} characters`);
   }
   if (out.namespace === undefined && out.service === undefined && out.cidr === undefined) {
     throw new Bad(field, `${field} must give at least one of namespace, service, cidr`);
   }
   if (out.cidr !== undefined && (out.cidr.length > CIDR_LENGTH || parseCidr(out.cidr) === null)) {
-    throw new Bad(`${field}.cidr`, `${field}.cidr must be an IPv4 or IPv6 address or range like 10.0.0.0/8 or fd00::/8, got ${JSON.stringify(out.cidr)}`);
+    throw new Bad(
+      `${field}.cidr`,
+      `${field}.cidr must be an IPv4 or IPv6 address or range like 10.0.0.0/8 or fd00::/8, got ${JSON.stringify(out.cidr)}`,
+    );
   }
   return Object.freeze(out);
 }
@@ -191,25 +217,51 @@ export class CompiledRules {
   checkEnvironment(metadata: Readonly<Record<string, string>> | undefined, field = 'metadata.environment'): Verdict {
     const label = this.doc.environment;
     if (label === null) return OK;
-    const env = metadata !== undefined && Object.hasOwn(metadata, ENVIRONMENT_KEY) ? metadata[ENVIRONMENT_KEY] : undefined;
+    const env =
+      metadata !== undefined && Object.hasOwn(metadata, ENVIRONMENT_KEY) ? metadata[ENVIRONMENT_KEY] : undefined;
     if (env === undefined) {
       if (!this.doc.requireEnvironment) return OK;
-      return { ok: false, code: 'ENVIRONMENT_MISMATCH', field, message: `this registry is ${label} and requires metadata.environment on every instance` };
+      return {
+        ok: false,
+        code: 'ENVIRONMENT_MISMATCH',
+        field,
+        message: `this registry is ${label} and requires metadata.environment on every instance`,
+      };
     }
     if (env === label) return OK;
-    return { ok: false, code: 'ENVIRONMENT_MISMATCH', field, message: `instance is labelled environment ${JSON.stringify(env)} but this registry is ${JSON.stringify(label)}` };
+    return {
+      ok: false,
+      code: 'ENVIRONMENT_MISMATCH',
+      field,
+      message: `instance is labelled environment ${JSON.stringify(env)} but this registry is ${JSON.stringify(label)}`,
+    };
   }
 
   /** A registration: deny rules first (in order), then the allow list, then the environment label. */
-  check(namespace: string, service: string, address: string, metadata: Readonly<Record<string, string>> | undefined): Verdict {
+  check(
+    namespace: string,
+    service: string,
+    address: string,
+    metadata: Readonly<Record<string, string>> | undefined,
+  ): Verdict {
     const ip = ipOf(address);
     for (const r of this.#deny) {
       if (matches(r, namespace, service, ip)) {
-        return { ok: false, code: 'ACCESS_DENIED', rule: r.label, message: `registration of ${namespace}/${service} at ${address} is refused by access rule ${r.label}` };
+        return {
+          ok: false,
+          code: 'ACCESS_DENIED',
+          rule: r.label,
+          message: `registration of ${namespace}/${service} at ${address} is refused by access rule ${r.label}`,
+        };
       }
     }
     if (this.#allow.length > 0 && !this.#allow.some((r) => matches(r, namespace, service, ip))) {
-      return { ok: false, code: 'ACCESS_DENIED', rule: 'allow', message: `no allow rule admits ${namespace}/${service} at ${address}` };
+      return {
+        ok: false,
+        code: 'ACCESS_DENIED',
+        rule: 'allow',
+        message: `no allow rule admits ${namespace}/${service} at ${address}`,
+      };
     }
     return this.checkEnvironment(metadata);
   }
@@ -232,7 +284,12 @@ function compile(r: AccessRule, position: string): CompiledRule {
   };
 }
 
-function matches(r: CompiledRule, namespace: string, service: string, ip: { address: string; family: 'ipv4' | 'ipv6' } | null): boolean {
+function matches(
+  r: CompiledRule,
+  namespace: string,
+  service: string,
+  ip: { address: string; family: 'ipv4' | 'ipv6' } | null,
+): boolean {
   if (r.namespace !== null && r.namespace !== namespace) return false;
   if (r.service !== null && r.service !== service) return false;
   if (r.range !== null) return ip !== null && r.range.check(ip.address, ip.family);
@@ -278,7 +335,11 @@ export function rulesInForce(stored: StoredAccessRules | null): RulesInForce {
  * The environment is checked on the metadata the instance will have: a register that leaves
  * metadata out keeps the existing instance's (`prev`).
  */
-export function registerVerdict(stored: StoredAccessRules | null, c: Register, prev: Instance | undefined): CommandError | null {
+export function registerVerdict(
+  stored: StoredAccessRules | null,
+  c: Register,
+  prev: Instance | undefined,
+): CommandError | null {
   return refusal(stored, (rules) => rules.check(c.namespace, c.service, c.address, c.metadata ?? prev?.metadata));
 }
 
@@ -293,7 +354,11 @@ export function updateVerdict(stored: StoredAccessRules | null, c: Update): Comm
 }
 
 /** A command that replaces an instance's metadata (update, setCheckHealth): its environment against the label in force. */
-export function metadataVerdict(stored: StoredAccessRules | null, metadata: Readonly<Record<string, string>>, field: string): CommandError | null {
+export function metadataVerdict(
+  stored: StoredAccessRules | null,
+  metadata: Readonly<Record<string, string>>,
+  field: string,
+): CommandError | null {
   return refusal(stored, (rules) => rules.checkEnvironment(metadata, field));
 }
 
@@ -304,7 +369,8 @@ function refusal(stored: StoredAccessRules | null, judge: (rules: CompiledRules)
     return Object.freeze({
       ok: false,
       code: 'ACCESS_RULES_INVALID',
-      message: 'the stored access rules cannot be read by this build of the registry; an admin must PUT /v1/access-rules again',
+      message:
+        'the stored access rules cannot be read by this build of the registry; an admin must PUT /v1/access-rules again',
     });
   }
   const v = judge(rules);

@@ -4,14 +4,17 @@
  * anything not sorted. Failure paths check everything before the first mutation, so a
  * failed command leaves no trace except, for client commands, its cached result.
  */
+
+import { encode } from '../codec/index.js';
+import { metadataVerdict, registerVerdict, updateVerdict } from './access.js';
 import type {
   BootstrapAcl,
   ClearSuspect,
-  CreateToken,
   Command,
   CommandError,
   CommandOk,
   CommandResult,
+  CreateToken,
   ErrorCode,
   Expire,
   ExpiryIntent,
@@ -24,8 +27,6 @@ import type {
   SetHealthPolicy,
   Update,
 } from './commands.js';
-import { encode } from '../codec/index.js';
-import { metadataVerdict, registerVerdict, updateVerdict } from './access.js';
 import type { EventCause, Health, Instance, RegistryEvent, Session } from './model.js';
 import { DEFAULT_CLUSTER, DEFAULT_WEIGHT, instanceKey } from './model.js';
 import type { RegistryState } from './state.js';
@@ -52,7 +53,10 @@ export function applyCommand(state: RegistryState, index: number, raw: unknown):
   const since = INTRODUCED_IN[env.type];
   if (since !== undefined && state.clusterVersion < since) {
     return {
-      result: fail('CLUSTER_NOT_UPGRADED', `${env.type} needs cluster version ${since}; the cluster runs version ${state.clusterVersion} until every member runs a build that implements it`),
+      result: fail(
+        'CLUSTER_NOT_UPGRADED',
+        `${env.type} needs cluster version ${since}; the cluster runs version ${state.clusterVersion} until every member runs a build that implements it`,
+      ),
       events: [],
     };
   }
@@ -62,7 +66,10 @@ export function applyCommand(state: RegistryState, index: number, raw: unknown):
     if (seen.kind === 'retry') return { result: seen.result, events: [] };
     if (seen.kind === 'stale') {
       return {
-        result: fail('STALE_REQUEST', `client ${client.id} already applied seq ${seen.lastSeq}; seq ${client.seq} was answered before`),
+        result: fail(
+          'STALE_REQUEST',
+          `client ${client.id} already applied seq ${seen.lastSeq}; seq ${client.seq} was answered before`,
+        ),
         events: [],
       };
     }
@@ -71,7 +78,10 @@ export function applyCommand(state: RegistryState, index: number, raw: unknown):
   const applied = parsed.ok ? execute(state, parsed.command) : { result: parsed, events: [] };
   if (client !== undefined) {
     state.dirty.clients.add(client.id);
-    for (const evicted of state.dedup.record(client.id, Object.freeze({ seq: client.seq, index, result: applied.result }))) {
+    for (const evicted of state.dedup.record(
+      client.id,
+      Object.freeze({ seq: client.seq, index, result: applied.result }),
+    )) {
       state.dirty.clients.add(evicted);
     }
   }
@@ -79,7 +89,9 @@ export function applyCommand(state: RegistryState, index: number, raw: unknown):
 }
 
 /** Success before the revision is known: the transaction decides it. */
-type Draft = { readonly ok: true; readonly version?: number; readonly count?: number; readonly instance?: Instance } | CommandError;
+type Draft =
+  | { readonly ok: true; readonly version?: number; readonly count?: number; readonly instance?: Instance }
+  | CommandError;
 
 function execute(state: RegistryState, cmd: Command): Applied {
   const rev = state.begin(causeOf(cmd));
@@ -93,7 +105,9 @@ function execute(state: RegistryState, cmd: Command): Applied {
   const result: { -readonly [K in keyof CommandOk]: CommandOk[K] } = { ok: true, revision: state.revision, changed };
   if (draft.version !== undefined) result.version = draft.version;
   if (draft.count !== undefined) result.count = draft.count;
-  return draft.instance === undefined ? { result: Object.freeze(result), events } : { result: Object.freeze(result), events, instance: draft.instance };
+  return draft.instance === undefined
+    ? { result: Object.freeze(result), events }
+    : { result: Object.freeze(result), events, instance: draft.instance };
 }
 
 function causeOf(cmd: Command): EventCause | null {
@@ -123,12 +137,14 @@ function causeOf(cmd: Command): EventCause | null {
 function run(state: RegistryState, cmd: Command, rev: number): Draft {
   switch (cmd.type) {
     case 'openSession': {
-      if (state.sessions.has(cmd.sessionId)) return fail('SESSION_EXISTS', `session ${cmd.sessionId} already exists`, 'sessionId');
+      if (state.sessions.has(cmd.sessionId))
+        return fail('SESSION_EXISTS', `session ${cmd.sessionId} already exists`, 'sessionId');
       state.putSession(session(cmd.sessionId, cmd.ttlMs, cmd.now, rev, null));
       return { ok: true };
     }
     case 'closeSession': {
-      if (!state.sessions.has(cmd.sessionId)) return fail('SESSION_NOT_FOUND', `session ${cmd.sessionId} does not exist (closed or expired)`, 'sessionId');
+      if (!state.sessions.has(cmd.sessionId))
+        return fail('SESSION_NOT_FOUND', `session ${cmd.sessionId} does not exist (closed or expired)`, 'sessionId');
       return { ok: true, count: dropSession(state, cmd.sessionId) };
     }
     case 'register':
@@ -148,7 +164,10 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
       return setHealthPolicy(state, cmd, rev);
     case 'bootstrapAcl':
       if (state.aclBootstrapRevision !== 0) {
-        return fail('ACL_BOOTSTRAPPED', `the ACL was bootstrapped at revision ${state.aclBootstrapRevision}; create tokens with an admin token (or a --token-file break-glass token)`);
+        return fail(
+          'ACL_BOOTSTRAPPED',
+          `the ACL was bootstrapped at revision ${state.aclBootstrapRevision}; create tokens with an admin token (or a --token-file break-glass token)`,
+        );
       }
       {
         const refused = putToken(state, cmd, rev);
@@ -159,7 +178,8 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
     case 'createToken':
       return putToken(state, cmd, rev) ?? { ok: true };
     case 'revokeToken':
-      if (!state.tokens.has(cmd.id)) return fail('TOKEN_NOT_FOUND', `token ${cmd.id} does not exist (never created, or revoked)`, 'id');
+      if (!state.tokens.has(cmd.id))
+        return fail('TOKEN_NOT_FOUND', `token ${cmd.id} does not exist (never created, or revoked)`, 'id');
       state.deleteToken(cmd.id);
       return { ok: true };
     case 'expiryIntent':
@@ -181,7 +201,8 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
 /** Stores a new token; refuses an id or secret digest already stored (both random: a retry or a bug). */
 function putToken(state: RegistryState, c: BootstrapAcl | CreateToken, rev: number): CommandError | null {
   if (state.tokens.has(c.id)) return fail('TOKEN_EXISTS', `token ${c.id} already exists`, 'id');
-  if (state.tokensByHash.has(c.secretHash)) return fail('TOKEN_EXISTS', 'a token with this secret already exists', 'secretHash');
+  if (state.tokensByHash.has(c.secretHash))
+    return fail('TOKEN_EXISTS', 'a token with this secret already exists', 'secretHash');
   state.putToken(
     Object.freeze({
       id: c.id,
@@ -209,9 +230,16 @@ function setClusterVersion(state: RegistryState, c: SetClusterVersion): Draft {
   return { ok: true };
 }
 
-function staleTerm(state: RegistryState, cmd: ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth | SetClusterVersion): CommandError | null {
+function staleTerm(
+  state: RegistryState,
+  cmd: ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth | SetClusterVersion,
+): CommandError | null {
   if (cmd.term >= state.appliedTerm) return null;
-  return fail('STALE_TERM', `${cmd.type} proposed in term ${cmd.term}, but term ${state.appliedTerm} has already applied entries`, 'term');
+  return fail(
+    'STALE_TERM',
+    `${cmd.type} proposed in term ${cmd.term}, but term ${state.appliedTerm} has already applied entries`,
+    'term',
+  );
 }
 
 /**
@@ -229,7 +257,12 @@ function register(state: RegistryState, c: Register, rev: number): Draft {
   let owner: Session | undefined;
   if (c.sessionId !== undefined) {
     owner = state.sessions.get(c.sessionId);
-    if (owner === undefined) return fail('SESSION_NOT_FOUND', `session ${c.sessionId} does not exist (expired or never opened); open a new session`, 'sessionId');
+    if (owner === undefined)
+      return fail(
+        'SESSION_NOT_FOUND',
+        `session ${c.sessionId} does not exist (expired or never opened); open a new session`,
+        'sessionId',
+      );
   }
   if (prev !== undefined && (prev.sessionId === null) !== (c.sessionId === undefined)) {
     // A persistent instance silently turning ephemeral would vanish with someone's session.
@@ -243,7 +276,11 @@ function register(state: RegistryState, c: Register, rev: number): Draft {
   }
   // Suspect follows the owning session, not the instance: moving to a healthy session clears it.
   const health: Health =
-    owner !== undefined && owner.suspectSince !== null ? 'suspect' : prev !== undefined && prev.health !== 'suspect' ? prev.health : 'healthy';
+    owner !== undefined && owner.suspectSince !== null
+      ? 'suspect'
+      : prev !== undefined && prev.health !== 'suspect'
+        ? prev.health
+        : 'healthy';
   return upsert(state, rev, prev, {
     namespace: c.namespace,
     service: c.service,
@@ -264,9 +301,17 @@ function update(state: RegistryState, c: Update, rev: number): Draft {
   const refused = updateVerdict(state.rules, c);
   if (refused !== null) return refused;
   const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
-  if (prev === undefined) return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
+  if (prev === undefined)
+    return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
   if (prev.version !== c.expectedVersion) {
-    return { ...fail('VERSION_MISMATCH', `expected version ${c.expectedVersion}, instance is at ${prev.version}`, 'expectedVersion'), currentVersion: prev.version };
+    return {
+      ...fail(
+        'VERSION_MISMATCH',
+        `expected version ${c.expectedVersion}, instance is at ${prev.version}`,
+        'expectedVersion',
+      ),
+      currentVersion: prev.version,
+    };
   }
   const p = c.patch;
   return upsert(state, rev, prev, {
@@ -280,9 +325,14 @@ function update(state: RegistryState, c: Update, rev: number): Draft {
 
 function setHealth(state: RegistryState, c: SetHealth, rev: number): Draft {
   const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
-  if (prev === undefined) return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
+  if (prev === undefined)
+    return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
   if (prev.health === 'suspect') {
-    return fail('INSTANCE_SUSPECT', `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`, 'health');
+    return fail(
+      'INSTANCE_SUSPECT',
+      `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`,
+      'health',
+    );
   }
   return upsert(state, rev, prev, { ...fieldsOf(prev), health: c.health });
 }
@@ -298,12 +348,24 @@ function setCheckHealth(state: RegistryState, c: SetCheckHealth, rev: number): D
     if (refused !== null) return refused;
   }
   const prev = state.instances.get(instanceKey(c.namespace, c.service, c.id));
-  if (prev === undefined) return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
+  if (prev === undefined)
+    return fail('INSTANCE_NOT_FOUND', `instance ${c.namespace}/${c.service}/${c.id} does not exist`, 'id');
   if (prev.version !== c.expectedVersion) {
-    return { ...fail('VERSION_MISMATCH', `expected version ${c.expectedVersion}, instance is at ${prev.version}`, 'expectedVersion'), currentVersion: prev.version };
+    return {
+      ...fail(
+        'VERSION_MISMATCH',
+        `expected version ${c.expectedVersion}, instance is at ${prev.version}`,
+        'expectedVersion',
+      ),
+      currentVersion: prev.version,
+    };
   }
   if (prev.health === 'suspect') {
-    return fail('INSTANCE_SUSPECT', `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`, 'health');
+    return fail(
+      'INSTANCE_SUSPECT',
+      `instance ${c.id} is held by expiry protection; its health is restored by clearSuspect`,
+      'health',
+    );
   }
   return upsert(state, rev, prev, { ...fieldsOf(prev), health: c.health, metadata: c.metadata ?? prev.metadata });
 }
@@ -313,12 +375,21 @@ function setAccessRules(state: RegistryState, c: SetAccessRules, rev: number): D
   const current = state.rules;
   const currentRevision = current?.revision ?? 0;
   if (c.expectedRevision !== undefined && c.expectedRevision !== currentRevision) {
-    const stored = current === null ? 'no access rules are stored' : `the stored access rules are at revision ${currentRevision}`;
-    return { ...fail('VERSION_MISMATCH', `expected access rules revision ${c.expectedRevision}, but ${stored}`, 'expectedRevision'), currentVersion: currentRevision };
+    const stored =
+      current === null ? 'no access rules are stored' : `the stored access rules are at revision ${currentRevision}`;
+    return {
+      ...fail(
+        'VERSION_MISMATCH',
+        `expected access rules revision ${c.expectedRevision}, but ${stored}`,
+        'expectedRevision',
+      ),
+      currentVersion: currentRevision,
+    };
   }
   // Compared by encoding (the document is canonical): the same rules re-sent (e.g. by a
   // config sync loop) are not a change.
-  if (current !== null && bytesEqual(encode(current.rules), encode(c.rules))) return { ok: true, version: currentRevision };
+  if (current !== null && bytesEqual(encode(current.rules), encode(c.rules)))
+    return { ok: true, version: currentRevision };
   state.setRules(c.rules);
   return { ok: true, version: rev };
 }
@@ -329,10 +400,14 @@ function setHealthPolicy(state: RegistryState, c: SetHealthPolicy, rev: number):
   const currentRevision = current?.revision ?? 0;
   if (c.expectedRevision !== undefined && c.expectedRevision !== currentRevision) {
     const stored = current === null ? 'no policy is stored' : `the stored policy is at revision ${currentRevision}`;
-    return { ...fail('VERSION_MISMATCH', `expected policy revision ${c.expectedRevision}, but ${stored}`, 'expectedRevision'), currentVersion: currentRevision };
+    return {
+      ...fail('VERSION_MISMATCH', `expected policy revision ${c.expectedRevision}, but ${stored}`, 'expectedRevision'),
+      currentVersion: currentRevision,
+    };
   }
   // Compared by encoding (the policy is canonical): re-sending the same document is not a change.
-  if (current !== null && bytesEqual(encode(current.policy), encode(c.policy))) return { ok: true, version: currentRevision };
+  if (current !== null && bytesEqual(encode(current.policy), encode(c.policy)))
+    return { ok: true, version: currentRevision };
   state.setHealthPolicy(c.policy);
   return { ok: true, version: rev };
 }
@@ -377,7 +452,12 @@ function dropSession(state: RegistryState, id: string): number {
   return keys.length;
 }
 
-function setSessionHealth(state: RegistryState, sessionId: string, rev: number, next: (h: Health) => Health | null): number {
+function setSessionHealth(
+  state: RegistryState,
+  sessionId: string,
+  rev: number,
+  next: (h: Health) => Health | null,
+): number {
   let count = 0;
   for (const k of state.sessionInstanceKeys(sessionId)) {
     const inst = state.instances.get(k);
@@ -449,7 +529,13 @@ function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<stri
   return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
 
-function session(id: string, ttlMs: number, openedAt: number, createRevision: number, suspectSince: number | null): Session {
+function session(
+  id: string,
+  ttlMs: number,
+  openedAt: number,
+  createRevision: number,
+  suspectSince: number | null,
+): Session {
   return Object.freeze({ id, ttlMs, openedAt, createRevision, suspectSince });
 }
 

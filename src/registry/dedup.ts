@@ -26,7 +26,8 @@ export class DedupTable {
   readonly #records = new Map<string, DedupRecord>();
 
   constructor(readonly maxClients: number = DEFAULT_MAX_CLIENTS) {
-    if (!Number.isSafeInteger(maxClients) || maxClients < 1) throw new RangeError('maxClients must be a positive integer');
+    if (!Number.isSafeInteger(maxClients) || maxClients < 1)
+      throw new RangeError('maxClients must be a positive integer');
   }
 
   get size(): number {

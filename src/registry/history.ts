@@ -31,7 +31,8 @@ export class EventHistory {
     startRevision = 0,
     private readonly onListenerError: (err: unknown) => void = rethrowLater,
   ) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError('history capacity must be a positive integer');
+    if (!Number.isSafeInteger(capacity) || capacity < 1)
+      throw new RangeError('history capacity must be a positive integer');
     this.#ring = new Array<RegistryEvent | undefined>(capacity);
     this.#floor = startRevision;
     this.#revision = startRevision;

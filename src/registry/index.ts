@@ -1,8 +1,21 @@
 /** The registry state machine: replicated commands, their deterministic apply, reads, history and expiry logic. */
+
+export type { AccessRule, AccessRulesDoc, ParsedRules, RulesInForce, Verdict } from './access.js';
+export {
+  CompiledRules,
+  EMPTY_RULES,
+  ENVIRONMENT_KEY,
+  MAX_RULES,
+  metadataVerdict,
+  parseAccessRules,
+  parseCidr,
+  registerVerdict,
+  rulesInForce,
+  updateVerdict,
+} from './access.js';
 export type {
   BootstrapAcl,
   ClearSuspect,
-  CreateToken,
   ClientCommand,
   ClientRef,
   CloseSession,
@@ -11,6 +24,7 @@ export type {
   CommandOk,
   CommandResult,
   CommandType,
+  CreateToken,
   ErrorCode,
   Expire,
   InstancePatch,
@@ -18,23 +32,22 @@ export type {
   MarkSuspect,
   OpenSession,
   Register,
+  RevokeToken,
   SetAccessRules,
   SetCheckHealth,
   SetClusterVersion,
   SetHealth,
   SetHealthPolicy,
-  RevokeToken,
   TokenFields,
   Unregister,
   Update,
 } from './commands.js';
-export type { AccessRule, AccessRulesDoc, ParsedRules, RulesInForce, Verdict } from './access.js';
-export { CompiledRules, EMPTY_RULES, ENVIRONMENT_KEY, MAX_RULES, parseAccessRules, parseCidr, metadataVerdict, registerVerdict, rulesInForce, updateVerdict } from './access.js';
 export { DEFAULT_MAX_CLIENTS } from './dedup.js';
 export type { HistoryListener, HistoryNotice } from './history.js';
 export { DEFAULT_HISTORY_SIZE, EventHistory } from './history.js';
 export type {
   AccessRules,
+  AclToken,
   ConfState,
   DeleteEvent,
   EventCause,
@@ -42,7 +55,6 @@ export type {
   Instance,
   PutEvent,
   RegistryEvent,
-  AclToken,
   ServiceSummary,
   Session,
   SettableHealth,
@@ -51,8 +63,21 @@ export type {
 } from './model.js';
 export { DEFAULT_CLUSTER, DEFAULT_WEIGHT, HEALTH_STATES } from './model.js';
 export type { BatchOp, SmStore } from './persistence.js';
-export { CorruptStateError, META_APPLIED_KEY, META_CLUSTER_VERSION_KEY, META_CONF_KEY, META_REVISION_KEY } from './persistence.js';
-export type { AppliedEntry, ApplyOutcome, InstanceFilter, InstanceList, RegistryDump, RegistryOptions } from './registry.js';
+export {
+  CorruptStateError,
+  META_APPLIED_KEY,
+  META_CLUSTER_VERSION_KEY,
+  META_CONF_KEY,
+  META_REVISION_KEY,
+} from './persistence.js';
+export type {
+  AppliedEntry,
+  ApplyOutcome,
+  InstanceFilter,
+  InstanceList,
+  RegistryDump,
+  RegistryOptions,
+} from './registry.js';
 export { Registry } from './registry.js';
 export type { Due, KeepaliveOutcome, ProtectedService, SessionTrackerOptions, TrackerView } from './session-tracker.js';
 export { commandsFor, DEFAULT_TRACKER_OPTIONS, SessionTracker } from './session-tracker.js';

@@ -18,10 +18,10 @@
  * Ops come out sorted by key, with one op per key, so replicas emit identical batches.
  */
 import { decode, encode } from '../codec/index.js';
+import { parseHealthPolicy } from '../health/policy.js';
 import type { CommandResult } from './commands.js';
 import type { DedupRecord } from './dedup.js';
 import { DedupTable } from './dedup.js';
-import { parseHealthPolicy } from '../health/policy.js';
 import type { AclToken, ConfState, Instance, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
 import { HEALTH_STATES, serviceKey } from './model.js';
 import { Dirty, RegistryState } from './state.js';
@@ -79,15 +79,19 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
     for (const [key, value] of batch) {
       const rec = decode<unknown>(value);
       if (key === META_APPLIED_KEY) applied = { index: num(key, rec, 'index'), term: num(key, rec, 'term') };
-      else if (key === META_REVISION_KEY) revision = { revision: num(key, rec, 'revision'), emptied: num(key, rec, 'emptied') };
+      else if (key === META_REVISION_KEY)
+        revision = { revision: num(key, rec, 'revision'), emptied: num(key, rec, 'emptied') };
       else if (key === META_CONF_KEY) conf = confState(key, rec);
       else if (key === META_CLUSTER_VERSION_KEY) clusterVersion = num(key, { version: rec }, 'version');
-      else if (key.startsWith(META_PREFIX)) continue; // other owners' meta keys (e.g. snapshot bookkeeping)
+      else if (key.startsWith(META_PREFIX))
+        continue; // other owners' meta keys (e.g. snapshot bookkeeping)
       else if (key.startsWith(INSTANCE_PREFIX)) instances.push(instance(key, rec));
-      else if (key.startsWith(SERVICE_PREFIX)) serviceRevisions.set(key.slice(SERVICE_PREFIX.length), num(key, rec, 'revision'));
+      else if (key.startsWith(SERVICE_PREFIX))
+        serviceRevisions.set(key.slice(SERVICE_PREFIX.length), num(key, rec, 'revision'));
       else if (key.startsWith(SESSION_PREFIX)) sessions.push(session(key, rec));
       else if (key.startsWith(DEDUP_PREFIX)) dedup.push([key.slice(DEDUP_PREFIX.length), dedupRecord(key, rec)]);
-      else if (key === RULES_KEY) rules = Object.freeze({ rules: obj(key, obj(key, rec)['rules']), revision: num(key, rec, 'revision') });
+      else if (key === RULES_KEY)
+        rules = Object.freeze({ rules: obj(key, obj(key, rec)['rules']), revision: num(key, rec, 'revision') });
       else if (key === HEALTH_POLICY_KEY) healthPolicy = storedHealthPolicy(key, rec);
       else if (key === ACL_BOOTSTRAP_KEY) aclBootstrapRevision = num(key, rec, 'revision');
       else if (key.startsWith(TOKEN_PREFIX)) tokens.push(token(key, rec));
@@ -167,7 +171,8 @@ function str(key: string, v: unknown, field: string): string {
 }
 
 function strings(key: string, v: unknown): readonly string[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new CorruptStateError(key, 'expected a string array');
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw new CorruptStateError(key, 'expected a string array');
   return Object.freeze([...(v as string[])]);
 }
 
@@ -179,7 +184,8 @@ function confState(key: string, v: unknown): ConfState {
 function instance(key: string, v: unknown): Instance {
   const o = obj(key, v);
   const health = o['health'];
-  if (typeof health !== 'string' || !(HEALTH_STATES as readonly string[]).includes(health)) throw new CorruptStateError(key, 'bad health');
+  if (typeof health !== 'string' || !(HEALTH_STATES as readonly string[]).includes(health))
+    throw new CorruptStateError(key, 'bad health');
   const sessionId = o['sessionId'];
   if (sessionId !== null && typeof sessionId !== 'string') throw new CorruptStateError(key, 'bad sessionId');
   if (typeof o['enabled'] !== 'boolean') throw new CorruptStateError(key, 'bad enabled');
@@ -202,7 +208,8 @@ function instance(key: string, v: unknown): Instance {
     modRevision: num(key, o, 'modRevision'),
     version: num(key, o, 'version'),
   };
-  if (key !== INSTANCE_PREFIX + `${serviceKey(inst.namespace, inst.service)}/${inst.id}`) throw new CorruptStateError(key, 'key does not match record');
+  if (key !== `${INSTANCE_PREFIX}${serviceKey(inst.namespace, inst.service)}/${inst.id}`)
+    throw new CorruptStateError(key, 'key does not match record');
   return Object.freeze(inst);
 }
 
@@ -252,5 +259,9 @@ function dedupRecord(key: string, v: unknown): DedupRecord {
   const o = obj(key, v);
   const result = obj(key, o['result']);
   if (typeof result['ok'] !== 'boolean') throw new CorruptStateError(key, 'bad result');
-  return Object.freeze({ seq: num(key, o, 'seq'), index: num(key, o, 'index'), result: Object.freeze(result) as unknown as CommandResult });
+  return Object.freeze({
+    seq: num(key, o, 'seq'),
+    index: num(key, o, 'index'),
+    result: Object.freeze(result) as unknown as CommandResult,
+  });
 }

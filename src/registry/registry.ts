@@ -6,11 +6,21 @@
  * entries are committed (a crash replays them from the log to the same result); if the write
  * itself fails, memory is ahead of disk and the node must stop or call reload().
  */
-import type { Command, CommandResult } from './commands.js';
+
 import { applyCommand } from './apply.js';
+import type { Command, CommandResult } from './commands.js';
 import { DEFAULT_MAX_CLIENTS } from './dedup.js';
 import { DEFAULT_HISTORY_SIZE, EventHistory } from './history.js';
-import type { AclToken, ConfState, Instance, RegistryEvent, ServiceSummary, Session, StoredAccessRules, StoredHealthPolicy } from './model.js';
+import type {
+  AclToken,
+  ConfState,
+  Instance,
+  RegistryEvent,
+  ServiceSummary,
+  Session,
+  StoredAccessRules,
+  StoredHealthPolicy,
+} from './model.js';
 import { instanceKey, serviceKey } from './model.js';
 import type { BatchOp, SmStore } from './persistence.js';
 import { drainOps, loadState } from './persistence.js';
@@ -128,7 +138,10 @@ export class Registry {
       s.appliedTerm = e.term;
       s.dirty.applied = true;
       if (e.conf !== undefined) {
-        s.conf = Object.freeze({ voters: Object.freeze([...e.conf.voters]), learners: Object.freeze([...e.conf.learners]) });
+        s.conf = Object.freeze({
+          voters: Object.freeze([...e.conf.voters]),
+          learners: Object.freeze([...e.conf.learners]),
+        });
         s.dirty.conf = true;
       }
       if (e.command === null) continue;
@@ -146,7 +159,8 @@ export class Registry {
     const s = this.#state;
     const svc = s.services.get(serviceKey(namespace, service));
     if (svc === undefined) return { revision: s.revision, serviceRevision: s.emptiedRevision, instances: [] };
-    const wanted = filter.cluster === undefined ? null : typeof filter.cluster === 'string' ? [filter.cluster] : filter.cluster;
+    const wanted =
+      filter.cluster === undefined ? null : typeof filter.cluster === 'string' ? [filter.cluster] : filter.cluster;
     const clusters = wanted === null ? [...svc.clusters.keys()].sort() : [...new Set(wanted)].sort();
     const instances: Instance[] = [];
     for (const c of clusters) {
@@ -173,9 +187,13 @@ export class Registry {
    * Every instance of a namespace, sorted by service, cluster, id: what a namespace-wide
    * watch re-lists from after its resume point was compacted away.
    */
-  listNamespace(namespace: string, filter: Pick<InstanceFilter, 'includeDisabled'> = {}): { revision: number; instances: Instance[] } {
+  listNamespace(
+    namespace: string,
+    filter: Pick<InstanceFilter, 'includeDisabled'> = {},
+  ): { revision: number; instances: Instance[] } {
     const instances: Instance[] = [];
-    for (const { service } of this.listServices(namespace)) instances.push(...this.listInstances(namespace, service, filter).instances);
+    for (const { service } of this.listServices(namespace))
+      instances.push(...this.listInstances(namespace, service, filter).instances);
     return { revision: this.#state.revision, instances };
   }
 

@@ -122,7 +122,8 @@ export class SessionTracker {
    */
   becomeLeader(now: number, sessions: Iterable<{ readonly id: string; readonly ttlMs: number }>): void {
     this.stepDown();
-    for (const s of sessions) this.#sessions.set(s.id, { ttlMs: s.ttlMs, deadline: now + s.ttlMs, lastKeepaliveAt: null });
+    for (const s of sessions)
+      this.#sessions.set(s.id, { ttlMs: s.ttlMs, deadline: now + s.ttlMs, lastKeepaliveAt: null });
   }
 
   /**
@@ -192,13 +193,20 @@ export class SessionTracker {
   /** The earliest deadline still ahead, to schedule the next due() call; null if none. */
   nextDeadline(now: number): number | null {
     let next: number | null = null;
-    for (const t of this.#sessions.values()) if (t.deadline > now && (next === null || t.deadline < next)) next = t.deadline;
+    for (const t of this.#sessions.values())
+      if (t.deadline > now && (next === null || t.deadline < next)) next = t.deadline;
     return next;
   }
 
   protection(): ProtectedService[] {
     return [...this.#modes.values()]
-      .map((m) => ({ namespace: m.namespace, service: m.service, enteredAt: m.enteredAt, settledSince: m.settledSince, held: [...m.held] }))
+      .map((m) => ({
+        namespace: m.namespace,
+        service: m.service,
+        enteredAt: m.enteredAt,
+        settledSince: m.settledSince,
+        held: [...m.held],
+      }))
       .sort((a, b) => cmp(serviceKey(a.namespace, a.service), serviceKey(b.namespace, b.service)));
   }
 
@@ -264,7 +272,9 @@ export class SessionTracker {
       // of the one that marked it, must not release a whole held service at once.
       if (!this.#heldSeen.has(id)) this.#heldSeen.set(id, now);
       const heldHere = now - this.#heldSeen.get(id)!;
-      const holdOver = wallNow - since >= this.options.maxHoldMs && heldHere >= Math.min(this.options.maxHoldMs, this.options.windowMs);
+      const holdOver =
+        wallNow - since >= this.options.maxHoldMs &&
+        heldHere >= Math.min(this.options.maxHoldMs, this.options.windowMs);
       if (released || holdOver) expire.push(id);
     }
 
@@ -312,7 +322,14 @@ export class SessionTracker {
       const tripped = size >= this.options.protectMinInstances && bad > this.options.protectFraction * size;
       const heldHere = held.filter((id) => touched.get(id)?.includes(k) === true);
       if (tripped) {
-        if (mode === undefined) this.#modes.set(k, { namespace: n.namespace, service: n.service, enteredAt: now, settledSince: null, held: heldHere });
+        if (mode === undefined)
+          this.#modes.set(k, {
+            namespace: n.namespace,
+            service: n.service,
+            enteredAt: now,
+            settledSince: null,
+            held: heldHere,
+          });
         else {
           mode.settledSince = null;
           mode.held = heldHere;
@@ -322,7 +339,13 @@ export class SessionTracker {
         mode.held = heldHere;
       } else if (heldHere.length > 0) {
         // Held by an earlier leader and no longer tripped: still give the others a full window.
-        this.#modes.set(k, { namespace: n.namespace, service: n.service, enteredAt: now, settledSince: now, held: heldHere });
+        this.#modes.set(k, {
+          namespace: n.namespace,
+          service: n.service,
+          enteredAt: now,
+          settledSince: now,
+          held: heldHere,
+        });
       }
     }
   }

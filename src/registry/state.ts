@@ -6,6 +6,8 @@
  * events. A transaction stamps everything it touches with one revision (current + 1), which
  * becomes the registry's revision only if something changed: one revision per command.
  */
+
+import type { HealthPolicy } from '../health/policy.js';
 import type { DedupTable } from './dedup.js';
 import type {
   AccessRules,
@@ -18,7 +20,6 @@ import type {
   StoredAccessRules,
   StoredHealthPolicy,
 } from './model.js';
-import type { HealthPolicy } from '../health/policy.js';
 import { instanceKey, serviceKey } from './model.js';
 import { BASE_CLUSTER_VERSION } from './version.js';
 

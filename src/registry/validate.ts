@@ -8,15 +8,10 @@
  * what old log entries do on replay, so treat a change as a state-machine version change.
  * The API layer calls `parseCommand` too, to fail fast before proposing.
  */
-import type {
-  ClientRef,
-  Command,
-  CommandError,
-  InstancePatch,
-  TokenFields,
-} from './commands.js';
+
 import { parseHealthPolicy } from '../health/policy.js';
 import { parseAccessRules } from './access.js';
+import type { ClientRef, Command, CommandError, InstancePatch, TokenFields } from './commands.js';
 import { CLIENT_COMMAND_TYPES, LEADER_COMMAND_TYPES } from './commands.js';
 import type { AccessRules, SettableHealth } from './model.js';
 
@@ -45,10 +40,12 @@ const ROLES: ReadonlySet<string> = new Set(['read', 'register', 'admin']);
 /** A token's fields (bootstrapAcl, createToken): scopes deduplicated and sorted, so replicas store the same bytes. */
 function tokenFields(o: Obj, bootstrap: boolean): TokenFields {
   const role = o['role'];
-  if (typeof role !== 'string' || !ROLES.has(role)) throw new Invalid('role', 'role must be one of read, register, admin');
+  if (typeof role !== 'string' || !ROLES.has(role))
+    throw new Invalid('role', 'role must be one of read, register, admin');
   if (bootstrap && role !== 'admin') throw new Invalid('role', 'the bootstrap token is an admin token');
   const secretHash = o['secretHash'];
-  if (typeof secretHash !== 'string' || !SECRET_HASH.test(secretHash)) throw new Invalid('secretHash', 'secretHash must be 64 lowercase hex digits (SHA-256)');
+  if (typeof secretHash !== 'string' || !SECRET_HASH.test(secretHash))
+    throw new Invalid('secretHash', 'secretHash must be 64 lowercase hex digits (SHA-256)');
   const out: { -readonly [K in keyof TokenFields]: TokenFields[K] } = {
     id: name(o, 'id', LIMITS.tokenIdLength),
     name: name(o, 'name'),
@@ -59,7 +56,10 @@ function tokenFields(o: Obj, bootstrap: boolean): TokenFields {
     const v = o[field];
     if (v === undefined) return undefined;
     if (!Array.isArray(v) || v.length === 0 || v.length > LIMITS.tokenScopes) {
-      throw new Invalid(field, `${field} must be a non-empty array of at most ${LIMITS.tokenScopes} names (leave it out for no limit)`);
+      throw new Invalid(
+        field,
+        `${field} must be a non-empty array of at most ${LIMITS.tokenScopes} names (leave it out for no limit)`,
+      );
     }
     return Object.freeze([...new Set(v.map((x: unknown) => nameValue(x, field, LIMITS.nameLength, pattern)))].sort());
   };
@@ -75,6 +75,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
 const SETTABLE_HEALTH: ReadonlySet<string> = new Set<SettableHealth>(['healthy', 'subhealthy', 'down']);
 // Control characters would make keys and logs unreadable; nothing legitimate needs them.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 class Invalid extends Error {
@@ -134,7 +135,8 @@ function text(v: unknown, field: string, max: number, allowEmpty: boolean): stri
 }
 
 function tags(v: unknown, field: string): readonly string[] {
-  if (!Array.isArray(v) || v.length > LIMITS.tags) throw new Invalid(field, `${field} must be an array of at most ${LIMITS.tags} strings`);
+  if (!Array.isArray(v) || v.length > LIMITS.tags)
+    throw new Invalid(field, `${field} must be an array of at most ${LIMITS.tags} strings`);
   const set = new Set<string>();
   for (const t of v) set.add(text(t, field, LIMITS.tagLength, false));
   return Object.freeze([...set].sort());
@@ -143,7 +145,8 @@ function tags(v: unknown, field: string): readonly string[] {
 function metadata(v: unknown, field: string): Readonly<Record<string, string>> {
   if (!isObject(v)) throw new Invalid(field, `${field} must be an object of strings`);
   const keys = Object.keys(v).sort();
-  if (keys.length > LIMITS.metadataKeys) throw new Invalid(field, `${field} may have at most ${LIMITS.metadataKeys} keys`);
+  if (keys.length > LIMITS.metadataKeys)
+    throw new Invalid(field, `${field} may have at most ${LIMITS.metadataKeys} keys`);
   const out: Record<string, string> = {};
   for (const k of keys) {
     text(k, field, LIMITS.metadataKeyLength, false);
@@ -155,7 +158,10 @@ function metadata(v: unknown, field: string): Readonly<Record<string, string>> {
 function sessionIds(o: Obj): readonly string[] {
   const v = o['sessionIds'];
   if (!Array.isArray(v) || v.length > LIMITS.sessionIdsPerCommand) {
-    throw new Invalid('sessionIds', `sessionIds must be an array of at most ${LIMITS.sessionIdsPerCommand} session ids`);
+    throw new Invalid(
+      'sessionIds',
+      `sessionIds must be an array of at most ${LIMITS.sessionIdsPerCommand} session ids`,
+    );
   }
   const set = new Set<string>();
   for (const id of v) set.add(nameValue(id, 'sessionIds', LIMITS.nameLength, INSTANCE_ID));
@@ -184,19 +190,28 @@ function patch(o: Obj): InstancePatch {
   if (!isObject(p)) throw new Invalid('patch', 'patch must be an object');
   const weight = optInt(p, 'weight', 0, LIMITS.maxWeight);
   const enabled = optBool(p, 'enabled');
-  const out: { weight?: number; metadata?: Readonly<Record<string, string>>; tags?: readonly string[]; enabled?: boolean } = {};
+  const out: {
+    weight?: number;
+    metadata?: Readonly<Record<string, string>>;
+    tags?: readonly string[];
+    enabled?: boolean;
+  } = {};
   if (weight !== undefined) out.weight = weight;
   if (p['metadata'] !== undefined) out.metadata = metadata(p['metadata'], 'patch.metadata');
   if (p['tags'] !== undefined) out.tags = tags(p['tags'], 'patch.tags');
   if (enabled !== undefined) out.enabled = enabled;
-  if (Object.keys(out).length === 0) throw new Invalid('patch', 'patch must set at least one of weight, metadata, tags, enabled');
+  if (Object.keys(out).length === 0)
+    throw new Invalid('patch', 'patch must set at least one of weight, metadata, tags, enabled');
   return out;
 }
 
 function settableHealth(o: Obj): SettableHealth {
   const health = o['health'];
   if (typeof health !== 'string' || !SETTABLE_HEALTH.has(health)) {
-    throw new Invalid('health', "health must be 'healthy', 'subhealthy' or 'down' ('suspect' belongs to expiry protection)");
+    throw new Invalid(
+      'health',
+      "health must be 'healthy', 'subhealthy' or 'down' ('suspect' belongs to expiry protection)",
+    );
   }
   return health as SettableHealth;
 }
@@ -221,7 +236,10 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       return withClient({ type, sessionId: sessionId(o) }, client);
     case 'register': {
       const cmd: {
-        -readonly [K in keyof Omit<Extract<Command, { type: 'register' }>, 'client'>]: Extract<Command, { type: 'register' }>[K];
+        -readonly [K in keyof Omit<Extract<Command, { type: 'register' }>, 'client'>]: Extract<
+          Command,
+          { type: 'register' }
+        >[K];
       } = {
         type,
         namespace: name(o, 'namespace'),
@@ -243,7 +261,12 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
     }
     case 'unregister':
       return withClient(
-        { type, namespace: name(o, 'namespace'), service: name(o, 'service'), id: name(o, 'id', LIMITS.idLength, INSTANCE_ID) },
+        {
+          type,
+          namespace: name(o, 'namespace'),
+          service: name(o, 'service'),
+          id: name(o, 'id', LIMITS.idLength, INSTANCE_ID),
+        },
         client,
       );
     case 'update':
@@ -260,7 +283,10 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       );
     case 'setCheckHealth': {
       const cmd: {
-        -readonly [K in keyof Omit<Extract<Command, { type: 'setCheckHealth' }>, 'client'>]: Extract<Command, { type: 'setCheckHealth' }>[K];
+        -readonly [K in keyof Omit<Extract<Command, { type: 'setCheckHealth' }>, 'client'>]: Extract<
+          Command,
+          { type: 'setCheckHealth' }
+        >[K];
       } = {
         type,
         namespace: name(o, 'namespace'),
@@ -281,7 +307,10 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       if (!parsed.ok) throw new Invalid(parsed.field === 'rules' ? 'rules' : `rules.${parsed.field}`, parsed.message);
       const doc = parsed.value as unknown as AccessRules;
       const expectedRevision = optInt(o, 'expectedRevision', 0, Number.MAX_SAFE_INTEGER);
-      return withClient(expectedRevision === undefined ? { type, rules: doc } : { type, rules: doc, expectedRevision }, client);
+      return withClient(
+        expectedRevision === undefined ? { type, rules: doc } : { type, rules: doc, expectedRevision },
+        client,
+      );
     }
     case 'setHealthPolicy': {
       // The policy's own rules (src/health/policy.ts) are part of this command's replicated
@@ -289,7 +318,12 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       const parsed = parseHealthPolicy(o['policy']);
       if (!parsed.ok) throw new Invalid(parsed.field, parsed.message);
       const expectedRevision = optInt(o, 'expectedRevision', 0, Number.MAX_SAFE_INTEGER);
-      return withClient(expectedRevision === undefined ? { type, policy: parsed.value } : { type, policy: parsed.value, expectedRevision }, client);
+      return withClient(
+        expectedRevision === undefined
+          ? { type, policy: parsed.value }
+          : { type, policy: parsed.value, expectedRevision },
+        client,
+      );
     }
     case 'bootstrapAcl':
     case 'createToken':
@@ -299,11 +333,20 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
     case 'expiryIntent':
     case 'expire':
     case 'markSuspect':
-      return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), sessionIds: sessionIds(o), now: int(o, 'now', 0, Number.MAX_SAFE_INTEGER) };
+      return {
+        type,
+        term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER),
+        sessionIds: sessionIds(o),
+        now: int(o, 'now', 0, Number.MAX_SAFE_INTEGER),
+      };
     case 'clearSuspect':
       return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), sessionIds: sessionIds(o) };
     case 'setClusterVersion':
-      return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), version: int(o, 'version', 1, Number.MAX_SAFE_INTEGER) };
+      return {
+        type,
+        term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER),
+        version: int(o, 'version', 1, Number.MAX_SAFE_INTEGER),
+      };
     case 'setHealth':
       return {
         type,

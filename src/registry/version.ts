@@ -49,7 +49,9 @@ export function buildStateMachineVersion(env: NodeJS.ProcessEnv = process.env): 
   if (raw === undefined || raw === '') return STATE_MACHINE_VERSION;
   const v = Number(raw);
   if (!Number.isSafeInteger(v) || v < BASE_CLUSTER_VERSION || v > STATE_MACHINE_VERSION) {
-    throw new Error(`ROLLCALL_TEST_STATE_MACHINE_VERSION must be an integer from ${BASE_CLUSTER_VERSION} to ${STATE_MACHINE_VERSION}, got ${JSON.stringify(raw)}`);
+    throw new Error(
+      `ROLLCALL_TEST_STATE_MACHINE_VERSION must be an integer from ${BASE_CLUSTER_VERSION} to ${STATE_MACHINE_VERSION}, got ${JSON.stringify(raw)}`,
+    );
   }
   return v;
 }

@@ -23,8 +23,9 @@
  * keeps nothing of its own. The route is src/server/routes/prometheus-sd.ts, registered by
  * buildApp like every native route; this file turns instances into target groups.
  */
-import { acceptsHealth, type HealthFilter } from '../health/index.js';
+
 import { arrayWriter, type KeyRange, namespaceRange, serviceRange } from '../consul/listing.js';
+import { acceptsHealth, type HealthFilter } from '../health/index.js';
 import type { Instance } from '../registry/index.js';
 import type { RevisionView } from '../server/listing/revision-view.js';
 import type { SliceWriter } from '../server/listing/sliced-json.js';
@@ -57,7 +58,8 @@ export function targetGroup(i: Instance): TargetGroup {
     __meta_rollcall_tags: `,${i.tags.join(',')},`,
   };
   // Keys are sorted (the registry keeps them so): of two keys that sanitize alike, the last wins, always the same one.
-  for (const [k, v] of Object.entries(i.metadata)) if (!HIDDEN_METADATA.has(k)) labels[`__meta_rollcall_metadata_${sanitizeLabelName(k)}`] = v;
+  for (const [k, v] of Object.entries(i.metadata))
+    if (!HIDDEN_METADATA.has(k)) labels[`__meta_rollcall_metadata_${sanitizeLabelName(k)}`] = v;
   return { targets: [hostPort(i.address, i.port)], labels };
 }
 
@@ -81,6 +83,8 @@ function targetRange(q: TargetQuery): KeyRange {
  */
 export function targetGroupsWriter(view: RevisionView, q: TargetQuery): SliceWriter {
   return arrayWriter(view, targetRange(q), (i) =>
-    i.enabled && (q.service === undefined || i.service === q.service) && acceptsHealth(q.health, i.health) ? JSON.stringify(targetGroup(i)) : null,
+    i.enabled && (q.service === undefined || i.service === q.service) && acceptsHealth(q.health, i.health)
+      ? JSON.stringify(targetGroup(i))
+      : null,
   );
 }

@@ -25,7 +25,15 @@ export function httpsRelayFetch(current: () => RelayTls): RelayFetch {
       const tls = current();
       const req = request(
         url,
-        { method: 'GET', headers: init.headers, signal: init.signal, agent: false, cert: tls.cert, key: tls.key, ...(tls.ca.length === 0 ? {} : { ca: [...tls.ca] }) },
+        {
+          method: 'GET',
+          headers: init.headers,
+          signal: init.signal,
+          agent: false,
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca.length === 0 ? {} : { ca: [...tls.ca] }),
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

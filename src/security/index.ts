@@ -2,8 +2,27 @@
  * Security: TLS material (read, checked, reloaded on SIGHUP) and how a peer certificate
  * names its node. See docs/security.md.
  */
-export { checkValidity, describeCertificate, loadTlsMaterial, secureContextOptions, serverTlsOptions, type TlsFiles, type TlsMaterial, TlsMaterialError } from './tls-files.js';
+
+export { httpsRelayFetch, type RelayTls } from './https-relay.js';
 export { certificateNodeIds, NODE_ID_URI_PREFIX, nodeIdUri } from './node-identity.js';
 export { NO_TLS, readTlsSettings, TLS_ENV, type TlsSettings } from './settings.js';
-export { type LoadedTls, loadTlsAtStart, type ReloadResult, TlsReloader, TlsStartError, type TlsTarget, type TlsTargetName, tlsFlagFor } from './tls-reloader.js';
-export { httpsRelayFetch, type RelayTls } from './https-relay.js';
+export {
+  checkValidity,
+  describeCertificate,
+  loadTlsMaterial,
+  secureContextOptions,
+  serverTlsOptions,
+  type TlsFiles,
+  type TlsMaterial,
+  TlsMaterialError,
+} from './tls-files.js';
+export {
+  type LoadedTls,
+  loadTlsAtStart,
+  type ReloadResult,
+  TlsReloader,
+  TlsStartError,
+  type TlsTarget,
+  type TlsTargetName,
+  tlsFlagFor,
+} from './tls-reloader.js';

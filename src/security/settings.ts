@@ -61,7 +61,8 @@ export function readTlsSettings(get: Get, fail: Fail): TlsSettings {
     if (cert === null && key === null && ca === null) return null;
     if (cert === null) fail(`--${prefix}tls-cert`, `is required with --${key !== null ? `${prefix}tls-key` : caFlag}`);
     if (key === null) fail(`--${prefix}tls-key`, `is required with --${prefix}tls-cert`);
-    if (caRequired && ca === null) fail(`--${caFlag}`, `is required with --${prefix}tls-cert: peers authenticate each other (mutual TLS)`);
+    if (caRequired && ca === null)
+      fail(`--${caFlag}`, `is required with --${prefix}tls-cert: peers authenticate each other (mutual TLS)`);
     return { cert: cert!, key: key!, ca };
   };
   return {

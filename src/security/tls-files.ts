@@ -50,7 +50,10 @@ function read(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new TlsMaterialError(file, `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new TlsMaterialError(
+      file,
+      `cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }
 
@@ -80,7 +83,10 @@ function privateKey(file: string, pem: Buffer): KeyObject {
   try {
     return createPrivateKey(pem);
   } catch (err) {
-    throw new TlsMaterialError(file, `holds no usable private key (${(err as Error).message}; an encrypted key is not supported)`);
+    throw new TlsMaterialError(
+      file,
+      `holds no usable private key (${(err as Error).message}; an encrypted key is not supported)`,
+    );
   }
 }
 
@@ -114,11 +120,18 @@ export function secureContextOptions(m: TlsMaterial): SecureContextOptions {
  * Options for a TLS (or HTTPS) server: with a CA, clients must present a certificate that
  * chains to it (the handshake fails otherwise); without, none is asked for.
  */
-export function serverTlsOptions(m: TlsMaterial): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+export function serverTlsOptions(
+  m: TlsMaterial,
+): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
   return { ...secureContextOptions(m), requestCert: m.ca !== null, rejectUnauthorized: m.ca !== null };
 }
 
 /** For logs: which certificate is in use, never the key. */
 export function describeCertificate(m: TlsMaterial): Record<string, string> {
-  return { cert: m.files.cert, subject: m.leaf.subject.replace(/\n/g, ', '), notAfter: new Date(m.leaf.validTo).toISOString(), fingerprint256: m.leaf.fingerprint256 };
+  return {
+    cert: m.files.cert,
+    subject: m.leaf.subject.replace(/\n/g, ', '),
+    notAfter: new Date(m.leaf.validTo).toISOString(),
+    fingerprint256: m.leaf.fingerprint256,
+  };
 }

@@ -11,7 +11,13 @@
  */
 import type { Logger } from '../log/index.js';
 import type { TlsSettings } from './settings.js';
-import { describeCertificate, loadTlsMaterial, type TlsFiles, type TlsMaterial, TlsMaterialError } from './tls-files.js';
+import {
+  describeCertificate,
+  loadTlsMaterial,
+  type TlsFiles,
+  type TlsMaterial,
+  TlsMaterialError,
+} from './tls-files.js';
 
 export type TlsTargetName = keyof TlsSettings;
 
@@ -24,7 +30,12 @@ export interface TlsTarget {
 
 export type LoadedTls = { readonly [K in TlsTargetName]: TlsMaterial | null };
 
-const FLAG_PREFIX: Record<TlsTargetName, string> = { api: '--tls', consul: '--consul-tls', dns: '--dns-tls', peer: '--peer-tls' };
+const FLAG_PREFIX: Record<TlsTargetName, string> = {
+  api: '--tls',
+  consul: '--consul-tls',
+  dns: '--dns-tls',
+  peer: '--peer-tls',
+};
 
 /** The flag that named `file` for target `name` (for the error a user sees). */
 export function tlsFlagFor(name: TlsTargetName, files: TlsFiles, file: string): string {
@@ -52,12 +63,22 @@ export function loadTlsAtStart(settings: TlsSettings, logger: Logger, now: Date 
     if (files === null) return null;
     try {
       const material = loadTlsMaterial(files, now);
-      logger.info({ tls: name, ...describeCertificate(material), clientCa: name === 'peer' ? undefined : (files.ca ?? undefined) }, `TLS for ${name}`);
+      logger.info(
+        {
+          tls: name,
+          ...describeCertificate(material),
+          clientCa: name === 'peer' ? undefined : (files.ca ?? undefined),
+        },
+        `TLS for ${name}`,
+      );
       return material;
     } catch (err) {
       if (!(err instanceof TlsMaterialError)) throw err;
       const setting = tlsFlagFor(name, files, err.file);
-      logger.error({ tls: name, setting, file: err.file, problem: err.problem }, `TLS certificate refused: ${err.message}`);
+      logger.error(
+        { tls: name, setting, file: err.file, problem: err.problem },
+        `TLS certificate refused: ${err.message}`,
+      );
       throw new TlsStartError(setting, err);
     }
   };
@@ -111,11 +132,17 @@ export class TlsReloader {
         target.apply(material);
       } catch (err) {
         // E.g. a key and certificate OpenSSL will not pair although they parsed.
-        this.logger.error({ tls: target.name, err, cert: target.files.cert }, 'TLS reload refused, keeping the previous certificate');
+        this.logger.error(
+          { tls: target.name, err, cert: target.files.cert },
+          'TLS reload refused, keeping the previous certificate',
+        );
         refused.push(target.name);
         continue;
       }
-      this.logger.info({ tls: target.name, ...describeCertificate(material) }, `TLS certificate reloaded for ${target.name}`);
+      this.logger.info(
+        { tls: target.name, ...describeCertificate(material) },
+        `TLS certificate reloaded for ${target.name}`,
+      );
       reloaded.push(target.name);
     }
     return { reloaded, refused };

@@ -16,12 +16,19 @@
  * closes the check-then-propose race.
  */
 import type { FastifyRequest } from 'fastify';
-import { CIDR_LENGTH, ENVIRONMENT_LENGTH, MAX_RULES, NAME_PATTERN, RULE_NAME_LENGTH, SCOPE_LENGTH, SCOPE_PATTERN } from '../registry/access.js';
+import {
+  CIDR_LENGTH,
+  ENVIRONMENT_LENGTH,
+  MAX_RULES,
+  NAME_PATTERN,
+  RULE_NAME_LENGTH,
+  SCOPE_LENGTH,
+  SCOPE_PATTERN,
+} from '../registry/access.js';
 import type { ClientCommand, CommandError } from '../registry/index.js';
 import { parseCommand, registerVerdict, updateVerdict } from '../registry/index.js';
 import type { ServerContext } from './context.js';
 import { clientRef } from './context.js';
-
 
 const SCOPE = { type: 'string', minLength: 1, maxLength: SCOPE_LENGTH, pattern: SCOPE_PATTERN } as const;
 const RULE = {
@@ -40,7 +47,9 @@ export const accessRulesBody = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    environment: { anyOf: [{ type: 'string', minLength: 1, maxLength: ENVIRONMENT_LENGTH, pattern: NAME_PATTERN }, { type: 'null' }] },
+    environment: {
+      anyOf: [{ type: 'string', minLength: 1, maxLength: ENVIRONMENT_LENGTH, pattern: NAME_PATTERN }, { type: 'null' }],
+    },
     requireEnvironment: { type: 'boolean' },
     allow: { type: 'array', maxItems: MAX_RULES, items: RULE },
     deny: { type: 'array', maxItems: MAX_RULES, items: RULE },
@@ -58,7 +67,11 @@ export const accessRulesBody = {
  * is still uncommitted, refused here, while an admin loosens the rules so that the first
  * attempt is admitted when it commits.
  */
-export async function accessPrecheck(ctx: ServerContext, req: FastifyRequest, command: ClientCommand): Promise<CommandError | null> {
+export async function accessPrecheck(
+  ctx: ServerContext,
+  req: FastifyRequest,
+  command: ClientCommand,
+): Promise<CommandError | null> {
   if (command.type !== 'register' && command.type !== 'update') return null;
   const client = clientRef(req);
   if (client !== null && 'error' in client) return null;
@@ -68,7 +81,8 @@ export async function accessPrecheck(ctx: ServerContext, req: FastifyRequest, co
   const judge = (): CommandError | null => {
     const registry = ctx.node.registry;
     if (client !== null && (registry.clientSeq(client.id) ?? 0) >= client.seq) return null;
-    if (cmd.type === 'register') return registerVerdict(registry.accessRules(), cmd, registry.getInstance(cmd.namespace, cmd.service, cmd.id));
+    if (cmd.type === 'register')
+      return registerVerdict(registry.accessRules(), cmd, registry.getInstance(cmd.namespace, cmd.service, cmd.id));
     if (cmd.type === 'update') return updateVerdict(registry.accessRules(), cmd);
     return null;
   };

@@ -60,14 +60,16 @@ export class AccessControl {
   }
 
   bootstrapped(): boolean {
-    return this.acl !== null && this.acl.node.registry.aclBootstrapped();
+    return this.acl?.node.registry.aclBootstrapped() === true;
   }
 
   /** Identifies a bearer secret (undefined: none was sent). */
   async identify(secret: string | undefined): Promise<AclIdentity> {
     const acl = this.acl;
     if (secret === undefined || secret === '') {
-      return acl !== null && !acl.node.registry.aclBootstrapped() ? { ok: false, reason: 'bootstrap' } : { ok: false, reason: 'missing' };
+      return acl !== null && !acl.node.registry.aclBootstrapped()
+        ? { ok: false, reason: 'bootstrap' }
+        : { ok: false, reason: 'missing' };
     }
     if (this.file !== null) {
       const id = this.file.identify(`Bearer ${secret}`);

@@ -14,7 +14,15 @@ export function serviceCounts(node: MonitorNode): ServiceCounts[] {
   if (index !== null) {
     index.services.forRange(null, '\uffff', (_key, s) => {
       const [healthy, subhealthy, suspect, down] = s.all as [number, number, number, number];
-      out.push({ namespace: s.namespace, service: s.service, total: healthy + subhealthy + suspect + down, healthy, subhealthy, suspect, down });
+      out.push({
+        namespace: s.namespace,
+        service: s.service,
+        total: healthy + subhealthy + suspect + down,
+        healthy,
+        subhealthy,
+        suspect,
+        down,
+      });
       return true;
     });
     return out;
@@ -43,7 +51,15 @@ export function alertSnapshot(node: MonitorNode, now: number): AlertSnapshot {
   });
   return {
     services: serviceCounts(node),
-    cluster: { self: st.id, leader: st.leader, members, corrupt: (node as { integrity?: { corruptMembers(): readonly { id: string; detail: string }[] } }).integrity?.corruptMembers() ?? [] },
+    cluster: {
+      self: st.id,
+      leader: st.leader,
+      members,
+      corrupt:
+        (
+          node as { integrity?: { corruptMembers(): readonly { id: string; detail: string }[] } }
+        ).integrity?.corruptMembers() ?? [],
+    },
     protection: st.protection.map((p) => ({ namespace: p.namespace, service: p.service })),
   };
 }

@@ -9,9 +9,10 @@
  *
  * Wiring only: routes live in routes/, the watch hub in watch/, auth in auth*.ts.
  */
-import Fastify, { LogController } from 'fastify';
+
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { TrackedHealth, WebhookPoster } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import { NodeError } from '../node/index.js';
@@ -25,25 +26,25 @@ import { OpenApiBuilder } from './openapi.js';
 import type { LoadShedderOptions } from './overload.js';
 import { LoadShedder, registerLoadShedding } from './overload.js';
 import './route-config.js';
+import { registerUiRoutes } from '../ui/index.js';
+import { AccessControl } from './acl.js';
 import { accessRuleRoutes } from './routes/access-rules.js';
 import { aclRoutes } from './routes/acl.js';
-import { AccessControl } from './acl.js';
 import { clusterRoutes } from './routes/cluster.js';
-import { federationRoutes, type FederationRouteOptions } from './routes/federation.js';
+import { type FederationRouteOptions, federationRoutes } from './routes/federation.js';
 import { healthRoutes, type RelayFetch } from './routes/health.js';
 import { healthPolicyWriter } from './routes/health-policy.js';
 import { instanceRoutes } from './routes/instances/index.js';
+import { integrityRoutes, refuseReadsWhenCorrupt } from './routes/integrity.js';
 import { membershipRoutes } from './routes/membership.js';
 import { operationRoutes } from './routes/operations.js';
 import { prometheusSdRoutes } from './routes/prometheus-sd.js';
 import { serviceRoutes } from './routes/services.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { snapshotRoutes } from './routes/snapshot.js';
-import { integrityRoutes, refuseReadsWhenCorrupt } from './routes/integrity.js';
 import { type FaultableNode, testFaultRoutes } from './routes/test-faults.js';
 import { watchRoutes } from './routes/watch.js';
 import { ServerMetrics } from './server-metrics.js';
-import { registerUiRoutes } from '../ui/index.js';
 import { installValidation } from './validation.js';
 import { RevisionWaiters, ServiceWaiters } from './waiters.js';
 import { WatchHub, type WatchHubOptions } from './watch/hub.js';
@@ -128,7 +129,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors: (err, req, reply) => {
       const code = (err as FastifyError).code;
-      const what = code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the path is not valid (bad percent-encoding?)';
+      const what =
+        code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'a path parameter is too long'
+          : 'the path is not valid (bad percent-encoding?)';
       // Answered before any hook runs: drain the body here, as the edge's onSend hook would.
       beforeEarlyAnswer(req.raw, reply as unknown as FastifyReply);
       void sendError(reply as unknown as FastifyReply, 'INVALID_ARGUMENT', `path: ${what}`, { field: 'path' });
@@ -137,11 +141,19 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   const hub = new WatchHub(node.registry.history, {
     ...options.watch,
-    onCut: (info) => log.info({ filter: info.filter, fromRevision: info.fromRevision, bufferedBytes: info.bufferedBytes }, 'watch cut: the client reads too slowly'),
+    onCut: (info) =>
+      log.info(
+        { filter: info.filter, fromRevision: info.fromRevision, bufferedBytes: info.bufferedBytes },
+        'watch cut: the client reads too slowly',
+      ),
   });
   const revisions = new RevisionWaiters(node.registry.history);
   const services = new ServiceWaiters(node.registry.history);
-  const metrics = new ServerMetrics(node, { watch: () => hub.stats(), blockingQueries: () => services.size, revisionWaits: () => revisions.size });
+  const metrics = new ServerMetrics(node, {
+    watch: () => hub.stats(),
+    blockingQueries: () => services.size,
+    revisionWaits: () => revisions.size,
+  });
   const ctx = new ServerContext(node, log, limits, hub, revisions, services, metrics);
   const openapi = new OpenApiBuilder({
     title: 'Rollcall',
@@ -162,7 +174,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
   refuseReadsWhenCorrupt(app, node);
   // Before auth and any work: a node past its limits answers 503 OVERLOADED at once.
-  const shedder = options.overload ? new LoadShedder(options.overload, { pendingWork: () => node.pendingWork?.() ?? 0 }) : null;
+  const shedder = options.overload
+    ? new LoadShedder(options.overload, { pendingWork: () => node.pendingWork?.() ?? 0 })
+    : null;
   if (shedder) {
     shedder.start();
     registerLoadShedding(app, shedder);
@@ -202,7 +216,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     switch (err.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         // A chunked body past the limit (one with a Content-Length over it never gets here).
-        return refuseBody(reply, `body: over the limit of ${req.routeOptions.bodyLimit ?? bodyLimit} bytes`, req.routeOptions.bodyLimit ?? bodyLimit);
+        return refuseBody(
+          reply,
+          `body: over the limit of ${req.routeOptions.bodyLimit ?? bodyLimit} bytes`,
+          req.routeOptions.bodyLimit ?? bodyLimit,
+        );
       // Fastify closes the connection after a body it could not parse; the body has been
       // read (or the edge drains it), so the connection can go on, and a request pipelined
       // behind this one is answered rather than served and dropped with the connection.
@@ -220,12 +238,15 @@ export function buildApp(options: AppOptions): FastifyInstance {
     }
     if (err.statusCode === 413) return refuseBody(reply, err.message, req.routeOptions.bodyLimit ?? bodyLimit);
     // Any other client error fastify finds (a bad content-length, ...): one catalogue code.
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, 'INVALID_ARGUMENT', err.message);
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
+      return sendError(reply, 'INVALID_ARGUMENT', err.message);
     log.error({ err }, 'unexpected error serving a request');
     return sendError(reply, 'INTERNAL', 'internal error');
   });
 
-  app.setNotFoundHandler((req, reply) => sendError(reply, 'ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, 'ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`),
+  );
 
   // First: its preValidation hook forwards `?dc=<another datacenter>` before any route's validation.
   federationRoutes(app, ctx, options.federation ?? { datacenter: 'dc1', host: null });
@@ -272,10 +293,19 @@ function faultableNode(node: NodeApi): FaultableNode {
   const { setFaults } = node;
   if (setFaults === undefined) throw new Error('testRoutes: this node cannot inject faults (it has no setFaults)');
   const { corruptStateForTest } = node as { corruptStateForTest?: FaultableNode['corruptStateForTest'] };
-  return { id: node.id, setFaults: (faults) => setFaults.call(node, faults), ...(corruptStateForTest ? { corruptStateForTest: (k: string, v: string) => corruptStateForTest.call(node, k, v) } : {}) };
+  return {
+    id: node.id,
+    setFaults: (faults) => setFaults.call(node, faults),
+    ...(corruptStateForTest
+      ? { corruptStateForTest: (k: string, v: string) => corruptStateForTest.call(node, k, v) }
+      : {}),
+  };
 }
 
-function validationField(context: string, v: { instancePath?: string; params?: Record<string, unknown> } | undefined): string {
+function validationField(
+  context: string,
+  v: { instancePath?: string; params?: Record<string, unknown> } | undefined,
+): string {
   const path = (v?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
   const missing = v?.params?.missingProperty as string | undefined;
   const extra = v?.params?.additionalProperty as string | undefined;

@@ -22,7 +22,8 @@ const MESSAGES = {
   missing: 'this node requires a bearer token: send Authorization: Bearer <token>',
   malformed: 'the Authorization header must be "Bearer <token>"',
   unknown: 'the bearer token is not valid',
-  bootstrap: 'access control (--acl) is on and not bootstrapped yet: POST /v1/acl/bootstrap (rollcall acl bootstrap) returns the first admin token',
+  bootstrap:
+    'access control (--acl) is on and not bootstrapped yet: POST /v1/acl/bootstrap (rollcall acl bootstrap) returns the first admin token',
 } as const;
 
 /** Every request has `principal` (null until auth finds one), whether auth is on or not. */
@@ -42,7 +43,13 @@ export interface AuthOptions {
   readonly failureLimit: number;
 }
 
-export function installAuth(app: FastifyInstance, control: AccessControl, metrics: ServerMetrics, logger: Logger, options: AuthOptions = { failureLimit: 0 }): void {
+export function installAuth(
+  app: FastifyInstance,
+  control: AccessControl,
+  metrics: ServerMetrics,
+  logger: Logger,
+  options: AuthOptions = { failureLimit: 0 },
+): void {
   const limiter = new FailedAuthLimiter(options.failureLimit);
   const audit = logger.child({ part: 'audit' });
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -56,7 +63,11 @@ export function installAuth(app: FastifyInstance, control: AccessControl, metric
     if (blocked > 0) {
       metrics.authFailures.inc({ reason: 'rate_limited' });
       reply.header('retry-after', String(blocked));
-      return sendError(reply, 'RATE_LIMITED', `too many failed authentications from ${req.ip}: retry after ${blocked} s`);
+      return sendError(
+        reply,
+        'RATE_LIMITED',
+        `too many failed authentications from ${req.ip}: retry after ${blocked} s`,
+      );
     }
     const secret = bearerSecret(req.headers.authorization);
     const id = secret === null ? ({ ok: false, reason: 'malformed' } as const) : await control.identify(secret);
@@ -65,8 +76,16 @@ export function installAuth(app: FastifyInstance, control: AccessControl, metric
       // A secret was tried and failed: that is what a guesser does, so it counts.
       if (secret !== undefined) limiter.fail(req.ip);
       metrics.authFailures.inc({ reason: id.reason });
-      logger.debug({ reason: id.reason, method: req.method, route, remote: req.ip }, 'request refused: not authenticated');
-      reply.header('www-authenticate', id.reason === 'missing' || id.reason === 'bootstrap' ? 'Bearer realm="rollcall"' : 'Bearer realm="rollcall", error="invalid_token"');
+      logger.debug(
+        { reason: id.reason, method: req.method, route, remote: req.ip },
+        'request refused: not authenticated',
+      );
+      reply.header(
+        'www-authenticate',
+        id.reason === 'missing' || id.reason === 'bootstrap'
+          ? 'Bearer realm="rollcall"'
+          : 'Bearer realm="rollcall", error="invalid_token"',
+      );
       return sendError(reply, 'UNAUTHENTICATED', MESSAGES[id.reason]);
     }
     const namespace = namespaceOf(req, config.namespace);
@@ -76,7 +95,10 @@ export function installAuth(app: FastifyInstance, control: AccessControl, metric
     req.principal = id.principal;
     if (!decision.ok) {
       metrics.authFailures.inc({ reason: 'forbidden' });
-      logger.debug({ principal: id.principal.name, method: req.method, route, namespace }, 'request refused: forbidden');
+      logger.debug(
+        { principal: id.principal.name, method: req.method, route, namespace },
+        'request refused: forbidden',
+      );
       return sendError(reply, 'FORBIDDEN', decision.message);
     }
     // Routes that act on a session check it against the token's namespaces (session-scope.ts).
@@ -89,11 +111,19 @@ export function installAuth(app: FastifyInstance, control: AccessControl, metric
     const status = reply.statusCode;
     const write = req.method !== 'GET' && req.method !== 'HEAD';
     const refused = status === 401 || status === 403 || status === 429;
-    const acl = route !== undefined && route.startsWith('/v1/acl/');
+    const acl = route?.startsWith('/v1/acl/');
     if (refused || acl || (write && req.routeOptions.config.access === 'admin')) {
       const p = req.principal;
       audit.info(
-        { principal: p?.name ?? null, tokenId: p?.tokenId ?? null, method: req.method, route: route ?? null, remote: req.ip, status, result: refused ? 'refused' : status < 400 ? 'ok' : 'failed' },
+        {
+          principal: p?.name ?? null,
+          tokenId: p?.tokenId ?? null,
+          method: req.method,
+          route: route ?? null,
+          remote: req.ip,
+          status,
+          result: refused ? 'refused' : status < 400 ? 'ok' : 'failed',
+        },
         'audit',
       );
     }

@@ -74,31 +74,38 @@ export class TokenAuthority {
       // JSON.parse messages quote the input, which is secret: say only where.
       throw new TokenFileError(`${source} is not valid JSON`);
     }
-    if (!Array.isArray(raw) || raw.length === 0) throw new TokenFileError(`${source} must be a non-empty JSON array of token entries`);
+    if (!Array.isArray(raw) || raw.length === 0)
+      throw new TokenFileError(`${source} must be a non-empty JSON array of token entries`);
     const entries: Entry[] = [];
     const seen = new Set<string>();
     raw.forEach((item: unknown, i) => {
       const where = `${source} entry ${i}`;
-      if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new TokenFileError(`${where} must be an object`);
+      if (typeof item !== 'object' || item === null || Array.isArray(item))
+        throw new TokenFileError(`${where} must be an object`);
       const o = item as Record<string, unknown>;
-      for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new TokenFileError(`${where} has an unknown field ${JSON.stringify(k)}`);
+      for (const k of Object.keys(o))
+        if (!KEYS.has(k)) throw new TokenFileError(`${where} has an unknown field ${JSON.stringify(k)}`);
       const token = o['token'];
       if (typeof token !== 'string' || !TOKEN.test(token)) {
         throw new TokenFileError(`${where}: token must be 16-512 visible ASCII characters without spaces`);
       }
       const role = o['role'];
-      if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) throw new TokenFileError(`${where}: role must be one of ${ROLES.join(', ')}`);
+      if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role))
+        throw new TokenFileError(`${where}: role must be one of ${ROLES.join(', ')}`);
       let namespaces: string[] | null = null;
       if (o['namespaces'] !== undefined) {
         const ns = o['namespaces'];
         if (!Array.isArray(ns) || ns.length === 0 || !ns.every((n) => typeof n === 'string' && NAME.test(n))) {
-          throw new TokenFileError(`${where}: namespaces must be a non-empty array of namespace names (leave it out for all namespaces)`);
+          throw new TokenFileError(
+            `${where}: namespaces must be a non-empty array of namespace names (leave it out for all namespaces)`,
+          );
         }
         namespaces = [...new Set(ns as string[])].sort();
       }
       let name = `token#${i}`;
       if (o['name'] !== undefined) {
-        if (typeof o['name'] !== 'string' || !NAME.test(o['name'])) throw new TokenFileError(`${where}: name must be 1-128 characters of [A-Za-z0-9._-]`);
+        if (typeof o['name'] !== 'string' || !NAME.test(o['name']))
+          throw new TokenFileError(`${where}: name must be 1-128 characters of [A-Za-z0-9._-]`);
         name = o['name'];
       }
       const digest = sha256(token);
@@ -138,22 +145,37 @@ export class TokenAuthority {
   static authorize(p: Principal, need: Permission, namespace: string | null | undefined, service?: string): Decision {
     if (need === 'public') return { ok: true };
     if (p.role !== 'admin' && p.role !== need) {
-      return { ok: false, message: `token ${p.name} has role ${p.role}; this route needs ${need === 'admin' ? 'admin' : `${need} or admin`}` };
+      return {
+        ok: false,
+        message: `token ${p.name} has role ${p.role}; this route needs ${need === 'admin' ? 'admin' : `${need} or admin`}`,
+      };
     }
     if (p.servicePrefixes != null && namespace !== undefined) {
       if (service === undefined) {
-        return { ok: false, message: `token ${p.name} is limited to services starting with ${p.servicePrefixes.join(', ')}; use a route that names the service` };
+        return {
+          ok: false,
+          message: `token ${p.name} is limited to services starting with ${p.servicePrefixes.join(', ')}; use a route that names the service`,
+        };
       }
       if (!p.servicePrefixes.some((prefix) => service.startsWith(prefix))) {
-        return { ok: false, message: `token ${p.name} is limited to services starting with ${p.servicePrefixes.join(', ')}, not ${service}` };
+        return {
+          ok: false,
+          message: `token ${p.name} is limited to services starting with ${p.servicePrefixes.join(', ')}, not ${service}`,
+        };
       }
     }
     if (p.namespaces === null || namespace === undefined) return { ok: true };
     if (namespace === null) {
-      return { ok: false, message: `token ${p.name} is limited to namespaces ${p.namespaces.join(', ')}; name one (for a watch: ?namespace=)` };
+      return {
+        ok: false,
+        message: `token ${p.name} is limited to namespaces ${p.namespaces.join(', ')}; name one (for a watch: ?namespace=)`,
+      };
     }
     if (!p.namespaces.includes(namespace)) {
-      return { ok: false, message: `token ${p.name} is limited to namespaces ${p.namespaces.join(', ')}, not ${namespace}` };
+      return {
+        ok: false,
+        message: `token ${p.name} is limited to namespaces ${p.namespaces.join(', ')}, not ${namespace}`,
+      };
     }
     return { ok: true };
   }

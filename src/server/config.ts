@@ -4,13 +4,20 @@
  * message naming the setting.
  */
 import { readFileSync } from 'node:fs';
+import { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from '../consul/settings.js';
+import {
+  DEFAULT_DNS_DOMAIN,
+  DEFAULT_DNS_TTL,
+  type DnsSettings,
+  domainProblem,
+  normalizeDomain,
+  ttlProblem,
+} from '../dns/settings.js';
+import { isDatacenterName } from '../federation/config.js';
+import { readTlsSettings, TLS_ENV, type TlsSettings } from '../security/settings.js';
 import type { PeerAddress } from '../transport/index.js';
 import { parseHostPort } from '../transport/index.js';
-import { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from '../consul/settings.js';
-import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, domainProblem, normalizeDomain, ttlProblem } from '../dns/settings.js';
-import { readTlsSettings, TLS_ENV, type TlsSettings } from '../security/settings.js';
 import { DEFAULT_STALL_LIMIT_MS } from './probes/state.js';
-import { isDatacenterName } from '../federation/config.js';
 
 export interface ServerConfig {
   readonly id: string;
@@ -136,7 +143,10 @@ export function parseAddress(setting: string, value: string): PeerAddress {
 
 export function parsePeers(value: string): Map<string, PeerAddress> {
   const peers = new Map<string, PeerAddress>();
-  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new ConfigError('--peers', `expected ID=HOST:PORT, got ${JSON.stringify(part)}`);
     const id = part.slice(0, eq);
@@ -149,7 +159,8 @@ export function parsePeers(value: string): Map<string, PeerAddress> {
 function intSetting(setting: string, v: string | boolean | undefined, dflt: number, min: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`--${setting}`, `expected an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new ConfigError(`--${setting}`, `expected an integer ≥ ${min}, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -179,7 +190,11 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
   const join = get('join');
   const forceNewCluster = get('force-new-cluster');
   const isSet = (v: string | boolean | undefined): boolean => v === true || v === 'true' || v === '1';
-  if (isSet(join) && isSet(forceNewCluster)) throw new ConfigError('--force-new-cluster', 'recovers a member from its own data; it cannot be combined with --join');
+  if (isSet(join) && isSet(forceNewCluster))
+    throw new ConfigError(
+      '--force-new-cluster',
+      'recovers a member from its own data; it cannot be combined with --join',
+    );
   return {
     id,
     data: need('data'),
@@ -212,7 +227,10 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     maxInflightRequests: intSetting('max-inflight-requests', get('max-inflight-requests'), 0, 0),
     maxConnections: intSetting('max-connections', get('max-connections'), 0, 0),
     maxRequestsPerConnection: intSetting('max-requests-per-connection', get('max-requests-per-connection'), 0, 0),
-    probeListen: typeof get('probe-listen') === 'string' && get('probe-listen') !== '' ? parseAddress('--probe-listen', get('probe-listen') as string) : null,
+    probeListen:
+      typeof get('probe-listen') === 'string' && get('probe-listen') !== ''
+        ? parseAddress('--probe-listen', get('probe-listen') as string)
+        : null,
     probeStallLimitMs: intSetting('probe-stall-limit-ms', get('probe-stall-limit-ms'), DEFAULT_STALL_LIMIT_MS, 100),
     federation: federationSettings(get),
   };
@@ -224,18 +242,29 @@ function federationSettings(get: (k: string) => string | boolean | undefined): F
   const join = get('federation-join');
   const intervalMs = intSetting('federation-interval-ms', get('federation-interval-ms'), 1000, 20);
   if (secret === undefined || secret === '') {
-    if (typeof join === 'string' && join !== '') throw new ConfigError('--federation-join', 'needs --federation-secret');
+    if (typeof join === 'string' && join !== '')
+      throw new ConfigError('--federation-join', 'needs --federation-secret');
     return null;
   }
-  if (typeof secret !== 'string' || secret.length < 8) throw new ConfigError('--federation-secret', 'must be at least 8 characters');
-  const urls = typeof join === 'string' ? join.split(',').map((s) => s.trim()).filter(Boolean) : [];
-  for (const u of urls) if (!/^https?:\/\/[^\s/]+/.test(u) || u.length > 512) throw new ConfigError('--federation-join', `expected http(s) URLs, got ${JSON.stringify(u)}`);
+  if (typeof secret !== 'string' || secret.length < 8)
+    throw new ConfigError('--federation-secret', 'must be at least 8 characters');
+  const urls =
+    typeof join === 'string'
+      ? join
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
+  for (const u of urls)
+    if (!/^https?:\/\/[^\s/]+/.test(u) || u.length > 512)
+      throw new ConfigError('--federation-join', `expected http(s) URLs, got ${JSON.stringify(u)}`);
   return { secret, join: urls.map((u) => u.replace(/\/+$/, '')), intervalMs };
 }
 
 function webhookSetting(v: string | boolean | undefined): string | null {
   if (v === undefined || v === '') return null;
-  if (typeof v !== 'string' || !/^https?:\/\/[^\s]+$/.test(v)) throw new ConfigError('--alert-webhook', `expected an http(s) URL, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !/^https?:\/\/[^\s]+$/.test(v))
+    throw new ConfigError('--alert-webhook', `expected an http(s) URL, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -259,7 +288,8 @@ function consulSettings(get: (k: string) => string | boolean | undefined): Consu
 /** --datacenter: letters, digits and '-', at most 63 (a DNS label; federation gossips it). */
 function datacenterName(v: string | boolean | undefined): string {
   if (v === undefined || v === '') return DEFAULT_DATACENTER;
-  if (!isDatacenterName(v)) throw new ConfigError('--datacenter', `letters, digits and '-', at most 63; got ${JSON.stringify(v)}`);
+  if (!isDatacenterName(v))
+    throw new ConfigError('--datacenter', `letters, digits and '-', at most 63; got ${JSON.stringify(v)}`);
   return v;
 }
 

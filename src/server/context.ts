@@ -4,8 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
-import type { ClientCommand, ClientRef, CommandResult, Instance } from '../registry/index.js';
-import type { RulesInForce } from '../registry/index.js';
+import type { ClientCommand, ClientRef, CommandResult, Instance, RulesInForce } from '../registry/index.js';
 import { parseCommand, rulesInForce } from '../registry/index.js';
 import { errorBody, sendCommandError, sendError, sendNodeError } from './errors.js';
 import type { NodeApi } from './node-api.js';
@@ -67,7 +66,8 @@ export class ServerContext {
     opts: WriteOptions = {},
   ): Promise<unknown> {
     const client = clientRef(req);
-    if (client && 'error' in client) return reply.code(400).send(errorBody('INVALID_ARGUMENT', client.error, { field: client.field }));
+    if (client && 'error' in client)
+      return reply.code(400).send(errorBody('INVALID_ARGUMENT', client.error, { field: client.field }));
     const full = (client ? { ...command, client } : command) as ClientCommand;
     const checked = parseCommand(full);
     if (!checked.ok) return sendCommandError(reply, renameField(checked, opts.fields));
@@ -100,10 +100,15 @@ export class ServerContext {
         }
         const at = this.node.registry.revision;
         reply.header('retry-after', '1');
-        sendError(reply, 'TIMEOUT', `this node has applied revision ${at}, not ${q.minRevision}, after waiting ${this.limits.minRevisionTimeoutMs} ms`, {
-          field: 'minRevision',
-          revision: at,
-        });
+        sendError(
+          reply,
+          'TIMEOUT',
+          `this node has applied revision ${at}, not ${q.minRevision}, after waiting ${this.limits.minRevisionTimeoutMs} ms`,
+          {
+            field: 'minRevision',
+            revision: at,
+          },
+        );
         return false;
       }
       if (q.consistency !== 'linearizable') return answerNextTurn();
@@ -127,19 +132,26 @@ export class ServerContext {
     const rules = rulesInForce(stored);
     if (rules === 'invalid' && stored !== null && this.rulesLogged !== stored.revision) {
       this.rulesLogged = stored.revision;
-      this.logger.error({ rulesRevision: stored.revision }, 'stored access rules cannot be read; registrations are refused until they are replaced');
+      this.logger.error(
+        { rulesRevision: stored.revision },
+        'stored access rules cannot be read; registrations are refused until they are replaced',
+      );
     }
     return rules;
   }
 }
 
 /** Registry error fields renamed to what the client sent (WriteOptions.fields). */
-export function renameField<T extends { readonly field?: string }>(err: T, fields: Readonly<Record<string, string>> | undefined): T {
+export function renameField<T extends { readonly field?: string }>(
+  err: T,
+  fields: Readonly<Record<string, string>> | undefined,
+): T {
   const f = err.field;
   if (fields === undefined || f === undefined) return err;
   for (const [from, to] of Object.entries(fields)) {
     if (f === from) return { ...err, field: to === '' ? 'body' : to };
-    if (f.startsWith(`${from}.`)) return { ...err, field: to === '' ? f.slice(from.length + 1) : `${to}${f.slice(from.length)}` };
+    if (f.startsWith(`${from}.`))
+      return { ...err, field: to === '' ? f.slice(from.length + 1) : `${to}${f.slice(from.length)}` };
   }
   return err;
 }
@@ -149,9 +161,11 @@ export function clientRef(req: FastifyRequest): ClientRef | { error: string; fie
   const id = req.headers['x-rollcall-client-id'];
   const seq = req.headers['x-rollcall-seq'];
   if (id === undefined && seq === undefined) return null;
-  if (typeof id !== 'string' || id.length === 0 || id.length > 128) return { error: 'x-rollcall-client-id must be 1-128 characters', field: 'x-rollcall-client-id' };
+  if (typeof id !== 'string' || id.length === 0 || id.length > 128)
+    return { error: 'x-rollcall-client-id must be 1-128 characters', field: 'x-rollcall-client-id' };
   const n = Number(seq);
-  if (typeof seq !== 'string' || !/^[0-9]+$/.test(seq) || !Number.isSafeInteger(n) || n < 1) return { error: 'x-rollcall-seq must be a positive integer', field: 'x-rollcall-seq' };
+  if (typeof seq !== 'string' || !/^[0-9]+$/.test(seq) || !Number.isSafeInteger(n) || n < 1)
+    return { error: 'x-rollcall-seq must be a positive integer', field: 'x-rollcall-seq' };
   return { id, seq: n };
 }
 

@@ -75,7 +75,10 @@ function parserErrorAnswer(err: NodeJS.ErrnoException & { reason?: string }): [E
       return ['REQUEST_TIMEOUT', 'the request did not arrive in time'];
     default:
       // llhttp's reason names the rule broken ("Invalid header value char"), never the input.
-      return ['MALFORMED_REQUEST', `not a valid HTTP/1.1 request (${err.code ?? 'error'}${err.reason ? `: ${err.reason}` : ''})`];
+      return [
+        'MALFORMED_REQUEST',
+        `not a valid HTTP/1.1 request (${err.code ?? 'error'}${err.reason ? `: ${err.reason}` : ''})`,
+      ];
   }
 }
 
@@ -94,7 +97,9 @@ const refusedSockets = new WeakSet<Socket>();
  * "close after this answer" only ends our side: a close with unread data would reset the
  * connection before the client reads the answers.
  */
-export function clientErrorHandler(options: Pick<EdgeOptions, 'nodeId' | 'logger'>): (err: NodeJS.ErrnoException, socket: Socket) => void {
+export function clientErrorHandler(
+  options: Pick<EdgeOptions, 'nodeId' | 'logger'>,
+): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed || refusedSockets.has(socket)) return;
     refusedSockets.add(socket);
@@ -270,7 +275,9 @@ export function installEdge(app: FastifyInstance, options: EdgeOptions): void {
   // CONNECT (no tunnels here): Node would drop the connection unanswered.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     socket.on('error', () => {});
-    socket.end(rawErrorResponse('ROUTE_NOT_FOUND', `no route CONNECT ${String(req.url).slice(0, 200)}`, options.nodeId));
+    socket.end(
+      rawErrorResponse('ROUTE_NOT_FOUND', `no route CONNECT ${String(req.url).slice(0, 200)}`, options.nodeId),
+    );
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
   });
 
@@ -315,7 +322,10 @@ export function installEdge(app: FastifyInstance, options: EdgeOptions): void {
       return;
     }
     const code = FALLBACK[status] ?? (status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT');
-    options.logger.error({ method: req.method, route: req.routeOptions.url, status, code }, 'an error answer was not in the catalogue shape; sent with the nearest catalogue code');
+    options.logger.error(
+      { method: req.method, route: req.routeOptions.url, status, code },
+      'an error answer was not in the catalogue shape; sent with the nearest catalogue code',
+    );
     reply.code(ERROR_CATALOGUE[code].status);
     reply.header('content-type', 'application/json; charset=utf-8');
     done(null, JSON.stringify(errorBody(code, `request refused (status ${status})`)));

@@ -16,7 +16,12 @@
  * our own work held the loop. It counts every thread of the process (LevelDB's, the GC's),
  * so it can only read high, never hide a long turn.
  */
-import { createHistogram, type IntervalHistogram, monitorEventLoopDelay, type RecordableHistogram } from 'node:perf_hooks';
+import {
+  createHistogram,
+  type IntervalHistogram,
+  monitorEventLoopDelay,
+  type RecordableHistogram,
+} from 'node:perf_hooks';
 
 const RESOLUTION_MS = 10;
 const WINDOW_MS = 10_000;
@@ -61,7 +66,10 @@ class TurnCpuMonitor {
   snapshot(): { readonly quantiles: readonly (readonly [number, number])[]; readonly max: number } {
     const w = this.#windows[this.#older]!;
     const seconds = (micros: number) => (w.count === 0 ? 0 : micros / 1e6);
-    return { quantiles: LOOP_DELAY_QUANTILES.map((q) => [q, seconds(w.percentile(q * 100))] as const), max: seconds(w.max) };
+    return {
+      quantiles: LOOP_DELAY_QUANTILES.map((q) => [q, seconds(w.percentile(q * 100))] as const),
+      max: seconds(w.max),
+    };
   }
 
   close(): void {
@@ -78,7 +86,10 @@ export class LoopDelayMonitor {
   readonly #turnCpu = new TurnCpuMonitor();
 
   constructor() {
-    this.#windows = [monitorEventLoopDelay({ resolution: RESOLUTION_MS }), monitorEventLoopDelay({ resolution: RESOLUTION_MS })];
+    this.#windows = [
+      monitorEventLoopDelay({ resolution: RESOLUTION_MS }),
+      monitorEventLoopDelay({ resolution: RESOLUTION_MS }),
+    ];
     this.#total = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     for (const h of [...this.#windows, this.#total]) h.enable();
     this.#timer = setInterval(() => {

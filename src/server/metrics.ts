@@ -92,9 +92,10 @@ class SeriesIndex<L> {
   /** The leaf of label values given in declaration order. */
   values(values: readonly string[]): L {
     const names = this.names ?? [];
-    if (values.length !== names.length) throw new Error(`expected ${names.length} label values (${names.join(', ')}), got ${values.length}`);
+    if (values.length !== names.length)
+      throw new Error(`expected ${names.length} label values (${names.join(', ')}), got ${values.length}`);
     const labels: Record<string, string> = {};
-    names.forEach((n, i) => (labels[n] = values[i]!));
+    for (const [i, n] of names.entries()) labels[n] = values[i]!;
     return this.of(labels);
   }
 }
@@ -229,7 +230,12 @@ export class HistogramChild {
   observe(value: number): void {
     let s = this.state;
     if (s === null) {
-      this.state = s = { labels: this.labels, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
+      this.state = s = {
+        labels: this.labels,
+        counts: new Array<number>(this.buckets.length + 1).fill(0),
+        sum: 0,
+        count: 0,
+      };
       this.created(s);
     }
     const b = this.buckets;
@@ -254,7 +260,10 @@ export class Histogram implements Metric {
     /** Declared label names (in exposition order) make lookups cheap; without them any label set goes. */
     labelNames?: readonly string[],
   ) {
-    this.index = new SeriesIndex(labelNames, (labels) => new HistogramChild(labels, buckets, (s) => this.series.push(s)));
+    this.index = new SeriesIndex(
+      labelNames,
+      (labels) => new HistogramChild(labels, buckets, (s) => this.series.push(s)),
+    );
   }
 
   /** The child of one label set (values in declared order); keep it and call `observe` on it. */
@@ -281,7 +290,9 @@ export class Histogram implements Metric {
 }
 
 /** Latency buckets in seconds, 0.5 ms to 10 s. */
-export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const LATENCY_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 export class MetricsRegistry {
   private readonly metrics: Metric[] = [];
@@ -309,7 +320,12 @@ export class MetricsRegistry {
     return this.add(new Summary(name, help, collect));
   }
 
-  histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS, labelNames?: readonly string[]): Histogram {
+  histogram(
+    name: string,
+    help: string,
+    buckets: readonly number[] = LATENCY_BUCKETS,
+    labelNames?: readonly string[],
+  ): Histogram {
     return this.add(new Histogram(name, help, buckets, labelNames));
   }
 
@@ -324,7 +340,11 @@ export class MetricsRegistry {
       } catch {
         continue;
       }
-      out.push(`# HELP ${m.name} ${m.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${m.name} ${m.type}`, ...lines);
+      out.push(
+        `# HELP ${m.name} ${m.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`,
+        `# TYPE ${m.name} ${m.type}`,
+        ...lines,
+      );
     }
     return `${out.join('\n')}\n`;
   }

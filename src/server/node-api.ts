@@ -6,7 +6,16 @@ import type { RollcallNode } from '../node/index.js';
 
 export type NodeApi = Pick<
   RollcallNode,
-  'id' | 'leader' | 'submit' | 'readBarrier' | 'keepalive' | 'status' | 'registry' | 'addMember' | 'removeMember' | 'transferLeadershipTo'
+  | 'id'
+  | 'leader'
+  | 'submit'
+  | 'readBarrier'
+  | 'keepalive'
+  | 'status'
+  | 'registry'
+  | 'addMember'
+  | 'removeMember'
+  | 'transferLeadershipTo'
 > & {
   readonly setObserver?: RollcallNode['setObserver'];
   readonly pendingWork?: RollcallNode['pendingWork'];

@@ -20,7 +20,23 @@ export const COMMON_ERRORS: readonly ErrorCode[] = ['UNAUTHENTICATED', 'FORBIDDE
 
 const instance = {
   type: 'object',
-  required: ['id', 'namespace', 'service', 'cluster', 'address', 'port', 'weight', 'tags', 'metadata', 'health', 'enabled', 'ephemeral', 'createRevision', 'modRevision', 'version'],
+  required: [
+    'id',
+    'namespace',
+    'service',
+    'cluster',
+    'address',
+    'port',
+    'weight',
+    'tags',
+    'metadata',
+    'health',
+    'enabled',
+    'ephemeral',
+    'createRevision',
+    'modRevision',
+    'version',
+  ],
   properties: {
     id: { type: 'string' },
     namespace: { type: 'string' },
@@ -28,11 +44,23 @@ const instance = {
     cluster: { type: 'string', description: 'Group within the service (zone, VIP pool); `default` unless given.' },
     address: { type: 'string' },
     port: { type: 'integer', minimum: 1, maximum: 65535 },
-    weight: { type: 'integer', minimum: 0, maximum: 10000, description: 'Default 100; 0 = listed but sent no traffic.' },
+    weight: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 10000,
+      description: 'Default 100; 0 = listed but sent no traffic.',
+    },
     tags: { type: 'array', items: { type: 'string' }, description: 'A set: unique and sorted.' },
-    metadata: { type: 'object', additionalProperties: { type: 'string' }, description: '`environment` is checked against the registry environment label.' },
+    metadata: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: '`environment` is checked against the registry environment label.',
+    },
     health: { type: 'string', enum: ['healthy', 'subhealthy', 'suspect', 'down'] },
-    enabled: { type: 'boolean', description: 'Disabled instances are left out of lists unless `includeDisabled=true`.' },
+    enabled: {
+      type: 'boolean',
+      description: 'Disabled instances are left out of lists unless `includeDisabled=true`.',
+    },
     ephemeral: { type: 'boolean', description: 'Bound to a session (removed when it ends) or persistent.' },
     sessionId: { type: 'string', description: 'Present on ephemeral instances.' },
     createRevision: { type: 'integer' },
@@ -63,7 +91,10 @@ export const COMPONENT_SCHEMAS: Record<string, unknown> = {
     required: ['revision', 'serviceRevision', 'instances'],
     properties: {
       revision: { type: 'integer', description: 'Registry revision this answer reflects.' },
-      serviceRevision: { type: 'integer', description: 'Revision of the last change in this service; pass it as `index` for a blocking query.' },
+      serviceRevision: {
+        type: 'integer',
+        description: 'Revision of the last change in this service; pass it as `index` for a blocking query.',
+      },
       instances: { type: 'array', items: { $ref: '#/components/schemas/Instance' } },
     },
   },
@@ -105,7 +136,20 @@ export const COMPONENT_SCHEMAS: Record<string, unknown> = {
       type: { type: 'string', enum: ['put', 'delete'] },
       instance: { $ref: '#/components/schemas/Instance' },
       previous: { $ref: '#/components/schemas/Instance' },
-      cause: { type: 'string', enum: ['register', 'unregister', 'update', 'setHealth', 'setCheckHealth', 'markSuspect', 'clearSuspect', 'closeSession', 'expire'] },
+      cause: {
+        type: 'string',
+        enum: [
+          'register',
+          'unregister',
+          'update',
+          'setHealth',
+          'setCheckHealth',
+          'markSuspect',
+          'clearSuspect',
+          'closeSession',
+          'expire',
+        ],
+      },
     },
   },
 };
@@ -115,7 +159,9 @@ export class OpenApiBuilder {
   private readonly routes: CollectedRoute[] = [];
   private cached: Record<string, unknown> | null = null;
 
-  constructor(private readonly info: { readonly title: string; readonly version: string; readonly description: string }) {}
+  constructor(
+    private readonly info: { readonly title: string; readonly version: string; readonly description: string },
+  ) {}
 
   private readonly undocumented: string[] = [];
 
@@ -128,7 +174,12 @@ export class OpenApiBuilder {
         this.undocumented.push(`${method} ${route.url}`);
         continue;
       }
-      this.routes.push({ method: method.toLowerCase(), url: route.url, schema: (route.schema ?? {}) as Record<string, unknown>, config });
+      this.routes.push({
+        method: method.toLowerCase(),
+        url: route.url,
+        schema: (route.schema ?? {}) as Record<string, unknown>,
+        config,
+      });
       this.cached = null;
     }
   };
@@ -164,9 +215,14 @@ export class OpenApiBuilder {
       paths,
       components: {
         schemas: COMPONENT_SCHEMAS,
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Only when the node runs with --token-file.' } },
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'Only when the node runs with --token-file.' },
+        },
         responses: {
-          Error: { description: 'An error from the catalogue.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          Error: {
+            description: 'An error from the catalogue.',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          },
         },
       },
       'x-error-catalogue': ERROR_CATALOGUE,
@@ -178,7 +234,9 @@ export class OpenApiBuilder {
     const d = r.config.docs;
     const parameters: Record<string, unknown>[] = [];
     const addFrom = (where: 'path' | 'query', schema: unknown) => {
-      const s = schema as { properties?: Record<string, Record<string, unknown>>; required?: readonly string[] } | undefined;
+      const s = schema as
+        | { properties?: Record<string, Record<string, unknown>>; required?: readonly string[] }
+        | undefined;
       for (const [name, prop] of Object.entries(s?.properties ?? {})) {
         const { description, ...rest } = prop;
         parameters.push({
@@ -193,11 +251,19 @@ export class OpenApiBuilder {
     addFrom('path', r.schema['params']);
     addFrom('query', r.schema['querystring']);
     for (const h of d.headers ?? []) {
-      parameters.push({ name: h.name, in: 'header', required: h.required ?? false, description: h.description, schema: h.schema ?? { type: 'string' } });
+      parameters.push({
+        name: h.name,
+        in: 'header',
+        required: h.required ?? false,
+        description: h.description,
+        schema: h.schema ?? { type: 'string' },
+      });
     }
     const responses: Record<string, unknown> = {};
     for (const [status, res] of Object.entries(d.responses)) {
-      const headers = Object.fromEntries(Object.entries(res.headers ?? {}).map(([k, v]) => [k, { description: v, schema: { type: 'string' } }]));
+      const headers = Object.fromEntries(
+        Object.entries(res.headers ?? {}).map(([k, v]) => [k, { description: v, schema: { type: 'string' } }]),
+      );
       responses[status] = {
         description: res.description,
         ...(Object.keys(headers).length > 0 ? { headers } : {}),
@@ -226,7 +292,9 @@ export class OpenApiBuilder {
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: body } } } } : {}),
       responses,
-      ...(r.config.access === 'public' ? { security: [] } : { security: [{ bearer: [] }], 'x-rollcall-role': r.config.access }),
+      ...(r.config.access === 'public'
+        ? { security: [] }
+        : { security: [{ bearer: [] }], 'x-rollcall-role': r.config.access }),
     };
   }
 }

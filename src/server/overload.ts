@@ -92,7 +92,8 @@ export class LoadShedder {
       }
     }
     if (this.lagging) return { kind: 'lag', lagMs: Math.round(this.lagMs) };
-    if (this.options.maxInflight > 0 && this.inflight >= this.options.maxInflight) return { kind: 'inflight', inflight: this.inflight };
+    if (this.options.maxInflight > 0 && this.inflight >= this.options.maxInflight)
+      return { kind: 'inflight', inflight: this.inflight };
     const maxPending = this.options.maxPendingWork;
     if (maxPending > 0) {
       const pending = this.source.pendingWork();
@@ -144,7 +145,11 @@ export function registerLoadShedding(app: FastifyInstance, shedder: LoadShedder)
       if (why !== null) {
         shedder.countShed();
         reply.header('retry-after', String(shedder.options.retryAfterSeconds));
-        sendError(reply, 'OVERLOADED', `this node is overloaded: ${describe(why, shedder.options)}; retry after ${shedder.options.retryAfterSeconds} s, or on another node`);
+        sendError(
+          reply,
+          'OVERLOADED',
+          `this node is overloaded: ${describe(why, shedder.options)}; retry after ${shedder.options.retryAfterSeconds} s, or on another node`,
+        );
         return;
       }
     }

@@ -4,18 +4,27 @@
  * reloads TLS certificates and keys (docs/security.md).
  */
 import type { Server as HttpsServer } from 'node:https';
+import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
+import { type DnsServer, startDnsFromConfig } from '../dns/index.js';
+import { FederationHost } from '../federation/host.js';
 import { WebhookPoster } from '../health/index.js';
 import { createLogger } from '../log/index.js';
 import { RollcallNode } from '../node/index.js';
-import { buildApp } from './app.js';
+import {
+  httpsRelayFetch,
+  type LoadedTls,
+  loadTlsAtStart,
+  secureContextOptions,
+  serverTlsOptions,
+  type TlsMaterial,
+  TlsReloader,
+  TlsStartError,
+} from '../security/index.js';
 import { AccessControl } from './acl.js';
+import { buildApp } from './app.js';
 import { TokenAuthority, TokenFileError } from './auth.js';
 import { ConfigError, type ServerConfig } from './config.js';
-import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
-import { type DnsServer, startDnsFromConfig } from '../dns/index.js';
 import { ProbeListener } from './probes/index.js';
-import { FederationHost } from '../federation/host.js';
-import { httpsRelayFetch, type LoadedTls, loadTlsAtStart, secureContextOptions, serverTlsOptions, type TlsMaterial, TlsReloader, TlsStartError } from '../security/index.js';
 
 export async function runServer(config: ServerConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: config.id });
@@ -34,7 +43,11 @@ export async function runServer(config: ServerConfig): Promise<void> {
     }
     logger.info({ tokenFile: config.tokenFile, tokens: tokens.summary() }, 'bearer-token auth is on');
   }
-  if (config.acl) logger.info({ breakGlass: tokens !== null, authFailureLimit: config.authFailureLimit }, 'replicated access control is on (--acl)');
+  if (config.acl)
+    logger.info(
+      { breakGlass: tokens !== null, authFailureLimit: config.authFailureLimit },
+      'replicated access control is on (--acl)',
+    );
   // Likewise TLS: an unreadable, mismatched, expired or not-yet-valid certificate stops the
   // node with a log line naming the file, before anything listens.
   let tls: LoadedTls;
@@ -112,28 +125,58 @@ export async function runServer(config: ServerConfig): Promise<void> {
         ? null
         : new WebhookPoster({
             url: config.alertWebhook,
-            onResult: (r) => (r.ok ? logger.debug({ attempts: r.attempts }, 'alert posted to the webhook') : logger.warn({ attempts: r.attempts, status: r.status, err: r.error }, 'alert webhook failed')),
+            onResult: (r) =>
+              r.ok
+                ? logger.debug({ attempts: r.attempts }, 'alert posted to the webhook')
+                : logger.warn({ attempts: r.attempts, status: r.status, err: r.error }, 'alert webhook failed'),
           }),
-    watch: { maxBufferedBytes: config.watchBufferBytes, progressMinMs: config.watchProgressMs, progressMaxMs: config.watchProgressMs * 2 },
+    watch: {
+      maxBufferedBytes: config.watchBufferBytes,
+      progressMinMs: config.watchProgressMs,
+      progressMaxMs: config.watchProgressMs * 2,
+    },
     listMaxItems: config.listMaxItems,
-    overload: { maxLagMs: config.maxEventLoopLagMs, maxPendingWork: config.maxPendingWork, maxInflight: config.maxInflightRequests, retryAfterSeconds: 1 },
+    overload: {
+      maxLagMs: config.maxEventLoopLagMs,
+      maxPendingWork: config.maxPendingWork,
+      maxInflight: config.maxInflightRequests,
+      retryAfterSeconds: 1,
+    },
     maxRequestsPerConnection: config.maxRequestsPerConnection,
     ...(tls.api === null
       ? {}
       : {
           https: serverTlsOptions(tls.api),
-          relayFetch: httpsRelayFetch(() => ({ ca: [peerTls?.ca, apiTls?.ca].filter((ca): ca is Buffer => ca != null), cert: apiTls!.cert, key: apiTls!.key })),
+          relayFetch: httpsRelayFetch(() => ({
+            ca: [peerTls?.ca, apiTls?.ca].filter((ca): ca is Buffer => ca != null),
+            cert: apiTls!.cert,
+            key: apiTls!.key,
+          })),
         }),
   });
   if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections;
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
-  logger.info({ http: `${scheme}://${config.listen.host}:${port}`, peer: `${config.peerListen.host}:${config.peerListen.port}`, peerTls: tls.peer !== null }, 'serving');
+  logger.info(
+    {
+      http: `${scheme}://${config.listen.host}:${port}`,
+      peer: `${config.peerListen.host}:${config.peerListen.port}`,
+      peerTls: tls.peer !== null,
+    },
+    'serving',
+  );
   // The Consul-compatible API on its own listener (--consul-listen), before the ready line.
   try {
     const consulTokens = config.acl ? new AccessControl(tokens, { node, timeoutMs: 5000 }) : tokens;
-    consul = await startConsulFromConfig(config.consul, node, logger, consulTokens, tls.consul, federation === null ? undefined : () => federation!.datacentersByRtt());
+    consul = await startConsulFromConfig(
+      config.consul,
+      node,
+      logger,
+      consulTokens,
+      tls.consul,
+      federation === null ? undefined : () => federation!.datacentersByRtt(),
+    );
   } catch (err) {
     // A port in use must stop the node, not leave it running without the API it was asked for.
     logger.error({ err }, 'cannot serve the Consul API (--consul-listen)');
@@ -149,7 +192,13 @@ export async function runServer(config: ServerConfig): Promise<void> {
   // The probes on a port and thread of their own (--probe-listen), likewise.
   if (config.probeListen !== null) {
     try {
-      probes = await ProbeListener.start({ ...config.probeListen, nodeId: config.id, stallLimitMs: config.probeStallLimitMs, readiness: () => app.readiness(), logger });
+      probes = await ProbeListener.start({
+        ...config.probeListen,
+        nodeId: config.id,
+        stallLimitMs: config.probeStallLimitMs,
+        readiness: () => app.readiness(),
+        logger,
+      });
     } catch (err) {
       logger.error({ err }, 'cannot serve the probes (--probe-listen)');
       await shutdown(1);
@@ -169,9 +218,15 @@ export async function runServer(config: ServerConfig): Promise<void> {
     });
   }
   const consulApi = consul;
-  if (consulFiles !== null && consulApi !== null) reloader.add({ name: 'consul', files: consulFiles, apply: (m) => consulApi.setSecureContext(secureContextOptions(m)) });
+  if (consulFiles !== null && consulApi !== null)
+    reloader.add({
+      name: 'consul',
+      files: consulFiles,
+      apply: (m) => consulApi.setSecureContext(secureContextOptions(m)),
+    });
   const dnsServer = dns;
-  if (dnsFiles !== null && dnsServer !== null) reloader.add({ name: 'dns', files: dnsFiles, apply: (m) => dnsServer.setSecureContext(secureContextOptions(m)) });
+  if (dnsFiles !== null && dnsServer !== null)
+    reloader.add({ name: 'dns', files: dnsFiles, apply: (m) => dnsServer.setSecureContext(secureContextOptions(m)) });
   if (peerFiles !== null) {
     reloader.add({
       name: 'peer',
@@ -188,7 +243,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
   // Machine-readable line for scripts and tests that start nodes on port 0.
-  if (process.env.ROLLCALL_READY_FD === '1') process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
+  if (process.env.ROLLCALL_READY_FD === '1')
+    process.stdout.write(`${JSON.stringify({ ready: true, id: config.id, http: port })}\n`);
 
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;

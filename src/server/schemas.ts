@@ -14,9 +14,12 @@ const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]*$';
 const described = (description: string | undefined) => (description === undefined ? {} : { description });
 
 /** A namespace, service or cluster name, as the state machine takes it (src/registry/validate.ts). */
-export const Name = (description?: string) => Type.String({ minLength: 1, maxLength: LIMITS.nameLength, pattern: NAME_PATTERN, ...described(description) });
-const InstanceId = (description?: string) => Type.String({ minLength: 1, maxLength: LIMITS.idLength, pattern: ID_PATTERN, ...described(description) });
-const Revision = (description?: string, minimum = 0) => Type.Integer({ minimum, maximum: Number.MAX_SAFE_INTEGER, ...described(description) });
+export const Name = (description?: string) =>
+  Type.String({ minLength: 1, maxLength: LIMITS.nameLength, pattern: NAME_PATTERN, ...described(description) });
+const InstanceId = (description?: string) =>
+  Type.String({ minLength: 1, maxLength: LIMITS.idLength, pattern: ID_PATTERN, ...described(description) });
+const Revision = (description?: string, minimum = 0) =>
+  Type.Integer({ minimum, maximum: Number.MAX_SAFE_INTEGER, ...described(description) });
 
 /**
  * One of a few strings: `{"type": "string", "enum": [...]}` as the API has always described
@@ -30,14 +33,19 @@ export const serviceParams = Type.Object({ ns: Name('Namespace.'), svc: Name('Se
 
 export const namespaceParams = Type.Object({ ns: Name('Namespace.') });
 
-export const instanceParams = Type.Object({ ns: Name('Namespace.'), svc: Name('Service.'), id: InstanceId('Instance id.') });
+export const instanceParams = Type.Object({
+  ns: Name('Namespace.'),
+  svc: Name('Service.'),
+  id: InstanceId('Instance id.'),
+});
 
 /**
  * A session id, exactly as the state machine takes it (src/registry/validate.ts): the one
  * schema for opening (the x-rollcall-session-id header), keepalive and close (the path)
  * and register (the body's sessionId), so an id one of them accepts, all accept.
  */
-const SessionId = (description?: string) => Type.String({ minLength: 1, maxLength: LIMITS.nameLength, pattern: ID_PATTERN, ...described(description) });
+const SessionId = (description?: string) =>
+  Type.String({ minLength: 1, maxLength: LIMITS.nameLength, pattern: ID_PATTERN, ...described(description) });
 export const SESSION_ID = SessionId();
 
 export const sessionParams = Type.Object({ id: SessionId('Session id.') });
@@ -71,19 +79,32 @@ export const registerBody = Type.Object(
 
 /** PATCH: each field given replaces the instance's value (metadata and tags whole). */
 export const patchBody = Type.Object(
-  { weight: Type.Optional(WEIGHT), metadata: Type.Optional(METADATA), tags: Type.Optional(TAGS), enabled: Type.Optional(Type.Boolean()) },
+  {
+    weight: Type.Optional(WEIGHT),
+    metadata: Type.Optional(METADATA),
+    tags: Type.Optional(TAGS),
+    enabled: Type.Optional(Type.Boolean()),
+  },
   { additionalProperties: false, minProperties: 1 },
 );
 
-export const sessionBody = Type.Object({ ttlMs: Type.Integer({ minimum: LIMITS.minTtlMs, maximum: LIMITS.maxTtlMs }) }, { additionalProperties: false });
+export const sessionBody = Type.Object(
+  { ttlMs: Type.Integer({ minimum: LIMITS.minTtlMs, maximum: LIMITS.maxTtlMs }) },
+  { additionalProperties: false },
+);
 
 const CONSISTENCY = StringEnum(
   ['linearizable', 'serializable'],
-  'linearizable (default): ReadIndex through the leader, then answer; serializable: this node\'s applied state, possibly stale.',
+  "linearizable (default): ReadIndex through the leader, then answer; serializable: this node's applied state, possibly stale.",
 );
-const MIN_REVISION = Revision('Wait (bounded) until this node has applied this revision, then answer from local state (implies serializable unless consistency=linearizable).');
+const MIN_REVISION = Revision(
+  'Wait (bounded) until this node has applied this revision, then answer from local state (implies serializable unless consistency=linearizable).',
+);
 const INCLUDE_DISABLED = Type.Boolean({ description: 'Also list disabled instances (admin views).' });
-const HEALTH = StringEnum(HEALTH_FILTERS, 'healthy: only healthy instances; usable: healthy, subhealthy and suspect (not down); all (default).');
+const HEALTH = StringEnum(
+  HEALTH_FILTERS,
+  'healthy: only healthy instances; usable: healthy, subhealthy and suspect (not down); all (default).',
+);
 
 /**
  * Pages, as Kubernetes and etcd page a list: `limit` items, then `continue` (opaque) for the
@@ -95,7 +116,12 @@ export const PageLimit = (
 
 export const PAGE_QUERY = {
   limit: PageLimit(),
-  continue: Type.String({ minLength: 1, maxLength: 8192, description: 'The `continue` of the previous page: the next page, read at the same revision as the first. Send the same path and filters.' }),
+  continue: Type.String({
+    minLength: 1,
+    maxLength: 8192,
+    description:
+      'The `continue` of the previous page: the next page, read at the same revision as the first. Send the same path and filters.',
+  }),
 };
 
 /** List query: filters, consistency, blocking query (index + wait), minRevision, pages. */
@@ -106,8 +132,17 @@ export const readQuery = Type.Object(
     includeDisabled: Type.Optional(INCLUDE_DISABLED),
     health: Type.Optional(HEALTH),
     minRevision: Type.Optional(MIN_REVISION),
-    index: Type.Optional(Revision('Blocking query: answer once the service\'s revision differs from this (x-rollcall-index of the last answer), or when `wait` ends.')),
-    wait: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}(ms|s|m)$', description: 'Longest a blocking query waits, e.g. 500ms, 30s, 5m (default 5m, at most 10m).' })),
+    index: Type.Optional(
+      Revision(
+        "Blocking query: answer once the service's revision differs from this (x-rollcall-index of the last answer), or when `wait` ends.",
+      ),
+    ),
+    wait: Type.Optional(
+      Type.String({
+        pattern: '^[0-9]{1,9}(ms|s|m)$',
+        description: 'Longest a blocking query waits, e.g. 500ms, 30s, 5m (default 5m, at most 10m).',
+      }),
+    ),
     limit: Type.Optional(PAGE_QUERY.limit),
     continue: Type.Optional(PAGE_QUERY.continue),
   },
@@ -130,7 +165,10 @@ export const namespaceListQuery = Type.Object(
 export type NamespaceListQuery = Static<typeof namespaceListQuery>;
 
 /** Single-resource reads: consistency and minRevision. */
-export const getQuery = Type.Object({ consistency: Type.Optional(CONSISTENCY), minRevision: Type.Optional(MIN_REVISION) }, { additionalProperties: false });
+export const getQuery = Type.Object(
+  { consistency: Type.Optional(CONSISTENCY), minRevision: Type.Optional(MIN_REVISION) },
+  { additionalProperties: false },
+);
 
 /** Reading one instance; `cluster` has always been accepted there (and has no effect). */
 export const instanceGetQuery = Type.Object(
@@ -147,7 +185,12 @@ export const watchQuery = Type.Object(
     namespace: Type.Optional(Name('Only this namespace (needed by namespace-limited tokens).')),
     service: Type.Optional(Name('Only this service (needs namespace).')),
     cluster: Type.Optional(Name('Only this cluster of the service (needs service).')),
-    fromRevision: Type.Optional(Revision('Deliver every change with revision >= this still in history, then live ones. Default: live changes only.', 1)),
+    fromRevision: Type.Optional(
+      Revision(
+        'Deliver every change with revision >= this still in history, then live ones. Default: live changes only.',
+        1,
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -12,7 +12,14 @@ import type { NodeStatus } from '../node/index.js';
 import { total } from './listing/counts.js';
 import { InstanceIndex } from './listing/instance-index.js';
 import { LoopDelayMonitor, type LoopDelaySnapshot } from './loop-delay.js';
-import { Counter, type CounterChild, Histogram, type HistogramChild, LATENCY_BUCKETS, MetricsRegistry } from './metrics.js';
+import {
+  type Counter,
+  type CounterChild,
+  type Histogram,
+  type HistogramChild,
+  LATENCY_BUCKETS,
+  MetricsRegistry,
+} from './metrics.js';
 import type { NodeApi } from './node-api.js';
 import type { WatchStats } from './watch/hub.js';
 
@@ -67,25 +74,57 @@ export class ServerMetrics {
     const ws = (): WatchStats => this.watch ?? sources.watch();
 
     r.gauge('rollcall_term', 'Current Raft term as this node knows it.', () => st().term);
-    r.gauge('rollcall_role', 'This node\'s Raft role (1 for the current role).', () => ROLES.map((role) => ({ labels: { role }, value: st().role === role ? 1 : 0 })));
+    r.gauge('rollcall_role', "This node's Raft role (1 for the current role).", () =>
+      ROLES.map((role) => ({ labels: { role }, value: st().role === role ? 1 : 0 })),
+    );
     r.gauge('rollcall_leader_known', '1 when this node knows a leader.', () => (st().leader === null ? 0 : 1));
-    this.leaderChanges = r.counter('rollcall_leader_changes_total', 'Times this node saw a new leader (a new leader id or term), sampled every 100 ms.');
+    this.leaderChanges = r.counter(
+      'rollcall_leader_changes_total',
+      'Times this node saw a new leader (a new leader id or term), sampled every 100 ms.',
+    );
     r.gauge('rollcall_commit_index', 'Highest log index known committed.', () => st().commitIndex);
-    r.gauge('rollcall_applied_index', 'Highest log index applied to the registry on this node.', () => st().appliedIndex);
-    r.gauge('rollcall_last_index', 'Highest index in this node\'s log, committed or not.', () => st().lastIndex);
-    r.gauge('rollcall_apply_lag_entries', 'Committed entries not yet applied on this node.', () => Math.max(0, st().commitIndex - st().appliedIndex));
-    r.gauge('rollcall_log_entries', 'Entries in this node\'s log (after compaction).', () => Math.max(0, st().lastIndex - st().firstIndex + 1));
+    r.gauge(
+      'rollcall_applied_index',
+      'Highest log index applied to the registry on this node.',
+      () => st().appliedIndex,
+    );
+    r.gauge('rollcall_last_index', "Highest index in this node's log, committed or not.", () => st().lastIndex);
+    r.gauge('rollcall_apply_lag_entries', 'Committed entries not yet applied on this node.', () =>
+      Math.max(0, st().commitIndex - st().appliedIndex),
+    );
+    r.gauge('rollcall_log_entries', "Entries in this node's log (after compaction).", () =>
+      Math.max(0, st().lastIndex - st().firstIndex + 1),
+    );
     r.gauge('rollcall_revision', 'Registry revision applied on this node.', () => st().revision);
-    r.gauge('rollcall_history_floor_revision', 'Oldest revision a watch can resume after on this node.', () => node.registry.history.floor);
+    r.gauge(
+      'rollcall_history_floor_revision',
+      'Oldest revision a watch can resume after on this node.',
+      () => node.registry.history.floor,
+    );
     r.gauge('rollcall_sessions', 'Open sessions.', () => node.registry.sessions().length);
     // From the listing index when the app keeps one (it does): no pass over every service per scrape.
     r.gauge('rollcall_instances', 'Registered instances (disabled and suspect included).', () => {
       const index = InstanceIndex.live(node.registry);
-      return index === null ? node.registry.listServices().reduce((n, s) => n + s.instanceCount, 0) : total(index.namespaceCounts(undefined));
+      return index === null
+        ? node.registry.listServices().reduce((n, s) => n + s.instanceCount, 0)
+        : total(index.namespaceCounts(undefined));
     });
-    r.gauge('rollcall_services', 'Services with at least one instance.', () => InstanceIndex.live(node.registry)?.serviceCount(undefined) ?? node.registry.listServices().length);
-    this.proposals = r.counter('rollcall_proposals_total', 'Writes proposed through this node\'s API, by command and outcome (ok, rejected by the state machine, error).', ['command', 'outcome']);
-    this.proposalDuration = r.histogram('rollcall_proposal_duration_seconds', 'Time from proposing a write through this node until it is committed and applied here.', LATENCY_BUCKETS, ['command']);
+    r.gauge(
+      'rollcall_services',
+      'Services with at least one instance.',
+      () => InstanceIndex.live(node.registry)?.serviceCount(undefined) ?? node.registry.listServices().length,
+    );
+    this.proposals = r.counter(
+      'rollcall_proposals_total',
+      "Writes proposed through this node's API, by command and outcome (ok, rejected by the state machine, error).",
+      ['command', 'outcome'],
+    );
+    this.proposalDuration = r.histogram(
+      'rollcall_proposal_duration_seconds',
+      'Time from proposing a write through this node until it is committed and applied here.',
+      LATENCY_BUCKETS,
+      ['command'],
+    );
     r.gauge('rollcall_watchers', 'Open watch streams by state.', () => {
       const w = ws();
       return [
@@ -94,39 +133,86 @@ export class ServerMetrics {
         { labels: { state: 'closing' }, value: w.closing },
       ];
     });
-    r.gauge('rollcall_watch_buffered_bytes', 'Bytes written to watch streams and not yet flushed to the network.', () => ws().bufferedBytes);
+    r.gauge(
+      'rollcall_watch_buffered_bytes',
+      'Bytes written to watch streams and not yet flushed to the network.',
+      () => ws().bufferedBytes,
+    );
     r.counterFrom('rollcall_watch_opened_total', 'Watch streams opened.', () => ws().opened);
     r.counterFrom('rollcall_watch_frames_sent_total', 'SSE frames written to watchers.', () => ws().framesSent);
-    r.counterFrom('rollcall_watch_live_writes_total', 'Writes of live changes to watchers (frames sent over writes: changes per write).', () => ws().liveWrites);
+    r.counterFrom(
+      'rollcall_watch_live_writes_total',
+      'Writes of live changes to watchers (frames sent over writes: changes per write).',
+      () => ws().liveWrites,
+    );
     r.counterFrom('rollcall_watch_overflows_total', 'Watchers cut because they read too slowly.', () => ws().overflows);
     r.counterFrom('rollcall_watch_compacted_total', 'Watchers told their revision is compacted.', () => ws().compacted);
     r.gauge('rollcall_blocking_queries', 'Blocking queries waiting for a change.', sources.blockingQueries);
     r.gauge('rollcall_min_revision_waits', 'Reads waiting for ?minRevision.', sources.revisionWaits);
-    this.authFailures = r.counter('rollcall_auth_failures_total', 'Requests refused by token auth, by reason.', ['reason']);
-    this.httpDuration = r.histogram('rollcall_http_request_duration_seconds', 'HTTP request latency by method, route pattern and status.', LATENCY_BUCKETS, ['method', 'route', 'status']);
+    this.authFailures = r.counter('rollcall_auth_failures_total', 'Requests refused by token auth, by reason.', [
+      'reason',
+    ]);
+    this.httpDuration = r.histogram(
+      'rollcall_http_request_duration_seconds',
+      'HTTP request latency by method, route pattern and status.',
+      LATENCY_BUCKETS,
+      ['method', 'route', 'status'],
+    );
     const loop = (): LoopDelaySnapshot => this.loop ?? this.loopDelay.snapshot();
     r.summaryFrom(
       'rollcall_event_loop_delay_seconds',
       'How late the event loop ran its timers (perf_hooks.monitorEventLoopDelay): quantiles over the last 10-20 s; sum and count since start. A p99 near the Raft tick (50 ms) means some work holds the loop.',
       loop,
     );
-    r.gauge('rollcall_event_loop_delay_max_seconds', 'The longest event-loop delay in the last 10-20 s.', () => loop().max);
+    r.gauge(
+      'rollcall_event_loop_delay_max_seconds',
+      'The longest event-loop delay in the last 10-20 s.',
+      () => loop().max,
+    );
     r.gauge(
       'rollcall_event_loop_turn_cpu_seconds',
       'CPU time the process used per 10 ms of event-loop timer, by quantile over the last 10-20 s: what our own work costs a turn, unlike the delay, which also counts time the machine gave other processes.',
       () => loop().turnCpu.quantiles.map(([q, v]) => ({ labels: { quantile: String(q) }, value: v })),
     );
-    r.gauge('rollcall_event_loop_turn_cpu_max_seconds', 'The most CPU time used per 10 ms of event-loop timer in the last 10-20 s.', () => loop().turnCpu.max);
+    r.gauge(
+      'rollcall_event_loop_turn_cpu_max_seconds',
+      'The most CPU time used per 10 ms of event-loop timer in the last 10-20 s.',
+      () => loop().turnCpu.max,
+    );
     r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
     r.gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', () => process.memoryUsage().heapUsed);
     const started = Math.floor(Date.now() / 1000 - process.uptime());
     r.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', () => started);
 
-    const fsync = r.histogram('rollcall_fsync_duration_seconds', 'Time to make one Raft Ready durable (one synced LevelDB batch: entries, hard state, snapshot).', LATENCY_BUCKETS, []).labels();
-    const fsyncEntries = r.counter('rollcall_persisted_entries_total', 'Log entries made durable (their count over fsyncs is the group-commit factor).', []).labels();
-    const apply = r.histogram('rollcall_apply_duration_seconds', 'Time to apply one batch of committed entries, including its LevelDB write.', LATENCY_BUCKETS, []).labels();
+    const fsync = r
+      .histogram(
+        'rollcall_fsync_duration_seconds',
+        'Time to make one Raft Ready durable (one synced LevelDB batch: entries, hard state, snapshot).',
+        LATENCY_BUCKETS,
+        [],
+      )
+      .labels();
+    const fsyncEntries = r
+      .counter(
+        'rollcall_persisted_entries_total',
+        'Log entries made durable (their count over fsyncs is the group-commit factor).',
+        [],
+      )
+      .labels();
+    const apply = r
+      .histogram(
+        'rollcall_apply_duration_seconds',
+        'Time to apply one batch of committed entries, including its LevelDB write.',
+        LATENCY_BUCKETS,
+        [],
+      )
+      .labels();
     const applied = r.counter('rollcall_applied_entries_total', 'Committed entries applied on this node.', []).labels();
-    const leaderProposals = r.counter('rollcall_leader_proposals_total', 'Commands the leader proposed itself (expire, markSuspect, clearSuspect), by kind.', ['kind']);
+    const leaderProposals = r.counter(
+      'rollcall_leader_proposals_total',
+      'Commands the leader proposed itself (expire, markSuspect, clearSuspect), by kind.',
+      ['kind'],
+    );
     if (node.setObserver) {
       node.setObserver({
         persisted: (seconds, entries) => {

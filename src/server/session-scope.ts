@@ -25,19 +25,32 @@ import { sendError, sendNodeError } from './errors.js';
 import type { NodeApi } from './node-api.js';
 
 /** Whether `p` (null: auth is off) may act on session `sessionId` as the registry holds it now. */
-export function sessionDecision(p: Principal | null, registry: Pick<NodeApi['registry'], 'sessionInstances'>, sessionId: string): Decision {
+export function sessionDecision(
+  p: Principal | null,
+  registry: Pick<NodeApi['registry'], 'sessionInstances'>,
+  sessionId: string,
+): Decision {
   if (p === null || p.namespaces === null) return { ok: true };
   const allowed = p.namespaces;
   const outside = registry.sessionInstances(sessionId).some((i) => !allowed.includes(i.namespace));
   if (!outside) return { ok: true };
-  return { ok: false, message: `token ${p.name} is limited to namespaces ${allowed.join(', ')}; session ${sessionId} has instances outside them` };
+  return {
+    ok: false,
+    message: `token ${p.name} is limited to namespaces ${allowed.join(', ')}; session ${sessionId} has instances outside them`,
+  };
 }
 
 /**
  * Answers 403 (or the barrier's error) and returns false when the request's token may not
  * act on the session; `barrier`: confirm with the leader's commit index first (close).
  */
-export async function checkSessionScope(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, sessionId: string, barrier: boolean): Promise<boolean> {
+export async function checkSessionScope(
+  ctx: ServerContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  sessionId: string,
+  barrier: boolean,
+): Promise<boolean> {
   const p = req.principal;
   if (p === null || p.namespaces === null) return true;
   let decision = sessionDecision(p, ctx.node.registry, sessionId);
@@ -52,7 +65,10 @@ export async function checkSessionScope(ctx: ServerContext, req: FastifyRequest,
   }
   if (decision.ok) return true;
   ctx.metrics.authFailures.inc({ reason: 'forbidden' });
-  ctx.logger.debug({ principal: p.name, method: req.method, route: req.routeOptions.url, sessionId }, 'request refused: session outside the token\'s namespaces');
+  ctx.logger.debug(
+    { principal: p.name, method: req.method, route: req.routeOptions.url, sessionId },
+    "request refused: session outside the token's namespaces",
+  );
   sendError(reply, 'FORBIDDEN', decision.message);
   return false;
 }

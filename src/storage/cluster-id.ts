@@ -13,7 +13,7 @@
  */
 import { decode, encode } from '../codec/index.js';
 import type { NodeDatabase } from './database.js';
-import { StorageError, ioError } from './errors.js';
+import { ioError, StorageError } from './errors.js';
 import { RAFT_KEYS } from './keys.js';
 
 /** The stored cluster id, or null when this node has none. */
@@ -31,7 +31,11 @@ export async function readClusterId(database: NodeDatabase): Promise<string | nu
   } catch (err) {
     throw new StorageError('CORRUPT_STATE', `${database.dir}: the cluster id record is not readable`, { cause: err });
   }
-  if (typeof id !== 'string' || id.length === 0) throw new StorageError('CORRUPT_STATE', `${database.dir}: the cluster id record holds ${JSON.stringify(id)}, not a cluster id`);
+  if (typeof id !== 'string' || id.length === 0)
+    throw new StorageError(
+      'CORRUPT_STATE',
+      `${database.dir}: the cluster id record holds ${JSON.stringify(id)}, not a cluster id`,
+    );
   return id;
 }
 

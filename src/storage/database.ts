@@ -6,9 +6,15 @@
 import { readdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { decode, encode } from '../codec/index.js';
-import { StorageError, ioError } from './errors.js';
+import { ioError, StorageError } from './errors.js';
 import { RAFT_KEYS, RAFT_SUBLEVEL, SM_SUBLEVEL } from './keys.js';
-import { type TableCheckSummary, checkLevelDbLogs, checkLevelDbTables, refuseIfLevelDbRepaired, refuseIfMarkedDamaged } from './leveldb-damage.js';
+import {
+  checkLevelDbLogs,
+  checkLevelDbTables,
+  refuseIfLevelDbRepaired,
+  refuseIfMarkedDamaged,
+  type TableCheckSummary,
+} from './leveldb-damage.js';
 import { migrateFromV1 } from './migrate-v1.js';
 import { walDir } from './wal/wal.js';
 
@@ -140,7 +146,9 @@ async function refuseOrphanWal(dir: string): Promise<void> {
 function openError(dir: string, err: unknown): StorageError {
   const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
   if (cause?.code === 'LEVEL_LOCKED') {
-    return new StorageError('LOCKED', `${dir} is locked: another process has this node's database open`, { cause: err });
+    return new StorageError('LOCKED', `${dir} is locked: another process has this node's database open`, {
+      cause: err,
+    });
   }
   return ioError(`opening LevelDB in ${dir}`, err);
 }

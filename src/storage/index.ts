@@ -7,13 +7,20 @@ export { readClusterId, writeClusterId } from './cluster-id.js';
 export {
   FORMAT_VERSION,
   type NodeDatabase,
+  openNodeDatabase,
   type RaftSublevel,
   type RootDatabase,
   type SmSublevel,
-  openNodeDatabase,
 } from './database.js';
 export { StorageError, type StorageErrorCode } from './errors.js';
-export { SM_APPLIED_KEY, SM_APPLIED_KEY_BYTES, SM_CONF_KEY, SM_CONF_KEY_BYTES, SM_LEGACY_PEERS_KEY, isNodeLocalSmKey } from './keys.js';
+export {
+  isNodeLocalSmKey,
+  SM_APPLIED_KEY,
+  SM_APPLIED_KEY_BYTES,
+  SM_CONF_KEY,
+  SM_CONF_KEY_BYTES,
+  SM_LEGACY_PEERS_KEY,
+} from './keys.js';
 export {
   NodeStorage,
   type NodeStorageOptions,
@@ -21,7 +28,7 @@ export {
   type StorageStats,
 } from './node-storage.js';
 export { SCAN_BATCH, type Scannable, scanBatches } from './scan.js';
-export { type Pair, type SmOp, SnapshotWriter, decodeSnapshotData, replaceOps } from './snapshot.js';
-export { DEFAULT_SEGMENT_BYTES, syncDir, type WalOptions, walDir } from './wal/wal.js';
-export { type WalEntryLocation, locateWalEntry } from './wal/inspect.js';
+export { decodeSnapshotData, type Pair, replaceOps, type SmOp, SnapshotWriter } from './snapshot.js';
 export { encodeApplied, encodeConfState } from './values.js';
+export { locateWalEntry, type WalEntryLocation } from './wal/inspect.js';
+export { DEFAULT_SEGMENT_BYTES, syncDir, type WalOptions, walDir } from './wal/wal.js';

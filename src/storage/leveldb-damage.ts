@@ -42,7 +42,10 @@ export async function refuseIfMarkedDamaged(dir: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw new StorageError('IO', `reading ${path}: ${(err as Error).message}`, { cause: err });
   }
-  throw new StorageError('CORRUPT_STATE', `${dir} was found damaged by an earlier start (${path}): ${text.trim()}; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
+  throw new StorageError(
+    'CORRUPT_STATE',
+    `${dir} was found damaged by an earlier start (${path}): ${text.trim()}; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
+  );
 }
 
 /**
@@ -105,7 +108,9 @@ export async function checkLevelDbTables(dir: string): Promise<TableCheckSummary
       if (path === null) continue;
       bytes = await readFile(path);
     } catch (err) {
-      throw new StorageError('IO', `reading LevelDB's table ${table.number} in ${dir}: ${(err as Error).message}`, { cause: err });
+      throw new StorageError('IO', `reading LevelDB's table ${table.number} in ${dir}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const check = checkTableBytes(bytes, table.size);
     if (!check.ok) {
@@ -147,7 +152,10 @@ export async function refuseIfLevelDbRepaired(dir: string, tornTails: ReadonlySe
   if (lines.length === 0) return;
   const what = `LevelDB dropped damaged records when opening it: ${lines.join('; ')}`;
   await markDamaged(dir, what);
-  throw new StorageError('CORRUPT_STATE', `${dir}: ${what}; its state machine may be missing records, refusing to start. ${REPLACE_MEMBER_ADVICE}`);
+  throw new StorageError(
+    'CORRUPT_STATE',
+    `${dir}: ${what}; its state machine may be missing records, refusing to start. ${REPLACE_MEMBER_ADVICE}`,
+  );
 }
 
 /** Records (synced) why `dir` is refused, so every later start refuses too. */

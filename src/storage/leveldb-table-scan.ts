@@ -89,7 +89,8 @@ export async function tablePath(dir: string, number: number): Promise<string | n
 
 /** Checks every block of a table file against its checksum (and the size the MANIFEST recorded). */
 export function checkTableBytes(bytes: Uint8Array, expectedSize: number): TableCheck {
-  if (bytes.byteLength !== expectedSize) return { ok: false, why: `it is ${bytes.byteLength} bytes, the MANIFEST says ${expectedSize}` };
+  if (bytes.byteLength !== expectedSize)
+    return { ok: false, why: `it is ${bytes.byteLength} bytes, the MANIFEST says ${expectedSize}` };
   if (bytes.byteLength < FOOTER) return { ok: false, why: 'it is shorter than a table footer' };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const footer = bytes.byteLength - FOOTER;
@@ -119,7 +120,8 @@ export function checkTableBytes(bytes: Uint8Array, expectedSize: number): TableC
     if (values === null) return { ok: false, why: `its ${what} at offset ${h.offset} has a broken layout` };
     for (const value of values) {
       const child = new Reader(value, 0, value.byteLength).handle();
-      if (child === null) return { ok: false, why: `its ${what} at offset ${h.offset} holds an unreadable block handle` };
+      if (child === null)
+        return { ok: false, why: `its ${what} at offset ${h.offset} holds an unreadable block handle` };
       // Only the checksum: the data blocks' contents are LevelDB's to read.
       const damage = check(child, what === 'index block' ? 'data block' : 'filter block');
       if (damage !== null) return { ok: false, why: damage };
@@ -136,10 +138,12 @@ interface Handle {
 /** Why the block at `h` cannot be trusted (past the end, or its checksum fails), or null. */
 function checkBlock(bytes: Uint8Array, h: Handle, what: string): string | null {
   const end = h.offset + h.size;
-  if (end + TRAILER > bytes.byteLength - FOOTER) return `its ${what} at offset ${h.offset} (${h.size} bytes) runs past the end of the file`;
+  if (end + TRAILER > bytes.byteLength - FOOTER)
+    return `its ${what} at offset ${h.offset} (${h.size} bytes) runs past the end of the file`;
   const stored = new DataView(bytes.buffer, bytes.byteOffset + end + 1, 4).getUint32(0, true);
   // The CRC covers the stored (possibly compressed) bytes and the compression type after them.
-  if (stored !== maskCrc(crc32c(bytes, h.offset, end + 1))) return `its ${what} at offset ${h.offset} fails its checksum`;
+  if (stored !== maskCrc(crc32c(bytes, h.offset, end + 1)))
+    return `its ${what} at offset ${h.offset} fails its checksum`;
   return null;
 }
 
@@ -150,7 +154,8 @@ function readBlock(bytes: Uint8Array, h: Handle, what: string): Uint8Array | str
   const end = h.offset + h.size;
   const type = bytes[end];
   if (type === 0) return bytes.subarray(h.offset, end);
-  if (type === 1) return snappyDecompress(bytes.subarray(h.offset, end)) ?? `its ${what} at offset ${h.offset} does not decompress`;
+  if (type === 1)
+    return snappyDecompress(bytes.subarray(h.offset, end)) ?? `its ${what} at offset ${h.offset} does not decompress`;
   return `its ${what} at offset ${h.offset} has an unknown compression type ${type}`;
 }
 

@@ -6,9 +6,9 @@
 import type { NodeDatabase } from './database.js';
 import { FORMAT_VERSION } from './database.js';
 import { type RollForward, reconcile } from './reconcile.js';
-import { Wal, type WalOptions, walDir } from './wal/wal.js';
 import type { WalScan } from './wal/reader.js';
 import { type ReplayedState, WalReplay } from './wal/replay.js';
+import { Wal, type WalOptions, walDir } from './wal/wal.js';
 
 export interface LoadedState {
   readonly wal: Wal;

@@ -4,7 +4,7 @@
  * the same change durable has been written.
  */
 import type { Entry } from '../../raft/messages.js';
-import { type StorageMiss, limitSize } from '../../raft/storage.js';
+import { limitSize, type StorageMiss } from '../../raft/storage.js';
 import { StorageError } from './errors.js';
 
 /** What an append does to a log: write `fresh`, delete the indices [deleteFrom, deleteTo]. */

@@ -14,17 +14,18 @@ import type { Entry, HardState, SnapshotMeta } from '../../raft/messages.js';
 import { emptyHardState } from '../../raft/storage.js';
 import { encode } from '../codec/index.js';
 import type { NodeDatabase, RootDatabase } from './database.js';
-import { StorageError, ioError } from './errors.js';
+import { ioError, StorageError } from './errors.js';
 import { RAFT_KEYS } from './keys.js';
 import { decodeEntry, decodeHardState, decodeSnapshotMeta } from './values.js';
-import { Wal, syncDir, walDir } from './wal/wal.js';
 import { entryItem, hardStateItem, snapshotItem } from './wal/format.js';
+import { syncDir, Wal, walDir } from './wal/wal.js';
 
 const V1_HARD_STATE = 'hardstate';
 const V1_SNAPSHOT = 'snapshot';
 const ITERATOR_BATCH = 1024;
 
-const v1Log = (db: RootDatabase) => db.sublevel<Uint8Array, Uint8Array>('log', { keyEncoding: 'view', valueEncoding: 'view' });
+const v1Log = (db: RootDatabase) =>
+  db.sublevel<Uint8Array, Uint8Array>('log', { keyEncoding: 'view', valueEncoding: 'view' });
 type V1Log = ReturnType<typeof v1Log>;
 
 /** The index an 8-byte big-endian format 1 log key holds. */
@@ -83,24 +84,22 @@ async function readState({ dir, raft }: NodeDatabase): Promise<{ hardState: Hard
   let hardState = emptyHardState;
   if (hsBytes !== undefined) {
     const hs = decodeHardState(hsBytes);
-    if (typeof hs === 'string') throw new StorageError('CORRUPT_STATE', `${dir}: the stored hard state is damaged: ${hs}`);
+    if (typeof hs === 'string')
+      throw new StorageError('CORRUPT_STATE', `${dir}: the stored hard state is damaged: ${hs}`);
     hardState = hs;
   }
   let snapMeta: SnapshotMeta = { index: 0, term: 0, conf: { voters: [], learners: [] } };
   if (metaBytes !== undefined) {
     const meta = decodeSnapshotMeta(metaBytes);
-    if (typeof meta === 'string') throw new StorageError('CORRUPT_STATE', `${dir}: the stored snapshot meta is damaged: ${meta}`);
+    if (typeof meta === 'string')
+      throw new StorageError('CORRUPT_STATE', `${dir}: the stored snapshot meta is damaged: ${meta}`);
     snapMeta = meta;
   }
   return { hardState, snapMeta };
 }
 
 /** Format 1's log: 8-byte big-endian index keys; verified as format 1's open did. */
-async function readLog(
-  dir: string,
-  log: V1Log,
-  snapIndex: number,
-): Promise<{ entries: Entry[]; keys: Uint8Array[] }> {
+async function readLog(dir: string, log: V1Log, snapIndex: number): Promise<{ entries: Entry[]; keys: Uint8Array[] }> {
   const entries: Entry[] = [];
   const keys: Uint8Array[] = [];
   let expected = snapIndex + 1;
@@ -120,14 +119,27 @@ async function readLog(
         const decoded = decodeEntry(value);
         if (index === undefined || !decoded.ok || decoded.entry.index !== index) {
           const at = index ?? expected;
-          const why = index === undefined ? `a key of ${key.byteLength} bytes` : decoded.ok ? `it holds entry ${decoded.entry.index}` : decoded.reason;
-          throw new StorageError('CORRUPT_ENTRY', `${dir}: format 1 log entry ${at} is damaged (${why}); not migrating`, { index: at });
+          const why =
+            index === undefined
+              ? `a key of ${key.byteLength} bytes`
+              : decoded.ok
+                ? `it holds entry ${decoded.entry.index}`
+                : decoded.reason;
+          throw new StorageError(
+            'CORRUPT_ENTRY',
+            `${dir}: format 1 log entry ${at} is damaged (${why}); not migrating`,
+            { index: at },
+          );
         }
         if (index <= snapIndex) continue; // compacted; deleted with the rest
         if (index !== expected) {
-          throw new StorageError('LOG_GAP', `${dir}: format 1 log entry ${expected} is missing (next stored is ${index}); not migrating`, {
-            index: expected,
-          });
+          throw new StorageError(
+            'LOG_GAP',
+            `${dir}: format 1 log entry ${expected} is missing (next stored is ${index}); not migrating`,
+            {
+              index: expected,
+            },
+          );
         }
         entries.push(decoded.entry);
         expected++;

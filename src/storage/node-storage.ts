@@ -13,13 +13,13 @@ import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../../
 import type { HostStorage, StorageMiss } from '../../raft/storage.js';
 import { encode } from '../codec/index.js';
 import { FORMAT_VERSION, type NodeDatabase, openNodeDatabase, type RootDatabase } from './database.js';
-import { StorageError, ioError } from './errors.js';
+import { ioError, StorageError } from './errors.js';
 import { RAFT_KEYS } from './keys.js';
 import { loadNodeState } from './load.js';
 import { LogStore, planAppend } from './log-store.js';
-import { type SmOp, decodeSnapshotData, metaFor, positionOf, readStateMachine, replaceOps } from './snapshot.js';
-import type { Wal, WalOptions } from './wal/wal.js';
+import { decodeSnapshotData, metaFor, positionOf, readStateMachine, replaceOps, type SmOp } from './snapshot.js';
 import { entryItem, hardStateItem, snapshotItem } from './wal/format.js';
+import type { Wal, WalOptions } from './wal/wal.js';
 
 /** Everything one Raft Ready asks to make durable; written as one WAL frame with one fdatasync. */
 export interface PersistInput {
@@ -55,7 +55,6 @@ export interface NodeStorageOptions extends WalOptions {
   readonly onRecovery?: (what: string) => void;
 }
 
-
 /**
  * A root-level key no sublevel can hold (sublevel keys start with `!`, 0x21): compacting
  * [it, it] touches no table, only flushes the memtable (syncStateMachine).
@@ -65,7 +64,8 @@ const NO_KEYS_HERE = new Uint8Array([0xff, 0xff, 0x66, 0x6c, 0x75, 0x73, 0x68]);
 /** `level` types the database for browsers too; on Node it is classic-level, which compacts ranges. */
 async function flushMemtable(db: RootDatabase): Promise<void> {
   const classic = db as unknown as { compactRange?: (start: Uint8Array, end: Uint8Array) => Promise<void> };
-  if (typeof classic.compactRange !== 'function') throw new Error('this LevelDB binding cannot compact a range (classic-level expected)');
+  if (typeof classic.compactRange !== 'function')
+    throw new Error('this LevelDB binding cannot compact a range (classic-level expected)');
   await classic.compactRange(NO_KEYS_HERE, NO_KEYS_HERE);
 }
 export class NodeStorage implements HostStorage {
@@ -114,11 +114,15 @@ export class NodeStorage implements HostStorage {
       const storage = new NodeStorage(database, wal, state, options);
       try {
         if (torn !== undefined) {
-          options.onRecovery?.(`cut a torn last write of ${torn.dropped} bytes off WAL segment ${torn.segment} at offset ${torn.offset}`);
+          options.onRecovery?.(
+            `cut a torn last write of ${torn.dropped} bytes off WAL segment ${torn.segment} at offset ${torn.offset}`,
+          );
         }
         if (rollForward !== undefined) {
           await storage.enqueue(() => storage.finishInstall(rollForward.meta, rollForward.hardState));
-          options.onRecovery?.(`finished installing the snapshot at index ${rollForward.meta.index} that a crash interrupted`);
+          options.onRecovery?.(
+            `finished installing the snapshot at index ${rollForward.meta.index} that a crash interrupted`,
+          );
         }
         // Segments a crash kept from being deleted after the last compaction or install.
         await storage.enqueue(() => storage.release(storage.snapMeta.index));
@@ -338,7 +342,11 @@ export class NodeStorage implements HostStorage {
    * forward into (2) from the state machine's own reserved keys (reconcile.ts); a crash
    * after (2) leaves segments that (2) supersedes, deleted at the next open.
    */
-  private async install(snapshot: Snapshot, entries: readonly Entry[], hardState: HardState | undefined): Promise<void> {
+  private async install(
+    snapshot: Snapshot,
+    entries: readonly Entry[],
+    hardState: HardState | undefined,
+  ): Promise<void> {
     const ops = await this.planInstall(snapshot);
     const { meta } = snapshot;
     const plan = planAppend(meta.index, meta.index, entries);
@@ -482,7 +490,10 @@ export class NodeStorage implements HostStorage {
    */
   private async syncStateMachine(): Promise<void> {
     try {
-      await this.database.db.batch().put(RAFT_KEYS.format, encode(FORMAT_VERSION), { sublevel: this.database.raft }).write({ sync: true });
+      await this.database.db
+        .batch()
+        .put(RAFT_KEYS.format, encode(FORMAT_VERSION), { sublevel: this.database.raft })
+        .write({ sync: true });
       await flushMemtable(this.database.db);
     } catch (err) {
       throw this.failed(ioError('syncing the state machine', err));
@@ -503,7 +514,8 @@ export class NodeStorage implements HostStorage {
 
   /** Runs `fn` after every write queued before it; `whileClosing`: a compaction close() waits for. */
   private enqueue(fn: () => Promise<void>, whileClosing = false): Promise<void> {
-    if (this.closed !== undefined && !whileClosing) return Promise.reject(new StorageError('CLOSED', 'storage is closed'));
+    if (this.closed !== undefined && !whileClosing)
+      return Promise.reject(new StorageError('CLOSED', 'storage is closed'));
     const run = this.tail.then(() => {
       if (this.failure !== undefined) throw this.failure;
       return fn();

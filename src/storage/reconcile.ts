@@ -23,7 +23,7 @@
  */
 import type { HardState, SnapshotMeta } from '../../raft/messages.js';
 import type { SmSublevel } from './database.js';
-import { REPLACE_MEMBER_ADVICE, StorageError, ioError } from './errors.js';
+import { ioError, REPLACE_MEMBER_ADVICE, StorageError } from './errors.js';
 import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from './keys.js';
 import { LogStore } from './log-store.js';
 import { positionOf } from './snapshot.js';
@@ -35,7 +35,12 @@ export interface RollForward {
   readonly hardState: HardState;
 }
 
-export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedState, walEmpty: boolean): Promise<RollForward | undefined> {
+export async function reconcile(
+  dir: string,
+  sm: SmSublevel,
+  state: ReplayedState,
+  walEmpty: boolean,
+): Promise<RollForward | undefined> {
   let applied: Uint8Array | undefined;
   let conf: Uint8Array | undefined;
   try {
@@ -54,7 +59,7 @@ export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedStat
     // lost, and with it the hard state: rolling forward could vote twice in a term.
     throw new StorageError(
       'CORRUPT_STATE',
-      `${dir}: the state machine is applied to ${index} but the WAL (Raft log, term and vote) is missing. ` + REPLACE_MEMBER_ADVICE,
+      `${dir}: the state machine is applied to ${index} but the WAL (Raft log, term and vote) is missing. ${REPLACE_MEMBER_ADVICE}`,
     );
   }
   const { snapMeta, hardState } = state;
@@ -62,7 +67,8 @@ export async function reconcile(dir: string, sm: SmSublevel, state: ReplayedStat
     throw new StorageError(
       'INVALID_STATE_MACHINE',
       `${dir}: the state machine is applied to ${index}, but the log was compacted to ${snapMeta.index}: ` +
-        'entries in between are lost. ' + REPLACE_MEMBER_ADVICE,
+        'entries in between are lost. ' +
+        REPLACE_MEMBER_ADVICE,
     );
   }
   const log = new LogStore(snapMeta.index, snapMeta.term, state.entries);

@@ -13,8 +13,8 @@ import type { ConfState, SnapshotMeta } from '../../raft/messages.js';
 import { encode } from '../codec/index.js';
 import { crc32 } from './checksum.js';
 import type { SmSublevel } from './database.js';
-import { StorageError, ioError } from './errors.js';
-import { SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES, bytesEqual, compareBytes, isNodeLocalSmKey } from './keys.js';
+import { ioError, StorageError } from './errors.js';
+import { bytesEqual, compareBytes, isNodeLocalSmKey, SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from './keys.js';
 import { scanBatches } from './scan.js';
 import { parseApplied, parseConfState, plainBytes, tryDecode } from './values.js';
 
@@ -128,7 +128,8 @@ export function decodeSnapshotData(data: Uint8Array): Pair[] {
           throw corrupt(`record at offset ${at} holds something other than [key, value] pairs`);
         }
         const prev = pairs[pairs.length - 1];
-        if (prev !== undefined && compareBytes(prev[0], p[0]) >= 0) throw corrupt(`keys out of order (or repeated) at pair ${pairs.length}`);
+        if (prev !== undefined && compareBytes(prev[0], p[0]) >= 0)
+          throw corrupt(`keys out of order (or repeated) at pair ${pairs.length}`);
         pairs.push([plainBytes(p[0]), plainBytes(p[1])]);
       }
     } else if (typeof rec === 'object' && rec !== null && typeof (rec as { pairs?: unknown }).pairs === 'number') {
@@ -147,7 +148,8 @@ export function decodeSnapshotData(data: Uint8Array): Pair[] {
 
 function checkHeader(rec: unknown): void {
   const h = rec as { format?: unknown; kind?: unknown } | null;
-  if (typeof h !== 'object' || h === null || h.kind !== SNAPSHOT_KIND) throw corrupt('data does not start with a snapshot header');
+  if (typeof h !== 'object' || h === null || h.kind !== SNAPSHOT_KIND)
+    throw corrupt('data does not start with a snapshot header');
   if (h.format !== SNAPSHOT_DATA_FORMAT) {
     throw new StorageError(
       'UNKNOWN_FORMAT',
@@ -211,7 +213,9 @@ export function metaFor(position: SmPosition, compaction: SnapshotMeta): Snapsho
  */
 export async function replaceOps(sm: SmSublevel, snapshotPairs: readonly Pair[]): Promise<SmOp[]> {
   // Node-local keys stay as they are on both sides (an older leader's snapshot still carries them).
-  const pairs = snapshotPairs.some(([key]) => isNodeLocalSmKey(key)) ? snapshotPairs.filter(([key]) => !isNodeLocalSmKey(key)) : snapshotPairs;
+  const pairs = snapshotPairs.some(([key]) => isNodeLocalSmKey(key))
+    ? snapshotPairs.filter(([key]) => !isNodeLocalSmKey(key))
+    : snapshotPairs;
   const ops: SmOp[] = [];
   let i = 0;
   try {

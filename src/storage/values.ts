@@ -25,7 +25,8 @@ export function sealInto(payload: Uint8Array, headroom: number): Buffer {
 
 /** The payload of a sealed value, or a reason it is damaged. */
 export function unseal(value: Uint8Array): { ok: true; payload: Uint8Array } | { ok: false; reason: string } {
-  if (value.byteLength < 4) return { ok: false, reason: `value is ${value.byteLength} bytes, shorter than its checksum` };
+  if (value.byteLength < 4)
+    return { ok: false, reason: `value is ${value.byteLength} bytes, shorter than its checksum` };
   const stored = new DataView(value.buffer, value.byteOffset, 4).getUint32(0);
   const payload = value.subarray(4);
   const actual = crc32(payload);
@@ -80,7 +81,8 @@ export function decodeHardState(value: Uint8Array): HardState | string {
   const raw = decoded.value;
   if (!isRecord(raw)) return 'not a hard state record';
   const { term, vote, commit } = raw;
-  if (!isIndex(term) || !isIndex(commit) || !(vote === null || typeof vote === 'string')) return 'not a hard state record';
+  if (!isIndex(term) || !isIndex(commit) || !(vote === null || typeof vote === 'string'))
+    return 'not a hard state record';
   return { term, vote, commit };
 }
 

@@ -25,7 +25,12 @@ import { TransportError } from './errors.js';
 export const MAX_CLUSTER_ID_LENGTH = 64;
 
 export function isClusterId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_CLUSTER_ID_LENGTH && /^[\x21-\x7e]+$/.test(value);
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_CLUSTER_ID_LENGTH &&
+    /^[\x21-\x7e]+$/.test(value)
+  );
 }
 
 export class ClusterIdentity {
@@ -37,7 +42,11 @@ export class ClusterIdentity {
 
   /** A node of cluster `id`, or (null) of a cluster without an id. */
   static of(id: string | null): ClusterIdentity {
-    if (id !== null && !isClusterId(id)) throw new TransportError('INVALID_OPTIONS', `cluster id ${JSON.stringify(id)} is not 1-${MAX_CLUSTER_ID_LENGTH} printable characters`);
+    if (id !== null && !isClusterId(id))
+      throw new TransportError(
+        'INVALID_OPTIONS',
+        `cluster id ${JSON.stringify(id)} is not 1-${MAX_CLUSTER_ID_LENGTH} printable characters`,
+      );
     return new ClusterIdentity(id, false, undefined);
   }
 

@@ -2,7 +2,9 @@ import { Packr } from 'msgpackr';
 
 import { TransportError } from './errors.js';
 
-export type Decoded = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: TransportError };
+export type Decoded =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: TransportError };
 
 /** Turns values into frame payloads and back. Errors are values, never thrown. */
 export interface Codec {

@@ -124,7 +124,8 @@ export function parseHello(value: unknown): Hello | TransportError {
   if (!isRecord(value) || value['t'] !== 'hello') return protocolError('hello');
   const { id, nonce, mac } = value;
   const claim = parseClaim(value);
-  if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES) || !isBytes(mac, MAC_BYTES) || claim === null) return protocolError('hello');
+  if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES) || !isBytes(mac, MAC_BYTES) || claim === null)
+    return protocolError('hello');
   return { t: 'hello', id, nonce, mac, ...claim };
 }
 

@@ -7,15 +7,15 @@ import type { Codec } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
 import { FramedSocket } from './framed-socket.js';
 import {
+  acceptorProof,
+  type Challenge,
   claimedId,
   dialerProof,
-  acceptorProof,
   HANDSHAKE_MAX_FRAME_BYTES,
   macMatches,
   newNonce,
-  parseHello,
   PROTOCOL_VERSION,
-  type Challenge,
+  parseHello,
   type Welcome,
 } from './handshake.js';
 
@@ -83,7 +83,13 @@ export class InboundConnection {
         undefined,
       );
     }, options.handshakeTimeoutMs);
-    const challenge: Challenge = { t: 'challenge', v: PROTOCOL_VERSION, id: options.selfId, nonce: this.nonce, ...options.cluster.wire };
+    const challenge: Challenge = {
+      t: 'challenge',
+      v: PROTOCOL_VERSION,
+      id: options.selfId,
+      nonce: this.nonce,
+      ...options.cluster.wire,
+    };
     this.send(challenge);
   }
 
@@ -134,7 +140,10 @@ export class InboundConnection {
     if (certified !== null && !certified.includes(hello.id)) {
       // A node of this cluster's CA speaking as another node: refused before its proof counts.
       const named = certified.length === 0 ? 'no node id' : `node ${certified.join(', ')}`;
-      this.refuse(new TransportError('TLS_IDENTITY', `its TLS certificate names ${named}, not ${hello.id}, the id it claims`), claimed);
+      this.refuse(
+        new TransportError('TLS_IDENTITY', `its TLS certificate names ${named}, not ${hello.id}, the id it claims`),
+        claimed,
+      );
       return;
     }
     if (!macMatches(dialerProof(secret, this.nonce, hello.id, selfId), hello.mac)) {

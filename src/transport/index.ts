@@ -1,6 +1,8 @@
-export { PeerTransport, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_QUEUE_BYTES } from './transport.js';
+export { formatHostPort, parseHostPort } from './address.js';
+export type { BackoffOptions } from './backoff.js';
+export { ClusterIdentity, isClusterId, MAX_CLUSTER_ID_LENGTH } from './cluster-identity.js';
 export { TransportError, type TransportErrorCode } from './errors.js';
-export { ClusterIdentity, MAX_CLUSTER_ID_LENGTH, isClusterId } from './cluster-identity.js';
+export { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_QUEUE_BYTES, PeerTransport } from './transport.js';
 export type {
   Direction,
   DropReason,
@@ -12,5 +14,3 @@ export type {
   TransportOptions,
   TransportStats,
 } from './types.js';
-export type { BackoffOptions } from './backoff.js';
-export { formatHostPort, parseHostPort } from './address.js';

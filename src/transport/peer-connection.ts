@@ -1,8 +1,8 @@
 import { connect } from 'node:net';
-import { connect as tlsConnect, type PeerCertificate, type SecureContext } from 'node:tls';
+import { type PeerCertificate, type SecureContext, connect as tlsConnect } from 'node:tls';
 
 import type { Logger } from 'pino';
-
+import { certificateNodeIds } from '../security/node-identity.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import type { ClusterClaim, ClusterIdentity } from './cluster-identity.js';
 import type { Codec } from './codec.js';
@@ -13,14 +13,13 @@ import {
   acceptorProof,
   dialerProof,
   HANDSHAKE_MAX_FRAME_BYTES,
+  type Hello,
   macMatches,
   newNonce,
+  PROTOCOL_VERSION,
   parseChallenge,
   parseWelcome,
-  PROTOCOL_VERSION,
-  type Hello,
 } from './handshake.js';
-import { certificateNodeIds } from '../security/node-identity.js';
 import type { DropReason, PeerAddress } from './types.js';
 
 export interface OutboundPeerOptions {
@@ -191,7 +190,12 @@ export class OutboundPeer {
     const socket =
       secureContext === null
         ? connect({ host, port })
-        : tlsConnect({ host, port, secureContext, checkServerIdentity: (_host: string, cert: PeerCertificate) => checkNodeIdentity(peerId, cert) });
+        : tlsConnect({
+            host,
+            port,
+            secureContext,
+            checkServerIdentity: (_host: string, cert: PeerCertificate) => checkNodeIdentity(peerId, cert),
+          });
     const connection = new FramedSocket(
       socket,
       remote,
@@ -204,7 +208,12 @@ export class OutboundPeer {
     // in connect for minutes.
     this.handshakeTimer = setTimeout(() => {
       this.handshakeTimer = null;
-      connection.fail(new TransportError('HANDSHAKE_TIMEOUT', `no handshake with ${remote} within ${this.options.handshakeTimeoutMs} ms`));
+      connection.fail(
+        new TransportError(
+          'HANDSHAKE_TIMEOUT',
+          `no handshake with ${remote} within ${this.options.handshakeTimeoutMs} ms`,
+        ),
+      );
     }, this.options.handshakeTimeoutMs);
   }
 
@@ -251,7 +260,8 @@ export class OutboundPeer {
       connection.fail(encoded);
       return;
     }
-    const theirs: ClusterClaim = challenge.joining === true ? { joining: true } : challenge.cid === undefined ? {} : { cid: challenge.cid };
+    const theirs: ClusterClaim =
+      challenge.joining === true ? { joining: true } : challenge.cid === undefined ? {} : { cid: challenge.cid };
     connection.setFrameHandler((next) => this.onWelcome(connection, nonce, theirs, next));
     connection.write([encoded]);
     this.helloSent = true;
@@ -365,5 +375,7 @@ export class OutboundPeer {
 function checkNodeIdentity(peerId: string, cert: PeerCertificate): Error | undefined {
   const ids = certificateNodeIds(cert.subjectaltname);
   if (ids.includes(peerId)) return undefined;
-  return new Error(`the TLS certificate names ${ids.length === 0 ? 'no node id' : `node ${ids.join(', ')}`}, not ${peerId}, the node we dialed`);
+  return new Error(
+    `the TLS certificate names ${ids.length === 0 ? 'no node id' : `node ${ids.join(', ')}`}, not ${peerId}, the node we dialed`,
+  );
 }

@@ -1,15 +1,21 @@
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { createServer } from 'node:net';
-import { createSecureContext, createServer as createTlsServer, type SecureContext, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import {
+  createSecureContext,
+  createServer as createTlsServer,
+  type SecureContext,
+  type TLSSocket,
+  type Server as TlsServer,
+} from 'node:tls';
 
 import type { Logger } from 'pino';
 
 import { RepeatLimiter, type RepeatSummary } from '../log/repeat-limiter.js';
 import { certificateNodeIds } from '../security/node-identity.js';
 
-import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
 import { ClusterIdentity } from './cluster-identity.js';
-import { createCodec, type Codec } from './codec.js';
+import { type Codec, createCodec } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_LENGTH } from './framing.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_NODE_ID_LENGTH } from './handshake.js';
@@ -210,7 +216,8 @@ export class PeerTransport<M> {
    * OpenSSL refuses the material, or when the transport was built without TLS.
    */
   setTls(tls: PeerTlsOptions): void {
-    if (this.tls === null) throw new TransportError('INVALID_STATE', 'TLS cannot be turned on in a running transport built without it');
+    if (this.tls === null)
+      throw new TransportError('INVALID_STATE', 'TLS cannot be turned on in a running transport built without it');
     const context = tlsContext(tls);
     if (this.server !== null) (this.server as TlsServer).setSecureContext({ cert: tls.cert, key: tls.key, ca: tls.ca });
     this.tls = tls;
@@ -226,12 +233,18 @@ export class PeerTransport<M> {
   /** Replaces the fault setting; `setFaults({})` heals. Requires `faults: true`. */
   setFaults(faults: Faults): void {
     if (!this.faultsEnabled) {
-      throw new TransportError('FAULTS_DISABLED', 'fault injection requires constructing the transport with faults: true');
+      throw new TransportError(
+        'FAULTS_DISABLED',
+        'fault injection requires constructing the transport with faults: true',
+      );
     }
     this.dropTo = new Set(faults.dropTo ?? []);
     this.dropFrom = new Set(faults.dropFrom ?? []);
     this.dropKinds = faults.kinds !== undefined && faults.kinds.length > 0 ? new Set(faults.kinds) : null;
-    this.logger.info({ dropTo: [...this.dropTo], dropFrom: [...this.dropFrom], kinds: this.dropKinds ? [...this.dropKinds] : 'all' }, 'fault injection updated');
+    this.logger.info(
+      { dropTo: [...this.dropTo], dropFrom: [...this.dropFrom], kinds: this.dropKinds ? [...this.dropKinds] : 'all' },
+      'fault injection updated',
+    );
   }
 
   stats(): TransportStats {
@@ -289,7 +302,11 @@ export class PeerTransport<M> {
     } catch (error) {
       this.server = null;
       this.lifecycle = 'closed';
-      throw new TransportError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${errnoOf(error) ?? String(error)}`, error);
+      throw new TransportError(
+        'LISTEN_FAILED',
+        `cannot listen on ${host}:${port}: ${errnoOf(error) ?? String(error)}`,
+        error,
+      );
     }
     // After a successful bind, errors are rare (e.g. EMFILE on accept) and not fatal.
     server.on('error', (error) => this.logger.error({ err: error }, 'listener error'));
@@ -312,7 +329,14 @@ export class PeerTransport<M> {
    */
   private createTlsServer(tls: PeerTlsOptions): TlsServer {
     const server = createTlsServer(
-      { cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true, handshakeTimeout: this.handshakeTimeoutMs },
+      {
+        cert: tls.cert,
+        key: tls.key,
+        ca: tls.ca,
+        requestCert: true,
+        rejectUnauthorized: true,
+        handshakeTimeout: this.handshakeTimeoutMs,
+      },
       (socket) => this.accept(socket),
     );
     server.on('tlsClientError', (error, socket) => {
@@ -320,7 +344,12 @@ export class PeerTransport<M> {
       const source = socket.remoteAddress ?? '?';
       if (this.refusalLog.admit(`TLS_HANDSHAKE ${source}`, { source, code: 'TLS_HANDSHAKE' })) {
         this.logger.warn(
-          { remote: `${source}:${socket.remotePort ?? '?'}`, code: 'TLS_HANDSHAKE', errno: errnoOf(error), reason: error.message },
+          {
+            remote: `${source}:${socket.remotePort ?? '?'}`,
+            code: 'TLS_HANDSHAKE',
+            errno: errnoOf(error),
+            reason: error.message,
+          },
           'refused peer connection',
         );
       }
@@ -427,7 +456,10 @@ export class PeerTransport<M> {
       // Bounded so a flood of idle connections cannot exhaust memory or descriptors.
       const source = socket.remoteAddress ?? '?';
       if (this.refusalLog.admit(`TOO_MANY_PENDING ${source}`, { source, code: 'TOO_MANY_PENDING' })) {
-        this.logger.warn({ remote: `${source}:${socket.remotePort ?? '?'}`, code: 'TOO_MANY_PENDING' }, 'too many unauthenticated connections; dropping');
+        this.logger.warn(
+          { remote: `${source}:${socket.remotePort ?? '?'}`, code: 'TOO_MANY_PENDING' },
+          'too many unauthenticated connections; dropping',
+        );
       }
       this.refusedConnections += 1;
       socket.on('error', (error) => this.logger.debug({ err: error }, 'error on a dropped connection'));
@@ -443,7 +475,8 @@ export class PeerTransport<M> {
       maxFrameBytes: this.maxFrameBytes,
       handshakeTimeoutMs: this.handshakeTimeoutMs,
       isKnownPeer: (id) => this.peers.has(id),
-      certifiedIds: this.tls === null ? null : certificateNodeIds((socket as TLSSocket).getPeerCertificate().subjectaltname),
+      certifiedIds:
+        this.tls === null ? null : certificateNodeIds((socket as TLSSocket).getPeerCertificate().subjectaltname),
       onAuthenticated: (authenticated) => this.onInboundAuthenticated(authenticated),
       onFrame: (from, payload) => this.onInboundFrame(from, payload),
       onRefused: (refused, error, claimedId) => this.onInboundRefused(refused, error, claimedId),
@@ -462,7 +495,10 @@ export class PeerTransport<M> {
     if (previous !== null) {
       // The peer keeps one outbound stream; a second one means it redialed and the old
       // one is dead but not yet noticed (e.g. the peer restarted).
-      this.logger.info({ peer: id, remote: connection.remote }, 'peer redialed; replacing its previous inbound connection');
+      this.logger.info(
+        { peer: id, remote: connection.remote },
+        'peer redialed; replacing its previous inbound connection',
+      );
       void previous.close();
     } else {
       this.logger.debug({ peer: id, remote: connection.remote }, 'peer connected to us');
@@ -508,9 +544,13 @@ export class PeerTransport<M> {
     this.refusedConnections += 1;
     const source = connection.remoteAddress;
     if (this.refusalLog.admit(`${error.code} ${source}`, { source, code: error.code })) {
-      this.logger.warn({ remote: connection.remote, claimedId, code: error.code, reason: error.message }, 'refused peer connection');
+      this.logger.warn(
+        { remote: connection.remote, claimedId, code: error.code, reason: error.message },
+        'refused peer connection',
+      );
     }
-    if (error.code === 'HANDSHAKE_TIMEOUT' || this.refusalDelayMs === 0 || this.held.size >= this.maxHeldRefusals) return 0;
+    if (error.code === 'HANDSHAKE_TIMEOUT' || this.refusalDelayMs === 0 || this.held.size >= this.maxHeldRefusals)
+      return 0;
     if (this.lifecycle !== 'running') return 0;
     this.held.add(connection);
     return this.refusalDelayMs;
@@ -529,7 +569,13 @@ export class PeerTransport<M> {
     this.held.delete(connection);
     const id = connection.peerId;
     if (id === null) return;
-    const fields = { peer: id, remote: connection.remote, code: error?.code, errno: errnoOf(error), reason: error?.message };
+    const fields = {
+      peer: id,
+      remote: connection.remote,
+      code: error?.code,
+      errno: errnoOf(error),
+      reason: error?.message,
+    };
     if (error !== null && !isRoutineNetworkError(error) && error.code !== 'SOCKET_ERROR') {
       // FRAME_TOO_LARGE, DECODE_FAILED: the peer sent something we cannot accept.
       this.logger.error(fields, 'closed inbound connection from peer');
@@ -570,9 +616,12 @@ export class PeerTransport<M> {
 }
 
 function validateRefusals(delayMs: number, maxHeld: number, logIntervalMs: number): void {
-  if (!(delayMs >= 0) || !Number.isFinite(delayMs)) throw new TransportError('INVALID_OPTIONS', 'refusalDelayMs must be a finite number >= 0');
-  if (!Number.isInteger(maxHeld) || maxHeld < 0) throw new TransportError('INVALID_OPTIONS', 'maxHeldRefusals must be an integer >= 0');
-  if (!(logIntervalMs > 0) || !Number.isFinite(logIntervalMs)) throw new TransportError('INVALID_OPTIONS', 'refusalLogIntervalMs must be positive');
+  if (!(delayMs >= 0) || !Number.isFinite(delayMs))
+    throw new TransportError('INVALID_OPTIONS', 'refusalDelayMs must be a finite number >= 0');
+  if (!Number.isInteger(maxHeld) || maxHeld < 0)
+    throw new TransportError('INVALID_OPTIONS', 'maxHeldRefusals must be an integer >= 0');
+  if (!(logIntervalMs > 0) || !Number.isFinite(logIntervalMs))
+    throw new TransportError('INVALID_OPTIONS', 'refusalLogIntervalMs must be positive');
 }
 
 function validate(

@@ -18,8 +18,25 @@ export function queryPacket(name: string, type: string, options: QueryOptions = 
   const additionals: Answer[] =
     options.edns === undefined
       ? []
-      : [{ type: 'OPT', name: '.', udpPayloadSize: options.edns, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }];
-  return { id: options.id ?? 4242, type: 'query', flags: RECURSION_DESIRED, questions: [{ name, type: type as 'A', class: 'IN' }], additionals };
+      : [
+          {
+            type: 'OPT',
+            name: '.',
+            udpPayloadSize: options.edns,
+            extendedRcode: 0,
+            ednsVersion: 0,
+            flags: 0,
+            flag_do: false,
+            options: [],
+          },
+        ];
+  return {
+    id: options.id ?? 4242,
+    type: 'query',
+    flags: RECURSION_DESIRED,
+    questions: [{ name, type: type as 'A', class: 'IN' }],
+    additionals,
+  };
 }
 
 /** Sends raw bytes over UDP; resolves with the reply bytes, or null if none came within `timeoutMs`. */
@@ -85,13 +102,23 @@ export function tcpExchange(port: number, messages: readonly Buffer[], timeoutMs
   });
 }
 
-export async function queryUdp(port: number, name: string, type: string, options: QueryOptions = {}): Promise<DecodedPacket> {
+export async function queryUdp(
+  port: number,
+  name: string,
+  type: string,
+  options: QueryOptions = {},
+): Promise<DecodedPacket> {
   const reply = await udpExchange(port, encode(queryPacket(name, type, options)), options.timeoutMs);
   if (reply === null) throw new Error(`no UDP answer to ${name} ${type}`);
   return decode(reply);
 }
 
-export async function queryTcp(port: number, name: string, type: string, options: QueryOptions = {}): Promise<DecodedPacket> {
+export async function queryTcp(
+  port: number,
+  name: string,
+  type: string,
+  options: QueryOptions = {},
+): Promise<DecodedPacket> {
   const [reply] = await tcpExchange(port, [encode(queryPacket(name, type, options))], options.timeoutMs);
   if (reply === undefined) throw new Error(`no TCP answer to ${name} ${type}`);
   return decode(reply);

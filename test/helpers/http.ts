@@ -37,15 +37,25 @@ export async function waitForLeader(urls: readonly string[], timeoutMs = 20_000)
   return waitFor(
     'a leader all nodes agree on, and no raise of the cluster version pending',
     async () => {
-      type View = { leader: string | null; clusterVersion?: number; supportedVersion?: number; members: { id: string; connected?: boolean; stateMachineVersion?: number | null }[] };
-      const views = await Promise.all(urls.map((u) => http('GET', `${u}/v1/cluster`, undefined, {}, 2000).then((r) => r.body as View)));
+      type View = {
+        leader: string | null;
+        clusterVersion?: number;
+        supportedVersion?: number;
+        members: { id: string; connected?: boolean; stateMachineVersion?: number | null }[];
+      };
+      const views = await Promise.all(
+        urls.map((u) => http('GET', `${u}/v1/cluster`, undefined, {}, 2000).then((r) => r.body as View)),
+      );
       const first = views[0]?.leader;
       // A new cluster starts at version 1 and the leader raises it once every member has
       // reported its build (docs/operations.md, "Upgrades"); tests expect the build's
       // features, so wait until each node has heard every member it is connected to and no
       // raise is due (a member killed before a restarted node heard from it stays unheard).
       const raised = views.every(
-        (v) => v.clusterVersion === undefined || (v.members.every((m) => m.stateMachineVersion !== null || m.connected === false) && v.clusterVersion >= (v.supportedVersion ?? 1)),
+        (v) =>
+          v.clusterVersion === undefined ||
+          (v.members.every((m) => m.stateMachineVersion !== null || m.connected === false) &&
+            v.clusterVersion >= (v.supportedVersion ?? 1)),
       );
       // A leader just killed is still named until an election: only one every node is connected to counts.
       const reachable = views.every((v) => v.members.find((m) => m.id === v.leader)?.connected !== false);
@@ -55,10 +65,17 @@ export async function waitForLeader(urls: readonly string[], timeoutMs = 20_000)
   );
 }
 
-export const register = (url: string, ns: string, svc: string, id: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-  http('PUT', `${url}/v1/namespaces/${ns}/services/${svc}/instances/${id}`, body, headers);
+export const register = (
+  url: string,
+  ns: string,
+  svc: string,
+  id: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) => http('PUT', `${url}/v1/namespaces/${ns}/services/${svc}/instances/${id}`, body, headers);
 
-export const list = (url: string, ns: string, svc: string, query = '') => http('GET', `${url}/v1/namespaces/${ns}/services/${svc}/instances${query}`);
+export const list = (url: string, ns: string, svc: string, query = '') =>
+  http('GET', `${url}/v1/namespaces/${ns}/services/${svc}/instances${query}`);
 
 /** A gauge or counter from a node's /metrics (the first sample of that name, without labels). */
 export async function metric(url: string, name: string): Promise<number> {

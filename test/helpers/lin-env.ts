@@ -52,8 +52,15 @@ export function linSettings(defaultRuns: number): LinSettings {
  * session, what the owner saw, when, and why it counts as false), the history and
  * sessions files, the replay and rerun commands.
  */
-export async function reportRun(result: RunResult, testFile: string, options: { keep: boolean; case?: LinCase; logs?: readonly string[]; name?: string }): Promise<string> {
+export async function reportRun(
+  result: RunResult,
+  testFile: string,
+  options: { keep: boolean; case?: LinCase; logs?: readonly string[]; name?: string },
+): Promise<string> {
   const failed = runFailed(result);
-  const saved = failed || options.keep ? await saveRun(DEFAULT_OUT_DIR, options.name ?? String(result.seed), result, options.case, options.logs) : undefined;
+  const saved =
+    failed || options.keep
+      ? await saveRun(DEFAULT_OUT_DIR, options.name ?? String(result.seed), result, options.case, options.logs)
+      : undefined;
   return describeRun(result, saved, rerunCommand(result.seed, testFile));
 }

@@ -23,14 +23,33 @@
  * - Log Matching over the durable logs, every LOG_MATCHING_EVERY delivered messages (§5.3);
  * - applying is gapless, and a node's snapshot never moves backwards.
  */
-import { decodeConfChange, RawNode } from '../../raft/rawnode.js';
-import type { Ready, Status } from '../../raft/rawnode.js';
-import type { ConfState, Entry, EntryType, HardState, Message, NodeId, ReadState, Snapshot, SoftState } from '../../raft/messages.js';
-import { SeededRandom } from '../../raft/rand.js';
-import { MemoryStorage } from '../../raft/storage.js';
+
 import type { Result } from '../../raft/errors.js';
+import type {
+  ConfState,
+  Entry,
+  EntryType,
+  HardState,
+  Message,
+  NodeId,
+  ReadState,
+  Snapshot,
+  SoftState,
+} from '../../raft/messages.js';
+import { SeededRandom } from '../../raft/rand.js';
+import type { Ready, Status } from '../../raft/rawnode.js';
+import { decodeConfChange, RawNode } from '../../raft/rawnode.js';
 import type { AppliedEntry, RecordingStateMachine } from '../../raft/sim/index.js';
-import { decodeRecording, durableLog, encodeRecording, LinkCuts, persistReady, recordedEntry, SafetyChecker } from '../../raft/sim/index.js';
+import {
+  decodeRecording,
+  durableLog,
+  encodeRecording,
+  LinkCuts,
+  persistReady,
+  recordedEntry,
+  SafetyChecker,
+} from '../../raft/sim/index.js';
+import { MemoryStorage } from '../../raft/storage.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -73,7 +92,9 @@ export function withSeed(file: string, testName: string, seed: number, fn: (seed
     fn(seed);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
-    const wrapped = new Error(`${e.message}\n    seed ${seed}; replay with: ${replayCommand(file, testName, seed)}`, { cause: e });
+    const wrapped = new Error(`${e.message}\n    seed ${seed}; replay with: ${replayCommand(file, testName, seed)}`, {
+      cause: e,
+    });
     if (e.stack !== undefined) wrapped.stack = `${wrapped.message}\n${e.stack.split('\n').slice(1).join('\n')}`;
     throw wrapped;
   }
@@ -112,7 +133,13 @@ export function makeStorage(setup: StorageSetup): MemoryStorage {
   return s;
 }
 
-export function makeRawNode(id: NodeId, storage: MemoryStorage, seed: number, opts: RawNodeOptions = {}, applied?: number): RawNode {
+export function makeRawNode(
+  id: NodeId,
+  storage: MemoryStorage,
+  seed: number,
+  opts: RawNodeOptions = {},
+  applied?: number,
+): RawNode {
   return new RawNode({
     id,
     storage,
@@ -124,7 +151,9 @@ export function makeRawNode(id: NodeId, storage: MemoryStorage, seed: number, op
     ...(opts.snapshotChunkBytes !== undefined ? { snapshotChunkBytes: opts.snapshotChunkBytes } : {}),
     ...(opts.maxMessageBytes !== undefined ? { maxMessageBytes: opts.maxMessageBytes } : {}),
     ...(opts.maxInflightMessages !== undefined ? { maxInflightMessages: opts.maxInflightMessages } : {}),
-    ...(opts.maxCommittedBytesPerReady !== undefined ? { maxCommittedBytesPerReady: opts.maxCommittedBytesPerReady } : {}),
+    ...(opts.maxCommittedBytesPerReady !== undefined
+      ? { maxCommittedBytesPerReady: opts.maxCommittedBytesPerReady }
+      : {}),
     ...(applied !== undefined ? { applied } : {}),
   });
 }
@@ -539,13 +568,15 @@ export class Network {
 
   /** Completes each outstanding write with probability `prob` (asynchronous disks finish at random). */
   completeSomeWrites(prob: number): void {
-    for (const id of this.ids()) if (this.node(id).pendingWrite !== null && this.rng.float() < prob) this.completeWrite(id);
+    for (const id of this.ids())
+      if (this.node(id).pendingWrite !== null && this.rng.float() < prob) this.completeWrite(id);
   }
 
   private installSnapshot(n: TestNode, snap: Snapshot): void {
     this.checker.onSnapshotInstalled(n.id, snap.meta.index, snap.meta.term, n.sm.applied);
     const last = n.installedSnapshots[n.installedSnapshots.length - 1];
-    if (last !== undefined && snap.meta.index < last) throw new Error(`${n.id}: snapshot index moved backward ${last} → ${snap.meta.index}`);
+    if (last !== undefined && snap.meta.index < last)
+      throw new Error(`${n.id}: snapshot index moved backward ${last} → ${snap.meta.index}`);
     n.installedSnapshots.push(snap.meta.index);
     const sm = decodeStateMachine(snap.data);
     for (const e of sm.entries) this.checker.onApplied(n.id, e, n.rn.softState().term);
@@ -586,7 +617,8 @@ export class Network {
   private lost(m: Message): boolean {
     if (this.isCut(m.from, m.to)) return true;
     for (const l of this.losses) {
-      if ((l.from === '*' || l.from === m.from) && (l.to === '*' || l.to === m.to) && this.rng.float() < l.prob) return true;
+      if ((l.from === '*' || l.from === m.from) && (l.to === '*' || l.to === m.to) && this.rng.float() < l.prob)
+        return true;
     }
     return false;
   }
@@ -595,7 +627,7 @@ export class Network {
   deliverOne(m: Message): void {
     if (this.lost(m)) return;
     const n = this.nodes.get(m.to);
-    if (!n || !n.raw) return;
+    if (!n?.raw) return;
     this.delivered++;
     n.raw.step(m);
     this.drive(m.to);
@@ -680,7 +712,8 @@ export class Network {
   elect(id: NodeId): void {
     this.campaign(id);
     const st = this.node(id).rn.status();
-    if (st.softState.role !== 'leader') throw new Error(`elect(${id}): ended as ${st.softState.role} in term ${st.softState.term}`);
+    if (st.softState.role !== 'leader')
+      throw new Error(`elect(${id}): ended as ${st.softState.role} in term ${st.softState.term}`);
   }
 
   propose(id: NodeId, data: string): Result<{ firstIndex: number; lastIndex: number; term: number }> {
@@ -751,7 +784,11 @@ export class Network {
   /** Ticks until every node of `among` (default all live) applied at least `index`. */
   waitApplied(index: number, maxRounds = 200, among?: readonly NodeId[]): void {
     const group = among ?? this.upIds();
-    this.tickUntil(() => group.every((id) => this.node(id).sm.applied >= index), maxRounds, `all of [${group.join(', ')}] applying ${index}`);
+    this.tickUntil(
+      () => group.every((id) => this.node(id).sm.applied >= index),
+      maxRounds,
+      `all of [${group.join(', ')}] applying ${index}`,
+    );
   }
 
   /** Messages in the trace, filtered. */

@@ -19,7 +19,11 @@ export function tempDirs(prefix: string): () => Promise<string> {
 }
 
 /** Opens, runs, and always closes. */
-export async function withStorage<T>(dir: string, fn: (s: NodeStorage) => Promise<T>, options: NodeStorageOptions = {}): Promise<T> {
+export async function withStorage<T>(
+  dir: string,
+  fn: (s: NodeStorage) => Promise<T>,
+  options: NodeStorageOptions = {},
+): Promise<T> {
   const s = await NodeStorage.open(dir, options);
   try {
     return await fn(s);

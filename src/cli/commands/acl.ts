@@ -39,7 +39,12 @@ Examples:
   async run(argv, io) {
     const { values, positionals, globals } = parse(
       argv,
-      { name: { type: 'string' }, role: { type: 'string' }, namespace: { type: 'string', multiple: true }, 'service-prefix': { type: 'string', multiple: true } },
+      {
+        name: { type: 'string' },
+        role: { type: 'string' },
+        namespace: { type: 'string', multiple: true },
+        'service-prefix': { type: 'string', multiple: true },
+      },
       true,
     );
     if (globals.help) return help(io, this);
@@ -59,7 +64,8 @@ Examples:
         if (arg !== undefined) throw new UsageError(`unexpected ${JSON.stringify(arg)}`);
         if (values.name === undefined) throw new UsageError('--name is required');
         const role = values.role;
-        if (role === undefined || !(ROLES as readonly string[]).includes(role)) throw new UsageError('--role must be read, register or admin');
+        if (role === undefined || !(ROLES as readonly string[]).includes(role))
+          throw new UsageError('--role must be read, register or admin');
         const spec = {
           name: values.name,
           role: role as (typeof ROLES)[number],
@@ -94,10 +100,19 @@ Examples:
 };
 
 function row(t: AclTokenInfo): string[] {
-  return [t.id, t.name, t.role, t.namespaces?.join(',') ?? '*', t.servicePrefixes?.join(',') ?? '*', String(t.createRevision)];
+  return [
+    t.id,
+    t.name,
+    t.role,
+    t.namespaces?.join(',') ?? '*',
+    t.servicePrefixes?.join(',') ?? '*',
+    String(t.createRevision),
+  ];
 }
 
 function showCreated(io: Io, t: AclTokenCreated, json: boolean): void {
   if (json) return jsonOut(io, t);
-  io.out(`${table(['ID', 'NAME', 'ROLE', 'NAMESPACES', 'SERVICE PREFIXES', 'CREATED'], [row(t)])}secret: ${t.secret}\n(shown only now: the cluster keeps only its digest)\n`);
+  io.out(
+    `${table(['ID', 'NAME', 'ROLE', 'NAMESPACES', 'SERVICE PREFIXES', 'CREATED'], [row(t)])}secret: ${t.secret}\n(shown only now: the cluster keeps only its digest)\n`,
+  );
 }

@@ -39,7 +39,8 @@ Examples:
   async run(argv, io) {
     const { globals, positionals } = parse(argv, {}, true);
     if (globals.help) return help(io, this);
-    if (positionals.length > 0) throw new UsageError(`rollcall check takes no arguments (got ${JSON.stringify(positionals[0])})`);
+    if (positionals.length > 0)
+      throw new UsageError(`rollcall check takes no arguments (got ${JSON.stringify(positionals[0])})`);
     return withClient(io, globals, async (client) => {
       const report = await client.checkCorruption();
       const code = checkExitCode(report);
@@ -50,10 +51,19 @@ Examples:
       io.out(
         table(
           ['MEMBER', 'INDEX', 'HASH', 'KEYS', 'VERDICT', 'DETAIL'],
-          report.members.map((m) => [m.id, m.index === null ? '-' : String(m.index), m.hash === null ? '-' : m.hash.slice(0, 16), m.keys === null ? '-' : String(m.keys), m.verdict === 'corrupt' ? 'CORRUPT' : m.verdict, m.verdict === 'ok' ? '' : (m.detail ?? '')]),
+          report.members.map((m) => [
+            m.id,
+            m.index === null ? '-' : String(m.index),
+            m.hash === null ? '-' : m.hash.slice(0, 16),
+            m.keys === null ? '-' : String(m.keys),
+            m.verdict === 'corrupt' ? 'CORRUPT' : m.verdict,
+            m.verdict === 'ok' ? '' : (m.detail ?? ''),
+          ]),
         ),
       );
-      io.out(`checked by ${report.by} at applied index ${report.target}: ${report.corrupt ? 'CORRUPT' : code === EXIT.OK ? 'all members agree' : 'not every member could be compared'}\n`);
+      io.out(
+        `checked by ${report.by} at applied index ${report.target}: ${report.corrupt ? 'CORRUPT' : code === EXIT.OK ? 'all members agree' : 'not every member could be compared'}\n`,
+      );
       return code;
     });
   },

@@ -46,13 +46,22 @@ export function versionsReport(st: ClusterStatus): VersionsReport {
     clusterVersion,
     supportedVersion,
     upgradePending: supportedVersion > clusterVersion,
-    members: st.members.map((m) => ({ id: m.id, stateMachineVersion: m.stateMachineVersion === undefined ? 1 : m.stateMachineVersion })),
+    members: st.members.map((m) => ({
+      id: m.id,
+      stateMachineVersion: m.stateMachineVersion === undefined ? 1 : m.stateMachineVersion,
+    })),
   };
 }
 
 function versionsTable(r: VersionsReport): string {
   const head = `cluster version ${r.clusterVersion}; every member supports ${r.supportedVersion}${r.upgradePending ? ' (the leader raises it shortly)' : ''} (as seen by ${r.node ?? '?'})\n`;
-  return head + table(['ID', 'BUILD'], r.members.map((m) => [m.id, m.stateMachineVersion === null ? '?' : String(m.stateMachineVersion)]));
+  return (
+    head +
+    table(
+      ['ID', 'BUILD'],
+      r.members.map((m) => [m.id, m.stateMachineVersion === null ? '?' : String(m.stateMachineVersion)]),
+    )
+  );
 }
 
 export const cluster: Command = {
@@ -88,7 +97,11 @@ Examples:
   rollcall cluster transfer --to n2
 `,
   async run(argv, io) {
-    const { values, positionals, globals } = parse(argv, { id: { type: 'string' }, 'peer-address': { type: 'string' }, to: { type: 'string' } }, true);
+    const { values, positionals, globals } = parse(
+      argv,
+      { id: { type: 'string' }, 'peer-address': { type: 'string' }, to: { type: 'string' } },
+      true,
+    );
     if (globals.help) return help(io, this);
     const [sub, arg, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`unexpected ${JSON.stringify(extra[0])}`);
@@ -112,7 +125,8 @@ Examples:
       case 'add': {
         const id = values.id ?? arg;
         const peerAddress = values['peer-address'];
-        if (id === undefined || peerAddress === undefined) throw new UsageError('cluster add needs --id and --peer-address');
+        if (id === undefined || peerAddress === undefined)
+          throw new UsageError('cluster add needs --id and --peer-address');
         return withClient(io, globals, async (client) => {
           const r = await client.addMember({ id, peerAddress });
           if (globals.json) jsonOut(io, r);
@@ -140,7 +154,9 @@ Examples:
         });
       }
       default:
-        throw new UsageError(`unknown cluster subcommand ${JSON.stringify(sub)} (status, versions, add, remove, transfer)`);
+        throw new UsageError(
+          `unknown cluster subcommand ${JSON.stringify(sub)} (status, versions, add, remove, transfer)`,
+        );
     }
   },
 };
@@ -182,7 +198,12 @@ Examples:
       io.out(
         table(
           ['NODE', 'ID', 'STATUS', 'LATENCY'],
-          h.nodes.map((n) => [n.url, n.id ?? '-', n.ok ? 'ok' : `DOWN (${n.error ?? '?'})`, n.latencyMs === null ? '-' : `${n.latencyMs}ms`]),
+          h.nodes.map((n) => [
+            n.url,
+            n.id ?? '-',
+            n.ok ? 'ok' : `DOWN (${n.error ?? '?'})`,
+            n.latencyMs === null ? '-' : `${n.latencyMs}ms`,
+          ]),
         ),
       );
       io.out(`leader: ${h.leader ?? 'NONE'}\n`);

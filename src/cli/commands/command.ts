@@ -27,7 +27,11 @@ export function makeClient(g: Globals): RollcallClient {
 }
 
 /** Runs `body` with a client from the global flags, closes it, and maps errors to exit codes. */
-export async function withClient(io: Io, g: Globals, body: (client: RollcallClient) => Promise<number>): Promise<number> {
+export async function withClient(
+  io: Io,
+  g: Globals,
+  body: (client: RollcallClient) => Promise<number>,
+): Promise<number> {
   const client = makeClient(g);
   try {
     return await body(client);

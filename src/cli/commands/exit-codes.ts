@@ -1,5 +1,13 @@
 /** Exit codes scripts can rely on, and the mapping from an SDK error to one. See docs/cli.md. */
-import { ApiError, ClientClosedError, NoInstanceError, RollcallError, TimeoutError, UnavailableError, UnsupportedError } from '../../client/index.js';
+import {
+  ApiError,
+  ClientClosedError,
+  NoInstanceError,
+  RollcallError,
+  TimeoutError,
+  UnavailableError,
+  UnsupportedError,
+} from '../../client/index.js';
 import { UsageError } from './flags.js';
 import type { Io } from './output.js';
 

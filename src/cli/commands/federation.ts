@@ -58,7 +58,8 @@ Examples:
           return EXIT.OK;
         }
         case 'join': {
-          if (arg === undefined || !/^https?:\/\/\S+$/.test(arg)) throw new UsageError('federation join needs the URL of a node of another datacenter (http(s)://host:port)');
+          if (arg === undefined || !/^https?:\/\/\S+$/.test(arg))
+            throw new UsageError('federation join needs the URL of a node of another datacenter (http(s)://host:port)');
           const r = await call(globals, 'POST', '/v1/federation/join', { url: arg });
           if (globals.json) jsonOut(io, r);
           else io.out(`joining through ${arg}; 'rollcall federation list' shows it once gossip has reached it\n`);
@@ -88,7 +89,8 @@ Examples:
 };
 
 function listTable(v: FederationView): string {
-  if (!v.enabled) return `federation is off on ${v.node} (datacenter ${v.datacenter}); start the nodes with --federation-secret\n`;
+  if (!v.enabled)
+    return `federation is off on ${v.node} (datacenter ${v.datacenter}); start the nodes with --federation-secret\n`;
   const now = Date.now();
   const rows = v.datacenters.map((d) => [
     d.name + (d.local ? '*' : ''),
@@ -108,7 +110,8 @@ async function withMembers(io: Io, g: Globals): Promise<string[] | number> {
   const code = await withClient(io, g, async (client) => {
     const st = await client.clusterStatus();
     urls = st.members.map((m) => m.http).filter((u): u is string => typeof u === 'string' && u !== '');
-    if (urls.length < st.members.length) throw new UnavailableError('some members have not reported their HTTP address yet; retry shortly');
+    if (urls.length < st.members.length)
+      throw new UnavailableError('some members have not reported their HTTP address yet; retry shortly');
     return EXIT.OK;
   });
   return code === EXIT.OK ? urls : code;
@@ -117,12 +120,18 @@ async function withMembers(io: Io, g: Globals): Promise<string[] | number> {
 /** One request to the first endpoint that answers; a catalogue error is thrown as ApiError. */
 async function call(g: Globals, method: string, path: string, body?: unknown): Promise<unknown> {
   const failures: string[] = [];
-  for (const endpoint of g.endpoints.split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean)) {
+  for (const endpoint of g.endpoints
+    .split(',')
+    .map((s) => s.trim().replace(/\/+$/, ''))
+    .filter(Boolean)) {
     let res: Response;
     try {
       res = await fetch(`${endpoint}${path}`, {
         method,
-        headers: { ...(g.token === undefined ? {} : { authorization: `Bearer ${g.token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          ...(g.token === undefined ? {} : { authorization: `Bearer ${g.token}` }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(g.timeoutMs),
       });
@@ -138,7 +147,14 @@ async function call(g: Globals, method: string, path: string, body?: unknown): P
       failures.push(`${endpoint}: ${e.code ?? res.status} ${e.message ?? ''}`);
       continue;
     }
-    throw new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? `HTTP ${res.status}`, e.field, e as Record<string, unknown>, res.headers.get('x-rollcall-node'));
+    throw new ApiError(
+      res.status,
+      e.code ?? `HTTP_${res.status}`,
+      e.message ?? `HTTP ${res.status}`,
+      e.field,
+      e as Record<string, unknown>,
+      res.headers.get('x-rollcall-node'),
+    );
   }
   throw new UnavailableError(`no node answered ${method} ${path} (${failures.join('; ')})`);
 }

@@ -4,7 +4,7 @@
  * Bad flags throw UsageError (exit code 2). See docs/cli.md.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { ClientTls } from '../../client/index.js';
 
 export const GLOBAL_HELP = `Global options:
@@ -70,14 +70,22 @@ export interface Parsed<O> {
 export function parse<O extends Options>(argv: readonly string[], options: O, positionals = false): Parsed<O> {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: { ...GLOBAL_OPTIONS, ...options }, strict: true, allowPositionals: positionals });
+    parsed = parseArgs({
+      args: [...argv],
+      options: { ...GLOBAL_OPTIONS, ...options },
+      strict: true,
+      allowPositionals: positionals,
+    });
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const v = parsed.values as Record<string, unknown>;
   const tls = tlsFiles(v);
   const globals: Globals = {
-    endpoints: (v.endpoints as string | undefined) ?? process.env.ROLLCALL_ENDPOINTS ?? (tls === undefined ? DEFAULT_ENDPOINTS : DEFAULT_TLS_ENDPOINTS),
+    endpoints:
+      (v.endpoints as string | undefined) ??
+      process.env.ROLLCALL_ENDPOINTS ??
+      (tls === undefined ? DEFAULT_ENDPOINTS : DEFAULT_TLS_ENDPOINTS),
     token: (v.token as string | undefined) ?? process.env.ROLLCALL_TOKEN ?? undefined,
     json: v.json === true,
     timeoutMs: v.timeout === undefined ? 10_000 : duration(v.timeout as string, '--timeout'),
@@ -97,13 +105,16 @@ function tlsFiles(v: Record<string, unknown>): ClientTls | undefined {
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new UsageError(`--${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new UsageError(
+        `--${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
     }
   };
   const cacert = flag('cacert', 'ROLLCALL_CACERT');
   const cert = flag('cert', 'ROLLCALL_CERT');
   const key = flag('key', 'ROLLCALL_KEY');
-  if ((cert === undefined) !== (key === undefined)) throw new UsageError(cert === undefined ? '--key needs --cert' : '--cert needs --key');
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError(cert === undefined ? '--key needs --cert' : '--cert needs --key');
   if (cacert === undefined && cert === undefined) return undefined;
   return {
     ...(cacert === undefined ? {} : { ca: read('cacert', cacert) }),
@@ -120,7 +131,8 @@ export function required(values: Record<string, unknown>, name: string): string 
 export function integer(raw: string | undefined, name: string, min: number, max: number): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer ${min}..${max}, not ${JSON.stringify(raw)}`);
+  if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be an integer ${min}..${max}, not ${JSON.stringify(raw)}`);
   return n;
 }
 

@@ -27,19 +27,33 @@ Options (policy):
   --if-revision N                 compare-and-set: only if the stored policy is still at
                                   revision N (0: only if none is stored) (set)`;
 
-export async function healthPolicy(io: Io, globals: Globals, args: readonly string[], values: { namespace?: string; service?: string; 'if-revision'?: string }): Promise<number> {
+export async function healthPolicy(
+  io: Io,
+  globals: Globals,
+  args: readonly string[],
+  values: { namespace?: string; service?: string; 'if-revision'?: string },
+): Promise<number> {
   const [sub = 'get', file, ...extra] = args;
   if (extra.length > 0) throw new UsageError(`unexpected ${JSON.stringify(extra[0])}`);
   switch (sub) {
     case 'get': {
       if (file !== undefined) throw new UsageError(`unexpected ${JSON.stringify(file)}`);
-      if ((values.namespace === undefined) !== (values.service === undefined)) throw new UsageError('give --namespace and --service together');
+      if ((values.namespace === undefined) !== (values.service === undefined))
+        throw new UsageError('give --namespace and --service together');
       return withClient(io, globals, async (client) => {
-        const p = await client.healthPolicy({ ...(values.namespace ? { namespace: values.namespace } : {}), ...(values.service ? { service: values.service } : {}) });
+        const p = await client.healthPolicy({
+          ...(values.namespace ? { namespace: values.namespace } : {}),
+          ...(values.service ? { service: values.service } : {}),
+        });
         if (globals.json) jsonOut(io, p);
         else {
-          io.out(p.policyRevision === 0 ? 'no policy stored: the built-in defaults apply\n' : `policy stored at revision ${p.policyRevision}:\n${JSON.stringify(p.policy, null, 2)}\n`);
-          if (p.resolved) io.out(`${values.namespace}/${values.service} resolves to:\n${JSON.stringify(p.resolved, null, 2)}\n`);
+          io.out(
+            p.policyRevision === 0
+              ? 'no policy stored: the built-in defaults apply\n'
+              : `policy stored at revision ${p.policyRevision}:\n${JSON.stringify(p.policy, null, 2)}\n`,
+          );
+          if (p.resolved)
+            io.out(`${values.namespace}/${values.service} resolves to:\n${JSON.stringify(p.resolved, null, 2)}\n`);
         }
         return EXIT.OK;
       });
@@ -51,7 +65,12 @@ export async function healthPolicy(io: Io, globals: Globals, args: readonly stri
       return withClient(io, globals, async (client) => {
         const r = await client.setHealthPolicy(policy, expectedRevision === undefined ? {} : { expectedRevision });
         if (globals.json) jsonOut(io, r);
-        else io.out(r.changed ? `policy stored at revision ${r.policyRevision}\n` : `unchanged: the same policy is stored at revision ${r.policyRevision}\n`);
+        else
+          io.out(
+            r.changed
+              ? `policy stored at revision ${r.policyRevision}\n`
+              : `unchanged: the same policy is stored at revision ${r.policyRevision}\n`,
+          );
         return EXIT.OK;
       });
     }

@@ -2,20 +2,35 @@
  * The user commands of `rollcall` (everything but `server`), and their dispatch.
  * main.ts hands over any command named here.
  */
+
+import { acl } from './acl.js';
 import { check } from './check.js';
 import { cluster, health } from './cluster.js';
 import type { Command } from './command.js';
 import { EXIT_CODES_HELP, reportError } from './exit-codes.js';
-import { deregister, get, list, register } from './instances.js';
-import { acl } from './acl.js';
 import { federation } from './federation.js';
+import { deregister, get, list, register } from './instances.js';
 import { type Io, processIo } from './output.js';
 import { rules } from './rules.js';
 import { session } from './session.js';
 import { snapshot } from './snapshot.js';
 import { watch } from './watch.js';
 
-export const COMMANDS: readonly Command[] = [register, deregister, get, list, watch, session, cluster, health, check, rules, snapshot, federation, acl];
+export const COMMANDS: readonly Command[] = [
+  register,
+  deregister,
+  get,
+  list,
+  watch,
+  session,
+  cluster,
+  health,
+  check,
+  rules,
+  snapshot,
+  federation,
+  acl,
+];
 
 /** The command list for `rollcall --help`. */
 export const COMMANDS_HELP = `${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join('\n')}

@@ -27,10 +27,15 @@ function describeInstance(i: Instance): string {
     ['enabled', String(i.enabled)],
     ['kind', i.ephemeral ? `ephemeral (session ${i.sessionId ?? '?'})` : 'persistent'],
     ['tags', i.tags.join(', ') || '-'],
-    ['metadata', Object.entries(i.metadata).map(([k, v]) => `${k}=${v}`).join(', ') || '-'],
+    [
+      'metadata',
+      Object.entries(i.metadata)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ') || '-',
+    ],
     ['revisions', `created ${i.createRevision}, modified ${i.modRevision}, version ${i.version}`],
   ];
-  return rows.map(([k, v]) => `${k.padEnd(11)}${v}`).join('\n') + '\n';
+  return `${rows.map(([k, v]) => `${k.padEnd(11)}${v}`).join('\n')}\n`;
 }
 
 export const register: Command = {
@@ -98,15 +103,29 @@ Examples:
         const r = await client.putInstance(spec, values.session);
         const kind = values.session === undefined ? 'persistent' : `session ${values.session}`;
         if (globals.json) jsonOut(io, r);
-        else io.out(`registered ${where(r.instance)} at ${r.instance.address}:${r.instance.port} (cluster ${r.instance.cluster}, ${kind}, revision ${r.revision})\n`);
+        else
+          io.out(
+            `registered ${where(r.instance)} at ${r.instance.address}:${r.instance.port} (cluster ${r.instance.cluster}, ${kind}, revision ${r.revision})\n`,
+          );
         return EXIT.OK;
       }
       const reg = await client.register({ ...spec, ttlMs });
-      const note = (event: string, detail: Record<string, unknown>, text: string) => (globals.json ? io.out(`${JSON.stringify({ event, ...detail })}\n`) : io.err(`${text}\n`));
-      reg.on('lost', (i) => note('lost', i, `rollcall: session ${i.sessionId} was lost (${i.reason}); registering again`));
-      reg.on('restored', (i) => note('restored', i, `rollcall: registered again under session ${i.sessionId} (revision ${i.revision})`));
-      if (globals.json) io.out(`${JSON.stringify({ event: 'registered', revision: reg.revision, sessionId: reg.sessionId, instance: reg.instance })}\n`);
-      else io.out(`registered ${where(reg.instance)} at ${reg.instance.address}:${reg.instance.port} (cluster ${reg.instance.cluster}, session ${reg.sessionId}, ttl ${ttlMs}ms, revision ${reg.revision}); keeping it alive, Ctrl-C to deregister\n`);
+      const note = (event: string, detail: Record<string, unknown>, text: string) =>
+        globals.json ? io.out(`${JSON.stringify({ event, ...detail })}\n`) : io.err(`${text}\n`);
+      reg.on('lost', (i) =>
+        note('lost', i, `rollcall: session ${i.sessionId} was lost (${i.reason}); registering again`),
+      );
+      reg.on('restored', (i) =>
+        note('restored', i, `rollcall: registered again under session ${i.sessionId} (revision ${i.revision})`),
+      );
+      if (globals.json)
+        io.out(
+          `${JSON.stringify({ event: 'registered', revision: reg.revision, sessionId: reg.sessionId, instance: reg.instance })}\n`,
+        );
+      else
+        io.out(
+          `registered ${where(reg.instance)} at ${reg.instance.address}:${reg.instance.port} (cluster ${reg.instance.cluster}, session ${reg.sessionId}, ttl ${ttlMs}ms, revision ${reg.revision}); keeping it alive, Ctrl-C to deregister\n`,
+        );
       const sig = await untilSignal();
       await reg.close();
       if (globals.json) io.out(`${JSON.stringify({ event: 'deregistered', signal: sig })}\n`);
@@ -138,11 +157,20 @@ Examples:
   async run(argv, io) {
     const { values, globals } = parse(argv, ID_OPTIONS);
     if (globals.help) return help(io, this);
-    const ref = { namespace: required(values, 'namespace'), service: required(values, 'service'), id: required(values, 'id') };
+    const ref = {
+      namespace: required(values, 'namespace'),
+      service: required(values, 'service'),
+      id: required(values, 'id'),
+    };
     return withClient(io, globals, async (client) => {
       const r = await client.deregister(ref);
       if (globals.json) jsonOut(io, r);
-      else io.out(r.deleted ? `deregistered ${where(ref)} (revision ${r.revision})\n` : `${where(ref)} was not registered (revision ${r.revision})\n`);
+      else
+        io.out(
+          r.deleted
+            ? `deregistered ${where(ref)} (revision ${r.revision})\n`
+            : `${where(ref)} was not registered (revision ${r.revision})\n`,
+        );
       return EXIT.OK;
     });
   },
@@ -170,7 +198,11 @@ Examples:
   async run(argv, io) {
     const { values, globals } = parse(argv, { ...ID_OPTIONS, serializable: { type: 'boolean' } });
     if (globals.help) return help(io, this);
-    const ref = { namespace: required(values, 'namespace'), service: required(values, 'service'), id: required(values, 'id') };
+    const ref = {
+      namespace: required(values, 'namespace'),
+      service: required(values, 'service'),
+      id: required(values, 'id'),
+    };
     return withClient(io, globals, async (client) => {
       const r = await client.get({ ...ref, ...(values.serializable ? { consistency: 'serializable' as const } : {}) });
       if (globals.json) jsonOut(io, r);
@@ -225,7 +257,8 @@ Examples:
     const namespace = required(values, 'namespace');
     const service = required(values, 'service');
     const limit = values.limit === undefined ? undefined : integer(values.limit, 'limit', 1, 10_000)!;
-    if (values.continue !== undefined && limit === undefined) throw new UsageError('--continue needs --limit (the page size)');
+    if (values.continue !== undefined && limit === undefined)
+      throw new UsageError('--continue needs --limit (the page size)');
     return withClient(io, globals, async (client) => {
       const options = {
         namespace,
@@ -235,7 +268,13 @@ Examples:
         ...(values.serializable ? { consistency: 'serializable' as const } : {}),
       };
       const r: ListPage =
-        limit === undefined ? await client.list(options) : await client.listPage({ ...options, limit, ...(values.continue === undefined ? {} : { continue: values.continue }) });
+        limit === undefined
+          ? await client.list(options)
+          : await client.listPage({
+              ...options,
+              limit,
+              ...(values.continue === undefined ? {} : { continue: values.continue }),
+            });
       if (globals.json) {
         jsonOut(io, r);
         return EXIT.OK;
@@ -250,10 +289,15 @@ Examples:
         i.tags.join(',') || '-',
         String(i.modRevision),
       ]);
-      if (rows.length > 0) io.out(table(['ID', 'CLUSTER', 'ADDRESS', 'WEIGHT', 'HEALTH', 'KIND', 'TAGS', 'REVISION'], rows));
-      io.out(`${r.instances.length} instance${r.instances.length === 1 ? '' : 's'} of ${namespace}/${service} at revision ${r.revision}\n`);
+      if (rows.length > 0)
+        io.out(table(['ID', 'CLUSTER', 'ADDRESS', 'WEIGHT', 'HEALTH', 'KIND', 'TAGS', 'REVISION'], rows));
+      io.out(
+        `${r.instances.length} instance${r.instances.length === 1 ? '' : 's'} of ${namespace}/${service} at revision ${r.revision}\n`,
+      );
       if (r.continue !== undefined) {
-        const again = argv.filter((a, i) => a !== '--continue' && argv[i - 1] !== '--continue' && !a.startsWith('--continue='));
+        const again = argv.filter(
+          (a, i) => a !== '--continue' && argv[i - 1] !== '--continue' && !a.startsWith('--continue='),
+        );
         io.out(`more: rollcall list ${again.join(' ')} --continue ${r.continue}\n`);
       }
       return EXIT.OK;

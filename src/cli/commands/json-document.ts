@@ -19,7 +19,8 @@ export async function readJsonDocument(file: string, what: string): Promise<Reco
   } catch (err) {
     throw new UsageError(`${file} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new UsageError(`${file} must hold a JSON object (${what})`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new UsageError(`${file} must hold a JSON object (${what})`);
   return doc as Record<string, unknown>;
 }
 

@@ -53,7 +53,12 @@ Examples:
         return withClient(io, globals, async (client) => {
           const r = await client.accessRules();
           if (globals.json) jsonOut(io, r);
-          else io.out((r.rulesRevision === 0 ? 'no rules stored: the defaults apply\n' : `rules stored at revision ${r.rulesRevision}:\n`) + describeRules(r.rules));
+          else
+            io.out(
+              (r.rulesRevision === 0
+                ? 'no rules stored: the defaults apply\n'
+                : `rules stored at revision ${r.rulesRevision}:\n`) + describeRules(r.rules),
+            );
           return EXIT.OK;
         });
       }
@@ -79,11 +84,13 @@ export function describeRules(doc: AccessRulesDoc): string {
   const lines = [`environment: ${doc.environment ?? '-'}`, `requireEnvironment: ${String(doc.requireEnvironment)}`];
   const list = (kind: 'allow' | 'deny', rules: readonly AccessRule[]) => {
     if (rules.length === 0) lines.push(`${kind}: (none)`);
-    rules.forEach((r, i) => lines.push(`${kind}[${i}]${r.name === undefined ? '' : ` (${r.name})`}: ${describeRule(r)}`));
+    for (const [i, r] of rules.entries()) {
+      lines.push(`${kind}[${i}]${r.name === undefined ? '' : ` (${r.name})`}: ${describeRule(r)}`);
+    }
   };
   list('allow', doc.allow);
   list('deny', doc.deny);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function describeRule(r: AccessRule): string {

@@ -56,7 +56,14 @@ Examples:
         return withClient(io, globals, async (client) => {
           const r = await client.keepalive(sid);
           if (globals.json) jsonOut(io, { id: sid, result: r });
-          else io.out(r === 'ok' ? `session ${sid} kept alive\n` : r === 'expiring' ? `session ${sid} is expiring; open a new one\n` : '');
+          else
+            io.out(
+              r === 'ok'
+                ? `session ${sid} kept alive\n`
+                : r === 'expiring'
+                  ? `session ${sid} is expiring; open a new one\n`
+                  : '',
+            );
           if (r === 'not-found') {
             if (!globals.json) io.err(`rollcall: no session ${sid} (expired or closed)\n`);
             return EXIT.NOT_FOUND;
@@ -74,7 +81,11 @@ Examples:
         });
       }
       default:
-        throw new UsageError(sub === undefined ? 'session needs a subcommand: open, keepalive or close' : `unknown session subcommand ${JSON.stringify(sub)}`);
+        throw new UsageError(
+          sub === undefined
+            ? 'session needs a subcommand: open, keepalive or close'
+            : `unknown session subcommand ${JSON.stringify(sub)}`,
+        );
     }
   },
 };

@@ -9,12 +9,12 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { syncDir } from '../../storage/index.js';
 import type { Command } from './command.js';
 import { EXIT, reportError } from './exit-codes.js';
 import { GLOBAL_HELP, type Globals, parse, UsageError } from './flags.js';
 import { help } from './instances.js';
 import { type Io, jsonOut, table } from './output.js';
-import { syncDir } from '../../storage/index.js';
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -68,10 +68,14 @@ Examples:
     if (globals.help) return help(io, this);
     const [sub, file, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`unexpected ${JSON.stringify(extra[0])}`);
-    if (sub !== 'save' && sub !== 'status' && sub !== 'restore') throw new UsageError(`unknown snapshot subcommand ${JSON.stringify(sub ?? '')} (save, status, restore)`);
+    if (sub !== 'save' && sub !== 'status' && sub !== 'restore')
+      throw new UsageError(`unknown snapshot subcommand ${JSON.stringify(sub ?? '')} (save, status, restore)`);
     if (file === undefined) throw new UsageError(`snapshot ${sub} needs a FILE`);
-    const allowed: readonly string[] = sub === 'restore' ? ['data', 'id', 'peers', 'cluster-id'] : sub === 'save' ? ['serializable'] : [];
-    const misplaced = Object.keys(OPTIONS).find((k) => values[k as keyof typeof OPTIONS] !== undefined && !allowed.includes(k));
+    const allowed: readonly string[] =
+      sub === 'restore' ? ['data', 'id', 'peers', 'cluster-id'] : sub === 'save' ? ['serializable'] : [];
+    const misplaced = Object.keys(OPTIONS).find(
+      (k) => values[k as keyof typeof OPTIONS] !== undefined && !allowed.includes(k),
+    );
     if (misplaced !== undefined) throw new UsageError(`--${misplaced} does not belong to 'snapshot ${sub}'`);
     try {
       switch (sub) {
@@ -126,7 +130,10 @@ class SaveError extends Error {
 async function save(io: Io, g: Globals, file: string, serializable: boolean): Promise<number> {
   const target = resolve(file);
   const temp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`);
-  const endpoints = g.endpoints.split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean);
+  const endpoints = g.endpoints
+    .split(',')
+    .map((s) => s.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
   if (endpoints.length === 0) throw new UsageError('--endpoints names no node');
   const failures: string[] = [];
   for (const endpoint of endpoints) {
@@ -153,9 +160,23 @@ async function save(io: Io, g: Globals, file: string, serializable: boolean): Pr
     await rename(temp, target);
     await syncDir(dirname(target));
     const h = backup.header;
-    const summary = { file, bytes: backup.bytes, sha256: backup.sha256, endpoint, node: h.node, clusterId: h.clusterId, revision: h.revision, applied: h.applied, counts: h.counts, createdAt: h.createdAt };
+    const summary = {
+      file,
+      bytes: backup.bytes,
+      sha256: backup.sha256,
+      endpoint,
+      node: h.node,
+      clusterId: h.clusterId,
+      revision: h.revision,
+      applied: h.applied,
+      counts: h.counts,
+      createdAt: h.createdAt,
+    };
     if (g.json) jsonOut(io, summary);
-    else io.out(`saved ${file}: revision ${h.revision} (index ${h.applied.index}), ${h.counts.services} services, ${h.counts.instances} instances, ${h.counts.sessions} sessions, ${backup.bytes} bytes from ${h.node}; sha256 ${backup.sha256}\n`);
+    else
+      io.out(
+        `saved ${file}: revision ${h.revision} (index ${h.applied.index}), ${h.counts.services} services, ${h.counts.instances} instances, ${h.counts.sessions} sessions, ${backup.bytes} bytes from ${h.node}; sha256 ${backup.sha256}\n`,
+      );
     return EXIT.OK;
   }
   throw new SaveError(EXIT.UNAVAILABLE, 'UNAVAILABLE', `no node answered with a snapshot (${failures.join(', ')})`);
@@ -177,7 +198,10 @@ async function download(url: string, g: Globals, temp: string, file: string): Pr
   try {
     let res: Response;
     try {
-      res = await fetch(url, { headers: g.token === undefined ? {} : { authorization: `Bearer ${g.token}` }, signal: abort.signal });
+      res = await fetch(url, {
+        headers: g.token === undefined ? {} : { authorization: `Bearer ${g.token}` },
+        signal: abort.signal,
+      });
     } catch {
       return 'next';
     }
@@ -190,8 +214,14 @@ async function download(url: string, g: Globals, temp: string, file: string): Pr
         // Not a catalogue error (a proxy in between?): the status says enough.
       }
       if (res.status >= 500) return 'next';
-      const exit = res.status === 401 || res.status === 403 ? EXIT.DENIED : res.status === 404 ? EXIT.NOT_FOUND : EXIT.REJECTED;
-      throw new SaveError(exit, error.code ?? `HTTP_${res.status}`, `${url}: ${error.message ?? `HTTP ${res.status}`}`, res.status);
+      const exit =
+        res.status === 401 || res.status === 403 ? EXIT.DENIED : res.status === 404 ? EXIT.NOT_FOUND : EXIT.REJECTED;
+      throw new SaveError(
+        exit,
+        error.code ?? `HTTP_${res.status}`,
+        `${url}: ${error.message ?? `HTTP ${res.status}`}`,
+        res.status,
+      );
     }
     if (res.body === null) return 'next';
     const fh = await open(temp, 'wx');
@@ -207,7 +237,12 @@ async function download(url: string, g: Globals, temp: string, file: string): Pr
     } catch (err) {
       // A stream cut halfway leaves a truncated file, which the check after this refuses;
       // a stalled one (the abort) is reported as such.
-      if (abort.signal.aborted) throw new SaveError(EXIT.UNAVAILABLE, 'TIMEOUT', `${url}: the snapshot stream stalled for ${g.timeoutMs} ms after ${bytes} bytes`);
+      if (abort.signal.aborted)
+        throw new SaveError(
+          EXIT.UNAVAILABLE,
+          'TIMEOUT',
+          `${url}: the snapshot stream stalled for ${g.timeoutMs} ms after ${bytes} bytes`,
+        );
       if (!(err instanceof TypeError)) throw err;
     } finally {
       await fh.close();
@@ -247,7 +282,6 @@ class Progress {
 }
 
 const mib = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
-
 
 // ---- status -------------------------------------------------------------------------
 
@@ -294,9 +328,15 @@ async function status(io: Io, g: Globals, file: string): Promise<number> {
 
 // ---- restore ------------------------------------------------------------------------
 
-async function restore(io: Io, g: Globals, file: string, values: { data?: string; id?: string; peers?: string; 'cluster-id'?: string }): Promise<number> {
+async function restore(
+  io: Io,
+  g: Globals,
+  file: string,
+  values: { data?: string; id?: string; peers?: string; 'cluster-id'?: string },
+): Promise<number> {
   const { data, id, peers } = values;
-  if (data === undefined || id === undefined || peers === undefined) throw new UsageError('snapshot restore needs --data, --id and --peers');
+  if (data === undefined || id === undefined || peers === undefined)
+    throw new UsageError('snapshot restore needs --data, --id and --peers');
   const { parsePeers } = await import('../../server/config.js');
   let members;
   try {
@@ -305,10 +345,26 @@ async function restore(io: Io, g: Globals, file: string, values: { data?: string
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const { restoreMember } = await import('../../ops/restore.js');
-  const r = await restoreMember({ file, dataDir: data, id, peers: members, ...(values['cluster-id'] === undefined ? {} : { clusterId: values['cluster-id'] }) });
+  const r = await restoreMember({
+    file,
+    dataDir: data,
+    id,
+    peers: members,
+    ...(values['cluster-id'] === undefined ? {} : { clusterId: values['cluster-id'] }),
+  });
   const h = r.header;
   if (g.json) {
-    jsonOut(io, { dataDir: r.dataDir, id: r.id, clusterId: r.clusterId, fromClusterId: r.fromClusterId, members: r.members, revision: h.revision, applied: h.applied, counts: h.counts, sha256: r.sha256 });
+    jsonOut(io, {
+      dataDir: r.dataDir,
+      id: r.id,
+      clusterId: r.clusterId,
+      fromClusterId: r.fromClusterId,
+      members: r.members,
+      revision: h.revision,
+      applied: h.applied,
+      counts: h.counts,
+      sha256: r.sha256,
+    });
     return EXIT.OK;
   }
   io.out(

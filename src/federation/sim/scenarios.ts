@@ -68,7 +68,8 @@ export function runFederationSim(o: FederationSimOptions): FederationSimReport {
   };
 
   // 1. Bootstrap: each datacenter joins through one node of one that already exists.
-  for (let i = 1; i <= o.datacenters; i++) world.addDatacenter(dcName(i), o.nodesPerDatacenter, i === 1 ? [] : [randomAddress()]);
+  for (let i = 1; i <= o.datacenters; i++)
+    world.addDatacenter(dcName(i), o.nodesPerDatacenter, i === 1 ? [] : [randomAddress()]);
   const bootstrapRounds = rounds(world.runUntil(() => world.fullyJoined(), maxWait));
   world.runFor(10 * round);
 
@@ -80,7 +81,9 @@ export function runFederationSim(o: FederationSimOptions): FederationSimReport {
   const nodeRounds = world.upNodes().length * o.steadyRounds;
   const steady = diff(world.counts, before);
   const bytesPerNodePerRound = Math.round((world.totalBytes() - bytesBefore) / nodeRounds);
-  const messagesPerNodePerRound = Number((([...world.nodes.values()].reduce((s, n) => s + n.messagesSent, 0) - messagesBefore) / nodeRounds).toFixed(1));
+  const messagesPerNodePerRound = Number(
+    (([...world.nodes.values()].reduce((s, n) => s + n.messagesSent, 0) - messagesBefore) / nodeRounds).toFixed(1),
+  );
 
   // 3. A new datacenter joins through a single node of a random one.
   const fresh = 'dc-new';
@@ -108,7 +111,11 @@ export function runFederationSim(o: FederationSimOptions): FederationSimReport {
     world.runFor(10 * round);
     world.partition(left, right);
     const sidesSeeEachOtherDown = (): boolean =>
-      world.upNodes().every((n) => (left.includes(n.datacenter) ? right : left).every((dc) => n.engine!.route(dc)?.status === 'unreachable'));
+      world
+        .upNodes()
+        .every((n) =>
+          (left.includes(n.datacenter) ? right : left).every((dc) => n.engine!.route(dc)?.status === 'unreachable'),
+        );
     partitionDetectedRounds = rounds(world.runUntil(sidesSeeEachOtherDown, maxWait));
     world.runFor(10 * round);
     world.heal();

@@ -59,7 +59,12 @@ export class FederationWorld {
   readonly queue = new EventQueue();
   readonly nodes = new Map<string, SimNode>();
   readonly datacenters = new Map<string, SimNode[]>();
-  readonly counts: VerdictCounts = { falseMemberVerdicts: 0, falseDatacenterVerdicts: 0, falseSuspicions: 0, refutations: 0 };
+  readonly counts: VerdictCounts = {
+    falseMemberVerdicts: 0,
+    falseDatacenterVerdicts: 0,
+    falseSuspicions: 0,
+    refutations: 0,
+  };
   /** The first false verdicts, to explain a failure. */
   readonly falseVerdictLog: string[] = [];
   readonly roundMs: number;
@@ -85,18 +90,32 @@ export class FederationWorld {
     const nodes: SimNode[] = [];
     for (let i = 1; i <= size; i++) {
       const address = `http://${name}-n${i}:${PORT}`;
-      const node: SimNode = { datacenter: name, id: `n${i}`, address, engine: null, knowledge: { datacenters: [] }, bytesSent: 0, messagesSent: 0, restarts: 0, wakeToken: 0 };
+      const node: SimNode = {
+        datacenter: name,
+        id: `n${i}`,
+        address,
+        engine: null,
+        knowledge: { datacenters: [] },
+        bytesSent: 0,
+        messagesSent: 0,
+        restarts: 0,
+        wakeToken: 0,
+      };
       nodes.push(node);
       this.nodes.set(address, node);
     }
     this.datacenters.set(name, nodes);
-    nodes.forEach((n, i) => this.start(n, i === 0 ? joinVia : []));
+    for (const [i, n] of nodes.entries()) this.start(n, i === 0 ? joinVia : []);
     return nodes;
   }
 
   /** A node's cluster view: every node of its datacenter a voter, n1 the leader. */
   view(datacenter: string): LocalView {
-    const members = (this.datacenters.get(datacenter) ?? []).map((n) => ({ id: n.id, address: n.address, role: 'voter' as const }));
+    const members = (this.datacenters.get(datacenter) ?? []).map((n) => ({
+      id: n.id,
+      address: n.address,
+      role: 'voter' as const,
+    }));
     return { members, leader: 'n1', revision: 1, version: { term: 1, index: 1 } };
   }
 
@@ -177,7 +196,8 @@ export class FederationWorld {
       if (n.engine === null || n.datacenter === datacenter) continue;
       const route = n.engine.route(datacenter);
       if (route === null) return false;
-      if (status === 'known' ? route.members.length === 0 && route.status === 'suspect' : route.status !== status) return false;
+      if (status === 'known' ? route.members.length === 0 && route.status === 'suspect' : route.status !== status)
+        return false;
     }
     return true;
   }
@@ -205,7 +225,8 @@ export class FederationWorld {
       const engine = dest.engine;
       if (engine === null) return;
       const result = engine.receive(from.address, bytes);
-      if (result.kind === 'refused') throw new Error(`sim: ${dest.address} refused a message from ${from.address}: ${result.reason}`);
+      if (result.kind === 'refused')
+        throw new Error(`sim: ${dest.address} refused a message from ${from.address}: ${result.reason}`);
       this.afterCall(dest);
     });
   }
@@ -251,12 +272,16 @@ export class FederationWorld {
         return;
       case 'member-status': {
         const target = this.datacenters.get(e.datacenter)?.find((n) => n.id === e.id);
-        const reachable = target !== undefined && target.engine !== null && !this.isCut(observer.datacenter, e.datacenter);
+        const reachable =
+          target !== undefined && target.engine !== null && !this.isCut(observer.datacenter, e.datacenter);
         if (!reachable) return;
         if (e.to === 'suspect') this.counts.falseSuspicions++;
         if (e.to === 'unreachable') {
           this.counts.falseMemberVerdicts++;
-          if (this.falseVerdictLog.length < 20) this.falseVerdictLog.push(`t=${this.now.toFixed(0)}ms ${observer.address} declared ${e.datacenter}/${e.id} unreachable (incarnation ${e.incarnation})`);
+          if (this.falseVerdictLog.length < 20)
+            this.falseVerdictLog.push(
+              `t=${this.now.toFixed(0)}ms ${observer.address} declared ${e.datacenter}/${e.id} unreachable (incarnation ${e.incarnation})`,
+            );
         }
         return;
       }

@@ -48,6 +48,7 @@ export interface Model<State, Input, Output> {
   readOnly?(input: Input, output: Output): boolean;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a model of any state, input and output type; callers never look inside.
 export type AnyModel = Model<any, any, any>;
 
 /** A 32-bit integer hash of a number (splitmix-style finalizer). */

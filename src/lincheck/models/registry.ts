@@ -18,7 +18,7 @@
  */
 import { canonicalJson, isPlainObject } from '../canonical.js';
 import type { HistoryEvent, HistoryOp } from '../history.js';
-import { Interner, mix32, type DecodedOp, type Model, type StepResult } from './model.js';
+import { type DecodedOp, Interner, type Model, mix32, type StepResult } from './model.js';
 
 export type RegistryInput =
   | { readonly f: 'register'; readonly fields: number }

@@ -40,7 +40,10 @@ export function decodeContinue(raw: string): ContinueToken | null {
 }
 
 /** What a token is bound to: the route and every filter that changes which items a page holds. */
-export function listingSignature(kind: string, filters: Readonly<Record<string, string | boolean | undefined>>): string {
+export function listingSignature(
+  kind: string,
+  filters: Readonly<Record<string, string | boolean | undefined>>,
+): string {
   const parts = [kind];
   for (const k of Object.keys(filters).sort()) {
     const v = filters[k];

@@ -44,6 +44,12 @@ export function matching(c: Counts, includeDisabled: boolean, health: HealthFilt
 }
 
 /** The `health` object of a service summary: enabled instances by health, and the disabled ones. */
-export function healthSummary(c: Counts): { healthy: number; subhealthy: number; suspect: number; down: number; disabled: number } {
+export function healthSummary(c: Counts): {
+  healthy: number;
+  subhealthy: number;
+  suspect: number;
+  down: number;
+  disabled: number;
+} {
   return { healthy: c[0]!, subhealthy: c[1]!, suspect: c[2]!, down: c[3]!, disabled: c[4]! + c[5]! + c[6]! + c[7]! };
 }

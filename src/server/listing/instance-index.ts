@@ -204,12 +204,19 @@ export class InstanceIndex {
     const key = serviceSortKey(ref.namespace, ref.service);
     let svc = this.services.get(key);
     if (svc === undefined) {
-      svc = { namespace: ref.namespace, service: ref.service, revision: ev.revision, all: emptyCounts(), clusters: new Map() };
+      svc = {
+        namespace: ref.namespace,
+        service: ref.service,
+        revision: ev.revision,
+        all: emptyCounts(),
+        clusters: new Map(),
+      };
       this.services.set(key, svc);
       this.#namespace(ref.namespace).services++;
     }
     if (prev !== null) {
-      if (next === null || instanceSortKey(prev) !== instanceSortKey(next)) this.instances.delete(instanceSortKey(prev));
+      if (next === null || instanceSortKey(prev) !== instanceSortKey(next))
+        this.instances.delete(instanceSortKey(prev));
       this.#count(svc, prev, -1);
     }
     if (next !== null) {
@@ -271,7 +278,13 @@ export class InstanceIndex {
     this.#logs.clear();
     this.#all = emptyCounts();
     for (const s of r.listServices()) {
-      const svc: ServiceStats = { namespace: s.namespace, service: s.service, revision: s.revision, all: emptyCounts(), clusters: new Map() };
+      const svc: ServiceStats = {
+        namespace: s.namespace,
+        service: s.service,
+        revision: s.revision,
+        all: emptyCounts(),
+        clusters: new Map(),
+      };
       for (const i of r.listInstances(s.namespace, s.service, { includeDisabled: true }).instances) {
         instances.push([instanceSortKey(i), i]);
         this.#count(svc, i, 1);

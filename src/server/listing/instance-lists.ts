@@ -6,19 +6,29 @@ import type { FastifyReply } from 'fastify';
 import { acceptsHealth } from '../../health/index.js';
 import type { ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
+import type { NamespaceListQuery, ServiceListQuery } from '../schemas.js';
 import { encodeContinue, listingSignature } from './continue-token.js';
 import { matching } from './counts.js';
 import { rangeEnd, rangeStart, serviceSortKey } from './instance-index.js';
-import type { NamespaceListQuery, ServiceListQuery } from '../schemas.js';
 import { type Lister, openPage, sendView } from './serve.js';
 import { instancesWriter } from './writers.js';
 
 /** A service's revision now: the index's, or for an absent service the registry's stand-in (see RegistryState.emptiedRevision). */
 function serviceRevisionNow(ctx: ServerContext, lister: Lister, ns: string, svc: string): number {
-  return lister.index.services.get(serviceSortKey(ns, svc))?.revision ?? ctx.node.registry.listInstances(ns, svc).serviceRevision;
+  return (
+    lister.index.services.get(serviceSortKey(ns, svc))?.revision ??
+    ctx.node.registry.listInstances(ns, svc).serviceRevision
+  );
 }
 
-export async function listServiceInstances(ctx: ServerContext, lister: Lister, ns: string, svc: string, q: ServiceListQuery, reply: FastifyReply): Promise<FastifyReply> {
+export async function listServiceInstances(
+  ctx: ServerContext,
+  lister: Lister,
+  ns: string,
+  svc: string,
+  q: ServiceListQuery,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
   const includeDisabled = q.includeDisabled === true;
   const health = q.health ?? 'all';
   const listing = listingSignature('service', { ns, svc, cluster: q.cluster, includeDisabled, health });
@@ -26,7 +36,9 @@ export async function listServiceInstances(ctx: ServerContext, lister: Lister, n
   const page = await openPage(lister, reply, q, listing, {
     beforeNext: () => {
       if (q.index === undefined) return true;
-      sendError(reply, 'INVALID_ARGUMENT', 'index: a blocking query waits on the first page only, not with continue', { field: 'index' });
+      sendError(reply, 'INVALID_ARGUMENT', 'index: a blocking query waits on the first page only, not with continue', {
+        field: 'index',
+      });
       return false;
     },
     reach: async () => {
@@ -45,7 +57,8 @@ export async function listServiceInstances(ctx: ServerContext, lister: Lister, n
   if (page === null) return reply;
   if (page.token !== null) serviceRevision = page.token.serviceRevision ?? 0;
   const at = page.view;
-  const prefix = q.cluster === undefined ? `${serviceSortKey(ns, svc)}\0` : `${serviceSortKey(ns, svc)}\0${q.cluster}\0`;
+  const prefix =
+    q.cluster === undefined ? `${serviceSortKey(ns, svc)}\0` : `${serviceSortKey(ns, svc)}\0${q.cluster}\0`;
   reply.header('x-rollcall-index', String(serviceRevision));
   return sendView(
     lister,
@@ -68,7 +81,14 @@ export async function listServiceInstances(ctx: ServerContext, lister: Lister, n
  * touches the service (or `wait` ends, or the client goes away). Returns the service's
  * revision to answer with.
  */
-async function blockingWait(ctx: ServerContext, lister: Lister, ns: string, svc: string, q: ServiceListQuery, reply: FastifyReply): Promise<number> {
+async function blockingWait(
+  ctx: ServerContext,
+  lister: Lister,
+  ns: string,
+  svc: string,
+  q: ServiceListQuery,
+  reply: FastifyReply,
+): Promise<number> {
   const serviceRevision = serviceRevisionNow(ctx, lister, ns, svc);
   if (q.index === undefined || serviceRevision !== q.index || ctx.closing) return serviceRevision;
   const wanted = q.wait === undefined ? ctx.limits.defaultWaitMs : parseWait(q.wait);
@@ -83,7 +103,13 @@ async function blockingWait(ctx: ServerContext, lister: Lister, ns: string, svc:
   return serviceRevisionNow(ctx, lister, ns, svc);
 }
 
-export async function listNamespaceInstances(ctx: ServerContext, lister: Lister, ns: string, q: NamespaceListQuery, reply: FastifyReply): Promise<FastifyReply> {
+export async function listNamespaceInstances(
+  ctx: ServerContext,
+  lister: Lister,
+  ns: string,
+  q: NamespaceListQuery,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
   const includeDisabled = q.includeDisabled === true;
   const health = q.health ?? 'all';
   const listing = listingSignature('namespace', { ns, includeDisabled, health });

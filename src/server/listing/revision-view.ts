@@ -15,7 +15,13 @@
 import type { Instance, RegistryEvent } from '../../registry/index.js';
 import { instanceKey } from '../../registry/model.js';
 import { addCounts, type Counts, countInstance, emptyCounts, total } from './counts.js';
-import { type IndexObserver, type InstanceIndex, instanceSortKey, type ServiceStats, serviceSortKey } from './instance-index.js';
+import {
+  type IndexObserver,
+  type InstanceIndex,
+  instanceSortKey,
+  type ServiceStats,
+  serviceSortKey,
+} from './instance-index.js';
 import { SortedMap } from './sorted-map.js';
 
 /** A service as of the view's revision. */

@@ -34,9 +34,18 @@ export interface Lister {
 }
 
 /** The lister of an app over a registry: the shared index, released when the app closes. */
-export function openLister(app: FastifyInstance, registry: IndexedRegistry, options: { maxItems?: number | undefined; waitMs: number }): Lister {
+export function openLister(
+  app: FastifyInstance,
+  registry: IndexedRegistry,
+  options: { maxItems?: number | undefined; waitMs: number },
+): Lister {
   const index = InstanceIndex.acquire(registry);
-  const lister = { index, closing: false, maxItems: options.maxItems ?? DEFAULT_LIST_MAX_ITEMS, waitMs: options.waitMs };
+  const lister = {
+    index,
+    closing: false,
+    maxItems: options.maxItems ?? DEFAULT_LIST_MAX_ITEMS,
+    waitMs: options.waitMs,
+  };
   app.addHook('preClose', async () => {
     lister.closing = true;
   });
@@ -50,7 +59,9 @@ export interface PageQuery {
 }
 
 /** Where a page starts: a listing's first page, or a later one from its token. */
-type PageStart = { readonly kind: 'first'; readonly limit: number | null } | { readonly kind: 'next'; readonly token: ContinueToken; readonly limit: number };
+type PageStart =
+  | { readonly kind: 'first'; readonly limit: number | null }
+  | { readonly kind: 'next'; readonly token: ContinueToken; readonly limit: number };
 
 /** What a listing does before it reads a page (see `openPage`). */
 export interface PageSteps {
@@ -79,13 +90,21 @@ export interface OpenedPage {
  * unpaginated answer over the cap, and open a view at the current revision. Answers any
  * error itself and returns null.
  */
-export async function openPage(lister: Lister, reply: FastifyReply, q: PageQuery, listing: string, steps: PageSteps): Promise<OpenedPage | null> {
+export async function openPage(
+  lister: Lister,
+  reply: FastifyReply,
+  q: PageQuery,
+  listing: string,
+  steps: PageSteps,
+): Promise<OpenedPage | null> {
   const page = pageStart(lister, reply, q, listing);
   if (page === null) return null;
   if (page.kind === 'next') {
     if (steps.beforeNext !== undefined && !steps.beforeNext()) return null;
     const { token } = page;
-    const view = await resumeView(lister, reply, token, (revision) => (steps.restart === undefined ? { ...token, revision } : steps.restart(token, revision)));
+    const view = await resumeView(lister, reply, token, (revision) =>
+      steps.restart === undefined ? { ...token, revision } : steps.restart(token, revision),
+    );
     return view === null ? null : { view, limit: page.limit, token };
   }
   if (!(await steps.reach())) return null;
@@ -99,11 +118,21 @@ function pageStart(lister: Lister, reply: FastifyReply, q: PageQuery, listing: s
   if (q.continue === undefined) return { kind: 'first', limit };
   const token = decodeContinue(q.continue);
   if (token === null) {
-    sendError(reply, 'INVALID_ARGUMENT', 'continue: not a token from this API; pass the `continue` of the previous page unchanged', { field: 'continue' });
+    sendError(
+      reply,
+      'INVALID_ARGUMENT',
+      'continue: not a token from this API; pass the `continue` of the previous page unchanged',
+      { field: 'continue' },
+    );
     return null;
   }
   if (token.listing !== listing) {
-    sendError(reply, 'INVALID_ARGUMENT', 'continue: the token belongs to another listing; send it with the same path and filters as the first page', { field: 'continue' });
+    sendError(
+      reply,
+      'INVALID_ARGUMENT',
+      'continue: the token belongs to another listing; send it with the same path and filters as the first page',
+      { field: 'continue' },
+    );
     return null;
   }
   return { kind: 'next', token, limit: limit ?? lister.maxItems };
@@ -126,15 +155,25 @@ function withinCap(lister: Lister, reply: FastifyReply, count: number, what: str
  * Answers 504 TIMEOUT or 410 COMPACTED itself (returning null); `restart` is the token that
  * goes on from the same place at the current revision, for the 410's `continue`.
  */
-async function resumeView(lister: Lister, reply: FastifyReply, token: ContinueToken, restart: (revision: number) => ContinueToken): Promise<RevisionView | null> {
+async function resumeView(
+  lister: Lister,
+  reply: FastifyReply,
+  token: ContinueToken,
+  restart: (revision: number) => ContinueToken,
+): Promise<RevisionView | null> {
   const { index } = lister;
   if (!(await index.waitForRevision(token.revision, lister.waitMs))) {
     const at = index.registry.revision;
     reply.header('retry-after', '1');
-    sendError(reply, 'TIMEOUT', `this node has applied revision ${at}, not ${token.revision} (the listing's), after waiting ${lister.waitMs} ms; continue on another node`, {
-      field: 'continue',
-      revision: at,
-    });
+    sendError(
+      reply,
+      'TIMEOUT',
+      `this node has applied revision ${at}, not ${token.revision} (the listing's), after waiting ${lister.waitMs} ms; continue on another node`,
+      {
+        field: 'continue',
+        revision: at,
+      },
+    );
     return null;
   }
   const view = RevisionView.at(index, token.revision);
@@ -177,7 +216,10 @@ export function sendView(lister: Lister, reply: FastifyReply, view: RevisionView
       pending = null;
       return { text, done: false };
     }
-    if (view.lost) throw new Error(`the registry was replaced (snapshot installed) while revision ${view.revision} was being listed; list again`);
+    if (view.lost)
+      throw new Error(
+        `the registry was replaced (snapshot installed) while revision ${view.revision} was being listed; list again`,
+      );
     return writer(deadline);
   };
   return reply.send(new SlicedJson(guarded, () => view.close()));

@@ -140,7 +140,10 @@ export class SlicedJson extends Readable {
 
   #armStall(): void {
     if (this.#stall !== null) clearTimeout(this.#stall);
-    this.#stall = setTimeout(() => this.destroy(new Error(`the client read nothing for ${this.stallMs} ms`)), this.stallMs);
+    this.#stall = setTimeout(
+      () => this.destroy(new Error(`the client read nothing for ${this.stallMs} ms`)),
+      this.stallMs,
+    );
     this.#stall.unref();
   }
 

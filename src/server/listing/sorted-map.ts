@@ -25,7 +25,8 @@ export class SortedMap<V> {
     let values: V[] = [];
     let prev: string | null = null;
     for (const [k, v] of entries) {
-      if (prev !== null && !(prev < k)) throw new Error(`SortedMap.fromSorted: ${JSON.stringify(k)} does not follow ${JSON.stringify(prev)}`);
+      if (prev !== null && !(prev < k))
+        throw new Error(`SortedMap.fromSorted: ${JSON.stringify(k)} does not follow ${JSON.stringify(prev)}`);
       prev = k;
       keys.push(k);
       values.push(v);

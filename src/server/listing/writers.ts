@@ -129,7 +129,12 @@ export function groupedWriter(plan: GroupedPlan): SliceWriter {
         if (sk !== service) {
           if (service !== null) emit(']}');
           // Every instance at R has its service at R; the fallback only guards a broken invariant.
-          const s = plan.view.service(i.namespace, i.service) ?? { namespace: i.namespace, service: i.service, counts: emptyCounts(), revision: i.modRevision };
+          const s = plan.view.service(i.namespace, i.service) ?? {
+            namespace: i.namespace,
+            service: i.service,
+            counts: emptyCounts(),
+            revision: i.modRevision,
+          };
           const text = summary(s);
           emit(`${firstService ? '' : ','}${text.slice(0, -1)},"instances":[`);
           service = sk;
@@ -146,5 +151,11 @@ export function groupedWriter(plan: GroupedPlan): SliceWriter {
 }
 
 function summary(s: ServiceAt): string {
-  return JSON.stringify({ namespace: s.namespace, service: s.service, instanceCount: total(s.counts), revision: s.revision, health: healthSummary(s.counts) });
+  return JSON.stringify({
+    namespace: s.namespace,
+    service: s.service,
+    instanceCount: total(s.counts),
+    revision: s.revision,
+    health: healthSummary(s.counts),
+  });
 }

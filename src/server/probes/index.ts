@@ -32,8 +32,8 @@ import {
   type ToProbeWorker,
 } from './state.js';
 
-export { DEFAULT_STALL_LIMIT_MS, READINESS_STALE_MS } from './state.js';
 export type { ProbeAnswer } from './state.js';
+export { DEFAULT_STALL_LIMIT_MS, READINESS_STALE_MS } from './state.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** A worker that died is replaced after this long (again and again, each time logged). */
@@ -77,7 +77,11 @@ export class ProbeListener {
       publish: (readiness) => this.send({ kind: 'readiness', readiness }),
       onEvaluateError: (err) => {
         // Once per run of failures: the check runs every few hundred ms.
-        if (!this.evaluateFailing) this.log.error({ err }, 'the readiness check failed; the probe listener will answer /readyz 503 once its last value is stale');
+        if (!this.evaluateFailing)
+          this.log.error(
+            { err },
+            'the readiness check failed; the probe listener will answer /readyz 503 once its last value is stale',
+          );
         this.evaluateFailing = true;
       },
       heartbeatMs: HEARTBEAT_EVERY_MS,
@@ -95,7 +99,10 @@ export class ProbeListener {
       await listener.close();
       throw err;
     }
-    listener.log.info({ probes: `http://${options.host}:${listener.boundPort}`, stallLimitMs: listener.stallLimitMs }, 'serving /healthz and /readyz on the probe listener');
+    listener.log.info(
+      { probes: `http://${options.host}:${listener.boundPort}`, stallLimitMs: listener.stallLimitMs },
+      'serving /healthz and /readyz on the probe listener',
+    );
     return listener;
   }
 
@@ -137,7 +144,9 @@ export class ProbeListener {
             return;
           case 'listen-failed':
             settled = true;
-            reject(Object.assign(new Error(`the probe listener cannot listen on ${where}: ${m.message}`), { code: m.code }));
+            reject(
+              Object.assign(new Error(`the probe listener cannot listen on ${where}: ${m.message}`), { code: m.code }),
+            );
             return;
           case 'log':
             this.log[m.level](m.fields, m.msg);
@@ -156,7 +165,8 @@ export class ProbeListener {
         if (this.worker === worker) this.worker = null;
         if (!listened) {
           // Start-up failed: the caller hears of it (and start() or the restart loop acts).
-          if (!settled) reject(new Error(`the probe listener thread exited (code ${code}) before it listened on ${where}`));
+          if (!settled)
+            reject(new Error(`the probe listener thread exited (code ${code}) before it listened on ${where}`));
           settled = true;
           return;
         }
@@ -174,7 +184,10 @@ export class ProbeListener {
       this.spawn().then(
         (port) => this.log.info({ probes: `http://${this.o.host}:${port}` }, 'the probe listener serves again'),
         (err: unknown) => {
-          this.log.error({ err, restartInMs: RESTART_DELAY_MS }, 'the probe listener could not start again; trying again');
+          this.log.error(
+            { err, restartInMs: RESTART_DELAY_MS },
+            'the probe listener could not start again; trying again',
+          );
           if (!this.closing) this.scheduleRestart();
         },
       );

@@ -28,12 +28,20 @@ export async function evaluateReadiness({ node, limits, closing }: ReadinessSour
   const lag = Math.max(0, st.commitIndex - st.appliedIndex);
   const reasons: string[] = [];
   if (closing()) reasons.push('this node is shutting down');
-  if (st.leader === null) reasons.push('no leader is known (election in progress, or this node is cut off from a quorum)');
-  if (lag > limits.readyMaxLag) reasons.push(`applied index ${st.appliedIndex} is ${lag} entries behind the commit index ${st.commitIndex} (at most ${limits.readyMaxLag})`);
-  if (!st.conf.voters.includes(node.id) && !st.conf.learners.includes(node.id)) reasons.push('this node is not (yet) a member of the cluster');
+  if (st.leader === null)
+    reasons.push('no leader is known (election in progress, or this node is cut off from a quorum)');
+  if (lag > limits.readyMaxLag)
+    reasons.push(
+      `applied index ${st.appliedIndex} is ${lag} entries behind the commit index ${st.commitIndex} (at most ${limits.readyMaxLag})`,
+    );
+  if (!st.conf.voters.includes(node.id) && !st.conf.learners.includes(node.id))
+    reasons.push('this node is not (yet) a member of the cluster');
   // Found corrupt by a corruption check (src/ops/corruption-check.ts): it serves no reads, so no traffic.
   const corrupt = (node as { integrity?: { selfCorruption: { by: string } | null } }).integrity?.selfCorruption ?? null;
-  if (corrupt !== null) reasons.push(`a corruption check (by ${corrupt.by}) found this node's state machine different from the other members': replace it`);
+  if (corrupt !== null)
+    reasons.push(
+      `a corruption check (by ${corrupt.by}) found this node's state machine different from the other members': replace it`,
+    );
   // The commit index a node knows comes from the leader's messages, which carry no more
   // than what the node already holds: a node just restarted after missing many writes
   // sees no lag until the leader sends it a snapshot. Only a read barrier (a ReadIndex

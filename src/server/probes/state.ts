@@ -60,7 +60,11 @@ export class HeartbeatCell {
   }
 }
 
-function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}): { error: Record<string, unknown> } {
+function errorBody(
+  code: ErrorCode,
+  message: string,
+  extra: Record<string, unknown> = {},
+): { error: Record<string, unknown> } {
   return { error: { code, message, ...extra } };
 }
 
@@ -75,7 +79,11 @@ export function judgeLiveness(nodeId: string, lastBeatMs: number, nowMs: number,
   return {
     status: 503,
     body: {
-      ...errorBody('STALLED', `the main event loop of this node has not run for ${stalledMs} ms (limit ${stallLimitMs} ms): it is hung`, { stalledMs, stallLimitMs }),
+      ...errorBody(
+        'STALLED',
+        `the main event loop of this node has not run for ${stalledMs} ms (limit ${stallLimitMs} ms): it is hung`,
+        { stalledMs, stallLimitMs },
+      ),
       ok: false,
       node: nodeId,
     },
@@ -87,7 +95,12 @@ export function judgeLiveness(nodeId: string, lastBeatMs: number, nowMs: number,
  * before the first check) 503 NOT_READY in the main port's shape, with the last known
  * fields and the reason.
  */
-export function judgeReadiness(nodeId: string, published: PublishedReadiness | null, nowMs: number, staleMs: number): ProbeAnswer {
+export function judgeReadiness(
+  nodeId: string,
+  published: PublishedReadiness | null,
+  nowMs: number,
+  staleMs: number,
+): ProbeAnswer {
   if (published !== null && nowMs - published.at <= staleMs) return { status: published.status, body: published.body };
   const reason =
     published === null
@@ -128,24 +141,42 @@ export function answerProbe(method: string, url: string, view: ProbeView): Probe
     if (path === '/healthz') return judgeLiveness(view.nodeId, view.lastBeatMs, view.nowMs, view.stallLimitMs);
     if (path === '/readyz') return judgeReadiness(view.nodeId, view.readiness, view.nowMs, view.readinessStaleMs);
   }
-  return { status: 404, body: errorBody('ROUTE_NOT_FOUND', `no route ${method} ${path} on the probe listener (it serves GET /healthz and GET /readyz)`) };
+  return {
+    status: 404,
+    body: errorBody(
+      'ROUTE_NOT_FOUND',
+      `no route ${method} ${path} on the probe listener (it serves GET /healthz and GET /readyz)`,
+    ),
+  };
 }
 
 /** What Node's HTTP parser refused (its error code), answered in the catalogue shape as on the main port; the connection is then closed. */
 export function refusedRequestAnswer(code: string | undefined): ProbeAnswer {
-  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, body: errorBody('HEADERS_TOO_LARGE', 'the request line and headers are over the limit') };
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, body: errorBody('REQUEST_TIMEOUT', 'the request did not arrive in time') };
-  return { status: 400, body: errorBody('MALFORMED_REQUEST', `the HTTP request is malformed${code === undefined ? '' : ` (${code})`}`) };
+  if (code === 'HPE_HEADER_OVERFLOW')
+    return { status: 431, body: errorBody('HEADERS_TOO_LARGE', 'the request line and headers are over the limit') };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return { status: 408, body: errorBody('REQUEST_TIMEOUT', 'the request did not arrive in time') };
+  return {
+    status: 400,
+    body: errorBody('MALFORMED_REQUEST', `the HTTP request is malformed${code === undefined ? '' : ` (${code})`}`),
+  };
 }
 
 /** Main thread -> worker. */
-export type ToProbeWorker = { readonly kind: 'readiness'; readonly readiness: PublishedReadiness } | { readonly kind: 'close' };
+export type ToProbeWorker =
+  | { readonly kind: 'readiness'; readonly readiness: PublishedReadiness }
+  | { readonly kind: 'close' };
 
 /** Worker -> main thread. */
 export type FromProbeWorker =
   | { readonly kind: 'listening'; readonly port: number }
   | { readonly kind: 'listen-failed'; readonly message: string; readonly code: string | null }
-  | { readonly kind: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly msg: string; readonly fields: Readonly<Record<string, unknown>> };
+  | {
+      readonly kind: 'log';
+      readonly level: 'debug' | 'info' | 'warn' | 'error';
+      readonly msg: string;
+      readonly fields: Readonly<Record<string, unknown>>;
+    };
 
 /** What the worker is started with (workerData). */
 export interface ProbeWorkerData {

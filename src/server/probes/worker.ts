@@ -6,7 +6,7 @@
  * as messages (it owns the pino logger); an uncaught error ends this thread, and the
  * main thread logs it and starts another (index.ts).
  */
-import { createServer, type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
@@ -14,8 +14,8 @@ import {
   type FromProbeWorker,
   HeartbeatCell,
   monotonicMs,
-  type PublishedReadiness,
   type ProbeWorkerData,
+  type PublishedReadiness,
   refusedRequestAnswer,
   type ToProbeWorker,
 } from './state.js';
@@ -27,15 +27,19 @@ const HEADERS_TIMEOUT_MS = 5000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
 const port = parentPort;
-if (port === null) throw new Error('src/server/probes/worker.js runs as a worker thread (ProbeListener), not on its own');
+if (port === null)
+  throw new Error('src/server/probes/worker.js runs as a worker thread (ProbeListener), not on its own');
 const data = workerData as ProbeWorkerData;
 const heartbeat = new HeartbeatCell(data.heartbeat);
 let readiness: PublishedReadiness | null = data.readiness;
 
 const post = (m: FromProbeWorker): void => port.postMessage(m);
-const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void => post({ kind: 'log', level, msg, fields });
+const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void =>
+  post({ kind: 'log', level, msg, fields });
 const errFields = (err: unknown): Record<string, unknown> =>
-  err instanceof Error ? { err: { type: err.name, message: err.message, stack: err.stack, code: (err as NodeJS.ErrnoException).code } } : { err: String(err) };
+  err instanceof Error
+    ? { err: { type: err.name, message: err.message, stack: err.stack, code: (err as NodeJS.ErrnoException).code } }
+    : { err: String(err) };
 
 function serve(req: IncomingMessage, res: ServerResponse): void {
   // Probes have no body; whatever one sends is read and dropped so the connection stays usable.

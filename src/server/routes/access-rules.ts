@@ -17,7 +17,10 @@ const RULES_REPLY = {
   type: 'object',
   properties: {
     revision: { type: 'integer', description: 'Registry revision this answer reflects.' },
-    rulesRevision: { type: 'integer', description: 'Revision that stored these rules (0: never set). Send it as If-Match to compare-and-set.' },
+    rulesRevision: {
+      type: 'integer',
+      description: 'Revision that stored these rules (0: never set). Send it as If-Match to compare-and-set.',
+    },
     rules: { $ref: '#/components/schemas/AccessRules' },
   },
 } as const;
@@ -64,9 +67,28 @@ export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void
             'A rule matches when all the fields it gives match: namespace and service exactly (or `*`), cidr containing the instance address. ' +
             'Registrations are judged by the state machine when they are applied, against the rules in force at that point of the log. ' +
             'The same rules sent again change nothing. With `If-Match: <rulesRevision>` (0: only if none are stored) they are stored only if the rules have not changed since.',
-          headers: [{ name: 'if-match', required: false, description: 'Compare-and-set: the `rulesRevision` this change is based on (0: none stored yet).' }, ...CLIENT_HEADERS],
+          headers: [
+            {
+              name: 'if-match',
+              required: false,
+              description: 'Compare-and-set: the `rulesRevision` this change is based on (0: none stored yet).',
+            },
+            ...CLIENT_HEADERS,
+          ],
           responses: { 200: { description: 'Stored (replicated).', schema: RULES_REPLY } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VERSION_MISMATCH', 'STALE_REQUEST', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+          errors: [
+            'INVALID_ARGUMENT',
+            'INVALID_JSON',
+            'BODY_TOO_LARGE',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'VERSION_MISMATCH',
+            'STALE_REQUEST',
+            'NO_LEADER',
+            'PROPOSAL_DROPPED',
+            'TRANSFER_IN_PROGRESS',
+            'SHUTTING_DOWN',
+            'TIMEOUT',
+          ],
         },
       },
     },
@@ -75,7 +97,10 @@ export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void
       const header = req.headers['if-match'];
       if (header !== undefined) {
         const n = parseIfMatch(header);
-        if (n === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one rules revision, like 12 or "12"', { field: 'if-match' });
+        if (n === null)
+          return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one rules revision, like 12 or "12"', {
+            field: 'if-match',
+          });
         expectedRevision = n;
       }
       // The state machine's own parse (defaults filled in): a bad document is refused here, without a log round trip.
@@ -89,9 +114,15 @@ export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void
       };
       // `version` is the revision that stored the rules in force after this command (this
       // one's, or the earlier one's when the same rules were sent again).
-      return ctx.write(req, reply, command, (r) => ({ revision: r.revision, rulesRevision: r.version ?? r.revision, rules }), {
-        fields: { rules: '', expectedRevision: 'if-match' },
-      });
+      return ctx.write(
+        req,
+        reply,
+        command,
+        (r) => ({ revision: r.revision, rulesRevision: r.version ?? r.revision, rules }),
+        {
+          fields: { rules: '', expectedRevision: 'if-match' },
+        },
+      );
     },
   );
 }

@@ -9,14 +9,27 @@
  * secret (which nobody stored), so a retry simply creates another token.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { AclToken, BootstrapAcl, ClientCommand, CommandOk, CreateToken, RevokeToken } from '../../registry/index.js';
+import type {
+  AclToken,
+  BootstrapAcl,
+  ClientCommand,
+  CommandOk,
+  CreateToken,
+  RevokeToken,
+} from '../../registry/index.js';
 import { LIMITS, parseCommand } from '../../registry/index.js';
 import { newTokenSecret } from '../acl.js';
 import type { ServerContext } from '../context.js';
 import { sendCommandError, sendError, sendNodeError } from '../errors.js';
 
-const NAME = { type: 'string', minLength: 1, maxLength: LIMITS.nameLength, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
-const SCOPES = (description: string) => ({ type: 'array', minItems: 1, maxItems: LIMITS.tokenScopes, items: NAME, description }) as const;
+const NAME = {
+  type: 'string',
+  minLength: 1,
+  maxLength: LIMITS.nameLength,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+} as const;
+const SCOPES = (description: string) =>
+  ({ type: 'array', minItems: 1, maxItems: LIMITS.tokenScopes, items: NAME, description }) as const;
 
 const TOKEN = {
   type: 'object',
@@ -32,7 +45,10 @@ const TOKEN = {
 
 const CREATED = {
   type: 'object',
-  properties: { ...TOKEN.properties, secret: { type: 'string', description: 'The bearer secret: shown only in this answer, never again.' } },
+  properties: {
+    ...TOKEN.properties,
+    secret: { type: 'string', description: 'The bearer secret: shown only in this answer, never again.' },
+  },
 } as const;
 
 const CREATE_BODY = {
@@ -51,7 +67,15 @@ const BOOTSTRAP_BODY = {
   anyOf: [{ type: 'object', additionalProperties: false, properties: { name: NAME } }, { type: 'null' }],
 } as const;
 
-const WRITE_ERRORS = ['NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT', 'CLUSTER_NOT_UPGRADED', 'ACL_OFF'] as const;
+const WRITE_ERRORS = [
+  'NO_LEADER',
+  'PROPOSAL_DROPPED',
+  'TRANSFER_IN_PROGRESS',
+  'SHUTTING_DOWN',
+  'TIMEOUT',
+  'CLUSTER_NOT_UPGRADED',
+  'ACL_OFF',
+] as const;
 
 export function shownToken(t: AclToken): Record<string, unknown> {
   const out: Record<string, unknown> = { id: t.id, name: t.name, role: t.role };
@@ -62,7 +86,8 @@ export function shownToken(t: AclToken): Record<string, unknown> {
 }
 
 export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boolean): void {
-  const off = (reply: FastifyReply): FastifyReply => sendError(reply, 'ACL_OFF', 'access control is off on this node: start every node with --acl (docs/security.md)');
+  const off = (reply: FastifyReply): FastifyReply =>
+    sendError(reply, 'ACL_OFF', 'access control is off on this node: start every node with --acl (docs/security.md)');
 
   /** Proposes without a client ref (see above); answers the error itself and returns null on failure. */
   const submit = async (reply: FastifyReply, command: ClientCommand): Promise<CommandOk | null> => {
@@ -102,7 +127,9 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
           description:
             'With `--acl`: creates an admin token (body `{"name"?}`, default name `bootstrap`) and answers its secret, once per cluster; ' +
             'a second call, through any node, is refused with 409 ACL_BOOTSTRAPPED (decided when the command is applied, so two concurrent calls cannot both succeed).',
-          responses: { 201: { description: 'The first admin token, with its secret (shown only now).', schema: CREATED } },
+          responses: {
+            201: { description: 'The first admin token, with its secret (shown only now).', schema: CREATED },
+          },
           errors: ['ACL_BOOTSTRAPPED', 'INVALID_ARGUMENT', 'INVALID_JSON', 'UNSUPPORTED_MEDIA_TYPE', ...WRITE_ERRORS],
         },
       },
@@ -110,14 +137,24 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
     async (req, reply) => {
       if (!aclOn) return off(reply);
       const fresh = newTokenSecret();
-      const command: BootstrapAcl = { type: 'bootstrapAcl', id: fresh.id, name: req.body?.name ?? 'bootstrap', role: 'admin', secretHash: fresh.secretHash };
+      const command: BootstrapAcl = {
+        type: 'bootstrapAcl',
+        id: fresh.id,
+        name: req.body?.name ?? 'bootstrap',
+        role: 'admin',
+        secretHash: fresh.secretHash,
+      };
       const ok = await submit(reply, command);
       if (ok === null) return reply;
-      return reply.code(201).send({ id: fresh.id, secret: fresh.secret, name: command.name, role: 'admin', createRevision: ok.revision });
+      return reply
+        .code(201)
+        .send({ id: fresh.id, secret: fresh.secret, name: command.name, role: 'admin', createRevision: ok.revision });
     },
   );
 
-  app.post<{ Body: { name: string; role: 'read' | 'register' | 'admin'; namespaces?: string[]; servicePrefixes?: string[] } }>(
+  app.post<{
+    Body: { name: string; role: 'read' | 'register' | 'admin'; namespaces?: string[]; servicePrefixes?: string[] };
+  }>(
     '/v1/acl/tokens',
     {
       schema: { body: CREATE_BODY },
@@ -127,9 +164,17 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
           operationId: 'createToken',
           tag: 'admin',
           summary: 'Create an access token',
-          description: 'Replicated: once acknowledged, the token works on every node. The secret is in this answer only; the cluster stores its SHA-256 digest.',
+          description:
+            'Replicated: once acknowledged, the token works on every node. The secret is in this answer only; the cluster stores its SHA-256 digest.',
           responses: { 201: { description: 'The token, with its secret (shown only now).', schema: CREATED } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'TOKEN_EXISTS', ...WRITE_ERRORS],
+          errors: [
+            'INVALID_ARGUMENT',
+            'INVALID_JSON',
+            'BODY_TOO_LARGE',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'TOKEN_EXISTS',
+            ...WRITE_ERRORS,
+          ],
         },
       },
     },
@@ -149,7 +194,10 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
       const ok = await submit(reply, command);
       if (ok === null) return reply;
       const stored = ctx.node.registry.tokens().find((t) => t.id === fresh.id);
-      const shown = stored === undefined ? { id: fresh.id, name: b.name, role: b.role, createRevision: ok.revision } : shownToken(stored);
+      const shown =
+        stored === undefined
+          ? { id: fresh.id, name: b.name, role: b.role, createRevision: ok.revision }
+          : shownToken(stored);
       return reply.code(201).send({ ...shown, secret: fresh.secret });
     },
   );
@@ -163,7 +211,15 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
           operationId: 'listTokens',
           tag: 'admin',
           summary: 'List the access tokens (never their secrets)',
-          responses: { 200: { description: 'Every token, by id (linearizable).', schema: { type: 'object', properties: { revision: { type: 'integer' }, tokens: { type: 'array', items: TOKEN } } } } },
+          responses: {
+            200: {
+              description: 'Every token, by id (linearizable).',
+              schema: {
+                type: 'object',
+                properties: { revision: { type: 'integer' }, tokens: { type: 'array', items: TOKEN } },
+              },
+            },
+          },
           errors: ['NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT', 'ACL_OFF'],
         },
       },
@@ -178,7 +234,12 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
   app.delete<{ Params: { id: string } }>(
     '/v1/acl/tokens/:id',
     {
-      schema: { params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: LIMITS.tokenIdLength } } } },
+      schema: {
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', minLength: 1, maxLength: LIMITS.tokenIdLength } },
+        },
+      },
       config: {
         access: 'admin',
         docs: {
@@ -186,7 +247,12 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
           tag: 'admin',
           summary: 'Revoke an access token',
           description: 'Replicated: a node refuses the token as soon as it has applied the revoke.',
-          responses: { 200: { description: 'Revoked.', schema: { type: 'object', properties: { revision: { type: 'integer' }, id: { type: 'string' } } } } },
+          responses: {
+            200: {
+              description: 'Revoked.',
+              schema: { type: 'object', properties: { revision: { type: 'integer' }, id: { type: 'string' } } },
+            },
+          },
           errors: ['INVALID_ARGUMENT', 'TOKEN_NOT_FOUND', ...WRITE_ERRORS],
         },
       },

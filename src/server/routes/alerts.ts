@@ -4,8 +4,9 @@
  * event per fired or resolved alert, `id:` = its sequence number). Served by every node
  * from its own view.
  */
-import type { FastifyInstance } from 'fastify';
+
 import type { ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { AlertMonitor } from '../../health/index.js';
 
 /** A subscriber whose socket holds more than this unsent is cut (alerts are rare; it is not reading). */
@@ -16,7 +17,18 @@ const ALERT_SCHEMA = {
   type: 'object',
   properties: {
     id: { type: 'string', description: '`<kind>:<subject>`, stable across fire and resolve.' },
-    kind: { type: 'string', enum: ['service-min-healthy', 'service-subhealthy', 'expiry-protection', 'node-lagging', 'node-unreachable', 'no-leader', 'node-corrupt'] },
+    kind: {
+      type: 'string',
+      enum: [
+        'service-min-healthy',
+        'service-subhealthy',
+        'expiry-protection',
+        'node-lagging',
+        'node-unreachable',
+        'no-leader',
+        'node-corrupt',
+      ],
+    },
     severity: { type: 'string', enum: ['warning', 'critical'] },
     subject: { type: 'string' },
     message: { type: 'string' },
@@ -45,7 +57,15 @@ export function alertRoutes(app: FastifyInstance, monitor: AlertMonitor): void {
           responses: {
             200: {
               description: 'Alerts.',
-              schema: { type: 'object', properties: { node: { type: 'string' }, seq: { type: 'integer' }, active: { type: 'array', items: ALERT_SCHEMA }, recent: { type: 'array', items: { type: 'object' } } } },
+              schema: {
+                type: 'object',
+                properties: {
+                  node: { type: 'string' },
+                  seq: { type: 'integer' },
+                  active: { type: 'array', items: ALERT_SCHEMA },
+                  recent: { type: 'array', items: { type: 'object' } },
+                },
+              },
             },
           },
           errors: [],
@@ -67,17 +87,27 @@ export function alertRoutes(app: FastifyInstance, monitor: AlertMonitor): void {
           description:
             'On connect: `event: snapshot` with `{"seq", "alerts": [...]}` (the active alerts). Then `event: alert` with `{"seq", "type": "fired" | "resolved", "at", "alert"}` and `id:` = seq. ' +
             'A reconnecting client gets a fresh snapshot, so nothing needs replaying.',
-          responses: { 200: { description: 'An event stream.', contentType: 'text/event-stream', schema: ALERT_SCHEMA } },
+          responses: {
+            200: { description: 'An event stream.', contentType: 'text/event-stream', schema: ALERT_SCHEMA },
+          },
           errors: [],
         },
       },
     },
     async (req, reply) => {
-      if (req.method === 'HEAD') return reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').send();
+      if (req.method === 'HEAD')
+        return reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').send();
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no', connection: 'close' });
-      res.write(`retry: 2000\n\nevent: snapshot\ndata: ${JSON.stringify({ seq: monitor.engine.seq, alerts: monitor.engine.active() })}\n\n`);
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        'x-accel-buffering': 'no',
+        connection: 'close',
+      });
+      res.write(
+        `retry: 2000\n\nevent: snapshot\ndata: ${JSON.stringify({ seq: monitor.engine.seq, alerts: monitor.engine.active() })}\n\n`,
+      );
       streams.add(res);
       const unsubscribe = monitor.subscribe((e) => {
         if (res.writableLength > MAX_BUFFERED) {

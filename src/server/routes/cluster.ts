@@ -14,8 +14,25 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           operationId: 'clusterStatus',
           tag: 'cluster',
           summary: 'Cluster status as this node sees it',
-          description: 'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact, `slowestWriteMs` (its slowest Raft write over 500 ms in the last 30 s, 0 if none: a slow disk), and `stateMachineVersion` (the state-machine version its build implements; 1 for a build that does not say). `clusterVersion`: the version the cluster runs at; `supportedVersion`: the highest every member supports as this node last heard (the leader raises `clusterVersion` to it; docs/operations.md, "Upgrades"). Other members report themselves every 500 ms.',
-          responses: { 200: { description: 'Status.', schema: { type: 'object', properties: { leader: { type: ['string', 'null'] }, term: { type: 'integer' }, revision: { type: 'integer' }, clusterVersion: { type: 'integer' }, supportedVersion: { type: 'integer' }, protection: { type: 'object' }, members: { type: 'array', items: { type: 'object' } } } } } },
+          description:
+            'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact, `slowestWriteMs` (its slowest Raft write over 500 ms in the last 30 s, 0 if none: a slow disk), and `stateMachineVersion` (the state-machine version its build implements; 1 for a build that does not say). `clusterVersion`: the version the cluster runs at; `supportedVersion`: the highest every member supports as this node last heard (the leader raises `clusterVersion` to it; docs/operations.md, "Upgrades"). Other members report themselves every 500 ms.',
+          responses: {
+            200: {
+              description: 'Status.',
+              schema: {
+                type: 'object',
+                properties: {
+                  leader: { type: ['string', 'null'] },
+                  term: { type: 'integer' },
+                  revision: { type: 'integer' },
+                  clusterVersion: { type: 'integer' },
+                  supportedVersion: { type: 'integer' },
+                  protection: { type: 'object' },
+                  members: { type: 'array', items: { type: 'object' } },
+                },
+              },
+            },
+          },
           errors: [],
         },
       },

@@ -27,8 +27,29 @@ export interface FederationRouteOptions {
 export const DATACENTER_HEADER = 'x-rollcall-datacenter';
 
 /** Request headers not relayed: hop-by-hop ones, and those the relay sets itself. */
-const DROP_REQUEST = new Set(['host', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection', HOP_HEADER]);
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'content-length', 'transfer-encoding', 'content-encoding', 'x-rollcall-node', 'x-rollcall-leader', 'date']);
+const DROP_REQUEST = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'content-length',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+  'proxy-connection',
+  HOP_HEADER,
+]);
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'content-length',
+  'transfer-encoding',
+  'content-encoding',
+  'x-rollcall-node',
+  'x-rollcall-leader',
+  'date',
+]);
 
 export function federationRoutes(app: FastifyInstance, ctx: ServerContext, options: FederationRouteOptions): void {
   const { host, datacenter } = options;
@@ -43,28 +64,60 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
     delete query.dc;
     const hop = req.headers[HOP_HEADER];
     // A hop must be signed with the federation secret: nobody else may pose as another datacenter.
-    if (hop !== undefined && (host === null || typeof hop !== 'string' || host.verifyHop(hop, req.method, req.url) === null)) {
-      log.warn({ remote: req.ip, method: req.method, route: req.routeOptions.url }, 'forwarded request refused: its federation hop signature is wrong or stale');
+    if (
+      hop !== undefined &&
+      (host === null || typeof hop !== 'string' || host.verifyHop(hop, req.method, req.url) === null)
+    ) {
+      log.warn(
+        { remote: req.ip, method: req.method, route: req.routeOptions.url },
+        'forwarded request refused: its federation hop signature is wrong or stale',
+      );
       return sendError(reply, 'UNAUTHENTICATED', `${HOP_HEADER}: not signed with this federation's secret, or stale`);
     }
     const url = req.routeOptions.url ?? '';
     if (dc === datacenter || url.startsWith('/v1/federation') || url === '/v1/catalog/datacenters') return;
-    if (typeof dc !== 'string' || !isDatacenterName(dc)) return sendError(reply, 'INVALID_ARGUMENT', 'dc: letters, digits and \'-\', at most 63', { field: 'dc' });
-    if (host === null) return sendError(reply, 'UNKNOWN_DATACENTER', `no datacenter ${JSON.stringify(dc)}: federation is off on this node (no --federation-secret)`, { datacenter: dc });
+    if (typeof dc !== 'string' || !isDatacenterName(dc))
+      return sendError(reply, 'INVALID_ARGUMENT', "dc: letters, digits and '-', at most 63", { field: 'dc' });
+    if (host === null)
+      return sendError(
+        reply,
+        'UNKNOWN_DATACENTER',
+        `no datacenter ${JSON.stringify(dc)}: federation is off on this node (no --federation-secret)`,
+        { datacenter: dc },
+      );
     if (hop !== undefined) {
       // Sent here by another datacenter that thinks this is `dc`: its view is stale. Never forward twice.
-      return sendError(reply, 'DATACENTER_UNREACHABLE', `this node is in ${datacenter}, not ${dc}; a forwarded request is not forwarded again`, { datacenter: dc });
+      return sendError(
+        reply,
+        'DATACENTER_UNREACHABLE',
+        `this node is in ${datacenter}, not ${dc}; a forwarded request is not forwarded again`,
+        { datacenter: dc },
+      );
     }
     const route = host.route(dc);
-    if (route === null) return sendError(reply, 'UNKNOWN_DATACENTER', `no datacenter ${JSON.stringify(dc)} is known to this federation`, { datacenter: dc });
+    if (route === null)
+      return sendError(reply, 'UNKNOWN_DATACENTER', `no datacenter ${JSON.stringify(dc)} is known to this federation`, {
+        datacenter: dc,
+      });
     if (route.members.length === 0) return unreachable(reply, dc, 'every known member is unreachable');
-    return forward(req, reply, dc, route.members.map((m) => m.address));
+    return forward(
+      req,
+      reply,
+      dc,
+      route.members.map((m) => m.address),
+    );
   });
 
-  async function forward(req: FastifyRequest, reply: FastifyReply, dc: string, addresses: readonly string[]): Promise<FastifyReply> {
+  async function forward(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    dc: string,
+    addresses: readonly string[],
+  ): Promise<FastifyReply> {
     const deadline = performance.now() + ctx.limits.timeoutMs + waitOf(req);
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     headers[HOP_HEADER] = host!.hopHeader(req.method, req.url);
     const body = bodyOf(req.body);
     const failures: string[] = [];
@@ -77,7 +130,13 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
       reply.raw.once('close', cancel);
       let res: Response;
       try {
-        res = await fetch(`${address.replace(/\/+$/, '')}${req.url}`, { method: req.method, headers, ...(body === undefined ? {} : { body }), signal: controller.signal, redirect: 'manual' });
+        res = await fetch(`${address.replace(/\/+$/, '')}${req.url}`, {
+          method: req.method,
+          headers,
+          ...(body === undefined ? {} : { body }),
+          signal: controller.signal,
+          redirect: 'manual',
+        });
       } catch (err) {
         clearTimeout(timer);
         reply.raw.off('close', cancel);
@@ -98,7 +157,11 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
       return reply.send(stream);
     }
     log.debug({ datacenter: dc, failures }, 'forwarding failed: no member answered');
-    return unreachable(reply, dc, failures.length === 0 ? 'the deadline passed' : `no member answered (${failures.join('; ')})`);
+    return unreachable(
+      reply,
+      dc,
+      failures.length === 0 ? 'the deadline passed' : `no member answered (${failures.join('; ')})`,
+    );
   }
 
   app.post(
@@ -111,7 +174,8 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
           operationId: 'federationGossip',
           tag: 'cluster',
           summary: 'One gossip message between datacenters (authenticated by the federation secret)',
-          description: 'Body: the engine\'s envelope (`Content-Type: application/vnd.rollcall.federation`), signed with `--federation-secret`. Answered 204 whether accepted or refused (a refused message changes nothing and is logged at most once per interval per source).',
+          description:
+            "Body: the engine's envelope (`Content-Type: application/vnd.rollcall.federation`), signed with `--federation-secret`. Answered 204 whether accepted or refused (a refused message changes nothing and is logged at most once per interval per source).",
           responses: { 204: { description: 'Received.' } },
           errors: ['INVALID_ARGUMENT', 'FEDERATION_OFF', 'UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE'],
         },
@@ -119,7 +183,10 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
     },
     async (req, reply) => {
       if (host === null || !host.active) return sendError(reply, 'FEDERATION_OFF', 'federation is off on this node');
-      if (!Buffer.isBuffer(req.body)) return sendError(reply, 'INVALID_ARGUMENT', `body: send Content-Type: ${GOSSIP_CONTENT_TYPE}`, { field: 'body' });
+      if (!Buffer.isBuffer(req.body))
+        return sendError(reply, 'INVALID_ARGUMENT', `body: send Content-Type: ${GOSSIP_CONTENT_TYPE}`, {
+          field: 'body',
+        });
       host.receive(req.ip, req.body);
       return reply.code(204).send();
     },
@@ -134,8 +201,21 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
           operationId: 'getFederation',
           tag: 'cluster',
           summary: 'Every datacenter this node knows: members, status, round-trip time, last heard',
-          description: 'As this node sees it (the table is gossiped, so it is eventually consistent). `status` is alive, suspect or unreachable; `rttMs` a smoothed round-trip time (0 for our own, null before a sample); `lastHeard` wall-clock ms of the last authenticated message.',
-          responses: { 200: { description: 'The federation.', schema: { type: 'object', properties: { datacenter: { type: 'string' }, enabled: { type: 'boolean' }, datacenters: { type: 'array', items: { type: 'object' } } } } } },
+          description:
+            'As this node sees it (the table is gossiped, so it is eventually consistent). `status` is alive, suspect or unreachable; `rttMs` a smoothed round-trip time (0 for our own, null before a sample); `lastHeard` wall-clock ms of the last authenticated message.',
+          responses: {
+            200: {
+              description: 'The federation.',
+              schema: {
+                type: 'object',
+                properties: {
+                  datacenter: { type: 'string' },
+                  enabled: { type: 'boolean' },
+                  datacenters: { type: 'array', items: { type: 'object' } },
+                },
+              },
+            },
+          },
           errors: [],
         },
       },
@@ -143,7 +223,23 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
     async () => {
       const snap = host?.snapshot() ?? null;
       if (host === null || snap === null) {
-        return { datacenter, node: ctx.node.id, enabled: false, datacenters: [{ name: datacenter, local: true, status: 'alive', leader: ctx.node.leader, revision: ctx.node.registry.revision, rttMs: 0, lastHeard: null, members: [] }] };
+        return {
+          datacenter,
+          node: ctx.node.id,
+          enabled: false,
+          datacenters: [
+            {
+              name: datacenter,
+              local: true,
+              status: 'alive',
+              leader: ctx.node.leader,
+              revision: ctx.node.registry.revision,
+              rttMs: 0,
+              lastHeard: null,
+              members: [],
+            },
+          ],
+        };
       }
       return {
         datacenter,
@@ -158,7 +254,14 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
           revision: d.revision,
           rttMs: d.rttMs === null ? null : Math.round(d.rttMs * 10) / 10,
           lastHeard: host.toWall(d.lastHeard),
-          members: d.members.map((m) => ({ id: m.id, address: m.address, role: m.role, status: m.status, incarnation: m.incarnation, lastHeard: host.toWall(m.lastHeard) })),
+          members: d.members.map((m) => ({
+            id: m.id,
+            address: m.address,
+            role: m.role,
+            status: m.status,
+            incarnation: m.incarnation,
+            lastHeard: host.toWall(m.lastHeard),
+          })),
         })),
       };
     },
@@ -172,7 +275,15 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
           type: 'object',
           additionalProperties: false,
           required: ['url'],
-          properties: { url: { type: 'string', minLength: 1, maxLength: 512, pattern: '^https?://', description: 'The HTTP address of any node of another datacenter.' } },
+          properties: {
+            url: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 512,
+              pattern: '^https?://',
+              description: 'The HTTP address of any node of another datacenter.',
+            },
+          },
         },
       },
       config: {
@@ -181,14 +292,16 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
           operationId: 'joinFederation',
           tag: 'cluster',
           summary: 'Join another datacenter through one of its nodes (admin)',
-          description: 'This node contacts `url` every gossip round until it answers; the rest of the federation, and the other nodes of this cluster, learn of each other by gossip.',
+          description:
+            'This node contacts `url` every gossip round until it answers; the rest of the federation, and the other nodes of this cluster, learn of each other by gossip.',
           responses: { 202: { description: 'Joining.' } },
           errors: ['INVALID_ARGUMENT', 'FEDERATION_OFF'],
         },
       },
     },
     async (req, reply) => {
-      if (host === null) return sendError(reply, 'FEDERATION_OFF', 'federation is off on this node: start it with --federation-secret');
+      if (host === null)
+        return sendError(reply, 'FEDERATION_OFF', 'federation is off on this node: start it with --federation-secret');
       host.join(req.body.url);
       return reply.code(202).send({ joining: req.body.url });
     },
@@ -203,7 +316,8 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
           operationId: 'leaveFederation',
           tag: 'cluster',
           summary: 'This node leaves the federation (admin)',
-          description: 'The node stops gossiping and forgets every other datacenter (its stored list too); the others see it unreachable. `rollcall federation leave` calls it on every member of the cluster. A later join (or a restart with `--federation-join`) brings it back.',
+          description:
+            'The node stops gossiping and forgets every other datacenter (its stored list too); the others see it unreachable. `rollcall federation leave` calls it on every member of the cluster. A later join (or a restart with `--federation-join`) brings it back.',
           responses: { 200: { description: 'Left.' } },
           errors: ['FEDERATION_OFF'],
         },

@@ -5,8 +5,14 @@
 
 /** Exactly-once: what every write route documents (ServerContext.write reads them). */
 export const CLIENT_HEADERS = [
-  { name: 'x-rollcall-client-id', description: 'Exactly-once: the client\'s id (1-128 characters); send with x-rollcall-seq.' },
-  { name: 'x-rollcall-seq', description: 'Exactly-once: 1, 2, 3... per new request of this client id; a retry repeats it and applies once.' },
+  {
+    name: 'x-rollcall-client-id',
+    description: "Exactly-once: the client's id (1-128 characters); send with x-rollcall-seq.",
+  },
+  {
+    name: 'x-rollcall-seq',
+    description: 'Exactly-once: 1, 2, 3... per new request of this client id; a retry repeats it and applies once.',
+  },
 ] as const;
 
 /** `3`, `"3"` or `W/"3"`; anything else (lists, `*`) is refused. */

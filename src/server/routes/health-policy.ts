@@ -5,7 +5,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { HealthPolicy } from '../../health/index.js';
-import { DEFAULT_CLUSTER_ALERTS, DEFAULT_SERVICE_ALERTS, DEFAULT_THRESHOLDS, parseHealthPolicy, resolveClusterAlerts, resolvePolicy } from '../../health/index.js';
+import {
+  DEFAULT_CLUSTER_ALERTS,
+  DEFAULT_SERVICE_ALERTS,
+  DEFAULT_THRESHOLDS,
+  parseHealthPolicy,
+  resolveClusterAlerts,
+  resolvePolicy,
+} from '../../health/index.js';
 import type { ClientRef, CommandResult, SetHealthPolicy } from '../../registry/index.js';
 import { clientRef, type ServerContext } from '../context.js';
 import { sendCommandError, sendError, sendNodeError } from '../errors.js';
@@ -20,8 +27,14 @@ const POLICY_REPLY = {
   type: 'object',
   properties: {
     revision: { type: 'integer', description: 'Registry revision this answer reflects.' },
-    policyRevision: { type: 'integer', description: 'Revision that stored the policy (0: none stored). Send it as If-Match to compare-and-set.' },
-    policy: { type: ['object', 'null'], description: 'The stored policy document (null: none, the built-in defaults apply).' },
+    policyRevision: {
+      type: 'integer',
+      description: 'Revision that stored the policy (0: none stored). Send it as If-Match to compare-and-set.',
+    },
+    policy: {
+      type: ['object', 'null'],
+      description: 'The stored policy document (null: none, the built-in defaults apply).',
+    },
   },
 } as const;
 
@@ -38,7 +51,11 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
           properties: {
             namespace: { ...NAME, description: 'With service: also show what this service resolves to.' },
             service: { ...NAME, description: 'With namespace.' },
-            consistency: { type: 'string', enum: ['linearizable', 'serializable'], description: 'linearizable (default) or serializable (local, possibly stale; works without a leader).' },
+            consistency: {
+              type: 'string',
+              enum: ['linearizable', 'serializable'],
+              description: 'linearizable (default) or serializable (local, possibly stale; works without a leader).',
+            },
           },
         },
       },
@@ -54,7 +71,10 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
           responses: {
             200: {
               description: 'The policy.',
-              schema: { ...POLICY_REPLY, properties: { ...POLICY_REPLY.properties, defaults: { type: 'object' }, resolved: { type: 'object' } } },
+              schema: {
+                ...POLICY_REPLY,
+                properties: { ...POLICY_REPLY.properties, defaults: { type: 'object' }, resolved: { type: 'object' } },
+              },
             },
           },
           errors: ['INVALID_ARGUMENT', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
@@ -63,7 +83,10 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
     },
     async (req, reply) => {
       const q = req.query;
-      if ((q.namespace === undefined) !== (q.service === undefined)) return sendError(reply, 'INVALID_ARGUMENT', 'namespace and service: give both or neither', { field: q.namespace === undefined ? 'namespace' : 'service' });
+      if ((q.namespace === undefined) !== (q.service === undefined))
+        return sendError(reply, 'INVALID_ARGUMENT', 'namespace and service: give both or neither', {
+          field: q.namespace === undefined ? 'namespace' : 'service',
+        });
       if (q.consistency !== 'serializable') {
         try {
           await deps.node.readBarrier(deps.timeoutMs ?? 5000);
@@ -81,7 +104,9 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
         policyRevision: current?.revision ?? 0,
         policy,
         defaults: { health: DEFAULT_THRESHOLDS, alerts: DEFAULT_SERVICE_ALERTS, cluster: DEFAULT_CLUSTER_ALERTS },
-        ...(q.namespace !== undefined && q.service !== undefined ? { resolved: { ...resolvePolicy(policy, q.namespace, q.service), cluster: resolveClusterAlerts(policy) } } : {}),
+        ...(q.namespace !== undefined && q.service !== undefined
+          ? { resolved: { ...resolvePolicy(policy, q.namespace, q.service), cluster: resolveClusterAlerts(policy) } }
+          : {}),
       };
     },
   );
@@ -101,9 +126,33 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
             'Body: a policy document `{"defaults"?, "namespaces"?, "services"?, "cluster"?}` (docs/health.md), replacing the stored one whole. ' +
             'Checked whole, including every override merged over what it overrides; the first field at fault is named. ' +
             'The same document sent again changes nothing. With `If-Match: <policyRevision>` (0: only if none is stored) it is stored only if the policy has not changed since.',
-          headers: [{ name: 'if-match', required: false, description: 'Compare-and-set: the `policyRevision` this change is based on (0: none stored yet).' }, ...CLIENT_HEADERS],
-          responses: { 200: { description: 'Stored (replicated) and applied on the node that answers.', schema: { ...POLICY_REPLY, properties: { ...POLICY_REPLY.properties, changed: { type: 'boolean' } } } } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VERSION_MISMATCH', 'STALE_REQUEST', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+          headers: [
+            {
+              name: 'if-match',
+              required: false,
+              description: 'Compare-and-set: the `policyRevision` this change is based on (0: none stored yet).',
+            },
+            ...CLIENT_HEADERS,
+          ],
+          responses: {
+            200: {
+              description: 'Stored (replicated) and applied on the node that answers.',
+              schema: { ...POLICY_REPLY, properties: { ...POLICY_REPLY.properties, changed: { type: 'boolean' } } },
+            },
+          },
+          errors: [
+            'INVALID_ARGUMENT',
+            'INVALID_JSON',
+            'BODY_TOO_LARGE',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'VERSION_MISMATCH',
+            'STALE_REQUEST',
+            'NO_LEADER',
+            'PROPOSAL_DROPPED',
+            'TRANSFER_IN_PROGRESS',
+            'SHUTTING_DOWN',
+            'TIMEOUT',
+          ],
         },
       },
     },
@@ -112,13 +161,17 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
       const header = req.headers['if-match'];
       if (header !== undefined) {
         const n = parseIfMatch(header);
-        if (n === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one policy revision, like 12 or "12"', { field: 'if-match' });
+        if (n === null)
+          return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one policy revision, like 12 or "12"', {
+            field: 'if-match',
+          });
         options.expectedRevision = n;
       }
       // Exactly-once like every write: a retry whose first attempt applied gets the first
       // answer, not a VERSION_MISMATCH against its own change.
       const client = clientRef(req);
-      if (client !== null && 'error' in client) return sendError(reply, 'INVALID_ARGUMENT', client.error, { field: client.field });
+      if (client !== null && 'error' in client)
+        return sendError(reply, 'INVALID_ARGUMENT', client.error, { field: client.field });
       if (client !== null) options.client = client;
       // Checked here too, so a bad document is refused without a round trip through the log.
       const parsed = parseHealthPolicy(req.body);
@@ -130,9 +183,15 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
       } catch (err) {
         return sendNodeError(reply, err);
       }
-      if (!result.ok) return sendCommandError(reply, result.field === 'expectedRevision' ? { ...result, field: 'if-match' } : result);
+      if (!result.ok)
+        return sendCommandError(reply, result.field === 'expectedRevision' ? { ...result, field: 'if-match' } : result);
       reply.header('x-rollcall-revision', String(result.revision));
-      return { revision: result.revision, policyRevision: result.version ?? result.revision, changed: result.changed, policy };
+      return {
+        revision: result.revision,
+        policyRevision: result.version ?? result.revision,
+        changed: result.changed,
+        policy,
+      };
     },
   );
 }
@@ -142,7 +201,9 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
  * `setHealthPolicy` through this node (a follower forwards it to the leader like any write)
  * and hands back the applied result, counted in the same proposal metrics as every other write.
  */
-export function healthPolicyWriter(ctx: ServerContext): (policy: HealthPolicy, options: PolicyWriteOptions) => Promise<CommandResult> {
+export function healthPolicyWriter(
+  ctx: ServerContext,
+): (policy: HealthPolicy, options: PolicyWriteOptions) => Promise<CommandResult> {
   return async (policy, { expectedRevision, client }) => {
     const command: SetHealthPolicy = {
       type: 'setHealthPolicy',

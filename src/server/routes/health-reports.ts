@@ -29,7 +29,11 @@ export function healthReportRoutes(app: FastifyInstance, deps: HealthDeps): void
     if (list === null) return null;
     const now = Date.now();
     const reports = list
-      .filter((r) => (q.namespace === undefined || r.namespace === q.namespace) && (q.service === undefined || r.service === q.service))
+      .filter(
+        (r) =>
+          (q.namespace === undefined || r.namespace === q.namespace) &&
+          (q.service === undefined || r.service === q.service),
+      )
       .map((r) => ({ ...r, ageMs: Math.max(0, now - r.reportedAt) }));
     return { from: node.id, available: true, reports };
   };
@@ -60,7 +64,20 @@ export function healthReportRoutes(app: FastifyInstance, deps: HealthDeps): void
           description:
             'Per instance: the last `report` (successRatio, p99Ms, cpu, memory, disk), `reportedAt`, `ageMs`, the `state` the leader decided, `since`, and a `pending` change awaiting confirmation. ' +
             'A follower relays to the leader; `available: false` with a `reason` when no leader answers.',
-          responses: { 200: { description: 'Reports.', schema: { type: 'object', properties: { from: { type: ['string', 'null'] }, available: { type: 'boolean' }, reason: { type: 'string' }, reports: { type: 'array', items: { type: 'object' } } } } } },
+          responses: {
+            200: {
+              description: 'Reports.',
+              schema: {
+                type: 'object',
+                properties: {
+                  from: { type: ['string', 'null'] },
+                  available: { type: 'boolean' },
+                  reason: { type: 'string' },
+                  reports: { type: 'array', items: { type: 'object' } },
+                },
+              },
+            },
+          },
           errors: ['INVALID_ARGUMENT'],
         },
       },
@@ -72,15 +89,23 @@ export function healthReportRoutes(app: FastifyInstance, deps: HealthDeps): void
       if (mine !== null) return mine;
       if (q.local === true) return unavailable(`${node.id} is not the leader`);
       const leader = node.leader;
-      if (leader === null) return unavailable('no leader: reports live in the leader\'s memory');
+      if (leader === null) return unavailable("no leader: reports live in the leader's memory");
       const http = node.status().members.find((m) => m.id === leader)?.reported?.http ?? null;
       if (http === null) return unavailable(`the address of leader ${leader} is not known yet`);
-      return relayTo(relay, http, q, req, deps.timeoutMs ?? 2000).catch((err: unknown) => unavailable(`leader ${leader} did not answer: ${err instanceof Error ? err.message : String(err)}`));
+      return relayTo(relay, http, q, req, deps.timeoutMs ?? 2000).catch((err: unknown) =>
+        unavailable(`leader ${leader} did not answer: ${err instanceof Error ? err.message : String(err)}`),
+      );
     },
   );
 }
 
-async function relayTo(relay: RelayFetch, base: string, q: Query, req: FastifyRequest, timeoutMs: number): Promise<ReportsReply> {
+async function relayTo(
+  relay: RelayFetch,
+  base: string,
+  q: Query,
+  req: FastifyRequest,
+  timeoutMs: number,
+): Promise<ReportsReply> {
   const params = new URLSearchParams({ local: 'true' });
   if (q.namespace !== undefined) params.set('namespace', q.namespace);
   if (q.service !== undefined) params.set('service', q.service);

@@ -26,7 +26,10 @@ export interface PolicyWriteOptions {
 }
 
 /** A fetch as the relay of health reports uses it (injected in tests). */
-export type RelayFetch = (url: string, init: { headers: Record<string, string>; signal: AbortSignal }) => Promise<{ readonly status: number; json(): Promise<unknown> }>;
+export type RelayFetch = (
+  url: string,
+  init: { headers: Record<string, string>; signal: AbortSignal },
+) => Promise<{ readonly status: number; json(): Promise<unknown> }>;
 
 export interface HealthDeps {
   readonly node: MonitorNode;

@@ -30,7 +30,17 @@ const transferBody = {
   properties: { to: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
 
-const CLUSTER_ERRORS = ['INVALID_ARGUMENT', 'INVALID_JSON', 'CONF_CHANGE_INVALID', 'CONF_CHANGE_PENDING', 'NOT_MEMBER', 'NO_LEADER', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'] as const;
+const CLUSTER_ERRORS = [
+  'INVALID_ARGUMENT',
+  'INVALID_JSON',
+  'CONF_CHANGE_INVALID',
+  'CONF_CHANGE_PENDING',
+  'NOT_MEMBER',
+  'NO_LEADER',
+  'TRANSFER_IN_PROGRESS',
+  'SHUTTING_DOWN',
+  'TIMEOUT',
+] as const;
 
 export function membershipRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { node } = ctx;
@@ -50,8 +60,30 @@ export function membershipRoutes(app: FastifyInstance, ctx: ServerContext): void
             'Body `{"id", "peerAddress": "HOST:PORT"}`. Start the new node with `--join` first. Any node takes the request; followers forward it to the leader. ' +
             'Idempotent: adding a member that is already one (same id and address) changes nothing and answers 200 with its role, so a retry after a timeout never demotes a voter; the same id at another address is refused (remove it first).',
           responses: {
-            201: { description: 'Added as a learner.', schema: { type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, index: { type: 'integer' }, promotion: { type: 'string' } } } },
-            200: { description: 'Already a member: nothing changed.', schema: { type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' }, index: { type: 'integer' }, existing: { type: 'boolean' } } } },
+            201: {
+              description: 'Added as a learner.',
+              schema: {
+                type: 'object',
+                properties: {
+                  id: { type: 'string' },
+                  role: { type: 'string' },
+                  index: { type: 'integer' },
+                  promotion: { type: 'string' },
+                },
+              },
+            },
+            200: {
+              description: 'Already a member: nothing changed.',
+              schema: {
+                type: 'object',
+                properties: {
+                  id: { type: 'string' },
+                  role: { type: 'string' },
+                  index: { type: 'integer' },
+                  existing: { type: 'boolean' },
+                },
+              },
+            },
           },
           errors: [...CLUSTER_ERRORS, 'UNSUPPORTED_MEDIA_TYPE'],
         },
@@ -59,12 +91,16 @@ export function membershipRoutes(app: FastifyInstance, ctx: ServerContext): void
     },
     async (req, reply) => {
       const problem = peerAddressProblem(req.body.peerAddress);
-      if (problem !== null) return sendError(reply, 'INVALID_ARGUMENT', `peerAddress: ${problem}`, { field: 'peerAddress' });
+      if (problem !== null)
+        return sendError(reply, 'INVALID_ARGUMENT', `peerAddress: ${problem}`, { field: 'peerAddress' });
       try {
         const r = await node.addMember(req.body.id, req.body.peerAddress, timeoutMs);
         // Already a member: 200 with what it is, nothing changed (a retry is safe).
-        if (r.existing) return reply.code(200).send({ id: req.body.id, role: r.existing.role, index: r.index, existing: true });
-        return reply.code(201).send({ id: req.body.id, role: 'learner', index: r.index, promotion: 'automatic once caught up' });
+        if (r.existing)
+          return reply.code(200).send({ id: req.body.id, role: r.existing.role, index: r.index, existing: true });
+        return reply
+          .code(201)
+          .send({ id: req.body.id, role: 'learner', index: r.index, promotion: 'automatic once caught up' });
       } catch (err) {
         return sendNodeError(reply, err);
       }
@@ -81,7 +117,15 @@ export function membershipRoutes(app: FastifyInstance, ctx: ServerContext): void
           operationId: 'removeMember',
           tag: 'cluster',
           summary: 'Remove a member',
-          responses: { 200: { description: 'Removed.', schema: { type: 'object', properties: { id: { type: 'string' }, removed: { type: 'boolean' }, index: { type: 'integer' } } } } },
+          responses: {
+            200: {
+              description: 'Removed.',
+              schema: {
+                type: 'object',
+                properties: { id: { type: 'string' }, removed: { type: 'boolean' }, index: { type: 'integer' } },
+              },
+            },
+          },
           errors: [...CLUSTER_ERRORS],
         },
       },
@@ -108,7 +152,12 @@ export function membershipRoutes(app: FastifyInstance, ctx: ServerContext): void
           summary: 'Transfer leadership',
           description:
             'Body `{"to": "n2"}`, or no body / `{}`: the leader picks the recently active voter with the furthest log. Any node takes it (forwarded to the leader); answers `{"leader"}` once the new leader leads, or 504 TIMEOUT.',
-          responses: { 200: { description: 'Leadership moved.', schema: { type: 'object', properties: { leader: { type: 'string' } } } } },
+          responses: {
+            200: {
+              description: 'Leadership moved.',
+              schema: { type: 'object', properties: { leader: { type: 'string' } } },
+            },
+          },
           errors: [...CLUSTER_ERRORS, 'UNSUPPORTED_MEDIA_TYPE'],
         },
       },

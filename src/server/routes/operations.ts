@@ -19,7 +19,12 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
           operationId: 'healthz',
           tag: 'operations',
           summary: 'Liveness: the process is up and serving HTTP',
-          responses: { 200: { description: 'Up.', schema: { type: 'object', properties: { ok: { type: 'boolean' }, node: { type: 'string' } } } } },
+          responses: {
+            200: {
+              description: 'Up.',
+              schema: { type: 'object', properties: { ok: { type: 'boolean' }, node: { type: 'string' } } },
+            },
+          },
           errors: [],
         },
       },
@@ -35,8 +40,10 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
         docs: {
           operationId: 'readyz',
           tag: 'operations',
-          summary: 'Readiness: a leader is known and this node has applied everything the leader had committed when asked',
-          description: 'Confirms with the leader (one ReadIndex round, shared with reads), so it may take up to the ready wait (0.8 s by default, under the 1-s timeout of a Kubernetes probe) on a node that is catching up. Answers 503 when not: the catalogue error `NOT_READY` with the same fields beside it, `ready: false`; `reasons` says why.',
+          summary:
+            'Readiness: a leader is known and this node has applied everything the leader had committed when asked',
+          description:
+            'Confirms with the leader (one ReadIndex round, shared with reads), so it may take up to the ready wait (0.8 s by default, under the 1-s timeout of a Kubernetes probe) on a node that is catching up. Answers 503 when not: the catalogue error `NOT_READY` with the same fields beside it, `ready: false`; `reasons` says why.',
           responses: {
             200: {
               description: 'Ready.',
@@ -75,7 +82,13 @@ export function operationRoutes(app: FastifyInstance, ctx: ServerContext, openap
           operationId: 'metrics',
           tag: 'operations',
           summary: 'Prometheus metrics',
-          responses: { 200: { description: 'Text exposition format 0.0.4.', contentType: PROMETHEUS_CONTENT_TYPE, schema: { type: 'string' } } },
+          responses: {
+            200: {
+              description: 'Text exposition format 0.0.4.',
+              contentType: PROMETHEUS_CONTENT_TYPE,
+              schema: { type: 'string' },
+            },
+          },
           errors: [],
         },
       },

@@ -4,14 +4,19 @@
  * `consistency=serializable` reads this node's state. See docs/prometheus-sd.md.
  */
 import type { FastifyInstance } from 'fastify';
-import type { HealthFilter } from '../../health/index.js';
 import { sendSliced } from '../../consul/listing.js';
+import type { HealthFilter } from '../../health/index.js';
 import { targetGroupsWriter } from '../../sd/prometheus.js';
-import { openLister } from '../listing/serve.js';
 import type { ServerContext } from '../context.js';
 import { sendNodeError } from '../errors.js';
+import { openLister } from '../listing/serve.js';
 
-type Query = { namespace?: string; service?: string; health?: HealthFilter; consistency?: 'linearizable' | 'serializable' };
+type Query = {
+  namespace?: string;
+  service?: string;
+  health?: HealthFilter;
+  consistency?: 'linearizable' | 'serializable';
+};
 
 const NAME = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
 
@@ -29,7 +34,11 @@ export function prometheusSdRoutes(app: FastifyInstance, ctx: ServerContext): vo
           properties: {
             namespace: { ...NAME, description: 'Only this namespace (default: every namespace).' },
             service: { ...NAME, description: 'Only services of this name.' },
-            health: { type: 'string', enum: ['healthy', 'usable', 'all'], description: 'healthy: only healthy instances; usable: healthy, subhealthy and suspect; all (default).' },
+            health: {
+              type: 'string',
+              enum: ['healthy', 'usable', 'all'],
+              description: 'healthy: only healthy instances; usable: healthy, subhealthy and suspect; all (default).',
+            },
             consistency: { type: 'string', enum: ['linearizable', 'serializable'] },
           },
         },
@@ -41,8 +50,20 @@ export function prometheusSdRoutes(app: FastifyInstance, ctx: ServerContext): vo
           operationId: 'prometheusSd',
           tag: 'instances',
           summary: 'Prometheus HTTP service discovery',
-          description: 'Target groups for `http_sd_configs`: one per enabled instance, sorted by namespace, service, cluster and id, with `__meta_rollcall_*` labels (docs/prometheus-sd.md).',
-          responses: { 200: { description: 'Target groups.', schema: { type: 'array', items: { type: 'object', properties: { targets: { type: 'array', items: { type: 'string' } }, labels: { type: 'object' } } } } } },
+          description:
+            'Target groups for `http_sd_configs`: one per enabled instance, sorted by namespace, service, cluster and id, with `__meta_rollcall_*` labels (docs/prometheus-sd.md).',
+          responses: {
+            200: {
+              description: 'Target groups.',
+              schema: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { targets: { type: 'array', items: { type: 'string' } }, labels: { type: 'object' } },
+                },
+              },
+            },
+          },
           errors: ['INVALID_ARGUMENT', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
         },
       },

@@ -24,10 +24,23 @@ import { Name, PAGE_QUERY, PageLimit, StringEnum } from '../schemas.js';
 const servicesQuery = Type.Object(
   {
     namespace: Type.Optional(Name('Only this namespace.')),
-    instances: Type.Optional(Type.Boolean({ description: 'Include each service\'s instances (default false).' })),
-    includeDisabled: Type.Optional(Type.Boolean({ description: 'With instances=true: also disabled instances (default true: this is an operator\'s view).' })),
-    consistency: Type.Optional(StringEnum(['linearizable', 'serializable'], 'linearizable (default) or serializable (local, possibly stale; works without a leader).')),
-    limit: Type.Optional(PageLimit('At most this many services, or with instances=true instances (capped at 10,000, --list-max-items); `continue` is set when more are left.')),
+    instances: Type.Optional(Type.Boolean({ description: "Include each service's instances (default false)." })),
+    includeDisabled: Type.Optional(
+      Type.Boolean({
+        description: "With instances=true: also disabled instances (default true: this is an operator's view).",
+      }),
+    ),
+    consistency: Type.Optional(
+      StringEnum(
+        ['linearizable', 'serializable'],
+        'linearizable (default) or serializable (local, possibly stale; works without a leader).',
+      ),
+    ),
+    limit: Type.Optional(
+      PageLimit(
+        'At most this many services, or with instances=true instances (capped at 10,000, --list-max-items); `continue` is set when more are left.',
+      ),
+    ),
     continue: Type.Optional(PAGE_QUERY.continue),
   },
   { additionalProperties: false },
@@ -58,7 +71,7 @@ export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void
           description:
             'Services with at least one instance, sorted by namespace then service, all read at one `revision`. Counts cover enabled instances. ' +
             'With `instances=true` each service carries its instances (the Instance shape), so a watch from `revision + 1` continues the picture without a gap. ' +
-            'Pages: `limit` services (with `instances=true`: instances) and `continue`, every page read at the first page\'s revision; without `limit`, more than 10,000 is refused (LIMIT_EXCEEDED).',
+            "Pages: `limit` services (with `instances=true`: instances) and `continue`, every page read at the first page's revision; without `limit`, more than 10,000 is refused (LIMIT_EXCEEDED).",
           responses: {
             200: {
               description: 'The services.',
@@ -68,7 +81,10 @@ export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void
                 properties: {
                   revision: { type: 'integer' },
                   services: { type: 'array', items: { type: 'object' } },
-                  continue: { type: 'string', description: 'Present when more are left: pass it as `continue` for the next page.' },
+                  continue: {
+                    type: 'string',
+                    description: 'Present when more are left: pass it as `continue` for the next page.',
+                  },
                 },
               },
             },
@@ -81,7 +97,11 @@ export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void
       const q = req.query;
       const withInstances = q.instances === true;
       const includeDisabled = q.includeDisabled !== false;
-      const listing = listingSignature('services', { namespace: q.namespace, instances: withInstances, includeDisabled: withInstances ? includeDisabled : undefined });
+      const listing = listingSignature('services', {
+        namespace: q.namespace,
+        instances: withInstances,
+        includeDisabled: withInstances ? includeDisabled : undefined,
+      });
       const page = await openPage(lister, reply, q, listing, {
         reach: async () => {
           if (q.consistency === 'serializable') return true;
@@ -93,7 +113,10 @@ export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void
             return false;
           }
         },
-        count: () => (withInstances ? matching(lister.index.namespaceCounts(q.namespace), includeDisabled, 'all') : lister.index.serviceCount(q.namespace)),
+        count: () =>
+          withInstances
+            ? matching(lister.index.namespaceCounts(q.namespace), includeDisabled, 'all')
+            : lister.index.serviceCount(q.namespace),
         items: withInstances ? 'instances' : 'services',
       });
       if (page === null) return reply;
@@ -106,7 +129,12 @@ export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void
         limit: page.limit,
         token: (after: string) => encodeContinue({ revision: at.revision, after, listing }),
       };
-      return sendView(lister, reply, at, withInstances ? groupedWriter({ ...plan, pass: (i) => includeDisabled || i.enabled }) : servicesWriter(plan));
+      return sendView(
+        lister,
+        reply,
+        at,
+        withInstances ? groupedWriter({ ...plan, pass: (i) => includeDisabled || i.enabled }) : servicesWriter(plan),
+      );
     },
   );
 }

@@ -26,17 +26,44 @@ export function sessionRoutes(untyped: FastifyInstance, ctx: ServerContext): voi
           operationId: 'openSession',
           tag: 'sessions',
           summary: 'Open a session',
-          description: 'Ephemeral instances registered with this session id live while keepalives arrive within `ttlMs`.',
-          headers: [...CLIENT_HEADERS, { name: 'x-rollcall-session-id', description: 'Choose the session id (default: a random one).', schema: SESSION_ID }],
-          responses: { 201: { description: 'Opened.', schema: { type: 'object', properties: { id: { type: 'string' }, ttlMs: { type: 'integer' } } } } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'SESSION_EXISTS', 'STALE_REQUEST', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+          description:
+            'Ephemeral instances registered with this session id live while keepalives arrive within `ttlMs`.',
+          headers: [
+            ...CLIENT_HEADERS,
+            {
+              name: 'x-rollcall-session-id',
+              description: 'Choose the session id (default: a random one).',
+              schema: SESSION_ID,
+            },
+          ],
+          responses: {
+            201: {
+              description: 'Opened.',
+              schema: { type: 'object', properties: { id: { type: 'string' }, ttlMs: { type: 'integer' } } },
+            },
+          },
+          errors: [
+            'INVALID_ARGUMENT',
+            'INVALID_JSON',
+            'SESSION_EXISTS',
+            'STALE_REQUEST',
+            'BODY_TOO_LARGE',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'NO_LEADER',
+            'PROPOSAL_DROPPED',
+            'TRANSFER_IN_PROGRESS',
+            'SHUTTING_DOWN',
+            'TIMEOUT',
+          ],
         },
       },
     },
     async (req, reply) => {
       const sessionId = req.headers['x-rollcall-session-id'] ?? defaultSessionId(req.headers);
       const command: ClientCommand = { type: 'openSession', sessionId, ttlMs: req.body.ttlMs, now: Date.now() };
-      return ctx.write(req, reply, command, () => reply.code(201).send({ id: sessionId, ttlMs: req.body.ttlMs }), { fields: { sessionId: 'x-rollcall-session-id' } });
+      return ctx.write(req, reply, command, () => reply.code(201).send({ id: sessionId, ttlMs: req.body.ttlMs }), {
+        fields: { sessionId: 'x-rollcall-session-id' },
+      });
     },
   );
 
@@ -53,8 +80,25 @@ export function sessionRoutes(untyped: FastifyInstance, ctx: ServerContext): voi
           description:
             'Any node takes it and forwards it to the leader. `expiring: true` means expiry protection holds the session (its instances are `suspect`). ' +
             'Optional body `{"report": {"successRatio", "p99Ms", "cpu", "memory", "disk"}}`: how the provider is doing, for every instance of the session; the leader turns it into health (docs/health.md).',
-          responses: { 200: { description: 'Renewed.', schema: { type: 'object', properties: { id: { type: 'string' }, ok: { type: 'boolean' }, expiring: { type: 'boolean' } } } } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'SESSION_NOT_FOUND', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT'],
+          responses: {
+            200: {
+              description: 'Renewed.',
+              schema: {
+                type: 'object',
+                properties: { id: { type: 'string' }, ok: { type: 'boolean' }, expiring: { type: 'boolean' } },
+              },
+            },
+          },
+          errors: [
+            'INVALID_ARGUMENT',
+            'INVALID_JSON',
+            'BODY_TOO_LARGE',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'SESSION_NOT_FOUND',
+            'NO_LEADER',
+            'SHUTTING_DOWN',
+            'TIMEOUT',
+          ],
         },
       },
     },
@@ -64,7 +108,8 @@ export function sessionRoutes(untyped: FastifyInstance, ctx: ServerContext): voi
       if (!(await checkSessionScope(ctx, req, reply, req.params.id, false))) return reply;
       try {
         const outcome = await ctx.node.keepalive(req.params.id, ctx.limits.timeoutMs, report.value);
-        if (outcome === 'unknown') return sendError(reply, 'SESSION_NOT_FOUND', `session ${req.params.id} does not exist (expired or closed)`);
+        if (outcome === 'unknown')
+          return sendError(reply, 'SESSION_NOT_FOUND', `session ${req.params.id} does not exist (expired or closed)`);
         return { id: req.params.id, ok: true, expiring: outcome === 'expiring' };
       } catch (err) {
         return sendNodeError(reply, err);
@@ -84,15 +129,41 @@ export function sessionRoutes(untyped: FastifyInstance, ctx: ServerContext): voi
           summary: 'Close a session',
           description: 'Deletes the session and its ephemeral instances (one delete event each).',
           headers: CLIENT_HEADERS,
-          responses: { 200: { description: 'Closed.', schema: { type: 'object', properties: { revision: { type: 'integer' }, deleted: { type: 'integer', description: 'Instances removed.' } } } } },
-          errors: ['INVALID_ARGUMENT', 'SESSION_NOT_FOUND', 'STALE_REQUEST', 'NO_LEADER', 'PROPOSAL_DROPPED', 'TRANSFER_IN_PROGRESS', 'SHUTTING_DOWN', 'TIMEOUT'],
+          responses: {
+            200: {
+              description: 'Closed.',
+              schema: {
+                type: 'object',
+                properties: {
+                  revision: { type: 'integer' },
+                  deleted: { type: 'integer', description: 'Instances removed.' },
+                },
+              },
+            },
+          },
+          errors: [
+            'INVALID_ARGUMENT',
+            'SESSION_NOT_FOUND',
+            'STALE_REQUEST',
+            'NO_LEADER',
+            'PROPOSAL_DROPPED',
+            'TRANSFER_IN_PROGRESS',
+            'SHUTTING_DOWN',
+            'TIMEOUT',
+          ],
         },
       },
     },
     async (req, reply) => {
       // After a read barrier: a close must not delete an instance of another namespace.
       if (!(await checkSessionScope(ctx, req, reply, req.params.id, true))) return reply;
-      return ctx.write(req, reply, { type: 'closeSession', sessionId: req.params.id }, (r) => ({ revision: r.revision, deleted: r.count ?? 0 }), { fields: { sessionId: 'id' } });
+      return ctx.write(
+        req,
+        reply,
+        { type: 'closeSession', sessionId: req.params.id },
+        (r) => ({ revision: r.revision, deleted: r.count ?? 0 }),
+        { fields: { sessionId: 'id' } },
+      );
     },
   );
 }

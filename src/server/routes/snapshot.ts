@@ -26,7 +26,12 @@ export function snapshotRoutes(app: FastifyInstance, ctx: ServerContext): void {
           type: 'object',
           additionalProperties: false,
           properties: {
-            consistency: { type: 'string', enum: ['linearizable', 'serializable'], description: 'linearizable (default): first confirm with the leader that this node has applied every acknowledged write; serializable: this node\'s applied state at once (works without a leader).' },
+            consistency: {
+              type: 'string',
+              enum: ['linearizable', 'serializable'],
+              description:
+                "linearizable (default): first confirm with the leader that this node has applied every acknowledged write; serializable: this node's applied state at once (works without a leader).",
+            },
           },
         },
       },
@@ -75,7 +80,10 @@ export function snapshotRoutes(app: FastifyInstance, ctx: ServerContext): void {
       log.info({ pairs: header.counts.pairs }, 'streaming a snapshot');
       // The body releases the LevelDB snapshot when it ends or is destroyed (a client that
       // goes away); this covers a response that ends before the body was ever pulled.
-      reply.raw.once('close', () => void backup.close().catch((err: unknown) => log.warn({ err }, 'releasing the snapshot failed')));
+      reply.raw.once(
+        'close',
+        () => void backup.close().catch((err: unknown) => log.warn({ err }, 'releasing the snapshot failed')),
+      );
       reply
         .header('content-type', SNAPSHOT_CONTENT_TYPE)
         .header('content-disposition', `attachment; filename="rollcall-${header.revision}.snap"`)

@@ -26,31 +26,57 @@ const faultsBody = {
     blockEventLoopMs: { type: 'integer', minimum: 0, maximum: 60_000 },
     // Once: write this record into this node's state machine behind the log's back (a
     // corrupt replica, for the corruption check's test). Not a standing fault either.
-    writeStateKey: { type: 'object', additionalProperties: false, required: ['key', 'value'], properties: { key: { type: 'string', minLength: 1, maxLength: 256 }, value: { type: 'string', maxLength: 4096 } } },
+    writeStateKey: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['key', 'value'],
+      properties: { key: { type: 'string', minLength: 1, maxLength: 256 }, value: { type: 'string', maxLength: 4096 } },
+    },
   },
 } as const;
 
-type FaultsBody = { dropTo?: string[]; dropFrom?: string[]; kinds?: string[]; compactDelayMs?: number; persistDelayMs?: number; blockEventLoopMs?: number; writeStateKey?: { key: string; value: string } };
+type FaultsBody = {
+  dropTo?: string[];
+  dropFrom?: string[];
+  kinds?: string[];
+  compactDelayMs?: number;
+  persistDelayMs?: number;
+  blockEventLoopMs?: number;
+  writeStateKey?: { key: string; value: string };
+};
 
 /** What the route needs of a node: one that was started with `faults: true`. */
 export type FaultableNode = Pick<RollcallNode, 'id' | 'setFaults'> & Partial<Pick<RollcallNode, 'corruptStateForTest'>>;
 
 export function testFaultRoutes(app: FastifyInstance, node: FaultableNode): void {
-  app.put<{ Body: FaultsBody }>('/v1/test/faults', { schema: { body: faultsBody }, config: { access: 'admin' } }, async (req, reply) => {
-    const faults = { dropTo: req.body.dropTo ?? [], dropFrom: req.body.dropFrom ?? [], kinds: req.body.kinds ?? [], compactDelayMs: req.body.compactDelayMs ?? 0, persistDelayMs: req.body.persistDelayMs ?? 0 };
-    node.setFaults(faults);
-    if (req.body.writeStateKey !== undefined) {
-      if (node.corruptStateForTest === undefined) throw new Error('this node cannot write into its state machine');
-      req.log.warn({ key: req.body.writeStateKey.key }, 'test fault: writing a record into the state machine outside the log');
-      await node.corruptStateForTest(req.body.writeStateKey.key, req.body.writeStateKey.value);
-    }
-    const blockMs = req.body.blockEventLoopMs ?? 0;
-    if (blockMs > 0) {
-      req.log.warn({ blockEventLoopMs: blockMs }, 'test fault: blocking the main event loop');
-      reply.raw.once('finish', () => setImmediate(() => blockEventLoop(blockMs)));
-    }
-    return { node: node.id, ...faults };
-  });
+  app.put<{ Body: FaultsBody }>(
+    '/v1/test/faults',
+    { schema: { body: faultsBody }, config: { access: 'admin' } },
+    async (req, reply) => {
+      const faults = {
+        dropTo: req.body.dropTo ?? [],
+        dropFrom: req.body.dropFrom ?? [],
+        kinds: req.body.kinds ?? [],
+        compactDelayMs: req.body.compactDelayMs ?? 0,
+        persistDelayMs: req.body.persistDelayMs ?? 0,
+      };
+      node.setFaults(faults);
+      if (req.body.writeStateKey !== undefined) {
+        if (node.corruptStateForTest === undefined) throw new Error('this node cannot write into its state machine');
+        req.log.warn(
+          { key: req.body.writeStateKey.key },
+          'test fault: writing a record into the state machine outside the log',
+        );
+        await node.corruptStateForTest(req.body.writeStateKey.key, req.body.writeStateKey.value);
+      }
+      const blockMs = req.body.blockEventLoopMs ?? 0;
+      if (blockMs > 0) {
+        req.log.warn({ blockEventLoopMs: blockMs }, 'test fault: blocking the main event loop');
+        reply.raw.once('finish', () => setImmediate(() => blockEventLoop(blockMs)));
+      }
+      return { node: node.id, ...faults };
+    },
+  );
 }
 
 /** Holds the thread: no timer, socket or promise of this thread runs meanwhile. */

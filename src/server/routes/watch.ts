@@ -25,28 +25,47 @@ export function watchRoutes(app: FastifyInstance, ctx: ServerContext): void {
           tag: 'watch',
           summary: 'Watch changes (Server-Sent Events)',
           description: DESCRIPTION,
-          headers: [{ name: 'last-event-id', description: 'Resume after this revision (what an EventSource sends on reconnect).', schema: { type: 'string', pattern: '^[0-9]{1,15}$' } }],
-          responses: { 200: { description: 'An event stream.', contentType: 'text/event-stream', schema: { $ref: '#/components/schemas/WatchEvent' } } },
+          headers: [
+            {
+              name: 'last-event-id',
+              description: 'Resume after this revision (what an EventSource sends on reconnect).',
+              schema: { type: 'string', pattern: '^[0-9]{1,15}$' },
+            },
+          ],
+          responses: {
+            200: {
+              description: 'An event stream.',
+              contentType: 'text/event-stream',
+              schema: { $ref: '#/components/schemas/WatchEvent' },
+            },
+          },
           errors: ['INVALID_ARGUMENT', 'SHUTTING_DOWN'],
         },
       },
     },
     async (req, reply) => {
       const q = req.query;
-      if (q.service !== undefined && q.namespace === undefined) return sendError(reply, 'INVALID_ARGUMENT', 'service: a service filter needs namespace', { field: 'service' });
-      if (q.cluster !== undefined && q.service === undefined) return sendError(reply, 'INVALID_ARGUMENT', 'cluster: a cluster filter needs service', { field: 'cluster' });
+      if (q.service !== undefined && q.namespace === undefined)
+        return sendError(reply, 'INVALID_ARGUMENT', 'service: a service filter needs namespace', { field: 'service' });
+      if (q.cluster !== undefined && q.service === undefined)
+        return sendError(reply, 'INVALID_ARGUMENT', 'cluster: a cluster filter needs service', { field: 'cluster' });
       if (ctx.closing) return sendError(reply, 'SHUTTING_DOWN', 'this node is stopping; watch another node');
       let after: number;
       const last = req.headers['last-event-id'];
       if (last !== undefined) {
-        if (typeof last !== 'string') return sendError(reply, 'INVALID_ARGUMENT', 'last-event-id: give it once', { field: 'last-event-id' });
-        if (!/^[0-9]{1,15}$/.test(last)) return sendError(reply, 'INVALID_ARGUMENT', 'last-event-id: must be a revision (an integer)', { field: 'last-event-id' });
+        if (typeof last !== 'string')
+          return sendError(reply, 'INVALID_ARGUMENT', 'last-event-id: give it once', { field: 'last-event-id' });
+        if (!/^[0-9]{1,15}$/.test(last))
+          return sendError(reply, 'INVALID_ARGUMENT', 'last-event-id: must be a revision (an integer)', {
+            field: 'last-event-id',
+          });
         after = Number(last);
       } else {
         after = q.fromRevision !== undefined ? q.fromRevision - 1 : ctx.node.registry.revision;
       }
       // HEAD (fastify answers it with this handler): the headers of a stream, and no stream.
-      if (req.method === 'HEAD') return reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').send();
+      if (req.method === 'HEAD')
+        return reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').send();
       const filter: { namespace?: string; service?: string; cluster?: string } = {};
       if (q.namespace !== undefined) filter.namespace = q.namespace;
       if (q.service !== undefined) filter.service = q.service;

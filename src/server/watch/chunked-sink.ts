@@ -41,7 +41,13 @@ export class ChunkedResponseSink implements WatchSink {
     // Straight to the socket only when everything the response wrote is already there
     // (it holds bytes itself until it has a socket, e.g. behind a pipelined request) and
     // the body is chunked; otherwise (HTTP/1.0, ended, no socket) the response's own write.
-    if (data.length === 0 || socket === null || res.writableLength !== socket.writableLength || !res.chunkedEncoding || res.writableEnded) {
+    if (
+      data.length === 0 ||
+      socket === null ||
+      res.writableLength !== socket.writableLength ||
+      !res.chunkedEncoding ||
+      res.writableEnded
+    ) {
       return res.write(data);
     }
     return socket.write(httpChunk(data));

@@ -87,7 +87,11 @@ export interface WatchHubOptions {
    * notice (tests that check delivery synchronously).
    */
   readonly fanOut?: 'coalesced' | 'immediate';
-  readonly onCut?: (info: { readonly filter: WatchFilter; readonly fromRevision: number; readonly bufferedBytes: number }) => void;
+  readonly onCut?: (info: {
+    readonly filter: WatchFilter;
+    readonly fromRevision: number;
+    readonly bufferedBytes: number;
+  }) => void;
 }
 
 export interface WatchStats {
@@ -161,7 +165,10 @@ export class WatchHub {
   /** Live events not yet fanned out, and the revision their notice ended at. */
   private pending: RegistryEvent[] = [];
   private pendingRevision = 0;
-  private flushHandle: { kind: 'timer'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | null = null;
+  private flushHandle:
+    | { kind: 'timer'; handle: NodeJS.Timeout }
+    | { kind: 'immediate'; handle: NodeJS.Immediate }
+    | null = null;
   private lastFanOutEnd = 0;
   private lastFanOutCost = 0;
 
@@ -190,8 +197,10 @@ export class WatchHub {
       sink.end();
       return;
     }
-    if (filter.service !== undefined && filter.namespace === undefined) throw new Error('a service filter needs a namespace');
-    if (filter.cluster !== undefined && filter.service === undefined) throw new Error('a cluster filter needs a service');
+    if (filter.service !== undefined && filter.namespace === undefined)
+      throw new Error('a service filter needs a namespace');
+    if (filter.cluster !== undefined && filter.service === undefined)
+      throw new Error('a cluster filter needs a service');
     const s = new Stream(sink, filter, bucketOf(filter), after);
     this.streams.add(s);
     this.counters.opened++;
@@ -405,7 +414,10 @@ export class WatchHub {
           for (let i = from; i < list.frames.length; i++) s.owedBytes += list.frames[i]!.length;
           continue;
         }
-        const chunk = from === 0 ? (all ??= list.frames.length === 1 ? list.frames[0]! : Buffer.concat(list.frames)) : Buffer.concat(list.frames.slice(from));
+        const chunk =
+          from === 0
+            ? (all ??= list.frames.length === 1 ? list.frames[0]! : Buffer.concat(list.frames))
+            : Buffer.concat(list.frames.slice(from));
         this.send(s, chunk, list.frames.length - from);
       }
     }
@@ -467,7 +479,12 @@ export class WatchHub {
     }
   }
 
-  private addTo(bucket: Set<Stream> | undefined, e: RegistryEvent, view: View, out: Map<Set<Stream>, BucketFrames>): void {
+  private addTo(
+    bucket: Set<Stream> | undefined,
+    e: RegistryEvent,
+    view: View,
+    out: Map<Set<Stream>, BucketFrames>,
+  ): void {
     if (bucket === undefined || bucket.size === 0) return;
     const frame = this.frameFor(e, view);
     const list = out.get(bucket);
@@ -493,7 +510,12 @@ export class WatchHub {
       return changeFrame(e.revision, created);
     }
     const previous = e.type === 'put' ? e.previous : undefined;
-    const removed = eventPayload({ type: 'delete', revision: e.revision, instance: previous ?? e.instance, cause: e.cause });
+    const removed = eventPayload({
+      type: 'delete',
+      revision: e.revision,
+      instance: previous ?? e.instance,
+      cause: e.cause,
+    });
     return changeFrame(e.revision, removed);
   }
 

@@ -14,7 +14,10 @@ export function changeFrame(revision: number, payload: unknown): Buffer {
 
 /** A named control event (`progress`, `compacted`, `overflow`); `id` only where resuming after it is safe. */
 export function namedFrame(event: string, payload: unknown, id?: number): Buffer {
-  return Buffer.from(`event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(payload)}\n\n`, 'utf8');
+  return Buffer.from(
+    `event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(payload)}\n\n`,
+    'utf8',
+  );
 }
 
 /** A comment line; clients ignore it. */

@@ -18,8 +18,8 @@ import {
   decodeHardState,
   decodeSnapshotMeta,
   encodeHardState,
-  entryPayload,
   encodeSnapshotMeta,
+  entryPayload,
   seal,
   sealInto,
   tryDecode,
@@ -129,7 +129,8 @@ export function frameAt(data: Uint8Array, at: number): FrameAt {
     return { ok: false, reason: 'the frame header fails its checksum', torn: false };
   }
   const end = at + FRAME_HEADER_BYTES + len;
-  if (end > data.byteLength) return { ok: false, reason: `the frame needs ${len} bytes, ${left - FRAME_HEADER_BYTES} are left`, torn: true };
+  if (end > data.byteLength)
+    return { ok: false, reason: `the frame needs ${len} bytes, ${left - FRAME_HEADER_BYTES} are left`, torn: true };
   const body = data.subarray(at + FRAME_HEADER_BYTES, end);
   if (crc32(body) !== bodySum) return { ok: false, reason: 'the frame fails its checksum', torn: false, body };
   return { ok: true, body, end };
@@ -154,12 +155,15 @@ export interface RawItem {
 }
 
 /** The items of a frame body, or the ones before the point where it cannot be split, and why. */
-export function splitItems(body: Uint8Array): { ok: true; items: RawItem[] } | { ok: false; reason: string; items: RawItem[] } {
+export function splitItems(
+  body: Uint8Array,
+): { ok: true; items: RawItem[] } | { ok: false; reason: string; items: RawItem[] } {
   const items: RawItem[] = [];
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   let at = 0;
   while (at < body.byteLength) {
-    if (at + ITEM_HEADER_BYTES > body.byteLength) return { ok: false, reason: `an item header is cut at body offset ${at}`, items };
+    if (at + ITEM_HEADER_BYTES > body.byteLength)
+      return { ok: false, reason: `an item header is cut at body offset ${at}`, items };
     const kind = body[at]!;
     const len = view.getUint32(at + 1);
     const end = at + ITEM_HEADER_BYTES + len;
@@ -171,7 +175,10 @@ export function splitItems(body: Uint8Array): { ok: true; items: RawItem[] } | {
 }
 
 /** Decodes one item's payload, or says why it cannot be trusted. */
-export function decodeItem(kind: number, payload: Uint8Array): { ok: true; record: WalRecord } | { ok: false; reason: string } {
+export function decodeItem(
+  kind: number,
+  payload: Uint8Array,
+): { ok: true; record: WalRecord } | { ok: false; reason: string } {
   switch (kind) {
     case ITEM.entry: {
       const d = decodeEntry(payload);
@@ -179,7 +186,9 @@ export function decodeItem(kind: number, payload: Uint8Array): { ok: true; recor
     }
     case ITEM.hardState: {
       const hs = decodeHardState(payload);
-      return typeof hs === 'string' ? { ok: false, reason: hs } : { ok: true, record: { kind: 'hardState', hardState: hs } };
+      return typeof hs === 'string'
+        ? { ok: false, reason: hs }
+        : { ok: true, record: { kind: 'hardState', hardState: hs } };
     }
     case ITEM.snapshot: {
       const meta = decodeSnapshotMeta(payload);

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ITEM, FRAME_HEADER_BYTES, decodeItem, frameAt, splitItems } from './format.js';
+import { decodeItem, FRAME_HEADER_BYTES, frameAt, ITEM, splitItems } from './format.js';
 import { listSegments } from './reader.js';
 import { walDir } from './wal.js';
 

@@ -8,21 +8,21 @@
  * flipped bit in the last frame included — is refused, naming the first entry that cannot
  * be read: silently dropping a frame that was acknowledged would forget a vote or entries.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from '../checksum.js';
-import { REPLACE_MEMBER_ADVICE, StorageError, ioError } from '../errors.js';
+import { ioError, REPLACE_MEMBER_ADVICE, StorageError } from '../errors.js';
+import { tryDecode } from '../values.js';
 import {
-  FRAME_HEADER_BYTES,
-  ITEM,
-  type WalRecord,
   decodeItem,
+  FRAME_HEADER_BYTES,
   frameAt,
+  ITEM,
   nextIntactFrame,
   parseSegmentName,
   splitItems,
+  type WalRecord,
 } from './format.js';
-import { tryDecode } from '../values.js';
 
 export interface SegmentFile {
   readonly name: string;
@@ -101,10 +101,16 @@ export async function readWal(dir: string, format: number, onRecord: (r: WalReco
         const r = decoded.record;
         if (r.kind === 'segment') {
           if (at !== 0 || r.header.seq !== seg.seq) {
-            throw new StorageError('CORRUPT_STATE', `${path}: a segment header for segment ${r.header.seq} at offset ${at}; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
+            throw new StorageError(
+              'CORRUPT_STATE',
+              `${path}: a segment header for segment ${r.header.seq} at offset ${at}; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
+            );
           }
           if (r.header.format !== format) {
-            throw new StorageError('UNKNOWN_FORMAT', `${path} is in WAL format ${r.header.format}; this build reads format ${format} only`);
+            throw new StorageError(
+              'UNKNOWN_FORMAT',
+              `${path} is in WAL format ${r.header.format}; this build reads format ${format} only`,
+            );
           }
           sawSegment = true;
         } else if (r.kind === 'entry') {
@@ -113,12 +119,18 @@ export async function readWal(dir: string, format: number, onRecord: (r: WalReco
         onRecord(r);
       }
       if (at === 0 && !sawSegment) {
-        throw new StorageError('CORRUPT_STATE', `${path}: the first frame has no segment header; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
+        throw new StorageError(
+          'CORRUPT_STATE',
+          `${path}: the first frame has no segment header; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
+        );
       }
       at = frame.end;
     }
     if (at === 0 && !isLast) {
-      throw new StorageError('CORRUPT_STATE', `${path}: WAL segment is empty but is not the last one; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
+      throw new StorageError(
+        'CORRUPT_STATE',
+        `${path}: WAL segment is empty but is not the last one; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
+      );
     }
     segments.push({ name: seg.name, seq: seg.seq, firstIndex: seg.firstIndex, bytes: at });
   }
@@ -158,7 +170,13 @@ function frameHeaderOk(data: Uint8Array, at: number): boolean {
  * damage is elsewhere in the frame, the frame's first entry is named; a frame that cannot
  * even be delimited names the entry after the last one read.
  */
-function damaged(path: string, offset: number, reason: string, body: Uint8Array | undefined, lastEntry: number): StorageError {
+function damaged(
+  path: string,
+  offset: number,
+  reason: string,
+  body: Uint8Array | undefined,
+  lastEntry: number,
+): StorageError {
   const where = `${path} at offset ${offset}`;
   if (body !== undefined) {
     const { items } = splitItems(body);
@@ -169,7 +187,11 @@ function damaged(path: string, offset: number, reason: string, body: Uint8Array 
       const d = decodeItem(kind, payload);
       if (!d.ok) {
         const index = claimedIndex(payload) ?? previous + 1;
-        return new StorageError('CORRUPT_ENTRY', `log entry ${index} is damaged (${d.reason}) in ${where}; refusing to start. ${REPLACE_MEMBER_ADVICE}`, { index });
+        return new StorageError(
+          'CORRUPT_ENTRY',
+          `log entry ${index} is damaged (${d.reason}) in ${where}; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
+          { index },
+        );
       }
       if (d.record.kind !== 'entry') continue;
       first ??= d.record.entry.index;
@@ -183,7 +205,10 @@ function damaged(path: string, offset: number, reason: string, body: Uint8Array 
       );
     }
     if (items.length > 0) {
-      return new StorageError('CORRUPT_STATE', `a WAL frame without entries is damaged (${reason}) in ${where}; refusing to start. ${REPLACE_MEMBER_ADVICE}`);
+      return new StorageError(
+        'CORRUPT_STATE',
+        `a WAL frame without entries is damaged (${reason}) in ${where}; refusing to start. ${REPLACE_MEMBER_ADVICE}`,
+      );
     }
   }
   const index = lastEntry + 1;

@@ -91,7 +91,8 @@ export class WalReplay {
     if (meta.index < this.snapMeta.index) return; // the writer never moves it back
     this.snapMeta = meta;
     const first = this.ents[0]?.index;
-    if (first !== undefined && first <= meta.index) this.ents.splice(0, Math.min(this.ents.length, meta.index - first + 1));
+    if (first !== undefined && first <= meta.index)
+      this.ents.splice(0, Math.min(this.ents.length, meta.index - first + 1));
   }
 
   private segment(h: SegmentHeader): void {

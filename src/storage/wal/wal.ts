@@ -9,9 +9,9 @@ import { mkdir, rm, truncate, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ioError } from '../errors.js';
-import { encodeFrame, segmentItem, segmentName } from './format.js';
-import { type SegmentFile, type WalScan, readWal } from './reader.js';
 import type { WalRecord } from './format.js';
+import { encodeFrame, segmentItem, segmentName } from './format.js';
+import { readWal, type SegmentFile, type WalScan } from './reader.js';
 
 const fdatasync = promisify(fs.fdatasync);
 const fsync = promisify(fs.fsync);
@@ -83,7 +83,12 @@ export class Wal {
    * record in order, cuts a torn last write off the last segment, and opens that segment
    * for appending.
    */
-  static async open(dir: string, format: number, onRecord: (r: WalRecord) => void, options: WalOptions = {}): Promise<{ wal: Wal; scan: WalScan }> {
+  static async open(
+    dir: string,
+    format: number,
+    onRecord: (r: WalRecord) => void,
+    options: WalOptions = {},
+  ): Promise<{ wal: Wal; scan: WalScan }> {
     try {
       // A new directory's entry must be durable before anything in it counts on it.
       if ((await mkdir(dir, { recursive: true })) !== undefined) await syncDir(dirname(dir));

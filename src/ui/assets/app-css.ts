@@ -1,5 +1,5 @@
 /** The page style: system fonts only, readable on a laptop screen. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
-export default String.raw`/* System fonts only: nothing is fetched from outside. */
+export default `/* System fonts only: nothing is fetched from outside. */
 :root {
   --bg: #f4f5f7; --card: #fff; --ink: #1d2330; --muted: #6b7385; --line: #e3e6ec;
   --ok: #1f8f4e; --ok-bg: #e3f5ea; --warn: #a86400; --warn-bg: #fff1d6;

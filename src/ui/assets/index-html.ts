@@ -1,5 +1,5 @@
 /** The page skeleton; the script fills in the sections. (embedded: served as-is by routes/page.ts; no backticks or ${ inside). */
-export default String.raw`<!doctype html>
+export default `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">

@@ -29,7 +29,9 @@ function asset(contentType: string, text: string): Asset {
 // Built, this module is dist/src/ui/assets/index.js, beside dist/src/ui/browser/. Run from
 // source (the tests, under vitest), it is src/ui/assets/index.ts, and the scripts it serves are
 // still the compiled ones in dist/ (`npm test` builds first).
-const SCRIPTS = import.meta.url.endsWith('.ts') ? new URL('../../../dist/src/ui/browser/', import.meta.url) : new URL('../browser/', import.meta.url);
+const SCRIPTS = import.meta.url.endsWith('.ts')
+  ? new URL('../../../dist/src/ui/browser/', import.meta.url)
+  : new URL('../browser/', import.meta.url);
 
 /**
  * A compiled script, read on first use rather than at import: every server test imports this
@@ -63,5 +65,7 @@ export const PAGE: Asset = asset('text/html; charset=utf-8', indexHtml);
 /** Served at /ui/assets/<name>. */
 export const ASSETS: ReadonlyMap<string, Asset> = new Map([
   ['app.css', asset('text/css; charset=utf-8', appCss)],
-  ...['app.js', 'api.js', 'dom.js', 'store.js', 'view-cluster.js', 'view-services.js', 'view-side.js'].map((name) => [name, script(name)] as const),
+  ...['app.js', 'api.js', 'dom.js', 'store.js', 'view-cluster.js', 'view-services.js', 'view-side.js'].map(
+    (name) => [name, script(name)] as const,
+  ),
 ]);

@@ -24,7 +24,7 @@ export function onAuthNeeded(fn: (needed: boolean) => void): void {
 function headers(extra?: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = Object.assign({ accept: 'application/json' }, extra || {});
   const t = token();
-  if (t) out.authorization = 'Bearer ' + t;
+  if (t) out.authorization = `Bearer ${t}`;
   return out;
 }
 
@@ -33,13 +33,17 @@ export let answeredBy: string | null = null;
 
 /** GETs JSON of the shape T (the caller names the endpoint's reply, from wire.ts); throws on an error status. */
 export async function getJson<T>(path: string, timeoutMs?: number): Promise<T> {
-  const res = await fetch(path, { headers: headers(), signal: AbortSignal.timeout(timeoutMs || 5000), cache: 'no-store' });
+  const res = await fetch(path, {
+    headers: headers(),
+    signal: AbortSignal.timeout(timeoutMs || 5000),
+    cache: 'no-store',
+  });
   answeredBy = res.headers.get('x-rollcall-node') || answeredBy;
   if (res.status === 401) for (const fn of listeners) fn(true);
   const body: unknown = await res.json().catch(() => null);
   if (!res.ok) {
     const reply = body as ErrorReply | null;
-    throw Object.assign(new Error((reply && reply.error && reply.error.message) || 'HTTP ' + res.status), { status: res.status });
+    throw Object.assign(new Error(reply?.error?.message || `HTTP ${res.status}`), { status: res.status });
   }
   return body as T;
 }
@@ -66,7 +70,11 @@ export function openStream<E>(url: () => string, on: StreamHandlers<E>, status: 
   return token() ? fetchStream(url, handlers, status) : eventSource(url, handlers, status);
 }
 
-function eventSource(url: () => string, on: Readonly<Record<string, (data: unknown) => void>>, status: (s: StreamStatus) => void): Stream {
+function eventSource(
+  url: () => string,
+  on: Readonly<Record<string, (data: unknown) => void>>,
+  status: (s: StreamStatus) => void,
+): Stream {
   let es: EventSource | null = null;
   let closed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -97,7 +105,11 @@ function eventSource(url: () => string, on: Readonly<Record<string, (data: unkno
   };
 }
 
-function fetchStream(url: () => string, on: Readonly<Record<string, (data: unknown) => void>>, status: (s: StreamStatus) => void): Stream {
+function fetchStream(
+  url: () => string,
+  on: Readonly<Record<string, (data: unknown) => void>>,
+  status: (s: StreamStatus) => void,
+): Stream {
   const ctrl = new AbortController();
   let closed = false;
   const dispatch = (block: string) => {
@@ -113,9 +125,13 @@ function fetchStream(url: () => string, on: Readonly<Record<string, (data: unkno
   const run = async () => {
     while (!closed) {
       try {
-        const res = await fetch(url(), { headers: headers({ accept: 'text/event-stream' }), signal: ctrl.signal, cache: 'no-store' });
+        const res = await fetch(url(), {
+          headers: headers({ accept: 'text/event-stream' }),
+          signal: ctrl.signal,
+          cache: 'no-store',
+        });
         if (res.status === 401) for (const fn of listeners) fn(true);
-        if (!res.ok) throw new Error('HTTP ' + res.status);
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
         status('open');
         if (!res.body) throw new Error('no body');
         const reader = res.body.getReader();

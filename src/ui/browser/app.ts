@@ -8,7 +8,16 @@ import { alertEvent, apply, load, setAlerts, setReports, state } from './store.j
 import { renderCluster, renderHeader } from './view-cluster.js';
 import { renderServices } from './view-services.js';
 import { renderAlerts, renderFeed, renderPolicy } from './view-side.js';
-import type { AlertEvent, AlertSnapshot, ClusterStatus, PolicyReply, ReportsReply, ServicesPage, WatchChange, WatchProgress } from './wire.js';
+import type {
+  AlertEvent,
+  AlertSnapshot,
+  ClusterStatus,
+  PolicyReply,
+  ReportsReply,
+  ServicesPage,
+  WatchChange,
+  WatchProgress,
+} from './wire.js';
 
 const CLUSTER_EVERY_MS = 1000;
 const REPORTS_EVERY_MS = 2000;
@@ -46,7 +55,10 @@ let watch: Stream | null = null;
 async function listAll(): Promise<void> {
   let cursor: string | null = null;
   for (;;) {
-    const page: ServicesPage = await getJson<ServicesPage>('/v1/services?instances=true&consistency=serializable&limit=' + PAGE_SIZE + (cursor ? '&continue=' + encodeURIComponent(cursor) : ''), 15000);
+    const page: ServicesPage = await getJson<ServicesPage>(
+      `/v1/services?instances=true&consistency=serializable&limit=${PAGE_SIZE}${cursor ? `&continue=${encodeURIComponent(cursor)}` : ''}`,
+      15000,
+    );
     load(page, cursor === null);
     if (!page.continue) return;
     cursor = page.continue;
@@ -72,7 +84,7 @@ async function bootstrap(): Promise<void> {
   }
   render();
   watch = openStream<{ message: WatchChange; progress: WatchProgress; compacted: unknown }>(
-    () => '/v1/watch?fromRevision=' + (state.revision + 1),
+    () => `/v1/watch?fromRevision=${state.revision + 1}`,
     {
       message: (ev) => {
         if (apply(ev)) render();
@@ -114,7 +126,7 @@ async function pollReports(): Promise<void> {
     setReports(r.reports);
     state.reportsNote = r.available === false ? r.reason || 'reports unavailable' : 'no reports';
   } catch (err) {
-    state.reportsNote = 'reports unavailable: ' + why(err);
+    state.reportsNote = `reports unavailable: ${why(err)}`;
   }
   render();
 }

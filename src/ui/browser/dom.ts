@@ -16,7 +16,11 @@ export interface Attrs {
   readonly [name: string]: AttrValue | EventListener | Partial<CSSStyleDeclaration>;
 }
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs,
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
@@ -26,8 +30,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs, .
     else if (k === 'style') Object.assign(el.style, v);
     else if (k.startsWith('on')) {
       if (typeof v === 'function') el.addEventListener(k.slice(2), v);
-    }
-    else el.setAttribute(k, v === true ? '' : String(v));
+    } else el.setAttribute(k, v === true ? '' : String(v));
   }
   append(el, children);
   return el;
@@ -52,26 +55,26 @@ export function fill(id: string, ...children: Child[]): void {
 /** The page's element with this id; the skeleton (index-html) has every one the scripts ask for. */
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
-  if (!el) throw new Error('no #' + id + ' in the page');
+  if (!el) throw new Error(`no #${id} in the page`);
   return el as T;
 }
 
 export function ago(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '—';
-  if (ms < 1000) return Math.round(ms) + ' ms';
-  if (ms < 60000) return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + ' s';
-  if (ms < 3600000) return Math.round(ms / 60000) + ' min';
-  return Math.round(ms / 3600000) + ' h';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 1 : 0)} s`;
+  if (ms < 3600000) return `${Math.round(ms / 60000)} min`;
+  return `${Math.round(ms / 3600000)} h`;
 }
 
 export function pct(f: number | null | undefined): string {
-  return f === undefined || f === null ? '—' : Math.round(f * 100) + '%';
+  return f === undefined || f === null ? '—' : `${Math.round(f * 100)}%`;
 }
 
 export function clock(t: number): string {
   const d = new Date(t);
   const two = (n: number) => String(n).padStart(2, '0');
-  return two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds());
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
 export function num(n: number | null | undefined): string {

@@ -1,7 +1,18 @@
 // What the page knows: the registry as of 'revision' (a listing, then every watch event
 // applied in order), cluster status, reports and alerts. Rendering reads it; nothing else
 // writes it.
-import type { Alert, AlertEvent, ClusterStatus, Health, Instance, MemberStatus, PolicyReply, ServicesPage, TrackedReport, WatchChange } from './wire.js';
+import type {
+  Alert,
+  AlertEvent,
+  ClusterStatus,
+  Health,
+  Instance,
+  MemberStatus,
+  PolicyReply,
+  ServicesPage,
+  TrackedReport,
+  WatchChange,
+} from './wire.js';
 
 export const FEED_SIZE = 200;
 
@@ -81,7 +92,7 @@ export function load(listing: ServicesPage, first: boolean): void {
 }
 
 function service(namespace: string, name: string): ServiceEntry {
-  const key = namespace + '/' + name;
+  const key = `${namespace}/${name}`;
   let svc = state.services.get(key);
   if (!svc) {
     svc = { namespace, service: name, instances: new Map() };
@@ -103,7 +114,7 @@ export function apply(ev: WatchChange): boolean {
     revision: ev.revision,
     type: ev.type,
     cause: ev.cause || ev.type,
-    key: i.namespace + '/' + i.service + '/' + i.id,
+    key: `${i.namespace}/${i.service}/${i.id}`,
     from: ev.previous ? ev.previous.health : null,
     to: ev.type === 'delete' ? null : i.health,
   });
@@ -113,7 +124,7 @@ export function apply(ev: WatchChange): boolean {
 
 export function setReports(list: readonly TrackedReport[]): void {
   state.reports = new Map();
-  for (const r of list) state.reports.set(r.namespace + '/' + r.service + '/' + r.id, r);
+  for (const r of list) state.reports.set(`${r.namespace}/${r.service}/${r.id}`, r);
 }
 
 export function setAlerts(alerts: readonly Alert[]): void {
@@ -137,9 +148,13 @@ export function visibleServices(): VisibleService[] {
   const q = state.filter.trim().toLowerCase();
   const out: VisibleService[] = [];
   for (const [key, svc] of [...state.services].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    let instances = [...svc.instances.values()].sort((a, b) => (a.cluster + '/' + a.id < b.cluster + '/' + b.id ? -1 : 1));
+    let instances = [...svc.instances.values()].sort((a, b) =>
+      `${a.cluster}/${a.id}` < `${b.cluster}/${b.id}` ? -1 : 1,
+    );
     if (q && !key.toLowerCase().includes(q)) {
-      instances = instances.filter((i) => (i.id + ' ' + i.address + ' ' + i.health + ' ' + i.cluster + ' ' + JSON.stringify(i.metadata)).toLowerCase().includes(q));
+      instances = instances.filter((i) =>
+        `${i.id} ${i.address} ${i.health} ${i.cluster} ${JSON.stringify(i.metadata)}`.toLowerCase().includes(q),
+      );
       if (instances.length === 0) continue;
     }
     out.push({ key, svc, instances });

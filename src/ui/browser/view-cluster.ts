@@ -4,17 +4,24 @@ import { state } from './store.js';
 
 export function renderHeader(): void {
   const c = state.cluster;
-  const self = c && c.self;
-  fill('node', self ? self.id : '…', self ? h('span', { class: 'role role-' + self.role, text: self.role }) : null);
+  const self = c?.self;
+  fill('node', self ? self.id : '…', self ? h('span', { class: `role role-${self.role}`, text: self.role }) : null);
   fill('leader', c ? c.leader || 'none' : '…');
-  byId('leader').className = c && c.leader ? 'value' : 'value bad';
+  byId('leader').className = c?.leader ? 'value' : 'value bad';
   fill('term', c ? num(c.term) : '…');
   fill('revision', String(state.revision));
   // A raise pending (every member supports more than the cluster runs) shows as "1 → 2".
   const cv = c ? (c.clusterVersion ?? 1) : null;
-  fill('cluster-version', cv === null ? '…' : c && c.supportedVersion !== undefined && c.supportedVersion > cv ? `v${cv} → v${c.supportedVersion}` : `v${cv}`);
+  fill(
+    'cluster-version',
+    cv === null
+      ? '…'
+      : c && c.supportedVersion !== undefined && c.supportedVersion > cv
+        ? `v${cv} → v${c.supportedVersion}`
+        : `v${cv}`,
+  );
   const w = byId('watch');
-  w.className = 'live live-' + state.watch;
+  w.className = `live live-${state.watch}`;
   w.textContent = state.watch === 'live' ? 'live' : state.watch === 'retrying' ? 'reconnecting…' : 'connecting…';
 }
 
@@ -42,27 +49,47 @@ export function renderCluster(): void {
       h(
         'td',
         {},
-        h('span', { class: 'role role-' + role, text: role }),
-        gone && m.role !== 'unknown' ? h('span', { class: 'muted small', text: ' was ' + m.role }) : null,
+        h('span', { class: `role role-${role}`, text: role }),
+        gone && m.role !== 'unknown' ? h('span', { class: 'muted small', text: ` was ${m.role}` }) : null,
         m.voter ? null : h('span', { class: 'muted small', text: ' learner' }),
       ),
       h('td', { class: 'num' }, num(m.term)),
       h('td', { class: 'num' }, num(m.commitIndex)),
       h('td', { class: 'num' }, num(m.appliedIndex)),
-      h('td', { class: 'num' + (m.lag !== null && m.lag > 100 ? ' warn' : '') }, num(m.lag)),
-      h('td', { class: 'num' + (!m.connected ? ' bad' : '') }, m.id === c.selfId ? '—' : m.connected ? ago(m.lastContactMs) : 'down · ' + ago(m.lastContactMs)),
-      h('td', { class: 'num', 'data-build': m.stateMachineVersion ?? '' }, m.stateMachineVersion === undefined ? '—' : m.stateMachineVersion === null ? '?' : 'v' + m.stateMachineVersion),
-      h('td', { class: 'mono muted small' }, m.http ? h('a', { href: m.http + '/ui', text: m.http.replace(/^https?:\/\//, '') }) : '—'),
+      h('td', { class: `num${m.lag !== null && m.lag > 100 ? ' warn' : ''}` }, num(m.lag)),
+      h(
+        'td',
+        { class: `num${!m.connected ? ' bad' : ''}` },
+        m.id === c.selfId ? '—' : m.connected ? ago(m.lastContactMs) : `down · ${ago(m.lastContactMs)}`,
+      ),
+      h(
+        'td',
+        { class: 'num', 'data-build': m.stateMachineVersion ?? '' },
+        m.stateMachineVersion === undefined ? '—' : m.stateMachineVersion === null ? '?' : `v${m.stateMachineVersion}`,
+      ),
+      h(
+        'td',
+        { class: 'mono muted small' },
+        m.http ? h('a', { href: `${m.http}/ui`, text: m.http.replace(/^https?:\/\//, '') }) : '—',
+      ),
     );
   });
-  const stale = state.clusterError ? h('p', { class: 'error', text: 'Status is stale: ' + state.clusterError }) : null;
+  const stale = state.clusterError ? h('p', { class: 'error', text: `Status is stale: ${state.clusterError}` }) : null;
   fill(
     'cluster',
     stale,
     h(
       'table',
       { class: 'grid' },
-      h('thead', {}, h('tr', {}, ['Member', 'Role', '#Term', '#Commit', '#Applied', '#Lag', '#Last contact', '#Build', 'HTTP'].map(th))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Member', 'Role', '#Term', '#Commit', '#Applied', '#Lag', '#Last contact', '#Build', 'HTTP'].map(th),
+        ),
+      ),
       h('tbody', {}, rows),
     ),
   );

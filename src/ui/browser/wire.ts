@@ -16,7 +16,11 @@ export type Instance = Omit<StoredInstance, 'sessionId'> & { readonly ephemeral:
 /** One page of GET /v1/services?instances=true. */
 export interface ServicesPage {
   readonly revision: number;
-  readonly services: readonly { readonly namespace: string; readonly service: string; readonly instances?: readonly Instance[] }[];
+  readonly services: readonly {
+    readonly namespace: string;
+    readonly service: string;
+    readonly instances?: readonly Instance[];
+  }[];
   /** Set when more pages are left. */
   readonly continue?: string;
 }

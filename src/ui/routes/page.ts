@@ -5,7 +5,8 @@ import type { Asset } from '../assets/index.js';
 import { ASSETS, PAGE } from '../assets/index.js';
 
 // The page runs only our own code and talks only to the node that served it.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 export function pageRoutes(app: FastifyInstance): void {
   const serve = (req: FastifyRequest, reply: FastifyReply, a: Asset) => {
@@ -23,7 +24,8 @@ export function pageRoutes(app: FastifyInstance): void {
           operationId: 'monitoringPage',
           tag: 'operations',
           summary: 'The monitoring page (HTML)',
-          description: 'Cluster, services and instances with health and reports, alerts and a live feed of changes; works on every node, followers included. See docs/ui.md.',
+          description:
+            'Cluster, services and instances with health and reports, alerts and a live feed of changes; works on every node, followers included. See docs/ui.md.',
           responses: { 200: { description: 'The page.', contentType: 'text/html' } },
           errors: [],
         },
@@ -38,7 +40,13 @@ export function pageRoutes(app: FastifyInstance): void {
   app.get<{ Params: { name: string } }>(
     '/ui/assets/:name',
     {
-      schema: { params: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 64, description: 'A file of the page, e.g. app.js.' } } } },
+      schema: {
+        params: {
+          type: 'object',
+          required: ['name'],
+          properties: { name: { type: 'string', maxLength: 64, description: 'A file of the page, e.g. app.js.' } },
+        },
+      },
       config: {
         access: 'public',
         docs: {

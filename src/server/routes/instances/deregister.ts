@@ -20,14 +20,22 @@ export function deregisterInstanceRoute(app: FastifyInstance, ctx: ServerContext
           summary: 'Deregister an instance',
           description: 'Deleting a missing instance succeeds with `deleted: false`.',
           headers: CLIENT_HEADERS,
-          responses: { 200: { description: 'Deleted.', schema: { type: 'object', properties: { revision: { type: 'integer' }, deleted: { type: 'boolean' } } } } },
+          responses: {
+            200: {
+              description: 'Deleted.',
+              schema: { type: 'object', properties: { revision: { type: 'integer' }, deleted: { type: 'boolean' } } },
+            },
+          },
           errors: ['INVALID_ARGUMENT', ...WRITE_ERRORS],
         },
       },
     },
     async (req, reply) => {
       const { ns, svc, id } = req.params;
-      return ctx.write(req, reply, { type: 'unregister', namespace: ns, service: svc, id }, (r) => ({ revision: r.revision, deleted: r.changed }));
+      return ctx.write(req, reply, { type: 'unregister', namespace: ns, service: svc, id }, (r) => ({
+        revision: r.revision,
+        deleted: r.changed,
+      }));
     },
   );
 }

@@ -13,7 +13,10 @@ import { registerInstanceRoute } from './register.js';
 import { updateInstanceRoute } from './update.js';
 
 export function instanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const lister = openLister(app, ctx.node.registry, { waitMs: ctx.limits.minRevisionTimeoutMs, maxItems: ctx.limits.listMaxItems });
+  const lister = openLister(app, ctx.node.registry, {
+    waitMs: ctx.limits.minRevisionTimeoutMs,
+    maxItems: ctx.limits.listMaxItems,
+  });
   registerInstanceRoute(app, ctx);
   updateInstanceRoute(app, ctx);
   deregisterInstanceRoute(app, ctx);

@@ -11,9 +11,23 @@ import { namespaceListQuery, namespaceParams, readQuery, serviceParams } from '.
 import { PAGE_ERRORS, READ_ERRORS } from './replies.js';
 
 const INSTANCES = { type: 'array', items: { $ref: '#/components/schemas/Instance' } } as const;
-const CONTINUE = { type: 'string', description: 'Present when more items are left: pass it as `continue` for the next page.' } as const;
-const LIST_REPLY = { type: 'object', properties: { revision: { type: 'integer' }, serviceRevision: { type: 'integer' }, instances: INSTANCES, continue: CONTINUE } } as const;
-const NAMESPACE_LIST_REPLY = { type: 'object', properties: { revision: { type: 'integer' }, instances: INSTANCES, continue: CONTINUE } } as const;
+const CONTINUE = {
+  type: 'string',
+  description: 'Present when more items are left: pass it as `continue` for the next page.',
+} as const;
+const LIST_REPLY = {
+  type: 'object',
+  properties: {
+    revision: { type: 'integer' },
+    serviceRevision: { type: 'integer' },
+    instances: INSTANCES,
+    continue: CONTINUE,
+  },
+} as const;
+const NAMESPACE_LIST_REPLY = {
+  type: 'object',
+  properties: { revision: { type: 'integer' }, instances: INSTANCES, continue: CONTINUE },
+} as const;
 
 /** GET /v1/namespaces/{ns}/services/{svc}/instances. */
 export function listServiceInstancesRoute(app: FastifyInstance, ctx: ServerContext, lister: Lister): void {
@@ -27,17 +41,17 @@ export function listServiceInstancesRoute(app: FastifyInstance, ctx: ServerConte
         docs: {
           operationId: 'listInstances',
           tag: 'instances',
-          summary: 'List a service\'s instances (optionally a blocking query), in pages',
+          summary: "List a service's instances (optionally a blocking query), in pages",
           description:
             'Sorted by cluster, then id; disabled instances only with `includeDisabled=true`; `health=healthy` or `health=usable` leaves out the rest. ' +
-            'Blocking query: with `index` equal to the service\'s current index (`x-rollcall-index`), the answer waits until a change touches this service, or until `wait` ends (then it is unchanged). ' +
+            "Blocking query: with `index` equal to the service's current index (`x-rollcall-index`), the answer waits until a change touches this service, or until `wait` ends (then it is unchanged). " +
             'Any other `index` (older, or newer as after a restart) is answered at once. ' +
-            'Pages: `limit` items, then `continue` for the next page, every page read at the first page\'s revision. Without `limit`, a list of more than 10,000 instances is refused (LIMIT_EXCEEDED).',
+            "Pages: `limit` items, then `continue` for the next page, every page read at the first page's revision. Without `limit`, a list of more than 10,000 instances is refused (LIMIT_EXCEEDED).",
           responses: {
             200: {
               description: 'The instances.',
               schema: LIST_REPLY,
-              headers: { 'x-rollcall-index': 'The service\'s revision: pass it as `index` to block until it changes.' },
+              headers: { 'x-rollcall-index': "The service's revision: pass it as `index` to block until it changes." },
             },
           },
           errors: [...READ_ERRORS, ...PAGE_ERRORS],

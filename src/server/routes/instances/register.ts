@@ -35,7 +35,18 @@ export function registerInstanceRoute(app: FastifyInstance, ctx: ServerContext):
             'as judged by the rules in force when the write is applied.',
           headers: CLIENT_HEADERS,
           responses: { 200: { description: 'Registered (or unchanged).', schema: INSTANCE_REPLY, headers: ETAG } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'SESSION_NOT_FOUND', 'KIND_MISMATCH', 'ACCESS_DENIED', 'ENVIRONMENT_MISMATCH', 'ACCESS_RULES_INVALID', ...WRITE_ERRORS],
+          errors: [
+            'INVALID_ARGUMENT',
+            'INVALID_JSON',
+            'BODY_TOO_LARGE',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'SESSION_NOT_FOUND',
+            'KIND_MISMATCH',
+            'ACCESS_DENIED',
+            'ENVIRONMENT_MISMATCH',
+            'ACCESS_RULES_INVALID',
+            ...WRITE_ERRORS,
+          ],
         },
       },
     },
@@ -49,7 +60,13 @@ export function registerInstanceRoute(app: FastifyInstance, ctx: ServerContext):
       const since = performance.now();
       const refused = await accessPrecheck(ctx, req, command);
       if (refused !== null) return sendCommandError(reply, refused);
-      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), { since });
+      return ctx.write(
+        req,
+        reply,
+        command,
+        (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)),
+        { since },
+      );
     },
   );
 }

@@ -29,9 +29,23 @@ export function updateInstanceRoute(app: FastifyInstance, ctx: ServerContext): v
           description:
             'Each field given replaces the current value (metadata and tags whole). `If-Match` must name the current version (from the instance, or its ETag); ' +
             'a disabled instance stays registered but is left out of lists unless `includeDisabled=true`.',
-          headers: [{ name: 'if-match', required: true, description: 'The version the change is based on: `3` or `"3"`.' }, ...CLIENT_HEADERS],
+          headers: [
+            { name: 'if-match', required: true, description: 'The version the change is based on: `3` or `"3"`.' },
+            ...CLIENT_HEADERS,
+          ],
           responses: { 200: { description: 'Updated (or unchanged).', schema: INSTANCE_REPLY, headers: ETAG } },
-          errors: ['INVALID_ARGUMENT', 'INVALID_JSON', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'INSTANCE_NOT_FOUND', 'VERSION_MISMATCH', 'PRECONDITION_REQUIRED', 'ENVIRONMENT_MISMATCH', 'ACCESS_RULES_INVALID', ...WRITE_ERRORS],
+          errors: [
+            'INVALID_ARGUMENT',
+            'INVALID_JSON',
+            'BODY_TOO_LARGE',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'INSTANCE_NOT_FOUND',
+            'VERSION_MISMATCH',
+            'PRECONDITION_REQUIRED',
+            'ENVIRONMENT_MISMATCH',
+            'ACCESS_RULES_INVALID',
+            ...WRITE_ERRORS,
+          ],
         },
       },
     },
@@ -39,17 +53,38 @@ export function updateInstanceRoute(app: FastifyInstance, ctx: ServerContext): v
       const { ns, svc, id } = req.params;
       const header = req.headers['if-match'];
       if (header === undefined) {
-        return sendError(reply, 'PRECONDITION_REQUIRED', 'PATCH needs If-Match: <version> (read the instance for its version)', { field: 'if-match' });
+        return sendError(
+          reply,
+          'PRECONDITION_REQUIRED',
+          'PATCH needs If-Match: <version> (read the instance for its version)',
+          { field: 'if-match' },
+        );
       }
       const expectedVersion = parseIfMatch(header);
-      if (expectedVersion === null) return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one instance version, like 3 or "3"', { field: 'if-match' });
-      const command: ClientCommand = { type: 'update', namespace: ns, service: svc, id, expectedVersion, patch: req.body };
+      if (expectedVersion === null)
+        return sendError(reply, 'INVALID_ARGUMENT', 'if-match: must be one instance version, like 3 or "3"', {
+          field: 'if-match',
+        });
+      const command: ClientCommand = {
+        type: 'update',
+        namespace: ns,
+        service: svc,
+        id,
+        expectedVersion,
+        patch: req.body,
+      };
       const fields = { expectedVersion: 'if-match', patch: '' };
       // A new metadata.environment is judged against the label by the state machine (ENVIRONMENT_MISMATCH).
       const since = performance.now();
       const refused = await accessPrecheck(ctx, req, command);
       if (refused !== null) return sendCommandError(reply, renameField(refused, fields));
-      return ctx.write(req, reply, command, (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)), { fields, since });
+      return ctx.write(
+        req,
+        reply,
+        command,
+        (r, at) => writeReply(reply, r, at, node.registry.getInstance(ns, svc, id)),
+        { fields, since },
+      );
     },
   );
 }
