@@ -201,9 +201,9 @@ export interface HealthPolicyWrite {
 }
 
 /** The access rules document and its rules: the state machine's own types (type-only, like Health). */
-export type { AccessRule, AccessRulesDoc } from '../registry/access.js';
+export type { AccessRule, AccessRulesDoc } from '../registry/access-rules-doc.js';
 
-import type { AccessRulesDoc } from '../registry/access.js';
+import type { AccessRulesDoc } from '../registry/access-rules-doc.js';
 
 /** GET /v1/access-rules: the access rules in force (the defaults when never set). */
 export interface AccessRulesInfo {

@@ -25,27 +25,13 @@
  * `metadata.environment` must equal the label (or be absent, unless `requireEnvironment`).
  */
 import { BlockList, isIP } from 'node:net';
+import type { AccessRule, AccessRulesDoc } from './access-rules-doc.js';
 import type { CommandError, Register, Update } from './commands.js';
 import type { Instance, StoredAccessRules } from './model.js';
 
-/** One allow or deny rule (docs/api.md "Access rules"): every field it gives must match. */
-export interface AccessRule {
-  readonly name?: string;
-  readonly namespace?: string;
-  readonly service?: string;
-  /** An IPv4 or IPv6 address or range containing the instance's address. */
-  readonly cidr?: string;
-}
-
-/** The access rules document (every field optional when sent; filled in with the defaults when read back). */
-export interface AccessRulesDoc {
-  /** The registry's environment label, or null. */
-  readonly environment: string | null;
-  /** True: instances must carry `metadata.environment`. */
-  readonly requireEnvironment: boolean;
-  readonly allow: readonly AccessRule[];
-  readonly deny: readonly AccessRule[];
-}
+// The document's shapes live in a file free of Node APIs, so the SDK types and the monitoring
+// page (browser code) can import them.
+export type { AccessRule, AccessRulesDoc };
 
 /** The metadata key that carries an instance's environment label. */
 export const ENVIRONMENT_KEY = 'environment';

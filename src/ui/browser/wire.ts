@@ -1,29 +1,29 @@
-// What the page reads from the node: the JSON of each endpoint it calls. Built from the
-// server's own types where their files are free of Node APIs (type-only imports: erased from
-// the compiled scripts); the rest mirrors the route that answers, named beside each shape.
+// What the page reads from the node: the JSON of each endpoint it calls. The SDK's types
+// (src/client/types.ts) and the server's own types, where their files are free of Node APIs
+// (type-only imports: erased from the compiled scripts); the rest mirrors the route that
+// answers, named beside each shape.
+import type { ClusterStatus, Instance, MemberStatus, ServicesPage } from '../../client/types.js';
 import type { Alert, AlertEvent } from '../../health/alert-engine.js';
 import type { ReportedHealth } from '../../health/classify.js';
 import type { HealthPolicy } from '../../health/policy.js';
 import type { HealthReport, Metric } from '../../health/report.js';
 import type { Band, HealthThresholds } from '../../health/thresholds.js';
-import type { EventCause, Health, Instance as StoredInstance } from '../../registry/model.js';
+import type { EventCause, Health } from '../../registry/model.js';
 
-export type { Alert, AlertEvent, Band, EventCause, Health, HealthPolicy, HealthReport, Metric };
-
-/** An instance as the API presents it (src/server/present.ts; the SDK's `Instance`). */
-export type Instance = Omit<StoredInstance, 'sessionId'> & { readonly ephemeral: boolean; readonly sessionId?: string };
-
-/** One page of GET /v1/services?instances=true. */
-export interface ServicesPage {
-  readonly revision: number;
-  readonly services: readonly {
-    readonly namespace: string;
-    readonly service: string;
-    readonly instances?: readonly Instance[];
-  }[];
-  /** Set when more pages are left. */
-  readonly continue?: string;
-}
+export type {
+  Alert,
+  AlertEvent,
+  Band,
+  ClusterStatus,
+  EventCause,
+  Health,
+  HealthPolicy,
+  HealthReport,
+  Instance,
+  MemberStatus,
+  Metric,
+  ServicesPage,
+};
 
 /** An unnamed event of GET /v1/watch (src/server/watch/sse.ts `eventPayload`). */
 export interface WatchChange {
@@ -38,33 +38,6 @@ export interface WatchChange {
 /** The `progress` event of GET /v1/watch: nothing changed up to this revision. */
 export interface WatchProgress {
   readonly revision: number;
-}
-
-/** A member in GET /v1/cluster (src/server/routes/cluster.ts). */
-export interface MemberStatus {
-  readonly id: string;
-  readonly role: string;
-  readonly voter: boolean;
-  readonly term: number | null;
-  readonly commitIndex: number | null;
-  readonly appliedIndex: number | null;
-  readonly lag: number | null;
-  readonly http: string | null;
-  readonly connected: boolean;
-  readonly lastContactMs: number | null;
-  /** The state-machine version its build implements; null if never heard (docs/operations.md, "Upgrades"). */
-  readonly stateMachineVersion?: number | null;
-}
-
-/** GET /v1/cluster. */
-export interface ClusterStatus {
-  readonly leader: string | null;
-  readonly term: number;
-  readonly revision: number;
-  /** The state-machine version the cluster runs at; supportedVersion: what every member supports. */
-  readonly clusterVersion?: number;
-  readonly supportedVersion?: number;
-  readonly members: readonly MemberStatus[];
 }
 
 /** A provider's last report as the leader tracks it (the tracker's `TrackedHealth`), in GET /v1/health/reports. */
