@@ -1,6 +1,6 @@
 /**
- * Access rules over HTTP: the JSON schema of `PUT /v1/access-rules`, and the fast path that
- * answers obvious refusals without a log entry.
+ * Access rules over HTTP: the fast path that answers obvious refusals without a log entry
+ * (the schema of `PUT /v1/access-rules` is in routes/access-rules.ts).
  *
  * The rules themselves (their format, what a rule matches, the verdict on a registration)
  * live in the state machine, src/registry/access.ts: `register` and `update` are judged when
@@ -16,45 +16,10 @@
  * closes the check-then-propose race.
  */
 import type { FastifyRequest } from 'fastify';
-import {
-  CIDR_LENGTH,
-  ENVIRONMENT_LENGTH,
-  MAX_RULES,
-  NAME_PATTERN,
-  RULE_NAME_LENGTH,
-  SCOPE_LENGTH,
-  SCOPE_PATTERN,
-} from '../registry/access.js';
 import type { ClientCommand, CommandError } from '../registry/index.js';
 import { parseCommand, registerVerdict, updateVerdict } from '../registry/index.js';
 import type { ServerContext } from './context.js';
 import { clientRef } from './context.js';
-
-const SCOPE = { type: 'string', minLength: 1, maxLength: SCOPE_LENGTH, pattern: SCOPE_PATTERN } as const;
-const RULE = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    name: { type: 'string', minLength: 1, maxLength: RULE_NAME_LENGTH, pattern: NAME_PATTERN },
-    namespace: SCOPE,
-    service: SCOPE,
-    cidr: { type: 'string', minLength: 2, maxLength: CIDR_LENGTH },
-  },
-} as const;
-
-/** JSON schema of `PUT /v1/access-rules` (the state machine checks the same, and the cidr syntax). */
-export const accessRulesBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    environment: {
-      anyOf: [{ type: 'string', minLength: 1, maxLength: ENVIRONMENT_LENGTH, pattern: NAME_PATTERN }, { type: 'null' }],
-    },
-    requireEnvironment: { type: 'boolean' },
-    allow: { type: 'array', maxItems: MAX_RULES, items: RULE },
-    deny: { type: 'array', maxItems: MAX_RULES, items: RULE },
-  },
-} as const;
 
 /**
  * The fast path for register and update: the refusal the state machine would give, or null

@@ -93,8 +93,13 @@ export const sessionBody = Type.Object(
   { additionalProperties: false },
 );
 
-const CONSISTENCY = StringEnum(
-  ['linearizable', 'serializable'],
+/**
+ * `consistency`: linearizable (the default: confirm with the leader first) or serializable
+ * (this node's applied state at once); each route says what the two mean there.
+ */
+export const Consistency = (description?: string) => StringEnum(['linearizable', 'serializable'], description);
+
+const CONSISTENCY = Consistency(
   "linearizable (default): ReadIndex through the leader, then answer; serializable: this node's applied state, possibly stale.",
 );
 const MIN_REVISION = Revision(

@@ -4,14 +4,53 @@
  * PUT /v1/health/policy does. The rules are enforced by the state machine when a register
  * or update is applied (src/registry/access.ts), not by this server.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import {
+  CIDR_LENGTH,
+  ENVIRONMENT_LENGTH,
+  MAX_RULES,
+  NAME_PATTERN,
+  RULE_NAME_LENGTH,
+  SCOPE_LENGTH,
+  SCOPE_PATTERN,
+} from '../../registry/access.js';
 import type { SetAccessRules } from '../../registry/index.js';
 import { EMPTY_RULES, parseAccessRules } from '../../registry/index.js';
-import { accessRulesBody } from '../access-rules.js';
-import type { ReadQuery, ServerContext } from '../context.js';
+import type { ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { getQuery } from '../schemas.js';
 import { CLIENT_HEADERS, parseIfMatch } from './headers.js';
+
+const SCOPE = Type.String({ minLength: 1, maxLength: SCOPE_LENGTH, pattern: SCOPE_PATTERN });
+const RULE = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: RULE_NAME_LENGTH, pattern: NAME_PATTERN })),
+    namespace: Type.Optional(SCOPE),
+    service: Type.Optional(SCOPE),
+    cidr: Type.Optional(Type.String({ minLength: 2, maxLength: CIDR_LENGTH })),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The body of `PUT /v1/access-rules`: its shape, refused with the field named before the
+ * handler runs. The state machine's parseAccessRules checks the same and what a schema
+ * cannot say (a rule gives at least one of namespace, service, cidr; the cidr syntax), and
+ * fills in the defaults.
+ */
+export const accessRulesBody = Type.Object(
+  {
+    environment: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: ENVIRONMENT_LENGTH, pattern: NAME_PATTERN }), Type.Null()]),
+    ),
+    requireEnvironment: Type.Optional(Type.Boolean()),
+    allow: Type.Optional(Type.Array(RULE, { maxItems: MAX_RULES })),
+    deny: Type.Optional(Type.Array(RULE, { maxItems: MAX_RULES })),
+  },
+  { additionalProperties: false },
+);
 
 const RULES_REPLY = {
   type: 'object',
@@ -26,7 +65,7 @@ const RULES_REPLY = {
 } as const;
 
 export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Querystring: ReadQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/access-rules',
     {
       schema: { querystring: getQuery },
@@ -52,7 +91,7 @@ export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void
     },
   );
 
-  app.put<{ Body: Record<string, unknown> }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().put(
     '/v1/access-rules',
     {
       schema: { body: accessRulesBody },
@@ -109,7 +148,7 @@ export function accessRuleRoutes(app: FastifyInstance, ctx: ServerContext): void
       const rules = parsed.value;
       const command: SetAccessRules = {
         type: 'setAccessRules',
-        rules: rules as unknown as Record<string, unknown>,
+        rules: { ...rules },
         ...(expectedRevision === undefined ? {} : { expectedRevision }),
       };
       // `version` is the revision that stored the rules in force after this command (this

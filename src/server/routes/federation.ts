@@ -11,6 +11,8 @@
  * (`x-rollcall-federation-hop`), and a signed hop is never forwarded again.
  */
 import { Readable } from 'node:stream';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatacenterName } from '../../federation/config.js';
 import { type FederationHost, GOSSIP_CONTENT_TYPE, GOSSIP_PATH, HOP_HEADER } from '../../federation/host.js';
@@ -25,6 +27,18 @@ export interface FederationRouteOptions {
 }
 
 export const DATACENTER_HEADER = 'x-rollcall-datacenter';
+
+const joinBody = Type.Object(
+  {
+    url: Type.String({
+      minLength: 1,
+      maxLength: 512,
+      pattern: '^https?://',
+      description: 'The HTTP address of any node of another datacenter.',
+    }),
+  },
+  { additionalProperties: false },
+);
 
 /** Request headers not relayed: hop-by-hop ones, and those the relay sets itself. */
 const DROP_REQUEST = new Set([
@@ -58,8 +72,9 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
   app.addContentTypeParser(GOSSIP_CONTENT_TYPE, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('preValidation', async (req, reply) => {
-    const query = req.query as Record<string, unknown> | undefined;
-    if (query === undefined || query === null || !('dc' in query)) return;
+    // Before validation, and for every route: the query is whatever the URL said.
+    const query = req.query;
+    if (!isQueryObject(query) || !('dc' in query)) return;
     const dc = query.dc;
     delete query.dc;
     const hop = req.headers[HOP_HEADER];
@@ -267,25 +282,10 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
     },
   );
 
-  app.post<{ Body: { url: string } }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/v1/federation/join',
     {
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['url'],
-          properties: {
-            url: {
-              type: 'string',
-              minLength: 1,
-              maxLength: 512,
-              pattern: '^https?://',
-              description: 'The HTTP address of any node of another datacenter.',
-            },
-          },
-        },
-      },
+      schema: { body: joinBody },
       config: {
         access: 'admin',
         docs: {
@@ -355,12 +355,17 @@ function unreachable(reply: FastifyReply, dc: string, why: string): FastifyReply
 
 /** A blocking query's `wait` (e.g. `30s`, `500ms`, or ms) extends the deadline for the answer's headers. */
 function waitOf(req: FastifyRequest): number {
-  const w = (req.query as Record<string, unknown>).wait;
+  const w = isQueryObject(req.query) ? req.query['wait'] : undefined;
   if (typeof w !== 'string') return 0;
   const m = /^(\d+)(ms|s|m)?$/.exec(w);
   if (m === null) return 0;
   const n = Number(m[1]);
   return Math.min(10 * 60_000, m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n);
+}
+
+/** A parsed query string (fastify's parser gives an object; a route's own may not). */
+function isQueryObject(query: unknown): query is Record<string, unknown> {
+  return typeof query === 'object' && query !== null;
 }
 
 function bodyOf(body: unknown): string | Buffer | undefined {

@@ -3,6 +3,8 @@
  * defaults, and optionally what one service resolves to) and PUT /v1/health/policy (admin:
  * replace it through the log, optionally compare-and-set with If-Match).
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { HealthPolicy } from '../../health/index.js';
 import {
@@ -16,12 +18,23 @@ import {
 import type { ClientRef, CommandResult, SetHealthPolicy } from '../../registry/index.js';
 import { clientRef, type ServerContext } from '../context.js';
 import { sendCommandError, sendError, sendNodeError } from '../errors.js';
+import { Consistency } from '../schemas.js';
 import { CLIENT_HEADERS, parseIfMatch } from './headers.js';
 import type { HealthDeps, PolicyWriteOptions } from './health.js';
 
-type Query = { namespace?: string; service?: string; consistency?: 'linearizable' | 'serializable' };
+/** Any name up to 128 characters: the policy's overrides are looked up by it, never stored. */
+const PolicyName = (description: string) => Type.String({ minLength: 1, maxLength: 128, description });
 
-const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const policyQuery = Type.Object(
+  {
+    namespace: Type.Optional(PolicyName('With service: also show what this service resolves to.')),
+    service: Type.Optional(PolicyName('With namespace.')),
+    consistency: Type.Optional(
+      Consistency('linearizable (default) or serializable (local, possibly stale; works without a leader).'),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 const POLICY_REPLY = {
   type: 'object',
@@ -41,24 +54,10 @@ const POLICY_REPLY = {
 export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void {
   const stored = () => deps.policy?.() ?? null;
 
-  app.get<{ Querystring: Query }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/health/policy',
     {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            namespace: { ...NAME, description: 'With service: also show what this service resolves to.' },
-            service: { ...NAME, description: 'With namespace.' },
-            consistency: {
-              type: 'string',
-              enum: ['linearizable', 'serializable'],
-              description: 'linearizable (default) or serializable (local, possibly stale; works without a leader).',
-            },
-          },
-        },
-      },
+      schema: { querystring: policyQuery },
       config: {
         access: 'read',
         docs: {
@@ -113,7 +112,9 @@ export function healthPolicyRoutes(app: FastifyInstance, deps: HealthDeps): void
 
   const setPolicy = deps.setPolicy;
   if (setPolicy === undefined) return;
-  app.put<{ Body: unknown }>(
+  // No body schema: parseHealthPolicy, the state machine's own check, judges the whole
+  // document (overrides merged over what they override) and names the first field at fault.
+  app.put(
     '/v1/health/policy',
     {
       config: {

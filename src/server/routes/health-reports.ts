@@ -4,13 +4,24 @@
  * the question to the leader's HTTP address (from the members' gossip) with `local=true`,
  * which the leader answers from memory and nobody relays again.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TrackedHealth } from '../../health/index.js';
 import type { HealthDeps, RelayFetch } from './health.js';
 
-type Query = { namespace?: string; service?: string; local?: boolean };
+/** A filter compared with what the tracker holds: any name up to 128 characters. */
+const ReportName = (description: string) => Type.String({ minLength: 1, maxLength: 128, description });
 
-const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const reportsQuery = Type.Object(
+  {
+    namespace: Type.Optional(ReportName('Only this namespace.')),
+    service: Type.Optional(ReportName('Only this service.')),
+    local: Type.Optional(Type.Boolean({ description: 'Answer from this node only; never relay to the leader.' })),
+  },
+  { additionalProperties: false },
+);
+type Query = Static<typeof reportsQuery>;
 
 export interface ReportsReply {
   /** Who answered from memory (the leader), or null when nobody could. */
@@ -40,20 +51,10 @@ export function healthReportRoutes(app: FastifyInstance, deps: HealthDeps): void
 
   const unavailable = (reason: string): ReportsReply => ({ from: null, available: false, reason, reports: [] });
 
-  app.get<{ Querystring: Query }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/health/reports',
     {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            namespace: { ...NAME, description: 'Only this namespace.' },
-            service: { ...NAME, description: 'Only this service.' },
-            local: { type: 'boolean', description: 'Answer from this node only; never relay to the leader.' },
-          },
-        },
-      },
+      schema: { querystring: reportsQuery },
       config: {
         access: 'read',
         namespace: 'query',

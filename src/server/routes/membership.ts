@@ -3,32 +3,33 @@
  * remove a member, transfer leadership. Any node takes them; followers forward to the
  * leader. Admin only.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { sendError, sendNodeError } from '../errors.js';
 import { peerAddressProblem } from '../peer-address.js';
 
-const memberBody = {
-  type: 'object',
-  required: ['id', 'peerAddress'],
-  additionalProperties: false,
-  properties: {
-    id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
-    peerAddress: { type: 'string', minLength: 3, maxLength: 300, pattern: '^.+:[0-9]{1,5}$' },
+const memberBody = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+    // The shape only: peerAddressProblem judges the host and port.
+    peerAddress: Type.String({ minLength: 3, maxLength: 300, pattern: '^.+:[0-9]{1,5}$' }),
   },
-} as const;
+  { additionalProperties: false },
+);
 
-const memberParams = {
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
-} as const;
+const memberParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
-const transferBody = {
-  type: ['object', 'null'],
-  additionalProperties: false,
-  properties: { to: { type: 'string', minLength: 1, maxLength: 64 } },
-} as const;
+const transferTarget = Type.Object(
+  { to: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) },
+  { additionalProperties: false },
+);
+/**
+ * `{"to"}`, `{}`, `null` or no body at all: the object schema with `"type": ["object",
+ * "null"]`, as it has always been described (a TypeBox union would become `anyOf`).
+ */
+const transferBody = Type.Unsafe<Static<typeof transferTarget> | null>({ ...transferTarget, type: ['object', 'null'] });
 
 const CLUSTER_ERRORS = [
   'INVALID_ARGUMENT',
@@ -46,7 +47,7 @@ export function membershipRoutes(app: FastifyInstance, ctx: ServerContext): void
   const { node } = ctx;
   const { timeoutMs } = ctx.limits;
 
-  app.post<{ Body: { id: string; peerAddress: string } }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/v1/cluster/members',
     {
       schema: { body: memberBody },
@@ -107,7 +108,7 @@ export function membershipRoutes(app: FastifyInstance, ctx: ServerContext): void
     },
   );
 
-  app.delete<{ Params: { id: string } }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().delete(
     '/v1/cluster/members/:id',
     {
       schema: { params: memberParams },
@@ -140,7 +141,7 @@ export function membershipRoutes(app: FastifyInstance, ctx: ServerContext): void
     },
   );
 
-  app.post<{ Body: { to?: string } | null }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/v1/cluster/leader',
     {
       schema: { body: transferBody },

@@ -3,46 +3,40 @@
  * `http_sd_configs`, built by src/sd/prometheus.ts). Linearizable by default;
  * `consistency=serializable` reads this node's state. See docs/prometheus-sd.md.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { sendSliced } from '../../consul/listing.js';
-import type { HealthFilter } from '../../health/index.js';
+import { HEALTH_FILTERS } from '../../health/index.js';
 import { targetGroupsWriter } from '../../sd/prometheus.js';
 import type { ServerContext } from '../context.js';
 import { sendNodeError } from '../errors.js';
 import { openLister } from '../listing/serve.js';
+import { Consistency, Name, StringEnum } from '../schemas.js';
 
-type Query = {
-  namespace?: string;
-  service?: string;
-  health?: HealthFilter;
-  consistency?: 'linearizable' | 'serializable';
-};
-
-const NAME = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } as const;
+const sdQuery = Type.Object(
+  {
+    namespace: Type.Optional(Name('Only this namespace (default: every namespace).')),
+    service: Type.Optional(Name('Only services of this name.')),
+    health: Type.Optional(
+      StringEnum(
+        HEALTH_FILTERS,
+        'healthy: only healthy instances; usable: healthy, subhealthy and suspect; all (default).',
+      ),
+    ),
+    consistency: Type.Optional(Consistency()),
+  },
+  { additionalProperties: false },
+);
 
 export function prometheusSdRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { node } = ctx;
   // Written in slices from the shared listing index (no answer holds the event loop).
   const lister = openLister(app, node.registry, { waitMs: ctx.limits.minRevisionTimeoutMs });
-  app.get<{ Querystring: Query }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/sd/prometheus',
     {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            namespace: { ...NAME, description: 'Only this namespace (default: every namespace).' },
-            service: { ...NAME, description: 'Only services of this name.' },
-            health: {
-              type: 'string',
-              enum: ['healthy', 'usable', 'all'],
-              description: 'healthy: only healthy instances; usable: healthy, subhealthy and suspect; all (default).',
-            },
-            consistency: { type: 'string', enum: ['linearizable', 'serializable'] },
-          },
-        },
-      },
+      schema: { querystring: sdQuery },
       config: {
         access: 'read',
         namespace: 'query',

@@ -6,35 +6,34 @@
  * writes go on meanwhile. Admin only: the file holds every record of the registry.
  */
 import { Readable } from 'node:stream';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { OpenBackup } from '../../ops/backup-stream.js';
 import type { ServerContext } from '../context.js';
 import { sendError, sendNodeError } from '../errors.js';
+import { Consistency } from '../schemas.js';
 
-type Query = { consistency?: 'linearizable' | 'serializable' };
+const snapshotQuery = Type.Object(
+  {
+    consistency: Type.Optional(
+      Consistency(
+        "linearizable (default): first confirm with the leader that this node has applied every acknowledged write; serializable: this node's applied state at once (works without a leader).",
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const SNAPSHOT_CONTENT_TYPE = 'application/vnd.rollcall.snapshot';
 
 export function snapshotRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { node, logger } = ctx;
 
-  app.get<{ Querystring: Query }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/v1/snapshot',
     {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            consistency: {
-              type: 'string',
-              enum: ['linearizable', 'serializable'],
-              description:
-                "linearizable (default): first confirm with the leader that this node has applied every acknowledged write; serializable: this node's applied state at once (works without a leader).",
-            },
-          },
-        },
-      },
+      schema: { querystring: snapshotQuery },
       config: {
         access: 'admin',
         docs: {
