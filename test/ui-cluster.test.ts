@@ -112,17 +112,15 @@ describe.skipIf(!browserReady)('monitoring page on a real cluster', () => {
       expect(r.status).toBe(200);
       keepAlive(url, s.body.id);
     }
-    await page.locator('tr[data-instance="prod/orders/orders-1"][data-health="healthy"]').waitFor();
+    await page.locator('[data-instance="prod/orders/orders-1"][data-health="healthy"]').waitFor();
     await page
-      .locator('tr[data-instance="prod/orders/orders-1"] [data-testid="success"]', { hasText: 'ok 99.6%' })
+      .locator('[data-instance="prod/orders/orders-1"] [data-testid="success"]', { hasText: 'ok 99.6%' })
       .waitFor({ timeout: 10_000 });
   });
 
   it('turns subhealthy when the reports cross the threshold (one setHealth through the log)', async () => {
     keepalives.report = BAD;
-    await page
-      .locator('tr[data-instance="prod/orders/orders-1"][data-health="subhealthy"]')
-      .waitFor({ timeout: 15_000 });
+    await page.locator('[data-instance="prod/orders/orders-1"][data-health="subhealthy"]').waitFor({ timeout: 15_000 });
     await page.locator('.feed li', { hasText: 'setHealth' }).first().waitFor();
     // Consumers asking for healthy instances only no longer get them.
     const healthy = await http(

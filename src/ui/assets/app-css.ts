@@ -32,7 +32,17 @@ h3 { font-size: 14px; margin: 0; }
 .live-retrying::before { background: #ff6b6b; }
 button.link { background: none; border: 0; color: #aab2c5; cursor: pointer; font: inherit; font-size: 12px; }
 .auth { display: flex; gap: 8px; align-items: center; padding: 10px 20px; background: var(--warn-bg); }
+.auth { flex-wrap: wrap; }
+.auth-message { flex-basis: 100%; margin: 0; font-weight: 600; color: var(--bad); }
+.auth-message:empty { display: none; }
 .auth[hidden], button[hidden] { display: none; }
+.dc-badge { font-size: 12px; font-weight: 600; padding: 1px 8px; border-radius: 999px; background: #dbe6ff; color: #1b3f99; }
+.dc-status { font-size: 12px; padding: 1px 8px; border-radius: 999px; }
+.dc-alive { background: var(--ok-bg); color: var(--ok); }
+.dc-suspect { background: var(--warn-bg); color: var(--warn); }
+.dc-unreachable { background: var(--bad-bg); color: var(--bad); }
+tr.viewing td:first-child { box-shadow: inset 3px 0 0 var(--accent); }
+.small-button { font: inherit; font-size: 12px; padding: 2px 8px; border: 1px solid var(--line); border-radius: 6px; background: #fff; cursor: pointer; }
 
 .layout { display: grid; grid-template-columns: minmax(0, 1fr) 360px; gap: 16px; padding: 16px 20px; align-items: start; }
 .main-col, .side-col { display: flex; flex-direction: column; gap: 16px; min-width: 0; }
@@ -65,9 +75,10 @@ tr.disabled td { opacity: .55; }
 .role-unknown, .role-unreachable { background: var(--bad-bg); color: var(--bad); }
 tr.gone td { color: var(--muted); }
 
-.service { border-top: 1px solid var(--line); padding: 10px 0 4px; }
-.service:first-child { border-top: 0; padding-top: 0; }
-.service > header { display: flex; align-items: center; justify-content: space-between; gap: 10px; margin-bottom: 4px; }
+#services { max-height: 70vh; min-height: 120px; overflow-y: auto; overflow-anchor: none; }
+.vlist { position: relative; }
+.service { position: absolute; left: 0; right: 0; }
+.service > header { height: 36px; display: flex; align-items: center; justify-content: space-between; gap: 10px; border-top: 1px solid var(--line); overflow: hidden; }
 .chips { display: flex; gap: 6px; flex-wrap: wrap; }
 .chip { font-size: 12px; padding: 1px 8px; border-radius: 999px; background: #eef0f4; color: var(--muted); }
 .badge { display: inline-block; font-size: 12px; font-weight: 600; padding: 1px 9px; border-radius: 999px; }
@@ -76,18 +87,20 @@ tr.gone td { color: var(--muted); }
 .health-suspect { background: var(--sus-bg); color: var(--sus); }
 .health-down { background: var(--bad-bg); color: var(--bad); }
 .h-healthy { color: var(--ok); } .h-subhealthy { color: var(--warn); } .h-suspect { color: var(--sus); } .h-down { color: var(--bad); }
-.instances { table-layout: fixed; }
-.instances col.c-id { width: 18%; } .instances col.c-cluster { width: 8%; } .instances col.c-health { width: 11%; }
-.instances col.c-weight { width: 7%; } .instances col.c-meta { width: 21%; } .instances col.c-rep { width: 30%; } .instances col.c-ver { width: 5%; }
-.instances td.clip, .instances td.clip div { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.instances td.meta { overflow: hidden; }
+/* Every row exactly ROW_PX (46 px) high, the column titles 28 px (view-services.ts): the list is virtual. */
+.irow { display: grid; grid-template-columns: 18% 8% 11% 7% 21% 30% 5%; height: 46px; overflow: hidden; border-bottom: 1px solid var(--line); align-items: center; }
+.irow > div { padding: 0 8px; min-width: 0; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; max-height: 46px; }
+.irow > div > div { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.irow .num { text-align: right; font-variant-numeric: tabular-nums; }
+.irow.cols { height: 28px; font-size: 11px; text-transform: uppercase; letter-spacing: .5px; color: var(--muted); font-weight: 600; }
+.irow.disabled > div { opacity: .55; }
 .tag, .kv { display: inline-flex; margin: 0 4px 3px 0; font-size: 12px; border: 1px solid var(--line); border-radius: 4px; padding: 0 6px; max-width: 280px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .tag { background: #f0f4ff; border-color: #d9e2fb; }
 .kv .k { color: var(--muted); }
 .kv .k::after { content: "="; margin-right: 2px; }
-.calls { display: flex; gap: 8px; align-items: baseline; flex-wrap: wrap; }
+.calls { display: flex; gap: 8px; align-items: baseline; }
 .pending { color: var(--warn); }
-.meters { display: flex; gap: 10px; margin-top: 3px; flex-wrap: wrap; }
+.meters { display: flex; gap: 10px; margin-top: 3px; }
 .metric { font-size: 12px; font-variant-numeric: tabular-nums; }
 .metric.bad { color: var(--bad); font-weight: 600; }
 .bar { display: inline-flex; align-items: center; gap: 3px; font-size: 11px; color: var(--muted); white-space: nowrap; }

@@ -23,9 +23,11 @@ export default `<!doctype html>
   <button id="signout" type="button" class="link" hidden>forget token</button>
 </header>
 <form id="auth" class="auth" hidden>
-  <label for="token">This node requires a bearer token (read role):</label>
-  <input id="token" type="password" autocomplete="off" placeholder="token">
+  <p id="auth-message" class="auth-message" role="alert" data-testid="auth-message"></p>
+  <label for="token">Access token:</label>
+  <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" placeholder="paste a token">
   <button type="submit">Use token</button>
+  <span class="muted small">Kept in this tab only (sessionStorage), sent as Authorization: Bearer.</span>
 </form>
 <main class="layout">
   <div class="main-col">
@@ -34,8 +36,12 @@ export default `<!doctype html>
       <div id="cluster"></div>
     </section>
     <section class="card">
+      <h2>Datacenters</h2>
+      <div id="datacenters"></div>
+    </section>
+    <section class="card">
       <div class="card-head">
-        <h2>Services <span id="services-count" class="muted small"></span></h2>
+        <h2>Services <span id="services-dc"></span> <span id="services-count" class="muted small"></span></h2>
         <input id="filter" type="search" placeholder="Filter…" aria-label="Filter">
       </div>
       <div id="services"></div>

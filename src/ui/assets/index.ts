@@ -65,7 +65,14 @@ export const PAGE: Asset = asset('text/html; charset=utf-8', indexHtml);
 /** Served at /ui/assets/<name>. */
 export const ASSETS: ReadonlyMap<string, Asset> = new Map([
   ['app.css', asset('text/css; charset=utf-8', appCss)],
-  ...['app.js', 'api.js', 'dom.js', 'store.js', 'view-cluster.js', 'view-services.js', 'view-side.js'].map(
-    (name) => [name, script(name)] as const,
-  ),
+  ...[
+    'app.js',
+    'api.js',
+    'dom.js',
+    'store.js',
+    'view-cluster.js',
+    'view-datacenters.js',
+    'view-services.js',
+    'view-side.js',
+  ].map((name) => [name, script(name)] as const),
 ]);

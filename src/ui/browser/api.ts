@@ -1,11 +1,11 @@
 // Talking to the node that served this page: JSON requests and event streams.
-// Auth is off in a dev cluster. When a node answers 401, the page asks for a token once,
-// keeps it for this tab (sessionStorage), and from then on sends it on every request; event
-// streams then go through fetch, since EventSource cannot send an Authorization header.
+// Auth is off in a dev cluster. With --acl or --token-file, a person pastes a token: it is kept
+// for this tab only (sessionStorage: never in the URL, never logged) and sent as
+// `Authorization: Bearer` on every request. The server reads a token from that header only, and
+// EventSource cannot send headers, so with a token the streams go through fetch.
 import type { ErrorReply } from './wire.js';
 
 const TOKEN_KEY = 'rollcall.token';
-const listeners = new Set<(needed: boolean) => void>();
 
 export function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
@@ -16,10 +16,35 @@ export function setToken(t: string | null): void {
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
-/** Called with true when a request was refused for want of a (valid) token. */
-export function onAuthNeeded(fn: (needed: boolean) => void): void {
+/** A request refused for its token: 401 (none, or not valid), 403 (not allowed) or 429 (too many failures). */
+export interface AuthProblem {
+  readonly status: number;
+  /** The server's message (the catalogue error's), naming what is missing or wrong. */
+  readonly message: string;
+  /** Set when another datacenter refused it (`?dc=`): its tokens are its own. */
+  readonly datacenter: string | null;
+}
+
+const listeners = new Set<(p: AuthProblem) => void>();
+
+/** Called on each request refused for want of a (valid, sufficient) token. */
+export function onAuthProblem(fn: (p: AuthProblem) => void): void {
   listeners.add(fn);
 }
+
+/**
+ * Tells the listeners, and forgets a token this node refused: sending it again would only
+ * count against this address's failed-authentication limit (429). A refusal by another
+ * datacenter says nothing about the token here.
+ */
+function refused(res: Response, body: ErrorReply | null): void {
+  const datacenter = res.headers.get('x-rollcall-datacenter');
+  if (res.status === 401 && datacenter === null && token() !== null) setToken(null);
+  const problem = { status: res.status, message: body?.error?.message || `HTTP ${res.status}`, datacenter };
+  for (const fn of listeners) fn(problem);
+}
+
+const isAuthStatus = (status: number): boolean => status === 401 || status === 403 || status === 429;
 
 function headers(extra?: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = Object.assign({ accept: 'application/json' }, extra || {});
@@ -39,10 +64,10 @@ export async function getJson<T>(path: string, timeoutMs?: number): Promise<T> {
     cache: 'no-store',
   });
   answeredBy = res.headers.get('x-rollcall-node') || answeredBy;
-  if (res.status === 401) for (const fn of listeners) fn(true);
   const body: unknown = await res.json().catch(() => null);
   if (!res.ok) {
     const reply = body as ErrorReply | null;
+    if (isAuthStatus(res.status)) refused(res, reply);
     throw Object.assign(new Error(reply?.error?.message || `HTTP ${res.status}`), { status: res.status });
   }
   return body as T;
@@ -130,8 +155,11 @@ function fetchStream(
           signal: ctrl.signal,
           cache: 'no-store',
         });
-        if (res.status === 401) for (const fn of listeners) fn(true);
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        if (!res.ok) {
+          const reply = (await res.json().catch(() => null)) as ErrorReply | null;
+          if (isAuthStatus(res.status)) refused(res, reply);
+          throw new Error(reply?.error?.message || `HTTP ${res.status}`);
+        }
         status('open');
         if (!res.body) throw new Error('no body');
         const reader = res.body.getReader();

@@ -1,17 +1,30 @@
 // The monitoring page: list the registry once, then follow the watch stream; poll cluster
-// status every second, the leader's health reports every two and the health policy every
-// five; follow the alert stream.
-// Everything is read from the node that served the page, so it works from a follower.
-import { answeredBy, getJson, onAuthNeeded, openStream, type Stream, setToken, token } from './api.js';
+// status every second, the leader's health reports every two, the federation's datacenters
+// every two and the health policy every five; follow the alert stream.
+// Everything is read from the node that served the page, so it works from a follower. The
+// services (listing, watch, reports) can be another datacenter's: the same requests with
+// `?dc=NAME`, which this node forwards there.
+import {
+  type AuthProblem,
+  answeredBy,
+  getJson,
+  onAuthProblem,
+  openStream,
+  type Stream,
+  setToken,
+  token,
+} from './api.js';
 import { byId } from './dom.js';
-import { alertEvent, apply, load, setAlerts, setReports, state } from './store.js';
+import { alertEvent, apply, clearRegistry, load, setAlerts, setReports, state } from './store.js';
 import { renderCluster, renderHeader } from './view-cluster.js';
+import { onChooseDatacenter, renderDatacenters } from './view-datacenters.js';
 import { renderServices } from './view-services.js';
 import { renderAlerts, renderFeed, renderPolicy } from './view-side.js';
 import type {
   AlertEvent,
   AlertSnapshot,
   ClusterStatus,
+  FederationReply,
   PolicyReply,
   ReportsReply,
   ServicesPage,
@@ -22,6 +35,7 @@ import type {
 const CLUSTER_EVERY_MS = 1000;
 const REPORTS_EVERY_MS = 2000;
 const POLICY_EVERY_MS = 5000;
+const FEDERATION_EVERY_MS = 2000;
 
 let dirty = false;
 function render(): void {
@@ -31,6 +45,7 @@ function render(): void {
     dirty = false;
     renderHeader();
     renderCluster();
+    renderDatacenters();
     renderServices();
     renderAlerts();
     renderPolicy();
@@ -51,21 +66,33 @@ function why(err: unknown): string {
 const PAGE_SIZE = 2000;
 
 let watch: Stream | null = null;
+// Bumped by each (re)start of the listing: a listing or stream of an earlier start (another
+// datacenter, or a listing that was started over) stops at its next step.
+let generation = 0;
 
-async function listAll(): Promise<void> {
+/** `&dc=NAME` when another datacenter's services are shown. */
+function dcParam(): string {
+  return state.dc === null ? '' : `&dc=${encodeURIComponent(state.dc)}`;
+}
+
+async function listAll(started: number): Promise<boolean> {
   let cursor: string | null = null;
   for (;;) {
     const page: ServicesPage = await getJson<ServicesPage>(
-      `/v1/services?instances=true&consistency=serializable&limit=${PAGE_SIZE}${cursor ? `&continue=${encodeURIComponent(cursor)}` : ''}`,
+      `/v1/services?instances=true&consistency=serializable&limit=${PAGE_SIZE}${dcParam()}${cursor ? `&continue=${encodeURIComponent(cursor)}` : ''}`,
       15000,
     );
+    if (started !== generation) return false;
     load(page, cursor === null);
-    if (!page.continue) return;
+    // Each page shows as it comes: a large registry paints its first rows at once.
+    render();
+    if (!page.continue) return true;
     cursor = page.continue;
   }
 }
 
 async function bootstrap(): Promise<void> {
+  const started = ++generation;
   if (watch) watch.close();
   watch = null;
   state.watch = 'connecting';
@@ -74,17 +101,21 @@ async function bootstrap(): Promise<void> {
     try {
       // Serializable: answered from this node's applied state even with no leader. A page
       // whose revision left the node's history (410) starts the listing over.
-      await listAll();
+      if (!(await listAll(started))) return;
+      state.servicesError = null;
       break;
-    } catch {
+    } catch (err) {
+      if (started !== generation) return;
+      state.servicesError = why(err);
       state.watch = 'retrying';
       render();
       await sleep(1000);
+      if (started !== generation) return;
     }
   }
   render();
   watch = openStream<{ message: WatchChange; progress: WatchProgress; compacted: unknown }>(
-    () => `/v1/watch?fromRevision=${state.revision + 1}`,
+    () => `/v1/watch?fromRevision=${state.revision + 1}${dcParam()}`,
     {
       message: (ev) => {
         if (apply(ev)) render();
@@ -101,6 +132,15 @@ async function bootstrap(): Promise<void> {
       render();
     },
   );
+}
+
+/** Shows another datacenter's services (null: this node's own): the listing and the watch start over there. */
+function showDatacenter(dc: string | null): void {
+  if (dc === state.dc) return;
+  state.dc = dc;
+  clearRegistry();
+  void bootstrap();
+  void pollReports();
 }
 
 // ---- cluster status
@@ -122,11 +162,29 @@ async function pollCluster(): Promise<void> {
 
 async function pollReports(): Promise<void> {
   try {
-    const r = await getJson<ReportsReply>('/v1/health/reports', 3000);
+    const dc = state.dc;
+    const r = await getJson<ReportsReply>(
+      `/v1/health/reports${dc === null ? '' : `?dc=${encodeURIComponent(dc)}`}`,
+      3000,
+    );
+    // The datacenter shown changed meanwhile: these reports are of the other one.
+    if (dc !== state.dc) return;
     setReports(r.reports);
     state.reportsNote = r.available === false ? r.reason || 'reports unavailable' : 'no reports';
   } catch (err) {
     state.reportsNote = `reports unavailable: ${why(err)}`;
+  }
+  render();
+}
+
+// ---- the federation's datacenters
+
+async function pollFederation(): Promise<void> {
+  try {
+    state.federation = await getJson<FederationReply>('/v1/federation', 3000);
+    state.federationError = null;
+  } catch (err) {
+    state.federationError = why(err);
   }
   render();
 }
@@ -168,6 +226,17 @@ function followAlerts(): void {
 
 // ---- controls
 
+/** What a refused request tells the person: who refused, why (the server's words), what to do. */
+function authMessage(p: AuthProblem): string {
+  const where = p.datacenter === null ? 'This node' : `Datacenter ${p.datacenter}`;
+  if (p.status === 401)
+    return p.datacenter === null
+      ? `${where} refused the request (401): ${p.message}. Paste a token (role read is enough).`
+      : `${where} refused the token (401): ${p.message}. Each datacenter checks tokens of its own.`;
+  if (p.status === 403) return `${where} does not let this token read that (403): ${p.message}.`;
+  return `${where} refuses requests from this address for now (429): ${p.message}.`;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -187,10 +256,14 @@ function controls(): void {
     render();
   });
   const form = byId<HTMLFormElement>('auth');
-  onAuthNeeded(() => form.removeAttribute('hidden'));
+  onAuthProblem((p) => {
+    form.removeAttribute('hidden');
+    byId('auth-message').textContent = authMessage(p);
+  });
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     setToken(byId<HTMLInputElement>('token').value.trim());
+    // Every request and stream starts again with the token (sessionStorage: kept across the reload).
     location.reload();
   });
   if (token()) byId('signout').removeAttribute('hidden');
@@ -198,6 +271,8 @@ function controls(): void {
     setToken(null);
     location.reload();
   });
+  onChooseDatacenter(showDatacenter);
+  byId('services').addEventListener('scroll', render, { passive: true });
   // Relative times ("3 s ago") move even when nothing else does.
   setInterval(render, 5000);
 }
@@ -208,4 +283,5 @@ void bootstrap();
 every(CLUSTER_EVERY_MS, pollCluster);
 every(REPORTS_EVERY_MS, pollReports);
 every(POLICY_EVERY_MS, pollPolicy);
+every(FEDERATION_EVERY_MS, pollFederation);
 followAlerts();

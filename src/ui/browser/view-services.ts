@@ -1,101 +1,175 @@
 // Services and their instances: health, weight, metadata and what each one reports.
-import { ago, type Child, fill, h, pct } from './dom.js';
+import { ago, byId, type Child, fill, h, pct } from './dom.js';
 import { state, type VisibleService, visibleServices } from './store.js';
-import { th } from './view-cluster.js';
 import type { Health, Instance, TrackedReport } from './wire.js';
 
 const HEALTHS: readonly Health[] = ['healthy', 'subhealthy', 'suspect', 'down'];
-// A service with more instances shows this many rows; the filter narrows to the rest.
-const MAX_ROWS = 200;
+
+// The list is virtual: every row has a fixed height (the CSS holds them to it), so where
+// each service and each instance sits is arithmetic, and only the rows in view (and a
+// margin) are in the DOM. 100,000 instances cost a few dozen elements, not a million.
+const HEAD_PX = 36;
+const COLUMNS_PX = 28;
+const ROW_PX = 46;
+/** Rows drawn beyond the visible part, above and below, so a scroll does not show blanks. */
+const MARGIN_PX = 600;
+
+const COLUMNS = ['Instance', 'Cluster', 'Health', '#Weight', 'Metadata', 'Reported', '#Ver'];
+
+/** A service laid out: its place in the list and the rows it shows. */
+interface Placed extends VisibleService {
+  readonly top: number;
+  /** The header's height: the service's name, and the column titles when it has rows. */
+  readonly head: number;
+}
+
+let placed: Placed[] = [];
+let height = 0;
+let placedFor = { layout: -1, filter: '', revision: -1 };
+
+/** Lays the services out again when their rows changed (or, filtering, when anything changed). */
+function layout(): void {
+  const filter = state.filter.trim();
+  const same =
+    placedFor.layout === state.layout &&
+    placedFor.filter === filter &&
+    (filter === '' || placedFor.revision === state.revision);
+  if (same) return;
+  placedFor = { layout: state.layout, filter, revision: state.revision };
+  placed = [];
+  let top = 0;
+  for (const v of visibleServices()) {
+    const head = HEAD_PX + (v.ids.length > 0 ? COLUMNS_PX : 0);
+    placed.push({ ...v, top, head });
+    top += head + v.ids.length * ROW_PX;
+  }
+  height = top;
+}
+
+/** The first service whose rows reach below y. */
+function firstBelow(y: number): number {
+  let lo = 0;
+  let hi = placed.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const p = placed[mid]!;
+    if (p.top + p.head + p.ids.length * ROW_PX <= y) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 export function renderServices(): void {
-  const list = visibleServices();
-  let total = 0;
-  for (const s of state.services.values()) total += s.instances.size;
-  fill('services-count', `${state.services.size} services · ${total} instances`);
-  if (list.length === 0) {
-    fill(
-      'services',
-      h('p', {
-        class: 'empty',
-        text: state.services.size === 0 ? 'No services registered yet.' : 'Nothing matches the filter.',
-      }),
+  layout();
+  fill('services-count', `${state.services.size} services · ${state.instanceCount} instances`);
+  const box = byId('services');
+  if (placed.length === 0) {
+    box.replaceChildren(
+      state.servicesError
+        ? h('p', {
+            class: 'error',
+            'data-testid': 'services-error',
+            text: `Cannot list services: ${state.servicesError}`,
+          })
+        : h('p', {
+            class: 'empty',
+            text: state.services.size === 0 ? 'No services registered yet.' : 'Nothing matches the filter.',
+          }),
     );
     return;
   }
-  fill('services', list.map(serviceBlock));
+  // The visible band of the list, with a margin each side.
+  const from = Math.max(0, box.scrollTop - MARGIN_PX);
+  const to = box.scrollTop + (box.clientHeight || 800) + MARGIN_PX;
+  const chunks: HTMLElement[] = [];
+  for (let n = firstBelow(from); n < placed.length && placed[n]!.top < to; n++) {
+    chunks.push(chunk(placed[n]!, from, to));
+  }
+  box.replaceChildren(h('div', { class: 'vlist', style: { height: `${height}px` } }, chunks));
 }
 
-function serviceBlock({ key, svc, instances }: VisibleService): HTMLElement {
-  const counts: Partial<Record<Health, number>> = {};
-  for (const i of svc.instances.values()) counts[i.health] = (counts[i.health] || 0) + 1;
-  const chips = HEALTHS.filter((hl) => counts[hl]).map((hl) =>
-    h('span', { class: `chip health-${hl}`, text: `${counts[hl]} ${hl}` }),
-  );
+/** The part of one service between from and to (list coordinates): its header if in view, and those rows. */
+function chunk(p: Placed, from: number, to: number): HTMLElement {
+  const rowsTop = p.top + p.head;
+  const first = Math.max(0, Math.floor((from - rowsTop) / ROW_PX));
+  const end = Math.min(p.ids.length, Math.ceil((to - rowsTop) / ROW_PX));
+  const withHead = p.top + p.head > from;
+  const rows: HTMLElement[] = [];
+  for (let n = first; n < end; n++) {
+    const i = p.svc.instances.get(p.ids[n]!);
+    if (i) rows.push(instanceRow(p.key, i));
+  }
   return h(
     'section',
-    { class: 'service', 'data-service': key },
+    {
+      class: 'service',
+      'data-service': p.key,
+      'data-first-row': first,
+      style: { top: `${withHead ? p.top : rowsTop + first * ROW_PX}px` },
+    },
+    withHead ? serviceHead(p) : null,
+    rows,
+  );
+}
+
+function serviceHead({ svc, ids }: Placed): Child[] {
+  const chips = HEALTHS.filter((hl) => svc.counts[hl]).map((hl) =>
+    h('span', { class: `chip health-${hl}`, text: `${svc.counts[hl]} ${hl}` }),
+  );
+  const hidden = svc.instances.size - ids.length;
+  return [
     h(
       'header',
       {},
       h('h3', {}, h('span', { class: 'muted', text: `${svc.namespace} / ` }), svc.service),
-      h('div', { class: 'chips' }, chips.length ? chips : h('span', { class: 'chip', text: 'no instances' })),
+      h(
+        'div',
+        { class: 'chips' },
+        hidden > 0 ? h('span', { class: 'chip', text: `${ids.length} of ${svc.instances.size} match` }) : null,
+        chips.length ? chips : h('span', { class: 'chip', text: 'no instances' }),
+      ),
     ),
-    instances.length === 0
-      ? null
-      : h(
-          'table',
-          { class: 'grid instances' },
-          h(
-            'colgroup',
-            {},
-            ['c-id', 'c-cluster', 'c-health', 'c-weight', 'c-meta', 'c-rep', 'c-ver'].map((c) =>
-              h('col', { class: c }),
-            ),
+    ids.length > 0
+      ? h(
+          'div',
+          { class: 'irow cols', role: 'row' },
+          COLUMNS.map((t) =>
+            t.startsWith('#')
+              ? h('div', { class: 'num', role: 'columnheader', text: t.slice(1) })
+              : h('div', { role: 'columnheader', text: t }),
           ),
-          h(
-            'thead',
-            {},
-            h('tr', {}, ['Instance', 'Cluster', 'Health', '#Weight', 'Metadata', 'Reported', '#Ver'].map(th)),
-          ),
-          h(
-            'tbody',
-            {},
-            instances.slice(0, MAX_ROWS).map((i) => instanceRow(key, i)),
-          ),
-        ),
-    instances.length > MAX_ROWS
-      ? h('p', {
-          class: 'muted small',
-          'data-testid': 'more-rows',
-          text: `Showing ${MAX_ROWS} of ${instances.length} instances; type in the filter to find the others.`,
-        })
+        )
       : null,
-  );
+  ];
 }
 
-function instanceRow(serviceKey: string, i: Instance): HTMLTableRowElement {
+function instanceRow(serviceKey: string, i: Instance): HTMLElement {
   const report = state.reports.get(`${serviceKey}/${i.id}`);
   return h(
-    'tr',
-    { 'data-instance': `${serviceKey}/${i.id}`, 'data-health': i.health, class: i.enabled ? '' : 'disabled' },
+    'div',
+    {
+      class: i.enabled ? 'irow' : 'irow disabled',
+      role: 'row',
+      'data-instance': `${serviceKey}/${i.id}`,
+      'data-health': i.health,
+    },
     h(
-      'td',
-      { class: 'clip' },
+      'div',
+      { role: 'cell' },
       h('div', { class: 'mono strong', text: i.id, title: i.id }),
       h('div', { class: 'mono muted small', text: `${i.address}:${i.port}${i.ephemeral ? '' : ' · persistent'}` }),
     ),
-    h('td', { class: 'mono small clip', text: i.cluster, title: i.cluster }),
+    h('div', { role: 'cell', class: 'mono small', text: i.cluster, title: i.cluster }),
     h(
-      'td',
-      {},
+      'div',
+      { role: 'cell' },
       h('span', { class: `badge health-${i.health}`, 'data-testid': 'health', text: i.health }),
       i.enabled ? null : h('span', { class: 'muted small', text: ' disabled' }),
     ),
-    h('td', { class: 'num', text: String(i.weight) }),
-    h('td', { class: 'meta' }, metadata(i)),
-    h('td', {}, reported(report)),
-    h('td', { class: 'num muted', text: String(i.version) }),
+    h('div', { role: 'cell', class: 'num', text: String(i.weight) }),
+    h('div', { role: 'cell', class: 'meta' }, metadata(i)),
+    h('div', { role: 'cell' }, reported(report)),
+    h('div', { role: 'cell', class: 'num muted', text: String(i.version) }),
   );
 }
 

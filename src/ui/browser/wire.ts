@@ -79,3 +79,36 @@ export interface AlertSnapshot {
 export interface ErrorReply {
   readonly error?: { readonly code?: string; readonly message?: string };
 }
+
+/** A datacenter's or a member's liveness as this node's failure detector sees it (src/federation). */
+export type Liveness = 'alive' | 'suspect' | 'unreachable';
+
+/** A datacenter in GET /v1/federation (src/server/routes/federation.ts). */
+export interface DatacenterStatus {
+  readonly name: string;
+  /** This node's own datacenter. */
+  readonly local: boolean;
+  readonly status: Liveness;
+  readonly leader: string | null;
+  readonly revision: number;
+  /** Smoothed round-trip time (0 for our own, null before a sample). */
+  readonly rttMs: number | null;
+  /** Wall-clock ms of the last authenticated message, null if never. */
+  readonly lastHeard: number | null;
+  readonly members: readonly {
+    readonly id: string;
+    readonly address: string;
+    readonly role: string;
+    readonly status: Liveness;
+    readonly lastHeard: number | null;
+  }[];
+}
+
+/** GET /v1/federation: every datacenter this node knows (gossiped: eventually consistent). */
+export interface FederationReply {
+  /** This node's datacenter (`--datacenter`). */
+  readonly datacenter: string;
+  /** False: no `--federation-secret`; the list holds this datacenter only. */
+  readonly enabled: boolean;
+  readonly datacenters: readonly DatacenterStatus[];
+}
