@@ -732,17 +732,13 @@ export class RollcallClient {
   /**
    * Replicated access tokens (`--acl`; docs/api.md "Access tokens"). `aclBootstrap` makes
    * the first admin token, once per cluster (`ACL_BOOTSTRAPPED` after); `createToken` needs
-   * an admin token. The answer of both holds the `secret`, shown only then. These writes
-   * carry no exactly-once ids: a retry creates another token.
+   * an admin token. The answer of both holds the `secret`, shown only then. Exactly-once
+   * like every write: a retry that finds the first attempt applied creates nothing and fails
+   * with ApiError `TOKEN_EXISTS` (`ACL_BOOTSTRAPPED`) whose `details.id` is the token it made (its
+   * secret cannot be shown again).
    */
   async aclBootstrap(name?: string): Promise<AclTokenCreated> {
-    const r = await this.#nodes.call<AclTokenCreated>({
-      method: 'POST',
-      path: '/v1/acl/bootstrap',
-      body: name === undefined ? {} : { name },
-      kind: 'write',
-    });
-    return r.body;
+    return this.#write('POST', '/v1/acl/bootstrap', name === undefined ? {} : { name });
   }
 
   async createToken(spec: {
@@ -751,32 +747,25 @@ export class RollcallClient {
     namespaces?: readonly string[];
     servicePrefixes?: readonly string[];
   }): Promise<AclTokenCreated> {
-    const r = await this.#nodes.call<AclTokenCreated>({
-      method: 'POST',
-      path: '/v1/acl/tokens',
-      body: spec,
-      kind: 'write',
-    });
-    return r.body;
+    return this.#write('POST', '/v1/acl/tokens', spec);
   }
 
-  /** Every token (never a secret), linearizable. */
-  async listTokens(): Promise<{ revision: number; tokens: AclTokenInfo[] }> {
-    const r = await this.#nodes.call<{ revision: number; tokens: AclTokenInfo[] }>({
+  /**
+   * The tokens (never a secret), linearizable, sorted by id. With `limit`, one page: pass its
+   * `continue` for the next (a server from before pages answers every token at once).
+   */
+  async listTokens(page: PageOptions = {}): Promise<{ revision: number; tokens: AclTokenInfo[]; continue?: string }> {
+    const r = await this.#nodes.call<{ revision: number; tokens: AclTokenInfo[]; continue?: string }>({
       method: 'GET',
       path: '/v1/acl/tokens',
+      query: { limit: page.limit, continue: page.continue },
       kind: 'read',
     });
     return r.body;
   }
 
   async revokeToken(id: string): Promise<{ revision: number; id: string }> {
-    const r = await this.#nodes.call<{ revision: number; id: string }>({
-      method: 'DELETE',
-      path: `/v1/acl/tokens/${seg(id)}`,
-      kind: 'write',
-    });
-    return r.body;
+    return this.#write('DELETE', `/v1/acl/tokens/${seg(id)}`);
   }
 
   /** Probes every known node (`/healthz`) and reads the cluster status. */

@@ -11,6 +11,8 @@ import { help } from './instances.js';
 import { type Io, jsonOut, table } from './output.js';
 
 const ROLES = ['read', 'register', 'admin'] as const;
+/** Tokens per request of `token list` (the server caps a page at its --list-max-items). */
+const TOKEN_PAGE = 1_000;
 
 export const acl: Command = {
   name: 'acl',
@@ -80,9 +82,16 @@ Examples:
       case 'list':
         if (arg !== undefined) throw new UsageError(`unexpected ${JSON.stringify(arg)}`);
         return withClient(io, globals, async (client) => {
-          const r = await client.listTokens();
-          if (globals.json) jsonOut(io, r);
-          else io.out(table(['ID', 'NAME', 'ROLE', 'NAMESPACES', 'SERVICE PREFIXES', 'CREATED'], r.tokens.map(row)));
+          // Every page (GET /v1/acl/tokens is paginated like every listing).
+          const first = await client.listTokens({ limit: TOKEN_PAGE });
+          const tokens = [...first.tokens];
+          for (let next = first.continue; next !== undefined; ) {
+            const page = await client.listTokens({ limit: TOKEN_PAGE, continue: next });
+            tokens.push(...page.tokens);
+            next = page.continue;
+          }
+          if (globals.json) jsonOut(io, { revision: first.revision, tokens });
+          else io.out(table(['ID', 'NAME', 'ROLE', 'NAMESPACES', 'SERVICE PREFIXES', 'CREATED'], tokens.map(row)));
           return EXIT.OK;
         });
       case 'revoke':

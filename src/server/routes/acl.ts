@@ -4,23 +4,27 @@
  *
  * The secret is made here, on the node that takes the request, and answered only in the
  * 201 of bootstrap or create; the command carries only its SHA-256 digest, so the secret is
- * in no log entry, LevelDB record or snapshot. These writes take no exactly-once client
- * headers: a retry answered from the dedup table could not give back the first attempt's
- * secret (which nobody stored), so a retry simply creates another token.
+ * in no log entry, LevelDB record or snapshot.
+ *
+ * Exactly-once, as every write (docs/api.md "Exactly-once writes"): with
+ * `x-rollcall-client-id` and `x-rollcall-seq`, a retry applies once. A replayed revoke
+ * answers as the first did. A replayed create or bootstrap cannot: the retry made a fresh
+ * id and secret, the state machine answered it from the deduplication table (the first
+ * attempt's revision), and the first secret is stored nowhere. So it answers 409
+ * (TOKEN_EXISTS, or ACL_BOOTSTRAPPED) naming the token the first attempt created, and
+ * creates nothing. The node's own re-forwarding of a write whose leader went away re-sends
+ * the same command (same id and secret), so that replay finds its token and answers 201.
+ * No apply behaviour changed for this (the state machine always deduplicated token
+ * commands that carry a client), so it needs no cluster-version gate.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import type {
-  AclToken,
-  BootstrapAcl,
-  ClientCommand,
-  CommandOk,
-  CreateToken,
-  RevokeToken,
-} from '../../registry/index.js';
-import { LIMITS, parseCommand } from '../../registry/index.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AclToken, BootstrapAcl, CreateToken, RevokeToken } from '../../registry/index.js';
+import { LIMITS } from '../../registry/index.js';
 import { newTokenSecret } from '../acl.js';
 import type { ServerContext } from '../context.js';
-import { sendCommandError, sendError, sendNodeError } from '../errors.js';
+import { sendError } from '../errors.js';
+import { type ContinueToken, decodeContinue, encodeContinue } from '../listing/continue-token.js';
+import { DEFAULT_LIST_MAX_ITEMS } from '../listing/serve.js';
 
 const NAME = {
   type: 'string',
@@ -85,33 +89,63 @@ export function shownToken(t: AclToken): Record<string, unknown> {
   return out;
 }
 
+/**
+ * A create or bootstrap whose answer came from the deduplication table (see above): the
+ * token the first attempt made is the one created at the replayed revision.
+ */
+function replayedCreate(
+  ctx: ServerContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  revision: number,
+  code: 'TOKEN_EXISTS' | 'ACL_BOOTSTRAPPED',
+): FastifyReply {
+  const first = ctx.node.registry.tokens().find((t) => t.createRevision === revision);
+  const request = `this request (x-rollcall-client-id ${JSON.stringify(req.headers['x-rollcall-client-id'])}, x-rollcall-seq ${String(req.headers['x-rollcall-seq'])})`;
+  const made =
+    first === undefined
+      ? `created a token at revision ${revision} that has been revoked since`
+      : `created token ${first.id} at revision ${revision}; its secret was in that first answer only and is stored nowhere`;
+  const lost =
+    code === 'ACL_BOOTSTRAPPED'
+      ? 'if that answer was lost, create an admin token with a --token-file break-glass token and revoke this one (docs/security.md)'
+      : 'if that answer was lost, revoke it and create another';
+  return sendError(reply, code, `${request} was applied before: it ${made}. Nothing was created now; ${lost}`, {
+    field: 'x-rollcall-seq',
+    revision,
+    ...(first === undefined ? {} : { id: first.id }),
+    replayed: true,
+  });
+}
+
+const LIST_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000_000,
+      description:
+        'At most this many tokens (capped at --list-max-items, 10,000 by default); `continue` is set when more are left. Without it, more tokens than the cap are refused (LIMIT_EXCEEDED).',
+    },
+    continue: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 8192,
+      description: 'The `continue` of the previous page: the tokens after the last one it held, by id.',
+    },
+  },
+} as const;
+
+/** What a `continue` of this listing is bound to (continue-token.ts). */
+const TOKEN_LISTING = 'acl-tokens';
+
 export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boolean): void {
   const off = (reply: FastifyReply): FastifyReply =>
     sendError(reply, 'ACL_OFF', 'access control is off on this node: start every node with --acl (docs/security.md)');
-
-  /** Proposes without a client ref (see above); answers the error itself and returns null on failure. */
-  const submit = async (reply: FastifyReply, command: ClientCommand): Promise<CommandOk | null> => {
-    const checked = parseCommand(command);
-    if (!checked.ok) {
-      sendCommandError(reply, checked);
-      return null;
-    }
-    const started = performance.now();
-    try {
-      const { result } = await ctx.node.submit(command, ctx.limits.timeoutMs);
-      ctx.metrics.proposed(command.type, result.ok ? 'ok' : 'rejected', (performance.now() - started) / 1000);
-      if (!result.ok) {
-        sendCommandError(reply, result);
-        return null;
-      }
-      reply.header('x-rollcall-revision', String(result.revision));
-      return result;
-    } catch (err) {
-      ctx.metrics.proposed(command.type, 'error', null);
-      sendNodeError(reply, err);
-      return null;
-    }
-  };
+  const maxItems = ctx.limits.listMaxItems ?? DEFAULT_LIST_MAX_ITEMS;
+  const stored = (id: string): AclToken | undefined => ctx.node.registry.tokens().find((t) => t.id === id);
 
   app.post<{ Body: { name?: string } | null }>(
     '/v1/acl/bootstrap',
@@ -126,11 +160,19 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
           summary: 'Create the first admin token (once per cluster)',
           description:
             'With `--acl`: creates an admin token (body `{"name"?}`, default name `bootstrap`) and answers its secret, once per cluster; ' +
-            'a second call, through any node, is refused with 409 ACL_BOOTSTRAPPED (decided when the command is applied, so two concurrent calls cannot both succeed).',
+            'a second call, through any node, is refused with 409 ACL_BOOTSTRAPPED (decided when the command is applied, so two concurrent calls cannot both succeed). ' +
+            'A retry with the same `x-rollcall-client-id` and `x-rollcall-seq` creates nothing and answers 409 ACL_BOOTSTRAPPED with `replayed: true` and the `id` of the token the first attempt made.',
           responses: {
             201: { description: 'The first admin token, with its secret (shown only now).', schema: CREATED },
           },
-          errors: ['ACL_BOOTSTRAPPED', 'INVALID_ARGUMENT', 'INVALID_JSON', 'UNSUPPORTED_MEDIA_TYPE', ...WRITE_ERRORS],
+          errors: [
+            'ACL_BOOTSTRAPPED',
+            'INVALID_ARGUMENT',
+            'INVALID_JSON',
+            'UNSUPPORTED_MEDIA_TYPE',
+            'STALE_REQUEST',
+            ...WRITE_ERRORS,
+          ],
         },
       },
     },
@@ -144,11 +186,11 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
         role: 'admin',
         secretHash: fresh.secretHash,
       };
-      const ok = await submit(reply, command);
-      if (ok === null) return reply;
-      return reply
-        .code(201)
-        .send({ id: fresh.id, secret: fresh.secret, name: command.name, role: 'admin', createRevision: ok.revision });
+      return ctx.write(req, reply, command, (ok) => {
+        const made = stored(fresh.id);
+        if (made === undefined) return replayedCreate(ctx, req, reply, ok.revision, 'ACL_BOOTSTRAPPED');
+        return reply.code(201).send({ ...shownToken(made), secret: fresh.secret });
+      });
     },
   );
 
@@ -165,7 +207,8 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
           tag: 'admin',
           summary: 'Create an access token',
           description:
-            'Replicated: once acknowledged, the token works on every node. The secret is in this answer only; the cluster stores its SHA-256 digest.',
+            'Replicated: once acknowledged, the token works on every node. The secret is in this answer only; the cluster stores its SHA-256 digest. ' +
+            'A retry with the same `x-rollcall-client-id` and `x-rollcall-seq` creates nothing and answers 409 TOKEN_EXISTS with `replayed: true` and the `id` of the token the first attempt made (its secret cannot be shown again).',
           responses: { 201: { description: 'The token, with its secret (shown only now).', schema: CREATED } },
           errors: [
             'INVALID_ARGUMENT',
@@ -173,6 +216,7 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
             'BODY_TOO_LARGE',
             'UNSUPPORTED_MEDIA_TYPE',
             'TOKEN_EXISTS',
+            'STALE_REQUEST',
             ...WRITE_ERRORS,
           ],
         },
@@ -191,43 +235,90 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
         ...(b.servicePrefixes === undefined ? {} : { servicePrefixes: b.servicePrefixes }),
         secretHash: fresh.secretHash,
       };
-      const ok = await submit(reply, command);
-      if (ok === null) return reply;
-      const stored = ctx.node.registry.tokens().find((t) => t.id === fresh.id);
-      const shown =
-        stored === undefined
-          ? { id: fresh.id, name: b.name, role: b.role, createRevision: ok.revision }
-          : shownToken(stored);
-      return reply.code(201).send({ ...shown, secret: fresh.secret });
+      return ctx.write(req, reply, command, (ok) => {
+        const made = stored(fresh.id);
+        if (made === undefined) return replayedCreate(ctx, req, reply, ok.revision, 'TOKEN_EXISTS');
+        return reply.code(201).send({ ...shownToken(made), secret: fresh.secret });
+      });
     },
   );
 
-  app.get(
+  app.get<{ Querystring: { limit?: number; continue?: string } }>(
     '/v1/acl/tokens',
     {
+      schema: { querystring: LIST_QUERY },
       config: {
         access: 'admin',
         docs: {
           operationId: 'listTokens',
           tag: 'admin',
-          summary: 'List the access tokens (never their secrets)',
+          summary: 'List the access tokens (never their secrets), in pages',
+          description:
+            'Sorted by id; linearizable. Pages: `limit` and `continue`, as every listing; without `limit`, more tokens than --list-max-items (10,000) are refused (LIMIT_EXCEEDED). ' +
+            'Tokens keep no history, so each page reads the tokens as they are when it is served (never older than the previous page): a token created or revoked between pages may or may not be listed, none twice.',
           responses: {
             200: {
-              description: 'Every token, by id (linearizable).',
+              description: 'The tokens, by id.',
               schema: {
                 type: 'object',
-                properties: { revision: { type: 'integer' }, tokens: { type: 'array', items: TOKEN } },
+                properties: {
+                  revision: { type: 'integer' },
+                  tokens: { type: 'array', items: TOKEN },
+                  continue: {
+                    type: 'string',
+                    description: 'Present when more are left: pass it as `continue` for the next page.',
+                  },
+                },
               },
             },
           },
-          errors: ['NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT', 'ACL_OFF'],
+          errors: ['INVALID_ARGUMENT', 'LIMIT_EXCEEDED', 'NO_LEADER', 'SHUTTING_DOWN', 'TIMEOUT', 'ACL_OFF'],
         },
       },
     },
-    async (_req, reply) => {
+    async (req, reply) => {
       if (!aclOn) return off(reply);
+      const q = req.query;
+      let after: ContinueToken | null = null;
+      if (q.continue !== undefined) {
+        after = decodeContinue(q.continue);
+        if (after === null || after.listing !== TOKEN_LISTING)
+          return sendError(
+            reply,
+            'INVALID_ARGUMENT',
+            'continue: not a token of this listing; pass the `continue` of the previous page of GET /v1/acl/tokens unchanged',
+            { field: 'continue' },
+          );
+      }
+      // Every page is a linearizable read, so a later page never reads older tokens than the first.
       if (!(await ctx.readPoint({}, reply))) return reply;
-      return { revision: ctx.node.registry.revision, tokens: ctx.node.registry.tokens().map(shownToken) };
+      const all = ctx.node.registry.tokens();
+      const limit = q.limit === undefined ? (after === null ? null : maxItems) : Math.min(q.limit, maxItems);
+      if (limit === null && all.length > maxItems)
+        return sendError(
+          reply,
+          'LIMIT_EXCEEDED',
+          `this listing holds ${all.length} tokens, more than the ${maxItems} one answer may hold (--list-max-items): pass limit (at most ${maxItems}) and follow continue`,
+          { field: 'limit', limit: maxItems, count: all.length },
+        );
+      const start = after === null ? 0 : firstAfter(all, after.after);
+      const end = limit === null ? all.length : Math.min(all.length, start + limit);
+      const page = all.slice(start, end);
+      const revision = ctx.node.registry.revision;
+      const last = page.at(-1);
+      return {
+        revision,
+        tokens: page.map(shownToken),
+        ...(end < all.length && last !== undefined
+          ? {
+              continue: encodeContinue({
+                revision: after?.revision ?? revision,
+                after: last.id,
+                listing: TOKEN_LISTING,
+              }),
+            }
+          : {}),
+      };
     },
   );
 
@@ -246,23 +337,34 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
           operationId: 'revokeToken',
           tag: 'admin',
           summary: 'Revoke an access token',
-          description: 'Replicated: a node refuses the token as soon as it has applied the revoke.',
+          description:
+            'Replicated: a node refuses the token as soon as it has applied the revoke. A retry with the same `x-rollcall-client-id` and `x-rollcall-seq` answers as the first did.',
           responses: {
             200: {
               description: 'Revoked.',
               schema: { type: 'object', properties: { revision: { type: 'integer' }, id: { type: 'string' } } },
             },
           },
-          errors: ['INVALID_ARGUMENT', 'TOKEN_NOT_FOUND', ...WRITE_ERRORS],
+          errors: ['INVALID_ARGUMENT', 'TOKEN_NOT_FOUND', 'STALE_REQUEST', ...WRITE_ERRORS],
         },
       },
     },
     async (req, reply) => {
       if (!aclOn) return off(reply);
       const command: RevokeToken = { type: 'revokeToken', id: req.params.id };
-      const ok = await submit(reply, command);
-      if (ok === null) return reply;
-      return { revision: ok.revision, id: req.params.id };
+      return ctx.write(req, reply, command, (ok) => ({ revision: ok.revision, id: req.params.id }));
     },
   );
+}
+
+/** The index of the first token whose id sorts after `id` (tokens sorted by id). */
+function firstAfter(tokens: readonly AclToken[], id: string): number {
+  let lo = 0;
+  let hi = tokens.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (tokens[mid]!.id <= id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
