@@ -5,6 +5,7 @@
  * every read ends by its deadline.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { systemClock } from '../src/node/clock.js';
 import { NodeError } from '../src/node/errors.js';
 import { ReadBarriers, ROUND_RETRY_MS } from '../src/node/reads.js';
 
@@ -14,9 +15,6 @@ class FakeSource {
   applied = 0;
   currentLeader: string | null = 'n1';
   readonly noLeaderWaitMs = 300;
-  now(): number {
-    return Date.now(); // faked by vi.useFakeTimers
-  }
 
   requestReadIndex(context: Uint8Array): { ok: true } | { ok: false; error: NodeError } {
     if (this.currentLeader === null) return { ok: false, error: new NodeError('NO_LEADER', 'no leader') };
@@ -60,7 +58,8 @@ describe('ReadBarriers', () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'Date'] });
     src = new FakeSource();
-    rb = new ReadBarriers(src);
+    // The system clock's timers, reading the time vi.useFakeTimers fakes (Date).
+    rb = new ReadBarriers(src, { ...systemClock, now: () => Date.now() });
   });
 
   afterEach(() => {

@@ -12,6 +12,10 @@
  *
  * Stepping the wall clock by minutes must never expire a session that is kept alive, nor
  * keep one alive past its TTL (test/cluster-clock-step.test.ts, under libfaketime).
+ *
+ * Node logic also waits on it (NodeClock: timers run on the monotonic clock), so a test can
+ * drive deadlines, retries and the leader's periodic duties with virtual time
+ * (ManualClock, src/node/manual-clock.ts) instead of sleeping.
  */
 export interface Clock {
   /** Monotonic milliseconds; only differences mean anything. */
@@ -20,10 +24,46 @@ export interface Clock {
   wallNow(): number;
 }
 
-export const systemClock: Clock = {
+/** A callback waiting on a clock; cancel() may be called more than once, and after it ran. */
+export interface Timer {
+  cancel(): void;
+}
+
+export interface TimerOptions {
+  /**
+   * Whether a pending timer keeps the process alive (Node's ref/unref); default true. A
+   * short wait before looking again is `false`: it must never be what holds a process up.
+   */
+  readonly keepAlive?: boolean;
+}
+
+/** Time and timers: what node logic reads the time with and waits on. */
+export interface NodeClock extends Clock {
+  /** Calls `fn` once, `ms` milliseconds from now. */
+  setTimeout(fn: () => void, ms: number, options?: TimerOptions): Timer;
+  /** Calls `fn` every `ms` milliseconds until cancelled. */
+  setInterval(fn: () => void, ms: number, options?: TimerOptions): Timer;
+}
+
+export const systemClock: NodeClock = {
   now: () => performance.now(),
   wallNow: () => Date.now(),
+  // The globals are looked up at each call, so vitest's fake timers still reach them.
+  setTimeout: (fn, ms, options) => nodeTimer(setTimeout(fn, ms), clearTimeout, options),
+  setInterval: (fn, ms, options) => nodeTimer(setInterval(fn, ms), clearInterval, options),
 };
+
+function nodeTimer(handle: NodeJS.Timeout, clear: (h: NodeJS.Timeout) => void, options?: TimerOptions): Timer {
+  if (options?.keepAlive === false) handle.unref();
+  return { cancel: () => clear(handle) };
+}
+
+/** Resolves after `ms` (at least 1) on `clock`; never keeps the process alive. */
+export function sleep(clock: NodeClock, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    clock.setTimeout(resolve, Math.max(1, ms), { keepAlive: false });
+  });
+}
 
 /** A monotonic instant `t` (from the same clock) shown as wall-clock time. */
 export function toWall(clock: Clock, t: number): number {

@@ -7,6 +7,8 @@
  * never answers, and the client is better served by an answer in milliseconds that it
  * can retry than by one at the deadline.
  */
+import type { NodeClock, Timer } from './clock.js';
+import { systemClock } from './clock.js';
 import { NodeError } from './errors.js';
 import type { ForwardOutcome } from './peer-messages.js';
 
@@ -16,7 +18,7 @@ interface Waiting {
   readonly leaderBound: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: NodeError) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: Timer;
 }
 
 /**
@@ -39,6 +41,8 @@ export class ForwardedRequests {
   private next = 1;
   private readonly waiting = new Map<number, Waiting>();
 
+  constructor(private readonly clock: NodeClock = systemClock) {}
+
   /**
    * Registers a request to `peer`; `send(req)` puts it on the wire and returns false if
    * the transport dropped it (then the request fails at once with ForwardFailure `not-sent`).
@@ -46,14 +50,14 @@ export class ForwardedRequests {
   request<T>(peer: string, timeoutMs: number, send: (req: number) => boolean, leaderBound = true): Promise<T> {
     const req = this.next++;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.waiting.delete(req);
         reject(new NodeError('TIMEOUT', `the leader did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.set(req, { peer, leaderBound, resolve: resolve as (v: unknown) => void, reject, timer });
       if (!send(req)) {
         this.waiting.delete(req);
-        clearTimeout(timer);
+        timer.cancel();
         reject(new ForwardFailure('not-sent', peer, `no connection to ${peer}`));
       }
     });
@@ -68,7 +72,7 @@ export class ForwardedRequests {
     const w = this.waiting.get(req);
     if (!w) return;
     this.waiting.delete(req);
-    clearTimeout(w.timer);
+    w.timer.cancel();
     if (outcome.ok) w.resolve(outcome.value);
     else w.reject(new NodeError(outcome.code as NodeError['code'], outcome.message, outcome.leader));
   }
@@ -81,14 +85,14 @@ export class ForwardedRequests {
     for (const [req, w] of this.waiting) {
       if (w.peer !== peer || (only === 'leader-bound' && !w.leaderBound)) continue;
       this.waiting.delete(req);
-      clearTimeout(w.timer);
+      w.timer.cancel();
       w.reject(new ForwardFailure('peer-gone', peer, `${why}; the request may or may not have been applied`));
     }
   }
 
   close(err: NodeError): void {
     for (const w of this.waiting.values()) {
-      clearTimeout(w.timer);
+      w.timer.cancel();
       w.reject(err);
     }
     this.waiting.clear();

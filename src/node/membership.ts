@@ -8,7 +8,8 @@ import type { ConfChange, ConfState, RawNode, SoftState } from '../../raft/index
 import type { Logger } from '../log/index.js';
 import type { PeerAddress } from '../transport/index.js';
 import { formatHostPort, parseHostPort } from '../transport/index.js';
-import type { Clock } from './clock.js';
+import type { NodeClock } from './clock.js';
+import { sleep } from './clock.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
 import type { PeerBook } from './peer-book.js';
 import type { AdminOp, AdminResult } from './peer-messages.js';
@@ -22,7 +23,7 @@ export interface MembershipDeps {
   readonly raw: RawNode;
   readonly proposals: PendingProposals;
   readonly log: Logger;
-  readonly clock: Clock;
+  readonly clock: NodeClock;
   /** The addresses this node dials; this class keeps it current from the log. */
   readonly book: PeerBook;
   /** Hands the addresses to the transport. */
@@ -31,7 +32,6 @@ export interface MembershipDeps {
   /** The configuration this node has applied. */
   conf(): ConfState;
   kick(): void;
-  pause(ms: number): Promise<void>;
 }
 
 export class Membership {
@@ -78,7 +78,7 @@ export class Membership {
         return { index: res.value.index };
       }
       if (res.error.code !== 'CONF_CHANGE_PENDING' || clock.now() > deadline) throw fromCoreRefusal(res.error);
-      await this.d.pause(50);
+      await sleep(clock, 50);
     }
   }
 
@@ -89,7 +89,7 @@ export class Membership {
     this.d.kick();
     if (!res.ok) throw fromCoreRefusal(res.error);
     const until = clock.now() + timeoutMs;
-    while (clock.now() < until && this.d.soft().leader !== to) await this.d.pause(20);
+    while (clock.now() < until && this.d.soft().leader !== to) await sleep(clock, 20);
     if (this.d.soft().leader !== to) throw new NodeError('TIMEOUT', `leadership did not move to ${to} in time`);
     return { index: raw.status().hardState.commit, leader: to };
   }

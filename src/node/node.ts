@@ -35,7 +35,7 @@ import type { NodeDatabase } from '../storage/index.js';
 import { NodeStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import type { PeerAddress } from '../transport/index.js';
 import { ClusterIdentity, type PeerTlsOptions, PeerTransport } from '../transport/index.js';
-import type { Clock } from './clock.js';
+import type { NodeClock, Timer } from './clock.js';
 import { systemClock, toWall } from './clock.js';
 import { fromCoreRefusal, NodeError, notLeader } from './errors.js';
 import { ForwardedRequests, ForwardFailure, toOutcome } from './forwarding.js';
@@ -89,8 +89,8 @@ export interface NodeOptions {
   readonly onFatal?: (err: Error) => void;
   /** The health policy in force (thresholds per namespace/service); null or absent: defaults. */
   readonly healthPolicy?: () => HealthPolicy | null;
-  /** Monotonic and wall time (tests drive it); the system clocks by default. */
-  readonly clock?: Clock;
+  /** Monotonic and wall time, and the timers node logic waits on (tests drive it); the system clock by default. */
+  readonly clock?: NodeClock;
   /** How long one write may hang before this node stops sending heartbeats (default 5 s): see ReadyLoop. */
   readonly stallLimitMs?: number;
   /** The leader runs the corruption check this often (ms); 0 or absent: only on demand. */
@@ -148,8 +148,8 @@ export class RollcallNode {
   private readonly tracker: SessionTracker;
   /** Leader only: provider reports and the health they decide (src/health/tracker.ts). */
   private readonly health: HealthTracker;
-  private readonly proposals = new PendingProposals();
-  private readonly forwards = new ForwardedRequests();
+  private readonly proposals: PendingProposals;
+  private readonly forwards: ForwardedRequests;
   private readonly reads: ReadBarriers;
   /** Client work to this node or to the leader, across leader changes. */
   private readonly router: LeaderRouter;
@@ -157,8 +157,8 @@ export class RollcallNode {
   private conf: ConfState;
   private closed = false;
   private failure: Error | null = null;
-  private tickTimer: NodeJS.Timeout | null = null;
-  private expiryTimer: NodeJS.Timeout | null = null;
+  private tickTimer: Timer | null = null;
+  private expiryTimer: Timer | null = null;
   /** Batches the leader's proposals per event-loop turn. */
   private readonly proposer: LocalProposer;
   /** Snapshot chunks go out a few MiB per turn of the event loop. */
@@ -170,9 +170,9 @@ export class RollcallNode {
   private readonly peerStatus = new Map<string, PeerStatus & { at: number }>();
   /** The state-machine version this build implements (src/registry/version.ts). */
   readonly buildVersion: number;
-  private statusTimer: NodeJS.Timeout | null = null;
+  private statusTimer: Timer | null = null;
   private readonly log: Logger;
-  private readonly clock: Clock;
+  private readonly clock: NodeClock;
   private readonly expiryCheckMs: number;
   /** The addresses this node dials: its flags first, then those members were added with (peer-book.ts). */
   private readonly peers: PeerBook;
@@ -187,7 +187,7 @@ export class RollcallNode {
   private cluster: ClusterIdentity = ClusterIdentity.of(null);
   /** State-machine hashes compared across members (src/ops/corruption-check.ts). */
   readonly integrity: CorruptionChecker;
-  private integrityTimer: NodeJS.Timeout | null = null;
+  private integrityTimer: Timer | null = null;
 
   private constructor(
     private readonly options: NodeOptions,
@@ -200,6 +200,8 @@ export class RollcallNode {
     this.id = options.id;
     this.log = options.logger;
     this.clock = options.clock ?? systemClock;
+    this.proposals = new PendingProposals(this.clock);
+    this.forwards = new ForwardedRequests(this.clock);
     this.expiryCheckMs = options.expiryCheckMs ?? 200;
     this.buildVersion = options.stateMachineVersion ?? buildStateMachineVersion();
     this.tracker = new SessionTracker(options.tracker);
@@ -240,6 +242,7 @@ export class RollcallNode {
       send: (msg) => this.transport.send(msg.to, { kind: 'raft', msg }),
       backlog: (to) => this.transport.pendingBytes(to),
       leadsIn: (term) => this.soft.role === 'leader' && this.soft.term === term,
+      clock: this.clock,
     });
     this.membership = new Membership({
       id: options.id,
@@ -252,7 +255,6 @@ export class RollcallNode {
       soft: () => this.soft,
       conf: () => this.conf,
       kick: () => this.kick(),
-      pause: (ms) => this.pause(ms),
     });
     this.duties = new LeaderDuties({
       raw: this.raw,
@@ -275,18 +277,20 @@ export class RollcallNode {
       isConnected: (peer) => this.transport.isConnected(peer),
       whenLeaderMayHaveChanged: (ms) => this.whenLeaderMayHaveChanged(ms),
     });
-    this.reads = new ReadBarriers({
-      requestReadIndex: (ctx) => {
-        const res = this.raw.readIndex(ctx);
-        this.kick();
-        return res.ok ? { ok: true } : { ok: false, error: fromCoreRefusal(res.error) };
+    this.reads = new ReadBarriers(
+      {
+        requestReadIndex: (ctx) => {
+          const res = this.raw.readIndex(ctx);
+          this.kick();
+          return res.ok ? { ok: true } : { ok: false, error: fromCoreRefusal(res.error) };
+        },
+        appliedIndex: () => this.registry.appliedIndex,
+        hasLeader: () => this.soft.leader !== null,
+        leader: () => this.soft.leader,
+        noLeaderWaitMs: NO_LEADER_WAIT_MS,
       },
-      appliedIndex: () => this.registry.appliedIndex,
-      hasLeader: () => this.soft.leader !== null,
-      leader: () => this.soft.leader,
-      noLeaderWaitMs: NO_LEADER_WAIT_MS,
-      now: () => this.clock.now(),
-    });
+      this.clock,
+    );
     this.ready = new ReadyLoop({
       raw: this.raw,
       storage,
@@ -568,12 +572,11 @@ export class RollcallNode {
     return new Promise((resolve) => {
       const waiters = this.leaderChangeWaiters;
       const done = (): void => {
-        clearTimeout(t);
+        t.cancel();
         waiters.delete(done);
         resolve();
       };
-      const t = setTimeout(done, Math.max(1, ms));
-      t.unref();
+      const t = this.clock.setTimeout(done, Math.max(1, ms), { keepAlive: false });
       waiters.add(done);
     });
   }
@@ -628,14 +631,6 @@ export class RollcallNode {
       this.raw.leaderUnreachable(peer);
       this.kick();
     }
-  }
-
-  /** A short wait before looking again (for a leader, or a change in progress to finish). */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, Math.max(1, ms));
-      t.unref();
-    });
   }
 
   /**
@@ -866,22 +861,22 @@ export class RollcallNode {
   /** Removed and handed over (two election timeouts since): stop taking part; the process should be stopped. */
   private retireIfRemoved(): boolean {
     if (!this.membership.retired(2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50))) return false;
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer?.cancel();
     this.tickTimer = null;
     return true;
   }
 
   private startTimers(): void {
     const tickMs = this.options.tickMs ?? 50;
-    this.tickTimer = setInterval(() => {
+    this.tickTimer = this.clock.setInterval(() => {
       this.raw.tick();
       this.kick();
     }, tickMs);
-    this.expiryTimer = setInterval(() => this.onDutyTimer(), this.expiryCheckMs);
-    this.statusTimer = setInterval(() => this.gossipStatus(), 500);
+    this.expiryTimer = this.clock.setInterval(() => this.onDutyTimer(), this.expiryCheckMs);
+    this.statusTimer = this.clock.setInterval(() => this.gossipStatus(), 500);
     const checkEvery = this.options.corruptionCheckIntervalMs ?? 0;
     if (checkEvery > 0) {
-      this.integrityTimer = setInterval(() => {
+      this.integrityTimer = this.clock.setInterval(() => {
         if (this.soft.role !== 'leader' || this.closed) return;
         this.integrity
           .run(Math.min(checkEvery, 30_000))
@@ -950,10 +945,10 @@ export class RollcallNode {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.expiryTimer) clearInterval(this.expiryTimer);
-    if (this.statusTimer) clearInterval(this.statusTimer);
-    if (this.integrityTimer) clearInterval(this.integrityTimer);
+    this.tickTimer?.cancel();
+    this.expiryTimer?.cancel();
+    this.statusTimer?.cancel();
+    this.integrityTimer?.cancel();
     this.snapshots.close();
     const err = new NodeError('SHUTTING_DOWN', 'the node is shutting down');
     this.proposer.close(err);
@@ -964,7 +959,7 @@ export class RollcallNode {
     this.ready.close(err);
     await this.transport.close();
     // Let an in-flight Ready finish so nothing half-written is left behind.
-    while (this.ready.busy) await new Promise((r) => setTimeout(r, 5));
+    await this.ready.idle();
     await this.storage.close();
   }
 }

@@ -15,6 +15,8 @@
  * itself or everything at the index it settles.
  */
 import type { CommandResult, Instance } from '../registry/index.js';
+import type { NodeClock, Timer } from './clock.js';
+import { systemClock } from './clock.js';
 import { NodeError } from './errors.js';
 
 type Outcome = { index: number; result: CommandResult; instance?: Instance | null };
@@ -23,15 +25,17 @@ interface Pending {
   readonly term: number;
   readonly resolve: (r: Outcome) => void;
   readonly reject: (err: NodeError) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: Timer;
 }
 
 export class PendingProposals {
   private readonly byIndex = new Map<number, Set<Pending>>();
 
+  constructor(private readonly clock: NodeClock = systemClock) {}
+
   wait(index: number, term: number, timeoutMs: number): Promise<Outcome> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         // Only this waiter: another one at the same index (another term) keeps waiting.
         this.remove(index, pending);
         reject(
@@ -59,7 +63,7 @@ export class PendingProposals {
     if (waiters === undefined) return;
     this.byIndex.delete(index);
     for (const p of waiters) {
-      clearTimeout(p.timer);
+      p.timer.cancel();
       if (p.term !== term || result === undefined) {
         p.reject(new NodeError('PROPOSAL_DROPPED', 'the proposal was overwritten by a new leader; retry'));
       } else {
@@ -74,7 +78,7 @@ export class PendingProposals {
       if (i > index) continue;
       this.byIndex.delete(i);
       for (const p of waiters) {
-        clearTimeout(p.timer);
+        p.timer.cancel();
         p.reject(
           new NodeError(
             'TIMEOUT',
@@ -88,7 +92,7 @@ export class PendingProposals {
   close(err: NodeError): void {
     for (const waiters of this.byIndex.values()) {
       for (const p of waiters) {
-        clearTimeout(p.timer);
+        p.timer.cancel();
         p.reject(err);
       }
     }

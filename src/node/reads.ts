@@ -17,6 +17,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ReadState } from '../../raft/index.js';
+import type { NodeClock, Timer } from './clock.js';
+import { systemClock } from './clock.js';
 import { NodeError } from './errors.js';
 
 /** A round with no answer after this long is abandoned and its reads asked again (etcd: 500 ms). */
@@ -27,7 +29,7 @@ const NO_LEADER_RETRY_MS = 50;
 interface Waiter {
   readonly resolve: (applied: number) => void;
   readonly reject: (err: NodeError) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: Timer;
   readonly startedAt: number;
   /** Set when the read was answered or failed; lists drop such waiters lazily. */
   done: boolean;
@@ -38,7 +40,7 @@ interface Round {
   readonly waiters: Waiter[];
   /** The leader the request went to (as the source knew it), to notice a change. */
   readonly leader: string | null;
-  readonly retry: NodeJS.Timeout;
+  readonly retry: Timer;
 }
 
 /** Reads released by one round, waiting until this node has applied `index`. */
@@ -56,8 +58,6 @@ export interface ReadIndexSource {
   leader?(): string | null;
   /** A read waiting this long with no leader known fails with NO_LEADER rather than waiting out its deadline. */
   readonly noLeaderWaitMs: number;
-  /** Monotonic milliseconds (the node's Clock.now): how long a read has waited. */
-  now(): number;
 }
 
 /** Counters for tests and benchmarks. */
@@ -84,7 +84,11 @@ export class ReadBarriers {
   private roundsStarted = 0;
   private roundsAbandoned = 0;
 
-  constructor(private readonly source: ReadIndexSource) {}
+  constructor(
+    private readonly source: ReadIndexSource,
+    /** Deadlines, retries and how long a read has waited (the node's clock). */
+    private readonly clock: NodeClock = systemClock,
+  ) {}
 
   /** Reads waiting: queued for a round, in the round in flight, or released and waiting for the apply. */
   get waiting(): number {
@@ -104,8 +108,8 @@ export class ReadBarriers {
         resolve,
         reject,
         done: false,
-        startedAt: this.source.now(),
-        timer: setTimeout(() => this.expire(waiter), timeoutMs),
+        startedAt: this.clock.now(),
+        timer: this.clock.setTimeout(() => this.expire(waiter), timeoutMs),
       };
       this.queued.push(waiter);
       const round = this.round;
@@ -122,7 +126,7 @@ export class ReadBarriers {
   onReadState(rs: ReadState): void {
     const round = this.round;
     if (round === null || decoder.decode(rs.context) !== round.key) return; // an abandoned round's late answer
-    clearTimeout(round.retry);
+    round.retry.cancel();
     this.round = null;
     const waiters = round.waiters.filter((w) => !w.done);
     if (waiters.length > 0) this.released.push({ index: rs.index, waiters });
@@ -139,7 +143,7 @@ export class ReadBarriers {
         for (const w of r.waiters) {
           if (w.done) continue;
           w.done = true;
-          clearTimeout(w.timer);
+          w.timer.cancel();
           w.resolve(applied);
         }
       } else this.released[kept++] = r;
@@ -151,7 +155,7 @@ export class ReadBarriers {
   close(err: NodeError): void {
     this.closed = true;
     const all = [...this.queued, ...(this.round?.waiters ?? []), ...this.released.flatMap((r) => r.waiters)];
-    if (this.round) clearTimeout(this.round.retry);
+    this.round?.retry.cancel();
     this.queued = [];
     this.round = null;
     this.released = [];
@@ -162,7 +166,7 @@ export class ReadBarriers {
     if (this.flushScheduled || this.closed) return;
     this.flushScheduled = true;
     if (delayMs === 0) setImmediate(() => this.flush());
-    else setTimeout(() => this.flush(), delayMs).unref();
+    else this.clock.setTimeout(() => this.flush(), delayMs, { keepAlive: false });
   }
 
   private flush(): void {
@@ -177,7 +181,7 @@ export class ReadBarriers {
     if (!res.ok) {
       // No leader known right now: try again shortly, within each waiter's own deadline,
       // but answer NO_LEADER (503, retry) once the cluster has been leaderless a while.
-      const now = this.source.now();
+      const now = this.clock.now();
       for (const w of batch) {
         if (now - w.startedAt >= this.source.noLeaderWaitMs) this.fail(w, res.error);
         else this.queued.push(w);
@@ -191,19 +195,23 @@ export class ReadBarriers {
       waiters: batch,
       leader,
       // A request lost with a leader change never gets an answer; ask again after a while.
-      retry: setTimeout(() => {
-        if (this.round === round) {
-          this.abandon(round);
-          this.scheduleFlush(0);
-        }
-      }, ROUND_RETRY_MS).unref(),
+      retry: this.clock.setTimeout(
+        () => {
+          if (this.round === round) {
+            this.abandon(round);
+            this.scheduleFlush(0);
+          }
+        },
+        ROUND_RETRY_MS,
+        { keepAlive: false },
+      ),
     };
     this.round = round;
   }
 
   /** Gives up on the round in flight: its reads go first in the next round. */
   private abandon(round: Round): void {
-    clearTimeout(round.retry);
+    round.retry.cancel();
     this.round = null;
     this.roundsAbandoned++;
     this.queued = round.waiters.concat(this.queued);
@@ -222,7 +230,7 @@ export class ReadBarriers {
   private fail(w: Waiter, err: NodeError): void {
     if (w.done) return;
     w.done = true;
-    clearTimeout(w.timer);
+    w.timer.cancel();
     w.reject(err);
   }
 }

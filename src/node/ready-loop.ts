@@ -15,7 +15,8 @@ import type { Logger } from '../log/index.js';
 import type { AppliedEntry, ApplyOutcome, BatchOp, Command, Registry } from '../registry/index.js';
 import { MEMBER_ADDRESSES_SINCE, StateMachineVersionError } from '../registry/index.js';
 import type { NodeDatabase, NodeStorage } from '../storage/index.js';
-import type { Clock } from './clock.js';
+import type { NodeClock } from './clock.js';
+import { sleep } from './clock.js';
 import { NodeError } from './errors.js';
 import type { PendingProposals } from './proposals.js';
 import type { ReadBarriers } from './reads.js';
@@ -37,7 +38,7 @@ export interface ReadyLoopDeps {
   readonly proposals: PendingProposals;
   readonly reads: ReadBarriers;
   readonly log: Logger;
-  readonly clock: Clock;
+  readonly clock: NodeClock;
   readonly dataDir: string;
   /** Compact the log once this many entries are applied beyond the last snapshot. */
   readonly compactEvery: number;
@@ -91,6 +92,11 @@ export class ReadyLoop {
     return this.looping || this.compacting;
   }
 
+  /** Resolves once no Ready and no compaction is being worked on (close: nothing is left half-written). */
+  async idle(): Promise<void> {
+    while (this.busy) await new Promise<void>((resolve) => this.d.clock.setTimeout(resolve, 5));
+  }
+
   /** Something changed in the core: take the next Ready, or send what may leave now. */
   kick(): void {
     if (this.d.closed()) return;
@@ -125,16 +131,16 @@ export class ReadyLoop {
   waitApplied(index: number, timeoutMs: number): Promise<void> {
     if (this.d.registry.appliedIndex >= index) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.d.clock.setTimeout(() => {
         this.applyWaiters = this.applyWaiters.filter((w) => w.resolve !== done);
         reject(new NodeError('TIMEOUT', `index ${index} was not applied on this node within ${timeoutMs} ms`));
       }, timeoutMs);
       const done = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
       const fail = (err: NodeError) => {
-        clearTimeout(timer);
+        timer.cancel();
         reject(err);
       };
       this.applyWaiters.push({ index, resolve: done, reject: fail });
@@ -173,7 +179,7 @@ export class ReadyLoop {
         // as soon as it is durable, so acknowledgements do not wait for the apply. Entries
         // in this very Ready wait for its write, so the state machine never gets ahead of
         // the local log; the next Ready waits for this one's apply.
-        const startedAt = performance.now();
+        const startedAt = this.d.clock.now();
         const persisting = rd.snapshot || rd.entries.length > 0 || rd.hardState ? this.timedPersist(rd) : undefined;
         const applying = early.length > 0 ? afterTurn(() => this.timedApply(early)) : undefined;
         // Its failure is taken below, after the write's; until then it must not count as unhandled.
@@ -184,7 +190,7 @@ export class ReadyLoop {
           await applying?.catch(() => undefined);
           throw err;
         }
-        if (rd.snapshot) await this.installSnapshot(rd.snapshot, performance.now() - startedAt);
+        if (rd.snapshot) await this.installSnapshot(rd.snapshot, this.d.clock.now() - startedAt);
         this.d.send(raw.advance(rd));
         await applying;
         if (late.length > 0) await this.timedApply(late);
@@ -199,7 +205,7 @@ export class ReadyLoop {
 
   private async timedPersist(rd: Ready): Promise<void> {
     const t0 = process.hrtime.bigint();
-    if (this.persistDelayMs > 0 && rd.mustSync) await pause(this.persistDelayMs);
+    if (this.persistDelayMs > 0 && rd.mustSync) await sleep(this.d.clock, this.persistDelayMs);
     await this.d.storage.persist({
       sync: rd.mustSync,
       entries: rd.entries,
@@ -226,12 +232,12 @@ export class ReadyLoop {
   private async installSnapshot(snapshot: Snapshot, writeMs: number): Promise<void> {
     const { registry } = this.d;
     const index = snapshot.meta.index;
-    const loadStartedAt = performance.now();
+    const loadStartedAt = this.d.clock.now();
     await registry.reload();
     // A snapshot from a cluster raised past this build: stop (a restart then refuses to start).
     if (registry.clusterVersion > this.d.buildVersion)
       throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
-    const loadMs = performance.now() - loadStartedAt;
+    const loadMs = this.d.clock.now() - loadStartedAt;
     await this.d.onSnapshotInstalled();
     this.d.proposals.onSnapshot(index);
     this.d.log.info(
@@ -348,13 +354,13 @@ export class ReadyLoop {
     if (to < storage.firstIndex()) return;
     this.compacting = true;
     const conf = this.d.conf();
-    const startedAt = performance.now();
+    const startedAt = this.d.clock.now();
     void (async () => {
       // The fault hook's slow compaction: it stands for a slow sync of the state machine,
       // the first step of storage.compact, which also runs beside the loop.
-      if (this.compactDelayMs > 0) await pause(this.compactDelayMs);
+      if (this.compactDelayMs > 0) await sleep(this.d.clock, this.compactDelayMs);
       await storage.compact(to, conf);
-      this.d.log.debug({ compactedTo: to, ms: Math.round(performance.now() - startedAt) }, 'compacted the log');
+      this.d.log.debug({ compactedTo: to, ms: Math.round(this.d.clock.now() - startedAt) }, 'compacted the log');
     })()
       .catch((err: unknown) => {
         // A failed sync or delete leaves the disk uncertain: stop serving (unless already stopped).
@@ -366,11 +372,6 @@ export class ReadyLoop {
         this.compacting = false;
       });
   }
-}
-
-/** Test-only delays (the fault hook): never what keeps a process alive. */
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 const SET_CLUSTER_VERSION_BYTES = Buffer.from('setClusterVersion');

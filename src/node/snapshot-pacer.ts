@@ -8,6 +8,8 @@
  * heartbeat's commit never exceeds what the peer is known to hold.
  */
 import type { Message } from '../../raft/index.js';
+import type { NodeClock, Timer } from './clock.js';
+import { systemClock } from './clock.js';
 
 export type SnapshotChunk = Extract<Message, { type: 'snapshot' }>;
 
@@ -22,16 +24,20 @@ export interface SnapshotPacerOptions {
   readonly bytesPerTurn?: number;
   /** How long a peer with a full backlog waits before it is looked at again (default 5 ms). */
   readonly backlogWaitMs?: number;
+  /** Default: the system clock. */
+  readonly clock?: NodeClock;
 }
 
 export class SnapshotPacer {
   private readonly queues = new Map<string, SnapshotChunk[]>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   private closed = false;
   private readonly bytesPerTurn: number;
   private readonly backlogWaitMs: number;
+  private readonly clock: NodeClock;
 
   constructor(private readonly options: SnapshotPacerOptions) {
+    this.clock = options.clock ?? systemClock;
     this.bytesPerTurn = options.bytesPerTurn ?? 4 * 1024 * 1024;
     this.backlogWaitMs = options.backlogWaitMs ?? 5;
   }
@@ -54,14 +60,14 @@ export class SnapshotPacer {
 
   close(): void {
     this.closed = true;
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = null;
     this.queues.clear();
   }
 
   private schedule(backlogged: boolean): void {
     if (this.timer !== null || this.closed) return;
-    this.timer = setTimeout(
+    this.timer = this.clock.setTimeout(
       () => {
         this.timer = null;
         this.sendSome();
