@@ -486,6 +486,34 @@ describe('Consul API in process', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
+  it('queries one change wakes share one encoded answer per service, revision and filters; never a stale one', async () => {
+    start();
+    await put('/v1/agent/service/register', { Name: 'a', ID: 'a1', Address: '10.0.0.1', Port: 1, Tags: ['x'] });
+    const index = Number((await get('/v1/health/service/a')).headers['x-consul-index']);
+    const hits = consul.feed.answers.hits;
+    const urls = [
+      ...Array.from({ length: 5 }, () => `/v1/health/service/a?index=${index}&wait=5s`),
+      ...Array.from({ length: 3 }, () => `/v1/health/service/a?passing&tag=x&index=${index}&wait=5s`),
+      `/v1/catalog/service/a?index=${index}&wait=5s`,
+    ];
+    const parked = urls.map((u) => get(u));
+    await vi.waitFor(() => expect(consul.feed.size).toBe(urls.length));
+    await put('/v1/agent/service/register', { Name: 'a', ID: 'a2', Address: '10.0.0.2', Port: 1, Tags: ['x'] });
+    const answers = await Promise.all(parked);
+    // Written once per variant: 4 + 2 of the 9 answers were shared.
+    expect(consul.feed.answers.hits - hits).toBe(6);
+    const bodies = answers.map((r) => r.body);
+    expect(new Set(bodies.slice(0, 5)).size).toBe(1);
+    expect(new Set(bodies.slice(5, 8)).size).toBe(1);
+    for (const r of answers.slice(0, 8)) expect(ids(r)).toEqual(['a1', 'a2']);
+    expect((answers[8]!.json() as { ServiceID: string }[]).map((e) => e.ServiceID)).toEqual(['a1', 'a2']);
+    // A health flip moves the service's index: the next answer is written afresh, not the one kept.
+    node.apply({ type: 'setHealth', term: 1, namespace: 'default', service: 'a', id: 'a2', health: 'down' });
+    expect(ids(await get('/v1/health/service/a?passing&tag=x'))).toEqual(['a1']);
+    const all = (await get('/v1/health/service/a')).json() as { Checks: { Status: string }[] }[];
+    expect(all.map((e) => e.Checks[0]!.Status)).toEqual(['passing', 'critical']);
+  });
+
   it('refuses conflicting consistency modes and bad indexes', async () => {
     start();
     expect((await get('/v1/health/service/a?stale&consistent')).statusCode).toBe(400);

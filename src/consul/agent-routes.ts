@@ -175,12 +175,14 @@ function agentSelf(ctx: ConsulContext): Record<string, Record<string, unknown>> 
         last_log_index: String(st.lastIndex),
       },
       // blocking_queries: how many are parked on this node's Consul listener (for benchmarks and operators);
-      // wakeups: how many parked queries a change has woken (one woken by another service's change shows here).
+      // wakeups: how many parked queries a change has woken (one woken by another service's change shows here);
+      // shared_answers: answers served already encoded for another query on the same service and revision.
       rollcall: {
         revision: String(st.revision),
         leader: st.leader ?? '',
         blocking_queries: String(ctx.feed.size),
         wakeups: String(ctx.feed.wakeups),
+        shared_answers: String(ctx.feed.answers.hits),
       },
     },
     Meta: {},

@@ -20,7 +20,7 @@ import { ChangeFeed } from './blocking.js';
 import { catalogRoutes } from './catalog-routes.js';
 import { sendText } from './errors.js';
 import { healthRoutes } from './health-routes.js';
-import type { ConsulContext } from './request.js';
+import { type ConsulContext, LeaderContact } from './request.js';
 import { Routes } from './routing.js';
 import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from './settings.js';
 import { statusRoutes } from './status-routes.js';
@@ -80,6 +80,7 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
     ...(options.datacenters ? { datacenters: options.datacenters } : {}),
     namespace: options.namespace ?? DEFAULT_CONSUL_NAMESPACE,
     feed,
+    leaderContact: new LeaderContact(node),
     // Shared with the native API's listings (one index per registry); Consul answers are never paginated, so no cap.
     lister: openLister(app, node.registry, { waitMs: timeoutMs }),
     tokens: options.tokens ?? null,

@@ -20,6 +20,7 @@
  * Every index is at least 1 (Consul clients treat 0 as "no index").
  */
 import type { HistoryListener, RegistryEvent } from '../registry/index.js';
+import { AnswerCache } from './answer-cache.js';
 import { CatalogIndex, type CatalogSource } from './catalog-index.js';
 import { IdIndex } from './id-index.js';
 
@@ -40,6 +41,8 @@ export class ChangeFeed {
   readonly catalog = new CatalogIndex();
   /** Consul service ID → services, for the agent endpoints (findById). */
   readonly ids = new IdIndex();
+  /** Answers about one service, written once per service revision for all the queries it wakes. */
+  readonly answers = new AnswerCache();
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #namespaceChangedAt = new Map<string, number>();
   readonly #unsubscribe: () => void;
@@ -130,7 +133,9 @@ export class ChangeFeed {
     for (const e of events) {
       const ns = e.instance.namespace;
       this.#namespaceChangedAt.set(ns, e.revision);
-      woken.add(ChangeFeed.serviceKey(ns, e.instance.service));
+      const service = ChangeFeed.serviceKey(ns, e.instance.service);
+      woken.add(service);
+      this.answers.forget(service);
       woken.add(ChangeFeed.namespaceKey(ns));
       if (this.catalog.apply(e)) woken.add(ChangeFeed.catalogKey(ns));
       this.ids.apply(e);
@@ -147,6 +152,7 @@ export class ChangeFeed {
     this.#namespaceChangedAt.clear();
     this.catalog.rebuild(this.registry);
     this.ids.rebuild(this.registry);
+    this.answers.clear();
     this.#wakeups += this.#count;
     this.#wakeAll();
   }

@@ -6,7 +6,14 @@
 import type { Instance } from '../registry/index.js';
 import { serviceSortKey } from '../server/listing/instance-index.js';
 import { ChangeFeed } from './blocking.js';
-import { arrayWriter, catalogServicesWriter, nodesWriter, sendSliced, serviceRange } from './listing.js';
+import {
+  arrayWriter,
+  catalogServicesWriter,
+  nodesWriter,
+  type SharedAnswer,
+  sendSliced,
+  serviceRange,
+} from './listing.js';
 import { blockingRead, type ConsulContext, params, type Query, refuseFilter } from './request.js';
 import type { Routes } from './routing.js';
 import { catalogService } from './shapes.js';
@@ -29,7 +36,9 @@ export function tagFilter(q: Query): (i: Instance) => boolean {
 
 /**
  * The common start of a route about one service (`:service`): refuse `?filter=`, then wait
- * as a blocking query on that service's index. Returns the service's name.
+ * as a blocking query on that service's index. Returns the service's name, and how to file
+ * its answer (`variant`: the endpoint and what else the answer depends on) so that the
+ * queries one change wakes share one encoding of it.
  */
 export async function serviceRead(
   ctx: ConsulContext,
@@ -37,11 +46,18 @@ export async function serviceRead(
   reply: Parameters<typeof blockingRead>[1],
   q: Query,
   ns: string,
-): Promise<string> {
+  variant: string,
+): Promise<{ readonly service: string; readonly shared: SharedAnswer }> {
   refuseFilter(q);
   const service = (req.params as { service: string }).service;
-  await blockingRead(ctx, reply, q, ChangeFeed.serviceKey(ns, service), () => serviceIndex(ctx, ns, service));
-  return service;
+  const key = ChangeFeed.serviceKey(ns, service);
+  const index = await blockingRead(ctx, reply, q, key, () => serviceIndex(ctx, ns, service));
+  return { service, shared: { cache: ctx.feed.answers, service: key, variant, index } };
+}
+
+/** The `?tag=` filter as part of a shared answer's variant. */
+export function tagVariant(q: Query): string {
+  return params(q, 'tag').join('\u0000');
 }
 
 export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
@@ -71,12 +87,16 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
     access: 'read',
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
-      const service = await serviceRead(ctx, req, reply, q, ns);
+      const { service, shared } = await serviceRead(ctx, req, reply, q, ns, `catalog\u0000${tagVariant(q)}`);
       const pass = tagFilter(q);
-      return sendSliced(ctx.lister, reply, (view) =>
-        arrayWriter(view, serviceRange(ns, service), (i) =>
-          pass(i) ? JSON.stringify(catalogService(i, ctx.datacenter)) : null,
-        ),
+      return sendSliced(
+        ctx.lister,
+        reply,
+        (view) =>
+          arrayWriter(view, serviceRange(ns, service), (i) =>
+            pass(i) ? JSON.stringify(catalogService(i, ctx.datacenter)) : null,
+          ),
+        shared,
       );
     },
   });

@@ -6,7 +6,7 @@
  */
 import type { Instance } from '../registry/index.js';
 import { ChangeFeed } from './blocking.js';
-import { serviceRead, tagFilter } from './catalog-routes.js';
+import { serviceRead, tagFilter, tagVariant } from './catalog-routes.js';
 import { CONSUL_STATUSES, type ConsulStatus } from './check-record.js';
 import { ConsulError } from './errors.js';
 import { arrayWriter, namespaceRange, sendSliced, serviceRange } from './listing.js';
@@ -21,14 +21,19 @@ export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
     access: 'read',
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
-      const service = await serviceRead(ctx, req, reply, q, ns);
       const passing = flag(q, 'passing');
+      const variant = `health\u0000${passing ? 1 : 0}\u0000${tagVariant(q)}`;
+      const { service, shared } = await serviceRead(ctx, req, reply, q, ns, variant);
       const tagged = tagFilter(q);
       const pass = (i: Instance) => tagged(i) && (!passing || instanceStatus(i) === 'passing');
-      return sendSliced(ctx.lister, reply, (view) =>
-        arrayWriter(view, serviceRange(ns, service), (i) =>
-          pass(i) ? JSON.stringify(serviceEntry(i, ctx.datacenter)) : null,
-        ),
+      return sendSliced(
+        ctx.lister,
+        reply,
+        (view) =>
+          arrayWriter(view, serviceRange(ns, service), (i) =>
+            pass(i) ? JSON.stringify(serviceEntry(i, ctx.datacenter)) : null,
+          ),
+        shared,
       );
     },
   });
@@ -39,9 +44,13 @@ export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
     access: 'read',
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
-      const service = await serviceRead(ctx, req, reply, q, ns);
-      return sendSliced(ctx.lister, reply, (view) =>
-        arrayWriter(view, serviceRange(ns, service), (i) => (i.enabled ? JSON.stringify(healthCheck(i)) : null)),
+      const { service, shared } = await serviceRead(ctx, req, reply, q, ns, 'checks');
+      return sendSliced(
+        ctx.lister,
+        reply,
+        (view) =>
+          arrayWriter(view, serviceRange(ns, service), (i) => (i.enabled ? JSON.stringify(healthCheck(i)) : null)),
+        shared,
       );
     },
   });

@@ -18,6 +18,7 @@ import { RevisionView } from '../server/listing/revision-view.js';
 import { type Lister, sendView } from '../server/listing/serve.js';
 import { type SliceWriter, sliceStats } from '../server/listing/sliced-json.js';
 import { SortedMap } from '../server/listing/sorted-map.js';
+import type { AnswerCache } from './answer-cache.js';
 import type { CatalogIndex } from './catalog-index.js';
 import { nodeName, nodeShape } from './shapes.js';
 
@@ -76,25 +77,39 @@ function walker(view: RevisionView, range: KeyRange): (budget: Budget, visit: (i
   };
 }
 
-/** `[item, ...]`: each instance of `range` that `item` writes (null: left out). */
-export function arrayWriter(view: RevisionView, range: KeyRange, item: (i: Instance) => string | null): SliceWriter {
-  const walk = walker(view, range);
+/** One slice of a list's items: `emit` each item's JSON text; true when no item is left. */
+type ItemSource = (budget: Budget, emit: (text: string) => void) => boolean;
+
+/**
+ * The one list writer: `[a,b,...]` or `{"k":v,...}` (the items say their keys), the opening
+ * bracket in the first slice, commas between items, the closing one when `source` is done.
+ */
+function listWriter(brackets: '[]' | '{}', source: ItemSource): SliceWriter {
   let opened = false;
   let first = true;
   return (deadline) => {
-    const parts: string[] = opened ? [] : ['['];
+    const parts: string[] = opened ? [] : [brackets[0]!];
     opened = true;
     const budget = new Budget(deadline);
-    const done = walk(budget, (i) => {
-      const text = item(i);
-      if (text === null) return;
+    const done = source(budget, (text) => {
       parts.push(first ? text : `,${text}`);
       first = false;
     });
     budget.record();
-    if (done) parts.push(']');
+    if (done) parts.push(brackets[1]!);
     return { text: parts.join(''), done };
   };
+}
+
+/** `[item, ...]`: each instance of `range` that `item` writes (null: left out). */
+export function arrayWriter(view: RevisionView, range: KeyRange, item: (i: Instance) => string | null): SliceWriter {
+  const walk = walker(view, range);
+  return listWriter('[]', (budget, emit) =>
+    walk(budget, (i) => {
+      const text = item(i);
+      if (text !== null) emit(text);
+    }),
+  );
 }
 
 /**
@@ -108,21 +123,14 @@ export function objectWriter(
 ): SliceWriter {
   const walk = walker(view, range);
   const seen = new Set<string>();
-  let opened = false;
-  return (deadline) => {
-    const parts: string[] = opened ? [] : ['{'];
-    opened = true;
-    const budget = new Budget(deadline);
-    const done = walk(budget, (i) => {
+  return listWriter('{}', (budget, emit) =>
+    walk(budget, (i) => {
       const e = entry(i);
       if (e === null || seen.has(e[0])) return;
-      parts.push(`${seen.size === 0 ? '' : ','}${JSON.stringify(e[0])}:${e[1]()}`);
       seen.add(e[0]);
-    });
-    budget.record();
-    if (done) parts.push('}');
-    return { text: parts.join(''), done };
-  };
+      emit(`${JSON.stringify(e[0])}:${e[1]()}`);
+    }),
+  );
 }
 
 /**
@@ -135,12 +143,7 @@ export function nodesWriter(view: RevisionView, namespace: string, datacenter: s
   const nodes = new SortedMap<{ readonly first: Instance; create: number; modify: number }>();
   let gathered = false;
   let after: string | null = null;
-  let opened = false;
-  let first = true;
-  return (deadline) => {
-    const parts: string[] = opened ? [] : ['['];
-    opened = true;
-    const budget = new Budget(deadline);
+  return listWriter('[]', (budget, emit) => {
     if (!gathered) {
       gathered = walk(budget, (i) => {
         if (!i.enabled) return;
@@ -152,10 +155,7 @@ export function nodesWriter(view: RevisionView, namespace: string, datacenter: s
           node.modify = Math.max(node.modify, i.modRevision);
         }
       });
-      if (!gathered) {
-        budget.record();
-        return { text: parts.join(''), done: false };
-      }
+      if (!gathered) return false;
     }
     let timeUp = false;
     nodes.forRange(after, '\uffff', (name, node) => {
@@ -164,19 +164,13 @@ export function nodesWriter(view: RevisionView, namespace: string, datacenter: s
         return false;
       }
       after = name;
-      const text = JSON.stringify({
-        ...nodeShape(node.first, datacenter),
-        CreateIndex: node.create,
-        ModifyIndex: node.modify,
-      });
-      parts.push(first ? text : `,${text}`);
-      first = false;
+      emit(
+        JSON.stringify({ ...nodeShape(node.first, datacenter), CreateIndex: node.create, ModifyIndex: node.modify }),
+      );
       return true;
     });
-    budget.record();
-    if (!timeUp) parts.push(']');
-    return { text: parts.join(''), done: !timeUp };
-  };
+    return !timeUp;
+  });
 }
 
 /**
@@ -194,16 +188,9 @@ export function catalogServicesWriter(view: RevisionView, namespace: string, cat
     readonly tags: Set<string>;
     readonly walk: ReturnType<typeof walker>;
   } | null = null;
-  let opened = false;
-  let first = true;
-  return (deadline) => {
-    const parts: string[] = opened ? [] : ['{'];
-    opened = true;
-    const emit = (service: string, tags: readonly string[]): void => {
-      parts.push(`${first ? '' : ','}${JSON.stringify(service)}:${JSON.stringify(tags)}`);
-      first = false;
-    };
-    const budget = new Budget(deadline);
+  return listWriter('{}', (budget, emit) => {
+    const emitService = (service: string, tags: readonly string[]): void =>
+      emit(`${JSON.stringify(service)}:${JSON.stringify(tags)}`);
     for (;;) {
       if (pending !== null) {
         const { tags } = pending;
@@ -212,8 +199,8 @@ export function catalogServicesWriter(view: RevisionView, namespace: string, cat
             if (i.enabled) for (const t of i.tags) tags.add(t);
           })
         )
-          break;
-        emit(pending.service, [...tags].sort());
+          return false;
+        emitService(pending.service, [...tags].sort());
         pending = null;
       }
       let timeUp = false;
@@ -225,30 +212,54 @@ export function catalogServicesWriter(view: RevisionView, namespace: string, cat
         after = key;
         if (total(s.counts) === healthSummary(s.counts).disabled) return true;
         if (!view.serviceChanged(s.namespace, s.service)) {
-          emit(s.service, catalog.tags(s.namespace, s.service));
+          emitService(s.service, catalog.tags(s.namespace, s.service));
           return true;
         }
         pending = { service: s.service, tags: new Set(), walk: walker(view, serviceRange(s.namespace, s.service)) };
         return false;
       });
-      if (timeUp) break;
-      if (pending === null) {
-        parts.push('}');
-        budget.record();
-        return { text: parts.join(''), done: true };
-      }
+      if (timeUp) return false;
+      if (pending === null) return true;
     }
-    budget.record();
-    return { text: parts.join(''), done: false };
-  };
+  });
 }
 
-/** Sends what `writer` writes from a view at the registry's current revision (opened with it). */
+/** Where a shared answer is filed (answer-cache.ts): its service, variant, and the service's index it was read at. */
+export interface SharedAnswer {
+  readonly cache: AnswerCache;
+  readonly service: string;
+  readonly variant: string;
+  readonly index: number;
+}
+
+/**
+ * Sends what `writer` writes from a view at the registry's current revision (opened with it).
+ * With `shared`: the answer already written for that service, variant and index if there is
+ * one, else it is written and (when whole in its first slice) kept for the next query.
+ */
 export function sendSliced(
   lister: Lister,
   reply: FastifyReply,
   writer: (view: RevisionView) => SliceWriter,
+  shared?: SharedAnswer,
 ): FastifyReply {
+  if (shared === undefined) {
+    const view = RevisionView.current(lister.index);
+    return sendView(lister, reply, view, writer(view));
+  }
+  const { cache, service, variant, index } = shared;
+  const text = cache.get(service, variant, index);
+  if (text !== undefined) {
+    reply.header('x-rollcall-revision', String(lister.index.registry.revision));
+    return reply.type('application/json; charset=utf-8').send(text);
+  }
   const view = RevisionView.current(lister.index);
-  return sendView(lister, reply, view, writer(view));
+  const write = writer(view);
+  let firstSlice = true;
+  return sendView(lister, reply, view, (deadline) => {
+    const slice = write(deadline);
+    if (firstSlice && slice.done) cache.put(service, variant, index, slice.text);
+    firstSlice = false;
+    return slice;
+  });
 }

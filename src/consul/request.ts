@@ -27,6 +27,8 @@ export interface ConsulContext {
   /** The Rollcall namespace a request without `?ns=` sees. */
   readonly namespace: string;
   readonly feed: ChangeFeed;
+  /** X-Consul-LastContact, read once per event-loop turn (a change wakes many queries at once). */
+  readonly leaderContact: LeaderContact;
   /** The listing index and its views, which lists are written from in slices (listing.ts). */
   readonly lister: Lister;
   /** null: auth is off. A TokenAuthority: --token-file only; an AccessControl: --acl (and break-glass tokens). */
@@ -172,17 +174,37 @@ export async function readPoint(
   }
 }
 
+/**
+ * How long ago this node last heard from the leader (ms; 0 on the leader or with no leader),
+ * read from node.status() at most once per event-loop turn: one change wakes every query
+ * parked on its service in the same turn, and status() builds the whole member table.
+ */
+export class LeaderContact {
+  #ms: number | null = null;
+
+  constructor(private readonly node: Pick<NodeApi, 'id' | 'leader' | 'status'>) {}
+
+  ms(): number {
+    if (this.#ms !== null) return this.#ms;
+    const leader = this.node.leader;
+    let ms = 0;
+    if (leader !== null && leader !== this.node.id) {
+      const seen = this.node.status().members.find((m) => m.id === leader)?.lastContact ?? null;
+      if (seen !== null) ms = Math.max(0, Math.round(Date.now() - seen));
+    }
+    this.#ms = ms;
+    setImmediate(() => {
+      this.#ms = null;
+    });
+    return ms;
+  }
+}
+
 /** `X-Consul-Index` (at least 1), `X-Consul-KnownLeader`, `X-Consul-LastContact` (ms). */
 export function setQueryMeta(ctx: ConsulContext, reply: FastifyReply, index: number): void {
   reply.header('x-consul-index', String(Math.max(1, index)));
-  const leader = ctx.node.leader;
-  reply.header('x-consul-knownleader', leader === null ? 'false' : 'true');
-  let lastContact = 0;
-  if (leader !== null && leader !== ctx.node.id) {
-    const seen = ctx.node.status().members.find((m) => m.id === leader)?.lastContact ?? null;
-    if (seen !== null) lastContact = Math.max(0, Date.now() - seen);
-  }
-  reply.header('x-consul-lastcontact', String(Math.round(lastContact)));
+  reply.header('x-consul-knownleader', ctx.node.leader === null ? 'false' : 'true');
+  reply.header('x-consul-lastcontact', String(ctx.leaderContact.ms()));
 }
 
 /** Aborts when the client goes away, so a parked query stops waiting for nobody. */
