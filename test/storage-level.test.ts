@@ -13,11 +13,13 @@ import {
   decodeSnapshotData,
   encodeApplied,
   encodeConfState,
+  FORMAT_VERSION,
   isNodeLocalSmKey,
   locateWalEntry,
   type NodeDatabase,
   NodeStorage,
   openNodeDatabase,
+  readFormatVersion,
   replaceOps,
   SM_APPLIED_KEY_BYTES,
   SM_CONF_KEY_BYTES,
@@ -273,17 +275,46 @@ describe('NodeStorage: durability', () => {
     expect((await storageError(NodeStorage.open(dir))).code).toBe('CORRUPT_STATE');
   });
 
-  test('an unknown format version is refused', async () => {
+  test('a newer format version is refused, naming the directory, both versions and what to do', async () => {
     const dir = await tempDir();
     await withStorage(dir, (s) => s.append(makeEntries(1, [1])));
     await withDatabase(dir, (db) =>
-      db.db.batch().put('format', encode(3), { sublevel: db.raft }).write({ sync: true }),
+      db.db
+        .batch()
+        .put('format', encode(FORMAT_VERSION + 1), { sublevel: db.raft })
+        .write({ sync: true }),
     );
     const err = await storageError(NodeStorage.open(dir));
-    expect(err.code).toBe('UNKNOWN_FORMAT');
-    expect(err.message).toMatch(/format 3; this build reads format 2/);
-    // The failed open closed the database again: a second try is refused the same way, not LOCKED.
-    expect((await storageError(openNodeDatabase(dir))).code).toBe('UNKNOWN_FORMAT');
+    expect(err.code).toBe('FORMAT_TOO_NEW');
+    expect(err.message).toContain(
+      `${dir} is in storage format ${FORMAT_VERSION + 1}, written by a newer Rollcall build; this build reads storage formats up to ${FORMAT_VERSION}`,
+    );
+    expect(err.message).toMatch(/Start this member with a build that reads format/);
+    // The failed open closed the database again: a second try is refused the same way, not
+    // LOCKED, and nothing was written.
+    expect((await storageError(openNodeDatabase(dir))).code).toBe('FORMAT_TOO_NEW');
+    expect(await readFormatVersion(dir)).toBe(FORMAT_VERSION + 1);
+  });
+
+  test('a format version no build writes is UNKNOWN_FORMAT', async () => {
+    for (const bad of [0, 2.5, 'two']) {
+      const dir = await tempDir();
+      await withStorage(dir, (s) => s.append(makeEntries(1, [1])));
+      await withDatabase(dir, (db) =>
+        db.db.batch().put('format', encode(bad), { sublevel: db.raft }).write({ sync: true }),
+      );
+      const err = await storageError(NodeStorage.open(dir));
+      expect(err.code, String(bad)).toBe('UNKNOWN_FORMAT');
+      expect(err.message).toContain(`storage format ${JSON.stringify(bad)}, which no Rollcall build writes`);
+    }
+  });
+
+  test('readFormatVersion reads the version without creating anything', async () => {
+    const dir = await tempDir();
+    expect(await readFormatVersion(join(dir, 'absent'))).toBeNull();
+    expect(await readdir(dir)).toEqual([]);
+    await withStorage(dir, (s) => s.append(makeEntries(1, [1])));
+    expect(await readFormatVersion(dir)).toBe(FORMAT_VERSION);
   });
 
   test('a format 1 database (the log inside LevelDB) is migrated into a WAL', async () => {
@@ -291,25 +322,34 @@ describe('NodeStorage: durability', () => {
     const hs: HardState = { term: 2, vote: 'n2', commit: 6 };
     const ents = makeEntries(3, [1, 1, 2, 2, 2, 2], 6, 30); // 3 is at the compaction point: stale
     await writeV1(dir, { hs, meta: { index: 3, term: 1, conf }, entries: ents, applied: { index: 6, term: 2 } });
-    await withStorage(dir, async (s) => {
-      expect(s.snapshotMeta()).toEqual({ index: 3, term: 1, conf });
-      expect(s.initialState()).toEqual({ hardState: hs, confState: conf });
-      expect(s.firstIndex()).toBe(4);
-      expect(s.entries(4, 9, INF)).toEqual(ents.slice(1));
-      expect(s.walSegments()).toHaveLength(1);
-      // LevelDB keeps the state machine and the new format; the format 1 keys are gone.
-      expect((await smPairs(s.database)).length).toBe(2);
-      expect(await s.database.raft.keys().all()).toEqual(['format']);
-      expect(
-        await s.database.db
-          .keys({ gte: new TextEncoder().encode('!log!'), lt: new TextEncoder().encode('!log"') })
-          .all(),
-      ).toEqual([]);
-      await s.append(makeEntries(9, [2]));
-    });
-    await withStorage(dir, async (s) =>
-      expect(s.entries(4, 10, INF)).toEqual([...ents.slice(1), ...makeEntries(9, [2])]),
+    const recovered: string[] = [];
+    await withStorage(
+      dir,
+      async (s) => {
+        expect(s.snapshotMeta()).toEqual({ index: 3, term: 1, conf });
+        expect(s.initialState()).toEqual({ hardState: hs, confState: conf });
+        expect(s.firstIndex()).toBe(4);
+        expect(s.entries(4, 9, INF)).toEqual(ents.slice(1));
+        expect(s.walSegments()).toHaveLength(1);
+        // LevelDB keeps the state machine and the new format; the format 1 keys are gone.
+        expect((await smPairs(s.database)).length).toBe(2);
+        expect(await s.database.raft.keys().all()).toEqual(['format']);
+        expect(
+          await s.database.db
+            .keys({ gte: new TextEncoder().encode('!log!'), lt: new TextEncoder().encode('!log"') })
+            .all(),
+        ).toEqual([]);
+        await s.append(makeEntries(9, [2]));
+      },
+      { onRecovery: (what) => recovered.push(what) },
     );
+    await withStorage(
+      dir,
+      async (s) => expect(s.entries(4, 10, INF)).toEqual([...ents.slice(1), ...makeEntries(9, [2])]),
+      { onRecovery: (what) => recovered.push(what) },
+    );
+    // Said once, for the start log; not again on the next open.
+    expect(recovered).toEqual([`migrated ${dir} from storage format 1 to 2 (docs/storage.md, "Format version")`]);
   });
 
   test('a format 1 migration interrupted before the format switch starts over', async () => {

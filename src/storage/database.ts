@@ -3,7 +3,8 @@
  * the database is created and checked on every open, before anything else reads the
  * database. (The Raft log and hard state are not in LevelDB: see wal.ts.)
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Level } from 'level';
 import { decode, encode } from '../codec/index.js';
 import { ioError, StorageError } from './errors.js';
@@ -45,13 +46,16 @@ export interface NodeDatabase {
   readonly sm: SmSublevel;
   /** What the table check read before the open (leveldb-damage.ts), for the start log. */
   readonly tableCheck?: TableCheckSummary;
+  /** The format this open migrated the database from, if it did (now FORMAT_VERSION). */
+  readonly migratedFrom?: number;
 }
 
 /**
  * Opens (creating if missing) the node database in `dir`; a format 1 database is migrated
  * to format 2 first (migrate-v1.ts). Rejects with StorageError `LOCKED` if another process
- * has it open, `UNKNOWN_FORMAT` if it was written by an unknown format version (or is not
- * a Rollcall database), CORRUPT_ENTRY/CORRUPT_STATE/LOG_GAP if a format 1 log to migrate
+ * has it open, `FORMAT_TOO_NEW` if a newer build wrote it (a higher format version than
+ * FORMAT_VERSION), `UNKNOWN_FORMAT` if it holds a version no build writes (or is not a
+ * Rollcall database), CORRUPT_ENTRY/CORRUPT_STATE/LOG_GAP if a format 1 log to migrate
  * is damaged, `IO` otherwise.
  */
 export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
@@ -67,19 +71,21 @@ export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
     throw openError(dir, err);
   }
   const handle: NodeDatabase = { dir, db, raft: raftSublevel(db), sm: smSublevel(db), tableCheck: tables };
+  let migratedFrom: number | undefined;
   try {
     await refuseIfLevelDbRepaired(dir, tornTails);
-    await checkFormat(handle);
+    migratedFrom = await checkFormat(handle);
   } catch (err) {
     await db.close().catch((closeErr: unknown) => {
       throw new AggregateError([err, closeErr], `closing ${dir} after a failed open also failed`);
     });
     throw err;
   }
-  return handle;
+  return migratedFrom === undefined ? handle : { ...handle, migratedFrom };
 }
 
-async function checkFormat(handle: NodeDatabase): Promise<void> {
+/** Checks the format version, writing it into a new database; the format it migrated from, if it did. */
+async function checkFormat(handle: NodeDatabase): Promise<number | undefined> {
   const { dir, db, raft } = handle;
   let stored: Uint8Array | undefined;
   try {
@@ -106,7 +112,7 @@ async function checkFormat(handle: NodeDatabase): Promise<void> {
     } catch (err) {
       throw ioError(`writing the format version of ${dir}`, err);
     }
-    return;
+    return undefined;
   }
   let version: unknown;
   try {
@@ -117,13 +123,63 @@ async function checkFormat(handle: NodeDatabase): Promise<void> {
   if (version === 1) {
     // The Raft log inside LevelDB: move it into the WAL (migrate-v1.ts), then read on as format 2.
     await migrateFromV1(handle, FORMAT_VERSION);
-    return;
+    return 1;
+  }
+  if (typeof version === 'number' && Number.isSafeInteger(version) && version > FORMAT_VERSION) {
+    throw new StorageError('FORMAT_TOO_NEW', formatTooNewMessage(dir, version));
   }
   if (version !== FORMAT_VERSION) {
     throw new StorageError(
       'UNKNOWN_FORMAT',
-      `${dir} was written in storage format ${JSON.stringify(version)}; this build reads format ${FORMAT_VERSION} only`,
+      `${dir} was written in storage format ${JSON.stringify(version)}, which no Rollcall build writes; this build reads formats 1 (migrated at start) and ${FORMAT_VERSION}`,
     );
+  }
+  return undefined;
+}
+
+/**
+ * The refusal of a data directory a newer build wrote. A format is never converted back
+ * (a newer build may have changed what the older one would misread), so the advice is the
+ * newer build, or a fresh member.
+ */
+export function formatTooNewMessage(dir: string, version: number): string {
+  return (
+    `${dir} is in storage format ${version}, written by a newer Rollcall build; this build reads storage formats up to ${FORMAT_VERSION}. ` +
+    `Start this member with a build that reads format ${version} (the one that wrote it, or a later one). ` +
+    'A data directory is never converted back to an older format: to run this build on this member, replace it ' +
+    '(remove it from the cluster and add it back under a new id with an empty data directory); to take a whole ' +
+    'cluster back, restore it from a backup taken before the upgrade with `rollcall snapshot restore` ' +
+    '(docs/storage.md, "Format version")'
+  );
+}
+
+/**
+ * The format version recorded in the node database in `dir`, as stored (a number, or
+ * whatever a damaged record decodes to), without creating, migrating or checking anything
+ * else; null when there is no database or it has no version. For operators and tests: a
+ * node reads it through openNodeDatabase.
+ */
+export async function readFormatVersion(dir: string): Promise<unknown> {
+  // Not through createIfMissing: false, since classic-level makes the directory even then.
+  try {
+    await stat(join(dir, 'CURRENT'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw ioError(`reading ${dir}`, err);
+  }
+  const db: RootDatabase = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  try {
+    await db.open();
+  } catch (err) {
+    throw openError(dir, err);
+  }
+  try {
+    const stored = await raftSublevel(db).get(RAFT_KEYS.format);
+    return stored === undefined ? null : decode(stored);
+  } catch (err) {
+    throw ioError(`reading the format version of ${dir}`, err);
+  } finally {
+    await db.close();
   }
 }
 

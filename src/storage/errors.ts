@@ -13,6 +13,8 @@ export type StorageErrorCode =
   | 'LOG_GAP'
   /** The database (or snapshot data) was written in a format version this build does not know. */
   | 'UNKNOWN_FORMAT'
+  /** The database was written by a newer build, in a higher format version than this build reads. */
+  | 'FORMAT_TOO_NEW'
   /** applySnapshot with a snapshot that is not newer than the current one. */
   | 'SNAPSHOT_OUT_OF_DATE'
   /** The state machine holds applied metadata without the matching configuration. */

@@ -10,6 +10,7 @@ export {
   openNodeDatabase,
   type RaftSublevel,
   type RootDatabase,
+  readFormatVersion,
   type SmSublevel,
 } from './database.js';
 export { StorageError, type StorageErrorCode } from './errors.js';

@@ -51,7 +51,10 @@ export interface StorageStats {
 export interface NodeStorageOptions extends WalOptions {
   /** Called when preparing a snapshot in the background fails (it is retried on the next snapshot() call). */
   readonly onSnapshotError?: (err: StorageError) => void;
-  /** Told about a torn last WAL write cut off at open, and about a snapshot install finished at open. */
+  /**
+   * Told about a torn last WAL write cut off at open, a snapshot install finished at open,
+   * and a migration from an older storage format done at open.
+   */
   readonly onRecovery?: (what: string) => void;
 }
 
@@ -104,7 +107,7 @@ export class NodeStorage implements HostStorage {
    * or one already opened with openNodeDatabase, and the WAL in its `wal/` directory.
    * Reads and verifies the whole WAL, cuts off a torn last write, and finishes a snapshot
    * install a crash interrupted. Rejects with StorageError CORRUPT_ENTRY (naming the
-   * index), CORRUPT_STATE, LOG_GAP, UNKNOWN_FORMAT, INVALID_STATE_MACHINE, LOCKED or IO;
+   * index), CORRUPT_STATE, LOG_GAP, UNKNOWN_FORMAT, FORMAT_TOO_NEW, INVALID_STATE_MACHINE, LOCKED or IO;
    * the node must not start then.
    */
   static async open(location: string | NodeDatabase, options: NodeStorageOptions = {}): Promise<NodeStorage> {
@@ -113,6 +116,11 @@ export class NodeStorage implements HostStorage {
       const { wal, state, rollForward, torn } = await loadNodeState(database, options);
       const storage = new NodeStorage(database, wal, state, options);
       try {
+        if (database.migratedFrom !== undefined) {
+          options.onRecovery?.(
+            `migrated ${database.dir} from storage format ${database.migratedFrom} to ${FORMAT_VERSION} (docs/storage.md, "Format version")`,
+          );
+        }
         if (torn !== undefined) {
           options.onRecovery?.(
             `cut a torn last write of ${torn.dropped} bytes off WAL segment ${torn.segment} at offset ${torn.offset}`,
