@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
+import { FORMAT_VERSION, readFormatVersion } from '../src/storage/index.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 interface Run {
@@ -226,6 +227,8 @@ describe('rollcall snapshot: save, status, restore', () => {
       expect(r.code, r.stderr).toBe(0);
       results.push(JSON.parse(r.stdout));
     }
+    // Each restored directory carries this build's storage format, as one `rollcall server` made would.
+    for (const id of ['n1', 'n2', 'n3']) expect(await readFormatVersion(join(root, 'new', id))).toBe(FORMAT_VERSION);
     newClusterId = results[0].clusterId;
     expect(newClusterId).toMatch(/^[0-9a-f]{16}$/);
     expect(results.map((r) => r.clusterId)).toEqual([newClusterId, newClusterId, newClusterId]);

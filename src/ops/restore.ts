@@ -2,7 +2,9 @@
  * Reading a backup file (`rollcall snapshot status`) and preparing a member of a new
  * cluster from one (`rollcall snapshot restore`), as etcd's `snapshot restore` does.
  *
- * A restored member's data directory holds, in the storage format of this build:
+ * A restored member's data directory holds, in the storage format of this build (its
+ * version record written by NodeStorage.open, as for any new data directory; docs/storage.md,
+ * "Format version"):
  * - the state machine of the file, with its membership replaced by `--peers` (all voters)
  *   and the addresses members were added with set to theirs (src/node/peer-book.ts);
  * - a WAL that starts with a Raft snapshot at the file's applied index and term, and the
