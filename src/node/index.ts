@@ -1,4 +1,8 @@
 /** A Rollcall node: Raft core + LevelDB storage + registry + peer transport, driven by one Ready loop. */
+
+export { type NodeClock, systemClock, type Timer } from './clock.js';
 export { NodeError, type NodeErrorCode } from './errors.js';
-export { type MemberView, type NodeObserver, type NodeOptions, type NodeStatus, RollcallNode } from './node.js';
+export { RollcallNode } from './node.js';
+export type { NodeObserver, NodeOptions } from './options.js';
 export type { PeerMessage, ProposalResult } from './peer-messages.js';
+export type { MemberView, NodeStatus } from './status.js';

@@ -65,3 +65,8 @@ export interface ProposalResult {
 export type ForwardOutcome<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly code: string; readonly message: string; readonly leader: string | null };
+
+/** A peer message's kind for the test fault hook: `raft:<type>` or the node message's kind. */
+export function peerMessageKind(m: PeerMessage): string {
+  return m.kind === 'raft' ? `raft:${m.msg.type}` : m.kind;
+}

@@ -13,7 +13,7 @@ import { decodeConfChange } from '../../raft/index.js';
 import { decode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
 import type { AppliedEntry, ApplyOutcome, BatchOp, Command, Registry } from '../registry/index.js';
-import { MEMBER_ADDRESSES_SINCE, StateMachineVersionError } from '../registry/index.js';
+import { MEMBER_ADDRESSES_SINCE } from '../registry/index.js';
 import type { NodeDatabase, NodeStorage } from '../storage/index.js';
 import type { NodeClock } from './clock.js';
 import { sleep } from './clock.js';
@@ -23,6 +23,7 @@ import type { ReadBarriers } from './reads.js';
 import { afterTurn, splitCommitted } from './ready-order.js';
 import { SlowDiskReporter } from './slow-disk.js';
 import { MEMBER_ADDRESSES_KEY, writeStateOps } from './state-store.js';
+import { assertClusterVersionSupported } from './version-gate.js';
 
 /** Timings a metrics exporter wants (a subset of NodeObserver). */
 export interface ReadyLoopObserver {
@@ -235,8 +236,7 @@ export class ReadyLoop {
     const loadStartedAt = this.d.clock.now();
     await registry.reload();
     // A snapshot from a cluster raised past this build: stop (a restart then refuses to start).
-    if (registry.clusterVersion > this.d.buildVersion)
-      throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
+    assertClusterVersionSupported(registry.clusterVersion, this.d.buildVersion);
     const loadMs = this.d.clock.now() - loadStartedAt;
     await this.d.onSnapshotInstalled();
     this.d.proposals.onSnapshot(index);
@@ -293,8 +293,7 @@ export class ReadyLoop {
     const outcome = registry.applyBatch(applied);
     // The cluster was raised past what this build implements (it joined or restarted too
     // old, or a test flag lowered it): applying on would diverge, so stop before writing.
-    if (registry.clusterVersion > this.d.buildVersion)
-      throw new StateMachineVersionError(this.d.buildVersion, registry.clusterVersion);
+    assertClusterVersionSupported(registry.clusterVersion, this.d.buildVersion);
     this.d.onAppliedInMemory(outcome);
     const ops: BatchOp[] = outcome.ops;
     // The addresses members were added with are replicated state: a node restored from a
