@@ -18,11 +18,6 @@ export class NodeError extends Error {
   ) {
     super(message);
   }
-
-  /** Whether a client may safely retry (with the same client id and sequence). */
-  get retryable(): boolean {
-    return this.code !== 'CONF_CHANGE_INVALID' && this.code !== 'NOT_MEMBER';
-  }
 }
 
 /** A refusal from the Raft core (raft/errors.ts), as far as the node needs it. */

@@ -23,7 +23,7 @@ export const MEMBER_ADDRESSES_KEY = '\x00meta/member-addresses';
  * flags mixed with what it learned, or, after a snapshot install, the leader's). Never
  * written again, never sent or replaced by a snapshot (SM_NODE_LOCAL_KEYS).
  */
-export const LEGACY_PEERS_KEY = SM_LEGACY_PEERS_KEY;
+const LEGACY_PEERS_KEY = SM_LEGACY_PEERS_KEY;
 
 /** The replicated record of added members' addresses (empty if none was ever added). */
 export async function readMemberAddresses(db: NodeDatabase): Promise<Map<string, string>> {
