@@ -4,17 +4,25 @@
  * record behind the log's back (the test-only `writeStateKey` fault); the leader's
  * periodic check names it, the critical `node-corrupt` alert fires, that node refuses
  * reads with 503 CORRUPT while writes through it go on, the others serve as before, and
- * `rollcall check` reports the same with exit code 11.
+ * `rollcall check` reports the same with exit code 11. `rollcall check --disarm` clears the
+ * stopped follower's mark: the next check marks it again while its state still differs, and
+ * after a repair in place every member agrees and the alert resolves.
  *
  * Needs the compiled CLI: `npx tsc -p tsconfig.json` first (npm test does it).
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 let c: LocalCluster;
 let leader = '';
+/** The follower the second test corrupts; the third disarms it. */
+let corruptId = '';
 
 interface Run {
   readonly code: number | null;
@@ -66,6 +74,7 @@ describe('corruption check', () => {
   it('names a follower whose state changed behind the log, fires the alert, and that follower refuses reads', async () => {
     const follower = c.nodes.find((n) => n.id !== leader)!;
     const other = c.nodes.find((n) => n.id !== leader && n.id !== follower.id)!;
+    corruptId = follower.id;
     // A meta key: the registry's load skips those, so only the hash can tell (a key the load
     // refuses would stop the node at its next start instead).
     const fault = await http('PUT', `${follower.url}/v1/test/faults`, {
@@ -127,5 +136,74 @@ describe('corruption check', () => {
     const first = await list(follower.url, 'prod', 'orders', '?consistency=serializable');
     expect(first.status).toBe(503);
     expect(first.body.error.code).toBe('CORRUPT');
+  });
+
+  it("check --disarm clears a stopped member's mark: marked again while its state differs, not after a repair", async () => {
+    const follower = c.node(corruptId);
+    const all = c.nodes.map((n) => n.url).join(',');
+    const refusesReads = async () => {
+      const r = await list(follower.url, 'prod', 'orders', '?consistency=serializable');
+      return r.status === 503 && r.body.error.code === 'CORRUPT';
+    };
+
+    // While the node runs its database is locked: refused, and the usage is checked.
+    const busy = await cli(['check', '--disarm', '--data', follower.dataDir]);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toBe(
+      `rollcall: ${follower.dataDir} is in use: stop the node before disarming its corruption mark\n`,
+    );
+    expect((await cli(['check', '--disarm'])).code).toBe(2);
+
+    // Disarmed with the state still wrong: the node serves reads again only until the
+    // leader's next check (every second) marks it again. A disarm hides nothing for long.
+    await c.stop(follower.id);
+    const cleared = await cli(['check', '--disarm', '--data', follower.dataDir, '--json']);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(JSON.parse(cleared.stdout)).toMatchObject({
+      dataDir: follower.dataDir,
+      disarmed: true,
+      mark: { by: expect.any(String), detail: expect.stringContaining('hash') },
+    });
+    await c.restart(follower.id);
+    await waitFor('the next check to mark the follower corrupt again', refusesReads);
+
+    // Repaired in place (the record written behind the log's back taken out again), then
+    // disarmed: it serves reads, and every member agrees.
+    await c.stop(follower.id);
+    const raw = new Level<Uint8Array, Uint8Array>(follower.dataDir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await raw
+      .sublevel<Uint8Array, Uint8Array>('sm', { keyEncoding: 'view', valueEncoding: 'view' })
+      .del(new TextEncoder().encode('\u0000meta/bogus'));
+    await raw.close();
+    const text = await cli(['check', '--disarm', '--data', follower.dataDir]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`^cleared the corruption mark of ${follower.dataDir} \\(set by n\\d at `));
+    const none = await cli(['check', '--disarm', '--data', follower.dataDir]);
+    expect(none.stdout).toBe(`${follower.dataDir} has no corruption mark: nothing to clear\n`);
+    await c.restart(follower.id);
+    await waitFor(
+      'a check that finds every member ok',
+      async () => (await cli(['check', '--endpoints', all])).code === 0,
+    );
+    expect(await refusesReads()).toBe(false);
+    const served = await list(follower.url, 'prod', 'orders', '?consistency=serializable');
+    expect(served.status).toBe(200);
+    expect((served.body.instances as unknown[]).length).toBe(31);
+    await waitFor('the node-corrupt alert to resolve', async () => {
+      const a = await http('GET', `${c.node(leader).url}/v1/alerts`);
+      return !(a.body.active as { kind: string }[]).some((x) => x.kind === 'node-corrupt');
+    });
+  }, 60_000);
+
+  it('check --disarm refuses a directory without a node database, and creates none', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'rollcall-disarm-'));
+    try {
+      const r = await cli(['check', '--disarm', '--data', empty]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`rollcall: ${empty} holds no Rollcall node database: is --data right?\n`);
+      expect(await readdir(empty)).toEqual([]);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });

@@ -24,10 +24,12 @@
  * are left out of the hash.
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { decode, encode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
 import type { NodeDatabase } from '../storage/index.js';
-import { scanBatches } from '../storage/index.js';
+import { openNodeDatabase, scanBatches } from '../storage/index.js';
 import { bytesEqual, isNodeLocalSmKey, RAFT_KEYS, SM_APPLIED_KEY_BYTES } from '../storage/keys.js';
 
 /** One member's state-machine hash, at the applied index it covers. */
@@ -102,8 +104,8 @@ export interface CorruptionMark {
 
 /**
  * The mark is kept in the node's own database (the `raft` sublevel, never replicated), so a
- * restart with the same data refuses reads at once rather than until the next check. Only
- * replacing the data directory clears it.
+ * restart with the same data refuses reads at once rather than until the next check. It is
+ * cleared by replacing the data directory, or by disarmCorruptionMark while the node is stopped.
  */
 export async function readCorruptionMark(db: NodeDatabase): Promise<CorruptionMark | null> {
   const raw = await db.raft.get(RAFT_KEYS.corruption);
@@ -114,6 +116,39 @@ export async function readCorruptionMark(db: NodeDatabase): Promise<CorruptionMa
 
 export async function writeCorruptionMark(db: NodeDatabase, mark: CorruptionMark): Promise<void> {
   await db.db.batch().put(RAFT_KEYS.corruption, encode(mark), { sublevel: db.raft }).write({ sync: true });
+}
+
+/** `dir` holds no node database: nothing to disarm (and nothing is created). */
+export class DisarmError extends Error {
+  override readonly name = 'DisarmError';
+}
+
+/**
+ * Clears the corruption mark in the data directory of a stopped node (`rollcall check
+ * --disarm --data DIR`, as etcd's `alarm disarm`) and returns it; null when there was none.
+ * For after the member's state was repaired in place, or a check was wrong: the mark is
+ * the only thing keeping a restarted node from serving reads before the next check, and
+ * that check marks it again if its state still differs. Rejects with StorageError
+ * `LOCKED` while the node runs (LevelDB's lock), DisarmError when `dir` holds no node
+ * database, and as a start would on a damaged or newer-format directory.
+ */
+export async function disarmCorruptionMark(dir: string): Promise<CorruptionMark | null> {
+  // openNodeDatabase would make a new database in a directory without one.
+  try {
+    await stat(join(dir, 'CURRENT'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new DisarmError(`${dir} holds no Rollcall node database: is --data right?`);
+    throw err;
+  }
+  const db = await openNodeDatabase(dir);
+  try {
+    const mark = await readCorruptionMark(db);
+    if (mark !== null) await db.db.batch().del(RAFT_KEYS.corruption, { sublevel: db.raft }).write({ sync: true });
+    return mark;
+  } finally {
+    await db.db.close();
+  }
 }
 
 /** What each member answered: its hash, or why it did not. */
@@ -193,8 +228,9 @@ export interface CorruptionCheckerDeps {
 
 /**
  * Runs checks (one at a time), keeps the latest report, and knows whether this node
- * itself was found corrupt. A corrupt mark lasts until the data directory is replaced
- * (docs/operations.md): it is stored, and a restart keeps it.
+ * itself was found corrupt. A corrupt mark lasts until the data directory is replaced or
+ * the mark disarmed while the node is stopped (docs/operations.md): it is stored, and a
+ * restart keeps it.
  */
 export class CorruptionChecker {
   #latest: CheckReport | null = null;
@@ -245,7 +281,7 @@ export class CorruptionChecker {
     this.#self = mark;
     this.d.log.error(
       { by: mark.by, detail: mark.detail, at: new Date(mark.at).toISOString() },
-      'this node was found corrupt before it restarted: it refuses reads until its data directory is replaced (docs/operations.md, Corruption checks)',
+      'this node was found corrupt before it restarted: it refuses reads until its data directory is replaced, or the mark is cleared with `rollcall check --disarm` after a repair (docs/operations.md, Corruption checks)',
     );
   }
 
