@@ -26,6 +26,8 @@ export interface CacheSnapshot {
   readonly format: 1;
   readonly namespace: string;
   readonly service: string;
+  /** The datacenter it was read from, when the feed named one (`dc`); absent: the endpoints' own. */
+  readonly datacenter?: string;
   readonly revision: number;
   /** ms since the epoch when the content was known current. */
   readonly savedAt: number;

@@ -82,13 +82,30 @@ export interface RollcallClientOptions {
   /** Random source for jitter and the random picker (inject a seeded one in tests). */
   readonly random?: () => number;
   readonly logger?: ClientLogger;
+  /**
+   * The datacenter every call of this client is served by (`?dc=NAME` on reads, writes,
+   * watches and listings; docs/federation.md): the nodes in `endpoints` forward each request
+   * to a live member of that datacenter. Default: the endpoints' own datacenter. A call's
+   * own `dc` option overrides it. Caches and disk snapshots are kept per datacenter.
+   *
+   * @example
+   * ```ts
+   * const east = new RollcallClient({ endpoints: 'http://10.0.1.1:8101', dc: 'dc-east' });
+   * ```
+   */
+  readonly dc?: string;
 }
 
-export interface InstanceRef extends ServiceRef {
+/** Which datacenter serves one call (`?dc=`); default the client's `dc`, else the endpoints' own. */
+export interface DatacenterOption {
+  readonly dc?: string;
+}
+
+export interface InstanceRef extends ServiceRef, DatacenterOption {
   readonly id: string;
 }
 
-export interface ReadOptions {
+export interface ReadOptions extends DatacenterOption {
   /** Default `linearizable` (the latest committed state); `serializable` answers from the node's own state. */
   readonly consistency?: Consistency;
   /**
@@ -109,7 +126,7 @@ export interface ServiceListOptions extends ServiceRef {
   readonly includeDisabled?: boolean;
 }
 
-export interface ServicesOptions {
+export interface ServicesOptions extends DatacenterOption {
   /** Only this namespace. */
   readonly namespace?: string;
   /** Each service with its instances. */
@@ -119,7 +136,7 @@ export interface ServicesOptions {
   readonly consistency?: Consistency;
 }
 
-export interface DiscoverOptions extends ServiceRef {
+export interface DiscoverOptions extends ServiceRef, DatacenterOption {
   /** Only this cluster (routing is then not applied: asking for a cluster is explicit). */
   readonly cluster?: string;
   /** Only instances with every one of these tags. */
@@ -237,6 +254,7 @@ export class RollcallClient {
       logger: options.logger,
       followMembers: options.followMembers ?? true,
       tls: options.tls,
+      datacenter: options.dc,
     });
     this.#lanes = new WriteLanes(options.clientId);
     this.#snapshots =
@@ -281,7 +299,7 @@ export class RollcallClient {
    */
   async register(options: RegisterOptions): Promise<Registration> {
     this.#assertOpen();
-    const reg = new Registration(this.#registrationHost, options);
+    const reg = new Registration(this.#registrationHost(options.dc), options);
     this.#registrations.add(reg);
     try {
       return await reg.start();
@@ -295,13 +313,19 @@ export class RollcallClient {
    * Writes an instance once, without keeping anything alive (what `register` does under the
    * hood). Pass `sessionId` to bind it to a session you keep alive yourself.
    */
-  async putInstance(spec: InstanceSpec, sessionId?: string): Promise<{ revision: number; instance: Instance }> {
+  async putInstance(
+    spec: InstanceSpec,
+    sessionId?: string,
+    options: DatacenterOption = {},
+  ): Promise<{ revision: number; instance: Instance }> {
     const { namespace, service, id, ...rest } = spec;
     const body = sessionId === undefined ? rest : { ...rest, sessionId };
     const r = await this.#write<{ revision: number; instance: Instance }>(
       'PUT',
       `${servicePath(namespace, service)}/${seg(id)}`,
       body,
+      undefined,
+      options.dc,
     );
     return r;
   }
@@ -315,7 +339,13 @@ export class RollcallClient {
    * ```
    */
   async deregister(ref: InstanceRef): Promise<WriteResult & { deleted: boolean }> {
-    return this.#write('DELETE', `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`);
+    return this.#write(
+      'DELETE',
+      `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`,
+      undefined,
+      undefined,
+      ref.dc,
+    );
   }
 
   /**
@@ -334,9 +364,13 @@ export class RollcallClient {
     patch: InstancePatch,
     expectedVersion: number,
   ): Promise<{ revision: number; instance: Instance }> {
-    return this.#write('PATCH', `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`, patch, {
-      'if-match': String(expectedVersion),
-    });
+    return this.#write(
+      'PATCH',
+      `${servicePath(ref.namespace, ref.service)}/${seg(ref.id)}`,
+      patch,
+      { 'if-match': String(expectedVersion) },
+      ref.dc,
+    );
   }
 
   /**
@@ -354,6 +388,7 @@ export class RollcallClient {
       query: { consistency: ref.consistency, minRevision: ref.minRevision },
       kind: 'read',
       accept: [404],
+      dc: ref.dc,
     });
     if (r.status === 404) {
       const code = (r.body as { error?: { code?: string; message?: string } }).error;
@@ -415,6 +450,7 @@ export class RollcallClient {
         continue: options.continue,
       },
       kind: 'read',
+      dc: options.dc,
     });
     return r.body;
   }
@@ -451,6 +487,7 @@ export class RollcallClient {
         continue: options.continue,
       },
       kind: 'read',
+      dc: options.dc,
     });
     return r.body;
   }
@@ -493,6 +530,7 @@ export class RollcallClient {
         continue: options.continue,
       },
       kind: 'read',
+      dc: options.dc,
     });
     return r.body;
   }
@@ -524,11 +562,13 @@ export class RollcallClient {
       const picked = select(instances, options);
       return options.cluster === undefined ? route(picked, routing) : picked;
     };
+    const dc = options.dc ?? this.#o.dc;
     if (options.consistency !== undefined && options.consistency !== 'cached') {
       const l = await this.list({
         namespace: options.namespace,
         service: options.service,
         consistency: options.consistency,
+        ...(dc === undefined ? {} : { dc }),
       });
       return {
         instances: shape(l.instances),
@@ -538,7 +578,7 @@ export class RollcallClient {
         connected: true,
       };
     }
-    const feed = this.#feed(options.namespace, options.service);
+    const feed = this.#feed(options.namespace, options.service, dc);
     if (!feed.live) {
       await feed.wait(options.timeoutMs ?? this.#o.discoverTimeoutMs ?? 3_000);
       this.#assertOpen();
@@ -546,9 +586,9 @@ export class RollcallClient {
         if (feed.error !== null && feed.snapshot === null) throw feed.error;
         if (!(await feed.loadSnapshot())) {
           throw new UnavailableError(
-            `no node answered for ${options.namespace}/${options.service}` +
+            `no node answered for ${options.namespace}/${options.service}${dc === undefined ? '' : ` in ${dc}`}` +
               (this.#snapshots
-                ? ` and ${this.#snapshots.fileOf(options.namespace, options.service)} holds no snapshot`
+                ? ` and ${this.#snapshots.fileOf(options.namespace, options.service, dc)} holds no snapshot`
                 : ' and no snapshotDir is set'),
           );
         }
@@ -587,7 +627,10 @@ export class RollcallClient {
    */
   watch(options: WatchOptions): Watch {
     this.#assertOpen();
-    const w = new Watch({ ...this.#watchContext(false), onClosed: (x) => this.#watches.delete(x) }, options);
+    const w = new Watch(
+      { ...this.#watchContext(false, options.dc ?? this.#o.dc), onClosed: (x) => this.#watches.delete(x) },
+      options,
+    );
     this.#watches.add(w);
     return w;
   }
@@ -613,36 +656,45 @@ export class RollcallClient {
    * Opens a session. Instances registered with its id are removed when it expires (no
    * keepalive for `ttlMs`) or is closed. `register({ ttlMs })` does this for you.
    */
-  async openSession(ttlMs: number): Promise<SessionInfo> {
+  async openSession(ttlMs: number, options: DatacenterOption = {}): Promise<SessionInfo> {
     // The id is chosen here, not by the server, so a retried open answers with the session
     // that was actually opened.
     const id = `s-${randomBytes(12).toString('hex')}`;
-    return this.#write<SessionInfo>('POST', '/v1/sessions', { ttlMs }, { 'x-rollcall-session-id': id });
+    return this.#write<SessionInfo>('POST', '/v1/sessions', { ttlMs }, { 'x-rollcall-session-id': id }, options.dc);
   }
 
-  /** Extends a session's life by its TTL. `not-found`: expired or closed; `expiring`: about to be. */
-  async keepalive(sessionId: string, timeoutMs?: number): Promise<KeepaliveResult> {
+  /**
+   * Extends a session's life by its TTL. `not-found`: expired or closed; `expiring`: about to
+   * be. A session lives in the datacenter that opened it: pass the same `dc`.
+   */
+  async keepalive(sessionId: string, timeoutMs?: number, options: DatacenterOption = {}): Promise<KeepaliveResult> {
     const r = await this.#nodes.call<{ expiring?: boolean; error?: { code?: string } }>({
       method: 'PUT',
       path: `/v1/sessions/${seg(sessionId)}/keepalive`,
       kind: 'write', // the leader keeps the deadlines; a follower would forward it
       timeoutMs,
       accept: [404],
+      dc: options.dc,
     });
     if (r.status === 404) return 'not-found';
     return r.body.expiring ? 'expiring' : 'ok';
   }
 
   /** Closes a session, removing its instances. */
-  async closeSession(sessionId: string): Promise<WriteResult & { deleted: number }> {
-    return this.#write('DELETE', `/v1/sessions/${seg(sessionId)}`);
+  async closeSession(sessionId: string, options: DatacenterOption = {}): Promise<WriteResult & { deleted: number }> {
+    return this.#write('DELETE', `/v1/sessions/${seg(sessionId)}`, undefined, undefined, options.dc);
   }
 
   // ---- cluster ------------------------------------------------------------------------
 
   /** Every member's role, term, indexes and lag, as the answering node sees them. */
-  async clusterStatus(): Promise<ClusterStatus> {
-    const r = await this.#nodes.call<ClusterStatus>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
+  async clusterStatus(options: DatacenterOption = {}): Promise<ClusterStatus> {
+    const r = await this.#nodes.call<ClusterStatus>({
+      method: 'GET',
+      path: '/v1/cluster',
+      kind: 'read',
+      dc: options.dc,
+    });
     return { ...r.body, node: r.node };
   }
 
@@ -676,13 +728,14 @@ export class RollcallClient {
 
   /** The health policy in force, its revision and the defaults; with namespace and service, what that service resolves to. */
   async healthPolicy(
-    options: { namespace?: string; service?: string; consistency?: Consistency } = {},
+    options: { namespace?: string; service?: string; consistency?: Consistency } & DatacenterOption = {},
   ): Promise<HealthPolicyInfo> {
     const r = await this.#nodes.call<HealthPolicyInfo>({
       method: 'GET',
       path: '/v1/health/policy',
       query: { namespace: options.namespace, service: options.service, consistency: options.consistency },
       kind: 'read',
+      dc: options.dc,
     });
     return r.body;
   }
@@ -694,11 +747,11 @@ export class RollcallClient {
    */
   async setHealthPolicy(
     policy: Record<string, unknown>,
-    options: { expectedRevision?: number } = {},
+    options: { expectedRevision?: number } & DatacenterOption = {},
   ): Promise<HealthPolicyWrite> {
     const headers =
       options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
-    return this.#write('PUT', '/v1/health/policy', policy, headers);
+    return this.#write('PUT', '/v1/health/policy', policy, headers, options.dc);
   }
 
   // ---- access rules (admin) ------------------------------------------------------------
@@ -710,6 +763,7 @@ export class RollcallClient {
       path: '/v1/access-rules',
       query: { consistency: options.consistency, minRevision: options.minRevision },
       kind: 'read',
+      dc: options.dc,
     });
     return r.body;
   }
@@ -722,11 +776,11 @@ export class RollcallClient {
    */
   async setAccessRules(
     rules: Partial<AccessRulesDoc> | Record<string, unknown>,
-    options: { expectedRevision?: number } = {},
+    options: { expectedRevision?: number } & DatacenterOption = {},
   ): Promise<AccessRulesWrite> {
     const headers =
       options.expectedRevision === undefined ? undefined : { 'if-match': String(options.expectedRevision) };
-    return this.#write('PUT', '/v1/access-rules', rules, headers);
+    return this.#write('PUT', '/v1/access-rules', rules, headers, options.dc);
   }
 
   /**
@@ -859,6 +913,7 @@ export class RollcallClient {
     path: string,
     body?: unknown,
     headers?: Record<string, string>,
+    dc?: string,
   ): Promise<T> {
     return this.#lanes.run(
       async (ids) =>
@@ -869,17 +924,19 @@ export class RollcallClient {
             body,
             kind: 'write',
             exactlyOnce: ids,
+            dc,
             ...(headers ? { headers } : {}),
           })
         ).body,
     );
   }
 
-  #feed(namespace: string, service: string): ServiceFeed {
-    const key = `${namespace}/${service}`;
+  /** One feed per (datacenter, namespace, service): two datacenters' answers never share a cache. */
+  #feed(namespace: string, service: string, dc: string | undefined): ServiceFeed {
+    const key = JSON.stringify([dc ?? null, namespace, service]);
     let feed = this.#feeds.get(key);
     if (!feed) {
-      const ctx = this.#watchContext(true);
+      const ctx = this.#watchContext(true, dc);
       feed = new ServiceFeed(
         {
           nodes: this.#nodes,
@@ -888,11 +945,12 @@ export class RollcallClient {
           pollIntervalMs: this.#o.pollIntervalMs ?? 1_000,
           random: this.#random,
           logger: this.#o.logger,
-          openWatch: (o) => new Watch(ctx, o),
+          openWatch: (o) => new Watch(ctx, dc === undefined ? o : { ...o, dc }),
           list: ctx.list,
         },
         namespace,
         service,
+        dc,
       );
       this.#feeds.set(key, feed);
       feed.start();
@@ -900,7 +958,9 @@ export class RollcallClient {
     return feed;
   }
 
-  #watchContext(allowStaleLists: boolean): WatchContext {
+  /** What a watch in datacenter `dc` (undefined: the client's default) reads with. */
+  #watchContext(allowStaleLists: boolean, dc: string | undefined): WatchContext {
+    const inDc = dc === undefined ? {} : { dc };
     return {
       nodes: this.#nodes,
       random: this.#random,
@@ -909,24 +969,31 @@ export class RollcallClient {
       idleTimeoutMs: this.#o.watchIdleTimeoutMs ?? 30_000,
       allowStaleLists,
       list: (namespace, service, cluster, consistency) =>
-        this.list({ namespace, service, consistency, ...(cluster === undefined ? {} : { cluster }) }),
-      listNamespace: (namespace, consistency) => this.listNamespace({ namespace, consistency }),
+        this.list({ namespace, service, consistency, ...inDc, ...(cluster === undefined ? {} : { cluster }) }),
+      listNamespace: (namespace, consistency) => this.listNamespace({ namespace, consistency, ...inDc }),
       currentRevision: async () => {
-        const r = await this.#nodes.call<{ revision?: number }>({ method: 'GET', path: '/v1/cluster', kind: 'read' });
+        const r = await this.#nodes.call<{ revision?: number }>({
+          method: 'GET',
+          path: '/v1/cluster',
+          kind: 'read',
+          dc,
+        });
         return Number(r.body.revision ?? r.headers['x-rollcall-revision'] ?? 0);
       },
     };
   }
 
-  get #registrationHost(): RegistrationHost {
+  /** A registration's session and instance live in one datacenter: every call it makes names it. */
+  #registrationHost(dc: string | undefined): RegistrationHost {
+    const inDc = dc === undefined ? {} : { dc };
     return {
       random: this.#random,
       closeSignal: this.#nodes.closeSignal,
-      openSession: (ttlMs) => this.openSession(ttlMs),
-      putInstance: (spec, sessionId) => this.putInstance(spec, sessionId),
-      keepalive: (id, timeoutMs) => this.keepalive(id, timeoutMs),
-      closeSession: (id) => this.closeSession(id),
-      deregister: (ref) => this.deregister(ref),
+      openSession: (ttlMs) => this.openSession(ttlMs, inDc),
+      putInstance: (spec, sessionId) => this.putInstance(spec, sessionId, inDc),
+      keepalive: (id, timeoutMs) => this.keepalive(id, timeoutMs, inDc),
+      closeSession: (id) => this.closeSession(id, inDc),
+      deregister: (ref) => this.deregister({ ...ref, ...inDc }),
       release: (reg) => this.#registrations.delete(reg),
     };
   }

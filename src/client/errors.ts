@@ -6,6 +6,8 @@
  * |---|---|---|
  * | `ApiError` | the server's code (`INSTANCE_NOT_FOUND`, `INVALID_ARGUMENT`, ...) | the server refused the request (4xx); retrying will not help |
  * | `UnavailableError` | `UNAVAILABLE` | no node could serve the request before the deadline (down, unreachable, or no leader) |
+ * | `DatacenterUnreachableError` (an `UnavailableError`) | `DATACENTER_UNREACHABLE` | a `dc` request: that datacenter is known but no member of it answered (503) |
+ * | `UnknownDatacenterError` (an `ApiError`) | `UNKNOWN_DATACENTER` | a `dc` request: no such datacenter in the federation, or federation is off (400) |
  * | `TimeoutError` | `TIMEOUT` | the deadline passed; for a write, `outcomeUnknown` says whether it may have applied |
  * | `CompactedError` | `COMPACTED` | a watch of every namespace (nothing to re-list) resumed from a revision the server no longer has |
  * | `UnsupportedError` | `UNSUPPORTED` | the server lacks a route this call needs (an older server) |
@@ -26,7 +28,7 @@ export class RollcallError extends Error {
 
 /** The server answered with an error status and body `{"error": {"code", "message", "field"?}}`. */
 export class ApiError extends RollcallError {
-  override readonly name = 'ApiError';
+  override readonly name: string = 'ApiError';
   constructor(
     readonly status: number,
     code: string,
@@ -43,9 +45,46 @@ export class ApiError extends RollcallError {
 }
 
 export class UnavailableError extends RollcallError {
-  override readonly name = 'UnavailableError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('UNAVAILABLE', message, options);
+  override readonly name: string = 'UnavailableError';
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'UNAVAILABLE', message, options);
+  }
+}
+
+/**
+ * The server's 400 `UNKNOWN_DATACENTER`: the `dc` a call named is not in the federation the
+ * answering node knows (or that node runs without federation). Retrying will not help.
+ */
+export class UnknownDatacenterError extends ApiError {
+  override readonly name: string = 'UnknownDatacenterError';
+  constructor(
+    /** The datacenter the call named. */
+    readonly datacenter: string,
+    message: string,
+    details: Readonly<Record<string, unknown>>,
+    node: string | null,
+  ) {
+    super(400, 'UNKNOWN_DATACENTER', message, undefined, details, node);
+  }
+}
+
+/**
+ * The server's 503 `DATACENTER_UNREACHABLE`: the datacenter a `dc` call named is known, but
+ * none of its members answered within the request's deadline (or the failure detector has
+ * every member unreachable). An `UnavailableError`, so code that waits out an outage (a
+ * watch, `discover` falling back to its snapshot) waits out this one too.
+ */
+export class DatacenterUnreachableError extends UnavailableError {
+  override readonly name: string = 'DatacenterUnreachableError';
+  readonly status = 503;
+  constructor(
+    /** The datacenter the call named. */
+    readonly datacenter: string,
+    message: string,
+    /** The local node that answered for it. */
+    readonly node: string | null,
+  ) {
+    super(message, { code: 'DATACENTER_UNREACHABLE' });
   }
 }
 

@@ -47,6 +47,8 @@ export class ServiceFeed {
     ctx: FeedContext,
     readonly namespace: string,
     readonly service: string,
+    /** The datacenter the feed reads (`?dc=`); undefined: the client's default. */
+    readonly datacenter: string | undefined = undefined,
   ) {
     this.#ctx = ctx;
     this.cache = new ServiceCache(namespace, service, ctx.protection);
@@ -101,7 +103,7 @@ export class ServiceFeed {
   async loadSnapshot(): Promise<boolean> {
     if (this.#live) return true;
     if (this.#snapshot !== null) return true;
-    const s = await this.#ctx.snapshots?.read(this.namespace, this.service);
+    const s = await this.#ctx.snapshots?.read(this.namespace, this.service, this.datacenter);
     if (s === undefined || this.#live) return this.#live;
     this.cache.load(s);
     this.#snapshot = s;
@@ -213,7 +215,16 @@ export class ServiceFeed {
   }
 
   #save(): void {
-    this.#ctx.snapshots?.save(this.namespace, this.service, () => this.cache.toSnapshot(Date.now()));
+    const dc = this.datacenter;
+    this.#ctx.snapshots?.save(
+      this.namespace,
+      this.service,
+      () => {
+        const s = this.cache.toSnapshot(Date.now());
+        return dc === undefined ? s : { ...s, datacenter: dc };
+      },
+      dc,
+    );
   }
 
   #wake(): void {

@@ -10,6 +10,7 @@ export { ServiceCache, select } from './cache.js';
 export type {
   AclTokenCreated,
   AclTokenInfo,
+  DatacenterOption,
   DiscoverOptions,
   DiscoverResult,
   HealthReport,
@@ -28,10 +29,12 @@ export {
   ApiError,
   ClientClosedError,
   CompactedError,
+  DatacenterUnreachableError,
   NoInstanceError,
   RollcallError,
   TimeoutError,
   UnavailableError,
+  UnknownDatacenterError,
   UnsupportedError,
 } from './errors.js';
 export type { ClientTls } from './http.js';

@@ -19,7 +19,15 @@
  * attempts reach the leader, the write applies once. Any other 4xx is the caller's answer.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { ApiError, ClientClosedError, TimeoutError, UnavailableError, UnsupportedError } from './errors.js';
+import {
+  ApiError,
+  ClientClosedError,
+  DatacenterUnreachableError,
+  TimeoutError,
+  UnavailableError,
+  UnknownDatacenterError,
+  UnsupportedError,
+} from './errors.js';
 import {
   type Agents,
   AttemptError,
@@ -43,6 +51,8 @@ export interface NodePoolOptions {
   readonly followMembers: boolean;
   /** CA and client certificate for `https://` nodes. */
   readonly tls?: ClientTls | undefined;
+  /** The datacenter calls and streams name (`?dc=`) unless they name their own; none: the nodes' own. */
+  readonly datacenter?: string | undefined;
 }
 
 export interface CallOptions {
@@ -57,6 +67,8 @@ export interface CallOptions {
   readonly timeoutMs?: number | undefined;
   /** Statuses handed back as results instead of thrown as ApiError (e.g. 404 for a get). */
   readonly accept?: readonly number[];
+  /** Sent as `?dc=` (the pool's `datacenter` when left out): served by that datacenter, through the node. */
+  readonly dc?: string | undefined;
 }
 
 export interface CallResult<T> {
@@ -147,7 +159,7 @@ export class NodePool {
         try {
           raw = await attempt(this.#agents, {
             method: o.method,
-            url: this.#url(target, o.path, o.query),
+            url: this.#url(target, o.path, o.query, o.dc ?? this.#o.datacenter),
             headers,
             ...(body === undefined ? {} : { body }),
             timeoutMs: Math.min(this.#o.attemptTimeoutMs, left),
@@ -180,14 +192,13 @@ export class NodePool {
               `node ${node ?? target.base} has no route ${o.method} ${o.path} (an older server than this client)`,
             );
           }
-          throw new ApiError(
-            raw.status,
-            error.code ?? `HTTP_${raw.status}`,
-            error.message ?? `HTTP ${raw.status}`,
-            error.field,
-            error,
-            node,
-          );
+          throw apiError(raw.status, error, node, o.dc ?? this.#o.datacenter);
+        }
+        // Another datacenter's every member failed to answer the node in time: asking another
+        // node of ours would wait for the same members again. The caller decides.
+        if (error.code === 'DATACENTER_UNREACHABLE') {
+          this.#markOk(target);
+          throw apiError(raw.status, error, node, o.dc ?? this.#o.datacenter);
         }
         // 502/503: this node could not serve it now (no leader, shutting down). 504, and 503
         // PROPOSAL_DROPPED: a write was proposed but not known to commit; the retry carries
@@ -240,7 +251,9 @@ export class NodePool {
     query: CallOptions['query'],
     avoid: string | null,
     headersTimeoutMs: number,
+    dc?: string,
   ): Promise<StreamResult> {
+    const datacenter = dc ?? this.#o.datacenter;
     if (this.closed) throw new ClientClosedError();
     const order = this.#order('read');
     order.sort((a, b) => Number(a.base === avoid) - Number(b.base === avoid));
@@ -250,7 +263,7 @@ export class NodePool {
       try {
         const s = await openStream(this.#streamAgents, {
           method: 'GET',
-          url: this.#url(ep, path, query),
+          url: this.#url(ep, path, query, datacenter),
           headers: this.#headers({ accept: 'text/event-stream' }),
           timeoutMs: headersTimeoutMs,
           signal: this.#closing.signal,
@@ -263,16 +276,9 @@ export class NodePool {
         }
         const text = await readAll(s.res, headersTimeoutMs).finally(() => s.destroy());
         const error = errorOf(parseBody(text));
-        if (!RETRY_STATUS.has(status)) {
+        if (!RETRY_STATUS.has(status) || error.code === 'DATACENTER_UNREACHABLE') {
           this.#markOk(ep);
-          throw new ApiError(
-            status,
-            error.code ?? `HTTP_${status}`,
-            error.message ?? `HTTP ${status}`,
-            error.field,
-            error,
-            node,
-          );
+          throw apiError(status, error, node, datacenter);
         }
         reasons.push(`${ep.base}: ${status} ${error.code ?? ''}`);
       } catch (err) {
@@ -357,9 +363,10 @@ export class NodePool {
     return h;
   }
 
-  #url(ep: Endpoint, path: string, query: CallOptions['query']): URL {
+  #url(ep: Endpoint, path: string, query: CallOptions['query'], dc?: string): URL {
     const url = new URL(path, ep.base);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    if (dc !== undefined) url.searchParams.set('dc', dc);
     return url;
   }
 
@@ -484,6 +491,21 @@ interface ErrorFields {
   field?: string;
   leader?: unknown;
   [k: string]: unknown;
+}
+
+/** The error a refusal becomes: the federation's two codes as their own classes, the rest as ApiError. */
+function apiError(
+  status: number,
+  error: ErrorFields,
+  node: string | null,
+  dc: string | undefined,
+): ApiError | UnavailableError {
+  const message = error.message ?? `HTTP ${status}`;
+  const datacenter = typeof error.datacenter === 'string' ? error.datacenter : (dc ?? '');
+  if (error.code === 'UNKNOWN_DATACENTER' && status === 400)
+    return new UnknownDatacenterError(datacenter, message, error, node);
+  if (error.code === 'DATACENTER_UNREACHABLE') return new DatacenterUnreachableError(datacenter, message, node);
+  return new ApiError(status, error.code ?? `HTTP_${status}`, message, error.field, error, node);
 }
 
 function errorOf(body: unknown): ErrorFields {

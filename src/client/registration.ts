@@ -24,6 +24,8 @@ export interface RegisterOptions extends InstanceSpec {
   readonly ttlMs?: number;
   /** Keepalive period; default ttlMs/3. */
   readonly keepaliveIntervalMs?: number;
+  /** Register in this datacenter (`?dc=`): its session, keepalives and deregistration all go there. */
+  readonly dc?: string;
 }
 
 /** What a registration needs from the client. */
@@ -76,7 +78,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   /** @internal use `client.register()` */
   constructor(host: RegistrationHost, options: RegisterOptions) {
     super();
-    const { ttlMs, keepaliveIntervalMs, ...spec } = options;
+    const { ttlMs, keepaliveIntervalMs, dc: _dc, ...spec } = options;
     this.#host = host;
     this.#spec = spec;
     this.#ttlMs = ttlMs;

@@ -1,6 +1,9 @@
 /**
  * The discovery cache on disk: one JSON file per service under `snapshotDir`
- * (`<dir>/<namespace>/<service>.json`; names cannot contain `/` or start with `.`).
+ * (`<dir>/<namespace>/<service>.json`; names cannot contain `/` or start with `.`), and for a
+ * service read from a named datacenter (`dc`) `<dir>/@dc/<datacenter>/<namespace>/<service>.json`
+ * (no namespace directory can be `@dc`: `@` is encoded), so two datacenters' answers never
+ * share a file.
  * Written on change, atomically (a temporary file renamed over the old one, so a crash
  * leaves the old snapshot or the new one, never half of one), and read at start when no
  * node answers. Writes of one service never overlap: a change during a write marks the
@@ -19,21 +22,28 @@ export class SnapshotStore {
     private readonly onError: (err: unknown) => void = () => {},
   ) {}
 
-  fileOf(namespace: string, service: string): string {
-    return path.join(this.dir, safe(namespace), `${safe(service)}.json`);
+  fileOf(namespace: string, service: string, datacenter?: string): string {
+    const root = datacenter === undefined ? this.dir : path.join(this.dir, '@dc', safe(datacenter));
+    return path.join(root, safe(namespace), `${safe(service)}.json`);
   }
 
   /** Reads a service's snapshot; undefined when there is none or it is unreadable. */
-  async read(namespace: string, service: string): Promise<CacheSnapshot | undefined> {
+  async read(namespace: string, service: string, datacenter?: string): Promise<CacheSnapshot | undefined> {
     let text: string;
     try {
-      text = await readFile(this.fileOf(namespace, service), 'utf8');
+      text = await readFile(this.fileOf(namespace, service, datacenter), 'utf8');
     } catch {
       return undefined;
     }
     try {
       const s = JSON.parse(text) as CacheSnapshot;
-      if (s.format !== 1 || s.namespace !== namespace || s.service !== service || !Array.isArray(s.instances))
+      if (
+        s.format !== 1 ||
+        s.namespace !== namespace ||
+        s.service !== service ||
+        s.datacenter !== datacenter ||
+        !Array.isArray(s.instances)
+      )
         return undefined;
       return s;
     } catch {
@@ -42,8 +52,8 @@ export class SnapshotStore {
   }
 
   /** Schedules a write of `take()` (called when the write starts, so it is the newest state). */
-  save(namespace: string, service: string, take: () => CacheSnapshot): void {
-    const key = this.fileOf(namespace, service);
+  save(namespace: string, service: string, take: () => CacheSnapshot, datacenter?: string): void {
+    const key = this.fileOf(namespace, service, datacenter);
     this.#pending.set(key, take);
     if (!this.#writing.has(key)) this.#writing.set(key, this.#drain(key));
   }

@@ -50,6 +50,11 @@ export interface WatchOptions {
   readonly initial?: boolean;
   /** Also yield `progress` events (idle streams' revision). Default false. */
   readonly progress?: boolean;
+  /**
+   * Watch another datacenter (`?dc=`; default the client's `dc`): the stream is relayed by
+   * the node from a member there, and revisions are that datacenter's.
+   */
+  readonly dc?: string;
 }
 
 /** What a watch needs from the client. */
@@ -171,7 +176,13 @@ export class Watch implements AsyncIterable<WatchEvent> {
       while (!this.closed) {
         let stream: StreamResult;
         try {
-          stream = await this.#ctx.nodes.stream(WATCH_PATH, this.#query(), avoid, this.#ctx.connectTimeoutMs);
+          stream = await this.#ctx.nodes.stream(
+            WATCH_PATH,
+            this.#query(),
+            avoid,
+            this.#ctx.connectTimeoutMs,
+            this.#o.dc,
+          );
         } catch (err) {
           if (this.closed || err instanceof ClientClosedError) return;
           if (err instanceof ApiError) throw this.#explain(err);

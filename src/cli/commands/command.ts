@@ -20,6 +20,7 @@ export function makeClient(g: Globals): RollcallClient {
     endpoints: g.endpoints,
     ...(g.token === undefined ? {} : { token: g.token }),
     ...(g.tls === undefined ? {} : { tls: g.tls }),
+    ...(g.dc === undefined ? {} : { dc: g.dc }),
     requestTimeoutMs: g.timeoutMs,
     attemptTimeoutMs: Math.min(2500, g.timeoutMs),
     discoverTimeoutMs: Math.min(3000, g.timeoutMs),

@@ -107,7 +107,8 @@ function listTable(v: FederationView): string {
 /** The HTTP address of every member of the cluster (GET /v1/cluster), or an exit code. */
 async function withMembers(io: Io, g: Globals): Promise<string[] | number> {
   let urls: string[] = [];
-  const code = await withClient(io, g, async (client) => {
+  // The members of the cluster in --endpoints, whatever --dc says: federation commands act on these nodes' own gossip.
+  const code = await withClient(io, { ...g, dc: undefined }, async (client) => {
     const st = await client.clusterStatus();
     urls = st.members.map((m) => m.http).filter((u): u is string => typeof u === 'string' && u !== '');
     if (urls.length < st.members.length)

@@ -11,6 +11,8 @@ export const GLOBAL_HELP = `Global options:
   --endpoints URL,...   nodes to talk to (or ROLLCALL_ENDPOINTS); default
                         http://127.0.0.1:8101,http://127.0.0.1:8102,http://127.0.0.1:8103
   --token TOKEN         bearer token (or ROLLCALL_TOKEN)
+  --dc NAME             ask another datacenter (or ROLLCALL_DC): every request names it
+                        (?dc=NAME) and the nodes forward it there (docs/federation.md)
   --cacert FILE         CA certificate (PEM) that https:// nodes' certificates chain to
                         (or ROLLCALL_CACERT); with it the default endpoints are https://
   --cert FILE --key FILE  client certificate and key (PEM) for nodes that require one
@@ -29,6 +31,7 @@ export class UsageError extends Error {}
 const GLOBAL_OPTIONS = {
   endpoints: { type: 'string' },
   token: { type: 'string' },
+  dc: { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
   cacert: { type: 'string' },
@@ -40,6 +43,8 @@ const GLOBAL_OPTIONS = {
 export interface Globals {
   readonly endpoints: string;
   readonly token: string | undefined;
+  /** --dc (or ROLLCALL_DC): the datacenter every request names; undefined: the endpoints' own. */
+  readonly dc: string | undefined;
   readonly json: boolean;
   readonly timeoutMs: number;
   readonly help: boolean;
@@ -87,12 +92,23 @@ export function parse<O extends Options>(argv: readonly string[], options: O, po
       process.env.ROLLCALL_ENDPOINTS ??
       (tls === undefined ? DEFAULT_ENDPOINTS : DEFAULT_TLS_ENDPOINTS),
     token: (v.token as string | undefined) ?? process.env.ROLLCALL_TOKEN ?? undefined,
+    dc: datacenterFlag((v.dc as string | undefined) ?? process.env.ROLLCALL_DC),
     json: v.json === true,
     timeoutMs: v.timeout === undefined ? 10_000 : duration(v.timeout as string, '--timeout'),
     help: v.help === true,
     tls,
   };
   return { values: parsed.values as OptionValues<O>, positionals: parsed.positionals, globals };
+}
+
+/** --dc NAME: a datacenter name as `--datacenter` takes it (the server checks it too); empty means none. */
+function datacenterFlag(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[A-Za-z0-9-]{1,63}$/.test(raw))
+    throw new UsageError(
+      `--dc takes a datacenter name (letters, digits and '-', at most 63), not ${JSON.stringify(raw)}`,
+    );
+  return raw;
 }
 
 /** Reads --cacert, --cert and --key (or ROLLCALL_CACERT, ROLLCALL_CERT, ROLLCALL_KEY), like curl's flags of those names. */

@@ -36,7 +36,7 @@ export const COMMANDS: readonly Command[] = [
 export const COMMANDS_HELP = `${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join('\n')}
 
 Every command takes --endpoints (or ROLLCALL_ENDPOINTS), --token (or ROLLCALL_TOKEN),
---json and --timeout. Examples:
+--dc (or ROLLCALL_DC), --json and --timeout. Examples:
   rollcall register --endpoints http://127.0.0.1:8101 --namespace prod --service orders \\
     --id o1 --address 10.0.0.2 --port 9000
   rollcall list --namespace prod --service orders --json
