@@ -396,23 +396,28 @@ describe('Consul API in process', () => {
     const meta = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, k) => [`k${k}`, 'v']));
     const notes = await put('/v1/agent/service/register', { ...base, Check: { TTL: '10s', Notes: 'n'.repeat(1025) } });
     expect([notes.statusCode, notes.body]).toEqual([400, 'Check.Notes: at most 1024 characters (1025 given)']);
-    const tooMany = await put('/v1/agent/service/register', { ...base, Meta: meta(64), Check: { TTL: '10s' } });
-    expect([tooMany.statusCode, tooMany.body]).toEqual([
-      400,
-      'Meta: at most 63 keys with a check or Weights.Warning (Rollcall keeps them in one more key); 64 given',
-    ]);
+    const tooMany = await put('/v1/agent/service/register', { ...base, Meta: meta(65), Check: { TTL: '10s' } });
+    expect([tooMany.statusCode, tooMany.body]).toEqual([400, 'Meta: at most 64 keys; 65 given']);
     expect(node.registry.getSession('consul:default:service:m1')).toBeUndefined();
-    // Without a record of Rollcall's own, Consul's 64.
+    expect((await put('/v1/agent/service/register', { ...base, Meta: meta(65) })).body).toBe(
+      'Meta: at most 64 keys; 65 given',
+    );
+    // Consul's 64 user keys, with or without a check (the record's key is not counted from v4).
     expect((await put('/v1/agent/service/register', { ...base, Meta: meta(64) })).statusCode).toBe(200);
     expect(
       (
         await put('/v1/agent/service/register', {
           ...base,
-          Meta: meta(63),
+          Meta: meta(64),
+          Weights: { Passing: 2, Warning: 1 },
           Check: { TTL: '10s', Notes: 'n'.repeat(1024) },
         })
       ).statusCode,
     ).toBe(200);
+    const registered = (await get('/v1/agent/service/m1')).json() as { Meta: Record<string, string> };
+    expect(Object.keys(registered.Meta)).toHaveLength(64);
+    expect((await put('/v1/agent/check/fail/service:m1?note=down')).statusCode).toBe(200);
+    expect(((await get('/v1/health/checks/web')).json() as { Status: string }[])[0]!.Status).toBe('critical');
   });
 
   it('what docs/consul.md says differs: an ID starting with _ is refused, tags de-duplicated and sorted, names case-sensitive', async () => {

@@ -228,6 +228,12 @@ describe('registration', () => {
     expect(refused({ Name: 'web' })).toMatch(/^400 Port: /);
     expect(refused({ Name: 'web', Port: 80, Connect: { Native: true } })).toMatch(/^400 Connect: /);
     expect(refused({ Name: 'web', Port: 80, Meta: { [CHECK_META_KEY]: 'x' } })).toMatch(/reserved/);
+    // A cluster still below v4 counts Rollcall's record key: 63 Meta keys beside a check.
+    const meta64 = Object.fromEntries(Array.from({ length: 64 }, (_, k) => [`k${k}`, 'v']));
+    expect(() => parseRegistration({ Name: 'web', Port: 80, Meta: meta64, Check: { TTL: '10s' } }, 3)).toThrow(
+      /at most 63 keys with a check .* state-machine version 4/,
+    );
+    expect(parseRegistration({ Name: 'web', Port: 80, Meta: meta64, Check: { TTL: '10s' } }, 4).meta).toEqual(meta64);
   });
 });
 

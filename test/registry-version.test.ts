@@ -6,7 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Command } from '../src/registry/index.js';
-import { META_CLUSTER_VERSION_KEY, Registry, STATE_MACHINE_VERSION } from '../src/registry/index.js';
+import {
+  META_CLUSTER_VERSION_KEY,
+  parseCommand,
+  RESERVED_METADATA_KEY,
+  Registry,
+  STATE_MACHINE_VERSION,
+} from '../src/registry/index.js';
 import { inst, Log, MemorySm, ok } from './registry-helpers.js';
 
 async function v1Log(): Promise<Log> {
@@ -26,10 +32,28 @@ const checkHealth = (expectedVersion: number, client?: { id: string; seq: number
   }) as Command;
 
 describe('cluster version gate', () => {
-  it('an absent version is 1; this build implements 3', async () => {
+  it('an absent version is 1; this build implements 4', async () => {
     const log = await v1Log();
     expect(log.registry.clusterVersion).toBe(1);
-    expect(STATE_MACHINE_VERSION).toBe(3);
+    expect(STATE_MACHINE_VERSION).toBe(4);
+  });
+
+  it('from v4 the Consul record key is not counted toward 64 metadata keys; below, it is (as a v3 build applies)', async () => {
+    const sm = new MemorySm(3);
+    const log = new Log(await Registry.open(sm), sm);
+    const metadata = Object.fromEntries(Array.from({ length: 64 }, (_, k) => [`k${k}`, 'v']));
+    const withRecord = inst('a', { metadata: { ...metadata, [RESERVED_METADATA_KEY]: '{}' } });
+    const refused = log.apply(withRecord);
+    expect(refused.result).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT', field: 'metadata' });
+    expect(log.registry.getInstance('prod', 'orders', 'a')).toBeUndefined();
+    expect(log.apply({ type: 'setClusterVersion', term: 1, version: 4 } as Command).result.ok).toBe(true);
+    expect(log.apply(withRecord).result.ok).toBe(true);
+    expect(Object.keys(log.registry.getInstance('prod', 'orders', 'a')!.metadata)).toHaveLength(65);
+    // Only that key: 65 keys of a user's own are still too many.
+    const tooMany = inst('b', { metadata: { ...metadata, k64: 'v' } });
+    expect(log.apply(tooMany).result).toMatchObject({ ok: false, field: 'metadata' });
+    expect(parseCommand(withRecord, 3).ok).toBe(false);
+    expect(parseCommand(withRecord).ok).toBe(true);
   });
 
   it('at version 1, setCheckHealth is refused before the dedup table and writes nothing', async () => {

@@ -80,7 +80,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     access: 'register',
     namespaced: true,
     handler: async (req, reply, { q, ns }) => {
-      const reg = parseRegistration(parseBody(req.body));
+      const reg = parseRegistration(parseBody(req.body), ctx.node.registry.clusterVersion);
       // The body's Namespace (Consul Enterprise) when the query names none; `?ns=` wins.
       let namespace = ns;
       if (param(q, 'ns') === undefined && reg.namespace !== null && reg.namespace !== ns) {

@@ -9,10 +9,10 @@
  * (sessionIdForCheck), so a check update on any node finds it without a lookup table.
  */
 import { createHash } from 'node:crypto';
-import type { Instance } from '../registry/index.js';
+import { type Instance, RESERVED_METADATA_KEY } from '../registry/index.js';
 
 /** The reserved metadata key; Consul's `Meta` never shows it and may not set it. */
-export const CHECK_META_KEY = 'rollcall.consul';
+export const CHECK_META_KEY = RESERVED_METADATA_KEY;
 
 export const CONSUL_STATUSES = ['passing', 'warning', 'critical'] as const;
 export type ConsulStatus = (typeof CONSUL_STATUSES)[number];

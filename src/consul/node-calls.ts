@@ -24,7 +24,7 @@ function nodeFailure(err: unknown): never {
 
 /** Proposes `command`; resolves once applied here, throws Refused for a refusal. */
 export async function propose(ctx: ConsulContext, command: ClientCommand): Promise<CommandOk> {
-  const checked = parseCommand(command);
+  const checked = parseCommand(command, ctx.node.registry.clusterVersion);
   if (!checked.ok) throw new Refused(checked);
   try {
     const { result } = await ctx.node.submit(command, ctx.timeoutMs);

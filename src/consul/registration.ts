@@ -8,6 +8,7 @@
  * At most one TTL check per service: an instance belongs to one session.
  */
 
+import { LIMITS, RECORD_KEY_UNCOUNTED_SINCE, STATE_MACHINE_VERSION } from '../registry/index.js';
 import { CHECK_META_KEY, type ConsulStatus, isConsulStatus } from './check-record.js';
 import { parseGoDuration } from './duration.js';
 import { ConsulError } from './errors.js';
@@ -61,8 +62,16 @@ const MAX_WEIGHT = 10_000;
  * must fit the registry's 4 KB metadata value.
  */
 export const MAX_NOTES = 1024;
-/** User Meta keys beside Rollcall's own record key, within the registry's 64. */
-export const MAX_META_WITH_RECORD = 63;
+/** Consul's limit on a service's Meta keys (the registry's too). */
+export const MAX_META = LIMITS.metadataKeys;
+
+/**
+ * User Meta keys beside Rollcall's own record key: 64, as Consul allows, from the cluster
+ * version at which the registry stops counting that key (v4); 63 in a cluster still below.
+ */
+export function maxMetaWithRecord(clusterVersion: number): number {
+  return clusterVersion >= RECORD_KEY_UNCOUNTED_SINCE ? MAX_META : MAX_META - 1;
+}
 
 type Obj = Record<string, unknown>;
 
@@ -105,7 +114,8 @@ export function parseBody(text: unknown): Obj {
   return v;
 }
 
-export function parseRegistration(body: Obj): Registration {
+/** `clusterVersion`: the cluster's (replicated), which decides how many Meta keys fit beside a check. */
+export function parseRegistration(body: Obj, clusterVersion: number = STATE_MACHINE_VERSION): Registration {
   const o = normalise(body);
   const service = str(o, 'name', 'Name');
   if (service === null || service === '') throw new ConsulError(400, 'Missing service name');
@@ -152,13 +162,17 @@ export function parseRegistration(body: Obj): Registration {
   }
   const parsed = checks.map(({ def, field }) => parseCheck(def, field, id, service));
   if (parsed.length > 1) throw new ConsulError(400, `${checks[1]!.field}: Rollcall takes one TTL check per service`);
-  // Rollcall keeps the check and Weights.Warning in one metadata key of its own, counted by
-  // the registry's 64-key limit: say so here, naming Consul's field, not the registry's.
+  // Rollcall keeps the check and Weights.Warning in one metadata key of its own, which a
+  // cluster below v4 counts toward the registry's 64: say so here, naming Consul's field.
   const metaKeys = Object.keys(meta).length;
-  if ((parsed.length > 0 || warningWeight !== null) && metaKeys > MAX_META_WITH_RECORD) {
+  const withRecord = parsed.length > 0 || warningWeight !== null;
+  const max = withRecord ? maxMetaWithRecord(clusterVersion) : MAX_META;
+  if (metaKeys > max) {
     throw new ConsulError(
       400,
-      `Meta: at most ${MAX_META_WITH_RECORD} keys with a check or Weights.Warning (Rollcall keeps them in one more key); ${metaKeys} given`,
+      max < MAX_META
+        ? `Meta: at most ${max} keys with a check or Weights.Warning until every node runs a build of state-machine version ${RECORD_KEY_UNCOUNTED_SINCE} (Rollcall keeps them in one more key); ${metaKeys} given`
+        : `Meta: at most ${max} keys; ${metaKeys} given`,
     );
   }
   const namespace = str(o, 'namespace', 'Namespace');

@@ -71,7 +71,7 @@ export async function registerService(
     };
     // Validated before the check's session is opened: a registration refused here (too many
     // Meta keys, Notes too long) must leave no session behind that answers check updates.
-    const checked = parseCommand(command);
+    const checked = parseCommand(command, ctx.node.registry.clusterVersion);
     if (!checked.ok) throw new Refused(checked);
     if (reg.check !== null) await ensureCheckSession(ctx, req, ns, reg.check);
     try {

@@ -74,7 +74,7 @@ export function applyCommand(state: RegistryState, index: number, raw: unknown):
       };
     }
   }
-  const parsed = parseFieldsOf(env);
+  const parsed = parseFieldsOf(env, state.clusterVersion);
   const applied = parsed.ok ? execute(state, parsed.command) : { result: parsed, events: [] };
   if (client !== undefined) {
     state.dirty.clients.add(client.id);

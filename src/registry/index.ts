@@ -81,12 +81,13 @@ export type {
 export { Registry } from './registry.js';
 export type { Due, KeepaliveOutcome, ProtectedService, SessionTrackerOptions, TrackerView } from './session-tracker.js';
 export { commandsFor, DEFAULT_TRACKER_OPTIONS, SessionTracker } from './session-tracker.js';
-export { LIMITS, parseCommand } from './validate.js';
+export { LIMITS, parseCommand, RESERVED_METADATA_KEY } from './validate.js';
 export {
   BASE_CLUSTER_VERSION,
   buildStateMachineVersion,
   INTRODUCED_IN,
   MEMBER_ADDRESSES_SINCE,
+  RECORD_KEY_UNCOUNTED_SINCE,
   STATE_MACHINE_VERSION,
   StateMachineVersionError,
 } from './version.js';

@@ -14,6 +14,10 @@ import { parseAccessRules } from './access.js';
 import type { ClientRef, Command, CommandError, InstancePatch, TokenFields } from './commands.js';
 import { CLIENT_COMMAND_TYPES, LEADER_COMMAND_TYPES } from './commands.js';
 import type { AccessRules, SettableHealth } from './model.js';
+import { RECORD_KEY_UNCOUNTED_SINCE, STATE_MACHINE_VERSION } from './version.js';
+
+/** The Consul adapter's check record (src/consul/check-record.ts), uncounted from RECORD_KEY_UNCOUNTED_SINCE. */
+export const RESERVED_METADATA_KEY = 'rollcall.consul';
 
 export const LIMITS = {
   nameLength: 128,
@@ -142,10 +146,16 @@ function tags(v: unknown, field: string): readonly string[] {
   return Object.freeze([...set].sort());
 }
 
-function metadata(v: unknown, field: string): Readonly<Record<string, string>> {
+/**
+ * From cluster version RECORD_KEY_UNCOUNTED_SINCE (version.ts) RESERVED_METADATA_KEY does not
+ * count toward LIMITS.metadataKeys: the Consul adapter keeps its check record there, and
+ * Consul allows 64 keys of a user's own. Below it, every key counts (what older builds apply).
+ */
+function metadata(v: unknown, field: string, clusterVersion: number): Readonly<Record<string, string>> {
   if (!isObject(v)) throw new Invalid(field, `${field} must be an object of strings`);
   const keys = Object.keys(v).sort();
-  if (keys.length > LIMITS.metadataKeys)
+  const uncounted = clusterVersion >= RECORD_KEY_UNCOUNTED_SINCE && RESERVED_METADATA_KEY in v ? 1 : 0;
+  if (keys.length - uncounted > LIMITS.metadataKeys)
     throw new Invalid(field, `${field} may have at most ${LIMITS.metadataKeys} keys`);
   const out: Record<string, string> = {};
   for (const k of keys) {
@@ -185,7 +195,7 @@ function plainData(v: unknown, depth: number): boolean {
   return false;
 }
 
-function patch(o: Obj): InstancePatch {
+function patch(o: Obj, clusterVersion: number): InstancePatch {
   const p = o['patch'];
   if (!isObject(p)) throw new Invalid('patch', 'patch must be an object');
   const weight = optInt(p, 'weight', 0, LIMITS.maxWeight);
@@ -197,7 +207,7 @@ function patch(o: Obj): InstancePatch {
     enabled?: boolean;
   } = {};
   if (weight !== undefined) out.weight = weight;
-  if (p['metadata'] !== undefined) out.metadata = metadata(p['metadata'], 'patch.metadata');
+  if (p['metadata'] !== undefined) out.metadata = metadata(p['metadata'], 'patch.metadata', clusterVersion);
   if (p['tags'] !== undefined) out.tags = tags(p['tags'], 'patch.tags');
   if (enabled !== undefined) out.enabled = enabled;
   if (Object.keys(out).length === 0)
@@ -220,7 +230,7 @@ function withClient<T extends object>(cmd: T, client: ClientRef | undefined): T 
   return client === undefined ? cmd : { ...cmd, client };
 }
 
-function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefined): Command {
+function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefined, clusterVersion: number): Command {
   switch (type) {
     case 'openSession':
       return withClient(
@@ -253,7 +263,7 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       const weight = optInt(o, 'weight', 0, LIMITS.maxWeight);
       if (weight !== undefined) cmd.weight = weight;
       if (o['tags'] !== undefined) cmd.tags = tags(o['tags'], 'tags');
-      if (o['metadata'] !== undefined) cmd.metadata = metadata(o['metadata'], 'metadata');
+      if (o['metadata'] !== undefined) cmd.metadata = metadata(o['metadata'], 'metadata', clusterVersion);
       const enabled = optBool(o, 'enabled');
       if (enabled !== undefined) cmd.enabled = enabled;
       if (o['sessionId'] !== undefined) cmd.sessionId = sessionId(o);
@@ -277,7 +287,7 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
           service: name(o, 'service'),
           id: name(o, 'id', LIMITS.idLength, INSTANCE_ID),
           expectedVersion: int(o, 'expectedVersion', 0, Number.MAX_SAFE_INTEGER),
-          patch: patch(o),
+          patch: patch(o, clusterVersion),
         },
         client,
       );
@@ -295,7 +305,7 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
         expectedVersion: int(o, 'expectedVersion', 0, Number.MAX_SAFE_INTEGER),
         health: settableHealth(o),
       };
-      if (o['metadata'] !== undefined) cmd.metadata = metadata(o['metadata'], 'metadata');
+      if (o['metadata'] !== undefined) cmd.metadata = metadata(o['metadata'], 'metadata', clusterVersion);
       return withClient(cmd, client);
     }
     case 'setAccessRules': {
@@ -391,9 +401,13 @@ export function parseEnvelope(raw: unknown): Envelope {
   return { ok: true, raw, type: type as Command['type'], client: { id: c['id'], seq: c['seq'] } };
 }
 
-export function parseFieldsOf(env: Extract<Envelope, { ok: true }>): { ok: true; command: Command } | CommandError {
+/** Apply passes the cluster version as of the entry; the API layer this build's (the most it accepts). */
+export function parseFieldsOf(
+  env: Extract<Envelope, { ok: true }>,
+  clusterVersion: number = STATE_MACHINE_VERSION,
+): { ok: true; command: Command } | CommandError {
   try {
-    return { ok: true, command: parseFields(env.raw, env.type, env.client) };
+    return { ok: true, command: parseFields(env.raw, env.type, env.client, clusterVersion) };
   } catch (e) {
     if (e instanceof Invalid) return { ok: false, code: 'INVALID_ARGUMENT', message: e.message, field: e.field };
     throw e;
@@ -401,7 +415,10 @@ export function parseFieldsOf(env: Extract<Envelope, { ok: true }>): { ok: true;
 }
 
 /** Validates and normalises a command; what the API layer calls before proposing. */
-export function parseCommand(raw: unknown): { ok: true; command: Command } | CommandError {
+export function parseCommand(
+  raw: unknown,
+  clusterVersion: number = STATE_MACHINE_VERSION,
+): { ok: true; command: Command } | CommandError {
   const env = parseEnvelope(raw);
-  return env.ok ? parseFieldsOf(env) : env;
+  return env.ok ? parseFieldsOf(env, clusterVersion) : env;
 }

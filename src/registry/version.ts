@@ -20,8 +20,12 @@
  * - v3: replicated access tokens (`bootstrapAcl`, `createToken`, `revokeToken`; keys `a/` and
  *   `t/`, docs/security.md "Access control"). A v2 build cannot load those keys, so it must
  *   never apply them: the gate refuses the commands until every member runs v3.
+ * - v4: metadata's key `rollcall.consul` (the Consul adapter's check record) does not count
+ *   toward the 64-key limit, so a Consul registration with a check keeps 64 Meta keys of its
+ *   own, as Consul allows. Below v4 a register or update with 64 keys and that one is refused,
+ *   as a v3 build refuses it.
  */
-export const STATE_MACHINE_VERSION = 3;
+export const STATE_MACHINE_VERSION = 4;
 
 /** The cluster version of a state machine that has never recorded one. */
 export const BASE_CLUSTER_VERSION = 1;
@@ -34,6 +38,9 @@ export const INTRODUCED_IN: Readonly<Record<string, number>> = Object.freeze({
   createToken: 3,
   revokeToken: 3,
 });
+
+/** The first cluster version at which metadata's reserved record key is not counted (validate.ts). */
+export const RECORD_KEY_UNCOUNTED_SINCE = 4;
 
 /** The first cluster version that writes the member-address record at conf changes. */
 export const MEMBER_ADDRESSES_SINCE = 2;
