@@ -13,6 +13,10 @@
  * - A name outside the domain: REFUSED (Rollcall does not recurse).
  * - A service whose endpoint cache is still being read, with nothing for this name yet:
  *   SERVFAIL, so the resolver retries (lookup.ts).
+ * - A service name in another datacenter (`.<dc>.dc`, or Consul's older `.<dc>` form): asked
+ *   of a live member there (remote.ts), so the answer may come later (a promise); a
+ *   datacenter the federation does not know is NXDOMAIN, one that does not answer SERVFAIL.
+ *   SRV targets are then `<hex>.addr.<that dc>.<domain>`.
  *
  * Answers are shuffled on every query, so clients that take the first record spread load.
  */
@@ -20,6 +24,7 @@ import type { Answer } from 'dns-packet';
 import { type Endpoint, endpointLimit, type RegistryView, type ServiceDirectory, shuffle } from './lookup.js';
 import { type DnsName, parseName } from './names.js';
 import { addressKind, addressRecord, cnameRecord, soaRecord, srvRecord, srvTarget } from './records.js';
+import type { RemoteAnswer, RemoteDirectory } from './remote.js';
 
 export type Rcode = 'NOERROR' | 'NXDOMAIN' | 'REFUSED' | 'SERVFAIL';
 
@@ -51,6 +56,8 @@ export interface AnswerContext {
   readonly namespace: string;
   readonly ttl: number;
   readonly random: () => number;
+  /** Other datacenters' services (federation on); absent: a name in another datacenter is NXDOMAIN. */
+  readonly remote?: Pick<RemoteDirectory, 'lookup'>;
 }
 
 /** The question as dns-packet decodes it: `type` is a name (`A`, `SRV`, `UNKNOWN_65`). */
@@ -59,7 +66,8 @@ export interface Asked {
   readonly type: string;
 }
 
-export function answerQuestion(q: Asked, ctx: AnswerContext): Reply {
+/** The reply: at once from this node's registry, or later (a promise) for another datacenter's service. */
+export function answerQuestion(q: Asked, ctx: AnswerContext): Reply | Promise<Reply> {
   const name = parseName(q.name, ctx.domain);
   switch (name.kind) {
     case 'foreign':
@@ -102,12 +110,19 @@ function answerAddr(q: Asked, name: Extract<DnsName, { kind: 'addr' }>, ctx: Ans
   return positive([addressRecord(q.name, name.address, name.family, ctx.ttl)]);
 }
 
-function answerService(q: Asked, name: Extract<DnsName, { kind: 'service' }>, ctx: AnswerContext): Reply {
-  // Federation comes later (src/federation/): another datacenter's name would be forwarded
-  // to a live member there. Until then only ours answers, and any other is a name that does
-  // not exist here.
-  if (name.datacenter !== null && name.datacenter.toLowerCase() !== ctx.datacenter.toLowerCase())
-    return negative('NXDOMAIN', ctx);
+function answerService(
+  q: Asked,
+  name: Extract<DnsName, { kind: 'service' }>,
+  ctx: AnswerContext,
+): Reply | Promise<Reply> {
+  if (name.datacenter !== null && name.datacenter.toLowerCase() !== ctx.datacenter.toLowerCase()) {
+    // Another datacenter: without federation there is none, so the name does not exist.
+    if (ctx.remote === undefined) return negative('NXDOMAIN', ctx);
+    const answer = ctx.remote.lookup(name.datacenter, name.namespace ?? ctx.namespace, name.service);
+    return answer instanceof Promise
+      ? answer.then((a) => remoteReply(q, name, a, ctx))
+      : remoteReply(q, name, answer, ctx);
+  }
   const endpoints = ctx.directory.endpoints(
     name.namespace ?? ctx.namespace,
     name.service,
@@ -118,13 +133,42 @@ function answerService(q: Asked, name: Extract<DnsName, { kind: 'service' }>, ct
   // The service's cache is still being read and has nothing for this name yet (lookup.ts): not known, so not NXDOMAIN.
   if (endpoints === 'pending')
     return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
+  return endpointsReply(q, endpoints, ctx.datacenter, ctx);
+}
+
+/** The records of `endpoints` (shuffled here), in datacenter `dc`; NXDOMAIN when there are none. */
+function endpointsReply(q: Asked, endpoints: Endpoint[], dc: string, ctx: AnswerContext): Reply {
   if (endpoints.length === 0) return negative('NXDOMAIN', ctx);
   shuffle(endpoints, ctx.random);
-  const reply = q.type === 'SRV' ? srvAnswers(q.name, endpoints, ctx) : addressAnswers(q, endpoints, ctx);
+  const reply = q.type === 'SRV' ? srvAnswers(q.name, endpoints, dc, ctx) : addressAnswers(q, endpoints, ctx);
   return reply.answers.length > 0 ? reply : negative('NOERROR', ctx);
 }
 
-function srvAnswers(qname: string, endpoints: readonly Endpoint[], ctx: AnswerContext): Reply {
+/** Another datacenter's answer: its usable endpoints with the tag, a uniform sample of the type's limit. */
+function remoteReply(
+  q: Asked,
+  name: Extract<DnsName, { kind: 'service' }>,
+  answer: RemoteAnswer,
+  ctx: AnswerContext,
+): Reply {
+  switch (answer.kind) {
+    case 'unknown-datacenter':
+      return negative('NXDOMAIN', ctx);
+    case 'unreachable':
+      return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
+    case 'endpoints': {
+      const tag = name.tag?.toLowerCase() ?? null;
+      const matching: Endpoint[] = [];
+      for (const e of answer.endpoints) if (tag === null || e.tags.includes(tag)) matching.push(e.endpoint);
+      // More than an answer holds: shuffled whole, then cut (a uniform sample; the list holds a few thousand at most).
+      const limit = endpointLimit(q.type);
+      const sample = matching.length > limit ? shuffle(matching, ctx.random).slice(0, limit) : matching;
+      return endpointsReply(q, sample, answer.datacenter, ctx);
+    }
+  }
+}
+
+function srvAnswers(qname: string, endpoints: readonly Endpoint[], dc: string, ctx: AnswerContext): Reply {
   const answers: Answer[] = [];
   const additionals: Answer[] = [];
   const seen = new Set<string>();
@@ -134,7 +178,7 @@ function srvAnswers(qname: string, endpoints: readonly Endpoint[], ctx: AnswerCo
     if (seen.has(key)) continue;
     seen.add(key);
     const kind = addressKind(e.address);
-    const target = srvTarget(e.address, kind, ctx.datacenter, ctx.domain);
+    const target = srvTarget(e.address, kind, dc, ctx.domain);
     answers.push(srvRecord(qname, target, e.port, e.weight, ctx.ttl));
     if (kind !== 'host' && !resolved.has(target)) {
       resolved.add(target);

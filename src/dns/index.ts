@@ -3,6 +3,8 @@
  * that speaks DNS find Rollcall instances as they would find Consul services. It answers
  * over UDP and TCP on one port from the node's own registry (any node, no leader needed),
  * reading it through the node's API like every other adapter, and keeps nothing of its own.
+ * With federation on, a name in another datacenter (`web.service.dc2.dc.consul`) is asked
+ * of a live member there over HTTP, with a short-lived cache (remote.ts).
  * Names, records and what differs from Consul: docs/consul.md, "DNS".
  *
  * @example
@@ -21,6 +23,7 @@ import type { NodeApi } from '../server/node-api.js';
 import type { PeerAddress } from '../transport/index.js';
 import type { AnswerContext } from './answer.js';
 import { ServiceDirectory } from './lookup.js';
+import { type DatacenterRoutes, RemoteDirectory, type RemoteDirectoryOptions } from './remote.js';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, normalizeDomain } from './settings.js';
 import { DEFAULT_TCP_LIMITS, type TcpLimits, TcpListener } from './tcp.js';
 import { UdpListener } from './udp.js';
@@ -30,6 +33,15 @@ export { ServiceDirectory, shuffle } from './lookup.js';
 export { respond } from './message.js';
 export { type DnsName, parseName } from './names.js';
 export { addressHex } from './records.js';
+export {
+  type DatacenterRoutes,
+  DEFAULT_REMOTE_CACHE_TTL_MS,
+  DEFAULT_REMOTE_FAILURE_TTL_MS,
+  DEFAULT_REMOTE_TIMEOUT_MS,
+  type RemoteAnswer,
+  RemoteDirectory,
+  type RemoteDirectoryOptions,
+} from './remote.js';
 export {
   DEFAULT_DNS_DOMAIN,
   DEFAULT_DNS_TTL,
@@ -55,6 +67,10 @@ export interface DnsServerOptions {
   readonly tcp?: Partial<TcpLimits>;
   /** DNS over TLS on the TCP side (certificate, key, client CA: src/security); UDP stays plain. Absent: plain TCP. */
   readonly tls?: TlsOptions;
+  /** The federation (the node's FederationHost): names in other datacenters are asked of them. Absent: NXDOMAIN. */
+  readonly federation?: DatacenterRoutes | null;
+  /** Tuning of those remote lookups (cache TTLs, deadline); defaults in remote.ts. */
+  readonly remote?: Omit<RemoteDirectoryOptions, 'routes' | 'logger'>;
 }
 
 export interface DnsServer {
@@ -70,6 +86,14 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   const log = options.logger.child({ part: 'dns' });
   const registry = options.node.registry;
   const directory = new ServiceDirectory(registry);
+  const remote =
+    options.federation === undefined || options.federation === null
+      ? null
+      : new RemoteDirectory({ ...options.remote, routes: options.federation, logger: log });
+  const closeDirectories = (): void => {
+    directory.close();
+    remote?.close();
+  };
   const ctx: AnswerContext = {
     directory,
     registry,
@@ -78,6 +102,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     namespace: options.namespace ?? DEFAULT_CONSUL_NAMESPACE,
     ttl: options.ttl ?? DEFAULT_DNS_TTL,
     random: options.random ?? Math.random,
+    ...(remote === null ? {} : { remote }),
   };
   const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
   const { host } = options.listen;
@@ -88,7 +113,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     try {
       tcp = await TcpListener.listen(host, options.listen.port, ctx, log, limits, options.tls);
     } catch (err) {
-      directory.close();
+      closeDirectories();
       throw err;
     }
     try {
@@ -108,26 +133,30 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
         setSecureContext: (context) => tcp.setSecureContext(context),
         close: async () => {
           await Promise.all([udp.close(), tcp.close()]);
-          directory.close();
+          closeDirectories();
         },
       };
     } catch (err) {
       await tcp.close();
       if (options.listen.port !== 0 || attempt >= 5 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
-        directory.close();
+        closeDirectories();
         throw err;
       }
     }
   }
 }
 
-/** What runServer hands over: the DNS flags, the Consul API's datacenter and namespace, the node. */
+/**
+ * What runServer hands over: the DNS flags, the Consul API's datacenter and namespace, the
+ * node, and its federation host (null: federation off, names in other datacenters are NXDOMAIN).
+ */
 export async function startDnsFromConfig(
   settings: DnsSettings,
   scope: { readonly datacenter: string; readonly namespace: string },
   node: Pick<NodeApi, 'registry'>,
   logger: Logger,
   tls: TlsMaterial | null = null,
+  federation: DatacenterRoutes | null = null,
 ): Promise<DnsServer | null> {
   if (settings.listen === null) return null;
   return startDnsServer({
@@ -138,6 +167,7 @@ export async function startDnsFromConfig(
     ttl: settings.ttl,
     datacenter: scope.datacenter,
     namespace: scope.namespace,
+    federation,
     ...(tls === null ? {} : { tls: serverTlsOptions(tls) }),
   });
 }

@@ -14,6 +14,9 @@
  * - EDNS version above 0: BADVERS (RFC 6891 §6.1.3);
  * - a class other than IN or ANY: REFUSED.
  * A response echoes the id, the opcode and RD; RA stays clear (no recursion).
+ *
+ * A question about another datacenter's service may need a remote lookup (remote.ts): its
+ * response is then `deferred`, and `later` resolves with the real one (never rejects).
  */
 import {
   type Answer,
@@ -25,7 +28,7 @@ import {
   type Question,
   RECURSION_DESIRED,
 } from 'dns-packet';
-import { type AnswerContext, answerQuestion, RCODE } from './answer.js';
+import { type AnswerContext, answerQuestion, RCODE, type Reply } from './answer.js';
 import { encodeWithin, type ResponsePacket, TCP_LIMIT, UDP_DEFAULT_LIMIT, UDP_MAX_LIMIT } from './truncate.js';
 
 export type Transport = 'udp' | 'tcp';
@@ -38,11 +41,14 @@ const BADVERS_UPPER = 1;
 /** The outcome of one message, for logs and counters. */
 export type Outcome = 'answered' | 'ignored' | 'formerr' | 'notimp' | 'refused' | 'badvers';
 
-export interface Response {
-  readonly outcome: Outcome;
-  /** null: send nothing. */
-  readonly bytes: Buffer | null;
-}
+export type Response =
+  | {
+      readonly outcome: Outcome;
+      /** null: send nothing. */
+      readonly bytes: Buffer | null;
+    }
+  /** Answered later (another datacenter's service): send what `later` resolves with. */
+  | { readonly outcome: 'deferred'; readonly bytes: null; readonly later: Promise<Response> };
 
 const IGNORED: Response = Object.freeze({ outcome: 'ignored', bytes: null });
 
@@ -87,10 +93,27 @@ export function respond(message: Buffer, transport: Transport, ctx: AnswerContex
   }
 
   const reply = answerQuestion(echoed, ctx);
+  const finish = (r: Reply): Response => encodeReply(r, id, opcodeBits | rd, echoed, ourOpt, transport, edns);
+  if (reply instanceof Promise) {
+    // A remote failure is a SERVFAIL reply, not a rejection; a rejection is a bug the listener logs.
+    return { outcome: 'deferred', bytes: null, later: reply.then(finish) };
+  }
+  return finish(reply);
+}
+
+function encodeReply(
+  reply: Reply,
+  id: number,
+  headerBits: number,
+  echoed: Question,
+  ourOpt: OptAnswer[],
+  transport: Transport,
+  edns: OptAnswer | null,
+): Response {
   const packet: ResponsePacket = {
     id,
     type: 'response',
-    flags: opcodeBits | rd | (reply.authoritative ? AUTHORITATIVE_ANSWER : 0) | RCODE[reply.rcode],
+    flags: headerBits | (reply.authoritative ? AUTHORITATIVE_ANSWER : 0) | RCODE[reply.rcode],
     questions: [echoed],
     answers: reply.answers,
     authorities: reply.authorities,

@@ -1,7 +1,9 @@
 /**
  * DNS over TCP (RFC 1035 §4.2.2, RFC 7766): every message is prefixed with its length in two
- * bytes; a connection may carry many queries, pipelined, answered in order. This is where a
- * client comes back for the full answer after a truncated UDP one.
+ * bytes; a connection may carry many queries, pipelined, answered in order (a question
+ * about another datacenter's service holds the ones behind it until its lookup ends, at most
+ * the remote deadline: remote.ts). This is where a client comes back for the full answer
+ * after a truncated UDP one.
  *
  * Bounds: a connection idle for `idleMs` is closed (RFC 7766 §6.2.3 suggests seconds, not
  * minutes); at most `maxConnections` at once (node closes any more at once); a client that
@@ -82,23 +84,38 @@ export class TcpListener {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => log.debug({ err }, 'DNS: TCP connection error'));
     let pending: Buffer = Buffer.alloc(0);
+    /** A deferred answer is being waited for: the queries behind it wait too (answers go in order). */
+    let waiting = false;
+    const write = (bytes: Buffer | null): boolean => {
+      if (bytes === null) {
+        socket.destroy();
+        return false;
+      }
+      const framed = Buffer.allocUnsafe(2 + bytes.length);
+      framed.writeUInt16BE(bytes.length, 0);
+      bytes.copy(framed, 2);
+      socket.write(framed);
+      return true;
+    };
     // Answers while the client reads them: a client that pipelines queries without reading
     // the answers is paused rather than buffered for without bound.
     const pump = (): void => {
-      while (pending.length >= 2 && !socket.writableNeedDrain) {
+      while (!waiting && pending.length >= 2 && !socket.writableNeedDrain) {
         const size = pending.readUInt16BE(0);
         if (pending.length < 2 + size) break;
         const message = pending.subarray(2, 2 + size);
         pending = pending.subarray(2 + size);
         const bytes = answer(message, ctx, log);
-        if (bytes === null) {
-          socket.destroy();
+        if (bytes instanceof Promise) {
+          waiting = true;
+          void bytes.then((b) => {
+            waiting = false;
+            if (socket.destroyed) return;
+            if (write(b)) pump();
+          });
           return;
         }
-        const framed = Buffer.allocUnsafe(2 + bytes.length);
-        framed.writeUInt16BE(bytes.length, 0);
-        bytes.copy(framed, 2);
-        socket.write(framed);
+        if (!write(bytes)) return;
       }
       if (socket.writableNeedDrain) socket.pause();
     };
@@ -121,14 +138,19 @@ export class TcpListener {
   }
 }
 
-function answer(message: Buffer, ctx: AnswerContext, log: Logger): Buffer | null {
+/** The answer's bytes (null: close the connection), or a promise of them for a deferred one (never rejects). */
+function answer(message: Buffer, ctx: AnswerContext, log: Logger): Buffer | null | Promise<Buffer | null> {
+  const failed = (err: unknown): Buffer | null => {
+    log.error({ err }, 'DNS: answering a query failed');
+    return serverFailure(message);
+  };
   try {
     const r = respond(message, 'tcp', ctx);
+    if (r.outcome === 'deferred') return r.later.then((later) => later.bytes, failed);
     if (r.outcome !== 'answered' && r.outcome !== 'refused')
       log.debug({ outcome: r.outcome }, 'DNS: bad query over TCP');
     return r.bytes;
   } catch (err) {
-    log.error({ err }, 'DNS: answering a query failed');
-    return serverFailure(message);
+    return failed(err);
   }
 }

@@ -1,7 +1,9 @@
 /**
  * DNS over UDP: one datagram is one query, answered synchronously from the registry in
  * memory (no await between receive and send, so a burst costs no extra turns of the event
- * loop). Datagrams are at most 512 bytes, or what the client's EDNS record allows.
+ * loop); a question about another datacenter's service not in the remote cache is answered
+ * when its lookup ends (remote.ts). Datagrams are at most 512 bytes, or what the client's
+ * EDNS record allows.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -30,21 +32,29 @@ export class UdpListener {
     const listener = new UdpListener(socket, socket.address().port);
     socket.on('error', (err) => log.warn({ err }, 'DNS UDP socket error'));
     socket.on('message', (message, peer) => {
-      let bytes: Buffer | null;
+      const send = (bytes: Buffer | null): void => {
+        if (bytes === null || listener.closed) return;
+        socket.send(bytes, peer.port, peer.address, (err) => {
+          // A peer that vanished (ICMP unreachable) is its own affair; log it quietly.
+          if (err) log.debug({ err, peer: `${peer.address}:${peer.port}` }, 'DNS: UDP reply not sent');
+        });
+      };
+      const failed = (err: unknown): void => {
+        log.error({ err }, 'DNS: answering a query failed');
+        send(serverFailure(message));
+      };
       try {
         const r = respond(message, 'udp', ctx);
+        if (r.outcome === 'deferred') {
+          r.later.then((later) => send(later.bytes), failed);
+          return;
+        }
         if (r.outcome !== 'answered' && r.outcome !== 'refused')
           log.debug({ peer: `${peer.address}:${peer.port}`, outcome: r.outcome }, 'DNS: bad query');
-        bytes = r.bytes;
+        send(r.bytes);
       } catch (err) {
-        log.error({ err }, 'DNS: answering a query failed');
-        bytes = serverFailure(message);
+        failed(err);
       }
-      if (bytes === null || listener.closed) return;
-      socket.send(bytes, peer.port, peer.address, (err) => {
-        // A peer that vanished (ICMP unreachable) is its own affair; log it quietly.
-        if (err) log.debug({ err, peer: `${peer.address}:${peer.port}` }, 'DNS: UDP reply not sent');
-      });
     });
     return listener;
   }

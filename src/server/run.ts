@@ -184,7 +184,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
   }
   // DNS (--dns-listen), likewise before the ready line, and likewise fatal when it cannot bind.
   try {
-    dns = await startDnsFromConfig(config.dns, config.consul, node, logger, tls.dns);
+    dns = await startDnsFromConfig(config.dns, config.consul, node, logger, tls.dns, federation);
   } catch (err) {
     logger.error({ err }, 'cannot serve DNS (--dns-listen)');
     await shutdown(1);
