@@ -1,0 +1,215 @@
+/**
+ * RemoteDirectory (src/dns/remote.ts): another datacenter's services for DNS, asked of its
+ * members over real HTTP (a node:http server on loopback standing in for them) with a
+ * virtual clock for the cache. A flood of questions costs one request per name per TTL; a
+ * failure is remembered briefly; members are tried in turn; the request is the signed,
+ * serializable native listing; and the same usability rules as local answers apply.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type DatacenterRoutes, type RemoteAnswer, RemoteDirectory, usableRemote } from '../src/dns/remote.js';
+import { silentLogger } from '../src/log/index.js';
+
+const instance = (id: string, over: Record<string, unknown> = {}) => ({
+  id,
+  namespace: 'default',
+  service: 'web',
+  cluster: 'default',
+  address: `10.0.0.${id.length}`,
+  port: 8080,
+  weight: 100,
+  tags: ['V1'],
+  metadata: {},
+  health: 'healthy',
+  enabled: true,
+  ephemeral: false,
+  createRevision: 1,
+  modRevision: 1,
+  version: 1,
+  ...over,
+});
+
+interface Member {
+  readonly server: Server;
+  readonly address: string;
+  readonly requests: IncomingMessage[];
+  /** What the member answers: status and body. */
+  reply: (req: IncomingMessage) => { status: number; body: unknown } | null;
+}
+
+async function member(): Promise<Member> {
+  const requests: IncomingMessage[] = [];
+  const m: Member = {
+    requests,
+    reply: () => ({ status: 200, body: { revision: 7, instances: [instance('a1')] } }),
+    server: createServer((req, res) => {
+      requests.push(req);
+      const r = m.reply(req);
+      if (r === null) return; // never answers
+      res.writeHead(r.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(r.body));
+    }),
+    address: '',
+  };
+  await new Promise<void>((resolve) => m.server.listen(0, '127.0.0.1', resolve));
+  (m as { address: string }).address = `http://127.0.0.1:${(m.server.address() as AddressInfo).port}`;
+  return m;
+}
+
+describe('RemoteDirectory', () => {
+  let members: Member[];
+  let now: number;
+  let directory: RemoteDirectory;
+  let known: Record<string, string[]>;
+  const routes: DatacenterRoutes = {
+    route: (dc) => (dc in known ? { members: known[dc]!.map((address) => ({ address })) } : null),
+    datacentersByRtt: () => ['dc-a', ...Object.keys(known)],
+    hopHeader: (method, url) => `dc-a.1.${method}:${url}`,
+  };
+  const open = (timeoutMs = 1_000) =>
+    new RemoteDirectory({
+      routes,
+      logger: silentLogger(),
+      now: () => now,
+      timeoutMs,
+      cacheTtlMs: 5_000,
+      failureTtlMs: 1_000,
+    });
+  const endpoints = (a: RemoteAnswer) => (a.kind === 'endpoints' ? a.endpoints.map((e) => e.endpoint.address) : a.kind);
+
+  beforeEach(async () => {
+    members = [await member(), await member()];
+    known = { 'dc-b': members.map((m) => m.address) };
+    now = 1_000;
+    directory = open();
+  });
+
+  afterEach(async () => {
+    directory.close();
+    await Promise.all(
+      members.map(
+        (m) =>
+          new Promise<void>((resolve) => {
+            m.server.closeAllConnections();
+            m.server.close(() => resolve());
+          }),
+      ),
+    );
+  });
+
+  it('a flood of questions for one name is one request; answered from the cache until the TTL ends', async () => {
+    const first = directory.lookup('dc-b', 'default', 'web');
+    expect(first).toBeInstanceOf(Promise);
+    const flood = Array.from({ length: 50 }, () => directory.lookup('dc-b', 'default', 'web'));
+    const answers = await Promise.all([first, ...flood]);
+    expect(new Set(answers.map(endpoints).map(String))).toEqual(new Set(['10.0.0.2']));
+    expect(members[0]!.requests).toHaveLength(1);
+    // Fresh: synchronous, no request.
+    now += 4_999;
+    const cached = directory.lookup('dc-b', 'default', 'web');
+    expect(cached).not.toBeInstanceOf(Promise);
+    expect(endpoints(cached as RemoteAnswer)).toEqual(['10.0.0.2']);
+    expect(members[0]!.requests).toHaveLength(1);
+    // Stale: asked again.
+    now += 2;
+    expect(endpoints(await directory.lookup('dc-b', 'default', 'web'))).toEqual(['10.0.0.2']);
+    expect(members[0]!.requests).toHaveLength(2);
+    // Another name is another request.
+    await directory.lookup('dc-b', 'default', 'db');
+    expect(members[0]!.requests).toHaveLength(3);
+  });
+
+  it('asks with the signed, serializable native listing in that datacenter', async () => {
+    await directory.lookup('dc-b', 'prod', 'web');
+    const req = members[0]!.requests[0]!;
+    expect(req.method).toBe('GET');
+    expect(req.url).toBe('/v1/namespaces/prod/services/web/instances?dc=dc-b&consistency=serializable&limit=2000');
+    expect(req.headers['x-rollcall-federation-hop']).toBe(`dc-a.1.GET:${req.url}`);
+  });
+
+  it('an unknown datacenter answers at once, with no request; a label matches the name in any case', async () => {
+    expect(directory.lookup('dc-x', 'default', 'web')).toEqual({ kind: 'unknown-datacenter' });
+    const upper = await directory.lookup('DC-B', 'default', 'web');
+    expect(upper).toMatchObject({ kind: 'endpoints', datacenter: 'dc-b' });
+    expect(members[0]!.requests[0]!.url).toContain('dc=dc-b');
+  });
+
+  it('every member unreachable to the failure detector: unreachable at once, with no request', () => {
+    known['dc-b'] = [];
+    expect(directory.lookup('dc-b', 'default', 'web')).toEqual({ kind: 'unreachable' });
+    expect(members[0]!.requests).toHaveLength(0);
+  });
+
+  it('tries the members in turn: a refused connection or a 503 moves on to the next', async () => {
+    const dead = await member();
+    await new Promise<void>((resolve) => dead.server.close(() => resolve()));
+    members[0]!.reply = () => ({ status: 503, body: { error: { code: 'OVERLOADED' } } });
+    known['dc-b'] = [dead.address, members[0]!.address, members[1]!.address];
+    expect(endpoints(await directory.lookup('dc-b', 'default', 'web'))).toEqual(['10.0.0.2']);
+    expect(members[0]!.requests).toHaveLength(1);
+    expect(members[1]!.requests).toHaveLength(1);
+  });
+
+  it('no member answers within the deadline: unreachable, remembered for the failure TTL', async () => {
+    directory.close();
+    directory = open(300);
+    for (const m of members) m.reply = () => null;
+    const started = performance.now();
+    expect(await directory.lookup('dc-b', 'default', 'web')).toEqual({ kind: 'unreachable' });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    const asked = members[0]!.requests.length + members[1]!.requests.length;
+    expect(directory.lookup('dc-b', 'default', 'web')).toEqual({ kind: 'unreachable' });
+    expect(members[0]!.requests.length + members[1]!.requests.length).toBe(asked);
+    now += 1_001;
+    for (const m of members) m.reply = () => ({ status: 200, body: { revision: 1, instances: [instance('b22')] } });
+    expect(endpoints(await directory.lookup('dc-b', 'default', 'web'))).toEqual(['10.0.0.3']);
+  });
+
+  it('a listing that needs a token there is unreachable without trying every member', async () => {
+    members[0]!.reply = () => ({ status: 401, body: { error: { code: 'UNAUTHENTICATED' } } });
+    expect(await directory.lookup('dc-b', 'default', 'web')).toEqual({ kind: 'unreachable' });
+    expect(members[1]!.requests).toHaveLength(0);
+  });
+
+  it('a name that cannot exist there (400) or has no instance is an empty answer, cached like any', async () => {
+    members[0]!.reply = () => ({ status: 400, body: { error: { code: 'INVALID_ARGUMENT' } } });
+    expect(await directory.lookup('dc-b', 'default', 'we$b')).toMatchObject({ kind: 'endpoints', endpoints: [] });
+    expect(directory.lookup('dc-b', 'default', 'we$b')).toMatchObject({ kind: 'endpoints', endpoints: [] });
+  });
+
+  it('keeps at most maxEntries names, the least recently used going first', async () => {
+    directory.close();
+    directory = new RemoteDirectory({ routes, logger: silentLogger(), now: () => now, maxEntries: 2 });
+    await directory.lookup('dc-b', 'default', 's1');
+    await directory.lookup('dc-b', 'default', 's2');
+    directory.lookup('dc-b', 'default', 's1'); // a hit: s2 is now the oldest
+    await directory.lookup('dc-b', 'default', 's3');
+    expect(directory.lookup('dc-b', 'default', 's1')).not.toBeInstanceOf(Promise);
+    expect(directory.lookup('dc-b', 'default', 's3')).not.toBeInstanceOf(Promise);
+    const s2 = directory.lookup('dc-b', 'default', 's2');
+    expect(s2).toBeInstanceOf(Promise);
+    await s2;
+  });
+});
+
+describe('usableRemote: the rules of local answers', () => {
+  it('leaves out disabled, down and critical-check instances; a warning one weighs its Warning weight', () => {
+    expect(usableRemote(instance('a', { enabled: false }))).toBeNull();
+    expect(usableRemote(instance('a', { health: 'down' }))).toBeNull();
+    expect(usableRemote(instance('a', { health: 'nonsense' }))).toBeNull();
+    expect(usableRemote({ address: '10.0.0.1' })).toBeNull();
+    const check = (status: string, extra: Record<string, unknown> = {}) =>
+      instance('a', {
+        metadata: { 'rollcall.consul': JSON.stringify({ check: { id: 'c', status }, ...extra }) },
+      });
+    const critical = usableRemote(check('critical'));
+    const warning = usableRemote(check('warning', { warningWeight: 3 }));
+    const suspect = usableRemote(instance('a', { health: 'suspect', tags: ['Blue', 'blue'] }));
+    expect({ critical, warning: warning?.endpoint.weight, suspect }).toEqual({
+      critical: null,
+      warning: 3,
+      suspect: { endpoint: { address: '10.0.0.1', port: 8080, weight: 100 }, tags: ['blue'] },
+    });
+  });
+});
