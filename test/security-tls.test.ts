@@ -13,6 +13,7 @@ import {
   certificateNodeIds,
   loadTlsMaterial,
   nodeIdUri,
+  ReloadableTls,
   readTlsSettings,
   type TlsMaterial,
   TlsMaterialError,
@@ -146,8 +147,9 @@ describe('TlsReloader', () => {
     await copyFile(good.key, files.key);
     const applied: TlsMaterial[] = [];
     const log = captureLogger('info');
-    const reloader = new TlsReloader(log.logger);
-    reloader.add({ name: 'api', files, apply: (m) => applied.push(m) });
+    const api = new ReloadableTls('api', files, loadTlsMaterial(files));
+    api.onReload((m) => applied.push(m));
+    const reloader = new TlsReloader(log.logger, [api]);
     expect(reloader.reload()).toEqual({ reloaded: ['api'], refused: [] });
     expect(applied).toHaveLength(1);
 
@@ -155,11 +157,12 @@ describe('TlsReloader', () => {
     await copyFile(other.key, files.key);
     expect(reloader.reload()).toEqual({ reloaded: [], refused: ['api'] });
     expect(applied).toHaveLength(1);
+    expect(api.material).toBe(applied[0]);
     const line = log.records.find((r) => r['msg'] !== undefined && String(r['msg']).startsWith('TLS reload refused'));
     expect(line).toMatchObject({ level: 50, tls: 'api', file: files.key, setting: '--tls-key' });
   });
 
   it('says so when there is nothing to reload', () => {
-    expect(new TlsReloader(silentLogger()).reload()).toEqual({ reloaded: [], refused: [] });
+    expect(new TlsReloader(silentLogger(), []).reload()).toEqual({ reloaded: [], refused: [] });
   });
 });

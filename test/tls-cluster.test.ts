@@ -1,7 +1,8 @@
 /**
  * TLS on a real 3-node cluster (issue 19): separate `rollcall server` processes on
  * loopback with the HTTP API over HTTPS requiring client certificates (--tls-client-ca),
- * the Consul API over HTTPS, and mutual TLS between the nodes, all with certificates from
+ * the Consul API over HTTPS, the probe listener over HTTPS (an https:// --probe-listen: the
+ * API's certificate and client CA), and mutual TLS between the nodes, all with certificates from
  * a throwaway CA made here (scripts/tls-certs.ts, what `npm start -- --tls` uses).
  * Clients: the SDK, the CLI, node:https, and the npm `consul` client with a CA in its agent.
  */
@@ -98,6 +99,7 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
   let pki: ClusterTls;
   let cluster: LocalCluster;
   let consulPorts: number[];
+  let probePorts: number[];
   let ca: Buffer;
   let client: { cert: Buffer; key: Buffer };
   const logs = new Map<string, string[]>();
@@ -111,6 +113,7 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
     ca = await readFile(pki.ca);
     client = { cert: await readFile(pki.client.cert), key: await readFile(pki.client.key) };
     consulPorts = [await freePort(), await freePort(), await freePort()];
+    probePorts = [await freePort(), await freePort(), await freePort()];
     cluster = await LocalCluster.start({
       size: 3,
       tls: { ...pki, requireClientCerts: true },
@@ -119,6 +122,7 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
         ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${consulPorts[Number(id.slice(1)) - 1]}`,
         ROLLCALL_CONSUL_TLS_CERT: pki.nodes[id]!.cert,
         ROLLCALL_CONSUL_TLS_KEY: pki.nodes[id]!.key,
+        ROLLCALL_PROBE_LISTEN: `https://127.0.0.1:${probePorts[Number(id.slice(1)) - 1]}`,
       }),
       onLog: (id, line) => {
         const lines = logs.get(id) ?? [];
@@ -200,6 +204,22 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
     }
     // The right CA and a client certificate of it: in.
     expect((await https(target, withClientCert())).status).toBe(200);
+  });
+
+  it('serves the probes over HTTPS with the API certificate, requiring a client certificate as the API does', async () => {
+    const probes = `https://127.0.0.1:${probePorts[0]}`;
+    const health = await https(`${probes}/healthz`, withClientCert());
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ ok: true, node: 'n1' });
+    expect(health.fingerprint).toBe(await fingerprintOf(pki.nodes.n1!.cert));
+    await waitFor(
+      'n1 ready on the probe port',
+      async () => (await https(`${probes}/readyz`, withClientCert())).status === 200,
+    );
+    await expect(https(`${probes}/healthz`, { ca })).rejects.toThrow();
+    await expect(
+      fetch(`http://127.0.0.1:${probePorts[0]}/healthz`, { signal: AbortSignal.timeout(5000) }),
+    ).rejects.toThrow();
   });
 
   it('serves the Consul API over HTTPS to the npm consul client (a CA in its agent)', async () => {
@@ -330,6 +350,11 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
       expect(kept.fingerprint).toBe(oldFingerprint);
       const fresh = await https(`${url('n1')}/v1/cluster`, withClientCert());
       expect(fresh.fingerprint).toBe(await fingerprintOf(renewed.cert));
+      // The probe listener serves the API's certificate: reloaded with it, in its own thread.
+      await waitFor('the renewed certificate on the probe port', async () => {
+        const probe = await https(`https://127.0.0.1:${probePorts[0]}/healthz`, withClientCert());
+        return probe.fingerprint === fresh.fingerprint;
+      });
       // The peers still talk to n1 (established streams, and new ones with the new certificate).
       const lead = await leader();
       const put = await https(`${url(lead)}/v1/namespaces/prod/services/orders/instances/o3`, withClientCert(), 'PUT', {

@@ -81,7 +81,8 @@ Options:
                            (default 0: no limit)
   --probe-listen HOST:PORT  serve GET /healthz and /readyz there too, from a thread of
                            their own that a busy event loop does not hold up (off by
-                           default; docs/reliability.md, Probes on their own port)
+                           default; docs/reliability.md, Probes on their own port);
+                           https://HOST:PORT serves them with the --tls-* files
   --probe-stall-limit-ms N  that /healthz answers 503 once the main event loop has not
                            run for N ms (default 5000)
   --config FILE            JSON file with any of the above

@@ -5,7 +5,16 @@
 
 export { httpsRelayFetch, type RelayTls } from './https-relay.js';
 export { certificateNodeIds, NODE_ID_URI_PREFIX, nodeIdUri } from './node-identity.js';
-export { NO_TLS, readTlsSettings, TLS_ENV, type TlsSettings } from './settings.js';
+export {
+  NO_TLS,
+  readTlsFiles,
+  readTlsSettings,
+  TLS_ENV,
+  TLS_FLAGS,
+  type TlsListenerFlags,
+  type TlsSettings,
+  type TlsTargetName,
+} from './settings.js';
 export {
   checkValidity,
   describeCertificate,
@@ -19,10 +28,11 @@ export {
 export {
   type LoadedTls,
   loadTlsAtStart,
+  ReloadableTls,
   type ReloadResult,
+  startMaterial,
+  type TlsApply,
   TlsReloader,
   TlsStartError,
-  type TlsTarget,
-  type TlsTargetName,
   tlsFlagFor,
 } from './tls-reloader.js';

@@ -2,15 +2,18 @@
  * TLS settings from `rollcall server` flags (src/server/config.ts reads them):
  *
  *   --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]            the HTTP API over HTTPS
+ *                                                                     (and the probe listener
+ *                                                                     on an https:// --probe-listen)
  *   --consul-tls-cert FILE --consul-tls-key FILE [--consul-tls-client-ca FILE]
  *                                                                     the Consul API over HTTPS
  *   --dns-tls-cert FILE --dns-tls-key FILE [--dns-tls-client-ca FILE] DNS over TLS on the DNS
  *                                                                     port's TCP side
  *   --peer-tls-cert FILE --peer-tls-key FILE --peer-tls-ca FILE       mutual TLS between nodes
  *
- * A certificate needs its key and a key its certificate; a client CA needs both. The peer
- * transport is mutual or nothing, so it needs all three. Files are only named here; they
- * are read and checked when the node starts (tls-files.ts), and again on SIGHUP.
+ * Every listener's flags follow one pattern (TLS_FLAGS), read by one function
+ * (readTlsFiles): a certificate needs its key and a key its certificate; a CA needs both. The
+ * peer transport is mutual or nothing, so it needs all three. Files are only named here;
+ * they are read and checked when the node starts, and again on SIGHUP (tls-reloader.ts).
  */
 import type { TlsFiles } from './tls-files.js';
 
@@ -25,50 +28,70 @@ export interface TlsSettings {
   readonly peer: TlsFiles | null;
 }
 
+export type TlsTargetName = keyof TlsSettings;
+
+/** One listener's TLS flags: `--<prefix>-cert`, `--<prefix>-key` and its CA flag. */
+export interface TlsListenerFlags {
+  readonly prefix: string;
+  /** `--<prefix>-client-ca` (clients must present a certificate; optional), or `--peer-tls-ca`. */
+  readonly caFlag: string;
+  /** The other side must always prove itself (the peer transport: mutual TLS or nothing). */
+  readonly caRequired: boolean;
+}
+
+/** The flag names are a contract (docs/cli.md, docs/security.md): never rename one. */
+export const TLS_FLAGS: { readonly [K in TlsTargetName]: TlsListenerFlags } = {
+  api: { prefix: 'tls', caFlag: 'tls-client-ca', caRequired: false },
+  consul: { prefix: 'consul-tls', caFlag: 'consul-tls-client-ca', caRequired: false },
+  dns: { prefix: 'dns-tls', caFlag: 'dns-tls-client-ca', caRequired: false },
+  peer: { prefix: 'peer-tls', caFlag: 'peer-tls-ca', caRequired: true },
+};
+
 export const NO_TLS: TlsSettings = { api: null, consul: null, dns: null, peer: null };
 
-/** Environment variables for the flags, as src/server/config.ts maps them. */
-export const TLS_ENV: Readonly<Record<string, string>> = {
-  'tls-cert': 'ROLLCALL_TLS_CERT',
-  'tls-key': 'ROLLCALL_TLS_KEY',
-  'tls-client-ca': 'ROLLCALL_TLS_CLIENT_CA',
-  'consul-tls-cert': 'ROLLCALL_CONSUL_TLS_CERT',
-  'consul-tls-key': 'ROLLCALL_CONSUL_TLS_KEY',
-  'consul-tls-client-ca': 'ROLLCALL_CONSUL_TLS_CLIENT_CA',
-  'dns-tls-cert': 'ROLLCALL_DNS_TLS_CERT',
-  'dns-tls-key': 'ROLLCALL_DNS_TLS_KEY',
-  'dns-tls-client-ca': 'ROLLCALL_DNS_TLS_CLIENT_CA',
-  'peer-tls-cert': 'ROLLCALL_PEER_TLS_CERT',
-  'peer-tls-key': 'ROLLCALL_PEER_TLS_KEY',
-  'peer-tls-ca': 'ROLLCALL_PEER_TLS_CA',
-};
+/** The environment variable of each TLS flag, as src/server/config.ts maps them (`tls-cert`: `ROLLCALL_TLS_CERT`). */
+export const TLS_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.values(TLS_FLAGS).flatMap((f) =>
+    [`${f.prefix}-cert`, `${f.prefix}-key`, f.caFlag].map((flag) => [
+      flag,
+      `ROLLCALL_${flag.toUpperCase().replace(/-/g, '_')}`,
+    ]),
+  ),
+);
 
 type Get = (flag: string) => string | boolean | undefined;
 type Fail = (setting: string, message: string) => never;
 
-/** Reads the TLS flags; `fail` reports a problem with the flag it concerns (ConfigError in config.ts). */
-export function readTlsSettings(get: Get, fail: Fail): TlsSettings {
+/**
+ * One listener's files from its flags; null when none of them is set. `fail` reports a
+ * problem with the flag it concerns (ConfigError in config.ts).
+ */
+export function readTlsFiles(flags: TlsListenerFlags, get: Get, fail: Fail): TlsFiles | null {
   const file = (flag: string): string | null => {
     const v = get(flag);
     if (v === undefined || v === '') return null;
     if (typeof v !== 'string') fail(`--${flag}`, 'expects a file name');
     return v as string;
   };
-  const listener = (prefix: string, caFlag: string, caRequired: boolean): TlsFiles | null => {
-    const cert = file(`${prefix}tls-cert`);
-    const key = file(`${prefix}tls-key`);
-    const ca = file(caFlag);
-    if (cert === null && key === null && ca === null) return null;
-    if (cert === null) fail(`--${prefix}tls-cert`, `is required with --${key !== null ? `${prefix}tls-key` : caFlag}`);
-    if (key === null) fail(`--${prefix}tls-key`, `is required with --${prefix}tls-cert`);
-    if (caRequired && ca === null)
-      fail(`--${caFlag}`, `is required with --${prefix}tls-cert: peers authenticate each other (mutual TLS)`);
-    return { cert: cert!, key: key!, ca };
-  };
+  const certFlag = `${flags.prefix}-cert`;
+  const keyFlag = `${flags.prefix}-key`;
+  const cert = file(certFlag);
+  const key = file(keyFlag);
+  const ca = file(flags.caFlag);
+  if (cert === null && key === null && ca === null) return null;
+  if (cert === null) fail(`--${certFlag}`, `is required with --${key !== null ? keyFlag : flags.caFlag}`);
+  if (key === null) fail(`--${keyFlag}`, `is required with --${certFlag}`);
+  if (flags.caRequired && ca === null)
+    fail(`--${flags.caFlag}`, `is required with --${certFlag}: peers authenticate each other (mutual TLS)`);
+  return { cert: cert!, key: key!, ca };
+}
+
+/** Reads every listener's TLS flags. */
+export function readTlsSettings(get: Get, fail: Fail): TlsSettings {
   return {
-    api: listener('', 'tls-client-ca', false),
-    consul: listener('consul-', 'consul-tls-client-ca', false),
-    dns: listener('dns-', 'dns-tls-client-ca', false),
-    peer: listener('peer-', 'peer-tls-ca', true),
+    api: readTlsFiles(TLS_FLAGS.api, get, fail),
+    consul: readTlsFiles(TLS_FLAGS.consul, get, fail),
+    dns: readTlsFiles(TLS_FLAGS.dns, get, fail),
+    peer: readTlsFiles(TLS_FLAGS.peer, get, fail),
   };
 }

@@ -67,7 +67,7 @@ export interface ServerConfig {
   /** Requests one keep-alive connection may make before the node closes it; 0: no limit. */
   readonly maxRequestsPerConnection: number;
   /** GET /healthz and /readyz on their own listener and thread (--probe-listen); null = off. */
-  readonly probeListen: PeerAddress | null;
+  readonly probeListen: ProbeListen | null;
   /** The probe listener's /healthz fails once the main event loop has not run for this long (ms). */
   readonly probeStallLimitMs: number;
   /** Federation between datacenters (docs/federation.md); null = off (no --federation-secret). */
@@ -141,6 +141,35 @@ export function parseAddress(setting: string, value: string): PeerAddress {
   return address;
 }
 
+/** Where the probes are served, and whether over HTTPS. */
+export interface ProbeListen extends PeerAddress {
+  readonly https: boolean;
+}
+
+/**
+ * --probe-listen `HOST:PORT` or `http://HOST:PORT` (plain HTTP), or `https://HOST:PORT`:
+ * HTTPS with the HTTP API's --tls-cert, --tls-key and --tls-client-ca (reloaded with them
+ * on SIGHUP), as etcd serves an https --listen-metrics-urls with its client TLS.
+ */
+export function probeListenSetting(value: string | boolean | undefined, tls: TlsSettings): ProbeListen | null {
+  if (typeof value !== 'string' || value === '') return null;
+  const scheme = /^(https?):\/\//i.exec(value);
+  const https = scheme?.[1]?.toLowerCase() === 'https';
+  const rest = scheme === null ? value : value.slice(scheme[0].length);
+  const address = rest.includes('/') ? null : parseHostPort(rest);
+  if (!address)
+    throw new ConfigError(
+      '--probe-listen',
+      `expected HOST:PORT, http://HOST:PORT or https://HOST:PORT, got ${JSON.stringify(value)}`,
+    );
+  if (https && tls.api === null)
+    throw new ConfigError(
+      '--probe-listen',
+      `${value} serves the probes over HTTPS with the HTTP API's certificate: give --tls-cert and --tls-key too (or use http://)`,
+    );
+  return { ...address, https };
+}
+
 export function parsePeers(value: string): Map<string, PeerAddress> {
   const peers = new Map<string, PeerAddress>();
   for (const part of value
@@ -195,6 +224,9 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
       '--force-new-cluster',
       'recovers a member from its own data; it cannot be combined with --join',
     );
+  const tls = readTlsSettings(get, (setting, message) => {
+    throw new ConfigError(setting, message);
+  });
   return {
     id,
     data: need('data'),
@@ -215,9 +247,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     authFailureLimit: intSetting('auth-failure-limit', get('auth-failure-limit'), 30, 0),
     consul: consulSettings(get),
     dns: dnsSettings(get),
-    tls: readTlsSettings(get, (setting, message) => {
-      throw new ConfigError(setting, message);
-    }),
+    tls,
     watchBufferBytes: intSetting('watch-buffer-bytes', get('watch-buffer-bytes'), 1024 * 1024, 4096),
     watchProgressMs: intSetting('watch-progress-ms', get('watch-progress-ms'), 5000, 10),
     alertWebhook: webhookSetting(get('alert-webhook')),
@@ -227,10 +257,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     maxInflightRequests: intSetting('max-inflight-requests', get('max-inflight-requests'), 0, 0),
     maxConnections: intSetting('max-connections', get('max-connections'), 0, 0),
     maxRequestsPerConnection: intSetting('max-requests-per-connection', get('max-requests-per-connection'), 0, 0),
-    probeListen:
-      typeof get('probe-listen') === 'string' && get('probe-listen') !== ''
-        ? parseAddress('--probe-listen', get('probe-listen') as string)
-        : null,
+    probeListen: probeListenSetting(get('probe-listen'), tls),
     probeStallLimitMs: intSetting('probe-stall-limit-ms', get('probe-stall-limit-ms'), DEFAULT_STALL_LIMIT_MS, 100),
     federation: federationSettings(get),
   };

@@ -16,6 +16,7 @@ import {
   loadTlsAtStart,
   secureContextOptions,
   serverTlsOptions,
+  startMaterial,
   type TlsMaterial,
   TlsReloader,
   TlsStartError,
@@ -50,17 +51,16 @@ export async function runServer(config: ServerConfig): Promise<void> {
     );
   // Likewise TLS: an unreadable, mismatched, expired or not-yet-valid certificate stops the
   // node with a log line naming the file, before anything listens.
-  let tls: LoadedTls;
+  let reloadable: LoadedTls;
   try {
-    tls = loadTlsAtStart(config.tls, logger);
+    reloadable = loadTlsAtStart(config.tls, logger);
   } catch (err) {
     if (err instanceof TlsStartError) throw new ConfigError(err.setting, err.message);
     throw err;
   }
+  // What each listener starts with; `reloadable` has what is in force after a reload.
+  const tls = startMaterial(reloadable);
   const scheme = tls.api === null ? 'http' : 'https';
-  // What is in force now (a reload replaces them): a follower relaying to the leader's API uses both.
-  let apiTls = tls.api;
-  let peerTls = tls.peer;
   // The leader's health tracker decides with the replicated policy, read on every report so
   // a newly applied one counts at once. The registry exists only once start() returns; the
   // node cannot lead (its ticks start last) and so decides nothing before that.
@@ -147,10 +147,11 @@ export async function runServer(config: ServerConfig): Promise<void> {
       ? {}
       : {
           https: serverTlsOptions(tls.api),
+          // A follower relaying to the leader's API: the certificates in force now.
           relayFetch: httpsRelayFetch(() => ({
-            ca: [peerTls?.ca, apiTls?.ca].filter((ca): ca is Buffer => ca != null),
-            cert: apiTls!.cert,
-            key: apiTls!.key,
+            ca: [reloadable.peer?.material.ca, reloadable.api?.material.ca].filter((ca): ca is Buffer => ca != null),
+            cert: reloadable.api!.material.cert,
+            key: reloadable.api!.material.key,
           })),
         }),
   });
@@ -193,7 +194,10 @@ export async function runServer(config: ServerConfig): Promise<void> {
   if (config.probeListen !== null) {
     try {
       probes = await ProbeListener.start({
-        ...config.probeListen,
+        host: config.probeListen.host,
+        port: config.probeListen.port,
+        // https:// (config.ts made sure the API has TLS): the API's certificate, reloaded with it.
+        tls: config.probeListen.https ? tls.api : null,
         nodeId: config.id,
         stallLimitMs: config.probeStallLimitMs,
         readiness: () => app.readiness(),
@@ -205,38 +209,16 @@ export async function runServer(config: ServerConfig): Promise<void> {
     }
   }
   // SIGHUP: every certificate and key again, for new connections; established ones go on.
-  const reloader = new TlsReloader(logger);
-  const { api: apiFiles, consul: consulFiles, dns: dnsFiles, peer: peerFiles } = config.tls;
-  if (apiFiles !== null) {
-    reloader.add({
-      name: 'api',
-      files: apiFiles,
-      apply: (m) => {
-        (app.server as unknown as HttpsServer).setSecureContext(secureContextOptions(m));
-        apiTls = m;
-      },
-    });
-  }
+  reloadable.api?.onReload((m) => (app.server as unknown as HttpsServer).setSecureContext(secureContextOptions(m)));
+  const probeListener = probes;
+  if (probeListener !== null && config.probeListen?.https === true)
+    reloadable.api?.onReload((m) => probeListener.setTls(m));
   const consulApi = consul;
-  if (consulFiles !== null && consulApi !== null)
-    reloader.add({
-      name: 'consul',
-      files: consulFiles,
-      apply: (m) => consulApi.setSecureContext(secureContextOptions(m)),
-    });
+  if (consulApi !== null) reloadable.consul?.onReload((m) => consulApi.setSecureContext(secureContextOptions(m)));
   const dnsServer = dns;
-  if (dnsFiles !== null && dnsServer !== null)
-    reloader.add({ name: 'dns', files: dnsFiles, apply: (m) => dnsServer.setSecureContext(secureContextOptions(m)) });
-  if (peerFiles !== null) {
-    reloader.add({
-      name: 'peer',
-      files: peerFiles,
-      apply: (m) => {
-        node.transport.setTls(peerTlsOptions(m));
-        peerTls = m;
-      },
-    });
-  }
+  if (dnsServer !== null) reloadable.dns?.onReload((m) => dnsServer.setSecureContext(secureContextOptions(m)));
+  reloadable.peer?.onReload((m) => node.transport.setTls(peerTlsOptions(m)));
+  const reloader = new TlsReloader(logger, reloadable);
   process.on('SIGHUP', () => void reloader.reload());
   // Before the ready line: a script that stops the node as soon as it reads it must not
   // find SIGTERM's default action (death, exit code null) still in place.

@@ -12,12 +12,16 @@
  * - /readyz the main port's check, run every READINESS_EVERY_MS on the main thread; a value
  *   older than READINESS_STALE_MS is 503 NOT_READY.
  *
+ * With `tls` (an https:// --probe-listen) the worker serves HTTPS with the HTTP API's
+ * certificate, key and client CA, and `setTls` hands it each reloaded set (SIGHUP).
+ *
  * The worker's log records come to the main thread's pino logger as messages. If the worker
  * dies (an uncaught error), the error is logged and a new worker takes the same port a
  * second later; close() stops it and the timers for good.
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log/index.js';
+import type { TlsMaterial } from '../../security/tls-files.js';
 import { ProbePublisher } from './publisher.js';
 import {
   DEFAULT_STALL_LIMIT_MS,
@@ -26,6 +30,7 @@ import {
   HeartbeatCell,
   monotonicMs,
   type ProbeAnswer,
+  type ProbeTls,
   type ProbeWorkerData,
   READINESS_EVERY_MS,
   READINESS_STALE_MS,
@@ -50,6 +55,12 @@ export interface ProbeListenerOptions {
   readonly logger: Logger;
   /** /healthz answers 503 once the main loop has not run for longer than this (default DEFAULT_STALL_LIMIT_MS). */
   readonly stallLimitMs?: number;
+  /** Serve HTTPS with this material (the HTTP API's); absent or null: plain HTTP. */
+  readonly tls?: TlsMaterial | null;
+}
+
+function probeTls(m: TlsMaterial): ProbeTls {
+  return { cert: m.cert, key: m.key, ca: m.ca };
 }
 
 export class ProbeListener {
@@ -61,9 +72,12 @@ export class ProbeListener {
   private readonly publisher: ProbePublisher;
   private readonly log: Logger;
   private evaluateFailing = false;
+  /** The TLS in force: what a restarted worker starts with. */
+  private tls: ProbeTls | null;
 
   private constructor(private readonly o: ProbeListenerOptions) {
     this.boundPort = o.port;
+    this.tls = o.tls == null ? null : probeTls(o.tls);
     this.log = o.logger.child({ part: 'probes' });
     this.publisher = new ProbePublisher({
       heartbeat: this.heartbeat,
@@ -100,7 +114,7 @@ export class ProbeListener {
       throw err;
     }
     listener.log.info(
-      { probes: `http://${options.host}:${listener.boundPort}`, stallLimitMs: listener.stallLimitMs },
+      { probes: listener.url, stallLimitMs: listener.stallLimitMs },
       'serving /healthz and /readyz on the probe listener',
     );
     return listener;
@@ -109,6 +123,21 @@ export class ProbeListener {
   /** The port the listener is bound to (the one asked for, or the one picked for port 0). */
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Where it listens, with its scheme. */
+  get url(): string {
+    return `${this.tls === null ? 'http' : 'https'}://${this.o.host}:${this.boundPort}`;
+  }
+
+  /**
+   * Serves new connections with reloaded TLS material (SIGHUP); established ones keep
+   * theirs. Only for a listener started with `tls`: a plain one stays plain.
+   */
+  setTls(material: TlsMaterial): void {
+    if (this.tls === null) throw new Error('the probe listener serves plain HTTP; it cannot take TLS on a reload');
+    this.tls = probeTls(material);
+    this.send({ kind: 'tls', tls: this.tls });
   }
 
   private get stallLimitMs(): number {
@@ -129,6 +158,7 @@ export class ProbeListener {
       stallLimitMs: this.stallLimitMs,
       readinessStaleMs: READINESS_STALE_MS,
       readiness: this.publisher.latest,
+      tls: this.tls,
     };
     const worker = new Worker(WORKER_URL, { workerData: data, name: `rollcall-probes-${this.o.nodeId}` });
     this.worker = worker;
@@ -182,7 +212,7 @@ export class ProbeListener {
       this.restartTimer = null;
       if (this.closing) return;
       this.spawn().then(
-        (port) => this.log.info({ probes: `http://${this.o.host}:${port}` }, 'the probe listener serves again'),
+        () => this.log.info({ probes: this.url }, 'the probe listener serves again'),
         (err: unknown) => {
           this.log.error(
             { err, restartInMs: RESTART_DELAY_MS },

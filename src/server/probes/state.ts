@@ -165,7 +165,21 @@ export function refusedRequestAnswer(code: string | undefined): ProbeAnswer {
 /** Main thread -> worker. */
 export type ToProbeWorker =
   | { readonly kind: 'readiness'; readonly readiness: PublishedReadiness }
+  /** Reloaded TLS material (SIGHUP): for new connections; established ones keep theirs. */
+  | { readonly kind: 'tls'; readonly tls: ProbeTls }
   | { readonly kind: 'close' };
+
+/**
+ * The probe listener's TLS (an https:// --probe-listen): the HTTP API's certificate, key
+ * and client CA, as etcd serves an https --listen-metrics-urls with its client TLS. With a
+ * CA, a prober must present a certificate that chains to it. (Buffers arrive in the worker
+ * as plain Uint8Arrays.)
+ */
+export interface ProbeTls {
+  readonly cert: Uint8Array;
+  readonly key: Uint8Array;
+  readonly ca: Uint8Array | null;
+}
 
 /** Worker -> main thread. */
 export type FromProbeWorker =
@@ -188,4 +202,6 @@ export interface ProbeWorkerData {
   readonly readinessStaleMs: number;
   /** The readiness published before this worker started (a restarted worker), or null. */
   readonly readiness: PublishedReadiness | null;
+  /** HTTPS with this material; null: plain HTTP. */
+  readonly tls: ProbeTls | null;
 }

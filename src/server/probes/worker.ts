@@ -1,12 +1,13 @@
 /**
- * The probe listener's thread (the one entry point of this folder): a bare node:http
- * server for GET /healthz and GET /readyz, answered from what the main thread published
+ * The probe listener's thread (the one entry point of this folder): a bare node:http (or,
+ * for an https:// --probe-listen, node:https) server for GET /healthz and GET /readyz, answered from what the main thread published
  * (state.ts) and never by asking it, so a probe is answered in a millisecond while the
  * main event loop works through hundreds of readable sockets. Logs go to the main thread
  * as messages (it owns the pino logger); an uncaught error ends this thread, and the
  * main thread logs it and starts another (index.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
@@ -14,6 +15,7 @@ import {
   type FromProbeWorker,
   HeartbeatCell,
   monotonicMs,
+  type ProbeTls,
   type ProbeWorkerData,
   type PublishedReadiness,
   refusedRequestAnswer,
@@ -62,7 +64,7 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
   res.end(req.method === 'HEAD' ? undefined : text);
 }
 
-const server = createServer((req, res) => {
+function answer(req: IncomingMessage, res: ServerResponse): void {
   try {
     serve(req, res);
   } catch (err) {
@@ -71,7 +73,29 @@ const server = createServer((req, res) => {
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
     res.end(JSON.stringify({ error: { code: 'INTERNAL', message: 'internal error' } }));
   }
-});
+}
+
+/** The secure-context part of the TLS options (what setSecureContext takes on a reload). */
+function secureContext(tls: ProbeTls): { cert: Buffer; key: Buffer; ca?: Buffer } {
+  // Buffers arrive through postMessage as plain Uint8Arrays: view them as Buffers again, no copy.
+  const buffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  return { cert: buffer(tls.cert), key: buffer(tls.key), ...(tls.ca === null ? {} : { ca: buffer(tls.ca) }) };
+}
+
+const server =
+  data.tls === null
+    ? createServer(answer)
+    : createHttpsServer(
+        { ...secureContext(data.tls), requestCert: data.tls.ca !== null, rejectUnauthorized: data.tls.ca !== null },
+        answer,
+      );
+if (data.tls !== null) {
+  // A failed handshake (plain HTTP, an untrusted or missing client certificate): the socket
+  // is already closed; one debug line, as for the main port.
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) =>
+    log('debug', 'probe listener: TLS handshake failed', { code: err.code ?? null, message: err.message }),
+  );
+}
 server.maxConnections = MAX_CONNECTIONS;
 server.headersTimeout = HEADERS_TIMEOUT_MS;
 server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -109,6 +133,13 @@ port.on('message', (m: ToProbeWorker) => {
   switch (m.kind) {
     case 'readiness':
       readiness = m.readiness;
+      return;
+    case 'tls':
+      try {
+        if ('setSecureContext' in server) server.setSecureContext(secureContext(m.tls));
+      } catch (err) {
+        log('error', 'probe listener: the reloaded certificate was refused; keeping the previous one', errFields(err));
+      }
       return;
     case 'close':
       // Idle keep-alive connections would hold close() open; probes in flight are a few ms.
