@@ -1,10 +1,11 @@
 /**
  * The probe listener's thread (the one entry point of this folder): a bare node:http (or,
- * for an https:// --probe-listen, node:https) server for GET /healthz and GET /readyz, answered from what the main thread published
- * (state.ts) and never by asking it, so a probe is answered in a millisecond while the
- * main event loop works through hundreds of readable sockets. Logs go to the main thread
- * as messages (it owns the pino logger); an uncaught error ends this thread, and the
- * main thread logs it and starts another (index.ts).
+ * for an https:// --probe-listen, node:https) server for GET /healthz and GET /readyz,
+ * answered from what the main thread published (state.ts) and never by asking it, so a
+ * probe is answered in a millisecond while the main event loop works through hundreds of
+ * readable sockets. Logs go to the main thread as messages (it owns the pino logger); an
+ * uncaught error ends this thread, and the main thread logs it and starts another
+ * (index.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
