@@ -62,9 +62,4 @@ export class ManualClock implements NodeClock {
     while (this.queue.runNext(until)) {}
     this.queue.now = until;
   }
-
-  /** Timers scheduled and not yet run (cancelled ones included until their time comes). */
-  get scheduled(): number {
-    return this.queue.size();
-  }
 }
