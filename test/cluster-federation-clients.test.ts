@@ -4,8 +4,9 @@
  * (dc-b joins dc-a), gossiping every 200 ms. Instances live in dc-b only; everything below
  * asks dc-a's node:
  *
- * - the SDK with a per-client and a per-call `dc`: lists, a discover cache and a watch of
- *   dc-b (with a write into dc-b while it runs), never mixed with dc-a's own (empty) answers;
+ * - the SDK with a per-client and a per-call `dc`: lists, a discover cache, a watch and a
+ *   blocking listing of dc-b (with writes into dc-b meanwhile), never mixed with dc-a's own
+ *   (empty) answers;
  *   the disk snapshot of dc-b's service is a file of its own; typed errors for an unknown
  *   datacenter and, once dc-b is killed, an unreachable one;
  * - the CLI's `--dc` flag and ROLLCALL_DC;
@@ -193,6 +194,24 @@ describe('cross-datacenter requests from the SDK, the CLI and DNS', () => {
       'web-3',
     ]);
     await c.deregister({ namespace: NS, service: 'web', id: 'web-3', dc: 'dc-b' });
+  }, 40_000);
+
+  it('SDK: a blocking listing waits in the other datacenter, and wakes on a change there', async () => {
+    const c = client({ dc: 'dc-b' });
+    const first = await c.listPage({ namespace: NS, service: 'web' });
+    // Longer than an attempt's deadline (2.5 s): the client stretches its deadlines by the wait.
+    const started = performance.now();
+    const idle = await c.listPage({ namespace: NS, service: 'web', index: first.serviceRevision, waitMs: 3_500 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(3_000);
+    expect(idle.serviceRevision).toBe(first.serviceRevision);
+    const woken = c.listPage({ namespace: NS, service: 'web', index: first.serviceRevision, waitMs: 20_000 });
+    expect((await register(b.nodes[0]!.url, NS, 'web', 'web-4', { address: '10.9.8.10', port: 8080 })).status).toBe(
+      200,
+    );
+    const next = await woken;
+    expect(next.serviceRevision).toBeGreaterThan(first.serviceRevision);
+    expect(ids(next.instances)).toContain('web-4');
+    await c.deregister({ namespace: NS, service: 'web', id: 'web-4' });
   }, 40_000);
 
   it('SDK: an unknown datacenter is an UnknownDatacenterError', async () => {

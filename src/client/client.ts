@@ -115,6 +115,17 @@ export interface ReadOptions extends DatacenterOption {
   readonly minRevision?: number;
 }
 
+/** A blocking listing (`listPage`): answered when the service changes, or when `waitMs` has passed. */
+export interface BlockingOptions {
+  /**
+   * The `serviceRevision` of an earlier answer: the node answers once the service's revision
+   * differs from it (at once if it already does), or when `waitMs` ends (then unchanged).
+   */
+  readonly index?: number;
+  /** Longest wait on the server, 0..600 000 ms (default 30 000). Only with `index`. */
+  readonly waitMs?: number;
+}
+
 /** How `list`, `listNamespace` and `listServices` read: in pages of this size, all at one revision. */
 export interface PagedReadOptions extends ReadOptions {
   /** Items per page (default 2,000; the server caps a page at its --list-max-items, 10,000 by default). */
@@ -427,6 +438,15 @@ export class RollcallClient {
    * page's revision; ApiError `COMPACTED` (410) when that revision has left the node's
    * history (list again, or follow `err.details.continue` to go on at the current revision).
    *
+   * A blocking query: with `index` (an earlier answer's `serviceRevision`) the first page is
+   * answered once the service changes, or after `waitMs` (Consul's `?index=&wait=`); with
+   * `dc`, the wait happens in that datacenter.
+   *
+   * @example
+   * ```ts
+   * const next = await client.listPage({ namespace: 'prod', service: 'orders', index: page.serviceRevision, waitMs: 60_000 });
+   * ```
+   *
    * @example
    * ```ts
    * let page = await client.listPage({ namespace: 'prod', service: 'orders', limit: 500 });
@@ -437,7 +457,10 @@ export class RollcallClient {
    * }
    * ```
    */
-  async listPage(options: ServiceListOptions & ReadOptions & PageOptions): Promise<ListPage> {
+  async listPage(options: ServiceListOptions & ReadOptions & PageOptions & BlockingOptions): Promise<ListPage> {
+    const waitMs = options.index === undefined ? 0 : (options.waitMs ?? 30_000);
+    if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > 600_000)
+      throw new TypeError('listPage: waitMs must be an integer number of ms, 0..600000');
     const r = await this.#nodes.call<ListPage>({
       method: 'GET',
       path: servicePath(options.namespace, options.service),
@@ -448,9 +471,18 @@ export class RollcallClient {
         includeDisabled: options.includeDisabled || undefined,
         limit: options.limit,
         continue: options.continue,
+        index: options.index,
+        wait: options.index === undefined ? undefined : `${waitMs}ms`,
       },
       kind: 'read',
       dc: options.dc,
+      // The server holds a blocking query for up to waitMs: neither deadline may cut it short.
+      ...(waitMs === 0
+        ? {}
+        : {
+            timeoutMs: (this.#o.requestTimeoutMs ?? 10_000) + waitMs,
+            attemptTimeoutMs: (this.#o.attemptTimeoutMs ?? 2_500) + waitMs,
+          }),
     });
     return r.body;
   }

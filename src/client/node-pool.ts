@@ -65,6 +65,8 @@ export interface CallOptions {
   readonly exactlyOnce?: { readonly clientId: string; readonly seq: number };
   readonly headers?: Readonly<Record<string, string>>;
   readonly timeoutMs?: number | undefined;
+  /** Overrides the pool's deadline for one attempt (a blocking query waits longer than an attempt). */
+  readonly attemptTimeoutMs?: number | undefined;
   /** Statuses handed back as results instead of thrown as ApiError (e.g. 404 for a get). */
   readonly accept?: readonly number[];
   /** Sent as `?dc=` (the pool's `datacenter` when left out): served by that datacenter, through the node. */
@@ -162,7 +164,7 @@ export class NodePool {
             url: this.#url(target, o.path, o.query, o.dc ?? this.#o.datacenter),
             headers,
             ...(body === undefined ? {} : { body }),
-            timeoutMs: Math.min(this.#o.attemptTimeoutMs, left),
+            timeoutMs: Math.min(o.attemptTimeoutMs ?? this.#o.attemptTimeoutMs, left),
             signal: this.#closing.signal,
           });
         } catch (err) {
