@@ -108,7 +108,7 @@ describe('a watcher that stalls during catch-up', () => {
 });
 
 describe('a live watcher whose socket pushes back', () => {
-  it('has later changes queued in order, not piled on the socket, and gets them when it drains', async () => {
+  it('has later changes queued in order, not piled on the socket, and gets them as it drains', async () => {
     const node = await InMemoryNodeApi.create();
     const hub = hubFor(node, { maxBufferedBytes: 64 * 1024 });
     const s = new ReadingSink({ highWaterMark: 2048 });
@@ -118,10 +118,16 @@ describe('a live watcher whose socket pushes back', () => {
     expect(revs(s)).toEqual([1, 2]);
     expect(s.buffered).toBeLessThan(2048 + 1300);
     expect(hub.stats().bufferedBytes).toBeGreaterThan(s.buffered + 7 * 1000);
+    // A drain hands the socket what it takes before it pushes back again (two changes
+    // here), not the whole queue: the socket never holds more than its high-water mark
+    // and one write, whatever waits in the hub.
     s.read(Number.MAX_SAFE_INTEGER);
+    expect(revs(s)).toEqual([1, 2, 3, 4]);
+    expect(s.buffered).toBeLessThan(2048 + 1300);
+    for (let drains = 0; drains < 10 && revs(s).length < 10; drains++) s.read(Number.MAX_SAFE_INTEGER);
     expect(revs(s)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(s.chunks).toHaveLength(3); // the queue went out in one write
-    // That write filled the socket again: the next change waits for the next drain.
+    expect(hub.stats().bufferedBytes).toBe(s.buffered);
+    // The last of them filled the socket again: the next change waits for the next drain.
     node.apply(reg('o10'));
     expect(revs(s).at(-1)).toBe(10);
     s.read(Number.MAX_SAFE_INTEGER);
@@ -143,6 +149,27 @@ describe('a live watcher whose socket pushes back', () => {
     const events = slow.events();
     expect(revs(slow)).toEqual([1, 2]);
     expect(events.at(-1)).toMatchObject({ event: 'overflow', id: '2', data: { fromRevision: 3 } });
+  });
+
+  it('is cut after a drain with only what the socket took behind the overflow event', async () => {
+    // The queue used to go to the socket whole when it drained: a cut soon after could no
+    // longer drop it, and the overflow event waited behind up to a whole budget of changes.
+    const node = await InMemoryNodeApi.create();
+    const hub = hubFor(node, { maxBufferedBytes: 16 * 1024 });
+    const slow = new ReadingSink({ highWaterMark: 2048 });
+    hub.open(slow, {}, 0);
+    let i = 0;
+    for (; i < 12; i++) node.apply(reg(`o${i}`)); // two on the socket, ten queued (~12 KB)
+    slow.read(Number.MAX_SAFE_INTEGER); // the client reads once, then stops again
+    while (!slow.ended && i < 100) node.apply(reg(`o${i++}`));
+    expect(slow.ended).toBe(true);
+    const frame = Math.max(...slow.chunks.map((c) => c.length));
+    expect(slow.buffered).toBeLessThan(2048 + frame + 300);
+    expect(hub.stats().bufferedBytes).toBe(slow.buffered);
+    // Every change up to the cut, in order, then the overflow event naming the next one.
+    const delivered = revs(slow);
+    expect(delivered).toEqual([1, 2, 3, 4]);
+    expect(slow.events().at(-1)).toMatchObject({ event: 'overflow', id: '4', data: { fromRevision: 5 } });
   });
 });
 

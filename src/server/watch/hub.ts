@@ -31,6 +31,8 @@
  *   event naming the first revision it was not sent (or `compacted` if that is no longer
  *   in history). A stalled catch-up holds no slice of history: it reads history again
  *   when its socket drains.
+ * - A live stream's socket holds at most its high-water mark plus one fan-out: after a
+ *   drain, queued chunks go to it only until it pushes back again, the rest stay queued.
  * - The final event of a cut stream goes right behind what its socket already holds (at
  *   most its high-water mark plus one write), so a client that reads again gets it. The
  *   stream is destroyed only when its client has read nothing for `closeGraceMs`, or
@@ -115,6 +117,13 @@ interface BucketFrames {
 }
 /** Longest a live event waits for the next fan-out, however long the last one took. */
 const MAX_FAN_OUT_WAIT_MS = 25;
+/** A live fan-out chunk held back for a socket that pushed back. */
+interface QueuedChunk {
+  readonly chunk: Buffer;
+  readonly frames: number;
+  /** Once it is written, every matching revision <= this has been. */
+  readonly through: number;
+}
 /** How a cluster watcher sees a put that moved an instance between clusters. */
 type View = 'as-is' | 'moved-in' | 'moved-out';
 
@@ -125,10 +134,9 @@ class Stream {
   at = 0;
   /** The socket refused more (write returned false) and has not drained since. */
   needDrain = false;
-  /** Live: fan-out chunks waiting for the socket to drain, in order, and their size and frame count. */
-  queue: Buffer[] = [];
+  /** Live: fan-out chunks waiting for the socket to drain, in order, and their total size. */
+  queue: QueuedChunk[] = [];
   queuedBytes = 0;
-  queuedFrames = 0;
   /** Catch-up, stalled: bytes of the matching changes applied since the socket pushed back. */
   owedBytes = 0;
   pumpScheduled = false;
@@ -418,38 +426,50 @@ export class WatchHub {
           from === 0
             ? (all ??= list.frames.length === 1 ? list.frames[0]! : Buffer.concat(list.frames))
             : Buffer.concat(list.frames.slice(from));
-        this.send(s, chunk, list.frames.length - from);
+        this.send(s, { chunk, frames: list.frames.length - from, through: revision });
       }
     }
     this.delivered = Math.max(this.delivered, revision);
   }
 
   /** Writes a live chunk, or queues it behind a socket that pushed back (order is kept either way). */
-  private send(s: Stream, chunk: Buffer, frames: number): void {
+  private send(s: Stream, out: QueuedChunk): void {
     s.wrote = true;
     if (s.needDrain || s.queue.length > 0) {
       // Everything up to the last fan-out has been written: that is where a cut resumes.
       if (s.queue.length === 0) s.position = Math.max(s.position, this.delivered);
-      s.queue.push(chunk);
-      s.queuedBytes += chunk.length;
-      s.queuedFrames += frames;
+      s.queue.push(out);
+      s.queuedBytes += out.chunk.length;
       return;
     }
-    if (!s.sink.write(chunk)) s.needDrain = true;
-    this.counters.framesSent += frames;
+    if (!s.sink.write(out.chunk)) s.needDrain = true;
+    this.counters.framesSent += out.frames;
     this.counters.liveWrites++;
   }
 
-  /** The socket of a live stream drained: what was queued goes out in one write. */
+  /**
+   * The socket of a live stream drained: queued chunks go out in order (corked: one write)
+   * until it pushes back again; the rest wait for the next drain. Handing it the whole
+   * queue at once moved up to the whole budget into the socket's buffer, out of a cut's
+   * reach, and a cut's final event then waited behind all of it.
+   */
   private flushQueue(s: Stream): void {
     if (s.queue.length === 0) return;
-    const chunk = s.queue.length === 1 ? s.queue[0]! : Buffer.concat(s.queue);
-    this.counters.framesSent += s.queuedFrames;
+    let sent = 0;
+    s.sink.cork();
+    try {
+      while (sent < s.queue.length && !s.needDrain) {
+        const out = s.queue[sent++]!;
+        s.queuedBytes -= out.chunk.length;
+        s.position = Math.max(s.position, out.through);
+        this.counters.framesSent += out.frames;
+        if (!s.sink.write(out.chunk)) s.needDrain = true;
+      }
+    } finally {
+      s.sink.uncork();
+    }
     this.counters.liveWrites++;
-    s.queue = [];
-    s.queuedBytes = 0;
-    s.queuedFrames = 0;
-    if (!s.sink.write(chunk)) s.needDrain = true;
+    s.queue = sent === s.queue.length ? [] : s.queue.slice(sent);
   }
 
   /** Bytes the client has not read that the hub holds or owes: see the invariants above. */
@@ -615,7 +635,6 @@ export class WatchHub {
     s.at = 0;
     s.queue = [];
     s.queuedBytes = 0;
-    s.queuedFrames = 0;
     s.owedBytes = 0;
   }
 
