@@ -3,6 +3,6 @@
 export { type NodeClock, systemClock, type Timer } from './clock.js';
 export { NodeError, type NodeErrorCode } from './errors.js';
 export { RollcallNode } from './node.js';
-export type { NodeObserver, NodeOptions } from './options.js';
+export type { NodeFaults, NodeObserver, NodeOptions } from './options.js';
 export type { PeerMessage, ProposalResult } from './peer-messages.js';
 export type { MemberView, NodeStatus } from './status.js';
