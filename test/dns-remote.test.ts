@@ -178,6 +178,24 @@ describe('RemoteDirectory', () => {
     expect(directory.lookup('dc-b', 'default', 'we$b')).toMatchObject({ kind: 'endpoints', endpoints: [] });
   });
 
+  it('a flood of distinct names is shed beyond maxInflight lookups at once: SERVFAIL, not more requests', async () => {
+    directory.close();
+    directory = new RemoteDirectory({
+      routes,
+      logger: silentLogger(),
+      now: () => now,
+      maxInflight: 2,
+      timeoutMs: 300,
+    });
+    for (const m of members) m.reply = () => null;
+    const s1 = directory.lookup('dc-b', 'default', 's1');
+    const s2 = directory.lookup('dc-b', 'default', 's2');
+    expect(directory.lookup('dc-b', 'default', 's3')).toEqual({ kind: 'unreachable' });
+    await Promise.all([s1, s2]);
+    // Not remembered: once the others are done, the shed name is asked.
+    expect(directory.lookup('dc-b', 'default', 's3')).toBeInstanceOf(Promise);
+  });
+
   it('keeps at most maxEntries names, the least recently used going first', async () => {
     directory.close();
     directory = new RemoteDirectory({ routes, logger: silentLogger(), now: () => now, maxEntries: 2 });

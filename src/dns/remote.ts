@@ -22,7 +22,10 @@
  *   request at a time per name (every question that arrives meanwhile waits for it); at
  *   most `maxEntries` names (the least recently used goes). So a name costs at most one
  *   HTTP request per 5 s however many questions ask it, and a remote change shows up over
- *   DNS within 5 s plus the record TTL. The cache holds the whole usable list of the service
+ *   DNS within 5 s plus the record TTL. A flood of distinct names is bounded too: at most
+ *   `maxInflight` (64) lookups at once; a question that would start one more is SERVFAIL at
+ *   once (not cached), so the other datacenter never sees more than 64 requests in flight
+ *   from one node. The cache holds the whole usable list of the service
  *   (up to `maxInstances`); tags, the record type and the sample are applied per question.
  * - Every socket is this directory's own (keep-alive agents destroyed by `close()`).
  *
@@ -76,6 +79,8 @@ export interface RemoteDirectoryOptions {
   readonly maxEntries?: number;
   /** Instances read of one remote service at most (default 2000: the largest DNS answer's sample). */
   readonly maxInstances?: number;
+  /** Remote lookups in flight at most (default 64); beyond, SERVFAIL at once. */
+  readonly maxInflight?: number;
   /** Monotonic ms (default performance.now); tests pass their own. */
   readonly now?: () => number;
 }
@@ -114,6 +119,8 @@ export class RemoteDirectory {
   private readonly timeoutMs: number;
   private readonly maxEntries: number;
   private readonly maxInstances: number;
+  private readonly maxInflight: number;
+  private inflight = 0;
   private closed = false;
 
   constructor(private readonly options: RemoteDirectoryOptions) {
@@ -123,6 +130,7 @@ export class RemoteDirectory {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_REMOTE_TIMEOUT_MS;
     this.maxEntries = options.maxEntries ?? 1024;
     this.maxInstances = options.maxInstances ?? 2000;
+    this.maxInflight = options.maxInflight ?? 64;
     const log = options.logger;
     this.failures = new RepeatLimiter({
       onSummary: (s) => log.warn({ ...s.context, count: s.count }, 'DNS: more remote lookups failed'),
@@ -151,12 +159,16 @@ export class RemoteDirectory {
     if (route === null) return UNKNOWN;
     // Every member unreachable to the failure detector: no network at all (and nothing to cache).
     if (route.members.length === 0) return UNREACHABLE;
+    // A flood of distinct names: shed here rather than pass it on to the other datacenter.
+    if (this.inflight >= this.maxInflight) return UNREACHABLE;
+    this.inflight++;
     const pending = this.fetch(
       dc,
       namespace,
       service,
       route.members.map((m) => m.address),
     ).then((answer) => {
+      this.inflight--;
       if (!this.closed && this.entries.get(key) === stored) {
         this.entries.delete(key);
         const ttl = answer.kind === 'unreachable' ? this.failureTtlMs : this.cacheTtlMs;
