@@ -20,6 +20,7 @@ import { ChangeFeed } from './blocking.js';
 import { catalogRoutes } from './catalog-routes.js';
 import { sendText } from './errors.js';
 import { healthRoutes } from './health-routes.js';
+import type { ConsulFederation } from './remote.js';
 import { type ConsulContext, LeaderContact } from './request.js';
 import { Routes } from './routing.js';
 import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from './settings.js';
@@ -31,6 +32,8 @@ export interface ConsulAppOptions {
   readonly datacenter?: string;
   /** `/v1/catalog/datacenters` from the federation (docs/federation.md); absent: just `datacenter`. */
   readonly datacenters?: () => readonly string[];
+  /** The federation (`?dc=` reads another datacenter, remote.ts; the datacenter list); absent: off. */
+  readonly federation?: ConsulFederation | null;
   /** The Rollcall namespace a request without `?ns=` sees (default `default`). */
   readonly namespace?: string;
   readonly tokens?: TokenAuthority | AccessControl | null;
@@ -77,7 +80,12 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
   const ctx: ConsulContext = {
     node,
     datacenter: options.datacenter ?? DEFAULT_DATACENTER,
-    ...(options.datacenters ? { datacenters: options.datacenters } : {}),
+    ...(options.datacenters
+      ? { datacenters: options.datacenters }
+      : options.federation
+        ? { datacenters: () => options.federation!.datacentersByRtt() }
+        : {}),
+    federation: options.federation ?? null,
     namespace: options.namespace ?? DEFAULT_CONSUL_NAMESPACE,
     feed,
     leaderContact: new LeaderContact(node),

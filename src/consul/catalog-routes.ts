@@ -14,7 +14,17 @@ import {
   sendSliced,
   serviceRange,
 } from './listing.js';
-import { blockingRead, type ConsulContext, params, type Query, refuseFilter } from './request.js';
+import { DATACENTER_HEADER, readRemoteService } from './remote.js';
+import {
+  abortOnClose,
+  blockingRead,
+  type ConsulContext,
+  params,
+  type Query,
+  readOptions,
+  refuseFilter,
+  tokenOf,
+} from './request.js';
 import type { Routes } from './routing.js';
 import { catalogService } from './shapes.js';
 
@@ -60,6 +70,66 @@ export function tagVariant(q: Query): string {
   return params(q, 'tag').join('\u0000');
 }
 
+/**
+ * A route answering a list about one service (`:service`): here, as a blocking query on the
+ * service's index with its answer shared by the queries one change wakes; with `?dc=` naming
+ * another datacenter, from a member there (remote.ts). `item` writes one instance (null:
+ * left out) for the datacenter that holds it; `variant` names what else the answer depends on.
+ */
+export function serviceListRoute(
+  routes: Routes,
+  ctx: ConsulContext,
+  url: string,
+  variant: (q: Query) => string,
+  item: (q: Query, datacenter: string) => (i: Instance) => string | null,
+): void {
+  routes.add({
+    method: 'GET',
+    url,
+    access: 'read',
+    namespaced: true,
+    handler: async (req, reply, { q, ns }) => {
+      const write = item(q, ctx.datacenter);
+      const { service, shared } = await serviceRead(ctx, req, reply, q, ns, variant(q));
+      return sendSliced(ctx.lister, reply, (view) => arrayWriter(view, serviceRange(ns, service), write), shared);
+    },
+    remote: async (req, reply, { q, ns, dc }) => {
+      refuseFilter(q);
+      const service = (req.params as { service: string }).service;
+      const opts = readOptions(ctx, q);
+      const { signal, done } = abortOnClose(reply);
+      let answer: Awaited<ReturnType<typeof readRemoteService>>;
+      try {
+        answer = await readRemoteService(ctx.federation, {
+          datacenter: dc,
+          namespace: ns,
+          service,
+          stale: opts.stale,
+          index: opts.index,
+          waitMs: opts.waitMs,
+          token: tokenOf(req, q),
+          timeoutMs: ctx.timeoutMs,
+          signal,
+        });
+      } finally {
+        done();
+      }
+      reply.header('x-consul-effective-consistency', opts.stale ? 'stale' : 'consistent');
+      reply.header('x-consul-index', String(answer.index));
+      reply.header('x-consul-knownleader', String(answer.knownLeader));
+      reply.header('x-consul-lastcontact', '0');
+      reply.header(DATACENTER_HEADER, dc);
+      const write = item(q, dc);
+      const parts: string[] = [];
+      for (const i of answer.instances) {
+        const text = write(i);
+        if (text !== null) parts.push(text);
+      }
+      return reply.type('application/json; charset=utf-8').send(`[${parts.join(',')}]`);
+    },
+  });
+}
+
 export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
   routes.add({
     method: 'GET',
@@ -81,25 +151,16 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
     },
   });
 
-  routes.add({
-    method: 'GET',
-    url: '/v1/catalog/service/:service',
-    access: 'read',
-    namespaced: true,
-    handler: async (req, reply, { q, ns }) => {
-      const { service, shared } = await serviceRead(ctx, req, reply, q, ns, `catalog\u0000${tagVariant(q)}`);
+  serviceListRoute(
+    routes,
+    ctx,
+    '/v1/catalog/service/:service',
+    (q) => `catalog\u0000${tagVariant(q)}`,
+    (q, dc) => {
       const pass = tagFilter(q);
-      return sendSliced(
-        ctx.lister,
-        reply,
-        (view) =>
-          arrayWriter(view, serviceRange(ns, service), (i) =>
-            pass(i) ? JSON.stringify(catalogService(i, ctx.datacenter)) : null,
-          ),
-        shared,
-      );
+      return (i) => (pass(i) ? JSON.stringify(catalogService(i, dc)) : null);
     },
-  });
+  );
 
   routes.add({
     method: 'GET',

@@ -6,54 +6,35 @@
  */
 import type { Instance } from '../registry/index.js';
 import { ChangeFeed } from './blocking.js';
-import { serviceRead, tagFilter, tagVariant } from './catalog-routes.js';
+import { serviceListRoute, tagFilter, tagVariant } from './catalog-routes.js';
 import { CONSUL_STATUSES, type ConsulStatus } from './check-record.js';
 import { ConsulError } from './errors.js';
-import { arrayWriter, namespaceRange, sendSliced, serviceRange } from './listing.js';
+import { arrayWriter, namespaceRange, sendSliced } from './listing.js';
 import { blockingRead, type ConsulContext, flag, refuseFilter } from './request.js';
 import type { Routes } from './routing.js';
 import { healthCheck, instanceStatus, serviceEntry } from './shapes.js';
 
 export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
-  routes.add({
-    method: 'GET',
-    url: '/v1/health/service/:service',
-    access: 'read',
-    namespaced: true,
-    handler: async (req, reply, { q, ns }) => {
+  serviceListRoute(
+    routes,
+    ctx,
+    '/v1/health/service/:service',
+    (q) => `health\u0000${flag(q, 'passing') ? 1 : 0}\u0000${tagVariant(q)}`,
+    (q, dc) => {
       const passing = flag(q, 'passing');
-      const variant = `health\u0000${passing ? 1 : 0}\u0000${tagVariant(q)}`;
-      const { service, shared } = await serviceRead(ctx, req, reply, q, ns, variant);
       const tagged = tagFilter(q);
-      const pass = (i: Instance) => tagged(i) && (!passing || instanceStatus(i) === 'passing');
-      return sendSliced(
-        ctx.lister,
-        reply,
-        (view) =>
-          arrayWriter(view, serviceRange(ns, service), (i) =>
-            pass(i) ? JSON.stringify(serviceEntry(i, ctx.datacenter)) : null,
-          ),
-        shared,
-      );
+      return (i) =>
+        tagged(i) && (!passing || instanceStatus(i) === 'passing') ? JSON.stringify(serviceEntry(i, dc)) : null;
     },
-  });
+  );
 
-  routes.add({
-    method: 'GET',
-    url: '/v1/health/checks/:service',
-    access: 'read',
-    namespaced: true,
-    handler: async (req, reply, { q, ns }) => {
-      const { service, shared } = await serviceRead(ctx, req, reply, q, ns, 'checks');
-      return sendSliced(
-        ctx.lister,
-        reply,
-        (view) =>
-          arrayWriter(view, serviceRange(ns, service), (i) => (i.enabled ? JSON.stringify(healthCheck(i)) : null)),
-        shared,
-      );
-    },
-  });
+  serviceListRoute(
+    routes,
+    ctx,
+    '/v1/health/checks/:service',
+    () => 'checks',
+    () => (i) => (i.enabled ? JSON.stringify(healthCheck(i)) : null),
+  );
 
   routes.add({
     method: 'GET',

@@ -19,10 +19,12 @@ import type { TokenAuthority } from '../server/auth.js';
 import type { NodeApi } from '../server/node-api.js';
 import type { PeerAddress } from '../transport/index.js';
 import { buildConsulApp, type ConsulAppOptions } from './app.js';
+import type { ConsulFederation } from './remote.js';
 
 export { buildConsulApp, type ConsulApp, type ConsulAppOptions } from './app.js';
 export { readRecord } from './check-record.js';
 export { formatGoDuration, parseGoDuration } from './duration.js';
+export type { ConsulFederation } from './remote.js';
 export { type ConsulSettings, DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER, nameProblem } from './settings.js';
 export { instanceStatus, statusOfHealth } from './shapes.js';
 
@@ -66,7 +68,7 @@ export async function startConsulFromConfig(
   logger: Logger,
   tokens: TokenAuthority | AccessControl | null,
   tls: TlsMaterial | null = null,
-  datacenters?: () => readonly string[],
+  federation: ConsulFederation | null = null,
 ): Promise<ConsulApi | null> {
   if (settings.listen === null) return null;
   return startConsulApi({
@@ -76,7 +78,7 @@ export async function startConsulFromConfig(
     listen: settings.listen,
     datacenter: settings.datacenter,
     namespace: settings.namespace,
-    ...(datacenters ? { datacenters } : {}),
+    federation,
     ...(tls === null ? {} : { https: serverTlsOptions(tls) }),
   });
 }

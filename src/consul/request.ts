@@ -17,6 +17,7 @@ import type { NodeApi } from '../server/node-api.js';
 import { blockUntilPast, type ChangeFeed } from './blocking.js';
 import { parseGoDuration } from './duration.js';
 import { ConsulError, fromNodeError } from './errors.js';
+import { type ConsulFederation, NO_PATH } from './remote.js';
 import { nameProblem } from './settings.js';
 
 export interface ConsulContext {
@@ -24,6 +25,8 @@ export interface ConsulContext {
   readonly datacenter: string;
   /** Every known datacenter, nearest first (federation on); absent: just ours. */
   readonly datacenters?: () => readonly string[];
+  /** The federation, for `?dc=` (remote.ts); null: federation off, every other datacenter unknown. */
+  readonly federation: ConsulFederation | null;
   /** The Rollcall namespace a request without `?ns=` sees. */
   readonly namespace: string;
   readonly feed: ChangeFeed;
@@ -76,14 +79,19 @@ export function namespaceOf(ctx: ConsulContext, q: Query): string {
   return ns;
 }
 
-/** A request for another datacenter: Rollcall clusters forward nothing yet. */
-export function checkDatacenter(ctx: ConsulContext, q: Query): void {
+/**
+ * The other datacenter `?dc=` names, or null for this one (absent, empty, or ours). One the
+ * federation does not know (or federation off) is Consul's 500 `No path to datacenter`.
+ */
+export function remoteDatacenter(ctx: ConsulContext, q: Query): string | null {
   const dc = param(q, 'dc');
-  if (dc !== undefined && dc !== '' && dc !== ctx.datacenter) throw new ConsulError(500, `No path to datacenter`);
+  if (dc === undefined || dc === '' || dc === ctx.datacenter) return null;
+  if (ctx.federation?.route(dc) == null) throw new ConsulError(500, NO_PATH);
+  return dc;
 }
 
 /** The token, as Consul looks for it: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer`. */
-function tokenOf(req: FastifyRequest, q: Query): string | undefined {
+export function tokenOf(req: FastifyRequest, q: Query): string | undefined {
   const fromQuery = param(q, 'token');
   if (fromQuery !== undefined && fromQuery !== '') return fromQuery;
   const header = req.headers['x-consul-token'];

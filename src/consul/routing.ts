@@ -1,7 +1,7 @@
 /**
  * One way to declare a Consul route: its method and path, the role it needs, whether it
- * reads a namespace; the wrapper checks `?dc=`, resolves the namespace, authorizes, runs
- * the handler and answers any error as plain text. The declared routes also tell a wrong
+ * reads a namespace; the wrapper resolves `?dc=` and the namespace, authorizes, runs the
+ * handler (or, for another datacenter, its remote form) and answers any error as plain text. The declared routes also tell a wrong
  * method (405, with `Allow`) from a path that is not served (404).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -11,17 +11,22 @@ import { asConsulError } from './node-calls.js';
 import {
   authorize,
   type ConsulContext,
-  checkDatacenter,
   logFailure,
   namespaceOf,
   type Query,
   queryOf,
+  remoteDatacenter,
 } from './request.js';
 
 export interface Call {
   readonly q: Query;
   /** The Rollcall namespace the request sees (`?ns=`, else the configured one). */
   readonly ns: string;
+}
+
+/** A request `?dc=` sends to another datacenter. */
+export interface RemoteCall extends Call {
+  readonly dc: string;
 }
 
 export interface RouteSpec {
@@ -31,6 +36,8 @@ export interface RouteSpec {
   /** Whether the route reads a namespace (namespace-limited tokens are checked against it). */
   readonly namespaced: boolean;
   readonly handler: (req: FastifyRequest, reply: FastifyReply, call: Call) => Promise<unknown>;
+  /** The answer from another datacenter (`?dc=`, remote.ts); absent: this route answers here only. */
+  readonly remote?: (req: FastifyRequest, reply: FastifyReply, call: RemoteCall) => Promise<unknown>;
 }
 
 export class Routes {
@@ -50,9 +57,16 @@ export class Routes {
       handler: async (req, reply) => {
         try {
           const q = queryOf(req);
-          checkDatacenter(ctx, q);
+          const dc = remoteDatacenter(ctx, q);
           const ns = namespaceOf(ctx, q);
+          if (dc !== null && spec.remote === undefined)
+            throw new ConsulError(
+              400,
+              `dc: ${spec.method} ${spec.url} is answered by this node only; Rollcall forwards the catalog and health reads of one service to another datacenter`,
+            );
+          // Checked here too, as the native API's forwarding does; the other datacenter checks it against its own tokens.
           await authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined);
+          if (dc !== null) return await spec.remote!(req, reply, { q, ns, dc });
           return await spec.handler(req, reply, { q, ns });
         } catch (thrown) {
           const err = asConsulError(thrown);

@@ -176,7 +176,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       logger,
       consulTokens,
       tls.consul,
-      federation === null ? undefined : () => federation!.datacentersByRtt(),
+      federation,
     );
   } catch (err) {
     // A port in use must stop the node, not leave it running without the API it was asked for.
