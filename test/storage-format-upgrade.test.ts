@@ -141,6 +141,9 @@ describe('a data directory written by the previous storage format', () => {
     expect(refusal).toContain(`${dataDir} is in storage format ${newer}, written by a newer Rollcall build`);
     expect(refusal).toContain(`this build reads storage formats up to ${FORMAT_VERSION}`);
     expect(refusal).toMatch(/Start this member with a build that reads format \d+.*never converted back/s);
+    // An answer for the operator, not a crash: the code, no stack trace.
+    expect(refusal).toContain('(FORMAT_TOO_NEW)');
+    expect(refusal).not.toMatch(/\n\s+at /);
     // Refused before anything was written: the directory is still the newer build's.
     expect(await readFormatVersion(dataDir)).toBe(newer);
   }, 60_000);

@@ -199,7 +199,14 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`rollcall: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // A refusal with a code (storage format, cluster id, version gate, ...) is an answer for the
+    // operator, who needs its message and code, not our stack; anything else is a bug: the stack.
+    const code = err instanceof Error && 'code' in err ? (err as { code: unknown }).code : undefined;
+    if (err instanceof Error && typeof code === 'string') {
+      process.stderr.write(`rollcall: ${err.message} (${code})\n`);
+    } else {
+      process.stderr.write(`rollcall: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
     process.exitCode = 1;
   },
 );
