@@ -10,7 +10,7 @@ import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import type { Logger } from '../log/index.js';
-import type { AccessControl } from '../server/acl.js';
+import { type AccessControl, FailedAuthLimiter } from '../server/acl.js';
 import type { TokenAuthority } from '../server/auth.js';
 import { decoratePrincipal } from '../server/auth-hook.js';
 import { openLister } from '../server/listing/serve.js';
@@ -37,6 +37,8 @@ export interface ConsulAppOptions {
   /** The Rollcall namespace a request without `?ns=` sees (default `default`). */
   readonly namespace?: string;
   readonly tokens?: TokenAuthority | AccessControl | null;
+  /** --auth-failure-limit: failed authentications per source address per minute before 429 (default 30; 0: none). */
+  readonly authFailureLimit?: number;
   /** Deadline of a write or a read barrier (default 5 s). */
   readonly timeoutMs?: number;
   /** Blocking queries: the wait when none is given (default 5 min) and the cap (default 10 min). */
@@ -92,6 +94,7 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
     // Shared with the native API's listings (one index per registry); Consul answers are never paginated, so no cap.
     lister: openLister(app, node.registry, { waitMs: timeoutMs }),
     tokens: options.tokens ?? null,
+    authFailures: new FailedAuthLimiter(options.authFailureLimit ?? 30),
     logger: log,
     timeoutMs,
     defaultWaitMs: options.defaultWaitMs ?? 5 * 60_000,
@@ -121,6 +124,33 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
     closing = true;
     feed.close();
   });
+
+  // Audit, as on the native API (src/server/auth-hook.ts): one line per refused request and per
+  // admin write (who by token name, what route, from where, the result), never a secret.
+  if (ctx.tokens !== null) {
+    const audit = options.logger.child({ part: 'audit', api: 'consul' });
+    app.addHook('onResponse', (req, reply, done) => {
+      const status = reply.statusCode;
+      const refused = status === 401 || status === 403 || status === 429;
+      const write = req.method !== 'GET' && req.method !== 'HEAD';
+      if (refused || (write && req.routeOptions.config.access === 'admin')) {
+        const p = req.principal;
+        audit.info(
+          {
+            principal: p?.name ?? null,
+            tokenId: p?.tokenId ?? null,
+            method: req.method,
+            route: req.routeOptions.url ?? null,
+            remote: req.ip,
+            status,
+            result: refused ? 'refused' : status < 400 ? 'ok' : 'failed',
+          },
+          'audit',
+        );
+      }
+      done();
+    });
+  }
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;

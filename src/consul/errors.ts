@@ -8,6 +8,7 @@
  *   404  an unknown service or check ID; an endpoint Rollcall does not serve
  *   405  a served path with another method
  *   413  the body is over the limit
+ *   429  too many failed authentications from this address (--auth-failure-limit), with Retry-After
  *   500  no leader, a timeout, or a bug (`No cluster leader`), as Consul answers them
  */
 import type { FastifyReply } from 'fastify';
@@ -19,6 +20,8 @@ export class ConsulError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Headers the answer carries (`retry-after`). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -30,7 +33,10 @@ export function sendText(reply: FastifyReply, status: number, message: string): 
 
 /** Any error a handler threw or returned, as Consul would answer it. */
 export function sendConsulError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof ConsulError) return sendText(reply, err.status, err.message);
+  if (err instanceof ConsulError) {
+    for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+    return sendText(reply, err.status, err.message);
+  }
   if (err instanceof NodeError) {
     const e = fromNodeError(err);
     if (e.status >= 500) reply.header('retry-after', '1');

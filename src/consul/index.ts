@@ -69,6 +69,7 @@ export async function startConsulFromConfig(
   tokens: TokenAuthority | AccessControl | null,
   tls: TlsMaterial | null = null,
   federation: ConsulFederation | null = null,
+  authFailureLimit?: number,
 ): Promise<ConsulApi | null> {
   if (settings.listen === null) return null;
   return startConsulApi({
@@ -79,6 +80,7 @@ export async function startConsulFromConfig(
     datacenter: settings.datacenter,
     namespace: settings.namespace,
     federation,
+    ...(authFailureLimit === undefined ? {} : { authFailureLimit }),
     ...(tls === null ? {} : { https: serverTlsOptions(tls) }),
   });
 }

@@ -10,7 +10,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
 import { NodeError } from '../node/index.js';
-import { AccessControl } from '../server/acl.js';
+import { AccessControl, type FailedAuthLimiter } from '../server/acl.js';
 import { type Role, TokenAuthority } from '../server/auth.js';
 import type { Lister } from '../server/listing/serve.js';
 import type { NodeApi } from '../server/node-api.js';
@@ -36,6 +36,8 @@ export interface ConsulContext {
   readonly lister: Lister;
   /** null: auth is off. A TokenAuthority: --token-file only; an AccessControl: --acl (and break-glass tokens). */
   readonly tokens: TokenAuthority | AccessControl | null;
+  /** Failed authentications per source address (--auth-failure-limit), this listener's own count. */
+  readonly authFailures: FailedAuthLimiter;
   readonly logger: Logger;
   /** Deadline of a write or a read barrier. */
   readonly timeoutMs: number;
@@ -114,6 +116,13 @@ export async function authorize(
   service?: string,
 ): Promise<void> {
   if (ctx.tokens === null) return;
+  // --auth-failure-limit, as on the native API: an address that failed too often waits, whatever it sends now.
+  const blocked = ctx.authFailures.blockedFor(req.ip);
+  if (blocked > 0) {
+    throw new ConsulError(429, `Too many failed authentications from ${req.ip}: retry after ${blocked} s`, {
+      'retry-after': String(blocked),
+    });
+  }
   const access = ctx.tokens instanceof AccessControl ? ctx.tokens : new AccessControl(ctx.tokens, null);
   const token = tokenOf(req, q);
   if (token === undefined) {
@@ -128,11 +137,14 @@ export async function authorize(
   const id = await access.identify(token);
   if (!id.ok) {
     if (id.reason === 'unavailable') throw id.error;
+    // A secret was tried and failed: what a guesser does, so it counts toward the limit.
+    ctx.authFailures.fail(req.ip);
     throw new ConsulError(403, 'ACL not found');
   }
+  // Set before a refusal too, so the audit line says whose token was refused.
+  req.principal = id.principal;
   const decision = TokenAuthority.authorize(id.principal, need, namespace, service);
   if (!decision.ok) throw new ConsulError(403, `Permission denied: ${decision.message}`);
-  req.principal = id.principal;
 }
 
 export interface ReadOptions {

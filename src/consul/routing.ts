@@ -54,6 +54,8 @@ export class Routes {
     this.app.route({
       method: spec.method,
       url: spec.url,
+      // What the audit line reads (app.ts), as on the native API.
+      config: { access: spec.access },
       handler: async (req, reply) => {
         try {
           const q = queryOf(req);

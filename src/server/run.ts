@@ -170,7 +170,15 @@ export async function runServer(config: ServerConfig): Promise<void> {
   // The Consul-compatible API on its own listener (--consul-listen), before the ready line.
   try {
     const consulTokens = config.acl ? new AccessControl(tokens, { node, timeoutMs: 5000 }) : tokens;
-    consul = await startConsulFromConfig(config.consul, node, logger, consulTokens, tls.consul, federation);
+    consul = await startConsulFromConfig(
+      config.consul,
+      node,
+      logger,
+      consulTokens,
+      tls.consul,
+      federation,
+      config.authFailureLimit,
+    );
   } catch (err) {
     // A port in use must stop the node, not leave it running without the API it was asked for.
     logger.error({ err }, 'cannot serve the Consul API (--consul-listen)');

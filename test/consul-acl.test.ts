@@ -1,0 +1,109 @@
+/**
+ * The Consul listener under token auth (issue 19), in one process over a real Registry: the
+ * failed-authentication limit per source address (`--auth-failure-limit`) and the audit lines
+ * apply to it as to the native API (src/server/auth-hook.ts), and no audit line holds a secret.
+ */
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildConsulApp, type ConsulApp } from '../src/consul/index.js';
+import { createLogger } from '../src/log/index.js';
+import { TokenAuthority } from '../src/server/auth.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
+
+const READ = 'read-token-0123456789';
+const PROD = 'prod-only-token-0123456789';
+const WRONG = 'wrong-token-0123456789';
+
+interface AuditLine {
+  readonly part?: string;
+  readonly api?: string;
+  readonly msg?: string;
+  readonly principal: string | null;
+  readonly route: string | null;
+  readonly remote: string;
+  readonly status: number;
+  readonly result: string;
+}
+
+describe('Consul listener under token auth', () => {
+  let consul: ConsulApp | undefined;
+  afterEach(async () => {
+    await consul?.app.close();
+  });
+
+  const open = async (limit: number) => {
+    const node = await InMemoryNodeApi.create();
+    const raw: string[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: new Writable({
+        write(chunk, _enc, cb) {
+          raw.push(String(chunk));
+          cb();
+        },
+      }),
+    });
+    const tokens = TokenAuthority.parse(
+      JSON.stringify([
+        { token: READ, role: 'read' },
+        { token: PROD, role: 'read', namespaces: ['prod'] },
+      ]),
+    );
+    consul = buildConsulApp({ node, logger, tokens, authFailureLimit: limit });
+    const app = consul.app;
+    const get = (url: string, ip: string, token?: string) =>
+      app.inject({
+        method: 'GET',
+        url,
+        remoteAddress: ip,
+        headers: token === undefined ? {} : { 'x-consul-token': token },
+      });
+    const audit = () =>
+      raw
+        .map((l) => JSON.parse(l) as AuditLine)
+        .filter((l) => l.part === 'audit' && l.msg === 'audit' && l.api === 'consul');
+    return { get, audit, raw };
+  };
+
+  it('limits failed authentications per source address with 429 and Retry-After, as the native API', async () => {
+    const { get } = await open(3);
+    for (let k = 0; k < 3; k++) {
+      const r = await get('/v1/catalog/services', '10.0.0.9', WRONG);
+      expect([r.statusCode, r.body]).toEqual([403, 'ACL not found']);
+    }
+    // The fourth try is refused whatever it carries, the right token included.
+    const limited = await get('/v1/catalog/services', '10.0.0.9', READ);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.body).toMatch(/^Too many failed authentications from 10\.0\.0\.9: retry after \d+ s$/);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // Per address: another one is not held back.
+    expect((await get('/v1/catalog/services', '10.0.0.10', READ)).statusCode).toBe(200);
+    // No token at all is not a guess: it never counts.
+    for (let k = 0; k < 5; k++) expect((await get('/v1/catalog/services', '10.0.0.11')).statusCode).toBe(403);
+    expect((await get('/v1/catalog/services', '10.0.0.11', READ)).statusCode).toBe(200);
+  });
+
+  it('--auth-failure-limit 0 turns the limit off', async () => {
+    const { get } = await open(0);
+    for (let k = 0; k < 10; k++) expect((await get('/v1/catalog/services', '10.0.0.9', WRONG)).statusCode).toBe(403);
+    expect((await get('/v1/catalog/services', '10.0.0.9', READ)).statusCode).toBe(200);
+  });
+
+  it('audits every refused request with the token name, route, address and result, never a secret', async () => {
+    const { get, audit, raw } = await open(2);
+    expect((await get('/v1/health/service/web', '10.0.0.9', READ)).statusCode).toBe(200);
+    expect((await get('/v1/health/service/web', '10.0.0.9', PROD)).statusCode).toBe(403);
+    expect((await get('/v1/health/service/web', '10.0.0.9', WRONG)).statusCode).toBe(403);
+    expect((await get('/v1/health/service/web', '10.0.0.9', WRONG)).statusCode).toBe(403);
+    expect((await get('/v1/health/service/web', '10.0.0.9', READ)).statusCode).toBe(429);
+    const lines = audit();
+    expect(lines.map((l) => [l.principal, l.route, l.remote, l.status, l.result])).toEqual([
+      ['token#1', '/v1/health/service/:service', '10.0.0.9', 403, 'refused'],
+      [null, '/v1/health/service/:service', '10.0.0.9', 403, 'refused'],
+      [null, '/v1/health/service/:service', '10.0.0.9', 403, 'refused'],
+      [null, '/v1/health/service/:service', '10.0.0.9', 429, 'refused'],
+    ]);
+    const all = raw.join('');
+    for (const secret of [READ, PROD, WRONG]) expect(all).not.toContain(secret);
+  });
+});
