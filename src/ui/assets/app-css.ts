@@ -47,7 +47,7 @@ tr.viewing td:first-child { box-shadow: inset 3px 0 0 var(--accent); }
 .layout { display: grid; grid-template-columns: minmax(0, 1fr) 360px; gap: 16px; padding: 16px 20px; align-items: start; }
 .main-col, .side-col { display: flex; flex-direction: column; gap: 16px; min-width: 0; }
 .side-col { position: sticky; top: 60px; max-height: calc(100vh - 76px); }
-.side-col .card:last-child { overflow: auto; min-height: 120px; }
+.side-col .card:last-child { overflow: auto; min-height: 120px; contain: strict; flex: 1 1 auto; }
 @media (max-width: 1100px) { .layout { grid-template-columns: 1fr; } .side-col { position: static; max-height: none; } }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
 .card-head { display: flex; align-items: center; justify-content: space-between; gap: 12px; margin-bottom: 10px; }
@@ -75,9 +75,10 @@ tr.disabled td { opacity: .55; }
 .role-unknown, .role-unreachable { background: var(--bad-bg); color: var(--bad); }
 tr.gone td { color: var(--muted); }
 
-#services { max-height: 70vh; min-height: 120px; overflow-y: auto; overflow-anchor: none; }
+/* A fixed box, contained: what changes inside (rows drawn as they scroll into view, or change) never lays out the rest of the page. */
+#services { height: 70vh; min-height: 240px; overflow-y: auto; overflow-anchor: none; contain: strict; }
 .vlist { position: relative; }
-.service { position: absolute; left: 0; right: 0; }
+.service { position: absolute; left: 0; right: 0; contain: layout paint style; }
 .service > header { height: 36px; display: flex; align-items: center; justify-content: space-between; gap: 10px; border-top: 1px solid var(--line); overflow: hidden; }
 .chips { display: flex; gap: 6px; flex-wrap: wrap; }
 .chip { font-size: 12px; padding: 1px 8px; border-radius: 999px; background: #eef0f4; color: var(--muted); }

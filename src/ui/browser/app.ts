@@ -37,19 +37,30 @@ const REPORTS_EVERY_MS = 2000;
 const POLICY_EVERY_MS = 5000;
 const FEDERATION_EVERY_MS = 2000;
 
-let dirty = false;
-function render(): void {
-  if (dirty) return;
-  dirty = true;
+// Each section is drawn again only when what it shows changed, once per animation frame at
+// most: with hundreds of changes a second, a frame redraws the services in view, the feed
+// and the header, not the whole page.
+const SECTIONS = {
+  header: renderHeader,
+  cluster: renderCluster,
+  datacenters: renderDatacenters,
+  services: renderServices,
+  alerts: renderAlerts,
+  policy: renderPolicy,
+  feed: renderFeed,
+} as const;
+type Section = keyof typeof SECTIONS;
+const ALL = Object.keys(SECTIONS) as Section[];
+
+const dirty = new Set<Section>();
+/** Draws these sections (none named: every one) at the next frame. */
+function render(...sections: Section[]): void {
+  const first = dirty.size === 0;
+  for (const s of sections.length ? sections : ALL) dirty.add(s);
+  if (!first) return;
   requestAnimationFrame(() => {
-    dirty = false;
-    renderHeader();
-    renderCluster();
-    renderDatacenters();
-    renderServices();
-    renderAlerts();
-    renderPolicy();
-    renderFeed();
+    for (const s of ALL) if (dirty.has(s)) SECTIONS[s]();
+    dirty.clear();
   });
 }
 
@@ -85,7 +96,7 @@ async function listAll(started: number): Promise<boolean> {
     if (started !== generation) return false;
     load(page, cursor === null);
     // Each page shows as it comes: a large registry paints its first rows at once.
-    render();
+    render('services', 'header');
     if (!page.continue) return true;
     cursor = page.continue;
   }
@@ -96,7 +107,7 @@ async function bootstrap(): Promise<void> {
   if (watch) watch.close();
   watch = null;
   state.watch = 'connecting';
-  render();
+  render('header', 'services');
   for (;;) {
     try {
       // Serializable: answered from this node's applied state even with no leader. A page
@@ -108,28 +119,28 @@ async function bootstrap(): Promise<void> {
       if (started !== generation) return;
       state.servicesError = why(err);
       state.watch = 'retrying';
-      render();
+      render('header', 'services');
       await sleep(1000);
       if (started !== generation) return;
     }
   }
-  render();
+  render('header', 'services');
   watch = openStream<{ message: WatchChange; progress: WatchProgress; compacted: unknown }>(
     () => `/v1/watch?fromRevision=${state.revision + 1}${dcParam()}`,
     {
       message: (ev) => {
-        if (apply(ev)) render();
+        if (apply(ev)) render('services', 'feed', 'header');
       },
       progress: (p) => {
         if (p.revision > state.revision) state.revision = p.revision;
-        render();
+        render('header');
       },
       // Our resume point left this node's history: list again.
       compacted: () => bootstrap(),
     },
     (s) => {
       state.watch = s === 'open' ? 'live' : 'retrying';
-      render();
+      render('header');
     },
   );
 }
@@ -139,6 +150,7 @@ function showDatacenter(dc: string | null): void {
   if (dc === state.dc) return;
   state.dc = dc;
   clearRegistry();
+  render('datacenters', 'feed');
   void bootstrap();
   void pollReports();
 }
@@ -155,7 +167,7 @@ async function pollCluster(): Promise<void> {
     state.clusterError = why(err);
   }
   state.clusterAt = Date.now();
-  render();
+  render('header', 'cluster');
 }
 
 // ---- health reports (kept by the leader; a follower relays them)
@@ -174,7 +186,7 @@ async function pollReports(): Promise<void> {
   } catch (err) {
     state.reportsNote = `reports unavailable: ${why(err)}`;
   }
-  render();
+  render('services');
 }
 
 // ---- the federation's datacenters
@@ -186,7 +198,7 @@ async function pollFederation(): Promise<void> {
   } catch (err) {
     state.federationError = why(err);
   }
-  render();
+  render('datacenters');
 }
 
 // ---- health policy (replicated; this node's copy is enough for a display)
@@ -198,7 +210,7 @@ async function pollPolicy(): Promise<void> {
   } catch (err) {
     state.policyError = why(err);
   }
-  render();
+  render('policy');
 }
 
 // ---- alerts
@@ -210,16 +222,16 @@ function followAlerts(): void {
       snapshot: (s) => {
         setAlerts(s.alerts);
         state.alertsLive = true;
-        render();
+        render('alerts');
       },
       alert: (ev) => {
         alertEvent(ev);
-        render();
+        render('alerts');
       },
     },
     (s) => {
       if (s !== 'open') state.alertsLive = false;
-      render();
+      render('alerts');
     },
   );
 }
@@ -253,7 +265,7 @@ function controls(): void {
   const filter = byId<HTMLInputElement>('filter');
   filter.addEventListener('input', () => {
     state.filter = filter.value;
-    render();
+    render('services');
   });
   const form = byId<HTMLFormElement>('auth');
   onAuthProblem((p) => {
@@ -272,9 +284,9 @@ function controls(): void {
     location.reload();
   });
   onChooseDatacenter(showDatacenter);
-  byId('services').addEventListener('scroll', render, { passive: true });
+  byId('services').addEventListener('scroll', () => render('services'), { passive: true });
   // Relative times ("3 s ago") move even when nothing else does.
-  setInterval(render, 5000);
+  setInterval(() => render(), 5000);
 }
 
 controls();

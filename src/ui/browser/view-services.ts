@@ -81,11 +81,43 @@ export function renderServices(): void {
   // The visible band of the list, with a margin each side.
   const from = Math.max(0, box.scrollTop - MARGIN_PX);
   const to = box.scrollTop + (box.clientHeight || 800) + MARGIN_PX;
+  // Drawn again only if something in the band changed: most changes are to rows out of view.
+  const shows = inBand(from, to);
+  const list = box.firstElementChild;
+  if (list instanceof HTMLElement && list.classList.contains('vlist') && sameAs(drawn, shows)) {
+    // Rows came or went below the band only: the list's length is all that changed.
+    list.style.height = `${height}px`;
+    return;
+  }
+  drawn = shows;
   const chunks: HTMLElement[] = [];
   for (let n = firstBelow(from); n < placed.length && placed[n]!.top < to; n++) {
     chunks.push(chunk(placed[n]!, from, to));
   }
   box.replaceChildren(h('div', { class: 'vlist', style: { height: `${height}px` } }, chunks));
+}
+
+/** What the band shows, to compare with what was drawn: each value, and each instance object (a change brings a new one). */
+let drawn: readonly unknown[] = [];
+
+function inBand(from: number, to: number): unknown[] {
+  const out: unknown[] = [state.reports, state.reportsNote];
+  for (let n = firstBelow(from); n < placed.length && placed[n]!.top < to; n++) {
+    const p = placed[n]!;
+    const rowsTop = p.top + p.head;
+    const first = Math.max(0, Math.floor((from - rowsTop) / ROW_PX));
+    const end = Math.min(p.ids.length, Math.ceil((to - rowsTop) / ROW_PX));
+    const c = p.svc.counts;
+    out.push(p.key, p.top, first, end, c.healthy, c.subhealthy, c.suspect, c.down, p.svc.instances.size);
+    for (let k = first; k < end; k++) out.push(p.svc.instances.get(p.ids[k]!));
+  }
+  return out;
+}
+
+function sameAs(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 /** The part of one service between from and to (list coordinates): its header if in view, and those rows. */

@@ -1,6 +1,6 @@
 // The side column: active alerts, the health policy in force and the live feed of changes.
-import { ago, clock, fill, h } from './dom.js';
-import { state } from './store.js';
+import { ago, byId, clock, fill, h } from './dom.js';
+import { type FeedEntry, state } from './store.js';
 import type { Band, Metric } from './wire.js';
 
 const FEED_SHOWN = 60;
@@ -123,41 +123,51 @@ export function renderPolicy(): void {
   );
 }
 
+/**
+ * The feed only grows at the top: new entries are added above the ones drawn and the oldest
+ * dropped, so a frame with changes draws those changes, not the whole list again.
+ */
 export function renderFeed(): void {
+  const box = byId('feed');
   if (state.feed.length === 0) {
     fill('feed', h('p', { class: 'empty', text: 'Changes appear here as they happen.' }));
     return;
   }
-  fill(
-    'feed',
+  let list = box.querySelector<HTMLOListElement>('ol.feed');
+  const newest = Number(list?.firstElementChild?.getAttribute('data-revision') ?? Number.NaN);
+  // Drawn from scratch when nothing is drawn yet, or the feed was replaced (another datacenter).
+  const at = state.feed.findIndex((e) => e.revision === newest);
+  if (list === null || at < 0) {
+    list = h('ol', { class: 'feed' });
+    box.replaceChildren(list);
+    list.append(...state.feed.slice(0, FEED_SHOWN).map(feedItem));
+    return;
+  }
+  if (at === 0) return;
+  list.prepend(...state.feed.slice(0, Math.min(at, FEED_SHOWN)).map(feedItem));
+  while (list.childElementCount > FEED_SHOWN) list.lastElementChild!.remove();
+}
+
+function feedItem(e: FeedEntry): HTMLLIElement {
+  return h(
+    'li',
+    { 'data-revision': e.revision },
     h(
-      'ol',
-      { class: 'feed' },
-      state.feed
-        .slice(0, FEED_SHOWN)
-        .map((e) =>
-          h(
-            'li',
-            { 'data-revision': e.revision },
-            h(
-              'div',
-              { class: 'feed-head' },
-              h('span', { class: 'muted mono small', text: clock(e.at) }),
-              h('span', { class: 'mono small rev', text: `#${e.revision}` }),
-              h('span', { class: `cause cause-${e.type}`, text: e.cause }),
-              e.from && e.to && e.from !== e.to
-                ? h(
-                    'span',
-                    { class: 'small change' },
-                    h('span', { class: `h-${e.from}`, text: e.from }),
-                    ' → ',
-                    h('span', { class: `h-${e.to}`, text: e.to }),
-                  )
-                : null,
-            ),
-            h('div', { class: 'mono small key', text: e.key, title: e.key }),
-          ),
-        ),
+      'div',
+      { class: 'feed-head' },
+      h('span', { class: 'muted mono small', text: clock(e.at) }),
+      h('span', { class: 'mono small rev', text: `#${e.revision}` }),
+      h('span', { class: `cause cause-${e.type}`, text: e.cause }),
+      e.from && e.to && e.from !== e.to
+        ? h(
+            'span',
+            { class: 'small change' },
+            h('span', { class: `h-${e.from}`, text: e.from }),
+            ' → ',
+            h('span', { class: `h-${e.to}`, text: e.to }),
+          )
+        : null,
     ),
+    h('div', { class: 'mono small key', text: e.key, title: e.key }),
   );
 }
