@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../raft/rand.js';
 import { decode, encode } from '../src/codec/index.js';
 import { FederationEngine, type FederationEvent, type GossipTuning, type MemberInfo } from '../src/federation/index.js';
+import { compareVersions } from '../src/federation/merge.js';
 
 const WALL = Date.UTC(2026, 0, 1);
 /** Short rounds keep the arithmetic readable: probe every 100 ms, timeout 50 ms. */
@@ -33,23 +34,29 @@ class Net {
   readonly queue: Packet[] = [];
   readonly delivered: Packet[] = [];
   readonly cutOff = new Set<string>();
+  /**
+   * Accept that a node refuses a member of its own datacenter its cluster has not told it of
+   * yet (forged-datacenter), as a node does until the member's status report arrives.
+   */
+  ownClusterCatchingUp = false;
 
   add(
     datacenter: string,
     id: string,
-    opts: { members?: MemberInfo[]; join?: string[]; secret?: string } = {},
+    opts: { members?: MemberInfo[]; join?: string[]; secret?: string; wallSkewMs?: number } = {},
   ): FederationEngine {
     const address = addr(datacenter, id);
     const members = opts.members ?? [{ id, address, role: 'voter' }];
+    const skew = opts.wallSkewMs ?? 0;
     const engine = new FederationEngine({
       datacenter,
       nodeId: id,
       address,
       secret: opts.secret ?? 'the-secret',
-      clock: this.clock,
+      clock: { now: this.clock.now, wallNow: () => this.clock.wallNow() + skew },
       random: new SeededRandom(this.engines.size + 1),
       send: (to, bytes) => this.queue.push({ from: address, to, bytes }),
-      view: { members, leader: members[0]!.id, revision: 1, version: { term: 1, index: 1 } },
+      view: { members, leader: members[0]!.id, revision: 1, term: 1 },
       join: opts.join ?? [],
       tuning: TUNING,
     });
@@ -65,6 +72,9 @@ class Net {
       const engine = this.engines.get(p.to);
       if (!engine) continue;
       const r = engine.receive(p.from, p.bytes);
+      const sameDatacenter = p.from.split('-n')[0] === p.to.split('-n')[0];
+      if (this.ownClusterCatchingUp && sameDatacenter && r.kind === 'refused' && r.reason === 'forged-datacenter')
+        continue;
       expect(r.kind, `${p.from} -> ${p.to}`).toBe('accepted');
       this.delivered.push(p);
       this.drain(p.to);
@@ -155,6 +165,101 @@ describe('FederationEngine: joining', () => {
     expect(restarted.snapshot().datacenters.find((d) => d.name === 'dc-c')!.members).toEqual([]);
     net.advance(500);
     expect(restarted.route('dc-c')).toMatchObject({ status: 'alive', members: [{ id: 'n1' }] });
+  });
+});
+
+/** What `e` holds about `dc`: member ids, leader and version. */
+function described(
+  e: FederationEngine,
+  dc: string,
+): { ids: string[]; leader: string | null; version: { term: number; index: number } } {
+  const d = e.snapshot().datacenters.find((x) => x.name === dc)!;
+  return { ids: d.members.map((m) => m.id), leader: d.leader, version: d.version };
+}
+
+describe("FederationEngine: a datacenter's description, newest wins (issue 18)", () => {
+  const dcB = (ids: string[]): MemberInfo[] => ids.map((id) => ({ id, address: addr('dc-b', id), role: 'voter' }));
+
+  it('a fuller member list replaces an earlier, smaller one on every node, though the Raft term did not change', () => {
+    // As in the 9-process test: every node of dc-b first knows only itself (its peers' status
+    // reports have not arrived), gossips that, then learns the others with nothing written.
+    const net = new Net();
+    net.ownClusterCatchingUp = true;
+    const a = net.add('dc-a', 'n1');
+    const a2 = net.add('dc-a', 'n2', {
+      members: [
+        { id: 'n1', address: addr('dc-a', 'n1'), role: 'voter' },
+        { id: 'n2', address: addr('dc-a', 'n2'), role: 'voter' },
+      ],
+    });
+    a.setLocalView({
+      members: [
+        { id: 'n1', address: addr('dc-a', 'n1'), role: 'voter' },
+        { id: 'n2', address: addr('dc-a', 'n2'), role: 'voter' },
+      ],
+      leader: 'n1',
+      revision: 1,
+      term: 1,
+    });
+    const b = ['n1', 'n2', 'n3'].map((id) => net.add('dc-b', id, { join: [addr('dc-a', 'n1')] }));
+    net.advance(1_000);
+    expect(described(a, 'dc-b').ids).toHaveLength(1);
+    for (const e of b) e.setLocalView({ members: dcB(['n1', 'n2']), leader: 'n1', revision: 1, term: 1 });
+    net.advance(20);
+    for (const e of b) e.setLocalView({ members: dcB(['n1', 'n2', 'n3']), leader: 'n1', revision: 1, term: 1 });
+    net.advance(1_500);
+    const views = [a, a2, ...b].map((e) => described(e, 'dc-b'));
+    for (const v of views) expect(v, JSON.stringify(views)).toMatchObject({ ids: ['n1', 'n2', 'n3'], leader: 'n1' });
+    // One content, one version everywhere: the digests agree, nothing keeps travelling.
+    expect(new Set(views.map((v) => JSON.stringify(v.version))).size, JSON.stringify(views)).toBe(1);
+  });
+
+  it('a change wins over every description its node had heard, even when its wall clock is behind', () => {
+    const net = new Net();
+    net.ownClusterCatchingUp = true;
+    const a = net.add('dc-a', 'n1');
+    const b1 = net.add('dc-b', 'n1', { members: dcB(['n1', 'n2']), join: [addr('dc-a', 'n1')] });
+    // n2's wall clock is 5 s behind: its stamps alone would lose to n1's for 5 s.
+    const b2 = net.add('dc-b', 'n2', { members: dcB(['n1', 'n2']), wallSkewMs: -5_000 });
+    net.advance(1_000);
+    expect(described(a, 'dc-b')).toMatchObject({ ids: ['n1', 'n2'], leader: 'n1' });
+    // n2 becomes the leader (n1 does not hear of it yet): n2's view is the newest.
+    b2.setLocalView({ members: dcB(['n1', 'n2']), leader: 'n2', revision: 1, term: 2 });
+    net.cutOff.add(addr('dc-b', 'n1'));
+    net.advance(500);
+    expect(described(a, 'dc-b').leader).toBe('n2');
+    // n1, with the newer wall clock but an old view, changes nothing by being heard again.
+    net.cutOff.clear();
+    net.advance(1_000);
+    expect(described(a, 'dc-b').leader).toBe('n2');
+    expect(described(b1, 'dc-b').leader).toBe('n1'); // its own cluster has not told it yet
+    // n1 sees a third member (a change, stamped by n1's clock, 5 s ahead of n2's), and n2,
+    // having heard it, changes last: n2's change must win though its clock says it is older.
+    b1.setLocalView({ members: dcB(['n1', 'n2', 'n3']), leader: 'n2', revision: 1, term: 2 });
+    net.advance(1_000);
+    expect(described(a, 'dc-b').ids).toEqual(['n1', 'n2', 'n3']);
+    b2.setLocalView({ members: dcB(['n2']), leader: 'n2', revision: 1, term: 2 });
+    net.advance(1_000);
+    expect(described(a, 'dc-b'), 'n2 left n1 out last').toMatchObject({ ids: ['n2'], leader: 'n2' });
+    expect(described(b1, 'dc-b').ids, 'its own cluster decides what n1 itself shows').toEqual(['n1', 'n2', 'n3']);
+  });
+
+  it("a restarted node's new description beats the one it published before the restart", () => {
+    const net = new Net();
+    const a = net.add('dc-a', 'n1');
+    net.add('dc-b', 'n1', { members: dcB(['n1', 'n2']), join: [addr('dc-a', 'n1')] });
+    net.advance(1_000);
+    const before = described(a, 'dc-b');
+    expect(before).toMatchObject({ ids: ['n1', 'n2'], leader: 'n1' });
+    // Restarted with the same term, knowing less at first (n2 has not reported yet), then n2 leads.
+    net.engines.delete(addr('dc-b', 'n1'));
+    net.advance(100);
+    const restarted = net.add('dc-b', 'n1', { join: [addr('dc-a', 'n1')] });
+    net.advance(500);
+    restarted.setLocalView({ members: dcB(['n1', 'n2']), leader: 'n2', revision: 1, term: 1 });
+    net.advance(1_000);
+    expect(described(a, 'dc-b')).toMatchObject({ ids: ['n1', 'n2'], leader: 'n2' });
+    expect(compareVersions(described(a, 'dc-b').version, before.version)).toBeGreaterThan(0);
   });
 });
 

@@ -5,8 +5,8 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FederationHost, KNOWLEDGE_FILE, loadKnowledge } from '../src/federation/host.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type ClusterView, FederationHost, KNOWLEDGE_FILE, loadKnowledge } from '../src/federation/host.js';
 import { createLogger } from '../src/log/index.js';
 import { ConfigError, resolveConfig } from '../src/server/config.js';
 
@@ -111,6 +111,92 @@ describe('durable knowledge', () => {
       expect(host.verifyHop(hop, 'PUT', '/v1/x?dc=dc-b')).toBeNull();
     } finally {
       await host.close();
+    }
+  });
+});
+
+describe("the local datacenter's version (issue 18 regression)", () => {
+  let dir = '';
+  afterEach(async () => {
+    vi.useRealTimers();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const WALL = Date.UTC(2026, 0, 1);
+  /** Fake timers drive the host's refresh timer; the clock reads the faked Date. */
+  const clock = { now: () => Date.now() - WALL, wallNow: () => Date.now() };
+  const url = (id: string) => `http://127.0.0.1:1/${id}`;
+  /** n1's cluster as it looks while the peers' status reports arrive: nothing is written, the term stands still. */
+  const cluster = (reported: readonly string[], leader: string | null = 'n1'): ClusterView => ({
+    id: 'n1',
+    leader,
+    term: 2,
+    revision: 3,
+    members: ['n1', 'n2', 'n3'].map((id) => ({
+      id,
+      isLearner: false,
+      reported: reported.includes(id) ? { http: url(id) } : null,
+    })),
+  });
+  const start = (status: () => ClusterView) =>
+    FederationHost.start({
+      datacenter: 'dc-b',
+      nodeId: 'n1',
+      address: url('n1'),
+      secret: 'fed-secret-1',
+      join: [],
+      dataDir: dir,
+      logger: createLogger({ level: 'silent', name: 'n1' }),
+      status,
+      clock,
+    });
+  const own = (host: FederationHost) => host.snapshot()!.datacenters.find((d) => d.local)!;
+  const newer = (a: { term: number; index: number }, b: { term: number; index: number }) =>
+    a.term > b.term || (a.term === b.term && a.index > b.index);
+
+  it('rises whenever the member list, an address or the leader changes, though the applied index does not', async () => {
+    vi.useFakeTimers({ now: WALL });
+    dir = await mkdtemp(path.join(tmpdir(), 'rollcall-fed-'));
+    let view = cluster([]);
+    const host = await start(() => view);
+    try {
+      const seen = [{ members: own(host).members.length, version: own(host).version }];
+      for (const next of [
+        cluster(['n2']),
+        cluster(['n2', 'n3']),
+        cluster(['n2', 'n3'], null),
+        cluster(['n2', 'n3'], 'n2'),
+      ]) {
+        view = next;
+        await vi.advanceTimersByTimeAsync(1_000);
+        seen.push({ members: own(host).members.length, version: own(host).version });
+      }
+      expect(seen.map((s) => s.members)).toEqual([1, 2, 3, 3, 3]);
+      // Each view must beat the one before it everywhere: otherwise a node that heard the
+      // one-member view first keeps it (the 6-of-9 nodes stuck with dc-b at 1 member).
+      for (let i = 1; i < seen.length; i++)
+        expect(newer(seen[i]!.version, seen[i - 1]!.version), JSON.stringify(seen)).toBe(true);
+      // Nothing changed: the version stays (a new version every refresh would be churn).
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(own(host).version).toEqual(seen.at(-1)!.version);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('rises across a restart, even with the same term', async () => {
+    vi.useFakeTimers({ now: WALL });
+    dir = await mkdtemp(path.join(tmpdir(), 'rollcall-fed-'));
+    const before = await start(() => cluster(['n2', 'n3']));
+    const old = own(before).version;
+    await before.close();
+    await vi.advanceTimersByTimeAsync(1_000);
+    const restarted = await start(() => cluster(['n2']));
+    try {
+      expect(own(restarted).members).toHaveLength(2);
+      expect(newer(own(restarted).version, old), JSON.stringify([old, own(restarted).version])).toBe(true);
+    } finally {
+      await restarted.close();
     }
   });
 });

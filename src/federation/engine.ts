@@ -22,7 +22,7 @@
  *   clock: systemClock, random: new SeededRandom(seed), send: (to, bytes) => post(to, bytes),
  *   knowledge: await loadKnowledge(), join: ['http://10.1.0.1:7300'],
  * });
- * engine.setLocalView({ members, leader: 'n1', revision: 42, version: { term: 3, index: 17 } });
+ * engine.setLocalView({ members, leader: 'n1', revision: 42, term: 3 });
  * setInterval(() => engine.tick(systemClock.now()), 100);
  * // on POST /v1/federation/gossip: const r = engine.receive(req.ip, body);
  * ```
@@ -42,13 +42,14 @@ import { FailureDetector } from './detector.js';
 import { EnvelopeSealer } from './envelope.js';
 import { type Counters, EventQueue, newCounters } from './events.js';
 import { LivenessTracker } from './liveness.js';
-import { compareDescriptors, makeDescriptor } from './merge.js';
+import { compareDescriptors, compareVersions, type Descriptor, makeDescriptor } from './merge.js';
 import { type DatacenterEntry, encodeMessage, type Message, parseMessage } from './messages.js';
 import { ReplayGuard } from './replay-guard.js';
 import { AntiEntropy } from './sync.js';
 import { DatacenterTable, datacenterStatus, memberKey } from './table.js';
 import type {
   DatacenterSnapshot,
+  DescriptorVersion,
   FederationEvent,
   FederationKnowledge,
   FederationSnapshot,
@@ -91,6 +92,7 @@ export interface FederationOptions {
 
 /** Seed addresses kept per datacenter in the durable knowledge. */
 const SEEDS_PER_DATACENTER = 3;
+const NO_VERSION: DescriptorVersion = { term: 0, index: 0 };
 
 export class FederationEngine {
   private readonly self: Peer;
@@ -110,6 +112,8 @@ export class FederationEngine {
   private knowledgeKey: string;
   private knowledgeDirty = false;
   private replayPrunedAt: number;
+  /** The highest version heard on another node's description of our own datacenter. */
+  private ownVersionHeard: DescriptorVersion = NO_VERSION;
 
   constructor(opts: FederationOptions) {
     if (!isDatacenterName(opts.datacenter))
@@ -139,7 +143,7 @@ export class FederationEngine {
     this.sync = new AntiEntropy(ctx);
 
     this.table.ensure(this.self.datacenter);
-    this.setLocalView(opts.view ?? { members: [], leader: null, revision: 0, version: { term: 0, index: 0 } });
+    this.setLocalView(opts.view ?? { members: [], leader: null, revision: 0, term: 0 });
     for (const known of opts.knowledge?.datacenters ?? []) {
       if (!isDatacenterName(known.name) || known.name === this.self.datacenter) continue;
       this.table.ensure(known.name).seeds = known.seeds.filter(isAddress).slice(0, SEEDS_PER_DATACENTER);
@@ -153,7 +157,12 @@ export class FederationEngine {
     this.events.drain(); // the starting state is not news
   }
 
-  /** Tells the engine what this node's own cluster looks like; call whenever it changes. */
+  /**
+   * Tells the engine what this node's own cluster looks like; call whenever it changes (calling
+   * it again with the same content changes nothing). A change of members, addresses, roles or
+   * leader gets a new version, above every version of this datacenter this node has published
+   * or heard (`DescriptorVersion`), so it replaces every older description everywhere.
+   */
   setLocalView(view: LocalView): void {
     for (const m of view.members) {
       if (!isMemberId(m.id) || !isAddress(m.address) || (m.role !== 'voter' && m.role !== 'learner')) {
@@ -164,9 +173,11 @@ export class FederationEngine {
     const members: MemberInfo[] = view.members.some((m) => m.id === this.self.id)
       ? [...view.members]
       : [...view.members, { id: this.self.id, address: this.self.address, role: 'learner' }];
-    const d = makeDescriptor(view.version, view.leader, members);
     const own = this.table.get(this.self.datacenter)!;
-    if (own.descriptor === null || compareDescriptors(d, own.descriptor) !== 0) this.table.setDescriptor(own, d);
+    const content = makeDescriptor(NO_VERSION, view.leader, members);
+    if (own.descriptor === null || content.key !== own.descriptor.key) {
+      this.table.setDescriptor(own, { ...content, version: this.nextOwnVersion(view.term) });
+    }
     this.liveness.writeSelf();
     if (view.revision > own.revision) own.revision = view.revision;
     this.liveness.refreshStatus(own);
@@ -251,7 +262,7 @@ export class FederationEngine {
         status: datacenterStatus(r),
         leader: r.descriptor?.leader ?? null,
         revision: r.revision,
-        version: r.descriptor?.version ?? { term: 0, index: 0 },
+        version: r.descriptor?.version ?? NO_VERSION,
         rttMs: local ? 0 : r.rttMs,
         lastHeard: heard.length > 0 ? Math.max(...heard) : null,
         members,
@@ -329,12 +340,15 @@ export class FederationEngine {
   }
 
   /**
-   * Another node's account of a datacenter. For our own, only what it says about our members'
-   * liveness is news (our cluster tells us the rest); for others, the newer description wins,
-   * then each member's liveness merges by the SWIM rules.
+   * Another node's account of a datacenter. For our own, our cluster tells us the members and
+   * leader; what we take from the entry is its version (see `noteOwnDescriptor`) and what it
+   * says about our members' liveness. For others, the newer description wins, then each
+   * member's liveness merges by the SWIM rules.
    */
   private mergeEntry(entry: DatacenterEntry, now: number): void {
-    if (entry.name !== this.self.datacenter) {
+    if (entry.name === this.self.datacenter) {
+      this.noteOwnDescriptor(entry.descriptor);
+    } else {
       let r = this.table.get(entry.name);
       if (r === undefined && this.table.size() >= MAX_DATACENTERS) return;
       const discovered = r?.descriptor == null;
@@ -354,6 +368,38 @@ export class FederationEngine {
     for (const [id, l] of entry.liveness) if (r.liveness.has(id)) this.liveness.hear(entry.name, id, l, now);
     if (entry.revision > r.revision) r.revision = entry.revision;
     this.liveness.refreshStatus(r);
+  }
+
+  /**
+   * Another node's description of our own datacenter (another member's view, relayed). Its
+   * version raises the floor of our next one, so our next change beats it (Lamport). If it
+   * says what we say at a newer version, we take the version: the nodes of one datacenter
+   * then publish the same entry, and their digests stop differing.
+   */
+  private noteOwnDescriptor(heard: Descriptor): void {
+    if (compareVersions(heard.version, this.ownVersionHeard) > 0) this.ownVersionHeard = heard.version;
+    const own = this.table.get(this.self.datacenter)!;
+    if (
+      own.descriptor !== null &&
+      heard.key === own.descriptor.key &&
+      compareVersions(heard.version, own.descriptor.version) > 0
+    ) {
+      this.table.setDescriptor(own, { ...own.descriptor, version: heard.version });
+    }
+  }
+
+  /**
+   * The version of a changed description of our own datacenter: strictly above the one we
+   * publish now and every one we heard, in both parts, and an index of at least the wall
+   * clock, so that it also beats what this node published before a restart.
+   */
+  private nextOwnVersion(term: number): DescriptorVersion {
+    const last = this.table.get(this.self.datacenter)!.descriptor?.version ?? NO_VERSION;
+    const heard = this.ownVersionHeard;
+    return {
+      term: Math.max(term, last.term, heard.term),
+      index: Math.max(last.index + 1, heard.index + 1, Math.floor(this.clock.wallNow())),
+    };
   }
 
   private observeRtt(datacenter: string, ms: number): void {

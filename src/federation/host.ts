@@ -10,8 +10,8 @@
  * - Timers: one timeout at `nextWakeup()` (capped, so the local view is refreshed at least
  *   every `VIEW_REFRESH_MS`), cleared by `close()`.
  * - Local view: from the node's cluster status (members and the HTTP addresses they
- *   advertise, leader, term, revision). Descriptor versions are (term, applied index at
- *   which this node first saw the current member list).
+ *   advertise, leader, term, revision). The engine versions it (a change always gets a
+ *   higher version than every earlier one, see `DescriptorVersion`).
  * - Events: logged one line each; refused messages at most once per interval per source
  *   and reason (src/log/repeat-limiter.ts).
  * - Knowledge: `<data dir>/federation.json`, written atomically (temp file, fsync, rename,
@@ -60,7 +60,6 @@ export interface ClusterView {
   readonly id: string;
   readonly leader: string | null;
   readonly term: number;
-  readonly appliedIndex: number;
   readonly revision: number;
   readonly members: readonly {
     readonly id: string;
@@ -89,8 +88,6 @@ export class FederationHost {
   private engine: FederationEngine | null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  private viewKey = '';
-  private viewIndex = 0;
   private persisting: Promise<void> = Promise.resolve();
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -267,15 +264,7 @@ export class FederationHost {
       if (typeof address === 'string' && address !== '')
         members.push({ id: m.id, address, role: m.isLearner ? 'learner' : 'voter' });
     }
-    members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    // The version's index: the applied index at which this node first saw this list (and
-    // leader). A node that saw a later list saw it at a later index, so newer wins.
-    const key = JSON.stringify([members, st.leader]);
-    if (key !== this.viewKey) {
-      this.viewKey = key;
-      this.viewIndex = st.appliedIndex;
-    }
-    return { members, leader: st.leader, revision: st.revision, version: { term: st.term, index: this.viewIndex } };
+    return { members, leader: st.leader, revision: st.revision, term: st.term };
   }
 
   /** Fire and forget; never calls back into the engine synchronously. */

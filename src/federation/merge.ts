@@ -79,9 +79,10 @@ export function makeDescriptor(
 
 /**
  * > 0 when `a` is the newer description. Nodes of one datacenter publish their own views;
- * the one with the newer Raft term and configuration wins, then the one that knows a leader,
- * then (same version, different content: nodes caught mid-change) the larger canonical key,
- * so that every node picks the same winner whatever the order it heard them in.
+ * the higher version wins (each node stamps a change above every version it has seen, see
+ * `DescriptorVersion`), then the one that knows a leader, then (one version, different
+ * content: two nodes stamped the same instant) the larger canonical key, so that every node
+ * picks the same winner whatever the order it heard them in.
  */
 export function compareDescriptors(a: Descriptor, b: Descriptor): number {
   const v = compareVersions(a.version, b.version);

@@ -8,14 +8,14 @@
  *   ack        p, inc?, tgt?    the answer; relayed by a helper it names the target and its
  *                               incarnation
  *   ping-req   p, tgt           "probe tgt for me" (SWIM indirect probe)
- *   sync       x, d             push-pull, step 1: the digest of our table
+ *   sync       x, d             push-pull, step 1: the digest of our table (name, revision, hash)
  *   sync-reply x, e, w, r       step 2: entries that differ or we alone know, the names we
  *                               want back, and revisions where only the revision is newer
  *   sync-push  e               step 3: the entries asked for
  */
 import { isAddress, isDatacenterName, isMemberId, MAX_DATACENTERS, MAX_MEMBERS_PER_DATACENTER } from './config.js';
 import { type Descriptor, type Liveness, makeDescriptor } from './merge.js';
-import type { DescriptorVersion, MemberInfo, MemberRef, MemberRole, MemberStatus } from './types.js';
+import type { MemberInfo, MemberRef, MemberRole, MemberStatus } from './types.js';
 
 /** A datacenter's full gossiped state. */
 export interface DatacenterEntry {
@@ -28,11 +28,18 @@ export interface DatacenterEntry {
 
 export interface DigestItem {
   readonly name: string;
-  readonly version: DescriptorVersion;
   readonly revision: number;
-  /** Hash of descriptor and liveness (not the revision, which is compared on its own). */
+  /** Hash of descriptor (its version too) and liveness; not the revision, compared on its own. */
   readonly hash: number;
 }
+
+/**
+ * A digest row is `[name, 0, 0, revision, hash]`. The zeros are where the descriptor version
+ * travelled before it was a wall-clock-sized number (issue 18): the hash covers it now, it
+ * would cost 8 bytes more per datacenter per digest, and builds from before read the row
+ * only if it keeps five fields (they never used the version either).
+ */
+const DIGEST_RESERVED = [0, 0] as const;
 
 export interface ProbeTarget extends MemberRef {
   readonly address: string;
@@ -73,11 +80,7 @@ export function encodeMessage(m: Message): unknown {
     case 'ping-req':
       return { t: 'ping-req', p: m.probe, tgt: [m.target.datacenter, m.target.id, m.target.address] };
     case 'sync':
-      return {
-        t: 'sync',
-        x: m.exchange,
-        d: m.digest.map((d) => [d.name, d.version.term, d.version.index, d.revision, d.hash]),
-      };
+      return { t: 'sync', x: m.exchange, d: m.digest.map((d) => [d.name, ...DIGEST_RESERVED, d.revision, d.hash]) };
     case 'sync-reply':
       return { t: 'sync-reply', x: m.exchange, e: m.entries.map(encodeEntry), w: m.wanted, r: m.revisions };
     case 'sync-push':
@@ -155,7 +158,7 @@ export function parseMessage(body: unknown): Message | null {
           !isCount(d[4])
         )
           return null;
-        digest.push({ name: d[0], version: { term: d[1], index: d[2] }, revision: d[3], hash: d[4] });
+        digest.push({ name: d[0], revision: d[3], hash: d[4] });
       }
       return { kind: 'sync', exchange: body.x, digest };
     }

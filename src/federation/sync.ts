@@ -4,7 +4,7 @@
  * datacenters known by name only, and now and then an unreachable member, to notice it
  * coming back):
  *
- *   A ── sync {digest} ─────────────────────▶ B    digest: per datacenter (version, revision, hash)
+ *   A ── sync {digest} ─────────────────────▶ B    digest: per datacenter (revision, hash)
  *   A ◀── sync-reply {entries, wanted, revs} ─ B   B's entries that differ or A lacks; the
  *                                                  names whose entries B wants from A
  *   A ── sync-push {entries} ───────────────▶ B    only if B wanted something

@@ -117,8 +117,8 @@ export class DatacenterTable {
   digest(): DigestItem[] {
     const out: DigestItem[] = [];
     for (const r of this.records.values()) {
-      if (r.descriptor === null) out.push({ name: r.name, version: { term: 0, index: 0 }, revision: 0, hash: 0 });
-      else out.push({ name: r.name, version: r.descriptor.version, revision: r.revision, hash: entryHash(r) });
+      if (r.descriptor === null) out.push({ name: r.name, revision: 0, hash: 0 });
+      else out.push({ name: r.name, revision: r.revision, hash: entryHash(r) });
     }
     return out;
   }
@@ -135,11 +135,15 @@ export function datacenterStatus(r: DatacenterRecord): DatacenterStatus {
   return suspect ? 'suspect' : 'unreachable';
 }
 
-/** Hash of everything gossiped about a datacenter except its revision; 0 means "nothing known". */
+/**
+ * Hash of everything gossiped about a datacenter except its revision; 0 means "nothing known".
+ * The version is in it: two nodes holding one content at different versions exchange it
+ * once, so they agree on which description a later one must beat.
+ */
 export function entryHash(r: DatacenterRecord): number {
   if (r.hash !== null) return r.hash;
   if (r.descriptor === null) return 0;
-  let text = r.descriptor.key;
+  let text = `${r.descriptor.version.term}.${r.descriptor.version.index}|${r.descriptor.key}`;
   for (const m of r.descriptor.members) {
     const l = r.liveness.get(m.id) ?? ALIVE_AT_ZERO;
     text += `|${l.incarnation}:${l.status}:${l.suspectors.join(',')}`;

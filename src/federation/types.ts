@@ -29,11 +29,21 @@ export interface MemberInfo {
 }
 
 /**
- * Orders the descriptions that different nodes of one datacenter publish of it. The host
- * fills it from Raft: `term` (a new leader means a new term) and `index`, the log index of
- * the configuration the member list comes from. Compared lexicographically; both only grow
- * inside one cluster, so the newest description wins everywhere. Deliberately not the
- * applied index: that moves with every write and would make the description churn.
+ * Orders the descriptions that different nodes of one datacenter publish of it; compared
+ * lexicographically, the newer wins everywhere. The engine stamps it on its own datacenter's
+ * description whenever the content (members, their addresses and roles, leader) changes:
+ *
+ * - `term`: the larger of the node's Raft term and every term already stamped on a
+ *   description of this datacenter that the node published or heard. A node that has not yet
+ *   learnt of a newer leader loses to one that has.
+ * - `index`: a hybrid logical clock in ms: above every index this node stamped or heard for
+ *   its datacenter, and at least the wall clock. So a change always beats every description
+ *   the node had seen (Lamport), and beats what it published before a restart as long as
+ *   its wall clock did not step back further than it was down (as with the incarnation).
+ *
+ * Not Raft's applied index: that stands still while peers report their addresses (nothing is
+ * written), so a one-member view and the full one used to get the same version and the
+ * tie-break kept the smaller one for good (issue 18).
  */
 export interface DescriptorVersion {
   readonly term: number;
@@ -47,7 +57,8 @@ export interface LocalView {
   readonly leader: string | null;
   /** The registry revision this node has applied (shown to other datacenters; cheap to gossip). */
   readonly revision: number;
-  readonly version: DescriptorVersion;
+  /** This node's Raft term: the engine versions the description with it (`DescriptorVersion`). */
+  readonly term: number;
 }
 
 /**

@@ -34,6 +34,8 @@ export interface SimNode {
   readonly address: string;
   /** Null while the node is down. */
   engine: FederationEngine | null;
+  /** What the node's cluster tells it (`setView`); null: every node of its datacenter, n1 the leader. */
+  view: LocalView | null;
   /** What the node's cluster would have stored: the last knowledge it reported. */
   knowledge: FederationKnowledge;
   bytesSent: number;
@@ -65,6 +67,11 @@ export class FederationWorld {
     falseSuspicions: 0,
     refutations: 0,
   };
+  /**
+   * Messages refused as forged-datacenter because the receiver's cluster had not told it of a
+   * member of its own datacenter yet (`setView`); a real node logs these at debug.
+   */
+  ownMemberRefusals = 0;
   /** The first false verdicts, to explain a failure. */
   readonly falseVerdictLog: string[] = [];
   readonly roundMs: number;
@@ -95,6 +102,7 @@ export class FederationWorld {
         id: `n${i}`,
         address,
         engine: null,
+        view: null,
         knowledge: { datacenters: [] },
         bytesSent: 0,
         messagesSent: 0,
@@ -116,7 +124,16 @@ export class FederationWorld {
       address: n.address,
       role: 'voter' as const,
     }));
-    return { members, leader: 'n1', revision: 1, version: { term: 1, index: 1 } };
+    return { members, leader: 'n1', revision: 1, term: 1 };
+  }
+
+  /**
+   * What `node`'s cluster tells it from now on (and after a restart), as a host would pass
+   * it on: e.g. members appearing one by one as their status reports arrive.
+   */
+  setView(node: SimNode, view: LocalView): void {
+    node.view = view;
+    node.engine?.setLocalView(view);
   }
 
   /** Starts (or restarts) a node from its durable knowledge only. */
@@ -130,7 +147,7 @@ export class FederationWorld {
       clock: this.clock,
       random: rand,
       send: (to, bytes) => this.send(node, to, bytes),
-      view: this.view(node.datacenter),
+      view: node.view ?? this.view(node.datacenter),
       knowledge: node.knowledge,
       join,
       ...(this.options.tuning ? { tuning: this.options.tuning } : {}),
@@ -225,6 +242,10 @@ export class FederationWorld {
       const engine = dest.engine;
       if (engine === null) return;
       const result = engine.receive(from.address, bytes);
+      if (result.kind === 'refused' && result.reason === 'forged-datacenter' && from.datacenter === dest.datacenter) {
+        this.ownMemberRefusals++;
+        return;
+      }
       if (result.kind === 'refused')
         throw new Error(`sim: ${dest.address} refused a message from ${from.address}: ${result.reason}`);
       this.afterCall(dest);
