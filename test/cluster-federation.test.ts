@@ -141,7 +141,7 @@ describe('federation of three datacenters', () => {
     );
     // Read from dc-c: linearizable in dc-a, so o1 is there at once.
     const read = await list(c.nodes[1]!.url, 'prod', 'orders', '?dc=dc-a');
-    expect(read.status).toBe(200);
+    expect(read.status, JSON.stringify(read.body)).toBe(200);
     expect(read.headers.get('x-rollcall-datacenter')).toBe('dc-a');
     expect(read.body.instances.map((i: { id: string }) => i.id)).toEqual(['o1']);
     // Nothing is replicated: dc-c's own registry has no such instance.
@@ -272,9 +272,13 @@ describe('federation of three datacenters', () => {
     ).catch((err: Error) => {
       throw new Error(`${err.message}; last seen: ${seen}`);
     });
-    expect((await list(c.nodes[0]!.url, 'prod', 'orders', '?dc=dc-b')).headers.get('x-rollcall-datacenter')).toBe(
-      'dc-b',
+    // Alive to the gossip is not yet serving: a linearizable read waits for dc-b's new leader.
+    await waitForLeader(
+      b.nodes.map((n) => n.url),
+      30_000,
     );
+    const fromB = await list(c.nodes[0]!.url, 'prod', 'orders', '?dc=dc-b');
+    expect(fromB.headers.get('x-rollcall-datacenter'), `${fromB.status} ${JSON.stringify(fromB.body)}`).toBe('dc-b');
   }, 60_000);
 
   it('leaves the federation: every member of the cluster forgets the others', async () => {
