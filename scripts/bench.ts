@@ -17,6 +17,12 @@
  *                 V8 CPU profiler (as `node --cpu-prof`) into DIR and print every node's hot spots
  *   --profile-workload W   writes (to the leader, default), follower-writes, lin-reads or
  *                 ser-reads (on a follower); --profile-seconds S (default 20)
+ *   --scale       instead of the comparison: issue 21's scale workloads (scripts/bench/scale.ts),
+ *                 with --scale-instances N (1,000,000), --scale-sessions N (50,000),
+ *                 --scale-seconds S (300, the sessions soak), --scale-watchers N (10,000),
+ *                 --scale-changes N (100), --scale-behind N (12,000, the rejoin's gap),
+ *                 --scale-only LIST (instances,sessions,watchers); --out and --svg as above;
+ *                 --scale-replot FILE.json --svg FILE draws the plot again from a run's JSON
  *
  * Progress goes to stderr, the table to stdout. Every process started is killed by PID at
  * the end, on error and on Ctrl-C. etcd missing: the script says how to install it and
@@ -33,6 +39,7 @@ import { buildReport, type Figure, makeFigure, renderTable } from './bench/forma
 import { runLoad, targetOf } from './bench/loadgen.js';
 import { LoadMeter, reapAll, trackedPids } from './bench/procs.js';
 import { type CpuProfile, renderProfileSummary, summarizeProfile } from './bench/profile.js';
+import { plotScale, runScale, SCALE_PARTS, type ScalePart } from './bench/scale.js';
 import { median } from './bench/stats.js';
 import { type PlotSeries, renderPlot } from './bench/svg.js';
 import { EtcdSystem, payloadOf, RollcallSystem, type System, type SystemName } from './bench/systems.js';
@@ -63,6 +70,15 @@ const { values } = parseArgs({
     'profile-workload': { type: 'string', default: 'writes' },
     'wait-quiet': { type: 'string', default: '0' },
     sessions: { type: 'string' },
+    scale: { type: 'boolean', default: false },
+    'scale-instances': { type: 'string', default: '1000000' },
+    'scale-sessions': { type: 'string', default: '50000' },
+    'scale-seconds': { type: 'string', default: '300' },
+    'scale-watchers': { type: 'string', default: '10000' },
+    'scale-changes': { type: 'string', default: '100' },
+    'scale-behind': { type: 'string', default: '12000' },
+    'scale-only': { type: 'string' },
+    'scale-replot': { type: 'string' },
   },
 });
 
@@ -712,7 +728,83 @@ async function profileRollcall(dir: string): Promise<void> {
   progress(`wrote ${path.join(abs, 'summary.txt')}`);
 }
 
-const main = values.profile ? () => profileRollcall(values.profile!) : compare;
+// ---- scale mode -------------------------------------------------------------------------------
+
+function positiveInt(flag: string): number {
+  const v = Number(values[flag as keyof typeof values]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${flag}: a positive integer`);
+  return v;
+}
+
+/** The scale plot again from a run's --out JSON (after a change to the plot, without running again). */
+function replotScale(file: string): void {
+  if (!values.svg) throw new Error('--scale-replot needs --svg FILE');
+  const json = JSON.parse(readFileSync(file, 'utf8')) as {
+    machine: Record<string, unknown>;
+    scale: Record<string, unknown>;
+  };
+  writeFileSync(values.svg, plotScale({ figures: [], detail: json.scale, notes: {} }, scaleSubtitle(json.machine)));
+  progress(`wrote ${values.svg}`);
+}
+
+function scaleSubtitle(m: Record<string, unknown>): string {
+  const start = (m.loadavgAtStart as number[] | undefined)?.[0];
+  const end = (m.loadavgAtEnd as number[] | undefined)?.[0];
+  return `3-node Rollcall on loopback · ${String(m.cpu)}, ${String(m.cores)} cores · load average ${start}–${end} · ${String(m.date).slice(0, 10)}`;
+}
+
+async function scale(): Promise<void> {
+  if (values['scale-replot']) return replotScale(values['scale-replot']);
+  const parts = new Set<ScalePart>(
+    values['scale-only'] ? (values['scale-only'].split(',').map((x) => x.trim()) as ScalePart[]) : SCALE_PARTS,
+  );
+  for (const p of parts)
+    if (!SCALE_PARTS.includes(p)) throw new Error(`--scale-only: unknown part ${p} (known: ${SCALE_PARTS.join(', ')})`);
+  const etcdBin = values['no-etcd'] ? null : findEtcd();
+  if (!etcdBin && !values['no-etcd'] && parts.has('sessions')) progress(ETCD_INSTALL_HINT);
+  const mach = machine(etcdBin);
+  const overall = new LoadMeter(trackedPids);
+  const instances = positiveInt('scale-instances');
+  const report = await runScale({
+    instances,
+    behind: positiveInt('scale-behind'),
+    sessions: positiveInt('scale-sessions'),
+    seconds: positiveInt('scale-seconds'),
+    watchers: positiveInt('scale-watchers'),
+    changes: positiveInt('scale-changes'),
+    parts,
+    etcdBin,
+    progress,
+    // About 25 s of start per million instances on a quiet machine, three nodes at once on 2 cores.
+    startTimeoutMs: Math.max(45_000, Math.ceil(instances / 1_000_000) * 300_000),
+  });
+  const load = overall.read();
+  const machineOut = {
+    ...mach,
+    loadavgAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))),
+    foreignCoresAverage: Number(load.foreignCores.toFixed(2)),
+    busyCoresAverage: Number(load.busyCores.toFixed(2)),
+    seconds: Math.round(load.seconds),
+  };
+  process.stdout.write(`\n${renderTable(report.figures)}\n\n`);
+  process.stdout.write(
+    `machine: ${mach.cpu}, ${mach.cores} cores, ${mach.memoryGiB} GiB, Node ${mach.node}, etcd ${mach.etcd ?? 'n/a'}; ` +
+      `load average at start ${(mach.loadavgAtStart as number[]).join(' ')}, at end ${machineOut.loadavgAtEnd.join(' ')}; ` +
+      `background load (CPU not ours): ${load.foreignCores.toFixed(2)} cores on average over ${Math.round(load.seconds)} s\n`,
+  );
+  for (const [k, v] of Object.entries(report.notes)) process.stdout.write(`note ${k}: ${v}\n`);
+  const json = buildReport(machineOut, report.figures, { scale: report.detail, notes: report.notes });
+  if (values.out) {
+    writeFileSync(values.out, `${JSON.stringify(json, null, 2)}\n`);
+    progress(`wrote ${values.out}`);
+  }
+  if (values.svg) {
+    writeFileSync(values.svg, plotScale(report, scaleSubtitle(machineOut)));
+    progress(`wrote ${values.svg}`);
+  }
+}
+
+const main = values.profile ? () => profileRollcall(values.profile!) : values.scale ? scale : compare;
 main().then(
   () => {
     reapAll();

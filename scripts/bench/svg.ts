@@ -1,7 +1,9 @@
 /**
- * The latency-against-throughput plot of docs/benchmarks.md, as a standalone SVG string:
- * one panel per latency percentile, throughput on x (linear), latency on y (log10), one
- * line per system and target through its 1/16/64-connection points. Pure: no I/O.
+ * The plots of docs/benchmarks.md as standalone SVG strings. By default (the
+ * latency-against-throughput plot): one panel per latency percentile, throughput on x
+ * (linear), latency on y (log10), one line per system and target through its
+ * 1/16/64-connection points, all panels on one pair of axes. With `sharedAxes: false`
+ * each panel has its own axes, labels and y scale (the scale workloads' plot). Pure: no I/O.
  */
 
 export interface PlotPoint {
@@ -23,6 +25,10 @@ export interface PlotSeries {
 export interface PlotPanel {
   readonly title: string;
   readonly series: readonly PlotSeries[];
+  /** With `sharedAxes: false`: this panel's axis labels (else the plot's) and y scale (default log). */
+  readonly xLabel?: string;
+  readonly yLabel?: string;
+  readonly yScale?: 'log' | 'linear';
 }
 
 export interface PlotOptions {
@@ -32,6 +38,8 @@ export interface PlotOptions {
   readonly yLabel?: string;
   readonly panelWidth?: number;
   readonly panelHeight?: number;
+  /** One x range and one y range for every panel (default); false: each panel its own. */
+  readonly sharedAxes?: boolean;
 }
 
 export function escapeXml(s: string): string {
@@ -69,6 +77,26 @@ function fmtTick(v: number): string {
   return String(v);
 }
 
+interface Axes {
+  readonly xTicks: readonly number[];
+  readonly yTicks: readonly number[];
+  readonly sy: (y: number, oy: number, ph: number) => number;
+}
+
+function axesOf(points: readonly PlotPoint[], yScale: 'log' | 'linear'): Axes {
+  const xMax = Math.max(1, ...points.map((p) => p.x)) * 1.08;
+  const xTicks = linearTicks(xMax);
+  if (yScale === 'linear') {
+    const yTicks = linearTicks(Math.max(1, ...points.map((p) => p.y)) * 1.08);
+    const yTop = yTicks[yTicks.length - 1]!;
+    return { xTicks, yTicks, sy: (y, oy, ph) => oy + ph - (y / yTop) * ph };
+  }
+  const yTicks = logTicks(Math.min(...points.map((p) => p.y), 1), Math.max(...points.map((p) => p.y), 10));
+  const yLo = Math.log10(yTicks[0]!);
+  const yHi = Math.log10(yTicks[yTicks.length - 1]!);
+  return { xTicks, yTicks, sy: (y, oy, ph) => oy + ph - ((Math.log10(y) - yLo) / (yHi - yLo || 1)) * ph };
+}
+
 export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): string {
   const pw = opts.panelWidth ?? 420;
   const ph = opts.panelHeight ?? 300;
@@ -76,13 +104,10 @@ export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): str
   const gap = 40;
   const width = margin.left + panels.length * pw + (panels.length - 1) * (gap + margin.left / 2) + margin.right;
   const height = margin.top + ph + margin.bottom;
-  const all = panels.flatMap((p) => p.series.flatMap((s) => s.points)).filter((p) => p.x > 0 && p.y > 0);
-  const xMax = Math.max(1, ...all.map((p) => p.x)) * 1.08;
-  const xTicks = linearTicks(xMax);
-  const xTop = xTicks[xTicks.length - 1]!;
-  const yTicks = logTicks(Math.min(...all.map((p) => p.y), 1), Math.max(...all.map((p) => p.y), 10));
-  const yLo = Math.log10(yTicks[0]!);
-  const yHi = Math.log10(yTicks[yTicks.length - 1]!);
+  const shared = opts.sharedAxes ?? true;
+  const visible = (p: PlotPanel) =>
+    p.series.flatMap((s) => s.points).filter((pt) => pt.x > 0 && (p.yScale === 'linear' ? pt.y >= 0 : pt.y > 0));
+  const sharedAxes = shared ? axesOf(panels.flatMap(visible), 'log') : null;
 
   const out: string[] = [];
   out.push(
@@ -96,10 +121,19 @@ export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): str
     out.push(`<text x="${width / 2}" y="44" text-anchor="middle" fill="#555">${escapeXml(opts.subtitle)}</text>`);
 
   panels.forEach((panel, pi) => {
+    const yScale = shared ? 'log' : (panel.yScale ?? 'log');
+    const axes = sharedAxes ?? axesOf(visible(panel), yScale);
+    const { xTicks, yTicks } = axes;
+    const xTop = xTicks[xTicks.length - 1]!;
     const ox = margin.left + pi * (pw + gap + margin.left / 2);
     const oy = margin.top;
     const sx = (x: number) => ox + (x / xTop) * pw;
-    const sy = (y: number) => oy + ph - ((Math.log10(y) - yLo) / (yHi - yLo || 1)) * ph;
+    const sy = (y: number) => axes.sy(y, oy, ph);
+    const xLabel = (shared ? undefined : panel.xLabel) ?? opts.xLabel ?? 'throughput (ops/s)';
+    const yLabel =
+      (shared ? undefined : panel.yLabel) ??
+      opts.yLabel ??
+      (yScale === 'log' ? 'latency (ms, log scale)' : 'latency (ms)');
     out.push(`<g>`);
     out.push(
       `<text x="${ox + pw / 2}" y="${oy - 8}" text-anchor="middle" font-weight="bold">${escapeXml(panel.title)}</text>`,
@@ -115,15 +149,13 @@ export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): str
       out.push(`<line x1="${ox}" y1="${y}" x2="${ox + pw}" y2="${y}" stroke="#e5e5e5"/>`);
       out.push(`<text x="${ox - 6}" y="${Number(y) + 4}" text-anchor="end">${fmtTick(t)}</text>`);
     }
+    out.push(`<text x="${ox + pw / 2}" y="${oy + ph + 36}" text-anchor="middle">${escapeXml(xLabel)}</text>`);
     out.push(
-      `<text x="${ox + pw / 2}" y="${oy + ph + 36}" text-anchor="middle">${escapeXml(opts.xLabel ?? 'throughput (ops/s)')}</text>`,
-    );
-    out.push(
-      `<text transform="translate(${ox - 46},${oy + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(opts.yLabel ?? 'latency (ms, log scale)')}</text>`,
+      `<text transform="translate(${ox - 46},${oy + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yLabel)}</text>`,
     );
     for (const s of panel.series) {
       const pts = s.points
-        .filter((p) => p.x > 0 && p.y > 0)
+        .filter((p) => p.x > 0 && (yScale === 'linear' ? p.y >= 0 : p.y > 0))
         .slice()
         .sort((a, b) => a.x - b.x);
       if (pts.length === 0) continue;
@@ -142,16 +174,25 @@ export function renderPlot(panels: readonly PlotPanel[], opts: PlotOptions): str
     out.push(`</g>`);
   });
 
-  // Legend (from the first panel's series) under the panels.
-  const legend = panels[0]?.series ?? [];
-  const ly = margin.top + ph + 62;
-  legend.forEach((s, i) => {
-    const lx = margin.left + i * 190;
+  // Legend under the panels: every distinct series label, in order of first appearance.
+  const legend: PlotSeries[] = [];
+  for (const s of panels.flatMap((p) => p.series))
+    if (!legend.some((l) => l.label === s.label && l.color === s.color && l.dashed === s.dashed)) legend.push(s);
+  // Flowed left to right, wrapping: about 6.5 px a character at 12 px.
+  let lx = margin.left;
+  let ly = margin.top + ph + 62;
+  for (const s of legend) {
+    const w = 34 + escapeXml(s.label).length * 6.5 + 24;
+    if (lx > margin.left && lx + w > width - margin.right) {
+      lx = margin.left;
+      ly += 18;
+    }
     out.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 28}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6,4"' : ''}/>`,
     );
     out.push(`<text x="${lx + 34}" y="${ly + 4}">${escapeXml(s.label)}</text>`);
-  });
+    lx += Math.max(190, w);
+  }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
