@@ -50,6 +50,8 @@ export interface LocalClusterOptions {
   /** Receives every log line of every node, prefixed with its id. */
   readonly onLog?: (id: string, line: string) => void;
   readonly logLevel?: string;
+  /** How long a node may take to print its ready line (default 45 s; a million-instance registry loads longer). */
+  readonly startTimeoutMs?: number;
   /**
    * Shed load when the event loop lags (--max-event-loop-lag-ms, on by default in
    * production). Off unless asked: test clusters share two cores with the test runner and
@@ -280,13 +282,14 @@ export class LocalCluster {
       });
     });
     // A node that never says it is ready must not hang the caller (or CI).
+    const startTimeoutMs = this.options.startTimeoutMs ?? START_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         proc.kill('SIGKILL');
         const said = recent.length > 0 ? `; its last output:\n${recent.join('\n')}` : ' (it wrote nothing)';
-        reject(new Error(`${n.id} did not become ready within ${START_TIMEOUT_MS} ms${said}`));
-      }, START_TIMEOUT_MS);
+        reject(new Error(`${n.id} did not become ready within ${startTimeoutMs} ms${said}`));
+      }, startTimeoutMs);
     });
     try {
       await Promise.race([ready, timeout]);
