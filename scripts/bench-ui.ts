@@ -310,6 +310,20 @@ async function main(): Promise<number> {
     await scroller;
     // Let the last changes arrive before the window closes.
     await new Promise((r) => setTimeout(r, 500));
+    // How far behind the node the page is at the end of the window, and how long it takes to catch up.
+    const written = JSON.parse((await request(new http.Agent(), `${url}/v1/cluster`, 'GET')).text) as {
+      revision: number;
+    };
+    const behind = written.revision - Number(await page.locator('#revision').textContent());
+    const catchUpFrom = performance.now();
+    await page.waitForFunction(
+      `Number(document.getElementById('revision').textContent) >= ${written.revision}`,
+      undefined,
+      {
+        polling: 20,
+      },
+    );
+    const catchUpMs = Math.round(performance.now() - catchUpFrom);
     const live = await page.evaluate<{ frames: number; gaps: number[]; longTasks: number[] }>(LIVE_MARKS);
     const threadsAfter = rendererMainThreads(profile);
     if (cdp) printProfile((await cdp.send('Profiler.stop')).profile);
@@ -326,6 +340,8 @@ async function main(): Promise<number> {
       seconds,
       changesApplied: applied,
       revisionsSeen: revisionAfter - revisionBefore,
+      behindAtEnd: behind,
+      catchUpMs,
       idleFrameGapP50Ms: Math.round(quantile(idle.gaps, 0.5) * 10) / 10,
       idleFrameGapMaxMs: Math.round(idle.gaps.at(-1) ?? 0),
       idleMainThreadCpuMs: Math.round(idleAfter.cpuMs - idleBefore.cpuMs),
@@ -350,6 +366,7 @@ async function main(): Promise<number> {
       );
       console.log(
         `live: ${applied} changes in ${seconds} s (${figures.revisionsSeen} revisions reached the page) while scrolling; ` +
+          `${figures.behindAtEnd} revisions behind the node at the end, caught up ${figures.catchUpMs} ms later; ` +
           `${figures.frames} frames, gap p50 ${figures.frameGapP50Ms} ms, p99 ${figures.frameGapP99Ms} ms, ` +
           `max ${figures.frameGapMaxMs} ms (${figures.framesOver200Ms} over 200 ms); ` +
           `${figures.longTasks} long tasks, longest ${figures.longestTaskMs} ms`,
