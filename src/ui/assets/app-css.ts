@@ -47,7 +47,7 @@ tr.viewing td:first-child { box-shadow: inset 3px 0 0 var(--accent); }
 .layout { display: grid; grid-template-columns: minmax(0, 1fr) 360px; gap: 16px; padding: 16px 20px; align-items: start; }
 .main-col, .side-col { display: flex; flex-direction: column; gap: 16px; min-width: 0; }
 .side-col { position: sticky; top: 60px; max-height: calc(100vh - 76px); }
-.side-col .card:last-child { overflow: auto; min-height: 120px; contain: strict; flex: 1 1 auto; }
+.side-col .card:last-child { overflow: auto; min-height: 120px; contain: content; }
 @media (max-width: 1100px) { .layout { grid-template-columns: 1fr; } .side-col { position: static; max-height: none; } }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
 .card-head { display: flex; align-items: center; justify-content: space-between; gap: 12px; margin-bottom: 10px; }
@@ -76,7 +76,7 @@ tr.disabled td { opacity: .55; }
 tr.gone td { color: var(--muted); }
 
 /* A fixed box, contained: what changes inside (rows drawn as they scroll into view, or change) never lays out the rest of the page. */
-#services { height: 70vh; min-height: 240px; overflow-y: auto; overflow-anchor: none; contain: strict; }
+#services { height: min(70vh, var(--list-height, 70vh)); min-height: 60px; overflow-y: auto; overflow-anchor: none; contain: strict; }
 .vlist { position: relative; }
 .service { position: absolute; left: 0; right: 0; contain: layout paint style; }
 .service > header { height: 36px; display: flex; align-items: center; justify-content: space-between; gap: 10px; border-top: 1px solid var(--line); overflow: hidden; }
@@ -89,7 +89,7 @@ tr.gone td { color: var(--muted); }
 .health-down { background: var(--bad-bg); color: var(--bad); }
 .h-healthy { color: var(--ok); } .h-subhealthy { color: var(--warn); } .h-suspect { color: var(--sus); } .h-down { color: var(--bad); }
 /* Every row exactly ROW_PX (46 px) high, the column titles 28 px (view-services.ts): the list is virtual. */
-.irow { display: grid; grid-template-columns: 18% 8% 11% 7% 21% 30% 5%; height: 46px; overflow: hidden; border-bottom: 1px solid var(--line); align-items: center; }
+.irow { display: grid; grid-template-columns: 17% 8% 13% 7% 20% 30% 5%; height: 46px; overflow: hidden; border-bottom: 1px solid var(--line); align-items: center; }
 .irow > div { padding: 0 8px; min-width: 0; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; max-height: 46px; }
 .irow > div > div { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .irow .num { text-align: right; font-variant-numeric: tabular-nums; }

@@ -63,6 +63,9 @@ export function renderServices(): void {
   layout();
   fill('services-count', `${state.services.size} services · ${state.instanceCount} instances`);
   const box = byId('services');
+  // The box is as tall as the list, up to 70 % of the window (the CSS): a short list leaves no blank.
+  const fits = `${Math.max(height, 60)}px`;
+  if (box.style.getPropertyValue('--list-height') !== fits) box.style.setProperty('--list-height', fits);
   if (placed.length === 0) {
     box.replaceChildren(
       state.servicesError
