@@ -366,6 +366,14 @@ describe('the event-loop delay metric', () => {
     t.node.apply({ type: 'unregister', namespace: 'prod', service: 'b', id: '2' } as Command);
     const metricsText = async () => (await t.req({ method: 'GET', url: '/metrics' })).text;
     const sample = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    // The delay histogram records the time between two firings of its timer, from the first
+    // firing on: a block before that is not measured (the max then read 0.0016 s).
+    await waitFor(
+      'the loop-delay monitor to have measured',
+      async () => sample(await metricsText(), 'rollcall_event_loop_delay_seconds_count') >= 2,
+      10_000,
+      10,
+    );
     // Hold the loop for 150 ms of CPU and of wall clock: on a loaded machine 150 ms of wall
     // clock can be less CPU, and the process's CPU (what process.cpuUsage and the turn-CPU
     // metric count) includes its other threads (GC, libuv's pool), so 150 ms of it can take
