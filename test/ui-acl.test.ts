@@ -126,8 +126,8 @@ describe.skipIf(!ready)('monitoring page on a node with --acl', () => {
     expect(sent.some((r) => new URL(r.url).pathname === '/v1/alerts/stream')).toBe(true);
     expect(requests.some((r) => r.url.includes(secret))).toBe(false);
     expect(page.url()).not.toContain(secret);
-    expect(await page.evaluate(() => sessionStorage.getItem('rollcall.token'))).toBe(secret);
-    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+    expect(await page.evaluate<string | null>("sessionStorage.getItem('rollcall.token')")).toBe(secret);
+    expect(await page.evaluate<number>('localStorage.length')).toBe(0);
     expect(logs.some((l) => l.includes(secret))).toBe(false);
     expect(errors).toEqual([]);
     await page.close();
@@ -139,7 +139,7 @@ describe.skipIf(!ready)('monitoring page on a node with --acl', () => {
     await useToken(page, 'rc_not-a-real-token');
     await page.locator('[data-testid="auth-message"]', { hasText: 'not valid' }).waitFor();
     // Sent again and again it would count against this address's failed-authentication limit.
-    expect(await page.evaluate(() => sessionStorage.getItem('rollcall.token'))).toBeNull();
+    expect(await page.evaluate<string | null>("sessionStorage.getItem('rollcall.token')")).toBeNull();
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -157,7 +157,7 @@ describe.skipIf(!ready)('monitoring page on a node with --acl', () => {
     await useToken(page, scoped.body.secret);
     await page.locator('[data-testid="auth-message"]', { hasText: '403' }).waitFor();
     // A token that is valid but not enough here is kept: the person may still see what it allows.
-    expect(await page.evaluate(() => sessionStorage.getItem('rollcall.token'))).toBe(scoped.body.secret);
+    expect(await page.evaluate<string | null>("sessionStorage.getItem('rollcall.token')")).toBe(scoped.body.secret);
     expect(errors).toEqual([]);
     await page.close();
   });
