@@ -19,10 +19,13 @@
  *                 ser-reads (on a follower); --profile-seconds S (default 20)
  *   --scale       instead of the comparison: issue 21's scale workloads (scripts/bench/scale.ts),
  *                 with --scale-instances N (1,000,000), --scale-sessions N (50,000),
- *                 --scale-seconds S (300, the sessions soak), --scale-watchers N (10,000),
+ *                 --scale-seconds S (300, the sessions soak), --scale-session-ttl S (30),
+ *                 --scale-watchers N (10,000),
  *                 --scale-changes N (100), --scale-behind N (12,000, the rejoin's gap),
  *                 --scale-only LIST (instances,sessions,watchers); --out and --svg as above;
- *                 --scale-replot FILE.json --svg FILE draws the plot again from a run's JSON
+ *                 --scale-replot FILE.json --svg FILE draws the plot again from a run's JSON;
+ *                 --scale-profile DIR: the restarted nodes under the V8 profiler (start-up load
+ *                 and listings), hot spots in DIR/summary.txt (not the benchmark's figures)
  *
  * Progress goes to stderr, the table to stdout. Every process started is killed by PID at
  * the end, on error and on Ctrl-C. etcd missing: the script says how to install it and
@@ -74,11 +77,13 @@ const { values } = parseArgs({
     'scale-instances': { type: 'string', default: '1000000' },
     'scale-sessions': { type: 'string', default: '50000' },
     'scale-seconds': { type: 'string', default: '300' },
+    'scale-session-ttl': { type: 'string', default: '30' },
     'scale-watchers': { type: 'string', default: '10000' },
     'scale-changes': { type: 'string', default: '100' },
     'scale-behind': { type: 'string', default: '12000' },
     'scale-only': { type: 'string' },
     'scale-replot': { type: 'string' },
+    'scale-profile': { type: 'string' },
   },
 });
 
@@ -770,6 +775,7 @@ async function scale(): Promise<void> {
     behind: positiveInt('scale-behind'),
     sessions: positiveInt('scale-sessions'),
     seconds: positiveInt('scale-seconds'),
+    sessionTtlSec: positiveInt('scale-session-ttl'),
     watchers: positiveInt('scale-watchers'),
     changes: positiveInt('scale-changes'),
     parts,
@@ -777,6 +783,7 @@ async function scale(): Promise<void> {
     progress,
     // About 25 s of start per million instances on a quiet machine, three nodes at once on 2 cores.
     startTimeoutMs: Math.max(45_000, Math.ceil(instances / 1_000_000) * 300_000),
+    ...(values['scale-profile'] ? { profileDir: values['scale-profile'] } : {}),
   });
   const load = overall.read();
   const machineOut = {

@@ -16,14 +16,17 @@
  * Every long operation reports progress; every process is killed by PID at the end
  * (procs.ts). The figures come back as `Figure`s for the table plus the series of the plot.
  */
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LocalCluster } from '../local-cluster.js';
 import { type Figure, makeFigure } from './format.js';
 import { buildRequest } from './http1.js';
 import { type LoadResult, runLoad, targetOf } from './loadgen.js';
 import { cpuSeconds, rssBytes, trackDir, trackPids } from './procs.js';
+import { type CpuProfile, renderProfileSummary, summarizeProfile } from './profile.js';
 import { Samples, type Summary, summarize } from './stats.js';
 import { type PlotPanel, type PlotSeries, renderPlot } from './svg.js';
 import { EtcdSystem, payloadOf, RollcallSystem, type System, type SystemName } from './systems.js';
@@ -35,7 +38,6 @@ const NS = 'scale';
 /** The service whose full listing is timed (the API's one-answer cap is 10,000 items). */
 const BIG_SERVICE = 'big';
 const BIG_SIZE = 10_000;
-const SESSION_TTL_SEC = 10;
 
 export type ScalePart = 'instances' | 'sessions' | 'watchers';
 export const SCALE_PARTS: readonly ScalePart[] = ['instances', 'sessions', 'watchers'];
@@ -46,6 +48,11 @@ export interface ScaleOptions {
   readonly behind: number;
   readonly sessions: number;
   readonly seconds: number;
+  /**
+   * Session / lease TTL. Each session is kept alive every 3 s whatever the TTL; the TTL only
+   * says how far the client may fall behind that before a session expires of its own fault.
+   */
+  readonly sessionTtlSec: number;
   readonly watchers: number;
   readonly changes: number;
   readonly parts: ReadonlySet<ScalePart>;
@@ -53,6 +60,13 @@ export interface ScaleOptions {
   readonly progress: Progress;
   /** Per-node start timeout (a node loading a million instances takes longer than the default 45 s). */
   readonly startTimeoutMs?: number;
+  /**
+   * The instances part with the V8 CPU profiler on every node (as `--profile`): the nodes
+   * started for restart-to-ready write their profiles (the load at start, then 50 more
+   * listings on each of two nodes) at a graceful stop; a hot-spot summary lands in DIR.
+   * Profiling slows the nodes: the figures of such a run are not the benchmark's.
+   */
+  readonly profileDir?: string;
 }
 
 export interface ScaleReport {
@@ -118,13 +132,20 @@ function ticker(progress: Progress, label: string, total: number | null, everyMs
   };
 }
 
-async function startRollcall(o: ScaleOptions, onLog?: (id: string, line: string) => void): Promise<RollcallSystem> {
+async function startRollcall(
+  o: ScaleOptions,
+  onLog?: (id: string, line: string) => void,
+  profileDir?: string,
+): Promise<RollcallSystem> {
   const dataRoot = await mkdtemp(path.join(tmpdir(), 'rollcall-scale-'));
   trackDir(dataRoot);
+  // Node 20 does not take --cpu-prof from NODE_OPTIONS; the preload runs the same profiler.
+  const preload = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'cpu-prof-preload.js')).href;
   const cluster = await LocalCluster.start({
     size: 3,
     dataRoot,
     logLevel: 'info',
+    ...(profileDir ? { env: { NODE_OPTIONS: `--import ${preload}`, ROLLCALL_CPU_PROF_DIR: profileDir } } : {}),
     ...(o.startTimeoutMs ? { startTimeoutMs: o.startTimeoutMs } : {}),
     onLog: (id, line) => {
       if (/"level":(50|60)/.test(line)) o.progress(`  rollcall ${id}: ${line.slice(0, 300)}`);
@@ -291,9 +312,16 @@ async function timeListing(sys: System, node: number, serializable: boolean): Pr
 export async function instancesPart(o: ScaleOptions, rssSeries: RssPoint[]): Promise<InstancesOutcome> {
   const logs: { id: string; line: string }[] = [];
   o.progress('── instances: starting a 3-node Rollcall cluster');
-  const sys = await startRollcall(o, (id, line) => {
-    if (line.includes('snapshot')) logs.push({ id, line });
-  });
+  const profileDir = o.profileDir ? path.resolve(o.profileDir) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const sys = await startRollcall(
+    o,
+    (id, line) => {
+      if (line.includes('snapshot')) logs.push({ id, line });
+    },
+    profileDir,
+  );
+  let profiled = false;
   try {
     const leader = await sys.leader();
     const ids = sys.cluster.nodes.map((n) => n.id);
@@ -352,6 +380,21 @@ export async function instancesPart(o: ScaleOptions, rssSeries: RssPoint[]): Pro
     const readyMs = ready.size === 3 ? performance.now() - t0 : Number.NaN;
     await sleep(1000);
     const rssAfterMb = rssMb(sys);
+    if (profileDir) {
+      o.progress('  profile: 50 more listings on the leader and on a follower, then a graceful stop');
+      const at = await sys.leader();
+      await timeListing(sys, at, false);
+      await timeListing(sys, (at + 1) % 3, true);
+      const since = Date.now();
+      const who = sys.cluster.nodes.map((n, i) => ({
+        pid: sys.pid(i),
+        label: `${n.id} (${i === at ? 'leader' : 'follower'})`,
+      }));
+      await sys.cluster.close(true);
+      profiled = true;
+      await sleep(500);
+      o.progress(`  profile: ${summarizeProfiles(profileDir, since - 600_000, who)}`);
+    }
     o.progress(
       `    ready after ${(readyMs / 1000).toFixed(2)} s; RSS per node ${rssAfterMb.map((m) => m.toFixed(0)).join(' / ')} MB`,
     );
@@ -371,7 +414,7 @@ export async function instancesPart(o: ScaleOptions, rssSeries: RssPoint[]): Pro
     };
   } finally {
     o.progress('  stopping the instances cluster');
-    await sys.close();
+    if (!profiled) await sys.close();
   }
 }
 
@@ -442,6 +485,28 @@ async function rejoinFollower(
   return rejoin;
 }
 
+/** Summarizes the .cpuprofile files written in `dir` since `sinceMs` into dir/summary.txt; returns that path. */
+function summarizeProfiles(
+  dir: string,
+  sinceMs: number,
+  who: readonly { pid: number | undefined; label: string }[],
+): string {
+  const files = readdirSync(dir).filter(
+    (f) => f.endsWith('.cpuprofile') && statSync(path.join(dir, f)).mtimeMs >= sinceMs,
+  );
+  const text = files
+    .map((file) =>
+      renderProfileSummary(
+        `${who.find((w) => w.pid === Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(file)?.[1]))?.label ?? '?'} — ${file}`,
+        summarizeProfile(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile),
+      ),
+    )
+    .join('\n\n');
+  const out = path.join(dir, 'summary.txt');
+  writeFileSync(out, `${text}\n`);
+  return `${files.length} profiles summarized in ${out}`;
+}
+
 // ---- sessions -----------------------------------------------------------------------------------
 
 export interface SoakWindow {
@@ -502,7 +567,7 @@ export function windowedP99(
 
 export async function sessionSoak(sys: System, o: ScaleOptions): Promise<SoakOutcome> {
   const n = o.sessions;
-  const ttlMs = SESSION_TTL_SEC * 1000;
+  const ttlMs = o.sessionTtlSec * 1000;
   const payload = payloadOf(256);
   const leader = await sys.leader();
   const all = [0, 1, 2].filter((i) => sys.pid(i) !== undefined);
@@ -538,7 +603,7 @@ export async function sessionSoak(sys: System, o: ScaleOptions): Promise<SoakOut
   const windows: SoakWindow[] = [];
 
   o.progress(
-    `  ${sys.name}: opening ${fmt(n)} sessions (TTL ${SESSION_TTL_SEC} s) at 64 connections, each kept alive every 3 s from its opening on`,
+    `  ${sys.name}: opening ${fmt(n)} sessions (TTL ${o.sessionTtlSec} s) at 64 connections, each kept alive every 3 s from its opening on`,
   );
   const openT0 = performance.now();
   const opening = runLoad({
@@ -547,7 +612,7 @@ export async function sessionSoak(sys: System, o: ScaleOptions): Promise<SoakOut
     durationMs: 300_000,
     maxRequests: n,
     timeoutMs: 15_000,
-    request: (seq) => sys.openSession(seq, SESSION_TTL_SEC),
+    request: (seq) => sys.openSession(seq, o.sessionTtlSec),
     inspect: (status, _body, seq, startedAt) => {
       const good = status >= 200 && status < 300;
       if (good) {
@@ -569,10 +634,17 @@ export async function sessionSoak(sys: System, o: ScaleOptions): Promise<SoakOut
     ratePerSec: n / 3,
     timeoutMs: 15_000,
     until: () => performance.now() >= soakEnd,
+    onTick: ticker(o.progress, `${sys.name} keepalives (ok = alive)`, null),
     // Round-robin over the sessions open so far: one pass is at most 3 s.
     request: (seq) => {
-      if (cursor >= openedIds.length) cursor = 0;
-      const s = openedIds[cursor++] ?? 0;
+      // Expired sessions are skipped: a client would open a new one, not keep a dead one alive.
+      let s = 0;
+      const live = expired.size < openedIds.length;
+      for (let tries = 0; tries <= openedIds.length; tries++) {
+        if (cursor >= openedIds.length) cursor = 0;
+        s = openedIds[cursor++] ?? 0;
+        if (!live || !expired.has(s)) break;
+      }
       target.set(seq, s);
       return sys.keepalive(s);
     },
