@@ -74,7 +74,8 @@ export function remoteMembers(federation: ConsulFederation | null, datacenter: s
 /** Reads one service of another datacenter from the first of its members that answers. */
 export async function readRemoteService(federation: ConsulFederation | null, r: RemoteRead): Promise<RemoteService> {
   const addresses = remoteMembers(federation, r.datacenter);
-  const deadline = performance.now() + r.timeoutMs + r.waitMs;
+  // The member adds its own jitter (up to wait/16, as here) to the wait it is sent.
+  const deadline = performance.now() + r.timeoutMs + (r.index === undefined ? 0 : (r.waitMs * 17) / 16);
   const failures: string[] = [];
   for (const address of addresses) {
     if (performance.now() >= deadline || r.signal.aborted) break;
@@ -113,7 +114,7 @@ async function readFrom(
         ? `${base}${r.index !== undefined && r.index > 0 ? `&index=${r.index}&wait=${Math.ceil(r.waitMs)}ms` : ''}`
         : `${base}&continue=${encodeURIComponent(next)}`;
     const res = await fetchWithin(federation, address, path, r, deadline);
-    const text = await res.text();
+    const { text } = res;
     if (res.status === 401 || res.status === 403)
       throw new ConsulError(403, `Permission denied in datacenter ${r.datacenter}: ${messageOf(text)}`);
     // A name that cannot exist there is a service it does not have: no instance, as locally.
@@ -135,22 +136,36 @@ async function readFrom(
   return { index: Math.max(1, Number.isFinite(index) ? index : 1), knownLeader, instances };
 }
 
+/** One GET to one member, its body read, by the deadline (its timer cleared either way) or until the client goes. */
 async function fetchWithin(
   federation: ConsulFederation,
   address: string,
   path: string,
   r: RemoteRead,
   deadline: number,
-): Promise<Response> {
+): Promise<{ readonly status: number; readonly headers: Headers; readonly text: string }> {
   const left = deadline - performance.now();
   if (left <= 0) throw new Error('the deadline passed');
-  const signal = AbortSignal.any([r.signal, AbortSignal.timeout(Math.ceil(left))]);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`no answer within ${Math.round(left)} ms`)), left);
+  const cancel = (): void => controller.abort(new Error('the client went away'));
+  r.signal.addEventListener('abort', cancel, { once: true });
   const headers: Record<string, string> = {
     accept: 'application/json',
     [HOP_HEADER]: federation.hopHeader('GET', path),
   };
   if (r.token !== undefined) headers['authorization'] = `Bearer ${r.token}`;
-  return fetch(`${address.replace(/\/+$/, '')}${path}`, { headers, signal, redirect: 'manual' });
+  try {
+    const res = await fetch(`${address.replace(/\/+$/, '')}${path}`, {
+      headers,
+      signal: controller.signal,
+      redirect: 'manual',
+    });
+    return { status: res.status, headers: res.headers, text: await res.text() };
+  } finally {
+    clearTimeout(timer);
+    r.signal.removeEventListener('abort', cancel);
+  }
 }
 
 /** A native API error's message, else the text itself (short). */
