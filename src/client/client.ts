@@ -163,9 +163,19 @@ export interface DiscoverOptions extends ServiceRef, DatacenterOption {
   readonly routing?: RoutingPolicy;
   /** Overrides `discoverTimeoutMs` for this call. */
   readonly timeoutMs?: number;
+  /**
+   * Failover discovery: when the datacenter asked (`dc`, else the endpoints' own) has no
+   * usable instance (enabled; healthy, subhealthy or suspect), answer from the first of these
+   * that has one, in order (`?failover=`, docs/federation.md). Asks a node on every call (not
+   * cached); `datacenter` in the result says which one answered.
+   */
+  readonly failover?: readonly string[];
 }
 
 export interface DiscoverResult {
+  /** With `failover`: the datacenter that answered, and how many others were asked (Consul's `Failovers`). */
+  readonly datacenter?: string;
+  readonly failovers?: number;
   readonly instances: readonly Instance[];
   /** The revision the answer reflects. */
   readonly revision: number;
@@ -595,6 +605,34 @@ export class RollcallClient {
       return options.cluster === undefined ? route(picked, routing) : picked;
     };
     const dc = options.dc ?? this.#o.dc;
+    if (options.failover !== undefined && options.failover.length > 0) {
+      const r = await this.#nodes.call<{
+        revision: number;
+        instances: Instance[];
+        datacenter: string;
+        failovers: number;
+      }>({
+        method: 'GET',
+        path: servicePath(options.namespace, options.service),
+        query: {
+          failover: options.failover.join(','),
+          cluster: options.cluster,
+          consistency: options.consistency === 'cached' ? undefined : options.consistency,
+        },
+        kind: 'read',
+        dc,
+      });
+      const { revision, instances, datacenter, failovers } = r.body;
+      return {
+        instances: shape(instances),
+        revision,
+        datacenter,
+        failovers,
+        fromSnapshot: false,
+        emptyProtected: false,
+        connected: true,
+      };
+    }
     if (options.consistency !== undefined && options.consistency !== 'cached') {
       const l = await this.list({
         namespace: options.namespace,

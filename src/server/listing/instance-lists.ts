@@ -6,6 +6,7 @@ import type { FastifyReply } from 'fastify';
 import { acceptsHealth } from '../../health/index.js';
 import type { ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
+import { failoverAnswerOf } from '../failover.js';
 import type { NamespaceListQuery, ServiceListQuery } from '../schemas.js';
 import { encodeContinue, listingSignature } from './continue-token.js';
 import { matching } from './counts.js';
@@ -60,6 +61,12 @@ export async function listServiceInstances(
   const prefix =
     q.cluster === undefined ? `${serviceSortKey(ns, svc)}\0` : `${serviceSortKey(ns, svc)}\0${q.cluster}\0`;
   reply.header('x-rollcall-index', String(serviceRevision));
+  // `?failover=` answered here (src/server/failover.ts): say which datacenter, as a remote answer does.
+  const failover = failoverAnswerOf(reply.request);
+  const answered =
+    failover === undefined
+      ? ''
+      : `,"datacenter":${JSON.stringify(failover.datacenter)},"failovers":${failover.failovers}`;
   return sendView(
     lister,
     reply,
@@ -69,7 +76,7 @@ export async function listServiceInstances(
       after: rangeStart(prefix, page.token?.after),
       end: rangeEnd(prefix),
       limit: page.limit,
-      head: `{"revision":${at.revision},"serviceRevision":${serviceRevision}`,
+      head: `{"revision":${at.revision},"serviceRevision":${serviceRevision}${answered}`,
       pass: (i) => (includeDisabled || i.enabled) && acceptsHealth(health, i.health),
       token: (after) => encodeContinue({ revision: at.revision, after, listing, serviceRevision }),
     }),

@@ -5,8 +5,11 @@
  * Forwarding runs as a preValidation hook (body parsed, query not yet validated): a request
  * whose `dc` names another datacenter is sent, as it came (method, path, query, body,
  * Authorization), to a live member of that datacenter — its leader first — trying the
- * members in turn until the request's deadline; the answer (status, headers, body, streams
- * included) is relayed with `x-rollcall-datacenter`. The remote checks the caller's bearer
+ * members in turn, each attempt with its own share of the request's deadline
+ * (src/federation/forward.ts); the answer (status, headers, body, streams included) is
+ * relayed with `x-rollcall-datacenter`. A watch is relayed frame by frame and resumes on
+ * another member when the one it used fails (src/federation/watch-relay.ts). The same hook
+ * handles `?failover=` on a service's instance list (../failover.ts). The remote checks the caller's bearer
  * token against its own token file; the hop is signed with the federation secret
  * (`x-rollcall-federation-hop`), and a signed hop is never forwarded again.
  */
@@ -15,9 +18,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatacenterName } from '../../federation/config.js';
+import { forwardToMembers } from '../../federation/forward.js';
 import { type FederationHost, GOSSIP_CONTENT_TYPE, GOSSIP_PATH, HOP_HEADER } from '../../federation/host.js';
+import { WatchRelay } from '../../federation/watch-relay.js';
 import type { ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
+import { maybeFailover } from '../failover.js';
 
 export interface FederationRouteOptions {
   /** This cluster's datacenter (`--datacenter`). */
@@ -71,10 +77,24 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
 
   app.addContentTypeParser(GOSSIP_CONTENT_TYPE, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
+  const relays = new Set<WatchRelay>();
+  app.addHook('preClose', async () => {
+    for (const r of relays) r.close();
+  });
+  const failover = {
+    ctx,
+    host,
+    datacenter,
+    forwardHeaders,
+    relayHeaders,
+    datacenterHeader: DATACENTER_HEADER,
+  };
+
   app.addHook('preValidation', async (req, reply) => {
     // Before validation, and for every route: the query is whatever the URL said.
     const query = req.query;
-    if (!isQueryObject(query) || !('dc' in query)) return;
+    if (!isQueryObject(query)) return;
+    if (!('dc' in query)) return 'failover' in query ? maybeFailover(failover, req, reply, query) : undefined;
     const dc = query.dc;
     delete query.dc;
     const hop = req.headers[HOP_HEADER];
@@ -90,7 +110,8 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
       return sendError(reply, 'UNAUTHENTICATED', `${HOP_HEADER}: not signed with this federation's secret, or stale`);
     }
     const url = req.routeOptions.url ?? '';
-    if (dc === datacenter || url.startsWith('/v1/federation') || url === '/v1/catalog/datacenters') return;
+    if (dc === datacenter || url.startsWith('/v1/federation') || url === '/v1/catalog/datacenters')
+      return 'failover' in query ? maybeFailover(failover, req, reply, query) : undefined;
     if (typeof dc !== 'string' || !isDatacenterName(dc))
       return sendError(reply, 'INVALID_ARGUMENT', "dc: letters, digits and '-', at most 63", { field: 'dc' });
     if (host === null)
@@ -123,60 +144,99 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
     );
   });
 
+  function forwardHeaders(req: FastifyRequest): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    return headers;
+  }
+
+  function relayHeaders(res: Response, reply: FastifyReply): void {
+    res.headers.forEach((value, key) => {
+      if (!DROP_RESPONSE.has(key)) reply.header(key, value);
+    });
+  }
+
+  /** `?dc=`: one member after another, each with its share of the deadline (src/federation/forward.ts). */
   async function forward(
     req: FastifyRequest,
     reply: FastifyReply,
     dc: string,
     addresses: readonly string[],
   ): Promise<FastifyReply> {
-    const deadline = performance.now() + ctx.limits.timeoutMs + waitOf(req);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers))
-      if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    headers[HOP_HEADER] = host!.hopHeader(req.method, req.url);
+    const headers = forwardHeaders(req);
     const body = bodyOf(req.body);
-    const failures: string[] = [];
-    for (const address of addresses) {
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(new Error(`no answer within ${Math.round(left)} ms`)), left);
-      const cancel = () => controller.abort(new Error('the client went away'));
-      reply.raw.once('close', cancel);
-      let res: Response;
-      try {
-        res = await fetch(`${address.replace(/\/+$/, '')}${req.url}`, {
-          method: req.method,
-          headers,
-          ...(body === undefined ? {} : { body }),
-          signal: controller.signal,
-          redirect: 'manual',
-        });
-      } catch (err) {
-        clearTimeout(timer);
-        reply.raw.off('close', cancel);
-        failures.push(`${address}: ${(err as Error).message}`);
-        continue;
-      } finally {
-        clearTimeout(timer);
-      }
-      reply.code(res.status);
-      res.headers.forEach((value, key) => {
-        if (!DROP_RESPONSE.has(key)) reply.header(key, value);
+    const gone = new AbortController();
+    const cancel = () => gone.abort();
+    reply.raw.once('close', cancel);
+    const send = (to: readonly string[], extra: Record<string, string> = {}) =>
+      forwardToMembers(to, {
+        method: req.method,
+        url: req.url,
+        headers: { ...headers, ...extra, [HOP_HEADER]: host!.hopHeader(req.method, req.url) },
+        ...(body === undefined ? {} : { body }),
+        budgetMs: ctx.limits.timeoutMs,
+        waitMs: waitOf(req),
+        signal: gone.signal,
       });
-      reply.header(DATACENTER_HEADER, dc);
-      if (res.body === null) return reply.send();
-      // Streams (watches) go on until either side ends; the client going away aborts the upstream.
-      const stream = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-      stream.on('error', (err) => log.debug({ err, datacenter: dc }, 'forwarded answer ended early'));
-      return reply.send(stream);
+    const outcome = await send(addresses);
+    if (outcome.kind === 'unreachable') {
+      reply.raw.off('close', cancel);
+      log.debug({ datacenter: dc, failures: outcome.failures }, 'forwarding failed: no member answered');
+      return unreachable(reply, dc, `no member answered (${outcome.failures.join('; ')})`);
     }
-    log.debug({ datacenter: dc, failures }, 'forwarding failed: no member answered');
-    return unreachable(
-      reply,
-      dc,
-      failures.length === 0 ? 'the deadline passed' : `no member answered (${failures.join('; ')})`,
-    );
+    if (outcome.kind === 'ambiguous') {
+      reply.raw.off('close', cancel);
+      log.info({ datacenter: dc, failures: outcome.failures }, 'forwarded write: outcome unknown');
+      return sendError(
+        reply,
+        'TIMEOUT',
+        `datacenter ${dc}: ${outcome.address} did not answer the write in time; its outcome is unknown (read before retrying, or send x-rollcall-client-id so a retry applies once)`,
+        { datacenter: dc },
+      );
+    }
+    const res = outcome.response;
+    if (isWatch(req) && res.status === 200 && res.body !== null) {
+      const relayed: Record<string, string> = {};
+      res.headers.forEach((value, key) => {
+        if (!DROP_RESPONSE.has(key)) relayed[key] = value;
+      });
+      relayed[DATACENTER_HEADER] = dc;
+      const relay = new WatchRelay({
+        datacenter: dc,
+        first: outcome,
+        after: resumePointOf(req),
+        res: reply.raw,
+        headers: relayed,
+        logger: log,
+        reopen: async (after, failed) => {
+          // The member that failed last: the failure detector may not have noticed yet.
+          const members = (host!.route(dc)?.members ?? []).map((m) => m.address);
+          const order = [...members.filter((a) => a !== failed), ...members.filter((a) => a === failed)];
+          const again = await send(order, { 'last-event-id': String(after) });
+          if (again.kind !== 'answer') return null;
+          if (again.response.status === 200 && again.response.body !== null) return again;
+          await again.response.body?.cancel().catch(() => undefined);
+          return null;
+        },
+        onEnd: () => {
+          relays.delete(relay);
+          reply.raw.off('close', cancel);
+        },
+      });
+      relays.add(relay);
+      reply.hijack();
+      void relay.run().catch((err: unknown) => log.error({ err, datacenter: dc }, 'cross-datacenter watch failed'));
+      return reply;
+    }
+    reply.code(res.status);
+    relayHeaders(res, reply);
+    reply.header(DATACENTER_HEADER, dc);
+    if (res.body === null) return reply.send();
+    // Streams go on until either side ends; the client going away aborts the upstream.
+    const stream = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    stream.on('error', (err) => log.debug({ err, datacenter: dc }, 'forwarded answer ended early'));
+    return reply.send(stream);
   }
 
   app.post(
@@ -361,6 +421,20 @@ function waitOf(req: FastifyRequest): number {
   if (m === null) return 0;
   const n = Number(m[1]);
   return Math.min(10 * 60_000, m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n);
+}
+
+/** The event stream route, whose relay resumes on another member (src/federation/watch-relay.ts). */
+function isWatch(req: FastifyRequest): boolean {
+  return req.method === 'GET' && req.routeOptions.url === '/v1/watch';
+}
+
+/** Where the caller's watch starts: after `Last-Event-ID`, or before `fromRevision`; null: at the remote's revision. */
+function resumePointOf(req: FastifyRequest): number | null {
+  const last = req.headers['last-event-id'];
+  if (typeof last === 'string' && /^[0-9]{1,15}$/.test(last)) return Number(last);
+  const from = isQueryObject(req.query) ? req.query['fromRevision'] : undefined;
+  if (typeof from === 'string' && /^[0-9]{1,15}$/.test(from)) return Math.max(0, Number(from) - 1);
+  return null;
 }
 
 /** A parsed query string (fastify's parser gives an object; a route's own may not). */

@@ -1,0 +1,167 @@
+/**
+ * One request forwarded to another datacenter (`?dc=`): tried on its members in turn, each
+ * attempt with its own share of the request's deadline, the way Consul's RPC forwarding
+ * bounds each try and moves on to the next server.
+ *
+ * - Order: the route's (src/federation/engine.ts `route`): live members with the leader
+ *   first (a write lands where it is proposed, with no extra hop), then suspect ones.
+ * - Budget: an attempt may wait for the answer's headers `waitMs` (a blocking query's
+ *   `wait`, held by the remote on purpose) plus an equal share of what is left of the base
+ *   budget among the members not tried yet, at least `MIN_ATTEMPT_MS`. A member that fails
+ *   fast (connection refused) leaves its share to the next; one that hangs costs only its
+ *   share, so the others are always tried before the deadline.
+ * - Safety: after a failure that may have reached the remote (a timeout or a reset once the
+ *   request was sent), only a request that is safe to repeat goes on to the next member: a
+ *   read, or a write carrying an exactly-once id (`x-rollcall-client-id`), which the remote
+ *   cluster applies once however often it arrives. Any other write gets the whole budget in
+ *   one attempt, and if that fails this way the outcome is `ambiguous` (504 TIMEOUT: the
+ *   caller must read before retrying). A refused connection never reached anyone: the next
+ *   member is tried for every request.
+ * - A remote 503 that says nothing was done (no leader there, stopping, shedding load) is
+ *   answered by the next member if there is time; the last such answer is relayed when none
+ *   does better.
+ */
+
+/** The least time one attempt gets, however many members are left. */
+export const MIN_ATTEMPT_MS = 250;
+
+/** Remote error codes meaning "nothing was done here; another member may do it". */
+const TRY_ELSEWHERE: ReadonlySet<string> = new Set(['NO_LEADER', 'SHUTTING_DOWN', 'OVERLOADED', 'NOT_READY']);
+
+/** Connection errors that prove the request never reached the member. */
+const NOT_SENT: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+]);
+
+export interface ForwardRequest {
+  readonly method: string;
+  /** Path and query, as sent to the member. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string | Buffer;
+  /** The base budget (the request timeout), ms. */
+  readonly budgetMs: number;
+  /** What a blocking query's `wait` adds to every attempt (the remote holds the answer that long). */
+  readonly waitMs: number;
+  /** Ends every attempt (the client went away). */
+  readonly signal?: AbortSignal;
+}
+
+export type ForwardOutcome =
+  /** A member answered; its body is still to be read (it may be a stream). */
+  | { readonly kind: 'answer'; readonly response: Response; readonly address: string }
+  /** No member answered in time, or every one was refused before the request left. */
+  | { readonly kind: 'unreachable'; readonly failures: readonly string[] }
+  /** A request that is not safe to repeat may have reached `address`: its outcome is unknown. */
+  | { readonly kind: 'ambiguous'; readonly failures: readonly string[]; readonly address: string };
+
+/** A read, or a write the remote cluster applies exactly once whatever the retries. */
+export function safeToRepeat(method: string, headers: Readonly<Record<string, string>>): boolean {
+  const m = method.toUpperCase();
+  return m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || (headers['x-rollcall-client-id'] ?? '') !== '';
+}
+
+/**
+ * How long the next attempt may wait for the answer's headers: `waitMs` plus an equal share
+ * of the base budget left among `attemptsLeft`, never past the deadline.
+ */
+export function attemptTimeoutMs(leftMs: number, waitMs: number, attemptsLeft: number): number {
+  if (leftMs <= 0) return 0;
+  const base = Math.max(0, leftMs - waitMs);
+  const share = Math.max(MIN_ATTEMPT_MS, base / Math.max(1, attemptsLeft));
+  return Math.min(leftMs, waitMs + share);
+}
+
+/** Sends `req` to the members at `addresses` in turn (see the file comment). */
+export async function forwardToMembers(
+  addresses: readonly string[],
+  req: ForwardRequest,
+  now: () => number = () => performance.now(),
+): Promise<ForwardOutcome> {
+  const deadline = now() + req.budgetMs + req.waitMs;
+  const repeatable = safeToRepeat(req.method, req.headers);
+  const failures: string[] = [];
+  let tryElsewhere: { response: Response; address: string } | null = null;
+  for (let i = 0; i < addresses.length; i++) {
+    const address = addresses[i]!;
+    const left = deadline - now();
+    if (left <= 0 || req.signal?.aborted) break;
+    // A write that cannot be repeated gets the whole budget: it has no second attempt to share with.
+    const timeoutMs = repeatable ? attemptTimeoutMs(left, req.waitMs, addresses.length - i) : left;
+    const attempt = await attemptOnce(address, req, timeoutMs);
+    if (attempt.kind === 'answer') {
+      const code = attempt.response.status === 503 ? await errorCodeOf(attempt) : null;
+      if (code === null || !TRY_ELSEWHERE.has(code)) return attempt;
+      failures.push(`${address}: 503 ${code}`);
+      tryElsewhere = attempt;
+      continue;
+    }
+    failures.push(`${address}: ${attempt.message}`);
+    if (!attempt.notSent && !repeatable) return { kind: 'ambiguous', failures, address };
+  }
+  if (tryElsewhere !== null) return { kind: 'answer', ...tryElsewhere };
+  if (failures.length === 0) failures.push('the deadline passed');
+  return { kind: 'unreachable', failures };
+}
+
+type Attempt =
+  | { readonly kind: 'answer'; response: Response; readonly address: string }
+  | { readonly kind: 'failed'; readonly message: string; readonly notSent: boolean };
+
+async function attemptOnce(address: string, req: ForwardRequest, timeoutMs: number): Promise<Attempt> {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new Error(`no answer within ${Math.round(timeoutMs)} ms`)),
+    Math.max(1, timeoutMs),
+  );
+  const onAbort = () => controller.abort(new Error('the client went away'));
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const response = await fetch(`${address.replace(/\/+$/, '')}${req.url}`, {
+      method: req.method,
+      headers: req.headers,
+      ...(req.body === undefined ? {} : { body: req.body }),
+      signal: controller.signal,
+      redirect: 'manual',
+    });
+    // The body outlives the attempt (a watch streams on): the client going away still ends it.
+    if (req.signal !== undefined && response.body !== null)
+      req.signal.addEventListener('abort', () => controller.abort(new Error('the client went away')), { once: true });
+    return { kind: 'answer', response, address };
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: unknown; message?: unknown } };
+    const code = typeof e.cause?.code === 'string' ? e.cause.code : '';
+    const why = controller.signal.aborted
+      ? (controller.signal.reason as Error).message
+      : (e.cause?.message ?? e.message);
+    return {
+      kind: 'failed',
+      message: code === '' ? String(why) : `${code}: ${String(why)}`,
+      notSent: NOT_SENT.has(code),
+    };
+  } finally {
+    clearTimeout(timer);
+    req.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * The catalogue code of a 503 answer, reading its (small) body; the answer keeps a body that
+ * can still be relayed.
+ */
+async function errorCodeOf(attempt: { response: Response }): Promise<string | null> {
+  const res = attempt.response;
+  const text = await res.text().catch(() => '');
+  attempt.response = new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
+  try {
+    const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : null;
+  } catch {
+    return null;
+  }
+}

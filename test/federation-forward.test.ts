@@ -1,0 +1,283 @@
+/**
+ * `?dc=` forwarding and `?failover=` (issue 18) over real HTTP on loopback: a local app whose
+ * federation route names remote members that are real apps (in-memory registries), a member
+ * that accepts connections and never answers, and a port nobody listens on.
+ *
+ * - Each attempt has its own share of the deadline: a member that hangs no longer uses the
+ *   whole of it, so the next one answers (before, the request ended 503 at the deadline).
+ * - A write that is not safe to repeat is never sent twice; one with an exactly-once id is.
+ * - A remote 503 that did nothing (NO_LEADER) is answered by the next member.
+ * - Failover discovery answers from the first datacenter, local first, with a usable
+ *   instance, and says which.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attemptTimeoutMs, MIN_ATTEMPT_MS, safeToRepeat } from '../src/federation/forward.js';
+import type { FederationHost } from '../src/federation/host.js';
+import type { Route } from '../src/federation/index.js';
+import { type TestApp, testApp } from './api-helpers.js';
+
+const TIMEOUT_MS = 1_500;
+
+/** The slice of FederationHost the routes use, with routes the test sets. */
+function stubHost(datacenter: string, routes: Record<string, readonly string[]>): FederationHost {
+  const stub = {
+    active: true,
+    datacenter,
+    route: (dc: string): Route | null =>
+      routes[dc] === undefined
+        ? null
+        : {
+            datacenter: dc,
+            status: 'alive',
+            members: routes[dc]!.map((address, k) => ({ id: `m${k}`, address, role: 'voter' as const })),
+          },
+    hopHeader: () => `${datacenter}.0.00`,
+    verifyHop: () => 'dc-l',
+    snapshot: () => null,
+    datacentersByRtt: () => [datacenter, ...Object.keys(routes)],
+  };
+  return stub as unknown as FederationHost;
+}
+
+/** Accepts connections and never answers. */
+let hung: Server;
+const hungSockets = new Set<Socket>();
+let hungUrl = '';
+let refusedUrl = '';
+/** Answers every request 503 NO_LEADER, counting them. */
+let noLeader: Server;
+let noLeaderUrl = '';
+let noLeaderHits = 0;
+
+const remotes: TestApp[] = [];
+const urls: Record<string, string> = {};
+let local: TestApp;
+const routes: Record<string, string[]> = {};
+
+async function listen(app: FastifyInstance): Promise<string> {
+  return app.listen({ port: 0, host: '127.0.0.1' });
+}
+
+async function netServer(onConn: (s: Socket) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer(onConn);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+beforeAll(async () => {
+  ({ server: hung, url: hungUrl } = await netServer((s) => {
+    hungSockets.add(s);
+    s.on('close', () => hungSockets.delete(s));
+  }));
+  ({ server: noLeader, url: noLeaderUrl } = await netServer((s) => {
+    s.on('data', () => {
+      noLeaderHits++;
+      const body = JSON.stringify({ error: { code: 'NO_LEADER', message: 'no leader' } });
+      s.end(
+        `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    });
+  }));
+  const closed = await netServer(() => undefined);
+  refusedUrl = closed.url;
+  await new Promise((r) => closed.server.close(r));
+
+  for (const dc of ['dc-r', 'dc-r1', 'dc-r2']) {
+    const app = await testApp({ requestTimeoutMs: TIMEOUT_MS, federation: { datacenter: dc, host: stubHost(dc, {}) } });
+    remotes.push(app);
+    urls[dc] = await listen(app.app);
+  }
+  Object.assign(routes, {
+    'dc-r': [urls['dc-r']!],
+    'dc-r1': [urls['dc-r1']!],
+    'dc-r2': [urls['dc-r2']!],
+    'dc-down': [refusedUrl],
+  });
+  local = await testApp({
+    requestTimeoutMs: TIMEOUT_MS,
+    federation: { datacenter: 'dc-l', host: stubHost('dc-l', routes) },
+  });
+  await local.app.listen({ port: 0, host: '127.0.0.1' });
+  // dc-r has the service the forwarding tests read; dc-r2 the one failover finds.
+  for (const [app, id] of [
+    [remotes[0]!, 'r-1'],
+    [remotes[2]!, 'r2-1'],
+  ] as const) {
+    const r = await app.req({
+      method: 'PUT',
+      url: `/v1/namespaces/prod/services/web/instances/${id}`,
+      payload: { address: '10.0.0.1', port: 80 },
+    });
+    expect(r.status).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  for (const s of hungSockets) s.destroy();
+  await Promise.all([
+    new Promise((r) => hung?.close(r)),
+    new Promise((r) => noLeader?.close(r)),
+    local?.close(),
+    ...remotes.map((r) => r.close()),
+  ]);
+});
+
+const ask = (method: string, path: string, headers: Record<string, string> = {}, payload?: Record<string, unknown>) =>
+  local.req({ method: method as 'GET', url: path, headers, ...(payload === undefined ? {} : { payload }) });
+
+describe('?dc= forwarding, one attempt at a time', () => {
+  it('splits what is left of the deadline among the members not tried yet', () => {
+    expect(attemptTimeoutMs(3_000, 0, 3)).toBe(1_000);
+    expect(attemptTimeoutMs(3_000, 0, 1)).toBe(3_000);
+    // A blocking query's wait is the remote's to spend: every attempt has it on top of its share.
+    expect(attemptTimeoutMs(33_000, 30_000, 3)).toBe(31_000);
+    expect(attemptTimeoutMs(100, 0, 3)).toBe(100);
+    expect(attemptTimeoutMs(600, 0, 3)).toBe(MIN_ATTEMPT_MS);
+    expect(safeToRepeat('GET', {})).toBe(true);
+    expect(safeToRepeat('PUT', {})).toBe(false);
+    expect(safeToRepeat('PUT', { 'x-rollcall-client-id': 'c1' })).toBe(true);
+  });
+
+  it('a member that never answers costs only its share: the next one answers', async () => {
+    routes['dc-r'] = [hungUrl, urls['dc-r']!];
+    const started = performance.now();
+    const r = await ask('GET', '/v1/namespaces/prod/services/web/instances?dc=dc-r');
+    const took = performance.now() - started;
+    expect(r.status, r.text).toBe(200);
+    expect(r.headers['x-rollcall-datacenter']).toBe('dc-r');
+    expect(r.body.instances.map((i: { id: string }) => i.id)).toEqual(['r-1']);
+    // Half the deadline for the hung member, then the answer.
+    expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS / 2 - 50);
+    expect(took).toBeLessThan(TIMEOUT_MS);
+  });
+
+  it('a refused connection is passed over at once, for writes too', async () => {
+    routes['dc-r'] = [refusedUrl, urls['dc-r']!];
+    const r = await ask(
+      'PUT',
+      '/v1/namespaces/prod/services/web/instances/r-2?dc=dc-r',
+      {},
+      { address: '10.0.0.2', port: 80 },
+    );
+    expect(r.status, r.text).toBe(200);
+    expect(r.headers['x-rollcall-datacenter']).toBe('dc-r');
+  });
+
+  it('a write that may have reached a member that hangs is not sent again: 504, outcome unknown', async () => {
+    routes['dc-r'] = [hungUrl, urls['dc-r']!];
+    const started = performance.now();
+    const r = await ask(
+      'PUT',
+      '/v1/namespaces/prod/services/web/instances/r-3?dc=dc-r',
+      {},
+      { address: '10.0.0.3', port: 80 },
+    );
+    expect(r.status, r.text).toBe(504);
+    expect(r.body.error.code).toBe('TIMEOUT');
+    // It had the whole deadline, having no second attempt to share it with.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    const there = await remotes[0]!.req({ method: 'GET', url: '/v1/namespaces/prod/services/web/instances/r-3' });
+    expect(there.status).toBe(404);
+  });
+
+  it('a write with an exactly-once id goes on to the next member', async () => {
+    routes['dc-r'] = [hungUrl, urls['dc-r']!];
+    const r = await ask(
+      'PUT',
+      '/v1/namespaces/prod/services/web/instances/r-4?dc=dc-r',
+      { 'x-rollcall-client-id': 'forward-test', 'x-rollcall-seq': '1' },
+      { address: '10.0.0.4', port: 80 },
+    );
+    expect(r.status, r.text).toBe(200);
+  });
+
+  it('a remote 503 that did nothing (no leader there) is answered by the next member', async () => {
+    routes['dc-r'] = [noLeaderUrl, urls['dc-r']!];
+    const before = noLeaderHits;
+    const r = await ask('GET', '/v1/namespaces/prod/services/web/instances?dc=dc-r');
+    expect(r.status, r.text).toBe(200);
+    expect(noLeaderHits).toBe(before + 1);
+    // The only member says no leader: its answer is relayed.
+    routes['dc-r'] = [noLeaderUrl];
+    const only = await ask('GET', '/v1/namespaces/prod/services/web/instances?dc=dc-r');
+    expect(only.status).toBe(503);
+    expect(only.body.error.code).toBe('NO_LEADER');
+    routes['dc-r'] = [urls['dc-r']!];
+  });
+
+  it('every member failing is 503 DATACENTER_UNREACHABLE within the deadline', async () => {
+    routes['dc-r'] = [hungUrl, refusedUrl];
+    const started = performance.now();
+    const r = await ask('GET', '/v1/namespaces/prod/services/web/instances?dc=dc-r');
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('DATACENTER_UNREACHABLE');
+    expect(performance.now() - started).toBeLessThan(TIMEOUT_MS + 500);
+    routes['dc-r'] = [urls['dc-r']!];
+  });
+});
+
+describe('failover discovery', () => {
+  const web = '/v1/namespaces/prod/services/web/instances';
+
+  it('answers from the first datacenter with a usable instance, and says which', async () => {
+    // Local: one instance, disabled (not usable). dc-down cannot be reached; dc-r1 has none; dc-r2 has one.
+    expect(
+      (await local.req({ method: 'PUT', url: `${web}/l-1`, payload: { address: '10.9.0.1', port: 80 } })).status,
+    ).toBe(200);
+    const patched = await local.req({
+      method: 'PATCH',
+      url: `${web}/l-1`,
+      headers: { 'if-match': '1' },
+      payload: { enabled: false },
+    });
+    expect(patched.status, patched.text).toBe(200);
+    const r = await ask('GET', `${web}?failover=dc-down,dc-r1,dc-r2`);
+    expect(r.status, r.text).toBe(200);
+    expect(r.headers['x-rollcall-datacenter']).toBe('dc-r2');
+    expect(r.body.datacenter).toBe('dc-r2');
+    expect(r.body.failovers).toBe(3);
+    expect(r.body.instances.map((i: { id: string }) => i.id)).toEqual(['r2-1']);
+  });
+
+  it('answers locally when this datacenter has a usable instance', async () => {
+    const r = await ask('GET', `/v1/namespaces/prod/services/web/instances?failover=dc-r2`);
+    // l-1 is disabled: dc-r2 answers. Enabled again, the local answer wins.
+    expect(r.body.datacenter).toBe('dc-r2');
+    const version = (await local.req({ method: 'GET', url: `${web}/l-1` })).body.instance.version;
+    const patched = await local.req({
+      method: 'PATCH',
+      url: `${web}/l-1`,
+      headers: { 'if-match': String(version) },
+      payload: { enabled: true },
+    });
+    expect(patched.status, patched.text).toBe(200);
+    const again = await ask('GET', `${web}?failover=dc-r2`);
+    expect(again.status, again.text).toBe(200);
+    expect(again.headers['x-rollcall-datacenter']).toBe('dc-l');
+    expect(again.body).toMatchObject({ datacenter: 'dc-l', failovers: 0 });
+    expect(again.body.instances.map((i: { id: string }) => i.id)).toEqual(['l-1']);
+  });
+
+  it('with no usable instance anywhere, answers with this datacenter', async () => {
+    const r = await ask('GET', '/v1/namespaces/prod/services/none/instances?failover=dc-r1,dc-down');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ datacenter: 'dc-l', failovers: 2, instances: [] });
+  });
+
+  it('refuses an unknown datacenter, a blocking query, and other routes', async () => {
+    const unknown = await ask('GET', `${web}?failover=dc-r1,dc-zz`);
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error).toMatchObject({ code: 'UNKNOWN_DATACENTER', datacenter: 'dc-zz' });
+    const blocking = await ask('GET', `${web}?failover=dc-r1&index=3`);
+    expect(blocking.status).toBe(400);
+    expect(blocking.body.error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'failover' });
+    const bad = await ask('GET', `${web}?failover=not_a_dc!`);
+    expect(bad.status).toBe(400);
+    const other = await ask('GET', '/v1/namespaces/prod/services?failover=dc-r1');
+    expect(other.status).toBe(400);
+    expect(other.body.error.field).toBe('failover');
+  });
+});
