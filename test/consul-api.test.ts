@@ -519,6 +519,20 @@ describe('Consul API in process', () => {
     expect(all.map((e) => e.Checks[0]!.Status)).toEqual(['passing', 'critical']);
   });
 
+  it('never shares an answer between tag filters that join alike (an empty tag, a tag with NUL)', async () => {
+    start();
+    await put('/v1/agent/service/register', { Name: 'a', ID: 'a1', Address: '10.0.0.1', Port: 1, Tags: ['x', 'y'] });
+    // `?tag=` asks for instances with the empty tag (none), as Consul filters it; written first, it must not
+    // become the answer to the query without a tag filter.
+    expect(ids(await get('/v1/health/service/a?tag='))).toEqual([]);
+    expect(ids(await get('/v1/health/service/a'))).toEqual(['a1']);
+    expect((await get('/v1/catalog/service/a?tag=')).json()).toEqual([]);
+    expect((await get('/v1/catalog/service/a')).json()).toEqual([expect.objectContaining({ ServiceID: 'a1' })]);
+    // One tag holding a NUL is not the two tags either side of it.
+    expect(ids(await get('/v1/health/service/a?tag=x%00y'))).toEqual([]);
+    expect(ids(await get('/v1/health/service/a?tag=x&tag=y'))).toEqual(['a1']);
+  });
+
   it('refuses conflicting consistency modes and bad indexes', async () => {
     start();
     expect((await get('/v1/health/service/a?stale&consistent')).statusCode).toBe(400);

@@ -65,9 +65,13 @@ export async function serviceRead(
   return { service, shared: { cache: ctx.feed.answers, service: key, variant, index } };
 }
 
-/** The `?tag=` filter as part of a shared answer's variant. */
+/**
+ * The `?tag=` filter as part of a shared answer's variant: as JSON, so that no two filters
+ * read alike (a join would make `?tag=` the same as no filter, and one tag holding a NUL the
+ * same as two).
+ */
 export function tagVariant(q: Query): string {
-  return params(q, 'tag').join('\u0000');
+  return JSON.stringify(params(q, 'tag'));
 }
 
 /**
