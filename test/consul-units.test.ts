@@ -5,6 +5,7 @@
  * services or tags changes.
  */
 import { describe, expect, it } from 'vitest';
+import { AnswerCache, MAX_ANSWER_CHARS, MAX_CACHED_CHARS } from '../src/consul/answer-cache.js';
 import { CatalogIndex } from '../src/consul/catalog-index.js';
 import { CHECK_META_KEY, readRecord, sessionIdForCheck, userMeta, withRecord } from '../src/consul/check-record.js';
 import { formatGoDuration, parseGoDuration } from '../src/consul/duration.js';
@@ -294,5 +295,26 @@ describe('--datacenter: one rule with federation (issue 18)', () => {
       expect(() => resolveConfig({ ...BASE, datacenter: bad }, {})).toThrow(/--datacenter/);
       expect(isDatacenterName(bad)).toBe(false);
     }
+  });
+});
+
+describe('the shared-answer cache', () => {
+  it('bounds the characters it keeps, not only the number of answers', () => {
+    const cache = new AnswerCache();
+    const big = 'x'.repeat(MAX_ANSWER_CHARS);
+    // 4096 services' answers of 64 KiB each would pin 256 MiB: the budget keeps far less.
+    for (let s = 0; s < 1024; s++) cache.put(`s\u0000default\u0000svc${s}`, 'checks', 7, big);
+    expect(cache.size * MAX_ANSWER_CHARS).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(cache.chars).toBeLessThanOrEqual(MAX_CACHED_CHARS);
+    expect(cache.size).toBeGreaterThan(0);
+    // The last answer put is kept, and what is kept is still served at its index only.
+    expect(cache.get('s\u0000default\u0000svc1023', 'checks', 7)).toBe(big);
+    expect(cache.get('s\u0000default\u0000svc1023', 'checks', 8)).toBeUndefined();
+    // Forgetting and replacing give the characters back.
+    cache.forget('s\u0000default\u0000svc1023');
+    cache.put('s\u0000default\u0000svc1022', 'checks', 8, 'y');
+    cache.clear();
+    expect(cache.chars).toBe(0);
+    expect(cache.size).toBe(0);
   });
 });
