@@ -31,6 +31,11 @@ export interface MemberStatusDeps {
 
 export class MemberStatus {
   private readonly reports = new Map<string, ReportedStatus>();
+  /**
+   * When each report arrived on the monotonic clock: freshness is elapsed time, which a step
+   * of the wall clock must neither stretch (a silent member counted long after) nor cut.
+   */
+  private readonly receivedAt = new Map<string, number>();
   private timer: Timer | null = null;
 
   constructor(private readonly d: MemberStatusDeps) {}
@@ -59,9 +64,10 @@ export class MemberStatus {
     };
   }
 
-  /** A member's report arrived; stamped with when (wall clock, for display). */
+  /** A member's report arrived: stamped with the wall clock for display, timed on the monotonic one. */
   onReport(from: string, status: PeerStatus): void {
     this.reports.set(from, { ...status, at: this.d.clock.wallNow() });
+    this.receivedAt.set(from, this.d.clock.now());
   }
 
   /** What `id` last said about itself (this node: now); null if never heard. */
@@ -77,13 +83,14 @@ export class MemberStatus {
    */
   supportedVersion(): number {
     const conf = this.d.raw.status().conf;
-    const now = this.d.clock.wallNow();
+    const now = this.d.clock.now();
     let lowest = this.d.buildVersion;
     for (const id of [...conf.voters, ...conf.learners]) {
       if (id === this.d.id) continue;
       const st = this.reports.get(id);
+      const receivedAt = this.receivedAt.get(id);
       const v =
-        st !== undefined && now - st.at <= STATUS_FRESH_MS
+        st !== undefined && receivedAt !== undefined && now - receivedAt <= STATUS_FRESH_MS
           ? (st.stateMachineVersion ?? BASE_CLUSTER_VERSION)
           : BASE_CLUSTER_VERSION;
       lowest = Math.min(lowest, v);
