@@ -70,6 +70,7 @@ describe('CorruptionChecker', () => {
       id: 'n1',
       log: createLogger({ level: 'silent' }),
       now: () => 0,
+      monotonicNow: () => 0,
       members: () => ['n1', 'n2', 'n3'],
       appliedIndex: () => {
         round++;
@@ -103,5 +104,39 @@ describe('CorruptionChecker', () => {
     expect(bad.told).toEqual(['n2']);
     expect(bad.checker.corruptMembers()).toEqual([{ id: 'n2', detail: expect.stringContaining('n1, n3') }]);
     expect(bad.checker.selfCorruption).toBeNull();
+  });
+
+  it('keeps to its deadline in monotonic time when the wall clock steps back between rounds', async () => {
+    let wall = Date.UTC(2026, 0, 1);
+    let monotonic = 0;
+    let round = 0;
+    const timeouts: number[] = [];
+    const checker = new CorruptionChecker({
+      id: 'n1',
+      log: createLogger({ level: 'silent' }),
+      now: () => wall,
+      monotonicNow: () => monotonic,
+      members: () => ['n1', 'n2', 'n3'],
+      appliedIndex: () => 10 * ++round,
+      selfHash: async (index) => ({ index, hash: 'h', keys: 1 }),
+      askHash: async (peer, index, timeoutMs) => {
+        timeouts.push(timeoutMs);
+        // Round 1 takes 300 ms, during which the wall clock steps back ten minutes (NTP);
+        // n3 answers at another index, so a second round follows.
+        if (round === 1 && peer === 'n3') {
+          monotonic += 300;
+          wall += 300 - 600_000;
+          return { index: index + 1, hash: 'h', keys: 1 };
+        }
+        return { index, hash: 'h', keys: 1 };
+      },
+      tellCorrupt: () => undefined,
+    });
+    const report = await checker.run(1000);
+    expect(round).toBe(2);
+    expect(report.members.every((m) => m.verdict === 'ok')).toBe(true);
+    // The second round gets what is left of the second, not ten minutes more.
+    expect(timeouts).toEqual([1000, 1000, 700, 700]);
+    expect(report.at).toBe(wall);
   });
 });

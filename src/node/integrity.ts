@@ -53,6 +53,7 @@ export class Integrity {
       id: d.id,
       log: d.log,
       now: () => d.clock.wallNow(),
+      monotonicNow: () => d.clock.now(),
       members: () => d.members(),
       appliedIndex: () => d.appliedIndex(),
       selfHash: (index, timeoutMs) => this.stateHash(index, timeoutMs),

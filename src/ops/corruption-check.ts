@@ -212,7 +212,10 @@ export function judge(self: string, target: number, answers: readonly HashAnswer
 export interface CorruptionCheckerDeps {
   readonly id: string;
   readonly log: Logger;
+  /** Wall-clock milliseconds: stamps reports and marks (shown as dates). */
   readonly now: () => number;
+  /** Monotonic milliseconds: the check's deadline, which a step of the wall clock must not move. */
+  readonly monotonicNow: () => number;
   /** Every member, voters and learners, this node included. */
   readonly members: () => readonly string[];
   readonly appliedIndex: () => number;
@@ -294,7 +297,7 @@ export class CorruptionChecker {
   }
 
   async #run(timeoutMs: number): Promise<CheckReport> {
-    const deadline = this.d.now() + timeoutMs;
+    const deadline = this.d.monotonicNow() + timeoutMs;
     let report = await this.#round(timeoutMs);
     // Under writes members may hash at different indexes: a few more rounds (each with a
     // new target) before leaving some `skipped`.
@@ -303,7 +306,7 @@ export class CorruptionChecker {
       round <= ROUNDS && !report.corrupt && report.members.some((m) => m.verdict === 'skipped');
       round++
     ) {
-      const left = deadline - this.d.now();
+      const left = deadline - this.d.monotonicNow();
       if (left <= 0) break;
       report = await this.#round(left);
     }
