@@ -178,6 +178,15 @@ describe('RemoteDirectory', () => {
     expect(directory.lookup('dc-b', 'default', 'we$b')).toMatchObject({ kind: 'endpoints', endpoints: [] });
   });
 
+  it('a 400 other than a bad name (a member with federation off) is no answer: the next member is asked', async () => {
+    members[0]!.reply = () => ({
+      status: 400,
+      body: { error: { code: 'UNKNOWN_DATACENTER', message: 'federation is off' } },
+    });
+    expect(endpoints(await directory.lookup('dc-b', 'default', 'web'))).toEqual(['10.0.0.2']);
+    expect(members[1]!.requests).toHaveLength(1);
+  });
+
   it('a flood of distinct names is shed beyond maxInflight lookups at once: SERVFAIL, not more requests', async () => {
     directory.close();
     directory = new RemoteDirectory({

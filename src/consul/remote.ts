@@ -118,7 +118,9 @@ async function readFrom(
     if (res.status === 401 || res.status === 403)
       throw new ConsulError(403, `Permission denied in datacenter ${r.datacenter}: ${messageOf(text)}`);
     // A name that cannot exist there is a service it does not have: no instance, as locally.
-    if (res.status === 400 && first) return { index: 1, knownLeader: res.headers.has('x-rollcall-leader'), instances };
+    // Any other 400 (UNKNOWN_DATACENTER: a member with federation off) says nothing of the service.
+    if (res.status === 400 && first && errorCodeOf(text) === 'INVALID_ARGUMENT')
+      return { index: 1, knownLeader: res.headers.has('x-rollcall-leader'), instances };
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${messageOf(text)}`);
     const body = JSON.parse(text) as { serviceRevision?: unknown; instances?: unknown; continue?: unknown };
     if (!Array.isArray(body.instances)) throw new Error('the answer has no instances list');
@@ -165,6 +167,16 @@ async function fetchWithin(
   } finally {
     clearTimeout(timer);
     r.signal.removeEventListener('abort', cancel);
+  }
+}
+
+/** A native API error's code (`{"error":{"code":...}}`); null when the text is not one. */
+export function errorCodeOf(text: string): string | null {
+  try {
+    const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : null;
+  } catch {
+    return null;
   }
 }
 

@@ -37,6 +37,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { readRecord, statusOfHealth } from '../consul/index.js';
+import { errorCodeOf } from '../consul/remote.js';
 import { worseStatus } from '../consul/shapes.js';
 import { HOP_HEADER } from '../federation/host.js';
 import type { Logger } from '../log/index.js';
@@ -277,8 +278,14 @@ export class RemoteDirectory {
   }
 
   private endpointsOf(status: number, text: string): RemoteEndpoint[] {
-    // A name that cannot exist there (400: not a valid service name) or a service it does not have: no instance.
-    if (status === 400 || status === 404) return [];
+    // A name that cannot exist there (400 INVALID_ARGUMENT: not a valid service name) or a service it does not
+    // have: no instance. Any other 400 (UNKNOWN_DATACENTER: a member with federation off) says nothing of the
+    // service: ask the next member rather than cache an NXDOMAIN.
+    if (status === 400) {
+      if (errorCodeOf(text) === 'INVALID_ARGUMENT') return [];
+      throw new MemberFailure(`HTTP 400 ${errorCodeOf(text) ?? ''}`.trimEnd(), 'next');
+    }
+    if (status === 404) return [];
     if (status === 401 || status === 403)
       throw new MemberFailure(`HTTP ${status}: the listing needs a token there`, 'stop');
     if (status !== 200) throw new MemberFailure(`HTTP ${status}`, 'next');
