@@ -13,6 +13,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RollcallClient } from '../src/client/index.js';
 import { attemptTimeoutMs, MIN_ATTEMPT_MS, safeToRepeat } from '../src/federation/forward.js';
 import type { FederationHost } from '../src/federation/host.js';
 import type { Route } from '../src/federation/index.js';
@@ -54,6 +55,7 @@ let noLeaderHits = 0;
 const remotes: TestApp[] = [];
 const urls: Record<string, string> = {};
 let local: TestApp;
+let localUrl = '';
 const routes: Record<string, string[]> = {};
 
 async function listen(app: FastifyInstance): Promise<string> {
@@ -100,7 +102,7 @@ beforeAll(async () => {
     requestTimeoutMs: TIMEOUT_MS,
     federation: { datacenter: 'dc-l', host: stubHost('dc-l', routes) },
   });
-  await local.app.listen({ port: 0, host: '127.0.0.1' });
+  localUrl = await listen(local.app);
   // dc-r has the service the forwarding tests read; dc-r2 the one failover finds.
   for (const [app, id] of [
     [remotes[0]!, 'r-1'],
@@ -265,6 +267,25 @@ describe('failover discovery', () => {
     const r = await ask('GET', '/v1/namespaces/prod/services/none/instances?failover=dc-r1,dc-down');
     expect(r.status, r.text).toBe(200);
     expect(r.body).toMatchObject({ datacenter: 'dc-l', failovers: 2, instances: [] });
+  });
+
+  it("the SDK's discover({ failover }) says which datacenter answered", async () => {
+    const put = await remotes[2]!.req({
+      method: 'PUT',
+      url: '/v1/namespaces/prod/services/api/instances/r2-api',
+      payload: { address: '10.0.0.9', port: 80 },
+    });
+    expect(put.status).toBe(200);
+    const client = new RollcallClient({ endpoints: localUrl });
+    try {
+      const r = await client.discover({ namespace: 'prod', service: 'api', failover: ['dc-r1', 'dc-r2'] });
+      expect(r).toMatchObject({ datacenter: 'dc-r2', failovers: 2 });
+      expect(r.instances.map((i) => i.id)).toEqual(['r2-api']);
+      const none = await client.discover({ namespace: 'prod', service: 'none', failover: ['dc-r1'] });
+      expect(none).toMatchObject({ datacenter: 'dc-l', failovers: 1, instances: [] });
+    } finally {
+      await client.close();
+    }
   });
 
   it('refuses an unknown datacenter, a blocking query, and other routes', async () => {

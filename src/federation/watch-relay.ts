@@ -68,6 +68,8 @@ export class WatchRelay {
   private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   private closed = false;
   private upstreams = 0;
+  /** When the relay last lost an upstream with nothing relayed since (null: it is relaying); bounds the resume budget. */
+  private lostSince: number | null = null;
   private readonly idleMs: number;
   private readonly resumeBudgetMs: number;
 
@@ -125,7 +127,9 @@ export class WatchRelay {
   }
 
   private async resume(failed: string): Promise<Upstream | null> {
-    const until = performance.now() + this.resumeBudgetMs;
+    // Members that answer and at once end again share one budget with members that refuse.
+    this.lostSince ??= performance.now();
+    const until = this.lostSince + this.resumeBudgetMs;
     let pause = 100;
     while (!this.closed && performance.now() < until) {
       const next = await this.o.reopen(this.resumePoint(), failed);
@@ -168,6 +172,7 @@ export class WatchRelay {
           pending = pending.subarray(at + 2);
           const verdict = this.admit(frame);
           if (verdict === 'drop') continue;
+          if (frame.id !== null) this.lostSince = null;
           if (!this.o.res.write(frame.bytes)) await waitDrain(this.o.res);
           if (verdict === 'final') return 'final';
         }
