@@ -82,7 +82,8 @@ export interface FederationHostOptions {
   readonly clock?: Clock;
 }
 
-type LogContext = { from: string; reason: string; datacenter: string | null; id: string | null };
+/** `expected`: a member of our own cluster whose HTTP address we have not heard yet (it just started), not an attack. */
+type LogContext = { from: string; reason: string; datacenter: string | null; id: string | null; expected: boolean };
 
 export class FederationHost {
   private engine: FederationEngine | null;
@@ -109,8 +110,9 @@ export class FederationHost {
     this.clock = options.clock ?? systemClock;
     this.hopKey = createHmac('sha256', 'rollcall-federation-hop').update(options.secret).digest();
     this.refusals = new RepeatLimiter({
+      // Refusals from a member of our own cluster that just started are expected: not worth a warning, one by one or summed.
       onSummary: (s) =>
-        this.log.warn(
+        this.log[s.context.expected ? 'debug' : 'warn'](
           { ...s.context, count: s.count, periodMs: Math.round(s.periodMs) },
           'federation: more gossip messages refused',
         ),
@@ -151,19 +153,19 @@ export class FederationHost {
     if (this.engine === null || this.closed) return null;
     const r = this.engine.receive(from, bytes);
     if (r.kind === 'refused') {
+      const expected =
+        r.reason === 'forged-datacenter' &&
+        r.sender?.datacenter === this.options.datacenter &&
+        this.options.status().members.some((m) => m.id === r.sender?.id);
       const ctx: LogContext = {
         from,
         reason: r.reason,
         datacenter: r.sender?.datacenter ?? null,
         id: r.sender?.id ?? null,
+        expected,
       };
-      // A member of our own cluster whose HTTP address we have not heard yet (just started): expected, not an attack.
-      const ownMember =
-        r.reason === 'forged-datacenter' &&
-        r.sender?.datacenter === this.options.datacenter &&
-        this.options.status().members.some((m) => m.id === r.sender?.id);
-      if (this.refusals.admit(`${from} ${r.reason}`, ctx))
-        this.log[ownMember ? 'debug' : 'warn'](ctx, 'federation: gossip message refused');
+      if (this.refusals.admit(`${from} ${r.reason} ${expected}`, ctx))
+        this.log[expected ? 'debug' : 'warn'](ctx, 'federation: gossip message refused');
     }
     this.afterStep();
     return r;
