@@ -130,7 +130,8 @@ export class DisarmError extends Error {
  * the only thing keeping a restarted node from serving reads before the next check, and
  * that check marks it again if its state still differs. Rejects with StorageError
  * `LOCKED` while the node runs (LevelDB's lock), DisarmError when `dir` holds no node
- * database, and as a start would on a damaged or newer-format directory.
+ * database, FORMAT_TOO_OLD for an older-format directory (never migrated here), and as a
+ * start would on a damaged or newer-format directory.
  */
 export async function disarmCorruptionMark(dir: string): Promise<CorruptionMark | null> {
   // openNodeDatabase would make a new database in a directory without one.
@@ -141,7 +142,8 @@ export async function disarmCorruptionMark(dir: string): Promise<CorruptionMark 
       throw new DisarmError(`${dir} holds no Rollcall node database: is --data right?`);
     throw err;
   }
-  const db = await openNodeDatabase(dir);
+  // Nothing but the mark changes: a directory in an older format stays as the build that runs it wrote it.
+  const db = await openNodeDatabase(dir, { migrate: false });
   try {
     const mark = await readCorruptionMark(db);
     if (mark !== null) await db.db.batch().del(RAFT_KEYS.corruption, { sublevel: db.raft }).write({ sync: true });

@@ -50,15 +50,25 @@ export interface NodeDatabase {
   readonly migratedFrom?: number;
 }
 
+export interface OpenNodeDatabaseOptions {
+  /**
+   * Migrate a database in an older format to FORMAT_VERSION (default true: a node starting).
+   * A tool that only reads or clears a record passes false: it must not convert the
+   * directory behind the build that runs the member, which may not read the new format.
+   */
+  readonly migrate?: boolean;
+}
+
 /**
  * Opens (creating if missing) the node database in `dir`; a format 1 database is migrated
- * to format 2 first (migrate-v1.ts). Rejects with StorageError `LOCKED` if another process
- * has it open, `FORMAT_TOO_NEW` if a newer build wrote it (a higher format version than
- * FORMAT_VERSION), `UNKNOWN_FORMAT` if it holds a version no build writes (or is not a
- * Rollcall database), CORRUPT_ENTRY/CORRUPT_STATE/LOG_GAP if a format 1 log to migrate
- * is damaged, `IO` otherwise.
+ * to format 2 first (migrate-v1.ts) unless `migrate` is false. Rejects with StorageError
+ * `LOCKED` if another process has it open, `FORMAT_TOO_NEW` if a newer build wrote it (a
+ * higher format version than FORMAT_VERSION), `FORMAT_TOO_OLD` if it is in an older one
+ * and `migrate` is false, `UNKNOWN_FORMAT` if it holds a version no build writes (or is
+ * not a Rollcall database), CORRUPT_ENTRY/CORRUPT_STATE/LOG_GAP if a format 1 log to
+ * migrate is damaged, `IO` otherwise.
  */
-export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
+export async function openNodeDatabase(dir: string, options: OpenNodeDatabaseOptions = {}): Promise<NodeDatabase> {
   await refuseIfMarkedDamaged(dir);
   // LevelDB skips damaged records of its own log at open, quietly: see leveldb-damage.ts.
   const tornTails = await checkLevelDbLogs(dir);
@@ -74,7 +84,7 @@ export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
   let migratedFrom: number | undefined;
   try {
     await refuseIfLevelDbRepaired(dir, tornTails);
-    migratedFrom = await checkFormat(handle);
+    migratedFrom = await checkFormat(handle, options.migrate ?? true);
   } catch (err) {
     await db.close().catch((closeErr: unknown) => {
       throw new AggregateError([err, closeErr], `closing ${dir} after a failed open also failed`);
@@ -85,7 +95,7 @@ export async function openNodeDatabase(dir: string): Promise<NodeDatabase> {
 }
 
 /** Checks the format version, writing it into a new database; the format it migrated from, if it did. */
-async function checkFormat(handle: NodeDatabase): Promise<number | undefined> {
+async function checkFormat(handle: NodeDatabase, migrate: boolean): Promise<number | undefined> {
   const { dir, db, raft } = handle;
   let stored: Uint8Array | undefined;
   try {
@@ -121,6 +131,11 @@ async function checkFormat(handle: NodeDatabase): Promise<number | undefined> {
     throw new StorageError('UNKNOWN_FORMAT', `${dir}: the format version record is not readable`, { cause: err });
   }
   if (version === 1) {
+    if (!migrate)
+      throw new StorageError(
+        'FORMAT_TOO_OLD',
+        `${dir} is in storage format 1, written by an older Rollcall build; this is not a node start, so it is not converted to format ${FORMAT_VERSION} (a node of this build converts it when it starts on it)`,
+      );
     // The Raft log inside LevelDB: move it into the WAL (migrate-v1.ts), then read on as format 2.
     await migrateFromV1(handle, FORMAT_VERSION);
     return 1;

@@ -15,6 +15,8 @@ export type StorageErrorCode =
   | 'UNKNOWN_FORMAT'
   /** The database was written by a newer build, in a higher format version than this build reads. */
   | 'FORMAT_TOO_NEW'
+  /** The database is in an older format, and this open (a tool's, not a node's start) does not migrate it. */
+  | 'FORMAT_TOO_OLD'
   /** applySnapshot with a snapshot that is not newer than the current one. */
   | 'SNAPSHOT_OUT_OF_DATE'
   /** The state machine holds applied metadata without the matching configuration. */
