@@ -8,7 +8,10 @@ import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { decode, encode } from 'dns-packet';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type DnsServer, startDnsServer } from '../src/dns/index.js';
+import type { AnswerContext } from '../src/dns/answer.js';
+import { type DnsServer, type ServiceDirectory, startDnsServer } from '../src/dns/index.js';
+import type { RemoteAnswer } from '../src/dns/remote.js';
+import { TcpListener } from '../src/dns/tcp.js';
 import { silentLogger } from '../src/log/index.js';
 import { dataOf, queryPacket, queryTcp, queryUdp, tcpExchange, udpExchange } from './helpers/dns.js';
 import { waitFor } from './helpers/wait.js';
@@ -108,5 +111,62 @@ describe('DNS listeners', () => {
       startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port: dns!.port } }),
     ).rejects.toThrow(/EADDRINUSE/);
     expect(dataOf((await queryUdp(dns!.port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
+  });
+});
+
+describe('DNS over TCP: a deferred answer (another datacenter)', () => {
+  it('stops reading the connection while it waits, then answers it and the queries behind it in order', async () => {
+    let release: (a: RemoteAnswer) => void = () => {};
+    const remote = {
+      lookup: (): Promise<RemoteAnswer> =>
+        new Promise((resolve) => {
+          release = resolve;
+        }),
+    };
+    const ctx: AnswerContext = {
+      directory: { endpoints: () => [] } as unknown as ServiceDirectory,
+      registry: { revision: 1 },
+      domain: 'consul',
+      datacenter: 'dc1',
+      namespace: 'default',
+      ttl: 0,
+      random: Math.random,
+      remote,
+    };
+    const listener = await TcpListener.listen('127.0.0.1', 0, ctx, silentLogger());
+    const client = connect(listener.port, '127.0.0.1');
+    try {
+      const frame = (m: Buffer) => Buffer.concat([Buffer.from([m.length >> 8, m.length & 0xff]), m]);
+      const received: Buffer[] = [];
+      let buffered = Buffer.alloc(0);
+      client.on('data', (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+          received.push(buffered.subarray(2, 2 + buffered.readUInt16BE(0)));
+          buffered = buffered.subarray(2 + buffered.readUInt16BE(0));
+        }
+      });
+      client.write(frame(encode(queryPacket('web.service.dc2.dc.consul', 'A', { id: 1 }))));
+      const sockets = (listener as unknown as { sockets: Set<Socket> }).sockets;
+      // Whatever the client pipelines meanwhile stays in the kernel's buffers (TCP flow control), not in ours.
+      await waitFor('the connection paused', () => [...sockets].some((s) => s.isPaused()), 5_000);
+      client.write(frame(encode(queryPacket('nope.service.consul', 'A', { id: 2 }))));
+      release({
+        kind: 'endpoints',
+        datacenter: 'dc2',
+        endpoints: [{ endpoint: { address: '10.9.0.1', port: 80, weight: 1 }, tags: [] }],
+      });
+      await waitFor('both answers', () => received.length === 2);
+      const replies = received.map((b) => decode(b) as ReturnType<typeof decode> & { rcode: string });
+      expect(replies.map((r) => [r.id, r.rcode])).toEqual([
+        [1, 'NOERROR'],
+        [2, 'NXDOMAIN'],
+      ]);
+      expect(dataOf(replies[0]!.answers, 'A')).toEqual(['10.9.0.1']);
+      expect([...sockets].some((s) => s.isPaused())).toBe(false);
+    } finally {
+      client.destroy();
+      await listener.close();
+    }
   });
 });

@@ -107,11 +107,16 @@ export class TcpListener {
         pending = pending.subarray(2 + size);
         const bytes = answer(message, ctx, log);
         if (bytes instanceof Promise) {
+          // Nothing is answered until it ends, so nothing more is read: what the client
+          // pipelines meanwhile waits in TCP's buffers (flow control), not in `pending`.
           waiting = true;
+          socket.pause();
           void bytes.then((b) => {
             waiting = false;
             if (socket.destroyed) return;
-            if (write(b)) pump();
+            if (!write(b)) return;
+            socket.resume();
+            pump();
           });
           return;
         }
@@ -124,6 +129,7 @@ export class TcpListener {
       pump();
     });
     socket.on('drain', () => {
+      if (waiting) return;
       socket.resume();
       pump();
     });
