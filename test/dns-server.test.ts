@@ -12,6 +12,7 @@ import type { AnswerContext } from '../src/dns/answer.js';
 import { type DnsServer, type ServiceDirectory, startDnsServer } from '../src/dns/index.js';
 import type { RemoteAnswer } from '../src/dns/remote.js';
 import { TcpListener } from '../src/dns/tcp.js';
+import { UdpListener } from '../src/dns/udp.js';
 import { silentLogger } from '../src/log/index.js';
 import { dataOf, queryPacket, queryTcp, queryUdp, tcpExchange, udpExchange } from './helpers/dns.js';
 import { waitFor } from './helpers/wait.js';
@@ -166,6 +167,56 @@ describe('DNS over TCP: a deferred answer (another datacenter)', () => {
       expect([...sockets].some((s) => s.isPaused())).toBe(false);
     } finally {
       client.destroy();
+      await listener.close();
+    }
+  });
+});
+
+describe('DNS over UDP: deferred answers (another datacenter)', () => {
+  it('holds at most maxDeferred answers waiting on remote lookups; past that, SERVFAIL at once', async () => {
+    let release: (a: RemoteAnswer) => void = () => {};
+    const lookup = new Promise<RemoteAnswer>((resolve) => {
+      release = resolve;
+    });
+    const ctx: AnswerContext = {
+      directory: { endpoints: () => [] } as unknown as ServiceDirectory,
+      registry: { revision: 1 },
+      domain: 'consul',
+      datacenter: 'dc1',
+      namespace: 'default',
+      ttl: 0,
+      random: Math.random,
+      remote: { lookup: () => lookup },
+    };
+    const listener = await UdpListener.listen('127.0.0.1', 0, ctx, silentLogger(), 2);
+    const client = createSocket('udp4');
+    try {
+      const replies = new Map<number, ReturnType<typeof decode> & { rcode: string }>();
+      client.on('message', (m) => {
+        const r = decode(m) as ReturnType<typeof decode> & { rcode: string };
+        replies.set(r.id!, r);
+      });
+      const ask = (id: number) =>
+        client.send(encode(queryPacket('web.service.dc2.dc.consul', 'A', { id })), listener.port, '127.0.0.1');
+      ask(1);
+      ask(2);
+      ask(3);
+      await waitFor('the third answered', () => replies.has(3), 5_000);
+      expect(replies.get(3)!.rcode).toBe('SERVFAIL');
+      expect(replies.has(1) || replies.has(2)).toBe(false);
+      release({
+        kind: 'endpoints',
+        datacenter: 'dc2',
+        endpoints: [{ endpoint: { address: '10.9.0.1', port: 80, weight: 1 }, tags: [] }],
+      });
+      await waitFor('the first two answered', () => replies.has(1) && replies.has(2), 5_000);
+      expect(dataOf(replies.get(1)!.answers, 'A')).toEqual(['10.9.0.1']);
+      // Their places are free again: the next one is answered (from the same, now settled, lookup).
+      ask(4);
+      await waitFor('the fourth answered', () => replies.has(4), 5_000);
+      expect(replies.get(4)!.rcode).toBe('NOERROR');
+    } finally {
+      client.close();
       await listener.close();
     }
   });

@@ -4,6 +4,11 @@
  * loop); a question about another datacenter's service not in the remote cache is answered
  * when its lookup ends (remote.ts). Datagrams are at most 512 bytes, or what the client's
  * EDNS record allows.
+ *
+ * Answers waiting on a remote lookup are bounded (`maxDeferred`): questions for one name
+ * share its lookup, but each waiting question holds its datagram and its reply until the
+ * lookup ends (up to its deadline), so a flood of them is answered SERVFAIL at once past
+ * the bound (resolvers retry) rather than held.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -11,8 +16,13 @@ import type { Logger } from '../log/index.js';
 import type { AnswerContext } from './answer.js';
 import { respond, serverFailure } from './message.js';
 
+/** Answers waiting on a remote lookup at once, at most (each holds a datagram of up to 4 KiB and its reply). */
+export const DEFAULT_MAX_DEFERRED = 4096;
+
 export class UdpListener {
   private closed = false;
+  /** Answers waiting on a remote lookup now. */
+  private deferred = 0;
 
   private constructor(
     private readonly socket: Socket,
@@ -20,7 +30,13 @@ export class UdpListener {
   ) {}
 
   /** Binds `host:port` (port 0: any free one) and starts answering. */
-  static async listen(host: string, port: number, ctx: AnswerContext, log: Logger): Promise<UdpListener> {
+  static async listen(
+    host: string,
+    port: number,
+    ctx: AnswerContext,
+    log: Logger,
+    maxDeferred = DEFAULT_MAX_DEFERRED,
+  ): Promise<UdpListener> {
     const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -46,7 +62,16 @@ export class UdpListener {
       try {
         const r = respond(message, 'udp', ctx);
         if (r.outcome === 'deferred') {
-          r.later.then((later) => send(later.bytes), failed);
+          if (listener.deferred >= maxDeferred) {
+            send(serverFailure(message));
+            return;
+          }
+          listener.deferred++;
+          r.later
+            .finally(() => {
+              listener.deferred--;
+            })
+            .then((later) => send(later.bytes), failed);
           return;
         }
         if (r.outcome !== 'answered' && r.outcome !== 'refused')
