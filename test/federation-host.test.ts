@@ -6,7 +6,13 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type ClusterView, FederationHost, KNOWLEDGE_FILE, loadKnowledge } from '../src/federation/host.js';
+import {
+  type ClusterView,
+  FederationHost,
+  INCARNATION_FILE,
+  KNOWLEDGE_FILE,
+  loadKnowledge,
+} from '../src/federation/host.js';
 import { createLogger } from '../src/log/index.js';
 import { ConfigError, resolveConfig } from '../src/server/config.js';
 
@@ -104,7 +110,7 @@ describe('durable knowledge', () => {
       await host.leave();
       expect(host.active).toBe(false);
       expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ datacenters: [] });
-      expect(await readdir(dir)).toEqual([KNOWLEDGE_FILE]); // no temp file left behind
+      expect((await readdir(dir)).sort()).toEqual([INCARNATION_FILE, KNOWLEDGE_FILE]); // no temp file left behind
       // A hop signed here verifies; altered, it does not.
       const hop = host.hopHeader('GET', '/v1/x?dc=dc-b');
       expect(host.verifyHop(hop, 'GET', '/v1/x?dc=dc-b')).toBe('dc-a');
@@ -198,5 +204,48 @@ describe("the local datacenter's version (issue 18 regression)", () => {
     } finally {
       await restarted.close();
     }
+  });
+});
+
+describe('the incarnation across restarts', () => {
+  let dir = '';
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is stored before the first message and never reused, even when the wall clock stepped back', async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'rollcall-fed-'));
+    let wall = Date.UTC(2026, 5, 1);
+    const clock = { now: () => performance.now(), wallNow: () => wall };
+    const start = () =>
+      FederationHost.start({
+        datacenter: 'dc-a',
+        nodeId: 'n1',
+        address: 'http://127.0.0.1:1',
+        secret: 'fed-secret-1',
+        join: [],
+        dataDir: dir,
+        logger: createLogger({ level: 'silent', name: 'n1' }),
+        status: () => ({ id: 'n1', leader: 'n1', term: 1, revision: 0, members: [] }),
+        clock,
+      });
+    const first = await start();
+    const used = first.snapshot()!.incarnation;
+    expect(used).toBe(wall);
+    expect(Number(await readFile(path.join(dir, INCARNATION_FILE), 'utf8'))).toBe(used);
+    await first.close();
+    // The clock went back an hour while the node was down: the wall clock alone would reuse an older incarnation.
+    wall -= 3_600_000;
+    const second = await start();
+    try {
+      expect(second.snapshot()!.incarnation).toBe(used + 1);
+      // Leaving forgets the other datacenters, not the incarnation; a new join starts above it.
+      await second.leave();
+      second.join('http://127.0.0.1:9');
+      expect(second.snapshot()!.incarnation).toBe(used + 2);
+    } finally {
+      await second.close();
+    }
+    expect(Number(await readFile(path.join(dir, INCARNATION_FILE), 'utf8'))).toBe(used + 2);
   });
 });

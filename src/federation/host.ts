@@ -16,6 +16,10 @@
  *   and reason (src/log/repeat-limiter.ts).
  * - Knowledge: `<data dir>/federation.json`, written atomically (temp file, fsync, rename,
  *   fsync of the directory) on every `knowledge-changed`, read back at start.
+ * - Incarnation: `<data dir>/federation-incarnation`, written the same way before the first
+ *   message leaves and on every refutation; the next engine starts above it
+ *   (`startIncarnation`), so a restart never reuses an incarnation (receivers key replay
+ *   protection on it) even if the wall clock stepped back. `leave()` keeps it.
  *
  * The host talks to the node only through the `status` function it is given.
  */
@@ -43,6 +47,7 @@ import type {
 export const GOSSIP_PATH = '/v1/federation/gossip';
 export const GOSSIP_CONTENT_TYPE = 'application/vnd.rollcall.federation';
 export const KNOWLEDGE_FILE = 'federation.json';
+export const INCARNATION_FILE = 'federation-incarnation';
 /** Marks a request forwarded from another datacenter (`?dc=`): `<dc>.<wall ms>.<hex HMAC>`. */
 export const HOP_HEADER = 'x-rollcall-federation-hop';
 const HOP_WINDOW_MS = 120_000;
@@ -105,6 +110,8 @@ export class FederationHost {
   private constructor(
     private readonly options: FederationHostOptions,
     knowledge: FederationKnowledge,
+    /** The highest incarnation stored by an earlier engine (0: none). */
+    private storedIncarnation: number,
   ) {
     this.log = options.logger.child({ part: 'federation' });
     this.clock = options.clock ?? systemClock;
@@ -125,7 +132,10 @@ export class FederationHost {
 
   static async start(options: FederationHostOptions): Promise<FederationHost> {
     const knowledge = await loadKnowledge(path.join(options.dataDir, KNOWLEDGE_FILE));
-    const host = new FederationHost(options, knowledge);
+    const incarnation = await loadIncarnation(path.join(options.dataDir, INCARNATION_FILE));
+    const host = new FederationHost(options, knowledge, incarnation);
+    // Before any message leaves: a crash after this cannot bring the same incarnation back.
+    await host.storeIncarnation(host.engine!.incarnation);
     host.log.info(
       {
         datacenter: options.datacenter,
@@ -190,7 +200,10 @@ export class FederationHost {
 
   join(address: string): void {
     if (this.closed) throw new Error('federation host is closed');
-    if (this.engine === null) this.engine = this.newEngine({ datacenters: [] }, []);
+    if (this.engine === null) {
+      this.engine = this.newEngine({ datacenters: [] }, []);
+      void this.storeIncarnation(this.engine.incarnation);
+    }
     this.engine.join(address);
     this.log.info({ address }, 'federation: joining');
     this.wake();
@@ -253,6 +266,7 @@ export class FederationHost {
       view: this.localView(),
       knowledge,
       join,
+      ...(this.storedIncarnation > 0 ? { startIncarnation: this.storedIncarnation + 1 } : {}),
       ...(o.tuning ? { tuning: o.tuning } : {}),
     });
   }
@@ -365,10 +379,22 @@ export class FederationHost {
           break;
         case 'refuted':
           this.log.debug({ incarnation: e.incarnation }, 'federation: refuted a suspicion of this node');
+          void this.storeIncarnation(e.incarnation);
           break;
       }
     }
     this.wake();
+  }
+
+  /** Chained with the knowledge writes; only ever raises the stored incarnation. */
+  private storeIncarnation(incarnation: number): Promise<void> {
+    if (incarnation <= this.storedIncarnation) return this.persisting;
+    this.storedIncarnation = incarnation;
+    const file = path.join(this.options.dataDir, INCARNATION_FILE);
+    this.persisting = this.persisting
+      .then(() => writeAtomically(file, `${incarnation}\n`))
+      .catch((err: unknown) => this.log.error({ err, file }, 'federation: cannot store the incarnation'));
+    return this.persisting;
   }
 
   /** Writes are chained: the last knowledge wins on disk. */
@@ -401,6 +427,21 @@ export async function loadKnowledge(file: string): Promise<FederationKnowledge> 
     )
     .map((d) => ({ name: d.name, seeds: d.seeds.filter((s): s is string => typeof s === 'string') }));
   return { datacenters };
+}
+
+/** The incarnation an earlier run stored; 0 if none (a file that is not a count is an error: the disk is damaged). */
+export async function loadIncarnation(file: string): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const n = Number(text.trim());
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(`${file}: not an incarnation: ${JSON.stringify(text.slice(0, 40))}`);
+  return n;
 }
 
 /** temp file, fsync, rename, fsync the directory: the file is the old or the new one, whole. */
