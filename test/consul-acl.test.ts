@@ -6,8 +6,9 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConsulApp, type ConsulApp } from '../src/consul/index.js';
-import { createLogger } from '../src/log/index.js';
-import { TokenAuthority } from '../src/server/auth.js';
+import { createLogger, silentLogger } from '../src/log/index.js';
+import { AccessControl } from '../src/server/acl.js';
+import { type Principal, TokenAuthority } from '../src/server/auth.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const READ = 'read-token-0123456789';
@@ -105,5 +106,43 @@ describe('Consul listener under token auth', () => {
     ]);
     const all = raw.join('');
     for (const secret of [READ, PROD, WRONG]) expect(all).not.toContain(secret);
+  });
+});
+
+describe('Consul listener with service-prefix tokens (--acl)', () => {
+  let consul: ConsulApp | undefined;
+  afterEach(async () => {
+    await consul?.app.close();
+  });
+
+  it('refuses a prefix-scoped token every namespaced read, a shared answer another token warmed included', async () => {
+    const node = await InMemoryNodeApi.create();
+    node.apply({ type: 'register', namespace: 'default', service: 'web-a', id: 'w1', address: '10.0.0.1', port: 80 });
+    const access = new AccessControl(null, null);
+    const principals: Record<string, Principal> = {
+      [READ]: { name: 'reader', role: 'read', namespaces: null, servicePrefixes: null },
+      [PROD]: { name: 'web-only', role: 'read', namespaces: null, servicePrefixes: ['web-'] },
+    };
+    access.identify = async (token: string) => {
+      const principal = principals[token];
+      return principal === undefined ? { ok: false, reason: 'unknown' } : { ok: true, principal };
+    };
+    consul = buildConsulApp({ node, logger: silentLogger(), tokens: access });
+    const get = (url: string, token: string) =>
+      consul!.app.inject({ method: 'GET', url, headers: { 'x-consul-token': token } });
+    for (const url of ['/v1/health/service/web-a', '/v1/catalog/service/web-a', '/v1/health/checks/web-a']) {
+      const full = await get(url, READ);
+      expect(full.statusCode).toBe(200);
+      const index = full.headers['x-consul-index'];
+      // The same service, variant and index: the answer is in the shared cache, and still not served.
+      for (const u of [url, `${url}?index=${index}&wait=1s`]) {
+        const scoped = await get(u, PROD);
+        expect(scoped.statusCode).toBe(403);
+        expect(scoped.body).toMatch(/^Permission denied: token web-only is limited to services starting with web-/);
+      }
+    }
+    expect(consul.feed.answers.size).toBeGreaterThan(0);
+    for (const url of ['/v1/catalog/services', '/v1/catalog/nodes', '/v1/health/state/any', '/v1/agent/services'])
+      expect((await get(url, PROD)).statusCode).toBe(403);
   });
 });
