@@ -95,7 +95,9 @@ export class ReadyLoop {
 
   /** Resolves once no Ready and no compaction is being worked on (close: nothing is left half-written). */
   async idle(): Promise<void> {
-    while (this.busy) await new Promise<void>((resolve) => this.d.clock.setTimeout(resolve, 5));
+    // Looked at again in real time, not on the node's clock: the disk finishes in real time,
+    // and on virtual time (ManualClock) nobody may move the clock while close() waits.
+    while (this.busy) await new Promise<void>((resolve) => setTimeout(resolve, 5));
   }
 
   /** Something changed in the core: take the next Ready, or send what may leave now. */
