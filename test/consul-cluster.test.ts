@@ -245,6 +245,12 @@ describe('Consul-compatible API on a 3-node cluster', () => {
       Tags: ['prod', 'metrics'],
       Meta: { team: 'infra' },
     });
+    // The reads below are ?stale on a follower: its own applied state, which may not hold the write yet.
+    await waitFor(
+      'the follower to apply the registration',
+      async () => ((await http('GET', `${at}/v1/catalog/service/node-exporter?stale`)).body as unknown[]).length === 1,
+      10_000,
+    );
 
     const self = await http('GET', `${at}/v1/agent/self`);
     expect(self.status).toBe(200);
