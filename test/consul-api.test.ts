@@ -533,6 +533,29 @@ describe('Consul API in process', () => {
     expect(ids(await get('/v1/health/service/a?tag=x&tag=y'))).toEqual(['a1']);
   });
 
+  it('a service name that cannot exist (a NUL in it) has no instances, never those of a cluster of another service', async () => {
+    start();
+    node.apply({
+      type: 'register',
+      namespace: 'default',
+      service: 'web',
+      cluster: 'prod',
+      id: 'w1',
+      address: '10.0.0.1',
+      port: 80,
+    });
+    expect(ids(await get('/v1/health/service/web'))).toEqual(['w1']);
+    for (const url of [
+      '/v1/health/service/web%00prod',
+      '/v1/catalog/service/web%00prod',
+      '/v1/health/checks/web%00prod',
+    ]) {
+      const r = await get(url);
+      expect([r.statusCode, r.json()]).toEqual([200, []]);
+      expect(Number(r.headers['x-consul-index'])).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('refuses conflicting consistency modes and bad indexes', async () => {
     start();
     expect((await get('/v1/health/service/a?stale&consistent')).statusCode).toBe(400);

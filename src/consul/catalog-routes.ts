@@ -26,6 +26,7 @@ import {
   tokenOf,
 } from './request.js';
 import type { Routes } from './routing.js';
+import { nameProblem } from './settings.js';
 import { catalogService } from './shapes.js';
 
 /**
@@ -95,6 +96,9 @@ export function serviceListRoute(
     handler: async (req, reply, { q, ns }) => {
       const write = item(q, ctx.datacenter);
       const { service, shared } = await serviceRead(ctx, req, reply, q, ns, variant(q));
+      // A name no service can have has no instances. Not read from the index: its keys join names
+      // with NUL, so `web%00prod` would be the range of service web's cluster prod.
+      if (nameProblem(service) !== null) return reply.type('application/json; charset=utf-8').send('[]');
       return sendSliced(ctx.lister, reply, (view) => arrayWriter(view, serviceRange(ns, service), write), shared);
     },
     remote: async (req, reply, { q, ns, dc }) => {
