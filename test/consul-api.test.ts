@@ -556,6 +556,18 @@ describe('Consul API in process', () => {
     }
   });
 
+  it('?tag= matches tags in any case, as Consul does', async () => {
+    start();
+    await put('/v1/agent/service/register', { Name: 'a', ID: 'a1', Address: '10.0.0.1', Port: 1, Tags: ['Prod'] });
+    await put('/v1/agent/service/register', { Name: 'a', ID: 'a2', Address: '10.0.0.2', Port: 1, Tags: ['canary'] });
+    expect(ids(await get('/v1/health/service/a?tag=prod'))).toEqual(['a1']);
+    expect(ids(await get('/v1/health/service/a?tag=PROD&passing'))).toEqual(['a1']);
+    expect(ids(await get('/v1/health/service/a?tag=Canary'))).toEqual(['a2']);
+    expect(
+      ((await get('/v1/catalog/service/a?tag=pRoD')).json() as { ServiceID: string }[]).map((e) => e.ServiceID),
+    ).toEqual(['a1']);
+  });
+
   it('refuses conflicting consistency modes and bad indexes', async () => {
     start();
     expect((await get('/v1/health/service/a?stale&consistent')).statusCode).toBe(400);

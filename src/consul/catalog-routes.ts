@@ -39,10 +39,14 @@ export function serviceIndex(ctx: ConsulContext, ns: string, service: string): n
   return Math.max(1, stats?.revision ?? ctx.node.registry.listInstances(ns, service).serviceRevision);
 }
 
-/** `?tag=` (repeated): a test for instances that are enabled and have every tag given. */
+/**
+ * `?tag=` (repeated): a test for instances that are enabled and have every tag given, in any
+ * case, as Consul's catalog matches them (its serviceTagFilter lower-cases both sides).
+ */
 export function tagFilter(q: Query): (i: Instance) => boolean {
-  const tags = params(q, 'tag');
-  return tags.length === 0 ? (i) => i.enabled : (i) => i.enabled && tags.every((t) => i.tags.includes(t));
+  const tags = params(q, 'tag').map((t) => t.toLowerCase());
+  if (tags.length === 0) return (i) => i.enabled;
+  return (i) => i.enabled && tags.every((t) => i.tags.some((own) => own.toLowerCase() === t));
 }
 
 /**
@@ -69,10 +73,10 @@ export async function serviceRead(
 /**
  * The `?tag=` filter as part of a shared answer's variant: as JSON, so that no two filters
  * read alike (a join would make `?tag=` the same as no filter, and one tag holding a NUL the
- * same as two).
+ * same as two); lower-cased, as the filter matches.
  */
 export function tagVariant(q: Query): string {
-  return JSON.stringify(params(q, 'tag'));
+  return JSON.stringify(params(q, 'tag').map((t) => t.toLowerCase()));
 }
 
 /**
