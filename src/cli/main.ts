@@ -185,6 +185,14 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+/** By name: the classes live in modules only `server` loads. */
+const REFUSALS = new Set(['StorageError', 'NodeError', 'TransportError', 'StateMachineVersionError']);
+
+function isRefusal(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  return REFUSALS.has(err.name) || (err as { syscall?: unknown }).syscall === 'listen';
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
@@ -199,11 +207,11 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
-    // A refusal with a code (storage format, cluster id, version gate, ...) is an answer for the
-    // operator, who needs its message and code, not our stack; anything else is a bug: the stack.
-    const code = err instanceof Error && 'code' in err ? (err as { code: unknown }).code : undefined;
-    if (err instanceof Error && typeof code === 'string') {
-      process.stderr.write(`rollcall: ${err.message} (${code})\n`);
+    // Our own refusals (storage format, cluster id, version gate, a port in use) are answers for
+    // the operator, who needs the message and its code, not our stack; anything else is a bug.
+    if (isRefusal(err)) {
+      const code = (err as { code?: unknown }).code;
+      process.stderr.write(`rollcall: ${err.message}${typeof code === 'string' ? ` (${code})` : ''}\n`);
     } else {
       process.stderr.write(`rollcall: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }
