@@ -239,13 +239,15 @@ describe('the incarnation across restarts', () => {
     const second = await start();
     try {
       expect(second.snapshot()!.incarnation).toBe(used + 1);
-      // Leaving forgets the other datacenters, not the incarnation; a new join starts above it.
+      // Leaving (announced at a new incarnation) forgets the other datacenters, not the
+      // incarnation; a new join starts above it.
       await second.leave();
+      expect(Number(await readFile(path.join(dir, INCARNATION_FILE), 'utf8'))).toBe(used + 2);
       second.join('http://127.0.0.1:9');
-      expect(second.snapshot()!.incarnation).toBe(used + 2);
+      expect(second.snapshot()!.incarnation).toBe(used + 3);
     } finally {
       await second.close();
     }
-    expect(Number(await readFile(path.join(dir, INCARNATION_FILE), 'utf8'))).toBe(used + 2);
+    expect(Number(await readFile(path.join(dir, INCARNATION_FILE), 'utf8'))).toBe(used + 3);
   });
 });

@@ -90,6 +90,9 @@ export interface FederationOptions {
   readonly tuning?: Partial<GossipTuning>;
 }
 
+/** Members told directly of a graceful leave; gossip carries it to the rest. */
+export const LEAVE_FANOUT = 64;
+
 /** Seed addresses kept per datacenter in the durable knowledge. */
 const SEEDS_PER_DATACENTER = 3;
 const NO_VERSION: DescriptorVersion = { term: 0, index: 0 };
@@ -187,6 +190,19 @@ export class FederationEngine {
   join(address: string): void {
     if (!isAddress(address)) throw new RangeError('join address must be 1-512 characters');
     if (address !== this.self.address) this.sync.join(address);
+  }
+
+  /**
+   * Graceful leave (`rollcall federation leave`): this node declares itself unreachable at a
+   * new incarnation and pushes its datacenter's entry to every live member it knows (at most
+   * `LEAVE_FANOUT`), so the others stop routing to it at once instead of after the suspicion
+   * timeout. Only this node can say it at that incarnation; when it comes back it refutes
+   * the verdict with a higher one, as after any restart. The engine must not be ticked
+   * afterwards (the host drops it): a tick would write this node alive again.
+   */
+  leave(): void {
+    this.liveness.leave();
+    this.sync.pushOwnEntry(LEAVE_FANOUT);
   }
 
   tick(now: number = this.clock.now()): void {

@@ -215,7 +215,13 @@ export class FederationHost {
    * brings it back.
    */
   async leave(): Promise<void> {
+    const engine = this.engine;
     this.engine = null;
+    if (engine !== null) {
+      // Tell the others now rather than leave them to the failure detector.
+      engine.leave();
+      void this.storeIncarnation(engine.incarnation);
+    }
     this.clearTimer();
     this.log.info('federation: left; this node no longer gossips');
     await this.persist({ datacenters: [] });

@@ -50,6 +50,23 @@ export class LivenessTracker {
       this.table.setLiveness(r, this.self.id, { incarnation: this.own, status: 'alive', suspectors: [] });
   }
 
+  /**
+   * Graceful leave: this node, at a new incarnation, is unreachable by its own word. The
+   * mark of a leave is the member itself as the only suspector of its verdict; it travels
+   * with the verdict, so every node that hears it (directly or by gossip) takes it as a
+   * verdict at once, not as a suspicion to time out (see `hear`).
+   */
+  leave(): void {
+    this.own += 1;
+    const r = this.table.get(this.self.datacenter);
+    if (r?.liveness.has(this.self.id))
+      this.table.setLiveness(r, this.self.id, {
+        incarnation: this.own,
+        status: 'unreachable',
+        suspectors: [this.selfKey],
+      });
+  }
+
   /** Gossip, an ack or an envelope told us `heard` about a member. */
   hear(datacenter: string, id: string, heard: Liveness, now: number): void {
     if (datacenter === this.self.datacenter && id === this.self.id) {
@@ -59,7 +76,16 @@ export class LivenessTracker {
     const r = this.table.get(datacenter);
     const local = r?.liveness.get(id);
     if (r === undefined || local === undefined) return;
-    const next = mergeLiveness(local, heard, this.maxSuspectors());
+    // A member's own word that it left is a verdict. (Anyone with the secret could forge it,
+    // as any other claim: the secret is the trust boundary.) It needs a new incarnation, so
+    // an older refutation cannot undo it, and a later one (the member back) does.
+    const left =
+      heard.status === 'unreachable' &&
+      heard.suspectors.length === 1 &&
+      heard.suspectors[0] === memberKey(datacenter, id) &&
+      (heard.incarnation > local.incarnation ||
+        (heard.incarnation === local.incarnation && local.status !== 'unreachable'));
+    const next = left ? heard : mergeLiveness(local, heard, this.maxSuspectors());
     if (next === local) {
       if (heard.status === 'unreachable' && local.status === 'suspect' && heard.incarnation === local.incarnation) {
         const t = this.timers.get(memberKey(datacenter, id));

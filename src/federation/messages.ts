@@ -220,7 +220,8 @@ function parseEntry(raw: unknown): DatacenterEntry | null {
     liveness.set(id, {
       incarnation,
       status,
-      suspectors: status === 'suspect' ? [...new Set(suspectors as string[])].sort() : [],
+      // An unreachable verdict keeps them too: the member itself as its only suspector marks a graceful leave.
+      suspectors: status === 'alive' ? [] : [...new Set(suspectors as string[])].sort(),
     });
   }
   return {

@@ -116,6 +116,16 @@ export class AntiEntropy {
     for (const e of entries) this.ctx.mergeEntry(e, now);
   }
 
+  /** Our own datacenter's entry, pushed to up to `max` live members at random (a graceful leave). */
+  pushOwnEntry(max: number): void {
+    const r = this.ctx.table.get(this.ctx.self.datacenter);
+    const entry = r ? this.ctx.table.entry(r) : null;
+    if (entry === null) return;
+    const live = otherMembers(this.ctx).filter((m) => m.status !== 'unreachable');
+    for (const m of shuffle([...live], this.ctx.random).slice(0, max))
+      this.ctx.send(m.peer.address, m.peer, { kind: 'sync-push', entries: [entry] });
+  }
+
   private syncRound(now: number): void {
     const members = otherMembers(this.ctx);
     const live = members.filter((m) => m.status !== 'unreachable');
