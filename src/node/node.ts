@@ -31,7 +31,7 @@ import { type ClusterIdentity, PeerTransport } from '../transport/index.js';
 import { openNodeBackup } from './backup.js';
 import { ClientRequests, NO_LEADER_WAIT_MS } from './client-requests.js';
 import type { NodeClock, Timer } from './clock.js';
-import { systemClock, toWall } from './clock.js';
+import { systemClock } from './clock.js';
 import { loadClusterIdentity } from './cluster-id.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
 import { ForwardedRequests } from './forwarding.js';
@@ -53,7 +53,8 @@ import { ReadBarriers } from './reads.js';
 import { ReadyLoop } from './ready-loop.js';
 import { SnapshotPacer } from './snapshot-pacer.js';
 import { readLegacyPeers, readMemberAddresses, smStore } from './state-store.js';
-import type { MemberView, NodeStatus } from './status.js';
+import type { NodeStatus } from './status.js';
+import { nodeStatus } from './status.js';
 import { assertClusterVersionSupported, buildVersionOf } from './version-gate.js';
 
 export type { NodeFaults, NodeObserver, NodeOptions } from './options.js';
@@ -376,42 +377,16 @@ export class RollcallNode {
   }
 
   status(): NodeStatus {
-    const st = this.raw.status();
-    const tstats = this.transport.stats();
-    const progress = new Map(st.progress.map((p) => [p.id, p]));
-    const ids = [...st.conf.voters, ...st.conf.learners];
-    const members: MemberView[] = ids.map((id) => {
-      const peer = tstats.peers[id];
-      return {
-        id,
-        isLearner: st.conf.learners.includes(id),
-        match: id === this.id ? st.lastIndex : (progress.get(id)?.match ?? null),
-        lastContact: id === this.id ? this.clock.wallNow() : (peer?.lastContact ?? null),
-        connected: id === this.id ? true : (peer?.connected ?? false),
-        reported: this.memberStatus.reported(id),
-      };
-    });
-    return {
+    return nodeStatus({
       id: this.id,
-      role: st.softState.role,
-      leader: st.softState.leader,
-      term: st.hardState.term,
-      commitIndex: st.hardState.commit,
-      appliedIndex: this.registry.appliedIndex,
-      lastIndex: st.lastIndex,
-      firstIndex: st.firstIndex,
-      revision: this.registry.revision,
-      conf: st.conf,
-      clusterVersion: this.registry.clusterVersion,
+      raw: this.raw,
+      clock: this.clock,
+      registry: this.registry,
+      tracker: this.tracker,
+      memberStatus: this.memberStatus,
+      transport: this.transport,
       buildVersion: this.buildVersion,
-      supportedVersion: this.memberStatus.supportedVersion(),
-      members,
-      protection: this.tracker.protection().map((p) => ({
-        ...p,
-        enteredAt: toWall(this.clock, p.enteredAt),
-        settledSince: p.settledSince === null ? null : toWall(this.clock, p.settledSince),
-      })),
-    };
+    });
   }
 
   /** The leader's view of provider reports; null on a follower (reports go to the leader only). */
