@@ -37,8 +37,18 @@ export interface ConsulApi {
   setSecureContext(options: SecureContextOptions): void;
 }
 
-export async function startConsulApi(options: ConsulAppOptions & { readonly listen: PeerAddress }): Promise<ConsulApi> {
+export async function startConsulApi(
+  options: ConsulAppOptions & {
+    readonly listen: PeerAddress;
+    /** `--max-connections`, as on the native listener: connections past it are closed (0: no limit). */
+    readonly maxConnections?: number;
+  },
+): Promise<ConsulApi> {
   const { app } = buildConsulApp(options);
+  // Parked blocking queries each hold a socket: without this the listener's only bound is the fd limit.
+  if (options.maxConnections !== undefined && options.maxConnections > 0) {
+    app.server.maxConnections = options.maxConnections;
+  }
   try {
     await app.listen({ host: options.listen.host, port: options.listen.port });
   } catch (err) {
@@ -70,6 +80,7 @@ export async function startConsulFromConfig(
   tls: TlsMaterial | null = null,
   federation: ConsulFederation | null = null,
   authFailureLimit?: number,
+  maxConnections = 0,
 ): Promise<ConsulApi | null> {
   if (settings.listen === null) return null;
   return startConsulApi({
@@ -80,6 +91,7 @@ export async function startConsulFromConfig(
     datacenter: settings.datacenter,
     namespace: settings.namespace,
     federation,
+    maxConnections,
     ...(authFailureLimit === undefined ? {} : { authFailureLimit }),
     ...(tls === null ? {} : { https: serverTlsOptions(tls) }),
   });

@@ -178,6 +178,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       tls.consul,
       federation,
       config.authFailureLimit,
+      config.maxConnections,
     );
   } catch (err) {
     // A port in use must stop the node, not leave it running without the API it was asked for.
