@@ -13,6 +13,7 @@ interface Member {
   address: string;
   readonly requests: IncomingMessage[];
   reply: () => { status: number; body: unknown };
+  silent?: boolean;
 }
 
 const instance = {
@@ -35,8 +36,10 @@ async function member(): Promise<Member> {
     requests: [],
     address: '',
     reply: () => ({ status: 200, body: { serviceRevision: 3, instances: [instance] } }),
+    silent: false,
     server: createServer((req, res) => {
       m.requests.push(req);
+      if (m.silent) return; // holds the request: a member that has stalled
       const r = m.reply();
       res.writeHead(r.status, { 'content-type': 'application/json', 'x-rollcall-index': '3' });
       res.end(JSON.stringify(r.body));
@@ -97,6 +100,15 @@ describe('readRemoteService', () => {
     const r = await read();
     expect(r.instances.map((i) => i.id)).toEqual(['a1']);
     expect(r.index).toBe(3);
+    expect(members[1]!.requests).toHaveLength(1);
+  });
+
+  it('a member that never answers takes only its share of the deadline: the next one is asked in time', async () => {
+    members[0]!.silent = true;
+    const r = await read();
+    // Before, the first member took the whole 2 s deadline and the read failed with no answer.
+    expect(r.instances.map((i) => i.id)).toEqual(['a1']);
+    expect(members[0]!.requests).toHaveLength(1);
     expect(members[1]!.requests).toHaveLength(1);
   });
 });

@@ -17,6 +17,8 @@
  *   federation off) is 500 `No path to datacenter`; no member answering within the deadline
  *   is 500 `rpc error: ...`; a token refused there is 403 with that datacenter's reason.
  */
+
+import { attemptTimeoutMs } from '../federation/forward.js';
 import { HOP_HEADER } from '../federation/host.js';
 import type { Health, Instance } from '../registry/index.js';
 import { ConsulError } from './errors.js';
@@ -75,12 +77,17 @@ export function remoteMembers(federation: ConsulFederation | null, datacenter: s
 export async function readRemoteService(federation: ConsulFederation | null, r: RemoteRead): Promise<RemoteService> {
   const addresses = remoteMembers(federation, r.datacenter);
   // The member adds its own jitter (up to wait/16, as here) to the wait it is sent.
-  const deadline = performance.now() + r.timeoutMs + (r.index === undefined ? 0 : (r.waitMs * 17) / 16);
+  const waitMs = r.index === undefined ? 0 : (r.waitMs * 17) / 16;
+  const deadline = performance.now() + r.timeoutMs + waitMs;
   const failures: string[] = [];
-  for (const address of addresses) {
-    if (performance.now() >= deadline || r.signal.aborted) break;
+  for (const [i, address] of addresses.entries()) {
+    const now = performance.now();
+    if (now >= deadline || r.signal.aborted) break;
+    // Each member gets its share of what is left (as the native ?dc= forwarding does), so one
+    // stalled member cannot use the whole deadline and leave the others untried.
+    const attemptDeadline = now + attemptTimeoutMs(deadline - now, waitMs, addresses.length - i);
     try {
-      return await readFrom(federation!, address, r, deadline);
+      return await readFrom(federation!, address, r, attemptDeadline);
     } catch (err) {
       if (err instanceof ConsulError) throw err;
       failures.push(`${address}: ${(err as Error).message}`);
