@@ -1,5 +1,5 @@
 /**
- * Which cluster a node belongs to (src/node/cluster-id.ts), against a real LevelDB: a
+ * Which cluster a node belongs to (loadClusterIdentity in src/node/open-data.ts), against a real LevelDB: a
  * fresh node started with --join takes on the id of the cluster that adds it at its first
  * handshake and keeps it across restarts; a node with a stored id, or not joining, starts
  * with what it has.
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log/index.js';
-import { loadClusterIdentity } from '../src/node/cluster-id.js';
+import { loadClusterIdentity } from '../src/node/open-data.js';
 import type { NodeDatabase } from '../src/storage/index.js';
 import { openNodeDatabase, readClusterId, writeClusterId } from '../src/storage/index.js';
 

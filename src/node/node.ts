@@ -17,22 +17,20 @@
  */
 import { randomInt } from 'node:crypto';
 import type { ConfState, Message, SoftState } from '../../raft/index.js';
-import { bootstrapEntries, bootstrapHardState, RawNode, SeededRandom } from '../../raft/index.js';
+import { RawNode, SeededRandom } from '../../raft/index.js';
 import type { HealthReport, TrackedHealth } from '../health/index.js';
 import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import type { BackupOrigin, OpenBackup } from '../ops/backup-stream.js';
 import type { CheckReport, CorruptionChecker } from '../ops/corruption-check.js';
-import type { ClientCommand, KeepaliveOutcome } from '../registry/index.js';
-import { Registry, SessionTracker } from '../registry/index.js';
-import type { NodeDatabase } from '../storage/index.js';
-import { NodeStorage, openNodeDatabase } from '../storage/index.js';
+import type { ClientCommand, KeepaliveOutcome, Registry } from '../registry/index.js';
+import { SessionTracker } from '../registry/index.js';
+import type { NodeDatabase, NodeStorage } from '../storage/index.js';
 import { type ClusterIdentity, PeerTransport } from '../transport/index.js';
 import { openNodeBackup } from './backup.js';
 import { ClientRequests, NO_LEADER_WAIT_MS } from './client-requests.js';
 import type { NodeClock, Timer } from './clock.js';
 import { systemClock } from './clock.js';
-import { loadClusterIdentity } from './cluster-id.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
 import { ForwardedRequests } from './forwarding.js';
 import { Integrity } from './integrity.js';
@@ -41,8 +39,9 @@ import { LeaderRouter } from './leader-router.js';
 import { LeaderChangeWaiters } from './leader-watch.js';
 import { MemberStatus } from './member-status.js';
 import { Membership } from './membership.js';
+import { openNodeData } from './open-data.js';
 import type { NodeFaults, NodeObserver, NodeOptions } from './options.js';
-import { PeerBook } from './peer-book.js';
+import type { PeerBook } from './peer-book.js';
 import { PeerConnections } from './peer-connections.js';
 import { PeerInbox } from './peer-inbox.js';
 import type { AdminResult, PeerMessage, ProposalResult } from './peer-messages.js';
@@ -52,10 +51,10 @@ import { LocalProposer } from './proposer.js';
 import { ReadBarriers } from './reads.js';
 import { ReadyLoop } from './ready-loop.js';
 import { SnapshotPacer } from './snapshot-pacer.js';
-import { readLegacyPeers, readMemberAddresses, smStore } from './state-store.js';
+import { readMemberAddresses } from './state-store.js';
 import type { NodeStatus } from './status.js';
 import { nodeStatus } from './status.js';
-import { assertClusterVersionSupported, buildVersionOf } from './version-gate.js';
+import { buildVersionOf } from './version-gate.js';
 
 export type { NodeFaults, NodeObserver, NodeOptions } from './options.js';
 export type { MemberView, NodeStatus } from './status.js';
@@ -100,7 +99,7 @@ export class RollcallNode {
   private constructor(
     private readonly options: NodeOptions,
     /** The addresses this node dials: its flags first, then those members were added with (peer-book.ts). */
-    private readonly peers: PeerBook,
+    peers: PeerBook,
     private readonly db: NodeDatabase,
     private readonly storage: NodeStorage,
     readonly registry: Registry,
@@ -293,45 +292,15 @@ export class RollcallNode {
 
   /** Opens storage (refusing a damaged log), loads the registry, joins the peers and starts ticking. */
   static async start(options: NodeOptions): Promise<RollcallNode> {
-    const db = await openNodeDatabase(options.dataDir);
-    let storage: NodeStorage | null = null;
+    let node: RollcallNode | null = null;
+    const { db, storage, registry, cluster, peers } = await openNodeData(options, (err) => {
+      if (node !== null && !node.closed) node.fail(err);
+    });
     try {
-      storage = await NodeStorage.open(db, {
-        onSnapshotError: (err) => options.logger.error({ err }, 'preparing a snapshot failed'),
-        // A crash left something half-done that open() finished: worth a line for whoever restarts it.
-        onRecovery: (what) => options.logger.warn({ dataDir: options.dataDir }, `storage recovered at open: ${what}`),
-      });
-      const fresh = storage.lastIndex() === 0 && storage.initialState().hardState.term === 0;
-      if (fresh && !options.join) {
-        // Founding member of a new cluster: the membership is the first entries of the log.
-        const ids = [...options.peers.keys()].sort();
-        await storage.persist({ entries: bootstrapEntries(ids), hardState: bootstrapHardState(ids) });
-        options.logger.info({ members: ids }, 'bootstrapped a new cluster');
-      }
-      const registry = await Registry.open(smStore(db));
-      assertClusterVersionSupported(registry.clusterVersion, buildVersionOf(options.stateMachineVersion));
-      let node: RollcallNode | null = null;
-      // A restored member has a cluster id; a joiner takes on the id of the cluster that adds it.
-      const cluster = await loadClusterIdentity({
-        db,
-        log: options.logger,
-        joining: fresh && options.join === true,
-        onStoreFailed: (err) => {
-          if (node !== null && !node.closed) node.fail(err);
-        },
-      });
-      // --peers wins for the ids it names; the stored records only fill in the rest.
-      const book = new PeerBook(
-        options.id,
-        options.peers,
-        await readMemberAddresses(db),
-        await readLegacyPeers(db),
-        registry.conf ?? storage.initialState().confState,
-      );
       const transport = new PeerTransport<PeerMessage>({
         id: options.id,
         listen: options.peerListen,
-        peers: book.current,
+        peers: peers.current,
         secret: options.secret,
         cluster,
         ...(options.peerTls === undefined ? {} : { tls: options.peerTls }),
@@ -341,7 +310,7 @@ export class RollcallNode {
         onPeerRefused: (peer) => node?.connections.onRefused(peer),
         ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
       });
-      node = new RollcallNode(options, book, db, storage, registry, transport, cluster);
+      node = new RollcallNode(options, peers, db, storage, registry, transport, cluster);
       await node.checks.restoreMark();
       await transport.start();
       node.startTimers();
@@ -359,8 +328,7 @@ export class RollcallNode {
       );
       return node;
     } catch (err) {
-      if (storage) await storage.close().catch(() => undefined);
-      else await db.db.close().catch(() => undefined);
+      await storage.close().catch(() => undefined);
       throw err;
     }
   }

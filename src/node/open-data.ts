@@ -1,0 +1,100 @@
+/**
+ * Opening what a node keeps in its data directory, in this order: the database and the
+ * storage over it (refusing a damaged log), the founding entries of a new cluster, the
+ * registry, the version gate, which cluster the node belongs to, and where it dials each
+ * member (peer-book.ts). RollcallNode.start wires the parts around what this returns.
+ */
+import { bootstrapEntries, bootstrapHardState } from '../../raft/index.js';
+import type { Logger } from '../log/index.js';
+import { Registry } from '../registry/index.js';
+import type { NodeDatabase } from '../storage/index.js';
+import { NodeStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
+import { ClusterIdentity } from '../transport/index.js';
+import type { NodeOptions } from './options.js';
+import { PeerBook } from './peer-book.js';
+import { readLegacyPeers, readMemberAddresses, smStore } from './state-store.js';
+import { assertClusterVersionSupported, buildVersionOf } from './version-gate.js';
+
+/** A node's data, open: closing `storage` closes the database too. */
+export interface NodeData {
+  readonly db: NodeDatabase;
+  readonly storage: NodeStorage;
+  readonly registry: Registry;
+  /** Which cluster this node belongs to, as the peer handshake checks it. */
+  readonly cluster: ClusterIdentity;
+  /** The addresses this node dials: its flags first, then those members were added with. */
+  readonly peers: PeerBook;
+}
+
+/**
+ * Opens the node's data; on a failure closes what it opened and throws.
+ * `onClusterIdStoreFailed`: storing a joiner's adopted cluster id failed later (the disk is in doubt).
+ */
+export async function openNodeData(
+  options: NodeOptions,
+  onClusterIdStoreFailed: (err: unknown) => void,
+): Promise<NodeData> {
+  const db = await openNodeDatabase(options.dataDir);
+  let storage: NodeStorage | null = null;
+  try {
+    storage = await NodeStorage.open(db, {
+      onSnapshotError: (err) => options.logger.error({ err }, 'preparing a snapshot failed'),
+      // A crash left something half-done that open() finished: worth a line for whoever restarts it.
+      onRecovery: (what) => options.logger.warn({ dataDir: options.dataDir }, `storage recovered at open: ${what}`),
+    });
+    const fresh = storage.lastIndex() === 0 && storage.initialState().hardState.term === 0;
+    if (fresh && !options.join) {
+      // Founding member of a new cluster: the membership is the first entries of the log.
+      const ids = [...options.peers.keys()].sort();
+      await storage.persist({ entries: bootstrapEntries(ids), hardState: bootstrapHardState(ids) });
+      options.logger.info({ members: ids }, 'bootstrapped a new cluster');
+    }
+    const registry = await Registry.open(smStore(db));
+    assertClusterVersionSupported(registry.clusterVersion, buildVersionOf(options.stateMachineVersion));
+    // A restored member has a cluster id; a joiner takes on the id of the cluster that adds it.
+    const cluster = await loadClusterIdentity({
+      db,
+      log: options.logger,
+      joining: fresh && options.join === true,
+      onStoreFailed: onClusterIdStoreFailed,
+    });
+    // --peers wins for the ids it names; the stored records only fill in the rest.
+    const peers = new PeerBook(
+      options.id,
+      options.peers,
+      await readMemberAddresses(db),
+      await readLegacyPeers(db),
+      registry.conf ?? storage.initialState().confState,
+    );
+    return { db, storage, registry, cluster, peers };
+  } catch (err) {
+    if (storage) await storage.close().catch(() => undefined);
+    else await db.db.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface ClusterIdOptions {
+  readonly db: NodeDatabase;
+  readonly log: Logger;
+  /** A fresh data directory started with --join: the id is the adding cluster's. */
+  readonly joining: boolean;
+  /** Storing an adopted id failed (the disk is in doubt). */
+  onStoreFailed(err: unknown): void;
+}
+
+/**
+ * Which cluster this node belongs to: the id stored in its data directory (set by a
+ * restore or by joining; src/storage/cluster-id.ts keeps the record), none for a cluster
+ * bootstrapped without one, or, for a fresh node started with --join, the id of the
+ * cluster that adds it, taken on at its first handshake and stored for later starts.
+ */
+export async function loadClusterIdentity(o: ClusterIdOptions): Promise<ClusterIdentity> {
+  const stored = await readClusterId(o.db);
+  if (stored !== null || !o.joining) return ClusterIdentity.of(stored);
+  return ClusterIdentity.unassigned((id) => {
+    // Kept across restarts: a restarted joiner must not take on another cluster's id.
+    o.log.info({ clusterId: id }, 'joined a cluster with an id; storing it');
+    writeClusterId(o.db, id).catch((err: unknown) => o.onStoreFailed(err));
+  });
+}
