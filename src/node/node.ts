@@ -29,7 +29,7 @@ import type { NodeDatabase, NodeStorage } from '../storage/index.js';
 import { type ClusterIdentity, PeerTransport } from '../transport/index.js';
 import { openNodeBackup } from './backup.js';
 import { ClientRequests, NO_LEADER_WAIT_MS } from './client-requests.js';
-import type { NodeClock, Timer } from './clock.js';
+import type { NodeClock } from './clock.js';
 import { systemClock } from './clock.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
 import { ForwardedRequests } from './forwarding.js';
@@ -54,6 +54,7 @@ import { SnapshotPacer } from './snapshot-pacer.js';
 import { readMemberAddresses } from './state-store.js';
 import type { NodeStatus } from './status.js';
 import { nodeStatus } from './status.js';
+import { NodeTimers } from './timers.js';
 import { buildVersionOf } from './version-gate.js';
 
 export type { NodeFaults, NodeObserver, NodeOptions } from './options.js';
@@ -88,12 +89,12 @@ export class RollcallNode {
   private readonly memberStatus: MemberStatus;
   private readonly checks: Integrity;
   private readonly inbox: PeerInbox;
+  /** The Raft tick and the duty timer. */
+  private readonly timers: NodeTimers;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   private conf: ConfState;
   private closed = false;
   private failure: Error | null = null;
-  private tickTimer: Timer | null = null;
-  private dutyTimer: Timer | null = null;
   private observer: NodeObserver = {};
 
   private constructor(
@@ -285,6 +286,17 @@ export class RollcallNode {
       integrity: this.checks,
       soft,
       send,
+      kick,
+      closed: () => this.closed,
+    });
+    this.timers = new NodeTimers({
+      raw: this.raw,
+      clock,
+      membership: this.membership,
+      duties: this.duties,
+      tickMs: options.tickMs ?? 50,
+      electionTicks: options.electionTicks ?? 10,
+      dutyMs: options.expiryCheckMs ?? 200,
       kick,
       closed: () => this.closed,
     });
@@ -489,29 +501,9 @@ export class RollcallNode {
   // ---- lifecycle --------------------------------------------------------------------
 
   private startTimers(): void {
-    this.tickTimer = this.clock.setInterval(() => {
-      this.raw.tick();
-      this.kick();
-    }, this.options.tickMs ?? 50);
-    this.dutyTimer = this.clock.setInterval(() => this.onDutyTimer(), this.options.expiryCheckMs ?? 200);
+    this.timers.start();
     this.memberStatus.start();
     this.checks.start();
-  }
-
-  /** Every expiryCheckMs: one call per duty. */
-  private onDutyTimer(): void {
-    if (this.closed || this.retireIfRemoved()) return;
-    this.membership.maybePromoteLearners();
-    this.duties.checkExpiry();
-    this.duties.checkClusterVersion();
-  }
-
-  /** Removed and handed over (two election timeouts since): stop taking part; the process should be stopped. */
-  private retireIfRemoved(): boolean {
-    if (!this.membership.retired(2 * (this.options.electionTicks ?? 10) * (this.options.tickMs ?? 50))) return false;
-    this.tickTimer?.cancel();
-    this.tickTimer = null;
-    return true;
   }
 
   private assertOpen(): void {
@@ -531,8 +523,7 @@ export class RollcallNode {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.tickTimer?.cancel();
-    this.dutyTimer?.cancel();
+    this.timers.close();
     this.memberStatus.close();
     this.checks.close();
     this.snapshots.close();
