@@ -12,12 +12,13 @@
  *   peer-inbox.ts       where each peer message goes; forwarding.ts: waiting for the answers
  *   peer-connections.ts what a connection coming up, dropping or refused means; the early election
  *   member-status.ts    what members say about themselves, the version every member supports
- *   integrity.ts        this node's part in the corruption check
+ *   corruption-check.ts this node's part in the corruption check
  *   cluster-id.ts, backup.ts, version-gate.ts, clock.ts (time and timers, virtual in tests)
  */
 import { randomInt } from 'node:crypto';
 import type { ConfState, Message, SoftState } from '../../raft/index.js';
 import { RawNode, SeededRandom } from '../../raft/index.js';
+import { encode } from '../codec/index.js';
 import type { HealthReport, TrackedHealth } from '../health/index.js';
 import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
@@ -31,9 +32,9 @@ import { openNodeBackup } from './backup.js';
 import { ClientRequests, NO_LEADER_WAIT_MS } from './client-requests.js';
 import type { NodeClock } from './clock.js';
 import { systemClock } from './clock.js';
+import { CorruptionCheck } from './corruption-check.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
 import { ForwardedRequests } from './forwarding.js';
-import { Integrity } from './integrity.js';
 import { LeaderDuties } from './leader-duties.js';
 import { LeaderRouter } from './leader-router.js';
 import { LeaderChangeWaiters } from './leader-watch.js';
@@ -64,7 +65,10 @@ export class RollcallNode {
   readonly id: string;
   /** The state-machine version this build implements (src/registry/version.ts). */
   readonly buildVersion: number;
-  /** State-machine hashes compared across members (src/ops/corruption-check.ts). */
+  /**
+   * State-machine hashes compared across members (src/ops/corruption-check.ts). The server
+   * reads it by this name (read refusal, readiness, alerts: src/server/routes/integrity.ts).
+   */
   readonly integrity: CorruptionChecker;
   private readonly log: Logger;
   private readonly clock: NodeClock;
@@ -87,7 +91,8 @@ export class RollcallNode {
   private readonly requests: ClientRequests;
   private readonly connections: PeerConnections;
   private readonly memberStatus: MemberStatus;
-  private readonly checks: Integrity;
+  /** This node's part in the corruption check: answering peers, the periodic check, the mark. */
+  private readonly corruptionCheck: CorruptionCheck;
   private readonly inbox: PeerInbox;
   /** The Raft tick and the duty timer. */
   private readonly timers: NodeTimers;
@@ -231,7 +236,7 @@ export class RollcallNode {
         transport.setPeers(peers.current);
       },
     });
-    this.checks = new Integrity({
+    this.corruptionCheck = new CorruptionCheck({
       id: options.id,
       log: this.log,
       clock,
@@ -245,7 +250,7 @@ export class RollcallNode {
       assertOpen: () => this.assertOpen(),
       send,
     });
-    this.integrity = this.checks.checker;
+    this.integrity = this.corruptionCheck.checker;
     this.requests = new ClientRequests({
       clock,
       router: new LeaderRouter({
@@ -283,7 +288,7 @@ export class RollcallNode {
       duties: this.duties,
       membership: this.membership,
       memberStatus: this.memberStatus,
-      integrity: this.checks,
+      corruptionCheck: this.corruptionCheck,
       soft,
       send,
       kick,
@@ -323,7 +328,7 @@ export class RollcallNode {
         ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
       });
       node = new RollcallNode(options, peers, db, storage, registry, transport, cluster);
-      await node.checks.restoreMark();
+      await node.corruptionCheck.restoreMark();
       await transport.start();
       node.startTimers();
       node.connections.maybeCampaignAtStart();
@@ -435,11 +440,6 @@ export class RollcallNode {
     return this.integrity.run(timeoutMs);
   }
 
-  /** Test-only (PUT /v1/test/faults): writes a record into the state machine behind the log's back. */
-  corruptStateForTest(key: string, value: string): Promise<void> {
-    return this.checks.corruptStateForTest(key, value);
-  }
-
   /** Receives timings and events for metrics; replaces any earlier observer. */
   setObserver(observer: NodeObserver): void {
     this.observer = observer;
@@ -454,6 +454,11 @@ export class RollcallNode {
     this.transport.setFaults(faults);
     this.ready.compactDelayMs = faults.compactDelayMs ?? 0;
     this.ready.persistDelayMs = faults.persistDelayMs ?? 0;
+  }
+
+  /** Test-only (PUT /v1/test/faults): writes a record into the state machine behind the log's back. */
+  async corruptStateForTest(key: string, value: string): Promise<void> {
+    await this.db.sm.put(new TextEncoder().encode(key), encode(value));
   }
 
   // ---- wiring -----------------------------------------------------------------------
@@ -503,7 +508,7 @@ export class RollcallNode {
   private startTimers(): void {
     this.timers.start();
     this.memberStatus.start();
-    this.checks.start();
+    this.corruptionCheck.start();
   }
 
   private assertOpen(): void {
@@ -525,7 +530,7 @@ export class RollcallNode {
     this.closed = true;
     this.timers.close();
     this.memberStatus.close();
-    this.checks.close();
+    this.corruptionCheck.close();
     this.snapshots.close();
     const err = new NodeError('SHUTTING_DOWN', 'the node is shutting down');
     this.proposer.close(err);

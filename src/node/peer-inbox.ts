@@ -5,10 +5,10 @@
  * waiters; members' status reports; the corruption check's requests and verdicts.
  */
 import type { RawNode, SoftState } from '../../raft/index.js';
+import type { CorruptionCheck } from './corruption-check.js';
 import { notLeader } from './errors.js';
 import type { ForwardedRequests } from './forwarding.js';
 import { toOutcome } from './forwarding.js';
-import type { Integrity } from './integrity.js';
 import type { LeaderDuties } from './leader-duties.js';
 import type { MemberStatus } from './member-status.js';
 import type { Membership } from './membership.js';
@@ -25,7 +25,7 @@ export interface PeerInboxDeps {
   readonly duties: LeaderDuties;
   readonly membership: Membership;
   readonly memberStatus: MemberStatus;
-  readonly integrity: Integrity;
+  readonly corruptionCheck: CorruptionCheck;
   soft(): SoftState;
   send(to: string, m: PeerMessage): void;
   kick(): void;
@@ -82,10 +82,10 @@ export class PeerInbox {
         this.d.memberStatus.onReport(from, m.status);
         return;
       case 'hashRequest':
-        this.d.integrity.answerHashRequest(from, m.req, m.index);
+        this.d.corruptionCheck.answerHashRequest(from, m.req, m.index);
         return;
       case 'corrupt':
-        this.d.integrity.onCorruptNotice(from, m.detail);
+        this.d.corruptionCheck.onCorruptNotice(from, m.detail);
         return;
     }
   }

@@ -4,7 +4,6 @@
  * asking for this node's hash, the mark a peer's verdict leaves (kept across restarts),
  * and on the leader the periodic check.
  */
-import { encode } from '../codec/index.js';
 import type { Logger } from '../log/index.js';
 import {
   CorruptionChecker,
@@ -24,7 +23,7 @@ const HASH_ANSWER_MS = 10_000;
 /** The longest a periodic check waits for the members' answers. */
 const PERIODIC_CHECK_TIMEOUT_MS = 30_000;
 
-export interface IntegrityDeps {
+export interface CorruptionCheckDeps {
   readonly id: string;
   readonly log: Logger;
   readonly clock: NodeClock;
@@ -43,12 +42,12 @@ export interface IntegrityDeps {
   send(to: string, m: PeerMessage): boolean;
 }
 
-export class Integrity {
+export class CorruptionCheck {
   /** State-machine hashes compared across members. */
   readonly checker: CorruptionChecker;
   private timer: Timer | null = null;
 
-  constructor(private readonly d: IntegrityDeps) {
+  constructor(private readonly d: CorruptionCheckDeps) {
     this.checker = new CorruptionChecker({
       id: d.id,
       log: d.log,
@@ -105,11 +104,6 @@ export class Integrity {
       (value) => this.d.send(from, { kind: 'hashResult', req, outcome: { ok: true, value } }),
       (err: unknown) => this.d.send(from, { kind: 'hashResult', req, outcome: toOutcome(err) }),
     );
-  }
-
-  /** Test-only (PUT /v1/test/faults): writes a record into the state machine behind the log's back. */
-  async corruptStateForTest(key: string, value: string): Promise<void> {
-    await this.d.db.sm.put(new TextEncoder().encode(key), encode(value));
   }
 
   /** A peer's check found this node's state machine differs from the majority's. */
