@@ -1,19 +1,21 @@
 /**
  * A Rollcall node: the Raft core, its storage (src/storage), the registry state machine
  * and the peer transport, driven by one Ready loop. This file is the composition root: it
- * opens the parts, wires each to the others, starts and stops them, and answers for the
- * node's status. What each part does is in its own file:
+ * wires the parts to each other, starts and stops them, and hands each public call to the
+ * part that does it. What each part does is in its own file:
  *
+ *   open-data.ts        the data directory: storage, bootstrap, registry, version gate, cluster id, peer book
  *   ready-loop.ts       persist, send, apply, compact, install snapshots
  *   client-requests.ts  writes, keepalives and cluster operations, routed to the leader (leader-router.ts)
  *   reads.ts            linearizable read barriers (ReadIndex)
  *   leader-duties.ts    session deadlines, expiry, health decisions, raising the cluster version
+ *   timers.ts           the Raft tick and the duty timer
  *   membership.ts       adding, removing and promoting members, handing leadership over
  *   peer-inbox.ts       where each peer message goes; forwarding.ts: waiting for the answers
  *   peer-connections.ts what a connection coming up, dropping or refused means; the early election
  *   member-status.ts    what members say about themselves, the version every member supports
  *   corruption-check.ts this node's part in the corruption check
- *   cluster-id.ts, backup.ts, version-gate.ts, clock.ts (time and timers, virtual in tests)
+ *   status.ts           what the node tells about itself; version-gate.ts, clock.ts (time, virtual in tests)
  */
 import { randomInt } from 'node:crypto';
 import type { ConfState, Message, SoftState } from '../../raft/index.js';
@@ -22,13 +24,12 @@ import { encode } from '../codec/index.js';
 import type { HealthReport, TrackedHealth } from '../health/index.js';
 import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
-import type { BackupOrigin, OpenBackup } from '../ops/backup-stream.js';
+import { type BackupOrigin, type OpenBackup, openBackup as openBackupStream } from '../ops/backup-stream.js';
 import type { CheckReport, CorruptionChecker } from '../ops/corruption-check.js';
 import type { ClientCommand, KeepaliveOutcome, Registry } from '../registry/index.js';
 import { SessionTracker } from '../registry/index.js';
 import type { NodeDatabase, NodeStorage } from '../storage/index.js';
 import { type ClusterIdentity, PeerTransport } from '../transport/index.js';
-import { openNodeBackup } from './backup.js';
 import { ClientRequests, NO_LEADER_WAIT_MS } from './client-requests.js';
 import type { NodeClock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -428,10 +429,18 @@ export class RollcallNode {
 
   // ---- operations -------------------------------------------------------------------
 
-  /** A consistent backup of this node's applied state (GET /v1/snapshot): see backup.ts. */
+  /**
+   * A consistent backup of this node's applied state (GET /v1/snapshot, `rollcall snapshot
+   * save`): one LevelDB snapshot of the state machine in the backup file format
+   * (src/ops/backup-stream.ts), stamped with this node and its cluster id.
+   */
   openBackup(now?: BackupOrigin['now']): Promise<OpenBackup> {
     this.assertOpen();
-    return openNodeBackup(this.db, this.id, this.clusterId, now);
+    return openBackupStream(this.db, {
+      node: this.id,
+      clusterId: this.clusterId,
+      ...(now === undefined ? {} : { now }),
+    });
   }
 
   /** Compares every member's state-machine hash now (POST /v1/cluster/check). */
