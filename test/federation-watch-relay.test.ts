@@ -129,6 +129,28 @@ describe('WatchRelay', () => {
     expect(parseSse(text).events.map((e) => e.data.instance.id)).toEqual(['a', 'b']);
   });
 
+  it('a lagging member that reports progress below the resume point still has its repeats skipped', async () => {
+    const dies = await serve((_req, res) => {
+      streamHead(res);
+      // Revision 7 has two events; the member dies after the first.
+      res.write(change(6, 'b') + change(7, 'c'));
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    const next = await serve((_req, res) => {
+      streamHead(res);
+      // A follower behind the dead member: idle at revision 6, it reports progress before revision 7 reaches it.
+      res.write(progress(6));
+      setTimeout(() => res.write(change(7, 'c') + change(7, 'd') + change(8, 'e')), 50);
+    });
+    const { text } = await relayThrough(dies, next, '"e"');
+    expect(parseSse(text).events.map((e) => `${e.id}/${e.event}/${e.data.instance?.id ?? ''}`)).toEqual([
+      '6/message/b',
+      '7/message/c',
+      '7/message/d',
+      '8/message/e',
+    ]);
+  });
+
   it('starts from the first answer revision when the caller gave none, and ends with a final frame', async () => {
     const first = await serve((_req, res) => {
       streamHead(res); // x-rollcall-revision: 4

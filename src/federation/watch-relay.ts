@@ -196,8 +196,10 @@ export class WatchRelay {
       return this.upstreams > 1 ? 'drop' : 'send';
     }
     if (f.event === 'progress') {
-      this.skip = 0;
+      // A member behind the resume point (a lagging follower) reports progress before it
+      // replays revision `lastId`: the frames still to skip are ahead of it, keep `skip`.
       if (f.id < this.lastId || (f.id === this.lastId && this.countAtLast === 0)) return 'drop';
+      this.skip = 0;
       this.lastId = f.id;
       this.countAtLast = 0;
       return 'send';
