@@ -5,6 +5,7 @@
  * every change once, in order, and a new member is asked for the stream after the last
  * whole revision.
  */
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WatchRelay } from '../src/federation/watch-relay.js';
@@ -149,6 +150,55 @@ describe('WatchRelay', () => {
       '7/message/d',
       '8/message/e',
     ]);
+  });
+
+  it('a member found after the relay was closed is let go, not left streaming', async () => {
+    const encoder = new TextEncoder();
+    const first = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(encoder.encode(change(5, 'a')));
+        c.error(new Error('reset'));
+      },
+    });
+    let cancelled = false;
+    const late = new ReadableStream<Uint8Array>({
+      cancel() {
+        cancelled = true;
+      },
+    });
+    let answer: (u: { response: Response; address: string }) => void = () => undefined;
+    let reopened: () => void = () => undefined;
+    const asked = new Promise<void>((r) => {
+      reopened = r;
+    });
+    const res = Object.assign(new EventEmitter(), {
+      writableEnded: false,
+      writeHead: () => undefined,
+      write: () => true,
+      end() {
+        this.writableEnded = true;
+      },
+    });
+    const relay = new WatchRelay({
+      datacenter: 'dc-x',
+      first: { response: new Response(first, { headers: { 'x-rollcall-revision': '4' } }), address: 'a' },
+      after: null,
+      res: res as unknown as ServerResponse,
+      headers: {},
+      logger: silentLogger(),
+      reopen: () => {
+        reopened();
+        return new Promise((r) => {
+          answer = r;
+        });
+      },
+    });
+    const running = relay.run();
+    await asked;
+    relay.close(); // the node is closing while a member is being asked
+    answer({ response: new Response(late), address: 'b' });
+    await running;
+    expect(cancelled).toBe(true);
   });
 
   it('starts from the first answer revision when the caller gave none, and ends with a final frame', async () => {

@@ -72,6 +72,8 @@ export class WatchRelay {
   private lostSince: number | null = null;
   private readonly idleMs: number;
   private readonly resumeBudgetMs: number;
+  /** Ends the pause between two attempts to resume. */
+  private wakeSleep: () => void = () => undefined;
 
   constructor(private readonly o: WatchRelayOptions) {
     const revision = Number(o.first.response.headers.get('x-rollcall-revision') ?? 0);
@@ -118,6 +120,7 @@ export class WatchRelay {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.wakeSleep();
     void this.reader?.cancel().catch(() => undefined);
   }
 
@@ -133,14 +136,31 @@ export class WatchRelay {
     let pause = 100;
     while (!this.closed && performance.now() < until) {
       const next = await this.o.reopen(this.resumePoint(), failed);
+      if (next !== null && this.closed) {
+        // Closed while the member was asked: nobody will read this stream, let its connection go.
+        await next.response.body?.cancel().catch(() => undefined);
+        return null;
+      }
       if (next !== null) {
         this.skip = this.countAtLast;
         return next;
       }
-      await new Promise((r) => setTimeout(r, pause));
+      await this.sleep(pause);
       pause = Math.min(pause * 2, 2_000);
     }
     return null;
+  }
+
+  /** Waits `ms`, or less if the relay is closed meanwhile (no timer outlives it). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeSleep = done;
+    });
   }
 
   /** Relays one upstream until it ends: how it ended. */
