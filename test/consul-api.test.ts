@@ -568,6 +568,56 @@ describe('Consul API in process', () => {
     ).toEqual(['a1']);
   });
 
+  it('a member marked corrupt answers 500 in plain text, but for /v1/agent/self and /v1/status/* (issue 20)', async () => {
+    // What RollcallNode.integrity shows: the mark a peer's corruption check left, null when none.
+    const integrity: { selfCorruption: { by: string; detail: string; at: number } | null } = { selfCorruption: null };
+    Object.assign(node, { integrity });
+    start(TokenAuthority.parse(JSON.stringify([{ token: WRITE, role: 'admin' }])));
+    const auth = { 'x-consul-token': WRITE };
+    const web = { Name: 'web', ID: 'w1', Port: 80, Address: '10.0.0.1', Check: { TTL: '30s' } };
+    expect((await put('/v1/agent/service/register', web, auth)).statusCode).toBe(200);
+    expect((await get('/v1/health/service/web', auth)).statusCode).toBe(200);
+
+    integrity.selfCorruption = { by: 'n1', detail: 'hash differs at index 7', at: 0 };
+    const refused = [
+      ['GET', '/v1/agent/services'],
+      ['GET', '/v1/agent/service/w1'],
+      ['GET', '/v1/agent/checks'],
+      ['GET', '/v1/catalog/services'],
+      ['GET', '/v1/catalog/service/web'],
+      ['GET', '/v1/catalog/nodes'],
+      ['GET', '/v1/catalog/datacenters'],
+      ['GET', '/v1/health/service/web?passing'],
+      ['GET', '/v1/health/checks/web'],
+      ['GET', '/v1/health/state/any'],
+      ['GET', '/v1/health/service/web?index=1&wait=1s'],
+      ['PUT', '/v1/agent/service/register'],
+      ['PUT', '/v1/agent/service/deregister/w1'],
+      ['PUT', '/v1/agent/check/update/service:w1'],
+    ] as const;
+    for (const [method, url] of refused) {
+      const r =
+        method === 'GET'
+          ? await get(url, auth)
+          : await put(url, url.endsWith('register') ? web : { Status: 'passing' }, auth);
+      expect([r.statusCode, r.body], `${method} ${url}`).toEqual([
+        500,
+        "This member's data failed the corruption check; ask another member",
+      ]);
+      expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');
+    }
+    // Tokens are still checked first: a request without one learns nothing of the mark.
+    expect((await get('/v1/catalog/services')).statusCode).toBe(403);
+    // Nothing a refused write asked for happened.
+    expect(node.registry.listInstances('default', 'web').instances.map((i) => i.id)).toEqual(['w1']);
+    // Its description and the Raft status still answer, as the native /healthz and /v1/cluster do.
+    for (const url of ['/v1/agent/self', '/v1/status/leader', '/v1/status/peers'])
+      expect((await get(url, auth)).statusCode, url).toBe(200);
+
+    integrity.selfCorruption = null;
+    expect(ids(await get('/v1/health/service/web', auth))).toEqual(['w1']);
+  });
+
   it('refuses conflicting consistency modes and bad indexes', async () => {
     start();
     expect((await get('/v1/health/service/a?stale&consistent')).statusCode).toBe(400);

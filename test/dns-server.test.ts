@@ -6,7 +6,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
-import { decode, encode } from 'dns-packet';
+import { type DecodedPacket, decode, encode } from 'dns-packet';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AnswerContext } from '../src/dns/answer.js';
 import { type DnsServer, type ServiceDirectory, startDnsServer } from '../src/dns/index.js';
@@ -105,6 +105,38 @@ describe('DNS listeners', () => {
     const again = await startDnsServer({ node, logger: silentLogger(), listen: { host: '127.0.0.1', port } });
     expect(again.port).toBe(port);
     await again.close();
+  });
+
+  it('a member marked corrupt answers SERVFAIL to every question, over UDP and TCP (issue 20)', async () => {
+    // What RollcallNode.integrity shows: the mark a peer's corruption check left, null when none.
+    const integrity: { selfCorruption: { by: string; detail: string; at: number } | null } = { selfCorruption: null };
+    const marked = await startDnsServer({
+      node: Object.assign(node, { integrity }),
+      logger: silentLogger(),
+      listen: { host: '127.0.0.1', port: 0 },
+    });
+    try {
+      const port = marked.port;
+      expect(dataOf((await queryUdp(port, 'web.service.consul', 'A')).answers, 'A')).toEqual(['10.0.0.1']);
+      integrity.selfCorruption = { by: 'n1', detail: 'hash differs at index 7', at: 0 };
+      const questions: [string, string][] = [
+        ['web.service.consul', 'A'],
+        ['web.service.consul', 'SRV'],
+        ['missing.service.consul', 'A'],
+        ['consul', 'SOA'],
+        ['example.com', 'A'],
+      ];
+      for (const [name, type] of questions) {
+        for (const reply of [await queryUdp(port, name, type), await queryTcp(port, name, type)]) {
+          expect((reply as DecodedPacket & { rcode: string }).rcode, `${name} ${type}`).toBe('SERVFAIL');
+          expect(reply.answers ?? []).toEqual([]);
+          expect(reply.flag_aa).toBe(false);
+          expect(reply.questions).toEqual([{ name, type, class: 'IN' }]);
+        }
+      }
+    } finally {
+      await marked.close();
+    }
   });
 
   it('a port in use is an error at start, not a half-open server', async () => {

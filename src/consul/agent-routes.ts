@@ -25,6 +25,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/agent/self',
     access: 'read',
     namespaced: false,
+    servedWhenCorrupt: true,
     handler: async () => agentSelf(ctx),
   });
 

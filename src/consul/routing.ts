@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../server/auth.js';
+import type { CheckableNode } from '../server/routes/integrity.js';
 import { ConsulError, notServedMessage, sendConsulError, sendText } from './errors.js';
 import { asConsulError } from './node-calls.js';
 import {
@@ -38,6 +39,31 @@ export interface RouteSpec {
   readonly handler: (req: FastifyRequest, reply: FastifyReply, call: Call) => Promise<unknown>;
   /** The answer from another datacenter (`?dc=`, remote.ts); absent: this route answers here only. */
   readonly remote?: (req: FastifyRequest, reply: FastifyReply, call: RemoteCall) => Promise<unknown>;
+  /**
+   * Whether the route still answers on a member a corruption check marked corrupt: only those
+   * that read no registry state (the agent's own description, the Raft status), as the native
+   * /healthz and /v1/cluster do. Every other route answers 500 there (refuseIfCorrupt).
+   */
+  readonly servedWhenCorrupt?: boolean;
+}
+
+/** What a Consul client sees from a member marked corrupt (under 80 characters: the npm client shows it). */
+export const CORRUPT_MESSAGE = "This member's data failed the corruption check; ask another member";
+
+/**
+ * The native API refuses reads on a member marked corrupt (src/server/routes/integrity.ts);
+ * here writes are refused too, since the agent endpoints resolve a service ID against this
+ * member's own state (id-index.ts) before they propose. `?dc=` included: a member taken out
+ * of service answers nothing but its status.
+ */
+function refuseIfCorrupt(ctx: ConsulContext, req: FastifyRequest): void {
+  const mark = (ctx.node as CheckableNode).integrity?.selfCorruption ?? null;
+  if (mark === null) return;
+  ctx.logger.debug(
+    { method: req.method, url: req.url, by: mark.by },
+    'Consul API: refused, this member is marked corrupt',
+  );
+  throw new ConsulError(500, CORRUPT_MESSAGE);
 }
 
 export class Routes {
@@ -68,6 +94,7 @@ export class Routes {
             );
           // Checked here too, as the native API's forwarding does; the other datacenter checks it against its own tokens.
           await authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined);
+          if (spec.servedWhenCorrupt !== true) refuseIfCorrupt(ctx, req);
           if (dc !== null) return await spec.remote!(req, reply, { q, ns, dc });
           return await spec.handler(req, reply, { q, ns });
         } catch (thrown) {

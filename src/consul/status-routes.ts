@@ -18,6 +18,7 @@ export function statusRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/status/leader',
     access: 'read',
     namespaced: false,
+    servedWhenCorrupt: true,
     handler: async (_req, reply) => {
       const st = ctx.node.status();
       const leader =
@@ -37,6 +38,7 @@ export function statusRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/status/peers',
     access: 'read',
     namespaced: false,
+    servedWhenCorrupt: true,
     handler: async () => {
       const st = ctx.node.status();
       return st.members.filter((m) => !m.isLearner).map((m) => addressOf(m, m.id));

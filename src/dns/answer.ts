@@ -17,6 +17,8 @@
  *   of a live member there (remote.ts), so the answer may come later (a promise); a
  *   datacenter the federation does not know is NXDOMAIN, one that does not answer SERVFAIL.
  *   SRV targets are then `<hex>.addr.<that dc>.<domain>`.
+ * - On a member a corruption check marked corrupt: SERVFAIL for every question, names outside
+ *   the domain included, so resolvers go to another server (docs/operations.md).
  *
  * Answers are shuffled on every query, so clients that take the first record spread load.
  */
@@ -58,6 +60,12 @@ export interface AnswerContext {
   readonly random: () => number;
   /** Other datacenters' services (federation on); absent: a name in another datacenter is NXDOMAIN. */
   readonly remote?: Pick<RemoteDirectory, 'lookup'>;
+  /**
+   * Whether a corruption check marked this member corrupt (src/ops/corruption-check.ts): then
+   * every question is SERVFAIL, as the native API refuses reads with 503 CORRUPT, so resolvers
+   * ask another server rather than trust this member's state. Absent: never.
+   */
+  readonly markedCorrupt?: () => boolean;
 }
 
 /** The question as dns-packet decodes it: `type` is a name (`A`, `SRV`, `UNKNOWN_65`). */
@@ -68,6 +76,8 @@ export interface Asked {
 
 /** The reply: at once from this node's registry, or later (a promise) for another datacenter's service. */
 export function answerQuestion(q: Asked, ctx: AnswerContext): Reply | Promise<Reply> {
+  if (ctx.markedCorrupt?.() === true)
+    return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
   const name = parseName(q.name, ctx.domain);
   switch (name.kind) {
     case 'foreign':

@@ -20,6 +20,7 @@ import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from '../consul/index.js
 import type { Logger } from '../log/index.js';
 import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
 import type { NodeApi } from '../server/node-api.js';
+import type { CheckableNode } from '../server/routes/integrity.js';
 import type { PeerAddress } from '../transport/index.js';
 import type { AnswerContext } from './answer.js';
 import { ServiceDirectory } from './lookup.js';
@@ -52,9 +53,12 @@ export {
   ttlProblem,
 } from './settings.js';
 
+/** What DNS reads of the node. */
+export type DnsNode = Pick<NodeApi, 'registry'> & Pick<CheckableNode, 'integrity'>;
+
 export interface DnsServerOptions {
-  /** What DNS reads of the node: its registry, in memory. */
-  readonly node: Pick<NodeApi, 'registry'>;
+  /** What DNS reads of the node: its registry, in memory, and its corruption mark (absent: never marked). */
+  readonly node: DnsNode;
   readonly logger: Logger;
   readonly listen: PeerAddress;
   readonly domain?: string;
@@ -84,7 +88,7 @@ export interface DnsServer {
 
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
   const log = options.logger.child({ part: 'dns' });
-  const registry = options.node.registry;
+  const { registry, integrity } = options.node;
   const directory = new ServiceDirectory(registry);
   const remote =
     options.federation === undefined || options.federation === null
@@ -103,6 +107,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     ttl: options.ttl ?? DEFAULT_DNS_TTL,
     random: options.random ?? Math.random,
     ...(remote === null ? {} : { remote }),
+    ...(integrity === undefined ? {} : { markedCorrupt: () => integrity.selfCorruption !== null }),
   };
   const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
   const { host } = options.listen;
@@ -153,7 +158,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
 export async function startDnsFromConfig(
   settings: DnsSettings,
   scope: { readonly datacenter: string; readonly namespace: string },
-  node: Pick<NodeApi, 'registry'>,
+  node: DnsNode,
   logger: Logger,
   tls: TlsMaterial | null = null,
   federation: DatacenterRoutes | null = null,
