@@ -10,11 +10,12 @@
  * - Failover discovery answers from the first datacenter, local first, with a usable
  *   instance, and says which.
  */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RollcallClient } from '../src/client/index.js';
-import { attemptTimeoutMs, MIN_ATTEMPT_MS, safeToRepeat } from '../src/federation/forward.js';
+import { attemptTimeoutMs, forwardToMembers, MIN_ATTEMPT_MS, safeToRepeat } from '../src/federation/forward.js';
 import type { FederationHost } from '../src/federation/host.js';
 import type { Route } from '../src/federation/index.js';
 import { type TestApp, testApp } from './api-helpers.js';
@@ -208,6 +209,45 @@ describe('?dc= forwarding, one attempt at a time', () => {
     expect(only.status).toBe(503);
     expect(only.body.error.code).toBe('NO_LEADER');
     routes['dc-r'] = [urls['dc-r']!];
+  });
+
+  it('a write without an exactly-once id that a stopping member failed is not sent to the next one', async () => {
+    // SHUTTING_DOWN also fails writes already proposed there: they may still commit.
+    let nextHits = 0;
+    const stopping = createHttpServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'SHUTTING_DOWN', message: 'the node is shutting down' } }));
+    });
+    const next = createHttpServer((_req, res) => {
+      nextHits++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    const urlOf = async (s: HttpServer) => {
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+      return `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+    };
+    try {
+      const members = [await urlOf(stopping), await urlOf(next)];
+      const write = { url: '/v1/x', body: '{}', budgetMs: TIMEOUT_MS, waitMs: 0 };
+      const once = await forwardToMembers(members, { ...write, method: 'PUT', headers: {} });
+      expect(once.kind).toBe('answer');
+      expect(once.kind === 'answer' && once.response.status).toBe(503);
+      expect(nextHits).toBe(0);
+      // With an exactly-once id the next member may take it.
+      const repeatable = await forwardToMembers(members, {
+        ...write,
+        method: 'PUT',
+        headers: { 'x-rollcall-client-id': 'c1' },
+      });
+      expect(repeatable.kind === 'answer' && repeatable.response.status).toBe(200);
+      expect(nextHits).toBe(1);
+    } finally {
+      for (const s of [stopping, next]) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+    }
   });
 
   it('every member failing is 503 DATACENTER_UNREACHABLE within the deadline', async () => {

@@ -17,16 +17,22 @@
  *   one attempt, and if that fails this way the outcome is `ambiguous` (504 TIMEOUT: the
  *   caller must read before retrying). A refused connection never reached anyone: the next
  *   member is tried for every request.
- * - A remote 503 that says nothing was done (no leader there, stopping, shedding load) is
+ * - A remote 503 that says nothing was done (no leader there, shedding load, not ready) is
  *   answered by the next member if there is time; the last such answer is relayed when none
- *   does better.
+ *   does better. `SHUTTING_DOWN` only for a request safe to repeat: a stopping member also
+ *   fails writes it had proposed, which may still commit; any other write gets its answer.
  */
 
 /** The least time one attempt gets, however many members are left. */
 export const MIN_ATTEMPT_MS = 250;
 
 /** Remote error codes meaning "nothing was done here; another member may do it". */
-const TRY_ELSEWHERE: ReadonlySet<string> = new Set(['NO_LEADER', 'SHUTTING_DOWN', 'OVERLOADED', 'NOT_READY']);
+const TRY_ELSEWHERE: ReadonlySet<string> = new Set(['NO_LEADER', 'OVERLOADED', 'NOT_READY']);
+/**
+ * A stopping member also fails the writes it had already proposed (src/node/node.ts `close`),
+ * which may still commit: only a request safe to repeat goes on to the next member.
+ */
+const TRY_ELSEWHERE_IF_REPEATABLE: ReadonlySet<string> = new Set(['SHUTTING_DOWN']);
 
 /** Connection errors that prove the request never reached the member. */
 const NOT_SENT: ReadonlySet<string> = new Set([
@@ -96,7 +102,9 @@ export async function forwardToMembers(
     const attempt = await attemptOnce(address, req, timeoutMs);
     if (attempt.kind === 'answer') {
       const code = attempt.response.status === 503 ? await errorCodeOf(attempt) : null;
-      if (code === null || !TRY_ELSEWHERE.has(code)) return attempt;
+      const elsewhere =
+        code !== null && (TRY_ELSEWHERE.has(code) || (repeatable && TRY_ELSEWHERE_IF_REPEATABLE.has(code)));
+      if (!elsewhere) return attempt;
       failures.push(`${address}: 503 ${code}`);
       tryElsewhere = attempt;
       continue;
