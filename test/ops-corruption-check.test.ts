@@ -3,7 +3,8 @@
  * a 3-node cluster whose leader checks every second; one follower's state machine gets a
  * record behind the log's back (the test-only `writeStateKey` fault); the leader's
  * periodic check names it, the critical `node-corrupt` alert fires, that node refuses
- * reads with 503 CORRUPT while writes through it go on, the others serve as before, and
+ * reads with 503 CORRUPT while writes through it go on (its Consul API answers 500 and its
+ * DNS SERVFAIL), the others serve as before, and
  * `rollcall check` reports the same with exit code 11. `rollcall check --disarm` clears the
  * stopped follower's mark: the next check marks it again while its state still differs, and
  * after a repair in place every member agrees and the alert resolves.
@@ -14,15 +15,23 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DecodedPacket } from 'dns-packet';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
+import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
+import { queryUdp } from './helpers/dns.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 let c: LocalCluster;
 let leader = '';
 /** The follower the second test corrupts; the third disarms it. */
 let corruptId = '';
+/** Each node's Consul API and DNS ports, by index (n1 is 0). */
+let consulPorts: number[] = [];
+let dnsPorts: number[] = [];
+/** dns-packet's types leave the response code out of a decoded packet. */
+const rcodeOf = (p: DecodedPacket): string => (p as DecodedPacket & { rcode: string }).rcode;
+const portOf = (ports: readonly number[], id: string): number => ports[Number(id.slice(1)) - 1]!;
 
 interface Run {
   readonly code: number | null;
@@ -40,10 +49,16 @@ function cli(args: readonly string[]): Promise<Run> {
 }
 
 beforeAll(async () => {
+  consulPorts = [await freePort(), await freePort(), await freePort()];
+  dnsPorts = [await freePort(), await freePort(), await freePort()];
   c = await LocalCluster.start({
     size: 3,
     logLevel: 'error',
     env: { ROLLCALL_TEST_FAULTS: '1' },
+    nodeEnv: (id) => ({
+      ROLLCALL_CONSUL_LISTEN: `127.0.0.1:${portOf(consulPorts, id)}`,
+      ROLLCALL_DNS_LISTEN: `127.0.0.1:${portOf(dnsPorts, id)}`,
+    }),
     extraArgs: ['--corruption-check-interval', '1'],
   });
   leader = await waitForLeader(c.nodes.map((n) => n.url));
@@ -98,6 +113,19 @@ describe('corruption check', () => {
     });
     expect(refused.body.error.code).toBe('CORRUPT');
     expect((await list(follower.url, 'prod', 'orders', '?consistency=serializable')).status).toBe(503);
+    // The Consul API and DNS on it refuse too, Consul-shaped; on the others they answer.
+    const consul = await fetch(`http://127.0.0.1:${portOf(consulPorts, follower.id)}/v1/health/service/orders?ns=prod`);
+    expect([consul.status, await consul.text()]).toEqual([
+      500,
+      "This member's data failed the corruption check; ask another member",
+    ]);
+    expect((await fetch(`http://127.0.0.1:${portOf(consulPorts, follower.id)}/v1/status/leader`)).status).toBe(200);
+    expect(
+      (await fetch(`http://127.0.0.1:${portOf(consulPorts, other.id)}/v1/health/service/orders?ns=prod`)).status,
+    ).toBe(200);
+    const name = 'orders.service.prod.ns.consul';
+    expect(rcodeOf(await queryUdp(portOf(dnsPorts, follower.id), name, 'A'))).toBe('SERVFAIL');
+    expect(rcodeOf(await queryUdp(portOf(dnsPorts, other.id), name, 'A'))).toBe('NOERROR');
     // It still reports its status (not ready: load balancers take it out), and writes
     // through it go to the leader as usual.
     expect((await http('GET', `${follower.url}/v1/cluster`)).status).toBe(200);
