@@ -200,8 +200,16 @@ function parseEntries(raw: unknown): DatacenterEntry[] | null {
   return out;
 }
 
+/**
+ * The largest version index a real clock can stamp: the last millisecond a JavaScript Date can
+ * hold (8.64e15, below 2^53). A larger one could only come from a forged or broken peer, and the
+ * next stamp above it (index + 1) would no longer be a safe integer: every later sync refused.
+ */
+export const MAX_VERSION_INDEX = 8.64e15;
+
 function parseEntry(raw: unknown): DatacenterEntry | null {
   if (!isRecord(raw) || !isDatacenterName(raw.n) || !isCount(raw.t) || !isCount(raw.i) || !isCount(raw.r)) return null;
+  if (raw.i > MAX_VERSION_INDEX) return null;
   if (raw.l !== null && !isMemberId(raw.l)) return null;
   if (!Array.isArray(raw.m) || raw.m.length > MAX_MEMBERS_PER_DATACENTER) return null;
   const members: MemberInfo[] = [];
