@@ -275,6 +275,46 @@ describe('answers written in slices', () => {
   });
 });
 
+describe('encoded instances kept between listings', () => {
+  it("a listing after a change carries the instance's new bytes, in a service list and grouped by service", async () => {
+    t = await testApp();
+    t.node.apply(reg('orders', 'o1', { tags: ['blue'], metadata: { zone: 'a' } }));
+    t.node.apply(reg('orders', 'o2'));
+    const item = (body: { instances: { id: string }[] }, id: string) =>
+      JSON.stringify(body.instances.find((i) => i.id === id));
+    const grouped = async () =>
+      (await t.req({ method: 'GET', url: '/v1/services?instances=true' })).body.services[0] as {
+        instances: { id: string }[];
+      };
+    const before = await t.req({ method: 'GET', url: INSTANCE_URL });
+    expect(before.text).toBe(JSON.stringify(before.body));
+    expect(item(await grouped(), 'o1')).toBe(item(before.body, 'o1'));
+    // Listed twice unchanged: the same bytes.
+    expect((await t.req({ method: 'GET', url: INSTANCE_URL })).text).toBe(before.text);
+
+    t.node.apply({
+      type: 'setHealth',
+      term: 1,
+      namespace: 'prod',
+      service: 'orders',
+      id: 'o1',
+      health: 'down',
+    } as Command);
+    t.node.apply(reg('orders', 'o2', { port: 81 }));
+    const after = await t.req({ method: 'GET', url: INSTANCE_URL });
+    expect(after.text).toBe(JSON.stringify(after.body));
+    const o1 = after.body.instances.find((i: { id: string }) => i.id === 'o1');
+    const o2 = after.body.instances.find((i: { id: string }) => i.id === 'o2');
+    expect(o1).toMatchObject({ health: 'down', version: 2, tags: ['blue'], metadata: { zone: 'a' } });
+    expect(o2).toMatchObject({ port: 81, version: 2 });
+    // The single read (encoded afresh) and the grouped listing agree with the list, byte for byte.
+    const single = await t.req({ method: 'GET', url: `${INSTANCE_URL}/o1` });
+    expect(JSON.stringify(single.body.instance ?? single.body)).toBe(item(after.body, 'o1'));
+    expect(item(await grouped(), 'o1')).toBe(item(after.body, 'o1'));
+    expect(item(await grouped(), 'o2')).toBe(item(after.body, 'o2'));
+  });
+});
+
 describe('the SDK and the CLI', () => {
   it('list, listNamespace and listServices read a listing larger than the cap in pages, as one list at one revision', async () => {
     t = await testApp({ listMaxItems: 5 });
