@@ -38,6 +38,8 @@ interface Backend {
   readonly app: FastifyInstance;
   readonly node: InMemoryNodeApi;
   readonly url: string;
+  /** Closes the backend, cutting the page's open streams first. */
+  close(): Promise<void>;
   /** A keepalive report as the leader takes it: tracker, then setHealth on a transition. */
   report(id: string, r: HealthReport): void;
 }
@@ -55,6 +57,13 @@ async function backend(options: { tokens?: TokenAuthority; listMaxItems?: number
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     app,
+    async close() {
+      // The page's streams (watch, alerts) are requests that never end: fastify's close would
+      // wait on them while a failed test still has its page open, and time the test out with
+      // no word of what failed. Cut them first.
+      app.server.closeAllConnections();
+      await app.close();
+    },
     node,
     url,
     report(id, r) {
@@ -84,7 +93,7 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
   });
   afterAll(async () => {
     await browser?.close();
-    await b?.app.close();
+    await b?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
@@ -178,7 +187,7 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
         policy: { services: { 'prod/orders': { health: { p99Ms: { subhealthy: { enter: 250, exit: 200 } } } } } },
       });
       const scope = page.locator('#policy li[data-scope="service prod/orders"]');
-      await scope.waitFor(); // the page reads the policy every 5 s
+      await scope.waitFor({ timeout: 30_000 }); // the page reads the policy every 5 s
       expect(await scope.locator('.mono').allTextContents()).toEqual([
         'health.p99Ms.subhealthy.enter = 250',
         'health.p99Ms.subhealthy.exit = 200',
@@ -188,7 +197,28 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
       expect(errors).toEqual([]);
       await page.close();
     } finally {
-      await own.app.close();
+      await own.close();
+    }
+  });
+
+  it('a section that fails to draw does not stop the others from drawing', async () => {
+    const own = await backend();
+    try {
+      const { page, errors } = await open(`${own.url}/ui`);
+      await page.locator('#policy [data-policy="defaults"]').waitFor();
+      // The header draws into #leader every cluster poll (1 s): without it, that section throws.
+      await page.evaluate("document.getElementById('leader').remove()");
+      await expect.poll(() => errors.join('\n'), { timeout: 15_000 }).toContain('no #leader');
+      // Before, the throw left the set of sections to draw non-empty and no frame was scheduled
+      // again: the page froze, and this policy change never appeared.
+      own.node.apply({
+        type: 'setHealthPolicy',
+        policy: { services: { 'prod/orders': { health: { p99Ms: { subhealthy: { enter: 250, exit: 200 } } } } } },
+      });
+      await page.locator('#policy li[data-scope="service prod/orders"]').waitFor();
+      await page.close();
+    } finally {
+      await own.close();
     }
   });
 
@@ -265,7 +295,7 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
       expect(errors).toEqual([]);
       await page.close();
     } finally {
-      await big.app.close();
+      await big.close();
     }
   });
 
@@ -300,7 +330,7 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
       expect(errors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
       await page.close();
     } finally {
-      await secured.app.close();
+      await secured.close();
     }
   });
 });

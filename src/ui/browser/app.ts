@@ -59,8 +59,17 @@ function render(...sections: Section[]): void {
   for (const s of sections.length ? sections : ALL) dirty.add(s);
   if (!first) return;
   requestAnimationFrame(() => {
-    for (const s of ALL) if (dirty.has(s)) SECTIONS[s]();
+    // Cleared before drawing: a section that throws must not leave the set non-empty, which
+    // would stop every later frame from being scheduled and freeze the whole page.
+    const due = ALL.filter((s) => dirty.has(s));
     dirty.clear();
+    for (const s of due) {
+      try {
+        SECTIONS[s]();
+      } catch (err) {
+        console.error(`drawing ${s}:`, err);
+      }
+    }
   });
 }
 
