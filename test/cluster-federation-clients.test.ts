@@ -32,7 +32,8 @@ import {
   type WatchEvent,
 } from '../src/client/index.js';
 import { dataOf, queryTcp, queryUdp } from './helpers/dns.js';
-import { http, register, waitFor, waitForLeader } from './helpers/http.js';
+import { waitForDatacentersAlive } from './helpers/federation.js';
+import { register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'federation-clients-secret';
 const ROUND_MS = 200;
@@ -95,22 +96,7 @@ beforeAll(async () => {
   });
   b = await LocalCluster.start({ size: 1, extraArgs: dcArgs('dc-b', [a.nodes[0]!.url]), onLog: onLog('dc-b') });
   await Promise.all([waitForLeader([a.nodes[0]!.url], 60_000), waitForLeader([b.nodes[0]!.url], 60_000)]);
-  await waitFor(
-    'each datacenter sees the other alive',
-    async () => {
-      const views = await Promise.all(
-        [a, b].map(
-          async (x) =>
-            (await http<{ datacenters: { name: string; status: string }[] }>('GET', `${x.nodes[0]!.url}/v1/federation`))
-              .body,
-        ),
-      );
-      return views.every((v) =>
-        ['dc-a', 'dc-b'].every((dc) => v.datacenters.some((d) => d.name === dc && d.status === 'alive')),
-      );
-    },
-    30_000,
-  );
+  await waitForDatacentersAlive([a.nodes[0]!.url, b.nodes[0]!.url], ['dc-a', 'dc-b']);
   for (const [id, address, tags] of [
     ['web-1', '10.9.8.7', ['v1']],
     ['web-2', '10.9.8.8', ['v2']],

@@ -9,32 +9,17 @@
  * Needs `npx tsc -p tsconfig.json` and `npm run build:ui` first (npm test does both). Without
  * playwright-core or /usr/bin/chromium it is skipped, except under CI, where it fails.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
+import { browserReady, CHROMIUM, CHROMIUM_ARGS, pw } from './helpers/chromium.js';
 import { http, waitFor } from './helpers/http.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const PW = 'playwright-core';
-const pw = (await import(PW).catch(() => null)) as typeof import('playwright-core') | null;
-const ready = pw !== null && existsSync(CHROMIUM);
-if (!ready && process.env.CI)
-  throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
 
 const bearer = (secret: string): Record<string, string> => ({ authorization: `Bearer ${secret}` });
 
-describe.skipIf(!ready)('monitoring page on a node with --acl', () => {
+describe.skipIf(!browserReady)('monitoring page on a node with --acl', () => {
   let node: LocalCluster;
   let browser: import('playwright-core').BrowserContext;
   let profile: string;
@@ -48,7 +33,7 @@ describe.skipIf(!ready)('monitoring page on a node with --acl', () => {
       pw!.chromium.launchPersistentContext((profile = mkdtempSync(path.join(tmpdir(), 'rollcall-chromium-'))), {
         executablePath: CHROMIUM,
         headless: true,
-        args: ARGS,
+        args: CHROMIUM_ARGS,
         viewport: { width: 1440, height: 900 },
       }),
     ]);

@@ -7,29 +7,15 @@
  * /usr/bin/chromium it is skipped, except under CI, where it fails: .ci/install-chromium.sh
  * installs the browser. Screenshots of each run go to test-output/ui/.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
 import { STATE_MACHINE_VERSION } from '../src/registry/version.js';
+import { browserReady, CHROMIUM, CHROMIUM_ARGS, pw } from './helpers/chromium.js';
 import { http, waitFor, waitForLeader } from './helpers/http.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const PW = 'playwright-core';
-const pw = (await import(PW).catch(() => null)) as typeof import('playwright-core') | null;
-const browserReady = pw !== null && existsSync(CHROMIUM);
-if (!browserReady && process.env.CI)
-  throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
 // Screenshots of each run, for a person to look at (test-output/ is not committed).
 const IMG = new URL('../test-output/ui/', import.meta.url);
 
@@ -70,7 +56,7 @@ describe.skipIf(!browserReady)('monitoring page on a real cluster', () => {
       pw!.chromium.launchPersistentContext((profile = mkdtempSync(path.join(tmpdir(), 'rollcall-chromium-'))), {
         executablePath: CHROMIUM,
         headless: true,
-        args: ARGS,
+        args: CHROMIUM_ARGS,
         viewport: { width: 1440, height: 900 },
       }),
     ]);

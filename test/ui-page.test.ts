@@ -5,7 +5,7 @@
  * integration patch. Without playwright-core or /usr/bin/chromium it is skipped, except under
  * CI, where it fails: .ci/install-chromium.sh installs the browser.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -15,24 +15,8 @@ import { DEFAULT_THRESHOLDS, HealthTracker, healthCommands } from '../src/health
 import { silentLogger } from '../src/log/index.js';
 import { buildApp } from '../src/server/app.js';
 import { TokenAuthority } from '../src/server/auth.js';
+import { browserReady, CHROMIUM, CHROMIUM_ARGS, pw } from './helpers/chromium.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-// A variable specifier: the file still loads (and skips) where playwright-core is not installed.
-const PW = 'playwright-core';
-const pw = (await import(PW).catch(() => null)) as typeof import('playwright-core') | null;
-const ready = pw !== null && existsSync(CHROMIUM);
-if (!ready && process.env.CI)
-  throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
 
 interface Backend {
   readonly app: FastifyInstance;
@@ -76,7 +60,7 @@ async function backend(options: { tokens?: TokenAuthority; listMaxItems?: number
   };
 }
 
-describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
+describe.skipIf(!browserReady)('monitoring page (in-process backend)', () => {
   let browser: import('playwright-core').BrowserContext;
   let profile: string;
   let b: Backend;
@@ -86,7 +70,7 @@ describe.skipIf(!ready)('monitoring page (in-process backend)', () => {
     browser = await pw!.chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ARGS,
+      args: CHROMIUM_ARGS,
       viewport: { width: 1440, height: 900 },
     });
     b = await backend();

@@ -8,7 +8,7 @@
  * playwright-core or /usr/bin/chromium, except under CI, where it fails.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log/index.js';
 import { buildApp } from '../src/server/app.js';
 import { ASSETS } from '../src/ui/assets/index.js';
+import { browserReady, CHROMIUM, CHROMIUM_ARGS, pw } from './helpers/chromium.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -72,31 +73,14 @@ describe('the page scripts', () => {
   });
 });
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-// A variable specifier: the file still loads (and skips) where playwright-core is not installed.
-const PW = 'playwright-core';
-const pw = (await import(PW).catch(() => null)) as typeof import('playwright-core') | null;
-const ready = pw !== null && existsSync(CHROMIUM);
-if (!ready && process.env.CI)
-  throw new Error(`browser tests need playwright-core and ${CHROMIUM} (run .ci/install-chromium.sh)`);
-
-describe.skipIf(!ready)('the page in Chromium', () => {
+describe.skipIf(!browserReady)('the page in Chromium', () => {
   it('boots with every script loaded and no error, and fills each section', async () => {
     const app = buildApp({ node: await InMemoryNodeApi.create(), logger: silentLogger() });
     const profile = mkdtempSync(path.join(tmpdir(), 'rollcall-chromium-'));
     const browser = await pw!.chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ARGS,
+      args: CHROMIUM_ARGS,
     });
     try {
       const url = await app.listen({ host: '127.0.0.1', port: 0 });
