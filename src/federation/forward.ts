@@ -56,6 +56,12 @@ export interface ForwardRequest {
   readonly waitMs: number;
   /** Ends every attempt (the client went away). */
   readonly signal?: AbortSignal;
+  /**
+   * Whether an answer that is not a 2xx also goes on to the next member, from its status and
+   * catalogue code (beside the 503s above): for a read whose caller knows which answers say
+   * nothing about what it asked (the Consul API's `?dc=` reads, src/consul/remote.ts).
+   */
+  readonly askNextOn?: (status: number, code: string | null) => boolean;
 }
 
 export type ForwardOutcome =
@@ -101,11 +107,14 @@ export async function forwardToMembers(
     const timeoutMs = repeatable ? attemptTimeoutMs(left, req.waitMs, addresses.length - i) : left;
     const attempt = await attemptOnce(address, req, timeoutMs);
     if (attempt.kind === 'answer') {
-      const code = attempt.response.status === 503 ? await errorCodeOf(attempt) : null;
+      const status = attempt.response.status;
+      const asked = req.askNextOn !== undefined && (status < 200 || status > 299);
+      const code = status === 503 || asked ? await errorCodeOf(attempt) : null;
       const elsewhere =
-        code !== null && (TRY_ELSEWHERE.has(code) || (repeatable && TRY_ELSEWHERE_IF_REPEATABLE.has(code)));
+        (code !== null && (TRY_ELSEWHERE.has(code) || (repeatable && TRY_ELSEWHERE_IF_REPEATABLE.has(code)))) ||
+        (asked && req.askNextOn!(status, code));
       if (!elsewhere) return attempt;
-      failures.push(`${address}: 503 ${code}`);
+      failures.push(`${address}: ${status} ${code ?? ''}`.trimEnd());
       tryElsewhere = attempt;
       continue;
     }
