@@ -17,6 +17,11 @@
  *                 V8 CPU profiler (as `node --cpu-prof`) into DIR and print every node's hot spots
  *   --profile-workload W   writes (to the leader, default), follower-writes, lin-reads or
  *                 ser-reads (on a follower); --profile-seconds S (default 20)
+ *   --tls         instead of the full comparison: writes and reads at 64 connections on Rollcall
+ *                 and etcd, each plain and over TLS (scripts/bench/tls.ts): the TLS cost of each
+ *                 (TLS / plain) and Rollcall / etcd over TLS; --tls-seconds S per run (5; 1.5
+ *                 with --quick), --tls-rounds N (3; 2 with --quick), --tls-server-only (no
+ *                 client certificates on either system); --out as above
  *   --scale       instead of the comparison: issue 21's scale workloads (scripts/bench/scale.ts),
  *                 with --scale-instances N (1,000,000), --scale-sessions N (50,000),
  *                 --scale-seconds S (300, the sessions soak), --scale-session-ttl S (30),
@@ -39,13 +44,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ETCD_INSTALL_HINT, etcdVersion, findEtcd } from './bench/etcd.js';
 import { buildReport, type Figure, makeFigure, renderTable } from './bench/format.js';
-import { runLoad, targetOf } from './bench/loadgen.js';
+import { runLoad } from './bench/loadgen.js';
 import { LoadMeter, reapAll, trackedPids } from './bench/procs.js';
 import { type CpuProfile, renderProfileSummary, summarizeProfile } from './bench/profile.js';
 import { plotScale, runScale, SCALE_PARTS, type ScalePart } from './bench/scale.js';
 import { median } from './bench/stats.js';
 import { type PlotSeries, renderPlot } from './bench/svg.js';
 import { EtcdSystem, payloadOf, RollcallSystem, type System, type SystemName } from './bench/systems.js';
+import { runTlsBench, TLS_WORKLOADS } from './bench/tls.js';
 import {
   clusterCpu,
   failoverRun,
@@ -73,6 +79,10 @@ const { values } = parseArgs({
     'profile-workload': { type: 'string', default: 'writes' },
     'wait-quiet': { type: 'string', default: '0' },
     sessions: { type: 'string' },
+    tls: { type: 'boolean', default: false },
+    'tls-seconds': { type: 'string' },
+    'tls-rounds': { type: 'string' },
+    'tls-server-only': { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
     'scale-instances': { type: 'string', default: '1000000' },
     'scale-sessions': { type: 'string', default: '50000' },
@@ -279,7 +289,7 @@ async function settle(sys: System): Promise<void> {
 async function warmUp(sys: System): Promise<void> {
   const leader = await sys.leader();
   const r = await runLoad({
-    targets: [targetOf(sys.url(leader))],
+    targets: [sys.target(leader)],
     connections: 64,
     durationMs: 120_000,
     maxRequests: WRITE_KEYS,
@@ -811,7 +821,71 @@ async function scale(): Promise<void> {
   }
 }
 
-const main = values.profile ? () => profileRollcall(values.profile!) : values.scale ? scale : compare;
+// ---- TLS mode ---------------------------------------------------------------------------------
+
+async function tlsCompare(): Promise<void> {
+  const seconds = Number(values['tls-seconds'] ?? (QUICK ? 1.5 : 5));
+  const rounds = Number(values['tls-rounds'] ?? (QUICK ? 2 : 3));
+  if (!(seconds > 0 && seconds <= 600)) throw new Error('--tls-seconds: a number of seconds up to 600');
+  if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20)) throw new Error('--tls-rounds: an integer 1-20');
+  const etcdBin = values['no-etcd'] ? null : findEtcd();
+  if (!etcdBin && !values['no-etcd']) progress(ETCD_INSTALL_HINT);
+  await waitQuiet(Number(values['wait-quiet']));
+  const mach = machine(etcdBin);
+  const uptimeAtStart = sh('uptime', []);
+  const overall = new LoadMeter(trackedPids);
+  const r = await runTlsBench({
+    etcdBin,
+    seconds,
+    rounds,
+    clientCerts: !values['tls-server-only'],
+    progress,
+    ticker,
+    onLog: (who) => (id, line) => {
+      if (/"level":(50|60)|"level":"(error|fatal|panic)"/.test(line)) progress(`  ${who} ${id}: ${line.slice(0, 300)}`);
+    },
+  });
+  const load = overall.read();
+  const machineOut = {
+    ...mach,
+    loadavgAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))),
+    uptimeAtStart,
+    uptimeAtEnd: sh('uptime', []),
+    foreignCoresAverage: Number(load.foreignCores.toFixed(2)),
+    busyCoresAverage: Number(load.busyCores.toFixed(2)),
+    seconds: Math.round(load.seconds),
+  };
+  process.stdout.write(`\n${renderTable(r.figures)}\n\n`);
+  for (const wl of TLS_WORKLOADS) {
+    const c = r.costPercent[wl.key];
+    if (!c || (c.rollcall === undefined && c.etcd === undefined)) continue;
+    const pct = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(1)} %`);
+    process.stdout.write(`TLS costs ${wl.label}: Rollcall ${pct(c.rollcall)} of its throughput, etcd ${pct(c.etcd)}\n`);
+  }
+  process.stdout.write(
+    `\nmachine: ${mach.cpu}, ${mach.cores} cores, ${mach.memoryGiB} GiB, Node ${mach.node}, etcd ${mach.etcd ?? 'n/a'}; ` +
+      `${rounds} interleaved rounds of ${seconds} s runs, client certificates ${values['tls-server-only'] ? 'not required' : 'required on both'}; ` +
+      `load average at start ${(mach.loadavgAtStart as number[]).join(' ')}, at end ${machineOut.loadavgAtEnd.join(' ')}; ` +
+      `background load (CPU not ours): ${load.foreignCores.toFixed(2)} cores on average over ${Math.round(load.seconds)} s\n`,
+  );
+  for (const [k, v] of Object.entries(r.notes)) process.stdout.write(`note ${k}: ${v}\n`);
+  if (values.out) {
+    const json = buildReport(machineOut, r.figures, {
+      tls: { rounds, seconds, clientCerts: !values['tls-server-only'], costPercent: r.costPercent, samples: r.samples },
+      notes: r.notes,
+    });
+    writeFileSync(values.out, `${JSON.stringify(json, null, 2)}\n`);
+    progress(`wrote ${values.out}`);
+  }
+}
+
+const main = values.profile
+  ? () => profileRollcall(values.profile!)
+  : values.scale
+    ? scale
+    : values.tls
+      ? tlsCompare
+      : compare;
 main().then(
   () => {
     reapAll();

@@ -181,3 +181,23 @@ export async function ensureClusterTls(
   }
   return { tls: await createClusterTls(dir, ids), created: true };
 }
+
+/**
+ * A cluster's TLS as `createClusterTls` makes it, and from the same CA a certificate for
+ * each of `servers` other local servers (the etcd members the benchmark runs beside
+ * Rollcall): `localhost`, `127.0.0.1` and `::1`, no node id, both key usages (etcd uses
+ * a member's certificate as server and as peer client).
+ */
+export async function createClusterTlsWithServers(
+  dir: string,
+  ids: readonly string[],
+  servers: readonly string[],
+): Promise<{ readonly tls: ClusterTls; readonly servers: Readonly<Record<string, CertFiles>> }> {
+  const ca = await CertificateAuthority.create(dir);
+  const nodes: Record<string, CertFiles> = {};
+  for (const id of ids) nodes[id] = await ca.issue(`node-${id}`, { nodeId: id, ...LOCAL_NAMES });
+  const client = await ca.issue('client', { commonName: 'rollcall client' });
+  const others: Record<string, CertFiles> = {};
+  for (const name of servers) others[name] = await ca.issue(`server-${name}`, { commonName: name, ...LOCAL_NAMES });
+  return { tls: { dir, ca: ca.certFile, nodes, client }, servers: others };
+}

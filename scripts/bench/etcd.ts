@@ -2,6 +2,11 @@
  * A local etcd cluster for the side-by-side benchmark: N `etcd` processes on loopback
  * with free ports and temporary data directories, default settings otherwise (heartbeat
  * 100 ms, election 1000 ms, snapshot-count 100,000, fsync on every commit).
+ *
+ * With `tls`, as etcd's security guide sets a cluster up: clients over HTTPS
+ * (`--cert-file`, `--key-file`; with `clientCertAuth` also `--client-cert-auth
+ * --trusted-ca-file`) and members over mutual TLS (`--peer-cert-file`, `--peer-key-file`,
+ * `--peer-trusted-ca-file`, `--peer-client-cert-auth`).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,7 +14,22 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../local-cluster.js';
+import type { CertFiles } from '../tls-certs.js';
+import { clientTlsOf, requestJson } from './http-json.js';
+import type { ClientTls } from './loadgen.js';
 import { trackDir } from './procs.js';
+
+/** The files of an etcd cluster over TLS, all from one CA. */
+export interface EtcdTls {
+  /** The CA certificate: --trusted-ca-file, --peer-trusted-ca-file, a client's --cacert. */
+  readonly ca: string;
+  /** Per member name (e1, e2, ...): its server and peer certificate (SAN IP:127.0.0.1, both key usages). */
+  readonly members: Readonly<Record<string, CertFiles>>;
+  /** The client certificate the benchmark presents when `clientCertAuth`. */
+  readonly client: CertFiles;
+  /** --client-cert-auth: clients must present a certificate of the CA. */
+  readonly clientCertAuth: boolean;
+}
 
 export interface EtcdNode {
   readonly name: string;
@@ -45,21 +65,28 @@ export const ETCD_INSTALL_HINT =
 
 export class EtcdCluster {
   readonly nodes: EtcdNode[] = [];
+  /** What the benchmark's clients trust and present, with `tls`. */
+  readonly clientTls: ClientTls | undefined;
   private root = '';
 
   private constructor(
     private readonly bin: string,
     private readonly onLog?: (name: string, line: string) => void,
-  ) {}
+    private readonly tls?: EtcdTls,
+  ) {
+    this.clientTls = tls ? clientTlsOf(tls.clientCertAuth ? { ca: tls.ca, ...tls.client } : { ca: tls.ca }) : undefined;
+  }
 
   static async start(options: {
     bin: string;
     size: number;
     onLog?: (name: string, line: string) => void;
+    tls?: EtcdTls;
   }): Promise<EtcdCluster> {
-    const c = new EtcdCluster(options.bin, options.onLog);
+    const c = new EtcdCluster(options.bin, options.onLog, options.tls);
     c.root = await mkdtemp(path.join(tmpdir(), 'rollcall-bench-etcd-'));
     trackDir(c.root);
+    const scheme = options.tls ? 'https' : 'http';
     for (let i = 0; i < options.size; i++) {
       const clientPort = await freePort();
       const peerPort = await freePort();
@@ -69,7 +96,7 @@ export class EtcdCluster {
         clientPort,
         peerPort,
         dataDir: path.join(c.root, name),
-        url: `http://127.0.0.1:${clientPort}`,
+        url: `${scheme}://127.0.0.1:${clientPort}`,
         proc: null,
       });
     }
@@ -93,7 +120,8 @@ export class EtcdCluster {
 
   private spawn(n: EtcdNode): void {
     if (n.proc) throw new Error(`${n.name} is already running`);
-    const initialCluster = this.nodes.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
+    const peerScheme = this.tls ? 'https' : 'http';
+    const initialCluster = this.nodes.map((x) => `${x.name}=${peerScheme}://127.0.0.1:${x.peerPort}`).join(',');
     const args = [
       '--name',
       n.name,
@@ -104,9 +132,9 @@ export class EtcdCluster {
       '--advertise-client-urls',
       n.url,
       '--listen-peer-urls',
-      `http://127.0.0.1:${n.peerPort}`,
+      `${peerScheme}://127.0.0.1:${n.peerPort}`,
       '--initial-advertise-peer-urls',
-      `http://127.0.0.1:${n.peerPort}`,
+      `${peerScheme}://127.0.0.1:${n.peerPort}`,
       '--initial-cluster',
       initialCluster,
       '--initial-cluster-token',
@@ -117,6 +145,7 @@ export class EtcdCluster {
       'zap',
       '--log-level',
       'warn',
+      ...this.tlsArgs(n.name),
     ];
     const proc = spawn(this.bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     n.proc = proc;
@@ -128,15 +157,36 @@ export class EtcdCluster {
     });
   }
 
+  /** A member's TLS flags: its certificate for clients and peers, the CA for peers (and clients, if required). */
+  private tlsArgs(name: string): string[] {
+    const tls = this.tls;
+    if (!tls) return [];
+    const own = tls.members[name];
+    if (!own) throw new Error(`etcd tls has no certificate for ${name}`);
+    return [
+      '--cert-file',
+      own.cert,
+      '--key-file',
+      own.key,
+      ...(tls.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', tls.ca] : []),
+      '--peer-cert-file',
+      own.cert,
+      '--peer-key-file',
+      own.key,
+      '--peer-trusted-ca-file',
+      tls.ca,
+      '--peer-client-cert-auth',
+    ];
+  }
+
   /** Resolves when GET /health says true (a leader is known and the node serves). */
   async waitHealthy(n: EtcdNode, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!n.proc) throw new Error(`etcd ${n.name} exited during start`);
       try {
-        const res = await fetch(`${n.url}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await res.json()) as { health?: string };
-        if (body.health === 'true') return;
+        const { body } = await requestJson<{ health?: string }>(`${n.url}/health`, {}, 1000, this.clientTls);
+        if (body?.health === 'true') return;
       } catch {
         /* not up yet */
       }

@@ -4,21 +4,58 @@
  * Bounded by time and by count; every request either completes, fails or times out.
  *
  * Latency is measured from writing the request to the last byte of the response.
+ *
+ * Over TLS (a target with `tls`), each connection does its handshake once and then
+ * carries every request of the run, as a real client's keep-alive pool does: the run
+ * measures encrypted requests, not handshakes. `connectionsOpened` in the result says how
+ * many handshakes there were.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { buildRequest, type RequestSpec, ResponseParser } from './http1.js';
 import { Samples, type Summary } from './stats.js';
+
+/** What a client trusts and presents over TLS: PEM contents, read once. */
+export interface ClientTls {
+  /** The CA the server's certificate must chain to. */
+  readonly ca: Buffer;
+  /** A client certificate and key, for servers that require one (mutual TLS). */
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
 
 export interface Target {
   readonly host: string;
   readonly port: number;
+  /** Speak TLS to it (the URL was https://). */
+  readonly tls?: ClientTls;
 }
 
-export function targetOf(url: string): Target {
+/** The target of a node URL; an https:// URL needs `tls` (the CA to trust, a client certificate). */
+export function targetOf(url: string, tls?: ClientTls): Target {
   const u = new URL(url);
   if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost')
     throw new Error(`refusing to load a non-loopback address: ${url}`);
+  if (u.protocol === 'https:') {
+    if (!tls) throw new Error(`${url}: an https target needs the client TLS options`);
+    return { host: '127.0.0.1', port: Number(u.port), tls };
+  }
   return { host: '127.0.0.1', port: Number(u.port) };
+}
+
+/** A TCP or TLS socket to the target, and the event that says requests may be written. */
+function dial(target: Target): { socket: Socket; readyEvent: 'connect' | 'secureConnect' } {
+  if (!target.tls)
+    return { socket: connect({ host: target.host, port: target.port, noDelay: true }), readyEvent: 'connect' };
+  const socket = tlsConnect({
+    host: target.host,
+    port: target.port,
+    ca: target.tls.ca,
+    ...(target.tls.cert ? { cert: target.tls.cert } : {}),
+    ...(target.tls.key ? { key: target.tls.key } : {}),
+  });
+  socket.setNoDelay(true);
+  return { socket, readyEvent: 'secureConnect' };
 }
 
 export interface LoadOptions {
@@ -47,6 +84,14 @@ export interface LoadOptions {
   readonly signal?: AbortSignal;
   /** Checked before every request: true stops issuing (in-flight requests still finish). */
   readonly until?: () => boolean;
+  /**
+   * Open every connection (over TLS: finish its handshake) before the clock starts, as a
+   * client whose pool is already warm; duration, rate and records count from then. A
+   * connection that is not up within `timeoutMs` does not hold the start back.
+   */
+  readonly connectFirst?: boolean;
+  /** Called when issuing starts (after the connections are up, with `connectFirst`). */
+  readonly onStart?: () => void;
 }
 
 export interface RequestRecord {
@@ -62,6 +107,8 @@ export interface LoadResult {
   readonly ok: number;
   readonly errors: number;
   readonly timeouts: number;
+  /** Connections (TLS handshakes, over TLS) opened during the run, reconnects included. */
+  readonly connectionsOpened: number;
   /** From the first request to the last answer. */
   readonly elapsedMs: number;
   /** Successful requests per second over elapsedMs. */
@@ -98,11 +145,13 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
   let ok = 0;
   let errors = 0;
   let timeouts = 0;
+  let opened = 0;
   let lastEnd = 0;
   let stopping = false;
   let finished = false;
-  const t0 = performance.now();
-  const stopAt = t0 + opts.durationMs;
+  let t0 = performance.now();
+  let stopAt = t0 + opts.durationMs;
+  let started = false;
   const conns: Conn[] = [];
 
   return new Promise<LoadResult>((resolve) => {
@@ -115,7 +164,8 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
           c.socket?.destroy();
         }
       }
-      if (now >= stopAt || opts.until?.()) stopping = true;
+      if (!started && now - t0 > timeoutMs) start();
+      if (started && (now >= stopAt || opts.until?.())) stopping = true;
       maybeFinish();
     }, 50);
     const progress = opts.onTick
@@ -146,6 +196,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
         ok,
         errors,
         timeouts,
+        connectionsOpened: opened,
         elapsedMs,
         throughput: (ok * 1000) / elapsedMs,
         latency: lat.summary(),
@@ -194,7 +245,8 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
     }
 
     function open(c: Conn): void {
-      const socket = connect({ host: c.target.host, port: c.target.port, noDelay: true });
+      const { socket, readyEvent } = dial(c.target);
+      opened++;
       c.socket = socket;
       c.connected = false;
       c.body = [];
@@ -202,9 +254,10 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
         onComplete: (status) => done(c, status),
         ...(opts.inspect ? { onBody: (piece: Buffer) => void c.body.push(Buffer.from(piece)) } : {}),
       });
-      socket.on('connect', () => {
+      socket.on(readyEvent, () => {
         c.connected = true;
-        issue(c);
+        if (started) issue(c);
+        else if (conns.length === opts.connections && conns.every((x) => x.connected)) start();
       });
       socket.on('data', (chunk: Buffer) => {
         try {
@@ -230,10 +283,20 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
       });
     }
 
+    /** The clock starts: every connection that is up issues its first request. */
+    function start(): void {
+      if (started) return;
+      started = true;
+      t0 = performance.now();
+      stopAt = t0 + opts.durationMs;
+      opts.onStart?.();
+      for (const c of conns) issue(c);
+    }
+
     function issue(c: Conn): void {
       if (finished) return;
       const now = performance.now();
-      if (now >= stopAt || sent >= maxRequests || opts.until?.()) stopping = true;
+      if (started && (now >= stopAt || sent >= maxRequests || opts.until?.())) stopping = true;
       if (stopping) {
         maybeFinish();
         return;
@@ -242,7 +305,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
         open(c);
         return;
       }
-      if (!c.connected || c.inflightSince >= 0) return;
+      if (!started || !c.connected || c.inflightSince >= 0) return;
       if (c.parser?.closeAfter) {
         c.socket.destroy();
         return;
@@ -275,6 +338,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
       conns.push(c);
       open(c);
     }
+    if (!opts.connectFirst) start();
   });
 }
 
@@ -293,7 +357,7 @@ export interface StreamOptions {
 
 /** One long-lived streaming request (SSE, etcd watch) on its own connection. */
 export function openStream(opts: StreamOptions): StreamHandle {
-  const socket = connect({ host: opts.target.host, port: opts.target.port, noDelay: true });
+  const { socket, readyEvent } = dial(opts.target);
   let status = 0;
   let ended = false;
   const end = (err: Error | null) => {
@@ -312,7 +376,7 @@ export function openStream(opts: StreamOptions): StreamHandle {
       socket.destroy();
     },
   });
-  socket.on('connect', () => socket.write(Buffer.isBuffer(opts.request) ? opts.request : buildRequest(opts.request)));
+  socket.on(readyEvent, () => socket.write(Buffer.isBuffer(opts.request) ? opts.request : buildRequest(opts.request)));
   socket.on('data', (chunk: Buffer) => {
     try {
       parser.feed(chunk);

@@ -8,8 +8,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LocalCluster } from '../local-cluster.js';
-import { EtcdCluster } from './etcd.js';
+import type { ClusterTls } from '../tls-certs.js';
+import { EtcdCluster, type EtcdTls } from './etcd.js';
+import { clientTlsOf, requestJson } from './http-json.js';
 import { buildRequest } from './http1.js';
+import { type ClientTls, type Target, targetOf } from './loadgen.js';
 import { trackDir, trackPids } from './procs.js';
 
 export type SystemName = 'rollcall' | 'etcd';
@@ -26,6 +29,10 @@ export interface System {
   readonly name: SystemName;
   readonly size: number;
   url(i: number): string;
+  /** Node i as a load-generator target (with the client TLS options when it serves HTTPS). */
+  target(i: number): Target;
+  /** What a client trusts and presents when the system serves HTTPS; undefined over plain HTTP. */
+  readonly clientTls: ClientTls | undefined;
   pid(i: number): number | undefined;
   pids(): (number | undefined)[];
   /** Index of the current leader, waiting up to timeoutMs for one. */
@@ -76,22 +83,6 @@ export function payloadOf(bytes: number): string {
 
 const HOST = '127.0.0.1';
 
-async function getJson<T>(
-  url: string,
-  init: RequestInit = {},
-  timeoutMs = 2000,
-): Promise<{ status: number; body: T | null }> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-  const text = await res.text();
-  let body: T | null = null;
-  try {
-    body = text ? (JSON.parse(text) as T) : null;
-  } catch {
-    body = null;
-  }
-  return { status: res.status, body };
-}
-
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
@@ -104,12 +95,21 @@ export class RollcallSystem implements System {
   readonly name = 'rollcall' as const;
   readonly watchDelimiter = '\n\n';
 
-  private constructor(readonly cluster: LocalCluster) {}
+  private constructor(
+    readonly cluster: LocalCluster,
+    readonly clientTls: ClientTls | undefined = undefined,
+  ) {}
 
+  /**
+   * With `tls`, every node serves HTTPS with its certificate and speaks mutual TLS to its
+   * peers (LocalCluster's `tls`); `requireClientCerts` adds `--tls-client-ca`, and the
+   * benchmark's clients then present the cluster's client certificate.
+   */
   static async start(options: {
     size: number;
     env?: NodeJS.ProcessEnv;
     onLog?: (id: string, line: string) => void;
+    tls?: ClusterTls & { readonly requireClientCerts?: boolean };
   }): Promise<RollcallSystem> {
     const dataRoot = await mkdtemp(path.join(tmpdir(), 'rollcall-bench-'));
     trackDir(dataRoot);
@@ -119,8 +119,13 @@ export class RollcallSystem implements System {
       dataRoot,
       ...(options.env ? { env: options.env } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
     });
-    const sys = new RollcallSystem(cluster);
+    const tls = options.tls;
+    const sys = new RollcallSystem(
+      cluster,
+      tls ? clientTlsOf(tls.requireClientCerts ? { ca: tls.ca, ...tls.client } : { ca: tls.ca }) : undefined,
+    );
     trackPids(() => sys.pids());
     await sys.leader(20_000);
     return sys;
@@ -139,6 +144,18 @@ export class RollcallSystem implements System {
     return this.cluster.nodes[i]!.url;
   }
 
+  target(i: number): Target {
+    return targetOf(this.url(i), this.clientTls);
+  }
+
+  private json<T>(
+    url: string,
+    init: { method?: string; body?: string } = {},
+    timeoutMs = 2000,
+  ): Promise<{ status: number; body: T | null }> {
+    return requestJson<T>(url, init, timeoutMs, this.clientTls);
+  }
+
   pid(i: number): number | undefined {
     return this.cluster.nodes[i]?.proc?.pid;
   }
@@ -153,7 +170,7 @@ export class RollcallSystem implements System {
       for (let i = 0; i < this.size; i++) {
         if (!this.pid(i)) continue;
         try {
-          const { body } = await getJson<{ leader: string | null; members: { id: string; role: string }[] }>(
+          const { body } = await this.json<{ leader: string | null; members: { id: string; role: string }[] }>(
             `${this.url(i)}/v1/cluster`,
           );
           const id = body?.leader;
@@ -170,7 +187,7 @@ export class RollcallSystem implements System {
   }
 
   async revision(i: number): Promise<number> {
-    const { body } = await getJson<{ revision: number }>(`${this.url(i)}/v1/cluster`);
+    const { body } = await this.json<{ revision: number }>(`${this.url(i)}/v1/cluster`);
     return body?.revision ?? 0;
   }
 
@@ -184,7 +201,7 @@ export class RollcallSystem implements System {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        if ((await getJson(`${this.url(i)}/readyz`)).status === 200) return;
+        if ((await this.json(`${this.url(i)}/readyz`)).status === 200) return;
       } catch {
         /* busy catching up */
       }
@@ -225,7 +242,7 @@ export class RollcallSystem implements System {
 
   async probeRead(i: number, space: string, k: number): Promise<boolean> {
     try {
-      const { status } = await getJson(
+      const { status } = await this.json(
         `${this.url(i)}/v1/namespaces/${NS}/services/${space}/instances/${keyName(k)}`,
         {},
         1000,
@@ -237,7 +254,7 @@ export class RollcallSystem implements System {
   }
 
   async countKeys(i: number, space: string): Promise<number> {
-    const { status, body } = await getJson<{ instances?: unknown[] }>(
+    const { status, body } = await this.json<{ instances?: unknown[] }>(
       `${this.url(i)}/v1/namespaces/${NS}/services/${space}/instances`,
       {},
       30_000,
@@ -309,15 +326,20 @@ export class EtcdSystem implements System {
   /** Stopped nodes, to bring back in restartAll. */
   private readonly stopped = new Set<number>();
 
-  private constructor(readonly cluster: EtcdCluster) {}
+  private constructor(
+    readonly cluster: EtcdCluster,
+    readonly clientTls: ClientTls | undefined,
+  ) {}
 
+  /** With `tls`: HTTPS for clients and mutual TLS between members (EtcdCluster's `tls`). */
   static async start(options: {
     bin: string;
     size: number;
     onLog?: (name: string, line: string) => void;
+    tls?: EtcdTls;
   }): Promise<EtcdSystem> {
     const cluster = await EtcdCluster.start(options);
-    const sys = new EtcdSystem(cluster);
+    const sys = new EtcdSystem(cluster, cluster.clientTls);
     trackPids(() => sys.pids());
     await sys.leader(20_000);
     return sys;
@@ -329,6 +351,18 @@ export class EtcdSystem implements System {
 
   url(i: number): string {
     return this.cluster.nodes[i]!.url;
+  }
+
+  target(i: number): Target {
+    return targetOf(this.url(i), this.clientTls);
+  }
+
+  private json<T>(
+    url: string,
+    init: { method?: string; body?: string } = {},
+    timeoutMs = 2000,
+  ): Promise<{ status: number; body: T | null }> {
+    return requestJson<T>(url, init, timeoutMs, this.clientTls);
   }
 
   pid(i: number): number | undefined {
@@ -345,7 +379,7 @@ export class EtcdSystem implements System {
       for (let i = 0; i < this.size; i++) {
         if (!this.pid(i)) continue;
         try {
-          const { body } = await getJson<{ leader?: string; header?: { member_id?: string } }>(
+          const { body } = await this.json<{ leader?: string; header?: { member_id?: string } }>(
             `${this.url(i)}/v3/maintenance/status`,
             { method: 'POST', body: '{}' },
           );
@@ -360,7 +394,7 @@ export class EtcdSystem implements System {
   }
 
   async revision(i: number): Promise<number> {
-    const { body } = await getJson<{ header?: { revision?: string } }>(`${this.url(i)}/v3/kv/range`, {
+    const { body } = await this.json<{ header?: { revision?: string } }>(`${this.url(i)}/v3/kv/range`, {
       method: 'POST',
       body: JSON.stringify({ key: b64('\0'), serializable: false }),
     });
@@ -414,7 +448,7 @@ export class EtcdSystem implements System {
 
   async probeRead(i: number, space: string, k: number): Promise<boolean> {
     try {
-      const { status, body } = await getJson<{ kvs?: unknown[] }>(
+      const { status, body } = await this.json<{ kvs?: unknown[] }>(
         `${this.url(i)}/v3/kv/range`,
         { method: 'POST', body: JSON.stringify({ key: b64(EtcdSystem.key(space, k)) }) },
         1000,
@@ -427,7 +461,7 @@ export class EtcdSystem implements System {
 
   async countKeys(i: number, space: string): Promise<number> {
     const prefix = `${NS}/${space}/`;
-    const { status, body } = await getJson<{ count?: string }>(
+    const { status, body } = await this.json<{ count?: string }>(
       `${this.url(i)}/v3/kv/range`,
       {
         method: 'POST',

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { RecordSplitter } from './http1.js';
-import { type LoadResult, openStream, runLoad, type StreamHandle, type Target, targetOf } from './loadgen.js';
+import { type ClientTls, type LoadResult, openStream, runLoad, type StreamHandle, type Target } from './loadgen.js';
 import { cpuSeconds, rssBytes, trackPids } from './procs.js';
 import { median, Samples, type Summary, summarize } from './stats.js';
 import type { System } from './systems.js';
@@ -35,6 +35,8 @@ export interface RunFigures {
   readonly statuses: Readonly<Record<string, number>>;
   /** CPU time of all the system's nodes per successful request (µs), when measured. */
   readonly cpuUsPerOp: number;
+  /** Connections the load generator opened (its TLS handshakes, over TLS), reconnects included. */
+  readonly connectionsOpened: number;
 }
 
 function figuresOf(r: LoadResult, cpuSeconds = Number.NaN): RunFigures {
@@ -47,6 +49,7 @@ function figuresOf(r: LoadResult, cpuSeconds = Number.NaN): RunFigures {
     errors: r.errors + r.timeouts,
     statuses: r.statuses,
     cpuUsPerOp: r.ok > 0 ? (cpuSeconds * 1e6) / r.ok : Number.NaN,
+    connectionsOpened: r.connectionsOpened,
   };
 }
 
@@ -69,19 +72,22 @@ export async function writeRun(
     space?: string;
     keyOffset?: number;
     tick?: ReturnType<Ticker>;
+    /** Connections (and their TLS handshakes) up before the clock and the CPU count start. */
+    connectFirst?: boolean;
   },
 ): Promise<RunFigures> {
   const leader = await sys.leader();
   const node = o.target === 'leader' ? leader : others(sys, leader)[0]!;
   const space = o.space ?? 'writes';
   const offset = o.keyOffset ?? 0;
-  const cpu0 = clusterCpu(sys);
+  let cpu0 = clusterCpu(sys);
   const r = await runLoad({
-    targets: [targetOf(sys.url(node))],
+    targets: [sys.target(node)],
     connections: o.connections,
     durationMs: o.durationMs,
     maxRequests: o.maxRequests,
     timeoutMs: 15_000,
+    ...(o.connectFirst ? { connectFirst: true, onStart: () => void (cpu0 = clusterCpu(sys)) } : {}),
     request: (seq) => sys.write(space, (offset + seq) % WRITE_KEYS, o.payload),
     ...(o.tick ? { onTick: o.tick } : {}),
   });
@@ -98,19 +104,22 @@ export async function readRun(
     maxRequests: number;
     keys: number;
     tick?: ReturnType<Ticker>;
+    /** Connections (and their TLS handshakes) up before the clock and the CPU count start. */
+    connectFirst?: boolean;
   },
 ): Promise<RunFigures> {
   const leader = await sys.leader();
   const node = o.target === 'leader' ? leader : others(sys, leader)[0]!;
   // Requests are prebuilt: a read's bytes depend only on its key.
   const reqs = Array.from({ length: Math.max(1, o.keys) }, (_, k) => sys.read('writes', k, o.serializable));
-  const cpu0 = clusterCpu(sys);
+  let cpu0 = clusterCpu(sys);
   const r = await runLoad({
-    targets: [targetOf(sys.url(node))],
+    targets: [sys.target(node)],
     connections: o.connections,
     durationMs: o.durationMs,
     maxRequests: o.maxRequests,
     timeoutMs: 15_000,
+    ...(o.connectFirst ? { connectFirst: true, onStart: () => void (cpu0 = clusterCpu(sys)) } : {}),
     request: (seq) => reqs[(seq * 7919) % reqs.length]!,
     ...(o.tick ? { onTick: o.tick } : {}),
   });
@@ -178,7 +187,7 @@ export async function watchRun(
       }
     };
     const h = openStream({
-      target: targetOf(sys.url(w % sys.size)),
+      target: sys.target(w % sys.size),
       request: sys.watchRequest(space, after),
       onHead: (s) => {
         status = s;
@@ -233,7 +242,7 @@ export async function watchRun(
     const cpu0 = clusterCpu(sys);
     const client0 = process.cpuUsage();
     const w = await runLoad({
-      targets: [targetOf(sys.url(leader))],
+      targets: [sys.target(leader)],
       connections: 16,
       durationMs: 60_000,
       maxRequests: o.changes,
@@ -340,7 +349,7 @@ export async function failoverRun(
 ): Promise<FailoverOutcome> {
   const leader = await sys.leader();
   const followers = others(sys, leader);
-  const targets: Target[] = followers.map((i) => targetOf(sys.url(i)));
+  const targets: Target[] = followers.map((i) => sys.target(i));
   let killAt = Number.POSITIVE_INFINITY;
   let recovered = Number.POSITIVE_INFINITY;
   const run = runLoad({
@@ -415,7 +424,7 @@ export async function sessionsRun(
   const phaseLat = new Samples(1 << 16);
 
   const opening = runLoad({
-    targets: [targetOf(sys.url(leader))],
+    targets: [sys.target(leader)],
     connections: 64,
     durationMs: 120_000,
     maxRequests: o.sessions,
@@ -432,7 +441,7 @@ export async function sessionsRun(
   const target = new Map<number, number>();
   let cursor = 0;
   const keepalives = runLoad({
-    targets: all.map((i) => targetOf(sys.url(i))),
+    targets: all.map((i) => sys.target(i)),
     connections: 48,
     durationMs: 600_000,
     ratePerSec: o.sessions / 3,
@@ -480,7 +489,7 @@ export async function sessionsRun(
   inPhase = true;
   phaseEnd = t0 + o.phaseMs;
   const wr = await runLoad({
-    targets: [targetOf(sys.url(leader))],
+    targets: [sys.target(leader)],
     connections: 4,
     durationMs: o.phaseMs,
     ratePerSec: 200,
@@ -540,7 +549,7 @@ export async function restartRun(
 ): Promise<RestartOutcome> {
   const leader = await sys.leader();
   const load = await runLoad({
-    targets: [targetOf(sys.url(leader))],
+    targets: [sys.target(leader)],
     connections: 64,
     durationMs: o.maxLoadMs,
     maxRequests: o.instances,
@@ -607,14 +616,29 @@ export function fsyncFloor(samples: number, dir = tmpdir()): Summary {
 
 const TRIVIAL_SERVER = `
 const http = require('node:http');
-const s = http.createServer((req, res) => { req.resume(); res.setHeader('content-type', 'application/json'); res.end('{"ok":true}'); });
+const https = require('node:https');
+const fs = require('node:fs');
+const handler = (req, res) => { req.resume(); res.setHeader('content-type', 'application/json'); res.end('{"ok":true}'); };
+const s = process.env.FLOOR_TLS_CERT
+  ? https.createServer({ cert: fs.readFileSync(process.env.FLOOR_TLS_CERT), key: fs.readFileSync(process.env.FLOOR_TLS_KEY) }, handler)
+  : http.createServer(handler);
 s.keepAliveTimeout = 60000;
 s.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: s.address().port }) + '\\n'));
 `;
 
-/** A trivial Node HTTP server (one process, node:http) under 64 keep-alive connections. */
-export async function httpFloor(durationMs: number, tick?: ReturnType<Ticker>): Promise<RunFigures> {
-  const proc = spawn(process.execPath, ['-e', TRIVIAL_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * A trivial Node HTTP server (one process, node:http) under 64 keep-alive connections; with
+ * `tls`, the same server over node:https with that certificate (the client holds `tls.client`).
+ */
+export async function httpFloor(
+  durationMs: number,
+  tick?: ReturnType<Ticker>,
+  tls?: { readonly cert: string; readonly key: string; readonly client: ClientTls },
+): Promise<RunFigures> {
+  const proc = spawn(process.execPath, ['-e', TRIVIAL_SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: tls ? { ...process.env, FLOOR_TLS_CERT: tls.cert, FLOOR_TLS_KEY: tls.key } : process.env,
+  });
   const untrack = trackPids(() => [proc.pid]);
   try {
     const port = await new Promise<number>((resolve, reject) => {
@@ -628,8 +652,9 @@ export async function httpFloor(durationMs: number, tick?: ReturnType<Ticker>): 
     });
     const req = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 'latin1');
     const r = await runLoad({
-      targets: [{ host: '127.0.0.1', port }],
+      targets: [tls ? { host: '127.0.0.1', port, tls: tls.client } : { host: '127.0.0.1', port }],
       connections: 64,
+      connectFirst: true,
       durationMs,
       timeoutMs: 10_000,
       request: () => req,
