@@ -14,7 +14,16 @@ import {
   sendSliced,
   serviceRange,
 } from './listing.js';
-import { DATACENTER_HEADER, readRemoteService } from './remote.js';
+import { readRemoteService } from './remote.js';
+import {
+  arrayText,
+  catalogServicesText,
+  movesEnabled,
+  nodesText,
+  sendRemote,
+  sendRemoteNamespace,
+} from './remote-answers.js';
+import type { Moves } from './remote-namespace.js';
 import {
   abortOnClose,
   blockingRead,
@@ -126,18 +135,7 @@ export function serviceListRoute(
       } finally {
         done();
       }
-      reply.header('x-consul-effective-consistency', opts.stale ? 'stale' : 'consistent');
-      reply.header('x-consul-index', String(answer.index));
-      reply.header('x-consul-knownleader', String(answer.knownLeader));
-      reply.header('x-consul-lastcontact', '0');
-      reply.header(DATACENTER_HEADER, dc);
-      const write = item(q, dc);
-      const parts: string[] = [];
-      for (const i of answer.instances) {
-        const text = write(i);
-        if (text !== null) parts.push(text);
-      }
-      return reply.type('application/json; charset=utf-8').send(`[${parts.join(',')}]`);
+      return sendRemote(reply, opts, dc, answer, arrayText(answer.instances, item(q, dc)));
     },
   });
 }
@@ -161,6 +159,7 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
       await blockingRead(ctx, reply, q, ChangeFeed.catalogKey(ns), () => ctx.feed.catalogIndex(ns));
       return sendSliced(ctx.lister, reply, (view) => catalogServicesWriter(view, ns, ctx.feed.catalog));
     },
+    remote: (req, reply, call) => sendRemoteNamespace(ctx, req, reply, call, movesCatalog, catalogServicesText),
   });
 
   serviceListRoute(
@@ -185,5 +184,20 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
       // One node per address; its indexes span the instances there.
       return sendSliced(ctx.lister, reply, (view) => nodesWriter(view, ns, ctx.datacenter));
     },
+    remote: (req, reply, call) =>
+      sendRemoteNamespace(ctx, req, reply, call, movesEnabled, (instances) => nodesText(instances, call.dc)),
   });
 }
+
+/**
+ * What moves `/v1/catalog/services` (as the local CatalogIndex): an enabled instance coming
+ * or going, or one whose tags changed; not a health, address or port change. A new instance
+ * of a service already there with tags already there moves it too (the change alone cannot
+ * tell), which at worst answers a blocking query with the same body.
+ */
+const movesCatalog: Moves = (before, after) => {
+  const was = before?.enabled === true ? before : null;
+  const is = after?.enabled === true ? after : null;
+  if (was === null || is === null) return was !== is;
+  return was.service !== is.service || was.tags.length !== is.tags.length || was.tags.some((t, k) => t !== is.tags[k]);
+};

@@ -90,7 +90,7 @@ export class Routes {
           if (dc !== null && spec.remote === undefined)
             throw new ConsulError(
               400,
-              `dc: ${spec.method} ${spec.url} is answered by this node only; Rollcall forwards the catalog and health reads of one service to another datacenter`,
+              `dc: ${spec.method} ${spec.url} is answered by this node only; Rollcall forwards the catalog and health reads to another datacenter`,
             );
           // Checked here too, as the native API's forwarding does; the other datacenter checks it against its own tokens.
           await authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined);
