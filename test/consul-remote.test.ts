@@ -1,5 +1,6 @@
 /**
- * readRemoteService (src/consul/remote.ts), the `?dc=` read of one service, against members
+ * readRemoteService (src/consul/remote.ts), the `?dc=` read of one service, and
+ * readRemoteNamespace (src/consul/remote-namespace.ts), a namespace's list, against members
  * played by node:http servers on loopback: which answers of a member mean "no such service
  * there" and which mean "ask the next member".
  */
@@ -7,6 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ConsulFederation, readRemoteService } from '../src/consul/remote.js';
+import { type Moves, readRemoteNamespace } from '../src/consul/remote-namespace.js';
 
 interface Member {
   readonly server: Server;
@@ -110,5 +112,111 @@ describe('readRemoteService', () => {
     expect(r.instances.map((i) => i.id)).toEqual(['a1']);
     expect(members[0]!.requests).toHaveLength(1);
     expect(members[1]!.requests).toHaveLength(1);
+  });
+});
+
+/**
+ * readRemoteNamespace (src/consul/remote-namespace.ts), a namespace's list in another
+ * datacenter, against one member played by a node:http server: what it asks (the listing,
+ * the caller's token, the hop signature) and how a blocking query reads the member's watch.
+ */
+describe('readRemoteNamespace', () => {
+  let server: Server;
+  let address = '';
+  const requests: { url: string; authorization: string | undefined; hop: string | undefined }[] = [];
+  /** The watch stream's frames, sent as soon as it is asked; it then stays open. */
+  let frames: string[] = [];
+  const federation = (): ConsulFederation => ({
+    route: (dc) => (dc === 'dc-b' ? { members: [{ address }] } : null),
+    datacentersByRtt: () => ['dc-a', 'dc-b'],
+    hopHeader: (method, url) => `signed ${method} ${url}`,
+  });
+  const read = (over: { index?: number; waitMs?: number; stale?: boolean; moves?: Moves } = {}) =>
+    readRemoteNamespace(federation(), {
+      datacenter: 'dc-b',
+      namespace: 'default',
+      stale: over.stale ?? false,
+      index: over.index,
+      waitMs: over.waitMs ?? 0,
+      token: 'secret-token',
+      timeoutMs: 2_000,
+      signal: new AbortController().signal,
+      moves: over.moves ?? (() => true),
+    });
+  const change = (revision: number, type: 'put' | 'delete', tags: string[], previousTags?: string[]) =>
+    `id: ${revision}\ndata: ${JSON.stringify({
+      revision,
+      type,
+      instance: { ...instance, service: 'web', tags },
+      ...(previousTags === undefined ? {} : { previous: { ...instance, service: 'web', tags: previousTags } }),
+    })}\n\n`;
+
+  beforeEach(async () => {
+    requests.length = 0;
+    frames = [];
+    server = createServer((req, res) => {
+      requests.push({
+        url: req.url ?? '',
+        authorization: req.headers.authorization,
+        hop: req.headers['x-rollcall-federation-hop'] as string | undefined,
+      });
+      if ((req.url ?? '').startsWith('/v1/watch')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('retry: 2000\n\n');
+        for (const f of frames) res.write(f);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'x-rollcall-leader': 'n1' });
+      res.end(JSON.stringify({ revision: 40, instances: [{ ...instance, service: 'web' }] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it("asks the member's namespace listing with the caller's token, signed as a hop; the index is its revision", async () => {
+    const r = await read();
+    expect(r).toMatchObject({ index: 40, knownLeader: true });
+    expect(r.instances.map((i) => [i.service, i.id])).toEqual([['web', 'a1']]);
+    expect(requests).toEqual([
+      {
+        url: '/v1/namespaces/default/instances?dc=dc-b&limit=10000',
+        authorization: 'Bearer secret-token',
+        hop: 'signed GET /v1/namespaces/default/instances?dc=dc-b&limit=10000',
+      },
+    ]);
+  });
+
+  it('a blocking query watches from index + 1; changes that do not move the answer let it time out with the same index', async () => {
+    frames = ['event: progress\ndata: {"revision":38}\n\n', change(38, 'put', ['v1'], ['v1'])];
+    const started = performance.now();
+    const r = await read({ index: 37, waitMs: 300, moves: (before, after) => before?.tags[0] !== after?.tags[0] });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(r.index).toBe(37);
+    expect(requests.map((q) => q.url)).toEqual([
+      '/v1/watch?namespace=default&fromRevision=38&dc=dc-b',
+      '/v1/namespaces/default/instances?dc=dc-b&limit=10000',
+    ]);
+    expect(requests[0]!.authorization).toBe('Bearer secret-token');
+  });
+
+  it('a change that moves the answer wakes it at once; a stale read is asked at that revision', async () => {
+    frames = [change(41, 'delete', ['v1'])];
+    const started = performance.now();
+    const r = await read({ index: 37, waitMs: 10_000, stale: true, moves: (_, after) => after === null });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(r.index).toBe(41);
+    expect(requests[1]!.url).toBe(
+      '/v1/namespaces/default/instances?dc=dc-b&limit=10000&consistency=serializable&minRevision=41',
+    );
+  });
+
+  it('a watch that cannot go on (compacted there) answers at once, never below the index given', async () => {
+    frames = ['event: compacted\ndata: {"revision":40,"compactRevision":39}\n\n'];
+    const r = await read({ index: 45, waitMs: 10_000 });
+    expect(r.index).toBe(45);
   });
 });
