@@ -570,8 +570,7 @@ describe('Consul API in process', () => {
 
   it('a member marked corrupt answers 500 in plain text, but for /v1/agent/self and /v1/status/* (issue 20)', async () => {
     // What RollcallNode.integrity shows: the mark a peer's corruption check left, null when none.
-    const integrity: { selfCorruption: { by: string; detail: string; at: number } | null } = { selfCorruption: null };
-    Object.assign(node, { integrity });
+    const { integrity } = node;
     start(TokenAuthority.parse(JSON.stringify([{ token: WRITE, role: 'admin' }])));
     const auth = { 'x-consul-token': WRITE };
     const web = { Name: 'web', ID: 'w1', Port: 80, Address: '10.0.0.1', Check: { TTL: '30s' } };

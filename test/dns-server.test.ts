@@ -109,9 +109,9 @@ describe('DNS listeners', () => {
 
   it('a member marked corrupt answers SERVFAIL to every question, over UDP and TCP (issue 20)', async () => {
     // What RollcallNode.integrity shows: the mark a peer's corruption check left, null when none.
-    const integrity: { selfCorruption: { by: string; detail: string; at: number } | null } = { selfCorruption: null };
+    const { integrity } = node;
     const marked = await startDnsServer({
-      node: Object.assign(node, { integrity }),
+      node,
       logger: silentLogger(),
       listen: { host: '127.0.0.1', port: 0 },
     });

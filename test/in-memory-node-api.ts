@@ -18,6 +18,11 @@ export class InMemoryNodeApi implements NodeApi {
   role: NodeStatus['role'] = 'leader';
   /** Committed entries not yet applied, for /readyz. */
   lag = 0;
+  /** The corruption check's view of this node: never marked unless a test sets `selfCorruption`. */
+  readonly integrity: {
+    selfCorruption: { readonly by: string; readonly detail: string; readonly at: number } | null;
+    corruptMembers(): readonly { readonly id: string; readonly detail: string }[];
+  } = { selfCorruption: null, corruptMembers: () => [] };
   private index = 0;
 
   private constructor(

@@ -7,7 +7,10 @@
  * DNS SERVFAIL), the others serve as before, and
  * `rollcall check` reports the same with exit code 11. `rollcall check --disarm` clears the
  * stopped follower's mark: the next check marks it again while its state still differs, and
- * after a repair in place every member agrees and the alert resolves.
+ * after a repair in place every member agrees and the alert resolves. The same on the running
+ * cluster: POST /v1/cluster/check/disarm through another node, and `rollcall check --disarm
+ * --member`, clear the mark of the member that holds it (it serves reads again at once), the
+ * next check marks it again while its state differs, and after a repair it stays clear.
  *
  * Needs the compiled CLI: `npx tsc -p tsconfig.json` first (npm test does it).
  */
@@ -178,9 +181,10 @@ describe('corruption check', () => {
     const busy = await cli(['check', '--disarm', '--data', follower.dataDir]);
     expect(busy.code).toBe(1);
     expect(busy.stderr).toBe(
-      `rollcall: ${follower.dataDir} is in use: stop the node before disarming its corruption mark\n`,
+      `rollcall: ${follower.dataDir} is in use: stop the node before disarming its corruption mark, or disarm it on the running cluster (rollcall check --disarm --member ID)\n`,
     );
-    expect((await cli(['check', '--disarm'])).code).toBe(2);
+    expect((await cli(['check', '--data', follower.dataDir])).code).toBe(2);
+    expect((await cli(['check', '--disarm', '--member', follower.id, '--data', follower.dataDir])).code).toBe(2);
 
     // Disarmed with the state still wrong: the node serves reads again only until the
     // leader's next check (every second) marks it again. A disarm hides nothing for long.
@@ -221,6 +225,96 @@ describe('corruption check', () => {
       const a = await http('GET', `${c.node(leader).url}/v1/alerts`);
       return !(a.body.active as { kind: string }[]).some((x) => x.kind === 'node-corrupt');
     });
+  }, 60_000);
+
+  it('disarms a running member through any node: marked again while its state differs, clear after a repair', async () => {
+    const follower = c.node(corruptId);
+    const other = c.nodes.find((n) => n.id !== leader && n.id !== follower.id)!;
+    const served = async () => (await list(follower.url, 'prod', 'orders', '?consistency=serializable')).status;
+    const disarm = (via: string, body?: unknown) => http('POST', `${via}/v1/cluster/check/disarm`, body);
+    /** Holds off the leader's periodic check on the follower (no hash asked, no verdict told), or lets it run again. */
+    const holdChecks = async (hold: boolean) => {
+      const f = await http('PUT', `${follower.url}/v1/test/faults`, {
+        dropFrom: hold ? [leader] : [],
+        kinds: hold ? ['hashRequest', 'corrupt'] : [],
+      });
+      expect(f.status, JSON.stringify(f.body)).toBe(200);
+    };
+    // Clear from the previous test. Corrupted again through the test-only hook, the
+    // leader's periodic check (every second) marks it.
+    expect(await served()).toBe(200);
+    const fault = await http('PUT', `${follower.url}/v1/test/faults`, {
+      writeStateKey: { key: '\u0000meta/bogus-online', value: 'not written by apply' },
+    });
+    expect(fault.status, JSON.stringify(fault.body)).toBe(200);
+    await waitFor('the periodic check to mark the follower', async () => (await served()) === 503);
+
+    // Bad requests are refused in the catalogue's shape; an unknown member is NOT_MEMBER.
+    const unknown = await disarm(other.url, { member: 'n9' });
+    expect([unknown.status, unknown.body.error.code]).toEqual([400, 'NOT_MEMBER']);
+    const bad = await disarm(other.url, { member: 7 });
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    expect(await served()).toBe(503);
+
+    // Through another follower (the mark is the follower's own: the request travels to it),
+    // with its state still wrong. Checks held off so that the served read is not a race.
+    await holdChecks(true);
+    const viaRoute = await disarm(other.url, { member: follower.id });
+    expect(viaRoute.status, JSON.stringify(viaRoute.body)).toBe(200);
+    expect(viaRoute.body).toMatchObject({
+      by: other.id,
+      members: [
+        {
+          id: follower.id,
+          disarmed: true,
+          mark: { by: leader, detail: expect.stringContaining('hash') },
+          error: null,
+        },
+      ],
+    });
+    expect(await served()).toBe(200);
+    expect((await http('GET', `${follower.url}/readyz`)).status).toBe(200);
+    // A disarm hides nothing: the next periodic check marks it again while the state differs.
+    await holdChecks(false);
+    await waitFor('the next check to mark the follower again', async () => (await served()) === 503);
+
+    // Repaired in place (stopped, the stray record deleted, started: the stored mark still
+    // refuses reads), then disarmed with the CLI through the leader: it serves reads, and
+    // the periodic checks leave it so.
+    await c.stop(follower.id);
+    const raw = new Level<Uint8Array, Uint8Array>(follower.dataDir, { keyEncoding: 'view', valueEncoding: 'view' });
+    await raw
+      .sublevel<Uint8Array, Uint8Array>('sm', { keyEncoding: 'view', valueEncoding: 'view' })
+      .del(new TextEncoder().encode('\u0000meta/bogus-online'));
+    await raw.close();
+    await c.restart(follower.id);
+    expect(await served()).toBe(503);
+    const text = await cli(['check', '--disarm', '--member', follower.id, '--endpoints', c.node(leader).url]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`${follower.id}\\s+disarmed\\s+set by ${leader} at `));
+    expect(text.stdout).toContain(`disarmed through ${leader}: 1 mark cleared`);
+    expect(await served()).toBe(200);
+    const all = c.nodes.map((n) => n.url).join(',');
+    await waitFor(
+      'a check that finds every member ok',
+      async () => (await cli(['check', '--endpoints', all])).code === 0,
+    );
+    await waitFor('the node-corrupt alert to resolve', async () => {
+      const a = await http('GET', `${c.node(leader).url}/v1/alerts`);
+      return !(a.body.active as { kind: string }[]).some((x) => x.kind === 'node-corrupt');
+    });
+    expect(await served()).toBe(200);
+    // Every member, through any node: nothing left to clear, exit 0.
+    const json = await cli(['check', '--disarm', '--json', '--endpoints', other.url]);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      by: other.id,
+      members: c.nodes.map((n) => ({ id: n.id, disarmed: false, mark: null, error: null })),
+    });
+    // No body at all is every member too (a bare `curl -X POST`).
+    const bare = await disarm(c.node(leader).url);
+    expect(bare.status, JSON.stringify(bare.body)).toBe(200);
+    expect((bare.body.members as { id: string }[]).map((m) => m.id)).toEqual(c.nodes.map((n) => n.id));
   }, 60_000);
 
   it('check --disarm refuses a directory without a node database, and creates none', async () => {

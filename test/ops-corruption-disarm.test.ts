@@ -1,6 +1,8 @@
 /**
- * `rollcall check --disarm` (disarmCorruptionMark) clears one record and changes nothing
- * else: a data directory in an older storage format is refused as it is, not migrated
+ * The online disarm (CorruptionChecker.disarm, POST /v1/cluster/check/disarm) clears the mark
+ * in memory and on disk, even while the write of that mark is still on its way, and clears
+ * nothing when the delete fails. `rollcall check --disarm --data` (disarmCorruptionMark)
+ * clears one record and changes nothing else: a data directory in an older storage format is refused as it is, not migrated
  * behind the build that runs the member (a format is never converted back: docs/storage.md).
  * The fixture is a data directory written by the last format 1 build (make-data-v1.sh).
  */
@@ -10,7 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { disarmCorruptionMark, readCorruptionMark, writeCorruptionMark } from '../src/ops/corruption-check.js';
+import { createLogger } from '../src/log/index.js';
+import {
+  CorruptionChecker,
+  clearCorruptionMark,
+  disarmCorruptionMark,
+  readCorruptionMark,
+  writeCorruptionMark,
+} from '../src/ops/corruption-check.js';
 import { FORMAT_VERSION, openNodeDatabase, readFormatVersion, StorageError } from '../src/storage/index.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'data-v1.tar.gz');
@@ -59,5 +68,76 @@ describe('disarmCorruptionMark', () => {
       await after.db.close();
     }
     expect(await readFormatVersion(dir)).toBe(FORMAT_VERSION);
+  });
+});
+
+describe('CorruptionChecker.disarm (online)', () => {
+  let root: string;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'rollcall-disarm-online-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const checkerOver = (deps: {
+    persistMark: (mark: { by: string; detail: string; at: number }) => Promise<void>;
+    clearStoredMark: () => Promise<void>;
+  }) =>
+    new CorruptionChecker({
+      id: 'n2',
+      log: createLogger({ level: 'silent' }),
+      now: () => 1_000,
+      monotonicNow: () => 0,
+      members: () => ['n1', 'n2', 'n3'],
+      appliedIndex: () => 0,
+      selfHash: async () => ({ index: 0, hash: 'h', keys: 0 }),
+      askHash: async () => ({ index: 0, hash: 'h', keys: 0 }),
+      tellCorrupt: () => undefined,
+      ...deps,
+    });
+
+  it('deletes the stored mark after a write of it still under way, so a restart does not bring it back', async () => {
+    const db = await openNodeDatabase(join(root, 'n2'));
+    try {
+      // The mark's write is held until the disarm has started: it must not land after the delete.
+      let release = (): void => undefined;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const checker = checkerOver({
+        persistMark: async (mark) => {
+          await held;
+          await writeCorruptionMark(db, mark);
+        },
+        clearStoredMark: () => clearCorruptionMark(db),
+      });
+      checker.markSelfCorrupt('n1', 'hash differs at index 7');
+      expect(checker.selfCorruption).toMatchObject({ by: 'n1' });
+      const disarmed = checker.disarm('n3');
+      expect(checker.selfCorruption).toBeNull();
+      release();
+      expect(await disarmed).toEqual({ by: 'n1', detail: 'hash differs at index 7', at: 1_000 });
+      expect(await readCorruptionMark(db)).toBeNull();
+      // Nothing to clear the second time; the next verdict marks it again.
+      expect(await checker.disarm('n3')).toBeNull();
+      checker.markSelfCorrupt('n1', 'still differs');
+      expect(checker.selfCorruption).toMatchObject({ detail: 'still differs' });
+    } finally {
+      await db.db.close();
+    }
+  });
+
+  it('keeps refusing reads when the stored mark cannot be deleted', async () => {
+    const checker = checkerOver({
+      persistMark: async () => undefined,
+      clearStoredMark: async () => {
+        throw new Error('disk full');
+      },
+    });
+    checker.markSelfCorrupt('n1', 'hash differs');
+    await expect(checker.disarm('n3')).rejects.toThrow('disk full');
+    expect(checker.selfCorruption).toMatchObject({ by: 'n1', detail: 'hash differs' });
   });
 });

@@ -228,6 +228,7 @@ describe('GET /v1/health/reports', () => {
       id: 'n2',
       leader: 'n1',
       registry: fake.registry,
+      integrity: fake.integrity,
       readBarrier: (ms) => fake.readBarrier(ms),
       status: () => ({
         ...fake.status(),

@@ -775,6 +775,28 @@ export class RollcallClient {
     return r.body;
   }
 
+  /**
+   * Clears the corruption mark of `member`, or of every member (POST /v1/cluster/check/disarm,
+   * admin; as etcd's `alarm disarm`): through any node, each member named serves reads again
+   * until a check finds it corrupt again. ApiError `NOT_MEMBER` for an unknown member.
+   *
+   * @example
+   * ```ts
+   * const { members } = await client.disarmCorruption('n2');
+   * if (members[0]?.error) console.error(`n2 did not answer: ${members[0].error.message}`);
+   * ```
+   */
+  async disarmCorruption(member?: string): Promise<DisarmReport> {
+    // Any node relays it; clearing a mark twice is clearing it once, so a retry is safe.
+    const r = await this.#nodes.call<DisarmReport>({
+      method: 'POST',
+      path: '/v1/cluster/check/disarm',
+      kind: 'write',
+      body: member === undefined ? {} : { member },
+    });
+    return r.body;
+  }
+
   /** Adds a member (as a learner, promoted once caught up). Needs a server with cluster operations. */
   async addMember(member: MemberSpec): Promise<Record<string, unknown>> {
     return this.#write('POST', '/v1/cluster/members', member);
@@ -1082,6 +1104,21 @@ export interface CorruptionReport {
     readonly hash: string | null;
     readonly keys: number | null;
     readonly detail?: string;
+  }[];
+}
+
+/** The answer of POST /v1/cluster/check/disarm (src/ops/corruption-check.ts, DisarmReport). */
+export interface DisarmReport {
+  /** The node that took the request and asked the others. */
+  readonly by: string;
+  readonly members: readonly {
+    readonly id: string;
+    /** It held a mark and cleared it. */
+    readonly disarmed: boolean;
+    /** The mark it cleared: who set it, what differed, when (ms since epoch). */
+    readonly mark: { readonly by: string; readonly detail: string; readonly at: number } | null;
+    /** It did not answer in time (its mark, if any, stays). */
+    readonly error: { readonly code: string; readonly message: string } | null;
   }[];
 }
 

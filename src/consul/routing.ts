@@ -6,7 +6,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../server/auth.js';
-import type { CheckableNode } from '../server/routes/integrity.js';
 import { ConsulError, notServedMessage, sendConsulError, sendText } from './errors.js';
 import { asConsulError } from './node-calls.js';
 import {
@@ -57,7 +56,7 @@ export const CORRUPT_MESSAGE = "This member's data failed the corruption check; 
  * of service answers nothing but its status.
  */
 function refuseIfCorrupt(ctx: ConsulContext, req: FastifyRequest): void {
-  const mark = (ctx.node as CheckableNode).integrity?.selfCorruption ?? null;
+  const mark = ctx.node.integrity.selfCorruption;
   if (mark === null) return;
   ctx.logger.debug(
     { method: req.method, url: req.url, by: mark.by },

@@ -20,7 +20,6 @@ import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from '../consul/index.js
 import type { Logger } from '../log/index.js';
 import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
 import type { NodeApi } from '../server/node-api.js';
-import type { CheckableNode } from '../server/routes/integrity.js';
 import type { PeerAddress } from '../transport/index.js';
 import type { AnswerContext } from './answer.js';
 import { ServiceDirectory } from './lookup.js';
@@ -54,10 +53,10 @@ export {
 } from './settings.js';
 
 /** What DNS reads of the node. */
-export type DnsNode = Pick<NodeApi, 'registry'> & Pick<CheckableNode, 'integrity'>;
+export type DnsNode = Pick<NodeApi, 'registry' | 'integrity'>;
 
 export interface DnsServerOptions {
-  /** What DNS reads of the node: its registry, in memory, and its corruption mark (absent: never marked). */
+  /** What DNS reads of the node: its registry, in memory, and its corruption mark. */
   readonly node: DnsNode;
   readonly logger: Logger;
   readonly listen: PeerAddress;
@@ -107,7 +106,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     ttl: options.ttl ?? DEFAULT_DNS_TTL,
     random: options.random ?? Math.random,
     ...(remote === null ? {} : { remote }),
-    ...(integrity === undefined ? {} : { markedCorrupt: () => integrity.selfCorruption !== null }),
+    markedCorrupt: () => integrity.selfCorruption !== null,
   };
   const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
   const { host } = options.listen;

@@ -7,13 +7,18 @@
 import type { Logger } from '../log/index.js';
 import {
   CorruptionChecker,
+  type CorruptionMark,
+  clearCorruptionMark,
+  type DisarmReport,
   hashStateMachine,
+  type MemberDisarm,
   readCorruptionMark,
   type StateHash,
   writeCorruptionMark,
 } from '../ops/corruption-check.js';
 import type { NodeDatabase } from '../storage/index.js';
 import type { NodeClock, Timer } from './clock.js';
+import { NodeError } from './errors.js';
 import type { ForwardedRequests } from './forwarding.js';
 import { toOutcome } from './forwarding.js';
 import type { PeerMessage } from './peer-messages.js';
@@ -65,6 +70,7 @@ export class CorruptionCheck {
         ),
       tellCorrupt: (peer, detail) => void d.send(peer, { kind: 'corrupt', detail }),
       persistMark: (mark) => writeCorruptionMark(d.db, mark),
+      clearStoredMark: () => clearCorruptionMark(d.db),
     });
   }
 
@@ -104,6 +110,56 @@ export class CorruptionCheck {
       (value) => this.d.send(from, { kind: 'hashResult', req, outcome: { ok: true, value } }),
       (err: unknown) => this.d.send(from, { kind: 'hashResult', req, outcome: toOutcome(err) }),
     );
+  }
+
+  /**
+   * Clears the corruption mark of `member`, or of every member when it is undefined
+   * (POST /v1/cluster/check/disarm, from any node). The mark is each member's own state
+   * (never replicated: a member is found corrupt against the others, and its own database
+   * keeps the verdict across restarts), so the request goes to each member that holds it
+   * as a peer message, as the check's verdict did. A member that does not answer in time
+   * keeps its mark and says why in its row.
+   */
+  async disarm(member: string | undefined, timeoutMs: number): Promise<DisarmReport> {
+    this.d.assertOpen();
+    const members = [...this.d.members()].sort();
+    if (member !== undefined && !members.includes(member))
+      throw new NodeError('NOT_MEMBER', `${member} is not a member of the cluster (members: ${members.join(', ')})`);
+    const targets = member === undefined ? members : [member];
+    const rows = await Promise.all(
+      targets.map(async (id): Promise<MemberDisarm> => {
+        try {
+          const mark =
+            id === this.d.id
+              ? await this.checker.disarm(this.d.id)
+              : await this.d.forwards.request<CorruptionMark | null>(
+                  id,
+                  timeoutMs,
+                  (req) => this.d.send(id, { kind: 'disarm', req }),
+                  false,
+                );
+          return { id, disarmed: mark !== null, mark, error: null };
+        } catch (err) {
+          const code = err instanceof NodeError ? err.code : 'INTERNAL';
+          const message = err instanceof Error ? err.message : String(err);
+          return { id, disarmed: false, mark: null, error: { code, message } };
+        }
+      }),
+    );
+    return { by: this.d.id, members: rows };
+  }
+
+  /** A peer asks this node to clear its mark (an operator's disarm through that peer). */
+  answerDisarm(from: string, req: number): void {
+    Promise.resolve()
+      .then(() => {
+        this.d.assertOpen();
+        return this.checker.disarm(from);
+      })
+      .then(
+        (value) => this.d.send(from, { kind: 'disarmResult', req, outcome: { ok: true, value } }),
+        (err: unknown) => this.d.send(from, { kind: 'disarmResult', req, outcome: toOutcome(err) }),
+      );
   }
 
   /** A peer's check found this node's state machine differs from the majority's. */

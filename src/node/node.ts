@@ -25,7 +25,7 @@ import type { HealthReport, TrackedHealth } from '../health/index.js';
 import { HealthTracker, PolicyResolver } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import { type BackupOrigin, type OpenBackup, openBackup as openBackupStream } from '../ops/backup-stream.js';
-import type { CheckReport, CorruptionChecker } from '../ops/corruption-check.js';
+import type { CheckReport, CorruptionChecker, DisarmReport } from '../ops/corruption-check.js';
 import type { ClientCommand, KeepaliveOutcome, Registry } from '../registry/index.js';
 import { SessionTracker } from '../registry/index.js';
 import type { NodeDatabase, NodeStorage } from '../storage/index.js';
@@ -67,8 +67,9 @@ export class RollcallNode {
   /** The state-machine version this build implements (src/registry/version.ts). */
   readonly buildVersion: number;
   /**
-   * State-machine hashes compared across members (src/ops/corruption-check.ts). The server
-   * reads it by this name (read refusal, readiness, alerts: src/server/routes/integrity.ts).
+   * State-machine hashes compared across members (src/ops/corruption-check.ts), and whether
+   * this node was found corrupt. The server's read refusal, readiness and alerts, the Consul
+   * API and DNS read it through NodeApi['integrity'] (src/server/node-api.ts), typed.
    */
   readonly integrity: CorruptionChecker;
   private readonly log: Logger;
@@ -447,6 +448,11 @@ export class RollcallNode {
   checkCorruption(timeoutMs: number): Promise<CheckReport> {
     this.assertOpen();
     return this.integrity.run(timeoutMs);
+  }
+
+  /** Clears the corruption mark of one member, or of all (POST /v1/cluster/check/disarm). */
+  disarmCorruption(member: string | undefined, timeoutMs: number): Promise<DisarmReport> {
+    return this.corruptionCheck.disarm(member, timeoutMs);
   }
 
   /** Receives timings and events for metrics; replaces any earlier observer. */

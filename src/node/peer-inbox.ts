@@ -2,7 +2,7 @@
  * Where each message from a peer goes: Raft messages into the core; work forwarded to this
  * node as leader (writes, keepalives, cluster operations) to the part that does it, with
  * "not the leader" when it cannot; answers to work this node forwarded back to their
- * waiters; members' status reports; the corruption check's requests and verdicts.
+ * waiters; members' status reports; the corruption check's requests, verdicts and disarms.
  */
 import type { RawNode, SoftState } from '../../raft/index.js';
 import type { CorruptionCheck } from './corruption-check.js';
@@ -75,6 +75,7 @@ export class PeerInbox {
       case 'keepaliveResult':
       case 'adminResult':
       case 'hashResult':
+      case 'disarmResult':
         // Each answer goes to the waiter of its request, which knows the type it expects.
         forwards.settle<unknown>(m.req, m.outcome);
         return;
@@ -86,6 +87,9 @@ export class PeerInbox {
         return;
       case 'corrupt':
         this.d.corruptionCheck.onCorruptNotice(from, m.detail);
+        return;
+      case 'disarm':
+        this.d.corruptionCheck.answerDisarm(from, m.req);
         return;
     }
   }

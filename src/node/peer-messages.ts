@@ -5,7 +5,7 @@
  */
 import type { Message } from '../../raft/index.js';
 import type { HealthReport } from '../health/index.js';
-import type { StateHash } from '../ops/corruption-check.js';
+import type { CorruptionMark, StateHash } from '../ops/corruption-check.js';
 import type { CommandResult, Instance, KeepaliveOutcome } from '../registry/index.js';
 
 export type PeerMessage =
@@ -21,7 +21,11 @@ export type PeerMessage =
   | { readonly kind: 'hashRequest'; readonly req: number; readonly index: number }
   | { readonly kind: 'hashResult'; readonly req: number; readonly outcome: ForwardOutcome<StateHash> }
   /** A check found the receiver's state machine corrupt: it stops serving reads. */
-  | { readonly kind: 'corrupt'; readonly detail: string };
+  | { readonly kind: 'corrupt'; readonly detail: string }
+  /** An operator's disarm (POST /v1/cluster/check/disarm through the sender): clear your corruption mark. */
+  | { readonly kind: 'disarm'; readonly req: number }
+  /** The mark the receiver of a `disarm` cleared (null: it had none). */
+  | { readonly kind: 'disarmResult'; readonly req: number; readonly outcome: ForwardOutcome<CorruptionMark | null> };
 
 /** Cluster operations a follower forwards to the leader. */
 export type AdminOp =

@@ -18,7 +18,8 @@
  * Among members at the same index, the hash a strict majority of them holds is the right
  * one; without a majority (two members that differ), the checker's own hash is, as in etcd
  * (the leader's). Members with another hash are `corrupt`: a critical alert names each
- * (`node-corrupt:<id>`), and each stops serving reads (503 CORRUPT) until it is replaced.
+ * (`node-corrupt:<id>`), and each stops serving reads (503 CORRUPT) until it is replaced or
+ * an operator disarms its mark (POST /v1/cluster/check/disarm, `rollcall check --disarm`).
  *
  * Node-local state-machine keys (isNodeLocalSmKey) differ between members by design and
  * are left out of the hash.
@@ -105,7 +106,8 @@ export interface CorruptionMark {
 /**
  * The mark is kept in the node's own database (the `raft` sublevel, never replicated), so a
  * restart with the same data refuses reads at once rather than until the next check. It is
- * cleared by replacing the data directory, or by disarmCorruptionMark while the node is stopped.
+ * cleared by replacing the data directory, by CorruptionChecker.disarm on the running node,
+ * or by disarmCorruptionMark while the node is stopped.
  */
 export async function readCorruptionMark(db: NodeDatabase): Promise<CorruptionMark | null> {
   const raw = await db.raft.get(RAFT_KEYS.corruption);
@@ -116,6 +118,10 @@ export async function readCorruptionMark(db: NodeDatabase): Promise<CorruptionMa
 
 export async function writeCorruptionMark(db: NodeDatabase, mark: CorruptionMark): Promise<void> {
   await db.db.batch().put(RAFT_KEYS.corruption, encode(mark), { sublevel: db.raft }).write({ sync: true });
+}
+
+export async function clearCorruptionMark(db: NodeDatabase): Promise<void> {
+  await db.db.batch().del(RAFT_KEYS.corruption, { sublevel: db.raft }).write({ sync: true });
 }
 
 /** `dir` holds no node database: nothing to disarm (and nothing is created). */
@@ -146,11 +152,28 @@ export async function disarmCorruptionMark(dir: string): Promise<CorruptionMark 
   const db = await openNodeDatabase(dir, { migrate: false });
   try {
     const mark = await readCorruptionMark(db);
-    if (mark !== null) await db.db.batch().del(RAFT_KEYS.corruption, { sublevel: db.raft }).write({ sync: true });
+    if (mark !== null) await clearCorruptionMark(db);
     return mark;
   } finally {
     await db.db.close();
   }
+}
+
+/** One member's part in a disarm (POST /v1/cluster/check/disarm). */
+export interface MemberDisarm {
+  readonly id: string;
+  /** It held a mark and cleared it. */
+  readonly disarmed: boolean;
+  /** The mark it cleared (null: it had none, or it did not answer). */
+  readonly mark: CorruptionMark | null;
+  /** Why it did not answer (its mark, if any, stays); null when it did. */
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+export interface DisarmReport {
+  /** The member that took the request and asked the others. */
+  readonly by: string;
+  readonly members: readonly MemberDisarm[];
 }
 
 /** What each member answered: its hash, or why it did not. */
@@ -229,18 +252,26 @@ export interface CorruptionCheckerDeps {
   readonly tellCorrupt: (peer: string, detail: string) => void;
   /** Keeps this node's own mark across restarts (writeCorruptionMark). */
   readonly persistMark?: (mark: CorruptionMark) => Promise<void>;
+  /** Deletes the stored mark (clearCorruptionMark): an online disarm. */
+  readonly clearStoredMark?: () => Promise<void>;
 }
 
 /**
  * Runs checks (one at a time), keeps the latest report, and knows whether this node
  * itself was found corrupt. A corrupt mark lasts until the data directory is replaced or
- * the mark disarmed while the node is stopped (docs/operations.md): it is stored, and a
- * restart keeps it.
+ * the mark is disarmed, online or while the node is stopped (docs/operations.md): it is
+ * stored, and a restart keeps it.
  */
 export class CorruptionChecker {
   #latest: CheckReport | null = null;
   #running: Promise<CheckReport> | null = null;
   #self: CorruptionMark | null = null;
+  /**
+   * Writes and deletes of the stored mark, one after the other: a disarm that raced a mark
+   * still being written would otherwise find nothing to delete, and the write landing after
+   * it would bring the mark back at the next restart while memory says there is none.
+   */
+  #stored: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: CorruptionCheckerDeps) {}
 
@@ -269,16 +300,55 @@ export class CorruptionChecker {
     this.#self = { by, detail, at: this.d.now() };
     this.d.log.fatal(
       { by, detail },
-      "corruption check: this node's state machine differs from the other members'; it refuses reads until its data directory is replaced",
+      "corruption check: this node's state machine differs from the other members'; it refuses reads until its data directory is replaced or the mark is disarmed after a repair",
     );
-    this.d
-      .persistMark?.(this.#self)
-      .catch((err: unknown) =>
+    const { persistMark } = this.d;
+    if (persistMark === undefined) return;
+    const mark = this.#self;
+    this.#stored = this.#stored.then(() =>
+      persistMark(mark).catch((err: unknown) =>
         this.d.log.error(
           { err },
           'could not store the corruption mark; a restart would serve reads until the next check',
         ),
+      ),
+    );
+  }
+
+  /**
+   * Clears this node's mark (an operator's online disarm, POST /v1/cluster/check/disarm, as
+   * etcd's `alarm disarm`): it serves reads again at once, and the stored mark is deleted
+   * before this resolves, so a restart serves them too. Returns the mark cleared, null if
+   * there was none. It vouches for nothing: the next check marks the node again if its
+   * hash still differs (markSelfCorrupt starts from a clear mark).
+   */
+  async disarm(requestedBy: string): Promise<CorruptionMark | null> {
+    const mark = this.#self;
+    this.#self = null;
+    const { clearStoredMark } = this.d;
+    // Even with no mark in memory: a stored one may be waiting behind a failed write.
+    if (clearStoredMark !== undefined) {
+      const cleared = this.#stored.then(clearStoredMark);
+      this.#stored = cleared.catch(() => undefined);
+      try {
+        await cleared;
+      } catch (err) {
+        // Memory and disk would disagree: keep refusing reads rather than serve on a mark a restart brings back.
+        if (this.#self === null) this.#self = mark;
+        throw err;
+      }
+    }
+    if (mark !== null)
+      this.d.log.warn(
+        {
+          part: 'audit',
+          requestedBy,
+          mark: { by: mark.by, detail: mark.detail, at: new Date(mark.at).toISOString() },
+        },
+        'corruption mark disarmed: this node serves reads again; the next corruption check marks it again if its state machine still differs',
       );
+    else this.d.log.info({ part: 'audit', requestedBy }, 'corruption disarm: this node had no mark');
+    return mark;
   }
 
   /** The mark a previous run of this node stored (readCorruptionMark). */
@@ -286,7 +356,7 @@ export class CorruptionChecker {
     this.#self = mark;
     this.d.log.error(
       { by: mark.by, detail: mark.detail, at: new Date(mark.at).toISOString() },
-      'this node was found corrupt before it restarted: it refuses reads until its data directory is replaced, or the mark is cleared with `rollcall check --disarm` after a repair (docs/operations.md, Corruption checks)',
+      'this node was found corrupt before it restarted: it refuses reads until its data directory is replaced, or the mark is cleared with `rollcall check --disarm --member ID` after a repair (docs/operations.md, Corruption checks)',
     );
   }
 

@@ -55,10 +55,7 @@ export function alertSnapshot(node: MonitorNode, now: number): AlertSnapshot {
       self: st.id,
       leader: st.leader,
       members,
-      corrupt:
-        (
-          node as { integrity?: { corruptMembers(): readonly { id: string; detail: string }[] } }
-        ).integrity?.corruptMembers() ?? [],
+      corrupt: node.integrity.corruptMembers(),
     },
     protection: st.protection.map((p) => ({ namespace: p.namespace, service: p.service })),
   };

@@ -1,9 +1,11 @@
 /**
  * `rollcall check`: the corruption check on demand (POST /v1/cluster/check; docs/operations.md,
- * Corruption checks). Prints each member's state-machine hash and verdict. With `--disarm
- * --data DIR`, clears the corruption mark of a stopped node instead (src/ops/corruption-check.ts).
+ * Corruption checks). Prints each member's state-machine hash and verdict. With `--disarm`,
+ * clears members' corruption marks on the running cluster (POST /v1/cluster/check/disarm);
+ * with `--disarm --data DIR`, the mark in a stopped node's data directory
+ * (src/ops/corruption-check.ts).
  */
-import type { CorruptionReport } from '../../client/client.js';
+import type { CorruptionReport, DisarmReport } from '../../client/client.js';
 import { type Command, withClient } from './command.js';
 import { EXIT, reportError } from './exit-codes.js';
 import { GLOBAL_HELP, parse, UsageError } from './flags.js';
@@ -13,7 +15,13 @@ import { type Io, jsonOut, table } from './output.js';
 const OPTIONS = {
   disarm: { type: 'boolean' },
   data: { type: 'string' },
+  member: { type: 'string' },
 } as const;
+
+/** 0: every member asked answered (its mark cleared, or it had none); 8: some member did not (its mark stays). */
+export function disarmExitCode(report: DisarmReport): number {
+  return report.members.every((m) => m.error === null) ? EXIT.OK : EXIT.DEGRADED;
+}
 
 /** 0: every member agrees; 11: a member is corrupt; 8: some member could not be compared. */
 export function checkExitCode(report: CorruptionReport): number {
@@ -25,6 +33,7 @@ export const check: Command = {
   name: 'check',
   summary: "compare every member's state-machine hash (exit 0 same, 11 a member corrupt, 8 not all compared)",
   help: `Usage: rollcall check
+       rollcall check --disarm [--member ID]
        rollcall check --disarm --data DIR
 
 Asks a node (the leader when it answers) to run the corruption check now: every member
@@ -37,21 +46,29 @@ the same index must have the same hash. Prints each member's index, hash and ver
 Exit 0 when every member is ok, 11 when a member is corrupt, 8 when none is corrupt but
 some could not be compared. Needs an admin token when auth is on.
 
-With --disarm --data DIR, clears the corruption mark a check left in the data directory
-of a stopped node (as etcd's 'alarm disarm'), after its state was repaired in place or
-the check was wrong: started again, it serves reads until a check finds it corrupt again.
-Replacing the member needs no disarm. Exit 0 when the mark was cleared or there was none,
-1 when the node still runs (stop it first) or DIR holds no node database.
+With --disarm, clears the corruption mark a check left on members of the running cluster
+(as etcd's 'alarm disarm'), through any node: every member, or --member ID. For a member
+repaired in place, or a check judged wrong: it serves reads again at once, until a check
+finds it corrupt again (so run 'rollcall check' after it). Replacing the member needs no
+disarm. Prints what each member cleared. Exit 0 when every member asked answered (its mark
+cleared, or it had none), 8 when some did not (its mark stays: run it again), 5 when
+--member is not a member. Needs an admin token when auth is on.
+
+With --disarm --data DIR, clears the mark in the data directory of a stopped node instead.
+Exit 0 when the mark was cleared or there was none, 1 when the node still runs (stop it
+first, or disarm it online without --data) or DIR holds no node database.
 
 Options:
-  --disarm              clear the corruption mark of the stopped node in --data
-  --data DIR            that node's data directory
+  --disarm              clear corruption marks instead of checking
+  --member ID           with --disarm: only this member (default: every member)
+  --data DIR            with --disarm: the data directory of a stopped node (offline)
 
 ${GLOBAL_HELP}
 
 Examples:
   rollcall check --endpoints http://10.0.0.1:8101
   rollcall check --json
+  rollcall check --disarm --member n2
   rollcall check --disarm --data /var/lib/rollcall/n2
 `,
   async run(argv, io) {
@@ -59,10 +76,48 @@ Examples:
     if (globals.help) return help(io, this);
     if (positionals.length > 0)
       throw new UsageError(`rollcall check takes no arguments (got ${JSON.stringify(positionals[0])})`);
-    if (values.disarm === true || values.data !== undefined) {
-      if (values.disarm !== true || values.data === undefined)
-        throw new UsageError('--disarm and --data go together: rollcall check --disarm --data DIR');
-      return disarm(io, values.data, globals.json);
+    if (values.disarm !== true && (values.data !== undefined || values.member !== undefined))
+      throw new UsageError(
+        `${values.data !== undefined ? '--data' : '--member'} goes with --disarm: rollcall check --disarm [--member ID | --data DIR]`,
+      );
+    if (values.disarm === true && values.data !== undefined && values.member !== undefined)
+      throw new UsageError(
+        "--member names a member of a running cluster; --data a stopped node's directory: give one of them",
+      );
+    if (values.member === '') throw new UsageError('--member needs a member id');
+    if (values.disarm === true && values.data !== undefined) return disarm(io, values.data, globals.json);
+    if (values.disarm === true) {
+      const member = values.member;
+      return withClient(io, globals, async (client) => {
+        const report = await client.disarmCorruption(member);
+        const code = disarmExitCode(report);
+        if (globals.json) {
+          jsonOut(io, report);
+          return code;
+        }
+        io.out(
+          table(
+            ['MEMBER', 'RESULT', 'MARK'],
+            report.members.map((m) => [
+              m.id,
+              m.error !== null ? `NOT REACHED (${m.error.code})` : m.disarmed ? 'disarmed' : 'no mark',
+              m.error !== null
+                ? m.error.message
+                : m.mark === null
+                  ? ''
+                  : `set by ${m.mark.by} at ${new Date(m.mark.at).toISOString()}: ${m.mark.detail}`,
+            ]),
+          ),
+        );
+        const cleared = report.members.filter((m) => m.disarmed).length;
+        io.out(
+          `disarmed through ${report.by}: ${cleared} mark${cleared === 1 ? '' : 's'} cleared` +
+            (code === EXIT.OK
+              ? '; run `rollcall check`: a member whose state still differs is marked again\n'
+              : '; some member did not answer and keeps its mark: run it again\n'),
+        );
+        return code;
+      });
     }
     return withClient(io, globals, async (client) => {
       const report = await client.checkCorruption();
@@ -103,7 +158,7 @@ async function disarm(io: Io, dir: string, json: boolean): Promise<number> {
     // Expected refusals get their message alone; anything else goes the common way (with its stack).
     const message =
       err instanceof StorageError && err.code === 'LOCKED'
-        ? `${dir} is in use: stop the node before disarming its corruption mark`
+        ? `${dir} is in use: stop the node before disarming its corruption mark, or disarm it on the running cluster (rollcall check --disarm --member ID)`
         : err instanceof DisarmError || err instanceof StorageError
           ? err.message
           : undefined;

@@ -16,7 +16,7 @@ declare module 'fastify' {
 }
 
 export interface ReadinessSource {
-  readonly node: Pick<NodeApi, 'id' | 'status' | 'readBarrier'>;
+  readonly node: Pick<NodeApi, 'id' | 'status' | 'readBarrier' | 'integrity'>;
   readonly limits: Pick<Limits, 'readyMaxLag' | 'readyWaitMs'>;
   /** The app is closing. */
   readonly closing: () => boolean;
@@ -37,10 +37,10 @@ export async function evaluateReadiness({ node, limits, closing }: ReadinessSour
   if (!st.conf.voters.includes(node.id) && !st.conf.learners.includes(node.id))
     reasons.push('this node is not (yet) a member of the cluster');
   // Found corrupt by a corruption check (src/ops/corruption-check.ts): it serves no reads, so no traffic.
-  const corrupt = (node as { integrity?: { selfCorruption: { by: string } | null } }).integrity?.selfCorruption ?? null;
+  const corrupt = node.integrity.selfCorruption;
   if (corrupt !== null)
     reasons.push(
-      `a corruption check (by ${corrupt.by}) found this node's state machine different from the other members': replace it`,
+      `a corruption check (by ${corrupt.by}) found this node's state machine different from the other members': replace it, or disarm the mark after a repair`,
     );
   // The commit index a node knows comes from the leader's messages, which carry no more
   // than what the node already holds: a node just restarted after missing many writes
