@@ -914,6 +914,24 @@ export class RollcallClient {
     return this.#write('DELETE', `/v1/acl/tokens/${seg(id)}`);
   }
 
+  /**
+   * The token this client sends, described by the node (`GET /v1/acl/token/self`; never its
+   * secret): a replicated token's id, name, role, scopes and createRevision, or a
+   * `--token-file` token's name, role and namespaces (`source` says which). Any valid token
+   * may ask; ApiError `UNAUTHENTICATED` for a missing, unknown or revoked one, `ACL_OFF` on
+   * nodes that check no tokens.
+   *
+   * @example
+   * ```ts
+   * const me = await client.tokenSelf();
+   * if (me.namespaces !== undefined) console.log(`limited to ${me.namespaces.join(', ')}`);
+   * ```
+   */
+  async tokenSelf(): Promise<AclTokenSelf> {
+    const r = await this.#nodes.call<AclTokenSelf>({ method: 'GET', path: '/v1/acl/token/self', kind: 'read' });
+    return r.body;
+  }
+
   /** Probes every known node (`/healthz`) and reads the cluster status. */
   async health(timeoutMs = 2_000): Promise<HealthReport> {
     this.#assertOpen();
@@ -1130,6 +1148,22 @@ export interface AclTokenInfo {
   readonly namespaces?: readonly string[];
   readonly servicePrefixes?: readonly string[];
   readonly createRevision: number;
+}
+
+/**
+ * The calling token, as `GET /v1/acl/token/self` describes it: a replicated token has `id`
+ * and `createRevision` (and may have `servicePrefixes`); a `--token-file` token has neither.
+ */
+export interface AclTokenSelf {
+  readonly id?: string;
+  readonly name: string;
+  readonly role: 'read' | 'register' | 'admin';
+  /** Absent: every namespace. */
+  readonly namespaces?: readonly string[];
+  /** Absent: every service. */
+  readonly servicePrefixes?: readonly string[];
+  readonly createRevision?: number;
+  readonly source: 'replicated' | 'token-file';
 }
 
 /** A token just made: its secret is in this answer only. */

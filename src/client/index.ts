@@ -10,6 +10,7 @@ export { ServiceCache, select } from './cache.js';
 export type {
   AclTokenCreated,
   AclTokenInfo,
+  AclTokenSelf,
   BlockingOptions,
   DatacenterOption,
   DiscoverOptions,

@@ -19,8 +19,11 @@ import { readFile } from 'node:fs/promises';
 
 export const ROLES = ['read', 'register', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
-/** What a route needs: nothing (probes, the API description), or a role. */
-export type Permission = 'public' | Role;
+/**
+ * What a route needs: nothing (probes, the API description), any valid token whatever its
+ * role and scopes (`token`: a token's description of itself), or a role.
+ */
+export type Permission = 'public' | 'token' | Role;
 
 export interface Principal {
   /** For logs: the entry's `name`, or `token#<position>`. Never the token. */
@@ -143,7 +146,7 @@ export class TokenAuthority {
    * `service`: the service a namespaced route names (undefined: none, it spans services).
    */
   static authorize(p: Principal, need: Permission, namespace: string | null | undefined, service?: string): Decision {
-    if (need === 'public') return { ok: true };
+    if (need === 'public' || need === 'token') return { ok: true };
     if (p.role !== 'admin' && p.role !== need) {
       return {
         ok: false,

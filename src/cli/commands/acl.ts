@@ -1,9 +1,9 @@
 /**
- * `rollcall acl bootstrap | token create|list|revoke`: replicated access tokens (`--acl`,
+ * `rollcall acl bootstrap | token create|list|revoke|self`: replicated access tokens (`--acl`,
  * docs/security.md "Access control"). A secret is printed once, when it is made: the
  * cluster keeps only its digest.
  */
-import type { AclTokenCreated, AclTokenInfo } from '../../client/index.js';
+import type { AclTokenCreated, AclTokenInfo, AclTokenSelf } from '../../client/index.js';
 import { type Command, withClient } from './command.js';
 import { EXIT } from './exit-codes.js';
 import { GLOBAL_HELP, parse, UsageError } from './flags.js';
@@ -16,16 +16,19 @@ const TOKEN_PAGE = 1_000;
 
 export const acl: Command = {
   name: 'acl',
-  summary: 'replicated access tokens: bootstrap, token create|list|revoke',
+  summary: 'replicated access tokens: bootstrap, token create|list|revoke|self',
   help: `Usage: rollcall acl bootstrap [--name NAME]
        rollcall acl token create --name NAME --role read|register|admin [--namespace NS]... [--service-prefix P]...
        rollcall acl token list
        rollcall acl token revoke ID
+       rollcall acl token self
 
   bootstrap      makes the cluster's first admin token (once per cluster; needs no token)
   token create   makes a token (admin); --namespace and --service-prefix limit it (repeat them)
   token list     every token: id, name, role, scopes (never a secret)
   token revoke   revokes a token by id: every node refuses it once it has applied the revoke
+  token self     the token this command sends (ROLLCALL_TOKEN, --token), described: any role
+                 may ask; works for --token-file tokens too (no id or revision then)
 
 A secret is printed once, when it is made; keep it (the cluster stores only its SHA-256).
 The nodes must run with --acl (docs/security.md).
@@ -37,6 +40,7 @@ Examples:
   export ROLLCALL_TOKEN=rc_...
   rollcall acl token create --name orders --role register --namespace prod --service-prefix orders
   rollcall acl token revoke 3f6c1d9e-...
+  rollcall acl token self --json
 `,
   async run(argv, io) {
     const { values, positionals, globals } = parse(
@@ -102,8 +106,19 @@ Examples:
           else io.out(`revoked ${arg} at revision ${r.revision}\n`);
           return EXIT.OK;
         });
+      case 'self':
+        if (arg !== undefined) throw new UsageError(`unexpected ${JSON.stringify(arg)}`);
+        return withClient(io, globals, async (client) => {
+          const me = await client.tokenSelf();
+          if (globals.json) jsonOut(io, me);
+          else
+            io.out(table(['ID', 'NAME', 'ROLE', 'NAMESPACES', 'SERVICE PREFIXES', 'CREATED', 'SOURCE'], [selfRow(me)]));
+          return EXIT.OK;
+        });
       default:
-        throw new UsageError(`unknown acl token subcommand ${JSON.stringify(action ?? '')} (create, list, revoke)`);
+        throw new UsageError(
+          `unknown acl token subcommand ${JSON.stringify(action ?? '')} (create, list, revoke, self)`,
+        );
     }
   },
 };
@@ -116,6 +131,19 @@ function row(t: AclTokenInfo): string[] {
     t.namespaces?.join(',') ?? '*',
     t.servicePrefixes?.join(',') ?? '*',
     String(t.createRevision),
+  ];
+}
+
+/** A --token-file token has no id or revision: shown as `-`. */
+function selfRow(t: AclTokenSelf): string[] {
+  return [
+    t.id ?? '-',
+    t.name,
+    t.role,
+    t.namespaces?.join(',') ?? '*',
+    t.servicePrefixes?.join(',') ?? '*',
+    t.createRevision === undefined ? '-' : String(t.createRevision),
+    t.source,
   ];
 }
 

@@ -1,6 +1,7 @@
 /**
  * Replicated access tokens (`--acl`, docs/security.md "Access control"): bootstrap once per
- * cluster, then create, list and revoke with an admin token.
+ * cluster, then create, list and revoke with an admin token; any token may describe itself
+ * (`GET /v1/acl/token/self`, with --token-file tokens too).
  *
  * The secret is made here, on the node that takes the request, and answered only in the
  * 201 of bootstrap or create; the command carries only its SHA-256 digest, so the secret is
@@ -21,6 +22,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AclToken, BootstrapAcl, CreateToken, RevokeToken } from '../../registry/index.js';
 import { LIMITS } from '../../registry/index.js';
 import { newTokenSecret } from '../acl.js';
+import type { Principal, Role } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { sendError } from '../errors.js';
 import { type ContinueToken, decodeContinue, encodeContinue } from '../listing/continue-token.js';
@@ -44,6 +46,20 @@ const TOKEN = {
     namespaces: { type: 'array', items: { type: 'string' }, description: 'Absent: every namespace.' },
     servicePrefixes: { type: 'array', items: { type: 'string' }, description: 'Absent: every service.' },
     createRevision: { type: 'integer', description: 'The revision that created it.' },
+  },
+} as const;
+
+const SELF = {
+  type: 'object',
+  properties: {
+    ...TOKEN.properties,
+    id: { type: 'string', description: 'A replicated token: its id. Absent for a --token-file token.' },
+    createRevision: { type: 'integer', description: 'A replicated token: the revision that created it.' },
+    source: {
+      type: 'string',
+      enum: ['replicated', 'token-file'],
+      description: "Where the token is defined: the replicated state (--acl) or this node's --token-file.",
+    },
   },
 } as const;
 
@@ -87,6 +103,50 @@ export function shownToken(t: AclToken): Record<string, unknown> {
   if (t.servicePrefixes !== null) out['servicePrefixes'] = t.servicePrefixes;
   out['createRevision'] = t.createRevision;
   return out;
+}
+
+/** A token's description of itself (`GET /v1/acl/token/self`; the Consul API's too): never a secret. */
+export interface TokenSelf {
+  /** A replicated token's id; absent for a --token-file token. */
+  readonly id?: string;
+  readonly name: string;
+  readonly role: Role;
+  /** Absent: every namespace. */
+  readonly namespaces?: readonly string[];
+  /** Absent: every service (--token-file tokens have none). */
+  readonly servicePrefixes?: readonly string[];
+  /** A replicated token's creating revision; absent for a --token-file token. */
+  readonly createRevision?: number;
+  readonly source: 'replicated' | 'token-file';
+}
+
+/**
+ * What `p` (an identified request's principal) is, from this node's applied state; null: a
+ * replicated token that is no longer there (revoked since it was identified).
+ */
+export function describeSelf(
+  registry: Pick<ServerContext['node']['registry'], 'tokens'>,
+  p: Principal,
+): TokenSelf | null {
+  if (p.tokenId === undefined)
+    return {
+      name: p.name,
+      role: p.role,
+      ...(p.namespaces === null ? {} : { namespaces: p.namespaces }),
+      source: 'token-file',
+    };
+  const id = p.tokenId;
+  const t = registry.tokens().find((x) => x.id === id);
+  if (t === undefined) return null;
+  return {
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    ...(t.namespaces === null ? {} : { namespaces: t.namespaces }),
+    ...(t.servicePrefixes === null ? {} : { servicePrefixes: t.servicePrefixes }),
+    createRevision: t.createRevision,
+    source: 'replicated',
+  };
 }
 
 /**
@@ -319,6 +379,42 @@ export function aclRoutes(app: FastifyInstance, ctx: ServerContext, aclOn: boole
             }
           : {}),
       };
+    },
+  );
+
+  app.get(
+    '/v1/acl/token/self',
+    {
+      config: {
+        // Any valid token, whatever its role and scopes: who holds it may know what it is.
+        access: 'token',
+        docs: {
+          operationId: 'tokenSelf',
+          tag: 'admin',
+          summary: 'Which token am I: the calling token, described (never its secret)',
+          description:
+            "As Consul's `GET /v1/acl/token/self`: the token the request carries, with the fields the token list shows and `source`. " +
+            'A replicated token (`--acl`): `id`, `name`, `role`, `namespaces` and `servicePrefixes` (absent: unlimited), `createRevision`, `source: "replicated"`. ' +
+            'A `--token-file` token has no id, revision or service prefixes: `name` (its `name`, or `token#<position>`), `role`, `namespaces`, `source: "token-file"`. ' +
+            "Read from this node's applied state: a token revoked here is refused (401) like on every route. " +
+            'A node with neither `--acl` nor `--token-file` checks no token: 409 ACL_OFF.',
+          responses: { 200: { description: 'The calling token.', schema: SELF } },
+          errors: ['ACL_OFF', 'NO_LEADER', 'TIMEOUT'],
+        },
+      },
+    },
+    async (req, reply) => {
+      const p = req.principal;
+      if (p === null)
+        return sendError(
+          reply,
+          'ACL_OFF',
+          'this node checks no tokens (started without --acl or --token-file), so a request carries none to describe',
+        );
+      const self = describeSelf(ctx.node.registry, p);
+      // Identified a moment ago; a revoke applied since (the hook may have awaited a read barrier) makes it unknown now.
+      if (self === null) return sendError(reply, 'UNAUTHENTICATED', 'the bearer token is not valid');
+      return self;
     },
   );
 
