@@ -15,6 +15,7 @@ import type { TokenAuthority } from '../server/auth.js';
 import { decoratePrincipal } from '../server/auth-hook.js';
 import { openLister } from '../server/listing/serve.js';
 import type { NodeApi } from '../server/node-api.js';
+import { aclRoutes } from './acl-routes.js';
 import { agentRoutes } from './agent-routes.js';
 import { ChangeFeed } from './blocking.js';
 import { catalogRoutes } from './catalog-routes.js';
@@ -164,5 +165,6 @@ export function buildConsulApp(options: ConsulAppOptions): ConsulApp {
   catalogRoutes(routes, ctx);
   healthRoutes(routes, ctx);
   statusRoutes(routes, ctx);
+  aclRoutes(routes, ctx);
   return { app, feed };
 }

@@ -83,7 +83,7 @@ export function fromCommandError(err: CommandError, fields: Readonly<Record<stri
 const NOT_SERVED: readonly (readonly [RegExp, string])[] = [
   [/^\/v1\/kv(\/|$)/, 'the KV store (/v1/kv): it is a service registry, not a key/value store'],
   [/^\/v1\/session(\/|$)/, 'sessions and locks (/v1/session): use TTL checks'],
-  [/^\/v1\/acl(\/|$)/, 'the ACL system (/v1/acl): use Rollcall tokens (--token-file)'],
+  [/^\/v1\/acl(\/|$)/, 'the ACL system (/v1/acl) beyond GET /v1/acl/token/self: make tokens through the Rollcall API'],
   [/^\/v1\/(connect|agent\/connect)(\/|$)/, 'Connect (service mesh)'],
   [/^\/v1\/query(\/|$)/, 'prepared queries (/v1/query)'],
   [/^\/v1\/txn(\/|$)/, 'transactions (/v1/txn)'],

@@ -11,7 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
 import { NodeError } from '../node/index.js';
 import { AccessControl, type FailedAuthLimiter } from '../server/acl.js';
-import { type Role, TokenAuthority } from '../server/auth.js';
+import { type Permission, TokenAuthority } from '../server/auth.js';
 import type { Lister } from '../server/listing/serve.js';
 import type { NodeApi } from '../server/node-api.js';
 import { blockUntilPast, type ChangeFeed } from './blocking.js';
@@ -111,7 +111,7 @@ export async function authorize(
   ctx: ConsulContext,
   req: FastifyRequest,
   q: Query,
-  need: Role,
+  need: Exclude<Permission, 'public'>,
   namespace: string | undefined,
   service?: string,
 ): Promise<void> {

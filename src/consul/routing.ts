@@ -5,7 +5,7 @@
  * method (405, with `Allow`) from a path that is not served (404).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Role } from '../server/auth.js';
+import type { Permission } from '../server/auth.js';
 import { ConsulError, notServedMessage, sendConsulError, sendText } from './errors.js';
 import { asConsulError } from './node-calls.js';
 import {
@@ -32,7 +32,8 @@ export interface RemoteCall extends Call {
 export interface RouteSpec {
   readonly method: 'GET' | 'PUT';
   readonly url: string;
-  readonly access: Role;
+  /** A role, or `token`: any valid token (a token's description of itself). */
+  readonly access: Exclude<Permission, 'public'>;
   /** Whether the route reads a namespace (namespace-limited tokens are checked against it). */
   readonly namespaced: boolean;
   readonly handler: (req: FastifyRequest, reply: FastifyReply, call: Call) => Promise<unknown>;
