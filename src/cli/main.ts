@@ -53,6 +53,8 @@ Options:
                            docs/consul.md, DNS); names in --datacenter and --consul-namespace
   --dns-domain DOMAIN      the domain DNS answers for (default consul)
   --dns-ttl SECONDS        TTL of DNS answers (default 0)
+  --dns-token-file FILE    with --acl or --token-file: the token DNS reads with (a file
+                           holding its secret); without it no service name answers
   --tls-cert FILE --tls-key FILE  serve the HTTP API (and /ui) over HTTPS with this
                            certificate chain and key (PEM; docs/security.md)
   --tls-client-ca FILE     with --tls-cert: require client certificates signed by this CA
@@ -135,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
         'dns-listen': { type: 'string' },
         'dns-domain': { type: 'string' },
         'dns-ttl': { type: 'string' },
+        'dns-token-file': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'tls-client-ca': { type: 'string' },

@@ -21,13 +21,15 @@ import type { Logger } from '../log/index.js';
 import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
 import type { NodeApi } from '../server/node-api.js';
 import type { PeerAddress } from '../transport/index.js';
+import { DnsAccess, type DnsAccessOptions } from './access.js';
 import type { AnswerContext } from './answer.js';
 import { ServiceDirectory } from './lookup.js';
-import { type DatacenterRoutes, RemoteDirectory, type RemoteDirectoryOptions } from './remote.js';
+import { type DatacenterRoutes, type RemoteAnswer, RemoteDirectory, type RemoteDirectoryOptions } from './remote.js';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, normalizeDomain } from './settings.js';
 import { DEFAULT_TCP_LIMITS, type TcpLimits, TcpListener } from './tcp.js';
 import { UdpListener } from './udp.js';
 
+export { DnsAccess, type DnsAccessOptions } from './access.js';
 export { type AnswerContext, answerQuestion, type Reply } from './answer.js';
 export { ServiceDirectory, shuffle } from './lookup.js';
 export { respond } from './message.js';
@@ -46,9 +48,11 @@ export {
   DEFAULT_DNS_DOMAIN,
   DEFAULT_DNS_TTL,
   type DnsSettings,
+  DnsTokenFileError,
   domainProblem,
   MAX_DNS_TTL,
   normalizeDomain,
+  readDnsToken,
   ttlProblem,
 } from './settings.js';
 
@@ -74,6 +78,12 @@ export interface DnsServerOptions {
   readonly federation?: DatacenterRoutes | null;
   /** Tuning of those remote lookups (cache TTLs, deadline); defaults in remote.ts. */
   readonly remote?: Omit<RemoteDirectoryOptions, 'routes' | 'logger'>;
+  /**
+   * Access control (--acl or --token-file on the node): DNS answers only what the DNS token
+   * (--dns-token-file) may read, and no service name without one (access.ts). Absent or
+   * null: access control is off, every service answers.
+   */
+  readonly access?: DnsAccessOptions | null;
 }
 
 export interface DnsServer {
@@ -85,14 +95,38 @@ export interface DnsServer {
   setSecureContext(options: SecureContextOptions): void;
 }
 
+/** What a question about another datacenter gets while the DNS token is not valid here: SERVFAIL. */
+const UNREACHABLE: RemoteAnswer = Object.freeze({ kind: 'unreachable' });
+
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
   const log = options.logger.child({ part: 'dns' });
   const { registry, integrity } = options.node;
-  const directory = new ServiceDirectory(registry);
+  const access =
+    options.access === undefined || options.access === null
+      ? null
+      : new DnsAccess(options.access, options.access.acl ? registry : null, log);
+  if (options.access != null && options.access.secret === null)
+    log.warn(
+      { flag: '--dns-token-file' },
+      'access control is on and DNS has no token: every service name answers NXDOMAIN; give --dns-token-file a token with role read (docs/consul.md, DNS "Access")',
+    );
+  const directory = new ServiceDirectory(registry, undefined, access);
   const remote =
     options.federation === undefined || options.federation === null
       ? null
       : new RemoteDirectory({ ...options.remote, routes: options.federation, logger: log });
+  // Another datacenter's names are checked against the DNS token here, by the names as asked
+  // (that datacenter checks the listing against its own tokens; DNS sends none).
+  const scopedRemote: AnswerContext['remote'] | null =
+    remote === null || access === null
+      ? remote
+      : {
+          lookup: (dc, namespace, service) => {
+            if (!access.usable()) return UNREACHABLE;
+            if (!access.mayRead(namespace, service)) return { kind: 'endpoints', datacenter: dc, endpoints: [] };
+            return remote.lookup(dc, namespace, service);
+          },
+        };
   const closeDirectories = (): void => {
     directory.close();
     remote?.close();
@@ -105,7 +139,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     namespace: options.namespace ?? DEFAULT_CONSUL_NAMESPACE,
     ttl: options.ttl ?? DEFAULT_DNS_TTL,
     random: options.random ?? Math.random,
-    ...(remote === null ? {} : { remote }),
+    ...(scopedRemote === null ? {} : { remote: scopedRemote }),
     markedCorrupt: () => integrity.selfCorruption !== null,
   };
   const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...options.tcp };
@@ -152,7 +186,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
 
 /**
  * What runServer hands over: the DNS flags, the Consul API's datacenter and namespace, the
- * node, and its federation host (null: federation off, names in other datacenters are NXDOMAIN).
+ * node, its federation host (null: federation off, names in other datacenters are NXDOMAIN),
+ * and the access control DNS reads under (null: off; the secret read from --dns-token-file).
  */
 export async function startDnsFromConfig(
   settings: DnsSettings,
@@ -161,6 +196,7 @@ export async function startDnsFromConfig(
   logger: Logger,
   tls: TlsMaterial | null = null,
   federation: DatacenterRoutes | null = null,
+  access: DnsAccessOptions | null = null,
 ): Promise<DnsServer | null> {
   if (settings.listen === null) return null;
   return startDnsServer({
@@ -172,6 +208,7 @@ export async function startDnsFromConfig(
     datacenter: scope.datacenter,
     namespace: scope.namespace,
     federation,
+    access,
     ...(tls === null ? {} : { tls: serverTlsOptions(tls) }),
   });
 }

@@ -30,6 +30,7 @@
 import { instanceStatus, readRecord } from '../consul/index.js';
 import type { Instance, RegistryEvent } from '../registry/index.js';
 import type { NodeApi } from '../server/node-api.js';
+import type { DnsAccess } from './access.js';
 
 export type RegistryView = Pick<
   NodeApi['registry'],
@@ -239,10 +240,12 @@ export class ServiceDirectory {
    * @param buildSlice how many instances one turn of the event loop reads into a cache
    *   being built (the first question reads one slice itself): a bound on how long building
    *   a large service's cache holds the loop at a time.
+   * @param access what the DNS token may read (access.ts); null: access control off, every service answers.
    */
   constructor(
     private readonly registry: RegistryView,
     private readonly buildSlice = DEFAULT_BUILD_SLICE,
+    private readonly access: Pick<DnsAccess, 'usable' | 'mayRead'> | null = null,
   ) {
     this.unsubscribe = registry.history.subscribe((notice) => {
       if (notice.kind === 'reset') {
@@ -276,6 +279,9 @@ export class ServiceDirectory {
    * order: all of them, or a uniform sample of `limit` when more qualify. While a large
    * service's cache is still being read: a sample of those read so far, or 'pending' when
    * none of them qualifies yet (the answer is not known: not a name that does not exist).
+   * With access control on (access.ts): 'pending' too while the DNS token is not valid here,
+   * for every name (known or not, so the answer tells nothing), and none for a service the
+   * token may not read, as for one that does not exist.
    */
   endpoints(
     namespace: string,
@@ -284,13 +290,34 @@ export class ServiceDirectory {
     random: () => number,
     limit: number = MAX_DNS_ENDPOINTS.A,
   ): Endpoint[] | 'pending' {
-    let cache = this.cacheOf(namespace, service);
-    if (cache === null) {
-      const folded = this.fold(namespace, service);
-      if (folded === undefined) return [];
-      cache = this.cacheOf(folded.namespace, folded.service);
-      if (cache === null) return [];
+    const access = this.access;
+    if (access === null) {
+      let cache = this.cacheOf(namespace, service);
+      if (cache === null) {
+        const folded = this.fold(namespace, service);
+        if (folded === undefined) return [];
+        cache = this.cacheOf(folded.namespace, folded.service);
+        if (cache === null) return [];
+      }
+      return this.sampleOf(cache, tag, random, limit);
     }
+    if (!access.usable()) return 'pending';
+    // Resolved to the names as registered before the scope is checked (a token limited to
+    // `prod` reads `PROD.ns` as `prod`), and no cache is built for a service it may not read.
+    let target: { namespace: string; service: string } | undefined = { namespace, service };
+    if (!this.caches.has(serviceKeyOf(namespace, service)) && this.registry.serviceSize(namespace, service) === 0)
+      target = this.fold(namespace, service);
+    if (target === undefined || !access.mayRead(target.namespace, target.service)) return [];
+    const cache = this.cacheOf(target.namespace, target.service);
+    return cache === null ? [] : this.sampleOf(cache, tag, random, limit);
+  }
+
+  private sampleOf(
+    cache: ServiceCache,
+    tag: string | null,
+    random: () => number,
+    limit: number,
+  ): Endpoint[] | 'pending' {
     const set = tag === null ? cache.all : cache.byTag.get(tag.toLowerCase());
     if (set === undefined || set.size === 0) return cache.complete ? [] : 'pending';
     return set.sample(random, limit);

@@ -4,10 +4,12 @@
  *   --dns-listen HOST:PORT   answer DNS over UDP and TCP on that port (off by default)
  *   --dns-domain DOMAIN      the domain answered for (default `consul`)
  *   --dns-ttl SECONDS        TTL of every answer record (default 0: clients do not cache)
+ *   --dns-token-file FILE    the token DNS reads with when access control is on (access.ts)
  *
  * The datacenter and the namespace looked in are the Consul API's (`--datacenter`,
  * `--consul-namespace`), so a name means the same thing over DNS and over HTTP.
  */
+import { readFile } from 'node:fs/promises';
 import type { PeerAddress } from '../transport/index.js';
 
 export interface DnsSettings {
@@ -17,6 +19,35 @@ export interface DnsSettings {
   readonly domain: string;
   /** Seconds. */
   readonly ttl: number;
+  /**
+   * --dns-token-file: a file holding the secret of the token DNS reads with (with --acl or
+   * --token-file); absent or null: none, so with access control on no service name answers.
+   */
+  readonly tokenFile?: string | null;
+}
+
+export class DnsTokenFileError extends Error {
+  override readonly name = 'DnsTokenFileError';
+}
+
+/**
+ * The secret in a --dns-token-file: the file's text without surrounding white space (a
+ * trailing newline is usual), 16-512 visible ASCII characters, as any token. Errors say
+ * where and what is wrong, never what the file holds.
+ */
+export async function readDnsToken(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new DnsTokenFileError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const secret = text.trim();
+  if (!/^[\x21-\x7e]{16,512}$/.test(secret))
+    throw new DnsTokenFileError(
+      `${path} must hold one token secret: 16-512 visible ASCII characters without spaces (a trailing newline is fine)`,
+    );
+  return secret;
 }
 
 export const DEFAULT_DNS_DOMAIN = 'consul';

@@ -118,6 +118,7 @@ const ENV: Record<string, string> = {
   'dns-listen': 'ROLLCALL_DNS_LISTEN',
   'dns-domain': 'ROLLCALL_DNS_DOMAIN',
   'dns-ttl': 'ROLLCALL_DNS_TTL',
+  'dns-token-file': 'ROLLCALL_DNS_TOKEN_FILE',
   'watch-buffer-bytes': 'ROLLCALL_WATCH_BUFFER_BYTES',
   'watch-progress-ms': 'ROLLCALL_WATCH_PROGRESS_MS',
   'alert-webhook': 'ROLLCALL_ALERT_WEBHOOK',
@@ -320,7 +321,7 @@ function datacenterName(v: string | boolean | undefined): string {
   return v;
 }
 
-/** --dns-listen, --dns-domain, --dns-ttl (src/dns/settings.ts). */
+/** --dns-listen, --dns-domain, --dns-ttl, --dns-token-file (src/dns/settings.ts). */
 function dnsSettings(get: (k: string) => string | boolean | undefined): DnsSettings {
   const listen = get('dns-listen');
   const domain = get('dns-domain');
@@ -336,5 +337,9 @@ function dnsSettings(get: (k: string) => string | boolean | undefined): DnsSetti
     listen: typeof listen === 'string' && listen !== '' ? parseAddress('--dns-listen', listen) : null,
     domain: typeof domain === 'string' && domain !== '' ? normalizeDomain(domain) : DEFAULT_DNS_DOMAIN,
     ttl,
+    tokenFile:
+      typeof get('dns-token-file') === 'string' && get('dns-token-file') !== ''
+        ? (get('dns-token-file') as string)
+        : null,
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { Server as HttpsServer } from 'node:https';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
-import { type DnsServer, startDnsFromConfig } from '../dns/index.js';
+import { type DnsServer, DnsTokenFileError, readDnsToken, startDnsFromConfig } from '../dns/index.js';
 import { FederationHost } from '../federation/host.js';
 import { WebhookPoster } from '../health/index.js';
 import { createLogger } from '../log/index.js';
@@ -49,6 +49,18 @@ export async function runServer(config: ServerConfig): Promise<void> {
       { breakGlass: tokens !== null, authFailureLimit: config.authFailureLimit },
       'replicated access control is on (--acl)',
     );
+  // The DNS token (--dns-token-file), likewise before anything listens; its secret is never logged.
+  let dnsToken: string | null = null;
+  if (config.dns.listen !== null && config.dns.tokenFile != null) {
+    if (!config.acl && tokens === null)
+      throw new ConfigError('--dns-token-file', 'needs --acl or --token-file: without them DNS checks no token');
+    try {
+      dnsToken = await readDnsToken(config.dns.tokenFile);
+    } catch (err) {
+      if (err instanceof DnsTokenFileError) throw new ConfigError('--dns-token-file', err.message);
+      throw err;
+    }
+  }
   // Likewise TLS: an unreadable, mismatched, expired or not-yet-valid certificate stops the
   // node with a log line naming the file, before anything listens.
   let reloadable: LoadedTls;
@@ -187,7 +199,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
   }
   // DNS (--dns-listen), likewise before the ready line, and likewise fatal when it cannot bind.
   try {
-    dns = await startDnsFromConfig(config.dns, config.consul, node, logger, tls.dns, federation);
+    const dnsAccess = config.acl || tokens !== null ? { secret: dnsToken, file: tokens, acl: config.acl } : null;
+    dns = await startDnsFromConfig(config.dns, config.consul, node, logger, tls.dns, federation, dnsAccess);
   } catch (err) {
     logger.error({ err }, 'cannot serve DNS (--dns-listen)');
     await shutdown(1);
