@@ -66,6 +66,11 @@ export function isAddress(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_ADDRESS_LENGTH;
 }
 
+/** A cluster id as src/transport/cluster-identity.ts allows it: 1-64 printable ASCII characters, no spaces. */
+export function isClusterId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 64 && /^[\x21-\x7e]+$/.test(value);
+}
+
 export function resolveTuning(partial: Partial<GossipTuning> | undefined): GossipTuning {
   const t = { ...DEFAULT_TUNING, ...partial };
   const positive: (keyof GossipTuning)[] = [

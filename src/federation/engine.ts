@@ -87,11 +87,23 @@ export interface FederationOptions {
    * passes it + 1 here is safe even then.
    */
   readonly startIncarnation?: number;
+  /**
+   * Makes an incarnation durable (the host writes it to its data directory); resolves true
+   * once it is, false if it could not be (the host logs why). Given, the engine sends nothing
+   * at an incarnation above the last one stored: messages wait (in order, at most
+   * `MAX_HELD_MESSAGES`) until it is, so a restart can never reuse an incarnation that left
+   * this node, whichever path raised it (a refutation, a claim about us from before a
+   * restart, a leave). Absent (the simulation, tests): nothing waits.
+   */
+  readonly storeIncarnation?: (incarnation: number) => Promise<boolean>;
   readonly tuning?: Partial<GossipTuning>;
 }
 
 /** Members told directly of a graceful leave; gossip carries it to the rest. */
 export const LEAVE_FANOUT = 64;
+
+/** Messages waiting for their incarnation to be stored; the oldest are dropped beyond it (gossip tolerates loss). */
+export const MAX_HELD_MESSAGES = 1_024;
 
 /** Seed addresses kept per datacenter in the durable knowledge. */
 const SEEDS_PER_DATACENTER = 3;
@@ -117,6 +129,18 @@ export class FederationEngine {
   private replayPrunedAt: number;
   /** The highest version heard on another node's description of our own datacenter. */
   private ownVersionHeard: DescriptorVersion = NO_VERSION;
+  /** Our cluster's id as the host last told it (undefined: not told). */
+  private clusterId: string | null | undefined;
+  /** Our Raft term as the host last told it. */
+  private viewTerm = 0;
+  private readonly storeIncarnation: ((incarnation: number) => Promise<boolean>) | undefined;
+  /** The highest incarnation the host has stored (with `storeIncarnation`). */
+  private storedIncarnation = 0;
+  /** The incarnation being stored now, if any. */
+  private storingIncarnation = 0;
+  /** After a failed store, the next attempt waits for a tick at or after this time. */
+  private storeRetryAt = -Infinity;
+  private readonly held: { address: string; to: MemberRef | null; message: Message }[] = [];
 
   constructor(opts: FederationOptions) {
     if (!isDatacenterName(opts.datacenter))
@@ -130,6 +154,7 @@ export class FederationEngine {
     this.sealer = new EnvelopeSealer(opts.secret);
     this.events = new EventQueue(this.tuning.maxPendingEvents, this.counters);
     this.boot = Math.max(opts.startIncarnation ?? 0, Math.floor(opts.clock.wallNow()));
+    this.storeIncarnation = opts.storeIncarnation;
     this.liveness = new LivenessTracker(this.table, this.self, this.boot, this.tuning, this.events, this.counters);
     const ctx: GossipContext = {
       self: this.self,
@@ -158,6 +183,7 @@ export class FederationEngine {
     this.sync.start(now);
     this.knowledgeKey = JSON.stringify(this.knowledge());
     this.events.drain(); // the starting state is not news
+    this.maybeStoreIncarnation();
   }
 
   /**
@@ -177,10 +203,11 @@ export class FederationEngine {
       ? [...view.members]
       : [...view.members, { id: this.self.id, address: this.self.address, role: 'learner' }];
     const own = this.table.get(this.self.datacenter)!;
+    this.viewTerm = view.term;
+    const clusterChanged = view.clusterId !== undefined && view.clusterId !== this.clusterId;
+    if (view.clusterId !== undefined) this.clusterId = view.clusterId;
     const content = makeDescriptor(NO_VERSION, view.leader, members);
-    if (own.descriptor === null || content.key !== own.descriptor.key) {
-      this.table.setDescriptor(own, { ...content, version: this.nextOwnVersion(view.term) });
-    }
+    if (own.descriptor === null || content.key !== own.descriptor.key || clusterChanged) this.stampOwn(content);
     this.liveness.writeSelf();
     if (view.revision > own.revision) own.revision = view.revision;
     this.liveness.refreshStatus(own);
@@ -202,10 +229,12 @@ export class FederationEngine {
    */
   leave(): void {
     this.liveness.leave();
+    this.maybeStoreIncarnation();
     this.sync.pushOwnEntry(LEAVE_FANOUT);
   }
 
   tick(now: number = this.clock.now()): void {
+    this.maybeStoreIncarnation();
     this.detector.tick(now);
     this.sync.tick(now);
     this.liveness.expire(now);
@@ -253,6 +282,7 @@ export class FederationEngine {
     // The sender vouches for itself: its current incarnation clears older accusations.
     this.liveness.hear(h.datacenter, h.id, { incarnation: h.incarnation, status: 'alive', suspectors: [] }, now);
     this.dispatch(peer, message, h.incarnation, now);
+    this.maybeStoreIncarnation();
     this.noteKnowledge();
     return { kind: 'accepted', sender };
   }
@@ -279,6 +309,7 @@ export class FederationEngine {
         leader: r.descriptor?.leader ?? null,
         revision: r.revision,
         version: r.descriptor?.version ?? NO_VERSION,
+        clusterId: r.descriptor?.cluster ?? null,
         rttMs: local ? 0 : r.rttMs,
         lastHeard: heard.length > 0 ? Math.max(...heard) : null,
         members,
@@ -360,6 +391,11 @@ export class FederationEngine {
    * leader; what we take from the entry is its version (see `noteOwnDescriptor`) and what it
    * says about our members' liveness. For others, the newer description wins, then each
    * member's liveness merges by the SWIM rules.
+   *
+   * The revision belongs to one description (one stamp): a newer description brings its own,
+   * and an entry adds to the revision only if it carries the description we hold. So the
+   * revision of a datacenter rebuilt from empty data starts again with its new description,
+   * rather than staying at the old cluster's larger one forever (issue 18).
    */
   private mergeEntry(entry: DatacenterEntry, now: number): void {
     if (entry.name === this.self.datacenter) {
@@ -371,6 +407,7 @@ export class FederationEngine {
       r = this.table.ensure(entry.name);
       if (r.descriptor === null || compareDescriptors(entry.descriptor, r.descriptor) > 0) {
         this.table.setDescriptor(r, entry.descriptor);
+        r.revision = entry.revision;
         const seeds = entry.descriptor.members
           .map((m) => m.address)
           .sort()
@@ -382,7 +419,12 @@ export class FederationEngine {
     }
     const r = this.table.get(entry.name)!;
     for (const [id, l] of entry.liveness) if (r.liveness.has(id)) this.liveness.hear(entry.name, id, l, now);
-    if (entry.revision > r.revision) r.revision = entry.revision;
+    if (
+      entry.revision > r.revision &&
+      r.descriptor !== null &&
+      compareDescriptors(entry.descriptor, r.descriptor) === 0
+    )
+      r.revision = entry.revision;
     this.liveness.refreshStatus(r);
   }
 
@@ -391,17 +433,59 @@ export class FederationEngine {
    * version raises the floor of our next one, so our next change beats it (Lamport). If it
    * says what we say at a newer version, we take the version: the nodes of one datacenter
    * then publish the same entry, and their digests stop differing.
+   *
+   * If it would beat ours but is a leftover (`isLeftover`: another cluster's, or stamped by a
+   * process of ours that no longer runs), we stamp our own view again above it at once, as a
+   * member refutes a suspicion with a higher incarnation: only the datacenter's live members
+   * speak for it, and they need not wait for their view to change (issue 18: a datacenter
+   * rebuilt from empty data, its Raft term back at 1, stayed described by its old cluster).
+   * Nothing else makes us restamp, so two live members whose views differ for a while do not
+   * outbid each other; and a leftover cannot come back later, because the new stamp is above
+   * it in the order every node uses.
    */
   private noteOwnDescriptor(heard: Descriptor): void {
     if (compareVersions(heard.version, this.ownVersionHeard) > 0) this.ownVersionHeard = heard.version;
     const own = this.table.get(this.self.datacenter)!;
-    if (
-      own.descriptor !== null &&
-      heard.key === own.descriptor.key &&
-      compareVersions(heard.version, own.descriptor.version) > 0
-    ) {
+    if (own.descriptor === null || compareDescriptors(heard, own.descriptor) <= 0) return;
+    if (this.isLeftover(heard)) {
+      this.counters.ownRestamps++;
+      this.stampOwn(own.descriptor);
+    } else if (heard.key === own.descriptor.key && compareVersions(heard.version, own.descriptor.version) > 0) {
       this.table.setDescriptor(own, { ...own.descriptor, version: heard.version });
     }
+  }
+
+  /**
+   * Whether a description of our datacenter comes from a cluster or a process that is gone:
+   *
+   * - another cluster: it names a cluster id and ours is a different one (we know ours; a node
+   *   of a cluster without an id, or not told its id, judges by the next rule only), or
+   * - a process of ours that no longer runs: its publisher is this node in an earlier run
+   *   (another boot), or a member from which we have since heard a later boot.
+   *
+   * Both can only be decided here, by a member of the datacenter: a node elsewhere cannot tell
+   * a leftover from a live member's view, so it simply takes the newer version.
+   */
+  private isLeftover(d: Descriptor): boolean {
+    if (typeof this.clusterId === 'string' && d.cluster !== undefined && d.cluster !== this.clusterId) return true;
+    const p = d.publisher;
+    if (p === undefined) return false;
+    if (p.id === this.self.id) return p.boot !== this.boot;
+    const boot = this.replay.bootOf(memberKey(this.self.datacenter, p.id));
+    return boot !== undefined && boot > p.boot;
+  }
+
+  /** Publishes `content` (leader and members) as our datacenter's description, at a new version. */
+  private stampOwn(content: Descriptor): void {
+    const own = this.table.get(this.self.datacenter)!;
+    const origin = {
+      ...(this.clusterId !== undefined ? { cluster: this.clusterId } : {}),
+      publisher: { id: this.self.id, boot: this.boot },
+    };
+    this.table.setDescriptor(
+      own,
+      makeDescriptor(this.nextOwnVersion(this.viewTerm), content.leader, content.members, origin),
+    );
   }
 
   /**
@@ -425,6 +509,13 @@ export class FederationEngine {
   }
 
   private sendMessage(address: string, to: MemberRef | null, message: Message): void {
+    if (this.storeIncarnation !== undefined && this.liveness.incarnation > this.storedIncarnation) {
+      // Not before the incarnation it carries (in the envelope, and in our own entry) is stored.
+      if (this.held.length >= MAX_HELD_MESSAGES) this.held.shift();
+      this.held.push({ address, to, message });
+      this.maybeStoreIncarnation();
+      return;
+    }
     const bytes = this.sealer.seal(
       {
         datacenter: this.self.datacenter,
@@ -441,6 +532,37 @@ export class FederationEngine {
     this.counters.messagesSent++;
     this.counters.bytesSent += bytes.byteLength;
     this.sendBytes(address, bytes);
+  }
+
+  /**
+   * Asks the host to store the current incarnation if it is above the stored one and no store
+   * is under way; once stored, sends what waited for it. After a failure (the host logged it)
+   * the next attempt waits a sync interval, and nothing above the stored incarnation leaves.
+   */
+  private maybeStoreIncarnation(): void {
+    const store = this.storeIncarnation;
+    const incarnation = this.liveness.incarnation;
+    if (store === undefined || incarnation <= this.storedIncarnation || this.storingIncarnation !== 0) return;
+    if (this.clock.now() < this.storeRetryAt) return;
+    this.storingIncarnation = incarnation;
+    void store(incarnation).then((stored) => {
+      this.storingIncarnation = 0;
+      if (!stored) {
+        this.storeRetryAt = this.clock.now() + this.tuning.syncIntervalMs;
+        return;
+      }
+      if (incarnation > this.storedIncarnation) this.storedIncarnation = incarnation;
+      this.sendHeld();
+    });
+  }
+
+  private sendHeld(): void {
+    while (this.held.length > 0 && this.liveness.incarnation <= this.storedIncarnation) {
+      const m = this.held.shift()!;
+      this.sendMessage(m.address, m.to, m.message);
+    }
+    // Raised again meanwhile: store that one too.
+    if (this.held.length > 0) this.maybeStoreIncarnation();
   }
 
   private refuse(reason: RefusalReason, sender: MemberRef | null): ReceiveResult {

@@ -14,6 +14,7 @@ export interface Counters {
   indirectProbes: number;
   suspicions: number;
   refutations: number;
+  ownRestamps: number;
   syncs: number;
   eventsDropped: number;
 }
@@ -39,6 +40,7 @@ export function newCounters(): Counters {
     indirectProbes: 0,
     suspicions: 0,
     refutations: 0,
+    ownRestamps: 0,
     syncs: 0,
     eventsDropped: 0,
   };

@@ -57,8 +57,31 @@ export function compareVersions(a: DescriptorVersion, b: DescriptorVersion): num
   return a.term !== b.term ? Math.sign(a.term - b.term) : Math.sign(a.index - b.index);
 }
 
-/** One datacenter's own description of itself: members and leader. */
-export interface Descriptor {
+/** The process that stamped a description: a member of the datacenter in one run (`boot`: its incarnation at start). */
+export interface Publisher {
+  readonly id: string;
+  readonly boot: number;
+}
+
+/** Where a description comes from, beside its content: which cluster, stamped by which process. */
+export interface DescriptorOrigin {
+  /**
+   * The datacenter's cluster id (src/storage/cluster-id.ts) as its publisher knew it; null for
+   * a cluster without one. Absent when unknown: relayed by a build from before cluster ids,
+   * which drops the field.
+   */
+  readonly cluster?: string | null;
+  /** Absent when relayed by a build from before publishers were named. */
+  readonly publisher?: Publisher;
+}
+
+/**
+ * One datacenter's own description of itself: members and leader. The origin is not part of
+ * the content (`key`) nor of the order: it lets the datacenter's own members recognise a
+ * description left over from a cluster or a process that no longer runs (see
+ * `FederationEngine.noteOwnDescriptor`), and builds that do not know it relay the rest.
+ */
+export interface Descriptor extends DescriptorOrigin {
   readonly version: DescriptorVersion;
   readonly leader: string | null;
   /** Sorted by id. */
@@ -71,10 +94,18 @@ export function makeDescriptor(
   version: DescriptorVersion,
   leader: string | null,
   members: readonly MemberInfo[],
+  origin: DescriptorOrigin = {},
 ): Descriptor {
   const sorted = [...members].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   const key = JSON.stringify([leader, sorted.map((m) => [m.id, m.address, m.role])]);
-  return { version, leader, members: sorted, key };
+  return {
+    version,
+    leader,
+    members: sorted,
+    key,
+    ...(origin.cluster !== undefined ? { cluster: origin.cluster } : {}),
+    ...(origin.publisher !== undefined ? { publisher: origin.publisher } : {}),
+  };
 }
 
 /**

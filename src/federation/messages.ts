@@ -13,8 +13,15 @@
  *                               want back, and revisions where only the revision is newer
  *   sync-push  e               step 3: the entries asked for
  */
-import { isAddress, isDatacenterName, isMemberId, MAX_DATACENTERS, MAX_MEMBERS_PER_DATACENTER } from './config.js';
-import { type Descriptor, type Liveness, makeDescriptor } from './merge.js';
+import {
+  isAddress,
+  isClusterId,
+  isDatacenterName,
+  isMemberId,
+  MAX_DATACENTERS,
+  MAX_MEMBERS_PER_DATACENTER,
+} from './config.js';
+import { type Descriptor, type DescriptorOrigin, type Liveness, makeDescriptor, type Publisher } from './merge.js';
 import type { MemberInfo, MemberRef, MemberRole, MemberStatus } from './types.js';
 
 /** A datacenter's full gossiped state. */
@@ -101,13 +108,17 @@ export function encodeEntry(e: DatacenterEntry): unknown {
     if (l && l.suspectors.length > 0) row.push(l.suspectors);
     return row;
   });
+  const d = e.descriptor;
   return {
     n: e.name,
-    t: e.descriptor.version.term,
-    i: e.descriptor.version.index,
-    l: e.descriptor.leader,
+    t: d.version.term,
+    i: d.version.index,
+    l: d.leader,
     r: e.revision,
     m: members,
+    // The origin (issue 18): builds before it ignore these keys and relay the entry without them.
+    ...(d.cluster !== undefined ? { c: d.cluster } : {}),
+    ...(d.publisher !== undefined ? { p: [d.publisher.id, d.publisher.boot] } : {}),
   };
 }
 
@@ -232,12 +243,33 @@ function parseEntry(raw: unknown): DatacenterEntry | null {
       suspectors: status === 'alive' ? [] : [...new Set(suspectors as string[])].sort(),
     });
   }
+  const origin = parseOrigin(raw);
+  if (origin === null) return null;
   return {
     name: raw.n,
-    descriptor: makeDescriptor({ term: raw.t, index: raw.i }, raw.l as string | null, members),
+    descriptor: makeDescriptor({ term: raw.t, index: raw.i }, raw.l as string | null, members, origin),
     revision: raw.r,
     liveness,
   };
+}
+
+/**
+ * `c`: the cluster id, or null for a cluster without one; `p`: [publisher id, its boot
+ * incarnation]. Both optional (absent from builds before them, and from entries they relayed).
+ */
+function parseOrigin(raw: Record<string, unknown>): DescriptorOrigin | null {
+  let cluster: string | null | undefined;
+  if (raw.c !== undefined) {
+    if (raw.c !== null && !isClusterId(raw.c)) return null;
+    cluster = raw.c;
+  }
+  let publisher: Publisher | undefined;
+  if (raw.p !== undefined) {
+    const p = raw.p;
+    if (!Array.isArray(p) || p.length !== 2 || !isMemberId(p[0]) || !isCount(p[1])) return null;
+    publisher = { id: p[0], boot: p[1] };
+  }
+  return { ...(cluster !== undefined ? { cluster } : {}), ...(publisher !== undefined ? { publisher } : {}) };
 }
 
 function isSuspectorKey(value: unknown): value is string {

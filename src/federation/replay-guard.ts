@@ -41,6 +41,11 @@ export class ReplayGuard {
     if (w.seen.size > 2 * WINDOW) for (const s of w.seen) if (s <= w.highest - WINDOW) w.seen.delete(s);
   }
 
+  /** The boot of the sender's newest process we heard from, if we did (and have not forgotten it). */
+  bootOf(sender: string): number | undefined {
+    return this.senders.get(sender)?.boot;
+  }
+
   /**
    * Drops senders idle for `idleMs`. Safe once `idleMs` exceeds the timestamp window (plus
    * skew): every message of theirs we could be replayed is then refused as stale anyway.

@@ -23,6 +23,8 @@ interface PendingExchange {
   readonly sentAt: number;
   /** Set for a join or seed address, whose identity we learn from the reply. */
   readonly address: string;
+  /** The hashes our digest said, by name: a revision in the reply is for those entries. */
+  readonly hashes: ReadonlyMap<string, number>;
 }
 
 export class AntiEntropy {
@@ -99,9 +101,11 @@ export class AntiEntropy {
       this.ctx.observeRtt(sender.datacenter, now - p.sentAt);
     }
     for (const e of entries) this.ctx.mergeEntry(e, now);
+    // The peer sent a revision where its entry matched our digest: take it only if we still
+    // hold that entry (a revision belongs to one description, see mergeEntry).
     for (const [name, revision] of revisions) {
       const r = this.ctx.table.get(name);
-      if (r?.descriptor && revision > r.revision) r.revision = revision;
+      if (r?.descriptor && revision > r.revision && p?.hashes.get(name) === entryHash(r)) r.revision = revision;
     }
     const push: DatacenterEntry[] = [];
     for (const name of wanted) {
@@ -150,9 +154,10 @@ export class AntiEntropy {
     }
     if (targets.length === 0) return;
     const digest = this.ctx.table.digest();
+    const hashes = new Map(digest.map((d) => [d.name, d.hash]));
     for (const t of targets) {
       const exchange = this.nextExchange++;
-      this.pending.set(exchange, { sentAt: now, address: t.address });
+      this.pending.set(exchange, { sentAt: now, address: t.address, hashes });
       this.ctx.counters.syncs++;
       this.ctx.send(t.address, t.to, { kind: 'sync', exchange, digest });
     }

@@ -59,6 +59,13 @@ export interface LocalView {
   readonly revision: number;
   /** This node's Raft term: the engine versions the description with it (`DescriptorVersion`). */
   readonly term: number;
+  /**
+   * The cluster id this node belongs to (src/storage/cluster-id.ts), null for a cluster without
+   * one. Gossiped with the description, so that the datacenter's members replace a description
+   * left by another cluster under the same name (a rebuild, a restore): see docs/federation.md.
+   * Absent: the host does not say (as null, but also not gossiped).
+   */
+  readonly clusterId?: string | null;
 }
 
 /**
@@ -91,6 +98,8 @@ export interface DatacenterSnapshot {
   readonly leader: string | null;
   readonly revision: number;
   readonly version: DescriptorVersion;
+  /** The cluster id its description carries; null for none, or not known (relayed by an older build). */
+  readonly clusterId: string | null;
   /** Smoothed round-trip time to this datacenter in ms (EWMA); 0 for the local one, null before a sample. */
   readonly rttMs: number | null;
   /** Monotonic ms of the last authenticated message from any of its members, if any. */
@@ -180,6 +189,8 @@ export interface FederationStats {
   readonly indirectProbes: number;
   readonly suspicions: number;
   readonly refutations: number;
+  /** Our datacenter's description stamped again over a leftover of another cluster or process (issue 18). */
+  readonly ownRestamps: number;
   readonly syncs: number;
   /** Events dropped because the host did not drain them. */
   readonly eventsDropped: number;

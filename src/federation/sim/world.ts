@@ -13,7 +13,7 @@ import { EventQueue } from '../../../raft/sim/event-queue.js';
 import type { Clock } from '../../node/clock.js';
 import type { GossipTuning } from '../config.js';
 import { FederationEngine } from '../engine.js';
-import type { DatacenterStatus, FederationEvent, FederationKnowledge, LocalView } from '../types.js';
+import type { DatacenterStatus, FederationEvent, FederationKnowledge, LocalView, ReceiveResult } from '../types.js';
 
 export interface WorldOptions {
   readonly seed: number;
@@ -74,6 +74,8 @@ export class FederationWorld {
   ownMemberRefusals = 0;
   /** The first false verdicts, to explain a failure. */
   readonly falseVerdictLog: string[] = [];
+  /** Sees every message as it is sent (before loss): a test captures one to replay it later. */
+  tap: ((from: SimNode, to: string, bytes: Uint8Array) => void) | null = null;
   readonly roundMs: number;
   private readonly net: SeededRandom;
   private readonly pairDelay = new Map<string, number>();
@@ -161,6 +163,23 @@ export class FederationWorld {
     node.wakeToken++;
   }
 
+  /**
+   * The node's data directory wiped: it forgets the federation. Its cluster (a new one, after a
+   * rebuild) is the caller's to set with `view` before it starts again.
+   */
+  wipe(node: SimNode): void {
+    node.knowledge = { datacenters: [] };
+  }
+
+  /** Hands `bytes` to the node at `to` at once, as if from `from` (a replayed capture); its answer, or null if it is down. */
+  deliver(from: SimNode, to: string, bytes: Uint8Array): ReceiveResult | null {
+    const dest = this.nodes.get(to);
+    if (dest?.engine == null) return null;
+    const result = dest.engine.receive(from.address, bytes);
+    this.afterCall(dest);
+    return result;
+  }
+
   killDatacenter(name: string): void {
     for (const n of this.datacenters.get(name) ?? []) this.kill(n);
   }
@@ -234,6 +253,7 @@ export class FederationWorld {
   private send(from: SimNode, to: string, bytes: Uint8Array): void {
     from.bytesSent += bytes.byteLength;
     from.messagesSent++;
+    this.tap?.(from, to, bytes);
     const dest = this.nodes.get(to);
     if (dest === undefined || this.isCut(from.datacenter, dest.datacenter)) return;
     if (this.loss > 0 && this.net.float() < this.loss) return;
