@@ -71,6 +71,8 @@ export interface ClusterView {
     readonly isLearner: boolean;
     readonly reported: { readonly http?: string | null } | null;
   }[];
+  /** The node's cluster id (null: none); gossiped with the description (LocalView.clusterId). */
+  readonly clusterId?: string | null;
 }
 
 export interface FederationHostOptions {
@@ -273,6 +275,7 @@ export class FederationHost {
       knowledge,
       join,
       ...(this.storedIncarnation > 0 ? { startIncarnation: this.storedIncarnation + 1 } : {}),
+      storeIncarnation: (incarnation) => this.storeIncarnation(incarnation),
       ...(o.tuning ? { tuning: o.tuning } : {}),
     });
   }
@@ -286,7 +289,13 @@ export class FederationHost {
       if (typeof address === 'string' && address !== '')
         members.push({ id: m.id, address, role: m.isLearner ? 'learner' : 'voter' });
     }
-    return { members, leader: st.leader, revision: st.revision, term: st.term };
+    return {
+      members,
+      leader: st.leader,
+      revision: st.revision,
+      term: st.term,
+      ...(st.clusterId !== undefined ? { clusterId: st.clusterId } : {}),
+    };
   }
 
   /** Fire and forget; never calls back into the engine synchronously. */
@@ -392,15 +401,27 @@ export class FederationHost {
     this.wake();
   }
 
-  /** Chained with the knowledge writes; only ever raises the stored incarnation. */
-  private storeIncarnation(incarnation: number): Promise<void> {
-    if (incarnation <= this.storedIncarnation) return this.persisting;
-    this.storedIncarnation = incarnation;
+  /**
+   * Chained with the knowledge writes; only ever raises the stored incarnation. True once it is
+   * on disk: the engine sends nothing at a higher incarnation before (FederationOptions).
+   */
+  private storeIncarnation(incarnation: number): Promise<boolean> {
+    if (incarnation <= this.storedIncarnation) return Promise.resolve(true);
     const file = path.join(this.options.dataDir, INCARNATION_FILE);
-    this.persisting = this.persisting
+    const stored = this.persisting
       .then(() => writeAtomically(file, `${incarnation}\n`))
-      .catch((err: unknown) => this.log.error({ err, file }, 'federation: cannot store the incarnation'));
-    return this.persisting;
+      .then(
+        () => {
+          this.storedIncarnation = Math.max(this.storedIncarnation, incarnation);
+          return true;
+        },
+        (err: unknown) => {
+          this.log.error({ err, file }, 'federation: cannot store the incarnation; gossip waits for it');
+          return false;
+        },
+      );
+    this.persisting = stored.then(() => undefined);
+    return stored;
   }
 
   /** Writes are chained: the last knowledge wins on disk. */

@@ -119,7 +119,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       join: config.federation.join,
       dataDir: config.data,
       logger,
-      status: () => node.status(),
+      status: () => ({ ...node.status(), clusterId: node.clusterId }),
       tuning: { probeIntervalMs: round, syncIntervalMs: round, probeTimeoutMs: Math.floor(round / 2) },
     });
   }
