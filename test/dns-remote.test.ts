@@ -3,7 +3,8 @@
  * members over real HTTP (a node:http server on loopback standing in for them) with a
  * virtual clock for the cache. A flood of questions costs one request per name per TTL; a
  * failure is remembered briefly; members are tried in turn; the request is the signed,
- * serializable native listing; and the same usability rules as local answers apply.
+ * serializable native listing; names match in any case, as local ones do; and the same
+ * usability rules as local answers apply.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -176,6 +177,43 @@ describe('RemoteDirectory', () => {
     members[0]!.reply = () => ({ status: 400, body: { error: { code: 'INVALID_ARGUMENT' } } });
     expect(await directory.lookup('dc-b', 'default', 'we$b')).toMatchObject({ kind: 'endpoints', endpoints: [] });
     expect(directory.lookup('dc-b', 'default', 'we$b')).toMatchObject({ kind: 'endpoints', endpoints: [] });
+  });
+
+  it('matches the service and namespace in any case, as a local name does: as written first, then folded', async () => {
+    const services = [
+      { namespace: 'default', service: 'Orders' },
+      { namespace: 'default', service: 'web' },
+      { namespace: 'default', service: 'wEb' },
+      { namespace: 'Prod', service: 'db' },
+    ];
+    const instances: Record<string, unknown[]> = {
+      'default/Orders': [instance('o', { service: 'Orders' })],
+      'default/web': [instance('ww')],
+      'default/wEb': [instance('www', { service: 'wEb' })],
+      'Prod/db': [instance('dddd', { namespace: 'Prod', service: 'db' })],
+    };
+    const asked: string[] = [];
+    members[0]!.reply = (req) => {
+      const url = new URL(req.url!, 'http://member');
+      asked.push(url.pathname);
+      if (url.pathname === '/v1/services') return { status: 200, body: { revision: 7, services } };
+      const m = /^\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/instances$/.exec(url.pathname)!;
+      const found = instances[`${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`];
+      return found === undefined
+        ? { status: 404, body: { error: { code: 'NOT_FOUND' } } }
+        : { status: 200, body: { revision: 7, instances: found } };
+    };
+    // As written when the name has instances there; folded when it has none.
+    expect(endpoints(await directory.lookup('dc-b', 'default', 'wEb'))).toEqual(['10.0.0.3']);
+    expect(endpoints(await directory.lookup('dc-b', 'default', 'ORDERS'))).toEqual(['10.0.0.1']);
+    expect(endpoints(await directory.lookup('dc-b', 'prod', 'DB'))).toEqual(['10.0.0.4']);
+    // Two services fold alike: the first by namespace, then name (code units: 'wEb' < 'web'), as lookup.ts picks.
+    expect(endpoints(await directory.lookup('dc-b', 'default', 'WEB'))).toEqual(['10.0.0.3']);
+    // No service folds to it: no instance (NXDOMAIN), as locally.
+    expect(await directory.lookup('dc-b', 'default', 'nothing')).toMatchObject({ kind: 'endpoints', endpoints: [] });
+    // The service names were read once for all of these (cached per datacenter like an answer).
+    expect(asked.filter((p) => p === '/v1/services')).toHaveLength(1);
+    expect(members[1]!.requests).toHaveLength(0);
   });
 
   it('a 400 other than a bad name (a member with federation off) is no answer: the next member is asked', async () => {

@@ -27,12 +27,17 @@
  *   once (not cached), so the other datacenter never sees more than 64 requests in flight
  *   from one node. The cache holds the whole usable list of the service
  *   (up to `maxInstances`); tags, the record type and the sample are applied per question.
+ * - Names match as the local ones do (lookup.ts), case-insensitively (RFC 4343): the service
+ *   and namespace as written first (the common case, one request); when that datacenter has
+ *   no instance under them, its service names (`GET /v1/services`, serializable, read once
+ *   per `cacheTtlMs` per datacenter and shared by every name) are folded, and the first
+ *   service by namespace then name that folds alike is asked for. Tags fold too (below).
  * - Every socket is this directory's own (keep-alive agents destroyed by `close()`).
  *
  * Limits: a remote service larger than `maxInstances` (2,000) is answered from its first
- * page (sorted by cluster, then id), not a uniform sample; the service name is matched as
- * written there (the local case folding needs that datacenter's index); with token auth on
- * in the other datacenter, the listing is refused (DNS carries no token) and answers SERVFAIL.
+ * page (sorted by cluster, then id), not a uniform sample; a folded name is found among the
+ * first `maxFoldedServices` (100,000) services of that datacenter; with token auth on in the
+ * other datacenter, the listing is refused (DNS carries no token) and answers SERVFAIL.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -82,6 +87,8 @@ export interface RemoteDirectoryOptions {
   readonly maxInstances?: number;
   /** Remote lookups in flight at most (default 64); beyond, SERVFAIL at once. */
   readonly maxInflight?: number;
+  /** Services of a datacenter read at most to fold a name's case (default 100,000). */
+  readonly maxFoldedServices?: number;
   /** Monotonic ms (default performance.now); tests pass their own. */
   readonly now?: () => number;
 }
@@ -91,6 +98,9 @@ export const DEFAULT_REMOTE_FAILURE_TTL_MS = 1_000;
 export const DEFAULT_REMOTE_TIMEOUT_MS = 2_000;
 
 type Settled = Exclude<RemoteAnswer, { kind: 'unknown-datacenter' }>;
+/** A datacenter's services by case-folded name: lower(ns) \0 lower(svc) -> the first such service, as registered. */
+type FoldedNames = ReadonlyMap<string, { readonly namespace: string; readonly service: string }>;
+type FoldedEntry = { readonly until: number; readonly names: FoldedNames } | { readonly pending: Promise<FoldedNames> };
 type Entry = { readonly until: number; readonly answer: Settled } | { readonly pending: Promise<Settled> };
 
 const UNKNOWN: RemoteAnswer = Object.freeze({ kind: 'unknown-datacenter' });
@@ -109,6 +119,8 @@ class MemberFailure extends Error {
 
 export class RemoteDirectory {
   private readonly entries = new Map<string, Entry>();
+  /** The datacenter's folded service names, per datacenter (`cacheTtlMs`, like the answers). */
+  private readonly folded = new Map<string, FoldedEntry>();
   private readonly agents = {
     http: new HttpAgent({ keepAlive: true, maxSockets: 16 }),
     https: new HttpsAgent({ keepAlive: true, maxSockets: 16 }),
@@ -121,6 +133,7 @@ export class RemoteDirectory {
   private readonly maxEntries: number;
   private readonly maxInstances: number;
   private readonly maxInflight: number;
+  private readonly maxFoldedServices: number;
   private inflight = 0;
   private closed = false;
 
@@ -132,6 +145,7 @@ export class RemoteDirectory {
     this.maxEntries = options.maxEntries ?? 1024;
     this.maxInstances = options.maxInstances ?? 2000;
     this.maxInflight = options.maxInflight ?? 64;
+    this.maxFoldedServices = options.maxFoldedServices ?? 100_000;
     const log = options.logger;
     this.failures = new RepeatLimiter({
       onSummary: (s) => log.warn({ ...s.context, count: s.count }, 'DNS: more remote lookups failed'),
@@ -191,6 +205,7 @@ export class RemoteDirectory {
     this.agents.https.destroy();
     this.failures.close();
     this.entries.clear();
+    this.folded.clear();
   }
 
   /** The federation's spelling of a datacenter named in a DNS label (labels match in any case); null: unknown. */
@@ -211,16 +226,12 @@ export class RemoteDirectory {
   }
 
   private async fetch(dc: string, namespace: string, service: string, addresses: readonly string[]): Promise<Settled> {
-    const path =
-      `/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(service)}/instances` +
-      `?dc=${encodeURIComponent(dc)}&consistency=serializable&limit=${this.maxInstances}`;
     const deadline = this.now() + this.timeoutMs;
     const failures: string[] = [];
     for (const address of addresses) {
-      const left = deadline - this.now();
-      if (left <= 0 || this.closed) break;
+      if (deadline - this.now() <= 0 || this.closed) break;
       try {
-        const endpoints = await this.ask(address, path, Math.min(left, Math.max(this.timeoutMs / 2, 250)));
+        const endpoints = await this.listing(address, dc, namespace, service, deadline);
         return { kind: 'endpoints', datacenter: dc, endpoints };
       } catch (err) {
         failures.push(`${address}: ${(err as Error).message}`);
@@ -235,57 +246,170 @@ export class RemoteDirectory {
     return UNREACHABLE;
   }
 
-  /** One listing from one member: the usable endpoints, or a MemberFailure. */
-  private ask(address: string, path: string, timeoutMs: number): Promise<RemoteEndpoint[]> {
+  /**
+   * The usable endpoints of the service from one member: under the name as written, or, when
+   * that datacenter has no instance under it, under the name that folds alike (lookup.ts).
+   */
+  private async listing(
+    address: string,
+    dc: string,
+    namespace: string,
+    service: string,
+    deadline: number,
+  ): Promise<RemoteEndpoint[]> {
+    const exact = await this.instances(address, dc, namespace, service, deadline);
+    if (exact !== null) return exact;
+    const key = foldedKey(namespace, service);
+    const names = await this.foldedNames(address, dc, deadline);
+    const alike = names.get(key);
+    if (alike === undefined || (alike.namespace === namespace && alike.service === service)) return [];
+    return (await this.instances(address, dc, alike.namespace, alike.service, deadline)) ?? [];
+  }
+
+  /** One service's usable endpoints from one member; null: it has no instance under this exact name. */
+  private async instances(
+    address: string,
+    dc: string,
+    namespace: string,
+    service: string,
+    deadline: number,
+  ): Promise<RemoteEndpoint[] | null> {
+    const path =
+      `/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(service)}/instances` +
+      `?dc=${encodeURIComponent(dc)}&consistency=serializable&limit=${this.maxInstances}`;
+    const { status, text } = await this.ask(address, path, this.attemptMs(deadline));
+    return this.endpointsOf(status, text);
+  }
+
+  /** Each attempt at most half the deadline (at least 250 ms), so a hanging member leaves time for the next. */
+  private attemptMs(deadline: number): number {
+    const left = deadline - this.now();
+    if (left <= 0) throw new MemberFailure('the deadline passed', 'stop');
+    return Math.min(left, Math.max(this.timeoutMs / 2, 250));
+  }
+
+  /** The datacenter's services by folded name: from the cache, or read from `address` (one read at a time per datacenter). */
+  private foldedNames(address: string, dc: string, deadline: number): Promise<FoldedNames> {
+    const entry = this.folded.get(dc);
+    if (entry !== undefined) {
+      if ('pending' in entry) return entry.pending;
+      if (entry.until > this.now()) return Promise.resolve(entry.names);
+    }
+    const pending = this.readServices(address, dc, deadline).then(
+      (names) => {
+        if (!this.closed && this.folded.get(dc) === stored)
+          this.folded.set(dc, { until: this.now() + this.cacheTtlMs, names });
+        return names;
+      },
+      (err: unknown) => {
+        if (this.folded.get(dc) === stored) this.folded.delete(dc);
+        throw err;
+      },
+    );
+    const stored: FoldedEntry = { pending };
+    this.folded.set(dc, stored);
+    return pending;
+  }
+
+  /** Every service of the datacenter (`GET /v1/services`, serializable, page by page), folded. */
+  private async readServices(address: string, dc: string, deadline: number): Promise<FoldedNames> {
+    const names = new Map<string, { namespace: string; service: string }>();
+    let token: string | null = null;
+    let read = 0;
+    do {
+      const path: string =
+        `/v1/services?dc=${encodeURIComponent(dc)}&consistency=serializable&limit=10000` +
+        (token === null ? '' : `&continue=${encodeURIComponent(token)}`);
+      const { status, text } = await this.ask(address, path, this.attemptMs(deadline));
+      if (status === 401 || status === 403)
+        throw new MemberFailure(`HTTP ${status}: the service list needs a token there`, 'stop');
+      if (status !== 200) throw new MemberFailure(`HTTP ${status} ${errorCodeOf(text) ?? ''}`.trimEnd(), 'next');
+      let body: { services?: unknown; continue?: unknown };
+      try {
+        body = JSON.parse(text) as { services?: unknown; continue?: unknown };
+      } catch {
+        throw new MemberFailure('the service list is not JSON', 'next');
+      }
+      if (!Array.isArray(body.services)) throw new MemberFailure('the answer has no services list', 'next');
+      for (const raw of body.services) {
+        const { namespace, service } = (raw ?? {}) as { namespace?: unknown; service?: unknown };
+        if (typeof namespace !== 'string' || typeof service !== 'string') continue;
+        const key = foldedKey(namespace, service);
+        const first = names.get(key);
+        // Of two names that fold alike, the first by namespace then service wins (as lookup.ts picks).
+        if (
+          first === undefined ||
+          namespace < first.namespace ||
+          (namespace === first.namespace && service < first.service)
+        )
+          names.set(key, { namespace, service });
+      }
+      read += body.services.length;
+      token = typeof body.continue === 'string' && body.continue !== '' ? body.continue : null;
+    } while (token !== null && read < this.maxFoldedServices);
+    return names;
+  }
+
+  /** One GET to one member, signed as a federation hop: its status and body, or a MemberFailure. */
+  private ask(address: string, path: string, timeoutMs: number): Promise<{ status: number; text: string }> {
     let url: URL;
     try {
       url = new URL(`${address.replace(/\/+$/, '')}${path}`);
     } catch {
       return Promise.reject(new MemberFailure('not a URL', 'next'));
     }
-    const https = url.protocol === 'https:';
     return new Promise((resolve, reject) => {
-      const req = (https ? httpsRequest : httpRequest)(
-        url,
-        {
-          method: 'GET',
-          agent: https ? this.agents.https : this.agents.http,
-          headers: { accept: 'application/json', [HOP_HEADER]: this.options.routes.hopHeader('GET', path) },
-        },
-        (res) => {
-          readBody(res).then((text) => {
-            clearTimeout(timer);
-            try {
-              resolve(this.endpointsOf(res.statusCode ?? 0, text));
-            } catch (err) {
-              reject(err);
-            }
-          }, fail);
-        },
-      );
       const fail = (err: Error) => {
         clearTimeout(timer);
-        req.destroy();
-        reject(err instanceof MemberFailure ? err : new MemberFailure(err.message, 'next'));
+        req?.destroy();
+        const code = (err as NodeJS.ErrnoException).code;
+        const message = code === undefined || err.message.includes(code) ? err.message : `${code}: ${err.message}`;
+        reject(err instanceof MemberFailure ? err : new MemberFailure(message, 'next'));
       };
       const timer = setTimeout(
         () => fail(new MemberFailure(`no answer within ${Math.round(timeoutMs)} ms`, 'next')),
         timeoutMs,
       );
+      const https = url.protocol === 'https:';
+      let req: ReturnType<typeof httpRequest> | undefined;
+      try {
+        req = (https ? httpsRequest : httpRequest)(
+          url,
+          {
+            method: 'GET',
+            agent: https ? this.agents.https : this.agents.http,
+            headers: { accept: 'application/json', [HOP_HEADER]: this.options.routes.hopHeader('GET', path) },
+          },
+          (res) => {
+            readBody(res).then((text) => {
+              clearTimeout(timer);
+              resolve({ status: res.statusCode ?? 0, text });
+            }, fail);
+          },
+        );
+      } catch (err) {
+        fail(err as Error);
+        return;
+      }
       req.once('error', fail);
       req.end();
     });
   }
 
-  private endpointsOf(status: number, text: string): RemoteEndpoint[] {
+  /**
+   * The usable endpoints of a listing answer; null: no instance under that name there (404,
+   * or an empty list), so the name is worth folding.
+   */
+  private endpointsOf(status: number, text: string): RemoteEndpoint[] | null {
     // A name that cannot exist there (400 INVALID_ARGUMENT: not a valid service name) or a service it does not
     // have: no instance. Any other 400 (UNKNOWN_DATACENTER: a member with federation off) says nothing of the
     // service: ask the next member rather than cache an NXDOMAIN.
     if (status === 400) {
+      // Not a valid name there in any case: nothing to fold either.
       if (errorCodeOf(text) === 'INVALID_ARGUMENT') return [];
       throw new MemberFailure(`HTTP 400 ${errorCodeOf(text) ?? ''}`.trimEnd(), 'next');
     }
-    if (status === 404) return [];
+    if (status === 404) return null;
     if (status === 401 || status === 403)
       throw new MemberFailure(`HTTP ${status}: the listing needs a token there`, 'stop');
     if (status !== 200) throw new MemberFailure(`HTTP ${status}`, 'next');
@@ -296,6 +420,7 @@ export class RemoteDirectory {
       throw new MemberFailure('the answer is not JSON', 'next');
     }
     if (!Array.isArray(body.instances)) throw new MemberFailure('the answer has no instances list', 'next');
+    if (body.instances.length === 0) return null;
     const out: RemoteEndpoint[] = [];
     for (const raw of body.instances) {
       const e = usableRemote(raw);
@@ -329,6 +454,10 @@ export function usableRemote(raw: unknown): RemoteEndpoint | null {
     endpoint: { address, port, weight: Math.max(0, Math.min(65535, w)) },
     tags: [...new Set(tagList.map((t) => t.toLowerCase()))],
   };
+}
+
+function foldedKey(namespace: string, service: string): string {
+  return `${namespace.toLowerCase()}\u0000${service.toLowerCase()}`;
 }
 
 /** The whole body, at most 64 MiB (a page of 2,000 instances is far less). */
