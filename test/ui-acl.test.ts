@@ -3,8 +3,9 @@
  * loopback), in headless Chromium: before bootstrap it says to bootstrap; a pasted token is
  * kept in sessionStorage only (never in the URL, never in the node's logs) and sent as
  * `Authorization: Bearer` on every request and on the watch stream, which then follows live
- * changes; a token the node refuses (401) and one scoped to another namespace (403) each show
- * the server's reason.
+ * changes; the token is named on the page (GET /v1/acl/token/self); one limited to namespaces
+ * is offered only those and lists and follows one at a time; a token the node refuses (401)
+ * and one limited to service prefixes (403 on every listing) each show the server's reason.
  *
  * Needs `npx tsc -p tsconfig.json` and `npm run build:ui` first (npm test does both). Without
  * playwright-core or /usr/bin/chromium it is skipped, except under CI, where it fails.
@@ -100,6 +101,9 @@ describe.skipIf(!browserReady)('monitoring page on a node with --acl', () => {
     await page.locator('#watch.live-live').waitFor();
     await page.locator('[data-member="n1"][data-role="leader"]').waitFor();
     expect(await page.locator('#auth').isHidden()).toBe(true);
+    // An unlimited token: named, and no namespace to choose.
+    await page.locator('[data-testid="token-who"]', { hasText: 'page-viewer (read)' }).waitFor();
+    expect(await page.locator('#namespace-pick').isHidden()).toBe(true);
     expect((await put('acl-2')).status).toBe(200);
     await page.locator('[data-instance="prod/orders/acl-2"]').waitFor();
 
@@ -129,11 +133,58 @@ describe.skipIf(!browserReady)('monitoring page on a node with --acl', () => {
     await page.close();
   });
 
-  it('a token scoped to another namespace: 403 with the reason', async () => {
+  it('a token limited to namespaces: names itself, offers only its namespaces, lists and follows one', async () => {
+    const put = (ns: string, svc: string, id: string) =>
+      http(
+        'PUT',
+        `${url}/v1/namespaces/${ns}/services/${svc}/instances/${id}`,
+        { address: '10.4.0.9', port: 80 },
+        bearer(admin),
+      );
+    expect((await put('dev', 'web', 'dev-1')).status).toBe(200);
+    expect((await put('staging', 'web', 'stg-1')).status).toBe(200);
     const scoped = await http(
       'POST',
       `${url}/v1/acl/tokens`,
-      { name: 'dev-viewer', role: 'read', namespaces: ['dev'] },
+      { name: 'dev-viewer', role: 'read', namespaces: ['staging', 'dev'] },
+      bearer(admin),
+    );
+    expect(scoped.status).toBe(201);
+    const { page, errors, requests } = await open();
+    await page.locator('#auth:not([hidden])').waitFor();
+    await useToken(page, scoped.body.secret);
+    // The node describes the token (GET /v1/acl/token/self): its name and role, and only its namespaces.
+    await page.locator('[data-testid="token-who"]', { hasText: 'dev-viewer (read)' }).waitFor();
+    expect(await page.locator('[data-testid="namespace"] option').allTextContents()).toEqual(['dev', 'staging']);
+    expect(await page.locator('[data-testid="namespace"]').inputValue()).toBe('dev');
+    await page.locator('[data-instance="dev/web/dev-1"]').waitFor();
+    await page.locator('#watch.live-live').waitFor();
+    // Nothing was refused: the listing, the watch and the reports name the token's namespace.
+    expect(await page.locator('#auth').isHidden()).toBe(true);
+    expect(await page.locator('[data-instance="prod/orders/acl-1"]').count()).toBe(0);
+    expect(await page.locator('[data-instance="staging/web/stg-1"]').count()).toBe(0);
+    for (const p of ['/v1/services', '/v1/watch', '/v1/health/reports'])
+      expect(
+        requests.some((r) => new URL(r.url).pathname === p && new URL(r.url).searchParams.get('namespace') === 'dev'),
+        p,
+      ).toBe(true);
+    expect((await put('dev', 'web', 'dev-2')).status).toBe(200);
+    await page.locator('[data-instance="dev/web/dev-2"]').waitFor();
+
+    // Another of its namespaces: that one's instances instead.
+    await page.selectOption('[data-testid="namespace"]', 'staging');
+    await page.locator('[data-instance="staging/web/stg-1"]').waitFor();
+    expect(await page.locator('[data-instance="dev/web/dev-1"]').count()).toBe(0);
+    expect(await page.locator('#auth').isHidden()).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a token limited to service prefixes: 403 with the reason, its scope named', async () => {
+    const scoped = await http(
+      'POST',
+      `${url}/v1/acl/tokens`,
+      { name: 'pay-viewer', role: 'read', servicePrefixes: ['pay'] },
       bearer(admin),
     );
     expect(scoped.status).toBe(201);
@@ -141,6 +192,7 @@ describe.skipIf(!browserReady)('monitoring page on a node with --acl', () => {
     await page.locator('#auth:not([hidden])').waitFor();
     await useToken(page, scoped.body.secret);
     await page.locator('[data-testid="auth-message"]', { hasText: '403' }).waitFor();
+    await page.locator('[data-testid="token-who"]', { hasText: 'pay-viewer (read; services pay*)' }).waitFor();
     // A token that is valid but not enough here is kept: the person may still see what it allows.
     expect(await page.evaluate<string | null>("sessionStorage.getItem('rollcall.token')")).toBe(scoped.body.secret);
     expect(errors).toEqual([]);

@@ -20,6 +20,8 @@ export default `<!doctype html>
     <div><dt>Cluster version</dt><dd id="cluster-version" class="value" data-testid="cluster-version">…</dd></div>
   </dl>
   <span id="watch" class="live live-connecting">connecting…</span>
+  <span id="token-who" class="muted small" data-testid="token-who" hidden></span>
+  <label id="namespace-pick" class="small" hidden>Namespace <select id="namespace" data-testid="namespace"></select></label>
   <button id="signout" type="button" class="link" hidden>forget token</button>
 </header>
 <form id="auth" class="auth" hidden>

@@ -74,5 +74,6 @@ export const ASSETS: ReadonlyMap<string, Asset> = new Map([
     'view-datacenters.js',
     'view-services.js',
     'view-side.js',
+    'token-scope.js',
   ].map((name) => [name, script(name)] as const),
 ]);

@@ -33,14 +33,27 @@ export function onAuthProblem(fn: (p: AuthProblem) => void): void {
 }
 
 /**
+ * Why this page forgot its token (the node's 401 for it): the requests that follow carry no
+ * token and are refused for want of one, and the person should still read why the pasted
+ * token was dropped, not only that one is missing.
+ */
+let droppedBecause: string | null = null;
+
+/**
  * Tells the listeners, and forgets a token this node refused: sending it again would only
  * count against this address's failed-authentication limit (429). A refusal by another
  * datacenter says nothing about the token here.
  */
 function refused(res: Response, body: ErrorReply | null): void {
   const datacenter = res.headers.get('x-rollcall-datacenter');
-  if (res.status === 401 && datacenter === null && token() !== null) setToken(null);
-  const problem = { status: res.status, message: body?.error?.message || `HTTP ${res.status}`, datacenter };
+  let message = body?.error?.message || `HTTP ${res.status}`;
+  if (res.status === 401 && datacenter === null) {
+    if (token() !== null) {
+      setToken(null);
+      droppedBecause = message;
+    } else if (droppedBecause !== null) message = droppedBecause;
+  }
+  const problem = { status: res.status, message, datacenter };
   for (const fn of listeners) fn(problem);
 }
 

@@ -16,6 +16,7 @@ import {
 } from './api.js';
 import { byId } from './dom.js';
 import { alertEvent, apply, clearRegistry, load, setAlerts, setReports, state } from './store.js';
+import { loadTokenScope, namespaceParam } from './token-scope.js';
 import { renderCluster, renderHeader } from './view-cluster.js';
 import { onChooseDatacenter, renderDatacenters } from './view-datacenters.js';
 import { renderServices } from './view-services.js';
@@ -99,7 +100,7 @@ async function listAll(started: number): Promise<boolean> {
   let cursor: string | null = null;
   for (;;) {
     const page: ServicesPage = await getJson<ServicesPage>(
-      `/v1/services?instances=true&consistency=serializable&limit=${PAGE_SIZE}${dcParam()}${cursor ? `&continue=${encodeURIComponent(cursor)}` : ''}`,
+      `/v1/services?instances=true&consistency=serializable&limit=${PAGE_SIZE}${dcParam()}${namespaceParam()}${cursor ? `&continue=${encodeURIComponent(cursor)}` : ''}`,
       15000,
     );
     if (started !== generation) return false;
@@ -135,7 +136,7 @@ async function bootstrap(): Promise<void> {
   }
   render('header', 'services');
   watch = openStream<{ message: WatchChange; progress: WatchProgress; compacted: unknown }>(
-    () => `/v1/watch?fromRevision=${state.revision + 1}${dcParam()}`,
+    () => `/v1/watch?fromRevision=${state.revision + 1}${dcParam()}${namespaceParam()}`,
     {
       message: (ev) => {
         if (apply(ev)) render('services', 'feed', 'header');
@@ -185,7 +186,7 @@ async function pollReports(): Promise<void> {
   try {
     const dc = state.dc;
     const r = await getJson<ReportsReply>(
-      `/v1/health/reports${dc === null ? '' : `?dc=${encodeURIComponent(dc)}`}`,
+      `/v1/health/reports?${dc === null ? '' : `dc=${encodeURIComponent(dc)}`}${namespaceParam()}`,
       3000,
     );
     // The datacenter shown changed meanwhile: these reports are of the other one.
@@ -300,9 +301,17 @@ function controls(): void {
 
 controls();
 render();
-void bootstrap();
+// A token limited to namespaces lists, watches and reads reports of one of them (token-scope.ts).
+void loadTokenScope(() => {
+  clearRegistry();
+  render('feed');
+  void bootstrap();
+  void pollReports();
+}).then(() => {
+  void bootstrap();
+  every(REPORTS_EVERY_MS, pollReports);
+});
 every(CLUSTER_EVERY_MS, pollCluster);
-every(REPORTS_EVERY_MS, pollReports);
 every(POLICY_EVERY_MS, pollPolicy);
 every(FEDERATION_EVERY_MS, pollFederation);
 followAlerts();
