@@ -185,7 +185,19 @@ describe('rollcall snapshot: save, status, restore', () => {
     );
 
     const data = join(root, 'bad-restore', 'n1');
-    const c = await cli(['snapshot', 'restore', flipped, '--data', data, '--id', 'n1', '--peers', 'n1=127.0.0.1:1']);
+    const c = await cli([
+      'snapshot',
+      'restore',
+      flipped,
+      '--data',
+      data,
+      '--id',
+      'n1',
+      '--peers',
+      'n1=127.0.0.1:1',
+      '--initial-cluster-token',
+      'bad',
+    ]);
     expect(c.code).toBe(9);
     expect(c.stderr).toContain(flipped);
     await expect(stat(data)).rejects.toThrow(/ENOENT/); // nothing written, not even the directory
@@ -196,7 +208,19 @@ describe('rollcall snapshot: save, status, restore', () => {
     const data = join(root, 'busy', 'n1');
     await mkdir(data, { recursive: true });
     await writeFile(join(data, 'CURRENT'), "somebody else's");
-    const r = await cli(['snapshot', 'restore', file, '--data', data, '--id', 'n1', '--peers', 'n1=127.0.0.1:1']);
+    const r = await cli([
+      'snapshot',
+      'restore',
+      file,
+      '--data',
+      data,
+      '--id',
+      'n1',
+      '--peers',
+      'n1=127.0.0.1:1',
+      '--initial-cluster-token',
+      'busy',
+    ]);
     expect(r.code).toBe(10);
     expect(r.stderr).toMatch(/is not empty .* restore never overwrites a data directory/);
     expect(await readdir(data)).toEqual(['CURRENT']);
@@ -222,11 +246,37 @@ describe('rollcall snapshot: save, status, restore', () => {
         id,
         '--peers',
         peers,
+        '--initial-cluster-token',
+        'restore-test',
         '--json',
       ]);
       expect(r.code, r.stderr).toBe(0);
       results.push(JSON.parse(r.stdout));
     }
+    // Another restore of the same file with the same --peers (a test cluster beside the real
+    // one) gets another id under another token, so the two never talk; none at all is refused.
+    const twin = async (extra: readonly string[]) =>
+      cli([
+        'snapshot',
+        'restore',
+        file,
+        '--data',
+        join(root, 'twin', extra.join('-') || 'none'),
+        '--id',
+        'n1',
+        '--peers',
+        peers,
+        '--json',
+        ...extra,
+      ]);
+    const other = await twin(['--initial-cluster-token', 'restore-test-2']);
+    expect(other.code, other.stderr).toBe(0);
+    expect(JSON.parse(other.stdout).clusterId).toMatch(/^[0-9a-f]{16}$/);
+    expect(JSON.parse(other.stdout).clusterId).not.toBe(results[0].clusterId);
+    const untokened = await twin([]);
+    expect(untokened.code).toBe(2);
+    expect(JSON.parse(untokened.stderr).error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(JSON.parse(untokened.stderr).error.message).toContain('--initial-cluster-token');
     // Each restored directory carries this build's storage format, as one `rollcall server` made would.
     for (const id of ['n1', 'n2', 'n3']) expect(await readFormatVersion(join(root, 'new', id))).toBe(FORMAT_VERSION);
     newClusterId = results[0].clusterId;
@@ -301,6 +351,8 @@ describe('rollcall snapshot: save, status, restore', () => {
       'n1',
       '--peers',
       peers,
+      '--initial-cluster-token',
+      'stray',
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/new cluster id [0-9a-f]{16} \(the backup came from a cluster without an id\)/);

@@ -27,7 +27,9 @@ describe('restoreMember refusals', () => {
     const data = join(root, 'n1');
     await mkdir(data);
     await writeFile(join(data, 'precious'), 'keep me');
-    const err = await refusal(restoreMember({ file: join(root, 'missing.snap'), dataDir: data, id: 'n1', peers }));
+    const err = await refusal(
+      restoreMember({ file: join(root, 'missing.snap'), dataDir: data, id: 'n1', peers, token: 't1' }),
+    );
     expect(err.code).toBe('DATA_DIR_NOT_EMPTY');
     expect(err.message).toMatch(/n1 is not empty \(1 entries\): restore never overwrites a data directory/);
     expect(await readdir(data)).toEqual(['precious']);
@@ -46,10 +48,30 @@ describe('restoreMember refusals', () => {
   });
 
   it('derives one cluster id for every member restored alike, another for other peers', () => {
-    const a = restoreClusterId('ab'.repeat(32), peers);
+    const a = restoreClusterId('ab'.repeat(32), peers, 't1');
     expect(a).toMatch(/^[0-9a-f]{16}$/);
-    expect(restoreClusterId('ab'.repeat(32), new Map([...peers].reverse()))).toBe(a);
-    expect(restoreClusterId('ab'.repeat(32), new Map([['n1', { host: '127.0.0.1', port: 7101 }]]))).not.toBe(a);
-    expect(restoreClusterId('cd'.repeat(32), peers)).not.toBe(a);
+    expect(restoreClusterId('ab'.repeat(32), new Map([...peers].reverse()), 't1')).toBe(a);
+    expect(restoreClusterId('ab'.repeat(32), new Map([['n1', { host: '127.0.0.1', port: 7101 }]]), 't1')).not.toBe(a);
+    expect(restoreClusterId('cd'.repeat(32), peers, 't1')).not.toBe(a);
+  });
+
+  it('gives two restores of one backup with the same --peers different ids when their tokens differ', () => {
+    // A test cluster and the real one restored from one backup must never talk to each other.
+    expect(restoreClusterId('ab'.repeat(32), peers, 'staging')).not.toBe(
+      restoreClusterId('ab'.repeat(32), peers, 'prod'),
+    );
+  });
+
+  it('wants a token or a cluster id, not both, and a printable token', async () => {
+    const root = await tempDir();
+    const base = { file: 'f', dataDir: join(root, 'x'), id: 'n1', peers };
+    const none = await refusal(restoreMember(base));
+    expect(none.code).toBe('INVALID_ARGUMENT');
+    expect(none.message).toMatch(/--initial-cluster-token TOKEN .* or --cluster-id ID/);
+    expect((await refusal(restoreMember({ ...base, token: 't', clusterId: 'c' }))).message).toMatch(/give one of them/);
+    expect((await refusal(restoreMember({ ...base, token: 'has space' }))).message).toMatch(
+      /--initial-cluster-token must be 1-256 printable characters/,
+    );
+    expect(await readdir(root)).toEqual([]);
   });
 });

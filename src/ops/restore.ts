@@ -11,7 +11,10 @@
  *   hard state {term of that entry, no vote, commit = that index}: the log is empty after
  *   it, so the members elect a leader in a later term and carry on from there;
  * - a new cluster id, so the handshake refuses every peer of the cluster the backup came
- *   from (src/transport/cluster-identity.ts).
+ *   from (src/transport/cluster-identity.ts), and every member of any other restore of the
+ *   same backup: it is derived from the file, `--peers` and the restore's token (etcd's
+ *   `--initial-cluster-token`), which every member of one restore is given alike and no
+ *   two restores share, so the members agree on it without talking to each other.
  *
  * Session deadlines are not in the file (only the leader keeps them, in memory): the
  * restored cluster's first leader grants every session a full TTL, as every new leader does.
@@ -89,7 +92,13 @@ export interface RestoreOptions {
   readonly id: string;
   /** Every member of the new cluster (all voters), as in `rollcall server --peers`. */
   readonly peers: ReadonlyMap<string, PeerAddress>;
-  /** The new cluster's id; default: derived from the file's checksum and `peers` (restoreClusterId). */
+  /**
+   * Names this restore, the same for each of its members and for no other restore (etcd's
+   * `--initial-cluster-token`): the new cluster's id is derived from it, the file's checksum
+   * and `peers` (restoreClusterId). Either it or `clusterId` is required.
+   */
+  readonly token?: string;
+  /** The new cluster's id, as given; instead of `token`. */
   readonly clusterId?: string;
 }
 
@@ -105,22 +114,42 @@ export interface RestoreResult {
 }
 
 /**
- * The default id of a cluster restored from a backup: the same for every member restored
- * from the same file with the same `--peers` (so each member can be restored on its own
- * host), and never the id of the cluster the backup came from.
+ * The id of a cluster restored from a backup: the same for every member restored from the
+ * same file with the same `--peers` and token (so each member can be restored on its own
+ * host, without talking to the others), another for every other restore of that file (a
+ * test cluster and the real one restored from one backup must never talk to each other),
+ * and never the id of the cluster the backup came from.
  */
-export function restoreClusterId(sha256: string, peers: ReadonlyMap<string, PeerAddress>): string {
+export function restoreClusterId(sha256: string, peers: ReadonlyMap<string, PeerAddress>, token: string): string {
   const members = [...peers].map(([id, a]) => `${id}=${formatHostPort(a)}`).sort();
   return createHash('sha256')
-    .update(`rollcall-restore\0${sha256}\0${members.join(',')}`)
+    .update(`rollcall-restore\0${sha256}\0${members.join(',')}\0${token}`)
     .digest('hex')
     .slice(0, 16);
 }
+
+/** A restore token: what etcd allows in --initial-cluster-token, within reason. */
+const TOKEN_PATTERN = /^[\x21-\x7e]{1,256}$/;
 
 export async function restoreMember(options: RestoreOptions): Promise<RestoreResult> {
   const { id, peers } = options;
   const dataDir = resolve(options.dataDir);
   if (!peers.has(id)) throw new RestoreError('INVALID_ARGUMENT', `--peers must include this member (${id})`);
+  if (options.token === undefined && options.clusterId === undefined)
+    throw new RestoreError(
+      'INVALID_ARGUMENT',
+      'give this restore a name, the same for each of its members and for no other restore: --initial-cluster-token TOKEN (the new cluster id is derived from it, FILE and --peers), or --cluster-id ID. Without one, two restores of one backup with the same --peers would get the same id and could talk to each other',
+    );
+  if (options.token !== undefined && options.clusterId !== undefined)
+    throw new RestoreError(
+      'INVALID_ARGUMENT',
+      '--initial-cluster-token and --cluster-id both name the new cluster: give one of them',
+    );
+  if (options.token !== undefined && !TOKEN_PATTERN.test(options.token))
+    throw new RestoreError(
+      'INVALID_ARGUMENT',
+      `--initial-cluster-token must be 1-256 printable characters without spaces, not ${JSON.stringify(options.token)}`,
+    );
   if (options.clusterId !== undefined && !isClusterId(options.clusterId)) {
     throw new RestoreError(
       'INVALID_ARGUMENT',
@@ -132,7 +161,7 @@ export async function restoreMember(options: RestoreOptions): Promise<RestoreRes
   const { header } = backup;
   if (header.applied.index === 0)
     throw new BackupFileError('CORRUPT', options.file, 'it holds no applied state (applied index 0)');
-  const clusterId = options.clusterId ?? restoreClusterId(backup.sha256, peers);
+  const clusterId = options.clusterId ?? restoreClusterId(backup.sha256, peers, options.token ?? '');
   if (clusterId === header.clusterId) {
     throw new RestoreError(
       'INVALID_ARGUMENT',

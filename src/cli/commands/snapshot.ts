@@ -21,6 +21,7 @@ const OPTIONS = {
   id: { type: 'string' },
   peers: { type: 'string' },
   'cluster-id': { type: 'string' },
+  'initial-cluster-token': { type: 'string' },
   serializable: { type: 'boolean' },
 } as const;
 
@@ -29,7 +30,8 @@ export const snapshot: Command = {
   summary: 'save a backup of the registry, check a backup file, restore a new cluster from one',
   help: `Usage: rollcall snapshot save FILE [--serializable]
        rollcall snapshot status FILE
-       rollcall snapshot restore FILE --data DIR --id ID --peers ID=HOST:PORT,... [--cluster-id ID]
+       rollcall snapshot restore FILE --data DIR --id ID --peers ID=HOST:PORT,...
+                                (--initial-cluster-token TOKEN | --cluster-id ID)
 
   save      streams a consistent snapshot (one revision) from the first endpoint that
             answers, followers included, into FILE.tmp-..., verifies it, fsyncs it and
@@ -38,17 +40,22 @@ export const snapshot: Command = {
   status    verifies FILE (checksums, structure, every record) and shows its revision,
             applied index, cluster id and counts of services, instances and sessions
   restore   prepares the data directory of ONE member of a NEW cluster from FILE; run it
-            once per member, with the same FILE and --peers, then start every member with
-            'rollcall server' and the same --id, --data and --peers. The new cluster gets
-            a new cluster id: its members refuse the cluster the backup came from, and it
-            refuses them. DIR must not exist or be empty: restore never overwrites one
+            once per member, with the same FILE, --peers and --initial-cluster-token, then
+            start every member with 'rollcall server' and the same --id, --data and
+            --peers. The new cluster gets a new cluster id (printed: check that every
+            member got the same): its members refuse the cluster the backup came from, and
+            every other restore of FILE with another token, and they refuse it. DIR must
+            not exist or be empty: restore never overwrites one
 
 Options:
   --data DIR            the new member's data directory (restore)
   --id ID               the new member's id; must be in --peers (restore)
   --peers ID=HOST:PORT,...  every member of the new cluster, as 'rollcall server --peers'
-  --cluster-id ID       the new cluster's id (default: derived from FILE's checksum and
-                        --peers, so every member restored alike gets the same one)
+  --initial-cluster-token TOKEN
+                        names this restore (as etcd's): the same for each of its members,
+                        another for every other restore of FILE (a test cluster and the
+                        real one). The cluster id is derived from it, FILE and --peers
+  --cluster-id ID       the new cluster's id as given, instead of a token
   --serializable        save this node's applied state without asking the leader first
                         (works without a leader; may miss the latest writes)
 
@@ -61,7 +68,8 @@ Examples:
   rollcall snapshot save backup.snap --endpoints http://10.0.0.2:8101
   rollcall snapshot status backup.snap --json
   rollcall snapshot restore backup.snap --data /var/lib/rollcall --id n1 \\
-    --peers n1=10.0.1.1:7101,n2=10.0.1.2:7101,n3=10.0.1.3:7101
+    --peers n1=10.0.1.1:7101,n2=10.0.1.2:7101,n3=10.0.1.3:7101 \\
+    --initial-cluster-token prod-restore-2026-05-01
 `,
   async run(argv, io) {
     const { values, positionals, globals } = parse(argv, OPTIONS, true);
@@ -72,7 +80,11 @@ Examples:
       throw new UsageError(`unknown snapshot subcommand ${JSON.stringify(sub ?? '')} (save, status, restore)`);
     if (file === undefined) throw new UsageError(`snapshot ${sub} needs a FILE`);
     const allowed: readonly string[] =
-      sub === 'restore' ? ['data', 'id', 'peers', 'cluster-id'] : sub === 'save' ? ['serializable'] : [];
+      sub === 'restore'
+        ? ['data', 'id', 'peers', 'cluster-id', 'initial-cluster-token']
+        : sub === 'save'
+          ? ['serializable']
+          : [];
     const misplaced = Object.keys(OPTIONS).find(
       (k) => values[k as keyof typeof OPTIONS] !== undefined && !allowed.includes(k),
     );
@@ -332,7 +344,7 @@ async function restore(
   io: Io,
   g: Globals,
   file: string,
-  values: { data?: string; id?: string; peers?: string; 'cluster-id'?: string },
+  values: { data?: string; id?: string; peers?: string; 'cluster-id'?: string; 'initial-cluster-token'?: string },
 ): Promise<number> {
   const { data, id, peers } = values;
   if (data === undefined || id === undefined || peers === undefined)
@@ -351,6 +363,7 @@ async function restore(
     id,
     peers: members,
     ...(values['cluster-id'] === undefined ? {} : { clusterId: values['cluster-id'] }),
+    ...(values['initial-cluster-token'] === undefined ? {} : { token: values['initial-cluster-token'] }),
   });
   const h = r.header;
   if (g.json) {
@@ -370,6 +383,7 @@ async function restore(
   io.out(
     `restored ${r.id} into ${r.dataDir}: revision ${h.revision} (index ${h.applied.index}), ${h.counts.instances} instances, ${h.counts.sessions} sessions\n` +
       `new cluster id ${r.clusterId} (the backup came from ${r.fromClusterId ?? 'a cluster without an id'}); members ${r.members.join(', ')}\n` +
+      'every member of this restore must show the same cluster id: restore each with the same FILE, --peers and token\n' +
       `start it with: rollcall server --id ${r.id} --data ${data} --peers ${peers} --cluster-secret ...\n`,
   );
   return EXIT.OK;
