@@ -62,6 +62,7 @@ describe('ReadyLoop.idle', () => {
       dataDir: '/nowhere',
       compactEvery: 1_000_000,
       stallLimitMs: 5000,
+      loopBlockedMs: () => 0,
       observer: () => ({}),
       closed: () => false,
       fail: (err: unknown) => void failures.push(err),

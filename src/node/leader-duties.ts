@@ -8,6 +8,10 @@
  * expiry decided by an earlier leader can still delete a session it answered a keepalive
  * for, and no session acknowledged under an earlier leader is missing from its view
  * (docs/registry.md, "Expiry across a change of leader").
+ *
+ * Time its own event loop was held is not held against a session either: keepalives that
+ * arrived meanwhile wait unread, so every deadline gets that time back, and a full TTL
+ * after a block as long as one (SessionTracker.graceAfterLoopBlock).
  */
 import type { RawNode, SoftState } from '../../raft/index.js';
 import { encode } from '../codec/index.js';
@@ -46,16 +50,22 @@ export interface LeaderDutiesDeps {
    * as 1 (src/registry/version.ts).
    */
   membersVersion(): number;
+  /** Milliseconds the event loop was held so far, a running total (LoopBlockMeter.blockedMs). */
+  loopBlockedMs(): number;
 }
 
 /** A setClusterVersion not applied within this long is proposed again (it only ever raises). */
 const VERSION_REPROPOSE_MS = 2_000;
+/** A block of the loop this long is worth a line when sessions get time for it. */
+const LOG_LOOP_BLOCK_MS = 1_000;
 
 export class LeaderDuties {
   /** The term in which this node took up its duties; null when not leading or not yet caught up. */
   private term: number | null = null;
   /** When (monotonic ms) a setClusterVersion was last proposed, so one in flight is not proposed on every tick. */
   private versionProposedAt = Number.NEGATIVE_INFINITY;
+  /** loopBlockedMs() at the last checkExpiry: what is new since is granted to the sessions. */
+  private loopBlockedSeen = 0;
 
   constructor(private readonly d: LeaderDutiesDeps) {}
 
@@ -160,6 +170,11 @@ export class LeaderDuties {
 
   /** On the expiry timer: lapsed sessions (as intents), suspect marks, health transitions. */
   checkExpiry(): void {
+    // Read on every call, leading or not: a block before this node took office is covered
+    // by its grant as a new leader.
+    const blocked = this.d.loopBlockedMs();
+    const newlyBlocked = blocked - this.loopBlockedSeen;
+    this.loopBlockedSeen = blocked;
     if (!this.active()) return;
     const { tracker, registry, health, log } = this.d;
     const term = this.d.soft().term;
@@ -167,6 +182,16 @@ export class LeaderDuties {
     // nor keeps a dead one. The wall clock only stamps the commands (suspectSince).
     const now = this.d.clock.now();
     const wall = this.d.clock.wallNow();
+    // This very call may be the first thing to run after the loop was held (timers run
+    // before sockets are read): the block's keepalives are still unread, so grant first.
+    if (newlyBlocked > 0) {
+      tracker.graceAfterLoopBlock(now, newlyBlocked);
+      if (newlyBlocked >= LOG_LOOP_BLOCK_MS)
+        log.info(
+          { blockedMs: Math.round(newlyBlocked), sessions: tracker.size },
+          'the event loop was held: session deadlines moved back, keepalives may still wait unread',
+        );
+    }
     const due = tracker.due(now, registry, wall);
     // An expiry is proposed as an intent first, and deletes only once that intent commits
     // in this leader's term (onApplied). At cluster version 1 there is no intent (builds of

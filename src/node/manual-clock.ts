@@ -16,6 +16,8 @@ const EPOCH_MS = Date.UTC(2026, 0, 1);
 
 export class ManualClock implements NodeClock {
   private readonly queue = new EventQueue();
+  /** The end of the latest block(): timers due before it run at it, late. */
+  private blockedUntil = 0;
 
   constructor(private readonly epochMs = EPOCH_MS) {}
 
@@ -30,6 +32,7 @@ export class ManualClock implements NodeClock {
   setTimeout(fn: () => void, ms: number): Timer {
     let cancelled = false;
     this.queue.schedule(Math.max(0, ms), () => {
+      this.runLate();
       if (!cancelled) fn();
     });
     return {
@@ -44,6 +47,7 @@ export class ManualClock implements NodeClock {
     const period = Math.max(1, ms);
     let cancelled = false;
     const run = (): void => {
+      this.runLate();
       if (cancelled) return;
       this.queue.schedule(period, run);
       fn();
@@ -61,5 +65,21 @@ export class ManualClock implements NodeClock {
     const until = this.queue.now + ms;
     while (this.queue.runNext(until)) {}
     this.queue.now = until;
+  }
+
+  /**
+   * Moves time on by `ms` and runs nothing, as when the event loop is held (a long
+   * synchronous decode or apply): the timers due meanwhile run at the next advance(), late,
+   * at the time the block ended, in the order they were due, each once (an interval then
+   * goes on from there), as Node runs them.
+   */
+  block(ms: number): void {
+    this.queue.now += Math.max(0, ms);
+    this.blockedUntil = this.queue.now;
+  }
+
+  /** A timer due during a block runs when it ended: time never goes back for it, nor for what it schedules. */
+  private runLate(): void {
+    if (this.queue.now < this.blockedUntil) this.queue.now = this.blockedUntil;
   }
 }

@@ -5,11 +5,11 @@
  * part that does it. What each part does is in its own file:
  *
  *   open-data.ts        the data directory: storage, bootstrap, registry, version gate, cluster id, peer book
- *   ready-loop.ts       persist, send, apply, compact, install snapshots
+ *   ready-loop.ts       persist, send, apply, compact, install snapshots; disk-waits.ts: the disk-stall rule
  *   client-requests.ts  writes, keepalives and cluster operations, routed to the leader (leader-router.ts)
  *   reads.ts            linearizable read barriers (ReadIndex)
  *   leader-duties.ts    session deadlines, expiry, health decisions, raising the cluster version
- *   timers.ts           the Raft tick and the duty timer
+ *   timers.ts           the Raft tick and the duty timer; loop-block-meter.ts: how long the event loop was held
  *   membership.ts       adding, removing and promoting members, handing leadership over
  *   peer-inbox.ts       where each peer message goes; forwarding.ts: waiting for the answers
  *   peer-connections.ts what a connection coming up, dropping or refused means; the early election
@@ -39,6 +39,7 @@ import { ForwardedRequests } from './forwarding.js';
 import { LeaderDuties } from './leader-duties.js';
 import { LeaderRouter } from './leader-router.js';
 import { LeaderChangeWaiters } from './leader-watch.js';
+import { LoopBlockMeter } from './loop-block-meter.js';
 import { MemberStatus } from './member-status.js';
 import { Membership } from './membership.js';
 import { openNodeData } from './open-data.js';
@@ -98,6 +99,8 @@ export class RollcallNode {
   private readonly inbox: PeerInbox;
   /** The Raft tick and the duty timer. */
   private readonly timers: NodeTimers;
+  /** How long the event loop was held: neither the disk nor a session is blamed for it. */
+  private readonly loopBlocks: LoopBlockMeter;
   private soft: SoftState = { role: 'follower', leader: null, term: 0 };
   private conf: ConfState;
   private closed = false;
@@ -121,6 +124,7 @@ export class RollcallNode {
     this.clock = clock;
     this.buildVersion = buildVersionOf(options.stateMachineVersion);
     this.tracker = new SessionTracker(options.tracker);
+    this.loopBlocks = new LoopBlockMeter(clock, this.log);
     // Leader only: provider reports and the health they decide (src/health/tracker.ts).
     const health = new HealthTracker({
       thresholds: new PolicyResolver(options.healthPolicy ?? (() => null)).thresholds,
@@ -183,6 +187,7 @@ export class RollcallNode {
       wakeWaiters: () => this.leaderWatch.wake(),
       proposed: (kind) => this.observer.leaderProposed?.(kind, 1),
       membersVersion: () => this.memberStatus.supportedVersion(),
+      loopBlockedMs: () => this.loopBlocks.blockedMs(),
     });
     this.reads = new ReadBarriers(
       {
@@ -210,6 +215,7 @@ export class RollcallNode {
       dataDir: options.dataDir,
       compactEvery: options.compactEvery ?? 10_000,
       stallLimitMs: options.stallLimitMs ?? 5000,
+      loopBlockedMs: () => this.loopBlocks.blockedMs(),
       observer: () => this.observer,
       closed: () => this.closed || this.failure !== null,
       fail: (err) => this.fail(err),
@@ -521,6 +527,7 @@ export class RollcallNode {
   // ---- lifecycle --------------------------------------------------------------------
 
   private startTimers(): void {
+    this.loopBlocks.start();
     this.timers.start();
     this.memberStatus.start();
     this.corruptionCheck.start();
@@ -544,6 +551,7 @@ export class RollcallNode {
     if (this.closed) return;
     this.closed = true;
     this.timers.close();
+    this.loopBlocks.close();
     this.memberStatus.close();
     this.corruptionCheck.close();
     this.snapshots.close();

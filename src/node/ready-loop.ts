@@ -6,7 +6,8 @@
  * the applied index, and tell the core (appliedTo); release reads; start a compaction of the
  * log now and then, which runs beside the loop. While the loop waits on the disk, messages
  * that may leave at once go at once (kick), so a slow fsync or apply never holds back
- * heartbeats.
+ * heartbeats; only a write that has not finished in `stallLimitMs` of time the event loop
+ * was free to see it finish stops them (disk-waits.ts).
  */
 import type { ConfChange, ConfState, Entry, Message, RawNode, Ready, Snapshot, SoftState } from '../../raft/index.js';
 import { decodeConfChange } from '../../raft/index.js';
@@ -17,6 +18,7 @@ import { MEMBER_ADDRESSES_SINCE } from '../registry/index.js';
 import type { NodeDatabase, NodeStorage } from '../storage/index.js';
 import type { NodeClock } from './clock.js';
 import { sleep } from './clock.js';
+import { DiskWaits } from './disk-waits.js';
 import { NodeError } from './errors.js';
 import type { PendingProposals } from './proposals.js';
 import type { ReadBarriers } from './reads.js';
@@ -44,11 +46,15 @@ export interface ReadyLoopDeps {
   /** Compact the log once this many entries are applied beyond the last snapshot. */
   readonly compactEvery: number;
   /**
-   * How long one Ready may wait on the disk while messages still leave early. Past it the
-   * node stops sending heartbeats, so that a leader whose disk hangs loses office to one
-   * that can write (as it would if heartbeats only left with Readies, as in etcd).
+   * How long a write of the Ready loop (the Raft log's, or the state machine's) may be
+   * outstanding, counting only time the event loop was free to see it finish, while
+   * messages still leave early. Past it the node stops sending heartbeats, so that a leader
+   * whose disk hangs loses office to one that can write (as it would if heartbeats only
+   * left with Readies, as in etcd).
    */
   readonly stallLimitMs: number;
+  /** Milliseconds the event loop was held so far, a running total (LoopBlockMeter.blockedMs). */
+  loopBlockedMs(): number;
   observer(): ReadyLoopObserver;
   closed(): boolean;
   /** A persist or apply failed: memory and disk may disagree, the node must stop serving. */
@@ -75,8 +81,8 @@ export interface ReadyLoopDeps {
 
 export class ReadyLoop {
   private looping = false;
-  /** When the Ready being worked on was taken (monotonic). */
-  private readyTakenAt = 0;
+  /** The writes the loop waits on: what the stall limit is judged by. */
+  private readonly diskWaits: DiskWaits;
   private stallReported = false;
   private applyWaiters: { index: number; resolve: () => void; reject: (err: NodeError) => void }[] = [];
   private readonly slowDisk = new SlowDiskReporter();
@@ -86,7 +92,9 @@ export class ReadyLoop {
   compactDelayMs = 0;
   persistDelayMs = 0;
 
-  constructor(private readonly d: ReadyLoopDeps) {}
+  constructor(private readonly d: ReadyLoopDeps) {
+    this.diskWaits = new DiskWaits(d.clock, () => d.loopBlockedMs());
+  }
 
   /** Whether a Ready or a compaction is being worked on (close waits for both). */
   get busy(): boolean {
@@ -107,14 +115,17 @@ export class ReadyLoop {
       // The loop waits on the disk or the state machine: what may leave now goes now, so a
       // slow fsync, apply or compaction never holds back heartbeats (or the answers to the
       // leader's) long enough for an election. But not for ever: a node whose disk hangs
-      // must let another lead (stallLimitMs).
-      const waited = this.d.clock.now() - this.readyTakenAt;
-      if (waited > this.d.stallLimitMs) {
+      // must let another lead (stallLimitMs). Only a write's time counts, and not while the
+      // loop was held: after a long synchronous turn the write may have finished long ago,
+      // its callback still queued behind this one, and a node that went silent then would
+      // lose office for a pause already over (disk-waits.ts).
+      const stalledMs = this.diskWaits.stalledMs();
+      if (stalledMs > this.d.stallLimitMs) {
         if (!this.stallReported) {
           this.stallReported = true;
           this.d.log.error(
-            { dataDir: this.d.dataDir, waitedMs: Math.round(waited) },
-            'disk stalled: a write or compaction has not finished; this node stops sending heartbeats so that another can lead',
+            { dataDir: this.d.dataDir, waitedMs: Math.round(stalledMs) },
+            'disk stalled: a write has not finished; this node stops sending heartbeats so that another can lead',
           );
         }
         return;
@@ -167,11 +178,6 @@ export class ReadyLoop {
     try {
       while (!this.d.closed() && raw.hasReady()) {
         const rd = raw.ready();
-        this.readyTakenAt = this.d.clock.now();
-        if (this.stallReported) {
-          this.stallReported = false;
-          this.d.log.warn({ dataDir: this.d.dataDir }, 'disk stall over: writes go on');
-        }
         if (rd.softState) this.d.onSoftState(rd.softState);
         this.d.send(rd.messages);
         const { early, late } = splitCommitted(rd);
@@ -208,12 +214,14 @@ export class ReadyLoop {
 
   private async timedPersist(rd: Ready): Promise<void> {
     const t0 = process.hrtime.bigint();
-    if (this.persistDelayMs > 0 && rd.mustSync) await sleep(this.d.clock, this.persistDelayMs);
-    await this.d.storage.persist({
-      sync: rd.mustSync,
-      entries: rd.entries,
-      ...(rd.hardState ? { hardState: rd.hardState } : {}),
-      ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+    await this.onDisk(async () => {
+      if (this.persistDelayMs > 0 && rd.mustSync) await sleep(this.d.clock, this.persistDelayMs);
+      await this.d.storage.persist({
+        sync: rd.mustSync,
+        entries: rd.entries,
+        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+      });
     });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     this.d.observer().persisted?.(seconds, rd.entries.length);
@@ -309,7 +317,7 @@ export class ReadyLoop {
     } else if (versionBefore >= MEMBER_ADDRESSES_SINCE && applied.some((a) => a.conf !== undefined)) {
       ops.push({ type: 'put', key: MEMBER_ADDRESSES_KEY, value: this.d.encodedMemberAddresses() });
     }
-    await writeStateOps(this.d.db, ops);
+    await this.onDisk(() => writeStateOps(this.d.db, ops));
     // Only now may the leader take the next membership change: it is validated against the
     // configuration these entries left (raft: conf changes counted from the host's apply).
     if (last) raw.appliedTo(last.index);
@@ -322,6 +330,15 @@ export class ReadyLoop {
     }
     this.d.onApplied(applied, outcome);
     this.afterApply();
+  }
+
+  /** A write the loop waits on: counted by the stall limit while outstanding. */
+  private async onDisk(write: () => Promise<void>): Promise<void> {
+    await this.diskWaits.track(write);
+    if (this.stallReported && this.diskWaits.stalledMs() <= this.d.stallLimitMs) {
+      this.stallReported = false;
+      this.d.log.warn({ dataDir: this.d.dataDir }, 'disk stall over: writes go on');
+    }
   }
 
   private afterApply(): void {

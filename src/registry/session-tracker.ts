@@ -140,6 +140,29 @@ export class SessionTracker {
   }
 
   /**
+   * The leader's event loop was held for `blockedMs`, ending by `now`: keepalives that
+   * arrived meanwhile were not read, and may still wait in its sockets behind each other
+   * (the longer the block, the longer the queue). Their sessions did nothing wrong, so,
+   * much as a new leader grants a full TTL: every deadline that had not passed when the
+   * block began moves back by the block, and is at least min(TTL, block) from now. After
+   * a block as long as a TTL every such session has a full TTL from now, as under a new
+   * leader; after a short one (a GC pause) it has that pause back. A session lapsed before
+   * the block gets nothing: the loop was free to read its keepalives. The protection's
+   * waits that end in an expiry (a settled service's window, a held session's hold) are
+   * moved back by the block too. A grant is not evidence of life: nothing else changes.
+   */
+  graceAfterLoopBlock(now: number, blockedMs: number): void {
+    if (!(blockedMs > 0)) return;
+    const blockStart = now - blockedMs;
+    for (const t of this.#sessions.values()) {
+      if (t.deadline <= blockStart) continue;
+      t.deadline = Math.max(t.deadline + blockedMs, now + Math.min(t.ttlMs, blockedMs));
+    }
+    for (const m of this.#modes.values()) if (m.settledSince !== null) m.settledSince += blockedMs;
+    for (const [id, seen] of this.#heldSeen) this.#heldSeen.set(id, seen + blockedMs);
+  }
+
+  /**
    * Records instances that an applied `expire` deleted, at this node's clock. Call it on
    * every node, leader or not, for every applied `expire` entry, in the same synchronous
    * step that applies it (before any await), with exactly the instances that entry deleted:
