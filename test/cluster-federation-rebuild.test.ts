@@ -1,0 +1,120 @@
+/**
+ * A datacenter rebuilt from empty data under the same name, with real processes (issue 18):
+ * dc-b (one node) lives a while — restarted twice, so its Raft term is 3, and written to —
+ * then its data directory is wiped and it starts again as a new cluster on a new address
+ * (term back at 1, revision back near 0), with the same --federation-join. Every node of
+ * dc-a must show dc-b's new member and revision, and `?dc=dc-b` must reach it, without any
+ * change in dc-b's own view to help. Before the fix the old description (term 3) looked
+ * newer and stayed everywhere: dc-b's member at its old, dead address.
+ */
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCluster } from '../scripts/local-cluster.js';
+import { http, register, waitFor, waitForLeader } from './helpers/http.js';
+
+const SECRET = 'federation-test-secret';
+const ROUND_MS = 300;
+
+const dcArgs = (dc: string, join: string[] = []) => [
+  '--datacenter',
+  dc,
+  '--federation-secret',
+  SECRET,
+  '--federation-interval-ms',
+  String(ROUND_MS),
+  ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
+];
+
+interface Federation {
+  datacenters: { name: string; status: string; revision: number; members: { id: string; address: string }[] }[];
+}
+const dcB = async (url: string) =>
+  (await http<Federation>('GET', `${url}/v1/federation`, undefined, {}, 2000)).body.datacenters.find(
+    (d) => d.name === 'dc-b',
+  );
+
+let a: LocalCluster;
+let b: LocalCluster;
+let rebuilt: LocalCluster | null = null;
+const logs: string[] = [];
+
+beforeAll(async () => {
+  const onLog = (dc: string) => (id: string, line: string) => logs.push(`${dc}/${id} ${line}`);
+  a = await LocalCluster.start({ size: 2, extraArgs: dcArgs('dc-a'), onLog: onLog('dc-a'), logLevel: 'info' });
+  await waitForLeader(
+    a.nodes.map((n) => n.url),
+    60_000,
+  );
+  b = await LocalCluster.start({
+    size: 1,
+    extraArgs: dcArgs('dc-b', [a.nodes[0]!.url]),
+    onLog: onLog('dc-b'),
+    logLevel: 'info',
+  });
+  await waitForLeader([b.nodes[0]!.url], 60_000);
+}, 150_000);
+
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close(), rebuilt?.close()]);
+});
+
+describe('a datacenter rebuilt from empty data under the same name', () => {
+  it('every node of the others sees its new member and revision, and ?dc= reaches it', async () => {
+    const old = b.nodes[0]!;
+    // A history: two restarts (a new election each, so a higher term) and some writes.
+    for (let i = 0; i < 2; i++) {
+      await b.stop('n1');
+      await b.restart('n1');
+      await waitForLeader([old.url], 30_000);
+    }
+    for (let i = 0; i < 5; i++)
+      expect((await register(old.url, 'prod', 'orders', `o${i}`, { address: '10.0.0.1', port: 9000 })).status).toBe(
+        200,
+      );
+    const term = (await http<{ term: number }>('GET', `${old.url}/v1/cluster`)).body.term;
+    expect(term).toBeGreaterThanOrEqual(3);
+    const oldRevision = (await http<{ revision: number }>('GET', `${old.url}/v1/cluster`)).body.revision;
+    let seen = '';
+    const everyNodeOfA = (check: (d: Awaited<ReturnType<typeof dcB>>) => boolean, what: string) =>
+      waitFor(
+        what,
+        async () => {
+          const views = await Promise.all(a.nodes.map((n) => dcB(n.url)));
+          seen = JSON.stringify(views);
+          return views.every(check);
+        },
+        30_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; last seen: ${seen}\n${logs.slice(-40).join('\n')}`);
+      });
+    await everyNodeOfA(
+      (d) => d?.status === 'alive' && d.revision >= oldRevision && d.members[0]?.address === old.url,
+      'dc-a sees dc-b as it is',
+    );
+
+    // Wiped: every node of dc-b gone with its data, and a new cluster under the same name.
+    await b.kill('n1');
+    await rm(old.dataDir, { recursive: true, force: true });
+    rebuilt = await LocalCluster.start({ size: 1, extraArgs: dcArgs('dc-b', [a.nodes[0]!.url]), logLevel: 'info' });
+    const fresh = rebuilt.nodes[0]!;
+    await waitForLeader([fresh.url], 60_000);
+    const freshRevision = (await http<{ revision: number }>('GET', `${fresh.url}/v1/cluster`)).body.revision;
+    expect(freshRevision).toBeLessThan(oldRevision);
+    await everyNodeOfA(
+      (d) =>
+        d?.status === 'alive' &&
+        d.members.length === 1 &&
+        d.members[0]!.address === fresh.url &&
+        d.revision < oldRevision,
+      'dc-a sees the rebuilt dc-b: its new address and its own revision',
+    );
+    // Forwarding follows: the new cluster answers, with its own (empty) registry.
+    const remote = await http<{ instances: unknown[] }>(
+      'GET',
+      `${a.nodes[1]!.url}/v1/namespaces/prod/services/orders/instances?dc=dc-b`,
+    );
+    expect(remote.status).toBe(200);
+    expect(remote.headers.get('x-rollcall-datacenter')).toBe('dc-b');
+    expect(remote.body.instances).toEqual([]);
+  }, 150_000);
+});
