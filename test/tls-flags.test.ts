@@ -1,11 +1,12 @@
 /**
  * The TLS flags of every listener come from one table and one reader (src/security/settings.ts),
  * and --probe-listen takes a scheme: https:// serves the probes with the HTTP API's TLS, as etcd
- * serves an https --listen-metrics-urls. The flag and environment names are a contract.
+ * serves an https --listen-metrics-urls. The flag and environment names are a contract. The
+ * federation links' client side (--federation-tls-*) takes a CA alone, or a certificate with its key.
  */
 import { describe, expect, it } from 'vitest';
-import { NO_TLS, readTlsFiles, TLS_ENV, TLS_FLAGS } from '../src/security/index.js';
-import { ConfigError, probeListenSetting } from '../src/server/config.js';
+import { NO_TLS, readFederationTlsFiles, readTlsFiles, TLS_ENV, TLS_FLAGS } from '../src/security/index.js';
+import { ConfigError, probeListenSetting, resolveConfig } from '../src/server/config.js';
 
 const fail = (setting: string, message: string): never => {
   throw new Error(`${setting}: ${message}`);
@@ -26,6 +27,9 @@ describe('TLS flags', () => {
       'peer-tls-cert': 'ROLLCALL_PEER_TLS_CERT',
       'peer-tls-key': 'ROLLCALL_PEER_TLS_KEY',
       'peer-tls-ca': 'ROLLCALL_PEER_TLS_CA',
+      'federation-tls-cert': 'ROLLCALL_FEDERATION_TLS_CERT',
+      'federation-tls-key': 'ROLLCALL_FEDERATION_TLS_KEY',
+      'federation-tls-ca': 'ROLLCALL_FEDERATION_TLS_CA',
     });
   });
 
@@ -38,6 +42,45 @@ describe('TLS flags', () => {
     );
     expect(() => readTlsFiles(TLS_FLAGS.api, (f) => (f === 'tls-cert' ? true : undefined), fail)).toThrow(
       '--tls-cert: expects a file name',
+    );
+  });
+});
+
+describe('--federation-tls-*', () => {
+  const BASE = {
+    id: 'n1',
+    data: '/tmp/x',
+    listen: '127.0.0.1:1',
+    peers: 'n1=127.0.0.1:2',
+    'cluster-secret': 'secret-secret',
+  };
+  const FED = { ...BASE, 'federation-secret': 'fed-secret-1' };
+
+  it('a CA alone, or a certificate with its key; each half of a pair needs the other', () => {
+    const read = (flags: Record<string, string>) => readFederationTlsFiles((f) => flags[f], fail);
+    expect(read({})).toBeNull();
+    expect(read({ 'federation-tls-ca': 'ca.pem' })).toEqual({ ca: 'ca.pem', cert: null, key: null });
+    expect(read({ 'federation-tls-cert': 'c', 'federation-tls-key': 'k' })).toEqual({ ca: null, cert: 'c', key: 'k' });
+    expect(() => read({ 'federation-tls-cert': 'c' })).toThrow(
+      '--federation-tls-key: is required with --federation-tls-cert',
+    );
+    expect(() => read({ 'federation-tls-ca': 'a', 'federation-tls-key': 'k' })).toThrow(
+      '--federation-tls-cert: is required with --federation-tls-key',
+    );
+  });
+
+  it('come from flags or the environment, and need --federation-secret', () => {
+    expect(resolveConfig(FED, {}).federation?.tls).toBeNull();
+    expect(
+      resolveConfig(FED, {
+        ROLLCALL_FEDERATION_TLS_CA: 'ca.pem',
+        ROLLCALL_FEDERATION_TLS_CERT: 'n1.pem',
+        ROLLCALL_FEDERATION_TLS_KEY: 'n1-key.pem',
+      }).federation?.tls,
+    ).toEqual({ ca: 'ca.pem', cert: 'n1.pem', key: 'n1-key.pem' });
+    expect(() => resolveConfig({ ...BASE, 'federation-tls-ca': 'ca.pem' }, {})).toThrow(ConfigError);
+    expect(() => resolveConfig({ ...BASE, 'federation-tls-ca': 'ca.pem' }, {})).toThrow(
+      '--federation-tls-ca: needs --federation-secret',
     );
   });
 });

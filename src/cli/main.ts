@@ -48,6 +48,10 @@ Options:
                            (at least 8 characters; off without it)
   --federation-join URL[,URL...]  any node of another datacenter (http(s)://host:port)
   --federation-interval-ms N  the gossip round (default 1000; tests shorten it)
+  --federation-tls-ca FILE  the CAs other datacenters' HTTPS certificates must chain to
+                           (default: the system's)
+  --federation-tls-cert FILE --federation-tls-key FILE  the client certificate presented
+                           to other datacenters (for their --tls-client-ca; default none)
   --consul-namespace NS    the namespace Consul requests see (default default; ?ns= overrides)
   --dns-listen HOST:PORT   answer DNS over UDP and TCP there (off by default;
                            docs/consul.md, DNS); names in --datacenter and --consul-namespace
@@ -164,6 +168,9 @@ async function main(argv: string[]): Promise<number> {
         'federation-secret': { type: 'string' },
         'federation-join': { type: 'string' },
         'federation-interval-ms': { type: 'string' },
+        'federation-tls-ca': { type: 'string' },
+        'federation-tls-cert': { type: 'string' },
+        'federation-tls-key': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },

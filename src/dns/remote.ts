@@ -32,19 +32,22 @@
  *   no instance under them, its service names (`GET /v1/services`, serializable, read once
  *   per `cacheTtlMs` per datacenter and shared by every name) are folded, and the first
  *   service by namespace then name that folds alike is asked for. Tags fold too (below).
- * - Every socket is this directory's own (keep-alive agents destroyed by `close()`).
+ * - Connections: the federation's (FederationHttpClient, `--federation-tls-*`: the CAs
+ *   another datacenter's certificate must chain to, the client certificate this node
+ *   presents), lent by the FederationHost (`routes.client`) or, absent, a pool of this
+ *   directory's own, closed by `close()`.
  *
  * Limits: a remote service larger than `maxInstances` (2,000) is answered from its first
  * page (sorted by cluster, then id), not a uniform sample; a folded name is found among the
  * first `maxFoldedServices` (100,000) services of that datacenter; with token auth on in the
  * other datacenter, the listing is refused (DNS carries no token) and answers SERVFAIL.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { readRecord, statusOfHealth } from '../consul/index.js';
 import { errorCodeOf } from '../consul/remote.js';
 import { worseStatus } from '../consul/shapes.js';
 import { HOP_HEADER } from '../federation/host.js';
+import { FederationHttpClient } from '../federation/http-client.js';
 import type { Logger } from '../log/index.js';
 import { RepeatLimiter } from '../log/repeat-limiter.js';
 import type { Health } from '../registry/index.js';
@@ -58,6 +61,8 @@ export interface DatacenterRoutes {
   datacentersByRtt(): string[];
   /** Signs a forwarded request (`x-rollcall-federation-hop`). */
   hopHeader(method: string, url: string): string;
+  /** The connections to other datacenters (--federation-tls-*), owned by whoever lends them. */
+  readonly client?: FederationHttpClient;
 }
 
 /** One usable instance of a remote service: its endpoint and its tags, lower-cased. */
@@ -121,10 +126,9 @@ export class RemoteDirectory {
   private readonly entries = new Map<string, Entry>();
   /** The datacenter's folded service names, per datacenter (`cacheTtlMs`, like the answers). */
   private readonly folded = new Map<string, FoldedEntry>();
-  private readonly agents = {
-    http: new HttpAgent({ keepAlive: true, maxSockets: 16 }),
-    https: new HttpsAgent({ keepAlive: true, maxSockets: 16 }),
-  };
+  private readonly client: FederationHttpClient;
+  /** Whether `client` is this directory's own, to close with it. */
+  private readonly ownClient: boolean;
   private readonly failures: RepeatLimiter<{ datacenter: string; failures: string[] }>;
   private readonly now: () => number;
   private readonly cacheTtlMs: number;
@@ -146,6 +150,8 @@ export class RemoteDirectory {
     this.maxInstances = options.maxInstances ?? 2000;
     this.maxInflight = options.maxInflight ?? 64;
     this.maxFoldedServices = options.maxFoldedServices ?? 100_000;
+    this.ownClient = options.routes.client === undefined;
+    this.client = options.routes.client ?? new FederationHttpClient();
     const log = options.logger;
     this.failures = new RepeatLimiter({
       onSummary: (s) => log.warn({ ...s.context, count: s.count }, 'DNS: more remote lookups failed'),
@@ -201,8 +207,7 @@ export class RemoteDirectory {
   /** Ends every remote request (their questions answer SERVFAIL) and forgets the cache. */
   close(): void {
     this.closed = true;
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    if (this.ownClient) this.client.close();
     this.failures.close();
     this.entries.clear();
     this.folded.clear();
@@ -370,14 +375,13 @@ export class RemoteDirectory {
         () => fail(new MemberFailure(`no answer within ${Math.round(timeoutMs)} ms`, 'next')),
         timeoutMs,
       );
-      const https = url.protocol === 'https:';
-      let req: ReturnType<typeof httpRequest> | undefined;
+      let req: ReturnType<FederationHttpClient['request']> | undefined;
       try {
-        req = (https ? httpsRequest : httpRequest)(
+        req = this.client.request(
+          'dns',
           url,
           {
             method: 'GET',
-            agent: https ? this.agents.https : this.agents.http,
             headers: { accept: 'application/json', [HOP_HEADER]: this.options.routes.hopHeader('GET', path) },
           },
           (res) => {

@@ -21,7 +21,15 @@
  *   answered by the next member if there is time; the last such answer is relayed when none
  *   does better. `SHUTTING_DOWN` only for a request safe to repeat: a stopping member also
  *   fails writes it had proposed, which may still commit; any other write gets its answer.
+ * - Transport: node:http(s) through the FederationHttpClient the caller passes (the
+ *   FederationHost's: --federation-tls-* CAs and client certificate, reloaded on SIGHUP;
+ *   http-client.ts says why not fetch). The answer is handed back as a web `Response`, its
+ *   body streaming from the connection. A connection that never got as far as sending the
+ *   request (refused, unreachable, a TLS handshake either side refused) counts as not sent.
  */
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { FederationHttpClient } from './http-client.js';
 
 /** The least time one attempt gets, however many members are left. */
 export const MIN_ATTEMPT_MS = 250;
@@ -33,6 +41,9 @@ const TRY_ELSEWHERE: ReadonlySet<string> = new Set(['NO_LEADER', 'OVERLOADED', '
  * which may still commit: only a request safe to repeat goes on to the next member.
  */
 const TRY_ELSEWHERE_IF_REPEATABLE: ReadonlySet<string> = new Set(['SHUTTING_DOWN']);
+
+/** Without a client of the caller's: nothing pooled, so nothing is left open. */
+let unpooled: FederationHttpClient | null = null;
 
 /** Connection errors that prove the request never reached the member. */
 const NOT_SENT: ReadonlySet<string> = new Set([
@@ -62,6 +73,11 @@ export interface ForwardRequest {
    * nothing about what it asked (the Consul API's `?dc=` reads, src/consul/remote.ts).
    */
   readonly askNextOn?: (status: number, code: string | null) => boolean;
+  /**
+   * The connections to use (the FederationHost's `client`: --federation-tls-*). Absent: a
+   * connection per attempt with the system's CAs and no client certificate.
+   */
+  readonly client?: FederationHttpClient;
 }
 
 export type ForwardOutcome =
@@ -131,6 +147,15 @@ type Attempt =
   | { readonly kind: 'failed'; readonly message: string; readonly notSent: boolean };
 
 async function attemptOnce(address: string, req: ForwardRequest, timeoutMs: number): Promise<Attempt> {
+  let url: URL;
+  try {
+    url = new URL(`${address.replace(/\/+$/, '')}${req.url}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(url.protocol);
+  } catch {
+    return { kind: 'failed', message: 'not an http(s) URL', notSent: true };
+  }
+  unpooled ??= new FederationHttpClient(null, false);
+  const client = req.client ?? unpooled;
   const controller = new AbortController();
   const timer = setTimeout(
     () => controller.abort(new Error(`no answer within ${Math.round(timeoutMs)} ms`)),
@@ -138,33 +163,73 @@ async function attemptOnce(address: string, req: ForwardRequest, timeoutMs: numb
   );
   const onAbort = () => controller.abort(new Error('the client went away'));
   req.signal?.addEventListener('abort', onAbort, { once: true });
+  const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body) : req.body;
+  // The answer is relayed as it comes (fetch used to decompress it): ask for it uncompressed.
+  const headers: Record<string, string | number> = { ...req.headers, 'accept-encoding': 'identity' };
+  if (body !== undefined) headers['content-length'] = body.byteLength;
   try {
-    const response = await fetch(`${address.replace(/\/+$/, '')}${req.url}`, {
-      method: req.method,
-      headers: req.headers,
-      ...(req.body === undefined ? {} : { body: req.body }),
-      signal: controller.signal,
-      redirect: 'manual',
+    const attempt = await new Promise<Attempt>((resolve) => {
+      /** The connection was made (for https: the handshake done): from now on the request may reach the member. */
+      let connected = false;
+      let sent: ClientRequest;
+      try {
+        sent = client.request('forward', url, { method: req.method, headers, signal: controller.signal }, (res) => {
+          try {
+            resolve({ kind: 'answer', response: webResponse(req.method, res), address });
+          } catch (err) {
+            res.destroy();
+            resolve({ kind: 'failed', message: `unusable answer: ${(err as Error).message}`, notSent: false });
+          }
+        });
+      } catch (err) {
+        resolve({ kind: 'failed', message: (err as Error).message, notSent: true });
+        return;
+      }
+      sent.once('socket', (socket) => {
+        if (sent.reusedSocket) connected = true;
+        else socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => (connected = true));
+      });
+      sent.once('error', (err: NodeJS.ErrnoException) => {
+        const code = typeof err.code === 'string' ? err.code : '';
+        const why = controller.signal.aborted ? (controller.signal.reason as Error).message : err.message;
+        resolve({
+          kind: 'failed',
+          message: code === '' || code === 'ABORT_ERR' ? why : `${code}: ${why}`,
+          notSent: !connected || NOT_SENT.has(code) || HANDSHAKE_REFUSED.test(code),
+        });
+      });
+      sent.end(body);
     });
     // The body outlives the attempt (a watch streams on): the client going away still ends it.
-    if (req.signal !== undefined && response.body !== null)
+    if (attempt.kind === 'answer' && req.signal !== undefined)
       req.signal.addEventListener('abort', () => controller.abort(new Error('the client went away')), { once: true });
-    return { kind: 'answer', response, address };
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: unknown; message?: unknown } };
-    const code = typeof e.cause?.code === 'string' ? e.cause.code : '';
-    const why = controller.signal.aborted
-      ? (controller.signal.reason as Error).message
-      : (e.cause?.message ?? e.message);
-    return {
-      kind: 'failed',
-      message: code === '' ? String(why) : `${code}: ${String(why)}`,
-      notSent: NOT_SENT.has(code),
-    };
+    return attempt;
   } finally {
     clearTimeout(timer);
     req.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * A TLS alert from the member about our certificate (TLS 1.3 ends the handshake on our side
+ * before the member has checked it, so this comes after the request was written): the member
+ * refused the connection and never read the request.
+ */
+const HANDSHAKE_REFUSED =
+  /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|HANDSHAKE_FAILURE|ACCESS_DENIED)$/;
+
+/** Statuses whose answer has no body (the Response constructor refuses one). */
+const NULL_BODY: ReadonlySet<number> = new Set([101, 204, 205, 304]);
+
+/** The member's answer as a web Response, its body streaming from the connection (cancelling it closes the connection). */
+function webResponse(method: string, res: IncomingMessage): Response {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+  const status = res.statusCode ?? 0;
+  const noBody = NULL_BODY.has(status) || method.toUpperCase() === 'HEAD';
+  if (noBody) res.resume();
+  const body = noBody ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
+  return new Response(body, { status, statusText: res.statusMessage ?? '', headers });
 }
 
 /**

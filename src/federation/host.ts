@@ -6,7 +6,11 @@
  *   `application/vnd.rollcall.federation`). HTTP rather than UDP on the peer port: it goes
  *   through the same listener (and TLS) as every other cross-datacenter request, needs no
  *   new port, and the engine already tolerates loss and reordering. The route answers 204
- *   at once; replies travel as POSTs of their own.
+ *   at once; replies travel as POSTs of their own. Connections (and their TLS:
+ *   --federation-tls-*) are the FederationHttpClient's (http-client.ts), which the host owns
+ *   and lends to `?dc=` forwarding and DNS (`client`). A send refused for TLS (a CA this
+ *   node does not trust, or a datacenter refusing its client certificate) is logged at
+ *   warn, once per interval per address: a configuration problem, not an outage.
  * - Timers: one timeout at `nextWakeup()` (capped, so the local view is refreshed at least
  *   every `VIEW_REFRESH_MS`), cleared by `close()`.
  * - Local view: from the node's cluster status (members and the HTTP addresses they
@@ -25,8 +29,6 @@
  */
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { SeededRandom } from '../../raft/rand.js';
 import type { Logger } from '../log/index.js';
@@ -34,6 +36,7 @@ import { RepeatLimiter } from '../log/repeat-limiter.js';
 import { type Clock, systemClock } from '../node/clock.js';
 import { isDatacenterName } from './config.js';
 import { FederationEngine } from './engine.js';
+import { FederationHttpClient, isTlsError, POOL_SIZES } from './http-client.js';
 import type {
   FederationKnowledge,
   FederationSnapshot,
@@ -54,9 +57,9 @@ const HOP_WINDOW_MS = 120_000;
 /**
  * Gossip messages in flight to one address at most; more are dropped (the engine expects
  * loss). Without a cap, a slow receiver gets a new connection per message and falls further
- * behind.
+ * behind. The client's gossip pool has as many sockets per address.
  */
-const MAX_INFLIGHT_PER_ADDRESS = 4;
+const MAX_INFLIGHT_PER_ADDRESS = POOL_SIZES.gossip;
 /** The local view is read again at least this often, even when the engine sleeps longer. */
 const VIEW_REFRESH_MS = 500;
 
@@ -87,6 +90,11 @@ export interface FederationHostOptions {
   readonly status: () => ClusterView;
   readonly tuning?: Partial<GossipTuning>;
   readonly clock?: Clock;
+  /**
+   * Every connection to another datacenter, with --federation-tls-* (http-client.ts); the
+   * host closes it. Absent: one with the system's CAs and no client certificate.
+   */
+  readonly client?: FederationHttpClient;
 }
 
 /** `expected`: a member of our own cluster whose HTTP address we have not heard yet (it just started), not an attack. */
@@ -101,13 +109,10 @@ export class FederationHost {
   private readonly clock: Clock;
   private readonly hopKey: Buffer;
   private readonly refusals: RepeatLimiter<LogContext>;
-  private readonly sendFailures: RepeatLimiter<{ to: string; err: string }>;
+  private readonly sendFailures: RepeatLimiter<{ to: string; err: string; tls: boolean }>;
   private readonly inflight = new Map<string, number>();
-  /** Keep-alive connections for gossip: node:http is several times cheaper per message than fetch. */
-  private readonly agents = {
-    http: new HttpAgent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_ADDRESS }),
-    https: new HttpsAgent({ keepAlive: true, maxSockets: MAX_INFLIGHT_PER_ADDRESS }),
-  };
+  /** Keep-alive connections (node:http is several times cheaper per message than fetch), shared with `?dc=` and DNS. */
+  readonly client: FederationHttpClient;
 
   private constructor(
     private readonly options: FederationHostOptions,
@@ -127,8 +132,13 @@ export class FederationHost {
         ),
     });
     this.sendFailures = new RepeatLimiter({
-      onSummary: (s) => this.log.debug({ ...s.context, count: s.count }, 'federation: more gossip sends failed'),
+      onSummary: (s) =>
+        this.log[s.context.tls ? 'warn' : 'debug'](
+          { ...s.context, count: s.count },
+          'federation: more gossip sends failed',
+        ),
     });
+    this.client = options.client ?? new FederationHttpClient();
     this.engine = this.newEngine(knowledge, options.join);
   }
 
@@ -250,8 +260,7 @@ export class FederationHost {
     if (this.closed) return;
     this.closed = true;
     this.clearTimer();
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    this.client.close();
     this.refusals.close();
     this.sendFailures.close();
     await this.persisting;
@@ -310,22 +319,21 @@ export class FederationHost {
     } catch {
       return this.noteSendFailure(address, 'not a URL');
     }
-    const https = url.protocol === 'https:';
     this.inflight.set(address, busy + 1);
     let done = false;
-    const finish = (err: string | null) => {
+    const finish = (err: string | null, tls = false) => {
       if (done) return;
       done = true;
       const n = (this.inflight.get(address) ?? 1) - 1;
       if (n <= 0) this.inflight.delete(address);
       else this.inflight.set(address, n);
-      if (err !== null) this.noteSendFailure(address, err);
+      if (err !== null) this.noteSendFailure(address, err, tls);
     };
-    const req = (https ? httpsRequest : httpRequest)(
+    const req = this.client.request(
+      'gossip',
       url,
       {
         method: 'POST',
-        agent: https ? this.agents.https : this.agents.http,
         timeout: 2_000,
         headers: { 'content-type': GOSSIP_CONTENT_TYPE, 'content-length': bytes.byteLength },
       },
@@ -336,14 +344,27 @@ export class FederationHost {
       },
     );
     req.once('timeout', () => req.destroy(new Error('no answer within 2000 ms')));
-    req.once('error', (err) => finish(err.message));
+    req.once('error', (err) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      finish(
+        code === undefined || err.message.includes(code) ? err.message : `${code}: ${err.message}`,
+        isTlsError(err),
+      );
+    });
     req.end(bytes);
   }
 
-  private noteSendFailure(to: string, err: string): void {
+  private noteSendFailure(to: string, err: string, tls = false): void {
     if (this.closed) return;
     // Expected while a datacenter is down: the failure detector decides, not the transport.
-    if (this.sendFailures.admit(to, { to, err })) this.log.debug({ to, err }, 'federation: gossip send failed');
+    // A TLS refusal is not: no restart fixes a CA or client certificate that does not fit.
+    if (this.sendFailures.admit(`${to} ${tls}`, { to, err, tls }))
+      this.log[tls ? 'warn' : 'debug'](
+        { to, err, tls },
+        tls
+          ? 'federation: gossip refused by TLS (check --federation-tls-ca, --federation-tls-cert and --tls-client-ca in the other datacenter)'
+          : 'federation: gossip send failed',
+      );
   }
 
   private clearTimer(): void {

@@ -6,7 +6,9 @@
 export { httpsRelayFetch, type RelayTls } from './https-relay.js';
 export { certificateNodeIds, NODE_ID_URI_PREFIX, nodeIdUri } from './node-identity.js';
 export {
+  FEDERATION_TLS_FLAGS,
   NO_TLS,
+  readFederationTlsFiles,
   readTlsFiles,
   readTlsSettings,
   TLS_ENV,
@@ -16,8 +18,11 @@ export {
   type TlsTargetName,
 } from './settings.js';
 export {
+  type ClientTlsFiles,
+  type ClientTlsMaterial,
   checkValidity,
   describeCertificate,
+  loadClientTlsMaterial,
   loadTlsMaterial,
   secureContextOptions,
   serverTlsOptions,
@@ -28,6 +33,7 @@ export {
 export {
   type LoadedTls,
   loadTlsAtStart,
+  type Reloadable,
   ReloadableTls,
   type ReloadResult,
   startMaterial,

@@ -9,13 +9,16 @@
  *   --dns-tls-cert FILE --dns-tls-key FILE [--dns-tls-client-ca FILE] DNS over TLS on the DNS
  *                                                                     port's TCP side
  *   --peer-tls-cert FILE --peer-tls-key FILE --peer-tls-ca FILE       mutual TLS between nodes
+ *   [--federation-tls-ca FILE] [--federation-tls-cert FILE --federation-tls-key FILE]
+ *                                                                     the client side of the links to
+ *                                                                     other datacenters
  *
  * Every listener's flags follow one pattern (TLS_FLAGS), read by one function
  * (readTlsFiles): a certificate needs its key and a key its certificate; a CA needs both. The
  * peer transport is mutual or nothing, so it needs all three. Files are only named here;
  * they are read and checked when the node starts, and again on SIGHUP (tls-reloader.ts).
  */
-import type { TlsFiles } from './tls-files.js';
+import type { ClientTlsFiles, TlsFiles } from './tls-files.js';
 
 export interface TlsSettings {
   /** The HTTP API (and the monitoring page on it); null: plain HTTP. */
@@ -49,9 +52,17 @@ export const TLS_FLAGS: { readonly [K in TlsTargetName]: TlsListenerFlags } = {
 
 export const NO_TLS: TlsSettings = { api: null, consul: null, dns: null, peer: null };
 
+/**
+ * The client side's flags for the links to other datacenters (src/federation/http-client.ts):
+ * `--federation-tls-ca` (the CAs other datacenters' API certificates must chain to; absent:
+ * the system's store) and `--federation-tls-cert`/`--federation-tls-key` (presented to a
+ * datacenter whose API asks for a client certificate; absent: none). A contract too.
+ */
+export const FEDERATION_TLS_FLAGS = { prefix: 'federation-tls', caFlag: 'federation-tls-ca' } as const;
+
 /** The environment variable of each TLS flag, as src/server/config.ts maps them (`tls-cert`: `ROLLCALL_TLS_CERT`). */
 export const TLS_ENV: Readonly<Record<string, string>> = Object.fromEntries(
-  Object.values(TLS_FLAGS).flatMap((f) =>
+  [...Object.values(TLS_FLAGS), FEDERATION_TLS_FLAGS].flatMap((f) =>
     [`${f.prefix}-cert`, `${f.prefix}-key`, f.caFlag].map((flag) => [
       flag,
       `ROLLCALL_${flag.toUpperCase().replace(/-/g, '_')}`,
@@ -84,6 +95,28 @@ export function readTlsFiles(flags: TlsListenerFlags, get: Get, fail: Fail): Tls
   if (flags.caRequired && ca === null)
     fail(`--${flags.caFlag}`, `is required with --${certFlag}: peers authenticate each other (mutual TLS)`);
   return { cert: cert!, key: key!, ca };
+}
+
+/**
+ * The federation links' client TLS files (FEDERATION_TLS_FLAGS); null when none is set. A
+ * CA alone is enough (trust a private CA, present no certificate); a certificate needs its
+ * key and a key its certificate.
+ */
+export function readFederationTlsFiles(get: Get, fail: Fail): ClientTlsFiles | null {
+  const file = (flag: string): string | null => {
+    const v = get(flag);
+    if (v === undefined || v === '') return null;
+    if (typeof v !== 'string') fail(`--${flag}`, 'expects a file name');
+    return v as string;
+  };
+  const { prefix, caFlag } = FEDERATION_TLS_FLAGS;
+  const ca = file(caFlag);
+  const cert = file(`${prefix}-cert`);
+  const key = file(`${prefix}-key`);
+  if (ca === null && cert === null && key === null) return null;
+  if (cert === null && key !== null) fail(`--${prefix}-cert`, `is required with --${prefix}-key`);
+  if (key === null && cert !== null) fail(`--${prefix}-key`, `is required with --${prefix}-cert`);
+  return { ca, cert, key };
 }
 
 /** Reads every listener's TLS flags. */

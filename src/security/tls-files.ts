@@ -111,6 +111,46 @@ export function loadTlsMaterial(files: TlsFiles, now: Date = new Date()): TlsMat
   return { files, cert, key, ca, leaf };
 }
 
+/**
+ * Where the TLS material of a client side lives (the federation links: --federation-tls-*):
+ * a CA bundle the servers' certificates must chain to (null: the system's store) and,
+ * optionally, a certificate and key to present to servers that ask for one.
+ */
+export interface ClientTlsFiles {
+  readonly ca: string | null;
+  /** PEM certificate chain presented to a server that asks for one; null (with `key`): none. */
+  readonly cert: string | null;
+  readonly key: string | null;
+}
+
+export interface ClientTlsMaterial {
+  readonly files: ClientTlsFiles;
+  /** null: trust the system's store. */
+  readonly ca: Buffer | null;
+  readonly cert: Buffer | null;
+  readonly key: Buffer | null;
+  /** The certificate presented (the chain's first); null: none. */
+  readonly leaf: X509Certificate | null;
+}
+
+/**
+ * Reads and checks a client side's TLS files as `loadTlsMaterial` does a listener's (every
+ * certificate valid now, the key the certificate's). Throws TlsMaterialError naming the
+ * first file that cannot be used.
+ */
+export function loadClientTlsMaterial(files: ClientTlsFiles, now: Date = new Date()): ClientTlsMaterial {
+  if (files.cert !== null && files.key !== null) {
+    const m = loadTlsMaterial({ cert: files.cert, key: files.key, ca: files.ca }, now);
+    return { files, ca: m.ca, cert: m.cert, key: m.key, leaf: m.leaf };
+  }
+  let ca: Buffer | null = null;
+  if (files.ca !== null) {
+    ca = read(files.ca);
+    for (const c of certificates(files.ca, ca)) checkValidity(files.ca, c, now);
+  }
+  return { files, ca, cert: null, key: null, leaf: null };
+}
+
 /** What `tls.createSecureContext` and `server.setSecureContext` take. */
 export function secureContextOptions(m: TlsMaterial): SecureContextOptions {
   return { cert: m.cert, key: m.key, ...(m.ca === null ? {} : { ca: m.ca }) };

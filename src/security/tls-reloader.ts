@@ -159,21 +159,31 @@ export function loadTlsAtStart(settings: TlsSettings, logger: Logger, now: Date 
 }
 
 export interface ReloadResult {
-  readonly reloaded: readonly TlsTargetName[];
-  readonly refused: readonly TlsTargetName[];
+  readonly reloaded: readonly string[];
+  readonly refused: readonly string[];
+}
+
+/**
+ * Whatever SIGHUP reloads: a listener's ReloadableTls, or a client side's material (the
+ * federation links, src/federation/http-client.ts). `reload` keeps the old material when
+ * the new one is unusable, logs why, and says whether it reloaded.
+ */
+export interface Reloadable {
+  readonly name: string;
+  reload(logger: Logger, now?: Date): boolean;
 }
 
 /** Reloads every listener's TLS at once (SIGHUP). */
 export class TlsReloader {
-  readonly #targets: ReloadableTls[];
+  readonly #targets: Reloadable[];
 
   constructor(
     private readonly logger: Logger,
-    targets: LoadedTls | readonly ReloadableTls[],
+    targets: LoadedTls | readonly (Reloadable | null)[],
     private readonly now: () => Date = () => new Date(),
   ) {
-    const all = Array.isArray(targets) ? targets : Object.values(targets as LoadedTls);
-    this.#targets = all.filter((t): t is ReloadableTls => t !== null);
+    const all: readonly (Reloadable | null)[] = Array.isArray(targets) ? targets : Object.values(targets as LoadedTls);
+    this.#targets = all.filter((t): t is Reloadable => t !== null);
   }
 
   get size(): number {
@@ -182,8 +192,8 @@ export class TlsReloader {
 
   /** Re-reads every target's files and puts each good set in force; a bad set keeps what it had. */
   reload(): ReloadResult {
-    const reloaded: TlsTargetName[] = [];
-    const refused: TlsTargetName[] = [];
+    const reloaded: string[] = [];
+    const refused: string[] = [];
     if (this.#targets.length === 0) {
       this.logger.info('SIGHUP: no TLS certificates to reload');
       return { reloaded, refused };

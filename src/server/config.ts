@@ -14,7 +14,8 @@ import {
   ttlProblem,
 } from '../dns/settings.js';
 import { isDatacenterName } from '../federation/config.js';
-import { readTlsSettings, TLS_ENV, type TlsSettings } from '../security/settings.js';
+import { readFederationTlsFiles, readTlsSettings, TLS_ENV, type TlsSettings } from '../security/settings.js';
+import type { ClientTlsFiles } from '../security/tls-files.js';
 import type { PeerAddress } from '../transport/index.js';
 import { parseHostPort } from '../transport/index.js';
 import { DEFAULT_STALL_LIMIT_MS } from './probes/state.js';
@@ -81,6 +82,12 @@ export interface FederationSettings {
   readonly join: readonly string[];
   /** --federation-interval-ms: the gossip round (probe and push-pull period); tests shorten it. */
   readonly intervalMs: number;
+  /**
+   * --federation-tls-ca, --federation-tls-cert, --federation-tls-key: the client side of
+   * every connection to another datacenter (src/federation/http-client.ts); null: the
+   * system's CAs, no client certificate.
+   */
+  readonly tls: ClientTlsFiles | null;
 }
 
 export class ConfigError extends Error {
@@ -264,14 +271,22 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
   };
 }
 
-/** --federation-secret (federation is off without it), --federation-join, --federation-interval-ms. */
+/** --federation-secret (federation is off without it), --federation-join, --federation-interval-ms, --federation-tls-*. */
 function federationSettings(get: (k: string) => string | boolean | undefined): FederationSettings | null {
   const secret = get('federation-secret');
   const join = get('federation-join');
   const intervalMs = intSetting('federation-interval-ms', get('federation-interval-ms'), 1000, 20);
+  const tls = readFederationTlsFiles(get, (setting, message) => {
+    throw new ConfigError(setting, message);
+  });
   if (secret === undefined || secret === '') {
     if (typeof join === 'string' && join !== '')
       throw new ConfigError('--federation-join', 'needs --federation-secret');
+    if (tls !== null)
+      throw new ConfigError(
+        tls.ca !== null ? '--federation-tls-ca' : '--federation-tls-cert',
+        'needs --federation-secret',
+      );
     return null;
   }
   if (typeof secret !== 'string' || secret.length < 8)
@@ -286,7 +301,7 @@ function federationSettings(get: (k: string) => string | boolean | undefined): F
   for (const u of urls)
     if (!/^https?:\/\/[^\s/]+/.test(u) || u.length > 512)
       throw new ConfigError('--federation-join', `expected http(s) URLs, got ${JSON.stringify(u)}`);
-  return { secret, join: urls.map((u) => u.replace(/\/+$/, '')), intervalMs };
+  return { secret, join: urls.map((u) => u.replace(/\/+$/, '')), intervalMs, tls };
 }
 
 function webhookSetting(v: string | boolean | undefined): string | null {

@@ -150,6 +150,7 @@ export async function maybeFailover(
         budgetMs: left / (names.length - k),
         waitMs: 0,
         signal: onClose.signal,
+        client: f.host!.client,
       },
     );
     reply.raw.off('close', cancel);

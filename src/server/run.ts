@@ -7,6 +7,7 @@ import type { Server as HttpsServer } from 'node:https';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
 import { type DnsServer, DnsTokenFileError, readDnsToken, startDnsFromConfig } from '../dns/index.js';
 import { FederationHost } from '../federation/host.js';
+import { FederationHttpClient } from '../federation/http-client.js';
 import { WebhookPoster } from '../health/index.js';
 import { createLogger } from '../log/index.js';
 import { RollcallNode } from '../node/index.js';
@@ -70,6 +71,16 @@ export async function runServer(config: ServerConfig): Promise<void> {
     if (err instanceof TlsStartError) throw new ConfigError(err.setting, err.message);
     throw err;
   }
+  // The client side of the links to other datacenters (--federation-tls-*), checked likewise.
+  let federationClient: FederationHttpClient | null = null;
+  if (config.federation?.tls) {
+    try {
+      federationClient = FederationHttpClient.load(config.federation.tls, logger);
+    } catch (err) {
+      if (err instanceof TlsStartError) throw new ConfigError(err.setting, err.message);
+      throw err;
+    }
+  }
   // What each listener starts with; `reloadable` has what is in force after a reload.
   const tls = startMaterial(reloadable);
   const scheme = tls.api === null ? 'http' : 'https';
@@ -121,6 +132,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
       logger,
       status: () => ({ ...node.status(), clusterId: node.clusterId }),
       tuning: { probeIntervalMs: round, syncIntervalMs: round, probeTimeoutMs: Math.floor(round / 2) },
+      // Gossip, ?dc= forwarding, cross-datacenter watches and DNS all connect through it; the host closes it.
+      ...(federationClient === null ? {} : { client: federationClient }),
     });
   }
   const app = buildApp({
@@ -233,7 +246,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
   const dnsServer = dns;
   if (dnsServer !== null) reloadable.dns?.onReload((m) => dnsServer.setSecureContext(secureContextOptions(m)));
   reloadable.peer?.onReload((m) => node.transport.setTls(peerTlsOptions(m)));
-  const reloader = new TlsReloader(logger, reloadable);
+  // The federation links: new requests get the new material, requests and watches under way keep theirs.
+  const reloader = new TlsReloader(logger, [...Object.values(reloadable), federationClient]);
   process.on('SIGHUP', () => void reloader.reload());
   // Before the ready line: a script that stops the node as soon as it reads it must not
   // find SIGTERM's default action (death, exit code null) still in place.

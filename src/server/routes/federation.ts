@@ -178,6 +178,7 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
         budgetMs: ctx.limits.timeoutMs,
         waitMs: waitOf(req),
         signal: gone.signal,
+        client: host!.client,
       });
     const outcome = await send(addresses);
     if (outcome.kind === 'unreachable') {
