@@ -205,7 +205,7 @@ describe('token self and the DNS token on a real --acl cluster', () => {
     expect(table.stdout).toMatch(/ID\s+NAME\s+ROLE\s+NAMESPACES\s+SERVICE PREFIXES\s+CREATED\s+SOURCE/);
     expect(table.stdout).toMatch(/-\s+token#1\s+read\s+prod\s+\*\s+-\s+token-file/);
     const refused = await cli(['acl', 'token', 'self', '--endpoints', url('n1')], 'rc_not-a-token-at-all-000000000000');
-    expect(refused.code).not.toBe(0);
+    expect(refused.code).toBe(6);
     expect(refused.stderr).toMatch(/not valid/);
   });
 
@@ -301,6 +301,21 @@ describe('token self and the DNS token on a real --acl cluster', () => {
       expect((await dig(port, 'payments.service.prod.ns.consul')).answers).toEqual(['10.9.0.2']);
       expect((await dig(port, 'orders.service.dev.ns.consul')).status).toBe('NXDOMAIN');
     });
+  });
+
+  it('a DNS token file the node cannot use, or one with no token checks to read it under, stops the node (exit 2)', async () => {
+    const base = ['server', '--id', 'x1', '--data', path.join(dir, 'x1'), '--listen', '127.0.0.1:0'];
+    const more = ['--peer-listen', '127.0.0.1:0', '--peers', 'x1=127.0.0.1:1', '--cluster-secret', 'local-secret'];
+    const dnsFlags = ['--dns-listen', '127.0.0.1:0', '--dns-token-file'];
+    const good = path.join(dir, 'x1-dns-token');
+    writeFileSync(good, `${FILE_PROD_READER}\n`);
+    const noChecks = await cli([...base, ...more, ...dnsFlags, good], '');
+    expect(noChecks.code).toBe(2);
+    expect(noChecks.stderr).toMatch(/--dns-token-file: needs --acl or --token-file/);
+    const missing = await cli([...base, ...more, '--acl', ...dnsFlags, path.join(dir, 'nope')], '');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--dns-token-file: cannot read .*nope: ENOENT/);
+    expect(`${noChecks.stderr}${missing.stderr}`).not.toContain(FILE_PROD_READER);
   });
 
   it('no secret appears in any node log', () => {

@@ -1,7 +1,7 @@
 /**
  * --acl in one process (buildApp over InMemoryNodeApi): the bootstrap gate, break-glass
  * --token-file tokens before and after bootstrap, service-prefix scopes, the ACL routes on a
- * node without --acl, and failed-auth limiting.
+ * node without --acl (token self with --token-file only), and failed-auth limiting.
  */
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -91,6 +91,21 @@ describe('--acl in process', () => {
     const r = await call('POST', '/v1/acl/bootstrap');
     expect(r.statusCode).toBe(409);
     expect(r.json().error.code).toBe('ACL_OFF');
+  });
+
+  it('GET /v1/acl/token/self: 409 ACL_OFF where no token is checked; --token-file tokens without --acl', async () => {
+    await start({ acl: false });
+    const off = await call('GET', '/v1/acl/token/self');
+    expect([off.statusCode, off.json().error.code]).toEqual([409, 'ACL_OFF']);
+    await app.close();
+    await start({ acl: false, file: true });
+    const me = await call('GET', '/v1/acl/token/self', BREAK_GLASS);
+    expect([me.statusCode, me.json()]).toEqual([200, { name: 'break-glass', role: 'admin', source: 'token-file' }]);
+    expect((await call('GET', '/v1/acl/token/self')).statusCode).toBe(401);
+    expect((await call('GET', '/v1/acl/token/self', 'rc_not-a-token-0123456789')).statusCode).toBe(401);
+    // Listed in the API description, open to any valid token.
+    const op = (await call('GET', '/openapi.json')).json().paths['/v1/acl/token/self'].get;
+    expect([op.operationId, op['x-rollcall-role']]).toEqual(['tokenSelf', 'token']);
   });
 
   it('failed authentications past the limit get 429 with Retry-After, even with a valid token', async () => {

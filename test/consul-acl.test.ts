@@ -146,3 +146,37 @@ describe('Consul listener with service-prefix tokens (--acl)', () => {
       expect((await get(url, PROD)).statusCode).toBe(403);
   });
 });
+
+describe('Consul GET /v1/acl/token/self', () => {
+  it('describes a --token-file token; ACL not found for an unknown one; ACL support disabled with auth off', async () => {
+    const node = await InMemoryNodeApi.create();
+    const tokens = TokenAuthority.parse(
+      JSON.stringify([{ token: PROD, role: 'read', namespaces: ['prod'], name: 'prod-ro' }]),
+    );
+    const on = buildConsulApp({ node, logger: silentLogger(), tokens });
+    const off = buildConsulApp({ node, logger: silentLogger() });
+    try {
+      const me = await on.app.inject({ method: 'GET', url: '/v1/acl/token/self', headers: { 'x-consul-token': PROD } });
+      expect(me.statusCode).toBe(200);
+      expect(me.json()).toEqual({
+        AccessorID: '',
+        SecretID: '<hidden>',
+        Description: 'prod-ro',
+        Policies: [{ ID: 'rollcall-read', Name: 'rollcall-read' }],
+        Roles: [],
+        ServiceIdentities: [],
+        NodeIdentities: [],
+        Local: true,
+        CreateIndex: 0,
+        ModifyIndex: 0,
+        Rollcall: { name: 'prod-ro', role: 'read', namespaces: ['prod'], source: 'token-file' },
+      });
+      const wrong = await on.app.inject({ method: 'GET', url: `/v1/acl/token/self?token=${WRONG}` });
+      expect([wrong.statusCode, wrong.body]).toEqual([403, 'ACL not found']);
+      const disabled = await off.app.inject({ method: 'GET', url: '/v1/acl/token/self' });
+      expect([disabled.statusCode, disabled.body]).toEqual([401, 'ACL support disabled']);
+    } finally {
+      await Promise.all([on.app.close(), off.app.close()]);
+    }
+  });
+});

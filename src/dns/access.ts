@@ -119,7 +119,7 @@ export class DnsAccess {
     const p = r.principal;
     const fields = {
       flag: '--dns-token-file',
-      token: p.name,
+      principal: p.name,
       tokenId: p.tokenId ?? null,
       role: p.role,
       namespaces: p.namespaces,
