@@ -83,8 +83,8 @@ export interface FederationOptions {
    * A floor for this process's incarnation, which must exceed every incarnation the node used
    * before: receivers key replay protection on it. The engine starts at the larger of this
    * and the wall clock in ms, which is enough unless the clock stepped back further than the
-   * node was down; a host that persists `incarnation` (at start and on `refuted` events) and
-   * passes it + 1 here is safe even then.
+   * node was down; a host that stores every incarnation (`storeIncarnation`) and passes the
+   * last one + 1 here is safe even then.
    */
   readonly startIncarnation?: number;
   /**

@@ -20,10 +20,10 @@
  *   and reason (src/log/repeat-limiter.ts).
  * - Knowledge: `<data dir>/federation.json`, written atomically (temp file, fsync, rename,
  *   fsync of the directory) on every `knowledge-changed`, read back at start.
- * - Incarnation: `<data dir>/federation-incarnation`, written the same way before the first
- *   message leaves and on every refutation; the next engine starts above it
- *   (`startIncarnation`), so a restart never reuses an incarnation (receivers key replay
- *   protection on it) even if the wall clock stepped back. `leave()` keeps it.
+ * - Incarnation: `<data dir>/federation-incarnation`, written the same way whenever it rises
+ *   (the engine's `storeIncarnation`: nothing carrying it leaves before); the next engine
+ *   starts above it (`startIncarnation`), so a restart never reuses an incarnation (receivers
+ *   key replay protection on it) even if the wall clock stepped back. `leave()` keeps it.
  *
  * The host talks to the node only through the `status` function it is given.
  */
