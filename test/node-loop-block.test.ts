@@ -129,6 +129,7 @@ function readyLoop(opts: {
     conf: () => ({ voters: ['n1'], learners: [] }),
     encodedMemberAddresses: () => new Uint8Array(),
     resetMemberAddresses: () => undefined,
+    fillMemberAddresses: () => false,
     buildVersion: 1,
     onAppliedInMemory: () => undefined,
     onApplied: () => undefined,
@@ -324,6 +325,7 @@ function leader(meterPeriodMs: number) {
     wakeWaiters: () => {},
     proposed: () => {},
     membersVersion: () => STATE_MACHINE_VERSION,
+    unrecordedMemberAddresses: () => new Map(),
     loopBlockedMs: () => meter.blockedMs(),
   });
   duties.update(); // takes up its duties at virtual time 0

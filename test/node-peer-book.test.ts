@@ -89,6 +89,29 @@ describe('PeerBook', () => {
     expect(book.current.get('n3')).toEqual(at('mine', 3));
   });
 
+  it('names the members the record lacks, and a fill adds only those (never over a conf change)', () => {
+    const flags = new Map([
+      ['n1', at('127.0.0.1', 7101)],
+      ['n2', at('127.0.0.1', 7102)],
+    ]);
+    // n3 was added with an address; n1 and n2 founded the cluster before the record existed.
+    const book = new PeerBook('n1', flags, new Map([['n3', '10.0.0.3:7103']]), new Map(), conf);
+    expect(Object.fromEntries(book.unrecorded(conf))).toEqual({ n1: '127.0.0.1:7101', n2: '127.0.0.1:7102' });
+    // A fill from another leader's view: n3's entry stays, a non-member and an unreadable address are skipped.
+    const changed = book.fill({ n1: 'a:1', n2: 'b:2', n3: 'other:9', n9: 'x:9' }, conf);
+    expect(changed).toBe(true);
+    expect(decode(book.encodeAnnounced())).toEqual({ n1: 'a:1', n2: 'b:2', n3: '10.0.0.3:7103' });
+    // This node's own flags still win for where it dials.
+    expect(book.current.get('n2')).toEqual(at('127.0.0.1', 7102));
+    expect(book.unrecorded(conf).size).toBe(0);
+    expect(book.fill({ n1: 'c:3' }, conf)).toBe(false);
+    // A node whose flags do not name a member dials it at the filled-in address.
+    const joiner = new PeerBook('n4', new Map([['n4', at('127.0.0.1', 7104)]]), new Map(), new Map(), conf);
+    joiner.fill({ n1: '127.0.0.1:7101', n2: 'not an address' }, conf);
+    expect(joiner.current.get('n1')).toEqual(at('127.0.0.1', 7101));
+    expect(joiner.current.has('n2')).toBe(false);
+  });
+
   it('encodes the record the same whatever order the changes came in', () => {
     const one = new PeerBook(
       'n1',

@@ -85,6 +85,7 @@ function leader(opts: { clusterVersion: number; membersVersion: number; ttlMs?: 
     wakeWaiters: () => {},
     proposed: () => {},
     membersVersion: () => opts.membersVersion,
+    unrecordedMemberAddresses: () => new Map(),
     loopBlockedMs: () => 0,
   });
   duties.update(); // caught up with its own term: takes up its duties at virtual time 0

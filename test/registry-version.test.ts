@@ -32,10 +32,31 @@ const checkHealth = (expectedVersion: number, client?: { id: string; seq: number
   }) as Command;
 
 describe('cluster version gate', () => {
-  it('an absent version is 1; this build implements 4', async () => {
+  it('an absent version is 1; this build implements 5', async () => {
     const log = await v1Log();
     expect(log.registry.clusterVersion).toBe(1);
-    expect(STATE_MACHINE_VERSION).toBe(4);
+    expect(STATE_MACHINE_VERSION).toBe(5);
+  });
+
+  it('recordMemberAddresses is refused below v5, as a v4 build refuses it; from v5 it applies and changes no registry state', async () => {
+    const log = await v1Log();
+    const record = { type: 'recordMemberAddresses', term: 1, addresses: { n1: '127.0.0.1:7101' } } as Command;
+    expect(log.apply({ type: 'setClusterVersion', term: 1, version: 4 } as Command).result.ok).toBe(true);
+    const refused = log.apply(record);
+    expect(refused.result).toMatchObject({ ok: false, code: 'CLUSTER_NOT_UPGRADED' });
+    expect(refused.ops.map((o) => o.key)).toEqual(['\x00meta/applied']);
+    expect(log.apply({ type: 'setClusterVersion', term: 1, version: 5 } as Command).result.ok).toBe(true);
+    const before = log.registry.dump();
+    const applied = log.apply(record);
+    expect(applied.result).toMatchObject({ ok: true, changed: false });
+    expect(applied.ops.map((o) => o.key)).toEqual(['\x00meta/applied']);
+    expect({ ...log.registry.dump(), appliedIndex: 0 }).toEqual({ ...before, appliedIndex: 0 });
+    // Fenced by the term, and checked like every command.
+    log.term = 2;
+    log.apply(inst('x'));
+    expect(log.apply(record).result).toMatchObject({ ok: false, code: 'STALE_TERM' });
+    expect(parseCommand({ ...record, addresses: {} }, 5).ok).toBe(false);
+    expect(parseCommand({ ...record, addresses: { n1: 7101 } }, 5).ok).toBe(false);
   });
 
   it('from v4 the Consul record key is not counted toward 64 metadata keys; below, it is (as a v3 build applies)', async () => {

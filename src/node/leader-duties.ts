@@ -50,6 +50,8 @@ export interface LeaderDutiesDeps {
    * as 1 (src/registry/version.ts).
    */
   membersVersion(): number;
+  /** Current members the replicated member-address record lacks, at the address this node dials them (PeerBook.unrecorded). */
+  unrecordedMemberAddresses(): ReadonlyMap<string, string>;
   /** Milliseconds the event loop was held so far, a running total (LoopBlockMeter.blockedMs). */
   loopBlockedMs(): number;
 }
@@ -64,6 +66,8 @@ export class LeaderDuties {
   private term: number | null = null;
   /** When (monotonic ms) a setClusterVersion was last proposed, so one in flight is not proposed on every tick. */
   private versionProposedAt = Number.NEGATIVE_INFINITY;
+  /** When (monotonic ms) a recordMemberAddresses was last proposed, likewise. */
+  private addressesProposedAt = Number.NEGATIVE_INFINITY;
   /** loopBlockedMs() at the last checkExpiry: what is new since is granted to the sessions. */
   private loopBlockedSeen = 0;
 
@@ -226,6 +230,28 @@ export class LeaderDuties {
       'every member supports a newer state-machine version: raising the cluster version',
     );
     this.propose([{ type: 'setClusterVersion', term: this.d.soft().term, version: supported }]);
+  }
+
+  /**
+   * On the duty timer, from cluster version 5: fill the member-address record for members
+   * it has no entry for (added while the cluster was at version 1), with the addresses this
+   * leader dials them at, so a member that joins later can reach them. Proposed again on
+   * later ticks until applied (a member already recorded by then is left as it is).
+   */
+  checkMemberAddresses(): void {
+    if (!this.active()) return;
+    if (this.d.registry.clusterVersion < INTRODUCED_IN['recordMemberAddresses']!) return;
+    const missing = this.d.unrecordedMemberAddresses();
+    if (missing.size === 0) return;
+    const now = this.d.clock.now();
+    if (now - this.addressesProposedAt < VERSION_REPROPOSE_MS) return;
+    this.addressesProposedAt = now;
+    const addresses = Object.fromEntries(missing);
+    this.d.log.info(
+      { addresses },
+      'the member-address record has no entry for these members (added before cluster version 2): recording the addresses this leader dials them at',
+    );
+    this.propose([{ type: 'recordMemberAddresses', term: this.d.soft().term, addresses }]);
   }
 
   /** Proposes commands of the leader's own, logging each kind. */

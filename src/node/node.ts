@@ -187,6 +187,7 @@ export class RollcallNode {
       wakeWaiters: () => this.leaderWatch.wake(),
       proposed: (kind) => this.observer.leaderProposed?.(kind, 1),
       membersVersion: () => this.memberStatus.supportedVersion(),
+      unrecordedMemberAddresses: () => peers.unrecorded(this.conf),
       loopBlockedMs: () => this.loopBlocks.blockedMs(),
     });
     this.reads = new ReadBarriers(
@@ -230,6 +231,11 @@ export class RollcallNode {
       conf: () => this.conf,
       encodedMemberAddresses: () => peers.encodeAnnounced(),
       resetMemberAddresses: () => peers.resetAnnounced(),
+      fillMemberAddresses: (addresses) => {
+        const changed = peers.fill(addresses, this.conf);
+        if (changed) transport.setPeers(peers.current);
+        return changed;
+      },
       buildVersion: this.buildVersion,
       onAppliedInMemory: (outcome) => this.duties.recordExpiries(outcome.events),
       onApplied: (applied, outcome) => {

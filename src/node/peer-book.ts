@@ -14,6 +14,12 @@
  *    state machine (`\x00meta/peers`): read-only, node-local, never sent in a snapshot nor
  *    replaced by one (SM_NODE_LOCAL_KEYS in src/storage/keys.ts).
  *
+ * Members added while the cluster was at version 1 have no entry in the record (conf changes
+ * wrote none then, and the raise to 2 starts it empty): from cluster version 5 the leader
+ * fills those in with the addresses it dials them at (unrecorded, fill), so the record is
+ * complete after an upgrade and a member that joins later (which learns the record from a
+ * snapshot, and dials the others by it) reaches every member.
+ *
  * Invariant: `current` never takes an id named by the flags from anywhere but the flags.
  */
 import type { ConfChange, ConfState } from '../../raft/index.js';
@@ -93,6 +99,42 @@ export class PeerBook {
    */
   resetAnnounced(): void {
     this.announced = new Map();
+  }
+
+  /**
+   * Current members the replicated record has no address for (added while the cluster was
+   * at version 1, before conf changes wrote the record), at the address this node dials
+   * them (its `--peers`; its own too): what the leader proposes to fill the record with
+   * (`recordMemberAddresses`, cluster version 5). Ids sorted.
+   */
+  unrecorded(conf: ConfState): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const id of [...conf.voters, ...conf.learners].sort()) {
+      if (this.announced.has(id)) continue;
+      const address = this.current.get(id) ?? this.flags.get(id);
+      if (address !== undefined) out.set(id, formatHostPort(address));
+    }
+    return out;
+  }
+
+  /**
+   * `recordMemberAddresses` was applied (on every replica, in log order): records each
+   * address for a current member that still has none. An entry a conf change wrote is never
+   * replaced, so replicas that applied the same log keep the same record. Returns whether
+   * the record changed. This node dials a member it learns of here unless its flags name it.
+   */
+  fill(addresses: Readonly<Record<string, string>>, conf: ConfState): boolean {
+    const members = new Set([...conf.voters, ...conf.learners]);
+    let changed = false;
+    for (const id of Object.keys(addresses).sort()) {
+      const text = addresses[id]!;
+      const address = parseHostPort(text);
+      if (!members.has(id) || this.announced.has(id) || address === null) continue;
+      this.announced.set(id, text);
+      changed = true;
+      if (id !== this.self && !this.flags.has(id)) this.current.set(id, address);
+    }
+    return changed;
   }
 
   /** The replicated record, encoded the same on every replica (ids sorted). */

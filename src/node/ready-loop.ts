@@ -69,6 +69,8 @@ export interface ReadyLoopDeps {
   encodedMemberAddresses(): Uint8Array;
   /** The cluster was raised to version 2: the record starts empty (peer-book.ts). */
   resetMemberAddresses(): void;
+  /** An applied recordMemberAddresses: fill the record's missing members; whether it changed (peer-book.ts). */
+  fillMemberAddresses(addresses: Readonly<Record<string, string>>): boolean;
   /** The state-machine version this build implements (src/registry/version.ts). */
   readonly buildVersion: number;
   /** In the same turn as the registry's apply (before the state write): see LeaderDuties.recordExpiries. */
@@ -311,10 +313,16 @@ export class ReadyLoop {
     // addresses a node dials the others at are its own (peer-book.ts). Written from cluster
     // version 2 (version.ts); the entry that raises the cluster to 2 starts the record empty
     // on every replica, since what each kept in memory before depends on when it restarted.
+    // From version 5 the leader fills in members the record lacks (recordMemberAddresses;
+    // the registry's gate refused it below, as older builds do, so this runs on every replica or none).
+    let filled = false;
+    for (const a of applied)
+      if (a.command?.type === 'recordMemberAddresses' && outcome.results.get(a.index)?.ok === true)
+        filled = this.d.fillMemberAddresses(a.command.addresses) || filled;
     if (versionBefore < MEMBER_ADDRESSES_SINCE && registry.clusterVersion >= MEMBER_ADDRESSES_SINCE) {
       this.d.resetMemberAddresses();
       ops.push({ type: 'put', key: MEMBER_ADDRESSES_KEY, value: this.d.encodedMemberAddresses() });
-    } else if (versionBefore >= MEMBER_ADDRESSES_SINCE && applied.some((a) => a.conf !== undefined)) {
+    } else if (versionBefore >= MEMBER_ADDRESSES_SINCE && (filled || applied.some((a) => a.conf !== undefined))) {
       ops.push({ type: 'put', key: MEMBER_ADDRESSES_KEY, value: this.d.encodedMemberAddresses() });
     }
     await this.onDisk(() => writeStateOps(this.d.db, ops));

@@ -47,6 +47,7 @@ export class NodeTimers {
     this.d.membership.maybePromoteLearners();
     this.d.duties.checkExpiry();
     this.d.duties.checkClusterVersion();
+    this.d.duties.checkMemberAddresses();
   }
 
   /** Removed and handed over (two election timeouts since): stop taking part; the process should be stopped. */

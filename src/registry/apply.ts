@@ -19,6 +19,7 @@ import type {
   Expire,
   ExpiryIntent,
   MarkSuspect,
+  RecordMemberAddresses,
   Register,
   SetAccessRules,
   SetCheckHealth,
@@ -117,6 +118,7 @@ function causeOf(cmd: Command): EventCause | null {
     case 'setHealthPolicy':
     case 'expiryIntent':
     case 'setClusterVersion':
+    case 'recordMemberAddresses':
     case 'bootstrapAcl':
     case 'createToken':
     case 'revokeToken':
@@ -195,6 +197,9 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
       return staleTerm(state, cmd) ?? setHealth(state, cmd, rev);
     case 'setClusterVersion':
       return staleTerm(state, cmd) ?? setClusterVersion(state, cmd);
+    case 'recordMemberAddresses':
+      // Changes nothing here: the node fills its member-address record once it sees it applied (ready-loop.ts).
+      return staleTerm(state, cmd) ?? { ok: true };
   }
 }
 
@@ -232,7 +237,7 @@ function setClusterVersion(state: RegistryState, c: SetClusterVersion): Draft {
 
 function staleTerm(
   state: RegistryState,
-  cmd: ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth | SetClusterVersion,
+  cmd: ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth | SetClusterVersion | RecordMemberAddresses,
 ): CommandError | null {
   if (cmd.term >= state.appliedTerm) return null;
   return fail(

@@ -209,6 +209,21 @@ export interface SetClusterVersion {
   readonly version: number;
 }
 
+/**
+ * The leader fills the replicated member-address record (src/node/peer-book.ts) for current
+ * members that have no entry: those added before the cluster reached version 2, when conf
+ * changes wrote no record. `addresses` is what the leader dials them at (its `--peers`).
+ * The registry changes nothing: the node applies it to the record, and only for members
+ * that still have no entry at that point of the log (an address a conf change carries is
+ * never replaced). From cluster version 5 (src/registry/version.ts). Fenced by the term.
+ */
+export interface RecordMemberAddresses {
+  readonly type: 'recordMemberAddresses';
+  readonly term: number;
+  /** Member id -> `host:port`. */
+  readonly addresses: Readonly<Record<string, string>>;
+}
+
 export type ClientCommand =
   | OpenSession
   | CloseSession
@@ -221,7 +236,14 @@ export type ClientCommand =
   | BootstrapAcl
   | CreateToken
   | RevokeToken;
-export type LeaderCommand = ExpiryIntent | Expire | MarkSuspect | ClearSuspect | SetHealth | SetClusterVersion;
+export type LeaderCommand =
+  | ExpiryIntent
+  | Expire
+  | MarkSuspect
+  | ClearSuspect
+  | SetHealth
+  | SetClusterVersion
+  | RecordMemberAddresses;
 export type Command = ClientCommand | LeaderCommand;
 export type CommandType = Command['type'];
 
@@ -245,6 +267,7 @@ export const LEADER_COMMAND_TYPES: ReadonlySet<string> = new Set<LeaderCommand['
   'clearSuspect',
   'setHealth',
   'setClusterVersion',
+  'recordMemberAddresses',
 ]);
 
 export type ErrorCode =

@@ -178,6 +178,17 @@ function sessionIds(o: Obj): readonly string[] {
   return [...set].sort();
 }
 
+/** Member id -> `host:port`, ids sorted (one canonical form); at most 64 members. */
+function memberAddresses(o: Obj): Readonly<Record<string, string>> {
+  const v = o['addresses'];
+  if (!isObject(v) || Object.keys(v).length === 0 || Object.keys(v).length > 64)
+    throw new Invalid('addresses', 'addresses must be an object of 1-64 member ids to host:port');
+  const out: Record<string, string> = {};
+  for (const id of Object.keys(v).sort())
+    out[text(id, 'addresses', 256, false)] = text(v[id], `addresses.${id}`, 300, false);
+  return Object.freeze(out);
+}
+
 function sessionId(o: Obj, field = 'sessionId'): string {
   return name(o, field, LIMITS.nameLength, INSTANCE_ID);
 }
@@ -357,6 +368,8 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
         term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER),
         version: int(o, 'version', 1, Number.MAX_SAFE_INTEGER),
       };
+    case 'recordMemberAddresses':
+      return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), addresses: memberAddresses(o) };
     case 'setHealth':
       return {
         type,

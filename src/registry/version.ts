@@ -24,8 +24,13 @@
  *   toward the 64-key limit, so a Consul registration with a check keeps 64 Meta keys of its
  *   own, as Consul allows. Below v4 a register or update with 64 keys and that one is refused,
  *   as a v3 build refuses it.
+ * - v5: `recordMemberAddresses`, the leader's fill of the member-address record for members
+ *   that have no entry (added while the cluster was at v1, or before a v1 → v2 raise emptied
+ *   it): the node adds, at apply, each address for a current member still without one
+ *   (src/node/peer-book.ts). Below v5 it is refused, as a v4 build refuses an unknown type,
+ *   so a v4 build never keeps another record than its v5 peers.
  */
-export const STATE_MACHINE_VERSION = 4;
+export const STATE_MACHINE_VERSION = 5;
 
 /** The cluster version of a state machine that has never recorded one. */
 export const BASE_CLUSTER_VERSION = 1;
@@ -37,6 +42,7 @@ export const INTRODUCED_IN: Readonly<Record<string, number>> = Object.freeze({
   bootstrapAcl: 3,
   createToken: 3,
   revokeToken: 3,
+  recordMemberAddresses: 5,
 });
 
 /** The first cluster version at which metadata's reserved record key is not counted (validate.ts). */
