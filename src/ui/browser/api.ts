@@ -42,16 +42,18 @@ let droppedBecause: string | null = null;
 /**
  * Tells the listeners, and forgets a token this node refused: sending it again would only
  * count against this address's failed-authentication limit (429). A refusal by another
- * datacenter says nothing about the token here.
+ * datacenter says nothing about the token here. `sent` is the token the request carried: a
+ * refusal of a request sent without it (one still in flight when a token was pasted) must
+ * not drop the token just pasted.
  */
-function refused(res: Response, body: ErrorReply | null): void {
+function refused(res: Response, body: ErrorReply | null, sent: string | null): void {
   const datacenter = res.headers.get('x-rollcall-datacenter');
   let message = body?.error?.message || `HTTP ${res.status}`;
   if (res.status === 401 && datacenter === null) {
-    if (token() !== null) {
+    if (sent !== null && sent === token()) {
       setToken(null);
       droppedBecause = message;
-    } else if (droppedBecause !== null) message = droppedBecause;
+    } else if (sent === null && token() === null && droppedBecause !== null) message = droppedBecause;
   }
   const problem = { status: res.status, message, datacenter };
   for (const fn of listeners) fn(problem);
@@ -71,6 +73,7 @@ export let answeredBy: string | null = null;
 
 /** GETs JSON of the shape T (the caller names the endpoint's reply, from wire.ts); throws on an error status. */
 export async function getJson<T>(path: string, timeoutMs?: number): Promise<T> {
+  const sent = token();
   const res = await fetch(path, {
     headers: headers(),
     signal: AbortSignal.timeout(timeoutMs || 5000),
@@ -80,7 +83,7 @@ export async function getJson<T>(path: string, timeoutMs?: number): Promise<T> {
   const body: unknown = await res.json().catch(() => null);
   if (!res.ok) {
     const reply = body as ErrorReply | null;
-    if (isAuthStatus(res.status)) refused(res, reply);
+    if (isAuthStatus(res.status)) refused(res, reply, sent);
     throw Object.assign(new Error(reply?.error?.message || `HTTP ${res.status}`), { status: res.status });
   }
   return body as T;
@@ -163,6 +166,7 @@ function fetchStream(
   const run = async () => {
     while (!closed) {
       try {
+        const sent = token();
         const res = await fetch(url(), {
           headers: headers({ accept: 'text/event-stream' }),
           signal: ctrl.signal,
@@ -170,7 +174,7 @@ function fetchStream(
         });
         if (!res.ok) {
           const reply = (await res.json().catch(() => null)) as ErrorReply | null;
-          if (isAuthStatus(res.status)) refused(res, reply);
+          if (isAuthStatus(res.status)) refused(res, reply, sent);
           throw new Error(reply?.error?.message || `HTTP ${res.status}`);
         }
         status('open');
