@@ -311,6 +311,14 @@ describe('corruption check', () => {
       by: other.id,
       members: c.nodes.map((n) => ({ id: n.id, disarmed: false, mark: null, error: null })),
     });
+    // A member the request cannot reach keeps its mark, if any, and says why: exit 8.
+    const cut = await http('PUT', `${other.url}/v1/test/faults`, { dropTo: [follower.id], kinds: ['disarm'] });
+    expect(cut.status).toBe(200);
+    const partial = await cli(['check', '--disarm', '--json', '--endpoints', other.url]);
+    expect(partial.code, partial.stderr).toBe(8);
+    const rows = JSON.parse(partial.stdout).members as { id: string; error: { code: string } | null }[];
+    expect(rows.filter((m) => m.error !== null).map((m) => m.id)).toEqual([follower.id]);
+    expect((await http('PUT', `${other.url}/v1/test/faults`, {})).status).toBe(200);
     // No body at all is every member too (a bare `curl -X POST`).
     const bare = await disarm(c.node(leader).url);
     expect(bare.status, JSON.stringify(bare.body)).toBe(200);

@@ -141,7 +141,13 @@ export class CorruptionCheck {
           return { id, disarmed: mark !== null, mark, error: null };
         } catch (err) {
           const code = err instanceof NodeError ? err.code : 'INTERNAL';
-          const message = err instanceof Error ? err.message : String(err);
+          // A build from before the online disarm ignores the message: it only times out.
+          const message =
+            code === 'TIMEOUT'
+              ? `${id} did not answer within ${timeoutMs} ms (down, cut off, or a build without the online disarm: stop it and use rollcall check --disarm --data DIR); its mark, if any, stays`
+              : err instanceof Error
+                ? err.message
+                : String(err);
           return { id, disarmed: false, mark: null, error: { code, message } };
         }
       }),
