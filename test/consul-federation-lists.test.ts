@@ -237,6 +237,22 @@ describe("Consul API ?dc= on a namespace's lists, across two federated datacente
     }
   });
 
+  it('every watch stream the blocking queries opened in dc-b is closed once they are answered', async () => {
+    const watchers = async (): Promise<number> => {
+      const text = await (await fetch(`${b.nodes[0]!.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+      const states = [...text.matchAll(/^rollcall_watchers\{[^}]*\} (\d+)$/gm)];
+      expect(states).toHaveLength(3); // live, catchup, closing
+      return states.reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const opened = async (): Promise<number> => {
+      const text = await (await fetch(`${b.nodes[0]!.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+      return Number(/^rollcall_watch_opened_total (\d+)$/m.exec(text)?.[1] ?? Number.NaN);
+    };
+    // The tests above opened some (a blocking query each, the npm client's watch one per round).
+    expect(await opened()).toBeGreaterThan(0);
+    await waitFor('no watch stream left open in dc-b', async () => (await watchers()) === 0, 10_000);
+  });
+
   it('an unknown datacenter, or a name no datacenter can have, is 500 No path to datacenter', async () => {
     for (const list of LISTS) {
       for (const dc of ['dc-nowhere', 'bad_name!', 'x'.repeat(64)]) {

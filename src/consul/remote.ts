@@ -7,7 +7,8 @@
  *
  * - Which member, and how long: src/federation/forward.ts `forwardToMembers`, the one path
  *   every `?dc=` takes (live members, the leader first; each attempt its share of the
- *   deadline: the read's timeout plus its wait). The request names the datacenter
+ *   deadline: the read's timeout plus its wait), over the host's connections (its
+ *   --federation-tls-* certificates). The request names the datacenter
  *   (`?dc=<dc>`), so a member that is not in it refuses instead of answering for its own; it
  *   is signed as a federation hop (`x-rollcall-federation-hop`, as the native API's
  *   forwarding does), with the caller's Consul token as its bearer token: the other
@@ -25,6 +26,7 @@
 
 import { forwardToMembers } from '../federation/forward.js';
 import { HOP_HEADER } from '../federation/host.js';
+import type { FederationHttpClient } from '../federation/http-client.js';
 import type { Health, Instance } from '../registry/index.js';
 import { ConsulError } from './errors.js';
 
@@ -36,6 +38,11 @@ export interface ConsulFederation {
   datacentersByRtt(): string[];
   /** Signs a forwarded request (`x-rollcall-federation-hop`). */
   hopHeader(method: string, url: string): string;
+  /**
+   * The connections to other datacenters (--federation-tls-*: its CAs, this node's client
+   * certificate), the host's as every `?dc=` uses them; absent: the system's CAs, no certificate.
+   */
+  readonly client?: FederationHttpClient;
 }
 
 /** What every read in another datacenter is given. */
@@ -162,6 +169,7 @@ export async function askMembers(
     waitMs: budget.waitMs,
     signal: budget.signal,
     askNextOn: answersAnotherQuestion,
+    ...(federation.client === undefined ? {} : { client: federation.client }),
   });
   if (outcome.kind !== 'answer')
     throw new ConsulError(
