@@ -90,6 +90,7 @@ function readyLoop(opts: {
       return opts.persist?.() ?? Promise.resolve();
     },
     firstIndex: () => 1,
+    takeInstalledPairs: () => undefined,
   } as unknown as NodeStorage;
   const registry = {
     appliedIndex: 0,

@@ -24,7 +24,7 @@ import type { PendingProposals } from './proposals.js';
 import type { ReadBarriers } from './reads.js';
 import { afterTurn, splitCommitted } from './ready-order.js';
 import { SlowDiskReporter } from './slow-disk.js';
-import { MEMBER_ADDRESSES_KEY, writeStateOps } from './state-store.js';
+import { MEMBER_ADDRESSES_KEY, pairsStore, writeStateOps } from './state-store.js';
 import { assertClusterVersionSupported } from './version-gate.js';
 
 /** Timings a metrics exporter wants (a subset of NodeObserver). */
@@ -246,7 +246,8 @@ export class ReadyLoop {
     const { registry } = this.d;
     const index = snapshot.meta.index;
     const loadStartedAt = this.d.clock.now();
-    await registry.reload();
+    const installed = this.d.storage.takeInstalledPairs(index);
+    await registry.reload(installed === undefined ? undefined : pairsStore(installed));
     // A snapshot from a cluster raised past this build: stop (a restart then refuses to start).
     assertClusterVersionSupported(registry.clusterVersion, this.d.buildVersion);
     const loadMs = this.d.clock.now() - loadStartedAt;

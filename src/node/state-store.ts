@@ -61,6 +61,25 @@ export function smStore(db: NodeDatabase): SmStore {
   };
 }
 
+/** Records per batch of pairsStore(), with a turn of the event loop between batches. */
+const PAIRS_PER_BATCH = 2000;
+
+/**
+ * The state machine's records as a snapshot install just wrote them (decoded by the
+ * install, NodeStorage.takeInstalledPairs): the registry reloads from these instead of
+ * reading back from LevelDB the 257 MB just written (a million instances).
+ */
+export function pairsStore(pairs: readonly (readonly [Uint8Array, Uint8Array])[]): SmStore {
+  return {
+    async *batches() {
+      for (let at = 0; at < pairs.length; at += PAIRS_PER_BATCH) {
+        if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        yield pairs.slice(at, at + PAIRS_PER_BATCH).map(([key, value]) => [decoder.decode(key), value] as const);
+      }
+    },
+  };
+}
+
 /** Writes one applied batch (state and applied index together) atomically. */
 export async function writeStateOps(db: NodeDatabase, ops: readonly BatchOp[]): Promise<void> {
   if (ops.length === 0) return;

@@ -42,13 +42,20 @@ const HEALTH_POLICY_KEY = 'r/health-policy';
 const ACL_BOOTSTRAP_KEY = 'a/bootstrap';
 const TOKEN_PREFIX = 't/';
 
+/** Instances indexed per event-loop turn while loading. */
+const INSTANCES_PER_TURN = 20_000;
+
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
 export type BatchOp =
   | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
   | { readonly type: 'del'; readonly key: string };
 
 /**
  * All the registry needs from its sublevel: a full scan in key order, handed out in
- * batches (one await per batch, not per record: a restart reads 100,000+ records).
+ * batches (one await per batch, not per record: a restart reads 100,000+ records). A
+ * store held in memory must give the event loop a turn between batches (an async
+ * generator's await alone only runs microtasks).
  */
 export interface SmStore {
   batches(): AsyncIterable<ReadonlyArray<readonly [string, Uint8Array]>>;
@@ -111,7 +118,12 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   state.aclBootstrapRevision = aclBootstrapRevision;
   for (const t of tokens) state.loadToken(t);
   for (const s of sessions) state.sessions.set(s.id, s);
-  for (const i of instances) state.loadInstance(i);
+  // Indexing a million instances takes seconds: a turn of the event loop now and then, so a
+  // node reloading after a snapshot install still answers its peers and clients meanwhile.
+  for (let n = 0; n < instances.length; n++) {
+    state.loadInstance(instances[n]!);
+    if (n % INSTANCES_PER_TURN === INSTANCES_PER_TURN - 1) await nextTurn();
+  }
   for (const [sk, svc] of state.services) {
     let rev = serviceRevisions.get(sk) ?? 0;
     for (const c of svc.clusters.values()) for (const i of c.values()) rev = Math.max(rev, i.modRevision);

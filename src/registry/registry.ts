@@ -262,10 +262,13 @@ export class Registry {
     return [...this.#state.tokens.values()].sort((a, b) => cmp(a.id, b.id));
   }
 
-  /** Reloads everything from the sublevel (after a snapshot was installed under it). */
-  async reload(): Promise<void> {
+  /**
+   * Reloads everything from the sublevel (after a snapshot was installed under it), or from
+   * `from` when it holds the same records (the installed snapshot's, already decoded).
+   */
+  async reload(from: SmStore = this.sm): Promise<void> {
     // Built aside and swapped in one step, so reads never see a half-loaded state.
-    this.#state = await loadState(this.sm, this.maxClients);
+    this.#state = await loadState(from, this.maxClients);
     this.history.reset(this.#state.revision);
   }
 

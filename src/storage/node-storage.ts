@@ -14,10 +14,19 @@ import type { HostStorage, StorageMiss } from '../../raft/storage.js';
 import { encode } from '../codec/index.js';
 import { FORMAT_VERSION, type NodeDatabase, openNodeDatabase, type RootDatabase } from './database.js';
 import { ioError, StorageError } from './errors.js';
-import { RAFT_KEYS } from './keys.js';
+import { isNodeLocalSmKey, RAFT_KEYS } from './keys.js';
 import { loadNodeState } from './load.js';
 import { LogStore, planAppend } from './log-store.js';
-import { decodeSnapshotData, metaFor, positionOf, readStateMachine, replaceOps, type SmOp } from './snapshot.js';
+import {
+  decodeSnapshotDataInSlices,
+  metaFor,
+  nextTurn,
+  type Pair,
+  positionOf,
+  readStateMachine,
+  replaceOps,
+  type SmOp,
+} from './snapshot.js';
 import { entryItem, hardStateItem, snapshotItem } from './wal/format.js';
 import type { Wal, WalOptions } from './wal/wal.js';
 
@@ -58,6 +67,9 @@ export interface NodeStorageOptions extends WalOptions {
   readonly onRecovery?: (what: string) => void;
 }
 
+/** Ops put into an install's batch per event-loop turn. */
+const INSTALL_OPS_PER_TURN = 20_000;
+
 /**
  * A root-level key no sublevel can hold (sublevel keys start with `!`, 0x21): compacting
  * [it, it] touches no table, only flushes the memtable (syncStateMachine).
@@ -80,6 +92,8 @@ export class NodeStorage implements HostStorage {
   /** The running preparation; it never rejects (failures land in `snapshotError`). */
   private preparing: Promise<void> | undefined;
   private snapshotError: StorageError | undefined;
+  /** The pairs of the snapshot installed last, decoded, until the registry takes them (takeInstalledPairs). */
+  private installed: { readonly index: number; readonly pairs: readonly Pair[] } | undefined;
   private tail: Promise<void> = Promise.resolve();
   private failure: StorageError | undefined;
   /** Set by close(); no write is accepted after it. */
@@ -198,6 +212,18 @@ export class NodeStorage implements HostStorage {
       const err = this.snapshotError;
       if (err !== undefined) throw err;
     }
+  }
+
+  /**
+   * The state machine's records (node-local keys left out) as the snapshot at `index`
+   * just installed wrote them, decoded, once: the registry loads from them instead of
+   * reading back what was just written. Undefined when another snapshot was installed
+   * since, or they were taken already.
+   */
+  takeInstalledPairs(index: number): readonly Pair[] | undefined {
+    const installed = this.installed;
+    this.installed = undefined;
+    return installed?.index === index ? installed.pairs : undefined;
   }
 
   stats(): StorageStats {
@@ -355,7 +381,8 @@ export class NodeStorage implements HostStorage {
     entries: readonly Entry[],
     hardState: HardState | undefined,
   ): Promise<void> {
-    const ops = await this.planInstall(snapshot);
+    this.installed = undefined;
+    const { ops, pairs } = await this.planInstall(snapshot);
     const { meta } = snapshot;
     const plan = planAppend(meta.index, meta.index, entries);
     if (ops.length === 0) {
@@ -365,10 +392,14 @@ export class NodeStorage implements HostStorage {
     } else {
       try {
         const { db, sm } = this.database;
+        // One batch, so the install stays atomic; filled a slice per event-loop turn (a
+        // million ops in one go held the loop for seconds), written on LevelDB's thread.
         const batch = db.batch();
-        for (const op of ops) {
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i]!;
           if (op.type === 'put') batch.put(op.key, op.value, { sublevel: sm });
           else batch.del(op.key, { sublevel: sm });
+          if (i % INSTALL_OPS_PER_TURN === INSTALL_OPS_PER_TURN - 1) await nextTurn();
         }
         await batch.write({ sync: true });
       } catch (err) {
@@ -390,6 +421,7 @@ export class NodeStorage implements HostStorage {
     this.log.reset(meta.index, meta.term);
     this.snapMeta = meta;
     this.prepared = snapshot;
+    this.installed = { index: meta.index, pairs };
     this.log.apply(plan);
     if (hardState !== undefined) this.hardState = hardState;
     await this.release(meta.index);
@@ -405,7 +437,7 @@ export class NodeStorage implements HostStorage {
     await this.release(meta.index);
   }
 
-  private async planInstall(snapshot: Snapshot): Promise<SmOp[]> {
+  private async planInstall(snapshot: Snapshot): Promise<{ ops: SmOp[]; pairs: readonly Pair[] }> {
     const { meta } = snapshot;
     if (meta.index <= this.snapMeta.index) {
       throw new StorageError(
@@ -413,7 +445,7 @@ export class NodeStorage implements HostStorage {
         `snapshot ${meta.index} is not newer than the current snapshot ${this.snapMeta.index}`,
       );
     }
-    const pairs = decodeSnapshotData(snapshot.data);
+    const pairs = await decodeSnapshotDataInSlices(snapshot.data);
     const { applied } = positionOf(pairs);
     if (applied !== undefined && (applied.index !== meta.index || applied.term !== meta.term)) {
       throw new StorageError(
@@ -421,7 +453,7 @@ export class NodeStorage implements HostStorage {
         `snapshot meta says index ${meta.index} term ${meta.term}, its data was applied to index ${applied.index} term ${applied.term}`,
       );
     }
-    return replaceOps(this.database.sm, pairs);
+    return { ops: await replaceOps(this.database.sm, pairs), pairs: pairs.filter(([key]) => !isNodeLocalSmKey(key)) };
   }
 
   /**
