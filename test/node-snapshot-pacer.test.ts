@@ -92,6 +92,78 @@ describe('SnapshotPacer', () => {
     expect(sent.map((c) => `${c.meta.index}@${c.offset / KIB}`)).toEqual(['100@0', '100@1', '100@2', '200@0', '200@1']);
   });
 
+  it('the same transfer started over while it goes out sends no chunk twice', () => {
+    // Raft starts a transfer over after a few election timeouts without an answer; a
+    // 257-MB snapshot took longer than that to send, and every restart sent it from 0.
+    for (const c of transfer('n2', 10)) pacer.push(c);
+    vi.advanceTimersToNextTimer();
+    for (const c of transfer('n2', 10)) pacer.push(c);
+    vi.runAllTimers();
+    expect(sent.map((c) => c.offset / KIB)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('the same transfer started again once it has all gone out is sent again whole', () => {
+    for (const c of transfer('n2', 4)) pacer.push(c);
+    vi.runAllTimers();
+    for (const c of transfer('n2', 4)) pacer.push(c); // the follower may have lost it (a restart)
+    vi.runAllTimers();
+    expect(sent.map((c) => c.offset / KIB)).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
+  });
+
+  it('the same snapshot in a new term is a new transfer', () => {
+    for (const c of transfer('n2', 6, 1)) pacer.push(c);
+    vi.advanceTimersToNextTimer();
+    term = 2;
+    for (const c of transfer('n2', 6, 2)) pacer.push(c);
+    vi.runAllTimers();
+    expect(sent.map((c) => `${c.term}@${c.offset / KIB}`)).toEqual([
+      '1@0',
+      '1@1',
+      '1@2',
+      ...[0, 1, 2, 3, 4, 5].map((o) => `2@${o}`),
+    ]);
+  });
+
+  describe('compactionFloor', () => {
+    it('holds the log at the index of a snapshot sent until the follower has caught up, for holdLogMs at most', () => {
+      const held = new SnapshotPacer({
+        send: () => undefined,
+        backlog: () => 0,
+        leadsIn: (t) => t === term,
+        holdLogMs: 60_000,
+      });
+      const match = new Map<string, number>([['n2', 10]]);
+      const floor = (to: number) => held.compactionFloor(to, (peer) => match.get(peer));
+      expect(floor(1000)).toBe(1000);
+      for (const c of transfer('n2', 2, 1, 500)) held.push(c);
+      expect(floor(1000)).toBe(500);
+      match.set('n2', 800); // installed, and caught up some way since
+      expect(floor(1000)).toBe(800);
+      vi.advanceTimersByTime(60_001);
+      expect(floor(1000)).toBe(1000);
+      held.close();
+    });
+
+    it('lets go of a follower once it has caught up, so a later fall behind gets a snapshot as before', () => {
+      const match = new Map<string, number>([['n2', 10]]);
+      const floor = (to: number) => pacer.compactionFloor(to, (peer) => match.get(peer));
+      for (const c of transfer('n2', 2, 1, 500)) pacer.push(c);
+      expect(floor(900)).toBe(500);
+      match.set('n2', 950);
+      expect(floor(900)).toBe(900);
+      match.set('n2', 960); // it stopped here (killed), and the log moves on
+      expect(floor(2000)).toBe(2000);
+    });
+
+    it('lets go of a peer that left the configuration, and of everything once this node no longer leads', () => {
+      for (const c of [...transfer('n2', 1, 1, 300), ...transfer('n3', 1, 1, 400)]) pacer.push(c);
+      const match = new Map<string, number>([['n3', 0]]); // n2 was removed
+      expect(pacer.compactionFloor(1000, (peer) => match.get(peer))).toBe(400);
+      term = 2;
+      expect(pacer.compactionFloor(1000, (peer) => match.get(peer))).toBe(1000);
+    });
+  });
+
   it('close stops everything: no timer left, nothing sent after', () => {
     for (const c of transfer('n2', 10)) pacer.push(c);
     pacer.close();

@@ -229,6 +229,10 @@ export class RollcallNode {
         return this.conf;
       },
       conf: () => this.conf,
+      compactionFloor: (to) => {
+        const progress = this.raw.status().progress;
+        return this.snapshots.compactionFloor(to, (peer) => progress.find((p) => p.id === peer)?.match);
+      },
       encodedMemberAddresses: () => peers.encodeAnnounced(),
       resetMemberAddresses: () => peers.resetAnnounced(),
       fillMemberAddresses: (addresses) => {

@@ -65,6 +65,8 @@ export interface ReadyLoopDeps {
   applyConfChange(cc: ConfChange, index: number): ConfState;
   /** The configuration in force (for compaction's snapshot metadata). */
   conf(): ConfState;
+  /** How far a compaction meant to reach `to` may go and still serve followers sent a snapshot (SnapshotPacer.compactionFloor). */
+  compactionFloor?(to: number): number;
   /** The replicated record of the addresses members were added with (written with every conf change from cluster version 2; peer-book.ts). */
   encodedMemberAddresses(): Uint8Array;
   /** The cluster was raised to version 2: the record starts empty (peer-book.ts). */
@@ -377,7 +379,10 @@ export class ReadyLoop {
     // catches up from the log: a snapshot is the whole registry, and its install stalls
     // the follower (etcd keeps 5,000 entries for this).
     const keep = Math.min(5000, Math.floor(compactEvery / 2));
-    const to = applied - keep;
+    // Nor past what a follower sent a snapshot needs after it (a big install outlasts the
+    // tail, and it would need another), up to a bound: the log is also held in memory.
+    const floor = this.d.compactionFloor?.(applied - keep) ?? applied - keep;
+    const to = applied - floor <= compactEvery * MAX_HELD_COMPACTIONS ? floor : applied - keep;
     if (to < storage.firstIndex()) return;
     this.compacting = true;
     const conf = this.d.conf();
@@ -400,6 +405,9 @@ export class ReadyLoop {
       });
   }
 }
+
+/** A follower's snapshot holds back compaction by at most this many compactions' worth of entries. */
+const MAX_HELD_COMPACTIONS = 20;
 
 const SET_CLUSTER_VERSION_BYTES = Buffer.from('setClusterVersion');
 
