@@ -196,6 +196,40 @@ describe('log replication (Lab 3B)', () => {
   );
 });
 
+describe('probing a follower that does not answer', () => {
+  seeded('a probe carries at most 64 KiB of entries, however often it is resent', 23, (seed) => {
+    // A follower installing a big snapshot answers heartbeats but not the probe (its answer
+    // waits for the install): the probe went out again with every heartbeat, 1 MiB each.
+    const net = new Network({ voters: ids3, seed });
+    const l1 = net.waitLeader(100);
+    const lag = others(ids3, l1)[0]!;
+    net.isolate(lag);
+    const big = 'x'.repeat(8 * 1024);
+    let last = 0;
+    for (let i = 0; i < 40; i++) last = net.mustPropose(l1, `${big}${i}`);
+    net.waitApplied(last, 100, others(ids3, lag));
+    // A new leader starts with every follower in probe.
+    const l2 = others(ids3, l1, lag)[0]!;
+    net.elect(l2);
+    net.sent = [];
+    net.recover();
+    net.intercept = (m) => (m.type === 'appendResponse' && m.from === lag && !m.reject ? [] : [m]);
+    net.tickAll(3 * ET);
+    const probes = net.sent.filter((m) => m.type === 'append' && m.from === l2 && m.to === lag);
+    const carrying = probes.filter((m) => m.type === 'append' && m.entries.length > 0);
+    expect(carrying.length).toBeGreaterThan(3);
+    for (const m of carrying) {
+      if (m.type !== 'append') continue;
+      const bytes = m.entries.reduce((n, e) => n + e.data.byteLength, 0);
+      expect(bytes, `append at ${m.prevIndex} with ${m.entries.length} entries`).toBeLessThanOrEqual(64 * 1024);
+    }
+    // Once it answers, it gets the rest in full-size appends.
+    net.intercept = null;
+    net.waitApplied(net.mustPropose(l2, 'after'), 200);
+    expect(net.node(lag).appliedData()).toEqual(net.node(l2).appliedData());
+  });
+});
+
 // ---- 3C: persistence, Figure 8 --------------------------------------------------------
 
 describe('persistence and Figure 8 (Lab 3C)', () => {
