@@ -5,18 +5,31 @@
  * makes it send one).
  *
  *   npm run build && node dist/scripts/bench-rejoin.js [--instances 100000] [--behind 12000]
+ *       [--data-cache DIR] [--cpu-prof DIR] [--out FILE]
  *
  * 1. a 3-node cluster on loopback (temporary directories), `--instances` registered at 64
- *    connections through the leader;
- * 2. a follower is killed (SIGKILL) and `--behind` more writes go through the leader, more
+ *    connections through the leader; with `--data-cache DIR` the registered cluster's data
+ *    is kept in DIR (stopped gracefully) and later runs start from a copy of it instead of
+ *    registering again;
+ * 2. 10 s of writes at 4 connections to the leader: the idle p99;
+ * 3. a follower is killed (SIGKILL) and `--behind` more writes go through the leader, more
  *    than the log tail it keeps (5,000), so the follower can only catch up by snapshot;
- * 3. 4 connections keep writing to the leader while the follower restarts; the script
- *    waits for the follower's /readyz.
+ * 4. the same 4 connections keep writing to the leader while the follower restarts; the
+ *    script waits for the follower's /readyz, and reads the leader's /metrics every second
+ *    for the longest event-loop delay and the most CPU in one 10-ms timer interval.
  *
- * Prints: time to process up and to ready, the snapshot's size, the follower's install
- * (LevelDB + WAL, registry reload, from its log) and the writes' p50/p99/max meanwhile.
- * Progress goes to stderr; every process started is stopped at the end.
+ * Prints: time to process up and to ready, the snapshot's size and how many times the
+ * leader sent one, the follower's install (LevelDB + WAL, registry reload, from its log),
+ * the writes' p50/p99/max meanwhile against idle, and the leader's longest loop delay.
+ * `--cpu-prof DIR` runs every node under the V8 profiler (cpu-prof-preload.ts) and stops
+ * them gracefully so the profiles are written. Progress goes to stderr; every process
+ * started is stopped at the end.
  */
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runLoad, targetOf } from './bench/loadgen.js';
 import { summarize } from './bench/stats.js';
@@ -27,12 +40,18 @@ const { values } = parseArgs({
   options: {
     instances: { type: 'string', default: '100000' },
     behind: { type: 'string', default: '12000' },
+    'data-cache': { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    out: { type: 'string' },
   },
 });
 const instances = Number(values.instances);
 const behind = Number(values.behind);
 if (!Number.isInteger(instances) || instances < 1) throw new Error('--instances: a positive integer');
 if (!Number.isInteger(behind) || behind < 1) throw new Error('--behind: a positive integer');
+const dataCache = values['data-cache'] === undefined ? undefined : path.resolve(values['data-cache']);
+const cpuProfDir = values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']);
+const IDLE_MS = 10_000;
 
 const t0 = performance.now();
 const progress = (line: string) =>
@@ -48,41 +67,107 @@ const every5s = (of: number) => (p: { elapsedMs: number; ok: number }) => {
 interface Logged {
   readonly id: string;
   readonly line: string;
+  readonly at: number;
 }
 const logs: Logged[] = [];
+const profileEnv: NodeJS.ProcessEnv =
+  cpuProfDir === undefined
+    ? {}
+    : {
+        NODE_OPTIONS: `--import ${pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'bench/cpu-prof-preload.js')).href}`,
+        ROLLCALL_CPU_PROF_DIR: cpuProfDir,
+      };
+const startCluster = (dataRoot?: string) =>
+  LocalCluster.start({
+    size: 3,
+    logLevel: 'info',
+    env: profileEnv,
+    startTimeoutMs: 600_000,
+    onLog: (id, line) => logs.push({ id, line, at: performance.now() }),
+    ...(dataRoot === undefined ? {} : { dataRoot }),
+  });
 
-progress('starting a 3-node cluster');
-const cluster = await LocalCluster.start({ size: 3, logLevel: 'info', onLog: (id, line) => logs.push({ id, line }) });
+/** The registered cluster: from a copy of the cache, or registered now (and cached if asked). */
+async function registeredCluster(): Promise<{ cluster: LocalCluster; dataRoot: string | undefined }> {
+  const dataRoot = dataCache === undefined ? undefined : await mkdtemp(path.join(tmpdir(), 'rollcall-rejoin-'));
+  if (dataCache !== undefined && dataRoot !== undefined && existsSync(path.join(dataCache, 'n1'))) {
+    progress(`starting a 3-node cluster from a copy of ${dataCache}`);
+    await cp(dataCache, dataRoot, { recursive: true });
+    return { cluster: await startCluster(dataRoot), dataRoot };
+  }
+  progress('starting a 3-node cluster');
+  const cluster = await startCluster(dataRoot);
+  const sys = RollcallSystem.over(cluster);
+  const leader = await sys.leader(20_000);
+  progress(
+    `registering ${instances.toLocaleString('en-US')} instances through the leader (${cluster.nodes[leader]!.id})`,
+  );
+  await writeAll(sys, leader, 'rejoin', instances, 64);
+  if (dataCache === undefined || dataRoot === undefined) return { cluster, dataRoot };
+  progress(`stopping the cluster gracefully to keep its data in ${dataCache}`);
+  await cluster.close(true);
+  await rm(dataCache, { recursive: true, force: true });
+  await cp(dataRoot, dataCache, { recursive: true });
+  progress('starting it again');
+  return { cluster: await startCluster(dataRoot), dataRoot };
+}
+
+/** `count` registrations in `space` through the leader; every one must succeed. */
+async function writeAll(sys: RollcallSystem, leader: number, space: string, count: number, connections: number) {
+  const res = await runLoad({
+    targets: [targetOf(sys.url(leader))],
+    connections,
+    durationMs: 1_200_000,
+    maxRequests: count,
+    timeoutMs: 20_000,
+    onTick: every5s(count),
+    request: (seq) => sys.write(space, seq, PAYLOAD),
+    inspect: (status) => status === 200,
+  });
+  if (res.ok < count) throw new Error(`${space}: only ${res.ok} of ${count} writes succeeded`);
+}
+
+/** The leader's longest event-loop delay and most CPU per 10-ms interval over the last 10-20 s (seconds). */
+async function loopFigures(url: string): Promise<{ delayMax: number; turnCpuMax: number } | null> {
+  try {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+    const gauge = (name: string) => Number(text.match(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm'))?.[1] ?? Number.NaN);
+    return {
+      delayMax: gauge('rollcall_event_loop_delay_max_seconds'),
+      turnCpuMax: gauge('rollcall_event_loop_turn_cpu_max_seconds'),
+    };
+  } catch {
+    return null;
+  }
+}
+
+const { cluster, dataRoot } = await registeredCluster();
 const sys = RollcallSystem.over(cluster);
 /** Set to end the background writes early (an error while they run). */
 let stopWriting = false;
 let during: ReturnType<typeof runLoad> | undefined;
 try {
-  const leader = await sys.leader(20_000);
+  const leader = await sys.leader(60_000);
   const follower = (leader + 1) % sys.size;
+  const leaderId = cluster.nodes[leader]!.id;
+  const followerId = cluster.nodes[follower]!.id;
   const leaderTarget = [targetOf(sys.url(leader))];
-  /** `count` registrations in `space` through the leader; every one must succeed. */
-  const writeAll = async (space: string, count: number, connections: number): Promise<void> => {
-    const res = await runLoad({
-      targets: leaderTarget,
-      connections,
-      durationMs: 600_000,
-      maxRequests: count,
-      timeoutMs: 20_000,
-      onTick: every5s(count),
-      request: (seq) => sys.write(space, seq, PAYLOAD),
-      inspect: (status) => status === 200,
-    });
-    if (res.ok < count) throw new Error(`${space}: only ${res.ok} of ${count} writes succeeded`);
-  };
-  progress(
-    `registering ${instances.toLocaleString('en-US')} instances through the leader (${cluster.nodes[leader]!.id})`,
-  );
-  await writeAll('rejoin', instances, 64);
+  // Every node caught up before the idle figure (a restart from the cache replays a little).
+  for (let i = 0; i < sys.size; i++) await waitReady(sys.url(i), 120_000);
 
-  progress(`killing follower ${cluster.nodes[follower]!.id}; ${behind.toLocaleString('en-US')} more writes without it`);
+  progress(`idle: ${IDLE_MS / 1000} s of writes at 4 connections to the leader (${leaderId})`);
+  const idle = await runLoad({
+    targets: leaderTarget,
+    connections: 4,
+    durationMs: IDLE_MS,
+    timeoutMs: 20_000,
+    request: (seq) => sys.write('rejoin-during', seq % 1000, PAYLOAD),
+    inspect: (status) => status === 200,
+  });
+
+  progress(`killing follower ${followerId}; ${behind.toLocaleString('en-US')} more writes without it`);
   await sys.kill(follower);
-  await writeAll('rejoin-more', behind, 16);
+  await writeAll(sys, leader, 'rejoin-more', behind, 16);
 
   progress('restarting the follower while 4 connections keep writing to the leader');
   let ready: number | null = null;
@@ -97,22 +182,28 @@ try {
     until: () => ready !== null || stopWriting,
   });
   await sleep(1000);
+  const logsFrom = logs.length;
   const restartAt = performance.now();
-  await cluster.restart(cluster.nodes[follower]!.id);
+  let leaderLoop = { delayMax: 0, turnCpuMax: 0 };
+  const sampling = (async () => {
+    // One more read after ready: the gauges cover the last 10-20 s.
+    for (let last = false; !last; ) {
+      last = ready !== null || stopWriting;
+      const f = await loopFigures(sys.url(leader));
+      if (f !== null)
+        leaderLoop = {
+          delayMax: Math.max(leaderLoop.delayMax, f.delayMax),
+          turnCpuMax: Math.max(leaderLoop.turnCpuMax, f.turnCpuMax),
+        };
+      if (!last) await sleep(1000);
+    }
+  })();
+  await cluster.restart(followerId);
   const upMs = performance.now() - restartAt;
   progress(`follower process up after ${(upMs / 1000).toFixed(1)} s; waiting for its /readyz`);
-  const deadline = restartAt + 300_000;
-  while (ready === null) {
-    if (performance.now() > deadline) throw new Error('the follower was not ready 300 s after its restart');
-    try {
-      const res = await fetch(`${sys.url(follower)}/readyz`, { signal: AbortSignal.timeout(5000) });
-      if (res.status === 200) ready = performance.now() - restartAt;
-    } catch {
-      /* still starting or busy installing */
-    }
-    if (ready === null) await sleep(50);
-  }
+  ready = (await waitReady(sys.url(follower), 600_000)) - restartAt;
   const writes = await during;
+  await sampling;
   // Log lines come through a pipe: give the last ones a moment.
   await sleep(500);
 
@@ -120,9 +211,29 @@ try {
     const m = line.match(new RegExp(`"${name}":(\\d+)`));
     return m ? Number(m[1]) : undefined;
   };
-  const sent = logs.find((l) => l.line.includes('sending a snapshot'));
-  const installed = logs.find((l) => l.id === cluster.nodes[follower]!.id && l.line.includes('installed a snapshot'));
-  const latency = summarize(writes.records.map((r) => r.end - r.start));
+  const after = logs.slice(logsFrom);
+  const sends = after.filter((l) => l.id === leaderId && l.line.includes('sending a snapshot'));
+  const installed = after.find((l) => l.id === followerId && l.line.includes('installed a snapshot'));
+  const stalls = after
+    .filter((l) => l.line.includes('disk stalled'))
+    .map((l) => `${l.id}: ${field(l.line, 'waitedMs')} ms`);
+  const latency = summarize(writes.records.filter((r) => r.ok).map((r) => r.end - r.start));
+  const result = {
+    instances,
+    behind,
+    upMs: Math.round(upMs),
+    readyMs: Math.round(ready),
+    snapshotBytes: sends[0] ? (field(sends[0].line, 'bytes') ?? null) : null,
+    snapshotsSent: sends.length,
+    installWriteMs: installed ? (field(installed.line, 'writeMs') ?? null) : null,
+    installLoadMs: installed ? (field(installed.line, 'loadMs') ?? null) : null,
+    idle: idle.latency,
+    during: { ok: writes.ok, errors: writes.errors, ...latency },
+    leaderLoopDelayMaxMs: Math.round(leaderLoop.delayMax * 1000),
+    leaderTurnCpuMaxMs: Math.round(leaderLoop.turnCpuMax * 1000),
+    diskStalls: stalls,
+    loadavg: (await import('node:os')).loadavg(),
+  };
   const row = (what: string, value: string) => `| ${what} | ${value} |`;
   process.stdout.write(
     [
@@ -130,25 +241,55 @@ try {
       '',
       '| figure | value |',
       '|---|---:|',
-      row('follower process up after restart', `${Math.round(upMs)} ms`),
-      row('follower ready (/readyz 200) after restart', `${Math.round(ready)} ms`),
+      row('follower process up after restart', `${result.upMs} ms`),
+      row('follower ready (/readyz 200) after restart', `${result.readyMs} ms`),
       row(
-        'snapshot size',
-        sent ? `${((field(sent.line, 'bytes') ?? 0) / 1e6).toFixed(1)} MB` : 'none sent (caught up from the log)',
+        'snapshot size, times sent',
+        result.snapshotBytes === null
+          ? 'none sent (caught up from the log)'
+          : `${(result.snapshotBytes / 1e6).toFixed(1)} MB, ${result.snapshotsSent}`,
       ),
-      row('follower install: LevelDB batch and WAL', installed ? `${field(installed.line, 'writeMs')} ms` : 'n/a'),
-      row('follower install: registry reload', installed ? `${field(installed.line, 'loadMs')} ms` : 'n/a'),
-      row('writes to the leader meanwhile', `${writes.ok}`),
+      row('follower install: LevelDB batch and WAL', `${result.installWriteMs ?? 'n/a'} ms`),
+      row('follower install: registry reload', `${result.installLoadMs ?? 'n/a'} ms`),
+      row(
+        'leader write p50 / p99, idle (4 connections)',
+        `${idle.latency.p50.toFixed(1)} / ${idle.latency.p99.toFixed(1)} ms`,
+      ),
+      row('writes to the leader meanwhile', `${writes.ok} (${writes.errors} failed)`),
       row(
         'their latency p50 / p99 / max',
         `${latency.p50.toFixed(1)} / ${latency.p99.toFixed(1)} / ${latency.max.toFixed(0)} ms`,
       ),
+      row('p99 meanwhile ÷ idle p99', `${(latency.p99 / idle.latency.p99).toFixed(2)}×`),
+      row(
+        'leader: longest event-loop delay / most CPU in a 10-ms interval',
+        `${result.leaderLoopDelayMaxMs} / ${result.leaderTurnCpuMaxMs} ms`,
+      ),
+      row('disk-stall reports', stalls.length === 0 ? 'none' : stalls.join(', ')),
       '',
     ].join('\n'),
   );
+  if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(result, null, 2)}\n`);
 } finally {
   stopWriting = true;
   await during?.catch(() => undefined);
   progress('stopping every process');
-  await sys.close();
+  // Profiles are written when a node exits cleanly.
+  await cluster.close(cpuProfDir !== undefined);
+  if (dataRoot !== undefined) await rm(dataRoot, { recursive: true, force: true });
+}
+
+/** Resolves with the time (performance.now()) node `url` first answered /readyz 200. */
+async function waitReady(url: string, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (performance.now() > deadline) throw new Error(`${url} was not ready within ${timeoutMs} ms`);
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) });
+      if (res.status === 200) return performance.now();
+    } catch {
+      /* still starting or busy installing */
+    }
+    await sleep(50);
+  }
 }
