@@ -13,6 +13,7 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from '../log/index.js';
+import type { HandshakeRefusals } from '../security/handshake-refusals.js';
 import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
 import type { AccessControl } from '../server/acl.js';
 import type { TokenAuthority } from '../server/auth.js';
@@ -42,6 +43,8 @@ export async function startConsulApi(
     readonly listen: PeerAddress;
     /** `--max-connections`, as on the native listener: connections past it are closed (0: no limit). */
     readonly maxConnections?: number;
+    /** With `https`: where refused handshakes are logged and counted. */
+    readonly tlsRefusals?: HandshakeRefusals;
   },
 ): Promise<ConsulApi> {
   const { app } = buildConsulApp(options);
@@ -49,6 +52,7 @@ export async function startConsulApi(
   if (options.maxConnections !== undefined && options.maxConnections > 0) {
     app.server.maxConnections = options.maxConnections;
   }
+  if (options.https !== undefined) options.tlsRefusals?.watch(app.server as unknown as HttpsServer, 'consul');
   try {
     await app.listen({ host: options.listen.host, port: options.listen.port });
   } catch (err) {
@@ -81,6 +85,7 @@ export async function startConsulFromConfig(
   federation: ConsulFederation | null = null,
   authFailureLimit?: number,
   maxConnections = 0,
+  tlsRefusals?: HandshakeRefusals,
 ): Promise<ConsulApi | null> {
   if (settings.listen === null) return null;
   return startConsulApi({
@@ -94,5 +99,6 @@ export async function startConsulFromConfig(
     maxConnections,
     ...(authFailureLimit === undefined ? {} : { authFailureLimit }),
     ...(tls === null ? {} : { https: serverTlsOptions(tls) }),
+    ...(tlsRefusals === undefined ? {} : { tlsRefusals }),
   });
 }

@@ -18,6 +18,7 @@
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { DEFAULT_CONSUL_NAMESPACE, DEFAULT_DATACENTER } from '../consul/index.js';
 import type { Logger } from '../log/index.js';
+import type { HandshakeRefusals } from '../security/handshake-refusals.js';
 import { serverTlsOptions, type TlsMaterial } from '../security/tls-files.js';
 import type { NodeApi } from '../server/node-api.js';
 import type { PeerAddress } from '../transport/index.js';
@@ -74,6 +75,8 @@ export interface DnsServerOptions {
   readonly tcp?: Partial<TcpLimits>;
   /** DNS over TLS on the TCP side (certificate, key, client CA: src/security); UDP stays plain. Absent: plain TCP. */
   readonly tls?: TlsOptions;
+  /** With `tls`: where refused handshakes are logged and counted. */
+  readonly tlsRefusals?: HandshakeRefusals;
   /** The federation (the node's FederationHost): names in other datacenters are asked of them. Absent: NXDOMAIN. */
   readonly federation?: DatacenterRoutes | null;
   /** Tuning of those remote lookups (cache TTLs, deadline); defaults in remote.ts. */
@@ -149,7 +152,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   for (let attempt = 1; ; attempt++) {
     let tcp: TcpListener;
     try {
-      tcp = await TcpListener.listen(host, options.listen.port, ctx, log, limits, options.tls);
+      tcp = await TcpListener.listen(host, options.listen.port, ctx, log, limits, options.tls, options.tlsRefusals);
     } catch (err) {
       closeDirectories();
       throw err;
@@ -197,6 +200,7 @@ export async function startDnsFromConfig(
   tls: TlsMaterial | null = null,
   federation: DatacenterRoutes | null = null,
   access: DnsAccessOptions | null = null,
+  tlsRefusals?: HandshakeRefusals,
 ): Promise<DnsServer | null> {
   if (settings.listen === null) return null;
   return startDnsServer({
@@ -210,5 +214,6 @@ export async function startDnsFromConfig(
     federation,
     access,
     ...(tls === null ? {} : { tls: serverTlsOptions(tls) }),
+    ...(tlsRefusals === undefined ? {} : { tlsRefusals }),
   });
 }

@@ -22,6 +22,7 @@ import {
   type Server as TlsServer,
 } from 'node:tls';
 import type { Logger } from '../log/index.js';
+import type { HandshakeRefusals } from '../security/handshake-refusals.js';
 import type { AnswerContext } from './answer.js';
 import { respond, serverFailure } from './message.js';
 
@@ -48,6 +49,7 @@ export class TcpListener {
     log: Logger,
     limits: TcpLimits = DEFAULT_TCP_LIMITS,
     tls?: TlsOptions,
+    tlsRefusals?: HandshakeRefusals,
   ): Promise<TcpListener> {
     const server = tls === undefined ? createServer() : createTlsServer({ ...tls, handshakeTimeout: limits.idleMs });
     server.maxConnections = limits.maxConnections;
@@ -65,8 +67,10 @@ export class TcpListener {
       server.on('connection', (socket: Socket) => listener.serve(socket, ctx, log, limits));
     } else {
       server.on('secureConnection', (socket: Socket) => listener.serve(socket, ctx, log, limits));
-      // A resolver without our CA, or plain DNS on the TLS port: its business, not an event worth more than debug.
-      server.on('tlsClientError', (err: Error) => log.debug({ err }, 'DNS over TLS: handshake failed'));
+      // A resolver without our CA, or plain DNS on the TLS port: logged (rate-limited) and counted there.
+      if (tlsRefusals === undefined)
+        server.on('tlsClientError', (err: Error) => log.debug({ err }, 'DNS over TLS: handshake failed'));
+      else tlsRefusals.watch(server as TlsServer, 'dns');
     }
     return listener;
   }

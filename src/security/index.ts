@@ -3,6 +3,14 @@
  * names its node. See docs/security.md.
  */
 
+export {
+  describeHandshakeFailure,
+  type HandshakeFailure,
+  type HandshakeRefusal,
+  HandshakeRefusals,
+  onRefusedHandshake,
+  type TlsListenerName,
+} from './handshake-refusals.js';
 export { httpsRelayFetch, type RelayTls } from './https-relay.js';
 export { certificateNodeIds, NODE_ID_URI_PREFIX, nodeIdUri } from './node-identity.js';
 export {

@@ -11,11 +11,13 @@
  */
 
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import type { TrackedHealth, WebhookPoster } from '../health/index.js';
 import type { Logger } from '../log/index.js';
 import { NodeError } from '../node/index.js';
+import type { HandshakeRefusals } from '../security/index.js';
 import type { TokenAuthority } from './auth.js';
 import { decoratePrincipal, installAuth } from './auth-hook.js';
 import { type Limits, ServerContext } from './context.js';
@@ -85,6 +87,8 @@ export interface AppOptions {
   readonly maxRequestsPerConnection?: number;
   /** Serve HTTPS with these options (certificate, key, client CA: src/security); absent: plain HTTP. */
   readonly https?: HttpsServerOptions;
+  /** With `https`: where refused handshakes are logged and counted (docs/security.md). */
+  readonly tlsRefusals?: HandshakeRefusals;
   /** How a follower relays GET /v1/health/reports to the leader (over HTTPS with TLS on); default: global fetch. */
   readonly relayFetch?: RelayFetch;
   /** Federation (docs/federation.md): the datacenter and the gossip host; absent: datacenter dc1, federation off. */
@@ -149,11 +153,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
   const revisions = new RevisionWaiters(node.registry.history);
   const services = new ServiceWaiters(node.registry.history);
+  const tlsRefusals = options.tlsRefusals;
   const metrics = new ServerMetrics(node, {
     watch: () => hub.stats(),
     blockingQueries: () => services.size,
     revisionWaits: () => revisions.size,
+    ...(tlsRefusals === undefined ? {} : { tlsRefusals: () => tlsRefusals.totals() }),
   });
+  if (options.https !== undefined) tlsRefusals?.watch(app.server as unknown as TlsServer, 'api');
   const ctx = new ServerContext(node, log, limits, hub, revisions, services, metrics);
   const openapi = new OpenApiBuilder({
     title: 'Rollcall',

@@ -312,7 +312,7 @@ export class MetricsRegistry {
   }
 
   /** A monotonic total kept elsewhere, read at scrape time. */
-  counterFrom(name: string, help: string, collect: () => number): Gauge {
+  counterFrom(name: string, help: string, collect: () => number | readonly { labels: Labels; value: number }[]): Gauge {
     return this.add(new Gauge(name, help, collect, 'counter'));
   }
 

@@ -12,6 +12,7 @@ import { WebhookPoster } from '../health/index.js';
 import { createLogger } from '../log/index.js';
 import { RollcallNode } from '../node/index.js';
 import {
+  HandshakeRefusals,
   httpsRelayFetch,
   type LoadedTls,
   loadTlsAtStart,
@@ -84,6 +85,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
   // What each listener starts with; `reloadable` has what is in force after a reload.
   const tls = startMaterial(reloadable);
   const scheme = tls.api === null ? 'http' : 'https';
+  // Refused handshakes on the TLS listeners: one rate-limited warning each, and the metric.
+  const tlsRefusals = new HandshakeRefusals({ logger });
   // The leader's health tracker decides with the replicated policy, read on every report so
   // a newly applied one counts at once. The registry exists only once start() returns; the
   // node cannot lead (its ticks start last) and so decides nothing before that.
@@ -172,6 +175,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       ? {}
       : {
           https: serverTlsOptions(tls.api),
+          tlsRefusals,
           // A follower relaying to the leader's API: the certificates in force now.
           relayFetch: httpsRelayFetch(() => ({
             ca: [reloadable.peer?.material.ca, reloadable.api?.material.ca].filter((ca): ca is Buffer => ca != null),
@@ -204,6 +208,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       federation,
       config.authFailureLimit,
       config.maxConnections,
+      tlsRefusals,
     );
   } catch (err) {
     // A port in use must stop the node, not leave it running without the API it was asked for.
@@ -213,7 +218,16 @@ export async function runServer(config: ServerConfig): Promise<void> {
   // DNS (--dns-listen), likewise before the ready line, and likewise fatal when it cannot bind.
   try {
     const dnsAccess = config.acl || tokens !== null ? { secret: dnsToken, file: tokens, acl: config.acl } : null;
-    dns = await startDnsFromConfig(config.dns, config.consul, node, logger, tls.dns, federation, dnsAccess);
+    dns = await startDnsFromConfig(
+      config.dns,
+      config.consul,
+      node,
+      logger,
+      tls.dns,
+      federation,
+      dnsAccess,
+      tlsRefusals,
+    );
   } catch (err) {
     logger.error({ err }, 'cannot serve DNS (--dns-listen)');
     await shutdown(1);
@@ -226,6 +240,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
         port: config.probeListen.port,
         // https:// (config.ts made sure the API has TLS): the API's certificate, reloaded with it.
         tls: config.probeListen.https ? tls.api : null,
+        tlsRefusals,
         nodeId: config.id,
         stallLimitMs: config.probeStallLimitMs,
         readiness: () => app.readiness(),
@@ -271,6 +286,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
       // After the app: while it closes, the probe listener reports the node not ready.
       await probes?.close();
       await node.close();
+      // Last: the listeners are closed, so its final counts are final.
+      tlsRefusals.close();
       logger.info('stopped');
     } catch (err) {
       logger.error({ err }, 'error while shutting down');

@@ -27,6 +27,11 @@ export interface MetricSources {
   readonly watch: () => WatchStats;
   readonly blockingQueries: () => number;
   readonly revisionWaits: () => number;
+  /** Refused TLS handshakes on this node's listeners, by listener and reason (none without TLS). */
+  readonly tlsRefusals?: () => readonly {
+    readonly labels: { listener: string; reason: string };
+    readonly value: number;
+  }[];
 }
 
 const ROLES = ['leader', 'follower', 'candidate', 'precandidate'] as const;
@@ -152,6 +157,12 @@ export class ServerMetrics {
     this.authFailures = r.counter('rollcall_auth_failures_total', 'Requests refused by token auth, by reason.', [
       'reason',
     ]);
+    const tlsRefusals = sources.tlsRefusals;
+    r.counterFrom(
+      'rollcall_tls_handshake_failures_total',
+      'TLS handshakes this node refused (or that clients gave up), by listener (api, consul, dns, probe) and reason (CERT_HAS_EXPIRED, ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE, ...).',
+      () => (tlsRefusals === undefined ? [] : tlsRefusals()),
+    );
     this.httpDuration = r.histogram(
       'rollcall_http_request_duration_seconds',
       'HTTP request latency by method, route pattern and status.',

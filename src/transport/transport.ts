@@ -11,6 +11,7 @@ import {
 import type { Logger } from 'pino';
 
 import { RepeatLimiter, type RepeatSummary } from '../log/repeat-limiter.js';
+import { onRefusedHandshake } from '../security/handshake-refusals.js';
 import { certificateNodeIds } from '../security/node-identity.js';
 
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
@@ -339,21 +340,17 @@ export class PeerTransport<M> {
       },
       (socket) => this.accept(socket),
     );
-    server.on('tlsClientError', (error, socket) => {
+    // Why, in the words of the other TLS listeners (src/security/handshake-refusals.ts): a
+    // certificate that fails verification shows only as ECONNRESET in the error itself, on
+    // a socket that no longer knows its address.
+    onRefusedHandshake(server, 'peer', ({ source, remotePort, reason, detail }) => {
       this.refusedConnections += 1;
-      const source = socket.remoteAddress ?? '?';
       if (this.refusalLog.admit(`TLS_HANDSHAKE ${source}`, { source, code: 'TLS_HANDSHAKE' })) {
         this.logger.warn(
-          {
-            remote: `${source}:${socket.remotePort ?? '?'}`,
-            code: 'TLS_HANDSHAKE',
-            errno: errnoOf(error),
-            reason: error.message,
-          },
+          { remote: `${source}:${remotePort ?? '?'}`, code: 'TLS_HANDSHAKE', tlsReason: reason, reason: detail },
           'refused peer connection',
         );
       }
-      socket.destroy();
     });
     return server;
   }

@@ -21,6 +21,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log/index.js';
+import type { HandshakeRefusals } from '../../security/handshake-refusals.js';
 import type { TlsMaterial } from '../../security/tls-files.js';
 import { ProbePublisher } from './publisher.js';
 import {
@@ -57,6 +58,8 @@ export interface ProbeListenerOptions {
   readonly stallLimitMs?: number;
   /** Serve HTTPS with this material (the HTTP API's); absent or null: plain HTTP. */
   readonly tls?: TlsMaterial | null;
+  /** With `tls`: where refused handshakes are logged and counted. */
+  readonly tlsRefusals?: HandshakeRefusals;
 }
 
 function probeTls(m: TlsMaterial): ProbeTls {
@@ -180,6 +183,11 @@ export class ProbeListener {
             return;
           case 'log':
             this.log[m.level](m.fields, m.msg);
+            return;
+          case 'tls-refused':
+            if (this.o.tlsRefusals === undefined)
+              this.log.debug({ ...m.refusal }, 'probe listener: TLS handshake refused');
+            else this.o.tlsRefusals.record(m.refusal);
             return;
         }
       });

@@ -11,6 +11,7 @@
  *
  * Only type imports here: the worker loads this file and must not pull in the server.
  */
+import type { HandshakeRefusal } from '../../security/handshake-refusals.js';
 import type { ErrorCode } from '../errors.js';
 
 /** A probe's answer: the status and the JSON body, the same on both ports. */
@@ -184,6 +185,8 @@ export interface ProbeTls {
 /** Worker -> main thread. */
 export type FromProbeWorker =
   | { readonly kind: 'listening'; readonly port: number }
+  /** A refused TLS handshake: the main thread logs (rate-limited) and counts it with the other listeners'. */
+  | { readonly kind: 'tls-refused'; readonly refusal: HandshakeRefusal }
   | { readonly kind: 'listen-failed'; readonly message: string; readonly code: string | null }
   | {
       readonly kind: 'log';

@@ -10,7 +10,9 @@
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
+import { onRefusedHandshake } from '../../security/handshake-refusals.js';
 import {
   answerProbe,
   type FromProbeWorker,
@@ -91,11 +93,9 @@ const server =
         answer,
       );
 if (data.tls !== null) {
-  // A failed handshake (plain HTTP, an untrusted or missing client certificate): the socket
-  // is already closed; one debug line, as for the main port.
-  server.on('tlsClientError', (err: NodeJS.ErrnoException) =>
-    log('debug', 'probe listener: TLS handshake failed', { code: err.code ?? null, message: err.message }),
-  );
+  // A failed handshake (plain HTTP, an untrusted or missing client certificate): the main
+  // thread logs it (rate-limited) and counts it with the other listeners' refusals.
+  onRefusedHandshake(server as TlsServer, 'probe', (refusal) => post({ kind: 'tls-refused', refusal }));
 }
 server.maxConnections = MAX_CONNECTIONS;
 server.headersTimeout = HEADERS_TIMEOUT_MS;
