@@ -8,7 +8,12 @@
  * - frames while changes arrive: the gaps between animation frames (goal: none over 200 ms)
  *   and the longest task Chromium reports (Long Tasks API), over the measuring window.
  *
- *   npm run bench:ui -- [--instances 100000] [--services 1000] [--rate 500] [--seconds 15] [--json]
+ * - what the renderer's main thread did over that window: its time on a CPU and waiting for
+ *   one (/proc schedstat), and with `--trace` a Chromium performance trace: each task over
+ *   50 ms with its wall time against its own thread time, and where the main thread's time
+ *   went (script, style, layout, paint, GC, parsing), in the long tasks and in all of them.
+ *
+ *   npm run bench:ui -- [--instances 100000] [--services 1000] [--rate 500] [--seconds 15] [--trace] [--json]
  *
  * Needs `npm run build` first, playwright-core and /usr/bin/chromium. Figures in docs/ui.md.
  */
@@ -217,6 +222,155 @@ function printProfile(profile: {
   for (const [name, ms] of top) console.log(`  ${ms.toFixed(0).padStart(7)} ms  ${name}`);
 }
 
+/** One event of a Chromium trace (the Trace Event Format), as much of it as the summary reads. */
+interface TraceEvent {
+  readonly name: string;
+  readonly cat: string;
+  readonly ph: string;
+  readonly ts: number;
+  readonly dur?: number;
+  readonly tdur?: number;
+  readonly pid: number;
+  readonly tid: number;
+  readonly args?: {
+    readonly name?: string;
+    readonly data?: { functionName?: string; url?: string; lineNumber?: number; type?: string };
+  };
+}
+
+/** What the trace says the renderer main thread did: tasks over 50 ms, and where its time went. */
+interface TraceSummary {
+  readonly tasks: number;
+  readonly taskWallMs: number;
+  readonly taskThreadMs: number;
+  /** Tasks over 50 ms, longest first: wall time, the thread's own (CPU) time, and their biggest parts. */
+  readonly longTasks: readonly { wallMs: number; threadMs: number; parts: string }[];
+  /** Self time (wall) by kind of work: in the long tasks, and in all tasks. */
+  readonly inLong: readonly [string, number][];
+  readonly inAll: readonly [string, number][];
+}
+
+const TRACE_CATEGORIES = [
+  '-*',
+  'toplevel',
+  'devtools.timeline',
+  'disabled-by-default-devtools.timeline',
+  'v8.execute',
+  'blink.user_timing',
+].join(',');
+
+/** A trace event's kind of work, as the summary groups it (a script call by its function). */
+function workKind(e: TraceEvent): string {
+  const d = e.args?.data;
+  if (e.name === 'FunctionCall' && d) {
+    return `script ${d.functionName || '(anonymous)'} ${(d.url ?? '').split('/').pop()}:${(d.lineNumber ?? 0) + 1}`;
+  }
+  if (e.name === 'EventDispatch' && d?.type) return `EventDispatch ${d.type}`;
+  if (e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask') return '(task, unattributed)';
+  return e.name;
+}
+
+function summarizeTrace(events: readonly TraceEvent[]): TraceSummary {
+  // The page's renderer main thread: the CrRendererMain with the most events.
+  const mains = new Set(
+    events
+      .filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain')
+      .map((e) => `${e.pid}:${e.tid}`),
+  );
+  const perThread = new Map<string, TraceEvent[]>();
+  for (const e of events) {
+    const key = `${e.pid}:${e.tid}`;
+    if (!mains.has(key)) continue;
+    let list = perThread.get(key);
+    if (!list) perThread.set(key, (list = []));
+    list.push(e);
+  }
+  const main = [...perThread.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+  // Complete events only: begin/end pairs turned into one with a duration.
+  const open: TraceEvent[] = [];
+  const spans: TraceEvent[] = [];
+  for (const e of [...main].sort((a, b) => a.ts - b.ts)) {
+    if (e.ph === 'X' && e.dur !== undefined) spans.push(e);
+    else if (e.ph === 'B') open.push(e);
+    else if (e.ph === 'E') {
+      const b = open.pop();
+      if (b) spans.push({ ...b, ph: 'X', dur: e.ts - b.ts });
+    }
+  }
+  // Parents before children: by start, the longer first at the same start.
+  spans.sort((a, b) => a.ts - b.ts || b.dur! - a.dur!);
+  const isTask = (e: TraceEvent) => e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask';
+  const inLong = new Map<string, number>();
+  const inAll = new Map<string, number>();
+  const longTasks: { wallMs: number; threadMs: number; parts: Map<string, number> }[] = [];
+  let tasks = 0;
+  let taskWall = 0;
+  let taskThread = 0;
+  // A stack of open spans with the time their children took, for self times.
+  const stack: { e: TraceEvent; children: number }[] = [];
+  let task: { e: TraceEvent; parts: Map<string, number> } | null = null;
+  const close = (upTo: number) => {
+    while (stack.length && stack.at(-1)!.e.ts + stack.at(-1)!.e.dur! <= upTo) {
+      const { e, children } = stack.pop()!;
+      if (stack.length) stack.at(-1)!.children += e.dur!;
+      const self = Math.max(0, e.dur! - children) / 1000;
+      const kind = workKind(e);
+      inAll.set(kind, (inAll.get(kind) ?? 0) + self);
+      if (task && task.e.dur! > 50_000) task.parts.set(kind, (task.parts.get(kind) ?? 0) + self);
+      if (stack.length === 0 && task) {
+        if (task.e.dur! > 50_000) {
+          for (const [k, ms] of task.parts) inLong.set(k, (inLong.get(k) ?? 0) + ms);
+          longTasks.push({ wallMs: task.e.dur! / 1000, threadMs: (task.e.tdur ?? 0) / 1000, parts: task.parts });
+        }
+        task = null;
+      }
+    }
+  };
+  for (const e of spans) {
+    close(e.ts);
+    if (stack.length === 0) {
+      // Only whole tasks at the top: a stray event outside any task is counted on its own.
+      if (isTask(e)) {
+        tasks++;
+        taskWall += e.dur!;
+        taskThread += e.tdur ?? 0;
+      }
+      task = { e, parts: new Map() };
+    }
+    stack.push({ e, children: 0 });
+  }
+  close(Number.POSITIVE_INFINITY);
+  const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
+  return {
+    tasks,
+    taskWallMs: taskWall / 1000,
+    taskThreadMs: taskThread / 1000,
+    longTasks: longTasks
+      .sort((a, b) => b.wallMs - a.wallMs)
+      .map((t) => ({
+        wallMs: Math.round(t.wallMs),
+        threadMs: Math.round(t.threadMs),
+        parts: top(t.parts, 3)
+          .map(([k, ms]) => `${k} ${Math.round(ms)}`)
+          .join(', '),
+      })),
+    inLong: top(inLong, 12),
+    inAll: top(inAll, 15),
+  };
+}
+
+function printTrace(t: TraceSummary): void {
+  console.log(
+    `trace: ${t.tasks} main-thread tasks, ${Math.round(t.taskWallMs)} ms wall, ${Math.round(t.taskThreadMs)} ms on the thread's own clock; ${t.longTasks.length} over 50 ms`,
+  );
+  for (const l of t.longTasks.slice(0, 10))
+    console.log(`  task ${l.wallMs} ms wall, ${l.threadMs} ms thread: ${l.parts}`);
+  console.log('  self time in the tasks over 50 ms:');
+  for (const [k, ms] of t.inLong) console.log(`    ${ms.toFixed(0).padStart(6)} ms  ${k}`);
+  console.log('  self time in all tasks:');
+  for (const [k, ms] of t.inAll) console.log(`    ${ms.toFixed(0).padStart(6)} ms  ${k}`);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -227,6 +381,7 @@ async function main(): Promise<number> {
       json: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       still: { type: 'boolean', default: false },
+      trace: { type: 'boolean', default: false },
     },
   });
   const instances = Number(values.instances);
@@ -292,10 +447,15 @@ async function main(): Promise<number> {
 
     // ---- live: changes at `rate`/s while the list is scrolled, frames recorded
     const revisionBefore = Number(await page.locator('#revision').textContent());
-    const cdp = values.profile ? await page.context().newCDPSession(page) : null;
-    if (cdp) {
+    const cdp = values.profile || values.trace ? await page.context().newCDPSession(page) : null;
+    if (cdp && values.profile) {
       await cdp.send('Profiler.enable');
       await cdp.send('Profiler.start');
+    }
+    const traceEvents: TraceEvent[] = [];
+    if (cdp && values.trace) {
+      cdp.on('Tracing.dataCollected', (d) => traceEvents.push(...(d.value as unknown as TraceEvent[])));
+      await cdp.send('Tracing.start', { categories: TRACE_CATEGORIES, transferMode: 'ReportEvents' });
     }
     const threadsBefore = rendererMainThreads(profile);
     await page.evaluate(RECORD);
@@ -326,7 +486,14 @@ async function main(): Promise<number> {
     const catchUpMs = Math.round(performance.now() - catchUpFrom);
     const live = await page.evaluate<{ frames: number; gaps: number[]; longTasks: number[] }>(LIVE_MARKS);
     const threadsAfter = rendererMainThreads(profile);
-    if (cdp) printProfile((await cdp.send('Profiler.stop')).profile);
+    if (cdp && values.profile) printProfile((await cdp.send('Profiler.stop')).profile);
+    let trace: TraceSummary | null = null;
+    if (cdp && values.trace) {
+      const complete = new Promise((r) => cdp.once('Tracing.tracingComplete', r));
+      await cdp.send('Tracing.end');
+      await complete;
+      trace = summarizeTrace(traceEvents);
+    }
     const revisionAfter = Number(await page.locator('#revision').textContent());
     const figures = {
       instances,
@@ -352,10 +519,12 @@ async function main(): Promise<number> {
       framesOver200Ms: live.gaps.filter((g) => g > 200).length,
       longTasks: live.longTasks.length,
       longestTaskMs: Math.round(live.longTasks.at(-1) ?? 0),
+      longTaskTotalMs: Math.round(live.longTasks.reduce((a, b) => a + b, 0)),
       mainThreadCpuMs: Math.round(threadsAfter.cpuMs - threadsBefore.cpuMs),
       mainThreadWaitMs: Math.round(threadsAfter.waitMs - threadsBefore.waitMs),
       loadAverage: (await import('node:os')).loadavg()[0]!.toFixed(1),
       pageErrors: errors.length,
+      trace,
     };
     if (values.json) console.log(JSON.stringify(figures));
     else {
@@ -369,7 +538,7 @@ async function main(): Promise<number> {
           `${figures.behindAtEnd} revisions behind the node at the end, caught up ${figures.catchUpMs} ms later; ` +
           `${figures.frames} frames, gap p50 ${figures.frameGapP50Ms} ms, p99 ${figures.frameGapP99Ms} ms, ` +
           `max ${figures.frameGapMaxMs} ms (${figures.framesOver200Ms} over 200 ms); ` +
-          `${figures.longTasks} long tasks, longest ${figures.longestTaskMs} ms`,
+          `${figures.longTasks} long tasks (over 50 ms) of ${figures.longTaskTotalMs} ms together, longest ${figures.longestTaskMs} ms`,
       );
       console.log(
         `the page's main thread over the live window (${seconds + 0.5} s): ${figures.mainThreadCpuMs} ms on a CPU, ` +
@@ -378,6 +547,7 @@ async function main(): Promise<number> {
       console.log(
         `idle (no changes, no scrolling, 3 s): frame gap p50 ${figures.idleFrameGapP50Ms} ms, max ${figures.idleFrameGapMaxMs} ms; main thread ${figures.idleMainThreadCpuMs} ms on a CPU`,
       );
+      if (trace) printTrace(trace);
       if (errors.length) console.log(`page errors: ${errors.join('; ')}`);
     }
     const ok = figures.firstPaintMs <= 2000 && figures.framesOver200Ms === 0 && errors.length === 0;

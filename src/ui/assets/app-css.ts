@@ -89,7 +89,7 @@ tr.gone td { color: var(--muted); }
 .health-down { background: var(--bad-bg); color: var(--bad); }
 .h-healthy { color: var(--ok); } .h-subhealthy { color: var(--warn); } .h-suspect { color: var(--sus); } .h-down { color: var(--bad); }
 /* Every row exactly ROW_PX (46 px) high, the column titles 28 px (view-services.ts): the list is virtual. */
-.irow { display: grid; grid-template-columns: 17% 8% 13% 7% 20% 30% 5%; height: 46px; overflow: hidden; border-bottom: 1px solid var(--line); align-items: center; }
+.irow { display: grid; grid-template-columns: 17% 8% 13% 7% 20% 30% 5%; height: 46px; overflow: hidden; border-bottom: 1px solid var(--line); align-items: center; contain: strict; }
 .irow > div { padding: 0 8px; min-width: 0; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; max-height: 46px; }
 .irow > div > div { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .irow .num { text-align: right; font-variant-numeric: tabular-nums; }

@@ -15,9 +15,9 @@ import {
   token,
 } from './api.js';
 import { byId } from './dom.js';
-import { alertEvent, apply, clearRegistry, load, setAlerts, setReports, state } from './store.js';
+import { alertEvent, applyQueued, clearRegistry, load, queue, setAlerts, setReports, state, stats } from './store.js';
 import { loadTokenScope, namespaceParam } from './token-scope.js';
-import { renderCluster, renderHeader } from './view-cluster.js';
+import { renderCluster, renderHeader, renderRevision } from './view-cluster.js';
 import { onChooseDatacenter, renderDatacenters } from './view-datacenters.js';
 import { renderServices } from './view-services.js';
 import { renderAlerts, renderFeed, renderPolicy } from './view-side.js';
@@ -39,17 +39,19 @@ const POLICY_EVERY_MS = 5000;
 const FEDERATION_EVERY_MS = 2000;
 
 // Each section is drawn again only when what it shows changed, once per animation frame at
-// most: with hundreds of changes a second, a frame redraws the services in view, the feed
-// and the header, not the whole page.
+// most: with hundreds of changes a second, a frame applies the watch events that came since
+// the last one and updates the rows in view that changed, the feed and the revision, not the
+// whole page. A section that returns true has more to draw and is drawn again next frame.
 const SECTIONS = {
   header: renderHeader,
+  revision: renderRevision,
   cluster: renderCluster,
   datacenters: renderDatacenters,
   services: renderServices,
   alerts: renderAlerts,
   policy: renderPolicy,
   feed: renderFeed,
-} as const;
+} satisfies Record<string, () => unknown>;
 type Section = keyof typeof SECTIONS;
 const ALL = Object.keys(SECTIONS) as Section[];
 
@@ -64,9 +66,15 @@ function render(...sections: Section[]): void {
     // would stop every later frame from being scheduled and freeze the whole page.
     const due = ALL.filter((s) => dirty.has(s));
     dirty.clear();
+    // The watch events since the last frame, all at once, before anything is drawn.
+    try {
+      applyQueued();
+    } catch (err) {
+      console.error('applying watch events:', err);
+    }
     for (const s of due) {
       try {
-        SECTIONS[s]();
+        if (SECTIONS[s]() === true) render(s);
       } catch (err) {
         console.error(`drawing ${s}:`, err);
       }
@@ -138,12 +146,14 @@ async function bootstrap(): Promise<void> {
   watch = openStream<{ message: WatchChange; progress: WatchProgress; compacted: unknown }>(
     () => `/v1/watch?fromRevision=${state.revision + 1}${dcParam()}${namespaceParam()}`,
     {
+      // Applied at the next frame, in order with the changes before them (queue()).
       message: (ev) => {
-        if (apply(ev)) render('services', 'feed', 'header');
+        queue(ev);
+        render('services', 'feed', 'revision');
       },
       progress: (p) => {
-        if (p.revision > state.revision) state.revision = p.revision;
-        render('header');
+        queue(p.revision);
+        render('revision');
       },
       // Our resume point left this node's history: list again.
       compacted: () => bootstrap(),
@@ -299,6 +309,8 @@ function controls(): void {
   setInterval(() => render(), 5000);
 }
 
+// For tests and bench:ui: how many frames drew the list, batches of changes, rows built.
+(globalThis as { rollcallPage?: typeof stats }).rollcallPage = stats;
 controls();
 render();
 // A token limited to namespaces lists, watches and reads reports of one of them (token-scope.ts).

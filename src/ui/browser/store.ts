@@ -26,6 +26,8 @@ export interface ServiceEntry {
   order: string[] | null;
   /** Instances per health, kept as changes arrive (a 100,000-instance service is never recounted). */
   readonly counts: Record<Health, number>;
+  /** Bumped by every change to its instances: what was derived from it (the filter's matches) is stale. */
+  version: number;
 }
 
 /** GET /v1/cluster with who answered: `selfId` (x-rollcall-node) and its member row. */
@@ -61,6 +63,8 @@ export interface PageState {
   instanceCount: number;
   /** "ns/svc" -> its instances */
   services: Map<string, ServiceEntry>;
+  /** The keys of 'services', sorted: kept as services come, never sorted again. */
+  serviceKeys: string[];
   cluster: ClusterView | null;
   clusterError: string | null;
   clusterAt: number;
@@ -89,6 +93,7 @@ export const state: PageState = {
   layout: 0,
   instanceCount: 0,
   services: new Map(),
+  serviceKeys: [],
   cluster: null,
   clusterError: null,
   clusterAt: 0,
@@ -111,7 +116,9 @@ export function load(listing: ServicesPage, first: boolean): void {
   state.revision = listing.revision;
   if (first) {
     state.services = new Map();
+    state.serviceKeys = [];
     state.instanceCount = 0;
+    queued.length = 0;
   }
   for (const s of listing.services) {
     const svc = service(s.namespace, s.service);
@@ -124,11 +131,24 @@ function service(namespace: string, name: string): ServiceEntry {
   const key = `${namespace}/${name}`;
   let svc = state.services.get(key);
   if (!svc) {
-    svc = { namespace, service: name, instances: new Map(), order: [], counts: noCounts() };
+    svc = { namespace, service: name, instances: new Map(), order: [], counts: noCounts(), version: 0 };
     state.services.set(key, svc);
+    state.serviceKeys.splice(insertionPoint(state.serviceKeys, key), 0, key);
     state.layout++;
   }
   return svc;
+}
+
+/** Where key goes in the sorted list (a binary search). */
+function insertionPoint(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function noCounts(): Record<Health, number> {
@@ -149,6 +169,7 @@ export function compareInstances(a: Instance, b: Instance): number {
 function put(svc: ServiceEntry, i: Instance): void {
   const before = svc.instances.get(i.id);
   svc.instances.set(i.id, i);
+  svc.version++;
   if (before) svc.counts[before.health]--;
   else state.instanceCount++;
   svc.counts[i.health]++;
@@ -159,6 +180,11 @@ function put(svc: ServiceEntry, i: Instance): void {
     svc.order = null;
     return;
   }
+  order.splice(placeOf(svc, order, i), 0, i.id);
+}
+
+/** The first place in the display order whose instance does not sort before i (a binary search). */
+function placeOf(svc: ServiceEntry, order: readonly string[], i: Instance): number {
   let lo = 0;
   let hi = order.length;
   while (lo < hi) {
@@ -166,18 +192,21 @@ function put(svc: ServiceEntry, i: Instance): void {
     if (compareInstances(svc.instances.get(order[mid]!)!, i) < 0) lo = mid + 1;
     else hi = mid;
   }
-  order.splice(lo, 0, i.id);
+  return lo;
 }
 
 function remove(svc: ServiceEntry, id: string): void {
   const before = svc.instances.get(id);
   if (!before) return;
+  // Found by binary search while 'before' is still in the map (the search reads it).
+  const order = svc.order;
+  const at = order === null ? -1 : placeOf(svc, order, before);
   svc.instances.delete(id);
+  svc.version++;
   svc.counts[before.health]--;
   state.instanceCount--;
   state.layout++;
-  const at = svc.order?.indexOf(id) ?? -1;
-  if (at >= 0) svc.order!.splice(at, 1);
+  if (order !== null && order[at] === id) order.splice(at, 1);
 }
 
 /** The service's ids in display order, sorted again if a change left them unsorted. */
@@ -187,6 +216,44 @@ export function ordered(svc: ServiceEntry): readonly string[] {
     svc.order = list.map((i) => i.id);
   }
   return svc.order;
+}
+
+/**
+ * What the page did, for tests and bench:ui (`window.rollcallPage`): frames that drew the
+ * services, watch events applied and in how many batches, the list built from scratch,
+ * instance rows built, and whether the last drawing left nothing for later (the margin).
+ */
+export const stats = {
+  framesDrawn: 0,
+  changesApplied: 0,
+  batches: 0,
+  listBuilds: 0,
+  rowsBuilt: 0,
+  listComplete: false,
+};
+
+// Watch events wait here for the next animation frame, which applies them all at once: a
+// burst of hundreds of changes costs one update of the page, not one each.
+const queued: (WatchChange | number)[] = [];
+
+/** Keeps a watch event (or a progress revision) for the next frame's applyQueued(). */
+export function queue(ev: WatchChange | number): void {
+  queued.push(ev);
+}
+
+/** Applies the queued watch events in order; returns how many changed the registry. */
+export function applyQueued(): number {
+  if (queued.length === 0) return 0;
+  let applied = 0;
+  for (const ev of queued) {
+    if (typeof ev === 'number') {
+      if (ev > state.revision) state.revision = ev;
+    } else if (apply(ev)) applied++;
+  }
+  queued.length = 0;
+  stats.batches++;
+  stats.changesApplied += applied;
+  return applied;
 }
 
 /** Applies one watch event; returns false when it was already reflected (a duplicate). */
@@ -214,7 +281,9 @@ export function apply(ev: WatchChange): boolean {
 export function clearRegistry(): void {
   state.revision = 0;
   state.services = new Map();
+  state.serviceKeys = [];
   state.instanceCount = 0;
+  queued.length = 0;
   state.feed = [];
   state.reports = new Map();
   state.layout++;
@@ -254,14 +323,24 @@ function matches(i: Instance, q: string): boolean {
   return text.includes(q);
 }
 
+// The filter's matches per service, for the filter text and the service's version they were
+// found at: a change to one service filters that service again, not all 100,000 instances.
+const matched = new WeakMap<ServiceEntry, { q: string; version: number; ids: readonly string[] }>();
+
 /** Services sorted by key, filtered by the search box (matches service or instance fields). */
 export function visibleServices(): VisibleService[] {
   const q = state.filter.trim().toLowerCase();
   const out: VisibleService[] = [];
-  for (const [key, svc] of [...state.services].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const key of state.serviceKeys) {
+    const svc = state.services.get(key)!;
     let ids = ordered(svc);
     if (q && !key.toLowerCase().includes(q)) {
-      ids = ids.filter((id) => matches(svc.instances.get(id)!, q));
+      let m = matched.get(svc);
+      if (m === undefined || m.q !== q || m.version !== svc.version) {
+        m = { q, version: svc.version, ids: ids.filter((id) => matches(svc.instances.get(id)!, q)) };
+        matched.set(svc, m);
+      }
+      ids = m.ids;
       if (ids.length === 0) continue;
     }
     out.push({ key, svc, ids });

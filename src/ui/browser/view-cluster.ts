@@ -25,6 +25,13 @@ export function renderHeader(): void {
   w.textContent = state.watch === 'live' ? 'live' : state.watch === 'retrying' ? 'reconnecting…' : 'connecting…';
 }
 
+/** The revision the page reflects: all that a watch event changes in the header. */
+export function renderRevision(): void {
+  const el = byId('revision');
+  const text = String(state.revision);
+  if (el.textContent !== text) el.textContent = text;
+}
+
 /** A header cell; a leading # marks a numeric (right-aligned) column. */
 export function th(t: string): HTMLTableCellElement {
   return t.startsWith('#') ? h('th', { class: 'num', text: t.slice(1) }) : h('th', { text: t });

@@ -1,6 +1,6 @@
 // Services and their instances: health, weight, metadata and what each one reports.
-import { ago, byId, type Child, fill, h, pct } from './dom.js';
-import { state, type VisibleService, visibleServices } from './store.js';
+import { ago, byId, type Child, h, pct } from './dom.js';
+import { state, stats, type VisibleService, visibleServices } from './store.js';
 import type { Health, Instance, TrackedReport } from './wire.js';
 
 const HEALTHS: readonly Health[] = ['healthy', 'subhealthy', 'suspect', 'down'];
@@ -59,14 +59,45 @@ function firstBelow(y: number): number {
   return lo;
 }
 
-export function renderServices(): void {
+/** Time one drawing may take before it leaves the margin rows to the next frame. */
+const BUDGET_MS = 8;
+
+/** An instance row on the page, and what it was drawn from: it is built again only when one of them changes. */
+interface DrawnRow {
+  readonly el: HTMLElement;
+  readonly instance: Instance;
+  readonly report: TrackedReport | undefined;
+  readonly note: string;
+}
+
+/** A service's part of the band on the page: its element, its header (with what it shows) and its rows by id. */
+interface DrawnService {
+  readonly el: HTMLElement;
+  head: readonly Node[];
+  headShows: string;
+  readonly rows: Map<string, DrawnRow>;
+}
+
+// What is on the page. Every drawing updates it in place: rows that did not change keep their
+// elements (no new style, layout or paint for them), so a frame with changes out of view
+// touches nothing in the list, and one in view replaces that row alone.
+let vlist: HTMLElement | null = null;
+const drawnServices = new Map<string, DrawnService>();
+
+/** Draws the services; returns true when the margin around the rows in view is left for the next frame. */
+export function renderServices(): boolean {
+  const started = performance.now();
+  stats.framesDrawn++;
   layout();
-  fill('services-count', `${state.services.size} services · ${state.instanceCount} instances`);
+  setText('services-count', `${state.services.size} services · ${state.instanceCount} instances`);
   const box = byId('services');
   // The box is as tall as the list, up to 70 % of the window (the CSS): a short list leaves no blank.
   const fits = `${Math.max(height, 60)}px`;
   if (box.style.getPropertyValue('--list-height') !== fits) box.style.setProperty('--list-height', fits);
+  stats.listComplete = true;
   if (placed.length === 0) {
+    vlist = null;
+    drawnServices.clear();
     box.replaceChildren(
       state.servicesError
         ? h('p', {
@@ -79,72 +110,140 @@ export function renderServices(): void {
             text: state.services.size === 0 ? 'No services registered yet.' : 'Nothing matches the filter.',
           }),
     );
-    return;
+    return false;
   }
-  // The visible band of the list, with a margin each side.
-  const from = Math.max(0, box.scrollTop - MARGIN_PX);
-  const to = box.scrollTop + (box.clientHeight || 800) + MARGIN_PX;
-  // Drawn again only if something in the band changed: most changes are to rows out of view.
-  const shows = inBand(from, to);
-  const list = box.firstElementChild;
-  if (list instanceof HTMLElement && list.classList.contains('vlist') && sameAs(drawn, shows)) {
-    // Rows came or went below the band only: the list's length is all that changed.
-    list.style.height = `${height}px`;
-    return;
+  if (vlist === null || box.firstElementChild !== vlist) {
+    vlist = h('div', { class: 'vlist' });
+    drawnServices.clear();
+    box.replaceChildren(vlist);
+    stats.listBuilds++;
   }
-  drawn = shows;
-  const chunks: HTMLElement[] = [];
-  for (let n = firstBelow(from); n < placed.length && placed[n]!.top < to; n++) {
-    chunks.push(chunk(placed[n]!, from, to));
+  const listHeight = `${height}px`;
+  if (vlist.style.height !== listHeight) vlist.style.height = listHeight;
+  // The rows in view always; the margin either side (so a scroll shows no blanks) as far as
+  // the rows it still lacks fit in the frame's budget, and the rest in the next frames. After
+  // a jump to another part of a long list every row there is new: the rows in view show in
+  // that frame, the margin fills in over the following ones.
+  const top = box.scrollTop;
+  const bottom = top + (box.clientHeight || 800);
+  const inView = rowsMissing(top, bottom);
+  // At least a few rows of margin a frame beyond those in view, however slow building is.
+  const affordable = Math.max(inView + MIN_MARGIN_ROWS, BUDGET_MS / msPerRow);
+  let margin = MARGIN_PX;
+  while (margin > MARGIN_STEP_PX && rowsMissing(Math.max(0, top - margin), bottom + margin) > affordable)
+    margin -= MARGIN_STEP_PX;
+  const built = stats.rowsBuilt;
+  drawBand(vlist, Math.max(0, top - margin), bottom + margin);
+  if (stats.rowsBuilt > built) {
+    const each = (performance.now() - started) / (stats.rowsBuilt - built);
+    msPerRow = msPerRow * 0.7 + each * 0.3;
   }
-  box.replaceChildren(h('div', { class: 'vlist', style: { height: `${height}px` } }, chunks));
+  stats.listComplete = margin >= MARGIN_PX;
+  return !stats.listComplete;
 }
 
-/** What the band shows, to compare with what was drawn: each value, and each instance object (a change brings a new one). */
-let drawn: readonly unknown[] = [];
+const MIN_MARGIN_ROWS = 4;
+const MARGIN_STEP_PX = 100;
 
-function inBand(from: number, to: number): unknown[] {
-  const out: unknown[] = [state.reports, state.reportsNote];
+/** What building one row costs, measured as rows are built: how many fit in the budget. */
+let msPerRow = 0.2;
+
+/** How many rows between from and to have no element on the page to reuse. */
+function rowsMissing(from: number, to: number): number {
+  let missing = 0;
   for (let n = firstBelow(from); n < placed.length && placed[n]!.top < to; n++) {
     const p = placed[n]!;
+    const drawn = drawnServices.get(p.key)?.rows;
     const rowsTop = p.top + p.head;
-    const first = Math.max(0, Math.floor((from - rowsTop) / ROW_PX));
     const end = Math.min(p.ids.length, Math.ceil((to - rowsTop) / ROW_PX));
-    const c = p.svc.counts;
-    out.push(p.key, p.top, first, end, c.healthy, c.subhealthy, c.suspect, c.down, p.svc.instances.size);
-    for (let k = first; k < end; k++) out.push(p.svc.instances.get(p.ids[k]!));
+    for (let k = Math.max(0, Math.floor((from - rowsTop) / ROW_PX)); k < end; k++) {
+      const row = drawn?.get(p.ids[k]!);
+      if (row === undefined || row.instance !== p.svc.instances.get(p.ids[k]!)) missing++;
+    }
   }
-  return out;
+  return missing;
 }
 
-function sameAs(a: readonly unknown[], b: readonly unknown[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
-  return true;
+/** Brings the list's elements to the services and rows between from and to (list coordinates). */
+function drawBand(list: HTMLElement, from: number, to: number): void {
+  const want: HTMLElement[] = [];
+  const keys = new Set<string>();
+  for (let n = firstBelow(from); n < placed.length && placed[n]!.top < to; n++) {
+    const p = placed[n]!;
+    keys.add(p.key);
+    want.push(drawService(p, from, to));
+  }
+  for (const key of drawnServices.keys()) {
+    if (!keys.has(key)) drawnServices.delete(key);
+  }
+  arrange(list, want);
+}
+
+/** Makes parent's children exactly 'want', in order, moving and removing as few as it can. */
+function arrange(parent: HTMLElement, want: readonly Node[]): void {
+  const keep = new Set(want);
+  for (let c = parent.firstChild; c !== null; ) {
+    const next = c.nextSibling;
+    if (!keep.has(c)) c.remove();
+    c = next;
+  }
+  let at = parent.firstChild;
+  for (const node of want) {
+    if (node === at) at = at.nextSibling;
+    else parent.insertBefore(node, at);
+  }
 }
 
 /** The part of one service between from and to (list coordinates): its header if in view, and those rows. */
-function chunk(p: Placed, from: number, to: number): HTMLElement {
+function drawService(p: Placed, from: number, to: number): HTMLElement {
   const rowsTop = p.top + p.head;
   const first = Math.max(0, Math.floor((from - rowsTop) / ROW_PX));
   const end = Math.min(p.ids.length, Math.ceil((to - rowsTop) / ROW_PX));
   const withHead = p.top + p.head > from;
-  const rows: HTMLElement[] = [];
-  for (let n = first; n < end; n++) {
-    const i = p.svc.instances.get(p.ids[n]!);
-    if (i) rows.push(instanceRow(p.key, i));
+  let d = drawnServices.get(p.key);
+  if (d === undefined) {
+    d = { el: h('section', { class: 'service', 'data-service': p.key }), head: [], headShows: '', rows: new Map() };
+    drawnServices.set(p.key, d);
   }
-  return h(
-    'section',
-    {
-      class: 'service',
-      'data-service': p.key,
-      'data-first-row': first,
-      style: { top: `${withHead ? p.top : rowsTop + first * ROW_PX}px` },
-    },
-    withHead ? serviceHead(p) : null,
-    rows,
-  );
+  const sectionTop = `${withHead ? p.top : rowsTop + first * ROW_PX}px`;
+  if (d.el.style.top !== sectionTop) d.el.style.top = sectionTop;
+  const firstRow = String(first);
+  if (d.el.getAttribute('data-first-row') !== firstRow) d.el.setAttribute('data-first-row', firstRow);
+  const want: Node[] = [];
+  if (withHead) {
+    const c = p.svc.counts;
+    const shows = `${c.healthy} ${c.subhealthy} ${c.suspect} ${c.down} ${p.svc.instances.size} ${p.ids.length}`;
+    if (d.headShows !== shows || d.head.length === 0) {
+      d.head = serviceHead(p).filter((n): n is HTMLElement => n instanceof HTMLElement);
+      d.headShows = shows;
+    }
+    want.push(...d.head);
+  }
+  const rows = new Map<string, DrawnRow>();
+  for (let n = first; n < end; n++) {
+    const id = p.ids[n]!;
+    const i = p.svc.instances.get(id);
+    if (!i) continue;
+    const report = state.reports.get(`${p.key}/${id}`);
+    const note = report ? '' : state.reportsNote;
+    let row = d.rows.get(id);
+    if (row === undefined || row.instance !== i || row.report !== report || row.note !== note) {
+      row = { el: instanceRow(p.key, i, report), instance: i, report, note };
+      stats.rowsBuilt++;
+    }
+    rows.set(id, row);
+    want.push(row.el);
+  }
+  d.rows.clear();
+  for (const [id, row] of rows) d.rows.set(id, row);
+  arrange(d.el, want);
+  return d.el;
+}
+
+/** Sets the element's text if it differs: an unchanged text is not laid out again. */
+function setText(id: string, text: string): void {
+  const el = document.getElementById(id);
+  if (el && el.textContent !== text) el.textContent = text;
 }
 
 function serviceHead({ svc, ids }: Placed): Child[] {
@@ -178,8 +277,7 @@ function serviceHead({ svc, ids }: Placed): Child[] {
   ];
 }
 
-function instanceRow(serviceKey: string, i: Instance): HTMLElement {
-  const report = state.reports.get(`${serviceKey}/${i.id}`);
+function instanceRow(serviceKey: string, i: Instance, report: TrackedReport | undefined): HTMLElement {
   return h(
     'div',
     {
