@@ -4,11 +4,15 @@
  * played by node:http servers on loopback: which answers of a member mean "no such service
  * there" and which mean "ask the next member".
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildConsulApp } from '../src/consul/index.js';
 import { type ConsulFederation, readRemoteService } from '../src/consul/remote.js';
 import { type Moves, readRemoteNamespace } from '../src/consul/remote-namespace.js';
+import { silentLogger } from '../src/log/index.js';
+import { waitFor } from './helpers/wait.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 interface Member {
   readonly server: Server;
@@ -218,5 +222,61 @@ describe('readRemoteNamespace', () => {
     frames = ['event: compacted\ndata: {"revision":40,"compactRevision":39}\n\n'];
     const r = await read({ index: 45, waitMs: 10_000 });
     expect(r.index).toBe(45);
+  });
+});
+
+describe('a Consul listener stopping while queries are parked in another datacenter', () => {
+  it('answers them 503 and closes at once, not at the end of their wait', async () => {
+    const held: ServerResponse[] = [];
+    let watches = 0;
+    const member = createServer((req, res) => {
+      const url = req.url ?? '';
+      if (url.startsWith('/v1/watch')) {
+        watches++;
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('retry: 2000\n\n');
+        return; // nothing changes there: the stream stays open
+      }
+      if (url.includes('index=')) {
+        held.push(res); // the member parks the blocking service read
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'x-rollcall-index': '3' });
+      res.end(JSON.stringify({ revision: 3, serviceRevision: 3, instances: [] }));
+    });
+    await new Promise<void>((resolve) => member.listen(0, '127.0.0.1', resolve));
+    const address = `http://127.0.0.1:${(member.address() as AddressInfo).port}`;
+    const consul = buildConsulApp({
+      node: await InMemoryNodeApi.create(),
+      logger: silentLogger(),
+      maxWaitMs: 120_000,
+      federation: {
+        route: (dc) => (dc === 'dc-b' ? { members: [{ address }] } : null),
+        datacentersByRtt: () => ['dc1', 'dc-b'],
+        hopHeader: (method, url) => `signed ${method} ${url}`,
+      },
+    });
+    try {
+      await consul.app.listen({ port: 0, host: '127.0.0.1' });
+      const base = `http://127.0.0.1:${(consul.app.server.address() as AddressInfo).port}`;
+      const parked = ['/v1/catalog/nodes', '/v1/health/service/web'].map((path) =>
+        fetch(`${base}${path}?dc=dc-b&index=3&wait=100s`).then(async (r) => [r.status, await r.text()]),
+      );
+      await waitFor('both queries parked in dc-b', () => watches === 1 && held.length === 1, 5_000);
+      const started = performance.now();
+      const closed = await Promise.race([
+        consul.app.close().then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 5_000, 'still open after 5 s')),
+      ]);
+      // Before, close waited for both queries' 100 s wait.
+      expect(closed).toBe('closed');
+      expect(performance.now() - started).toBeLessThan(5_000);
+      const stopping = [503, 'This node is stopping; ask another node'];
+      expect(await Promise.all(parked)).toEqual([stopping, stopping]);
+    } finally {
+      member.closeAllConnections();
+      await new Promise<void>((resolve) => member.close(() => resolve()));
+      await consul.app.close();
+    }
   });
 });

@@ -46,6 +46,7 @@ export class ChangeFeed {
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #namespaceChangedAt = new Map<string, number>();
   readonly #unsubscribe: () => void;
+  readonly #closing = new AbortController();
   #floor: number;
   #count = 0;
   #wakeups = 0;
@@ -66,6 +67,14 @@ export class ChangeFeed {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Aborts when the feed closes (the listener is stopping): what ends a query waiting in
+   * another datacenter (`?dc=`), which no change here would wake.
+   */
+  get closing(): AbortSignal {
+    return this.#closing.signal;
   }
 
   /** Parked queries (for tests and metrics). */
@@ -125,6 +134,7 @@ export class ChangeFeed {
     this.#closed = true;
     this.#unsubscribe();
     this.#wakeAll();
+    this.#closing.abort(new Error('the Consul listener is stopping'));
   }
 
   #take(events: readonly RegistryEvent[]): void {

@@ -22,18 +22,10 @@ import {
   nodesText,
   sendRemote,
   sendRemoteNamespace,
+  whileServing,
 } from './remote-answers.js';
 import type { Moves } from './remote-namespace.js';
-import {
-  abortOnClose,
-  blockingRead,
-  type ConsulContext,
-  params,
-  type Query,
-  readOptions,
-  refuseFilter,
-  tokenOf,
-} from './request.js';
+import { blockingRead, type ConsulContext, params, type Query, readOptions, refuseFilter, tokenOf } from './request.js';
 import type { Routes } from './routing.js';
 import { nameProblem } from './settings.js';
 import { catalogService } from './shapes.js';
@@ -118,10 +110,8 @@ export function serviceListRoute(
       refuseFilter(q);
       const service = (req.params as { service: string }).service;
       const opts = readOptions(ctx, q);
-      const { signal, done } = abortOnClose(reply);
-      let answer: Awaited<ReturnType<typeof readRemoteService>>;
-      try {
-        answer = await readRemoteService(ctx.federation, {
+      const answer = await whileServing(ctx, reply, (signal) =>
+        readRemoteService(ctx.federation, {
           datacenter: dc,
           namespace: ns,
           service,
@@ -131,10 +121,8 @@ export function serviceListRoute(
           token: tokenOf(req, q),
           timeoutMs: ctx.timeoutMs,
           signal,
-        });
-      } finally {
-        done();
-      }
+        }),
+      );
       return sendRemote(reply, opts, dc, answer, arrayText(answer.instances, item(q, dc)));
     },
   });

@@ -7,11 +7,15 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Instance } from '../registry/index.js';
+import { ConsulError } from './errors.js';
 import { DATACENTER_HEADER, type RemoteAnswer } from './remote.js';
 import { type Moves, readRemoteNamespace } from './remote-namespace.js';
-import { abortOnClose, type ConsulContext, type ReadOptions, readOptions, refuseFilter, tokenOf } from './request.js';
+import { type ConsulContext, type ReadOptions, readOptions, refuseFilter, tokenOf } from './request.js';
 import type { RemoteCall } from './routing.js';
 import { nodeName, nodeShape } from './shapes.js';
+
+/** What a request the stopping listener will not answer gets (app.ts answers a new one the same). */
+const STOPPING = 'This node is stopping; ask another node';
 
 /** Sends a remote read's body with its headers: that datacenter's index and leader, no last contact. */
 export function sendRemote(
@@ -94,10 +98,8 @@ export async function sendRemoteNamespace(
 ): Promise<FastifyReply> {
   refuseFilter(call.q);
   const opts = readOptions(ctx, call.q);
-  const { signal, done } = abortOnClose(reply);
-  let answer: RemoteAnswer;
-  try {
-    answer = await readRemoteNamespace(ctx.federation, {
+  const answer = await whileServing(ctx, reply, (signal) =>
+    readRemoteNamespace(ctx.federation, {
       datacenter: call.dc,
       namespace: call.ns,
       stale: opts.stale,
@@ -107,11 +109,37 @@ export async function sendRemoteNamespace(
       timeoutMs: ctx.timeoutMs,
       signal,
       moves,
-    });
-  } finally {
-    done();
-  }
+    }),
+  );
   return sendRemote(reply, opts, call.dc, answer, body(answer.instances));
+}
+
+/**
+ * Runs a remote read with a signal that ends it when the client goes away or this listener
+ * stops. Stopping waits for the requests under way, and one parked in another datacenter
+ * would hold it for its whole wait (up to 10 minutes): it is ended and answered 503, as a
+ * request arriving while the listener stops is.
+ */
+export async function whileServing<T>(
+  ctx: ConsulContext,
+  reply: FastifyReply,
+  read: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  reply.raw.once('close', stop);
+  ctx.feed.closing.addEventListener('abort', stop, { once: true });
+  if (ctx.feed.closing.aborted) stop();
+  try {
+    return await read(controller.signal);
+  } catch (err) {
+    if (!ctx.feed.closed) throw err;
+    // As app.ts answers a request arriving now: the connection must not outlive the listener.
+    throw new ConsulError(503, STOPPING, { connection: 'close' });
+  } finally {
+    reply.raw.off('close', stop);
+    ctx.feed.closing.removeEventListener('abort', stop);
+  }
 }
 
 /** Moves on any change to an instance that is, or was, enabled (`/v1/catalog/nodes`: every node carries its instances' indexes). */
