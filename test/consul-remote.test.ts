@@ -276,6 +276,8 @@ describe('a Consul listener stopping while queries are parked in another datacen
     } finally {
       member.closeAllConnections();
       await new Promise<void>((resolve) => member.close(() => resolve()));
+      // Whatever happened above, nothing is left open (a failing run ends here, not at its timeout).
+      consul.app.server.closeAllConnections();
       await consul.app.close();
     }
   });
