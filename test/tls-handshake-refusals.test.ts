@@ -189,7 +189,7 @@ describe('refused TLS handshakes on an HTTPS listener requiring client certifica
     });
     expect(await get(port, { ca, ...material.good })).toBe('CERT_HAS_EXPIRED');
     // Node's client checks the certificate once the handshake is done and hangs up, without an
-    // alert (curl and Go send one: ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED, "the client sent
+    // alert (curl sends one: ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED, "the client sent
     // the alert certificate expired").
     await expect.poll(() => warnings(records).length).toBe(1);
     expect(warnings(records)[0]).toMatchObject({
