@@ -71,14 +71,30 @@ const SCROLL = (step: number) => `(() => {
   box.scrollTop = ${(step * 7919) % 1000} * (box.scrollHeight / 1000);
 })()`;
 
-const RECORD = 'window.__bench.frames = []; window.__bench.longTasks = []; window.__bench.recording = true';
+const RECORD =
+  'window.__bench.frames = []; window.__bench.longTasks = []; window.__bench.pageAtStart = { ...window.rollcallPage }; window.__bench.recording = true';
 
 const LIVE_MARKS = `(() => {
   window.__bench.recording = false;
   const f = window.__bench.frames;
   const gaps = f.slice(1).map((t, i) => t - f[i]).sort((a, b) => a - b);
-  return { frames: f.length, gaps, longTasks: [...window.__bench.longTasks].sort((a, b) => a - b) };
+  // The page's own counters (app.ts: window.rollcallPage), over the window; absent in builds before them.
+  const now = window.rollcallPage, was = window.__bench.pageAtStart;
+  const page = now ? {
+    batches: now.batches - was.batches,
+    framesDrawn: now.framesDrawn - was.framesDrawn,
+    rowsBuilt: now.rowsBuilt - was.rowsBuilt,
+    listBuilds: now.listBuilds - was.listBuilds,
+  } : null;
+  return { frames: f.length, gaps, longTasks: [...window.__bench.longTasks].sort((a, b) => a - b), page };
 })()`;
+
+interface LiveMarks {
+  readonly frames: number;
+  readonly gaps: number[];
+  readonly longTasks: number[];
+  readonly page: { batches: number; framesDrawn: number; rowsBuilt: number; listBuilds: number } | null;
+}
 
 function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return 0;
@@ -243,6 +259,8 @@ interface TraceSummary {
   readonly tasks: number;
   readonly taskWallMs: number;
   readonly taskThreadMs: number;
+  /** The most thread (CPU) time any one task took: the page's own work, whatever the machine's load. */
+  readonly maxTaskThreadMs: number;
   /** Tasks over 50 ms, longest first: wall time, the thread's own (CPU) time, and their biggest parts. */
   readonly longTasks: readonly { wallMs: number; threadMs: number; parts: string }[];
   /** Self time (wall) by kind of work: in the long tasks, and in all tasks. */
@@ -306,6 +324,7 @@ function summarizeTrace(events: readonly TraceEvent[]): TraceSummary {
   let tasks = 0;
   let taskWall = 0;
   let taskThread = 0;
+  let maxTaskThread = 0;
   // A stack of open spans with the time their children took, for self times.
   const stack: { e: TraceEvent; children: number }[] = [];
   let task: { e: TraceEvent; parts: Map<string, number> } | null = null;
@@ -334,6 +353,7 @@ function summarizeTrace(events: readonly TraceEvent[]): TraceSummary {
         tasks++;
         taskWall += e.dur!;
         taskThread += e.tdur ?? 0;
+        maxTaskThread = Math.max(maxTaskThread, e.tdur ?? 0);
       }
       task = { e, parts: new Map() };
     }
@@ -345,6 +365,7 @@ function summarizeTrace(events: readonly TraceEvent[]): TraceSummary {
     tasks,
     taskWallMs: taskWall / 1000,
     taskThreadMs: taskThread / 1000,
+    maxTaskThreadMs: maxTaskThread / 1000,
     longTasks: longTasks
       .sort((a, b) => b.wallMs - a.wallMs)
       .map((t) => ({
@@ -361,7 +382,7 @@ function summarizeTrace(events: readonly TraceEvent[]): TraceSummary {
 
 function printTrace(t: TraceSummary): void {
   console.log(
-    `trace: ${t.tasks} main-thread tasks, ${Math.round(t.taskWallMs)} ms wall, ${Math.round(t.taskThreadMs)} ms on the thread's own clock; ${t.longTasks.length} over 50 ms`,
+    `trace: ${t.tasks} main-thread tasks, ${Math.round(t.taskWallMs)} ms wall, ${Math.round(t.taskThreadMs)} ms on the thread's own clock (the most in one task ${Math.round(t.maxTaskThreadMs)} ms); ${t.longTasks.length} over 50 ms`,
   );
   for (const l of t.longTasks.slice(0, 10))
     console.log(`  task ${l.wallMs} ms wall, ${l.threadMs} ms thread: ${l.parts}`);
@@ -443,7 +464,7 @@ async function main(): Promise<number> {
     await page.evaluate(RECORD);
     await new Promise((r) => setTimeout(r, 3000));
     const idleAfter = rendererMainThreads(profile);
-    const idle = await page.evaluate<{ frames: number; gaps: number[]; longTasks: number[] }>(LIVE_MARKS);
+    const idle = await page.evaluate<LiveMarks>(LIVE_MARKS);
 
     // ---- live: changes at `rate`/s while the list is scrolled, frames recorded
     const revisionBefore = Number(await page.locator('#revision').textContent());
@@ -484,7 +505,7 @@ async function main(): Promise<number> {
       },
     );
     const catchUpMs = Math.round(performance.now() - catchUpFrom);
-    const live = await page.evaluate<{ frames: number; gaps: number[]; longTasks: number[] }>(LIVE_MARKS);
+    const live = await page.evaluate<LiveMarks>(LIVE_MARKS);
     const threadsAfter = rendererMainThreads(profile);
     if (cdp && values.profile) printProfile((await cdp.send('Profiler.stop')).profile);
     let trace: TraceSummary | null = null;
@@ -520,6 +541,7 @@ async function main(): Promise<number> {
       longTasks: live.longTasks.length,
       longestTaskMs: Math.round(live.longTasks.at(-1) ?? 0),
       longTaskTotalMs: Math.round(live.longTasks.reduce((a, b) => a + b, 0)),
+      page: live.page,
       mainThreadCpuMs: Math.round(threadsAfter.cpuMs - threadsBefore.cpuMs),
       mainThreadWaitMs: Math.round(threadsAfter.waitMs - threadsBefore.waitMs),
       loadAverage: (await import('node:os')).loadavg()[0]!.toFixed(1),
@@ -547,6 +569,11 @@ async function main(): Promise<number> {
       console.log(
         `idle (no changes, no scrolling, 3 s): frame gap p50 ${figures.idleFrameGapP50Ms} ms, max ${figures.idleFrameGapMaxMs} ms; main thread ${figures.idleMainThreadCpuMs} ms on a CPU`,
       );
+      if (live.page)
+        console.log(
+          `the page drew the list in ${live.page.framesDrawn} frames, applied the changes in ${live.page.batches} batches, ` +
+            `built ${live.page.rowsBuilt} rows and the whole list ${live.page.listBuilds} times`,
+        );
       if (trace) printTrace(trace);
       if (errors.length) console.log(`page errors: ${errors.join('; ')}`);
     }
