@@ -264,6 +264,15 @@ describe('a node tells who its TLS listeners refused, and why', () => {
       remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       reason: 'the client presented no certificate, and one is required',
     });
+    // Every one counted, whatever was logged.
+    const counted = async () => {
+      const text = await metric();
+      return [
+        failures(text, 'peer', 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE'),
+        failures(text, 'peer', 'CERT_HAS_EXPIRED'),
+      ];
+    };
+    await waitFor('the peer refusals are counted', async () => (await counted()).join() === '1,1');
     // Still serving.
     expect(await get(`https://127.0.0.1:${ports.http}/v1/cluster`, { ca, ...client })).toMatchObject({ status: 200 });
   });

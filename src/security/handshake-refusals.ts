@@ -157,13 +157,10 @@ export class HandshakeRefusals {
     onRefusedHandshake(server, listener, (refusal) => this.record(refusal));
   }
 
-  /** One refusal (from `watch`, or reported by the probe thread or the peer transport). */
+  /** One refusal (from `watch`, or reported by the probe thread): counted and logged. */
   record(refusal: HandshakeRefusal): void {
     const { listener, source, reason } = refusal;
-    const countKey = `${listener} ${reason}`;
-    const counted = this.counts.get(countKey);
-    if (counted === undefined) this.counts.set(countKey, { listener, reason, count: 1 });
-    else counted.count += 1;
+    this.count(refusal);
     if (!this.limiter.admit(`${listener} ${reason} ${source}`, { listener, source, reason })) return;
     this.logger.warn(
       {
@@ -174,6 +171,14 @@ export class HandshakeRefusals {
       },
       `TLS handshake refused on ${listener}: ${refusal.detail}`,
     );
+  }
+
+  /** Counts a refusal logged elsewhere (the peer transport logs its own, with its other refusals). */
+  count({ listener, reason }: HandshakeRefusal): void {
+    const key = `${listener} ${reason}`;
+    const counted = this.counts.get(key);
+    if (counted === undefined) this.counts.set(key, { listener, reason, count: 1 });
+    else counted.count += 1;
   }
 
   /** Refusals since start by listener and reason, for the metric. */

@@ -121,6 +121,8 @@ export async function runServer(config: ServerConfig): Promise<void> {
     },
   });
   started = node;
+  // The peer port logs its refusals itself; they count with the listeners' ones.
+  node.transport.onTlsRefused((refusal) => tlsRefusals.count(refusal));
   // Federation (--federation-secret): gossip to the other datacenters through this node's HTTP API.
   let federation: FederationHost | null = null;
   if (config.federation !== null) {

@@ -160,7 +160,7 @@ export class ServerMetrics {
     const tlsRefusals = sources.tlsRefusals;
     r.counterFrom(
       'rollcall_tls_handshake_failures_total',
-      'TLS handshakes this node refused (or that clients gave up), by listener (api, consul, dns, probe) and reason (CERT_HAS_EXPIRED, ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE, ...).',
+      'TLS handshakes this node refused (or that clients gave up), by listener (api, consul, dns, probe, peer) and reason (CERT_HAS_EXPIRED, ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE, ...).',
       () => (tlsRefusals === undefined ? [] : tlsRefusals()),
     );
     this.httpDuration = r.histogram(

@@ -11,7 +11,7 @@ import {
 import type { Logger } from 'pino';
 
 import { RepeatLimiter, type RepeatSummary } from '../log/repeat-limiter.js';
-import { onRefusedHandshake } from '../security/handshake-refusals.js';
+import { type HandshakeRefusal, onRefusedHandshake } from '../security/handshake-refusals.js';
 import { certificateNodeIds } from '../security/node-identity.js';
 
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
@@ -109,6 +109,8 @@ export class PeerTransport<M> {
   /** Refused connections held open for `refusalDelayMs` before they are closed. */
   private readonly held = new Set<InboundConnection>();
   private readonly refusalLog: RepeatLimiter<RefusalKey>;
+  /** Told of every refused TLS handshake (after it is logged here): the node-wide count. */
+  private readonly tlsRefusalListeners: ((refusal: HandshakeRefusal) => void)[] = [];
 
   constructor(options: TransportOptions<M>) {
     this.id = options.id;
@@ -282,6 +284,14 @@ export class PeerTransport<M> {
     };
   }
 
+  /**
+   * `listener` hears of every TLS handshake refused on the peer port, after this transport
+   * has logged it (rate-limited): for rollcall_tls_handshake_failures_total{listener="peer"}.
+   */
+  onTlsRefused(listener: (refusal: HandshakeRefusal) => void): void {
+    this.tlsRefusalListeners.push(listener);
+  }
+
   /** Closes the listener, every socket and every timer. Idempotent; never rejects. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -343,8 +353,10 @@ export class PeerTransport<M> {
     // Why, in the words of the other TLS listeners (src/security/handshake-refusals.ts): a
     // certificate that fails verification shows only as ECONNRESET in the error itself, on
     // a socket that no longer knows its address.
-    onRefusedHandshake(server, 'peer', ({ source, remotePort, reason, detail }) => {
+    onRefusedHandshake(server, 'peer', (refusal) => {
+      const { source, remotePort, reason, detail } = refusal;
       this.refusedConnections += 1;
+      for (const listener of this.tlsRefusalListeners) listener(refusal);
       if (this.refusalLog.admit(`TLS_HANDSHAKE ${source}`, { source, code: 'TLS_HANDSHAKE' })) {
         this.logger.warn(
           { remote: `${source}:${remotePort ?? '?'}`, code: 'TLS_HANDSHAKE', tlsReason: reason, reason: detail },
