@@ -3,14 +3,23 @@
  * members over real HTTP (a node:http server on loopback standing in for them) with a
  * virtual clock for the cache. A flood of questions costs one request per name per TTL; a
  * failure is remembered briefly; members are tried in turn; the request is the signed,
- * serializable native listing; names match in any case, as local ones do; and the same
- * usability rules as local answers apply.
+ * serializable native listing; names match in any case, as local ones do, and a scoped DNS
+ * token reads them as registered there; and the same usability rules as local answers apply.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type DatacenterRoutes, type RemoteAnswer, RemoteDirectory, usableRemote } from '../src/dns/remote.js';
+import { DnsAccess } from '../src/dns/access.js';
+import {
+  type DatacenterRoutes,
+  type RemoteAnswer,
+  RemoteDirectory,
+  scopedLookup,
+  usableRemote,
+} from '../src/dns/remote.js';
 import { silentLogger } from '../src/log/index.js';
+import type { AclToken } from '../src/registry/index.js';
+import { newTokenSecret } from '../src/server/acl.js';
 
 const instance = (id: string, over: Record<string, unknown> = {}) => ({
   id,
@@ -214,6 +223,47 @@ describe('RemoteDirectory', () => {
     // The service names were read once for all of these (cached per datacenter like an answer).
     expect(asked.filter((p) => p === '/v1/services')).toHaveLength(1);
     expect(members[1]!.requests).toHaveLength(0);
+  });
+
+  it("a scoped DNS token reads another datacenter's names as registered there, not as asked (folded case)", async () => {
+    // A replicated token that reads services starting with `pay` (prefixes match case-sensitively).
+    const t = newTokenSecret();
+    const token: AclToken = {
+      id: t.id,
+      name: 'dns',
+      role: 'read',
+      namespaces: null,
+      servicePrefixes: ['pay'],
+      secretHash: t.secretHash,
+      createRevision: 1,
+    };
+    const tokens = { tokenByHash: (hash: string) => (hash === t.secretHash ? token : undefined) };
+    const access = new DnsAccess({ secret: t.secret, file: null, acl: true }, tokens, silentLogger());
+    const scoped = scopedLookup(directory, access);
+    const registered: Record<string, unknown[]> = {
+      'default/PAYROLL': [instance('secret', { service: 'PAYROLL' })],
+      'default/payments': [instance('pp', { service: 'payments' })],
+    };
+    members[0]!.reply = (req) => {
+      const url = new URL(req.url!, 'http://member');
+      if (url.pathname === '/v1/services')
+        return {
+          status: 200,
+          body: {
+            revision: 7,
+            services: Object.keys(registered).map((k) => ({ namespace: 'default', service: k.split('/')[1] })),
+          },
+        };
+      const m = /^\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/instances$/.exec(url.pathname)!;
+      const found = registered[`${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`];
+      return found === undefined
+        ? { status: 404, body: { error: { code: 'NOT_FOUND' } } }
+        : { status: 200, body: { revision: 7, instances: found } };
+    };
+    // `payroll` is in the token's scope as asked, but dc-b has it only as `PAYROLL`, which is not.
+    expect(await scoped.lookup('dc-b', 'default', 'payroll')).toMatchObject({ kind: 'endpoints', endpoints: [] });
+    // `PAYMENTS` is not, as asked, but dc-b registered it as `payments`, which is (as a local name reads).
+    expect(endpoints(await scoped.lookup('dc-b', 'default', 'PAYMENTS'))).toEqual(['10.0.0.2']);
   });
 
   it('a 400 other than a bad name (a member with federation off) is no answer: the next member is asked', async () => {

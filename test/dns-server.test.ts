@@ -187,6 +187,8 @@ describe('DNS over TCP: a deferred answer (another datacenter)', () => {
       release({
         kind: 'endpoints',
         datacenter: 'dc2',
+        namespace: 'default',
+        service: 'web',
         endpoints: [{ endpoint: { address: '10.9.0.1', port: 80, weight: 1 }, tags: [] }],
       });
       await waitFor('both answers', () => received.length === 2);
@@ -239,6 +241,8 @@ describe('DNS over UDP: deferred answers (another datacenter)', () => {
       release({
         kind: 'endpoints',
         datacenter: 'dc2',
+        namespace: 'default',
+        service: 'web',
         endpoints: [{ endpoint: { address: '10.9.0.1', port: 80, weight: 1 }, tags: [] }],
       });
       await waitFor('the first two answered', () => replies.has(1) && replies.has(2), 5_000);

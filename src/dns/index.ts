@@ -25,7 +25,7 @@ import type { PeerAddress } from '../transport/index.js';
 import { DnsAccess, type DnsAccessOptions } from './access.js';
 import type { AnswerContext } from './answer.js';
 import { ServiceDirectory } from './lookup.js';
-import { type DatacenterRoutes, type RemoteAnswer, RemoteDirectory, type RemoteDirectoryOptions } from './remote.js';
+import { type DatacenterRoutes, RemoteDirectory, type RemoteDirectoryOptions, scopedLookup } from './remote.js';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, normalizeDomain } from './settings.js';
 import { DEFAULT_TCP_LIMITS, type TcpLimits, TcpListener } from './tcp.js';
 import { UdpListener } from './udp.js';
@@ -98,9 +98,6 @@ export interface DnsServer {
   setSecureContext(options: SecureContextOptions): void;
 }
 
-/** What a question about another datacenter gets while the DNS token is not valid here: SERVFAIL. */
-const UNREACHABLE: RemoteAnswer = Object.freeze({ kind: 'unreachable' });
-
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
   const log = options.logger.child({ part: 'dns' });
   const { registry, integrity } = options.node;
@@ -118,18 +115,10 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     options.federation === undefined || options.federation === null
       ? null
       : new RemoteDirectory({ ...options.remote, routes: options.federation, logger: log });
-  // Another datacenter's names are checked against the DNS token here, by the names as asked
-  // (that datacenter checks the listing against its own tokens; DNS sends none).
+  // Another datacenter's names are checked against the DNS token here, by the names they
+  // matched there (that datacenter checks the listing against its own tokens; DNS sends none).
   const scopedRemote: AnswerContext['remote'] | null =
-    remote === null || access === null
-      ? remote
-      : {
-          lookup: (dc, namespace, service) => {
-            if (!access.usable()) return UNREACHABLE;
-            if (!access.mayRead(namespace, service)) return { kind: 'endpoints', datacenter: dc, endpoints: [] };
-            return remote.lookup(dc, namespace, service);
-          },
-        };
+    remote === null || access === null ? remote : scopedLookup(remote, access);
   const closeDirectories = (): void => {
     directory.close();
     remote?.close();

@@ -51,6 +51,7 @@ import { FederationHttpClient } from '../federation/http-client.js';
 import type { Logger } from '../log/index.js';
 import { RepeatLimiter } from '../log/repeat-limiter.js';
 import type { Health } from '../registry/index.js';
+import type { DnsAccess } from './access.js';
 import type { Endpoint } from './lookup.js';
 
 /** What DNS needs of the federation: the node's FederationHost has all three. */
@@ -74,8 +75,18 @@ export interface RemoteEndpoint {
 export type RemoteAnswer =
   | { readonly kind: 'unknown-datacenter' }
   | { readonly kind: 'unreachable' }
-  /** `datacenter`: the name as the federation spells it. */
-  | { readonly kind: 'endpoints'; readonly datacenter: string; readonly endpoints: readonly RemoteEndpoint[] };
+  /**
+   * `datacenter`: the name as the federation spells it; `namespace` and `service`: the names
+   * the question matched there, as registered (folded: see the file comment), or as asked when
+   * nothing matched. The DNS token's scope is checked against these (`scopedLookup`).
+   */
+  | {
+      readonly kind: 'endpoints';
+      readonly datacenter: string;
+      readonly namespace: string;
+      readonly service: string;
+      readonly endpoints: readonly RemoteEndpoint[];
+    };
 
 export interface RemoteDirectoryOptions {
   readonly routes: DatacenterRoutes;
@@ -236,8 +247,8 @@ export class RemoteDirectory {
     for (const address of addresses) {
       if (deadline - this.now() <= 0 || this.closed) break;
       try {
-        const endpoints = await this.listing(address, dc, namespace, service, deadline);
-        return { kind: 'endpoints', datacenter: dc, endpoints };
+        const found = await this.listing(address, dc, namespace, service, deadline);
+        return { kind: 'endpoints', datacenter: dc, ...found };
       } catch (err) {
         failures.push(`${address}: ${(err as Error).message}`);
         if (err instanceof MemberFailure && err.then === 'stop') break;
@@ -261,14 +272,16 @@ export class RemoteDirectory {
     namespace: string,
     service: string,
     deadline: number,
-  ): Promise<RemoteEndpoint[]> {
+  ): Promise<{ namespace: string; service: string; endpoints: RemoteEndpoint[] }> {
     const exact = await this.instances(address, dc, namespace, service, deadline);
-    if (exact !== null) return exact;
+    if (exact !== null) return { namespace, service, endpoints: exact };
     const key = foldedKey(namespace, service);
     const names = await this.foldedNames(address, dc, deadline);
     const alike = names.get(key);
-    if (alike === undefined || (alike.namespace === namespace && alike.service === service)) return [];
-    return (await this.instances(address, dc, alike.namespace, alike.service, deadline)) ?? [];
+    if (alike === undefined || (alike.namespace === namespace && alike.service === service))
+      return { namespace, service, endpoints: [] };
+    const endpoints = (await this.instances(address, dc, alike.namespace, alike.service, deadline)) ?? [];
+    return { ...alike, endpoints };
   }
 
   /** One service's usable endpoints from one member; null: it has no instance under this exact name. */
@@ -432,6 +445,31 @@ export class RemoteDirectory {
     }
     return out;
   }
+}
+
+/**
+ * `remote`'s lookups read under the DNS token (access.ts), as local names are (lookup.ts): the
+ * scope is checked against the names the question matched there, as registered, not as asked,
+ * since a name matches in any case and a token's namespaces and service prefixes do not (a
+ * token for `pay` reads `PAY.service.dc-b.dc` only if dc-b registered it as `pay...`). An
+ * answer out of scope is no instance (NXDOMAIN, as for a name that does not exist); a DNS token
+ * not valid here is SERVFAIL for every name.
+ */
+export function scopedLookup(
+  remote: Pick<RemoteDirectory, 'lookup'>,
+  access: Pick<DnsAccess, 'usable' | 'mayRead'>,
+): Pick<RemoteDirectory, 'lookup'> {
+  const scoped = (answer: RemoteAnswer): RemoteAnswer => {
+    if (answer.kind !== 'endpoints' || answer.endpoints.length === 0) return answer;
+    return access.mayRead(answer.namespace, answer.service) ? answer : { ...answer, endpoints: [] };
+  };
+  return {
+    lookup: (dc, namespace, service) => {
+      if (!access.usable()) return UNREACHABLE;
+      const answer = remote.lookup(dc, namespace, service);
+      return answer instanceof Promise ? answer.then(scoped) : scoped(answer);
+    },
+  };
 }
 
 /**
