@@ -6,7 +6,8 @@
  * - Each attempt has its own share of the deadline: a member that hangs no longer uses the
  *   whole of it, so the next one answers (before, the request ended 503 at the deadline).
  * - A write that is not safe to repeat is never sent twice; one with an exactly-once id is.
- * - A remote 503 that did nothing (NO_LEADER) is answered by the next member.
+ * - A remote 503 that did nothing (NO_LEADER) is answered by the next member; one whose body
+ *   never comes fails as a member that hangs, within the deadline.
  * - Failover discovery answers from the first datacenter, local first, with a usable
  *   instance, and says which.
  */
@@ -15,7 +16,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RollcallClient } from '../src/client/index.js';
-import { attemptTimeoutMs, forwardToMembers, MIN_ATTEMPT_MS, safeToRepeat } from '../src/federation/forward.js';
+import {
+  attemptTimeoutMs,
+  type ForwardOutcome,
+  forwardToMembers,
+  MIN_ATTEMPT_MS,
+  safeToRepeat,
+} from '../src/federation/forward.js';
 import type { FederationHost } from '../src/federation/host.js';
 import type { Route } from '../src/federation/index.js';
 import { type TestApp, testApp } from './api-helpers.js';
@@ -244,6 +251,64 @@ describe('?dc= forwarding, one attempt at a time', () => {
       expect(nextHits).toBe(1);
     } finally {
       for (const s of [stopping, next]) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+    }
+  });
+
+  it('a member that sends a 503 and then no body fails like one that hangs, within the deadline', async () => {
+    // The headers, and never the body they announce: its code cannot be read.
+    const stalled = createHttpServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'content-length': '200' });
+      res.write('{"error":');
+    });
+    let nextHits = 0;
+    const next = createHttpServer((_req, res) => {
+      nextHits++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    const urlOf = async (s: HttpServer) => {
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+      return `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+    };
+    /** The outcome, or 'hung' well past the deadline. */
+    const within = async (p: Promise<ForwardOutcome>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<'hung'>((r) => {
+        timer = setTimeout(() => r('hung'), 3 * TIMEOUT_MS);
+      });
+      try {
+        return await Promise.race([p, hung]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    try {
+      const members = [await urlOf(stalled), await urlOf(next)];
+      const started = performance.now();
+      const read = await within(
+        forwardToMembers(members, { method: 'GET', url: '/v1/x', headers: {}, budgetMs: TIMEOUT_MS, waitMs: 0 }),
+      );
+      expect(read !== 'hung' && read.kind === 'answer' && read.response.status).toBe(200);
+      expect(performance.now() - started).toBeLessThan(TIMEOUT_MS + 500);
+      expect(nextHits).toBe(1);
+      // A write that cannot be repeated reached the member: outcome unknown, not sent again.
+      const write = await within(
+        forwardToMembers(members, {
+          method: 'PUT',
+          url: '/v1/x',
+          headers: {},
+          body: '{}',
+          budgetMs: TIMEOUT_MS,
+          waitMs: 0,
+        }),
+      );
+      expect(write !== 'hung' && write.kind).toBe('ambiguous');
+      expect(nextHits).toBe(1);
+    } finally {
+      for (const s of [stalled, next]) {
         s.closeAllConnections();
         await new Promise((r) => s.close(r));
       }

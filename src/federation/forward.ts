@@ -21,6 +21,9 @@
  *   answered by the next member if there is time; the last such answer is relayed when none
  *   does better. `SHUTTING_DOWN` only for a request safe to repeat: a stopping member also
  *   fails writes it had proposed, which may still commit; any other write gets its answer.
+ *   Such an answer's body (read for its code) must come within the attempt's time: a member
+ *   that sends the headers and then nothing fails as one that hangs (the next member, or
+ *   `ambiguous` for a write that cannot be repeated), never past the deadline.
  * - Transport: node:http(s) through the FederationHttpClient the caller passes (the
  *   FederationHost's: --federation-tls-* CAs and client certificate, reloaded on SIGHUP;
  *   http-client.ts says why not fetch). The answer is handed back as a web `Response`, its
@@ -121,11 +124,19 @@ export async function forwardToMembers(
     if (left <= 0 || req.signal?.aborted) break;
     // A write that cannot be repeated gets the whole budget: it has no second attempt to share with.
     const timeoutMs = repeatable ? attemptTimeoutMs(left, req.waitMs, addresses.length - i) : left;
+    const attemptEnd = now() + timeoutMs;
     const attempt = await attemptOnce(address, req, timeoutMs);
     if (attempt.kind === 'answer') {
       const status = attempt.response.status;
       const asked = req.askNextOn !== undefined && (status < 200 || status > 299);
-      const code = status === 503 || asked ? await errorCodeOf(attempt) : null;
+      // The body is read within what is left of the attempt's time: a member that sends the
+      // headers and then nothing fails like one that hangs, not past the deadline.
+      const code = status === 503 || asked ? await errorCodeOf(attempt, attemptEnd - now()) : null;
+      if (code === STALLED) {
+        failures.push(`${address}: ${status}, then no body within ${Math.round(timeoutMs)} ms`);
+        if (!repeatable) return { kind: 'ambiguous', failures, address };
+        continue;
+      }
       const elsewhere =
         (code !== null && (TRY_ELSEWHERE.has(code) || (repeatable && TRY_ELSEWHERE_IF_REPEATABLE.has(code)))) ||
         (asked && req.askNextOn!(status, code));
@@ -218,6 +229,34 @@ async function attemptOnce(address: string, req: ForwardRequest, timeoutMs: numb
 const HANDSHAKE_REFUSED =
   /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|HANDSHAKE_FAILURE|ACCESS_DENIED)$/;
 
+/** The body as text, '' if it ends early; `STALLED` (the body cancelled) if it is not whole within `withinMs`. */
+async function textWithin(res: Response, withinMs: number): Promise<string | typeof STALLED> {
+  const reader = res.body?.getReader();
+  if (reader === undefined) return '';
+  let stalled = false;
+  const timer = setTimeout(
+    () => {
+      stalled = true;
+      // Cancelling ends the pending read and closes the connection.
+      reader.cancel(new Error('no body in time')).catch(() => undefined);
+    },
+    Math.max(1, withinMs),
+  );
+  const chunks: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+  } catch {
+    return stalled ? STALLED : '';
+  } finally {
+    clearTimeout(timer);
+  }
+  return stalled ? STALLED : Buffer.concat(chunks).toString('utf8');
+}
+
 /** Statuses whose answer has no body (the Response constructor refuses one). */
 const NULL_BODY: ReadonlySet<number> = new Set([101, 204, 205, 304]);
 
@@ -232,13 +271,17 @@ function webResponse(method: string, res: IncomingMessage): Response {
   return new Response(body, { status, statusText: res.statusMessage ?? '', headers });
 }
 
+/** What `errorCodeOf` answers when the body did not come in time. */
+const STALLED: unique symbol = Symbol('stalled');
+
 /**
- * The catalogue code of a 503 answer, reading its (small) body; the answer keeps a body that
- * can still be relayed.
+ * The catalogue code of an error answer, reading its (small) body within `withinMs` (else
+ * `STALLED`, and the connection is closed); the answer keeps a body that can still be relayed.
  */
-async function errorCodeOf(attempt: { response: Response }): Promise<string | null> {
+async function errorCodeOf(attempt: { response: Response }, withinMs: number): Promise<string | null | typeof STALLED> {
   const res = attempt.response;
-  const text = await res.text().catch(() => '');
+  const text = await textWithin(res, withinMs);
+  if (text === STALLED) return STALLED;
   attempt.response = new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
   try {
     const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
