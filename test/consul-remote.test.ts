@@ -218,6 +218,16 @@ describe('readRemoteNamespace', () => {
     );
   });
 
+  it('a wait that ends in a datacenter behind the index (rebuilt there) answers its revision: the client starts over', async () => {
+    // The client's index is from before dc-b was rebuilt: its revisions are back at 40, the watch waits for 46.
+    const r = await read({ index: 5_000, waitMs: 300 });
+    expect(requests.map((q) => q.url)).toEqual([
+      '/v1/watch?namespace=default&fromRevision=5001&dc=dc-b',
+      '/v1/namespaces/default/instances?dc=dc-b&limit=10000',
+    ]);
+    expect(r.index).toBe(40);
+  });
+
   it('a watch that cannot go on (compacted there) answers at once, never below the index given', async () => {
     frames = ['event: compacted\ndata: {"revision":40,"compactRevision":39}\n\n'];
     const r = await read({ index: 45, waitMs: 10_000 });

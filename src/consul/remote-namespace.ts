@@ -11,7 +11,10 @@
  * replays every change there after the client's index, then waits for the next. The query
  * is answered when a change arrives that moves this answer (`moves`: a health change does
  * not move `/v1/catalog/services`), or when its wait ends, then with the client's own index
- * (nothing it reads changed), as Consul answers a wait that ran out. A change is read with
+ * (nothing it reads changed), as Consul answers a wait that ran out; or with the listing's
+ * revision if that is below the client's index (the datacenter was rebuilt, or the index came
+ * from elsewhere), so that the client starts over rather than wait for revisions it may never
+ * see. A change is read with
  * `minRevision` at its revision, so a `?stale` answer never misses the change that woke it.
  * If the watch cannot go on (the history there no longer holds the index, the stream ended
  * early) the query is answered at once, as Consul answers when it cannot tell: a client
@@ -82,7 +85,10 @@ export async function readRemoteNamespace(
     const { first, head, instances } = read.listing;
     const revision = typeof head['revision'] === 'number' ? head['revision'] : 0;
     let index: number;
-    if (woken.kind === 'quiet') index = r.index!;
+    // Unless that datacenter is behind the index (rebuilt there, or an index from elsewhere): the
+    // watch from index + 1 cannot wake for its changes, so the index goes back and the client
+    // starts over, as Consul's clients do when an index goes backwards (and a local read answers).
+    if (woken.kind === 'quiet') index = revision > 0 && revision < r.index! ? revision : r.index!;
     else if (woken.kind === 'change') index = Math.max(revision, woken.revision);
     // Never below the client's index: an index going backwards makes a client start over.
     else index = isBlocking(r) ? Math.max(revision, r.index) : revision;
