@@ -363,6 +363,21 @@ describe('session expiry after the leader’s loop was held', () => {
     });
   }
 
+  it('a dead session is not kept alive by a loop held again and again (sustained load)', () => {
+    const l = leader(100);
+    l.clock.advance(400);
+    expect(l.duties.keepalive('s1')).toBe('ok'); // its owner's last keepalive
+    const last = l.clock.now();
+    // The loop is held 400 ms of every 500 (each beat 300 ms late, past the tolerance),
+    // for a minute: it is free 200 ms in 500, so the TTL of 1 s runs out in about 2.5 s.
+    for (let t = 0; t < 60_000 && l.intents().length === 0; t += 500) {
+      l.clock.block(400);
+      l.clock.advance(100);
+    }
+    expect(l.intents()).toHaveLength(1);
+    expect(l.intents()[0]! - last).toBeLessThanOrEqual(10_000);
+  });
+
   it('a session whose owner stopped before the block expires after it without extra grace', () => {
     const tracker = new SessionTracker();
     const view: TrackerView = {

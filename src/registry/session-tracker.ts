@@ -79,6 +79,8 @@ interface Tracked {
   deadline: number;
   /** null until a keepalive reaches this leader: a grant is not evidence of life. */
   lastKeepaliveAt: number | null;
+  /** A block's floor (graceAfterLoopBlock) raised the deadline, and no keepalive came since. */
+  blockFloorSpent: boolean;
 }
 
 interface Mode {
@@ -123,7 +125,12 @@ export class SessionTracker {
   becomeLeader(now: number, sessions: Iterable<{ readonly id: string; readonly ttlMs: number }>): void {
     this.stepDown();
     for (const s of sessions)
-      this.#sessions.set(s.id, { ttlMs: s.ttlMs, deadline: now + s.ttlMs, lastKeepaliveAt: null });
+      this.#sessions.set(s.id, {
+        ttlMs: s.ttlMs,
+        deadline: now + s.ttlMs,
+        lastKeepaliveAt: null,
+        blockFloorSpent: false,
+      });
   }
 
   /**
@@ -150,13 +157,26 @@ export class SessionTracker {
    * the block gets nothing: the loop was free to read its keepalives. The protection's
    * waits that end in an expiry (a settled service's window, a held session's hold) are
    * moved back by the block too. A grant is not evidence of life: nothing else changes.
+   *
+   * The floor is granted once per keepalive: a session not heard from since a floor raised
+   * its deadline gets only the block back. Else a loop held more than half the time (load
+   * that keeps the meter's beats late) would raise a dead session's deadline past the next
+   * block's start on every grant, and keep it for ever; the block alone given back, its
+   * TTL still runs out in the time the loop is free.
    */
   graceAfterLoopBlock(now: number, blockedMs: number): void {
     if (!(blockedMs > 0)) return;
     const blockStart = now - blockedMs;
     for (const t of this.#sessions.values()) {
       if (t.deadline <= blockStart) continue;
-      t.deadline = Math.max(t.deadline + blockedMs, now + Math.min(t.ttlMs, blockedMs));
+      const shifted = t.deadline + blockedMs;
+      const floor = now + Math.min(t.ttlMs, blockedMs);
+      if (t.blockFloorSpent || floor <= shifted) {
+        t.deadline = shifted;
+      } else {
+        t.deadline = floor;
+        t.blockFloorSpent = true;
+      }
     }
     for (const m of this.#modes.values()) if (m.settledSince !== null) m.settledSince += blockedMs;
     for (const [id, seen] of this.#heldSeen) this.#heldSeen.set(id, seen + blockedMs);
@@ -190,7 +210,7 @@ export class SessionTracker {
 
   /** Opening counts as a keepalive. */
   onSessionOpened(id: string, ttlMs: number, now: number): void {
-    this.#sessions.set(id, { ttlMs, deadline: now + ttlMs, lastKeepaliveAt: now });
+    this.#sessions.set(id, { ttlMs, deadline: now + ttlMs, lastKeepaliveAt: now, blockFloorSpent: false });
   }
 
   onSessionClosed(id: string): void {
@@ -206,6 +226,7 @@ export class SessionTracker {
     if (this.#inflight.get(id)?.action === 'expire') return 'expiring';
     t.deadline = now + t.ttlMs;
     t.lastKeepaliveAt = now;
+    t.blockFloorSpent = false;
     return 'ok';
   }
 
