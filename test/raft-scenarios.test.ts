@@ -228,6 +228,27 @@ describe('probing a follower that does not answer', () => {
     net.waitApplied(net.mustPropose(l2, 'after'), 200);
     expect(net.node(lag).appliedData()).toEqual(net.node(l2).appliedData());
   });
+
+  seeded('an entry larger than the message limit still goes out alone, in probe too (never stalls)', 29, (seed) => {
+    // As etcd's MaxSizePerMsg: a limit below one entry's size sends that entry by itself.
+    const net = new Network({ voters: ids3, seed });
+    const l1 = net.waitLeader(100);
+    const lag = others(ids3, l1)[0]!;
+    net.isolate(lag);
+    const last = net.mustPropose(l1, 'y'.repeat(1536 * 1024)); // past 1 MiB, and the probe's 64 KiB
+    net.waitApplied(last, 100, others(ids3, lag));
+    // A new leader starts with every follower in probe.
+    const l2 = others(ids3, l1, lag)[0]!;
+    net.elect(l2);
+    net.sent = [];
+    net.recover();
+    net.waitApplied(last, 200);
+    const carrying = net.sent.filter(
+      (m) => m.type === 'append' && m.from === l2 && m.to === lag && m.entries.length > 0,
+    );
+    expect(carrying.length).toBeGreaterThan(0);
+    expect(net.node(lag).appliedData()).toEqual(net.node(l2).appliedData());
+  });
 });
 
 // ---- 3C: persistence, Figure 8 --------------------------------------------------------
