@@ -84,6 +84,16 @@ describe("a member and its datacenter's descriptions (issue 18)", () => {
     expect(engine.stats().ownRestamps).toBe(2);
   });
 
+  it('a description by a later process under this id is not stamped over: only the newer process restamps', () => {
+    // Two processes as n1 (a replacement started while this one was paused): if each took the
+    // other's description for a leftover, they would stamp over each other for ever.
+    const { engine, hear, own, other, stranger } = setup();
+    const before = own().version;
+    hear(stranger, other({ cluster: 'cid-0002', publisher: { id: 'n1', boot: WALL + 60_000 } }));
+    expect(own().version).toEqual(before);
+    expect(engine.stats().ownRestamps).toBe(0);
+  });
+
   it("a live member's different view, or one nobody can place, only raises the floor of the next change", () => {
     const { engine, hear, own, other, stranger } = setup();
     hear({ dc: 'dc-b', id: 'n2', boot: 20 }, makeDescriptor({ term: 0, index: 0 }, null, [member('n2')]));

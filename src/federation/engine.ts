@@ -461,7 +461,7 @@ export class FederationEngine {
    * - another cluster: it names a cluster id and ours is a different one (we know ours; a node
    *   of a cluster without an id, or not told its id, judges by the next rule only), or
    * - a process of ours that no longer runs: its publisher is this node in an earlier run
-   *   (another boot), or a member from which we have since heard a later boot.
+   *   (an earlier boot), or a member from which we have since heard a later boot.
    *
    * Both can only be decided here, by a member of the datacenter: a node elsewhere cannot tell
    * a leftover from a live member's view, so it simply takes the newer version.
@@ -470,7 +470,9 @@ export class FederationEngine {
     if (typeof this.clusterId === 'string' && d.cluster !== undefined && d.cluster !== this.clusterId) return true;
     const p = d.publisher;
     if (p === undefined) return false;
-    if (p.id === this.self.id) return p.boot !== this.boot;
+    // Only an earlier boot: a later one is a process started under our id since (this one is the
+    // stale one), and two processes each taking the other's for a leftover would restamp for ever.
+    if (p.id === this.self.id) return p.boot < this.boot;
     const boot = this.replay.bootOf(memberKey(this.self.datacenter, p.id));
     return boot !== undefined && boot > p.boot;
   }
