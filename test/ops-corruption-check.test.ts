@@ -251,7 +251,7 @@ describe('corruption check', () => {
 
     // Bad requests are refused in the catalogue's shape; an unknown member is NOT_MEMBER.
     const unknown = await disarm(other.url, { member: 'n9' });
-    expect([unknown.status, unknown.body.error.code]).toEqual([400, 'NOT_MEMBER']);
+    expect([unknown.status, unknown.body.error.code, unknown.body.error.field]).toEqual([400, 'NOT_MEMBER', 'member']);
     const bad = await disarm(other.url, { member: 7 });
     expect([bad.status, bad.body.error.code]).toEqual([400, 'INVALID_ARGUMENT']);
     expect(await served()).toBe(503);

@@ -6,6 +6,7 @@
  * found corrupt: 503 CORRUPT on every read route until it is replaced or disarmed.
  */
 import type { FastifyInstance } from 'fastify';
+import { NodeError } from '../../node/index.js';
 import type { ServerContext } from '../context.js';
 import { sendError, sendNodeError } from '../errors.js';
 import type { NodeApi } from '../node-api.js';
@@ -14,7 +15,9 @@ import type { NodeApi } from '../node-api.js';
 const DISARM_BODY = {
   type: ['object', 'null'],
   additionalProperties: false,
-  properties: { member: { type: 'string', minLength: 1, description: 'One member; absent: every member.' } },
+  properties: {
+    member: { type: 'string', minLength: 1, maxLength: 64, description: 'One member; absent: every member.' },
+  },
 } as const;
 
 const MARK_SCHEMA = {
@@ -118,6 +121,9 @@ export function integrityRoutes(app: FastifyInstance, ctx: ServerContext): void 
       try {
         return await disarmCorruption.call(node, member, ctx.limits.timeoutMs);
       } catch (err) {
+        // The member the body named is not one: a 4xx names its field, as every other does.
+        if (err instanceof NodeError && err.code === 'NOT_MEMBER')
+          return sendError(reply, 'NOT_MEMBER', err.message, { field: 'member' });
         return sendNodeError(reply, err);
       }
     },
