@@ -4,18 +4,30 @@
  * its namespaces and service prefixes (names folded to the registered ones first) and
  * NXDOMAIN elsewhere; a register token reads nothing; a revoked token makes every service
  * question SERVFAIL, existing or not; a --token-file token works alike; each change of what
- * DNS reads with is logged once, never with the secret.
+ * DNS reads with is logged once, never with the secret. Another datacenter's names (over real
+ * UDP, a node:http server standing in for that datacenter's member) are held to the scope by
+ * the names that datacenter registers, which a name asked in another case folds to.
  */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { decode, encode } from 'dns-packet';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { type AnswerContext, DnsAccess, type DnsAccessOptions, respond, ServiceDirectory } from '../src/dns/index.js';
-import { createLogger } from '../src/log/index.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type AnswerContext,
+  DnsAccess,
+  type DnsAccessOptions,
+  type DnsServer,
+  respond,
+  ServiceDirectory,
+  startDnsServer,
+} from '../src/dns/index.js';
+import { createLogger, silentLogger } from '../src/log/index.js';
 import type { Command } from '../src/registry/index.js';
 import { newTokenSecret } from '../src/server/acl.js';
 import { TokenAuthority } from '../src/server/auth.js';
 import { seeded } from './client-helpers.js';
-import { dataOf, queryPacket } from './helpers/dns.js';
+import { dataOf, queryPacket, queryUdp } from './helpers/dns.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const FILE_TOKEN = 'dns-file-token-0123456789';
@@ -138,5 +150,105 @@ describe('DNS under access control', () => {
     // Without --acl only the file is asked: a secret it does not hold reads nothing (SERVFAIL).
     const ctx = contextWith({ secret: 'not-in-the-file-0123456789', file, acl: false });
     expect(ask(ctx, 'orders.service.dev.ns.consul').rcode).toBe('SERVFAIL');
+  });
+});
+
+describe("DNS under access control: another datacenter's names, in any case", () => {
+  /** dc2's services as its member lists them: namespace, service, the one instance's address. */
+  const DC2 = [
+    ['prod', 'Orders', '10.2.0.1'],
+    ['Prod', 'orders2', '10.2.0.2'],
+    ['prod', 'ordinals', '10.2.0.3'],
+    ['prod', 'payments', '10.2.0.4'],
+  ] as const;
+  let member: Server;
+  let dns: DnsServer;
+
+  const instance = (namespace: string, service: string, address: string) => ({
+    id: `${service}-1`,
+    namespace,
+    service,
+    cluster: 'default',
+    address,
+    port: 80,
+    weight: 1,
+    tags: [],
+    metadata: {},
+    health: 'healthy',
+    enabled: true,
+    ephemeral: false,
+    createRevision: 1,
+    modRevision: 1,
+    version: 1,
+  });
+  /** What dc2's member answers: the native service list and instance listings, exact names only. */
+  const answer = (req: IncomingMessage): { status: number; body: unknown } => {
+    const url = new URL(req.url ?? '/', 'http://dc2');
+    if (url.pathname === '/v1/services')
+      return {
+        status: 200,
+        body: { revision: 9, services: DC2.map(([namespace, service]) => ({ namespace, service })) },
+      };
+    const m = /^\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/instances$/.exec(url.pathname);
+    const found = m === null ? undefined : DC2.find(([ns, svc]) => ns === m[1] && svc === m[2]);
+    if (found === undefined) return { status: 404, body: { error: { code: 'NOT_FOUND', message: 'no such service' } } };
+    return { status: 200, body: { revision: 9, instances: [instance(found[0], found[1], found[2])] } };
+  };
+  const ask = async (name: string): Promise<{ rcode: string; data: string[] }> => {
+    const p = (await queryUdp(dns.port, name, 'A')) as ReturnType<typeof decode> & { rcode: string };
+    return { rcode: p.rcode, data: dataOf<string>(p.answers, 'A').sort() };
+  };
+
+  beforeEach(async () => {
+    member = createServer((req, res) => {
+      const r = answer(req);
+      res.writeHead(r.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(r.body));
+    });
+    await new Promise<void>((resolve) => member.listen(0, '127.0.0.1', resolve));
+    const address = `http://127.0.0.1:${(member.address() as AddressInfo).port}`;
+    const node = await InMemoryNodeApi.create();
+    const t = newTokenSecret();
+    const created = node.apply({
+      type: 'createToken',
+      id: t.id,
+      name: 'dns',
+      role: 'read',
+      secretHash: t.secretHash,
+      namespaces: ['prod'],
+      servicePrefixes: ['ord'],
+    } as Command);
+    if (!created.result.ok) throw new Error(JSON.stringify(created.result));
+    dns = await startDnsServer({
+      node,
+      logger: silentLogger(),
+      listen: { host: '127.0.0.1', port: 0 },
+      datacenter: 'dc1',
+      federation: {
+        route: (dc) => (dc === 'dc2' ? { members: [{ address }] } : null),
+        datacentersByRtt: () => ['dc1', 'dc2'],
+        hopHeader: (method, url) => `dc1.1.${method}:${url}`,
+      },
+      access: { secret: t.secret, file: null, acl: true },
+    });
+  });
+
+  afterEach(async () => {
+    await dns.close();
+    member.closeAllConnections();
+    await new Promise<void>((resolve) => member.close(() => resolve()));
+  });
+
+  it('a token limited to prod and ord* reads no case variant outside them (scope_checked_on_folded_remote_names)', async () => {
+    // `orders` folds to dc2's `Orders`, which does not start with `ord`: hidden, as the native API would refuse it.
+    expect(await ask('orders.service.prod.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
+    // `orders2` in `prod` folds to namespace `Prod`, which the token is not limited to.
+    expect(await ask('orders2.service.prod.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
+    // In scope, asked in another case: answered, as a local name folds before its scope is checked.
+    expect(await ask('ORDINALS.service.PROD.ns.dc2.dc.consul')).toEqual({ rcode: 'NOERROR', data: ['10.2.0.3'] });
+    expect(await ask('ordinals.service.prod.ns.dc2.dc.consul')).toEqual({ rcode: 'NOERROR', data: ['10.2.0.3'] });
+    // Out of scope in every case.
+    expect(await ask('payments.service.prod.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
+    expect(await ask('ORDERS.service.dev.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
   });
 });
