@@ -264,6 +264,14 @@ describe('RemoteDirectory', () => {
     expect(await scoped.lookup('dc-b', 'default', 'payroll')).toMatchObject({ kind: 'endpoints', endpoints: [] });
     // `PAYMENTS` is not, as asked, but dc-b registered it as `payments`, which is (as a local name reads).
     expect(endpoints(await scoped.lookup('dc-b', 'default', 'PAYMENTS'))).toEqual(['10.0.0.2']);
+    // Without a DNS token nothing reads: no instance, and nothing is asked of dc-b.
+    const asked = members[0]!.requests.length;
+    const none = scopedLookup(
+      directory,
+      new DnsAccess({ secret: null, file: null, acl: true }, tokens, silentLogger()),
+    );
+    expect(none.lookup('dc-b', 'default', 'payments')).toMatchObject({ kind: 'endpoints', endpoints: [] });
+    expect(members[0]!.requests).toHaveLength(asked);
   });
 
   it('a 400 other than a bad name (a member with federation off) is no answer: the next member is asked', async () => {

@@ -77,6 +77,12 @@ export class DnsAccess {
     return this.#current().kind !== 'invalid';
   }
 
+  /** Whether the DNS token may read any service at all (not without one, nor with role register). */
+  readsAny(): boolean {
+    const r = this.#current();
+    return r.kind === 'token' && r.principal.role !== 'register';
+  }
+
   /** Whether the DNS token may read `service` in `namespace` (the names as registered). */
   mayRead(namespace: string, service: string): boolean {
     const r = this.#current();

@@ -457,7 +457,7 @@ export class RemoteDirectory {
  */
 export function scopedLookup(
   remote: Pick<RemoteDirectory, 'lookup'>,
-  access: Pick<DnsAccess, 'usable' | 'mayRead'>,
+  access: Pick<DnsAccess, 'usable' | 'readsAny' | 'mayRead'>,
 ): Pick<RemoteDirectory, 'lookup'> {
   const scoped = (answer: RemoteAnswer): RemoteAnswer => {
     if (answer.kind !== 'endpoints' || answer.endpoints.length === 0) return answer;
@@ -466,6 +466,8 @@ export function scopedLookup(
   return {
     lookup: (dc, namespace, service) => {
       if (!access.usable()) return UNREACHABLE;
+      // A token that reads nothing (or none): no instance, and nothing asked of that datacenter.
+      if (!access.readsAny()) return { kind: 'endpoints', datacenter: dc, namespace, service, endpoints: [] };
       const answer = remote.lookup(dc, namespace, service);
       return answer instanceof Promise ? answer.then(scoped) : scoped(answer);
     },
