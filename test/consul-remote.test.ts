@@ -5,11 +5,14 @@
  * there" and which mean "ask the next member".
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
+import type { FastifyReply } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildConsulApp } from '../src/consul/index.js';
 import { type ConsulFederation, readRemoteService } from '../src/consul/remote.js';
+import { whileServing } from '../src/consul/remote-answers.js';
 import { type Moves, readRemoteNamespace } from '../src/consul/remote-namespace.js';
+import type { ConsulContext } from '../src/consul/request.js';
 import { silentLogger } from '../src/log/index.js';
 import { waitFor } from './helpers/wait.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
@@ -232,6 +235,48 @@ describe('readRemoteNamespace', () => {
     frames = ['event: compacted\ndata: {"revision":40,"compactRevision":39}\n\n'];
     const r = await read({ index: 45, waitMs: 10_000 });
     expect(r.index).toBe(45);
+  });
+});
+
+describe('whileServing: what ends a remote read', () => {
+  it('a client gone before the read starts ends it at once, not at the end of its wait', async () => {
+    let outcome: (what: string) => void = () => undefined;
+    const ended = new Promise<string>((resolve) => {
+      outcome = resolve;
+    });
+    const ctx = { feed: { closing: new AbortController().signal, closed: false } } as unknown as ConsulContext;
+    const server = createServer((req, res) => {
+      // The read starts only after the client has gone (as when it leaves while the hooks run).
+      req.socket.once('close', () => {
+        setImmediate(() => {
+          whileServing(ctx, { raw: res } as unknown as FastifyReply, (signal) => {
+            // A blocking read parked elsewhere: it ends when the signal says so, else after its wait.
+            return new Promise<string>((resolve) => {
+              const wait = setTimeout(() => resolve('waited its whole wait'), 3_000);
+              const stop = () => {
+                clearTimeout(wait);
+                resolve('ended at once');
+              };
+              if (signal.aborted) stop();
+              else signal.addEventListener('abort', stop, { once: true });
+            });
+          }).then(outcome, (err: unknown) => outcome(String(err)));
+        });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1', () => {
+      client.write('GET /v1/catalog/nodes?dc=dc-b&index=3&wait=100s HTTP/1.1\r\nhost: x\r\n\r\n', () =>
+        client.destroy(),
+      );
+    });
+    try {
+      expect(await ended).toBe('ended at once');
+    } finally {
+      client.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 

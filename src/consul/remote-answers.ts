@@ -129,7 +129,9 @@ export async function whileServing<T>(
   const stop = (): void => controller.abort();
   reply.raw.once('close', stop);
   ctx.feed.closing.addEventListener('abort', stop, { once: true });
-  if (ctx.feed.closing.aborted) stop();
+  // A client gone before this point (while the hooks ran) closed the response already: its
+  // 'close' will not come again, and the read would park there for its whole wait.
+  if (ctx.feed.closing.aborted || reply.raw.destroyed) stop();
   try {
     return await read(controller.signal);
   } catch (err) {
