@@ -8,9 +8,14 @@
  *   npm run bench:listing -- [--instances 200000] [--seconds 30] [--clients 6] [--writers 128]
  *
  * test/cluster-listing-stall.test.ts runs the same at 30,000 instances for 20 s.
+ *
+ * `--listings N` measures one service's full listing instead (scripts/bench/service-listing.ts):
+ *
+ *   npm run bench:listing -- --listings 50 [--instances 20000] [--clients 1] [--nodes 1] [--list-all] [--change-between] [--cpu-prof DIR]
  */
 import { parseArgs } from 'node:util';
 import { bulkRegister, countByPages, DEFAULT_LOAD, listingLoop, loopDelay, terms } from './bench/listing-load.js';
+import { serviceListing } from './bench/service-listing.js';
 import { LocalCluster } from './local-cluster.js';
 
 async function main(): Promise<number> {
@@ -20,8 +25,26 @@ async function main(): Promise<number> {
       seconds: { type: 'string', default: '30' },
       clients: { type: 'string', default: '6' },
       writers: { type: 'string', default: '128' },
+      listings: { type: 'string' },
+      nodes: { type: 'string', default: '1' },
+      'list-all': { type: 'boolean', default: false },
+      'change-between': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
     },
   });
+  if (values.listings !== undefined) {
+    const result = await serviceListing({
+      instances: Number(values.instances),
+      listings: Number(values.listings),
+      clients: process.argv.includes('--clients') ? Number(values.clients) : 1,
+      nodes: Number(values.nodes),
+      listAll: values['list-all'],
+      changeBetween: values['change-between'],
+      cpuProf: values['cpu-prof'],
+    });
+    console.log(JSON.stringify(result));
+    return 0;
+  }
   const load = { ...DEFAULT_LOAD, instances: Number(values.instances), writers: Number(values.writers) };
   const seconds = Number(values.seconds);
   const clients = Number(values.clients);
