@@ -11,7 +11,7 @@ import type { NamespaceListQuery, ServiceListQuery } from '../schemas.js';
 import { encodeContinue, listingSignature } from './continue-token.js';
 import { matching } from './counts.js';
 import { rangeEnd, rangeStart, serviceSortKey } from './instance-index.js';
-import { type Lister, openPage, sendView } from './serve.js';
+import { capturing, type Lister, openPage, sendEncoded, sendView } from './serve.js';
 import { instancesWriter } from './writers.js';
 
 /** A service's revision now: the index's, or for an absent service the registry's stand-in (see RegistryState.emptiedRevision). */
@@ -67,21 +67,37 @@ export async function listServiceInstances(
     failover === undefined
       ? ''
       : `,"datacenter":${JSON.stringify(failover.datacenter)},"failovers":${failover.failovers}`;
+  const head = `{"revision":${at.revision},"serviceRevision":${serviceRevision}${answered},"instances":[`;
+  const writer = instancesWriter({
+    view: at,
+    after: rangeStart(prefix, page.token?.after),
+    end: rangeEnd(prefix),
+    limit: page.limit,
+    head: head.slice(0, -',"instances":['.length),
+    pass: (i) => (includeDisabled || i.enabled) && acceptsHealth(health, i.health),
+    token: (after) => encodeContinue({ revision: at.revision, after, listing, serviceRevision }),
+  });
+  // A whole answer (no page) shares its instances with every other one of the same service
+  // at the same service revision and filters (body-cache.ts); a page is written as it is.
+  const stats = lister.index.services.get(serviceSortKey(ns, svc));
+  if (page.token !== null || page.limit !== null || stats === undefined || at.serviceChanged(ns, svc))
+    return sendView(lister, reply, at, writer);
+  const revisionAtView = stats.revision;
+  const key = `${serviceSortKey(ns, svc)}\0${q.cluster === undefined ? '*' : `=${q.cluster}`}\0${includeDisabled}\0${health}`;
+  const body = lister.bodies.get(key, revisionAtView);
+  if (body !== undefined) return sendEncoded(lister, reply, at, [Buffer.from(head), body, TAIL]);
   return sendView(
     lister,
     reply,
     at,
-    instancesWriter({
-      view: at,
-      after: rangeStart(prefix, page.token?.after),
-      end: rangeEnd(prefix),
-      limit: page.limit,
-      head: `{"revision":${at.revision},"serviceRevision":${serviceRevision}${answered}`,
-      pass: (i) => (includeDisabled || i.enabled) && acceptsHealth(health, i.health),
-      token: (after) => encodeContinue({ revision: at.revision, after, listing, serviceRevision }),
-    }),
+    capturing(writer, (text) =>
+      lister.bodies.put(key, revisionAtView, Buffer.from(text.slice(head.length, -TAIL.length))),
+    ),
   );
 }
+
+/** The end of a whole answer (no `continue`: it has no page). */
+const TAIL = Buffer.from(']}');
 
 /**
  * A blocking query: with `index` equal to the service's revision, waits until a change

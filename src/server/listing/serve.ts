@@ -13,8 +13,10 @@
  * Either way the answer is written in slices (sliced-json.ts) from a RevisionView, so no
  * request holds the event loop for long, however much it returns.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { sendError } from '../errors.js';
+import { BodyCache } from './body-cache.js';
 import { type ContinueToken, decodeContinue, encodeContinue } from './continue-token.js';
 import { type IndexedRegistry, InstanceIndex } from './instance-index.js';
 import { RevisionView } from './revision-view.js';
@@ -31,6 +33,8 @@ export interface Lister {
   readonly maxItems: number;
   /** How long a later page waits for this node to reach the listing's revision. */
   readonly waitMs: number;
+  /** Whole service listings' joined instances, per service revision and filters (body-cache.ts). */
+  readonly bodies: BodyCache;
 }
 
 /** The lister of an app over a registry: the shared index, released when the app closes. */
@@ -45,11 +49,15 @@ export function openLister(
     closing: false,
     maxItems: options.maxItems ?? DEFAULT_LIST_MAX_ITEMS,
     waitMs: options.waitMs,
+    bodies: new BodyCache(),
   };
   app.addHook('preClose', async () => {
     lister.closing = true;
   });
-  app.addHook('onClose', async () => index.release());
+  app.addHook('onClose', async () => {
+    lister.bodies.clear();
+    index.release();
+  });
   return lister;
 }
 
@@ -223,4 +231,30 @@ export function sendView(lister: Lister, reply: FastifyReply, view: RevisionView
     return writer(deadline);
   };
   return reply.send(new SlicedJson(guarded, () => view.close()));
+}
+
+/**
+ * Sends an answer already encoded (a cached body between its head and tail): no view is
+ * read, so the view is closed at once, and the buffers go to the socket as they are.
+ */
+export function sendEncoded(lister: Lister, reply: FastifyReply, view: RevisionView, chunks: Buffer[]): FastifyReply {
+  view.close();
+  reply.header('x-rollcall-revision', String(view.revision));
+  reply.type('application/json; charset=utf-8');
+  if (lister.closing) reply.header('connection', 'close');
+  return reply.send(Readable.from(chunks, { objectMode: false }));
+}
+
+/**
+ * `writer`, also handing the whole text it wrote to `done` once it completes (not when the
+ * answer fails or is cut: a partial text is never passed on).
+ */
+export function capturing(writer: SliceWriter, done: (text: string) => void): SliceWriter {
+  const parts: string[] = [];
+  return (deadline) => {
+    const out = writer(deadline);
+    parts.push(out.text);
+    if (out.done) done(parts.join(''));
+    return out;
+  };
 }
