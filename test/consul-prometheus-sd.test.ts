@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log/index.js';
-import { hostPort, sanitizeLabelName } from '../src/sd/prometheus.js';
+import { hostPort, sanitizeLabelName, targetGroup } from '../src/sd/prometheus.js';
 import { buildApp } from '../src/server/app.js';
 import { TokenAuthority } from '../src/server/auth.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
@@ -91,6 +91,42 @@ describe('GET /v1/sd/prometheus', () => {
     ).json() as { labels: Record<string, string> }[];
     expect(usable.map((g) => g.labels['__meta_rollcall_instance'])).toEqual(['o1', 'o2']);
     expect((await app.inject({ method: 'GET', url: '/v1/sd/prometheus?health=bogus' })).statusCode).toBe(400);
+  });
+
+  it('answers byte for byte the same for unchanged instances (encoded once), and anew after each change', async () => {
+    const { node, app } = await start();
+    reg(node, 'prod', 'orders', 'o1', { tags: ['a'], metadata: { zone: 'eu-1' } });
+    reg(node, 'prod', 'orders', 'o2', { metadata: { zone: 'eu-2' } });
+    const get = async (url = '/v1/sd/prometheus') => (await app.inject({ method: 'GET', url })).body;
+    /** What each group is when encoded afresh from the node's current state. */
+    const fresh = async () =>
+      JSON.stringify(
+        node.registry
+          .listInstances('prod', 'orders')
+          .instances.filter((i) => i.enabled)
+          .map((i) => targetGroup(i)),
+      );
+    const first = await get();
+    expect(first).toBe(await fresh());
+    expect(await get()).toBe(first);
+
+    node.apply({ type: 'setHealth', term: 1, namespace: 'prod', service: 'orders', id: 'o1', health: 'down' });
+    const afterHealth = await get();
+    expect(afterHealth).not.toBe(first);
+    expect(afterHealth).toBe(await fresh());
+    const groups = JSON.parse(afterHealth) as { labels: Record<string, string> }[];
+    expect(groups[0]!.labels['__meta_rollcall_health']).toBe('down');
+    // o2 did not change: its group's bytes are the same as before.
+    expect(JSON.stringify(groups[1])).toBe(JSON.stringify((JSON.parse(first) as unknown[])[1]));
+    expect(await get('/v1/sd/prometheus?health=healthy')).toBe(JSON.stringify([groups[1]]));
+
+    reg(node, 'prod', 'orders', 'o2', { port: 9300, metadata: { zone: 'eu-2' } });
+    const afterRegister = await get();
+    expect(afterRegister).toBe(await fresh());
+    expect((JSON.parse(afterRegister) as { targets: string[] }[])[1]!.targets).toEqual(['10.0.0.1:9300']);
+    node.apply({ type: 'unregister', namespace: 'prod', service: 'orders', id: 'o1' } as never);
+    expect(await get()).toBe(await fresh());
+    expect(JSON.parse(await get())).toHaveLength(1);
   });
 
   it('needs a read token; a namespace-limited one must name its namespace', async () => {

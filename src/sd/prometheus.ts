@@ -76,6 +76,24 @@ function targetRange(q: TargetQuery): KeyRange {
 }
 
 /**
+ * Each instance's target group as JSON, encoded once (issue 21, as the instance lists do in
+ * src/server/listing/writers.ts): an Instance is frozen and replaced by a new object on
+ * every change, so an entry cannot go stale, and the WeakMap lets it go with its instance.
+ * Prometheus asks again every refresh interval, most often for nothing that changed.
+ */
+const encodedGroups = new WeakMap<Instance, string>();
+
+/** `JSON.stringify(targetGroup(i))`, from the cache after the first time. */
+export function targetGroupJson(i: Instance): string {
+  let text = encodedGroups.get(i);
+  if (text === undefined) {
+    text = JSON.stringify(targetGroup(i));
+    encodedGroups.set(i, text);
+  }
+  return text;
+}
+
+/**
  * The groups for a namespace (or all) and a service (or all), as a JSON array written in
  * slices from `view` (issue 22's rule: at 200,000 instances, building and encoding the
  * whole answer in one turn held the event loop for over a second). The index's key order is
@@ -84,7 +102,7 @@ function targetRange(q: TargetQuery): KeyRange {
 export function targetGroupsWriter(view: RevisionView, q: TargetQuery): SliceWriter {
   return arrayWriter(view, targetRange(q), (i) =>
     i.enabled && (q.service === undefined || i.service === q.service) && acceptsHealth(q.health, i.health)
-      ? JSON.stringify(targetGroup(i))
+      ? targetGroupJson(i)
       : null,
   );
 }
