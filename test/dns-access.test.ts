@@ -28,6 +28,7 @@ import { newTokenSecret } from '../src/server/acl.js';
 import { TokenAuthority } from '../src/server/auth.js';
 import { seeded } from './client-helpers.js';
 import { dataOf, queryPacket, queryUdp } from './helpers/dns.js';
+import { waitFor } from './helpers/wait.js';
 import { InMemoryNodeApi } from './in-memory-node-api.js';
 
 const FILE_TOKEN = 'dns-file-token-0123456789';
@@ -163,6 +164,11 @@ describe("DNS under access control: another datacenter's names, in any case", ()
   ] as const;
   let member: Server;
   let dns: DnsServer;
+  let node: InMemoryNodeApi;
+  let dnsTokenId: string;
+  /** Requests dc2's member took; while `hold` is set, it answers once that resolves. */
+  let requests: number;
+  let hold: Promise<void> | null;
 
   const instance = (namespace: string, service: string, address: string) => ({
     id: `${service}-1`,
@@ -200,15 +206,23 @@ describe("DNS under access control: another datacenter's names, in any case", ()
   };
 
   beforeEach(async () => {
+    requests = 0;
+    hold = null;
     member = createServer((req, res) => {
+      requests++;
       const r = answer(req);
-      res.writeHead(r.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(r.body));
+      const send = (): void => {
+        res.writeHead(r.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(r.body));
+      };
+      if (hold === null) send();
+      else void hold.then(send);
     });
     await new Promise<void>((resolve) => member.listen(0, '127.0.0.1', resolve));
     const address = `http://127.0.0.1:${(member.address() as AddressInfo).port}`;
-    const node = await InMemoryNodeApi.create();
+    node = await InMemoryNodeApi.create();
     const t = newTokenSecret();
+    dnsTokenId = t.id;
     const created = node.apply({
       type: 'createToken',
       id: t.id,
@@ -250,5 +264,19 @@ describe("DNS under access control: another datacenter's names, in any case", ()
     // Out of scope in every case.
     expect(await ask('payments.service.prod.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
     expect(await ask('ORDERS.service.dev.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
+  });
+
+  it('the DNS token revoked while dc2 is asked: SERVFAIL, as every name once it is revoked (revoked_during_remote_lookup)', async () => {
+    let release = (): void => {};
+    hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const asked = ask('ordinals.service.prod.ns.dc2.dc.consul');
+    await waitFor('dc2 to be asked', () => requests > 0);
+    const revoked = node.apply({ type: 'revokeToken', id: dnsTokenId } as Command);
+    if (!revoked.result.ok) throw new Error(JSON.stringify(revoked.result));
+    release();
+    expect(await asked).toEqual({ rcode: 'SERVFAIL', data: [] });
+    expect(await ask('ordinals.service.prod.ns.dc2.dc.consul')).toEqual({ rcode: 'SERVFAIL', data: [] });
   });
 });

@@ -460,6 +460,8 @@ export function scopedLookup(
   access: Pick<DnsAccess, 'usable' | 'readsAny' | 'mayRead'>,
 ): Pick<RemoteDirectory, 'lookup'> {
   const scoped = (answer: RemoteAnswer): RemoteAnswer => {
+    // Revoked while that datacenter was asked: SERVFAIL, as every question from now on.
+    if (!access.usable()) return UNREACHABLE;
     if (answer.kind !== 'endpoints' || answer.endpoints.length === 0) return answer;
     return access.mayRead(answer.namespace, answer.service) ? answer : { ...answer, endpoints: [] };
   };
