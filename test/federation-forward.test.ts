@@ -12,7 +12,7 @@
  *   instance, and says which.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RollcallClient } from '../src/client/index.js';
@@ -25,7 +25,11 @@ import {
 } from '../src/federation/forward.js';
 import type { FederationHost } from '../src/federation/host.js';
 import type { Route } from '../src/federation/index.js';
+import { buildApp } from '../src/server/app.js';
 import { type TestApp, testApp } from './api-helpers.js';
+import { waitFor } from './helpers/wait.js';
+import { InMemoryNodeApi } from './in-memory-node-api.js';
+import { captureLogger } from './transport-harness.js';
 
 const TIMEOUT_MS = 1_500;
 
@@ -323,6 +327,53 @@ describe('?dc= forwarding, one attempt at a time', () => {
     expect(r.body.error.code).toBe('DATACENTER_UNREACHABLE');
     expect(performance.now() - started).toBeLessThan(TIMEOUT_MS + 500);
     routes['dc-r'] = [urls['dc-r']!];
+  });
+});
+
+describe('?dc= and a client gone before the request is forwarded', () => {
+  it('a watch whose client left while the hooks ran opens no stream there that outlives it', async () => {
+    // The member in dc-w: watch streams that stay open, counted while they are.
+    let open = 0;
+    let opened = 0;
+    const member = createHttpServer((_req, res) => {
+      opened++;
+      open++;
+      res.on('close', () => open--);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('retry: 2000\n\n');
+    });
+    await new Promise<void>((r) => member.listen(0, '127.0.0.1', () => r()));
+    const memberUrl = `http://127.0.0.1:${(member.address() as { port: number }).port}`;
+    const log = captureLogger('debug');
+    const app = buildApp({
+      logger: log.logger,
+      node: await InMemoryNodeApi.create(),
+      requestTimeoutMs: TIMEOUT_MS,
+      federation: { datacenter: 'dc-l', host: stubHost('dc-l', { 'dc-w': [memberUrl] }) },
+    });
+    // The request goes on only once its client has gone, as when it leaves while a hook awaits.
+    app.addHook('onRequest', async (req) => {
+      if (!req.raw.socket.destroyed) await new Promise((r) => req.raw.socket.once('close', r));
+    });
+    const client = new Socket();
+    try {
+      const url = await listen(app);
+      const port = Number(new URL(url).port);
+      await new Promise<void>((r) => client.connect(port, '127.0.0.1', () => r()));
+      client.end('GET /v1/watch?dc=dc-w&namespace=prod HTTP/1.1\r\nhost: x\r\n\r\n');
+      client.destroy();
+      // The handler ran: it either asked dc-w, or gave up at once for a client that is gone.
+      const gaveUp = () => log.records.some((r) => r['msg'] === 'forwarding failed: no member answered');
+      await waitFor('the request forwarded, or given up', () => opened > 0 || gaveUp(), 5_000);
+      // Whatever was asked of dc-w is closed again, as when the client leaves a watch later.
+      if (opened > 0) await waitFor('the watch stream in dc-w closed', () => open === 0, 3_000);
+      expect(open).toBe(0);
+    } finally {
+      client.destroy();
+      member.closeAllConnections();
+      await new Promise((r) => member.close(r));
+      await app.close();
+    }
   });
 });
 

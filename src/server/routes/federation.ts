@@ -169,6 +169,10 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
     const gone = new AbortController();
     const cancel = () => gone.abort();
     reply.raw.once('close', cancel);
+    // A client that left while the hooks ran closed the response already ('close' will not
+    // come again): nothing is asked for it, or a watch relayed to nobody would hold a stream
+    // in that datacenter until this node stops.
+    if (reply.raw.destroyed) cancel();
     const send = (to: readonly string[], extra: Record<string, string> = {}) =>
       forwardToMembers(to, {
         method: req.method,
