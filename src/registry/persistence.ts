@@ -18,6 +18,7 @@
  * Ops come out sorted by key, with one op per key, so replicas emit identical batches.
  */
 import { decode, encode } from '../codec/index.js';
+import { MsgpackReader, StringTable } from '../codec/reader.js';
 import { parseHealthPolicy } from '../health/policy.js';
 import type { CommandResult } from './commands.js';
 import type { DedupRecord } from './dedup.js';
@@ -72,6 +73,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   const dedup: [string, DedupRecord][] = [];
   const serviceRevisions = new Map<string, number>();
   const instances: Instance[] = [];
+  const instanceKeys: string[] = [];
   const sessions: Session[] = [];
   let applied = { index: 0, term: 0 };
   let revision = { revision: 0, emptied: 0 };
@@ -82,8 +84,14 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   let aclBootstrapRevision = 0;
   const tokens: AclToken[] = [];
 
+  const reading = newInstanceReading();
   for await (const batch of sm.batches()) {
     for (const [key, value] of batch) {
+      if (key.startsWith(INSTANCE_PREFIX)) {
+        instances.push(decodeInstance(key, value, reading) ?? instance(key, decode<unknown>(value)));
+        instanceKeys.push(key.slice(INSTANCE_PREFIX.length));
+        continue;
+      }
       const rec = decode<unknown>(value);
       if (key === META_APPLIED_KEY) applied = { index: num(key, rec, 'index'), term: num(key, rec, 'term') };
       else if (key === META_REVISION_KEY)
@@ -120,9 +128,9 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   for (const s of sessions) state.sessions.set(s.id, s);
   // Indexing a million instances takes seconds: a turn of the event loop now and then, so a
   // node reloading after a snapshot install still answers its peers and clients meanwhile.
-  for (let n = 0; n < instances.length; n++) {
-    state.loadInstance(instances[n]!);
-    if (n % INSTANCES_PER_TURN === INSTANCES_PER_TURN - 1) await nextTurn();
+  for (let n = 0; n < instances.length; n += INSTANCES_PER_TURN) {
+    if (n > 0) await nextTurn();
+    state.loadInstances(instances, instanceKeys, n, Math.min(instances.length, n + INSTANCES_PER_TURN));
   }
   for (const [sk, svc] of state.services) {
     let rev = serviceRevisions.get(sk) ?? 0;
@@ -193,7 +201,7 @@ function confState(key: string, v: unknown): ConfState {
   return Object.freeze({ voters: strings(key, o['voters']), learners: strings(key, o['learners']) });
 }
 
-function instance(key: string, v: unknown): Instance {
+export function instance(key: string, v: unknown): Instance {
   const o = obj(key, v);
   const health = o['health'];
   if (typeof health !== 'string' || !(HEALTH_STATES as readonly string[]).includes(health))
@@ -223,6 +231,198 @@ function instance(key: string, v: unknown): Instance {
   if (key !== `${INSTANCE_PREFIX}${serviceKey(inst.namespace, inst.service)}/${inst.id}`)
     throw new CorruptStateError(key, 'key does not match record');
   return Object.freeze(inst);
+}
+
+/** What decodeInstance keeps from one record to the next while a load reads many. */
+export interface InstanceReading {
+  readonly reader: MsgpackReader;
+  readonly strings: StringTable;
+  /**
+   * The namespace and service of the instance decoded last: records come in key order, so
+   * a service's instances follow one another and share these two strings.
+   */
+  namespace: string;
+  service: string;
+}
+
+export function newInstanceReading(): InstanceReading {
+  return { reader: new MsgpackReader(), strings: new StringTable(), namespace: '', service: '' };
+}
+
+/**
+ * The instance record of `key` read straight from its msgpack bytes, for the start-up
+ * load (the bulk of it: one record per instance). It gives exactly what
+ * `instance(key, decode(bytes))` gives, or undefined whenever it is not sure to (a form
+ * the reader does not read, a non-ASCII string, a field missing, repeated, unknown or of
+ * the wrong type, a key that does not match): the caller then takes that general path,
+ * whose checks report the fault. Skipped: the intermediate object msgpackr would build,
+ * a second pass to check it, and most of the strings (shared through `reading`).
+ */
+export function decodeInstance(key: string, bytes: Uint8Array, reading: InstanceReading): Instance | undefined {
+  const r = reading.reader.reset(bytes);
+  const strings = reading.strings;
+  const near = reading;
+  const fields = r.mapLength();
+  if (fields < 0) return undefined;
+  let id: string | undefined;
+  let namespace: string | undefined;
+  let service: string | undefined;
+  let cluster: string | undefined;
+  let address: string | undefined;
+  let port: number | undefined;
+  let weight: number | undefined;
+  let tags: readonly string[] | undefined;
+  let metadata: Readonly<Record<string, string>> | undefined;
+  let health: Instance['health'] | undefined;
+  let enabled: boolean | undefined;
+  let sessionId: string | null | undefined;
+  let createRevision: number | undefined;
+  let modRevision: number | undefined;
+  let version: number | undefined;
+  for (let f = 0; f < fields; f++) {
+    if (!r.stringBytes()) return undefined;
+    // Each name is told apart by its length and first letter, then checked whole; a name
+    // seen twice gives up (msgpackr would keep the last value).
+    switch (r.strEnd - r.strStart) {
+      case 2:
+        if (id !== undefined || !r.lastStringIs('id')) return undefined;
+        id = r.string();
+        if (id === undefined) return undefined;
+        break;
+      case 9:
+        if (r.lastStringIs('namespace')) {
+          if (namespace !== undefined || !r.stringBytes()) return undefined;
+          if (!r.lastStringIs(near.namespace)) near.namespace = r.lastString();
+          namespace = near.namespace;
+        } else if (r.lastStringIs('sessionId')) {
+          if (sessionId !== undefined) return undefined;
+          sessionId = r.nil() ? null : r.string();
+          if (sessionId === undefined) return undefined;
+        } else return undefined;
+        break;
+      case 7:
+        if (r.lastStringIs('service')) {
+          if (service !== undefined || !r.stringBytes()) return undefined;
+          if (!r.lastStringIs(near.service)) near.service = r.lastString();
+          service = near.service;
+        } else if (r.lastStringIs('cluster')) {
+          if (cluster !== undefined || (cluster = r.string(strings)) === undefined) return undefined;
+        } else if (r.lastStringIs('address')) {
+          if (address !== undefined || (address = r.string()) === undefined) return undefined;
+        } else if (r.lastStringIs('enabled')) {
+          if (enabled !== undefined || (enabled = r.boolean()) === undefined) return undefined;
+        } else if (r.lastStringIs('version')) {
+          if (version !== undefined || (version = r.number()) === undefined) return undefined;
+        } else return undefined;
+        break;
+      case 4:
+        if (r.lastStringIs('port')) {
+          if (port !== undefined || (port = r.number()) === undefined) return undefined;
+        } else if (r.lastStringIs('tags')) {
+          if (tags !== undefined || (tags = readTags(r, strings)) === undefined) return undefined;
+        } else return undefined;
+        break;
+      case 6:
+        if (r.lastStringIs('weight')) {
+          if (weight !== undefined || (weight = r.number()) === undefined) return undefined;
+        } else if (r.lastStringIs('health')) {
+          if (health !== undefined || !r.stringBytes()) return undefined;
+          health = HEALTH_STATES.find((h) => r.lastStringIs(h));
+          if (health === undefined) return undefined;
+        } else return undefined;
+        break;
+      case 8:
+        if (metadata !== undefined || !r.lastStringIs('metadata')) return undefined;
+        metadata = readMetadata(r, strings);
+        if (metadata === undefined) return undefined;
+        break;
+      case 14:
+        if (createRevision !== undefined || !r.lastStringIs('createRevision')) return undefined;
+        if ((createRevision = r.number()) === undefined) return undefined;
+        break;
+      case 11:
+        if (modRevision !== undefined || !r.lastStringIs('modRevision')) return undefined;
+        if ((modRevision = r.number()) === undefined) return undefined;
+        break;
+      default:
+        return undefined;
+    }
+  }
+  if (
+    !r.atEnd ||
+    id === undefined ||
+    namespace === undefined ||
+    service === undefined ||
+    cluster === undefined ||
+    address === undefined ||
+    port === undefined ||
+    weight === undefined ||
+    tags === undefined ||
+    metadata === undefined ||
+    health === undefined ||
+    enabled === undefined ||
+    sessionId === undefined ||
+    createRevision === undefined ||
+    modRevision === undefined ||
+    version === undefined
+  )
+    return undefined;
+  // The key must be i/<namespace>/<service>/<id>: checked in place, without building it.
+  const p = INSTANCE_PREFIX.length;
+  if (
+    key.length !== p + namespace.length + service.length + id.length + 2 ||
+    !key.startsWith(namespace, p) ||
+    key.charCodeAt(p + namespace.length) !== 0x2f ||
+    !key.startsWith(service, p + namespace.length + 1) ||
+    key.charCodeAt(p + namespace.length + service.length + 1) !== 0x2f ||
+    !key.endsWith(id)
+  )
+    return undefined;
+  // The field order of apply.ts's build(), so loaded instances share its objects' shape.
+  return Object.freeze({
+    id,
+    namespace,
+    service,
+    cluster,
+    address,
+    port,
+    weight,
+    tags,
+    metadata,
+    health,
+    enabled,
+    sessionId,
+    createRevision,
+    modRevision,
+    version,
+  });
+}
+
+function readTags(r: MsgpackReader, strings: StringTable): readonly string[] | undefined {
+  const n = r.arrayLength();
+  if (n < 0) return undefined;
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const t = r.string(strings);
+    if (t === undefined) return undefined;
+    out[i] = t;
+  }
+  return Object.freeze(out);
+}
+
+function readMetadata(r: MsgpackReader, strings: StringTable): Readonly<Record<string, string>> | undefined {
+  const n = r.mapLength();
+  if (n < 0) return undefined;
+  const out: Record<string, string> = {};
+  for (let i = 0; i < n; i++) {
+    const k = r.string(strings);
+    // msgpackr renames __proto__, and keeps the last of a repeated key: leave both to it.
+    if (k === undefined || k === '__proto__' || Object.hasOwn(out, k)) return undefined;
+    const v = r.string(strings);
+    if (v === undefined) return undefined;
+    out[k] = v;
+  }
+  return Object.freeze(out);
 }
 
 function session(key: string, v: unknown): Session {

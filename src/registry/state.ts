@@ -210,11 +210,48 @@ export class RegistryState {
     return [...(this.bySession.get(sessionId) ?? [])].sort();
   }
 
-  /** Loads a persisted instance without a transaction (open/reload); `revision` of its service is loaded separately. */
-  loadInstance(inst: Instance): void {
-    const key = instanceKey(inst.namespace, inst.service, inst.id);
-    this.instances.set(key, inst);
-    this.#index(key, inst, null);
+  /**
+   * Loads persisted instances without a transaction (open/reload), items[from, to) in key
+   * order, keys[n] being items[n]'s instanceKey; the `revision` of their services is loaded
+   * separately. A run of one service's instances (key order keeps them together) finds
+   * its service and cluster without building their keys. Nothing else may change the
+   * state between the calls of one load.
+   */
+  loadInstances(items: readonly Instance[], keys: readonly string[], from: number, to: number): void {
+    let svc: ServiceEntry | undefined;
+    let clusterName = '';
+    let cluster: Map<string, Instance> | undefined;
+    for (let n = from; n < to; n++) {
+      const inst = items[n]!;
+      const key = keys[n]!;
+      this.instances.set(key, inst);
+      if (
+        svc === undefined ||
+        svc.service !== inst.service ||
+        svc.namespace !== inst.namespace ||
+        inst.sessionId !== null
+      ) {
+        this.#index(key, inst, null);
+        svc = undefined;
+        cluster = undefined;
+        if (inst.sessionId === null) {
+          svc = this.services.get(serviceKey(inst.namespace, inst.service));
+          clusterName = inst.cluster;
+          cluster = svc?.clusters.get(clusterName);
+        }
+        continue;
+      }
+      if (cluster === undefined || clusterName !== inst.cluster) {
+        clusterName = inst.cluster;
+        cluster = svc.clusters.get(clusterName);
+        if (cluster === undefined) {
+          cluster = new Map();
+          svc.clusters.set(clusterName, cluster);
+        }
+      }
+      cluster.set(inst.id, inst);
+      svc.size++;
+    }
   }
 
   #cause(tx: Tx): EventCause {
