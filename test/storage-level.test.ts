@@ -715,6 +715,25 @@ describe('NodeStorage: snapshots', () => {
     });
   });
 
+  test('a snapshot older than a compaction in flight is not served (its follower would need another)', async () => {
+    // The leader decides a compaction, then syncs the state machine (seconds at a large
+    // registry); a follower that starts a transfer meanwhile was sent the snapshot prepared
+    // earlier, and the compaction then dropped the entries after it: a second snapshot.
+    const dir = await tempDir();
+    await withStorage(dir, async (s) => {
+      await s.append(makeEntries(1, [1, 1, 1, 2, 2, 2]));
+      await writeStateMachine(s.database, servicePairs(3, 'x'), { index: 3, term: 1 });
+      await s.compact(2, conf, empty);
+      expect((await s.whenSnapshotReady()).meta.index).toBe(3);
+      await writeStateMachine(s.database, servicePairs(3, 'y'), { index: 6, term: 2 });
+      const compacting = s.compact(5, conf, empty);
+      expect(s.snapshot()).toBe('unavailable');
+      await compacting;
+      const snap = await s.whenSnapshotReady();
+      expect(snap.meta).toEqual({ index: 6, term: 2, conf });
+    });
+  });
+
   test('an empty state machine snapshots at the compaction meta', async () => {
     const dir = await tempDir();
     await withStorage(dir, async (s) => {

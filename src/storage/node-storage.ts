@@ -92,6 +92,12 @@ export class NodeStorage implements HostStorage {
   /** The running preparation; it never rejects (failures land in `snapshotError`). */
   private preparing: Promise<void> | undefined;
   private snapshotError: StorageError | undefined;
+  /**
+   * The highest index a compaction was asked to reach (the ones in flight included): a
+   * snapshot older than it is not served, since the entries its follower needs next are
+   * about to go (it would need another snapshot at once).
+   */
+  private compactingTo = 0;
   /** The pairs of the snapshot installed last, decoded, until the registry takes them (takeInstalledPairs). */
   private installed: { readonly index: number; readonly pairs: readonly Pair[] } | undefined;
   private tail: Promise<void> = Promise.resolve();
@@ -194,7 +200,7 @@ export class NodeStorage implements HostStorage {
    */
   snapshot(): Snapshot | 'unavailable' {
     const p = this.prepared;
-    if (p !== undefined && p.meta.index >= this.snapMeta.index) return p;
+    if (p !== undefined && p.meta.index >= Math.max(this.snapMeta.index, this.compactingTo)) return p;
     this.startPreparing();
     return 'unavailable';
   }
@@ -312,6 +318,7 @@ export class NodeStorage implements HostStorage {
    */
   compact(index: number, conf: ConfState, _data?: Uint8Array): Promise<void> {
     if (this.closed !== undefined) return Promise.reject(new StorageError('CLOSED', 'storage is closed'));
+    this.compactingTo = Math.max(this.compactingTo, index);
     const run = (async () => {
       if (index <= this.log.snapshotIndex()) return;
       if (this.failure !== undefined) throw this.failure;
