@@ -53,7 +53,7 @@ import { PendingProposals } from './proposals.js';
 import { LocalProposer } from './proposer.js';
 import { ReadBarriers } from './reads.js';
 import { ReadyLoop } from './ready-loop.js';
-import { SnapshotPacer } from './snapshot-pacer.js';
+import { detachSnapshotChunk, SnapshotPacer } from './snapshot-pacer.js';
 import { readMemberAddresses } from './state-store.js';
 import type { NodeStatus } from './status.js';
 import { nodeStatus } from './status.js';
@@ -343,6 +343,7 @@ export class RollcallNode {
         onMessage: (from, m) => node?.inbox.receive(from, m),
         onPeerStatus: (ev) => node?.connections.onConnection(ev.peer, ev.connected),
         onPeerRefused: (peer) => node?.connections.onRefused(peer),
+        detachBinary: detachSnapshotChunk,
         ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
       });
       node = new RollcallNode(options, peers, db, storage, registry, transport, cluster);

@@ -20,8 +20,10 @@
  *   another: compactionFloor() tells the Ready loop how far it may compact.
  */
 import type { Message } from '../../raft/index.js';
+import type { DetachedBinary } from '../transport/index.js';
 import type { NodeClock, Timer } from './clock.js';
 import { systemClock } from './clock.js';
+import type { PeerMessage } from './peer-messages.js';
 
 export type SnapshotChunk = Extract<Message, { type: 'snapshot' }>;
 
@@ -163,6 +165,19 @@ export class SnapshotPacer {
     }
     if (this.transfers.size > 0) this.schedule(backlogged);
   }
+}
+
+/**
+ * The transport's `detachBinary` for peer messages: a chunk's bytes (a view of the
+ * prepared snapshot) go to the socket as they are, not copied into the encoded message
+ * and then into a batch, twice per MiB sent (src/transport/codec.ts, SplicedPayload).
+ */
+export function detachSnapshotChunk(
+  message: PeerMessage,
+  placeholder: Uint8Array,
+): DetachedBinary<PeerMessage> | undefined {
+  if (message.kind !== 'raft' || message.msg.type !== 'snapshot') return undefined;
+  return { shell: { kind: 'raft', msg: { ...message.msg, chunk: placeholder } }, binary: message.msg.chunk };
 }
 
 function sameTransfer(a: SnapshotChunk, b: SnapshotChunk): boolean {

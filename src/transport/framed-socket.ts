@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 
+import type { Payload } from './codec.js';
 import { TransportError } from './errors.js';
-import { encodeFrames, FrameDecoder } from './framing.js';
+import { FrameDecoder, framePieces } from './framing.js';
 
 export type FrameHandler = (payload: Buffer) => void;
 
@@ -70,12 +71,22 @@ export class FramedSocket {
     return this.socket.writableLength;
   }
 
-  /** Writes all payloads as frames in one `socket.write`; returns the bytes written (0 if closed). */
-  write(payloads: readonly Uint8Array[]): number {
+  /**
+   * Writes all payloads as frames, in one `socket.write` or, when a large binary value
+   * goes out as its own buffer, one corked series of them (a single writev); returns the
+   * bytes written (0 if closed).
+   */
+  write(payloads: readonly Payload[]): number {
     if (!this.isOpen || payloads.length === 0) return 0;
-    const bytes = encodeFrames(payloads);
-    this.socket.write(bytes);
-    return bytes.length;
+    const pieces = framePieces(payloads);
+    let bytes = 0;
+    if (pieces.length > 1) this.socket.cork();
+    for (const piece of pieces) {
+      this.socket.write(piece);
+      bytes += piece.byteLength;
+    }
+    if (pieces.length > 1) this.socket.uncork();
+    return bytes;
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { Payload } from './codec.js';
 import { TransportError } from './errors.js';
 
 /** Frames are `u32 big-endian length || payload`. */
@@ -24,6 +25,58 @@ export function encodeFrames(payloads: readonly Uint8Array[]): Buffer {
     offset += FRAME_HEADER_BYTES + payload.byteLength;
   }
   return out;
+}
+
+/** A binary value at least this large goes to the socket as its own buffer rather than copied into a batch. */
+export const SPLICE_MIN_BYTES = 16 * 1024;
+
+/** A payload's length on the wire, without its frame header. */
+export function payloadLength(payload: Payload): number {
+  return payload.byteLength;
+}
+
+/**
+ * The frames of a batch as buffers for one corked write: small frames and the parts of
+ * spliced ones around their binary value are joined (one copy of a few bytes), a large
+ * binary value is its own buffer, uncopied. The bytes are those of `encodeFrames` over
+ * the same messages encoded whole.
+ */
+export function framePieces(payloads: readonly Payload[]): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  let runBytes = 0;
+  const add = (bytes: Uint8Array) => {
+    run.push(bytes);
+    runBytes += bytes.byteLength;
+  };
+  const endRun = () => {
+    if (run.length === 0) return;
+    pieces.push(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const payload of payloads) {
+    if (payload.byteLength > MAX_FRAME_LENGTH) {
+      throw new TransportError('FRAME_TOO_LARGE', `payload of ${payload.byteLength} bytes cannot be framed`);
+    }
+    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    header.writeUInt32BE(payload.byteLength, 0);
+    add(header);
+    if (payload instanceof Uint8Array) {
+      add(payload);
+      continue;
+    }
+    add(payload.head);
+    if (payload.binary.byteLength >= SPLICE_MIN_BYTES) {
+      endRun();
+      pieces.push(payload.binary);
+    } else {
+      add(payload.binary);
+    }
+    add(payload.tail);
+  }
+  endRun();
+  return pieces;
 }
 
 export interface DecodeResult {

@@ -4,6 +4,7 @@ export { ClusterIdentity, isClusterId, MAX_CLUSTER_ID_LENGTH } from './cluster-i
 export { TransportError, type TransportErrorCode } from './errors.js';
 export { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_QUEUE_BYTES, PeerTransport } from './transport.js';
 export type {
+  DetachedBinary,
   Direction,
   DropReason,
   Faults,

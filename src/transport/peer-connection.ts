@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { certificateNodeIds } from '../security/node-identity.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import type { ClusterClaim, ClusterIdentity } from './cluster-identity.js';
-import type { Codec } from './codec.js';
+import type { Codec, Payload } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
 import { FramedSocket } from './framed-socket.js';
 import { FRAME_HEADER_BYTES } from './framing.js';
@@ -66,7 +66,7 @@ export class OutboundPeer {
   private state: State = 'idle';
   private address: PeerAddress;
   private connection: FramedSocket | null = null;
-  private queue: Buffer[] = [];
+  private queue: Payload[] = [];
   private queueBytes = 0;
   private flushHandle: NodeJS.Immediate | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -115,14 +115,19 @@ export class OutboundPeer {
     this.counters.droppedBy[reason] += count;
   }
 
+  /**
+   * Whether a frame of `frameBytes` fits under the queue bound now. The socket's own
+   * buffer counts too: a peer that stops reading must not grow our memory.
+   */
+  hasRoomFor(frameBytes: number): boolean {
+    return this.pendingBytes + frameBytes <= this.options.maxQueueBytes;
+  }
+
   /** Queues one encoded message for the next flush, or says why it was dropped. */
-  enqueue(payload: Buffer): DropReason | null {
+  enqueue(payload: Payload): DropReason | null {
     if (this.state !== 'open' || this.connection === null) return this.drop('disconnected');
-    const frameBytes = FRAME_HEADER_BYTES + payload.length;
-    // The socket's own buffer counts too: a peer that stops reading must not grow our memory.
-    if (this.pendingBytes + frameBytes > this.options.maxQueueBytes) {
-      return this.drop('queueFull');
-    }
+    const frameBytes = FRAME_HEADER_BYTES + payload.byteLength;
+    if (!this.hasRoomFor(frameBytes)) return this.drop('queueFull');
     this.queue.push(payload);
     this.queueBytes += frameBytes;
     // setImmediate rather than a microtask: everything Raft sends in this macrotask

@@ -102,6 +102,7 @@ export class PeerTransport<M> {
   /** With dropTo/dropFrom: only these kinds are dropped; null drops everything. */
   private dropKinds: ReadonlySet<string> | null = null;
   private readonly faultKind: ((message: M) => string) | undefined;
+  private readonly detachBinary: TransportOptions<M>['detachBinary'];
   private droppedUnknownPeer = 0;
   private refusedConnections = 0;
   private readonly refusalDelayMs: number;
@@ -122,6 +123,7 @@ export class PeerTransport<M> {
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.faultsEnabled = options.faults === true;
     this.faultKind = options.faultKind;
+    this.detachBinary = options.detachBinary;
     this.onMessage = options.onMessage;
     this.onPeerStatus = options.onPeerStatus;
     this.onPeerRefused = options.onPeerRefused;
@@ -173,16 +175,25 @@ export class PeerTransport<M> {
       outbound.countDrop('disconnected');
       return false;
     }
-    const payload = this.codec.encode(message);
+    // A large binary value (a snapshot chunk) is written as it is, not copied into the encoding.
+    const detached = this.detachBinary?.(message, this.codec.binaryPlaceholder);
+    // Checked before encoding too, so a peer that is not keeping up costs no encoding per
+    // message (a 1-MiB chunk's bytes are known without one); enqueue checks the exact size.
+    if (!outbound.hasRoomFor(FRAME_HEADER_BYTES + (detached?.binary.byteLength ?? 0))) {
+      outbound.countDrop('queueFull');
+      return false;
+    }
+    const payload =
+      detached === undefined ? this.codec.encode(message) : this.codec.encodeSpliced(detached.shell, detached.binary);
     if (payload instanceof TransportError) {
       outbound.countDrop('encodeFailed');
       this.logger.error({ to, code: payload.code, err: payload.cause }, 'dropping message that cannot be encoded');
       return false;
     }
-    if (payload.length > this.maxFrameBytes) {
+    if (payload.byteLength > this.maxFrameBytes) {
       outbound.countDrop('tooLarge');
       this.logger.error(
-        { to, code: 'FRAME_TOO_LARGE', bytes: payload.length, maxFrameBytes: this.maxFrameBytes },
+        { to, code: 'FRAME_TOO_LARGE', bytes: payload.byteLength, maxFrameBytes: this.maxFrameBytes },
         'dropping message larger than the frame limit',
       );
       return false;

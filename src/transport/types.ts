@@ -62,10 +62,23 @@ export interface TransportOptions<M> {
    * `setTls` replaces the material for new connections.
    */
   readonly tls?: PeerTlsOptions;
+  /**
+   * For a message that carries one large binary value (a snapshot chunk): the message with
+   * that value replaced by `placeholder`, and the value. The frame is the same bytes as the
+   * whole message encoded, but the value goes to the socket as it is instead of being
+   * copied into the encoding and the batch. Undefined (or absent): encode it whole.
+   */
+  readonly detachBinary?: (message: M, placeholder: Uint8Array) => DetachedBinary<M> | undefined;
   /** Enables `setFaults` (tests only). */
   readonly faults?: boolean;
   /** Names a message's kind for `Faults.kinds` (tests only). */
   readonly faultKind?: (message: M) => string;
+}
+
+/** A message split for `detachBinary`: the message around its binary value, and the value. */
+export interface DetachedBinary<M> {
+  readonly shell: M;
+  readonly binary: Uint8Array;
 }
 
 /** PEM material for mutual TLS between nodes. */
