@@ -5,7 +5,7 @@
  * makes it send one).
  *
  *   npm run build && node dist/scripts/bench-rejoin.js [--instances 100000] [--behind 12000]
- *       [--data-cache DIR] [--cpu-prof DIR] [--out FILE]
+ *       [--data-cache DIR] [--cpu-prof DIR] [--gc] [--out FILE]
  *
  * 1. a 3-node cluster on loopback (temporary directories), `--instances` registered at 64
  *    connections through the leader; with `--data-cache DIR` the registered cluster's data
@@ -22,11 +22,13 @@
  * leader sent one, the follower's install (LevelDB + WAL, registry reload, from its log),
  * the writes' p50/p99/max meanwhile against idle, and the leader's longest loop delay.
  * `--cpu-prof DIR` runs every node under the V8 profiler (cpu-prof-preload.ts) and stops
- * them gracefully so the profiles are written. Progress goes to stderr; every process
+ * them gracefully so the profiles are written. `--gc` logs every node's garbage collections
+ * (gc-log-preload.ts) and adds the leader's from the restart to ready: total time, the
+ * longest pause, and the full (mark-compact) ones. Progress goes to stderr; every process
  * started is stopped at the end.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     behind: { type: 'string', default: '12000' },
     'data-cache': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    gc: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
@@ -70,13 +73,40 @@ interface Logged {
   readonly at: number;
 }
 const logs: Logged[] = [];
-const profileEnv: NodeJS.ProcessEnv =
-  cpuProfDir === undefined
-    ? {}
-    : {
-        NODE_OPTIONS: `--import ${pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'bench/cpu-prof-preload.js')).href}`,
-        ROLLCALL_CPU_PROF_DIR: cpuProfDir,
-      };
+const preload = (file: string) =>
+  `--import ${pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'bench', file)).href}`;
+const gcLogDir = values.gc ? await mkdtemp(path.join(tmpdir(), 'rollcall-rejoin-gc-')) : undefined;
+const profileEnv: NodeJS.ProcessEnv = {
+  ...(cpuProfDir === undefined ? {} : { ROLLCALL_CPU_PROF_DIR: cpuProfDir }),
+  ...(gcLogDir === undefined ? {} : { ROLLCALL_GC_LOG_DIR: gcLogDir }),
+};
+const preloads = [
+  ...(cpuProfDir === undefined ? [] : [preload('cpu-prof-preload.js')]),
+  ...(gcLogDir === undefined ? [] : [preload('gc-log-preload.js')]),
+];
+if (preloads.length > 0) profileEnv.NODE_OPTIONS = preloads.join(' ');
+
+/** `id`'s garbage collections between two `Date.now()` times, from gc-log-preload.ts's files. */
+async function gcFigures(dir: string, id: string, from: number, to: number) {
+  let totalMs = 0;
+  let maxPauseMs = 0;
+  let full = 0;
+  let fullMs = 0;
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(`gc-${id}-`)) continue;
+    for (const line of (await readFile(path.join(dir, name), 'utf8')).split('\n')) {
+      const [at, kind, ms] = line.split(' ').map(Number);
+      if (at === undefined || kind === undefined || ms === undefined || !(at >= from && at <= to)) continue;
+      totalMs += ms;
+      maxPauseMs = Math.max(maxPauseMs, ms);
+      if (kind === 4) {
+        full++;
+        fullMs += ms;
+      }
+    }
+  }
+  return { totalMs: Math.round(totalMs), maxPauseMs: Math.round(maxPauseMs), full, fullMs: Math.round(fullMs) };
+}
 const startCluster = (dataRoot?: string) =>
   LocalCluster.start({
     size: 3,
@@ -184,6 +214,7 @@ try {
   await sleep(1000);
   const logsFrom = logs.length;
   const restartAt = performance.now();
+  const restartWall = Date.now();
   let leaderLoop = { delayMax: 0, turnCpuMax: 0 };
   const sampling = (async () => {
     // One more read after ready: the gauges cover the last 10-20 s.
@@ -204,8 +235,9 @@ try {
   ready = (await waitReady(sys.url(follower), 600_000)) - restartAt;
   const writes = await during;
   await sampling;
-  // Log lines come through a pipe: give the last ones a moment.
-  await sleep(500);
+  const readyWall = Date.now();
+  // Log lines come through a pipe, GC logs are flushed every second: give the last ones a moment.
+  await sleep(gcLogDir === undefined ? 500 : 1500);
 
   const field = (line: string, name: string): number | undefined => {
     const m = line.match(new RegExp(`"${name}":(\\d+)`));
@@ -231,6 +263,7 @@ try {
     during: { ok: writes.ok, errors: writes.errors, ...latency },
     leaderLoopDelayMaxMs: Math.round(leaderLoop.delayMax * 1000),
     leaderTurnCpuMaxMs: Math.round(leaderLoop.turnCpuMax * 1000),
+    leaderGc: gcLogDir === undefined ? null : await gcFigures(gcLogDir, leaderId, restartWall, readyWall),
     diskStalls: stalls,
     loadavg: (await import('node:os')).loadavg(),
   };
@@ -265,6 +298,14 @@ try {
         'leader: longest event-loop delay / most CPU in a 10-ms interval',
         `${result.leaderLoopDelayMaxMs} / ${result.leaderTurnCpuMaxMs} ms`,
       ),
+      ...(result.leaderGc === null
+        ? []
+        : [
+            row(
+              'leader GC restart to ready: total / longest pause / full GCs (their time)',
+              `${result.leaderGc.totalMs} / ${result.leaderGc.maxPauseMs} ms / ${result.leaderGc.full} (${result.leaderGc.fullMs} ms)`,
+            ),
+          ]),
       row('disk-stall reports', stalls.length === 0 ? 'none' : stalls.join(', ')),
       '',
     ].join('\n'),
@@ -277,6 +318,7 @@ try {
   // Profiles are written when a node exits cleanly.
   await cluster.close(cpuProfDir !== undefined);
   if (dataRoot !== undefined) await rm(dataRoot, { recursive: true, force: true });
+  if (gcLogDir !== undefined) await rm(gcLogDir, { recursive: true, force: true });
 }
 
 /** Resolves with the time (performance.now()) node `url` first answered /readyz 200. */
