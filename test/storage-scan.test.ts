@@ -2,8 +2,11 @@
  * scanBatches: every record once, in batches, the iterator always closed, and a read
  * failure reported as itself even when closing fails after it.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Scannable, scanBatches } from '../src/storage/index.js';
+import { openNodeDatabase, type Scannable, scanBatches } from '../src/storage/index.js';
 
 function fakeLevel(
   records: number,
@@ -62,5 +65,29 @@ describe('scanBatches', () => {
     const level = fakeLevel(25, 10);
     await expect(collect(scanBatches(level, 10))).rejects.toThrow('disk read failed');
     expect(level.closed).toBe(1);
+  });
+
+  it("keyEncoding 'utf8': the state machine's keys as strings, the same as decoding its byte keys", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rollcall-scan-'));
+    const db = await openNodeDatabase(dir);
+    try {
+      const enc = new TextEncoder();
+      const keys = ['\x00meta/applied', 'i/prod/orders/a', 'i/prod/café/é', 'i/prod/orders/日本', 'v/prod/orders'];
+      await db.sm.batch(keys.map((k, n) => ({ type: 'put', key: enc.encode(k), value: Uint8Array.of(n) })));
+      // A key that is not UTF-8 comes out as TextDecoder gives it.
+      await db.sm.put(Uint8Array.of(0x78, 0xff, 0x2f), Uint8Array.of(9));
+      const dec = new TextDecoder();
+      const asBytes: [string, number][] = [];
+      for await (const batch of scanBatches<Uint8Array, Uint8Array>(db.sm, 2))
+        for (const [k, v] of batch) asBytes.push([dec.decode(k), v[0]!]);
+      const asStrings: [string, number][] = [];
+      for await (const batch of scanBatches<string, Uint8Array>(db.sm, 2, 'utf8'))
+        for (const [k, v] of batch) asStrings.push([k, v[0]!]);
+      expect(asStrings).toEqual(asBytes);
+      expect(asStrings.map(([k]) => k).sort()).toEqual([...keys, 'x\ufffd/'].sort());
+    } finally {
+      await db.db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

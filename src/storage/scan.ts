@@ -19,18 +19,28 @@ interface ScanOptions {
    * records, so a scan of 100,000 made 2,900 native calls instead of 100 and took ~20 % longer.
    */
   readonly highWaterMarkBytes: number;
+  /**
+   * 'utf8': keys come as strings, decoded by classic-level as it reads them (the registry's
+   * load: ~0.7 µs a record less than a Buffer per key decoded in JavaScript afterwards).
+   */
+  readonly keyEncoding?: 'utf8';
 }
 
 /** Records per batch of a scan. */
 export const SCAN_BATCH = 1000;
 
 /**
- * Yields every record, `batch` at a time. Give K and V (`scanBatches<Uint8Array, Uint8Array>(sm)`):
+ * Yields every record, `batch` at a time (keys as strings with `keyEncoding` 'utf8'). Give K and V (`scanBatches<Uint8Array, Uint8Array>(sm)`):
  * abstract-level's iterator() is generic per call, so they cannot be inferred from the level. The iterator is closed however the loop ends; if
  * reading failed, that error is the one reported, not a failure to close after it.
  */
-export async function* scanBatches<K, V>(level: Scannable<K, V>, batch = SCAN_BATCH): AsyncGenerator<Array<[K, V]>> {
-  const it = level.iterator({ keys: true, values: true, highWaterMarkBytes: batch * 1024 });
+export async function* scanBatches<K, V>(
+  level: Scannable<K, V>,
+  batch = SCAN_BATCH,
+  keyEncoding?: 'utf8',
+): AsyncGenerator<Array<[K, V]>> {
+  const options: ScanOptions = { keys: true, values: true, highWaterMarkBytes: batch * 1024 };
+  const it = level.iterator(keyEncoding === undefined ? options : { ...options, keyEncoding });
   let failed = false;
   try {
     for (;;) {
