@@ -6,7 +6,7 @@
  * CPU per listing is the figure to judge a change by on a loaded machine (wall-clock
  * percentiles move with whatever else runs). With `--list-all`, every service is then listed
  * once and the leader's RSS read 3 s later (issue 21's memory goal at 100,000 instances).
- * With `--change-between`, one instance of svc-0 is registered again before each listing
+ * With `--change-between`, one instance of svc-0 (i-0) is registered again before each listing
  * (its CPU counted too), so no listing finds the service as the last one left it.
  */
 import fs from 'node:fs';
@@ -22,7 +22,7 @@ export interface ServiceListingOptions {
   readonly clients: number;
   readonly nodes: number;
   readonly listAll: boolean;
-  /** Re-register one instance of the listed service before each listing: every listing then finds the service changed. */
+  /** Re-register svc-0's i-0 before each listing: every listing then finds the service changed. */
   readonly changeBetween: boolean;
   /** V8 CPU profiles of every node into this directory (cpu-prof-preload.ts: Node refuses --cpu-prof in NODE_OPTIONS). */
   readonly cpuProf?: string | undefined;
@@ -89,7 +89,7 @@ export async function serviceListing(o: ServiceListingOptions): Promise<ServiceL
         while (next++ < o.listings) {
           if (o.changeBetween) {
             const body = JSON.stringify({ address: '10.9.9.9', port: 9000 + next, metadata: { zone: 'zone-0' } });
-            const put = await request(agent, `${url}/changing`, 'PUT', body);
+            const put = await request(agent, `${url}/i-0`, 'PUT', body);
             if (put.status !== 200) throw new Error(`register: ${put.status} ${put.text.slice(0, 200)}`);
           }
           const started = performance.now();

@@ -8,7 +8,7 @@
  * snapshot install too), so a lookup after any change to the service misses and a stale
  * body is never served; the stale entry is dropped then.
  *
- * Only the instances array's contents are kept (as a Buffer, outside the JS heap): the
+ * Only the instances array's contents are kept (the Buffers the first answer sent, outside the JS heap): the
  * answer's head carries the registry's revision, which moves with every change anywhere.
  * Bounded by MAX_BYTES in all, least recently used first out, and only bodies of at least
  * MIN_BYTES (a smaller list is answered whole in its first slice, cheaply, anyway).
@@ -31,7 +31,8 @@ export const bodyCacheStats = {
 
 interface Entry {
   readonly revision: number;
-  readonly body: Buffer;
+  readonly body: readonly Buffer[];
+  readonly bytes: number;
 }
 
 export class BodyCache {
@@ -59,12 +60,12 @@ export class BodyCache {
   }
 
   /** The body of `key` at the service's `revision`, or undefined (a stale entry is dropped). */
-  get(key: string, revision: number): Buffer | undefined {
+  get(key: string, revision: number): readonly Buffer[] | undefined {
     const e = this.#entries.get(key);
     if (e === undefined) return undefined;
     this.#entries.delete(key);
     if (e.revision !== revision) {
-      this.#bytes -= e.body.length;
+      this.#bytes -= e.bytes;
       return undefined;
     }
     this.#entries.set(key, e);
@@ -73,22 +74,24 @@ export class BodyCache {
     return e.body;
   }
 
-  put(key: string, revision: number, body: Buffer): void {
-    if (body.length < this.minBytes || body.length > this.maxBytes) return;
+  put(key: string, revision: number, body: readonly Buffer[]): void {
+    let bytes = 0;
+    for (const b of body) bytes += b.length;
+    if (bytes < this.minBytes || bytes > this.maxBytes) return;
     const old = this.#entries.get(key);
     if (old !== undefined) {
       // A body at an older revision must not replace a newer one written meanwhile.
       if (old.revision > revision) return;
       this.#entries.delete(key);
-      this.#bytes -= old.body.length;
+      this.#bytes -= old.bytes;
     }
     for (const [k, e] of this.#entries) {
-      if (this.#bytes + body.length <= this.maxBytes) break;
+      if (this.#bytes + bytes <= this.maxBytes) break;
       this.#entries.delete(k);
-      this.#bytes -= e.body.length;
+      this.#bytes -= e.bytes;
     }
-    this.#entries.set(key, { revision, body });
-    this.#bytes += body.length;
+    this.#entries.set(key, { revision, body, bytes });
+    this.#bytes += bytes;
     bodyCacheStats.puts++;
   }
 

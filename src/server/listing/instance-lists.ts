@@ -85,19 +85,18 @@ export async function listServiceInstances(
   const revisionAtView = stats.revision;
   const key = `${serviceSortKey(ns, svc)}\0${q.cluster === undefined ? '*' : `=${q.cluster}`}\0${includeDisabled}\0${health}`;
   const body = lister.bodies.get(key, revisionAtView);
-  if (body !== undefined) return sendEncoded(lister, reply, at, [Buffer.from(head), body, TAIL]);
+  if (body !== undefined) return sendEncoded(lister, reply, at, [Buffer.from(head), ...body, TAIL_BYTES]);
   return sendView(
     lister,
     reply,
     at,
-    capturing(writer, (text) =>
-      lister.bodies.put(key, revisionAtView, Buffer.from(text.slice(head.length, -TAIL.length))),
-    ),
+    capturing(writer, head, TAIL, (text) => lister.bodies.put(key, revisionAtView, text)),
   );
 }
 
 /** The end of a whole answer (no `continue`: it has no page). */
-const TAIL = Buffer.from(']}');
+const TAIL = ']}';
+const TAIL_BYTES = Buffer.from(TAIL);
 
 /**
  * A blocking query: with `index` equal to the service's revision, waits until a change

@@ -20,7 +20,7 @@ import { BodyCache } from './body-cache.js';
 import { type ContinueToken, decodeContinue, encodeContinue } from './continue-token.js';
 import { type IndexedRegistry, InstanceIndex } from './instance-index.js';
 import { RevisionView } from './revision-view.js';
-import { FIRST_SLICE_MS, SlicedJson, type SliceWriter } from './sliced-json.js';
+import { type ChunkWriter, FIRST_SLICE_MS, SlicedJson, type SliceWriter } from './sliced-json.js';
 
 /** The most items one unpaginated answer, or one page, may hold. */
 export const DEFAULT_LIST_MAX_ITEMS = 10_000;
@@ -204,7 +204,7 @@ async function resumeView(
  * that goes idle after the server stopped listening would hold the close until its
  * keep-alive timeout).
  */
-export function sendView(lister: Lister, reply: FastifyReply, view: RevisionView, writer: SliceWriter): FastifyReply {
+export function sendView(lister: Lister, reply: FastifyReply, view: RevisionView, writer: ChunkWriter): FastifyReply {
   reply.header('x-rollcall-revision', String(view.revision));
   reply.type('application/json; charset=utf-8');
   const first = writer(performance.now() + FIRST_SLICE_MS);
@@ -217,8 +217,8 @@ export function sendView(lister: Lister, reply: FastifyReply, view: RevisionView
   reply.raw.once('finish', () => {
     if (lister.closing) socket.end();
   });
-  let pending: string | null = first.text;
-  const guarded: SliceWriter = (deadline) => {
+  let pending: string | Buffer | null = first.text;
+  const guarded: ChunkWriter = (deadline) => {
     if (pending !== null) {
       const text = pending;
       pending = null;
@@ -246,15 +246,28 @@ export function sendEncoded(lister: Lister, reply: FastifyReply, view: RevisionV
 }
 
 /**
- * `writer`, also handing the whole text it wrote to `done` once it completes (not when the
- * answer fails or is cut: a partial text is never passed on).
+ * `writer`, its slices encoded here (as the stream would encode them anyway), also handing
+ * the Buffers of what it wrote between `head` and `tail` to `done` once it completes (not
+ * when the answer fails or is cut: a partial body is never passed on). The Buffers are the
+ * ones sent (views of them), so keeping them costs no copy.
  */
-export function capturing(writer: SliceWriter, done: (text: string) => void): SliceWriter {
-  const parts: string[] = [];
+export function capturing(
+  writer: SliceWriter,
+  head: string,
+  tail: string,
+  done: (body: Buffer[]) => void,
+): ChunkWriter {
+  const body: Buffer[] = [];
+  let first = true;
   return (deadline) => {
     const out = writer(deadline);
-    parts.push(out.text);
-    if (out.done) done(parts.join(''));
-    return out;
+    const chunk = Buffer.from(out.text);
+    let part = chunk;
+    if (first) part = part.subarray(Buffer.byteLength(head));
+    first = false;
+    if (out.done) part = part.subarray(0, part.length - Buffer.byteLength(tail));
+    if (part.length > 0) body.push(part);
+    if (out.done) done(body);
+    return { text: chunk, done: out.done };
   };
 }

@@ -34,6 +34,15 @@ export interface Slice {
 /** Writes the next slice, stopping by `deadline` (a performance.now() time). */
 export type SliceWriter = (deadline: number) => Slice;
 
+/** A slice whose text may already be encoded (body-cache.ts keeps the Buffers a listing sent). */
+export interface ChunkSlice {
+  readonly text: string | Buffer;
+  readonly done: boolean;
+}
+
+/** What SlicedJson sends: a SliceWriter, or one that hands over Buffers. */
+export type ChunkWriter = (deadline: number) => ChunkSlice;
+
 /** What the scheduler has done since start (or the last reset): for tests and benchmarks. */
 export const sliceStats = {
   turns: 0,
@@ -93,7 +102,7 @@ export class SlicedJson extends Readable {
   #closed = false;
 
   constructor(
-    private readonly write: SliceWriter,
+    private readonly write: ChunkWriter,
     private readonly onClose: () => void,
     private readonly stallMs = STALL_MS,
   ) {
@@ -115,7 +124,7 @@ export class SlicedJson extends Readable {
   readonly #slice = (): void => {
     this.#queued = false;
     if (this.destroyed) return;
-    let out: Slice;
+    let out: ChunkSlice;
     try {
       out = this.write(performance.now() + SLICE_MS);
     } catch (err) {
