@@ -32,7 +32,7 @@ import {
   type WatchEvent,
 } from '../src/client/index.js';
 import { dataOf, queryTcp, queryUdp } from './helpers/dns.js';
-import { waitForDatacentersAlive } from './helpers/federation.js';
+import { federationArgs, waitForDatacentersAlive } from './helpers/federation.js';
 import { register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'federation-clients-secret';
@@ -46,15 +46,7 @@ let snapshotDir = '';
 const clients: RollcallClient[] = [];
 const logs: string[] = [];
 
-const dcArgs = (dc: string, join: string[] = []) => [
-  '--datacenter',
-  dc,
-  '--federation-secret',
-  SECRET,
-  '--federation-interval-ms',
-  String(ROUND_MS),
-  ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
-];
+const dcArgs = (dc: string, join: string[] = []) => federationArgs(dc, join, { secret: SECRET, roundMs: ROUND_MS });
 const client = (options: { dc?: string; snapshotDir?: string } = {}): RollcallClient => {
   const c = new RollcallClient({
     endpoints: a.nodes[0]!.url,

@@ -10,20 +10,13 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
+import { federationArgs } from './helpers/federation.js';
 import { http, register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'federation-test-secret';
 const ROUND_MS = 300;
 
-const dcArgs = (dc: string, join: string[] = []) => [
-  '--datacenter',
-  dc,
-  '--federation-secret',
-  SECRET,
-  '--federation-interval-ms',
-  String(ROUND_MS),
-  ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
-];
+const dcArgs = (dc: string, join: string[] = []) => federationArgs(dc, join, { secret: SECRET, roundMs: ROUND_MS });
 
 interface Federation {
   datacenters: { name: string; status: string; revision: number; members: { id: string; address: string }[] }[];

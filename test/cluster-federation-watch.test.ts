@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
 import { parseSse, type SseEvent } from './api-sse.js';
+import { federationArgs } from './helpers/federation.js';
 import { http, register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'federation-watch-secret';
@@ -18,15 +19,7 @@ let a: LocalCluster;
 let c: LocalCluster;
 const logs: string[] = [];
 
-const dcArgs = (dc: string, join: string[] = []) => [
-  '--datacenter',
-  dc,
-  '--federation-secret',
-  SECRET,
-  '--federation-interval-ms',
-  String(ROUND_MS),
-  ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
-];
+const dcArgs = (dc: string, join: string[] = []) => federationArgs(dc, join, { secret: SECRET, roundMs: ROUND_MS });
 
 interface Federation {
   datacenters: { name: string; status: string; leader: string | null; members: { id: string; status: string }[] }[];

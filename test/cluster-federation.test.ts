@@ -15,6 +15,7 @@ import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
 import { GOSSIP_CONTENT_TYPE, GOSSIP_PATH } from '../src/federation/host.js';
 import { FederationEngine } from '../src/federation/index.js';
 import { systemClock } from '../src/node/clock.js';
+import { federationArgs } from './helpers/federation.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'federation-test-secret';
@@ -26,15 +27,7 @@ let c: LocalCluster;
 const logs: string[] = [];
 let consulPort = 0;
 
-const dcArgs = (dc: string, join: string[] = []) => [
-  '--datacenter',
-  dc,
-  '--federation-secret',
-  SECRET,
-  '--federation-interval-ms',
-  String(ROUND_MS),
-  ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
-];
+const dcArgs = (dc: string, join: string[] = []) => federationArgs(dc, join, { secret: SECRET, roundMs: ROUND_MS });
 
 interface Federation {
   datacenter: string;

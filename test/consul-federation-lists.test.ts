@@ -11,7 +11,7 @@
 import Consul from 'consul';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, LocalCluster } from '../scripts/local-cluster.js';
-import { waitForDatacentersAlive } from './helpers/federation.js';
+import { federationArgs, waitForDatacentersAlive } from './helpers/federation.js';
 import { register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'consul-federation-lists-secret';
@@ -24,15 +24,7 @@ let consulA = '';
 let consulB = '';
 let consulPortA = 0;
 
-const dcArgs = (dc: string, join: string[] = []) => [
-  '--datacenter',
-  dc,
-  '--federation-secret',
-  SECRET,
-  '--federation-interval-ms',
-  String(ROUND_MS),
-  ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
-];
+const dcArgs = (dc: string, join: string[] = []) => federationArgs(dc, join, { secret: SECRET, roundMs: ROUND_MS });
 
 interface Answer {
   readonly status: number;

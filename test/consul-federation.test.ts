@@ -8,7 +8,7 @@
 import Consul from 'consul';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, LocalCluster } from '../scripts/local-cluster.js';
-import { waitForDatacentersAlive } from './helpers/federation.js';
+import { federationArgs, waitForDatacentersAlive } from './helpers/federation.js';
 import { register, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'consul-federation-secret';
@@ -19,15 +19,7 @@ let b: LocalCluster;
 let consulA = '';
 let consulPortA = 0;
 
-const dcArgs = (dc: string, join: string[] = []) => [
-  '--datacenter',
-  dc,
-  '--federation-secret',
-  SECRET,
-  '--federation-interval-ms',
-  String(ROUND_MS),
-  ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
-];
+const dcArgs = (dc: string, join: string[] = []) => federationArgs(dc, join, { secret: SECRET, roundMs: ROUND_MS });
 
 interface Entry {
   readonly Node: { readonly Datacenter: string };

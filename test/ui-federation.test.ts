@@ -14,18 +14,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
 import { browserReady, CHROMIUM, CHROMIUM_ARGS, pw } from './helpers/chromium.js';
+import { federationArgs } from './helpers/federation.js';
 import { http, register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SECRET = 'ui-federation-test-secret';
-const dcArgs = (dc: string, join: string[] = []) => [
-  '--datacenter',
-  dc,
-  '--federation-secret',
-  SECRET,
-  '--federation-interval-ms',
-  '300',
-  ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
-];
+const dcArgs = (dc: string, join: string[] = []) => federationArgs(dc, join, { secret: SECRET, roundMs: 300 });
 
 describe.skipIf(!browserReady)('monitoring page across two federated datacenters', () => {
   let a: LocalCluster;

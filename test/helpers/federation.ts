@@ -1,6 +1,23 @@
 /** Waiting on a federation of real clusters (test/*federation*.test.ts). */
 import { http, waitFor } from './http.js';
 
+/** The flags that make a LocalCluster one datacenter of a test federation: its name, the secret every datacenter shares, a fast gossip round, and the seeds to join through. */
+export function federationArgs(
+  dc: string,
+  join: readonly string[],
+  options: { readonly secret: string; readonly roundMs: number },
+): string[] {
+  return [
+    '--datacenter',
+    dc,
+    '--federation-secret',
+    options.secret,
+    '--federation-interval-ms',
+    String(options.roundMs),
+    ...(join.length > 0 ? ['--federation-join', join.join(',')] : []),
+  ];
+}
+
 /** Until every node at `urls` reports every datacenter in `names` alive in GET /v1/federation. */
 export async function waitForDatacentersAlive(
   urls: readonly string[],
