@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Entry, Snapshot } from '../raft/index.js';
-import { afterTurn, splitCommitted } from '../src/node/ready-order.js';
+import { afterTurn, splitCommitted, startEarlyApply } from '../src/node/ready-order.js';
 
 const e = (index: number, type: Entry['type'] = 'normal'): Entry => ({
   index,
@@ -66,5 +66,30 @@ describe('afterTurn', () => {
     expect(await done).toBe(7);
     expect(order).toEqual(['same turn', 'queued before', 'work']);
     await expect(afterTurn(() => Promise.reject(new Error('disk')))).rejects.toThrow('disk');
+  });
+});
+
+describe('startEarlyApply', () => {
+  it('waits a turn beside a synced write, so the fdatasync is under way first', async () => {
+    const order: string[] = [];
+    setImmediate(() => order.push('queued before'));
+    const done = startEarlyApply(true, async () => {
+      order.push('apply');
+    });
+    await done;
+    expect(order).toEqual(['queued before', 'apply']);
+  });
+
+  it('starts at once beside a write without a sync (the commit-only Ready every answer waits on)', async () => {
+    const order: string[] = [];
+    setImmediate(() => order.push('queued before'));
+    const done = startEarlyApply(false, async () => {
+      order.push('apply');
+      return 3;
+    });
+    order.push('same turn');
+    expect(await done).toBe(3);
+    expect(order).toEqual(['apply', 'same turn']);
+    await expect(startEarlyApply(false, () => Promise.reject(new Error('disk')))).rejects.toThrow('disk');
   });
 });

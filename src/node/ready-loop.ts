@@ -22,7 +22,7 @@ import { DiskWaits } from './disk-waits.js';
 import { NodeError } from './errors.js';
 import type { PendingProposals } from './proposals.js';
 import type { ReadBarriers } from './reads.js';
-import { afterTurn, splitCommitted } from './ready-order.js';
+import { splitCommitted, startEarlyApply } from './ready-order.js';
 import { SlowDiskReporter } from './slow-disk.js';
 import { MEMBER_ADDRESSES_KEY, pairsStore, writeStateOps } from './state-store.js';
 import { assertClusterVersionSupported } from './version-gate.js';
@@ -189,12 +189,13 @@ export class ReadyLoop {
         // in flight: the two touch different files, and a write's answer no longer waits
         // for an fsync that is not its own. The write starts first (the apply waits a turn
         // of the event loop, so its CPU runs while the fsync does), and the Ready advances
-        // as soon as it is durable, so acknowledgements do not wait for the apply. Entries
-        // in this very Ready wait for its write, so the state machine never gets ahead of
-        // the local log; the next Ready waits for this one's apply.
+        // as soon as it is durable, so acknowledgements do not wait for the apply (beside a
+        // write without a sync the apply starts at once: startEarlyApply). Entries in this
+        // very Ready wait for its write, so the state machine never gets ahead of the local
+        // log; the next Ready waits for this one's apply.
         const startedAt = this.d.clock.now();
         const persisting = rd.snapshot || rd.entries.length > 0 || rd.hardState ? this.timedPersist(rd) : undefined;
-        const applying = early.length > 0 ? afterTurn(() => this.timedApply(early)) : undefined;
+        const applying = early.length > 0 ? startEarlyApply(rd.mustSync, () => this.timedApply(early)) : undefined;
         // Its failure is taken below, after the write's; until then it must not count as unhandled.
         applying?.catch(() => undefined);
         try {
