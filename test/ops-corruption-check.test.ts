@@ -289,7 +289,13 @@ describe('corruption check', () => {
     await raw.close();
     await c.restart(follower.id);
     expect(await served()).toBe(503);
-    const text = await cli(['check', '--disarm', '--member', follower.id, '--endpoints', c.node(leader).url]);
+    // Just restarted, the follower serves HTTP before the leader's peer link to it is back; a
+    // disarm sent meanwhile is not answered (exit 8, "did not answer": try again), as an
+    // operator would see it. Retried until the link carries it.
+    const text = await waitFor('a disarm the restarted follower answers', async () => {
+      const r = await cli(['check', '--disarm', '--member', follower.id, '--endpoints', c.node(leader).url]);
+      return r.code === 8 ? undefined : r;
+    });
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`${follower.id}\\s+disarmed\\s+set by ${leader} at `));
     expect(text.stdout).toContain(`disarmed through ${leader}: 1 mark cleared`);
