@@ -17,16 +17,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, LocalCluster } from '../scripts/local-cluster.js';
 import { CertificateAuthority, type ClusterTls, createClusterTls } from '../scripts/tls-certs.js';
 import { dataOf, queryUdp } from './helpers/dns.js';
+import { httpsJson } from './helpers/https.js';
 import { waitFor } from './helpers/wait.js';
 
 const SECRET = 'federation-tls-secret';
 const ROUND_MS = 300;
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: any;
-}
 
 let dir: string;
 let pki: ClusterTls;
@@ -40,39 +35,7 @@ let dnsPort = 0;
 const logs: { dc: string; id: string; line: string }[] = [];
 
 /** One HTTPS request as a client of these datacenters: their CA, the client certificate. */
-function https(method: string, url: string, body?: unknown): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const text = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      url,
-      {
-        method,
-        agent: false,
-        ...tls,
-        timeout: 10_000,
-        headers: text === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = raw;
-          try {
-            parsed = JSON.parse(raw);
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in 10 s`)));
-    req.on('error', reject);
-    req.end(text);
-  });
-}
+const https = (method: string, url: string, body?: unknown) => httpsJson(tls, method, url, body);
 
 const federationArgs = (dc: string, files: { ca?: string; cert?: string; key?: string }, join?: string) => [
   '--datacenter',

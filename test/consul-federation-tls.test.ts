@@ -8,12 +8,12 @@
  * it dc-b refuses the handshake and the read is 500 `rpc error`.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, LocalCluster } from '../scripts/local-cluster.js';
 import { type ClusterTls, createClusterTls } from '../scripts/tls-certs.js';
+import { httpsJson } from './helpers/https.js';
 import { waitFor } from './helpers/wait.js';
 
 const SECRET = 'consul-federation-tls-secret';
@@ -26,40 +26,8 @@ let a: LocalCluster;
 let b: LocalCluster;
 let consulA = '';
 
-/** One HTTPS request to a node's API as a client of these datacenters: their CA, the client certificate. */
-function https(method: string, url: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const text = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      url,
-      {
-        method,
-        agent: false,
-        ...client,
-        timeout: 10_000,
-        headers: text === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = raw;
-          try {
-            parsed = JSON.parse(raw);
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in 10 s`)));
-    req.on('error', reject);
-    req.end(text);
-  });
-}
+/** One HTTPS request as a client of these datacenters: their CA, the client certificate. */
+const https = (method: string, url: string, body?: unknown) => httpsJson(client, method, url, body);
 
 async function consul(pathAndQuery: string): Promise<{ status: number; index: number; text: string }> {
   const res = await fetch(`${consulA}${pathAndQuery}`, { signal: AbortSignal.timeout(30_000) });
