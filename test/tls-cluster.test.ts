@@ -179,8 +179,12 @@ describe('a 3-node cluster over HTTPS (client certificates required) and mutual-
     const page = await https(`${url(follower)}/ui`, withClientCert());
     expect(page.status).toBe(200);
     expect(String(page.body)).toContain('<html');
-    const reports = await https(`${url(follower)}/v1/health/reports`, withClientCert());
-    expect(reports.status).toBe(200);
+    // The follower's relay of the leader's reports connects on its own schedule: until then
+    // it answers 200 with available: false. Waited on, not assumed.
+    const reports = await waitFor("the follower relaying the leader's health reports", async () => {
+      const r = await https(`${url(follower)}/v1/health/reports`, withClientCert());
+      return r.status === 200 && (r.body as { available?: boolean }).available ? r : undefined;
+    });
     expect(reports.body).toMatchObject({ available: true, from: lead });
   });
 
