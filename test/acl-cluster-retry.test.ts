@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { http, waitFor } from './helpers/http.js';
+import { bootstrapWhenReady, http, waitFor } from './helpers/http.js';
 
 let cluster: LocalCluster;
 const url = (id: string): string => cluster.node(id).url;
@@ -34,12 +34,7 @@ afterAll(async () => {
 describe('token writes retried through another node', () => {
   it('bootstrap, create and revoke apply once', async () => {
     // A new cluster raises its version to this build's once every member reported it.
-    const boot = await waitFor('bootstrap once the cluster version allows it', async () => {
-      const r = await http('POST', `${url('n1')}/v1/acl/bootstrap`, {}, ids('ops', 1));
-      if (r.status === 409 && r.body.error.code === 'CLUSTER_NOT_UPGRADED') return undefined;
-      if (r.status === 503) return undefined;
-      return r;
-    });
+    const boot = await bootstrapWhenReady(url('n1'), ids('ops', 1));
     expect(boot.status, JSON.stringify(boot.body)).toBe(201);
     const admin = { authorization: `Bearer ${boot.body.secret as string}` };
     const bootAgain = await http('POST', `${url('n2')}/v1/acl/bootstrap`, {}, ids('ops', 1));

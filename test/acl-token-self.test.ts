@@ -20,7 +20,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
-import { http, register, waitFor } from './helpers/http.js';
+import { bootstrapWhenReady, http, register, waitFor } from './helpers/http.js';
 
 const DIG = '/usr/bin/dig';
 const run = promisify(execFile);
@@ -142,12 +142,7 @@ describe('token self and the DNS token on a real --acl cluster', () => {
   it('replicated tokens, made through n1, describe themselves on n2 and n3, never with a secret', async () => {
     // A new cluster raises its version to this build's once every member reported it; the
     // replicated tokens need it (409 CLUSTER_NOT_UPGRADED until then, longer on a busy machine).
-    const boot = await waitFor('bootstrap once the cluster version allows it', async () => {
-      const r = await http('POST', `${url('n1')}/v1/acl/bootstrap`, {});
-      if (r.status === 409 && r.body.error.code === 'CLUSTER_NOT_UPGRADED') return undefined;
-      if (r.status === 503) return undefined;
-      return r;
-    });
+    const boot = await bootstrapWhenReady(url('n1'));
     expect(boot.status, JSON.stringify(boot.body)).toBe(201);
     admin = boot.body.secret;
     secrets.push(admin);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, LocalCluster } from '../scripts/local-cluster.js';
-import { http, waitFor } from './helpers/http.js';
+import { bootstrapWhenReady, http, waitFor } from './helpers/http.js';
 
 let cluster: LocalCluster;
 const logs: string[] = [];
@@ -99,12 +99,7 @@ describe('replicated access tokens on a real cluster (--acl)', () => {
 
   it('bootstrap on n1 once; a second, through n2, is 409', async () => {
     // A new cluster raises its version to this build's once every member reported it.
-    const first = await waitFor('bootstrap once the cluster version allows it', async () => {
-      const r = await http('POST', `${url('n1')}/v1/acl/bootstrap`, {});
-      if (r.status === 409 && r.body.error.code === 'CLUSTER_NOT_UPGRADED') return undefined;
-      if (r.status === 503) return undefined;
-      return r;
-    });
+    const first = await bootstrapWhenReady(url('n1'));
     expect(first.status, JSON.stringify(first.body)).toBe(201);
     expect(first.body).toMatchObject({ role: 'admin', name: 'bootstrap' });
     admin = first.body.secret;

@@ -84,3 +84,18 @@ export async function metric(url: string, name: string): Promise<number> {
   if (line === undefined) throw new Error(`${url}/metrics has no ${name}`);
   return Number(line.slice(name.length + 1));
 }
+
+/**
+ * `POST /v1/acl/bootstrap` on `nodeUrl` once the cluster can take it: a new cluster raises its
+ * version to this build's once every member reported it, and replicated tokens need that raise
+ * (409 CLUSTER_NOT_UPGRADED until then, longer on a busy machine; 503 while there is no leader).
+ * Answers the first other reply, whatever its status: the caller asserts on it.
+ */
+export async function bootstrapWhenReady(nodeUrl: string, headers: Record<string, string> = {}): Promise<JsonResponse> {
+  return waitFor('bootstrap once the cluster version allows it', async () => {
+    const r = await http('POST', `${nodeUrl}/v1/acl/bootstrap`, {}, headers);
+    if (r.status === 409 && r.body?.error?.code === 'CLUSTER_NOT_UPGRADED') return undefined;
+    if (r.status === 503) return undefined;
+    return r;
+  });
+}
