@@ -232,6 +232,9 @@ export function abortOnClose(reply: FastifyReply): { signal: AbortSignal; done: 
   const abort = new AbortController();
   const onClose = (): void => abort.abort();
   reply.raw.once('close', onClose);
+  // A client gone before this point (during the hooks or the read barrier) closed the response
+  // already: its 'close' will not come again, and the query would park for its whole wait.
+  if (reply.raw.destroyed) abort.abort();
   return { signal: abort.signal, done: () => reply.raw.off('close', onClose) };
 }
 
