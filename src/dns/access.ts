@@ -16,13 +16,17 @@
  *
  * The token is looked up on every question in the node's applied state (a map lookup by
  * the secret's digest, computed once), so a revoke takes effect on a node as soon as it is
- * applied there, like on the HTTP APIs. A --token-file token is found once, at start (the
- * file is read once too). The secret is never logged: the log names the token by its name
- * and id.
+ * applied there, like on the HTTP APIs. A --token-file token is found when the secret is
+ * set: at start, and when SIGHUP reloads --dns-token-file (setSecret; the token file itself
+ * is read once). The secret is never logged: the log names the token by its name and id.
+ *
+ * A DNS token that can never read (`dnsTokenProblem`) stops the node at start and is refused
+ * by a reload; one that may yet become valid (a replicated token's secret this node does not
+ * know, perhaps not replicated here yet) is taken, with one warning.
  */
 import type { Logger } from '../log/index.js';
 import type { AclToken } from '../registry/index.js';
-import { principalOf, secretDigest } from '../server/acl.js';
+import { principalOf, REPLICATED_SECRET_FORM, secretDigest } from '../server/acl.js';
 import { type Principal, TokenAuthority } from '../server/auth.js';
 import type { NodeApi } from '../server/node-api.js';
 
@@ -47,11 +51,40 @@ type Reader =
 const NONE: Reader = { kind: 'none' };
 const INVALID: Reader = { kind: 'invalid' };
 
+/**
+ * Why `secret` can never be a DNS token that reads anything under these token checks, or null
+ * when it is one or may become one. Decided from the flags and the --token-file alone (both
+ * fixed while the node runs), never from the replicated state, which may be behind:
+ *
+ * - in the --token-file: a `read` or `admin` entry is fine; a `register` entry may never read
+ *   (a file token is found before a replicated one, so nothing else can make it read);
+ * - not in it, without --acl: no other token exists;
+ * - not in it, with --acl: only a secret of the form POST /v1/acl/tokens makes
+ *   (REPLICATED_SECRET_FORM) can ever be a replicated token. One of that form that this node
+ *   does not know may be created elsewhere and not be applied here yet: it is taken, and DNS
+ *   answers SERVFAIL until it is (with one warning).
+ */
+export function dnsTokenProblem(secret: string, checks: Pick<DnsAccessOptions, 'file' | 'acl'>): string | null {
+  if (checks.file === null && !checks.acl) return 'needs --acl or --token-file: without them DNS checks no token';
+  const fromFile = checks.file?.identify(`Bearer ${secret}`);
+  if (fromFile?.ok === true) {
+    const p = fromFile.principal;
+    return p.role === 'register'
+      ? `the token ${p.name} in --token-file has role register, which may not read: DNS would answer no service name; give it a read token`
+      : null;
+  }
+  if (!checks.acl)
+    return 'holds none of the --token-file tokens, and without --acl there is no other token: DNS would answer no service name';
+  if (!REPLICATED_SECRET_FORM.test(secret))
+    return 'holds none of the --token-file tokens, nor a replicated token secret (rc_ and 43 characters, as POST /v1/acl/tokens makes them): no node can ever accept it';
+  return null;
+}
+
 export class DnsAccess {
-  readonly #digest: string | null;
-  readonly #filePrincipal: Principal | null;
-  readonly #fileReader: Reader | null;
-  readonly #secretGiven: boolean;
+  #digest: string | null = null;
+  #filePrincipal: Principal | null = null;
+  #fileReader: Reader | null = null;
+  #secretGiven = false;
   /** The replicated token last found and its principal, so a question allocates nothing while it stands. */
   #token: AclToken | null = null;
   #reader: Reader | null = null;
@@ -60,16 +93,36 @@ export class DnsAccess {
   #loggedPrincipal: Principal | null = null;
 
   constructor(
-    options: DnsAccessOptions,
+    private readonly options: DnsAccessOptions,
     private readonly registry: TokenRegistry | null,
     private readonly logger: Logger,
   ) {
-    const { secret } = options;
-    this.#digest = secret === null || !options.acl ? null : secretDigest(secret).toString('hex');
-    const fromFile = secret === null || options.file === null ? null : options.file.identify(`Bearer ${secret}`);
+    this.#take(options.secret);
+  }
+
+  /**
+   * Reads with `secret` from the next question on (a SIGHUP reload of --dns-token-file), and
+   * logs at once what DNS now reads with (its name and scopes, or that it is not valid here).
+   */
+  setSecret(secret: string): void {
+    this.#take(secret);
+    this.announce();
+  }
+
+  /** Logs what DNS reads with now, if that changed since it was last said (at start: once). */
+  announce(): void {
+    this.#current();
+  }
+
+  #take(secret: string | null): void {
+    const { file, acl } = this.options;
+    this.#digest = secret === null || !acl ? null : secretDigest(secret).toString('hex');
+    const fromFile = secret === null || file === null ? null : file.identify(`Bearer ${secret}`);
     this.#filePrincipal = fromFile?.ok === true ? fromFile.principal : null;
     this.#fileReader = this.#filePrincipal === null ? null : { kind: 'token', principal: this.#filePrincipal };
     this.#secretGiven = secret !== null;
+    this.#token = null;
+    this.#reader = null;
   }
 
   /** Whether DNS can read at all now: false when a DNS token is configured but not known here (answer SERVFAIL). */
@@ -117,7 +170,7 @@ export class DnsAccess {
     if (r.kind === 'invalid') {
       this.logger.warn(
         { flag: '--dns-token-file' },
-        'the DNS token is not valid on this node (revoked, mistyped, or not replicated here yet): DNS answers SERVFAIL to every service name',
+        'the DNS token is not valid on this node (revoked, mistyped, or not replicated here yet): DNS answers SERVFAIL to every service name until it is',
       );
       return;
     }

@@ -30,7 +30,7 @@ import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL, type DnsSettings, normalizeDomain 
 import { DEFAULT_TCP_LIMITS, type TcpLimits, TcpListener } from './tcp.js';
 import { UdpListener } from './udp.js';
 
-export { DnsAccess, type DnsAccessOptions } from './access.js';
+export { DnsAccess, type DnsAccessOptions, dnsTokenProblem } from './access.js';
 export { type AnswerContext, answerQuestion, type Reply } from './answer.js';
 export { ServiceDirectory, shuffle } from './lookup.js';
 export { respond } from './message.js';
@@ -54,8 +54,10 @@ export {
   MAX_DNS_TTL,
   normalizeDomain,
   readDnsToken,
+  readDnsTokenSync,
   ttlProblem,
 } from './settings.js';
+export { DnsTokenReload } from './token-reload.js';
 
 /** What DNS reads of the node. */
 export type DnsNode = Pick<NodeApi, 'registry' | 'integrity'>;
@@ -96,6 +98,8 @@ export interface DnsServer {
   close(): Promise<void>;
   /** With TLS: new TCP connections use this certificate and key (a SIGHUP reload). */
   setSecureContext(options: SecureContextOptions): void;
+  /** What DNS reads with under access control (its token is set again by a SIGHUP reload); null: access control off. */
+  readonly access: DnsAccess | null;
 }
 
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
@@ -110,6 +114,8 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       { flag: '--dns-token-file' },
       'access control is on and DNS has no token: every service name answers NXDOMAIN; give --dns-token-file a token with role read (docs/consul.md, DNS "Access")',
     );
+  // What DNS reads with, said once now: a token not known here yet is a warning at start, not at the first question.
+  access?.announce();
   const directory = new ServiceDirectory(registry, undefined, access);
   const remote =
     options.federation === undefined || options.federation === null
@@ -160,6 +166,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
       );
       return {
         port: tcp.port,
+        access,
         setSecureContext: (context) => tcp.setSecureContext(context),
         close: async () => {
           await Promise.all([udp.close(), tcp.close()]);

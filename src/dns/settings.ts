@@ -9,6 +9,7 @@
  * The datacenter and the namespace looked in are the Consul API's (`--datacenter`,
  * `--consul-namespace`), so a name means the same thing over DNS and over HTTP.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { PeerAddress } from '../transport/index.js';
 
@@ -42,6 +43,21 @@ export async function readDnsToken(path: string): Promise<string> {
   } catch (err) {
     throw new DnsTokenFileError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+  return dnsTokenOf(path, text);
+}
+
+/** readDnsToken, synchronously: for a SIGHUP reload, which reads one small file and must not interleave with another. */
+export function readDnsTokenSync(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new DnsTokenFileError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return dnsTokenOf(path, text);
+}
+
+function dnsTokenOf(path: string, text: string): string {
   const secret = text.trim();
   if (!/^[\x21-\x7e]{16,512}$/.test(secret))
     throw new DnsTokenFileError(

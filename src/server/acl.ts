@@ -33,6 +33,13 @@ export type AclNode = Pick<NodeApi, 'registry' | 'readBarrier'>;
 /** Secret prefix: recognisable in a leaked log or file (secret scanners), says nothing about the token. */
 const SECRET_PREFIX = 'rc_';
 
+/**
+ * The form of every replicated token's secret: the prefix and 32 random bytes in base64url
+ * (newTokenSecret is the only maker, since the first build with --acl). A secret of any other
+ * form can never be a replicated token: DNS refuses such a --dns-token-file (src/dns/access.ts).
+ */
+export const REPLICATED_SECRET_FORM = /^rc_[A-Za-z0-9_-]{43}$/;
+
 export function newTokenSecret(): { readonly id: string; readonly secret: string; readonly secretHash: string } {
   const secret = SECRET_PREFIX + randomBytes(32).toString('base64url');
   return { id: randomUUID(), secret, secretHash: secretDigest(secret).toString('hex') };

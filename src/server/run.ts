@@ -1,11 +1,18 @@
 /**
  * `rollcall server`: one node process. Starts storage, Raft, the peer transport and the
  * HTTP API; SIGTERM and SIGINT finish in-flight work, close LevelDB and exit; SIGHUP
- * reloads TLS certificates and keys (docs/security.md).
+ * reloads TLS certificates and keys, and the DNS token file (docs/security.md).
  */
 import type { Server as HttpsServer } from 'node:https';
 import { type ConsulApi, startConsulFromConfig } from '../consul/index.js';
-import { type DnsServer, DnsTokenFileError, readDnsToken, startDnsFromConfig } from '../dns/index.js';
+import {
+  type DnsServer,
+  DnsTokenFileError,
+  DnsTokenReload,
+  dnsTokenProblem,
+  readDnsToken,
+  startDnsFromConfig,
+} from '../dns/index.js';
 import { FederationHost } from '../federation/host.js';
 import { FederationHttpClient } from '../federation/http-client.js';
 import { WebhookPoster } from '../health/index.js';
@@ -62,6 +69,10 @@ export async function runServer(config: ServerConfig): Promise<void> {
       if (err instanceof DnsTokenFileError) throw new ConfigError('--dns-token-file', err.message);
       throw err;
     }
+    // A token these checks can never accept for reading stops the node; one that may yet be
+    // replicated here starts it, with a warning (src/dns/access.ts, dnsTokenProblem).
+    const problem = dnsTokenProblem(dnsToken, { file: tokens, acl: config.acl });
+    if (problem !== null) throw new ConfigError('--dns-token-file', `${config.dns.tokenFile} ${problem}`);
   }
   // Likewise TLS: an unreadable, mismatched, expired or not-yet-valid certificate stops the
   // node with a log line naming the file, before anything listens.
@@ -263,8 +274,13 @@ export async function runServer(config: ServerConfig): Promise<void> {
   const dnsServer = dns;
   if (dnsServer !== null) reloadable.dns?.onReload((m) => dnsServer.setSecureContext(secureContextOptions(m)));
   reloadable.peer?.onReload((m) => node.transport.setTls(peerTlsOptions(m)));
+  // The DNS token file too: the next question reads with the token it holds now.
+  const dnsTokenReload =
+    dnsServer?.access != null && config.dns.tokenFile != null && dnsToken !== null
+      ? new DnsTokenReload(config.dns.tokenFile, dnsToken, { file: tokens, acl: config.acl }, dnsServer.access)
+      : null;
   // The federation links: new requests get the new material, requests and watches under way keep theirs.
-  const reloader = new TlsReloader(logger, [...Object.values(reloadable), federationClient]);
+  const reloader = new TlsReloader(logger, [...Object.values(reloadable), federationClient, dnsTokenReload]);
   process.on('SIGHUP', () => void reloader.reload());
   // Before the ready line: a script that stops the node as soon as it reads it must not
   // find SIGTERM's default action (death, exit code null) still in place.
