@@ -6,7 +6,8 @@
  * question SERVFAIL, existing or not; a --token-file token works alike; each change of what
  * DNS reads with is logged once, never with the secret. Another datacenter's names (over real
  * UDP, a node:http server standing in for that datacenter's member) are held to the scope by
- * the names that datacenter registers, which a name asked in another case folds to.
+ * the names that datacenter registers, which a name asked in another case folds to; a name
+ * no case of which is in scope is not asked of that datacenter at all.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -264,6 +265,27 @@ describe("DNS under access control: another datacenter's names, in any case", ()
     // Out of scope in every case.
     expect(await ask('payments.service.prod.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
     expect(await ask('ORDERS.service.dev.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
+  });
+
+  it('a name out of scope in every case is NXDOMAIN without asking dc2 (out_of_scope_remote_name_not_asked)', async () => {
+    // No case of `payments` starts with `ord`, no case of `dev` is `prod`: decided by the question alone.
+    for (const name of [
+      'payments.service.prod.ns.dc2.dc.consul',
+      'PAYMENTS.service.PROD.ns.dc2.dc.consul',
+      'ordinals.service.dev.ns.dc2.dc.consul',
+      'ORDERS.service.dev.ns.dc2.dc.consul',
+      // An unknown datacenter: NXDOMAIN as ever.
+      'payments.service.prod.ns.dc9.dc.consul',
+    ])
+      expect(await ask(name)).toEqual({ rcode: 'NXDOMAIN', data: [] });
+    expect(requests).toBe(0);
+    // Asked in a case that may fold into the scope there: dc2 is asked, and decides it by the name it matched.
+    expect(await ask('ORDERS.service.PROD.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
+    expect(requests).toBeGreaterThan(0);
+    // Nor does a dc2 that cannot be reached: a name out of scope is NXDOMAIN whatever dc2 would say.
+    member.closeAllConnections();
+    await new Promise<void>((resolve) => member.close(() => resolve()));
+    expect(await ask('payments.service.prod.ns.dc2.dc.consul')).toEqual({ rcode: 'NXDOMAIN', data: [] });
   });
 
   it('the DNS token revoked while dc2 is asked: SERVFAIL, as every name once it is revoked (revoked_during_remote_lookup)', async () => {

@@ -142,6 +142,27 @@ export class DnsAccess {
     return r.kind === 'token' && TokenAuthority.authorize(r.principal, 'read', namespace, service).ok;
   }
 
+  /**
+   * Whether some service that `namespace` and `service` name in any case (as a name matches,
+   * lookup.ts, remote.ts) may be in the DNS token's scope. False: none is, whichever of them
+   * a datacenter has, so it need not be asked. Sound because the names a registry takes and a
+   * token's namespaces and prefixes are ASCII, which lower-cases letter by letter.
+   */
+  mayReadSomeCase(namespace: string, service: string): boolean {
+    const r = this.#current();
+    if (r.kind !== 'token' || r.principal.role === 'register') return false;
+    const { namespaces, servicePrefixes } = r.principal;
+    if (namespaces !== null) {
+      const ns = namespace.toLowerCase();
+      if (!namespaces.some((n) => n.toLowerCase() === ns)) return false;
+    }
+    if (servicePrefixes != null) {
+      const svc = service.toLowerCase();
+      if (!servicePrefixes.some((p) => svc.startsWith(p.toLowerCase()))) return false;
+    }
+    return true;
+  }
+
   #current(): Reader {
     let r: Reader;
     if (this.#filePrincipal !== null) r = this.#fileReader!;

@@ -454,10 +454,16 @@ export class RemoteDirectory {
  * token for `pay` reads `PAY.service.dc-b.dc` only if dc-b registered it as `pay...`). An
  * answer out of scope is no instance (NXDOMAIN, as for a name that does not exist); a DNS token
  * not valid here is SERVFAIL for every name.
+ *
+ * Where the question alone decides it (no name that folds like the one asked is in scope: a
+ * namespace the token is not limited to, or a service no prefix starts in any case), the
+ * answer is the same NXDOMAIN without asking the other datacenter at all: a name DNS may not
+ * show costs it no request, and says nothing about whether that datacenter is reachable. The
+ * check after the answer stays for the names that may fold into the scope or out of it there.
  */
 export function scopedLookup(
   remote: Pick<RemoteDirectory, 'lookup'>,
-  access: Pick<DnsAccess, 'usable' | 'readsAny' | 'mayRead'>,
+  access: Pick<DnsAccess, 'usable' | 'readsAny' | 'mayRead' | 'mayReadSomeCase'>,
 ): Pick<RemoteDirectory, 'lookup'> {
   const scoped = (answer: RemoteAnswer): RemoteAnswer => {
     // Revoked while that datacenter was asked: SERVFAIL, as every question from now on.
@@ -468,8 +474,10 @@ export function scopedLookup(
   return {
     lookup: (dc, namespace, service) => {
       if (!access.usable()) return UNREACHABLE;
-      // A token that reads nothing (or none): no instance, and nothing asked of that datacenter.
-      if (!access.readsAny()) return { kind: 'endpoints', datacenter: dc, namespace, service, endpoints: [] };
+      // A token that reads nothing (or none), or nothing this name may fold to: no instance,
+      // and nothing asked of that datacenter.
+      if (!access.readsAny() || !access.mayReadSomeCase(namespace, service))
+        return { kind: 'endpoints', datacenter: dc, namespace, service, endpoints: [] };
       const answer = remote.lookup(dc, namespace, service);
       return answer instanceof Promise ? answer.then(scoped) : scoped(answer);
     },
