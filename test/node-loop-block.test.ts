@@ -15,6 +15,7 @@ import type { Entry, Message, RawNode, Ready, SoftState } from '../raft/index.js
 import { decode } from '../src/codec/index.js';
 import { HealthTracker, PolicyResolver } from '../src/health/index.js';
 import { createLogger, type Logger } from '../src/log/index.js';
+import { KeepaliveRelays } from '../src/node/keepalive-relays.js';
 import { LeaderDuties } from '../src/node/leader-duties.js';
 import { LoopBlockMeter } from '../src/node/loop-block-meter.js';
 import { ManualClock } from '../src/node/manual-clock.js';
@@ -351,6 +352,13 @@ function leader(meterPeriodMs: number) {
     membersVersion: () => STATE_MACHINE_VERSION,
     unrecordedMemberAddresses: () => new Map(),
     loopBlockedMs: () => meter.blockedMs(),
+    relays: new KeepaliveRelays({
+      clock,
+      isConnected: () => true,
+      loopBlockedMs: () => meter.blockedMs(),
+      silenceMs: 250,
+      catchUpMs: 1000,
+    }),
   });
   duties.update(); // takes up its duties at virtual time 0
   clock.setInterval(() => duties.checkExpiry(), 200);

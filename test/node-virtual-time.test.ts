@@ -11,6 +11,7 @@ import { decode } from '../src/codec/index.js';
 import { HealthTracker, PolicyResolver } from '../src/health/index.js';
 import { silentLogger } from '../src/log/index.js';
 import type { NodeError } from '../src/node/errors.js';
+import { KeepaliveRelays } from '../src/node/keepalive-relays.js';
 import { LeaderDuties } from '../src/node/leader-duties.js';
 import { ManualClock } from '../src/node/manual-clock.js';
 import { MemberStatus } from '../src/node/member-status.js';
@@ -87,6 +88,13 @@ function leader(opts: { clusterVersion: number; membersVersion: number; ttlMs?: 
     membersVersion: () => opts.membersVersion,
     unrecordedMemberAddresses: () => new Map(),
     loopBlockedMs: () => 0,
+    relays: new KeepaliveRelays({
+      clock,
+      isConnected: () => true,
+      loopBlockedMs: () => 0,
+      silenceMs: 250,
+      catchUpMs: 1000,
+    }),
   });
   duties.update(); // caught up with its own term: takes up its duties at virtual time 0
   clock.setInterval(() => {

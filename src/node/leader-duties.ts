@@ -11,7 +11,9 @@
  *
  * Time its own event loop was held is not held against a session either: keepalives that
  * arrived meanwhile wait unread, so every deadline gets that time back, and a full TTL
- * after a block as long as one (SessionTracker.graceAfterLoopBlock).
+ * after a block as long as one (SessionTracker.graceAfterLoopBlock). Nor is a follower's: a
+ * session whose keepalives a follower relays is not expired while that follower is silent
+ * at its deadline, for at most one more TTL (KeepaliveRelays).
  */
 import type { RawNode, SoftState } from '../../raft/index.js';
 import { encode } from '../codec/index.js';
@@ -30,6 +32,7 @@ import type {
 import { commandsFor, INTRODUCED_IN, STATE_MACHINE_VERSION } from '../registry/index.js';
 import type { Clock } from './clock.js';
 import { toWall } from './clock.js';
+import type { KeepaliveRelays } from './keepalive-relays.js';
 
 export interface LeaderDutiesDeps {
   readonly raw: RawNode;
@@ -54,6 +57,8 @@ export interface LeaderDutiesDeps {
   unrecordedMemberAddresses(): ReadonlyMap<string, string>;
   /** Milliseconds the event loop was held so far, a running total (LoopBlockMeter.blockedMs). */
   loopBlockedMs(): number;
+  /** Which follower relayed each session's last keepalive, and whether it has gone silent. */
+  readonly relays: KeepaliveRelays;
 }
 
 /** A setClusterVersion not applied within this long is proposed again (it only ever raises). */
@@ -93,6 +98,7 @@ export class LeaderDuties {
       if (this.term !== null) {
         this.term = null;
         this.d.tracker.stepDown();
+        this.d.relays.clear();
         this.d.health.reset();
       }
       return;
@@ -105,8 +111,11 @@ export class LeaderDuties {
     this.d.wakeWaiters();
   }
 
-  /** A keepalive at the leader (only while active()); a report rides along for the session's instances. */
-  keepalive(sessionId: string, report?: HealthReport): KeepaliveOutcome {
+  /**
+   * A keepalive at the leader (only while active()); a report rides along for the session's
+   * instances. `via`: the follower that relayed it, absent when the client sent it here.
+   */
+  keepalive(sessionId: string, report?: HealthReport, via?: string): KeepaliveOutcome {
     const { tracker, registry, health } = this.d;
     const now = this.d.clock.now();
     let outcome = tracker.keepalive(sessionId, now);
@@ -117,6 +126,7 @@ export class LeaderDuties {
       tracker.onSessionOpened(s.id, s.ttlMs, now);
       outcome = tracker.keepalive(sessionId, now);
     }
+    if (outcome === 'ok') this.d.relays.keepalive(sessionId, via ?? null);
     if (outcome === 'ok' && report !== undefined) {
       for (const inst of registry.sessionInstances(sessionId)) health.report(inst, report, now, inst.health);
     }
@@ -165,7 +175,11 @@ export class LeaderDuties {
         if (s) tracker.onSessionOpened(s.id, s.ttlMs, now);
       } else if (c.type === 'closeSession' || c.type === 'expire') {
         const ids = c.type === 'closeSession' ? [c.sessionId] : c.sessionIds;
-        for (const id of ids) if (!registry.getSession(id)) tracker.onSessionClosed(id);
+        for (const id of ids)
+          if (!registry.getSession(id)) {
+            tracker.onSessionClosed(id);
+            this.d.relays.forget(id);
+          }
       }
     }
     if (confirmed.length > 0)
@@ -196,6 +210,12 @@ export class LeaderDuties {
           'the event loop was held: session deadlines moved back, keepalives may still wait unread',
         );
     }
+    // A keepalive a silent follower may hold: credit, before anything is found lapsed.
+    for (const [relay, sessions] of this.d.relays.credit(now, tracker, registry))
+      log.info(
+        { relay, sessions },
+        'a follower relaying keepalives is silent at their deadlines: their expiry waits up to one more TTL',
+      );
     const due = tracker.due(now, registry, wall);
     // An expiry is proposed as an intent first, and deletes only once that intent commits
     // in this leader's term (onApplied). At cluster version 1 there is no intent (builds of

@@ -9,6 +9,7 @@
  *   client-requests.ts  writes, keepalives and cluster operations, routed to the leader (leader-router.ts)
  *   reads.ts            linearizable read barriers (ReadIndex)
  *   leader-duties.ts    session deadlines, expiry, health decisions, raising the cluster version
+ *   keepalive-relays.ts which follower relayed each session's keepalives; credit while it is silent
  *   timers.ts           the Raft tick and the duty timer; loop-block-meter.ts: how long the event loop was held
  *   membership.ts       adding, removing and promoting members, handing leadership over
  *   peer-inbox.ts       where each peer message goes; forwarding.ts: waiting for the answers
@@ -36,6 +37,7 @@ import { systemClock } from './clock.js';
 import { CorruptionCheck } from './corruption-check.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
 import { ForwardedRequests } from './forwarding.js';
+import { KeepaliveRelays } from './keepalive-relays.js';
 import { LeaderDuties } from './leader-duties.js';
 import { LeaderRouter } from './leader-router.js';
 import { LeaderChangeWaiters } from './leader-watch.js';
@@ -175,6 +177,17 @@ export class RollcallNode {
       slowestRecentWriteMs: () => this.ready.slowestRecentWriteMs(),
       send,
     });
+    const tickMs = options.tickMs ?? 50;
+    const electionTicks = options.electionTicks ?? 10;
+    const relays = new KeepaliveRelays({
+      clock,
+      isConnected: (peer) => transport.isConnected(peer),
+      loopBlockedMs: () => this.loopBlocks.blockedMs(),
+      // Followers answer every heartbeat: five missed are a silence, not jitter.
+      silenceMs: 5 * tickMs * (options.heartbeatTicks ?? 1),
+      // Back from a block, a follower may stand for election before it follows the leader again.
+      catchUpMs: 2 * electionTicks * tickMs,
+    });
     this.duties = new LeaderDuties({
       raw: this.raw,
       registry,
@@ -189,6 +202,7 @@ export class RollcallNode {
       membersVersion: () => this.memberStatus.supportedVersion(),
       unrecordedMemberAddresses: () => peers.unrecorded(this.conf),
       loopBlockedMs: () => this.loopBlocks.blockedMs(),
+      relays,
     });
     this.reads = new ReadBarriers(
       {
@@ -304,6 +318,7 @@ export class RollcallNode {
       forwards: this.forwards,
       proposer: this.proposer,
       duties: this.duties,
+      relays,
       membership: this.membership,
       memberStatus: this.memberStatus,
       corruptionCheck: this.corruptionCheck,
@@ -317,8 +332,8 @@ export class RollcallNode {
       clock,
       membership: this.membership,
       duties: this.duties,
-      tickMs: options.tickMs ?? 50,
-      electionTicks: options.electionTicks ?? 10,
+      tickMs,
+      electionTicks,
       dutyMs: options.expiryCheckMs ?? 200,
       kick,
       closed: () => this.closed,

@@ -9,6 +9,7 @@ import type { CorruptionCheck } from './corruption-check.js';
 import { notLeader } from './errors.js';
 import type { ForwardedRequests } from './forwarding.js';
 import { toOutcome } from './forwarding.js';
+import type { KeepaliveRelays } from './keepalive-relays.js';
 import type { LeaderDuties } from './leader-duties.js';
 import type { MemberStatus } from './member-status.js';
 import type { Membership } from './membership.js';
@@ -23,6 +24,7 @@ export interface PeerInboxDeps {
   readonly forwards: ForwardedRequests;
   readonly proposer: LocalProposer;
   readonly duties: LeaderDuties;
+  readonly relays: KeepaliveRelays;
   readonly membership: Membership;
   readonly memberStatus: MemberStatus;
   readonly corruptionCheck: CorruptionCheck;
@@ -37,6 +39,8 @@ export class PeerInbox {
 
   receive(from: string, m: PeerMessage): void {
     if (this.d.closed()) return;
+    // Any message shows the peer's loop turning (a follower answers every heartbeat).
+    this.d.relays.heard(from);
     const { forwards, send } = this.d;
     switch (m.kind) {
       case 'raft':
@@ -55,7 +59,7 @@ export class PeerInbox {
           send(from, { kind: 'keepaliveResult', req: m.req, outcome: notLeader(soft.leader, why) });
           return;
         }
-        const outcome = duties.keepalive(m.sessionId, m.report);
+        const outcome = duties.keepalive(m.sessionId, m.report, from);
         send(from, { kind: 'keepaliveResult', req: m.req, outcome: { ok: true, value: outcome } });
         return;
       }
