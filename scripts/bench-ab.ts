@@ -61,6 +61,9 @@ interface Build {
   readonly target: Target;
   readonly rates: number[];
   readonly cpuPerOp: number[];
+  /** Per round, ms: what a 1-connection change is judged by (the rate there is 1 / mean latency). */
+  readonly p50s: number[];
+  readonly p99s: number[];
 }
 
 const SPACE = 'ab';
@@ -96,7 +99,7 @@ async function startBuild(name: 'A' | 'B', dir: string): Promise<Build> {
   progress(
     `${name}: ${abs} — cluster up, ${workload} through ${sys.cluster.nodes[via]!.id}${via === leader ? ' (leader)' : ' (follower)'}`,
   );
-  return { name, dir: abs, sys, target, rates: [], cpuPerOp: [] };
+  return { name, dir: abs, sys, target, rates: [], cpuPerOp: [], p50s: [], p99s: [] };
 }
 
 async function measure(build: Build): Promise<void> {
@@ -111,6 +114,8 @@ async function measure(build: Build): Promise<void> {
   const after = cpu();
   build.rates.push(res.ok / seconds);
   build.cpuPerOp.push(((after - before) / Math.max(1, res.ok)) * 1e6);
+  build.p50s.push(res.latency.p50);
+  build.p99s.push(res.latency.p99);
 }
 
 const builds: Build[] = [];
@@ -122,23 +127,26 @@ try {
     const order = round % 2 === 1 ? builds : [...builds].reverse();
     for (const b of order) await measure(b);
     const line = builds
-      .map((b) => `${b.name} ${b.rates.at(-1)!.toFixed(0)}/s ${b.cpuPerOp.at(-1)!.toFixed(0)} µs/op`)
+      .map(
+        (b) =>
+          `${b.name} ${b.rates.at(-1)!.toFixed(0)}/s ${b.cpuPerOp.at(-1)!.toFixed(0)} µs/op p50 ${b.p50s.at(-1)!.toFixed(3)} p99 ${b.p99s.at(-1)!.toFixed(3)} ms`,
+      )
       .join(', ');
     progress(`round ${round}/${rounds}: ${line}`);
   }
   const [a, b] = builds as [Build, Build];
   const row = (x: Build) =>
-    `| ${x.name} | ${median(x.rates).toFixed(0)} | ${Math.max(...x.rates).toFixed(0)} | ${median(x.cpuPerOp).toFixed(0)} | ${Math.min(...x.cpuPerOp).toFixed(0)} |`;
+    `| ${x.name} | ${median(x.rates).toFixed(0)} | ${Math.max(...x.rates).toFixed(0)} | ${median(x.cpuPerOp).toFixed(0)} | ${Math.min(...x.cpuPerOp).toFixed(0)} | ${median(x.p50s).toFixed(3)} | ${median(x.p99s).toFixed(3)} |`;
   process.stdout.write(
     [
       `${workload}, ${connections} connections, ${rounds} alternating rounds of ${seconds} s`,
       '',
-      '| build | rate, median (/s) | rate, best | CPU per op, median (µs, 3 nodes) | CPU per op, best |',
-      '|---|---:|---:|---:|---:|',
+      '| build | rate, median (/s) | rate, best | CPU per op, median (µs, 3 nodes) | CPU per op, best | p50, median (ms) | p99, median (ms) |',
+      '|---|---:|---:|---:|---:|---:|---:|',
       row(a),
       row(b),
       '',
-      `B / A: rate ${(median(b.rates) / median(a.rates)).toFixed(2)}×, CPU per op ${(median(b.cpuPerOp) / median(a.cpuPerOp)).toFixed(2)}×`,
+      `B / A: rate ${(median(b.rates) / median(a.rates)).toFixed(2)}×, CPU per op ${(median(b.cpuPerOp) / median(a.cpuPerOp)).toFixed(2)}×, p50 ${(median(b.p50s) / median(a.p50s)).toFixed(2)}×, p99 ${(median(b.p99s) / median(a.p99s)).toFixed(2)}×`,
       '',
     ].join('\n'),
   );
