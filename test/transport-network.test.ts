@@ -68,6 +68,25 @@ describe('PeerTransport messaging', () => {
     expect(peerStats(b, 'a').receivedBytes).toBe(stats.sentBytes);
   });
 
+  it('flush() hands what is queued to the socket at once, in order, and the scheduled flush writes nothing more', async () => {
+    const [a, b] = await harness.cluster<Msg>(['a', 'b']);
+    if (a === undefined || b === undefined) throw new Error('cluster');
+    a.transport.sendMany(
+      'b',
+      Array.from({ length: 3 }, (_, seq) => ({ seq, from: 'a' })),
+    );
+    expect(peerStats(a, 'b').writes).toBe(0);
+    a.transport.flush();
+    // Written in this very turn, before the event loop could run the scheduled flush.
+    expect(peerStats(a, 'b')).toMatchObject({ writes: 1, sentFrames: 3, queuedBytes: 0 });
+    a.transport.send('b', { seq: 3, from: 'a' });
+    await waitFor('4 delivered', () => b.received.length === 4);
+    expect(b.received.map((r) => r.message.seq)).toEqual([0, 1, 2, 3]);
+    expect(peerStats(a, 'b')).toMatchObject({ writes: 2, sentFrames: 4 });
+    a.transport.flush(); // nothing queued: no write
+    expect(peerStats(a, 'b').writes).toBe(2);
+  });
+
   it('keeps delivering after onMessage throws, and logs the error', async () => {
     const log = captureLogger();
     const b = await harness.node<Msg>('b');

@@ -236,6 +236,7 @@ export class RollcallNode {
       fail: (err) => this.fail(err),
       onSoftState: (s) => this.onSoftState(s),
       send: (messages) => this.sendRaft(messages),
+      flushSends: () => this.transport.flush(),
       applyConfChange: (cc, index) => {
         const before = this.conf;
         this.conf = this.raw.applyConfChange(cc);

@@ -61,6 +61,15 @@ export interface ReadyLoopDeps {
   fail(err: unknown): void;
   onSoftState(soft: SoftState): void;
   send(messages: readonly Message[]): void;
+  /**
+   * Hands what send() queued to the kernel now, not on the transport's next turn. Called
+   * before this node's own log write, which holds the event loop (encoding and the write()
+   * call run on it): the leader's appends then reach the followers while it writes, not
+   * after (Raft thesis §10.2.1). Everything queued by then may leave before the write: what
+   * must wait for it (a follower's append and vote acknowledgements) the core holds back
+   * until advance().
+   */
+  flushSends?(): void;
   /** A committed conf change: apply it to the core and the node; returns the configuration now in force. */
   applyConfChange(cc: ConfChange, index: number): ConfState;
   /** The configuration in force (for compaction's snapshot metadata). */
@@ -184,6 +193,8 @@ export class ReadyLoop {
         const rd = raw.ready();
         if (rd.softState) this.d.onSoftState(rd.softState);
         this.d.send(rd.messages);
+        const writes = rd.snapshot !== null || rd.entries.length > 0 || rd.hardState !== null;
+        if (writes && rd.messages.length > 0) this.d.flushSends?.();
         const { early, late } = splitCommitted(rd);
         // Entries this node already holds durably are applied while this Ready's write is
         // in flight: the two touch different files, and a write's answer no longer waits
@@ -194,7 +205,7 @@ export class ReadyLoop {
         // very Ready wait for its write, so the state machine never gets ahead of the local
         // log; the next Ready waits for this one's apply.
         const startedAt = this.d.clock.now();
-        const persisting = rd.snapshot || rd.entries.length > 0 || rd.hardState ? this.timedPersist(rd) : undefined;
+        const persisting = writes ? this.timedPersist(rd) : undefined;
         const applying = early.length > 0 ? startEarlyApply(rd.mustSync, () => this.timedApply(early)) : undefined;
         // Its failure is taken below, after the write's; until then it must not count as unhandled.
         applying?.catch(() => undefined);

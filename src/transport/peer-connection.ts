@@ -136,6 +136,16 @@ export class OutboundPeer {
     return null;
   }
 
+  /**
+   * Writes what is queued now instead of on the scheduled turn: for a caller about to hold
+   * the event loop (the leader's own log write) with messages that may already leave.
+   */
+  flushNow(): void {
+    if (this.flushHandle === null) return;
+    clearImmediate(this.flushHandle);
+    this.flush();
+  }
+
   /** Points the stream at a new address (membership change); redials promptly. */
   setAddress(address: PeerAddress): void {
     if (address.host === this.address.host && address.port === this.address.port) return;

@@ -211,6 +211,15 @@ export class PeerTransport<M> {
     return this.peers.get(to)?.outbound.isConnected ?? false;
   }
 
+  /**
+   * Hands everything queued for every peer to the kernel now rather than on the next turn
+   * of the event loop (each stream keeps its order: only the moment changes). For a caller
+   * about to hold the loop with messages that may already leave.
+   */
+  flush(): void {
+    for (const record of this.peers.values()) record.outbound.flushNow();
+  }
+
   sendMany(to: string, messages: readonly M[]): void {
     for (const message of messages) this.send(to, message);
   }
