@@ -364,7 +364,8 @@ describe('cluster', () => {
     const st = await run('cluster', 'status');
     expect(st.code).toBe(0);
     const lines = st.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^leader n\d, term \d+, revision \d+ \(as seen by n\d\)$/);
+    // The id `rollcall server` derived when it founded the cluster (docs/operations.md, "Cluster ids").
+    expect(lines[0]).toMatch(/^leader n\d, term \d+, revision \d+, cluster id [0-9a-f]{16} \(as seen by n\d\)$/);
     expect(lines[1]).toMatch(/^ID\s+ROLE\s+VOTE\s+TERM\s+COMMIT\s+APPLIED\s+LAG\s+CONNECTED\s+CONTACT\s+HTTP$/);
     expect(lines.filter((l) => /^n\d\*/.test(l))).toHaveLength(1);
     const status = json(await run('cluster', 'status', '--json'));

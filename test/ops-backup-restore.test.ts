@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, freePort, LocalCluster } from '../scripts/local-cluster.js';
-import { FORMAT_VERSION, readFormatVersion } from '../src/storage/index.js';
+import { FORMAT_VERSION, foundingClusterId, readFormatVersion } from '../src/storage/index.js';
 import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 interface Run {
@@ -131,7 +131,8 @@ describe('rollcall snapshot: save, status, restore', () => {
       savedAt = Date.now();
     }
     expect(saved.node).toBe(old.nodes.find((n) => n.url === followerUrl)!.id);
-    expect(saved.clusterId).toBeNull(); // founded by `rollcall server`: no id
+    // Founded by `rollcall server` without a token: the id of its member ids alone.
+    expect(saved.clusterId).toBe(foundingClusterId(['n1', 'n2', 'n3'], ''));
     // The file holds exactly the acknowledged writes up to its revision (linearizable: all
     // acknowledged before the save began, at least).
     expect(saved.revision).toBeGreaterThanOrEqual(acked.get('w-20')!.revision);
@@ -282,7 +283,11 @@ describe('rollcall snapshot: save, status, restore', () => {
     newClusterId = results[0].clusterId;
     expect(newClusterId).toMatch(/^[0-9a-f]{16}$/);
     expect(results.map((r) => r.clusterId)).toEqual([newClusterId, newClusterId, newClusterId]);
-    expect(results[0]).toMatchObject({ fromClusterId: null, revision: saved.revision, members: ['n1', 'n2', 'n3'] });
+    expect(results[0]).toMatchObject({
+      fromClusterId: saved.clusterId,
+      revision: saved.revision,
+      members: ['n1', 'n2', 'n3'],
+    });
 
     // Older than the TTL before the new cluster starts: a deadline carried over from the
     // old cluster would expire every session at once.
@@ -355,7 +360,8 @@ describe('rollcall snapshot: save, status, restore', () => {
       'stray',
     ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/new cluster id [0-9a-f]{16} \(the backup came from a cluster without an id\)/);
+    expect(r.stdout).toContain(`(the backup came from cluster id ${saved.clusterId})`);
+    expect(r.stdout).toMatch(/new cluster id [0-9a-f]{16} /);
     const lines: string[] = [];
     const stray = await LocalCluster.start({
       size: 1,

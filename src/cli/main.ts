@@ -23,6 +23,11 @@ Options:
                            the address a member was added with: docs/node.md, Members)
   --cluster-secret SECRET  shared secret peers authenticate with (≥ 8 characters)
   --join                   start empty and wait to be added, instead of founding a cluster
+  --initial-cluster-token TOKEN  names the cluster this node founds, the same for every
+                           founding member and for no other founding (a datacenter rebuilt
+                           on the same addresses above all): the cluster id is derived from
+                           it and the member ids. Read only when founding (docs/operations.md,
+                           Cluster ids)
   --force-new-cluster      disaster recovery: restart this survivor as a one-member cluster
                            from its own data, with a new cluster id; once only, then add
                            members with --join (docs/operations.md, Disaster recovery)
@@ -126,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
         peers: { type: 'string' },
         'cluster-secret': { type: 'string' },
         join: { type: 'boolean' },
+        'initial-cluster-token': { type: 'string' },
         'force-new-cluster': { type: 'boolean' },
         'corruption-check-interval': { type: 'string' },
         'log-level': { type: 'string' },

@@ -144,6 +144,8 @@ export interface ClusterStatus {
   readonly leader: string | null;
   readonly term?: number;
   readonly revision?: number;
+  /** The id of the cluster the answering node belongs to; null: none (founded by an older build). Absent from older servers. */
+  readonly clusterId?: string | null;
   /** The state-machine version the cluster runs at (docs/operations.md, "Upgrades"). Absent from older servers. */
   readonly clusterVersion?: number;
   /** The highest version every member supports, as the answering node last heard; the leader raises clusterVersion to it. */

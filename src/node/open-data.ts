@@ -1,6 +1,6 @@
 /**
  * Opening what a node keeps in its data directory, in this order: the database and the
- * storage over it (refusing a damaged log), the founding entries of a new cluster, the
+ * storage over it (refusing a damaged log), the founding entries and id of a new cluster, the
  * registry, the version gate, which cluster the node belongs to, and where it dials each
  * member (peer-book.ts). RollcallNode.start wires the parts around what this returns.
  */
@@ -8,7 +8,7 @@ import { bootstrapEntries, bootstrapHardState } from '../../raft/index.js';
 import type { Logger } from '../log/index.js';
 import { Registry } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
-import { NodeStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
+import { foundingClusterId, NodeStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import { ClusterIdentity } from '../transport/index.js';
 import type { NodeOptions } from './options.js';
 import { PeerBook } from './peer-book.js';
@@ -44,14 +44,22 @@ export async function openNodeData(
     });
     const fresh = storage.lastIndex() === 0 && storage.initialState().hardState.term === 0;
     if (fresh && !options.join) {
-      // Founding member of a new cluster: the membership is the first entries of the log.
+      // Founding member of a new cluster: the membership is the first entries of the log,
+      // and every founding member derives the same cluster id. The id first (synced), then
+      // the log: a crash between the two leaves a fresh log, and the next start writes both.
       const ids = [...options.peers.keys()].sort();
+      const clusterId = foundingClusterId(ids, options.initialClusterToken ?? '');
+      await writeClusterId(db, clusterId);
       await storage.persist({ entries: bootstrapEntries(ids), hardState: bootstrapHardState(ids) });
-      options.logger.info({ members: ids }, 'bootstrapped a new cluster');
+      options.logger.info(
+        { members: ids, clusterId, token: options.initialClusterToken !== undefined },
+        'bootstrapped a new cluster',
+      );
     }
     const registry = await Registry.open(smStore(db));
     assertClusterVersionSupported(registry.clusterVersion, buildVersionOf(options.stateMachineVersion));
-    // A restored member has a cluster id; a joiner takes on the id of the cluster that adds it.
+    // A founding member and a restored one have a cluster id (a cluster founded by an older
+    // build has none, and keeps none); a joiner takes on the id of the cluster that adds it.
     const cluster = await loadClusterIdentity({
       db,
       log: options.logger,
@@ -84,9 +92,10 @@ export interface ClusterIdOptions {
 }
 
 /**
- * Which cluster this node belongs to: the id stored in its data directory (set by a
- * restore or by joining; src/storage/cluster-id.ts keeps the record), none for a cluster
- * bootstrapped without one, or, for a fresh node started with --join, the id of the
+ * Which cluster this node belongs to: the id stored in its data directory (set at the
+ * founding, by a restore, --force-new-cluster or joining; src/storage/cluster-id.ts keeps
+ * the record), none for a cluster founded by an older build, or, for a fresh node started
+ * with --join, the id of the
  * cluster that adds it, taken on at its first handshake and stored for later starts.
  */
 export async function loadClusterIdentity(o: ClusterIdOptions): Promise<ClusterIdentity> {

@@ -19,6 +19,12 @@ export interface NodeOptions {
   readonly logger: Logger;
   /** Start empty and wait to be added by the leader, instead of bootstrapping the founding members. */
   readonly join?: boolean;
+  /**
+   * `--initial-cluster-token`: names the cluster this node founds (an empty data directory,
+   * not `join`); its id is derived from it and the founding member ids (foundingClusterId in
+   * src/storage/cluster-id.ts). Unused otherwise.
+   */
+  readonly initialClusterToken?: string;
   /** Milliseconds per Raft tick; election timeout is `electionTicks` ticks (randomized up to twice that). */
   readonly tickMs?: number;
   readonly electionTicks?: number;

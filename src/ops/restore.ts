@@ -29,7 +29,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { encode } from '../codec/index.js';
 import { MEMBER_ADDRESSES_KEY, smStore } from '../node/state-store.js';
 import { CorruptStateError, Registry } from '../registry/index.js';
-import { writeClusterId } from '../storage/cluster-id.js';
+import { isClusterToken, writeClusterId } from '../storage/cluster-id.js';
 import { syncDir } from '../storage/index.js';
 import { isNodeLocalSmKey, SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from '../storage/keys.js';
 import { NodeStorage } from '../storage/node-storage.js';
@@ -128,9 +128,6 @@ export function restoreClusterId(sha256: string, peers: ReadonlyMap<string, Peer
     .slice(0, 16);
 }
 
-/** A restore token: what etcd allows in --initial-cluster-token, within reason. */
-const TOKEN_PATTERN = /^[\x21-\x7e]{1,256}$/;
-
 export async function restoreMember(options: RestoreOptions): Promise<RestoreResult> {
   const { id, peers } = options;
   const dataDir = resolve(options.dataDir);
@@ -145,7 +142,7 @@ export async function restoreMember(options: RestoreOptions): Promise<RestoreRes
       'INVALID_ARGUMENT',
       '--initial-cluster-token and --cluster-id both name the new cluster: give one of them',
     );
-  if (options.token !== undefined && !TOKEN_PATTERN.test(options.token))
+  if (options.token !== undefined && !isClusterToken(options.token))
     throw new RestoreError(
       'INVALID_ARGUMENT',
       `--initial-cluster-token must be 1-256 printable characters without spaces, not ${JSON.stringify(options.token)}`,

@@ -16,6 +16,7 @@ import {
 import { isDatacenterName } from '../federation/config.js';
 import { readFederationTlsFiles, readTlsSettings, TLS_ENV, type TlsSettings } from '../security/settings.js';
 import type { ClientTlsFiles } from '../security/tls-files.js';
+import { isClusterToken } from '../storage/cluster-id.js';
 import type { PeerAddress } from '../transport/index.js';
 import { parseHostPort } from '../transport/index.js';
 import { DEFAULT_STALL_LIMIT_MS } from './probes/state.js';
@@ -28,6 +29,8 @@ export interface ServerConfig {
   readonly peers: ReadonlyMap<string, PeerAddress>;
   readonly clusterSecret: string;
   readonly join: boolean;
+  /** --initial-cluster-token: names the cluster this node founds (its id is derived from it); null: none. */
+  readonly initialClusterToken: string | null;
   /** Rewrite the data directory into a one-member cluster before starting (src/ops/force-new-cluster.ts). */
   readonly forceNewCluster: boolean;
   /** The leader's corruption check runs this often (ms); 0: only on demand (src/ops/corruption-check.ts). */
@@ -110,6 +113,7 @@ const ENV: Record<string, string> = {
   peers: 'ROLLCALL_PEERS',
   'cluster-secret': 'ROLLCALL_CLUSTER_SECRET',
   join: 'ROLLCALL_JOIN',
+  'initial-cluster-token': 'ROLLCALL_INITIAL_CLUSTER_TOKEN',
   'force-new-cluster': 'ROLLCALL_FORCE_NEW_CLUSTER',
   'corruption-check-interval': 'ROLLCALL_CORRUPTION_CHECK_INTERVAL',
   'log-level': 'ROLLCALL_LOG_LEVEL',
@@ -243,6 +247,7 @@ export function resolveConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env):
     peers,
     clusterSecret: secret,
     join: isSet(join),
+    initialClusterToken: initialClusterToken(get('initial-cluster-token')),
     forceNewCluster: isSet(forceNewCluster),
     corruptionCheckIntervalMs: 1000 * intSetting('corruption-check-interval', get('corruption-check-interval'), 300, 0),
     logLevel: (get('log-level') as string | undefined) ?? 'info',
@@ -302,6 +307,21 @@ function federationSettings(get: (k: string) => string | boolean | undefined): F
     if (!/^https?:\/\/[^\s/]+/.test(u) || u.length > 512)
       throw new ConfigError('--federation-join', `expected http(s) URLs, got ${JSON.stringify(u)}`);
   return { secret, join: urls.map((u) => u.replace(/\/+$/, '')), intervalMs, tls };
+}
+
+/**
+ * --initial-cluster-token: the same for every founding member of one cluster and for no
+ * other founding (etcd's flag, with restore's rules: src/storage/cluster-id.ts). Only a
+ * founding reads it, so a config file shared with members that --join may carry it.
+ */
+function initialClusterToken(v: string | boolean | undefined): string | null {
+  if (v === undefined || v === '') return null;
+  if (typeof v !== 'string' || !isClusterToken(v))
+    throw new ConfigError(
+      '--initial-cluster-token',
+      `must be 1-256 printable characters without spaces, not ${JSON.stringify(v)}`,
+    );
+  return v;
 }
 
 function webhookSetting(v: string | boolean | undefined): string | null {

@@ -120,6 +120,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     ...(tls.peer === null ? {} : { peerTls: peerTlsOptions(tls.peer) }),
     logger,
     join: config.join,
+    ...(config.initialClusterToken === null ? {} : { initialClusterToken: config.initialClusterToken }),
     tickMs: config.tickMs,
     electionTicks: config.electionTicks,
     compactEvery: config.compactEvery,

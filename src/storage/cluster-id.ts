@@ -4,13 +4,24 @@
  * snapshot neither carries nor replaces it. The handshake refuses peers of another cluster
  * (src/transport/cluster-identity.ts).
  *
- * Absent in databases of clusters founded before cluster ids and in those `rollcall
- * server` founds: such a node has no id and talks only to peers without one. `rollcall
- * snapshot restore` writes a new id into every member it prepares; a node started empty
- * with `--join` takes on (and writes) the id of the cluster that adds it. Adding the key
- * did not change FORMAT_VERSION: builds before it never read it, and a database without
- * it means "no id".
+ * Who writes it, always before the node talks to any peer (docs/operations.md, "Cluster ids"):
+ * - `rollcall server` founding a cluster (an empty data directory, not `--join`): every
+ *   founding member derives the same id from the founding member ids and the optional
+ *   `--initial-cluster-token` (foundingClusterId), as etcd derives its cluster id from
+ *   --initial-cluster and --initial-cluster-token, with no message exchanged;
+ * - `rollcall snapshot restore`: a new id derived from the file, `--peers` and its token
+ *   (src/ops/restore.ts, restoreClusterId), or the one given;
+ * - `--force-new-cluster`: a new random id (src/ops/force-new-cluster.ts);
+ * - a node started empty with `--join` takes on (and writes) the id of the cluster that
+ *   adds it, at its first handshake (src/node/open-data.ts).
+ *
+ * Absent in databases of clusters founded by builds before founding ids (and before cluster
+ * ids): such a node has no id, keeps none across upgrades, and talks only to peers without
+ * one, until a restore or --force-new-cluster gives its cluster one. Adding the key did not
+ * change FORMAT_VERSION: builds before it never read it, and a database without it means
+ * "no id".
  */
+import { createHash } from 'node:crypto';
 import { decode, encode } from '../codec/index.js';
 import type { NodeDatabase } from './database.js';
 import { ioError, StorageError } from './errors.js';
@@ -46,4 +57,30 @@ export async function writeClusterId(database: NodeDatabase, id: string): Promis
   } catch (err) {
     throw ioError(`writing the cluster id of ${database.dir}`, err);
   }
+}
+
+/**
+ * What `--initial-cluster-token` may be (`rollcall server` and `rollcall snapshot restore`):
+ * what etcd allows there, within reason.
+ */
+export function isClusterToken(value: string): boolean {
+  return /^[\x21-\x7e]{1,256}$/.test(value);
+}
+
+/**
+ * The id of a cluster that `rollcall server` founds: the same on every founding member
+ * given the same member ids and `token` (the members' order does not matter), so the
+ * members agree on it without talking to each other; another for other members or another
+ * token. The addresses are not in it, unlike etcd's: `--peers` says how each node reaches the
+ * others, and founding members may reach one peer at different addresses (NAT, a proxy;
+ * docs/node.md, "Members and their addresses"). Without a token (`''`) two clusters founded with the same member
+ * ids get the same id, so each founding should get its own token (a datacenter rebuilt on
+ * the same addresses above all). The domain separator keeps it apart from every restore's id.
+ */
+export function foundingClusterId(members: Iterable<string>, token: string): string {
+  const ids = [...new Set(members)].sort();
+  return createHash('sha256')
+    .update(`rollcall-found\0${ids.join(',')}\0${token}`)
+    .digest('hex')
+    .slice(0, 16);
 }

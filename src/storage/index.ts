@@ -3,7 +3,7 @@
  * WAL, the registry's state machine in LevelDB. See docs/storage.md.
  */
 export { crc32 } from './checksum.js';
-export { readClusterId, writeClusterId } from './cluster-id.js';
+export { foundingClusterId, isClusterToken, readClusterId, writeClusterId } from './cluster-id.js';
 export {
   FORMAT_VERSION,
   type NodeDatabase,

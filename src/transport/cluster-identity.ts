@@ -3,13 +3,16 @@
  * cluster id (`cid` in the challenge and the hello), and a connection between two
  * different clusters is refused (CLUSTER_MISMATCH) even when they share the secret and
  * the member ids. That is what keeps a member restored from a backup (which gets a new
- * cluster id: docs/operations.md) from ever talking to the cluster the backup came from.
+ * cluster id: docs/operations.md) from ever talking to the cluster the backup came from,
+ * and a node founded into another cluster (other members or another
+ * --initial-cluster-token) from talking to one founded on the same addresses.
  *
  * Three states:
  * - `known`: the node has an id; only a peer with the same id (or a joiner) is accepted.
- * - `none`: a cluster founded before cluster ids (or by `rollcall server` without a
- *   restore): only peers without an id (or joiners) are accepted. Such peers do not send
- *   `cid` at all, so builds before this one interoperate with them unchanged.
+ * - `none`: a cluster founded by a build before founding ids (src/storage/cluster-id.ts),
+ *   and never restored or forced into a new cluster since: only peers without an id (or
+ *   joiners) are accepted. Such peers do not send `cid` at all, so builds before this one
+ *   interoperate with them unchanged.
  * - `unassigned`: a node started empty with `--join`: it says so (`joining: true`), is
  *   accepted by any cluster (it belongs to none yet, and only the leader that adds it
  *   knows its address), takes on the id of the first member it authenticates with, and
@@ -77,7 +80,7 @@ export class ClusterIdentity {
     return new TransportError(
       'CLUSTER_MISMATCH',
       `${peer} belongs to another cluster (${describe(theirs.cid ?? null)}; this node has ${describe(this.id)}): ` +
-        'a member restored from a backup cannot talk to the cluster the backup came from',
+        'nodes of different clusters never talk (a restored member and the cluster its backup came from, or clusters founded with other members or another --initial-cluster-token)',
     );
   }
 

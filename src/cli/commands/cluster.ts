@@ -20,7 +20,8 @@ function statusTable(st: ClusterStatus): string {
     m.id === st.node ? '-' : ago(m.lastContactMs),
     m.http ?? '-',
   ]);
-  const head = `leader ${st.leader ?? 'NONE'}${st.term === undefined ? '' : `, term ${st.term}`}${st.revision === undefined ? '' : `, revision ${st.revision}`} (as seen by ${st.node ?? '?'})\n`;
+  const cluster = st.clusterId === undefined ? '' : `, cluster id ${st.clusterId ?? 'none'}`;
+  const head = `leader ${st.leader ?? 'NONE'}${st.term === undefined ? '' : `, term ${st.term}`}${st.revision === undefined ? '' : `, revision ${st.revision}`}${cluster} (as seen by ${st.node ?? '?'})\n`;
   return head + table(['ID', 'ROLE', 'VOTE', 'TERM', 'COMMIT', 'APPLIED', 'LAG', 'CONNECTED', 'CONTACT', 'HTTP'], rows);
 }
 

@@ -382,7 +382,7 @@ async function restore(
   }
   io.out(
     `restored ${r.id} into ${r.dataDir}: revision ${h.revision} (index ${h.applied.index}), ${h.counts.instances} instances, ${h.counts.sessions} sessions\n` +
-      `new cluster id ${r.clusterId} (the backup came from ${r.fromClusterId ?? 'a cluster without an id'}); members ${r.members.join(', ')}\n` +
+      `new cluster id ${r.clusterId} (the backup came from ${r.fromClusterId === null ? 'a cluster without an id' : `cluster id ${r.fromClusterId}`}); members ${r.members.join(', ')}\n` +
       'every member of this restore must show the same cluster id: restore each with the same FILE, --peers and token\n' +
       `start it with: rollcall server --id ${r.id} --data ${data} --peers ${peers} --cluster-secret ...\n`,
   );

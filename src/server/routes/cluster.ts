@@ -15,7 +15,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           tag: 'cluster',
           summary: 'Cluster status as this node sees it',
           description:
-            'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact, `slowestWriteMs` (its slowest Raft write over 500 ms in the last 30 s, 0 if none: a slow disk), and `stateMachineVersion` (the state-machine version its build implements; 1 for a build that does not say). `clusterVersion`: the version the cluster runs at; `supportedVersion`: the highest every member supports as this node last heard (the leader raises `clusterVersion` to it; docs/operations.md, "Upgrades"). Other members report themselves every 500 ms.',
+            'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact, `slowestWriteMs` (its slowest Raft write over 500 ms in the last 30 s, 0 if none: a slow disk), and `stateMachineVersion` (the state-machine version its build implements; 1 for a build that does not say). `clusterVersion`: the version the cluster runs at; `supportedVersion`: the highest every member supports as this node last heard (the leader raises `clusterVersion` to it; docs/operations.md, "Upgrades"). Other members report themselves every 500 ms. `clusterId`: the id of the cluster this node belongs to, which the peer handshake checks (null for a cluster founded by a build before founding ids; docs/operations.md, "Cluster ids").',
           responses: {
             200: {
               description: 'Status.',
@@ -25,6 +25,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
                   leader: { type: ['string', 'null'] },
                   term: { type: 'integer' },
                   revision: { type: 'integer' },
+                  clusterId: { type: ['string', 'null'] },
                   clusterVersion: { type: 'integer' },
                   supportedVersion: { type: 'integer' },
                   protection: { type: 'object' },
@@ -44,6 +45,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
         leader: st.leader,
         term: st.term,
         revision: st.revision,
+        clusterId: node.clusterId ?? null,
         clusterVersion: st.clusterVersion,
         supportedVersion: st.supportedVersion,
         protection: st.protection,

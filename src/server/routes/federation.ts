@@ -282,7 +282,7 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
           tag: 'cluster',
           summary: 'Every datacenter this node knows: members, status, round-trip time, last heard',
           description:
-            'As this node sees it (the table is gossiped, so it is eventually consistent). `status` is alive, suspect or unreachable; `rttMs` a smoothed round-trip time (0 for our own, null before a sample); `lastHeard` wall-clock ms of the last authenticated message.',
+            "As this node sees it (the table is gossiped, so it is eventually consistent). `status` is alive, suspect or unreachable; `rttMs` a smoothed round-trip time (0 for our own, null before a sample); `lastHeard` wall-clock ms of the last authenticated message; `clusterId` the cluster id the datacenter's description carries, as its members gossip it (null: a cluster without one, or a description relayed by a build before cluster ids), which changes when the datacenter is refounded, restored or forced into a new cluster (docs/federation.md).",
           responses: {
             200: {
               description: 'The federation.',
@@ -314,6 +314,7 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
               status: 'alive',
               leader: ctx.node.leader,
               revision: ctx.node.registry.revision,
+              clusterId: ctx.node.clusterId ?? null,
               rttMs: 0,
               lastHeard: null,
               members: [],
@@ -332,6 +333,7 @@ export function federationRoutes(app: FastifyInstance, ctx: ServerContext, optio
           status: d.status,
           leader: d.leader,
           revision: d.revision,
+          clusterId: d.clusterId,
           rttMs: d.rttMs === null ? null : Math.round(d.rttMs * 10) / 10,
           lastHeard: host.toWall(d.lastHeard),
           members: d.members.map((m) => ({
