@@ -43,6 +43,9 @@ import type {
 } from './types.js';
 import { Watch, type WatchContext, type WatchOptions } from './watch.js';
 
+/** The shortest attempt a keepalive makes at one node (see `keepalive`). */
+const MIN_KEEPALIVE_ATTEMPT_MS = 250;
+
 export interface RollcallClientOptions {
   /** Node URLs (`http://127.0.0.1:8101`), as an array or comma separated. Any node will do; more is better. */
   readonly endpoints: readonly string[] | string;
@@ -736,13 +739,24 @@ export class RollcallClient {
   /**
    * Extends a session's life by its TTL. `not-found`: expired or closed; `expiring`: about to
    * be. A session lives in the datacenter that opened it: pass the same `dc`.
+   *
+   * Each attempt at one node gets at most a third of `timeoutMs` (never under 250 ms, never
+   * over `attemptTimeoutMs`): a node that holds the keepalive without answering (its event
+   * loop held by a GC pause or a long synchronous task, a follower cut off from the leader)
+   * costs a third of the deadline, and the next node still has time to deliver it. A
+   * registration's deadline is its TTL, so such a node costs it a third of the TTL.
    */
   async keepalive(sessionId: string, timeoutMs?: number, options: DatacenterOption = {}): Promise<KeepaliveResult> {
+    const deadlineMs = timeoutMs ?? this.#o.requestTimeoutMs ?? 10_000;
     const r = await this.#nodes.call<{ expiring?: boolean; error?: { code?: string } }>({
       method: 'PUT',
       path: `/v1/sessions/${seg(sessionId)}/keepalive`,
       kind: 'write', // the leader keeps the deadlines; a follower would forward it
       timeoutMs,
+      attemptTimeoutMs: Math.min(
+        this.#o.attemptTimeoutMs ?? 2_500,
+        Math.max(MIN_KEEPALIVE_ATTEMPT_MS, Math.floor(deadlineMs / 3)),
+      ),
       accept: [404],
       dc: options.dc,
     });
