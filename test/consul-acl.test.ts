@@ -2,7 +2,12 @@
  * The Consul listener under token auth (issue 19), in one process over a real Registry: the
  * failed-authentication limit per source address (`--auth-failure-limit`) and the audit lines
  * apply to it as to the native API (src/server/auth-hook.ts), and no audit line holds a secret.
+ * A token limited to service prefixes reads the services they cover and no other (a shared
+ * answer another token warmed included), and listings, here and from another datacenter
+ * (`?dc=`), show only those services.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConsulApp, type ConsulApp } from '../src/consul/index.js';
@@ -115,9 +120,10 @@ describe('Consul listener with service-prefix tokens (--acl)', () => {
     await consul?.app.close();
   });
 
-  it('refuses a prefix-scoped token every namespaced read, a shared answer another token warmed included', async () => {
+  it('a prefix-scoped token reads the services in scope, never another, a shared answer another token warmed included', async () => {
     const node = await InMemoryNodeApi.create();
     node.apply({ type: 'register', namespace: 'default', service: 'web-a', id: 'w1', address: '10.0.0.1', port: 80 });
+    node.apply({ type: 'register', namespace: 'default', service: 'api', id: 'a1', address: '10.0.0.2', port: 80 });
     const access = new AccessControl(null, null);
     const principals: Record<string, Principal> = {
       [READ]: { name: 'reader', role: 'read', namespaces: null, servicePrefixes: null },
@@ -130,20 +136,101 @@ describe('Consul listener with service-prefix tokens (--acl)', () => {
     consul = buildConsulApp({ node, logger: silentLogger(), tokens: access });
     const get = (url: string, token: string) =>
       consul!.app.inject({ method: 'GET', url, headers: { 'x-consul-token': token } });
-    for (const url of ['/v1/health/service/web-a', '/v1/catalog/service/web-a', '/v1/health/checks/web-a']) {
-      const full = await get(url, READ);
-      expect(full.statusCode).toBe(200);
-      const index = full.headers['x-consul-index'];
-      // The same service, variant and index: the answer is in the shared cache, and still not served.
-      for (const u of [url, `${url}?index=${index}&wait=1s`]) {
+    for (const route of ['/v1/health/service/', '/v1/catalog/service/', '/v1/health/checks/']) {
+      // Warmed by the unlimited token: the same service, variant and index are in the shared cache.
+      const warmed = await get(`${route}api`, READ);
+      expect(warmed.statusCode).toBe(200);
+      const index = warmed.headers['x-consul-index'];
+      for (const u of [`${route}api`, `${route}api?index=${index}&wait=1s`]) {
         const scoped = await get(u, PROD);
-        expect(scoped.statusCode).toBe(403);
-        expect(scoped.body).toMatch(/^Permission denied: token web-only is limited to services starting with web-/);
+        expect([scoped.statusCode, scoped.body]).toEqual([
+          403,
+          'Permission denied: token web-only is limited to services starting with web-, not api',
+        ]);
       }
+      const own = await get(`${route}web-a`, PROD);
+      expect(own.statusCode).toBe(200);
+      expect(own.body).toContain('w1');
     }
     expect(consul.feed.answers.size).toBeGreaterThan(0);
-    for (const url of ['/v1/catalog/services', '/v1/catalog/nodes', '/v1/health/state/any', '/v1/agent/services'])
-      expect((await get(url, PROD)).statusCode).toBe(403);
+    // Listings: only the services in scope.
+    expect((await get('/v1/catalog/services', PROD)).json()).toEqual({ 'web-a': [] });
+    expect(Object.keys((await get('/v1/agent/services', PROD)).json())).toEqual(['w1']);
+    expect(Object.keys((await get('/v1/agent/services', READ)).json()).sort()).toEqual(['a1', 'w1']);
+    expect(
+      ((await get('/v1/health/state/any', PROD)).json() as { ServiceID: string }[]).map((c) => c.ServiceID),
+    ).toEqual(['w1']);
+    expect((await get('/v1/agent/service/a1', PROD)).statusCode).toBe(403);
+    expect((await get('/v1/agent/service/w1', PROD)).statusCode).toBe(200);
+    // Nodes span services: not scoped, still refused.
+    expect((await get('/v1/catalog/nodes', PROD)).statusCode).toBe(403);
+  });
+});
+
+describe("Consul listener with service-prefix tokens: another datacenter's listings (?dc=)", () => {
+  it("filters the other datacenter's namespace listing to the services in scope", async () => {
+    const listed = ['api', 'web-a'].map((service, k) => ({
+      id: `${service}-1`,
+      namespace: 'default',
+      service,
+      cluster: 'default',
+      address: `10.1.0.${k + 1}`,
+      port: 80,
+      weight: 1,
+      tags: [`t-${service}`],
+      metadata: {},
+      health: 'healthy',
+      enabled: true,
+      ephemeral: false,
+      createRevision: 3,
+      modRevision: 3,
+      version: 1,
+    }));
+    // dc-b's member: the native namespace listing, whatever the token (it checks its own tokens).
+    const member = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://dc-b').pathname;
+      const ok = path === '/v1/namespaces/default/instances';
+      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json', 'x-rollcall-index': '3' });
+      res.end(JSON.stringify(ok ? { revision: 3, instances: listed } : { error: { code: 'NOT_FOUND' } }));
+    });
+    await new Promise<void>((resolve) => member.listen(0, '127.0.0.1', resolve));
+    const address = `http://127.0.0.1:${(member.address() as AddressInfo).port}`;
+    const access = new AccessControl(null, null);
+    const principals: Record<string, Principal> = {
+      [READ]: { name: 'reader', role: 'read', namespaces: null, servicePrefixes: null },
+      [PROD]: { name: 'web-only', role: 'read', namespaces: null, servicePrefixes: ['web-'] },
+    };
+    access.identify = async (token: string) => {
+      const principal = principals[token];
+      return principal === undefined ? { ok: false, reason: 'unknown' } : { ok: true, principal };
+    };
+    const consul = buildConsulApp({
+      node: await InMemoryNodeApi.create(),
+      logger: silentLogger(),
+      tokens: access,
+      datacenter: 'dc-a',
+      federation: {
+        route: (dc) => (dc === 'dc-b' ? { members: [{ address }] } : null),
+        datacentersByRtt: () => ['dc-a', 'dc-b'],
+        hopHeader: (method, url) => `dc-a.1.${method}:${url}`,
+      },
+    });
+    const get = (url: string, token: string) =>
+      consul.app.inject({ method: 'GET', url, headers: { 'x-consul-token': token } });
+    try {
+      expect((await get('/v1/catalog/services?dc=dc-b', READ)).json()).toEqual({
+        api: ['t-api'],
+        'web-a': ['t-web-a'],
+      });
+      expect((await get('/v1/catalog/services?dc=dc-b', PROD)).json()).toEqual({ 'web-a': ['t-web-a'] });
+      const checks = (await get('/v1/health/state/any?dc=dc-b', PROD)).json() as { ServiceName: string }[];
+      expect(checks.map((c) => c.ServiceName)).toEqual(['web-a']);
+      expect((await get('/v1/catalog/nodes?dc=dc-b', PROD)).statusCode).toBe(403);
+    } finally {
+      await consul.app.close();
+      member.closeAllConnections();
+      await new Promise<void>((resolve) => member.close(() => resolve()));
+    }
   });
 });
 

@@ -10,7 +10,17 @@ import { ConsulError } from './errors.js';
 import { namespaceRange, objectWriter, sendSliced } from './listing.js';
 import { oneById } from './node-calls.js';
 import { parseBody, parseRegistration } from './registration.js';
-import { authorize, type ConsulContext, namespaceOf, param, readOptions, readPoint, refuseFilter } from './request.js';
+import {
+  authorize,
+  type ConsulContext,
+  namespaceOf,
+  param,
+  readOptions,
+  readPoint,
+  refuseFilter,
+  requireServiceScope,
+  serviceFilter,
+} from './request.js';
 import type { Routes } from './routing.js';
 import { deregisterService, registerService } from './service-writes.js';
 import { agentService, healthCheck, nodeId } from './shapes.js';
@@ -34,13 +44,17 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/agent/services',
     access: 'read',
     namespaced: true,
-    handler: async (_req, reply, { q, ns }) => {
+    serviceScope: 'filter',
+    handler: async (req, reply, { q, ns }) => {
       refuseFilter(q);
+      const inScope = serviceFilter(req);
       await readPoint(ctx, reply, readOptions(ctx, q));
       // IDs are unique on a Consul agent, only within a service here: the first service by name wins.
       return sendSliced(ctx.lister, reply, (view) =>
         objectWriter(view, namespaceRange(ns), (i) =>
-          i.enabled ? [i.id, () => JSON.stringify(agentService(i, ctx.datacenter))] : null,
+          i.enabled && (inScope === null || inScope(i.service))
+            ? [i.id, () => JSON.stringify(agentService(i, ctx.datacenter))]
+            : null,
         ),
       );
     },
@@ -51,9 +65,12 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/agent/service/:id',
     access: 'read',
     namespaced: true,
+    serviceScope: 'handler',
     handler: async (req, reply, { q, ns }) => {
       await readPoint(ctx, reply, readOptions(ctx, q));
-      return agentService(oneById(ctx, ns, (req.params as { id: string }).id, false), ctx.datacenter);
+      const instance = oneById(ctx, ns, (req.params as { id: string }).id, false);
+      requireServiceScope(req, instance.service);
+      return agentService(instance, ctx.datacenter);
     },
   });
 
@@ -62,12 +79,14 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/agent/checks',
     access: 'read',
     namespaced: true,
-    handler: async (_req, reply, { q, ns }) => {
+    serviceScope: 'filter',
+    handler: async (req, reply, { q, ns }) => {
       refuseFilter(q);
+      const inScope = serviceFilter(req);
       await readPoint(ctx, reply, readOptions(ctx, q));
       return sendSliced(ctx.lister, reply, (view) =>
         objectWriter(view, namespaceRange(ns), (i) => {
-          if (!i.enabled) return null;
+          if (!i.enabled || (inScope !== null && !inScope(i.service))) return null;
           const check = healthCheck(i);
           return [check['CheckID'] as string, () => JSON.stringify(check)];
         }),
@@ -80,13 +99,15 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/agent/service/register',
     access: 'register',
     namespaced: true,
+    serviceScope: 'handler',
     handler: async (req, reply, { q, ns }) => {
       const reg = parseRegistration(parseBody(req.body), ctx.node.registry.clusterVersion);
+      requireServiceScope(req, reg.service);
       // The body's Namespace (Consul Enterprise) when the query names none; `?ns=` wins.
       let namespace = ns;
       if (param(q, 'ns') === undefined && reg.namespace !== null && reg.namespace !== ns) {
         namespace = namespaceOf(ctx, { ns: reg.namespace });
-        await authorize(ctx, req, q, 'register', namespace);
+        await authorize(ctx, req, q, 'register', namespace, reg.service);
       }
       await registerService(ctx, req, namespace, reg);
       return empty(reply);
@@ -98,8 +119,9 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/agent/service/deregister/:id',
     access: 'register',
     namespaced: true,
+    serviceScope: 'handler',
     handler: async (req, reply, { ns }) => {
-      await deregisterService(ctx, ns, (req.params as { id: string }).id);
+      await deregisterService(ctx, ns, (req.params as { id: string }).id, (i) => requireServiceScope(req, i.service));
       return empty(reply);
     },
   });
@@ -115,6 +137,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
       url: `/v1/agent/check/${verb}/:checkId`,
       access: 'register',
       namespaced: true,
+      serviceScope: 'handler',
       handler: async (req, reply, { q, ns }) => {
         await updateCheck(ctx, req, ns, (req.params as { checkId: string }).checkId, status, param(q, 'note'));
         return empty(reply);
@@ -127,6 +150,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/agent/check/update/:checkId',
     access: 'register',
     namespaced: true,
+    serviceScope: 'handler',
     handler: async (req, reply, { ns }) => {
       const body = parseBody(req.body);
       const status = body['Status'] ?? body['status'];

@@ -25,7 +25,16 @@ import {
   whileServing,
 } from './remote-answers.js';
 import type { Moves } from './remote-namespace.js';
-import { blockingRead, type ConsulContext, params, type Query, readOptions, refuseFilter, tokenOf } from './request.js';
+import {
+  blockingRead,
+  type ConsulContext,
+  params,
+  type Query,
+  readOptions,
+  refuseFilter,
+  serviceFilter,
+  tokenOf,
+} from './request.js';
 import type { Routes } from './routing.js';
 import { nameProblem } from './settings.js';
 import { catalogService } from './shapes.js';
@@ -98,6 +107,7 @@ export function serviceListRoute(
     url,
     access: 'read',
     namespaced: true,
+    serviceScope: 'path',
     handler: async (req, reply, { q, ns }) => {
       const write = item(q, ctx.datacenter);
       const { service, shared } = await serviceRead(ctx, req, reply, q, ns, variant(q));
@@ -142,10 +152,12 @@ export function catalogRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/catalog/services',
     access: 'read',
     namespaced: true,
-    handler: async (_req, reply, { q, ns }) => {
+    serviceScope: 'filter',
+    handler: async (req, reply, { q, ns }) => {
       refuseFilter(q);
+      const inScope = serviceFilter(req);
       await blockingRead(ctx, reply, q, ChangeFeed.catalogKey(ns), () => ctx.feed.catalogIndex(ns));
-      return sendSliced(ctx.lister, reply, (view) => catalogServicesWriter(view, ns, ctx.feed.catalog));
+      return sendSliced(ctx.lister, reply, (view) => catalogServicesWriter(view, ns, ctx.feed.catalog, inScope));
     },
     remote: (req, reply, call) => sendRemoteNamespace(ctx, req, reply, call, movesCatalog, catalogServicesText),
   });

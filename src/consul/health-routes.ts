@@ -12,7 +12,7 @@ import { CONSUL_STATUSES, type ConsulStatus } from './check-record.js';
 import { ConsulError } from './errors.js';
 import { arrayWriter, namespaceRange, sendSliced } from './listing.js';
 import { arrayText, sendRemoteNamespace } from './remote-answers.js';
-import { blockingRead, type ConsulContext, flag, refuseFilter } from './request.js';
+import { blockingRead, type ConsulContext, flag, refuseFilter, serviceFilter } from './request.js';
 import type { Routes } from './routing.js';
 import { healthCheck, instanceStatus, serviceEntry } from './shapes.js';
 
@@ -43,9 +43,12 @@ export function healthRoutes(routes: Routes, ctx: ConsulContext): void {
     url: '/v1/health/state/:state',
     access: 'read',
     namespaced: true,
+    serviceScope: 'filter',
     handler: async (req, reply, { q, ns }) => {
       refuseFilter(q);
-      const pass = stateFilter(req);
+      const inState = stateFilter(req);
+      const inScope = serviceFilter(req);
+      const pass = inScope === null ? inState : (i: Instance) => inState(i) && inScope(i.service);
       await blockingRead(ctx, reply, q, ChangeFeed.namespaceKey(ns), () => ctx.feed.namespaceIndex(ns));
       return sendSliced(ctx.lister, reply, (view) =>
         arrayWriter(view, namespaceRange(ns), (i) => (pass(i) ? JSON.stringify(healthCheck(i)) : null)),

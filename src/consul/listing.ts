@@ -180,7 +180,13 @@ export function nodesWriter(view: RevisionView, namespace: string, datacenter: s
  * stream, so what they were then); one changed since is read from the view, its instances
  * walked in slices.
  */
-export function catalogServicesWriter(view: RevisionView, namespace: string, catalog: CatalogIndex): SliceWriter {
+export function catalogServicesWriter(
+  view: RevisionView,
+  namespace: string,
+  catalog: CatalogIndex,
+  /** The services the request's token may see (its service prefixes); null: every one. */
+  inScope: ((service: string) => boolean) | null = null,
+): SliceWriter {
   const services = namespaceRange(namespace);
   let after: string | null = services.after;
   let pending: {
@@ -210,6 +216,7 @@ export function catalogServicesWriter(view: RevisionView, namespace: string, cat
           return false;
         }
         after = key;
+        if (inScope !== null && !inScope(s.service)) return true;
         if (total(s.counts) === healthSummary(s.counts).disabled) return true;
         if (!view.serviceChanged(s.namespace, s.service)) {
           emitService(s.service, catalog.tags(s.namespace, s.service));

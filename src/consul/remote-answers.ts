@@ -10,7 +10,7 @@ import type { Instance } from '../registry/index.js';
 import { ConsulError } from './errors.js';
 import { DATACENTER_HEADER, type RemoteAnswer } from './remote.js';
 import { type Moves, readRemoteNamespace } from './remote-namespace.js';
-import { type ConsulContext, type ReadOptions, readOptions, refuseFilter, tokenOf } from './request.js';
+import { type ConsulContext, type ReadOptions, readOptions, refuseFilter, serviceFilter, tokenOf } from './request.js';
 import type { RemoteCall } from './routing.js';
 import { nodeName, nodeShape } from './shapes.js';
 
@@ -111,7 +111,10 @@ export async function sendRemoteNamespace(
       moves,
     }),
   );
-  return sendRemote(reply, opts, call.dc, answer, body(answer.instances));
+  // A token limited to service prefixes sees only theirs, as in this datacenter's own listings.
+  const inScope = serviceFilter(req);
+  const instances = inScope === null ? answer.instances : answer.instances.filter((i) => inScope(i.service));
+  return sendRemote(reply, opts, call.dc, answer, body(instances));
 }
 
 /**

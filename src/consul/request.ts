@@ -11,7 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log/index.js';
 import { NodeError } from '../node/index.js';
 import { AccessControl, type FailedAuthLimiter } from '../server/acl.js';
-import { type Permission, TokenAuthority } from '../server/auth.js';
+import { type Permission, type Principal, TokenAuthority } from '../server/auth.js';
 import type { Lister } from '../server/listing/serve.js';
 import type { NodeApi } from '../server/node-api.js';
 import { blockUntilPast, type ChangeFeed } from './blocking.js';
@@ -105,7 +105,11 @@ export function tokenOf(req: FastifyRequest, q: Query): string | undefined {
 
 /**
  * Whether the request's token may use a route needing `need` in `namespace` (undefined: the
- * route is not namespaced). The same Rollcall tokens and roles as the native API.
+ * route is not namespaced). The same Rollcall tokens and roles as the native API. `service`:
+ * the one service the route names (a token limited to service prefixes must cover it);
+ * undefined: the route spans services, and such a token is refused; null: the handler holds
+ * the token to its prefixes itself (requireServiceScope, serviceFilter), so only its role and
+ * namespaces are checked here.
  */
 export async function authorize(
   ctx: ConsulContext,
@@ -113,7 +117,7 @@ export async function authorize(
   q: Query,
   need: Exclude<Permission, 'public'>,
   namespace: string | undefined,
-  service?: string,
+  service?: string | null,
 ): Promise<void> {
   if (ctx.tokens === null) return;
   // --auth-failure-limit, as on the native API: an address that failed too often waits, whatever it sends now.
@@ -143,8 +147,40 @@ export async function authorize(
   }
   // Set before a refusal too, so the audit line says whose token was refused.
   req.principal = id.principal;
-  const decision = TokenAuthority.authorize(id.principal, need, namespace, service);
+  const p = id.principal;
+  const decision =
+    service === null && p.servicePrefixes != null
+      ? TokenAuthority.authorize({ ...p, servicePrefixes: null }, need, namespace)
+      : TokenAuthority.authorize(p, need, namespace, service ?? undefined);
   if (!decision.ok) throw new ConsulError(403, `Permission denied: ${decision.message}`);
+}
+
+/** Whether `p` (null: auth off) may touch `service` by its service prefixes (the native API's rule). */
+function coversService(p: Principal | null, service: string): boolean {
+  return p?.servicePrefixes == null || p.servicePrefixes.some((prefix) => service.startsWith(prefix));
+}
+
+/**
+ * For a route authorized with its service left to the handler (authorize's `service` null):
+ * 403 unless the request's token may touch `service`, the one the handler found (by an
+ * instance id, a check, the registration's body).
+ */
+export function requireServiceScope(req: FastifyRequest, service: string): void {
+  const p = req.principal;
+  if (coversService(p, service)) return;
+  throw new ConsulError(
+    403,
+    `Permission denied: token ${p!.name} is limited to services starting with ${p!.servicePrefixes!.join(', ')}, not ${service}`,
+  );
+}
+
+/**
+ * For a listing authorized with its service left to the handler: which services it may show
+ * (those the token's service prefixes cover), or null for every one (no such limit, or auth off).
+ */
+export function serviceFilter(req: FastifyRequest): ((service: string) => boolean) | null {
+  const p = req.principal;
+  return p?.servicePrefixes == null ? null : (service) => coversService(p, service);
 }
 
 export interface ReadOptions {

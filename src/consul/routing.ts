@@ -36,6 +36,14 @@ export interface RouteSpec {
   readonly access: Exclude<Permission, 'public'>;
   /** Whether the route reads a namespace (namespace-limited tokens are checked against it). */
   readonly namespaced: boolean;
+  /**
+   * How a token limited to service prefixes is held to them on this route: `path`, it names
+   * one service (`:service`), which the prefixes must cover; `handler`, the handler finds the
+   * service (by an instance id, a check, the body) and checks it (requireServiceScope);
+   * `filter`, a listing written with only the services they cover (serviceFilter). Absent:
+   * the route spans services it cannot scope (nodes), and such a token is refused with 403.
+   */
+  readonly serviceScope?: 'path' | 'handler' | 'filter';
   readonly handler: (req: FastifyRequest, reply: FastifyReply, call: Call) => Promise<unknown>;
   /** The answer from another datacenter (`?dc=`, remote.ts); absent: this route answers here only. */
   readonly remote?: (req: FastifyRequest, reply: FastifyReply, call: RemoteCall) => Promise<unknown>;
@@ -93,7 +101,13 @@ export class Routes {
               `dc: ${spec.method} ${spec.url} is answered by this node only; Rollcall forwards the catalog and health reads to another datacenter`,
             );
           // Checked here too, as the native API's forwarding does; the other datacenter checks it against its own tokens.
-          await authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined);
+          const service =
+            spec.serviceScope === undefined
+              ? undefined
+              : spec.serviceScope === 'path'
+                ? (req.params as { service: string }).service
+                : null;
+          await authorize(ctx, req, q, spec.access, spec.namespaced ? ns : undefined, service);
           if (spec.servedWhenCorrupt !== true) refuseIfCorrupt(ctx, req);
           if (dc !== null) return await spec.remote!(req, reply, { q, ns, dc });
           return await spec.handler(req, reply, { q, ns });

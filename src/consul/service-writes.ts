@@ -112,9 +112,16 @@ async function closeOrphanedCheckSession(ctx: ConsulContext, sessionId: string):
  * Deregisters by Consul service ID. An instance alone on its check's session takes the
  * session with it (closing it removes the instance); otherwise the instance alone goes.
  */
-export async function deregisterService(ctx: ConsulContext, ns: string, id: string): Promise<void> {
+export async function deregisterService(
+  ctx: ConsulContext,
+  ns: string,
+  id: string,
+  /** Throws when the request may not touch this instance's service (its token's service prefixes). */
+  allowed: (instance: Instance) => void = () => undefined,
+): Promise<void> {
   await barrier(ctx);
   const i: Instance = oneById(ctx, ns, id, true);
+  allowed(i);
   try {
     const s = i.sessionId;
     if (s !== null && readRecord(i).check !== null && ctx.node.registry.sessionInstances(s).length === 1) {

@@ -25,16 +25,23 @@ import { type CheckRecord, type ConsulStatus, readRecord, sessionIdForCheck, wit
 import { ConsulError } from './errors.js';
 import { barrier, keepalive, propose, Refused } from './node-calls.js';
 import type { TtlCheck } from './registration.js';
-import type { ConsulContext } from './request.js';
+import { type ConsulContext, requireServiceScope, serviceFilter } from './request.js';
 import { healthOfStatus } from './shapes.js';
 
 /** Compare-and-set attempts before giving up on an instance that keeps changing. */
 const CAS_ATTEMPTS = 5;
 
-/** A namespace-limited token may act only on sessions whose instances are all in its namespaces. */
+/**
+ * A namespace-limited token may act only on sessions whose instances are all in its
+ * namespaces, and a token limited to service prefixes only on those whose instances are all
+ * of services they cover (a check's session holds the instances registered with it). Judged
+ * on this node's applied state, before the keepalive, as for namespaces (session-scope.ts).
+ */
 function checkScope(ctx: ConsulContext, req: FastifyRequest, sessionId: string): void {
   const decision = sessionDecision(req.principal, ctx.node.registry, sessionId);
   if (!decision.ok) throw new ConsulError(403, `Permission denied: ${decision.message}`);
+  if (serviceFilter(req) === null) return;
+  for (const i of ctx.node.registry.sessionInstances(sessionId)) requireServiceScope(req, i.service);
 }
 
 /**
