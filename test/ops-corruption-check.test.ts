@@ -63,6 +63,8 @@ beforeAll(async () => {
       ROLLCALL_DNS_LISTEN: `127.0.0.1:${portOf(dnsPorts, id)}`,
     }),
     extraArgs: ['--corruption-check-interval', '1'],
+    // Peer links through proxies: the online disarm's test cuts the leader's link to a member.
+    proxied: true,
   });
   leader = await waitForLeader(c.nodes.map((n) => n.url));
   for (let i = 0; i < 30; i++) {
@@ -256,9 +258,33 @@ describe('corruption check', () => {
     expect([bad.status, bad.body.error.code]).toEqual([400, 'INVALID_ARGUMENT']);
     expect(await served()).toBe(503);
 
-    // Through another follower (the mark is the follower's own: the request travels to it),
-    // with its state still wrong. Checks held off so that the served read is not a race.
+    // The leader's checks held off the follower (its reports then leave it `unreachable`,
+    // not corrupt), the other follower runs a check on demand: it names the follower, and
+    // the alert shows on it. Only the leader checks periodically, so on the other follower
+    // only a check that finds every member ok, or a disarm, can resolve it.
     await holdChecks(true);
+    const alertsOn = async (url: string) =>
+      ((await http('GET', `${url}/v1/alerts`)).body.active as { id: string }[]).map((a) => a.id);
+    const alertId = `node-corrupt:${follower.id}`;
+    /** Whether `from`'s peer link to `to` is up, as `from` reports it. */
+    const linked = async (from: string, to: string) =>
+      ((await http('GET', `${from}/v1/cluster`)).body.members as { id: string; connected: boolean }[]).some(
+        (m) => m.id === to && m.connected,
+      );
+    // The follower restarted at the end of the previous test: the check asks it over the other
+    // follower's own link, which may still be on its way back.
+    await waitFor("the other follower's link to the follower", () => linked(other.url, follower.id));
+    const checkOnOther = async () => {
+      const checked = await http('POST', `${other.url}/v1/cluster/check`);
+      expect(checked.status, JSON.stringify(checked.body)).toBe(200);
+      expect(checked.body.corrupt, JSON.stringify(checked.body)).toBe(true);
+      await waitFor('the alert on the other follower', async () => (await alertsOn(other.url)).includes(alertId));
+    };
+    await checkOnOther();
+
+    // Disarmed through that node (the mark is the follower's own: the request travels to it,
+    // on the same stream as that check's verdict, so after it), with its state still wrong:
+    // the alert there is gone by the time the answer comes.
     const viaRoute = await disarm(other.url, { member: follower.id });
     expect(viaRoute.status, JSON.stringify(viaRoute.body)).toBe(200);
     expect(viaRoute.body).toMatchObject({
@@ -272,8 +298,46 @@ describe('corruption check', () => {
         },
       ],
     });
+    expect(await alertsOn(other.url)).not.toContain(alertId);
     expect(await served()).toBe(200);
     expect((await http('GET', `${follower.url}/readyz`)).status).toBe(200);
+
+    // Checked again through the other follower (which tells the follower: it is marked),
+    // then disarmed through the leader: the member clears its mark before it answers (its
+    // own alert goes with it), and the other follower, told by the leader, drops the verdict
+    // that raised its alert, without a new check.
+    await checkOnOther();
+    await waitFor("the other follower's verdict to mark the follower", async () => (await served()) === 503);
+    expect(await alertsOn(follower.url)).toContain(alertId);
+    // The page follows the alerts stream: it must see the alert resolved.
+    const stream = new AbortController();
+    const events = await fetch(`${other.url}/v1/alerts/stream`, { signal: stream.signal });
+    const reader = events.body!.getReader();
+    let streamed = '';
+    const resolvedOnStream = (async () => {
+      const resolved = new RegExp(`"type":"resolved"[^\\n]*"id":"${alertId}"`);
+      while (!resolved.test(streamed)) {
+        const chunk = await reader.read();
+        if (chunk.done) return false;
+        streamed += new TextDecoder().decode(chunk.value);
+      }
+      return true;
+    })();
+    const viaLeader = await disarm(c.node(leader).url, { member: follower.id });
+    expect(viaLeader.status, JSON.stringify(viaLeader.body)).toBe(200);
+    expect(viaLeader.body.members).toMatchObject([
+      { id: follower.id, disarmed: true, mark: { by: other.id }, error: null },
+    ]);
+    expect(await served()).toBe(200);
+    expect(await alertsOn(follower.url)).not.toContain(alertId);
+    await waitFor(
+      'the alert on the other follower to resolve after the disarm',
+      async () => !(await alertsOn(other.url)).includes(alertId),
+      3000,
+    );
+    expect(await resolvedOnStream, streamed).toBe(true);
+    stream.abort();
+    await reader.cancel().catch(() => undefined);
     // A disarm hides nothing: the next periodic check marks it again while the state differs.
     await holdChecks(false);
     await waitFor('the next check to mark the follower again', async () => (await served()) === 503);
@@ -287,19 +351,42 @@ describe('corruption check', () => {
       .sublevel<Uint8Array, Uint8Array>('sm', { keyEncoding: 'view', valueEncoding: 'view' })
       .del(new TextEncoder().encode('\u0000meta/bogus-online'));
     await raw.close();
+    // Stopped, it cannot be reached: the leader waits out its deadline for the link, and the
+    // member keeps its mark (exit 8, the row says why).
+    const down = await cli(['check', '--disarm', '--json', '--member', follower.id, '--endpoints', c.node(leader).url]);
+    expect(down.code, down.stdout + down.stderr).toBe(8);
+    expect(JSON.parse(down.stdout).members).toMatchObject([
+      {
+        id: follower.id,
+        disarmed: false,
+        error: { code: 'TIMEOUT', message: expect.stringContaining('could not be reached within 5000 ms') },
+      },
+    ]);
     await c.restart(follower.id);
     expect(await served()).toBe(503);
-    // Just restarted, the follower serves HTTP before the leader's peer link to it is back; a
-    // disarm sent meanwhile is not answered (exit 8, "did not answer": try again), as an
-    // operator would see it. Retried until the link carries it.
-    const text = await waitFor('a disarm the restarted follower answers', async () => {
-      const r = await cli(['check', '--disarm', '--member', follower.id, '--endpoints', c.node(leader).url]);
-      return r.code === 8 ? undefined : r;
-    });
-    expect(text.code, text.stderr).toBe(0);
+    // Just restarted, the follower serves HTTP before the leader's peer link to it is back
+    // (the leader redials with backoff): the leader waits for the link (within its 5-s
+    // request deadline) and relays the disarm once it is up. No retry here: one command.
+    const text = await cli(['check', '--disarm', '--member', follower.id, '--endpoints', c.node(leader).url]);
+    expect(text.code, text.stdout + text.stderr).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`${follower.id}\\s+disarmed\\s+set by ${leader} at `));
     expect(text.stdout).toContain(`disarmed through ${leader}: 1 mark cleared`);
     expect(await served()).toBe(200);
+    // The same wait, made certain: the leader's link to the member cut (its stream reset and
+    // each redial refused), a disarm through the leader, and the link let through again
+    // while that request waits. Without the wait it would fail at once ("no connection").
+    c.net!.cut(leader, follower.id);
+    await waitFor(
+      'the leader to see its link to the follower down',
+      async () => !(await linked(c.node(leader).url, follower.id)),
+    );
+    const waited = disarm(c.node(leader).url, { member: follower.id });
+    // A fault schedule, not a wait for a condition: the request is on the leader well within it.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    c.net!.heal(leader, follower.id);
+    const relayed = await waited;
+    expect(relayed.status, JSON.stringify(relayed.body)).toBe(200);
+    expect(relayed.body.members).toEqual([{ id: follower.id, disarmed: false, mark: null, error: null }]);
     const all = c.nodes.map((n) => n.url).join(',');
     await waitFor(
       'a check that finds every member ok',

@@ -45,6 +45,12 @@ import { Watch, type WatchContext, type WatchOptions } from './watch.js';
 
 /** The shortest attempt a keepalive makes at one node (see `keepalive`). */
 const MIN_KEEPALIVE_ATTEMPT_MS = 250;
+/**
+ * One attempt of a disarm (POST /v1/cluster/check/disarm): the node answers within its 5-s
+ * request deadline, which may be spent waiting for its peer link to a member that just
+ * restarted; a second more for the answer to travel.
+ */
+const DISARM_ATTEMPT_MS = 6_000;
 
 export interface RollcallClientOptions {
   /** Node URLs (`http://127.0.0.1:8101`), as an array or comma separated. Any node will do; more is better. */
@@ -801,12 +807,15 @@ export class RollcallClient {
    * ```
    */
   async disarmCorruption(member?: string): Promise<DisarmReport> {
-    // Any node relays it; clearing a mark twice is clearing it once, so a retry is safe.
+    // Any node relays it; clearing a mark twice is clearing it once, so a retry is safe. The
+    // node may wait up to its 5-s request deadline for its peer link to a member that just
+    // restarted: one attempt gets that long, not the usual attempt deadline.
     const r = await this.#nodes.call<DisarmReport>({
       method: 'POST',
       path: '/v1/cluster/check/disarm',
       kind: 'write',
       body: member === undefined ? {} : { member },
+      attemptTimeoutMs: Math.max(this.#o.attemptTimeoutMs ?? 2_500, DISARM_ATTEMPT_MS),
     });
     return r.body;
   }

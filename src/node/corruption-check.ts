@@ -20,11 +20,16 @@ import type { NodeDatabase } from '../storage/index.js';
 import type { NodeClock, Timer } from './clock.js';
 import { NodeError } from './errors.js';
 import type { ForwardedRequests } from './forwarding.js';
-import { toOutcome } from './forwarding.js';
+import { ForwardFailure, toOutcome } from './forwarding.js';
 import type { PeerMessage } from './peer-messages.js';
 
 /** How long a peer's hash request may wait for this node to apply the index it names. */
 const HASH_ANSWER_MS = 10_000;
+/**
+ * How long a member asked to disarm waits for its own peer link back to the asking node
+ * (just restarted, it may not have dialed it yet) before its answer is given up.
+ */
+const DISARM_ANSWER_LINK_MS = 5_000;
 /** The longest a periodic check waits for the members' answers. */
 const PERIODIC_CHECK_TIMEOUT_MS = 30_000;
 
@@ -45,6 +50,10 @@ export interface CorruptionCheckDeps {
   assertOpen(): void;
   /** Sends to a peer; false if the transport dropped it. */
   send(to: string, m: PeerMessage): boolean;
+  /** Whether this node's outbound peer link to `peer` is up (what send needs). */
+  isConnected(peer: string): boolean;
+  /** Resolves when a peer link may have come up (or the leader changed), or after `ms`. */
+  whenLinksChange(ms: number): Promise<void>;
 }
 
 export class CorruptionCheck {
@@ -117,8 +126,17 @@ export class CorruptionCheck {
    * (POST /v1/cluster/check/disarm, from any node). The mark is each member's own state
    * (never replicated: a member is found corrupt against the others, and its own database
    * keeps the verdict across restarts), so the request goes to each member that holds it
-   * as a peer message, as the check's verdict did. A member that does not answer in time
-   * keeps its mark and says why in its row.
+   * as a peer message, as the check's verdict did.
+   *
+   * Everything happens within `timeoutMs` (the node's request deadline, 5 s): a member
+   * restarted a moment ago serves HTTP before this node's peer link to it is back (the
+   * transport redials within its 2-s backoff ceiling), so the request waits for the link
+   * rather than failing at once, and goes the moment it is up. A member that is not
+   * linked, or does not answer, by the deadline keeps its mark and says why in its row.
+   *
+   * The members that answered are then forgotten by every node's latest check report
+   * (forgetVerdicts, here and through a `disarmed` notice to the others), so the
+   * `node-corrupt` alerts that named them resolve at once wherever they show.
    */
   async disarm(member: string | undefined, timeoutMs: number): Promise<DisarmReport> {
     this.d.assertOpen();
@@ -126,33 +144,70 @@ export class CorruptionCheck {
     if (member !== undefined && !members.includes(member))
       throw new NodeError('NOT_MEMBER', `${member} is not a member of the cluster (members: ${members.join(', ')})`);
     const targets = member === undefined ? members : [member];
+    const deadline = this.d.clock.now() + timeoutMs;
     const rows = await Promise.all(
       targets.map(async (id): Promise<MemberDisarm> => {
         try {
           const mark =
             id === this.d.id
               ? await this.checker.disarm(this.d.id)
-              : await this.d.forwards.request<CorruptionMark | null>(
-                  id,
-                  timeoutMs,
-                  (req) => this.d.send(id, { kind: 'disarm', req }),
-                  false,
-                );
+              : await this.requestWhenLinked<CorruptionMark | null>(id, deadline, (req) => ({ kind: 'disarm', req }));
           return { id, disarmed: mark !== null, mark, error: null };
         } catch (err) {
           const code = err instanceof NodeError ? err.code : 'INTERNAL';
           // A build from before the online disarm ignores the message: it only times out.
           const message =
-            code === 'TIMEOUT'
-              ? `${id} did not answer within ${timeoutMs} ms (down, cut off, or a build without the online disarm: stop it and use rollcall check --disarm --data DIR); its mark, if any, stays`
-              : err instanceof Error
-                ? err.message
-                : String(err);
+            err instanceof LinkTimeout
+              ? `${id} could not be reached within ${timeoutMs} ms (no peer connection to it: down, cut off, or not started yet); its mark, if any, stays`
+              : code === 'TIMEOUT'
+                ? `${id} did not answer within ${timeoutMs} ms (down, cut off, or a build without the online disarm: stop it and use rollcall check --disarm --data DIR); its mark, if any, stays`
+                : err instanceof Error
+                  ? err.message
+                  : String(err);
           return { id, disarmed: false, mark: null, error: { code, message } };
         }
       }),
     );
+    const answered = rows.filter((r) => r.error === null).map((r) => r.id);
+    if (answered.length > 0) {
+      this.checker.forgetVerdicts(answered);
+      // Whichever node ran the check shows its alert: tell them all (best effort; an old
+      // build ignores the notice, and its alert resolves at its next passing check).
+      const notice: PeerMessage = { kind: 'disarmed', members: answered };
+      for (const peer of members) {
+        if (peer !== this.d.id) this.d.send(peer, notice);
+      }
+    }
     return { by: this.d.id, members: rows };
+  }
+
+  /**
+   * Sends a request to `peer` once this node's link to it is up, and waits for the answer,
+   * all before `deadline` (monotonic ms). A request the transport refused for want of a
+   * link never left, so it is sent again once the link is back; one that left and got no
+   * answer is not (the caller says so).
+   */
+  private async requestWhenLinked<T>(
+    peer: string,
+    deadline: number,
+    message: (req: number) => PeerMessage,
+  ): Promise<T> {
+    for (;;) {
+      this.d.assertOpen();
+      const left = deadline - this.d.clock.now();
+      if (left <= 0) throw new LinkTimeout(peer);
+      if (!this.d.isConnected(peer)) {
+        await this.d.whenLinksChange(left);
+        continue;
+      }
+      try {
+        return await this.d.forwards.request<T>(peer, left, (req) => this.d.send(peer, message(req)), false);
+      } catch (err) {
+        // Dropped as the link went down between the look and the send: wait for it again.
+        if (err instanceof ForwardFailure && err.kind === 'not-sent' && !this.d.isConnected(peer)) continue;
+        throw err;
+      }
+    }
   }
 
   /** A peer asks this node to clear its mark (an operator's disarm through that peer). */
@@ -163,13 +218,46 @@ export class CorruptionCheck {
         return this.checker.disarm(from);
       })
       .then(
-        (value) => this.d.send(from, { kind: 'disarmResult', req, outcome: { ok: true, value } }),
-        (err: unknown) => this.d.send(from, { kind: 'disarmResult', req, outcome: toOutcome(err) }),
-      );
+        (value) => this.answerWhenLinked(from, { kind: 'disarmResult', req, outcome: { ok: true, value } }),
+        (err: unknown) => this.answerWhenLinked(from, { kind: 'disarmResult', req, outcome: toOutcome(err) }),
+      )
+      .catch((err: unknown) => this.d.log.error({ err, to: from }, 'could not answer a disarm'));
+  }
+
+  /**
+   * Sends an answer to `to`, waiting (bounded) for this node's link to it: a node restarted
+   * a moment ago may take a request over the asker's link before its own link back is up.
+   */
+  private async answerWhenLinked(to: string, m: PeerMessage): Promise<void> {
+    const deadline = this.d.clock.now() + DISARM_ANSWER_LINK_MS;
+    while (!this.d.isConnected(to)) {
+      const left = deadline - this.d.clock.now();
+      if (left <= 0) break;
+      await this.d.whenLinksChange(left);
+      try {
+        this.d.assertOpen();
+      } catch {
+        return; // Closing: the asker's request fails with its own deadline or connection drop.
+      }
+    }
+    if (!this.d.send(to, m))
+      this.d.log.warn({ to, kind: m.kind }, 'could not send an answer: no peer connection to the node that asked');
+  }
+
+  /** Another node relayed a disarm these members answered: their verdicts no longer raise the alert here. */
+  onDisarmedNotice(members: readonly string[]): void {
+    this.checker.forgetVerdicts(members);
   }
 
   /** A peer's check found this node's state machine differs from the majority's. */
   onCorruptNotice(from: string, detail: string): void {
     this.checker.markSelfCorrupt(from, detail);
+  }
+}
+
+/** The peer link to a member did not come up before the disarm's deadline. */
+class LinkTimeout extends NodeError {
+  constructor(peer: string) {
+    super('TIMEOUT', `no peer connection to ${peer}`);
   }
 }

@@ -282,6 +282,9 @@ export class RollcallNode {
       isLeader: () => this.soft.role === 'leader' && !this.closed,
       assertOpen: () => this.assertOpen(),
       send,
+      isConnected: (peer) => transport.isConnected(peer),
+      // Woken when a peer link comes up (PeerConnections.onConnection), among other things.
+      whenLinksChange: (ms) => this.leaderWatch.wait(ms),
     });
     this.integrity = this.corruptionCheck.checker;
     this.requests = new ClientRequests({

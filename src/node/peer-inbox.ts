@@ -95,6 +95,9 @@ export class PeerInbox {
       case 'disarm':
         this.d.corruptionCheck.answerDisarm(from, m.req);
         return;
+      case 'disarmed':
+        this.d.corruptionCheck.onDisarmedNotice(m.members);
+        return;
     }
   }
 

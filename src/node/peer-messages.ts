@@ -25,7 +25,9 @@ export type PeerMessage =
   /** An operator's disarm (POST /v1/cluster/check/disarm through the sender): clear your corruption mark. */
   | { readonly kind: 'disarm'; readonly req: number }
   /** The mark the receiver of a `disarm` cleared (null: it had none). */
-  | { readonly kind: 'disarmResult'; readonly req: number; readonly outcome: ForwardOutcome<CorruptionMark | null> };
+  | { readonly kind: 'disarmResult'; readonly req: number; readonly outcome: ForwardOutcome<CorruptionMark | null> }
+  /** These members cleared their marks in a disarm the sender relayed: alerts naming them resolve (no answer). */
+  | { readonly kind: 'disarmed'; readonly members: readonly string[] };
 
 /** Cluster operations a follower forwards to the leader. */
 export type AdminOp =

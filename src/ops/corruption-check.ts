@@ -267,6 +267,14 @@ export class CorruptionChecker {
   #running: Promise<CheckReport> | null = null;
   #self: CorruptionMark | null = null;
   /**
+   * Members disarmed since the latest report: its `corrupt` verdicts on them no longer count
+   * for the alert (an operator cleared the mark; the next check judges them afresh). Emptied
+   * when a new report lands.
+   */
+  readonly #disarmedSinceReport = new Set<string>();
+  /** Told whenever corruptMembers() may have changed (the alert monitor evaluates at once). */
+  readonly #listeners = new Set<() => void>();
+  /**
    * Writes and deletes of the stored mark, one after the other: a disarm that raced a mark
    * still being written would otherwise find nothing to delete, and the write landing after
    * it would bring the mark back at the next restart while memory says there is none.
@@ -284,20 +292,60 @@ export class CorruptionChecker {
     return this.#latest;
   }
 
-  /** Members the latest report found corrupt (what the alert rules see). */
+  /**
+   * Members the latest report found corrupt and that no disarm has cleared since, and this
+   * node while it holds a mark (what the alert rules see).
+   */
   corruptMembers(): readonly { readonly id: string; readonly detail: string }[] {
     const out = (this.#latest?.members ?? [])
-      .filter((m) => m.verdict === 'corrupt')
+      .filter((m) => m.verdict === 'corrupt' && !this.#disarmedSinceReport.has(m.id))
       .map((m) => ({ id: m.id, detail: m.detail ?? '' }));
     if (this.#self !== null && !out.some((m) => m.id === this.d.id))
       out.push({ id: this.d.id, detail: this.#self.detail });
     return out;
   }
 
+  /**
+   * Calls `listener` whenever corruptMembers() may have changed: a report landed, this node
+   * was marked, a disarm cleared a mark or a verdict. Returns the unsubscribe.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener();
+      } catch (err) {
+        this.d.log.error({ err }, 'a corruption-check change listener threw');
+      }
+    }
+  }
+
+  /**
+   * An operator disarmed these members (through this node or another): the latest report's
+   * verdicts on them stop raising the `node-corrupt` alert at once, rather than until a
+   * check finds every member ok. A disarm vouches for nothing: the next check that finds
+   * one of them corrupt raises it again.
+   */
+  forgetVerdicts(members: readonly string[]): void {
+    const named = new Set((this.#latest?.members ?? []).filter((m) => m.verdict === 'corrupt').map((m) => m.id));
+    let changed = false;
+    for (const id of members) {
+      if (!named.has(id) || this.#disarmedSinceReport.has(id)) continue;
+      this.#disarmedSinceReport.add(id);
+      changed = true;
+    }
+    if (changed) this.#changed();
+  }
+
   /** A checker found this node corrupt. */
   markSelfCorrupt(by: string, detail: string): void {
     if (this.#self !== null) return;
     this.#self = { by, detail, at: this.d.now() };
+    this.#changed();
     this.d.log.fatal(
       { by, detail },
       "corruption check: this node's state machine differs from the other members'; it refuses reads until its data directory is replaced or the mark is disarmed after a repair",
@@ -338,6 +386,7 @@ export class CorruptionChecker {
         throw err;
       }
     }
+    if (mark !== null) this.#changed();
     if (mark !== null)
       this.d.log.warn(
         {
@@ -354,6 +403,7 @@ export class CorruptionChecker {
   /** The mark a previous run of this node stored (readCorruptionMark). */
   restoreMark(mark: CorruptionMark): void {
     this.#self = mark;
+    this.#changed();
     this.d.log.error(
       { by: mark.by, detail: mark.detail, at: new Date(mark.at).toISOString() },
       'this node was found corrupt before it restarted: it refuses reads until its data directory is replaced, or the mark is cleared with `rollcall check --disarm --member ID` after a repair (docs/operations.md, Corruption checks)',
@@ -383,6 +433,8 @@ export class CorruptionChecker {
       report = await this.#round(left);
     }
     this.#latest = report;
+    this.#disarmedSinceReport.clear();
+    this.#changed();
     for (const m of report.members) {
       if (m.verdict !== 'corrupt') continue;
       this.d.log.error(

@@ -12,7 +12,9 @@ import type { CorruptionChecker } from '../ops/corruption-check.js';
  * typed, so a node without it, or a rename, fails to compile rather than silently serving
  * reads from a corrupt state machine.
  */
-export type NodeIntegrity = Pick<CorruptionChecker, 'selfCorruption' | 'corruptMembers'>;
+export type NodeIntegrity = Pick<CorruptionChecker, 'selfCorruption' | 'corruptMembers'> &
+  /** Tells the alert monitor to evaluate at once (a disarm resolves its alert without waiting a tick); absent: it waits for its timer. */
+  Partial<Pick<CorruptionChecker, 'onChange'>>;
 
 export type NodeApi = Pick<
   RollcallNode,

@@ -50,9 +50,10 @@ With --disarm, clears the corruption mark a check left on members of the running
 (as etcd's 'alarm disarm'), through any node: every member, or --member ID. For a member
 repaired in place, or a check judged wrong: it serves reads again at once, until a check
 finds it corrupt again (so run 'rollcall check' after it). Replacing the member needs no
-disarm. Prints what each member cleared. Exit 0 when every member asked answered (its mark
-cleared, or it had none), 8 when some did not (its mark stays: run it again), 5 when
---member is not a member. Needs an admin token when auth is on.
+disarm. The node waits up to 5 s for its peer link to a member that has just restarted.
+Prints what each member cleared. Exit 0 when every member asked answered (its mark
+cleared, or it had none), 8 when some did not within those 5 s (down or cut off: its mark
+stays), 5 when --member is not a member. Needs an admin token when auth is on.
 
 With --disarm --data DIR, clears the mark in the data directory of a stopped node instead.
 Exit 0 when the mark was cleared or there was none, 1 when the node still runs (stop it

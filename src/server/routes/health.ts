@@ -72,7 +72,16 @@ export function healthRoutes(app: FastifyInstance, deps: HealthDeps): AlertMonit
   alertRoutes(app, monitor);
   healthReportRoutes(app, deps);
   healthPolicyRoutes(app, deps);
-  app.addHook('onReady', async () => monitor.start());
-  app.addHook('onClose', async () => monitor.close());
+  // The corruption check's verdicts change rarely and matter at once (a disarm resolves its
+  // alert): evaluate then, not at the next tick.
+  let stopWatchingIntegrity: (() => void) | undefined;
+  app.addHook('onReady', async () => {
+    monitor.start();
+    stopWatchingIntegrity = node.integrity.onChange?.(() => monitor.tick());
+  });
+  app.addHook('onClose', async () => {
+    stopWatchingIntegrity?.();
+    monitor.close();
+  });
   return monitor;
 }
