@@ -127,6 +127,20 @@ describe('keepalives relayed by a follower whose event loop is held', () => {
     expect(c.answers.every((a) => a.outcome === 'ok')).toBe(true);
   });
 
+  it('credit comes back with each real keepalive: a follower held again and again keeps its live sessions', () => {
+    const c = cluster(3000);
+    c.clock.setInterval(() => c.sendToFollower('live'), 1000);
+    for (let round = 0; round < 5; round++) {
+      c.clock.advance(3000); // free: keepalives flow
+      c.hold();
+      c.clock.advance(4000); // held past the margin: credited
+      c.release(); // what it held arrives, renewing the session and its credit
+    }
+    c.clock.advance(5000);
+    expect(c.intents.has('live')).toBe(false);
+    expect(c.answers.filter((a) => a.id === 'live').every((a) => a.outcome === 'ok')).toBe(true);
+  });
+
   it('a session whose client stopped is still expired, at most one TTL late, once', () => {
     const c = cluster(3000);
     c.clock.advance(1000);

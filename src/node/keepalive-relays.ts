@@ -135,13 +135,18 @@ export class KeepaliveRelays {
     if (!this.#anySilence(now)) return credited;
     for (const [id, r] of this.#sessions) {
       const deadline = deadlines.deadlineOf(id);
+      if (deadline === undefined) {
+        this.#sessions.delete(id); // no longer tracked: closed, expired
+        continue;
+      }
+      if (r.credited || deadline > now) continue;
       const session = registry.getSession(id);
-      if (deadline === undefined || session === undefined) {
+      if (session === undefined) {
         this.#sessions.delete(id);
         continue;
       }
       // A held session is protection's to decide, and renewing it would read as a sign of life.
-      if (r.credited || deadline > now || session.suspectSince !== null) continue;
+      if (session.suspectSince !== null) continue;
       if (!this.d.isConnected(r.via) || !this.#silentAt(r.via, deadline, now)) continue;
       if (deadlines.keepalive(id, deadline) !== 'ok') continue; // its expiry is already under way
       r.credited = true;
