@@ -81,6 +81,68 @@ describe('decodeInstance (the start-up fast path)', () => {
     expect(fastCount).toBeGreaterThan(100);
   });
 
+  it('gives the same over many records read with one reading, sharing equal metadata and tags', () => {
+    // Few distinct metadata maps and tag lists, so most records repeat bytes decoded before
+    // (the ValueTable's hits), some of them not ASCII (always the general path).
+    const metadataArb = fc.constantFrom<Record<string, string>>(
+      {},
+      { zone: 'a' },
+      { zone: 'b', version: '1' },
+      { zone: 'été' },
+      { p: 'x'.repeat(300) },
+      { p: `${'x'.repeat(299)}é` },
+    );
+    const tagsArb = fc.constantFrom<string[]>([], ['v1'], ['blue', 'v1'], ['ünï']);
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ rec: instanceArb, metadata: metadataArb, tags: tagsArb }), { maxLength: 30 }),
+        (recs) => {
+          const reading = newInstanceReading();
+          const seen = new Map<string, Instance>();
+          for (const { rec, metadata, tags } of recs) {
+            const r = { ...rec, metadata, tags };
+            const key = keyOf(r);
+            const bytes = encode(r);
+            const fast = decodeInstance(key, bytes, reading);
+            if (fast === undefined) continue;
+            expect(fast).toStrictEqual(instance(key, decode(bytes)));
+            expect(Object.isFrozen(fast.tags) && Object.isFrozen(fast.metadata)).toBe(true);
+            const before = seen.get(JSON.stringify([metadata, tags]));
+            if (before !== undefined) {
+              expect(fast.metadata).toBe(before.metadata);
+              expect(fast.tags).toBe(before.tags);
+            }
+            seen.set(JSON.stringify([metadata, tags]), fast);
+          }
+        },
+      ),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('leaves metadata it refused to the general path every time, not only the first', () => {
+    const reading = newInstanceReading();
+    const good = {
+      id: 'a',
+      namespace: 'prod',
+      service: 'orders',
+      cluster: 'default',
+      address: '10.0.0.1',
+      port: 80,
+      weight: 100,
+      tags: ['x'],
+      metadata: JSON.parse('{"__proto__": "v"}') as Record<string, string>,
+      health: 'healthy',
+      enabled: true,
+      sessionId: null,
+      createRevision: 1,
+      modRevision: 2,
+      version: 1,
+    };
+    expect(decodeInstance(keyOf(good), encode(good), reading)).toBeUndefined();
+    expect(decodeInstance(keyOf(good), encode(good), reading)).toBeUndefined();
+  });
+
   it('leaves every doubtful record to the general path, which reports it as before', () => {
     const good = {
       id: 'a',

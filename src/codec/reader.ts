@@ -51,6 +51,50 @@ export class StringTable {
   }
 }
 
+/** Slots of a ValueTable: a power of two. */
+const VALUE_SLOTS = 4096;
+/** Byte ranges longer than this are not kept (a copy of each is held to compare with). */
+const VALUE_MAX = 4096;
+/** A ValueTable hashes this many bytes at each end of a range. */
+const HASHED_ENDS = 24;
+
+/**
+ * Whole values decoded from byte ranges seen again and again (an instance's metadata map,
+ * its tags): a direct-mapped table from the bytes to the one value decoded from them, so a
+ * repeat costs a hash and a compare instead of a decode, and the records share one frozen
+ * value. Sound because decoding is a pure function of the bytes: equal bytes, equal value.
+ * A slot keeps a copy of its bytes; a colliding range replaces it.
+ */
+export class ValueTable<T> {
+  readonly #keys: (Buffer | undefined)[] = new Array<Buffer | undefined>(VALUE_SLOTS).fill(undefined);
+  readonly #values: (T | undefined)[] = new Array<T | undefined>(VALUE_SLOTS).fill(undefined);
+
+  /** From the length and at most the first and last HASHED_ENDS bytes: a slot is checked whole anyway. */
+  #slot(bytes: Uint8Array, start: number, end: number): number {
+    let h = Math.imul(2166136261 ^ (end - start), 16777619);
+    const head = Math.min(end, start + HASHED_ENDS);
+    for (let i = start; i < head; i++) h = Math.imul(h ^ bytes[i]!, 16777619);
+    for (let i = Math.max(head, end - HASHED_ENDS); i < end; i++) h = Math.imul(h ^ bytes[i]!, 16777619);
+    return (h >>> 0) & (VALUE_SLOTS - 1);
+  }
+
+  /** The value stored for bytes[start, end), if these very bytes were stored. */
+  get(bytes: Uint8Array, start: number, end: number): T | undefined {
+    const slot = this.#slot(bytes, start, end);
+    const seen = this.#keys[slot];
+    if (seen === undefined || seen.length !== end - start) return undefined;
+    for (let i = 0; i < seen.length; i++) if (seen[i] !== bytes[start + i]) return undefined;
+    return this.#values[slot];
+  }
+
+  set(bytes: Uint8Array, start: number, end: number, value: T): void {
+    if (end - start > VALUE_MAX) return;
+    const slot = this.#slot(bytes, start, end);
+    this.#keys[slot] = Buffer.from(bytes.subarray(start, end));
+    this.#values[slot] = value;
+  }
+}
+
 const EMPTY = new Uint8Array(0);
 
 function asBuffer(bytes: Uint8Array): Latin1Buffer {
@@ -149,6 +193,25 @@ export class MsgpackReader {
     for (let i = at; i < end; i++) if (b[i]! >= 0x80) return false;
     this.strStart = at;
     this.strEnd = end;
+    this.pos = end;
+    return true;
+  }
+
+  /**
+   * Steps over a string without looking at its bytes (not even whether they are ASCII);
+   * false if no string starts here or it runs past the end.
+   */
+  skipString(): boolean {
+    const b = this.bytes;
+    const t = b[this.pos];
+    let end: number;
+    if (t === undefined) return false;
+    if (t >= 0xa0 && t <= 0xbf) end = this.pos + 1 + (t & 0x1f);
+    else if (t === 0xd9 && this.pos + 2 <= b.length) end = this.pos + 2 + b[this.pos + 1]!;
+    else if (t === 0xda && this.pos + 3 <= b.length) end = this.pos + 3 + b.readUInt16BE(this.pos + 1);
+    else if (t === 0xdb && this.pos + 5 <= b.length) end = this.pos + 5 + b.readUInt32BE(this.pos + 1);
+    else return false;
+    if (end > b.length) return false;
     this.pos = end;
     return true;
   }

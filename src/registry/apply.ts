@@ -30,6 +30,7 @@ import type {
 } from './commands.js';
 import type { EventCause, Health, Instance, RegistryEvent, Session } from './model.js';
 import { DEFAULT_CLUSTER, DEFAULT_WEIGHT, instanceKey } from './model.js';
+import { sharedMetadata, sharedName, sharedTags } from './shared-values.js';
 import type { RegistryState } from './state.js';
 import { parseEnvelope, parseFieldsOf } from './validate.js';
 import { INTRODUCED_IN } from './version.js';
@@ -492,14 +493,14 @@ function upsert(state: RegistryState, rev: number, prev: Instance | undefined, f
 function build(f: Fields, createRevision: number, modRevision: number, version: number): Instance {
   return Object.freeze({
     id: f.id,
-    namespace: f.namespace,
-    service: f.service,
-    cluster: f.cluster,
+    namespace: sharedName(f.namespace),
+    service: sharedName(f.service),
+    cluster: sharedName(f.cluster),
     address: f.address,
     port: f.port,
     weight: f.weight,
-    tags: f.tags,
-    metadata: f.metadata,
+    tags: sharedTags(f.tags),
+    metadata: sharedMetadata(f.metadata),
     health: f.health,
     enabled: f.enabled,
     sessionId: f.sessionId,

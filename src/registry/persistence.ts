@@ -18,7 +18,7 @@
  * Ops come out sorted by key, with one op per key, so replicas emit identical batches.
  */
 import { decode, encode } from '../codec/index.js';
-import { MsgpackReader, StringTable } from '../codec/reader.js';
+import { MsgpackReader, StringTable, ValueTable } from '../codec/reader.js';
 import { parseHealthPolicy } from '../health/policy.js';
 import type { CommandResult } from './commands.js';
 import type { DedupRecord } from './dedup.js';
@@ -243,10 +243,20 @@ export interface InstanceReading {
    */
   namespace: string;
   service: string;
+  /** Metadata maps and tag lists by their bytes: instances with the same ones share one frozen value. */
+  readonly metadata: ValueTable<Readonly<Record<string, string>>>;
+  readonly tags: ValueTable<readonly string[]>;
 }
 
 export function newInstanceReading(): InstanceReading {
-  return { reader: new MsgpackReader(), strings: new StringTable(), namespace: '', service: '' };
+  return {
+    reader: new MsgpackReader(),
+    strings: new StringTable(),
+    namespace: '',
+    service: '',
+    metadata: new ValueTable(),
+    tags: new ValueTable(),
+  };
 }
 
 /**
@@ -319,7 +329,7 @@ export function decodeInstance(key: string, bytes: Uint8Array, reading: Instance
         if (r.lastStringIs('port')) {
           if (port !== undefined || (port = r.number()) === undefined) return undefined;
         } else if (r.lastStringIs('tags')) {
-          if (tags !== undefined || (tags = readTags(r, strings)) === undefined) return undefined;
+          if (tags !== undefined || (tags = readTags(r, reading)) === undefined) return undefined;
         } else return undefined;
         break;
       case 6:
@@ -333,7 +343,7 @@ export function decodeInstance(key: string, bytes: Uint8Array, reading: Instance
         break;
       case 8:
         if (metadata !== undefined || !r.lastStringIs('metadata')) return undefined;
-        metadata = readMetadata(r, strings);
+        metadata = readMetadata(r, reading);
         if (metadata === undefined) return undefined;
         break;
       case 14:
@@ -398,31 +408,58 @@ export function decodeInstance(key: string, bytes: Uint8Array, reading: Instance
   });
 }
 
-function readTags(r: MsgpackReader, strings: StringTable): readonly string[] | undefined {
+/**
+ * Steps over `count` strings (a map's keys and values, an array's items) without reading
+ * them; false if one is not a string. The bytes stepped over are then the whole map or
+ * array, to look up in a ValueTable: a hit means bytes equal to ones decoded before (and
+ * found ASCII then); a miss rewinds and decodes them, with every check.
+ */
+function skipStrings(r: MsgpackReader, count: number): boolean {
+  for (let i = 0; i < count; i++) if (!r.skipString()) return false;
+  return true;
+}
+
+function readTags(r: MsgpackReader, reading: InstanceReading): readonly string[] | undefined {
+  const start = r.pos;
   const n = r.arrayLength();
-  if (n < 0) return undefined;
+  if (n < 0 || !skipStrings(r, n)) return undefined;
+  const end = r.pos;
+  const known = reading.tags.get(r.bytes, start, end);
+  if (known !== undefined) return known;
+  r.pos = start;
+  r.arrayLength();
   const out = new Array<string>(n);
   for (let i = 0; i < n; i++) {
-    const t = r.string(strings);
+    const t = r.string(reading.strings);
     if (t === undefined) return undefined;
     out[i] = t;
   }
-  return Object.freeze(out);
+  const tags = Object.freeze(out);
+  reading.tags.set(r.bytes, start, end, tags);
+  return tags;
 }
 
-function readMetadata(r: MsgpackReader, strings: StringTable): Readonly<Record<string, string>> | undefined {
+function readMetadata(r: MsgpackReader, reading: InstanceReading): Readonly<Record<string, string>> | undefined {
+  const start = r.pos;
   const n = r.mapLength();
-  if (n < 0) return undefined;
+  if (n < 0 || !skipStrings(r, 2 * n)) return undefined;
+  const end = r.pos;
+  const known = reading.metadata.get(r.bytes, start, end);
+  if (known !== undefined) return known;
+  r.pos = start;
+  r.mapLength();
   const out: Record<string, string> = {};
   for (let i = 0; i < n; i++) {
-    const k = r.string(strings);
+    const k = r.string(reading.strings);
     // msgpackr renames __proto__, and keeps the last of a repeated key: leave both to it.
     if (k === undefined || k === '__proto__' || Object.hasOwn(out, k)) return undefined;
-    const v = r.string(strings);
+    const v = r.string(reading.strings);
     if (v === undefined) return undefined;
     out[k] = v;
   }
-  return Object.freeze(out);
+  const metadata = Object.freeze(out);
+  reading.metadata.set(r.bytes, start, end, metadata);
+  return metadata;
 }
 
 function session(key: string, v: unknown): Session {
