@@ -52,7 +52,7 @@ export async function openNodeData(
       await writeClusterId(db, clusterId);
       await storage.persist({ entries: bootstrapEntries(ids), hardState: bootstrapHardState(ids) });
       options.logger.info(
-        { members: ids, clusterId, token: options.initialClusterToken !== undefined },
+        { members: ids, clusterId, withToken: options.initialClusterToken !== undefined },
         'bootstrapped a new cluster',
       );
     }
