@@ -105,6 +105,8 @@ describe('authorize', () => {
   const reg: Principal = { name: 'g', role: 'register', namespaces: ['prod'] };
   const regAll: Principal = { name: 'ga', role: 'register', namespaces: null };
   const admin: Principal = { name: 'a', role: 'admin', namespaces: null };
+  const nsAdmin: Principal = { name: 'an', role: 'admin', namespaces: ['prod'] };
+  const svcAdmin: Principal = { name: 'as', role: 'admin', namespaces: null, servicePrefixes: ['orders'] };
   const cases: [Principal, Permission, string | null | undefined, boolean][] = [
     [read, 'public', undefined, true],
     [read, 'read', 'prod', true],
@@ -120,6 +122,14 @@ describe('authorize', () => {
     [admin, 'read', null, true],
     [admin, 'register', 'anything', true],
     [admin, 'admin', undefined, true],
+    // An admin route that names no namespace acts on the whole cluster: unlimited admins only.
+    [nsAdmin, 'admin', 'prod', true],
+    [nsAdmin, 'admin', 'test', false],
+    [nsAdmin, 'admin', undefined, false],
+    [nsAdmin, 'register', undefined, true],
+    [nsAdmin, 'read', undefined, true],
+    [svcAdmin, 'admin', undefined, false],
+    [svcAdmin, 'read', undefined, true],
   ];
   it.each(cases)('%o needs %s in %s -> %s', (p, need, ns, allowed) => {
     const d = TokenAuthority.authorize(p, need, ns);

@@ -8,7 +8,10 @@
  * - admin: everything (PATCH, access rules, leader transfer, and all of the above).
  * `namespaces` limits a token to those namespaces on namespaced routes; a watch across all
  * namespaces then needs an unlimited token. Routes that are not namespaced (sessions,
- * cluster status) are open to the role whatever its namespaces.
+ * cluster status) are open to the role whatever its namespaces, except the admin ones: an
+ * admin route that names no namespace acts on the whole cluster (membership, the corruption
+ * check and its disarm, snapshots, access rules, the health policy, tokens, federation), so
+ * it needs an admin token without namespace or service-prefix limits (isClusterWide).
  *
  * Tokens are compared in constant time (SHA-256 digests through timingSafeEqual, every
  * entry checked, no early exit) and never appear in errors or logs: entries are named by
@@ -42,6 +45,26 @@ export type Identity =
   | { readonly ok: false; readonly reason: 'missing' | 'malformed' | 'unknown' };
 
 export type Decision = { readonly ok: true } | { readonly ok: false; readonly message: string };
+
+/**
+ * Whether a route acts on the whole cluster: it needs admin and names no namespace
+ * (`namespace` undefined: the route is not namespaced). Such a route (membership changes,
+ * the corruption check and its disarm, snapshot download, access rules, the health policy,
+ * token management, federation join and leave) reaches past any namespace, so a token
+ * limited to namespaces or service prefixes must not use it: holding one would otherwise
+ * let it act outside its scope (an unlimited admin token made through it, say).
+ */
+export function isClusterWide(need: Permission, namespace: string | null | undefined): boolean {
+  return need === 'admin' && namespace === undefined;
+}
+
+/** What a token is limited to, for messages; null when it is not limited. */
+function scopeOf(p: Principal): string | null {
+  const parts: string[] = [];
+  if (p.namespaces !== null) parts.push(`namespaces ${p.namespaces.join(', ')}`);
+  if (p.servicePrefixes != null) parts.push(`services starting with ${p.servicePrefixes.join(', ')}`);
+  return parts.length === 0 ? null : parts.join(' and ');
+}
 
 export class TokenFileError extends Error {
   override readonly name = 'TokenFileError';
@@ -151,6 +174,14 @@ export class TokenAuthority {
       return {
         ok: false,
         message: `token ${p.name} has role ${p.role}; this route needs ${need === 'admin' ? 'admin' : `${need} or admin`}`,
+      };
+    }
+    if (isClusterWide(need, namespace)) {
+      const scope = scopeOf(p);
+      if (scope === null) return { ok: true };
+      return {
+        ok: false,
+        message: `token ${p.name} is limited to ${scope}; this route acts on the whole cluster and names no namespace, so it needs an admin token without namespace or service-prefix limits`,
       };
     }
     if (p.servicePrefixes != null && namespace !== undefined) {

@@ -44,7 +44,11 @@ export const ERROR_CATALOGUE = {
     description:
       'Token auth is on and the request has no bearer token, or an unknown one. Comes with `WWW-Authenticate: Bearer`.',
   },
-  FORBIDDEN: { status: 403, description: "The token's role or namespaces do not allow this route." },
+  FORBIDDEN: {
+    status: 403,
+    description:
+      "The token's role, namespaces or service prefixes do not allow this route (a route acting on the whole cluster needs an admin token without such limits).",
+  },
   ACCESS_DENIED: { status: 403, description: 'An access rule refuses this registration; `rule` names it.' },
   ROUTE_NOT_FOUND: { status: 404, description: 'No such route.' },
   SESSION_NOT_FOUND: { status: 404, description: 'The session does not exist (never opened, closed, or expired).' },

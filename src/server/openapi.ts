@@ -5,6 +5,7 @@
  * error catalogue. Served at GET /openapi.json by every node.
  */
 import type { RouteOptions } from 'fastify';
+import { isClusterWide } from './auth.js';
 import { ERROR_CATALOGUE, type ErrorCode } from './errors.js';
 import type { RouteConfig } from './route-config.js';
 
@@ -295,6 +296,10 @@ export class OpenApiBuilder {
       ...(r.config.access === 'public'
         ? { security: [] }
         : { security: [{ bearer: [] }], 'x-rollcall-role': r.config.access }),
+      // Needs an admin token without namespace or service-prefix limits (auth.ts, isClusterWide).
+      ...(isClusterWide(r.config.access, r.config.namespace === undefined ? undefined : null)
+        ? { 'x-rollcall-cluster-wide': true }
+        : {}),
     };
   }
 }
