@@ -141,3 +141,46 @@ describe('CorruptionChecker.disarm (online)', () => {
     expect(checker.selfCorruption).toMatchObject({ by: 'n1', detail: 'hash differs' });
   });
 });
+
+describe('CorruptionChecker.forgetVerdicts (a disarm resolves the alert)', () => {
+  it('drops the latest verdicts on disarmed members until the next report, and says so', async () => {
+    let n3Hash = 'bad';
+    const checker = new CorruptionChecker({
+      id: 'n1',
+      log: createLogger({ level: 'silent' }),
+      now: () => 1_000,
+      monotonicNow: () => 0,
+      members: () => ['n1', 'n2', 'n3'],
+      appliedIndex: () => 5,
+      selfHash: async () => ({ index: 5, hash: 'good', keys: 1 }),
+      askHash: async (peer) => ({ index: 5, hash: peer === 'n3' ? n3Hash : 'good', keys: 1 }),
+      tellCorrupt: () => undefined,
+    });
+    let changes = 0;
+    const stop = checker.onChange(() => changes++);
+    await checker.run(1000);
+    expect(checker.corruptMembers().map((m) => m.id)).toEqual(['n3']);
+    const afterReport = changes;
+    expect(afterReport).toBeGreaterThan(0);
+
+    // A member the report did not name changes nothing; the named one is dropped, once.
+    checker.forgetVerdicts(['n2']);
+    expect(changes).toBe(afterReport);
+    checker.forgetVerdicts(['n3']);
+    expect(checker.corruptMembers()).toEqual([]);
+    expect(changes).toBe(afterReport + 1);
+    checker.forgetVerdicts(['n3']);
+    expect(changes).toBe(afterReport + 1);
+
+    // A disarm vouches for nothing: the next check that finds it corrupt names it again.
+    await checker.run(1000);
+    expect(checker.corruptMembers().map((m) => m.id)).toEqual(['n3']);
+    n3Hash = 'good';
+    await checker.run(1000);
+    expect(checker.corruptMembers()).toEqual([]);
+    stop();
+    const stopped = changes;
+    await checker.run(1000);
+    expect(changes).toBe(stopped);
+  });
+});
