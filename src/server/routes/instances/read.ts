@@ -3,8 +3,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../../context.js';
 import { sendError } from '../../errors.js';
+import { instanceJson } from '../../listing/writers.js';
 import { instanceGetQuery, instanceParams } from '../../schemas.js';
-import { ETAG, INSTANCE_REPLY, instanceReply, READ_ERRORS } from './replies.js';
+import { ETAG, INSTANCE_REPLY, READ_ERRORS } from './replies.js';
+
+/** The content type fastify gives the JSON it serializes itself. */
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function getInstanceRoute(app: FastifyInstance, ctx: ServerContext): void {
   const { node } = ctx;
@@ -32,7 +36,12 @@ export function getInstanceRoute(app: FastifyInstance, ctx: ServerContext): void
       const instance = node.registry.getInstance(ns, svc, id);
       reply.header('x-rollcall-revision', String(revision));
       if (!instance) return sendError(reply, 'INSTANCE_NOT_FOUND', `no instance ${id} in ${ns}/${svc}`);
-      return instanceReply(reply, revision, instance);
+      // The same bytes as `instanceReply` would serialize, built from the instance's JSON
+      // encoded once (instances are immutable: a change replaces the object), so a read of
+      // an unchanged instance skips present() and JSON.stringify (issue 21).
+      reply.header('etag', `"${instance.version}"`);
+      reply.header('content-type', JSON_TYPE);
+      return reply.send(`{"revision":${revision},"instance":${instanceJson(instance)}}`);
     },
   );
 }
