@@ -178,5 +178,23 @@ export function clientRef(req: FastifyRequest): ClientRef | { error: string; fie
  * with each socket read, and every loopback write wakes the client.
  */
 function answerNextTurn(): Promise<true> {
-  return new Promise((resolve) => setImmediate(() => resolve(true)));
+  return new Promise((resolve) => {
+    if (nextTurn === null) {
+      nextTurn = [];
+      setImmediate(releaseNextTurn);
+    }
+    nextTurn.push(resolve);
+  });
+}
+
+/**
+ * The reads waiting for the next turn: one setImmediate for all of them rather than one
+ * each (an Immediate object and a trip through the check queue per read).
+ */
+let nextTurn: ((ready: true) => void)[] | null = null;
+
+function releaseNextTurn(): void {
+  const batch = nextTurn ?? [];
+  nextTurn = null;
+  for (const resolve of batch) resolve(true);
 }

@@ -119,15 +119,23 @@ export class LoadShedder {
 
 /** Routes never shed: the probes, and keepalives (see the header). */
 export function neverShed(method: string, url: string): boolean {
-  const path = url.split('?', 1)[0]!;
-  if (path === '/healthz' || path === '/readyz') return true;
-  return method === 'PUT' && /^\/v1\/sessions\/[^/]+\/keepalive$/.test(path);
+  // Checked on every request: look at the prefix before cutting the path out of the URL.
+  if (url.startsWith('/healthz') || url.startsWith('/readyz')) {
+    const path = pathOf(url);
+    return path === '/healthz' || path === '/readyz';
+  }
+  return method === 'PUT' && url.startsWith('/v1/sessions/') && /^\/v1\/sessions\/[^/]+\/keepalive$/.test(pathOf(url));
 }
 
 /** Long-lived streams: not counted in flight (they would fill the limit and stay). */
 function isStream(url: string): boolean {
-  const path = url.split('?', 1)[0]!;
+  const path = pathOf(url);
   return path === '/v1/watch' || path.endsWith('/stream');
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 const COUNTED = Symbol('rollcall.inflight');

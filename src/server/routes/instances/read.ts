@@ -16,6 +16,9 @@ export function getInstanceRoute(app: FastifyInstance, ctx: ServerContext): void
     '/v1/namespaces/:ns/services/:svc/instances/:id',
     {
       schema: { params: instanceParams, querystring: instanceGetQuery },
+      // No per-request child logger (pino's child() with its redaction, on every read):
+      // requests are not logged one by one (app.ts), and this handler logs nothing.
+      childLoggerFactory: (logger) => logger,
       config: {
         access: 'read',
         namespace: 'params',
