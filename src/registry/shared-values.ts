@@ -6,13 +6,14 @@
  * an instance. Values are frozen and never changed, so sharing one is invisible to readers.
  *
  * A cache, not an index: bounded (emptied when full), so values that do not repeat cost at
- * most its size and a canonical string per write; losing an entry loses only sharing.
+ * most its size (4,096 keys of up to 1,024 characters each kind, ~4 MB at worst) and a
+ * canonical string per write; losing an entry loses only sharing.
  */
 
 /** Distinct values kept for each kind; at this size the cache starts again. */
 const MAX_ENTRIES = 4096;
-/** Values whose canonical text is longer are not kept (rare, and costly to key). */
-const MAX_TEXT = 4096;
+/** Values whose canonical text is longer are not kept: what bounds the cache's memory. */
+const MAX_TEXT = 1024;
 
 const names = new Map<string, string>();
 const metadataByText = new Map<string, Readonly<Record<string, string>>>();
