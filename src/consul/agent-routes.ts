@@ -68,7 +68,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     serviceScope: 'handler',
     handler: async (req, reply, { q, ns }) => {
       await readPoint(ctx, reply, readOptions(ctx, q));
-      const instance = oneById(ctx, ns, (req.params as { id: string }).id, false);
+      const instance = oneById(ctx, ns, (req.params as { id: string }).id, false, serviceFilter(req));
       requireServiceScope(req, instance.service);
       return agentService(instance, ctx.datacenter);
     },
@@ -121,7 +121,7 @@ export function agentRoutes(routes: Routes, ctx: ConsulContext): void {
     namespaced: true,
     serviceScope: 'handler',
     handler: async (req, reply, { ns }) => {
-      await deregisterService(ctx, ns, (req.params as { id: string }).id, (i) => requireServiceScope(req, i.service));
+      await deregisterService(ctx, req, ns, (req.params as { id: string }).id);
       return empty(reply);
     },
   });

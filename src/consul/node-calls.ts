@@ -85,14 +85,29 @@ export function findById(ctx: ConsulContext, ns: string, id: string, includeDisa
   return out;
 }
 
-/** One instance by Consul service ID, or 404 (400 when the ID is ambiguous). */
-export function oneById(ctx: ConsulContext, ns: string, id: string, includeDisabled: boolean): Instance {
+/**
+ * One instance by Consul service ID, or 404 (400 when the ID is ambiguous). `inScope`: the
+ * services the request's token may touch (serviceFilter; null: every one). The ID is looked
+ * for among those first, so an ID that a service outside them shares is the token's own
+ * instance, and an ambiguity never lists a service the token may not see. An ID that only
+ * services outside them use gives the first of those, which the caller refuses with 403
+ * (requireServiceScope), as Consul refuses a service the token may not read.
+ */
+export function oneById(
+  ctx: ConsulContext,
+  ns: string,
+  id: string,
+  includeDisabled: boolean,
+  inScope: ((service: string) => boolean) | null = null,
+): Instance {
   const found = findById(ctx, ns, id, includeDisabled);
   if (found.length === 0) throw new ConsulError(404, `Unknown service ID ${JSON.stringify(id)}`);
-  if (found.length > 1)
+  const visible = inScope === null ? found : found.filter((i) => inScope(i.service));
+  if (visible.length === 0) return found[0]!;
+  if (visible.length > 1)
     throw new ConsulError(
       400,
-      `ID ${JSON.stringify(id)} is used by services ${found.map((i) => i.service).join(', ')}`,
+      `ID ${JSON.stringify(id)} is used by services ${visible.map((i) => i.service).join(', ')}`,
     );
-  return found[0]!;
+  return visible[0]!;
 }

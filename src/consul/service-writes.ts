@@ -11,7 +11,7 @@ import { readRecord, sessionIdForCheck, withRecord } from './check-record.js';
 import { ConsulError } from './errors.js';
 import { asConsulError, barrier, findById, oneById, propose, REGISTER_FIELDS, Refused } from './node-calls.js';
 import type { Registration } from './registration.js';
-import type { ConsulContext } from './request.js';
+import { type ConsulContext, requireServiceScope, serviceFilter } from './request.js';
 import { ensureCheckSession, settleCheck } from './ttl-checks.js';
 
 /** The caller's address, for a registration without `Address` (Consul would use the agent's). */
@@ -114,14 +114,14 @@ async function closeOrphanedCheckSession(ctx: ConsulContext, sessionId: string):
  */
 export async function deregisterService(
   ctx: ConsulContext,
+  req: FastifyRequest,
   ns: string,
   id: string,
-  /** Throws when the request may not touch this instance's service (its token's service prefixes). */
-  allowed: (instance: Instance) => void = () => undefined,
 ): Promise<void> {
   await barrier(ctx);
-  const i: Instance = oneById(ctx, ns, id, true);
-  allowed(i);
+  // Among the services the token's prefixes cover first (oneById); one it may not touch is 403.
+  const i: Instance = oneById(ctx, ns, id, true, serviceFilter(req));
+  requireServiceScope(req, i.service);
   try {
     const s = i.sessionId;
     if (s !== null && readRecord(i).check !== null && ctx.node.registry.sessionInstances(s).length === 1) {
