@@ -6,8 +6,12 @@
  * - An ID that another service, outside the token's prefixes, also uses (Rollcall IDs are
  *   unique only within a service) is the token's own instance: answered and deregistered,
  *   not a 400 that names the other service.
+ * - A check update is held to the instances the check's session holds after the read
+ *   barrier, not only before it: an instance of another service that reached this node
+ *   while the barrier ran (this node was behind) is not settled by the token.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { readRecord } from '../src/consul/check-record.js';
 import { buildConsulApp, type ConsulApp } from '../src/consul/index.js';
 import { silentLogger } from '../src/log/index.js';
 import { AccessControl } from '../src/server/acl.js';
@@ -81,5 +85,44 @@ describe('Consul routes that find their service, with a service-prefix token', (
     }
     expect(node.registry.getInstance('default', 'orders', 'o1')).toBeDefined();
     expect(node.registry.getInstance('default', 'payments', 'o1')).toBeDefined();
+  });
+
+  it('a check update is held to what the session holds after the read barrier (check_scope_after_barrier)', async () => {
+    const { node, call } = await open();
+    // The check of a service outside the token's prefixes, registered through this listener.
+    const reg = await call('PUT', '/v1/agent/service/register', ADMIN, {
+      Name: 'orders',
+      ID: 'o1',
+      Address: '10.0.0.1',
+      Port: 80,
+      Check: { CheckID: 'c1', TTL: '30s' },
+    });
+    expect(reg.statusCode, reg.body).toBe(200);
+    const registered = node.registry.getInstance('default', 'orders', 'o1')!;
+    expect(registered.health).toBe('down');
+    // This node is behind: it has the check's session but not yet the instance on it, which
+    // the read barrier brings in (as a follower catching up with the leader does).
+    node.apply({ type: 'unregister', namespace: 'default', service: 'orders', id: 'o1' });
+    const { namespace, service, id, address, port, tags, metadata, sessionId } = registered;
+    node.readBarrier = async () => {
+      if (node.registry.getInstance('default', 'orders', 'o1') === undefined)
+        node.apply({
+          type: 'register',
+          namespace,
+          service,
+          id,
+          address,
+          port,
+          tags: [...tags],
+          metadata: { ...metadata },
+          ...(sessionId === null ? {} : { sessionId }),
+        });
+      return node.registry.appliedIndex;
+    };
+
+    const pass = await call('PUT', '/v1/agent/check/pass/c1', WEB);
+    expect(pass.statusCode, pass.body).toBe(403);
+    // Its check's record is as registered (critical): the token changed nothing of it.
+    expect(readRecord(node.registry.getInstance('default', 'orders', 'o1')!).check?.status).toBe('critical');
   });
 });

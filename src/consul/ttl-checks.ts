@@ -91,6 +91,10 @@ export async function updateCheck(
   const sessionId = sessionIdForCheck(ns, checkId);
   checkScope(ctx, req, sessionId);
   const [outcome] = await Promise.all([keepalive(ctx, sessionId), barrier(ctx)]);
+  // Judged again on what the barrier caught up with: this node may have been behind, an
+  // instance on the session (of a service or namespace outside the token's scope) not applied
+  // here yet when first judged. Nothing is settled for it then (the keepalive has gone by).
+  checkScope(ctx, req, sessionId);
   // A session no instance holds this check on (left by an older build, or a hashed id
   // shared with another check) is no check: Consul's 404, not a 200 that changes nothing.
   const holders = ctx.node.registry.sessionInstances(sessionId).filter((i) => readRecord(i).check?.id === checkId);
