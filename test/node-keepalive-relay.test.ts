@@ -106,7 +106,19 @@ function cluster(ttlMs: number) {
     fromFollower();
     for (const id of follower.queued.splice(0)) fromFollower(id);
   };
-  return { clock, duties, intents, answers, follower, link, sendToFollower, hold, release };
+  /** Its process died: the connection drops (the transport says so), and what it held died with it. */
+  const die = () => {
+    follower.held = true;
+    link.connected = false;
+    relays.connectionDropped(FOLLOWER);
+  };
+  /** Restarted: a new connection, and it answers heartbeats again (its queue was lost). */
+  const restarted = () => {
+    follower.queued.length = 0;
+    link.connected = true;
+    release();
+  };
+  return { clock, duties, intents, answers, follower, link, sendToFollower, hold, release, die, restarted };
 }
 
 describe('keepalives relayed by a follower whose event loop is held', () => {
@@ -182,6 +194,19 @@ describe('keepalives relayed by a follower whose event loop is held', () => {
     c.clock.advance(500);
     c.hold();
     c.link.connected = false; // its process died: what it held died with it
+    c.clock.advance(10_000);
+    expect(c.intents.get('dead')).toBeGreaterThanOrEqual(4000);
+    expect(c.intents.get('dead')).toBeLessThanOrEqual(4200);
+  });
+
+  it('a follower that died and came back before the deadline holds nothing: the session expires on time', () => {
+    const c = cluster(3000);
+    c.clock.advance(1000);
+    c.sendToFollower('dead'); // deadline 4,000
+    c.clock.advance(500);
+    c.die(); // at 1,500: its connection drops
+    c.clock.advance(2000);
+    c.restarted(); // back at 3,500, connected again: a silence that ended just before the deadline
     c.clock.advance(10_000);
     expect(c.intents.get('dead')).toBeGreaterThanOrEqual(4000);
     expect(c.intents.get('dead')).toBeLessThanOrEqual(4200);

@@ -29,7 +29,8 @@
  * - Nothing a follower sends extends anything: the credit rests on the leader's own
  *   observation, and on an open connection. A relay whose connection dropped (its process
  *   died or restarted) holds no keepalive: it lost them, and a client sees its request fail
- *   and can go elsewhere. Older followers need no new field, and apply is unchanged.
+ *   and can go elsewhere. That holds even if it is connected again by the deadline
+ *   (connectionDropped). Older followers need no new field, and apply is unchanged.
  * - The leader's own held loop is not a relay's silence: messages wait unread in its own
  *   sockets then, and that time (`loopBlockedMs`) is left out of every gap.
  *
@@ -113,6 +114,16 @@ export class KeepaliveRelays {
   keepalive(sessionId: string, via: string | null): void {
     if (via === null) this.#sessions.delete(sessionId);
     else this.#sessions.set(sessionId, { via, credited: false });
+  }
+
+  /**
+   * A connection to or from `peer` dropped (its process died or restarted, or the link
+   * broke): what it held for its clients is lost with it, and their requests fail, so the
+   * sessions it relayed get no credit until their next keepalive. Checking the connection
+   * only when a deadline passes would miss a relay that restarted and reconnected before it.
+   */
+  connectionDropped(peer: string): void {
+    for (const [id, r] of this.#sessions) if (r.via === peer) this.#sessions.delete(id);
   }
 
   /** The session is gone (closed, expired). */

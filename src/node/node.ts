@@ -82,6 +82,8 @@ export class RollcallNode {
   private readonly proposals: PendingProposals;
   private readonly forwards: ForwardedRequests;
   private readonly leaderWatch: LeaderChangeWaiters;
+  /** Which follower relayed each session's last keepalive (the transport tells it of dropped connections). */
+  private readonly relays: KeepaliveRelays;
   private readonly reads: ReadBarriers;
   /** Batches the leader's proposals per event-loop turn. */
   private readonly proposer: LocalProposer;
@@ -179,7 +181,7 @@ export class RollcallNode {
     });
     const tickMs = options.tickMs ?? 50;
     const electionTicks = options.electionTicks ?? 10;
-    const relays = new KeepaliveRelays({
+    const relays = (this.relays = new KeepaliveRelays({
       clock,
       isConnected: (peer) => transport.isConnected(peer),
       loopBlockedMs: () => this.loopBlocks.blockedMs(),
@@ -187,7 +189,7 @@ export class RollcallNode {
       silenceMs: 5 * tickMs * (options.heartbeatTicks ?? 1),
       // Back from a block, a follower may stand for election before it follows the leader again.
       catchUpMs: 2 * electionTicks * tickMs,
-    });
+    }));
     this.duties = new LeaderDuties({
       raw: this.raw,
       registry,
@@ -360,7 +362,10 @@ export class RollcallNode {
         ...(options.peerTls === undefined ? {} : { tls: options.peerTls }),
         logger: options.logger,
         onMessage: (from, m) => node?.inbox.receive(from, m),
-        onPeerStatus: (ev) => node?.connections.onConnection(ev.peer, ev.connected),
+        onPeerStatus: (ev) => {
+          node?.connections.onConnection(ev.peer, ev.connected);
+          if (!ev.connected) node?.relays.connectionDropped(ev.peer);
+        },
         onPeerRefused: (peer) => node?.connections.onRefused(peer),
         detachBinary: detachSnapshotChunk,
         ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
