@@ -107,6 +107,9 @@ describe('a founding member stores its cluster id (openNodeData)', () => {
     peerListen: { host: '127.0.0.1', port: 7101 },
     secret: 'local-cluster-secret',
     logger: silentLogger(),
+    // Fixed ports: a local cluster of the same ids and secret (npm start) must not answer
+    // the founding guard's probe here (test/founding-guard.test.ts tests the guard).
+    foundingProbeMs: 0,
     ...extra,
   });
 

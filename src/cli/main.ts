@@ -223,6 +223,13 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
       return;
     }
+    // A founding refused by its peers (src/node/founding-guard.ts): its own code, so a
+    // supervisor can stop restarting it and an operator can follow the runbook.
+    if (err instanceof Error && err.name === 'MemberBootstrappedError') {
+      process.stderr.write(`rollcall: ${err.message} (MEMBER_ALREADY_BOOTSTRAPPED)\n`);
+      process.exitCode = 12;
+      return;
+    }
     // Our own refusals (storage format, cluster id, version gate, a port in use) are answers for
     // the operator, who needs the message and its code, not our stack; anything else is a bug.
     if (isRefusal(err)) {

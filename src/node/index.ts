@@ -2,6 +2,11 @@
 
 export { type NodeClock, systemClock, type Timer } from './clock.js';
 export { NodeError, type NodeErrorCode } from './errors.js';
+export {
+  DEFAULT_FOUNDING_PROBE_MS,
+  MEMBER_BOOTSTRAPPED_EXIT_CODE,
+  MemberBootstrappedError,
+} from './founding-guard.js';
 export { RollcallNode } from './node.js';
 export type { NodeFaults, NodeObserver, NodeOptions } from './options.js';
 export type { PeerMessage, ProposalResult } from './peer-messages.js';

@@ -37,6 +37,7 @@ import { systemClock } from './clock.js';
 import { CorruptionCheck } from './corruption-check.js';
 import { fromCoreRefusal, NodeError } from './errors.js';
 import { ForwardedRequests } from './forwarding.js';
+import { describeFounding } from './founding-guard.js';
 import { KeepaliveRelays } from './keepalive-relays.js';
 import { LeaderDuties } from './leader-duties.js';
 import { LeaderRouter } from './leader-router.js';
@@ -367,6 +368,7 @@ export class RollcallNode {
           if (!ev.connected) node?.relays.connectionDropped(ev.peer);
         },
         onPeerRefused: (peer) => node?.connections.onRefused(peer),
+        describeFounding: () => describeFounding(storage),
         detachBinary: detachSnapshotChunk,
         ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
       });

@@ -1,15 +1,19 @@
 /**
- * Opening what a node keeps in its data directory, in this order: the database and the
+ * Opening what a node keeps in its data directory, in this order: for a founding member
+ * with an empty directory, the founding guard (founding-guard.ts: peers past their founding
+ * refuse it before anything is written), the database and the
  * storage over it (refusing a damaged log), the founding entries and id of a new cluster, the
  * registry, the version gate, which cluster the node belongs to, and where it dials each
  * member (peer-book.ts). RollcallNode.start wires the parts around what this returns.
  */
+import { readdir } from 'node:fs/promises';
 import { bootstrapEntries, bootstrapHardState } from '../../raft/index.js';
 import type { Logger } from '../log/index.js';
 import { Registry } from '../registry/index.js';
 import type { NodeDatabase } from '../storage/index.js';
 import { foundingClusterId, NodeStorage, openNodeDatabase, readClusterId, writeClusterId } from '../storage/index.js';
 import { ClusterIdentity } from '../transport/index.js';
+import { DEFAULT_FOUNDING_PROBE_MS, guardFounding } from './founding-guard.js';
 import type { NodeOptions } from './options.js';
 import { PeerBook } from './peer-book.js';
 import { readLegacyPeers, readMemberAddresses, smStore } from './state-store.js';
@@ -34,6 +38,14 @@ export async function openNodeData(
   options: NodeOptions,
   onClusterIdStoreFailed: (err: unknown) => void,
 ): Promise<NodeData> {
+  const ids = [...options.peers.keys()].sort();
+  const clusterId = foundingClusterId(ids, options.initialClusterToken ?? '');
+  // Before the database is created: a refused founding leaves the directory as it found it.
+  let guarded = false;
+  if (!options.join && (await isEmptyDirectory(options.dataDir))) {
+    await guardFoundingOf(options, clusterId);
+    guarded = true;
+  }
   const db = await openNodeDatabase(options.dataDir);
   let storage: NodeStorage | null = null;
   try {
@@ -47,8 +59,8 @@ export async function openNodeData(
       // Founding member of a new cluster: the membership is the first entries of the log,
       // and every founding member derives the same cluster id. The id first (synced), then
       // the log: a crash between the two leaves a fresh log, and the next start writes both.
-      const ids = [...options.peers.keys()].sort();
-      const clusterId = foundingClusterId(ids, options.initialClusterToken ?? '');
+      // A database left empty by a crash before that is asked about here instead.
+      if (!guarded) await guardFoundingOf(options, clusterId);
       await writeClusterId(db, clusterId);
       await storage.persist({ entries: bootstrapEntries(ids), hardState: bootstrapHardState(ids) });
       options.logger.info(
@@ -80,6 +92,28 @@ export async function openNodeData(
     else await db.db.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** True when `dir` does not exist or holds nothing. */
+async function isEmptyDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return true;
+    throw err;
+  }
+}
+
+function guardFoundingOf(options: NodeOptions, clusterId: string): Promise<void> {
+  return guardFounding({
+    id: options.id,
+    peers: options.peers,
+    secret: options.secret,
+    clusterId,
+    ...(options.peerTls === undefined ? {} : { tls: options.peerTls }),
+    waitMs: options.foundingProbeMs ?? DEFAULT_FOUNDING_PROBE_MS,
+    logger: options.logger,
+  });
 }
 
 export interface ClusterIdOptions {

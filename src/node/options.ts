@@ -25,6 +25,12 @@ export interface NodeOptions {
    * src/storage/cluster-id.ts). Unused otherwise.
    */
   readonly initialClusterToken?: string;
+  /**
+   * A founding member (an empty data directory, not `join`) asks its peers for this long
+   * whether their cluster is past its founding, and refuses to start if one says so
+   * (founding-guard.ts). Default 2000; 0 skips the question.
+   */
+  readonly foundingProbeMs?: number;
   /** Milliseconds per Raft tick; election timeout is `electionTicks` ticks (randomized up to twice that). */
   readonly tickMs?: number;
   readonly electionTicks?: number;

@@ -2,15 +2,17 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import { type ClusterClaim, parseClaim } from './cluster-identity.js';
 import { TransportError } from './errors.js';
+import type { FoundingState } from './founding-probe.js';
 
 /**
  * The connection handshake, as pure functions over decoded messages. The socket plumbing
  * lives in `inbound-connection.ts` (acceptor) and `peer-connection.ts` (dialer).
  *
  *   acceptor -> dialer   { t: 'challenge', v, id: acceptorId, nonce: Na, cid? | joining? }
- *   dialer   -> acceptor { t: 'hello', id: dialerId, nonce: Nd, cid? | joining?,
+ *   dialer   -> acceptor { t: 'hello', id: dialerId, nonce: Nd, cid? | joining?, ask?,
  *                          mac: HMAC(secret, "dialer" | Na | dialerId | acceptorId) }
- *   acceptor -> dialer   { t: 'welcome', mac: HMAC(secret, "acceptor" | Nd | dialerId | acceptorId) }
+ *   acceptor -> dialer   { t: 'welcome', mac: HMAC(secret, "acceptor" | Nd | dialerId | acceptorId),
+ *                          founding? }
  *
  * Both sides prove knowledge of the secret over a nonce the other side chose, so neither
  * proof can be replayed on a later connection. Labels keep the two proofs from being
@@ -20,6 +22,9 @@ import { TransportError } from './errors.js';
  * `cid` is the sender's cluster id, absent when it has none; `joining: true` marks a node
  * started with --join that has none yet (cluster-identity.ts). Builds before them ignore
  * both fields, and a node without an id that is not joining sends neither.
+ *
+ * `ask: 'founding'` makes the connection a founding probe (founding-probe.ts): the acceptor
+ * answers in the welcome's `founding` and the dialer hangs up. Builds before it ignore both.
  *
  * Only the handshake is authenticated: frames after it are neither signed nor encrypted.
  * That is enough to keep a misconfigured or foreign node out of the cluster; it is not a
@@ -51,11 +56,15 @@ export interface Hello extends ClusterClaim {
   readonly id: string;
   readonly nonce: Uint8Array;
   readonly mac: Uint8Array;
+  /** A founding probe (founding-probe.ts): answer in the welcome, then expect a hang-up. */
+  readonly ask?: 'founding';
 }
 
 export interface Welcome {
   readonly t: 'welcome';
   readonly mac: Uint8Array;
+  /** The answer to a founding probe. */
+  readonly founding?: FoundingState;
 }
 
 export function newNonce(): Buffer {
@@ -126,7 +135,8 @@ export function parseHello(value: unknown): Hello | TransportError {
   const claim = parseClaim(value);
   if (!isNodeId(id) || !isBytes(nonce, NONCE_BYTES) || !isBytes(mac, MAC_BYTES) || claim === null)
     return protocolError('hello');
-  return { t: 'hello', id, nonce, mac, ...claim };
+  // Another question (a later build's) is ignored like any field we do not know.
+  return { t: 'hello', id, nonce, mac, ...claim, ...(value['ask'] === 'founding' ? { ask: 'founding' } : {}) };
 }
 
 /** The id a hello claims, if any, for logging a refusal even when the rest is malformed. */

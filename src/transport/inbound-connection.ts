@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { ClusterIdentity } from './cluster-identity.js';
 import type { Codec } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
+import type { FoundingState } from './founding-probe.js';
 import { FramedSocket } from './framed-socket.js';
 import {
   acceptorProof,
@@ -12,6 +13,7 @@ import {
   claimedId,
   dialerProof,
   HANDSHAKE_MAX_FRAME_BYTES,
+  type Hello,
   macMatches,
   newNonce,
   PROTOCOL_VERSION,
@@ -34,6 +36,11 @@ export interface InboundConnectionOptions {
    */
   readonly certifiedIds: readonly string[] | null;
   readonly onAuthenticated: (connection: InboundConnection) => void;
+  /**
+   * This node's answer to a founding probe (founding-probe.ts). Absent: the welcome says
+   * nothing, as a build before the probe would.
+   */
+  readonly describeFounding?: () => FoundingState;
   /** One call per data frame, in arrival order. */
   readonly onFrame: (connection: InboundConnection, payload: Buffer) => void;
   /**
@@ -57,6 +64,8 @@ export class InboundConnection {
   private readonly nonce = newNonce();
   private id: string | null = null;
   private refused = false;
+  /** A founding probe, answered: its peer is not connected to us (peerId stays null). */
+  private probed = false;
   private holdTimer: NodeJS.Timeout | null = null;
   /** The peer's IP address (no port), the key refusals are counted under. */
   readonly remoteAddress: string;
@@ -104,7 +113,7 @@ export class InboundConnection {
 
   /** Still in the handshake: neither authenticated nor refused. */
   get isHandshaking(): boolean {
-    return this.id === null && !this.refused;
+    return this.id === null && !this.refused && !this.probed;
   }
 
   /** Closes the connection; resolves once the socket is closed. */
@@ -156,6 +165,10 @@ export class InboundConnection {
       this.refuse(mismatch, claimed);
       return;
     }
+    if (hello.ask === 'founding') {
+      this.answerFoundingProbe(hello);
+      return;
+    }
     this.options.cluster.adopt(hello);
     this.clearHandshakeTimer();
     this.id = hello.id;
@@ -164,6 +177,29 @@ export class InboundConnection {
     this.connection.setDecodeErrorHandler(null);
     this.connection.setFrameHandler((payload) => this.options.onFrame(this, payload));
     this.options.onAuthenticated(this);
+  }
+
+  /**
+   * A founding probe: answered in the welcome, never the prober's stream (peerId stays
+   * null: it neither replaces the one it may have nor adopts a cluster id for us). The prober hangs up once
+   * it has read the answer; one that does not is closed after the handshake timeout.
+   */
+  private answerFoundingProbe(hello: Hello): void {
+    const { secret, selfId, describeFounding } = this.options;
+    this.clearHandshakeTimer();
+    this.probed = true;
+    this.options.logger.debug({ peer: hello.id }, 'answering a founding probe');
+    this.send({
+      t: 'welcome',
+      mac: acceptorProof(secret, hello.nonce, hello.id, selfId),
+      ...(describeFounding === undefined ? {} : { founding: describeFounding() }),
+    });
+    this.connection.setFrameHandler(() => this.connection.fail(null));
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.connection.fail(null);
+    }, this.options.handshakeTimeoutMs);
+    this.holdTimer.unref();
   }
 
   /**
@@ -195,7 +231,7 @@ export class InboundConnection {
       clearTimeout(this.holdTimer);
       this.holdTimer = null;
     }
-    if (this.id === null && !this.refused) {
+    if (this.id === null && !this.refused && !this.probed) {
       if (error === null || isRoutineNetworkError(error)) {
         // A restarting peer or a port probe: not worth more than debug.
         this.options.logger.debug(

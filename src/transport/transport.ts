@@ -18,6 +18,7 @@ import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.js';
 import { ClusterIdentity } from './cluster-identity.js';
 import { type Codec, createCodec } from './codec.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
+import type { FoundingState } from './founding-probe.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_LENGTH } from './framing.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, MAX_NODE_ID_LENGTH } from './handshake.js';
 import { InboundConnection } from './inbound-connection.js';
@@ -80,6 +81,7 @@ export class PeerTransport<M> {
   private readonly backoff: BackoffOptions;
   private readonly faultsEnabled: boolean;
   private readonly onMessage: (from: string, message: M) => void;
+  private readonly describeFounding: (() => FoundingState) | undefined;
   private readonly onPeerStatus: ((event: PeerStatusEvent) => void) | undefined;
   private readonly onPeerRefused: ((peer: string) => void) | undefined;
   private readonly listenAddress: PeerAddress;
@@ -125,6 +127,7 @@ export class PeerTransport<M> {
     this.faultKind = options.faultKind;
     this.detachBinary = options.detachBinary;
     this.onMessage = options.onMessage;
+    this.describeFounding = options.describeFounding;
     this.onPeerStatus = options.onPeerStatus;
     this.onPeerRefused = options.onPeerRefused;
     this.listenAddress = options.listen;
@@ -507,6 +510,7 @@ export class PeerTransport<M> {
       certifiedIds:
         this.tls === null ? null : certificateNodeIds((socket as TLSSocket).getPeerCertificate().subjectaltname),
       onAuthenticated: (authenticated) => this.onInboundAuthenticated(authenticated),
+      ...(this.describeFounding === undefined ? {} : { describeFounding: this.describeFounding }),
       onFrame: (from, payload) => this.onInboundFrame(from, payload),
       onRefused: (refused, error, claimedId) => this.onInboundRefused(refused, error, claimedId),
       onClosed: (closed, error) => this.onInboundClosed(closed, error),

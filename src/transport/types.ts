@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 
 import type { BackoffOptions } from './backoff.js';
 import type { ClusterIdentity } from './cluster-identity.js';
+import type { FoundingState } from './founding-probe.js';
 
 export interface PeerAddress {
   readonly host: string;
@@ -30,6 +31,11 @@ export interface TransportOptions<M> {
    * which is why this, and not a dropped connection, is the signal to act on at once.
    */
   readonly onPeerRefused?: (peer: string) => void;
+  /**
+   * This node's answer to a peer's founding probe (founding-probe.ts), read from its
+   * durable state at each probe. Absent: probes get no answer, as from a build before them.
+   */
+  readonly describeFounding?: () => FoundingState;
   /** Largest frame accepted or sent. Default 64 MiB. */
   readonly maxFrameBytes?: number;
   /** Bound on bytes waiting to be written to one peer (our queue plus the socket's buffer). Default 128 MiB. */

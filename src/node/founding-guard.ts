@@ -1,0 +1,160 @@
+/**
+ * The founding guard: before a node founds a cluster (an empty data directory started
+ * without --join, src/node/open-data.ts) it asks its peers whether their cluster is already
+ * past its founding, and refuses to start if one says so.
+ *
+ * Why: a member whose data directory was lost and that is started again as a founding
+ * member would bootstrap a fresh log (term 1, no vote) and take part in the running
+ * cluster. It lost its persisted vote and the entries it acknowledged, so it could vote
+ * twice in one term and help elect a leader that lacks committed entries: a Raft safety
+ * violation. etcd refuses the same start ("member X has already been bootstrapped",
+ * isMemberBootstrapped in server/etcdserver); the operator removes the member and adds it
+ * back with --join (docs/operations.md, "Replacing a member whose data was lost").
+ *
+ * The races, and why founding still works:
+ * 1. A whole new cluster started at once: every member is empty and asks before it
+ *    listens, so each peer is down (refused at once) or, already founded, answers "not
+ *    past founding" (term 1: no election has happened). All of them found.
+ * 2. A peer that founded and has only the founding entries: term 1, not past founding;
+ *    the asker founds too and both hold the same founding entries.
+ * 3. Peers that do not answer within `waitMs` (down, partitioned, all starting): the node
+ *    founds as before. The guard protects when some peer of the running cluster is
+ *    reachable, which is the case it exists for (a cluster losing one member's disk).
+ * 4. A founding member started late, after the others already elected a leader, is
+ *    refused as well: no peer can tell "never started" from "wiped" (etcd tells them
+ *    apart by a record each member commits at its first start; Rollcall has none). The
+ *    same runbook (member remove, member add, --join) brings it in safely.
+ */
+import { createSecureContext } from 'node:tls';
+
+import type { Logger } from '../log/index.js';
+import {
+  ClusterIdentity,
+  type FoundingProbeResult,
+  type FoundingState,
+  foundingStateOf,
+  type PeerAddress,
+  type PeerTlsOptions,
+  probeFounding,
+} from '../transport/index.js';
+
+/** What this node answers a peer's founding probe, from its durable log and hard state. */
+export function describeFounding(storage: {
+  initialState(): { hardState: { term: number } };
+  lastIndex(): number;
+  firstIndex(): number;
+}): FoundingState {
+  return foundingStateOf(storage.initialState().hardState.term, storage.lastIndex(), storage.firstIndex() - 1);
+}
+
+/** `rollcall server` exits with this code when the guard refuses (docs/cli.md). */
+export const MEMBER_BOOTSTRAPPED_EXIT_CODE = 12;
+
+/** How long a founding member waits for its peers' answers by default. */
+export const DEFAULT_FOUNDING_PROBE_MS = 2_000;
+
+/** A founding refused: `peer` belongs to a cluster past its founding. Nothing was written. */
+export class MemberBootstrappedError extends Error {
+  override readonly name = 'MemberBootstrappedError';
+  readonly code = 'MEMBER_ALREADY_BOOTSTRAPPED';
+  constructor(
+    readonly member: string,
+    readonly peer: string,
+    readonly state: FoundingState,
+  ) {
+    super(
+      `member ${member} has already been bootstrapped: its data directory is empty, but peer ${peer} ` +
+        `belongs to a running cluster (term ${state.term}, last index ${state.lastIndex}). ` +
+        `Refusing to found a new log, which would lose this member's vote and the entries it acknowledged. ` +
+        `Remove the member (rollcall member remove ${member}), add it back (rollcall member add ${member} <peer address>) ` +
+        'and start it with --join: docs/operations.md, "Replacing a member whose data was lost"',
+    );
+  }
+}
+
+/** One peer's answer, as the decision reads it. */
+export interface PeerFoundingAnswer {
+  readonly peer: string;
+  readonly result: FoundingProbeResult;
+}
+
+export type FoundingDecision =
+  | { readonly kind: 'found' }
+  | { readonly kind: 'refuse'; readonly peer: string; readonly state: FoundingState };
+
+/** Refuse when any peer's cluster is past its founding; found otherwise (no answer is no objection). */
+export function foundingDecision(answers: readonly PeerFoundingAnswer[]): FoundingDecision {
+  for (const { peer, result } of answers)
+    if (result.kind === 'answered' && result.state.pastFounding) return { kind: 'refuse', peer, state: result.state };
+  return { kind: 'found' };
+}
+
+export interface FoundingGuardOptions {
+  readonly id: string;
+  /** Every founding member's address (`--peers`); this node's own entry is skipped. */
+  readonly peers: ReadonlyMap<string, PeerAddress>;
+  readonly secret: string;
+  /** The id of the cluster this node would found: peers of another cluster refuse the probe. */
+  readonly clusterId: string;
+  readonly tls?: PeerTlsOptions;
+  /** Bound on the wait for answers; 0 skips the guard. */
+  readonly waitMs: number;
+  readonly logger: Logger;
+  /** Asks one peer (tests pass fakes); default: probeFounding over the peer transport. */
+  readonly probe?: (peer: string, address: PeerAddress) => Promise<FoundingProbeResult>;
+}
+
+/**
+ * Asks every peer at once and resolves when all have answered (or cannot), or rejects with
+ * MemberBootstrappedError as soon as one says its cluster is past its founding.
+ */
+export async function guardFounding(o: FoundingGuardOptions): Promise<void> {
+  if (o.waitMs <= 0) return;
+  const cluster = ClusterIdentity.of(o.clusterId);
+  const secureContext =
+    o.tls === undefined ? null : createSecureContext({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca });
+  const probe =
+    o.probe ??
+    ((peer: string, address: PeerAddress) =>
+      probeFounding({
+        selfId: o.id,
+        peerId: peer,
+        address,
+        secret: o.secret,
+        cluster,
+        secureContext,
+        timeoutMs: o.waitMs,
+      }));
+  const peers = [...o.peers].filter(([peer]) => peer !== o.id);
+  const answers: PeerFoundingAnswer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    let pending = peers.length;
+    if (pending === 0) resolve();
+    for (const [peer, address] of peers) {
+      probe(peer, address).then(
+        (result) => {
+          answers.push({ peer, result });
+          const decision = foundingDecision([{ peer, result }]);
+          if (decision.kind === 'refuse') reject(new MemberBootstrappedError(o.id, decision.peer, decision.state));
+          if (--pending === 0) resolve();
+        },
+        (err: unknown) => reject(err),
+      );
+    }
+  });
+  o.logger.info(
+    {
+      answers: Object.fromEntries(
+        answers.map(({ peer, result }) => [
+          peer,
+          result.kind === 'answered'
+            ? `term ${result.state.term}`
+            : result.kind === 'failed'
+              ? `no answer (${result.error.code})`
+              : result.kind,
+        ]),
+      ),
+    },
+    'no peer is past the founding; founding',
+  );
+}
