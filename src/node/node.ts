@@ -306,7 +306,8 @@ export class RollcallNode {
       membership: this.membership,
       soft,
       send,
-      waitApplied: (index, ms) => this.ready.waitApplied(index, ms),
+      // Answered from memory (reads-your-writes on this node), not after its LevelDB write.
+      waitApplied: (index, ms) => this.ready.waitAppliedInMemory(index, ms),
     });
     this.connections = new PeerConnections({
       id: options.id,
@@ -478,7 +479,11 @@ export class RollcallNode {
    * save`): one LevelDB snapshot of the state machine in the backup file format
    * (src/ops/backup-stream.ts), stamped with this node and its cluster id.
    */
-  openBackup(now?: BackupOrigin['now']): Promise<OpenBackup> {
+  async openBackup(now?: BackupOrigin['now']): Promise<OpenBackup> {
+    this.assertOpen();
+    // Writes are answered once applied in memory, while their LevelDB write may still run:
+    // a backup asked for after an answer must include it.
+    await this.ready.whenStateWritten();
     this.assertOpen();
     return openBackupStream(this.db, {
       node: this.id,
@@ -506,12 +511,14 @@ export class RollcallNode {
   /**
    * Test-only: drop peer messages to and from these nodes, optionally only some kinds (the
    * transport's fault hook), and make each log compaction take `compactDelayMs` longer and
-   * each Raft write `persistDelayMs` longer (a slow fsync).
+   * each Raft write `persistDelayMs` longer (a slow fsync), and each state-machine write
+   * `stateWriteDelayMs` longer (a slow LevelDB write).
    */
   setFaults(faults: NodeFaults): void {
     this.transport.setFaults(faults);
     this.ready.compactDelayMs = faults.compactDelayMs ?? 0;
     this.ready.persistDelayMs = faults.persistDelayMs ?? 0;
+    this.ready.stateWriteDelayMs = faults.stateWriteDelayMs ?? 0;
   }
 
   /** Test-only (PUT /v1/test/faults): writes a record into the state machine behind the log's back. */

@@ -76,4 +76,6 @@ export interface NodeFaults extends Faults {
   readonly compactDelayMs?: number;
   /** Each synced Raft write takes this much longer (a slow fsync). */
   readonly persistDelayMs?: number;
+  /** Each write of applied entries to the state machine's LevelDB takes this much longer. */
+  readonly stateWriteDelayMs?: number;
 }

@@ -86,7 +86,10 @@ export interface ReadyLoopDeps {
   readonly buildVersion: number;
   /** In the same turn as the registry's apply (before the state write): see LeaderDuties.recordExpiries. */
   onAppliedInMemory(outcome: ApplyOutcome): void;
-  /** After the applied entries are durable in the state machine. */
+  /**
+   * Once the applied entries are in the in-memory registry and their state-machine write has
+   * started, before it has finished (see applyBatch): what is answered from memory.
+   */
   onApplied(applied: readonly AppliedEntry[], outcome: ApplyOutcome): void;
   /** After a snapshot from the leader is installed and the registry reloaded. */
   onSnapshotInstalled(): Promise<void>;
@@ -97,16 +100,29 @@ export class ReadyLoop {
   /** The writes the loop waits on: what the stall limit is judged by. */
   private readonly diskWaits: DiskWaits;
   private stallReported = false;
-  private applyWaiters: { index: number; resolve: () => void; reject: (err: NodeError) => void }[] = [];
+  /** Waits for an index to be in the state machine's LevelDB (waitApplied). */
+  private applyWaiters: ApplyWaiter[] = [];
+  /** Waits for an index to be applied to the in-memory registry (waitAppliedInMemory). */
+  private memoryWaiters: ApplyWaiter[] = [];
+  /**
+   * The applied index the state machine's LevelDB holds: the registry's in memory runs
+   * ahead of it while an applied batch is being written (applyBatch answers from memory).
+   */
+  private writtenIndex: number;
+  /** The state-machine write in flight, if any (whenStateWritten). */
+  private stateWrite: Promise<void> | null = null;
   private readonly slowDisk = new SlowDiskReporter();
   /** A compaction runs beside the loop (one at a time): see maybeCompact. */
   private compacting = false;
   /** Test-only (fault hook): extra time each compaction and each synced write take, as a slow disk would. */
   compactDelayMs = 0;
   persistDelayMs = 0;
+  /** Test-only (fault hook): extra time each state-machine write takes (a slow LevelDB write). */
+  stateWriteDelayMs = 0;
 
   constructor(private readonly d: ReadyLoopDeps) {
     this.diskWaits = new DiskWaits(d.clock, () => d.loopBlockedMs());
+    this.writtenIndex = d.registry.appliedIndex;
   }
 
   /** Whether a Ready or a compaction is being worked on (close waits for both). */
@@ -154,12 +170,41 @@ export class ReadyLoop {
     });
   }
 
-  /** Resolves once this node has applied `index` (or rejects with TIMEOUT). */
+  /**
+   * Resolves once this node's state machine on disk (LevelDB, not synced) holds `index`, or
+   * rejects with TIMEOUT: for whatever reads the state machine's LevelDB at an applied index
+   * (the corruption check's hash). The in-memory registry may be ahead: see waitAppliedInMemory.
+   */
   waitApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.writtenIndex >= index) return Promise.resolve();
+    return this.addWaiter('applyWaiters', index, timeoutMs);
+  }
+
+  /**
+   * Resolves once this node's in-memory registry has applied `index` (what reads and
+   * watches are served from), or rejects with TIMEOUT; its state-machine write may still
+   * be in flight. A write through a follower is answered after this (read-your-writes).
+   */
+  waitAppliedInMemory(index: number, timeoutMs: number): Promise<void> {
     if (this.d.registry.appliedIndex >= index) return Promise.resolve();
+    return this.addWaiter('memoryWaiters', index, timeoutMs);
+  }
+
+  /**
+   * Resolves once every state-machine write started so far has finished: LevelDB then holds
+   * everything applied in memory before the call (a backup taken after an acknowledged write
+   * includes it). Rejects if that write failed (the node then stops).
+   */
+  async whenStateWritten(): Promise<void> {
+    // One write at a time (applyBatch awaits each before the next starts): this one covers
+    // every write started before it.
+    if (this.stateWrite !== null) await this.stateWrite;
+  }
+
+  private addWaiter(list: 'applyWaiters' | 'memoryWaiters', index: number, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = this.d.clock.setTimeout(() => {
-        this.applyWaiters = this.applyWaiters.filter((w) => w.resolve !== done);
+        this[list] = this[list].filter((w) => w.resolve !== done);
         reject(new NodeError('TIMEOUT', `index ${index} was not applied on this node within ${timeoutMs} ms`));
       }, timeoutMs);
       const done = () => {
@@ -170,14 +215,15 @@ export class ReadyLoop {
         timer.cancel();
         reject(err);
       };
-      this.applyWaiters.push({ index, resolve: done, reject: fail });
+      this[list].push({ index, resolve: done, reject: fail });
     });
   }
 
   /** Fails every wait for an index to apply (the node is closing). */
   close(err: NodeError): void {
-    const waiters = this.applyWaiters;
+    const waiters = [...this.applyWaiters, ...this.memoryWaiters];
     this.applyWaiters = [];
+    this.memoryWaiters = [];
     for (const w of waiters) w.reject(err);
   }
 
@@ -284,7 +330,9 @@ export class ReadyLoop {
       },
       'installed a snapshot from the leader',
     );
-    this.afterApply();
+    // The install wrote the state machine (persist) and the registry reloaded from it.
+    this.afterApplyInMemory();
+    this.afterStateWritten(registry.appliedIndex);
   }
 
   /**
@@ -347,10 +395,30 @@ export class ReadyLoop {
     } else if (versionBefore >= MEMBER_ADDRESSES_SINCE && (filled || applied.some((a) => a.conf !== undefined))) {
       ops.push({ type: 'put', key: MEMBER_ADDRESSES_KEY, value: this.d.encodedMemberAddresses() });
     }
-    await this.onDisk(() => writeStateOps(this.d.db, ops));
-    // Only now may the leader take the next membership change: it is validated against the
-    // configuration these entries left (raft: conf changes counted from the host's apply).
-    if (last) raw.appliedTo(last.index);
+    // The state machine's write (not synced) starts now, and the entries are answered from
+    // memory while it runs: they are committed, so durable in a majority's log, and a node
+    // that crashes before LevelDB has them replays them from its log at restart (the log is
+    // never compacted past what LevelDB holds: maybeCompact runs only after this write).
+    // What reads the state machine's LevelDB waits for it: waitApplied (the corruption
+    // check's hash) and whenStateWritten (a backup); a follower's snapshot is read from
+    // LevelDB with the applied index stored beside the data, so it is consistent whenever taken.
+    const writtenTo = registry.appliedIndex;
+    const writing = this.onDisk(async () => {
+      if (this.stateWriteDelayMs > 0) await sleep(this.d.clock, this.stateWriteDelayMs);
+      await writeStateOps(this.d.db, ops);
+    });
+    const tracked = writing.then(
+      () => {
+        if (this.stateWrite === tracked) this.stateWrite = null;
+      },
+      (err: unknown) => {
+        if (this.stateWrite === tracked) this.stateWrite = null;
+        throw err;
+      },
+    );
+    this.stateWrite = tracked;
+    // Its failure is taken below (await writing); whenStateWritten's callers see it too.
+    tracked.catch(() => undefined);
     for (const a of applied) {
       const result =
         a.conf !== undefined
@@ -359,7 +427,12 @@ export class ReadyLoop {
       this.d.proposals.onApplied(a.index, a.term, result, outcome.instances.get(a.index));
     }
     this.d.onApplied(applied, outcome);
-    this.afterApply();
+    this.afterApplyInMemory();
+    await writing;
+    // Only now may the leader take the next membership change: it is validated against the
+    // configuration these entries left (raft: conf changes counted from the host's apply).
+    if (last) raw.appliedTo(last.index);
+    this.afterStateWritten(writtenTo);
   }
 
   /** A write the loop waits on: counted by the stall limit while outstanding. */
@@ -371,14 +444,17 @@ export class ReadyLoop {
     }
   }
 
-  private afterApply(): void {
+  /** The registry in memory has applied more: reads and in-memory waiters go on. */
+  private afterApplyInMemory(): void {
     const applied = this.d.registry.appliedIndex;
     this.d.reads.onApplied(applied);
-    if (this.applyWaiters.length > 0) {
-      const ready = this.applyWaiters.filter((w) => w.index <= applied);
-      this.applyWaiters = this.applyWaiters.filter((w) => w.index > applied);
-      for (const w of ready) w.resolve();
-    }
+    this.memoryWaiters = release(this.memoryWaiters, applied);
+  }
+
+  /** The state machine's LevelDB holds `index`: waiters for it go on. */
+  private afterStateWritten(index: number): void {
+    if (index > this.writtenIndex) this.writtenIndex = index;
+    this.applyWaiters = release(this.applyWaiters, this.writtenIndex);
   }
 
   /**
@@ -392,7 +468,9 @@ export class ReadyLoop {
   private maybeCompact(): void {
     const { registry, storage, compactEvery } = this.d;
     if (this.compacting) return;
-    const applied = registry.appliedIndex;
+    // What the state machine's LevelDB holds, not the registry in memory: a restart replays
+    // the log from LevelDB's applied index, so the log must keep everything after it.
+    const applied = Math.min(registry.appliedIndex, this.writtenIndex);
     if (applied - storage.firstIndex() + 1 < compactEvery) return;
     // Keep a tail of entries so a briefly lagging follower (a restart, a short partition)
     // catches up from the log: a snapshot is the whole registry, and its install stalls
@@ -423,6 +501,23 @@ export class ReadyLoop {
         this.compacting = false;
       });
   }
+}
+
+interface ApplyWaiter {
+  readonly index: number;
+  resolve(): void;
+  reject(err: NodeError): void;
+}
+
+/** Resolves the waiters whose index is reached; returns the rest. */
+function release(waiters: ApplyWaiter[], reached: number): ApplyWaiter[] {
+  if (waiters.length === 0) return waiters;
+  const rest: ApplyWaiter[] = [];
+  for (const w of waiters) {
+    if (w.index <= reached) w.resolve();
+    else rest.push(w);
+  }
+  return rest;
 }
 
 /** A follower's snapshot holds back compaction by at most this many compactions' worth of entries. */

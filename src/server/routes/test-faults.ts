@@ -21,6 +21,9 @@ const faultsBody = {
     compactDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
     // Each synced Raft write on this node takes this much longer (a slow fsync).
     persistDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
+    // Each write of applied entries to this node's state machine (LevelDB) takes this much
+    // longer (a slow LevelDB write; answers come from memory before it ends).
+    stateWriteDelayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
     // Once, after the answer is sent: busy-loop this node's main thread for this long (a hung
     // event loop; the probe listener's test). Not a standing fault: not part of the answer.
     blockEventLoopMs: { type: 'integer', minimum: 0, maximum: 60_000 },
@@ -41,6 +44,7 @@ type FaultsBody = {
   kinds?: string[];
   compactDelayMs?: number;
   persistDelayMs?: number;
+  stateWriteDelayMs?: number;
   blockEventLoopMs?: number;
   writeStateKey?: { key: string; value: string };
 };
@@ -59,6 +63,7 @@ export function testFaultRoutes(app: FastifyInstance, node: FaultableNode): void
         kinds: req.body.kinds ?? [],
         compactDelayMs: req.body.compactDelayMs ?? 0,
         persistDelayMs: req.body.persistDelayMs ?? 0,
+        stateWriteDelayMs: req.body.stateWriteDelayMs ?? 0,
       };
       node.setFaults(faults);
       if (req.body.writeStateKey !== undefined) {

@@ -1,0 +1,180 @@
+/**
+ * Committed entries are answered once applied to the in-memory registry, while their
+ * (unsynced) LevelDB write of the state machine still runs; everything that reads that
+ * LevelDB at an applied index waits for the write: the corruption check's hash
+ * (waitApplied), a backup (whenStateWritten) and the log compaction (never past what
+ * LevelDB holds). A ReadyLoop over fakes whose state-machine write finishes only when the
+ * test says so.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Entry, RawNode, Ready } from '../raft/index.js';
+import { silentLogger } from '../src/log/index.js';
+import { ManualClock } from '../src/node/manual-clock.js';
+import type { PendingProposals } from '../src/node/proposals.js';
+import type { ReadBarriers } from '../src/node/reads.js';
+import { ReadyLoop, type ReadyLoopDeps } from '../src/node/ready-loop.js';
+import type { AppliedEntry, ApplyOutcome, Registry } from '../src/registry/index.js';
+import type { NodeDatabase, NodeStorage } from '../src/storage/index.js';
+
+const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+function setup() {
+  const entries: Entry[] = [1, 2].map((index) => ({ index, term: 1, type: 'normal', data: new Uint8Array() }));
+  const rd = {
+    softState: null,
+    messages: [],
+    entries: [],
+    snapshot: null,
+    committedEntries: entries,
+    hardState: null,
+    mustSync: false,
+    readStates: [],
+  } as unknown as Ready;
+  let readies = 1;
+  const appliedTo: number[] = [];
+  const raw = {
+    hasReady: () => readies > 0,
+    ready: () => {
+      readies--;
+      return rd;
+    },
+    advance: () => [],
+    takeMessages: () => [],
+    appliedTo: (i: number) => void appliedTo.push(i),
+  } as unknown as RawNode;
+  const registry = {
+    appliedIndex: 0,
+    clusterVersion: 1,
+    revision: 0,
+    applyBatch(applied: readonly AppliedEntry[]): ApplyOutcome {
+      this.appliedIndex = applied[applied.length - 1]!.index;
+      return {
+        results: new Map(),
+        instances: new Map(),
+        events: [],
+        ops: [{ type: 'put', key: '\u0000meta/applied', value: new Uint8Array([this.appliedIndex]) }],
+      };
+    },
+  };
+  let finishWrite!: () => void;
+  let writes = 0;
+  const db = {
+    sm: {
+      batch: () => {
+        writes++;
+        return new Promise<void>((resolve) => {
+          finishWrite = resolve;
+        });
+      },
+    },
+  } as unknown as NodeDatabase;
+  const compactions: number[] = [];
+  const storage = {
+    firstIndex: () => 1,
+    compact: async (to: number) => void compactions.push(to),
+  } as unknown as NodeStorage;
+  const answered: number[] = [];
+  const readsReleased: number[] = [];
+  const failures: unknown[] = [];
+  const loop = new ReadyLoop({
+    raw,
+    storage,
+    db,
+    registry: registry as unknown as Registry,
+    proposals: { onApplied: (index: number) => void answered.push(index) } as unknown as PendingProposals,
+    reads: {
+      onReadState: () => undefined,
+      onApplied: (i: number) => void readsReleased.push(i),
+    } as unknown as ReadBarriers,
+    log: silentLogger(),
+    clock: new ManualClock(),
+    dataDir: '/nowhere',
+    // Compact as soon as two entries are applied (to index 1, keeping one).
+    compactEvery: 2,
+    stallLimitMs: 5000,
+    loopBlockedMs: () => 0,
+    observer: () => ({}),
+    closed: () => false,
+    fail: (err: unknown) => void failures.push(err),
+    onSoftState: () => undefined,
+    send: () => undefined,
+    conf: () => ({ voters: ['a'], learners: [] }),
+    buildVersion: 1,
+    onAppliedInMemory: () => undefined,
+    onApplied: () => undefined,
+  } as unknown as ReadyLoopDeps);
+  return {
+    loop,
+    registry,
+    answered,
+    readsReleased,
+    compactions,
+    appliedTo,
+    failures,
+    writes: () => writes,
+    finishWrite: () => finishWrite(),
+  };
+}
+
+describe('ReadyLoop: answers from memory, LevelDB readers wait for the state write', () => {
+  it('answers the entries and releases reads before the state write ends', async () => {
+    const t = setup();
+    t.loop.kick();
+    await turns();
+    expect(t.writes()).toBe(1); // the state write was started and has not ended
+    expect(t.registry.appliedIndex).toBe(2);
+    expect(t.answered).toEqual([1, 2]);
+    expect(t.readsReleased).toEqual([2]);
+    await expect(t.loop.waitAppliedInMemory(2, 1000)).resolves.toBeUndefined();
+    t.finishWrite();
+    await t.loop.idle();
+    expect(t.appliedTo).toEqual([2]);
+    expect(t.failures).toEqual([]);
+  });
+
+  it('a hash of LevelDB at the applied index (waitApplied) waits for the state write', async () => {
+    const t = setup();
+    t.loop.kick();
+    await turns();
+    expect(t.registry.appliedIndex).toBe(2); // in memory, with LevelDB's write still running
+    let hashMayRead = false;
+    const hash = t.loop.waitApplied(2, 1000).then(() => {
+      hashMayRead = true;
+    });
+    await turns();
+    expect(hashMayRead).toBe(false);
+    t.finishWrite();
+    await hash;
+    await t.loop.idle();
+    expect(t.failures).toEqual([]);
+  });
+
+  it('a backup (whenStateWritten) waits for the state write', async () => {
+    const t = setup();
+    t.loop.kick();
+    await turns();
+    let backupMayRead = false;
+    const backup = t.loop.whenStateWritten().then(() => {
+      backupMayRead = true;
+    });
+    await turns();
+    expect(backupMayRead).toBe(false);
+    t.finishWrite();
+    await backup;
+    await t.loop.idle();
+    await expect(t.loop.whenStateWritten()).resolves.toBeUndefined(); // nothing in flight: at once
+  });
+
+  it('compacts the log only once LevelDB holds what it compacts to', async () => {
+    const t = setup();
+    t.loop.kick();
+    await turns();
+    expect(t.compactions).toEqual([]);
+    t.finishWrite();
+    await t.loop.idle();
+    await turns();
+    expect(t.compactions).toEqual([1]);
+  });
+});
