@@ -67,8 +67,9 @@ export const CORRUPT_MESSAGE = "This member's data failed the corruption check; 
 function refuseIfCorrupt(ctx: ConsulContext, req: FastifyRequest): void {
   const mark = ctx.node.integrity.selfCorruption;
   if (mark === null) return;
+  // The route, not the URL: Consul clients may send their token in the query (`?token=`).
   ctx.logger.debug(
-    { method: req.method, url: req.url, by: mark.by },
+    { method: req.method, route: req.routeOptions.url ?? null, by: mark.by },
     'Consul API: refused, this member is marked corrupt',
   );
   throw new ConsulError(500, CORRUPT_MESSAGE);
