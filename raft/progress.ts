@@ -26,6 +26,8 @@ export class Progress {
   recentActive = false;
   /** Highest ReadIndex round this follower has acknowledged. */
   readAck = 0;
+  /** The host was told this follower lost acknowledged entries (RaftConfig.onFollowerLostEntries). */
+  lostEntriesReported = false;
   readonly inflights: Inflights;
 
   constructor(

@@ -57,6 +57,15 @@ export interface RaftConfig {
   readonly snapshotChunkBytes?: number;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
+  /**
+   * Leader only: a follower's rejection shows it lacks entries it acknowledged earlier in
+   * this leadership (its log ends below its Match): its disk lost them, or its data
+   * directory was wiped and it was started again. Called once per follower per term, for
+   * the host to log; Raft's own handling is unchanged (the leader keeps probing at
+   * Match + 1 and never backs below it, as etcd's raft does). The host must not call back
+   * into the core from it.
+   */
+  readonly onFollowerLostEntries?: (follower: NodeId, match: number, followerLastIndex: number) => void;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -136,6 +145,7 @@ export class Raft {
   private readonly snapshotChunkBytes: number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
+  private readonly onFollowerLostEntries: RaftConfig['onFollowerLostEntries'];
 
   constructor(config: RaftConfig) {
     if (config.heartbeatTick <= 0 || config.electionTick <= config.heartbeatTick) {
@@ -152,6 +162,7 @@ export class Raft {
     this.snapshotChunkBytes = config.snapshotChunkBytes ?? 1024 * 1024;
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
+    this.onFollowerLostEntries = config.onFollowerLostEntries;
 
     this.log = new RaftLog(config.storage);
     const { hardState, confState } = config.storage.initialState();
@@ -888,6 +899,7 @@ export class Raft {
   private handleAppendResponse(m: AppendResponseMessage, pr: Progress): void {
     pr.recentActive = true;
     if (m.reject) {
+      this.maybeReportLostEntries(m, pr);
       let hint = m.hintIndex;
       if (m.hintTerm > 0) hint = this.log.findConflictByTerm(m.hintIndex, m.hintTerm).index;
       if (pr.maybeDecrTo(m.index, hint)) {
@@ -926,6 +938,20 @@ export class Raft {
       /* sends until paused or caught up */
     }
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+  }
+
+  /**
+   * A rejection's hint is the follower's largest index <= min(prevIndex, its last index)
+   * whose term is <= prevTerm. prevIndex >= Match always, and a follower that still holds
+   * the entries up to Match (which it acknowledged) finds Match itself or later; so a hint
+   * below Match means its log lost acknowledged entries. (A rejection sent before the
+   * acknowledgement and delivered after it in the same term reads the same: only a
+   * reordering network does that, and this only reports.)
+   */
+  private maybeReportLostEntries(m: AppendResponseMessage, pr: Progress): void {
+    if (m.hintIndex >= pr.match || pr.lostEntriesReported) return;
+    pr.lostEntriesReported = true;
+    this.onFollowerLostEntries?.(m.from, pr.match, m.hintIndex);
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponseMessage, pr: Progress): void {

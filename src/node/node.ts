@@ -144,6 +144,11 @@ export class RollcallNode {
       applied: registry.appliedIndex,
       confState: this.conf,
       snapshotChunkBytes: options.snapshotChunkBytes ?? 1024 * 1024,
+      onFollowerLostEntries: (follower, match, followerLastIndex) =>
+        options.logger.error(
+          { follower, match, followerLastIndex },
+          `${follower} lost acknowledged entries: its data was wiped? Remove it and add it back with --join (docs/operations.md)`,
+        ),
     });
     const send = (to: string, m: PeerMessage): boolean => transport.send(to, m);
     const soft = (): SoftState => this.soft;
