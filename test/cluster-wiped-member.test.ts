@@ -6,8 +6,9 @@
  * acknowledged lost: it could vote twice in a term and help elect a leader that lacks
  * committed entries. Now its peers tell it their cluster is past its founding, and it
  * exits with code 12 (MEMBER_ALREADY_BOOTSTRAPPED) before writing anything, while the
- * cluster goes on. Removed and added back with --join, as the error says, it catches up
- * and serves reads.
+ * cluster goes on. Started with --join without being removed, the leader logs that it lost
+ * entries it acknowledged. Removed and added back with --join, as the error says, it
+ * catches up and serves reads.
  *
  * Needs the compiled CLI: `npx tsc -p tsconfig.json` first (npm test does it).
  */
@@ -82,6 +83,24 @@ describe('a member whose data was wiped', () => {
     expect(
       (await register(cluster.node(now).url, 'prod', 'orders', 'o4', { address: '10.0.0.1', port: 4 })).status,
     ).toBe(200);
+
+    // Started empty with --join but not removed first (a step of the runbook skipped): the
+    // guard does not ask (a joiner has no founding to refuse), but the leader sees its
+    // rejections hint below the Match it recorded, and says so once.
+    const skipped = lines.length;
+    await cluster.spawnNode(victim, ['--join']);
+    await waitFor('the leader reports the member lost acknowledged entries', () =>
+      lines
+        .slice(skipped)
+        .some(
+          (l) =>
+            l.id === now &&
+            l.line.includes(`${victim.id} lost acknowledged entries: its data was wiped?`) &&
+            l.line.includes('"level":50'),
+        ),
+    );
+    await cluster.kill(victim.id);
+    await rm(victim.dataDir, { recursive: true, force: true });
 
     // (2) The runbook: remove the member, add it back, start it empty with --join.
     const removed = await http('DELETE', `${cluster.node(now).url}/v1/cluster/members/${victim.id}`);
