@@ -139,6 +139,14 @@ describe('session tracker: protection', () => {
     expect(l.tracker.protection()[0]?.held).toEqual(['s0', 's1', 's2', 's3', 's4']);
   });
 
+  it('credit (a keepalive a silent relay may hold) is refused while a suspect mark is proposed', async () => {
+    const l = await fleet(5, 10_000);
+    // The marks proposed, not yet applied: a credit now would outlive them and clear them.
+    expect(l.tracker.due(10_000, l.log.registry).suspect).toEqual(['s0', 's1', 's2', 's3', 's4']);
+    expect(l.tracker.credit('s0', 10_000)).toBe(false);
+    expect(l.tracker.deadlineOf('s0')).toBeLessThanOrEqual(10_000);
+  });
+
   it('a keepalive clears suspect', async () => {
     const l = await fleet(5, 10_000);
     l.tick(10_000);
@@ -375,5 +383,34 @@ describe('session tracker: protection bound (property)', () => {
       fc.asyncProperty(fleets, failovers, (fleet, at) => run(fleet, at)),
       { seed: seed(515_151), numRuns: 100 },
     );
+  });
+});
+
+describe('session tracker: credit for a silent relay', () => {
+  it('is no sign of life: the floor after the leader’s held loop stays spent', async () => {
+    const l = await leader();
+    l.open('s1', 0, ['a']);
+    // Held from 9,500 to 10,500, across the deadline: the floor (a full block after it)
+    // lifts the deadline to 11,500 and is spent for this keepalive.
+    l.tracker.graceAfterLoopBlock(10_500, 1_000);
+    expect(l.tracker.deadlineOf('s1')).toBe(11_500);
+    // Lapsed while its relay was silent: credited as if a keepalive had come at 11,500.
+    expect(l.tracker.credit('s1', 11_500)).toBe(true);
+    expect(l.tracker.deadlineOf('s1')).toBe(11_500 + TTL);
+    // Held again across the new deadline: the blocked time back (22,500), no second floor (23,000).
+    l.tracker.graceAfterLoopBlock(22_000, 1_000);
+    expect(l.tracker.deadlineOf('s1')).toBe(22_500);
+    // A real keepalive gives the floor back.
+    expect(l.tracker.keepalive('s1', 22_000)).toBe('ok');
+    l.tracker.graceAfterLoopBlock(32_500, 1_000);
+    expect(l.tracker.deadlineOf('s1')).toBe(33_500);
+  });
+
+  it('never moves a deadline back; an unknown session gets none', async () => {
+    const l = await leader();
+    l.open('s1', 0, ['a']);
+    expect(l.tracker.credit('s1', -5_000)).toBe(true);
+    expect(l.tracker.deadlineOf('s1')).toBe(TTL);
+    expect(l.tracker.credit('nope', 0)).toBe(false);
   });
 });

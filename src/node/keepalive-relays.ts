@@ -40,7 +40,6 @@
  * node that long: a keepalive attempt gets a third of its deadline, then goes to another
  * node (src/client/client.ts).
  */
-import type { KeepaliveOutcome } from '../registry/index.js';
 import type { Clock } from './clock.js';
 
 export interface KeepaliveRelaysDeps {
@@ -58,8 +57,8 @@ export interface KeepaliveRelaysDeps {
 /** What credit() needs of the leader's deadlines (SessionTracker satisfies it). */
 export interface RelayedDeadlines {
   deadlineOf(id: string): number | undefined;
-  /** Renews `id` as a keepalive arriving at `at` would: its deadline becomes `at` + its TTL. */
-  keepalive(id: string, at: number): KeepaliveOutcome;
+  /** Moves `id`'s deadline to `at` + its TTL without marking it alive; false when it may not (SessionTracker.credit). */
+  credit(id: string, at: number): boolean;
 }
 
 /** What credit() reads of the applied registry (Registry satisfies it). */
@@ -159,7 +158,7 @@ export class KeepaliveRelays {
       // A held session is protection's to decide, and renewing it would read as a sign of life.
       if (session.suspectSince !== null) continue;
       if (!this.d.isConnected(r.via) || !this.#silentAt(r.via, deadline, now)) continue;
-      if (deadlines.keepalive(id, deadline) !== 'ok') continue; // its expiry is already under way
+      if (!deadlines.credit(id, deadline)) continue; // its expiry or suspect mark is already under way
       r.credited = true;
       credited.set(r.via, (credited.get(r.via) ?? 0) + 1);
     }

@@ -230,6 +230,21 @@ export class SessionTracker {
     return 'ok';
   }
 
+  /**
+   * Credit for a keepalive a silent follower may hold (src/node/keepalive-relays.ts): the
+   * deadline moves to `at` + TTL as a keepalive arriving at `at` would move it, but nothing
+   * else a keepalive does happens. It is no sign of life: the grace after the leader's own
+   * held loop stays spent, and a session whose expiry or suspect mark is already proposed
+   * gets none (a deadline moved ahead of an applied mark would read as a reason to clear it).
+   * True when the deadline moved.
+   */
+  credit(id: string, at: number): boolean {
+    const t = this.#sessions.get(id);
+    if (t === undefined || this.#inflight.has(id)) return false;
+    t.deadline = Math.max(t.deadline, at + t.ttlMs);
+    return true;
+  }
+
   deadlineOf(id: string): number | undefined {
     return this.#sessions.get(id)?.deadline;
   }
