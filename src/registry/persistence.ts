@@ -134,7 +134,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   }
   for (const [sk, svc] of state.services) {
     let rev = serviceRevisions.get(sk) ?? 0;
-    for (const c of svc.clusters.values()) for (const i of c.values()) rev = Math.max(rev, i.modRevision);
+    for (const i of svc.byId.values()) rev = Math.max(rev, i.modRevision);
     svc.revision = rev;
   }
   return state;

@@ -160,15 +160,14 @@ export class Registry {
     const svc = s.services.get(serviceKey(namespace, service));
     if (svc === undefined) return { revision: s.revision, serviceRevision: s.emptiedRevision, instances: [] };
     const wanted =
-      filter.cluster === undefined ? null : typeof filter.cluster === 'string' ? [filter.cluster] : filter.cluster;
-    const clusters = wanted === null ? [...svc.clusters.keys()].sort() : [...new Set(wanted)].sort();
+      filter.cluster === undefined
+        ? null
+        : new Set(typeof filter.cluster === 'string' ? [filter.cluster] : filter.cluster);
     const instances: Instance[] = [];
-    for (const c of clusters) {
-      const members = svc.clusters.get(c);
-      if (members === undefined) continue;
-      const sorted = [...members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      for (const i of sorted) if (i.enabled || filter.includeDisabled === true) instances.push(i);
-    }
+    for (const i of svc.byId.values())
+      if ((wanted === null || wanted.has(i.cluster)) && (i.enabled || filter.includeDisabled === true))
+        instances.push(i);
+    instances.sort((a, b) => cmp(a.cluster, b.cluster) || cmp(a.id, b.id));
     return { revision: s.revision, serviceRevision: svc.revision, instances };
   }
 
@@ -180,7 +179,7 @@ export class Registry {
   *eachInstance(namespace: string, service: string): Generator<Instance> {
     const svc = this.#state.services.get(serviceKey(namespace, service));
     if (svc === undefined) return;
-    for (const members of svc.clusters.values()) yield* members.values();
+    yield* svc.byId.values();
   }
 
   /**
@@ -206,7 +205,12 @@ export class Registry {
     const out: ServiceSummary[] = [];
     for (const svc of this.#state.services.values()) {
       if (namespace !== undefined && svc.namespace !== namespace) continue;
-      out.push({ namespace: svc.namespace, service: svc.service, instanceCount: svc.size, revision: svc.revision });
+      out.push({
+        namespace: svc.namespace,
+        service: svc.service,
+        instanceCount: svc.byId.size,
+        revision: svc.revision,
+      });
     }
     return out.sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.service, b.service));
   }
@@ -228,7 +232,7 @@ export class Registry {
 
   /** Instances of a service, disabled and suspect included (what expiry protection measures against). */
   serviceSize(namespace: string, service: string): number {
-    return this.#state.services.get(serviceKey(namespace, service))?.size ?? 0;
+    return this.#state.services.get(serviceKey(namespace, service))?.byId.size ?? 0;
   }
 
   /** The last seq applied for an exactly-once client, if it is still in the table. */

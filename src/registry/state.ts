@@ -28,9 +28,32 @@ export interface ServiceEntry {
   readonly service: string;
   /** Revision of the last change to any of its instances. */
   revision: number;
-  /** cluster -> id -> instance: the by-cluster index, and (flattened) the by-service one. */
-  readonly clusters: Map<string, Map<string, Instance>>;
-  size: number;
+  /**
+   * id -> instance: the one map that holds instances. By cluster is a filter over it (a
+   * service has few clusters, and a listing sorts the whole service anyway).
+   */
+  readonly byId: Map<string, Instance>;
+}
+
+/**
+ * The registry's instances by instanceKey, looked up through their services' maps: no map
+ * entry and no key string per instance of its own (issue 21: ~90 bytes an instance).
+ * Names cannot contain '/', so the last '/' of a key ends its service key.
+ */
+export class InstanceTable {
+  constructor(private readonly services: ReadonlyMap<string, ServiceEntry>) {}
+
+  get(key: string): Instance | undefined {
+    const slash = key.lastIndexOf('/');
+    if (slash < 0) return undefined;
+    return this.services.get(key.slice(0, slash))?.byId.get(key.slice(slash + 1));
+  }
+
+  /** Every instance with its key, in no particular order. */
+  *entries(): Generator<[string, Instance]> {
+    for (const svc of this.services.values())
+      for (const [id, inst] of svc.byId) yield [instanceKey(svc.namespace, svc.service, id), inst];
+  }
 }
 
 /** What the current batch changed, by storage key family; persistence turns it into ops. */
@@ -72,8 +95,8 @@ export class RegistryState {
   /** The state-machine version this log position runs at (src/registry/version.ts); 1 until raised. */
   clusterVersion = BASE_CLUSTER_VERSION;
 
-  readonly instances = new Map<string, Instance>();
   readonly services = new Map<string, ServiceEntry>();
+  readonly instances = new InstanceTable(this.services);
   readonly sessions = new Map<string, Session>();
   /** sessionId -> instance keys */
   readonly bySession = new Map<string, Set<string>>();
@@ -116,7 +139,6 @@ export class RegistryState {
     const key = instanceKey(next.namespace, next.service, next.id);
     const prev = this.instances.get(key);
     if (prev !== undefined) this.#unindex(key, prev);
-    this.instances.set(key, next);
     this.#index(key, next, tx.revision);
     this.dirty.instances.add(key);
     tx.changed = true;
@@ -130,13 +152,13 @@ export class RegistryState {
   deleteInstance(prev: Instance): void {
     const tx = this.#requireTx();
     const key = instanceKey(prev.namespace, prev.service, prev.id);
-    if (!this.instances.delete(key)) return;
+    if (this.instances.get(key) === undefined) return;
     this.#unindex(key, prev);
     const sk = serviceKey(prev.namespace, prev.service);
     const svc = this.services.get(sk);
     if (svc !== undefined) {
       this.#touchService(svc, tx.revision);
-      if (svc.size === 0) {
+      if (svc.byId.size === 0) {
         this.services.delete(sk);
         this.emptiedRevision = tx.revision;
       }
@@ -214,43 +236,24 @@ export class RegistryState {
    * Loads persisted instances without a transaction (open/reload), items[from, to) in key
    * order, keys[n] being items[n]'s instanceKey; the `revision` of their services is loaded
    * separately. A run of one service's instances (key order keeps them together) finds
-   * its service and cluster without building their keys. Nothing else may change the
+   * its service without building its key. Nothing else may change the
    * state between the calls of one load.
    */
   loadInstances(items: readonly Instance[], keys: readonly string[], from: number, to: number): void {
     let svc: ServiceEntry | undefined;
-    let clusterName = '';
-    let cluster: Map<string, Instance> | undefined;
     for (let n = from; n < to; n++) {
       const inst = items[n]!;
-      const key = keys[n]!;
-      this.instances.set(key, inst);
       if (
         svc === undefined ||
         svc.service !== inst.service ||
         svc.namespace !== inst.namespace ||
         inst.sessionId !== null
       ) {
-        this.#index(key, inst, null);
-        svc = undefined;
-        cluster = undefined;
-        if (inst.sessionId === null) {
-          svc = this.services.get(serviceKey(inst.namespace, inst.service));
-          clusterName = inst.cluster;
-          cluster = svc?.clusters.get(clusterName);
-        }
+        this.#index(keys[n]!, inst, null);
+        svc = this.services.get(serviceKey(inst.namespace, inst.service));
         continue;
       }
-      if (cluster === undefined || clusterName !== inst.cluster) {
-        clusterName = inst.cluster;
-        cluster = svc.clusters.get(clusterName);
-        if (cluster === undefined) {
-          cluster = new Map();
-          svc.clusters.set(clusterName, cluster);
-        }
-      }
-      cluster.set(inst.id, inst);
-      svc.size++;
+      svc.byId.set(inst.id, inst);
     }
   }
 
@@ -268,16 +271,10 @@ export class RegistryState {
     const sk = serviceKey(inst.namespace, inst.service);
     let svc = this.services.get(sk);
     if (svc === undefined) {
-      svc = { namespace: inst.namespace, service: inst.service, revision: 0, clusters: new Map(), size: 0 };
+      svc = { namespace: inst.namespace, service: inst.service, revision: 0, byId: new Map() };
       this.services.set(sk, svc);
     }
-    let cluster = svc.clusters.get(inst.cluster);
-    if (cluster === undefined) {
-      cluster = new Map();
-      svc.clusters.set(inst.cluster, cluster);
-    }
-    cluster.set(inst.id, inst);
-    svc.size++;
+    svc.byId.set(inst.id, inst);
     if (revision !== null) this.#touchService(svc, revision);
     if (inst.sessionId !== null) {
       let keys = this.bySession.get(inst.sessionId);
@@ -291,12 +288,7 @@ export class RegistryState {
 
   /** Leaves an emptied service in place: only deleteInstance can empty one (an upsert keeps its service). */
   #unindex(key: string, inst: Instance): void {
-    const svc = this.services.get(serviceKey(inst.namespace, inst.service));
-    const cluster = svc?.clusters.get(inst.cluster);
-    if (svc !== undefined && cluster?.delete(inst.id) === true) {
-      svc.size--;
-      if (cluster.size === 0) svc.clusters.delete(inst.cluster);
-    }
+    this.services.get(serviceKey(inst.namespace, inst.service))?.byId.delete(inst.id);
     if (inst.sessionId !== null) {
       const keys = this.bySession.get(inst.sessionId);
       keys?.delete(key);
