@@ -75,13 +75,18 @@ describe('service-prefix tokens on the Consul API of a real --acl node', () => {
     await register(webWriter, { name: 'web-b', id: 'web-b-1', address: '10.0.0.2', port: 80 });
     for (const attempt of [
       () => register(webWriter, { name: 'api', id: 'api-2', address: '10.0.0.8', port: 80 }),
-      () => webWriter.agent.check.fail('service:api-1'),
       () => webWriter.agent.service.deregister('api-1'),
     ])
       expect(await refusal(attempt)).toEqual({
         status: 403,
         message: 'Permission denied: token web-writer is limited to services starting with web-, not api',
       });
+    // A check is refused by its session, as on the native session routes, naming no other service.
+    expect(await refusal(() => webWriter.agent.check.fail('service:api-1'))).toEqual({
+      status: 403,
+      message:
+        'Permission denied: token web-writer is limited to services starting with web-; session consul:default:service:api-1 has instances outside them',
+    });
     // Nothing of api changed.
     const api = (await admin.health.service('api')) as { Service: { ID: string }; Checks: { Status: string }[] }[];
     expect(api.map((e) => [e.Service.ID, e.Checks.map((c) => c.Status)])).toEqual([['api-1', ['passing']]]);

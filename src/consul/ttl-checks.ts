@@ -25,7 +25,7 @@ import { type CheckRecord, type ConsulStatus, readRecord, sessionIdForCheck, wit
 import { ConsulError } from './errors.js';
 import { barrier, keepalive, propose, Refused } from './node-calls.js';
 import type { TtlCheck } from './registration.js';
-import { type ConsulContext, requireServiceScope, serviceFilter } from './request.js';
+import type { ConsulContext } from './request.js';
 import { healthOfStatus } from './shapes.js';
 
 /** Compare-and-set attempts before giving up on an instance that keeps changing. */
@@ -38,10 +38,10 @@ const CAS_ATTEMPTS = 5;
  * on this node's applied state, before the keepalive, as for namespaces (session-scope.ts).
  */
 function checkScope(ctx: ConsulContext, req: FastifyRequest, sessionId: string): void {
+  // Namespaces and service prefixes both (session-scope.ts); the refusal names neither the
+  // other namespaces nor the other services.
   const decision = sessionDecision(req.principal, ctx.node.registry, sessionId);
   if (!decision.ok) throw new ConsulError(403, `Permission denied: ${decision.message}`);
-  if (serviceFilter(req) === null) return;
-  for (const i of ctx.node.registry.sessionInstances(sessionId)) requireServiceScope(req, i.service);
 }
 
 /**
