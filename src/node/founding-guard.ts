@@ -109,7 +109,9 @@ export interface FoundingGuardOptions {
  * MemberBootstrappedError as soon as one says its cluster is past its founding.
  */
 export async function guardFounding(o: FoundingGuardOptions): Promise<void> {
-  if (o.waitMs <= 0) return;
+  const peers = [...o.peers].filter(([peer]) => peer !== o.id);
+  // A cluster of one has nobody to ask.
+  if (o.waitMs <= 0 || peers.length === 0) return;
   const cluster = ClusterIdentity.of(o.clusterId);
   const secureContext =
     o.tls === undefined ? null : createSecureContext({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca });
@@ -125,11 +127,9 @@ export async function guardFounding(o: FoundingGuardOptions): Promise<void> {
         secureContext,
         timeoutMs: o.waitMs,
       }));
-  const peers = [...o.peers].filter(([peer]) => peer !== o.id);
   const answers: PeerFoundingAnswer[] = [];
   await new Promise<void>((resolve, reject) => {
     let pending = peers.length;
-    if (pending === 0) resolve();
     for (const [peer, address] of peers) {
       probe(peer, address).then(
         (result) => {
