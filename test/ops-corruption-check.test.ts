@@ -387,6 +387,22 @@ describe('corruption check', () => {
     const relayed = await waited;
     expect(relayed.status, JSON.stringify(relayed.body)).toBe(200);
     expect(relayed.body.members).toEqual([{ id: follower.id, disarmed: false, mark: null, error: null }]);
+    // A check waits for the link the same way: a member whose link is not back yet is not
+    // called unreachable at once.
+    c.net!.cut(leader, follower.id);
+    await waitFor(
+      'the leader to see its link to the follower down again',
+      async () => !(await linked(c.node(leader).url, follower.id)),
+    );
+    const checking = http('POST', `${c.node(leader).url}/v1/cluster/check`, {});
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a fault schedule, as above
+    c.net!.heal(leader, follower.id);
+    const checked = await checking;
+    expect(checked.status, JSON.stringify(checked.body)).toBe(200);
+    expect(
+      (checked.body.members as { id: string; verdict: string }[]).find((m) => m.id === follower.id)?.verdict,
+      JSON.stringify(checked.body),
+    ).not.toBe('unreachable');
     const all = c.nodes.map((n) => n.url).join(',');
     await waitFor(
       'a check that finds every member ok',

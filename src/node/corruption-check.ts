@@ -26,10 +26,10 @@ import type { PeerMessage } from './peer-messages.js';
 /** How long a peer's hash request may wait for this node to apply the index it names. */
 const HASH_ANSWER_MS = 10_000;
 /**
- * How long a member asked to disarm waits for its own peer link back to the asking node
+ * How long a member asked to disarm, or for its hash, waits for its own peer link back to the asking node
  * (just restarted, it may not have dialed it yet) before its answer is given up.
  */
-const DISARM_ANSWER_LINK_MS = 5_000;
+const ANSWER_LINK_WAIT_MS = 5_000;
 /** The longest a periodic check waits for the members' answers. */
 const PERIODIC_CHECK_TIMEOUT_MS = 30_000;
 
@@ -70,13 +70,15 @@ export class CorruptionCheck {
       members: () => d.members(),
       appliedIndex: () => d.appliedIndex(),
       selfHash: (index, timeoutMs) => this.stateHash(index, timeoutMs),
+      // A member restarted a moment ago serves before this node's link to it is back: wait
+      // for the link within the check's deadline, as a disarm does, rather than call it
+      // unreachable at once.
       askHash: (peer, index, timeoutMs) =>
-        d.forwards.request<StateHash>(
-          peer,
-          timeoutMs,
-          (req) => d.send(peer, { kind: 'hashRequest', req, index }),
-          false,
-        ),
+        this.requestWhenLinked<StateHash>(peer, d.clock.now() + timeoutMs, (req) => ({
+          kind: 'hashRequest',
+          req,
+          index,
+        })),
       tellCorrupt: (peer, detail) => void d.send(peer, { kind: 'corrupt', detail }),
       persistMark: (mark) => writeCorruptionMark(d.db, mark),
       clearStoredMark: () => clearCorruptionMark(d.db),
@@ -115,10 +117,12 @@ export class CorruptionCheck {
 
   /** A peer running the check asks for this node's hash at `index`. */
   answerHashRequest(from: string, req: number, index: number): void {
-    this.stateHash(index, HASH_ANSWER_MS).then(
-      (value) => this.d.send(from, { kind: 'hashResult', req, outcome: { ok: true, value } }),
-      (err: unknown) => this.d.send(from, { kind: 'hashResult', req, outcome: toOutcome(err) }),
-    );
+    this.stateHash(index, HASH_ANSWER_MS)
+      .then(
+        (value) => this.answerWhenLinked(from, { kind: 'hashResult', req, outcome: { ok: true, value } }),
+        (err: unknown) => this.answerWhenLinked(from, { kind: 'hashResult', req, outcome: toOutcome(err) }),
+      )
+      .catch((err: unknown) => this.d.log.error({ err, to: from }, 'could not answer a hash request'));
   }
 
   /**
@@ -229,7 +233,7 @@ export class CorruptionCheck {
    * a moment ago may take a request over the asker's link before its own link back is up.
    */
   private async answerWhenLinked(to: string, m: PeerMessage): Promise<void> {
-    const deadline = this.d.clock.now() + DISARM_ANSWER_LINK_MS;
+    const deadline = this.d.clock.now() + ANSWER_LINK_WAIT_MS;
     while (!this.d.isConnected(to)) {
       const left = deadline - this.d.clock.now();
       if (left <= 0) break;
