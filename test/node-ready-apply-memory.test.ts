@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Entry, RawNode, Ready } from '../raft/index.js';
+import { encodeConfChange } from '../raft/index.js';
 import { silentLogger } from '../src/log/index.js';
 import { ManualClock } from '../src/node/manual-clock.js';
 import type { PendingProposals } from '../src/node/proposals.js';
@@ -20,8 +21,10 @@ const turns = async (n = 5) => {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 };
 
-function setup() {
+function setup(withConfChange = false) {
   const entries: Entry[] = [1, 2].map((index) => ({ index, term: 1, type: 'normal', data: new Uint8Array() }));
+  if (withConfChange)
+    entries[1] = { index: 2, term: 1, type: 'conf', data: encodeConfChange({ type: 'addLearner', node: 'd' }) };
   const rd = {
     softState: null,
     messages: [],
@@ -42,7 +45,10 @@ function setup() {
     },
     advance: () => [],
     takeMessages: () => [],
-    appliedTo: (i: number) => void appliedTo.push(i),
+    appliedTo: (i: number) => {
+      appliedTo.push(i);
+      order.push(`appliedTo ${i}`);
+    },
   } as unknown as RawNode;
   const registry = {
     appliedIndex: 0,
@@ -76,6 +82,7 @@ function setup() {
     compact: async (to: number) => void compactions.push(to),
   } as unknown as NodeStorage;
   const answered: number[] = [];
+  const order: string[] = [];
   const readsReleased: number[] = [];
   const failures: unknown[] = [];
   const loop = new ReadyLoop({
@@ -83,7 +90,12 @@ function setup() {
     storage,
     db,
     registry: registry as unknown as Registry,
-    proposals: { onApplied: (index: number) => void answered.push(index) } as unknown as PendingProposals,
+    proposals: {
+      onApplied: (index: number) => {
+        answered.push(index);
+        order.push(`answer ${index}`);
+      },
+    } as unknown as PendingProposals,
     reads: {
       onReadState: () => undefined,
       onApplied: (i: number) => void readsReleased.push(i),
@@ -101,6 +113,7 @@ function setup() {
     onSoftState: () => undefined,
     send: () => undefined,
     conf: () => ({ voters: ['a'], learners: [] }),
+    applyConfChange: () => ({ voters: ['a'], learners: ['d'] }),
     buildVersion: 1,
     onAppliedInMemory: () => undefined,
     onApplied: () => undefined,
@@ -112,6 +125,7 @@ function setup() {
     readsReleased,
     compactions,
     appliedTo,
+    order,
     failures,
     writes: () => writes,
     finishWrite: () => finishWrite(),
@@ -165,6 +179,24 @@ describe('ReadyLoop: answers from memory, LevelDB readers wait for the state wri
     await backup;
     await t.loop.idle();
     await expect(t.loop.whenStateWritten()).resolves.toBeUndefined(); // nothing in flight: at once
+  });
+
+  it('answers a batch with a membership change only after its write and appliedTo, as before', async () => {
+    const t = setup(true);
+    t.loop.kick();
+    await turns();
+    // Entry 1 is applied on its own (a membership change starts a batch of its own) and
+    // answered from memory; the change waits.
+    expect(t.order).toEqual(['answer 1']);
+    t.finishWrite();
+    await turns();
+    expect(t.writes()).toBe(2);
+    // The next change an admin sends at once must not find this one pending.
+    expect(t.order).toEqual(['answer 1', 'appliedTo 1']);
+    t.finishWrite();
+    await t.loop.idle();
+    expect(t.order).toEqual(['answer 1', 'appliedTo 1', 'appliedTo 2', 'answer 2']);
+    expect(t.failures).toEqual([]);
   });
 
   it('compacts the log only once LevelDB holds what it compacts to', async () => {

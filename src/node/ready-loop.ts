@@ -419,6 +419,21 @@ export class ReadyLoop {
     this.stateWrite = tracked;
     // Its failure is taken below (await writing); whenStateWritten's callers see it too.
     tracked.catch(() => undefined);
+    // A batch with a membership change answers as before, after appliedTo: the next change
+    // an admin sends at once is then taken, not refused as pending and retried 50 ms later.
+    const answerAfterWrite = applied.some((a) => a.conf !== undefined);
+    if (!answerAfterWrite) this.answer(applied, outcome);
+    await writing;
+    // Only now may the leader take the next membership change: it is validated against the
+    // configuration these entries left (raft: conf changes counted from the host's apply).
+    if (last) raw.appliedTo(last.index);
+    if (answerAfterWrite) this.answer(applied, outcome);
+    this.afterStateWritten(writtenTo);
+  }
+
+  /** Answers applied entries from memory and releases what waits on the in-memory registry. */
+  private answer(applied: readonly AppliedEntry[], outcome: ApplyOutcome): void {
+    const { registry } = this.d;
     for (const a of applied) {
       const result =
         a.conf !== undefined
@@ -428,11 +443,6 @@ export class ReadyLoop {
     }
     this.d.onApplied(applied, outcome);
     this.afterApplyInMemory();
-    await writing;
-    // Only now may the leader take the next membership change: it is validated against the
-    // configuration these entries left (raft: conf changes counted from the host's apply).
-    if (last) raw.appliedTo(last.index);
-    this.afterStateWritten(writtenTo);
   }
 
   /** A write the loop waits on: counted by the stall limit while outstanding. */
