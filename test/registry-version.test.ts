@@ -32,10 +32,10 @@ const checkHealth = (expectedVersion: number, client?: { id: string; seq: number
   }) as Command;
 
 describe('cluster version gate', () => {
-  it('an absent version is 1; this build implements 5', async () => {
+  it('an absent version is 1; this build implements 6', async () => {
     const log = await v1Log();
     expect(log.registry.clusterVersion).toBe(1);
-    expect(STATE_MACHINE_VERSION).toBe(5);
+    expect(STATE_MACHINE_VERSION).toBe(6);
   });
 
   it('recordMemberAddresses is refused below v5, as a v4 build refuses it; from v5 it applies and changes no registry state', async () => {

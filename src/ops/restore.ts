@@ -28,7 +28,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { basename, dirname, join, resolve } from 'node:path';
 import { encode } from '../codec/index.js';
 import { MEMBER_ADDRESSES_KEY, smStore } from '../node/state-store.js';
-import { CorruptStateError, Registry } from '../registry/index.js';
+import { CorruptStateError, META_STARTED_MEMBERS_KEY, Registry } from '../registry/index.js';
 import { isClusterToken, writeClusterId } from '../storage/cluster-id.js';
 import { syncDir } from '../storage/index.js';
 import { isNodeLocalSmKey, SM_APPLIED_KEY_BYTES, SM_CONF_KEY_BYTES } from '../storage/keys.js';
@@ -233,6 +233,9 @@ function restoredStateMachine(
   for (const [k, v] of pairs) {
     if (isNodeLocalSmKey(k)) continue;
     const name = Buffer.from(k).toString('latin1');
+    // Which members of the old cluster had started says nothing of the new one's: its
+    // members record themselves once they run (src/node/member-publication.ts).
+    if (name === META_STARTED_MEMBERS_KEY) continue;
     const value = replaced.get(name);
     replaced.delete(name);
     out.push([k, value ?? v]);

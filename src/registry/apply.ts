@@ -20,6 +20,7 @@ import type {
   ExpiryIntent,
   MarkSuspect,
   RecordMemberAddresses,
+  RecordMemberStarted,
   Register,
   SetAccessRules,
   SetCheckHealth,
@@ -33,7 +34,7 @@ import { DEFAULT_CLUSTER, DEFAULT_WEIGHT, instanceKey } from './model.js';
 import { sharedMetadata, sharedName, sharedTags } from './shared-values.js';
 import type { RegistryState } from './state.js';
 import { parseEnvelope, parseFieldsOf } from './validate.js';
-import { INTRODUCED_IN } from './version.js';
+import { INTRODUCED_IN, MEMBER_STARTED_SINCE } from './version.js';
 
 export interface Applied {
   readonly result: CommandResult;
@@ -120,6 +121,7 @@ function causeOf(cmd: Command): EventCause | null {
     case 'expiryIntent':
     case 'setClusterVersion':
     case 'recordMemberAddresses':
+    case 'recordMemberStarted':
     case 'bootstrapAcl':
     case 'createToken':
     case 'revokeToken':
@@ -201,7 +203,22 @@ function run(state: RegistryState, cmd: Command, rev: number): Draft {
     case 'recordMemberAddresses':
       // Changes nothing here: the node fills its member-address record once it sees it applied (ready-loop.ts).
       return staleTerm(state, cmd) ?? { ok: true };
+    case 'recordMemberStarted':
+      return recordMemberStarted(state, cmd);
   }
+}
+
+/**
+ * Idempotent: a member already recorded keeps the index it was first recorded at. A member
+ * not in the configuration (removed while its proposal was in flight) is refused, so a
+ * removed member never comes back recorded as started.
+ */
+function recordMemberStarted(state: RegistryState, c: RecordMemberStarted): Draft {
+  const conf = state.conf;
+  if (conf === null || !(conf.voters.includes(c.member) || conf.learners.includes(c.member)))
+    return fail('INVALID_ARGUMENT', `${c.member} is not a member of the cluster`, 'member');
+  if (!state.startedMembers.has(c.member)) state.recordStarted(c.member, state.appliedIndex);
+  return { ok: true };
 }
 
 /** Stores a new token; refuses an id or secret digest already stored (both random: a retry or a bug). */
@@ -231,6 +248,11 @@ function putToken(state: RegistryState, c: BootstrapAcl | CreateToken, rev: numb
 /** Only ever raises; the revision does not move (no instance changed), the version key is written. */
 function setClusterVersion(state: RegistryState, c: SetClusterVersion): Draft {
   if (c.version <= state.clusterVersion) return { ok: true };
+  // The raise to 6: every current member reported a running build (the leader raises only
+  // then, src/node/member-status.ts), so each has started: recorded now, without waiting
+  // for its own recordMemberStarted (a member wiped in between must still be refused).
+  if (state.clusterVersion < MEMBER_STARTED_SINCE && c.version >= MEMBER_STARTED_SINCE && state.conf !== null)
+    for (const id of [...state.conf.voters, ...state.conf.learners].sort()) state.recordStarted(id, state.appliedIndex);
   state.clusterVersion = c.version;
   state.dirty.clusterVersion = true;
   return { ok: true };

@@ -224,6 +224,20 @@ export interface RecordMemberAddresses {
   readonly addresses: Readonly<Record<string, string>>;
 }
 
+/**
+ * A member says it has started: it is part of a running cluster (etcd's "publish"). Each
+ * member proposes it for itself, through the leader, until it sees its entry in the
+ * started-member record (src/node/member-publication.ts). Idempotent: a member already
+ * recorded changes nothing; one that is not a current member (removed meanwhile) is refused
+ * (INVALID_ARGUMENT, field `member`).
+ * The record tells a wiped member apart from a founding member that never started
+ * (src/node/founding-guard.ts). From cluster version 6 (src/registry/version.ts).
+ */
+export interface RecordMemberStarted {
+  readonly type: 'recordMemberStarted';
+  readonly member: string;
+}
+
 export type ClientCommand =
   | OpenSession
   | CloseSession
@@ -244,7 +258,9 @@ export type LeaderCommand =
   | SetHealth
   | SetClusterVersion
   | RecordMemberAddresses;
-export type Command = ClientCommand | LeaderCommand;
+/** Proposed by a member about itself, never by a client. */
+export type MemberCommand = RecordMemberStarted;
+export type Command = ClientCommand | LeaderCommand | MemberCommand;
 export type CommandType = Command['type'];
 
 export const CLIENT_COMMAND_TYPES: ReadonlySet<string> = new Set<ClientCommand['type']>([
@@ -269,6 +285,7 @@ export const LEADER_COMMAND_TYPES: ReadonlySet<string> = new Set<LeaderCommand['
   'setClusterVersion',
   'recordMemberAddresses',
 ]);
+export const MEMBER_COMMAND_TYPES: ReadonlySet<string> = new Set<MemberCommand['type']>(['recordMemberStarted']);
 
 export type ErrorCode =
   /** Not a command at all: not an object, unknown type, or a malformed `client`. Never cached for dedup. */

@@ -30,7 +30,9 @@ export type {
   InstancePatch,
   LeaderCommand,
   MarkSuspect,
+  MemberCommand,
   OpenSession,
+  RecordMemberStarted,
   Register,
   RevokeToken,
   SetAccessRules,
@@ -69,6 +71,7 @@ export {
   META_CLUSTER_VERSION_KEY,
   META_CONF_KEY,
   META_REVISION_KEY,
+  META_STARTED_MEMBERS_KEY,
 } from './persistence.js';
 export type {
   AppliedEntry,
@@ -87,6 +90,7 @@ export {
   buildStateMachineVersion,
   INTRODUCED_IN,
   MEMBER_ADDRESSES_SINCE,
+  MEMBER_STARTED_SINCE,
   RECORD_KEY_UNCOUNTED_SINCE,
   STATE_MACHINE_VERSION,
   StateMachineVersionError,

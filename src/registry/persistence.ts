@@ -7,6 +7,7 @@
  *   \x00meta/conf         ConfState             reserved, read by the snapshot routine
  *   \x00meta/revision     {revision, emptied}
  *   \x00meta/cluster-version  number         absent = 1 (version.ts); builds before it skip \x00meta/ keys
+ *   \x00meta/started-members  {id: index}    v6: members that have started (state.ts); absent = none
  *   i/<ns>/<svc>/<id>     Instance
  *   v/<ns>/<svc>          {revision}            services that have instances
  *   s/<sessionId>         Session
@@ -33,6 +34,7 @@ export const META_APPLIED_KEY = '\x00meta/applied';
 export const META_CONF_KEY = '\x00meta/conf';
 export const META_REVISION_KEY = '\x00meta/revision';
 export const META_CLUSTER_VERSION_KEY = '\x00meta/cluster-version';
+export const META_STARTED_MEMBERS_KEY = '\x00meta/started-members';
 const META_PREFIX = '\x00meta/';
 const INSTANCE_PREFIX = 'i/';
 const SERVICE_PREFIX = 'v/';
@@ -83,6 +85,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   let healthPolicy: StoredHealthPolicy | null = null;
   let aclBootstrapRevision = 0;
   const tokens: AclToken[] = [];
+  let startedMembers: [string, number][] = [];
 
   const reading = newInstanceReading();
   for await (const batch of sm.batches()) {
@@ -98,6 +101,8 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
         revision = { revision: num(key, rec, 'revision'), emptied: num(key, rec, 'emptied') };
       else if (key === META_CONF_KEY) conf = confState(key, rec);
       else if (key === META_CLUSTER_VERSION_KEY) clusterVersion = num(key, { version: rec }, 'version');
+      else if (key === META_STARTED_MEMBERS_KEY)
+        startedMembers = Object.keys(obj(key, rec)).map((id) => [id, num(key, rec, id)]);
       else if (key.startsWith(META_PREFIX))
         continue; // other owners' meta keys (e.g. snapshot bookkeeping)
       else if (key.startsWith(INSTANCE_PREFIX)) instances.push(instance(key, rec));
@@ -125,6 +130,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   state.healthPolicy = healthPolicy;
   state.aclBootstrapRevision = aclBootstrapRevision;
   for (const t of tokens) state.loadToken(t);
+  for (const [id, index] of startedMembers) state.startedMembers.set(id, index);
   for (const s of sessions) state.sessions.set(s.id, s);
   // Indexing a million instances takes seconds: a turn of the event loop now and then, so a
   // node reloading after a snapshot install still answers its peers and clients meanwhile.
@@ -155,6 +161,14 @@ export function drainOps(state: RegistryState): BatchOp[] {
   if (d.applied) put(META_APPLIED_KEY, { index: state.appliedIndex, term: state.appliedTerm });
   if (d.conf && state.conf !== null) put(META_CONF_KEY, state.conf);
   if (d.clusterVersion) put(META_CLUSTER_VERSION_KEY, state.clusterVersion);
+  if (d.startedMembers) {
+    // One canonical encoding on every replica: ids sorted; deleted once empty.
+    const ids = [...state.startedMembers.keys()].sort();
+    putOrDel(
+      META_STARTED_MEMBERS_KEY,
+      ids.length === 0 ? undefined : Object.fromEntries(ids.map((id) => [id, state.startedMembers.get(id)!])),
+    );
+  }
   if (d.revision) put(META_REVISION_KEY, { revision: state.revision, emptied: state.emptiedRevision });
   for (const k of d.instances) putOrDel(INSTANCE_PREFIX + k, state.instances.get(k));
   for (const k of d.services) {

@@ -116,6 +116,16 @@ export class Registry {
     return this.#state.conf;
   }
 
+  /** Whether `member` is recorded as started (cluster version 6; src/registry/version.ts). */
+  hasStarted(member: string): boolean {
+    return this.#state.startedMembers.has(member);
+  }
+
+  /** The started-member record: id -> the log index that recorded it, ids sorted. */
+  startedMembers(): ReadonlyMap<string, number> {
+    return new Map([...this.#state.startedMembers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
   applyBatch(entries: readonly AppliedEntry[]): ApplyOutcome {
     const s = this.#state;
     // Check the whole batch before touching anything: a bad batch is the caller's bug.
@@ -143,6 +153,7 @@ export class Registry {
           learners: Object.freeze([...e.conf.learners]),
         });
         s.dirty.conf = true;
+        s.noteConf(s.conf);
       }
       if (e.command === null) continue;
       const applied = applyCommand(s, e.index, e.command);

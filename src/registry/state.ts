@@ -70,6 +70,7 @@ export class Dirty {
   clusterVersion = false;
   readonly tokens = new Set<string>();
   aclBootstrap = false;
+  startedMembers = false;
 }
 
 interface Tx {
@@ -105,6 +106,12 @@ export class RegistryState {
   readonly tokensByHash = new Map<string, string>();
   /** The revision of the bootstrapAcl that succeeded; 0: not bootstrapped. */
   aclBootstrapRevision = 0;
+  /**
+   * v6: the members that have started (recordMemberStarted, or current at the raise to 6),
+   * each with the log index that recorded it. Invariant: every id is a current member (a
+   * conf change that removes one deletes it: noteConf).
+   */
+  readonly startedMembers = new Map<string, number>();
 
   dirty = new Dirty();
   #tx: Tx | null = null;
@@ -219,6 +226,24 @@ export class RegistryState {
     this.aclBootstrapRevision = tx.revision;
     this.dirty.aclBootstrap = true;
     tx.changed = true;
+  }
+
+  /** Records that `id` has started, at log index `index` (a change of no instance: no revision). */
+  recordStarted(id: string, index: number): void {
+    this.#requireTx();
+    this.startedMembers.set(id, index);
+    this.dirty.startedMembers = true;
+  }
+
+  /** A conf change was applied: members no longer in it lose their started entry (a later add starts afresh). */
+  noteConf(conf: ConfState): void {
+    if (this.startedMembers.size === 0) return;
+    const members = new Set([...conf.voters, ...conf.learners]);
+    for (const id of [...this.startedMembers.keys()]) {
+      if (members.has(id)) continue;
+      this.startedMembers.delete(id);
+      this.dirty.startedMembers = true;
+    }
   }
 
   /** Loads a persisted token without a transaction (open/reload). */

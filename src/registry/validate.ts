@@ -12,7 +12,7 @@
 import { parseHealthPolicy } from '../health/policy.js';
 import { parseAccessRules } from './access.js';
 import type { ClientRef, Command, CommandError, InstancePatch, TokenFields } from './commands.js';
-import { CLIENT_COMMAND_TYPES, LEADER_COMMAND_TYPES } from './commands.js';
+import { CLIENT_COMMAND_TYPES, LEADER_COMMAND_TYPES, MEMBER_COMMAND_TYPES } from './commands.js';
 import type { AccessRules, SettableHealth } from './model.js';
 import { RECORD_KEY_UNCOUNTED_SINCE, STATE_MACHINE_VERSION } from './version.js';
 
@@ -370,6 +370,8 @@ function parseFields(o: Obj, type: Command['type'], client: ClientRef | undefine
       };
     case 'recordMemberAddresses':
       return { type, term: int(o, 'term', 0, Number.MAX_SAFE_INTEGER), addresses: memberAddresses(o) };
+    case 'recordMemberStarted':
+      return { type, member: text(o['member'], 'member', 256, false) };
     case 'setHealth':
       return {
         type,
@@ -394,12 +396,16 @@ export type Envelope =
 export function parseEnvelope(raw: unknown): Envelope {
   if (!isObject(raw)) return invalidCommand('a command must be an object');
   const type = raw['type'];
-  if (typeof type !== 'string' || !(CLIENT_COMMAND_TYPES.has(type) || LEADER_COMMAND_TYPES.has(type))) {
+  if (
+    typeof type !== 'string' ||
+    !(CLIENT_COMMAND_TYPES.has(type) || LEADER_COMMAND_TYPES.has(type) || MEMBER_COMMAND_TYPES.has(type))
+  ) {
     return invalidCommand(`unknown command type ${JSON.stringify(type)}`);
   }
   const c = raw['client'];
   if (c === undefined) return { ok: true, raw, type: type as Command['type'], client: undefined };
   if (LEADER_COMMAND_TYPES.has(type)) return invalidCommand(`${type} is proposed by the leader and takes no client`);
+  if (MEMBER_COMMAND_TYPES.has(type)) return invalidCommand(`${type} is proposed by a member and takes no client`);
   if (
     !isObject(c) ||
     typeof c['id'] !== 'string' ||

@@ -29,8 +29,15 @@
  *   it): the node adds, at apply, each address for a current member still without one
  *   (src/node/peer-book.ts). Below v5 it is refused, as a v4 build refuses an unknown type,
  *   so a v4 build never keeps another record than its v5 peers.
+ * - v6: the started-member record (`\x00meta/started-members`, docs/storage.md): each member,
+ *   once part of a running cluster, commits `recordMemberStarted` for itself (as etcd's
+ *   publish), a conf change that removes a member deletes its entry, and the entry that
+ *   raises the cluster to 6 records every current member (each reported a running build, or
+ *   the leader would not raise). A peer answers a founding probe from it
+ *   (src/node/founding-guard.ts). Below v6 `recordMemberStarted` is refused, as a v5 build
+ *   refuses an unknown type, so no replica of a v5 build keeps another record.
  */
-export const STATE_MACHINE_VERSION = 5;
+export const STATE_MACHINE_VERSION = 6;
 
 /** The cluster version of a state machine that has never recorded one. */
 export const BASE_CLUSTER_VERSION = 1;
@@ -43,7 +50,11 @@ export const INTRODUCED_IN: Readonly<Record<string, number>> = Object.freeze({
   createToken: 3,
   revokeToken: 3,
   recordMemberAddresses: 5,
+  recordMemberStarted: 6,
 });
+
+/** The first cluster version that keeps the started-member record (state.ts, `startedMembers`). */
+export const MEMBER_STARTED_SINCE = 6;
 
 /** The first cluster version at which metadata's reserved record key is not counted (validate.ts). */
 export const RECORD_KEY_UNCOUNTED_SINCE = 4;
