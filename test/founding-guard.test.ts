@@ -13,8 +13,10 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClusterTls } from '../scripts/tls-certs.js';
 import {
+  describeFounding,
   foundingDecision,
   guardFounding,
+  joinDecision,
   MemberBootstrappedError,
   type PeerFoundingAnswer,
 } from '../src/node/founding-guard.js';
@@ -251,5 +253,125 @@ describe('the founding decision', () => {
       },
     });
     expect(asked).toEqual([]);
+  });
+});
+
+describe('the started-member answer (cluster version 6)', () => {
+  const storage = (term: number) => ({
+    initialState: () => ({ hardState: { term } }),
+    lastIndex: () => 40,
+    firstIndex: () => 1,
+  });
+  const registry = (clusterVersion: number, started: string[]) => ({
+    clusterVersion,
+    conf: { voters: ['n1', 'n2', 'n3'], learners: ['n4'] },
+    hasStarted: (id: string) => started.includes(id),
+  });
+
+  it('says whether the asker is a current member recorded as started, and the cluster version', () => {
+    expect(describeFounding(storage(4), registry(6, ['n1', 'n3']), 'n3')).toEqual({
+      pastFounding: true,
+      term: 4,
+      lastIndex: 40,
+      snapshotIndex: 0,
+      started: true,
+      clusterVersion: 6,
+    });
+    expect(describeFounding(storage(4), registry(6, ['n1']), 'n3').started).toBe(false);
+    // Not a member (removed): never "started", whatever a stale record says.
+    expect(describeFounding(storage(4), registry(6, ['n9']), 'n9').started).toBe(false);
+    expect(describeFounding(storage(4), registry(5, []), 'n4')).toMatchObject({ started: false, clusterVersion: 5 });
+  });
+
+  it('goes over the transport: the acceptor is asked about the prober, a joiner may ask', async () => {
+    const asked: string[] = [];
+    const peer = await harness.node('n1', {
+      cluster: ClusterIdentity.of(CLUSTER),
+      peers: new Map([['n3', { host: '127.0.0.1', port: 1 }]]),
+      describeFounding: (asker) => {
+        asked.push(asker);
+        return foundingStateOf(5, 42, 0, { started: true, clusterVersion: 6 });
+      },
+    });
+    const joiner = await probeFounding({
+      selfId: 'n3',
+      peerId: 'n1',
+      address: peer.address,
+      secret: SECRET,
+      cluster: ClusterIdentity.unassigned(() => undefined),
+      secureContext: null,
+      timeoutMs: 2_000,
+    });
+    expect(joiner).toEqual({
+      kind: 'answered',
+      state: { pastFounding: true, term: 5, lastIndex: 42, snapshotIndex: 0, started: true, clusterVersion: 6 },
+    });
+    expect(asked).toEqual(['n3']);
+  });
+
+  const answer = (peer: string, state: ReturnType<typeof foundingStateOf>): PeerFoundingAnswer => ({
+    peer,
+    result: { kind: 'answered', state },
+  });
+  const past = (started: boolean, clusterVersion: number) => foundingStateOf(4, 90, 0, { started, clusterVersion });
+
+  it('founding: refused only past founding and (started, or a version that cannot tell)', () => {
+    // The decision table, one peer at a time.
+    const cases: [ReturnType<typeof foundingStateOf>, 'found' | 'refuse'][] = [
+      // A late founding member that never started, at version 6: let in (as etcd).
+      [past(false, 6), 'found'],
+      [past(false, 7), 'found'],
+      // A wiped member: recorded as started.
+      [past(true, 6), 'refuse'],
+      // Below version 6 (or a build before the record, which does not say): cannot tell.
+      [past(false, 5), 'refuse'],
+      [foundingStateOf(4, 90, 0), 'refuse'],
+      // Not past founding: a whole new cluster starting together.
+      [foundingStateOf(1, 3, 0, { started: false, clusterVersion: 1 }), 'found'],
+      [foundingStateOf(1, 3, 0), 'found'],
+    ];
+    for (const [state, kind] of cases)
+      expect([state, foundingDecision([answer('n1', state)]).kind]).toEqual([state, kind]);
+    // One objection is enough.
+    expect(foundingDecision([answer('n1', past(false, 6)), answer('n2', past(true, 6))])).toMatchObject({
+      kind: 'refuse',
+      peer: 'n2',
+    });
+  });
+
+  it('--join: refused only when a peer records it as a current member that has started', () => {
+    expect(joinDecision([answer('n1', past(true, 6))])).toMatchObject({ kind: 'refuse', peer: 'n1' });
+    expect(joinDecision([answer('n1', past(false, 6))]).kind).toBe('found');
+    // Older peers (no answer, or none about the record) and peers below 6 are no objection.
+    expect(joinDecision([answer('n1', foundingStateOf(4, 90, 0))]).kind).toBe('found');
+    expect(joinDecision([answer('n1', past(false, 5))]).kind).toBe('found');
+    expect(
+      joinDecision([
+        { peer: 'n1', result: { kind: 'unanswered' } },
+        { peer: 'n2', result: { kind: 'down' } },
+      ]).kind,
+    ).toBe('found');
+  });
+
+  it('--join with fake peers: the refusal says to remove and add the member first', async () => {
+    const refusal = await guardFounding({
+      id: 'n3',
+      peers: new Map([
+        ['n1', { host: '127.0.0.1', port: 1 }],
+        ['n3', { host: '127.0.0.1', port: 3 }],
+      ]),
+      secret: SECRET,
+      clusterId: null,
+      mode: 'join',
+      waitMs: 1_000,
+      logger: silent,
+      probe: async () => ({ kind: 'answered', state: past(true, 6) }),
+    }).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(MemberBootstrappedError);
+    const err = refusal as MemberBootstrappedError;
+    expect(err.mode).toBe('join');
+    expect(err.message).toMatch(/member n3 has already been bootstrapped/);
+    expect(err.message).toMatch(/records it as a current member that has started/);
+    expect(err.message).toMatch(/Remove the member first/);
   });
 });

@@ -6,7 +6,7 @@
 import type { SoftState } from '../../raft/index.js';
 import { encode } from '../codec/index.js';
 import type { HealthReport } from '../health/index.js';
-import type { ClientCommand, KeepaliveOutcome } from '../registry/index.js';
+import type { ClientCommand, KeepaliveOutcome, MemberCommand } from '../registry/index.js';
 import type { Clock } from './clock.js';
 import { NodeError } from './errors.js';
 import type { ForwardedRequests } from './forwarding.js';
@@ -36,8 +36,8 @@ export interface ClientRequestsDeps {
 export class ClientRequests {
   constructor(private readonly d: ClientRequestsDeps) {}
 
-  /** A client command, replicated; resolves once committed and applied on this node. */
-  async submit(command: ClientCommand, timeoutMs: number): Promise<ProposalResult> {
+  /** A client command (or a member's own, member-publication.ts), replicated; resolves once committed and applied on this node. */
+  async submit(command: ClientCommand | MemberCommand, timeoutMs: number): Promise<ProposalResult> {
     const { clock, forwards } = this.d;
     const data = encode(command);
     return this.d.router.route<ProposalResult>(
@@ -58,7 +58,8 @@ export class ClientRequests {
         // whose leader went away. Anything else goes back to the client.
         retryable: (err) =>
           (err instanceof NodeError && err.code === 'NO_LEADER') ||
-          (err instanceof ForwardFailure && (err.kind === 'not-sent' || command.client !== undefined)),
+          (err instanceof ForwardFailure &&
+            (err.kind === 'not-sent' || ('client' in command && command.client !== undefined))),
         onDeadline: (unknown) =>
           new NodeError(
             'TIMEOUT',

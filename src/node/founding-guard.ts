@@ -20,14 +20,22 @@
  * 3. Peers that do not answer within `waitMs` (down, partitioned, all starting): the node
  *    founds as before. The guard protects when some peer of the running cluster is
  *    reachable, which is the case it exists for (a cluster losing one member's disk).
- * 4. A founding member started late, after the others already elected a leader, is
- *    refused as well: no peer can tell "never started" from "wiped" (etcd tells them
- *    apart by a record each member commits at its first start; Rollcall has none). The
- *    same runbook (member remove, member add, --join) brings it in safely.
+ * 4. A founding member started late, after the others already elected a leader: its peers
+ *    cannot tell "never started" from "wiped" by their logs. From cluster version 6 they
+ *    tell by the started-member record (member-publication.ts, as etcd's publish and
+ *    isMemberBootstrapped): a member recorded as started is refused, one that is not may
+ *    found (it never voted nor acknowledged anything, and its founding entries are the
+ *    others'). Below version 6 a peer cannot know, and it is refused as before.
+ * 5. A fresh node started with --join asks too (joinDecision): a peer that records it as a
+ *    current member that has started means it lost its data without being removed (its
+ *    voter slot would go on with an empty term and vote); it is refused until it has been
+ *    removed and added back, which deletes its record.
  */
 import { createSecureContext } from 'node:tls';
 
+import type { ConfState } from '../../raft/index.js';
 import type { Logger } from '../log/index.js';
+import { BASE_CLUSTER_VERSION, MEMBER_STARTED_SINCE } from '../registry/index.js';
 import {
   ClusterIdentity,
   type FoundingProbeResult,
@@ -38,13 +46,25 @@ import {
   probeFounding,
 } from '../transport/index.js';
 
-/** What this node answers a peer's founding probe, from its durable log and hard state. */
-export function describeFounding(storage: {
-  initialState(): { hardState: { term: number } };
-  lastIndex(): number;
-  firstIndex(): number;
-}): FoundingState {
-  return foundingStateOf(storage.initialState().hardState.term, storage.lastIndex(), storage.firstIndex() - 1);
+/**
+ * What this node answers a peer's founding probe: from its durable log and hard state, and
+ * from its applied state whether the asker is a current member recorded as started.
+ */
+export function describeFounding(
+  storage: {
+    initialState(): { hardState: { term: number } };
+    lastIndex(): number;
+    firstIndex(): number;
+  },
+  registry: { readonly clusterVersion: number; readonly conf: ConfState | null; hasStarted(id: string): boolean },
+  asker: string,
+): FoundingState {
+  const conf = registry.conf;
+  const member = conf !== null && (conf.voters.includes(asker) || conf.learners.includes(asker));
+  return foundingStateOf(storage.initialState().hardState.term, storage.lastIndex(), storage.firstIndex() - 1, {
+    started: member && registry.hasStarted(asker),
+    clusterVersion: registry.clusterVersion,
+  });
 }
 
 /** `rollcall server` exits with this code when the guard refuses (docs/cli.md). */
@@ -53,7 +73,11 @@ export const MEMBER_BOOTSTRAPPED_EXIT_CODE = 12;
 /** How long a founding member waits for its peers' answers by default. */
 export const DEFAULT_FOUNDING_PROBE_MS = 2_000;
 
-/** A founding refused: `peer` belongs to a cluster past its founding. Nothing was written. */
+/**
+ * A start refused: `peer` says this member has already been bootstrapped (a founding: its
+ * cluster is past its founding and records this member as started, or cannot tell; a
+ * --join: it records this member as a current member that has started). Nothing was written.
+ */
 export class MemberBootstrappedError extends Error {
   override readonly name = 'MemberBootstrappedError';
   readonly code = 'MEMBER_ALREADY_BOOTSTRAPPED';
@@ -61,16 +85,29 @@ export class MemberBootstrappedError extends Error {
     readonly member: string,
     readonly peer: string,
     readonly state: FoundingState,
+    readonly mode: GuardMode = 'found',
   ) {
     super(
-      `member ${member} has already been bootstrapped: its data directory is empty, but peer ${peer} ` +
-        `belongs to a running cluster (term ${state.term}, last index ${state.lastIndex}). ` +
-        `Refusing to found a new log, which would lose this member's vote and the entries it acknowledged. ` +
-        `Remove the member (rollcall member remove ${member}), add it back (rollcall member add ${member} <peer address>) ` +
-        'and start it with --join: docs/operations.md, "Replacing a member whose data was lost"',
+      mode === 'join'
+        ? `member ${member} has already been bootstrapped: its data directory is empty and it was started with --join, ` +
+            `but peer ${peer} records it as a current member that has started (term ${state.term}). ` +
+            `Refusing to join with an empty log in its old voter slot, which would lose its vote and the entries it acknowledged. ` +
+            `Remove the member first (rollcall cluster remove ${member}), add it back (rollcall cluster add --id ${member} --peer-address <host:port>) ` +
+            'and start it with --join again: docs/operations.md, "Replacing a member whose data was lost"'
+        : `member ${member} has already been bootstrapped: its data directory is empty, but peer ${peer} ` +
+            `belongs to a running cluster (term ${state.term}, last index ${state.lastIndex}) ` +
+            (state.started === true
+              ? 'that records this member as started. '
+              : `that cannot tell whether this member ever started (cluster version ${state.clusterVersion ?? 'unknown'}, below ${MEMBER_STARTED_SINCE}). `) +
+            `Refusing to found a new log, which would lose this member's vote and the entries it acknowledged. ` +
+            `Remove the member (rollcall cluster remove ${member}), add it back (rollcall cluster add --id ${member} --peer-address <host:port>) ` +
+            'and start it with --join: docs/operations.md, "Replacing a member whose data was lost"',
     );
   }
 }
+
+/** What the node is about to do with its empty data directory: found a cluster, or join one. */
+export type GuardMode = 'found' | 'join';
 
 /** One peer's answer, as the decision reads it. */
 export interface PeerFoundingAnswer {
@@ -82,10 +119,31 @@ export type FoundingDecision =
   | { readonly kind: 'found' }
   | { readonly kind: 'refuse'; readonly peer: string; readonly state: FoundingState };
 
-/** Refuse when any peer's cluster is past its founding; found otherwise (no answer is no objection). */
+/**
+ * A founding member is refused when a peer's cluster is past its founding and either
+ * records the asker as started, or runs below cluster version 6 (or does not say: a build
+ * before the record), so cannot tell a wiped member from one that never started. No answer
+ * is no objection.
+ */
 export function foundingDecision(answers: readonly PeerFoundingAnswer[]): FoundingDecision {
+  for (const { peer, result } of answers) {
+    if (result.kind !== 'answered' || !result.state.pastFounding) continue;
+    const { started, clusterVersion } = result.state;
+    if (started === true || (clusterVersion ?? BASE_CLUSTER_VERSION) < MEMBER_STARTED_SINCE)
+      return { kind: 'refuse', peer, state: result.state };
+  }
+  return { kind: 'found' };
+}
+
+/**
+ * A fresh node started with --join is refused when a peer records it as a current member
+ * that has started (its data was lost, and it was not removed and added back). Peers that
+ * do not say (older builds, below version 6) are no objection, as before the record.
+ */
+export function joinDecision(answers: readonly PeerFoundingAnswer[]): FoundingDecision {
   for (const { peer, result } of answers)
-    if (result.kind === 'answered' && result.state.pastFounding) return { kind: 'refuse', peer, state: result.state };
+    if (result.kind === 'answered' && result.state.started === true)
+      return { kind: 'refuse', peer, state: result.state };
   return { kind: 'found' };
 }
 
@@ -94,8 +152,13 @@ export interface FoundingGuardOptions {
   /** Every founding member's address (`--peers`); this node's own entry is skipped. */
   readonly peers: ReadonlyMap<string, PeerAddress>;
   readonly secret: string;
-  /** The id of the cluster this node would found: peers of another cluster refuse the probe. */
-  readonly clusterId: string;
+  /**
+   * The id of the cluster this node would found: peers of another cluster refuse the probe.
+   * null for a joiner, which has none yet (it says it is joining).
+   */
+  readonly clusterId: string | null;
+  /** Founding (default) or --join: which decision the answers go to. */
+  readonly mode?: GuardMode;
   readonly tls?: PeerTlsOptions;
   /** Bound on the wait for answers; 0 skips the guard. */
   readonly waitMs: number;
@@ -112,7 +175,9 @@ export async function guardFounding(o: FoundingGuardOptions): Promise<void> {
   const peers = [...o.peers].filter(([peer]) => peer !== o.id);
   // A cluster of one has nobody to ask.
   if (o.waitMs <= 0 || peers.length === 0) return;
-  const cluster = ClusterIdentity.of(o.clusterId);
+  const mode = o.mode ?? 'found';
+  const decide = mode === 'join' ? joinDecision : foundingDecision;
+  const cluster = o.clusterId === null ? ClusterIdentity.unassigned(() => undefined) : ClusterIdentity.of(o.clusterId);
   const secureContext =
     o.tls === undefined ? null : createSecureContext({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca });
   const probe =
@@ -134,8 +199,9 @@ export async function guardFounding(o: FoundingGuardOptions): Promise<void> {
       probe(peer, address).then(
         (result) => {
           answers.push({ peer, result });
-          const decision = foundingDecision([{ peer, result }]);
-          if (decision.kind === 'refuse') reject(new MemberBootstrappedError(o.id, decision.peer, decision.state));
+          const decision = decide([{ peer, result }]);
+          if (decision.kind === 'refuse')
+            reject(new MemberBootstrappedError(o.id, decision.peer, decision.state, mode));
           if (--pending === 0) resolve();
         },
         (err: unknown) => reject(err),
@@ -148,13 +214,13 @@ export async function guardFounding(o: FoundingGuardOptions): Promise<void> {
         answers.map(({ peer, result }) => [
           peer,
           result.kind === 'answered'
-            ? `term ${result.state.term}`
+            ? `term ${result.state.term}${result.state.started === undefined ? '' : `, started ${result.state.started}`}`
             : result.kind === 'failed'
               ? `no answer (${result.error.code})`
               : result.kind,
         ]),
       ),
     },
-    'no peer is past the founding; founding',
+    mode === 'join' ? 'no peer records this member as started; joining' : 'no peer objects to the founding; founding',
   );
 }

@@ -43,6 +43,7 @@ import { LeaderDuties } from './leader-duties.js';
 import { LeaderRouter } from './leader-router.js';
 import { LeaderChangeWaiters } from './leader-watch.js';
 import { LoopBlockMeter } from './loop-block-meter.js';
+import { MemberPublication } from './member-publication.js';
 import { MemberStatus } from './member-status.js';
 import { Membership } from './membership.js';
 import { openNodeData } from './open-data.js';
@@ -345,6 +346,16 @@ export class RollcallNode {
       clock,
       membership: this.membership,
       duties: this.duties,
+      publication: new MemberPublication({
+        id: options.id,
+        registry,
+        clock,
+        log: this.log,
+        soft,
+        conf: () => this.conf,
+        submit: (command, ms) => this.requests.submit(command, ms),
+        closed: () => this.closed || this.failure !== null,
+      }),
       tickMs,
       electionTicks,
       dutyMs: options.expiryCheckMs ?? 200,
@@ -374,7 +385,7 @@ export class RollcallNode {
           if (!ev.connected) node?.relays.connectionDropped(ev.peer);
         },
         onPeerRefused: (peer) => node?.connections.onRefused(peer),
-        describeFounding: () => describeFounding(storage),
+        describeFounding: (asker) => describeFounding(storage, registry, asker),
         detachBinary: detachSnapshotChunk,
         ...(options.faults ? { faults: true, faultKind: peerMessageKind } : {}),
       });

@@ -1,7 +1,7 @@
 /**
- * Opening what a node keeps in its data directory, in this order: for a founding member
- * with an empty directory, the founding guard (founding-guard.ts: peers past their founding
- * refuse it before anything is written), the database and the
+ * Opening what a node keeps in its data directory, in this order: for an empty directory,
+ * the founding guard (founding-guard.ts: peers that say this member was already bootstrapped
+ * refuse a founding or a --join before anything is written), the database and the
  * storage over it (refusing a damaged log), the founding entries and id of a new cluster, the
  * registry, the version gate, which cluster the node belongs to, and where it dials each
  * member (peer-book.ts). RollcallNode.start wires the parts around what this returns.
@@ -42,8 +42,10 @@ export async function openNodeData(
   const clusterId = foundingClusterId(ids, options.initialClusterToken ?? '');
   // Before the database is created: a refused founding leaves the directory as it found it.
   let guarded = false;
-  if (!options.join && (await isEmptyDirectory(options.dataDir))) {
-    await guardFoundingOf(options, clusterId);
+  if (await isEmptyDirectory(options.dataDir)) {
+    // A joiner asks too: a peer that records it as a started member means its data was lost
+    // and it was not removed first (founding-guard.ts, joinDecision).
+    await guardFoundingOf(options, options.join ? null : clusterId);
     guarded = true;
   }
   const db = await openNodeDatabase(options.dataDir);
@@ -104,12 +106,14 @@ async function isEmptyDirectory(dir: string): Promise<boolean> {
   }
 }
 
-function guardFoundingOf(options: NodeOptions, clusterId: string): Promise<void> {
+/** `clusterId` null: a joiner's probe (it has no id yet, and asks about itself, not a founding). */
+function guardFoundingOf(options: NodeOptions, clusterId: string | null): Promise<void> {
   return guardFounding({
     id: options.id,
     peers: options.peers,
     secret: options.secret,
     clusterId,
+    mode: clusterId === null ? 'join' : 'found',
     ...(options.peerTls === undefined ? {} : { tls: options.peerTls }),
     waitMs: options.foundingProbeMs ?? DEFAULT_FOUNDING_PROBE_MS,
     logger: options.logger,

@@ -6,6 +6,7 @@
 import type { RawNode } from '../../raft/index.js';
 import type { NodeClock, Timer } from './clock.js';
 import type { LeaderDuties } from './leader-duties.js';
+import type { MemberPublication } from './member-publication.js';
 import type { Membership } from './membership.js';
 
 export interface NodeTimersDeps {
@@ -13,6 +14,8 @@ export interface NodeTimersDeps {
   readonly clock: NodeClock;
   readonly membership: Membership;
   readonly duties: LeaderDuties;
+  /** This member's own entry in the started-member record. */
+  readonly publication?: MemberPublication;
   /** Milliseconds per Raft tick. */
   readonly tickMs: number;
   readonly electionTicks: number;
@@ -48,6 +51,7 @@ export class NodeTimers {
     this.d.duties.checkExpiry();
     this.d.duties.checkClusterVersion();
     this.d.duties.checkMemberAddresses();
+    this.d.publication?.check();
   }
 
   /** Removed and handed over (two election timeouts since): stop taking part; the process should be stopped. */

@@ -9,7 +9,8 @@
  *
  *   acceptor -> prober   challenge                                  (as always)
  *   prober   -> acceptor hello { ..., ask: 'founding' }
- *   acceptor -> prober   welcome { mac, founding: { pastFounding, term, lastIndex, snapshotIndex } }
+ *   acceptor -> prober   welcome { mac, founding: { pastFounding, term, lastIndex, snapshotIndex,
+ *                                            started?, clusterVersion? } }
  *
  * and the prober hangs up: the connection never carries messages, and the acceptor neither
  * reports it as the prober's stream nor lets it replace one. A build before the probe
@@ -49,23 +50,46 @@ export interface FoundingState {
   readonly term: number;
   readonly lastIndex: number;
   readonly snapshotIndex: number;
+  /**
+   * The asker is a current member recorded as started in this node's applied state (the
+   * started-member record, cluster version 6: src/node/member-publication.ts). Absent from
+   * builds before the record.
+   */
+  readonly started?: boolean;
+  /** This node's cluster version (src/registry/version.ts); absent from builds before the record. */
+  readonly clusterVersion?: number;
 }
 
 /** Term of the founding entries (raft/bootstrap.ts): every founding member starts there. */
 export const FOUNDING_TERM = 1;
 
-/** The answer a node gives from its durable state. */
-export function foundingStateOf(term: number, lastIndex: number, snapshotIndex: number): FoundingState {
-  return { pastFounding: term > FOUNDING_TERM || snapshotIndex > 0, term, lastIndex, snapshotIndex };
+/** The answer a node gives from its durable state (and, given, what it knows of the asker). */
+export function foundingStateOf(
+  term: number,
+  lastIndex: number,
+  snapshotIndex: number,
+  asker?: { readonly started: boolean; readonly clusterVersion: number },
+): FoundingState {
+  const state = { pastFounding: term > FOUNDING_TERM || snapshotIndex > 0, term, lastIndex, snapshotIndex };
+  return asker === undefined ? state : { ...state, started: asker.started, clusterVersion: asker.clusterVersion };
 }
 
 /** The `founding` field of a welcome, or null when it is absent or malformed. */
 export function parseFoundingState(value: unknown): FoundingState | null {
   if (typeof value !== 'object' || value === null) return null;
-  const { pastFounding, term, lastIndex, snapshotIndex } = value as Record<string, unknown>;
+  const { pastFounding, term, lastIndex, snapshotIndex, started, clusterVersion } = value as Record<string, unknown>;
   const count = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
   if (typeof pastFounding !== 'boolean' || !count(term) || !count(lastIndex) || !count(snapshotIndex)) return null;
-  return { pastFounding, term, lastIndex, snapshotIndex };
+  if (!(started === undefined || typeof started === 'boolean')) return null;
+  if (!(clusterVersion === undefined || (count(clusterVersion) && clusterVersion >= 1))) return null;
+  return {
+    pastFounding,
+    term,
+    lastIndex,
+    snapshotIndex,
+    ...(started === undefined ? {} : { started }),
+    ...(clusterVersion === undefined ? {} : { clusterVersion }),
+  };
 }
 
 /** How one probe ended. */

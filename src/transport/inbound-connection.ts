@@ -40,7 +40,7 @@ export interface InboundConnectionOptions {
    * This node's answer to a founding probe (founding-probe.ts). Absent: the welcome says
    * nothing, as a build before the probe would.
    */
-  readonly describeFounding?: () => FoundingState;
+  readonly describeFounding?: (asker: string) => FoundingState;
   /** One call per data frame, in arrival order. */
   readonly onFrame: (connection: InboundConnection, payload: Buffer) => void;
   /**
@@ -192,7 +192,7 @@ export class InboundConnection {
     this.send({
       t: 'welcome',
       mac: acceptorProof(secret, hello.nonce, hello.id, selfId),
-      ...(describeFounding === undefined ? {} : { founding: describeFounding() }),
+      ...(describeFounding === undefined ? {} : { founding: describeFounding(hello.id) }),
     });
     this.connection.setFrameHandler(() => this.connection.fail(null));
     this.holdTimer = setTimeout(() => {

@@ -81,7 +81,7 @@ export class PeerTransport<M> {
   private readonly backoff: BackoffOptions;
   private readonly faultsEnabled: boolean;
   private readonly onMessage: (from: string, message: M) => void;
-  private readonly describeFounding: (() => FoundingState) | undefined;
+  private readonly describeFounding: ((asker: string) => FoundingState) | undefined;
   private readonly onPeerStatus: ((event: PeerStatusEvent) => void) | undefined;
   private readonly onPeerRefused: ((peer: string) => void) | undefined;
   private readonly listenAddress: PeerAddress;

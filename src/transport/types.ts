@@ -35,7 +35,7 @@ export interface TransportOptions<M> {
    * This node's answer to a peer's founding probe (founding-probe.ts), read from its
    * durable state at each probe. Absent: probes get no answer, as from a build before them.
    */
-  readonly describeFounding?: () => FoundingState;
+  readonly describeFounding?: (asker: string) => FoundingState;
   /** Largest frame accepted or sent. Default 64 MiB. */
   readonly maxFrameBytes?: number;
   /** Bound on bytes waiting to be written to one peer (our queue plus the socket's buffer). Default 128 MiB. */
