@@ -147,6 +147,10 @@ export class Membership {
       // Linger so that, as leader, we hand over and tell the others the removal is committed.
       this.removedAt = this.d.clock.now();
       log.warn({ index }, 'this node was removed from the cluster; it stops taking part shortly — stop the process');
+    } else if ((cc.type === 'addVoter' || cc.type === 'addLearner') && cc.node === this.d.id) {
+      // Added back (a member removed, added again and started with --join replays both from
+      // the log, within milliseconds): a member again, it must not retire for the removal.
+      this.removedAt = null;
     }
     this.d.setPeers(book.current);
     const conf = this.d.conf();
