@@ -58,6 +58,8 @@ export interface LocalClusterOptions {
    * each other, and a lag spike there is the machine, not an overload the test is about.
    */
   readonly shedOnLag?: boolean;
+  /** Members `start` does not start (a founding member that boots late): spawnNode starts them. */
+  readonly deferred?: readonly string[];
   /**
    * Route every peer link through a TCP proxy in front of each node's peer port (every
    * node's `--peers` names the proxies, and so does a node added later), controlled
@@ -122,7 +124,7 @@ export class LocalCluster {
       const c = new LocalCluster(options);
       await c.init();
       try {
-        await Promise.all(c.nodes.map((n) => c.spawnNode(n)));
+        await Promise.all(c.nodes.filter((n) => !options.deferred?.includes(n.id)).map((n) => c.spawnNode(n)));
         return c;
       } catch (err) {
         await c.close();
