@@ -4,8 +4,9 @@
  * instance, issue 21. Sharing must be invisible: every instance reads as before, and a
  * restart loads the same state.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Registry } from '../src/registry/index.js';
+import { sharedMetadata, sharedTags } from '../src/registry/shared-values.js';
 import { inst, Log, ok } from './registry-helpers.js';
 
 const zone = (z: string) => ({ metadata: { version: '1.4.2', zone: z }, tags: ['blue', 'v1'] });
@@ -67,5 +68,27 @@ describe('shared metadata and tags', () => {
     expect(loaded('j5').metadata).toBe(loaded('j0').metadata);
     expect(loaded('j1').metadata).not.toBe(loaded('j0').metadata);
     expect(loaded('j7').tags).toBe(loaded('i0').tags);
+  });
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it('gives a value too long to keep no JSON key (a write of 256 KB of metadata encodes nothing more)', () => {
+    // The validator's largest metadata: 64 values of 4 KiB. Its JSON, 256 KB, could never be
+    // kept (keys are at most 1,024 characters), so encoding it on every write is waste.
+    const big: Record<string, string> = {};
+    for (let k = 0; k < 64; k++) big[`k${k}`] = 'x'.repeat(4096);
+    const bigTags = Object.freeze(Array.from({ length: 64 }, (_, k) => `${k}`.padEnd(128, 't')));
+    const stringify = vi.spyOn(JSON, 'stringify');
+    sharedMetadata(Object.freeze({ zone: 'before' }));
+    sharedTags(Object.freeze(['before']));
+    expect(sharedMetadata(Object.freeze(big))).toStrictEqual(big);
+    expect(sharedTags(bigTags)).toBe(bigTags);
+    expect(stringify).toHaveBeenCalledTimes(2);
+    // Just short enough: still kept, so an equal one later shares it.
+    const near = Object.freeze({ a: 'y'.repeat(1016) });
+    expect(JSON.stringify(near).length).toBe(1024);
+    const kept = sharedMetadata(near);
+    sharedMetadata(Object.freeze({ zone: 'between' }));
+    expect(sharedMetadata(Object.freeze({ a: 'y'.repeat(1016) }))).toBe(kept);
   });
 });

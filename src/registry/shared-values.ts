@@ -6,8 +6,10 @@
  * an instance. Values are frozen and never changed, so sharing one is invisible to readers.
  *
  * A cache, not an index: bounded (emptied when full), so values that do not repeat cost at
- * most its size (4,096 keys of up to 1,024 characters each kind, ~4 MB at worst) and a
- * canonical string per write; losing an entry loses only sharing.
+ * most its size and a canonical string per write; losing an entry loses only sharing. At
+ * worst (4,096 keys of 1,024 characters each kind, and the values they keep alive after
+ * their instances have changed) that is ~9 MB a kind, ~18 MB for both; up to twice that for
+ * text outside Latin-1, which V8 keeps two bytes a character (measured with heapUsed).
  */
 
 /** Distinct values kept for each kind; at this size the cache starts again. */
@@ -22,7 +24,10 @@ const tagsByText = new Map<string, readonly string[]>();
 let lastMetadata: Readonly<Record<string, string>> = Object.freeze({});
 let lastTags: readonly string[] = Object.freeze([]);
 
-function shared<T>(cache: Map<string, T>, value: T): T {
+function shared<T>(cache: Map<string, T>, value: T, leastText: number): T {
+  // A value whose JSON cannot fit is not keyed: encoding up to 256 KB of metadata on
+  // every write of it would be work for nothing.
+  if (leastText > MAX_TEXT) return value;
   const text = JSON.stringify(value);
   if (text.length > MAX_TEXT) return value;
   const known = cache.get(text);
@@ -46,20 +51,34 @@ function sameTags(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
+/** A lower bound of JSON.stringify(metadata).length: `{}`, and `"k":"v"` and a comma per entry (escapes only add). */
+function metadataTextAtLeast(metadata: Readonly<Record<string, string>>): number {
+  let n = 1;
+  for (const k in metadata) n += k.length + metadata[k]!.length + 6;
+  return n;
+}
+
+/** A lower bound of JSON.stringify(tags).length: `[]`, and `"t"` and a comma per tag. */
+function tagsTextAtLeast(tags: readonly string[]): number {
+  let n = 1;
+  for (const t of tags) n += t.length + 3;
+  return n;
+}
+
 /**
  * The kept copy of a frozen metadata map equal to `metadata` (same keys in the same order,
  * same values), or `metadata` itself, now kept.
  */
 export function sharedMetadata(metadata: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
   if (metadata === lastMetadata || sameMetadata(metadata, lastMetadata)) return lastMetadata;
-  lastMetadata = shared(metadataByText, metadata);
+  lastMetadata = shared(metadataByText, metadata, metadataTextAtLeast(metadata));
   return lastMetadata;
 }
 
 /** The kept copy of a frozen tag list equal to `tags`, or `tags` itself, now kept. */
 export function sharedTags(tags: readonly string[]): readonly string[] {
   if (tags === lastTags || sameTags(tags, lastTags)) return lastTags;
-  lastTags = shared(tagsByText, tags);
+  lastTags = shared(tagsByText, tags, tagsTextAtLeast(tags));
   return lastTags;
 }
 
