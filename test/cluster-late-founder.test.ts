@@ -39,7 +39,7 @@ const ids = (body: { instances?: { id: string }[] }) => (body.instances ?? []).m
 const view = async (url: string) =>
   (await http('GET', `${url}/v1/cluster`)).body as {
     clusterVersion: number;
-    members: { id: string; voter: boolean }[];
+    members: { id: string; voter: boolean; started: boolean }[];
   };
 
 async function answerOf(peer: string, asker: string): Promise<FoundingState | null> {
@@ -89,6 +89,12 @@ describe('a founding member that boots late', () => {
     });
     expect(added.status, JSON.stringify(added.body)).toBe(201);
     expect(await answerOf(leader, 'n3')).toMatchObject({ pastFounding: true, started: false, clusterVersion: 6 });
+    // GET /v1/cluster shows the record: the raise recorded the two members there were.
+    expect((await view(cluster.node(leader).url)).members.map((m) => [m.id, m.started])).toEqual([
+      ['n1', true],
+      ['n2', true],
+      ['n3', false],
+    ]);
 
     // Started as a founding member (no --join): no peer records it as started, so it founds.
     await cluster.spawnNode(late);
@@ -102,6 +108,7 @@ describe('a founding member that boots late', () => {
       return r.status === 200 && ids(r.body).join() === 'o1,o2,o3';
     });
     await waitFor('n3 published itself', async () => (await answerOf(leader, 'n3'))?.started === true);
+    expect((await view(late.url)).members.find((m) => m.id === 'n3')?.started).toBe(true);
 
     // Wiped now, it is refused: its peers record it as started.
     await cluster.kill('n3');

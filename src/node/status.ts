@@ -17,6 +17,8 @@ export interface MemberView {
   readonly connected: boolean;
   /** What the member last said about itself (null if never heard). */
   readonly reported: (PeerStatus & { readonly at: number }) | null;
+  /** In the started-member record as of this node's applied index (cluster version 6; docs/registry.md). */
+  readonly started?: boolean;
 }
 
 export interface NodeStatus {
@@ -67,6 +69,7 @@ export function nodeStatus(s: StatusSources): NodeStatus {
       lastContact: id === s.id ? s.clock.wallNow() : (peer?.lastContact ?? null),
       connected: id === s.id ? true : (peer?.connected ?? false),
       reported: s.memberStatus.reported(id),
+      started: s.registry.hasStarted(id),
     };
   });
   return {

@@ -15,7 +15,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           tag: 'cluster',
           summary: 'Cluster status as this node sees it',
           description:
-            'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact, `slowestWriteMs` (its slowest Raft write over 500 ms in the last 30 s, 0 if none: a slow disk), and `stateMachineVersion` (the state-machine version its build implements; 1 for a build that does not say). `clusterVersion`: the version the cluster runs at; `supportedVersion`: the highest every member supports as this node last heard (the leader raises `clusterVersion` to it; docs/operations.md, "Upgrades"). Other members report themselves every 500 ms. `clusterId`: the id of the cluster this node belongs to, which the peer handshake checks (null for a cluster founded by a build before founding ids; docs/operations.md, "Cluster ids").',
+            'Per member: role, term, commit and applied index, lag, the leader\'s match index (on the leader), connection and last contact, `slowestWriteMs` (its slowest Raft write over 500 ms in the last 30 s, 0 if none: a slow disk), `stateMachineVersion` (the state-machine version its build implements; 1 for a build that does not say), and `started` (whether it is in the started-member record, from cluster version 6: a member recorded as started that lost its data is refused at start; docs/operations.md, "Replacing a member whose data was lost"). `clusterVersion`: the version the cluster runs at; `supportedVersion`: the highest every member supports as this node last heard (the leader raises `clusterVersion` to it; docs/operations.md, "Upgrades"). Other members report themselves every 500 ms. `clusterId`: the id of the cluster this node belongs to, which the peer handshake checks (null for a cluster founded by a build before founding ids; docs/operations.md, "Cluster ids").',
           responses: {
             200: {
               description: 'Status.',
@@ -65,6 +65,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
             // The member's slowest slow Raft write (over 500 ms) of the last 30 s: whose disk is slow.
             slowestWriteMs: r?.slowestWriteMs ?? null,
             stateMachineVersion: isSelf ? st.buildVersion : r ? (r.stateMachineVersion ?? 1) : null,
+            started: m.started ?? false,
             connected: m.connected,
             lastContactMs: m.lastContact === null ? null : Math.max(0, now - m.lastContact),
           };
