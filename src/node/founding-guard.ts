@@ -149,7 +149,7 @@ export function joinDecision(answers: readonly PeerFoundingAnswer[]): FoundingDe
 
 export interface FoundingGuardOptions {
   readonly id: string;
-  /** Every founding member's address (`--peers`); this node's own entry is skipped. */
+  /** The members' addresses (`--peers`); this node's own entry is skipped. */
   readonly peers: ReadonlyMap<string, PeerAddress>;
   readonly secret: string;
   /**
@@ -169,7 +169,8 @@ export interface FoundingGuardOptions {
 
 /**
  * Asks every peer at once and resolves when all have answered (or cannot), or rejects with
- * MemberBootstrappedError as soon as one says its cluster is past its founding.
+ * MemberBootstrappedError as soon as one answer objects (foundingDecision, or joinDecision
+ * for a --join).
  */
 export async function guardFounding(o: FoundingGuardOptions): Promise<void> {
   const peers = [...o.peers].filter(([peer]) => peer !== o.id);
