@@ -60,7 +60,8 @@ export class ServerMetrics {
   private readonly loopDelay = new LoopDelayMonitor();
   private lastLeader: string | null = null;
   private lastTerm = -1;
-  private readonly sampler: NodeJS.Timeout;
+  /** Null when the node reports leader changes itself (setObserver): then there is nothing to sample. */
+  private readonly sampler: NodeJS.Timeout | null;
   /** route pattern → method → status → series of httpDuration, so a request builds no label object or key. */
   private readonly httpSeries = new Map<string, Map<string, Map<number, HistogramChild>>>();
   private readonly commandSeries = new Map<string, CommandSeries>();
@@ -182,12 +183,12 @@ export class ServerMetrics {
     );
     r.gauge(
       'rollcall_event_loop_turn_cpu_seconds',
-      'CPU time the process used per 10 ms of event-loop timer, by quantile over the last 10-20 s: what our own work costs a turn, unlike the delay, which also counts time the machine gave other processes.',
+      'CPU time the process used per 50 ms of event-loop timer, by quantile over the last 10-20 s: what our own work costs a turn, unlike the delay, which also counts time the machine gave other processes.',
       () => loop().turnCpu.quantiles.map(([q, v]) => ({ labels: { quantile: String(q) }, value: v })),
     );
     r.gauge(
       'rollcall_event_loop_turn_cpu_max_seconds',
-      'The most CPU time used per 10 ms of event-loop timer in the last 10-20 s.',
+      'The most CPU time used per 50 ms of event-loop timer in the last 10-20 s.',
       () => loop().turnCpu.max,
     );
     r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
@@ -238,9 +239,15 @@ export class ServerMetrics {
         leaderProposed: (kind, count) => leaderProposals.inc({ kind }, count),
       });
     }
-    this.sample();
-    this.sampler = setInterval(() => this.sample(), 100);
-    this.sampler.unref();
+    // A node without setObserver (a test double) is polled for leader changes; a real node
+    // reports them, and a timer that wakes every node 10 times a second to do nothing is
+    // not kept.
+    if (node.setObserver) this.sampler = null;
+    else {
+      this.sample();
+      this.sampler = setInterval(() => this.sample(), 100);
+      this.sampler.unref();
+    }
   }
 
   /**
@@ -286,12 +293,11 @@ export class ServerMetrics {
   }
 
   close(): void {
-    clearInterval(this.sampler);
+    if (this.sampler !== null) clearInterval(this.sampler);
     this.loopDelay.close();
   }
 
   private sample(): void {
-    if (this.node.setObserver) return; // the node reports leader changes itself
     const leader = this.node.leader;
     if (leader === null) return;
     const term = this.node.status().term;
