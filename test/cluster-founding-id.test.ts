@@ -75,6 +75,12 @@ describe('a cluster founded by rollcall server', () => {
     expect(
       (await register(cluster.node(leader).url, 'prod', 'orders', 'o1', { address: '10.0.0.1', port: 1 })).status,
     ).toBe(200);
+    // From cluster version 6 the members record who has started (the raise records them
+    // all): what refuses the wiped victim at the end.
+    await waitFor(
+      'the cluster runs at version 6',
+      async () => (await http('GET', `${cluster.node(leader).url}/v1/cluster`)).body.clusterVersion === 6,
+    );
 
     // The second cluster: the victim's data wiped, founded again with its own token.
     await cluster.kill(victim.id);

@@ -154,7 +154,7 @@ describe('the founding probe with mutual TLS', () => {
         cluster: ClusterIdentity.of(CLUSTER),
         peers: new Map([['n3', { host: '127.0.0.1', port: 1 }]]),
         tls: await tlsOf('n1'),
-        describeFounding: () => foundingStateOf(2, 7, 0),
+        describeFounding: () => foundingStateOf(2, 7, 0, { started: true, clusterVersion: 6 }),
       });
       const refusal = await guardFounding({
         id: 'n3',
@@ -191,12 +191,14 @@ describe('the founding decision', () => {
     expect(foundingDecision([answered('n1', 1), answered('n2', 1)])).toEqual({ kind: 'found' });
   });
 
-  it('refuses when one peer is past its founding, naming it', () => {
-    expect(foundingDecision([{ peer: 'n1', result: { kind: 'down' } }, answered('n2', 4)])).toEqual({
-      kind: 'refuse',
-      peer: 'n2',
-      state: foundingStateOf(4, 3, 0),
-    });
+  it('refuses when one peer is past its founding and records the member as started, naming it', () => {
+    const started = foundingStateOf(4, 3, 0, { started: true, clusterVersion: 6 });
+    expect(
+      foundingDecision([
+        { peer: 'n1', result: { kind: 'down' } },
+        { peer: 'n2', result: { kind: 'answered', state: started } },
+      ]),
+    ).toEqual({ kind: 'refuse', peer: 'n2', state: started });
   });
 
   const peers = new Map([
@@ -227,7 +229,7 @@ describe('the founding decision', () => {
   it('with fake peers: one says bootstrapped, the other never answers: refused at once', async () => {
     const refusal = guard((peer) =>
       peer === 'n1'
-        ? Promise.resolve({ kind: 'answered', state: foundingStateOf(3, 9, 0) })
+        ? Promise.resolve({ kind: 'answered', state: foundingStateOf(3, 9, 0, { started: true, clusterVersion: 6 }) })
         : new Promise<FoundingProbeResult>(() => undefined),
     );
     await expect(refusal).rejects.toBeInstanceOf(MemberBootstrappedError);
@@ -236,6 +238,26 @@ describe('the founding decision', () => {
     expect(err.peer).toBe('n1');
     expect(err.message).toMatch(/member n3 has already been bootstrapped/);
     expect(err.message).toMatch(/--join/);
+  });
+
+  it('with fake peers below version 6: founds, and warns that they cannot tell', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    await expect(
+      guardFounding({
+        id: 'n3',
+        peers,
+        secret: SECRET,
+        clusterId: CLUSTER,
+        waitMs: 1_000,
+        logger,
+        probe: async () => ({
+          kind: 'answered',
+          state: foundingStateOf(2, 9, 0, { started: false, clusterVersion: 1 }),
+        }),
+      }),
+    ).resolves.toBeUndefined();
+    expect(lines.join('')).toMatch(/cannot tell a member that never started from one whose data was lost/);
   });
 
   it('is skipped with a wait of 0', async () => {
@@ -315,7 +337,7 @@ describe('the started-member answer (cluster version 6)', () => {
   });
   const past = (started: boolean, clusterVersion: number) => foundingStateOf(4, 90, 0, { started, clusterVersion });
 
-  it('founding: refused only past founding and (started, or a version that cannot tell)', () => {
+  it('founding: refused only past founding and recorded as started', () => {
     // The decision table, one peer at a time.
     const cases: [ReturnType<typeof foundingStateOf>, 'found' | 'refuse'][] = [
       // A late founding member that never started, at version 6: let in (as etcd).
@@ -323,9 +345,12 @@ describe('the started-member answer (cluster version 6)', () => {
       [past(false, 7), 'found'],
       // A wiped member: recorded as started.
       [past(true, 6), 'refuse'],
-      // Below version 6 (or a build before the record, which does not say): cannot tell.
-      [past(false, 5), 'refuse'],
-      [foundingStateOf(4, 90, 0), 'refuse'],
+      // Below version 6 (or a build before the record, which does not say): cannot tell, so
+      // no objection (a new cluster stays below 6 until its last member reported: a member
+      // booting late would otherwise be refused for good).
+      [past(false, 5), 'found'],
+      [past(false, 1), 'found'],
+      [foundingStateOf(4, 90, 0), 'found'],
       // Not past founding: a whole new cluster starting together.
       [foundingStateOf(1, 3, 0, { started: false, clusterVersion: 1 }), 'found'],
       [foundingStateOf(1, 3, 0), 'found'],

@@ -25,7 +25,12 @@
  *    tell by the started-member record (member-publication.ts, as etcd's publish and
  *    isMemberBootstrapped): a member recorded as started is refused, one that is not may
  *    found (it never voted nor acknowledged anything, and its founding entries are the
- *    others'). Below version 6 a peer cannot know, and it is refused as before.
+ *    others'). Below version 6 a peer cannot know, and that is no objection (logged as a
+ *    warning): a new cluster stays below 6 until every member has reported its build, so
+ *    refusing then would refuse every founding member that boots a second late (a machine
+ *    that starts later, a slow process start) for good, with no way back but the runbook.
+ *    The guard thus protects from cluster version 6 on, which a new cluster reaches seconds
+ *    after its last member is up, and an upgraded one once its raise is done.
  * 5. A fresh node started with --join asks too (joinDecision): a peer that records it as a
  *    current member that has started means it lost its data without being removed (its
  *    voter slot would go on with an empty term and vote); it is refused until it has been
@@ -75,8 +80,8 @@ export const DEFAULT_FOUNDING_PROBE_MS = 2_000;
 
 /**
  * A start refused: `peer` says this member has already been bootstrapped (a founding: its
- * cluster is past its founding and records this member as started, or cannot tell; a
- * --join: it records this member as a current member that has started). Nothing was written.
+ * cluster is past its founding and records this member as started; a --join: it records
+ * this member as a current member that has started). Nothing was written.
  */
 export class MemberBootstrappedError extends Error {
   override readonly name = 'MemberBootstrappedError';
@@ -96,9 +101,7 @@ export class MemberBootstrappedError extends Error {
             'and start it with --join again: docs/operations.md, "Replacing a member whose data was lost"'
         : `member ${member} has already been bootstrapped: its data directory is empty, but peer ${peer} ` +
             `belongs to a running cluster (term ${state.term}, last index ${state.lastIndex}) ` +
-            (state.started === true
-              ? 'that records this member as started. '
-              : `that cannot tell whether this member ever started (cluster version ${state.clusterVersion ?? 'unknown'}, below ${MEMBER_STARTED_SINCE}). `) +
+            'that records this member as started. ' +
             `Refusing to found a new log, which would lose this member's vote and the entries it acknowledged. ` +
             `Remove the member (rollcall cluster remove ${member}), add it back (rollcall cluster add --id ${member} --peer-address <host:port>) ` +
             'and start it with --join: docs/operations.md, "Replacing a member whose data was lost"',
@@ -120,19 +123,26 @@ export type FoundingDecision =
   | { readonly kind: 'refuse'; readonly peer: string; readonly state: FoundingState };
 
 /**
- * A founding member is refused when a peer's cluster is past its founding and either
- * records the asker as started, or runs below cluster version 6 (or does not say: a build
- * before the record), so cannot tell a wiped member from one that never started. No answer
- * is no objection.
+ * A founding member is refused when a peer's cluster is past its founding and records the
+ * asker as started. A peer below cluster version 6 (or one that does not say) cannot tell a
+ * wiped member from one that never started: no objection (see the header, race 4), nor is
+ * no answer.
  */
 export function foundingDecision(answers: readonly PeerFoundingAnswer[]): FoundingDecision {
-  for (const { peer, result } of answers) {
-    if (result.kind !== 'answered' || !result.state.pastFounding) continue;
-    const { started, clusterVersion } = result.state;
-    if (started === true || (clusterVersion ?? BASE_CLUSTER_VERSION) < MEMBER_STARTED_SINCE)
+  for (const { peer, result } of answers)
+    if (result.kind === 'answered' && result.state.pastFounding && result.state.started === true)
       return { kind: 'refuse', peer, state: result.state };
-  }
   return { kind: 'found' };
+}
+
+/** Whether a peer's answer is past founding but cannot say whether the asker ever started. */
+function cannotTell(result: FoundingProbeResult): boolean {
+  return (
+    result.kind === 'answered' &&
+    result.state.pastFounding &&
+    result.state.started !== true &&
+    (result.state.clusterVersion ?? BASE_CLUSTER_VERSION) < MEMBER_STARTED_SINCE
+  );
 }
 
 /**
@@ -209,6 +219,12 @@ export async function guardFounding(o: FoundingGuardOptions): Promise<void> {
       );
     }
   });
+  const unsure = answers.filter(({ result }) => cannotTell(result)).map(({ peer }) => peer);
+  if (mode === 'found' && unsure.length > 0)
+    o.logger.warn(
+      { peers: unsure, since: MEMBER_STARTED_SINCE },
+      'founding while peers run a cluster below the version that records started members: they cannot tell a member that never started from one whose data was lost. If this member ran before and its data directory was wiped, stop it now and follow docs/operations.md, "Replacing a member whose data was lost"',
+    );
   o.logger.info(
     {
       answers: Object.fromEntries(
