@@ -20,6 +20,10 @@ export function sessionRoutes(untyped: FastifyInstance, ctx: ServerContext): voi
     '/v1/sessions',
     {
       schema: { body: sessionBody, headers: sessionHeaders },
+      // No per-request child logger (pino's child() with its redaction, on every write), as on
+      // the read route: requests are not logged one by one (app.ts), the handler and its
+      // helpers log nothing, and the audit and error lines go to the app's logger.
+      childLoggerFactory: (logger) => logger,
       config: {
         access: 'register',
         docs: {
@@ -71,6 +75,7 @@ export function sessionRoutes(untyped: FastifyInstance, ctx: ServerContext): voi
     '/v1/sessions/:id/keepalive',
     {
       schema: { params: sessionParams },
+      childLoggerFactory: (logger) => logger, // no per-request child logger: see POST /v1/sessions
       config: {
         access: 'register',
         docs: {
@@ -121,6 +126,7 @@ export function sessionRoutes(untyped: FastifyInstance, ctx: ServerContext): voi
     '/v1/sessions/:id',
     {
       schema: { params: sessionParams },
+      childLoggerFactory: (logger) => logger, // no per-request child logger: see POST /v1/sessions
       config: {
         access: 'register',
         docs: {

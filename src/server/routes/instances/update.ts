@@ -19,6 +19,10 @@ export function updateInstanceRoute(app: FastifyInstance, ctx: ServerContext): v
     '/v1/namespaces/:ns/services/:svc/instances/:id',
     {
       schema: { params: instanceParams, body: patchBody },
+      // No per-request child logger (pino's child() with its redaction, on every write), as on
+      // the read route: requests are not logged one by one (app.ts), the handler and its
+      // helpers log nothing, and the audit and error lines go to the app's logger.
+      childLoggerFactory: (logger) => logger,
       config: {
         access: 'admin',
         namespace: 'params',
