@@ -161,8 +161,9 @@ describe('a member whose data was wiped', () => {
       const answers = await Promise.all(others.map((o) => answerOf(o.id, victim.id)));
       return answers.every((a) => a?.started === true);
     });
-    expect(lines.some((l) => l.id === victim.id && l.line.includes('published this member: recorded as started'))).toBe(
-      true,
+    // Its own log line follows its proposal's answer, which may come after its peers applied it.
+    await waitFor('the rejoined member logs that it published itself', async () =>
+      lines.some((l) => l.id === victim.id && l.line.includes('published this member: recorded as started')),
     );
 
     // The record outlives a restart of a peer, and reaches one that catches up by a snapshot.
