@@ -9,19 +9,12 @@
  * and the older is reset every WINDOW_MS, so a stall shows for at least WINDOW_MS after it
  * ends and at most twice that. Sum and count run from the start, as a Prometheus summary's do.
  *
- * Beside it, the CPU time the process used between two firings of a TURN_CPU_EVERY_MS timer
+ * Beside it, the CPU time the process used between two firings of a RESOLUTION_MS timer
  * (`turnCpu`): what the work in those turns cost, whatever the machine's other processes
  * do. On a loaded machine the delay also counts the time the OS gave other processes (it
  * read 150 ms under load where the turns used 20 ms of CPU); the CPU figure says whether
  * our own work held the loop. It counts every thread of the process (LevelDB's, the GC's),
  * so it can only read high, never hide a long turn.
- *
- * TURN_CPU_EVERY_MS is the Raft tick (50 ms), not RESOLUTION_MS: a JS timer and a
- * `process.cpuUsage` call every 10 ms cost an idle node ~13 ms of CPU a second (more than
- * the native delay histograms; 1.3 % of a leader's profile under load), and the turns that
- * matter are those near a tick long, which a 50 ms interval still shows whole (a turn that
- * holds the loop stretches the interval and all its CPU lands in it). Below that, a figure
- * per 50 ms also counts the short turns around a long one.
  */
 import {
   createHistogram,
@@ -31,7 +24,6 @@ import {
 } from 'node:perf_hooks';
 
 const RESOLUTION_MS = 10;
-const TURN_CPU_EVERY_MS = 50;
 const WINDOW_MS = 10_000;
 
 export interface LoopDelaySnapshot {
@@ -42,7 +34,7 @@ export interface LoopDelaySnapshot {
   /** Since start: delays in seconds, summed, and how many were measured. */
   readonly sum: number;
   readonly count: number;
-  /** CPU seconds the process used per TURN_CPU_EVERY_MS interval, over the window: quantiles and the most. */
+  /** CPU seconds the process used per RESOLUTION_MS interval, over the window: quantiles and the most. */
   readonly turnCpu: { readonly quantiles: readonly (readonly [number, number])[]; readonly max: number };
 }
 
@@ -61,7 +53,7 @@ class TurnCpuMonitor {
       const micros = now.user + now.system - this.#last.user - this.#last.system;
       this.#last = now;
       for (const h of this.#windows) h.record(Math.max(1, micros));
-    }, TURN_CPU_EVERY_MS);
+    }, RESOLUTION_MS);
     this.#sampler.unref();
   }
 

@@ -183,12 +183,12 @@ export class ServerMetrics {
     );
     r.gauge(
       'rollcall_event_loop_turn_cpu_seconds',
-      'CPU time the process used per 50 ms of event-loop timer, by quantile over the last 10-20 s: what our own work costs a turn, unlike the delay, which also counts time the machine gave other processes.',
+      'CPU time the process used per 10 ms of event-loop timer, by quantile over the last 10-20 s: what our own work costs a turn, unlike the delay, which also counts time the machine gave other processes.',
       () => loop().turnCpu.quantiles.map(([q, v]) => ({ labels: { quantile: String(q) }, value: v })),
     );
     r.gauge(
       'rollcall_event_loop_turn_cpu_max_seconds',
-      'The most CPU time used per 50 ms of event-loop timer in the last 10-20 s.',
+      'The most CPU time used per 10 ms of event-loop timer in the last 10-20 s.',
       () => loop().turnCpu.max,
     );
     r.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => process.memoryUsage.rss());
