@@ -17,12 +17,11 @@
  * ignores `ask` and welcomes without `founding`: the prober reads that as "no answer" (an
  * older peer cannot say, and must not stop a founding), and hangs up the stream it opened.
  */
-import { connect } from 'node:net';
-import { type PeerCertificate, type SecureContext, connect as tlsConnect } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 
-import { certificateNodeIds } from '../security/node-identity.js';
 import type { ClusterIdentity } from './cluster-identity.js';
 import { createCodec } from './codec.js';
+import { dialPeer } from './dial.js';
 import { errnoOf, TransportError } from './errors.js';
 import { FramedSocket } from './framed-socket.js';
 import {
@@ -124,18 +123,7 @@ export function probeFounding(options: FoundingProbeOptions): Promise<FoundingPr
   const { selfId, peerId, secret, cluster, secureContext } = options;
   const { host, port } = options.address;
   const codec = createCodec();
-  const socket =
-    secureContext === null
-      ? connect({ host, port })
-      : tlsConnect({
-          host,
-          port,
-          secureContext,
-          checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-            const ids = certificateNodeIds(cert.subjectaltname);
-            return ids.includes(peerId) ? undefined : new Error(`the TLS certificate does not name ${peerId}`);
-          },
-        });
+  const socket = dialPeer(options.address, peerId, secureContext);
   return new Promise((resolve) => {
     let result: FoundingProbeResult | null = null;
     const settle = (r: FoundingProbeResult) => {

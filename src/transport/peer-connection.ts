@@ -1,11 +1,10 @@
-import { connect } from 'node:net';
-import { type PeerCertificate, type SecureContext, connect as tlsConnect } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 
 import type { Logger } from 'pino';
-import { certificateNodeIds } from '../security/node-identity.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import type { ClusterClaim, ClusterIdentity } from './cluster-identity.js';
 import type { Codec, Payload } from './codec.js';
+import { dialPeer } from './dial.js';
 import { errnoOf, isRoutineNetworkError, TransportError } from './errors.js';
 import { FramedSocket } from './framed-socket.js';
 import { FRAME_HEADER_BYTES } from './framing.js';
@@ -200,17 +199,8 @@ export class OutboundPeer {
     const remote = `${host}:${port}`;
     const secureContext = this.options.secureContext();
     const peerId = this.options.peerId;
-    // With TLS the peer's certificate must chain to our CA (rejectUnauthorized, the
-    // default) and name the node we meant to dial, whatever address it answers on.
-    const socket =
-      secureContext === null
-        ? connect({ host, port })
-        : tlsConnect({
-            host,
-            port,
-            secureContext,
-            checkServerIdentity: (_host: string, cert: PeerCertificate) => checkNodeIdentity(peerId, cert),
-          });
+    // With TLS the peer's certificate must name the node we meant to dial (dial.ts).
+    const socket = dialPeer(this.address, peerId, secureContext);
     const connection = new FramedSocket(
       socket,
       remote,
@@ -384,13 +374,4 @@ export class OutboundPeer {
       this.retryTimer = null;
     }
   }
-}
-
-/** A dialed peer's certificate must name the node we dialed (src/security/node-identity.ts). */
-function checkNodeIdentity(peerId: string, cert: PeerCertificate): Error | undefined {
-  const ids = certificateNodeIds(cert.subjectaltname);
-  if (ids.includes(peerId)) return undefined;
-  return new Error(
-    `the TLS certificate names ${ids.length === 0 ? 'no node id' : `node ${ids.join(', ')}`}, not ${peerId}, the node we dialed`,
-  );
 }
