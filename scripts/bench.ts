@@ -16,7 +16,8 @@
  *   --profile DIR instead of the comparison: run Rollcall under a 64-connection load with the
  *                 V8 CPU profiler (as `node --cpu-prof`) into DIR and print every node's hot spots
  *   --profile-workload W   writes (to the leader, default), follower-writes, lin-reads or
- *                 ser-reads (on a follower); --profile-seconds S (default 20)
+ *                 ser-reads (on a follower); --profile-seconds S (default 20);
+ *                 --profile-connections N (default 64)
  *   --tls         instead of the full comparison: writes and reads at 64 connections on Rollcall
  *                 and etcd, each plain and over TLS (scripts/bench/tls.ts): the TLS cost of each
  *                 (TLS / plain) and Rollcall / etcd over TLS; --tls-seconds S per run (5; 1.5
@@ -77,6 +78,7 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     'profile-seconds': { type: 'string', default: '20' },
     'profile-workload': { type: 'string', default: 'writes' },
+    'profile-connections': { type: 'string', default: '64' },
     'wait-quiet': { type: 'string', default: '0' },
     sessions: { type: 'string' },
     tls: { type: 'boolean', default: false },
@@ -703,8 +705,11 @@ async function profileRollcall(dir: string): Promise<void> {
     const leader = await sys.leader();
     leaderPid = sys.pid(leader);
     const w = values['profile-workload'] ?? 'writes';
-    progress(`${w} at 64 connections for ${seconds} s (leader ${sys.cluster.nodes[leader]!.id})`);
-    const common = { connections: 64, durationMs: seconds * 1000, tick: ticker(`profile ${w}`) };
+    const connections = Number(values['profile-connections']);
+    if (!Number.isInteger(connections) || connections < 1)
+      throw new Error(`--profile-connections: a whole number ≥ 1, got ${values['profile-connections']}`);
+    progress(`${w} at ${connections} connections for ${seconds} s (leader ${sys.cluster.nodes[leader]!.id})`);
+    const common = { connections, durationMs: seconds * 1000, tick: ticker(`profile ${w}`) };
     let r: RunFigures;
     if (w === 'writes' || w === 'follower-writes') {
       r = await writeRun(sys, {
