@@ -19,12 +19,11 @@ import { KeepaliveRelays } from '../src/node/keepalive-relays.js';
 import { LeaderDuties } from '../src/node/leader-duties.js';
 import { LoopBlockMeter } from '../src/node/loop-block-meter.js';
 import { ManualClock } from '../src/node/manual-clock.js';
-import type { PendingProposals } from '../src/node/proposals.js';
-import type { ReadBarriers } from '../src/node/reads.js';
-import { ReadyLoop, type ReadyLoopDeps } from '../src/node/ready-loop.js';
+import { ReadyLoop } from '../src/node/ready-loop.js';
 import type { LeaderCommand, Registry, TrackerView } from '../src/registry/index.js';
 import { SessionTracker, STATE_MACHINE_VERSION } from '../src/registry/index.js';
 import type { NodeDatabase, NodeStorage } from '../src/storage/index.js';
+import { readyLoopDeps } from './helpers/ready-loop.js';
 
 /** A pino logger whose records land in `records`, synchronously. */
 function recordingLogger(): { log: Logger; records: { level: number; msg: string }[] } {
@@ -108,35 +107,17 @@ function readyLoop(opts: {
   } as unknown as Registry;
   const db = { sm: { batch: () => opts.stateWrite?.() ?? Promise.resolve() } } as unknown as NodeDatabase;
   const sent: Message[] = [];
-  const failures: unknown[] = [];
-  const deps: ReadyLoopDeps = {
+  const { deps, failures } = readyLoopDeps({
     raw,
     storage,
     db,
     registry,
-    proposals: { onSnapshot: () => undefined, onApplied: () => undefined } as unknown as PendingProposals,
-    reads: { onReadState: () => undefined, onApplied: () => undefined } as unknown as ReadBarriers,
     log,
     clock,
     dataDir: '/data/n1',
-    compactEvery: 1_000_000,
-    stallLimitMs: 5000,
     loopBlockedMs: () => meter.blockedMs(),
-    observer: () => ({}),
-    closed: () => false,
-    fail: (err: unknown) => void failures.push(err),
-    onSoftState: () => undefined,
     send: (messages) => void sent.push(...messages),
-    applyConfChange: () => ({ voters: ['n1'], learners: [] }),
-    conf: () => ({ voters: ['n1'], learners: [] }),
-    encodedMemberAddresses: () => new Uint8Array(),
-    resetMemberAddresses: () => undefined,
-    fillMemberAddresses: () => false,
-    buildVersion: 1,
-    onAppliedInMemory: () => undefined,
-    onApplied: () => undefined,
-    onSnapshotInstalled: async () => undefined,
-  };
+  });
   const loop = new ReadyLoop(deps);
   clock.setInterval(() => loop.kick(), 50);
   const said = (msg: string) => records.filter((r) => r.msg.startsWith(msg)).length;

@@ -9,13 +9,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry, RawNode, Ready } from '../raft/index.js';
 import { encodeConfChange } from '../raft/index.js';
-import { silentLogger } from '../src/log/index.js';
-import { ManualClock } from '../src/node/manual-clock.js';
 import type { PendingProposals } from '../src/node/proposals.js';
 import type { ReadBarriers } from '../src/node/reads.js';
-import { ReadyLoop, type ReadyLoopDeps } from '../src/node/ready-loop.js';
+import { ReadyLoop } from '../src/node/ready-loop.js';
 import type { AppliedEntry, ApplyOutcome, Registry } from '../src/registry/index.js';
 import type { NodeDatabase, NodeStorage } from '../src/storage/index.js';
+import { readyLoopDeps } from './helpers/ready-loop.js';
 
 const turns = async (n = 5) => {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -84,8 +83,7 @@ function setup(withConfChange = false) {
   const answered: number[] = [];
   const order: string[] = [];
   const readsReleased: number[] = [];
-  const failures: unknown[] = [];
-  const loop = new ReadyLoop({
+  const { deps, failures } = readyLoopDeps({
     raw,
     storage,
     db,
@@ -100,24 +98,11 @@ function setup(withConfChange = false) {
       onReadState: () => undefined,
       onApplied: (i: number) => void readsReleased.push(i),
     } as unknown as ReadBarriers,
-    log: silentLogger(),
-    clock: new ManualClock(),
-    dataDir: '/nowhere',
     // Compact as soon as two entries are applied (to index 1, keeping one).
     compactEvery: 2,
-    stallLimitMs: 5000,
-    loopBlockedMs: () => 0,
-    observer: () => ({}),
-    closed: () => false,
-    fail: (err: unknown) => void failures.push(err),
-    onSoftState: () => undefined,
-    send: () => undefined,
-    conf: () => ({ voters: ['a'], learners: [] }),
     applyConfChange: () => ({ voters: ['a'], learners: ['d'] }),
-    buildVersion: 1,
-    onAppliedInMemory: () => undefined,
-    onApplied: () => undefined,
-  } as unknown as ReadyLoopDeps);
+  });
+  const loop = new ReadyLoop(deps);
   return {
     loop,
     registry,

@@ -6,13 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RawNode, Ready } from '../raft/index.js';
-import { silentLogger } from '../src/log/index.js';
 import { ManualClock } from '../src/node/manual-clock.js';
-import type { PendingProposals } from '../src/node/proposals.js';
-import type { ReadBarriers } from '../src/node/reads.js';
-import { ReadyLoop, type ReadyLoopDeps } from '../src/node/ready-loop.js';
-import type { Registry } from '../src/registry/index.js';
-import type { NodeDatabase, NodeStorage } from '../src/storage/index.js';
+import { ReadyLoop } from '../src/node/ready-loop.js';
+import type { NodeStorage } from '../src/storage/index.js';
+import { readyLoopDeps } from './helpers/ready-loop.js';
 
 describe('ReadyLoop.idle', () => {
   it('resolves once the write in flight finishes, on a clock nobody moves', async () => {
@@ -49,26 +46,8 @@ describe('ReadyLoop.idle', () => {
       },
       firstIndex: () => 1,
     } as unknown as NodeStorage;
-    const failures: unknown[] = [];
-    const loop = new ReadyLoop({
-      raw,
-      storage,
-      db: {} as NodeDatabase,
-      registry: { appliedIndex: 0 } as unknown as Registry,
-      proposals: {} as PendingProposals,
-      reads: { onReadState: () => undefined } as unknown as ReadBarriers,
-      log: silentLogger(),
-      clock,
-      dataDir: '/nowhere',
-      compactEvery: 1_000_000,
-      stallLimitMs: 5000,
-      loopBlockedMs: () => 0,
-      observer: () => ({}),
-      closed: () => false,
-      fail: (err: unknown) => void failures.push(err),
-      onSoftState: () => undefined,
-      send: () => undefined,
-    } as unknown as ReadyLoopDeps);
+    const { deps, failures } = readyLoopDeps({ raw, storage, clock });
+    const loop = new ReadyLoop(deps);
 
     loop.kick();
     await started;

@@ -7,13 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Message, RawNode, Ready } from '../raft/index.js';
-import { silentLogger } from '../src/log/index.js';
-import { ManualClock } from '../src/node/manual-clock.js';
-import type { PendingProposals } from '../src/node/proposals.js';
-import type { ReadBarriers } from '../src/node/reads.js';
-import { ReadyLoop, type ReadyLoopDeps } from '../src/node/ready-loop.js';
-import type { Registry } from '../src/registry/index.js';
-import type { NodeDatabase, NodeStorage } from '../src/storage/index.js';
+import { ReadyLoop } from '../src/node/ready-loop.js';
+import type { NodeStorage } from '../src/storage/index.js';
+import { readyLoopDeps } from './helpers/ready-loop.js';
 
 const msg = (type: string, to: string) => ({ type, from: 'a', to, term: 1 }) as unknown as Message;
 
@@ -45,30 +41,16 @@ async function runOne(rd: Ready, acks: readonly Message[]): Promise<string[]> {
     },
     firstIndex: () => 1,
   } as unknown as NodeStorage;
-  const failures: unknown[] = [];
-  const loop = new ReadyLoop({
+  const { deps, failures } = readyLoopDeps({
     raw,
     storage,
-    db: {} as NodeDatabase,
-    registry: { appliedIndex: 0 } as unknown as Registry,
-    proposals: {} as PendingProposals,
-    reads: { onReadState: () => undefined } as unknown as ReadBarriers,
-    log: silentLogger(),
-    clock: new ManualClock(),
-    dataDir: '/nowhere',
-    compactEvery: 1_000_000,
-    stallLimitMs: 5000,
-    loopBlockedMs: () => 0,
-    observer: () => ({}),
-    closed: () => false,
-    fail: (err: unknown) => void failures.push(err),
-    onSoftState: () => undefined,
     send: (messages: readonly Message[]) => {
       if (messages.length > 0) events.push(`send ${messages.map((m) => m.type).join(',')}`);
       if (messages === acks) finished();
     },
     flushSends: () => void events.push('flush'),
-  } as unknown as ReadyLoopDeps);
+  });
+  const loop = new ReadyLoop(deps);
   loop.kick();
   await done;
   await loop.idle();

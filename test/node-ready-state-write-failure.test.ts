@@ -9,13 +9,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Entry, RawNode, Ready } from '../raft/index.js';
-import { silentLogger } from '../src/log/index.js';
 import { ManualClock } from '../src/node/manual-clock.js';
 import type { PendingProposals } from '../src/node/proposals.js';
-import type { ReadBarriers } from '../src/node/reads.js';
-import { ReadyLoop, type ReadyLoopDeps } from '../src/node/ready-loop.js';
+import { ReadyLoop } from '../src/node/ready-loop.js';
 import type { AppliedEntry, ApplyOutcome, Registry } from '../src/registry/index.js';
 import type { NodeDatabase, NodeStorage } from '../src/storage/index.js';
+import { readyLoopDeps } from './helpers/ready-loop.js';
 
 const turns = async (n = 5) => {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -77,31 +76,19 @@ function setup() {
   const answered: number[] = [];
   const failures: unknown[] = [];
   const clock = new ManualClock();
-  const loop = new ReadyLoop({
+  const { deps } = readyLoopDeps({
     raw,
     storage,
     db,
     registry: registry as unknown as Registry,
     proposals: { onApplied: (index: number) => void answered.push(index) } as unknown as PendingProposals,
-    reads: { onReadState: () => undefined, onApplied: () => undefined } as unknown as ReadBarriers,
-    log: silentLogger(),
     clock,
-    dataDir: '/nowhere',
     compactEvery: 2,
-    stallLimitMs: 5000,
-    loopBlockedMs: () => 0,
-    observer: () => ({}),
     // As RollcallNode: a failed node counts as closed for the loop.
     closed: () => failures.length > 0,
     fail: (err: unknown) => void failures.push(err),
-    onSoftState: () => undefined,
-    send: () => undefined,
-    conf: () => ({ voters: ['a'], learners: [] }),
-    applyConfChange: () => ({ voters: ['a'], learners: [] }),
-    buildVersion: 1,
-    onAppliedInMemory: () => undefined,
-    onApplied: () => undefined,
-  } as unknown as ReadyLoopDeps);
+  });
+  const loop = new ReadyLoop(deps);
   return {
     loop,
     clock,
