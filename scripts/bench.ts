@@ -9,7 +9,8 @@
  *   --quick       short version (under about 3 minutes)
  *   --out FILE    JSON: {"machine": {...}, "figures": [{name, unit, rollcall, etcd, ratio, better}], ...}
  *   --svg FILE    latency-against-throughput plot of the write runs
- *   --only LIST   comma-separated subset of: floors,writes,reads,watch,failover,restart,sessions
+ *   --only LIST   comma-separated subset of: floors,writes,reads,watch,watch1,failover,restart,
+ *                 sessions (watch1: the watch fan-out fed by one writing connection)
  *   --no-etcd     Rollcall only (etcd columns n/a)
  *   --sessions N  sessions in the sessions workload (default 3,000 quick, 20,000 full)
  *   --wait-quiet S  first wait up to S seconds for the machine to be quiet (other work < 0.3 cores)
@@ -100,7 +101,7 @@ const { values } = parseArgs({
 });
 
 const QUICK = values.quick === true;
-const ALL = ['floors', 'writes', 'reads', 'watch', 'failover', 'restart', 'sessions'] as const;
+const ALL = ['floors', 'writes', 'reads', 'watch', 'watch1', 'failover', 'restart', 'sessions'] as const;
 type Workload = (typeof ALL)[number];
 const only = new Set<string>(values.only ? values.only.split(',').map((s) => s.trim()) : ALL);
 for (const w of only)
@@ -115,6 +116,7 @@ const PLAN = QUICK
       readMs: 1500,
       readMax: 100_000,
       watch: [{ watchers: 1000, changes: 250 }],
+      watch1: { watchers: 1000, changes: 250, idleWrites: 200 },
       failoverReps: 1,
       failoverPostMs: 10_000,
       sessions: 3000,
@@ -132,6 +134,7 @@ const PLAN = QUICK
         { watchers: 1000, changes: 1000 },
         { watchers: 10_000, changes: 100 },
       ],
+      watch1: { watchers: 1000, changes: 1000, idleWrites: 500 },
       failoverReps: 3,
       failoverPostMs: 15_000,
       sessions: 20_000,
@@ -438,6 +441,49 @@ async function compare(): Promise<void> {
       }
     });
 
+    // The same fan-out fed by ONE writing connection: every write waits for the one before
+    // it, so a fan-out that holds the event loop shows up directly in the writer's latency
+    // (issue 21: "the fan-out must not starve the writes feeding it").
+    await phase('watch1', systems, async (sys) => {
+      const { watchers, changes, idleWrites } = PLAN.watch1;
+      const r = await watchRun(sys, {
+        watchers,
+        changes,
+        payload: PAYLOAD,
+        deliverTimeoutMs: QUICK ? 15_000 : 120_000,
+        progress,
+        writers: 1,
+        idleWrites,
+      });
+      const key = `watch1:${watchers}`;
+      if (!r.ok) {
+        notes.set(`${key}:${sys.name}`, r.reason);
+        progress(`  ${sys.name} watch1 ${watchers}: n/a (${r.reason})`);
+        return;
+      }
+      put(sys.name, `${key}:eps`, r.eventsPerSec);
+      put(sys.name, `${key}:p50`, r.latency.p50);
+      put(sys.name, `${key}:p99`, r.latency.p99);
+      put(sys.name, `${key}:writeP50`, r.write.p50);
+      put(sys.name, `${key}:writeP99`, r.write.p99);
+      if (r.idleWrite) put(sys.name, `${key}:idleWriteP50`, r.idleWrite.p50);
+      put(sys.name, `${key}:lost`, r.lost + r.duplicates);
+      put(sys.name, `${key}:cpu`, (r.serverCpuSec * 1e6) / Math.max(1, r.delivered));
+      if (r.writtenInTime < changes)
+        notes.set(
+          `${key}:${sys.name}`,
+          `only ${r.writtenInTime} of ${changes} changes were written within the 60 s bound; ${r.changes} changes exist and are owed to every watcher`,
+        );
+      else if (r.failedWrites > 0)
+        notes.set(
+          `${key}:${sys.name}`,
+          `${r.failedWrites} of ${changes} change writes failed or timed out; ${r.changes} changes exist and are owed to every watcher`,
+        );
+      progress(
+        `  ${sys.name} watch1 ${watchers} watchers × ${r.changes} changes from 1 connection: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms; writer p50 ${r.write.p50.toFixed(2)} ms (idle ${r.idleWrite ? r.idleWrite.p50.toFixed(2) : 'n/a'} ms), p99 ${r.write.p99.toFixed(2)} ms; lost ${r.lost}, duplicates ${r.duplicates}; CPU ${r.serverCpuSec.toFixed(1)} s in the nodes, ${r.clientCpuSec.toFixed(1)} s in the client`,
+      );
+    });
+
     await phase('failover', systems, async (sys) => {
       const outs = [];
       for (let rep = 0; rep < PLAN.failoverReps; rep++)
@@ -633,6 +679,25 @@ function buildFigures(withEtcd: boolean): Figure[] {
     f(`watch ${w.toLocaleString('en-US')} watchers events lost or duplicated`, 'events', 'lower', `${k}:lost`, {
       goal: '= 0 events',
     });
+  }
+  {
+    const { watchers: w, changes } = PLAN.watch1;
+    const k = `watch1:${w}`;
+    const label = `watch 1-conn writer, ${w.toLocaleString('en-US')} watchers`;
+    f(
+      `watch fan-out ${w.toLocaleString('en-US')} watchers × ${changes.toLocaleString('en-US')} changes, 1 writing conn, events/s`,
+      'events/s',
+      'higher',
+      `${k}:eps`,
+      { goal: '>= 5' },
+    );
+    f(`${label}: delivery p50`, 'ms', 'lower', `${k}:p50`);
+    f(`${label}: delivery p99`, 'ms', 'lower', `${k}:p99`);
+    f(`${label}: write p50 during the fan-out`, 'ms', 'lower', `${k}:writeP50`);
+    f(`${label}: write p99 during the fan-out`, 'ms', 'lower', `${k}:writeP99`);
+    f(`${label}: write p50 idle (no watchers)`, 'ms', 'lower', `${k}:idleWriteP50`);
+    f(`${label}: CPU per delivered event, all nodes`, 'µs', 'lower', `${k}:cpu`);
+    f(`${label}: events lost or duplicated`, 'events', 'lower', `${k}:lost`, { goal: '= 0 events' });
   }
   f('failover: writes unavailable after kill -9 of the leader', 'ms', 'lower', 'failover:outage', { goal: '<= 0.34' });
   f('failover: longest write in flight at the kill or after', 'ms', 'lower', 'failover:longest');

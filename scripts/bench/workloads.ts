@@ -143,6 +143,10 @@ export type WatchOutcome =
       /** Changes sent before the 60 s bound of the change phase. */
       readonly writtenInTime: number;
       readonly connectMs: number;
+      /** The writer's latency during the fan-out (the change writes themselves), ms. */
+      readonly write: Summary;
+      /** The writer's latency before any watcher was open (same connections, another service), ms. */
+      readonly idleWrite: Summary | null;
       /** CPU seconds during the change/delivery phase: the system's nodes, and this process (the watchers' client). */
       readonly serverCpuSec: number;
       readonly clientCpuSec: number;
@@ -151,16 +155,29 @@ export type WatchOutcome =
 
 /**
  * `watchers` watchers of one service (spread over all nodes), then `changes` new
- * registrations of it through the leader at 16 connections. Each event is matched to its
- * change by key, so every one is accounted for (lost, duplicated) and its delivery latency
- * is measured from the moment its write was sent.
+ * registrations of it through the leader at `writers` connections (16 unless given). Each
+ * event is matched to its change by key, so every one is accounted for (lost, duplicated)
+ * and its delivery latency is measured from the moment its write was sent. With
+ * `idleWrites`, that many writes at the same connections to another service go first,
+ * before any watcher is open: the writer's idle latency, against which the writes during
+ * the fan-out are judged (does the fan-out starve the writes feeding it?).
  */
 export async function watchRun(
   sys: System,
-  o: { watchers: number; changes: number; payload: string; deliverTimeoutMs: number; progress: Progress },
+  o: {
+    watchers: number;
+    changes: number;
+    payload: string;
+    deliverTimeoutMs: number;
+    progress: Progress;
+    writers?: number;
+    idleWrites?: number;
+  },
 ): Promise<WatchOutcome> {
   const leader = await sys.leader();
-  const space = `watch${o.watchers}`;
+  const writers = o.writers ?? 16;
+  // Another service per writer count: a run never finds the keys of an earlier one.
+  const space = writers === 16 ? `watch${o.watchers}` : `watch${o.watchers}w${writers}`;
   const after = await sys.revision(leader);
   const sendAt = new Float64Array(o.changes).fill(Number.NaN);
   const lat = new Samples(Math.min(o.watchers * o.changes, 1 << 24));
@@ -222,6 +239,18 @@ export async function watchRun(
   };
 
   try {
+    let idleWrite: Summary | null = null;
+    if (o.idleWrites !== undefined && o.idleWrites > 0) {
+      const idle = await runLoad({
+        targets: [sys.target(leader)],
+        connections: writers,
+        durationMs: 30_000,
+        maxRequests: o.idleWrites,
+        timeoutMs: 15_000,
+        request: (seq) => sys.write(`${space}idle`, seq, o.payload),
+      });
+      idleWrite = idle.latency;
+    }
     const t0 = performance.now();
     const batch = 200;
     for (let w = 0; w < o.watchers; w += batch) {
@@ -243,7 +272,7 @@ export async function watchRun(
     const client0 = process.cpuUsage();
     const w = await runLoad({
       targets: [sys.target(leader)],
-      connections: 16,
+      connections: writers,
       durationMs: 60_000,
       maxRequests: o.changes,
       timeoutMs: 15_000,
@@ -282,6 +311,8 @@ export async function watchRun(
       writtenInTime: w.sent,
       duplicates,
       connectMs,
+      write: w.latency,
+      idleWrite,
     };
   } finally {
     for (const h of handles) h.close();
