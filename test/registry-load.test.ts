@@ -62,6 +62,26 @@ const instanceArb = fc.record({
 
 const keyOf = (i: { namespace: string; service: string; id: string }) => `i/${i.namespace}/${i.service}/${i.id}`;
 
+/** Instance `id` of prod/orders as the registry writes it, every field plain; `extra` replaces fields in place. */
+const plainRecord = (id: string, extra: object = {}) => ({
+  id,
+  namespace: 'prod',
+  service: 'orders',
+  cluster: 'default',
+  address: '10.0.0.1',
+  port: 80,
+  weight: 100,
+  tags: [] as string[],
+  metadata: {} as Record<string, string>,
+  health: 'healthy',
+  enabled: true,
+  sessionId: null as string | null,
+  createRevision: 1,
+  modRevision: 1,
+  version: 1,
+  ...extra,
+});
+
 describe('decodeInstance (the start-up fast path)', () => {
   it('gives what msgpackr and the record checks give, or leaves the record to them', () => {
     let fastCount = 0;
@@ -122,45 +142,13 @@ describe('decodeInstance (the start-up fast path)', () => {
 
   it('leaves metadata it refused to the general path every time, not only the first', () => {
     const reading = newInstanceReading();
-    const good = {
-      id: 'a',
-      namespace: 'prod',
-      service: 'orders',
-      cluster: 'default',
-      address: '10.0.0.1',
-      port: 80,
-      weight: 100,
-      tags: ['x'],
-      metadata: JSON.parse('{"__proto__": "v"}') as Record<string, string>,
-      health: 'healthy',
-      enabled: true,
-      sessionId: null,
-      createRevision: 1,
-      modRevision: 2,
-      version: 1,
-    };
+    const good = plainRecord('a', { metadata: JSON.parse('{"__proto__": "v"}') as Record<string, string> });
     expect(decodeInstance(keyOf(good), encode(good), reading)).toBeUndefined();
     expect(decodeInstance(keyOf(good), encode(good), reading)).toBeUndefined();
   });
 
   it('leaves every doubtful record to the general path, which reports it as before', () => {
-    const good = {
-      id: 'a',
-      namespace: 'prod',
-      service: 'orders',
-      cluster: 'default',
-      address: '10.0.0.1',
-      port: 80,
-      weight: 100,
-      tags: ['x'],
-      metadata: { k: 'v' },
-      health: 'healthy',
-      enabled: true,
-      sessionId: null,
-      createRevision: 1,
-      modRevision: 2,
-      version: 1,
-    };
+    const good = plainRecord('a', { tags: ['x'], metadata: { k: 'v' }, modRevision: 2 });
     const key = keyOf(good);
     expect(fastOrGeneral(key, encode(good)).fast).toStrictEqual(instance(key, decode(encode(good))));
 
@@ -197,27 +185,9 @@ describe('decodeInstance (the start-up fast path)', () => {
 
   it('a registry loads the records the fast path leaves over exactly as before, and refuses the corrupt ones', async () => {
     const sm = new MemorySm();
-    const plain = (id: string, extra: Record<string, unknown> = {}) => ({
-      id,
-      namespace: 'prod',
-      service: 'orders',
-      cluster: 'default',
-      address: '10.0.0.1',
-      port: 80,
-      weight: 100,
-      tags: [],
-      metadata: {},
-      health: 'healthy',
-      enabled: true,
-      sessionId: null,
-      createRevision: 1,
-      modRevision: 1,
-      version: 1,
-      ...extra,
-    });
-    sm.data.set('i/prod/orders/a', encode(plain('a')));
-    sm.data.set('i/prod/orders/b', encode(plain('b', { address: 'hôte', metadata: { zone: 'été' } })));
-    sm.data.set('i/prod/orders/c', encode(plain('c', { cluster: 'vip', sessionId: 's1' })));
+    sm.data.set('i/prod/orders/a', encode(plainRecord('a')));
+    sm.data.set('i/prod/orders/b', encode(plainRecord('b', { address: 'hôte', metadata: { zone: 'été' } })));
+    sm.data.set('i/prod/orders/c', encode(plainRecord('c', { cluster: 'vip', sessionId: 's1' })));
     const reg = await Registry.open(sm);
     const listed = reg.listInstances('prod', 'orders', { includeDisabled: true }).instances;
     expect(listed.map((i) => [i.cluster, i.id, i.address])).toStrictEqual([
@@ -227,7 +197,7 @@ describe('decodeInstance (the start-up fast path)', () => {
     ]);
     expect(listed[1]!.metadata).toStrictEqual({ zone: 'été' });
 
-    sm.data.set('i/prod/orders/d', encode(plain('d', { health: 'fine' })));
+    sm.data.set('i/prod/orders/d', encode(plainRecord('d', { health: 'fine' })));
     await expect(Registry.open(sm)).rejects.toThrow(CorruptStateError);
     await expect(Registry.open(sm)).rejects.toThrow(/i\/prod\/orders\/d.*bad health/);
   });
