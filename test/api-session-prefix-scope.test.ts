@@ -9,31 +9,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionIdForCheck } from '../src/consul/check-record.js';
-import type { Command } from '../src/registry/index.js';
 import { type TestApp, testApp } from './api-helpers.js';
+import { sessionRoutes } from './helpers/session-routes.js';
 
 let WEB = '';
 let ALL = '';
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
 
 let t: TestApp;
+const { open, bind: bindIn, state, keepalive, close, register: registerIn } = sessionRoutes(() => t, as);
+const bind = (service: string, id: string, sessionId: string) => bindIn('default', service, id, sessionId);
+const register = (service: string, id: string, sessionId: string, token: string) =>
+  registerIn('default', service, id, sessionId, token);
 /** The session of a Consul TTL check of an orders instance: its id is no secret. */
 const ORDERS_SESSION = sessionIdForCheck('default', 'service:orders-1');
-const open = (id: string) => t.node.apply({ type: 'openSession', sessionId: id, ttlMs: 60_000, now: 1 } as Command);
-const bind = (service: string, id: string, sessionId: string) =>
-  t.node.apply({
-    type: 'register',
-    namespace: 'default',
-    service,
-    id,
-    address: '10.0.0.1',
-    port: 80,
-    sessionId,
-  } as Command);
-const state = () => {
-  const { appliedIndex: _i, appliedTerm: _t, ...rest } = t.node.registry.dump();
-  return JSON.stringify(rest);
-};
 
 beforeAll(async () => {
   t = await testApp({ acl: true });
@@ -54,18 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
-
-const keepalive = (id: string, token: string) =>
-  t.req({ method: 'PUT', url: `/v1/sessions/${encodeURIComponent(id)}/keepalive`, headers: as(token) });
-const close = (id: string, token: string) =>
-  t.req({ method: 'DELETE', url: `/v1/sessions/${encodeURIComponent(id)}`, headers: as(token) });
-const register = (service: string, id: string, sessionId: string, token: string) =>
-  t.req({
-    method: 'PUT',
-    url: `/v1/namespaces/default/services/${service}/instances/${id}`,
-    headers: as(token),
-    payload: { address: '10.0.0.2', port: 81, sessionId },
-  });
 
 describe('session routes check the session against a service-prefix token', () => {
   it('refuses a web- token the session of an orders instance, and changes nothing (prefix_token_closes_other_service_session)', async () => {

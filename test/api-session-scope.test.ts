@@ -8,9 +8,9 @@
  * register token (it has no namespace yet); unlimited tokens reach every session.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Command } from '../src/registry/index.js';
 import { TokenAuthority } from '../src/server/auth.js';
 import { type TestApp, testApp } from './api-helpers.js';
+import { sessionRoutes } from './helpers/session-routes.js';
 
 const TOKENS = {
   regA: 'register-a-token-0000000000',
@@ -34,21 +34,9 @@ type Who = keyof typeof TOKENS;
 const as = (who: Who) => ({ authorization: `Bearer ${TOKENS[who]}` });
 
 let t: TestApp;
-const open = (id: string) => t.node.apply({ type: 'openSession', sessionId: id, ttlMs: 60_000, now: 1 } as Command);
-const bind = (ns: string, id: string, sessionId: string) =>
-  t.node.apply({
-    type: 'register',
-    namespace: ns,
-    service: 'svc',
-    id,
-    address: '10.0.0.1',
-    port: 80,
-    sessionId,
-  } as Command);
-const state = () => {
-  const { appliedIndex: _i, appliedTerm: _t, ...rest } = t.node.registry.dump();
-  return JSON.stringify(rest);
-};
+const { open, bind: bindIn, state, keepalive, close, register: registerIn } = sessionRoutes(() => t, as);
+const bind = (ns: string, id: string, sessionId: string) => bindIn(ns, 'svc', id, sessionId);
+const register = (ns: string, id: string, sessionId: string, who: Who) => registerIn(ns, 'svc', id, sessionId, who);
 
 beforeAll(async () => {
   t = await testApp({ tokens: authority });
@@ -64,22 +52,6 @@ afterAll(async () => {
 });
 
 const REPORT = { report: { successRatio: 0.1, cpu: 0.99 } };
-const keepalive = (id: string, who: Who, body?: unknown) =>
-  t.req({
-    method: 'PUT',
-    url: `/v1/sessions/${id}/keepalive`,
-    headers: as(who),
-    ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
-  });
-const close = (id: string, who: Who) => t.req({ method: 'DELETE', url: `/v1/sessions/${id}`, headers: as(who) });
-const register = (ns: string, id: string, sessionId: string, who: Who) =>
-  t.req({
-    method: 'PUT',
-    url: `/v1/namespaces/${ns}/services/svc/instances/${id}`,
-    headers: as(who),
-    payload: { address: '10.0.0.2', port: 81, sessionId },
-  });
-
 describe('session routes check the session against the token', () => {
   it('refuses a token limited to a the keepalive, keepalive with a report, close and register-under of a session of b, and changes nothing', async () => {
     const before = state();
