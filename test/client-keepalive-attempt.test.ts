@@ -5,24 +5,13 @@
  * would have delivered the keepalive at once. Each keepalive attempt now gets at most a third
  * of the call's deadline (a registration's deadline is its TTL), then the next node is tried.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RollcallClient } from '../src/client/index.js';
 import { seeded } from './client-helpers.js';
-import { json, ScriptedHttpNode } from './scripted-http-node.js';
+import { json, scriptedPerTest } from './scripted-http-node.js';
 
-const nodes: ScriptedHttpNode[] = [];
-const clients: RollcallClient[] = [];
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
-
-async function fake(id: string): Promise<ScriptedHttpNode> {
-  const n = await ScriptedHttpNode.start(id);
-  nodes.push(n);
-  return n;
-}
+const scripted = scriptedPerTest();
+const fake = scripted.node;
 
 describe('keepalive', () => {
   it('passes over a node that holds it within a third of its deadline, not a whole attempt', async () => {
@@ -31,8 +20,7 @@ describe('keepalive', () => {
     const n2 = await fake('n2');
     n2.handler = (_req, res) => json(res, 200, {});
     // The default attempt deadline (2.5 s) is longer than this keepalive's whole deadline.
-    const c = new RollcallClient({ endpoints: [held.url, n2.url], random: seeded(1) });
-    clients.push(c);
+    const c = scripted.client(new RollcallClient({ endpoints: [held.url, n2.url], random: seeded(1) }));
     // The deadlines run on fake timers (the sockets are real): "within" does not depend on load.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const kept = c.keepalive('s-1', 1500);

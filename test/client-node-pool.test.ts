@@ -2,38 +2,27 @@
  * The SDK's node pool against scripted HTTP nodes: failover, leader hints, retries with the
  * same exactly-once ids, per-attempt and per-call deadlines, close().
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ApiError, ClientClosedError, RollcallClient, TimeoutError, UnavailableError } from '../src/client/index.js';
 import { inst, seeded } from './client-helpers.js';
-import { deadUrl, json, ScriptedHttpNode } from './scripted-http-node.js';
+import { deadUrl, json, type ScriptedHttpNode, scriptedPerTest } from './scripted-http-node.js';
 
-const nodes: ScriptedHttpNode[] = [];
-const clients: RollcallClient[] = [];
-afterEach(async () => {
-  vi.useRealTimers();
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(nodes.splice(0).map((n) => n.close()));
-});
-
-async function fake(id: string): Promise<ScriptedHttpNode> {
-  const n = await ScriptedHttpNode.start(id);
-  nodes.push(n);
-  return n;
-}
+const scripted = scriptedPerTest();
+const fake = scripted.node;
 
 function client(
   endpoints: string[],
   extra: Partial<ConstructorParameters<typeof RollcallClient>[0]> = {},
 ): RollcallClient {
-  const c = new RollcallClient({
-    endpoints,
-    random: seeded(1),
-    requestTimeoutMs: 3000,
-    attemptTimeoutMs: 500,
-    ...extra,
-  });
-  clients.push(c);
-  return c;
+  return scripted.client(
+    new RollcallClient({
+      endpoints,
+      random: seeded(1),
+      requestTimeoutMs: 3000,
+      attemptTimeoutMs: 500,
+      ...extra,
+    }),
+  );
 }
 
 const listBody = { revision: 7, serviceRevision: 5, instances: [inst('a')] };

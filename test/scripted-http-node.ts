@@ -6,6 +6,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, vi } from 'vitest';
 
 export type Handler = (
   req: IncomingMessage & { body: string },
@@ -79,4 +80,34 @@ export async function deadUrl(): Promise<string> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * Scripted nodes and clients that each test of the calling file starts, closed after it (the
+ * clients first, on real timers again: a test may have faked them). Call at a file's top.
+ */
+export function scriptedPerTest(): {
+  /** Starts scripted node `id`. */
+  node(id: string): Promise<ScriptedHttpNode>;
+  /** Closes `client` after the test. */
+  client<C extends { close(): Promise<void> }>(client: C): C;
+} {
+  const nodes: ScriptedHttpNode[] = [];
+  const clients: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    vi.useRealTimers();
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await Promise.all(nodes.splice(0).map((n) => n.close()));
+  });
+  return {
+    async node(id) {
+      const n = await ScriptedHttpNode.start(id);
+      nodes.push(n);
+      return n;
+    },
+    client(c) {
+      clients.push(c);
+      return c;
+    },
+  };
 }
