@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { ProcessesFirstSequencer } from './test/helpers/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -7,5 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Cluster tests start real processes; two cores cannot run many at once.
     maxWorkers: 2,
+    // Without cached durations (a fresh clone), the cluster tests first: test/helpers/sequencer.ts.
+    sequence: { sequencer: ProcessesFirstSequencer },
   },
 });
