@@ -18,21 +18,26 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caseForSeed } from '../scripts/lin/case.js';
-import { describeFault } from '../scripts/lin/faults.js';
+import { describeFault, FAULT_KINDS } from '../scripts/lin/faults.js';
 import { type LinCluster, startLinCluster } from '../scripts/lin/lin-cluster.js';
 import { rerunCommand } from '../scripts/lin/report.js';
 import { runCase } from '../scripts/lin/run.js';
 import { linSettings, reportRun } from './helpers/lin-env.js';
 
 const TEST_FILE = 'test/lin-faults.test.ts';
-const settings = linSettings(10);
+// One case per fault kind (the seed picks the first fault's kind, seed mod the number of
+// kinds: scripts/lin/case.ts), so every `npm test` injects every kind, in a 4-s window: the
+// first fault starts within 1.2 s and holds at most 2.5 s, so it is injected and undone
+// inside it. The long form is LIN_RUNS / LIN_MS here, or `npm run soak` (README, "Tests,
+// simulations and benchmarks").
+const settings = linSettings(FAULT_KINDS.length, 4000);
 
 describe('linearizability of a real 3-node cluster under generated faults', () => {
   let lc: LinCluster | undefined;
 
   beforeAll(async () => {
     console.log(
-      `lin-faults: seeds ${settings.seeds.join(', ')} (rerun one with SEED=n), ${settings.durationMs} ms of operations each` +
+      `lin-faults: seeds ${settings.seeds.join(', ')} (rerun one with SEED=n, more with LIN_RUNS=n), ${settings.durationMs} ms of operations each` +
         `${settings.sessions ? '' : ', no sessions (LIN_SESSIONS=0)'}`,
     );
     lc = await startLinCluster();

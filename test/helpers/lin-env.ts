@@ -3,7 +3,7 @@
  *
  *   SEED=n       rerun exactly the case of seed n (one run)
  *   LIN_RUNS=n   how many generated cases (default: per test file; seeds base, base+1, ...)
- *   LIN_MS=n     the window of operations per run, ms (default 6000)
+ *   LIN_MS=n     the window of operations per run, ms (default: per test file, 6000 unless it says)
  *   LIN_KEEP=1   save every history, not only failing ones
  *   LIN_SESSIONS=0  leave out the sessions workload (its false expiries then go unjudged)
  *   LIN_TRUST_WRITE_REPLIES=0  do not judge the version a write's answer shows (it is
@@ -33,13 +33,13 @@ export interface LinSettings {
   readonly sessions: boolean;
 }
 
-export function linSettings(defaultRuns: number): LinSettings {
+export function linSettings(defaultRuns: number, defaultMs = 6000): LinSettings {
   const seed = intEnv('SEED');
   const base = seed ?? randomInt(1, 2 ** 31 - 64);
   const runs = seed !== undefined ? 1 : (intEnv('LIN_RUNS') ?? defaultRuns);
   return {
     seeds: Array.from({ length: runs }, (_, i) => base + i),
-    durationMs: intEnv('LIN_MS') ?? 6000,
+    durationMs: intEnv('LIN_MS') ?? defaultMs,
     keepAll: process.env.LIN_KEEP === '1',
     trustWriteReplies: process.env.LIN_TRUST_WRITE_REPLIES !== '0',
     sessions: process.env.LIN_SESSIONS !== '0',
