@@ -48,6 +48,18 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/**
+ * A snapshot whose data is the concatenation of `pieces`, in order, as storage may serve
+ * it to be sent: a host that prepares a large snapshot in pieces need not copy them into
+ * one array first (hundreds of MB for a large state machine). The leader sends each piece
+ * as one chunk or more (a piece longer than the chunk size is cut); the follower
+ * assembles the chunks by offset as for any snapshot, so the receiver cannot tell.
+ */
+export interface PiecewiseSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly pieces: readonly Uint8Array[];
+}
+
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
 /** Volatile state the host may want to show or act on (e.g. forward writes to the leader). */

@@ -22,6 +22,7 @@ import type {
   HeartbeatResponseMessage,
   Message,
   NodeId,
+  PiecewiseSnapshot,
   ReadState,
   Role,
   Snapshot,
@@ -285,26 +286,39 @@ export class Raft {
     return true;
   }
 
-  private sendSnapshotChunks(to: NodeId, snap: Snapshot): void {
-    const total = snap.data.byteLength;
+  /**
+   * Sends the snapshot as chunks of at most snapshotChunkBytes, each piece of a piecewise
+   * snapshot cut on its own (so a chunk never spans two pieces and is never a copy).
+   */
+  private sendSnapshotChunks(to: NodeId, snap: Snapshot | PiecewiseSnapshot): void {
+    const pieces = 'pieces' in snap ? snap.pieces : [snap.data];
+    let total = 0;
+    for (const piece of pieces) total += piece.byteLength;
     const size = this.snapshotChunkBytes;
+    const chunk = (offset: number, bytes: Uint8Array): SnapshotMessage => ({
+      type: 'snapshot',
+      from: this.id,
+      to,
+      term: this.term,
+      meta: snap.meta,
+      offset,
+      total,
+      chunk: bytes,
+      commit: this.log.committed,
+    });
+    // Empty data still goes out as one empty chunk: it is what tells the follower to install.
+    if (total === 0) {
+      this.send(chunk(0, new Uint8Array(0)));
+      return;
+    }
     let offset = 0;
-    do {
-      const chunk = snap.data.subarray(offset, Math.min(total, offset + size));
-      const m: SnapshotMessage = {
-        type: 'snapshot',
-        from: this.id,
-        to,
-        term: this.term,
-        meta: snap.meta,
-        offset,
-        total,
-        chunk,
-        commit: this.log.committed,
-      };
-      this.send(m);
-      offset += size;
-    } while (offset < total);
+    for (const piece of pieces) {
+      for (let at = 0; at < piece.byteLength; at += size) {
+        const bytes = piece.subarray(at, Math.min(piece.byteLength, at + size));
+        this.send(chunk(offset, bytes));
+        offset += bytes.byteLength;
+      }
+    }
   }
 
   private sendHeartbeat(to: NodeId, context: number): void {

@@ -1,4 +1,4 @@
-import type { ConfState, Entry, HardState, Snapshot } from './messages.js';
+import type { ConfState, Entry, HardState, PiecewiseSnapshot, Snapshot } from './messages.js';
 import { entryBytes } from './messages.js';
 
 /** A lookup that can miss because the log was compacted, or because the data is not ready yet. */
@@ -20,7 +20,8 @@ export interface Storage {
   term(index: number): number | StorageMiss;
   firstIndex(): number;
   lastIndex(): number;
-  snapshot(): Snapshot | 'unavailable';
+  /** The snapshot to send a follower that needs compacted entries; its data whole or in pieces. */
+  snapshot(): Snapshot | PiecewiseSnapshot | 'unavailable';
 }
 
 /**

@@ -259,6 +259,12 @@ try {
     snapshotsSent: sends.length,
     installWriteMs: installed ? (field(installed.line, 'writeMs') ?? null) : null,
     installLoadMs: installed ? (field(installed.line, 'loadMs') ?? null) : null,
+    /** The install's steps (NodeStorage.lastInstallTimes), from the same log line. */
+    installSteps: installed
+      ? Object.fromEntries(
+          ['decodeMs', 'diffMs', 'ops', 'batchMs', 'walMs'].map((name) => [name, field(installed.line, name) ?? null]),
+        )
+      : null,
     idle: idle.latency,
     during: { ok: writes.ok, errors: writes.errors, ...latency },
     leaderLoopDelayMaxMs: Math.round(leaderLoop.delayMax * 1000),
@@ -283,6 +289,12 @@ try {
           : `${(result.snapshotBytes / 1e6).toFixed(1)} MB, ${result.snapshotsSent}`,
       ),
       row('follower install: LevelDB batch and WAL', `${result.installWriteMs ?? 'n/a'} ms`),
+      row(
+        '… decode / diff / batch (ops) / WAL',
+        result.installSteps === null
+          ? 'n/a'
+          : `${result.installSteps.decodeMs} / ${result.installSteps.diffMs} / ${result.installSteps.batchMs} (${result.installSteps.ops}) / ${result.installSteps.walMs} ms`,
+      ),
       row('follower install: registry reload', `${result.installLoadMs ?? 'n/a'} ms`),
       row(
         'leader write p50 / p99, idle (4 connections)',

@@ -91,6 +91,7 @@ function readyLoop(opts: {
     },
     firstIndex: () => 1,
     takeInstalledPairs: () => undefined,
+    lastInstallTimes: () => undefined,
   } as unknown as NodeStorage;
   const registry = {
     appliedIndex: 0,

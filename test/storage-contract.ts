@@ -4,7 +4,7 @@
  * be synchronous or asynchronous, so every one is awaited.
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import type { ConfState, Entry, HardState, Snapshot } from '../raft/messages.js';
+import type { ConfState, Entry, HardState, PiecewiseSnapshot, Snapshot } from '../raft/messages.js';
 import { emptyHardState, type HostStorage } from '../raft/storage.js';
 
 export interface StorageHarness {
@@ -13,7 +13,7 @@ export interface StorageHarness {
    * The snapshot storage.snapshot() serves once it is ready. Storages that prepare
    * snapshots lazily answer 'unavailable' first; the harness waits (no sleeps) for them.
    */
-  readySnapshot(): Promise<Snapshot>;
+  readySnapshot(): Promise<Snapshot | PiecewiseSnapshot>;
   /** Releases what the factory took (a database, a temp dir). */
   dispose?(): Promise<void>;
 }

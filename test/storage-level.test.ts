@@ -5,16 +5,17 @@ import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../raft/messages.js';
+import type { ConfState, Entry, HardState, PiecewiseSnapshot, Snapshot, SnapshotMeta } from '../raft/messages.js';
 import { MemoryStorage } from '../raft/storage.js';
 import { decode, encode } from '../src/codec/index.js';
-import { crc32Table } from '../src/storage/checksum.js';
+import { crc32, crc32Table } from '../src/storage/checksum.js';
 import {
   decodeSnapshotData,
   encodeApplied,
   encodeConfState,
   FORMAT_VERSION,
   isNodeLocalSmKey,
+  joinPieces,
   locateWalEntry,
   type NodeDatabase,
   NodeStorage,
@@ -27,12 +28,16 @@ import {
   type SmOp,
   SnapshotWriter,
   StorageError,
+  snapshotBytes,
   walDir,
 } from '../src/storage/index.js';
 import { encodeEntry, encodeHardState, encodeSnapshotMeta } from '../src/storage/values.js';
 import { frameAt, ITEM, splitItems } from '../src/storage/wal/format.js';
 import { storageError, tempDirs, withStorage } from './helpers/storage.js';
 import { makeEntries, storageContract } from './storage-contract.js';
+
+/** A served snapshot with its data as one array, as a follower's Raft assembles it from the chunks. */
+const whole = (s: Snapshot | PiecewiseSnapshot): Snapshot => ({ meta: s.meta, data: snapshotBytes(s) });
 
 const INF = Number.MAX_SAFE_INTEGER;
 const conf: ConfState = { voters: ['n1', 'n2', 'n3'], learners: ['n4'] };
@@ -568,27 +573,58 @@ describe('NodeStorage: snapshots', () => {
     }
   });
 
-  test('finishInSlices gives the same bytes as finish, letting other work run between slices', async () => {
+  test('finishPieces gives the bytes of finish in pieces of at most the piece size', () => {
     const pairs = servicePairs(3000, 'a');
     const a = new SnapshotWriter();
-    const b = new SnapshotWriter();
+    const b = new SnapshotWriter(100 * 1024);
     for (const [k, v] of pairs) {
       a.add(new TextEncoder().encode(k), v);
       b.add(new TextEncoder().encode(k), v);
     }
-    // Other work, one step per event-loop turn, for as long as the copy runs.
-    let turns = 0;
-    let copying = true;
-    const step = (): void => {
-      turns++;
-      if (copying) setImmediate(step);
+    const pieces = b.finishPieces(); // ~400 KiB of ~64-KiB records
+    expect(pieces.length).toBeGreaterThanOrEqual(4);
+    for (const p of pieces) expect(p.byteLength).toBeLessThanOrEqual(100 * 1024);
+    const whole = joinPieces(pieces);
+    expect(whole).toEqual(a.finish());
+    expect(decodeSnapshotData(whole)).toHaveLength(3000);
+  });
+
+  test('snapshot records written into the pieces are the bytes msgpackr encodes', () => {
+    // Keys and values across msgpack's length classes (bin 8/16/32), chunks of 1 to 16+ pairs.
+    const sizes = [0, 1, 255, 256, 65_535, 65_536, 70_000];
+    const pairs: [Uint8Array, Uint8Array][] = [];
+    for (let i = 0; i < 40; i++) {
+      const key = new TextEncoder().encode(`k/${String(i).padStart(3, '0')}`);
+      pairs.push([key, new Uint8Array(sizes[i % sizes.length]!).fill(i)]);
+    }
+    const w = new SnapshotWriter(200 * 1024);
+    for (const [k, v] of pairs) w.add(k, v);
+    // What the writer did before: msgpackr's encoding of each chunk of ≥ 64 KiB of pairs.
+    const record = (value: unknown): Uint8Array => {
+      const body = encode(value);
+      const head = new Uint8Array(8);
+      new DataView(head.buffer).setUint32(0, body.byteLength);
+      new DataView(head.buffer).setUint32(4, crc32(body));
+      return joinPieces([head, body]);
     };
-    setImmediate(step);
-    const sliced = await b.finishInSlices(16 * 1024); // ~400 KiB in ~64-KiB chunks: a turn after each
-    copying = false;
-    expect(sliced).toEqual(a.finish());
-    expect(decodeSnapshotData(sliced)).toHaveLength(3000);
-    expect(turns).toBeGreaterThanOrEqual(4);
+    const expected: Uint8Array[] = [record({ format: 1, kind: 'rollcall-sm' })];
+    let chunk: [Uint8Array, Uint8Array][] = [];
+    let bytes = 0;
+    for (const [k, v] of pairs) {
+      chunk.push([k, v]);
+      bytes += k.byteLength + v.byteLength + 8;
+      if (bytes >= 64 * 1024) {
+        expected.push(record(chunk));
+        chunk = [];
+        bytes = 0;
+      }
+    }
+    if (chunk.length > 0) expected.push(record(chunk));
+    expected.push(record({ pairs: pairs.length }));
+    const pieces = w.finishPieces();
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(Buffer.from(joinPieces(pieces)).equals(Buffer.from(joinPieces(expected)))).toBe(true);
+    expect(decodeSnapshotData(joinPieces(pieces))).toEqual(pairs);
   });
 
   test('snapshot data whose keys are out of order is refused as CORRUPT_SNAPSHOT', () => {
@@ -619,9 +655,10 @@ describe('NodeStorage: snapshots', () => {
       await a.compact(4, conf, empty);
 
       expect(a.snapshot()).toBe('unavailable');
-      const snap = await a.whenSnapshotReady();
-      expect(snap.meta).toEqual({ index: 5, term: 2, conf });
-      expect(a.snapshot()).toBe(snap); // served until compaction passes it
+      const served = await a.whenSnapshotReady();
+      expect(served.meta).toEqual({ index: 5, term: 2, conf });
+      expect(a.snapshot()).toBe(served); // served until compaction passes it
+      const snap = whole(served);
       expect(snap.data.byteLength).toBeGreaterThan(150_000); // several 64 KiB chunks
 
       // B: a lagging follower with its own log and older state.
@@ -662,7 +699,7 @@ describe('NodeStorage: snapshots', () => {
         { index: 5, term: 2 },
       );
       await a.compact(4, conf, empty);
-      const snap = await a.whenSnapshotReady();
+      const snap = whole(await a.whenSnapshotReady());
       expect(decodeSnapshotData(snap.data).some(([k]) => Buffer.from(k).equals(peersKey))).toBe(false);
 
       await b.append(makeEntries(1, [1, 1]));
@@ -690,7 +727,7 @@ describe('NodeStorage: snapshots', () => {
       expect(s.snapshot()).toBe('unavailable');
       // The registry applies more while the snapshot is being read.
       const applying = writeStateMachine(s.database, servicePairs(500, 'new'), { index: 6, term: 1 });
-      const snap = await s.whenSnapshotReady();
+      const snap = whole(await s.whenSnapshotReady());
       await applying;
       const pairs = decodeSnapshotData(snap.data);
       const keys = pairs.map(([k]) => new TextDecoder().decode(k));
@@ -710,7 +747,7 @@ describe('NodeStorage: snapshots', () => {
       await writeStateMachine(s.database, servicePairs(3, 'y'), { index: 6, term: 2 });
       await s.compact(5, conf, empty);
       expect(s.snapshot()).toBe('unavailable');
-      const snap = await s.whenSnapshotReady();
+      const snap = whole(await s.whenSnapshotReady());
       expect(snap.meta).toEqual({ index: 6, term: 2, conf });
     });
   });
@@ -729,7 +766,7 @@ describe('NodeStorage: snapshots', () => {
       const compacting = s.compact(5, conf, empty);
       expect(s.snapshot()).toBe('unavailable');
       await compacting;
-      const snap = await s.whenSnapshotReady();
+      const snap = whole(await s.whenSnapshotReady());
       expect(snap.meta).toEqual({ index: 6, term: 2, conf });
     });
   });
@@ -739,7 +776,7 @@ describe('NodeStorage: snapshots', () => {
     await withStorage(dir, async (s) => {
       await s.append(makeEntries(1, [1, 2, 3]));
       await s.compact(2, conf, empty);
-      const snap = await s.whenSnapshotReady();
+      const snap = whole(await s.whenSnapshotReady());
       expect(snap.meta).toEqual({ index: 2, term: 2, conf });
       expect(decodeSnapshotData(snap.data)).toEqual([]);
     });
@@ -752,7 +789,7 @@ describe('NodeStorage: snapshots', () => {
       await a.append(makeEntries(1, [1, 1, 1]));
       await writeStateMachine(a.database, servicePairs(50, 's'), { index: 3, term: 1 });
       await a.compact(3, conf, empty);
-      return a.whenSnapshotReady();
+      return whole(await a.whenSnapshotReady());
     });
     await withStorage(dirB, async (b) => {
       await b.append(makeEntries(1, [1]));

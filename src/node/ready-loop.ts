@@ -326,6 +326,7 @@ export class ReadyLoop {
         revision: registry.revision,
         bytes: snapshot.data.byteLength,
         writeMs: Math.round(writeMs),
+        ...this.d.storage.lastInstallTimes(),
         loadMs: Math.round(loadMs),
       },
       'installed a snapshot from the leader',

@@ -29,7 +29,15 @@ export {
   type StorageStats,
 } from './node-storage.js';
 export { SCAN_BATCH, type Scannable, scanBatches } from './scan.js';
-export { decodeSnapshotData, type Pair, replaceOps, type SmOp, SnapshotWriter } from './snapshot.js';
+export {
+  decodeSnapshotData,
+  joinPieces,
+  type Pair,
+  replaceOps,
+  type SmOp,
+  SnapshotWriter,
+  snapshotBytes,
+} from './snapshot.js';
 export { encodeApplied, encodeConfState } from './values.js';
 export { locateWalEntry, type WalEntryLocation } from './wal/inspect.js';
 export { DEFAULT_SEGMENT_BYTES, syncDir, type WalOptions, walDir } from './wal/wal.js';

@@ -9,7 +9,7 @@
  * (code FAILED): after a failed fsync nobody knows what is on disk, and the node must
  * restart from it.
  */
-import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../../raft/messages.js';
+import type { ConfState, Entry, HardState, PiecewiseSnapshot, Snapshot, SnapshotMeta } from '../../raft/messages.js';
 import type { HostStorage, StorageMiss } from '../../raft/storage.js';
 import { encode } from '../codec/index.js';
 import { FORMAT_VERSION, type NodeDatabase, openNodeDatabase, type RootDatabase } from './database.js';
@@ -67,6 +67,20 @@ export interface NodeStorageOptions extends WalOptions {
   readonly onRecovery?: (what: string) => void;
 }
 
+/** Where the time of the last snapshot install went, in ms (logged with the install). */
+export interface InstallTimes {
+  /** Decoding the snapshot data into pairs. */
+  readonly decodeMs: number;
+  /** Reading the state machine to find what differs (replaceOps). */
+  readonly diffMs: number;
+  /** Ops written: puts and deletes. */
+  readonly ops: number;
+  /** Filling and writing the synced LevelDB batch, and flushing the memtable. */
+  readonly batchMs: number;
+  /** The WAL segment that records the snapshot meta, and the old segments' deletion. */
+  readonly walMs: number;
+}
+
 /** Ops put into an install's batch per event-loop turn. */
 const INSTALL_OPS_PER_TURN = 20_000;
 
@@ -87,8 +101,11 @@ export class NodeStorage implements HostStorage {
   private hardState: HardState;
   private snapMeta: SnapshotMeta;
   private readonly log: LogStore;
-  /** The newest snapshot prepared (or installed); served while its index ≥ the compaction index. */
-  private prepared: Snapshot | undefined;
+  /**
+   * The newest snapshot prepared (in pieces, SnapshotWriter) or installed; served while its
+   * index ≥ the compaction index.
+   */
+  private prepared: Snapshot | PiecewiseSnapshot | undefined;
   /** The running preparation; it never rejects (failures land in `snapshotError`). */
   private preparing: Promise<void> | undefined;
   private snapshotError: StorageError | undefined;
@@ -100,6 +117,7 @@ export class NodeStorage implements HostStorage {
   private compactingTo = 0;
   /** The pairs of the snapshot installed last, decoded, until the registry takes them (takeInstalledPairs). */
   private installed: { readonly index: number; readonly pairs: readonly Pair[] } | undefined;
+  private lastInstall: InstallTimes | undefined;
   private tail: Promise<void> = Promise.resolve();
   private failure: StorageError | undefined;
   /** Set by close(); no write is accepted after it. */
@@ -198,7 +216,7 @@ export class NodeStorage implements HostStorage {
    * A prepared snapshot whose index is at least the compaction index, or 'unavailable'
    * while one is being prepared from the state machine (started by this call).
    */
-  snapshot(): Snapshot | 'unavailable' {
+  snapshot(): Snapshot | PiecewiseSnapshot | 'unavailable' {
     const p = this.prepared;
     if (p !== undefined && p.meta.index >= Math.max(this.snapMeta.index, this.compactingTo)) return p;
     this.startPreparing();
@@ -209,7 +227,7 @@ export class NodeStorage implements HostStorage {
    * Resolves with the snapshot snapshot() will now return, preparing one if needed;
    * rejects with the StorageError if preparing fails.
    */
-  async whenSnapshotReady(): Promise<Snapshot> {
+  async whenSnapshotReady(): Promise<Snapshot | PiecewiseSnapshot> {
     for (;;) {
       const s = this.snapshot();
       if (s !== 'unavailable') return s;
@@ -230,6 +248,11 @@ export class NodeStorage implements HostStorage {
     const installed = this.installed;
     this.installed = undefined;
     return installed?.index === index ? installed.pairs : undefined;
+  }
+
+  /** Where the last snapshot install's time went (undefined before the first). */
+  lastInstallTimes(): InstallTimes | undefined {
+    return this.lastInstall;
   }
 
   stats(): StorageStats {
@@ -389,7 +412,10 @@ export class NodeStorage implements HostStorage {
     hardState: HardState | undefined,
   ): Promise<void> {
     this.installed = undefined;
-    const { ops, pairs } = await this.planInstall(snapshot);
+    const startedAt = performance.now();
+    const { ops, pairs, decodeMs } = await this.planInstall(snapshot);
+    const diffMs = performance.now() - startedAt - decodeMs;
+    const batchStartedAt = performance.now();
     const { meta } = snapshot;
     const plan = planAppend(meta.index, meta.index, entries);
     if (ops.length === 0) {
@@ -421,6 +447,7 @@ export class NodeStorage implements HostStorage {
         throw this.failed(ioError('flushing the state machine', err));
       }
     }
+    const walStartedAt = performance.now();
     const items: Uint8Array[] = [];
     for (const e of plan.fresh) items.push(entryItem(e));
     if (hardState !== undefined) items.push(hardStateItem(hardState));
@@ -432,6 +459,14 @@ export class NodeStorage implements HostStorage {
     this.log.apply(plan);
     if (hardState !== undefined) this.hardState = hardState;
     await this.release(meta.index);
+    const round = (ms: number) => Math.round(ms);
+    this.lastInstall = {
+      decodeMs: round(decodeMs),
+      diffMs: round(diffMs),
+      ops: ops.length,
+      batchMs: round(walStartedAt - batchStartedAt),
+      walMs: round(performance.now() - walStartedAt),
+    };
   }
 
   /** Step (2) and (3) of an install whose step (1) a crash left behind (see install()). */
@@ -444,7 +479,7 @@ export class NodeStorage implements HostStorage {
     await this.release(meta.index);
   }
 
-  private async planInstall(snapshot: Snapshot): Promise<{ ops: SmOp[]; pairs: readonly Pair[] }> {
+  private async planInstall(snapshot: Snapshot): Promise<{ ops: SmOp[]; pairs: readonly Pair[]; decodeMs: number }> {
     const { meta } = snapshot;
     if (meta.index <= this.snapMeta.index) {
       throw new StorageError(
@@ -452,7 +487,9 @@ export class NodeStorage implements HostStorage {
         `snapshot ${meta.index} is not newer than the current snapshot ${this.snapMeta.index}`,
       );
     }
+    const decodeStartedAt = performance.now();
     const pairs = await decodeSnapshotDataInSlices(snapshot.data);
+    const decodeMs = performance.now() - decodeStartedAt;
     const { applied } = positionOf(pairs);
     if (applied !== undefined && (applied.index !== meta.index || applied.term !== meta.term)) {
       throw new StorageError(
@@ -460,7 +497,11 @@ export class NodeStorage implements HostStorage {
         `snapshot meta says index ${meta.index} term ${meta.term}, its data was applied to index ${applied.index} term ${applied.term}`,
       );
     }
-    return { ops: await replaceOps(this.database.sm, pairs), pairs: pairs.filter(([key]) => !isNodeLocalSmKey(key)) };
+    return {
+      ops: await replaceOps(this.database.sm, pairs),
+      pairs: pairs.filter(([key]) => !isNodeLocalSmKey(key)),
+      decodeMs,
+    };
   }
 
   /**
@@ -579,7 +620,7 @@ export class NodeStorage implements HostStorage {
     if (this.preparing !== undefined || this.closed !== undefined) return;
     const compaction = this.snapMeta;
     this.preparing = readStateMachine(this.database.sm)
-      .then(({ data, position }) => {
+      .then(({ pieces, position }) => {
         const meta = metaFor(position, compaction);
         if (meta.index < compaction.index) {
           throw new StorageError(
@@ -587,7 +628,7 @@ export class NodeStorage implements HostStorage {
             `the state machine is applied to ${meta.index}, behind the compaction index ${compaction.index}`,
           );
         }
-        if (this.prepared === undefined || this.prepared.meta.index <= meta.index) this.prepared = { meta, data };
+        if (this.prepared === undefined || this.prepared.meta.index <= meta.index) this.prepared = { meta, pieces };
         this.snapshotError = undefined;
       })
       .catch((err: unknown) => {
