@@ -327,6 +327,88 @@ describe('watch hub, coalesced fan-out (the default)', () => {
     ]);
   });
 
+  /** A watcher whose every write takes `costMs` of the (fake) clock: a fan-out that costs time. */
+  class SlowSink extends FakeSink {
+    constructor(private readonly costMs: number) {
+      super({ autoFlush: true });
+    }
+    override write(chunk: Buffer): boolean {
+      vi.setSystemTime(Date.now() + this.costMs);
+      return super.write(chunk);
+    }
+  }
+  const paced = (node: InMemoryNodeApi, fanOutShare?: number): WatchHub =>
+    hubFor(node, { fanOut: 'coalesced', now: () => Date.now(), ...(fanOutShare ? { fanOutShare } : {}) });
+
+  it('waits 9× the last fan-out (share 0.1), so a lone writer’s changes leave in one write', async () => {
+    const node = await InMemoryNodeApi.create();
+    vi.useFakeTimers();
+    const hub = paced(node);
+    const s = new SlowSink(2);
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    vi.advanceTimersByTime(0); // idle: the next turn
+    expect(revs(s)).toEqual([1]); // that fan-out took 2 ms: the next one waits 18
+    node.apply(reg('orders', 'o2'));
+    vi.advanceTimersByTime(10);
+    node.apply(reg('orders', 'o3'));
+    vi.advanceTimersByTime(7);
+    expect(revs(s)).toEqual([1]);
+    vi.advanceTimersByTime(1);
+    expect(revs(s)).toEqual([1, 2, 3]);
+    expect(s.chunks).toHaveLength(2); // one write for both changes
+    expect(hub.stats().liveWrites).toBe(2);
+  });
+
+  it('waits as long as the last fan-out took at share 0.5', async () => {
+    const node = await InMemoryNodeApi.create();
+    vi.useFakeTimers();
+    const hub = paced(node, 0.5);
+    const s = new SlowSink(4);
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    vi.advanceTimersByTime(0);
+    node.apply(reg('orders', 'o2'));
+    vi.advanceTimersByTime(3);
+    expect(revs(s)).toEqual([1]);
+    vi.advanceTimersByTime(1);
+    expect(revs(s)).toEqual([1, 2]);
+  });
+
+  it('never holds a change back more than 25 ms, however long the last fan-out took', async () => {
+    const node = await InMemoryNodeApi.create();
+    vi.useFakeTimers();
+    const hub = paced(node);
+    const s = new SlowSink(10); // 9 × 10 = 90 ms, capped at 25
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    vi.advanceTimersByTime(0);
+    node.apply(reg('orders', 'o2'));
+    vi.advanceTimersByTime(24);
+    expect(revs(s)).toEqual([1]);
+    vi.advanceTimersByTime(1);
+    expect(revs(s)).toEqual([1, 2]);
+  });
+
+  it('sends a change on the next turn once the gap after the last fan-out has passed', async () => {
+    const node = await InMemoryNodeApi.create();
+    vi.useFakeTimers();
+    const hub = paced(node);
+    const s = new SlowSink(2);
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    vi.advanceTimersByTime(0);
+    vi.advanceTimersByTime(20); // past the 18-ms gap after a 2-ms fan-out
+    node.apply(reg('orders', 'o2'));
+    vi.advanceTimersByTime(0);
+    expect(revs(s)).toEqual([1, 2]);
+  });
+
+  it('refuses a fan-out share outside (0, 1]', async () => {
+    const node = await InMemoryNodeApi.create();
+    expect(() => hubFor(node, { fanOut: 'coalesced', fanOutShare: 1.5 })).toThrow(/fanOutShare/);
+  });
+
   it('drops pending changes on close and writes nothing afterwards', async () => {
     const node = await InMemoryNodeApi.create();
     vi.useFakeTimers();

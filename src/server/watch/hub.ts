@@ -19,6 +19,12 @@
  *   that produced them: the writes' answers go first, and under load several applied
  *   batches leave in one write per watcher (one concatenation per bucket). Pending events
  *   are already in history, so `position` keeps a stream from seeing them twice.
+ * - Fan-out takes at most `fanOutShare` of the loop: after a fan-out that took T ms, the
+ *   next one waits T × (1 − share) / share ms (at most 25 ms); idle, a change goes on the
+ *   next turn. Its cost is per socket write, not per byte, so this is what keeps it from
+ *   starving the writes that feed it: a lone writer's changes come one round trip apart,
+ *   and without the wait each cost every watcher a write while the writer's next request
+ *   waited behind it (issue 21); with it, several leave in one write per watcher.
  * - Every stream, catching up or live, is in exactly one bucket (its filter's key) from
  *   open to end, so a change in one service touches only the buckets of that
  *   namespace/service/cluster and the catch-all bucket.
@@ -89,6 +95,14 @@ export interface WatchHubOptions {
    * notice (tests that check delivery synchronously).
    */
   readonly fanOut?: 'coalesced' | 'immediate';
+  /**
+   * Coalesced: the share of the event loop's time live fan-out may take (default 0.1).
+   * After a fan-out that took T ms, the next one waits T × (1 − share) / share ms (at
+   * most 25 ms), so the writes that feed it keep the rest of the loop.
+   */
+  readonly fanOutShare?: number;
+  /** The clock the pacing reads, ms (default `performance.now`; tests pass a fake one). */
+  readonly now?: () => number;
   readonly onCut?: (info: {
     readonly filter: WatchFilter;
     readonly fromRevision: number;
@@ -117,6 +131,7 @@ interface BucketFrames {
 }
 /** Longest a live event waits for the next fan-out, however long the last one took. */
 const MAX_FAN_OUT_WAIT_MS = 25;
+const DEFAULT_FAN_OUT_SHARE = 0.1;
 /** A live fan-out chunk held back for a socket that pushed back. */
 interface QueuedChunk {
   readonly chunk: Buffer;
@@ -178,7 +193,10 @@ export class WatchHub {
     | { kind: 'immediate'; handle: NodeJS.Immediate }
     | null = null;
   private lastFanOutEnd = 0;
-  private lastFanOutCost = 0;
+  /** How long to wait after the last fan-out: its cost scaled by `fanOutShare`. */
+  private fanOutGap = 0;
+  private readonly gapPerCostMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly history: HistorySource,
@@ -192,6 +210,10 @@ export class WatchHub {
     this.closeMaxMs = Math.max(this.graceMs, options.closeMaxMs ?? 300_000);
     this.random = options.random ?? Math.random;
     this.fanOutMode = options.fanOut ?? 'coalesced';
+    const share = options.fanOutShare ?? DEFAULT_FAN_OUT_SHARE;
+    if (!(share > 0 && share <= 1)) throw new Error(`fanOutShare: a share in (0, 1], got ${share}`);
+    this.gapPerCostMs = (1 - share) / share;
+    this.now = options.now ?? (() => performance.now());
     this.delivered = history.revision;
     this.unsubscribe = history.subscribe((n) => this.onNotice(n));
   }
@@ -363,10 +385,11 @@ export class WatchHub {
     this.pendingRevision = revision;
     if (this.fanOutMode === 'immediate') return this.flushPending();
     if (this.flushHandle !== null) return;
-    // The next fan-out waits as long as the last one took (capped): fan-out then takes at
-    // most about half the event loop, leaving the rest to Raft and to the writes' answers,
-    // and the busier the hub the more each write carries. Idle, it goes out on the next turn.
-    const wait = this.lastFanOutEnd + this.lastFanOutCost - performance.now();
+    // The next fan-out waits its gap after the last (its cost scaled by `fanOutShare`,
+    // capped): fan-out then takes at most that share of the event loop, leaving the rest to
+    // Raft and to the writes, and the busier the hub the more each write carries. Idle, it
+    // goes out on the next turn.
+    const wait = this.lastFanOutEnd + this.fanOutGap - this.now();
     this.flushHandle =
       wait > 0
         ? { kind: 'timer', handle: setTimeout(() => this.flushPending(), Math.min(wait, MAX_FAN_OUT_WAIT_MS)) }
@@ -392,10 +415,10 @@ export class WatchHub {
     }
     const events = this.pending;
     this.pending = [];
-    const t0 = performance.now();
+    const t0 = this.now();
     this.fanOut(events, this.pendingRevision);
-    this.lastFanOutEnd = performance.now();
-    this.lastFanOutCost = this.lastFanOutEnd - t0;
+    this.lastFanOutEnd = this.now();
+    this.fanOutGap = (this.lastFanOutEnd - t0) * this.gapPerCostMs;
   }
 
   /**
