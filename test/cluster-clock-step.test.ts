@@ -125,8 +125,10 @@ describe('wall-clock steps', () => {
           60_000,
         );
       };
-      // Two TTLs of keepalives after each step.
-      const rounds = Math.ceil((2 * TTL) / KEEPALIVE_EVERY);
+      // A TTL and a quarter of keepalives after each step: a deadline read on the stepped
+      // wall clock fires within one TTL of the step (every deadline set before it has passed
+      // by then), and the leader's expiry check runs every 200 ms.
+      const rounds = Math.ceil((1.25 * TTL) / KEEPALIVE_EVERY);
       await keepaliveRounds(2, 'keepalives before any step');
       stepClock(leader, 600);
       await keepaliveRounds(rounds, "keepalives after the leader's clock jumped 10 minutes ahead");
