@@ -98,7 +98,9 @@ describe('sessions and expiry', () => {
     expect(gone.status).toBe(404);
   }, 120_000);
 
-  it('marks most of a service suspect instead of deleting it when their keepalives stop at once, and recovers them', async () => {
+  // This case and the next run at once: each waits out TTLs on a service of its own, and
+  // expiry protection is per service (a service under three instances is never held).
+  it.concurrent('marks most of a service suspect instead of deleting it when their keepalives stop at once, and recovers them', async () => {
     const ids = ['s1', 's2', 's3', 's4', 's5'];
     const sessions = new Map<string, string>();
     for (const id of ids) {
@@ -147,7 +149,7 @@ describe('sessions and expiry', () => {
     for (const k of keepers.values()) k.stop();
   }, 120_000);
 
-  it('expires the single instance of a service normally', async () => {
+  it.concurrent('expires the single instance of a service normally', async () => {
     const s = await openSession(urls[0]!);
     await register(urls[0]!, 'prod', 'lonely', 'only', { address: '10.3.0.1', port: 1, sessionId: s });
     await waitFor(
