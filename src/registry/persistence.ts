@@ -75,7 +75,6 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   const dedup: [string, DedupRecord][] = [];
   const serviceRevisions = new Map<string, number>();
   const instances: Instance[] = [];
-  const instanceKeys: string[] = [];
   const sessions: Session[] = [];
   let applied = { index: 0, term: 0 };
   let revision = { revision: 0, emptied: 0 };
@@ -92,7 +91,6 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
     for (const [key, value] of batch) {
       if (key.startsWith(INSTANCE_PREFIX)) {
         instances.push(decodeInstance(key, value, reading) ?? instance(key, decode<unknown>(value)));
-        instanceKeys.push(key.slice(INSTANCE_PREFIX.length));
         continue;
       }
       const rec = decode<unknown>(value);
@@ -136,7 +134,7 @@ export async function loadState(sm: SmStore, maxClients: number): Promise<Regist
   // node reloading after a snapshot install still answers its peers and clients meanwhile.
   for (let n = 0; n < instances.length; n += INSTANCES_PER_TURN) {
     if (n > 0) await nextTurn();
-    state.loadInstances(instances, instanceKeys, n, Math.min(instances.length, n + INSTANCES_PER_TURN));
+    state.loadInstances(instances, n, Math.min(instances.length, n + INSTANCES_PER_TURN));
   }
   for (const [sk, svc] of state.services) {
     let rev = serviceRevisions.get(sk) ?? 0;
