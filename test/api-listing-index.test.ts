@@ -163,3 +163,42 @@ function lastChange(states: Map<number, Instance[]>, at: number, key: string): n
   for (let rev = at; rev > 0; rev--) if (of(rev) !== of(rev - 1)) return rev;
   return 0;
 }
+
+describe('InstanceIndex', () => {
+  it('builds its sorted instances on first use, from the registry as it is then, and keeps them current after', async () => {
+    const node = await InMemoryNodeApi.create();
+    const register = (service: string, id: string, cluster: string) =>
+      node.apply({
+        type: 'register',
+        namespace: 'prod',
+        service,
+        id,
+        address: '10.0.0.1',
+        port: 80,
+        cluster,
+      } as Command);
+    for (let k = 0; k < 30; k++) register(`s${k % 3}`, `i${k}`, k % 2 === 0 ? 'x' : 'y');
+    const index = InstanceIndex.acquire(node.registry);
+    try {
+      const sorted = () =>
+        node.registry
+          .dump()
+          .instances.map((i) => instanceSortKey(i))
+          .sort();
+      const keys = () => [...index.instances.entries()].map(([k]) => k);
+      // Changes before the first reader: the counts follow them, the sorted map is not built yet.
+      register('s0', 'i0', 'y');
+      node.apply({ type: 'unregister', namespace: 'prod', service: 's1', id: 'i1' } as Command);
+      register('s9', 'new', 'x');
+      expect(total(index.namespaceCounts(undefined))).toBe(30);
+      expect(keys()).toEqual(sorted());
+      // Once built, kept current.
+      register('s1', 'i4', 'x');
+      node.apply({ type: 'unregister', namespace: 'prod', service: 's2', id: 'i2' } as Command);
+      expect(keys()).toEqual(sorted());
+      expect(index.instances.size).toBe(29);
+    } finally {
+      index.release();
+    }
+  });
+});
