@@ -189,6 +189,28 @@ describe('NodeStorage: durability', () => {
     });
   });
 
+  test('a snapshot install leaves its records in synced tables, not only in the LevelDB log', async () => {
+    // As for compaction: the WAL that drops the old log is written only once the state
+    // machine's batches are in tables. After applySnapshot the current LevelDB log holds none of it.
+    const dirA = await tempDir();
+    const dirB = await tempDir();
+    const snap = await withStorage(dirA, async (a) => {
+      await a.append(makeEntries(1, [1, 1, 1]));
+      await writeStateMachine(a.database, servicePairs(2000, 's'), { index: 3, term: 1 });
+      await a.compact(3, conf, empty);
+      return whole(await a.whenSnapshotReady());
+    });
+    await withStorage(dirB, async (b) => {
+      await b.append(makeEntries(1, [1]));
+      await b.applySnapshot(snap);
+      let logBytes = 0;
+      for (const f of await readdir(dirB)) if (f.endsWith('.log')) logBytes += (await readFile(join(dirB, f))).length;
+      expect(logBytes).toBeLessThan(1000);
+      expect(snap.data.byteLength).toBeGreaterThan(2000 * 100);
+      expect((await readdir(dirB)).filter((f) => f.endsWith('.ldb')).length).toBeGreaterThan(0);
+    });
+  });
+
   test('reopen after close keeps hard state, log and snapshot meta', async () => {
     const dir = await tempDir();
     const ents = makeEntries(1, [1, 1, 2, 2, 3, 3, 3], 4, 50);
