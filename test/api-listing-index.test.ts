@@ -202,3 +202,45 @@ describe('InstanceIndex', () => {
     }
   });
 });
+
+describe('InstanceIndex, sorted in the background', () => {
+  it('builds its sorted instances in slices after the rest, taking in the changes made between them', async () => {
+    const node = await InMemoryNodeApi.create();
+    const register = (service: string, id: string, cluster: string) =>
+      node.apply({
+        type: 'register',
+        namespace: 'prod',
+        service,
+        id,
+        address: '10.0.0.1',
+        port: 80,
+        cluster,
+      } as Command);
+    for (let k = 0; k < 40_000; k++) register(`s${k % 40}`, `i${k}`, k % 2 === 0 ? 'x' : 'y');
+    const index = InstanceIndex.acquire(node.registry);
+    try {
+      const r = rng(SEED);
+      let turns = 0;
+      let changes = 0;
+      // Until it is built: a change or two every turn, to services read already and not yet,
+      // new ones, moves between clusters and removals.
+      while (!index.sorted) {
+        const k = Math.floor(r() * 50_000);
+        const service = `s${Math.floor(r() * 45)}`;
+        if (r() < 0.3) node.apply({ type: 'unregister', namespace: 'prod', service, id: `i${k}` } as Command);
+        else register(service, `i${k}`, r() < 0.5 ? 'x' : 'y');
+        changes++;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (++turns > 200_000) throw new Error('the background build never finished');
+      }
+      expect(changes).toBeGreaterThan(10);
+      const sorted = node.registry
+        .dump()
+        .instances.map((i) => instanceSortKey(i))
+        .sort();
+      expect([...index.instances.entries()].map(([k]) => k)).toEqual(sorted);
+    } finally {
+      index.release();
+    }
+  });
+});

@@ -76,15 +76,37 @@ const indexes = new WeakMap<IndexedRegistry, InstanceIndex>();
 /** Trim the per-service revision logs after this many changes. */
 const SWEEP_EVERY = 4096;
 
+/** How long after the index is (re)built its sorted instances start being built in the background: out of a start's way. */
+const SORT_DELAY_MS = 2000;
+/** CPU a background slice of that build may take before it yields the event loop. */
+const SORT_SLICE_MS = 5;
+
+/** The sorted instances being built a slice at a time. */
+interface SortBuild {
+  /** The services when it began, sorted; each is read as it is when its turn comes. */
+  readonly services: readonly { readonly namespace: string; readonly service: string }[];
+  next: number;
+  readonly entries: [string, Instance][];
+  /**
+   * Every change since it began, in order. Replayed onto what was read, they give the
+   * registry as it is: a key a change touched ends as the last such change left it (what
+   * was read before or after it), and a key none touched was read as it is.
+   */
+  readonly changes: RegistryEvent[];
+}
+
 export class InstanceIndex {
   /**
-   * Built on first use, not with the rest (null until then): at a million instances its
-   * sort keys and sorted map were ~1.3 s of CPU and ~100 MB of a node's start, and only
-   * listings read in pages need it (counts, services and alerts do not). Once built it is
-   * kept current like everything else; until then changes leave it alone, and the build
-   * reads the registry as it is then, which the index always matches between turns.
+   * Not built with the rest (null until it is): at a million instances its sort keys and
+   * sorted map were ~1.3 s of CPU and ~100 MB of a node's start, and only listings of
+   * instances need it (counts, services and alerts do not). It is built in the background
+   * in slices of SORT_SLICE_MS from SORT_DELAY_MS after the rest, or at once by a listing
+   * that comes first; once built it is kept current like everything else.
    */
   #instances: SortedMap<Instance> | null = null;
+  #sortBuild: SortBuild | null = null;
+  #sortTimer: ReturnType<typeof setTimeout> | null = null;
+  #sortSlice: ReturnType<typeof setImmediate> | null = null;
   services = new SortedMap<ServiceStats>();
   /** Per namespace, and for everything. */
   readonly #namespaces = new Map<string, { counts: Counts; services: number }>();
@@ -121,8 +143,13 @@ export class InstanceIndex {
 
   /** Every instance under its sort key, in listing order (built now if it is not yet). */
   get instances(): SortedMap<Instance> {
-    if (this.#instances === null) this.#instances = this.#sortedInstances();
-    return this.#instances;
+    if (this.#instances === null) this.#finishSort(this.#sortBuild ?? this.#startSort());
+    return this.#instances!;
+  }
+
+  /** Whether the sorted instances are built (for tests and the background build's callers). */
+  get sorted(): boolean {
+    return this.#instances !== null;
   }
 
   /** The index of this registry if some app keeps it current, else null (nothing is built). */
@@ -141,6 +168,7 @@ export class InstanceIndex {
     if (--this.#users > 0) return;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
+    this.#cancelSort();
     for (const o of this.#observers) o.invalidate();
     this.#observers.clear();
     for (const w of this.#waiters) w.done();
@@ -230,15 +258,10 @@ export class InstanceIndex {
       this.services.set(key, svc);
       this.#namespace(ref.namespace).services++;
     }
-    if (prev !== null) {
-      if (this.#instances !== null && (next === null || instanceSortKey(prev) !== instanceSortKey(next)))
-        this.#instances.delete(instanceSortKey(prev));
-      this.#count(svc, prev, -1);
-    }
-    if (next !== null) {
-      this.#instances?.set(instanceSortKey(next), next);
-      this.#count(svc, next, 1);
-    }
+    if (this.#instances !== null) applyToSorted(this.#instances, ev);
+    else this.#sortBuild?.changes.push(ev);
+    if (prev !== null) this.#count(svc, prev, -1);
+    if (next !== null) this.#count(svc, next, 1);
     svc.revision = ev.revision;
     this.#log(key, ev.revision);
     if (total(svc.all) === 0) {
@@ -290,6 +313,7 @@ export class InstanceIndex {
   #rebuild(): void {
     const r = this.registry;
     const services: [string, ServiceStats][] = [];
+    this.#cancelSort();
     this.#instances = null;
     this.#namespaces.clear();
     this.#logs.clear();
@@ -311,15 +335,62 @@ export class InstanceIndex {
     this.services = SortedMap.fromSorted(services);
     this.#builtAt = r.revision;
     this.#changesSinceSweep = 0;
+    this.#sortTimer = setTimeout(() => {
+      this.#sortTimer = null;
+      this.#sortInSlices(this.#startSort());
+    }, SORT_DELAY_MS);
+    // Work that waits for the loop to be free: it must not keep a process up.
+    this.#sortTimer.unref?.();
   }
 
-  /** The registry's instances under their sort keys: its lists come sorted, so this is one pass. */
-  #sortedInstances(): SortedMap<Instance> {
-    const r = this.registry;
-    const instances: [string, Instance][] = [];
-    for (const s of r.listServices())
-      for (const i of r.listInstances(s.namespace, s.service, { includeDisabled: true }).instances)
-        instances.push([instanceSortKey(i), i]);
-    return SortedMap.fromSorted(instances);
+  #startSort(): SortBuild {
+    const services = this.registry.listServices().map((x) => ({ namespace: x.namespace, service: x.service }));
+    this.#sortBuild = { services, next: 0, entries: [], changes: [] };
+    return this.#sortBuild;
   }
+
+  /** Reads services until `deadline` (performance.now()); true once all are read. */
+  #readServices(b: SortBuild, deadline: number): boolean {
+    const r = this.registry;
+    while (b.next < b.services.length) {
+      const s = b.services[b.next++]!;
+      // Services come sorted and each one's list is sorted: the entries stay in key order.
+      for (const i of r.listInstances(s.namespace, s.service, { includeDisabled: true }).instances)
+        b.entries.push([instanceSortKey(i), i]);
+      if (performance.now() >= deadline) return b.next >= b.services.length;
+    }
+    return true;
+  }
+
+  #sortInSlices(b: SortBuild): void {
+    this.#sortSlice = null;
+    if (this.#sortBuild !== b) return;
+    if (this.#readServices(b, performance.now() + SORT_SLICE_MS)) this.#finishSort(b);
+    else this.#sortSlice = setImmediate(() => this.#sortInSlices(b));
+  }
+
+  #finishSort(b: SortBuild): void {
+    this.#readServices(b, Number.POSITIVE_INFINITY);
+    const sorted = SortedMap.fromSorted(b.entries);
+    for (const ev of b.changes) applyToSorted(sorted, ev);
+    this.#cancelSort();
+    this.#instances = sorted;
+  }
+
+  #cancelSort(): void {
+    this.#sortBuild = null;
+    if (this.#sortTimer !== null) clearTimeout(this.#sortTimer);
+    this.#sortTimer = null;
+    if (this.#sortSlice !== null) clearImmediate(this.#sortSlice);
+    this.#sortSlice = null;
+  }
+}
+
+/** One change to the sorted instances: the previous instance leaves its key (if the change moved or removed it), the new one takes its own. */
+function applyToSorted(sorted: SortedMap<Instance>, ev: RegistryEvent): void {
+  const next = ev.type === 'put' ? ev.instance : null;
+  const prev = ev.type === 'put' ? (ev.previous ?? null) : ev.instance;
+  if (prev !== null && (next === null || instanceSortKey(prev) !== instanceSortKey(next)))
+    sorted.delete(instanceSortKey(prev));
+  if (next !== null) sorted.set(instanceSortKey(next), next);
 }
