@@ -360,6 +360,57 @@ describe('watch hub, coalesced fan-out (the default)', () => {
     expect(hub.stats().liveWrites).toBe(2);
   });
 
+  it('reports what the last fan-out took, in stats and to onFanOut', async () => {
+    const node = await InMemoryNodeApi.create();
+    vi.useFakeTimers();
+    const costs: number[] = [];
+    const hub = hubFor(node, { fanOut: 'coalesced', now: () => Date.now(), onFanOut: (sec) => costs.push(sec) });
+    expect(hub.stats().lastFanOutMs).toBe(0);
+    hub.open(new SlowSink(3), {}, 0);
+    node.apply(reg('orders', 'o1'));
+    vi.advanceTimersByTime(0);
+    expect(hub.stats().lastFanOutMs).toBe(3);
+    expect(costs).toEqual([0.003]);
+  });
+
+  it('cuts a watcher that stops reading while pacing holds fan-outs back, and the others get every change once', async () => {
+    const node = await InMemoryNodeApi.create();
+    vi.useFakeTimers();
+    const cuts: number[] = [];
+    const bound = 8192;
+    const hub = hubFor(node, {
+      fanOut: 'coalesced',
+      now: () => Date.now(),
+      maxBufferedBytes: bound,
+      onCut: (i) => cuts.push(i.fromRevision),
+    });
+    // Each fan-out costs 1 ms (the fast watcher's write), so the next waits 9: ~10 changes a write.
+    const fast = new SlowSink(1);
+    const slow = new FakeSink({ highWaterMark: 2048 }); // reads nothing: pushes back, then queues
+    hub.open(fast, {}, 0);
+    hub.open(slow, {}, 0);
+    let maxUnread = 0;
+    for (let i = 0; i < 3000; i++) {
+      node.apply(reg('orders', `o${i}`));
+      vi.advanceTimersByTime(1);
+      maxUnread = Math.max(maxUnread, hub.stats().bufferedBytes);
+    }
+    vi.advanceTimersByTime(25);
+    expect(revs(fast)).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
+    expect(fast.chunks.length).toBeLessThan(3000 / 5); // paced: several changes a write
+    expect(slow.ended).toBe(true);
+    const last = slow.events().at(-1)!;
+    expect(last.event).toBe('overflow');
+    const delivered = revs(slow);
+    expect(delivered).toEqual(Array.from({ length: delivered.length }, (_, i) => i + 1));
+    expect(last.data.fromRevision).toBe(delivered.at(-1)! + 1);
+    expect(cuts).toEqual([last.data.fromRevision]);
+    // What the hub held for it never passed the bound by more than one fan-out.
+    const oneFanOut = Math.max(...fast.chunks.map((c) => c.length));
+    expect(maxUnread).toBeLessThanOrEqual(bound + oneFanOut);
+    expect(hub.stats()).toMatchObject({ live: 1, overflows: 1 });
+  });
+
   it('waits as long as the last fan-out took at share 0.5', async () => {
     const node = await InMemoryNodeApi.create();
     vi.useFakeTimers();
@@ -407,6 +458,23 @@ describe('watch hub, coalesced fan-out (the default)', () => {
   it('refuses a fan-out share outside (0, 1]', async () => {
     const node = await InMemoryNodeApi.create();
     expect(() => hubFor(node, { fanOut: 'coalesced', fanOutShare: 1.5 })).toThrow(/fanOutShare/);
+  });
+
+  it('clears a paced fan-out timer on close', async () => {
+    const node = await InMemoryNodeApi.create();
+    vi.useFakeTimers();
+    const hub = paced(node);
+    const s = new SlowSink(2);
+    hub.open(s, {}, 0);
+    node.apply(reg('orders', 'o1'));
+    vi.advanceTimersByTime(0); // a fan-out that took 2 ms: the next waits 18, on a timer
+    node.apply(reg('orders', 'o2'));
+    vi.advanceTimersByTime(0);
+    expect(revs(s)).toEqual([1]); // held back by the timer, not the next turn
+    hub.close();
+    s.hangUp(); // its grace timer goes with it
+    expect(vi.getTimerCount()).toBe(0);
+    expect(revs(s)).toEqual([1]);
   });
 
   it('drops pending changes on close and writes nothing afterwards', async () => {

@@ -150,6 +150,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
         { filter: info.filter, fromRevision: info.fromRevision, bufferedBytes: info.bufferedBytes },
         'watch cut: the client reads too slowly',
       ),
+    // Fan-out runs on a later turn than the apply that feeds it, so metrics (made below) exist by then.
+    onFanOut: (seconds) => metrics.watchFanOut.observe(seconds),
   });
   const revisions = new RevisionWaiters(node.registry.history);
   const services = new ServiceWaiters(node.registry.history);

@@ -19,12 +19,16 @@
  *   that produced them: the writes' answers go first, and under load several applied
  *   batches leave in one write per watcher (one concatenation per bucket). Pending events
  *   are already in history, so `position` keeps a stream from seeing them twice.
- * - Fan-out takes at most `fanOutShare` of the loop: after a fan-out that took T ms, the
- *   next one waits T × (1 − share) / share ms (at most 25 ms); idle, a change goes on the
- *   next turn. Its cost is per socket write, not per byte, so this is what keeps it from
- *   starving the writes that feed it: a lone writer's changes come one round trip apart,
- *   and without the wait each cost every watcher a write while the writer's next request
- *   waited behind it (issue 21); with it, several leave in one write per watcher.
+ * - Pacing: after a fan-out that took T ms, the next one waits min(T × (1 − share) / share,
+ *   25) ms (`fanOutShare`, default 0.1: 9T); a change applied after that wait has passed goes
+ *   on the next turn. So fan-out takes at most `share` of the loop while T ≤ 25 × share /
+ *   (1 − share) ms (2.8 ms at 0.1); a costlier fan-out waits only the 25-ms cap and takes
+ *   T / (T + 25) of the loop. Its cost is per socket write, not per byte, so this is what
+ *   keeps it from starving the writes that feed it: a lone writer's changes come one round
+ *   trip apart, and without the wait each cost every watcher a write while the writer's
+ *   next request waited behind it (issue 21); with it, several leave in one write per
+ *   watcher. The wait follows the last fan-out's cost, not how busy the node is now: a
+ *   change within the wait of the last fan-out waits even on an otherwise quiet node.
  * - Every stream, catching up or live, is in exactly one bucket (its filter's key) from
  *   open to end, so a change in one service touches only the buckets of that
  *   namespace/service/cluster and the catch-all bucket.
@@ -97,12 +101,16 @@ export interface WatchHubOptions {
   readonly fanOut?: 'coalesced' | 'immediate';
   /**
    * Coalesced: the share of the event loop's time live fan-out may take (default 0.1).
-   * After a fan-out that took T ms, the next one waits T × (1 − share) / share ms (at
-   * most 25 ms), so the writes that feed it keep the rest of the loop.
+   * After a fan-out that took T ms, the next one waits min(T × (1 − share) / share, 25)
+   * ms, so the writes that feed it keep the rest of the loop. The share holds only while
+   * T ≤ 25 × share / (1 − share) ms (2.8 ms at 0.1); past that the cap wins and fan-out
+   * takes T / (T + 25) of the loop.
    */
   readonly fanOutShare?: number;
   /** The clock the pacing reads, ms (default `performance.now`; tests pass a fake one). */
   readonly now?: () => number;
+  /** After every live fan-out, with how long it took (the `rollcall_watch_fanout_seconds` histogram). */
+  readonly onFanOut?: (seconds: number) => void;
   readonly onCut?: (info: {
     readonly filter: WatchFilter;
     readonly fromRevision: number;
@@ -121,6 +129,11 @@ export interface WatchStats {
   readonly liveWrites: number;
   readonly overflows: number;
   readonly compacted: number;
+  /**
+   * How long the last live fan-out took, ms (0 before the first). Over 25 × share /
+   * (1 − share) (2.8 ms at the default share), the next fan-out waits the 25-ms cap.
+   */
+  readonly lastFanOutMs: number;
 }
 
 type StreamState = 'catchup' | 'live' | 'closing' | 'closed';
@@ -195,7 +208,9 @@ export class WatchHub {
   private lastFanOutEnd = 0;
   /** How long to wait after the last fan-out: its cost scaled by `fanOutShare`. */
   private fanOutGap = 0;
-  private readonly gapPerCostMs: number;
+  private lastFanOutCost = 0;
+  /** The wait after a fan-out per ms it took: (1 − share) / share. */
+  private readonly gapPerCost: number;
   private readonly now: () => number;
 
   constructor(
@@ -212,7 +227,7 @@ export class WatchHub {
     this.fanOutMode = options.fanOut ?? 'coalesced';
     const share = options.fanOutShare ?? DEFAULT_FAN_OUT_SHARE;
     if (!(share > 0 && share <= 1)) throw new Error(`fanOutShare: a share in (0, 1], got ${share}`);
-    this.gapPerCostMs = (1 - share) / share;
+    this.gapPerCost = (1 - share) / share;
     this.now = options.now ?? (() => performance.now());
     this.delivered = history.revision;
     this.unsubscribe = history.subscribe((n) => this.onNotice(n));
@@ -256,7 +271,7 @@ export class WatchHub {
       else if (s.state === 'closing') closing++;
       bufferedBytes += s.sink.writableLength + s.queuedBytes;
     }
-    return { live, catchup, closing, bufferedBytes, ...this.counters };
+    return { live, catchup, closing, bufferedBytes, ...this.counters, lastFanOutMs: this.lastFanOutCost };
   }
 
   /** Ends every stream (node shutting down); clients resume elsewhere with their last id. */
@@ -386,9 +401,9 @@ export class WatchHub {
     if (this.fanOutMode === 'immediate') return this.flushPending();
     if (this.flushHandle !== null) return;
     // The next fan-out waits its gap after the last (its cost scaled by `fanOutShare`,
-    // capped): fan-out then takes at most that share of the event loop, leaving the rest to
-    // Raft and to the writes, and the busier the hub the more each write carries. Idle, it
-    // goes out on the next turn.
+    // capped at 25 ms): fan-out then takes at most that share of the event loop while the
+    // cap does not bind, leaving the rest to Raft and to the writes, and the more a fan-out
+    // costs the more the next write carries. Past the gap, it goes out on the next turn.
     const wait = this.lastFanOutEnd + this.fanOutGap - this.now();
     this.flushHandle =
       wait > 0
@@ -418,7 +433,9 @@ export class WatchHub {
     const t0 = this.now();
     this.fanOut(events, this.pendingRevision);
     this.lastFanOutEnd = this.now();
-    this.fanOutGap = (this.lastFanOutEnd - t0) * this.gapPerCostMs;
+    this.lastFanOutCost = this.lastFanOutEnd - t0;
+    this.fanOutGap = this.lastFanOutCost * this.gapPerCost;
+    this.options.onFanOut?.(this.lastFanOutCost / 1000);
   }
 
   /**
