@@ -469,10 +469,11 @@ async function compare(): Promise<void> {
       if (r.idleWrite) put(sys.name, `${key}:idleWriteP50`, r.idleWrite.p50);
       put(sys.name, `${key}:lost`, r.lost + r.duplicates);
       put(sys.name, `${key}:cpu`, (r.serverCpuSec * 1e6) / Math.max(1, r.delivered));
+      put(sys.name, `${key}:clientLoopP99`, r.clientLoopDelay.p99);
       if (r.writtenInTime < changes)
         notes.set(
           `${key}:${sys.name}`,
-          `only ${r.writtenInTime} of ${changes} changes were written within the 60 s bound; ${r.changes} changes exist and are owed to every watcher`,
+          `only ${r.writtenInTime} of ${changes} changes were written within the ${r.changeBoundMs / 1000} s bound: events/s is over those ${r.changes} changes (they exist and are owed to every watcher)`,
         );
       else if (r.failedWrites > 0)
         notes.set(
@@ -480,7 +481,7 @@ async function compare(): Promise<void> {
           `${r.failedWrites} of ${changes} change writes failed or timed out; ${r.changes} changes exist and are owed to every watcher`,
         );
       progress(
-        `  ${sys.name} watch1 ${watchers} watchers × ${r.changes} changes from 1 connection: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms; writer p50 ${r.write.p50.toFixed(2)} ms (idle ${r.idleWrite ? r.idleWrite.p50.toFixed(2) : 'n/a'} ms), p99 ${r.write.p99.toFixed(2)} ms; lost ${r.lost}, duplicates ${r.duplicates}; CPU ${r.serverCpuSec.toFixed(1)} s in the nodes, ${r.clientCpuSec.toFixed(1)} s in the client`,
+        `  ${sys.name} watch1 ${watchers} watchers × ${r.changes} changes from 1 connection: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms; writer p50 ${r.write.p50.toFixed(2)} ms (idle ${r.idleWrite ? r.idleWrite.p50.toFixed(2) : 'n/a'} ms), p99 ${r.write.p99.toFixed(2)} ms; lost ${r.lost}, duplicates ${r.duplicates}; CPU ${r.serverCpuSec.toFixed(1)} s in the nodes, ${r.clientCpuSec.toFixed(1)} s in the client; client event-loop delay p50 ${r.clientLoopDelay.p50.toFixed(1)} ms, p99 ${r.clientLoopDelay.p99.toFixed(1)} ms, max ${r.clientLoopDelay.max.toFixed(1)} ms`,
       );
     });
 
@@ -697,6 +698,9 @@ function buildFigures(withEtcd: boolean): Figure[] {
     f(`${label}: write p99 during the fan-out`, 'ms', 'lower', `${k}:writeP99`);
     f(`${label}: write p50 idle (no watchers)`, 'ms', 'lower', `${k}:idleWriteP50`);
     f(`${label}: CPU per delivered event, all nodes`, 'µs', 'lower', `${k}:cpu`);
+    // The writer shares the bench's event loop with the 1,000 watcher sockets: this much of
+    // its latency (and of delivery) is the client's, not the system's.
+    f(`${label}: bench client's event-loop delay p99 during the fan-out`, 'ms', 'lower', `${k}:clientLoopP99`);
     f(`${label}: events lost or duplicated`, 'events', 'lower', `${k}:lost`, { goal: '= 0 events' });
   }
   f('failover: writes unavailable after kill -9 of the leader', 'ms', 'lower', 'failover:outage', { goal: '<= 0.34' });
