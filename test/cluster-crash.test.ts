@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SeededRandom } from '../raft/index.js';
 import { LocalCluster } from '../scripts/local-cluster.js';
-import { list, register, waitFor, waitForLeader } from './helpers/http.js';
+import { http, list, register, waitFor, waitForLeader } from './helpers/http.js';
 
 const SEED = Number(process.env.SEED ?? 7);
 
@@ -123,6 +123,13 @@ describe('crashes', () => {
     await cluster.kill('n3');
     const n1 = cluster.node('n1').url;
     // Once n1 notices it has lost its quorum it steps down (CheckQuorum) and knows no leader.
+    // Wait for that first: a write it takes while it still leads waits out the 5-s request
+    // deadline (504 TIMEOUT, outcome unknown), which is not what this case is about.
+    await waitFor(
+      'n1 to step down and know no leader',
+      async () => (await http('GET', `${n1}/v1/cluster`, undefined, {}, 2000)).body.leader === null,
+      30_000,
+    );
     const write = await waitFor(
       'a 503 for a write without a majority',
       async () => {
