@@ -23,7 +23,9 @@ interface Run {
   readonly stderr: string;
 }
 
-const TTL_MS = 5000;
+// Short, so the restore case waits little for its age and the lapse case for the expiry;
+// keepalives every 500 ms still reach a session several times a TTL.
+const TTL_MS = 3000;
 const children = new Set<ChildProcess>();
 const clusters: LocalCluster[] = [];
 let root: string;
