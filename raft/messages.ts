@@ -44,6 +44,8 @@ export interface SnapshotMeta {
 }
 
 export interface Snapshot {
+  /** Absent or 'whole': the data in one array (tells it from a PiecewiseSnapshot). */
+  readonly kind?: 'whole';
   readonly meta: SnapshotMeta;
   readonly data: Uint8Array;
 }
@@ -54,8 +56,19 @@ export interface Snapshot {
  * one array first (hundreds of MB for a large state machine). The leader sends each piece
  * as one chunk or more (a piece longer than the chunk size is cut); the follower
  * assembles the chunks by offset as for any snapshot, so the receiver cannot tell.
+ *
+ * What storage must keep to:
+ * - One storage always cuts the snapshot at a given index the same way (the same pieces
+ *   every time it serves it). A transfer is known by its sender, term, snapshot index and
+ *   term and total size, not by its cuts: a follower holding chunks of one layout that
+ *   gets chunks of another would find them overlapping. It starts its assembly over
+ *   then (so a transfer cut two ways is received, only later), and the leader's pacer
+ *   skips chunks below what it queued of the same transfer already.
+ * - A piece is never written after it was handed out: the leader sends views of it, not
+ *   copies, and they may sit in a socket's queue for seconds.
  */
 export interface PiecewiseSnapshot {
+  readonly kind: 'pieces';
   readonly meta: SnapshotMeta;
   readonly pieces: readonly Uint8Array[];
 }

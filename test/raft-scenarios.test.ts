@@ -1022,11 +1022,11 @@ describe('snapshots and log compaction (§7)', () => {
     // The leader's storage serves its snapshot as uneven pieces, an empty one among them.
     const storage: HostStorage = net.node(l).storage;
     const whole = storage.snapshot();
-    if (whole === 'unavailable' || 'pieces' in whole) throw new Error('MemoryStorage serves whole snapshots');
+    if (whole === 'unavailable' || whole.kind === 'pieces') throw new Error('MemoryStorage serves whole snapshots');
     const cuts = [0, 10, 10, 150, 153];
     const pieces = cuts.map((at, i) => whole.data.subarray(at, cuts[i + 1] ?? whole.data.byteLength));
     expect(whole.data.byteLength).toBeGreaterThan(153 + 64);
-    storage.snapshot = (): PiecewiseSnapshot => ({ meta: whole.meta, pieces });
+    storage.snapshot = (): PiecewiseSnapshot => ({ kind: 'pieces', meta: whole.meta, pieces });
     net.sent = [];
     net.recover();
     net.waitApplied(last, 100);
@@ -1045,6 +1045,77 @@ describe('snapshots and log compaction (§7)', () => {
       offset += c.chunk.byteLength;
     }
     expect(net.node(lag).installedSnapshots).toEqual([whole.meta.index]);
+    for (const id of ids3) expect(net.node(id).appliedData(), id).toEqual(net.node(l).appliedData());
+  });
+
+  /** `data` cut at `cuts` (offsets, the first 0) into the pieces of a PiecewiseSnapshot. */
+  function cutInto(data: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+    return cuts.map((at, i) => data.subarray(at, cuts[i + 1] ?? data.byteLength));
+  }
+
+  seeded('one snapshot sent twice, cut differently each time, is assembled from one cut', 88, (seed) => {
+    const { net, l, lag, last } = behindCompactedLog(seed);
+    const storage: HostStorage = net.node(l).storage;
+    const whole = storage.snapshot();
+    if (whole === 'unavailable' || whole.kind === 'pieces') throw new Error('MemoryStorage serves whole snapshots');
+    expect(whole.data.byteLength).toBeGreaterThan(300);
+    // A storage that breaks PiecewiseSnapshot's rule (one cut per snapshot): the transfer
+    // restarted after its last chunk was lost goes out cut at other offsets. Counting the
+    // chunks of both cuts together reached the total with the lost bytes still missing.
+    const cuts = [
+      [0, 10, 150],
+      [0, 37, 100, 101],
+    ];
+    let lostLast = false;
+    const served: number[] = [];
+    storage.snapshot = (): PiecewiseSnapshot => {
+      const layout = lostLast ? 1 : 0;
+      served.push(layout);
+      return { kind: 'pieces', meta: whole.meta, pieces: cutInto(whole.data, cuts[layout]!) };
+    };
+    net.intercept = (m) => {
+      if (m.type !== 'snapshot' || m.to !== lag || lostLast || m.offset + m.chunk.byteLength < m.total) return [m];
+      lostLast = true;
+      return [];
+    };
+    net.recover();
+    net.waitApplied(last, 10 * ET);
+    expect(lostLast).toBe(true);
+    expect(served).toContain(1);
+    expect(net.node(lag).installedSnapshots).toEqual([whole.meta.index]);
+    net.intercept = null;
+    net.waitApplied(net.mustPropose(l, 'after'), 100);
+    for (const id of ids3) expect(net.node(id).appliedData(), id).toEqual(net.node(l).appliedData());
+  });
+
+  seeded('a snapshot replaced by a newer one during its transfer: the follower installs the newer', 89, (seed) => {
+    const { net, l, lag, last } = behindCompactedLog(seed);
+    // The leader serves whatever snapshot its storage holds now, in pieces.
+    const storage: HostStorage = net.node(l).storage;
+    const held = storage.snapshot.bind(storage);
+    storage.snapshot = (): PiecewiseSnapshot => {
+      const s = held();
+      if (s === 'unavailable' || s.kind === 'pieces') throw new Error('MemoryStorage serves whole snapshots');
+      return { kind: 'pieces', meta: s.meta, pieces: cutInto(s.data, [0, 100, 130]) };
+    };
+    // The first snapshot's first two chunks reach the follower, the rest is lost.
+    let delivered = 0;
+    net.intercept = (m) => {
+      if (m.type !== 'snapshot' || m.to !== lag || m.meta.index !== last) return [m];
+      delivered++;
+      return delivered <= 2 ? [m] : [];
+    };
+    net.recover();
+    net.tickUntil(() => delivered > 2, 10 * ET, 'the first chunks out');
+    expect(net.node(lag).installedSnapshots).toEqual([]);
+    // Meanwhile the cluster moves on and compacts: the storage now serves a newer snapshot.
+    const last2 = proposeMany(net, l, 'v', 20);
+    net.waitApplied(last2, 100, others(ids3, lag));
+    for (const id of others(ids3, lag)) net.compact(id);
+    const newer = held();
+    expect(newer !== 'unavailable' && newer.meta.index).toBe(last2);
+    net.waitApplied(last2, 10 * ET);
+    expect(net.node(lag).installedSnapshots).toEqual([last2]);
     for (const id of ids3) expect(net.node(id).appliedData(), id).toEqual(net.node(l).appliedData());
   });
 

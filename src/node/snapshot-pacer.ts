@@ -180,6 +180,11 @@ export function detachSnapshotChunk(
   return { shell: { kind: 'raft', msg: { ...message.msg, chunk: placeholder } }, binary: message.msg.chunk };
 }
 
+/**
+ * Whether two chunks belong to one transfer. Chunks are not compared by their cuts: one
+ * storage cuts the snapshot at an index the same way every time (PiecewiseSnapshot), so
+ * a chunk below `queuedTo` of the same transfer is one queued already.
+ */
 function sameTransfer(a: SnapshotChunk, b: SnapshotChunk): boolean {
   return a.term === b.term && a.meta.index === b.meta.index && a.meta.term === b.meta.term && a.total === b.total;
 }

@@ -628,7 +628,8 @@ export class NodeStorage implements HostStorage {
             `the state machine is applied to ${meta.index}, behind the compaction index ${compaction.index}`,
           );
         }
-        if (this.prepared === undefined || this.prepared.meta.index <= meta.index) this.prepared = { meta, pieces };
+        if (this.prepared === undefined || this.prepared.meta.index <= meta.index)
+          this.prepared = { kind: 'pieces', meta, pieces };
         this.snapshotError = undefined;
       })
       .catch((err: unknown) => {
