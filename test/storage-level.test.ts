@@ -31,6 +31,7 @@ import {
   snapshotBytes,
   walDir,
 } from '../src/storage/index.js';
+import { compareBytes } from '../src/storage/keys.js';
 import { encodeEntry, encodeHardState, encodeSnapshotMeta } from '../src/storage/values.js';
 import { frameAt, ITEM, splitItems } from '../src/storage/wal/format.js';
 import { storageError, tempDirs, withStorage } from './helpers/storage.js';
@@ -647,6 +648,120 @@ describe('NodeStorage: snapshots', () => {
     expect(pieces.length).toBeGreaterThan(1);
     expect(Buffer.from(joinPieces(pieces)).equals(Buffer.from(joinPieces(expected)))).toBe(true);
     expect(decodeSnapshotData(joinPieces(pieces))).toEqual(pairs);
+  });
+
+  /**
+   * The SnapshotWriter before pieces (e6cff32): each record msgpackr's `encode` of its
+   * value, behind its length and checksum. Followers of that release read what it wrote
+   * with msgpackr, so the new writer must give the same bytes.
+   */
+  function oldWriterBytes(pairs: readonly (readonly [Uint8Array, Uint8Array])[]): Uint8Array {
+    const parts: Uint8Array[] = [];
+    const record = (value: unknown): void => {
+      const body = encode(value);
+      const head = new Uint8Array(8);
+      new DataView(head.buffer).setUint32(0, body.byteLength);
+      new DataView(head.buffer).setUint32(4, crc32(body));
+      parts.push(head, body);
+    };
+    record({ format: 1, kind: 'rollcall-sm' });
+    let chunk: (readonly [Uint8Array, Uint8Array])[] = [];
+    let bytes = 0;
+    for (const pair of pairs) {
+      chunk.push(pair);
+      bytes += pair[0].byteLength + pair[1].byteLength + 8;
+      if (bytes >= 64 * 1024) {
+        record(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+    }
+    if (chunk.length > 0) record(chunk);
+    record({ pairs: pairs.length });
+    return joinPieces(parts);
+  }
+
+  /** The bodies of the records in snapshot data (no checks: the data is ours). */
+  function recordBodies(data: Uint8Array): Uint8Array[] {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const bodies: Uint8Array[] = [];
+    for (let at = 0; at < data.byteLength; at += 8 + view.getUint32(at)) {
+      bodies.push(data.subarray(at + 8, at + 8 + view.getUint32(at)));
+    }
+    return bodies;
+  }
+
+  test('property: the pieces hold the old writer’s bytes, which msgpackr decodes to the same pairs', () => {
+    // Chunks of thousands of pairs (msgpack's 3-byte array head, 0xdc, as every real chunk
+    // has), keys of any bytes (Buffer or Uint8Array, not only ASCII), values across bin
+    // 8/16/32, pieces from smaller than one record to larger than the data.
+    const seed = 0x5eed_0953;
+    const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.uint8Array({ maxLength: 24 }), { maxLength: 40, selector: toHex }),
+        fc.array(fc.constantFrom(0, 1, 255, 256, 65_535, 65_536, 70_000), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 0, max: 4000 }),
+        fc.constantFrom(64, 1000, 64 * 1024, 200 * 1024, 1024 * 1024),
+        fc.boolean(),
+        (keys, sizes, smallPairs, pieceBytes, buffers) => {
+          const sizeOf = new Map<string, { key: Uint8Array; size: number }>();
+          // Thousands of small pairs, under keys starting with non-ASCII bytes.
+          for (let i = 0; i < smallPairs; i++) {
+            const key = Uint8Array.of(0xc3, 0xa9, i >>> 8, i & 0xff, 0x2f);
+            sizeOf.set(toHex(key), { key, size: i % 17 });
+          }
+          for (const [i, key] of keys.entries()) sizeOf.set(toHex(key), { key, size: sizes[i % sizes.length]! });
+          const sorted = [...sizeOf.values()].sort((a, b) => compareBytes(a.key, b.key));
+          const pairs = sorted.map(({ key: k, size }, i): [Uint8Array, Uint8Array] => {
+            const value = new Uint8Array(size).map((_, j) => (i * 31 + j) & 0xff);
+            return buffers && i % 2 === 0 ? [Buffer.from(k), Buffer.from(value)] : [k, value];
+          });
+          const w = new SnapshotWriter(pieceBytes);
+          for (const [k, v] of pairs) w.add(k, v);
+          const pieces = w.finishPieces();
+          const data = joinPieces(pieces);
+          const old = oldWriterBytes(pairs);
+          if (!Buffer.from(data).equals(Buffer.from(old))) throw new Error('the bytes differ from the old writer’s');
+          // What a follower of the old release does: msgpackr's decode of each record.
+          const bodies = recordBodies(data);
+          const decoded = bodies.slice(1, -1).flatMap((b) => decode<[Uint8Array, Uint8Array][]>(b));
+          expect(decoded.map(([k, v]) => [toHex(k), toHex(v)])).toEqual(pairs.map(([k, v]) => [toHex(k), toHex(v)]));
+          expect(decode(bodies[bodies.length - 1]!)).toEqual({ pairs: pairs.length });
+          // And this release's reader.
+          const read = decodeSnapshotData(data);
+          expect(read.length).toBe(pairs.length);
+          for (let i = 0; i < read.length; i++) {
+            if (compareBytes(read[i]![0], pairs[i]![0]) !== 0 || compareBytes(read[i]![1], pairs[i]![1]) !== 0)
+              throw new Error(`pair ${i} read back differs`);
+          }
+        },
+      ),
+      { seed, numRuns: 40, verbose: true },
+    );
+  });
+
+  test('a record longer than a piece gets a piece of its own', () => {
+    const w = new SnapshotWriter(1024);
+    w.add(new TextEncoder().encode('a'), new Uint8Array(10));
+    w.add(new TextEncoder().encode('b'), new Uint8Array(70_000)); // flushes a ≥ 64-KiB chunk
+    w.add(new TextEncoder().encode('c'), new Uint8Array(10));
+    const pieces = w.finishPieces();
+    // The header alone, the chunk of a and b whole (~70 KB), then c's chunk and the trailer.
+    expect(pieces.map((p) => p.byteLength > 1024)).toEqual([false, true, false]);
+    expect(recordBodies(pieces[1]!)).toHaveLength(1);
+    expect(decodeSnapshotData(joinPieces(pieces)).map(([k]) => new TextDecoder().decode(k))).toEqual(['a', 'b', 'c']);
+  });
+
+  test('a finished SnapshotWriter refuses more pairs and a second finish', () => {
+    const w = new SnapshotWriter(1024);
+    w.add(new TextEncoder().encode('a'), new Uint8Array(1));
+    const pieces = w.finishPieces();
+    const handedOut = pieces.map((p) => p.slice());
+    expect(() => w.add(new TextEncoder().encode('b'), new Uint8Array(1))).toThrow(/already finished/);
+    expect(() => w.finishPieces()).toThrow(/already finished/);
+    expect(() => w.finish()).toThrow(/already finished/);
+    expect(pieces).toEqual(handedOut); // the pieces handed out did not change
   });
 
   test('snapshot data whose keys are out of order is refused as CORRUPT_SNAPSHOT', () => {

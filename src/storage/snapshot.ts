@@ -30,7 +30,8 @@ export type SmOp =
 
 /**
  * The size of the pieces a SnapshotWriter fills: the transport's snapshot chunk (Raft's
- * `snapshotChunkBytes`, 1 MiB), so each piece goes out as one chunk as it is.
+ * `snapshotChunkBytes`, 1 MiB), so each piece goes out as one chunk as it is. Above a
+ * smaller configured chunk size it only means several chunks per piece (Raft cuts each).
  */
 export const SNAPSHOT_PIECE_BYTES = 1024 * 1024;
 
@@ -38,7 +39,10 @@ export const SNAPSHOT_PIECE_BYTES = 1024 * 1024;
  * Builds snapshot data incrementally, record by record into pieces of about
  * SNAPSHOT_PIECE_BYTES (a record longer than that gets a piece of its own). The data is
  * the pieces in order; a record never spans two pieces, but a reader must not rely on it
- * (an older leader cuts its one contiguous copy every 1 MiB).
+ * (an older leader cuts its one contiguous copy every 1 MiB). A piece handed out by
+ * finishPieces is never written again (Raft sends views of it), and the same pairs give
+ * the same pieces (a transfer's chunks must be cut the same way each time it is sent):
+ * once finished, the writer is spent, and add() or finishing again throws.
  *
  * Why pieces: a leader that prepared a 257-MB snapshot (1,000,000 instances) held it twice
  * for a moment, its records and then one contiguous copy of them for Raft, and allocated
@@ -52,6 +56,7 @@ export class SnapshotWriter {
   private chunk: Pair[] = [];
   private chunkBytes = 0;
   private count = 0;
+  private spent = false;
 
   constructor(private readonly pieceBytes = SNAPSHOT_PIECE_BYTES) {
     this.piece = new Uint8Array(pieceBytes);
@@ -59,6 +64,7 @@ export class SnapshotWriter {
   }
 
   add(key: Uint8Array, value: Uint8Array): void {
+    this.checkNotSpent();
     this.chunk.push([key, value]);
     this.chunkBytes += key.byteLength + value.byteLength + 8;
     this.count++;
@@ -72,6 +78,8 @@ export class SnapshotWriter {
 
   /** The data as its pieces, in order; the writer is spent. */
   finishPieces(): Uint8Array[] {
+    this.checkNotSpent();
+    this.spent = true;
     this.flush();
     this.record({ pairs: this.count });
     // The last piece is copied to its length: a small snapshot should not keep a whole piece.
@@ -79,6 +87,11 @@ export class SnapshotWriter {
     this.piece = new Uint8Array(0);
     this.used = 0;
     return this.pieces;
+  }
+
+  private checkNotSpent(): void {
+    // Writing on would change pieces already handed out (the last one is in `pieces`).
+    if (this.spent) throw new Error('SnapshotWriter: already finished');
   }
 
   /**
@@ -191,7 +204,7 @@ export function joinPieces(pieces: readonly Uint8Array[]): Uint8Array {
 
 /** A snapshot's data as one array, whichever way it is held (tests, tools). */
 export function snapshotBytes(snapshot: Snapshot | PiecewiseSnapshot): Uint8Array {
-  return 'pieces' in snapshot ? joinPieces(snapshot.pieces) : snapshot.data;
+  return snapshot.kind === 'pieces' ? joinPieces(snapshot.pieces) : snapshot.data;
 }
 
 /** The pairs in snapshot data, in order; throws CORRUPT_SNAPSHOT or UNKNOWN_FORMAT. */
@@ -444,16 +457,26 @@ export async function replaceOps(sm: SmSublevel, snapshotPairs: readonly Pair[])
 export async function readStateMachine(sm: SmSublevel): Promise<{ pieces: Uint8Array[]; position: SmPosition }> {
   const writer = new SnapshotWriter();
   const reserved: Pair[] = [];
+  // Only the reads are LevelDB's: a failure of writer.add (a piece not allocated) is not
+  // an I/O error and goes up as it is, the scan closed on the way (return()).
+  const batches = scanBatches<Uint8Array, Uint8Array>(sm);
   try {
-    for await (const batch of scanBatches<Uint8Array, Uint8Array>(sm)) {
-      for (const [k, v] of batch) {
+    for (;;) {
+      let next: IteratorResult<Array<[Uint8Array, Uint8Array]>>;
+      try {
+        next = await batches.next();
+      } catch (err) {
+        throw ioError('reading the state machine for a snapshot', err);
+      }
+      if (next.done === true) break;
+      for (const [k, v] of next.value) {
         if (isNodeLocalSmKey(k)) continue;
         if (bytesEqual(k, SM_APPLIED_KEY_BYTES) || bytesEqual(k, SM_CONF_KEY_BYTES)) reserved.push([k, v]);
         writer.add(plainBytes(k), plainBytes(v));
       }
     }
-  } catch (err) {
-    throw ioError('reading the state machine for a snapshot', err);
+  } finally {
+    await batches.return(undefined);
   }
   return { pieces: writer.finishPieces(), position: positionOf(reserved) };
 }
