@@ -536,6 +536,22 @@ describe('readiness and metrics', () => {
     );
     expect(text).toContain('rollcall_proposals_total{command="register",outcome="ok"} 1');
   });
+
+  it('counts each live watch fan-out in rollcall_watch_fanout_seconds', async () => {
+    t = await testApp();
+    const address = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const w = await HttpWatcher.open(`${address}/v1/watch?namespace=prod`);
+    const fanOuts = async () => {
+      const m = (await t.req({ method: 'GET', url: '/metrics' })).text;
+      // A histogram without labels shows its series from its first observation on.
+      return Number(/^rollcall_watch_fanout_seconds_count (\d+)$/m.exec(m)?.[1] ?? 0);
+    };
+    expect(await fanOuts()).toBe(0);
+    t.node.apply(reg('orders', 'o1'));
+    await w.until('the live change', (x) => x.changes().length === 1);
+    expect(await fanOuts()).toBe(1);
+    w.close();
+  });
 });
 
 describe('auth per role', () => {
