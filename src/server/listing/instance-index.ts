@@ -12,9 +12,16 @@
  * It also tells the open RevisionViews about every change, so each can answer as of its
  * own revision while the registry moves on.
  *
- * Invariant (between event-loop turns): `instances` holds exactly the registry's instances,
- * each under sortKey(itself); `services` holds exactly the services with at least one, with
- * counts that sum their instances.
+ * Invariant (between event-loop turns): `services` holds exactly the services with at least
+ * one instance, with counts that sum their instances; once built, `instances` holds exactly
+ * the registry's instances, each under sortKey(itself). While it is being built, the partial
+ * map holds exactly the current instances of every service up to the read position (the
+ * service being read: those read so far or changed since its read began).
+ *
+ * Memory: the built map holds one [key, instance] pair per instance. A build holds the same
+ * partial map and one live iterator over the service being read, nothing else: changes to
+ * services not read yet are not kept (the read finds them), so a build's memory does not
+ * grow with the write rate or with how long it takes.
  */
 import type { HistoryNotice, Instance, Registry, RegistryEvent } from '../../registry/index.js';
 import { type Counts, countInstance, emptyCounts, total } from './counts.js';
@@ -78,21 +85,44 @@ const SWEEP_EVERY = 4096;
 
 /** How long after the index is (re)built its sorted instances start being built in the background: out of a start's way. */
 const SORT_DELAY_MS = 2000;
-/** CPU a background slice of that build may take before it yields the event loop. */
+/** CPU a slice of that build may take before it yields the event loop. */
 const SORT_SLICE_MS = 5;
+/**
+ * Instances read between two looks at the clock; a service with more is read through a live
+ * iterator across slices rather than sorted whole in one turn (a 200,000-instance service
+ * was ~160 ms).
+ */
+const SORT_CHUNK = 2048;
 
-/** The sorted instances being built a slice at a time. */
+/** What a test (or a caller) may change of the background build; the first acquire sets it. */
+export interface IndexOptions {
+  readonly sortDelayMs?: number;
+  readonly sortSliceMs?: number;
+  readonly sortChunk?: number;
+  /** Where the build's completion is logged (debug). */
+  readonly log?: { debug(obj: object, msg: string): void };
+}
+
+/**
+ * The sorted instances being built a slice at a time, services in key order, each read as
+ * it is when its turn comes. A change to a service at or before the read position is applied
+ * to the partial map at once; a change to one after it is not kept: reading it finds it.
+ */
 interface SortBuild {
-  /** The services when it began, sorted; each is read as it is when its turn comes. */
-  readonly services: readonly { readonly namespace: string; readonly service: string }[];
-  next: number;
-  readonly entries: [string, Instance][];
+  readonly map: SortedMap<Instance>;
+  /** The key of the service read last (or being read); null before the first. */
+  readTo: string | null;
   /**
-   * Every change since it began, in order. Replayed onto what was read, they give the
-   * registry as it is: a key a change touched ends as the last such change left it (what
-   * was read before or after it), and a key none touched was read as it is.
+   * The service being read across slices (a large one): its instances, live (a Map iterator:
+   * it sees every instance there when it reaches it, added ones too). One that empties has
+   * lost each instance to a change applied here, and its map (which the registry drops)
+   * stays empty, so the iterator ends; a recreated one comes in through its changes.
    */
-  readonly changes: RegistryEvent[];
+  reading: Iterator<Instance> | null;
+  readonly began: number;
+  slices: number;
+  /** Changes applied to the partial map (for the log). */
+  changes: number;
 }
 
 export class InstanceIndex {
@@ -107,6 +137,8 @@ export class InstanceIndex {
   #sortBuild: SortBuild | null = null;
   #sortTimer: ReturnType<typeof setTimeout> | null = null;
   #sortSlice: ReturnType<typeof setImmediate> | null = null;
+  readonly #sortWaiters = new Set<(built: boolean) => void>();
+  #options: IndexOptions = {};
   services = new SortedMap<ServiceStats>();
   /** Per namespace, and for everything. */
   readonly #namespaces = new Map<string, { counts: Counts; services: number }>();
@@ -128,28 +160,72 @@ export class InstanceIndex {
   private constructor(readonly registry: IndexedRegistry) {}
 
   /** The index of this registry, built on first use; `release()` once per `acquire()`. */
-  static acquire(registry: IndexedRegistry): InstanceIndex {
+  static acquire(registry: IndexedRegistry, options: IndexOptions = {}): InstanceIndex {
     let index = indexes.get(registry);
     if (index === undefined) {
       index = new InstanceIndex(registry);
       indexes.set(registry, index);
     }
     if (index.#users++ === 0) {
+      index.#options = options;
       index.#rebuild();
       index.#unsubscribe = registry.history.subscribe((n) => index.#onNotice(n));
     }
     return index;
   }
 
-  /** Every instance under its sort key, in listing order (built now if it is not yet). */
+  /**
+   * Every instance under its sort key, in listing order. Listings wait for `whenSorted()`
+   * first (sendView does); a caller that did not gets the rest of the build done now, in one
+   * turn. Throws once released: with no user nothing keeps a map current.
+   */
   get instances(): SortedMap<Instance> {
-    if (this.#instances === null) this.#finishSort(this.#sortBuild ?? this.#startSort());
+    if (this.#users === 0) throw new Error('InstanceIndex: instances read after the last release()');
+    if (this.#instances === null) {
+      this.#cancelTimers();
+      const b = this.#sortBuild ?? this.#startSort();
+      if (!this.#readSlice(b, Number.POSITIVE_INFINITY)) throw new Error('InstanceIndex: the build did not finish');
+    }
     return this.#instances!;
   }
 
-  /** Whether the sorted instances are built (for tests and the background build's callers). */
+  /** Whether the sorted instances are built. */
   get sorted(): boolean {
     return this.#instances !== null;
+  }
+
+  /** Whether a build of them is under way (begun, not finished). */
+  get building(): boolean {
+    return this.#sortBuild !== null;
+  }
+
+  /** The key of the service a build under way read last or is reading (null: none yet, or no build). */
+  get buildPosition(): string | null {
+    return this.#sortBuild?.readTo ?? null;
+  }
+
+  /**
+   * Resolves true once the sorted instances are built: a build not begun begins now (not
+   * after SORT_DELAY_MS), its slices back to back with the event loop free between them.
+   * False after `timeoutMs` or when the index is released (the build goes on while users
+   * remain).
+   */
+  whenSorted(timeoutMs: number): Promise<boolean> {
+    if (this.#instances !== null) return Promise.resolve(true);
+    if (this.#users === 0) return Promise.resolve(false);
+    if (this.#sortBuild === null) {
+      this.#cancelTimers();
+      this.#scheduleSlice(this.#startSort());
+    }
+    return new Promise((resolve) => {
+      const done = (built: boolean) => {
+        clearTimeout(timer);
+        this.#sortWaiters.delete(done);
+        resolve(built);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#sortWaiters.add(done);
+    });
   }
 
   /** The index of this registry if some app keeps it current, else null (nothing is built). */
@@ -169,6 +245,7 @@ export class InstanceIndex {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     this.#cancelSort();
+    for (const done of [...this.#sortWaiters]) done(false);
     for (const o of this.#observers) o.invalidate();
     this.#observers.clear();
     for (const w of this.#waiters) w.done();
@@ -258,8 +335,12 @@ export class InstanceIndex {
       this.services.set(key, svc);
       this.#namespace(ref.namespace).services++;
     }
+    const b = this.#sortBuild;
     if (this.#instances !== null) applyToSorted(this.#instances, ev);
-    else this.#sortBuild?.changes.push(ev);
+    else if (b !== null && b.readTo !== null && key <= b.readTo) {
+      applyToSorted(b.map, ev);
+      b.changes++;
+    }
     if (prev !== null) this.#count(svc, prev, -1);
     if (next !== null) this.#count(svc, next, 1);
     svc.revision = ev.revision;
@@ -335,54 +416,100 @@ export class InstanceIndex {
     this.services = SortedMap.fromSorted(services);
     this.#builtAt = r.revision;
     this.#changesSinceSweep = 0;
+    if (this.#sortWaiters.size > 0) {
+      // A listing waits for it (a snapshot replaced the registry under its build): no delay.
+      this.#scheduleSlice(this.#startSort());
+      return;
+    }
     this.#sortTimer = setTimeout(() => {
       this.#sortTimer = null;
-      this.#sortInSlices(this.#startSort());
-    }, SORT_DELAY_MS);
+      this.#scheduleSlice(this.#startSort());
+    }, this.#options.sortDelayMs ?? SORT_DELAY_MS);
     // Work that waits for the loop to be free: it must not keep a process up.
     this.#sortTimer.unref?.();
   }
 
   #startSort(): SortBuild {
-    const services = this.registry.listServices().map((x) => ({ namespace: x.namespace, service: x.service }));
-    this.#sortBuild = { services, next: 0, entries: [], changes: [] };
+    this.#sortBuild = {
+      map: new SortedMap(),
+      readTo: null,
+      reading: null,
+      began: performance.now(),
+      slices: 0,
+      changes: 0,
+    };
     return this.#sortBuild;
   }
 
-  /** Reads services until `deadline` (performance.now()); true once all are read. */
-  #readServices(b: SortBuild, deadline: number): boolean {
+  #scheduleSlice(b: SortBuild): void {
+    if (this.#sortSlice !== null) return;
+    this.#sortSlice = setImmediate(() => {
+      this.#sortSlice = null;
+      if (this.#sortBuild !== b) return;
+      if (!this.#readSlice(b, performance.now() + (this.#options.sortSliceMs ?? SORT_SLICE_MS))) this.#scheduleSlice(b);
+    });
+  }
+
+  /**
+   * Reads on in key order until `deadline` (performance.now()), looking at the clock every
+   * chunk of instances: a small service is sorted and appended whole, a large one read from
+   * its live iterator a chunk at a time. True (and the map installed) once every service is read.
+   */
+  #readSlice(b: SortBuild, deadline: number): boolean {
     const r = this.registry;
-    while (b.next < b.services.length) {
-      const s = b.services[b.next++]!;
-      // Services come sorted and each one's list is sorted: the entries stay in key order.
-      for (const i of r.listInstances(s.namespace, s.service, { includeDisabled: true }).instances)
-        b.entries.push([instanceSortKey(i), i]);
-      if (performance.now() >= deadline) return b.next >= b.services.length;
+    const chunk = this.#options.sortChunk ?? SORT_CHUNK;
+    b.slices++;
+    for (;;) {
+      if (b.reading !== null) {
+        for (let n = 1; ; n++) {
+          const step = b.reading.next();
+          if (step.done === true) {
+            b.reading = null;
+            break;
+          }
+          b.map.set(instanceSortKey(step.value), step.value);
+          if (n % chunk === 0 && performance.now() >= deadline) return false;
+        }
+      }
+      // The next service after the read position, as the services are now: one created
+      // behind it since came in through its changes, one emptied is not there.
+      const key = this.services.firstAfter(b.readTo, '\uffff');
+      if (key === null) break;
+      const svc = this.services.get(key)!;
+      b.readTo = key;
+      if (total(svc.all) > chunk) b.reading = r.eachInstance(svc.namespace, svc.service);
+      else {
+        // Every key of it is above the map's (the services before it are read, the ones after not kept).
+        for (const i of r.listInstances(svc.namespace, svc.service, { includeDisabled: true }).instances)
+          b.map.append(instanceSortKey(i), i);
+        if (performance.now() >= deadline) return false;
+      }
     }
+    this.#sortBuild = null;
+    this.#instances = b.map;
+    this.#options.log?.debug(
+      {
+        instances: b.map.size,
+        durationMs: Math.round(performance.now() - b.began),
+        slices: b.slices,
+        changesApplied: b.changes,
+      },
+      'listing index: sorted instances built',
+    );
+    for (const done of [...this.#sortWaiters]) done(true);
     return true;
   }
 
-  #sortInSlices(b: SortBuild): void {
-    this.#sortSlice = null;
-    if (this.#sortBuild !== b) return;
-    if (this.#readServices(b, performance.now() + SORT_SLICE_MS)) this.#finishSort(b);
-    else this.#sortSlice = setImmediate(() => this.#sortInSlices(b));
-  }
-
-  #finishSort(b: SortBuild): void {
-    this.#readServices(b, Number.POSITIVE_INFINITY);
-    const sorted = SortedMap.fromSorted(b.entries);
-    for (const ev of b.changes) applyToSorted(sorted, ev);
-    this.#cancelSort();
-    this.#instances = sorted;
-  }
-
-  #cancelSort(): void {
-    this.#sortBuild = null;
+  #cancelTimers(): void {
     if (this.#sortTimer !== null) clearTimeout(this.#sortTimer);
     this.#sortTimer = null;
     if (this.#sortSlice !== null) clearImmediate(this.#sortSlice);
     this.#sortSlice = null;
+  }
+
+  #cancelSort(): void {
+    this.#sortBuild = null;
+    this.#cancelTimers();
   }
 }
 

@@ -43,7 +43,7 @@ export function openLister(
   registry: IndexedRegistry,
   options: { maxItems?: number | undefined; waitMs: number },
 ): Lister {
-  const index = InstanceIndex.acquire(registry);
+  const index = InstanceIndex.acquire(registry, { log: app.log });
   const lister = {
     index,
     closing: false,
@@ -202,9 +202,48 @@ async function resumeView(
  * as before; a larger one goes on in slices, as a chunked stream. An answer still being
  * written when the app starts closing ends its connection after it (a keep-alive connection
  * that goes idle after the server stopped listening would hold the close until its
- * keep-alive timeout).
+ * keep-alive timeout). `readsInstances` false: the writer reads only services and counts, so
+ * it need not wait for the listing index's sorted instances.
  */
-export function sendView(lister: Lister, reply: FastifyReply, view: RevisionView, writer: ChunkWriter): FastifyReply {
+export function sendView(
+  lister: Lister,
+  reply: FastifyReply,
+  view: RevisionView,
+  writer: ChunkWriter,
+  readsInstances = true,
+): FastifyReply {
+  if (!readsInstances || lister.index.sorted) return sendSorted(lister, reply, view, writer);
+  // The sorted instances are still being built (a start, a snapshot installed): the listing
+  // waits for the rest of the build, run back to back with the event loop free between its
+  // slices, within the same budget a later page waits for its revision. Changes meanwhile go
+  // to the view, which still answers at its revision.
+  const began = performance.now();
+  lister.index
+    .whenSorted(lister.waitMs)
+    .then((built) => {
+      const waitedMs = Math.round(performance.now() - began);
+      if (waitedMs >= SLOW_SORT_WAIT_MS)
+        reply.log.info({ waitedMs, built }, 'a listing waited for the listing index to be built');
+      if (built && !view.lost && !lister.closing) return sendSorted(lister, reply, view, writer);
+      view.close();
+      reply.header('retry-after', '1');
+      return sendError(
+        reply,
+        'TIMEOUT',
+        `this node's listing index is still being built (it has been ${waitedMs} ms; a start or a snapshot install rebuilds it); retry, or list on another node`,
+      );
+    })
+    .catch((err: unknown) => {
+      view.close();
+      reply.send(err);
+    });
+  return reply;
+}
+
+/** A listing that waits longer than this for the listing index logs it (info). */
+const SLOW_SORT_WAIT_MS = 100;
+
+function sendSorted(lister: Lister, reply: FastifyReply, view: RevisionView, writer: ChunkWriter): FastifyReply {
   reply.header('x-rollcall-revision', String(view.revision));
   reply.type('application/json; charset=utf-8');
   const first = writer(performance.now() + FIRST_SLICE_MS);

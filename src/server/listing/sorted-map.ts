@@ -81,6 +81,28 @@ export class SortedMap<V> {
     }
   }
 
+  /**
+   * `set`, for keys that mostly come in ascending order (a map built a piece at a time): a key
+   * above every other goes at the end with no search, filling the last block to MAX_BLOCK / 2
+   * the way `fromSorted` does; any other key goes where `set` puts it.
+   */
+  append(key: string, value: V): void {
+    const n = this.#keys.length;
+    if (n === 0 || !(this.#last[n - 1]! < key)) {
+      this.set(key, value);
+      return;
+    }
+    const keys = this.#keys[n - 1]!;
+    if (keys.length >= MAX_BLOCK / 2) {
+      this.#push([key], [value]);
+      return;
+    }
+    keys.push(key);
+    this.#values[n - 1]!.push(value);
+    this.#last[n - 1] = key;
+    this.#size++;
+  }
+
   delete(key: string): boolean {
     const b = this.#block(key);
     if (b === this.#keys.length) return false;

@@ -134,6 +134,7 @@ export function serviceRoutes(app: FastifyInstance, deps: ServiceListDeps): void
         reply,
         at,
         withInstances ? groupedWriter({ ...plan, pass: (i) => includeDisabled || i.enabled }) : servicesWriter(plan),
+        withInstances,
       );
     },
   );
