@@ -155,6 +155,18 @@ describe('SnapshotPacer', () => {
       expect(floor(2000)).toBe(2000);
     });
 
+    it('keeps holding for a follower sent a snapshot past the compaction asked for, until it has caught up', () => {
+      const match = new Map<string, number>([['n2', 10]]);
+      const floor = (to: number) => pacer.compactionFloor(to, (peer) => match.get(peer));
+      for (const c of transfer('n2', 2, 1, 500)) pacer.push(c);
+      // A compaction that stops short of the snapshot's index needs no hold...
+      expect(floor(400)).toBe(400);
+      // ...but the follower is still installing it: a later compaction must not pass it.
+      expect(floor(900)).toBe(500);
+      match.set('n2', 950);
+      expect(floor(900)).toBe(900);
+    });
+
     it('lets go of a peer that left the configuration, and of everything once this node no longer leads', () => {
       for (const c of [...transfer('n2', 1, 1, 300), ...transfer('n3', 1, 1, 400)]) pacer.push(c);
       const match = new Map<string, number>([['n3', 0]]); // n2 was removed

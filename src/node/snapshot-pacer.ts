@@ -104,20 +104,22 @@ export class SnapshotPacer {
    * still serve the entries after it to every follower it sent a snapshot in the last
    * `holdLogMs` that has not caught up since: for each, the larger of the snapshot's index
    * and what the follower is known to hold (`match`; undefined for a peer no longer in the
-   * configuration). A follower holding `to` or more has caught up: it holds nothing any
-   * more. The Ready loop bounds how much it keeps for this.
+   * configuration). A follower known to hold `to` or more has caught up: it holds nothing
+   * any more. One sent a snapshot at or past `to` has not: this compaction does not reach
+   * what it needs, a later one may (letting go of it here let the next compaction pass the
+   * snapshot while the follower still installed it, and it needed another). The Ready loop
+   * bounds how much it keeps for this.
    */
   compactionFloor(to: number, match: (peer: string) => number | undefined): number {
     let floor = to;
     const now = this.clock.now();
     for (const [peer, s] of this.sent) {
       const held = match(peer);
-      const needs = held === undefined ? to : Math.max(s.index, held);
-      if (needs >= to || now - s.at > this.holdLogMs || !this.options.leadsIn(s.term)) {
+      if (held === undefined || held >= to || now - s.at > this.holdLogMs || !this.options.leadsIn(s.term)) {
         this.sent.delete(peer);
         continue;
       }
-      floor = Math.min(floor, needs);
+      floor = Math.min(floor, Math.max(s.index, held));
     }
     return floor;
   }
