@@ -5,7 +5,8 @@
  * makes it send one).
  *
  *   npm run build && node dist/scripts/bench-rejoin.js [--instances 100000] [--behind 12000]
- *       [--data-cache DIR] [--cpu-prof DIR] [--gc] [--out FILE]
+ *       [--data-cache DIR] [--cpu-prof DIR] [--gc] [--out FILE] [--timeline FILE]
+ *       [--compact-every N]
  *
  * 1. a 3-node cluster on loopback (temporary directories), `--instances` registered at 64
  *    connections through the leader; with `--data-cache DIR` the registered cluster's data
@@ -24,10 +25,14 @@
  * `--cpu-prof DIR` runs every node under the V8 profiler (cpu-prof-preload.ts) and stops
  * them gracefully so the profiles are written. `--gc` logs every node's garbage collections
  * (gc-log-preload.ts) and adds the leader's from the restart to ready: total time, the
- * longest pause, and the full (mark-compact) ones. Progress goes to stderr; every process
- * started is stopped at the end.
+ * longest pause, and the full (mark-compact) ones. `--timeline FILE` writes every node's
+ * log line as it arrives, after the seconds since the script started, and a `restartWall`
+ * line at the follower's restart (written as the run goes, so a run that fails keeps it).
+ * `--compact-every N` starts the nodes with that flag (a shorter log tail: a leader
+ * compacting past a snapshot while its follower installs it shows sooner). Progress goes
+ * to stderr; every process started is stopped at the end.
  */
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,6 +51,8 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     gc: { type: 'boolean', default: false },
     out: { type: 'string' },
+    timeline: { type: 'string' },
+    'compact-every': { type: 'string' },
   },
 });
 const instances = Number(values.instances);
@@ -73,6 +80,8 @@ interface Logged {
   readonly at: number;
 }
 const logs: Logged[] = [];
+/** `--timeline FILE`: every node's log line as it arrives, after its time in seconds from the start (kept if the run fails). */
+const timeline = values.timeline === undefined ? undefined : createWriteStream(values.timeline);
 const preload = (file: string) =>
   `--import ${pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'bench', file)).href}`;
 const gcLogDir = values.gc ? await mkdtemp(path.join(tmpdir(), 'rollcall-rejoin-gc-')) : undefined;
@@ -113,7 +122,12 @@ const startCluster = (dataRoot?: string) =>
     logLevel: 'info',
     env: profileEnv,
     startTimeoutMs: 600_000,
-    onLog: (id, line) => logs.push({ id, line, at: performance.now() }),
+    ...(values['compact-every'] === undefined ? {} : { extraArgs: ['--compact-every', values['compact-every']] }),
+    onLog: (id, line) => {
+      const at = performance.now();
+      logs.push({ id, line, at });
+      timeline?.write(`${((at - t0) / 1000).toFixed(3)} ${id} ${line}\n`);
+    },
     ...(dataRoot === undefined ? {} : { dataRoot }),
   });
 
@@ -215,6 +229,7 @@ try {
   const logsFrom = logs.length;
   const restartAt = performance.now();
   const restartWall = Date.now();
+  timeline?.write(`restartWall ${restartWall} (the follower's restart, ms since the epoch)\n`);
   let leaderLoop = { delayMax: 0, turnCpuMax: 0 };
   const sampling = (async () => {
     // One more read after ready: the gauges cover the last 10-20 s.
@@ -331,6 +346,7 @@ try {
   await cluster.close(cpuProfDir !== undefined);
   if (dataRoot !== undefined) await rm(dataRoot, { recursive: true, force: true });
   if (gcLogDir !== undefined) await rm(gcLogDir, { recursive: true, force: true });
+  timeline?.end();
 }
 
 /** Resolves with the time (performance.now()) node `url` first answered /readyz 200. */
