@@ -224,8 +224,14 @@ export function sendView(
       const waitedMs = Math.round(performance.now() - began);
       if (waitedMs >= SLOW_SORT_WAIT_MS)
         reply.log.info({ waitedMs, built }, 'a listing waited for the listing index to be built');
-      if (built && !view.lost && !lister.closing) return sendSorted(lister, reply, view, writer);
+      // The app may have begun closing while this listing waited: the server closed its idle
+      // connections then, so this one must close after its answer, or it would hold the close
+      // until its keep-alive timeout. A listing that got its index still answers (a blocking
+      // query ended by the close answers with the service as it is, as before the wait).
+      if (lister.closing) reply.header('connection', 'close');
+      if (built && !view.lost) return sendSorted(lister, reply, view, writer);
       view.close();
+      if (lister.closing) return sendError(reply, 'SHUTTING_DOWN', 'this node is stopping; read from another node');
       reply.header('retry-after', '1');
       return sendError(
         reply,
@@ -247,11 +253,11 @@ function sendSorted(lister: Lister, reply: FastifyReply, view: RevisionView, wri
   reply.header('x-rollcall-revision', String(view.revision));
   reply.type('application/json; charset=utf-8');
   const first = writer(performance.now() + FIRST_SLICE_MS);
+  if (lister.closing) reply.header('connection', 'close');
   if (first.done) {
     view.close();
     return reply.send(first.text);
   }
-  if (lister.closing) reply.header('connection', 'close');
   const socket = reply.request.raw.socket;
   reply.raw.once('finish', () => {
     if (lister.closing) socket.end();
