@@ -245,7 +245,8 @@ export class LeaderDuties {
     const now = this.d.clock.now();
     if (now - this.versionProposedAt < VERSION_REPROPOSE_MS) return;
     this.versionProposedAt = now;
-    this.d.log.warn(
+    // Info, not warn: every new cluster starts at version 1 and raises at once; nothing is wrong.
+    this.d.log.info(
       { from: current, to: supported },
       'every member supports a newer state-machine version: raising the cluster version',
     );
