@@ -227,6 +227,9 @@ export interface InstancesOutcome {
     readonly upMs: number;
     readonly readyMs: number;
     readonly snapshotBytes: number | null;
+    /** Snapshot transfers the leader started and installs the follower finished (absent in runs before these were counted). */
+    readonly snapshotsSent?: number;
+    readonly snapshotsInstalled?: number;
     readonly installWriteMs: number | null;
     readonly installLoadMs: number | null;
     readonly writesDuring: Summary;
@@ -471,16 +474,22 @@ async function rejoinFollower(
   };
   const sent = logs.find((l) => l.line.includes('sending a snapshot'))?.line;
   const installed = logs.find((l) => l.id === id && l.line.includes('installed a snapshot'))?.line;
+  // More than one of either means the same follower needed the snapshot again (a transfer
+  // restarted, or the log compacted past the snapshot while it installed).
+  const snapshotsSent = logs.filter((l) => l.line.includes('sending a snapshot')).length;
+  const snapshotsInstalled = logs.filter((l) => l.id === id && l.line.includes('installed a snapshot')).length;
   const rejoin = {
     upMs,
     readyMs: readyAt - t0,
     snapshotBytes: field(sent, 'bytes'),
+    snapshotsSent,
+    snapshotsInstalled,
     installWriteMs: field(installed, 'writeMs'),
     installLoadMs: field(installed, 'loadMs'),
     writesDuring: summarize(writes.records.filter((r) => r.ok).map((r) => r.end - r.start)),
   };
   o.progress(
-    `    follower ready after ${(rejoin.readyMs / 1000).toFixed(1)} s (snapshot ${rejoin.snapshotBytes === null ? 'not sent' : `${(rejoin.snapshotBytes / 1e6).toFixed(1)} MB`}, install write ${rejoin.installWriteMs} ms, reload ${rejoin.installLoadMs} ms); leader writes meanwhile p99 ${rejoin.writesDuring.p99.toFixed(1)} ms, max ${rejoin.writesDuring.max.toFixed(0)} ms`,
+    `    follower ready after ${(rejoin.readyMs / 1000).toFixed(1)} s (snapshot ${rejoin.snapshotBytes === null ? 'not sent' : `${(rejoin.snapshotBytes / 1e6).toFixed(1)} MB, ${snapshotsSent} transfer(s) started, ${snapshotsInstalled} installed`}, install write ${rejoin.installWriteMs} ms, reload ${rejoin.installLoadMs} ms); leader writes meanwhile p99 ${rejoin.writesDuring.p99.toFixed(1)} ms, max ${rejoin.writesDuring.max.toFixed(0)} ms`,
   );
   return rejoin;
 }
@@ -804,6 +813,18 @@ export async function runScale(o: ScaleOptions): Promise<ScaleReport> {
         million ? '<= 30000 ms' : undefined,
       );
       rOnly(`scale: rejoin snapshot size`, 'MB', 'lower', (r.rejoin.snapshotBytes ?? Number.NaN) / 1e6);
+      rOnly(
+        `scale: rejoin snapshot transfers started by the leader`,
+        'count',
+        'lower',
+        r.rejoin.snapshotsSent ?? Number.NaN,
+      );
+      rOnly(
+        `scale: rejoin snapshots installed by the follower`,
+        'count',
+        'lower',
+        r.rejoin.snapshotsInstalled ?? Number.NaN,
+      );
       rOnly(`scale: leader write p99, idle (4c)`, 'ms', 'lower', r.idleWrites.p99);
       rOnly(`scale: leader write p99 during the rejoin (4c)`, 'ms', 'lower', r.rejoin.writesDuring.p99);
       rOnly(
