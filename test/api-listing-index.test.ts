@@ -188,19 +188,24 @@ function lastChange(states: Map<number, Instance[]>, at: number, key: string): n
   return 0;
 }
 
+/** Registers prod/{service}/{id} in `cluster` on `node`. */
+function registerIn(node: InMemoryNodeApi) {
+  return (service: string, id: string, cluster: string) =>
+    node.apply({
+      type: 'register',
+      namespace: 'prod',
+      service,
+      id,
+      address: '10.0.0.1',
+      port: 80,
+      cluster,
+    } as Command);
+}
+
 describe('InstanceIndex', () => {
   it('builds its sorted instances on first use, from the registry as it is then, and keeps them current after', async () => {
     const node = await InMemoryNodeApi.create();
-    const register = (service: string, id: string, cluster: string) =>
-      node.apply({
-        type: 'register',
-        namespace: 'prod',
-        service,
-        id,
-        address: '10.0.0.1',
-        port: 80,
-        cluster,
-      } as Command);
+    const register = registerIn(node);
     for (let k = 0; k < 30; k++) register(`s${k % 3}`, `i${k}`, k % 2 === 0 ? 'x' : 'y');
     const index = InstanceIndex.acquire(node.registry);
     try {
@@ -230,16 +235,7 @@ describe('InstanceIndex', () => {
 describe('InstanceIndex, sorted in the background', () => {
   it('builds its sorted instances in slices after the rest, taking in the changes made between them', async () => {
     const node = await InMemoryNodeApi.create();
-    const register = (service: string, id: string, cluster: string) =>
-      node.apply({
-        type: 'register',
-        namespace: 'prod',
-        service,
-        id,
-        address: '10.0.0.1',
-        port: 80,
-        cluster,
-      } as Command);
+    const register = registerIn(node);
     for (let k = 0; k < 40_000; k++) register(`s${k % 40}`, `i${k}`, k % 2 === 0 ? 'x' : 'y');
     // No delay, short slices: the build spans many turns (api-listing-index-build has the special cases).
     const index = InstanceIndex.acquire(node.registry, { sortDelayMs: 0, sortSliceMs: 1, sortChunk: 256 });
