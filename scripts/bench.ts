@@ -405,6 +405,31 @@ async function compare(): Promise<void> {
       }
     });
 
+    // What both watch workloads record of a run: rates, latency, accounting, and a note when
+    // not every change was written in time or some writes failed.
+    const recordWatch = (
+      name: SystemName,
+      key: string,
+      r: Extract<Awaited<ReturnType<typeof watchRun>>, { ok: true }>,
+      changes: number,
+    ): void => {
+      put(name, `${key}:eps`, r.eventsPerSec);
+      put(name, `${key}:p50`, r.latency.p50);
+      put(name, `${key}:p99`, r.latency.p99);
+      put(name, `${key}:lost`, r.lost + r.duplicates);
+      put(name, `${key}:cpu`, (r.serverCpuSec * 1e6) / Math.max(1, r.delivered));
+      if (r.writtenInTime < changes)
+        notes.set(
+          `${key}:${name}`,
+          `only ${r.writtenInTime} of ${changes} changes were written within the ${r.changeBoundMs / 1000} s bound: events/s is over those ${r.changes} changes (they exist and are owed to every watcher)`,
+        );
+      else if (r.failedWrites > 0)
+        notes.set(
+          `${key}:${name}`,
+          `${r.failedWrites} of ${changes} change writes failed or timed out; ${r.changes} changes exist and are owed to every watcher`,
+        );
+    };
+
     await phase('watch', systems, async (sys) => {
       for (const { watchers, changes } of PLAN.watch) {
         const r = await watchRun(sys, {
@@ -420,24 +445,10 @@ async function compare(): Promise<void> {
           progress(`  ${sys.name} watch ${watchers}: n/a (${r.reason})`);
           continue;
         }
-        put(sys.name, `${key}:eps`, r.eventsPerSec);
-        put(sys.name, `${key}:p50`, r.latency.p50);
-        put(sys.name, `${key}:p99`, r.latency.p99);
-        put(sys.name, `${key}:lost`, r.lost + r.duplicates);
-        if (r.writtenInTime < changes)
-          notes.set(
-            `${key}:${sys.name}`,
-            `only ${r.writtenInTime} of ${changes} changes were written within the 60 s bound (the nodes were busy delivering); ${r.changes} changes exist and are owed to every watcher`,
-          );
-        else if (r.failedWrites > 0)
-          notes.set(
-            `${key}:${sys.name}`,
-            `${r.failedWrites} of ${changes} change writes failed or timed out; ${r.changes} changes exist and are owed to every watcher`,
-          );
+        recordWatch(sys.name, key, r, changes);
         progress(
           `  ${sys.name} watch ${watchers} watchers × ${r.changes} changes: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms, delivered ${r.delivered}, lost ${r.lost}, duplicates ${r.duplicates}, failed writes ${r.failedWrites}; CPU ${r.serverCpuSec.toFixed(1)} s in the nodes, ${r.clientCpuSec.toFixed(1)} s in the client`,
         );
-        put(sys.name, `${key}:cpu`, (r.serverCpuSec * 1e6) / Math.max(1, r.delivered));
       }
     });
 
@@ -461,25 +472,11 @@ async function compare(): Promise<void> {
         progress(`  ${sys.name} watch1 ${watchers}: n/a (${r.reason})`);
         return;
       }
-      put(sys.name, `${key}:eps`, r.eventsPerSec);
-      put(sys.name, `${key}:p50`, r.latency.p50);
-      put(sys.name, `${key}:p99`, r.latency.p99);
+      recordWatch(sys.name, key, r, changes);
       put(sys.name, `${key}:writeP50`, r.write.p50);
       put(sys.name, `${key}:writeP99`, r.write.p99);
       if (r.idleWrite) put(sys.name, `${key}:idleWriteP50`, r.idleWrite.p50);
-      put(sys.name, `${key}:lost`, r.lost + r.duplicates);
-      put(sys.name, `${key}:cpu`, (r.serverCpuSec * 1e6) / Math.max(1, r.delivered));
       put(sys.name, `${key}:clientLoopP99`, r.clientLoopDelay.p99);
-      if (r.writtenInTime < changes)
-        notes.set(
-          `${key}:${sys.name}`,
-          `only ${r.writtenInTime} of ${changes} changes were written within the ${r.changeBoundMs / 1000} s bound: events/s is over those ${r.changes} changes (they exist and are owed to every watcher)`,
-        );
-      else if (r.failedWrites > 0)
-        notes.set(
-          `${key}:${sys.name}`,
-          `${r.failedWrites} of ${changes} change writes failed or timed out; ${r.changes} changes exist and are owed to every watcher`,
-        );
       progress(
         `  ${sys.name} watch1 ${watchers} watchers × ${r.changes} changes from 1 connection: ${Math.round(r.eventsPerSec).toLocaleString('en-US')} events/s, p50 ${r.latency.p50.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms; writer p50 ${r.write.p50.toFixed(2)} ms (idle ${r.idleWrite ? r.idleWrite.p50.toFixed(2) : 'n/a'} ms), p99 ${r.write.p99.toFixed(2)} ms; lost ${r.lost}, duplicates ${r.duplicates}; CPU ${r.serverCpuSec.toFixed(1)} s in the nodes, ${r.clientCpuSec.toFixed(1)} s in the client; client event-loop delay p50 ${r.clientLoopDelay.p50.toFixed(1)} ms, p99 ${r.clientLoopDelay.p99.toFixed(1)} ms, max ${r.clientLoopDelay.max.toFixed(1)} ms`,
       );
